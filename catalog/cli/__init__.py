@@ -1,0 +1,1 @@
+"""The ``xregistry`` command line."""

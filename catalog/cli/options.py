@@ -1,0 +1,45 @@
+"""Options shared by commands that talk to registries."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from catalog.oci.client import RegistryOptions
+from catalog.oci.credentials import Credentials
+
+
+def registry_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--insecure``, ``--ca-file``, ``--username`` (password from XREGISTRY_PASSWORD)."""
+    func = click.option(
+        "--username",
+        help="Registry user name; the password is read from $XREGISTRY_PASSWORD. "
+        "Without it, credentials come from docker's config.json (auths, credHelpers, credsStore).",
+    )(func)
+    func = click.option(
+        "--ca-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="PEM bundle of CAs to trust for the registry's TLS certificate.",
+    )(func)
+    func = click.option(
+        "--insecure",
+        is_flag=True,
+        help="Allow plain HTTP to a registry that is not on loopback (loopback always may).",
+    )(func)
+    return func
+
+
+def build_registry_options(
+    insecure: bool, ca_file: Path | None, username: str | None
+) -> RegistryOptions:
+    credentials = None
+    if username:
+        password = os.environ.get("XREGISTRY_PASSWORD")
+        if password is None:
+            raise click.UsageError("--username needs the password in $XREGISTRY_PASSWORD")
+        credentials = Credentials(username, password)
+    return RegistryOptions(insecure=insecure, ca_file=ca_file, credentials=credentials)

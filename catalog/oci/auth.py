@@ -1,0 +1,108 @@
+"""Registry authentication: challenges, the Docker token flow, and a token cache per scope."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from catalog.oci.credentials import Credentials
+from catalog.oci.errors import AuthError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+# Refresh a little before the registry would refuse the token.
+_EXPIRY_MARGIN = 5.0
+DEFAULT_TOKEN_LIFETIME = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    scheme: str  # "bearer" or "basic"
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def realm(self) -> str:
+        return self.params.get("realm", "")
+
+
+def parse_challenge(header: str | None) -> Challenge | None:
+    """Parse a ``WWW-Authenticate`` header (the first challenge; registries send one)."""
+    if not header:
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    params = {
+        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+        for m in _PARAM.finditer(rest)
+    }
+    return Challenge(scheme.lower(), params)
+
+
+def basic_header(credentials: Credentials) -> str:
+    token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+    return f"Basic {token}"
+
+
+@dataclass(slots=True)
+class Token:
+    value: str
+    expires_at: float
+
+    def fresh(self) -> bool:
+        return time.monotonic() < self.expires_at - _EXPIRY_MARGIN
+
+
+class Authenticator:
+    """Knows how a registry wants to be authenticated and caches bearer tokens per scope.
+
+    ``fetch_token`` performs the HTTP exchange (the client owns the connection pool).
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials | None,
+        fetch_token: Callable[
+            [Challenge, list[str], Credentials | None], Awaitable[tuple[str, float]]
+        ],
+    ) -> None:
+        self.credentials = credentials
+        self._fetch = fetch_token
+        self.challenge: Challenge | None = None
+        self._tokens: dict[str, Token] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def learn(self, challenge: Challenge) -> None:
+        if challenge.scheme not in ("bearer", "basic"):
+            raise AuthError(f"unsupported authentication scheme {challenge.scheme!r}")
+        if challenge.scheme == "basic" and self.credentials is None:
+            raise AuthError("the registry requires a username and password; none are configured")
+        self.challenge = challenge
+
+    def invalidate(self, scope: str) -> None:
+        self._tokens.pop(scope, None)
+
+    async def header(self, scopes: list[str]) -> str | None:
+        """The Authorization header for a request needing ``scopes`` (None: send none)."""
+        challenge = self.challenge
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            assert self.credentials is not None
+            return basic_header(self.credentials)
+        key = " ".join(scopes)
+        token = self._tokens.get(key)
+        if token and token.fresh():
+            return f"Bearer {token.value}"
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # one token request per scope, however many requests wait for it
+            token = self._tokens.get(key)
+            if not (token and token.fresh()):
+                value, lifetime = await self._fetch(challenge, scopes, self.credentials)
+                token = Token(value, time.monotonic() + lifetime)
+                self._tokens[key] = token
+        return f"Bearer {token.value}"

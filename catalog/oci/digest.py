@@ -1,0 +1,90 @@
+"""Digests: parsing, validation, and hashing while streaming."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from catalog.oci.errors import DigestMismatch, InvalidDigest, SizeMismatch
+
+_HEX_LEN = {"sha256": 64, "sha512": 128}
+_DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A validated ``algorithm:hex`` content digest (sha256 or sha512)."""
+
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        m = _DIGEST_RE.match(text)
+        if not m:
+            raise InvalidDigest(f"invalid digest {text!r}: expected ALGORITHM:HEX")
+        algorithm, hexpart = m.group(1), m.group(2)
+        if algorithm not in _HEX_LEN:
+            raise InvalidDigest(
+                f"unsupported digest algorithm {algorithm!r} in {text!r} (sha256, sha512)"
+            )
+        if len(hexpart) != _HEX_LEN[algorithm] or not re.fullmatch(r"[0-9a-f]+", hexpart):
+            raise InvalidDigest(
+                f"invalid {algorithm} digest {text!r}: "
+                f"expected {_HEX_LEN[algorithm]} lower-case hex characters"
+            )
+        return cls(algorithm, hexpart)
+
+    @classmethod
+    def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+    def fallback_tag(self) -> str:
+        """The referrers fallback tag, ``<alg>-<hex>`` (distribution-spec 1.1)."""
+        return f"{self.algorithm[:32]}-{self.hex[:64]}"
+
+
+def is_digest(text: str) -> bool:
+    try:
+        Digest.parse(text)
+    except InvalidDigest:
+        return False
+    return True
+
+
+class Verifier:
+    """Hashes bytes as they stream past and checks digest and size at the end.
+
+    Nothing downstream should commit data until :meth:`verify` returns.
+    """
+
+    def __init__(self, expected: Digest | str, size: int | None = None, what: str = "blob") -> None:
+        self.expected = expected if isinstance(expected, Digest) else Digest.parse(expected)
+        self._hash = hashlib.new(self.expected.algorithm)
+        self.size = size
+        self.seen = 0
+        self.what = what
+
+    def update(self, chunk: bytes) -> None:
+        self.seen += len(chunk)
+        if self.size is not None and self.seen > self.size:
+            raise SizeMismatch(self.size, self.seen, self.what)
+        self._hash.update(chunk)
+
+    def verify(self) -> None:
+        if self.size is not None and self.seen != self.size:
+            raise SizeMismatch(self.size, self.seen, self.what)
+        actual = f"{self.expected.algorithm}:{self._hash.hexdigest()}"
+        if actual != str(self.expected):
+            raise DigestMismatch(str(self.expected), actual, self.what)
+
+
+def verify_bytes(data: bytes, digest: Digest, size: int | None = None, what: str = "blob") -> None:
+    """Check in-memory content against its digest (and size when known)."""
+    verifier = Verifier(digest, size, what)
+    verifier.update(data)
+    verifier.verify()

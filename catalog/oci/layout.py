@@ -1,0 +1,241 @@
+"""OCI image-layout directories (``oci-layout``, ``index.json``, ``blobs/<alg>/<hex>``).
+
+A layout is read and written as one :class:`~catalog.oci.repository.Repository`. Tags are the
+``org.opencontainers.image.ref.name`` annotations of ``index.json``. Layouts written by
+``cosign save`` mark their entries with a ``kind`` annotation instead; their signatures,
+attestations and SBOMs are shown under the tags cosign would push them to
+(``sha256-<hex>.sig|.att|.sbom``), so they copy and inspect like their registry counterparts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+
+from catalog.oci import mediatypes as mt
+from catalog.oci.client import Referrers
+from catalog.oci.digest import Digest, Verifier, is_digest
+from catalog.oci.errors import InvalidManifest, LayoutError, ManifestTooLarge, ManifestUnknown
+from catalog.oci.manifest import (
+    DEFAULT_MANIFEST_LIMIT,
+    Descriptor,
+    Manifest,
+    build_index,
+    parse_manifest,
+)
+
+REF_NAME = "org.opencontainers.image.ref.name"
+COSIGN_KIND = "kind"
+_COSIGN_IMAGE_KINDS = {"dev.cosignproject.cosign/image", "dev.cosignproject.cosign/imageIndex"}
+_COSIGN_SUFFIX = {
+    "dev.cosignproject.cosign/sigs": "sig",
+    "dev.cosignproject.cosign/atts": "att",
+    "dev.cosignproject.cosign/sboms": "sbom",
+}
+_READ_CHUNK = 1024 * 1024
+_LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+
+
+class LayoutRepository:
+    """An OCI image-layout directory as a source or a destination."""
+
+    def __init__(
+        self, path: Path, *, create: bool = False, manifest_limit: int = DEFAULT_MANIFEST_LIMIT
+    ) -> None:
+        self.root = path.resolve()
+        self.manifest_limit = manifest_limit
+        marker = self.root / "oci-layout"
+        if create and not marker.exists():
+            if self.root.exists() and any(self.root.iterdir()):
+                raise LayoutError(f"{path} exists and is not an OCI image layout")
+            (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+            marker.write_bytes(_LAYOUT_FILE)
+            (self.root / "index.json").write_bytes(build_index([]))
+        if not self.root.is_dir():
+            raise LayoutError(f"{path}: no such directory")
+        try:
+            version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            raise LayoutError(
+                f"{path} is not an OCI image layout (no valid oci-layout file)"
+            ) from None
+        if not isinstance(version, str) or not version.startswith("1."):
+            raise LayoutError(f"{path}: unsupported imageLayoutVersion {version!r}")
+
+    @property
+    def name(self) -> str:
+        return f"oci:{self.root}"
+
+    # -- paths and index.json --------------------------------------------------------------
+
+    def blob_path(self, digest: Digest) -> Path:
+        """The file of a blob; refuses anything that would resolve outside the layout."""
+        path = self.root / "blobs" / digest.algorithm / digest.hex
+        real = path.resolve()
+        if not real.is_relative_to(self.root):
+            raise LayoutError(f"blob {digest} resolves outside the layout ({real})")
+        return path
+
+    def _index(self) -> Manifest:
+        try:
+            raw = (self.root / "index.json").read_bytes()
+        except OSError as exc:
+            raise LayoutError(f"{self.root}: cannot read index.json: {exc}") from None
+        try:
+            return parse_manifest(raw, mt.OCI_INDEX)
+        except InvalidManifest as exc:
+            raise LayoutError(f"{self.root}/index.json: {exc}") from None
+
+    def _write_index(self, descriptors: list[Descriptor], annotations: dict[str, str]) -> None:
+        raw = build_index(descriptors, annotations or None)
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index.json.")
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.replace(tmp, self.root / "index.json")
+
+    def _tagged(self) -> dict[str, Descriptor]:
+        entries = self._index().manifests
+        tags = {d.annotations[REF_NAME]: d for d in entries if REF_NAME in d.annotations}
+        images = [d for d in entries if d.annotations.get(COSIGN_KIND) in _COSIGN_IMAGE_KINDS]
+        if len(images) == 1:
+            subject = images[0].digest
+            for d in entries:
+                suffix = _COSIGN_SUFFIX.get(d.annotations.get(COSIGN_KIND, ""))
+                if suffix:
+                    tags.setdefault(f"{subject.fallback_tag()}.{suffix}", d)
+        return tags
+
+    def default_ref(self) -> str:
+        """What ``oci:PATH`` with no tag means: the layout's only image."""
+        entries = [
+            d
+            for d in self._index().manifests
+            if d.annotations.get(COSIGN_KIND) not in _COSIGN_SUFFIX
+        ]
+        if len(entries) == 1:
+            return str(entries[0].digest)
+        if any(d.annotations.get(REF_NAME) == "latest" for d in entries):
+            return "latest"
+        raise LayoutError(
+            f"{self.root} holds {len(entries)} images;"
+            " pick one with oci:PATH:TAG or oci:PATH@DIGEST"
+        )
+
+    # -- manifests -------------------------------------------------------------------------
+
+    async def resolve(self, ref: str) -> Descriptor | None:
+        if not is_digest(ref):
+            return self._tagged().get(ref)
+        digest = Digest.parse(ref)
+        for d in self._index().manifests:
+            if d.digest == digest:
+                return d
+        if not self.blob_path(digest).exists():
+            return None
+        return (await self.get_manifest(ref)).descriptor()
+
+    async def get_manifest(self, ref: str) -> Manifest:
+        descriptor = await self.resolve(ref) if not is_digest(ref) else None
+        if not is_digest(ref) and descriptor is None:
+            raise ManifestUnknown(f"{self.root}: no manifest tagged {ref!r}")
+        digest = descriptor.digest if descriptor else Digest.parse(ref)
+        path = self.blob_path(digest)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise ManifestUnknown(f"{self.root}: no manifest {digest}") from None
+        if size > self.manifest_limit:
+            raise ManifestTooLarge(self.manifest_limit)
+        raw = path.read_bytes()
+        verifier = Verifier(digest, descriptor.size if descriptor else None, "manifest")
+        verifier.update(raw)
+        verifier.verify()
+        return parse_manifest(raw, descriptor.media_type if descriptor else None, digest)
+
+    async def put_manifest(self, manifest: Manifest, tag: str | None = None) -> None:
+        """Store the manifest blob; tagged or with a subject, it is also listed in index.json."""
+        await self.push_blob(manifest.digest, manifest.raw)
+        if tag is None and manifest.subject is None:
+            return
+        index = self._index()
+        descriptor = manifest.descriptor()
+        if tag:
+            descriptor = Descriptor(
+                descriptor.media_type,
+                descriptor.digest,
+                descriptor.size,
+                artifact_type=manifest.artifact_type,
+                annotations={REF_NAME: tag},
+            )
+        kept = [
+            d
+            for d in index.manifests
+            if not (tag and d.annotations.get(REF_NAME) == tag)
+            and not (not tag and d.digest == manifest.digest)
+        ]
+        self._write_index([*kept, descriptor], index.annotations)
+
+    async def tags(self) -> AsyncIterator[str]:
+        for tag in sorted(self._tagged()):
+            yield tag
+
+    async def referrers(self, digest: Digest, artifact_type: str | None = None) -> Referrers:
+        """Manifests listed in index.json whose ``subject`` is ``digest``."""
+        found = []
+        for d in self._index().manifests:
+            if d.media_type not in mt.MANIFESTS or not self.blob_path(d.digest).exists():
+                continue
+            manifest = await self.get_manifest(str(d.digest))
+            if manifest.subject and manifest.subject.digest == digest:
+                descriptor = manifest.descriptor()
+                if artifact_type is None or descriptor.artifact_type == artifact_type:
+                    found.append(descriptor)
+        return Referrers(found, "layout-index", artifact_type is not None)
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    async def has_blob(self, digest: Digest) -> bool:
+        return self.blob_path(digest).is_file()
+
+    async def blob_chunks(self, digest: Digest, size: int | None = None) -> AsyncIterator[bytes]:
+        verifier = Verifier(digest, size)
+        try:
+            f = self.blob_path(digest).open("rb")
+        except FileNotFoundError:
+            raise LayoutError(f"{self.root}: blob {digest} is missing") from None
+        with f:
+            while chunk := await asyncio.to_thread(f.read, _READ_CHUNK):
+                verifier.update(chunk)
+                yield chunk
+        verifier.verify()
+
+    async def push_blob(
+        self, digest: Digest, content: bytes | AsyncIterable[bytes], size: int | None = None
+    ) -> None:
+        """Write to a temporary file, verify, then rename: a bad stream leaves nothing behind."""
+        target = self.blob_path(digest)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        verifier = Verifier(digest, size)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                if isinstance(content, bytes):
+                    verifier.update(content)
+                    f.write(content)
+                else:
+                    async for chunk in content:
+                        verifier.update(chunk)
+                        await asyncio.to_thread(f.write, chunk)
+            verifier.verify()
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise

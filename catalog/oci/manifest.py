@@ -1,0 +1,259 @@
+"""Manifests: parsing and validation that keeps the raw bytes (the digest is of the raw bytes)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog.oci import mediatypes as mt
+from catalog.oci.digest import Digest
+from catalog.oci.errors import InvalidDigest, InvalidManifest, UnsupportedMediaType
+
+DEFAULT_MANIFEST_LIMIT = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str | None = None
+    os_version: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.os}/{self.architecture}"
+        return f"{text}/{self.variant}" if self.variant else text
+
+    def to_json(self) -> dict[str, str]:
+        out = {"architecture": self.architecture, "os": self.os}
+        if self.variant:
+            out["variant"] = self.variant
+        if self.os_version:
+            out["os.version"] = self.os_version
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    media_type: str
+    digest: Digest
+    size: int
+    artifact_type: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    platform: Platform | None = None
+    urls: tuple[str, ...] = ()
+    data: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": str(self.digest),
+            "size": self.size,
+        }
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.platform:
+            out["platform"] = self.platform.to_json()
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A parsed manifest or index with its exact bytes.
+
+    ``layers`` is empty for an index; ``manifests`` is empty for an image manifest.
+    """
+
+    raw: bytes
+    media_type: str
+    digest: Digest
+    config: Descriptor | None = None
+    layers: tuple[Descriptor, ...] = ()
+    manifests: tuple[Descriptor, ...] = ()
+    subject: Descriptor | None = None
+    artifact_type: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in mt.INDEXES
+
+    @property
+    def effective_artifact_type(self) -> str | None:
+        """``artifactType``, else the config media type (how the referrers API reports it)."""
+        if self.artifact_type:
+            return self.artifact_type
+        return self.config.media_type if self.config else None
+
+    def descriptor(self) -> Descriptor:
+        return Descriptor(
+            self.media_type,
+            self.digest,
+            self.size,
+            artifact_type=self.effective_artifact_type,
+            annotations=self.annotations,
+        )
+
+    def blobs(self) -> tuple[Descriptor, ...]:
+        """Config and layers: the blobs that must exist before this manifest is pushed."""
+        return ((self.config,) if self.config else ()) + self.layers
+
+    def json(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.raw)
+        return result
+
+
+def _require(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in obj:
+        raise InvalidManifest(f"{where}: missing {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InvalidManifest(f"{where}: {key!r} must be a {kind.__name__}")
+    return value
+
+
+def _annotations(obj: dict[str, Any], where: str) -> dict[str, str]:
+    value = obj.get("annotations")
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidManifest(f"{where}: annotations must map strings to strings")
+    return dict(value)
+
+
+def _platform(obj: Any, where: str) -> Platform | None:
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise InvalidManifest(f"{where}: platform must be an object")
+    return Platform(
+        os=str(_require(obj, "os", str, f"{where}.platform")),
+        architecture=str(_require(obj, "architecture", str, f"{where}.platform")),
+        variant=obj.get("variant") if isinstance(obj.get("variant"), str) else None,
+        os_version=obj.get("os.version") if isinstance(obj.get("os.version"), str) else None,
+    )
+
+
+def parse_descriptor(obj: Any, where: str) -> Descriptor:
+    if not isinstance(obj, dict):
+        raise InvalidManifest(f"{where}: a descriptor must be an object")
+    media_type = _require(obj, "mediaType", str, where)
+    size = _require(obj, "size", int, where)
+    if size < 0:
+        raise InvalidManifest(f"{where}: negative size")
+    try:
+        digest = Digest.parse(_require(obj, "digest", str, where))
+    except InvalidDigest as exc:
+        raise InvalidManifest(f"{where}: {exc}") from None
+    artifact_type = obj.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise InvalidManifest(f"{where}: artifactType must be a string")
+    urls = obj.get("urls") or []
+    data = obj.get("data")
+    return Descriptor(
+        media_type=media_type,
+        digest=digest,
+        size=size,
+        artifact_type=artifact_type,
+        annotations=_annotations(obj, where),
+        platform=_platform(obj.get("platform"), where),
+        urls=tuple(u for u in urls if isinstance(u, str)),
+        data=data if isinstance(data, str) else None,
+    )
+
+
+def _descriptor_list(doc: dict[str, Any], key: str, where: str) -> tuple[Descriptor, ...]:
+    value = doc.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidManifest(f"{where}: {key!r} must be a list")
+    return tuple(parse_descriptor(item, f"{where}.{key}[{i}]") for i, item in enumerate(value))
+
+
+def detect_media_type(doc: dict[str, Any], declared: str | None) -> str:
+    """The manifest's media type: its ``mediaType`` field, the transport's, or by shape."""
+    field_type = doc.get("mediaType")
+    if field_type is not None and not isinstance(field_type, str):
+        raise InvalidManifest("mediaType must be a string")
+    if doc.get("schemaVersion") == 1:
+        raise UnsupportedMediaType(
+            "Docker schema 1 manifests are deprecated and not supported; "
+            "re-push the image with a current client"
+        )
+    declared = (declared or "").split(";")[0].strip() or None
+    if declared in mt.SCHEMA1 or field_type in mt.SCHEMA1:
+        raise UnsupportedMediaType("Docker schema 1 manifests are not supported")
+    if field_type and declared and declared in mt.MANIFESTS and field_type != declared:
+        raise InvalidManifest(
+            f"mediaType field {field_type!r} contradicts the announced type {declared!r}"
+        )
+    chosen = field_type or declared
+    if chosen is None:
+        # OCI allows omitting mediaType; fall back to the shape.
+        chosen = mt.OCI_INDEX if "manifests" in doc else mt.OCI_MANIFEST
+    if chosen == mt.OCI_ARTIFACT_MANIFEST:
+        raise UnsupportedMediaType(
+            f"{chosen} was dropped from OCI 1.1; artifacts are image manifests with artifactType"
+        )
+    if chosen not in mt.MANIFESTS:
+        raise UnsupportedMediaType(f"unsupported manifest media type {chosen!r}")
+    return chosen
+
+
+def parse_manifest(
+    raw: bytes, declared_media_type: str | None = None, digest: Digest | None = None
+) -> Manifest:
+    """Parse and validate manifest bytes; ``digest`` skips re-hashing what the caller verified."""
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidManifest(f"manifest is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidManifest("manifest must be a JSON object")
+    media_type = detect_media_type(doc, declared_media_type)
+    if doc.get("schemaVersion") != 2:
+        raise InvalidManifest("schemaVersion must be 2")
+    where = "index" if media_type in mt.INDEXES else "manifest"
+    artifact_type = doc.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise InvalidManifest(f"{where}: artifactType must be a string")
+    subject = parse_descriptor(doc["subject"], f"{where}.subject") if "subject" in doc else None
+    common: dict[str, Any] = {
+        "raw": raw,
+        "media_type": media_type,
+        "digest": digest or Digest.of(raw),
+        "subject": subject,
+        "artifact_type": artifact_type,
+        "annotations": _annotations(doc, where),
+    }
+    if media_type in mt.INDEXES:
+        if "manifests" not in doc:
+            raise InvalidManifest("index: missing 'manifests'")
+        return Manifest(**common, manifests=_descriptor_list(doc, "manifests", where))
+    config = parse_descriptor(_require(doc, "config", dict, where), f"{where}.config")
+    if config.media_type == mt.OCI_EMPTY and not artifact_type:
+        raise InvalidManifest("manifest: artifactType is required when the config is empty")
+    if "layers" not in doc:
+        raise InvalidManifest("manifest: missing 'layers'")
+    return Manifest(**common, config=config, layers=_descriptor_list(doc, "layers", where))
+
+
+def build_index(descriptors: list[Descriptor], annotations: dict[str, str] | None = None) -> bytes:
+    """Serialise a new OCI index (used for referrers fallback indexes we write)."""
+    doc: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_INDEX,
+        "manifests": [d.to_json() for d in descriptors],
+    }
+    if annotations:
+        doc["annotations"] = annotations
+    return json.dumps(doc, separators=(",", ":")).encode()

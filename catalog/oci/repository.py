@@ -1,0 +1,76 @@
+"""One interface over a registry repository and an OCI image-layout directory.
+
+Copying, inspecting and indexing are written once against :class:`Repository`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Protocol
+
+from catalog.oci.client import Referrers, RegistryClient
+from catalog.oci.digest import Digest
+from catalog.oci.manifest import Descriptor, Manifest
+
+
+class Repository(Protocol):
+    """Where manifests and blobs live, addressed by tag or digest."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def resolve(self, ref: str) -> Descriptor | None: ...
+
+    async def get_manifest(self, ref: str) -> Manifest: ...
+
+    async def put_manifest(self, manifest: Manifest, tag: str | None = None) -> None: ...
+
+    def tags(self) -> AsyncIterator[str]: ...
+
+    async def has_blob(self, digest: Digest) -> bool: ...
+
+    def blob_chunks(self, digest: Digest, size: int | None = None) -> AsyncIterator[bytes]: ...
+
+    async def push_blob(
+        self, digest: Digest, content: bytes | AsyncIterable[bytes], size: int | None = None
+    ) -> None: ...
+
+    async def referrers(self, digest: Digest, artifact_type: str | None = None) -> Referrers: ...
+
+
+class RemoteRepository:
+    """A repository on a registry, through its :class:`RegistryClient`."""
+
+    def __init__(self, client: RegistryClient, repository: str) -> None:
+        self.client = client
+        self.repository = repository
+
+    @property
+    def name(self) -> str:
+        return f"{self.client.host}/{self.repository}"
+
+    async def resolve(self, ref: str) -> Descriptor | None:
+        return await self.client.head_manifest(self.repository, ref)
+
+    async def get_manifest(self, ref: str) -> Manifest:
+        return await self.client.get_manifest(self.repository, ref)
+
+    async def put_manifest(self, manifest: Manifest, tag: str | None = None) -> None:
+        await self.client.put_manifest(self.repository, manifest, tag)
+
+    def tags(self) -> AsyncIterator[str]:
+        return self.client.tags(self.repository)
+
+    async def has_blob(self, digest: Digest) -> bool:
+        return await self.client.head_blob(self.repository, digest) is not None
+
+    def blob_chunks(self, digest: Digest, size: int | None = None) -> AsyncIterator[bytes]:
+        return self.client.blob_chunks(self.repository, digest, size)
+
+    async def push_blob(
+        self, digest: Digest, content: bytes | AsyncIterable[bytes], size: int | None = None
+    ) -> None:
+        await self.client.push_blob(self.repository, digest, content, size)
+
+    async def referrers(self, digest: Digest, artifact_type: str | None = None) -> Referrers:
+        return await self.client.referrers(self.repository, digest, artifact_type)

@@ -1,0 +1,1 @@
+"""The replication engine: rules, planning, digest-preserving copies, scheduling, workers."""
