@@ -233,6 +233,12 @@ class RegistryClient:
                     resp = await self.session.request(
                         method, url, headers=request_headers, data=stream or body
                     )
+                except aiohttp.ClientConnectorCertificateError as exc:
+                    raise RegistryUnavailable(
+                        f"{self.host}: TLS certificate verification failed ({exc.certificate_error})"
+                        "; trust the registry's CA with --ca-file",
+                        url=url,
+                    ) from exc
                 except _CONNECTION_ERRORS as exc:
                     if not retry or attempt >= policy.attempts:
                         raise RegistryUnavailable(

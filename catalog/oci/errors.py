@@ -121,6 +121,12 @@ class RegistryUnavailable(RegistryError):
     default_code = "UNAVAILABLE"
 
 
+class Rejected(RegistryError):
+    """The registry refused what we pushed (invalid manifest, missing blobs, bad digest)."""
+
+    default_code = "MANIFEST_INVALID"
+
+
 class Unsupported(RegistryError):
     """The registry does not implement an endpoint (e.g. the referrers API)."""
 
@@ -135,6 +141,11 @@ _BY_CODE: dict[str, type[RegistryError]] = {
     "DENIED": Denied,
     "TOOMANYREQUESTS": TooManyRequests,
     "UNSUPPORTED": Unsupported,
+    "MANIFEST_INVALID": Rejected,
+    "MANIFEST_BLOB_UNKNOWN": Rejected,
+    "DIGEST_INVALID": Rejected,
+    "SIZE_INVALID": Rejected,
+    "BLOB_UPLOAD_INVALID": Rejected,
 }
 
 

@@ -1,0 +1,82 @@
+"""Fixtures: real registries (plain, htpasswd, TLS, token), fault proxies, and clients."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from catalog.oci.client import RegistryClient, RegistryOptions
+from catalog.oci.credentials import Credentials, CredentialStore, DockerConfig
+from catalog.oci.retry import RetryPolicy
+from tests.harness.faultproxy import FaultProxy, run_proxy
+from tests.harness.registry import RunningRegistry, run_registry
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+# Retries fast enough for tests, still exponential.
+FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.05, max_delay=0.5)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.fail(f"shared fixtures not found at {FIXTURES}")
+    return FIXTURES
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    with run_registry(tmp_path_factory.mktemp("registry")) as reg:
+        yield reg
+
+
+@pytest.fixture
+def fresh_registry(tmp_path: Path) -> Iterator[RunningRegistry]:
+    with run_registry(tmp_path) as reg:
+        yield reg
+
+
+@pytest.fixture
+def proxy(registry: RunningRegistry) -> Iterator[FaultProxy]:
+    with run_proxy(registry.url) as p:
+        yield p
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> random.Random:
+    return random.Random(request.node.name)
+
+
+def no_docker_config(tmp: Path) -> CredentialStore:
+    """A credential store that ignores the machine's ~/.docker/config.json."""
+    return CredentialStore(docker_config=DockerConfig(tmp / "no-docker-config.json"))
+
+
+ClientFactory = Callable[..., RegistryClient]
+
+
+@pytest.fixture
+async def make_client(tmp_path: Path) -> AsyncIterator[ClientFactory]:
+    made: list[RegistryClient] = []
+
+    def make(
+        host: str,
+        *,
+        credentials: Credentials | None = None,
+        store: CredentialStore | None = None,
+        **options: object,
+    ) -> RegistryClient:
+        options.setdefault("retry", FAST_RETRY)
+        client = RegistryClient(
+            host,
+            RegistryOptions(credentials=credentials, **options),  # type: ignore[arg-type]
+            store or no_docker_config(tmp_path),
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
