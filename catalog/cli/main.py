@@ -15,3 +15,6 @@ def main() -> None:
 
 
 main.add_command(inspect_command)
+
+if __name__ == "__main__":
+    main()

@@ -73,9 +73,12 @@ class LayoutRepository:
 
     # -- paths and index.json --------------------------------------------------------------
 
+    def blob_path_unchecked(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.algorithm / digest.hex
+
     def blob_path(self, digest: Digest) -> Path:
         """The file of a blob; refuses anything that would resolve outside the layout."""
-        path = self.root / "blobs" / digest.algorithm / digest.hex
+        path = self.blob_path_unchecked(digest)
         real = path.resolve()
         if not real.is_relative_to(self.root):
             raise LayoutError(f"blob {digest} resolves outside the layout ({real})")
