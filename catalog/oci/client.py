@@ -235,8 +235,8 @@ class RegistryClient:
                     )
                 except aiohttp.ClientConnectorCertificateError as exc:
                     raise RegistryUnavailable(
-                        f"{self.host}: TLS certificate verification failed ({exc.certificate_error})"
-                        "; trust the registry's CA with --ca-file",
+                        f"{self.host}: TLS certificate verification failed"
+                        f" ({exc.certificate_error}); trust the registry's CA with --ca-file",
                         url=url,
                     ) from exc
                 except _CONNECTION_ERRORS as exc:

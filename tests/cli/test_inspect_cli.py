@@ -48,10 +48,12 @@ async def test_inspect_registry_image_with_every_referrer_scheme(
     assert doc["mediaType"] == "application/vnd.oci.image.index.v1+json"
     assert [p["os"] for p in doc["platforms"]] == ["linux"]
     att = [r for r in doc["referrers"] if r["scheme"] == "cosign-tag"]
-    assert len(att) == 1 and att[0]["artifactType"] == "application/vnd.dsse.envelope.v1+json"
+    assert len(att) == 1
+    assert att[0]["artifactType"] == "application/vnd.dsse.envelope.v1+json"
 
     human = xregistry("inspect", f"{registry.host}/cli/slsa:v2")
-    assert human.returncode == 0 and "cosign-tag" in human.stdout
+    assert human.returncode == 0
+    assert "cosign-tag" in human.stdout
 
 
 async def test_inspect_lists_fallback_referrers(
@@ -92,11 +94,13 @@ async def test_inspect_errors_are_one_line_with_distinct_exit_codes(
         done = xregistry(*args)
         assert done.returncode == code, (args, done.stderr)
         lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("xregistry: error:"), done.stderr
+        assert len(lines) == 1, done.stderr
+        assert lines[0].startswith("xregistry: error:")
         assert message in lines[0]
 
 
 def test_help_teaches() -> None:
     done = xregistry("inspect", "--help")
     assert done.returncode == 0
-    assert "oci:PATH" in done.stdout and "--insecure" in done.stdout
+    assert "oci:PATH" in done.stdout
+    assert "--insecure" in done.stdout

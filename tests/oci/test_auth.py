@@ -17,6 +17,7 @@ from catalog.oci.credentials import Credentials, CredentialStore, DockerConfig
 from catalog.oci.errors import AuthError, Denied, RegistryUnavailable, Unauthorized
 from tests.conftest import ClientFactory
 from tests.harness.images import build_image
+from tests.harness.pki import make_ca
 from tests.harness.registry import RunningRegistry, run_registry
 from tests.pushing import push_built
 
@@ -40,7 +41,8 @@ def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRe
 
 
 def creds(reg: RunningRegistry) -> Credentials:
-    assert reg.username and reg.password
+    assert reg.username
+    assert reg.password
     return Credentials(reg.username, reg.password)
 
 
@@ -89,7 +91,8 @@ async def test_credentials_from_a_credential_helper(
     helper.write_text(
         "#!/bin/sh\n"
         f'read server; echo "$1 $server" >> {log}\n'
-        f'echo \'{{"ServerURL":"\'$server\'","Username":"{c.username}","Secret":"{c.password}"}}\'\n'
+        f'echo \'{{"ServerURL":"\'$server\'",'
+        f'"Username":"{c.username}","Secret":"{c.password}"}}\'\n'
     )
     helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
@@ -171,12 +174,11 @@ async def test_tls_with_custom_ca(
 
 
 async def test_tls_without_the_ca_fails_at_once_with_a_hint(
-    tls_registry: RunningRegistry, make_client: ClientFactory
+    tls_registry: RunningRegistry, make_client: ClientFactory, tmp_path: Path
 ) -> None:
     # Loopback defaults to plain HTTP; ask for HTTPS by naming a CA that did not sign it.
-    other_ca = tls_registry.storage.parent / "not-the-ca.pem"
-    other_ca.write_bytes(Path("/etc/ssl/certs/ca-certificates.crt").read_bytes())
-    client = make_client(tls_registry.host, ca_file=other_ca)
+    other_ca = make_ca(tmp_path, "some other CA")
+    client = make_client(tls_registry.host, ca_file=other_ca.cert_file)
     with pytest.raises(RegistryUnavailable, match="certificate"):
         await client.ping()
 

@@ -24,7 +24,7 @@ from tests.conftest import ClientFactory
 from tests.harness.faultproxy import FaultProxy, registry_error
 from tests.harness.images import build_artifact, build_image, build_multiplatform, random_layer
 from tests.harness.registry import RunningRegistry
-from tests.pushing import parsed, push_built
+from tests.pushing import push_built
 
 
 async def test_push_and_read_back_byte_for_byte(
@@ -39,7 +39,9 @@ async def test_push_and_read_back_byte_for_byte(
     assert str(got.digest) == index.digest
     assert [str(d.platform) for d in got.manifests] == ["linux/amd64", "linux/arm64/v8"]
     head = await client.head_manifest("rt/multi", "v1")
-    assert head is not None and str(head.digest) == index.digest and head.size == index.size
+    assert head is not None
+    assert str(head.digest) == index.digest
+    assert head.size == index.size
     for child in index.children:
         again = await client.get_manifest("rt/multi", child.digest)
         assert again.raw == child.raw
@@ -56,7 +58,8 @@ async def test_docker_schema2_round_trip(
     image = build_image(rng, docker=True, layers=2)
     await push_built(client, "rt/docker", image, "latest")
     got = await client.get_manifest("rt/docker", "latest")
-    assert got.media_type == mt.DOCKER_MANIFEST and got.raw == image.raw
+    assert got.media_type == mt.DOCKER_MANIFEST
+    assert got.raw == image.raw
 
 
 async def test_typed_errors_carry_the_registry_message(

@@ -79,7 +79,8 @@ def test_artifact_manifest_with_subject() -> None:
         subject={"mediaType": mt.OCI_MANIFEST, "digest": "sha256:" + "3" * 64, "size": 9},
     )
     m = parse_manifest(raw)
-    assert m.subject is not None and str(m.subject.digest) == "sha256:" + "3" * 64
+    assert m.subject is not None
+    assert str(m.subject.digest) == "sha256:" + "3" * 64
     assert m.effective_artifact_type == "application/example"
 
 
