@@ -28,7 +28,7 @@ from catalog.oci.auth import (
     parse_challenge,
 )
 from catalog.oci.credentials import Credentials, CredentialStore
-from catalog.oci.digest import Digest, Verifier, verify_bytes
+from catalog.oci.digest import Digest, StreamVerifier, verify_bytes
 from catalog.oci.errors import (
     AuthError,
     DigestMismatch,
@@ -49,7 +49,7 @@ from catalog.oci.manifest import (
 )
 from catalog.oci.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
-_READ_CHUNK = 1024 * 1024
+_READ_CHUNK = 4 * 1024 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
 _CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 
@@ -158,7 +158,10 @@ class RegistryClient:
             )
             # Raw bytes only: a transparently decompressed body would not match its digest.
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, auto_decompress=False
+                connector=connector,
+                timeout=timeout,
+                auto_decompress=False,
+                read_bufsize=_READ_CHUNK,
             )
         return self._session
 
@@ -481,26 +484,27 @@ class RegistryClient:
         The last step checks size and digest: a consumer must not commit what it received until
         the iteration has ended without an exception.
         """
-        verifier = Verifier(digest, size)
+        verifier = StreamVerifier(digest, size)
         url = f"/v2/{repository}/blobs/{digest}"
         failures = 0
         while True:
-            headers = {"Range": f"bytes={verifier.seen}-"} if verifier.seen else {}
+            offset = verifier.received
+            headers = {"Range": f"bytes={offset}-"} if offset else {}
             try:
                 async with self._send(
                     "GET", url, scopes=_scopes(repository, "pull"), headers=headers
                 ) as r:
                     await self._expect(r, 200, 206)
-                    skip = verifier.seen if r.status == 200 else 0
+                    skip = offset if r.status == 200 else 0
                     async for chunk in r.content.iter_chunked(_READ_CHUNK):
                         if skip:
                             drop = min(skip, len(chunk))
                             chunk, skip = chunk[drop:], skip - drop
                             if not chunk:
                                 continue
-                        verifier.update(chunk)
+                        await verifier.feed(chunk)
                         yield chunk
-                verifier.verify()
+                await verifier.verify()
                 return
             except _CONNECTION_ERRORS as exc:
                 failures += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from dataclasses import dataclass
@@ -81,6 +82,33 @@ class Verifier:
         actual = f"{self.expected.algorithm}:{self._hash.hexdigest()}"
         if actual != str(self.expected):
             raise DigestMismatch(str(self.expected), actual, self.what)
+
+
+class StreamVerifier:
+    """A :class:`Verifier` whose hashing runs in a worker thread, overlapping the next read.
+
+    hashlib releases the GIL on large buffers, so a download hashes at the speed of the network
+    rather than of one core. Updates stay in order: one is in flight at a time.
+    """
+
+    def __init__(self, expected: Digest | str, size: int | None = None, what: str = "blob") -> None:
+        self._verifier = Verifier(expected, size, what)
+        self._pending: asyncio.Future[None] | None = None
+        self.received = 0
+
+    async def feed(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self._pending is not None:
+            await self._pending
+        self._pending = asyncio.get_running_loop().run_in_executor(
+            None, self._verifier.update, chunk
+        )
+
+    async def verify(self) -> None:
+        if self._pending is not None:
+            await self._pending
+            self._pending = None
+        self._verifier.verify()
 
 
 def verify_bytes(data: bytes, digest: Digest, size: int | None = None, what: str = "blob") -> None:
