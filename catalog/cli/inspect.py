@@ -16,9 +16,11 @@ from catalog.oci.inspect import Inspection, inspect
 from catalog.oci.reference import parse_reference
 
 
-def _render(result: Inspection, console: Console) -> None:
+def render(result: Inspection, console: Console) -> None:
     doc = result.to_json()
     summary = Table.grid(padding=(0, 2))
+    summary.add_column(no_wrap=True)
+    summary.add_column(overflow="fold")
     for key in ("reference", "digest", "mediaType", "size", "artifactType"):
         if doc[key] is not None:
             summary.add_row(f"[bold]{key}[/]", str(doc[key]))
@@ -69,4 +71,4 @@ def inspect_command(
     if output == "json":
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
-        _render(result, Console())
+        render(result, Console())
