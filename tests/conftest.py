@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,11 @@ from catalog.oci.retry import RetryPolicy
 from tests.harness.faultproxy import FaultProxy, run_proxy
 from tests.harness.registry import RunningRegistry, run_registry
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+# CI lays shared/ beside the clone; XREGISTRY_FIXTURES points elsewhere when it is not.
+FIXTURES = Path(
+    os.environ.get("XREGISTRY_FIXTURES")
+    or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+)
 # Retries fast enough for tests, still exponential.
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.05, max_delay=0.5)
 
