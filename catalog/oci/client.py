@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import json
 import ssl
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,10 @@ class RegistryClient:
         self.base_url = f"{'https' if secure else 'http'}://{host}"
         self._semaphore = asyncio.Semaphore(self.options.max_concurrency)
         self._session: aiohttp.ClientSession | None = None
-        self._subject_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # Weak: a long-running service must not keep a lock per subject it ever touched.
+        self._subject_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self.has_referrers_api: bool | None = None
 
     async def __aenter__(self) -> RegistryClient:
@@ -447,7 +451,10 @@ class RegistryClient:
     async def _add_to_fallback_index(
         self, repository: str, subject: Digest, referrer: Manifest
     ) -> None:
-        lock = self._subject_locks.setdefault((repository, str(subject)), asyncio.Lock())
+        key = (repository, str(subject))
+        lock = self._subject_locks.get(key)
+        if lock is None:
+            lock = self._subject_locks[key] = asyncio.Lock()
         async with lock:
             index = await self._fallback_index(repository, subject)
             existing = list(index.manifests) if index else []
