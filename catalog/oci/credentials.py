@@ -138,3 +138,35 @@ class CredentialStore:
         if host in self.explicit:
             return self.explicit[host]
         return self.docker_config.lookup(host)
+
+
+def resolve_credentials_ref(
+    ref: str | None, store: CredentialStore, host: str
+) -> Credentials | None:
+    """Credentials named by a reference, as configured for a registry (never the secret itself).
+
+    ``env:USER_VAR:PASSWORD_VAR`` reads two environment variables; ``file:/path`` reads
+    ``USER:PASSWORD`` from a file; ``docker-config`` or nothing looks the host up in docker's
+    ``config.json``.
+    """
+    if not ref or ref == "docker-config":
+        return store.lookup(host)
+    kind, _, rest = ref.partition(":")
+    if kind == "env":
+        user_var, _, password_var = rest.partition(":")
+        if not user_var or not password_var:
+            raise AuthError(f"credentials {ref!r}: use env:USER_VAR:PASSWORD_VAR")
+        user, password = os.environ.get(user_var), os.environ.get(password_var)
+        if user is None or password is None:
+            raise AuthError(f"credentials {ref!r}: ${user_var} or ${password_var} is not set")
+        return Credentials(user, password)
+    if kind == "file":
+        try:
+            text = Path(rest).read_text().strip()
+        except OSError as exc:
+            raise AuthError(f"credentials {ref!r}: {exc.strerror}") from None
+        user, sep, password = text.partition(":")
+        if not sep:
+            raise AuthError(f"credentials file {rest} must hold USER:PASSWORD")
+        return Credentials(user, password)
+    raise AuthError(f"unknown credentials reference {ref!r}: use env:…, file:… or docker-config")

@@ -1,0 +1,126 @@
+"""The ``xregistry serve`` configuration file (YAML), validated with clear errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from catalog.errors import ConfigError
+from catalog.oci.reference import parse_image_reference
+from catalog.store.db import DEFAULT_URL
+from catalog.store.registries import RegistrySpec, validate_name
+
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """``90s``, ``15m``, ``2h``, ``1d`` → seconds."""
+    m = _DURATION.match(text.strip())
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"invalid duration {text!r}: use a number and s, m, h or d (e.g. 15m)")
+    return int(m.group(1)) * _SECONDS[m.group(2)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IndexSchedule(_Strict):
+    interval: str | None = None
+    cron: str | None = None
+
+    @model_validator(mode="after")
+    def one_of(self) -> IndexSchedule:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'interval' (e.g. 15m) or 'cron'")
+        if self.interval is not None:
+            parse_duration(self.interval)
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            CronTrigger.from_crontab(self.cron)
+        return self
+
+    def as_text(self) -> str:
+        return f"interval:{self.interval}" if self.interval else f"cron:{self.cron}"
+
+
+class RegistryConfig(_Strict):
+    name: str
+    host: str
+    insecure: bool = False
+    ca_file: Path | None = None
+    credentials: str | None = Field(
+        default=None, description="env:USER_VAR:PASSWORD_VAR, file:/path, or docker-config"
+    )
+    repositories: list[str] = Field(default_factory=list)
+    index: IndexSchedule | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        try:
+            return validate_name(value)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        parsed = parse_image_reference(f"{value}/probe", None)
+        if parsed.registry != value and value not in ("docker.io",):
+            raise ValueError(f"{value!r} is not a registry host[:port]")
+        return value
+
+    def spec(self) -> RegistrySpec:
+        return RegistrySpec(
+            name=self.name,
+            host=self.host,
+            insecure=self.insecure,
+            ca_file=str(self.ca_file) if self.ca_file else None,
+            credentials_ref=self.credentials,
+            repositories=tuple(self.repositories),
+            index_schedule=self.index.as_text() if self.index else None,
+        )
+
+
+class ServeConfig(_Strict):
+    database: str = DEFAULT_URL
+    listen: str = "127.0.0.1:50051"
+    registries: list[RegistryConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def unique_names(self) -> ServeConfig:
+        names = [r.name for r in self.registries]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"registry names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def load_config(path: Path) -> ServeConfig:
+    try:
+        raw: Any = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if raw is None:
+        raw = {}
+    try:
+        return ServeConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None

@@ -1,0 +1,333 @@
+"""Crawl one registry (or image layout) into the catalog, incrementally.
+
+Per repository: list tags; HEAD the tags the catalog already knows (a GET only when a tag moved
+to content the catalog lacks); GET new tags; record index children, attachments found by every
+scheme, and their documents; then mark vanished tags and manifests as gone.
+
+Network work and database work alternate and never overlap: no ``await`` happens inside a
+session, so one event loop thread can drive SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.index.documents import DecodedDocuments, decode_attachment
+from catalog.index.progress import IndexStats, ProgressCallback
+from catalog.index.sources import RepositoryOpener
+from catalog.oci import mediatypes as mt
+from catalog.oci.attachments import attachment_kind
+from catalog.oci.digest import Digest
+from catalog.oci.errors import NotFound, OCIError
+from catalog.oci.manifest import Manifest
+from catalog.oci.repository import Repository
+from catalog.store import content, documents
+from catalog.store.models import IndexErrorRecord, utcnow
+from catalog.store.registries import get_registry, mark_repositories_gone, repository
+
+_COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|att|sbom)$")
+_FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
+_SUFFIX_KIND = {"sig": "signature", "att": "attestation", "sbom": "sbom"}
+
+
+@dataclass(slots=True)
+class _Link:
+    subject: str
+    attachment: str
+    scheme: str
+    kind: str
+    artifact_type: str | None
+
+
+@dataclass(slots=True)
+class _RepoScan:
+    """What the network half of a repository crawl found, for the database half to record."""
+
+    name: str
+    listed: bool = False
+    tags: dict[str, str] = field(default_factory=dict)  # tag → digest, for every tag seen now
+    manifests: dict[str, Manifest] = field(default_factory=dict)  # fetched this crawl
+    links: list[_Link] = field(default_factory=list)
+    documents: dict[str, DecodedDocuments] = field(default_factory=dict)
+    errors: list[tuple[str | None, str]] = field(default_factory=list)
+
+
+class Crawler:
+    """Indexes one registry. ``open_repository`` gives a :class:`Repository` for a name."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        registry_name: str,
+        open_repository: RepositoryOpener,
+        *,
+        concurrency: int = 8,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.registry_name = registry_name
+        self.open_repository = open_repository
+        self.concurrency = concurrency
+        self.on_progress = on_progress
+        self.stats = IndexStats()
+
+    def _report(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.stats)
+
+    async def run(self) -> IndexStats:
+        with self.sessions() as session:
+            registry = get_registry(session, self.registry_name)
+            patterns = list(registry.repositories_filter)
+        self.stats.phase = "listing repositories"
+        self._report()
+        names = await self._repository_names(patterns)
+        self.stats.repositories_total = len(names)
+        self.stats.phase = "indexing"
+        self._report()
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(name: str) -> None:
+            async with limit:
+                scan = await self._scan(name)
+            self._record(scan)
+            self.stats.repositories_done += 1
+            self._report()
+
+        await asyncio.gather(*(one(n) for n in names))
+        with self.sessions.begin() as session:
+            registry = get_registry(session, self.registry_name)
+            if self.open_repository.can_list and not patterns_are_names(patterns):
+                mark_repositories_gone(session, registry, set(names))
+            registry.last_index_at = utcnow()
+            registry.last_index_status = (
+                f"{self.stats.repositories_done} repositories, {self.stats.errors} errors"
+            )
+        self.stats.phase = "done"
+        self._report()
+        return self.stats
+
+    async def _repository_names(self, patterns: list[str]) -> list[str]:
+        if patterns_are_names(patterns):
+            return sorted(set(patterns))
+        names = [n async for n in self.open_repository.list_repositories()]
+        if patterns:
+            names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+        return sorted(names)
+
+    # -- network half ----------------------------------------------------------------------
+
+    async def _scan(self, name: str) -> _RepoScan:
+        scan = _RepoScan(name)
+        repo = self.open_repository(name)
+        try:
+            listed = [t async for t in repo.tags()]
+        except OCIError as exc:
+            scan.errors.append((None, f"cannot list tags: {exc}"))
+            return scan
+        scan.listed = True
+        self.stats.tags_seen += len(listed)
+        with self.sessions() as session:
+            registry = get_registry(session, self.registry_name)
+            row = repository(session, registry, name)
+            session.commit()
+            known = {
+                t.name: t.digest for t in content.tags_of(session, row).values() if not t.gone_at
+            }
+        await asyncio.gather(
+            *(self._resolve_tag(repo, scan, tag, known.get(tag)) for tag in listed)
+        )
+        await self._fetch_children(repo, scan)
+        await self._find_links(repo, scan)
+        await self._decode(repo, scan)
+        return scan
+
+    async def _get(self, repo: Repository, scan: _RepoScan, ref: str) -> Manifest | None:
+        try:
+            manifest = await repo.get_manifest(ref)
+        except NotFound:
+            return None
+        except OCIError as exc:
+            scan.errors.append((ref, str(exc)))
+            return None
+        finally:
+            self.stats.manifest_gets += 1
+        scan.manifests[str(manifest.digest)] = manifest
+        return manifest
+
+    async def _resolve_tag(
+        self, repo: Repository, scan: _RepoScan, tag: str, known: str | None
+    ) -> None:
+        if known is None:
+            manifest = await self._get(repo, scan, tag)
+            if manifest is not None:
+                scan.tags[tag] = str(manifest.digest)
+            return
+        try:
+            descriptor = await repo.resolve(tag)
+        except OCIError as exc:
+            scan.errors.append((tag, str(exc)))
+            scan.tags[tag] = known  # unknown now is not gone: keep what we had
+            return
+        if descriptor is None:
+            return
+        digest = str(descriptor.digest)
+        scan.tags[tag] = digest
+        if digest != known and not self._have(digest):
+            await self._get(repo, scan, digest)
+
+    def _have(self, digest: str) -> bool:
+        with self.sessions() as session:
+            return bool(content.known_manifests(session, [digest]))
+
+    def _missing(self, scan: _RepoScan, digests: Iterable[str]) -> list[str]:
+        wanted = {d for d in digests if d not in scan.manifests}
+        with self.sessions() as session:
+            return sorted(wanted - content.known_manifests(session, wanted))
+
+    async def _fetch_children(self, repo: Repository, scan: _RepoScan) -> None:
+        pending = [m for m in scan.manifests.values() if m.manifests]
+        while pending:
+            children = [str(d.digest) for m in pending for d in m.manifests]
+            fetched = await asyncio.gather(
+                *(self._get(repo, scan, d) for d in self._missing(scan, children))
+            )
+            pending = [m for m in fetched if m is not None and m.manifests]
+
+    async def _find_links(self, repo: Repository, scan: _RepoScan) -> None:
+        """Attachments by cosign tag, fallback tag, in-index and the referrers API."""
+        fallback: list[tuple[str, Manifest]] = []
+        for tag, digest in scan.tags.items():
+            if m := _COSIGN_TAG.match(tag):
+                subject = f"{m.group(1)}:{m.group(2)}"
+                manifest = scan.manifests.get(digest)
+                kind = attachment_kind(manifest) if manifest else _SUFFIX_KIND[m.group(3)]
+                artifact = manifest.effective_artifact_type if manifest else None
+                scan.links.append(_Link(subject, digest, "cosign-tag", kind, artifact))
+            elif (m := _FALLBACK_TAG.match(tag)) and digest in scan.manifests:
+                index = scan.manifests[digest]
+                if index.media_type == mt.OCI_INDEX:
+                    fallback.append((f"{m.group(1)}:{m.group(2)}", index))
+        referrers = await self._referrers_api(repo, scan)
+        wanted = [str(d.digest) for _, index in fallback for d in index.manifests]
+        wanted += [d for _, d, _ in referrers]
+        await asyncio.gather(*(self._get(repo, scan, d) for d in self._missing(scan, wanted)))
+        for subject, index in fallback:
+            for d in index.manifests:
+                self._link(scan, subject, str(d.digest), "fallback-tag", d.artifact_type)
+        for subject, digest, artifact_type in referrers:
+            self._link(scan, subject, digest, "referrers-api", artifact_type)
+        for manifest in list(scan.manifests.values()):
+            for d in manifest.manifests:
+                target = d.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
+                if (
+                    d.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) == mt.BUILDKIT_ATTESTATION
+                    and target
+                ):
+                    self._link(scan, target, str(d.digest), "in-index", None)
+
+    def _link(
+        self, scan: _RepoScan, subject: str, digest: str, scheme: str, artifact_type: str | None
+    ) -> None:
+        manifest = scan.manifests.get(digest)
+        kind = attachment_kind(manifest) if manifest else "other"
+        if manifest is not None:
+            artifact_type = artifact_type or manifest.effective_artifact_type
+        scan.links.append(_Link(subject, digest, scheme, kind, artifact_type))
+
+    async def _referrers_api(
+        self, repo: Repository, scan: _RepoScan
+    ) -> list[tuple[str, str, str | None]]:
+        if not self.open_repository.may_have_referrers_api():
+            return []
+        subjects = sorted(set(scan.tags.values()))
+        found: list[tuple[str, str, str | None]] = []
+        for subject in subjects:
+            try:
+                result = await repo.referrers(Digest.parse(subject))
+            except OCIError as exc:
+                scan.errors.append((subject, f"referrers: {exc}"))
+                continue
+            if result.scheme != "referrers-api":
+                break  # the registry has no API: the fallback tags were already read
+            found += [(subject, str(d.digest), d.artifact_type) for d in result.descriptors]
+        return found
+
+    async def _decode(self, repo: Repository, scan: _RepoScan) -> None:
+        candidates = {link.attachment for link in scan.links if link.kind != "other"}
+        with self.sessions() as session:
+            todo = sorted(d for d in candidates if not documents.decoded(session, d))
+
+        async def one(digest: str) -> None:
+            manifest = scan.manifests.get(digest) or await self._get(repo, scan, digest)
+            if manifest is None:
+                return
+            decoded = await decode_attachment(repo, manifest)
+            scan.documents[digest] = decoded
+            scan.errors.extend((digest, reason) for reason in decoded.errors)
+
+        await asyncio.gather(*(one(d) for d in todo))
+
+    # -- database half ---------------------------------------------------------------------
+
+    def _record(self, scan: _RepoScan) -> None:
+        with self.sessions.begin() as session:
+            registry = get_registry(session, self.registry_name)
+            row = repository(session, registry, scan.name)
+            for manifest in scan.manifests.values():
+                if content.add_manifest(session, manifest):
+                    self.stats.manifests_new += 1
+            if scan.listed:
+                self._record_tags(session, row, scan)
+            for link in scan.links:
+                if content.add_attachment(
+                    session,
+                    link.subject,
+                    link.attachment,
+                    link.kind,
+                    link.scheme,
+                    link.artifact_type,
+                ):
+                    self.stats.attachments_new += 1
+            for digest, decoded in scan.documents.items():
+                self.stats.documents += documents.store(session, digest, decoded)
+            if scan.listed:
+                live = {d for t, d in scan.tags.items()}
+                _, gone = content.sync_locations(session, row, content.reachable(session, live))
+                self.stats.locations_gone += gone
+                row.last_indexed_at = utcnow()
+            for reference, reason in scan.errors:
+                session.add(
+                    IndexErrorRecord(
+                        registry_id=registry.id,
+                        repository=scan.name,
+                        reference=reference,
+                        reason=reason[:4000],
+                    )
+                )
+            self.stats.errors += len(scan.errors)
+
+    def _record_tags(self, session: Session, row: object, scan: _RepoScan) -> None:
+        from catalog.store.models import Repository as RepositoryRow
+
+        assert isinstance(row, RepositoryRow)
+        existing = content.tags_of(session, row)
+        for tag, digest in scan.tags.items():
+            if content.set_tag(session, row, existing.get(tag), tag, digest):
+                self.stats.tag_events += 1
+        for name, tag_row in existing.items():
+            if name not in scan.tags and tag_row.gone_at is None:
+                content.mark_tag_gone(session, tag_row)
+                self.stats.tags_gone += 1
+                self.stats.tag_events += 1
+
+
+def patterns_are_names(patterns: list[str]) -> bool:
+    """A filter of plain names needs no ``_catalog`` (which many registries deny)."""
+    return bool(patterns) and not any(ch in p for p in patterns for ch in "*?[")

@@ -1,0 +1,47 @@
+"""Index a configured registry: open a client from its stored settings and crawl it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.index.crawler import Crawler
+from catalog.index.progress import IndexStats, ProgressCallback
+from catalog.index.sources import RegistrySource
+from catalog.oci.client import RegistryClient, RegistryOptions
+from catalog.oci.credentials import CredentialStore, resolve_credentials_ref
+from catalog.store.registries import get_registry
+
+
+def client_for(
+    host: str,
+    insecure: bool,
+    ca_file: str | None,
+    credentials_ref: str | None,
+    max_concurrency: int = 16,
+) -> RegistryClient:
+    store = CredentialStore()
+    options = RegistryOptions(
+        insecure=insecure,
+        ca_file=Path(ca_file) if ca_file else None,
+        credentials=resolve_credentials_ref(credentials_ref, store, host),
+        max_concurrency=max_concurrency,
+    )
+    return RegistryClient(host, options, store)
+
+
+async def index_registry(
+    sessions: sessionmaker[Session],
+    name: str,
+    on_progress: ProgressCallback | None = None,
+    concurrency: int = 8,
+) -> IndexStats:
+    with sessions() as session:
+        row = get_registry(session, name)
+        client = client_for(row.host, row.insecure, row.ca_file, row.credentials_ref)
+    async with client:
+        crawler = Crawler(
+            sessions, name, RegistrySource(client), concurrency=concurrency, on_progress=on_progress
+        )
+        return await crawler.run()

@@ -1,0 +1,1 @@
+"""The SQL store: typed models, engine and session setup, query functions."""

@@ -1,0 +1,195 @@
+"""Manifests, tags, locations and attachments: what the indexer records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from catalog.oci import mediatypes as mt
+from catalog.oci.manifest import Manifest as OciManifest
+from catalog.store.models import (
+    Attachment,
+    IndexChild,
+    Manifest,
+    ManifestLocation,
+    Repository,
+    Tag,
+    TagEvent,
+    utcnow,
+)
+
+_CHUNK = 500  # keeps IN (…) lists inside every database's parameter limit
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def known_manifests(session: Session, digests: Iterable[str]) -> set[str]:
+    wanted = sorted(set(digests))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        found.update(session.scalars(select(Manifest.digest).where(Manifest.digest.in_(chunk))))
+    return found
+
+
+def add_manifest(session: Session, manifest: OciManifest) -> bool:
+    """Record a manifest (and an index's children); False when the digest was known."""
+    digest = str(manifest.digest)
+    if session.get(Manifest, digest) is not None:
+        return False
+    session.add(
+        Manifest(
+            digest=digest,
+            media_type=manifest.media_type,
+            artifact_type=manifest.effective_artifact_type,
+            size=manifest.size,
+            subject_digest=str(manifest.subject.digest) if manifest.subject else None,
+            config_digest=str(manifest.config.digest) if manifest.config else None,
+            raw=manifest.raw,
+        )
+    )
+    session.flush()  # the parent row first: children reference it
+    for position, child in enumerate(manifest.manifests):
+        attests = None
+        if child.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) == mt.BUILDKIT_ATTESTATION:
+            attests = child.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
+        session.add(
+            IndexChild(
+                parent_digest=digest,
+                child_digest=str(child.digest),
+                position=position,
+                media_type=child.media_type,
+                os=child.platform.os if child.platform else None,
+                architecture=child.platform.architecture if child.platform else None,
+                variant=child.platform.variant if child.platform else None,
+                attests_digest=attests,
+            )
+        )
+    session.flush()
+    return True
+
+
+def tags_of(session: Session, repository: Repository) -> dict[str, Tag]:
+    rows = session.scalars(select(Tag).where(Tag.repository_id == repository.id))
+    return {row.name: row for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class TagChange:
+    tag: str
+    old: str | None
+    new: str | None
+
+
+def set_tag(
+    session: Session, repository: Repository, existing: Tag | None, name: str, digest: str
+) -> TagChange | None:
+    """Point a tag at ``digest``; an event is written when that is news."""
+    now = utcnow()
+    if existing is None:
+        existing = Tag(repository_id=repository.id, name=name, digest=digest, updated_at=now)
+        session.add(existing)
+        session.flush()
+        old = None
+    elif existing.digest == digest and existing.gone_at is None:
+        return None
+    else:
+        old = None if existing.gone_at is not None else existing.digest
+        existing.digest, existing.updated_at, existing.gone_at = digest, now, None
+    session.add(TagEvent(tag_id=existing.id, old_digest=old, new_digest=digest, observed_at=now))
+    return TagChange(name, old, digest)
+
+
+def mark_tag_gone(session: Session, tag: Tag) -> TagChange:
+    now = utcnow()
+    session.add(TagEvent(tag_id=tag.id, old_digest=tag.digest, new_digest=None, observed_at=now))
+    tag.gone_at = now
+    return TagChange(tag.name, tag.digest, None)
+
+
+def add_attachment(
+    session: Session,
+    subject: str,
+    attachment: str,
+    kind: str,
+    scheme: str,
+    artifact_type: str | None,
+) -> bool:
+    """Link an attachment to its subject; False when the link was known."""
+    found = session.scalar(
+        select(Attachment.id).where(
+            Attachment.subject_digest == subject, Attachment.attachment_digest == attachment
+        )
+    )
+    if found is not None:
+        return False
+    session.add(
+        Attachment(
+            subject_digest=subject,
+            attachment_digest=attachment,
+            kind=kind,
+            scheme=scheme,
+            artifact_type=artifact_type,
+        )
+    )
+    session.flush()
+    return True
+
+
+def reachable(session: Session, roots: set[str]) -> set[str]:
+    """Digests reachable from ``roots`` through index children and attachments."""
+    seen = set(roots)
+    frontier = sorted(roots)
+    while frontier:
+        found: set[str] = set()
+        for chunk in _chunks(frontier):
+            found.update(
+                session.scalars(
+                    select(IndexChild.child_digest).where(IndexChild.parent_digest.in_(chunk))
+                )
+            )
+            found.update(
+                session.scalars(
+                    select(Attachment.attachment_digest).where(Attachment.subject_digest.in_(chunk))
+                )
+            )
+        frontier = sorted(found - seen)
+        seen.update(frontier)
+    return seen
+
+
+def sync_locations(session: Session, repository: Repository, present: set[str]) -> tuple[int, int]:
+    """Make the repository's locations match ``present``: (added, gone) counts.
+
+    Only digests the catalog holds a manifest for get a location.
+    """
+    now = utcnow()
+    rows = {
+        row.digest: row
+        for row in session.scalars(
+            select(ManifestLocation).where(ManifestLocation.repository_id == repository.id)
+        )
+    }
+    missing = known_manifests(session, present - rows.keys())
+    for digest in sorted(missing):
+        session.add(ManifestLocation(repository_id=repository.id, digest=digest))
+    gone = [r.id for d, r in rows.items() if d not in present and r.gone_at is None]
+    back = [r.id for d, r in rows.items() if d in present]
+    for chunk in _chunks(gone):
+        session.execute(
+            update(ManifestLocation).where(ManifestLocation.id.in_(chunk)).values(gone_at=now)
+        )
+    for chunk in _chunks(back):
+        session.execute(
+            update(ManifestLocation)
+            .where(ManifestLocation.id.in_(chunk))
+            .values(last_seen=now, gone_at=None)
+        )
+    return len(missing), len(gone)

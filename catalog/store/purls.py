@@ -1,0 +1,19 @@
+"""Package URLs as the store keys them: canonical form, and the version-less base."""
+
+from __future__ import annotations
+
+from packageurl import PackageURL
+
+from catalog.errors import InvalidArgument
+
+
+def parse_purl(text: str) -> PackageURL:
+    try:
+        return PackageURL.from_string(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid package URL {text!r}: {exc}") from None
+
+
+def purl_base(purl: PackageURL) -> str:
+    """``pkg:type/namespace/name``: what matches whatever the version and qualifiers."""
+    return str(PackageURL(type=purl.type, namespace=purl.namespace, name=purl.name).to_string())

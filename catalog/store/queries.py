@@ -1,0 +1,430 @@
+"""Read-side queries of the catalog: plain records for the API and the CLI to present.
+
+Every list is paginated by keyset (``after`` the last id seen), so pages stay stable while the
+indexer writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.errors import InvalidArgument, NotFound
+from catalog.oci.digest import Digest
+from catalog.oci.errors import InvalidDigest
+from catalog.oci.reference import ImageReference
+from catalog.store.models import (
+    Attachment,
+    Attestation,
+    IndexChild,
+    IndexErrorRecord,
+    Manifest,
+    ManifestLocation,
+    Provenance,
+    Registry,
+    Repository,
+    Sbom,
+    SbomPackage,
+    Signature,
+    Tag,
+    TagEvent,
+)
+from catalog.store.purls import parse_purl, purl_base
+
+MAX_PAGE = 1000
+
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_after: int | None  # pass back as ``after`` for the next page; None at the end
+
+
+def page_size(requested: int, default: int = 100) -> int:
+    if requested < 0:
+        raise InvalidArgument("page_size must not be negative")
+    return min(requested or default, MAX_PAGE)
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformView:
+    digest: str
+    os: str | None
+    architecture: str | None
+    variant: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LocationView:
+    registry: str
+    repository: str
+    tags: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    gone: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentView:
+    digest: str
+    subject: str
+    kind: str
+    scheme: str
+    artifact_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureView:
+    attachment_digest: str
+    format: str
+    identity: str | None
+    issuer: str | None
+    extensions: dict[str, Any]
+    key_id: str | None
+    log_index: int | None
+    integrated_time: int | None
+    signed_digests: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceView:
+    builder_id: str | None
+    build_type: str | None
+    source_uri: str | None
+    source_digest: str | None
+    source_ref: str | None
+    entry_point: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationView:
+    attachment_digest: str
+    predicate_type: str
+    provenance: ProvenanceView | None
+
+
+@dataclass(frozen=True, slots=True)
+class SbomView:
+    attachment_digest: str
+    format: str
+    spec_version: str | None
+    tool: str | None
+    package_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactView:
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int
+    platform: PlatformView | None
+    children: list[PlatformView] = field(default_factory=list)
+    locations: list[LocationView] = field(default_factory=list)
+    attachments: list[AttachmentView] = field(default_factory=list)
+    signatures: list[SignatureView] = field(default_factory=list)
+    attestations: list[AttestationView] = field(default_factory=list)
+    sboms: list[SbomView] = field(default_factory=list)
+
+
+def _digest(text: str) -> str:
+    try:
+        return str(Digest.parse(text))
+    except InvalidDigest as exc:
+        raise InvalidArgument(str(exc)) from None
+
+
+def locations(session: Session, digest: str) -> list[LocationView]:
+    rows = session.execute(
+        select(ManifestLocation, Repository, Registry)
+        .join(Repository, ManifestLocation.repository_id == Repository.id)
+        .join(Registry, Repository.registry_id == Registry.id)
+        .where(ManifestLocation.digest == digest)
+        .order_by(Registry.name, Repository.name)
+    ).all()
+    views = []
+    for location, repo, registry in rows:
+        tags = session.scalars(
+            select(Tag.name)
+            .where(Tag.repository_id == repo.id, Tag.digest == digest, Tag.gone_at.is_(None))
+            .order_by(Tag.name)
+        ).all()
+        views.append(
+            LocationView(
+                registry=registry.name,
+                repository=repo.name,
+                tags=list(tags),
+                first_seen=location.first_seen,
+                last_seen=location.last_seen,
+                gone=location.gone_at is not None,
+            )
+        )
+    return views
+
+
+def _attachment_views(rows: list[Attachment]) -> list[AttachmentView]:
+    return [
+        AttachmentView(a.attachment_digest, a.subject_digest, a.kind, a.scheme, a.artifact_type)
+        for a in rows
+    ]
+
+
+def get_artifact(session: Session, digest: str) -> ArtifactView:
+    digest = _digest(digest)
+    manifest = session.get(Manifest, digest)
+    if manifest is None:
+        raise NotFound(f"the catalog has no artifact {digest}")
+    as_child = session.scalars(
+        select(IndexChild).where(IndexChild.child_digest == digest).limit(1)
+    ).first()
+    children = session.scalars(
+        select(IndexChild).where(IndexChild.parent_digest == digest).order_by(IndexChild.position)
+    ).all()
+    attachments = list(
+        session.scalars(
+            select(Attachment).where(Attachment.subject_digest == digest).order_by(Attachment.id)
+        )
+    )
+    attached = [a.attachment_digest for a in attachments]
+    signatures = session.scalars(
+        select(Signature).where(Signature.attachment_digest.in_(attached)).order_by(Signature.id)
+    ).all()
+    attestations = session.scalars(
+        select(Attestation)
+        .where(Attestation.attachment_digest.in_(attached))
+        .order_by(Attestation.id)
+    ).all()
+    sboms = session.scalars(
+        select(Sbom).where(Sbom.attachment_digest.in_(attached)).order_by(Sbom.id)
+    ).all()
+    return ArtifactView(
+        digest=digest,
+        media_type=manifest.media_type,
+        artifact_type=manifest.artifact_type,
+        size=manifest.size,
+        platform=_platform(as_child) if as_child else None,
+        children=[_platform(c) for c in children if c.attests_digest is None],
+        locations=locations(session, digest),
+        attachments=_attachment_views(attachments),
+        signatures=[
+            SignatureView(
+                s.attachment_digest,
+                s.format,
+                s.identity,
+                s.issuer,
+                dict(s.extensions),
+                s.key_id,
+                s.log_index,
+                s.integrated_time,
+                list(s.signed_digests),
+            )
+            for s in signatures
+        ],
+        attestations=[
+            AttestationView(a.attachment_digest, a.predicate_type, _provenance(a.provenance))
+            for a in attestations
+        ],
+        sboms=[
+            SbomView(s.attachment_digest, s.format, s.spec_version, s.tool, s.package_count)
+            for s in sboms
+        ],
+    )
+
+
+def _platform(child: IndexChild) -> PlatformView:
+    return PlatformView(child.child_digest, child.os, child.architecture, child.variant)
+
+
+def _provenance(row: Provenance | None) -> ProvenanceView | None:
+    if row is None:
+        return None
+    return ProvenanceView(
+        row.builder_id,
+        row.build_type,
+        row.source_uri,
+        row.source_digest,
+        row.source_ref,
+        row.entry_point,
+    )
+
+
+def resolve_reference(session: Session, reference: ImageReference) -> str:
+    """The digest a reference names, by the catalog's tags (a digest is taken as it is)."""
+    if reference.digest is not None:
+        return str(reference.digest)
+    digest = session.scalar(
+        select(Tag.digest)
+        .join(Repository, Tag.repository_id == Repository.id)
+        .join(Registry, Repository.registry_id == Registry.id)
+        .where(
+            Registry.host == reference.registry,
+            Repository.name == reference.repository,
+            Tag.name == (reference.tag or "latest"),
+            Tag.gone_at.is_(None),
+        )
+    )
+    if digest is None:
+        raise NotFound(f"the catalog has no tag {reference}")
+    return digest
+
+
+def list_referrers(
+    session: Session, digest: str, artifact_type: str | None, size: int, after: int | None
+) -> Page[AttachmentView]:
+    query = select(Attachment).where(Attachment.subject_digest == _digest(digest))
+    if artifact_type:
+        query = query.where(Attachment.artifact_type == artifact_type)
+    found: Page[Attachment] = _page(session, query, Attachment.id, size, after)
+    return Page(_attachment_views(found.items), found.next_after)
+
+
+def _page(session: Session, query: Any, key: Any, size: int, after: int | None) -> Page[Any]:
+    if after is not None:
+        query = query.where(key > after)
+    rows: list[Any] = list(session.scalars(query.order_by(key).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, getattr(rows[-1], "id") if more and rows else None)  # noqa: B009
+
+
+@dataclass(frozen=True, slots=True)
+class PackageView:
+    purl: str | None
+    type: str | None
+    namespace: str | None
+    name: str
+    version: str | None
+    licenses: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PackageMatch:
+    package: PackageView
+    artifact_digest: str
+    locations: list[LocationView]
+
+
+def search_packages(
+    session: Session,
+    *,
+    purl: str | None = None,
+    name: str | None = None,
+    version: str | None = None,
+    size: int = 100,
+    after: int | None = None,
+) -> Page[PackageMatch]:
+    """Artifacts whose SBOMs list a package: by purl (with or without version) or name+version."""
+    query = (
+        select(SbomPackage, Sbom, Attachment)
+        .join(Sbom, SbomPackage.sbom_id == Sbom.id)
+        .join(Attachment, Attachment.attachment_digest == Sbom.attachment_digest)
+    )
+    if purl:
+        parsed = parse_purl(purl)
+        query = query.where(SbomPackage.purl_base == purl_base(parsed))
+        if parsed.version:
+            query = query.where(SbomPackage.version == parsed.version)
+    elif name:
+        query = query.where(SbomPackage.name == name)
+        if version:
+            query = query.where(SbomPackage.version == version)
+    else:
+        raise InvalidArgument("give a package URL, or a package name (and optionally a version)")
+    if after is not None:
+        query = query.where(SbomPackage.id > after)
+    rows = session.execute(query.order_by(SbomPackage.id).limit(size + 1)).all()
+    more = len(rows) > size
+    rows = rows[:size]
+    matches = [
+        PackageMatch(
+            PackageView(p.purl, p.type, p.namespace, p.name, p.version, list(p.licenses)),
+            attachment.subject_digest,
+            locations(session, attachment.subject_digest),
+        )
+        for p, _sbom, attachment in rows
+    ]
+    return Page(matches, rows[-1][0].id if more and rows else None)
+
+
+@dataclass(frozen=True, slots=True)
+class TagEventView:
+    tag: str
+    old_digest: str | None
+    new_digest: str | None
+    observed_at: datetime
+
+
+def _repository(session: Session, registry: str, repository: str) -> Repository:
+    row = session.scalar(
+        select(Repository)
+        .join(Registry, Repository.registry_id == Registry.id)
+        .where(Registry.name == registry, Repository.name == repository)
+    )
+    if row is None:
+        raise NotFound(f"no repository {repository!r} in registry {registry!r}")
+    return row
+
+
+def tag_history(
+    session: Session, registry: str, repository: str, tag: str, size: int, after: int | None
+) -> Page[TagEventView]:
+    repo = _repository(session, registry, repository)
+    tag_row = session.scalar(select(Tag).where(Tag.repository_id == repo.id, Tag.name == tag))
+    if tag_row is None:
+        raise NotFound(f"no tag {tag!r} in {registry}/{repository}")
+    events: Page[TagEvent] = _page(
+        session, select(TagEvent).where(TagEvent.tag_id == tag_row.id), TagEvent.id, size, after
+    )
+    return Page(
+        [TagEventView(tag, e.old_digest, e.new_digest, e.observed_at) for e in events.items],
+        events.next_after,
+    )
+
+
+def registry_for_host(session: Session, host: str) -> Registry:
+    row = session.scalar(select(Registry).where(Registry.host == host))
+    if row is None:
+        raise NotFound(f"no registry with host {host!r} in the catalog")
+    return row
+
+
+def list_registries(session: Session, size: int, after: int | None) -> Page[Registry]:
+    return _page(session, select(Registry), Registry.id, size, after)
+
+
+def list_repositories(
+    session: Session, registry: str, size: int, after: int | None
+) -> Page[Repository]:
+    owner = session.scalar(select(Registry).where(Registry.name == registry))
+    if owner is None:
+        raise NotFound(f"no registry named {registry!r}")
+    query = select(Repository).where(Repository.registry_id == owner.id)
+    return _page(session, query, Repository.id, size, after)
+
+
+def list_tags(
+    session: Session, registry: str, repository: str, show_gone: bool, size: int, after: int | None
+) -> Page[Tag]:
+    repo = _repository(session, registry, repository)
+    query = select(Tag).where(Tag.repository_id == repo.id)
+    if not show_gone:
+        query = query.where(Tag.gone_at.is_(None))
+    return _page(session, query, Tag.id, size, after)
+
+
+def list_index_errors(
+    session: Session, registry: str, size: int, after: int | None
+) -> Page[IndexErrorRecord]:
+    owner = session.scalar(select(Registry).where(Registry.name == registry))
+    if owner is None:
+        raise NotFound(f"no registry named {registry!r}")
+    query = select(IndexErrorRecord).where(IndexErrorRecord.registry_id == owner.id)
+    return _page(session, query, IndexErrorRecord.id, size, after)

@@ -1,0 +1,107 @@
+"""Registries and repositories: the places the catalog knows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.errors import AlreadyExists, InvalidArgument, NotFound
+from catalog.store.models import Registry, Repository, utcnow
+
+_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySpec:
+    """What a user says about a registry (config file, CLI, API)."""
+
+    name: str
+    host: str
+    insecure: bool = False
+    ca_file: str | None = None
+    credentials_ref: str | None = None
+    repositories: tuple[str, ...] = ()  # glob patterns; empty means every repository
+    index_schedule: str | None = None
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise InvalidArgument(
+            f"invalid registry name {name!r}: 1-63 of lower-case letters, digits and '-', "
+            "starting with a letter"
+        )
+    return name
+
+
+def create_registry(session: Session, spec: RegistrySpec) -> Registry:
+    validate_name(spec.name)
+    if session.scalar(select(Registry).where(Registry.name == spec.name)) is not None:
+        raise AlreadyExists(f"registry {spec.name!r} already exists")
+    row = Registry(
+        name=spec.name,
+        host=spec.host,
+        insecure=spec.insecure,
+        ca_file=spec.ca_file,
+        credentials_ref=spec.credentials_ref,
+        repositories_filter=list(spec.repositories),
+        index_schedule=spec.index_schedule,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def update_registry(session: Session, spec: RegistrySpec) -> Registry:
+    """Create the registry, or bring an existing one in line with ``spec`` (config reloads)."""
+    row = session.scalar(select(Registry).where(Registry.name == spec.name))
+    if row is None:
+        return create_registry(session, spec)
+    row.host = spec.host
+    row.insecure = spec.insecure
+    row.ca_file = spec.ca_file
+    row.credentials_ref = spec.credentials_ref
+    row.repositories_filter = list(spec.repositories)
+    row.index_schedule = spec.index_schedule
+    return row
+
+
+def get_registry(session: Session, name: str) -> Registry:
+    row = session.scalar(select(Registry).where(Registry.name == name))
+    if row is None:
+        raise NotFound(f"no registry named {name!r}")
+    return row
+
+
+def delete_registry(session: Session, name: str) -> None:
+    session.delete(get_registry(session, name))
+
+
+def repository(session: Session, registry: Registry, name: str) -> Repository:
+    """The repository row, created on first sight; a repository seen again is no longer gone."""
+    row = session.scalar(
+        select(Repository).where(Repository.registry_id == registry.id, Repository.name == name)
+    )
+    if row is None:
+        row = Repository(registry_id=registry.id, name=name)
+        session.add(row)
+        session.flush()
+    elif row.gone_at is not None:
+        row.gone_at = None
+    return row
+
+
+def mark_repositories_gone(session: Session, registry: Registry, present: set[str]) -> int:
+    now = utcnow()
+    gone = 0
+    for row in session.scalars(
+        select(Repository).where(
+            Repository.registry_id == registry.id, Repository.gone_at.is_(None)
+        )
+    ):
+        if row.name not in present:
+            row.gone_at = now
+            gone += 1
+    return gone

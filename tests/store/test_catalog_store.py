@@ -1,0 +1,199 @@
+"""Recording and querying the catalog, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.errors import AlreadyExists, InvalidArgument, NotFound
+from catalog.oci import mediatypes as mt
+from catalog.oci.digest import Digest
+from catalog.oci.manifest import Manifest, parse_manifest
+from catalog.oci.reference import parse_image_reference
+from catalog.store import content, queries
+from catalog.store.models import Attachment, Sbom, SbomPackage
+from catalog.store.registries import (
+    RegistrySpec,
+    create_registry,
+    delete_registry,
+    get_registry,
+    repository,
+)
+
+
+def image(n: int, subject: Manifest | None = None) -> Manifest:
+    doc: dict[str, object] = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_CONFIG, "digest": str(Digest.of(b"c%d" % n)), "size": 3},
+        "layers": [],
+        "annotations": {"n": str(n)},
+    }
+    if subject is not None:
+        doc["subject"] = {"mediaType": subject.media_type, "digest": str(subject.digest), "size": 1}
+        doc["artifactType"] = "application/spdx+json"
+    return parse_manifest(json.dumps(doc).encode())
+
+
+def index(*children: Manifest) -> Manifest:
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": c.media_type,
+                "digest": str(c.digest),
+                "size": c.size,
+                "platform": {"os": "linux", "architecture": f"arch{i}"},
+            }
+            for i, c in enumerate(children)
+        ],
+    }
+    return parse_manifest(json.dumps(doc).encode())
+
+
+def test_registries_are_named_uniquely(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        create_registry(s, RegistrySpec("local", "localhost:5000"))
+    with sessions.begin() as s, pytest.raises(AlreadyExists):
+        create_registry(s, RegistrySpec("local", "other:5000"))
+    with sessions.begin() as s, pytest.raises(InvalidArgument, match="invalid registry name"):
+        create_registry(s, RegistrySpec("Bad_Name", "x"))
+    with sessions.begin() as s:
+        delete_registry(s, "local")
+    with sessions() as s, pytest.raises(NotFound):
+        get_registry(s, "local")
+
+
+def test_tags_locations_history_and_artifact_view(sessions: sessionmaker[Session]) -> None:
+    a, b = image(1), image(2)
+    idx = index(a, b)
+    sbom = image(3, subject=idx)
+    with sessions.begin() as s:
+        reg = create_registry(s, RegistrySpec("local", "localhost:5000"))
+        repo = repository(s, reg, "acme/api")
+        for m in (a, b, idx, sbom):
+            assert content.add_manifest(s, m)
+        assert not content.add_manifest(s, a)
+        assert content.add_attachment(
+            s, str(idx.digest), str(sbom.digest), "sbom", "fallback-tag", "application/spdx+json"
+        )
+        assert content.set_tag(s, repo, None, "v1", str(idx.digest)) is not None
+        live = content.reachable(s, {str(idx.digest)})
+        assert live == {str(m.digest) for m in (a, b, idx, sbom)}
+        assert content.sync_locations(s, repo, live) == (4, 0)
+
+    with sessions() as s:
+        ref = parse_image_reference("localhost:5000/acme/api:v1")
+        assert queries.resolve_reference(s, ref) == str(idx.digest)
+        view = queries.get_artifact(s, str(idx.digest))
+        assert [c.architecture for c in view.children] == ["arch0", "arch1"]
+        assert [(loc.registry, loc.repository, loc.tags) for loc in view.locations] == [
+            ("local", "acme/api", ["v1"])
+        ]
+        assert [(x.kind, x.scheme) for x in view.attachments] == [("sbom", "fallback-tag")]
+        child = queries.get_artifact(s, str(a.digest))
+        assert child.platform is not None
+        assert child.platform.architecture == "arch0"
+        with pytest.raises(NotFound, match="no artifact"):
+            queries.get_artifact(s, str(Digest.of(b"nothing")))
+        with pytest.raises(InvalidArgument):
+            queries.get_artifact(s, "sha256:nothex")
+
+    # Retag v1 to another image, then remove it: two events, and the index's locations go.
+    with sessions.begin() as s:
+        reg = get_registry(s, "local")
+        repo = repository(s, reg, "acme/api")
+        tags = content.tags_of(s, repo)
+        change = content.set_tag(s, repo, tags["v1"], "v1", str(a.digest))
+        assert change == content.TagChange("v1", str(idx.digest), str(a.digest))
+        assert content.set_tag(s, repo, tags["v1"], "v1", str(a.digest)) is None
+        assert content.sync_locations(s, repo, content.reachable(s, {str(a.digest)})) == (0, 3)
+        content.mark_tag_gone(s, tags["v1"])
+    with sessions() as s:
+        history = queries.tag_history(s, "local", "acme/api", "v1", 10, None)
+        assert [(e.old_digest, e.new_digest) for e in history.items] == [
+            (None, str(idx.digest)),
+            (str(idx.digest), str(a.digest)),
+            (str(a.digest), None),
+        ]
+        first = queries.tag_history(s, "local", "acme/api", "v1", 2, None)
+        assert len(first.items) == 2
+        assert first.next_after is not None
+        rest = queries.tag_history(s, "local", "acme/api", "v1", 2, first.next_after)
+        assert [e.new_digest for e in rest.items] == [None]
+        assert rest.next_after is None
+        assert queries.list_tags(s, "local", "acme/api", False, 10, None).items == []
+        assert len(queries.list_tags(s, "local", "acme/api", True, 10, None).items) == 1
+        gone = {loc.gone for loc in queries.get_artifact(s, str(idx.digest)).locations}
+        assert gone == {True}
+        with pytest.raises(NotFound):
+            queries.resolve_reference(s, parse_image_reference("localhost:5000/acme/api:v1"))
+
+
+def test_search_by_purl_and_name(sessions: sessionmaker[Session]) -> None:
+    subject = image(10)
+    with sessions.begin() as s:
+        reg = create_registry(s, RegistrySpec("local", "localhost:5000"))
+        repo = repository(s, reg, "shop/api")
+        content.add_manifest(s, subject)
+        content.set_tag(s, repo, None, "1.4", str(subject.digest))
+        content.sync_locations(s, repo, {str(subject.digest)})
+        s.add(
+            Attachment(
+                subject_digest=str(subject.digest),
+                attachment_digest="sha256:" + "b" * 64,
+                kind="sbom",
+                scheme="referrers-api",
+                artifact_type=None,
+            )
+        )
+        sbom = Sbom(
+            attachment_digest="sha256:" + "b" * 64,
+            layer_digest="sha256:" + "c" * 64,
+            format="spdx",
+            package_count=3,
+        )
+        s.add(sbom)
+        s.flush()
+        for version in ("2.14.1", "2.17.0", "2.14.1"):
+            s.add(
+                SbomPackage(
+                    sbom_id=sbom.id,
+                    purl=f"pkg:maven/org.apache.logging.log4j/log4j-core@{version}",
+                    purl_base="pkg:maven/org.apache.logging.log4j/log4j-core",
+                    type="maven",
+                    namespace="org.apache.logging.log4j",
+                    name="log4j-core",
+                    version=version,
+                    licenses=["Apache-2.0"],
+                )
+            )
+    with sessions() as s:
+        hit = queries.search_packages(
+            s, purl="pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1?type=jar"
+        )
+        assert [m.package.version for m in hit.items] == ["2.14.1", "2.14.1"]
+        assert hit.items[0].artifact_digest == str(subject.digest)
+        assert hit.items[0].locations[0].tags == ["1.4"]
+        assert (
+            len(
+                queries.search_packages(
+                    s, purl="pkg:maven/org.apache.logging.log4j/log4j-core"
+                ).items
+            )
+            == 3
+        )
+        assert len(queries.search_packages(s, name="log4j-core", version="2.17.0").items) == 1
+        paged = queries.search_packages(s, name="log4j-core", size=2)
+        assert paged.next_after is not None
+        assert (
+            len(queries.search_packages(s, name="log4j-core", size=2, after=paged.next_after).items)
+            == 1
+        )
+        with pytest.raises(InvalidArgument, match="invalid package URL"):
+            queries.search_packages(s, purl="log4j")
+        with pytest.raises(InvalidArgument):
+            queries.search_packages(s)
