@@ -1,0 +1,202 @@
+"""Domain exceptions → gRPC status codes, in one place, for every RPC of the server.
+
+:class:`ErrorMappingInterceptor` wraps each method handler (unary and streaming, whatever the
+service), so no servicer method can forget the mapping and servicers simply raise
+``catalog.errors`` / ``catalog.oci.errors`` exceptions. The choices:
+
+- Errors about the request → INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS.
+- The catalog's or a registry's state does not allow the call → FAILED_PRECONDITION. That
+  includes content that fails verification (digest or size mismatch, invalid or oversized
+  manifests, undecodable signature/SBOM documents): nothing was lost and the catalog stored
+  nothing unverified; the *registry's* content has to change before a retry can succeed. DATA_LOSS
+  is kept for what it means to operators ("our data is corrupt", usually paged on) and is not
+  used for a registry serving bad bytes.
+- A registry that cannot be reached, answers 5xx, or throttles us after every retry →
+  UNAVAILABLE (retryable).
+- A registry that refuses the catalog's credentials (``AuthError``, ``Unauthorized``, ``Denied``)
+  → PERMISSION_DENIED. Not UNAUTHENTICATED: that code is about the *caller's* credentials, and
+  clients react to it by re-authenticating, which cannot help here.
+- A registry error we cannot classify → UNKNOWN, with the registry's message.
+- Anything else is a bug: INTERNAL with a generic message and an incident id; the traceback is
+  logged with that id and never sent.
+
+A servicer that wants another code calls ``context.abort()`` itself; that passes through.
+Details are the exception's message (domain messages are written for users and never carry
+secrets), cut to :data:`MAX_DETAILS` characters so that they fit in trailers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, NoReturn
+
+import grpc
+import grpc.aio
+
+from catalog import errors as domain
+from catalog.oci import errors as oci
+
+logger = logging.getLogger(__name__)
+
+Code = grpc.StatusCode
+MAX_DETAILS = 2000
+
+# First match wins: subclasses before their bases.
+STATUS_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
+    # catalog.errors
+    (domain.NotFound, Code.NOT_FOUND),
+    (domain.AlreadyExists, Code.ALREADY_EXISTS),
+    (domain.InvalidArgument, Code.INVALID_ARGUMENT),
+    (domain.FailedPrecondition, Code.FAILED_PRECONDITION),
+    (domain.ConfigError, Code.FAILED_PRECONDITION),
+    (domain.FormatError, Code.FAILED_PRECONDITION),
+    # catalog.oci.errors: the request
+    (oci.InvalidReference, Code.INVALID_ARGUMENT),
+    (oci.InvalidDigest, Code.INVALID_ARGUMENT),
+    # content that fails verification (UnsupportedMediaType is an InvalidManifest)
+    (oci.DigestMismatch, Code.FAILED_PRECONDITION),
+    (oci.SizeMismatch, Code.FAILED_PRECONDITION),
+    (oci.ManifestTooLarge, Code.FAILED_PRECONDITION),
+    (oci.InvalidManifest, Code.FAILED_PRECONDITION),
+    (oci.LayoutError, Code.FAILED_PRECONDITION),
+    # registries' answers (NotFound covers ManifestUnknown, BlobUnknown, NameUnknown)
+    (oci.AuthError, Code.PERMISSION_DENIED),
+    (oci.Unauthorized, Code.PERMISSION_DENIED),
+    (oci.Denied, Code.PERMISSION_DENIED),
+    (oci.NotFound, Code.NOT_FOUND),
+    (oci.RegistryUnavailable, Code.UNAVAILABLE),
+    (oci.TooManyRequests, Code.UNAVAILABLE),
+    (oci.Rejected, Code.FAILED_PRECONDITION),
+    (oci.Unsupported, Code.FAILED_PRECONDITION),
+    (oci.RegistryError, Code.UNKNOWN),
+)
+
+# Codes that say something about the server side, worth a log line; the others are the caller's.
+_LOGGED = frozenset(
+    {Code.FAILED_PRECONDITION, Code.UNAVAILABLE, Code.PERMISSION_DENIED, Code.UNKNOWN}
+)
+
+
+def status_code_for(exc_type: type[BaseException]) -> grpc.StatusCode | None:
+    """The status code of a domain exception type; None for anything that is not mapped."""
+    for cls, code in STATUS_CODES:
+        if issubclass(exc_type, cls):
+            return code
+    return None
+
+
+def status_for(exc: BaseException, method: str = "") -> tuple[grpc.StatusCode, str]:
+    """The status code and details to answer for ``exc``; logs what operators need to see."""
+    code = status_code_for(type(exc))
+    if code is None:
+        incident = uuid.uuid4().hex[:12]
+        logger.error("%s failed (incident %s)", method or "RPC", incident, exc_info=exc)
+        return Code.INTERNAL, f"internal error (incident {incident})"
+    details = str(exc) or type(exc).__name__
+    if len(details) > MAX_DETAILS:
+        details = details[: MAX_DETAILS - 1] + "…"
+    if code in _LOGGED:
+        logger.warning("%s: %s: %s", method or "RPC", code.name, details)
+    return code, details
+
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+async def _abort(context: Context, exc: Exception, method: str) -> NoReturn:
+    set_code = context.code()
+    if set_code is not None and set_code != Code.OK:
+        # The servicer chose a code and then raised (the generated base classes do this for
+        # unimplemented methods): keep its code and details, like grpc does.
+        await context.abort(set_code, context.details() or "")
+    code, details = status_for(exc, method)
+    await context.abort(code, details)
+
+
+def _unary_response(behavior: Callable[..., Any], method: str) -> Callable[..., Awaitable[Any]]:
+    async def handler(request: Any, context: Context) -> Any:
+        try:
+            result = behavior(request, context)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, exc, method)
+
+    return handler
+
+
+def _stream_response(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(behavior):
+        # A coroutine that writes its responses with ``context.write()``.
+        async def writer(request: Any, context: Context) -> None:
+            try:
+                await behavior(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort(context, exc, method)
+
+        return writer
+
+    async def generator(request: Any, context: Context) -> AsyncIterator[Any]:
+        try:
+            responses = behavior(request, context)
+            if hasattr(responses, "__aiter__"):
+                async for response in responses:
+                    yield response
+            else:
+                sync_responses: Iterable[Any] = responses
+                for response in sync_responses:
+                    yield response
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, exc, method)
+
+    return generator
+
+
+def wrap_handler(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """``handler`` with every exception of its behaviour turned into a status."""
+    deserializer, serializer = handler.request_deserializer, handler.response_serializer
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            _unary_response(handler.unary_unary, method), deserializer, serializer
+        )
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            _stream_response(handler.unary_stream, method), deserializer, serializer
+        )
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(
+            _unary_response(handler.stream_unary, method), deserializer, serializer
+        )
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(
+            _stream_response(handler.stream_stream, method), deserializer, serializer
+        )
+    return handler
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Applies :func:`status_for` to every method of every service on the server."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return wrap_handler(handler, handler_call_details.method)

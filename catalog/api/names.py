@@ -1,0 +1,109 @@
+"""Resource names of the catalog API (AIP-122), built and parsed in one place.
+
+    registries/{registry}
+    registries/{registry}/repositories/{repository}        {repository}: path, '/' as '%2F'
+    registries/{registry}/repositories/{repository}/tags/{tag}
+    artifacts/{digest}
+
+Parsers raise ``catalog.errors.InvalidArgument`` (→ INVALID_ARGUMENT) naming the expected form;
+repository paths, tags and digests are checked with the OCI layer's own grammar.
+"""
+
+from __future__ import annotations
+
+import re
+
+from catalog.errors import InvalidArgument
+from catalog.oci.digest import Digest
+from catalog.oci.errors import InvalidDigest, InvalidReference
+from catalog.oci.reference import validate_repository, validate_tag
+
+REGISTRY_ID = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+_REGISTRY = "registries/{registry}"
+_REPOSITORY = "registries/{registry}/repositories/{repository}"
+_TAG = "registries/{registry}/repositories/{repository}/tags/{tag}"
+_ARTIFACT = "artifacts/{digest}"
+
+
+def validate_registry_id(registry_id: str) -> str:
+    if not REGISTRY_ID.fullmatch(registry_id):
+        raise InvalidArgument(
+            f"invalid registry id {registry_id!r}: 1-63 lower-case letters, digits and '-', "
+            "starting with a letter and not ending with '-'"
+        )
+    return registry_id
+
+
+def escape_repository(path: str) -> str:
+    """The ``{repository}`` segment of a repository path: ``shop/api`` → ``shop%2Fapi``."""
+    return path.replace("/", "%2F")
+
+
+def unescape_repository(segment: str) -> str:
+    """The repository path of a ``{repository}`` segment; ``%2F`` and ``%2f`` are accepted."""
+    path = re.sub("%2[Ff]", "/", segment)
+    if "%" in path:
+        raise InvalidArgument(f"invalid repository segment {segment!r}: only '/' is escaped (%2F)")
+    return path
+
+
+def registry_name(registry_id: str) -> str:
+    return f"registries/{validate_registry_id(registry_id)}"
+
+
+def repository_name(registry_id: str, path: str) -> str:
+    return f"{registry_name(registry_id)}/repositories/{escape_repository(path)}"
+
+
+def tag_name(registry_id: str, path: str, tag: str) -> str:
+    return f"{repository_name(registry_id, path)}/tags/{tag}"
+
+
+def artifact_name(digest: str) -> str:
+    return f"artifacts/{digest}"
+
+
+def _split(name: str, expected: str, collections: tuple[str, ...]) -> list[str]:
+    parts = name.split("/")
+    if len(parts) != 2 * len(collections) or parts[0::2] != list(collections) or "" in parts:
+        raise InvalidArgument(f"invalid resource name {name!r}: expected {expected}")
+    return parts[1::2]
+
+
+def parse_registry_name(name: str) -> str:
+    """``registries/{registry}`` → the registry id."""
+    (registry_id,) = _split(name, _REGISTRY, ("registries",))
+    return validate_registry_id(registry_id)
+
+
+def parse_repository_name(name: str) -> tuple[str, str]:
+    """``registries/{registry}/repositories/{repository}`` → (registry id, repository path)."""
+    registry_id, segment = _split(name, _REPOSITORY, ("registries", "repositories"))
+    return validate_registry_id(registry_id), _repository(name, segment)
+
+
+def parse_tag_name(name: str) -> tuple[str, str, str]:
+    """``…/repositories/{repository}/tags/{tag}`` → (registry id, repository path, tag)."""
+    registry_id, segment, tag = _split(name, _TAG, ("registries", "repositories", "tags"))
+    try:
+        validate_tag(tag)
+    except InvalidReference as exc:
+        raise InvalidArgument(f"invalid resource name {name!r}: {exc}") from exc
+    return validate_registry_id(registry_id), _repository(name, segment), tag
+
+
+def parse_artifact_name(name: str) -> str:
+    """``artifacts/{digest}`` → the digest, validated."""
+    (digest,) = _split(name, _ARTIFACT, ("artifacts",))
+    try:
+        return str(Digest.parse(digest))
+    except InvalidDigest as exc:
+        raise InvalidArgument(f"invalid resource name {name!r}: {exc}") from exc
+
+
+def _repository(name: str, segment: str) -> str:
+    try:
+        return validate_repository(unescape_repository(segment))
+    except InvalidReference as exc:
+        raise InvalidArgument(f"invalid resource name {name!r}: {exc}") from exc

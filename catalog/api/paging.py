@@ -1,0 +1,166 @@
+"""Page sizes and opaque page tokens for the List and Search methods (AIP-158).
+
+A token carries a :class:`Cursor` (an offset, or a keyset: the sort key of the last item
+returned) and a fingerprint of the request it was issued for: the request message with
+``page_size`` and ``page_token`` cleared, serialized deterministically and hashed together with
+the message's full name. A token used with any other filter, parent or method is refused with
+``InvalidArgument`` (→ INVALID_ARGUMENT), as is a token that was altered or issued under another
+key: tokens are HMAC-signed, so clients cannot build or edit them and the encoding can change.
+
+Layout: base64url (unpadded) of ``version (1 byte) || HMAC-SHA256(key)[:16] || JSON payload``.
+
+Every replica of a server must use the same key (configure it), or a token issued by one replica
+is refused by another; a refused token only makes the client start listing again.
+
+Typical use in a servicer::
+
+    cursor = tokens.decode(request)                  # Cursor() on the first page
+    size = page_size(request.page_size)
+    rows = store.list_tags(..., after=cursor.after, limit=size + 1)
+    more = len(rows) > size
+    next_token = tokens.encode(request, Cursor(after=(rows[size - 1].tag,))) if more else ""
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+
+from catalog.errors import InvalidArgument
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+_VERSION = 1
+_MAC_LEN = 16
+_FINGERPRINT_LEN = 16
+_PAGING_FIELDS = ("page_size", "page_token")
+_MAX_TOKEN = 4096
+_TOKEN_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
+
+KeyPart = str | int | bool | None
+"""One component of a keyset cursor: JSON scalars only (floats would not round-trip exactly)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the next page starts: after ``offset`` items, or after the item whose sort key is
+    ``after`` (keyset paging; prefer it, it is stable while rows are inserted)."""
+
+    offset: int = 0
+    after: tuple[KeyPart, ...] = ()
+
+
+def page_size(
+    requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
+) -> int:
+    """The page size to use: ``default`` for 0, at most ``maximum``; negative is an error."""
+    if requested < 0:
+        raise InvalidArgument(f"page_size must not be negative (got {requested})")
+    if requested == 0:
+        return default
+    return min(requested, maximum)
+
+
+def request_fingerprint(request: Message) -> bytes:
+    """A hash of everything in ``request`` but its paging fields, and of its message type."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    fields = copy.DESCRIPTOR.fields_by_name
+    for name in _PAGING_FIELDS:
+        if name in fields:
+            copy.ClearField(name)
+    digest = hashlib.sha256(copy.DESCRIPTOR.full_name.encode() + b"\0")
+    digest.update(copy.SerializeToString(deterministic=True))
+    return digest.digest()[:_FINGERPRINT_LEN]
+
+
+def _b64decode(text: str) -> bytes:
+    # Strict: the base64 module would skip characters outside the alphabet.
+    if len(text) > _MAX_TOKEN or not _TOKEN_ALPHABET.fullmatch(text):
+        raise InvalidArgument("page_token is not a valid page token")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidArgument("page_token is not a valid page token") from exc
+
+
+def _is_key_part(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | bool)
+
+
+class PageTokens:
+    """Encodes and checks page tokens with one secret key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("a page token key needs at least 16 bytes")
+        self._key = key
+
+    @classmethod
+    def random(cls) -> PageTokens:
+        """A codec with a fresh key: for one process (tests, the embedded single-node server)."""
+        return cls(secrets.token_bytes(32))
+
+    def _mac(self, signed: bytes) -> bytes:
+        return hmac.new(self._key, signed, hashlib.sha256).digest()[:_MAC_LEN]
+
+    def encode(self, request: Message, cursor: Cursor) -> str:
+        """The token for the page after ``cursor`` of ``request``."""
+        if cursor.offset < 0:
+            raise ValueError("a cursor offset cannot be negative")
+        if not all(_is_key_part(part) for part in cursor.after):
+            raise TypeError(f"keyset parts must be str, int, bool or None: {cursor.after!r}")
+        payload: dict[str, Any] = {"f": request_fingerprint(request).hex()}
+        if cursor.offset:
+            payload["o"] = cursor.offset
+        if cursor.after:
+            payload["k"] = list(cursor.after)
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode()
+        signed = bytes([_VERSION]) + body
+        token = signed[:1] + self._mac(signed) + body
+        return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
+
+    def decode(self, request: Message) -> Cursor:
+        """The cursor in ``request.page_token`` (``Cursor()`` when it is empty).
+
+        Raises InvalidArgument when the token is malformed, altered, signed with another key,
+        or was issued for a request with other fields than ``request`` (``page_size`` aside).
+        """
+        token: str = getattr(request, "page_token", "")
+        if not token:
+            return Cursor()
+        raw = _b64decode(token)
+        if len(raw) <= 1 + _MAC_LEN or raw[0] != _VERSION:
+            raise InvalidArgument("page_token is not a valid page token")
+        mac, body = raw[1 : 1 + _MAC_LEN], raw[1 + _MAC_LEN :]
+        if not hmac.compare_digest(mac, self._mac(raw[:1] + body)):
+            raise InvalidArgument(
+                "page_token is not a valid page token (altered, or issued with another key)"
+            )
+        try:
+            payload = json.loads(body)
+            fingerprint = bytes.fromhex(payload["f"])
+            offset = payload.get("o", 0)
+            after = tuple(payload.get("k", ()))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InvalidArgument("page_token is not a valid page token") from exc
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise InvalidArgument("page_token is not a valid page token")
+        if not all(_is_key_part(part) for part in after):
+            raise InvalidArgument("page_token is not a valid page token")
+        if not hmac.compare_digest(fingerprint, request_fingerprint(request)):
+            raise InvalidArgument(
+                "page_token was issued for a different request: keep every field but "
+                "page_size as it was, or start again without a page_token"
+            )
+        return Cursor(offset=offset, after=after)

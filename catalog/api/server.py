@@ -1,0 +1,126 @@
+"""Assembles the gRPC server: the given services, health checking, reflection, error mapping.
+
+    server = build_server("0.0.0.0:50051", [catalog_service(CatalogServicer(...))])
+    async with server:                      # start(); stop() on the way out
+        await server.wait_for_termination()
+
+- Health (``grpc.health.v1.Health``): SERVING for the whole server (``""``) and for each service
+  once started; NOT_SERVING for all of them as soon as :meth:`ApiServer.stop` begins, so load
+  balancers drain the replica during the grace period.
+- Reflection (``grpc.reflection.v1alpha``): ``grpcurl`` and ``buf curl`` list and call the services
+  without the protos.
+- :class:`~catalog.api.errors.ErrorMappingInterceptor` is the outermost interceptor, so domain
+  exceptions raised by servicers, and by any interceptor passed in, become status codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import grpc
+import grpc.aio
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from catalog.api.errors import ErrorMappingInterceptor
+from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class Service(Generic[S]):
+    """A servicer together with its service's descriptor and generated ``add_…_to_server``."""
+
+    descriptor: ServiceDescriptor
+    servicer: S
+    add_to_server: Callable[[S, grpc.aio.Server], None]
+
+    @property
+    def name(self) -> str:
+        """The full service name: ``xregistry.v1.CatalogService``."""
+        return self.descriptor.full_name
+
+
+def catalog_service(servicer: catalog_pb2_grpc.CatalogServiceServicer) -> Service[Any]:
+    return Service(
+        catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
+        servicer,
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
+    )
+
+
+class ApiServer:
+    """A built server: bound to its port, not started yet."""
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        port: int,
+        health_servicer: health.aio.HealthServicer,
+        service_names: Sequence[str],
+    ) -> None:
+        self.server = server
+        self.port = port
+        self.health = health_servicer
+        self.service_names = tuple(service_names)
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in ("", *self.service_names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Report NOT_SERVING, then let running calls finish for up to ``grace`` seconds."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def build_server(
+    address: str,
+    services: Sequence[Service[Any]],
+    *,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
+    options: Sequence[tuple[str, Any]] = (),
+) -> ApiServer:
+    """A server for ``services`` listening on ``address`` (``host:port``; port 0 picks one).
+
+    Plain HTTP/2 unless ``credentials`` (``grpc.ssl_server_credentials(…)``) are given.
+    """
+    server = grpc.aio.server(
+        interceptors=[ErrorMappingInterceptor(), *interceptors], options=list(options)
+    )
+    for service in services:
+        service.add_to_server(service.servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [service.name for service in services]
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection([*names, health_name, reflection.SERVICE_NAME], server)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return ApiServer(server, port, health_servicer, names)
