@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+from catalog import errors as domain
 from catalog.oci import errors as oci
 
 P = ParamSpec("P")
@@ -21,6 +22,10 @@ EXIT_ERROR = 1
 
 # First match wins: subclasses before their bases.
 _EXIT_CODES: list[tuple[type[Exception], int]] = [
+    (domain.InvalidArgument, EXIT_USAGE),
+    (domain.ConfigError, EXIT_USAGE),
+    (domain.NotFound, EXIT_NOT_FOUND),
+    (domain.CatalogError, EXIT_ERROR),
     (oci.InvalidReference, EXIT_USAGE),
     (oci.InvalidDigest, EXIT_USAGE),
     (oci.NotFound, EXIT_NOT_FOUND),
@@ -51,7 +56,7 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except oci.OCIError as exc:
+        except (oci.OCIError, domain.CatalogError) as exc:
             print(f"xregistry: error: {exc}", file=sys.stderr)
             raise SystemExit(exit_code(exc)) from None
 

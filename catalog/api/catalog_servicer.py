@@ -1,0 +1,204 @@
+"""``xregistry.v1.CatalogService``: validate, call :class:`CatalogService`, translate.
+
+Domain errors are mapped to status codes once, by the server's interceptor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+
+from catalog.api import convert, names
+from catalog.api.paging import Cursor, PageTokens, page_size
+from catalog.api.v1 import catalog_pb2 as pb
+from catalog.api.v1 import catalog_pb2_grpc
+from catalog.errors import FailedPrecondition, InvalidArgument
+from catalog.index.progress import IndexStats
+from catalog.service import CatalogService
+from catalog.store.queries import Page
+from catalog.store.registries import RegistrySpec
+
+Context = grpc.aio.ServicerContext[Any, Any]
+_PROGRESS_EVERY = 1.0  # seconds between progress messages of IndexRegistry
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, catalog: CatalogService, tokens: PageTokens) -> None:
+        self.catalog = catalog
+        self.tokens = tokens
+        self._indexing: set[str] = set()
+
+    def _after(self, request: Any) -> int | None:
+        cursor = self.tokens.decode(request)
+        if not cursor.after:
+            return None
+        (after,) = cursor.after
+        if not isinstance(after, int):
+            raise InvalidArgument("page_token is not a valid page token")
+        return after
+
+    def _next(self, request: Any, page: Page[Any]) -> str:
+        if page.next_after is None:
+            return ""
+        return self.tokens.encode(request, Cursor(after=(page.next_after,)))
+
+    async def CreateRegistry(
+        self, request: pb.CreateRegistryRequest, context: Context
+    ) -> pb.CreateRegistryResponse:
+        r = request.registry
+        if not r.host:
+            raise InvalidArgument("registry.host is required")
+        view = self.catalog.add_registry(
+            RegistrySpec(
+                name=names.validate_registry_id(request.registry_id),
+                host=r.host,
+                insecure=r.insecure,
+                ca_file=r.ca_file or None,
+                credentials_ref=r.credentials_ref or None,
+                index_schedule=r.index_schedule or None,
+            )
+        )
+        return pb.CreateRegistryResponse(registry=convert.registry(view))
+
+    async def GetRegistry(
+        self, request: pb.GetRegistryRequest, context: Context
+    ) -> pb.GetRegistryResponse:
+        view = self.catalog.get_registry(names.parse_registry_name(request.name))
+        return pb.GetRegistryResponse(registry=convert.registry(view))
+
+    async def ListRegistries(
+        self, request: pb.ListRegistriesRequest, context: Context
+    ) -> pb.ListRegistriesResponse:
+        page = self.catalog.list_registries(page_size(request.page_size), self._after(request))
+        return pb.ListRegistriesResponse(
+            registries=[convert.registry(v) for v in page.items],
+            next_page_token=self._next(request, page),
+        )
+
+    async def DeleteRegistry(
+        self, request: pb.DeleteRegistryRequest, context: Context
+    ) -> pb.DeleteRegistryResponse:
+        self.catalog.remove_registry(names.parse_registry_name(request.name))
+        return pb.DeleteRegistryResponse()
+
+    async def IndexRegistry(
+        self, request: pb.IndexRegistryRequest, context: Context
+    ) -> AsyncIterator[pb.IndexRegistryResponse]:
+        name = names.parse_registry_name(request.name)
+        self.catalog.get_registry(name)
+        if name in self._indexing:
+            raise FailedPrecondition(f"registry {name!r} is being indexed already")
+        self._indexing.add(name)
+        started = datetime.now(UTC)
+        latest: list[IndexStats] = []
+        # The run is a task of its own: it finishes even if the caller goes away.
+        run = asyncio.ensure_future(self.catalog.index(name, latest.append))
+        run.add_done_callback(lambda _: self._indexing.discard(name))
+        while not run.done():
+            await asyncio.wait([run], timeout=_PROGRESS_EVERY)
+            if latest and not run.done():
+                yield pb.IndexRegistryResponse(
+                    progress=convert.progress(latest[-1], started, False)
+                )
+        stats = run.result()
+        yield pb.IndexRegistryResponse(progress=convert.progress(stats, started, True))
+
+    async def ListIndexErrors(
+        self, request: pb.ListIndexErrorsRequest, context: Context
+    ) -> pb.ListIndexErrorsResponse:
+        registry = names.parse_registry_name(request.parent)
+        page = self.catalog.list_index_errors(
+            registry, page_size(request.page_size), self._after(request)
+        )
+        return pb.ListIndexErrorsResponse(
+            index_errors=[convert.index_error(registry, e) for e in page.items],
+            next_page_token=self._next(request, page),
+        )
+
+    async def ListRepositories(
+        self, request: pb.ListRepositoriesRequest, context: Context
+    ) -> pb.ListRepositoriesResponse:
+        registry = names.parse_registry_name(request.parent)
+        page = self.catalog.list_repositories(
+            registry, page_size(request.page_size), self._after(request)
+        )
+        return pb.ListRepositoriesResponse(
+            repositories=[convert.repository(registry, r) for r in page.items],
+            next_page_token=self._next(request, page),
+        )
+
+    async def ListTags(self, request: pb.ListTagsRequest, context: Context) -> pb.ListTagsResponse:
+        registry, path = names.parse_repository_name(request.parent)
+        page = self.catalog.list_tags(
+            registry, path, request.show_gone, page_size(request.page_size), self._after(request)
+        )
+        return pb.ListTagsResponse(
+            tags=[convert.tag(registry, path, t) for t in page.items],
+            next_page_token=self._next(request, page),
+        )
+
+    async def ListTagEvents(
+        self, request: pb.ListTagEventsRequest, context: Context
+    ) -> pb.ListTagEventsResponse:
+        registry, path, tag = names.parse_tag_name(request.parent)
+        page = self.catalog.tag_events(
+            registry, path, tag, page_size(request.page_size), self._after(request)
+        )
+        return pb.ListTagEventsResponse(
+            tag_events=[
+                pb.TagEvent(
+                    old_digest=e.old_digest or "",
+                    new_digest=e.new_digest or "",
+                    observe_time=convert.timestamp(e.observed_at),
+                )
+                for e in page.items
+            ],
+            next_page_token=self._next(request, page),
+        )
+
+    async def GetArtifact(
+        self, request: pb.GetArtifactRequest, context: Context
+    ) -> pb.GetArtifactResponse:
+        view = self.catalog.artifact(names.parse_artifact_name(request.name))
+        return pb.GetArtifactResponse(artifact=convert.artifact(view))
+
+    async def ResolveArtifact(
+        self, request: pb.ResolveArtifactRequest, context: Context
+    ) -> pb.ResolveArtifactResponse:
+        if not request.reference:
+            raise InvalidArgument("reference is required")
+        view = self.catalog.artifact(request.reference)
+        return pb.ResolveArtifactResponse(artifact=convert.artifact(view))
+
+    async def ListReferrers(
+        self, request: pb.ListReferrersRequest, context: Context
+    ) -> pb.ListReferrersResponse:
+        page = self.catalog.referrers(
+            names.parse_artifact_name(request.parent),
+            request.artifact_type or None,
+            page_size(request.page_size),
+            self._after(request),
+        )
+        return pb.ListReferrersResponse(
+            referrers=[convert.attachment(a) for a in page.items],
+            next_page_token=self._next(request, page),
+        )
+
+    async def SearchArtifactsByPackage(
+        self, request: pb.SearchArtifactsByPackageRequest, context: Context
+    ) -> pb.SearchArtifactsByPackageResponse:
+        page = self.catalog.find(
+            purl=request.purl or None,
+            name=request.package_name or None,
+            version=request.package_version or None,
+            size=page_size(request.page_size),
+            after=self._after(request),
+        )
+        return pb.SearchArtifactsByPackageResponse(
+            matches=[convert.package_match(m) for m in page.items],
+            next_page_token=self._next(request, page),
+        )

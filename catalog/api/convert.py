@@ -1,0 +1,238 @@
+"""Domain records → protobuf messages (and the few enums that need a table)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from catalog.api import names
+from catalog.api.v1 import catalog_pb2 as pb
+from catalog.index.progress import IndexStats
+from catalog.service import RegistryView
+from catalog.store import queries
+from catalog.store.models import IndexErrorRecord, Repository, Tag
+
+KINDS = {
+    "signature": pb.ATTACHMENT_KIND_SIGNATURE,
+    "attestation": pb.ATTACHMENT_KIND_ATTESTATION,
+    "sbom": pb.ATTACHMENT_KIND_SBOM,
+    "other": pb.ATTACHMENT_KIND_OTHER,
+}
+SCHEMES = {
+    "referrers-api": pb.ATTACHMENT_SCHEME_REFERRERS_API,
+    "fallback-tag": pb.ATTACHMENT_SCHEME_FALLBACK_TAG,
+    "cosign-tag": pb.ATTACHMENT_SCHEME_COSIGN_TAG,
+    "in-index": pb.ATTACHMENT_SCHEME_IN_INDEX,
+    "layout-index": pb.ATTACHMENT_SCHEME_LAYOUT_INDEX,
+}
+
+
+def timestamp(value: datetime | str | None) -> Timestamp | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=UTC)
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def registry(view: RegistryView) -> pb.Registry:
+    status = pb.INDEX_STATUS_UNSPECIFIED
+    if view.last_index_status is not None:
+        status = (
+            pb.INDEX_STATUS_SUCCEEDED
+            if view.last_index_status.endswith(" 0 errors")
+            else pb.INDEX_STATUS_SUCCEEDED_WITH_ERRORS
+        )
+    return pb.Registry(
+        name=names.registry_name(view.name),
+        host=view.host,
+        insecure=view.insecure,
+        ca_file=view.ca_file or "",
+        credentials_ref=view.credentials_ref or "",
+        index_schedule=view.index_schedule or "",
+        last_index_time=timestamp(view.last_index_at),
+        last_index_status=status,
+        last_index_error=""
+        if status != pb.INDEX_STATUS_SUCCEEDED_WITH_ERRORS
+        else (view.last_index_status or ""),
+    )
+
+
+def repository(registry_id: str, row: Repository) -> pb.Repository:
+    return pb.Repository(
+        name=names.repository_name(registry_id, row.name),
+        path=row.name,
+        last_index_time=timestamp(row.last_indexed_at),
+    )
+
+
+def tag(registry_id: str, path: str, row: Tag) -> pb.Tag:
+    return pb.Tag(
+        name=names.tag_name(registry_id, path, row.name),
+        tag=row.name,
+        digest=row.digest,
+        update_time=timestamp(row.updated_at),
+        gone=row.gone_at is not None,
+    )
+
+
+def location(view: queries.LocationView) -> pb.Location:
+    return pb.Location(
+        registry=names.registry_name(view.registry),
+        repository=names.repository_name(view.registry, view.repository),
+        tags=view.tags,
+        first_seen_time=timestamp(view.first_seen),
+        last_seen_time=timestamp(view.last_seen),
+        gone=view.gone,
+    )
+
+
+def attachment(view: queries.AttachmentView) -> pb.Attachment:
+    return pb.Attachment(
+        digest=view.digest,
+        kind=KINDS.get(view.kind, pb.ATTACHMENT_KIND_OTHER),
+        scheme=SCHEMES.get(view.scheme, pb.ATTACHMENT_SCHEME_UNSPECIFIED),
+        artifact_type=view.artifact_type or "",
+        subject_digest=view.subject,
+    )
+
+
+def _platform(view: queries.PlatformView) -> pb.Platform:
+    return pb.Platform(
+        os=view.os or "", architecture=view.architecture or "", variant=view.variant or ""
+    )
+
+
+def artifact(view: queries.ArtifactView) -> pb.Artifact:
+    return pb.Artifact(
+        name=names.artifact_name(view.digest),
+        digest=view.digest,
+        media_type=view.media_type,
+        artifact_type=view.artifact_type or "",
+        size=view.size,
+        platform=_platform(view.platform) if view.platform else None,
+        platform_manifests=[
+            pb.PlatformManifest(digest=c.digest, platform=_platform(c)) for c in view.children
+        ],
+        locations=[location(loc) for loc in view.locations],
+        attachments=[attachment(a) for a in view.attachments],
+        signatures=[
+            pb.Signature(
+                attachment_digest=s.attachment_digest,
+                format=s.format,
+                identity=s.identity or "",
+                issuer=s.issuer or "",
+                extensions={k: str(v) for k, v in s.extensions.items()},
+                key_id=s.key_id or "",
+                tlog_entry=pb.TransparencyLogEntry(
+                    log_index=s.log_index,
+                    integrated_time=timestamp(
+                        datetime.fromtimestamp(s.integrated_time, UTC)
+                        if s.integrated_time is not None
+                        else None
+                    ),
+                )
+                if s.log_index is not None
+                else None,
+                signed_digests=s.signed_digests,
+            )
+            for s in view.signatures
+        ],
+        attestations=[
+            pb.Attestation(
+                attachment_digest=a.attachment_digest,
+                predicate_type=a.predicate_type,
+                provenance=pb.Provenance(
+                    builder_id=a.provenance.builder_id or "",
+                    build_type=a.provenance.build_type or "",
+                    source_uri=a.provenance.source_uri or "",
+                    source_digest=a.provenance.source_digest or "",
+                    source_ref=a.provenance.source_ref or "",
+                    entry_point=a.provenance.entry_point or "",
+                )
+                if a.provenance
+                else None,
+            )
+            for a in view.attestations
+        ],
+        sboms=[
+            pb.SbomSummary(
+                attachment_digest=s.attachment_digest,
+                format=s.format,
+                spec_version=s.spec_version or "",
+                tool=s.tool or "",
+                package_count=s.package_count,
+            )
+            for s in view.sboms
+        ],
+    )
+
+
+def package_match(view: queries.PackageMatch) -> pb.PackageMatch:
+    p = view.package
+    return pb.PackageMatch(
+        package=pb.Package(
+            purl=p.purl or "",
+            type=p.type or "",
+            namespace=p.namespace or "",
+            name=p.name,
+            version=p.version or "",
+            licenses=p.licenses,
+        ),
+        artifact=names.artifact_name(view.artifact_digest),
+        locations=[location(loc) for loc in view.locations],
+    )
+
+
+def index_error(registry_id: str, row: IndexErrorRecord) -> pb.IndexError:
+    return pb.IndexError(
+        registry=names.registry_name(registry_id),
+        repository=names.repository_name(registry_id, row.repository) if row.repository else "",
+        reference=row.reference or "",
+        reason=row.reason,
+        observe_time=timestamp(row.observed_at),
+    )
+
+
+_PHASES = {
+    "listing repositories": pb.INDEX_PHASE_LISTING_REPOSITORIES,
+    "indexing": pb.INDEX_PHASE_INDEXING_REPOSITORIES,
+    "done": pb.INDEX_PHASE_DONE,
+}
+
+
+def progress(stats: IndexStats, started: datetime, done: bool) -> pb.IndexProgress:
+    message = pb.IndexProgress(
+        phase=_PHASES.get(stats.phase, pb.INDEX_PHASE_UNSPECIFIED),
+        repositories_done=stats.repositories_done,
+        repositories_total=stats.repositories_total,
+        manifests_seen=stats.tags_seen,
+        manifests_fetched=stats.manifest_gets,
+        attachments=stats.attachments_new,
+        errors=stats.errors,
+        done=done,
+    )
+    if done:
+        message.stats.CopyFrom(
+            pb.IndexStats(
+                status=pb.INDEX_STATUS_SUCCEEDED_WITH_ERRORS
+                if stats.errors
+                else pb.INDEX_STATUS_SUCCEEDED,
+                start_time=timestamp(started),
+                end_time=timestamp(datetime.now(UTC)),
+                repositories=stats.repositories_done,
+                tags=stats.tags_seen,
+                tags_changed=stats.tag_events,
+                tags_gone=stats.tags_gone,
+                manifests_seen=stats.tags_seen,
+                manifests_fetched=stats.manifest_gets,
+                attachments=stats.attachments_new,
+                errors=stats.errors,
+            )
+        )
+    return message

@@ -1,0 +1,171 @@
+"""``xregistry artifact show``, ``xregistry find``, ``xregistry tag history``."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from catalog.cli.context import Catalog, with_catalog
+from catalog.cli.errors import reports_errors
+from catalog.cli.output import echo_json, output_option, table
+from catalog.store.queries import ArtifactView
+
+
+def _render(view: ArtifactView) -> None:
+    console = Console()
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(no_wrap=True)
+    summary.add_column(overflow="fold")
+    summary.add_row("[bold]digest", view.digest)
+    summary.add_row("[bold]mediaType", view.media_type)
+    if view.artifact_type:
+        summary.add_row("[bold]artifactType", view.artifact_type)
+    summary.add_row("[bold]size", str(view.size))
+    if view.platform:
+        p = view.platform
+        summary.add_row(
+            "[bold]platform", "/".join(x for x in (p.os, p.architecture, p.variant) if x)
+        )
+    console.print(summary)
+    if view.children:
+        table(
+            "platforms",
+            ["os", "architecture", "variant", "digest"],
+            [(c.os, c.architecture, c.variant, c.digest) for c in view.children],
+        )
+    table(
+        "locations",
+        ["registry", "repository", "tags", "last seen", "gone"],
+        [
+            (loc.registry, loc.repository, ", ".join(loc.tags), loc.last_seen, loc.gone or "")
+            for loc in view.locations
+        ],
+    )
+    if view.signatures:
+        table(
+            "signatures",
+            ["format", "identity", "issuer", "tlog index", "attachment"],
+            [
+                (s.format, s.identity or s.key_id, s.issuer, s.log_index, s.attachment_digest)
+                for s in view.signatures
+            ],
+        )
+    for a in view.attestations:
+        rows: list[tuple[str, str | None]] = [("predicate type", a.predicate_type)]
+        if a.provenance:
+            prov = a.provenance
+            rows += [
+                ("builder id", prov.builder_id),
+                ("build type", prov.build_type),
+                ("source", prov.source_uri),
+                ("commit", prov.source_digest),
+                ("ref", prov.source_ref),
+                ("entry point", prov.entry_point),
+            ]
+        table(f"attestation {a.attachment_digest}", ["field", "value"], rows)
+    if view.sboms:
+        table(
+            "SBOMs",
+            ["format", "spec", "tool", "packages", "attachment"],
+            [
+                (s.format, s.spec_version, s.tool, s.package_count, s.attachment_digest)
+                for s in view.sboms
+            ],
+        )
+    if view.attachments:
+        table(
+            "attachments",
+            ["kind", "scheme", "artifactType", "digest"],
+            [(a.kind, a.scheme, a.artifact_type, a.digest) for a in view.attachments],
+        )
+
+
+@click.group("artifact")
+def artifact_group() -> None:
+    """Artifacts in the catalog."""
+
+
+@artifact_group.command("show")
+@click.argument("reference")
+@output_option
+@reports_errors
+@with_catalog
+def show(catalog: Catalog, reference: str, output: str) -> None:
+    """Everything the catalog knows of REFERENCE (HOST/REPO:TAG, or a digest sha256:…):
+    platforms, where it lives, signatures, attestations with provenance, SBOMs."""
+    view = catalog.artifact(reference)
+    if output == "json":
+        echo_json(view)
+    else:
+        _render(view)
+
+
+@click.command("find")
+@click.argument("purl", required=False)
+@click.option("--name", help="Package name (instead of a purl).")
+@click.option("--version", "version", help="Package version, with --name.")
+@click.option("--limit", default=100, show_default=True, help="At most this many matches.")
+@output_option
+@reports_errors
+@with_catalog
+def find_command(
+    catalog: Catalog,
+    purl: str | None,
+    name: str | None,
+    version: str | None,
+    limit: int,
+    output: str,
+) -> None:
+    """Which images contain a package: by PURL (with or without @version) or --name/--version.
+
+    \b
+    Examples:
+      xregistry find pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1
+      xregistry find --name openssl --version 3.0.2
+    """
+    if not purl and not name:
+        raise click.UsageError("give a PURL or --name")
+    page = catalog.find(purl=purl, name=name, version=version, size=limit)
+    if output == "json":
+        echo_json(page.items)
+        return
+    table(
+        None,
+        ["package", "version", "image digest", "where"],
+        [
+            (
+                m.package.purl or m.package.name,
+                m.package.version,
+                m.artifact_digest,
+                "; ".join(
+                    f"{loc.registry}/{loc.repository}:{','.join(loc.tags) or '-'}"
+                    for loc in m.locations
+                ),
+            )
+            for m in page.items
+        ],
+    )
+
+
+@click.group("tag")
+def tag_group() -> None:
+    """Tags in the catalog."""
+
+
+@tag_group.command("history")
+@click.argument("reference")
+@output_option
+@reports_errors
+@with_catalog
+def history(catalog: Catalog, reference: str, output: str) -> None:
+    """What tag REFERENCE (HOST/REPO:TAG) pointed to over time, as the indexer observed it."""
+    page = catalog.tag_history(reference, size=1000)
+    if output == "json":
+        echo_json(page.items)
+        return
+    table(
+        None,
+        ["observed", "from", "to"],
+        [(e.observed_at, e.old_digest or "(new)", e.new_digest or "(gone)") for e in page.items],
+    )

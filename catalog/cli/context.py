@@ -1,0 +1,86 @@
+"""How a command reaches the catalog: the database directly, or a running server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+import click
+
+from catalog.index.progress import IndexStats, ProgressCallback
+from catalog.service import CatalogService, RegistryView
+from catalog.store import queries
+from catalog.store.db import DEFAULT_URL, make_engine, session_factory, upgrade
+from catalog.store.models import IndexErrorRecord
+from catalog.store.registries import RegistrySpec
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Catalog(Protocol):
+    """What commands need of the catalog: the database's, or a server's."""
+
+    def add_registry(self, spec: RegistrySpec) -> RegistryView: ...
+
+    def list_registries(
+        self, size: int = 0, after: int | None = None
+    ) -> queries.Page[RegistryView]: ...
+
+    def remove_registry(self, name: str) -> None: ...
+
+    async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats: ...
+
+    def list_index_errors(
+        self, registry: str, size: int = 0, after: int | None = None
+    ) -> queries.Page[IndexErrorRecord]: ...
+
+    def artifact(self, reference: str) -> queries.ArtifactView: ...
+
+    def find(
+        self,
+        purl: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        size: int = 0,
+        after: int | None = None,
+    ) -> queries.Page[queries.PackageMatch]: ...
+
+    def tag_history(
+        self, reference: str, size: int = 0, after: int | None = None
+    ) -> queries.Page[queries.TagEventView]: ...
+
+
+def database_url(ctx: click.Context) -> str:
+    url = ctx.find_root().params.get("database") or os.environ.get("XREGISTRY_DATABASE")
+    return str(url or DEFAULT_URL)
+
+
+def open_service(url: str) -> CatalogService:
+    """The catalog on a database, its schema brought up to date first."""
+    engine = make_engine(url)
+    upgrade(engine)
+    return CatalogService(session_factory(engine))
+
+
+def with_catalog(
+    func: Callable[Concatenate[Any, P], R],
+) -> Callable[P, R]:
+    """Give the command its catalog as first argument: the server's when --server is set."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        ctx = click.get_current_context()
+        server = ctx.find_root().params.get("server")
+        catalog: Catalog
+        if server:
+            from catalog.cli.remote import RemoteCatalog
+
+            catalog = RemoteCatalog(server)
+        else:
+            catalog = open_service(database_url(ctx))
+        return func(catalog, *args, **kwargs)
+
+    return wrapper

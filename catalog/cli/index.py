@@ -1,0 +1,59 @@
+"""``xregistry index NAME``: crawl a registry into the catalog, with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from catalog.cli.context import Catalog, with_catalog
+from catalog.cli.errors import reports_errors
+from catalog.cli.output import echo_json, output_option, table
+from catalog.index.progress import IndexStats
+
+
+@click.command("index")
+@click.argument("name")
+@output_option
+@reports_errors
+@with_catalog
+def index_command(catalog: Catalog, name: str, output: str) -> None:
+    """Index registry NAME now: repositories, tags, manifests, referrers and their documents.
+
+    Incremental: tags the catalog knows are checked with HEAD, so an unchanged registry costs
+    no manifest downloads. Documents that cannot be read are recorded as index errors and
+    shown at the end; they never stop the crawl.
+    """
+    if output == "json":
+        stats = asyncio.run(catalog.index(name))
+        echo_json(stats.as_dict())
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        transient=False,
+    ) as bar:
+        task = bar.add_task(f"indexing {name}", total=None, detail="")
+
+        def show(stats: IndexStats) -> None:
+            bar.update(
+                task,
+                total=stats.repositories_total or None,
+                completed=stats.repositories_done,
+                detail=f"{stats.manifests_new} new manifests, {stats.attachments_new} "
+                f"attachments, {stats.errors} errors",
+            )
+
+        stats = asyncio.run(catalog.index(name, show))
+    table(None, ["counter", "value"], [(k, v) for k, v in stats.as_dict().items() if k != "phase"])
+    if stats.errors:
+        errors = catalog.list_index_errors(name, size=20).items
+        table(
+            "index errors (latest 20; xregistry keeps them all)",
+            ["repository", "reference", "reason"],
+            [(e.repository, e.reference, e.reason) for e in errors[-20:]],
+        )

@@ -1,0 +1,106 @@
+"""``xregistry registry add|list|remove``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from catalog.cli.context import Catalog, with_catalog
+from catalog.cli.errors import reports_errors
+from catalog.cli.output import echo_json, output_option, table
+from catalog.config import IndexSchedule
+from catalog.store.registries import RegistrySpec
+
+
+@click.group("registry")
+def registry_group() -> None:
+    """Registries the catalog indexes."""
+
+
+@registry_group.command("add")
+@click.argument("name")
+@click.argument("host")
+@click.option("--insecure", is_flag=True, help="Allow plain HTTP to a host that is not loopback.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--credentials",
+    help="env:USER_VAR:PASSWORD_VAR, file:/path (USER:PASSWORD) or docker-config (the default).",
+)
+@click.option(
+    "--repository",
+    "repositories",
+    multiple=True,
+    help="Only these repositories (glob; repeat). Plain names need no _catalog access.",
+)
+@click.option("--interval", help="Index every so often: 90s, 15m, 2h, 1d.")
+@click.option("--cron", help="Index on a cron schedule, e.g. '*/15 * * * *'.")
+@output_option
+@reports_errors
+@with_catalog
+def add(
+    catalog: Catalog,
+    name: str,
+    host: str,
+    insecure: bool,
+    ca_file: Path | None,
+    credentials: str | None,
+    repositories: tuple[str, ...],
+    interval: str | None,
+    cron: str | None,
+    output: str,
+) -> None:
+    """Add registry NAME at HOST[:PORT].
+
+    \b
+    Example:
+      xregistry registry add local localhost:5000 --interval 15m
+    """
+    schedule = None
+    if interval or cron:
+        try:
+            schedule = IndexSchedule(interval=interval, cron=cron).as_text()
+        except ValueError as exc:
+            raise click.BadParameter(str(exc).splitlines()[-1]) from None
+    view = catalog.add_registry(
+        RegistrySpec(
+            name=name,
+            host=host,
+            insecure=insecure,
+            ca_file=str(ca_file) if ca_file else None,
+            credentials_ref=credentials,
+            repositories=repositories,
+            index_schedule=schedule,
+        )
+    )
+    if output == "json":
+        echo_json(view)
+    else:
+        click.echo(f"added registry {view.name} ({view.host})")
+
+
+@registry_group.command("list")
+@output_option
+@reports_errors
+@with_catalog
+def list_(catalog: Catalog, output: str) -> None:
+    """List the registries the catalog knows."""
+    views = catalog.list_registries(size=1000).items
+    if output == "json":
+        echo_json(views)
+        return
+    table(
+        None,
+        ["name", "host", "schedule", "last index", "status"],
+        [(v.name, v.host, v.index_schedule, v.last_index_at, v.last_index_status) for v in views],
+    )
+
+
+@registry_group.command("remove")
+@click.argument("name")
+@reports_errors
+@with_catalog
+def remove(catalog: Catalog, name: str) -> None:
+    """Remove registry NAME and what the catalog recorded of it."""
+    catalog.remove_registry(name)
+    click.echo(f"removed registry {name}")

@@ -1,0 +1,297 @@
+"""The catalog behind a running ``xregistry serve``: the CLI's ``--server`` backend.
+
+It answers with the same records as :class:`catalog.service.CatalogService`, so every command
+prints the same way whichever backend it talks to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from catalog import errors
+from catalog.api import names
+from catalog.api.convert import KINDS, SCHEMES
+from catalog.api.v1 import catalog_pb2 as pb
+from catalog.api.v1 import catalog_pb2_grpc
+from catalog.index.progress import IndexStats, ProgressCallback
+from catalog.oci.digest import is_digest
+from catalog.oci.reference import parse_image_reference
+from catalog.service import RegistryView
+from catalog.store import queries
+from catalog.store.models import IndexErrorRecord
+from catalog.store.registries import RegistrySpec
+
+T = TypeVar("T")
+_KIND_NAMES = {v: k for k, v in KINDS.items()}
+_SCHEME_NAMES = {v: k for k, v in SCHEMES.items()}
+_ERRORS: dict[grpc.StatusCode, Callable[[str], Exception]] = {
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+}
+
+
+class ServerUnavailable(errors.CatalogError):
+    """The server could not be reached."""
+
+
+@contextmanager
+def _mapped(server: str) -> Iterator[None]:
+    try:
+        yield
+    except grpc.RpcError as exc:
+        code, details = exc.code(), exc.details() or ""
+        if code == grpc.StatusCode.UNAVAILABLE:
+            raise ServerUnavailable(f"xregistry server {server}: {details}") from None
+        raise _ERRORS.get(code, errors.CatalogError)(details) from None
+
+
+def _time(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime()
+
+
+def _locations(items: Any) -> list[queries.LocationView]:
+    return [
+        queries.LocationView(
+            registry=names.parse_registry_name(loc.registry),
+            repository=names.parse_repository_name(loc.repository)[1],
+            tags=list(loc.tags),
+            first_seen=_time(loc.first_seen_time),
+            last_seen=_time(loc.last_seen_time),
+            gone=loc.gone,
+        )
+        for loc in items
+    ]
+
+
+def _artifact(a: pb.Artifact) -> queries.ArtifactView:
+    def platform(digest: str, p: pb.Platform) -> queries.PlatformView:
+        return queries.PlatformView(digest, p.os or None, p.architecture or None, p.variant or None)
+
+    return queries.ArtifactView(
+        digest=a.digest,
+        media_type=a.media_type,
+        artifact_type=a.artifact_type or None,
+        size=a.size,
+        platform=platform(a.digest, a.platform) if a.HasField("platform") else None,
+        children=[platform(c.digest, c.platform) for c in a.platform_manifests],
+        locations=_locations(a.locations),
+        attachments=[
+            queries.AttachmentView(
+                x.digest,
+                x.subject_digest,
+                _KIND_NAMES.get(x.kind, "other"),
+                _SCHEME_NAMES.get(x.scheme, "unknown"),
+                x.artifact_type or None,
+            )
+            for x in a.attachments
+        ],
+        signatures=[
+            queries.SignatureView(
+                s.attachment_digest,
+                s.format,
+                s.identity or None,
+                s.issuer or None,
+                dict(s.extensions),
+                s.key_id or None,
+                s.tlog_entry.log_index if s.HasField("tlog_entry") else None,
+                int(s.tlog_entry.integrated_time.seconds) if s.HasField("tlog_entry") else None,
+                list(s.signed_digests),
+            )
+            for s in a.signatures
+        ],
+        attestations=[
+            queries.AttestationView(
+                t.attachment_digest,
+                t.predicate_type,
+                queries.ProvenanceView(
+                    t.provenance.builder_id or None,
+                    t.provenance.build_type or None,
+                    t.provenance.source_uri or None,
+                    t.provenance.source_digest or None,
+                    t.provenance.source_ref or None,
+                    t.provenance.entry_point or None,
+                )
+                if t.HasField("provenance")
+                else None,
+            )
+            for t in a.attestations
+        ],
+        sboms=[
+            queries.SbomView(
+                s.attachment_digest,
+                s.format,
+                s.spec_version or None,
+                s.tool or None,
+                s.package_count,
+            )
+            for s in a.sboms
+        ],
+    )
+
+
+def _registry(r: pb.Registry) -> RegistryView:
+    return RegistryView(
+        name=names.parse_registry_name(r.name),
+        host=r.host,
+        insecure=r.insecure,
+        ca_file=r.ca_file or None,
+        credentials_ref=r.credentials_ref or None,
+        repositories=[],
+        index_schedule=r.index_schedule or None,
+        last_index_at=_time(r.last_index_time).isoformat()
+        if r.HasField("last_index_time")
+        else None,
+        last_index_status=r.last_index_error
+        or (pb.IndexStatus.Name(r.last_index_status) if r.last_index_status else None),
+    )
+
+
+class RemoteCatalog:
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.channel = grpc.insecure_channel(server)
+        self.stub = catalog_pb2_grpc.CatalogServiceStub(self.channel)
+
+    def _call(self, method: Callable[..., T], request: Any) -> T:
+        with _mapped(self.server):
+            return method(request, timeout=60)
+
+    def add_registry(self, spec: RegistrySpec) -> RegistryView:
+        registry = pb.Registry(
+            host=spec.host,
+            insecure=spec.insecure,
+            ca_file=spec.ca_file or "",
+            credentials_ref=spec.credentials_ref or "",
+            index_schedule=spec.index_schedule or "",
+        )
+        request = pb.CreateRegistryRequest(registry_id=spec.name, registry=registry)
+        return _registry(self._call(self.stub.CreateRegistry, request).registry)
+
+    def list_registries(
+        self, size: int = 0, after: int | None = None
+    ) -> queries.Page[RegistryView]:
+        found: list[RegistryView] = []
+        request = pb.ListRegistriesRequest(page_size=1000)
+        while True:
+            answer = self._call(self.stub.ListRegistries, request)
+            found += [_registry(r) for r in answer.registries]
+            if not answer.next_page_token:
+                return queries.Page(found, None)
+            request.page_token = answer.next_page_token
+
+    def remove_registry(self, name: str) -> None:
+        self._call(
+            self.stub.DeleteRegistry, pb.DeleteRegistryRequest(name=names.registry_name(name))
+        )
+
+    async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats:
+        stats = IndexStats()
+        async with grpc.aio.insecure_channel(self.server) as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            with _mapped(self.server):
+                async for message in stub.IndexRegistry(
+                    pb.IndexRegistryRequest(name=names.registry_name(name))
+                ):
+                    p = message.progress
+                    stats.repositories_total = p.repositories_total
+                    stats.repositories_done = p.repositories_done
+                    stats.tags_seen = int(p.manifests_seen)
+                    stats.manifest_gets = int(p.manifests_fetched)
+                    stats.attachments_new = int(p.attachments)
+                    stats.errors = int(p.errors)
+                    if p.done:
+                        stats.tag_events = int(p.stats.tags_changed)
+                        stats.tags_gone = int(p.stats.tags_gone)
+                        stats.phase = "done"
+                    if on_progress is not None:
+                        on_progress(stats)
+        return stats
+
+    def list_index_errors(
+        self, registry: str, size: int = 0, after: int | None = None
+    ) -> queries.Page[IndexErrorRecord]:
+        request = pb.ListIndexErrorsRequest(parent=names.registry_name(registry), page_size=size)
+        answer = self._call(self.stub.ListIndexErrors, request)
+        return queries.Page(
+            [
+                IndexErrorRecord(
+                    repository=names.parse_repository_name(e.repository)[1]
+                    if e.repository
+                    else None,
+                    reference=e.reference or None,
+                    reason=e.reason,
+                )
+                for e in answer.index_errors
+            ],
+            None,
+        )
+
+    def artifact(self, reference: str) -> queries.ArtifactView:
+        if is_digest(reference):
+            request = pb.GetArtifactRequest(name=names.artifact_name(reference))
+            return _artifact(self._call(self.stub.GetArtifact, request).artifact)
+        resolve = pb.ResolveArtifactRequest(reference=reference)
+        return _artifact(self._call(self.stub.ResolveArtifact, resolve).artifact)
+
+    def find(
+        self,
+        purl: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        size: int = 0,
+        after: int | None = None,
+    ) -> queries.Page[queries.PackageMatch]:
+        request = pb.SearchArtifactsByPackageRequest(
+            purl=purl or "", package_name=name or "", package_version=version or "", page_size=size
+        )
+        answer = self._call(self.stub.SearchArtifactsByPackage, request)
+        return queries.Page(
+            [
+                queries.PackageMatch(
+                    queries.PackageView(
+                        m.package.purl or None,
+                        m.package.type or None,
+                        m.package.namespace or None,
+                        m.package.name,
+                        m.package.version or None,
+                        list(m.package.licenses),
+                    ),
+                    names.parse_artifact_name(m.artifact),
+                    _locations(m.locations),
+                )
+                for m in answer.matches
+            ],
+            None,
+        )
+
+    def tag_history(
+        self, reference: str, size: int = 0, after: int | None = None
+    ) -> queries.Page[queries.TagEventView]:
+        ref = parse_image_reference(reference, "latest")
+        if ref.digest is not None:
+            raise errors.InvalidArgument("tag history needs a tag, not a digest")
+        hosts = {r.host: r.name for r in self.list_registries().items}
+        if ref.registry not in hosts:
+            raise errors.NotFound(f"no registry with host {ref.registry!r} in the catalog")
+        tag = ref.tag or "latest"
+        parent = names.tag_name(hosts[ref.registry], ref.repository, tag)
+        answer = self._call(
+            self.stub.ListTagEvents, pb.ListTagEventsRequest(parent=parent, page_size=size)
+        )
+        return queries.Page(
+            [
+                queries.TagEventView(
+                    tag, e.old_digest or None, e.new_digest or None, _time(e.observe_time)
+                )
+                for e in answer.tag_events
+            ],
+            None,
+        )

@@ -1,0 +1,192 @@
+"""Signatures, attestations (with provenance) and SBOMs (with packages) of attachment manifests."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from sqlalchemy import exists, insert, or_, select
+from sqlalchemy.orm import Session
+
+from catalog.errors import FormatError
+from catalog.formats.records import ProvenanceRecord, SbomRecord, SignatureRecord, StatementRecord
+from catalog.store.models import Attestation, Provenance, Sbom, SbomPackage, Signature
+from catalog.store.purls import parse_purl, purl_base
+
+_PACKAGE_BATCH = 2000
+_STATEMENT_LIMIT = 256 * 1024  # statements kept whole up to this size (JSON text)
+
+
+@dataclass(slots=True)
+class SignatureDoc:
+    layer_digest: str
+    layer_media_type: str
+    layer: bytes
+    annotations: dict[str, str]
+    record: SignatureRecord
+
+
+@dataclass(slots=True)
+class AttestationDoc:
+    layer_digest: str
+    statement: StatementRecord
+    provenance: ProvenanceRecord | None
+
+
+@dataclass(slots=True)
+class SbomDoc:
+    """An SBOM whose packages stream from ``source`` while they are stored."""
+
+    layer_digest: str
+    record: SbomRecord
+    source: BinaryIO | None = None
+
+
+@dataclass(slots=True)
+class DecodedDocuments:
+    signatures: list[SignatureDoc] = field(default_factory=list)
+    attestations: list[AttestationDoc] = field(default_factory=list)
+    sboms: list[SbomDoc] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        for sbom in self.sboms:
+            if sbom.source is not None:
+                sbom.source.close()
+
+
+def decoded(session: Session, attachment_digest: str) -> bool:
+    """Whether the documents of an attachment manifest are already recorded."""
+    return bool(
+        session.scalar(
+            select(
+                or_(
+                    exists().where(Signature.attachment_digest == attachment_digest),
+                    exists().where(Attestation.attachment_digest == attachment_digest),
+                    exists().where(Sbom.attachment_digest == attachment_digest),
+                )
+            )
+        )
+    )
+
+
+def _statement_json(statement: StatementRecord) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_type": statement.statement_type,
+        "predicateType": statement.predicate_type,
+        "subject": [{"name": s.name, "digest": s.digests} for s in statement.subjects],
+    }
+    if statement.predicate is not None and len(repr(statement.predicate)) <= _STATEMENT_LIMIT:
+        doc["predicate"] = statement.predicate
+    return doc
+
+
+def _subject_digests(statement: StatementRecord) -> list[str]:
+    return [f"{alg}:{hex_}" for s in statement.subjects for alg, hex_ in s.digests.items()]
+
+
+def _package_row(sbom_id: int, package: Any) -> dict[str, Any] | None:
+    name = package.name
+    if not name:
+        return None
+    base = None
+    if package.purl:
+        with contextlib.suppress(Exception):
+            base = purl_base(parse_purl(package.purl))
+    return {
+        "sbom_id": sbom_id,
+        "purl": package.purl,
+        "purl_base": base,
+        "type": package.type,
+        "namespace": package.namespace,
+        "name": name[:512],
+        "version": package.version[:255] if package.version else None,
+        "licenses": list(package.licenses),
+    }
+
+
+def store(session: Session, attachment_digest: str, docs: DecodedDocuments) -> int:
+    """Record what was decoded from one attachment manifest; returns how many documents.
+
+    SBOM packages stream into the database in batches; a package the decoder cannot read ends
+    that SBOM's package list with an error (kept in ``docs.errors``), not the whole crawl.
+    """
+    count = 0
+    for sig in docs.signatures:
+        r = sig.record
+        tlog = r.tlog_entries[0] if r.tlog_entries else None
+        session.add(
+            Signature(
+                attachment_digest=attachment_digest,
+                layer_digest=sig.layer_digest,
+                format=r.format,
+                identity=r.identity,
+                issuer=r.issuer,
+                extensions=dict(r.extensions),
+                key_id=r.key_id,
+                log_index=tlog.log_index if tlog else None,
+                integrated_time=tlog.integrated_time if tlog else None,
+                signed_digests=list(r.signed_digests),
+                layer_media_type=sig.layer_media_type,
+                layer=sig.layer,
+                annotations=dict(sig.annotations),
+            )
+        )
+        count += 1
+    for att in docs.attestations:
+        row = Attestation(
+            attachment_digest=attachment_digest,
+            layer_digest=att.layer_digest,
+            predicate_type=att.statement.predicate_type,
+            subject_digests=_subject_digests(att.statement),
+            statement=_statement_json(att.statement),
+        )
+        if att.provenance is not None:
+            p = att.provenance
+            row.provenance = Provenance(
+                builder_id=p.builder_id,
+                build_type=p.build_type,
+                source_uri=p.source_uri,
+                source_digest=p.source_digest,
+                source_ref=p.source_ref,
+                entry_point=p.entry_point,
+            )
+        session.add(row)
+        count += 1
+    for doc in docs.sboms:
+        sbom = Sbom(
+            attachment_digest=attachment_digest,
+            layer_digest=doc.layer_digest,
+            format=doc.record.format,
+            spec_version=doc.record.spec_version,
+            tool=", ".join(doc.record.tools)[:1000] or None,
+            name=doc.record.name,
+        )
+        session.add(sbom)
+        session.flush()
+        sbom.package_count = _store_packages(session, sbom.id, doc, docs.errors)
+        count += 1
+    session.flush()
+    return count
+
+
+def _store_packages(session: Session, sbom_id: int, doc: SbomDoc, errors: list[str]) -> int:
+    stored = 0
+    batch: list[dict[str, Any]] = []
+    try:
+        for package in doc.record.packages:
+            row = _package_row(sbom_id, package)
+            if row is None:
+                continue
+            batch.append(row)
+            if len(batch) >= _PACKAGE_BATCH:
+                session.execute(insert(SbomPackage), batch)
+                stored += len(batch)
+                batch = []
+    except FormatError as exc:
+        errors.append(f"SBOM {doc.layer_digest}: packages after #{stored + len(batch)}: {exc}")
+    if batch:
+        session.execute(insert(SbomPackage), batch)
+        stored += len(batch)
+    return stored
