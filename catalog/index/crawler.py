@@ -18,17 +18,18 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.index.documents import DecodedDocuments, decode_attachment
+from catalog.index.documents import attachment_kind, decode_attachment
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import RepositoryOpener
 from catalog.oci import mediatypes as mt
-from catalog.oci.attachments import attachment_kind
 from catalog.oci.digest import Digest
 from catalog.oci.errors import NotFound, OCIError
 from catalog.oci.manifest import Manifest
 from catalog.oci.repository import Repository
 from catalog.store import content, documents
+from catalog.store.documents import DecodedDocuments
 from catalog.store.models import IndexErrorRecord, utcnow
+from catalog.store.models import Repository as RepositoryRow
 from catalog.store.registries import get_registry, mark_repositories_gone, repository
 
 _COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|att|sbom)$")
@@ -250,7 +251,7 @@ class Crawler:
         found: list[tuple[str, str, str | None]] = []
         for subject in subjects:
             try:
-                result = await repo.referrers(Digest.parse(subject))
+                result = await repo.referrers(Digest.parse(subject), fallback=False)
             except OCIError as exc:
                 scan.errors.append((subject, f"referrers: {exc}"))
                 continue
@@ -268,9 +269,7 @@ class Crawler:
             manifest = scan.manifests.get(digest) or await self._get(repo, scan, digest)
             if manifest is None:
                 return
-            decoded = await decode_attachment(repo, manifest)
-            scan.documents[digest] = decoded
-            scan.errors.extend((digest, reason) for reason in decoded.errors)
+            scan.documents[digest] = await decode_attachment(repo, manifest)
 
         await asyncio.gather(*(one(d) for d in todo))
 
@@ -296,7 +295,11 @@ class Crawler:
                 ):
                     self.stats.attachments_new += 1
             for digest, decoded in scan.documents.items():
-                self.stats.documents += documents.store(session, digest, decoded)
+                try:
+                    self.stats.documents += documents.store(session, digest, decoded)
+                finally:
+                    decoded.close()
+                scan.errors.extend((digest, reason) for reason in decoded.errors)
             if scan.listed:
                 live = {d for t, d in scan.tags.items()}
                 _, gone = content.sync_locations(session, row, content.reachable(session, live))
@@ -313,10 +316,7 @@ class Crawler:
                 )
             self.stats.errors += len(scan.errors)
 
-    def _record_tags(self, session: Session, row: object, scan: _RepoScan) -> None:
-        from catalog.store.models import Repository as RepositoryRow
-
-        assert isinstance(row, RepositoryRow)
+    def _record_tags(self, session: Session, row: RepositoryRow, scan: _RepoScan) -> None:
         existing = content.tags_of(session, row)
         for tag, digest in scan.tags.items():
             if content.set_tag(session, row, existing.get(tag), tag, digest):

@@ -403,13 +403,23 @@ class RegistryClient:
     # -- referrers -------------------------------------------------------------------------
 
     async def referrers(
-        self, repository: str, digest: Digest, artifact_type: str | None = None
+        self,
+        repository: str,
+        digest: Digest,
+        artifact_type: str | None = None,
+        fallback: bool = True,
     ) -> Referrers:
-        """The subject's referrers: the referrers API, else the ``<alg>-<hex>`` fallback tag."""
+        """The subject's referrers: the referrers API, else the ``<alg>-<hex>`` fallback tag.
+
+        ``fallback=False`` asks the API only (scheme ``none`` when the registry lacks it): for
+        callers that read fallback tags from a tag listing anyway.
+        """
         if self.has_referrers_api is not False:
             found = await self._referrers_api(repository, digest, artifact_type)
             if found is not None:
                 return found
+        if not fallback:
+            return Referrers([], "none", False)
         index = await self._fallback_index(repository, digest)
         descriptors = list(index.manifests) if index else []
         if artifact_type:

@@ -187,8 +187,10 @@ class LayoutRepository:
         for tag in sorted(self._tagged()):
             yield tag
 
-    async def referrers(self, digest: Digest, artifact_type: str | None = None) -> Referrers:
-        """Manifests listed in index.json whose ``subject`` is ``digest``."""
+    async def referrers(
+        self, digest: Digest, artifact_type: str | None = None, fallback: bool = True
+    ) -> Referrers:
+        """Manifests listed in index.json whose ``subject`` is ``digest`` (no fallback here)."""
         found = []
         for d in self._index().manifests:
             if d.media_type not in mt.MANIFESTS or not self.blob_path(d.digest).exists():

@@ -35,7 +35,9 @@ class Repository(Protocol):
         self, digest: Digest, content: bytes | AsyncIterable[bytes], size: int | None = None
     ) -> None: ...
 
-    async def referrers(self, digest: Digest, artifact_type: str | None = None) -> Referrers: ...
+    async def referrers(
+        self, digest: Digest, artifact_type: str | None = None, fallback: bool = True
+    ) -> Referrers: ...
 
 
 class RemoteRepository:
@@ -72,5 +74,7 @@ class RemoteRepository:
     ) -> None:
         await self.client.push_blob(self.repository, digest, content, size)
 
-    async def referrers(self, digest: Digest, artifact_type: str | None = None) -> Referrers:
-        return await self.client.referrers(self.repository, digest, artifact_type)
+    async def referrers(
+        self, digest: Digest, artifact_type: str | None = None, fallback: bool = True
+    ) -> Referrers:
+        return await self.client.referrers(self.repository, digest, artifact_type, fallback)

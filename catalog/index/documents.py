@@ -1,0 +1,116 @@
+"""Read the documents of an attachment manifest: fetch its layers, run the right decoders.
+
+Layers stream into spooled temporary files, so a large SBOM costs disk, not memory; its
+packages are decoded while they are stored. A layer that cannot be read becomes an error with
+its reason; the other layers are still read.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import BinaryIO
+
+from catalog.errors import FormatError
+from catalog.formats import intoto, slsa
+from catalog.formats.bundle import decode_bundle
+from catalog.formats.classify import Classification, Layer, classify
+from catalog.formats.cosign import decode_cosign_attestation, decode_cosign_signature
+from catalog.formats.notation import decode_notation_signature
+from catalog.formats.records import SignatureRecord, StatementRecord
+from catalog.formats.sbom import decode_sbom, decode_sbom_statement
+from catalog.oci.errors import OCIError
+from catalog.oci.manifest import Descriptor, Manifest
+from catalog.oci.repository import Repository
+from catalog.store.documents import AttestationDoc, DecodedDocuments, SbomDoc, SignatureDoc
+
+LAYER_LIMIT = 512 * 1024 * 1024  # larger documents are refused, not read
+_IN_MEMORY = 8 * 1024 * 1024  # spooled files move to disk past this
+
+
+def classify_manifest(manifest: Manifest) -> Classification:
+    return classify(
+        artifact_type=manifest.artifact_type,
+        config_media_type=manifest.config.media_type if manifest.config else None,
+        layers=[Layer(d.media_type, d.annotations) for d in manifest.layers],
+        annotations=manifest.annotations,
+    )
+
+
+def attachment_kind(manifest: Manifest) -> str:
+    return classify_manifest(manifest).kind
+
+
+async def _fetch(repo: Repository, layer: Descriptor) -> BinaryIO:
+    if layer.size > LAYER_LIMIT:
+        raise FormatError(f"{layer.size} bytes is over the {LAYER_LIMIT}-byte document limit")
+    spool = tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY)  # noqa: SIM115 (caller closes)
+    try:
+        async for chunk in repo.blob_chunks(layer.digest, layer.size):
+            spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool  # type: ignore[return-value]
+
+
+def _statement_docs(
+    docs: DecodedDocuments, layer: Descriptor, statement: StatementRecord, payload: bytes | None
+) -> None:
+    """An in-toto statement: an SBOM (packages streamed), provenance, or another attestation."""
+    if intoto.is_sbom_predicate(statement.predicate_type) and payload is not None:
+        docs.sboms.append(SbomDoc(str(layer.digest), decode_sbom_statement(payload)))
+        return
+    provenance = (
+        slsa.decode_provenance(statement) if slsa.is_provenance(statement.predicate_type) else None
+    )
+    docs.attestations.append(AttestationDoc(str(layer.digest), statement, provenance))
+
+
+def _signature_doc(
+    docs: DecodedDocuments, layer: Descriptor, data: bytes, record: SignatureRecord
+) -> None:
+    docs.signatures.append(
+        SignatureDoc(str(layer.digest), layer.media_type, data, dict(layer.annotations), record)
+    )
+    if record.statement is not None:
+        _statement_docs(docs, layer, record.statement, record.payload)
+
+
+async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocuments:
+    docs = DecodedDocuments()
+    classes = classify_manifest(manifest).layers
+    for layer, layer_class in zip(manifest.layers, classes, strict=True):
+        decoder = layer_class.decoder
+        if decoder is None:
+            continue
+        try:
+            source = await _fetch(repo, layer)
+        except (OCIError, FormatError) as exc:
+            docs.errors.append(f"layer {layer.digest}: {exc}")
+            continue
+        try:
+            if decoder in ("sbom-json",) or (
+                decoder == "in-toto-statement" and layer_class.kind == "sbom"
+            ):
+                decode = decode_sbom if decoder == "sbom-json" else decode_sbom_statement
+                docs.sboms.append(SbomDoc(str(layer.digest), decode(source), source))
+                continue  # the store reads the packages from ``source``, then closes it
+            data = source.read()
+            source.close()
+            if decoder == "cosign-signature":
+                _signature_doc(docs, layer, data, decode_cosign_signature(data, layer.annotations))
+            elif decoder == "cosign-attestation":
+                record = decode_cosign_attestation(data, layer.annotations)
+                _signature_doc(docs, layer, data, record)
+            elif decoder == "sigstore-bundle":
+                _signature_doc(docs, layer, data, decode_bundle(data))
+            elif decoder == "notation":
+                record = decode_notation_signature(layer.media_type, data, manifest.annotations)
+                _signature_doc(docs, layer, data, record)
+            elif decoder == "in-toto-statement":
+                _statement_docs(docs, layer, intoto.decode_statement(data), data)
+        except FormatError as exc:
+            source.close()
+            docs.errors.append(f"layer {layer.digest} ({layer.media_type}): {exc}")
+    return docs
