@@ -72,6 +72,8 @@ class RegistryConfig(_Strict):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
+        if value.startswith("oci:"):
+            return value  # an image-layout directory, indexed as one repository
         parsed = parse_image_reference(f"{value}/probe", None)
         if parsed.registry != value and value not in ("docker.io",):
             raise ValueError(f"{value!r} is not a registry host[:port]")
@@ -103,6 +105,18 @@ class ServeConfig(_Strict):
         return self
 
 
+def _messages(exc: ValidationError) -> list[tuple[str, str]]:
+    return [(_where(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+
+
+def schedule_text(interval: str | None, cron: str | None) -> str:
+    """A schedule as the store keeps it, from ``--interval`` or ``--cron``."""
+    try:
+        return IndexSchedule(interval=interval, cron=cron).as_text()
+    except ValidationError as exc:
+        raise ConfigError("; ".join(message for _, message in _messages(exc))) from None
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
@@ -122,5 +136,5 @@ def load_config(path: Path) -> ServeConfig:
     try:
         return ServeConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{where}: {message}" for where, message in _messages(exc))
         raise ConfigError(f"{path}: {problems}") from None

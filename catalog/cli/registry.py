@@ -9,7 +9,7 @@ import click
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
 from catalog.cli.output import echo_json, output_option, table
-from catalog.config import IndexSchedule
+from catalog.config import schedule_text
 from catalog.store.registries import RegistrySpec
 
 
@@ -56,12 +56,7 @@ def add(
     Example:
       xregistry registry add local localhost:5000 --interval 15m
     """
-    schedule = None
-    if interval or cron:
-        try:
-            schedule = IndexSchedule(interval=interval, cron=cron).as_text()
-        except ValueError as exc:
-            raise click.BadParameter(str(exc).splitlines()[-1]) from None
+    schedule = schedule_text(interval, cron) if interval or cron else None
     view = catalog.add_registry(
         RegistrySpec(
             name=name,

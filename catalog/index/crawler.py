@@ -4,8 +4,9 @@ Per repository: list tags; HEAD the tags the catalog already knows (a GET only w
 to content the catalog lacks); GET new tags; record index children, attachments found by every
 scheme, and their documents; then mark vanished tags and manifests as gone.
 
-Network work and database work alternate and never overlap: no ``await`` happens inside a
-session, so one event loop thread can drive SQLite and PostgreSQL alike.
+No ``await`` happens inside a session. Writes (and the SBOM package decoding that streams into
+them) run on one writer thread, so recording one repository overlaps crawling the next while
+the database still sees a single writer, as SQLite wants.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import fnmatch
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,15 +40,6 @@ _SUFFIX_KIND = {"sig": "signature", "att": "attestation", "sbom": "sbom"}
 
 
 @dataclass(slots=True)
-class _Link:
-    subject: str
-    attachment: str
-    scheme: str
-    kind: str
-    artifact_type: str | None
-
-
-@dataclass(slots=True)
 class _RepoScan:
     """What the network half of a repository crawl found, for the database half to record."""
 
@@ -54,7 +47,7 @@ class _RepoScan:
     listed: bool = False
     tags: dict[str, str] = field(default_factory=dict)  # tag → digest, for every tag seen now
     manifests: dict[str, Manifest] = field(default_factory=dict)  # fetched this crawl
-    links: list[_Link] = field(default_factory=list)
+    links: list[content.Link] = field(default_factory=list)
     documents: dict[str, DecodedDocuments] = field(default_factory=dict)
     errors: list[tuple[str | None, str]] = field(default_factory=list)
 
@@ -93,15 +86,17 @@ class Crawler:
         self.stats.phase = "indexing"
         self._report()
         limit = asyncio.Semaphore(self.concurrency)
+        loop = asyncio.get_running_loop()
 
         async def one(name: str) -> None:
             async with limit:
                 scan = await self._scan(name)
-            self._record(scan)
+            await loop.run_in_executor(writer, self._record, scan)
             self.stats.repositories_done += 1
             self._report()
 
-        await asyncio.gather(*(one(n) for n in names))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-writer") as writer:
+            await asyncio.gather(*(one(n) for n in names))
         with self.sessions.begin() as session:
             registry = get_registry(session, self.registry_name)
             if self.open_repository.can_list and not patterns_are_names(patterns):
@@ -210,7 +205,7 @@ class Crawler:
                 manifest = scan.manifests.get(digest)
                 kind = attachment_kind(manifest) if manifest else _SUFFIX_KIND[m.group(3)]
                 artifact = manifest.effective_artifact_type if manifest else None
-                scan.links.append(_Link(subject, digest, "cosign-tag", kind, artifact))
+                scan.links.append(content.Link(subject, digest, kind, "cosign-tag", artifact))
             elif (m := _FALLBACK_TAG.match(tag)) and digest in scan.manifests:
                 index = scan.manifests[digest]
                 if index.media_type == mt.OCI_INDEX:
@@ -240,7 +235,7 @@ class Crawler:
         kind = attachment_kind(manifest) if manifest else "other"
         if manifest is not None:
             artifact_type = artifact_type or manifest.effective_artifact_type
-        scan.links.append(_Link(subject, digest, scheme, kind, artifact_type))
+        scan.links.append(content.Link(subject, digest, kind, scheme, artifact_type))
 
     async def _referrers_api(
         self, repo: Repository, scan: _RepoScan
@@ -263,7 +258,7 @@ class Crawler:
     async def _decode(self, repo: Repository, scan: _RepoScan) -> None:
         candidates = {link.attachment for link in scan.links if link.kind != "other"}
         with self.sessions() as session:
-            todo = sorted(d for d in candidates if not documents.decoded(session, d))
+            todo = sorted(candidates - documents.decoded(session, candidates))
 
         async def one(digest: str) -> None:
             manifest = scan.manifests.get(digest) or await self._get(repo, scan, digest)
@@ -279,21 +274,10 @@ class Crawler:
         with self.sessions.begin() as session:
             registry = get_registry(session, self.registry_name)
             row = repository(session, registry, scan.name)
-            for manifest in scan.manifests.values():
-                if content.add_manifest(session, manifest):
-                    self.stats.manifests_new += 1
+            self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
             if scan.listed:
                 self._record_tags(session, row, scan)
-            for link in scan.links:
-                if content.add_attachment(
-                    session,
-                    link.subject,
-                    link.attachment,
-                    link.kind,
-                    link.scheme,
-                    link.artifact_type,
-                ):
-                    self.stats.attachments_new += 1
+            self.stats.attachments_new += content.add_attachments(session, scan.links)
             for digest, decoded in scan.documents.items():
                 try:
                     self.stats.documents += documents.store(session, digest, decoded)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.index.crawler import Crawler
 from catalog.index.progress import IndexStats, ProgressCallback
-from catalog.index.sources import RegistrySource
+from catalog.index.sources import LayoutSource, RegistrySource
 from catalog.oci.client import RegistryClient, RegistryOptions
 from catalog.oci.credentials import CredentialStore, resolve_credentials_ref
 from catalog.store.registries import get_registry
@@ -39,8 +39,17 @@ async def index_registry(
 ) -> IndexStats:
     with sessions() as session:
         row = get_registry(session, name)
-        client = client_for(row.host, row.insecure, row.ca_file, row.credentials_ref)
-    async with client:
+        host, insecure, ca_file, credentials = (
+            row.host,
+            row.insecure,
+            row.ca_file,
+            row.credentials_ref,
+        )
+    if host.startswith("oci:"):
+        layout = LayoutSource(Path(host.removeprefix("oci:")))
+        crawler = Crawler(sessions, name, layout, concurrency=1, on_progress=on_progress)
+        return await crawler.run()
+    async with client_for(host, insecure, ca_file, credentials) as client:
         crawler = Crawler(
             sessions, name, RegistrySource(client), concurrency=concurrency, on_progress=on_progress
         )

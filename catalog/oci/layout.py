@@ -2,9 +2,10 @@
 
 A layout is read and written as one :class:`~catalog.oci.repository.Repository`. Tags are the
 ``org.opencontainers.image.ref.name`` annotations of ``index.json``. Layouts written by
-``cosign save`` mark their entries with a ``kind`` annotation instead; their signatures,
-attestations and SBOMs are shown under the tags cosign would push them to
-(``sha256-<hex>.sig|.att|.sbom``), so they copy and inspect like their registry counterparts.
+``cosign save`` mark their entries with a ``kind`` annotation instead: their image is shown as
+``latest`` (unless an entry is named so) and their signatures, attestations and SBOMs under the
+tags cosign would push them to (``sha256-<hex>.sig|.att|.sbom``), so they copy, inspect and
+index like their registry counterparts.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class LayoutRepository:
         tags = {d.annotations[REF_NAME]: d for d in entries if REF_NAME in d.annotations}
         images = [d for d in entries if d.annotations.get(COSIGN_KIND) in _COSIGN_IMAGE_KINDS]
         if len(images) == 1:
+            tags.setdefault("latest", images[0])
             subject = images[0].digest
             for d in entries:
                 suffix = _COSIGN_SUFFIX.get(d.annotations.get(COSIGN_KIND, ""))

@@ -39,41 +39,41 @@ def known_manifests(session: Session, digests: Iterable[str]) -> set[str]:
     return found
 
 
-def add_manifest(session: Session, manifest: OciManifest) -> bool:
-    """Record a manifest (and an index's children); False when the digest was known."""
-    digest = str(manifest.digest)
-    if session.get(Manifest, digest) is not None:
-        return False
-    session.add(
+def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
+    """Record manifests (and indexes' children) the catalog lacks; returns how many were new."""
+    by_digest = {str(m.digest): m for m in manifests}
+    new = [m for d, m in by_digest.items() if d not in known_manifests(session, by_digest)]
+    session.add_all(
         Manifest(
-            digest=digest,
-            media_type=manifest.media_type,
-            artifact_type=manifest.effective_artifact_type,
-            size=manifest.size,
-            subject_digest=str(manifest.subject.digest) if manifest.subject else None,
-            config_digest=str(manifest.config.digest) if manifest.config else None,
-            raw=manifest.raw,
+            digest=str(m.digest),
+            media_type=m.media_type,
+            artifact_type=m.effective_artifact_type,
+            size=m.size,
+            subject_digest=str(m.subject.digest) if m.subject else None,
+            config_digest=str(m.config.digest) if m.config else None,
+            raw=m.raw,
         )
+        for m in new
     )
-    session.flush()  # the parent row first: children reference it
-    for position, child in enumerate(manifest.manifests):
-        attests = None
-        if child.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) == mt.BUILDKIT_ATTESTATION:
-            attests = child.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
-        session.add(
-            IndexChild(
-                parent_digest=digest,
-                child_digest=str(child.digest),
-                position=position,
-                media_type=child.media_type,
-                os=child.platform.os if child.platform else None,
-                architecture=child.platform.architecture if child.platform else None,
-                variant=child.platform.variant if child.platform else None,
-                attests_digest=attests,
-            )
+    session.flush()  # parent rows first: children reference them
+    session.add_all(
+        IndexChild(
+            parent_digest=str(m.digest),
+            child_digest=str(child.digest),
+            position=position,
+            media_type=child.media_type,
+            os=child.platform.os if child.platform else None,
+            architecture=child.platform.architecture if child.platform else None,
+            variant=child.platform.variant if child.platform else None,
+            attests_digest=child.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
+            if child.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) == mt.BUILDKIT_ATTESTATION
+            else None,
         )
+        for m in new
+        for position, child in enumerate(m.manifests)
+    )
     session.flush()
-    return True
+    return len(new)
 
 
 def tags_of(session: Session, repository: Repository) -> dict[str, Tag]:
@@ -114,33 +114,42 @@ def mark_tag_gone(session: Session, tag: Tag) -> TagChange:
     return TagChange(tag.name, tag.digest, None)
 
 
-def add_attachment(
-    session: Session,
-    subject: str,
-    attachment: str,
-    kind: str,
-    scheme: str,
-    artifact_type: str | None,
-) -> bool:
-    """Link an attachment to its subject; False when the link was known."""
-    found = session.scalar(
-        select(Attachment.id).where(
-            Attachment.subject_digest == subject, Attachment.attachment_digest == attachment
+@dataclass(frozen=True, slots=True)
+class Link:
+    """``attachment`` is attached to ``subject``, found by ``scheme``."""
+
+    subject: str
+    attachment: str
+    kind: str
+    scheme: str
+    artifact_type: str | None
+
+
+def add_attachments(session: Session, links: Iterable[Link]) -> int:
+    """Record the links the catalog does not know yet; returns how many were new."""
+    wanted = {(link.subject, link.attachment): link for link in links}
+    subjects = sorted({subject for subject, _ in wanted})
+    known: set[tuple[str, str]] = set()
+    for chunk in _chunks(subjects):
+        rows = session.execute(
+            select(Attachment.subject_digest, Attachment.attachment_digest).where(
+                Attachment.subject_digest.in_(chunk)
+            )
         )
-    )
-    if found is not None:
-        return False
-    session.add(
+        known.update((subject, attachment) for subject, attachment in rows)
+    new = [link for key, link in wanted.items() if key not in known]
+    session.add_all(
         Attachment(
-            subject_digest=subject,
-            attachment_digest=attachment,
-            kind=kind,
-            scheme=scheme,
-            artifact_type=artifact_type,
+            subject_digest=link.subject,
+            attachment_digest=link.attachment,
+            kind=link.kind,
+            scheme=link.scheme,
+            artifact_type=link.artifact_type,
         )
+        for link in new
     )
     session.flush()
-    return True
+    return len(new)
 
 
 def reachable(session: Session, roots: set[str]) -> set[str]:

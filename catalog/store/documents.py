@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from sqlalchemy import exists, insert, or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import FormatError
 from catalog.formats.records import ProvenanceRecord, SbomRecord, SignatureRecord, StatementRecord
 from catalog.store.models import Attestation, Provenance, Sbom, SbomPackage, Signature
-from catalog.store.purls import parse_purl, purl_base
+from catalog.store.purls import base_of
 
 _PACKAGE_BATCH = 2000
 _STATEMENT_LIMIT = 256 * 1024  # statements kept whole up to this size (JSON text)
@@ -56,19 +56,19 @@ class DecodedDocuments:
                 sbom.source.close()
 
 
-def decoded(session: Session, attachment_digest: str) -> bool:
-    """Whether the documents of an attachment manifest are already recorded."""
-    return bool(
-        session.scalar(
-            select(
-                or_(
-                    exists().where(Signature.attachment_digest == attachment_digest),
-                    exists().where(Attestation.attachment_digest == attachment_digest),
-                    exists().where(Sbom.attachment_digest == attachment_digest),
+def decoded(session: Session, attachment_digests: Collection[str]) -> set[str]:
+    """Those of the attachment manifests whose documents are already recorded."""
+    wanted = sorted(set(attachment_digests))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for table in (Signature, Attestation, Sbom):
+            found.update(
+                session.scalars(
+                    select(table.attachment_digest).where(table.attachment_digest.in_(chunk))
                 )
             )
-        )
-    )
+    return found
 
 
 def _statement_json(statement: StatementRecord) -> dict[str, Any]:
@@ -90,10 +90,7 @@ def _package_row(sbom_id: int, package: Any) -> dict[str, Any] | None:
     name = package.name
     if not name:
         return None
-    base = None
-    if package.purl:
-        with contextlib.suppress(Exception):
-            base = purl_base(parse_purl(package.purl))
+    base = base_of(package.purl) if package.purl else None
     return {
         "sbom_id": sbom_id,
         "purl": package.purl,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from packageurl import PackageURL
 
 from catalog.errors import InvalidArgument
@@ -17,3 +19,12 @@ def parse_purl(text: str) -> PackageURL:
 def purl_base(purl: PackageURL) -> str:
     """``pkg:type/namespace/name``: what matches whatever the version and qualifiers."""
     return str(PackageURL(type=purl.type, namespace=purl.namespace, name=purl.name).to_string())
+
+
+@lru_cache(maxsize=65536)
+def base_of(purl: str) -> str | None:
+    """The base of a purl string, None when it does not parse (cached: images share packages)."""
+    try:
+        return purl_base(PackageURL.from_string(purl))
+    except ValueError:
+        return None

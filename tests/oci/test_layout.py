@@ -46,7 +46,7 @@ async def test_fixture_layout_round_trips_through_a_registry(
     remote = RemoteRepository(make_client(registry.host), f"slsa/{version.replace('.', '-')}")
 
     tags = [t async for t in source.tags()]
-    assert tags == [f"{Digest.parse(image_digest).fallback_tag()}.att"]
+    assert tags == ["latest", f"{Digest.parse(image_digest).fallback_tag()}.att"]
     image = await source.get_manifest(source.default_ref())
     assert str(image.digest) == image_digest
     await copy_manifest(source, remote, image, "v1")

@@ -74,12 +74,13 @@ def test_tags_locations_history_and_artifact_view(sessions: sessionmaker[Session
     with sessions.begin() as s:
         reg = create_registry(s, RegistrySpec("local", "localhost:5000"))
         repo = repository(s, reg, "acme/api")
-        for m in (a, b, idx, sbom):
-            assert content.add_manifest(s, m)
-        assert not content.add_manifest(s, a)
-        assert content.add_attachment(
-            s, str(idx.digest), str(sbom.digest), "sbom", "fallback-tag", "application/spdx+json"
+        assert content.add_manifests(s, [a, b, idx, sbom, a]) == 4
+        assert content.add_manifests(s, [a]) == 0
+        link = content.Link(
+            str(idx.digest), str(sbom.digest), "sbom", "fallback-tag", "application/spdx+json"
         )
+        assert content.add_attachments(s, [link, link]) == 1
+        assert content.add_attachments(s, [link]) == 0
         assert content.set_tag(s, repo, None, "v1", str(idx.digest)) is not None
         live = content.reachable(s, {str(idx.digest)})
         assert live == {str(m.digest) for m in (a, b, idx, sbom)}
@@ -138,7 +139,7 @@ def test_search_by_purl_and_name(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         reg = create_registry(s, RegistrySpec("local", "localhost:5000"))
         repo = repository(s, reg, "shop/api")
-        content.add_manifest(s, subject)
+        content.add_manifests(s, [subject])
         content.set_tag(s, repo, None, "1.4", str(subject.digest))
         content.sync_locations(s, repo, {str(subject.digest)})
         s.add(

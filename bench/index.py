@@ -1,0 +1,292 @@
+"""Indexing speed and package look-up latency, beside their limits, in one run.
+
+1. A local registry with R repositories x T tags; every image has a cosign signature (``.sig``
+   tag) and an SPDX SBOM of P packages (referrer, fallback tag). Full index, then a no-change
+   re-index, through ``CatalogService.index`` on SQLite; beside it, the registry's raw manifest
+   GET rate (a bare aiohttp loop over the same tags).
+2. 1,000,000 SBOM package rows on SQLite and on PostgreSQL: purl look-up latency (p50/p99)
+   through ``queries.search_packages`` beside the same look-up as raw SQL.
+
+Run: ``.venv/bin/python -m bench.index [--repos 200] [--tags 10] [--packages 200] [--rows 1000000]``
+Needs Debian's ``docker-registry`` and ``postgresql``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Engine, insert, text
+
+from catalog.oci import mediatypes as mt
+from catalog.oci.client import RegistryClient
+from catalog.oci.digest import Digest
+from catalog.service import CatalogService
+from catalog.store import queries
+from catalog.store.db import make_engine, session_factory, upgrade
+from catalog.store.models import Attachment, Sbom, SbomPackage
+from catalog.store.registries import RegistrySpec
+from tests.harness.images import Blob, BuiltManifest, serialize
+from tests.harness.postgres import run_postgres
+from tests.harness.registry import run_registry
+from tests.pushing import push_built
+from tests.signing import cosign_signature
+
+LAYER = os.urandom(4096)
+
+
+def spdx(packages: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    doc = {
+        "spdxVersion": "SPDX-2.3",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": f"image-{seed}",
+        "creationInfo": {"creators": ["Tool: bench"], "created": "2026-01-01T00:00:00Z"},
+        "packages": [
+            {
+                "SPDXID": f"SPDXRef-Package-{i}",
+                "name": f"lib{rng.randrange(5000)}",
+                "versionInfo": f"1.{rng.randrange(30)}.{rng.randrange(10)}",
+                "licenseConcluded": "MIT",
+                "externalRefs": [
+                    {
+                        "referenceCategory": "PACKAGE-MANAGER",
+                        "referenceType": "purl",
+                        "referenceLocator": f"pkg:npm/lib{i % 5000}@1.{i % 30}.{i % 10}",
+                    }
+                ],
+            }
+            for i in range(packages)
+        ],
+    }
+    return json.dumps(doc).encode()
+
+
+def image(n: int) -> BuiltManifest:
+    config = Blob.of(
+        mt.OCI_CONFIG,
+        serialize({"architecture": "amd64", "os": "linux", "created": str(n), "rootfs": {}}),
+    )
+    layer = Blob.of("application/vnd.oci.image.layer.v1.tar+gzip", LAYER)
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": config.descriptor(),
+        "layers": [layer.descriptor()],
+    }
+    raw = serialize(doc)
+    return BuiltManifest(
+        mt.OCI_MANIFEST,
+        raw,
+        Blob.of(mt.OCI_MANIFEST, raw).digest,
+        len(raw),
+        [config, layer],
+        [],
+        None,
+    )
+
+
+def sbom_referrer(subject: BuiltManifest, payload: bytes) -> BuiltManifest:
+    from tests.harness.images import build_artifact
+
+    return build_artifact(subject, "application/spdx+json", payload, "application/spdx+json")
+
+
+async def seed(host: str, repos: int, tags: int, packages: int) -> list[tuple[str, str]]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    limit = asyncio.Semaphore(16)
+    refs: list[tuple[str, str]] = []
+    async with RegistryClient(host) as client:
+
+        async def one(r: int, t: int) -> None:
+            repo, tag = f"bench/r{r:03d}", f"v{t}"
+            built = image(r * 1000 + t)
+            async with limit:
+                await push_built(client, repo, built, tag)
+                sig = cosign_signature(built.digest, key, f"{host}/{repo}")
+                await push_built(client, repo, sig, built.digest.replace(":", "-") + ".sig")
+                await push_built(client, repo, sbom_referrer(built, spdx(packages, r * 1000 + t)))
+            refs.append((repo, tag))
+
+        # Tags of one repository in sequence: their SBOM pushes share no fallback index, but
+        # a repository's first push creates it, and Distribution has no conditional PUT.
+        async def repo(r: int) -> None:
+            for t in range(tags):
+                await one(r, t)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(repo(r) for r in range(repos)))
+        print(
+            f"seeded {len(refs)} images (+signature, +SBOM) in {time.perf_counter() - started:.1f} s"
+        )
+    return refs
+
+
+async def raw_manifest_rate(url: str, refs: list[tuple[str, str]]) -> float:
+    limit = asyncio.Semaphore(16)
+    headers = {"Accept": mt.MANIFEST_ACCEPT}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
+
+        async def one(repo: str, tag: str) -> None:
+            async with limit, session.get(f"{url}/v2/{repo}/manifests/{tag}", headers=headers) as r:
+                await r.read()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(*ref) for ref in refs))
+        return len(refs) / (time.perf_counter() - started)
+
+
+def fill_packages(engine: Engine, rows: int) -> str:
+    """``rows`` package rows over 5,000 SBOMs; returns a purl that matches a handful."""
+    sessions = session_factory(engine)
+    per_sbom = max(1, rows // 5000)
+    with sessions.begin() as session:
+        sboms = []
+        for s in range(rows // per_sbom):
+            digest = str(Digest.of(b"sbom%d" % s))
+            session.add(
+                Attachment(
+                    subject_digest=str(Digest.of(b"img%d" % s)),
+                    attachment_digest=digest,
+                    kind="sbom",
+                    scheme="referrers-api",
+                )
+            )
+            sboms.append(Sbom(attachment_digest=digest, layer_digest=digest, format="spdx"))
+        session.add_all(sboms)
+        session.flush()
+        ids = [s.id for s in sboms]
+    rng = random.Random(7)
+    batch: list[dict[str, Any]] = []
+    with engine.begin() as connection:
+        for i in range(rows):
+            name = f"lib{rng.randrange(200_000)}"
+            version = f"{rng.randrange(5)}.{rng.randrange(10)}"
+            batch.append(
+                {
+                    "sbom_id": ids[i // per_sbom],
+                    "purl": f"pkg:npm/{name}@{version}",
+                    "purl_base": f"pkg:npm/{name}",
+                    "type": "npm",
+                    "namespace": None,
+                    "name": name,
+                    "version": version,
+                    "licenses": [],
+                }
+            )
+            if len(batch) == 10_000:
+                connection.execute(insert(SbomPackage), batch)
+                batch = []
+        if batch:
+            connection.execute(insert(SbomPackage), batch)
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ANALYZE sbom_packages"))
+    return "pkg:npm/lib4242@1.2"
+
+
+def latencies(call: Callable[[], object], n: int = 1000) -> tuple[float, float]:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+def lookup_bench(label: str, url: str, rows: int) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    started = time.perf_counter()
+    purl = fill_packages(engine, rows)
+    print(f"{label}: {rows:,} package rows loaded in {time.perf_counter() - started:.1f} s")
+    sessions = session_factory(engine)
+
+    def ours() -> None:
+        with sessions() as session:
+            queries.search_packages(session, purl=purl, size=100)
+
+    raw_sql = text(
+        "SELECT p.id, a.subject_digest FROM sbom_packages p JOIN sboms s ON p.sbom_id = s.id"
+        " JOIN attachments a ON a.attachment_digest = s.attachment_digest"
+        " WHERE p.purl_base = :base AND p.version = :version ORDER BY p.id LIMIT 101"
+    )
+
+    def raw() -> None:
+        with engine.connect() as connection:
+            connection.execute(raw_sql, {"base": "pkg:npm/lib4242", "version": "1.2"}).all()
+
+    ours()
+    raw()
+    p50, p99 = latencies(ours)
+    r50, r99 = latencies(raw)
+    print(f"{label}: purl look-up  xregistry p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+    print(
+        f"{label}: purl look-up  raw SQL   p50 {r50:.2f} ms  p99 {r99:.2f} ms"
+        f"   ratio p99 {p99 / r99:.2f}"
+    )
+    engine.dispose()
+
+
+async def index_bench(args: argparse.Namespace, workdir: Path) -> None:
+    with run_registry(workdir, extra={"log": {"level": "error"}}) as reg:
+        refs = await seed(reg.host, args.repos, args.tags, args.packages)
+        engine = make_engine(f"sqlite:///{workdir / 'catalog.db'}")
+        upgrade(engine)
+        catalog = CatalogService(session_factory(engine))
+        catalog.add_registry(RegistrySpec("bench", reg.host))
+        started = time.perf_counter()
+        stats = await catalog.index("bench")
+        full = time.perf_counter() - started
+        assert stats.errors == 0, catalog.list_index_errors("bench").items[:3]
+        started = time.perf_counter()
+        again = await catalog.index("bench")
+        reindex = time.perf_counter() - started
+        raw = max([await raw_manifest_rate(reg.url, refs) for _ in range(3)])
+        images = len(refs)
+        print(
+            f"full index: {full:.1f} s for {images} images = {images / full:.0f} images/s"
+            f" ({stats.manifests_new} manifests, {stats.documents} documents)"
+        )
+        print(
+            f"no-change re-index: {reindex:.2f} s for {images} tags"
+            f" ({again.manifest_gets} manifest GETs)"
+        )
+        print(
+            f"registry raw manifest GETs: {raw:.0f}/s  (a full index needs ~6 requests per image)"
+        )
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repos", type=int, default=200)
+    parser.add_argument("--tags", type=int, default=10)
+    parser.add_argument("--packages", type=int, default=200)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--skip-index", action="store_true")
+    parser.add_argument("--skip-lookup", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="xregistry-bench-") as tmp:
+        workdir = Path(tmp)
+        if not args.skip_index:
+            asyncio.run(index_bench(args, workdir))
+        if not args.skip_lookup:
+            lookup_bench("sqlite", f"sqlite:///{workdir / 'lookup.db'}", args.rows)
+            with run_postgres(workdir) as pg:
+                lookup_bench("postgresql", pg.create_database("bench"), args.rows)
+
+
+if __name__ == "__main__":
+    main()
