@@ -128,7 +128,8 @@ async def seed(host: str, repos: int, tags: int, packages: int) -> list[tuple[st
         started = time.perf_counter()
         await asyncio.gather(*(repo(r) for r in range(repos)))
         print(
-            f"seeded {len(refs)} images (+signature, +SBOM) in {time.perf_counter() - started:.1f} s"
+            f"seeded {len(refs)} images (+signature, +SBOM)"
+            f" in {time.perf_counter() - started:.1f} s"
         )
     return refs
 

@@ -1,0 +1,136 @@
+"""CycloneDX JSON (1.4 to 1.7): metadata tools and name, and the streamed, nested ``components``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from catalog.formats import _json as j
+from catalog.formats._limits import SbomLimits
+from catalog.formats._stream import Event, EventReader
+from catalog.formats.packages import package
+from catalog.formats.records import PackageRecord
+
+_TEXT_FIELDS = frozenset({"name", "version", "purl", "type", "group"})
+_WANTED = _TEXT_FIELDS | {"licenses", "supplier", "components"}
+
+
+def metadata(
+    reader: EventReader, event: Event, path: str, limits: SbomLimits
+) -> tuple[tuple[str, ...], str | None]:
+    """(tools, the described component's name) from ``metadata``."""
+    reader.expect_object(event, path)
+    tools: tuple[str, ...] = ()
+    name = None
+    for key, value in reader.fields(path):
+        key_path = f"{path}.{key}"
+        if key == "tools" and value[0] != "null":
+            tools = _tools(reader, value, key_path, limits)
+        elif key == "component" and value[0] != "null":
+            name = _component_name(reader, value, key_path, limits)
+        else:
+            reader.skip(value, key_path)
+    return tools, name
+
+
+def components(
+    reader: EventReader, path: str, limits: SbomLimits, nesting: int = 1
+) -> Iterator[PackageRecord]:
+    """Every component of the ``components`` array just opened, nested ones included.
+
+    A component is yielded after its children: its own fields may follow its ``components``.
+    """
+    for event, item_path in reader.elements(path):
+        if nesting > limits.max_component_nesting:
+            reader.fail(item_path, f"components nested deeper than {limits.max_component_nesting}")
+        reader.expect_object(event, item_path)
+        text: dict[str, str | None] = {}
+        licenses: tuple[str, ...] = ()
+        supplier = None
+        for key, value in reader.fields(item_path):
+            if key not in _WANTED or value[0] == "null":
+                # The hot path: most of a component is skipped; a syntax error in it is
+                # reported at the component, which is close enough.
+                reader.skip(value, item_path)
+                continue
+            key_path = f"{item_path}.{key}"
+            if key in _TEXT_FIELDS:
+                text[key] = reader.text(value, key_path, max_len=limits.max_text)
+            elif key == "licenses":
+                licenses = _licenses(reader.value(value, key_path), key_path, limits)
+            elif key == "supplier":
+                entity = j.as_object(reader.value(value, key_path), key_path)
+                supplier = j.opt_str(entity, "name", key_path, max_len=limits.max_text)
+            else:
+                reader.expect_array(value, key_path)
+                yield from components(reader, key_path, limits, nesting + 1)
+        yield package(
+            raw_purl=text.get("purl"),
+            name=text.get("name"),
+            version=text.get("version"),
+            licenses=licenses,
+            supplier=supplier,
+            kind=text.get("type"),
+            group=text.get("group"),
+        )
+
+
+def _licenses(value: Any, path: str, limits: SbomLimits) -> tuple[str, ...]:
+    """``[{"license": {"id"|"name"}}, {"expression"}]`` → SPDX ids, names or expressions."""
+    items = j.as_list(value, path)
+    if len(items) > limits.max_licenses:
+        j.fail(path, f"more than {limits.max_licenses} licenses")
+    found = []
+    for i, item in enumerate(items):
+        where = f"{path}[{i}]"
+        choice = j.as_object(item, where)
+        expression = j.opt_str(choice, "expression", where, max_len=limits.max_text)
+        license_ = j.opt_object(choice, "license", where) or {}
+        found.append(
+            expression
+            or j.opt_str(license_, "id", f"{where}.license", max_len=limits.max_text)
+            or j.opt_str(license_, "name", f"{where}.license", max_len=limits.max_text)
+        )
+    return tuple(dict.fromkeys(x for x in found if x))
+
+
+def _tools(reader: EventReader, event: Event, path: str, limits: SbomLimits) -> tuple[str, ...]:
+    # 1.4 writes an array of tools; 1.5+ an object of "components" and "services" arrays.
+    if event[0] == "start_array":
+        arrays: Iterator[tuple[Event, str]] = iter([(event, path)])
+    else:
+        reader.expect_object(event, path)
+        arrays = _tool_arrays(reader, path)
+    found: list[str] = []
+    for array, array_path in arrays:
+        reader.expect_array(array, array_path)
+        for item, item_path in reader.elements(array_path):
+            tool = j.as_object(reader.value(item, item_path), item_path)
+            name = j.opt_str(tool, "name", item_path, max_len=limits.max_text)
+            version = j.opt_str(tool, "version", item_path, max_len=limits.max_text)
+            if name:
+                if len(found) == limits.max_tools:
+                    reader.fail(array_path, f"more than {limits.max_tools} tools")
+                found.append(f"{name} {version}" if version else name)
+    return tuple(found)
+
+
+def _tool_arrays(reader: EventReader, path: str) -> Iterator[tuple[Event, str]]:
+    for key, value in reader.fields(path):
+        key_path = f"{path}.{key}"
+        if key in ("components", "services") and value[0] != "null":
+            yield value, key_path
+        else:
+            reader.skip(value, key_path)
+
+
+def _component_name(reader: EventReader, event: Event, path: str, limits: SbomLimits) -> str | None:
+    reader.expect_object(event, path)
+    name = None
+    for key, value in reader.fields(path):
+        key_path = f"{path}.{key}"
+        if key == "name":
+            name = reader.text(value, key_path, max_len=limits.max_text)
+        else:
+            reader.skip(value, key_path)
+    return name

@@ -1,0 +1,22 @@
+"""Bounds on what an SBOM may contain, so a hostile document fails fast and costs little."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from catalog.formats._json import MAX_TEXT
+
+
+@dataclass(frozen=True, slots=True)
+class SbomLimits:
+    """Over a limit the document is refused (``FormatError``), never silently truncated.
+
+    ``max_depth`` counts JSON nesting, ``max_component_nesting`` CycloneDX components inside
+    components; ``max_text`` bounds each recorded string (names, versions, purls, licenses).
+    """
+
+    max_depth: int = 256
+    max_component_nesting: int = 64
+    max_text: int = MAX_TEXT
+    max_tools: int = 256
+    max_licenses: int = 256
