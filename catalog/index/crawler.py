@@ -129,13 +129,8 @@ class Crawler:
             return scan
         scan.listed = True
         self.stats.tags_seen += len(listed)
-        with self.sessions() as session:
-            registry = get_registry(session, self.registry_name)
-            row = repository(session, registry, name)
-            session.commit()
-            known = {
-                t.name: t.digest for t in content.tags_of(session, row).values() if not t.gone_at
-            }
+        with self.sessions() as session:  # read-only: the writer thread owns every write
+            known = content.live_tags(session, self.registry_name, name)
         await asyncio.gather(
             *(self._resolve_tag(repo, scan, tag, known.get(tag)) for tag in listed)
         )

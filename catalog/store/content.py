@@ -16,6 +16,7 @@ from catalog.store.models import (
     IndexChild,
     Manifest,
     ManifestLocation,
+    Registry,
     Repository,
     Tag,
     TagEvent,
@@ -79,6 +80,17 @@ def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
 def tags_of(session: Session, repository: Repository) -> dict[str, Tag]:
     rows = session.scalars(select(Tag).where(Tag.repository_id == repository.id))
     return {row.name: row for row in rows}
+
+
+def live_tags(session: Session, registry: str, repository: str) -> dict[str, str]:
+    """Tag → digest of a repository's tags that are not gone (empty for an unknown repository)."""
+    rows = session.execute(
+        select(Tag.name, Tag.digest)
+        .join(Repository, Tag.repository_id == Repository.id)
+        .join(Registry, Repository.registry_id == Registry.id)
+        .where(Registry.name == registry, Repository.name == repository, Tag.gone_at.is_(None))
+    )
+    return {name: digest for name, digest in rows}
 
 
 @dataclass(frozen=True, slots=True)
