@@ -1,14 +1,16 @@
 """``scripts/demo``: xregistry's main job on local data, end to end, in a few seconds.
 
-Inspects the example image layout (a multi-platform image with an in-index BuildKit attestation
-and a cosign SLSA attestation), then pushes it, digests unchanged, to a throwaway local
-``docker-registry`` and inspects it there, where the attestation is found by its cosign tag.
+Starts a throwaway ``docker-registry``, pushes the example image (a multi-platform index with a
+cosign SLSA attestation and a BuildKit attestation) byte for byte, attaches an SPDX SBOM as an
+OCI referrer, indexes the registry into an SQLite catalog (``xregistry-demo.db``), then asks it
+the questions users ask: what is this image, who built it from what, which images contain a
+package. Without ``docker-registry`` the example layout is indexed directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
+import json
 import socket
 import subprocess
 import tempfile
@@ -16,18 +18,28 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from shutil import which
 
 from rich.console import Console
 
-from catalog.cli.inspect import render
+from catalog.cli.artifact import render_artifact
+from catalog.cli.output import table
+from catalog.oci import mediatypes as mt
 from catalog.oci.client import RegistryClient
 from catalog.oci.copy import copy_manifest, copy_tag
-from catalog.oci.inspect import inspect
+from catalog.oci.digest import Digest
 from catalog.oci.layout import LayoutRepository
-from catalog.oci.reference import parse_reference
+from catalog.oci.manifest import parse_manifest
 from catalog.oci.repository import RemoteRepository
+from catalog.service import CatalogService
+from catalog.store.db import make_engine, session_factory, upgrade
+from catalog.store.registries import RegistrySpec
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "slsa-container"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+LAYOUT = EXAMPLES / "slsa-container"
+SBOM = EXAMPLES / "sbom" / "syft-image.spdx-2.3.json"
+DATABASE = Path("xregistry-demo.db")
+PURL = "pkg:deb/debian/package-2@2.0.1"
 _CONFIG = """version: 0.1
 log: {{level: error}}
 storage:
@@ -64,32 +76,91 @@ def _start_registry(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("docker-registry did not start within 10 s")
 
 
-async def _push_example(host: str) -> None:
-    layout = LayoutRepository(EXAMPLE)
+async def _push_example(host: str) -> str:
+    """The example image and its attachments, as a registry user would have them."""
+    layout = LayoutRepository(LAYOUT)
     async with RegistryClient(host) as client:
         remote = RemoteRepository(client, "demo/slsa-container")
-        await copy_manifest(layout, remote, await layout.get_manifest(layout.default_ref()), "v1")
+        image = await layout.get_manifest(layout.default_ref())
+        await copy_manifest(layout, remote, image, "v1")
         async for tag in layout.tags():
             await copy_tag(layout, remote, tag)
+        sbom = SBOM.read_bytes()
+        empty = b"{}"
+        for blob in (sbom, empty):
+            await client.push_blob("demo/slsa-container", Digest.of(blob), blob)
+        referrer = {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "artifactType": "application/spdx+json",
+            "config": {"mediaType": mt.OCI_EMPTY, "digest": mt.EMPTY_DIGEST, "size": 2},
+            "layers": [
+                {
+                    "mediaType": "application/spdx+json",
+                    "digest": str(Digest.of(sbom)),
+                    "size": len(sbom),
+                }
+            ],
+            "subject": image.descriptor().to_json(),
+        }
+        manifest = parse_manifest(json.dumps(referrer).encode())
+        await client.put_manifest("demo/slsa-container", manifest)  # keeps the fallback index
+        return str(image.digest)
+
+
+def _ask(console: Console, catalog: CatalogService, reference: str) -> None:
+    console.rule(f"xregistry artifact show {reference}")
+    render_artifact(catalog.artifact(reference))
+    console.rule(f"xregistry find {PURL}")
+    matches = catalog.find(purl=PURL).items
+    table(
+        None,
+        ["package", "image", "where"],
+        [
+            (
+                m.package.purl,
+                m.artifact_digest,
+                "; ".join(f"{loc.repository}:{','.join(loc.tags)}" for loc in m.locations),
+            )
+            for m in matches
+        ],
+    )
 
 
 def main() -> None:
     console = Console()
-    console.rule(f"xregistry inspect oci:{EXAMPLE}")
-    render(asyncio.run(inspect(parse_reference(f"oci:{EXAMPLE}"))), console)
-    if shutil.which("docker-registry") is None:
-        console.print("(install Debian's docker-registry to see the registry half of the demo)")
+    DATABASE.unlink(missing_ok=True)
+    engine = make_engine(f"sqlite:///{DATABASE}")
+    upgrade(engine)
+    catalog = CatalogService(session_factory(engine))
+    if which("docker-registry") is None:
+        console.print("docker-registry is not installed: indexing the example layout directly")
+        catalog.add_registry(RegistrySpec("demo", f"oci:{LAYOUT}"))
+        stats = asyncio.run(catalog.index("demo"))
+        console.print(f"indexed: {stats.as_dict()}")
+        digest = (EXAMPLES / "slsa-container.digest").read_text().strip()
+        render_artifact(catalog.artifact(digest))
         return
     with tempfile.TemporaryDirectory(prefix="xregistry-demo-") as tmp:
         process, host = _start_registry(Path(tmp))
         try:
-            asyncio.run(_push_example(host))
-            ref = f"{host}/demo/slsa-container:v1"
-            console.rule(f"pushed byte for byte; xregistry inspect {ref}")
-            render(asyncio.run(inspect(parse_reference(ref))), console)
+            digest = asyncio.run(_push_example(host))
+            console.print(f"pushed the example image {digest} to {host}/demo/slsa-container:v1")
+            catalog.add_registry(RegistrySpec("demo", host))
+            console.rule("xregistry index demo")
+            stats = asyncio.run(catalog.index("demo"))
+            console.print(
+                f"{stats.manifests_new} manifests, {stats.attachments_new} attachments, "
+                f"{stats.documents} documents, {stats.errors} errors"
+            )
+            _ask(console, catalog, f"{host}/demo/slsa-container:v1")
         finally:
             process.terminate()
             process.wait(timeout=10)
+    console.print(
+        f"\nThe catalog is in {DATABASE}; try: .venv/bin/xregistry --database "
+        f"sqlite:///{DATABASE} artifact show {digest}"
+    )
 
 
 if __name__ == "__main__":

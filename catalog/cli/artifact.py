@@ -12,7 +12,7 @@ from catalog.cli.output import echo_json, output_option, table
 from catalog.store.queries import ArtifactView
 
 
-def _render(view: ArtifactView) -> None:
+def render_artifact(view: ArtifactView) -> None:
     console = Console()
     summary = Table.grid(padding=(0, 2))
     summary.add_column(no_wrap=True)
@@ -98,7 +98,7 @@ def show(catalog: Catalog, reference: str, output: str) -> None:
     if output == "json":
         echo_json(view)
     else:
-        _render(view)
+        render_artifact(view)
 
 
 @click.command("find")

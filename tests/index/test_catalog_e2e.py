@@ -221,3 +221,28 @@ async def test_one_bad_document_does_not_stop_the_crawl(
         pb.ResolveArtifactRequest(reference=f"{proxy.host}/bad/app:v2")
     )
     assert answer.artifact.digest == good.digest
+
+
+async def test_a_registry_that_is_down_is_unavailable(tmp_path: Path) -> None:
+    from tests.harness.ports import free_port
+
+    config = ServeConfig(
+        database=f"sqlite:///{tmp_path / 'catalog.db'}",
+        listen="127.0.0.1:0",
+        registries=[RegistryConfig(name="down", host=f"127.0.0.1:{free_port()}")],
+    )
+    service = Service(config)
+    await service.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                async for _ in stub.IndexRegistry(pb.IndexRegistryRequest(name="registries/down")):
+                    pass
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "unreachable" in (caught.value.details() or "")
+            with pytest.raises(grpc.aio.AioRpcError) as bad:
+                await stub.GetArtifact(pb.GetArtifactRequest(name="artifacts/sha256:nothex"))
+            assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        await service.stop()
