@@ -158,8 +158,8 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=10)
     console.print(
-        f"\nThe catalog is in {DATABASE}; try: .venv/bin/xregistry --database "
-        f"sqlite:///{DATABASE} artifact show {digest}"
+        f"\nThe catalog is in {DATABASE.resolve()}; ask it more with: xregistry --database "
+        f"sqlite:///{DATABASE.resolve()} artifact show {digest}"
     )
 
 

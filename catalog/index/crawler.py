@@ -24,6 +24,7 @@ from catalog.index.documents import attachment_kind, decode_attachment
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import RepositoryOpener
 from catalog.oci import mediatypes as mt
+from catalog.oci.attachments import attachment_type
 from catalog.oci.digest import Digest
 from catalog.oci.errors import NotFound, OCIError
 from catalog.oci.manifest import Manifest
@@ -199,7 +200,7 @@ class Crawler:
                 subject = f"{m.group(1)}:{m.group(2)}"
                 manifest = scan.manifests.get(digest)
                 kind = attachment_kind(manifest) if manifest else _SUFFIX_KIND[m.group(3)]
-                artifact = manifest.effective_artifact_type if manifest else None
+                artifact = attachment_type(manifest) if manifest else None
                 scan.links.append(content.Link(subject, digest, kind, "cosign-tag", artifact))
             elif (m := _FALLBACK_TAG.match(tag)) and digest in scan.manifests:
                 index = scan.manifests[digest]
@@ -229,7 +230,7 @@ class Crawler:
         manifest = scan.manifests.get(digest)
         kind = attachment_kind(manifest) if manifest else "other"
         if manifest is not None:
-            artifact_type = artifact_type or manifest.effective_artifact_type
+            artifact_type = artifact_type or attachment_type(manifest)
         scan.links.append(content.Link(subject, digest, kind, scheme, artifact_type))
 
     async def _referrers_api(
