@@ -1,0 +1,1 @@
+"""Trust: Sigstore verification of every signature format, trust roots, policies, evaluation."""
