@@ -268,3 +268,68 @@ class IndexErrorRecord(Base):
     reference: Mapped[str | None] = mapped_column(String(255))
     reason: Mapped[str] = mapped_column(Text)
     observed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Verification(Base):
+    """A signature checked for one subject under one trust configuration (verify once, keep it).
+
+    A new trust configuration (``trust_version``) needs new rows: that is how changing the trust
+    configuration re-verifies what it affects.
+    """
+
+    __tablename__ = "verifications"
+    __table_args__ = (UniqueConstraint("signature_id", "subject_digest", "trust_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    signature_id: Mapped[int] = mapped_column(
+        ForeignKey("signatures.id", ondelete="CASCADE"), index=True
+    )
+    subject_digest: Mapped[str] = mapped_column(DIGEST, index=True)
+    trust_version: Mapped[str] = mapped_column(String(64))
+    verified: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+    method: Mapped[str | None] = mapped_column(String(16))
+    trust_root: Mapped[str | None] = mapped_column(String(255))
+    identity: Mapped[str | None] = mapped_column(Text)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    extensions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    key_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    log_index: Mapped[int | None] = mapped_column(BigInteger)
+    log_id: Mapped[str | None] = mapped_column(String(128))
+    integrated_time: Mapped[int | None] = mapped_column(BigInteger)
+    predicate_type: Mapped[str | None] = mapped_column(String(255))
+    signed_digests: Mapped[list[str]] = mapped_column(default=list)
+    verified_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Policy(Base):
+    """A policy set, versioned: applying changed content adds a version; the newest is in force."""
+
+    __tablename__ = "policies"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DecisionRecord(Base):
+    """The audit log: every gate decision, with its reasons and evidence."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    reference: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(DIGEST, index=True)
+    policy_name: Mapped[str | None] = mapped_column(String(63))
+    policy_version: Mapped[int | None] = mapped_column(Integer)
+    trust_version: Mapped[str] = mapped_column(String(64))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    mode: Mapped[str | None] = mapped_column(String(16))
+    reasons: Mapped[list[str]] = mapped_column(default=list)
+    evidence: Mapped[list[str]] = mapped_column(JSON, default=list)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

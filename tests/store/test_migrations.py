@@ -24,6 +24,16 @@ SEED = {
         "INSERT INTO tags (id, repository_id, name, digest, updated_at)"
         " VALUES (1, 1, 'v1', 'sha256:" + "a" * 64 + "', '2026-01-01 00:00:00+00')",
     ],
+    "0002": [
+        "INSERT INTO policies (id, name, version, digest, source, created_at)"
+        " VALUES (1, 'prod', 1, 'sha256:"
+        + "b" * 64
+        + "', 'policies: []', '2026-01-02 00:00:00+00')",
+        "INSERT INTO decisions (id, reference, digest, policy_name, policy_version, trust_version,"
+        " allowed, reasons, evidence, cached, decided_at) VALUES (1, 'r/a:v1', 'sha256:"
+        + "a" * 64
+        + "', 'prod', 1, 'abc', false, '[]', '[]', false, '2026-01-02 00:00:00+00')",
+    ],
 }
 
 
@@ -49,5 +59,6 @@ def test_each_revision_upgrades_with_data(database_url: str) -> None:
         assert connection.execute(text("SELECT name FROM tags")).scalars().all() == ["v1"]
         raw = connection.execute(text("SELECT raw FROM manifests")).scalar_one()
         assert bytes(raw) == b"{}"
+        assert connection.execute(text("SELECT name FROM policies")).scalars().all() == ["prod"]
     command.check(alembic_config(engine))
     engine.dispose()
