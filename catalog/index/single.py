@@ -1,0 +1,57 @@
+"""Index one digest now: the manifest, what is attached to it by every scheme, and the
+attachments' documents. What the gate does when the catalog has nothing for an image."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.index.documents import attachment_kind, decode_attachment
+from catalog.oci.attachments import find_attachments
+from catalog.oci.errors import OCIError
+from catalog.oci.manifest import Manifest
+from catalog.oci.repository import Repository
+from catalog.store import content, documents
+from catalog.store.documents import DecodedDocuments
+
+
+async def index_digest(sessions: sessionmaker[Session], repo: Repository, digest: str) -> int:
+    """Fetch and record ``digest``'s attachments from ``repo``; returns how many were new."""
+    subject = await repo.get_manifest(digest)
+    found = await find_attachments(repo, subject)
+    manifests: dict[str, Manifest] = {digest: subject}
+
+    async def fetch(attached: str) -> None:
+        # An attachment that cannot be read is simply not evidence.
+        with contextlib.suppress(OCIError):
+            manifests[attached] = await repo.get_manifest(attached)
+
+    await asyncio.gather(*(fetch(str(a.descriptor.digest)) for a in found))
+    links = [
+        content.Link(
+            str(a.subject),
+            str(a.descriptor.digest),
+            attachment_kind(manifests[str(a.descriptor.digest)]),
+            a.scheme,
+            a.artifact_type,
+        )
+        for a in found
+        if str(a.descriptor.digest) in manifests
+    ]
+    with sessions() as session:
+        wanted = {link.attachment for link in links if link.kind != "other"}
+        todo = sorted(wanted - documents.decoded(session, wanted))
+    decoded: dict[str, DecodedDocuments] = {}
+    for attached in todo:
+        decoded[attached] = await decode_attachment(repo, manifests[attached])
+    with sessions.begin() as session:
+        content.add_manifests(session, manifests.values())
+        new = content.add_attachments(session, links)
+        for attached, docs in decoded.items():
+            try:
+                documents.store(session, attached, docs)
+            finally:
+                docs.close()
+    return new

@@ -1,0 +1,189 @@
+"""Signatures to judge, their stored verifications, policy versions and the decision log."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, cast
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from catalog.errors import NotFound
+from catalog.store.models import (
+    Attachment,
+    Attestation,
+    DecisionRecord,
+    Policy,
+    Provenance,
+    Registry,
+    Repository,
+    Sbom,
+    Signature,
+    Tag,
+    Verification,
+)
+from catalog.trust.facts import Decision, Method, VerifiedSignature
+
+
+def attachments_marker(session: Session, digest: str) -> tuple[int, int]:
+    """(count, newest id) of a digest's attachments: changes whenever an attachment is added."""
+    count, newest = session.execute(
+        select(func.count(Attachment.id), func.max(Attachment.id)).where(
+            Attachment.subject_digest == digest
+        )
+    ).one()
+    return int(count), int(newest or 0)
+
+
+def signatures_of(
+    session: Session, digest: str
+) -> list[tuple[Signature, Attestation | None, Provenance | None]]:
+    """The signature layers attached to ``digest``, each with its attestation when it signs one."""
+    attached = select(Attachment.attachment_digest).where(Attachment.subject_digest == digest)
+    rows = session.execute(
+        select(Signature, Attestation, Provenance)
+        .outerjoin(
+            Attestation,
+            (Attestation.attachment_digest == Signature.attachment_digest)
+            & (Attestation.layer_digest == Signature.layer_digest),
+        )
+        .outerjoin(Provenance, Provenance.attestation_id == Attestation.id)
+        .where(Signature.attachment_digest.in_(attached))
+        .order_by(Signature.id)
+    ).all()
+    return [(s, a, p) for s, a, p in rows]
+
+
+def sbom_count(session: Session, digest: str) -> int:
+    attached = select(Attachment.attachment_digest).where(Attachment.subject_digest == digest)
+    return int(
+        session.scalar(select(func.count(Sbom.id)).where(Sbom.attachment_digest.in_(attached))) or 0
+    )
+
+
+def stored_verification(
+    session: Session, signature: Signature, subject: str, trust_version: str
+) -> VerifiedSignature | None:
+    row = session.scalar(
+        select(Verification).where(
+            Verification.signature_id == signature.id,
+            Verification.subject_digest == subject,
+            Verification.trust_version == trust_version,
+        )
+    )
+    if row is None:
+        return None
+    return VerifiedSignature(
+        attachment_digest=signature.attachment_digest,
+        layer_digest=signature.layer_digest,
+        verified=row.verified,
+        reason=row.reason,
+        method=cast("Method | None", row.method),
+        trust_root=row.trust_root,
+        trust_version=row.trust_version,
+        identity=row.identity,
+        issuer=row.issuer,
+        extensions=dict(row.extensions),
+        key_fingerprint=row.key_fingerprint,
+        log_index=row.log_index,
+        log_id=row.log_id,
+        integrated_time=row.integrated_time,
+        predicate_type=row.predicate_type,
+        signed_digests=tuple(row.signed_digests),
+    )
+
+
+def save_verification(
+    session: Session, signature: Signature, subject: str, result: VerifiedSignature
+) -> None:
+    session.add(
+        Verification(
+            signature_id=signature.id,
+            subject_digest=subject,
+            trust_version=result.trust_version,
+            verified=result.verified,
+            reason=result.reason,
+            method=result.method,
+            trust_root=result.trust_root,
+            identity=result.identity,
+            issuer=result.issuer,
+            extensions=dict(result.extensions),
+            key_fingerprint=result.key_fingerprint,
+            log_index=result.log_index,
+            log_id=result.log_id,
+            integrated_time=result.integrated_time,
+            predicate_type=result.predicate_type,
+            signed_digests=list(result.signed_digests),
+        )
+    )
+
+
+def apply_policy(session: Session, name: str, source: str, digest: str) -> tuple[Policy, bool]:
+    """Store a policy set; a new version only when the content changed."""
+    current = session.scalar(
+        select(Policy).where(Policy.name == name).order_by(Policy.version.desc()).limit(1)
+    )
+    if current is not None and current.digest == digest:
+        return current, False
+    row = Policy(
+        name=name, version=(current.version + 1) if current else 1, digest=digest, source=source
+    )
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def current_policy(session: Session, name: str) -> Policy:
+    row = session.scalar(
+        select(Policy).where(Policy.name == name).order_by(Policy.version.desc()).limit(1)
+    )
+    if row is None:
+        raise NotFound(f"no policy set named {name!r}: apply one with `xregistry policy apply`")
+    return row
+
+
+def current_policies(session: Session) -> list[Policy]:
+    newest = (
+        select(Policy.name, func.max(Policy.version).label("version"))
+        .group_by(Policy.name)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(Policy)
+            .join(newest, (Policy.name == newest.c.name) & (Policy.version == newest.c.version))
+            .order_by(Policy.name)
+        )
+    )
+
+
+def record_decision(
+    session: Session, reference: str, decision: Decision, trust_version: str, cached: bool
+) -> None:
+    evidence: list[Any] = [asdict(e) for e in decision.evidence]
+    session.add(
+        DecisionRecord(
+            reference=reference,
+            digest=decision.digest,
+            policy_name=decision.policy,
+            policy_version=decision.policy_version,
+            trust_version=trust_version,
+            allowed=decision.allowed,
+            mode=decision.mode,
+            reasons=list(decision.reasons),
+            evidence=evidence,
+            cached=cached,
+        )
+    )
+
+
+def tagged_images(session: Session) -> list[tuple[str, str, str, str]]:
+    """(registry host, repository, tag, digest) of every live tag that is not an attachment tag."""
+    rows = session.execute(
+        select(Registry.host, Repository.name, Tag.name, Tag.digest)
+        .join(Repository, Tag.repository_id == Repository.id)
+        .join(Registry, Repository.registry_id == Registry.id)
+        .where(Tag.gone_at.is_(None), ~Tag.name.like("sha256-%"), ~Tag.name.like("sha512-%"))
+        .order_by(Registry.host, Repository.name, Tag.name)
+    ).all()
+    return [(h, r, t, d) for h, r, t, d in rows]
