@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -13,6 +13,9 @@ from catalog.errors import ConfigError
 from catalog.oci.reference import parse_image_reference
 from catalog.store.db import DEFAULT_URL
 from catalog.store.registries import RegistrySpec, validate_name
+
+if TYPE_CHECKING:
+    from catalog.trust.roots import TrustConfig
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -91,10 +94,43 @@ class RegistryConfig(_Strict):
         )
 
 
+class NamedFile(_Strict):
+    name: str
+    file: Path
+
+
+class PkiFiles(_Strict):
+    name: str
+    roots: Path
+    intermediates: Path | None = None
+
+
+class TrustSettings(_Strict):
+    """What signatures are verified against (see the README's trust section)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    sigstore: tuple[Literal["production", "staging"], ...] = ("production",)
+    trusted_roots: list[NamedFile] = Field(default_factory=list, alias="trustedRoots")
+    keys: list[NamedFile] = Field(default_factory=list)
+    pki: list[PkiFiles] = Field(default_factory=list)
+
+    def build(self) -> TrustConfig:
+        from catalog.trust.roots import load
+
+        return load(
+            instances=self.sigstore,
+            trusted_roots=[(r.name, r.file) for r in self.trusted_roots],
+            key_files=[(k.name, k.file) for k in self.keys],
+            pki_files=[(p.name, p.roots, p.intermediates) for p in self.pki],
+        )
+
+
 class ServeConfig(_Strict):
     database: str = DEFAULT_URL
     listen: str = "127.0.0.1:50051"
     registries: list[RegistryConfig] = Field(default_factory=list)
+    trust: TrustSettings = Field(default_factory=TrustSettings)
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:

@@ -27,7 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from catalog.api.errors import ErrorMappingInterceptor
-from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
+from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc, gate_pb2, gate_pb2_grpc
 
 S = TypeVar("S")
 
@@ -51,6 +51,14 @@ def catalog_service(servicer: catalog_pb2_grpc.CatalogServiceServicer) -> Servic
         catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
         servicer,
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
+    )
+
+
+def gate_service(servicer: gate_pb2_grpc.GateServiceServicer) -> Service[Any]:
+    return Service(
+        gate_pb2.DESCRIPTOR.services_by_name["GateService"],
+        servicer,
+        gate_pb2_grpc.add_GateServiceServicer_to_server,
     )
 
 

@@ -6,6 +6,7 @@ import click
 
 from catalog import __version__
 from catalog.cli.artifact import artifact_group, find_command, tag_group
+from catalog.cli.gate import policy_group, verify_command
 from catalog.cli.index import index_command
 from catalog.cli.inspect import inspect_command
 from catalog.cli.registry import registry_group
@@ -44,6 +45,8 @@ for command in (
     find_command,
     tag_group,
     serve_command,
+    verify_command,
+    policy_group,
 ):
     main.add_command(command)
 

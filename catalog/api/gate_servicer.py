@@ -1,0 +1,105 @@
+"""``xregistry.v1.GateService``: validate, call the gate, translate."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+
+from catalog.api import convert, names
+from catalog.api.paging import page_size
+from catalog.api.v1 import gate_pb2 as pb
+from catalog.api.v1 import gate_pb2_grpc
+from catalog.errors import InvalidArgument
+from catalog.trust.facts import Decision
+from catalog.trust.gate import DEFAULT_POLICY, CheckResult, Gate
+from catalog.trust.policies import Policies, PolicyView
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def decision_message(result: CheckResult) -> pb.Decision:
+    d: Decision = result.decision
+    return pb.Decision(
+        allowed=d.allowed,
+        digest=d.digest,
+        image=result.reference,
+        policy=d.policy or "",
+        policy_version=d.policy_version or 0,
+        mode=d.mode or "",
+        reasons=d.reasons,
+        evidence=[
+            pb.Evidence(
+                rule=e.rule,
+                attachment_digest=e.attachment_digest,
+                method=e.method or "",
+                identity=e.identity or "",
+                issuer=e.issuer or "",
+                key_fingerprint=e.key_fingerprint or "",
+                log_index=e.log_index or 0,
+                integrated_time=convert.timestamp(
+                    datetime.fromtimestamp(e.integrated_time, UTC)
+                    if e.integrated_time is not None
+                    else None
+                ),
+            )
+            for e in d.evidence
+        ],
+        trust_version=result.trust_version,
+        cached=result.cached,
+        decide_time=convert.timestamp(datetime.now(UTC)),
+    )
+
+
+def policy_message(view: PolicyView) -> pb.Policy:
+    return pb.Policy(
+        name=view.name,
+        version=view.version,
+        digest=view.digest,
+        source=view.source,
+        create_time=convert.timestamp(view.created_at),
+    )
+
+
+class GateServicer(gate_pb2_grpc.GateServiceServicer):
+    def __init__(self, gate: Gate, policies: Policies) -> None:
+        self.gate = gate
+        self.policies = policies
+
+    async def CheckImage(
+        self, request: pb.CheckImageRequest, context: Context
+    ) -> pb.CheckImageResponse:
+        if not request.image:
+            raise InvalidArgument("image is required")
+        result = await self.gate.check(
+            request.image,
+            request.policy or DEFAULT_POLICY,
+            resolve_live=request.resolve_live,
+            offline=request.offline,
+        )
+        return pb.CheckImageResponse(decision=decision_message(result))
+
+    async def EvaluateCatalog(
+        self, request: pb.EvaluateCatalogRequest, context: Context
+    ) -> AsyncIterator[pb.EvaluateCatalogResponse]:
+        if request.source:
+            loaded = self.gate.adhoc(request.source, "<request>")
+        else:
+            loaded = self.gate.stored(request.policy or DEFAULT_POLICY)
+        for result in self.gate.evaluate_catalog(loaded):
+            yield pb.EvaluateCatalogResponse(decision=decision_message(result))
+
+    async def ApplyPolicy(
+        self, request: pb.ApplyPolicyRequest, context: Context
+    ) -> pb.ApplyPolicyResponse:
+        name = names.validate_registry_id(request.policy.name)  # same id grammar
+        view, created = self.policies.apply(name, request.policy.source)
+        return pb.ApplyPolicyResponse(policy=policy_message(view), created=created)
+
+    async def ListPolicies(
+        self, request: pb.ListPoliciesRequest, context: Context
+    ) -> pb.ListPoliciesResponse:
+        page_size(request.page_size)  # validates; a handful of policy sets fit one page
+        return pb.ListPoliciesResponse(policies=[policy_message(v) for v in self.policies.list()])

@@ -1,0 +1,38 @@
+"""What the gate asks a registry when the catalog has not seen an image yet."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.index.run import client_for
+from catalog.index.single import index_digest
+from catalog.oci.client import RegistryClient
+from catalog.oci.errors import ManifestUnknown
+from catalog.oci.reference import ImageReference
+from catalog.oci.repository import RemoteRepository
+from catalog.store.models import Registry
+
+
+def _client(sessions: sessionmaker[Session], host: str) -> RegistryClient:
+    """A client with the registry's configured settings, or plain defaults for a stranger."""
+    with sessions() as session:
+        row = session.scalar(select(Registry).where(Registry.host == host))
+        if row is None:
+            return client_for(host, False, None, None)
+        return client_for(row.host, row.insecure, row.ca_file, row.credentials_ref)
+
+
+async def resolve_live(sessions: sessionmaker[Session], reference: ImageReference) -> str:
+    async with _client(sessions, reference.registry) as client:
+        descriptor = await client.head_manifest(reference.repository, reference.ref)
+    if descriptor is None:
+        raise ManifestUnknown(f"{reference}: no such manifest in the registry")
+    return str(descriptor.digest)
+
+
+async def index_live(
+    sessions: sessionmaker[Session], reference: ImageReference, digest: str
+) -> int:
+    async with _client(sessions, reference.registry) as client:
+        return await index_digest(sessions, RemoteRepository(client, reference.repository), digest)

@@ -1,0 +1,230 @@
+"""The deploy gate: may this image run under this policy set? With evidence, logged, cached.
+
+Signatures are verified once per (signature, subject, trust configuration) and the result is
+stored; a decision is cached per (digest, policy version, trust version, attachments) so a new
+signature, a new policy version or a new trust configuration each lead to a fresh decision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.errors import NotFound
+from catalog.oci.errors import OCIError
+from catalog.oci.reference import ImageReference, parse_image_reference
+from catalog.store import queries
+from catalog.store import trust as store
+from catalog.trust.facts import (
+    AttestationFacts,
+    Decision,
+    ImageFacts,
+    ProvenanceFacts,
+    VerifiedSignature,
+)
+from catalog.trust.policy import PolicySet, load_policy_set
+from catalog.trust.policy_eval import evaluate
+from catalog.trust.roots import TrustConfig, public_key
+from catalog.trust.verify import verify_layer
+
+DEFAULT_POLICY = "default"
+# Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
+LiveResolve = Callable[[ImageReference], Awaitable[str]]
+LiveIndex = Callable[[ImageReference, str], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    decision: Decision
+    reference: str
+    trust_version: str
+    cached: bool
+
+
+def with_policy_keys(base: TrustConfig, policies: PolicySet) -> TrustConfig:
+    """``base`` plus the public keys policies give inline: a key authority must verify too."""
+    known = {key.fingerprint for key in base.keys}
+    extra = {}
+    for policy in policies.policies:
+        for authority in policy.authorities:
+            fp = authority.fingerprint
+            if authority.pem is not None and fp is not None and fp not in known:
+                extra[fp] = public_key(f"policy-{fp[:16]}", authority.pem.encode())
+    if not extra:
+        return base
+    return TrustConfig(sigstore=base.sigstore, keys=(*base.keys, *extra.values()), pki=base.pki)
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    version: int
+    policies: PolicySet
+    trust: TrustConfig
+
+
+class Gate:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        trust: TrustConfig,
+        *,
+        resolve_live: LiveResolve | None = None,
+        index_live: LiveIndex | None = None,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.sessions = sessions
+        self.trust = trust
+        self.resolve_live = resolve_live
+        self.index_live = index_live
+        self._cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
+        self._cache_size = cache_size
+        self._policies: dict[tuple[str, int], _Loaded] = {}
+        self._lock = threading.Lock()
+
+    # -- policies --------------------------------------------------------------------------
+
+    def _policy(self, session: Session, name: str) -> _Loaded:
+        row = store.current_policy(session, name)
+        key = (row.name, row.version)
+        loaded = self._policies.get(key)
+        if loaded is None:
+            policies = load_policy_set(row.source, source=f"policy {name} v{row.version}")
+            loaded = _Loaded(row.version, policies, with_policy_keys(self.trust, policies))
+            self._policies[key] = loaded
+        return loaded
+
+    def stored(self, name: str) -> _Loaded:
+        with self.sessions() as session:
+            return self._policy(session, name)
+
+    def adhoc(self, source: str, origin: str = "<policy>") -> _Loaded:
+        """A policy set that is not stored (``xregistry verify --policy FILE``, what-ifs)."""
+        policies = load_policy_set(source, source=origin, pki_roots=self.pki_names)
+        return _Loaded(0, policies, with_policy_keys(self.trust, policies))
+
+    @property
+    def pki_names(self) -> set[str]:
+        return {root.id.removeprefix("pki:") for root in self.trust.pki}
+
+    # -- facts -----------------------------------------------------------------------------
+
+    def facts(
+        self, session: Session, digest: str, reference: str | None, trust: TrustConfig
+    ) -> ImageFacts:
+        """What the catalog knows of ``digest``, each signature verified under ``trust``."""
+        signatures: list[VerifiedSignature] = []
+        attestations: list[AttestationFacts] = []
+        for signature, attestation, provenance in store.signatures_of(session, digest):
+            result = store.stored_verification(session, signature, digest, trust.version)
+            if result is None:
+                result = verify_layer(
+                    signature.layer_media_type,
+                    signature.layer,
+                    signature.annotations,
+                    digest,
+                    trust,
+                    attachment_digest=signature.attachment_digest,
+                    layer_digest=signature.layer_digest,
+                )
+                store.save_verification(session, signature, digest, result)
+            if attestation is None:
+                signatures.append(result)
+                continue
+            attestations.append(
+                AttestationFacts(
+                    result,
+                    attestation.predicate_type,
+                    ProvenanceFacts(
+                        provenance.builder_id,
+                        provenance.build_type,
+                        provenance.source_uri,
+                        provenance.source_digest,
+                        provenance.source_ref,
+                        provenance.entry_point,
+                    )
+                    if provenance is not None
+                    else None,
+                )
+            )
+        return ImageFacts(
+            digest=digest,
+            reference=reference,
+            signatures=tuple(signatures),
+            attestations=tuple(attestations),
+            sbom_count=store.sbom_count(session, digest),
+        )
+
+    # -- decisions -------------------------------------------------------------------------
+
+    async def _digest(self, reference: ImageReference, live: bool, offline: bool) -> str:
+        if reference.digest is not None:
+            return str(reference.digest)  # a digest is never re-resolved
+        if not live:
+            try:
+                with self.sessions() as session:
+                    return queries.resolve_reference(session, reference)
+            except NotFound:
+                if offline or self.resolve_live is None:
+                    raise
+        if self.resolve_live is None:
+            raise NotFound(f"{reference}: resolving tags live is not configured")
+        return await self.resolve_live(reference)
+
+    async def check(
+        self,
+        image: str,
+        policy: str = DEFAULT_POLICY,
+        *,
+        resolve_live: bool = False,
+        offline: bool = False,
+        adhoc: _Loaded | None = None,
+    ) -> CheckResult:
+        reference = parse_image_reference(image, "latest")
+        digest = await self._digest(reference, resolve_live and not offline, offline)
+        with self.sessions() as session:
+            loaded = adhoc or self._policy(session, policy)
+            marker = store.attachments_marker(session, digest)
+        if marker[0] == 0 and not offline and self.index_live is not None:
+            # Failing that, decide on what the catalog holds: the reasons say what is missing.
+            with contextlib.suppress(OCIError):
+                await self.index_live(reference, digest)
+            with self.sessions() as session:
+                marker = store.attachments_marker(session, digest)
+        name = policy if adhoc is None else None
+        key = (digest, str(reference), name, loaded.version, loaded.trust.version, marker)
+        with self._lock:
+            cached = self._cache.get(key) if adhoc is None else None
+            if cached is not None:
+                self._cache.move_to_end(key)
+        with self.sessions.begin() as session:
+            if cached is None:
+                facts = self.facts(session, digest, str(reference), loaded.trust)
+                decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
+            else:
+                decision = cached
+            if adhoc is None:
+                store.record_decision(
+                    session, str(reference), decision, loaded.trust.version, cached is not None
+                )
+        if cached is None and adhoc is None:
+            with self._lock:
+                self._cache[key] = decision
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return CheckResult(decision, str(reference), loaded.trust.version, cached is not None)
+
+    def evaluate_catalog(self, loaded: _Loaded) -> list[CheckResult]:
+        """What ``loaded`` would decide for every tagged image of the catalog (nothing logged)."""
+        results = []
+        with self.sessions.begin() as session:
+            for host, repository, tag, digest in store.tagged_images(session):
+                reference = f"{host}/{repository}:{tag}"
+                facts = self.facts(session, digest, reference, loaded.trust)
+                decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
+                results.append(CheckResult(decision, reference, loaded.trust.version, False))
+        return results
