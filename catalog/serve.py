@@ -104,11 +104,13 @@ class Service:
                     next_run_time=datetime.now(UTC),
                 )
         self.scheduler.start()
+        self.gate.audit.start()
         log.info("xregistry serving on port %d", self.port)
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
         await self.server.stop(grace=5.0)
+        await self.gate.audit.stop()
         self.engine.dispose()
 
 

@@ -11,6 +11,7 @@ from catalog.cli.index import index_command
 from catalog.cli.inspect import inspect_command
 from catalog.cli.registry import registry_group
 from catalog.cli.serve import serve_command
+from catalog.cli.trust import trust_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,6 +48,7 @@ for command in (
     serve_command,
     verify_command,
     policy_group,
+    trust_group,
 ):
     main.add_command(command)
 

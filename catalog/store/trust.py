@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound
@@ -21,6 +21,7 @@ from catalog.store.models import (
     Signature,
     Tag,
     Verification,
+    utcnow,
 )
 from catalog.trust.facts import Decision, Method, VerifiedSignature
 
@@ -142,6 +143,13 @@ def current_policy(session: Session, name: str) -> Policy:
     return row
 
 
+def current_policy_version(session: Session, name: str) -> int:
+    version = session.scalar(select(func.max(Policy.version)).where(Policy.name == name))
+    if version is None:
+        raise NotFound(f"no policy set named {name!r}: apply one with `xregistry policy apply`")
+    return int(version)
+
+
 def current_policies(session: Session) -> list[Policy]:
     newest = (
         select(Policy.name, func.max(Policy.version).label("version"))
@@ -157,24 +165,27 @@ def current_policies(session: Session) -> list[Policy]:
     )
 
 
-def record_decision(
-    session: Session, reference: str, decision: Decision, trust_version: str, cached: bool
-) -> None:
-    evidence: list[Any] = [asdict(e) for e in decision.evidence]
-    session.add(
-        DecisionRecord(
-            reference=reference,
-            digest=decision.digest,
-            policy_name=decision.policy,
-            policy_version=decision.policy_version,
-            trust_version=trust_version,
-            allowed=decision.allowed,
-            mode=decision.mode,
-            reasons=list(decision.reasons),
-            evidence=evidence,
-            cached=cached,
-        )
-    )
+def decision_row(
+    reference: str, decision: Decision, trust_version: str, cached: bool
+) -> dict[str, Any]:
+    """A decisions-table row, for :func:`record_decisions`."""
+    return {
+        "reference": reference,
+        "digest": decision.digest,
+        "policy_name": decision.policy,
+        "policy_version": decision.policy_version,
+        "trust_version": trust_version,
+        "allowed": decision.allowed,
+        "mode": decision.mode,
+        "reasons": list(decision.reasons),
+        "evidence": [asdict(e) for e in decision.evidence],
+        "cached": cached,
+        "decided_at": utcnow(),
+    }
+
+
+def record_decisions(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(DecisionRecord), rows)
 
 
 def tagged_images(session: Session) -> list[tuple[str, str, str, str]]:

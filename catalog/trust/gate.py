@@ -20,6 +20,7 @@ from catalog.oci.errors import OCIError
 from catalog.oci.reference import ImageReference, parse_image_reference
 from catalog.store import queries
 from catalog.store import trust as store
+from catalog.trust.audit import DecisionLog
 from catalog.trust.facts import (
     AttestationFacts,
     Decision,
@@ -85,14 +86,16 @@ class Gate:
         self._cache_size = cache_size
         self._policies: dict[tuple[str, int], _Loaded] = {}
         self._lock = threading.Lock()
+        self.audit = DecisionLog(sessions)
 
     # -- policies --------------------------------------------------------------------------
 
     def _policy(self, session: Session, name: str) -> _Loaded:
-        row = store.current_policy(session, name)
-        key = (row.name, row.version)
-        loaded = self._policies.get(key)
+        version = store.current_policy_version(session, name)
+        loaded = self._policies.get((name, version))
         if loaded is None:
+            row = store.current_policy(session, name)
+            key = (row.name, row.version)
             policies = load_policy_set(row.source, source=f"policy {name} v{row.version}")
             loaded = _Loaded(row.version, policies, with_policy_keys(self.trust, policies))
             self._policies[key] = loaded
@@ -185,10 +188,18 @@ class Gate:
         adhoc: _Loaded | None = None,
     ) -> CheckResult:
         reference = parse_image_reference(image, "latest")
-        digest = await self._digest(reference, resolve_live and not offline, offline)
+        digest = str(reference.digest) if reference.digest is not None else None
+        # One read for the warm path: the tag, the policy version, the attachments marker.
         with self.sessions() as session:
+            if digest is None and not (resolve_live and not offline):
+                with contextlib.suppress(NotFound):
+                    digest = queries.resolve_reference(session, reference)
             loaded = adhoc or self._policy(session, policy)
-            marker = store.attachments_marker(session, digest)
+            marker = store.attachments_marker(session, digest) if digest else (0, 0)
+        if digest is None:
+            digest = await self._digest(reference, resolve_live and not offline, offline)
+            with self.sessions() as session:
+                marker = store.attachments_marker(session, digest)
         if marker[0] == 0 and not offline and self.index_live is not None:
             # Failing that, decide on what the catalog holds: the reasons say what is missing.
             with contextlib.suppress(OCIError):
@@ -201,16 +212,14 @@ class Gate:
             cached = self._cache.get(key) if adhoc is None else None
             if cached is not None:
                 self._cache.move_to_end(key)
-        with self.sessions.begin() as session:
-            if cached is None:
+        if cached is None:
+            with self.sessions.begin() as session:
                 facts = self.facts(session, digest, str(reference), loaded.trust)
                 decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
-            else:
-                decision = cached
-            if adhoc is None:
-                store.record_decision(
-                    session, str(reference), decision, loaded.trust.version, cached is not None
-                )
+        else:
+            decision = cached
+        if adhoc is None:
+            self.audit.add(str(reference), decision, loaded.trust.version, cached is not None)
         if cached is None and adhoc is None:
             with self._lock:
                 self._cache[key] = decision

@@ -157,6 +157,7 @@ async def test_gate_decides_with_evidence_and_follows_new_signatures(
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert ":2:" in (bad.value.details() or "")
 
+    served.gate.audit.flush()
     with served.sessions() as session:
         logged = session.scalar(select(func.count(DecisionRecord.id)))
         assert logged == 6  # every CheckImage, cached or not; what-ifs are not logged

@@ -1,0 +1,159 @@
+"""Gate speed beside its limits, in one run.
+
+1. CheckImage with a warm decision cache through a real gRPC channel, beside gRPC health Check
+   (an empty handler) on the same server, the same channel and the same concurrency: requests/s
+   and p50/p99 latency for both, and the ratio.
+2. Cold verification of 1,000 stored bundles through xregistry's verifier, beside sigstore's own
+   ``Verifier.verify_artifact`` on the same bundle, the same number of times.
+
+Run: ``.venv/bin/python -m bench.gate [--requests 5000] [--concurrency 16] [--bundles 1000]``
+Needs Debian's ``docker-registry``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+from cryptography.hazmat.primitives.asymmetric import ec
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc, gate_pb2, gate_pb2_grpc
+from catalog.config import RegistryConfig, ServeConfig
+from catalog.oci.client import RegistryClient
+from catalog.serve import Service
+from catalog.trust import roots
+from catalog.trust.verify import verify_bundle
+from tests.harness.images import build_image
+from tests.harness.registry import run_registry
+from tests.pushing import push_built
+from tests.signing import cosign_signature
+from tests.trust.test_gate_e2e import key_policy
+
+FIXTURES = Path(
+    os.environ.get("XREGISTRY_FIXTURES")
+    or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+)
+
+
+async def load(
+    call: Callable[[], Awaitable[object]], total: int, conc: int
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    queue = iter(range(total))
+
+    async def worker() -> None:
+        for _ in queue:
+            started = time.perf_counter()
+            await call()
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    return total / (time.perf_counter() - started), sorted(latencies)
+
+
+def describe(label: str, rps: float, lat: list[float]) -> str:
+    p99 = lat[int(len(lat) * 0.99) - 1]
+    return (
+        f"{label:<22} {rps:8.0f} req/s   p50 {statistics.median(lat):6.2f} ms   p99 {p99:6.2f} ms"
+    )
+
+
+async def gate_bench(args: argparse.Namespace, workdir: Path) -> None:
+    with run_registry(workdir, extra={"log": {"level": "error"}}) as reg:
+        key = ec.generate_private_key(ec.SECP256R1())
+        image = build_image(random.Random(1), layers=1)
+        async with RegistryClient(reg.host) as client:
+            await push_built(client, "shop/app", image, "1.0")
+            sig = cosign_signature(image.digest, key, f"{reg.host}/shop/app")
+            await push_built(client, "shop/app", sig, image.digest.replace(":", "-") + ".sig")
+        config = ServeConfig(
+            database=f"sqlite:///{workdir / 'gate.db'}",
+            listen="127.0.0.1:0",
+            registries=[RegistryConfig(name="local", host=reg.host)],
+        )
+        service = Service(config)
+        await service.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+                async for _ in catalog_pb2_grpc.CatalogServiceStub(channel).IndexRegistry(
+                    catalog_pb2.IndexRegistryRequest(name="registries/local")
+                ):
+                    pass
+                gate = gate_pb2_grpc.GateServiceStub(channel)
+                await gate.ApplyPolicy(
+                    gate_pb2.ApplyPolicyRequest(
+                        policy=gate_pb2.Policy(name="default", source=key_policy(reg.host, key))
+                    )
+                )
+                request = gate_pb2.CheckImageRequest(image=f"{reg.host}/shop/app:1.0")
+                first = await gate.CheckImage(request)
+                assert first.decision.allowed, first.decision.reasons
+                health: Any = health_pb2_grpc.HealthStub(channel)  # its stubs lack methods
+                ping = health_pb2.HealthCheckRequest()
+                await load(lambda: health.Check(ping), 500, args.concurrency)  # warm-up
+                rps_h, lat_h = await load(
+                    lambda: health.Check(ping), args.requests, args.concurrency
+                )
+                rps_g, lat_g = await load(
+                    lambda: gate.CheckImage(request), args.requests, args.concurrency
+                )
+                print(describe("health Check (empty)", rps_h, lat_h))
+                print(describe("CheckImage (warm)", rps_g, lat_g))
+                print(f"CheckImage / empty handler throughput ratio: {rps_g / rps_h:.2f}")
+        finally:
+            await service.stop()
+
+
+def verification_bench(count: int) -> None:
+    from sigstore.models import Bundle
+    from sigstore.verify import Verifier
+    from sigstore.verify.policy import UnsafeNoOp
+
+    artifact = (FIXTURES / "sigstore-python" / "bundle_v3_github.whl").read_bytes()
+    bundle_bytes = (FIXTURES / "sigstore-python" / "bundle_v3_github.whl.sigstore").read_bytes()
+    subject = f"sha256:{hashlib.sha256(artifact).hexdigest()}"
+    trust = roots.load(instances=("production",))
+    assert verify_bundle(bundle_bytes, subject, trust).verified
+
+    started = time.perf_counter()
+    for _ in range(count):
+        result = verify_bundle(bundle_bytes, subject, trust)
+    ours = time.perf_counter() - started
+    assert result.verified
+
+    verifier = Verifier.production(offline=True)
+    started = time.perf_counter()
+    for _ in range(count):
+        verifier.verify_artifact(artifact, Bundle.from_json(bundle_bytes), UnsafeNoOp())
+    raw = time.perf_counter() - started
+    print(
+        f"cold verification x{count}: xregistry {ours:.2f} s, sigstore verify_artifact {raw:.2f} s,"
+        f" ratio {ours / raw:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--bundles", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="xregistry-bench-") as tmp:
+        asyncio.run(gate_bench(args, Path(tmp)))
+    verification_bench(args.bundles)
+
+
+if __name__ == "__main__":
+    main()
