@@ -21,6 +21,28 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def decision_message(result: CheckResult) -> pb.Decision:
+    """The message for a result; the per-decision part is built once per decision."""
+    template = _TEMPLATES.get(result.decision)
+    if template is None:
+        template = _decision_template(result)
+        if len(_TEMPLATES) >= _TEMPLATE_CACHE:
+            _TEMPLATES.pop(next(iter(_TEMPLATES)))
+        _TEMPLATES[result.decision] = template
+    message = pb.Decision()
+    message.CopyFrom(template)
+    message.image = result.reference
+    message.trust_version = result.trust_version
+    message.cached = result.cached
+    message.decide_time.GetCurrentTime()
+    return message
+
+
+# Decisions are frozen and shared by the gate's cache: their messages can be shared too.
+_TEMPLATE_CACHE = 10_000
+_TEMPLATES: dict[Decision, pb.Decision] = {}
+
+
+def _decision_template(result: CheckResult) -> pb.Decision:
     d: Decision = result.decision
     return pb.Decision(
         allowed=d.allowed,
@@ -47,9 +69,6 @@ def decision_message(result: CheckResult) -> pb.Decision:
             )
             for e in d.evidence
         ],
-        trust_version=result.trust_version,
-        cached=result.cached,
-        decide_time=convert.timestamp(datetime.now(UTC)),
     )
 
 

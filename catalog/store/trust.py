@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound
+from catalog.oci.reference import ImageReference
 from catalog.store.models import (
     Attachment,
     Attestation,
@@ -23,7 +24,59 @@ from catalog.store.models import (
     Verification,
     utcnow,
 )
-from catalog.trust.facts import Decision, Method, VerifiedSignature
+from catalog.trust.facts import Decision, Evidence, Method, VerifiedSignature
+
+# The gate's warm path runs this on every request: built once, only the parameters change.
+_TAG_DIGEST = (
+    select(Tag.digest)
+    .join(Repository, Tag.repository_id == Repository.id)
+    .join(Registry, Repository.registry_id == Registry.id)
+    .where(
+        Registry.host == bindparam("host"),
+        Repository.name == bindparam("repository"),
+        Tag.name == bindparam("tag"),
+        Tag.gone_at.is_(None),
+    )
+    .scalar_subquery()
+)
+
+
+def _state_statement(digest: Any) -> Any:
+    return select(
+        digest,
+        select(func.max(Policy.version))
+        .where(Policy.name == bindparam("policy"))
+        .scalar_subquery(),
+        select(func.count(Attachment.id))
+        .where(Attachment.subject_digest == digest)
+        .scalar_subquery(),
+        select(func.max(Attachment.id))
+        .where(Attachment.subject_digest == digest)
+        .scalar_subquery(),
+    )
+
+
+_BY_TAG = _state_statement(_TAG_DIGEST)
+_BY_DIGEST = _state_statement(bindparam("digest", type_=String))
+
+
+def gate_state(
+    session: Session, reference: ImageReference, policy: str | None, resolve_tag: bool = True
+) -> tuple[str | None, int | None, tuple[int, int]]:
+    """In one round trip, what the warm gate path reads: the digest (a digest reference as is,
+    a tag through the catalog unless ``resolve_tag`` is off), the newest version of ``policy``,
+    the attachments marker."""
+    params: dict[str, Any] = {"policy": policy}
+    if reference.digest is not None or not resolve_tag:
+        statement = _BY_DIGEST
+        params["digest"] = str(reference.digest) if reference.digest is not None else None
+    else:
+        statement = _BY_TAG
+        params.update(
+            host=reference.registry, repository=reference.repository, tag=reference.tag or "latest"
+        )
+    found, version, count, newest = session.execute(statement, params).one()
+    return found, version, (int(count or 0), int(newest or 0))
 
 
 def attachments_marker(session: Session, digest: str) -> tuple[int, int]:
@@ -165,6 +218,9 @@ def current_policies(session: Session) -> list[Policy]:
     )
 
 
+_EVIDENCE = fields(Evidence)
+
+
 def decision_row(
     reference: str, decision: Decision, trust_version: str, cached: bool
 ) -> dict[str, Any]:
@@ -178,7 +234,7 @@ def decision_row(
         "allowed": decision.allowed,
         "mode": decision.mode,
         "reasons": list(decision.reasons),
-        "evidence": [asdict(e) for e in decision.evidence],
+        "evidence": [{f.name: getattr(e, f.name) for f in _EVIDENCE} for e in decision.evidence],
         "cached": cached,
         "decided_at": utcnow(),
     }

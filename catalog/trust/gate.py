@@ -90,8 +90,9 @@ class Gate:
 
     # -- policies --------------------------------------------------------------------------
 
-    def _policy(self, session: Session, name: str) -> _Loaded:
-        version = store.current_policy_version(session, name)
+    def _policy(self, session: Session, name: str, version: int | None = None) -> _Loaded:
+        if version is None:
+            version = store.current_policy_version(session, name)
         loaded = self._policies.get((name, version))
         if loaded is None:
             row = store.current_policy(session, name)
@@ -188,14 +189,13 @@ class Gate:
         adhoc: _Loaded | None = None,
     ) -> CheckResult:
         reference = parse_image_reference(image, "latest")
-        digest = str(reference.digest) if reference.digest is not None else None
+        live = resolve_live and not offline
         # One read for the warm path: the tag, the policy version, the attachments marker.
         with self.sessions() as session:
-            if digest is None and not (resolve_live and not offline):
-                with contextlib.suppress(NotFound):
-                    digest = queries.resolve_reference(session, reference)
-            loaded = adhoc or self._policy(session, policy)
-            marker = store.attachments_marker(session, digest) if digest else (0, 0)
+            digest, version, marker = store.gate_state(
+                session, reference, None if adhoc else policy, resolve_tag=not live
+            )
+            loaded = adhoc or self._policy(session, policy, version)
         if digest is None:
             digest = await self._digest(reference, resolve_live and not offline, offline)
             with self.sessions() as session:
