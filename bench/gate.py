@@ -109,9 +109,16 @@ async def gate_bench(args: argparse.Namespace, workdir: Path) -> None:
                 rps_g, lat_g = await load(
                     lambda: gate.CheckImage(request), args.requests, args.concurrency
                 )
+                print(f"concurrency {args.concurrency}:")
                 print(describe("health Check (empty)", rps_h, lat_h))
                 print(describe("CheckImage (warm)", rps_g, lat_g))
                 print(f"CheckImage / empty handler throughput ratio: {rps_g / rps_h:.2f}")
+                # One caller at a time: the latency of a request, with no queue in front of it.
+                one_h = await load(lambda: health.Check(ping), 1000, 1)
+                one_g = await load(lambda: gate.CheckImage(request), 1000, 1)
+                print("concurrency 1:")
+                print(describe("health Check (empty)", *one_h))
+                print(describe("CheckImage (warm)", *one_g))
         finally:
             await service.stop()
 

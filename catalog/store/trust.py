@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any, cast
 
-from sqlalchemy import String, bindparam, func, insert, select
+from sqlalchemy import Connection, String, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound
@@ -61,7 +61,7 @@ _BY_DIGEST = _state_statement(bindparam("digest", type_=String))
 
 
 def gate_state(
-    session: Session, reference: ImageReference, policy: str | None, resolve_tag: bool = True
+    connection: Connection, reference: ImageReference, policy: str | None, resolve_tag: bool = True
 ) -> tuple[str | None, int | None, tuple[int, int]]:
     """In one round trip, what the warm gate path reads: the digest (a digest reference as is,
     a tag through the catalog unless ``resolve_tag`` is off), the newest version of ``policy``,
@@ -75,7 +75,7 @@ def gate_state(
         params.update(
             host=reference.registry, repository=reference.repository, tag=reference.tag or "latest"
         )
-    found, version, count, newest = session.execute(statement, params).one()
+    found, version, count, newest = connection.execute(statement, params).one()
     return found, version, (int(count or 0), int(newest or 0))
 
 

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import NotFound
@@ -87,6 +88,7 @@ class Gate:
         self._policies: dict[tuple[str, int], _Loaded] = {}
         self._lock = threading.Lock()
         self.audit = DecisionLog(sessions)
+        self._engine: Engine = sessions.kw["bind"]
 
     # -- policies --------------------------------------------------------------------------
 
@@ -96,10 +98,9 @@ class Gate:
         loaded = self._policies.get((name, version))
         if loaded is None:
             row = store.current_policy(session, name)
-            key = (row.name, row.version)
             policies = load_policy_set(row.source, source=f"policy {name} v{row.version}")
             loaded = _Loaded(row.version, policies, with_policy_keys(self.trust, policies))
-            self._policies[key] = loaded
+            self._policies[(row.name, row.version)] = loaded
         return loaded
 
     def stored(self, name: str) -> _Loaded:
@@ -190,12 +191,16 @@ class Gate:
     ) -> CheckResult:
         reference = parse_image_reference(image, "latest")
         live = resolve_live and not offline
-        # One read for the warm path: the tag, the policy version, the attachments marker.
-        with self.sessions() as session:
+        # One read for the warm path: the tag, the policy version, the attachments marker; on a
+        # bare connection, as the ORM's per-statement work would cost more than the query.
+        with self._engine.connect() as connection:
             digest, version, marker = store.gate_state(
-                session, reference, None if adhoc else policy, resolve_tag=not live
+                connection, reference, None if adhoc else policy, resolve_tag=not live
             )
-            loaded = adhoc or self._policy(session, policy, version)
+        loaded = adhoc or self._policies.get((policy, version or 0))
+        if loaded is None:
+            with self.sessions() as session:
+                loaded = self._policy(session, policy, version)
         if digest is None:
             digest = await self._digest(reference, resolve_live and not offline, offline)
             with self.sessions() as session:
