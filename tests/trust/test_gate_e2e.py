@@ -206,3 +206,69 @@ async def test_slsa_builder_policy_on_the_fixture(
                 assert any(e.log_index for e in decision.evidence)
             else:
                 assert any("builderId" in r for r in decision.reasons)
+
+
+async def test_a_new_trust_configuration_re_verifies(
+    fresh_registry: RunningRegistry, tmp_path: Path, rng: random.Random
+) -> None:
+    """Verifications are stored per trust version: another configuration verifies again, and a
+    key the configuration drops no longer counts."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from catalog.service import CatalogService
+    from catalog.store.db import make_engine, session_factory, upgrade
+    from catalog.store.models import Verification
+    from catalog.store.registries import RegistrySpec
+    from catalog.trust.gate import Gate
+    from catalog.trust.roots import TrustConfig, public_key, sigstore_instance
+
+    host = fresh_registry.host
+    key = ec.generate_private_key(ec.SECP256R1())
+    image = build_image(rng, layers=1)
+    async with RegistryClient(host) as client:
+        await push_built(client, "shop/app", image, "1.0")
+    await _sign(host, "shop/app", image.digest, key)
+    engine = make_engine(f"sqlite:///{tmp_path / 'trust.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    catalog = CatalogService(sessions)
+    catalog.add_registry(RegistrySpec("local", host))
+    await catalog.index("local")
+    fingerprint_policy = textwrap.dedent(
+        f"""\
+        name: by-fingerprint
+        images: ["**"]
+        authorities:
+          - name: release
+            key:
+              fingerprint: {_fingerprint(key)}
+        """
+    )
+    pem_bytes = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    production = TrustConfig(sigstore=(sigstore_instance("production"),))
+    with_key = TrustConfig(
+        sigstore=(sigstore_instance("production"),), keys=(public_key("release", pem_bytes),)
+    )
+    reference = f"{host}/shop/app:1.0"
+    verdicts = []
+    for trust in (with_key, production, with_key):
+        gate = Gate(sessions, trust)
+        result = await gate.check(reference, adhoc=gate.adhoc(fingerprint_policy), offline=True)
+        verdicts.append(result.decision.allowed)
+    assert verdicts == [True, False, True]
+    with sessions() as session:
+        rows = session.scalars(select(Verification)).all()
+    assert {(r.trust_version, r.verified) for r in rows} == {
+        (with_key.version, True),
+        (production.version, False),
+    }
+    engine.dispose()
+
+
+def _fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
+    import hashlib
+
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
