@@ -115,6 +115,22 @@ def sbom_count(session: Session, digest: str) -> int:
     )
 
 
+# Verification columns that hold a VerifiedSignature field of the same name and meaning.
+_RESULT_FIELDS = (
+    "verified",
+    "reason",
+    "trust_root",
+    "trust_version",
+    "identity",
+    "issuer",
+    "key_fingerprint",
+    "log_index",
+    "log_id",
+    "integrated_time",
+    "predicate_type",
+)
+
+
 def stored_verification(
     session: Session, signature: Signature, subject: str, trust_version: str
 ) -> VerifiedSignature | None:
@@ -130,20 +146,10 @@ def stored_verification(
     return VerifiedSignature(
         attachment_digest=signature.attachment_digest,
         layer_digest=signature.layer_digest,
-        verified=row.verified,
-        reason=row.reason,
         method=cast("Method | None", row.method),
-        trust_root=row.trust_root,
-        trust_version=row.trust_version,
-        identity=row.identity,
-        issuer=row.issuer,
         extensions=dict(row.extensions),
-        key_fingerprint=row.key_fingerprint,
-        log_index=row.log_index,
-        log_id=row.log_id,
-        integrated_time=row.integrated_time,
-        predicate_type=row.predicate_type,
         signed_digests=tuple(row.signed_digests),
+        **{name: getattr(row, name) for name in _RESULT_FIELDS},
     )
 
 
@@ -154,20 +160,10 @@ def save_verification(
         Verification(
             signature_id=signature.id,
             subject_digest=subject,
-            trust_version=result.trust_version,
-            verified=result.verified,
-            reason=result.reason,
             method=result.method,
-            trust_root=result.trust_root,
-            identity=result.identity,
-            issuer=result.issuer,
             extensions=dict(result.extensions),
-            key_fingerprint=result.key_fingerprint,
-            log_index=result.log_index,
-            log_id=result.log_id,
-            integrated_time=result.integrated_time,
-            predicate_type=result.predicate_type,
             signed_digests=list(result.signed_digests),
+            **{name: getattr(result, name) for name in _RESULT_FIELDS},
         )
     )
 
