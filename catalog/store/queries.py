@@ -6,6 +6,7 @@ indexer writes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -142,32 +143,38 @@ def _digest(text: str) -> str:
         raise InvalidArgument(str(exc)) from None
 
 
-def locations(session: Session, digest: str) -> list[LocationView]:
+def locations_of(session: Session, digests: Collection[str]) -> dict[str, list[LocationView]]:
+    """Where each digest lives, with its live tags there: two queries for any number of them."""
+    wanted = sorted(set(digests))
+    if not wanted:
+        return {}
     rows = session.execute(
         select(ManifestLocation, Repository, Registry)
         .join(Repository, ManifestLocation.repository_id == Repository.id)
         .join(Registry, Repository.registry_id == Registry.id)
-        .where(ManifestLocation.digest == digest)
+        .where(ManifestLocation.digest.in_(wanted))
         .order_by(Registry.name, Repository.name)
     ).all()
-    views = []
+    tags: dict[tuple[int, str], list[str]] = {}
+    for repository_id, digest, name in session.execute(
+        select(Tag.repository_id, Tag.digest, Tag.name)
+        .where(Tag.digest.in_(wanted), Tag.gone_at.is_(None))
+        .order_by(Tag.name)
+    ):
+        tags.setdefault((repository_id, digest), []).append(name)
+    found: dict[str, list[LocationView]] = {d: [] for d in wanted}
     for location, repo, registry in rows:
-        tags = session.scalars(
-            select(Tag.name)
-            .where(Tag.repository_id == repo.id, Tag.digest == digest, Tag.gone_at.is_(None))
-            .order_by(Tag.name)
-        ).all()
-        views.append(
+        found[location.digest].append(
             LocationView(
                 registry=registry.name,
                 repository=repo.name,
-                tags=list(tags),
+                tags=tags.get((repo.id, location.digest), []),
                 first_seen=location.first_seen,
                 last_seen=location.last_seen,
                 gone=location.gone_at is not None,
             )
         )
-    return views
+    return found
 
 
 def _attachment_views(rows: list[Attachment]) -> list[AttachmentView]:
@@ -212,7 +219,7 @@ def get_artifact(session: Session, digest: str) -> ArtifactView:
         size=manifest.size,
         platform=_platform(as_child) if as_child else None,
         children=[_platform(c) for c in children if c.attests_digest is None],
-        locations=locations(session, digest),
+        locations=locations_of(session, [digest])[digest],
         attachments=_attachment_views(attachments),
         signatures=[
             SignatureView(
@@ -343,11 +350,12 @@ def search_packages(
     rows = session.execute(query.order_by(SbomPackage.id).limit(size + 1)).all()
     more = len(rows) > size
     rows = rows[:size]
+    where = locations_of(session, [attachment.subject_digest for _, _, attachment in rows])
     matches = [
         PackageMatch(
             PackageView(p.purl, p.type, p.namespace, p.name, p.version, list(p.licenses)),
             attachment.subject_digest,
-            locations(session, attachment.subject_digest),
+            where[attachment.subject_digest],
         )
         for p, _sbom, attachment in rows
     ]
