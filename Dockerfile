@@ -7,7 +7,8 @@ COPY pyproject.toml README.md ./
 COPY catalog ./catalog
 COPY replication ./replication
 COPY migrations ./migrations
-RUN pip install --no-cache-dir . && useradd --system --uid 65532 xregistry
+RUN pip install --no-cache-dir . && useradd --system --uid 65532 xregistry \
+    && mkdir -p /var/lib/xregistry && chown 65532 /var/lib/xregistry
 USER 65532:65532
 WORKDIR /var/lib/xregistry
 EXPOSE 50051
