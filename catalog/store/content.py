@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from catalog.oci import mediatypes as mt
@@ -20,6 +20,7 @@ from catalog.store.models import (
     Repository,
     Tag,
     TagEvent,
+    table_of,
     utcnow,
 )
 
@@ -44,36 +45,46 @@ def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
     """Record manifests (and indexes' children) the catalog lacks; returns how many were new."""
     by_digest = {str(m.digest): m for m in manifests}
     new = [m for d, m in by_digest.items() if d not in known_manifests(session, by_digest)]
-    session.add_all(
-        Manifest(
-            digest=str(m.digest),
-            media_type=m.media_type,
-            artifact_type=m.effective_artifact_type,
-            size=m.size,
-            subject_digest=str(m.subject.digest) if m.subject else None,
-            config_digest=str(m.config.digest) if m.config else None,
-            raw=m.raw,
-        )
-        for m in new
+    if not new:
+        return 0
+    now = utcnow()
+    # Core inserts: the indexer records thousands of these, and the ORM's bookkeeping per row
+    # costs more than the rows themselves. Parents first: children reference them.
+    connection = session.connection()
+    connection.execute(
+        insert(table_of(Manifest)),
+        [
+            {
+                "digest": str(m.digest),
+                "media_type": m.media_type,
+                "artifact_type": m.effective_artifact_type,
+                "size": m.size,
+                "subject_digest": str(m.subject.digest) if m.subject else None,
+                "config_digest": str(m.config.digest) if m.config else None,
+                "raw": m.raw,
+                "first_seen": now,
+            }
+            for m in new
+        ],
     )
-    session.flush()  # parent rows first: children reference them
-    session.add_all(
-        IndexChild(
-            parent_digest=str(m.digest),
-            child_digest=str(child.digest),
-            position=position,
-            media_type=child.media_type,
-            os=child.platform.os if child.platform else None,
-            architecture=child.platform.architecture if child.platform else None,
-            variant=child.platform.variant if child.platform else None,
-            attests_digest=child.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
+    children = [
+        {
+            "parent_digest": str(m.digest),
+            "child_digest": str(child.digest),
+            "position": position,
+            "media_type": child.media_type,
+            "os": child.platform.os if child.platform else None,
+            "architecture": child.platform.architecture if child.platform else None,
+            "variant": child.platform.variant if child.platform else None,
+            "attests_digest": child.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
             if child.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) == mt.BUILDKIT_ATTESTATION
             else None,
-        )
+        }
         for m in new
         for position, child in enumerate(m.manifests)
-    )
-    session.flush()
+    ]
+    if children:
+        connection.execute(insert(table_of(IndexChild)), children)
     return len(new)
 
 
@@ -150,17 +161,22 @@ def add_attachments(session: Session, links: Iterable[Link]) -> int:
         )
         known.update((subject, attachment) for subject, attachment in rows)
     new = [link for key, link in wanted.items() if key not in known]
-    session.add_all(
-        Attachment(
-            subject_digest=link.subject,
-            attachment_digest=link.attachment,
-            kind=link.kind,
-            scheme=link.scheme,
-            artifact_type=link.artifact_type,
+    if new:
+        now = utcnow()
+        session.connection().execute(
+            insert(table_of(Attachment)),
+            [
+                {
+                    "subject_digest": link.subject,
+                    "attachment_digest": link.attachment,
+                    "kind": link.kind,
+                    "scheme": link.scheme,
+                    "artifact_type": link.artifact_type,
+                    "first_seen": now,
+                }
+                for link in new
+            ],
         )
-        for link in new
-    )
-    session.flush()
     return len(new)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -48,6 +49,11 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON,
         list[str]: JSON,
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's table, for Core statements on hot paths."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 class Registry(Base):
