@@ -17,7 +17,6 @@ from catalog.formats.classify import Classification, Layer, classify
 from catalog.formats.cosign import decode_cosign_attestation, decode_cosign_signature
 from catalog.formats.notation import decode_notation_signature
 from catalog.formats.records import SignatureRecord, StatementRecord
-from catalog.formats.sbom import decode_sbom, decode_sbom_statement
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Descriptor, Manifest
 from catalog.oci.repository import Repository
@@ -59,7 +58,7 @@ def _statement_docs(
 ) -> None:
     """An in-toto statement: an SBOM (packages streamed), provenance, or another attestation."""
     if intoto.is_sbom_predicate(statement.predicate_type) and payload is not None:
-        docs.sboms.append(SbomDoc(str(layer.digest), decode_sbom_statement(payload)))
+        docs.sboms.append(SbomDoc(str(layer.digest), payload, wrapped=True))
         return
     provenance = (
         slsa.decode_provenance(statement) if slsa.is_provenance(statement.predicate_type) else None
@@ -93,8 +92,8 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
             if decoder in ("sbom-json",) or (
                 decoder == "in-toto-statement" and layer_class.kind == "sbom"
             ):
-                decode = decode_sbom if decoder == "sbom-json" else decode_sbom_statement
-                docs.sboms.append(SbomDoc(str(layer.digest), decode(source), source))
+                wrapped = decoder != "sbom-json"
+                docs.sboms.append(SbomDoc(str(layer.digest), source, wrapped))
                 continue  # the store reads the packages from ``source``, then closes it
             data = source.read()
             source.close()

@@ -375,12 +375,19 @@ class RegistryClient:
         return parse_manifest(raw, content_type, digest)
 
     async def put_manifest(
-        self, repository: str, manifest: Manifest, tag: str | None = None
+        self,
+        repository: str,
+        manifest: Manifest,
+        tag: str | None = None,
+        *,
+        fallback_index: bool = True,
     ) -> None:
         """Push manifest bytes as they are (by tag, else by digest).
 
         When the manifest has a ``subject`` and the registry does not answer ``OCI-Subject``, the
         fallback index of the subject is updated, as distribution-spec 1.1 asks of clients.
+        ``fallback_index=False`` leaves that index to the caller, who writes it once for many
+        referrers (replication copies the source's index as it is).
         """
         ref = tag or str(manifest.digest)
         url = f"/v2/{repository}/manifests/{ref}"
@@ -392,7 +399,7 @@ class RegistryClient:
             oci_subject = r.headers.get("OCI-Subject")
         if stored and stored != str(manifest.digest):
             raise DigestMismatch(str(manifest.digest), stored, "pushed manifest")
-        if manifest.subject is not None and not oci_subject:
+        if manifest.subject is not None and not oci_subject and fallback_index:
             await self._add_to_fallback_index(repository, manifest.subject.digest, manifest)
 
     async def delete_manifest(self, repository: str, digest: Digest) -> None:

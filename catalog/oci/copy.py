@@ -1,34 +1,293 @@
 """Digest-preserving copies between repositories (registry or layout, either side).
 
 Order keeps every destination consistent: blobs before the manifest that names them, children
-before the index. Manifests go across as their exact bytes; blobs stream through digest checks.
+before the index. Manifests go across as their exact bytes. Nothing reaches a destination
+unverified: a blob up to ``buffer_limit`` is downloaded and checked whole before its upload
+starts; a larger one streams in chunks into an upload session that is committed only after the
+source stream's digest checked out (and cancelled otherwise).
+
+A :class:`CopyLedger` shared by the copies into one destination registry makes them cooperate:
+each blob and manifest is transferred once per repository however many images share it, and a
+blob that landed in one repository is mounted into the others instead of sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Hashable, Iterable
+from dataclasses import dataclass, fields
+from typing import Generic, TypeVar
 
+from catalog.oci.digest import Digest
+from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Descriptor, Manifest
 from catalog.oci.repository import Repository
+
+K = TypeVar("K", bound=Hashable)
+
+DEFAULT_BUFFER_LIMIT = 16 * 1024 * 1024
+_READ_AHEAD = 4  # source chunks (of up to 4 MiB) buffered while the previous ones upload
 
 
 @dataclass(slots=True)
 class CopyStats:
     manifests_copied: int = 0
     manifests_skipped: int = 0
+    manifests_failed: int = 0
     blobs_copied: int = 0
+    blobs_mounted: int = 0
     blobs_skipped: int = 0
+    blobs_failed: int = 0
     bytes_copied: int = 0
+    bytes_skipped: int = 0  # present already, mounted, or landed earlier in this session
+    bytes_failed: int = 0
+
+    def add(self, other: CopyStats) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
-async def copy_blob(src: Repository, dst: Repository, blob: Descriptor, stats: CopyStats) -> None:
-    if await dst.has_blob(blob.digest):
-        stats.blobs_skipped += 1
-        return
-    await dst.push_blob(blob.digest, src.blob_chunks(blob.digest, blob.size), blob.size)
-    stats.blobs_copied += 1
-    stats.bytes_copied += blob.size
+async def gather_all(aws: Iterable[Awaitable[object]]) -> None:
+    """Run concurrently; the first failure cancels the rest and is raised as itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for aw in aws:
+                group.create_task(_awaited(aw))
+    except BaseExceptionGroup as failures:
+        raise _first_cause(failures) from None
+
+
+async def _awaited(aw: Awaitable[object]) -> None:
+    await aw
+
+
+def _first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_cause(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return group.exceptions[0]
+
+
+class Claims(Generic[K]):
+    """One owner per key at a time: the others wait for its outcome, and take over if it failed
+    (a failure may be a cancellation that says nothing about the next attempt)."""
+
+    def __init__(self) -> None:
+        self._owners: dict[K, asyncio.Future[bool]] = {}
+
+    async def claim(self, key: K) -> asyncio.Future[bool] | None:
+        """None when the work is done; otherwise a future the caller owns and must settle."""
+        while (current := self._owners.get(key)) is not None:
+            if await asyncio.shield(current):
+                return None
+        owned: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._owners[key] = owned
+        return owned
+
+    def settle(self, key: K, owned: asyncio.Future[bool], ok: bool) -> None:
+        if not ok and self._owners.get(key) is owned:
+            del self._owners[key]
+        owned.set_result(ok)
+
+
+@dataclass(slots=True)
+class _Holder:
+    repository: Repository
+    landed: asyncio.Future[bool]
+
+
+class CopyLedger:
+    """What the copies into one destination registry did in this session, shared by them all."""
+
+    def __init__(self) -> None:
+        self.manifests: Claims[tuple[str, Digest]] = Claims()
+        self._blobs: dict[Digest, dict[str, _Holder]] = {}
+
+    def holders(self, digest: Digest) -> dict[str, _Holder]:
+        """Destination repositories (by name) that hold or are receiving ``digest``."""
+        return self._blobs.setdefault(digest, {})
+
+
+class Copier:
+    """Copies manifests, with everything they reference, from ``src`` to ``dst``."""
+
+    def __init__(
+        self,
+        src: Repository,
+        dst: Repository,
+        *,
+        stats: CopyStats | None = None,
+        ledger: CopyLedger | None = None,
+        fallback_index: bool = True,
+        transfers: int | None = None,
+        buffer_limit: int = DEFAULT_BUFFER_LIMIT,
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.stats = stats if stats is not None else CopyStats()
+        self.ledger = ledger if ledger is not None else CopyLedger()
+        self.fallback_index = fallback_index
+        self.buffer_limit = buffer_limit
+        self._transfers = asyncio.Semaphore(transfers) if transfers else None
+
+    # -- manifests -------------------------------------------------------------------------
+
+    async def copy(self, manifest: Manifest, tag: str | None = None) -> None:
+        """Copy ``manifest`` and its content, then put it by ``tag`` (by digest without one).
+
+        The destination is not asked whether it has the manifest: the caller just learned that
+        the tag is missing or elsewhere, and blobs and children are each checked anyway.
+        """
+        key = (self.dst.name, manifest.digest)
+        owned = await self.ledger.manifests.claim(key)
+        if owned is None:  # landed earlier in this session: only the tag may be missing
+            self.stats.manifests_skipped += 1
+            if tag is not None:
+                await self.dst.put_manifest(manifest, tag, fallback_index=self.fallback_index)
+            return
+        ok = False
+        try:
+            await self._push(manifest, tag)
+            ok = True
+        finally:
+            self.ledger.manifests.settle(key, owned, ok)
+
+    async def ensure(self, descriptor: Descriptor) -> bool:
+        """Make the manifest ``descriptor`` names present at the destination; True if copied."""
+        key = (self.dst.name, descriptor.digest)
+        owned = await self.ledger.manifests.claim(key)
+        if owned is None:
+            self.stats.manifests_skipped += 1
+            return False
+        ok = False
+        try:
+            # A registry accepts a manifest only with its content, so a present one is complete.
+            if await self.dst.resolve(str(descriptor.digest)) is not None:
+                self.stats.manifests_skipped += 1
+                ok = True
+                return False
+            await self._push(await self.src.get_manifest(str(descriptor.digest)), None)
+            ok = True
+            return True
+        finally:
+            self.ledger.manifests.settle(key, owned, ok)
+
+    async def _push(self, manifest: Manifest, tag: str | None) -> None:
+        try:
+            await gather_all(
+                [
+                    *(self.copy_blob(blob) for blob in _unique(manifest.blobs())),
+                    *(self.ensure(child) for child in _unique(manifest.manifests)),
+                ]
+            )
+            await self.dst.put_manifest(manifest, tag, fallback_index=self.fallback_index)
+        except Exception:
+            self.stats.manifests_failed += 1
+            raise
+        self.stats.manifests_copied += 1
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    async def copy_blob(self, blob: Descriptor) -> None:
+        holders = self.ledger.holders(blob.digest)
+        name = self.dst.name
+        while (current := holders.get(name)) is not None:
+            if await asyncio.shield(current.landed):
+                self.stats.blobs_skipped += 1
+                self.stats.bytes_skipped += blob.size
+                return
+        # Taken with no await in between, so two copies never wait for each other.
+        elsewhere = list(holders.values())
+        mine = _Holder(self.dst, asyncio.get_running_loop().create_future())
+        holders[name] = mine
+        ok = False
+        try:
+            await self._land(blob, elsewhere)
+            ok = True
+        finally:
+            if not ok and holders.get(name) is mine:
+                del holders[name]
+            mine.landed.set_result(ok)
+
+    async def _land(self, blob: Descriptor, elsewhere: list[_Holder]) -> None:
+        for holder in elsewhere:
+            if await asyncio.shield(holder.landed):
+                if await self._mount(blob.digest, holder.repository):
+                    self.stats.blobs_mounted += 1
+                    self.stats.bytes_skipped += blob.size
+                    return
+                break  # one refusal says this registry does not mount; do not ask again
+        if await self.dst.has_blob(blob.digest):
+            self.stats.blobs_skipped += 1
+            self.stats.bytes_skipped += blob.size
+            return
+        try:
+            if self._transfers is None:
+                await self._transfer(blob)
+            else:
+                async with self._transfers:
+                    await self._transfer(blob)
+        except Exception:
+            self.stats.blobs_failed += 1
+            self.stats.bytes_failed += blob.size
+            raise
+        self.stats.blobs_copied += 1
+        self.stats.bytes_copied += blob.size
+
+    async def _mount(self, digest: Digest, source: Repository) -> bool:
+        try:
+            return await self.dst.mount_blob(digest, source)
+        except OCIError:
+            return False  # only a shortcut: the transfer that follows tells the real story
+
+    async def _transfer(self, blob: Descriptor) -> None:
+        chunks = self.src.blob_chunks(blob.digest, blob.size)
+        if blob.size <= self.buffer_limit:
+            # The comprehension ends only after the stream verified size and digest.
+            data = b"".join([chunk async for chunk in chunks])
+            await self.dst.push_blob(blob.digest, data, blob.size)
+            return
+        stream = _read_ahead(chunks)
+        try:
+            await self.dst.push_blob(blob.digest, stream, blob.size)
+        finally:
+            await stream.aclose()
+
+
+def _unique(descriptors: Iterable[Descriptor]) -> list[Descriptor]:
+    return list({d.digest: d for d in descriptors}.values())
+
+
+async def _read_ahead(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """Keep downloading while the consumer uploads, so both links stay busy.
+
+    A failure of the source (a digest mismatch at the end) reaches the consumer in order,
+    after the chunks before it: the upload is then cancelled, never committed.
+    """
+    queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(_READ_AHEAD)
+
+    async def pump() -> None:
+        try:
+            async for chunk in chunks:
+                await queue.put(chunk)
+        except Exception as exc:
+            await queue.put(exc)
+            return
+        await queue.put(None)
+
+    task = asyncio.create_task(pump())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def copy_manifest(
@@ -39,31 +298,20 @@ async def copy_manifest(
     stats: CopyStats | None = None,
     parallel: int = 4,
 ) -> CopyStats:
-    """Copy a manifest and everything it references, then tag it (when ``tag`` is given)."""
+    """Copy a manifest and everything it references, then tag it (when ``tag`` is given).
+
+    A manifest the destination has is not copied again; only its tag is moved when needed.
+    """
     stats = stats if stats is not None else CopyStats()
     existing = await dst.resolve(str(manifest.digest))
     if existing is None:
-        limit = asyncio.Semaphore(parallel)
-
-        async def bounded_blob(blob: Descriptor) -> None:
-            async with limit:
-                await copy_blob(src, dst, blob, stats)
-
-        async def child(descriptor: Descriptor) -> None:
-            async with limit:
-                child_manifest = await src.get_manifest(str(descriptor.digest))
-            await copy_manifest(src, dst, child_manifest, None, stats, parallel)
-
-        await asyncio.gather(*(bounded_blob(b) for b in manifest.blobs()))
-        await asyncio.gather(*(child(d) for d in manifest.manifests))
-        await dst.put_manifest(manifest, None if tag is None else tag)
-        stats.manifests_copied += 1
-    else:
-        stats.manifests_skipped += 1
-        if tag is not None:
-            current = await dst.resolve(tag)
-            if current is None or current.digest != manifest.digest:
-                await dst.put_manifest(manifest, tag)
+        await Copier(src, dst, stats=stats, transfers=parallel).copy(manifest, tag)
+        return stats
+    stats.manifests_skipped += 1
+    if tag is not None:
+        current = await dst.resolve(tag)
+        if current is None or current.digest != manifest.digest:
+            await dst.put_manifest(manifest, tag)
     return stats
 
 

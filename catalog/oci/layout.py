@@ -17,6 +17,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catalog.oci import mediatypes as mt
 from catalog.oci.client import Referrers
@@ -29,6 +30,9 @@ from catalog.oci.manifest import (
     build_index,
     parse_manifest,
 )
+
+if TYPE_CHECKING:
+    from catalog.oci.repository import Repository
 
 REF_NAME = "org.opencontainers.image.ref.name"
 COSIGN_KIND = "kind"
@@ -162,8 +166,14 @@ class LayoutRepository:
         verifier.verify()
         return parse_manifest(raw, descriptor.media_type if descriptor else None, digest)
 
-    async def put_manifest(self, manifest: Manifest, tag: str | None = None) -> None:
-        """Store the manifest blob; tagged or with a subject, it is also listed in index.json."""
+    async def put_manifest(
+        self, manifest: Manifest, tag: str | None = None, *, fallback_index: bool = True
+    ) -> None:
+        """Store the manifest blob; tagged or with a subject, it is also listed in index.json.
+
+        A layout has no fallback tags: index.json is its referrers listing, so a manifest with a
+        subject is listed whatever ``fallback_index`` says.
+        """
         await self.push_blob(manifest.digest, manifest.raw)
         if tag is None and manifest.subject is None:
             return
@@ -208,6 +218,10 @@ class LayoutRepository:
 
     async def has_blob(self, digest: Digest) -> bool:
         return self.blob_path(digest).is_file()
+
+    async def mount_blob(self, digest: Digest, source: Repository) -> bool:
+        """Every image of a layout shares its blob store: a blob is here or nowhere."""
+        return await self.has_blob(digest)
 
     async def blob_chunks(self, digest: Digest, size: int | None = None) -> AsyncIterator[bytes]:
         verifier = Verifier(digest, size)

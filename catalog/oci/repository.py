@@ -23,7 +23,9 @@ class Repository(Protocol):
 
     async def get_manifest(self, ref: str) -> Manifest: ...
 
-    async def put_manifest(self, manifest: Manifest, tag: str | None = None) -> None: ...
+    async def put_manifest(
+        self, manifest: Manifest, tag: str | None = None, *, fallback_index: bool = True
+    ) -> None: ...
 
     def tags(self) -> AsyncIterator[str]: ...
 
@@ -34,6 +36,10 @@ class Repository(Protocol):
     async def push_blob(
         self, digest: Digest, content: bytes | AsyncIterable[bytes], size: int | None = None
     ) -> None: ...
+
+    async def mount_blob(self, digest: Digest, source: Repository) -> bool:
+        """Make ``digest`` present here without transferring it; True when it now is."""
+        ...
 
     async def referrers(
         self, digest: Digest, artifact_type: str | None = None, fallback: bool = True
@@ -57,8 +63,12 @@ class RemoteRepository:
     async def get_manifest(self, ref: str) -> Manifest:
         return await self.client.get_manifest(self.repository, ref)
 
-    async def put_manifest(self, manifest: Manifest, tag: str | None = None) -> None:
-        await self.client.put_manifest(self.repository, manifest, tag)
+    async def put_manifest(
+        self, manifest: Manifest, tag: str | None = None, *, fallback_index: bool = True
+    ) -> None:
+        await self.client.put_manifest(
+            self.repository, manifest, tag, fallback_index=fallback_index
+        )
 
     def tags(self) -> AsyncIterator[str]:
         return self.client.tags(self.repository)
@@ -73,6 +83,12 @@ class RemoteRepository:
         self, digest: Digest, content: bytes | AsyncIterable[bytes], size: int | None = None
     ) -> None:
         await self.client.push_blob(self.repository, digest, content, size)
+
+    async def mount_blob(self, digest: Digest, source: Repository) -> bool:
+        """Cross-repository mount, possible only from a repository of the same registry."""
+        if not isinstance(source, RemoteRepository) or source.client.host != self.client.host:
+            return False
+        return await self.client.mount_blob(self.repository, digest, source.repository)
 
     async def referrers(
         self, digest: Digest, artifact_type: str | None = None, fallback: bool = True

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from catalog.errors import FormatError
 from catalog.formats.records import ProvenanceRecord, SbomRecord, SignatureRecord, StatementRecord
+from catalog.formats.sbom import decode_sbom, decode_sbom_statement
 from catalog.store.models import Attestation, Provenance, Sbom, SbomPackage, Signature, table_of
 from catalog.store.purls import base_of
 
@@ -38,11 +39,15 @@ class AttestationDoc:
 
 @dataclass(slots=True)
 class SbomDoc:
-    """An SBOM whose packages stream from ``source`` while they are stored."""
+    """An SBOM, decoded while it is stored: its packages stream from ``source`` into the
+    database, on the writer's thread rather than the crawler's."""
 
     layer_digest: str
-    record: SbomRecord
-    source: BinaryIO | None = None
+    source: BinaryIO | bytes
+    wrapped: bool = False  # an in-toto statement around the SBOM
+
+    def decode(self) -> SbomRecord:
+        return (decode_sbom_statement if self.wrapped else decode_sbom)(self.source)
 
 
 @dataclass(slots=True)
@@ -54,7 +59,7 @@ class DecodedDocuments:
 
     def close(self) -> None:
         for sbom in self.sboms:
-            if sbom.source is not None:
+            if not isinstance(sbom.source, bytes):
                 sbom.source.close()
 
 
@@ -154,27 +159,34 @@ def store(session: Session, attachment_digest: str, docs: DecodedDocuments) -> i
         session.add(row)
         count += 1
     for doc in docs.sboms:
+        try:
+            record = doc.decode()
+        except FormatError as exc:
+            docs.errors.append(f"layer {doc.layer_digest}: {exc}")
+            continue
         sbom = Sbom(
             attachment_digest=attachment_digest,
             layer_digest=doc.layer_digest,
-            format=doc.record.format,
-            spec_version=doc.record.spec_version,
-            tool=", ".join(doc.record.tools)[:1000] or None,
-            name=doc.record.name,
+            format=record.format,
+            spec_version=record.spec_version,
+            tool=", ".join(record.tools)[:1000] or None,
+            name=record.name,
         )
         session.add(sbom)
         session.flush()
-        sbom.package_count = _store_packages(session, sbom.id, doc, docs.errors)
+        sbom.package_count = _store_packages(session, sbom.id, record, doc, docs.errors)
         count += 1
     session.flush()
     return count
 
 
-def _store_packages(session: Session, sbom_id: int, doc: SbomDoc, errors: list[str]) -> int:
+def _store_packages(
+    session: Session, sbom_id: int, record: SbomRecord, doc: SbomDoc, errors: list[str]
+) -> int:
     stored = 0
     batch: list[dict[str, Any]] = []
     try:
-        for package in doc.record.packages:
+        for package in record.packages:
             row = _package_row(sbom_id, package)
             if row is None:
                 continue
