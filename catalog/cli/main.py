@@ -10,6 +10,7 @@ from catalog.cli.gate import policy_group, verify_command
 from catalog.cli.index import index_command
 from catalog.cli.inspect import inspect_command
 from catalog.cli.registry import registry_group
+from catalog.cli.replicate import replicate_group
 from catalog.cli.serve import serve_command
 from catalog.cli.trust import trust_group
 
@@ -49,6 +50,7 @@ for command in (
     verify_command,
     policy_group,
     trust_group,
+    replicate_group,
 ):
     main.add_command(command)
 

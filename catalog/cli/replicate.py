@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from catalog.cli.errors import EXIT_ERROR, reports_errors
 from catalog.cli.options import build_registry_options, registry_options
@@ -148,6 +147,15 @@ def once_command(
 
 
 def _with_progress(rule: Rule, options: RegistryOptions, parallel: int) -> RunReport:
+    # Imported here: scripts asking for JSON should not pay for it at start-up.
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -177,22 +185,27 @@ def _with_progress(rule: Rule, options: RegistryOptions, parallel: int) -> RunRe
 
 
 def _summary(report: RunReport) -> None:
-    def row(name: str, tally: Tally, extra: str = "") -> tuple[str, int, int, int, str]:
-        return (name, tally.copied, tally.skipped, tally.failed, extra)
+    def row(name: str, tally: Tally) -> tuple[str, int, int | str, int]:
+        return (name, tally.copied, tally.skipped, tally.failed)
 
-    byte_row = ("bytes", _size(report.bytes.copied), _size(report.bytes.skipped))
+    blobs = row("blobs", report.blobs)
+    if report.blobs_mounted:
+        blobs = (*blobs[:2], f"{report.blobs.skipped} ({report.blobs_mounted} mounted)", blobs[3])
+    click.echo(f"replicated {report.source} → {report.destination} in {report.seconds:.1f} s")
     table(
-        f"replicated {report.source} → {report.destination} in {report.seconds:.1f} s",
-        ["", "copied", "skipped", "failed", ""],
+        None,
+        ["", "copied", "skipped", "failed"],
         [
             row("images", report.images),
             row("manifests", report.manifests),
-            row(
-                "blobs",
-                report.blobs,
-                f"{report.blobs_mounted} mounted" if report.blobs_mounted else "",
+            blobs,
+            (
+                "bytes",
+                *(
+                    _size(n)
+                    for n in (report.bytes.copied, report.bytes.skipped, report.bytes.failed)
+                ),
             ),
-            (*byte_row, _size(report.bytes.failed), ""),
             row("referrers", report.referrers),
         ],
     )

@@ -19,6 +19,8 @@ from pathlib import Path
 from urllib.parse import urlencode, urljoin
 
 import aiohttp
+import aiohttp.payload
+from aiohttp.abc import AbstractStreamWriter
 
 from catalog.oci import mediatypes as mt
 from catalog.oci.auth import (
@@ -51,6 +53,7 @@ from catalog.oci.manifest import (
 from catalog.oci.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
 _READ_CHUNK = 4 * 1024 * 1024
+_WRITE_SLICE = 1024 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
 _CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 
@@ -132,6 +135,7 @@ class RegistryClient:
             weakref.WeakValueDictionary()
         )
         self.has_referrers_api: bool | None = None
+        self._probing = asyncio.Lock()
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -236,9 +240,12 @@ class RegistryClient:
                     auth = await self._auth.header(scopes or [])
                     if auth:
                         request_headers["Authorization"] = auth
+                data: AsyncIterable[bytes] | bytes | _SlicedBytes | None = stream or body
+                if body is not None and len(body) > _WRITE_SLICE:
+                    data = _SlicedBytes(body)  # a fresh one per attempt: a payload is read once
                 try:
                     resp = await self.session.request(
-                        method, url, headers=request_headers, data=stream or body
+                        method, url, headers=request_headers, data=data
                     )
                 except aiohttp.ClientConnectorCertificateError as exc:
                     raise RegistryUnavailable(
@@ -421,7 +428,15 @@ class RegistryClient:
         ``fallback=False`` asks the API only (scheme ``none`` when the registry lacks it): for
         callers that read fallback tags from a tag listing anyway.
         """
-        if self.has_referrers_api is not False:
+        if self.has_referrers_api is None:
+            # The first answer tells whether the registry has the API: concurrent callers wait
+            # for it rather than each probing.
+            async with self._probing:
+                if self.has_referrers_api is None:
+                    found = await self._referrers_api(repository, digest, artifact_type)
+                    if found is not None:
+                        return found
+        if self.has_referrers_api:
             found = await self._referrers_api(repository, digest, artifact_type)
             if found is not None:
                 return found
@@ -563,13 +578,17 @@ class RegistryClient:
         digest: Digest,
         content: bytes | AsyncIterable[bytes],
         size: int | None = None,
+        *,
+        verified: bool = False,
     ) -> None:
         """Upload a blob: in one PUT when small, otherwise in chunks.
 
         A stream that fails (for example with a digest mismatch from its source) cancels the upload
         session: the registry never commits a blob that was not wholly received and verified.
+        ``verified`` bytes were checked by the caller (a stream it read to the end): hashing
+        them again would only cost time.
         """
-        if isinstance(content, bytes):
+        if isinstance(content, bytes) and not verified:
             verify_bytes(content, digest, size)
         location = await self._start_upload(repository)
         try:
@@ -649,12 +668,44 @@ class RegistryClient:
     async def _upload_status(self, repository: str, location: str) -> tuple[int, str]:
         async with self._send("GET", location, scopes=_scopes(repository, "pull,push")) as r:
             await self._expect(r, 204, 202)
-            end = (r.headers.get("Range") or "0--1").split("-")[-1]
-            return int(end) + 1, urljoin(location, r.headers.get("Location", location))
+            # Distribution answers "0-0" for an empty session as well as for one byte: read it
+            # as empty (no chunk is one byte long), or the resumed upload would skip a byte.
+            end = int((r.headers.get("Range") or "0--1").split("-")[-1])
+            return (end + 1 if end > 0 else 0), urljoin(
+                location, r.headers.get("Location", location)
+            )
 
     async def _cancel_upload(self, repository: str, location: str) -> None:
         async with self._send("DELETE", location, scopes=_scopes(repository, "pull,push")):
             pass
+
+
+class _SlicedBytes(aiohttp.payload.Payload):
+    """A large body written in slices, its length announced.
+
+    Handed one large write, asyncio's transport buffers the rest and shrinks that buffer from
+    the front after every send, a memmove each time: 16 MiB chunks uploaded at about half the
+    speed a registry takes them.
+    """
+
+    _value: bytes
+
+    def __init__(self, value: bytes) -> None:
+        super().__init__(value, content_type="application/octet-stream")
+        self._size = len(value)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self._value.decode(encoding, errors)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        view = memoryview(self._value)[:content_length]
+        for start in range(0, len(view), _WRITE_SLICE):
+            await writer.write(view[start : start + _WRITE_SLICE])
 
 
 async def _rechunk(content: bytes | AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
@@ -662,11 +713,18 @@ async def _rechunk(content: bytes | AsyncIterable[bytes], size: int) -> AsyncIte
         for start in range(0, len(content), size):
             yield content[start : start + size]
         return
-    buffer = bytearray()
+    # Pieces are joined once per chunk: growing and slicing one buffer copied every byte thrice.
+    pieces: list[bytes] = []
+    held = 0
     async for piece in content:
-        buffer += piece
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
+        pieces.append(piece)
+        held += len(piece)
+        if held < size:
+            continue
+        joined = b"".join(pieces)
+        for start in range(0, len(joined) - size + 1, size):
+            yield joined[start : start + size] if len(joined) != size else joined
+        rest = joined[len(joined) - len(joined) % size :]
+        pieces, held = ([rest], len(rest)) if rest else ([], 0)
+    if pieces:
+        yield b"".join(pieces)

@@ -248,7 +248,7 @@ class Copier:
         if blob.size <= self.buffer_limit:
             # The comprehension ends only after the stream verified size and digest.
             data = b"".join([chunk async for chunk in chunks])
-            await self.dst.push_blob(blob.digest, data, blob.size)
+            await self.dst.push_blob(blob.digest, data, blob.size, verified=True)
             return
         stream = _read_ahead(chunks)
         try:

@@ -236,9 +236,17 @@ class LayoutRepository:
         verifier.verify()
 
     async def push_blob(
-        self, digest: Digest, content: bytes | AsyncIterable[bytes], size: int | None = None
+        self,
+        digest: Digest,
+        content: bytes | AsyncIterable[bytes],
+        size: int | None = None,
+        *,
+        verified: bool = False,
     ) -> None:
-        """Write to a temporary file, verify, then rename: a bad stream leaves nothing behind."""
+        """Write to a temporary file, verify, then rename: a bad stream leaves nothing behind.
+
+        The check runs as the bytes are written, so it is kept even for ``verified`` content.
+        """
         target = self.blob_path(digest)
         if target.exists():
             return

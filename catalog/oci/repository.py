@@ -34,7 +34,12 @@ class Repository(Protocol):
     def blob_chunks(self, digest: Digest, size: int | None = None) -> AsyncIterator[bytes]: ...
 
     async def push_blob(
-        self, digest: Digest, content: bytes | AsyncIterable[bytes], size: int | None = None
+        self,
+        digest: Digest,
+        content: bytes | AsyncIterable[bytes],
+        size: int | None = None,
+        *,
+        verified: bool = False,
     ) -> None: ...
 
     async def mount_blob(self, digest: Digest, source: Repository) -> bool:
@@ -80,9 +85,14 @@ class RemoteRepository:
         return self.client.blob_chunks(self.repository, digest, size)
 
     async def push_blob(
-        self, digest: Digest, content: bytes | AsyncIterable[bytes], size: int | None = None
+        self,
+        digest: Digest,
+        content: bytes | AsyncIterable[bytes],
+        size: int | None = None,
+        *,
+        verified: bool = False,
     ) -> None:
-        await self.client.push_blob(self.repository, digest, content, size)
+        await self.client.push_blob(self.repository, digest, content, size, verified=verified)
 
     async def mount_blob(self, digest: Digest, source: Repository) -> bool:
         """Cross-repository mount, possible only from a repository of the same registry."""

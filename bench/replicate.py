@@ -1,0 +1,440 @@
+"""Replication speed beside ``skopeo sync`` (Debian's 1.9.3), on the same source, in one run.
+
+Corpus S: 30 images of 3 layers (one base layer shared by all), ~90 MB.
+Corpus L: 300 images, every third a two-platform index, each with a cosign ``.sig`` signature and
+an SPDX SBOM referrer (fallback index), ~600 MB.
+
+For each corpus: a first sync into a fresh destination and a no-change re-sync, then both again
+into fresh destinations behind a proxy that delays every request by 40 ms (a far-away region).
+Ours and skopeo's each get their own destination registry; both run as processes
+(``replicate once`` and ``skopeo sync --src yaml --dest docker --all``), and the ratio compares
+them. Beside them, the same runs of the engine inside this process (a third destination): what a
+scheduled run costs in ``xregistry serve``, without the interpreter's start-up. Afterwards every
+source tag is compared with each destination: how many digests changed on the way.
+
+Last, throughput: one large blob copied by the replication engine, beside curl downloading and
+uploading the same bytes (``curl GET | curl PUT``, streamed, and GET to memory then PUT).
+
+Run: ``.venv/bin/python -m bench.replicate [--scale 0.1] [--corpus S,L] [--latency 0.04]``
+(``--scale`` multiplies the number of images; their sizes stay). Needs ``docker-registry``,
+``skopeo`` and ``curl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from catalog.oci import mediatypes as mt
+from catalog.oci.client import RegistryClient
+from replication.engine import replicate
+from replication.rules import Rewrite, Rule
+from tests.harness.faultproxy import run_proxy
+from tests.harness.images import Blob, BuiltManifest, build_artifact, build_index, serialize
+from tests.harness.registry import run_registry
+from tests.pushing import push_built
+from tests.signing import cosign_signature
+
+MiB = 1024 * 1024
+LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+PREFIX = "mirror"
+# Ours as a process, like skopeo: the replicate group alone (`xregistry` also imports the rest
+# of the CLI at start-up, see the note printed at the end).
+OURS = "from catalog.cli.replicate import replicate_group; replicate_group()"
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusSpec:
+    name: str
+    repos: int
+    tags: int  # per repository
+    base_size: int  # one layer every image starts with
+    layer_size: int  # each image's own layers (two per platform image)
+    index_every: int  # every n-th tag of a repository is a two-platform index (0: never)
+    attachments: bool  # a cosign signature and an SBOM referrer per image
+
+    def scaled(self, scale: float) -> CorpusSpec:
+        repos = max(1, round(self.repos * scale))
+        return CorpusSpec(
+            self.name,
+            repos,
+            self.tags,
+            self.base_size,
+            self.layer_size,
+            self.index_every,
+            self.attachments,
+        )
+
+    @property
+    def images(self) -> int:
+        return self.repos * self.tags
+
+    def repository(self, r: int) -> str:
+        # Distinct last components: skopeo names destinations after them.
+        return f"bench-{self.name.lower()}/{self.name.lower()}{r:03d}"
+
+
+CORPORA = {
+    "S": CorpusSpec("S", 10, 3, 12 * MiB, int(1.3 * MiB), 0, False),
+    "L": CorpusSpec("L", 100, 3, 8 * MiB, int(0.72 * MiB), 3, True),
+}
+
+
+class LayerSource:
+    """Distinct layers cut from one buffer of random bytes: fast to make, never repeated."""
+
+    def __init__(self, size: int = 64 * MiB) -> None:
+        self.pool = os.urandom(size)
+        self.made = 0
+
+    def layer(self, size: int) -> Blob:
+        start = (self.made * 4099) % (len(self.pool) - size)
+        self.made += 1
+        # A real gzip stream (stored blocks: no compression work), as a layer media type
+        # promises: skopeo re-compresses layers it sniffs as uncompressed.
+        return Blob.of(LAYER, gzip.compress(self.pool[start : start + size], 0, mtime=0))
+
+
+def image(layers: list[Blob], n: int, arch: str = "amd64") -> BuiltManifest:
+    config = Blob.of(
+        mt.OCI_CONFIG,
+        serialize(
+            {
+                "architecture": arch,
+                "os": "linux",
+                "created": f"2025-01-01T00:00:{n % 60:02d}Z",
+                "rootfs": {"type": "layers", "diff_ids": [b.digest for b in layers]},
+            }
+        ),
+    )
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": config.descriptor(),
+        "layers": [b.descriptor() for b in layers],
+    }
+    raw = serialize(doc)
+    platform = {"architecture": arch, "os": "linux"}
+    return BuiltManifest(
+        mt.OCI_MANIFEST,
+        raw,
+        Blob.of(mt.OCI_MANIFEST, raw).digest,
+        len(raw),
+        [config, *layers],
+        [],
+        platform,
+    )
+
+
+async def seed(host: str, spec: CorpusSpec, layers: LayerSource) -> int:
+    """Push the corpus; returns its size in bytes (each blob once)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    base = layers.layer(spec.base_size)
+    total = base.size
+    limit = asyncio.Semaphore(8)
+
+    def platform_image(n: int, arch: str = "amd64") -> BuiltManifest:
+        nonlocal total
+        own = [layers.layer(spec.layer_size) for _ in range(2)]
+        total += sum(b.size for b in own)
+        return image([base, *own], n, arch)
+
+    async with RegistryClient(host) as client:
+
+        async def one(r: int, t: int) -> None:
+            n = r * spec.tags + t
+            if spec.index_every and t % spec.index_every == spec.index_every - 1:
+                built = build_index([platform_image(n), platform_image(n, "arm64")])
+            else:
+                built = platform_image(n)
+            repository = spec.repository(r)
+            async with limit:
+                await push_built(client, repository, built, f"1.{t}")
+                if spec.attachments:
+                    signature = cosign_signature(built.digest, key, f"{host}/{repository}")
+                    sig_tag = built.digest.replace(":", "-") + ".sig"
+                    await push_built(client, repository, signature, sig_tag)
+                    sbom = json.dumps({"spdxVersion": "SPDX-2.3", "name": repository}).encode()
+                    referrer = build_artifact(
+                        built, "application/spdx+json", sbom, "text/spdx+json"
+                    )
+                    await push_built(client, repository, referrer)
+
+        # Tags of one repository one after the other: their SBOMs share no fallback index, and
+        # the registry has no conditional PUT to merge concurrent writers.
+        async def repo(r: int) -> None:
+            for t in range(spec.tags):
+                await one(r, t)
+
+        await asyncio.gather(*(repo(r) for r in range(spec.repos)))
+    return total
+
+
+def run_ours(source: str, destination: str) -> float:
+    return timed(
+        [
+            sys.executable,
+            "-c",
+            OURS,
+            "once",
+            "--from",
+            source,
+            "--to",
+            f"{destination}/{PREFIX}",
+            "--output",
+            "json",
+        ],
+        check_json=True,
+    )
+
+
+def run_skopeo(config: Path, destination: str) -> float:
+    return timed(
+        [
+            "skopeo",
+            "sync",
+            "--src",
+            "yaml",
+            "--dest",
+            "docker",
+            "--dest-tls-verify=false",
+            "--all",
+            str(config),
+            f"{destination}/{PREFIX}",
+        ],
+    )
+
+
+def timed(command: list[str], check_json: bool = False) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        output = f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        sys.exit(f"{command[0]} failed ({done.returncode}):\n{output}")
+    if check_json:
+        report = json.loads(done.stdout)
+        if report["errors"]:
+            sys.exit(f"replication reported errors: {report['errors'][:3]}")
+    return seconds
+
+
+def skopeo_config(workdir: Path, source: str, spec: CorpusSpec) -> Path:
+    path = workdir / f"sync-{spec.name}.yaml"
+    images = "\n".join(f"    {spec.repository(r)}: []" for r in range(spec.repos))
+    path.write_text(f"{source}:\n  tls-verify: false\n  images:\n{images}\n")
+    return path
+
+
+async def changed_digests(
+    source: str, destination: str, spec: CorpusSpec, skopeo: bool
+) -> tuple[int, int]:
+    """(tags whose digest differs at the destination, source tags)."""
+    changed = compared = 0
+    async with RegistryClient(source) as src, RegistryClient(destination) as dst:
+        for r in range(spec.repos):
+            repository = spec.repository(r)
+            target = f"{PREFIX}/{repository.rsplit('/', 1)[1] if skopeo else repository}"
+            async for tag in src.tags(repository):
+                ours = await src.head_manifest(repository, tag)
+                theirs = await dst.head_manifest(target, tag)
+                compared += 1
+                changed += ours is None or theirs is None or ours.digest != theirs.digest
+    return changed, compared
+
+
+@contextmanager
+def destination(workdir: Path, latency: float) -> Iterator[str]:
+    """A fresh registry; behind a delaying proxy when ``latency`` is set."""
+    with ExitStack() as stack:
+        registry = stack.enter_context(run_registry(workdir))
+        if not latency:
+            yield registry.host
+            return
+        proxy = stack.enter_context(run_proxy(registry.url))
+        proxy.latency = latency
+        yield proxy.host
+
+
+def row(corpus: str, step: str, ours: float, skopeo: float, engine: float) -> None:
+    times = f"ours {ours:6.2f} s   skopeo {skopeo:6.2f} s   ratio {ours / skopeo:.2f}"
+    inside = f"in-process {engine:6.2f} s   ratio {engine / skopeo:.2f}"
+    print(f"{corpus:<3} {step:<26} {times}   | {inside}", flush=True)
+
+
+def corpus_bench(spec: CorpusSpec, workdir: Path, layers: LayerSource, latency: float) -> None:
+    with run_registry(workdir) as source:
+        started = time.perf_counter()
+        size = asyncio.run(seed(source.host, spec, layers))
+        print(
+            f"corpus {spec.name}: {spec.images} images in {spec.repos} repositories, "
+            f"{size / MiB:.0f} MiB, seeded in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+        config = skopeo_config(workdir, source.host, spec)
+        for delay in (0.0, latency):
+            where = f" +{delay * 1000:.0f} ms" if delay else ""
+            with (
+                destination(workdir, delay) as ours_dst,
+                destination(workdir, delay) as their_dst,
+                destination(workdir, delay) as engine_dst,
+            ):
+                for step in (f"first sync{where}", f"no-change re-sync{where}"):
+                    ours, skopeo = run_ours(source.host, ours_dst), run_skopeo(config, their_dst)
+                    row(spec.name, step, ours, skopeo, run_engine(source.host, engine_dst))
+                if not delay:
+                    ours_changed, n = asyncio.run(
+                        changed_digests(source.host, ours_dst, spec, False)
+                    )
+                    their_changed, _ = asyncio.run(
+                        changed_digests(source.host, their_dst, spec, True)
+                    )
+                    print(
+                        f"{spec.name:<3} digests changed on the way: ours {ours_changed}/{n}, "
+                        f"skopeo {their_changed}/{n}",
+                        flush=True,
+                    )
+
+
+def run_engine(source: str, destination: str) -> float:
+    """The same run inside this process: what a scheduled run in `xregistry serve` costs."""
+    rule = Rule(source, destination, rewrite=Rewrite(prefix=PREFIX))
+    started = time.perf_counter()
+    report = asyncio.run(replicate(rule))
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        sys.exit(f"replication reported errors: {report.errors[:3]}")
+    return seconds
+
+
+def throughput_bench(workdir: Path, layers: LayerSource, size: int, rounds: int = 3) -> None:
+    """Best of ``rounds`` for each way: a shared 2-core machine is noisy."""
+    with run_registry(workdir) as source, run_registry(workdir) as target:
+        blob = Blob.of(LAYER, (layers.pool * (size // len(layers.pool) + 1))[:size])
+        asyncio.run(_push(source.host, image([blob], 0)))
+        get_url = f"{source.url}/v2/big/blobs/{blob.digest}"
+        best: dict[str, float] = {}
+        for n in range(rounds):
+            rule = Rule(source.host, target.host, rewrite=Rewrite(prefix=f"ours{n}"))
+            started = time.perf_counter()
+            report = asyncio.run(replicate(rule))
+            seconds = time.perf_counter() - started
+            if not report.ok or report.bytes.copied < size:
+                sys.exit(f"throughput copy failed: {report.as_dict()}")
+            trials = {
+                "ours (replicate, verified)": seconds,
+                "curl GET | curl PUT (streamed)": _curl_copy(
+                    get_url, target.url, f"piped{n}", blob.digest, piped=True
+                ),
+                "curl GET, then curl PUT": _curl_copy(
+                    get_url, target.url, f"staged{n}", blob.digest, piped=False
+                ),
+            }
+            for label, seconds in trials.items():
+                best[label] = min(seconds, best.get(label, seconds))
+        ours = best["ours (replicate, verified)"]
+        mb = size / 1e6
+        print(f"throughput, one {size / MiB:.0f} MiB blob registry → registry (best of {rounds}):")
+        for label, seconds in best.items():
+            versus = f"   ours/curl {seconds / ours:.2f}" if label.startswith("curl") else ""
+            print(
+                f"    {label:<32} {mb / seconds:7.0f} MB/s  ({seconds:.2f} s){versus}", flush=True
+            )
+
+
+async def _push(host: str, built: BuiltManifest) -> None:
+    async with RegistryClient(host) as client:
+        await push_built(client, "big", built, "1")
+
+
+def _curl_copy(get_url: str, registry: str, repository: str, digest: str, *, piped: bool) -> float:
+    started = time.perf_counter()
+    headers = subprocess.run(
+        [
+            "curl",
+            "-sf",
+            "-X",
+            "POST",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            f"{registry}/v2/{repository}/blobs/uploads/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    location = next(
+        line.split(":", 1)[1].strip()
+        for line in headers.splitlines()
+        if line.lower().startswith("location:")
+    )
+    put_url = f"{location}{'&' if '?' in location else '?'}digest={digest}"
+    put = [
+        "curl",
+        "-sf",
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "-o",
+        "/dev/null",
+    ]
+    if piped:
+        subprocess.run(
+            f"curl -sf '{get_url}' | {shlex.join(put)} -T - '{put_url}'", shell=True, check=True
+        )
+    else:
+        body = subprocess.run(["curl", "-sf", get_url], capture_output=True, check=True).stdout
+        subprocess.run([*put, "--data-binary", "@-", put_url], input=body, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the image counts")
+    parser.add_argument("--corpus", default="S,L", help="S, L or S,L")
+    parser.add_argument("--latency", type=float, default=0.04, help="seconds per request")
+    parser.add_argument("--blob-mb", type=int, default=256, help="throughput blob size (MiB)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
+        help="where the registries store blobs [default: /dev/shm: disk write-back is noise]",
+    )
+    args = parser.parse_args()
+    missing = [p for p in ("docker-registry", "skopeo", "curl") if shutil.which(p) is None]
+    if missing:
+        sys.exit(f"bench needs {', '.join(missing)}")
+    version = subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout
+    print(
+        f"{version.strip()}; ours: python {sys.version.split()[0]}, scale {args.scale}", flush=True
+    )
+    layers = LayerSource()
+    with tempfile.TemporaryDirectory(prefix="xregistry-bench-", dir=args.workdir) as tmp:
+        workdir = Path(tmp)
+        for name in args.corpus.split(","):
+            corpus_bench(
+                CORPORA[name.strip().upper()].scaled(args.scale), workdir, layers, args.latency
+            )
+        throughput_bench(workdir, layers, args.blob_mb * MiB)
+
+
+if __name__ == "__main__":
+    main()

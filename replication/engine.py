@@ -1,0 +1,76 @@
+"""A replication run: plan the images a rule selects, copy them in parallel, report.
+
+Parallelism has two levels: ``parallel`` images at once, and within each image every blob and
+child manifest at once; the clients' per-registry request limits bound what reaches each
+registry. Source and destination always get a client each, even on one host, so a download
+waiting for its upload never holds a request slot the upload needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+from catalog.errors import InvalidArgument
+from catalog.oci.client import RegistryClient, RegistryOptions
+from catalog.oci.copy import Claims, CopyLedger
+from replication.image import RunState, replicate_image
+from replication.planner import RepositoryPlan, plan
+from replication.report import ImageError, ProgressCallback, RunReport
+from replication.rules import Rewrite, Rule
+
+DEFAULT_PARALLEL = 8
+
+
+async def replicate(
+    rule: Rule,
+    *,
+    source_options: RegistryOptions | None = None,
+    destination_options: RegistryOptions | None = None,
+    parallel: int = DEFAULT_PARALLEL,
+    on_progress: ProgressCallback | None = None,
+) -> RunReport:
+    """Run ``rule`` once. Per-image failures are in the report; an unreachable source or a
+    refused repository listing raises."""
+    if rule.source == rule.destination and rule.rewrite == Rewrite():
+        raise InvalidArgument("source and destination are the same repositories")
+    if parallel < 1:
+        raise InvalidArgument("parallel needs at least 1")
+    started = time.monotonic()
+    report = RunReport(rule.source, rule.destination)
+    async with (
+        RegistryClient(rule.source, _sized(source_options, parallel)) as source,
+        RegistryClient(rule.destination, _sized(destination_options, parallel)) as destination,
+    ):
+
+        def unlisted(repository: str, reason: str) -> None:
+            report.errors.append(ImageError(repository, "", reason))
+
+        plans = await plan(source, rule, unlisted)
+        report.images_total = sum(len(p.tags) for p in plans)
+        _notify(on_progress, report)
+        state = RunState(rule, source, destination, report, CopyLedger(), Claims())
+        limit = asyncio.Semaphore(parallel)
+
+        async def one(repository: RepositoryPlan, tag: str) -> None:
+            async with limit:
+                await replicate_image(state, repository, tag)
+            _notify(on_progress, report)
+
+        await asyncio.gather(*(one(p, tag) for p in plans for tag in p.tags))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _sized(options: RegistryOptions | None, parallel: int) -> RegistryOptions:
+    """Let the per-registry request limit grow with the images in flight."""
+    options = options or RegistryOptions()
+    if options.max_concurrency >= 2 * parallel:
+        return options
+    return dataclasses.replace(options, max_concurrency=2 * parallel)
+
+
+def _notify(callback: ProgressCallback | None, report: RunReport) -> None:
+    if callback is not None:
+        callback(report)

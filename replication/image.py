@@ -1,0 +1,105 @@
+"""Replicating one image: a source tag, its content, and everything attached to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from catalog.errors import CatalogError
+from catalog.oci import mediatypes as mt
+from catalog.oci.client import RegistryClient
+from catalog.oci.copy import Claims, Copier, CopyLedger, CopyStats, gather_all
+from catalog.oci.digest import Digest
+from catalog.oci.errors import OCIError
+from catalog.oci.manifest import Manifest
+from catalog.oci.repository import RemoteRepository, Repository
+from replication.planner import RepositoryPlan
+from replication.referrers import ReferrerCopier
+from replication.report import ImageError, RunReport, TagConflict, Tally
+from replication.rules import ConflictPolicy, Rule
+
+
+@dataclass(slots=True)
+class RunState:
+    """What every image of one run shares."""
+
+    rule: Rule
+    source: RegistryClient
+    destination: RegistryClient
+    report: RunReport
+    ledger: CopyLedger
+    subjects: Claims[tuple[str, Digest]]
+
+
+async def replicate_image(state: RunState, plan: RepositoryPlan, tag: str) -> None:
+    """Copy ``plan.source:tag`` and record the outcome in the run's report; never raises, so
+    that one failing image leaves the others alone."""
+    stats = CopyStats()
+    attached = Tally()
+    src = RemoteRepository(state.source, plan.source)
+    dst = RemoteRepository(state.destination, plan.destination)
+    copier = Copier(
+        src,
+        dst,
+        stats=stats,
+        ledger=state.ledger,
+        fallback_index=False,  # the referrers step writes each index once, as the source has it
+        buffer_limit=state.destination.options.chunk_size,  # larger blobs go up in chunks anyway
+    )
+    report = state.report
+    try:
+        manifest = await src.get_manifest(tag)
+        moved = await _copy_tag(copier, manifest, tag, state.rule.conflict)
+        if state.rule.referrers:
+            referrers = ReferrerCopier(
+                copier,
+                listing=plan.listing,
+                kinds=state.rule.referrers,
+                conflict=state.rule.conflict,
+                subjects=state.subjects,
+                tally=attached,
+            )
+            await gather_all(referrers.copy(s) for s in await subjects(src, manifest))
+    except TagConflict as exc:
+        report.images.failed += 1
+        report.errors.append(ImageError(plan.source, tag, str(exc), conflict=True))
+    except (OCIError, CatalogError) as exc:
+        report.images.failed += 1
+        report.errors.append(ImageError(plan.source, tag, str(exc)))
+    except Exception as exc:  # a bug or an unforeseen failure must not take the run down
+        report.images.failed += 1
+        report.errors.append(ImageError(plan.source, tag, f"{type(exc).__name__}: {exc}"))
+    else:
+        if moved or stats.manifests_copied or stats.blobs_copied or attached.copied:
+            report.images.copied += 1
+        else:
+            report.images.skipped += 1
+    finally:
+        report.add(stats)
+        report.referrers.copied += attached.copied
+        report.referrers.skipped += attached.skipped
+        report.referrers.failed += attached.failed
+
+
+async def _copy_tag(copier: Copier, manifest: Manifest, tag: str, policy: ConflictPolicy) -> bool:
+    """Put the image at the destination tag; True when the tag was written."""
+    current = await copier.dst.resolve(tag)
+    if current is not None and current.digest == manifest.digest:
+        copier.stats.manifests_skipped += 1
+        return False
+    if current is not None and policy is ConflictPolicy.REPORT:
+        raise TagConflict(
+            f"{copier.dst.name}:{tag} points to {current.digest}, the source's to {manifest.digest}"
+        )
+    await copier.copy(manifest, tag)
+    return True
+
+
+async def subjects(src: Repository, manifest: Manifest) -> list[Digest]:
+    """The manifest and every manifest under it: each may have attachments of its own."""
+    found = [manifest.digest]
+    for child in manifest.manifests:
+        if child.media_type in mt.INDEXES:
+            found += await subjects(src, await src.get_manifest(str(child.digest)))
+        else:
+            found.append(child.digest)
+    return found

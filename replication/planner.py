@@ -1,0 +1,121 @@
+"""Which images a rule copies: source repositories, their destination names and image tags.
+
+Tags that hold attachments (``sha256-<hex>`` fallback indexes, cosign ``sha256-<hex>.sig|.att|
+.sbom``) are not images: they travel with their subjects. A repository's full tag listing is
+kept so the copier knows which of them exist without asking for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from catalog.errors import CatalogError
+from catalog.oci import mediatypes as mt
+from catalog.oci.client import RegistryClient
+from catalog.oci.errors import OCIError
+from catalog.oci.manifest import Manifest
+from catalog.oci.repository import RemoteRepository, Repository
+from replication.rules import Rule, TagFilter
+from replication.versions import tag_version
+
+ATTACHMENT_TAG = re.compile(r"^[a-z0-9]+-[0-9a-f]{64}(?:\.(?:sig|att|sbom))?$")
+CREATED = "org.opencontainers.image.created"
+_CONFIG_LIMIT = 1024 * 1024
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+ErrorSink = Callable[[str, str], None]  # (source repository, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryPlan:
+    source: str
+    destination: str
+    tags: tuple[str, ...]  # image tags to copy
+    listing: frozenset[str]  # every tag the source repository had, attachments included
+
+
+async def plan(client: RegistryClient, rule: Rule, on_error: ErrorSink) -> list[RepositoryPlan]:
+    """Every selected repository with its selected tags; a repository that cannot be listed is
+    reported through ``on_error`` and left out."""
+    names = rule.repositories.named()
+    if names is None:
+        names = [name async for name in client.catalog() if rule.repositories.matches(name)]
+
+    async def one(name: str) -> RepositoryPlan | None:
+        try:
+            destination = rule.rewrite.apply(name)
+            listing = [tag async for tag in client.tags(name)]
+            images = [t for t in listing if not ATTACHMENT_TAG.match(t)]
+            tags = await select_tags(RemoteRepository(client, name), images, rule.tags)
+        except (OCIError, CatalogError) as exc:
+            on_error(name, str(exc))
+            return None
+        return RepositoryPlan(name, destination, tuple(tags), frozenset(listing))
+
+    found = await asyncio.gather(*(one(name) for name in sorted(set(names))))
+    return [p for p in found if p is not None]
+
+
+async def select_tags(repo: Repository, tags: list[str], rule: TagFilter) -> list[str]:
+    admitted = sorted(t for t in tags if rule.admits(t))
+    if rule.newest is None or len(admitted) <= rule.newest:
+        return admitted
+    if rule.newest_by == "tag":
+        ordered = sorted(admitted, key=_version_order)
+    else:
+        stamps = await asyncio.gather(*(created(repo, t) for t in admitted))
+        by_time = dict(zip(admitted, stamps, strict=True))
+        ordered = sorted(admitted, key=lambda t: (_timestamp(by_time[t]), _version_order(t)))
+    return sorted(ordered[-rule.newest :])
+
+
+def _version_order(tag: str) -> tuple[int, object]:
+    # Tags that are versions sort by version, after those that are not (by name).
+    version = tag_version(tag)
+    return (1, version) if version is not None else (0, tag)
+
+
+def _timestamp(when: datetime | None) -> float:
+    return when.timestamp() if when is not None else float("-inf")
+
+
+async def created(repo: Repository, tag: str) -> datetime | None:
+    """When the image was built: the ``created`` annotation, else its config's ``created``
+    (for an index, its first platform image's)."""
+    manifest = await repo.get_manifest(tag)
+    if CREATED in manifest.annotations:
+        return _parse_time(manifest.annotations[CREATED])
+    image = await _first_image(repo, manifest)
+    if image is None or image.config is None or image.config.size > _CONFIG_LIMIT:
+        return None
+    if CREATED in image.annotations:
+        return _parse_time(image.annotations[CREATED])
+    raw = b"".join([c async for c in repo.blob_chunks(image.config.digest, image.config.size)])
+    try:
+        stamp = json.loads(raw).get("created")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return _parse_time(stamp) if isinstance(stamp, str) else None
+
+
+async def _first_image(repo: Repository, manifest: Manifest) -> Manifest | None:
+    if not manifest.is_index:
+        return manifest
+    for child in manifest.manifests:
+        if child.media_type in mt.IMAGE_MANIFESTS and (
+            child.platform is None or child.platform.os != "unknown"
+        ):
+            return await repo.get_manifest(str(child.digest))
+    return None
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(_FRACTION.sub(r"\1", text.strip()))
+    except ValueError:
+        return None

@@ -1,0 +1,193 @@
+"""Copying what is attached to a manifest, by every scheme, digests intact.
+
+- Referrers API, or the ``sha256-<hex>`` fallback index, at the source: each referrer manifest
+  (with its blobs) is pushed by digest. A destination with the referrers API lists it by
+  itself; for one without, the fallback index is written once per subject: the source's index
+  bytes as they are when the destination lists nothing the source lacks (so the digests match),
+  else a merge that keeps every entry the destination had.
+- cosign ``sha256-<hex>.sig|.att|.sbom`` tags are copied as tags.
+- BuildKit attestations inside an index travel with the index: they are its children.
+
+Referrers of referrers (a signature on an SBOM) follow, to any depth. What the destination
+lists already is not fetched again, so referrers added at the source since the last run are
+exactly what the next run copies.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from catalog.oci import mediatypes as mt
+from catalog.oci.attachments import COSIGN_SUFFIXES, cosign_tag
+from catalog.oci.copy import Claims, Copier, gather_all
+from catalog.oci.digest import Digest
+from catalog.oci.errors import InvalidManifest, NotFound
+from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
+from catalog.oci.repository import Repository
+from replication.kinds import COSIGN_SUFFIX_KIND, descriptor_kind, manifest_kind
+from replication.report import TagConflict, Tally
+from replication.rules import ALL_KINDS, ConflictPolicy
+
+if TYPE_CHECKING:
+    from catalog.formats.classify import AttachmentKind
+
+SubjectClaims = Claims[tuple[str, Digest]]
+
+
+class ReferrerCopier:
+    """Copies the attachments of subjects from one repository to another."""
+
+    def __init__(
+        self,
+        copier: Copier,
+        *,
+        listing: frozenset[str],
+        kinds: frozenset[AttachmentKind],
+        conflict: ConflictPolicy,
+        subjects: SubjectClaims,
+        tally: Tally,
+    ) -> None:
+        self.copier = copier
+        self.src: Repository = copier.src
+        self.dst: Repository = copier.dst
+        self.listing = listing  # the source repository's tags: which attachment tags exist
+        self.kinds = kinds
+        self.conflict = conflict
+        self.subjects = subjects  # shared by a run: one copy per subject however many tags
+        self.tally = tally
+
+    async def copy(self, subject: Digest) -> None:
+        key = (self.dst.name, subject)
+        owned = await self.subjects.claim(key)
+        if owned is None:
+            return
+        found: list[Digest] = []
+        ok = False
+        try:
+            await gather_all(
+                [
+                    self._by_reference(subject, found),
+                    *(self._cosign(subject, suffix, found) for suffix in COSIGN_SUFFIXES),
+                ]
+            )
+            ok = True
+        finally:
+            self.subjects.settle(key, owned, ok)
+        await gather_all(self.copy(referrer) for referrer in found)
+
+    # -- referrers API and fallback index ------------------------------------------------------
+
+    async def _by_reference(self, subject: Digest, found: list[Digest]) -> None:
+        descriptors, source_index = await self._source_listing(subject)
+        selected = [d for d in descriptors if await self._wanted(d)]
+        if not selected:
+            return
+        found.extend(d.digest for d in selected)
+        # What the destination lists is there already (a registry takes an index only with its
+        # manifests): only the rest is fetched, and the listing is written once at the end.
+        api = await self.dst.referrers(subject, fallback=False)
+        has_api = api.scheme != "none"
+        index = None if has_api else await _fallback_index(self.dst, subject)
+        listed = api.descriptors if has_api else list(index.manifests) if index else []
+        missing = [d for d in selected if d.digest not in {e.digest for e in listed}]
+        self.tally.skipped += len(selected) - len(missing)
+        if not missing:
+            return
+        await gather_all(self._referrer(d) for d in missing)
+        if not has_api:  # the fallback index is ours to keep: written once, never clobbered
+            await self._write_index(subject, index, selected, source_index)
+
+    async def _source_listing(self, subject: Digest) -> tuple[list[Descriptor], Manifest | None]:
+        """The subject's referrers and, when they come from a fallback index, that index."""
+        api = await self.src.referrers(subject, fallback=False)
+        if api.scheme != "none":
+            return api.descriptors, None
+        if subject.fallback_tag() not in self.listing:
+            return [], None
+        index = await _fallback_index(self.src, subject)
+        return (list(index.manifests), index) if index is not None else ([], None)
+
+    async def _wanted(self, descriptor: Descriptor) -> bool:
+        if self.kinds == ALL_KINDS:
+            return True
+        if not self.kinds:
+            return False
+        kind = descriptor_kind(descriptor)
+        if kind == "other":  # the descriptor alone does not say: the layers will
+            kind = manifest_kind(await self.src.get_manifest(str(descriptor.digest)))
+        return kind in self.kinds
+
+    def _wanted_tagged(self, manifest: Manifest, suffix: str) -> bool:
+        if self.kinds == ALL_KINDS:
+            return True
+        kind = manifest_kind(manifest)
+        if kind == "other":  # the layers do not say: the tag's suffix does
+            kind = COSIGN_SUFFIX_KIND[suffix]
+        return kind in self.kinds
+
+    async def _referrer(self, descriptor: Descriptor) -> None:
+        try:
+            copied = await self.copier.ensure(descriptor)
+        except Exception:
+            self.tally.failed += 1
+            raise
+        if copied:
+            self.tally.copied += 1
+        else:
+            self.tally.skipped += 1
+
+    async def _write_index(
+        self,
+        subject: Digest,
+        current: Manifest | None,
+        selected: list[Descriptor],
+        source_index: Manifest | None,
+    ) -> None:
+        existing = list(current.manifests) if current is not None else []
+        have = {d.digest for d in existing}
+        if source_index is not None:
+            theirs = {d.digest for d in source_index.manifests}
+            # Every source entry is at the destination and nothing there would be lost.
+            if have <= theirs and theirs == {d.digest for d in selected}:
+                await self.dst.put_manifest(source_index, subject.fallback_tag())
+                return
+        merged = build_index([*existing, *(d for d in selected if d.digest not in have)])
+        await self.dst.put_manifest(parse_manifest(merged, mt.OCI_INDEX), subject.fallback_tag())
+
+    # -- cosign tags ---------------------------------------------------------------------------
+
+    async def _cosign(self, subject: Digest, suffix: str, found: list[Digest]) -> None:
+        tag = cosign_tag(subject, suffix)
+        if tag not in self.listing:
+            return
+        try:
+            manifest = await self.src.get_manifest(tag)
+        except NotFound:
+            return  # removed since the listing
+        if not self._wanted_tagged(manifest, suffix):
+            return
+        found.append(manifest.digest)
+        current = await self.dst.resolve(tag)
+        if current is not None and current.digest == manifest.digest:
+            self.tally.skipped += 1
+            return
+        if current is not None and self.conflict is ConflictPolicy.REPORT:
+            raise TagConflict(
+                f"{self.dst.name}:{tag} points to {current.digest}, the source's to "
+                f"{manifest.digest}"
+            )
+        try:
+            await self.copier.copy(manifest, tag)
+        except Exception:
+            self.tally.failed += 1
+            raise
+        self.tally.copied += 1
+
+
+async def _fallback_index(repo: Repository, subject: Digest) -> Manifest | None:
+    """The ``<alg>-<hex>`` index; a missing tag or one that is not an index means none (spec)."""
+    try:
+        index = await repo.get_manifest(subject.fallback_tag())
+    except (NotFound, InvalidManifest):
+        return None
+    return index if index.media_type == mt.OCI_INDEX else None

@@ -1,0 +1,176 @@
+"""What a replication copies: plain rules, validated when built.
+
+A rule selects source repositories by include/exclude globs, rewrites their names for the
+destination, filters image tags, and says which referrer kinds travel with the images and what
+to do when a destination tag already points elsewhere.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
+
+from catalog.errors import InvalidArgument
+from catalog.oci.errors import InvalidReference
+from catalog.oci.reference import validate_repository
+from replication.versions import VersionRange, tag_version
+
+if TYPE_CHECKING:
+    from catalog.formats.classify import AttachmentKind
+
+ALL_KINDS: frozenset[AttachmentKind] = frozenset({"signature", "attestation", "sbom", "other"})
+_KIND_NAMES: dict[str, AttachmentKind] = {
+    "signature": "signature",
+    "signatures": "signature",
+    "attestation": "attestation",
+    "attestations": "attestation",
+    "sbom": "sbom",
+    "sboms": "sbom",
+    "other": "other",
+    "others": "other",
+}
+
+NewestBy = Literal["tag", "created"]
+
+
+class ConflictPolicy(StrEnum):
+    """What to do when the destination tag points to another digest than the source's."""
+
+    OVERWRITE = "overwrite"  # the destination mirrors the source
+    REPORT = "report"  # leave the destination tag alone and report the image as a conflict
+
+
+def parse_kinds(text: str) -> frozenset[AttachmentKind]:
+    """``all``, ``none``, or a comma list of signatures, attestations, sboms, other."""
+    words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    if words == ["all"]:
+        return ALL_KINDS
+    if words == ["none"]:
+        return frozenset()
+    unknown = [w for w in words if w not in _KIND_NAMES]
+    if unknown or not words:
+        raise InvalidArgument(
+            f"referrer kinds {text!r}: use all, none, or a comma list of "
+            "signatures, attestations, sboms, other"
+        )
+    return frozenset(_KIND_NAMES[w] for w in words)
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A repository glob: ``*`` and ``?`` stay inside one path component, ``**`` crosses them."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")  # "a/**/b" also matches "a/b"
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryFilter:
+    include: tuple[str, ...] = ("**",)
+    exclude: tuple[str, ...] = ()
+    _include: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    _exclude: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.include:
+            raise InvalidArgument("a rule needs at least one repository include pattern")
+        object.__setattr__(self, "_include", tuple(glob_regex(p) for p in self.include))
+        object.__setattr__(self, "_exclude", tuple(glob_regex(p) for p in self.exclude))
+
+    def matches(self, repository: str) -> bool:
+        return any(p.match(repository) for p in self._include) and not any(
+            p.match(repository) for p in self._exclude
+        )
+
+    def named(self) -> list[str] | None:
+        """The repositories when every include names one outright: no catalog listing needed
+        (many registries refuse ``_catalog``)."""
+        if any(is_glob(p) for p in self.include):
+            return None
+        return [r for r in self.include if self.matches(r)]
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """Destination repository = ``prefix`` + "/" + the source name without ``strip``."""
+
+    prefix: str = ""
+    strip: str = ""
+
+    def apply(self, repository: str) -> str:
+        name = repository
+        if self.strip and name.startswith(self.strip):
+            name = name[len(self.strip) :].lstrip("/")
+        target = "/".join(p for p in (self.prefix.strip("/"), name) if p)
+        try:
+            return validate_repository(target)
+        except InvalidReference as exc:
+            raise InvalidArgument(f"{repository} rewrites to an invalid name: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class TagFilter:
+    """Image tags to copy: every given condition must hold (globs: any of them)."""
+
+    globs: tuple[str, ...] = ()
+    regex: str | None = None
+    semver: str | None = None
+    newest: int | None = None  # then keep only the newest N of what passed
+    newest_by: NewestBy = "tag"  # version order of the tags, or the image's creation time
+    _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _range: VersionRange | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            compiled = re.compile(self.regex) if self.regex is not None else None
+        except re.error as exc:
+            raise InvalidArgument(f"tag regex {self.regex!r}: {exc}") from None
+        object.__setattr__(self, "_regex", compiled)
+        parsed = VersionRange.parse(self.semver) if self.semver is not None else None
+        object.__setattr__(self, "_range", parsed)
+        if self.newest is not None and self.newest < 1:
+            raise InvalidArgument("newest N needs N >= 1")
+
+    def admits(self, tag: str) -> bool:
+        """The per-tag conditions (all but newest N)."""
+        if self.globs and not any(fnmatch.fnmatchcase(tag, g) for g in self.globs):
+            return False
+        if self._regex is not None and not self._regex.fullmatch(tag):
+            return False
+        if self._range is not None:
+            version = tag_version(tag)
+            return version is not None and version in self._range
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    source: str  # registry host[:port]
+    destination: str
+    repositories: RepositoryFilter = field(default_factory=RepositoryFilter)
+    rewrite: Rewrite = field(default_factory=Rewrite)
+    tags: TagFilter = field(default_factory=TagFilter)
+    referrers: frozenset[AttachmentKind] = ALL_KINDS
+    conflict: ConflictPolicy = ConflictPolicy.OVERWRITE

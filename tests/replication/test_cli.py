@@ -1,0 +1,118 @@
+"""``xregistry replicate once`` as a user runs it: a real process, real registries, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.harness.images import build_artifact, build_image
+from tests.replication.conftest import Pair, assert_mirrored, push_to
+from tests.signing import cosign_signature
+
+# The group as catalog/cli/main.py registers it.
+_MAIN = (
+    "from catalog.cli.main import main; from catalog.cli.replicate import replicate_group; "
+    "main.add_command(replicate_group); main()"
+)
+
+
+async def xregistry(*args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _MAIN, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def seed(pair: Pair, rng: random.Random) -> list[str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    layers = []
+    for repository, tag in (("shop/api", "1.0"), ("shop/web", "2.0"), ("other/x", "1")):
+        image = build_image(rng, layers=1, layer_size=50_000)
+        await push_to(pair.source.host, repository, image, tag)
+        signature = cosign_signature(image.digest, key, f"{pair.source.host}/{repository}")
+        await push_to(
+            pair.source.host, repository, signature, f"{image.digest.replace(':', '-')}.sig"
+        )
+        sbom = build_artifact(image, "application/spdx+json", b"{}", "text/spdx+json")
+        await push_to(pair.source.host, repository, sbom)
+        layers.append(image.layers[0].digest)
+    return layers
+
+
+async def test_replicate_once_json_then_nothing_to_do(pair: Pair, rng: random.Random) -> None:
+    await seed(pair, rng)
+    args = [
+        "replicate",
+        "once",
+        "--from",
+        f"{pair.source_proxy.host}/shop/**",
+        "--to",
+        f"{pair.destination_proxy.host}/mirror",
+        "--output",
+        "json",
+    ]
+
+    first = await xregistry(*args)
+
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert doc["images"] == {"copied": 2, "skipped": 0, "failed": 0}
+    assert doc["referrers"] == {"copied": 4, "skipped": 0, "failed": 0}
+    assert doc["errors"] == []
+    again = json.loads((await xregistry(*args)).stdout)
+    assert again["images"] == {"copied": 0, "skipped": 2, "failed": 0}
+    assert again["bytes"]["copied"] == 0
+
+
+async def test_replicate_once_table_and_failing_exit_code(pair: Pair, rng: random.Random) -> None:
+    layers = await seed(pair, rng)
+    pair.source_proxy.corrupt(1, match=f"/blobs/{layers[2]}$", method="GET")
+
+    done = await xregistry(
+        "replicate",
+        "once",
+        "--from",
+        pair.source_proxy.host,
+        "--to",
+        pair.destination_proxy.host,
+        "--tags",
+        "*",
+        "--referrers",
+        "signatures,sboms",
+        "--parallel",
+        "2",
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "replicated" in done.stdout
+    assert "failed images" in done.stdout
+    assert "other/x" in done.stdout
+    assert "digest mismatch" in done.stdout
+    rerun = await xregistry(
+        "replicate", "once", "--from", pair.source_proxy.host, "--to", pair.destination_proxy.host
+    )
+    assert rerun.returncode == 0, rerun.stdout
+    await assert_mirrored(pair.source.host, pair.destination.host)
+
+
+async def test_replicate_once_usage_errors() -> None:
+    bad_kinds = await xregistry(
+        "replicate", "once", "--from", "a:5000", "--to", "b:5000", "--referrers", "tattoos"
+    )
+    assert bad_kinds.returncode == 2
+    assert "signatures, attestations, sboms" in bad_kinds.stderr
+    url = await xregistry("replicate", "once", "--from", "http://a:5000", "--to", "b:5000")
+    assert url.returncode == 2
+    assert "REGISTRY[/PATH]" in url.stderr
+    same = await xregistry("replicate", "once", "--from", "a:5000", "--to", "a:5000")
+    assert same.returncode == 2
+    assert "same repositories" in same.stderr

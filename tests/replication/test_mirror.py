@@ -1,0 +1,116 @@
+"""A mirror is byte for byte: every manifest, referrer and fallback index keeps its digest."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from catalog.oci.digest import Digest
+from tests.harness.images import build_artifact
+from tests.index.conftest import Corpus, populate
+from tests.replication.conftest import (
+    Pair,
+    assert_mirrored,
+    digest_of,
+    push_extras,
+    push_to,
+    subject,
+)
+
+SLSA = Path("slsa-container") / "v1.10.0"
+WRITES = r"^/v2/.+/(manifests|blobs)/"
+
+
+def fallback(digest: str) -> str:
+    return Digest.parse(digest).fallback_tag()
+
+
+async def test_mirror_is_byte_identical_by_every_scheme(
+    pair: Pair, fixtures_dir: Path, rng: random.Random
+) -> None:
+    corpus: Corpus = await populate(pair.source.host, fixtures_dir, rng)
+    extras = await push_extras(pair.source.host, rng)
+
+    report = await pair.run("mirror")
+
+    assert report.errors == []
+    # slsa/app v1+latest, shop/api 1.0-1.2, shop/web 1.0, shop/multi 2.0
+    assert (report.images_total, report.images.copied) == (7, 7)
+    # 3 cosign .sig, 2 SBOMs by fallback index, the fixture's .att, the child's SBOM and the
+    # signature on that SBOM
+    assert report.referrers.copied == 8
+    assert await assert_mirrored(pair.source.host, pair.destination.host, "mirror") >= 20
+    dst = pair.destination.host
+
+    # The slsa-container fixture: the index cosign signed, and its provenance .att by tag.
+    expected = (fixtures_dir / SLSA / "container_workflow_dispatch.digest").read_text().strip()
+    assert await digest_of(dst, "mirror/slsa/app", "v1") == expected == corpus.slsa_index
+    att = f"{fallback(corpus.slsa_index)}.att"
+    assert await digest_of(dst, "mirror/slsa/app", att) == await digest_of(
+        pair.source.host, "slsa/app", att
+    )
+    # Fallback indexes: the source's bytes, not a re-serialisation.
+    for image, sbom in corpus.sboms.items():
+        tag = fallback(image)
+        assert await digest_of(dst, "mirror/shop/api", tag) == await digest_of(
+            pair.source.host, "shop/api", tag
+        )
+        assert await digest_of(dst, "mirror/shop/api", sbom) == sbom
+    for image, signature in corpus.signatures.items():
+        assert await digest_of(dst, "mirror/shop/api", f"{fallback(image)}.sig") == signature
+    # BuildKit's in-index attestation came with its index; referrers of a child and of a referrer.
+    assert await digest_of(dst, "mirror/shop/web", "1.0") == corpus.buildkit_index
+    for digest in (extras.child_sbom, extras.sbom_signature):
+        assert await digest_of(dst, "mirror/shop/multi", digest) == digest
+    assert await digest_of(dst, "mirror/shop/multi", fallback(extras.child_sbom)) is not None
+
+
+async def test_second_run_of_an_unchanged_source_copies_nothing(
+    pair: Pair, fixtures_dir: Path, rng: random.Random
+) -> None:
+    await populate(pair.source.host, fixtures_dir, rng)
+    await push_extras(pair.source.host, rng)
+    first = await pair.run()
+    assert first.errors == []
+    pair.source_proxy.reset_counters()
+    pair.destination_proxy.reset_counters()
+
+    again = await pair.run()
+
+    assert again.errors == []
+    assert (again.images.copied, again.images.skipped) == (0, 7)
+    assert (again.manifests.copied, again.blobs.copied, again.bytes.copied) == (0, 0, 0)
+    assert (again.referrers.copied, again.referrers.skipped) == (0, 8)
+    writes = sum(
+        pair.destination_proxy.count(method, WRITES) for method in ("PUT", "POST", "PATCH")
+    )
+    assert writes == 0
+    assert pair.source_proxy.count("GET", "/blobs/") == 0
+    # A handful of look-ups per image, whatever its size: tag, referrers, cosign tags.
+    looked_up = len(pair.source_proxy.events) + len(pair.destination_proxy.events)
+    assert looked_up <= 6 * again.images_total, looked_up
+
+
+async def test_referrers_added_after_a_run_arrive_with_the_next(
+    pair: Pair, fixtures_dir: Path, rng: random.Random
+) -> None:
+    corpus = await populate(pair.source.host, fixtures_dir, rng)
+    assert (await pair.run()).errors == []
+    with_sbom, without_sbom = corpus.images["shop/api:1.0"], corpus.images["shop/api:1.2"]
+    assert with_sbom in corpus.sboms
+    assert without_sbom not in corpus.sboms
+    late = []
+    for digest in (with_sbom, without_sbom):
+        image = await subject(pair.source.host, "shop/api", digest)
+        sbom = build_artifact(image, "application/vnd.cyclonedx+json", b"{}", "text/plain")
+        await push_to(pair.source.host, "shop/api", sbom)
+        late.append(sbom.digest)
+
+    again = await pair.run()
+
+    assert again.errors == []
+    assert again.referrers.copied == 2
+    assert (again.images.copied, again.images.skipped) == (2, 4)
+    await assert_mirrored(pair.source.host, pair.destination.host)
+    for digest in late:
+        assert await digest_of(pair.destination.host, "shop/api", digest) == digest

@@ -1,0 +1,109 @@
+"""Rules on their own: repository globs, rewrites, referrer kinds, tag filters, semver ranges."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog.errors import InvalidArgument
+from replication.planner import ATTACHMENT_TAG
+from replication.rules import ALL_KINDS, RepositoryFilter, Rewrite, TagFilter, parse_kinds
+from replication.versions import VersionRange, tag_version
+
+HEX = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matches", "misses"),
+    [
+        ("acme/**", ["acme/a", "acme/a/b/c"], ["acme", "acmex/a", "other/acme/a"]),
+        ("acme/*", ["acme/a"], ["acme/a/b", "acme"]),
+        ("**/api", ["api", "shop/api", "a/b/api"], ["shop/api2"]),
+        ("a/**/b", ["a/b", "a/x/b", "a/x/y/b"], ["a/xb"]),
+        ("shop/ap?", ["shop/api"], ["shop/apis", "shop/ap/i"]),
+        ("**", ["x", "x/y"], []),
+    ],
+)
+def test_repository_globs(pattern: str, matches: list[str], misses: list[str]) -> None:
+    only = RepositoryFilter((pattern,))
+    assert [m for m in matches if only.matches(m)] == matches
+    assert [m for m in misses if only.matches(m)] == []
+
+
+def test_repository_filter_excludes_and_names() -> None:
+    selected = RepositoryFilter(("acme/**",), exclude=("acme/tmp/**", "acme/test-*"))
+    assert selected.matches("acme/app")
+    assert not selected.matches("acme/tmp/x")
+    assert not selected.matches("acme/test-1")
+    assert selected.named() is None
+    assert RepositoryFilter(("shop/api", "shop/web"), exclude=("shop/web",)).named() == ["shop/api"]
+    with pytest.raises(InvalidArgument):
+        RepositoryFilter(())
+
+
+def test_rewrite() -> None:
+    assert Rewrite().apply("acme/app") == "acme/app"
+    assert Rewrite(prefix="mirror/").apply("acme/app") == "mirror/acme/app"
+    assert Rewrite(prefix="eu", strip="acme/").apply("acme/app") == "eu/app"
+    with pytest.raises(InvalidArgument, match="invalid name"):
+        Rewrite(prefix="Mirror").apply("acme/app")
+
+
+def test_referrer_kinds() -> None:
+    assert parse_kinds("all") == ALL_KINDS
+    assert parse_kinds("none") == frozenset()
+    assert parse_kinds("signatures, SBOMs") == {"signature", "sbom"}
+    assert parse_kinds("attestation") == {"attestation"}
+    for bad in ("", "all,none", "signatures,tattoos"):
+        with pytest.raises(InvalidArgument):
+            parse_kinds(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "inside", "outside"),
+    [
+        ("^1.2", ["1.2.0", "v1.9.9", "1.10"], ["1.1.9", "2.0.0", "1.3.0-rc.1"]),
+        ("^0.2.3", ["0.2.3", "0.2.9"], ["0.3.0", "0.2.2"]),
+        ("^0.0.3", ["0.0.3"], ["0.0.4"]),
+        ("~1.2.3", ["1.2.3", "1.2.10"], ["1.3.0", "1.2.2"]),
+        ("~1", ["1.0.0", "1.9"], ["2.0"]),
+        ("1.x", ["1.0", "1.99.1"], ["2.0", "0.9"]),
+        ("1.2", ["1.2.0", "1.2.7"], ["1.3.0"]),
+        ("1.2.3", ["1.2.3", "v1.2.3"], ["1.2.4"]),
+        (">=1.2 <2", ["1.2", "1.9.9"], ["2.0", "1.1"]),
+        (">= 1.2, < 2 || 3.x", ["1.5", "3.1"], ["2.1", "4.0"]),
+        (">1.2", ["1.3.0"], ["1.2.9"]),
+        ("<=1.2", ["1.2.9"], ["1.3.0"]),
+        (">=2.0.0-rc.1", ["2.0.0-rc.1", "2.0.0", "2.1.0-rc.1"], ["1.9"]),
+        ("*", ["0.1", "10"], []),
+    ],
+)
+def test_semver_ranges(text: str, inside: list[str], outside: list[str]) -> None:
+    versions = VersionRange.parse(text)
+
+    def admitted(tags: list[str]) -> list[str]:
+        return [t for t in tags if (v := tag_version(t)) is not None and v in versions]
+
+    assert admitted(inside) == inside
+    assert admitted(outside) == []
+
+
+def test_tag_filters() -> None:
+    assert tag_version("latest") is None
+    assert str(tag_version("v2.0.0-rc.1")) == "2.0.0rc1"
+    both = TagFilter(globs=("v*", "1.*"), semver="^1")
+    assert [t for t in ["v1.2", "1.3", "2.0", "v2.1", "latest"] if both.admits(t)] == [
+        "v1.2",
+        "1.3",
+    ]
+    assert TagFilter(regex=r"release-\d+").admits("release-12")
+    assert not TagFilter(regex=r"release-\d+").admits("release-12-hotfix")
+    for bad in ({"regex": "("}, {"semver": "^^1"}, {"semver": ">=1.x"}, {"newest": 0}):
+        with pytest.raises(InvalidArgument):
+            TagFilter(**bad)
+
+
+def test_attachment_tags_are_not_images() -> None:
+    for tag in (f"sha256-{HEX}", f"sha256-{HEX}.sig", f"sha256-{HEX}.att", f"sha256-{HEX}.sbom"):
+        assert ATTACHMENT_TAG.match(tag)
+    for tag in ("latest", f"sha256-{HEX}.bak", f"sha256-{HEX[:10]}", "sha256-abc.sig"):
+        assert not ATTACHMENT_TAG.match(tag)
