@@ -671,9 +671,8 @@ class RegistryClient:
             # Distribution answers "0-0" for an empty session as well as for one byte: read it
             # as empty (no chunk is one byte long), or the resumed upload would skip a byte.
             end = int((r.headers.get("Range") or "0--1").split("-")[-1])
-            return (end + 1 if end > 0 else 0), urljoin(
-                location, r.headers.get("Location", location)
-            )
+            received = end + 1 if end > 0 else 0
+            return received, urljoin(location, r.headers.get("Location", location))
 
     async def _cancel_upload(self, repository: str, location: str) -> None:
         async with self._send("DELETE", location, scopes=_scopes(repository, "pull,push")):
@@ -723,7 +722,7 @@ async def _rechunk(content: bytes | AsyncIterable[bytes], size: int) -> AsyncIte
             continue
         joined = b"".join(pieces)
         for start in range(0, len(joined) - size + 1, size):
-            yield joined[start : start + size] if len(joined) != size else joined
+            yield joined[start : start + size]
         rest = joined[len(joined) - len(joined) % size :]
         pieces, held = ([rest], len(rest)) if rest else ([], 0)
     if pieces:
