@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from catalog import __version__
-from catalog.cli.artifact import artifact_group, find_command, tag_group
-from catalog.cli.gate import policy_group, verify_command
-from catalog.cli.index import index_command
-from catalog.cli.inspect import inspect_command
-from catalog.cli.registry import registry_group
-from catalog.cli.replicate import replicate_group
-from catalog.cli.serve import serve_command
-from catalog.cli.trust import trust_group
+
+# Command name → "module:attribute". A command's module is imported only when it runs (or for
+# --help), so `xregistry replicate once` does not pay for the catalog's, gRPC's or sigstore's
+# imports.
+COMMANDS = {
+    "artifact": "catalog.cli.artifact:artifact_group",
+    "find": "catalog.cli.artifact:find_command",
+    "index": "catalog.cli.index:index_command",
+    "inspect": "catalog.cli.inspect:inspect_command",
+    "policy": "catalog.cli.gate:policy_group",
+    "registry": "catalog.cli.registry:registry_group",
+    "replicate": "catalog.cli.replicate:replicate_group",
+    "serve": "catalog.cli.serve:serve_command",
+    "tag": "catalog.cli.artifact:tag_group",
+    "trust": "catalog.cli.trust:trust_group",
+    "verify": "catalog.cli.gate:verify_command",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="xregistry")
 @click.option(
     "--database",
@@ -38,21 +62,6 @@ def main(database: str | None, server: str | None) -> None:
       xregistry find pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1
     """
 
-
-for command in (
-    inspect_command,
-    registry_group,
-    index_command,
-    artifact_group,
-    find_command,
-    tag_group,
-    serve_command,
-    verify_command,
-    policy_group,
-    trust_group,
-    replicate_group,
-):
-    main.add_command(command)
 
 if __name__ == "__main__":
     main()

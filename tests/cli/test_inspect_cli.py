@@ -104,3 +104,17 @@ def test_help_teaches() -> None:
     assert done.returncode == 0
     assert "oci:PATH" in done.stdout
     assert "--insecure" in done.stdout
+
+
+def test_every_lazy_command_resolves_under_its_own_name() -> None:
+    import click
+
+    from catalog.cli.main import COMMANDS, main
+
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        command = main.get_command(ctx, name)
+        assert command is not None
+        assert command.name == name
+    assert main.get_command(ctx, "nonsense") is None
+    assert set(COMMANDS) == set(main.list_commands(ctx))
