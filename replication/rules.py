@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from catalog.errors import InvalidArgument
 from catalog.oci.errors import InvalidReference
+from catalog.oci.globs import translate
 from catalog.oci.reference import validate_repository
 from replication.versions import VersionRange, tag_version
 
@@ -60,26 +61,8 @@ def parse_kinds(text: str) -> frozenset[AttachmentKind]:
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A repository glob: ``*`` and ``?`` stay inside one path component, ``**`` crosses them."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")  # "a/**/b" also matches "a/b"
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+    """A repository glob (see :mod:`catalog.oci.globs`), matched from the start to the end."""
+    return re.compile(translate(pattern) + r"\Z")
 
 
 def is_glob(pattern: str) -> bool:

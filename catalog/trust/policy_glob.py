@@ -14,6 +14,7 @@ import re
 from functools import lru_cache
 
 from catalog.oci.errors import InvalidReference
+from catalog.oci.globs import translate
 from catalog.oci.reference import DOCKER_HUB, parse_image_reference
 
 # What can appear in a reference (host, port, path, tag, digest) plus the wildcards.
@@ -61,26 +62,7 @@ def _normalise_hub(glob: str) -> str:
 
 def glob_regex(globs: list[str] | tuple[str, ...]) -> re.Pattern[str]:
     """One compiled pattern that fully matches what any of ``globs`` (normalised) matches."""
-    return re.compile("|".join(f"(?:{_translate(g)})" for g in globs))
-
-
-def _translate(glob: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(glob):
-        if glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(glob[i]))
-            i += 1
-    return "".join(out)
+    return re.compile("|".join(f"(?:{translate(g)})" for g in globs))
 
 
 def literal_directory(glob: str) -> str:
