@@ -34,11 +34,6 @@ def descriptor_kind(descriptor: Descriptor) -> AttachmentKind:
 
 
 def manifest_kind(manifest: Manifest) -> AttachmentKind:
-    from catalog.formats.classify import Layer, classify
+    from catalog.formats.classify import manifest_kind as kind
 
-    return classify(
-        artifact_type=manifest.artifact_type,
-        config_media_type=manifest.config.media_type if manifest.config else None,
-        layers=[Layer(layer.media_type, layer.annotations) for layer in manifest.layers],
-        annotations=manifest.annotations,
-    ).kind
+    return kind(manifest)

@@ -14,6 +14,7 @@ from typing import Literal
 
 from catalog.formats import intoto, notation
 from catalog.oci import mediatypes as mt
+from catalog.oci.manifest import Manifest
 
 AttachmentKind = Literal["signature", "attestation", "sbom", "other"]
 Decoder = Literal[
@@ -130,3 +131,25 @@ def _bundle_kind(annotations: Mapping[str, str]) -> AttachmentKind:
 
 def _predicate_kind(predicate_type: str | None) -> AttachmentKind:
     return "sbom" if predicate_type and intoto.is_sbom_predicate(predicate_type) else "attestation"
+
+
+# cosign's tag suffixes (``sha256-<hex>.sig`` …) and the kind each stands for.
+COSIGN_SUFFIX_KIND: dict[str, AttachmentKind] = {
+    "sig": "signature",
+    "att": "attestation",
+    "sbom": "sbom",
+}
+
+
+def classify_manifest(manifest: Manifest) -> Classification:
+    """:func:`classify` for a parsed attachment manifest."""
+    return classify(
+        artifact_type=manifest.artifact_type,
+        config_media_type=manifest.config.media_type if manifest.config else None,
+        layers=[Layer(d.media_type, d.annotations) for d in manifest.layers],
+        annotations=manifest.annotations,
+    )
+
+
+def manifest_kind(manifest: Manifest) -> AttachmentKind:
+    return classify_manifest(manifest).kind

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.index.documents import attachment_kind, decode_attachment
+from catalog.formats.classify import COSIGN_SUFFIX_KIND, manifest_kind
+from catalog.index.documents import decode_attachment
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import RepositoryOpener
 from catalog.oci import mediatypes as mt
@@ -37,7 +38,6 @@ from catalog.store.registries import get_registry, mark_repositories_gone, repos
 
 _COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|att|sbom)$")
 _FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
-_SUFFIX_KIND = {"sig": "signature", "att": "attestation", "sbom": "sbom"}
 
 
 @dataclass(slots=True)
@@ -199,7 +199,7 @@ class Crawler:
             if m := _COSIGN_TAG.match(tag):
                 subject = f"{m.group(1)}:{m.group(2)}"
                 manifest = scan.manifests.get(digest)
-                kind = attachment_kind(manifest) if manifest else _SUFFIX_KIND[m.group(3)]
+                kind = manifest_kind(manifest) if manifest else COSIGN_SUFFIX_KIND[m.group(3)]
                 artifact = attachment_type(manifest) if manifest else None
                 scan.links.append(content.Link(subject, digest, kind, "cosign-tag", artifact))
             elif (m := _FALLBACK_TAG.match(tag)) and digest in scan.manifests:
@@ -228,7 +228,7 @@ class Crawler:
         self, scan: _RepoScan, subject: str, digest: str, scheme: str, artifact_type: str | None
     ) -> None:
         manifest = scan.manifests.get(digest)
-        kind = attachment_kind(manifest) if manifest else "other"
+        kind = manifest_kind(manifest) if manifest else "other"
         if manifest is not None:
             artifact_type = artifact_type or attachment_type(manifest)
         scan.links.append(content.Link(subject, digest, kind, scheme, artifact_type))

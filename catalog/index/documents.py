@@ -13,7 +13,7 @@ from typing import BinaryIO
 from catalog.errors import FormatError
 from catalog.formats import intoto, slsa
 from catalog.formats.bundle import decode_bundle
-from catalog.formats.classify import Classification, Layer, classify
+from catalog.formats.classify import classify_manifest
 from catalog.formats.cosign import decode_cosign_attestation, decode_cosign_signature
 from catalog.formats.notation import decode_notation_signature
 from catalog.formats.records import SignatureRecord, StatementRecord
@@ -24,19 +24,6 @@ from catalog.store.documents import AttestationDoc, DecodedDocuments, SbomDoc, S
 
 LAYER_LIMIT = 512 * 1024 * 1024  # larger documents are refused, not read
 _IN_MEMORY = 8 * 1024 * 1024  # spooled files move to disk past this
-
-
-def classify_manifest(manifest: Manifest) -> Classification:
-    return classify(
-        artifact_type=manifest.artifact_type,
-        config_media_type=manifest.config.media_type if manifest.config else None,
-        layers=[Layer(d.media_type, d.annotations) for d in manifest.layers],
-        annotations=manifest.annotations,
-    )
-
-
-def attachment_kind(manifest: Manifest) -> str:
-    return classify_manifest(manifest).kind
 
 
 async def _fetch(repo: Repository, layer: Descriptor) -> BinaryIO:

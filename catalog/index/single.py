@@ -8,7 +8,8 @@ import contextlib
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.index.documents import attachment_kind, decode_attachment
+from catalog.formats.classify import manifest_kind
+from catalog.index.documents import decode_attachment
 from catalog.oci.attachments import find_attachments
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Manifest
@@ -33,7 +34,7 @@ async def index_digest(sessions: sessionmaker[Session], repo: Repository, digest
         content.Link(
             str(a.subject),
             str(a.descriptor.digest),
-            attachment_kind(manifests[str(a.descriptor.digest)]),
+            manifest_kind(manifests[str(a.descriptor.digest)]),
             a.scheme,
             a.artifact_type,
         )
