@@ -17,8 +17,7 @@ from catalog.errors import InvalidArgument
 from catalog.oci.digest import Digest
 from catalog.oci.errors import InvalidDigest, InvalidReference
 from catalog.oci.reference import validate_repository, validate_tag
-
-REGISTRY_ID = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
+from catalog.store.registries import validate_name
 
 _REGISTRY = "registries/{registry}"
 _REPOSITORY = "registries/{registry}/repositories/{repository}"
@@ -27,12 +26,8 @@ _ARTIFACT = "artifacts/{digest}"
 
 
 def validate_registry_id(registry_id: str) -> str:
-    if not REGISTRY_ID.fullmatch(registry_id):
-        raise InvalidArgument(
-            f"invalid registry id {registry_id!r}: 1-63 lower-case letters, digits and '-', "
-            "starting with a letter and not ending with '-'"
-        )
-    return registry_id
+    """A registry id is a registry's name in the store: one grammar, checked in one place."""
+    return validate_name(registry_id)
 
 
 def escape_repository(path: str) -> str:
