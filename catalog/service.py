@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.errors import InvalidArgument
+from catalog.errors import FailedPrecondition, InvalidArgument
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.run import index_registry
 from catalog.oci.digest import is_digest
@@ -49,6 +49,7 @@ class RegistryView:
 class CatalogService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        self._indexing: set[str] = set()
 
     def add_registry(self, spec: RegistrySpec) -> RegistryView:
         with self.sessions.begin() as session:
@@ -95,7 +96,16 @@ class CatalogService:
             return queries.list_index_errors(session, registry, queries.page_size(size), after)
 
     async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats:
-        return await index_registry(self.sessions, name, on_progress)
+        """Crawl a registry now; one run per registry at a time in this process (scheduled and
+        requested runs alike)."""
+        self.get_registry(name)
+        if name in self._indexing:
+            raise FailedPrecondition(f"registry {name!r} is being indexed already")
+        self._indexing.add(name)
+        try:
+            return await index_registry(self.sessions, name, on_progress)
+        finally:
+            self._indexing.discard(name)
 
     def artifact(self, reference: str) -> queries.ArtifactView:
         """By digest (``sha256:…``) or by image reference, resolved through the catalog's tags."""

@@ -16,7 +16,7 @@ from catalog.api import convert, names
 from catalog.api.paging import Cursor, PageTokens, page_size
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
-from catalog.errors import FailedPrecondition, InvalidArgument
+from catalog.errors import InvalidArgument
 from catalog.index.progress import IndexStats
 from catalog.service import CatalogService
 from catalog.store.queries import Page
@@ -30,7 +30,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, catalog: CatalogService, tokens: PageTokens) -> None:
         self.catalog = catalog
         self.tokens = tokens
-        self._indexing: set[str] = set()
 
     def _after(self, request: Any) -> int | None:
         cursor = self.tokens.decode(request)
@@ -89,15 +88,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: pb.IndexRegistryRequest, context: Context
     ) -> AsyncIterator[pb.IndexRegistryResponse]:
         name = names.parse_registry_name(request.name)
-        self.catalog.get_registry(name)
-        if name in self._indexing:
-            raise FailedPrecondition(f"registry {name!r} is being indexed already")
-        self._indexing.add(name)
         started = datetime.now(UTC)
         latest: list[IndexStats] = []
         # The run is a task of its own: it finishes even if the caller goes away.
         run = asyncio.ensure_future(self.catalog.index(name, latest.append))
-        run.add_done_callback(lambda _: self._indexing.discard(name))
         while not run.done():
             await asyncio.wait([run], timeout=_PROGRESS_EVERY)
             if latest and not run.done():
