@@ -7,12 +7,10 @@ import logging
 import os
 import signal
 from datetime import UTC, datetime
-from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.gate_servicer import GateServicer
@@ -20,13 +18,10 @@ from catalog.api.paging import PageTokens
 from catalog.api.server import build_server, catalog_service, gate_service
 from catalog.config import ServeConfig, parse_duration
 from catalog.errors import ConfigError
-from catalog.index.live import index_live, resolve_live
-from catalog.service import CatalogService
+from catalog.service import CatalogService, build_gate
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.registries import update_registry
-from catalog.trust.gate import Gate
 from catalog.trust.policies import Policies
-from catalog.trust.roots import TrustConfig
 
 log = logging.getLogger("xregistry.serve")
 
@@ -38,16 +33,6 @@ def trigger_for(schedule: str) -> IntervalTrigger | CronTrigger:
     if kind == "cron":
         return CronTrigger.from_crontab(value, timezone=UTC)
     raise ConfigError(f"unknown index schedule {schedule!r}")
-
-
-def build_gate(sessions: sessionmaker[Session], trust: TrustConfig) -> Gate:
-    """The gate, asking registries live for what the catalog has not seen."""
-    return Gate(
-        sessions,
-        trust,
-        resolve_live=partial(resolve_live, sessions),
-        index_live=partial(index_live, sessions),
-    )
 
 
 def page_tokens() -> PageTokens:

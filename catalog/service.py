@@ -6,6 +6,8 @@ One place that opens sessions around the store's functions, so neither edge hold
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +19,10 @@ from catalog.oci.reference import parse_image_reference
 from catalog.store import queries
 from catalog.store.models import IndexErrorRecord, Registry, Repository, Tag
 from catalog.store.registries import RegistrySpec, create_registry, delete_registry, get_registry
+
+if TYPE_CHECKING:
+    from catalog.trust.gate import Gate
+    from catalog.trust.roots import TrustConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,3 +165,17 @@ class CatalogService:
         with self.sessions() as session:
             registry = queries.registry_for_host(session, ref.registry).name
         return self.tag_events(registry, ref.repository, ref.tag or "latest", size, after)
+
+
+def build_gate(sessions: sessionmaker[Session], trust: TrustConfig) -> Gate:
+    """The gate, asking registries live for what the catalog has not seen."""
+    # Imported here: verification is heavy, and most catalog commands never judge anything.
+    from catalog.index.live import index_live, resolve_live
+    from catalog.trust.gate import Gate
+
+    return Gate(
+        sessions,
+        trust,
+        resolve_live=partial(resolve_live, sessions),
+        index_live=partial(index_live, sessions),
+    )

@@ -16,6 +16,7 @@ from catalog.cli.errors import reports_errors
 from catalog.cli.output import echo_json, output_option, table
 from catalog.config import TrustSettings
 from catalog.oci import errors as oci
+from catalog.service import build_gate
 from catalog.trust.gate import DEFAULT_POLICY, CheckResult, Gate
 from catalog.trust.policies import Policies
 
@@ -32,8 +33,6 @@ def _trust_option(func: Any) -> Any:
 
 
 def _gate(staging: bool) -> tuple[Gate, Policies]:
-    from catalog.serve import build_gate
-
     ctx = click.get_current_context()
     sessions = open_service(database_url(ctx)).sessions
     instances: tuple[Any, ...] = ("production", "staging") if staging else ("production",)
