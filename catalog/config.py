@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,46 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from catalog.errors import ConfigError
 from catalog.oci.reference import parse_image_reference
+from catalog.schedules import IndexSchedule, parse_duration
 from catalog.store.db import DEFAULT_URL
 from catalog.store.registries import RegistrySpec, validate_name
+from replication.spec import RuleSpec
 
 if TYPE_CHECKING:
     from catalog.trust.roots import TrustConfig
 
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> int:
-    """``90s``, ``15m``, ``2h``, ``1d`` → seconds."""
-    m = _DURATION.match(text.strip())
-    if not m or int(m.group(1)) == 0:
-        raise ValueError(f"invalid duration {text!r}: use a number and s, m, h or d (e.g. 15m)")
-    return int(m.group(1)) * _SECONDS[m.group(2)]
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class IndexSchedule(_Strict):
-    interval: str | None = None
-    cron: str | None = None
-
-    @model_validator(mode="after")
-    def one_of(self) -> IndexSchedule:
-        if (self.interval is None) == (self.cron is None):
-            raise ValueError("give exactly one of 'interval' (e.g. 15m) or 'cron'")
-        if self.interval is not None:
-            parse_duration(self.interval)
-        if self.cron is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
-            CronTrigger.from_crontab(self.cron)
-        return self
-
-    def as_text(self) -> str:
-        return f"interval:{self.interval}" if self.interval else f"cron:{self.cron}"
 
 
 class RegistryConfig(_Strict):
@@ -126,18 +96,50 @@ class TrustSettings(_Strict):
         )
 
 
+class ReplicationSettings(_Strict):
+    """This process's replication worker, and the rules the config file manages."""
+
+    workers: int = Field(default=8, ge=1, le=64, description="images copied at once")
+    lease: str = Field(default="30s", description="how long a dead worker's task stays claimed")
+    poll: str = Field(default="2s", description="how often an idle worker looks for work")
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+    @field_validator("lease", "poll")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def unique_rules(self) -> ReplicationSettings:
+        _unique("rule", [r.name for r in self.rules])
+        return self
+
+    @property
+    def lease_seconds(self) -> int:
+        return parse_duration(self.lease)
+
+    @property
+    def poll_seconds(self) -> int:
+        return parse_duration(self.poll)
+
+
+def _unique(what: str, names: list[str]) -> None:
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{what} names must be unique: {', '.join(duplicates)}")
+
+
 class ServeConfig(_Strict):
     database: str = DEFAULT_URL
     listen: str = "127.0.0.1:50051"
     registries: list[RegistryConfig] = Field(default_factory=list)
     trust: TrustSettings = Field(default_factory=TrustSettings)
+    replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:
-        names = [r.name for r in self.registries]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"registry names must be unique: {', '.join(duplicates)}")
+        _unique("registry", [r.name for r in self.registries])
         return self
 
 

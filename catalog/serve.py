@@ -1,4 +1,4 @@
-"""``xregistry serve``: the gRPC service with scheduled indexing."""
+"""``xregistry serve``: the gRPC services, scheduled indexing, and a replication worker."""
 
 from __future__ import annotations
 
@@ -9,30 +9,23 @@ import signal
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.gate_servicer import GateServicer
 from catalog.api.paging import PageTokens
 from catalog.api.server import build_server, catalog_service, gate_service
-from catalog.config import ServeConfig, parse_duration
-from catalog.errors import ConfigError
+from catalog.config import ServeConfig
+from catalog.schedules import trigger_for
 from catalog.service import CatalogService, build_gate
 from catalog.store.db import make_engine, session_factory, upgrade
+from catalog.store.models import utcnow
 from catalog.store.registries import update_registry
 from catalog.trust.policies import Policies
+from replication.scheduling import RuleScheduler
+from replication.service import ReplicationService
+from replication.worker import Worker
 
 log = logging.getLogger("xregistry.serve")
-
-
-def trigger_for(schedule: str) -> IntervalTrigger | CronTrigger:
-    kind, _, value = schedule.partition(":")
-    if kind == "interval":
-        return IntervalTrigger(seconds=parse_duration(value))
-    if kind == "cron":
-        return CronTrigger.from_crontab(value, timezone=UTC)
-    raise ConfigError(f"unknown index schedule {schedule!r}")
 
 
 def page_tokens() -> PageTokens:
@@ -54,6 +47,16 @@ class Service:
                 update_registry(session, registry.spec())
         self.catalog = CatalogService(self.sessions)
         self.gate = build_gate(self.sessions, config.trust.build())
+        settings = config.replication
+        self.worker = Worker(
+            self.sessions,
+            parallel=settings.workers,
+            lease=settings.lease_seconds,
+            poll=settings.poll_seconds,
+            gate=lambda: self.gate,
+        )
+        self.replication = ReplicationService(self.sessions, wake=self.worker.wake)
+        self.replication.apply_config_rules(settings.rules)
         tokens = page_tokens()
         self.server = build_server(
             config.listen,
@@ -63,15 +66,21 @@ class Service:
             ],
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.rules = RuleScheduler(self.scheduler, self.replication)
+        self._stopping = asyncio.Event()
+        self._working: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
         return self.server.port
 
     async def _index(self, name: str) -> None:
+        started = utcnow()
         try:
             stats = await self.catalog.index(name)
             log.info("indexed %s: %s", name, stats.as_dict())
+            if stats.tag_events:
+                await asyncio.to_thread(self.replication.on_indexed, name, started)
         except Exception:
             log.exception("scheduled index of %s failed", name)
 
@@ -88,12 +97,17 @@ class Service:
                     coalesce=True,
                     next_run_time=datetime.now(UTC),
                 )
+        self.rules.start()
         self.scheduler.start()
         self.gate.audit.start()
+        self._working = asyncio.create_task(self.worker.run(self._stopping))
         log.info("xregistry serving on port %d", self.port)
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
+        self._stopping.set()
+        if self._working is not None:
+            await self._working  # hands unfinished tasks back to the other replicas
         await self.server.stop(grace=5.0)
         await self.gate.audit.stop()
         self.engine.dispose()

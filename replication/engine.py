@@ -50,12 +50,12 @@ async def replicate(
         plans = await plan(source, rule, unlisted)
         report.images_total = sum(len(p.tags) for p in plans)
         _notify(on_progress, report)
-        state = RunState(rule, source, destination, report, CopyLedger(), Claims())
+        state = RunState(rule, source, destination, CopyLedger(), Claims())
         limit = asyncio.Semaphore(parallel)
 
         async def one(repository: RepositoryPlan, tag: str) -> None:
             async with limit:
-                await replicate_image(state, repository, tag)
+                await replicate_image(state, repository, tag, report)
             _notify(on_progress, report)
 
         await asyncio.gather(*(one(p, tag) for p in plans for tag in p.tags))

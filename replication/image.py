@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from catalog.errors import CatalogError
@@ -17,6 +18,9 @@ from replication.referrers import ReferrerCopier
 from replication.report import ImageError, RunReport, TagConflict, Tally
 from replication.rules import ConflictPolicy, Rule
 
+# (source repository, tag, digest) → why the image may not be copied, or None when it may.
+Admit = Callable[[str, str, Digest], Awaitable[str | None]]
+
 
 @dataclass(slots=True)
 class RunState:
@@ -25,14 +29,17 @@ class RunState:
     rule: Rule
     source: RegistryClient
     destination: RegistryClient
-    report: RunReport
     ledger: CopyLedger
     subjects: Claims[tuple[str, Digest]]
+    admit: Admit | None = None
 
 
-async def replicate_image(state: RunState, plan: RepositoryPlan, tag: str) -> None:
-    """Copy ``plan.source:tag`` and record the outcome in the run's report; never raises, so
-    that one failing image leaves the others alone."""
+async def replicate_image(
+    state: RunState, plan: RepositoryPlan, tag: str, report: RunReport
+) -> Digest | None:
+    """Copy ``plan.source:tag`` and record the outcome in ``report``; → the image's digest
+    (None when it could not be read). Never raises, so one failing image leaves the others be."""
+    digest: Digest | None = None
     stats = CopyStats()
     attached = Tally()
     src = RemoteRepository(state.source, plan.source)
@@ -45,9 +52,15 @@ async def replicate_image(state: RunState, plan: RepositoryPlan, tag: str) -> No
         fallback_index=False,  # the referrers step writes each index once, as the source has it
         buffer_limit=state.destination.options.chunk_size,  # larger blobs go up in chunks anyway
     )
-    report = state.report
     try:
         manifest = await src.get_manifest(tag)
+        digest = manifest.digest
+        if state.admit is not None:
+            denied = await state.admit(plan.source, tag, digest)
+            if denied is not None:
+                report.images_denied += 1
+                report.errors.append(ImageError(plan.source, tag, denied, outcome="denied"))
+                return digest
         moved = await _copy_tag(copier, manifest, tag, state.rule.conflict)
         if state.rule.referrers:
             referrers = ReferrerCopier(
@@ -61,7 +74,7 @@ async def replicate_image(state: RunState, plan: RepositoryPlan, tag: str) -> No
             await gather_all(referrers.copy(s) for s in await subjects(src, manifest))
     except TagConflict as exc:
         report.images.failed += 1
-        report.errors.append(ImageError(plan.source, tag, str(exc), conflict=True))
+        report.errors.append(ImageError(plan.source, tag, str(exc), outcome="conflict"))
     except (OCIError, CatalogError) as exc:
         report.images.failed += 1
         report.errors.append(ImageError(plan.source, tag, str(exc)))
@@ -78,6 +91,7 @@ async def replicate_image(state: RunState, plan: RepositoryPlan, tag: str) -> No
         report.referrers.copied += attached.copied
         report.referrers.skipped += attached.skipped
         report.referrers.failed += attached.failed
+    return digest
 
 
 async def _copy_tag(copier: Copier, manifest: Manifest, tag: str, policy: ConflictPolicy) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from catalog.errors import CatalogError
 from catalog.oci.copy import CopyStats
@@ -12,6 +12,9 @@ from catalog.oci.copy import CopyStats
 
 class TagConflict(CatalogError):
     """A destination tag points elsewhere and the rule says to report, not overwrite."""
+
+
+Outcome = Literal["failed", "conflict", "denied"]
 
 
 @dataclass(slots=True)
@@ -26,7 +29,7 @@ class ImageError:
     repository: str  # at the source
     tag: str  # empty when the whole repository could not be listed
     reason: str
-    conflict: bool = False
+    outcome: Outcome = "failed"  # denied: the rule's policy does not allow the image
 
 
 @dataclass(slots=True)
@@ -35,6 +38,7 @@ class RunReport:
     destination: str
     images_total: int = 0
     images: Tally = field(default_factory=Tally)
+    images_denied: int = 0  # by the rule's policy: not copied, and not a failure
     manifests: Tally = field(default_factory=Tally)
     blobs: Tally = field(default_factory=Tally)
     bytes: Tally = field(default_factory=Tally)
@@ -45,11 +49,11 @@ class RunReport:
 
     @property
     def images_done(self) -> int:
-        return self.images.copied + self.images.skipped + self.images.failed
+        return self.images.copied + self.images.skipped + self.images.failed + self.images_denied
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return all(e.outcome == "denied" for e in self.errors)
 
     def add(self, stats: CopyStats) -> None:
         self.manifests.copied += stats.manifests_copied
@@ -72,7 +76,7 @@ class RunReport:
             "destination": self.destination,
             "seconds": round(self.seconds, 3),
             "images_total": self.images_total,
-            "images": tally(self.images),
+            "images": {**tally(self.images), "denied": self.images_denied},
             "manifests": tally(self.manifests),
             "blobs": {**tally(self.blobs), "mounted": self.blobs_mounted},
             "bytes": tally(self.bytes),
@@ -82,7 +86,7 @@ class RunReport:
                     "repository": e.repository,
                     "tag": e.tag,
                     "reason": e.reason,
-                    "conflict": e.conflict,
+                    "outcome": e.outcome,
                 }
                 for e in self.errors
             ],

@@ -13,6 +13,7 @@ from catalog.oci.client import RegistryClient, RegistryOptions
 from catalog.oci.credentials import Credentials, CredentialStore, DockerConfig
 from catalog.oci.retry import RetryPolicy
 from tests.harness.faultproxy import FaultProxy, run_proxy
+from tests.harness.postgres import RunningPostgres, run_postgres
 from tests.harness.registry import RunningRegistry, run_registry
 
 # CI lays shared/ beside the clone; XREGISTRY_FIXTURES points elsewhere when it is not.
@@ -29,6 +30,13 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.fail(f"shared fixtures not found at {FIXTURES}")
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPostgres]:
+    """One PostgreSQL server for the session; tests create their own databases in it."""
+    with run_postgres(tmp_path_factory.mktemp("pg")) as pg:
+        yield pg
 
 
 @pytest.fixture(scope="module")

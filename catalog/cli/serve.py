@@ -17,13 +17,17 @@ from catalog.config import ServeConfig, load_config
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML configuration (database, listen address, registries and their index schedules).",
+    help="YAML configuration: database, listen address, registries and their index "
+    "schedules, trust, replication rules.",
 )
 @click.option("--listen", help="Override the listen address, e.g. 0.0.0.0:50051.")
 @reports_errors
 def serve_command(config_file: Path | None, listen: str | None) -> None:
-    """Run the xregistry gRPC service (CatalogService, health, reflection) and index
-    registries on their schedules.
+    """Run the xregistry gRPC services (CatalogService, GateService, ReplicationService,
+    health, reflection), index registries on their schedules, and work on replication runs.
+
+    Any number of `serve` processes may share one PostgreSQL database: each scheduled
+    replication run is created once, and each of its images is copied by one of them.
 
     \b
     Configuration (all keys optional):
@@ -35,6 +39,19 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
           repositories: ["acme/*"]            # globs; plain names need no _catalog
           credentials: env:REG_USER:REG_PASS  # or file:/path, docker-config
           index: {interval: 15m}              # or {cron: "*/15 * * * *"}
+      replication:
+        workers: 8                            # images this process copies at once
+        lease: 30s                            # a dead process's work is taken over after it
+        rules:                                # also: xregistry replicate rule add
+          - name: to-eu
+            source: local                     # registry names from above (or the catalog)
+            destination: eu
+            include: ["acme/**"]
+            prefix: mirror                    # eu gets mirror/acme/...
+            tags: {globs: ["release-*"]}      # also regex, semver, newest, newest_by
+            referrers: all                    # or none, or signatures,attestations,sboms
+            policy: prod                      # copy only what this gate policy allows
+            schedule: {cron: "*/15 * * * *"}  # and/or on_index: true
     """
     from catalog.serve import serve
 

@@ -78,7 +78,7 @@ async def test_conflicting_destination_tag_is_reported_or_overwritten(
 
     reported = await pair.run(conflict=ConflictPolicy.REPORT)
 
-    assert [(e.tag, e.conflict) for e in reported.errors] == [("1.0", True)]
+    assert [(e.tag, e.outcome) for e in reported.errors] == [("1.0", "conflict")]
     assert ours.digest in reported.errors[0].reason
     assert theirs.digest in reported.errors[0].reason
     assert (reported.images.copied, reported.images.failed) == (1, 1)

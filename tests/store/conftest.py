@@ -11,15 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.store.db import make_engine, session_factory, upgrade
-from tests.harness.postgres import RunningPostgres, run_postgres
+from tests.harness.postgres import RunningPostgres
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPostgres]:
-    with run_postgres(tmp_path_factory.mktemp("pg")) as pg:
-        yield pg
 
 
 def empty_database(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

@@ -34,6 +34,19 @@ SEED = {
         + "a" * 64
         + "', 'prod', 1, 'abc', false, '[]', '[]', false, '2026-01-02 00:00:00+00')",
     ],
+    "0003": [
+        "INSERT INTO replication_rules (id, name, source_registry, spec, origin, created_at,"
+        " updated_at) VALUES (1, 'mirror', 'r', '{}', 'api', '2026-01-03 00:00:00+00',"
+        " '2026-01-03 00:00:00+00')",
+        "INSERT INTO replication_runs (id, rule_id, trigger, status, created_at)"
+        " VALUES (1, 1, 'manual', 'running', '2026-01-03 00:00:00+00')",
+        "INSERT INTO replication_tasks (id, run_id, source_repository, destination_repository,"
+        " tag, status, attempts, manifests_copied, manifests_skipped, manifests_failed,"
+        " blobs_copied, blobs_skipped, blobs_failed, blobs_mounted, bytes_copied, bytes_skipped,"
+        " bytes_failed, referrers_copied, referrers_skipped, referrers_failed)"
+        " VALUES (1, 1, 'acme/api', 'm/acme/api', 'v1', 'pending', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,"
+        " 0, 0, 0, 0)",
+    ],
 }
 
 
@@ -60,5 +73,7 @@ def test_each_revision_upgrades_with_data(database_url: str) -> None:
         raw = connection.execute(text("SELECT raw FROM manifests")).scalar_one()
         assert bytes(raw) == b"{}"
         assert connection.execute(text("SELECT name FROM policies")).scalars().all() == ["prod"]
+        tasks = connection.execute(text("SELECT tag FROM replication_tasks")).scalars().all()
+        assert tasks == ["v1"]
     command.check(alembic_config(engine))
     engine.dispose()

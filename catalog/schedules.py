@@ -1,0 +1,84 @@
+"""Schedules: as users write them (``interval: 15m`` or ``cron: */15 * * * *``), as the store
+keeps them (``interval:15m``, ``cron:*/15 * * * *``), and as APScheduler triggers.
+
+Every replica must agree on when a schedule fires, so that they name a scheduled run alike:
+cron fires on the clock, and intervals count from a fixed epoch rather than from start-up.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from catalog.errors import ConfigError
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """``90s``, ``15m``, ``2h``, ``1d`` → seconds."""
+    m = _DURATION.match(text.strip())
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"invalid duration {text!r}: use a number and s, m, h or d (e.g. 15m)")
+    return int(m.group(1)) * _SECONDS[m.group(2)]
+
+
+class IndexSchedule(BaseModel):
+    """When a job fires: exactly one of an interval or a crontab line (UTC)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval: str | None = None
+    cron: str | None = None
+
+    @model_validator(mode="after")
+    def one_of(self) -> IndexSchedule:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'interval' (e.g. 15m) or 'cron'")
+        if self.interval is not None:
+            parse_duration(self.interval)
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            CronTrigger.from_crontab(self.cron)
+        return self
+
+    def as_text(self) -> str:
+        return f"interval:{self.interval}" if self.interval else f"cron:{self.cron}"
+
+
+def trigger_for(schedule: str) -> BaseTrigger:
+    # Imported here: the CLI parses schedules without running any.
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    kind, _, value = schedule.partition(":")
+    if kind == "interval":
+        return IntervalTrigger(seconds=parse_duration(value), start_date=EPOCH, timezone=UTC)
+    if kind == "cron":
+        return CronTrigger.from_crontab(value, timezone=UTC)
+    raise ConfigError(f"unknown schedule {schedule!r}")
+
+
+def latest_fire_time(trigger: BaseTrigger, now: datetime) -> datetime:
+    """The newest time ``trigger`` fires at or before ``now``: what a job that fired late
+    (a busy loop, a misfire) was scheduled for."""
+    step = timedelta(minutes=1)
+    while (earlier := trigger.get_next_fire_time(None, now - step)) is None or earlier > now:
+        if step > timedelta(days=3660):
+            raise ConfigError("the schedule has not fired in ten years")
+        step *= 2
+    latest: datetime = earlier
+    while (following := trigger.get_next_fire_time(latest, latest)) is not None and (
+        following <= now
+    ):
+        latest = following
+    return latest

@@ -1,0 +1,300 @@
+"""Replication's operations, as the gRPC servicer and the CLI use them: rules, runs, lag.
+
+Views are plain records, so both edges print and convert the same things.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.errors import InvalidArgument
+from catalog.store.models import (
+    Registry,
+    ReplicationRule,
+    ReplicationRun,
+    Repository,
+    Tag,
+    TagEvent,
+    utcnow,
+)
+from catalog.store.queries import Page, page_size
+from replication import store
+from replication.spec import RuleSpec
+from replication.store import aware
+
+TRIGGERS = ("manual", "schedule", "index")
+_FAILURES = 100  # failed tasks a run view lists
+_LAG_EVENTS = 10_000  # tag events looked at per lag estimate
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFailure:
+    repository: str
+    tag: str  # empty: the repository could not be listed
+    status: str  # failed | conflict | denied
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    id: int
+    rule: str
+    trigger: str
+    scheduled_for: datetime | None
+    status: str  # pending | planning | running | succeeded | failed
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    tasks_total: int
+    tasks_done: int
+    outcomes: dict[str, int]  # task status → count
+    counters: dict[str, int]  # manifests/blobs/bytes/referrers _copied/_skipped/_failed, …
+    failures: tuple[TaskFailure, ...]
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in store.OPEN_RUN
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """How far the destination is behind the source, by what the store knows."""
+
+    synced_at: datetime | None  # start of the newest run that copied everything
+    pending_since: datetime | None  # the oldest source change not yet at the destination
+    pending_changes: int  # tag changes the indexer saw since synced_at (capped)
+    seconds: float  # now - pending_since; 0 when in step
+
+    @property
+    def in_sync(self) -> bool:
+        return self.pending_since is None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    spec: RuleSpec
+    origin: str
+    created_at: datetime
+    updated_at: datetime
+    last_run: RunView | None
+    lag: Lag
+
+
+class ReplicationService:
+    def __init__(
+        self, sessions: sessionmaker[Session], wake: Callable[[], None] | None = None
+    ) -> None:
+        self.sessions = sessions
+        self._wake = wake
+
+    # -- rules -------------------------------------------------------------------------------
+
+    def put_rule(self, spec: RuleSpec, *, replace: bool = True, origin: str = "api") -> RuleView:
+        with self.sessions.begin() as session:
+            row = store.put_rule(session, spec, origin, replace=replace)
+            return self._rule_view(session, row)
+
+    def get_rule(self, name: str) -> RuleView:
+        with self.sessions() as session:
+            return self._rule_view(session, store.get_rule(session, name))
+
+    def list_rules(self) -> list[RuleView]:
+        with self.sessions() as session:
+            return [self._rule_view(session, row) for row in store.list_rules(session)]
+
+    def delete_rule(self, name: str) -> None:
+        with self.sessions.begin() as session:
+            store.delete_rule(session, name)
+
+    def apply_config_rules(self, specs: Sequence[RuleSpec]) -> list[str]:
+        """Store the config file's rules; drop config rules no longer in it → their names."""
+        with self.sessions.begin() as session:
+            for spec in specs:
+                store.put_rule(session, spec, "config")
+            return store.prune_config_rules(session, [s.name for s in specs])
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def trigger_run(
+        self, rule: str, trigger: str = "manual", scheduled_for: datetime | None = None
+    ) -> RunView | None:
+        """A new run of ``rule``; None when its scheduled run exists already (another replica
+        fired the same schedule)."""
+        if trigger not in TRIGGERS:
+            raise InvalidArgument(f"trigger {trigger!r}: use one of {', '.join(TRIGGERS)}")
+        with self.sessions.begin() as session:
+            row = store.get_rule(session, rule)
+            run = store.create_run(session, row.id, trigger, scheduled_for)
+            view = self._run_view(session, run, row.name) if run is not None else None
+        if view is not None and self._wake is not None:
+            self._wake()
+        return view
+
+    def list_runs(
+        self, rule: str | None = None, size: int = 0, after: int | None = None
+    ) -> Page[RunView]:
+        size = page_size(size)
+        with self.sessions() as session:
+            rule_id = store.get_rule(session, rule).id if rule else None
+            runs = store.list_runs(session, rule_id, size + 1, after)
+            names = dict(session.execute(select(ReplicationRule.id, ReplicationRule.name)).all())
+            views = self._run_views(session, runs[:size], names, failures=0)
+        return Page(views, views[-1].id if len(runs) > size else None)
+
+    def get_run(self, run_id: int) -> RunView:
+        with self.sessions() as session:
+            run = store.get_run(session, run_id)
+            rule = session.get(ReplicationRule, run.rule_id)
+            return self._run_view(session, run, rule.name if rule else "")
+
+    async def watch_run(self, run_id: int, interval: float = 0.5) -> AsyncIterator[RunView]:
+        """The run each time it changes, ending with it finished."""
+        last: RunView | None = None
+        while True:
+            view = await asyncio.to_thread(self.get_run, run_id)
+            if view != last:
+                yield view
+                last = view
+            if view.finished:
+                return
+            await asyncio.sleep(interval)
+
+    def on_indexed(self, registry: str, since: datetime) -> list[RunView]:
+        """Runs for the rules that follow index events on ``registry`` and match a tag the
+        indexer saw new or moved since ``since``; a rule with a run waiting gets none."""
+        started = []
+        with self.sessions.begin() as session:
+            for row in store.list_rules(session):
+                spec = store.rule_spec(row)
+                if not spec.on_index or spec.source != registry:
+                    continue
+                if store.has_open_run(session, row.id) or not _changes(session, spec, since, 1):
+                    continue
+                run = store.create_run(session, row.id, "index")
+                if run is not None:
+                    started.append(self._run_view(session, run, row.name))
+        if started and self._wake is not None:
+            self._wake()
+        return started
+
+    # -- views -------------------------------------------------------------------------------
+
+    def _run_view(self, session: Session, run: ReplicationRun, rule: str) -> RunView:
+        return self._run_views(session, [run], {run.rule_id: rule}, failures=_FAILURES)[0]
+
+    def _run_views(
+        self,
+        session: Session,
+        runs: Sequence[ReplicationRun],
+        names: dict[int, str],
+        failures: int,
+    ) -> list[RunView]:
+        session.flush()
+        totals = store.run_totals(session, [r.id for r in runs])
+        views = []
+        for run in runs:
+            total = totals[run.id]
+            failed = store.failed_tasks(session, run.id, failures) if failures else []
+            views.append(
+                RunView(
+                    id=run.id,
+                    rule=names.get(run.rule_id, ""),
+                    trigger=run.trigger,
+                    scheduled_for=_aware(run.scheduled_for),
+                    status=run.status,
+                    error=run.error,
+                    created_at=aware(run.created_at),
+                    started_at=_aware(run.started_at),
+                    finished_at=_aware(run.finished_at),
+                    tasks_total=total.tasks,
+                    tasks_done=total.done,
+                    outcomes=dict(sorted(total.outcomes.items())),
+                    counters=total.counters,
+                    failures=tuple(
+                        TaskFailure(t.source_repository, t.tag, t.status, t.reason or "")
+                        for t in failed
+                    ),
+                )
+            )
+        return views
+
+    def _rule_view(self, session: Session, row: ReplicationRule) -> RuleView:
+        spec = store.rule_spec(row)
+        last = session.scalars(
+            select(ReplicationRun)
+            .where(ReplicationRun.rule_id == row.id)
+            .order_by(ReplicationRun.id.desc())
+            .limit(1)
+        ).first()
+        return RuleView(
+            spec=spec,
+            origin=row.origin,
+            created_at=aware(row.created_at),
+            updated_at=aware(row.updated_at),
+            last_run=self._run_view(session, last, row.name) if last is not None else None,
+            lag=lag(session, row, spec),
+        )
+
+
+def lag(session: Session, row: ReplicationRule, spec: RuleSpec) -> Lag:
+    """The destination is in step as of the start of the newest run that copied everything.
+    Behind it: tag changes the indexer saw on the source since (when the source is indexed),
+    and anything a later run failed to copy (dated, conservatively, from that start)."""
+    now = utcnow()
+    synced = store.latest_runs(session, row.id, ("succeeded",)).first()
+    synced_at = aware(synced.started_at or synced.created_at) if synced is not None else None
+    baseline = synced_at or aware(row.created_at)
+    failed_since = session.scalars(
+        select(ReplicationRun.id).where(
+            ReplicationRun.rule_id == row.id,
+            ReplicationRun.status == "failed",
+            ReplicationRun.id > (synced.id if synced is not None else 0),
+        )
+    ).first()
+    changes = _changes(session, spec, baseline, _LAG_EVENTS)
+    pending: datetime | None = None
+    if synced is None or failed_since is not None:
+        pending = baseline
+    elif changes:
+        pending = changes[0]
+    return Lag(
+        synced_at=synced_at,
+        pending_since=pending,
+        pending_changes=len(changes),
+        seconds=max(0.0, (now - pending).total_seconds()) if pending is not None else 0.0,
+    )
+
+
+def _changes(session: Session, spec: RuleSpec, since: datetime, limit: int) -> list[datetime]:
+    """When the indexer saw the source's matching tags appear or move after ``since``, oldest
+    first."""
+    rule = spec.rule("", "")
+    rows = session.execute(
+        select(Repository.name, Tag.name, TagEvent.observed_at)
+        .join(Tag, Tag.id == TagEvent.tag_id)
+        .join(Repository, Repository.id == Tag.repository_id)
+        .join(Registry, Registry.id == Repository.registry_id)
+        .where(
+            Registry.name == spec.source,
+            TagEvent.observed_at > since,
+            TagEvent.new_digest.is_not(None),
+        )
+        .order_by(TagEvent.observed_at)
+        .limit(limit)
+    ).all()
+    return [
+        aware(seen)
+        for repository, tag, seen in rows
+        if rule.repositories.matches(repository) and rule.tags.admits(tag)
+    ]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return aware(value) if value is not None else None

@@ -1,0 +1,115 @@
+"""A stored replication rule as users write it: in the config file, through gRPC, on the CLI.
+
+Registries are named as the catalog knows them (``xregistry registry add``), so a rule uses
+their hosts, TLS settings and credentials; :meth:`RuleSpec.rule` turns it into the engine's
+:class:`replication.rules.Rule` once those hosts are known.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from catalog.errors import CatalogError, InvalidArgument
+from catalog.schedules import IndexSchedule
+from catalog.store.registries import validate_name
+from replication.rules import (
+    ConflictPolicy,
+    RepositoryFilter,
+    Rewrite,
+    Rule,
+    TagFilter,
+    parse_kinds,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TagSpec(_Strict):
+    globs: list[str] = Field(default_factory=list)
+    regex: str | None = None
+    semver: str | None = None
+    newest: int | None = None
+    newest_by: Literal["tag", "created"] = "tag"
+
+    def filter(self) -> TagFilter:
+        return TagFilter(
+            globs=tuple(self.globs),
+            regex=self.regex,
+            semver=self.semver,
+            newest=self.newest,
+            newest_by=self.newest_by,
+        )
+
+
+class RuleSpec(_Strict):
+    name: str
+    source: str = Field(description="the source registry's name in the catalog")
+    destination: str = Field(description="the destination registry's name in the catalog")
+    include: list[str] = Field(default_factory=lambda: ["**"])
+    exclude: list[str] = Field(default_factory=list)
+    prefix: str = ""
+    strip: str = ""
+    tags: TagSpec = Field(default_factory=TagSpec)
+    referrers: str = "all"
+    conflict: Literal["overwrite", "report"] = "overwrite"
+    policy: str | None = Field(default=None, description="copy only images this policy allows")
+    schedule: IndexSchedule | None = None
+    on_index: bool = Field(default=False, description="run when indexing sees a tag move")
+
+    @field_validator("name", "policy")
+    @classmethod
+    def _names(cls, value: str | None) -> str | None:
+        # Rule and policy names share the registries' grammar.
+        if value is None:
+            return None
+        try:
+            return validate_name(value)
+        except InvalidArgument as exc:
+            raise ValueError(str(exc).replace("registry name", "name")) from None
+
+    @field_validator("source", "destination")
+    @classmethod
+    def _registries(cls, value: str) -> str:
+        return validate_name(value)
+
+    @model_validator(mode="after")
+    def _rule(self) -> RuleSpec:
+        try:
+            self.rule("source.invalid", "destination.invalid")
+        except CatalogError as exc:
+            raise ValueError(str(exc)) from None
+        if self.source == self.destination and not (self.prefix or self.strip):
+            raise ValueError("source and destination are the same: give a prefix or strip")
+        return self
+
+    def rule(self, source_host: str, destination_host: str) -> Rule:
+        return Rule(
+            source=source_host,
+            destination=destination_host,
+            repositories=RepositoryFilter(include=tuple(self.include), exclude=tuple(self.exclude)),
+            rewrite=Rewrite(prefix=self.prefix, strip=self.strip),
+            tags=self.tags.filter(),
+            referrers=parse_kinds(self.referrers),
+            conflict=ConflictPolicy(self.conflict),
+        )
+
+    @property
+    def schedule_text(self) -> str | None:
+        return self.schedule.as_text() if self.schedule is not None else None
+
+
+def parse_spec(data: object) -> RuleSpec:
+    """A rule from plain data (stored JSON, a request); problems → InvalidArgument."""
+    try:
+        return RuleSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'rule'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise InvalidArgument(f"replication rule: {problems}") from None

@@ -1,0 +1,402 @@
+"""Rules, runs and tasks in SQL, and the claims that let many workers share them.
+
+Every claim is one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``: on
+PostgreSQL concurrent claimers skip each other's rows; SQLite ignores ``FOR UPDATE`` and runs the
+statement under its one writer lock, which is just as atomic. A claim is a lease: a worker that
+dies stops renewing it, and once it has expired any worker claims the work again. Times are the
+workers' clocks (UTC), so replicas need them roughly in step (NTP) — leases are tens of seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from catalog.errors import AlreadyExists, NotFound
+from catalog.store.models import (
+    TASK_COUNTERS,
+    Registry,
+    ReplicationRule,
+    ReplicationRun,
+    ReplicationTask,
+    utcnow,
+)
+from replication.spec import RuleSpec, parse_spec
+
+OPEN_RUN = ("pending", "planning", "running")
+OPEN_TASK = ("pending", "running")
+FAILED_TASK = ("failed", "conflict")
+Run = ReplicationRun
+Task = ReplicationTask
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; they are UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+
+def _check_registries(session: Session, spec: RuleSpec) -> None:
+    for name in (spec.source, spec.destination):
+        if session.scalar(select(Registry.id).where(Registry.name == name)) is None:
+            raise NotFound(f"registry {name!r} is not in the catalog: add it first")
+
+
+def put_rule(
+    session: Session, spec: RuleSpec, origin: str = "api", *, replace: bool = True
+) -> ReplicationRule:
+    """Store ``spec`` under its name, replacing the rule of that name when ``replace``."""
+    _check_registries(session, spec)
+    row = session.scalar(select(ReplicationRule).where(ReplicationRule.name == spec.name))
+    data = spec.model_dump(mode="json")
+    if row is None:
+        row = ReplicationRule(name=spec.name, source_registry=spec.source, spec=data, origin=origin)
+        session.add(row)
+    elif not replace:
+        raise AlreadyExists(f"replication rule {spec.name!r} already exists")
+    else:
+        row.source_registry, row.spec, row.origin, row.updated_at = (
+            spec.source,
+            data,
+            origin,
+            utcnow(),
+        )
+    session.flush()
+    return row
+
+
+def get_rule(session: Session, name: str) -> ReplicationRule:
+    row = session.scalar(select(ReplicationRule).where(ReplicationRule.name == name))
+    if row is None:
+        raise NotFound(f"replication rule {name!r} does not exist")
+    return row
+
+
+def rule_spec(row: ReplicationRule) -> RuleSpec:
+    return parse_spec(row.spec)
+
+
+def list_rules(session: Session) -> Sequence[ReplicationRule]:
+    return session.scalars(select(ReplicationRule).order_by(ReplicationRule.name)).all()
+
+
+def delete_rule(session: Session, name: str) -> None:
+    session.delete(get_rule(session, name))
+
+
+def prune_config_rules(session: Session, keep: Iterable[str]) -> list[str]:
+    """Delete rules that came from the config file and are no longer in it."""
+    gone = session.scalars(
+        select(ReplicationRule.name).where(
+            ReplicationRule.origin == "config", ReplicationRule.name.not_in(list(keep))
+        )
+    ).all()
+    if gone:
+        session.execute(delete(ReplicationRule).where(ReplicationRule.name.in_(gone)))
+    return list(gone)
+
+
+# -- runs --------------------------------------------------------------------------------------
+
+
+def create_run(
+    session: Session, rule_id: int, trigger: str, scheduled_for: datetime | None = None
+) -> ReplicationRun | None:
+    """A new pending run; None when the run for this (rule, scheduled time) exists already."""
+    run = Run(rule_id=rule_id, trigger=trigger, scheduled_for=scheduled_for, status="pending")
+    try:
+        with session.begin_nested():
+            session.add(run)
+    except IntegrityError:
+        return None
+    return run
+
+
+def has_open_run(session: Session, rule_id: int) -> bool:
+    """A run that has not started copying: a new trigger would only repeat it."""
+    return (
+        session.scalar(
+            select(exists().where(Run.rule_id == rule_id, Run.status.in_(("pending", "planning"))))
+        )
+        is True
+    )
+
+
+def get_run(session: Session, run_id: int) -> ReplicationRun:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"replication run {run_id} does not exist")
+    return run
+
+
+def claim_run(
+    session: Session, owner: str, lease: float, run_id: int | None = None
+) -> ReplicationRun | None:
+    """Claim a run to plan: a pending one, or one whose planner's lease ran out."""
+    now = utcnow()
+    claimable = select(Run.id).where(
+        or_(Run.status == "pending", and_(Run.status == "planning", Run.lease_until < now))
+    )
+    if run_id is not None:
+        claimable = claimable.where(Run.id == run_id)
+    claimable = claimable.order_by(Run.id).limit(1).with_for_update(skip_locked=True)
+    claimed = session.scalar(
+        update(Run)
+        .where(Run.id.in_(claimable.scalar_subquery()))
+        .values(
+            status="planning",
+            lease_owner=owner,
+            lease_until=now + timedelta(seconds=lease),
+            started_at=func.coalesce(Run.started_at, now),
+        )
+        .returning(Run.id)
+    )
+    return session.get(Run, claimed) if claimed is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTask:
+    source_repository: str
+    destination_repository: str
+    tag: str  # empty: the repository could not be listed; ``reason`` says why
+    reason: str | None = None
+
+
+def save_plan(session: Session, run_id: int, owner: str, tasks: Sequence[PlannedTask]) -> bool:
+    """Insert the run's tasks and start it, if ``owner`` still holds the planning lease."""
+    started = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "planning", Run.lease_owner == owner)
+        .values(status="running", lease_owner=None, lease_until=None)
+    )
+    if started.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    now = utcnow()
+    if tasks:
+        session.execute(
+            Task.__table__.insert(),  # type: ignore[attr-defined]
+            [
+                {
+                    "run_id": run_id,
+                    "source_repository": t.source_repository,
+                    "destination_repository": t.destination_repository,
+                    "tag": t.tag,
+                    "status": "failed" if t.reason else "pending",
+                    "reason": t.reason,
+                    "attempts": 0,
+                    "finished_at": now if t.reason else None,
+                    **dict.fromkeys(TASK_COUNTERS, 0),
+                }
+                for t in tasks
+            ],
+        )
+    return True
+
+
+def fail_run(session: Session, run_id: int, owner: str, error: str) -> None:
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "planning", Run.lease_owner == owner)
+        .values(status="failed", error=error, finished_at=utcnow(), lease_owner=None)
+    )
+
+
+def finish_runs(session: Session, run_ids: Iterable[int] | None = None) -> list[int]:
+    """Close running runs with no open task left; → the ids closed."""
+    open_task = exists().where(Task.run_id == Run.id, Task.status.in_(OPEN_TASK))
+    failed_task = exists().where(Task.run_id == Run.id, Task.status.in_(FAILED_TASK))
+    where = [Run.status == "running", ~open_task]
+    if run_ids is not None:
+        where.append(Run.id.in_(list(run_ids)))
+    done = session.scalars(select(Run.id).where(*where)).all()
+    if not done:
+        return []
+    failed = set(session.scalars(select(Run.id).where(Run.id.in_(done), failed_task)).all())
+    now = utcnow()
+    closed = []
+    for run_id in done:
+        status = "failed" if run_id in failed else "succeeded"
+        result = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == "running")
+            .values(status=status, finished_at=now)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            closed.append(run_id)
+    return closed
+
+
+# -- tasks -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    id: int
+    run_id: int
+    source_repository: str
+    destination_repository: str
+    tag: str
+    attempts: int
+
+
+def claim_tasks(
+    session: Session, owner: str, count: int, lease: float, run_id: int | None = None
+) -> list[ClaimedTask]:
+    """Claim up to ``count`` tasks: pending ones, or running ones whose lease ran out."""
+    now = utcnow()
+    claimable = (
+        select(Task.id)
+        .join(Run, Run.id == Task.run_id)
+        .where(
+            Run.status == "running",
+            or_(Task.status == "pending", and_(Task.status == "running", Task.lease_until < now)),
+        )
+    )
+    if run_id is not None:
+        claimable = claimable.where(Task.run_id == run_id)
+    claimable = claimable.order_by(Task.id).limit(count).with_for_update(of=Task, skip_locked=True)
+    rows = session.execute(
+        update(Task)
+        .where(Task.id.in_(claimable.scalar_subquery()))
+        .values(
+            status="running",
+            lease_owner=owner,
+            lease_until=now + timedelta(seconds=lease),
+            attempts=Task.attempts + 1,
+            started_at=now,
+        )
+        .returning(
+            Task.id,
+            Task.run_id,
+            Task.source_repository,
+            Task.destination_repository,
+            Task.tag,
+            Task.attempts,
+        )
+    ).all()
+    return sorted((ClaimedTask(*row) for row in rows), key=lambda t: t.id)
+
+
+def renew_leases(session: Session, owner: str, task_ids: Iterable[int], lease: float) -> int:
+    ids = list(task_ids)
+    if not ids:
+        return 0
+    result = session.execute(
+        update(Task)
+        .where(Task.id.in_(ids), Task.lease_owner == owner, Task.status == "running")
+        .values(lease_until=utcnow() + timedelta(seconds=lease))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def renew_run_leases(session: Session, owner: str, run_ids: Iterable[int], lease: float) -> None:
+    ids = list(run_ids)
+    if ids:
+        session.execute(
+            update(Run)
+            .where(Run.id.in_(ids), Run.lease_owner == owner, Run.status == "planning")
+            .values(lease_until=utcnow() + timedelta(seconds=lease))
+        )
+
+
+def release_tasks(session: Session, owner: str, task_ids: Iterable[int]) -> None:
+    """Hand unfinished tasks back at once (a worker stopping), rather than at lease expiry."""
+    session.execute(
+        update(Task)
+        .where(Task.id.in_(list(task_ids)), Task.lease_owner == owner, Task.status == "running")
+        .values(status="pending", lease_owner=None, lease_until=None)
+    )
+
+
+def finish_task(
+    session: Session,
+    task_id: int,
+    owner: str,
+    status: str,
+    *,
+    reason: str | None,
+    digest: str | None,
+    counters: dict[str, int],
+) -> bool:
+    """Record a task's outcome; False when its lease had passed to another worker."""
+    result = session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.lease_owner == owner, Task.status == "running")
+        .values(
+            status=status,
+            reason=reason,
+            digest=digest,
+            finished_at=utcnow(),
+            lease_until=None,  # the owner stays: who copied it
+            **counters,
+        )
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+# -- what runs did -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunTotals:
+    outcomes: dict[str, int]  # task status → count
+    counters: dict[str, int]  # TASK_COUNTERS summed
+
+    @property
+    def tasks(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def done(self) -> int:
+        return sum(n for s, n in self.outcomes.items() if s not in OPEN_TASK)
+
+
+def run_totals(session: Session, run_ids: Sequence[int]) -> dict[int, RunTotals]:
+    columns = [func.coalesce(func.sum(getattr(Task, c)), 0) for c in TASK_COUNTERS]
+    rows = session.execute(
+        select(Task.run_id, Task.status, func.count(), *columns)
+        .where(Task.run_id.in_(list(run_ids)))
+        .group_by(Task.run_id, Task.status)
+    ).all()
+    totals = {run_id: RunTotals({}, dict.fromkeys(TASK_COUNTERS, 0)) for run_id in run_ids}
+    for run_id, status, count, *sums in rows:
+        total = totals[run_id]
+        total.outcomes[status] = int(count)
+        for name, value in zip(TASK_COUNTERS, sums, strict=True):
+            total.counters[name] += int(value)
+    return totals
+
+
+def failed_tasks(session: Session, run_id: int, limit: int) -> Sequence[ReplicationTask]:
+    return session.scalars(
+        select(Task)
+        .where(Task.run_id == run_id, Task.status.in_((*FAILED_TASK, "denied")))
+        .order_by(Task.id)
+        .limit(limit)
+    ).all()
+
+
+def list_runs(
+    session: Session, rule_id: int | None, size: int, after: int | None
+) -> Sequence[ReplicationRun]:
+    """Newest first; ``after`` is the id the previous page ended with."""
+    query = select(Run).order_by(Run.id.desc()).limit(size)
+    if rule_id is not None:
+        query = query.where(Run.rule_id == rule_id)
+    if after is not None:
+        query = query.where(Run.id < after)
+    return session.scalars(query).all()
+
+
+def latest_runs(session: Session, rule_id: int, statuses: Sequence[str]) -> Any:
+    return session.scalars(
+        select(Run).where(Run.rule_id == rule_id, Run.status.in_(statuses)).order_by(Run.id.desc())
+    )

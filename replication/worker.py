@@ -1,0 +1,357 @@
+"""The worker: plans pending runs and executes their tasks, one image per task.
+
+Any number of workers share the runs through the store's leased claims (one per ``serve``
+process, or one in the CLI for ``replicate run --wait``). What a task copies is idempotent —
+blobs and manifests the destination has are skipped — so a task taken over after its worker
+died re-copies nothing that had landed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.errors import CatalogError, FailedPrecondition
+from catalog.index.run import client_for
+from catalog.oci.client import RegistryClient
+from catalog.oci.copy import Claims, CopyLedger
+from catalog.oci.digest import Digest
+from catalog.oci.errors import OCIError
+from catalog.store.models import Registry, ReplicationRule, ReplicationRun
+from catalog.store.registries import get_registry
+from replication import store
+from replication.image import Admit, RunState, replicate_image
+from replication.planner import RepositoryPlan, plan
+from replication.report import RunReport
+from replication.spec import RuleSpec
+
+if TYPE_CHECKING:
+    from catalog.trust.gate import Gate
+
+log = logging.getLogger("xregistry.replication")
+T = TypeVar("T")
+
+DEFAULT_LEASE = 30.0
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(slots=True)
+class _RunContext:
+    """What the tasks of one run share inside this worker."""
+
+    state: RunState
+    listings: dict[str, asyncio.Future[frozenset[str]]] = field(default_factory=dict)
+
+    async def listing(self, repository: str) -> frozenset[str]:
+        # One tag listing per repository and run, whichever task asks first.
+        pending = self.listings.get(repository)
+        if pending is None:
+            pending = asyncio.ensure_future(self._list(repository))
+            self.listings[repository] = pending
+        try:
+            return await asyncio.shield(pending)
+        except (OCIError, CatalogError):
+            if self.listings.get(repository) is pending:
+                del self.listings[repository]  # the next task tries again
+            raise
+
+    async def _list(self, repository: str) -> frozenset[str]:
+        return frozenset([tag async for tag in self.state.source.tags(repository)])
+
+
+def outcome(report: RunReport) -> tuple[str, str | None]:
+    """A one-image report → (task status, reason)."""
+    if report.errors:
+        error = report.errors[0]
+        return error.outcome, error.reason
+    return ("copied" if report.images.copied else "skipped"), None
+
+
+def counters(report: RunReport) -> dict[str, int]:
+    found = {"blobs_mounted": report.blobs_mounted}
+    for what in ("manifests", "blobs", "bytes", "referrers"):
+        tally = getattr(report, what)
+        for name in ("copied", "skipped", "failed"):
+            found[f"{what}_{name}"] = getattr(tally, name)
+    return found
+
+
+class Worker:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        owner: str | None = None,
+        parallel: int = 8,
+        lease: float = DEFAULT_LEASE,
+        poll: float = 1.0,
+        gate: Callable[[], Gate] | None = None,
+    ) -> None:
+        if parallel < 1:
+            raise ValueError("a worker needs at least one task slot")
+        self.sessions = sessions
+        self.owner = owner or default_owner()
+        self.parallel = parallel
+        self.lease = lease
+        self.poll = poll
+        self._gate_factory = gate
+        self._gate: Gate | None = None
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._task_runs: dict[int, int] = {}
+        self._planning: set[int] = set()
+        self._contexts: dict[int, _RunContext] = {}
+        self._clients: dict[tuple[Any, ...], RegistryClient] = {}
+        self._stack = AsyncExitStack()
+        self._wake: asyncio.Event | None = None
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look for work now rather than at the next poll."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; then hand back the leases of unfinished tasks."""
+        self._wake = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            while not stop.is_set():
+                busy = await self._step()
+                if busy and len(self._tasks) < self.parallel:
+                    continue
+                self._wake.clear()
+                waiters = [asyncio.ensure_future(self._wake.wait())]
+                waiters.append(asyncio.ensure_future(stop.wait()))
+                await asyncio.wait(waiters, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
+        finally:
+            heartbeat.cancel()
+            await self._shutdown()
+
+    async def finish(self, run_id: int, on_progress: Callable[[], None] | None = None) -> None:
+        """Work on ``run_id`` alone until it is finished (``xregistry replicate run --wait``)."""
+        self._wake = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            while True:
+                await self._step(run_id)
+                if on_progress is not None:
+                    on_progress()
+                status = await self._db(lambda s: store.get_run(s, run_id).status)
+                if status not in store.OPEN_RUN:
+                    return
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(self.poll, 0.5))
+        finally:
+            heartbeat.cancel()
+            await self._shutdown()
+
+    async def _step(self, run_id: int | None = None) -> bool:
+        busy = await self._plan_one(run_id)
+        free = self.parallel - len(self._tasks)
+        if free > 0:
+            claimed = await self._db(
+                lambda s: store.claim_tasks(s, self.owner, free, self.lease, run_id)
+            )
+            for task in claimed:
+                self._task_runs[task.id] = task.run_id
+                job = asyncio.create_task(self._execute(task))
+                self._tasks[task.id] = job
+                job.add_done_callback(partial(self._done, task.id))
+            busy = busy or bool(claimed)
+        closed = await self._db(lambda s: store.finish_runs(s, [run_id] if run_id else None))
+        for closed_id in closed:
+            log.info("replication run %d finished", closed_id)
+        active = set(self._task_runs.values())
+        for stale in [r for r in self._contexts if r not in active]:
+            del self._contexts[stale]
+        return busy
+
+    def _done(self, task_id: int, _job: object = None) -> None:
+        self._tasks.pop(task_id, None)
+        self._task_runs.pop(task_id, None)
+        self.wake()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                renew = partial(
+                    _renew, owner=self.owner, tasks=list(self._tasks), runs=list(self._planning)
+                )
+                await self._db(partial(renew, lease=self.lease))
+            except Exception:
+                log.exception("renewing replication leases failed")
+
+    async def _shutdown(self) -> None:
+        unfinished = list(self._tasks)
+        for job in list(self._tasks.values()):
+            job.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if unfinished:
+            await self._db(lambda s: store.release_tasks(s, self.owner, unfinished))
+        self._contexts.clear()
+        self._clients.clear()
+        await self._stack.aclose()
+        self._stack = AsyncExitStack()
+
+    async def _db(self, work: Callable[[Session], T]) -> T:
+        """One transaction, off the event loop."""
+
+        def call() -> T:
+            with self.sessions.begin() as session:
+                return work(session)
+
+        return await asyncio.to_thread(call)
+
+    # -- planning ----------------------------------------------------------------------------
+
+    async def _plan_one(self, run_id: int | None) -> bool:
+        run = await self._db(lambda s: _claimed(store.claim_run(s, self.owner, self.lease, run_id)))
+        if run is None:
+            return False
+        claimed_id, rule_id = run
+        self._planning.add(claimed_id)
+        try:
+            context = await self._context(claimed_id, rule_id)
+            rule = context.state.rule
+            planned: list[store.PlannedTask] = []
+
+            def unlisted(repository: str, reason: str) -> None:
+                planned.append(store.PlannedTask(repository, repository, "", reason))
+
+            plans = await plan(context.state.source, rule, unlisted)
+            for repo in plans:
+                loop = asyncio.get_running_loop()
+                listing: asyncio.Future[frozenset[str]] = loop.create_future()
+                listing.set_result(repo.listing)
+                context.listings[repo.source] = listing
+                planned += [store.PlannedTask(repo.source, repo.destination, t) for t in repo.tags]
+            saved = await self._db(lambda s: store.save_plan(s, claimed_id, self.owner, planned))
+            log.info("replication run %d planned: %d tasks (%s)", claimed_id, len(planned), saved)
+        except (OCIError, CatalogError) as exc:
+            error = str(exc)
+            await self._db(lambda s: store.fail_run(s, claimed_id, self.owner, error))
+            log.warning("replication run %d failed: %s", claimed_id, error)
+        finally:
+            self._planning.discard(claimed_id)
+        return True
+
+    async def _context(self, run_id: int, rule_id: int) -> _RunContext:
+        context = self._contexts.get(run_id)
+        if context is not None:
+            return context
+        spec, source, destination = await self._db(lambda s: _rule_of(s, rule_id))
+        rule = spec.rule(source[0], destination[0])
+        state = RunState(
+            rule,
+            await self._client(source),
+            await self._client(destination),
+            CopyLedger(),
+            Claims(),
+            self._admit(spec.policy, source[0]) if spec.policy else None,
+        )
+        context = self._contexts[run_id] = _RunContext(state)
+        return context
+
+    async def _client(self, settings: tuple[Any, ...]) -> RegistryClient:
+        client = self._clients.get(settings)
+        if client is None:
+            host, insecure, ca_file, credentials = settings
+            if host.startswith("oci:"):
+                raise FailedPrecondition(f"{host}: replication copies between registries only")
+            opened = client_for(host, insecure, ca_file, credentials, 2 * self.parallel)
+            client = await self._stack.enter_async_context(opened)
+            self._clients[settings] = client
+        return client
+
+    def _admit(self, policy: str, host: str) -> Admit:
+        async def admit(repository: str, _tag: str, digest: Digest) -> str | None:
+            if self._gate is None:
+                if self._gate_factory is None:
+                    raise FailedPrecondition("this worker has no gate to check policies with")
+                self._gate = self._gate_factory()
+            result = await self._gate.check(f"{host}/{repository}@{digest}", policy)
+            if result.decision.allowed:
+                return None
+            return f"policy {policy} denies it: " + "; ".join(result.decision.reasons)
+
+        return admit
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def _execute(self, task: store.ClaimedTask) -> None:
+        report = RunReport("", "")
+        digest: Digest | None = None
+        try:
+            rule_id = await self._db(lambda s: store.get_run(s, task.run_id).rule_id)
+            context = await self._context(task.run_id, rule_id)
+            report = RunReport(context.state.rule.source, context.state.rule.destination)
+            listing = await context.listing(task.source_repository)
+            repo = RepositoryPlan(
+                task.source_repository, task.destination_repository, (task.tag,), listing
+            )
+            digest = await replicate_image(context.state, repo, task.tag, report)
+            status, reason = outcome(report)
+        except (OCIError, CatalogError) as exc:
+            status, reason = "failed", str(exc)
+        except Exception as exc:  # a bug must fail the task, not leave it to lease expiry
+            log.exception("replication task %d", task.id)
+            status, reason = "failed", f"{type(exc).__name__}: {exc}"
+        found = counters(report)
+        saved = await self._db(
+            lambda s: store.finish_task(
+                s,
+                task.id,
+                self.owner,
+                status,
+                reason=reason,
+                digest=str(digest) if digest else None,
+                counters=found,
+            )
+        )
+        if not saved:
+            log.warning("task %d: the lease passed to another worker before it finished", task.id)
+        await self._db(lambda s: store.finish_runs(s, [task.run_id]))
+
+
+def _renew(
+    session: Session, *, owner: str, tasks: list[int], runs: list[int], lease: float
+) -> None:
+    store.renew_leases(session, owner, tasks, lease)
+    store.renew_run_leases(session, owner, runs, lease)
+
+
+def _claimed(run: ReplicationRun | None) -> tuple[int, int] | None:
+    return (run.id, run.rule_id) if run is not None else None
+
+
+def _rule_of(session: Session, rule_id: int) -> tuple[RuleSpec, tuple[Any, ...], tuple[Any, ...]]:
+    rule = session.get(ReplicationRule, rule_id)
+    if rule is None:
+        raise FailedPrecondition(f"replication rule {rule_id} was deleted")
+    spec = store.rule_spec(rule)
+
+    def settings(name: str) -> tuple[Any, ...]:
+        row: Registry = get_registry(session, name)
+        return (row.host, row.insecure, row.ca_file, row.credentials_ref)
+
+    return spec, settings(spec.source), settings(spec.destination)

@@ -1,0 +1,99 @@
+"""Two ``xregistry serve`` processes on one PostgreSQL: each scheduled run is created once and
+each of its images is copied once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from datetime import UTC
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.store.db import make_engine, session_factory
+from catalog.store.models import ReplicationRun, ReplicationTask
+from tests.harness.images import build_image
+from tests.harness.postgres import RunningPostgres
+from tests.replication.conftest import Pair, assert_mirrored, push_to
+from tests.replication.serving import ServeProcess, write_config
+from tests.replication.test_resume import landed_writes
+
+PERIOD = 3  # seconds between scheduled runs
+
+
+def runs(sessions: sessionmaker[Session]) -> list[ReplicationRun]:
+    with sessions() as session:
+        return list(session.scalars(select(ReplicationRun).order_by(ReplicationRun.id)).all())
+
+
+async def test_two_servers_run_a_scheduled_rule_once(
+    pair: Pair, tmp_path: Path, rng: random.Random, postgres: RunningPostgres
+) -> None:
+    for n in range(8):
+        await push_to(pair.source.host, f"acme/svc{n % 2}", build_image(rng, layers=2), f"v{n}")
+    database = postgres.create_database("replicas")
+    config = write_config(
+        tmp_path / "serve.yaml",
+        database=database,
+        registries=[
+            {"name": "src", "host": pair.source_proxy.host, "insecure": True},
+            {"name": "dst", "host": pair.destination_proxy.host, "insecure": True},
+        ],
+        replication={
+            "workers": 2,
+            "lease": "5s",
+            "poll": "1s",
+            "rules": [
+                {
+                    "name": "mirror",
+                    "source": "src",
+                    "destination": "dst",
+                    "schedule": {"interval": f"{PERIOD}s"},
+                }
+            ],
+        },
+    )
+    pair.destination_proxy.latency = 0.05  # long enough for both replicas to take tasks
+    engine = make_engine(database)
+    sessions = session_factory(engine)
+    servers = [ServeProcess(config, tmp_path / f"serve{i}.log") for i in range(2)]
+    try:
+        for server in servers:
+            server.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            finished = [r for r in runs(sessions) if r.status in ("succeeded", "failed")]
+            if len(finished) >= 3:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("three scheduled runs did not finish within a minute")
+    finally:
+        for server in servers:
+            server.stop()
+    logs = "".join(s.log.read_text() for s in servers)
+    assert "Traceback" not in logs, logs[-3000:]
+
+    scheduled = runs(sessions)
+    times = [r.scheduled_for for r in scheduled]
+    assert all(r.trigger == "schedule" for r in scheduled)
+    assert len(set(times)) == len(times), "a scheduled time ran twice"
+    for when in times:
+        assert when is not None
+        assert when.replace(tzinfo=UTC).timestamp() % PERIOD == 0  # on the shared grid
+    with sessions() as session:
+        all_tasks = list(session.scalars(select(ReplicationTask)).all())
+    assert {t.attempts for t in all_tasks if t.status != "pending"} == {1}  # each claimed once
+    first = [t for t in all_tasks if t.run_id == scheduled[0].id]
+    assert sorted(t.status for t in first) == ["copied"] * 8
+    owners = Counter((t.lease_owner or "").split(":")[1] for t in first)  # host:pid:nonce
+    assert len(owners) == 2, f"one replica did all the work: {owners}"
+    writes = landed_writes(pair.destination_proxy)
+    assert writes
+    assert max(writes.values()) == 1
+    pair.destination_proxy.latency = 0
+    assert await assert_mirrored(pair.source.host, pair.destination.host) >= 8
+    engine.dispose()
