@@ -74,7 +74,8 @@ class Service:
     def port(self) -> int:
         return self.server.port
 
-    async def _index(self, name: str) -> None:
+    async def index(self, name: str) -> None:
+        """Index ``name`` and start the replication runs that follow its changes."""
         started = utcnow()
         try:
             stats = await self.catalog.index(name)
@@ -89,7 +90,7 @@ class Service:
         for registry in self.config.registries:
             if registry.index is not None:
                 self.scheduler.add_job(
-                    self._index,
+                    self.index,
                     trigger_for(registry.index.as_text()),
                     args=[registry.name],
                     id=f"index:{registry.name}",
