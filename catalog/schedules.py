@@ -46,25 +46,73 @@ class IndexSchedule(BaseModel):
         if self.interval is not None:
             parse_duration(self.interval)
         if self.cron is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
-            CronTrigger.from_crontab(self.cron)
+            cron_trigger(self.cron)
         return self
 
     def as_text(self) -> str:
         return f"interval:{self.interval}" if self.interval else f"cron:{self.cron}"
 
 
-def trigger_for(schedule: str) -> BaseTrigger:
-    # Imported here: the CLI parses schedules without running any.
+def cron_trigger(line: str) -> BaseTrigger:
+    """A crontab line (minute hour day month weekday, UTC) as a trigger. Weekdays are
+    crontab's (0 and 7 Sunday, 1 Monday); APScheduler 3's own numbers start at Monday, so they
+    are handed over as names. Raises ValueError for what it cannot read."""
     from apscheduler.triggers.cron import CronTrigger
+
+    fields = line.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron {line!r}: give 5 fields (minute hour day month weekday)")
+    minute, hour, day, month, weekday = fields
+    weekdays = _weekdays(weekday, line)
+    try:
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=weekdays, timezone=UTC
+        )
+    except ValueError as exc:
+        raise ValueError(f"cron {line!r}: {exc}") from None
+
+
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _weekdays(field: str, line: str) -> str:
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            low, high = 0, 6
+        else:
+            first, _, last = span.partition("-")
+            low = _day(first, line)
+            high = _day(last, line) if last else (6 if step else low)
+        if (not step.isdigit() and step) or high < low:
+            raise ValueError(f"cron {line!r}: cannot read the weekday field {field!r}")
+        days.update(d % 7 for d in range(low, high + 1, int(step or 1)))
+    return ",".join(_DAYS[d] for d in sorted(days))
+
+
+def _day(text: str, line: str) -> int:
+    name = text.lower()
+    if name.isdigit() and int(name) <= 7:
+        return int(name)
+    if name[:3] in _DAYS:
+        return _DAYS.index(name[:3])
+    raise ValueError(f"cron {line!r}: {text!r} is not a weekday (0-7 or sun-sat)")
+
+
+def trigger_for(schedule: str) -> BaseTrigger:
     from apscheduler.triggers.interval import IntervalTrigger
 
     kind, _, value = schedule.partition(":")
-    if kind == "interval":
-        return IntervalTrigger(seconds=parse_duration(value), start_date=EPOCH, timezone=UTC)
-    if kind == "cron":
-        return CronTrigger.from_crontab(value, timezone=UTC)
+    try:
+        if kind == "interval":
+            return IntervalTrigger(seconds=parse_duration(value), start_date=EPOCH, timezone=UTC)
+        if kind == "cron":
+            return cron_trigger(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     raise ConfigError(f"unknown schedule {schedule!r}")
 
 

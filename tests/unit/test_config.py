@@ -60,6 +60,22 @@ trust:
         ("registries: [{name: a, host: x:1}, {name: a, host: y:1}]", "must be unique: a"),
         ("trust: {sigstore: [nightly]}", "trust.sigstore[0]"),
         ("listen: [1, 2", "not valid YAML"),
+        (
+            "replication: {rules: [{name: m, source: a, destination: b,"
+            " tags: {semver: 'not a range'}}]}",
+            "replication.rules[0]",
+        ),
+        ("replication: {rules: [{name: m, source: a, destination: a}]}", "give a prefix or strip"),
+        ("replication: {rules: [{name: M, source: a, destination: b}]}", "invalid name 'M'"),
+        ("replication: {rules: [{name: m, source: a, destination: b, kinds: all}]}", "kinds"),
+        ("replication: {rules: [{name: m, source: a, destination: b, referrers: x}]}", "kinds"),
+        ("replication: {lease: forever}", "invalid duration"),
+        ("replication: {workers: 0}", "replication.workers"),
+        (
+            "replication: {rules: [{name: m, source: a, destination: b},"
+            " {name: m, source: a, destination: c}]}",
+            "rule names must be unique: m",
+        ),
     ],
 )
 def test_bad_configuration_says_where(tmp_path: Path, body: str, message: str) -> None:
@@ -74,3 +90,37 @@ def test_schedule_text() -> None:
     assert schedule_text(None, "0 * * * *") == "cron:0 * * * *"
     with pytest.raises(ConfigError, match="exactly one"):
         schedule_text("1m", "0 * * * *")
+
+
+def test_replication_rules_load_with_their_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "xregistry.yaml"
+    config.write_text(
+        """
+replication:
+  workers: 4
+  lease: 1m
+  rules:
+    - name: to-eu
+      source: local
+      destination: eu
+      include: ["acme/**"]
+      exclude: ["acme/tmp/*"]
+      prefix: mirror
+      tags: {globs: ["release-*"], newest: 3}
+      referrers: signatures,sboms
+      conflict: report
+      policy: prod
+      schedule: {cron: "*/15 * * * *"}
+      on_index: true
+"""
+    )
+    settings = load_config(config).replication
+    assert (settings.workers, settings.lease_seconds, settings.poll_seconds) == (4, 60, 2)
+    (spec,) = settings.rules
+    assert spec.schedule_text == "cron:*/15 * * * *"
+    rule = spec.rule("a.example", "b.example")
+    assert rule.repositories.matches("acme/x/api")
+    assert not rule.repositories.matches("acme/tmp/x")
+    assert rule.rewrite.apply("acme/api") == "mirror/acme/api"
+    assert rule.referrers == {"signature", "sbom"}
+    assert rule.conflict.value == "report"
