@@ -8,8 +8,9 @@ For each corpus: a first sync into a fresh destination and a no-change re-sync, 
 into fresh destinations behind a proxy that delays every request by 40 ms (a far-away region).
 Ours and skopeo's each get their own destination registry; both run as processes
 (``replicate once`` and ``skopeo sync --src yaml --dest docker --all``), and the ratio compares
-them. Beside them, the same runs of the engine inside this process (a third destination): what a
-scheduled run costs in ``xregistry serve``, without the interpreter's start-up. Afterwards every
+them. Beside them, the same runs inside this process, without the interpreter's start-up: the
+engine alone (a third destination), and a stored rule run as ``xregistry serve`` runs it (a
+fourth): the run and its tasks in SQLite, claimed and executed by a worker. Afterwards every
 source tag is compared with each destination: how many digests changed on the way.
 
 Last, throughput: one large blob copied by the replication engine, beside curl downloading and
@@ -42,8 +43,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.oci import mediatypes as mt
 from catalog.oci.client import RegistryClient
-from replication.engine import replicate
+from catalog.store.db import make_engine, session_factory, upgrade
+from catalog.store.registries import RegistrySpec, create_registry
+from replication.engine import DEFAULT_PARALLEL, replicate
 from replication.rules import Rewrite, Rule
+from replication.service import ReplicationService
+from replication.spec import RuleSpec
+from replication.worker import Worker
 from tests.harness.faultproxy import run_proxy
 from tests.harness.images import Blob, BuiltManifest, build_artifact, build_index, serialize
 from tests.harness.registry import run_registry
@@ -271,10 +277,11 @@ def destination(workdir: Path, latency: float) -> Iterator[str]:
         yield proxy.host
 
 
-def row(corpus: str, step: str, ours: float, skopeo: float, engine: float) -> None:
-    times = f"ours {ours:6.2f} s   skopeo {skopeo:6.2f} s   ratio {ours / skopeo:.2f}"
-    inside = f"in-process {engine:6.2f} s   ratio {engine / skopeo:.2f}"
-    print(f"{corpus:<3} {step:<26} {times}   | {inside}", flush=True)
+def row(corpus: str, step: str, ours: float, skopeo: float, engine: float, stored: float) -> None:
+    times = f"ours {ours:5.2f} s  skopeo {skopeo:5.2f} s  ratio {ours / skopeo:.2f}"
+    inside = f"engine {engine:5.2f} s ({engine / skopeo:.2f})"
+    served = f"stored rule {stored:5.2f} s ({stored / skopeo:.2f})"
+    print(f"{corpus:<2} {step:<25} {times} | {inside}  {served}", flush=True)
 
 
 def corpus_bench(spec: CorpusSpec, workdir: Path, layers: LayerSource, latency: float) -> None:
@@ -293,10 +300,13 @@ def corpus_bench(spec: CorpusSpec, workdir: Path, layers: LayerSource, latency: 
                 destination(workdir, delay) as ours_dst,
                 destination(workdir, delay) as their_dst,
                 destination(workdir, delay) as engine_dst,
+                destination(workdir, delay) as stored_dst,
             ):
+                stored = StoredRule(workdir, source.host, stored_dst)
                 for step in (f"first sync{where}", f"no-change re-sync{where}"):
                     ours, skopeo = run_ours(source.host, ours_dst), run_skopeo(config, their_dst)
-                    row(spec.name, step, ours, skopeo, run_engine(source.host, engine_dst))
+                    engine = run_engine(source.host, engine_dst)
+                    row(spec.name, step, ours, skopeo, engine, stored.run())
                 if not delay:
                     ours_changed, n = asyncio.run(
                         changed_digests(source.host, ours_dst, spec, False)
@@ -311,8 +321,37 @@ def corpus_bench(spec: CorpusSpec, workdir: Path, layers: LayerSource, latency: 
                     )
 
 
+class StoredRule:
+    """Runs as ``xregistry serve`` makes them: a stored rule; each run and its tasks in SQLite
+    (a fresh database per destination), executed by a worker claiming the tasks."""
+
+    def __init__(self, workdir: Path, source: str, destination: str) -> None:
+        database = workdir / f"stored-{destination.replace(':', '-')}.db"
+        engine = make_engine(f"sqlite:///{database}")
+        upgrade(engine)
+        self.sessions = session_factory(engine)
+        with self.sessions.begin() as session:
+            for name, host in (("src", source), ("dst", destination)):
+                create_registry(session, RegistrySpec(name=name, host=host, insecure=True))
+        self.service = ReplicationService(self.sessions)
+        self.service.put_rule(
+            RuleSpec(name="bench", source="src", destination="dst", prefix=PREFIX)
+        )
+
+    def run(self) -> float:
+        started = time.perf_counter()
+        run = self.service.trigger_run("bench")
+        assert run is not None
+        asyncio.run(Worker(self.sessions, parallel=DEFAULT_PARALLEL).finish(run.id))
+        seconds = time.perf_counter() - started
+        done = self.service.get_run(run.id)
+        if done.status != "succeeded":
+            sys.exit(f"stored rule run {done.status}: {done.error or done.failures[:3]}")
+        return seconds
+
+
 def run_engine(source: str, destination: str) -> float:
-    """The same run inside this process: what a scheduled run in `xregistry serve` costs."""
+    """The same run inside this process, the engine alone (no store)."""
     rule = Rule(source, destination, rewrite=Rewrite(prefix=PREFIX))
     started = time.perf_counter()
     report = asyncio.run(replicate(rule))

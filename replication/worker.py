@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -28,7 +29,7 @@ from catalog.oci.client import RegistryClient
 from catalog.oci.copy import Claims, CopyLedger
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
-from catalog.store.models import Registry, ReplicationRule, ReplicationRun
+from catalog.store.models import Registry, ReplicationRule
 from catalog.store.registries import get_registry
 from replication import store
 from replication.image import Admit, RunState, replicate_image
@@ -112,11 +113,15 @@ class Worker:
         self._gate: Gate | None = None
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._task_runs: dict[int, int] = {}
+        self._copying: set[int] = set()  # claimed tasks still copying (the rest: recording)
         self._planning: set[int] = set()
         self._contexts: dict[int, _RunContext] = {}
         self._clients: dict[tuple[Any, ...], RegistryClient] = {}
         self._stack = AsyncExitStack()
         self._wake: asyncio.Event | None = None
+        self._next_sweep = 0.0
+        self._outcomes: list[tuple[Callable[[Session], bool], int, asyncio.Future[bool]]] = []
+        self._flushing: asyncio.Task[None] | None = None
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -132,7 +137,7 @@ class Worker:
         try:
             while not stop.is_set():
                 busy = await self._step()
-                if busy and len(self._tasks) < self.parallel:
+                if busy and len(self._copying) < self.parallel:
                     continue
                 self._wake.clear()
                 waiters = [asyncio.ensure_future(self._wake.wait())]
@@ -153,9 +158,10 @@ class Worker:
                 await self._step(run_id)
                 if on_progress is not None:
                     on_progress()
-                status = await self._db(lambda s: store.get_run(s, run_id).status)
-                if status not in store.OPEN_RUN:
-                    return
+                if not self._tasks:  # none in flight here: done, or in other workers' hands
+                    status = await self._db(lambda s: store.get_run(s, run_id).status)
+                    if status not in store.OPEN_RUN:
+                        return
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=min(self.poll, 0.5))
@@ -164,27 +170,39 @@ class Worker:
             await self._shutdown()
 
     async def _step(self, run_id: int | None = None) -> bool:
-        busy = await self._plan_one(run_id)
-        free = self.parallel - len(self._tasks)
-        if free > 0:
-            claimed = await self._db(
-                lambda s: store.claim_tasks(s, self.owner, free, self.lease, run_id)
+        run, claimed = await self._db(
+            partial(self._claim, run_id=run_id, want=self.parallel - len(self._copying))
+        )
+        if run is not None:
+            await self._plan(*run)
+            want = self.parallel - len(self._copying) - len(claimed)
+            claimed += await self._db(
+                lambda s: store.claim_tasks(s, self.owner, want, self.lease, run_id)
             )
-            for task in claimed:
-                self._task_runs[task.id] = task.run_id
-                job = asyncio.create_task(self._execute(task))
-                self._tasks[task.id] = job
-                job.add_done_callback(partial(self._done, task.id))
-            busy = busy or bool(claimed)
-        closed = await self._db(lambda s: store.finish_runs(s, [run_id] if run_id else None))
-        for closed_id in closed:
-            log.info("replication run %d finished", closed_id)
+        for task in claimed:
+            self._task_runs[task.id] = task.run_id
+            self._copying.add(task.id)
+            job = asyncio.create_task(self._execute(task))
+            self._tasks[task.id] = job
+            job.add_done_callback(partial(self._done, task.id))
+        busy = run is not None or bool(claimed)
+        if time.monotonic() >= self._next_sweep:
+            # Tasks close their runs; this catches a run whose closing worker died just then.
+            self._next_sweep = time.monotonic() + self.poll
+            await self._db(lambda s: store.finish_runs(s, [run_id] if run_id else None))
         active = set(self._task_runs.values())
         for stale in [r for r in self._contexts if r not in active]:
             del self._contexts[stale]
         return busy
 
+    def _copied(self, task_id: int) -> None:
+        # Its slot is free as soon as the copy is: recording the outcome needs none.
+        if task_id in self._copying:
+            self._copying.discard(task_id)
+            self.wake()
+
     def _done(self, task_id: int, _job: object = None) -> None:
+        self._copied(task_id)
         self._tasks.pop(task_id, None)
         self._task_runs.pop(task_id, None)
         self.wake()
@@ -224,11 +242,15 @@ class Worker:
 
     # -- planning ----------------------------------------------------------------------------
 
-    async def _plan_one(self, run_id: int | None) -> bool:
-        run = await self._db(lambda s: _claimed(store.claim_run(s, self.owner, self.lease, run_id)))
-        if run is None:
-            return False
-        claimed_id, rule_id = run
+    def _claim(
+        self, session: Session, run_id: int | None, want: int
+    ) -> tuple[tuple[int, int] | None, list[store.ClaimedTask]]:
+        """A run to plan, and up to ``want`` tasks to copy."""
+        run = store.claim_run(session, self.owner, self.lease, run_id)
+        tasks = store.claim_tasks(session, self.owner, want, self.lease, run_id) if want else []
+        return (run.id, run.rule_id) if run is not None else None, tasks
+
+    async def _plan(self, claimed_id: int, rule_id: int) -> None:
         self._planning.add(claimed_id)
         try:
             context = await self._context(claimed_id, rule_id)
@@ -253,7 +275,6 @@ class Worker:
             log.warning("replication run %d failed: %s", claimed_id, error)
         finally:
             self._planning.discard(claimed_id)
-        return True
 
     async def _context(self, run_id: int, rule_id: int) -> _RunContext:
         context = self._contexts.get(run_id)
@@ -302,8 +323,10 @@ class Worker:
         report = RunReport("", "")
         digest: Digest | None = None
         try:
-            rule_id = await self._db(lambda s: store.get_run(s, task.run_id).rule_id)
-            context = await self._context(task.run_id, rule_id)
+            context = self._contexts.get(task.run_id)
+            if context is None:
+                rule_id = await self._db(lambda s: store.get_run(s, task.run_id).rule_id)
+                context = await self._context(task.run_id, rule_id)
             report = RunReport(context.state.rule.source, context.state.rule.destination)
             listing = await context.listing(task.source_repository)
             repo = RepositoryPlan(
@@ -316,21 +339,56 @@ class Worker:
         except Exception as exc:  # a bug must fail the task, not leave it to lease expiry
             log.exception("replication task %d", task.id)
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
+        self._copied(task.id)
         found = counters(report)
-        saved = await self._db(
-            lambda s: store.finish_task(
-                s,
-                task.id,
-                self.owner,
-                status,
-                reason=reason,
-                digest=str(digest) if digest else None,
-                counters=found,
-            )
+        record = partial(
+            store.finish_task,
+            task_id=task.id,
+            owner=self.owner,
+            status=status,
+            reason=reason,
+            digest=str(digest) if digest else None,
+            counters=found,
         )
-        if not saved:
+        if not await self._record(record, task.run_id):
             log.warning("task %d: the lease passed to another worker before it finished", task.id)
-        await self._db(lambda s: store.finish_runs(s, [task.run_id]))
+
+    async def _record(self, record: Callable[[Session], bool], run_id: int) -> bool:
+        """Queue a task's outcome for the next batch; → whether it was saved. Tasks finishing
+        together share a transaction: per-task commits would cost more than a no-change task."""
+        saved: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((record, run_id, saved))
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush())
+        return await saved
+
+    async def _flush(self) -> None:
+        try:
+            while self._outcomes:
+                batch, self._outcomes = self._outcomes, []
+                try:
+                    results = await asyncio.to_thread(
+                        self._save, [record for record, _, _ in batch], {r for _, r, _ in batch}
+                    )
+                except Exception as exc:
+                    for _, _, saved in batch:
+                        saved.set_exception(exc)
+                    continue
+                for (_, _, saved), ok in zip(batch, results, strict=True):
+                    if not saved.done():
+                        saved.set_result(ok)
+        finally:
+            self._flushing = None
+
+    def _save(self, records: list[Callable[[Session], bool]], runs: set[int]) -> list[bool]:
+        """Record tasks, then close the runs they finished: two transactions, so that of two
+        workers finishing a run's last tasks together, the later one sees both."""
+        with self.sessions.begin() as session:
+            results = [record(session) for record in records]
+        with self.sessions.begin() as session:
+            for closed in store.finish_runs(session, runs):
+                log.info("replication run %d finished", closed)
+        return results
 
 
 def _renew(
@@ -338,10 +396,6 @@ def _renew(
 ) -> None:
     store.renew_leases(session, owner, tasks, lease)
     store.renew_run_leases(session, owner, runs, lease)
-
-
-def _claimed(run: ReplicationRun | None) -> tuple[int, int] | None:
-    return (run.id, run.rule_id) if run is not None else None
 
 
 def _rule_of(session: Session, rule_id: int) -> tuple[RuleSpec, tuple[Any, ...], tuple[Any, ...]]:
