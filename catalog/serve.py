@@ -13,7 +13,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.gate_servicer import GateServicer
 from catalog.api.paging import PageTokens
-from catalog.api.server import build_server, catalog_service, gate_service
+from catalog.api.replication_servicer import ReplicationServicer
+from catalog.api.server import build_server, catalog_service, gate_service, replication_service
 from catalog.config import ServeConfig
 from catalog.schedules import trigger_for
 from catalog.service import CatalogService, build_gate
@@ -63,6 +64,7 @@ class Service:
             [
                 catalog_service(CatalogServicer(self.catalog, tokens)),
                 gate_service(GateServicer(self.gate, Policies(self.sessions, self.gate.pki_names))),
+                replication_service(ReplicationServicer(self.replication, tokens)),
             ],
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)

@@ -35,6 +35,7 @@ _KIND_NAMES: dict[str, AttachmentKind] = {
 }
 
 NewestBy = Literal["tag", "created"]
+_REPOSITORY_GLOB = re.compile(r"^[a-z0-9._/*?\[\]!-]+$")
 
 
 class ConflictPolicy(StrEnum):
@@ -79,6 +80,12 @@ class RepositoryFilter:
     def __post_init__(self) -> None:
         if not self.include:
             raise InvalidArgument("a rule needs at least one repository include pattern")
+        for pattern in (*self.include, *self.exclude):
+            if not _REPOSITORY_GLOB.match(pattern):
+                raise InvalidArgument(
+                    f"repository glob {pattern!r}: repository names are lower-case letters, "
+                    "digits and . _ - /; globs add * ** ? and [...]"
+                )
         object.__setattr__(self, "_include", tuple(glob_regex(p) for p in self.include))
         object.__setattr__(self, "_exclude", tuple(glob_regex(p) for p in self.exclude))
 

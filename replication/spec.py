@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from catalog.errors import CatalogError, InvalidArgument
+from catalog.oci.errors import InvalidReference
+from catalog.oci.reference import validate_repository
 from catalog.schedules import IndexSchedule
 from catalog.store.registries import validate_name
 from replication.rules import (
@@ -82,6 +84,11 @@ class RuleSpec(_Strict):
             self.rule("source.invalid", "destination.invalid")
         except CatalogError as exc:
             raise ValueError(str(exc)) from None
+        if self.prefix:
+            try:
+                validate_repository(self.prefix.strip("/"))
+            except InvalidReference as exc:
+                raise ValueError(f"prefix {self.prefix!r}: {exc}") from None
         if self.source == self.destination and not (self.prefix or self.strip):
             raise ValueError("source and destination are the same: give a prefix or strip")
         return self

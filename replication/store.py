@@ -18,7 +18,7 @@ from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from catalog.errors import AlreadyExists, NotFound
+from catalog.errors import AlreadyExists, FailedPrecondition, NotFound
 from catalog.store.models import (
     TASK_COUNTERS,
     Registry,
@@ -62,6 +62,8 @@ def put_rule(
         session.add(row)
     elif not replace:
         raise AlreadyExists(f"replication rule {spec.name!r} already exists")
+    elif row.origin == "config" and origin != "config":
+        raise _from_config(spec.name)
     else:
         row.source_registry, row.spec, row.origin, row.updated_at = (
             spec.source,
@@ -89,7 +91,17 @@ def list_rules(session: Session) -> Sequence[ReplicationRule]:
 
 
 def delete_rule(session: Session, name: str) -> None:
-    session.delete(get_rule(session, name))
+    row = get_rule(session, name)
+    if row.origin == "config":
+        raise _from_config(name)
+    session.delete(row)
+
+
+def _from_config(name: str) -> FailedPrecondition:
+    # The file would bring it back (or undo the change) at the next start.
+    return FailedPrecondition(
+        f"replication rule {name!r} comes from the serve configuration file: change it there"
+    )
 
 
 def prune_config_rules(session: Session, keep: Iterable[str]) -> list[str]:

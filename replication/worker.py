@@ -119,6 +119,7 @@ class Worker:
         self._clients: dict[tuple[Any, ...], RegistryClient] = {}
         self._stack = AsyncExitStack()
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._next_sweep = 0.0
         self._outcomes: list[tuple[Callable[[Session], bool], int, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -126,13 +127,21 @@ class Worker:
     # -- the loop ----------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Look for work now rather than at the next poll."""
-        if self._wake is not None:
+        """Look for work now rather than at the next poll (callable from any thread)."""
+        if self._wake is None or self._loop is None:
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self._loop:
             self._wake.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; then hand back the leases of unfinished tasks."""
-        self._wake = asyncio.Event()
+        self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not stop.is_set():
@@ -151,7 +160,7 @@ class Worker:
 
     async def finish(self, run_id: int, on_progress: Callable[[], None] | None = None) -> None:
         """Work on ``run_id`` alone until it is finished (``xregistry replicate run --wait``)."""
-        self._wake = asyncio.Event()
+        self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while True:

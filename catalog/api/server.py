@@ -27,7 +27,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from catalog.api.errors import ErrorMappingInterceptor
-from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc, gate_pb2, gate_pb2_grpc
+from catalog.api.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    gate_pb2,
+    gate_pb2_grpc,
+    replication_pb2,
+    replication_pb2_grpc,
+)
 
 S = TypeVar("S")
 
@@ -59,6 +66,14 @@ def gate_service(servicer: gate_pb2_grpc.GateServiceServicer) -> Service[Any]:
         gate_pb2.DESCRIPTOR.services_by_name["GateService"],
         servicer,
         gate_pb2_grpc.add_GateServiceServicer_to_server,
+    )
+
+
+def replication_service(servicer: replication_pb2_grpc.ReplicationServiceServicer) -> Service[Any]:
+    return Service(
+        replication_pb2.DESCRIPTOR.services_by_name["ReplicationService"],
+        servicer,
+        replication_pb2_grpc.add_ReplicationServiceServicer_to_server,
     )
 
 

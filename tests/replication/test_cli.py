@@ -65,11 +65,11 @@ async def test_replicate_once_json_then_nothing_to_do(pair: Pair, rng: random.Ra
 
     assert first.returncode == 0, first.stderr
     doc = json.loads(first.stdout)
-    assert doc["images"] == {"copied": 2, "skipped": 0, "failed": 0}
+    assert doc["images"] == {"copied": 2, "skipped": 0, "failed": 0, "denied": 0}
     assert doc["referrers"] == {"copied": 4, "skipped": 0, "failed": 0}
     assert doc["errors"] == []
     again = json.loads((await xregistry(*args)).stdout)
-    assert again["images"] == {"copied": 0, "skipped": 2, "failed": 0}
+    assert again["images"] == {"copied": 0, "skipped": 2, "failed": 0, "denied": 0}
     assert again["bytes"]["copied"] == 0
 
 

@@ -1,0 +1,237 @@
+"""How replication prints: progress bars, summaries, rules, runs and lag."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from catalog.cli.output import plain, table
+from replication.report import RunReport, Tally
+
+if TYPE_CHECKING:
+    from replication.service import Lag, RuleView, RunView
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int | None, int, int, int], None]]:
+    """A bar for images (tasks): ``show(total, done, bytes_copied, failed)`` updates it."""
+    # Imported here: scripts asking for JSON should not pay for it at start-up.
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    ) as bar:
+        task = bar.add_task(description, total=None, detail="")
+
+        def show(total: int | None, done: int, copied: int, failed: int) -> None:
+            detail = f"{size_text(copied)} copied, {failed} failed"
+            bar.update(task, total=total, completed=done, detail=detail)
+
+        yield show
+
+
+_Counts = tuple[int, int, int]  # copied, skipped, failed
+
+
+def _counts_table(
+    *,
+    images: _Counts,
+    manifests: _Counts,
+    blobs: _Counts,
+    blobs_mounted: int,
+    bytes_: _Counts,
+    referrers: _Counts,
+    denied: int,
+    failures: Sequence[tuple[str, str, str]],
+) -> None:
+    """The summary of a replication: what was copied, skipped, failed; then the failed images
+    as (repository, tag, reason)."""
+    blob_row: tuple[str, int, int | str, int] = ("blobs", *blobs)
+    if blobs_mounted:
+        blob_row = ("blobs", blobs[0], f"{blobs[1]} ({blobs_mounted} mounted)", blobs[2])
+    table(
+        None,
+        ["", "copied", "skipped", "failed"],
+        [
+            ("images", *images),
+            ("manifests", *manifests),
+            blob_row,
+            ("bytes", *(size_text(n) for n in bytes_)),
+            ("referrers", *referrers),
+        ],
+    )
+    if denied:
+        click.echo(f"{denied} image(s) denied by the rule's policy, not copied")
+    if failures:
+        table("failed images", ["repository", "tag", "reason"], failures)
+
+
+def summary(report: RunReport) -> None:
+    def counts(tally: Tally) -> _Counts:
+        return (tally.copied, tally.skipped, tally.failed)
+
+    click.echo(f"replicated {report.source} → {report.destination} in {report.seconds:.1f} s")
+    _counts_table(
+        images=counts(report.images),
+        manifests=counts(report.manifests),
+        blobs=counts(report.blobs),
+        blobs_mounted=report.blobs_mounted,
+        bytes_=counts(report.bytes),
+        referrers=counts(report.referrers),
+        denied=report.images_denied,
+        failures=[
+            (
+                e.repository,
+                e.tag or "*",
+                e.reason if e.outcome == "failed" else f"{e.outcome}: {e.reason}",
+            )
+            for e in report.errors
+        ],
+    )
+
+
+def size_text(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    value = count / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+# -- how rules and runs print ------------------------------------------------------------------
+
+
+def rule_json(view: RuleView) -> dict[str, Any]:
+    return {
+        **view.spec.model_dump(mode="json"),
+        "origin": view.origin,
+        "created_at": plain(view.created_at),
+        "updated_at": plain(view.updated_at),
+        "last_run": plain(view.last_run),
+        "lag": {**plain(view.lag), "in_sync": view.lag.in_sync},
+    }
+
+
+def source_text(view: RuleView) -> str:
+    spec = view.spec
+    text = spec.source
+    if spec.include != ["**"]:
+        text += "/" + ",".join(spec.include)
+    if spec.exclude:
+        text += f" (not {','.join(spec.exclude)})"
+    return text
+
+
+def destination_text(view: RuleView) -> str:
+    spec = view.spec
+    text = f"{spec.destination}/{spec.prefix}" if spec.prefix else spec.destination
+    return f"{text} (strip {spec.strip})" if spec.strip else text
+
+
+def schedule_text(view: RuleView) -> str:
+    spec = view.spec
+    if spec.schedule is None:
+        when = "on request"
+    elif spec.schedule.interval:
+        when = f"every {spec.schedule.interval}"
+    else:
+        when = f"cron {spec.schedule.cron}"
+    return f"{when}, on index" if spec.on_index else when
+
+
+def when_text(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else ""
+
+
+def _duration(seconds: float) -> str:
+    """``3m12s``, ``2h5m``, ``1d3h``: two units at most."""
+    total = int(seconds)
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size or (unit == "s" and not parts):
+            parts.append(f"{total // size}{unit}")
+            total %= size
+    return "".join(parts[:2])
+
+
+def lag_text(lag: Lag, *, since: bool = False) -> str:
+    if lag.in_sync:
+        return "in sync"
+    text = f"behind {_duration(lag.seconds)}"
+    if since:
+        text += f" since {when_text(lag.pending_since)}"
+    return text if lag.synced_at is not None else f"{text} (never synced)"
+
+
+def last_run_text(run: RunView | None) -> str:
+    if run is None:
+        return "never"
+    return f"#{run.id} {run.status} ({run.trigger})"
+
+
+def failed_count(run: RunView) -> int:
+    return sum(run.outcomes.get(s, 0) for s in ("failed", "conflict"))
+
+
+def run_detail(run: RunView) -> None:
+    took = ""
+    if run.started_at is not None and run.finished_at is not None:
+        took = f" in {(run.finished_at - run.started_at).total_seconds():.1f} s"
+    click.echo(f"run {run.id} of rule {run.rule} ({run.trigger}): {run.status}{took}")
+    times = [
+        ("created", run.created_at),
+        ("started", run.started_at),
+        ("finished", run.finished_at),
+    ]
+    if run.scheduled_for is not None:
+        times.insert(0, ("scheduled for", run.scheduled_for))
+    click.echo("  " + ", ".join(f"{what} {when_text(at)}" for what, at in times if at is not None))
+    if run.error:
+        click.echo(f"  error: {run.error}")
+    click.echo(
+        f"  images: {run.tasks_done} of {run.tasks_total} done"
+        + "".join(f", {n} {status}" for status, n in run.outcomes.items())
+    )
+    c = run.counters
+
+    def counts(what: str) -> _Counts:
+        return (c.get(f"{what}_copied", 0), c.get(f"{what}_skipped", 0), c.get(f"{what}_failed", 0))
+
+    outcomes = run.outcomes
+    _counts_table(
+        images=(outcomes.get("copied", 0), outcomes.get("skipped", 0), failed_count(run)),
+        manifests=counts("manifests"),
+        blobs=counts("blobs"),
+        blobs_mounted=c.get("blobs_mounted", 0),
+        bytes_=counts("bytes"),
+        referrers=counts("referrers"),
+        denied=outcomes.get("denied", 0),
+        failures=[
+            (
+                f.repository,
+                f.tag or "*",
+                f.reason if f.status == "failed" else f"{f.status}: {f.reason}",
+            )
+            for f in run.failures
+        ],
+    )
+    shown = len(run.failures)
+    if shown < failed_count(run) + outcomes.get("denied", 0):
+        click.echo(f"  (the first {shown} failed images are shown)")

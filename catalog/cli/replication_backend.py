@@ -1,0 +1,119 @@
+"""How ``xregistry replicate rule|run|status`` reach replication: the database, or a server.
+
+Both backends answer with :mod:`replication.service`'s records, so every command prints the same
+way whichever it talks to. The database backend executes runs itself for ``run --wait``; against
+a server, the server's workers do and the command follows the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+import click
+
+from catalog.cli.context import database_url, open_service
+from catalog.errors import FailedPrecondition
+from catalog.store.queries import Page
+from replication.service import ReplicationService, RuleView, RunView
+from replication.spec import RuleSpec
+
+if TYPE_CHECKING:
+    from catalog.trust.gate import Gate
+
+OnRun = Callable[[RunView], None]
+
+
+class Replication(Protocol):
+    """What the commands need of replication: the database's, or a server's."""
+
+    def put_rule(
+        self, spec: RuleSpec, *, replace: bool = True, origin: str = "api"
+    ) -> RuleView: ...
+
+    def get_rule(self, name: str) -> RuleView: ...
+
+    def list_rules(self) -> list[RuleView]: ...
+
+    def delete_rule(self, name: str) -> None: ...
+
+    def trigger_run(
+        self, rule: str, trigger: str = "manual", scheduled_for: datetime | None = None
+    ) -> RunView | None: ...
+
+    def list_runs(
+        self, rule: str | None = None, size: int = 0, after: int | None = None
+    ) -> Page[RunView]: ...
+
+    def get_run(self, run_id: int) -> RunView: ...
+
+    async def follow(self, run_id: int, on_update: OnRun, *, parallel: int) -> RunView:
+        """Until the run is finished, calling ``on_update`` as it changes → the finished run.
+        ``parallel`` is the number of images copied at once where the run executes here."""
+        ...
+
+    @property
+    def executes_here(self) -> bool:
+        """Whether :meth:`follow` executes the run (rather than a server's workers)."""
+        ...
+
+
+class LocalReplication(ReplicationService):
+    """The database's replication; ``follow`` runs the run here with a worker of its own."""
+
+    executes_here = True
+
+    def _gate(self) -> Gate:
+        # Only rules with a policy ask for it; verification is heavy to set up.
+        from catalog.config import TrustSettings
+        from catalog.service import build_gate
+
+        return build_gate(self.sessions, TrustSettings().build())
+
+    async def follow(self, run_id: int, on_update: OnRun, *, parallel: int) -> RunView:
+        from replication.worker import Worker
+
+        changed = asyncio.Event()
+        worker = Worker(self.sessions, parallel=parallel, poll=0.5, gate=self._gate)
+        work = asyncio.create_task(worker.finish(run_id, changed.set))
+        last: RunView | None = None
+
+        async def look() -> RunView:
+            nonlocal last
+            view = await asyncio.to_thread(self.get_run, run_id)
+            if view != last:
+                on_update(view)
+                last = view
+            return view
+
+        try:
+            while not (view := await look()).finished:
+                if work.done():
+                    work.result()  # the worker's error, if it had one
+                    if not (view := await look()).finished:
+                        raise FailedPrecondition(f"replication run {run_id} stopped unfinished")
+                    break
+                changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), timeout=0.5)
+            await work
+        finally:
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+        return view
+
+
+def open_replication(ctx: click.Context | None = None) -> Replication:
+    """The replication of ``--server`` when set, else of the database (schema upgraded)."""
+    ctx = ctx or click.get_current_context()
+    server = ctx.find_root().params.get("server")
+    if server:
+        from catalog.cli.remote_replication import RemoteReplication
+
+        return RemoteReplication(server)
+    return LocalReplication(open_service(database_url(ctx)).sessions)

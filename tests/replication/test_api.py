@@ -1,0 +1,270 @@
+"""ReplicationService through a real gRPC channel: rules, errors, runs executed by a worker in the
+same event loop between two real registries, WatchRun's stream, ListRuns' pages."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+import grpc.aio
+import pytest
+
+from catalog.api.v1 import replication_pb2 as pb
+from tests.harness.images import build_image
+from tests.harness.registry import run_registry
+from tests.replication.api_support import Registries, Served, serving
+from tests.replication.conftest import digest_of, push_to
+
+if TYPE_CHECKING:
+    from tests.replication.api_support import Stub
+
+
+@pytest.fixture
+def registries(tmp_path: Path) -> Iterator[Registries]:
+    with run_registry(tmp_path) as source, run_registry(tmp_path) as destination:
+        yield Registries(source, destination)
+
+
+@pytest.fixture
+async def served(tmp_path: Path, registries: Registries) -> AsyncIterator[Served]:
+    async with serving(tmp_path, registries) as served:
+        yield served
+
+
+def rule(name: str = "mirror", **fields: object) -> pb.Rule:
+    values: dict[str, object] = {"name": name, "source": "src", "destination": "dst", **fields}
+    return pb.Rule(**values)  # type: ignore[arg-type]
+
+
+async def code_of(call: object) -> grpc.StatusCode:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value.code()
+
+
+async def test_rules_are_stored_listed_replaced_and_deleted(served: Served) -> None:
+    stub = served.stub
+    created = await stub.PutRule(
+        pb.PutRuleRequest(
+            rule=rule(
+                include=["shop/**"],
+                prefix="mirror",
+                tags=pb.TagFilter(semver="^1.2", newest=3),
+                conflict=pb.CONFLICT_POLICY_REPORT,
+                schedule=pb.Schedule(interval="15m"),
+                on_index=True,
+            )
+        )
+    )
+
+    r = created.rule
+    assert (r.name, r.source, r.destination, list(r.include), r.prefix) == (
+        "mirror",
+        "src",
+        "dst",
+        ["shop/**"],
+        "mirror",
+    )
+    assert (r.tags.semver, r.tags.newest, r.tags.newest_by) == ("^1.2", 3, pb.NEWEST_BY_TAG)
+    assert r.conflict == pb.CONFLICT_POLICY_REPORT
+    assert r.schedule.WhichOneof("schedule") == "interval"
+    assert r.schedule.interval == "15m"
+    assert r.on_index
+    assert r.referrers == "all"
+    assert r.origin == "api"
+    assert r.HasField("create_time")
+    assert not r.HasField("last_run")
+    assert not r.lag.in_sync  # nothing was ever copied
+    got = (await stub.GetRule(pb.GetRuleRequest(name="mirror"))).rule
+    for message in (got, r):
+        message.lag.ClearField("behind")  # it grows by the second
+    assert got == r
+
+    # Creating a taken name fails; replacing it works and keeps the creation time.
+    assert await code_of(stub.PutRule(pb.PutRuleRequest(rule=rule()))) == (
+        grpc.StatusCode.ALREADY_EXISTS
+    )
+    replaced = (await stub.PutRule(pb.PutRuleRequest(rule=rule(), replace=True))).rule
+    assert list(replaced.include) == ["**"]
+    assert not replaced.HasField("schedule")
+    assert replaced.create_time == r.create_time
+
+    for name in ("b-rule", "a-rule", "c-rule"):
+        await stub.PutRule(pb.PutRuleRequest(rule=rule(name, prefix=name)))
+    names: list[str] = []
+    request = pb.ListRulesRequest(page_size=3)
+    while True:
+        page = await stub.ListRules(request)
+        names += [x.name for x in page.rules]
+        if not page.next_page_token:
+            break
+        request.page_token = page.next_page_token
+    assert names == ["a-rule", "b-rule", "c-rule", "mirror"]
+
+    await stub.DeleteRule(pb.DeleteRuleRequest(name="b-rule"))
+    assert await code_of(stub.GetRule(pb.GetRuleRequest(name="b-rule"))) == (
+        grpc.StatusCode.NOT_FOUND
+    )
+    assert await code_of(stub.DeleteRule(pb.DeleteRuleRequest(name="b-rule"))) == (
+        grpc.StatusCode.NOT_FOUND
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "code", "message"),
+    [
+        (rule(destination="nowhere"), grpc.StatusCode.NOT_FOUND, "'nowhere' is not in the catalog"),
+        (rule(name="Bad_Name"), grpc.StatusCode.INVALID_ARGUMENT, "name"),
+        (rule(source="src", destination="src"), grpc.StatusCode.INVALID_ARGUMENT, "the same"),
+        (rule(tags=pb.TagFilter(regex="(")), grpc.StatusCode.INVALID_ARGUMENT, "tag regex"),
+        (rule(tags=pb.TagFilter(semver="one")), grpc.StatusCode.INVALID_ARGUMENT, "semver"),
+        (rule(tags=pb.TagFilter(newest=-1)), grpc.StatusCode.INVALID_ARGUMENT, "newest"),
+        (rule(referrers="gossip"), grpc.StatusCode.INVALID_ARGUMENT, "referrer kinds"),
+        (rule(schedule=pb.Schedule()), grpc.StatusCode.INVALID_ARGUMENT, "exactly one"),
+        (
+            rule(schedule=pb.Schedule(cron="every day")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "schedule",
+        ),
+        (rule(name=""), grpc.StatusCode.INVALID_ARGUMENT, "name"),
+    ],
+)
+async def test_bad_rules_are_refused(
+    served: Served, bad: pb.Rule, code: grpc.StatusCode, message: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await served.stub.PutRule(pb.PutRuleRequest(rule=bad))
+    assert caught.value.code() == code
+    assert message in (caught.value.details() or "")
+
+
+async def test_bad_requests(served: Served) -> None:
+    stub = served.stub
+    invalid, missing = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
+    assert await code_of(stub.PutRule(pb.PutRuleRequest())) == invalid
+    assert await code_of(stub.GetRule(pb.GetRuleRequest())) == invalid
+    assert await code_of(stub.TriggerRun(pb.TriggerRunRequest(rule="absent"))) == missing
+    assert await code_of(stub.GetRun(pb.GetRunRequest(id=0))) == invalid
+    assert await code_of(stub.GetRun(pb.GetRunRequest(id=999))) == missing
+    assert await code_of(stub.ListRuns(pb.ListRunsRequest(rule="absent"))) == missing
+    assert await code_of(stub.ListRuns(pb.ListRunsRequest(page_token="forged"))) == invalid
+    assert await code_of(stub.ListRules(pb.ListRulesRequest(page_size=-1))) == invalid
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in stub.WatchRun(pb.WatchRunRequest(id=999)):
+            pass
+    assert caught.value.code() == missing
+
+
+async def watch(stub: Stub, run_id: int) -> list[pb.Run]:
+    return [m.run async for m in stub.WatchRun(pb.WatchRunRequest(id=run_id), timeout=60)]
+
+
+async def test_triggered_run_copies_and_is_watched_to_the_end(
+    served: Served, rng: random.Random
+) -> None:
+    source, destination = served.registries.source.host, served.registries.destination.host
+    images = {}
+    for repository, tag in (("shop/api", "1.0"), ("shop/api", "1.1"), ("shop/web", "2.0")):
+        image = build_image(rng, layers=2, layer_size=20_000)
+        await push_to(source, repository, image, tag)
+        images[repository, tag] = image.digest
+    await push_to(source, "other/x", build_image(rng, layers=1), "1")  # not in the rule
+    await served.stub.PutRule(pb.PutRuleRequest(rule=rule(include=["shop/**"], prefix="m")))
+
+    run = (await served.stub.TriggerRun(pb.TriggerRunRequest(rule="mirror"))).run
+    assert (run.rule, run.trigger, run.status) == (
+        "mirror",
+        pb.RUN_TRIGGER_MANUAL,
+        pb.RUN_STATUS_PENDING,
+    )
+    stream = await watch(served.stub, run.id)
+
+    final = stream[-1]
+    assert final.status == pb.RUN_STATUS_SUCCEEDED, final
+    assert all(m.status != pb.RUN_STATUS_SUCCEEDED for m in stream[:-1])
+    assert [m.tasks_done for m in stream] == sorted(m.tasks_done for m in stream)
+    assert (final.tasks_total, final.tasks_done) == (3, 3)
+    assert dict(final.outcomes) == {"copied": 3}
+    assert final.manifests.copied == 3
+    assert final.blobs.copied == 3 * 3  # a config and two layers each, all different
+    assert final.bytes.copied > 3 * 2 * 20_000
+    assert (final.manifests.failed, final.blobs.failed, final.referrers.failed) == (0, 0, 0)
+    assert list(final.failures) == []
+    assert final.HasField("start_time")
+    assert final.HasField("finish_time")
+    for (repository, tag), digest in images.items():
+        assert await digest_of(destination, f"m/{repository}", tag) == digest
+    assert await digest_of(destination, "m/other/x", "1") is None
+
+    got = (await served.stub.GetRule(pb.GetRuleRequest(name="mirror"))).rule
+    assert got.last_run.id == run.id
+    assert got.last_run.status == pb.RUN_STATUS_SUCCEEDED
+    assert got.lag.in_sync
+    assert got.lag.HasField("synced_time")
+
+    # Again: everything is there, nothing moves.
+    again = (await served.stub.TriggerRun(pb.TriggerRunRequest(rule="mirror"))).run
+    second = (await watch(served.stub, again.id))[-1]
+    assert second.status == pb.RUN_STATUS_SUCCEEDED
+    assert dict(second.outcomes) == {"skipped": 3}
+    assert second.bytes.copied == 0
+    # A finished run streams once and ends.
+    assert [m.id for m in await watch(served.stub, run.id)] == [run.id]
+
+
+async def test_failed_tasks_are_listed_with_reasons(served: Served, rng: random.Random) -> None:
+    source, destination = served.registries.source.host, served.registries.destination.host
+    ours, theirs = build_image(rng, layers=1), build_image(rng, layers=1)
+    await push_to(source, "app", ours, "1.0")
+    await push_to(source, "app", build_image(rng, layers=1), "1.1")
+    await push_to(destination, "app", theirs, "1.0")
+    await served.stub.PutRule(
+        pb.PutRuleRequest(rule=rule("careful", conflict=pb.CONFLICT_POLICY_REPORT))
+    )
+
+    run = (await served.stub.TriggerRun(pb.TriggerRunRequest(rule="careful"))).run
+    await watch(served.stub, run.id)
+    final = (await served.stub.GetRun(pb.GetRunRequest(id=run.id))).run
+
+    assert final.status == pb.RUN_STATUS_FAILED
+    assert dict(final.outcomes) == {"conflict": 1, "copied": 1}
+    [failure] = final.failures
+    assert (failure.repository, failure.tag, failure.status) == ("app", "1.0", "conflict")
+    assert failure.reason
+    assert await digest_of(destination, "app", "1.0") == theirs.digest
+    lag = (await served.stub.GetRule(pb.GetRuleRequest(name="careful"))).rule.lag
+    assert not lag.in_sync
+
+
+async def test_list_runs_pages_newest_first(served: Served) -> None:
+    stub = served.stub
+    await stub.PutRule(pb.PutRuleRequest(rule=rule("one", prefix="one")))
+    await stub.PutRule(pb.PutRuleRequest(rule=rule("two", prefix="two")))
+    ones = [(await stub.TriggerRun(pb.TriggerRunRequest(rule="one"))).run.id for _ in range(5)]
+    twos = [(await stub.TriggerRun(pb.TriggerRunRequest(rule="two"))).run.id for _ in range(2)]
+
+    pages: list[list[int]] = []
+    request = pb.ListRunsRequest(rule="one", page_size=2)
+    while True:
+        answer = await stub.ListRuns(request)
+        pages.append([r.id for r in answer.runs])
+        assert all(r.rule == "one" for r in answer.runs)
+        if not answer.next_page_token:
+            break
+        request.page_token = answer.next_page_token
+    assert pages == [ones[:-3:-1], ones[-3:-5:-1], ones[:1]]
+
+    everything = await stub.ListRuns(pb.ListRunsRequest(page_size=100))
+    assert [r.id for r in everything.runs] == sorted(ones + twos, reverse=True)
+    # A token only goes with the filter it was issued for.
+    first = await stub.ListRuns(pb.ListRunsRequest(rule="one", page_size=2))
+    other = pb.ListRunsRequest(rule="two", page_size=2, page_token=first.next_page_token)
+    assert await code_of(stub.ListRuns(other)) == grpc.StatusCode.INVALID_ARGUMENT
+
+    # Deleting a rule deletes its runs.
+    await stub.DeleteRule(pb.DeleteRuleRequest(name="one"))
+    left = await stub.ListRuns(pb.ListRunsRequest())
+    assert sorted(r.id for r in left.runs) == sorted(twos)
