@@ -54,9 +54,11 @@ class IndexSchedule(BaseModel):
 
 
 def cron_trigger(line: str) -> BaseTrigger:
-    """A crontab line (minute hour day month weekday, UTC) as a trigger. Weekdays are
-    crontab's (0 and 7 Sunday, 1 Monday); APScheduler 3's own numbers start at Monday, so they
-    are handed over as names. Raises ValueError for what it cannot read."""
+    """A crontab line (minute hour day month weekday, UTC) as a trigger, meaning what crontab
+    means: weekdays 0 and 7 are Sunday (APScheduler 3 counts from Monday, so they are handed over
+    as names), and when both day and weekday are restricted, either one matching fires (APScheduler
+    wants both). Raises ValueError for what it cannot read."""
+    from apscheduler.triggers.combining import OrTrigger
     from apscheduler.triggers.cron import CronTrigger
 
     fields = line.split()
@@ -64,12 +66,18 @@ def cron_trigger(line: str) -> BaseTrigger:
         raise ValueError(f"cron {line!r}: give 5 fields (minute hour day month weekday)")
     minute, hour, day, month, weekday = fields
     weekdays = _weekdays(weekday, line)
-    try:
-        return CronTrigger(
-            minute=minute, hour=hour, day=day, month=month, day_of_week=weekdays, timezone=UTC
-        )
-    except ValueError as exc:
-        raise ValueError(f"cron {line!r}: {exc}") from None
+
+    def trigger(day: str, weekdays: str) -> BaseTrigger:
+        try:
+            return CronTrigger(
+                minute=minute, hour=hour, day=day, month=month, day_of_week=weekdays, timezone=UTC
+            )
+        except ValueError as exc:
+            raise ValueError(f"cron {line!r}: {exc}") from None
+
+    if day not in ("*", "?") and weekdays != "*":
+        return OrTrigger([trigger(day, "*"), trigger("*", weekdays)])
+    return trigger(day, weekdays)
 
 
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -87,7 +95,7 @@ def _weekdays(field: str, line: str) -> str:
             first, _, last = span.partition("-")
             low = _day(first, line)
             high = _day(last, line) if last else (6 if step else low)
-        if (not step.isdigit() and step) or high < low:
+        if (step and (not step.isdigit() or int(step) == 0)) or high < low:
             raise ValueError(f"cron {line!r}: cannot read the weekday field {field!r}")
         days.update(d % 7 for d in range(low, high + 1, int(step or 1)))
     return ",".join(_DAYS[d] for d in sorted(days))

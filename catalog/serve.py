@@ -19,7 +19,6 @@ from catalog.config import ServeConfig
 from catalog.schedules import trigger_for
 from catalog.service import CatalogService, build_gate
 from catalog.store.db import make_engine, session_factory, upgrade
-from catalog.store.models import utcnow
 from catalog.store.registries import update_registry
 from catalog.trust.policies import Policies
 from replication.scheduling import RuleScheduler
@@ -46,7 +45,6 @@ class Service:
         with self.sessions.begin() as session:
             for registry in config.registries:
                 update_registry(session, registry.spec())
-        self.catalog = CatalogService(self.sessions)
         self.gate = build_gate(self.sessions, config.trust.build())
         settings = config.replication
         self.worker = Worker(
@@ -58,6 +56,7 @@ class Service:
         )
         self.replication = ReplicationService(self.sessions, wake=self.worker.wake)
         self.replication.apply_config_rules(settings.rules)
+        self.catalog = CatalogService(self.sessions, after_index=self.replication.on_indexed)
         tokens = page_tokens()
         self.server = build_server(
             config.listen,
@@ -77,13 +76,10 @@ class Service:
         return self.server.port
 
     async def index(self, name: str) -> None:
-        """Index ``name`` and start the replication runs that follow its changes."""
-        started = utcnow()
+        """Index ``name`` on its schedule (runs of rules that follow it start after)."""
         try:
             stats = await self.catalog.index(name)
             log.info("indexed %s: %s", name, stats.as_dict())
-            if stats.tag_events:
-                await asyncio.to_thread(self.replication.on_indexed, name, started)
         except Exception:
             log.exception("scheduled index of %s failed", name)
 
@@ -104,16 +100,23 @@ class Service:
         self.scheduler.start()
         self.gate.audit.start()
         self._working = asyncio.create_task(self.worker.run(self._stopping))
+        self._working.add_done_callback(_report_worker_end)
         log.info("xregistry serving on port %d", self.port)
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
         self._stopping.set()
         if self._working is not None:
-            await self._working  # hands unfinished tasks back to the other replicas
+            # Hands unfinished tasks back to the other replicas; an error was logged already.
+            await asyncio.gather(self._working, return_exceptions=True)
         await self.server.stop(grace=5.0)
         await self.gate.audit.stop()
         self.engine.dispose()
+
+
+def _report_worker_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the replication worker stopped", exc_info=task.exception())
 
 
 async def serve(config: ServeConfig) -> None:

@@ -5,7 +5,10 @@ One place that opens sessions around the store's functions, so neither edge hold
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -52,9 +55,16 @@ class RegistryView:
         )
 
 
+# Told, after each index run, the registry and when the run started (replication follows it).
+AfterIndex = Callable[[str, datetime], object]
+
+
 class CatalogService:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], after_index: AfterIndex | None = None
+    ) -> None:
         self.sessions = sessions
+        self.after_index = after_index
         self._indexing: set[str] = set()
 
     def add_registry(self, spec: RegistrySpec) -> RegistryView:
@@ -108,10 +118,14 @@ class CatalogService:
         if name in self._indexing:
             raise FailedPrecondition(f"registry {name!r} is being indexed already")
         self._indexing.add(name)
+        started = datetime.now(UTC)
         try:
-            return await index_registry(self.sessions, name, on_progress)
+            stats = await index_registry(self.sessions, name, on_progress)
         finally:
             self._indexing.discard(name)
+        if stats.tag_events and self.after_index is not None:
+            await asyncio.to_thread(self.after_index, name, started)
+        return stats
 
     def artifact(self, reference: str) -> queries.ArtifactView:
         """By digest (``sha256:…``) or by image reference, resolved through the catalog's tags."""

@@ -40,15 +40,16 @@ class RepositoryPlan:
 
 
 async def plan(client: RegistryClient, rule: Rule, on_error: ErrorSink) -> list[RepositoryPlan]:
-    """Every selected repository with its selected tags; a repository that cannot be listed is
-    reported through ``on_error`` and left out."""
+    """Every selected repository with its selected tags. A repository that cannot be listed or
+    renamed, or whose destination name another selected repository's is too, is reported
+    through ``on_error`` and left out."""
     names = rule.repositories.named()
     if names is None:
         names = [name async for name in client.catalog() if rule.repositories.matches(name)]
+    destinations = _destinations(sorted(set(names)), rule, on_error)
 
-    async def one(name: str) -> RepositoryPlan | None:
+    async def one(name: str, destination: str) -> RepositoryPlan | None:
         try:
-            destination = rule.rewrite.apply(name)
             listing = [tag async for tag in client.tags(name)]
             images = [t for t in listing if not ATTACHMENT_TAG.match(t)]
             tags = await select_tags(RemoteRepository(client, name), images, rule.tags)
@@ -57,8 +58,33 @@ async def plan(client: RegistryClient, rule: Rule, on_error: ErrorSink) -> list[
             return None
         return RepositoryPlan(name, destination, tuple(tags), frozenset(listing))
 
-    found = await asyncio.gather(*(one(name) for name in sorted(set(names))))
+    found = await asyncio.gather(*(one(n, d) for n, d in destinations.items()))
     return [p for p in found if p is not None]
+
+
+def _destinations(names: list[str], rule: Rule, on_error: ErrorSink) -> dict[str, str]:
+    """Source repository → its destination name. Two sources renamed to one destination would
+    overwrite each other's tags there: neither is copied."""
+    renamed: dict[str, str] = {}
+    for name in names:
+        try:
+            renamed[name] = rule.rewrite.apply(name)
+        except CatalogError as exc:
+            on_error(name, str(exc))
+    sources: dict[str, list[str]] = {}
+    for name, destination in renamed.items():
+        sources.setdefault(destination, []).append(name)
+    for destination, shared in sources.items():
+        if len(shared) > 1:
+            for name in shared:
+                others = ", ".join(n for n in shared if n != name)
+                on_error(
+                    name,
+                    f"rewrites to {destination}, as {others} does: repositories that would share "
+                    "a destination are not copied",
+                )
+                del renamed[name]
+    return renamed
 
 
 async def select_tags(repo: Repository, tags: list[str], rule: TagFilter) -> list[str]:

@@ -104,16 +104,68 @@ class RepositoryFilter:
 
 @dataclass(frozen=True, slots=True)
 class Rewrite:
-    """Destination repository = ``prefix`` + "/" + the source name without ``strip``."""
+    """How a source repository is named at the destination: one of two ways.
+
+    * ``prefix``/``strip``: ``prefix`` + "/" + the source name without a leading ``strip``
+      (a name that does not start with ``strip`` keeps it).
+    * ``pattern``/``replacement``: a regular expression that must match the whole source name,
+      and a replacement with its groups (Python's ``\\1``, ``\\g<name>``): pattern
+      ``acme/(?P<team>[^/]+)/(.*)`` with ``mirror/\\g<team>-\\2`` copies ``acme/web/api`` to
+      ``mirror/web-api``. A selected repository the pattern does not match is an error for that
+      repository (its run reports it failed), never copied under its own name.
+
+    Either way the result must be a valid repository name.
+    """
 
     prefix: str = ""
     strip: str = ""
+    pattern: str | None = None
+    replacement: str = ""
+    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        compiled = None
+        if self.pattern is not None:
+            if not self.pattern:
+                raise InvalidArgument("a rename needs a pattern")
+            if self.prefix or self.strip:
+                raise InvalidArgument(
+                    "a rename pattern names the whole destination repository: "
+                    "give it or prefix/strip, not both"
+                )
+            if not self.replacement:
+                raise InvalidArgument(f"rename pattern {self.pattern!r} needs a replacement")
+            try:
+                compiled = re.compile(self.pattern)
+            except re.error as exc:
+                raise InvalidArgument(f"rename pattern {self.pattern!r}: {exc}") from None
+            try:
+                # Checks the replacement's escapes and group references with nothing to match.
+                compiled.sub(self.replacement, "")
+            except (re.error, IndexError) as exc:  # IndexError: an unknown group name
+                raise InvalidArgument(f"rename replacement {self.replacement!r}: {exc}") from None
+        elif self.replacement:
+            raise InvalidArgument("a rename replacement needs a pattern")
+        object.__setattr__(self, "_pattern", compiled)
+
+    @property
+    def identity(self) -> bool:
+        """Whether every name stays as it is (no prefix, strip or pattern)."""
+        return self.pattern is None and not (self.prefix or self.strip)
 
     def apply(self, repository: str) -> str:
-        name = repository
-        if self.strip and name.startswith(self.strip):
-            name = name[len(self.strip) :].lstrip("/")
-        target = "/".join(p for p in (self.prefix.strip("/"), name) if p)
+        if self._pattern is not None:
+            found = self._pattern.fullmatch(repository)
+            if found is None:
+                raise InvalidArgument(
+                    f"{repository} does not match the rename pattern {self.pattern!r}"
+                )
+            target = found.expand(self.replacement)
+        else:
+            name = repository
+            if self.strip and name.startswith(self.strip):
+                name = name[len(self.strip) :].lstrip("/")
+            target = "/".join(p for p in (self.prefix.strip("/"), name) if p)
         try:
             return validate_repository(target)
         except InvalidReference as exc:

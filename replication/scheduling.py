@@ -13,7 +13,7 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from catalog.errors import NotFound
+from catalog.errors import ConfigError, NotFound
 from catalog.schedules import latest_fire_time, trigger_for
 from catalog.store.models import utcnow
 from replication import store
@@ -68,9 +68,14 @@ class RuleScheduler:
         for job_id, schedule in wanted.items():
             if job_id in self._schedules:
                 continue
+            try:
+                trigger = trigger_for(schedule)
+            except ConfigError as exc:  # stored before this version could read it, say
+                log.error("replication rule %s: schedule %r: %s", job_id, schedule, exc)
+                continue
             self.scheduler.add_job(
                 self.fire,
-                trigger_for(schedule),
+                trigger,
                 args=[job_id.removeprefix(JOB_PREFIX), schedule],
                 id=job_id,
                 max_instances=1,

@@ -6,11 +6,13 @@ Views are plain records, so both edges print and convert the same things.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import InvalidArgument
@@ -28,9 +30,11 @@ from replication import store
 from replication.spec import RuleSpec
 from replication.store import aware
 
+log = logging.getLogger("xregistry.replication")
 TRIGGERS = ("manual", "schedule", "index")
 _FAILURES = 100  # failed tasks a run view lists
-_LAG_EVENTS = 10_000  # tag events looked at per lag estimate
+_LAG_EVENTS = 10_000  # matching changes counted per lag estimate
+_SCANNED = 200_000  # tag events read per look (a source busier than that reads as behind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,23 +119,33 @@ class ReplicationService:
 
     def apply_config_rules(self, specs: Sequence[RuleSpec]) -> list[str]:
         """Store the config file's rules; drop config rules no longer in it → their names."""
-        with self.sessions.begin() as session:
-            for spec in specs:
-                store.put_rule(session, spec, "config")
-            return store.prune_config_rules(session, [s.name for s in specs])
+        for attempt in range(3):
+            try:
+                with self.sessions.begin() as session:
+                    for spec in specs:
+                        store.put_rule(session, spec, "config")
+                    return store.prune_config_rules(session, [s.name for s in specs])
+            except IntegrityError:
+                # Another replica starting on the same database inserted them first.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- runs --------------------------------------------------------------------------------
 
     def trigger_run(
         self, rule: str, trigger: str = "manual", scheduled_for: datetime | None = None
     ) -> RunView | None:
-        """A new run of ``rule``; None when its scheduled run exists already (another replica
-        fired the same schedule)."""
+        """A new run of ``rule``. A scheduled one is made once per scheduled time (None when
+        another replica made it) and not while the rule's previous run is still open."""
         if trigger not in TRIGGERS:
             raise InvalidArgument(f"trigger {trigger!r}: use one of {', '.join(TRIGGERS)}")
         with self.sessions.begin() as session:
             row = store.get_rule(session, rule)
-            run = store.create_run(session, row.id, trigger, scheduled_for)
+            if trigger == "schedule" and store.has_open_run(session, row.id, store.OPEN_RUN):
+                log.info("replication rule %s: previous run still open, schedule skipped", rule)
+                return None
+            run = store.create_run(session, row, trigger, scheduled_for)
             view = self._run_view(session, run, row.name) if run is not None else None
         if view is not None and self._wake is not None:
             self._wake()
@@ -177,7 +191,7 @@ class ReplicationService:
                     continue
                 if store.has_open_run(session, row.id) or not _changes(session, spec, since, 1):
                     continue
-                run = store.create_run(session, row.id, "index")
+                run = store.create_run(session, row, "index")
                 if run is not None:
                     started.append(self._run_view(session, run, row.name))
         if started and self._wake is not None:
@@ -274,7 +288,7 @@ def lag(session: Session, row: ReplicationRule, spec: RuleSpec) -> Lag:
 
 def _changes(session: Session, spec: RuleSpec, since: datetime, limit: int) -> list[datetime]:
     """When the indexer saw the source's matching tags appear or move after ``since``, oldest
-    first."""
+    first: up to ``limit`` of them, among at most ``_SCANNED`` events."""
     rule = spec.rule("", "")
     rows = session.execute(
         select(Repository.name, Tag.name, TagEvent.observed_at)
@@ -287,13 +301,17 @@ def _changes(session: Session, spec: RuleSpec, since: datetime, limit: int) -> l
             TagEvent.new_digest.is_not(None),
         )
         .order_by(TagEvent.observed_at)
-        .limit(limit)
-    ).all()
-    return [
-        aware(seen)
-        for repository, tag, seen in rows
-        if rule.repositories.matches(repository) and rule.tags.admits(tag)
-    ]
+        .limit(_SCANNED)
+        .execution_options(yield_per=1000)
+    )
+    found = []
+    for repository, tag, seen in rows:
+        if rule.repositories.matches(repository) and rule.tags.admits(tag):
+            found.append(aware(seen))
+            if len(found) >= limit:
+                break
+    rows.close()
+    return found
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -7,9 +7,18 @@ their hosts, TLS settings and credentials; :meth:`RuleSpec.rule` turns it into t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from catalog.errors import CatalogError, InvalidArgument
 from catalog.oci.errors import InvalidReference
@@ -47,6 +56,14 @@ class TagSpec(_Strict):
         )
 
 
+class RenameSpec(_Strict):
+    """Destination names by regular expression: ``pattern`` must match the whole source
+    repository name; ``replacement`` uses its groups (``\\1``, ``\\g<name>``)."""
+
+    pattern: str
+    replacement: str
+
+
 class RuleSpec(_Strict):
     name: str
     source: str = Field(description="the source registry's name in the catalog")
@@ -55,6 +72,9 @@ class RuleSpec(_Strict):
     exclude: list[str] = Field(default_factory=list)
     prefix: str = ""
     strip: str = ""
+    rename: RenameSpec | None = Field(
+        default=None, description="name destination repositories by pattern (not with prefix/strip)"
+    )
     tags: TagSpec = Field(default_factory=TagSpec)
     referrers: str = "all"
     conflict: Literal["overwrite", "report"] = "overwrite"
@@ -89,19 +109,38 @@ class RuleSpec(_Strict):
                 validate_repository(self.prefix.strip("/"))
             except InvalidReference as exc:
                 raise ValueError(f"prefix {self.prefix!r}: {exc}") from None
-        if self.source == self.destination and not (self.prefix or self.strip):
-            raise ValueError("source and destination are the same: give a prefix or strip")
+        if self.source == self.destination and self.rewrite().identity:
+            raise ValueError("source and destination are the same: give a prefix, strip or rename")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Without a rename, stored rules stay as they were before it existed, so a replica
+        # not yet upgraded still reads them.
+        data = handler(self)
+        if self.rename is None and isinstance(data, dict):
+            data.pop("rename", None)
+        return data
 
     def rule(self, source_host: str, destination_host: str) -> Rule:
         return Rule(
             source=source_host,
             destination=destination_host,
             repositories=RepositoryFilter(include=tuple(self.include), exclude=tuple(self.exclude)),
-            rewrite=Rewrite(prefix=self.prefix, strip=self.strip),
+            rewrite=self.rewrite(),
             tags=self.tags.filter(),
             referrers=parse_kinds(self.referrers),
             conflict=ConflictPolicy(self.conflict),
+        )
+
+    def rewrite(self) -> Rewrite:
+        if self.rename is None:
+            return Rewrite(prefix=self.prefix, strip=self.strip)
+        return Rewrite(
+            prefix=self.prefix,
+            strip=self.strip,
+            pattern=self.rename.pattern,
+            replacement=self.rename.replacement,
         )
 
     @property

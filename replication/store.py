@@ -30,6 +30,7 @@ from catalog.store.models import (
 from replication.spec import RuleSpec, parse_spec
 
 OPEN_RUN = ("pending", "planning", "running")
+MAX_ATTEMPTS = 5  # claims of one task before it fails
 OPEN_TASK = ("pending", "running")
 FAILED_TASK = ("failed", "conflict")
 Run = ReplicationRun
@@ -120,10 +121,17 @@ def prune_config_rules(session: Session, keep: Iterable[str]) -> list[str]:
 
 
 def create_run(
-    session: Session, rule_id: int, trigger: str, scheduled_for: datetime | None = None
+    session: Session, rule: ReplicationRule, trigger: str, scheduled_for: datetime | None = None
 ) -> ReplicationRun | None:
-    """A new pending run; None when the run for this (rule, scheduled time) exists already."""
-    run = Run(rule_id=rule_id, trigger=trigger, scheduled_for=scheduled_for, status="pending")
+    """A new pending run of the rule as it is now; None when the run for this (rule, scheduled
+    time) exists already."""
+    run = Run(
+        rule_id=rule.id,
+        trigger=trigger,
+        scheduled_for=scheduled_for,
+        spec=rule.spec,
+        status="pending",
+    )
     try:
         with session.begin_nested():
             session.add(run)
@@ -132,14 +140,13 @@ def create_run(
     return run
 
 
-def has_open_run(session: Session, rule_id: int) -> bool:
-    """A run that has not started copying: a new trigger would only repeat it."""
-    return (
-        session.scalar(
-            select(exists().where(Run.rule_id == rule_id, Run.status.in_(("pending", "planning"))))
-        )
-        is True
-    )
+def has_open_run(
+    session: Session, rule_id: int, statuses: Sequence[str] = ("pending", "planning")
+) -> bool:
+    """A run in one of ``statuses``; by default one that has not listed the source yet, which
+    a new trigger would only repeat."""
+    found = session.scalar(select(exists().where(Run.rule_id == rule_id, Run.status.in_(statuses))))
+    return found is True
 
 
 def get_run(session: Session, run_id: int) -> ReplicationRun:
@@ -262,7 +269,8 @@ class ClaimedTask:
 def claim_tasks(
     session: Session, owner: str, count: int, lease: float, run_id: int | None = None
 ) -> list[ClaimedTask]:
-    """Claim up to ``count`` tasks: pending ones, or running ones whose lease ran out."""
+    """Claim up to ``count`` tasks: pending ones, or running ones whose lease ran out. A task
+    whose workers died ``MAX_ATTEMPTS`` times fails instead: it may be what kills them."""
     now = utcnow()
     claimable = (
         select(Task.id)
@@ -274,7 +282,26 @@ def claim_tasks(
     )
     if run_id is not None:
         claimable = claimable.where(Task.run_id == run_id)
-    claimable = claimable.order_by(Task.id).limit(count).with_for_update(of=Task, skip_locked=True)
+    exhausted = claimable.where(Task.attempts >= MAX_ATTEMPTS).with_for_update(
+        of=Task, skip_locked=True
+    )
+    session.execute(
+        update(Task)
+        .where(Task.id.in_(exhausted.scalar_subquery()))
+        .values(
+            status="failed",
+            reason=f"gave up after {MAX_ATTEMPTS} attempts: every worker that took it stopped "
+            "before it finished",
+            finished_at=now,
+            lease_until=None,
+        )
+    )
+    claimable = (
+        claimable.where(Task.attempts < MAX_ATTEMPTS)
+        .order_by(Task.id)
+        .limit(count)
+        .with_for_update(of=Task, skip_locked=True)
+    )
     rows = session.execute(
         update(Task)
         .where(Task.id.in_(claimable.scalar_subquery()))
@@ -297,16 +324,19 @@ def claim_tasks(
     return sorted((ClaimedTask(*row) for row in rows), key=lambda t: t.id)
 
 
-def renew_leases(session: Session, owner: str, task_ids: Iterable[int], lease: float) -> int:
+def renew_leases(session: Session, owner: str, task_ids: Iterable[int], lease: float) -> set[int]:
+    """Extend ``owner``'s leases; → the ids still held (the others passed to another worker)."""
     ids = list(task_ids)
     if not ids:
-        return 0
-    result = session.execute(
-        update(Task)
-        .where(Task.id.in_(ids), Task.lease_owner == owner, Task.status == "running")
-        .values(lease_until=utcnow() + timedelta(seconds=lease))
+        return set()
+    return set(
+        session.scalars(
+            update(Task)
+            .where(Task.id.in_(ids), Task.lease_owner == owner, Task.status == "running")
+            .values(lease_until=utcnow() + timedelta(seconds=lease))
+            .returning(Task.id)
+        ).all()
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def renew_run_leases(session: Session, owner: str, run_ids: Iterable[int], lease: float) -> None:
@@ -320,11 +350,12 @@ def renew_run_leases(session: Session, owner: str, run_ids: Iterable[int], lease
 
 
 def release_tasks(session: Session, owner: str, task_ids: Iterable[int]) -> None:
-    """Hand unfinished tasks back at once (a worker stopping), rather than at lease expiry."""
+    """Hand unfinished tasks back at once (a worker stopping), rather than at lease expiry;
+    a handed-back claim does not count as an attempt."""
     session.execute(
         update(Task)
         .where(Task.id.in_(list(task_ids)), Task.lease_owner == owner, Task.status == "running")
-        .values(status="pending", lease_owner=None, lease_until=None)
+        .values(status="pending", lease_owner=None, lease_until=None, attempts=Task.attempts - 1)
     )
 
 

@@ -29,13 +29,13 @@ from catalog.oci.client import RegistryClient
 from catalog.oci.copy import Claims, CopyLedger
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
-from catalog.store.models import Registry, ReplicationRule
+from catalog.store.models import TASK_COUNTERS, Registry
 from catalog.store.registries import get_registry
 from replication import store
 from replication.image import Admit, RunState, replicate_image
 from replication.planner import RepositoryPlan, plan
 from replication.report import RunReport
-from replication.spec import RuleSpec
+from replication.spec import RuleSpec, parse_spec
 
 if TYPE_CHECKING:
     from catalog.trust.gate import Gate
@@ -44,6 +44,7 @@ log = logging.getLogger("xregistry.replication")
 T = TypeVar("T")
 
 DEFAULT_LEASE = 30.0
+_CONTEXT_IDLE = 60.0  # seconds a run's shared state outlives its last task here
 
 
 def default_owner() -> str:
@@ -70,6 +71,12 @@ class _RunContext:
                 del self.listings[repository]  # the next task tries again
             raise
 
+    def known(self, repository: str, listing: frozenset[str]) -> None:
+        """A listing the planner made already."""
+        done: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
+        done.set_result(listing)
+        self.listings[repository] = done
+
     async def _list(self, repository: str) -> frozenset[str]:
         return frozenset([tag async for tag in self.state.source.tags(repository)])
 
@@ -83,11 +90,14 @@ def outcome(report: RunReport) -> tuple[str, str | None]:
 
 
 def counters(report: RunReport) -> dict[str, int]:
-    found = {"blobs_mounted": report.blobs_mounted}
-    for what in ("manifests", "blobs", "bytes", "referrers"):
-        tally = getattr(report, what)
-        for name in ("copied", "skipped", "failed"):
-            found[f"{what}_{name}"] = getattr(tally, name)
+    """The report's counts under the task's counter names (``blobs_copied``, …)."""
+    found = {}
+    for name in TASK_COUNTERS:
+        if name == "blobs_mounted":
+            found[name] = report.blobs_mounted
+        else:
+            what, result = name.split("_")
+            found[name] = getattr(getattr(report, what), result)
     return found
 
 
@@ -115,7 +125,8 @@ class Worker:
         self._task_runs: dict[int, int] = {}
         self._copying: set[int] = set()  # claimed tasks still copying (the rest: recording)
         self._planning: set[int] = set()
-        self._contexts: dict[int, _RunContext] = {}
+        self._contexts: dict[int, asyncio.Future[_RunContext]] = {}
+        self._used: dict[int, float] = {}  # run id → when a task of it last ran here
         self._clients: dict[tuple[Any, ...], RegistryClient] = {}
         self._stack = AsyncExitStack()
         self._wake: asyncio.Event | None = None
@@ -140,12 +151,17 @@ class Worker:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until ``stop`` is set; then hand back the leases of unfinished tasks."""
+        """Work until ``stop`` is set; then hand back the leases of unfinished tasks. A failing
+        step (the database away, say) is logged and tried again at the next poll."""
         self._wake, self._loop = asyncio.Event(), asyncio.get_running_loop()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not stop.is_set():
-                busy = await self._step()
+                try:
+                    busy = await self._step()
+                except Exception:
+                    log.exception("replication worker: looking for work failed")
+                    busy = False
                 if busy and len(self._copying) < self.parallel:
                     continue
                 self._wake.clear()
@@ -182,27 +198,35 @@ class Worker:
         run, claimed = await self._db(
             partial(self._claim, run_id=run_id, want=self.parallel - len(self._copying))
         )
+        self._start(claimed)  # before planning, so that the heartbeat keeps their leases
         if run is not None:
-            await self._plan(*run)
-            want = self.parallel - len(self._copying) - len(claimed)
-            claimed += await self._db(
-                lambda s: store.claim_tasks(s, self.owner, want, self.lease, run_id)
-            )
+            await self._plan(run)
+            want = self.parallel - len(self._copying)
+            if want > 0:
+                self._start(
+                    await self._db(
+                        lambda s: store.claim_tasks(s, self.owner, want, self.lease, run_id)
+                    )
+                )
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            # Tasks close their runs; this catches a run whose closing worker died just then.
+            self._next_sweep = now + self.poll
+            await self._db(lambda s: store.finish_runs(s, [run_id] if run_id else None))
+        active = set(self._task_runs.values())
+        idle = [r for r, t in self._used.items() if r not in active and now - t > _CONTEXT_IDLE]
+        for stale in idle:
+            self._contexts.pop(stale, None)
+            del self._used[stale]
+        return run is not None or bool(claimed)
+
+    def _start(self, claimed: list[store.ClaimedTask]) -> None:
         for task in claimed:
             self._task_runs[task.id] = task.run_id
             self._copying.add(task.id)
             job = asyncio.create_task(self._execute(task))
             self._tasks[task.id] = job
             job.add_done_callback(partial(self._done, task.id))
-        busy = run is not None or bool(claimed)
-        if time.monotonic() >= self._next_sweep:
-            # Tasks close their runs; this catches a run whose closing worker died just then.
-            self._next_sweep = time.monotonic() + self.poll
-            await self._db(lambda s: store.finish_runs(s, [run_id] if run_id else None))
-        active = set(self._task_runs.values())
-        for stale in [r for r in self._contexts if r not in active]:
-            del self._contexts[stale]
-        return busy
 
     def _copied(self, task_id: int) -> None:
         # Its slot is free as soon as the copy is: recording the outcome needs none.
@@ -220,22 +244,33 @@ class Worker:
         while True:
             await asyncio.sleep(self.lease / 3)
             try:
-                renew = partial(
-                    _renew, owner=self.owner, tasks=list(self._tasks), runs=list(self._planning)
-                )
-                await self._db(partial(renew, lease=self.lease))
+                tasks = list(self._tasks)
+                renew = partial(_renew, owner=self.owner, tasks=tasks, runs=list(self._planning))
+                held = await self._db(partial(renew, lease=self.lease))
             except Exception:
                 log.exception("renewing replication leases failed")
+                continue
+            for lost in set(tasks) - held:
+                job = self._tasks.get(lost)
+                if job is not None and lost in self._copying:
+                    # Another worker has it now (this one stalled past its lease): stop copying.
+                    log.warning("task %d: lease lost to another worker, stopping it here", lost)
+                    job.cancel()
 
     async def _shutdown(self) -> None:
-        unfinished = list(self._tasks)
-        for job in list(self._tasks.values()):
-            job.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        unfinished = list(self._tasks)  # releasing leaves the recorded ones alone
+        for task_id, job in list(self._tasks.items()):
+            if task_id in self._copying:
+                job.cancel()  # those recording their outcome are let finish
+        jobs = list(self._tasks.values())
+        if jobs:
+            await asyncio.gather(*jobs, return_exceptions=True)
+        if self._flushing is not None:
+            await asyncio.gather(self._flushing, return_exceptions=True)
         if unfinished:
             await self._db(lambda s: store.release_tasks(s, self.owner, unfinished))
         self._contexts.clear()
+        self._used.clear()
         self._clients.clear()
         await self._stack.aclose()
         self._stack = AsyncExitStack()
@@ -253,54 +288,62 @@ class Worker:
 
     def _claim(
         self, session: Session, run_id: int | None, want: int
-    ) -> tuple[tuple[int, int] | None, list[store.ClaimedTask]]:
+    ) -> tuple[int | None, list[store.ClaimedTask]]:
         """A run to plan, and up to ``want`` tasks to copy."""
         run = store.claim_run(session, self.owner, self.lease, run_id)
-        tasks = store.claim_tasks(session, self.owner, want, self.lease, run_id) if want else []
-        return (run.id, run.rule_id) if run is not None else None, tasks
+        tasks = store.claim_tasks(session, self.owner, want, self.lease, run_id) if want > 0 else []
+        return (run.id if run is not None else None), tasks
 
-    async def _plan(self, claimed_id: int, rule_id: int) -> None:
-        self._planning.add(claimed_id)
+    async def _plan(self, run_id: int) -> None:
+        self._planning.add(run_id)
         try:
-            context = await self._context(claimed_id, rule_id)
-            rule = context.state.rule
+            context = await self._context(run_id)
             planned: list[store.PlannedTask] = []
 
             def unlisted(repository: str, reason: str) -> None:
                 planned.append(store.PlannedTask(repository, repository, "", reason))
 
-            plans = await plan(context.state.source, rule, unlisted)
+            plans = await plan(context.state.source, context.state.rule, unlisted)
             for repo in plans:
-                loop = asyncio.get_running_loop()
-                listing: asyncio.Future[frozenset[str]] = loop.create_future()
-                listing.set_result(repo.listing)
-                context.listings[repo.source] = listing
+                context.known(repo.source, repo.listing)
                 planned += [store.PlannedTask(repo.source, repo.destination, t) for t in repo.tags]
-            saved = await self._db(lambda s: store.save_plan(s, claimed_id, self.owner, planned))
-            log.info("replication run %d planned: %d tasks (%s)", claimed_id, len(planned), saved)
-        except (OCIError, CatalogError) as exc:
-            error = str(exc)
-            await self._db(lambda s: store.fail_run(s, claimed_id, self.owner, error))
-            log.warning("replication run %d failed: %s", claimed_id, error)
+            saved = await self._db(lambda s: store.save_plan(s, run_id, self.owner, planned))
+            if saved:
+                log.info("replication run %d planned: %d tasks", run_id, len(planned))
+        except Exception as exc:  # any failure fails the run, never the worker
+            if not isinstance(exc, OCIError | CatalogError):
+                log.exception("planning replication run %d", run_id)
+            error = str(exc) or type(exc).__name__
+            await self._db(lambda s: store.fail_run(s, run_id, self.owner, error))
+            log.warning("replication run %d failed: %s", run_id, error)
         finally:
-            self._planning.discard(claimed_id)
+            self._planning.discard(run_id)
 
-    async def _context(self, run_id: int, rule_id: int) -> _RunContext:
-        context = self._contexts.get(run_id)
-        if context is not None:
-            return context
-        spec, source, destination = await self._db(lambda s: _rule_of(s, rule_id))
-        rule = spec.rule(source[0], destination[0])
+    async def _context(self, run_id: int) -> _RunContext:
+        """The run's shared state: built once here, whichever task asks first."""
+        self._used[run_id] = time.monotonic()
+        pending = self._contexts.get(run_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._build_context(run_id))
+            self._contexts[run_id] = pending
+        try:
+            return await asyncio.shield(pending)
+        except Exception:
+            if self._contexts.get(run_id) is pending:
+                del self._contexts[run_id]
+            raise
+
+    async def _build_context(self, run_id: int) -> _RunContext:
+        spec, source, destination = await self._db(lambda s: _run_settings(s, run_id))
         state = RunState(
-            rule,
+            spec.rule(source[0], destination[0]),
             await self._client(source),
             await self._client(destination),
             CopyLedger(),
             Claims(),
             self._admit(spec.policy, source[0]) if spec.policy else None,
         )
-        context = self._contexts[run_id] = _RunContext(state)
-        return context
+        return _RunContext(state)
 
     async def _client(self, settings: tuple[Any, ...]) -> RegistryClient:
         client = self._clients.get(settings)
@@ -332,10 +375,7 @@ class Worker:
         report = RunReport("", "")
         digest: Digest | None = None
         try:
-            context = self._contexts.get(task.run_id)
-            if context is None:
-                rule_id = await self._db(lambda s: store.get_run(s, task.run_id).rule_id)
-                context = await self._context(task.run_id, rule_id)
+            context = await self._context(task.run_id)
             report = RunReport(context.state.rule.source, context.state.rule.destination)
             listing = await context.listing(task.source_repository)
             repo = RepositoryPlan(
@@ -349,7 +389,6 @@ class Worker:
             log.exception("replication task %d", task.id)
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
         self._copied(task.id)
-        found = counters(report)
         record = partial(
             store.finish_task,
             task_id=task.id,
@@ -357,10 +396,15 @@ class Worker:
             status=status,
             reason=reason,
             digest=str(digest) if digest else None,
-            counters=found,
+            counters=counters(report),
         )
-        if not await self._record(record, task.run_id):
-            log.warning("task %d: the lease passed to another worker before it finished", task.id)
+        try:
+            saved = await self._record(record, task.run_id)
+        except Exception:  # the store is away: the lease runs out and the task is redone
+            log.exception("task %d: recording its outcome failed", task.id)
+            return
+        if not saved:
+            log.warning("task %d: not recorded: taken over by another worker, or its run deleted")
 
     async def _record(self, record: Callable[[Session], bool], run_id: int) -> bool:
         """Queue a task's outcome for the next batch; → whether it was saved. Tasks finishing
@@ -381,7 +425,8 @@ class Worker:
                     )
                 except Exception as exc:
                     for _, _, saved in batch:
-                        saved.set_exception(exc)
+                        if not saved.done():
+                            saved.set_exception(exc)
                     continue
                 for (_, _, saved), ok in zip(batch, results, strict=True):
                     if not saved.done():
@@ -402,16 +447,17 @@ class Worker:
 
 def _renew(
     session: Session, *, owner: str, tasks: list[int], runs: list[int], lease: float
-) -> None:
-    store.renew_leases(session, owner, tasks, lease)
+) -> set[int]:
+    held = store.renew_leases(session, owner, tasks, lease)
     store.renew_run_leases(session, owner, runs, lease)
+    return held
 
 
-def _rule_of(session: Session, rule_id: int) -> tuple[RuleSpec, tuple[Any, ...], tuple[Any, ...]]:
-    rule = session.get(ReplicationRule, rule_id)
-    if rule is None:
-        raise FailedPrecondition(f"replication rule {rule_id} was deleted")
-    spec = store.rule_spec(rule)
+def _run_settings(
+    session: Session, run_id: int
+) -> tuple[RuleSpec, tuple[Any, ...], tuple[Any, ...]]:
+    """The run's rule as it was when the run was made, and its registries' settings now."""
+    spec = parse_spec(store.get_run(session, run_id).spec)
 
     def settings(name: str) -> tuple[Any, ...]:
         row: Registry = get_registry(session, name)

@@ -32,11 +32,19 @@ TRIGGERS = {
 }
 CONFLICTS = {"overwrite": pb.CONFLICT_POLICY_OVERWRITE, "report": pb.CONFLICT_POLICY_REPORT}
 NEWEST_BY = {"tag": pb.NEWEST_BY_TAG, "created": pb.NEWEST_BY_CREATED}
-_TALLIES = ("manifests", "blobs", "bytes", "referrers")
+_OUTCOMES = frozenset(("copied", "skipped", "failed"))  # the fields of a pb.Tally
 
 
 def _names(table: dict[str, Any]) -> dict[Any, str]:
     return {v: k for k, v in table.items()}
+
+
+def _counter_field(counter: str) -> tuple[str, str | None]:
+    """Where a run counter (:data:`TASK_COUNTERS`) is in a pb.Run: ``manifests_copied`` →
+    (``manifests``, ``copied``), a Tally's field; ``blobs_mounted`` → (``blobs_mounted``, None),
+    a field of the Run itself."""
+    what, _, outcome = counter.rpartition("_")
+    return (what, outcome) if outcome in _OUTCOMES else (counter, None)
 
 
 _STATUS_NAMES = _names(RUN_STATUSES)
@@ -65,8 +73,7 @@ def lag_message(lag: Lag) -> pb.Lag:
 
 
 def run_message(view: RunView) -> pb.Run:
-    counters = view.counters
-    return pb.Run(
+    message = pb.Run(
         id=view.id,
         rule=view.rule,
         trigger=TRIGGERS.get(view.trigger, pb.RUN_TRIGGER_UNSPECIFIED),
@@ -79,20 +86,19 @@ def run_message(view: RunView) -> pb.Run:
         tasks_total=view.tasks_total,
         tasks_done=view.tasks_done,
         outcomes=view.outcomes,
-        **{
-            what: pb.Tally(
-                copied=counters.get(f"{what}_copied", 0),
-                skipped=counters.get(f"{what}_skipped", 0),
-                failed=counters.get(f"{what}_failed", 0),
-            )
-            for what in _TALLIES
-        },
-        blobs_mounted=counters.get("blobs_mounted", 0),
         failures=[
             pb.TaskFailure(repository=f.repository, tag=f.tag, status=f.status, reason=f.reason)
             for f in view.failures
         ],
     )
+    for counter in TASK_COUNTERS:
+        name, outcome = _counter_field(counter)
+        value = view.counters.get(counter, 0)
+        if outcome is None:
+            setattr(message, name, value)
+        else:
+            setattr(getattr(message, name), outcome, value)
+    return message
 
 
 def spec_message(spec: RuleSpec) -> pb.Rule:
@@ -106,6 +112,9 @@ def spec_message(spec: RuleSpec) -> pb.Rule:
         exclude=spec.exclude,
         prefix=spec.prefix,
         strip=spec.strip,
+        rename=pb.Rename(pattern=spec.rename.pattern, replacement=spec.rename.replacement)
+        if spec.rename is not None
+        else None,
         tags=pb.TagFilter(
             globs=tags.globs,
             regex=tags.regex or "",
@@ -158,6 +167,11 @@ def rule_spec(message: pb.Rule) -> RuleSpec:
         data["conflict"] = _CONFLICT_NAMES.get(message.conflict, str(message.conflict))
     if message.policy:
         data["policy"] = message.policy
+    if message.HasField("rename"):
+        data["rename"] = {
+            "pattern": message.rename.pattern,
+            "replacement": message.rename.replacement,
+        }
     if message.HasField("tags"):
         t = message.tags
         tags: dict[str, Any] = {"globs": list(t.globs)}
@@ -186,12 +200,11 @@ def _maybe_time(message: Any, field: str) -> datetime | None:
 
 
 def run_view(message: pb.Run) -> RunView:
-    counters = dict.fromkeys(TASK_COUNTERS, 0)
-    for what in _TALLIES:
-        tally = getattr(message, what)
-        for outcome in ("copied", "skipped", "failed"):
-            counters[f"{what}_{outcome}"] = int(getattr(tally, outcome))
-    counters["blobs_mounted"] = int(message.blobs_mounted)
+    counters: dict[str, int] = {}
+    for counter in TASK_COUNTERS:
+        name, outcome = _counter_field(counter)
+        value = getattr(message, name)
+        counters[counter] = int(value if outcome is None else getattr(value, outcome))
     return RunView(
         id=message.id,
         rule=message.rule,

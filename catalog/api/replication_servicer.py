@@ -16,7 +16,7 @@ from catalog.api.paging import Cursor, PageTokens, page_size
 from catalog.api.replication_convert import rule_message, rule_spec, run_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
-from catalog.errors import FailedPrecondition, InvalidArgument
+from catalog.errors import InvalidArgument
 from replication.service import ReplicationService
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -91,8 +91,8 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
     ) -> pb.TriggerRunResponse:
         rule = _required(request.rule, "rule")
         view = await asyncio.to_thread(self.service.trigger_run, rule, "manual")
-        if view is None:  # only scheduled runs are unique per fire time; kept for safety
-            raise FailedPrecondition(f"replication rule {rule!r} has that run already")
+        if view is None:  # a bug: only a scheduled run (one per fire time) can exist already
+            raise RuntimeError(f"no manual run of replication rule {rule!r} was created")
         return pb.TriggerRunResponse(run=run_message(view))
 
     async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:

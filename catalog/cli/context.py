@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -59,10 +60,18 @@ def database_url(ctx: click.Context) -> str:
 
 
 def open_service(url: str) -> CatalogService:
-    """The catalog on a database, its schema brought up to date first."""
+    """The catalog on a database, its schema brought up to date first. Indexing starts the
+    runs of replication rules that follow the registry (a server's worker executes them)."""
     engine = make_engine(url)
     upgrade(engine)
-    return CatalogService(session_factory(engine))
+    sessions = session_factory(engine)
+
+    def after_index(registry: str, since: datetime) -> None:
+        from replication.service import ReplicationService
+
+        ReplicationService(sessions).on_indexed(registry, since)
+
+    return CatalogService(sessions, after_index=after_index)
 
 
 def with_catalog(

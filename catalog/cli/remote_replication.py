@@ -9,17 +9,17 @@ turns into exit codes, as :mod:`catalog.cli.remote` does for the catalog.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
 
+from catalog.api.paging import MAX_PAGE_SIZE, page_size
 from catalog.api.replication_convert import rule_view, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
 from catalog.cli.remote import _mapped
-from catalog.errors import FailedPrecondition, InvalidArgument
+from catalog.errors import FailedPrecondition
 from catalog.store.queries import Page
 from replication.service import RuleView, RunView
 from replication.spec import RuleSpec
@@ -35,6 +35,8 @@ class RemoteReplication:
         self.server = server
         self.channel = grpc.insecure_channel(server)
         self.stub = replication_pb2_grpc.ReplicationServiceStub(self.channel)
+        # (rule filter, run id) → the server's token for the page after that run
+        self._run_pages: dict[tuple[str, int], str] = {}
 
     def _call(self, method: Callable[..., T], request: Any) -> T:
         with _mapped(self.server):
@@ -60,20 +62,42 @@ class RemoteReplication:
     def delete_rule(self, name: str) -> None:
         self._call(self.stub.DeleteRule, pb.DeleteRuleRequest(name=name))
 
-    def trigger_run(
-        self, rule: str, trigger: str = "manual", scheduled_for: datetime | None = None
-    ) -> RunView | None:
-        if trigger != "manual" or scheduled_for is not None:
-            raise InvalidArgument("a server starts only manual runs on request")
+    def start_run(self, rule: str) -> RunView:
         return run_view(self._call(self.stub.TriggerRun, pb.TriggerRunRequest(rule=rule)).run)
 
     def list_runs(
         self, rule: str | None = None, size: int = 0, after: int | None = None
     ) -> Page[RunView]:
-        # The first page only: the server's page tokens are opaque, not run ids.
+        """A page of runs, newest first, paged as on the database: ``after`` is the
+        ``next_after`` (a run id) of the page before."""
         request = pb.ListRunsRequest(rule=rule or "", page_size=size)
+        if after is not None:
+            token = self._run_pages.get((request.rule, after))
+            if token is None:
+                return self._runs_before(request, after)
+            request.page_token = token
         answer = self._call(self.stub.ListRuns, request)
-        return Page([run_view(r) for r in answer.runs], None)
+        runs = [run_view(r) for r in answer.runs]
+        if not answer.next_page_token or not runs:
+            return Page(runs, None)
+        # The server's page tokens are opaque: remember which run id each one continues after.
+        self._run_pages[(request.rule, runs[-1].id)] = answer.next_page_token
+        return Page(runs, runs[-1].id)
+
+    def _runs_before(self, request: pb.ListRunsRequest, after: int) -> Page[RunView]:
+        """The page after run ``after`` when no page here ended with it (the id came from
+        elsewhere): list from the newest run on and keep the runs older than ``after``."""
+        size = page_size(request.page_size)
+        request.page_size = MAX_PAGE_SIZE
+        found: list[RunView] = []
+        while len(found) <= size:
+            answer = self._call(self.stub.ListRuns, request)
+            found += [run_view(r) for r in answer.runs if r.id < after]
+            if not answer.next_page_token:
+                break
+            request.page_token = answer.next_page_token
+        runs = found[:size]
+        return Page(runs, runs[-1].id if len(found) > size else None)
 
     def get_run(self, run_id: int) -> RunView:
         return run_view(self._call(self.stub.GetRun, pb.GetRunRequest(id=run_id)).run)

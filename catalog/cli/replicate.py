@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from catalog.cli.errors import EXIT_ERROR, reports_errors
 from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import echo_json, output_option
+from catalog.cli.replicate_options import (
+    Selection,
+    endpoints,
+    parallel_option,
+    parse_rename,
+    rename_option,
+    selection_options,
+    split_location,
+)
+from catalog.cli.replicate_rules import rule_group, run_command, status_command
+from catalog.cli.replicate_views import progress_bar, summary
 from catalog.oci.client import RegistryOptions
 from replication.engine import replicate
 from replication.report import RunReport
@@ -27,19 +37,6 @@ from replication.rules import (
     Rule,
     parse_kinds,
 )
-
-if TYPE_CHECKING:
-    pass
-
-from catalog.cli.replicate_options import (
-    Selection,
-    endpoints,
-    parallel_option,
-    selection_options,
-    split_location,
-)
-from catalog.cli.replicate_rules import rule_group, run_command, status_command
-from catalog.cli.replicate_views import progress_bar, summary
 
 
 @click.group("replicate")
@@ -61,6 +58,7 @@ def replicate_group() -> None:
 
 @replicate_group.command("once")
 @endpoints("HOST[:PORT]")
+@rename_option
 @selection_options
 @parallel_option
 @registry_options
@@ -69,6 +67,7 @@ def replicate_group() -> None:
 def once_command(
     source: str,
     destination: str,
+    rename: str | None,
     selection: Selection,
     parallel: int,
     insecure: bool,
@@ -85,14 +84,22 @@ def once_command(
 
     \b
       xregistry replicate once --from registry-a:5000/acme/** --to registry-b:5000/mirror
+      xregistry replicate once --from registry-a:5000/acme/** --to registry-b:5000 \\
+          --rename 'acme/(?P<team>[^/]+)/(.*)=mirror/\\g<team>-\\2'
     """
     src_host, pattern = split_location(source, "--from")
     dst_host, prefix = split_location(destination, "--to")
+    renamed = parse_rename(rename, prefix)
+    rewrite = (
+        Rewrite(pattern=renamed[0], replacement=renamed[1])
+        if renamed is not None
+        else Rewrite(prefix=prefix)
+    )
     rule = Rule(
         source=src_host,
         destination=dst_host,
         repositories=RepositoryFilter(include=(pattern or "**",), exclude=selection.exclude),
-        rewrite=Rewrite(prefix=prefix),
+        rewrite=rewrite,
         tags=selection.tag_filter(),
         referrers=parse_kinds(selection.referrers),
         conflict=ConflictPolicy(selection.conflict),

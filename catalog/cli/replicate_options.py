@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -15,9 +15,6 @@ from replication.rules import (
     ConflictPolicy,
     TagFilter,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 def split_location(text: str, what: str) -> tuple[str, str]:
@@ -57,6 +54,35 @@ def endpoints(registry: str) -> Callable[[Callable[..., Any]], Callable[..., Any
         )(func)
 
     return decorate
+
+
+rename_option = click.option(
+    "--rename",
+    metavar="REGEX=REPLACEMENT",
+    help="Name destination repositories by pattern instead of a PREFIX in --to: REGEX must "
+    "match the whole source repository name, REPLACEMENT is the destination name with its "
+    r"groups (\1, \g<name>), split at the last '='; 'acme/(.*)=mirror/\1' copies acme/x/api "
+    "to mirror/x/api. Selected repositories REGEX does not match are reported failed, not "
+    "copied.",
+)
+
+
+def parse_rename(text: str | None, prefix: str, strip: str = "") -> tuple[str, str] | None:
+    """``--rename REGEX=REPLACEMENT`` → (pattern, replacement); None without it. Repository
+    names have no '=', so the replacement is what follows the last one."""
+    if text is None:
+        return None
+    pattern, equals, replacement = text.rpartition("=")
+    if not equals or not pattern or not replacement:
+        raise InvalidArgument(
+            f"--rename {text!r}: give REGEX=REPLACEMENT, e.g. 'acme/(.*)=mirror/\\1'"
+        )
+    if prefix or strip:
+        what = "a PREFIX in --to" if prefix else "--strip"
+        raise InvalidArgument(
+            f"--rename names the whole destination repository: give it or {what}, not both"
+        )
+    return pattern, replacement
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

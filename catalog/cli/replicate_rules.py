@@ -6,21 +6,18 @@ their runs, and how far behind each destination is (on the database, or a server
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from catalog.cli.errors import EXIT_ERROR, reports_errors
 from catalog.cli.output import echo_json, output_option, plain, table
-from catalog.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-
-if TYPE_CHECKING:
-    pass
-
 from catalog.cli.replicate_options import (
     Selection,
     endpoints,
     parallel_option,
+    parse_rename,
+    rename_option,
     selection_options,
     split_location,
 )
@@ -37,6 +34,7 @@ from catalog.cli.replicate_views import (
     source_text,
     when_text,
 )
+from catalog.errors import AlreadyExists, InvalidArgument, NotFound
 
 # -- stored rules ------------------------------------------------------------------------------
 
@@ -64,6 +62,7 @@ def _registry_part(text: str, what: str) -> tuple[str, str]:
 @rule_group.command("add")
 @click.argument("name")
 @endpoints("its name in the catalog")
+@rename_option
 @selection_options
 @click.option(
     "--strip",
@@ -92,6 +91,7 @@ def rule_add(
     name: str,
     source: str,
     destination: str,
+    rename: str | None,
     selection: Selection,
     strip: str,
     policy: str | None,
@@ -114,12 +114,15 @@ def rule_add(
       xregistry replicate rule add acme --from reg-a/acme/** --to reg-b/mirror --interval 15m
       xregistry replicate rule add releases --from reg-a --to reg-b --semver '>=1.0' \\
           --newest 5 --policy prod --cron '0 * * * *' --on-index
+      xregistry replicate rule add teams --from reg-a/acme/** --to reg-b \\
+          --rename 'acme/(?P<team>[^/]+)/(.*)=mirror/\\g<team>-\\2'
     """
     from catalog.cli.replication_backend import open_replication
     from replication.spec import parse_spec
 
     src, pattern = _registry_part(source, "--from")
     dst, prefix = _registry_part(destination, "--to")
+    renamed = parse_rename(rename, prefix, strip)
     data: dict[str, Any] = {
         "name": name,
         "source": src,
@@ -128,6 +131,7 @@ def rule_add(
         "prefix": prefix,
         "strip": strip,
         **selection.spec_fields(),
+        "rename": {"pattern": renamed[0], "replacement": renamed[1]} if renamed else None,
         "policy": policy,
         "on_index": on_index,
     }
@@ -211,9 +215,7 @@ def run_command(rule: str, wait: bool, parallel: int, output: str) -> None:
     from catalog.cli.replication_backend import open_replication
 
     backend = open_replication()
-    run = backend.trigger_run(rule)
-    if run is None:  # only a scheduled run can exist already
-        raise FailedPrecondition(f"rule {rule!r} has that run already")
+    run = backend.start_run(rule)
     if not wait:
         if output == "json":
             echo_json(run)
@@ -258,23 +260,27 @@ def run_command(rule: str, wait: bool, parallel: int, output: str) -> None:
     "--runs",
     "run_count",
     type=click.IntRange(0, 1000),
-    default=10,
-    show_default=True,
-    help="With RULE: how many of its recent runs to list.",
+    metavar="N",
+    help="How many recent runs to list: of RULE (10 when not given), or, without RULE, of "
+    "all rules (none when not given).",
 )
 @output_option
 @reports_errors
-def status_command(rule: str | None, run_id: int | None, run_count: int, output: str) -> None:
+def status_command(
+    rule: str | None, run_id: int | None, run_count: int | None, output: str
+) -> None:
     """How replication is doing: every rule (or RULE) with its last run and lag, or one run.
 
     Lag is judged from what the catalog knows: a destination is in sync as of the start of the
     newest run that copied everything; tag changes the indexer saw on the source since (or a
-    later failed run) put it behind.
+    later failed run) put it behind. With -o json: the rules as a list; RULE as an object with
+    its "runs"; --runs without RULE, an object with "rules" and "runs".
 
     \b
     Examples:
       xregistry replicate status
       xregistry replicate status acme            # the rule and its recent runs
+      xregistry replicate status --runs 20       # and the newest 20 runs of all rules
       xregistry replicate status --run 42 -o json
     """
     from catalog.cli.replication_backend import open_replication
@@ -290,10 +296,13 @@ def status_command(rule: str | None, run_id: int | None, run_count: int, output:
             run_detail(run)
         return
     views = [backend.get_rule(rule)] if rule is not None else backend.list_rules()
-    runs = backend.list_runs(rule, size=run_count).items if rule is not None and run_count else []
+    count = run_count if run_count is not None else (10 if rule is not None else 0)
+    runs = backend.list_runs(rule, size=count).items if count else []
     if output == "json":
         if rule is not None:
             echo_json({**rule_json(views[0]), "runs": plain(runs)})
+        elif run_count is not None:
+            echo_json({"rules": [rule_json(v) for v in views], "runs": plain(runs)})
         else:
             echo_json([rule_json(v) for v in views])
         return
@@ -312,20 +321,25 @@ def status_command(rule: str | None, run_id: int | None, run_count: int, output:
         ],
     )
     if runs:
-        table(
-            f"recent runs of {rule}",
-            ["run", "trigger", "status", "started", "finished", "images", "copied", "failed"],
-            [
-                (
-                    r.id,
-                    r.trigger,
-                    r.status,
-                    when_text(r.started_at),
-                    when_text(r.finished_at),
-                    f"{r.tasks_done}/{r.tasks_total}",
-                    size_text(r.counters.get("bytes_copied", 0)),
-                    failed_count(r),
-                )
-                for r in runs
-            ],
-        )
+        columns = ["run", "trigger", "status", "started", "finished", "images", "copied", "failed"]
+        rows = [
+            (
+                r.id,
+                r.trigger,
+                r.status,
+                when_text(r.started_at),
+                when_text(r.finished_at),
+                f"{r.tasks_done}/{r.tasks_total}",
+                size_text(r.counters.get("bytes_copied", 0)),
+                failed_count(r),
+            )
+            for r in runs
+        ]
+        if rule is not None:
+            table(f"recent runs of {rule}", columns, rows)
+        else:
+            table(
+                "recent runs",
+                [columns[0], "rule", *columns[1:]],
+                [(row[0], r.rule, *row[1:]) for row, r in zip(rows, runs, strict=True)],
+            )

@@ -141,6 +141,8 @@ def source_text(view: RuleView) -> str:
 
 def destination_text(view: RuleView) -> str:
     spec = view.spec
+    if spec.rename is not None:
+        return f"{spec.destination} (rename {spec.rename.pattern} → {spec.rename.replacement})"
     text = f"{spec.destination}/{spec.prefix}" if spec.prefix else spec.destination
     return f"{text} (strip {spec.strip})" if spec.strip else text
 

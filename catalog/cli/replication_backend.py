@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 import click
@@ -40,9 +39,9 @@ class Replication(Protocol):
 
     def delete_rule(self, name: str) -> None: ...
 
-    def trigger_run(
-        self, rule: str, trigger: str = "manual", scheduled_for: datetime | None = None
-    ) -> RunView | None: ...
+    def start_run(self, rule: str) -> RunView:
+        """A new manual run of ``rule``, pending."""
+        ...
 
     def list_runs(
         self, rule: str | None = None, size: int = 0, after: int | None = None
@@ -65,6 +64,12 @@ class LocalReplication(ReplicationService):
     """The database's replication; ``follow`` runs the run here with a worker of its own."""
 
     executes_here = True
+
+    def start_run(self, rule: str) -> RunView:
+        run = self.trigger_run(rule, "manual")
+        if run is None:  # a bug: only a scheduled run (one per fire time) can exist already
+            raise RuntimeError(f"no manual run of replication rule {rule!r} was created")
+        return run
 
     def _gate(self) -> Gate:
         # Only rules with a policy ask for it; verification is heavy to set up.

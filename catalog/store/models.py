@@ -344,11 +344,14 @@ class DecisionRecord(Base):
 # -- replication -------------------------------------------------------------------------------
 
 # What a task counts, as (what, outcome) columns; a run's counters are their sums.
-TASK_COUNTERS = tuple(
-    f"{what}_{outcome}"
-    for what in ("manifests", "blobs", "bytes", "referrers")
-    for outcome in ("copied", "skipped", "failed")
-) + ("blobs_mounted",)
+TASK_COUNTERS = (
+    *(
+        f"{what}_{outcome}"
+        for what in ("manifests", "blobs", "bytes", "referrers")
+        for outcome in ("copied", "skipped", "failed")
+    ),
+    "blobs_mounted",
+)
 
 
 class ReplicationRule(Base):
@@ -376,6 +379,8 @@ class ReplicationRun(Base):
     rule_id: Mapped[int] = mapped_column(ForeignKey("replication_rules.id", ondelete="CASCADE"))
     trigger: Mapped[str] = mapped_column(String(16))  # manual | schedule | index
     scheduled_for: Mapped[datetime | None]
+    # The rule as it was when the run was made: a rule edited mid-run does not split the run.
+    spec: Mapped[dict[str, Any]] = mapped_column()
     # pending → planning → running → succeeded | failed
     status: Mapped[str] = mapped_column(String(16), index=True)
     error: Mapped[str | None] = mapped_column(Text)

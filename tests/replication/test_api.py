@@ -3,8 +3,10 @@ same event loop between two real registries, WatchRun's stream, ListRuns' pages.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +14,12 @@ import grpc
 import grpc.aio
 import pytest
 
+from catalog.api.replication_convert import rule_spec, run_message, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
+from catalog.cli.remote_replication import RemoteReplication
+from catalog.store.models import TASK_COUNTERS
+from replication.service import RunView, TaskFailure
+from replication.spec import parse_spec
 from tests.harness.images import build_image
 from tests.harness.registry import run_registry
 from tests.replication.api_support import Registries, Served, serving
@@ -113,6 +120,53 @@ async def test_rules_are_stored_listed_replaced_and_deleted(served: Served) -> N
     )
 
 
+async def test_a_rule_renamed_by_pattern_round_trips(served: Served) -> None:
+    rename = pb.Rename(pattern=r"acme/(?P<team>[^/]+)/(.*)", replacement=r"mirror/\g<team>-\2")
+    stored = (await served.stub.PutRule(pb.PutRuleRequest(rule=rule(rename=rename)))).rule
+    got = (await served.stub.GetRule(pb.GetRuleRequest(name="mirror"))).rule
+
+    for message in (stored, got):
+        assert message.rename == rename
+        assert (message.prefix, message.strip) == ("", "")
+    spec = rule_spec(got)
+    assert spec.rename is not None
+    assert spec.rule("a", "b").rewrite.apply("acme/web/api") == "mirror/web-api"
+    assert spec_message(spec).rename == rename
+    assert not spec_message(parse_spec({"name": "x", "source": "a", "destination": "b"})).HasField(
+        "rename"
+    )
+    # A rename moves the copies elsewhere: source and destination may be the same registry.
+    same = rule("inplace", destination="src", rename=pb.Rename(pattern="(.*)", replacement=r"m/\1"))
+    assert (await served.stub.PutRule(pb.PutRuleRequest(rule=same))).rule.rename.pattern == "(.*)"
+
+
+def test_every_run_counter_goes_through_the_api() -> None:
+    counters = {name: n for n, name in enumerate(TASK_COUNTERS, start=1)}
+    view = RunView(
+        id=7,
+        rule="mirror",
+        trigger="manual",
+        scheduled_for=None,
+        status="failed",
+        error=None,
+        created_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+        started_at=datetime(2025, 1, 2, 3, 4, 6, tzinfo=UTC),
+        finished_at=datetime(2025, 1, 2, 3, 4, 7, tzinfo=UTC),
+        tasks_total=3,
+        tasks_done=3,
+        outcomes={"copied": 2, "failed": 1},
+        counters=counters,
+        failures=(TaskFailure("app", "1.0", "failed", "digest mismatch"),),
+    )
+    message = run_message(view)
+    assert (message.manifests.copied, message.referrers.failed) == (
+        counters["manifests_copied"],
+        counters["referrers_failed"],
+    )
+    assert message.blobs_mounted == counters["blobs_mounted"]
+    assert run_view(message) == view
+
+
 @pytest.mark.parametrize(
     ("bad", "code", "message"),
     [
@@ -130,6 +184,22 @@ async def test_rules_are_stored_listed_replaced_and_deleted(served: Served) -> N
             "schedule",
         ),
         (rule(name=""), grpc.StatusCode.INVALID_ARGUMENT, "name"),
+        (
+            rule(rename=pb.Rename(pattern="(", replacement="x")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "rename pattern '('",
+        ),
+        (
+            rule(rename=pb.Rename(pattern="(a)", replacement=r"\g<team>")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "unknown group name 'team'",
+        ),
+        (
+            rule(prefix="m", rename=pb.Rename(pattern="(.*)", replacement=r"\1")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "not both",
+        ),
+        (rule(rename=pb.Rename()), grpc.StatusCode.INVALID_ARGUMENT, "needs a pattern"),
     ],
 )
 async def test_bad_rules_are_refused(
@@ -268,3 +338,35 @@ async def test_list_runs_pages_newest_first(served: Served) -> None:
     await stub.DeleteRule(pb.DeleteRuleRequest(name="one"))
     left = await stub.ListRuns(pb.ListRunsRequest())
     assert sorted(r.id for r in left.runs) == sorted(twos)
+
+
+async def test_the_cli_backend_pages_runs_like_the_database(served: Served) -> None:
+    await served.stub.PutRule(pb.PutRuleRequest(rule=rule("one", prefix="one")))
+    await served.stub.PutRule(pb.PutRuleRequest(rule=rule("two", prefix="two")))
+    for name in ("one", "two", "one", "one", "two"):
+        await served.stub.TriggerRun(pb.TriggerRunRequest(rule=name))
+    remote = RemoteReplication(served.address)
+
+    def pages(rule_name: str | None, size: int) -> list[list[int]]:
+        found: list[list[int]] = []
+        after: int | None = None
+        while True:
+            page = remote.list_runs(rule_name, size, after)
+            found.append([r.id for r in page.items])
+            if page.next_after is None:
+                return found
+            after = page.next_after
+
+    newest_first = [r.id for r in (await asyncio.to_thread(remote.list_runs)).items]
+    assert newest_first == sorted(newest_first, reverse=True)
+    assert len(newest_first) == 5
+    paged = await asyncio.to_thread(pages, None, 2)
+    assert paged == [newest_first[:2], newest_first[2:4], newest_first[4:]]
+    ones = [r.id for r in (await asyncio.to_thread(remote.list_runs, "one")).items]
+    assert await asyncio.to_thread(pages, "one", 2) == [ones[:2], ones[2:]]
+    # A run id from elsewhere (no token for it here) pages on from that run all the same.
+    fresh = RemoteReplication(served.address)
+    page = await asyncio.to_thread(fresh.list_runs, None, 2, newest_first[1])
+    assert ([r.id for r in page.items], page.next_after) == (newest_first[2:4], newest_first[3])
+    last = await asyncio.to_thread(fresh.list_runs, None, 2, newest_first[3])
+    assert ([r.id for r in last.items], last.next_after) == (newest_first[4:], None)

@@ -10,6 +10,7 @@ import sys
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from catalog.oci.client import RegistryClient
 from tests.harness.images import build_artifact, build_image
 from tests.replication.conftest import Pair, assert_mirrored, push_to
 from tests.signing import cosign_signature
@@ -116,3 +117,23 @@ async def test_replicate_once_usage_errors() -> None:
     same = await xregistry("replicate", "once", "--from", "a:5000", "--to", "a:5000")
     assert same.returncode == 2
     assert "same repositories" in same.stderr
+
+
+async def test_replicate_once_renames_by_pattern(pair: Pair, rng: random.Random) -> None:
+    await seed(pair, rng)
+
+    done = await xregistry(
+        "replicate", "once", "--from", f"{pair.source_proxy.host}/shop/**",
+        "--to", pair.destination_proxy.host, "--rename", r"shop/(.*)=mirror/shop-\1",
+        "--output", "json",
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["images"]["copied"] == 2
+    async with RegistryClient(pair.destination.host) as dst:
+        assert sorted([r async for r in dst.catalog()]) == ["mirror/shop-api", "mirror/shop-web"]
+    both = await xregistry(
+        "replicate", "once", "--from", "a:5000", "--to", "b:5000/m", "--rename", "(.*)=x/\\1"
+    )
+    assert both.returncode == 2
+    assert "give it or a PREFIX in --to, not both" in both.stderr

@@ -170,7 +170,24 @@ async def test_a_failed_run_exits_1_with_the_reasons(
         (("rule", "add", "r", "--from", "src", "--to", "absent"), 3, "'absent' is not in the"),
         (("rule", "add", "r", "--from", "127.0.0.1:5000", "--to", "dst"), 2, "not a host"),
         (("rule", "add", "R!", "--from", "src", "--to", "dst"), 2, "invalid name 'R!'"),
-        (("rule", "add", "r", "--from", "src", "--to", "src"), 2, "give a prefix or strip"),
+        (("rule", "add", "r", "--from", "src", "--to", "src"), 2, "give a prefix, strip or rename"),
+        (
+            ("rule", "add", "r", "--from", "src", "--to", "dst/m", "--rename", "(.*)=x/\\1"),
+            2,
+            "give it or a PREFIX in --to, not both",
+        ),
+        (("rule", "add", "r", "--from", "src", "--to", "dst", "--rename", "(.*)"), 2, "REGEX="),
+        (
+            ("rule", "add", "r", "--from", "src", "--to", "dst", "--rename", "a=b", "--strip", "a"),
+            2,
+            "give it or --strip, not both",
+        ),
+        (("rule", "add", "r", "--from", "src", "--to", "dst", "--rename", "(=x"), 2, "pattern '('"),
+        (
+            ("rule", "add", "r", "--from", "src", "--to", "dst", "--rename", "a=\\g<b>"),
+            2,
+            "unknown group name 'b'",
+        ),
         (("rule", "add", "r", "--from", "src", "--to", "dst", "--semver", "bogus"), 2, "semver"),
         (("rule", "add", "r", "--from", "src", "--to", "dst", "--tag-regex", "("), 2, "regex"),
         (("rule", "add", "r", "--from", "src", "--to", "dst", "--referrers", "x"), 2, "referrer"),
@@ -196,6 +213,59 @@ async def test_bad_input_gives_a_clear_message_and_exit_code(
     if code != 2 or "--newest" not in args:  # click's own usage errors are several lines
         assert result.stderr.startswith("xregistry: error: ")
         assert result.stderr.count("\n") == 1
+
+
+async def test_a_rule_that_renames_by_pattern(
+    database: Xregistry, registries: Registries, rng: random.Random
+) -> None:
+    api = build_image(rng, layers=1)
+    await push_to(registries.source.host, "acme/web/api", api, "1.0")
+    await push_to(registries.source.host, "acme/solo", build_image(rng, layers=1), "1.0")
+    rename = r"acme/(?P<team>[^/]+)/(.*)=mirror/\g<team>-\2"
+
+    added = await database.ok(
+        "replicate", "rule", "add", "teams", "--from", "src/acme/**", "--to", "dst",
+        "--rename", rename,
+    )  # fmt: skip
+
+    shown = r"dst (rename acme/(?P<team>[^/]+)/(.*) → mirror/\g<team>-\2)"
+    assert f"stored rule teams: src/acme/** → {shown}" in added
+    [listed] = await database.json("replicate", "rule", "list")
+    assert listed["rename"] == {
+        "pattern": r"acme/(?P<team>[^/]+)/(.*)",
+        "replacement": r"mirror/\g<team>-\2",
+    }
+    assert (listed["prefix"], listed["strip"]) == ("", "")
+    assert shown in await database.ok("replicate", "rule", "list")
+
+    run = await database("replicate", "run", "teams", "--wait", "-o", "json")
+
+    assert run.exit_code == 1, run.output  # acme/solo does not match: reported, not copied
+    doc = json.loads(run.stdout)
+    assert doc["outcomes"] == {"copied": 1, "failed": 1}
+    [failure] = doc["failures"]
+    assert failure["repository"] == "acme/solo"
+    assert "does not match the rename pattern" in failure["reason"]
+    assert await digest_of(registries.destination.host, "mirror/web-api", "1.0") == api.digest
+
+
+async def test_status_lists_the_newest_runs_of_all_rules(database: Xregistry) -> None:
+    for name in ("one", "two"):
+        await database.ok("replicate", "rule", "add", name, "--from", "src", "--to", f"dst/{name}")
+    ids = [(await database.json("replicate", "run", name))["id"] for name in ("one", "two", "one")]
+
+    assert "recent runs" not in await database.ok("replicate", "status")
+    assert isinstance(await database.json("replicate", "status"), list)
+    both = await database.json("replicate", "status", "--runs", "2")
+    assert [r["name"] for r in both["rules"]] == ["one", "two"]
+    assert [(r["id"], r["rule"]) for r in both["runs"]] == [(ids[2], "one"), (ids[1], "two")]
+    table = await database.ok("replicate", "status", "--runs", "5")
+    assert "recent runs" in table
+    assert "recent runs of" not in table
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in table.splitlines()]
+    assert [str(ids[1]), "two", "manual", "pending"] in [r[:4] for r in rows]
+    one = await database.json("replicate", "status", "one", "--runs", "1")
+    assert [r["id"] for r in one["runs"]] == [ids[2]]
 
 
 async def test_a_taken_name_needs_replace(database: Xregistry) -> None:

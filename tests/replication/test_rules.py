@@ -48,6 +48,42 @@ def test_rewrite() -> None:
         Rewrite(prefix="Mirror").apply("acme/app")
 
 
+def test_rewrite_by_pattern() -> None:
+    teams = Rewrite(pattern=r"acme/(?P<team>[^/]+)/(.*)", replacement=r"mirror/\g<team>-\2")
+    assert teams.apply("acme/web/api") == "mirror/web-api"
+    assert teams.apply("acme/db/pg/main") == "mirror/db-pg/main"
+    assert Rewrite(pattern=r"(.*)", replacement=r"eu/\1").apply("a/b") == "eu/a/b"
+    assert Rewrite(pattern=r"(a)?b", replacement=r"x\1").apply("b") == "x"  # unmatched: empty
+    assert not teams.identity
+    assert Rewrite().identity
+    assert not Rewrite(strip="acme").identity
+    # The pattern must match the whole name: a name it does not match is an error for it.
+    for name in ("acme/solo", "xacme/web/api", "other/acme/web/api"):
+        with pytest.raises(InvalidArgument, match="does not match the rename pattern"):
+            teams.apply(name)
+    with pytest.raises(InvalidArgument, match="rewrites to an invalid name"):
+        Rewrite(pattern=r"(.*)", replacement=r"\1/UPPER").apply("acme/app")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"pattern": "(", "replacement": "x"}, "rename pattern '\\(': missing \\)"),
+        ({"pattern": "(a)", "replacement": r"x\2"}, "invalid group reference 2"),
+        ({"pattern": "(a)", "replacement": r"\g<team>"}, "unknown group name 'team'"),
+        ({"pattern": "a", "replacement": r"\q"}, "bad escape"),
+        ({"pattern": "a"}, "needs a replacement"),
+        ({"pattern": "", "replacement": "x"}, "needs a pattern"),
+        ({"replacement": "x"}, "needs a pattern"),
+        ({"pattern": "(.*)", "replacement": r"\1", "prefix": "m"}, "not both"),
+        ({"pattern": "(.*)", "replacement": r"\1", "strip": "acme"}, "not both"),
+    ],
+)
+def test_bad_rename_is_refused_when_built(fields: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        Rewrite(**fields)
+
+
 def test_referrer_kinds() -> None:
     assert parse_kinds("all") == ALL_KINDS
     assert parse_kinds("none") == frozenset()

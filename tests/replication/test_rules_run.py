@@ -1,5 +1,5 @@
-"""What a rule selects, on real registries: tag filters, referrer kinds, conflicts, mounts, and
-a destination fallback index that is merged, never clobbered."""
+"""What a rule selects, on real registries: tag filters, renames by pattern, referrer kinds,
+conflicts, mounts, and a destination fallback index that is merged, never clobbered."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 
 from catalog.oci.client import RegistryClient
 from catalog.oci.digest import Digest
-from replication.rules import ConflictPolicy, RepositoryFilter, TagFilter
+from replication.engine import replicate
+from replication.rules import ConflictPolicy, RepositoryFilter, Rewrite, TagFilter
 from tests.harness.images import build_artifact, build_image, random_layer
 from tests.index.conftest import Corpus, populate
-from tests.replication.conftest import Pair, assert_mirrored, digest_of, push_to
+from tests.replication.conftest import OPTIONS, Pair, assert_mirrored, digest_of, push_to
 
 TAGS = ["1.0.0", "1.2.0", "1.10.0", "2.0.0", "2.1.0-rc.1", "latest", "dev-abc"]
 
@@ -48,6 +49,33 @@ async def test_tag_filters(
     assert report.errors == []
     assert report.images.copied == len(expected)
     assert await tags_at(pair.destination.host, f"{name}/app") == expected
+
+
+async def test_rename_by_pattern(pair: Pair, rng: random.Random) -> None:
+    pushed = {}
+    for repository in ("acme/web/api", "acme/db/pg", "acme/solo", "acme/web/a-b", "acme/web-a/b"):
+        image = build_image(rng, layers=1, layer_size=1024)
+        await push_to(pair.source.host, repository, image, "1.0")
+        pushed[repository] = image.digest
+    rule = pair.rule(
+        repositories=RepositoryFilter(("acme/**",)),
+        rewrite=Rewrite(pattern=r"acme/(?P<team>[^/]+)/(.*)", replacement=r"mirror/\g<team>-\2"),
+    )
+
+    report = await replicate(rule, source_options=OPTIONS, destination_options=OPTIONS)
+
+    assert report.images.copied == 2
+    assert (
+        await digest_of(pair.destination.host, "mirror/web-api", "1.0") == (pushed["acme/web/api"])
+    )
+    assert await digest_of(pair.destination.host, "mirror/db-pg", "1.0") == pushed["acme/db/pg"]
+    # Not matched by the pattern, or renamed onto one destination: reported, never copied.
+    reasons = {e.repository: e.reason for e in report.errors}
+    assert sorted(reasons) == ["acme/solo", "acme/web-a/b", "acme/web/a-b"]
+    assert "does not match the rename pattern" in reasons["acme/solo"]
+    assert "rewrites to mirror/web-a-b, as acme/web/a-b does" in reasons["acme/web-a/b"]
+    async with RegistryClient(pair.destination.host) as dst:
+        assert sorted([r async for r in dst.catalog()]) == ["mirror/db-pg", "mirror/web-api"]
 
 
 async def test_referrer_kinds(pair: Pair, fixtures_dir: Path, rng: random.Random) -> None:

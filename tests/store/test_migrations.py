@@ -38,8 +38,8 @@ SEED = {
         "INSERT INTO replication_rules (id, name, source_registry, spec, origin, created_at,"
         " updated_at) VALUES (1, 'mirror', 'r', '{}', 'api', '2026-01-03 00:00:00+00',"
         " '2026-01-03 00:00:00+00')",
-        "INSERT INTO replication_runs (id, rule_id, trigger, status, created_at)"
-        " VALUES (1, 1, 'manual', 'running', '2026-01-03 00:00:00+00')",
+        "INSERT INTO replication_runs (id, rule_id, trigger, spec, status, created_at)"
+        " VALUES (1, 1, 'manual', '{}', 'running', '2026-01-03 00:00:00+00')",
         "INSERT INTO replication_tasks (id, run_id, source_repository, destination_repository,"
         " tag, status, attempts, manifests_copied, manifests_skipped, manifests_failed,"
         " blobs_copied, blobs_skipped, blobs_failed, blobs_mounted, bytes_copied, bytes_skipped,"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.store.models import ReplicationRule, ReplicationRun
 from catalog.store.registries import RegistrySpec, create_registry
 from replication import store
 from replication.spec import RuleSpec
@@ -24,9 +25,17 @@ def _rule(sessions: sessionmaker[Session]) -> int:
         return store.put_rule(session, spec).id
 
 
+def _create(
+    session: Session, rule_id: int, trigger: str, when: datetime | None = None
+) -> ReplicationRun | None:
+    rule = session.get(ReplicationRule, rule_id)
+    assert rule is not None
+    return store.create_run(session, rule, trigger, when)
+
+
 def _running_run(sessions: sessionmaker[Session], rule_id: int, tags: int) -> int:
     with sessions.begin() as session:
-        run = store.create_run(session, rule_id, "manual")
+        run = _create(session, rule_id, "manual")
         assert run is not None
         run_id = run.id
     with sessions.begin() as session:
@@ -41,9 +50,9 @@ def _running_run(sessions: sessionmaker[Session], rule_id: int, tags: int) -> in
 def test_a_scheduled_run_is_created_once(sessions: sessionmaker[Session]) -> None:
     rule_id = _rule(sessions)
     with sessions.begin() as session:
-        first = store.create_run(session, rule_id, "schedule", WHEN)
-        again = store.create_run(session, rule_id, "schedule", WHEN)
-        manual = [store.create_run(session, rule_id, "manual") for _ in range(2)]
+        first = _create(session, rule_id, "schedule", WHEN)
+        again = _create(session, rule_id, "schedule", WHEN)
+        manual = [_create(session, rule_id, "manual") for _ in range(2)]
     assert first is not None
     assert again is None
     assert all(run is not None for run in manual)  # manual runs are never merged
@@ -129,7 +138,7 @@ def test_a_run_with_a_failed_task_fails_and_released_tasks_are_claimable(
 def test_a_dead_planner_is_replaced(sessions: sessionmaker[Session]) -> None:
     rule_id = _rule(sessions)
     with sessions.begin() as session:
-        run = store.create_run(session, rule_id, "manual")
+        run = _create(session, rule_id, "manual")
         assert run is not None
         run_id = run.id
     with sessions.begin() as session:
@@ -143,3 +152,33 @@ def test_a_dead_planner_is_replaced(sessions: sessionmaker[Session]) -> None:
         assert not store.save_plan(session, run_id, "dead", [])  # the lease is gone
         assert store.save_plan(session, run_id, "alive", [])
         assert store.finish_runs(session) == [run_id]  # nothing to copy: done at once
+
+
+def test_a_task_that_keeps_killing_its_workers_fails(sessions: sessionmaker[Session]) -> None:
+    run_id = _running_run(sessions, _rule(sessions), 1)
+    for attempt in range(1, store.MAX_ATTEMPTS + 1):
+        with sessions.begin() as session:
+            (task,) = store.claim_tasks(session, f"w{attempt}", 5, 0.01)
+            assert task.attempts == attempt
+        time.sleep(0.02)  # the worker dies: its lease runs out
+    with sessions.begin() as session:
+        assert store.claim_tasks(session, "last", 5, 30) == []
+        (failed,) = store.failed_tasks(session, run_id, 10)
+        assert failed.reason is not None
+        assert f"gave up after {store.MAX_ATTEMPTS} attempts" in failed.reason
+        assert store.finish_runs(session) == [run_id]
+
+
+def test_renewing_says_which_leases_are_still_held(sessions: sessionmaker[Session]) -> None:
+    _running_run(sessions, _rule(sessions), 2)
+    with sessions.begin() as session:
+        mine, lost = store.claim_tasks(session, "w", 5, 0.01)
+    time.sleep(0.02)
+    with sessions.begin() as session:
+        (taken,) = store.claim_tasks(session, "other", 1, 30)  # the first expired one
+        assert taken.id == mine.id
+        assert store.renew_leases(session, "w", [mine.id, lost.id], 30) == {lost.id}
+        store.release_tasks(session, "w", [lost.id])  # handed back: not an attempt
+    with sessions.begin() as session:
+        (again,) = store.claim_tasks(session, "third", 5, 30)
+    assert (again.id, again.attempts) == (lost.id, 1)

@@ -65,7 +65,25 @@ trust:
             " tags: {semver: 'not a range'}}]}",
             "replication.rules[0]",
         ),
-        ("replication: {rules: [{name: m, source: a, destination: a}]}", "give a prefix or strip"),
+        (
+            "replication: {rules: [{name: m, source: a, destination: a}]}",
+            "give a prefix, strip or rename",
+        ),
+        (
+            "replication: {rules: [{name: m, source: a, destination: b,"
+            " rename: {pattern: '(', replacement: x}}]}",
+            "rename pattern '\\('",
+        ),
+        (
+            "replication: {rules: [{name: m, source: a, destination: b, prefix: p,"
+            " rename: {pattern: '(.*)', replacement: 'x/\\1'}}]}",
+            "not both",
+        ),
+        (
+            "replication: {rules: [{name: m, source: a, destination: b,"
+            " rename: {pattern: '(.*)'}}]}",
+            "replication.rules[0].rename.replacement",
+        ),
         ("replication: {rules: [{name: M, source: a, destination: b}]}", "invalid name 'M'"),
         ("replication: {rules: [{name: m, source: a, destination: b, kinds: all}]}", "kinds"),
         ("replication: {rules: [{name: m, source: a, destination: b, referrers: x}]}", "kinds"),
@@ -124,3 +142,25 @@ replication:
     assert rule.rewrite.apply("acme/api") == "mirror/acme/api"
     assert rule.referrers == {"signature", "sbom"}
     assert rule.conflict.value == "report"
+
+
+def test_a_replication_rule_renames_by_pattern(tmp_path: Path) -> None:
+    config = tmp_path / "xregistry.yaml"
+    config.write_text(
+        r"""
+replication:
+  rules:
+    - name: teams
+      source: local
+      destination: local
+      include: ["acme/**"]
+      rename:
+        pattern: acme/(?P<team>[^/]+)/(.*)
+        replacement: mirror/\g<team>-\2
+"""
+    )
+    (spec,) = load_config(config).replication.rules
+    assert spec.rename is not None
+    assert spec.rename.replacement == r"mirror/\g<team>-\2"
+    rewrite = spec.rule("a.example", "a.example").rewrite
+    assert rewrite.apply("acme/web/api") == "mirror/web-api"

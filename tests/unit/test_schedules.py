@@ -22,6 +22,9 @@ NOW = datetime(2026, 11, 27, 10, 7, 30, 250_000, tzinfo=UTC)
         ("cron:0 3 * * mon-wed", datetime(2026, 11, 25, 3, 0, tzinfo=UTC)),
         ("cron:0 3 * * */2", datetime(2026, 11, 26, 3, 0, tzinfo=UTC)),  # sun,tue,thu,sat
         ("cron:0 3 * * 5-7", datetime(2026, 11, 27, 3, 0, tzinfo=UTC)),  # fri-sun
+        # day and weekday both given: either fires, as in crontab (the 1st, or any Monday)
+        ("cron:0 3 1 * 1", datetime(2026, 11, 23, 3, 0, tzinfo=UTC)),
+        ("cron:0 3 26 * 1", datetime(2026, 11, 26, 3, 0, tzinfo=UTC)),
         ("interval:5s", datetime(2026, 11, 27, 10, 7, 30, tzinfo=UTC)),
         ("interval:7m", datetime(2026, 11, 27, 10, 7, tzinfo=UTC)),  # counted from 2000-01-01
         ("interval:1d", datetime(2026, 11, 27, tzinfo=UTC)),
@@ -53,6 +56,7 @@ def test_a_job_fired_late_keeps_its_slot() -> None:
         ("cron:* * * *", "give 5 fields"),
         ("cron:0 3 * * 8", "not a weekday"),
         ("cron:0 3 * * 5-1", "cannot read the weekday"),
+        ("cron:0 3 * * */0", "cannot read the weekday"),
         ("cron:61 * * * *", "cron '61 .*higher than the maximum"),
         ("interval:soon", "invalid duration"),
     ],

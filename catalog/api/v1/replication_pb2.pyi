@@ -165,6 +165,7 @@ class Rule(_message.Message):
     PREFIX_FIELD_NUMBER: _builtins.int
     STRIP_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
+    RENAME_FIELD_NUMBER: _builtins.int
     REFERRERS_FIELD_NUMBER: _builtins.int
     CONFLICT_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
@@ -181,7 +182,7 @@ class Rule(_message.Message):
     """Required. The id of the source registry in the catalog."""
     destination: _builtins.str
     """Required. The id of the destination registry in the catalog. It may be the source when a
-    `prefix` or `strip` moves the copies elsewhere.
+    `prefix`, `strip` or `rename` moves the copies elsewhere.
     """
     prefix: _builtins.str
     """Optional. Put before each repository path at the destination: `mirror` copies `shop/api`
@@ -224,6 +225,12 @@ class Rule(_message.Message):
         """Optional. Which tags to copy; every tag when unset."""
 
     @_builtins.property
+    def rename(self) -> Global___Rename:
+        """Optional. Name each destination repository by a regular expression rather than by `prefix`
+        and `strip` (a rule with `rename` has neither). Unset: `prefix` and `strip` apply.
+        """
+
+    @_builtins.property
     def schedule(self) -> Global___Schedule:
         """Optional. When the server runs the rule on its own; only by TriggerRun (and `on_index`) when
         unset.
@@ -256,6 +263,7 @@ class Rule(_message.Message):
         prefix: _builtins.str = ...,
         strip: _builtins.str = ...,
         tags: Global___TagFilter | None = ...,
+        rename: Global___Rename | None = ...,
         referrers: _builtins.str = ...,
         conflict: Global___ConflictPolicy.ValueType = ...,
         policy: _builtins.str = ...,
@@ -267,13 +275,48 @@ class Rule(_message.Message):
         last_run: Global___Run | None = ...,
         lag: Global___Lag | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "lag", b"lag", "last_run", b"last_run", "schedule", b"schedule", "tags", b"tags", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "lag", b"lag", "last_run", b"last_run", "rename", b"rename", "schedule", b"schedule", "tags", b"tags", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "create_time", b"create_time", "destination", b"destination", "exclude", b"exclude", "include", b"include", "lag", b"lag", "last_run", b"last_run", "name", b"name", "on_index", b"on_index", "origin", b"origin", "policy", b"policy", "prefix", b"prefix", "referrers", b"referrers", "schedule", b"schedule", "source", b"source", "strip", b"strip", "tags", b"tags", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "create_time", b"create_time", "destination", b"destination", "exclude", b"exclude", "include", b"include", "lag", b"lag", "last_run", b"last_run", "name", b"name", "on_index", b"on_index", "origin", b"origin", "policy", b"policy", "prefix", b"prefix", "referrers", b"referrers", "rename", b"rename", "schedule", b"schedule", "source", b"source", "strip", b"strip", "tags", b"tags", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Rule: _TypeAlias = Rule  # noqa: Y015
+
+@_typing.final
+class Rename(_message.Message):
+    """How a rule names destination repositories by a regular expression: `pattern` must match the
+    whole source repository name, and `replacement` (with its groups) is the destination name.
+    With pattern `acme/(?P<team>[^/]+)/(.*)` and replacement `mirror/\\g<team>-\\2`,
+    `acme/web/api` is copied to `mirror/web-api`. A selected repository the pattern does not
+    match is not copied: its run reports it failed, with the reason.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATTERN_FIELD_NUMBER: _builtins.int
+    REPLACEMENT_FIELD_NUMBER: _builtins.int
+    pattern: _builtins.str
+    """Required. A regular expression (Python `re` syntax) that must match the whole source
+    repository name.
+    """
+    replacement: _builtins.str
+    """Required. The destination repository name: `\\1` or `\\g<1>` for a numbered group,
+    `\\g<name>` for a named one. The result must be a valid repository name.
+    """
+    def __init__(
+        self,
+        *,
+        pattern: _builtins.str = ...,
+        replacement: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pattern", b"pattern", "replacement", b"replacement"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Rename: _TypeAlias = Rename  # noqa: Y015
 
 @_typing.final
 class TagFilter(_message.Message):
