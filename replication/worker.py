@@ -132,6 +132,7 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_sweep = 0.0
+        self._slots = asyncio.Semaphore(parallel)
         self._outcomes: list[tuple[Callable[[Session], bool], int, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
@@ -162,7 +163,7 @@ class Worker:
                 except Exception:
                     log.exception("replication worker: looking for work failed")
                     busy = False
-                if busy and len(self._copying) < self.parallel:
+                if busy and self._room() > 0:
                     continue
                 self._wake.clear()
                 waiters = [asyncio.ensure_future(self._wake.wait())]
@@ -196,12 +197,12 @@ class Worker:
 
     async def _step(self, run_id: int | None = None) -> bool:
         run, claimed = await self._db(
-            partial(self._claim, run_id=run_id, want=self.parallel - len(self._copying))
+            partial(self._claim, run_id=run_id, want=self._room())
         )
         self._start(claimed)  # before planning, so that the heartbeat keeps their leases
         if run is not None:
             await self._plan(run)
-            want = self.parallel - len(self._copying)
+            want = self._room()
             if want > 0:
                 self._start(
                     await self._db(
@@ -219,6 +220,14 @@ class Worker:
             self._contexts.pop(stale, None)
             del self._used[stale]
         return run is not None or bool(claimed)
+
+    def _room(self) -> int:
+        """Tasks to claim now. Up to twice the slots are held (the rest wait, leased, for a
+        slot), and claims are made once half are free: one claim per many tasks, and a slot
+        that frees starts the next task without a trip to the store."""
+        if len(self._copying) > self.parallel:
+            return 0
+        return 2 * self.parallel - len(self._copying)
 
     def _start(self, claimed: list[store.ClaimedTask]) -> None:
         for task in claimed:
@@ -381,7 +390,8 @@ class Worker:
             repo = RepositoryPlan(
                 task.source_repository, task.destination_repository, (task.tag,), listing
             )
-            digest = await replicate_image(context.state, repo, task.tag, report)
+            async with self._slots:
+                digest = await replicate_image(context.state, repo, task.tag, report)
             status, reason = outcome(report)
         except (OCIError, CatalogError) as exc:
             status, reason = "failed", str(exc)
