@@ -2,9 +2,11 @@
 
 Starts a throwaway ``docker-registry``, pushes the example image (a multi-platform index with a
 cosign SLSA attestation and a BuildKit attestation) byte for byte, attaches an SPDX SBOM as an
-OCI referrer, indexes the registry into an SQLite catalog (``xregistry-demo.db``), then asks it
-the questions users ask: what is this image, who built it from what, which images contain a
-package. Without ``docker-registry`` the example layout is indexed directly.
+OCI referrer, indexes the registry into an SQLite catalog (``xregistry-demo.db``), replicates it
+by a stored rule to a second registry (digests and attachments intact) and indexes that too,
+then asks the questions users ask: what is this image, who built it from what, which images
+contain a package and where they are replicated. Without ``docker-registry`` the example layout
+is indexed directly.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from catalog.oci.repository import RemoteRepository
 from catalog.service import CatalogService
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.registries import RegistrySpec
+from replication.service import ReplicationService
+from replication.spec import RuleSpec
+from replication.worker import Worker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LAYOUT = EXAMPLES / "slsa-container"
@@ -108,6 +113,36 @@ async def _push_example(host: str) -> str:
         return str(image.digest)
 
 
+def _index(console: Console, catalog: CatalogService, name: str) -> None:
+    console.rule(f"xregistry index {name}")
+    stats = asyncio.run(catalog.index(name))
+    console.print(
+        f"{stats.tags_seen} tags; new to the catalog: {stats.manifests_new} manifests, "
+        f"{stats.attachments_new} attachments, {stats.documents} documents; "
+        f"{stats.errors} errors"
+    )
+
+
+def _replicate(console: Console, catalog: CatalogService) -> None:
+    """A stored rule demo → mirror, run now as ``xregistry replicate run --wait`` runs it."""
+    replication = ReplicationService(catalog.sessions)
+    replication.put_rule(
+        RuleSpec(name="to-mirror", source="demo", destination="mirror", prefix="mirror")
+    )
+    console.rule("xregistry replicate rule add to-mirror --from demo --to mirror/mirror")
+    run = replication.trigger_run("to-mirror")
+    assert run is not None  # a manual run is always made
+    asyncio.run(Worker(catalog.sessions).finish(run.id))
+    done = replication.get_run(run.id)
+    counts = done.counters
+    console.print(
+        f"run {done.id}: {done.status}: {done.outcomes.get('copied', 0)} image(s), "
+        f"{counts['manifests_copied']} manifests, {counts['blobs_copied']} blobs "
+        f"({counts['bytes_copied']} bytes), {counts['referrers_copied']} referrers copied; "
+        "digests unchanged"
+    )
+
+
 def _ask(console: Console, catalog: CatalogService, reference: str) -> None:
     console.rule(f"xregistry artifact show {reference}")
     render_artifact(catalog.artifact(reference))
@@ -120,7 +155,9 @@ def _ask(console: Console, catalog: CatalogService, reference: str) -> None:
             (
                 m.package.purl,
                 m.artifact_digest,
-                "; ".join(f"{loc.repository}:{','.join(loc.tags)}" for loc in m.locations),
+                "; ".join(
+                    f"{loc.registry}/{loc.repository}:{','.join(loc.tags)}" for loc in m.locations
+                ),
             )
             for m in matches
         ],
@@ -142,21 +179,23 @@ def main() -> None:
         render_artifact(catalog.artifact(digest))
         return
     with tempfile.TemporaryDirectory(prefix="xregistry-demo-") as tmp:
-        process, host = _start_registry(Path(tmp))
+        (Path(tmp) / "demo").mkdir()
+        (Path(tmp) / "mirror").mkdir()
+        process, host = _start_registry(Path(tmp) / "demo")
+        mirror, mirror_host = _start_registry(Path(tmp) / "mirror")
         try:
             digest = asyncio.run(_push_example(host))
             console.print(f"pushed the example image {digest} to {host}/demo/slsa-container:v1")
             catalog.add_registry(RegistrySpec("demo", host))
-            console.rule("xregistry index demo")
-            stats = asyncio.run(catalog.index("demo"))
-            console.print(
-                f"{stats.manifests_new} manifests, {stats.attachments_new} attachments, "
-                f"{stats.documents} documents, {stats.errors} errors"
-            )
+            _index(console, catalog, "demo")
+            catalog.add_registry(RegistrySpec("mirror", mirror_host))
+            _replicate(console, catalog)
+            _index(console, catalog, "mirror")
             _ask(console, catalog, f"{host}/demo/slsa-container:v1")
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            for registry in (process, mirror):
+                registry.terminate()
+                registry.wait(timeout=10)
     console.print(
         f"\nThe catalog is in {DATABASE.resolve()}; ask it more with: xregistry --database "
         f"sqlite:///{DATABASE.resolve()} artifact show {digest}"
