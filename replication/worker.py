@@ -196,9 +196,7 @@ class Worker:
             await self._shutdown()
 
     async def _step(self, run_id: int | None = None) -> bool:
-        run, claimed = await self._db(
-            partial(self._claim, run_id=run_id, want=self._room())
-        )
+        run, claimed = await self._db(partial(self._claim, run_id=run_id, want=self._room()))
         self._start(claimed)  # before planning, so that the heartbeat keeps their leases
         if run is not None:
             await self._plan(run)
