@@ -7,11 +7,14 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.errors import FailedPrecondition
 from catalog.store.models import ReplicationRule, ReplicationRun
 from catalog.store.registries import RegistrySpec, create_registry
 from replication import store
+from replication.service import ReplicationService
 from replication.spec import RuleSpec
 
 WHEN = datetime(2026, 11, 27, 10, 15, tzinfo=UTC)
@@ -182,3 +185,17 @@ def test_renewing_says_which_leases_are_still_held(sessions: sessionmaker[Sessio
     with sessions.begin() as session:
         (again,) = store.claim_tasks(session, "third", 5, 30)
     assert (again.id, again.attempts) == (lost.id, 1)
+
+
+def test_config_rules_are_changed_in_the_file_only(sessions: sessionmaker[Session]) -> None:
+    _rule(sessions)  # registries a and b, and an API rule "mirror"
+    service = ReplicationService(sessions)
+    spec = RuleSpec(name="from-file", source="a", destination="b", prefix="f")
+    assert service.apply_config_rules([spec]) == []
+    with pytest.raises(FailedPrecondition, match="serve configuration file"):
+        service.put_rule(spec.model_copy(update={"prefix": "g"}))
+    with pytest.raises(FailedPrecondition, match="serve configuration file"):
+        service.delete_rule("from-file")
+    assert service.get_rule("from-file").origin == "config"
+    assert service.apply_config_rules([]) == ["from-file"]  # gone from the file: gone
+    assert [view.spec.name for view in service.list_rules()] == ["mirror"]
