@@ -130,8 +130,7 @@ def _replicate(console: Console, catalog: CatalogService) -> None:
         RuleSpec(name="to-mirror", source="demo", destination="mirror", prefix="mirror")
     )
     console.rule("xregistry replicate rule add to-mirror --from demo --to mirror/mirror")
-    run = replication.trigger_run("to-mirror")
-    assert run is not None  # a manual run is always made
+    run = replication.start_run("to-mirror")
     asyncio.run(Worker(catalog.sessions).finish(run.id))
     done = replication.get_run(run.id)
     counts = done.counters

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from catalog.formats.classify import COSIGN_SUFFIX_KIND, descriptor_kind, manifest_kind
 from catalog.oci import mediatypes as mt
 from catalog.oci.attachments import COSIGN_SUFFIXES, cosign_tag
 from catalog.oci.copy import Claims, Copier, gather_all
@@ -24,7 +25,6 @@ from catalog.oci.digest import Digest
 from catalog.oci.errors import InvalidManifest, NotFound
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
 from catalog.oci.repository import Repository
-from replication.kinds import COSIGN_SUFFIX_KIND, descriptor_kind, manifest_kind
 from replication.report import TagConflict, Tally
 from replication.rules import ALL_KINDS, ConflictPolicy
 

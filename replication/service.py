@@ -109,9 +109,11 @@ class ReplicationService:
         with self.sessions() as session:
             return self._rule_view(session, store.get_rule(session, name))
 
-    def list_rules(self) -> list[RuleView]:
+    def list_rules(self, after: str | None = None, limit: int | None = None) -> list[RuleView]:
+        """Rules by name, those after ``after``; at most ``limit`` of them."""
         with self.sessions() as session:
-            return [self._rule_view(session, row) for row in store.list_rules(session)]
+            rows = store.list_rules(session, after, limit)
+            return [self._rule_view(session, row) for row in rows]
 
     def delete_rule(self, name: str) -> None:
         with self.sessions.begin() as session:
@@ -132,6 +134,13 @@ class ReplicationService:
         raise AssertionError("unreachable")
 
     # -- runs --------------------------------------------------------------------------------
+
+    def start_run(self, rule: str) -> RunView:
+        """A new manual run of ``rule``, pending (a manual run is never merged with another)."""
+        run = self.trigger_run(rule, "manual")
+        if run is None:
+            raise RuntimeError(f"no manual run of replication rule {rule!r} was created")
+        return run
 
     def trigger_run(
         self, rule: str, trigger: str = "manual", scheduled_for: datetime | None = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,12 @@ Task = ReplicationTask
 def aware(value: datetime) -> datetime:
     """SQLite hands datetimes back naive; they are UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _unheld(model: type[Run] | type[Task], ids: Select[int]) -> ColumnElement[bool]:
+    """``model.id IN (ids FOR UPDATE SKIP LOCKED)``: the rows no concurrent claimer holds
+    (SQLite renders no ``FOR UPDATE``; its one writer makes the statement atomic instead)."""
+    return model.id.in_(ids.with_for_update(of=model, skip_locked=True).scalar_subquery())
 
 
 # -- rules -------------------------------------------------------------------------------------
@@ -87,8 +93,13 @@ def rule_spec(row: ReplicationRule) -> RuleSpec:
     return parse_spec(row.spec)
 
 
-def list_rules(session: Session) -> Sequence[ReplicationRule]:
-    return session.scalars(select(ReplicationRule).order_by(ReplicationRule.name)).all()
+def list_rules(
+    session: Session, after: str | None = None, limit: int | None = None
+) -> Sequence[ReplicationRule]:
+    query = select(ReplicationRule).order_by(ReplicationRule.name).limit(limit)
+    if after is not None:
+        query = query.where(ReplicationRule.name > after)
+    return session.scalars(query).all()
 
 
 def delete_rule(session: Session, name: str) -> None:
@@ -166,10 +177,9 @@ def claim_run(
     )
     if run_id is not None:
         claimable = claimable.where(Run.id == run_id)
-    claimable = claimable.order_by(Run.id).limit(1).with_for_update(skip_locked=True)
     claimed = session.scalar(
         update(Run)
-        .where(Run.id.in_(claimable.scalar_subquery()))
+        .where(_unheld(Run, claimable.order_by(Run.id).limit(1)))
         .values(
             status="planning",
             lease_owner=owner,
@@ -282,12 +292,9 @@ def claim_tasks(
     )
     if run_id is not None:
         claimable = claimable.where(Task.run_id == run_id)
-    exhausted = claimable.where(Task.attempts >= MAX_ATTEMPTS).with_for_update(
-        of=Task, skip_locked=True
-    )
     session.execute(
         update(Task)
-        .where(Task.id.in_(exhausted.scalar_subquery()))
+        .where(_unheld(Task, claimable.where(Task.attempts >= MAX_ATTEMPTS)))
         .values(
             status="failed",
             reason=f"gave up after {MAX_ATTEMPTS} attempts: every worker that took it stopped "
@@ -296,15 +303,10 @@ def claim_tasks(
             lease_until=None,
         )
     )
-    claimable = (
-        claimable.where(Task.attempts < MAX_ATTEMPTS)
-        .order_by(Task.id)
-        .limit(count)
-        .with_for_update(of=Task, skip_locked=True)
-    )
+    claimable = claimable.where(Task.attempts < MAX_ATTEMPTS).order_by(Task.id).limit(count)
     rows = session.execute(
         update(Task)
-        .where(Task.id.in_(claimable.scalar_subquery()))
+        .where(_unheld(Task, claimable))
         .values(
             status="running",
             lease_owner=owner,

@@ -66,12 +66,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
     ) -> pb.ListRulesResponse:
         size = page_size(request.page_size)
         after: str | None = self._after(request, str)
-        # Rules are few (one per mirrored set): the service lists them all, ordered by name.
-        views = [
-            v
-            for v in await asyncio.to_thread(self.service.list_rules)
-            if after is None or v.spec.name > after
-        ]
+        views = await asyncio.to_thread(self.service.list_rules, after, size + 1)
         page = views[:size]
         next_token = ""
         if len(views) > size:
@@ -89,10 +84,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
     async def TriggerRun(
         self, request: pb.TriggerRunRequest, context: Context
     ) -> pb.TriggerRunResponse:
-        rule = _required(request.rule, "rule")
-        view = await asyncio.to_thread(self.service.trigger_run, rule, "manual")
-        if view is None:  # a bug: only a scheduled run (one per fire time) can exist already
-            raise RuntimeError(f"no manual run of replication rule {rule!r} was created")
+        view = await asyncio.to_thread(self.service.start_run, _required(request.rule, "rule"))
         return pb.TriggerRunResponse(run=run_message(view))
 
     async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:

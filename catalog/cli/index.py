@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
-from catalog.cli.output import echo_json, output_option, table
+from catalog.cli.output import echo_json, output_option, progress_bar, table
 from catalog.index.progress import IndexStats
 
 
@@ -29,26 +28,17 @@ def index_command(catalog: Catalog, name: str, output: str) -> None:
         stats = asyncio.run(catalog.index(name))
         echo_json(stats.as_dict())
         return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-        transient=False,
-    ) as bar:
-        task = bar.add_task(f"indexing {name}", total=None, detail="")
+    with progress_bar(f"indexing {name}") as show:
 
-        def show(stats: IndexStats) -> None:
-            bar.update(
-                task,
-                total=stats.repositories_total or None,
-                completed=stats.repositories_done,
-                detail=f"{stats.manifests_new} new manifests, {stats.attachments_new} "
-                f"attachments, {stats.errors} errors",
+        def progress(stats: IndexStats) -> None:
+            show(
+                stats.repositories_total or None,
+                stats.repositories_done,
+                f"{stats.manifests_new} new manifests, {stats.attachments_new} attachments, "
+                f"{stats.errors} errors",
             )
 
-        stats = asyncio.run(catalog.index(name, show))
+        stats = asyncio.run(catalog.index(name, progress))
     table(None, ["counter", "value"], [(k, v) for k, v in stats.as_dict().items() if k != "phase"])
     if stats.errors:
         errors = catalog.list_index_errors(name, size=20).items

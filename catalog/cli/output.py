@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -46,3 +47,31 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     for row in rows:
         grid.add_row(*["" if v is None else str(v) for v in row])
     Console().print(grid)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int | None, int, str], None]]:
+    """A bar counting M of N (N unknown until given) with a line of detail: the callback is
+    ``show(total, done, detail)``."""
+    # Imported here: commands asking for JSON should not pay for it at start-up.
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    ) as bar:
+        task = bar.add_task(description, total=None, detail="")
+
+        def show(total: int | None, done: int, detail: str) -> None:
+            bar.update(task, total=total, completed=done, detail=detail)
+
+        yield show

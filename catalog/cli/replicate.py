@@ -15,7 +15,7 @@ import click
 
 from catalog.cli.errors import EXIT_ERROR, reports_errors
 from catalog.cli.options import build_registry_options, registry_options
-from catalog.cli.output import echo_json, output_option
+from catalog.cli.output import echo_json, output_option, progress_bar
 from catalog.cli.replicate_options import (
     Selection,
     endpoints,
@@ -26,7 +26,7 @@ from catalog.cli.replicate_options import (
     split_location,
 )
 from catalog.cli.replicate_rules import rule_group, run_command, status_command
-from catalog.cli.replicate_views import progress_bar, summary
+from catalog.cli.replicate_views import progress_detail, summary
 from catalog.oci.client import RegistryOptions
 from replication.engine import replicate
 from replication.report import RunReport
@@ -126,7 +126,9 @@ def _with_progress(rule: Rule, options: RegistryOptions, parallel: int) -> RunRe
                 destination_options=options,
                 parallel=parallel,
                 on_progress=lambda r: show(
-                    r.images_total, r.images_done, r.bytes.copied, r.images.failed
+                    r.images_total,
+                    r.images_done,
+                    progress_detail(r.bytes.copied, r.images.failed),
                 ),
             )
         )

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from catalog.cli.errors import EXIT_ERROR, reports_errors
-from catalog.cli.output import echo_json, output_option, plain, table
+from catalog.cli.output import echo_json, output_option, plain, progress_bar, table
 from catalog.cli.replicate_options import (
     Selection,
     endpoints,
@@ -26,7 +26,7 @@ from catalog.cli.replicate_views import (
     failed_count,
     lag_text,
     last_run_text,
-    progress_bar,
+    progress_detail,
     rule_json,
     run_detail,
     schedule_text,
@@ -240,8 +240,7 @@ def run_command(rule: str, wait: bool, parallel: int, output: str) -> None:
                     lambda v: show(
                         v.tasks_total if v.status not in ("pending", "planning") else None,
                         v.tasks_done,
-                        v.counters.get("bytes_copied", 0),
-                        failed_count(v),
+                        progress_detail(v.counters.get("bytes_copied", 0), failed_count(v)),
                     ),
                     parallel=parallel,
                 )

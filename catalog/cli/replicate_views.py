@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,32 +15,9 @@ if TYPE_CHECKING:
     from replication.service import Lag, RuleView, RunView
 
 
-@contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int | None, int, int, int], None]]:
-    """A bar for images (tasks): ``show(total, done, bytes_copied, failed)`` updates it."""
-    # Imported here: scripts asking for JSON should not pay for it at start-up.
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    ) as bar:
-        task = bar.add_task(description, total=None, detail="")
-
-        def show(total: int | None, done: int, copied: int, failed: int) -> None:
-            detail = f"{size_text(copied)} copied, {failed} failed"
-            bar.update(task, total=total, completed=done, detail=detail)
-
-        yield show
+def progress_detail(copied: int, failed: int) -> str:
+    """The progress bar's detail for a replication."""
+    return f"{size_text(copied)} copied, {failed} failed"
 
 
 _Counts = tuple[int, int, int]  # copied, skipped, failed

@@ -65,12 +65,6 @@ class LocalReplication(ReplicationService):
 
     executes_here = True
 
-    def start_run(self, rule: str) -> RunView:
-        run = self.trigger_run(rule, "manual")
-        if run is None:  # a bug: only a scheduled run (one per fire time) can exist already
-            raise RuntimeError(f"no manual run of replication rule {rule!r} was created")
-        return run
-
     def _gate(self) -> Gate:
         # Only rules with a policy ask for it; verification is heavy to set up.
         from catalog.config import TrustSettings

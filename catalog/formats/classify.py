@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from catalog.formats import intoto, notation
+from catalog.formats import intoto
 from catalog.oci import mediatypes as mt
-from catalog.oci.manifest import Manifest
+from catalog.oci.manifest import Descriptor, Manifest
 
 AttachmentKind = Literal["signature", "attestation", "sbom", "other"]
 Decoder = Literal[
@@ -111,7 +111,7 @@ def _layer(layer: Layer, manifest_annotations: Mapping[str, str]) -> LayerClass:
         return LayerClass(
             _bundle_kind({**manifest_annotations, **layer.annotations}), "sigstore-bundle"
         )
-    if media_type in (notation.JWS, notation.COSE):
+    if media_type in (mt.NOTATION_JWS, mt.NOTATION_COSE):
         return LayerClass("signature", "notation")
     if media_type in _SBOM_JSON:
         return LayerClass("sbom", "sbom-json")
@@ -153,3 +153,14 @@ def classify_manifest(manifest: Manifest) -> Classification:
 
 def manifest_kind(manifest: Manifest) -> AttachmentKind:
     return classify_manifest(manifest).kind
+
+
+def descriptor_kind(descriptor: Descriptor) -> AttachmentKind:
+    """The kind as a referrers listing shows it: artifact type and annotations, no layers (which
+    settle the rest: when this says ``other``, ask the manifest)."""
+    return classify(
+        artifact_type=descriptor.artifact_type,
+        config_media_type=None,
+        layers=(),
+        annotations=descriptor.annotations,
+    ).kind

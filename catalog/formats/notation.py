@@ -15,9 +15,10 @@ from catalog.formats import _digests, certs
 from catalog.formats import _json as j
 from catalog.formats._base64 import b64decode
 from catalog.formats.records import NotationDetails, SignatureRecord
+from catalog.oci import mediatypes as mt
 
-JWS = "application/jose+json"
-COSE = "application/cose"
+JWS = mt.NOTATION_JWS
+COSE = mt.NOTATION_COSE
 THUMBPRINTS = "io.cncf.notary.x509chain.thumbprint#S256"
 _SCHEME = "io.cncf.notary.signingScheme"
 _SIGNING_TIME = "io.cncf.notary.signingTime"

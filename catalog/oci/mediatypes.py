@@ -28,6 +28,8 @@ DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
 SIGSTORE_BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 COSIGN_SBOM_ARTIFACT = "application/vnd.dev.cosign.artifact.sbom.v1+json"
 NOTATION_SIGNATURE = "application/vnd.cncf.notary.signature"
+NOTATION_JWS = "application/jose+json"  # notation signature envelopes (layer media types)
+NOTATION_COSE = "application/cose"
 
 BUILDKIT_REFERENCE_TYPE = "vnd.docker.reference.type"
 BUILDKIT_REFERENCE_DIGEST = "vnd.docker.reference.digest"

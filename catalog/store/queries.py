@@ -236,7 +236,7 @@ def get_artifact(session: Session, digest: str) -> ArtifactView:
             for s in signatures
         ],
         attestations=[
-            AttestationView(a.attachment_digest, a.predicate_type, _provenance(a.provenance))
+            AttestationView(a.attachment_digest, a.predicate_type, provenance_view(a.provenance))
             for a in attestations
         ],
         sboms=[
@@ -250,7 +250,7 @@ def _platform(child: IndexChild) -> PlatformView:
     return PlatformView(child.child_digest, child.os, child.architecture, child.variant)
 
 
-def _provenance(row: Provenance | None) -> ProvenanceView | None:
+def provenance_view(row: Provenance | None) -> ProvenanceView | None:
     if row is None:
         return None
     return ProvenanceView(

@@ -11,7 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from catalog.store.queries import ProvenanceView
+
 Method = Literal["keyless", "key", "pki"]
+# What SLSA provenance says, as the catalog stores it: one record for queries and policies.
+ProvenanceFacts = ProvenanceView
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +44,6 @@ class VerifiedSignature:
     integrated_time: int | None = None
     predicate_type: str | None = None  # set when the signed payload is an in-toto statement
     signed_digests: tuple[str, ...] = ()  # what the payload says it signs
-
-
-@dataclass(frozen=True, slots=True)
-class ProvenanceFacts:
-    builder_id: str | None
-    build_type: str | None
-    source_uri: str | None
-    source_digest: str | None
-    source_ref: str | None
-    entry_point: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,6 @@ from catalog.trust.facts import (
     AttestationFacts,
     Decision,
     ImageFacts,
-    ProvenanceFacts,
     VerifiedSignature,
 )
 from catalog.trust.policy import PolicySet, load_policy_set
@@ -144,16 +143,7 @@ class Gate:
                 AttestationFacts(
                     result,
                     attestation.predicate_type,
-                    ProvenanceFacts(
-                        provenance.builder_id,
-                        provenance.build_type,
-                        provenance.source_uri,
-                        provenance.source_digest,
-                        provenance.source_ref,
-                        provenance.entry_point,
-                    )
-                    if provenance is not None
-                    else None,
+                    queries.provenance_view(provenance),
                 )
             )
         return ImageFacts(

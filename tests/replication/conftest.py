@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from tests.harness.faultproxy import FaultProxy, run_proxy
 from tests.harness.images import BuiltManifest, build_artifact, build_multiplatform
 from tests.harness.registry import RunningRegistry, run_registry
 from tests.pushing import push_built
+from tests.replication.api_support import Registries, Served, serving
 
 OPTIONS = RegistryOptions(retry=FAST_RETRY)
 
@@ -60,6 +61,18 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
         run_proxy(destination.url) as destination_proxy,
     ):
         yield Pair(source, destination, source_proxy, destination_proxy)
+
+
+@pytest.fixture
+def registries(tmp_path: Path) -> Iterator[Registries]:
+    with run_registry(tmp_path) as source, run_registry(tmp_path) as destination:
+        yield Registries(source, destination)
+
+
+@pytest.fixture
+async def served(tmp_path: Path, registries: Registries) -> AsyncIterator[Served]:
+    async with serving(tmp_path, registries) as served:
+        yield served
 
 
 @dataclass

@@ -16,9 +16,25 @@ from typing import Any
 import yaml
 
 from tests.harness.ports import free_port
+from tests.replication.conftest import Pair
 
 
-def write_config(path: Path, **config: Any) -> Path:
+def mirror_config(path: Path, database: str, pair: Pair, lease: str, **rule: Any) -> Path:
+    """A serve config with the pair's proxies as registries `src` and `dst`, two task slots, a
+    1 s poll, and one rule `mirror` from src to dst."""
+    config = dict(
+        database=database,
+        registries=[
+            {"name": "src", "host": pair.source_proxy.host, "insecure": True},
+            {"name": "dst", "host": pair.destination_proxy.host, "insecure": True},
+        ],
+        replication={
+            "workers": 2,
+            "lease": lease,
+            "poll": "1s",
+            "rules": [{"name": "mirror", "source": "src", "destination": "dst", **rule}],
+        },
+    )
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -21,24 +19,11 @@ from catalog.store.models import TASK_COUNTERS
 from replication.service import RunView, TaskFailure
 from replication.spec import parse_spec
 from tests.harness.images import build_image
-from tests.harness.registry import run_registry
-from tests.replication.api_support import Registries, Served, serving
+from tests.replication.api_support import Served
 from tests.replication.conftest import digest_of, push_to
 
 if TYPE_CHECKING:
     from tests.replication.api_support import Stub
-
-
-@pytest.fixture
-def registries(tmp_path: Path) -> Iterator[Registries]:
-    with run_registry(tmp_path) as source, run_registry(tmp_path) as destination:
-        yield Registries(source, destination)
-
-
-@pytest.fixture
-async def served(tmp_path: Path, registries: Registries) -> AsyncIterator[Served]:
-    async with serving(tmp_path, registries) as served:
-        yield served
 
 
 def rule(name: str = "mirror", **fields: object) -> pb.Rule:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,8 @@ from click.testing import CliRunner, Result
 from catalog.cli.main import main
 from tests.harness.images import build_image
 from tests.harness.ports import free_port
-from tests.harness.registry import run_registry
-from tests.replication.api_support import Registries, Served, catalog_db, serving
+from tests.replication.api_support import Registries, Served, catalog_db
 from tests.replication.conftest import digest_of, push_to
-
-
-@pytest.fixture
-def registries(tmp_path: Path) -> Iterator[Registries]:
-    with run_registry(tmp_path) as source, run_registry(tmp_path) as destination:
-        yield Registries(source, destination)
-
-
-@pytest.fixture
-async def served(tmp_path: Path, registries: Registries) -> AsyncIterator[Served]:
-    async with serving(tmp_path, registries) as served:
-        yield served
 
 
 class Xregistry:

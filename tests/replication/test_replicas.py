@@ -18,7 +18,7 @@ from catalog.store.models import ReplicationRun, ReplicationTask
 from tests.harness.images import build_image
 from tests.harness.postgres import RunningPostgres
 from tests.replication.conftest import Pair, assert_mirrored, push_to
-from tests.replication.serving import ServeProcess, write_config
+from tests.replication.serving import ServeProcess, mirror_config
 from tests.replication.test_resume import landed_writes
 
 PERIOD = 3  # seconds between scheduled runs
@@ -35,26 +35,8 @@ async def test_two_servers_run_a_scheduled_rule_once(
     for n in range(8):
         await push_to(pair.source.host, f"acme/svc{n % 2}", build_image(rng, layers=2), f"v{n}")
     database = postgres.create_database("replicas")
-    config = write_config(
-        tmp_path / "serve.yaml",
-        database=database,
-        registries=[
-            {"name": "src", "host": pair.source_proxy.host, "insecure": True},
-            {"name": "dst", "host": pair.destination_proxy.host, "insecure": True},
-        ],
-        replication={
-            "workers": 2,
-            "lease": "5s",
-            "poll": "1s",
-            "rules": [
-                {
-                    "name": "mirror",
-                    "source": "src",
-                    "destination": "dst",
-                    "schedule": {"interval": f"{PERIOD}s"},
-                }
-            ],
-        },
+    config = mirror_config(
+        tmp_path / "serve.yaml", database, pair, "5s", schedule={"interval": f"{PERIOD}s"}
     )
     pair.destination_proxy.latency = 0.05  # long enough for both replicas to take tasks
     engine = make_engine(database)

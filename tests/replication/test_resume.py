@@ -20,7 +20,7 @@ from replication.service import ReplicationService
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.images import build_image
 from tests.replication.conftest import Pair, assert_mirrored, push_to
-from tests.replication.serving import ServeProcess, write_config
+from tests.replication.serving import ServeProcess, mirror_config
 
 UPLOAD_DONE = re.compile(r"^/v2/(.+)/blobs/uploads/")
 MANIFEST = re.compile(r"^/v2/(.+)/manifests/(.+)$")
@@ -64,20 +64,7 @@ async def test_kill_9_mid_run_then_restart_finishes_without_recopying(
         image = build_image(rng, layers=3, layer_size=64 * 1024)
         await push_to(pair.source.host, f"acme/app{n % 3}", image, f"1.{n}")
     database = f"sqlite:///{tmp_path / 'xregistry.db'}"
-    config = write_config(
-        tmp_path / "serve.yaml",
-        database=database,
-        registries=[
-            {"name": "src", "host": pair.source_proxy.host, "insecure": True},
-            {"name": "dst", "host": pair.destination_proxy.host, "insecure": True},
-        ],
-        replication={
-            "workers": 2,
-            "lease": "2s",
-            "poll": "1s",
-            "rules": [{"name": "mirror", "source": "src", "destination": "dst", "prefix": "m"}],
-        },
-    )
+    config = mirror_config(tmp_path / "serve.yaml", database, pair, "2s", prefix="m")
     pair.destination_proxy.latency = 0.05  # slow enough to be caught in the middle
     log = tmp_path / "serve.log"
     first = ServeProcess(config, log)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.config import RegistryConfig, ReplicationSettings, ServeConfig
@@ -18,7 +16,7 @@ from catalog.trust.policies import Policies
 from replication.service import RunView
 from replication.spec import RuleSpec
 from tests.harness.images import build_image
-from tests.harness.registry import RunningRegistry, run_registry
+from tests.replication.api_support import Registries
 from tests.replication.conftest import Pair, digest_of, push_to
 from tests.trust.test_gate_e2e import _sign, key_policy
 
@@ -48,16 +46,10 @@ def config(tmp_path: Path, source: str, destination: str, **rule: object) -> Ser
     )
 
 
-@pytest.fixture
-async def two(tmp_path: Path) -> AsyncIterator[tuple[RunningRegistry, RunningRegistry]]:
-    with run_registry(tmp_path) as source, run_registry(tmp_path) as destination:
-        yield source, destination
-
-
 async def test_index_events_start_runs_that_copy_only_what_the_policy_allows(
-    two: tuple[RunningRegistry, RunningRegistry], tmp_path: Path, rng: random.Random
+    registries: Registries, tmp_path: Path, rng: random.Random
 ) -> None:
-    source, destination = two
+    source, destination = registries.source, registries.destination
     key = ec.generate_private_key(ec.SECP256R1())
     signed, unsigned = build_image(rng, layers=1), build_image(rng, layers=1)
     await push_to(source.host, "shop/api", signed, "1.0")
