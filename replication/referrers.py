@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from catalog.formats.classify import COSIGN_SUFFIX_KIND, descriptor_kind, manifest_kind
 from catalog.oci import mediatypes as mt
 from catalog.oci.attachments import COSIGN_SUFFIXES, cosign_tag
 from catalog.oci.copy import Claims, Copier, gather_all
@@ -112,6 +111,10 @@ class ReferrerCopier:
             return True
         if not self.kinds:
             return False
+        # Imported here: classification costs start-up time, and only rules that pick some
+        # referrer kinds (not all, not none) classify anything.
+        from catalog.formats.classify import descriptor_kind, manifest_kind
+
         kind = descriptor_kind(descriptor)
         if kind == "other":  # the descriptor alone does not say: the layers will
             kind = manifest_kind(await self.src.get_manifest(str(descriptor.digest)))
@@ -120,6 +123,8 @@ class ReferrerCopier:
     def _wanted_tagged(self, manifest: Manifest, suffix: str) -> bool:
         if self.kinds == ALL_KINDS:
             return True
+        from catalog.formats.classify import COSIGN_SUFFIX_KIND, manifest_kind
+
         kind = manifest_kind(manifest)
         if kind == "other":  # the layers do not say: the tag's suffix does
             kind = COSIGN_SUFFIX_KIND[suffix]
