@@ -18,7 +18,7 @@ from catalog.api.server import build_server, catalog_service, gate_service, repl
 from catalog.config import ServeConfig
 from catalog.schedules import trigger_for
 from catalog.service import CatalogService, build_gate
-from catalog.store.db import make_engine, session_factory, upgrade
+from catalog.store.db import exclusive, make_engine, session_factory, upgrade
 from catalog.store.registries import update_registry
 from catalog.trust.policies import Policies
 from replication.scheduling import RuleScheduler
@@ -43,6 +43,7 @@ class Service:
         upgrade(self.engine)
         self.sessions = session_factory(self.engine)
         with self.sessions.begin() as session:
+            exclusive(session.connection())  # replicas starting together apply them in turn
             for registry in config.registries:
                 update_registry(session, registry.spec())
         self.gate = build_gate(self.sessions, config.trust.build())

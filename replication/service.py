@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import InvalidArgument
+from catalog.store.db import exclusive
 from catalog.store.models import (
     Registry,
     ReplicationRule,
@@ -121,17 +121,11 @@ class ReplicationService:
 
     def apply_config_rules(self, specs: Sequence[RuleSpec]) -> list[str]:
         """Store the config file's rules; drop config rules no longer in it → their names."""
-        for attempt in range(3):
-            try:
-                with self.sessions.begin() as session:
-                    for spec in specs:
-                        store.put_rule(session, spec, "config")
-                    return store.prune_config_rules(session, [s.name for s in specs])
-            except IntegrityError:
-                # Another replica starting on the same database inserted them first.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        with self.sessions.begin() as session:
+            exclusive(session.connection())  # replicas starting together apply them in turn
+            for spec in specs:
+                store.put_rule(session, spec, "config")
+            return store.prune_config_rules(session, [s.name for s in specs])
 
     # -- runs --------------------------------------------------------------------------------
 

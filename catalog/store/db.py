@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,9 +58,25 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+# Any constant shared by every xregistry process: the key of the start-up advisory lock.
+_START_UP_LOCK = 0x78726567  # "xreg"
+
+
+def exclusive(connection: Connection) -> None:
+    """Hold the database's writer lock for the rest of the transaction (call it first in the
+    transaction), so that replicas started together on one database migrate and apply their
+    config one after the other: the later one finds the work done instead of failing on
+    "already exists"."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _START_UP_LOCK})
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (the only way the schema changes)."""
     with engine.begin() as connection:
+        exclusive(connection)
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

@@ -46,6 +46,10 @@ class ServeProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_listening(timeout)
+
+    def launch(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [
@@ -62,6 +66,9 @@ class ServeProcess:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
+
+    def wait_listening(self, timeout: float = 30.0) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

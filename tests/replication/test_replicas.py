@@ -22,6 +22,15 @@ from tests.replication.serving import ServeProcess, mirror_config
 from tests.replication.test_resume import landed_writes
 
 PERIOD = 3  # seconds between scheduled runs
+IMAGES = 16
+
+
+def _copied(run: ReplicationRun, sessions: sessionmaker[Session]) -> bool:
+    with sessions() as session:
+        statuses = session.scalars(
+            select(ReplicationTask.status).where(ReplicationTask.run_id == run.id)
+        ).all()
+    return "copied" in statuses
 
 
 def runs(sessions: sessionmaker[Session]) -> list[ReplicationRun]:
@@ -32,23 +41,29 @@ def runs(sessions: sessionmaker[Session]) -> list[ReplicationRun]:
 async def test_two_servers_run_a_scheduled_rule_once(
     pair: Pair, tmp_path: Path, rng: random.Random, postgres: RunningPostgres
 ) -> None:
-    for n in range(8):
+    for n in range(IMAGES):
         await push_to(pair.source.host, f"acme/svc{n % 2}", build_image(rng, layers=2), f"v{n}")
     database = postgres.create_database("replicas")
     config = mirror_config(
         tmp_path / "serve.yaml", database, pair, "5s", schedule={"interval": f"{PERIOD}s"}
     )
-    pair.destination_proxy.latency = 0.05  # long enough for both replicas to take tasks
+    pair.destination_proxy.latency = 0.1  # runs outlast the 1 s poll: both replicas take tasks
     engine = make_engine(database)
     sessions = session_factory(engine)
     servers = [ServeProcess(config, tmp_path / f"serve{i}.log") for i in range(2)]
+    # The source answers 503 until both replicas listen, so the first run that copies anything
+    # is one both of them can take part in, however long either takes to start.
+    pair.source_proxy.fail(1_000_000, 503)
     try:
         for server in servers:
-            server.start()
+            server.launch()
+        for server in servers:
+            server.wait_listening()
+        pair.source_proxy.clear()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             finished = [r for r in runs(sessions) if r.status in ("succeeded", "failed")]
-            if len(finished) >= 3:
+            if len(finished) >= 3 and any(_copied(r, sessions) for r in finished):
                 break
             await asyncio.sleep(0.5)
         else:
@@ -69,13 +84,14 @@ async def test_two_servers_run_a_scheduled_rule_once(
     with sessions() as session:
         all_tasks = list(session.scalars(select(ReplicationTask)).all())
     assert {t.attempts for t in all_tasks if t.status != "pending"} == {1}  # each claimed once
-    first = [t for t in all_tasks if t.run_id == scheduled[0].id]
-    assert sorted(t.status for t in first) == ["copied"] * 8
-    owners = Counter((t.lease_owner or "").split(":")[1] for t in first)  # host:pid:nonce
+    shared = next(r for r in scheduled if _copied(r, sessions))
+    tasks = [t for t in all_tasks if t.run_id == shared.id]
+    assert sorted(t.status for t in tasks) == ["copied"] * IMAGES
+    owners = Counter((t.lease_owner or "").split(":")[1] for t in tasks)  # host:pid:nonce
     assert len(owners) == 2, f"one replica did all the work: {owners}"
     writes = landed_writes(pair.destination_proxy)
     assert writes
     assert max(writes.values()) == 1
     pair.destination_proxy.latency = 0
-    assert await assert_mirrored(pair.source.host, pair.destination.host) >= 8
+    assert await assert_mirrored(pair.source.host, pair.destination.host) >= IMAGES
     engine.dispose()

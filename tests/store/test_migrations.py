@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -76,4 +79,24 @@ def test_each_revision_upgrades_with_data(database_url: str) -> None:
         tasks = connection.execute(text("SELECT tag FROM replication_tasks")).scalars().all()
         assert tasks == ["v1"]
     command.check(alembic_config(engine))
+    engine.dispose()
+
+
+def test_processes_started_together_migrate_once(database_url: str) -> None:
+    """Replicas booting side by side on an empty database: one migrates, the others wait for it
+    and find the schema current."""
+    script = (
+        f"from catalog.store.db import make_engine, upgrade; upgrade(make_engine({database_url!r}))"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE) for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=60)[1].decode() for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, "\n".join(errors)
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        assert version.all() == [
+            ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+        ]
     engine.dispose()
