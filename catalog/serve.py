@@ -21,6 +21,7 @@ from catalog.service import CatalogService, build_gate
 from catalog.store.db import exclusive, make_engine, session_factory, upgrade
 from catalog.store.registries import update_registry
 from catalog.trust.policies import Policies
+from replication.notify import listen
 from replication.scheduling import RuleScheduler
 from replication.service import ReplicationService
 from replication.worker import Worker
@@ -71,6 +72,7 @@ class Service:
         self.rules = RuleScheduler(self.scheduler, self.replication)
         self._stopping = asyncio.Event()
         self._working: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -102,14 +104,19 @@ class Service:
         self.gate.audit.start()
         self._working = asyncio.create_task(self.worker.run(self._stopping))
         self._working.add_done_callback(_report_worker_end)
+        if self.engine.dialect.name == "postgresql":
+            self._listening = asyncio.create_task(
+                listen(self.engine.url, self.worker.wake, self._stopping)
+            )
         log.info("xregistry serving on port %d", self.port)
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
         self._stopping.set()
-        if self._working is not None:
-            # Hands unfinished tasks back to the other replicas; an error was logged already.
-            await asyncio.gather(self._working, return_exceptions=True)
+        # The worker hands unfinished tasks back to the other replicas; errors were logged.
+        await asyncio.gather(
+            *(t for t in (self._working, self._listening) if t is not None), return_exceptions=True
+        )
         await self.server.stop(grace=5.0)
         await self.gate.audit.stop()
         self.engine.dispose()

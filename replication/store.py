@@ -27,6 +27,7 @@ from catalog.store.models import (
     ReplicationTask,
     utcnow,
 )
+from replication.notify import announce
 from replication.spec import RuleSpec, parse_spec
 
 OPEN_RUN = ("pending", "planning", "running")
@@ -148,6 +149,7 @@ def create_run(
             session.add(run)
     except IntegrityError:
         return None
+    announce(session)  # a run to plan
     return run
 
 
@@ -227,6 +229,7 @@ def save_plan(session: Session, run_id: int, owner: str, tasks: Sequence[Planned
                 for t in tasks
             ],
         )
+        announce(session)  # tasks to claim
     return True
 
 
@@ -354,11 +357,13 @@ def renew_run_leases(session: Session, owner: str, run_ids: Iterable[int], lease
 def release_tasks(session: Session, owner: str, task_ids: Iterable[int]) -> None:
     """Hand unfinished tasks back at once (a worker stopping), rather than at lease expiry;
     a handed-back claim does not count as an attempt."""
-    session.execute(
+    released = session.execute(
         update(Task)
         .where(Task.id.in_(list(task_ids)), Task.lease_owner == owner, Task.status == "running")
         .values(status="pending", lease_owner=None, lease_until=None, attempts=Task.attempts - 1)
     )
+    if released.rowcount:  # type: ignore[attr-defined]
+        announce(session)  # for the replicas that stay
 
 
 def finish_task(

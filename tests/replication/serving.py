@@ -19,7 +19,9 @@ from tests.harness.ports import free_port
 from tests.replication.conftest import Pair
 
 
-def mirror_config(path: Path, database: str, pair: Pair, lease: str, **rule: Any) -> Path:
+def mirror_config(
+    path: Path, database: str, pair: Pair, lease: str, poll: str = "1s", **rule: Any
+) -> Path:
     """A serve config with the pair's proxies as registries `src` and `dst`, two task slots, a
     1 s poll, and one rule `mirror` from src to dst."""
     config = dict(
@@ -31,7 +33,7 @@ def mirror_config(path: Path, database: str, pair: Pair, lease: str, **rule: Any
         replication={
             "workers": 2,
             "lease": lease,
-            "poll": "1s",
+            "poll": poll,
             "rules": [{"name": "mirror", "source": "src", "destination": "dst", **rule}],
         },
     )

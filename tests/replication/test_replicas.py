@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections import Counter
 from datetime import UTC
@@ -95,3 +96,45 @@ async def test_two_servers_run_a_scheduled_rule_once(
     pair.destination_proxy.latency = 0
     assert await assert_mirrored(pair.source.host, pair.destination.host) >= IMAGES
     engine.dispose()
+
+
+async def test_replicas_wake_each_other_for_new_work(
+    pair: Pair, tmp_path: Path, rng: random.Random, postgres: RunningPostgres
+) -> None:
+    """A run started on one replica is shared at once by the other, long before its next poll
+    (PostgreSQL LISTEN/NOTIFY): without the announcement the second replica would sleep 60 s."""
+    for n in range(IMAGES):
+        await push_to(pair.source.host, f"acme/svc{n % 2}", build_image(rng, layers=2), f"v{n}")
+    database = postgres.create_database("wake")
+    config = mirror_config(tmp_path / "serve.yaml", database, pair, "5s", poll="60s")
+    pair.destination_proxy.latency = 0.1
+    sessions = session_factory(make_engine(database))
+    servers = [ServeProcess(config, tmp_path / f"serve{i}.log") for i in range(2)]
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_listening()
+        await asyncio.sleep(1.5)  # both idle now: their first look for work found none
+        started = time.monotonic()
+        address = f"127.0.0.1:{servers[0].port}"
+        trigger = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "catalog.cli.main", "--server", address, "replicate", "run"),
+            *("mirror", "--wait", "-o", "json"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(trigger.communicate(), timeout=60)
+        took = time.monotonic() - started
+    finally:
+        for server in servers:
+            server.stop()
+    assert trigger.returncode == 0, stderr.decode()
+    assert took < 30, f"the run took {took:.1f} s"
+    (run,) = runs(sessions)
+    with sessions() as session:
+        tasks = list(session.scalars(select(ReplicationTask)).all())
+    assert sorted(t.status for t in tasks) == ["copied"] * IMAGES
+    owners = Counter((t.lease_owner or "").split(":")[1] for t in tasks)
+    assert len(owners) == 2, f"the other replica was not woken: {owners}"
+    assert run.status == "succeeded"
