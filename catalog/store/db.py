@@ -7,6 +7,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -73,11 +75,21 @@ def exclusive(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _current(engine: Engine, config: Config) -> bool:
+    """Whether the schema is at the newest revision already (read-only: no writer lock)."""
+    with engine.connect() as connection:
+        heads = set(MigrationContext.configure(connection).get_current_heads())
+    return heads == set(ScriptDirectory.from_config(config).get_heads())
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (the only way the schema changes)."""
+    """Bring the schema to ``revision`` (the only way the schema changes). The writer lock is
+    taken only when there is something to do: a command must not wait on a long write."""
+    config = alembic_config(engine)
+    if revision == "head" and _current(engine, config):
+        return
     with engine.begin() as connection:
         exclusive(connection)
-        config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

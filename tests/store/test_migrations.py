@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -11,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
-from catalog.store.db import alembic_config, make_engine, upgrade
+from catalog.store.db import alembic_config, exclusive, make_engine, upgrade
 from catalog.store.models import Base
 
 # Rows written at a revision, read back after upgrading to head: one entry per revision.
@@ -100,3 +101,13 @@ def test_processes_started_together_migrate_once(database_url: str) -> None:
             ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
         ]
     engine.dispose()
+
+
+def test_a_current_schema_does_not_wait_for_writers(engine: Engine) -> None:
+    """Opening a current database takes no lock: a command starts while a server writes."""
+    with engine.connect() as writer:
+        exclusive(writer)  # a long write transaction elsewhere, holding the writer lock
+        started = time.monotonic()
+        upgrade(make_engine(engine.url.render_as_string(hide_password=False)))
+        assert time.monotonic() - started < 5  # SQLite's busy timeout is 10 s
+        writer.rollback()
