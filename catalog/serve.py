@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 from datetime import UTC, datetime
+from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -103,11 +104,12 @@ class Service:
         self.scheduler.start()
         self.gate.audit.start()
         self._working = asyncio.create_task(self.worker.run(self._stopping))
-        self._working.add_done_callback(_report_worker_end)
+        self._working.add_done_callback(partial(_report_end, "the replication worker"))
         if self.engine.dialect.name == "postgresql":
             self._listening = asyncio.create_task(
                 listen(self.engine.url, self.worker.wake, self._stopping)
             )
+            self._listening.add_done_callback(partial(_report_end, "the replication listener"))
         log.info("xregistry serving on port %d", self.port)
 
     async def stop(self) -> None:
@@ -122,9 +124,9 @@ class Service:
         self.engine.dispose()
 
 
-def _report_worker_end(task: asyncio.Task[None]) -> None:
+def _report_end(what: str, task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("the replication worker stopped", exc_info=task.exception())
+        log.error("%s stopped", what, exc_info=task.exception())
 
 
 async def serve(config: ServeConfig) -> None:
