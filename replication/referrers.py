@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 from catalog.oci import mediatypes as mt
 from catalog.oci.attachments import COSIGN_SUFFIXES, cosign_tag
+from catalog.oci.client import fallback_index
 from catalog.oci.copy import Claims, Copier, gather_all
 from catalog.oci.digest import Digest
-from catalog.oci.errors import InvalidManifest, NotFound
+from catalog.oci.errors import NotFound
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
 from catalog.oci.repository import Repository
 from replication.report import TagConflict, Tally
@@ -86,7 +87,7 @@ class ReferrerCopier:
         # manifests): only the rest is fetched, and the listing is written once at the end.
         api = await self.dst.referrers(subject, fallback=False)
         has_api = api.scheme != "none"
-        index = None if has_api else await _fallback_index(self.dst, subject)
+        index = None if has_api else await fallback_index(self.dst.get_manifest, subject)
         listed = api.descriptors if has_api else list(index.manifests) if index else []
         missing = [d for d in selected if d.digest not in {e.digest for e in listed}]
         self.tally.skipped += len(selected) - len(missing)
@@ -103,7 +104,7 @@ class ReferrerCopier:
             return api.descriptors, None
         if subject.fallback_tag() not in self.listing:
             return [], None
-        index = await _fallback_index(self.src, subject)
+        index = await fallback_index(self.src.get_manifest, subject)
         return (list(index.manifests), index) if index is not None else ([], None)
 
     async def _wanted(self, descriptor: Descriptor) -> bool:
@@ -187,12 +188,3 @@ class ReferrerCopier:
             self.tally.failed += 1
             raise
         self.tally.copied += 1
-
-
-async def _fallback_index(repo: Repository, subject: Digest) -> Manifest | None:
-    """The ``<alg>-<hex>`` index; a missing tag or one that is not an index means none (spec)."""
-    try:
-        index = await repo.get_manifest(subject.fallback_tag())
-    except (NotFound, InvalidManifest):
-        return None
-    return index if index.media_type == mt.OCI_INDEX else None

@@ -188,9 +188,9 @@ class ReplicationService:
         indexer saw new or moved since ``since``; a rule with a run waiting gets none."""
         started = []
         with self.sessions.begin() as session:
-            for row in store.list_rules(session):
+            for row in store.list_rules(session, source=registry):
                 spec = store.rule_spec(row)
-                if not spec.on_index or spec.source != registry:
+                if not spec.on_index:
                     continue
                 if store.has_open_run(session, row.id) or not _changes(session, spec, since, 1):
                     continue

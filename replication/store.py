@@ -95,11 +95,18 @@ def rule_spec(row: ReplicationRule) -> RuleSpec:
 
 
 def list_rules(
-    session: Session, after: str | None = None, limit: int | None = None
+    session: Session,
+    after: str | None = None,
+    limit: int | None = None,
+    *,
+    source: str | None = None,
 ) -> Sequence[ReplicationRule]:
+    """Rules by name: those after ``after``, at most ``limit``, only from ``source`` if given."""
     query = select(ReplicationRule).order_by(ReplicationRule.name).limit(limit)
     if after is not None:
         query = query.where(ReplicationRule.name > after)
+    if source is not None:
+        query = query.where(ReplicationRule.source_registry == source)
     return session.scalars(query).all()
 
 

@@ -13,8 +13,9 @@ import ipaddress
 import json
 import ssl
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
 
@@ -472,13 +473,7 @@ class RegistryClient:
         return Referrers(descriptors, "referrers-api", artifact_type is not None)
 
     async def _fallback_index(self, repository: str, digest: Digest) -> Manifest | None:
-        try:
-            index = await self.get_manifest(repository, digest.fallback_tag())
-        except NotFound:
-            return None
-        except InvalidManifest:
-            return None  # spec: a fallback tag that is not an index means no referrers
-        return index if index.media_type == mt.OCI_INDEX else None
+        return await fallback_index(partial(self.get_manifest, repository), digest)
 
     async def _add_to_fallback_index(
         self, repository: str, subject: Digest, referrer: Manifest
@@ -727,3 +722,15 @@ async def _rechunk(content: bytes | AsyncIterable[bytes], size: int) -> AsyncIte
         pieces, held = ([rest], len(rest)) if rest else ([], 0)
     if pieces:
         yield b"".join(pieces)
+
+
+async def fallback_index(
+    get_manifest: Callable[[str], Awaitable[Manifest]], subject: Digest
+) -> Manifest | None:
+    """The ``<alg>-<hex>`` referrers index of ``subject``, read with ``get_manifest``; a missing
+    tag, or one that is not an index, means no referrers (spec)."""
+    try:
+        index = await get_manifest(subject.fallback_tag())
+    except (NotFound, InvalidManifest):
+        return None
+    return index if index.media_type == mt.OCI_INDEX else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Hashable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from catalog.oci.digest import Digest
@@ -42,10 +42,6 @@ class CopyStats:
     bytes_copied: int = 0
     bytes_skipped: int = 0  # present already, mounted, or landed earlier in this session
     bytes_failed: int = 0
-
-    def add(self, other: CopyStats) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 async def gather_all(aws: Iterable[Awaitable[object]]) -> None:

@@ -20,8 +20,6 @@ from catalog.trust.facts import Method, VerifiedSignature
 from catalog.trust.outcome import Outcome
 from catalog.trust.roots import TrustConfig
 
-SUPPORTED_MEDIA_TYPES = legacy.MEDIA_TYPES | bundles.MEDIA_TYPES
-
 
 def verify_layer(
     layer_media_type: str,
