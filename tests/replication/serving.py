@@ -1,20 +1,27 @@
-"""``xregistry serve`` as a real process, for tests that kill it or run two of it."""
+"""``xregistry serve`` as a real process, for tests that kill it or run two of it, and what they
+read back: the tasks of a run, the writes a destination accepted."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.store.models import ReplicationTask
+from tests.harness.faultproxy import FaultProxy
 from tests.harness.ports import free_port
 from tests.replication.conftest import Pair
 
@@ -98,11 +105,36 @@ class ServeProcess:
                 self.process.wait(10)
 
 
-@contextmanager
-def serving(config: Path, log: Path) -> Iterator[ServeProcess]:
-    process = ServeProcess(config, log)
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+UPLOAD_DONE = re.compile(r"^/v2/(.+)/blobs/uploads/")
+MANIFEST = re.compile(r"^/v2/(.+)/manifests/(.+)$")
+
+
+def landed_writes(proxy: FaultProxy) -> Counter[tuple[str, str]]:
+    """Every write the destination accepted: finished blob uploads by (repository, digest),
+    manifest PUTs by (repository, reference)."""
+    writes: Counter[tuple[str, str]] = Counter()
+    for event in proxy.events:
+        if event.method != "PUT" or event.status not in (201, 204):
+            continue
+        if m := UPLOAD_DONE.match(event.path):
+            digest = re.search(r"digest=([^&]+)", event.query)
+            assert digest is not None
+            writes[(m.group(1), digest.group(1).replace("%3A", ":"))] += 1
+        elif m := MANIFEST.match(event.path):
+            writes[(m.group(1), m.group(2))] += 1
+    return writes
+
+
+def tasks(sessions: sessionmaker[Session], run_id: int) -> list[ReplicationTask]:
+    with sessions() as session:
+        query = select(ReplicationTask).where(ReplicationTask.run_id == run_id)
+        return list(session.scalars(query).all())
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

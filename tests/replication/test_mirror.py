@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from catalog.oci.digest import Digest
-from tests.harness.images import build_artifact
+from tests.harness.images import build_artifact, referrers_tag
 from tests.index.conftest import Corpus, populate
 from tests.replication.conftest import (
     Pair,
@@ -19,10 +18,6 @@ from tests.replication.conftest import (
 
 SLSA = Path("slsa-container") / "v1.10.0"
 WRITES = r"^/v2/.+/(manifests|blobs)/"
-
-
-def fallback(digest: str) -> str:
-    return Digest.parse(digest).fallback_tag()
 
 
 async def test_mirror_is_byte_identical_by_every_scheme(
@@ -45,24 +40,24 @@ async def test_mirror_is_byte_identical_by_every_scheme(
     # The slsa-container fixture: the index cosign signed, and its provenance .att by tag.
     expected = (fixtures_dir / SLSA / "container_workflow_dispatch.digest").read_text().strip()
     assert await digest_of(dst, "mirror/slsa/app", "v1") == expected == corpus.slsa_index
-    att = f"{fallback(corpus.slsa_index)}.att"
+    att = f"{referrers_tag(corpus.slsa_index)}.att"
     assert await digest_of(dst, "mirror/slsa/app", att) == await digest_of(
         pair.source.host, "slsa/app", att
     )
     # Fallback indexes: the source's bytes, not a re-serialisation.
     for image, sbom in corpus.sboms.items():
-        tag = fallback(image)
+        tag = referrers_tag(image)
         assert await digest_of(dst, "mirror/shop/api", tag) == await digest_of(
             pair.source.host, "shop/api", tag
         )
         assert await digest_of(dst, "mirror/shop/api", sbom) == sbom
     for image, signature in corpus.signatures.items():
-        assert await digest_of(dst, "mirror/shop/api", f"{fallback(image)}.sig") == signature
+        assert await digest_of(dst, "mirror/shop/api", f"{referrers_tag(image)}.sig") == signature
     # BuildKit's in-index attestation came with its index; referrers of a child and of a referrer.
     assert await digest_of(dst, "mirror/shop/web", "1.0") == corpus.buildkit_index
     for digest in (extras.child_sbom, extras.sbom_signature):
         assert await digest_of(dst, "mirror/shop/multi", digest) == digest
-    assert await digest_of(dst, "mirror/shop/multi", fallback(extras.child_sbom)) is not None
+    assert await digest_of(dst, "mirror/shop/multi", referrers_tag(extras.child_sbom)) is not None
 
 
 async def test_second_run_of_an_unchanged_source_copies_nothing(

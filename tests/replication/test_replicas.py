@@ -19,19 +19,14 @@ from catalog.store.models import ReplicationRun, ReplicationTask
 from tests.harness.images import build_image
 from tests.harness.postgres import RunningPostgres
 from tests.replication.conftest import Pair, assert_mirrored, push_to
-from tests.replication.serving import ServeProcess, mirror_config
-from tests.replication.test_resume import landed_writes
+from tests.replication.serving import ServeProcess, landed_writes, mirror_config, tasks
 
 PERIOD = 3  # seconds between scheduled runs
 IMAGES = 16
 
 
 def _copied(run: ReplicationRun, sessions: sessionmaker[Session]) -> bool:
-    with sessions() as session:
-        statuses = session.scalars(
-            select(ReplicationTask.status).where(ReplicationTask.run_id == run.id)
-        ).all()
-    return "copied" in statuses
+    return any(t.status == "copied" for t in tasks(sessions, run.id))
 
 
 def runs(sessions: sessionmaker[Session]) -> list[ReplicationRun]:

@@ -3,58 +3,16 @@ that had landed copied twice."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import re
-import time
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from catalog.store.db import make_engine, session_factory
-from catalog.store.models import ReplicationTask
 from replication import store
 from replication.service import ReplicationService
-from tests.harness.faultproxy import FaultProxy
 from tests.harness.images import build_image
 from tests.replication.conftest import Pair, assert_mirrored, push_to
-from tests.replication.serving import ServeProcess, mirror_config
-
-UPLOAD_DONE = re.compile(r"^/v2/(.+)/blobs/uploads/")
-MANIFEST = re.compile(r"^/v2/(.+)/manifests/(.+)$")
-
-
-def landed_writes(proxy: FaultProxy) -> Counter[tuple[str, str]]:
-    """Every write the destination accepted: finished blob uploads by (repository, digest),
-    manifest PUTs by (repository, reference)."""
-    writes: Counter[tuple[str, str]] = Counter()
-    for event in proxy.events:
-        if event.method != "PUT" or event.status not in (201, 204):
-            continue
-        if m := UPLOAD_DONE.match(event.path):
-            digest = re.search(r"digest=([^&]+)", event.query)
-            assert digest is not None
-            writes[(m.group(1), digest.group(1).replace("%3A", ":"))] += 1
-        elif m := MANIFEST.match(event.path):
-            writes[(m.group(1), m.group(2))] += 1
-    return writes
-
-
-def tasks(sessions: sessionmaker[Session], run_id: int) -> list[ReplicationTask]:
-    with sessions() as session:
-        query = select(ReplicationTask).where(ReplicationTask.run_id == run_id)
-        return list(session.scalars(query).all())
-
-
-async def wait_for(condition: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.replication.serving import ServeProcess, landed_writes, mirror_config, tasks, wait_for
 
 
 async def test_kill_9_mid_run_then_restart_finishes_without_recopying(
@@ -113,4 +71,5 @@ async def test_kill_9_mid_run_then_restart_finishes_without_recopying(
         pair.destination_proxy.latency = 0
         assert await assert_mirrored(pair.source.host, pair.destination.host, "m") >= 12
     finally:
+        first.stop()  # killed already unless a wait above failed
         engine.dispose()

@@ -108,6 +108,8 @@ def test_a_current_schema_does_not_wait_for_writers(engine: Engine) -> None:
     with engine.connect() as writer:
         exclusive(writer)  # a long write transaction elsewhere, holding the writer lock
         started = time.monotonic()
-        upgrade(make_engine(engine.url.render_as_string(hide_password=False)))
+        opened = make_engine(engine.url.render_as_string(hide_password=False))
+        upgrade(opened)
         assert time.monotonic() - started < 5  # SQLite's busy timeout is 10 s
         writer.rollback()
+        opened.dispose()
