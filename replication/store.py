@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -255,22 +255,12 @@ def finish_runs(session: Session, run_ids: Iterable[int] | None = None) -> list[
     where = [Run.status == "running", ~open_task]
     if run_ids is not None:
         where.append(Run.id.in_(list(run_ids)))
-    done = session.scalars(select(Run.id).where(*where)).all()
-    if not done:
-        return []
-    failed = set(session.scalars(select(Run.id).where(Run.id.in_(done), failed_task)).all())
-    now = utcnow()
-    closed = []
-    for run_id in done:
-        status = "failed" if run_id in failed else "succeeded"
-        result = session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.status == "running")
-            .values(status=status, finished_at=now)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            closed.append(run_id)
-    return closed
+    closing = update(Run).where(*where)
+    status = case((failed_task, "failed"), else_="succeeded")
+    closed = session.scalars(
+        closing.values(status=status, finished_at=utcnow()).returning(Run.id)
+    ).all()
+    return list(closed)
 
 
 # -- tasks -------------------------------------------------------------------------------------
