@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, cast
 
@@ -131,26 +132,30 @@ _RESULT_FIELDS = (
 )
 
 
-def stored_verification(
-    session: Session, signature: Signature, subject: str, trust_version: str
-) -> VerifiedSignature | None:
-    row = session.scalar(
+def stored_verifications(
+    session: Session, signatures: Sequence[Signature], subject: str, trust_version: str
+) -> dict[int, VerifiedSignature]:
+    """The results stored for ``signatures`` of ``subject`` under ``trust_version``, by
+    signature id, in one query; a signature never verified under it is absent."""
+    by_id = {signature.id: signature for signature in signatures}
+    rows = session.scalars(
         select(Verification).where(
-            Verification.signature_id == signature.id,
+            Verification.signature_id.in_(list(by_id)),
             Verification.subject_digest == subject,
             Verification.trust_version == trust_version,
         )
     )
-    if row is None:
-        return None
-    return VerifiedSignature(
-        attachment_digest=signature.attachment_digest,
-        layer_digest=signature.layer_digest,
-        method=cast("Method | None", row.method),
-        extensions=dict(row.extensions),
-        signed_digests=tuple(row.signed_digests),
-        **{name: getattr(row, name) for name in _RESULT_FIELDS},
-    )
+    return {
+        row.signature_id: VerifiedSignature(
+            attachment_digest=by_id[row.signature_id].attachment_digest,
+            layer_digest=by_id[row.signature_id].layer_digest,
+            method=cast("Method | None", row.method),
+            extensions=dict(row.extensions),
+            signed_digests=tuple(row.signed_digests),
+            **{name: getattr(row, name) for name in _RESULT_FIELDS},
+        )
+        for row in rows
+    }
 
 
 def save_verification(

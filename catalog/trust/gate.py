@@ -11,7 +11,7 @@ import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -123,8 +123,11 @@ class Gate:
         """What the catalog knows of ``digest``, each signature verified under ``trust``."""
         signatures: list[VerifiedSignature] = []
         attestations: list[AttestationFacts] = []
-        for signature, attestation, provenance in store.signatures_of(session, digest):
-            result = store.stored_verification(session, signature, digest, trust.version)
+        found = store.signatures_of(session, digest)
+        signed = [signature for signature, _, _ in found]
+        stored = store.stored_verifications(session, signed, digest, trust.version)
+        for signature, attestation, provenance in found:
+            result = stored.get(signature.id)
             if result is None:
                 result = verify_layer(
                     signature.layer_media_type,
@@ -225,10 +228,13 @@ class Gate:
     def evaluate_catalog(self, loaded: _Loaded) -> list[CheckResult]:
         """What ``loaded`` would decide for every tagged image of the catalog (nothing logged)."""
         results = []
+        known: dict[str, ImageFacts] = {}  # a digest's facts, whichever of its tags asks first
         with self.sessions.begin() as session:
             for host, repository, tag, digest in store.tagged_images(session):
                 reference = f"{host}/{repository}:{tag}"
-                facts = self.facts(session, digest, reference, loaded.trust)
+                if digest not in known:
+                    known[digest] = self.facts(session, digest, reference, loaded.trust)
+                facts = replace(known[digest], reference=reference)
                 decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
                 results.append(CheckResult(decision, reference, loaded.trust.version, False))
         return results
