@@ -103,17 +103,17 @@ class ReplicationService:
     def put_rule(self, spec: RuleSpec, *, replace: bool = True, origin: str = "api") -> RuleView:
         with self.sessions.begin() as session:
             row = store.put_rule(session, spec, origin, replace=replace)
-            return self._rule_view(session, row)
+            return self._rule_views(session, [row])[0]
 
     def get_rule(self, name: str) -> RuleView:
         with self.sessions() as session:
-            return self._rule_view(session, store.get_rule(session, name))
+            return self._rule_views(session, [store.get_rule(session, name)])[0]
 
     def list_rules(self, after: str | None = None, limit: int | None = None) -> list[RuleView]:
         """Rules by name, those after ``after``; at most ``limit`` of them."""
         with self.sessions() as session:
             rows = store.list_rules(session, after, limit)
-            return [self._rule_view(session, row) for row in rows]
+            return self._rule_views(session, rows)
 
     def delete_rule(self, name: str) -> None:
         with self.sessions.begin() as session:
@@ -242,42 +242,49 @@ class ReplicationService:
             )
         return views
 
-    def _rule_view(self, session: Session, row: ReplicationRule) -> RuleView:
-        spec = store.rule_spec(row)
-        last = session.scalars(
-            select(ReplicationRun)
-            .where(ReplicationRun.rule_id == row.id)
-            .order_by(ReplicationRun.id.desc())
-            .limit(1)
-        ).first()
-        return RuleView(
-            spec=spec,
-            origin=row.origin,
-            created_at=aware(row.created_at),
-            updated_at=aware(row.updated_at),
-            last_run=self._run_view(session, last, row.name) if last is not None else None,
-            lag=lag(session, row, spec),
-        )
+    def _rule_views(self, session: Session, rows: Sequence[ReplicationRule]) -> list[RuleView]:
+        """Views of ``rows``: their newest runs and those runs' totals read for all at once."""
+        ids = [row.id for row in rows]
+        last = store.latest_runs(session, ids)
+        synced = store.latest_runs(session, ids, ("succeeded",))
+        failed = store.latest_runs(session, ids, ("failed",))
+        names = {row.id: row.name for row in rows}
+        runs = {v.id: v for v in self._run_views(session, list(last.values()), names, _FAILURES)}
+        views = []
+        for row in rows:
+            spec = store.rule_spec(row)
+            newest = last.get(row.id)
+            views.append(
+                RuleView(
+                    spec=spec,
+                    origin=row.origin,
+                    created_at=aware(row.created_at),
+                    updated_at=aware(row.updated_at),
+                    last_run=runs[newest.id] if newest is not None else None,
+                    lag=lag(session, row, spec, synced.get(row.id), failed.get(row.id)),
+                )
+            )
+        return views
 
 
-def lag(session: Session, row: ReplicationRule, spec: RuleSpec) -> Lag:
-    """The destination is in step as of the start of the newest run that copied everything.
-    Behind it: tag changes the indexer saw on the source since (when the source is indexed),
-    and anything a later run failed to copy (dated, conservatively, from that start)."""
+def lag(
+    session: Session,
+    row: ReplicationRule,
+    spec: RuleSpec,
+    synced: ReplicationRun | None,
+    failed: ReplicationRun | None,
+) -> Lag:
+    """The destination is in step as of the start of the newest run that copied everything
+    (``synced``). Behind it: tag changes the indexer saw on the source since (when the source
+    is indexed), and anything a later run failed to copy (``failed``, the newest failed run;
+    dated, conservatively, from that start)."""
     now = utcnow()
-    synced = store.latest_runs(session, row.id, ("succeeded",)).first()
     synced_at = aware(synced.started_at or synced.created_at) if synced is not None else None
     baseline = synced_at or aware(row.created_at)
-    failed_since = session.scalars(
-        select(ReplicationRun.id).where(
-            ReplicationRun.rule_id == row.id,
-            ReplicationRun.status == "failed",
-            ReplicationRun.id > (synced.id if synced is not None else 0),
-        )
-    ).first()
+    failed_since = failed is not None and (synced is None or failed.id > synced.id)
     changes = _changes(session, spec, baseline, _LAG_EVENTS)
     pending: datetime | None = None
-    if synced is None or failed_since is not None:
+    if synced is None or failed_since:
         pending = baseline
     elif changes:
         pending = changes[0]

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -443,7 +442,12 @@ def list_runs(
     return session.scalars(query).all()
 
 
-def latest_runs(session: Session, rule_id: int, statuses: Sequence[str]) -> Any:
-    return session.scalars(
-        select(Run).where(Run.rule_id == rule_id, Run.status.in_(statuses)).order_by(Run.id.desc())
-    )
+def latest_runs(
+    session: Session, rule_ids: Sequence[int], statuses: Sequence[str] | None = None
+) -> dict[int, ReplicationRun]:
+    """Each rule's newest run, of one of ``statuses`` if given, by rule id (one query)."""
+    newest = select(func.max(Run.id)).where(Run.rule_id.in_(list(rule_ids)))
+    if statuses is not None:
+        newest = newest.where(Run.status.in_(statuses))
+    runs = session.scalars(select(Run).where(Run.id.in_(newest.group_by(Run.rule_id))))
+    return {run.rule_id: run for run in runs}
