@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -103,22 +104,24 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
     async def EvaluateCatalog(
         self, request: pb.EvaluateCatalogRequest, context: Context
     ) -> AsyncIterator[pb.EvaluateCatalogResponse]:
+        # Off the event loop: verifying a catalog's signatures would stall every other call.
         if request.source:
-            loaded = self.gate.adhoc(request.source, "<request>")
+            loaded = await asyncio.to_thread(self.gate.adhoc, request.source, "<request>")
         else:
-            loaded = self.gate.stored(request.policy or DEFAULT_POLICY)
-        for result in self.gate.evaluate_catalog(loaded):
+            loaded = await asyncio.to_thread(self.gate.stored, request.policy or DEFAULT_POLICY)
+        for result in await asyncio.to_thread(self.gate.evaluate_catalog, loaded):
             yield pb.EvaluateCatalogResponse(decision=decision_message(result))
 
     async def ApplyPolicy(
         self, request: pb.ApplyPolicyRequest, context: Context
     ) -> pb.ApplyPolicyResponse:
         name = names.validate_registry_id(request.policy.name)  # same id grammar
-        view, created = self.policies.apply(name, request.policy.source)
+        view, created = await asyncio.to_thread(self.policies.apply, name, request.policy.source)
         return pb.ApplyPolicyResponse(policy=policy_message(view), created=created)
 
     async def ListPolicies(
         self, request: pb.ListPoliciesRequest, context: Context
     ) -> pb.ListPoliciesResponse:
         page_size(request.page_size)  # validates; a handful of policy sets fit one page
-        return pb.ListPoliciesResponse(policies=[policy_message(v) for v in self.policies.list()])
+        views = await asyncio.to_thread(self.policies.list)
+        return pb.ListPoliciesResponse(policies=[policy_message(v) for v in views])
