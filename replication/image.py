@@ -17,6 +17,7 @@ from replication.planner import RepositoryPlan
 from replication.referrers import ReferrerCopier
 from replication.report import ImageError, RunReport, TagConflict, Tally
 from replication.rules import ConflictPolicy, Rule
+from replication.tags import needs_tag
 
 # (source repository, tag, digest) → why the image may not be copied, or None when it may.
 Admit = Callable[[str, str, Digest], Awaitable[str | None]]
@@ -96,14 +97,9 @@ async def replicate_image(
 
 async def _copy_tag(copier: Copier, manifest: Manifest, tag: str, policy: ConflictPolicy) -> bool:
     """Put the image at the destination tag; True when the tag was written."""
-    current = await copier.dst.resolve(tag)
-    if current is not None and current.digest == manifest.digest:
+    if not await needs_tag(copier.dst, manifest, tag, policy):
         copier.stats.manifests_skipped += 1
         return False
-    if current is not None and policy is ConflictPolicy.REPORT:
-        raise TagConflict(
-            f"{copier.dst.name}:{tag} points to {current.digest}, the source's to {manifest.digest}"
-        )
     await copier.copy(manifest, tag)
     return True
 

@@ -25,8 +25,9 @@ from catalog.oci.digest import Digest
 from catalog.oci.errors import NotFound
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
 from catalog.oci.repository import Repository
-from replication.report import TagConflict, Tally
+from replication.report import Tally
 from replication.rules import ALL_KINDS, ConflictPolicy
+from replication.tags import needs_tag
 
 if TYPE_CHECKING:
     from catalog.formats.classify import AttachmentKind
@@ -173,15 +174,9 @@ class ReferrerCopier:
         if not self._wanted_tagged(manifest, suffix):
             return
         found.append(manifest.digest)
-        current = await self.dst.resolve(tag)
-        if current is not None and current.digest == manifest.digest:
+        if not await needs_tag(self.dst, manifest, tag, self.conflict):
             self.tally.skipped += 1
             return
-        if current is not None and self.conflict is ConflictPolicy.REPORT:
-            raise TagConflict(
-                f"{self.dst.name}:{tag} points to {current.digest}, the source's to "
-                f"{manifest.digest}"
-            )
         try:
             await self.copier.copy(manifest, tag)
         except Exception:
