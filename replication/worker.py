@@ -158,6 +158,9 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not stop.is_set():
+                # Cleared before the step, not after: a wake during it (a task ending) must
+                # not be lost, or the worker would sleep a whole poll with work to do.
+                self._wake.clear()
                 try:
                     busy = await self._step()
                 except Exception:
@@ -165,7 +168,6 @@ class Worker:
                     busy = False
                 if busy and self._room() > 0:
                     continue
-                self._wake.clear()
                 waiters = [asyncio.ensure_future(self._wake.wait())]
                 waiters.append(asyncio.ensure_future(stop.wait()))
                 await asyncio.wait(waiters, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
@@ -181,6 +183,7 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while True:
+                self._wake.clear()  # before the step, as in run()
                 await self._step(run_id)
                 if on_progress is not None:
                     on_progress()
@@ -188,7 +191,6 @@ class Worker:
                     status = await self._db(lambda s: store.get_run(s, run_id).status)
                     if status not in store.OPEN_RUN:
                         return
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=min(self.poll, 0.5))
         finally:
