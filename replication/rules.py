@@ -35,7 +35,8 @@ _KIND_NAMES: dict[str, AttachmentKind] = {
 }
 
 NewestBy = Literal["tag", "created"]
-_REPOSITORY_GLOB = re.compile(r"^[a-z0-9._/*?\[\]!-]+$")
+# No [...] classes: catalog.oci.globs, shared with policies, has none.
+_REPOSITORY_GLOB = re.compile(r"^[a-z0-9._/*?-]+$")
 
 
 class ConflictPolicy(StrEnum):
@@ -67,7 +68,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 def is_glob(pattern: str) -> bool:
-    return any(c in pattern for c in "*?[")
+    return any(c in pattern for c in "*?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ class RepositoryFilter:
             if not _REPOSITORY_GLOB.match(pattern):
                 raise InvalidArgument(
                     f"repository glob {pattern!r}: repository names are lower-case letters, "
-                    "digits and . _ - /; globs add * ** ? and [...]"
+                    "digits and . _ - /; globs add * ** and ?"
                 )
         object.__setattr__(self, "_include", tuple(glob_regex(p) for p in self.include))
         object.__setattr__(self, "_exclude", tuple(glob_regex(p) for p in self.exclude))

@@ -143,3 +143,9 @@ def test_attachment_tags_are_not_images() -> None:
         assert ATTACHMENT_TAG.match(tag)
     for tag in ("latest", f"sha256-{HEX}.bak", f"sha256-{HEX[:10]}", "sha256-abc.sig"):
         assert not ATTACHMENT_TAG.match(tag)
+
+
+def test_bracket_classes_are_refused_not_silently_literal() -> None:
+    """The shared glob translation has no [...] classes: a rule using one would match nothing."""
+    with pytest.raises(InvalidArgument, match=r"globs add \* \*\* and \?"):
+        RepositoryFilter(include=("a/[bc]",))
