@@ -37,8 +37,7 @@ from catalog.trust.verify import verify_bundle
 from tests.harness.images import build_image
 from tests.harness.registry import run_registry
 from tests.pushing import push_built
-from tests.signing import cosign_signature
-from tests.trust.test_gate_e2e import key_policy
+from tests.signing import key_policy, push_signature
 
 FIXTURES = Path(
     os.environ.get("XREGISTRY_FIXTURES")
@@ -76,8 +75,7 @@ async def gate_bench(args: argparse.Namespace, workdir: Path) -> None:
         image = build_image(random.Random(1), layers=1)
         async with RegistryClient(reg.host) as client:
             await push_built(client, "shop/app", image, "1.0")
-            sig = cosign_signature(image.digest, key, f"{reg.host}/shop/app")
-            await push_built(client, "shop/app", sig, image.digest.replace(":", "-") + ".sig")
+            await push_signature(client, "shop/app", image.digest, key)
         config = ServeConfig(
             database=f"sqlite:///{workdir / 'gate.db'}",
             listen="127.0.0.1:0",

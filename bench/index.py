@@ -41,7 +41,7 @@ from tests.harness.images import Blob, BuiltManifest, serialize
 from tests.harness.postgres import run_postgres
 from tests.harness.registry import run_registry
 from tests.pushing import push_built
-from tests.signing import cosign_signature
+from tests.signing import push_signature
 
 LAYER = os.urandom(4096)
 
@@ -114,8 +114,7 @@ async def seed(host: str, repos: int, tags: int, packages: int) -> list[tuple[st
             built = image(r * 1000 + t)
             async with limit:
                 await push_built(client, repo, built, tag)
-                sig = cosign_signature(built.digest, key, f"{host}/{repo}")
-                await push_built(client, repo, sig, built.digest.replace(":", "-") + ".sig")
+                await push_signature(client, repo, built.digest, key)
                 await push_built(client, repo, sbom_referrer(built, spdx(packages, r * 1000 + t)))
             refs.append((repo, tag))
 

@@ -54,7 +54,7 @@ from tests.harness.faultproxy import run_proxy
 from tests.harness.images import Blob, BuiltManifest, build_artifact, build_index, serialize
 from tests.harness.registry import run_registry
 from tests.pushing import push_built
-from tests.signing import cosign_signature
+from tests.signing import push_signature
 
 MiB = 1024 * 1024
 LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -172,9 +172,7 @@ async def seed(host: str, spec: CorpusSpec, layers: LayerSource) -> int:
             async with limit:
                 await push_built(client, repository, built, f"1.{t}")
                 if spec.attachments:
-                    signature = cosign_signature(built.digest, key, f"{host}/{repository}")
-                    sig_tag = built.digest.replace(":", "-") + ".sig"
-                    await push_built(client, repository, signature, sig_tag)
+                    await push_signature(client, repository, built.digest, key)
                     sbom = json.dumps({"spdxVersion": "SPDX-2.3", "name": repository}).encode()
                     referrer = build_artifact(
                         built, "application/spdx+json", sbom, "text/spdx+json"

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import base64
 import json
+import textwrap
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.oci import mediatypes as mt
+from catalog.oci.attachments import cosign_tag
+from catalog.oci.client import RegistryClient
+from catalog.oci.digest import Digest
 from tests.harness.images import Blob, BuiltManifest, serialize
+from tests.pushing import push_built
 
 COSIGN_SIGNATURE = "dev.cosignproject.cosign/signature"
 
@@ -96,3 +101,40 @@ def index_with_attestation(image: BuiltManifest, attestation: BuiltManifest) -> 
         [image, attestation],
         None,
     )
+
+
+def signature_tag(subject_digest: str) -> str:
+    """The cosign ``.sig`` tag of a subject: ``sha256-<hex>.sig``."""
+    return cosign_tag(Digest.parse(subject_digest), "sig")
+
+
+async def push_signature(
+    client: RegistryClient, repository: str, subject_digest: str, key: ec.EllipticCurvePrivateKey
+) -> BuiltManifest:
+    """Sign ``subject_digest`` with ``key`` as cosign does and push it under its ``.sig`` tag."""
+    signature = cosign_signature(subject_digest, key, f"{client.host}/{repository}")
+    await push_built(client, repository, signature, signature_tag(subject_digest))
+    return signature
+
+
+def public_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def key_policy(host: str, key: ec.EllipticCurvePrivateKey) -> str:
+    """A policy set allowing ``host``'s ``shop/**`` images signed with ``key``."""
+    return textwrap.dedent(
+        """\
+        name: signed-by-release-key
+        images: ["{host}/shop/**"]
+        authorities:
+          - name: release-key
+            key:
+              pem: |
+        {pem}
+        """
+    ).format(host=host, pem=textwrap.indent(public_pem(key), " " * 10))

@@ -13,8 +13,7 @@ from tests.cli.test_catalog_cli import ok, run
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
-from tests.signing import cosign_signature
-from tests.trust.test_gate_e2e import key_policy
+from tests.signing import key_policy, push_signature
 
 
 async def test_verify_exit_codes_and_json(
@@ -26,8 +25,7 @@ async def test_verify_exit_codes_and_json(
     async with RegistryClient(host) as client:
         await push_built(client, "shop/app", signed, "signed")
         await push_built(client, "shop/app", unsigned, "unsigned")
-        sig = cosign_signature(signed.digest, key, f"{host}/shop/app")
-        await push_built(client, "shop/app", sig, signed.digest.replace(":", "-") + ".sig")
+        await push_signature(client, "shop/app", signed.digest, key)
     db = tmp_path / "catalog.db"
     policy = tmp_path / "policy.yaml"
     policy.write_text(key_policy(host, key))

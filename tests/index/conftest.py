@@ -18,7 +18,7 @@ from tests.harness.faultproxy import FaultProxy, run_proxy
 from tests.harness.images import build_artifact, build_image
 from tests.harness.registry import RunningRegistry, run_registry
 from tests.pushing import push_built
-from tests.signing import buildkit_attestation, cosign_signature, index_with_attestation
+from tests.signing import buildkit_attestation, index_with_attestation, push_signature
 
 SLSA_BUILDER = (
     "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/"
@@ -68,9 +68,7 @@ async def populate(host: str, fixtures: Path, rng: random.Random) -> Corpus:
             image = build_image(rng, layers=1, layer_size=2048)
             await push_built(client, "shop/api", image, tag)
             corpus.images[f"shop/api:{tag}"] = image.digest
-            sig = cosign_signature(image.digest, key, f"{host}/shop/api")
-            tag_name = image.digest.replace(":", "-") + ".sig"
-            await push_built(client, "shop/api", sig, tag_name)
+            sig = await push_signature(client, "shop/api", image.digest, key)
             corpus.signatures[image.digest] = sig.digest
             if n < len(sboms):
                 media_type, path = sboms[n]

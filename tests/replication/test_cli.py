@@ -13,19 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from catalog.oci.client import RegistryClient
 from tests.harness.images import build_artifact, build_image
 from tests.replication.conftest import Pair, assert_mirrored, push_to
-from tests.signing import cosign_signature
-
-# The group as catalog/cli/main.py registers it.
-_MAIN = (
-    "from catalog.cli.main import main; from catalog.cli.replicate import replicate_group; "
-    "main.add_command(replicate_group); main()"
-)
+from tests.signing import push_signature
 
 
 async def xregistry(*args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-c", _MAIN, *args],
+        [sys.executable, "-m", "catalog.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -39,10 +33,8 @@ async def seed(pair: Pair, rng: random.Random) -> list[str]:
     for repository, tag in (("shop/api", "1.0"), ("shop/web", "2.0"), ("other/x", "1")):
         image = build_image(rng, layers=1, layer_size=50_000)
         await push_to(pair.source.host, repository, image, tag)
-        signature = cosign_signature(image.digest, key, f"{pair.source.host}/{repository}")
-        await push_to(
-            pair.source.host, repository, signature, f"{image.digest.replace(':', '-')}.sig"
-        )
+        async with RegistryClient(pair.source.host) as client:
+            await push_signature(client, repository, image.digest, key)
         sbom = build_artifact(image, "application/spdx+json", b"{}", "text/spdx+json")
         await push_to(pair.source.host, repository, sbom)
         layers.append(image.layers[0].digest)

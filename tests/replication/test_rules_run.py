@@ -15,6 +15,7 @@ from replication.rules import ConflictPolicy, RepositoryFilter, Rewrite, TagFilt
 from tests.harness.images import build_artifact, build_image, random_layer
 from tests.index.conftest import Corpus, populate
 from tests.replication.conftest import OPTIONS, Pair, assert_mirrored, digest_of, push_to
+from tests.signing import signature_tag
 
 TAGS = ["1.0.0", "1.2.0", "1.10.0", "2.0.0", "2.1.0-rc.1", "latest", "dev-abc"]
 
@@ -87,7 +88,7 @@ async def test_referrer_kinds(pair: Pair, fixtures_dir: Path, rng: random.Random
 
     assert only_signatures.errors == nothing.errors == []
     api = await tags_at(pair.destination.host, "sig/shop/api")
-    signatures = sorted(f"{d.replace(':', '-')}.sig" for d in corpus.signatures)
+    signatures = sorted(signature_tag(d) for d in corpus.signatures)
     assert api == sorted(["1.0", "1.1", "1.2", *signatures])  # no fallback index: no SBOMs
     assert only_signatures.referrers.copied == 3
     assert await tags_at(pair.destination.host, "none/slsa/app") == ["latest", "v1"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.config import RegistryConfig, ReplicationSettings, ServeConfig
+from catalog.oci.client import RegistryClient
 from catalog.serve import Service
 from catalog.trust.policies import Policies
 from replication.service import RunView
@@ -18,7 +19,7 @@ from replication.spec import RuleSpec
 from tests.harness.images import build_image
 from tests.replication.api_support import Registries
 from tests.replication.conftest import Pair, digest_of, push_to
-from tests.trust.test_gate_e2e import _sign, key_policy
+from tests.signing import key_policy, push_signature, signature_tag
 
 
 async def finished(service: Service, run_id: int, seconds: float = 60) -> RunView:
@@ -54,7 +55,8 @@ async def test_index_events_start_runs_that_copy_only_what_the_policy_allows(
     signed, unsigned = build_image(rng, layers=1), build_image(rng, layers=1)
     await push_to(source.host, "shop/api", signed, "1.0")
     await push_to(source.host, "shop/api", unsigned, "2.0")
-    await _sign(source.host, "shop/api", signed.digest, key)
+    async with RegistryClient(source.host) as client:
+        await push_signature(client, "shop/api", signed.digest, key)
     service = Service(
         config(tmp_path, source.host, destination.host, name="gated", prefix="m", policy="prod")
     )
@@ -87,7 +89,7 @@ async def test_index_events_start_runs_that_copy_only_what_the_policy_allows(
         assert await digest_of(destination.host, "m/shop/api", "1.0") == signed.digest
         assert await digest_of(destination.host, "m/shop/api", "2.0") is None
         # the signature travelled with the image it signs
-        sig_tag = signed.digest.replace(":", "-") + ".sig"
+        sig_tag = signature_tag(signed.digest)
         assert await digest_of(destination.host, "m/shop/api", sig_tag) is not None
 
         # A change on the source that no run has copied yet: the rule is behind since then.

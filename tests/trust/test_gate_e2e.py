@@ -22,31 +22,9 @@ from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
 from tests.index.conftest import SLSA_BUILDER, populate
 from tests.pushing import push_built
-from tests.signing import cosign_signature
+from tests.signing import key_policy, push_signature
 
 GateStub = gate_pb2_grpc.GateServiceStub
-
-
-def pem(key: ec.EllipticCurvePrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-def key_policy(host: str, key: ec.EllipticCurvePrivateKey) -> str:
-    return textwrap.dedent(
-        """\
-        name: signed-by-release-key
-        images: ["{host}/shop/**"]
-        authorities:
-          - name: release-key
-            key:
-              pem: |
-        {pem}
-        """
-    ).format(host=host, pem=textwrap.indent(pem(key), " " * 10))
 
 
 @pytest.fixture
@@ -71,12 +49,6 @@ async def _index(channel: grpc.aio.Channel) -> None:
     assert last.done
 
 
-async def _sign(host: str, repo: str, digest: str, key: ec.EllipticCurvePrivateKey) -> None:
-    async with RegistryClient(host) as client:
-        sig = cosign_signature(digest, key, f"{host}/{repo}")
-        await push_built(client, repo, sig, digest.replace(":", "-") + ".sig")
-
-
 async def test_gate_decides_with_evidence_and_follows_new_signatures(
     fresh_registry: RunningRegistry, served: Service, rng: random.Random
 ) -> None:
@@ -89,9 +61,9 @@ async def test_gate_decides_with_evidence_and_follows_new_signatures(
     async with RegistryClient(host) as client:
         for name, image in images.items():
             await push_built(client, "shop/app", image, name)
-    await _sign(host, "shop/app", images["a"].digest, release)  # signed by the release key
-    await _sign(host, "shop/app", images["c"].digest, other)  # signed by someone else
-    await _sign(host, "shop/app", images["d"].digest, release)
+        await push_signature(client, "shop/app", images["a"].digest, release)  # the release key
+        await push_signature(client, "shop/app", images["c"].digest, other)  # someone else
+        await push_signature(client, "shop/app", images["d"].digest, release)
     async with RegistryClient(host) as client:  # retag d to e's unsigned content
         moved = await client.get_manifest("shop/app", "e")
         await client.put_manifest("shop/app", moved, "d")
@@ -133,7 +105,8 @@ async def test_gate_decides_with_evidence_and_follows_new_signatures(
         assert again.allowed
 
         # A signature pushed later flips the decision once the catalog has indexed it.
-        await _sign(host, "shop/app", images["b"].digest, release)
+        async with RegistryClient(host) as client:
+            await push_signature(client, "shop/app", images["b"].digest, release)
         await _index(channel)
         flipped = await check("b")
         assert flipped.allowed, flipped.reasons
@@ -227,7 +200,7 @@ async def test_a_new_trust_configuration_re_verifies(
     image = build_image(rng, layers=1)
     async with RegistryClient(host) as client:
         await push_built(client, "shop/app", image, "1.0")
-    await _sign(host, "shop/app", image.digest, key)
+        await push_signature(client, "shop/app", image.digest, key)
     engine = make_engine(f"sqlite:///{tmp_path / 'trust.db'}")
     upgrade(engine)
     sessions = session_factory(engine)
