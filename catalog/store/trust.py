@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from catalog.errors import NotFound
 from catalog.oci.reference import ImageReference
+from catalog.store import queries
 from catalog.store.models import (
     Attachment,
     Attestation,
@@ -26,20 +27,6 @@ from catalog.store.models import (
     utcnow,
 )
 from catalog.trust.facts import Decision, Evidence, Method, VerifiedSignature
-
-# The gate's warm path runs this on every request: built once, only the parameters change.
-_TAG_DIGEST = (
-    select(Tag.digest)
-    .join(Repository, Tag.repository_id == Repository.id)
-    .join(Registry, Repository.registry_id == Registry.id)
-    .where(
-        Registry.host == bindparam("host"),
-        Repository.name == bindparam("repository"),
-        Tag.name == bindparam("tag"),
-        Tag.gone_at.is_(None),
-    )
-    .scalar_subquery()
-)
 
 
 def _state_statement(digest: Any) -> Any:
@@ -57,7 +44,7 @@ def _state_statement(digest: Any) -> Any:
     )
 
 
-_BY_TAG = _state_statement(_TAG_DIGEST)
+_BY_TAG = _state_statement(queries.TAG_DIGEST.scalar_subquery())
 _BY_DIGEST = _state_statement(bindparam("digest", type_=String))
 
 
@@ -73,9 +60,7 @@ def gate_state(
         params["digest"] = str(reference.digest) if reference.digest is not None else None
     else:
         statement = _BY_TAG
-        params.update(
-            host=reference.registry, repository=reference.repository, tag=reference.tag or "latest"
-        )
+        params.update(queries.tag_params(reference))
     found, version, count, newest = connection.execute(statement, params).one()
     return found, version, (int(count or 0), int(newest or 0))
 

@@ -160,15 +160,10 @@ class Gate:
     # -- decisions -------------------------------------------------------------------------
 
     async def _digest(self, reference: ImageReference, live: bool, offline: bool) -> str:
-        if reference.digest is not None:
-            return str(reference.digest)  # a digest is never re-resolved
-        if not live:
-            try:
-                with self.sessions() as session:
-                    return queries.resolve_reference(session, reference)
-            except NotFound:
-                if offline or self.resolve_live is None:
-                    raise
+        """The digest of a tag the catalog did not resolve (or was told not to): live, when
+        that is allowed and configured."""
+        if not live and (offline or self.resolve_live is None):
+            raise NotFound(f"the catalog has no tag {reference}")
         if self.resolve_live is None:
             raise NotFound(f"{reference}: resolving tags live is not configured")
         return await self.resolve_live(reference)
@@ -195,7 +190,7 @@ class Gate:
             with self.sessions() as session:
                 loaded = self._policy(session, policy, version)
         if digest is None:
-            digest = await self._digest(reference, resolve_live and not offline, offline)
+            digest = await self._digest(reference, live, offline)
             with self.sessions() as session:
                 marker = store.attachments_marker(session, digest)
         if marker[0] == 0 and not offline and self.index_live is not None:
