@@ -11,13 +11,15 @@ from catalog.formats import _digests, certs, dsse, intoto, rekor
 from catalog.formats import _json as j
 from catalog.formats._base64 import b64decode
 from catalog.formats.records import SignatureRecord
+from catalog.oci import mediatypes as mt
 
-_MEDIA_TYPES = frozenset(
+V01 = "application/vnd.dev.sigstore.bundle+json;version=0.1"  # may lack inclusion proofs
+MEDIA_TYPES = frozenset(
     {
-        "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        V01,
         "application/vnd.dev.sigstore.bundle+json;version=0.2",
         "application/vnd.dev.sigstore.bundle+json;version=0.3",
-        "application/vnd.dev.sigstore.bundle.v0.3+json",
+        mt.SIGSTORE_BUNDLE_V03,
     }
 )
 # protobuf-specs HashAlgorithm names of the digests an OCI manifest digest can use.
@@ -28,7 +30,7 @@ _MAX_ENTRIES = 64
 def decode_bundle(data: bytes) -> SignatureRecord:
     bundle = j.as_object(j.load(data, "Sigstore bundle"), "$")
     media_type = j.req_str(bundle, "mediaType", "$")
-    if media_type not in _MEDIA_TYPES:
+    if media_type not in MEDIA_TYPES:
         j.fail("$.mediaType", f"unknown Sigstore bundle version {media_type!r}")
     material = j.req_object(bundle, "verificationMaterial", "$")
     leaf, chain, hint = _keys(material, "$.verificationMaterial")

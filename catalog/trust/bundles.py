@@ -15,7 +15,6 @@ from catalog.errors import FormatError
 from catalog.formats import bundle as bundle_format
 from catalog.formats import dsse, intoto
 from catalog.formats.records import SignatureRecord
-from catalog.oci import mediatypes as mt
 from catalog.trust import methods, subjects, tlog
 from catalog.trust.errors import Rejected
 from catalog.trust.outcome import Outcome
@@ -23,15 +22,6 @@ from catalog.trust.roots import TrustConfig
 from catalog.trust.signed import Artifact, Envelope, Signed
 from catalog.trust.tlog import LogEntry
 
-V01 = "application/vnd.dev.sigstore.bundle+json;version=0.1"
-MEDIA_TYPES = frozenset(
-    {
-        V01,
-        "application/vnd.dev.sigstore.bundle+json;version=0.2",
-        "application/vnd.dev.sigstore.bundle+json;version=0.3",
-        mt.SIGSTORE_BUNDLE_V03,
-    }
-)
 # Log entry kinds sigstore-python cannot verify, which we check ourselves.
 _OUR_KINDS = frozenset({("intoto", "0.0.2")})
 
@@ -93,7 +83,7 @@ def _ourselves(
         record.rfc3161_timestamps,
         trust,
         # v0.1 bundles may carry only a SET; later versions must prove inclusion.
-        require_proof=record.media_type != V01,
+        require_proof=record.media_type != bundle_format.V01,
     )
 
 

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from catalog.formats import bundle as bundle_format
 from catalog.formats.records import SignatureRecord
 from catalog.oci import mediatypes as mt
 from catalog.trust import bundles, legacy, subjects
@@ -84,7 +85,7 @@ def _check(
             record, signed = legacy.decode(media_type, layer, annotations)
             subjects.require_subject(record.signed_digests, subject)
             return _Checked(record, legacy.verify(record, signed, trust), None)
-        if media_type in bundles.MEDIA_TYPES:
+        if media_type in bundle_format.MEDIA_TYPES:
             record = bundles.decode(layer)
             bundles.check_subject(record, subject)
             return _Checked(record, bundles.verify(layer, record, subject, trust, artifact), None)
