@@ -13,13 +13,12 @@ from typing import Any
 import grpc
 
 from catalog.api import convert, names
-from catalog.api.paging import Cursor, PageTokens, page_size
+from catalog.api.paging import PageTokens, page_size
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.errors import InvalidArgument
 from catalog.index.progress import IndexStats
 from catalog.service import CatalogService
-from catalog.store.queries import Page
 from catalog.store.registries import RegistrySpec
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -30,20 +29,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, catalog: CatalogService, tokens: PageTokens) -> None:
         self.catalog = catalog
         self.tokens = tokens
-
-    def _after(self, request: Any) -> int | None:
-        cursor = self.tokens.decode(request)
-        if not cursor.after:
-            return None
-        (after,) = cursor.after
-        if not isinstance(after, int):
-            raise InvalidArgument("page_token is not a valid page token")
-        return after
-
-    def _next(self, request: Any, page: Page[Any]) -> str:
-        if page.next_after is None:
-            return ""
-        return self.tokens.encode(request, Cursor(after=(page.next_after,)))
 
     async def CreateRegistry(
         self, request: pb.CreateRegistryRequest, context: Context
@@ -72,10 +57,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListRegistries(
         self, request: pb.ListRegistriesRequest, context: Context
     ) -> pb.ListRegistriesResponse:
-        page = self.catalog.list_registries(page_size(request.page_size), self._after(request))
+        size, after = page_size(request.page_size), self.tokens.after(request)
+        page = self.catalog.list_registries(size, after)
         return pb.ListRegistriesResponse(
             registries=[convert.registry(v) for v in page.items],
-            next_page_token=self._next(request, page),
+            next_page_token=self.tokens.next(request, page.next_after),
         )
 
     async def DeleteRegistry(
@@ -106,11 +92,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.ListIndexErrorsResponse:
         registry = names.parse_registry_name(request.parent)
         page = self.catalog.list_index_errors(
-            registry, page_size(request.page_size), self._after(request)
+            registry, page_size(request.page_size), self.tokens.after(request)
         )
         return pb.ListIndexErrorsResponse(
             index_errors=[convert.index_error(registry, e) for e in page.items],
-            next_page_token=self._next(request, page),
+            next_page_token=self.tokens.next(request, page.next_after),
         )
 
     async def ListRepositories(
@@ -118,21 +104,25 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.ListRepositoriesResponse:
         registry = names.parse_registry_name(request.parent)
         page = self.catalog.list_repositories(
-            registry, page_size(request.page_size), self._after(request)
+            registry, page_size(request.page_size), self.tokens.after(request)
         )
         return pb.ListRepositoriesResponse(
             repositories=[convert.repository(registry, r) for r in page.items],
-            next_page_token=self._next(request, page),
+            next_page_token=self.tokens.next(request, page.next_after),
         )
 
     async def ListTags(self, request: pb.ListTagsRequest, context: Context) -> pb.ListTagsResponse:
         registry, path = names.parse_repository_name(request.parent)
         page = self.catalog.list_tags(
-            registry, path, request.show_gone, page_size(request.page_size), self._after(request)
+            registry,
+            path,
+            request.show_gone,
+            page_size(request.page_size),
+            self.tokens.after(request),
         )
         return pb.ListTagsResponse(
             tags=[convert.tag(registry, path, t) for t in page.items],
-            next_page_token=self._next(request, page),
+            next_page_token=self.tokens.next(request, page.next_after),
         )
 
     async def ListTagEvents(
@@ -140,7 +130,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.ListTagEventsResponse:
         registry, path, tag = names.parse_tag_name(request.parent)
         page = self.catalog.tag_events(
-            registry, path, tag, page_size(request.page_size), self._after(request)
+            registry, path, tag, page_size(request.page_size), self.tokens.after(request)
         )
         return pb.ListTagEventsResponse(
             tag_events=[
@@ -151,7 +141,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 )
                 for e in page.items
             ],
-            next_page_token=self._next(request, page),
+            next_page_token=self.tokens.next(request, page.next_after),
         )
 
     async def GetArtifact(
@@ -175,11 +165,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             names.parse_artifact_name(request.parent),
             request.artifact_type or None,
             page_size(request.page_size),
-            self._after(request),
+            self.tokens.after(request),
         )
         return pb.ListReferrersResponse(
             referrers=[convert.attachment(a) for a in page.items],
-            next_page_token=self._next(request, page),
+            next_page_token=self.tokens.next(request, page.next_after),
         )
 
     async def SearchArtifactsByPackage(
@@ -190,9 +180,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             name=request.package_name or None,
             version=request.package_version or None,
             size=page_size(request.page_size),
-            after=self._after(request),
+            after=self.tokens.after(request),
         )
         return pb.SearchArtifactsByPackageResponse(
             matches=[convert.package_match(m) for m in page.items],
-            next_page_token=self._next(request, page),
+            next_page_token=self.tokens.next(request, page.next_after),
         )

@@ -130,6 +130,21 @@ class PageTokens:
         token = signed[:1] + self._mac(signed) + body
         return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
 
+    def after(self, request: Message, kind: type[int] | type[str] = int) -> Any:
+        """The single keyset value a page token carries (None on the first page), checked to
+        be of ``kind``: an id, or a name."""
+        cursor = self.decode(request)
+        if not cursor.after:
+            return None
+        (after,) = cursor.after
+        if not isinstance(after, kind) or isinstance(after, bool):
+            raise InvalidArgument("page_token is not a valid page token")
+        return after
+
+    def next(self, request: Message, after: int | str | None) -> str:
+        """The token for the page after the key ``after``; empty at the end (None)."""
+        return "" if after is None else self.encode(request, Cursor(after=(after,)))
+
     def decode(self, request: Message) -> Cursor:
         """The cursor in ``request.page_token`` (``Cursor()`` when it is empty).
 

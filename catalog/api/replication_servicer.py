@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from catalog.api.paging import Cursor, PageTokens, page_size
+from catalog.api.paging import PageTokens, page_size
 from catalog.api.replication_convert import rule_message, rule_spec, run_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
@@ -39,15 +39,6 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
         self.service = service
         self.tokens = tokens
 
-    def _after(self, request: Any, kind: type[str] | type[int]) -> Any:
-        cursor = self.tokens.decode(request)
-        if not cursor.after:
-            return None
-        (after,) = cursor.after
-        if not isinstance(after, kind) or isinstance(after, bool):
-            raise InvalidArgument("page_token is not a valid page token")
-        return after
-
     async def PutRule(self, request: pb.PutRuleRequest, context: Context) -> pb.PutRuleResponse:
         if not request.HasField("rule"):
             raise InvalidArgument("rule is required")
@@ -65,12 +56,10 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
         self, request: pb.ListRulesRequest, context: Context
     ) -> pb.ListRulesResponse:
         size = page_size(request.page_size)
-        after: str | None = self._after(request, str)
+        after: str | None = self.tokens.after(request, str)
         views = await asyncio.to_thread(self.service.list_rules, after, size + 1)
         page = views[:size]
-        next_token = ""
-        if len(views) > size:
-            next_token = self.tokens.encode(request, Cursor(after=(page[-1].spec.name,)))
+        next_token = self.tokens.next(request, page[-1].spec.name if len(views) > size else None)
         return pb.ListRulesResponse(
             rules=[rule_message(v) for v in page], next_page_token=next_token
         )
@@ -89,13 +78,11 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
 
     async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:
         size = page_size(request.page_size)
-        after: int | None = self._after(request, int)
+        after: int | None = self.tokens.after(request, int)
         page = await asyncio.to_thread(self.service.list_runs, request.rule or None, size, after)
-        next_token = ""
-        if page.next_after is not None:
-            next_token = self.tokens.encode(request, Cursor(after=(page.next_after,)))
         return pb.ListRunsResponse(
-            runs=[run_message(v) for v in page.items], next_page_token=next_token
+            runs=[run_message(v) for v in page.items],
+            next_page_token=self.tokens.next(request, page.next_after),
         )
 
     async def GetRun(self, request: pb.GetRunRequest, context: Context) -> pb.GetRunResponse:
