@@ -85,13 +85,12 @@ class RuleSpec(_Strict):
     @field_validator("name", "policy")
     @classmethod
     def _names(cls, value: str | None) -> str | None:
-        # Rule and policy names share the registries' grammar.
         if value is None:
             return None
         try:
-            return validate_name(value)
+            return validate_name(value, "name")
         except InvalidArgument as exc:
-            raise ValueError(str(exc).replace("registry name", "name")) from None
+            raise ValueError(str(exc)) from None
 
     @field_validator("source", "destination")
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from catalog.api import convert, names
+from catalog.api import convert
 from catalog.api.paging import page_size
 from catalog.api.v1 import gate_pb2 as pb
 from catalog.api.v1 import gate_pb2_grpc
@@ -115,8 +115,8 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
     async def ApplyPolicy(
         self, request: pb.ApplyPolicyRequest, context: Context
     ) -> pb.ApplyPolicyResponse:
-        name = names.validate_registry_id(request.policy.name)  # same id grammar
-        view, created = await asyncio.to_thread(self.policies.apply, name, request.policy.source)
+        policy = request.policy
+        view, created = await asyncio.to_thread(self.policies.apply, policy.name, policy.source)
         return pb.ApplyPolicyResponse(policy=policy_message(view), created=created)
 
     async def ListPolicies(

@@ -27,10 +27,12 @@ class RegistrySpec:
     index_schedule: str | None = None
 
 
-def validate_name(name: str) -> str:
+def validate_name(name: str, what: str = "registry name") -> str:
+    """``name`` when it fits the grammar registry, rule and policy names share; ``what`` names
+    it in the error."""
     if not _NAME.match(name):
         raise InvalidArgument(
-            f"invalid registry name {name!r}: 1-63 of lower-case letters, digits and '-', "
+            f"invalid {what} {name!r}: 1-63 of lower-case letters, digits and '-', "
             "starting with a letter"
         )
     return name

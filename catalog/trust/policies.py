@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.store import trust as store
 from catalog.store.models import Policy
+from catalog.store.registries import validate_name
 from catalog.trust.policy import load_policy_set
 
 
@@ -32,6 +33,7 @@ class Policies:
 
     def apply(self, name: str, source: str) -> tuple[PolicyView, bool]:
         """Validate (refusing with line and reason) and store; unchanged content is no version."""
+        validate_name(name, "policy name")
         policies = load_policy_set(source, source=f"policy {name}", pki_roots=self.pki_roots)
         with self.sessions.begin() as session:
             row, created = store.apply_policy(session, name, source, policies.digest)

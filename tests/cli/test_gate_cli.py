@@ -59,6 +59,12 @@ async def test_verify_exit_codes_and_json(
     assert (applied["name"], applied["version"], applied["created"]) == ("default", 1, True)
     again = json.loads(ok(run("policy", "apply", str(policy), "-o", "json", db=db)))
     assert again["created"] is False
+    bad_name = run("policy", "apply", str(policy), "--name", "Prod!", db=db)
+    assert (bad_name.returncode, bad_name.stderr.strip()) == (
+        2,
+        "xregistry: error: invalid policy name 'Prod!': 1-63 of lower-case letters, digits and "
+        "'-', starting with a letter",
+    )
     listed = json.loads(ok(run("policy", "list", "-o", "json", db=db)))
     assert [(p["name"], p["version"]) for p in listed] == [("default", 1)]
     stored = run("verify", f"{host}/shop/app@{signed.digest}", "--offline", db=db)
