@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc, gate_pb2, gate_pb2_grpc
-from catalog.config import RegistryConfig, ServeConfig
+from catalog.app.config import RegistryConfig, ServeConfig
+from catalog.daemon import Server
 from catalog.oci.client import RegistryClient
-from catalog.serve import Service
 from catalog.trust import roots
 from catalog.trust.verify import verify_bundle
 from tests.harness.images import build_image
@@ -81,7 +81,7 @@ async def gate_bench(args: argparse.Namespace, workdir: Path) -> None:
             listen="127.0.0.1:0",
             registries=[RegistryConfig(name="local", host=reg.host)],
         )
-        service = Service(config)
+        service = Server(config)
         await service.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:

@@ -29,10 +29,10 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, insert, text
 
+from catalog.app.catalog_service import CatalogService
 from catalog.oci import mediatypes as mt
 from catalog.oci.client import RegistryClient
 from catalog.oci.digest import Digest
-from catalog.service import CatalogService
 from catalog.store import queries
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.models import Attachment, Sbom, SbomPackage

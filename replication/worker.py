@@ -38,7 +38,7 @@ from replication.report import RunReport
 from replication.spec import RuleSpec, parse_spec
 
 if TYPE_CHECKING:
-    from catalog.trust.gate import Gate
+    from catalog.gate.checker import Gate
 
 log = logging.getLogger("xregistry.replication")
 T = TypeVar("T")

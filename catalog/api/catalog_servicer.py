@@ -16,9 +16,9 @@ from catalog.api import convert, names
 from catalog.api.paging import PageTokens, page_size
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
+from catalog.app.catalog_service import CatalogService
 from catalog.errors import InvalidArgument
 from catalog.index.progress import IndexStats
-from catalog.service import CatalogService
 from catalog.store.registries import RegistrySpec
 
 Context = grpc.aio.ServicerContext[Any, Any]

@@ -8,8 +8,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from catalog.api import names
 from catalog.api.v1 import catalog_pb2 as pb
+from catalog.app.catalog_service import RegistryView
 from catalog.index.progress import IndexStats
-from catalog.service import RegistryView
 from catalog.store import queries
 from catalog.store.models import IndexErrorRecord, Repository, Tag
 

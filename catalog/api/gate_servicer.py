@@ -14,9 +14,9 @@ from catalog.api.paging import page_size
 from catalog.api.v1 import gate_pb2 as pb
 from catalog.api.v1 import gate_pb2_grpc
 from catalog.errors import InvalidArgument
-from catalog.trust.facts import Decision
-from catalog.trust.gate import DEFAULT_POLICY, CheckResult, Gate
-from catalog.trust.policies import Policies, PolicyView
+from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate
+from catalog.trust.policy.facts import Decision
+from catalog.trust.policy.stored import Policies, PolicyView
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

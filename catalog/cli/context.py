@@ -10,8 +10,8 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import click
 
+from catalog.app.catalog_service import CatalogService, RegistryView
 from catalog.index.progress import IndexStats, ProgressCallback
-from catalog.service import CatalogService, RegistryView
 from catalog.store import queries
 from catalog.store.db import DEFAULT_URL, make_engine, session_factory, upgrade
 from catalog.store.models import IndexErrorRecord

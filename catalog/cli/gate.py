@@ -11,14 +11,14 @@ from typing import Any
 import click
 
 from catalog import errors as domain
+from catalog.app.config import TrustSettings
 from catalog.cli.context import database_url, open_service
 from catalog.cli.errors import reports_errors
 from catalog.cli.output import echo_json, output_option, table
-from catalog.config import TrustSettings
+from catalog.gate import build_gate
+from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate
 from catalog.oci import errors as oci
-from catalog.service import build_gate
-from catalog.trust.gate import DEFAULT_POLICY, CheckResult, Gate
-from catalog.trust.policies import Policies
+from catalog.trust.policy.stored import Policies
 
 EXIT_DENIED = 1
 EXIT_ERROR = 2

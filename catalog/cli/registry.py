@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
+from catalog.app.config import schedule_text
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
 from catalog.cli.output import echo_json, output_option, table
-from catalog.config import schedule_text
 from catalog.store.registries import RegistrySpec
 
 

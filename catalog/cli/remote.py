@@ -1,7 +1,7 @@
 """The catalog behind a running ``xregistry serve``: the CLI's ``--server`` backend.
 
-It answers with the same records as :class:`catalog.service.CatalogService`, so every command
-prints the same way whichever backend it talks to.
+It answers with the same records as :class:`catalog.app.catalog_service.CatalogService`, so
+every command prints the same way whichever backend it talks to.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from catalog.api import names
 from catalog.api.convert import KINDS, SCHEMES
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
+from catalog.app.catalog_service import RegistryView
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
-from catalog.service import RegistryView
 from catalog.store import queries
 from catalog.store.models import IndexErrorRecord
 from catalog.store.registries import RegistrySpec

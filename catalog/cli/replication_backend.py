@@ -21,7 +21,7 @@ from replication.service import ReplicationService, RuleView, RunView
 from replication.spec import RuleSpec
 
 if TYPE_CHECKING:
-    from catalog.trust.gate import Gate
+    from catalog.gate.checker import Gate
 
 OnRun = Callable[[RunView], None]
 
@@ -67,8 +67,8 @@ class LocalReplication(ReplicationService):
 
     def _gate(self) -> Gate:
         # Only rules with a policy ask for it; verification is heavy to set up.
-        from catalog.config import TrustSettings
-        from catalog.service import build_gate
+        from catalog.app.config import TrustSettings
+        from catalog.gate import build_gate
 
         return build_gate(self.sessions, TrustSettings().build())
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from catalog.app.config import ServeConfig, load_config
 from catalog.cli.errors import reports_errors
-from catalog.config import ServeConfig, load_config
 
 
 @click.command("serve")
@@ -53,7 +53,7 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
             policy: prod                      # copy only what this gate policy allows
             schedule: {cron: "*/15 * * * *"}  # and/or on_index: true
     """
-    from catalog.serve import serve
+    from catalog.daemon import serve
 
     config = load_config(config_file) if config_file else ServeConfig()
     if listen:

@@ -20,7 +20,7 @@ from catalog.cli.errors import reports_errors
 from catalog.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from catalog.trust.facts import VerifiedSignature
+    from catalog.trust.signatures import VerifiedSignature
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _MAX_BUNDLE = 64 * 1024 * 1024

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.classify import COSIGN_SUFFIX_KIND, manifest_kind
-from catalog.index.documents import decode_attachment
+from catalog.index.layers import decode_attachment
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import RepositoryOpener
 from catalog.oci import mediatypes as mt

@@ -9,7 +9,7 @@ import contextlib
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.classify import manifest_kind
-from catalog.index.documents import decode_attachment
+from catalog.index.layers import decode_attachment
 from catalog.oci.attachments import find_attachments
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Manifest

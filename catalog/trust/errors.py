@@ -2,21 +2,21 @@
 
 A malformed ``trusted_root.json`` or key file is a configuration mistake and raises
 :class:`TrustRootError`. A signature that does not verify is not an error at all: the verifier
-raises :class:`Rejected` internally and turns it into ``VerifiedSignature(verified=False)`` with
-the reason, so callers only ever see results.
+raises :class:`VerificationFailed` internally and turns it into
+``VerifiedSignature(verified=False)`` with the reason, so callers only ever see results.
 """
 
 from __future__ import annotations
 
 from catalog.errors import ConfigError
-from catalog.trust.facts import Method
+from catalog.trust.signatures import Method
 
 
 class TrustRootError(ConfigError):
     """Trust material (trusted root, public key, PKI bundle) that is missing or malformed."""
 
 
-class Rejected(Exception):
+class VerificationFailed(Exception):
     """One verification step failed; ``str(exc)`` is the reason shown to the user.
 
     ``method`` is set once it is known which method (keyless, key, pki) was being tried.

@@ -17,9 +17,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from catalog.trust import keys, sigstore_root
+from catalog.trust._internal import keys, sigstore_root
+from catalog.trust._internal.sigstore_root import Instance, SigstoreRoot
 from catalog.trust.errors import TrustRootError
-from catalog.trust.sigstore_root import Instance, SigstoreRoot
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _MAX_PEM = 1024 * 1024

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from catalog.formats import bundle as bundle_format
 from catalog.formats.records import SignatureRecord
 from catalog.oci import mediatypes as mt
-from catalog.trust import bundles, legacy, subjects
-from catalog.trust.errors import Rejected
-from catalog.trust.facts import Method, VerifiedSignature
-from catalog.trust.outcome import Outcome
+from catalog.trust._internal import bundles, legacy, subjects
+from catalog.trust._internal.outcome import Outcome
+from catalog.trust.errors import VerificationFailed
 from catalog.trust.roots import TrustConfig
+from catalog.trust.signatures import Method, VerifiedSignature
 
 
 def verify_layer(
@@ -67,7 +67,7 @@ def verify_bundle(
 class _Checked:
     record: SignatureRecord | None
     outcome: Outcome | None
-    failure: Rejected | None
+    failure: VerificationFailed | None
 
 
 def _check(
@@ -89,8 +89,10 @@ def _check(
             record = bundles.decode(layer)
             bundles.check_subject(record, subject)
             return _Checked(record, bundles.verify(layer, record, subject, trust, artifact), None)
-        raise Rejected(f"layer media type {media_type!r} is not a signature format we verify")
-    except Rejected as exc:
+        raise VerificationFailed(
+            f"layer media type {media_type!r} is not a signature format we verify"
+        )
+    except VerificationFailed as exc:
         return _Checked(record, None, exc)
 
 

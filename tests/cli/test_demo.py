@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.py"
+
 
 def test_demo_indexes_replicates_and_answers(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "catalog.demo"],
+        [sys.executable, str(DEMO)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

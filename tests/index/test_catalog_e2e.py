@@ -12,10 +12,10 @@ import pytest
 
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
-from catalog.config import RegistryConfig, ServeConfig
+from catalog.app.config import RegistryConfig, ServeConfig
+from catalog.daemon import Server
 from catalog.oci.client import RegistryClient
 from catalog.oci.digest import Digest
-from catalog.serve import Service
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.images import BuiltManifest, build_artifact, build_image
 from tests.harness.registry import RunningRegistry
@@ -29,14 +29,14 @@ if TYPE_CHECKING:
 @pytest.fixture
 async def served(
     source: tuple[RunningRegistry, FaultProxy], tmp_path: Path
-) -> AsyncIterator[tuple[Stub, Service]]:
+) -> AsyncIterator[tuple[Stub, Server]]:
     _, proxy = source
     config = ServeConfig(
         database=f"sqlite:///{tmp_path / 'catalog.db'}",
         listen="127.0.0.1:0",
         registries=[RegistryConfig(name="local", host=proxy.host)],
     )
-    service = Service(config)
+    service = Server(config)
     await service.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         yield catalog_pb2_grpc.CatalogServiceStub(channel), service
@@ -54,7 +54,7 @@ async def index(stub: Stub) -> pb.IndexProgress:
 
 async def test_index_and_answer_provenance_questions(
     source: tuple[RunningRegistry, FaultProxy],
-    served: tuple[Stub, Service],
+    served: tuple[Stub, Server],
     fixtures_dir: Path,
     rng: random.Random,
 ) -> None:
@@ -128,7 +128,7 @@ async def test_index_and_answer_provenance_questions(
 
 async def test_reindex_is_incremental_and_records_changes(
     source: tuple[RunningRegistry, FaultProxy],
-    served: tuple[Stub, Service],
+    served: tuple[Stub, Server],
     fixtures_dir: Path,
     rng: random.Random,
 ) -> None:
@@ -173,7 +173,7 @@ async def test_reindex_is_incremental_and_records_changes(
 
 async def test_attachments_added_later_are_picked_up(
     source: tuple[RunningRegistry, FaultProxy],
-    served: tuple[Stub, Service],
+    served: tuple[Stub, Server],
     fixtures_dir: Path,
     rng: random.Random,
 ) -> None:
@@ -198,7 +198,7 @@ async def test_attachments_added_later_are_picked_up(
 
 async def test_one_bad_document_does_not_stop_the_crawl(
     source: tuple[RunningRegistry, FaultProxy],
-    served: tuple[Stub, Service],
+    served: tuple[Stub, Server],
     rng: random.Random,
 ) -> None:
     _, proxy = source
@@ -231,7 +231,7 @@ async def test_a_registry_that_is_down_is_unavailable(tmp_path: Path) -> None:
         listen="127.0.0.1:0",
         registries=[RegistryConfig(name="down", host=f"127.0.0.1:{free_port()}")],
     )
-    service = Service(config)
+    service = Server(config)
     await service.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:

@@ -18,7 +18,7 @@ from catalog.api.paging import PageTokens
 from catalog.api.replication_servicer import ReplicationServicer
 from catalog.api.server import build_server, replication_service
 from catalog.api.v1 import replication_pb2_grpc
-from catalog.service import CatalogService
+from catalog.app.catalog_service import CatalogService
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.registries import RegistrySpec
 from replication.service import ReplicationService

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from catalog.config import RegistryConfig, ReplicationSettings, ServeConfig
+from catalog.app.config import RegistryConfig, ReplicationSettings, ServeConfig
+from catalog.daemon import Server
 from catalog.oci.client import RegistryClient
-from catalog.serve import Service
-from catalog.trust.policies import Policies
+from catalog.trust.policy.stored import Policies
 from replication.service import RunView
 from replication.spec import RuleSpec
 from tests.harness.images import build_image
@@ -22,7 +22,7 @@ from tests.replication.conftest import Pair, digest_of, push_to
 from tests.signing import key_policy, push_signature, signature_tag
 
 
-async def finished(service: Service, run_id: int, seconds: float = 60) -> RunView:
+async def finished(service: Server, run_id: int, seconds: float = 60) -> RunView:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         view = service.replication.get_run(run_id)
@@ -57,7 +57,7 @@ async def test_index_events_start_runs_that_copy_only_what_the_policy_allows(
     await push_to(source.host, "shop/api", unsigned, "2.0")
     async with RegistryClient(source.host) as client:
         await push_signature(client, "shop/api", signed.digest, key)
-    service = Service(
+    service = Server(
         config(tmp_path, source.host, destination.host, name="gated", prefix="m", policy="prod")
     )
     service.replication.put_rule(
@@ -112,7 +112,7 @@ async def test_a_corrupted_blob_fails_its_task_with_the_reason_kept(
     await push_to(pair.source.host, "app", bad, "bad")
     await push_to(pair.source.host, "app", good, "good")
     pair.source_proxy.corrupt(5, match=f"/blobs/{bad.layers[0].digest}$", method="GET")
-    service = Service(
+    service = Server(
         config(tmp_path, pair.source_proxy.host, pair.destination_proxy.host, name="mirror")
     )
     await service.start()

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc, gate_pb2, gate_pb2_grpc
-from catalog.config import RegistryConfig, ServeConfig
+from catalog.app.config import RegistryConfig, ServeConfig
+from catalog.daemon import Server
 from catalog.oci.client import RegistryClient
-from catalog.serve import Service
 from catalog.store.models import DecisionRecord
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
@@ -28,13 +28,13 @@ GateStub = gate_pb2_grpc.GateServiceStub
 
 
 @pytest.fixture
-async def served(fresh_registry: RunningRegistry, tmp_path: Path) -> AsyncIterator[Service]:
+async def served(fresh_registry: RunningRegistry, tmp_path: Path) -> AsyncIterator[Server]:
     config = ServeConfig(
         database=f"sqlite:///{tmp_path / 'catalog.db'}",
         listen="127.0.0.1:0",
         registries=[RegistryConfig(name="local", host=fresh_registry.host)],
     )
-    service = Service(config)
+    service = Server(config)
     await service.start()
     yield service
     await service.stop()
@@ -50,7 +50,7 @@ async def _index(channel: grpc.aio.Channel) -> None:
 
 
 async def test_gate_decides_with_evidence_and_follows_new_signatures(
-    fresh_registry: RunningRegistry, served: Service, rng: random.Random
+    fresh_registry: RunningRegistry, served: Server, rng: random.Random
 ) -> None:
     host = fresh_registry.host
     release, other = (
@@ -137,7 +137,7 @@ async def test_gate_decides_with_evidence_and_follows_new_signatures(
 
 
 async def test_slsa_builder_policy_on_the_fixture(
-    fresh_registry: RunningRegistry, served: Service, fixtures_dir: Path, rng: random.Random
+    fresh_registry: RunningRegistry, served: Server, fixtures_dir: Path, rng: random.Random
 ) -> None:
     host = fresh_registry.host
     corpus = await populate(host, fixtures_dir, rng)
@@ -188,11 +188,11 @@ async def test_a_new_trust_configuration_re_verifies(
     key the configuration drops no longer counts."""
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from catalog.service import CatalogService
+    from catalog.app.catalog_service import CatalogService
+    from catalog.gate.checker import Gate
     from catalog.store.db import make_engine, session_factory, upgrade
     from catalog.store.models import Verification
     from catalog.store.registries import RegistrySpec
-    from catalog.trust.gate import Gate
     from catalog.trust.roots import TrustConfig, public_key, sigstore_instance
 
     host = fresh_registry.host

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from catalog.trust.facts import Decision, Evidence, ImageFacts
-from catalog.trust.policy import PolicySet, evaluate, load_policy_set
+from catalog.trust.policy.facts import Decision, Evidence, ImageFacts
+from catalog.trust.policy.loading import PolicySet, evaluate, load_policy_set
 from tests.trust.test_policy_facts import (
     COSIGN2_PUB_FP,
     COSIGN_PUB,

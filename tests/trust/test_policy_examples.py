@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog.trust.facts import AttestationFacts
-from catalog.trust.policy import PolicyError, PolicySet, evaluate, load_policy_file
+from catalog.trust.policy.facts import AttestationFacts
+from catalog.trust.policy.loading import PolicyError, PolicySet, evaluate, load_policy_file
 from tests.trust.test_policy_facts import (
     COSIGN2_PUB_FP,
     GITHUB_ISSUER,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.trust.policy import load_policy_set
-from catalog.trust.policy_glob import (
+from catalog.trust.policy.image_globs import (
     check_glob,
     directories,
     glob_regex,
     literal_directory,
     reference_candidates,
 )
+from catalog.trust.policy.loading import load_policy_set
 from tests.trust.test_policy_facts import IMAGE, OTHER_IMAGE
 
 

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from catalog.errors import ConfigError
-from catalog.trust.policy import (
+from catalog.trust.policy.loading import (
     PolicyError,
     PolicySet,
     canonical_policy,

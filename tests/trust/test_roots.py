@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from catalog.trust import roots
+from catalog.trust._internal.sigstore_root import Instance
 from catalog.trust.errors import TrustRootError
 from catalog.trust.roots import TrustConfig
-from catalog.trust.sigstore_root import Instance
 from tests.formats.fixtures import COSIGN_LEGACY
 from tests.trust.verify_support import (
     COSIGN_BUNDLE,

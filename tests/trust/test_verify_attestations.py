@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from catalog.trust import roots
-from catalog.trust.facts import VerifiedSignature
 from catalog.trust.roots import TrustConfig
+from catalog.trust.signatures import VerifiedSignature
 from catalog.trust.verify import verify_layer
 from tests.formats.fixtures import Layout, slsa_image_digest, slsa_layout
 from tests.trust.verify_support import production

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from catalog.trust import roots
-from catalog.trust.facts import VerifiedSignature
 from catalog.trust.roots import TrustConfig
+from catalog.trust.signatures import VerifiedSignature
 from catalog.trust.verify import verify_layer
 from tests.formats.fixtures import COSIGN_LEGACY, FIXTURES, CosignLayer, sigstore_json
 

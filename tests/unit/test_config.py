@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.config import load_config, schedule_text
+from catalog.app.config import load_config, schedule_text
 from catalog.errors import ConfigError
 
 

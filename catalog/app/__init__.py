@@ -1,0 +1,21 @@
+"""The catalog's application layer, shared by the CLI and the gRPC servicers: the catalog's
+operations (registries, indexing, queries) and the server's YAML configuration."""
+
+from typing import TYPE_CHECKING
+
+from catalog._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from catalog.app.catalog_service import CatalogService, RegistryView
+    from catalog.app.config import ServeConfig, load_config
+
+__all__ = ["CatalogService", "RegistryView", "ServeConfig", "load_config"]
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "CatalogService": "catalog_service",
+        "RegistryView": "catalog_service",
+        "ServeConfig": "config",
+        "load_config": "config",
+    },
+)

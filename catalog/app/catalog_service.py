@@ -1,0 +1,179 @@
+"""The catalog's operations, as the CLI and the gRPC servicers use them.
+
+One place that opens sessions around the store's functions, so neither edge holds domain logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.errors import FailedPrecondition, InvalidArgument
+from catalog.index.progress import IndexStats, ProgressCallback
+from catalog.index.run import index_registry
+from catalog.oci.digest import is_digest
+from catalog.oci.reference import parse_image_reference
+from catalog.store import queries
+from catalog.store.models import IndexErrorRecord, Registry, Repository, Tag
+from catalog.store.registries import RegistrySpec, create_registry, delete_registry, get_registry
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryView:
+    name: str
+    host: str
+    insecure: bool
+    ca_file: str | None
+    credentials_ref: str | None
+    repositories: list[str]
+    index_schedule: str | None
+    last_index_at: str | None
+    last_index_status: str | None
+
+    @classmethod
+    def of(cls, row: Registry) -> RegistryView:
+        return cls(
+            row.name,
+            row.host,
+            row.insecure,
+            row.ca_file,
+            row.credentials_ref,
+            list(row.repositories_filter),
+            row.index_schedule,
+            row.last_index_at.isoformat() if row.last_index_at else None,
+            row.last_index_status,
+        )
+
+
+# Told, after each index run, the registry and when the run started (replication follows it).
+AfterIndex = Callable[[str, datetime], object]
+
+
+class CatalogService:
+    def __init__(
+        self, sessions: sessionmaker[Session], after_index: AfterIndex | None = None
+    ) -> None:
+        self.sessions = sessions
+        self.after_index = after_index
+        self._indexing: set[str] = set()
+
+    def add_registry(self, spec: RegistrySpec) -> RegistryView:
+        with self.sessions.begin() as session:
+            return RegistryView.of(create_registry(session, spec))
+
+    def get_registry(self, name: str) -> RegistryView:
+        with self.sessions() as session:
+            return RegistryView.of(get_registry(session, name))
+
+    def list_registries(
+        self, size: int = 0, after: int | None = None
+    ) -> queries.Page[RegistryView]:
+        with self.sessions() as session:
+            page = queries.list_registries(session, queries.page_size(size), after)
+            return queries.Page([RegistryView.of(r) for r in page.items], page.next_after)
+
+    def remove_registry(self, name: str) -> None:
+        with self.sessions.begin() as session:
+            delete_registry(session, name)
+
+    def list_repositories(
+        self, registry: str, size: int = 0, after: int | None = None
+    ) -> queries.Page[Repository]:
+        with self.sessions() as session:
+            return queries.list_repositories(session, registry, queries.page_size(size), after)
+
+    def list_tags(
+        self,
+        registry: str,
+        repository: str,
+        show_gone: bool = False,
+        size: int = 0,
+        after: int | None = None,
+    ) -> queries.Page[Tag]:
+        with self.sessions() as session:
+            return queries.list_tags(
+                session, registry, repository, show_gone, queries.page_size(size), after
+            )
+
+    def list_index_errors(
+        self, registry: str, size: int = 0, after: int | None = None
+    ) -> queries.Page[IndexErrorRecord]:
+        with self.sessions() as session:
+            return queries.list_index_errors(session, registry, queries.page_size(size), after)
+
+    async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats:
+        """Crawl a registry now; one run per registry at a time in this process (scheduled and
+        requested runs alike)."""
+        self.get_registry(name)
+        if name in self._indexing:
+            raise FailedPrecondition(f"registry {name!r} is being indexed already")
+        self._indexing.add(name)
+        started = datetime.now(UTC)
+        try:
+            stats = await index_registry(self.sessions, name, on_progress)
+        finally:
+            self._indexing.discard(name)
+        if stats.tag_events and self.after_index is not None:
+            await asyncio.to_thread(self.after_index, name, started)
+        return stats
+
+    def artifact(self, reference: str) -> queries.ArtifactView:
+        """By digest (``sha256:…``) or by image reference, resolved through the catalog's tags."""
+        with self.sessions() as session:
+            if is_digest(reference):
+                return queries.get_artifact(session, reference)
+            digest = queries.resolve_reference(session, parse_image_reference(reference, "latest"))
+            return queries.get_artifact(session, digest)
+
+    def referrers(
+        self, digest: str, artifact_type: str | None = None, size: int = 0, after: int | None = None
+    ) -> queries.Page[queries.AttachmentView]:
+        with self.sessions() as session:
+            return queries.list_referrers(
+                session, digest, artifact_type, queries.page_size(size), after
+            )
+
+    def find(
+        self,
+        purl: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        size: int = 0,
+        after: int | None = None,
+    ) -> queries.Page[queries.PackageMatch]:
+        with self.sessions() as session:
+            return queries.search_packages(
+                session,
+                purl=purl,
+                name=name,
+                version=version,
+                size=queries.page_size(size),
+                after=after,
+            )
+
+    def tag_events(
+        self, registry: str, repository: str, tag: str, size: int = 0, after: int | None = None
+    ) -> queries.Page[queries.TagEventView]:
+        with self.sessions() as session:
+            return queries.tag_history(
+                session, registry, repository, tag, queries.page_size(size), after
+            )
+
+    def tag_history(
+        self, reference: str, size: int = 0, after: int | None = None
+    ) -> queries.Page[queries.TagEventView]:
+        """The history of HOST/REPO:TAG, the host naming a configured registry."""
+        ref = parse_image_reference(reference, "latest")
+        if ref.digest is not None:
+            raise InvalidArgument("tag history needs a tag, not a digest")
+        with self.sessions() as session:
+            registry = queries.registry_for_host(session, ref.registry).name
+        return self.tag_events(registry, ref.repository, ref.tag or "latest", size, after)

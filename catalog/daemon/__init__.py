@@ -1,0 +1,6 @@
+"""``xregistry serve``: one process running the gRPC services, scheduled indexing and the
+replication worker against one database, startable and stoppable from tests as from the CLI."""
+
+from catalog.daemon.process import Server, serve
+
+__all__ = ["Server", "serve"]

@@ -1,0 +1,143 @@
+"""``xregistry serve``: the gRPC services, scheduled indexing, and a replication worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from datetime import UTC, datetime
+from functools import partial
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from catalog.api.catalog_servicer import CatalogServicer
+from catalog.api.gate_servicer import GateServicer
+from catalog.api.paging import PageTokens
+from catalog.api.replication_servicer import ReplicationServicer
+from catalog.api.server import build_server, catalog_service, gate_service, replication_service
+from catalog.app.catalog_service import CatalogService
+from catalog.app.config import ServeConfig
+from catalog.gate import build_gate
+from catalog.schedules import trigger_for
+from catalog.store.db import exclusive, make_engine, session_factory, upgrade
+from catalog.store.registries import update_registry
+from catalog.trust.policy.stored import Policies
+from replication.notify import listen
+from replication.scheduling import RuleScheduler
+from replication.service import ReplicationService
+from replication.worker import Worker
+
+log = logging.getLogger("xregistry.serve")
+
+
+def page_tokens() -> PageTokens:
+    """Replicas share tokens when they share $XREGISTRY_PAGE_TOKEN_KEY (32+ characters)."""
+    key = os.environ.get("XREGISTRY_PAGE_TOKEN_KEY")
+    return PageTokens(key.encode()) if key else PageTokens.random()
+
+
+class Server:
+    """Everything ``serve`` runs, startable and stoppable from tests as from the CLI."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.engine = make_engine(config.database)
+        upgrade(self.engine)
+        self.sessions = session_factory(self.engine)
+        with self.sessions.begin() as session:
+            exclusive(session.connection())  # replicas starting together apply them in turn
+            for registry in config.registries:
+                update_registry(session, registry.spec())
+        self.gate = build_gate(self.sessions, config.trust.build())
+        settings = config.replication
+        self.worker = Worker(
+            self.sessions,
+            parallel=settings.workers,
+            lease=settings.lease_seconds,
+            poll=settings.poll_seconds,
+            gate=lambda: self.gate,
+        )
+        self.replication = ReplicationService(self.sessions, wake=self.worker.wake)
+        self.replication.apply_config_rules(settings.rules)
+        self.catalog = CatalogService(self.sessions, after_index=self.replication.on_indexed)
+        tokens = page_tokens()
+        self.server = build_server(
+            config.listen,
+            [
+                catalog_service(CatalogServicer(self.catalog, tokens)),
+                gate_service(GateServicer(self.gate, Policies(self.sessions, self.gate.pki_names))),
+                replication_service(ReplicationServicer(self.replication, tokens)),
+            ],
+        )
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.rules = RuleScheduler(self.scheduler, self.replication)
+        self._stopping = asyncio.Event()
+        self._working: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def index(self, name: str) -> None:
+        """Index ``name`` on its schedule (runs of rules that follow it start after)."""
+        try:
+            stats = await self.catalog.index(name)
+            log.info("indexed %s: %s", name, stats.as_dict())
+        except Exception:
+            log.exception("scheduled index of %s failed", name)
+
+    async def start(self) -> None:
+        await self.server.start()
+        for registry in self.config.registries:
+            if registry.index is not None:
+                self.scheduler.add_job(
+                    self.index,
+                    trigger_for(registry.index.as_text()),
+                    args=[registry.name],
+                    id=f"index:{registry.name}",
+                    max_instances=1,
+                    coalesce=True,
+                    next_run_time=datetime.now(UTC),
+                )
+        self.rules.start()
+        self.scheduler.start()
+        self.gate.audit.start()
+        self._working = asyncio.create_task(self.worker.run(self._stopping))
+        self._working.add_done_callback(partial(_report_end, "the replication worker"))
+        if self.engine.dialect.name == "postgresql":
+            self._listening = asyncio.create_task(
+                listen(self.engine.url, self.worker.wake, self._stopping)
+            )
+            self._listening.add_done_callback(partial(_report_end, "the replication listener"))
+        log.info("xregistry serving on port %d", self.port)
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        self._stopping.set()
+        # The worker hands unfinished tasks back to the other replicas; errors were logged.
+        await asyncio.gather(
+            *(t for t in (self._working, self._listening) if t is not None), return_exceptions=True
+        )
+        await self.server.stop(grace=5.0)
+        await self.gate.audit.stop()
+        self.engine.dispose()
+
+
+def _report_end(what: str, task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped", what, exc_info=task.exception())
+
+
+async def serve(config: ServeConfig) -> None:
+    """Run until SIGINT or SIGTERM, then stop gracefully (in-flight calls get 5 s)."""
+    service = Server(config)
+    await service.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down")
+    await service.stop()

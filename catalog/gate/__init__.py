@@ -1,0 +1,13 @@
+"""The deploy gate: may this image run under this policy set? Answered from the catalog's stored,
+pre-verified facts (asking the registry live only for what the catalog has not seen), with the
+evidence, logged, cached::
+
+    gate = build_gate(sessions, trust)
+    result = await gate.check("registry.acme.io/shop/api:1.4", policy="default")
+    result.decision.allowed, result.decision.evidence
+"""
+
+from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate, LoadedPolicy, build_gate
+from catalog.gate.decision_log import DecisionLog
+
+__all__ = ["DEFAULT_POLICY", "CheckResult", "DecisionLog", "Gate", "LoadedPolicy", "build_gate"]

@@ -1,0 +1,247 @@
+"""The deploy gate: may this image run under this policy set? With evidence, logged, cached.
+
+Signatures are verified once per (signature, subject, trust configuration) and the result is
+stored; a decision is cached per (digest, policy version, trust version, attachments) so a new
+signature, a new policy version or a new trust configuration each lead to a fresh decision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from functools import partial
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.errors import NotFound
+from catalog.gate import records
+from catalog.gate.decision_log import DecisionLog
+from catalog.index.live import index_live, resolve_live
+from catalog.oci.errors import OCIError
+from catalog.oci.reference import ImageReference, parse_image_reference
+from catalog.store import queries, verifications
+from catalog.store.policies import current_policy, current_policy_version
+from catalog.trust.policy.evaluation import evaluate
+from catalog.trust.policy.facts import AttestationFacts, Decision, ImageFacts
+from catalog.trust.policy.loading import PolicySet, load_policy_set
+from catalog.trust.roots import TrustConfig, public_key
+from catalog.trust.signatures import VerifiedSignature
+from catalog.trust.verify import verify_layer
+
+DEFAULT_POLICY = "default"
+# Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
+LiveResolve = Callable[[ImageReference], Awaitable[str]]
+LiveIndex = Callable[[ImageReference, str], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    decision: Decision
+    reference: str
+    trust_version: str
+    cached: bool
+
+
+def with_policy_keys(base: TrustConfig, policies: PolicySet) -> TrustConfig:
+    """``base`` plus the public keys policies give inline: a key authority must verify too."""
+    known = {key.fingerprint for key in base.keys}
+    extra = {}
+    for policy in policies.policies:
+        for authority in policy.authorities:
+            fp = authority.fingerprint
+            if authority.pem is not None and fp is not None and fp not in known:
+                extra[fp] = public_key(f"policy-{fp[:16]}", authority.pem.encode())
+    if not extra:
+        return base
+    return TrustConfig(sigstore=base.sigstore, keys=(*base.keys, *extra.values()), pki=base.pki)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPolicy:
+    """A policy set ready to judge with: its version (0 when ad hoc) and the trust configuration
+    it verifies under (the base one plus the keys the policies give inline)."""
+
+    version: int
+    policies: PolicySet
+    trust: TrustConfig
+
+
+class Gate:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        trust: TrustConfig,
+        *,
+        resolve_live: LiveResolve | None = None,
+        index_live: LiveIndex | None = None,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.sessions = sessions
+        self.trust = trust
+        self.resolve_live = resolve_live
+        self.index_live = index_live
+        self._cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
+        self._cache_size = cache_size
+        self._policies: dict[tuple[str, int], LoadedPolicy] = {}
+        self._lock = threading.Lock()
+        self.audit = DecisionLog(sessions)
+        self._engine: Engine = sessions.kw["bind"]
+
+    # -- policies --------------------------------------------------------------------------
+
+    def _policy(self, session: Session, name: str, version: int | None = None) -> LoadedPolicy:
+        if version is None:
+            version = current_policy_version(session, name)
+        loaded = self._policies.get((name, version))
+        if loaded is None:
+            row = current_policy(session, name)
+            policies = load_policy_set(row.source, source=f"policy {name} v{row.version}")
+            loaded = LoadedPolicy(row.version, policies, with_policy_keys(self.trust, policies))
+            self._policies[(row.name, row.version)] = loaded
+        return loaded
+
+    def stored(self, name: str) -> LoadedPolicy:
+        with self.sessions() as session:
+            return self._policy(session, name)
+
+    def adhoc(self, source: str, origin: str = "<policy>") -> LoadedPolicy:
+        """A policy set that is not stored (``xregistry verify --policy FILE``, what-ifs)."""
+        policies = load_policy_set(source, source=origin, pki_roots=self.pki_names)
+        return LoadedPolicy(0, policies, with_policy_keys(self.trust, policies))
+
+    @property
+    def pki_names(self) -> set[str]:
+        return {root.id.removeprefix("pki:") for root in self.trust.pki}
+
+    # -- facts -----------------------------------------------------------------------------
+
+    def facts(
+        self, session: Session, digest: str, reference: str | None, trust: TrustConfig
+    ) -> ImageFacts:
+        """What the catalog knows of ``digest``, each signature verified under ``trust``."""
+        signatures: list[VerifiedSignature] = []
+        attestations: list[AttestationFacts] = []
+        found = verifications.signatures_of(session, digest)
+        signed = [signature for signature, _, _ in found]
+        stored = records.stored_verifications(session, signed, digest, trust.version)
+        for signature, attestation, provenance in found:
+            result = stored.get(signature.id)
+            if result is None:
+                result = verify_layer(
+                    signature.layer_media_type,
+                    signature.layer,
+                    signature.annotations,
+                    digest,
+                    trust,
+                    attachment_digest=signature.attachment_digest,
+                    layer_digest=signature.layer_digest,
+                )
+                records.save_verification(session, signature, digest, result)
+            if attestation is None:
+                signatures.append(result)
+                continue
+            attestations.append(
+                AttestationFacts(
+                    result,
+                    attestation.predicate_type,
+                    queries.provenance_view(provenance),
+                )
+            )
+        return ImageFacts(
+            digest=digest,
+            reference=reference,
+            signatures=tuple(signatures),
+            attestations=tuple(attestations),
+            sbom_count=verifications.sbom_count(session, digest),
+        )
+
+    # -- decisions -------------------------------------------------------------------------
+
+    async def _digest(self, reference: ImageReference, live: bool, offline: bool) -> str:
+        """The digest of a tag the catalog did not resolve (or was told not to): live, when
+        that is allowed and configured."""
+        if not live and (offline or self.resolve_live is None):
+            raise NotFound(f"the catalog has no tag {reference}")
+        if self.resolve_live is None:
+            raise NotFound(f"{reference}: resolving tags live is not configured")
+        return await self.resolve_live(reference)
+
+    async def check(
+        self,
+        image: str,
+        policy: str = DEFAULT_POLICY,
+        *,
+        resolve_live: bool = False,
+        offline: bool = False,
+        adhoc: LoadedPolicy | None = None,
+    ) -> CheckResult:
+        reference = parse_image_reference(image, "latest")
+        live = resolve_live and not offline
+        # One read for the warm path: the tag, the policy version, the attachments marker; on a
+        # bare connection, as the ORM's per-statement work would cost more than the query.
+        with self._engine.connect() as connection:
+            digest, version, marker = verifications.gate_state(
+                connection, reference, None if adhoc else policy, resolve_tag=not live
+            )
+        loaded = adhoc or self._policies.get((policy, version or 0))
+        if loaded is None:
+            with self.sessions() as session:
+                loaded = self._policy(session, policy, version)
+        if digest is None:
+            digest = await self._digest(reference, live, offline)
+            with self.sessions() as session:
+                marker = verifications.attachments_marker(session, digest)
+        if marker[0] == 0 and not offline and self.index_live is not None:
+            # Failing that, decide on what the catalog holds: the reasons say what is missing.
+            with contextlib.suppress(OCIError):
+                await self.index_live(reference, digest)
+            with self.sessions() as session:
+                marker = verifications.attachments_marker(session, digest)
+        name = policy if adhoc is None else None
+        key = (digest, str(reference), name, loaded.version, loaded.trust.version, marker)
+        with self._lock:
+            cached = self._cache.get(key) if adhoc is None else None
+            if cached is not None:
+                self._cache.move_to_end(key)
+        if cached is None:
+            with self.sessions.begin() as session:
+                facts = self.facts(session, digest, str(reference), loaded.trust)
+                decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
+        else:
+            decision = cached
+        if adhoc is None:
+            self.audit.add(str(reference), decision, loaded.trust.version, cached is not None)
+        if cached is None and adhoc is None:
+            with self._lock:
+                self._cache[key] = decision
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return CheckResult(decision, str(reference), loaded.trust.version, cached is not None)
+
+    def evaluate_catalog(self, loaded: LoadedPolicy) -> list[CheckResult]:
+        """What ``loaded`` would decide for every tagged image of the catalog (nothing logged)."""
+        results = []
+        known: dict[str, ImageFacts] = {}  # a digest's facts, whichever of its tags asks first
+        with self.sessions.begin() as session:
+            for host, repository, tag, digest in verifications.tagged_images(session):
+                reference = f"{host}/{repository}:{tag}"
+                if digest not in known:
+                    known[digest] = self.facts(session, digest, reference, loaded.trust)
+                facts = replace(known[digest], reference=reference)
+                decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
+                results.append(CheckResult(decision, reference, loaded.trust.version, False))
+        return results
+
+
+def build_gate(sessions: sessionmaker[Session], trust: TrustConfig) -> Gate:
+    """The gate, asking registries live for what the catalog has not seen."""
+    return Gate(
+        sessions,
+        trust,
+        resolve_live=partial(resolve_live, sessions),
+        index_live=partial(index_live, sessions),
+    )

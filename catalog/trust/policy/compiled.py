@@ -1,0 +1,264 @@
+"""Policies ready to evaluate: regexes and globs compiled once, names resolved, digests computed.
+
+Loading turns the validated schema (``policy_model``) into these frozen records so that a gate
+request only compares strings and runs pre-compiled patterns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any, Literal
+
+from catalog.trust.policy.facts import ProvenanceFacts
+from catalog.trust.policy.image_globs import directories, glob_regex, literal_directory
+from catalog.trust.policy.model import (
+    CONDITION_FIELDS,
+    AttestationSpec,
+    AuthoritySpec,
+    ConditionsSpec,
+    PolicySetSpec,
+    PolicySpec,
+    pem_fingerprint,
+)
+from catalog.trust.signatures import Method, VerifiedSignature
+
+
+@dataclass(frozen=True, slots=True)
+class TextRule:
+    """One value that must equal ``exact``, or fully match ``pattern``."""
+
+    field: str  # as the policy spells it: "subject", "builderId"
+    exact: str | None
+    pattern: re.Pattern[str] | None
+
+    def matches(self, value: str | None) -> bool:
+        if value is None:
+            return False
+        if self.exact is not None:
+            return value == self.exact
+        # fullmatch: an unanchored pattern would let "acme" admit "evil-acme-fork".
+        return self.pattern is not None and self.pattern.fullmatch(value) is not None
+
+    def mismatch(self, value: str | None) -> str:
+        if value is None:
+            return f"{self.field} is missing"
+        if self.exact is not None:
+            return f"{self.field} {value} does not match {self.exact}"
+        pattern = self.pattern.pattern if self.pattern is not None else ""
+        return f"{self.field} {value} does not match the regular expression {pattern}"
+
+
+def _text_rule(field: str, exact: str | None, regex: str | None) -> TextRule | None:
+    if exact is None and regex is None:
+        return None
+    return TextRule(field, exact, re.compile(regex) if regex is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Authority:
+    """Who may sign: a keyless identity, a public key, or a configured PKI root."""
+
+    name: str
+    method: Method
+    require_tlog: bool
+    issuer: TextRule | None = None  # keyless
+    subject: TextRule | None = None  # keyless
+    extensions: tuple[tuple[str, str], ...] = ()  # keyless
+    fingerprint: str | None = None  # key
+    pem: str | None = None  # key, when given inline: the gate verifies with it
+    trust_root: str | None = None  # pki: "pki:<root>", as the verifier names it
+
+    def accepts(self, sig: VerifiedSignature) -> bool:
+        """Whether a signature (already known to be verified) is this authority's."""
+        if sig.method != self.method or (self.require_tlog and sig.log_index is None):
+            return False
+        if self.method == "key":
+            return sig.key_fingerprint == self.fingerprint
+        if self.method == "pki":
+            return sig.trust_root == self.trust_root
+        if self.issuer is None or self.subject is None:
+            return False  # unreachable for a loaded policy; keeps the check total
+        if not (self.issuer.matches(sig.issuer) and self.subject.matches(sig.identity)):
+            return False
+        extensions = sig.extensions
+        return all(extensions.get(name) == value for name, value in self.extensions)
+
+    def mismatch(self, sig: VerifiedSignature) -> tuple[bool, str]:
+        """Why ``sig`` is not this authority's; True when the reason shows in its summary.
+
+        A summary names identity, issuer, key and root; an extension or a missing log entry
+        does not, so those are spelled out in denials or the user would see a "matching" signer.
+        """
+        if sig.method != self.method:
+            return True, f"signed with method {sig.method}, not {self.method}"
+        if self.method == "keyless" and self.issuer is not None and self.subject is not None:
+            if not self.issuer.matches(sig.issuer):
+                return True, self.issuer.mismatch(sig.issuer)
+            if not self.subject.matches(sig.identity):
+                return True, self.subject.mismatch(sig.identity)
+            for name, value in self.extensions:
+                actual = sig.extensions.get(name)
+                if actual != value:
+                    shown = "missing" if actual is None else actual
+                    return False, f"extension {name} is {shown}, not {value}"
+        elif self.method == "key" and sig.key_fingerprint != self.fingerprint:
+            return True, f"key {sig.key_fingerprint} is not {self.fingerprint}"
+        elif self.method == "pki" and sig.trust_root != self.trust_root:
+            return True, f"root {sig.trust_root} is not {self.trust_root}"
+        if self.require_tlog and sig.log_index is None:
+            return False, "no transparency-log entry (requireTlog)"
+        return True, ""  # it is this authority's (another authority already counted it)
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceRule:
+    rule: TextRule
+    get: Callable[[ProvenanceFacts], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationRule:
+    name: str
+    predicate_type: str
+    authorities: tuple[Authority, ...]
+    conditions: tuple[ProvenanceRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    description: str | None
+    mode: Literal["enforce", "warn"]
+    globs: tuple[str, ...]  # normalised
+    images: re.Pattern[str]  # all globs in one pattern
+    authorities: tuple[Authority, ...]
+    threshold: int
+    attestations: tuple[AttestationRule, ...]
+    require_sbom: bool
+    canonical: str  # canonical JSON of this policy
+    digest: str  # "sha256:<hex>" of ``canonical``
+
+    def applies_to(self, candidates: tuple[str, ...]) -> bool:
+        fullmatch = self.images.fullmatch
+        return any(fullmatch(candidate) is not None for candidate in candidates)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    policies: tuple[Policy, ...]
+    no_match: Literal["allow", "deny"]
+    canonical: str  # canonical JSON of the whole set: same meaning → same text
+    digest: str  # "sha256:<hex>" of ``canonical``; what the store versions by
+    source: str  # where it was loaded from (for messages only; not part of the digest)
+    # Literal glob directory → indexes of the policies with such a glob: with hundreds of
+    # policies, a reference is tried only against those that can possibly match it.
+    by_directory: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def applicable(self, candidates: tuple[str, ...]) -> list[Policy]:
+        """The policies whose images match, in the set's order."""
+        index = self.by_directory
+        maybe: set[int] = set()
+        for directory in directories(candidates):
+            maybe.update(index.get(directory, ()))
+        policies = self.policies
+        return [policies[i] for i in sorted(maybe) if policies[i].applies_to(candidates)]
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def text_digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical_policy(spec: PolicySpec) -> dict[str, Any]:
+    data: dict[str, Any] = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["threshold"] = spec.effective_threshold  # omitted and explicit default: one digest
+    return data
+
+
+def compile_set(spec: PolicySetSpec, source: str) -> PolicySet:
+    policies = tuple(compile_policy(p) for p in spec.policies)
+    canonical = canonical_json(
+        {"noMatch": spec.no_match, "policies": [_canonical_policy(p) for p in spec.policies]}
+    )
+    by_directory: dict[str, list[int]] = {}
+    for index, policy in enumerate(policies):
+        for directory in {literal_directory(glob) for glob in policy.globs}:
+            by_directory.setdefault(directory, []).append(index)
+    return PolicySet(
+        policies,
+        spec.no_match,
+        canonical,
+        text_digest(canonical),
+        source,
+        {directory: tuple(indexes) for directory, indexes in by_directory.items()},
+    )
+
+
+def compile_policy(spec: PolicySpec) -> Policy:
+    authorities = tuple(_authority(a) for a in spec.authorities)
+    by_name = {a.name: a for a in authorities}
+    canonical = canonical_json(_canonical_policy(spec))
+    return Policy(
+        name=spec.name,
+        description=spec.description,
+        mode=spec.mode,
+        globs=tuple(spec.images),
+        images=glob_regex(spec.images),
+        authorities=authorities,
+        threshold=spec.effective_threshold,
+        attestations=tuple(_attestation(a, authorities, by_name) for a in spec.attestations),
+        require_sbom=spec.require_sbom,
+        canonical=canonical,
+        digest=text_digest(canonical),
+    )
+
+
+def _authority(spec: AuthoritySpec) -> Authority:
+    if spec.key is not None:
+        fingerprint = spec.key.fingerprint
+        if spec.key.pem is not None:
+            fingerprint = pem_fingerprint(spec.key.pem)
+        return Authority(
+            spec.name, "key", spec.require_tlog, fingerprint=fingerprint, pem=spec.key.pem
+        )
+    if spec.pki is not None:
+        return Authority(spec.name, "pki", spec.require_tlog, trust_root=f"pki:{spec.pki.root}")
+    keyless = spec.keyless
+    if keyless is None:  # the schema guarantees exactly one kind
+        raise AssertionError(f"authority {spec.name} has no kind")
+    return Authority(
+        spec.name,
+        "keyless",
+        spec.require_tlog,
+        issuer=_text_rule("issuer", keyless.issuer, keyless.issuer_reg_exp),
+        subject=_text_rule("subject", keyless.subject, keyless.subject_reg_exp),
+        extensions=tuple(sorted(keyless.extensions.items())),
+    )
+
+
+def _attestation(
+    spec: AttestationSpec, every: tuple[Authority, ...], by_name: dict[str, Authority]
+) -> AttestationRule:
+    authorities = every if spec.authorities is None else tuple(by_name[n] for n in spec.authorities)
+    return AttestationRule(
+        spec.name, spec.predicate_type, authorities, _conditions(spec.conditions)
+    )
+
+
+def _conditions(spec: ConditionsSpec | None) -> tuple[ProvenanceRule, ...]:
+    if spec is None:
+        return ()
+    rules: list[ProvenanceRule] = []
+    for label, attribute, facts_attribute in CONDITION_FIELDS:
+        rule = _text_rule(label, getattr(spec, attribute), getattr(spec, attribute + "_reg_exp"))
+        if rule is not None:
+            rules.append(ProvenanceRule(rule, attrgetter(facts_attribute)))
+    return tuple(rules)

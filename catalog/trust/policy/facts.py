@@ -1,0 +1,60 @@
+"""What a policy judges an image on, and what it decides.
+
+The gate gathers verified signatures (``catalog.trust.VerifiedSignature``) with provenance and
+SBOM facts into :class:`ImageFacts`; a policy turns those into a :class:`Decision`. Plain frozen
+records, so each step is testable on its own and results can be stored and re-evaluated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from catalog.store.queries import ProvenanceView
+from catalog.trust.signatures import Method, VerifiedSignature
+
+# What SLSA provenance says, as the catalog stores it: one record for queries and policies.
+ProvenanceFacts = ProvenanceView
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationFacts:
+    """A signed in-toto attestation of the image, with its provenance when it is SLSA."""
+
+    signature: VerifiedSignature
+    predicate_type: str
+    provenance: ProvenanceFacts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFacts:
+    digest: str
+    reference: str | None  # what was asked for (policies match image globs against it)
+    signatures: tuple[VerifiedSignature, ...] = ()  # plain signatures (not attestations)
+    attestations: tuple[AttestationFacts, ...] = ()
+    sbom_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why a rule passed: which signature, identity, log entry and rule."""
+
+    rule: str  # e.g. "authority github-actions", "attestation https://slsa.dev/provenance/v0.2"
+    attachment_digest: str
+    method: Method | None
+    identity: str | None
+    issuer: str | None
+    key_fingerprint: str | None
+    log_index: int | None
+    integrated_time: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    digest: str
+    policy: str | None  # the policy's name (None when no policy matched)
+    policy_version: int | None
+    mode: Literal["enforce", "warn"] | None
+    reasons: tuple[str, ...]
+    evidence: tuple[Evidence, ...] = ()

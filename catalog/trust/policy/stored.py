@@ -1,0 +1,44 @@
+"""Stored policy sets: apply (versioned by content), list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.store import policies as store
+from catalog.store.models import Policy
+from catalog.store.registries import validate_name
+from catalog.trust.policy.loading import load_policy_set
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    name: str
+    version: int
+    digest: str
+    source: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Policy) -> PolicyView:
+        return cls(row.name, row.version, row.digest, row.source, row.created_at)
+
+
+class Policies:
+    def __init__(self, sessions: sessionmaker[Session], pki_roots: set[str]) -> None:
+        self.sessions = sessions
+        self.pki_roots = pki_roots
+
+    def apply(self, name: str, source: str) -> tuple[PolicyView, bool]:
+        """Validate (refusing with line and reason) and store; unchanged content is no version."""
+        validate_name(name, "policy name")
+        policies = load_policy_set(source, source=f"policy {name}", pki_roots=self.pki_roots)
+        with self.sessions.begin() as session:
+            row, created = store.apply_policy(session, name, source, policies.digest)
+            return PolicyView.of(row), created
+
+    def list(self) -> list[PolicyView]:
+        with self.sessions() as session:
+            return [PolicyView.of(row) for row in store.current_policies(session)]
