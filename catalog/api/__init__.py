@@ -2,3 +2,51 @@
 
 ``catalog.api.v1`` is generated from ``protos/`` by ``scripts/gen-protos``; do not edit it.
 """
+
+from typing import TYPE_CHECKING
+
+from catalog._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from catalog.api.catalog_servicer import CatalogServicer
+    from catalog.api.errors import ErrorMappingInterceptor, status_code_for
+    from catalog.api.gate_servicer import GateServicer
+    from catalog.api.paging import PageTokens
+    from catalog.api.replication_servicer import ReplicationServicer
+    from catalog.api.server import (
+        ApiServer,
+        build_server,
+        catalog_service,
+        gate_service,
+        replication_service,
+    )
+
+__all__ = [
+    "ApiServer",
+    "CatalogServicer",
+    "ErrorMappingInterceptor",
+    "GateServicer",
+    "PageTokens",
+    "ReplicationServicer",
+    "build_server",
+    "catalog_service",
+    "gate_service",
+    "replication_service",
+    "status_code_for",
+]
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "ApiServer": "server",
+        "build_server": "server",
+        "catalog_service": "server",
+        "gate_service": "server",
+        "replication_service": "server",
+        "CatalogServicer": "catalog_servicer",
+        "GateServicer": "gate_servicer",
+        "ReplicationServicer": "replication_servicer",
+        "ErrorMappingInterceptor": "errors",
+        "status_code_for": "errors",
+        "PageTokens": "paging",
+    },
+)

@@ -43,7 +43,7 @@ class ServerUnavailable(errors.CatalogError):
 
 
 @contextmanager
-def _mapped(server: str) -> Iterator[None]:
+def grpc_errors_mapped(server: str) -> Iterator[None]:
     try:
         yield
     except grpc.RpcError as exc:
@@ -161,7 +161,7 @@ class RemoteCatalog:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(self.channel)
 
     def _call(self, method: Callable[..., T], request: Any) -> T:
-        with _mapped(self.server):
+        with grpc_errors_mapped(self.server):
             return method(request, timeout=60)
 
     def add_registry(self, spec: RegistrySpec) -> RegistryView:
@@ -196,7 +196,7 @@ class RemoteCatalog:
         stats = IndexStats()
         async with grpc.aio.insecure_channel(self.server) as channel:
             stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-            with _mapped(self.server):
+            with grpc_errors_mapped(self.server):
                 async for message in stub.IndexRegistry(
                     pb.IndexRegistryRequest(name=names.registry_name(name))
                 ):

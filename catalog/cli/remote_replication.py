@@ -18,7 +18,7 @@ from catalog.api.paging import MAX_PAGE_SIZE, page_size
 from catalog.api.replication_convert import rule_view, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
-from catalog.cli.remote import _mapped
+from catalog.cli.remote import grpc_errors_mapped
 from catalog.errors import FailedPrecondition
 from catalog.store.queries import Page
 from replication.service import RuleView, RunView
@@ -39,7 +39,7 @@ class RemoteReplication:
         self._run_pages: dict[tuple[str, int], str] = {}
 
     def _call(self, method: Callable[..., T], request: Any) -> T:
-        with _mapped(self.server):
+        with grpc_errors_mapped(self.server):
             return method(request, timeout=_TIMEOUT)
 
     def put_rule(self, spec: RuleSpec, *, replace: bool = True, origin: str = "api") -> RuleView:
@@ -109,7 +109,7 @@ class RemoteReplication:
         last: RunView | None = None
         async with grpc.aio.insecure_channel(self.server) as channel:
             stub = replication_pb2_grpc.ReplicationServiceStub(channel)
-            with _mapped(self.server):
+            with grpc_errors_mapped(self.server):
                 async for message in stub.WatchRun(pb.WatchRunRequest(id=run_id)):
                     last = run_view(message.run)
                     on_update(last)

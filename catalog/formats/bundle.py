@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog.formats import _digests, certs, dsse, intoto, rekor
 from catalog.formats import _json as j
+from catalog.formats import certs, dsse, intoto, payload_digests, rekor
 from catalog.formats._base64 import b64decode
 from catalog.formats.records import SignatureRecord
 from catalog.oci import mediatypes as mt
@@ -135,5 +135,5 @@ def _message_digest(message: dict[str, Any], path: str) -> tuple[str, ...]:
     where = f"{path}.messageDigest"
     algorithm = _HASH_ALGORITHMS.get(j.req_str(digest, "algorithm", where))
     value = b64decode(j.req_str(digest, "digest", where), f"{where}.digest")
-    found = None if algorithm is None else _digests.digest(algorithm, value.hex())
+    found = None if algorithm is None else payload_digests.digest(algorithm, value.hex())
     return () if found is None else (found,)

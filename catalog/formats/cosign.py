@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from catalog.formats import _digests, certs, dsse, intoto, rekor
 from catalog.formats import _json as j
+from catalog.formats import certs, dsse, intoto, payload_digests, rekor
 from catalog.formats._base64 import b64decode
 from catalog.formats.records import SignatureRecord, StatementRecord, TlogEntry
 from catalog.oci import mediatypes as mt
@@ -36,7 +36,7 @@ def decode_cosign_signature(payload: bytes, annotations: Mapping[str, str]) -> S
         j.fail("$.critical.type", f"not a cosign signature payload: {kind!r}")
     image = j.req_object(critical, "image", "$.critical")
     text = j.req_str(image, "docker-manifest-digest", "$.critical.image")
-    manifest_digest = _digests.parse(text)
+    manifest_digest = payload_digests.parse(text)
     if manifest_digest is None:
         j.fail("$.critical.image.docker-manifest-digest", f"not a digest: {text!r}")
     identity = j.opt_object(critical, "identity", "$.critical") or {}

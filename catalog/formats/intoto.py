@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from catalog.formats import _digests
 from catalog.formats import _json as j
+from catalog.formats import payload_digests
 from catalog.formats._stream import EventReader
 from catalog.formats.records import StatementRecord, Subject
 
@@ -42,7 +42,7 @@ def decode_statement(payload: bytes, *, inline_limit: int = INLINE_LIMIT) -> Sta
 def signed_digests(subjects: tuple[Subject, ...]) -> tuple[str, ...]:
     """The subjects' manifest-style digests (sha256/384/512), each once, in order."""
     found = (
-        _digests.digest(algorithm, value)
+        payload_digests.digest(algorithm, value)
         for subject in subjects
         for algorithm, value in subject.digests.items()
     )

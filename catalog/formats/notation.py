@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from catalog.formats import _digests, certs
 from catalog.formats import _json as j
+from catalog.formats import certs, payload_digests
 from catalog.formats._base64 import b64decode
 from catalog.formats.records import NotationDetails, SignatureRecord
 from catalog.oci import mediatypes as mt
@@ -98,7 +98,7 @@ def _target_digest(payload: bytes) -> tuple[str, ...]:
     document = j.as_object(j.load(payload, "$.payload"), "$.payload")
     target = j.req_object(document, "targetArtifact", "$.payload")
     text = j.req_str(target, "digest", "$.payload.targetArtifact")
-    digest = _digests.parse(text)
+    digest = payload_digests.parse(text)
     if digest is None:
         j.fail("$.payload.targetArtifact.digest", f"not a digest: {text!r}")
     return (digest,)
@@ -127,7 +127,7 @@ def _thumbprints(annotation: str | None) -> tuple[str, ...]:
     thumbprints = []
     for i, item in enumerate(items):
         text = j.as_text(item, f"{where}[{i}]")
-        if _digests.digest("sha256", text) is None:
+        if payload_digests.digest("sha256", text) is None:
             j.fail(f"{where}[{i}]", f"not a SHA-256 thumbprint: {text!r}")
         thumbprints.append(text.lower())
     return tuple(thumbprints)

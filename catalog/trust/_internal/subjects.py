@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from catalog.errors import InvalidArgument
-from catalog.formats import _digests
+from catalog.formats import payload_digests
 from catalog.trust.errors import VerificationFailed
 
 
 def normalize(subject_digest: str) -> str:
     """``subject_digest`` as ``alg:hex`` in lower case; an :class:`InvalidArgument` otherwise."""
-    parsed = _digests.parse(subject_digest)
+    parsed = payload_digests.parse(subject_digest)
     if parsed is None:
         raise InvalidArgument(f"not a manifest digest: {subject_digest!r}")
     return parsed
