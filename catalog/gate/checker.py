@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import NotFound
-from catalog.gate import records
+from catalog.gate import stored_results
 from catalog.gate.decision_log import DecisionLog
 from catalog.index.live import index_live, resolve_live
 from catalog.oci.errors import OCIError
@@ -127,7 +127,7 @@ class Gate:
         attestations: list[AttestationFacts] = []
         found = verifications.signatures_of(session, digest)
         signed = [signature for signature, _, _ in found]
-        stored = records.stored_verifications(session, signed, digest, trust.version)
+        stored = stored_results.stored_verifications(session, signed, digest, trust.version)
         for signature, attestation, provenance in found:
             result = stored.get(signature.id)
             if result is None:
@@ -140,7 +140,7 @@ class Gate:
                     attachment_digest=signature.attachment_digest,
                     layer_digest=signature.layer_digest,
                 )
-                records.save_verification(session, signature, digest, result)
+                stored_results.save_verification(session, signature, digest, result)
             if attestation is None:
                 signatures.append(result)
                 continue

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.gate.records import decision_row
+from catalog.gate.stored_results import decision_row
 from catalog.store.verifications import record_decisions
 from catalog.trust.policy.facts import Decision
 
