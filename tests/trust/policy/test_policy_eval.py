@@ -6,7 +6,7 @@ import textwrap
 
 from catalog.trust.policy.facts import Decision, Evidence, ImageFacts
 from catalog.trust.policy.loading import PolicySet, evaluate, load_policy_set
-from tests.trust.test_policy_facts import (
+from tests.trust.policy.test_facts import (
     COSIGN2_PUB_FP,
     COSIGN_PUB,
     COSIGN_PUB_FP,

@@ -8,7 +8,7 @@ import pytest
 
 from catalog.trust.policy.facts import AttestationFacts
 from catalog.trust.policy.loading import PolicyError, PolicySet, evaluate, load_policy_file
-from tests.trust.test_policy_facts import (
+from tests.trust.policy.test_facts import (
     COSIGN2_PUB_FP,
     GITHUB_ISSUER,
     GITHUB_OAUTH,
@@ -25,7 +25,7 @@ from tests.trust.test_policy_facts import (
     slsa_attestation,
 )
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 EXAMPLES = DOCS / "examples"
 PKI_ROOTS = {"acme-corp"}
 TESTED = {"slsa-provenance.yaml", "key-signed.yaml", "production.yaml", "rollout-warn.yaml"}

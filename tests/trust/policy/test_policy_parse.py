@@ -15,7 +15,7 @@ from catalog.trust.policy.loading import (
     load_policy_set,
     policy_digest,
 )
-from tests.trust.test_policy_facts import COSIGN_PUB, COSIGN_PUB_FP, GENERATOR, GITHUB_ISSUER
+from tests.trust.policy.test_facts import COSIGN_PUB, COSIGN_PUB_FP, GENERATOR, GITHUB_ISSUER
 
 # The PEM as one double-quoted YAML line (dedent cannot cope with a pasted multi-line block).
 PEM_FLOW = COSIGN_PUB.strip().replace("\n", "\\n")

@@ -12,7 +12,7 @@ from catalog.trust.policy.image_globs import (
     reference_candidates,
 )
 from catalog.trust.policy.loading import load_policy_set
-from tests.trust.test_policy_facts import IMAGE, OTHER_IMAGE
+from tests.trust.policy.test_facts import IMAGE, OTHER_IMAGE
 
 
 def matches(glob: str, reference: str | None, digest: str = IMAGE) -> bool:
