@@ -8,7 +8,7 @@ import click
 
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
-from catalog.cli.output import echo_json, output_option, table
+from catalog.cli.output import echo_json, output_option, table, when_text
 from catalog.config import schedule_text
 from catalog.store.registries import RegistrySpec
 
@@ -87,7 +87,10 @@ def list_(catalog: Catalog, output: str) -> None:
     table(
         None,
         ["name", "host", "schedule", "last index", "status"],
-        [(v.name, v.host, v.index_schedule, v.last_index_at, v.last_index_status) for v in views],
+        [
+            (v.name, v.host, v.index_schedule, when_text(v.last_index_at), v.last_index_status)
+            for v in views
+        ],
     )
 
 
