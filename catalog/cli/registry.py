@@ -31,7 +31,8 @@ def registry_group() -> None:
     "--repository",
     "repositories",
     multiple=True,
-    help="Only these repositories (glob; repeat). Plain names need no _catalog access.",
+    help="Only these repositories (glob: * one path segment, ** any depth; repeat). "
+    "Plain names need no _catalog access.",
 )
 @click.option("--interval", help="Index every so often: 90s, 15m, 2h, 1d.")
 @click.option("--cron", help="Index on a cron schedule, e.g. '*/15 * * * *'.")
