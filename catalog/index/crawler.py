@@ -26,7 +26,7 @@ from catalog.index.sources import RepositoryOpener
 from catalog.oci import mediatypes as mt
 from catalog.oci.attachments import attachment_type
 from catalog.oci.digest import Digest
-from catalog.oci.errors import NotFound, OCIError
+from catalog.oci.errors import NotInRegistry, OCIError
 from catalog.oci.globs import is_glob, matcher
 from catalog.oci.manifest import Manifest
 from catalog.oci.repository import Repository
@@ -144,7 +144,7 @@ class Crawler:
     async def _get(self, repo: Repository, scan: _RepoScan, ref: str) -> Manifest | None:
         try:
             manifest = await repo.get_manifest(ref)
-        except NotFound:
+        except NotInRegistry:
             return None
         except OCIError as exc:
             scan.errors.append((ref, str(exc)))
