@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models of the catalog (see DESIGN.md, "Data model").
+"""SQLAlchemy 2 models of the catalog.
 
 Content-addressed at the core: a manifest is one row per digest wherever it lives; where it lives
 is ``manifest_locations``. Attachment documents (signatures, attestations, SBOMs) hang off the
