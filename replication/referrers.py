@@ -22,7 +22,7 @@ from catalog.oci.attachments import COSIGN_SUFFIXES, cosign_tag
 from catalog.oci.client import fallback_index
 from catalog.oci.copy import Claims, Copier, gather_all
 from catalog.oci.digest import Digest
-from catalog.oci.errors import NotFound
+from catalog.oci.errors import NotInRegistry
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
 from catalog.oci.repository import Repository
 from replication.report import Tally
@@ -169,7 +169,7 @@ class ReferrerCopier:
             return
         try:
             manifest = await self.src.get_manifest(tag)
-        except NotFound:
+        except NotInRegistry:
             return  # removed since the listing
         if not self._wanted_tagged(manifest, suffix):
             return

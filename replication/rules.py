@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from catalog.errors import InvalidArgument
 from catalog.oci.errors import InvalidReference
-from catalog.oci.globs import translate
+from catalog.oci.globs import check_repository_glob, is_glob, matcher
 from catalog.oci.reference import validate_repository
 from replication.versions import VersionRange, tag_version
 
@@ -35,8 +35,6 @@ _KIND_NAMES: dict[str, AttachmentKind] = {
 }
 
 NewestBy = Literal["tag", "created"]
-# No [...] classes: catalog.oci.globs, shared with policies, has none.
-_REPOSITORY_GLOB = re.compile(r"^[a-z0-9._/*?-]+$")
 
 
 class ConflictPolicy(StrEnum):
@@ -62,38 +60,26 @@ def parse_kinds(text: str) -> frozenset[AttachmentKind]:
     return frozenset(_KIND_NAMES[w] for w in words)
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A repository glob (see :mod:`catalog.oci.globs`), matched from the start to the end."""
-    return re.compile(translate(pattern) + r"\Z")
-
-
-def is_glob(pattern: str) -> bool:
-    return any(c in pattern for c in "*?")
-
-
 @dataclass(frozen=True, slots=True)
 class RepositoryFilter:
     include: tuple[str, ...] = ("**",)
     exclude: tuple[str, ...] = ()
-    _include: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
-    _exclude: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    _include: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _exclude: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.include:
             raise InvalidArgument("a rule needs at least one repository include pattern")
         for pattern in (*self.include, *self.exclude):
-            if not _REPOSITORY_GLOB.match(pattern):
-                raise InvalidArgument(
-                    f"repository glob {pattern!r}: repository names are lower-case letters, "
-                    "digits and . _ - /; globs add * ** and ?"
-                )
-        object.__setattr__(self, "_include", tuple(glob_regex(p) for p in self.include))
-        object.__setattr__(self, "_exclude", tuple(glob_regex(p) for p in self.exclude))
+            try:
+                check_repository_glob(pattern)
+            except ValueError as exc:
+                raise InvalidArgument(str(exc)) from None
+        object.__setattr__(self, "_include", matcher(self.include))
+        object.__setattr__(self, "_exclude", matcher(self.exclude))
 
     def matches(self, repository: str) -> bool:
-        return any(p.match(repository) for p in self._include) and not any(
-            p.match(repository) for p in self._exclude
-        )
+        return bool(self._include.fullmatch(repository)) and not self._exclude.fullmatch(repository)
 
     def named(self) -> list[str] | None:
         """The repositories when every include names one outright: no catalog listing needed

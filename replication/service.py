@@ -28,7 +28,6 @@ from catalog.store.models import (
 from catalog.store.queries import Page, page_size
 from replication import store
 from replication.spec import RuleSpec
-from replication.store import aware
 
 log = logging.getLogger("xregistry.replication")
 TRIGGERS = ("manual", "schedule", "index")
@@ -224,12 +223,12 @@ class ReplicationService:
                     id=run.id,
                     rule=names.get(run.rule_id, ""),
                     trigger=run.trigger,
-                    scheduled_for=_aware(run.scheduled_for),
+                    scheduled_for=run.scheduled_for,
                     status=run.status,
                     error=run.error,
-                    created_at=aware(run.created_at),
-                    started_at=_aware(run.started_at),
-                    finished_at=_aware(run.finished_at),
+                    created_at=run.created_at,
+                    started_at=run.started_at,
+                    finished_at=run.finished_at,
                     tasks_total=total.tasks,
                     tasks_done=total.done,
                     outcomes=dict(sorted(total.outcomes.items())),
@@ -258,8 +257,8 @@ class ReplicationService:
                 RuleView(
                     spec=spec,
                     origin=row.origin,
-                    created_at=aware(row.created_at),
-                    updated_at=aware(row.updated_at),
+                    created_at=row.created_at,
+                    updated_at=row.updated_at,
                     last_run=runs[newest.id] if newest is not None else None,
                     lag=lag(session, row, spec, synced.get(row.id), failed.get(row.id)),
                 )
@@ -279,8 +278,8 @@ def lag(
     is indexed), and anything a later run failed to copy (``failed``, the newest failed run;
     dated, conservatively, from that start)."""
     now = utcnow()
-    synced_at = aware(synced.started_at or synced.created_at) if synced is not None else None
-    baseline = synced_at or aware(row.created_at)
+    synced_at = (synced.started_at or synced.created_at) if synced is not None else None
+    baseline = synced_at or row.created_at
     failed_since = failed is not None and (synced is None or failed.id > synced.id)
     changes = _changes(session, spec, baseline, _LAG_EVENTS)
     pending: datetime | None = None
@@ -317,12 +316,8 @@ def _changes(session: Session, spec: RuleSpec, since: datetime, limit: int) -> l
     found = []
     for repository, tag, seen in rows:
         if rule.repositories.matches(repository) and rule.tags.admits(tag):
-            found.append(aware(seen))
+            found.append(seen)
             if len(found) >= limit:
                 break
     rows.close()
     return found
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return aware(value) if value is not None else None

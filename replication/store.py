@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,11 +35,6 @@ OPEN_TASK = ("pending", "running")
 FAILED_TASK = ("failed", "conflict")
 Run = ReplicationRun
 Task = ReplicationTask
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they are UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _unheld(model: type[Run] | type[Task], ids: Select[int]) -> ColumnElement[bool]:

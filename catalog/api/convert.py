@@ -8,10 +8,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from catalog.api import names
 from catalog.api.v1 import catalog_pb2 as pb
-from catalog.app.catalog_service import RegistryView
 from catalog.index.progress import IndexStats
 from catalog.store import queries
-from catalog.store.models import IndexErrorRecord, Repository, Tag
 
 KINDS = {
     "signature": pb.ATTACHMENT_KIND_SIGNATURE,
@@ -28,19 +26,15 @@ SCHEMES = {
 }
 
 
-def timestamp(value: datetime | str | None) -> Timestamp | None:
+def timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:  # SQLite hands back naive UTC
-        value = value.replace(tzinfo=UTC)
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
 
 
-def registry(view: RegistryView) -> pb.Registry:
+def registry(view: queries.RegistryView) -> pb.Registry:
     status = pb.INDEX_STATUS_UNSPECIFIED
     if view.last_index_status is not None:
         status = (
@@ -63,21 +57,21 @@ def registry(view: RegistryView) -> pb.Registry:
     )
 
 
-def repository(registry_id: str, row: Repository) -> pb.Repository:
+def repository(registry_id: str, view: queries.RepositoryView) -> pb.Repository:
     return pb.Repository(
-        name=names.repository_name(registry_id, row.name),
-        path=row.name,
-        last_index_time=timestamp(row.last_indexed_at),
+        name=names.repository_name(registry_id, view.name),
+        path=view.name,
+        last_index_time=timestamp(view.last_indexed_at),
     )
 
 
-def tag(registry_id: str, path: str, row: Tag) -> pb.Tag:
+def tag(registry_id: str, path: str, view: queries.TagView) -> pb.Tag:
     return pb.Tag(
-        name=names.tag_name(registry_id, path, row.name),
-        tag=row.name,
-        digest=row.digest,
-        update_time=timestamp(row.updated_at),
-        gone=row.gone_at is not None,
+        name=names.tag_name(registry_id, path, view.name),
+        tag=view.name,
+        digest=view.digest,
+        update_time=timestamp(view.updated_at),
+        gone=view.gone_at is not None,
     )
 
 
@@ -189,13 +183,13 @@ def package_match(view: queries.PackageMatch) -> pb.PackageMatch:
     )
 
 
-def index_error(registry_id: str, row: IndexErrorRecord) -> pb.IndexError:
+def index_error(registry_id: str, view: queries.IndexErrorView) -> pb.IndexError:
     return pb.IndexError(
         registry=names.registry_name(registry_id),
-        repository=names.repository_name(registry_id, row.repository) if row.repository else "",
-        reference=row.reference or "",
-        reason=row.reason,
-        observe_time=timestamp(row.observed_at),
+        repository=names.repository_name(registry_id, view.repository) if view.repository else "",
+        reference=view.reference or "",
+        reason=view.reason,
+        observe_time=timestamp(view.observed_at),
     )
 
 

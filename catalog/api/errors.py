@@ -62,11 +62,11 @@ STATUS_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (oci.ManifestTooLarge, Code.FAILED_PRECONDITION),
     (oci.InvalidManifest, Code.FAILED_PRECONDITION),
     (oci.LayoutError, Code.FAILED_PRECONDITION),
-    # registries' answers (NotFound covers ManifestUnknown, BlobUnknown, NameUnknown)
+    # registries' answers (NotInRegistry covers ManifestUnknown, BlobUnknown, NameUnknown)
     (oci.AuthError, Code.PERMISSION_DENIED),
     (oci.Unauthorized, Code.PERMISSION_DENIED),
     (oci.Denied, Code.PERMISSION_DENIED),
-    (oci.NotFound, Code.NOT_FOUND),
+    (oci.NotInRegistry, Code.NOT_FOUND),
     (oci.RegistryUnavailable, Code.UNAVAILABLE),
     (oci.TooManyRequests, Code.UNAVAILABLE),
     (oci.Rejected, Code.FAILED_PRECONDITION),

@@ -6,15 +6,14 @@ from typing import TYPE_CHECKING
 from catalog._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from catalog.app.catalog_service import CatalogService, RegistryView
+    from catalog.app.catalog_service import CatalogService
     from catalog.app.config import ServeConfig, load_config
 
-__all__ = ["CatalogService", "RegistryView", "ServeConfig", "load_config"]
+__all__ = ["CatalogService", "ServeConfig", "load_config"]
 __getattr__ = lazy_exports(
     __name__,
     {
         "CatalogService": "catalog_service",
-        "RegistryView": "catalog_service",
         "ServeConfig": "config",
         "load_config": "config",
     },

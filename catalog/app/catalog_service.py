@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -19,38 +18,10 @@ from catalog.index.run import index_registry
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
 from catalog.store import queries
-from catalog.store.models import IndexErrorRecord, Registry, Repository, Tag
 from catalog.store.registries import RegistrySpec, create_registry, delete_registry, get_registry
 
 if TYPE_CHECKING:
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryView:
-    name: str
-    host: str
-    insecure: bool
-    ca_file: str | None
-    credentials_ref: str | None
-    repositories: list[str]
-    index_schedule: str | None
-    last_index_at: str | None
-    last_index_status: str | None
-
-    @classmethod
-    def of(cls, row: Registry) -> RegistryView:
-        return cls(
-            row.name,
-            row.host,
-            row.insecure,
-            row.ca_file,
-            row.credentials_ref,
-            list(row.repositories_filter),
-            row.index_schedule,
-            row.last_index_at.isoformat() if row.last_index_at else None,
-            row.last_index_status,
-        )
 
 
 # Told, after each index run, the registry and when the run started (replication follows it).
@@ -65,20 +36,19 @@ class CatalogService:
         self.after_index = after_index
         self._indexing: set[str] = set()
 
-    def add_registry(self, spec: RegistrySpec) -> RegistryView:
+    def add_registry(self, spec: RegistrySpec) -> queries.RegistryView:
         with self.sessions.begin() as session:
-            return RegistryView.of(create_registry(session, spec))
+            return queries.RegistryView.of(create_registry(session, spec))
 
-    def get_registry(self, name: str) -> RegistryView:
+    def get_registry(self, name: str) -> queries.RegistryView:
         with self.sessions() as session:
-            return RegistryView.of(get_registry(session, name))
+            return queries.RegistryView.of(get_registry(session, name))
 
     def list_registries(
         self, size: int = 0, after: int | None = None
-    ) -> queries.Page[RegistryView]:
+    ) -> queries.Page[queries.RegistryView]:
         with self.sessions() as session:
-            page = queries.list_registries(session, queries.page_size(size), after)
-            return queries.Page([RegistryView.of(r) for r in page.items], page.next_after)
+            return queries.list_registries(session, queries.page_size(size), after)
 
     def remove_registry(self, name: str) -> None:
         with self.sessions.begin() as session:
@@ -86,7 +56,7 @@ class CatalogService:
 
     def list_repositories(
         self, registry: str, size: int = 0, after: int | None = None
-    ) -> queries.Page[Repository]:
+    ) -> queries.Page[queries.RepositoryView]:
         with self.sessions() as session:
             return queries.list_repositories(session, registry, queries.page_size(size), after)
 
@@ -97,7 +67,7 @@ class CatalogService:
         show_gone: bool = False,
         size: int = 0,
         after: int | None = None,
-    ) -> queries.Page[Tag]:
+    ) -> queries.Page[queries.TagView]:
         with self.sessions() as session:
             return queries.list_tags(
                 session, registry, repository, show_gone, queries.page_size(size), after
@@ -105,7 +75,7 @@ class CatalogService:
 
     def list_index_errors(
         self, registry: str, size: int = 0, after: int | None = None
-    ) -> queries.Page[IndexErrorRecord]:
+    ) -> queries.Page[queries.IndexErrorView]:
         with self.sessions() as session:
             return queries.list_index_errors(session, registry, queries.page_size(size), after)
 

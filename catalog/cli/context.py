@@ -10,11 +10,10 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import click
 
-from catalog.app.catalog_service import CatalogService, RegistryView
+from catalog.app.catalog_service import CatalogService
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.store import queries
 from catalog.store.db import DEFAULT_URL, make_engine, session_factory, upgrade
-from catalog.store.models import IndexErrorRecord
 from catalog.store.registries import RegistrySpec
 
 P = ParamSpec("P")
@@ -24,11 +23,11 @@ R = TypeVar("R")
 class Catalog(Protocol):
     """What commands need of the catalog: the database's, or a server's."""
 
-    def add_registry(self, spec: RegistrySpec) -> RegistryView: ...
+    def add_registry(self, spec: RegistrySpec) -> queries.RegistryView: ...
 
     def list_registries(
         self, size: int = 0, after: int | None = None
-    ) -> queries.Page[RegistryView]: ...
+    ) -> queries.Page[queries.RegistryView]: ...
 
     def remove_registry(self, name: str) -> None: ...
 
@@ -36,7 +35,7 @@ class Catalog(Protocol):
 
     def list_index_errors(
         self, registry: str, size: int = 0, after: int | None = None
-    ) -> queries.Page[IndexErrorRecord]: ...
+    ) -> queries.Page[queries.IndexErrorView]: ...
 
     def artifact(self, reference: str) -> queries.ArtifactView: ...
 

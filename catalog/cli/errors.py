@@ -28,7 +28,7 @@ _EXIT_CODES: list[tuple[type[Exception], int]] = [
     (domain.CatalogError, EXIT_ERROR),
     (oci.InvalidReference, EXIT_USAGE),
     (oci.InvalidDigest, EXIT_USAGE),
-    (oci.NotFound, EXIT_NOT_FOUND),
+    (oci.NotInRegistry, EXIT_NOT_FOUND),
     (oci.LayoutError, EXIT_NOT_FOUND),
     (oci.RegistryUnavailable, EXIT_UNAVAILABLE),
     (oci.AuthError, EXIT_AUTH),

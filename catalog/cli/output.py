@@ -6,7 +6,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -23,12 +23,18 @@ output_option = click.option(
 )
 
 
+def when_text(value: datetime | None) -> str:
+    """A point in time for people: UTC, to the second."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else ""
+
+
 def plain(value: Any) -> Any:
     """Dataclasses, datetimes and containers as JSON-ready values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
-        return value.isoformat()
+        # RFC 3339 in UTC with ``Z``, as every JSON timestamp: 2026-11-27T10:15:00.250000Z
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

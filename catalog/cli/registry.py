@@ -9,7 +9,7 @@ import click
 from catalog.app.config import schedule_text
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
-from catalog.cli.output import echo_json, output_option, table
+from catalog.cli.output import echo_json, output_option, table, when_text
 from catalog.store.registries import RegistrySpec
 
 
@@ -31,7 +31,8 @@ def registry_group() -> None:
     "--repository",
     "repositories",
     multiple=True,
-    help="Only these repositories (glob; repeat). Plain names need no _catalog access.",
+    help="Only these repositories (glob: * one path segment, ** any depth; repeat). "
+    "Plain names need no _catalog access.",
 )
 @click.option("--interval", help="Index every so often: 90s, 15m, 2h, 1d.")
 @click.option("--cron", help="Index on a cron schedule, e.g. '*/15 * * * *'.")
@@ -87,7 +88,10 @@ def list_(catalog: Catalog, output: str) -> None:
     table(
         None,
         ["name", "host", "schedule", "last index", "status"],
-        [(v.name, v.host, v.index_schedule, v.last_index_at, v.last_index_status) for v in views],
+        [
+            (v.name, v.host, v.index_schedule, when_text(v.last_index_at), v.last_index_status)
+            for v in views
+        ],
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import grpc
@@ -19,12 +19,10 @@ from catalog.api import names
 from catalog.api.convert import KINDS, SCHEMES
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
-from catalog.app.catalog_service import RegistryView
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
 from catalog.store import queries
-from catalog.store.models import IndexErrorRecord
 from catalog.store.registries import RegistrySpec
 
 T = TypeVar("T")
@@ -54,7 +52,7 @@ def grpc_errors_mapped(server: str) -> Iterator[None]:
 
 
 def _time(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime()
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def _locations(items: Any) -> list[queries.LocationView]:
@@ -137,8 +135,8 @@ def _artifact(a: pb.Artifact) -> queries.ArtifactView:
     )
 
 
-def _registry(r: pb.Registry) -> RegistryView:
-    return RegistryView(
+def _registry(r: pb.Registry) -> queries.RegistryView:
+    return queries.RegistryView(
         name=names.parse_registry_name(r.name),
         host=r.host,
         insecure=r.insecure,
@@ -146,9 +144,7 @@ def _registry(r: pb.Registry) -> RegistryView:
         credentials_ref=r.credentials_ref or None,
         repositories=[],
         index_schedule=r.index_schedule or None,
-        last_index_at=_time(r.last_index_time).isoformat()
-        if r.HasField("last_index_time")
-        else None,
+        last_index_at=_time(r.last_index_time) if r.HasField("last_index_time") else None,
         last_index_status=r.last_index_error
         or (pb.IndexStatus.Name(r.last_index_status) if r.last_index_status else None),
     )
@@ -164,7 +160,7 @@ class RemoteCatalog:
         with grpc_errors_mapped(self.server):
             return method(request, timeout=60)
 
-    def add_registry(self, spec: RegistrySpec) -> RegistryView:
+    def add_registry(self, spec: RegistrySpec) -> queries.RegistryView:
         registry = pb.Registry(
             host=spec.host,
             insecure=spec.insecure,
@@ -177,8 +173,8 @@ class RemoteCatalog:
 
     def list_registries(
         self, size: int = 0, after: int | None = None
-    ) -> queries.Page[RegistryView]:
-        found: list[RegistryView] = []
+    ) -> queries.Page[queries.RegistryView]:
+        found: list[queries.RegistryView] = []
         request = pb.ListRegistriesRequest(page_size=1000)
         while True:
             answer = self._call(self.stub.ListRegistries, request)
@@ -217,17 +213,18 @@ class RemoteCatalog:
 
     def list_index_errors(
         self, registry: str, size: int = 0, after: int | None = None
-    ) -> queries.Page[IndexErrorRecord]:
+    ) -> queries.Page[queries.IndexErrorView]:
         request = pb.ListIndexErrorsRequest(parent=names.registry_name(registry), page_size=size)
         answer = self._call(self.stub.ListIndexErrors, request)
         return queries.Page(
             [
-                IndexErrorRecord(
+                queries.IndexErrorView(
                     repository=names.parse_repository_name(e.repository)[1]
                     if e.repository
                     else None,
                     reference=e.reference or None,
                     reason=e.reason,
+                    observed_at=_time(e.observe_time),
                 )
                 for e in answer.index_errors
             ],

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from catalog.cli.errors import EXIT_ERROR, reports_errors
-from catalog.cli.output import echo_json, output_option, plain, progress_bar, table
+from catalog.cli.output import echo_json, output_option, plain, progress_bar, table, when_text
 from catalog.cli.replicate_options import (
     Selection,
     endpoints,
@@ -32,7 +32,6 @@ from catalog.cli.replicate_views import (
     schedule_text,
     size_text,
     source_text,
-    when_text,
 )
 from catalog.errors import AlreadyExists, InvalidArgument, NotFound
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.output import plain, table
+from catalog.cli.output import plain, table, when_text
 from replication.report import RunReport, Tally
 
 if TYPE_CHECKING:
@@ -132,10 +131,6 @@ def schedule_text(view: RuleView) -> str:
     else:
         when = f"cron {spec.schedule.cron}"
     return f"{when}, on index" if spec.on_index else when
-
-
-def when_text(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else ""
 
 
 def _duration(seconds: float) -> str:

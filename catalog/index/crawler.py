@@ -12,7 +12,6 @@ the database still sees a single writer, as SQLite wants.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,8 @@ from catalog.index.sources import RepositoryOpener
 from catalog.oci import mediatypes as mt
 from catalog.oci.attachments import attachment_type
 from catalog.oci.digest import Digest
-from catalog.oci.errors import NotFound, OCIError
+from catalog.oci.errors import NotInRegistry, OCIError
+from catalog.oci.globs import is_glob, matcher
 from catalog.oci.manifest import Manifest
 from catalog.oci.repository import Repository
 from catalog.store import content, documents
@@ -115,7 +115,8 @@ class Crawler:
             return sorted(set(patterns))
         names = [n async for n in self.open_repository.list_repositories()]
         if patterns:
-            names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+            wanted = matcher(patterns)
+            names = [n for n in names if wanted.fullmatch(n)]
         return sorted(names)
 
     # -- network half ----------------------------------------------------------------------
@@ -143,7 +144,7 @@ class Crawler:
     async def _get(self, repo: Repository, scan: _RepoScan, ref: str) -> Manifest | None:
         try:
             manifest = await repo.get_manifest(ref)
-        except NotFound:
+        except NotInRegistry:
             return None
         except OCIError as exc:
             scan.errors.append((ref, str(exc)))
@@ -310,4 +311,4 @@ class Crawler:
 
 def patterns_are_names(patterns: list[str]) -> bool:
     """A filter of plain names needs no ``_catalog`` (which many registries deny)."""
-    return bool(patterns) and not any(ch in p for p in patterns for ch in "*?[")
+    return bool(patterns) and not any(is_glob(p) for p in patterns)

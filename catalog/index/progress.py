@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 
 @dataclass(slots=True)
@@ -20,10 +20,9 @@ class IndexStats:
     locations_gone: int = 0
     errors: int = 0
     phase: str = "starting"
-    messages: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int | str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "messages"}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 ProgressCallback = Callable[[IndexStats], None]

@@ -38,7 +38,7 @@ from catalog.oci.errors import (
     DigestMismatch,
     InvalidManifest,
     ManifestTooLarge,
-    NotFound,
+    NotInRegistry,
     OCIError,
     RegistryError,
     RegistryUnavailable,
@@ -352,7 +352,7 @@ class RegistryClient:
             # Some registries omit headers on HEAD: the GET tells the whole truth.
             try:
                 return (await self.get_manifest(repository, ref)).descriptor()
-            except NotFound:
+            except NotInRegistry:
                 return None
         return Descriptor(media_type, Digest.parse(digest), int(length))
 
@@ -731,6 +731,6 @@ async def fallback_index(
     tag, or one that is not an index, means no referrers (spec)."""
     try:
         index = await get_manifest(subject.fallback_tag())
-    except (NotFound, InvalidManifest):
+    except (NotInRegistry, InvalidManifest):
         return None
     return index if index.media_type == mt.OCI_INDEX else None

@@ -85,21 +85,22 @@ class RegistryError(OCIError):
         return f"{status}{self.code}: {self.message}{where}"
 
 
-class NotFound(RegistryError):
-    """The registry does not have the thing asked for."""
+class NotInRegistry(RegistryError):
+    """The registry does not have the thing asked for (HTTP 404; the catalog's own "not found" is
+    :class:`catalog.errors.NotFound`)."""
 
     default_code = "NOT_FOUND"
 
 
-class ManifestUnknown(NotFound):
+class ManifestUnknown(NotInRegistry):
     default_code = "MANIFEST_UNKNOWN"
 
 
-class BlobUnknown(NotFound):
+class BlobUnknown(NotInRegistry):
     default_code = "BLOB_UNKNOWN"
 
 
-class NameUnknown(NotFound):
+class NameUnknown(NotInRegistry):
     default_code = "NAME_UNKNOWN"
 
 
@@ -159,7 +160,7 @@ def error_for(status: int, code: str | None, message: str, url: str) -> Registry
     elif status == 403:
         cls = Denied
     elif status == 404:
-        cls = NotFound
+        cls = NotInRegistry
     elif status == 429:
         cls = TooManyRequests
     elif status >= 500:

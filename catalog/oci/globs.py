@@ -1,12 +1,18 @@
-"""Repository and image-reference globs: one translation for policies and replication rules.
+"""Repository and image-reference globs: one meaning for policies, replication rules and the
+registries' repository filters.
 
 ``*`` and ``?`` stay inside one path component, ``**`` crosses components, and ``**/`` may
-match no component at all (``a/**/b`` matches ``a/b``).
+match no component at all (``a/**/b`` matches ``a/b``): ``acme/*`` matches ``acme/api`` but
+not ``acme/team/api``, which ``acme/**`` matches. There are no ``[...]`` classes.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+# Repository names (lower-case letters, digits, . _ - /) and the wildcards.
+_REPOSITORY_GLOB = re.compile(r"[a-z0-9._/*?-]+")
 
 
 def translate(glob: str) -> str:
@@ -30,3 +36,24 @@ def translate(glob: str) -> str:
             out.append(re.escape(glob[i]))
             i += 1
     return "".join(out)
+
+
+def is_glob(text: str) -> bool:
+    """Whether ``text`` has a wildcard; without one it names a single thing outright."""
+    return any(c in text for c in "*?")
+
+
+def check_repository_glob(text: str) -> str:
+    """``text`` when it is a repository name or a glob of them; raises ValueError saying why."""
+    if _REPOSITORY_GLOB.fullmatch(text) is None:
+        raise ValueError(
+            f"repository glob {text!r}: repository names are lower-case letters, "
+            "digits and . _ - /; globs add * ** and ?"
+        )
+    return text
+
+
+def matcher(globs: Iterable[str]) -> re.Pattern[str]:
+    """One pattern whose ``fullmatch`` is what any of ``globs`` matches (none: nothing)."""
+    alternatives = [f"(?:{translate(g)})" for g in globs]
+    return re.compile("|".join(alternatives) if alternatives else "(?!)")

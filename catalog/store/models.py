@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models of the catalog (see DESIGN.md, "Data model").
+"""SQLAlchemy 2 models of the catalog.
 
 Content-addressed at the core: a manifest is one row per digest wherever it lives; where it lives
 is ``manifest_locations``. Attachment documents (signatures, attestations, SBOMs) hang off the
@@ -15,7 +15,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -27,6 +26,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from catalog.store.timestamps import UTCDateTime
 
 DIGEST = String(160)  # "sha512:" + 128 hex fits
 
@@ -45,7 +46,7 @@ class Base(DeclarativeBase):
         }
     )
     type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
-        datetime: DateTime(timezone=True),
+        datetime: UTCDateTime,
         dict[str, Any]: JSON,
         list[str]: JSON,
     }

@@ -6,7 +6,7 @@ indexer writes.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -40,7 +40,7 @@ MAX_PAGE = 1000
 
 
 T = TypeVar("T")
-M = TypeVar("M")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,42 +411,110 @@ def tag_history(
     )
 
 
-def registry_for_host(session: Session, host: str) -> Registry:
+@dataclass(frozen=True, slots=True)
+class RegistryView:
+    name: str
+    host: str
+    insecure: bool
+    ca_file: str | None
+    credentials_ref: str | None
+    repositories: list[str]
+    index_schedule: str | None
+    last_index_at: datetime | None
+    last_index_status: str | None
+
+    @classmethod
+    def of(cls, row: Registry) -> RegistryView:
+        return cls(
+            row.name,
+            row.host,
+            row.insecure,
+            row.ca_file,
+            row.credentials_ref,
+            list(row.repositories_filter),
+            row.index_schedule,
+            row.last_index_at,
+            row.last_index_status,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryView:
+    name: str
+    first_seen: datetime
+    last_indexed_at: datetime | None
+    gone_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Repository) -> RepositoryView:
+        return cls(row.name, row.first_seen, row.last_indexed_at, row.gone_at)
+
+
+@dataclass(frozen=True, slots=True)
+class TagView:
+    name: str
+    digest: str
+    updated_at: datetime
+    gone_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Tag) -> TagView:
+        return cls(row.name, row.digest, row.updated_at, row.gone_at)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexErrorView:
+    repository: str | None
+    reference: str | None
+    reason: str
+    observed_at: datetime
+
+    @classmethod
+    def of(cls, row: IndexErrorRecord) -> IndexErrorView:
+        return cls(row.repository, row.reference, row.reason, row.observed_at)
+
+
+def _views(page: Page[Any], view: Callable[[Any], V]) -> Page[V]:
+    """A page of ORM rows as records: nothing above the store holds a row."""
+    return Page([view(row) for row in page.items], page.next_after)
+
+
+def registry_for_host(session: Session, host: str) -> RegistryView:
     row = session.scalar(select(Registry).where(Registry.host == host))
     if row is None:
         raise NotFound(f"no registry with host {host!r} in the catalog")
-    return row
+    return RegistryView.of(row)
 
 
-def list_registries(session: Session, size: int, after: int | None) -> Page[Registry]:
-    return _page(session, select(Registry), Registry.id, size, after)
+def list_registries(session: Session, size: int, after: int | None) -> Page[RegistryView]:
+    return _views(_page(session, select(Registry), Registry.id, size, after), RegistryView.of)
 
 
 def list_repositories(
     session: Session, registry: str, size: int, after: int | None
-) -> Page[Repository]:
+) -> Page[RepositoryView]:
     owner = session.scalar(select(Registry).where(Registry.name == registry))
     if owner is None:
         raise NotFound(f"no registry named {registry!r}")
     query = select(Repository).where(Repository.registry_id == owner.id)
-    return _page(session, query, Repository.id, size, after)
+    return _views(_page(session, query, Repository.id, size, after), RepositoryView.of)
 
 
 def list_tags(
     session: Session, registry: str, repository: str, show_gone: bool, size: int, after: int | None
-) -> Page[Tag]:
+) -> Page[TagView]:
     repo = _repository(session, registry, repository)
     query = select(Tag).where(Tag.repository_id == repo.id)
     if not show_gone:
         query = query.where(Tag.gone_at.is_(None))
-    return _page(session, query, Tag.id, size, after)
+    return _views(_page(session, query, Tag.id, size, after), TagView.of)
 
 
 def list_index_errors(
     session: Session, registry: str, size: int, after: int | None
-) -> Page[IndexErrorRecord]:
+) -> Page[IndexErrorView]:
     owner = session.scalar(select(Registry).where(Registry.name == registry))
     if owner is None:
         raise NotFound(f"no registry named {registry!r}")
     query = select(IndexErrorRecord).where(IndexErrorRecord.registry_id == owner.id)
-    return _page(session, query, IndexErrorRecord.id, size, after)
+    return _views(_page(session, query, IndexErrorRecord.id, size, after), IndexErrorView.of)

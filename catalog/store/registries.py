@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.errors import AlreadyExists, InvalidArgument, NotFound
+from catalog.oci.globs import check_repository_glob
 from catalog.store.models import Registry, Repository, utcnow
 
 _NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -23,7 +24,7 @@ class RegistrySpec:
     insecure: bool = False
     ca_file: str | None = None
     credentials_ref: str | None = None
-    repositories: tuple[str, ...] = ()  # glob patterns; empty means every repository
+    repositories: tuple[str, ...] = ()  # catalog.oci.globs; empty means every repository
     index_schedule: str | None = None
 
 
@@ -38,8 +39,17 @@ def validate_name(name: str, what: str = "registry name") -> str:
     return name
 
 
+def _check_repositories(spec: RegistrySpec) -> None:
+    for pattern in spec.repositories:
+        try:
+            check_repository_glob(pattern)
+        except ValueError as exc:
+            raise InvalidArgument(f"registry {spec.name!r}: {exc}") from None
+
+
 def create_registry(session: Session, spec: RegistrySpec) -> Registry:
     validate_name(spec.name)
+    _check_repositories(spec)
     if session.scalar(select(Registry).where(Registry.name == spec.name)) is not None:
         raise AlreadyExists(f"registry {spec.name!r} already exists")
     row = Registry(
@@ -61,6 +71,7 @@ def update_registry(session: Session, spec: RegistrySpec) -> Registry:
     row = session.scalar(select(Registry).where(Registry.name == spec.name))
     if row is None:
         return create_registry(session, spec)
+    _check_repositories(spec)
     row.host = spec.host
     row.insecure = spec.insecure
     row.ca_file = spec.ca_file

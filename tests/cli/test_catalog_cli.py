@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,14 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout
 
 
+def assert_recent_utc(stamp: str) -> None:
+    """JSON timestamps are RFC 3339 in UTC (``…Z``), whichever backend answered."""
+    assert stamp.endswith("Z"), stamp
+    moment = datetime.fromisoformat(stamp)
+    assert moment.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - moment) < timedelta(minutes=5)
+
+
 async def test_registry_index_and_questions_on_the_database(
     registry: RunningRegistry, fixtures_dir: Path, tmp_path: Path, rng: random.Random
 ) -> None:
@@ -54,6 +63,8 @@ async def test_registry_index_and_questions_on_the_database(
     ]
     table = ok(run("index", "local", db=db))
     assert "manifests_new" in table
+    (indexed,) = json.loads(ok(run("registry", "list", "-o", "json", db=db)))
+    assert_recent_utc(indexed["last_index_at"])
     shown = json.loads(
         ok(run("artifact", "show", f"{registry.host}/slsa/app:v1", "-o", "json", db=db))
     )
@@ -70,6 +81,7 @@ async def test_registry_index_and_questions_on_the_database(
     assert [(e["old_digest"], e["new_digest"]) for e in history] == [
         (None, corpus.images["shop/api:1.1"])
     ]
+    assert_recent_utc(history[0]["observed_at"])
     ok(run("registry", "remove", "local", db=db))
     assert json.loads(ok(run("registry", "list", "-o", "json", db=db))) == []
 
@@ -135,6 +147,8 @@ async def test_cli_against_a_running_server(
     assert [r["name"] for r in listed] == ["local"]
     stats = json.loads(ok(run("index", "local", "-o", "json", server=server)))
     assert stats["errors"] == 0
+    (indexed,) = json.loads(ok(run("registry", "list", "-o", "json", server=server)))
+    assert_recent_utc(indexed["last_index_at"])
     shown = json.loads(
         ok(run("artifact", "show", f"{registry.host}/slsa/app:v1", "-o", "json", server=server))
     )
@@ -146,6 +160,7 @@ async def test_cli_against_a_running_server(
         ok(run("tag", "history", f"{registry.host}/shop/api:1.0", "-o", "json", server=server))
     )
     assert history[0]["new_digest"] == corpus.images["shop/api:1.0"]
+    assert_recent_utc(history[0]["observed_at"])
     missing = run("artifact", "show", "sha256:" + "1" * 64, server=server)
     assert missing.returncode == 3
     down = run("registry", "list", server=f"127.0.0.1:{free_port()}")

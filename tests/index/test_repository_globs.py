@@ -1,0 +1,42 @@
+"""A registry's ``repositories`` globs choose what is indexed, with the glob meaning policies and
+rules use: ``acme/*`` is the repositories directly under ``acme``, ``acme/**`` all below it."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from catalog.app.catalog_service import CatalogService
+from catalog.oci.client import RegistryClient
+from catalog.store.db import make_engine, session_factory, upgrade
+from catalog.store.registries import RegistrySpec, update_registry
+from tests.harness.images import build_image
+from tests.harness.registry import RunningRegistry
+from tests.pushing import push_built
+
+
+async def test_star_is_one_segment_and_double_star_any_depth(
+    fresh_registry: RunningRegistry, tmp_path: Path, rng: random.Random
+) -> None:
+    async with RegistryClient(fresh_registry.host) as client:
+        for repository in ("acme/api", "acme/team/api", "other/api"):
+            await push_built(client, repository, build_image(rng, layers=1), "v1")
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    service = CatalogService(sessions)
+
+    def choose(*globs: str) -> None:
+        with sessions.begin() as session:
+            update_registry(session, RegistrySpec("local", fresh_registry.host, repositories=globs))
+
+    def indexed() -> list[str]:
+        return sorted(r.name for r in service.list_repositories("local").items if not r.gone_at)
+
+    choose("acme/*")
+    await service.index("local")
+    assert indexed() == ["acme/api"]  # fnmatch took acme/team/api too
+    choose("acme/**")
+    await service.index("local")
+    assert indexed() == ["acme/api", "acme/team/api"]
+    engine.dispose()
