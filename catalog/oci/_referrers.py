@@ -29,8 +29,7 @@ class Referrers:
     """What a subject's referrers lookup found and how."""
 
     descriptors: list[Descriptor]
-    scheme: str  # "referrers-api" or "fallback-tag"
-    filtered: bool  # the artifactType filter was applied (by the registry or by us)
+    scheme: str  # "referrers-api", "fallback-tag", "layout-index" or "none"
 
 
 async def fallback_index(
@@ -78,12 +77,12 @@ class ReferrersEndpoint:
             if found is not None:
                 return found
         if not fallback:
-            return Referrers([], "none", False)
+            return Referrers([], "none")
         index = await self._fallback_index(repository, digest)
         descriptors = list(index.manifests) if index else []
         if artifact_type:
             descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
-        return Referrers(descriptors, "fallback-tag", artifact_type is not None)
+        return Referrers(descriptors, "fallback-tag")
 
     async def _from_api(
         self, repository: str, digest: Digest, artifact_type: str | None
@@ -108,7 +107,7 @@ class ReferrersEndpoint:
             descriptors.extend(index.manifests)
         if artifact_type and not applied:
             descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
-        return Referrers(descriptors, "referrers-api", artifact_type is not None)
+        return Referrers(descriptors, "referrers-api")
 
     async def _fallback_index(self, repository: str, digest: Digest) -> Manifest | None:
         return await fallback_index(partial(self._get_manifest, repository), digest)
