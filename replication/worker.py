@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import CatalogError, FailedPrecondition
-from catalog.index.run import client_for
 from catalog.oci.client import RegistryClient
 from catalog.oci.copy import Claims, CopyLedger
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
+from catalog.oci.open import client_for
 from catalog.store.models import TASK_COUNTERS, Registry
 from catalog.store.registries import get_registry
 from replication import store

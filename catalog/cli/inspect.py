@@ -12,7 +12,7 @@ from rich.table import Table
 
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
-from catalog.oci.inspect import Inspection, inspect
+from catalog.oci.describe import Inspection, inspect
 from catalog.oci.reference import parse_reference
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.index.run import client_for
 from catalog.index.single import index_digest
 from catalog.oci.client import RegistryClient
 from catalog.oci.errors import ManifestUnknown
+from catalog.oci.open import client_for
 from catalog.oci.reference import ImageReference
 from catalog.oci.repository import RemoteRepository
 from catalog.store.models import Registry

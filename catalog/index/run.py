@@ -9,26 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.index.crawler import Crawler
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import LayoutSource, RegistrySource
-from catalog.oci.client import RegistryClient, RegistryOptions
-from catalog.oci.credentials import CredentialStore, resolve_credentials_ref
+from catalog.oci.open import client_for
 from catalog.store.registries import get_registry
-
-
-def client_for(
-    host: str,
-    insecure: bool,
-    ca_file: str | None,
-    credentials_ref: str | None,
-    max_concurrency: int = 16,
-) -> RegistryClient:
-    store = CredentialStore()
-    options = RegistryOptions(
-        insecure=insecure,
-        ca_file=Path(ca_file) if ca_file else None,
-        credentials=resolve_credentials_ref(credentials_ref, store, host),
-        max_concurrency=max_concurrency,
-    )
-    return RegistryClient(host, options, store)
 
 
 async def index_registry(

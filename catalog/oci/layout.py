@@ -212,7 +212,7 @@ class LayoutRepository:
                 descriptor = manifest.descriptor()
                 if artifact_type is None or descriptor.artifact_type == artifact_type:
                     found.append(descriptor)
-        return Referrers(found, "layout-index", artifact_type is not None)
+        return Referrers(found, "layout-index")
 
     # -- blobs -----------------------------------------------------------------------------
 

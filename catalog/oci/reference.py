@@ -45,12 +45,6 @@ class ImageReference:
             return str(self.digest)
         return self.tag or "latest"
 
-    def with_digest(self, digest: Digest) -> ImageReference:
-        return ImageReference(self.registry, self.repository, self.tag, digest)
-
-    def with_tag(self, tag: str | None) -> ImageReference:
-        return ImageReference(self.registry, self.repository, tag, self.digest)
-
     @property
     def name(self) -> str:
         return f"{self.registry}/{self.repository}"

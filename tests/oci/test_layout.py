@@ -12,9 +12,9 @@ import pytest
 
 from catalog.oci.attachments import find_attachments
 from catalog.oci.copy import copy_manifest, copy_tag
+from catalog.oci.describe import inspect
 from catalog.oci.digest import Digest
 from catalog.oci.errors import DigestMismatch, LayoutError, ManifestUnknown
-from catalog.oci.inspect import inspect
 from catalog.oci.layout import LayoutRepository
 from catalog.oci.reference import parse_reference
 from catalog.oci.repository import RemoteRepository

@@ -1,4 +1,4 @@
-"""``inspect``: what a reference resolves to and what is attached to it."""
+"""What a reference resolves to and what is attached to it: the data of ``xregistry inspect``."""
 
 from __future__ import annotations
 

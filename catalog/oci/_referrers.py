@@ -1,0 +1,138 @@
+"""A subject's referrers: the OCI 1.1 referrers API, else the ``<alg>-<hex>`` fallback tag index.
+
+On a registry without the API, pushing a referrer also updates that index (distribution-spec 1.1
+asks it of clients).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from urllib.parse import urlencode
+
+from catalog.oci import mediatypes as mt
+from catalog.oci._transport import Transport, next_link, repository_scopes
+from catalog.oci.digest import Digest
+from catalog.oci.errors import InvalidManifest, NotInRegistry
+from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
+
+# The client's manifest endpoints, by (repository, tag or digest).
+GetManifest = Callable[[str, str], Awaitable[Manifest]]
+PutManifest = Callable[[str, Manifest, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Referrers:
+    """What a subject's referrers lookup found and how."""
+
+    descriptors: list[Descriptor]
+    scheme: str  # "referrers-api", "fallback-tag", "layout-index" or "none"
+
+
+async def fallback_index(
+    get_manifest: Callable[[str], Awaitable[Manifest]], subject: Digest
+) -> Manifest | None:
+    """The ``<alg>-<hex>`` referrers index of ``subject``, read with ``get_manifest``; a missing
+    tag, or one that is not an index, means no referrers (spec)."""
+    try:
+        index = await get_manifest(subject.fallback_tag())
+    except (NotInRegistry, InvalidManifest):
+        return None
+    return index if index.media_type == mt.OCI_INDEX else None
+
+
+class ReferrersEndpoint:
+    """The referrers API of one registry host, and the fallback tag index standing in for it."""
+
+    def __init__(
+        self, transport: Transport, get_manifest: GetManifest, put_manifest: PutManifest
+    ) -> None:
+        self._transport = transport
+        self._get_manifest = get_manifest
+        self._put_manifest = put_manifest
+        self.has_api: bool | None = None
+        self._probing = asyncio.Lock()
+        # Weak: a long-running service must not keep a lock per subject it ever touched.
+        self._subject_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def find(
+        self, repository: str, digest: Digest, artifact_type: str | None, fallback: bool
+    ) -> Referrers:
+        """See :meth:`~catalog.oci.client.RegistryClient.referrers`."""
+        if self.has_api is None:
+            # The first answer tells whether the registry has the API: concurrent callers wait
+            # for it rather than each probing.
+            async with self._probing:
+                if self.has_api is None:
+                    found = await self._from_api(repository, digest, artifact_type)
+                    if found is not None:
+                        return found
+        if self.has_api:
+            found = await self._from_api(repository, digest, artifact_type)
+            if found is not None:
+                return found
+        if not fallback:
+            return Referrers([], "none")
+        index = await self._fallback_index(repository, digest)
+        descriptors = list(index.manifests) if index else []
+        if artifact_type:
+            descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
+        return Referrers(descriptors, "fallback-tag")
+
+    async def _from_api(
+        self, repository: str, digest: Digest, artifact_type: str | None
+    ) -> Referrers | None:
+        transport = self._transport
+        query = f"?{urlencode({'artifactType': artifact_type})}" if artifact_type else ""
+        url: str | None = f"/v2/{repository}/referrers/{digest}{query}"
+        descriptors: list[Descriptor] = []
+        applied = True
+        while url:
+            scopes = repository_scopes(repository, "pull")
+            async with transport.send("GET", url, scopes=scopes) as r:
+                if r.status == 404 and not descriptors:
+                    # A registry with the API answers an empty index, never 404 (spec 1.1).
+                    self.has_api = False
+                    return None
+                await transport.expect(r, 200)
+                self.has_api = True
+                index = parse_manifest(await r.read(), mt.OCI_INDEX)
+                applied = applied and "artifactType" in r.headers.get("OCI-Filters-Applied", "")
+                url = next_link(r.headers.get("Link"), str(r.url))
+            descriptors.extend(index.manifests)
+        if artifact_type and not applied:
+            descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
+        return Referrers(descriptors, "referrers-api")
+
+    async def _fallback_index(self, repository: str, digest: Digest) -> Manifest | None:
+        return await fallback_index(partial(self._get_manifest, repository), digest)
+
+    async def add_to_fallback_index(
+        self, repository: str, subject: Digest, referrer: Manifest
+    ) -> None:
+        """List ``referrer`` in the fallback index of ``subject`` (one writer per subject)."""
+        key = (repository, str(subject))
+        lock = self._subject_locks.get(key)
+        if lock is None:
+            lock = self._subject_locks[key] = asyncio.Lock()
+        async with lock:
+            index = await self._fallback_index(repository, subject)
+            existing = list(index.manifests) if index else []
+            if any(d.digest == referrer.digest for d in existing):
+                return
+            entry = Descriptor(
+                referrer.media_type,
+                referrer.digest,
+                referrer.size,
+                artifact_type=referrer.effective_artifact_type,
+                annotations=referrer.annotations,
+            )
+            raw = build_index([*existing, entry])
+            await self._put_manifest(
+                repository, parse_manifest(raw, mt.OCI_INDEX), subject.fallback_tag()
+            )

@@ -1,0 +1,25 @@
+"""How to talk to one registry: TLS, credentials, limits, timeouts, retries, sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalog.oci.credentials import Credentials
+from catalog.oci.manifest import DEFAULT_MANIFEST_LIMIT
+from catalog.oci.retry import RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryOptions:
+    """How to talk to one registry."""
+
+    insecure: bool = False  # allow plain HTTP for a host that is not loopback
+    ca_file: Path | None = None  # trust this CA bundle (implies HTTPS, loopback included)
+    credentials: Credentials | None = None  # explicit; otherwise looked up per host
+    max_concurrency: int = 16
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    manifest_limit: int = DEFAULT_MANIFEST_LIMIT
+    chunk_size: int = 16 * 1024 * 1024  # blobs larger than this are uploaded in chunks
