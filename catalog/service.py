@@ -76,7 +76,7 @@ class CatalogService:
             return RegistryView.of(get_registry(session, name))
 
     def list_registries(
-        self, size: int = 0, after: int | None = None
+        self, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[RegistryView]:
         with self.sessions() as session:
             page = queries.list_registries(session, queries.page_size(size), after)
@@ -87,7 +87,7 @@ class CatalogService:
             delete_registry(session, name)
 
     def list_repositories(
-        self, registry: str, size: int = 0, after: int | None = None
+        self, registry: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[Repository]:
         with self.sessions() as session:
             return queries.list_repositories(session, registry, queries.page_size(size), after)
@@ -98,7 +98,7 @@ class CatalogService:
         repository: str,
         show_gone: bool = False,
         size: int = 0,
-        after: int | None = None,
+        after: queries.Key | None = None,
     ) -> queries.Page[Tag]:
         with self.sessions() as session:
             return queries.list_tags(
@@ -106,7 +106,7 @@ class CatalogService:
             )
 
     def list_index_errors(
-        self, registry: str, size: int = 0, after: int | None = None
+        self, registry: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[IndexErrorRecord]:
         with self.sessions() as session:
             return queries.list_index_errors(session, registry, queries.page_size(size), after)
@@ -136,7 +136,11 @@ class CatalogService:
             return queries.get_artifact(session, digest)
 
     def referrers(
-        self, digest: str, artifact_type: str | None = None, size: int = 0, after: int | None = None
+        self,
+        digest: str,
+        artifact_type: str | None = None,
+        size: int = 0,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.AttachmentView]:
         with self.sessions() as session:
             return queries.list_referrers(
@@ -149,7 +153,7 @@ class CatalogService:
         name: str | None = None,
         version: str | None = None,
         size: int = 0,
-        after: int | None = None,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.PackageMatch]:
         with self.sessions() as session:
             return queries.search_packages(
@@ -162,7 +166,12 @@ class CatalogService:
             )
 
     def tag_events(
-        self, registry: str, repository: str, tag: str, size: int = 0, after: int | None = None
+        self,
+        registry: str,
+        repository: str,
+        tag: str,
+        size: int = 0,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.TagEventView]:
         with self.sessions() as session:
             return queries.tag_history(
@@ -170,7 +179,7 @@ class CatalogService:
             )
 
     def tag_history(
-        self, reference: str, size: int = 0, after: int | None = None
+        self, reference: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.TagEventView]:
         """The history of HOST/REPO:TAG, the host naming a configured registry."""
         ref = parse_image_reference(reference, "latest")

@@ -25,7 +25,7 @@ from catalog.store.models import (
     TagEvent,
     utcnow,
 )
-from catalog.store.queries import Page, page_size
+from catalog.store.queries import Key, Page, page_size
 from replication import store
 from replication.spec import RuleSpec
 from replication.store import aware
@@ -155,15 +155,16 @@ class ReplicationService:
         return view
 
     def list_runs(
-        self, rule: str | None = None, size: int = 0, after: int | None = None
+        self, rule: str | None = None, size: int = 0, after: Key | None = None
     ) -> Page[RunView]:
+        """Newest first; ``after`` is the ``next_after`` of the page before: ``(run id,)``."""
         size = page_size(size)
         with self.sessions() as session:
             rule_id = store.get_rule(session, rule).id if rule else None
-            runs = store.list_runs(session, rule_id, size + 1, after)
+            runs = store.list_runs(session, rule_id, size + 1, _run_id(after))
             names = dict(session.execute(select(ReplicationRule.id, ReplicationRule.name)).all())
             views = self._run_views(session, runs[:size], names, failures=0)
-        return Page(views, views[-1].id if len(runs) > size else None)
+        return Page(views, (views[-1].id,) if len(runs) > size else None)
 
     def get_run(self, run_id: int) -> RunView:
         with self.sessions() as session:
@@ -326,3 +327,13 @@ def _changes(session: Session, spec: RuleSpec, since: datetime, limit: int) -> l
 
 def _aware(value: datetime | None) -> datetime | None:
     return aware(value) if value is not None else None
+
+
+def _run_id(after: Key | None) -> int | None:
+    """The run id a runs page key holds."""
+    if after is None:
+        return None
+    (run_id,) = after
+    if not isinstance(run_id, int):
+        raise InvalidArgument("a runs page starts after a run id")
+    return run_id

@@ -56,10 +56,12 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
         self, request: pb.ListRulesRequest, context: Context
     ) -> pb.ListRulesResponse:
         size = page_size(request.page_size)
-        after: str | None = self.tokens.after(request, str)
-        views = await asyncio.to_thread(self.service.list_rules, after, size + 1)
+        after = self.tokens.after(request, str)
+        views = await asyncio.to_thread(
+            self.service.list_rules, after[0] if after else None, size + 1
+        )
         page = views[:size]
-        next_token = self.tokens.next(request, page[-1].spec.name if len(views) > size else None)
+        next_token = self.tokens.next(request, (page[-1].spec.name,) if len(views) > size else None)
         return pb.ListRulesResponse(
             rules=[rule_message(v) for v in page], next_page_token=next_token
         )
@@ -78,7 +80,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
 
     async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:
         size = page_size(request.page_size)
-        after: int | None = self.tokens.after(request, int)
+        after = self.tokens.after(request, int)
         page = await asyncio.to_thread(self.service.list_runs, request.rule or None, size, after)
         return pb.ListRunsResponse(
             runs=[run_message(v) for v in page.items],

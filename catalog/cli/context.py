@@ -27,7 +27,7 @@ class Catalog(Protocol):
     def add_registry(self, spec: RegistrySpec) -> RegistryView: ...
 
     def list_registries(
-        self, size: int = 0, after: int | None = None
+        self, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[RegistryView]: ...
 
     def remove_registry(self, name: str) -> None: ...
@@ -35,7 +35,7 @@ class Catalog(Protocol):
     async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats: ...
 
     def list_index_errors(
-        self, registry: str, size: int = 0, after: int | None = None
+        self, registry: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[IndexErrorRecord]: ...
 
     def artifact(self, reference: str) -> queries.ArtifactView: ...
@@ -46,11 +46,11 @@ class Catalog(Protocol):
         name: str | None = None,
         version: str | None = None,
         size: int = 0,
-        after: int | None = None,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.PackageMatch]: ...
 
     def tag_history(
-        self, reference: str, size: int = 0, after: int | None = None
+        self, reference: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.TagEventView]: ...
 
 

@@ -176,7 +176,7 @@ class RemoteCatalog:
         return _registry(self._call(self.stub.CreateRegistry, request).registry)
 
     def list_registries(
-        self, size: int = 0, after: int | None = None
+        self, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[RegistryView]:
         found: list[RegistryView] = []
         request = pb.ListRegistriesRequest(page_size=1000)
@@ -216,7 +216,7 @@ class RemoteCatalog:
         return stats
 
     def list_index_errors(
-        self, registry: str, size: int = 0, after: int | None = None
+        self, registry: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[IndexErrorRecord]:
         request = pb.ListIndexErrorsRequest(parent=names.registry_name(registry), page_size=size)
         answer = self._call(self.stub.ListIndexErrors, request)
@@ -247,7 +247,7 @@ class RemoteCatalog:
         name: str | None = None,
         version: str | None = None,
         size: int = 0,
-        after: int | None = None,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.PackageMatch]:
         request = pb.SearchArtifactsByPackageRequest(
             purl=purl or "", package_name=name or "", package_version=version or "", page_size=size
@@ -273,7 +273,7 @@ class RemoteCatalog:
         )
 
     def tag_history(
-        self, reference: str, size: int = 0, after: int | None = None
+        self, reference: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.TagEventView]:
         ref = parse_image_reference(reference, "latest")
         if ref.digest is not None:

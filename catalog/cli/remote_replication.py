@@ -20,7 +20,7 @@ from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
 from catalog.cli.remote import _mapped
 from catalog.errors import FailedPrecondition
-from catalog.store.queries import Page
+from catalog.store.queries import Key, Page
 from replication.service import RuleView, RunView
 from replication.spec import RuleSpec
 
@@ -66,15 +66,16 @@ class RemoteReplication:
         return run_view(self._call(self.stub.TriggerRun, pb.TriggerRunRequest(rule=rule)).run)
 
     def list_runs(
-        self, rule: str | None = None, size: int = 0, after: int | None = None
+        self, rule: str | None = None, size: int = 0, after: Key | None = None
     ) -> Page[RunView]:
         """A page of runs, newest first, paged as on the database: ``after`` is the
-        ``next_after`` (a run id) of the page before."""
+        ``next_after`` (``(run id,)``) of the page before."""
         request = pb.ListRunsRequest(rule=rule or "", page_size=size)
         if after is not None:
-            token = self._run_pages.get((request.rule, after))
+            (run_id,) = after
+            token = self._run_pages.get((request.rule, int(run_id)))
             if token is None:
-                return self._runs_before(request, after)
+                return self._runs_before(request, int(run_id))
             request.page_token = token
         answer = self._call(self.stub.ListRuns, request)
         runs = [run_view(r) for r in answer.runs]
@@ -82,7 +83,7 @@ class RemoteReplication:
             return Page(runs, None)
         # The server's page tokens are opaque: remember which run id each one continues after.
         self._run_pages[(request.rule, runs[-1].id)] = answer.next_page_token
-        return Page(runs, runs[-1].id)
+        return Page(runs, (runs[-1].id,))
 
     def _runs_before(self, request: pb.ListRunsRequest, after: int) -> Page[RunView]:
         """The page after run ``after`` when no page here ended with it (the id came from
@@ -97,7 +98,7 @@ class RemoteReplication:
                 break
             request.page_token = answer.next_page_token
         runs = found[:size]
-        return Page(runs, runs[-1].id if len(found) > size else None)
+        return Page(runs, (runs[-1].id,) if len(found) > size else None)
 
     def get_run(self, run_id: int) -> RunView:
         return run_view(self._call(self.stub.GetRun, pb.GetRunRequest(id=run_id)).run)

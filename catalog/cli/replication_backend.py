@@ -16,7 +16,7 @@ import click
 
 from catalog.cli.context import database_url, open_service
 from catalog.errors import FailedPrecondition
-from catalog.store.queries import Page
+from catalog.store.queries import Key, Page
 from replication.service import ReplicationService, RuleView, RunView
 from replication.spec import RuleSpec
 
@@ -44,7 +44,7 @@ class Replication(Protocol):
         ...
 
     def list_runs(
-        self, rule: str | None = None, size: int = 0, after: int | None = None
+        self, rule: str | None = None, size: int = 0, after: Key | None = None
     ) -> Page[RunView]: ...
 
     def get_run(self, run_id: int) -> RunView: ...

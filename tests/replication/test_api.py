@@ -16,6 +16,7 @@ from catalog.api.replication_convert import rule_spec, run_message, run_view, sp
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.cli.remote_replication import RemoteReplication
 from catalog.store.models import TASK_COUNTERS
+from catalog.store.queries import Key
 from replication.service import RunView, TaskFailure
 from replication.spec import parse_spec
 from tests.harness.images import build_image
@@ -334,7 +335,7 @@ async def test_the_cli_backend_pages_runs_like_the_database(served: Served) -> N
 
     def pages(rule_name: str | None, size: int) -> list[list[int]]:
         found: list[list[int]] = []
-        after: int | None = None
+        after: Key | None = None
         while True:
             page = remote.list_runs(rule_name, size, after)
             found.append([r.id for r in page.items])
@@ -351,7 +352,7 @@ async def test_the_cli_backend_pages_runs_like_the_database(served: Served) -> N
     assert await asyncio.to_thread(pages, "one", 2) == [ones[:2], ones[2:]]
     # A run id from elsewhere (no token for it here) pages on from that run all the same.
     fresh = RemoteReplication(served.address)
-    page = await asyncio.to_thread(fresh.list_runs, None, 2, newest_first[1])
-    assert ([r.id for r in page.items], page.next_after) == (newest_first[2:4], newest_first[3])
-    last = await asyncio.to_thread(fresh.list_runs, None, 2, newest_first[3])
+    page = await asyncio.to_thread(fresh.list_runs, None, 2, (newest_first[1],))
+    assert ([r.id for r in page.items], page.next_after) == (newest_first[2:4], (newest_first[3],))
+    last = await asyncio.to_thread(fresh.list_runs, None, 2, (newest_first[3],))
     assert ([r.id for r in last.items], last.next_after) == (newest_first[4:], None)

@@ -115,16 +115,16 @@ def test_tags_locations_history_and_artifact_view(sessions: sessionmaker[Session
         content.mark_tag_gone(s, tags["v1"])
     with sessions() as s:
         history = queries.tag_history(s, "local", "acme/api", "v1", 10, None)
-        assert [(e.old_digest, e.new_digest) for e in history.items] == [
-            (None, str(idx.digest)),
-            (str(idx.digest), str(a.digest)),
+        assert [(e.old_digest, e.new_digest) for e in history.items] == [  # newest first
             (str(a.digest), None),
+            (str(idx.digest), str(a.digest)),
+            (None, str(idx.digest)),
         ]
         first = queries.tag_history(s, "local", "acme/api", "v1", 2, None)
-        assert len(first.items) == 2
+        assert [e.new_digest for e in first.items] == [None, str(a.digest)]
         assert first.next_after is not None
         rest = queries.tag_history(s, "local", "acme/api", "v1", 2, first.next_after)
-        assert [e.new_digest for e in rest.items] == [None]
+        assert [e.new_digest for e in rest.items] == [str(idx.digest)]
         assert rest.next_after is None
         assert queries.list_tags(s, "local", "acme/api", False, 10, None).items == []
         assert len(queries.list_tags(s, "local", "acme/api", True, 10, None).items) == 1
