@@ -21,7 +21,16 @@ from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
 from catalog.store import queries
 from catalog.store.models import IndexErrorRecord, Registry, Repository, Tag
-from catalog.store.registries import RegistrySpec, create_registry, delete_registry, get_registry
+from catalog.store.registries import (
+    INTERRUPTED,
+    IndexStatus,
+    RegistrySpec,
+    create_registry,
+    delete_registry,
+    get_registry,
+    index_ended,
+    index_started,
+)
 
 if TYPE_CHECKING:
     from catalog.trust.gate import Gate
@@ -37,11 +46,17 @@ class RegistryView:
     credentials_ref: str | None
     repositories: list[str]
     index_schedule: str | None
-    last_index_at: str | None
-    last_index_status: str | None
+    last_index_at: str | None  # when the last run ended
+    last_index_status: IndexStatus | None  # None: never indexed
+    last_index_started_at: str | None = None
+    last_index_error: str | None = None  # why the last run failed
+    last_index_errors: int | None = None  # index errors the last run recorded
 
     @classmethod
     def of(cls, row: Registry) -> RegistryView:
+        def text(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
         return cls(
             row.name,
             row.host,
@@ -50,8 +65,11 @@ class RegistryView:
             row.credentials_ref,
             list(row.repositories_filter),
             row.index_schedule,
-            row.last_index_at.isoformat() if row.last_index_at else None,
-            row.last_index_status,
+            text(row.last_index_at),
+            IndexStatus(row.last_index_status) if row.last_index_status else None,
+            text(row.last_index_started_at),
+            row.last_index_error,
+            row.last_index_errors,
         )
 
 
@@ -120,7 +138,19 @@ class CatalogService:
         self._indexing.add(name)
         started = datetime.now(UTC)
         try:
-            stats = await index_registry(self.sessions, name, on_progress)
+            with self.sessions.begin() as session:
+                index_started(session, name, started)
+            try:
+                stats = await index_registry(self.sessions, name, on_progress)
+            except BaseException as exc:
+                # Cancelled (the server stops) or Ctrl-C: the status must not stay "running".
+                stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+                failure = INTERRUPTED if stopped else str(exc) or type(exc).__name__
+                with self.sessions.begin() as session:
+                    index_ended(session, name, datetime.now(UTC), None, failure)
+                raise
+            with self.sessions.begin() as session:
+                index_ended(session, name, datetime.now(UTC), stats.errors)
         finally:
             self._indexing.discard(name)
         if stats.tag_events and self.after_index is not None:

@@ -127,7 +127,8 @@ class PageTokens:
 
     def after(self, request: Message, *kinds: type[int] | type[str]) -> tuple[Any, ...] | None:
         """The keyset a page token carries (None on the first page), checked part by part
-        against ``kinds``: ``(str, int)`` for a name and its id tie-breaker, ``(int,)`` for an id."""
+        against ``kinds``: ``(str, int)`` for a name and its id tie-breaker, ``(int,)`` for an
+        id."""
         cursor = self.decode(request)
         if not cursor.after:
             return None

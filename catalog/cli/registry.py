@@ -10,7 +10,8 @@ from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
 from catalog.cli.output import echo_json, output_option, table
 from catalog.config import schedule_text
-from catalog.store.registries import RegistrySpec
+from catalog.service import RegistryView
+from catalog.store.registries import IndexStatus, RegistrySpec
 
 
 @click.group("registry")
@@ -87,8 +88,19 @@ def list_(catalog: Catalog, output: str) -> None:
     table(
         None,
         ["name", "host", "schedule", "last index", "status"],
-        [(v.name, v.host, v.index_schedule, v.last_index_at, v.last_index_status) for v in views],
+        [(v.name, v.host, v.index_schedule, v.last_index_at, index_status(v)) for v in views],
     )
+
+
+def index_status(view: RegistryView) -> str | None:
+    """The last index run's outcome in words: ``succeeded, 2 errors``, ``failed: <why>``,
+    ``running``; None before the first run."""
+    status = view.last_index_status
+    if status == IndexStatus.FAILED:
+        return f"{status}: {view.last_index_error}"
+    if status == IndexStatus.SUCCEEDED and view.last_index_errors:
+        return f"{status}, {view.last_index_errors} errors"
+    return status
 
 
 @registry_group.command("remove")

@@ -15,8 +15,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from catalog import errors
-from catalog.api import names
-from catalog.api.convert import KINDS, SCHEMES
+from catalog.api import enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.index.progress import IndexStats, ProgressCallback
@@ -28,8 +27,6 @@ from catalog.store.models import IndexErrorRecord
 from catalog.store.registries import RegistrySpec
 
 T = TypeVar("T")
-_KIND_NAMES = {v: k for k, v in KINDS.items()}
-_SCHEME_NAMES = {v: k for k, v in SCHEMES.items()}
 _ERRORS: dict[grpc.StatusCode, Callable[[str], Exception]] = {
     grpc.StatusCode.NOT_FOUND: errors.NotFound,
     grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
@@ -87,8 +84,8 @@ def _artifact(a: pb.Artifact) -> queries.ArtifactView:
             queries.AttachmentView(
                 x.digest,
                 x.subject_digest,
-                _KIND_NAMES.get(x.kind, "other"),
-                _SCHEME_NAMES.get(x.scheme, "unknown"),
+                enums.ATTACHMENT_KIND.domain(x.kind) or "other",
+                enums.ATTACHMENT_SCHEME.domain(x.scheme) or "unknown",
                 x.artifact_type or None,
             )
             for x in a.attachments
@@ -146,12 +143,19 @@ def _registry(r: pb.Registry) -> RegistryView:
         credentials_ref=r.credentials_ref or None,
         repositories=[],
         index_schedule=r.index_schedule or None,
-        last_index_at=_time(r.last_index_time).isoformat()
-        if r.HasField("last_index_time")
+        last_index_at=_iso(r, "last_index_time"),
+        last_index_status=enums.INDEX_STATUS.domain(r.last_index_status),
+        last_index_started_at=_iso(r, "last_index_start_time"),
+        last_index_error=r.last_index_error or None,
+        last_index_errors=int(r.last_index_error_count)
+        if r.last_index_status == pb.INDEX_STATUS_SUCCEEDED
         else None,
-        last_index_status=r.last_index_error
-        or (pb.IndexStatus.Name(r.last_index_status) if r.last_index_status else None),
     )
+
+
+def _iso(message: Any, field: str) -> str | None:
+    """A timestamp field as the store's views write it (ISO 8601); None when unset."""
+    return _time(getattr(message, field)).isoformat() if message.HasField(field) else None
 
 
 class RemoteCatalog:

@@ -19,6 +19,7 @@ from catalog.errors import FailedPrecondition
 from catalog.store.queries import Key, Page
 from replication.service import ReplicationService, RuleView, RunView
 from replication.spec import RuleSpec
+from replication.statuses import RuleOrigin
 
 if TYPE_CHECKING:
     from catalog.trust.gate import Gate
@@ -30,7 +31,12 @@ class Replication(Protocol):
     """What the commands need of replication: the database's, or a server's."""
 
     def put_rule(
-        self, spec: RuleSpec, *, replace: bool = True, origin: str = "api"
+        self,
+        spec: RuleSpec,
+        *,
+        create: bool = True,
+        replace: bool = True,
+        origin: RuleOrigin = RuleOrigin.API,
     ) -> RuleView: ...
 
     def get_rule(self, name: str) -> RuleView: ...
@@ -47,7 +53,7 @@ class Replication(Protocol):
         self, rule: str | None = None, size: int = 0, after: Key | None = None
     ) -> Page[RunView]: ...
 
-    def get_run(self, run_id: int) -> RunView: ...
+    def get_run(self, run_id: int, rule: str | None = None) -> RunView: ...
 
     async def follow(self, run_id: int, on_update: OnRun, *, parallel: int) -> RunView:
         """Until the run is finished, calling ``on_update`` as it changes → the finished run.
