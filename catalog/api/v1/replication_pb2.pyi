@@ -604,8 +604,8 @@ class Run(_message.Message):
 
     @_builtins.property
     def failures(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskFailure]:
-        """Output only. The tasks that did not copy their image (status `failed`, `conflict` or
-        `denied`), the first 100 of them, with reasons. Empty in ListRuns and Rule.last_run.
+        """Output only. The tasks that did not copy their image (`TASK_STATUS_FAILED`, `_CONFLICT` or
+        `_DENIED`), the first 100 of them, with reasons. Empty in ListRuns and Rule.last_run.
         """
 
     def __init__(
