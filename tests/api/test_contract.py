@@ -24,6 +24,7 @@ from catalog.serve import Service
 from catalog.store.models import IndexErrorRecord
 from catalog.store.registries import INTERRUPTED, get_registry, index_started, repository
 from tests.cli.test_catalog_cli import ok, run
+from tests.harness.faultproxy import FaultProxy
 from tests.harness.registry import RunningRegistry, run_registry
 from tests.signing import key_policy
 
@@ -304,3 +305,27 @@ async def test_malformed_policy_names_are_invalid_arguments(served: Served, name
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_an_index_run_cancelled_midway_says_interrupted(
+    served: Served, proxy: FaultProxy
+) -> None:
+    """The server stopping cancels its runs: their registries must not stay RUNNING."""
+    await add_registry(served, "slow", proxy.host)
+    proxy.hang(1, 30, match="/v2/_catalog")
+    run = asyncio.create_task(served.service.catalog.index("slow"))
+    deadline = asyncio.get_running_loop().time() + 10
+    while (await registry_status(served, "slow")).last_index_status != pb.INDEX_STATUS_RUNNING:
+        assert asyncio.get_running_loop().time() < deadline, "the run never started"
+        await asyncio.sleep(0.05)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    status = await registry_status(served, "slow")
+    assert (status.last_index_status, status.last_index_error) == (
+        pb.INDEX_STATUS_FAILED,
+        INTERRUPTED,
+    )
+    proxy.clear()
+    assert await index(served, "slow") == grpc.StatusCode.OK  # the next run starts afresh
+    assert (await registry_status(served, "slow")).last_index_status == pb.INDEX_STATUS_SUCCEEDED
