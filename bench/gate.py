@@ -92,7 +92,9 @@ async def gate_bench(args: argparse.Namespace, workdir: Path) -> None:
                 gate = gate_pb2_grpc.GateServiceStub(channel)
                 await gate.ApplyPolicy(
                     gate_pb2.ApplyPolicyRequest(
-                        policy=gate_pb2.Policy(name="default", source=key_policy(reg.host, key))
+                        policy=gate_pb2.Policy(
+                            name="policies/default", source=key_policy(reg.host, key)
+                        )
                     )
                 )
                 request = gate_pb2.CheckImageRequest(image=f"{reg.host}/shop/app:1.0")

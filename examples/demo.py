@@ -38,6 +38,7 @@ from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.registries import RegistrySpec
 from replication.service import ReplicationService
 from replication.spec import RuleSpec
+from replication.statuses import TaskStatus
 from replication.worker import Worker
 
 EXAMPLES = Path(__file__).resolve().parent
@@ -135,7 +136,7 @@ def _replicate(console: Console, catalog: CatalogService) -> None:
     done = replication.get_run(run.id)
     counts = done.counters
     console.print(
-        f"run {done.id}: {done.status}: {done.outcomes.get('copied', 0)} image(s), "
+        f"run {done.id}: {done.status}: {done.outcomes.get(TaskStatus.COPIED, 0)} image(s), "
         f"{counts['manifests_copied']} manifests, {counts['blobs_copied']} blobs "
         f"({counts['bytes_copied']} bytes), {counts['referrers_copied']} referrers copied; "
         "digests unchanged"

@@ -18,6 +18,7 @@ from catalog.schedules import latest_fire_time, trigger_for
 from catalog.store.models import utcnow
 from replication import store
 from replication.service import ReplicationService
+from replication.statuses import Trigger
 
 log = logging.getLogger("xregistry.replication")
 JOB_PREFIX = "replicate:"
@@ -87,7 +88,9 @@ class RuleScheduler:
     async def fire(self, rule: str, schedule: str) -> None:
         scheduled = latest_fire_time(trigger_for(schedule), utcnow())
         try:
-            run = await asyncio.to_thread(self.service.trigger_run, rule, "schedule", scheduled)
+            run = await asyncio.to_thread(
+                self.service.trigger_run, rule, Trigger.SCHEDULE, scheduled
+            )
         except NotFound:
             return  # deleted since the last sync; the next one drops the job
         except Exception:

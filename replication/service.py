@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.errors import InvalidArgument
+from catalog.errors import InvalidArgument, NotFound
 from catalog.store.db import exclusive
 from catalog.store.models import (
     Registry,
@@ -25,12 +25,12 @@ from catalog.store.models import (
     TagEvent,
     utcnow,
 )
-from catalog.store.queries import Page, page_size
+from catalog.store.queries import Key, Page, page_size
 from replication import store
 from replication.spec import RuleSpec
+from replication.statuses import OPEN_RUN, RuleOrigin, RunStatus, TaskStatus, Trigger
 
 log = logging.getLogger("xregistry.replication")
-TRIGGERS = ("manual", "schedule", "index")
 _FAILURES = 100  # failed tasks a run view lists
 _LAG_EVENTS = 10_000  # matching changes counted per lag estimate
 _SCANNED = 200_000  # tag events read per look (a source busier than that reads as behind)
@@ -40,7 +40,7 @@ _SCANNED = 200_000  # tag events read per look (a source busier than that reads 
 class TaskFailure:
     repository: str
     tag: str  # empty: the repository could not be listed
-    status: str  # failed | conflict | denied
+    status: TaskStatus  # failed | conflict | denied
     reason: str
 
 
@@ -48,22 +48,22 @@ class TaskFailure:
 class RunView:
     id: int
     rule: str
-    trigger: str
+    trigger: Trigger
     scheduled_for: datetime | None
-    status: str  # pending | planning | running | succeeded | failed
+    status: RunStatus
     error: str | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     tasks_total: int
     tasks_done: int
-    outcomes: dict[str, int]  # task status → count
+    outcomes: dict[TaskStatus, int]  # task status → count
     counters: dict[str, int]  # manifests/blobs/bytes/referrers _copied/_skipped/_failed, …
     failures: tuple[TaskFailure, ...]
 
     @property
     def finished(self) -> bool:
-        return self.status not in store.OPEN_RUN
+        return self.status not in OPEN_RUN
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ class Lag:
 @dataclass(frozen=True, slots=True)
 class RuleView:
     spec: RuleSpec
-    origin: str
+    origin: RuleOrigin
     created_at: datetime
     updated_at: datetime
     last_run: RunView | None
@@ -99,9 +99,17 @@ class ReplicationService:
 
     # -- rules -------------------------------------------------------------------------------
 
-    def put_rule(self, spec: RuleSpec, *, replace: bool = True, origin: str = "api") -> RuleView:
+    def put_rule(
+        self,
+        spec: RuleSpec,
+        *,
+        create: bool = True,
+        replace: bool = True,
+        origin: RuleOrigin = RuleOrigin.API,
+    ) -> RuleView:
+        """Create the rule (if ``create``) or replace the one of that name (if ``replace``)."""
         with self.sessions.begin() as session:
-            row = store.put_rule(session, spec, origin, replace=replace)
+            row = store.put_rule(session, spec, origin, create=create, replace=replace)
             return self._rule_views(session, [row])[0]
 
     def get_rule(self, name: str) -> RuleView:
@@ -123,28 +131,26 @@ class ReplicationService:
         with self.sessions.begin() as session:
             exclusive(session.connection())  # replicas starting together apply them in turn
             for spec in specs:
-                store.put_rule(session, spec, "config")
+                store.put_rule(session, spec, RuleOrigin.CONFIG)
             return store.prune_config_rules(session, [s.name for s in specs])
 
     # -- runs --------------------------------------------------------------------------------
 
     def start_run(self, rule: str) -> RunView:
         """A new manual run of ``rule``, pending (a manual run is never merged with another)."""
-        run = self.trigger_run(rule, "manual")
+        run = self.trigger_run(rule, Trigger.MANUAL)
         if run is None:
             raise RuntimeError(f"no manual run of replication rule {rule!r} was created")
         return run
 
     def trigger_run(
-        self, rule: str, trigger: str = "manual", scheduled_for: datetime | None = None
+        self, rule: str, trigger: Trigger = Trigger.MANUAL, scheduled_for: datetime | None = None
     ) -> RunView | None:
         """A new run of ``rule``. A scheduled one is made once per scheduled time (None when
         another replica made it) and not while the rule's previous run is still open."""
-        if trigger not in TRIGGERS:
-            raise InvalidArgument(f"trigger {trigger!r}: use one of {', '.join(TRIGGERS)}")
         with self.sessions.begin() as session:
             row = store.get_rule(session, rule)
-            if trigger == "schedule" and store.has_open_run(session, row.id, store.OPEN_RUN):
+            if trigger == Trigger.SCHEDULE and store.has_open_run(session, row.id, OPEN_RUN):
                 log.info("replication rule %s: previous run still open, schedule skipped", rule)
                 return None
             run = store.create_run(session, row, trigger, scheduled_for)
@@ -154,21 +160,26 @@ class ReplicationService:
         return view
 
     def list_runs(
-        self, rule: str | None = None, size: int = 0, after: int | None = None
+        self, rule: str | None = None, size: int = 0, after: Key | None = None
     ) -> Page[RunView]:
+        """Newest first; ``after`` is the ``next_after`` of the page before: ``(run id,)``."""
         size = page_size(size)
         with self.sessions() as session:
             rule_id = store.get_rule(session, rule).id if rule else None
-            runs = store.list_runs(session, rule_id, size + 1, after)
+            runs = store.list_runs(session, rule_id, size + 1, _run_id(after))
             names = dict(session.execute(select(ReplicationRule.id, ReplicationRule.name)).all())
             views = self._run_views(session, runs[:size], names, failures=0)
-        return Page(views, views[-1].id if len(runs) > size else None)
+        return Page(views, (views[-1].id,) if len(runs) > size else None)
 
-    def get_run(self, run_id: int) -> RunView:
+    def get_run(self, run_id: int, rule: str | None = None) -> RunView:
+        """Run ``run_id``; when ``rule`` is given, it must be a run of that rule."""
         with self.sessions() as session:
             run = store.get_run(session, run_id)
-            rule = session.get(ReplicationRule, run.rule_id)
-            return self._run_view(session, run, rule.name if rule else "")
+            row = session.get(ReplicationRule, run.rule_id)
+            name = row.name if row else ""
+            if rule is not None and rule != name:
+                raise NotFound(f"replication run {run_id} is not a run of rule {rule!r}")
+            return self._run_view(session, run, name)
 
     async def watch_run(self, run_id: int, interval: float = 0.5) -> AsyncIterator[RunView]:
         """The run each time it changes, ending with it finished."""
@@ -193,7 +204,7 @@ class ReplicationService:
                     continue
                 if store.has_open_run(session, row.id) or not _changes(session, spec, since, 1):
                     continue
-                run = store.create_run(session, row, "index")
+                run = store.create_run(session, row, Trigger.INDEX)
                 if run is not None:
                     started.append(self._run_view(session, run, row.name))
         if started and self._wake is not None:
@@ -222,19 +233,21 @@ class ReplicationService:
                 RunView(
                     id=run.id,
                     rule=names.get(run.rule_id, ""),
-                    trigger=run.trigger,
+                    trigger=Trigger(run.trigger),
                     scheduled_for=run.scheduled_for,
-                    status=run.status,
+                    status=RunStatus(run.status),
                     error=run.error,
                     created_at=run.created_at,
                     started_at=run.started_at,
                     finished_at=run.finished_at,
                     tasks_total=total.tasks,
                     tasks_done=total.done,
-                    outcomes=dict(sorted(total.outcomes.items())),
+                    outcomes={TaskStatus(k): n for k, n in sorted(total.outcomes.items())},
                     counters=total.counters,
                     failures=tuple(
-                        TaskFailure(t.source_repository, t.tag, t.status, t.reason or "")
+                        TaskFailure(
+                            t.source_repository, t.tag, TaskStatus(t.status), t.reason or ""
+                        )
                         for t in failed
                     ),
                 )
@@ -245,8 +258,8 @@ class ReplicationService:
         """Views of ``rows``: their newest runs and those runs' totals read for all at once."""
         ids = [row.id for row in rows]
         last = store.latest_runs(session, ids)
-        synced = store.latest_runs(session, ids, ("succeeded",))
-        failed = store.latest_runs(session, ids, ("failed",))
+        synced = store.latest_runs(session, ids, (RunStatus.SUCCEEDED,))
+        failed = store.latest_runs(session, ids, (RunStatus.FAILED,))
         names = {row.id: row.name for row in rows}
         runs = {v.id: v for v in self._run_views(session, list(last.values()), names, _FAILURES)}
         views = []
@@ -256,7 +269,7 @@ class ReplicationService:
             views.append(
                 RuleView(
                     spec=spec,
-                    origin=row.origin,
+                    origin=RuleOrigin(row.origin),
                     created_at=row.created_at,
                     updated_at=row.updated_at,
                     last_run=runs[newest.id] if newest is not None else None,
@@ -321,3 +334,13 @@ def _changes(session: Session, spec: RuleSpec, since: datetime, limit: int) -> l
                 break
     rows.close()
     return found
+
+
+def _run_id(after: Key | None) -> int | None:
+    """The run id a runs page key holds."""
+    if after is None:
+        return None
+    (run_id,) = after
+    if not isinstance(run_id, int):
+        raise InvalidArgument("a runs page starts after a run id")
+    return run_id

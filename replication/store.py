@@ -28,11 +28,17 @@ from catalog.store.models import (
 )
 from replication.notify import announce
 from replication.spec import RuleSpec, parse_spec
+from replication.statuses import (
+    FAILED_TASK,
+    OPEN_TASK,
+    UNCOPIED_TASK,
+    RuleOrigin,
+    RunStatus,
+    TaskStatus,
+    Trigger,
+)
 
-OPEN_RUN = ("pending", "planning", "running")
 MAX_ATTEMPTS = 5  # claims of one task before it fails
-OPEN_TASK = ("pending", "running")
-FAILED_TASK = ("failed", "conflict")
 Run = ReplicationRun
 Task = ReplicationTask
 
@@ -53,18 +59,26 @@ def _check_registries(session: Session, spec: RuleSpec) -> None:
 
 
 def put_rule(
-    session: Session, spec: RuleSpec, origin: str = "api", *, replace: bool = True
+    session: Session,
+    spec: RuleSpec,
+    origin: RuleOrigin = RuleOrigin.API,
+    *,
+    create: bool = True,
+    replace: bool = True,
 ) -> ReplicationRule:
-    """Store ``spec`` under its name, replacing the rule of that name when ``replace``."""
+    """Store ``spec`` under its name: create the rule when there is none (if ``create``), and
+    replace the rule of that name when there is one (if ``replace``)."""
     _check_registries(session, spec)
     row = session.scalar(select(ReplicationRule).where(ReplicationRule.name == spec.name))
     data = spec.model_dump(mode="json")
+    if row is None and not create:
+        raise NotFound(f"replication rule {spec.name!r} does not exist")
     if row is None:
         row = ReplicationRule(name=spec.name, source_registry=spec.source, spec=data, origin=origin)
         session.add(row)
     elif not replace:
         raise AlreadyExists(f"replication rule {spec.name!r} already exists")
-    elif row.origin == "config" and origin != "config":
+    elif row.origin == RuleOrigin.CONFIG and origin != RuleOrigin.CONFIG:
         raise _from_config(spec.name)
     else:
         row.source_registry, row.spec, row.origin, row.updated_at = (
@@ -106,7 +120,7 @@ def list_rules(
 
 def delete_rule(session: Session, name: str) -> None:
     row = get_rule(session, name)
-    if row.origin == "config":
+    if row.origin == RuleOrigin.CONFIG:
         raise _from_config(name)
     session.delete(row)
 
@@ -122,7 +136,7 @@ def prune_config_rules(session: Session, keep: Iterable[str]) -> list[str]:
     """Delete rules that came from the config file and are no longer in it."""
     gone = session.scalars(
         select(ReplicationRule.name).where(
-            ReplicationRule.origin == "config", ReplicationRule.name.not_in(list(keep))
+            ReplicationRule.origin == RuleOrigin.CONFIG, ReplicationRule.name.not_in(list(keep))
         )
     ).all()
     if gone:
@@ -134,7 +148,7 @@ def prune_config_rules(session: Session, keep: Iterable[str]) -> list[str]:
 
 
 def create_run(
-    session: Session, rule: ReplicationRule, trigger: str, scheduled_for: datetime | None = None
+    session: Session, rule: ReplicationRule, trigger: Trigger, scheduled_for: datetime | None = None
 ) -> ReplicationRun | None:
     """A new pending run of the rule as it is now; None when the run for this (rule, scheduled
     time) exists already."""
@@ -143,7 +157,7 @@ def create_run(
         trigger=trigger,
         scheduled_for=scheduled_for,
         spec=rule.spec,
-        status="pending",
+        status=RunStatus.PENDING,
     )
     try:
         with session.begin_nested():
@@ -155,7 +169,9 @@ def create_run(
 
 
 def has_open_run(
-    session: Session, rule_id: int, statuses: Sequence[str] = ("pending", "planning")
+    session: Session,
+    rule_id: int,
+    statuses: Sequence[RunStatus] = (RunStatus.PENDING, RunStatus.PLANNING),
 ) -> bool:
     """A run in one of ``statuses``; by default one that has not listed the source yet, which
     a new trigger would only repeat."""
@@ -176,7 +192,10 @@ def claim_run(
     """Claim a run to plan: a pending one, or one whose planner's lease ran out."""
     now = utcnow()
     claimable = select(Run.id).where(
-        or_(Run.status == "pending", and_(Run.status == "planning", Run.lease_until < now))
+        or_(
+            Run.status == RunStatus.PENDING,
+            and_(Run.status == RunStatus.PLANNING, Run.lease_until < now),
+        )
     )
     if run_id is not None:
         claimable = claimable.where(Run.id == run_id)
@@ -184,7 +203,7 @@ def claim_run(
         update(Run)
         .where(_unheld(Run, claimable.order_by(Run.id).limit(1)))
         .values(
-            status="planning",
+            status=RunStatus.PLANNING,
             lease_owner=owner,
             lease_until=now + timedelta(seconds=lease),
             started_at=func.coalesce(Run.started_at, now),
@@ -206,8 +225,8 @@ def save_plan(session: Session, run_id: int, owner: str, tasks: Sequence[Planned
     """Insert the run's tasks and start it, if ``owner`` still holds the planning lease."""
     started = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.status == "planning", Run.lease_owner == owner)
-        .values(status="running", lease_owner=None, lease_until=None)
+        .where(Run.id == run_id, Run.status == RunStatus.PLANNING, Run.lease_owner == owner)
+        .values(status=RunStatus.RUNNING, lease_owner=None, lease_until=None)
     )
     if started.rowcount != 1:  # type: ignore[attr-defined]
         return False
@@ -221,7 +240,7 @@ def save_plan(session: Session, run_id: int, owner: str, tasks: Sequence[Planned
                     "source_repository": t.source_repository,
                     "destination_repository": t.destination_repository,
                     "tag": t.tag,
-                    "status": "failed" if t.reason else "pending",
+                    "status": TaskStatus.FAILED if t.reason else TaskStatus.PENDING,
                     "reason": t.reason,
                     "attempts": 0,
                     "finished_at": now if t.reason else None,
@@ -237,8 +256,8 @@ def save_plan(session: Session, run_id: int, owner: str, tasks: Sequence[Planned
 def fail_run(session: Session, run_id: int, owner: str, error: str) -> None:
     session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.status == "planning", Run.lease_owner == owner)
-        .values(status="failed", error=error, finished_at=utcnow(), lease_owner=None)
+        .where(Run.id == run_id, Run.status == RunStatus.PLANNING, Run.lease_owner == owner)
+        .values(status=RunStatus.FAILED, error=error, finished_at=utcnow(), lease_owner=None)
     )
 
 
@@ -246,11 +265,11 @@ def finish_runs(session: Session, run_ids: Iterable[int] | None = None) -> list[
     """Close running runs with no open task left; → the ids closed."""
     open_task = exists().where(Task.run_id == Run.id, Task.status.in_(OPEN_TASK))
     failed_task = exists().where(Task.run_id == Run.id, Task.status.in_(FAILED_TASK))
-    where = [Run.status == "running", ~open_task]
+    where = [Run.status == RunStatus.RUNNING, ~open_task]
     if run_ids is not None:
         where.append(Run.id.in_(list(run_ids)))
     closing = update(Run).where(*where)
-    status = case((failed_task, "failed"), else_="succeeded")
+    status = case((failed_task, RunStatus.FAILED), else_=RunStatus.SUCCEEDED)
     closed = session.scalars(
         closing.values(status=status, finished_at=utcnow()).returning(Run.id)
     ).all()
@@ -280,8 +299,11 @@ def claim_tasks(
         select(Task.id)
         .join(Run, Run.id == Task.run_id)
         .where(
-            Run.status == "running",
-            or_(Task.status == "pending", and_(Task.status == "running", Task.lease_until < now)),
+            Run.status == RunStatus.RUNNING,
+            or_(
+                Task.status == TaskStatus.PENDING,
+                and_(Task.status == TaskStatus.RUNNING, Task.lease_until < now),
+            ),
         )
     )
     if run_id is not None:
@@ -290,7 +312,7 @@ def claim_tasks(
         update(Task)
         .where(_unheld(Task, claimable.where(Task.attempts >= MAX_ATTEMPTS)))
         .values(
-            status="failed",
+            status=TaskStatus.FAILED,
             reason=f"gave up after {MAX_ATTEMPTS} attempts: every worker that took it stopped "
             "before it finished",
             finished_at=now,
@@ -302,7 +324,7 @@ def claim_tasks(
         update(Task)
         .where(_unheld(Task, claimable))
         .values(
-            status="running",
+            status=TaskStatus.RUNNING,
             lease_owner=owner,
             lease_until=now + timedelta(seconds=lease),
             attempts=Task.attempts + 1,
@@ -328,7 +350,7 @@ def renew_leases(session: Session, owner: str, task_ids: Iterable[int], lease: f
     return set(
         session.scalars(
             update(Task)
-            .where(Task.id.in_(ids), Task.lease_owner == owner, Task.status == "running")
+            .where(Task.id.in_(ids), Task.lease_owner == owner, Task.status == TaskStatus.RUNNING)
             .values(lease_until=utcnow() + timedelta(seconds=lease))
             .returning(Task.id)
         ).all()
@@ -340,7 +362,7 @@ def renew_run_leases(session: Session, owner: str, run_ids: Iterable[int], lease
     if ids:
         session.execute(
             update(Run)
-            .where(Run.id.in_(ids), Run.lease_owner == owner, Run.status == "planning")
+            .where(Run.id.in_(ids), Run.lease_owner == owner, Run.status == RunStatus.PLANNING)
             .values(lease_until=utcnow() + timedelta(seconds=lease))
         )
 
@@ -350,8 +372,17 @@ def release_tasks(session: Session, owner: str, task_ids: Iterable[int]) -> None
     a handed-back claim does not count as an attempt."""
     released = session.execute(
         update(Task)
-        .where(Task.id.in_(list(task_ids)), Task.lease_owner == owner, Task.status == "running")
-        .values(status="pending", lease_owner=None, lease_until=None, attempts=Task.attempts - 1)
+        .where(
+            Task.id.in_(list(task_ids)),
+            Task.lease_owner == owner,
+            Task.status == TaskStatus.RUNNING,
+        )
+        .values(
+            status=TaskStatus.PENDING,
+            lease_owner=None,
+            lease_until=None,
+            attempts=Task.attempts - 1,
+        )
     )
     if released.rowcount:  # type: ignore[attr-defined]
         announce(session)  # for the replicas that stay
@@ -361,7 +392,7 @@ def finish_task(
     session: Session,
     task_id: int,
     owner: str,
-    status: str,
+    status: TaskStatus,
     *,
     reason: str | None,
     digest: str | None,
@@ -370,7 +401,7 @@ def finish_task(
     """Record a task's outcome; False when its lease had passed to another worker."""
     result = session.execute(
         update(Task)
-        .where(Task.id == task_id, Task.lease_owner == owner, Task.status == "running")
+        .where(Task.id == task_id, Task.lease_owner == owner, Task.status == TaskStatus.RUNNING)
         .values(
             status=status,
             reason=reason,
@@ -419,7 +450,7 @@ def run_totals(session: Session, run_ids: Sequence[int]) -> dict[int, RunTotals]
 def failed_tasks(session: Session, run_id: int, limit: int) -> Sequence[ReplicationTask]:
     return session.scalars(
         select(Task)
-        .where(Task.run_id == run_id, Task.status.in_((*FAILED_TASK, "denied")))
+        .where(Task.run_id == run_id, Task.status.in_(UNCOPIED_TASK))
         .order_by(Task.id)
         .limit(limit)
     ).all()
@@ -438,7 +469,7 @@ def list_runs(
 
 
 def latest_runs(
-    session: Session, rule_ids: Sequence[int], statuses: Sequence[str] | None = None
+    session: Session, rule_ids: Sequence[int], statuses: Sequence[RunStatus] | None = None
 ) -> dict[int, ReplicationRun]:
     """Each rule's newest run, of one of ``statuses`` if given, by rule id (one query)."""
     newest = select(func.max(Run.id)).where(Run.rule_id.in_(list(rule_ids)))

@@ -36,6 +36,7 @@ from replication.image import Admit, RunState, replicate_image
 from replication.planner import RepositoryPlan, plan
 from replication.report import RunReport
 from replication.spec import RuleSpec, parse_spec
+from replication.statuses import OPEN_RUN, TaskStatus
 
 if TYPE_CHECKING:
     from catalog.gate.checker import Gate
@@ -81,12 +82,12 @@ class _RunContext:
         return frozenset([tag async for tag in self.state.source.tags(repository)])
 
 
-def outcome(report: RunReport) -> tuple[str, str | None]:
+def outcome(report: RunReport) -> tuple[TaskStatus, str | None]:
     """A one-image report → (task status, reason)."""
     if report.errors:
         error = report.errors[0]
-        return error.outcome, error.reason
-    return ("copied" if report.images.copied else "skipped"), None
+        return TaskStatus(error.outcome), error.reason
+    return (TaskStatus.COPIED if report.images.copied else TaskStatus.SKIPPED), None
 
 
 def counters(report: RunReport) -> dict[str, int]:
@@ -189,7 +190,7 @@ class Worker:
                     on_progress()
                 if not self._tasks:  # none in flight here: done, or in other workers' hands
                     status = await self._db(lambda s: store.get_run(s, run_id).status)
-                    if status not in store.OPEN_RUN:
+                    if status not in OPEN_RUN:
                         return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=min(self.poll, 0.5))
@@ -394,10 +395,10 @@ class Worker:
                 digest = await replicate_image(context.state, repo, task.tag, report)
             status, reason = outcome(report)
         except (OCIError, CatalogError) as exc:
-            status, reason = "failed", str(exc)
+            status, reason = TaskStatus.FAILED, str(exc)
         except Exception as exc:  # a bug must fail the task, not leave it to lease expiry
             log.exception("replication task %d", task.id)
-            status, reason = "failed", f"{type(exc).__name__}: {exc}"
+            status, reason = TaskStatus.FAILED, f"{type(exc).__name__}: {exc}"
         self._copied(task.id)
         record = partial(
             store.finish_task,

@@ -57,7 +57,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListRegistries(
         self, request: pb.ListRegistriesRequest, context: Context
     ) -> pb.ListRegistriesResponse:
-        size, after = page_size(request.page_size), self.tokens.after(request)
+        size, after = page_size(request.page_size), self.tokens.after(request, str, int)
         page = self.catalog.list_registries(size, after)
         return pb.ListRegistriesResponse(
             registries=[convert.registry(v) for v in page.items],
@@ -92,7 +92,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.ListIndexErrorsResponse:
         registry = names.parse_registry_name(request.parent)
         page = self.catalog.list_index_errors(
-            registry, page_size(request.page_size), self.tokens.after(request)
+            registry, page_size(request.page_size), self.tokens.after(request, int)
         )
         return pb.ListIndexErrorsResponse(
             index_errors=[convert.index_error(registry, e) for e in page.items],
@@ -104,7 +104,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.ListRepositoriesResponse:
         registry = names.parse_registry_name(request.parent)
         page = self.catalog.list_repositories(
-            registry, page_size(request.page_size), self.tokens.after(request)
+            registry, page_size(request.page_size), self.tokens.after(request, str, int)
         )
         return pb.ListRepositoriesResponse(
             repositories=[convert.repository(registry, r) for r in page.items],
@@ -118,7 +118,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             path,
             request.show_gone,
             page_size(request.page_size),
-            self.tokens.after(request),
+            self.tokens.after(request, str, int),
         )
         return pb.ListTagsResponse(
             tags=[convert.tag(registry, path, t) for t in page.items],
@@ -130,7 +130,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.ListTagEventsResponse:
         registry, path, tag = names.parse_tag_name(request.parent)
         page = self.catalog.tag_events(
-            registry, path, tag, page_size(request.page_size), self.tokens.after(request)
+            registry, path, tag, page_size(request.page_size), self.tokens.after(request, int)
         )
         return pb.ListTagEventsResponse(
             tag_events=[
@@ -165,7 +165,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             names.parse_artifact_name(request.parent),
             request.artifact_type or None,
             page_size(request.page_size),
-            self.tokens.after(request),
+            self.tokens.after(request, str, int),
         )
         return pb.ListReferrersResponse(
             referrers=[convert.attachment(a) for a in page.items],
@@ -180,7 +180,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             name=request.package_name or None,
             version=request.package_version or None,
             size=page_size(request.page_size),
-            after=self.tokens.after(request),
+            after=self.tokens.after(request, str, int),
         )
         return pb.SearchArtifactsByPackageResponse(
             matches=[convert.package_match(m) for m in page.items],

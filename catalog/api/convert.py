@@ -1,4 +1,4 @@
-"""Domain records → protobuf messages (and the few enums that need a table)."""
+"""Domain records → protobuf messages (the enum tables are in catalog.api.enums)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,10 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from catalog.api import names
+from catalog.api import enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.index.progress import IndexStats
 from catalog.store import queries
-
-KINDS = {
-    "signature": pb.ATTACHMENT_KIND_SIGNATURE,
-    "attestation": pb.ATTACHMENT_KIND_ATTESTATION,
-    "sbom": pb.ATTACHMENT_KIND_SBOM,
-    "other": pb.ATTACHMENT_KIND_OTHER,
-}
-SCHEMES = {
-    "referrers-api": pb.ATTACHMENT_SCHEME_REFERRERS_API,
-    "fallback-tag": pb.ATTACHMENT_SCHEME_FALLBACK_TAG,
-    "cosign-tag": pb.ATTACHMENT_SCHEME_COSIGN_TAG,
-    "in-index": pb.ATTACHMENT_SCHEME_IN_INDEX,
-    "layout-index": pb.ATTACHMENT_SCHEME_LAYOUT_INDEX,
-}
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
@@ -35,13 +21,6 @@ def timestamp(value: datetime | None) -> Timestamp | None:
 
 
 def registry(view: queries.RegistryView) -> pb.Registry:
-    status = pb.INDEX_STATUS_UNSPECIFIED
-    if view.last_index_status is not None:
-        status = (
-            pb.INDEX_STATUS_SUCCEEDED
-            if view.last_index_status.endswith(" 0 errors")
-            else pb.INDEX_STATUS_SUCCEEDED_WITH_ERRORS
-        )
     return pb.Registry(
         name=names.registry_name(view.name),
         host=view.host,
@@ -50,10 +29,10 @@ def registry(view: queries.RegistryView) -> pb.Registry:
         credentials_ref=view.credentials_ref or "",
         index_schedule=view.index_schedule or "",
         last_index_time=timestamp(view.last_index_at),
-        last_index_status=status,
-        last_index_error=""
-        if status != pb.INDEX_STATUS_SUCCEEDED_WITH_ERRORS
-        else (view.last_index_status or ""),
+        last_index_status=enums.INDEX_STATUS.proto(view.last_index_status),
+        last_index_error=view.last_index_error or "",
+        last_index_start_time=timestamp(view.last_index_started_at),
+        last_index_error_count=view.last_index_errors or 0,
     )
 
 
@@ -89,8 +68,8 @@ def location(view: queries.LocationView) -> pb.Location:
 def attachment(view: queries.AttachmentView) -> pb.Attachment:
     return pb.Attachment(
         digest=view.digest,
-        kind=KINDS.get(view.kind, pb.ATTACHMENT_KIND_OTHER),
-        scheme=SCHEMES.get(view.scheme, pb.ATTACHMENT_SCHEME_UNSPECIFIED),
+        kind=enums.ATTACHMENT_KIND.proto(view.kind),
+        scheme=enums.ATTACHMENT_SCHEME.proto(view.scheme),
         artifact_type=view.artifact_type or "",
         subject_digest=view.subject,
     )
@@ -214,9 +193,7 @@ def progress(stats: IndexStats, started: datetime, done: bool) -> pb.IndexProgre
     if done:
         message.stats.CopyFrom(
             pb.IndexStats(
-                status=pb.INDEX_STATUS_SUCCEEDED_WITH_ERRORS
-                if stats.errors
-                else pb.INDEX_STATUS_SUCCEEDED,
+                status=pb.INDEX_STATUS_SUCCEEDED,  # a failed run ends the stream with an error
                 start_time=timestamp(started),
                 end_time=timestamp(datetime.now(UTC)),
                 repositories=stats.repositories_done,

@@ -9,8 +9,8 @@ from typing import Any
 
 import grpc
 
-from catalog.api import convert
-from catalog.api.paging import page_size
+from catalog.api import convert, enums, names
+from catalog.api.paging import PageTokens, page_size
 from catalog.api.v1 import gate_pb2 as pb
 from catalog.api.v1 import gate_pb2_grpc
 from catalog.errors import InvalidArgument
@@ -51,13 +51,13 @@ def _decision_template(result: CheckResult) -> pb.Decision:
         image=result.reference,
         policy=d.policy or "",
         policy_version=d.policy_version or 0,
-        mode=d.mode or "",
+        mode=enums.POLICY_MODE.proto(d.mode),
         reasons=d.reasons,
         evidence=[
             pb.Evidence(
                 rule=e.rule,
                 attachment_digest=e.attachment_digest,
-                method=e.method or "",
+                method=enums.VERIFICATION_METHOD.proto(e.method),
                 identity=e.identity or "",
                 issuer=e.issuer or "",
                 key_fingerprint=e.key_fingerprint or "",
@@ -75,7 +75,7 @@ def _decision_template(result: CheckResult) -> pb.Decision:
 
 def policy_message(view: PolicyView) -> pb.Policy:
     return pb.Policy(
-        name=view.name,
+        name=names.policy_name(view.name),
         version=view.version,
         digest=view.digest,
         source=view.source,
@@ -83,10 +83,16 @@ def policy_message(view: PolicyView) -> pb.Policy:
     )
 
 
+def _policy(name: str) -> str:
+    """A request's policy set (`policies/{policy}`), the default one when empty."""
+    return names.parse_policy_name(name) if name else DEFAULT_POLICY
+
+
 class GateServicer(gate_pb2_grpc.GateServiceServicer):
-    def __init__(self, gate: Gate, policies: Policies) -> None:
+    def __init__(self, gate: Gate, policies: Policies, tokens: PageTokens) -> None:
         self.gate = gate
         self.policies = policies
+        self.tokens = tokens
 
     async def CheckImage(
         self, request: pb.CheckImageRequest, context: Context
@@ -95,7 +101,7 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
             raise InvalidArgument("image is required")
         result = await self.gate.check(
             request.image,
-            request.policy or DEFAULT_POLICY,
+            _policy(request.policy),
             resolve_live=request.resolve_live,
             offline=request.offline,
         )
@@ -108,7 +114,7 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
         if request.source:
             loaded = await asyncio.to_thread(self.gate.adhoc, request.source, "<request>")
         else:
-            loaded = await asyncio.to_thread(self.gate.stored, request.policy or DEFAULT_POLICY)
+            loaded = await asyncio.to_thread(self.gate.stored, _policy(request.policy))
         for result in await asyncio.to_thread(self.gate.evaluate_catalog, loaded):
             yield pb.EvaluateCatalogResponse(decision=decision_message(result))
 
@@ -116,12 +122,18 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
         self, request: pb.ApplyPolicyRequest, context: Context
     ) -> pb.ApplyPolicyResponse:
         policy = request.policy
-        view, created = await asyncio.to_thread(self.policies.apply, policy.name, policy.source)
+        name = names.parse_policy_name(policy.name)
+        view, created = await asyncio.to_thread(self.policies.apply, name, policy.source)
         return pb.ApplyPolicyResponse(policy=policy_message(view), created=created)
 
     async def ListPolicies(
         self, request: pb.ListPoliciesRequest, context: Context
     ) -> pb.ListPoliciesResponse:
-        page_size(request.page_size)  # validates; a handful of policy sets fit one page
-        views = await asyncio.to_thread(self.policies.list)
-        return pb.ListPoliciesResponse(policies=[policy_message(v) for v in views])
+        size = page_size(request.page_size)
+        after = self.tokens.after(request, str)
+        views = await asyncio.to_thread(self.policies.list, after[0] if after else None, size + 1)
+        page = views[:size]
+        next_token = self.tokens.next(request, (page[-1].name,) if len(views) > size else None)
+        return pb.ListPoliciesResponse(
+            policies=[policy_message(v) for v in page], next_page_token=next_token
+        )

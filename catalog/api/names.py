@@ -4,6 +4,9 @@
     registries/{registry}/repositories/{repository}        {repository}: path, '/' as '%2F'
     registries/{registry}/repositories/{repository}/tags/{tag}
     artifacts/{digest}
+    policies/{policy}
+    rules/{rule}
+    rules/{rule}/runs/{run}        {run}: a run number; rules/-/runs/{run} when the rule is unknown
 
 Parsers raise ``catalog.errors.InvalidArgument`` (→ INVALID_ARGUMENT) naming the expected form;
 repository paths, tags and digests are checked with the OCI layer's own grammar.
@@ -23,11 +26,22 @@ _REGISTRY = "registries/{registry}"
 _REPOSITORY = "registries/{registry}/repositories/{repository}"
 _TAG = "registries/{registry}/repositories/{repository}/tags/{tag}"
 _ARTIFACT = "artifacts/{digest}"
+_POLICY = "policies/{policy}"
+_RULE = "rules/{rule}"
+_RUNS = "rules/{rule} or rules/-"
+_RUN = "rules/{rule}/runs/{run} or rules/-/runs/{run}"
+ANY_RULE = "-"  # the wildcard rule of run names (AIP-159): run numbers are unique on their own
+_RUN_NUMBER = re.compile(r"[1-9][0-9]{0,17}")  # fits a signed 64-bit id
 
 
 def validate_registry_id(registry_id: str) -> str:
     """A registry id is a registry's name in the store: one grammar, checked in one place."""
     return validate_name(registry_id)
+
+
+def validate_rule_id(rule_id: str) -> str:
+    """The id of a new rule, the last segment of its name."""
+    return validate_name(rule_id, "rule name")
 
 
 def escape_repository(path: str) -> str:
@@ -57,6 +71,19 @@ def tag_name(registry_id: str, path: str, tag: str) -> str:
 
 def artifact_name(digest: str) -> str:
     return f"artifacts/{digest}"
+
+
+def policy_name(policy: str) -> str:
+    return f"policies/{validate_name(policy, 'policy name')}"
+
+
+def rule_name(rule: str) -> str:
+    return f"rules/{validate_name(rule, 'rule name')}"
+
+
+def run_name(rule: str | None, run: int) -> str:
+    """``rules/{rule}/runs/{run}``; ``rules/-/runs/{run}`` when the rule is not known."""
+    return f"{rule_name(rule) if rule else 'rules/' + ANY_RULE}/runs/{run}"
 
 
 def _split(name: str, expected: str, collections: tuple[str, ...]) -> list[str]:
@@ -94,6 +121,39 @@ def parse_artifact_name(name: str) -> str:
     try:
         return str(Digest.parse(digest))
     except InvalidDigest as exc:
+        raise InvalidArgument(f"invalid resource name {name!r}: {exc}") from exc
+
+
+def parse_policy_name(name: str) -> str:
+    """``policies/{policy}`` → the policy set's id."""
+    (policy,) = _split(name, _POLICY, ("policies",))
+    return _id(name, policy, "policy name")
+
+
+def parse_rule_name(name: str) -> str:
+    """``rules/{rule}`` → the rule's id."""
+    (rule,) = _split(name, _RULE, ("rules",))
+    return _id(name, rule, "rule name")
+
+
+def parse_runs_parent(name: str) -> str | None:
+    """``rules/{rule}`` → the rule's id; ``rules/-`` → None (every rule)."""
+    (rule,) = _split(name, _RUNS, ("rules",))
+    return None if rule == ANY_RULE else _id(name, rule, "rule name")
+
+
+def parse_run_name(name: str) -> tuple[str | None, int]:
+    """``rules/{rule}/runs/{run}`` → (rule id, or None for ``-``; run number)."""
+    rule, run = _split(name, _RUN, ("rules", "runs"))
+    if not _RUN_NUMBER.fullmatch(run):
+        raise InvalidArgument(f"invalid resource name {name!r}: the run must be a run number")
+    return (None if rule == ANY_RULE else _id(name, rule, "rule name")), int(run)
+
+
+def _id(name: str, value: str, what: str) -> str:
+    try:
+        return validate_name(value, what)
+    except InvalidArgument as exc:
         raise InvalidArgument(f"invalid resource name {name!r}: {exc}") from exc
 
 

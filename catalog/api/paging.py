@@ -12,13 +12,8 @@ Layout: base64url (unpadded) of ``version (1 byte) || HMAC-SHA256(key)[:16] || J
 Every replica of a server must use the same key (configure it), or a token issued by one replica
 is refused by another; a refused token only makes the client start listing again.
 
-Typical use in a servicer::
-
-    cursor = tokens.decode(request)                  # Cursor() on the first page
-    size = page_size(request.page_size)
-    rows = store.list_tags(..., after=cursor.after, limit=size + 1)
-    more = len(rows) > size
-    next_token = tokens.encode(request, Cursor(after=(rows[size - 1].tag,))) if more else ""
+Lists page by keyset: the query layer orders by a sort key and the row id as tie-breaker, and
+hands back the key of a page's last row (``Page.next_after``) for the token to carry.
 """
 
 from __future__ import annotations
@@ -130,20 +125,23 @@ class PageTokens:
         token = signed[:1] + self._mac(signed) + body
         return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
 
-    def after(self, request: Message, kind: type[int] | type[str] = int) -> Any:
-        """The single keyset value a page token carries (None on the first page), checked to
-        be of ``kind``: an id, or a name."""
+    def after(self, request: Message, *kinds: type[int] | type[str]) -> tuple[Any, ...] | None:
+        """The keyset a page token carries (None on the first page), checked part by part
+        against ``kinds``: ``(str, int)`` for a name and its id tie-breaker, ``(int,)`` for an
+        id."""
         cursor = self.decode(request)
         if not cursor.after:
             return None
-        (after,) = cursor.after
-        if not isinstance(after, kind) or isinstance(after, bool):
+        if len(cursor.after) != len(kinds) or not all(
+            isinstance(part, kind) and not isinstance(part, bool)
+            for part, kind in zip(cursor.after, kinds, strict=True)
+        ):
             raise InvalidArgument("page_token is not a valid page token")
-        return after
+        return cursor.after
 
-    def next(self, request: Message, after: int | str | None) -> str:
+    def next(self, request: Message, after: tuple[KeyPart, ...] | None) -> str:
         """The token for the page after the key ``after``; empty at the end (None)."""
-        return "" if after is None else self.encode(request, Cursor(after=(after,)))
+        return "" if after is None else self.encode(request, Cursor(after=after))
 
     def decode(self, request: Message) -> Cursor:
         """The cursor in ``request.page_token`` (``Cursor()`` when it is empty).

@@ -12,31 +12,16 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from catalog.api import enums, names
 from catalog.api.convert import timestamp
 from catalog.api.v1 import replication_pb2 as pb
+from catalog.errors import InvalidArgument
 from catalog.store.models import TASK_COUNTERS
 from replication.service import Lag, RuleView, RunView, TaskFailure
 from replication.spec import RuleSpec, parse_spec
+from replication.statuses import RunStatus, TaskStatus, Trigger
 
-RUN_STATUSES = {
-    "pending": pb.RUN_STATUS_PENDING,
-    "planning": pb.RUN_STATUS_PLANNING,
-    "running": pb.RUN_STATUS_RUNNING,
-    "succeeded": pb.RUN_STATUS_SUCCEEDED,
-    "failed": pb.RUN_STATUS_FAILED,
-}
-TRIGGERS = {
-    "manual": pb.RUN_TRIGGER_MANUAL,
-    "schedule": pb.RUN_TRIGGER_SCHEDULE,
-    "index": pb.RUN_TRIGGER_INDEX,
-}
-CONFLICTS = {"overwrite": pb.CONFLICT_POLICY_OVERWRITE, "report": pb.CONFLICT_POLICY_REPORT}
-NEWEST_BY = {"tag": pb.NEWEST_BY_TAG, "created": pb.NEWEST_BY_CREATED}
 _OUTCOMES = frozenset(("copied", "skipped", "failed"))  # the fields of a pb.Tally
-
-
-def _names(table: dict[str, Any]) -> dict[Any, str]:
-    return {v: k for k, v in table.items()}
 
 
 def _counter_field(counter: str) -> tuple[str, str | None]:
@@ -45,12 +30,6 @@ def _counter_field(counter: str) -> tuple[str, str | None]:
     a field of the Run itself."""
     what, _, outcome = counter.rpartition("_")
     return (what, outcome) if outcome in _OUTCOMES else (counter, None)
-
-
-_STATUS_NAMES = _names(RUN_STATUSES)
-_TRIGGER_NAMES = _names(TRIGGERS)
-_CONFLICT_NAMES = _names(CONFLICTS)
-_NEWEST_BY_NAMES = _names(NEWEST_BY)
 
 
 # -- domain → protobuf -------------------------------------------------------------------------
@@ -74,20 +53,29 @@ def lag_message(lag: Lag) -> pb.Lag:
 
 def run_message(view: RunView) -> pb.Run:
     message = pb.Run(
-        id=view.id,
-        rule=view.rule,
-        trigger=TRIGGERS.get(view.trigger, pb.RUN_TRIGGER_UNSPECIFIED),
+        name=names.run_name(view.rule or None, view.id),
+        rule=names.rule_name(view.rule) if view.rule else "",
+        trigger=enums.TRIGGER.proto(view.trigger),
         scheduled_time=timestamp(view.scheduled_for),
-        status=RUN_STATUSES.get(view.status, pb.RUN_STATUS_UNSPECIFIED),
+        status=enums.RUN_STATUS.proto(view.status),
         error=view.error or "",
         create_time=timestamp(view.created_at),
         start_time=timestamp(view.started_at),
         finish_time=timestamp(view.finished_at),
         tasks_total=view.tasks_total,
         tasks_done=view.tasks_done,
-        outcomes=view.outcomes,
+        task_counts=[
+            pb.TaskCount(status=enums.TASK_STATUS.proto(status), count=view.outcomes[status])
+            for status in TaskStatus
+            if status in view.outcomes
+        ],
         failures=[
-            pb.TaskFailure(repository=f.repository, tag=f.tag, status=f.status, reason=f.reason)
+            pb.TaskFailure(
+                repository=f.repository,
+                tag=f.tag,
+                status=enums.TASK_STATUS.proto(f.status),
+                reason=f.reason,
+            )
             for f in view.failures
         ],
     )
@@ -105,9 +93,9 @@ def spec_message(spec: RuleSpec) -> pb.Rule:
     """The fields a client writes; :func:`rule_message` adds the output-only ones."""
     tags = spec.tags
     return pb.Rule(
-        name=spec.name,
-        source=spec.source,
-        destination=spec.destination,
+        name=names.rule_name(spec.name),
+        source=names.registry_name(spec.source),
+        destination=names.registry_name(spec.destination),
         include=spec.include,
         exclude=spec.exclude,
         prefix=spec.prefix,
@@ -120,11 +108,11 @@ def spec_message(spec: RuleSpec) -> pb.Rule:
             regex=tags.regex or "",
             semver=tags.semver or "",
             newest=tags.newest or 0,
-            newest_by=NEWEST_BY[tags.newest_by],
+            newest_by=enums.NEWEST_BY.proto(tags.newest_by),
         ),
         referrers=spec.referrers,
-        conflict=CONFLICTS[spec.conflict],
-        policy=spec.policy or "",
+        conflict=enums.CONFLICT.proto(spec.conflict),
+        policy=names.policy_name(spec.policy) if spec.policy else "",
         schedule=pb.Schedule(**spec.schedule.model_dump(exclude_none=True))
         if spec.schedule is not None
         else None,
@@ -136,7 +124,7 @@ def rule_message(view: RuleView) -> pb.Rule:
     message = spec_message(view.spec)
     message.MergeFrom(
         pb.Rule(
-            origin=view.origin,
+            origin=enums.RULE_ORIGIN.proto(view.origin),
             create_time=timestamp(view.created_at),
             update_time=timestamp(view.updated_at),
             last_run=run_message(view.last_run) if view.last_run is not None else None,
@@ -149,12 +137,20 @@ def rule_message(view: RuleView) -> pb.Rule:
 # -- protobuf → domain -------------------------------------------------------------------------
 
 
-def rule_spec(message: pb.Rule) -> RuleSpec:
-    """A request's rule as a validated spec; problems → InvalidArgument (parse_spec)."""
+def _registry(message: pb.Rule, field: str) -> str:
+    value: str = getattr(message, field)
+    if not value:
+        raise InvalidArgument(f"rule.{field} is required: a registry's name, registries/{{id}}")
+    return names.parse_registry_name(value)
+
+
+def rule_spec(message: pb.Rule, rule_id: str | None = None) -> RuleSpec:
+    """A request's rule as a validated spec, named ``rule_id`` or by its ``name``; problems →
+    InvalidArgument (names, parse_spec)."""
     data: dict[str, Any] = {
-        "name": message.name,
-        "source": message.source,
-        "destination": message.destination,
+        "name": rule_id if rule_id is not None else names.parse_rule_name(message.name),
+        "source": _registry(message, "source"),
+        "destination": _registry(message, "destination"),
         "exclude": list(message.exclude),
         "prefix": message.prefix,
         "strip": message.strip,
@@ -164,9 +160,9 @@ def rule_spec(message: pb.Rule) -> RuleSpec:
     if message.include:
         data["include"] = list(message.include)
     if message.conflict != pb.CONFLICT_POLICY_UNSPECIFIED:
-        data["conflict"] = _CONFLICT_NAMES.get(message.conflict, str(message.conflict))
+        data["conflict"] = enums.CONFLICT.domain(message.conflict) or str(message.conflict)
     if message.policy:
-        data["policy"] = message.policy
+        data["policy"] = names.parse_policy_name(message.policy)
     if message.HasField("rename"):
         data["rename"] = {
             "pattern": message.rename.pattern,
@@ -182,7 +178,7 @@ def rule_spec(message: pb.Rule) -> RuleSpec:
         if t.newest:
             tags["newest"] = t.newest
         if t.newest_by != pb.NEWEST_BY_UNSPECIFIED:
-            tags["newest_by"] = _NEWEST_BY_NAMES.get(t.newest_by, str(t.newest_by))
+            tags["newest_by"] = enums.NEWEST_BY.domain(t.newest_by) or str(t.newest_by)
         data["tags"] = tags
     if message.HasField("schedule"):
         which = message.schedule.WhichOneof("schedule")
@@ -199,37 +195,57 @@ def _maybe_time(message: Any, field: str) -> datetime | None:
     return _time(getattr(message, field)) if message.HasField(field) else None
 
 
+def _known(value: Any, what: str, number: int) -> Any:
+    if value is None:
+        raise InvalidArgument(f"the server sent {what} {number}, unknown to this client")
+    return value
+
+
 def run_view(message: pb.Run) -> RunView:
     counters: dict[str, int] = {}
     for counter in TASK_COUNTERS:
         name, outcome = _counter_field(counter)
         value = getattr(message, name)
         counters[counter] = int(value if outcome is None else getattr(value, outcome))
+    rule, run = names.parse_run_name(message.name)
+    status: RunStatus = _known(
+        enums.RUN_STATUS.domain(message.status), "run status", message.status
+    )
+    trigger: Trigger = _known(enums.TRIGGER.domain(message.trigger), "trigger", message.trigger)
     return RunView(
-        id=message.id,
-        rule=message.rule,
-        trigger=_TRIGGER_NAMES.get(message.trigger, "unknown"),
+        id=run,
+        rule=rule or "",
+        trigger=trigger,
         scheduled_for=_maybe_time(message, "scheduled_time"),
-        status=_STATUS_NAMES.get(message.status, "unknown"),
+        status=status,
         error=message.error or None,
         created_at=_time(message.create_time),
         started_at=_maybe_time(message, "start_time"),
         finished_at=_maybe_time(message, "finish_time"),
         tasks_total=message.tasks_total,
         tasks_done=message.tasks_done,
-        outcomes=dict(sorted(message.outcomes.items())),
+        outcomes={
+            _task_status(c.status): int(c.count)
+            for c in sorted(message.task_counts, key=lambda c: str(_task_status(c.status)))
+        },
         counters=counters,
         failures=tuple(
-            TaskFailure(f.repository, f.tag, f.status, f.reason) for f in message.failures
+            TaskFailure(f.repository, f.tag, _task_status(f.status), f.reason)
+            for f in message.failures
         ),
     )
+
+
+def _task_status(number: int) -> TaskStatus:
+    status: TaskStatus = _known(enums.TASK_STATUS.domain(number), "task status", number)
+    return status
 
 
 def rule_view(message: pb.Rule) -> RuleView:
     lag = message.lag
     return RuleView(
         spec=rule_spec(message),
-        origin=message.origin,
+        origin=_known(enums.RULE_ORIGIN.domain(message.origin), "rule origin", message.origin),
         created_at=_time(message.create_time),
         updated_at=_time(message.update_time),
         last_run=run_view(message.last_run) if message.HasField("last_run") else None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,11 +17,15 @@ from catalog.index.run import index_registry
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
 from catalog.store import queries
-from catalog.store.registries import RegistrySpec, create_registry, delete_registry, get_registry
-
-if TYPE_CHECKING:
-    pass
-
+from catalog.store.registries import (
+    INTERRUPTED,
+    RegistrySpec,
+    create_registry,
+    delete_registry,
+    get_registry,
+    index_ended,
+    index_started,
+)
 
 # Told, after each index run, the registry and when the run started (replication follows it).
 AfterIndex = Callable[[str, datetime], object]
@@ -45,7 +48,7 @@ class CatalogService:
             return queries.RegistryView.of(get_registry(session, name))
 
     def list_registries(
-        self, size: int = 0, after: int | None = None
+        self, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.RegistryView]:
         with self.sessions() as session:
             return queries.list_registries(session, queries.page_size(size), after)
@@ -55,7 +58,7 @@ class CatalogService:
             delete_registry(session, name)
 
     def list_repositories(
-        self, registry: str, size: int = 0, after: int | None = None
+        self, registry: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.RepositoryView]:
         with self.sessions() as session:
             return queries.list_repositories(session, registry, queries.page_size(size), after)
@@ -66,7 +69,7 @@ class CatalogService:
         repository: str,
         show_gone: bool = False,
         size: int = 0,
-        after: int | None = None,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.TagView]:
         with self.sessions() as session:
             return queries.list_tags(
@@ -74,7 +77,7 @@ class CatalogService:
             )
 
     def list_index_errors(
-        self, registry: str, size: int = 0, after: int | None = None
+        self, registry: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.IndexErrorView]:
         with self.sessions() as session:
             return queries.list_index_errors(session, registry, queries.page_size(size), after)
@@ -88,7 +91,19 @@ class CatalogService:
         self._indexing.add(name)
         started = datetime.now(UTC)
         try:
-            stats = await index_registry(self.sessions, name, on_progress)
+            with self.sessions.begin() as session:
+                index_started(session, name, started)
+            try:
+                stats = await index_registry(self.sessions, name, on_progress)
+            except BaseException as exc:
+                # Cancelled (the server stops) or Ctrl-C: the status must not stay "running".
+                stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+                failure = INTERRUPTED if stopped else str(exc) or type(exc).__name__
+                with self.sessions.begin() as session:
+                    index_ended(session, name, datetime.now(UTC), None, failure)
+                raise
+            with self.sessions.begin() as session:
+                index_ended(session, name, datetime.now(UTC), stats.errors)
         finally:
             self._indexing.discard(name)
         if stats.tag_events and self.after_index is not None:
@@ -104,7 +119,11 @@ class CatalogService:
             return queries.get_artifact(session, digest)
 
     def referrers(
-        self, digest: str, artifact_type: str | None = None, size: int = 0, after: int | None = None
+        self,
+        digest: str,
+        artifact_type: str | None = None,
+        size: int = 0,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.AttachmentView]:
         with self.sessions() as session:
             return queries.list_referrers(
@@ -117,7 +136,7 @@ class CatalogService:
         name: str | None = None,
         version: str | None = None,
         size: int = 0,
-        after: int | None = None,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.PackageMatch]:
         with self.sessions() as session:
             return queries.search_packages(
@@ -130,7 +149,12 @@ class CatalogService:
             )
 
     def tag_events(
-        self, registry: str, repository: str, tag: str, size: int = 0, after: int | None = None
+        self,
+        registry: str,
+        repository: str,
+        tag: str,
+        size: int = 0,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.TagEventView]:
         with self.sessions() as session:
             return queries.tag_history(
@@ -138,7 +162,7 @@ class CatalogService:
             )
 
     def tag_history(
-        self, reference: str, size: int = 0, after: int | None = None
+        self, reference: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.TagEventView]:
         """The history of HOST/REPO:TAG, the host naming a configured registry."""
         ref = parse_image_reference(reference, "latest")

@@ -26,7 +26,7 @@ class Catalog(Protocol):
     def add_registry(self, spec: RegistrySpec) -> queries.RegistryView: ...
 
     def list_registries(
-        self, size: int = 0, after: int | None = None
+        self, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.RegistryView]: ...
 
     def remove_registry(self, name: str) -> None: ...
@@ -34,7 +34,7 @@ class Catalog(Protocol):
     async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats: ...
 
     def list_index_errors(
-        self, registry: str, size: int = 0, after: int | None = None
+        self, registry: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.IndexErrorView]: ...
 
     def artifact(self, reference: str) -> queries.ArtifactView: ...
@@ -45,11 +45,11 @@ class Catalog(Protocol):
         name: str | None = None,
         version: str | None = None,
         size: int = 0,
-        after: int | None = None,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.PackageMatch]: ...
 
     def tag_history(
-        self, reference: str, size: int = 0, after: int | None = None
+        self, reference: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.TagEventView]: ...
 
 

@@ -10,7 +10,8 @@ from catalog.app.config import schedule_text
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
 from catalog.cli.output import echo_json, output_option, table, when_text
-from catalog.store.registries import RegistrySpec
+from catalog.store.queries import RegistryView
+from catalog.store.registries import IndexStatus, RegistrySpec
 
 
 @click.group("registry")
@@ -89,10 +90,21 @@ def list_(catalog: Catalog, output: str) -> None:
         None,
         ["name", "host", "schedule", "last index", "status"],
         [
-            (v.name, v.host, v.index_schedule, when_text(v.last_index_at), v.last_index_status)
+            (v.name, v.host, v.index_schedule, when_text(v.last_index_at), index_status(v))
             for v in views
         ],
     )
+
+
+def index_status(view: RegistryView) -> str | None:
+    """The last index run's outcome in words: ``succeeded, 2 errors``, ``failed: <why>``,
+    ``running``; None before the first run."""
+    status = view.last_index_status
+    if status == IndexStatus.FAILED:
+        return f"{status}: {view.last_index_error}"
+    if status == IndexStatus.SUCCEEDED and view.last_index_errors:
+        return f"{status}, {view.last_index_errors} errors"
+    return status
 
 
 @registry_group.command("remove")

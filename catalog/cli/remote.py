@@ -15,8 +15,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from catalog import errors
-from catalog.api import names
-from catalog.api.convert import KINDS, SCHEMES
+from catalog.api import enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.index.progress import IndexStats, ProgressCallback
@@ -26,8 +25,6 @@ from catalog.store import queries
 from catalog.store.registries import RegistrySpec
 
 T = TypeVar("T")
-_KIND_NAMES = {v: k for k, v in KINDS.items()}
-_SCHEME_NAMES = {v: k for k, v in SCHEMES.items()}
 _ERRORS: dict[grpc.StatusCode, Callable[[str], Exception]] = {
     grpc.StatusCode.NOT_FOUND: errors.NotFound,
     grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
@@ -85,8 +82,8 @@ def _artifact(a: pb.Artifact) -> queries.ArtifactView:
             queries.AttachmentView(
                 x.digest,
                 x.subject_digest,
-                _KIND_NAMES.get(x.kind, "other"),
-                _SCHEME_NAMES.get(x.scheme, "unknown"),
+                enums.ATTACHMENT_KIND.domain(x.kind) or "other",
+                enums.ATTACHMENT_SCHEME.domain(x.scheme) or "unknown",
                 x.artifact_type or None,
             )
             for x in a.attachments
@@ -144,10 +141,19 @@ def _registry(r: pb.Registry) -> queries.RegistryView:
         credentials_ref=r.credentials_ref or None,
         repositories=[],
         index_schedule=r.index_schedule or None,
-        last_index_at=_time(r.last_index_time) if r.HasField("last_index_time") else None,
-        last_index_status=r.last_index_error
-        or (pb.IndexStatus.Name(r.last_index_status) if r.last_index_status else None),
+        last_index_at=_optional_time(r, "last_index_time"),
+        last_index_status=enums.INDEX_STATUS.domain(r.last_index_status),
+        last_index_started_at=_optional_time(r, "last_index_start_time"),
+        last_index_error=r.last_index_error or None,
+        last_index_errors=int(r.last_index_error_count)
+        if r.last_index_status == pb.INDEX_STATUS_SUCCEEDED
+        else None,
     )
+
+
+def _optional_time(message: Any, field: str) -> datetime | None:
+    """A timestamp field as aware UTC; None when unset."""
+    return _time(getattr(message, field)) if message.HasField(field) else None
 
 
 class RemoteCatalog:
@@ -172,7 +178,7 @@ class RemoteCatalog:
         return _registry(self._call(self.stub.CreateRegistry, request).registry)
 
     def list_registries(
-        self, size: int = 0, after: int | None = None
+        self, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.RegistryView]:
         found: list[queries.RegistryView] = []
         request = pb.ListRegistriesRequest(page_size=1000)
@@ -212,7 +218,7 @@ class RemoteCatalog:
         return stats
 
     def list_index_errors(
-        self, registry: str, size: int = 0, after: int | None = None
+        self, registry: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.IndexErrorView]:
         request = pb.ListIndexErrorsRequest(parent=names.registry_name(registry), page_size=size)
         answer = self._call(self.stub.ListIndexErrors, request)
@@ -244,7 +250,7 @@ class RemoteCatalog:
         name: str | None = None,
         version: str | None = None,
         size: int = 0,
-        after: int | None = None,
+        after: queries.Key | None = None,
     ) -> queries.Page[queries.PackageMatch]:
         request = pb.SearchArtifactsByPackageRequest(
             purl=purl or "", package_name=name or "", package_version=version or "", page_size=size
@@ -270,7 +276,7 @@ class RemoteCatalog:
         )
 
     def tag_history(
-        self, reference: str, size: int = 0, after: int | None = None
+        self, reference: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.TagEventView]:
         ref = parse_image_reference(reference, "latest")
         if ref.digest is not None:

@@ -14,15 +14,17 @@ from typing import Any, TypeVar
 import grpc
 import grpc.aio
 
+from catalog.api import names
 from catalog.api.paging import MAX_PAGE_SIZE, page_size
 from catalog.api.replication_convert import rule_view, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
 from catalog.cli.remote import grpc_errors_mapped
 from catalog.errors import FailedPrecondition
-from catalog.store.queries import Page
+from catalog.store.queries import Key, Page
 from replication.service import RuleView, RunView
 from replication.spec import RuleSpec
+from replication.statuses import RuleOrigin
 
 T = TypeVar("T")
 _TIMEOUT = 60.0
@@ -35,19 +37,33 @@ class RemoteReplication:
         self.server = server
         self.channel = grpc.insecure_channel(server)
         self.stub = replication_pb2_grpc.ReplicationServiceStub(self.channel)
-        # (rule filter, run id) → the server's token for the page after that run
+        # (runs parent, run id) → the server's token for the page after that run
         self._run_pages: dict[tuple[str, int], str] = {}
 
     def _call(self, method: Callable[..., T], request: Any) -> T:
         with grpc_errors_mapped(self.server):
             return method(request, timeout=_TIMEOUT)
 
-    def put_rule(self, spec: RuleSpec, *, replace: bool = True, origin: str = "api") -> RuleView:
-        request = pb.PutRuleRequest(rule=spec_message(spec), replace=replace)
-        return rule_view(self._call(self.stub.PutRule, request).rule)
+    def put_rule(
+        self,
+        spec: RuleSpec,
+        *,
+        create: bool = True,
+        replace: bool = True,
+        origin: RuleOrigin = RuleOrigin.API,
+    ) -> RuleView:
+        """CreateRule, or UpdateRule (creating when ``create``) when ``replace``; rules from here
+        are the API's (``origin`` is the server's to set)."""
+        rule = spec_message(spec)
+        if not replace:
+            create_request = pb.CreateRuleRequest(rule_id=spec.name, rule=rule)
+            return rule_view(self._call(self.stub.CreateRule, create_request).rule)
+        update_request = pb.UpdateRuleRequest(rule=rule, allow_missing=create)
+        return rule_view(self._call(self.stub.UpdateRule, update_request).rule)
 
     def get_rule(self, name: str) -> RuleView:
-        return rule_view(self._call(self.stub.GetRule, pb.GetRuleRequest(name=name)).rule)
+        request = pb.GetRuleRequest(name=names.rule_name(name))
+        return rule_view(self._call(self.stub.GetRule, request).rule)
 
     def list_rules(self) -> list[RuleView]:
         found: list[RuleView] = []
@@ -60,29 +76,32 @@ class RemoteReplication:
             request.page_token = answer.next_page_token
 
     def delete_rule(self, name: str) -> None:
-        self._call(self.stub.DeleteRule, pb.DeleteRuleRequest(name=name))
+        self._call(self.stub.DeleteRule, pb.DeleteRuleRequest(name=names.rule_name(name)))
 
     def start_run(self, rule: str) -> RunView:
-        return run_view(self._call(self.stub.TriggerRun, pb.TriggerRunRequest(rule=rule)).run)
+        request = pb.RunRuleRequest(name=names.rule_name(rule))
+        return run_view(self._call(self.stub.RunRule, request).run)
 
     def list_runs(
-        self, rule: str | None = None, size: int = 0, after: int | None = None
+        self, rule: str | None = None, size: int = 0, after: Key | None = None
     ) -> Page[RunView]:
         """A page of runs, newest first, paged as on the database: ``after`` is the
-        ``next_after`` (a run id) of the page before."""
-        request = pb.ListRunsRequest(rule=rule or "", page_size=size)
+        ``next_after`` (``(run id,)``) of the page before."""
+        parent = names.rule_name(rule) if rule else f"rules/{names.ANY_RULE}"
+        request = pb.ListRunsRequest(parent=parent, page_size=size)
         if after is not None:
-            token = self._run_pages.get((request.rule, after))
+            (run_id,) = after
+            token = self._run_pages.get((parent, int(run_id)))
             if token is None:
-                return self._runs_before(request, after)
+                return self._runs_before(request, int(run_id))
             request.page_token = token
         answer = self._call(self.stub.ListRuns, request)
         runs = [run_view(r) for r in answer.runs]
         if not answer.next_page_token or not runs:
             return Page(runs, None)
         # The server's page tokens are opaque: remember which run id each one continues after.
-        self._run_pages[(request.rule, runs[-1].id)] = answer.next_page_token
-        return Page(runs, runs[-1].id)
+        self._run_pages[(parent, runs[-1].id)] = answer.next_page_token
+        return Page(runs, (runs[-1].id,))
 
     def _runs_before(self, request: pb.ListRunsRequest, after: int) -> Page[RunView]:
         """The page after run ``after`` when no page here ended with it (the id came from
@@ -92,15 +111,16 @@ class RemoteReplication:
         found: list[RunView] = []
         while len(found) <= size:
             answer = self._call(self.stub.ListRuns, request)
-            found += [run_view(r) for r in answer.runs if r.id < after]
+            found += [v for v in map(run_view, answer.runs) if v.id < after]
             if not answer.next_page_token:
                 break
             request.page_token = answer.next_page_token
         runs = found[:size]
-        return Page(runs, runs[-1].id if len(found) > size else None)
+        return Page(runs, (runs[-1].id,) if len(found) > size else None)
 
-    def get_run(self, run_id: int) -> RunView:
-        return run_view(self._call(self.stub.GetRun, pb.GetRunRequest(id=run_id)).run)
+    def get_run(self, run_id: int, rule: str | None = None) -> RunView:
+        request = pb.GetRunRequest(name=names.run_name(rule, run_id))
+        return run_view(self._call(self.stub.GetRun, request).run)
 
     async def follow(
         self, run_id: int, on_update: Callable[[RunView], None], *, parallel: int
@@ -110,7 +130,9 @@ class RemoteReplication:
         async with grpc.aio.insecure_channel(self.server) as channel:
             stub = replication_pb2_grpc.ReplicationServiceStub(channel)
             with grpc_errors_mapped(self.server):
-                async for message in stub.WatchRun(pb.WatchRunRequest(id=run_id)):
+                async for message in stub.WatchRun(
+                    pb.WatchRunRequest(name=names.run_name(None, run_id))
+                ):
                     last = run_view(message.run)
                     on_update(last)
         if last is None or not last.finished:

@@ -34,6 +34,7 @@ from catalog.cli.replicate_views import (
     source_text,
 )
 from catalog.errors import AlreadyExists, InvalidArgument, NotFound
+from replication.statuses import RunStatus
 
 # -- stored rules ------------------------------------------------------------------------------
 
@@ -237,7 +238,9 @@ def run_command(rule: str, wait: bool, parallel: int, output: str) -> None:
                 backend.follow(
                     run.id,
                     lambda v: show(
-                        v.tasks_total if v.status not in ("pending", "planning") else None,
+                        v.tasks_total
+                        if v.status not in (RunStatus.PENDING, RunStatus.PLANNING)
+                        else None,
                         v.tasks_done,
                         progress_detail(v.counters.get("bytes_copied", 0), failed_count(v)),
                     ),
@@ -245,7 +248,7 @@ def run_command(rule: str, wait: bool, parallel: int, output: str) -> None:
                 )
             )
         run_detail(final)
-    if final.status != "succeeded":
+    if final.status != RunStatus.SUCCEEDED:
         click.get_current_context().exit(EXIT_ERROR)
 
 

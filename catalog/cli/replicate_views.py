@@ -9,6 +9,7 @@ import click
 
 from catalog.cli.output import plain, table, when_text
 from replication.report import RunReport, Tally
+from replication.statuses import FAILED_TASK, TaskStatus
 
 if TYPE_CHECKING:
     from replication.service import Lag, RuleView, RunView
@@ -160,7 +161,7 @@ def last_run_text(run: RunView | None) -> str:
 
 
 def failed_count(run: RunView) -> int:
-    return sum(run.outcomes.get(s, 0) for s in ("failed", "conflict"))
+    return sum(run.outcomes.get(s, 0) for s in FAILED_TASK)
 
 
 def run_detail(run: RunView) -> None:
@@ -189,22 +190,26 @@ def run_detail(run: RunView) -> None:
 
     outcomes = run.outcomes
     _counts_table(
-        images=(outcomes.get("copied", 0), outcomes.get("skipped", 0), failed_count(run)),
+        images=(
+            outcomes.get(TaskStatus.COPIED, 0),
+            outcomes.get(TaskStatus.SKIPPED, 0),
+            failed_count(run),
+        ),
         manifests=counts("manifests"),
         blobs=counts("blobs"),
         blobs_mounted=c.get("blobs_mounted", 0),
         bytes_=counts("bytes"),
         referrers=counts("referrers"),
-        denied=outcomes.get("denied", 0),
+        denied=outcomes.get(TaskStatus.DENIED, 0),
         failures=[
             (
                 f.repository,
                 f.tag or "*",
-                f.reason if f.status == "failed" else f"{f.status}: {f.reason}",
+                f.reason if f.status == TaskStatus.FAILED else f"{f.status}: {f.reason}",
             )
             for f in run.failures
         ],
     )
     shown = len(run.failures)
-    if shown < failed_count(run) + outcomes.get("denied", 0):
+    if shown < failed_count(run) + outcomes.get(TaskStatus.DENIED, 0):
         click.echo(f"  (the first {shown} failed images are shown)")

@@ -16,9 +16,10 @@ import click
 
 from catalog.cli.context import database_url, open_service
 from catalog.errors import FailedPrecondition
-from catalog.store.queries import Page
+from catalog.store.queries import Key, Page
 from replication.service import ReplicationService, RuleView, RunView
 from replication.spec import RuleSpec
+from replication.statuses import RuleOrigin
 
 if TYPE_CHECKING:
     from catalog.gate.checker import Gate
@@ -30,7 +31,12 @@ class Replication(Protocol):
     """What the commands need of replication: the database's, or a server's."""
 
     def put_rule(
-        self, spec: RuleSpec, *, replace: bool = True, origin: str = "api"
+        self,
+        spec: RuleSpec,
+        *,
+        create: bool = True,
+        replace: bool = True,
+        origin: RuleOrigin = RuleOrigin.API,
     ) -> RuleView: ...
 
     def get_rule(self, name: str) -> RuleView: ...
@@ -44,10 +50,10 @@ class Replication(Protocol):
         ...
 
     def list_runs(
-        self, rule: str | None = None, size: int = 0, after: int | None = None
+        self, rule: str | None = None, size: int = 0, after: Key | None = None
     ) -> Page[RunView]: ...
 
-    def get_run(self, run_id: int) -> RunView: ...
+    def get_run(self, run_id: int, rule: str | None = None) -> RunView: ...
 
     async def follow(self, run_id: int, on_update: OnRun, *, parallel: int) -> RunView:
         """Until the run is finished, calling ``on_update`` as it changes → the finished run.

@@ -21,7 +21,7 @@ from catalog.app.config import ServeConfig
 from catalog.gate import build_gate
 from catalog.schedules import trigger_for
 from catalog.store.db import exclusive, make_engine, session_factory, upgrade
-from catalog.store.registries import update_registry
+from catalog.store.registries import interrupt_index_runs, update_registry
 from catalog.trust.policy.stored import Policies
 from replication.notify import listen
 from replication.scheduling import RuleScheduler
@@ -49,6 +49,8 @@ class Server:
             exclusive(session.connection())  # replicas starting together apply them in turn
             for registry in config.registries:
                 update_registry(session, registry.spec())
+            for name in interrupt_index_runs(session, datetime.now(UTC)):
+                log.warning("the last index run of %s was interrupted", name)
         self.gate = build_gate(self.sessions, config.trust.build())
         settings = config.replication
         self.worker = Worker(
@@ -66,7 +68,9 @@ class Server:
             config.listen,
             [
                 catalog_service(CatalogServicer(self.catalog, tokens)),
-                gate_service(GateServicer(self.gate, Policies(self.sessions, self.gate.pki_names))),
+                gate_service(
+                    GateServicer(self.gate, Policies(self.sessions, self.gate.pki_names), tokens)
+                ),
                 replication_service(ReplicationServicer(self.replication, tokens)),
             ],
         )

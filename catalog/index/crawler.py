@@ -102,10 +102,6 @@ class Crawler:
             registry = get_registry(session, self.registry_name)
             if self.open_repository.can_list and not patterns_are_names(patterns):
                 mark_repositories_gone(session, registry, set(names))
-            registry.last_index_at = utcnow()
-            registry.last_index_status = (
-                f"{self.stats.repositories_done} repositories, {self.stats.errors} errors"
-            )
         self.stats.phase = "done"
         self._report()
         return self.stats

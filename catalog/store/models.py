@@ -70,8 +70,13 @@ class Registry(Base):
     repositories_filter: Mapped[list[str]] = mapped_column(default=list)
     index_schedule: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_index_at: Mapped[datetime | None]
+    # The last index run (or the one under way): an IndexStatus (catalog.store.registries),
+    # when it started and ended, why it failed, and how many index errors it recorded.
     last_index_status: Mapped[str | None] = mapped_column(Text)
+    last_index_started_at: Mapped[datetime | None]
+    last_index_at: Mapped[datetime | None]
+    last_index_error: Mapped[str | None] = mapped_column(Text)
+    last_index_errors: Mapped[int | None]
 
     repositories: Mapped[list[Repository]] = relationship(
         back_populates="owner", cascade="all, delete-orphan", passive_deletes=True

@@ -40,16 +40,19 @@ def current_policy_version(session: Session, name: str) -> int:
     return int(version)
 
 
-def current_policies(session: Session) -> list[Policy]:
-    newest = (
-        select(Policy.name, func.max(Policy.version).label("version"))
-        .group_by(Policy.name)
-        .subquery()
-    )
+def current_policies(
+    session: Session, after: str | None = None, limit: int | None = None
+) -> list[Policy]:
+    """The newest version of each policy set by name: those after ``after``, at most ``limit``."""
+    newest = select(Policy.name, func.max(Policy.version).label("version")).group_by(Policy.name)
+    if after is not None:
+        newest = newest.where(Policy.name > after)
+    current = newest.subquery()
     return list(
         session.scalars(
             select(Policy)
-            .join(newest, (Policy.name == newest.c.name) & (Policy.version == newest.c.version))
+            .join(current, (Policy.name == current.c.name) & (Policy.version == current.c.version))
             .order_by(Policy.name)
+            .limit(limit)
         )
     )

@@ -1,7 +1,9 @@
 """Read-side queries of the catalog: plain records for the API and the CLI to present.
 
-Every list is paginated by keyset (``after`` the last id seen), so pages stay stable while the
-indexer writes.
+Every list is ordered as the API documents it (by name, path, tag or digest; events and errors
+newest first) and paginated by keyset: a page ends with the sort key of its last row and the row's
+id as tie-breaker (``Page.next_after``), and the next page starts after it, so pages stay stable
+while the indexer writes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import InvalidArgument, NotFound
@@ -35,6 +37,7 @@ from catalog.store.models import (
     TagEvent,
 )
 from catalog.store.purls import parse_purl, purl_base
+from catalog.store.registries import IndexStatus
 
 MAX_PAGE = 1000
 
@@ -42,11 +45,14 @@ MAX_PAGE = 1000
 T = TypeVar("T")
 V = TypeVar("V")
 
+Key = tuple[str | int, ...]
+"""Where a page ended: the sort key of its last row, then the row id (or the id alone)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     items: list[T]
-    next_after: int | None  # pass back as ``after`` for the next page; None at the end
+    next_after: Key | None  # pass back as ``after`` for the next page; None at the end
 
 
 def page_size(requested: int, default: int = 100) -> int:
@@ -298,22 +304,55 @@ def resolve_reference(session: Session, reference: ImageReference) -> str:
 
 
 def list_referrers(
-    session: Session, digest: str, artifact_type: str | None, size: int, after: int | None
+    session: Session, digest: str, artifact_type: str | None, size: int, after: Key | None
 ) -> Page[AttachmentView]:
+    """By attachment digest."""
     query = select(Attachment).where(Attachment.subject_digest == _digest(digest))
     if artifact_type:
         query = query.where(Attachment.artifact_type == artifact_type)
-    found: Page[Attachment] = _page(session, query, Attachment.id, size, after)
+    found: Page[Attachment] = _page(
+        session, query, (Attachment.attachment_digest, Attachment.id), size, after
+    )
     return Page(_attachment_views(found.items), found.next_after)
 
 
-def _page(session: Session, query: Any, key: Any, size: int, after: int | None) -> Page[Any]:
+def _beyond(columns: tuple[Any, ...], key: Key, descending: bool) -> ColumnElement[bool]:
+    """Rows after ``key`` in the order of ``columns`` (a row-value comparison, spelled out
+    because SQLAlchemy's ``tuple_`` comparison is not portable across backends)."""
+    (column, *rest), (value, *others) = columns, key
+    first: ColumnElement[bool] = column < value if descending else column > value
+    if not rest:
+        return first
+    return or_(first, and_(column == value, _beyond(tuple(rest), tuple(others), descending)))
+
+
+def _keyset(query: Any, columns: tuple[Any, ...], after: Key | None, descending: bool) -> Any:
+    """``query`` ordered by ``columns`` (the last one unique: the tie-breaker), after ``after``."""
     if after is not None:
-        query = query.where(key > after)
-    rows: list[Any] = list(session.scalars(query.order_by(key).limit(size + 1)))
+        if len(after) != len(columns):
+            raise InvalidArgument("page_token is not a valid page token")
+        query = query.where(_beyond(columns, after, descending))
+    return query.order_by(*(c.desc() if descending else c for c in columns))
+
+
+def _page(
+    session: Session,
+    query: Any,
+    columns: tuple[Any, ...],
+    size: int,
+    after: Key | None,
+    *,
+    descending: bool = False,
+) -> Page[Any]:
+    """One page of the ORM rows ``query`` selects, ordered by ``columns`` (attributes of the
+    rows: their values are the next page's key)."""
+    rows: list[Any] = list(
+        session.scalars(_keyset(query, columns, after, descending).limit(size + 1))
+    )
     more = len(rows) > size
     rows = rows[:size]
-    return Page(rows, getattr(rows[-1], "id") if more and rows else None)  # noqa: B009
+    last = rows[-1] if more and rows else None
+    return Page(rows, None if last is None else tuple(getattr(last, c.key) for c in columns))
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,9 +379,10 @@ def search_packages(
     name: str | None = None,
     version: str | None = None,
     size: int = 100,
-    after: int | None = None,
+    after: Key | None = None,
 ) -> Page[PackageMatch]:
-    """Artifacts whose SBOMs list a package: by purl (with or without version) or name+version."""
+    """Artifacts whose SBOMs list a package: by purl (with or without version) or name+version,
+    ordered by artifact digest."""
     query = (
         select(SbomPackage, Sbom, Attachment)
         .join(Sbom, SbomPackage.sbom_id == Sbom.id)
@@ -359,9 +399,8 @@ def search_packages(
             query = query.where(SbomPackage.version == version)
     else:
         raise InvalidArgument("give a package URL, or a package name (and optionally a version)")
-    if after is not None:
-        query = query.where(SbomPackage.id > after)
-    rows = session.execute(query.order_by(SbomPackage.id).limit(size + 1)).all()
+    order = (Attachment.subject_digest, SbomPackage.id)
+    rows = session.execute(_keyset(query, order, after, False).limit(size + 1)).all()
     more = len(rows) > size
     rows = rows[:size]
     where = locations_of(session, [attachment.subject_digest for _, _, attachment in rows])
@@ -373,7 +412,8 @@ def search_packages(
         )
         for p, _sbom, attachment in rows
     ]
-    return Page(matches, rows[-1][0].id if more and rows else None)
+    last = rows[-1] if more and rows else None
+    return Page(matches, None if last is None else (last[2].subject_digest, last[0].id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,15 +436,15 @@ def _repository(session: Session, registry: str, repository: str) -> Repository:
 
 
 def tag_history(
-    session: Session, registry: str, repository: str, tag: str, size: int, after: int | None
+    session: Session, registry: str, repository: str, tag: str, size: int, after: Key | None
 ) -> Page[TagEventView]:
+    """Newest first."""
     repo = _repository(session, registry, repository)
     tag_row = session.scalar(select(Tag).where(Tag.repository_id == repo.id, Tag.name == tag))
     if tag_row is None:
         raise NotFound(f"no tag {tag!r} in {registry}/{repository}")
-    events: Page[TagEvent] = _page(
-        session, select(TagEvent).where(TagEvent.tag_id == tag_row.id), TagEvent.id, size, after
-    )
+    query = select(TagEvent).where(TagEvent.tag_id == tag_row.id)
+    events: Page[TagEvent] = _page(session, query, (TagEvent.id,), size, after, descending=True)
     return Page(
         [TagEventView(tag, e.old_digest, e.new_digest, e.observed_at) for e in events.items],
         events.next_after,
@@ -420,8 +460,11 @@ class RegistryView:
     credentials_ref: str | None
     repositories: list[str]
     index_schedule: str | None
-    last_index_at: datetime | None
-    last_index_status: str | None
+    last_index_at: datetime | None  # when the last run ended
+    last_index_status: IndexStatus | None  # None: never indexed
+    last_index_started_at: datetime | None = None
+    last_index_error: str | None = None  # why the last run failed
+    last_index_errors: int | None = None  # index errors the last run recorded
 
     @classmethod
     def of(cls, row: Registry) -> RegistryView:
@@ -434,7 +477,10 @@ class RegistryView:
             list(row.repositories_filter),
             row.index_schedule,
             row.last_index_at,
-            row.last_index_status,
+            IndexStatus(row.last_index_status) if row.last_index_status else None,
+            row.last_index_started_at,
+            row.last_index_error,
+            row.last_index_errors,
         )
 
 
@@ -486,35 +532,42 @@ def registry_for_host(session: Session, host: str) -> RegistryView:
     return RegistryView.of(row)
 
 
-def list_registries(session: Session, size: int, after: int | None) -> Page[RegistryView]:
-    return _views(_page(session, select(Registry), Registry.id, size, after), RegistryView.of)
+def list_registries(session: Session, size: int, after: Key | None) -> Page[RegistryView]:
+    """By name."""
+    page = _page(session, select(Registry), (Registry.name, Registry.id), size, after)
+    return _views(page, RegistryView.of)
 
 
 def list_repositories(
-    session: Session, registry: str, size: int, after: int | None
+    session: Session, registry: str, size: int, after: Key | None
 ) -> Page[RepositoryView]:
+    """By path."""
     owner = session.scalar(select(Registry).where(Registry.name == registry))
     if owner is None:
         raise NotFound(f"no registry named {registry!r}")
     query = select(Repository).where(Repository.registry_id == owner.id)
-    return _views(_page(session, query, Repository.id, size, after), RepositoryView.of)
+    page = _page(session, query, (Repository.name, Repository.id), size, after)
+    return _views(page, RepositoryView.of)
 
 
 def list_tags(
-    session: Session, registry: str, repository: str, show_gone: bool, size: int, after: int | None
+    session: Session, registry: str, repository: str, show_gone: bool, size: int, after: Key | None
 ) -> Page[TagView]:
+    """By tag."""
     repo = _repository(session, registry, repository)
     query = select(Tag).where(Tag.repository_id == repo.id)
     if not show_gone:
         query = query.where(Tag.gone_at.is_(None))
-    return _views(_page(session, query, Tag.id, size, after), TagView.of)
+    return _views(_page(session, query, (Tag.name, Tag.id), size, after), TagView.of)
 
 
 def list_index_errors(
-    session: Session, registry: str, size: int, after: int | None
+    session: Session, registry: str, size: int, after: Key | None
 ) -> Page[IndexErrorView]:
+    """Newest first."""
     owner = session.scalar(select(Registry).where(Registry.name == registry))
     if owner is None:
         raise NotFound(f"no registry named {registry!r}")
     query = select(IndexErrorRecord).where(IndexErrorRecord.registry_id == owner.id)
-    return _views(_page(session, query, IndexErrorRecord.id, size, after), IndexErrorView.of)
+    page = _page(session, query, (IndexErrorRecord.id,), size, after, descending=True)
+    return _views(page, IndexErrorView.of)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from catalog.errors import AlreadyExists, InvalidArgument, NotFound
@@ -13,6 +15,16 @@ from catalog.oci.globs import check_repository_glob
 from catalog.store.models import Registry, Repository, utcnow
 
 _NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+INTERRUPTED = "interrupted: the process running it stopped before it ended"
+
+
+class IndexStatus(StrEnum):
+    """Where a registry's last index run is (``registries.last_index_status``); None: never
+    indexed."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # the run got to the end (per-repository errors are counted apart)
+    FAILED = "failed"  # the run stopped early: unreachable, refused, interrupted
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +43,7 @@ class RegistrySpec:
 def validate_name(name: str, what: str = "registry name") -> str:
     """``name`` when it fits the grammar registry, rule and policy names share; ``what`` names
     it in the error."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # not match: "$" also matches before a final newline
         raise InvalidArgument(
             f"invalid {what} {name!r}: 1-63 of lower-case letters, digits and '-', "
             "starting with a letter"
@@ -118,3 +130,52 @@ def mark_repositories_gone(session: Session, registry: Registry, present: set[st
             row.gone_at = now
             gone += 1
     return gone
+
+
+# -- index runs: written when a run starts, ends, fails or is found interrupted ----------------
+# UPDATE by name: a registry removed during its run is no error.
+
+
+def index_started(session: Session, name: str, at: datetime) -> None:
+    session.execute(
+        update(Registry)
+        .where(Registry.name == name)
+        .values(
+            last_index_status=IndexStatus.RUNNING,
+            last_index_started_at=at,
+            last_index_error=None,
+            last_index_errors=None,
+        )
+    )
+
+
+def index_ended(
+    session: Session, name: str, at: datetime, errors: int | None, failure: str | None = None
+) -> None:
+    """The run ended: it succeeded (with ``errors`` index errors), or failed for ``failure``."""
+    session.execute(
+        update(Registry)
+        .where(Registry.name == name)
+        .values(
+            last_index_status=IndexStatus.FAILED if failure else IndexStatus.SUCCEEDED,
+            last_index_at=at,
+            last_index_error=failure,
+            last_index_errors=errors,
+        )
+    )
+
+
+def interrupt_index_runs(session: Session, at: datetime) -> list[str]:
+    """Mark the runs still said to be running as failed (interrupted) → their registries.
+
+    For a server starting: a run it does not hold was left by a process that died. (A run that
+    another replica holds right now ends later and writes its own outcome over this one.)"""
+    names = session.scalars(
+        update(Registry)
+        .where(Registry.last_index_status == IndexStatus.RUNNING)
+        .values(
+            last_index_status=IndexStatus.FAILED, last_index_at=at, last_index_error=INTERRUPTED
+        )
+        .returning(Registry.name)
+    )
+    return sorted(names)

@@ -49,3 +49,40 @@ def test_malformed_names_are_invalid_arguments(parse: object, name: str) -> None
     assert callable(parse)
     with pytest.raises(InvalidArgument, match="invalid"):
         parse(name)
+
+
+def test_rule_run_and_policy_names_round_trip() -> None:
+    assert names.parse_rule_name(names.rule_name("to-eu")) == "to-eu"
+    assert names.run_name("to-eu", 42) == "rules/to-eu/runs/42"
+    assert names.run_name(None, 42) == "rules/-/runs/42"
+    assert names.parse_run_name("rules/to-eu/runs/42") == ("to-eu", 42)
+    assert names.parse_run_name("rules/-/runs/42") == (None, 42)
+    assert names.parse_runs_parent("rules/-") is None
+    assert names.parse_runs_parent("rules/to-eu") == "to-eu"
+    assert names.parse_policy_name(names.policy_name("default")) == "default"
+
+
+@pytest.mark.parametrize(
+    ("parse", "name"),
+    [
+        (names.parse_rule_name, "rules/-"),
+        (names.parse_rule_name, "rules/to-eu\n"),
+        (names.parse_rule_name, "rules/To-eu"),
+        (names.parse_rule_name, "rule/to-eu"),
+        (names.parse_run_name, "rules/to-eu/runs/0"),
+        (names.parse_run_name, "rules/to-eu/runs/+1"),
+        (names.parse_run_name, "rules/to-eu/runs/ 1"),
+        (names.parse_run_name, "rules/to-eu/runs/1\n"),
+        (names.parse_run_name, "rules/to-eu/runs/1" + "0" * 18),
+        (names.parse_run_name, "rules/to_eu/runs/1"),
+        (names.parse_runs_parent, "rules/*"),
+        (names.parse_runs_parent, "rules/-/runs"),
+        (names.parse_policy_name, "policies/default/versions/1"),
+        (names.parse_policy_name, "policies/" + "a" * 64),
+        (names.parse_registry_name, "registries/acme\n"),
+    ],
+)
+def test_malformed_rule_run_and_policy_names(parse: object, name: str) -> None:
+    assert callable(parse)
+    with pytest.raises(InvalidArgument, match="invalid"):
+        parse(name)

@@ -186,3 +186,18 @@ async def test_paging_through_the_server(serve: Serve) -> None:
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await stub.ListTags(request)
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, request
+
+
+def test_keys_are_checked_part_by_part() -> None:
+    tokens = PageTokens(KEY)
+    request = list_tags()
+    request.page_token = tokens.next(request, ("1.4", 42))
+    assert tokens.after(request, str, int) == ("1.4", 42)
+    for kinds in ((int, int), (str,), (str, int, int), (str, str)):
+        with pytest.raises(InvalidArgument, match="not a valid page token"):
+            tokens.after(request, *kinds)
+    request.page_token = tokens.next(request, (True,))  # a bool is no id
+    with pytest.raises(InvalidArgument, match="not a valid page token"):
+        tokens.after(request, int)
+    assert tokens.next(request, None) == ""
+    assert tokens.after(list_tags(), str, int) is None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+from typing import Any
 
 import grpc
 import grpc.aio
 import pytest
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
@@ -100,7 +102,23 @@ async def test_reflection_lists_and_describes_the_catalog_service(serve: Serve) 
             proto = descriptor_pb2.FileDescriptorProto.FromString(raw)
             files[proto.name] = proto
         # What grpcurl and buf curl need: the file under its proto path, with its dependencies.
-        assert set(files) == {"xregistry/v1/catalog.proto", "google/protobuf/timestamp.proto"}
+        assert set(files) == {
+            "xregistry/v1/catalog.proto",
+            "google/protobuf/timestamp.proto",
+            "google/api/field_behavior.proto",
+            "google/protobuf/descriptor.proto",
+        }
+        # Field behaviour is in the descriptors, not only in comments.
+        catalog = files["xregistry/v1/catalog.proto"]
+        (registry,) = [m for m in catalog.message_type if m.name == "Registry"]
+        # The googleapis stubs type the extension as a plain FieldDescriptor.
+        extension: Any = field_behavior_pb2.field_behavior
+        behaviour: dict[str, list[int]] = {
+            f.name: list(f.options.Extensions[extension]) for f in registry.field
+        }
+        assert behaviour["name"] == [field_behavior_pb2.IDENTIFIER]
+        assert behaviour["host"] == [field_behavior_pb2.REQUIRED, field_behavior_pb2.IMMUTABLE]
+        assert behaviour["last_index_status"] == [field_behavior_pb2.OUTPUT_ONLY]
         (service,) = files["xregistry/v1/catalog.proto"].service
         methods = {m.name: m for m in service.method}
         assert set(methods) == set(

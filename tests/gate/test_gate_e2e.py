@@ -73,7 +73,7 @@ async def test_gate_decides_with_evidence_and_follows_new_signatures(
         gate = GateStub(channel)
         applied = await gate.ApplyPolicy(
             gate_pb2.ApplyPolicyRequest(
-                policy=gate_pb2.Policy(name="default", source=key_policy(host, release))
+                policy=gate_pb2.Policy(name="policies/default", source=key_policy(host, release))
             )
         )
         assert applied.created
@@ -88,7 +88,10 @@ async def test_gate_decides_with_evidence_and_follows_new_signatures(
         allowed = await check("a")
         assert allowed.allowed, allowed.reasons
         assert allowed.digest == images["a"].digest
-        assert [(e.rule, e.method) for e in allowed.evidence] == [("authority release-key", "key")]
+        assert [(e.rule, e.method) for e in allowed.evidence] == [
+            ("authority release-key", gate_pb2.VERIFICATION_METHOD_KEY)
+        ]
+        assert allowed.mode == gate_pb2.POLICY_MODE_ENFORCE
         assert allowed.evidence[0].key_fingerprint
 
         unsigned = await check("b")
@@ -124,7 +127,9 @@ async def test_gate_decides_with_evidence_and_follows_new_signatures(
         with pytest.raises(grpc.aio.AioRpcError) as bad:
             await gate.ApplyPolicy(
                 gate_pb2.ApplyPolicyRequest(
-                    policy=gate_pb2.Policy(name="default", source="name: x\nthreshold: -1\n")
+                    policy=gate_pb2.Policy(
+                        name="policies/default", source="name: x\nthreshold: -1\n"
+                    )
                 )
             )
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -163,8 +168,8 @@ async def test_slsa_builder_policy_on_the_fixture(
         gate = GateStub(channel)
         image = f"{host}/slsa/app:v1"
         for name, builder, allowed in [
-            ("slsa-ok", SLSA_BUILDER, True),
-            ("slsa-other", "https://example.com/another-builder@v1", False),
+            ("policies/slsa-ok", SLSA_BUILDER, True),
+            ("policies/slsa-other", "https://example.com/another-builder@v1", False),
         ]:
             await gate.ApplyPolicy(
                 gate_pb2.ApplyPolicyRequest(

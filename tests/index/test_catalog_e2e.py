@@ -157,7 +157,10 @@ async def test_reindex_is_incremental_and_records_changes(
         pb.ListTagEventsRequest(parent="registries/local/repositories/shop%2Fapi/tags/1.0")
     )
     pairs = [(e.old_digest, e.new_digest) for e in history.tag_events]
-    assert pairs[-1] == (corpus.images["shop/api:1.0"], corpus.images["shop/api:1.1"])
+    assert pairs == [  # newest first
+        (corpus.images["shop/api:1.0"], corpus.images["shop/api:1.1"]),
+        ("", corpus.images["shop/api:1.0"]),
+    ]
     tags = await stub.ListTags(
         pb.ListTagsRequest(parent="registries/local/repositories/shop%2Fapi", show_gone=True)
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from catalog.store.db import make_engine, session_factory
 from replication import store
 from replication.service import ReplicationService
+from replication.statuses import OPEN_RUN
 from tests.harness.images import build_image
 from tests.replication.conftest import Pair, assert_mirrored, push_to
 from tests.replication.serving import ServeProcess, landed_writes, mirror_config, tasks, wait_for
@@ -50,7 +51,7 @@ async def test_kill_9_mid_run_then_restart_finishes_without_recopying(
 
             def finished() -> bool:
                 with sessions() as session:
-                    return store.get_run(session, run.id).status not in store.OPEN_RUN
+                    return store.get_run(session, run.id).status not in OPEN_RUN
 
             await wait_for(finished, 90, "the run to finish after the restart")
         finally:

@@ -16,6 +16,7 @@ from catalog.store.models import ReplicationTask
 from catalog.store.registries import RegistrySpec, create_registry
 from replication.service import ReplicationService
 from replication.spec import RuleSpec
+from replication.statuses import Trigger
 from replication.worker import Worker
 from tests.harness.images import build_image
 from tests.harness.ports import free_port
@@ -80,14 +81,14 @@ async def test_schedules_wait_for_the_open_run_and_runs_keep_their_rule(
     service.put_rule(RuleSpec(name="m", source="src", destination="dst", prefix="first"))
     manual = service.trigger_run("m")
     assert manual is not None
-    assert service.trigger_run("m", "schedule", manual.created_at) is None  # still open
+    assert service.trigger_run("m", Trigger.SCHEDULE, manual.created_at) is None  # still open
     # Edited after the run was made: the run copies as the rule was.
     service.put_rule(RuleSpec(name="m", source="src", destination="dst", prefix="second"))
     await Worker(sessions).finish(manual.id)
     assert service.get_run(manual.id).outcomes == {"copied": 1}
     assert await digest_of(pair.destination.host, "first/app", "1") == image.digest
     assert await digest_of(pair.destination.host, "second/app", "1") is None
-    later = service.trigger_run("m", "schedule", manual.created_at)
+    later = service.trigger_run("m", Trigger.SCHEDULE, manual.created_at)
     assert later is not None  # the previous run is closed now
     await Worker(sessions).finish(later.id)
     assert await digest_of(pair.destination.host, "second/app", "1") == image.digest

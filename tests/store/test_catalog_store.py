@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -115,16 +117,16 @@ def test_tags_locations_history_and_artifact_view(sessions: sessionmaker[Session
         content.mark_tag_gone(s, tags["v1"])
     with sessions() as s:
         history = queries.tag_history(s, "local", "acme/api", "v1", 10, None)
-        assert [(e.old_digest, e.new_digest) for e in history.items] == [
-            (None, str(idx.digest)),
-            (str(idx.digest), str(a.digest)),
+        assert [(e.old_digest, e.new_digest) for e in history.items] == [  # newest first
             (str(a.digest), None),
+            (str(idx.digest), str(a.digest)),
+            (None, str(idx.digest)),
         ]
         first = queries.tag_history(s, "local", "acme/api", "v1", 2, None)
-        assert len(first.items) == 2
+        assert [e.new_digest for e in first.items] == [None, str(a.digest)]
         assert first.next_after is not None
         rest = queries.tag_history(s, "local", "acme/api", "v1", 2, first.next_after)
-        assert [e.new_digest for e in rest.items] == [None]
+        assert [e.new_digest for e in rest.items] == [str(idx.digest)]
         assert rest.next_after is None
         assert queries.list_tags(s, "local", "acme/api", False, 10, None).items == []
         assert len(queries.list_tags(s, "local", "acme/api", True, 10, None).items) == 1
@@ -198,3 +200,67 @@ def test_search_by_purl_and_name(sessions: sessionmaker[Session]) -> None:
             queries.search_packages(s, purl="log4j")
         with pytest.raises(InvalidArgument):
             queries.search_packages(s)
+
+
+def test_lists_are_in_the_documented_order_across_pages(sessions: sessionmaker[Session]) -> None:
+    """Tags by tag, referrers by digest, package matches by artifact digest: whatever order the
+    rows were written in, and paged by keyset one row at a time."""
+    subjects = [image(n) for n in range(3)]
+    sboms = [image(10 + n, subject=s) for n, s in enumerate(subjects)]
+    extra = [image(20 + n, subject=subjects[0]) for n in range(3)]
+    with sessions.begin() as s:
+        repo = repository(s, create_registry(s, RegistrySpec("local", "localhost:5000")), "a")
+        content.add_manifests(s, [*subjects, *sboms, *extra])
+        for tag, subject in zip(("zeta", "alpha", "mid"), subjects, strict=True):
+            content.set_tag(s, repo, None, tag, str(subject.digest))
+        content.add_attachments(
+            s,
+            [
+                content.Link(str(subjects[0].digest), str(m.digest), "sbom", "referrers-api", None)
+                for m in reversed(extra)
+            ],
+        )
+        for subject, sbom in zip(reversed(subjects), reversed(sboms), strict=True):
+            content.add_attachments(
+                s,
+                [
+                    content.Link(
+                        str(subject.digest), str(sbom.digest), "sbom", "referrers-api", None
+                    )
+                ],
+            )
+            layer = str(Digest.of(str(sbom.digest).encode()))
+            row = Sbom(
+                attachment_digest=str(sbom.digest),
+                layer_digest=layer,
+                format="spdx",
+                package_count=1,
+            )
+            s.add(row)
+            s.flush()
+            s.add(SbomPackage(sbom_id=row.id, name="left-pad", version="1", licenses=[]))
+
+    def walk(list_page: Callable[[queries.Key | None], queries.Page[Any]]) -> list[Any]:
+        found: list[Any] = []
+        after: queries.Key | None = None
+        while True:
+            page = list_page(after)
+            assert len(page.items) <= 1
+            found += page.items
+            if page.next_after is None:
+                return found
+            after = page.next_after
+
+    with sessions() as s:
+        tags = walk(lambda after: queries.list_tags(s, "local", "a", False, 1, after))
+        assert [t.name for t in tags] == ["alpha", "mid", "zeta"]
+        referrers = walk(
+            lambda after: queries.list_referrers(s, str(subjects[0].digest), None, 1, after)
+        )
+        wanted = sorted(str(m.digest) for m in [*extra, sboms[0]])
+        assert [r.digest for r in referrers] == wanted
+        matches = walk(
+            lambda after: queries.search_packages(s, name="left-pad", size=1, after=after)
+        )
+        artifacts = [m.artifact_digest for m in matches]
+        assert artifacts == sorted(str(m.digest) for m in subjects)

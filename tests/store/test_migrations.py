@@ -50,6 +50,16 @@ SEED = {
         " bytes_failed, referrers_copied, referrers_skipped, referrers_failed)"
         " VALUES (1, 1, 'acme/api', 'm/acme/api', 'v1', 'pending', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,"
         " 0, 0, 0, 0)",
+        # Before 0004 a finished run left a sentence as the registry's index status.
+        "INSERT INTO registries (id, name, host, insecure, repositories_filter, created_at,"
+        " last_index_at, last_index_status) VALUES (2, 's', 'localhost:5001', false, '[]',"
+        " '2026-01-03 00:00:00+00', '2026-01-03 01:00:00+00', '3 repositories, 2 errors')",
+    ],
+    "0004": [
+        "INSERT INTO registries (id, name, host, insecure, repositories_filter, created_at,"
+        " last_index_status, last_index_started_at, last_index_at, last_index_error) VALUES"
+        " (3, 't', 'localhost:5002', false, '[]', '2026-01-04 00:00:00+00', 'failed',"
+        " '2026-01-04 01:00:00+00', '2026-01-04 01:00:01+00', 'connection refused')",
     ],
 }
 
@@ -79,6 +89,17 @@ def test_each_revision_upgrades_with_data(database_url: str) -> None:
         assert connection.execute(text("SELECT name FROM policies")).scalars().all() == ["prod"]
         tasks = connection.execute(text("SELECT tag FROM replication_tasks")).scalars().all()
         assert tasks == ["v1"]
+        statuses = connection.execute(
+            text(
+                "SELECT name, last_index_status, last_index_errors, last_index_error"
+                " FROM registries ORDER BY name"
+            )
+        ).all()
+        assert [tuple(row) for row in statuses] == [
+            ("r", None, None, None),  # never indexed
+            ("s", "succeeded", 2, None),  # the sentence, read once
+            ("t", "failed", None, "connection refused"),
+        ]
     command.check(alembic_config(engine))
     engine.dispose()
 

@@ -16,6 +16,7 @@ from catalog.store.registries import RegistrySpec, create_registry
 from replication import store
 from replication.service import ReplicationService
 from replication.spec import RuleSpec
+from replication.statuses import TaskStatus, Trigger
 
 WHEN = datetime(2026, 11, 27, 10, 15, tzinfo=UTC)
 
@@ -29,7 +30,7 @@ def _rule(sessions: sessionmaker[Session]) -> int:
 
 
 def _create(
-    session: Session, rule_id: int, trigger: str, when: datetime | None = None
+    session: Session, rule_id: int, trigger: Trigger, when: datetime | None = None
 ) -> ReplicationRun | None:
     rule = session.get(ReplicationRule, rule_id)
     assert rule is not None
@@ -38,7 +39,7 @@ def _create(
 
 def _running_run(sessions: sessionmaker[Session], rule_id: int, tags: int) -> int:
     with sessions.begin() as session:
-        run = _create(session, rule_id, "manual")
+        run = _create(session, rule_id, Trigger.MANUAL)
         assert run is not None
         run_id = run.id
     with sessions.begin() as session:
@@ -53,9 +54,9 @@ def _running_run(sessions: sessionmaker[Session], rule_id: int, tags: int) -> in
 def test_a_scheduled_run_is_created_once(sessions: sessionmaker[Session]) -> None:
     rule_id = _rule(sessions)
     with sessions.begin() as session:
-        first = _create(session, rule_id, "schedule", WHEN)
-        again = _create(session, rule_id, "schedule", WHEN)
-        manual = [_create(session, rule_id, "manual") for _ in range(2)]
+        first = _create(session, rule_id, Trigger.SCHEDULE, WHEN)
+        again = _create(session, rule_id, Trigger.SCHEDULE, WHEN)
+        manual = [_create(session, rule_id, Trigger.MANUAL) for _ in range(2)]
     assert first is not None
     assert again is None
     assert all(run is not None for run in manual)  # manual runs are never merged
@@ -98,13 +99,13 @@ def test_an_expired_lease_passes_the_task_on(sessions: sessionmaker[Session]) ->
     assert again.attempts == 2
     with sessions.begin() as session:
         late = store.finish_task(
-            session, first.id, "dead", "copied", reason=None, digest=None, counters={}
+            session, first.id, "dead", TaskStatus.COPIED, reason=None, digest=None, counters={}
         )
         done = store.finish_task(
             session,
             again.id,
             "alive",
-            "copied",
+            TaskStatus.COPIED,
             reason=None,
             digest="sha256:" + "a" * 64,
             counters={"blobs_copied": 3, "bytes_copied": 100},
@@ -125,13 +126,17 @@ def test_a_run_with_a_failed_task_fails_and_released_tasks_are_claimable(
     run_id = _running_run(sessions, _rule(sessions), 2)
     with sessions.begin() as session:
         one, two = store.claim_tasks(session, "w", 5, 30)
-        store.finish_task(session, one.id, "w", "failed", reason="boom", digest=None, counters={})
+        store.finish_task(
+            session, one.id, "w", TaskStatus.FAILED, reason="boom", digest=None, counters={}
+        )
         store.release_tasks(session, "w", [two.id])
         assert store.finish_runs(session) == []  # one task is open again
     with sessions.begin() as session:
         (back,) = store.claim_tasks(session, "v", 5, 30)
         assert back.id == two.id
-        store.finish_task(session, two.id, "v", "skipped", reason=None, digest=None, counters={})
+        store.finish_task(
+            session, two.id, "v", TaskStatus.SKIPPED, reason=None, digest=None, counters={}
+        )
         assert store.finish_runs(session) == [run_id]
         assert store.get_run(session, run_id).status == "failed"
         failures = store.failed_tasks(session, run_id, 10)
@@ -141,7 +146,7 @@ def test_a_run_with_a_failed_task_fails_and_released_tasks_are_claimable(
 def test_a_dead_planner_is_replaced(sessions: sessionmaker[Session]) -> None:
     rule_id = _rule(sessions)
     with sessions.begin() as session:
-        run = _create(session, rule_id, "manual")
+        run = _create(session, rule_id, Trigger.MANUAL)
         assert run is not None
         run_id = run.id
     with sessions.begin() as session:

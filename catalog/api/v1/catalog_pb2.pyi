@@ -17,8 +17,8 @@ Conventions (Google API design guide, https://google.aip.dev):
   servers write `%2F` and accept `%2f`.
   `{tag}` is the tag as is (tags never contain `/`); `{digest}` is `algorithm:hex`, for example
   `artifacts/sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
-- Every field comment starts with its behaviour (AIP-203): Identifier, Required, Optional,
-  Output only, Immutable.
+- Field behaviour (AIP-203) is annotated with `google.api.field_behavior` (IDENTIFIER,
+  REQUIRED, OPTIONAL, OUTPUT_ONLY, IMMUTABLE); the field comments start with it too.
 - List methods page (AIP-158): `page_size` 0 means the server's default (50) and values above
   1000 are treated as 1000; `next_page_token` is empty on the last page. A page token is opaque
   and only valid with the same request fields (other than `page_size`) it was issued for;
@@ -61,29 +61,29 @@ class _IndexStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_IndexStat
     INDEX_STATUS_RUNNING: _IndexStatus.ValueType  # 1
     """A run is in progress."""
     INDEX_STATUS_SUCCEEDED: _IndexStatus.ValueType  # 2
-    """The run indexed every repository without an error."""
-    INDEX_STATUS_SUCCEEDED_WITH_ERRORS: _IndexStatus.ValueType  # 3
-    """The run finished, but some repositories, tags or manifests could not be indexed; see
-    ListIndexErrors.
+    """The run got to the end. Some repositories, tags or manifests may not have been indexed:
+    they are counted in `last_index_error_count` and listed by ListIndexErrors.
     """
-    INDEX_STATUS_FAILED: _IndexStatus.ValueType  # 4
-    """The run stopped early: the registry was unreachable or refused our credentials."""
+    INDEX_STATUS_FAILED: _IndexStatus.ValueType  # 3
+    """The run stopped early: the registry was unreachable or refused the catalog's credentials,
+    or the server stopped during the run. `last_index_error` says why.
+    """
 
 class IndexStatus(_IndexStatus, metaclass=_IndexStatusEnumTypeWrapper):
-    """The outcome of an index run."""
+    """Where an index run is, or how it ended."""
 
 INDEX_STATUS_UNSPECIFIED: IndexStatus.ValueType  # 0
 """The registry has not been indexed yet."""
 INDEX_STATUS_RUNNING: IndexStatus.ValueType  # 1
 """A run is in progress."""
 INDEX_STATUS_SUCCEEDED: IndexStatus.ValueType  # 2
-"""The run indexed every repository without an error."""
-INDEX_STATUS_SUCCEEDED_WITH_ERRORS: IndexStatus.ValueType  # 3
-"""The run finished, but some repositories, tags or manifests could not be indexed; see
-ListIndexErrors.
+"""The run got to the end. Some repositories, tags or manifests may not have been indexed:
+they are counted in `last_index_error_count` and listed by ListIndexErrors.
 """
-INDEX_STATUS_FAILED: IndexStatus.ValueType  # 4
-"""The run stopped early: the registry was unreachable or refused our credentials."""
+INDEX_STATUS_FAILED: IndexStatus.ValueType  # 3
+"""The run stopped early: the registry was unreachable or refused the catalog's credentials,
+or the server stopped during the run. `last_index_error` says why.
+"""
 Global___IndexStatus: _TypeAlias = IndexStatus  # noqa: Y015
 
 class _AttachmentKind:
@@ -198,6 +198,8 @@ class Registry(_message.Message):
     LAST_INDEX_TIME_FIELD_NUMBER: _builtins.int
     LAST_INDEX_STATUS_FIELD_NUMBER: _builtins.int
     LAST_INDEX_ERROR_FIELD_NUMBER: _builtins.int
+    LAST_INDEX_START_TIME_FIELD_NUMBER: _builtins.int
+    LAST_INDEX_ERROR_COUNT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Identifier. The resource name, `registries/{registry}`. Set by the server from
     CreateRegistryRequest.registry_id.
@@ -224,9 +226,11 @@ class Registry(_message.Message):
     Empty: only when IndexRegistry is called.
     """
     last_index_status: Global___IndexStatus.ValueType
-    """Output only. The outcome of the last index run."""
+    """Output only. Where the last index run is (or how it ended); unspecified before the first."""
     last_index_error: _builtins.str
     """Output only. Why the last index run failed, when its status is INDEX_STATUS_FAILED."""
+    last_index_error_count: _builtins.int
+    """Output only. The index errors the last run recorded (see ListIndexErrors), when it ended."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When the registry was created."""
@@ -234,6 +238,10 @@ class Registry(_message.Message):
     @_builtins.property
     def last_index_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When the last index run ended; unset while none has."""
+
+    @_builtins.property
+    def last_index_start_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. When the last index run started."""
 
     def __init__(
         self,
@@ -248,10 +256,12 @@ class Registry(_message.Message):
         last_index_time: _timestamp_pb2.Timestamp | None = ...,
         last_index_status: Global___IndexStatus.ValueType = ...,
         last_index_error: _builtins.str = ...,
+        last_index_start_time: _timestamp_pb2.Timestamp | None = ...,
+        last_index_error_count: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_index_time", b"last_index_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_index_start_time", b"last_index_start_time", "last_index_time", b"last_index_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_file", b"ca_file", "create_time", b"create_time", "credentials_ref", b"credentials_ref", "host", b"host", "index_schedule", b"index_schedule", "insecure", b"insecure", "last_index_error", b"last_index_error", "last_index_status", b"last_index_status", "last_index_time", b"last_index_time", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_file", b"ca_file", "create_time", b"create_time", "credentials_ref", b"credentials_ref", "host", b"host", "index_schedule", b"index_schedule", "insecure", b"insecure", "last_index_error", b"last_index_error", "last_index_error_count", b"last_index_error_count", "last_index_start_time", b"last_index_start_time", "last_index_status", b"last_index_status", "last_index_time", b"last_index_time", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -149,8 +149,10 @@ class CatalogServiceServicer:
 
         The run is incremental: manifests already in the catalog are not fetched again. It continues to
         the end when the caller cancels or disconnects; its outcome is recorded on the registry
-        (`last_index_time`, `last_index_status`) and its errors in ListIndexErrors. A run fails with
-        FAILED_PRECONDITION when the same registry is already being indexed.
+        (`last_index_status`, `last_index_time`, `last_index_error`) and its errors in
+        ListIndexErrors: RUNNING when it starts, then SUCCEEDED, or FAILED with the reason when it
+        stops early (the registry unreachable, credentials refused, the server stopped). A run fails
+        with FAILED_PRECONDITION when the same registry is already being indexed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

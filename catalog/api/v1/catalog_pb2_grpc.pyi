@@ -17,8 +17,8 @@ Conventions (Google API design guide, https://google.aip.dev):
   servers write `%2F` and accept `%2f`.
   `{tag}` is the tag as is (tags never contain `/`); `{digest}` is `algorithm:hex`, for example
   `artifacts/sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
-- Every field comment starts with its behaviour (AIP-203): Identifier, Required, Optional,
-  Output only, Immutable.
+- Field behaviour (AIP-203) is annotated with `google.api.field_behavior` (IDENTIFIER,
+  REQUIRED, OPTIONAL, OUTPUT_ONLY, IMMUTABLE); the field comments start with it too.
 - List methods page (AIP-158): `page_size` 0 means the server's default (50) and values above
   1000 are treated as 1000; `next_page_token` is empty on the last page. A page token is opaque
   and only valid with the same request fields (other than `page_size`) it was issued for;
@@ -86,8 +86,10 @@ class CatalogServiceStub:
 
     The run is incremental: manifests already in the catalog are not fetched again. It continues to
     the end when the caller cancels or disconnects; its outcome is recorded on the registry
-    (`last_index_time`, `last_index_status`) and its errors in ListIndexErrors. A run fails with
-    FAILED_PRECONDITION when the same registry is already being indexed.
+    (`last_index_status`, `last_index_time`, `last_index_error`) and its errors in
+    ListIndexErrors: RUNNING when it starts, then SUCCEEDED, or FAILED with the reason when it
+    stops early (the registry unreachable, credentials refused, the server stopped). A run fails
+    with FAILED_PRECONDITION when the same registry is already being indexed.
     """
     ListIndexErrors: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListIndexErrorsRequest, _catalog_pb2.ListIndexErrorsResponse]
     """Lists what went wrong while indexing a registry (unreadable manifests, digest mismatches,
@@ -140,8 +142,10 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
 
     The run is incremental: manifests already in the catalog are not fetched again. It continues to
     the end when the caller cancels or disconnects; its outcome is recorded on the registry
-    (`last_index_time`, `last_index_status`) and its errors in ListIndexErrors. A run fails with
-    FAILED_PRECONDITION when the same registry is already being indexed.
+    (`last_index_status`, `last_index_time`, `last_index_error`) and its errors in
+    ListIndexErrors: RUNNING when it starts, then SUCCEEDED, or FAILED with the reason when it
+    stops early (the registry unreachable, credentials refused, the server stopped). A run fails
+    with FAILED_PRECONDITION when the same registry is already being indexed.
     """
     ListIndexErrors: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListIndexErrorsRequest, _catalog_pb2.ListIndexErrorsResponse]  # type: ignore[assignment]
     """Lists what went wrong while indexing a registry (unreadable manifests, digest mismatches,
@@ -221,8 +225,10 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
 
         The run is incremental: manifests already in the catalog are not fetched again. It continues to
         the end when the caller cancels or disconnects; its outcome is recorded on the registry
-        (`last_index_time`, `last_index_status`) and its errors in ListIndexErrors. A run fails with
-        FAILED_PRECONDITION when the same registry is already being indexed.
+        (`last_index_status`, `last_index_time`, `last_index_error`) and its errors in
+        ListIndexErrors: RUNNING when it starts, then SUCCEEDED, or FAILED with the reason when it
+        stops early (the registry unreachable, credentials refused, the server stopped). A run fails
+        with FAILED_PRECONDITION when the same registry is already being indexed.
         """
 
     @_abc_1.abstractmethod

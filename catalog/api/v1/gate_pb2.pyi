@@ -6,7 +6,10 @@ signatures and attestations verified once (and stored with the trust configurati
 verified under), judged by a named, versioned policy set, with the evidence. Every decision is
 written to an audit log.
 
-Conventions are those of catalog.proto: field comments start with their behaviour (AIP-203);
+Policy sets are named `policies/{policy}` (AIP-122), `{policy}` matching
+`[a-z]([a-z0-9-]{0,61}[a-z0-9])?`.
+
+Conventions are those of catalog.proto: field behaviour annotations (AIP-203);
 errors are gRPC status codes with a message for people (INVALID_ARGUMENT for a malformed image
 reference or policy, NOT_FOUND for an unknown policy or an image the catalog does not know,
 UNAVAILABLE when a registry that must be asked cannot be reached).
@@ -17,6 +20,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -27,6 +31,58 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _VerificationMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VerificationMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VerificationMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VERIFICATION_METHOD_UNSPECIFIED: _VerificationMethod.ValueType  # 0
+    """Not set."""
+    VERIFICATION_METHOD_KEYLESS: _VerificationMethod.ValueType  # 1
+    """A Fulcio certificate for an OIDC identity (Sigstore keyless)."""
+    VERIFICATION_METHOD_KEY: _VerificationMethod.ValueType  # 2
+    """A public key of the policy."""
+    VERIFICATION_METHOD_PKI: _VerificationMethod.ValueType  # 3
+    """A certificate chain to a CA of the trust configuration (PKI)."""
+
+class VerificationMethod(_VerificationMethod, metaclass=_VerificationMethodEnumTypeWrapper):
+    """How a signature was verified."""
+
+VERIFICATION_METHOD_UNSPECIFIED: VerificationMethod.ValueType  # 0
+"""Not set."""
+VERIFICATION_METHOD_KEYLESS: VerificationMethod.ValueType  # 1
+"""A Fulcio certificate for an OIDC identity (Sigstore keyless)."""
+VERIFICATION_METHOD_KEY: VerificationMethod.ValueType  # 2
+"""A public key of the policy."""
+VERIFICATION_METHOD_PKI: VerificationMethod.ValueType  # 3
+"""A certificate chain to a CA of the trust configuration (PKI)."""
+Global___VerificationMethod: _TypeAlias = VerificationMethod  # noqa: Y015
+
+class _PolicyMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PolicyModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PolicyMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    POLICY_MODE_UNSPECIFIED: _PolicyMode.ValueType  # 0
+    """No policy matched the image."""
+    POLICY_MODE_ENFORCE: _PolicyMode.ValueType  # 1
+    """The image is denied."""
+    POLICY_MODE_WARN: _PolicyMode.ValueType  # 2
+    """The image is allowed, and the reasons say what `ENFORCE` would have denied."""
+
+class PolicyMode(_PolicyMode, metaclass=_PolicyModeEnumTypeWrapper):
+    """What a policy does with an image it does not allow."""
+
+POLICY_MODE_UNSPECIFIED: PolicyMode.ValueType  # 0
+"""No policy matched the image."""
+POLICY_MODE_ENFORCE: PolicyMode.ValueType  # 1
+"""The image is denied."""
+POLICY_MODE_WARN: PolicyMode.ValueType  # 2
+"""The image is allowed, and the reasons say what `ENFORCE` would have denied."""
+Global___PolicyMode: _TypeAlias = PolicyMode  # noqa: Y015
 
 @_typing.final
 class Policy(_message.Message):
@@ -40,7 +96,7 @@ class Policy(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Identifier. The policy set's name, `[a-z]([a-z0-9-]{0,61}[a-z0-9])?`."""
+    """Identifier. The policy set's resource name, `policies/{policy}`."""
     version: _builtins.int
     """Output only. The version, counting from 1; applying changed content adds one."""
     digest: _builtins.str
@@ -86,8 +142,8 @@ class Evidence(_message.Message):
     """Output only. The rule, e.g. `authority github-actions` or `attestation slsa`."""
     attachment_digest: _builtins.str
     """Output only. The digest of the attachment manifest holding the signature."""
-    method: _builtins.str
-    """Output only. How it was verified: `keyless`, `key` or `pki`."""
+    method: Global___VerificationMethod.ValueType
+    """Output only. How it was verified."""
     identity: _builtins.str
     """Output only. The signer's certificate identity (SAN), for keyless and PKI signatures."""
     issuer: _builtins.str
@@ -105,7 +161,7 @@ class Evidence(_message.Message):
         *,
         rule: _builtins.str = ...,
         attachment_digest: _builtins.str = ...,
-        method: _builtins.str = ...,
+        method: Global___VerificationMethod.ValueType = ...,
         identity: _builtins.str = ...,
         issuer: _builtins.str = ...,
         key_fingerprint: _builtins.str = ...,
@@ -138,19 +194,21 @@ class Decision(_message.Message):
     CACHED_FIELD_NUMBER: _builtins.int
     DECIDE_TIME_FIELD_NUMBER: _builtins.int
     allowed: _builtins.bool
-    """Output only. Whether the image may run. In `warn` mode it is true and the reasons say what
-    an `enforce` policy would have denied.
+    """Output only. Whether the image may run. In `POLICY_MODE_WARN` it is true and the reasons
+    say what an enforcing policy would have denied.
     """
     digest: _builtins.str
     """Output only. The digest the decision is about."""
     image: _builtins.str
     """Output only. The image reference as asked."""
     policy: _builtins.str
-    """Output only. The name of the policy that decided; empty when none matched the image."""
+    """Output only. The name of the policy of the policy set (its `name:` in the YAML) that
+    decided; empty when none matched the image.
+    """
     policy_version: _builtins.int
     """Output only. The version of the policy set that decided."""
-    mode: _builtins.str
-    """Output only. `enforce` or `warn`; empty when no policy matched."""
+    mode: Global___PolicyMode.ValueType
+    """Output only. The deciding policy's mode; unspecified when no policy matched."""
     trust_version: _builtins.str
     """Output only. The version of the trust configuration the signatures were verified under."""
     cached: _builtins.bool
@@ -175,7 +233,7 @@ class Decision(_message.Message):
         image: _builtins.str = ...,
         policy: _builtins.str = ...,
         policy_version: _builtins.int = ...,
-        mode: _builtins.str = ...,
+        mode: Global___PolicyMode.ValueType = ...,
         reasons: _abc.Iterable[_builtins.str] | None = ...,
         evidence: _abc.Iterable[Global___Evidence] | None = ...,
         trust_version: _builtins.str = ...,
@@ -203,7 +261,9 @@ class CheckImageRequest(_message.Message):
     image: _builtins.str
     """Required. The image reference: `host[:port]/repository:tag` or `…@sha256:…`."""
     policy: _builtins.str
-    """Optional. The policy set's name; `default` when empty."""
+    """Optional. The policy set's resource name, `policies/{policy}`; `policies/default` when
+    empty.
+    """
     resolve_live: _builtins.bool
     """Optional. Resolve a tag live from the registry instead of from the catalog."""
     offline: _builtins.bool
@@ -257,7 +317,9 @@ class EvaluateCatalogRequest(_message.Message):
     POLICY_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     policy: _builtins.str
-    """Optional. The name of a stored policy set to evaluate."""
+    """Optional. The resource name of a stored policy set to evaluate, `policies/{policy}`;
+    `policies/default` when empty.
+    """
     source: _builtins.str
     """Optional. A policy set as YAML to evaluate without storing it; takes precedence over
     `policy`.
@@ -309,7 +371,7 @@ class ApplyPolicyRequest(_message.Message):
     POLICY_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def policy(self) -> Global___Policy:
-        """Required. The policy set to store; its `name` and `source` are used."""
+        """Required. The policy set to store, named by its `name`; its `source` is used."""
 
     def __init__(
         self,
@@ -390,7 +452,7 @@ class ListPoliciesResponse(_message.Message):
     """Output only. A token for the next page; empty on the last one."""
     @_builtins.property
     def policies(self) -> _containers.RepeatedCompositeFieldContainer[Global___Policy]:
-        """Output only. The policy sets in force."""
+        """Output only. The policy sets in force, ordered by name."""
 
     def __init__(
         self,

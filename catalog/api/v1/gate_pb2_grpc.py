@@ -89,7 +89,7 @@ class GateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPolicies(self, request, context):
-        """Lists the policy sets in force (the newest version of each name).
+        """Lists the policy sets in force (the newest version of each), ordered by name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

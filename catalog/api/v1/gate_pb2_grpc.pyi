@@ -6,7 +6,10 @@ signatures and attestations verified once (and stored with the trust configurati
 verified under), judged by a named, versioned policy set, with the evidence. Every decision is
 written to an audit log.
 
-Conventions are those of catalog.proto: field comments start with their behaviour (AIP-203);
+Policy sets are named `policies/{policy}` (AIP-122), `{policy}` matching
+`[a-z]([a-z0-9-]{0,61}[a-z0-9])?`.
+
+Conventions are those of catalog.proto: field behaviour annotations (AIP-203);
 errors are gRPC status codes with a message for people (INVALID_ARGUMENT for a malformed image
 reference or policy, NOT_FOUND for an unknown policy or an image the catalog does not know,
 UNAVAILABLE when a registry that must be asked cannot be reached).
@@ -58,7 +61,7 @@ class GateServiceStub:
     new version, in force at once; identical content changes nothing.
     """
     ListPolicies: _grpc.UnaryUnaryMultiCallable[_gate_pb2.ListPoliciesRequest, _gate_pb2.ListPoliciesResponse]
-    """Lists the policy sets in force (the newest version of each name)."""
+    """Lists the policy sets in force (the newest version of each), ordered by name."""
 
 @_typing.type_check_only
 class GateServiceAsyncStub(GateServiceStub):
@@ -81,7 +84,7 @@ class GateServiceAsyncStub(GateServiceStub):
     new version, in force at once; identical content changes nothing.
     """
     ListPolicies: _aio.UnaryUnaryMultiCallable[_gate_pb2.ListPoliciesRequest, _gate_pb2.ListPoliciesResponse]  # type: ignore[assignment]
-    """Lists the policy sets in force (the newest version of each name)."""
+    """Lists the policy sets in force (the newest version of each), ordered by name."""
 
 class GateServiceServicer(metaclass=_abc_1.ABCMeta):
     """GateService decides whether images may run, and manages the policy sets it decides with."""
@@ -125,6 +128,6 @@ class GateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gate_pb2.ListPoliciesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gate_pb2.ListPoliciesResponse, _abc.Awaitable[_gate_pb2.ListPoliciesResponse]]:
-        """Lists the policy sets in force (the newest version of each name)."""
+        """Lists the policy sets in force (the newest version of each), ordered by name."""
 
 def add_GateServiceServicer_to_server(servicer: GateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

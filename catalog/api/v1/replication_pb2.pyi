@@ -12,14 +12,20 @@ semver range, schedule) or page token, NOT_FOUND for an unknown rule, run or reg
 ALREADY_EXISTS when creating a rule whose name is taken, FAILED_PRECONDITION when the state
 does not allow the call.
 
-Rules name registries by their id in the catalog (CatalogService.CreateRegistry), so a rule
-uses their hosts, TLS settings and credentials. Runs are executed by the workers of
-`xregistry serve` (or of `xregistry replicate run --wait`), one task per image.
+Resource names (AIP-122): `rules/{rule}` and `rules/{rule}/runs/{run}`, `{rule}` the rule's id
+(`[a-z]([a-z0-9-]{0,61}[a-z0-9])?`) and `{run}` a run number, unique in the catalog. Since run
+numbers are unique, `rules/-/runs/{run}` names a run without knowing its rule (AIP-159), and
+`rules/-` is the parent of every rule's runs in ListRuns. Rules name registries by their
+resource names in the catalog (`registries/{registry}`, CatalogService.CreateRegistry), so a
+rule uses their hosts, TLS settings and credentials, and policies by theirs in the gate
+(`policies/{policy}`). Runs are executed by the workers of `xregistry serve` (or of
+`xregistry replicate run --wait`), one task per image.
 """
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -34,6 +40,34 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _RuleOrigin:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RuleOriginEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RuleOrigin.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RULE_ORIGIN_UNSPECIFIED: _RuleOrigin.ValueType  # 0
+    """Not used."""
+    RULE_ORIGIN_API: _RuleOrigin.ValueType  # 1
+    """This API or the command line."""
+    RULE_ORIGIN_CONFIG: _RuleOrigin.ValueType  # 2
+    """The server's configuration file, which replaces the rule at each start (the API cannot
+    change or delete it).
+    """
+
+class RuleOrigin(_RuleOrigin, metaclass=_RuleOriginEnumTypeWrapper):
+    """Where a rule came from."""
+
+RULE_ORIGIN_UNSPECIFIED: RuleOrigin.ValueType  # 0
+"""Not used."""
+RULE_ORIGIN_API: RuleOrigin.ValueType  # 1
+"""This API or the command line."""
+RULE_ORIGIN_CONFIG: RuleOrigin.ValueType  # 2
+"""The server's configuration file, which replaces the rule at each start (the API cannot
+change or delete it).
+"""
+Global___RuleOrigin: _TypeAlias = RuleOrigin  # noqa: Y015
 
 class _NewestBy:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -92,7 +126,7 @@ class _RunTriggerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunTrigger
     RUN_TRIGGER_UNSPECIFIED: _RunTrigger.ValueType  # 0
     """Not used."""
     RUN_TRIGGER_MANUAL: _RunTrigger.ValueType  # 1
-    """TriggerRun (`xregistry replicate run`)."""
+    """RunRule (`xregistry replicate run`)."""
     RUN_TRIGGER_SCHEDULE: _RunTrigger.ValueType  # 2
     """The rule's schedule."""
     RUN_TRIGGER_INDEX: _RunTrigger.ValueType  # 3
@@ -104,7 +138,7 @@ class RunTrigger(_RunTrigger, metaclass=_RunTriggerEnumTypeWrapper):
 RUN_TRIGGER_UNSPECIFIED: RunTrigger.ValueType  # 0
 """Not used."""
 RUN_TRIGGER_MANUAL: RunTrigger.ValueType  # 1
-"""TriggerRun (`xregistry replicate run`)."""
+"""RunRule (`xregistry replicate run`)."""
 RUN_TRIGGER_SCHEDULE: RunTrigger.ValueType  # 2
 """The rule's schedule."""
 RUN_TRIGGER_INDEX: RunTrigger.ValueType  # 3
@@ -151,6 +185,50 @@ RUN_STATUS_FAILED: RunStatus.ValueType  # 5
 """
 Global___RunStatus: _TypeAlias = RunStatus  # noqa: Y015
 
+class _TaskStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TaskStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TaskStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TASK_STATUS_UNSPECIFIED: _TaskStatus.ValueType  # 0
+    """Not used."""
+    TASK_STATUS_PENDING: _TaskStatus.ValueType  # 1
+    """Waiting for a worker."""
+    TASK_STATUS_RUNNING: _TaskStatus.ValueType  # 2
+    """A worker copies the image."""
+    TASK_STATUS_COPIED: _TaskStatus.ValueType  # 3
+    """The image was copied."""
+    TASK_STATUS_SKIPPED: _TaskStatus.ValueType  # 4
+    """The destination had the image already."""
+    TASK_STATUS_FAILED: _TaskStatus.ValueType  # 5
+    """The image could not be copied."""
+    TASK_STATUS_CONFLICT: _TaskStatus.ValueType  # 6
+    """The destination tag points elsewhere and the rule's conflict policy is `REPORT`."""
+    TASK_STATUS_DENIED: _TaskStatus.ValueType  # 7
+    """The rule's policy does not allow the image."""
+
+class TaskStatus(_TaskStatus, metaclass=_TaskStatusEnumTypeWrapper):
+    """Where a task (one image of a run) is, or how it ended."""
+
+TASK_STATUS_UNSPECIFIED: TaskStatus.ValueType  # 0
+"""Not used."""
+TASK_STATUS_PENDING: TaskStatus.ValueType  # 1
+"""Waiting for a worker."""
+TASK_STATUS_RUNNING: TaskStatus.ValueType  # 2
+"""A worker copies the image."""
+TASK_STATUS_COPIED: TaskStatus.ValueType  # 3
+"""The image was copied."""
+TASK_STATUS_SKIPPED: TaskStatus.ValueType  # 4
+"""The destination had the image already."""
+TASK_STATUS_FAILED: TaskStatus.ValueType  # 5
+"""The image could not be copied."""
+TASK_STATUS_CONFLICT: TaskStatus.ValueType  # 6
+"""The destination tag points elsewhere and the rule's conflict policy is `REPORT`."""
+TASK_STATUS_DENIED: TaskStatus.ValueType  # 7
+"""The rule's policy does not allow the image."""
+Global___TaskStatus: _TypeAlias = TaskStatus  # noqa: Y015
+
 @_typing.final
 class Rule(_message.Message):
     """A replication rule: what to copy from one registry of the catalog to another, and when."""
@@ -177,12 +255,12 @@ class Rule(_message.Message):
     LAST_RUN_FIELD_NUMBER: _builtins.int
     LAG_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Identifier. The rule's name, `[a-z]([a-z0-9-]{0,61}[a-z0-9])?`."""
+    """Identifier. The rule's resource name, `rules/{rule}`."""
     source: _builtins.str
-    """Required. The id of the source registry in the catalog."""
+    """Required. The source registry's resource name: `registries/{registry}`."""
     destination: _builtins.str
-    """Required. The id of the destination registry in the catalog. It may be the source when a
-    `prefix`, `strip` or `rename` moves the copies elsewhere.
+    """Required. The destination registry's resource name: `registries/{registry}`. It may be the
+    source when a `prefix`, `strip` or `rename` moves the copies elsewhere.
     """
     prefix: _builtins.str
     """Optional. Put before each repository path at the destination: `mirror` copies `shop/api`
@@ -201,15 +279,13 @@ class Rule(_message.Message):
     unspecified.
     """
     policy: _builtins.str
-    """Optional. The name of a stored policy set (GateService): copy only the images it allows.
-    Empty: copy without a policy check.
+    """Optional. The resource name of a stored policy set (GateService), `policies/{policy}`:
+    copy only the images it allows. Empty: copy without a policy check.
     """
     on_index: _builtins.bool
     """Optional. Run when indexing the source registry sees a matching tag appear or move."""
-    origin: _builtins.str
-    """Output only. Where the rule came from: `api` (this API or the command line) or `config`
-    (the server's configuration file, which replaces it at each start).
-    """
+    origin: Global___RuleOrigin.ValueType
+    """Output only. Where the rule came from."""
     @_builtins.property
     def include(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Optional. Repositories to copy, as globs: `acme/**` (any depth), `acme/*` (one level),
@@ -232,7 +308,7 @@ class Rule(_message.Message):
 
     @_builtins.property
     def schedule(self) -> Global___Schedule:
-        """Optional. When the server runs the rule on its own; only by TriggerRun (and `on_index`) when
+        """Optional. When the server runs the rule on its own; only by RunRule (and `on_index`) when
         unset.
         """
 
@@ -269,7 +345,7 @@ class Rule(_message.Message):
         policy: _builtins.str = ...,
         schedule: Global___Schedule | None = ...,
         on_index: _builtins.bool = ...,
-        origin: _builtins.str = ...,
+        origin: Global___RuleOrigin.ValueType = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         last_run: Global___Run | None = ...,
@@ -446,27 +522,7 @@ class Run(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    @_typing.final
-    class OutcomesEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.int
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.int = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
     RULE_FIELD_NUMBER: _builtins.int
     TRIGGER_FIELD_NUMBER: _builtins.int
     SCHEDULED_TIME_FIELD_NUMBER: _builtins.int
@@ -477,17 +533,17 @@ class Run(_message.Message):
     FINISH_TIME_FIELD_NUMBER: _builtins.int
     TASKS_TOTAL_FIELD_NUMBER: _builtins.int
     TASKS_DONE_FIELD_NUMBER: _builtins.int
-    OUTCOMES_FIELD_NUMBER: _builtins.int
+    TASK_COUNTS_FIELD_NUMBER: _builtins.int
     MANIFESTS_FIELD_NUMBER: _builtins.int
     BLOBS_FIELD_NUMBER: _builtins.int
     BYTES_FIELD_NUMBER: _builtins.int
     REFERRERS_FIELD_NUMBER: _builtins.int
     BLOBS_MOUNTED_FIELD_NUMBER: _builtins.int
     FAILURES_FIELD_NUMBER: _builtins.int
-    id: _builtins.int
-    """Output only. The run's id, unique in the catalog."""
+    name: _builtins.str
+    """Identifier. The run's resource name, `rules/{rule}/runs/{run}`."""
     rule: _builtins.str
-    """Output only. The name of the rule."""
+    """Output only. The rule's resource name, `rules/{rule}`."""
     trigger: Global___RunTrigger.ValueType
     """Output only. What started the run."""
     status: Global___RunStatus.ValueType
@@ -521,9 +577,9 @@ class Run(_message.Message):
         """Output only. When it finished."""
 
     @_builtins.property
-    def outcomes(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
-        """Output only. The number of tasks by status: `pending`, `running`, `copied`, `skipped` (the
-        destination had the image), `failed`, `conflict`, `denied` (by the rule's policy).
+    def task_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskCount]:
+        """Output only. The number of tasks by status, one entry per status that has tasks, in the
+        order of TaskStatus.
         """
 
     @_builtins.property
@@ -548,14 +604,14 @@ class Run(_message.Message):
 
     @_builtins.property
     def failures(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskFailure]:
-        """Output only. The tasks that did not copy their image (status `failed`, `conflict` or
-        `denied`), the first 100 of them, with reasons. Empty in ListRuns and Rule.last_run.
+        """Output only. The tasks that did not copy their image (`TASK_STATUS_FAILED`, `_CONFLICT` or
+        `_DENIED`), the first 100 of them, with reasons. Empty in ListRuns and Rule.last_run.
         """
 
     def __init__(
         self,
         *,
-        id: _builtins.int = ...,
+        name: _builtins.str = ...,
         rule: _builtins.str = ...,
         trigger: Global___RunTrigger.ValueType = ...,
         scheduled_time: _timestamp_pb2.Timestamp | None = ...,
@@ -566,7 +622,7 @@ class Run(_message.Message):
         finish_time: _timestamp_pb2.Timestamp | None = ...,
         tasks_total: _builtins.int = ...,
         tasks_done: _builtins.int = ...,
-        outcomes: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        task_counts: _abc.Iterable[Global___TaskCount] | None = ...,
         manifests: Global___Tally | None = ...,
         blobs: Global___Tally | None = ...,
         bytes: Global___Tally | None = ...,
@@ -576,11 +632,37 @@ class Run(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["blobs", b"blobs", "bytes", b"bytes", "create_time", b"create_time", "finish_time", b"finish_time", "manifests", b"manifests", "referrers", b"referrers", "scheduled_time", b"scheduled_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blobs", b"blobs", "blobs_mounted", b"blobs_mounted", "bytes", b"bytes", "create_time", b"create_time", "error", b"error", "failures", b"failures", "finish_time", b"finish_time", "id", b"id", "manifests", b"manifests", "outcomes", b"outcomes", "referrers", b"referrers", "rule", b"rule", "scheduled_time", b"scheduled_time", "start_time", b"start_time", "status", b"status", "tasks_done", b"tasks_done", "tasks_total", b"tasks_total", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blobs", b"blobs", "blobs_mounted", b"blobs_mounted", "bytes", b"bytes", "create_time", b"create_time", "error", b"error", "failures", b"failures", "finish_time", b"finish_time", "manifests", b"manifests", "name", b"name", "referrers", b"referrers", "rule", b"rule", "scheduled_time", b"scheduled_time", "start_time", b"start_time", "status", b"status", "task_counts", b"task_counts", "tasks_done", b"tasks_done", "tasks_total", b"tasks_total", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Run: _TypeAlias = Run  # noqa: Y015
+
+@_typing.final
+class TaskCount(_message.Message):
+    """How many tasks of a run have one status."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    status: Global___TaskStatus.ValueType
+    """Output only. The status."""
+    count: _builtins.int
+    """Output only. The number of tasks with it."""
+    def __init__(
+        self,
+        *,
+        status: Global___TaskStatus.ValueType = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskCount: _TypeAlias = TaskCount  # noqa: Y015
 
 @_typing.final
 class Tally(_message.Message):
@@ -626,10 +708,8 @@ class TaskFailure(_message.Message):
     """Output only. The source repository."""
     tag: _builtins.str
     """Output only. The tag; empty when the repository itself could not be listed."""
-    status: _builtins.str
-    """Output only. `failed`, `conflict` (the destination tag points elsewhere) or `denied` (by
-    the rule's policy).
-    """
+    status: Global___TaskStatus.ValueType
+    """Output only. `TASK_STATUS_FAILED`, `TASK_STATUS_CONFLICT` or `TASK_STATUS_DENIED`."""
     reason: _builtins.str
     """Output only. Why, for people."""
     def __init__(
@@ -637,7 +717,7 @@ class TaskFailure(_message.Message):
         *,
         repository: _builtins.str = ...,
         tag: _builtins.str = ...,
-        status: _builtins.str = ...,
+        status: Global___TaskStatus.ValueType = ...,
         reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
@@ -649,38 +729,38 @@ class TaskFailure(_message.Message):
 Global___TaskFailure: _TypeAlias = TaskFailure  # noqa: Y015
 
 @_typing.final
-class PutRuleRequest(_message.Message):
-    """Request for ReplicationService.PutRule."""
+class CreateRuleRequest(_message.Message):
+    """Request for ReplicationService.CreateRule."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    RULE_ID_FIELD_NUMBER: _builtins.int
     RULE_FIELD_NUMBER: _builtins.int
-    REPLACE_FIELD_NUMBER: _builtins.int
-    replace: _builtins.bool
-    """Optional. Replace the rule of the same name if there is one. When false, a taken name
-    fails with ALREADY_EXISTS.
+    rule_id: _builtins.str
+    """Required. The id of the new rule, the last segment of its name:
+    `[a-z]([a-z0-9-]{0,61}[a-z0-9])?`.
     """
     @_builtins.property
     def rule(self) -> Global___Rule:
-        """Required. The rule to store; its output-only fields are ignored."""
+        """Required. The rule to create; its `name` and output-only fields are ignored."""
 
     def __init__(
         self,
         *,
+        rule_id: _builtins.str = ...,
         rule: Global___Rule | None = ...,
-        replace: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["replace", b"replace", "rule", b"rule"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule", "rule_id", b"rule_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___PutRuleRequest: _TypeAlias = PutRuleRequest  # noqa: Y015
+Global___CreateRuleRequest: _TypeAlias = CreateRuleRequest  # noqa: Y015
 
 @_typing.final
-class PutRuleResponse(_message.Message):
-    """Response for ReplicationService.PutRule."""
+class CreateRuleResponse(_message.Message):
+    """Response for ReplicationService.CreateRule."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -700,7 +780,69 @@ class PutRuleResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___PutRuleResponse: _TypeAlias = PutRuleResponse  # noqa: Y015
+Global___CreateRuleResponse: _TypeAlias = CreateRuleResponse  # noqa: Y015
+
+@_typing.final
+class UpdateRuleRequest(_message.Message):
+    """Request for ReplicationService.UpdateRule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ALLOW_MISSING_FIELD_NUMBER: _builtins.int
+    allow_missing: _builtins.bool
+    """Optional. Create the rule when it does not exist (with every field of `rule`); otherwise
+    an unknown rule fails with NOT_FOUND.
+    """
+    @_builtins.property
+    def rule(self) -> Global___Rule:
+        """Required. The rule, named by its `name`; its output-only fields are ignored."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Optional. The fields of `rule` to update (`tags.semver`, `schedule`, ...); every field when
+        unset or `*`. A field in the mask and unset in `rule` is cleared.
+        """
+
+    def __init__(
+        self,
+        *,
+        rule: Global___Rule | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        allow_missing: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_missing", b"allow_missing", "rule", b"rule", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateRuleRequest: _TypeAlias = UpdateRuleRequest  # noqa: Y015
+
+@_typing.final
+class UpdateRuleResponse(_message.Message):
+    """Response for ReplicationService.UpdateRule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rule(self) -> Global___Rule:
+        """Output only. The rule as stored."""
+
+    def __init__(
+        self,
+        *,
+        rule: Global___Rule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateRuleResponse: _TypeAlias = UpdateRuleResponse  # noqa: Y015
 
 @_typing.final
 class GetRuleRequest(_message.Message):
@@ -710,7 +852,7 @@ class GetRuleRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Required. The rule's name."""
+    """Required. The rule's name: `rules/{rule}`."""
     def __init__(
         self,
         *,
@@ -810,7 +952,7 @@ class DeleteRuleRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Required. The rule's name."""
+    """Required. The rule's name: `rules/{rule}`."""
     def __init__(
         self,
         *,
@@ -842,30 +984,30 @@ class DeleteRuleResponse(_message.Message):
 Global___DeleteRuleResponse: _TypeAlias = DeleteRuleResponse  # noqa: Y015
 
 @_typing.final
-class TriggerRunRequest(_message.Message):
-    """Request for ReplicationService.TriggerRun."""
+class RunRuleRequest(_message.Message):
+    """Request for ReplicationService.RunRule."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    RULE_FIELD_NUMBER: _builtins.int
-    rule: _builtins.str
-    """Required. The name of the rule to run."""
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required. The rule to run: `rules/{rule}`."""
     def __init__(
         self,
         *,
-        rule: _builtins.str = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TriggerRunRequest: _TypeAlias = TriggerRunRequest  # noqa: Y015
+Global___RunRuleRequest: _TypeAlias = RunRuleRequest  # noqa: Y015
 
 @_typing.final
-class TriggerRunResponse(_message.Message):
-    """Response for ReplicationService.TriggerRun."""
+class RunRuleResponse(_message.Message):
+    """Response for ReplicationService.RunRule."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -885,7 +1027,7 @@ class TriggerRunResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TriggerRunResponse: _TypeAlias = TriggerRunResponse  # noqa: Y015
+Global___RunRuleResponse: _TypeAlias = RunRuleResponse  # noqa: Y015
 
 @_typing.final
 class ListRunsRequest(_message.Message):
@@ -893,25 +1035,25 @@ class ListRunsRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    RULE_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
-    rule: _builtins.str
-    """Optional. Only the runs of this rule; all rules' runs when empty."""
+    parent: _builtins.str
+    """Required. The rule whose runs to list, `rules/{rule}`, or `rules/-` for every rule's."""
     page_size: _builtins.int
     """Optional. The maximum number of runs to return."""
     page_token: _builtins.str
-    """Optional. A page token from a previous call with the same `rule`."""
+    """Optional. A page token from a previous call with the same `parent`."""
     def __init__(
         self,
         *,
-        rule: _builtins.str = ...,
+        parent: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "rule", b"rule"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -951,17 +1093,17 @@ class GetRunRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    ID_FIELD_NUMBER: _builtins.int
-    id: _builtins.int
-    """Required. The run's id."""
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required. The run's name: `rules/{rule}/runs/{run}` or `rules/-/runs/{run}`."""
     def __init__(
         self,
         *,
-        id: _builtins.int = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -997,17 +1139,17 @@ class WatchRunRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    ID_FIELD_NUMBER: _builtins.int
-    id: _builtins.int
-    """Required. The run's id."""
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Required. The run's name: `rules/{rule}/runs/{run}` or `rules/-/runs/{run}`."""
     def __init__(
         self,
         *,
-        id: _builtins.int = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

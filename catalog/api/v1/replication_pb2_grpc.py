@@ -35,10 +35,15 @@ class ReplicationServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.PutRule = channel.unary_unary(
-                '/xregistry.v1.ReplicationService/PutRule',
-                request_serializer=xregistry_dot_v1_dot_replication__pb2.PutRuleRequest.SerializeToString,
-                response_deserializer=xregistry_dot_v1_dot_replication__pb2.PutRuleResponse.FromString,
+        self.CreateRule = channel.unary_unary(
+                '/xregistry.v1.ReplicationService/CreateRule',
+                request_serializer=xregistry_dot_v1_dot_replication__pb2.CreateRuleRequest.SerializeToString,
+                response_deserializer=xregistry_dot_v1_dot_replication__pb2.CreateRuleResponse.FromString,
+                _registered_method=True)
+        self.UpdateRule = channel.unary_unary(
+                '/xregistry.v1.ReplicationService/UpdateRule',
+                request_serializer=xregistry_dot_v1_dot_replication__pb2.UpdateRuleRequest.SerializeToString,
+                response_deserializer=xregistry_dot_v1_dot_replication__pb2.UpdateRuleResponse.FromString,
                 _registered_method=True)
         self.GetRule = channel.unary_unary(
                 '/xregistry.v1.ReplicationService/GetRule',
@@ -55,10 +60,10 @@ class ReplicationServiceStub:
                 request_serializer=xregistry_dot_v1_dot_replication__pb2.DeleteRuleRequest.SerializeToString,
                 response_deserializer=xregistry_dot_v1_dot_replication__pb2.DeleteRuleResponse.FromString,
                 _registered_method=True)
-        self.TriggerRun = channel.unary_unary(
-                '/xregistry.v1.ReplicationService/TriggerRun',
-                request_serializer=xregistry_dot_v1_dot_replication__pb2.TriggerRunRequest.SerializeToString,
-                response_deserializer=xregistry_dot_v1_dot_replication__pb2.TriggerRunResponse.FromString,
+        self.RunRule = channel.unary_unary(
+                '/xregistry.v1.ReplicationService/RunRule',
+                request_serializer=xregistry_dot_v1_dot_replication__pb2.RunRuleRequest.SerializeToString,
+                response_deserializer=xregistry_dot_v1_dot_replication__pb2.RunRuleResponse.FromString,
                 _registered_method=True)
         self.ListRuns = channel.unary_unary(
                 '/xregistry.v1.ReplicationService/ListRuns',
@@ -81,10 +86,17 @@ class ReplicationServiceServicer:
     """ReplicationService manages replication rules and starts and follows their runs.
     """
 
-    def PutRule(self, request, context):
-        """Stores a rule under its name. Without `replace` it only creates: a rule of that name fails
-        with ALREADY_EXISTS. With `replace` it creates or replaces the rule of that name; runs
-        already started keep the rule as it was when they were planned.
+    def CreateRule(self, request, context):
+        """Creates a rule. A rule of that id fails with ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRule(self, request, context):
+        """Updates a rule (the fields of `update_mask`, or all of them), or creates it when it does
+        not exist and `allow_missing` is set. Runs already started keep the rule as it was when they
+        were planned.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -112,7 +124,7 @@ class ReplicationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def TriggerRun(self, request, context):
+    def RunRule(self, request, context):
         """Starts a run of a rule now (trigger `MANUAL`). The run is created pending and a worker picks
         it up; follow it with WatchRun or GetRun.
         """
@@ -121,7 +133,7 @@ class ReplicationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRuns(self, request, context):
-        """Lists runs, newest first, of one rule or of all.
+        """Lists runs, newest first, of one rule (`rules/{rule}`) or of all (`rules/-`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,10 +157,15 @@ class ReplicationServiceServicer:
 
 def add_ReplicationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'PutRule': grpc.unary_unary_rpc_method_handler(
-                    servicer.PutRule,
-                    request_deserializer=xregistry_dot_v1_dot_replication__pb2.PutRuleRequest.FromString,
-                    response_serializer=xregistry_dot_v1_dot_replication__pb2.PutRuleResponse.SerializeToString,
+            'CreateRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRule,
+                    request_deserializer=xregistry_dot_v1_dot_replication__pb2.CreateRuleRequest.FromString,
+                    response_serializer=xregistry_dot_v1_dot_replication__pb2.CreateRuleResponse.SerializeToString,
+            ),
+            'UpdateRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRule,
+                    request_deserializer=xregistry_dot_v1_dot_replication__pb2.UpdateRuleRequest.FromString,
+                    response_serializer=xregistry_dot_v1_dot_replication__pb2.UpdateRuleResponse.SerializeToString,
             ),
             'GetRule': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRule,
@@ -165,10 +182,10 @@ def add_ReplicationServiceServicer_to_server(servicer, server):
                     request_deserializer=xregistry_dot_v1_dot_replication__pb2.DeleteRuleRequest.FromString,
                     response_serializer=xregistry_dot_v1_dot_replication__pb2.DeleteRuleResponse.SerializeToString,
             ),
-            'TriggerRun': grpc.unary_unary_rpc_method_handler(
-                    servicer.TriggerRun,
-                    request_deserializer=xregistry_dot_v1_dot_replication__pb2.TriggerRunRequest.FromString,
-                    response_serializer=xregistry_dot_v1_dot_replication__pb2.TriggerRunResponse.SerializeToString,
+            'RunRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunRule,
+                    request_deserializer=xregistry_dot_v1_dot_replication__pb2.RunRuleRequest.FromString,
+                    response_serializer=xregistry_dot_v1_dot_replication__pb2.RunRuleResponse.SerializeToString,
             ),
             'ListRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRuns,
@@ -198,7 +215,7 @@ class ReplicationService:
     """
 
     @staticmethod
-    def PutRule(request,
+    def CreateRule(request,
             target,
             options=(),
             channel_credentials=None,
@@ -211,9 +228,36 @@ class ReplicationService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/xregistry.v1.ReplicationService/PutRule',
-            xregistry_dot_v1_dot_replication__pb2.PutRuleRequest.SerializeToString,
-            xregistry_dot_v1_dot_replication__pb2.PutRuleResponse.FromString,
+            '/xregistry.v1.ReplicationService/CreateRule',
+            xregistry_dot_v1_dot_replication__pb2.CreateRuleRequest.SerializeToString,
+            xregistry_dot_v1_dot_replication__pb2.CreateRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xregistry.v1.ReplicationService/UpdateRule',
+            xregistry_dot_v1_dot_replication__pb2.UpdateRuleRequest.SerializeToString,
+            xregistry_dot_v1_dot_replication__pb2.UpdateRuleResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -306,7 +350,7 @@ class ReplicationService:
             _registered_method=True)
 
     @staticmethod
-    def TriggerRun(request,
+    def RunRule(request,
             target,
             options=(),
             channel_credentials=None,
@@ -319,9 +363,9 @@ class ReplicationService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/xregistry.v1.ReplicationService/TriggerRun',
-            xregistry_dot_v1_dot_replication__pb2.TriggerRunRequest.SerializeToString,
-            xregistry_dot_v1_dot_replication__pb2.TriggerRunResponse.FromString,
+            '/xregistry.v1.ReplicationService/RunRule',
+            xregistry_dot_v1_dot_replication__pb2.RunRuleRequest.SerializeToString,
+            xregistry_dot_v1_dot_replication__pb2.RunRuleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,9 +12,14 @@ semver range, schedule) or page token, NOT_FOUND for an unknown rule, run or reg
 ALREADY_EXISTS when creating a rule whose name is taken, FAILED_PRECONDITION when the state
 does not allow the call.
 
-Rules name registries by their id in the catalog (CatalogService.CreateRegistry), so a rule
-uses their hosts, TLS settings and credentials. Runs are executed by the workers of
-`xregistry serve` (or of `xregistry replicate run --wait`), one task per image.
+Resource names (AIP-122): `rules/{rule}` and `rules/{rule}/runs/{run}`, `{rule}` the rule's id
+(`[a-z]([a-z0-9-]{0,61}[a-z0-9])?`) and `{run}` a run number, unique in the catalog. Since run
+numbers are unique, `rules/-/runs/{run}` names a run without knowing its rule (AIP-159), and
+`rules/-` is the parent of every rule's runs in ListRuns. Rules name registries by their
+resource names in the catalog (`registries/{registry}`, CatalogService.CreateRegistry), so a
+rule uses their hosts, TLS settings and credentials, and policies by theirs in the gate
+(`policies/{policy}`). Runs are executed by the workers of `xregistry serve` (or of
+`xregistry replicate run --wait`), one task per image.
 """
 
 from collections import abc as _abc
@@ -47,10 +52,12 @@ class ReplicationServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ReplicationServiceAsyncStub: ...
-    PutRule: _grpc.UnaryUnaryMultiCallable[_replication_pb2.PutRuleRequest, _replication_pb2.PutRuleResponse]
-    """Stores a rule under its name. Without `replace` it only creates: a rule of that name fails
-    with ALREADY_EXISTS. With `replace` it creates or replaces the rule of that name; runs
-    already started keep the rule as it was when they were planned.
+    CreateRule: _grpc.UnaryUnaryMultiCallable[_replication_pb2.CreateRuleRequest, _replication_pb2.CreateRuleResponse]
+    """Creates a rule. A rule of that id fails with ALREADY_EXISTS."""
+    UpdateRule: _grpc.UnaryUnaryMultiCallable[_replication_pb2.UpdateRuleRequest, _replication_pb2.UpdateRuleResponse]
+    """Updates a rule (the fields of `update_mask`, or all of them), or creates it when it does
+    not exist and `allow_missing` is set. Runs already started keep the rule as it was when they
+    were planned.
     """
     GetRule: _grpc.UnaryUnaryMultiCallable[_replication_pb2.GetRuleRequest, _replication_pb2.GetRuleResponse]
     """Gets a rule, with its last run and how far its destination is behind."""
@@ -60,12 +67,12 @@ class ReplicationServiceStub:
     """Deletes a rule together with the record of its runs. Images already copied stay where they
     are.
     """
-    TriggerRun: _grpc.UnaryUnaryMultiCallable[_replication_pb2.TriggerRunRequest, _replication_pb2.TriggerRunResponse]
+    RunRule: _grpc.UnaryUnaryMultiCallable[_replication_pb2.RunRuleRequest, _replication_pb2.RunRuleResponse]
     """Starts a run of a rule now (trigger `MANUAL`). The run is created pending and a worker picks
     it up; follow it with WatchRun or GetRun.
     """
     ListRuns: _grpc.UnaryUnaryMultiCallable[_replication_pb2.ListRunsRequest, _replication_pb2.ListRunsResponse]
-    """Lists runs, newest first, of one rule or of all."""
+    """Lists runs, newest first, of one rule (`rules/{rule}`) or of all (`rules/-`)."""
     GetRun: _grpc.UnaryUnaryMultiCallable[_replication_pb2.GetRunRequest, _replication_pb2.GetRunResponse]
     """Gets a run with its counters and the tasks that failed."""
     WatchRun: _grpc.UnaryStreamMultiCallable[_replication_pb2.WatchRunRequest, _replication_pb2.WatchRunResponse]
@@ -78,10 +85,12 @@ class ReplicationServiceAsyncStub(ReplicationServiceStub):
     """ReplicationService manages replication rules and starts and follows their runs."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    PutRule: _aio.UnaryUnaryMultiCallable[_replication_pb2.PutRuleRequest, _replication_pb2.PutRuleResponse]  # type: ignore[assignment]
-    """Stores a rule under its name. Without `replace` it only creates: a rule of that name fails
-    with ALREADY_EXISTS. With `replace` it creates or replaces the rule of that name; runs
-    already started keep the rule as it was when they were planned.
+    CreateRule: _aio.UnaryUnaryMultiCallable[_replication_pb2.CreateRuleRequest, _replication_pb2.CreateRuleResponse]  # type: ignore[assignment]
+    """Creates a rule. A rule of that id fails with ALREADY_EXISTS."""
+    UpdateRule: _aio.UnaryUnaryMultiCallable[_replication_pb2.UpdateRuleRequest, _replication_pb2.UpdateRuleResponse]  # type: ignore[assignment]
+    """Updates a rule (the fields of `update_mask`, or all of them), or creates it when it does
+    not exist and `allow_missing` is set. Runs already started keep the rule as it was when they
+    were planned.
     """
     GetRule: _aio.UnaryUnaryMultiCallable[_replication_pb2.GetRuleRequest, _replication_pb2.GetRuleResponse]  # type: ignore[assignment]
     """Gets a rule, with its last run and how far its destination is behind."""
@@ -91,12 +100,12 @@ class ReplicationServiceAsyncStub(ReplicationServiceStub):
     """Deletes a rule together with the record of its runs. Images already copied stay where they
     are.
     """
-    TriggerRun: _aio.UnaryUnaryMultiCallable[_replication_pb2.TriggerRunRequest, _replication_pb2.TriggerRunResponse]  # type: ignore[assignment]
+    RunRule: _aio.UnaryUnaryMultiCallable[_replication_pb2.RunRuleRequest, _replication_pb2.RunRuleResponse]  # type: ignore[assignment]
     """Starts a run of a rule now (trigger `MANUAL`). The run is created pending and a worker picks
     it up; follow it with WatchRun or GetRun.
     """
     ListRuns: _aio.UnaryUnaryMultiCallable[_replication_pb2.ListRunsRequest, _replication_pb2.ListRunsResponse]  # type: ignore[assignment]
-    """Lists runs, newest first, of one rule or of all."""
+    """Lists runs, newest first, of one rule (`rules/{rule}`) or of all (`rules/-`)."""
     GetRun: _aio.UnaryUnaryMultiCallable[_replication_pb2.GetRunRequest, _replication_pb2.GetRunResponse]  # type: ignore[assignment]
     """Gets a run with its counters and the tasks that failed."""
     WatchRun: _aio.UnaryStreamMultiCallable[_replication_pb2.WatchRunRequest, _replication_pb2.WatchRunResponse]  # type: ignore[assignment]
@@ -108,14 +117,22 @@ class ReplicationServiceServicer(metaclass=_abc_1.ABCMeta):
     """ReplicationService manages replication rules and starts and follows their runs."""
 
     @_abc_1.abstractmethod
-    def PutRule(
+    def CreateRule(
         self,
-        request: _replication_pb2.PutRuleRequest,
+        request: _replication_pb2.CreateRuleRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_replication_pb2.PutRuleResponse, _abc.Awaitable[_replication_pb2.PutRuleResponse]]:
-        """Stores a rule under its name. Without `replace` it only creates: a rule of that name fails
-        with ALREADY_EXISTS. With `replace` it creates or replaces the rule of that name; runs
-        already started keep the rule as it was when they were planned.
+    ) -> _typing.Union[_replication_pb2.CreateRuleResponse, _abc.Awaitable[_replication_pb2.CreateRuleResponse]]:
+        """Creates a rule. A rule of that id fails with ALREADY_EXISTS."""
+
+    @_abc_1.abstractmethod
+    def UpdateRule(
+        self,
+        request: _replication_pb2.UpdateRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_replication_pb2.UpdateRuleResponse, _abc.Awaitable[_replication_pb2.UpdateRuleResponse]]:
+        """Updates a rule (the fields of `update_mask`, or all of them), or creates it when it does
+        not exist and `allow_missing` is set. Runs already started keep the rule as it was when they
+        were planned.
         """
 
     @_abc_1.abstractmethod
@@ -145,11 +162,11 @@ class ReplicationServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
-    def TriggerRun(
+    def RunRule(
         self,
-        request: _replication_pb2.TriggerRunRequest,
+        request: _replication_pb2.RunRuleRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_replication_pb2.TriggerRunResponse, _abc.Awaitable[_replication_pb2.TriggerRunResponse]]:
+    ) -> _typing.Union[_replication_pb2.RunRuleResponse, _abc.Awaitable[_replication_pb2.RunRuleResponse]]:
         """Starts a run of a rule now (trigger `MANUAL`). The run is created pending and a worker picks
         it up; follow it with WatchRun or GetRun.
         """
@@ -160,7 +177,7 @@ class ReplicationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _replication_pb2.ListRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_replication_pb2.ListRunsResponse, _abc.Awaitable[_replication_pb2.ListRunsResponse]]:
-        """Lists runs, newest first, of one rule or of all."""
+        """Lists runs, newest first, of one rule (`rules/{rule}`) or of all (`rules/-`)."""
 
     @_abc_1.abstractmethod
     def GetRun(

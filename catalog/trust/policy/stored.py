@@ -39,6 +39,7 @@ class Policies:
             row, created = store.apply_policy(session, name, source, policies.digest)
             return PolicyView.of(row), created
 
-    def list(self) -> list[PolicyView]:
+    def list(self, after: str | None = None, limit: int | None = None) -> list[PolicyView]:
+        """The policy sets in force by name: those after ``after``, at most ``limit``."""
         with self.sessions() as session:
-            return [PolicyView.of(row) for row in store.current_policies(session)]
+            return [PolicyView.of(row) for row in store.current_policies(session, after, limit)]
