@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from catalog.errors import CatalogError
 from catalog.oci import mediatypes as mt
 from catalog.oci.client import RegistryClient
-from catalog.oci.copy import Claims, Copier, CopyLedger, CopyStats, gather_all
+from catalog.oci.copy import Copier, CopyLedger, CopyStats, gather_all
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Manifest
 from catalog.oci.repository import RemoteRepository, Repository
 from replication.planner import RepositoryPlan
-from replication.referrers import ReferrerCopier
+from replication.referrers import ReferrerCopier, SubjectClaims, subject_claims
 from replication.report import ImageError, RunReport, TagConflict, Tally
 from replication.rules import ConflictPolicy, Rule
 from replication.tags import needs_tag
@@ -30,9 +30,9 @@ class RunState:
     rule: Rule
     source: RegistryClient
     destination: RegistryClient
-    ledger: CopyLedger
-    subjects: Claims[tuple[str, Digest]]
     admit: Admit | None = None
+    ledger: CopyLedger = field(default_factory=CopyLedger)
+    subjects: SubjectClaims = field(default_factory=subject_claims)
 
 
 async def replicate_image(

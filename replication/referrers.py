@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from catalog.claims import Claims
 from catalog.oci import mediatypes as mt
 from catalog.oci.attachments import COSIGN_SUFFIXES, cosign_tag
 from catalog.oci.client import fallback_index
-from catalog.oci.copy import Claims, Copier, gather_all
+from catalog.oci.copy import Copier, gather_all
 from catalog.oci.digest import Digest
 from catalog.oci.errors import NotFound
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
@@ -32,7 +33,13 @@ from replication.tags import needs_tag
 if TYPE_CHECKING:
     from catalog.formats.classify import AttachmentKind
 
-SubjectClaims = Claims[tuple[str, Digest]]
+# (destination repository, subject): the subjects whose attachments a run copied. A failed
+# copy leaves nothing behind, so the next image with that subject tries again.
+SubjectClaims = Claims[tuple[str, Digest], None]
+
+
+def subject_claims() -> SubjectClaims:
+    return Claims(failures="retry")
 
 
 class ReferrerCopier:
@@ -58,22 +65,17 @@ class ReferrerCopier:
         self.tally = tally
 
     async def copy(self, subject: Digest) -> None:
-        key = (self.dst.name, subject)
-        owned = await self.subjects.claim(key)
-        if owned is None:
-            return
         found: list[Digest] = []
-        ok = False
-        try:
+        async with self.subjects.hold((self.dst.name, subject)) as held:
+            if not held.owner:
+                return
             await gather_all(
                 [
                     self._by_reference(subject, found),
                     *(self._cosign(subject, suffix, found) for suffix in COSIGN_SUFFIXES),
                 ]
             )
-            ok = True
-        finally:
-            self.subjects.settle(key, owned, ok)
+            held.set(None)
         await gather_all(self.copy(referrer) for referrer in found)
 
     # -- referrers API and fallback index ------------------------------------------------------

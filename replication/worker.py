@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.claims import Claims
 from catalog.errors import CatalogError, FailedPrecondition
 from catalog.index.run import client_for
 from catalog.oci.client import RegistryClient
-from catalog.oci.copy import Claims, CopyLedger
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
 from catalog.store.models import TASK_COUNTERS, Registry
@@ -56,29 +56,19 @@ class _RunContext:
     """What the tasks of one run share inside this worker."""
 
     state: RunState
-    listings: dict[str, asyncio.Future[frozenset[str]]] = field(default_factory=dict)
+    # One tag listing per repository and run, whichever task asks first; a failed one fails
+    # the tasks waiting for it, and the next task tries again.
+    listings: Claims[str, frozenset[str]] = field(default_factory=Claims)
 
     async def listing(self, repository: str) -> frozenset[str]:
-        # One tag listing per repository and run, whichever task asks first.
-        pending = self.listings.get(repository)
-        if pending is None:
-            pending = asyncio.ensure_future(self._list(repository))
-            self.listings[repository] = pending
-        try:
-            return await asyncio.shield(pending)
-        except (OCIError, CatalogError):
-            if self.listings.get(repository) is pending:
-                del self.listings[repository]  # the next task tries again
-            raise
+        async with self.listings.hold(repository) as held:
+            if held.owner:
+                held.set(frozenset([tag async for tag in self.state.source.tags(repository)]))
+            return held.value
 
     def known(self, repository: str, listing: frozenset[str]) -> None:
         """A listing the planner made already."""
-        done: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
-        done.set_result(listing)
-        self.listings[repository] = done
-
-    async def _list(self, repository: str) -> frozenset[str]:
-        return frozenset([tag async for tag in self.state.source.tags(repository)])
+        self.listings.put(repository, listing)
 
 
 def outcome(report: RunReport) -> tuple[str, str | None]:
@@ -125,7 +115,7 @@ class Worker:
         self._task_runs: dict[int, int] = {}
         self._copying: set[int] = set()  # claimed tasks still copying (the rest: recording)
         self._planning: set[int] = set()
-        self._contexts: dict[int, asyncio.Future[_RunContext]] = {}
+        self._contexts: Claims[int, _RunContext] = Claims()
         self._used: dict[int, float] = {}  # run id → when a task of it last ran here
         self._clients: dict[tuple[Any, ...], RegistryClient] = {}
         self._stack = AsyncExitStack()
@@ -217,7 +207,7 @@ class Worker:
         active = set(self._task_runs.values())
         idle = [r for r, t in self._used.items() if r not in active and now - t > _CONTEXT_IDLE]
         for stale in idle:
-            self._contexts.pop(stale, None)
+            self._contexts.forget(stale)
             del self._used[stale]
         return run is not None or bool(claimed)
 
@@ -331,16 +321,10 @@ class Worker:
     async def _context(self, run_id: int) -> _RunContext:
         """The run's shared state: built once here, whichever task asks first."""
         self._used[run_id] = time.monotonic()
-        pending = self._contexts.get(run_id)
-        if pending is None:
-            pending = asyncio.ensure_future(self._build_context(run_id))
-            self._contexts[run_id] = pending
-        try:
-            return await asyncio.shield(pending)
-        except Exception:
-            if self._contexts.get(run_id) is pending:
-                del self._contexts[run_id]
-            raise
+        async with self._contexts.hold(run_id) as held:
+            if held.owner:
+                held.set(await self._build_context(run_id))
+            return held.value
 
     async def _build_context(self, run_id: int) -> _RunContext:
         spec, source, destination = await self._db(lambda s: _run_settings(s, run_id))
@@ -348,8 +332,6 @@ class Worker:
             spec.rule(source[0], destination[0]),
             await self._client(source),
             await self._client(destination),
-            CopyLedger(),
-            Claims(),
             self._admit(spec.policy, source[0]) if spec.policy else None,
         )
         return _RunContext(state)
