@@ -29,10 +29,11 @@ from catalog.index.run import client_for
 from catalog.oci.client import RegistryClient
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
-from catalog.store.models import TASK_COUNTERS, Registry
+from catalog.store.models import Registry
 from catalog.store.registries import get_registry
 from replication import store
 from replication.image import Admit, RunState, replicate_image
+from replication.models import TASK_COUNTERS
 from replication.planner import RepositoryPlan, plan
 from replication.report import RunReport
 from replication.spec import RuleSpec, parse_spec

@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from catalog.api.convert import timestamp
 from catalog.api.v1 import replication_pb2 as pb
-from catalog.store.models import TASK_COUNTERS
+from replication.models import TASK_COUNTERS
 from replication.service import Lag, RuleView, RunView, TaskFailure
 from replication.spec import RuleSpec, parse_spec
 

@@ -15,7 +15,7 @@ import pytest
 from catalog.api.replication_convert import rule_spec, run_message, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.cli.remote_replication import RemoteReplication
-from catalog.store.models import TASK_COUNTERS
+from replication.models import TASK_COUNTERS
 from replication.service import RunView, TaskFailure
 from replication.spec import parse_spec
 from tests.harness.images import build_image

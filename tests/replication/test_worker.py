@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.cli.context import open_service
 from catalog.store.db import make_engine, session_factory, upgrade
-from catalog.store.models import ReplicationTask
 from catalog.store.registries import RegistrySpec, create_registry
+from replication.models import ReplicationTask
 from replication.service import ReplicationService
 from replication.spec import RuleSpec
 from replication.worker import Worker
