@@ -11,17 +11,11 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from catalog.oci.copy import COUNTERS
 from catalog.store.models import DIGEST, Base, utcnow
 
-# What a task counts, as (what, outcome) columns; a run's counters are their sums.
-TASK_COUNTERS = (
-    *(
-        f"{what}_{outcome}"
-        for what in ("manifests", "blobs", "bytes", "referrers")
-        for outcome in ("copied", "skipped", "failed")
-    ),
-    "blobs_mounted",
-)
+# What a task counts, a column each (their meaning: CopyStats); a run's counters are their sums.
+TASK_COUNTERS = COUNTERS
 
 
 class ReplicationRule(Base):

@@ -32,7 +32,6 @@ from catalog.store.registries import get_registry
 from replication import store
 from replication.batching import Batcher
 from replication.image import Admit, RunState, replicate_image
-from replication.models import TASK_COUNTERS
 from replication.planner import RepositoryPlan, plan
 from replication.report import RunReport
 from replication.runcache import RunCache, RunContext
@@ -58,18 +57,6 @@ def outcome(report: RunReport) -> tuple[str, str | None]:
         error = report.errors[0]
         return error.outcome, error.reason
     return ("copied" if report.images.copied else "skipped"), None
-
-
-def counters(report: RunReport) -> dict[str, int]:
-    """The report's counts under the task's counter names (``blobs_copied``, …)."""
-    found = {}
-    for name in TASK_COUNTERS:
-        if name == "blobs_mounted":
-            found[name] = report.blobs_mounted
-        else:
-            what, result = name.split("_")
-            found[name] = getattr(getattr(report, what), result)
-    return found
 
 
 class Worker:
@@ -354,7 +341,7 @@ class Worker:
             status=status,
             reason=reason,
             digest=str(digest) if digest else None,
-            counters=counters(report),
+            counters=report.counts.as_dict(),
         )
         try:
             saved = await self._outcomes.submit((record, task.run_id))

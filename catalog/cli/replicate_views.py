@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from catalog.cli.output import plain, table
-from replication.report import RunReport, Tally
+from replication.report import RunReport
 
 if TYPE_CHECKING:
     from replication.service import Lag, RuleView, RunView
@@ -26,28 +26,31 @@ _Counts = tuple[int, int, int]  # copied, skipped, failed
 def _counts_table(
     *,
     images: _Counts,
-    manifests: _Counts,
-    blobs: _Counts,
-    blobs_mounted: int,
-    bytes_: _Counts,
-    referrers: _Counts,
+    counters: Mapping[str, int],
     denied: int,
     failures: Sequence[tuple[str, str, str]],
 ) -> None:
-    """The summary of a replication: what was copied, skipped, failed; then the failed images
-    as (repository, tag, reason)."""
+    """The summary of a replication: images, and what their copies counted (``CopyStats``
+    names), copied, skipped, failed; then the failed images as (repository, tag, reason)."""
+
+    def counts(what: str) -> _Counts:
+        get = counters.get
+        return (get(f"{what}_copied", 0), get(f"{what}_skipped", 0), get(f"{what}_failed", 0))
+
+    blobs = counts("blobs")
+    mounted = counters.get("blobs_mounted", 0)
     blob_row: tuple[str, int, int | str, int] = ("blobs", *blobs)
-    if blobs_mounted:
-        blob_row = ("blobs", blobs[0], f"{blobs[1]} ({blobs_mounted} mounted)", blobs[2])
+    if mounted:
+        blob_row = ("blobs", blobs[0], f"{blobs[1]} ({mounted} mounted)", blobs[2])
     table(
         None,
         ["", "copied", "skipped", "failed"],
         [
             ("images", *images),
-            ("manifests", *manifests),
+            ("manifests", *counts("manifests")),
             blob_row,
-            ("bytes", *(size_text(n) for n in bytes_)),
-            ("referrers", *referrers),
+            ("bytes", *(size_text(n) for n in counts("bytes"))),
+            ("referrers", *counts("referrers")),
         ],
     )
     if denied:
@@ -57,17 +60,11 @@ def _counts_table(
 
 
 def summary(report: RunReport) -> None:
-    def counts(tally: Tally) -> _Counts:
-        return (tally.copied, tally.skipped, tally.failed)
-
     click.echo(f"replicated {report.source} → {report.destination} in {report.seconds:.1f} s")
+    images = report.images
     _counts_table(
-        images=counts(report.images),
-        manifests=counts(report.manifests),
-        blobs=counts(report.blobs),
-        blobs_mounted=report.blobs_mounted,
-        bytes_=counts(report.bytes),
-        referrers=counts(report.referrers),
+        images=(images.copied, images.skipped, images.failed),
+        counters=report.counts.as_dict(),
         denied=report.images_denied,
         failures=[
             (
@@ -187,19 +184,10 @@ def run_detail(run: RunView) -> None:
         f"  images: {run.tasks_done} of {run.tasks_total} done"
         + "".join(f", {n} {status}" for status, n in run.outcomes.items())
     )
-    c = run.counters
-
-    def counts(what: str) -> _Counts:
-        return (c.get(f"{what}_copied", 0), c.get(f"{what}_skipped", 0), c.get(f"{what}_failed", 0))
-
     outcomes = run.outcomes
     _counts_table(
         images=(outcomes.get("copied", 0), outcomes.get("skipped", 0), failed_count(run)),
-        manifests=counts("manifests"),
-        blobs=counts("blobs"),
-        blobs_mounted=c.get("blobs_mounted", 0),
-        bytes_=counts("bytes"),
-        referrers=counts("referrers"),
+        counters=run.counters,
         denied=outcomes.get("denied", 0),
         failures=[
             (

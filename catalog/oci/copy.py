@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from catalog.claims import Claims, Held
 from catalog.oci.digest import Digest
@@ -30,16 +30,46 @@ _READ_AHEAD = 4  # source chunks (of up to 4 MiB) buffered while the previous on
 
 @dataclass(slots=True)
 class CopyStats:
+    """What copies did, from the copier to a replication task's columns (one per field).
+
+    Everything a copy needs is counted once, as one of three outcomes:
+
+    - ``*_copied``: sent to the destination by this copy;
+    - ``*_skipped``: not sent, and not needed: at the destination already, landed earlier in
+      this session (another image's copy), or — a blob — mounted from another repository of
+      the destination registry;
+    - ``*_failed``: sending it failed.
+
+    ``blobs_mounted`` counts the skipped blobs that were mounted: a part of ``blobs_skipped``,
+    not a fourth outcome. ``bytes_*`` are the sizes of the blobs counted in ``blobs_*`` (a
+    manifest's bytes are not counted). ``referrers_*`` count the attachments (referrer
+    manifests, cosign tags) that whoever copies them (replication) handled; their manifests and
+    blobs are in ``manifests_*`` and ``blobs_*`` as well.
+    """
+
     manifests_copied: int = 0
     manifests_skipped: int = 0
     manifests_failed: int = 0
     blobs_copied: int = 0
-    blobs_mounted: int = 0
     blobs_skipped: int = 0
     blobs_failed: int = 0
+    blobs_mounted: int = 0
     bytes_copied: int = 0
-    bytes_skipped: int = 0  # present already, mounted, or landed earlier in this session
+    bytes_skipped: int = 0
     bytes_failed: int = 0
+    referrers_copied: int = 0
+    referrers_skipped: int = 0
+    referrers_failed: int = 0
+
+    def add(self, other: CopyStats) -> None:
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNTERS}
+
+
+COUNTERS = tuple(f.name for f in fields(CopyStats))  # CopyStats's counters, by name
 
 
 async def gather_all(aws: Iterable[Awaitable[object]]) -> None:
@@ -176,6 +206,7 @@ class Copier:
             if await holder.succeeded():
                 if await self._mount(blob.digest, repository):
                     self.stats.blobs_mounted += 1
+                    self.stats.blobs_skipped += 1
                     self.stats.bytes_skipped += blob.size
                     return
                 break  # one refusal says this registry does not mount; do not ask again
