@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 import pytest
 
-from replication.runcache import RunCache
+from catalog.oci.client import RegistryClient
+from replication.image import RunState
+from replication.rules import Rule
+from replication.runcache import RunCache, RunContext
+from tests.harness.images import build_image
+from tests.replication.conftest import Pair, push_to
 
 
 class Unreachable(Exception):
@@ -84,3 +90,20 @@ async def test_a_cancelled_builder_hands_the_build_to_a_waiter() -> None:
         await first
     assert build.calls == [1, 1]
     assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def test_a_run_lists_a_repository_once_whatever_the_tasks(
+    pair: Pair, rng: random.Random
+) -> None:
+    await push_to(pair.source.host, "app", build_image(rng, layers=1), "1")
+    async with (
+        RegistryClient(pair.source_proxy.host) as source,
+        RegistryClient(pair.destination.host) as destination,
+    ):
+        rule = Rule(pair.source_proxy.host, pair.destination.host)
+        context = RunContext(RunState(rule, source, destination))
+        listings = await asyncio.gather(*(context.listing("app") for _ in range(4)))
+        context.known("planned", frozenset({"x"}))  # listed by the planner: not asked again
+        assert await context.listing("planned") == {"x"}
+    assert listings == [frozenset({"1"})] * 4
+    assert pair.source_proxy.count("GET", "/tags/list") == 1
