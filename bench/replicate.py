@@ -370,7 +370,7 @@ def throughput_bench(workdir: Path, layers: LayerSource, size: int, rounds: int 
             started = time.perf_counter()
             report = asyncio.run(replicate(rule))
             seconds = time.perf_counter() - started
-            if not report.ok or report.bytes.copied < size:
+            if not report.ok or report.counts.bytes_copied < size:
                 sys.exit(f"throughput copy failed: {report.as_dict()}")
             trials = {
                 "ours (replicate, verified)": seconds,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import replication.models  # noqa: F401 (its tables join the catalog's on the one Base)
 from catalog.store.models import Base
 
 config = context.config

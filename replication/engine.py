@@ -14,7 +14,6 @@ import time
 
 from catalog.errors import InvalidArgument
 from catalog.oci.client import RegistryClient, RegistryOptions
-from catalog.oci.copy import Claims, CopyLedger
 from replication.image import RunState, replicate_image
 from replication.planner import RepositoryPlan, plan
 from replication.report import ImageError, ProgressCallback, RunReport
@@ -50,7 +49,7 @@ async def replicate(
         plans = await plan(source, rule, unlisted)
         report.images_total = sum(len(p.tags) for p in plans)
         _notify(on_progress, report)
-        state = RunState(rule, source, destination, CopyLedger(), Claims())
+        state = RunState(rule, source, destination)
         limit = asyncio.Semaphore(parallel)
 
         async def one(repository: RepositoryPlan, tag: str) -> None:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from catalog.errors import CatalogError
 from catalog.oci import mediatypes as mt
 from catalog.oci.client import RegistryClient
-from catalog.oci.copy import Claims, Copier, CopyLedger, CopyStats, gather_all
+from catalog.oci.copy import Copier, CopyLedger, CopyStats, gather_all
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Manifest
 from catalog.oci.repository import RemoteRepository, Repository
 from replication.planner import RepositoryPlan
-from replication.referrers import ReferrerCopier
-from replication.report import ImageError, RunReport, TagConflict, Tally
+from replication.referrers import ReferrerCopier, SubjectClaims, subject_claims
+from replication.report import ImageError, RunReport, TagConflict
 from replication.rules import ConflictPolicy, Rule
 from replication.tags import needs_tag
 
@@ -30,9 +30,9 @@ class RunState:
     rule: Rule
     source: RegistryClient
     destination: RegistryClient
-    ledger: CopyLedger
-    subjects: Claims[tuple[str, Digest]]
     admit: Admit | None = None
+    ledger: CopyLedger = field(default_factory=CopyLedger)
+    subjects: SubjectClaims = field(default_factory=subject_claims)
 
 
 async def replicate_image(
@@ -42,7 +42,6 @@ async def replicate_image(
     (None when it could not be read). Never raises, so one failing image leaves the others be."""
     digest: Digest | None = None
     stats = CopyStats()
-    attached = Tally()
     src = RemoteRepository(state.source, plan.source)
     dst = RemoteRepository(state.destination, plan.destination)
     copier = Copier(
@@ -70,7 +69,6 @@ async def replicate_image(
                 kinds=state.rule.referrers,
                 conflict=state.rule.conflict,
                 subjects=state.subjects,
-                tally=attached,
             )
             await gather_all(referrers.copy(s) for s in await subjects(src, manifest))
     except TagConflict as exc:
@@ -83,15 +81,12 @@ async def replicate_image(
         report.images.failed += 1
         report.errors.append(ImageError(plan.source, tag, f"{type(exc).__name__}: {exc}"))
     else:
-        if moved or stats.manifests_copied or stats.blobs_copied or attached.copied:
+        if moved or stats.manifests_copied or stats.blobs_copied or stats.referrers_copied:
             report.images.copied += 1
         else:
             report.images.skipped += 1
     finally:
-        report.add(stats)
-        report.referrers.copied += attached.copied
-        report.referrers.skipped += attached.skipped
-        report.referrers.failed += attached.failed
+        report.counts.add(stats)
     return digest
 
 

@@ -17,22 +17,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from catalog.claims import Claims
 from catalog.oci import mediatypes as mt
 from catalog.oci.attachments import COSIGN_SUFFIXES, cosign_tag
 from catalog.oci.client import fallback_index
-from catalog.oci.copy import Claims, Copier, gather_all
+from catalog.oci.copy import Copier, gather_all
 from catalog.oci.digest import Digest
 from catalog.oci.errors import NotInRegistry
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
 from catalog.oci.repository import Repository
-from replication.report import Tally
 from replication.rules import ALL_KINDS, ConflictPolicy
 from replication.tags import needs_tag
 
 if TYPE_CHECKING:
     from catalog.formats.classify import AttachmentKind
 
-SubjectClaims = Claims[tuple[str, Digest]]
+# (destination repository, subject): the subjects whose attachments a run copied. A failed
+# copy leaves nothing behind, so the next image with that subject tries again.
+SubjectClaims = Claims[tuple[str, Digest], None]
+
+
+def subject_claims() -> SubjectClaims:
+    return Claims(failures="retry")
 
 
 class ReferrerCopier:
@@ -46,7 +52,6 @@ class ReferrerCopier:
         kinds: frozenset[AttachmentKind],
         conflict: ConflictPolicy,
         subjects: SubjectClaims,
-        tally: Tally,
     ) -> None:
         self.copier = copier
         self.src: Repository = copier.src
@@ -55,25 +60,20 @@ class ReferrerCopier:
         self.kinds = kinds
         self.conflict = conflict
         self.subjects = subjects  # shared by a run: one copy per subject however many tags
-        self.tally = tally
+        self.stats = copier.stats  # referrers_* here; their manifests and blobs, the copier's
 
     async def copy(self, subject: Digest) -> None:
-        key = (self.dst.name, subject)
-        owned = await self.subjects.claim(key)
-        if owned is None:
-            return
         found: list[Digest] = []
-        ok = False
-        try:
+        async with self.subjects.hold((self.dst.name, subject)) as held:
+            if not held.owner:
+                return
             await gather_all(
                 [
                     self._by_reference(subject, found),
                     *(self._cosign(subject, suffix, found) for suffix in COSIGN_SUFFIXES),
                 ]
             )
-            ok = True
-        finally:
-            self.subjects.settle(key, owned, ok)
+            held.set(None)
         await gather_all(self.copy(referrer) for referrer in found)
 
     # -- referrers API and fallback index ------------------------------------------------------
@@ -91,7 +91,7 @@ class ReferrerCopier:
         index = None if has_api else await fallback_index(self.dst.get_manifest, subject)
         listed = api.descriptors if has_api else list(index.manifests) if index else []
         missing = [d for d in selected if d.digest not in {e.digest for e in listed}]
-        self.tally.skipped += len(selected) - len(missing)
+        self.stats.referrers_skipped += len(selected) - len(missing)
         if not missing:
             return
         await gather_all(self._referrer(d) for d in missing)
@@ -136,12 +136,12 @@ class ReferrerCopier:
         try:
             copied = await self.copier.ensure(descriptor)
         except Exception:
-            self.tally.failed += 1
+            self.stats.referrers_failed += 1
             raise
         if copied:
-            self.tally.copied += 1
+            self.stats.referrers_copied += 1
         else:
-            self.tally.skipped += 1
+            self.stats.referrers_skipped += 1
 
     async def _write_index(
         self,
@@ -175,11 +175,11 @@ class ReferrerCopier:
             return
         found.append(manifest.digest)
         if not await needs_tag(self.dst, manifest, tag, self.conflict):
-            self.tally.skipped += 1
+            self.stats.referrers_skipped += 1
             return
         try:
             await self.copier.copy(manifest, tag)
         except Exception:
-            self.tally.failed += 1
+            self.stats.referrers_failed += 1
             raise
-        self.tally.copied += 1
+        self.stats.referrers_copied += 1

@@ -15,10 +15,13 @@ class TagConflict(CatalogError):
 
 
 Outcome = Literal["failed", "conflict", "denied"]
+TALLIED = ("copied", "skipped", "failed")  # the outcomes counted of each kind of thing copied
 
 
 @dataclass(slots=True)
 class Tally:
+    """Images by outcome."""
+
     copied: int = 0
     skipped: int = 0  # already at the destination
     failed: int = 0
@@ -39,11 +42,7 @@ class RunReport:
     images_total: int = 0
     images: Tally = field(default_factory=Tally)
     images_denied: int = 0  # by the rule's policy: not copied, and not a failure
-    manifests: Tally = field(default_factory=Tally)
-    blobs: Tally = field(default_factory=Tally)
-    bytes: Tally = field(default_factory=Tally)
-    blobs_mounted: int = 0  # counted in blobs.skipped too: nothing was transferred
-    referrers: Tally = field(default_factory=Tally)  # referrer manifests and cosign tags
+    counts: CopyStats = field(default_factory=CopyStats)  # the images' copies, summed
     errors: list[ImageError] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -55,32 +54,27 @@ class RunReport:
     def ok(self) -> bool:
         return all(e.outcome == "denied" for e in self.errors)
 
-    def add(self, stats: CopyStats) -> None:
-        self.manifests.copied += stats.manifests_copied
-        self.manifests.skipped += stats.manifests_skipped
-        self.manifests.failed += stats.manifests_failed
-        self.blobs.copied += stats.blobs_copied
-        self.blobs.skipped += stats.blobs_skipped + stats.blobs_mounted
-        self.blobs.failed += stats.blobs_failed
-        self.blobs_mounted += stats.blobs_mounted
-        self.bytes.copied += stats.bytes_copied
-        self.bytes.skipped += stats.bytes_skipped
-        self.bytes.failed += stats.bytes_failed
-
     def as_dict(self) -> dict[str, Any]:
-        def tally(t: Tally) -> dict[str, int]:
-            return {"copied": t.copied, "skipped": t.skipped, "failed": t.failed}
+        counts = self.counts.as_dict()
+
+        def tally(what: str) -> dict[str, int]:
+            return {outcome: counts[f"{what}_{outcome}"] for outcome in TALLIED}
 
         return {
             "source": self.source,
             "destination": self.destination,
             "seconds": round(self.seconds, 3),
             "images_total": self.images_total,
-            "images": {**tally(self.images), "denied": self.images_denied},
-            "manifests": tally(self.manifests),
-            "blobs": {**tally(self.blobs), "mounted": self.blobs_mounted},
-            "bytes": tally(self.bytes),
-            "referrers": tally(self.referrers),
+            "images": {
+                "copied": self.images.copied,
+                "skipped": self.images.skipped,
+                "failed": self.images.failed,
+                "denied": self.images_denied,
+            },
+            "manifests": tally("manifests"),
+            "blobs": {**tally("blobs"), "mounted": self.counts.blobs_mounted},
+            "bytes": tally("bytes"),
+            "referrers": tally("referrers"),
             "errors": [
                 {
                     "repository": e.repository,

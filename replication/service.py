@@ -16,17 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import InvalidArgument, NotFound
 from catalog.store.db import exclusive
-from catalog.store.models import (
-    Registry,
-    ReplicationRule,
-    ReplicationRun,
-    Repository,
-    Tag,
-    TagEvent,
-    utcnow,
-)
+from catalog.store.models import Registry, Repository, Tag, TagEvent, utcnow
 from catalog.store.queries import Key, Page, page_size
 from replication import store
+from replication.models import ReplicationRule, ReplicationRun
 from replication.spec import RuleSpec
 from replication.statuses import OPEN_RUN, RuleOrigin, RunStatus, TaskStatus, Trigger
 

@@ -18,14 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog.errors import AlreadyExists, FailedPrecondition, NotFound
-from catalog.store.models import (
-    TASK_COUNTERS,
-    Registry,
-    ReplicationRule,
-    ReplicationRun,
-    ReplicationTask,
-    utcnow,
-)
+from catalog.store.models import Registry, utcnow
+from replication.models import TASK_COUNTERS, ReplicationRule, ReplicationRun, ReplicationTask
 from replication.notify import announce
 from replication.spec import RuleSpec, parse_spec
 from replication.statuses import (

@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,16 +24,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import CatalogError, FailedPrecondition
 from catalog.oci.client import RegistryClient
-from catalog.oci.copy import Claims, CopyLedger
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
 from catalog.oci.open import client_for
-from catalog.store.models import TASK_COUNTERS, Registry
+from catalog.store.models import Registry
 from catalog.store.registries import get_registry
 from replication import store
+from replication.batching import Batcher
 from replication.image import Admit, RunState, replicate_image
 from replication.planner import RepositoryPlan, plan
 from replication.report import RunReport
+from replication.runcache import RunCache, RunContext
 from replication.spec import RuleSpec, parse_spec
 from replication.statuses import OPEN_RUN, TaskStatus
 
@@ -52,54 +52,12 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-@dataclass(slots=True)
-class _RunContext:
-    """What the tasks of one run share inside this worker."""
-
-    state: RunState
-    listings: dict[str, asyncio.Future[frozenset[str]]] = field(default_factory=dict)
-
-    async def listing(self, repository: str) -> frozenset[str]:
-        # One tag listing per repository and run, whichever task asks first.
-        pending = self.listings.get(repository)
-        if pending is None:
-            pending = asyncio.ensure_future(self._list(repository))
-            self.listings[repository] = pending
-        try:
-            return await asyncio.shield(pending)
-        except (OCIError, CatalogError):
-            if self.listings.get(repository) is pending:
-                del self.listings[repository]  # the next task tries again
-            raise
-
-    def known(self, repository: str, listing: frozenset[str]) -> None:
-        """A listing the planner made already."""
-        done: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
-        done.set_result(listing)
-        self.listings[repository] = done
-
-    async def _list(self, repository: str) -> frozenset[str]:
-        return frozenset([tag async for tag in self.state.source.tags(repository)])
-
-
 def outcome(report: RunReport) -> tuple[TaskStatus, str | None]:
     """A one-image report → (task status, reason)."""
     if report.errors:
         error = report.errors[0]
         return TaskStatus(error.outcome), error.reason
     return (TaskStatus.COPIED if report.images.copied else TaskStatus.SKIPPED), None
-
-
-def counters(report: RunReport) -> dict[str, int]:
-    """The report's counts under the task's counter names (``blobs_copied``, …)."""
-    found = {}
-    for name in TASK_COUNTERS:
-        if name == "blobs_mounted":
-            found[name] = report.blobs_mounted
-        else:
-            what, result = name.split("_")
-            found[name] = getattr(getattr(report, what), result)
-    return found
 
 
 class Worker:
@@ -126,16 +84,15 @@ class Worker:
         self._task_runs: dict[int, int] = {}
         self._copying: set[int] = set()  # claimed tasks still copying (the rest: recording)
         self._planning: set[int] = set()
-        self._contexts: dict[int, asyncio.Future[_RunContext]] = {}
-        self._used: dict[int, float] = {}  # run id → when a task of it last ran here
+        self._contexts = RunCache(self._build_context, idle=_CONTEXT_IDLE)
         self._clients: dict[tuple[Any, ...], RegistryClient] = {}
         self._stack = AsyncExitStack()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_sweep = 0.0
         self._slots = asyncio.Semaphore(parallel)
-        self._outcomes: list[tuple[Callable[[Session], bool], int, asyncio.Future[bool]]] = []
-        self._flushing: asyncio.Task[None] | None = None
+        # (a task's outcome to record, its run): tasks finishing together share a transaction.
+        self._outcomes: Batcher[tuple[Callable[[Session], bool], int], bool] = Batcher(self._save)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -215,11 +172,7 @@ class Worker:
             # Tasks close their runs; this catches a run whose closing worker died just then.
             self._next_sweep = now + self.poll
             await self._db(lambda s: store.finish_runs(s, [run_id] if run_id else None))
-        active = set(self._task_runs.values())
-        idle = [r for r, t in self._used.items() if r not in active and now - t > _CONTEXT_IDLE]
-        for stale in idle:
-            self._contexts.pop(stale, None)
-            del self._used[stale]
+        self._contexts.evict(set(self._task_runs.values()), now)
         return run is not None or bool(claimed)
 
     def _room(self) -> int:
@@ -275,12 +228,10 @@ class Worker:
         jobs = list(self._tasks.values())
         if jobs:
             await asyncio.gather(*jobs, return_exceptions=True)
-        if self._flushing is not None:
-            await asyncio.gather(self._flushing, return_exceptions=True)
+        await self._outcomes.drain()
         if unfinished:
             await self._db(lambda s: store.release_tasks(s, self.owner, unfinished))
         self._contexts.clear()
-        self._used.clear()
         self._clients.clear()
         await self._stack.aclose()
         self._stack = AsyncExitStack()
@@ -307,7 +258,7 @@ class Worker:
     async def _plan(self, run_id: int) -> None:
         self._planning.add(run_id)
         try:
-            context = await self._context(run_id)
+            context = await self._contexts.get(run_id)
             planned: list[store.PlannedTask] = []
 
             def unlisted(repository: str, reason: str) -> None:
@@ -329,31 +280,15 @@ class Worker:
         finally:
             self._planning.discard(run_id)
 
-    async def _context(self, run_id: int) -> _RunContext:
-        """The run's shared state: built once here, whichever task asks first."""
-        self._used[run_id] = time.monotonic()
-        pending = self._contexts.get(run_id)
-        if pending is None:
-            pending = asyncio.ensure_future(self._build_context(run_id))
-            self._contexts[run_id] = pending
-        try:
-            return await asyncio.shield(pending)
-        except Exception:
-            if self._contexts.get(run_id) is pending:
-                del self._contexts[run_id]
-            raise
-
-    async def _build_context(self, run_id: int) -> _RunContext:
+    async def _build_context(self, run_id: int) -> RunContext:
         spec, source, destination = await self._db(lambda s: _run_settings(s, run_id))
         state = RunState(
             spec.rule(source[0], destination[0]),
             await self._client(source),
             await self._client(destination),
-            CopyLedger(),
-            Claims(),
             self._admit(spec.policy, source[0]) if spec.policy else None,
         )
-        return _RunContext(state)
+        return RunContext(state)
 
     async def _client(self, settings: tuple[Any, ...]) -> RegistryClient:
         client = self._clients.get(settings)
@@ -385,7 +320,7 @@ class Worker:
         report = RunReport("", "")
         digest: Digest | None = None
         try:
-            context = await self._context(task.run_id)
+            context = await self._contexts.get(task.run_id)
             report = RunReport(context.state.rule.source, context.state.rule.destination)
             listing = await context.listing(task.source_repository)
             repo = RepositoryPlan(
@@ -407,51 +342,25 @@ class Worker:
             status=status,
             reason=reason,
             digest=str(digest) if digest else None,
-            counters=counters(report),
+            counters=report.counts.as_dict(),
         )
         try:
-            saved = await self._record(record, task.run_id)
+            saved = await self._outcomes.submit((record, task.run_id))
         except Exception:  # the store is away: the lease runs out and the task is redone
             log.exception("task %d: recording its outcome failed", task.id)
             return
         if not saved:
-            log.warning("task %d: not recorded: taken over by another worker, or its run deleted")
+            log.warning(
+                "task %d: not recorded: taken over by another worker, or its run deleted", task.id
+            )
 
-    async def _record(self, record: Callable[[Session], bool], run_id: int) -> bool:
-        """Queue a task's outcome for the next batch; → whether it was saved. Tasks finishing
-        together share a transaction: per-task commits would cost more than a no-change task."""
-        saved: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._outcomes.append((record, run_id, saved))
-        if self._flushing is None:
-            self._flushing = asyncio.create_task(self._flush())
-        return await saved
-
-    async def _flush(self) -> None:
-        try:
-            while self._outcomes:
-                batch, self._outcomes = self._outcomes, []
-                try:
-                    results = await asyncio.to_thread(
-                        self._save, [record for record, _, _ in batch], {r for _, r, _ in batch}
-                    )
-                except Exception as exc:
-                    for _, _, saved in batch:
-                        if not saved.done():
-                            saved.set_exception(exc)
-                    continue
-                for (_, _, saved), ok in zip(batch, results, strict=True):
-                    if not saved.done():
-                        saved.set_result(ok)
-        finally:
-            self._flushing = None
-
-    def _save(self, records: list[Callable[[Session], bool]], runs: set[int]) -> list[bool]:
+    def _save(self, outcomes: list[tuple[Callable[[Session], bool], int]]) -> list[bool]:
         """Record tasks, then close the runs they finished: two transactions, so that of two
         workers finishing a run's last tasks together, the later one sees both."""
         with self.sessions.begin() as session:
-            results = [record(session) for record in records]
+            results = [record(session) for record, _ in outcomes]
         with self.sessions.begin() as session:
-            for closed in store.finish_runs(session, runs):
+            for closed in store.finish_runs(session, {run for _, run in outcomes}):
                 log.info("replication run %d finished", closed)
         return results
 

@@ -16,7 +16,7 @@ from catalog.api import enums, names
 from catalog.api.convert import timestamp
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.errors import InvalidArgument
-from catalog.store.models import TASK_COUNTERS
+from replication.models import TASK_COUNTERS
 from replication.service import Lag, RuleView, RunView, TaskFailure
 from replication.spec import RuleSpec, parse_spec
 from replication.statuses import RunStatus, TaskStatus, Trigger

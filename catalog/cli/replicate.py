@@ -128,7 +128,7 @@ def _with_progress(rule: Rule, options: RegistryOptions, parallel: int) -> RunRe
                 on_progress=lambda r: show(
                     r.images_total,
                     r.images_done,
-                    progress_detail(r.bytes.copied, r.images.failed),
+                    progress_detail(r.counts.bytes_copied, r.images.failed),
                 ),
             )
         )

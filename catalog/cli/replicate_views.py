@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from catalog.cli.output import plain, table, when_text
-from replication.report import RunReport, Tally
+from replication.report import RunReport
 from replication.statuses import FAILED_TASK, TaskStatus
 
 if TYPE_CHECKING:
@@ -26,28 +26,31 @@ _Counts = tuple[int, int, int]  # copied, skipped, failed
 def _counts_table(
     *,
     images: _Counts,
-    manifests: _Counts,
-    blobs: _Counts,
-    blobs_mounted: int,
-    bytes_: _Counts,
-    referrers: _Counts,
+    counters: Mapping[str, int],
     denied: int,
     failures: Sequence[tuple[str, str, str]],
 ) -> None:
-    """The summary of a replication: what was copied, skipped, failed; then the failed images
-    as (repository, tag, reason)."""
+    """The summary of a replication: images, and what their copies counted (``CopyStats``
+    names), copied, skipped, failed; then the failed images as (repository, tag, reason)."""
+
+    def counts(what: str) -> _Counts:
+        get = counters.get
+        return (get(f"{what}_copied", 0), get(f"{what}_skipped", 0), get(f"{what}_failed", 0))
+
+    blobs = counts("blobs")
+    mounted = counters.get("blobs_mounted", 0)
     blob_row: tuple[str, int, int | str, int] = ("blobs", *blobs)
-    if blobs_mounted:
-        blob_row = ("blobs", blobs[0], f"{blobs[1]} ({blobs_mounted} mounted)", blobs[2])
+    if mounted:
+        blob_row = ("blobs", blobs[0], f"{blobs[1]} ({mounted} mounted)", blobs[2])
     table(
         None,
         ["", "copied", "skipped", "failed"],
         [
             ("images", *images),
-            ("manifests", *manifests),
+            ("manifests", *counts("manifests")),
             blob_row,
-            ("bytes", *(size_text(n) for n in bytes_)),
-            ("referrers", *referrers),
+            ("bytes", *(size_text(n) for n in counts("bytes"))),
+            ("referrers", *counts("referrers")),
         ],
     )
     if denied:
@@ -57,17 +60,11 @@ def _counts_table(
 
 
 def summary(report: RunReport) -> None:
-    def counts(tally: Tally) -> _Counts:
-        return (tally.copied, tally.skipped, tally.failed)
-
     click.echo(f"replicated {report.source} → {report.destination} in {report.seconds:.1f} s")
+    images = report.images
     _counts_table(
-        images=counts(report.images),
-        manifests=counts(report.manifests),
-        blobs=counts(report.blobs),
-        blobs_mounted=report.blobs_mounted,
-        bytes_=counts(report.bytes),
-        referrers=counts(report.referrers),
+        images=(images.copied, images.skipped, images.failed),
+        counters=report.counts.as_dict(),
         denied=report.images_denied,
         failures=[
             (
@@ -183,11 +180,6 @@ def run_detail(run: RunView) -> None:
         f"  images: {run.tasks_done} of {run.tasks_total} done"
         + "".join(f", {n} {status}" for status, n in run.outcomes.items())
     )
-    c = run.counters
-
-    def counts(what: str) -> _Counts:
-        return (c.get(f"{what}_copied", 0), c.get(f"{what}_skipped", 0), c.get(f"{what}_failed", 0))
-
     outcomes = run.outcomes
     _counts_table(
         images=(
@@ -195,11 +187,7 @@ def run_detail(run: RunView) -> None:
             outcomes.get(TaskStatus.SKIPPED, 0),
             failed_count(run),
         ),
-        manifests=counts("manifests"),
-        blobs=counts("blobs"),
-        blobs_mounted=c.get("blobs_mounted", 0),
-        bytes_=counts("bytes"),
-        referrers=counts("referrers"),
+        counters=run.counters,
         denied=outcomes.get(TaskStatus.DENIED, 0),
         failures=[
             (

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Hashable, Iterable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
+from dataclasses import dataclass, fields
 
+from catalog.claims import Claims, Held
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Descriptor, Manifest
 from catalog.oci.repository import Repository
-
-K = TypeVar("K", bound=Hashable)
 
 DEFAULT_BUFFER_LIMIT = 16 * 1024 * 1024
 _READ_AHEAD = 4  # source chunks (of up to 4 MiB) buffered while the previous ones upload
@@ -32,16 +30,46 @@ _READ_AHEAD = 4  # source chunks (of up to 4 MiB) buffered while the previous on
 
 @dataclass(slots=True)
 class CopyStats:
+    """What copies did, from the copier to a replication task's columns (one per field).
+
+    Everything a copy needs is counted once, as one of three outcomes:
+
+    - ``*_copied``: sent to the destination by this copy;
+    - ``*_skipped``: not sent, and not needed: at the destination already, landed earlier in
+      this session (another image's copy), or — a blob — mounted from another repository of
+      the destination registry;
+    - ``*_failed``: sending it failed.
+
+    ``blobs_mounted`` counts the skipped blobs that were mounted: a part of ``blobs_skipped``,
+    not a fourth outcome. ``bytes_*`` are the sizes of the blobs counted in ``blobs_*`` (a
+    manifest's bytes are not counted). ``referrers_*`` count the attachments (referrer
+    manifests, cosign tags) that whoever copies them (replication) handled; their manifests and
+    blobs are in ``manifests_*`` and ``blobs_*`` as well.
+    """
+
     manifests_copied: int = 0
     manifests_skipped: int = 0
     manifests_failed: int = 0
     blobs_copied: int = 0
-    blobs_mounted: int = 0
     blobs_skipped: int = 0
     blobs_failed: int = 0
+    blobs_mounted: int = 0
     bytes_copied: int = 0
-    bytes_skipped: int = 0  # present already, mounted, or landed earlier in this session
+    bytes_skipped: int = 0
     bytes_failed: int = 0
+    referrers_copied: int = 0
+    referrers_skipped: int = 0
+    referrers_failed: int = 0
+
+    def add(self, other: CopyStats) -> None:
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNTERS}
+
+
+COUNTERS = tuple(f.name for f in fields(CopyStats))  # CopyStats's counters, by name
 
 
 async def gather_all(aws: Iterable[Awaitable[object]]) -> None:
@@ -67,44 +95,28 @@ def _first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return group.exceptions[0]
 
 
-class Claims(Generic[K]):
-    """One owner per key at a time: the others wait for its outcome, and take over if it failed
-    (a failure may be a cancellation that says nothing about the next attempt)."""
-
-    def __init__(self) -> None:
-        self._owners: dict[K, asyncio.Future[bool]] = {}
-
-    async def claim(self, key: K) -> asyncio.Future[bool] | None:
-        """None when the work is done; otherwise a future the caller owns and must settle."""
-        while (current := self._owners.get(key)) is not None:
-            if await asyncio.shield(current):
-                return None
-        owned: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._owners[key] = owned
-        return owned
-
-    def settle(self, key: K, owned: asyncio.Future[bool], ok: bool) -> None:
-        if not ok and self._owners.get(key) is owned:
-            del self._owners[key]
-        owned.set_result(ok)
-
-
-@dataclass(slots=True)
-class _Holder:
-    repository: Repository
-    landed: asyncio.Future[bool]
-
-
 class CopyLedger:
-    """What the copies into one destination registry did in this session, shared by them all."""
+    """What the copies into one destination registry did in this session, shared by them all.
+
+    A failed copy of a manifest or blob leaves nothing behind: the next copy that needs it
+    tries again.
+    """
 
     def __init__(self) -> None:
-        self.manifests: Claims[tuple[str, Digest]] = Claims()
-        self._blobs: dict[Digest, dict[str, _Holder]] = {}
+        # (repository, digest) → whether the manifest was copied (False: it was there).
+        self.manifests: Claims[tuple[str, Digest], bool] = Claims(failures="retry")
+        self.blobs: Claims[tuple[str, Digest], None] = Claims(failures="retry")
+        self._holders: dict[Digest, dict[str, tuple[Repository, Held[None]]]] = {}
 
-    def holders(self, digest: Digest) -> dict[str, _Holder]:
-        """Destination repositories (by name) that hold or are receiving ``digest``."""
-        return self._blobs.setdefault(digest, {})
+    def receiving(
+        self, digest: Digest, repository: Repository, held: Held[None]
+    ) -> list[tuple[Repository, Held[None]]]:
+        """Note that ``repository`` receives ``digest`` under ``held``; → the other
+        repositories that hold or are receiving it, each with its hold, to mount from."""
+        holders = self._holders.setdefault(digest, {})
+        elsewhere = [holder for name, holder in holders.items() if name != repository.name]
+        holders[repository.name] = (repository, held)
+        return elsewhere
 
 
 class Copier:
@@ -137,39 +149,30 @@ class Copier:
         The destination is not asked whether it has the manifest: the caller just learned that
         the tag is missing or elsewhere, and blobs and children are each checked anyway.
         """
-        key = (self.dst.name, manifest.digest)
-        owned = await self.ledger.manifests.claim(key)
-        if owned is None:  # landed earlier in this session: only the tag may be missing
-            self.stats.manifests_skipped += 1
-            if tag is not None:
-                await self.dst.put_manifest(manifest, tag, fallback_index=self.fallback_index)
-            return
-        ok = False
-        try:
-            await self._push(manifest, tag)
-            ok = True
-        finally:
-            self.ledger.manifests.settle(key, owned, ok)
+        async with self.ledger.manifests.hold((self.dst.name, manifest.digest)) as held:
+            if held.owner:
+                await self._push(manifest, tag)
+                held.set(True)
+                return
+        # Landed earlier in this session: only the tag may be missing.
+        self.stats.manifests_skipped += 1
+        if tag is not None:
+            await self.dst.put_manifest(manifest, tag, fallback_index=self.fallback_index)
 
     async def ensure(self, descriptor: Descriptor) -> bool:
         """Make the manifest ``descriptor`` names present at the destination; True if copied."""
-        key = (self.dst.name, descriptor.digest)
-        owned = await self.ledger.manifests.claim(key)
-        if owned is None:
-            self.stats.manifests_skipped += 1
-            return False
-        ok = False
-        try:
+        async with self.ledger.manifests.hold((self.dst.name, descriptor.digest)) as held:
+            if not held.owner:
+                self.stats.manifests_skipped += 1
+                return False
             # A registry accepts a manifest only with its content, so a present one is complete.
             if await self.dst.resolve(str(descriptor.digest)) is not None:
                 self.stats.manifests_skipped += 1
-                ok = True
+                held.set(False)
                 return False
             await self._push(await self.src.get_manifest(str(descriptor.digest)), None)
-            ok = True
+            held.set(True)
             return True
-        finally:
-            self.ledger.manifests.settle(key, owned, ok)
 
     async def _push(self, manifest: Manifest, tag: str | None) -> None:
         try:
@@ -188,31 +191,22 @@ class Copier:
     # -- blobs -----------------------------------------------------------------------------
 
     async def copy_blob(self, blob: Descriptor) -> None:
-        holders = self.ledger.holders(blob.digest)
-        name = self.dst.name
-        while (current := holders.get(name)) is not None:
-            if await asyncio.shield(current.landed):
-                self.stats.blobs_skipped += 1
-                self.stats.bytes_skipped += blob.size
+        async with self.ledger.blobs.hold((self.dst.name, blob.digest)) as held:
+            if held.owner:
+                # Noted in the step that took the claim: two copies never wait for each other.
+                elsewhere = self.ledger.receiving(blob.digest, self.dst, held)
+                await self._land(blob, elsewhere)
+                held.set(None)
                 return
-        # Taken with no await in between, so two copies never wait for each other.
-        elsewhere = list(holders.values())
-        mine = _Holder(self.dst, asyncio.get_running_loop().create_future())
-        holders[name] = mine
-        ok = False
-        try:
-            await self._land(blob, elsewhere)
-            ok = True
-        finally:
-            if not ok and holders.get(name) is mine:
-                del holders[name]
-            mine.landed.set_result(ok)
+        self.stats.blobs_skipped += 1
+        self.stats.bytes_skipped += blob.size
 
-    async def _land(self, blob: Descriptor, elsewhere: list[_Holder]) -> None:
-        for holder in elsewhere:
-            if await asyncio.shield(holder.landed):
-                if await self._mount(blob.digest, holder.repository):
+    async def _land(self, blob: Descriptor, elsewhere: list[tuple[Repository, Held[None]]]) -> None:
+        for repository, holder in elsewhere:
+            if await holder.succeeded():
+                if await self._mount(blob.digest, repository):
                     self.stats.blobs_mounted += 1
+                    self.stats.blobs_skipped += 1
                     self.stats.bytes_skipped += blob.size
                     return
                 break  # one refusal says this registry does not mount; do not ask again

@@ -20,7 +20,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.store.models import ReplicationTask
+from replication.models import ReplicationTask
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.ports import free_port
 from tests.replication.conftest import Pair

@@ -16,8 +16,8 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from catalog.api.replication_convert import rule_spec, run_message, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.cli.remote_replication import RemoteReplication
-from catalog.store.models import TASK_COUNTERS
 from catalog.store.queries import Key
+from replication.models import TASK_COUNTERS
 from replication.service import RunView, TaskFailure
 from replication.spec import parse_spec
 from replication.statuses import RunStatus, TaskStatus, Trigger

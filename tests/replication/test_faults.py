@@ -34,7 +34,7 @@ async def test_corrupted_source_blob_fails_its_image_and_pushes_nothing_of_it(
     assert sorted(e.tag for e in report.errors) == ["large", "small"]
     assert all("digest mismatch" in e.reason for e in report.errors), report.errors
     assert (report.images.copied, report.images.failed) == (1, 2)
-    assert report.blobs.failed == 2
+    assert report.counts.blobs_failed == 2
     async with RegistryClient(pair.destination.host) as dst:
         for digest in (bad_small, bad_large):
             assert await dst.head_blob("app", Digest.parse(digest)) is None

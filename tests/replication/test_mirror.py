@@ -33,7 +33,7 @@ async def test_mirror_is_byte_identical_by_every_scheme(
     assert (report.images_total, report.images.copied) == (7, 7)
     # 3 cosign .sig, 2 SBOMs by fallback index, the fixture's .att, the child's SBOM and the
     # signature on that SBOM
-    assert report.referrers.copied == 8
+    assert report.counts.referrers_copied == 8
     assert await assert_mirrored(pair.source.host, pair.destination.host, "mirror") >= 20
     dst = pair.destination.host
 
@@ -74,8 +74,12 @@ async def test_second_run_of_an_unchanged_source_copies_nothing(
 
     assert again.errors == []
     assert (again.images.copied, again.images.skipped) == (0, 7)
-    assert (again.manifests.copied, again.blobs.copied, again.bytes.copied) == (0, 0, 0)
-    assert (again.referrers.copied, again.referrers.skipped) == (0, 8)
+    assert (
+        again.counts.manifests_copied,
+        again.counts.blobs_copied,
+        again.counts.bytes_copied,
+    ) == (0, 0, 0)
+    assert (again.counts.referrers_copied, again.counts.referrers_skipped) == (0, 8)
     writes = sum(
         pair.destination_proxy.count(method, WRITES) for method in ("PUT", "POST", "PATCH")
     )
@@ -104,7 +108,7 @@ async def test_referrers_added_after_a_run_arrive_with_the_next(
     again = await pair.run()
 
     assert again.errors == []
-    assert again.referrers.copied == 2
+    assert again.counts.referrers_copied == 2
     assert (again.images.copied, again.images.skipped) == (2, 4)
     await assert_mirrored(pair.source.host, pair.destination.host)
     for digest in late:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.store.db import make_engine, session_factory
-from catalog.store.models import ReplicationRun, ReplicationTask
+from replication.models import ReplicationRun, ReplicationTask
 from tests.harness.images import build_image
 from tests.harness.postgres import RunningPostgres
 from tests.replication.conftest import Pair, assert_mirrored, push_to

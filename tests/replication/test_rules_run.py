@@ -90,9 +90,10 @@ async def test_referrer_kinds(pair: Pair, fixtures_dir: Path, rng: random.Random
     api = await tags_at(pair.destination.host, "sig/shop/api")
     signatures = sorted(signature_tag(d) for d in corpus.signatures)
     assert api == sorted(["1.0", "1.1", "1.2", *signatures])  # no fallback index: no SBOMs
-    assert only_signatures.referrers.copied == 3
+    assert only_signatures.counts.referrers_copied == 3
     assert await tags_at(pair.destination.host, "none/slsa/app") == ["latest", "v1"]
-    assert nothing.referrers == type(nothing.referrers)()
+    counts = nothing.counts
+    assert (counts.referrers_copied, counts.referrers_skipped, counts.referrers_failed) == (0, 0, 0)
     # In-index attestations are part of their index's bytes: they always come.
     assert await digest_of(pair.destination.host, "none/shop/web", "1.0") == corpus.buildkit_index
 
@@ -132,7 +133,7 @@ async def test_shared_blobs_are_mounted_across_destination_repositories(
     report = await pair.run(parallel=3)
 
     assert report.errors == []
-    assert report.blobs_mounted == 2
+    assert report.counts.blobs_mounted == 2
     assert pair.source_proxy.count("GET", f"/blobs/{base.digest}$") == 1
     mounts = [e for e in pair.destination_proxy.events if "mount=" in e.query]
     assert [e.status for e in mounts] == [201, 201]
@@ -156,8 +157,8 @@ async def test_destination_fallback_index_is_merged_not_clobbered(
     report = await pair.run()
 
     assert report.errors == []
-    assert report.referrers.copied == 1
+    assert report.counts.referrers_copied == 1
     async with RegistryClient(pair.destination.host) as dst:
         listed = await dst.referrers("app", Digest.parse(image.digest))
     assert [str(d.digest) for d in listed.descriptors] == [local.digest, sbom.digest]
-    assert (await pair.run()).referrers.skipped == 1  # and stays merged
+    assert (await pair.run()).counts.referrers_skipped == 1  # and stays merged

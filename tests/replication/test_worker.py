@@ -7,13 +7,14 @@ import asyncio
 import random
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.cli.context import open_service
 from catalog.store.db import make_engine, session_factory, upgrade
-from catalog.store.models import ReplicationTask
 from catalog.store.registries import RegistrySpec, create_registry
+from replication.models import ReplicationTask
 from replication.service import ReplicationService
 from replication.spec import RuleSpec
 from replication.statuses import Trigger
@@ -69,6 +70,41 @@ async def test_a_copy_whose_lease_passed_to_another_worker_stops(
     assert (task.status, task.lease_owner) == ("running", "someone-else")
     pair.destination_proxy.latency = 0
     assert await digest_of(pair.destination.host, "m/app", "1") is None
+
+
+async def test_an_outcome_for_a_task_taken_over_is_not_recorded_and_says_which(
+    pair: Pair, tmp_path: Path, rng: random.Random, caplog: pytest.LogCaptureFixture
+) -> None:
+    await push_to(pair.source.host, "app", build_image(rng, layers=2), "1")
+    sessions = catalog(tmp_path, pair.source_proxy.host, pair.destination_proxy.host)
+    service = ReplicationService(sessions)
+    service.put_rule(RuleSpec(name="m", source="src", destination="dst", prefix="m"))
+    assert service.trigger_run("m") is not None
+    pair.destination_proxy.latency = 0.2  # the copy outlasts the hand-over below
+    worker = Worker(sessions, lease=30, poll=0.1)  # no renewal notices it before the copy ends
+    stop = asyncio.Event()
+    working = asyncio.create_task(worker.run(stop))
+    try:
+        for _ in range(100):
+            with sessions() as session:
+                task = session.scalars(select(ReplicationTask)).first()
+            if task is not None and task.status == "running":
+                break
+            await asyncio.sleep(0.05)
+        assert task is not None
+        with sessions.begin() as session:
+            session.execute(update(ReplicationTask).values(lease_owner="someone-else"))
+        for _ in range(200):
+            if "not recorded" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await working
+        pair.destination_proxy.latency = 0
+    assert f"task {task.id}: not recorded: taken over by another worker" in caplog.text
+    with sessions() as session:
+        assert session.scalars(select(ReplicationTask.status)).one() == "running"
 
 
 async def test_schedules_wait_for_the_open_run_and_runs_keep_their_rule(

@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+import replication.models  # noqa: F401 (its tables join the catalog's on the one Base)
 from catalog.store.db import alembic_config, exclusive, make_engine, upgrade
 from catalog.store.models import Base
 

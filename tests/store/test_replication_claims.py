@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import FailedPrecondition
-from catalog.store.models import ReplicationRule, ReplicationRun
 from catalog.store.registries import RegistrySpec, create_registry
 from replication import store
+from replication.models import ReplicationRule, ReplicationRun
 from replication.service import ReplicationService
 from replication.spec import RuleSpec
 from replication.statuses import TaskStatus, Trigger
