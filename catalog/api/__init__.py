@@ -5,7 +5,7 @@
 
 from typing import TYPE_CHECKING
 
-from catalog._lazy import lazy_exports
+from catalog.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from catalog.api.catalog_servicer import CatalogServicer

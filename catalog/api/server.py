@@ -40,7 +40,7 @@ S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
-class Service(Generic[S]):
+class ServiceBinding(Generic[S]):
     """A servicer together with its service's descriptor and generated ``add_…_to_server``."""
 
     descriptor: ServiceDescriptor
@@ -53,24 +53,26 @@ class Service(Generic[S]):
         return self.descriptor.full_name
 
 
-def catalog_service(servicer: catalog_pb2_grpc.CatalogServiceServicer) -> Service[Any]:
-    return Service(
+def catalog_service(servicer: catalog_pb2_grpc.CatalogServiceServicer) -> ServiceBinding[Any]:
+    return ServiceBinding(
         catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
         servicer,
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
     )
 
 
-def gate_service(servicer: gate_pb2_grpc.GateServiceServicer) -> Service[Any]:
-    return Service(
+def gate_service(servicer: gate_pb2_grpc.GateServiceServicer) -> ServiceBinding[Any]:
+    return ServiceBinding(
         gate_pb2.DESCRIPTOR.services_by_name["GateService"],
         servicer,
         gate_pb2_grpc.add_GateServiceServicer_to_server,
     )
 
 
-def replication_service(servicer: replication_pb2_grpc.ReplicationServiceServicer) -> Service[Any]:
-    return Service(
+def replication_service(
+    servicer: replication_pb2_grpc.ReplicationServiceServicer,
+) -> ServiceBinding[Any]:
+    return ServiceBinding(
         replication_pb2.DESCRIPTOR.services_by_name["ReplicationService"],
         servicer,
         replication_pb2_grpc.add_ReplicationServiceServicer_to_server,
@@ -120,7 +122,7 @@ class ApiServer:
 
 def build_server(
     address: str,
-    services: Sequence[Service[Any]],
+    services: Sequence[ServiceBinding[Any]],
     *,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     credentials: grpc.ServerCredentials | None = None,

@@ -3,7 +3,7 @@ operations (registries, indexing, queries) and the server's YAML configuration."
 
 from typing import TYPE_CHECKING
 
-from catalog._lazy import lazy_exports
+from catalog.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from catalog.app.catalog_service import CatalogService

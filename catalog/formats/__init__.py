@@ -15,7 +15,7 @@ is wrong and where (a JSON path). Modules, one job each:
 
 from typing import TYPE_CHECKING
 
-from catalog._lazy import lazy_exports
+from catalog.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from catalog.formats.bundle import decode_bundle

@@ -3,7 +3,7 @@ one digest live for the gate."""
 
 from typing import TYPE_CHECKING
 
-from catalog._lazy import lazy_exports
+from catalog.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from catalog.index.crawler import Crawler

@@ -15,7 +15,7 @@ What another program imports is named here; the modules, one job each:
 
 from typing import TYPE_CHECKING
 
-from catalog._lazy import lazy_exports
+from catalog.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from catalog.oci.attachments import Attachment, find_attachments

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from catalog.claims import Claims
 from catalog.oci.credentials import Credentials
 from catalog.oci.errors import AuthError
 
@@ -73,8 +73,9 @@ class Authenticator:
         self.credentials = credentials
         self._fetch = fetch_token
         self.challenge: Challenge | None = None
-        self._tokens: dict[str, Token] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        # One token request per scope, however many requests wait for it; a failed request is
+        # tried again by the next one waiting.
+        self._tokens: Claims[str, Token] = Claims(failures="retry")
 
     def learn(self, challenge: Challenge) -> None:
         if challenge.scheme not in ("bearer", "basic"):
@@ -84,7 +85,7 @@ class Authenticator:
         self.challenge = challenge
 
     def invalidate(self, scope: str) -> None:
-        self._tokens.pop(scope, None)
+        self._tokens.forget(scope)
 
     async def header(self, scopes: list[str]) -> str | None:
         """The Authorization header for a request needing ``scopes`` (None: send none)."""
@@ -95,14 +96,13 @@ class Authenticator:
             assert self.credentials is not None
             return basic_header(self.credentials)
         key = " ".join(scopes)
-        token = self._tokens.get(key)
-        if token and token.fresh():
-            return f"Bearer {token.value}"
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:  # one token request per scope, however many requests wait for it
-            token = self._tokens.get(key)
-            if not (token and token.fresh()):
-                value, lifetime = await self._fetch(challenge, scopes, self.credentials)
-                token = Token(value, time.monotonic() + lifetime)
-                self._tokens[key] = token
-        return f"Bearer {token.value}"
+        while True:
+            async with self._tokens.hold(key) as held:
+                if held.owner:
+                    value, lifetime = await self._fetch(challenge, scopes, self.credentials)
+                    held.set(Token(value, time.monotonic() + lifetime))
+                    return f"Bearer {held.value.value}"
+                token = held.value
+            if token.fresh():
+                return f"Bearer {token.value}"
+            self._tokens.forget(key)  # expired: the next turn fetches a new one

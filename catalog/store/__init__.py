@@ -3,7 +3,7 @@ query functions answering with view records."""
 
 from typing import TYPE_CHECKING
 
-from catalog._lazy import lazy_exports
+from catalog.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from catalog.store.db import DEFAULT_URL, exclusive, make_engine, session_factory, upgrade
