@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
-from catalog.cli.output import echo_json, output_option, table
+from catalog.cli.output import console, echo_json, output_option, table
 from catalog.store.queries import ArtifactView
 
 
 def render_artifact(view: ArtifactView) -> None:
-    console = Console()
+    out = console()
     summary = Table.grid(padding=(0, 2))
     summary.add_column(no_wrap=True)
     summary.add_column(overflow="fold")
@@ -27,7 +26,7 @@ def render_artifact(view: ArtifactView) -> None:
         summary.add_row(
             "[bold]platform", "/".join(x for x in (p.os, p.architecture, p.variant) if x)
         )
-    console.print(summary)
+    out.print(summary)
     if view.children:
         table(
             "platforms",

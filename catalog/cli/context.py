@@ -53,6 +53,12 @@ class Catalog(Protocol):
     ) -> queries.Page[queries.TagEventView]: ...
 
 
+def server_address(ctx: click.Context) -> str | None:
+    """``--server`` (or ``$XREGISTRY_SERVER``): a command given one opens no database."""
+    server = ctx.find_root().params.get("server")
+    return str(server) if server else None
+
+
 def database_url(ctx: click.Context) -> str:
     url = ctx.find_root().params.get("database") or os.environ.get("XREGISTRY_DATABASE")
     return str(url or DEFAULT_URL)
@@ -81,7 +87,7 @@ def with_catalog(
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         ctx = click.get_current_context()
-        server = ctx.find_root().params.get("server")
+        server = server_address(ctx)
         catalog: Catalog
         if server:
             from catalog.cli.remote import RemoteCatalog

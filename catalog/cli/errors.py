@@ -18,10 +18,27 @@ EXIT_NOT_FOUND = 3
 EXIT_UNAVAILABLE = 4
 EXIT_AUTH = 5
 EXIT_INVALID_CONTENT = 6
+EXIT_SERVER_UNREACHABLE = 7
 EXIT_ERROR = 1
+
+
+class ServerUnreachable(domain.CatalogError):
+    """``--server`` could not be reached (nothing listening, refused, TLS failed, timed out)."""
+
+
+class ServerUnavailable(domain.CatalogError):
+    """The server was reached and answered UNAVAILABLE: a registry behind it is down."""
+
+
+class CallerRefused(domain.CatalogError):
+    """The server refused the caller or the call (UNAUTHENTICATED, PERMISSION_DENIED)."""
+
 
 # First match wins: subclasses before their bases.
 _EXIT_CODES: list[tuple[type[Exception], int]] = [
+    (ServerUnreachable, EXIT_SERVER_UNREACHABLE),
+    (ServerUnavailable, EXIT_UNAVAILABLE),
+    (CallerRefused, EXIT_AUTH),
     (domain.InvalidArgument, EXIT_USAGE),
     (domain.ConfigError, EXIT_USAGE),
     (domain.NotFound, EXIT_NOT_FOUND),
@@ -42,22 +59,32 @@ _EXIT_CODES: list[tuple[type[Exception], int]] = [
 ]
 
 
-def exit_code(exc: Exception) -> int:
+def exit_code(exc: Exception, otherwise: int = EXIT_ERROR) -> int:
+    """The exit code of ``exc``; ``otherwise`` for an error of no more precise kind."""
     for cls, code in _EXIT_CODES:
         if isinstance(exc, cls):
-            return code
-    return EXIT_ERROR
+            return otherwise if code == EXIT_ERROR else code
+    return otherwise
 
 
 def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a domain error into ``xregistry: error: …`` on stderr and its exit code."""
+    return reports_errors_as(EXIT_ERROR)(func)
 
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except (oci.OCIError, domain.CatalogError) as exc:
-            print(f"xregistry: error: {exc}", file=sys.stderr)
-            raise SystemExit(exit_code(exc)) from None
 
-    return wrapper
+def reports_errors_as(otherwise: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """:func:`reports_errors` with another code for errors of no precise kind: ``verify`` keeps
+    1 for "denied", so its other failures must not exit 1."""
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        @wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return func(*args, **kwargs)
+            except (oci.OCIError, domain.CatalogError) as exc:
+                print(f"xregistry: error: {exc}", file=sys.stderr)
+                raise SystemExit(exit_code(exc, otherwise)) from None
+
+        return wrapper
+
+    return decorate

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -10,40 +9,25 @@ from typing import Any
 
 import click
 
-from catalog import errors as domain
-from catalog.app.config import TrustSettings
-from catalog.cli.context import database_url, open_service
-from catalog.cli.errors import reports_errors
-from catalog.cli.output import echo_json, output_option, table
-from catalog.gate import build_gate
-from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate
-from catalog.oci import errors as oci
-from catalog.trust.policy.stored import Policies
+from catalog.cli.errors import EXIT_USAGE, reports_errors, reports_errors_as
+from catalog.cli.gate_backend import PolicySource, open_gate
+from catalog.cli.output import echo_json, output_option, table, when_text
+from catalog.gate.checker import DEFAULT_POLICY, CheckResult
 
 EXIT_DENIED = 1
-EXIT_ERROR = 2
 
 
 def _trust_option(func: Any) -> Any:
     return click.option(
         "--staging",
         is_flag=True,
-        help="Verify keyless signatures against Sigstore's staging instance too.",
+        help="Verify keyless signatures against Sigstore's staging instance too "
+        "(local only: a server verifies with its own trust settings).",
     )(func)
 
 
-def _gate(staging: bool) -> tuple[Gate, Policies]:
-    ctx = click.get_current_context()
-    sessions = open_service(database_url(ctx)).sessions
-    instances: tuple[Any, ...] = ("production", "staging") if staging else ("production",)
-    gate = build_gate(sessions, TrustSettings(sigstore=instances).build())
-    return gate, Policies(sessions, gate.pki_names)
-
-
-def _policies() -> Policies:
-    """Policies need no gate: the command line configures no PKI roots to check them against."""
-    ctx = click.get_current_context()
-    return Policies(open_service(database_url(ctx)).sessions, set())
+def _source(file: Path) -> PolicySource:
+    return PolicySource(file.read_text(), str(file))
 
 
 def _result_json(result: CheckResult) -> dict[str, Any]:
@@ -56,7 +40,19 @@ def _result_json(result: CheckResult) -> dict[str, Any]:
         "policyVersion": d.policy_version,
         "mode": d.mode,
         "reasons": list(d.reasons),
-        "evidence": [asdict(e) for e in d.evidence],
+        "evidence": [
+            {
+                "rule": e.rule,
+                "attachmentDigest": e.attachment_digest,
+                "method": e.method,
+                "identity": e.identity,
+                "issuer": e.issuer,
+                "keyFingerprint": e.key_fingerprint,
+                "logIndex": e.log_index,
+                "integratedTime": e.integrated_time,
+            }
+            for e in d.evidence
+        ],
         "trustVersion": result.trust_version,
         "cached": result.cached,
     }
@@ -94,6 +90,7 @@ def _print(result: CheckResult) -> None:
 @click.option("--offline", is_flag=True, help="Never contact a registry.")
 @_trust_option
 @output_option
+@reports_errors_as(EXIT_USAGE)
 def verify_command(
     image: str,
     policy_file: Path | None,
@@ -103,26 +100,21 @@ def verify_command(
     staging: bool,
     output: str,
 ) -> None:
-    """May IMAGE run? Exit 0 allowed, 1 denied, 2 error.
+    """May IMAGE run? Exit 0 allowed, 1 denied; any other code is an error (2 bad input,
+    3 not found, 7 server unreachable…, as every command).
 
     A tag is resolved through the catalog (or the registry with --live); a digest is judged as
     it is. Signatures and attestations the catalog lacks are fetched from the registry first,
-    unless --offline.
+    unless --offline. With --server, the server decides with its stored policy sets.
 
     \b
     Examples:
       xregistry verify registry.acme.io/shop/api:1.4 --policy prod.yaml
       xregistry verify registry.acme.io/shop/api@sha256:… --output json
     """
-    try:
-        gate, _ = _gate(staging)
-        adhoc = gate.adhoc(policy_file.read_text(), str(policy_file)) if policy_file else None
-        result = asyncio.run(
-            gate.check(image, policy_name, resolve_live=live, offline=offline, adhoc=adhoc)
-        )
-    except (domain.CatalogError, oci.OCIError) as exc:
-        click.echo(f"xregistry: error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+    adhoc = _source(policy_file) if policy_file else None
+    gate = open_gate(staging)
+    result = gate.check(image, policy_name, live=live, offline=offline, adhoc=adhoc)
     if output == "json":
         echo_json(_result_json(result))
     else:
@@ -142,8 +134,7 @@ def policy_group() -> None:
 @reports_errors
 def apply(file: Path, name: str, output: str) -> None:
     """Validate FILE and store it as the newest version of policy set NAME."""
-    policies = _policies()
-    view, created = policies.apply(name, file.read_text())
+    view, created = open_gate().apply_policy(name, file.read_text())
     if output == "json":
         echo_json({**asdict(view), "created": created})
     else:
@@ -156,15 +147,14 @@ def apply(file: Path, name: str, output: str) -> None:
 @reports_errors
 def list_(output: str) -> None:
     """The policy sets in force, newest version of each."""
-    policies = _policies()
-    views = policies.list()
+    views = open_gate().list_policies()
     if output == "json":
         echo_json([{k: v for k, v in asdict(p).items() if k != "source"} for p in views])
         return
     table(
         None,
         ["name", "version", "digest", "applied"],
-        [(p.name, p.version, p.digest, p.created_at) for p in views],
+        [(p.name, p.version, p.digest, when_text(p.created_at)) for p in views],
     )
 
 
@@ -175,8 +165,7 @@ def list_(output: str) -> None:
 @reports_errors
 def test(file: Path, staging: bool, output: str) -> None:
     """What FILE would decide for every tagged image in the catalog (a what-if; nothing stored)."""
-    gate, _ = _gate(staging)
-    results = gate.evaluate_catalog(gate.adhoc(file.read_text(), str(file)))
+    results = open_gate(staging).evaluate(_source(file))
     if output == "json":
         echo_json([_result_json(r) for r in results])
         return

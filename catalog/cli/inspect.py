@@ -12,6 +12,7 @@ from rich.table import Table
 
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
+from catalog.cli.output import console
 from catalog.oci.describe import Inspection, inspect
 from catalog.oci.reference import parse_reference
 
@@ -71,4 +72,4 @@ def inspect_command(
     if output == "json":
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
-        render(result, Console())
+        render(result, console())

@@ -46,19 +46,35 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(plain(value), indent=2))
 
 
+# Wider than any row: rich lays tables out to the console's width and folds what does not fit.
+_UNBOUNDED = 1_000_000
+
+
+def console() -> Console:
+    """Where tables go (stdout). Not a terminal, as wide as the rows: a script or a pipe reading
+    the table gets every digest whole, never folded over two lines."""
+    out = Console()
+    return out if out.is_terminal else Console(width=_UNBOUNDED)
+
+
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     grid = Table(title=title, title_justify="left")
     for column in columns:
         grid.add_column(column, overflow="fold")
     for row in rows:
         grid.add_row(*["" if v is None else str(v) for v in row])
-    Console().print(grid)
+    console().print(grid)
 
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int | None, int, str], None]]:
     """A bar counting M of N (N unknown until given) with a line of detail: the callback is
-    ``show(total, done, detail)``."""
+    ``show(total, done, detail)``. On stderr, and only when it is a terminal: progress is for
+    people watching, stdout is the result and a log wants no bar."""
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        yield lambda total, done, detail: None
+        return
     # Imported here: commands asking for JSON should not pay for it at start-up.
     from rich.progress import (
         BarColumn,
@@ -74,6 +90,7 @@ def progress_bar(description: str) -> Iterator[Callable[[int | None, int, str], 
         MofNCompleteColumn(),
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
+        console=err,
     ) as bar:
         task = bar.add_task(description, total=None, detail="")
 

@@ -6,18 +6,20 @@ every command prints the same way whichever backend it talks to.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from catalog import errors
 from catalog.api import enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
+from catalog.cli.errors import CallerRefused, ServerUnavailable, ServerUnreachable
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
@@ -25,27 +27,101 @@ from catalog.store import queries
 from catalog.store.registries import RegistrySpec
 
 T = TypeVar("T")
+_TIMEOUT = 60.0
 _ERRORS: dict[grpc.StatusCode, Callable[[str], Exception]] = {
     grpc.StatusCode.NOT_FOUND: errors.NotFound,
     grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
     grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
     grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+    grpc.StatusCode.UNAUTHENTICATED: CallerRefused,
+    grpc.StatusCode.PERMISSION_DENIED: CallerRefused,
+    grpc.StatusCode.UNAVAILABLE: ServerUnavailable,
 }
 
 
-class ServerUnavailable(errors.CatalogError):
-    """The server could not be reached."""
+@overload
+def open_channel(server: str) -> grpc.Channel: ...
 
 
-@contextmanager
-def grpc_errors_mapped(server: str) -> Iterator[None]:
+@overload
+def open_channel(server: str, *, aio: Literal[True]) -> grpc.aio.Channel: ...
+
+
+def open_channel(server: str, *, aio: bool = False) -> grpc.Channel | grpc.aio.Channel:
+    """Every channel the CLI opens to a server (``aio`` for the streams it follows): the one
+    place where transport security and the caller's credentials are set up."""
+    return grpc.aio.insecure_channel(server) if aio else grpc.insecure_channel(server)
+
+
+# How long the health probe that tells "unreachable" from "a registry behind it is down" waits.
+_PROBE_TIMEOUT = 5.0
+_UNREACHED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def _answers(channel: grpc.Channel) -> bool:
+    """Whether a server answers on ``channel``: health is open to every caller, so any answer
+    but UNAVAILABLE or a timeout (even UNIMPLEMENTED or UNAUTHENTICATED) says one is there."""
+    health: Any = health_pb2_grpc.HealthStub(channel)  # its type stubs lack the methods
     try:
-        yield
+        health.Check(health_pb2.HealthCheckRequest(), timeout=_PROBE_TIMEOUT)
     except grpc.RpcError as exc:
-        code, details = exc.code(), exc.details() or ""
-        if code == grpc.StatusCode.UNAVAILABLE:
-            raise ServerUnavailable(f"xregistry server {server}: {details}") from None
-        raise _ERRORS.get(code, errors.CatalogError)(details) from None
+        return exc.code() not in _UNREACHED
+    return True
+
+
+async def _answers_aio(channel: grpc.aio.Channel) -> bool:
+    health: Any = health_pb2_grpc.HealthStub(channel)
+    try:
+        await health.Check(health_pb2.HealthCheckRequest(), timeout=_PROBE_TIMEOUT)
+    except grpc.RpcError as exc:
+        return exc.code() not in _UNREACHED
+    return True
+
+
+def _error(server: str, exc: grpc.RpcError, answers: bool) -> Exception:
+    """The CLI's error for a failed call. UNAVAILABLE is two things: a server that cannot be
+    reached, and a server that answered that a registry behind it is down; only the first is
+    :class:`ServerUnreachable` (``answers``: whether a server answers a probe now)."""
+    code, details = exc.code(), exc.details() or ""
+    if code in _UNREACHED and not answers:
+        reason = " ".join(details.split()) or code.name
+        return ServerUnreachable(f"cannot reach the xregistry server at {server}: {reason}")
+    return _ERRORS.get(code, errors.CatalogError)(details)
+
+
+class Connection:
+    """A server's channel; its calls fail with the CLI's errors, as the database's would."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.channel = open_channel(server)
+
+    def call(self, method: Callable[..., T], request: Any) -> T:
+        try:
+            return method(request, timeout=_TIMEOUT)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    def stream(self, method: Callable[..., Iterable[T]], request: Any) -> Iterator[T]:
+        """The messages of a server stream (no deadline: the server ends it)."""
+        try:
+            yield from method(request)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: grpc.RpcError) -> Exception:
+        answers = exc.code() not in _UNREACHED or _answers(self.channel)
+        return _error(self.server, exc, answers)
+
+    @asynccontextmanager
+    async def following(self) -> AsyncIterator[grpc.aio.Channel]:
+        """An asyncio channel for a stream followed while the command does other things."""
+        async with open_channel(self.server, aio=True) as channel:
+            try:
+                yield channel
+            except grpc.RpcError as exc:
+                answers = exc.code() not in _UNREACHED or await _answers_aio(channel)
+                raise _error(self.server, exc, answers) from None
 
 
 def _time(stamp: Timestamp) -> datetime:
@@ -158,13 +234,9 @@ def _optional_time(message: Any, field: str) -> datetime | None:
 
 class RemoteCatalog:
     def __init__(self, server: str) -> None:
-        self.server = server
-        self.channel = grpc.insecure_channel(server)
-        self.stub = catalog_pb2_grpc.CatalogServiceStub(self.channel)
-
-    def _call(self, method: Callable[..., T], request: Any) -> T:
-        with grpc_errors_mapped(self.server):
-            return method(request, timeout=60)
+        self.connection = Connection(server)
+        self.stub = catalog_pb2_grpc.CatalogServiceStub(self.connection.channel)
+        self._call = self.connection.call
 
     def add_registry(self, spec: RegistrySpec) -> queries.RegistryView:
         registry = pb.Registry(
@@ -196,25 +268,24 @@ class RemoteCatalog:
 
     async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats:
         stats = IndexStats()
-        async with grpc.aio.insecure_channel(self.server) as channel:
+        async with self.connection.following() as channel:
             stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-            with grpc_errors_mapped(self.server):
-                async for message in stub.IndexRegistry(
-                    pb.IndexRegistryRequest(name=names.registry_name(name))
-                ):
-                    p = message.progress
-                    stats.repositories_total = p.repositories_total
-                    stats.repositories_done = p.repositories_done
-                    stats.tags_seen = int(p.manifests_seen)
-                    stats.manifest_gets = int(p.manifests_fetched)
-                    stats.attachments_new = int(p.attachments)
-                    stats.errors = int(p.errors)
-                    if p.done:
-                        stats.tag_events = int(p.stats.tags_changed)
-                        stats.tags_gone = int(p.stats.tags_gone)
-                        stats.phase = "done"
-                    if on_progress is not None:
-                        on_progress(stats)
+            async for message in stub.IndexRegistry(
+                pb.IndexRegistryRequest(name=names.registry_name(name))
+            ):
+                p = message.progress
+                stats.repositories_total = p.repositories_total
+                stats.repositories_done = p.repositories_done
+                stats.tags_seen = int(p.manifests_seen)
+                stats.manifest_gets = int(p.manifests_fetched)
+                stats.attachments_new = int(p.attachments)
+                stats.errors = int(p.errors)
+                if p.done:
+                    stats.tag_events = int(p.stats.tags_changed)
+                    stats.tags_gone = int(p.stats.tags_gone)
+                    stats.phase = "done"
+                if on_progress is not None:
+                    on_progress(stats)
         return stats
 
     def list_index_errors(

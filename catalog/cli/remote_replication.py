@@ -9,40 +9,29 @@ turns into exit codes, as :mod:`catalog.cli.remote` does for the catalog.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-import grpc
-import grpc.aio
 
 from catalog.api import names
 from catalog.api.paging import MAX_PAGE_SIZE, page_size
 from catalog.api.replication_convert import rule_view, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
-from catalog.cli.remote import grpc_errors_mapped
+from catalog.cli.remote import Connection
 from catalog.errors import FailedPrecondition
 from catalog.store.queries import Key, Page
 from replication.service import RuleView, RunView
 from replication.spec import RuleSpec
 from replication.statuses import RuleOrigin
 
-T = TypeVar("T")
-_TIMEOUT = 60.0
-
 
 class RemoteReplication:
     executes_here = False
 
     def __init__(self, server: str) -> None:
-        self.server = server
-        self.channel = grpc.insecure_channel(server)
-        self.stub = replication_pb2_grpc.ReplicationServiceStub(self.channel)
+        self.connection = Connection(server)
+        self.stub = replication_pb2_grpc.ReplicationServiceStub(self.connection.channel)
+        self._call = self.connection.call
         # (runs parent, run id) → the server's token for the page after that run
         self._run_pages: dict[tuple[str, int], str] = {}
-
-    def _call(self, method: Callable[..., T], request: Any) -> T:
-        with grpc_errors_mapped(self.server):
-            return method(request, timeout=_TIMEOUT)
 
     def put_rule(
         self,
@@ -127,14 +116,13 @@ class RemoteReplication:
     ) -> RunView:
         """Watch the run the server's workers execute (``parallel`` is theirs to choose)."""
         last: RunView | None = None
-        async with grpc.aio.insecure_channel(self.server) as channel:
+        async with self.connection.following() as channel:
             stub = replication_pb2_grpc.ReplicationServiceStub(channel)
-            with grpc_errors_mapped(self.server):
-                async for message in stub.WatchRun(
-                    pb.WatchRunRequest(name=names.run_name(None, run_id))
-                ):
-                    last = run_view(message.run)
-                    on_update(last)
+            async for message in stub.WatchRun(
+                pb.WatchRunRequest(name=names.run_name(None, run_id))
+            ):
+                last = run_view(message.run)
+                on_update(last)
         if last is None or not last.finished:
             raise FailedPrecondition(f"the server stopped watching replication run {run_id}")
         return last

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import click
 
-from catalog.cli.context import database_url, open_service
+from catalog.cli.context import database_url, open_service, server_address
 from catalog.errors import FailedPrecondition
 from catalog.store.queries import Key, Page
 from replication.service import ReplicationService, RuleView, RunView
@@ -116,7 +116,7 @@ class LocalReplication(ReplicationService):
 def open_replication(ctx: click.Context | None = None) -> Replication:
     """The replication of ``--server`` when set, else of the database (schema upgraded)."""
     ctx = ctx or click.get_current_context()
-    server = ctx.find_root().params.get("server")
+    server = server_address(ctx)
     if server:
         from catalog.cli.remote_replication import RemoteReplication
 

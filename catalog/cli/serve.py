@@ -7,9 +7,11 @@ import logging
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from catalog.app.config import ServeConfig, load_config
 from catalog.cli.errors import reports_errors
+from catalog.errors import InvalidArgument
 
 
 @click.command("serve")
@@ -53,6 +55,10 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
             policy: prod                      # copy only what this gate policy allows
             schedule: {cron: "*/15 * * * *"}  # and/or on_index: true
     """
+    root = click.get_current_context().find_root()
+    if root.get_parameter_source("server") is ParameterSource.COMMANDLINE:
+        # $XREGISTRY_SERVER is a client's setting and may well be in a server's environment.
+        raise InvalidArgument("serve is the server: --server names one to talk to (see --listen)")
     from catalog.daemon import serve
 
     config = load_config(config_file) if config_file else ServeConfig()

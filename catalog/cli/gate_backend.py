@@ -1,0 +1,108 @@
+"""How ``xregistry verify`` and ``xregistry policy`` reach the gate: the database, or a server.
+
+Both backends answer with the gate's records (:class:`CheckResult`, :class:`PolicyView`), so the
+commands print the same way whichever they talk to. With ``--server`` nothing local is opened:
+the server judges with its own policies and trust settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import click
+
+from catalog.cli.context import database_url, open_service, server_address
+from catalog.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from catalog.gate.checker import CheckResult, Gate
+    from catalog.trust.policy.stored import Policies, PolicyView
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySource:
+    """A policy set given as text, judged without being stored; ``origin`` names it in errors."""
+
+    text: str
+    origin: str
+
+
+class GateBackend(Protocol):
+    """What the commands need of the gate: the database's, or a server's."""
+
+    def check(
+        self, image: str, policy: str, *, live: bool, offline: bool, adhoc: PolicySource | None
+    ) -> CheckResult:
+        """The decision on ``image`` under stored policy set ``policy`` (or ``adhoc``)."""
+        ...
+
+    def evaluate(self, adhoc: PolicySource) -> list[CheckResult]:
+        """What ``adhoc`` would decide for every tagged image of the catalog."""
+        ...
+
+    def apply_policy(self, name: str, source: str) -> tuple[PolicyView, bool]: ...
+
+    def list_policies(self) -> list[PolicyView]: ...
+
+
+class LocalGate:
+    """The gate on the database, verifying with Sigstore's production instance (and staging)."""
+
+    def __init__(self, sessions: sessionmaker[Session], staging: bool) -> None:
+        self.sessions = sessions
+        self.staging = staging
+
+    def _gate(self) -> Gate:
+        from catalog.app.config import TrustSettings
+        from catalog.gate import build_gate
+
+        settings = TrustSettings(
+            sigstore=("production", "staging") if self.staging else ("production",)
+        )
+        return build_gate(self.sessions, settings.build())
+
+    def check(
+        self, image: str, policy: str, *, live: bool, offline: bool, adhoc: PolicySource | None
+    ) -> CheckResult:
+        gate = self._gate()
+        loaded = gate.adhoc(adhoc.text, adhoc.origin) if adhoc is not None else None
+        return asyncio.run(
+            gate.check(image, policy, resolve_live=live, offline=offline, adhoc=loaded)
+        )
+
+    def evaluate(self, adhoc: PolicySource) -> list[CheckResult]:
+        gate = self._gate()
+        return gate.evaluate_catalog(gate.adhoc(adhoc.text, adhoc.origin))
+
+    def apply_policy(self, name: str, source: str) -> tuple[PolicyView, bool]:
+        return self._policies().apply(name, source)
+
+    def list_policies(self) -> list[PolicyView]:
+        return self._policies().list()
+
+    def _policies(self) -> Policies:
+        # Storing and listing need no gate: the command line configures no PKI roots to check
+        # policies against.
+        from catalog.trust.policy.stored import Policies
+
+        return Policies(self.sessions, set())
+
+
+def open_gate(staging: bool = False, ctx: click.Context | None = None) -> GateBackend:
+    """The gate of ``--server`` when set, else of the database (schema upgraded)."""
+    ctx = ctx or click.get_current_context()
+    server = server_address(ctx)
+    if server:
+        if staging:
+            raise InvalidArgument(
+                "--staging chooses the trust of a local check; with --server the server "
+                "verifies with its own trust settings"
+            )
+        from catalog.cli.remote_gate import RemoteGate
+
+        return RemoteGate(server)
+    return LocalGate(open_service(database_url(ctx)).sessions, staging)
