@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,9 @@ import click
 
 from catalog.cli.errors import EXIT_USAGE, reports_errors, reports_errors_as
 from catalog.cli.gate_backend import PolicySource, open_gate
-from catalog.cli.output import echo_json, output_option, table, when_text
+from catalog.cli.output import echo_json, output_option, plain, table, when_text
 from catalog.gate.checker import DEFAULT_POLICY, CheckResult
+from catalog.trust.policy.stored import PolicyView
 
 EXIT_DENIED = 1
 
@@ -55,6 +55,15 @@ def _result_json(result: CheckResult) -> dict[str, Any]:
         ],
         "trustVersion": result.trust_version,
         "cached": result.cached,
+    }
+
+
+def _policy_json(view: PolicyView) -> dict[str, Any]:
+    return {
+        "name": view.name,
+        "version": view.version,
+        "digest": view.digest,
+        "createdAt": plain(view.created_at),
     }
 
 
@@ -136,7 +145,7 @@ def apply(file: Path, name: str, output: str) -> None:
     """Validate FILE and store it as the newest version of policy set NAME."""
     view, created = open_gate().apply_policy(name, file.read_text())
     if output == "json":
-        echo_json({**asdict(view), "created": created})
+        echo_json({**_policy_json(view), "created": created})
     else:
         state = "stored as" if created else "unchanged at"
         click.echo(f"policy {view.name} {state} version {view.version} ({view.digest})")
@@ -149,7 +158,7 @@ def list_(output: str) -> None:
     """The policy sets in force, newest version of each."""
     views = open_gate().list_policies()
     if output == "json":
-        echo_json([{k: v for k, v in asdict(p).items() if k != "source"} for p in views])
+        echo_json([_policy_json(p) for p in views])
         return
     table(
         None,

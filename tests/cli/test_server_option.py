@@ -158,6 +158,7 @@ async def test_verify_and_policy_through_a_server_as_on_the_database(
     assert json.loads(ok(remote("policy", "list", "-o", "json"))) == []
     applied = json.loads(ok(remote("policy", "apply", str(policy), "-o", "json")))
     assert (applied["name"], applied["version"], applied["created"]) == ("default", 1, True)
+    assert applied["createdAt"].endswith("Z")
     again = json.loads(ok(remote("policy", "apply", str(policy), "-o", "json")))
     assert (again["version"], again["created"]) == (1, False)
     assert "policy default unchanged at version 1" in ok(remote("policy", "apply", str(policy)))
