@@ -166,7 +166,8 @@ async def test_verify_and_policy_through_a_server_as_on_the_database(
     assert [(p["name"], p["version"], p["digest"]) for p in listed] == [
         ("default", 1, applied["digest"])
     ]
-    assert "default" in ok(remote("policy", "list"))
+    # Not a terminal: the table is as wide as its rows, the digest whole on its line.
+    assert applied["digest"] in ok(remote("policy", "list"))
 
     ok(remote("index", "local", "-o", "json"))
     allowed = remote("verify", f"{host}/shop/app:signed", "-o", "json")
@@ -178,6 +179,13 @@ async def test_verify_and_policy_through_a_server_as_on_the_database(
     denied = remote("verify", f"{host}/shop/app:unsigned")
     assert denied.returncode == 1, denied.stderr
     assert f"DENIED: {host}/shop/app:unsigned ({unsigned.digest})" in denied.stdout
+
+    # The server judges with what it stores and trusts: a local file or trust is refused.
+    adhoc = remote("verify", f"{host}/shop/app:signed", "--policy", str(policy))
+    assert (adhoc.returncode, adhoc.stderr.count("\n")) == (2, 1), adhoc.stderr
+    assert "a server judges with its stored policy sets" in adhoc.stderr
+    staging = remote("policy", "test", str(policy), "--staging")
+    assert (staging.returncode, staging.stderr.count("\n")) == (2, 1), staging.stderr
 
     what_if = json.loads(ok(remote("policy", "test", str(policy), "-o", "json")))
     assert sorted((r["image"], r["allowed"]) for r in what_if) == [
