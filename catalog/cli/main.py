@@ -49,7 +49,8 @@ class LazyGroup(click.Group):
 @click.option(
     "--server",
     envvar="XREGISTRY_SERVER",
-    help="Talk to a running `xregistry serve` at HOST:PORT instead of the database.",
+    help="Talk to a running `xregistry serve` at HOST:PORT instead of the database (then no "
+    "database is opened; exit 7 when the server cannot be reached).",
 )
 def main(database: str | None, server: str | None) -> None:
     """xregistry: catalog, verify and replicate what lives in OCI registries.
