@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from catalog.app.auth_config import AuthSettings
 from catalog.errors import ConfigError
 from catalog.oci.reference import parse_image_reference
 from catalog.schedules import IndexSchedule, parse_duration
@@ -136,6 +137,7 @@ class ServeConfig(_Strict):
     registries: list[RegistryConfig] = Field(default_factory=list)
     trust: TrustSettings = Field(default_factory=TrustSettings)
     replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
+    auth: AuthSettings | None = None  # None: anonymous callers (loopback only)
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:

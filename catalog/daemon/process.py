@@ -11,6 +11,7 @@ from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from catalog.api.access import AccessInterceptor
 from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.gate_servicer import GateServicer
 from catalog.api.paging import PageTokens
@@ -73,6 +74,7 @@ class Server:
                 ),
                 replication_service(ReplicationServicer(self.replication, tokens)),
             ],
+            interceptors=[AccessInterceptor(config.auth)],
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.rules = RuleScheduler(self.scheduler, self.replication)
