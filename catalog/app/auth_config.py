@@ -113,11 +113,11 @@ class AuthSettings(_Section):
         if not (self.tokens or self.oidc or self.certificates):
             raise ValueError("auth needs at least one of tokens, oidc, certificates")
         for what, names in (
-            ("token", [t.name for t in self.tokens]),
-            ("token hash", [t.sha256 for t in self.tokens]),
-            ("oidc issuer", [o.issuer for o in self.oidc]),
+            ("token names", [t.name for t in self.tokens]),
+            ("token hashes", [t.sha256 for t in self.tokens]),
+            ("oidc issuers", [o.issuer for o in self.oidc]),
         ):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
-                raise ValueError(f"{what}s must be unique: {', '.join(duplicates)}")
+                raise ValueError(f"{what} must be unique: {', '.join(duplicates)}")
         return self

@@ -60,6 +60,7 @@ METHODS: Mapping[str, Permission] = MappingProxyType(
         # Probes stay open; reflection describes the API, so it needs a reader.
         "/grpc.health.v1.Health/Check": Permission.OPEN,
         "/grpc.health.v1.Health/Watch": Permission.OPEN,
+        "/grpc.health.v1.Health/List": Permission.OPEN,
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": Permission.READ,
     }
 )
