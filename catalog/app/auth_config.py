@@ -55,7 +55,8 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
-def _https_url(value: str) -> str:
+def https_url(value: str) -> str:
+    """``value`` if it is an https URL (or http on loopback); ValueError otherwise."""
     parts = urlsplit(value)
     if not parts.hostname or parts.scheme not in ("https", "http"):
         raise ValueError(f"{value!r} is not an http(s) URL")
@@ -81,7 +82,7 @@ class OidcIssuer(_Section):
     @field_validator("issuer", "jwks_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        return None if value is None else _https_url(value)
+        return None if value is None else https_url(value)
 
 
 class Binding(_Section):

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import jwt
 
-from catalog.app.auth_config import OidcIssuer
+from catalog.app.auth_config import OidcIssuer, https_url
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class Jwks:
                 url = discovery.get("jwks_uri")
                 if not isinstance(url, str):
                     raise ValueError("the discovery document has no jwks_uri")
+                https_url(url)
             document = await _get_json(session, url, ssl_context)
         return _usable_keys(document)
 

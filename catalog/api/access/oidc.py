@@ -40,12 +40,13 @@ class OidcVerifiers:
             claims = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise InvalidToken("malformed token") from None
-        issuer = self._by_issuer.get(claims.get("iss"))  # type: ignore[arg-type]
+        named = claims.get("iss")
+        issuer = self._by_issuer.get(named) if isinstance(named, str) else None
         if issuer is None:
             raise InvalidToken("unknown issuer")
         alg, kid = header.get("alg"), header.get("kid")
-        if alg not in ASYMMETRIC:
-            raise InvalidToken(f"algorithm {alg!r} is not accepted")
+        if not isinstance(alg, str) or alg not in ASYMMETRIC:
+            raise InvalidToken("the algorithm is not accepted")
         if not isinstance(kid, str):
             raise InvalidToken("no key id (kid)")
         try:

@@ -82,11 +82,15 @@ class Issuer:
     ) -> str:
         kid = kid or self.current
         signer = key or self.keys[kid]
-        return jwt.encode(self.claims(subject, **claims), signer, "RS256", headers={"kid": kid})
+        # Signed as JWS so that claims of any shape can be made (jwt.encode checks some).
+        payload = json.dumps(self.claims(subject, **claims)).encode()
+        return jwt.PyJWS().encode(payload, signer, "RS256", headers={"kid": kid, "typ": "JWT"})
 
-    def unsigned(self, subject: str = "system:serviceaccount:ci:deployer") -> str:
-        """``alg: none``: no signature at all."""
-        header = _b64(json.dumps({"alg": "none", "kid": self.current}).encode())
+    def unsigned(
+        self, alg: Any = "none", subject: str = "system:serviceaccount:ci:deployer"
+    ) -> str:
+        """A token with header ``alg`` and no signature (``alg: none`` when not told otherwise)."""
+        header = _b64(json.dumps({"alg": alg, "kid": self.current}).encode())
         return f"{header}.{_b64(json.dumps(self.claims(subject)).encode())}."
 
     def hs256_with_public_key(self, subject: str = "system:serviceaccount:ci:deployer") -> str:

@@ -89,6 +89,8 @@ def bad_tokens(issuer: Issuer) -> dict[str, str]:
         "unknown static token": "xr_ci_0000000000000000000000000000000",
         "malformed jwt": "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln",
         "alg none": issuer.unsigned(),
+        "alg not a name": issuer.unsigned(["RS256"]),
+        "issuer not a name": issuer.token(SUBJECT, iss=[issuer.url]),
         "HS256 keyed with the RSA public key": issuer.hs256_with_public_key(),
         "expired": issuer.token(SUBJECT, iat=now - 7200, nbf=now - 7200, exp=now - 3600),
         "not yet valid": issuer.token(SUBJECT, nbf=now + 3600, exp=now + 7200),
