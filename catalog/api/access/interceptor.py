@@ -38,6 +38,15 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, settings: AuthSettings | None) -> None:
         self.authenticator = Authenticator(settings) if settings is not None else None
         self._authorizer = Authorizer(settings.bindings) if settings is not None else None
+        if settings is not None:
+            log.info(
+                "authentication: %d static tokens, OIDC issuers [%s], client certificates %s;"
+                " %d bindings",
+                len(settings.tokens),
+                ", ".join(issuer.issuer for issuer in settings.oidc),
+                "on" if settings.certificates else "off",
+                len(settings.bindings),
+            )
 
     async def intercept_service(
         self,
