@@ -95,9 +95,11 @@ async def _get_json(
     async with session.get(url, ssl=ssl_context, allow_redirects=False) as response:
         if response.status != 200:
             raise ValueError(f"{url} answered HTTP {response.status}")
-        body = await response.content.read(MAX_DOCUMENT_BYTES + 1)
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise ValueError(f"{url}: larger than {MAX_DOCUMENT_BYTES} bytes")
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(1 << 16):
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise ValueError(f"{url}: larger than {MAX_DOCUMENT_BYTES} bytes")
     document = json.loads(body)
     if not isinstance(document, dict):
         raise ValueError(f"{url}: not a JSON object")

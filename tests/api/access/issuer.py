@@ -31,6 +31,8 @@ class Issuer:
     def __init__(self) -> None:
         self.url = ""
         self.jwks_fetches = 0
+        self.discovery: dict[str, Any] = {}  # overrides of the discovery document's fields
+        self.jwks_padding = 0  # extra bytes in the JWKS document (the byte cap)
         self.keys: dict[str, rsa.RSAPrivateKey] = {}
         self.current = self.rotate()
 
@@ -101,11 +103,13 @@ class Issuer:
         return f"{header}.{payload}.{_b64(mac.digest())}"
 
     async def _discovery(self, request: web.Request) -> web.Response:
-        return web.json_response({"issuer": self.url, "jwks_uri": f"{self.url}/keys"})
+        return web.json_response(
+            {"issuer": self.url, "jwks_uri": f"{self.url}/keys", **self.discovery}
+        )
 
     async def _keys(self, request: web.Request) -> web.Response:
         self.jwks_fetches += 1
-        return web.json_response(self.jwks())
+        return web.json_response({**self.jwks(), "padding": "x" * self.jwks_padding})
 
 
 @asynccontextmanager

@@ -191,6 +191,32 @@ async def test_an_unreachable_issuer_is_unauthenticated_not_an_error(issuer: Iss
         assert "keys are unavailable" in (error.details() or "")
 
 
+async def test_a_large_jwks_under_the_cap_is_read_whole(issuer: Issuer) -> None:
+    issuer.jwks_padding = 900_000  # many network reads
+    async with serving_access(settings(issuer)) as api, api.channel() as channel:
+        assert await api.whoami(channel, issuer.token(SUBJECT)) == f"oidc:{SUBJECT}"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"discovery": {"issuer": "https://impostor.example"}}, "names another issuer"),
+        ({"discovery": {"jwks_uri": "http://keys.example/jwks"}}, "keys must come over https"),
+        ({"jwks_padding": 1 << 20}, "larger than 1048576 bytes"),
+    ],
+)
+async def test_keys_from_a_doubtful_issuer_are_not_used(
+    issuer: Issuer, change: dict[str, Any], reason: str
+) -> None:
+    for name, value in change.items():
+        setattr(issuer, name, value)
+    async with serving_access(settings(issuer)) as api, api.channel() as channel:
+        error = await refused(api.whoami(channel, issuer.token(SUBJECT)))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "keys are unavailable" in (error.details() or "")
+        assert reason in (error.details() or "")
+
+
 async def test_client_certificates_name_the_caller(tmp_path: Any) -> None:
     pki = Pki(tmp_path)
     async with serving_access(settings(), pki.server_credentials()) as api:
