@@ -24,6 +24,7 @@ from catalog.oci.auth import (
     Challenge,
     basic_header,
     parse_challenge,
+    realm_allowed,
 )
 from catalog.oci.credentials import Credentials, CredentialStore
 from catalog.oci.errors import AuthError, RegistryUnavailable, error_for
@@ -118,6 +119,15 @@ class Transport:
     ) -> tuple[str, float]:
         if not challenge.realm:
             raise AuthError(f"{self.host}: bearer challenge without a realm")
+        if creds is not None and not realm_allowed(
+            challenge.realm, self.base_url, self.options.token_realms
+        ):
+            # Checked here, where the request is made: nothing reaches a realm it names.
+            raise AuthError(
+                f"{self.host}: its token server {challenge.realm[:200]!r} is not on the "
+                "registry's host, so its credentials are not sent there (list the token "
+                "server in the credentials' token_realms if it is the registry's own)"
+            )
         query: list[tuple[str, str]] = []
         if "service" in challenge.params:
             query.append(("service", challenge.params["service"]))
