@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from catalog.errors import ConfigError, InvalidArgument
 from catalog.oci.credentials import Credentials, CredentialStore, DockerConfig
@@ -158,7 +158,7 @@ class Secrets:
                 "an oci: registry must be oci:ROOT or oci:ROOT/PATH, ROOT the name of an entry "
                 "of the server's secrets.layouts"
             )
-        parts = PurePosixPath(below).parts if below else ()
-        if any(p in ("..", ".", "/") for p in parts) or "\\" in below or "\0" in below:
+        parts = below.split("/") if below else []
+        if any(p in ("", ".", "..") or "\\" in p for p in parts):
             raise error(f"oci:{root_name}/…: the path must stay below the layout root")
         return root.joinpath(*parts)

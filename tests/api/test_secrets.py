@@ -7,6 +7,7 @@ challenge names."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from tests.replication.serving import ServeProcess
 
 PASSWORD = "env-secret-password-1"
 FILE_PASSWORD = "file-secret-password-2"
+EXAMPLE_LAYOUT = Path(__file__).resolve().parents[2] / "examples" / "slsa-container"
 
 
 @dataclass
@@ -161,6 +163,20 @@ async def test_registry_add_with_server_refuses_in_one_line_and_exit_2(served: S
         server=served.address,
     )
     assert done.returncode == 0, done.stderr
+
+
+async def test_a_layout_below_a_named_root_is_indexed(served: Served, tmp_path: Path) -> None:
+    await asyncio.to_thread(shutil.copytree, EXAMPLE_LAYOUT, tmp_path / "layouts" / "slsa")
+    registry = pb.Registry(host="oci:layouts/slsa")
+    await served.stub.CreateRegistry(
+        pb.CreateRegistryRequest(registry_id="slsa", registry=registry)
+    )
+    final = [
+        r async for r in served.stub.IndexRegistry(pb.IndexRegistryRequest(name="registries/slsa"))
+    ]
+    assert final[-1].progress.done
+    assert final[-1].progress.manifests_fetched > 0
+    assert final[-1].progress.errors == 0
 
 
 def test_a_page_of_registries_at_every_cap_fits_a_grpc_message() -> None:
