@@ -1,4 +1,5 @@
-"""Named secrets: layout roots, and what a server refuses that the local user's machine allows."""
+"""Named secrets: layout roots, what a server refuses that the local user's machine allows, and
+registries stored before names."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from catalog.app.catalog_service import CatalogService
 from catalog.errors import ConfigError, InvalidArgument
 from catalog.oci.secrets import NamedCredentials, Secrets
+from catalog.store.db import make_engine, session_factory, upgrade
+from catalog.store.models import Registry
+from catalog.store.registries import IndexStatus
 
 
 @pytest.fixture
@@ -74,3 +79,27 @@ def test_names_are_checked_for_their_hosts() -> None:
     ]:
         with pytest.raises(InvalidArgument):
             secrets.check_registry(host, credentials, ca)
+
+
+async def test_a_row_stored_before_names_is_refused_when_opened(tmp_path: Path) -> None:
+    """Rows keep what they stored (env:, file: references, paths): a server refuses to open them
+    and says so in the registry's status; nothing is read."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions.begin() as session:  # as an earlier version stored them
+        session.add(Registry(name="env", host="old.test:5000", credentials_ref="env:U:P"))
+        session.add(Registry(name="ca", host="old.test:5000", ca_file="/etc/passwd"))
+        session.add(Registry(name="layout", host="oci:/etc"))
+    catalog = CatalogService(sessions, secrets=Secrets())
+    for name, why in [
+        ("env", "credentials 'env:U:P' are not defined"),
+        ("ca", "CA file '/etc/passwd' is not defined"),
+        ("layout", "secrets.layouts"),
+    ]:
+        with pytest.raises(ConfigError, match=why):
+            await catalog.index(name)
+        view = catalog.get_registry(name)
+        assert view.last_index_status == IndexStatus.FAILED
+        assert why in (view.last_index_error or "")
+    engine.dispose()
