@@ -62,3 +62,23 @@ async def test_local_names_come_from_the_config_file(
         done = run("registry", "add", "other", "other.test:5000", "--credentials", "robot", db=db)
         assert done.returncode == 2
         assert "not for host 'other.test:5000'" in done.stderr
+
+
+async def test_ad_hoc_commands_send_credentials_to_listed_token_servers_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rng: random.Random
+) -> None:
+    with run_registry(tmp_path, auth="token") as reg:
+        assert reg.username
+        assert reg.password
+        assert reg.token_server is not None
+        realm = f"127.0.0.1:{reg.token_server.port}"  # another port: not the registry's own
+        robot = Credentials(reg.username, reg.password)
+        options = RegistryOptions(credentials=robot, token_realms=frozenset({realm}))
+        async with RegistryClient(reg.host, options, CredentialStore(ambient=False)) as client:
+            await push_built(client, "tok/app", build_image(rng, layers=1), "v1")
+        monkeypatch.setenv("XREGISTRY_PASSWORD", reg.password)
+        image = f"{reg.host}/tok/app:v1"
+        refused = run("inspect", image, "--username", reg.username)
+        assert refused.returncode == 5, refused.stderr
+        assert "credentials are not sent there" in refused.stderr
+        ok(run("inspect", image, "--username", reg.username, "--token-realm", realm))
