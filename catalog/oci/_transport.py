@@ -35,6 +35,7 @@ READ_CHUNK = 4 * 1024 * 1024
 CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 _WRITE_SLICE = 1024 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
+_TOKEN_ANSWER_LIMIT = 1024 * 1024  # tokens are kilobytes; a realm may be anyone's server
 
 
 def is_loopback(host: str) -> bool:
@@ -143,11 +144,20 @@ class Transport:
                     f" (HTTP {resp.status})"
                 )
             if resp.status != 200:
-                await self.raise_for(resp)
+                # Typed like any answer, but without its body: a realm may be any URL the
+                # registry chose, and its answer must not come back through error messages.
+                raise error_for(
+                    resp.status, None, f"the token server answered HTTP {resp.status}", url[:200]
+                )
+            body = await resp.content.read(_TOKEN_ANSWER_LIMIT + 1)
+            if len(body) > _TOKEN_ANSWER_LIMIT:
+                raise AuthError(f"{self.host}: the token server's answer is over 1 MiB")
             try:
-                answer = json.loads(await resp.read())
-            except json.JSONDecodeError:
+                answer = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 raise AuthError(f"{self.host}: the token server answered non-JSON") from None
+            if not isinstance(answer, dict):
+                raise AuthError(f"{self.host}: the token server answered non-JSON")
         token = answer.get("token") or answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthError(f"{self.host}: the token server answered without a token")

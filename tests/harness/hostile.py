@@ -20,6 +20,7 @@ class Recorder:
 
     port: int = 0
     seen: list[tuple[str, str | None]] = field(default_factory=list)
+    answer: tuple[int, bytes] | None = None  # what to answer instead of a token
 
     @property
     def host(self) -> str:
@@ -30,6 +31,8 @@ class Recorder:
 
     async def handle(self, request: web.Request) -> web.Response:
         self.seen.append((request.path_qs, request.headers.get("Authorization")))
+        if self.answer is not None:
+            return web.Response(status=self.answer[0], body=self.answer[1])
         return web.json_response({"token": "recorded", "expires_in": 300})
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from catalog.oci.auth import realm_allowed
 from catalog.oci.credentials import Credentials
-from catalog.oci.errors import AuthError
+from catalog.oci.errors import AuthError, NotInRegistry, RegistryError
+from catalog.oci.retry import RetryPolicy
 from tests.conftest import ClientFactory
 from tests.harness.hostile import hostile_pair
 
@@ -50,6 +51,29 @@ async def test_without_credentials_a_token_is_asked_for_anonymously(
         await client.ping()
         assert recorder.seen
         assert recorder.authorizations() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (404, b"instance-secret-from-a-metadata-service", NotInRegistry),
+        (500, b"instance-secret-from-a-metadata-service", RegistryError),
+        (200, b"instance-secret-from-a-metadata-service", AuthError),
+        (200, b'{"token": "' + b"x" * (2 * 1024 * 1024) + b'"}', AuthError),
+    ],
+)
+async def test_what_a_realm_answers_does_not_come_back_in_errors(
+    make_client: ClientFactory, status: int, body: bytes, error: type[Exception]
+) -> None:
+    """A realm may be any URL the registry chose (a metadata service, say): its answer is
+    read up to 1 MiB and never quoted."""
+    async with hostile_pair() as (hostile, recorder):
+        recorder.answer = (status, body)
+        client = make_client(hostile.host, retry=RetryPolicy(attempts=1))
+        with pytest.raises(error) as caught:
+            await client.ping()
+        assert "instance-secret" not in str(caught.value)
+        assert len(str(caught.value)) < 500
 
 
 async def test_redirects_carry_no_credentials_to_another_server(
