@@ -86,6 +86,10 @@ class Secrets:
     ) -> Secrets:
         return cls({c.name: c for c in credentials}, dict(ca_files), dict(layouts), local=local)
 
+    @property
+    def _where(self) -> str:
+        return "the config file (--config)" if self.local else "the server"
+
     # -- a registry being created: InvalidArgument, one line, never the value refused --------
 
     def check_registry(self, host: str, credentials: str | None, ca: str | None) -> None:
@@ -95,7 +99,7 @@ class Secrets:
             named = self.credentials.get(credentials) if is_name(credentials) else None
             if named is None:
                 raise InvalidArgument(
-                    "credentials must be the name of an entry of the server's "
+                    f"credentials must be the name of an entry of {self._where}'s "
                     "secrets.credentials (env:, file:, paths and unknown names are refused)"
                 )
             if named.hosts and host not in named.hosts:
@@ -105,7 +109,7 @@ class Secrets:
                 )
         if ca is not None and (not is_name(ca) or ca not in self.ca_files):
             raise InvalidArgument(
-                "ca_file must be the name of an entry of the server's secrets.ca_files "
+                f"ca_file must be the name of an entry of {self._where}'s secrets.ca_files "
                 "(paths and unknown names are refused)"
             )
         if host.startswith(LAYOUT_PREFIX):
@@ -156,7 +160,7 @@ class Secrets:
                 return Path(rest)  # the user's own files
             raise error(
                 "an oci: registry must be oci:ROOT or oci:ROOT/PATH, ROOT the name of an entry "
-                "of the server's secrets.layouts"
+                f"of {self._where}'s secrets.layouts"
             )
         parts = below.split("/") if below else []
         if any(p in ("", ".", "..") or "\\" in p for p in parts):

@@ -89,12 +89,14 @@ def validate_spec(spec: RegistrySpec) -> RegistrySpec:
     """Refuse what no registry may store (the process's secrets check the names exist)."""
     validate_name(spec.name)
     validate_host(spec.host)
-    for what, value in (("credentials", spec.credentials_ref), ("ca_file", spec.ca_file)):
+    for what, section, value in (
+        ("credentials", "credentials", spec.credentials_ref),
+        ("ca_file", "ca_files", spec.ca_file),
+    ):
         if value is not None and not is_name(value):  # never echoed: it may be a secret
             raise InvalidArgument(
-                f"registry {spec.name!r}: {what} must be the name of an entry of the server's "
-                f"secrets ({'env:, file: and paths' if what == 'credentials' else 'paths'} "
-                "are refused)"
+                f"registry {spec.name!r}: {what} must be the name of an entry of the "
+                f"configuration's secrets.{section} (env:, file: and paths are refused)"
             )
     if spec.index_schedule is not None:
         if len(spec.index_schedule) > SCHEDULE_MAX:
