@@ -27,6 +27,7 @@ from catalog.oci.client import RegistryClient
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
 from catalog.oci.open import client_for
+from catalog.oci.secrets import Secrets
 from catalog.store.models import Registry
 from catalog.store.registries import get_registry
 from replication import store
@@ -70,6 +71,7 @@ class Worker:
         lease: float = DEFAULT_LEASE,
         poll: float = 1.0,
         gate: Callable[[], Gate] | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         if parallel < 1:
             raise ValueError("a worker needs at least one task slot")
@@ -80,6 +82,7 @@ class Worker:
         self.poll = poll
         self._gate_factory = gate
         self._gate: Gate | None = None
+        self.secrets = secrets or Secrets()  # what registries' credential names resolve to
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._task_runs: dict[int, int] = {}
         self._copying: set[int] = set()  # claimed tasks still copying (the rest: recording)
@@ -296,7 +299,14 @@ class Worker:
             host, insecure, ca_file, credentials = settings
             if host.startswith("oci:"):
                 raise FailedPrecondition(f"{host}: replication copies between registries only")
-            opened = client_for(host, insecure, ca_file, credentials, 2 * self.parallel)
+            opened = client_for(
+                host,
+                insecure,
+                ca_file,
+                credentials,
+                secrets=self.secrets,
+                max_concurrency=2 * self.parallel,
+            )
             client = await self._stack.enter_async_context(opened)
             self._clients[settings] = client
         return client

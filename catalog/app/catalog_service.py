@@ -16,6 +16,7 @@ from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.run import index_registry
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
+from catalog.oci.secrets import Secrets
 from catalog.store import queries
 from catalog.store.registries import (
     INTERRUPTED,
@@ -25,6 +26,7 @@ from catalog.store.registries import (
     get_registry,
     index_ended,
     index_started,
+    validate_spec,
 )
 
 # Told, after each index run, the registry and when the run started (replication follows it).
@@ -33,13 +35,22 @@ AfterIndex = Callable[[str, datetime], object]
 
 class CatalogService:
     def __init__(
-        self, sessions: sessionmaker[Session], after_index: AfterIndex | None = None
+        self,
+        sessions: sessionmaker[Session],
+        after_index: AfterIndex | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         self.sessions = sessions
         self.after_index = after_index
+        # The named credentials, CA files and layout roots registries may use; none by default.
+        self.secrets = secrets or Secrets()
         self._indexing: set[str] = set()
 
     def add_registry(self, spec: RegistrySpec) -> queries.RegistryView:
+        """Add a registry whose secrets are names this process defines (never paths or
+        variables: the caller may be anyone the server lets create registries)."""
+        validate_spec(spec)
+        self.secrets.check_registry(spec.host, spec.credentials_ref, spec.ca_file)
         with self.sessions.begin() as session:
             return queries.RegistryView.of(create_registry(session, spec))
 
@@ -94,7 +105,7 @@ class CatalogService:
             with self.sessions.begin() as session:
                 index_started(session, name, started)
             try:
-                stats = await index_registry(self.sessions, name, on_progress)
+                stats = await index_registry(self.sessions, name, self.secrets, on_progress)
             except BaseException as exc:
                 # Cancelled (the server stops) or Ctrl-C: the status must not stay "running".
                 stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)

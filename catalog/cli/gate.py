@@ -34,10 +34,10 @@ def _trust_option(func: Any) -> Any:
 
 def _gate(staging: bool) -> tuple[Gate, Policies]:
     ctx = click.get_current_context()
-    sessions = open_service(database_url(ctx)).sessions
+    catalog = open_service(database_url(ctx))
     instances: tuple[Any, ...] = ("production", "staging") if staging else ("production",)
-    gate = build_gate(sessions, TrustSettings(sigstore=instances).build())
-    return gate, Policies(sessions, gate.pki_names)
+    gate = build_gate(catalog.sessions, TrustSettings(sigstore=instances).build(), catalog.secrets)
+    return gate, Policies(catalog.sessions, gate.pki_names)
 
 
 def _policies() -> Policies:

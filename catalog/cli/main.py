@@ -51,7 +51,13 @@ class LazyGroup(click.Group):
     envvar="XREGISTRY_SERVER",
     help="Talk to a running `xregistry serve` at HOST:PORT instead of the database.",
 )
-def main(database: str | None, server: str | None) -> None:
+@click.option(
+    "--config",
+    envvar="XREGISTRY_CONFIG",
+    help="Without --server: a serve config file whose `secrets` name credentials, CA files "
+    "and layout roots for `registry add`.",
+)
+def main(database: str | None, server: str | None, config: str | None) -> None:
     """xregistry: catalog, verify and replicate what lives in OCI registries.
 
     \b

@@ -37,8 +37,13 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
         - name: local
           host: localhost:5000
           repositories: ["acme/*"]            # globs; plain names need no _catalog
-          credentials: env:REG_USER:REG_PASS  # or file:/path, docker-config
+          credentials: robot                  # a name from secrets (never env:, file:)
           index: {interval: 15m}              # or {cron: "*/15 * * * *"}
+      secrets:                                # what registries (file, API, CLI) may name
+        credentials:                          # or file: PATH, or docker_config: true
+          - {name: robot, env: "REG_USER:REG_PASS", hosts: ["localhost:5000"]}
+        ca_files: [{name: corp, file: /etc/xregistry/corp-ca.pem}]
+        layouts: [{name: local, path: /srv/layouts}]   # hosts oci:local/PATH
       replication:
         workers: 8                            # images this process copies at once
         lease: 30s                            # a dead process's work is taken over after it

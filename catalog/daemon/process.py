@@ -52,7 +52,8 @@ class Server:
                 update_registry(session, registry.spec())
             for name in interrupt_index_runs(session, datetime.now(UTC)):
                 log.warning("the last index run of %s was interrupted", name)
-        self.gate = build_gate(self.sessions, config.trust.build())
+        secrets = config.secrets.build()  # what registries may name: nothing else is read
+        self.gate = build_gate(self.sessions, config.trust.build(), secrets)
         settings = config.replication
         self.worker = Worker(
             self.sessions,
@@ -60,10 +61,13 @@ class Server:
             lease=settings.lease_seconds,
             poll=settings.poll_seconds,
             gate=lambda: self.gate,
+            secrets=secrets,
         )
         self.replication = ReplicationService(self.sessions, wake=self.worker.wake)
         self.replication.apply_config_rules(settings.rules)
-        self.catalog = CatalogService(self.sessions, after_index=self.replication.on_indexed)
+        self.catalog = CatalogService(
+            self.sessions, after_index=self.replication.on_indexed, secrets=secrets
+        )
         tokens = page_tokens()
         self.server = build_server(
             config.listen,

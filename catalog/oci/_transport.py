@@ -24,6 +24,7 @@ from catalog.oci.auth import (
     Challenge,
     basic_header,
     parse_challenge,
+    realm_allowed,
 )
 from catalog.oci.credentials import Credentials, CredentialStore
 from catalog.oci.errors import AuthError, RegistryUnavailable, error_for
@@ -34,6 +35,7 @@ READ_CHUNK = 4 * 1024 * 1024
 CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 _WRITE_SLICE = 1024 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
+_TOKEN_ANSWER_LIMIT = 1024 * 1024  # tokens are kilobytes; a realm may be anyone's server
 
 
 def is_loopback(host: str) -> bool:
@@ -118,6 +120,15 @@ class Transport:
     ) -> tuple[str, float]:
         if not challenge.realm:
             raise AuthError(f"{self.host}: bearer challenge without a realm")
+        if creds is not None and not realm_allowed(
+            challenge.realm, self.base_url, self.options.token_realms
+        ):
+            # Checked here, where the request is made: nothing reaches a realm it names.
+            raise AuthError(
+                f"{self.host}: its token server {challenge.realm[:200]!r} is not on the "
+                "registry's host, so its credentials are not sent there (list the token "
+                "server in the credentials' token_realms if it is the registry's own)"
+            )
         query: list[tuple[str, str]] = []
         if "service" in challenge.params:
             query.append(("service", challenge.params["service"]))
@@ -133,11 +144,20 @@ class Transport:
                     f" (HTTP {resp.status})"
                 )
             if resp.status != 200:
-                await self.raise_for(resp)
+                # Typed like any answer, but without its body: a realm may be any URL the
+                # registry chose, and its answer must not come back through error messages.
+                raise error_for(
+                    resp.status, None, f"the token server answered HTTP {resp.status}", url[:200]
+                )
+            body = await resp.content.read(_TOKEN_ANSWER_LIMIT + 1)
+            if len(body) > _TOKEN_ANSWER_LIMIT:
+                raise AuthError(f"{self.host}: the token server's answer is over 1 MiB")
             try:
-                answer = json.loads(await resp.read())
-            except json.JSONDecodeError:
+                answer = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 raise AuthError(f"{self.host}: the token server answered non-JSON") from None
+            if not isinstance(answer, dict):
+                raise AuthError(f"{self.host}: the token server answered non-JSON")
         token = answer.get("token") or answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthError(f"{self.host}: the token server answered without a token")

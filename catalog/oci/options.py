@@ -17,6 +17,9 @@ class RegistryOptions:
     insecure: bool = False  # allow plain HTTP for a host that is not loopback
     ca_file: Path | None = None  # trust this CA bundle (implies HTTPS, loopback included)
     credentials: Credentials | None = None  # explicit; otherwise looked up per host
+    # Token servers (host[:port]) credentials may go to besides the registry's own host
+    # (catalog.oci.auth.realm_allowed).
+    token_realms: frozenset[str] = frozenset()
     max_concurrency: int = 16
     connect_timeout: float = 10.0
     read_timeout: float = 60.0

@@ -64,8 +64,10 @@ class Registry(Base):
     name: Mapped[str] = mapped_column(String(63), unique=True)
     host: Mapped[str] = mapped_column(String(255))
     insecure: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The names of a CA file and of credentials in the process's secrets (catalog.oci.secrets),
+    # never a path, a variable or the secret itself; rows from before names stay as they were
+    # and are refused when opened.
     ca_file: Mapped[str | None] = mapped_column(String(1024))
-    # A reference to credentials ("env:VAR", "file:/path", "docker-config"), never the secret.
     credentials_ref: Mapped[str | None] = mapped_column(String(1024))
     repositories_filter: Mapped[list[str]] = mapped_column(default=list)
     index_schedule: Mapped[str | None] = mapped_column(String(255))
