@@ -11,11 +11,13 @@ from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from catalog.api.audit_servicer import AuditServicer, audit_service
 from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.gate_servicer import GateServicer
 from catalog.api.paging import PageTokens
 from catalog.api.replication_servicer import ReplicationServicer
 from catalog.api.server import build_server, catalog_service, gate_service, replication_service
+from catalog.app.audit_service import AuditService
 from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
 from catalog.gate import build_gate
@@ -73,6 +75,7 @@ class Server:
                     GateServicer(self.gate, Policies(self.sessions, self.gate.pki_names), tokens)
                 ),
                 replication_service(ReplicationServicer(self.replication, tokens)),
+                audit_service(AuditServicer(AuditService(self.sessions), tokens)),
             ],
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
