@@ -21,7 +21,7 @@ from catalog.app.audit_service import AuditService
 from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
 from catalog.gate import build_gate
-from catalog.principals import SERVER, acting_as
+from catalog.principals import ANONYMOUS, SERVER, acting_as
 from catalog.schedules import trigger_for
 from catalog.store.db import exclusive, make_engine, session_factory, upgrade
 from catalog.store.registries import interrupt_index_runs
@@ -98,7 +98,10 @@ class Server:
             log.exception("scheduled index of %s failed", name)
 
     async def start(self) -> None:
-        await self.server.start()
+        # The calls' context is copied from here: a call that no authentication identified acts
+        # as anonymous, not as the user running the server (authentication sets it per call).
+        with acting_as(ANONYMOUS):
+            await self.server.start()
         for registry in self.config.registries:
             if registry.index is not None:
                 self.scheduler.add_job(
