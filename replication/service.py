@@ -35,6 +35,7 @@ log = logging.getLogger("xregistry.replication")
 _FAILURES = 100  # failed tasks a run view lists
 _LAG_EVENTS = 10_000  # matching changes counted per lag estimate
 _SCANNED = 200_000  # tag events read per look (a source busier than that reads as behind)
+_CONFIGURATION = "configuration"  # the audit's detail of changes the serve configuration made
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,7 @@ class ReplicationService:
                     rule_resource(name),
                     versions.get(name),
                     None,
-                    "configuration",
+                    _CONFIGURATION,
                 )
             return gone
 
@@ -379,10 +380,11 @@ def _put_rule(
     before_origin = existing.origin if existing is not None else None
     row = store.put_rule(session, spec, origin, create=create, replace=replace)
     after = _rule_version(row)
+    detail = _CONFIGURATION if origin == RuleOrigin.CONFIG else None
     if before is None:
-        record(session, AuditKind.RULE_CREATED, rule_resource(spec.name), None, after, origin)
+        record(session, AuditKind.RULE_CREATED, rule_resource(spec.name), None, after, detail)
     elif after != before or origin != before_origin:
-        record(session, AuditKind.RULE_UPDATED, rule_resource(spec.name), before, after, origin)
+        record(session, AuditKind.RULE_UPDATED, rule_resource(spec.name), before, after, detail)
     return row
 
 

@@ -195,7 +195,6 @@ def apply_config_registries(session: Session, specs: Sequence[RegistrySpec]) -> 
         existing = session.scalar(select(Registry).where(Registry.name == spec.name))
         before = registry_version(existing) if existing is not None else None
         row = update_registry(session, spec)
-        session.flush()
         after = registry_version(row)
         if after != before:
             kind = AuditKind.REGISTRY_CREATED if before is None else AuditKind.REGISTRY_UPDATED

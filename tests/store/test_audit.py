@@ -25,7 +25,7 @@ from catalog.trust.policy.facts import Decision
 from catalog.trust.policy.stored import Policies
 from replication.service import ReplicationService
 from replication.spec import RuleSpec
-from replication.statuses import RuleOrigin, Trigger
+from replication.statuses import Trigger
 from tests.signing import key_policy
 
 CI = Principal(PrincipalKind.TOKEN, "ci")
@@ -211,7 +211,7 @@ def test_the_configuration_is_applied_as_the_server_and_only_changes_are_recorde
     found = [(e.principal, e.kind, e.resource, e.detail) for e in reversed(events(sessions))]
     assert found == [
         ("server:xregistry", AuditKind.REGISTRY_CREATED, "registries/hub", "configuration"),
-        ("server:xregistry", AuditKind.RULE_CREATED, "rules/m", RuleOrigin.CONFIG),
+        ("server:xregistry", AuditKind.RULE_CREATED, "rules/m", "configuration"),
         ("server:xregistry", AuditKind.REGISTRY_UPDATED, "registries/hub", "configuration"),
         ("server:xregistry", AuditKind.RULE_DELETED, "rules/m", "configuration"),
     ]
