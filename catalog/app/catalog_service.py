@@ -22,6 +22,7 @@ from catalog.store.audit import AuditKind, record, registry_resource, registry_v
 from catalog.store.models import Registry
 from catalog.store.registries import (
     INTERRUPTED,
+    IndexStatus,
     RegistrySpec,
     create_registry,
     delete_registry,
@@ -106,7 +107,15 @@ class CatalogService:
         started = datetime.now(UTC)
         try:
             with self.sessions.begin() as session:
+                before = get_registry(session, name).last_index_status
                 index_started(session, name, started)
+                record(
+                    session,
+                    AuditKind.INDEX_STARTED,
+                    registry_resource(name),
+                    before,
+                    IndexStatus.RUNNING,
+                )
             try:
                 stats = await index_registry(self.sessions, name, on_progress)
             except BaseException as exc:

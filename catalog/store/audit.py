@@ -10,7 +10,8 @@ Resources are named as the API names them (``catalog/api/names.py``: ``registrie
 ``policies/{policy}``, ``rules/{rule}``, ``rules/{rule}/runs/{run}``); the store cannot import
 the API, so the few forms it writes are spelled here. ``before`` and ``after`` are versions of
 the resource: a policy set's version number, the digest of a registry's or a rule's settings,
-a run's status; None where the resource did not exist (before a creation, after a deletion).
+a run's or an index run's status; None where the resource did not exist (before a creation,
+after a deletion).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class AuditKind(StrEnum):
     RULE_UPDATED = "rule.updated"
     RULE_DELETED = "rule.deleted"
     RUN_TRIGGERED = "run.triggered"
+    INDEX_STARTED = "index.started"  # a registry's crawl: what it fetches, and from where
 
 
 @dataclass(frozen=True, slots=True)

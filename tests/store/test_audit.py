@@ -26,6 +26,7 @@ from catalog.trust.policy.stored import Policies
 from replication.service import ReplicationService
 from replication.spec import RuleSpec
 from replication.statuses import Trigger
+from tests.harness.registry import RunningRegistry
 from tests.signing import key_policy
 
 CI = Principal(PrincipalKind.TOKEN, "ci")
@@ -85,6 +86,33 @@ def test_without_an_edge_the_local_user_is_recorded(sessions: sessionmaker[Sessi
     CatalogService(sessions).add_registry(RegistrySpec("hub", "hub.test:5000"))
     assert one_event(sessions).principal == str(LOCAL)
     assert str(LOCAL).startswith("local:")
+
+
+async def test_index_runs_started_are_recorded(
+    sessions: sessionmaker[Session], fresh_registry: RunningRegistry
+) -> None:
+    """Who made the server crawl a registry (and so send it the registry's credentials)."""
+    catalog = CatalogService(sessions)
+    catalog.add_registry(RegistrySpec("hub", fresh_registry.host))
+    clear(sessions)
+    with acting_as(CI):
+        await catalog.index("hub")
+    started = one_event(sessions)
+    assert (started.principal, started.kind, started.resource) == (
+        "token:ci",
+        AuditKind.INDEX_STARTED,
+        "registries/hub",
+    )
+    assert (started.before, started.after) == (None, "running")  # never indexed before
+    with acting_as(ALICE):
+        await catalog.index("hub")
+    assert (events(sessions)[0].principal, events(sessions)[0].before) == (
+        "oidc:alice",
+        "succeeded",
+    )
+    with pytest.raises(NotFound):
+        await catalog.index("nothing")
+    assert len(events(sessions)) == 2
 
 
 def test_failed_changes_leave_no_event(sessions: sessionmaker[Session]) -> None:

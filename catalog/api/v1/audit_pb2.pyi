@@ -59,6 +59,8 @@ class _AuditEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditE
     """A replication rule was deleted."""
     AUDIT_EVENT_KIND_RUN_TRIGGERED: _AuditEventKind.ValueType  # 8
     """A replication run was started: by hand, by a schedule, or by an index run that saw changes."""
+    AUDIT_EVENT_KIND_INDEX_STARTED: _AuditEventKind.ValueType  # 9
+    """A registry's index run was started (by a caller, or by its schedule as the server)."""
 
 class AuditEventKind(_AuditEventKind, metaclass=_AuditEventKindEnumTypeWrapper):
     """What an audit event records."""
@@ -81,6 +83,8 @@ AUDIT_EVENT_KIND_RULE_DELETED: AuditEventKind.ValueType  # 7
 """A replication rule was deleted."""
 AUDIT_EVENT_KIND_RUN_TRIGGERED: AuditEventKind.ValueType  # 8
 """A replication run was started: by hand, by a schedule, or by an index run that saw changes."""
+AUDIT_EVENT_KIND_INDEX_STARTED: AuditEventKind.ValueType  # 9
+"""A registry's index run was started (by a caller, or by its schedule as the server)."""
 Global___AuditEventKind: _TypeAlias = AuditEventKind  # noqa: Y015
 
 @_typing.final
@@ -112,8 +116,8 @@ class AuditEvent(_message.Message):
     digest of a registry's or rule's settings); empty when it did not exist.
     """
     after_version: _builtins.str
-    """Output only. Its version after the change (a run's status when it was started); empty when
-    it was deleted.
+    """Output only. Its version after the change (a run's or an index run's status when it was
+    started); empty when it was deleted.
     """
     detail: _builtins.str
     """Output only. More about the change, for people: a policy version's content digest, a run's
