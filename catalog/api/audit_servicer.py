@@ -15,10 +15,9 @@ from catalog.api.v1 import audit_pb2 as pb
 from catalog.api.v1 import audit_pb2_grpc
 from catalog.app.audit_service import AuditService
 from catalog.errors import InvalidArgument
-from catalog.store.audit import AuditEventView, AuditFilter
+from catalog.store.audit import PRINCIPAL_MAX, AuditEventView, AuditFilter
 
 Context = grpc.aio.ServicerContext[Any, Any]
-_PRINCIPAL_MAX = 512  # the column's width: a longer one matches nothing
 
 
 def audit_service(servicer: audit_pb2_grpc.AuditServiceServicer) -> ServiceBinding[Any]:
@@ -43,8 +42,8 @@ def event_message(view: AuditEventView) -> pb.AuditEvent:
 
 
 def audit_filter(request: pb.ListAuditEventsRequest) -> AuditFilter:
-    if len(request.principal) > _PRINCIPAL_MAX:
-        raise InvalidArgument(f"principal is longer than {_PRINCIPAL_MAX} characters")
+    if len(request.principal) > PRINCIPAL_MAX:  # no event has one so long
+        raise InvalidArgument(f"principal is longer than {PRINCIPAL_MAX} characters")
     kind = enums.AUDIT_KIND.domain(request.kind)
     if kind is None and request.kind != pb.AUDIT_EVENT_KIND_UNSPECIFIED:
         raise InvalidArgument(f"unknown audit event kind {request.kind}")

@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.principals import current
+from catalog.store.audit import principal_text
 from catalog.store.models import Signature, Verification, utcnow
 from catalog.trust import Method, VerifiedSignature
 from catalog.trust.policy import Decision, Evidence
@@ -91,5 +91,5 @@ def decision_row(
         "cached": cached,
         "decided_at": utcnow(),
         # Read now, in the call that asked: the row is written later, by the log's flusher.
-        "principal": str(current()),
+        "principal": principal_text(),
     }

@@ -32,6 +32,16 @@ from catalog.principals import Principal, current
 from catalog.store.models import AuditEvent, Registry, utcnow
 from catalog.store.queries import Key, Page
 
+PRINCIPAL_MAX = 512  # the principal columns' width (audit_events, decisions)
+
+
+def principal_text(principal: Principal | None = None) -> str:
+    """The principal (``current()`` by default) as the columns keep it. A name longer than they
+    hold (a certificate subject, a crafted token claim) is cut and marked with ``…``: refusing
+    the row would fail the change, or lose a whole batch of the decision log."""
+    text = str(principal or current())
+    return text if len(text) <= PRINCIPAL_MAX else text[: PRINCIPAL_MAX - 1] + "…"
+
 
 class AuditKind(StrEnum):
     POLICY_APPLIED = "policy.applied"
@@ -81,7 +91,7 @@ def record(
     session.execute(
         insert(AuditEvent).values(
             occurred_at=utcnow(),
-            principal=str(principal or current()),
+            principal=principal_text(principal),
             kind=kind,
             resource=resource,
             before=before,

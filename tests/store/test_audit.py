@@ -115,6 +115,23 @@ async def test_index_runs_started_are_recorded(
     assert len(events(sessions)) == 2
 
 
+def test_a_principal_too_long_for_the_column_is_cut_not_refused(
+    sessions: sessionmaker[Session],
+) -> None:
+    """PostgreSQL refuses a value longer than the column: the change (or a batch of decisions)
+    must not fail because of who made it."""
+    subject = Principal(PrincipalKind.CERTIFICATE, "CN=" + "x" * 2000)
+    with acting_as(subject):
+        CatalogService(sessions).add_registry(RegistrySpec("hub", "hub.test:5000"))
+        DecisionLog(sessions).add("hub.test:5000/a:1", _decision("sha256:" + "a" * 64), "t", False)
+    recorded = one_event(sessions).principal
+    assert len(recorded) == 512
+    assert recorded.startswith("cert:CN=xxx")
+    assert recorded.endswith("…")
+    with sessions() as session:
+        assert session.scalar(select(DecisionRecord.principal)) == recorded
+
+
 def test_failed_changes_leave_no_event(sessions: sessionmaker[Session]) -> None:
     catalog = CatalogService(sessions)
     catalog.add_registry(RegistrySpec("hub", "hub.test:5000"))
