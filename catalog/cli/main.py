@@ -13,6 +13,7 @@ from catalog import __version__
 # imports.
 COMMANDS = {
     "artifact": "catalog.cli.artifact:artifact_group",
+    "audit": "catalog.cli.audit:audit_command",
     "find": "catalog.cli.artifact:find_command",
     "index": "catalog.cli.index:index_command",
     "inspect": "catalog.cli.inspect:inspect_command",

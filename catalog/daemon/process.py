@@ -12,17 +12,20 @@ from functools import partial
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from catalog.api.access import AccessInterceptor
+from catalog.api.audit_servicer import AuditServicer, audit_service
 from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.gate_servicer import GateServicer
 from catalog.api.paging import PageTokens
 from catalog.api.replication_servicer import ReplicationServicer
 from catalog.api.server import build_server, catalog_service, gate_service, replication_service
-from catalog.app.catalog_service import CatalogService
+from catalog.app.audit_service import AuditService
+from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
 from catalog.gate import build_gate
+from catalog.principals import ANONYMOUS, SERVER, acting_as
 from catalog.schedules import trigger_for
 from catalog.store.db import exclusive, make_engine, session_factory, upgrade
-from catalog.store.registries import interrupt_index_runs, update_registry
+from catalog.store.registries import interrupt_index_runs
 from catalog.trust.policy.stored import Policies
 from replication.notify import listen
 from replication.scheduling import RuleScheduler
@@ -46,10 +49,9 @@ class Server:
         self.engine = make_engine(config.database)
         upgrade(self.engine)
         self.sessions = session_factory(self.engine)
-        with self.sessions.begin() as session:
+        with self.sessions.begin() as session, acting_as(SERVER):
             exclusive(session.connection())  # replicas starting together apply them in turn
-            for registry in config.registries:
-                update_registry(session, registry.spec())
+            apply_config_registries(session, [r.spec() for r in config.registries])
             for name in interrupt_index_runs(session, datetime.now(UTC)):
                 log.warning("the last index run of %s was interrupted", name)
         secrets = config.secrets.build()  # what registries may name: nothing else is read
@@ -64,7 +66,8 @@ class Server:
             secrets=secrets,
         )
         self.replication = ReplicationService(self.sessions, wake=self.worker.wake)
-        self.replication.apply_config_rules(settings.rules)
+        with acting_as(SERVER):  # the configuration's changes are the server's
+            self.replication.apply_config_rules(settings.rules)
         self.catalog = CatalogService(
             self.sessions, after_index=self.replication.on_indexed, secrets=secrets
         )
@@ -77,6 +80,7 @@ class Server:
                     GateServicer(self.gate, Policies(self.sessions, self.gate.pki_names), tokens)
                 ),
                 replication_service(ReplicationServicer(self.replication, tokens)),
+                audit_service(AuditServicer(AuditService(self.sessions), tokens)),
             ],
             interceptors=[AccessInterceptor(config.auth)],
         )
@@ -93,13 +97,17 @@ class Server:
     async def index(self, name: str) -> None:
         """Index ``name`` on its schedule (runs of rules that follow it start after)."""
         try:
-            stats = await self.catalog.index(name)
+            with acting_as(SERVER):  # the runs this starts are the server's doing
+                stats = await self.catalog.index(name)
             log.info("indexed %s: %s", name, stats.as_dict())
         except Exception:
             log.exception("scheduled index of %s failed", name)
 
     async def start(self) -> None:
-        await self.server.start()
+        # The calls' context is copied from here: a call that no authentication identified acts
+        # as anonymous, not as the user running the server (authentication sets it per call).
+        with acting_as(ANONYMOUS):
+            await self.server.start()
         for registry in self.config.registries:
             if registry.index is not None:
                 self.scheduler.add_job(

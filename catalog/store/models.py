@@ -347,3 +347,21 @@ class DecisionRecord(Base):
     evidence: Mapped[list[str]] = mapped_column(JSON, default=list)
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
     decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Who asked (``str(catalog.principals.current())`` when asked); None before migration 0005.
+    principal: Mapped[str | None] = mapped_column(String(512))
+
+
+class AuditEvent(Base):
+    """A change someone made (catalog.store.audit): who, when, what kind, to which resource,
+    and the resource's version before and after. Written in the transaction of the change."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    principal: Mapped[str] = mapped_column(String(512), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    resource: Mapped[str] = mapped_column(Text)  # the API's resource name of the target
+    before: Mapped[str | None] = mapped_column(String(255))
+    after: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -25,6 +25,7 @@ class Permission(StrEnum):
 _CATALOG = "/xregistry.v1.CatalogService/"
 _GATE = "/xregistry.v1.GateService/"
 _REPLICATION = "/xregistry.v1.ReplicationService/"
+_AUDIT = "/xregistry.v1.AuditService/"
 
 METHODS: Mapping[str, Permission] = MappingProxyType(
     {
@@ -57,6 +58,8 @@ METHODS: Mapping[str, Permission] = MappingProxyType(
         _REPLICATION + "ListRuns": Permission.READ,
         _REPLICATION + "GetRun": Permission.READ,
         _REPLICATION + "WatchRun": Permission.READ,
+        # AuditService: who did what is for readers (it holds no secret)
+        _AUDIT + "ListAuditEvents": Permission.READ,
         # Probes stay open; reflection describes the API, so it needs a reader.
         "/grpc.health.v1.Health/Check": Permission.OPEN,
         "/grpc.health.v1.Health/Watch": Permission.OPEN,
