@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
 from catalog.errors import ConfigError
 from catalog.oci.reference import parse_image_reference
 from catalog.schedules import IndexSchedule, parse_duration
@@ -136,11 +137,29 @@ class ServeConfig(_Strict):
     registries: list[RegistryConfig] = Field(default_factory=list)
     trust: TrustSettings = Field(default_factory=TrustSettings)
     replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
+    tls: TlsSettings | None = None
+    insecure_serve: InsecureServe = None
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:
         _unique("registry", [r.name for r in self.registries])
         return self
+
+    @property
+    def authenticated(self) -> bool:
+        """Callers are authenticated: the `auth` section names tokens, OIDC issuers or client
+        certificates (read by name: the section is defined beside the access code)."""
+        auth = getattr(self, "auth", None)
+        return any(getattr(auth, kind, None) for kind in ("tokens", "oidc", "certificates"))
+
+    def exposure_warnings(self) -> list[str]:
+        """See :func:`catalog.app.tls_config.exposure_warnings` (raises ConfigError to refuse)."""
+        return exposure_warnings(
+            self.listen,
+            tls=self.tls is not None,
+            authenticated=self.authenticated,
+            insecure_serve=self.insecure_serve,
+        )
 
 
 def _messages(exc: ValidationError) -> list[tuple[str, str]]:
