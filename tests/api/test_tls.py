@@ -7,8 +7,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,70 +20,17 @@ from catalog.api.tls import ServerCertificates
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog.app.tls_config import MAX_CREDENTIAL_FILE, TlsSettings
 from catalog.errors import ConfigError
-from tests.harness.pki import CertKey, make_ca, make_client_cert, make_server_cert
-
-Context = grpc.aio.ServicerContext[Any, Any]
-
-
-class Peer(catalog_pb2_grpc.CatalogServiceServicer):
-    """Answers GetRegistry with what the server knows of the caller: the client certificate's
-    common name (as the access interceptor will read it) and the authorization header."""
-
-    async def GetRegistry(
-        self, request: catalog_pb2.GetRegistryRequest, context: Context
-    ) -> catalog_pb2.GetRegistryResponse:
-        names = context.auth_context().get("x509_common_name", [])
-        metadata = dict(context.invocation_metadata() or ())
-        return catalog_pb2.GetRegistryResponse(
-            registry=catalog_pb2.Registry(
-                name=request.name,
-                host=b",".join(names).decode(),
-                credentials_ref=str(metadata.get("authorization", "")),
-            )
-        )
-
-
-@dataclass
-class Pki:
-    directory: Path
-    ca: CertKey
-    server: CertKey
-    client: CertKey
-    other_ca: CertKey  # trusted by nobody at first
-
-    def settings(self, *, mtls: bool = False) -> TlsSettings:
-        return TlsSettings(
-            cert_file=self.server.cert_file,
-            key_file=self.server.key_file,
-            client_ca_file=self.ca.cert_file if mtls else None,
-            require_client_cert=mtls,
-        )
+from tests.api.peer import Pki, get_registry, make_pki, peer, serving
+from tests.harness.pki import CertKey, make_client_cert, make_server_cert
 
 
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
-    ca = make_ca(tmp_path / "ca")
-    return Pki(
-        tmp_path,
-        ca,
-        make_server_cert(tmp_path / "live", ca),
-        make_client_cert(tmp_path / "client", ca, "ci-runner"),
-        make_ca(tmp_path / "other", "another CA"),
-    )
+    return make_pki(tmp_path)
 
 
-@contextlib.asynccontextmanager
-async def tls_server(settings: TlsSettings) -> AsyncIterator[ApiServer]:
-    server = build_server(
-        "127.0.0.1:0",
-        [catalog_service(Peer())],
-        credentials=ServerCertificates(settings).credentials(),
-    )
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop(grace=None)
+def tls_server(settings: TlsSettings) -> contextlib.AbstractAsyncContextManager[ApiServer]:
+    return serving(peer(), settings)
 
 
 async def ask(
@@ -105,11 +51,7 @@ async def ask(
             )
         channel = grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials)
     async with channel:
-        stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        answer = await stub.GetRegistry(
-            catalog_pb2.GetRegistryRequest(name="registries/x"), timeout=5
-        )
-        return answer.registry
+        return await get_registry(channel)
 
 
 async def refused(port: int, **how: Any) -> grpc.StatusCode:
@@ -272,16 +214,16 @@ def test_client_ca_and_require_client_cert_come_together(pki: Pki) -> None:
 
 
 async def test_a_second_server_on_a_taken_port_fails_at_start(pki: Pki) -> None:
-    first = build_server("127.0.0.1:0", [catalog_service(Peer())])
+    first = build_server("127.0.0.1:0", [catalog_service(peer())])
     await first.start()
     try:
         address = f"127.0.0.1:{first.port}"
         with pytest.raises(CannotListen, match="address is in use"):
-            build_server(address, [catalog_service(Peer())])
+            build_server(address, [catalog_service(peer())])
         with pytest.raises(CannotListen, match="address is in use"):
             build_server(
                 address,
-                [catalog_service(Peer())],
+                [catalog_service(peer())],
                 credentials=ServerCertificates(pki.settings()).credentials(),
             )
         # grpc's default is SO_REUSEPORT on: a server with it would share our port if ours had
