@@ -281,3 +281,17 @@ def test_the_cli_reaches_an_mtls_server_with_its_options(
         output = log_of(process)
     assert f"xregistry serving on port {port} (mTLS)" in output
     assert not (tmp_path / "xregistry.db").exists()
+
+
+def test_the_image_starts_only_from_a_mounted_config(tmp_path: Path) -> None:
+    """The Dockerfile's command names no address of its own: without the config it stops."""
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    (command,) = [line for line in dockerfile.splitlines() if line.startswith("CMD ")]
+    args = json.loads(command.removeprefix("CMD "))
+    assert args[:2] == ["serve", "--config"]
+    assert not any("0.0.0.0" in arg or arg == "--listen" for arg in args)
+    if Path(args[2]).exists():
+        pytest.skip(f"{args[2]} exists on this machine")
+    done = xregistry(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr
