@@ -64,7 +64,12 @@ class LazyGroup(click.Group):
     type=click.Path(dir_okay=False),
     help="With --server: a client certificate (PEM) for mTLS; TLS. Needs --key.",
 )
-@click.option("--key", envvar="XREGISTRY_KEY", type=click.Path(dir_okay=False), help="Its key.")
+@click.option(
+    "--key",
+    envvar="XREGISTRY_KEY",
+    type=click.Path(dir_okay=False),
+    help="With --cert: that certificate's private key (PEM).",
+)
 @click.option(
     "--token-file",
     envvar="XREGISTRY_TOKEN_FILE",
