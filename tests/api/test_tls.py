@@ -3,6 +3,7 @@ while serving, and one server per port."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -237,3 +238,27 @@ async def test_a_second_server_on_a_taken_port_fails_at_start(pki: Pki) -> None:
             await stub.GetRegistry(catalog_pb2.GetRegistryRequest(name="registries/x"), timeout=5)
     finally:
         await first.stop(grace=None)
+
+
+async def test_handshakes_racing_a_rotation_all_succeed(pki: Pki) -> None:
+    """Forty new connections at once while the pair is replaced underneath: each meets the old
+    pair or the new one, never a mix and never an error (clients trust both CAs)."""
+    both = pki.directory / "both.pem"
+    both.write_bytes(pki.ca.cert_pem + pki.other_ca.cert_pem)
+    rotated = make_server_cert(pki.directory / "rotated", pki.other_ca)
+
+    async def connect() -> str:
+        credentials = grpc.ssl_channel_credentials(both.read_bytes())
+        async with grpc.aio.secure_channel(f"127.0.0.1:{server.port}", credentials) as channel:
+            return (await get_registry(channel)).name
+
+    async def rotate() -> None:
+        await asyncio.sleep(0.01)
+        replace(pki.server.key_file, rotated.key_file.read_bytes())  # the key first: a mismatch
+        await asyncio.sleep(0.01)
+        replace(pki.server.cert_file, rotated.cert_pem)
+
+    async with tls_server(pki.settings()) as server:
+        answers = await asyncio.gather(*(connect() for _ in range(40)), rotate())
+        assert answers[:40] == ["registries/x"] * 40
+        assert await refused(server.port, ca=pki.ca) == grpc.StatusCode.UNAVAILABLE

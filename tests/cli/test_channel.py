@@ -10,9 +10,11 @@ import grpc
 import grpc.aio
 import pytest
 
+from catalog.app.tls_config import TlsSettings
 from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
 from catalog.errors import ConfigError
 from tests.api.peer import Pki, get_registry, make_pki, peer, serving
+from tests.harness.pki import make_server_cert
 from tests.harness.ports import lan_address
 
 TOKEN = "eyJhbGciOiJFUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl"
@@ -129,3 +131,13 @@ def test_bad_tokens_and_half_pairs_are_refused_without_echoing_the_token(
     monkeypatch.setenv("XREGISTRY_CERT", str(tmp_path / "client.crt"))
     with pytest.raises(ConfigError, match="--cert and --key go together"):
         ClientSecurity.from_cli()
+
+
+async def test_the_server_name_is_checked_not_only_the_chain(pki: Pki, tmp_path: Path) -> None:
+    """A certificate from the right CA for another name does not pass for this server."""
+    elsewhere = make_server_cert(tmp_path / "elsewhere", pki.ca, hosts=("other.example",))
+    settings = TlsSettings(cert_file=elsewhere.cert_file, key_file=elsewhere.key_file)
+    async with serving(peer(), settings) as server:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call(f"127.0.0.1:{server.port}", ClientSecurity(ca_file=pki.ca.cert_file))
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
