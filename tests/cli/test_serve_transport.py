@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from catalog.app.config import ServeConfig
 from catalog.app.tls_config import INSECURE_SERVE_WORDS, exposure_warnings, is_loopback
@@ -150,6 +150,43 @@ def test_only_the_exact_words_are_consent(words: object) -> None:
 )
 def test_what_counts_as_loopback(address: str, loopback: bool) -> None:
     assert is_loopback(address) is loopback
+
+
+class _Auth(BaseModel):
+    """The shape of the `auth` section the access code defines (docs/security.md)."""
+
+    tokens: list[dict[str, str]] = Field(default_factory=list)
+    oidc: list[dict[str, str]] = Field(default_factory=list)
+    certificates: bool = False
+    bindings: list[dict[str, object]] = Field(default_factory=list)
+
+
+class _WithAuth(ServeConfig):
+    auth: _Auth | None = None
+
+
+@pytest.mark.parametrize(
+    ("auth", "authenticated"),
+    [
+        (None, False),
+        ({}, False),
+        ({"bindings": [{"role": "admin", "principals": ["token:ci"]}]}, False),  # nobody to bind
+        ({"tokens": [{"name": "ci", "sha256": "00" * 32}]}, True),
+        ({"oidc": [{"issuer": "https://issuer.example", "audience": "xregistry"}]}, True),
+        ({"certificates": True}, True),
+    ],
+)
+def test_authentication_is_configured_when_auth_names_a_way_in(
+    auth: dict[str, object] | None, authenticated: bool, tmp_path: Path
+) -> None:
+    tls = {"cert_file": tmp_path / "c", "key_file": tmp_path / "k"}
+    config = _WithAuth.model_validate({"listen": "0.0.0.0:50051", "tls": tls, "auth": auth})
+    assert config.authenticated is authenticated
+    if authenticated:
+        assert config.exposure_warnings() == []
+    else:
+        with pytest.raises(ConfigError, match="without authentication:"):
+            config.exposure_warnings()
 
 
 def test_tls_and_authentication_may_listen_anywhere_quietly() -> None:
