@@ -142,7 +142,7 @@ def build_server(
 
     Plain HTTP/2 unless ``credentials`` (``grpc.ssl_server_credentials(…)``) are given.
     """
-    _check_free(address)
+    ensure_free(address)
     server = grpc.aio.server(
         interceptors=[ErrorMappingInterceptor(), *interceptors],
         options=[("grpc.so_reuseport", 0), *options],
@@ -166,8 +166,9 @@ def build_server(
     return ApiServer(server, port, health_servicer, names)
 
 
-def _check_free(address: str) -> None:
-    """Say plainly that ``address`` is taken, before grpc tries and logs its own lines.
+def ensure_free(address: str) -> None:
+    """:class:`CannotListen` when ``address`` is taken, said plainly before grpc tries (and
+    logs its own lines), and callable before anything else is set up.
 
     grpc's bind (``SO_REUSEPORT`` off) still decides; this only words the common case.
     """

@@ -81,7 +81,9 @@ class ClientSecurity:
         if not tls and is_loopback(server):
             # No handshake on the wire: a plain-text loopback server, and grpc lets the token
             # through because the peer is local (it refuses any other).
-            transport = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
+            local = grpc.LocalConnectionType
+            kind = local.UDS if server.startswith("unix:") else local.LOCAL_TCP
+            transport = grpc.local_channel_credentials(kind)
         else:
             transport = grpc.ssl_channel_credentials(
                 root_certificates=_read(self.ca_file, "--ca-file"),

@@ -15,7 +15,13 @@ from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.gate_servicer import GateServicer
 from catalog.api.paging import PageTokens
 from catalog.api.replication_servicer import ReplicationServicer
-from catalog.api.server import build_server, catalog_service, gate_service, replication_service
+from catalog.api.server import (
+    build_server,
+    catalog_service,
+    ensure_free,
+    gate_service,
+    replication_service,
+)
 from catalog.api.tls import server_credentials
 from catalog.app.catalog_service import CatalogService
 from catalog.app.config import ServeConfig
@@ -43,10 +49,12 @@ class Server:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        # Refused before the database is touched: a bad exposure or TLS file changes nothing.
+        # Refused before the database is touched: a bad exposure, TLS file or a taken port
+        # changes nothing.
         for warning in config.exposure_warnings():
             log.warning("%s", warning)
         credentials = server_credentials(config.tls)
+        ensure_free(config.listen)
         self.engine = make_engine(config.database)
         upgrade(self.engine)
         self.sessions = session_factory(self.engine)

@@ -87,7 +87,7 @@ async def test_a_token_file_is_read_at_each_channel(
             assert await call(f"localhost:{server.port}") == ("", f"Bearer {token}")
 
 
-async def test_a_token_reaches_a_plain_text_server_on_loopback_only(pki: Pki) -> None:
+async def test_a_token_reaches_a_plain_text_server_on_loopback_only(tmp_path: Path) -> None:
     """Development: a loopback server without TLS gets the token (the connection never leaves
     the machine). A plain-text server elsewhere never does: the client insists on TLS."""
     local = peer()
@@ -95,6 +95,9 @@ async def test_a_token_reaches_a_plain_text_server_on_loopback_only(pki: Pki) ->
         for host in ("127.0.0.1", "localhost"):
             answer = await call(f"{host}:{server.port}", ClientSecurity(token=TOKEN))
             assert answer == ("", f"Bearer {TOKEN}")
+    socket_path = f"unix:{tmp_path / 'xregistry.sock'}"
+    async with serving(peer(), None, socket_path):
+        assert await call(socket_path, ClientSecurity(token=TOKEN)) == ("", f"Bearer {TOKEN}")
     lan = lan_address()
     if lan is None:
         pytest.skip("this machine has no address besides loopback")

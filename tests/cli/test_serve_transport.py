@@ -250,6 +250,7 @@ def test_loopback_serves_unauthenticated_and_says_so_and_a_taken_port_fails(
             "(is another xregistry serve running?)"
         )
         assert "add_port" not in done.stderr  # no grpc log lines around it
+        assert not (tmp_path / "b.db").exists()  # failed before opening its database
         # Every answer still comes from the first server's catalog.
         for _ in range(2):
             listed = xregistry(
