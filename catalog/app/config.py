@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from catalog.app.auth_config import AuthSettings
 from catalog.app.secrets_config import SecretsSettings
+from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
 from catalog.errors import ConfigError
 from catalog.oci.secrets import Secrets
 from catalog.schedules import IndexSchedule, parse_duration
@@ -135,6 +136,8 @@ class ServeConfig(_Strict):
     replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
     auth: AuthSettings | None = None  # None: anonymous callers (loopback only)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    tls: TlsSettings | None = None
+    insecure_serve: InsecureServe = None
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:
@@ -151,6 +154,34 @@ class ServeConfig(_Strict):
             except ValueError as exc:
                 raise ValueError(f"registry {registry.name!r}: {exc}") from None
         return self
+
+    @model_validator(mode="after")
+    def certificates_need_client_certs(self) -> ServeConfig:
+        """grpc asks for a client certificate only when it requires one: principals from
+        certificates need `tls.client_ca_file` with `require_client_cert: true`."""
+        if self.auth is not None and self.auth.certificates:
+            tls = self.tls
+            if tls is None or tls.client_ca_file is None or not tls.require_client_cert:
+                raise ValueError(
+                    "auth.certificates needs tls.client_ca_file and tls.require_client_cert: true"
+                )
+        return self
+
+    @property
+    def authenticated(self) -> bool:
+        """Callers are authenticated: the `auth` section names tokens, OIDC issuers or client
+        certificates."""
+        auth = self.auth
+        return auth is not None and bool(auth.tokens or auth.oidc or auth.certificates)
+
+    def exposure_warnings(self) -> list[str]:
+        """See :func:`catalog.app.tls_config.exposure_warnings` (raises ConfigError to refuse)."""
+        return exposure_warnings(
+            self.listen,
+            tls=self.tls is not None,
+            authenticated=self.authenticated,
+            insecure_serve=self.insecure_serve,
+        )
 
 
 def _messages(exc: ValidationError) -> list[tuple[str, str]]:

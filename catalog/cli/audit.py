@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import click
-import grpc
 
+from catalog.cli.channel import open_channel
 from catalog.cli.errors import reports_errors
 from catalog.cli.output import echo_json, output_option, table, when_text
 from catalog.schedules import parse_duration
@@ -34,7 +34,7 @@ class RemoteAudit:
         from catalog.api.v1 import audit_pb2_grpc
 
         self.server = server
-        self.channel = grpc.insecure_channel(server)
+        self.channel = open_channel(server)
         self.stub = audit_pb2_grpc.AuditServiceStub(self.channel)
         self._tokens: dict[int, str] = {}  # last event id of a page → the token after it
 

@@ -58,7 +58,34 @@ class LazyGroup(click.Group):
     help="Without --server: a serve config file whose `secrets` name credentials, CA files "
     "and layout roots for `registry add`.",
 )
-def main(database: str | None, server: str | None, config: str | None) -> None:
+# The channel's options: catalog/cli/channel.py reads them from the context.
+@click.option(
+    "--ca-file",
+    envvar="XREGISTRY_CA_FILE",
+    type=click.Path(dir_okay=False),
+    help="With --server: TLS, the server's certificate checked against this CA (PEM).",
+)
+@click.option(
+    "--cert",
+    envvar="XREGISTRY_CERT",
+    type=click.Path(dir_okay=False),
+    help="With --server: a client certificate (PEM) for mTLS; TLS. Needs --key.",
+)
+@click.option(
+    "--key",
+    envvar="XREGISTRY_KEY",
+    type=click.Path(dir_okay=False),
+    help="With --cert: that certificate's private key (PEM).",
+)
+@click.option(
+    "--token-file",
+    envvar="XREGISTRY_TOKEN_FILE",
+    type=click.Path(dir_okay=False),
+    help="With --server: send the token in this file (or $XREGISTRY_TOKEN) as a bearer token.",
+)
+def main(
+    database: str | None, server: str | None, config: str | None, **_channel: str | None
+) -> None:
     """xregistry: catalog, verify and replicate what lives in OCI registries.
 
     \b

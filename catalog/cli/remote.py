@@ -18,6 +18,7 @@ from catalog import errors
 from catalog.api import enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
+from catalog.cli.channel import open_aio_channel, open_channel
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
@@ -159,7 +160,7 @@ def _optional_time(message: Any, field: str) -> datetime | None:
 class RemoteCatalog:
     def __init__(self, server: str) -> None:
         self.server = server
-        self.channel = grpc.insecure_channel(server)
+        self.channel = open_channel(server)
         self.stub = catalog_pb2_grpc.CatalogServiceStub(self.channel)
 
     def _call(self, method: Callable[..., T], request: Any) -> T:
@@ -196,7 +197,7 @@ class RemoteCatalog:
 
     async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats:
         stats = IndexStats()
-        async with grpc.aio.insecure_channel(self.server) as channel:
+        async with open_aio_channel(self.server) as channel:
             stub = catalog_pb2_grpc.CatalogServiceStub(channel)
             with grpc_errors_mapped(self.server):
                 async for message in stub.IndexRegistry(

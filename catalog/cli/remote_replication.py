@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import grpc
-import grpc.aio
-
 from catalog.api import names
 from catalog.api.paging import MAX_PAGE_SIZE, page_size
 from catalog.api.replication_convert import rule_view, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
+from catalog.cli.channel import open_aio_channel, open_channel
 from catalog.cli.remote import grpc_errors_mapped
 from catalog.errors import FailedPrecondition
 from catalog.store.queries import Key, Page
@@ -35,7 +33,7 @@ class RemoteReplication:
 
     def __init__(self, server: str) -> None:
         self.server = server
-        self.channel = grpc.insecure_channel(server)
+        self.channel = open_channel(server)
         self.stub = replication_pb2_grpc.ReplicationServiceStub(self.channel)
         # (runs parent, run id) → the server's token for the page after that run
         self._run_pages: dict[tuple[str, int], str] = {}
@@ -127,7 +125,7 @@ class RemoteReplication:
     ) -> RunView:
         """Watch the run the server's workers execute (``parallel`` is theirs to choose)."""
         last: RunView | None = None
-        async with grpc.aio.insecure_channel(self.server) as channel:
+        async with open_aio_channel(self.server) as channel:
             stub = replication_pb2_grpc.ReplicationServiceStub(channel)
             with grpc_errors_mapped(self.server):
                 async for message in stub.WatchRun(

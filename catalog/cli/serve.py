@@ -32,7 +32,8 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
     \b
     Configuration (all keys optional):
       database: sqlite:///xregistry.db        # or postgresql://user@host/db
-      listen: 127.0.0.1:50051
+      listen: 127.0.0.1:50051                 # off loopback only with tls and auth
+      tls: {cert_file: tls.crt, key_file: tls.key}   # re-read when they change
       registries:
         - name: local
           host: localhost:5000

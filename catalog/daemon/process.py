@@ -17,7 +17,14 @@ from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.gate_servicer import GateServicer
 from catalog.api.paging import PageTokens
 from catalog.api.replication_servicer import ReplicationServicer
-from catalog.api.server import build_server, catalog_service, gate_service, replication_service
+from catalog.api.server import (
+    build_server,
+    catalog_service,
+    ensure_free,
+    gate_service,
+    replication_service,
+)
+from catalog.api.tls import server_credentials
 from catalog.app.audit_service import AuditService
 from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
@@ -46,6 +53,12 @@ class Server:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
+        # Refused before the database is touched: a bad exposure, TLS file or a taken port
+        # changes nothing.
+        for warning in config.exposure_warnings():
+            log.warning("%s", warning)
+        credentials = server_credentials(config.tls)
+        ensure_free(config.listen)
         self.engine = make_engine(config.database)
         upgrade(self.engine)
         self.sessions = session_factory(self.engine)
@@ -83,6 +96,7 @@ class Server:
                 audit_service(AuditServicer(AuditService(self.sessions), tokens)),
             ],
             interceptors=[AccessInterceptor(config.auth)],
+            credentials=credentials,
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.rules = RuleScheduler(self.scheduler, self.replication)
@@ -129,7 +143,9 @@ class Server:
                 listen(self.engine.url, self.worker.wake, self._stopping)
             )
             self._listening.add_done_callback(partial(_report_end, "the replication listener"))
-        log.info("xregistry serving on port %d", self.port)
+        tls = self.config.tls
+        transport = "plain text" if tls is None else "mTLS" if tls.require_client_cert else "TLS"
+        log.info("xregistry serving on port %d (%s)", self.port, transport)
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
