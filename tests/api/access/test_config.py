@@ -23,6 +23,7 @@ def test_a_full_auth_section_loads(tmp_path: Path) -> None:
     config = load(
         tmp_path,
         f"""
+tls: {{cert_file: tls.crt, key_file: tls.key, client_ca_file: ca.crt, require_client_cert: true}}
 auth:
   tokens: [{{name: ci, sha256: "{HASH.upper()}"}}]
   oidc:
