@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from catalog.oci import mediatypes as mt
 from catalog.oci._transport import Transport, repository_scopes
 from catalog.oci.digest import Digest
-from catalog.oci.errors import InvalidManifest, NotInRegistry
+from catalog.oci.errors import BadResponse, InvalidManifest, NotInRegistry
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
 
 # The client's manifest endpoints, by (repository, tag or digest).
@@ -103,7 +103,13 @@ class ReferrersEndpoint:
                 await transport.expect(r, 200)
                 self.has_api = True
                 raw = await transport.read(r, "referrers index")
-                index = parse_manifest(raw, mt.OCI_INDEX)
+                try:
+                    index = parse_manifest(raw, mt.OCI_INDEX)
+                except InvalidManifest as exc:  # an API answer, not a document of the image
+                    raise BadResponse(
+                        f"{transport.host}: the referrers index is unusable: {exc}",
+                        url=str(r.url),
+                    ) from exc
                 applied = applied and "artifactType" in r.headers.get("OCI-Filters-Applied", "")
                 url = transport.next_page(r, seen, "referrers index")
             descriptors.extend(index.manifests)

@@ -84,6 +84,8 @@ def describe(exc: BaseException) -> str:
     """A transport failure in a few words (a bare timeout has no message of its own)."""
     if isinstance(exc, TimeoutError) and not str(exc):
         return "timed out"
+    if isinstance(exc, aiohttp.ClientResponseError):  # its str repeats the URL
+        return f"{exc.__class__.__name__}: {exc.message}"
     return f"{exc.__class__.__name__}: {exc}"
 
 
