@@ -29,9 +29,11 @@ from catalog.oci.auth import (
     parse_challenge,
 )
 from catalog.oci.credentials import Credentials, CredentialStore
+from catalog.oci.digest import Digest
 from catalog.oci.errors import (
     AuthError,
     BadResponse,
+    InvalidDigest,
     OCIError,
     RegistryUnavailable,
     error_for,
@@ -318,6 +320,20 @@ class Transport:
             sock_connect=self.options.connect_timeout,
             sock_read=self.options.read_timeout,
         )
+
+    def announced_digest(self, resp: aiohttp.ClientResponse) -> Digest | None:
+        """The ``Docker-Content-Digest`` of ``resp``; one that does not parse is the
+        registry's fault (a :class:`BadResponse`), not the caller's."""
+        header = resp.headers.get("Docker-Content-Digest")
+        if not header:
+            return None
+        try:
+            return Digest.parse(header)
+        except InvalidDigest:
+            raise BadResponse(
+                f"{self.host}: Docker-Content-Digest {one_line(header)[:100]!r} is not a digest",
+                url=str(resp.url),
+            ) from None
 
     def next_page(self, resp: aiohttp.ClientResponse, seen: set[str], what: str) -> str | None:
         """The URL of the page after ``resp`` (its ``Link`` header), None after the last.

@@ -118,16 +118,16 @@ class RegistryClient:
             if r.status == 404:
                 return None
             await self._transport.expect(r, 200)
-            digest = r.headers.get("Docker-Content-Digest")
+            digest = self._transport.announced_digest(r)
             media_type = (r.headers.get("Content-Type") or "").split(";")[0]
             length = r.headers.get("Content-Length")
-        if not digest or not length or media_type not in mt.MANIFESTS:
+        if not digest or not length or not length.isdigit() or media_type not in mt.MANIFESTS:
             # Some registries omit headers on HEAD: the GET tells the whole truth.
             try:
                 return (await self.get_manifest(repository, ref)).descriptor()
             except NotInRegistry:
                 return None
-        return Descriptor(media_type, Digest.parse(digest), int(length))
+        return Descriptor(media_type, digest, int(length))
 
     async def get_manifest(self, repository: str, ref: str) -> Manifest:
         """Fetch, size-limit, verify and parse a manifest by tag or digest."""
@@ -138,12 +138,14 @@ class RegistryClient:
         async with self._transport.send("GET", url, scopes=scopes, headers=headers) as r:
             await self._transport.expect(r, 200)
             raw = await self._transport.read(r, "manifest", limit, ManifestTooLarge)
-            announced = r.headers.get("Docker-Content-Digest")
             content_type = r.headers.get("Content-Type")
-        expected = ref if ref.startswith(("sha256:", "sha512:")) else announced
+            wanted = (
+                Digest.parse(ref)
+                if ref.startswith(("sha256:", "sha512:"))
+                else self._transport.announced_digest(r)
+            )
         digest = Digest.of(raw)
-        if expected:
-            wanted = Digest.parse(expected)
+        if wanted:
             actual = digest if wanted.algorithm == "sha256" else Digest.of(raw, wanted.algorithm)
             if actual != wanted:
                 raise DigestMismatch(str(wanted), str(actual), "manifest")

@@ -29,6 +29,7 @@ from catalog.oci.errors import (
 )
 from catalog.oci.retry import RetryPolicy
 from tests.hostile.registry_fakes import (
+    MANIFEST,
     Fake,
     Handler,
     Request,
@@ -41,6 +42,7 @@ from tests.hostile.registry_fakes import (
 )
 
 FAST = RetryPolicy(attempts=2, base_delay=0.05, max_delay=0.1)
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 TOKEN_PIECE = "tok3n-"  # what a leaked token would look like in a message
 
 
@@ -382,3 +384,22 @@ async def test_a_rejected_password_never_appears_in_the_error(
     assert isinstance(error, Unauthorized)
     assert password not in str(error)
     assert "no Basic *** (alice:***)" in str(error)
+
+
+async def test_a_malformed_digest_header_is_the_registrys_fault(
+    clients: list[RegistryClient],
+) -> None:
+    bogus = {"Content-Type": MANIFEST_MEDIA_TYPE, "Docker-Content-Digest": "sha256:nothex\x7f"}
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        if req.method == "HEAD":
+            writer.write(head(200, bogus, len(MANIFEST)))
+        else:
+            await send(writer, 200, MANIFEST, bogus)
+
+    with serve(handle) as fake:
+        client = make(clients, fake)
+        for call in (client.get_manifest("app", "v1"), client.head_manifest("app", "v1")):
+            error, _ = await failure(call, within=5)
+            assert isinstance(error, BadResponse)
+            assert "Docker-Content-Digest 'sha256:nothex\\x7f' is not a digest" in str(error)
