@@ -93,6 +93,7 @@ async def test_an_endless_catalog_is_cut_at_the_cap(clients: list[RegistryClient
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
+    print(f"measured: traced peak {peak / 2**20:.1f} MiB")
     assert isinstance(error, BadResponse)
     assert "repository list is larger than the 8388608-byte limit" in str(error)
     assert peak < 48 * 1024 * 1024  # the 8 MiB cap, a few copies of it, not the stream
@@ -113,6 +114,7 @@ async def test_a_gzip_bomb_is_never_inflated(clients: list[RegistryClient]) -> N
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
+    print(f"measured: traced peak {peak / 2**20:.1f} MiB")
     assert isinstance(error, BadResponse)
     assert "tag list is not JSON" in str(error)
     assert peak < 16 * 1024 * 1024
@@ -326,6 +328,7 @@ async def test_a_100_mb_token_is_refused_unread(
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
+    print(f"measured: traced peak {peak / 2**20:.1f} MiB")
     assert isinstance(error, AuthError)
     assert "answered more than 135168 bytes; refused" in str(error)
     assert TOKEN_PIECE not in str(error)
