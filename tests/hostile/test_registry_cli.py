@@ -127,7 +127,12 @@ def test_index_with_an_endless_catalog(tmp_path: Path) -> None:
 
     with serve(image_then(hostile)) as fake:
         run = index(fake.host, tmp_path)
-    one_line_error(run, 4, "the repository list is larger than the 8388608-byte limit", INDEX_RSS)
+    says = "the repository list is larger than the 8388608-byte limit"
+    one_line_error(run, 4, says, INDEX_RSS)
+    with sqlite3.connect(tmp_path / "catalog.db") as db:
+        [(status, error)] = db.execute("select last_index_status, last_index_error from registries")
+    assert status.lower() == "failed"
+    assert says in error
 
 
 def test_index_with_one_endless_tag_list_indexes_the_neighbour(tmp_path: Path) -> None:
