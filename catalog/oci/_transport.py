@@ -184,8 +184,7 @@ class Transport:
                 )
             if resp.status != 200:
                 await self.raise_for(resp)
-            # Neither the answer nor the token is ever quoted: it is a secret however malformed.
-            answer = await self.read_json(
+            raw = await self.read(
                 resp,
                 f"token server's answer ({server})",
                 _TOKEN_BODY_LIMIT,
@@ -194,6 +193,13 @@ class Transport:
                     " bytes; refused"
                 ),
             )
+        # Neither the answer nor the token is ever quoted: it is a secret however malformed.
+        try:
+            answer = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise AuthError(
+                f"{self.host}: the token server at {server} answered non-JSON"
+            ) from None
         if not isinstance(answer, dict):
             raise AuthError(f"{self.host}: the token server at {server} answered without a token")
         token = answer.get("token") or answer.get("access_token")
@@ -395,16 +401,11 @@ class Transport:
             ) from exc
         return b"".join(pieces)
 
-    async def read_json(
-        self,
-        resp: aiohttp.ClientResponse,
-        what: str,
-        limit: int | None = None,
-        too_large: Callable[[int], OCIError] | None = None,
-    ) -> Any:
-        """The JSON body of ``resp`` (see :meth:`read`); one that does not decode is a
-        :class:`BadResponse`, however it fails (bad UTF-8, nesting too deep…)."""
-        raw = await self.read(resp, what, limit, too_large)
+    async def read_json(self, resp: aiohttp.ClientResponse, what: str) -> Any:
+        """The JSON body of ``resp``, under the ``json_limit`` (see :meth:`read`); one that
+        does not decode is a :class:`BadResponse`, however it fails (bad UTF-8, nesting too
+        deep…)."""
+        raw = await self.read(resp, what)
         try:
             return json.loads(raw)
         except (ValueError, RecursionError) as exc:

@@ -406,3 +406,25 @@ async def test_a_malformed_digest_header_is_the_registrys_fault(
             error, _ = await failure(call, within=5)
             assert isinstance(error, BadResponse)
             assert "Docker-Content-Digest 'sha256:nothex\\x7f' is not a digest" in str(error)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"[" * 100_000,
+        b'{"token": "' + TOKEN_PIECE.encode() + b'\\n"}',
+        b"\xff" + TOKEN_PIECE.encode(),
+    ],
+    ids=["deep", "not-a-header-value", "not-json"],
+)
+async def test_a_malformed_token_answer_is_refused_unquoted(
+    clients: list[RegistryClient], answer: bytes
+) -> None:
+    async def token(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, answer, {"Content-Type": "application/json"})
+
+    with serve(token_registry(token)) as fake:
+        error, _ = await failure(make(clients, fake).ping(), within=5)
+    assert isinstance(error, AuthError)
+    assert TOKEN_PIECE not in str(error)
+    assert [r.path for r in fake.requests] == ["/v2/", "/token"]
