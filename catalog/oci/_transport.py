@@ -112,6 +112,11 @@ def sent_secrets(headers: Mapping[str, str]) -> list[str]:
     return [value]
 
 
+def _whole_request_timed_out(exc: BaseException) -> bool:
+    """A deadline on the whole request, not aiohttp's on a connect or a read."""
+    return isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ServerTimeoutError)
+
+
 class Transport:
     """The HTTP side of one registry host: it owns the session, the token cache and the limit."""
 
@@ -276,6 +281,12 @@ class Transport:
                         url=url,
                     ) from exc
                 except CONNECTION_ERRORS as exc:
+                    if _whole_request_timed_out(exc):
+                        # The registry answers, too slowly: another attempt would only wait
+                        # as long again. (A silent socket is a read timeout, and retried.)
+                        raise RegistryUnavailable(
+                            f"{self.host}: no answer within {until_headers:g} s", url=url
+                        ) from exc
                     if not retry or attempt >= policy.attempts:
                         raise RegistryUnavailable(
                             f"{self.host} unreachable after {attempt} attempt(s): "

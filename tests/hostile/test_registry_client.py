@@ -196,10 +196,11 @@ async def test_slow_loris_headers_meet_the_request_deadline(clients: list[Regist
 
     with serve(handle) as fake:
         client = make(clients, fake, request_timeout=2.0)
-        error, _ = await failure(client.ping(), within=8)  # two attempts of 2 s
+        error, took = await failure(client.ping(), within=4)
     assert isinstance(error, RegistryUnavailable)
-    assert "unreachable after 2 attempt(s): timed out" in str(error)
-    assert len(fake.requests) == 2
+    assert "no answer within 2 s" in str(error)
+    assert took >= 2.0
+    assert len(fake.requests) == 1  # not retried: a second attempt would wait as long again
 
 
 BLOB = b"x" * 1000
