@@ -34,6 +34,7 @@ from catalog.store.models import IndexErrorRecord, Repository, Sbom, Signature, 
 from catalog.store.registries import RegistrySpec, update_registry
 from tests.harness.images import Blob, BuiltManifest, build_artifact, build_image
 from tests.harness.ports import free_port
+from tests.harness.postgres import RunningPostgres
 from tests.harness.registry import RunningRegistry, run_registry
 from tests.hostile.measure import Run, run_cli
 from tests.pushing import push_built
@@ -216,11 +217,20 @@ def _one_line(reason: str) -> None:
     assert "Traceback" not in reason
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Both databases: PostgreSQL enforces column lengths, NUL and encodings that SQLite lets by,
+    and fails the repository's whole transaction on the first of them."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    postgres: RunningPostgres = request.getfixturevalue("postgres")
+    return postgres.create_database(f"hostile_{tmp_path.name[-8:].lower()}")
+
+
 def test_index_records_the_good_and_one_error_per_hostile_document(
-    hostile: tuple[RunningRegistry, Planted], tmp_path: Path
+    hostile: tuple[RunningRegistry, Planted], database: str, tmp_path: Path
 ) -> None:
     _, planted = hostile
-    database = f"sqlite:///{tmp_path / 'catalog.db'}"
     added = run_cli(["--database", database, "registry", "add", "h", planted.host], tmp_path, 60)
     assert added.code == 0, added.stderr
 
