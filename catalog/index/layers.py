@@ -29,7 +29,7 @@ LAYER_LIMIT = 512 * 1024 * 1024  # larger documents are refused, not read
 # Documents decoded whole (signatures, envelopes, bundles, statements): held in memory a few
 # times over while they are decoded, so they get a smaller limit than streamed SBOMs.
 WHOLE_DOCUMENT_LIMIT = 64 * 1024 * 1024
-_IN_MEMORY = 8 * 1024 * 1024  # spooled files move to disk past this
+_IN_MEMORY = 1024 * 1024  # spooled files move to disk past this: a crawl holds many at once
 
 
 def decode_failure(exc: Exception) -> str:

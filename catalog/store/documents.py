@@ -132,7 +132,9 @@ def _check_columns(table: Table, values: dict[str, Any], what: str) -> None:
     for name, length in _lengths(table):
         value = values.get(name)
         if isinstance(value, str) and len(value) > length:
-            raise FormatError(f"{what}: {name} of {len(value)} characters, over the {length}")
+            raise FormatError(
+                f"{what}: {name} of {len(value)} characters is over the limit of {length}"
+            )
 
 
 def _checked(model: type[M], values: dict[str, Any], what: str) -> M:
