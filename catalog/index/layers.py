@@ -15,7 +15,7 @@ from typing import BinaryIO
 from catalog.errors import FormatError
 from catalog.formats import intoto, slsa
 from catalog.formats.bundle import decode_bundle
-from catalog.formats.classify import classify_manifest
+from catalog.formats.classify import LayerClass, classify_manifest
 from catalog.formats.cosign import decode_cosign_attestation, decode_cosign_signature
 from catalog.formats.notation import decode_notation_signature
 from catalog.formats.records import SignatureRecord, StatementRecord
@@ -30,6 +30,24 @@ LAYER_LIMIT = 512 * 1024 * 1024  # larger documents are refused, not read
 # times over while they are decoded, so they get a smaller limit than streamed SBOMs.
 WHOLE_DOCUMENT_LIMIT = 64 * 1024 * 1024
 _IN_MEMORY = 1024 * 1024  # spooled files move to disk past this: a crawl holds many at once
+
+
+def _streamed(layer_class: LayerClass) -> bool:
+    """SBOMs stream from a spooled file; every other document is decoded whole."""
+    return layer_class.decoder == "sbom-json" or (
+        layer_class.decoder == "in-toto-statement" and layer_class.kind == "sbom"
+    )
+
+
+def held_bytes(manifest: Manifest) -> int:
+    """What decoding the attachment keeps in memory until it is recorded, at most: its whole
+    documents, and the in-memory part of each spooled SBOM."""
+    classes = classify_manifest(manifest).layers
+    return sum(
+        min(layer.size, _IN_MEMORY if _streamed(layer_class) else WHOLE_DOCUMENT_LIMIT)
+        for layer, layer_class in zip(manifest.layers, classes, strict=True)
+        if layer_class.decoder is not None
+    )
 
 
 def decode_failure(exc: Exception) -> str:
@@ -84,9 +102,7 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
         decoder = layer_class.decoder
         if decoder is None:
             continue
-        streamed = decoder == "sbom-json" or (
-            decoder == "in-toto-statement" and layer_class.kind == "sbom"
-        )
+        streamed = _streamed(layer_class)
         try:
             source = await _fetch(repo, layer, LAYER_LIMIT if streamed else WHOLE_DOCUMENT_LIMIT)
         except (OCIError, FormatError) as exc:
