@@ -17,6 +17,7 @@ from catalog.formats import intoto, slsa
 from catalog.formats.bundle import decode_bundle
 from catalog.formats.classify import LayerClass, classify_manifest
 from catalog.formats.cosign import decode_cosign_attestation, decode_cosign_signature
+from catalog.formats.failures import decoder_failure
 from catalog.formats.notation import decode_notation_signature
 from catalog.formats.records import SignatureRecord, StatementRecord
 from catalog.oci.boundedjson import first_line
@@ -48,14 +49,6 @@ def held_bytes(manifest: Manifest) -> int:
         for layer, layer_class in zip(manifest.layers, classes, strict=True)
         if layer_class.decoder is not None
     )
-
-
-def decode_failure(exc: Exception) -> str:
-    """One line for any decoder failure: a ``FormatError`` says what and where; anything else
-    is named by its type, so an unforeseen failure is recorded, never raised through a crawl."""
-    if isinstance(exc, FormatError | OCIError):
-        return first_line(exc, 1000)
-    return f"cannot decode ({type(exc).__name__}: {first_line(exc)})"
 
 
 async def _fetch(repo: Repository, layer: Descriptor, limit: int) -> BinaryIO:
@@ -106,7 +99,7 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
         try:
             source = await _fetch(repo, layer, LAYER_LIMIT if streamed else WHOLE_DOCUMENT_LIMIT)
         except (OCIError, FormatError) as exc:
-            docs.errors.append(f"layer {layer.digest}: {decode_failure(exc)}")
+            docs.errors.append(f"layer {layer.digest}: {first_line(exc, 1000)}")
             continue
         try:
             if streamed:
@@ -129,5 +122,5 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
                 _statement_docs(docs, layer, intoto.decode_statement(data), data)
         except Exception as exc:  # one document's failure, whatever it is, is that document's
             source.close()
-            docs.errors.append(f"layer {layer.digest} ({layer.media_type}): {decode_failure(exc)}")
+            docs.errors.append(f"layer {layer.digest} ({layer.media_type}): {decoder_failure(exc)}")
     return docs

@@ -11,6 +11,7 @@ from sqlalchemy import String, Table, insert, select
 from sqlalchemy.orm import Session
 
 from catalog.errors import FormatError
+from catalog.formats.failures import decoder_failure
 from catalog.formats.records import (
     PackageRecord,
     ProvenanceRecord,
@@ -19,7 +20,6 @@ from catalog.formats.records import (
     StatementRecord,
 )
 from catalog.formats.sbom import decode_sbom, decode_sbom_statement
-from catalog.oci.boundedjson import first_line
 from catalog.store.models import (
     Attestation,
     Base,
@@ -110,13 +110,6 @@ def _subject_digests(statement: StatementRecord) -> list[str]:
     return [f"{alg}:{hex_}" for s in statement.subjects for alg, hex_ in s.digests.items()]
 
 
-def _refused(exc: Exception) -> str:
-    """One line for a decoder's failure; one it did not foresee is named by its type."""
-    if isinstance(exc, FormatError):
-        return first_line(exc, 1000)
-    return f"cannot decode ({type(exc).__name__}: {first_line(exc)})"
-
-
 @functools.cache
 def _lengths(table: Table) -> tuple[tuple[str, int], ...]:
     return tuple(
@@ -154,7 +147,7 @@ def _read(packages: Iterable[PackageRecord]) -> Iterator[PackageRecord]:
         except FormatError:
             raise
         except Exception as exc:
-            raise FormatError(_refused(exc)) from None
+            raise FormatError(decoder_failure(exc)) from None
         yield package
 
 
@@ -259,7 +252,7 @@ def store(session: Session, attachment_digest: str, docs: DecodedDocuments) -> i
                 "SBOM",
             )
         except Exception as exc:  # the document's failure, whatever the decoder raised
-            docs.errors.append(f"layer {doc.layer_digest}: {_refused(exc)}")
+            docs.errors.append(f"layer {doc.layer_digest}: {decoder_failure(exc)}")
             continue
         session.add(sbom)
         session.flush()
