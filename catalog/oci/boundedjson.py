@@ -19,7 +19,7 @@ class JSONRefused(ValueError):
 
 def loads(data: bytes | str, *, max_depth: int, max_values: int) -> Any:
     """Parse a whole document: at most ``max_values`` values, nested ``max_depth`` deep."""
-    values = upper_bound_of_values(data)
+    containers, values = _counts(data)
     if values > max_values:
         raise JSONRefused(
             f"more than {max_values} JSON values (counting every comma and bracket: {values})"
@@ -33,32 +33,35 @@ def loads(data: bytes | str, *, max_depth: int, max_values: int) -> Any:
         raise JSONRefused(f"{len(data)} bytes of JSON are too large to decode") from None
     except ValueError as exc:  # also UnicodeDecodeError and over-long integers
         raise JSONRefused(f"not valid JSON ({first_line(exc)})") from None
-    check_depth(value, max_depth)
+    if containers > max_depth:  # fewer containers cannot nest deeper
+        check_depth(value, max_depth)
     return value
 
 
-def upper_bound_of_values(data: bytes | str) -> int:
-    """At least the number of values in the document: one per comma and per opening bracket,
-    plus the top one (commas and brackets inside strings count too)."""
+def _counts(data: bytes | str) -> tuple[int, int]:
+    """Upper bounds on the containers (opening brackets) and on the values (those, the commas,
+    and the top value) of a document; brackets and commas inside strings count too."""
     if isinstance(data, bytes):
-        return data.count(b",") + data.count(b"[") + data.count(b"{") + 1
-    return data.count(",") + data.count("[") + data.count("{") + 1
+        containers = data.count(b"[") + data.count(b"{")
+        return containers, containers + data.count(b",") + 1
+    containers = data.count("[") + data.count("{")
+    return containers, containers + data.count(",") + 1
 
 
 def check_depth(value: Any, max_depth: int) -> None:
-    # Iterative, so that a document json.loads accepted cannot exhaust the stack here either.
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
+    """Level by level, containers only: iterative, so that a document json.loads accepted cannot
+    exhaust the stack here either."""
+    level: list[Any] = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
         if depth > max_depth:
             raise JSONRefused(f"JSON nested deeper than {max_depth} levels")
-        stack.extend((child, depth + 1) for child in children)
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            below.extend(child for child in children if isinstance(child, dict | list))
+        level = below
+        depth += 1
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:
