@@ -32,6 +32,10 @@ from catalog.trust.signatures import Method, VerifiedSignature
 MAX_MATCHED_LENGTH = 4096
 
 
+def too_long(value: str | None) -> bool:
+    return value is not None and len(value) > MAX_MATCHED_LENGTH
+
+
 @dataclass(frozen=True, slots=True)
 class TextRule:
     """One value that must equal ``exact``, or fully match ``pattern``."""
@@ -41,7 +45,7 @@ class TextRule:
     pattern: LinearRegex | None
 
     def matches(self, value: str | None) -> bool:
-        if value is None or len(value) > MAX_MATCHED_LENGTH:
+        if value is None or too_long(value):
             return False
         if self.exact is not None:
             return value == self.exact
@@ -51,7 +55,7 @@ class TextRule:
     def mismatch(self, value: str | None) -> str:
         if value is None:
             return f"{self.field} is missing"
-        if len(value) > MAX_MATCHED_LENGTH:
+        if too_long(value):
             return (
                 f"{self.field} is {len(value)} characters long "
                 f"(at most {MAX_MATCHED_LENGTH} are matched)"
@@ -107,10 +111,11 @@ class Authority:
         if sig.method != self.method:
             return True, f"signed with method {sig.method}, not {self.method}"
         if self.method == "keyless" and self.issuer is not None and self.subject is not None:
+            # A value over the cap is shortened in the summary: the reason spells out why.
             if not self.issuer.matches(sig.issuer):
-                return True, self.issuer.mismatch(sig.issuer)
+                return not too_long(sig.issuer), self.issuer.mismatch(sig.issuer)
             if not self.subject.matches(sig.identity):
-                return True, self.subject.mismatch(sig.identity)
+                return not too_long(sig.identity), self.subject.mismatch(sig.identity)
             for name, value in self.extensions:
                 actual = sig.extensions.get(name)
                 if actual != value:
