@@ -12,6 +12,7 @@ from __future__ import annotations
 import textwrap
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 import pytest
@@ -62,7 +63,7 @@ authorities:
 def test_nested_quantifier_pattern_is_linear_on_10_kb() -> None:
     pattern = compile_linear(NESTED)
     for text in ("a" * 24 + "!", "a" * TEN_KB + "!", "a" * (100 * TEN_KB) + "!"):
-        assert timed(lambda text=text: pattern.fullmatches(text)) is False
+        assert timed(partial(pattern.fullmatches, text)) is False
     assert timed(lambda: pattern.fullmatches("a" * TEN_KB + "@acme.com")) is True
 
 
