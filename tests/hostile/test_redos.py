@@ -177,6 +177,9 @@ def test_tag_regex_is_linear_and_tags_are_capped() -> None:
     assert not TagFilter().admits("a" * (MAX_TAG_LENGTH + 1))
     pattern = compile_linear("(a+)+")
     assert timed(lambda: pattern.fullmatches("a" * TEN_KB + "!")) is False
+    # Tag globs go through fnmatch, whose translation does not backtrack on stars.
+    globs = TagFilter(globs=("*a" * 12 + "b", "?*" * 40 + "b"))
+    assert not timed(lambda: globs.admits("a" * MAX_TAG_LENGTH))
 
 
 def test_rename_pattern_is_linear_and_names_are_capped() -> None:
