@@ -24,6 +24,7 @@ MAX_PATTERN_LENGTH: Final = 1024
 _MAX_MEMORY: Final = 8 << 20
 # Where a refusal's text usually comes from, said once so every field's message explains it.
 _SYNTAX = "RE2 syntax: no backreferences or look-around"
+_SHOWN = 200  # characters of a refused pattern quoted (one built from many globs is long)
 
 
 def _options() -> Any:
@@ -84,7 +85,8 @@ def compile_linear(pattern: str, max_length: int | None = MAX_PATTERN_LENGTH) ->
         reason = exc.args[0] if exc.args else ""
         if isinstance(reason, bytes):
             reason = reason.decode(errors="replace")
-        raise ValueError(f"bad regular expression {pattern!r}: {reason} ({_SYNTAX})") from None
+        shown = pattern if len(pattern) <= _SHOWN else pattern[:_SHOWN] + "…"
+        raise ValueError(f"bad regular expression {shown!r}: {reason} ({_SYNTAX})") from None
     return LinearRegex(pattern, compiled)
 
 

@@ -79,8 +79,11 @@ class RepositoryFilter:
                 check_repository_glob(pattern)
             except ValueError as exc:
                 raise InvalidArgument(str(exc)) from None
-        object.__setattr__(self, "_include", matcher(self.include))
-        object.__setattr__(self, "_exclude", matcher(self.exclude))
+        try:
+            object.__setattr__(self, "_include", matcher(self.include))
+            object.__setattr__(self, "_exclude", matcher(self.exclude))
+        except ValueError as exc:  # so many globs that RE2's memory budget is exceeded
+            raise InvalidArgument(f"repository globs: {exc}") from None
 
     def matches(self, repository: str) -> bool:
         return bool(self._include.fullmatch(repository)) and not self._exclude.fullmatch(repository)

@@ -247,6 +247,13 @@ def test_globs_are_linear() -> None:
     assert decision.policy is None  # no policy applies: the glob did not match
 
 
+def test_too_many_globs_is_an_error_in_one_short_line() -> None:
+    pattern = "|".join(f"(?:a{i}[^/]*x{{1,100}})" for i in range(20_000))
+    with pytest.raises(ValueError, match="pattern too large") as refused:
+        compile_linear(pattern, max_length=None)
+    assert len(str(refused.value)) < 400  # the pattern is quoted cut, not whole
+
+
 def test_replacement_template() -> None:
     pattern = compile_linear(r"acme/(?P<team>[^/]+)/(.*)")
     found = pattern.fullmatch("acme/web/api")
