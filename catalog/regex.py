@@ -24,7 +24,6 @@ MAX_PATTERN_LENGTH: Final = 1024
 _MAX_MEMORY: Final = 8 << 20
 # Where a refusal's text usually comes from, said once so every field's message explains it.
 _SYNTAX = "RE2 syntax: no backreferences or look-around"
-_SHOWN = 200  # characters of a refused pattern quoted (one built from many globs is long)
 
 
 def _options() -> Any:
@@ -73,8 +72,8 @@ class LinearRegex:
 
 def compile_linear(pattern: str, max_length: int | None = MAX_PATTERN_LENGTH) -> LinearRegex:
     """Compile ``pattern`` with RE2; a pattern RE2 refuses or one over ``max_length``
-    characters raises ValueError saying why (the caller names the field). Patterns built
-    from globs pass ``None``: their size is bounded by RE2's memory limit instead."""
+    characters raises ValueError saying why (the caller names the field and quotes the
+    pattern). Patterns built from globs pass ``None``: RE2's memory limit bounds them."""
     if max_length is not None and len(pattern) > max_length:
         raise ValueError(
             f"the regular expression is {len(pattern)} characters long (at most {max_length})"
@@ -85,8 +84,7 @@ def compile_linear(pattern: str, max_length: int | None = MAX_PATTERN_LENGTH) ->
         reason = exc.args[0] if exc.args else ""
         if isinstance(reason, bytes):
             reason = reason.decode(errors="replace")
-        shown = pattern if len(pattern) <= _SHOWN else pattern[:_SHOWN] + "…"
-        raise ValueError(f"bad regular expression {shown!r}: {reason} ({_SYNTAX})") from None
+        raise ValueError(f"{reason} ({_SYNTAX})") from None
     return LinearRegex(pattern, compiled)
 
 
@@ -134,20 +132,19 @@ def template(text: str, regex: LinearRegex) -> Template:
             key = int(name) if name.isascii() and name.isdigit() else name
             i = close + 1
         else:
-            raise ValueError(f"bad escape at position {i} of {text!r} (use \\1, \\g<name> or \\\\)")
-        _check_group(key, regex, text)
+            raise ValueError(f"bad escape at position {i} (use \\1, \\g<name> or \\\\)")
+        _check_group(key, regex)
         pieces.extend(("".join(literal), key))
         literal = []
     pieces.append("".join(literal))
     return Template(text, tuple(pieces))
 
 
-def _check_group(key: str | int, regex: LinearRegex, text: str) -> None:
+def _check_group(key: str | int, regex: LinearRegex) -> None:
     if isinstance(key, int):
         if key > regex.groups:
             raise ValueError(
-                f"invalid group reference {key} in {text!r} "
-                f"({regex.pattern!r} has {regex.groups} groups)"
+                f"invalid group reference {key} ({regex.pattern!r} has {regex.groups} groups)"
             )
     elif key not in regex.group_names:
-        raise ValueError(f"unknown group name {key!r} in {text!r}")
+        raise ValueError(f"unknown group name {key!r} in {regex.pattern!r}")

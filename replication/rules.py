@@ -134,11 +134,11 @@ class Rewrite:
             try:
                 compiled = compile_linear(self.pattern)
             except ValueError as exc:
-                raise InvalidArgument(f"rename pattern: {exc}") from None
+                raise InvalidArgument(f"rename pattern {self.pattern!r}: {exc}") from None
             try:
                 replacement = template(self.replacement, compiled)
             except ValueError as exc:
-                raise InvalidArgument(f"rename replacement: {exc}") from None
+                raise InvalidArgument(f"rename replacement {self.replacement!r}: {exc}") from None
         elif self.replacement:
             raise InvalidArgument("a rename replacement needs a pattern")
         object.__setattr__(self, "_pattern", compiled)
@@ -189,7 +189,7 @@ class TagFilter:
         try:
             compiled = compile_linear(self.regex) if self.regex is not None else None
         except ValueError as exc:
-            raise InvalidArgument(f"tag regex: {exc}") from None
+            raise InvalidArgument(f"tag regex {self.regex!r}: {exc}") from None
         object.__setattr__(self, "_regex", compiled)
         parsed = VersionRange.parse(self.semver) if self.semver is not None else None
         object.__setattr__(self, "_range", parsed)

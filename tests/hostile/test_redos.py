@@ -200,23 +200,24 @@ def test_rename_pattern_is_linear_and_names_are_capped() -> None:
     [
         (
             {"tags": {"regex": r"(v\d+)\1"}},
-            r"rule: tag regex: bad regular expression '(v\\d+)\\1': invalid escape sequence: \1",
+            r"rule: tag regex '(v\\d+)\\1': invalid escape sequence: \1",
         ),
         (
             {"tags": {"regex": r"(?!rc).*"}},
-            "tag regex: bad regular expression '(?!rc).*': invalid perl operator: (?!",
+            "tag regex '(?!rc).*': invalid perl operator: (?!",
         ),
         (
             {"rename": {"pattern": r"(?<=acme/)(.*)", "replacement": r"m/\1"}},
-            "rename pattern: bad regular expression '(?<=acme/)(.*)': invalid perl operator: (?<",
+            "rename pattern '(?<=acme/)(.*)': invalid perl operator: (?<",
         ),
         (
             {"rename": {"pattern": "(.*)", "replacement": r"m/\2"}},
-            r"rename replacement: invalid group reference 2 in 'm/\\2' ('(.*)' has 1 groups)",
+            r"rename replacement 'm/\\2': invalid group reference 2 ('(.*)' has 1 groups)",
         ),
         (
             {"tags": {"regex": "a" * (MAX_PATTERN_LENGTH + 1)}},
-            f"tag regex: the regular expression is {MAX_PATTERN_LENGTH + 1} characters long",
+            f"tag regex '{'a' * (MAX_PATTERN_LENGTH + 1)}': the regular expression is "
+            f"{MAX_PATTERN_LENGTH + 1} characters long",
         ),
     ],
 )
@@ -247,11 +248,11 @@ def test_globs_are_linear() -> None:
     assert decision.policy is None  # no policy applies: the glob did not match
 
 
-def test_too_many_globs_is_an_error_in_one_short_line() -> None:
+def test_a_pattern_over_re2s_memory_budget_is_an_error_in_one_short_line() -> None:
     pattern = "|".join(f"(?:a{i}[^/]*x{{1,100}})" for i in range(20_000))
     with pytest.raises(ValueError, match="pattern too large") as refused:
         compile_linear(pattern, max_length=None)
-    assert len(str(refused.value)) < 400  # the pattern is quoted cut, not whole
+    assert len(str(refused.value)) < 200  # the pattern is not quoted
 
 
 def test_replacement_template() -> None:

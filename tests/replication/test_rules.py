@@ -68,10 +68,7 @@ def test_rewrite_by_pattern() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        (
-            {"pattern": "(", "replacement": "x"},
-            "rename pattern: bad regular expression '\\(': missing \\)",
-        ),
+        ({"pattern": "(", "replacement": "x"}, "rename pattern '\\(': missing \\)"),
         ({"pattern": "(a)", "replacement": r"x\2"}, "invalid group reference 2"),
         ({"pattern": "(a)", "replacement": r"\g<team>"}, "unknown group name 'team'"),
         ({"pattern": "a", "replacement": r"\q"}, "bad escape"),

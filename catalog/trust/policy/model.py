@@ -69,7 +69,10 @@ _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 
 def _regex(value: str) -> str:
     # RE2, linear in the input: a policy's pattern cannot stall the gate (catalog.regex).
-    compile_linear(value)
+    try:
+        compile_linear(value)
+    except ValueError as exc:
+        raise ValueError(f"bad regular expression {value!r}: {exc}") from None
     return value
 
 
