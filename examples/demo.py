@@ -34,6 +34,7 @@ from catalog.oci.digest import Digest
 from catalog.oci.layout import LayoutRepository
 from catalog.oci.manifest import parse_manifest
 from catalog.oci.repository import RemoteRepository
+from catalog.oci.secrets import Secrets
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.registries import RegistrySpec
 from replication.service import ReplicationService
@@ -169,10 +170,13 @@ def main() -> None:
     DATABASE.unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{DATABASE}")
     upgrade(engine)
-    catalog = CatalogService(session_factory(engine))
+    # Layouts are indexed below a named root, as a server's secrets.layouts configures them.
+    catalog = CatalogService(
+        session_factory(engine), secrets=Secrets.of(layouts=[("examples", EXAMPLES)])
+    )
     if which("docker-registry") is None:
         console.print("docker-registry is not installed: indexing the example layout directly")
-        catalog.add_registry(RegistrySpec("demo", f"oci:{LAYOUT}"))
+        catalog.add_registry(RegistrySpec("demo", f"oci:examples/{LAYOUT.name}"))
         stats = asyncio.run(catalog.index("demo"))
         console.print(f"indexed: {stats.as_dict()}")
         digest = (EXAMPLES / "slsa-container.digest").read_text().strip()

@@ -8,7 +8,6 @@ to do when a destination tag already points elsewhere.
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
@@ -17,6 +16,7 @@ from catalog.errors import InvalidArgument
 from catalog.oci.errors import InvalidReference
 from catalog.oci.globs import check_repository_glob, is_glob, matcher
 from catalog.oci.reference import validate_repository
+from catalog.regex import LinearRegex, Template, compile_linear, template
 from replication.versions import VersionRange, tag_version
 
 if TYPE_CHECKING:
@@ -35,6 +35,10 @@ _KIND_NAMES: dict[str, AttachmentKind] = {
 }
 
 NewestBy = Literal["tag", "created"]
+# The distribution spec's limits: a tag is at most 128 characters, and registries cap a
+# repository name at 255; longer strings from a registry are never matched against a pattern.
+MAX_TAG_LENGTH = 128
+MAX_NAME_LENGTH = 255
 
 
 class ConflictPolicy(StrEnum):
@@ -64,8 +68,8 @@ def parse_kinds(text: str) -> frozenset[AttachmentKind]:
 class RepositoryFilter:
     include: tuple[str, ...] = ("**",)
     exclude: tuple[str, ...] = ()
-    _include: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    _exclude: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _include: LinearRegex = field(init=False, repr=False, compare=False)
+    _exclude: LinearRegex = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.include:
@@ -75,8 +79,11 @@ class RepositoryFilter:
                 check_repository_glob(pattern)
             except ValueError as exc:
                 raise InvalidArgument(str(exc)) from None
-        object.__setattr__(self, "_include", matcher(self.include))
-        object.__setattr__(self, "_exclude", matcher(self.exclude))
+        try:
+            object.__setattr__(self, "_include", matcher(self.include))
+            object.__setattr__(self, "_exclude", matcher(self.exclude))
+        except ValueError as exc:  # so many globs that RE2's memory budget is exceeded
+            raise InvalidArgument(f"repository globs: {exc}") from None
 
     def matches(self, repository: str) -> bool:
         return bool(self._include.fullmatch(repository)) and not self._exclude.fullmatch(repository)
@@ -95,8 +102,9 @@ class Rewrite:
 
     * ``prefix``/``strip``: ``prefix`` + "/" + the source name without a leading ``strip``
       (a name that does not start with ``strip`` keeps it).
-    * ``pattern``/``replacement``: a regular expression that must match the whole source name,
-      and a replacement with its groups (Python's ``\\1``, ``\\g<name>``): pattern
+    * ``pattern``/``replacement``: a regular expression (RE2 syntax, see ``catalog.regex``)
+      that must match the whole source name, and a replacement with its groups (``\\1``,
+      ``\\g<name>``, ``\\\\`` for a backslash; nothing else is an escape): pattern
       ``acme/(?P<team>[^/]+)/(.*)`` with ``mirror/\\g<team>-\\2`` copies ``acme/web/api`` to
       ``mirror/web-api``. A selected repository the pattern does not match is an error for that
       repository (its run reports it failed), never copied under its own name.
@@ -108,10 +116,11 @@ class Rewrite:
     strip: str = ""
     pattern: str | None = None
     replacement: str = ""
-    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _pattern: LinearRegex | None = field(init=False, repr=False, compare=False)
+    _replacement: Template | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        compiled = None
+        compiled = replacement = None
         if self.pattern is not None:
             if not self.pattern:
                 raise InvalidArgument("a rename needs a pattern")
@@ -123,17 +132,17 @@ class Rewrite:
             if not self.replacement:
                 raise InvalidArgument(f"rename pattern {self.pattern!r} needs a replacement")
             try:
-                compiled = re.compile(self.pattern)
-            except re.error as exc:
+                compiled = compile_linear(self.pattern)
+            except ValueError as exc:
                 raise InvalidArgument(f"rename pattern {self.pattern!r}: {exc}") from None
             try:
-                # Checks the replacement's escapes and group references with nothing to match.
-                compiled.sub(self.replacement, "")
-            except (re.error, IndexError) as exc:  # IndexError: an unknown group name
+                replacement = template(self.replacement, compiled)
+            except ValueError as exc:
                 raise InvalidArgument(f"rename replacement {self.replacement!r}: {exc}") from None
         elif self.replacement:
             raise InvalidArgument("a rename replacement needs a pattern")
         object.__setattr__(self, "_pattern", compiled)
+        object.__setattr__(self, "_replacement", replacement)
 
     @property
     def identity(self) -> bool:
@@ -141,13 +150,18 @@ class Rewrite:
         return self.pattern is None and not (self.prefix or self.strip)
 
     def apply(self, repository: str) -> str:
-        if self._pattern is not None:
+        if self._pattern is not None and self._replacement is not None:
+            if len(repository) > MAX_NAME_LENGTH:
+                raise InvalidArgument(
+                    f"a repository name of {len(repository)} characters is not renamed "
+                    f"(at most {MAX_NAME_LENGTH})"
+                )
             found = self._pattern.fullmatch(repository)
             if found is None:
                 raise InvalidArgument(
                     f"{repository} does not match the rename pattern {self.pattern!r}"
                 )
-            target = found.expand(self.replacement)
+            target = self._replacement.expand(found)
         else:
             name = repository
             if self.strip and name.startswith(self.strip):
@@ -168,13 +182,13 @@ class TagFilter:
     semver: str | None = None
     newest: int | None = None  # then keep only the newest N of what passed
     newest_by: NewestBy = "tag"  # version order of the tags, or the image's creation time
-    _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _regex: LinearRegex | None = field(init=False, repr=False, compare=False)
     _range: VersionRange | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
-            compiled = re.compile(self.regex) if self.regex is not None else None
-        except re.error as exc:
+            compiled = compile_linear(self.regex) if self.regex is not None else None
+        except ValueError as exc:
             raise InvalidArgument(f"tag regex {self.regex!r}: {exc}") from None
         object.__setattr__(self, "_regex", compiled)
         parsed = VersionRange.parse(self.semver) if self.semver is not None else None
@@ -183,10 +197,13 @@ class TagFilter:
             raise InvalidArgument("newest N needs N >= 1")
 
     def admits(self, tag: str) -> bool:
-        """The per-tag conditions (all but newest N)."""
+        """The per-tag conditions (all but newest N); a tag longer than the distribution
+        spec's 128 characters is not a tag and passes none."""
+        if len(tag) > MAX_TAG_LENGTH:
+            return False
         if self.globs and not any(fnmatch.fnmatchcase(tag, g) for g in self.globs):
             return False
-        if self._regex is not None and not self._regex.fullmatch(tag):
+        if self._regex is not None and not self._regex.fullmatches(tag):
             return False
         if self._range is not None:
             version = tag_version(tag)

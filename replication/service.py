@@ -15,6 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import InvalidArgument, NotFound
+from catalog.principals import SERVER, Principal
+from catalog.store.audit import (
+    AuditKind,
+    record,
+    rule_resource,
+    run_resource,
+    settings_digest,
+)
 from catalog.store.db import exclusive
 from catalog.store.models import Registry, Repository, Tag, TagEvent, utcnow
 from catalog.store.queries import Key, Page, page_size
@@ -27,6 +35,7 @@ log = logging.getLogger("xregistry.replication")
 _FAILURES = 100  # failed tasks a run view lists
 _LAG_EVENTS = 10_000  # matching changes counted per lag estimate
 _SCANNED = 200_000  # tag events read per look (a source busier than that reads as behind)
+_CONFIGURATION = "configuration"  # the audit's detail of changes the serve configuration made
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +111,7 @@ class ReplicationService:
     ) -> RuleView:
         """Create the rule (if ``create``) or replace the one of that name (if ``replace``)."""
         with self.sessions.begin() as session:
-            row = store.put_rule(session, spec, origin, create=create, replace=replace)
+            row = _put_rule(session, spec, origin, create=create, replace=replace)
             return self._rule_views(session, [row])[0]
 
     def get_rule(self, name: str) -> RuleView:
@@ -117,15 +126,32 @@ class ReplicationService:
 
     def delete_rule(self, name: str) -> None:
         with self.sessions.begin() as session:
+            before = _rule_version(store.get_rule(session, name))
             store.delete_rule(session, name)
+            record(session, AuditKind.RULE_DELETED, rule_resource(name), before, None)
 
     def apply_config_rules(self, specs: Sequence[RuleSpec]) -> list[str]:
         """Store the config file's rules; drop config rules no longer in it → their names."""
         with self.sessions.begin() as session:
             exclusive(session.connection())  # replicas starting together apply them in turn
             for spec in specs:
-                store.put_rule(session, spec, RuleOrigin.CONFIG)
-            return store.prune_config_rules(session, [s.name for s in specs])
+                _put_rule(session, spec, RuleOrigin.CONFIG)
+            versions = {
+                row.name: _rule_version(row)
+                for row in store.list_rules(session)
+                if row.origin == RuleOrigin.CONFIG
+            }
+            gone = store.prune_config_rules(session, [s.name for s in specs])
+            for name in gone:
+                record(
+                    session,
+                    AuditKind.RULE_DELETED,
+                    rule_resource(name),
+                    versions.get(name),
+                    None,
+                    _CONFIGURATION,
+                )
+            return gone
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -148,6 +174,10 @@ class ReplicationService:
                 return None
             run = store.create_run(session, row, trigger, scheduled_for)
             view = self._run_view(session, run, row.name) if run is not None else None
+            if view is not None:
+                # A schedule firing is the server's doing, whoever made the rule.
+                by = SERVER if trigger == Trigger.SCHEDULE else None
+                _record_run(session, view, by)
         if view is not None and self._wake is not None:
             self._wake()
         return view
@@ -199,7 +229,9 @@ class ReplicationService:
                     continue
                 run = store.create_run(session, row, Trigger.INDEX)
                 if run is not None:
-                    started.append(self._run_view(session, run, row.name))
+                    view = self._run_view(session, run, row.name)
+                    _record_run(session, view)  # whoever's index found the changes
+                    started.append(view)
         if started and self._wake is not None:
             self._wake()
         return started
@@ -327,6 +359,39 @@ def _changes(session: Session, spec: RuleSpec, since: datetime, limit: int) -> l
                 break
     rows.close()
     return found
+
+
+def _rule_version(row: ReplicationRule) -> str:
+    return settings_digest(row.spec)
+
+
+def _put_rule(
+    session: Session,
+    spec: RuleSpec,
+    origin: RuleOrigin,
+    *,
+    create: bool = True,
+    replace: bool = True,
+) -> ReplicationRule:
+    """``store.put_rule``, recorded when it created the rule or changed its settings or origin
+    (a configuration applied again unchanged records nothing)."""
+    existing = store.find_rule(session, spec.name)
+    before = _rule_version(existing) if existing is not None else None
+    before_origin = existing.origin if existing is not None else None
+    row = store.put_rule(session, spec, origin, create=create, replace=replace)
+    after = _rule_version(row)
+    detail = _CONFIGURATION if origin == RuleOrigin.CONFIG else None
+    if before is None:
+        record(session, AuditKind.RULE_CREATED, rule_resource(spec.name), None, after, detail)
+    elif after != before or origin != before_origin:
+        record(session, AuditKind.RULE_UPDATED, rule_resource(spec.name), before, after, detail)
+    return row
+
+
+def _record_run(session: Session, run: RunView, principal: Principal | None = None) -> None:
+    detail = f"trigger: {run.trigger}"
+    resource = run_resource(run.rule, run.id)
+    record(session, AuditKind.RUN_TRIGGERED, resource, None, run.status, detail, principal)
 
 
 def _run_id(after: Key | None) -> int | None:

@@ -85,8 +85,12 @@ def put_rule(
     return row
 
 
+def find_rule(session: Session, name: str) -> ReplicationRule | None:
+    return session.scalar(select(ReplicationRule).where(ReplicationRule.name == name))
+
+
 def get_rule(session: Session, name: str) -> ReplicationRule:
-    row = session.scalar(select(ReplicationRule).where(ReplicationRule.name == name))
+    row = find_rule(session, name)
     if row is None:
         raise NotFound(f"replication rule {name!r} does not exist")
     return row

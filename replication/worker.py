@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.errors import CatalogError, FailedPrecondition
 from catalog.oci.client import RegistryClient
 from catalog.oci.digest import Digest
-from catalog.oci.errors import OCIError
+from catalog.oci.errors import OCIError, RegistryUnavailable
 from catalog.oci.open import client_for
+from catalog.oci.secrets import Secrets
 from catalog.store.models import Registry
 from catalog.store.registries import get_registry
 from replication import store
@@ -45,6 +46,9 @@ log = logging.getLogger("xregistry.replication")
 T = TypeVar("T")
 
 DEFAULT_LEASE = 30.0
+# One image copied, however slowly its registries answer within their own limits: past this the
+# task fails, saying so, and its slot is free for the next.
+TASK_DEADLINE = 2 * 3600.0
 _CONTEXT_IDLE = 60.0  # seconds a run's shared state outlives its last task here
 
 
@@ -70,6 +74,8 @@ class Worker:
         lease: float = DEFAULT_LEASE,
         poll: float = 1.0,
         gate: Callable[[], Gate] | None = None,
+        secrets: Secrets | None = None,
+        task_deadline: float = TASK_DEADLINE,
     ) -> None:
         if parallel < 1:
             raise ValueError("a worker needs at least one task slot")
@@ -78,8 +84,10 @@ class Worker:
         self.parallel = parallel
         self.lease = lease
         self.poll = poll
+        self.task_deadline = task_deadline
         self._gate_factory = gate
         self._gate: Gate | None = None
+        self.secrets = secrets or Secrets()  # what registries' credential names resolve to
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._task_runs: dict[int, int] = {}
         self._copying: set[int] = set()  # claimed tasks still copying (the rest: recording)
@@ -296,7 +304,14 @@ class Worker:
             host, insecure, ca_file, credentials = settings
             if host.startswith("oci:"):
                 raise FailedPrecondition(f"{host}: replication copies between registries only")
-            opened = client_for(host, insecure, ca_file, credentials, 2 * self.parallel)
+            opened = client_for(
+                host,
+                insecure,
+                ca_file,
+                credentials,
+                secrets=self.secrets,
+                max_concurrency=2 * self.parallel,
+            )
             client = await self._stack.enter_async_context(opened)
             self._clients[settings] = client
         return client
@@ -327,7 +342,17 @@ class Worker:
                 task.source_repository, task.destination_repository, (task.tag,), listing
             )
             async with self._slots:
-                digest = await replicate_image(context.state, repo, task.tag, report)
+                # The deadline counts from the slot: waiting for one is not the copy's fault.
+                limit = asyncio.timeout(self.task_deadline)
+                try:
+                    async with limit:
+                        digest = await replicate_image(context.state, repo, task.tag, report)
+                except TimeoutError:
+                    if not limit.expired():
+                        raise
+                    deadline = f"stopped at its deadline of {self.task_deadline:g} s"
+                    what = f"{task.source_repository}:{task.tag}"
+                    raise RegistryUnavailable(f"copying {what}: {deadline}") from None
             status, reason = outcome(report)
         except (OCIError, CatalogError) as exc:
             status, reason = TaskStatus.FAILED, str(exc)

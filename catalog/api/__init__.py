@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from catalog.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from catalog.api.audit_servicer import AuditServicer, audit_service
     from catalog.api.catalog_servicer import CatalogServicer
     from catalog.api.errors import ErrorMappingInterceptor, status_code_for
     from catalog.api.gate_servicer import GateServicer
@@ -23,11 +24,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiServer",
+    "AuditServicer",
     "CatalogServicer",
     "ErrorMappingInterceptor",
     "GateServicer",
     "PageTokens",
     "ReplicationServicer",
+    "audit_service",
     "build_server",
     "catalog_service",
     "gate_service",
@@ -37,6 +40,8 @@ __all__ = [
 __getattr__ = lazy_exports(
     __name__,
     {
+        "AuditServicer": "audit_servicer",
+        "audit_service": "audit_servicer",
         "ApiServer": "server",
         "build_server": "server",
         "catalog_service": "server",

@@ -33,6 +33,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateRegistry(
         self, request: pb.CreateRegistryRequest, context: Context
     ) -> pb.CreateRegistryResponse:
+        # Every field is checked before anything is stored: the host's grammar and length, and
+        # credentials, CA file and layout root as names of the server's own secrets.
         r = request.registry
         if not r.host:
             raise InvalidArgument("registry.host is required")

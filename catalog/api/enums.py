@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Generic, TypeVar
 
-from catalog.api.v1 import catalog_pb2, gate_pb2, replication_pb2
+from catalog.api.v1 import audit_pb2, catalog_pb2, gate_pb2, replication_pb2
+from catalog.store.audit import AuditKind
 from catalog.store.registries import IndexStatus
 from replication.statuses import RuleOrigin, RunStatus, TaskStatus, Trigger
 
@@ -123,4 +124,18 @@ CONFLICT = EnumTable(
 NEWEST_BY = EnumTable(
     {"tag": replication_pb2.NEWEST_BY_TAG, "created": replication_pb2.NEWEST_BY_CREATED},
     replication_pb2.NEWEST_BY_UNSPECIFIED,
+)
+AUDIT_KIND = EnumTable(
+    {
+        AuditKind.POLICY_APPLIED: audit_pb2.AUDIT_EVENT_KIND_POLICY_APPLIED,
+        AuditKind.REGISTRY_CREATED: audit_pb2.AUDIT_EVENT_KIND_REGISTRY_CREATED,
+        AuditKind.REGISTRY_UPDATED: audit_pb2.AUDIT_EVENT_KIND_REGISTRY_UPDATED,
+        AuditKind.REGISTRY_DELETED: audit_pb2.AUDIT_EVENT_KIND_REGISTRY_DELETED,
+        AuditKind.RULE_CREATED: audit_pb2.AUDIT_EVENT_KIND_RULE_CREATED,
+        AuditKind.RULE_UPDATED: audit_pb2.AUDIT_EVENT_KIND_RULE_UPDATED,
+        AuditKind.RULE_DELETED: audit_pb2.AUDIT_EVENT_KIND_RULE_DELETED,
+        AuditKind.RUN_TRIGGERED: audit_pb2.AUDIT_EVENT_KIND_RUN_TRIGGERED,
+        AuditKind.INDEX_STARTED: audit_pb2.AUDIT_EVENT_KIND_INDEX_STARTED,
+    },
+    audit_pb2.AUDIT_EVENT_KIND_UNSPECIFIED,
 )

@@ -7,6 +7,7 @@
     policies/{policy}
     rules/{rule}
     rules/{rule}/runs/{run}        {run}: a run number; rules/-/runs/{run} when the rule is unknown
+    auditEvents/{event}            {event}: an event number
 
 Parsers raise ``catalog.errors.InvalidArgument`` (→ INVALID_ARGUMENT) naming the expected form;
 repository paths, tags and digests are checked with the OCI layer's own grammar.
@@ -84,6 +85,10 @@ def rule_name(rule: str) -> str:
 def run_name(rule: str | None, run: int) -> str:
     """``rules/{rule}/runs/{run}``; ``rules/-/runs/{run}`` when the rule is not known."""
     return f"{rule_name(rule) if rule else 'rules/' + ANY_RULE}/runs/{run}"
+
+
+def audit_event_name(event: int) -> str:
+    return f"auditEvents/{event}"
 
 
 def _split(name: str, expected: str, collections: tuple[str, ...]) -> list[str]:

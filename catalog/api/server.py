@@ -11,10 +11,14 @@
   without the protos.
 - :class:`~catalog.api.errors.ErrorMappingInterceptor` is the outermost interceptor, so domain
   exceptions raised by servicers, and by any interceptor passed in, become status codes.
+- One server per port: ``SO_REUSEPORT`` is off (grpc turns it on by default, and then a second
+  server on the port shares its connections), so a taken port is :class:`CannotListen`.
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -35,8 +39,14 @@ from catalog.api.v1 import (
     replication_pb2,
     replication_pb2_grpc,
 )
+from catalog.app.tls_config import split_address
+from catalog.errors import CatalogError
 
 S = TypeVar("S")
+
+
+class CannotListen(CatalogError):
+    """The listen address is taken or cannot be bound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +142,10 @@ def build_server(
 
     Plain HTTP/2 unless ``credentials`` (``grpc.ssl_server_credentials(…)``) are given.
     """
+    ensure_free(address)
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor(), *interceptors], options=list(options)
+        interceptors=[ErrorMappingInterceptor(), *interceptors],
+        options=[("grpc.so_reuseport", 0), *options],
     )
     for service in services:
         service.add_to_server(service.servicer, server)
@@ -142,10 +154,41 @@ def build_server(
     names = [service.name for service in services]
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     reflection.enable_server_reflection([*names, health_name, reflection.SERVICE_NAME], server)
-    if credentials is None:
-        port = server.add_insecure_port(address)
-    else:
-        port = server.add_secure_port(address, credentials)
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError:  # grpc says "Failed to bind", and logs why
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {address}")
+        raise CannotListen(f"cannot listen on {address}")
     return ApiServer(server, port, health_servicer, names)
+
+
+def ensure_free(address: str) -> None:
+    """:class:`CannotListen` when ``address`` is taken, said plainly before grpc tries (and
+    logs its own lines), and callable before anything else is set up.
+
+    grpc's bind (``SO_REUSEPORT`` off) still decides; this only words the common case.
+    """
+    host, port = split_address(address)
+    if not port:
+        return
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError:
+        return  # grpc reports names it cannot resolve
+    for family, kind, proto, _, where in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
+            try:
+                probe.bind(where)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise CannotListen(
+                        f"cannot listen on {address}: the address is in use "
+                        "(is another xregistry serve running?)"
+                    ) from None

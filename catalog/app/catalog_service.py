@@ -6,9 +6,10 @@ One place that opens sessions around the store's functions, so neither edge hold
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import FailedPrecondition, InvalidArgument
@@ -16,15 +17,21 @@ from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.run import index_registry
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
+from catalog.oci.secrets import Secrets
 from catalog.store import queries
+from catalog.store.audit import AuditKind, record, registry_resource, registry_version
+from catalog.store.models import Registry
 from catalog.store.registries import (
     INTERRUPTED,
+    IndexStatus,
     RegistrySpec,
     create_registry,
     delete_registry,
     get_registry,
     index_ended,
     index_started,
+    update_registry,
+    validate_spec,
 )
 
 # Told, after each index run, the registry and when the run started (replication follows it).
@@ -33,15 +40,32 @@ AfterIndex = Callable[[str, datetime], object]
 
 class CatalogService:
     def __init__(
-        self, sessions: sessionmaker[Session], after_index: AfterIndex | None = None
+        self,
+        sessions: sessionmaker[Session],
+        after_index: AfterIndex | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         self.sessions = sessions
         self.after_index = after_index
+        # The named credentials, CA files and layout roots registries may use; none by default.
+        self.secrets = secrets or Secrets()
         self._indexing: set[str] = set()
 
     def add_registry(self, spec: RegistrySpec) -> queries.RegistryView:
+        """Add a registry whose secrets are names this process defines (never paths or
+        variables: the caller may be anyone the server lets create registries)."""
+        validate_spec(spec)
+        self.secrets.check_registry(spec.host, spec.credentials_ref, spec.ca_file)
         with self.sessions.begin() as session:
-            return queries.RegistryView.of(create_registry(session, spec))
+            row = create_registry(session, spec)
+            record(
+                session,
+                AuditKind.REGISTRY_CREATED,
+                registry_resource(row.name),
+                None,
+                registry_version(row),
+            )
+            return queries.RegistryView.of(row)
 
     def get_registry(self, name: str) -> queries.RegistryView:
         with self.sessions() as session:
@@ -55,7 +79,9 @@ class CatalogService:
 
     def remove_registry(self, name: str) -> None:
         with self.sessions.begin() as session:
+            before = registry_version(get_registry(session, name))
             delete_registry(session, name)
+            record(session, AuditKind.REGISTRY_DELETED, registry_resource(name), before, None)
 
     def list_repositories(
         self, registry: str, size: int = 0, after: queries.Key | None = None
@@ -92,9 +118,17 @@ class CatalogService:
         started = datetime.now(UTC)
         try:
             with self.sessions.begin() as session:
+                before = get_registry(session, name).last_index_status
                 index_started(session, name, started)
+                record(
+                    session,
+                    AuditKind.INDEX_STARTED,
+                    registry_resource(name),
+                    before,
+                    IndexStatus.RUNNING,
+                )
             try:
-                stats = await index_registry(self.sessions, name, on_progress)
+                stats = await index_registry(self.sessions, name, self.secrets, on_progress)
             except BaseException as exc:
                 # Cancelled (the server stops) or Ctrl-C: the status must not stay "running".
                 stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
@@ -171,3 +205,17 @@ class CatalogService:
         with self.sessions() as session:
             registry = queries.registry_for_host(session, ref.registry).name
         return self.tag_events(registry, ref.repository, ref.tag or "latest", size, after)
+
+
+def apply_config_registries(session: Session, specs: Sequence[RegistrySpec]) -> None:
+    """Bring the registries of the serve configuration into the store, in ``session``'s
+    transaction: each one created or changed is an audit event (one left as it was is none, so
+    a restart records nothing)."""
+    for spec in specs:
+        existing = session.scalar(select(Registry).where(Registry.name == spec.name))
+        before = registry_version(existing) if existing is not None else None
+        row = update_registry(session, spec)
+        after = registry_version(row)
+        if after != before:
+            kind = AuditKind.REGISTRY_CREATED if before is None else AuditKind.REGISTRY_UPDATED
+            record(session, kind, registry_resource(spec.name), before, after, "configuration")

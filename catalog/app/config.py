@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from catalog.app.auth_config import AuthSettings
+from catalog.app.secrets_config import SecretsSettings
+from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
 from catalog.errors import ConfigError
-from catalog.oci.reference import parse_image_reference
+from catalog.oci.secrets import Secrets
 from catalog.schedules import IndexSchedule, parse_duration
 from catalog.store.db import DEFAULT_URL
-from catalog.store.registries import RegistrySpec, validate_name
+from catalog.store.registries import RegistrySpec, validate_host, validate_name
 from replication.spec import RuleSpec
 
 if TYPE_CHECKING:
@@ -27,9 +30,9 @@ class RegistryConfig(_Strict):
     name: str
     host: str
     insecure: bool = False
-    ca_file: Path | None = None
+    ca_file: str | None = Field(default=None, description="the name of one of secrets.ca_files")
     credentials: str | None = Field(
-        default=None, description="env:USER_VAR:PASSWORD_VAR, file:/path, or docker-config"
+        default=None, description="the name of one of secrets.credentials"
     )
     repositories: list[str] = Field(default_factory=list)
     index: IndexSchedule | None = None
@@ -45,19 +48,14 @@ class RegistryConfig(_Strict):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        if value.startswith("oci:"):
-            return value  # an image-layout directory, indexed as one repository
-        parsed = parse_image_reference(f"{value}/probe", None)
-        if parsed.registry != value and value not in ("docker.io",):
-            raise ValueError(f"{value!r} is not a registry host[:port]")
-        return value
+        return validate_host(value)  # or oci:ROOT[/PATH], an image layout under a named root
 
     def spec(self) -> RegistrySpec:
         return RegistrySpec(
             name=self.name,
             host=self.host,
             insecure=self.insecure,
-            ca_file=str(self.ca_file) if self.ca_file else None,
+            ca_file=self.ca_file,
             credentials_ref=self.credentials,
             repositories=tuple(self.repositories),
             index_schedule=self.index.as_text() if self.index else None,
@@ -136,11 +134,54 @@ class ServeConfig(_Strict):
     registries: list[RegistryConfig] = Field(default_factory=list)
     trust: TrustSettings = Field(default_factory=TrustSettings)
     replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
+    auth: AuthSettings | None = None  # None: anonymous callers (loopback only)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    tls: TlsSettings | None = None
+    insecure_serve: InsecureServe = None
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:
         _unique("registry", [r.name for r in self.registries])
         return self
+
+    @model_validator(mode="after")
+    def named_secrets(self) -> ServeConfig:
+        """Registries refer to secrets this file defines, for their own hosts."""
+        secrets = self.secrets.build()
+        for registry in self.registries:
+            try:
+                secrets.check_registry(registry.host, registry.credentials, registry.ca_file)
+            except ValueError as exc:
+                raise ValueError(f"registry {registry.name!r}: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def certificates_need_client_certs(self) -> ServeConfig:
+        """grpc asks for a client certificate only when it requires one: principals from
+        certificates need `tls.client_ca_file` with `require_client_cert: true`."""
+        if self.auth is not None and self.auth.certificates:
+            tls = self.tls
+            if tls is None or tls.client_ca_file is None or not tls.require_client_cert:
+                raise ValueError(
+                    "auth.certificates needs tls.client_ca_file and tls.require_client_cert: true"
+                )
+        return self
+
+    @property
+    def authenticated(self) -> bool:
+        """Callers are authenticated: the `auth` section names tokens, OIDC issuers or client
+        certificates."""
+        auth = self.auth
+        return auth is not None and bool(auth.tokens or auth.oidc or auth.certificates)
+
+    def exposure_warnings(self) -> list[str]:
+        """See :func:`catalog.app.tls_config.exposure_warnings` (raises ConfigError to refuse)."""
+        return exposure_warnings(
+            self.listen,
+            tls=self.tls is not None,
+            authenticated=self.authenticated,
+            insecure_serve=self.insecure_serve,
+        )
 
 
 def _messages(exc: ValidationError) -> list[tuple[str, str]]:
@@ -160,6 +201,15 @@ def _where(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
+
+
+def local_secrets(path: str | None) -> Secrets:
+    """The local CLI's secrets (no server: the user's own machine): the ``secrets`` section of
+    the config file at ``path`` (``--config``/``$XREGISTRY_CONFIG``) if given, with docker's
+    config.json and ``oci:PATH`` layouts anywhere besides."""
+    if not path:
+        return Secrets(local=True)
+    return load_config(Path(path)).secrets.build(local=True)
 
 
 def load_config(path: Path) -> ServeConfig:

@@ -11,6 +11,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 import click
 
 from catalog.app.catalog_service import CatalogService
+from catalog.app.config import local_secrets
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.store import queries
 from catalog.store.db import DEFAULT_URL, make_engine, session_factory, upgrade
@@ -64,9 +65,17 @@ def database_url(ctx: click.Context) -> str:
     return str(url or DEFAULT_URL)
 
 
+def config_path() -> str | None:
+    """The config file whose ``secrets`` the local CLI uses (--config, $XREGISTRY_CONFIG)."""
+    ctx = click.get_current_context(silent=True)
+    given = ctx.find_root().params.get("config") if ctx is not None else None
+    return str(given or os.environ.get("XREGISTRY_CONFIG") or "") or None
+
+
 def open_service(url: str) -> CatalogService:
     """The catalog on a database, its schema brought up to date first. Indexing starts the
-    runs of replication rules that follow the registry (a server's worker executes them)."""
+    runs of replication rules that follow the registry (a server's worker executes them).
+    Registries' secrets are the local user's (:func:`catalog.app.config.local_secrets`)."""
     engine = make_engine(url)
     upgrade(engine)
     sessions = session_factory(engine)
@@ -76,7 +85,7 @@ def open_service(url: str) -> CatalogService:
 
         ReplicationService(sessions).on_indexed(registry, since)
 
-    return CatalogService(sessions, after_index=after_index)
+    return CatalogService(sessions, after_index=after_index, secrets=local_secrets(config_path()))
 
 
 def with_catalog(

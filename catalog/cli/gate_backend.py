@@ -15,6 +15,7 @@ import click
 
 from catalog.cli.context import database_url, open_service, server_address
 from catalog.errors import InvalidArgument
+from catalog.oci.secrets import Secrets
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -52,9 +53,12 @@ class GateBackend(Protocol):
 class LocalGate:
     """The gate on the database, verifying with Sigstore's production instance (and staging)."""
 
-    def __init__(self, sessions: sessionmaker[Session], staging: bool) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], staging: bool, secrets: Secrets | None = None
+    ) -> None:
         self.sessions = sessions
         self.staging = staging
+        self.secrets = secrets  # what registries' names resolve to when asked live
 
     def _gate(self) -> Gate:
         from catalog.app.config import TrustSettings
@@ -63,7 +67,7 @@ class LocalGate:
         settings = TrustSettings(
             sigstore=("production", "staging") if self.staging else ("production",)
         )
-        return build_gate(self.sessions, settings.build())
+        return build_gate(self.sessions, settings.build(), self.secrets or Secrets())
 
     def check(
         self, image: str, policy: str, *, live: bool, offline: bool, adhoc: PolicySource | None
@@ -105,4 +109,5 @@ def open_gate(staging: bool = False, ctx: click.Context | None = None) -> GateBa
         from catalog.cli.remote_gate import RemoteGate
 
         return RemoteGate(server)
-    return LocalGate(open_service(database_url(ctx)).sessions, staging)
+    service = open_service(database_url(ctx))
+    return LocalGate(service.sessions, staging, service.secrets)

@@ -52,7 +52,12 @@ def render(result: Inspection, console: Console) -> None:
 @registry_options
 @reports_errors
 def inspect_command(
-    reference: str, output: str, insecure: bool, ca_file: Path | None, username: str | None
+    reference: str,
+    output: str,
+    insecure: bool,
+    ca_file: Path | None,
+    username: str | None,
+    token_realms: tuple[str, ...],
 ) -> None:
     """Resolve REFERENCE and show its digest, platforms and referrers.
 
@@ -68,7 +73,9 @@ def inspect_command(
       xregistry inspect oci:./my-layout --output json
     """
     ref = parse_reference(reference)
-    result = asyncio.run(inspect(ref, build_registry_options(insecure, ca_file, username)))
+    result = asyncio.run(
+        inspect(ref, build_registry_options(insecure, ca_file, username, token_realms))
+    )
     if output == "json":
         click.echo(json.dumps(result.to_json(), indent=2))
     else:

@@ -13,6 +13,7 @@ from catalog import __version__
 # imports.
 COMMANDS = {
     "artifact": "catalog.cli.artifact:artifact_group",
+    "audit": "catalog.cli.audit:audit_command",
     "find": "catalog.cli.artifact:find_command",
     "index": "catalog.cli.index:index_command",
     "inspect": "catalog.cli.inspect:inspect_command",
@@ -52,7 +53,40 @@ class LazyGroup(click.Group):
     help="Talk to a running `xregistry serve` at HOST:PORT instead of the database (then no "
     "database is opened; exit 7 when the server cannot be reached).",
 )
-def main(database: str | None, server: str | None) -> None:
+@click.option(
+    "--config",
+    envvar="XREGISTRY_CONFIG",
+    help="Without --server: a serve config file whose `secrets` name credentials, CA files "
+    "and layout roots for `registry add`.",
+)
+# The channel's options: catalog/cli/channel.py reads them from the context.
+@click.option(
+    "--ca-file",
+    envvar="XREGISTRY_CA_FILE",
+    type=click.Path(dir_okay=False),
+    help="With --server: TLS, the server's certificate checked against this CA (PEM).",
+)
+@click.option(
+    "--cert",
+    envvar="XREGISTRY_CERT",
+    type=click.Path(dir_okay=False),
+    help="With --server: a client certificate (PEM) for mTLS; TLS. Needs --key.",
+)
+@click.option(
+    "--key",
+    envvar="XREGISTRY_KEY",
+    type=click.Path(dir_okay=False),
+    help="With --cert: that certificate's private key (PEM).",
+)
+@click.option(
+    "--token-file",
+    envvar="XREGISTRY_TOKEN_FILE",
+    type=click.Path(dir_okay=False),
+    help="With --server: send the token in this file (or $XREGISTRY_TOKEN) as a bearer token.",
+)
+def main(
+    database: str | None, server: str | None, config: str | None, **_channel: str | None
+) -> None:
     """xregistry: catalog, verify and replicate what lives in OCI registries.
 
     \b

@@ -14,7 +14,16 @@ from catalog.oci.credentials import Credentials
 
 
 def registry_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--insecure``, ``--ca-file``, ``--username`` (password from XREGISTRY_PASSWORD)."""
+    """``--insecure``, ``--ca-file``, ``--username`` (password from XREGISTRY_PASSWORD),
+    ``--token-realm``."""
+    func = click.option(
+        "--token-realm",
+        "token_realms",
+        multiple=True,
+        metavar="HOST[:PORT]",
+        help="A token server besides the registry's own host that may receive the credentials "
+        "(repeat; e.g. gitlab.com for registry.gitlab.com). Others are refused.",
+    )(func)
     func = click.option(
         "--username",
         help="Registry user name; the password is read from $XREGISTRY_PASSWORD. "
@@ -34,7 +43,7 @@ def registry_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_registry_options(
-    insecure: bool, ca_file: Path | None, username: str | None
+    insecure: bool, ca_file: Path | None, username: str | None, token_realms: tuple[str, ...] = ()
 ) -> RegistryOptions:
     credentials = None
     if username:
@@ -42,4 +51,9 @@ def build_registry_options(
         if password is None:
             raise click.UsageError("--username needs the password in $XREGISTRY_PASSWORD")
         credentials = Credentials(username, password)
-    return RegistryOptions(insecure=insecure, ca_file=ca_file, credentials=credentials)
+    return RegistryOptions(
+        insecure=insecure,
+        ca_file=ca_file,
+        credentials=credentials,
+        token_realms=frozenset(token_realms),
+    )

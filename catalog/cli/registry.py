@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from catalog.app.config import schedule_text
@@ -23,10 +21,18 @@ def registry_group() -> None:
 @click.argument("name")
 @click.argument("host")
 @click.option("--insecure", is_flag=True, help="Allow plain HTTP to a host that is not loopback.")
-@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--ca",
+    metavar="NAME",
+    help="Trust the CA file of this name in the config's secrets.ca_files (the server's with "
+    "--server).",
+)
 @click.option(
     "--credentials",
-    help="env:USER_VAR:PASSWORD_VAR, file:/path (USER:PASSWORD) or docker-config (the default).",
+    metavar="NAME",
+    help="Credentials of this name in the config's secrets.credentials (the server's with "
+    "--server); never a path or variable. Without either: anonymous, or locally docker's "
+    "config.json.",
 )
 @click.option(
     "--repository",
@@ -45,18 +51,19 @@ def add(
     name: str,
     host: str,
     insecure: bool,
-    ca_file: Path | None,
+    ca: str | None,
     credentials: str | None,
     repositories: tuple[str, ...],
     interval: str | None,
     cron: str | None,
     output: str,
 ) -> None:
-    """Add registry NAME at HOST[:PORT].
+    """Add registry NAME at HOST[:PORT], or an image layout at oci:ROOT[/PATH].
 
     \b
     Example:
       xregistry registry add local localhost:5000 --interval 15m
+      xregistry registry add acme registry.acme.io --credentials robot --ca corp
     """
     schedule = schedule_text(interval, cron) if interval or cron else None
     view = catalog.add_registry(
@@ -64,7 +71,7 @@ def add(
             name=name,
             host=host,
             insecure=insecure,
-            ca_file=str(ca_file) if ca_file else None,
+            ca_file=ca,
             credentials_ref=credentials,
             repositories=repositories,
             index_schedule=schedule,

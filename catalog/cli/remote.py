@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -19,6 +19,7 @@ from catalog import errors
 from catalog.api import enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
+from catalog.cli.channel import open_aio_channel, open_channel
 from catalog.cli.errors import CallerRefused, ServerUnavailable, ServerUnreachable
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
@@ -37,20 +38,6 @@ _ERRORS: dict[grpc.StatusCode, Callable[[str], Exception]] = {
     grpc.StatusCode.PERMISSION_DENIED: CallerRefused,
     grpc.StatusCode.UNAVAILABLE: ServerUnavailable,
 }
-
-
-@overload
-def open_channel(server: str) -> grpc.Channel: ...
-
-
-@overload
-def open_channel(server: str, *, aio: Literal[True]) -> grpc.aio.Channel: ...
-
-
-def open_channel(server: str, *, aio: bool = False) -> grpc.Channel | grpc.aio.Channel:
-    """Every channel the CLI opens to a server (``aio`` for the streams it follows): the one
-    place where transport security and the caller's credentials are set up."""
-    return grpc.aio.insecure_channel(server) if aio else grpc.insecure_channel(server)
 
 
 # How long the health probe that tells "unreachable" from "a registry behind it is down" waits.
@@ -94,7 +81,7 @@ class Connection:
 
     def __init__(self, server: str) -> None:
         self.server = server
-        self.channel = open_channel(server)
+        self.channel = open_channel(server)  # TLS and credentials: catalog/cli/channel.py
 
     def call(self, method: Callable[..., T], request: Any) -> T:
         try:
@@ -116,7 +103,7 @@ class Connection:
     @asynccontextmanager
     async def following(self) -> AsyncIterator[grpc.aio.Channel]:
         """An asyncio channel for a stream followed while the command does other things."""
-        async with open_channel(self.server, aio=True) as channel:
+        async with open_aio_channel(self.server) as channel:
             try:
                 yield channel
             except grpc.RpcError as exc:

@@ -73,6 +73,7 @@ def once_command(
     insecure: bool,
     ca_file: Path | None,
     username: str | None,
+    token_realms: tuple[str, ...],
     output: str,
 ) -> None:
     """Run an ad-hoc replication once, in the foreground, and summarise it.
@@ -104,7 +105,7 @@ def once_command(
         referrers=parse_kinds(selection.referrers),
         conflict=ConflictPolicy(selection.conflict),
     )
-    options = build_registry_options(insecure, ca_file, username)
+    options = build_registry_options(insecure, ca_file, username, token_realms)
     if output == "json":
         report = asyncio.run(
             replicate(rule, source_options=options, destination_options=options, parallel=parallel)

@@ -22,6 +22,7 @@ from replication.spec import RuleSpec
 from replication.statuses import RuleOrigin
 
 if TYPE_CHECKING:
+    from catalog.app.catalog_service import CatalogService
     from catalog.gate.checker import Gate
 
 OnRun = Callable[[RunView], None]
@@ -71,18 +72,24 @@ class LocalReplication(ReplicationService):
 
     executes_here = True
 
+    def __init__(self, catalog: CatalogService) -> None:
+        super().__init__(catalog.sessions)
+        self.secrets = catalog.secrets  # the local user's (catalog.app.config.local_secrets)
+
     def _gate(self) -> Gate:
         # Only rules with a policy ask for it; verification is heavy to set up.
         from catalog.app.config import TrustSettings
         from catalog.gate import build_gate
 
-        return build_gate(self.sessions, TrustSettings().build())
+        return build_gate(self.sessions, TrustSettings().build(), self.secrets)
 
     async def follow(self, run_id: int, on_update: OnRun, *, parallel: int) -> RunView:
         from replication.worker import Worker
 
         changed = asyncio.Event()
-        worker = Worker(self.sessions, parallel=parallel, poll=0.5, gate=self._gate)
+        worker = Worker(
+            self.sessions, parallel=parallel, poll=0.5, gate=self._gate, secrets=self.secrets
+        )
         work = asyncio.create_task(worker.finish(run_id, changed.set))
         last: RunView | None = None
 
@@ -121,4 +128,4 @@ def open_replication(ctx: click.Context | None = None) -> Replication:
         from catalog.cli.remote_replication import RemoteReplication
 
         return RemoteReplication(server)
-    return LocalReplication(open_service(database_url(ctx)).sessions)
+    return LocalReplication(open_service(database_url(ctx)))

@@ -34,13 +34,19 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
     \b
     Configuration (all keys optional):
       database: sqlite:///xregistry.db        # or postgresql://user@host/db
-      listen: 127.0.0.1:50051
+      listen: 127.0.0.1:50051                 # off loopback only with tls and auth
+      tls: {cert_file: tls.crt, key_file: tls.key}   # re-read when they change
       registries:
         - name: local
           host: localhost:5000
           repositories: ["acme/*"]            # globs; plain names need no _catalog
-          credentials: env:REG_USER:REG_PASS  # or file:/path, docker-config
+          credentials: robot                  # a name from secrets (never env:, file:)
           index: {interval: 15m}              # or {cron: "*/15 * * * *"}
+      secrets:                                # what registries (file, API, CLI) may name
+        credentials:                          # or file: PATH, or docker_config: true
+          - {name: robot, env: "REG_USER:REG_PASS", hosts: ["localhost:5000"]}
+        ca_files: [{name: corp, file: /etc/xregistry/corp-ca.pem}]
+        layouts: [{name: local, path: /srv/layouts}]   # hosts oci:local/PATH
       replication:
         workers: 8                            # images this process copies at once
         lease: 30s                            # a dead process's work is taken over after it

@@ -11,17 +11,28 @@ from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from catalog.api.access import AccessInterceptor
+from catalog.api.audit_servicer import AuditServicer, audit_service
 from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.gate_servicer import GateServicer
 from catalog.api.paging import PageTokens
 from catalog.api.replication_servicer import ReplicationServicer
-from catalog.api.server import build_server, catalog_service, gate_service, replication_service
-from catalog.app.catalog_service import CatalogService
+from catalog.api.server import (
+    build_server,
+    catalog_service,
+    ensure_free,
+    gate_service,
+    replication_service,
+)
+from catalog.api.tls import server_credentials
+from catalog.app.audit_service import AuditService
+from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
 from catalog.gate import build_gate
+from catalog.principals import ANONYMOUS, SERVER, acting_as
 from catalog.schedules import trigger_for
 from catalog.store.db import exclusive, make_engine, session_factory, upgrade
-from catalog.store.registries import interrupt_index_runs, update_registry
+from catalog.store.registries import interrupt_index_runs
 from catalog.trust.policy.stored import Policies
 from replication.notify import listen
 from replication.scheduling import RuleScheduler
@@ -42,16 +53,22 @@ class Server:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
+        # Refused before the database is touched: a bad exposure, TLS file or a taken port
+        # changes nothing.
+        for warning in config.exposure_warnings():
+            log.warning("%s", warning)
+        credentials = server_credentials(config.tls)
+        ensure_free(config.listen)
         self.engine = make_engine(config.database)
         upgrade(self.engine)
         self.sessions = session_factory(self.engine)
-        with self.sessions.begin() as session:
+        with self.sessions.begin() as session, acting_as(SERVER):
             exclusive(session.connection())  # replicas starting together apply them in turn
-            for registry in config.registries:
-                update_registry(session, registry.spec())
+            apply_config_registries(session, [r.spec() for r in config.registries])
             for name in interrupt_index_runs(session, datetime.now(UTC)):
                 log.warning("the last index run of %s was interrupted", name)
-        self.gate = build_gate(self.sessions, config.trust.build())
+        secrets = config.secrets.build()  # what registries may name: nothing else is read
+        self.gate = build_gate(self.sessions, config.trust.build(), secrets)
         settings = config.replication
         self.worker = Worker(
             self.sessions,
@@ -59,10 +76,14 @@ class Server:
             lease=settings.lease_seconds,
             poll=settings.poll_seconds,
             gate=lambda: self.gate,
+            secrets=secrets,
         )
         self.replication = ReplicationService(self.sessions, wake=self.worker.wake)
-        self.replication.apply_config_rules(settings.rules)
-        self.catalog = CatalogService(self.sessions, after_index=self.replication.on_indexed)
+        with acting_as(SERVER):  # the configuration's changes are the server's
+            self.replication.apply_config_rules(settings.rules)
+        self.catalog = CatalogService(
+            self.sessions, after_index=self.replication.on_indexed, secrets=secrets
+        )
         tokens = page_tokens()
         self.server = build_server(
             config.listen,
@@ -72,7 +93,10 @@ class Server:
                     GateServicer(self.gate, Policies(self.sessions, self.gate.pki_names), tokens)
                 ),
                 replication_service(ReplicationServicer(self.replication, tokens)),
+                audit_service(AuditServicer(AuditService(self.sessions), tokens)),
             ],
+            interceptors=[AccessInterceptor(config.auth)],
+            credentials=credentials,
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.rules = RuleScheduler(self.scheduler, self.replication)
@@ -87,13 +111,17 @@ class Server:
     async def index(self, name: str) -> None:
         """Index ``name`` on its schedule (runs of rules that follow it start after)."""
         try:
-            stats = await self.catalog.index(name)
+            with acting_as(SERVER):  # the runs this starts are the server's doing
+                stats = await self.catalog.index(name)
             log.info("indexed %s: %s", name, stats.as_dict())
         except Exception:
             log.exception("scheduled index of %s failed", name)
 
     async def start(self) -> None:
-        await self.server.start()
+        # The calls' context is copied from here: a call that no authentication identified acts
+        # as anonymous, not as the user running the server (authentication sets it per call).
+        with acting_as(ANONYMOUS):
+            await self.server.start()
         for registry in self.config.registries:
             if registry.index is not None:
                 self.scheduler.add_job(
@@ -115,7 +143,9 @@ class Server:
                 listen(self.engine.url, self.worker.wake, self._stopping)
             )
             self._listening.add_done_callback(partial(_report_end, "the replication listener"))
-        log.info("xregistry serving on port %d", self.port)
+        tls = self.config.tls
+        transport = "plain text" if tls is None else "mTLS" if tls.require_client_cert else "TLS"
+        log.info("xregistry serving on port %d (%s)", self.port, transport)
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)

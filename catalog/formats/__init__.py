@@ -11,7 +11,8 @@ is wrong and where (a JSON path). Modules, one job each:
 - ``dsse`` / ``intoto``: DSSE envelopes, PAE, in-toto Statements;
 - ``slsa``: SLSA provenance v0.2 / v1;
 - ``sbom``: SPDX and CycloneDX JSON, packages streamed in bounded memory;
-- ``certs``, ``rekor``, ``packages``: certificates and Fulcio extensions, log entries, purls."""
+- ``certs``, ``rekor``, ``packages``: certificates and Fulcio extensions, log entries, purls;
+- ``failures``: one line for whatever a decoder raised, recorded as the document's error."""
 
 from typing import TYPE_CHECKING
 

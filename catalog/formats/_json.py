@@ -7,13 +7,16 @@ surrogates: the store and the API must never choke on what a decoder accepted.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, NoReturn
 
 from catalog.errors import FormatError
+from catalog.oci.boundedjson import JSONRefused, loads
 
 MAX_DEPTH = 64
+# Whole documents (signatures, envelopes, bundles, statements up to intoto.INLINE_LIMIT) are
+# built in memory: at ~70 bytes a value, this keeps one under ~100 MB whatever its shape.
+MAX_VALUES = 1_000_000
 MAX_TEXT = 64 * 1024
 _DECIMAL = re.compile(r"-?[0-9]{1,19}")
 
@@ -23,36 +26,11 @@ def fail(path: str, problem: str) -> NoReturn:
 
 
 def load(data: bytes | str, what: str) -> Any:
-    """Parse a whole JSON document (UTF-8, no NaN/Infinity, nesting bounded)."""
+    """Parse a whole JSON document (UTF-8, no NaN/Infinity, nesting and value count bounded)."""
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        fail(what, f"JSON nested deeper than {MAX_DEPTH} levels")
-    except ValueError as exc:  # also UnicodeDecodeError and over-long integers
-        fail(what, f"not valid JSON ({exc})")
-    _check_depth(value, what)
-    return value
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _check_depth(value: Any, what: str) -> None:
-    # Iterative, so a document that json.loads accepted cannot exhaust the stack here either.
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth > MAX_DEPTH:
-            fail(what, f"JSON nested deeper than {MAX_DEPTH} levels")
-        stack.extend((child, depth + 1) for child in children)
+        return loads(data, max_depth=MAX_DEPTH, max_values=MAX_VALUES)
+    except JSONRefused as exc:
+        fail(what, str(exc))
 
 
 def type_name(value: Any) -> str:

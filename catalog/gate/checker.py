@@ -23,6 +23,7 @@ from catalog.gate.decision_log import DecisionLog
 from catalog.index.live import index_live, resolve_live
 from catalog.oci.errors import OCIError
 from catalog.oci.reference import ImageReference, parse_image_reference
+from catalog.oci.secrets import Secrets
 from catalog.store import queries, verifications
 from catalog.store.policies import current_policy, current_policy_version
 from catalog.trust.policy.evaluation import evaluate
@@ -237,11 +238,15 @@ class Gate:
         return results
 
 
-def build_gate(sessions: sessionmaker[Session], trust: TrustConfig) -> Gate:
-    """The gate, asking registries live for what the catalog has not seen."""
+def build_gate(
+    sessions: sessionmaker[Session], trust: TrustConfig, secrets: Secrets | None = None
+) -> Gate:
+    """The gate, asking registries live for what the catalog has not seen (with the named
+    ``secrets`` their registries refer to; none by default)."""
+    secrets = secrets or Secrets()
     return Gate(
         sessions,
         trust,
-        resolve_live=partial(resolve_live, sessions),
-        index_live=partial(index_live, sessions),
+        resolve_live=partial(resolve_live, sessions, secrets),
+        index_live=partial(index_live, sessions, secrets),
     )

@@ -9,6 +9,7 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.store.audit import principal_text
 from catalog.store.models import Signature, Verification, utcnow
 from catalog.trust import Method, VerifiedSignature
 from catalog.trust.policy import Decision, Evidence
@@ -89,4 +90,6 @@ def decision_row(
         "evidence": [{f.name: getattr(e, f.name) for f in _EVIDENCE} for e in decision.evidence],
         "cached": cached,
         "decided_at": utcnow(),
+        # Read now, in the call that asked: the row is written later, by the log's flusher.
+        "principal": principal_text(),
     }

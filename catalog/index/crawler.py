@@ -6,7 +6,13 @@ scheme, and their documents; then mark vanished tags and manifests as gone.
 
 No ``await`` happens inside a session. Writes (and the SBOM package decoding that streams into
 them) run on one writer thread, so recording one repository overlaps crawling the next while
-the database still sees a single writer, as SQLite wants.
+the database still sees a single writer, as SQLite wants. A repository's documents are decoded
+in batches of at most ``DOCUMENT_BATCH`` bytes held; each batch but the last is recorded in a
+transaction of its own, so memory stays bounded whatever a repository holds.
+
+What a registry says is checked before it is kept: a repository or tag name off the grammar, a
+manifest that cannot be parsed, a document that cannot be decoded is an index error (one line)
+and the crawl goes on; a repository whose recording fails is rolled back and recorded as one.
 """
 
 from __future__ import annotations
@@ -20,15 +26,17 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.classify import COSIGN_SUFFIX_KIND, manifest_kind
-from catalog.index.layers import decode_attachment
+from catalog.index.layers import decode_attachment, held_bytes
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import RepositoryOpener
 from catalog.oci import mediatypes as mt
 from catalog.oci.attachments import attachment_type
-from catalog.oci.digest import Digest
-from catalog.oci.errors import NotInRegistry, OCIError
+from catalog.oci.boundedjson import first_line
+from catalog.oci.digest import Digest, is_digest
+from catalog.oci.errors import InvalidReference, NotInRegistry, OCIError
 from catalog.oci.globs import is_glob, matcher
 from catalog.oci.manifest import Manifest
+from catalog.oci.reference import validate_repository, validate_tag
 from catalog.oci.repository import Repository
 from catalog.store import content, documents
 from catalog.store.documents import DecodedDocuments
@@ -38,6 +46,9 @@ from catalog.store.registries import get_registry, mark_repositories_gone, repos
 
 _COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|att|sbom)$")
 _FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
+DOCUMENT_BATCH = 32 * 1024 * 1024  # bytes of documents a repository's crawl holds at once
+_REFERENCE_COLUMN = 255  # index_errors.repository and .reference
+_SHOWN = 80  # characters of a refused name shown in its error
 
 
 @dataclass(slots=True)
@@ -71,6 +82,8 @@ class Crawler:
         self.concurrency = concurrency
         self.on_progress = on_progress
         self.stats = IndexStats()
+        self._refused_names: list[str] = []  # repository names off the grammar, as errors
+        self._writer: ThreadPoolExecutor | None = None
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -92,14 +105,18 @@ class Crawler:
         async def one(name: str) -> None:
             async with limit:
                 scan = await self._scan(name)
-            await loop.run_in_executor(writer, self._record, scan)
+            await loop.run_in_executor(writer, self._record_or_fail, scan)
             self.stats.repositories_done += 1
             self._report()
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-writer") as writer:
+            self._writer = writer
             await asyncio.gather(*(one(n) for n in names))
         with self.sessions.begin() as session:
             registry = get_registry(session, self.registry_name)
+            for reason in self._refused_names:
+                session.add(IndexErrorRecord(registry_id=registry.id, reason=reason[:4000]))
+            self.stats.errors += len(self._refused_names)
             if self.open_repository.can_list and not patterns_are_names(patterns):
                 mark_repositories_gone(session, registry, set(names))
         self.stats.phase = "done"
@@ -113,7 +130,14 @@ class Crawler:
         if patterns:
             wanted = matcher(patterns)
             names = [n for n in names if wanted.fullmatch(n)]
-        return sorted(names)
+        valid = []
+        for name in sorted(set(names)):
+            try:
+                valid.append(validate_repository(name))
+            except InvalidReference as exc:
+                reason = f"repository {name[:_SHOWN]!r} skipped: {first_line(exc)}"
+                self._refused_names.append(reason)
+        return valid
 
     # -- network half ----------------------------------------------------------------------
 
@@ -121,7 +145,7 @@ class Crawler:
         scan = _RepoScan(name)
         repo = self.open_repository(name)
         try:
-            listed = [t async for t in repo.tags()]
+            listed = _valid_tags([t async for t in repo.tags()], scan)
         except OCIError as exc:
             scan.errors.append((None, f"cannot list tags: {exc}"))
             return scan
@@ -219,7 +243,12 @@ class Crawler:
                     d.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) == mt.BUILDKIT_ATTESTATION
                     and target
                 ):
-                    self._link(scan, target, str(d.digest), "in-index", None)
+                    if is_digest(target):
+                        subject = str(Digest.parse(target))
+                        self._link(scan, subject, str(d.digest), "in-index", None)
+                    else:
+                        reason = f"attestation {d.digest} names no digest: {target[:_SHOWN]!r}"
+                        scan.errors.append((str(manifest.digest), reason))
 
     def _link(
         self, scan: _RepoScan, subject: str, digest: str, scheme: str, artifact_type: str | None
@@ -252,16 +281,54 @@ class Crawler:
         candidates = {link.attachment for link in scan.links if link.kind != "other"}
         with self.sessions() as session:
             todo = sorted(candidates - documents.decoded(session, candidates))
+        await asyncio.gather(*(self._get(repo, scan, d) for d in todo if d not in scan.manifests))
+        batches = _batches([scan.manifests[d] for d in todo if d in scan.manifests])
 
-        async def one(digest: str) -> None:
-            manifest = scan.manifests.get(digest) or await self._get(repo, scan, digest)
-            if manifest is None:
-                return
-            scan.documents[digest] = await decode_attachment(repo, manifest)
+        async def one(manifest: Manifest) -> None:
+            scan.documents[str(manifest.digest)] = await decode_attachment(repo, manifest)
 
-        await asyncio.gather(*(one(d) for d in todo))
+        for number, batch in enumerate(batches, start=1):
+            await asyncio.gather(*(one(m) for m in batch))
+            if number < len(batches):  # the last batch is recorded with the repository
+                assert self._writer is not None
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._writer, self._record_documents, scan)
 
     # -- database half ---------------------------------------------------------------------
+
+    def _record_documents(self, scan: _RepoScan) -> None:
+        """Record the documents decoded so far, in a transaction of their own, and let them go;
+        their errors are recorded with the repository."""
+        held, scan.documents = scan.documents, {}
+        try:
+            with self.sessions.begin() as session:
+                for digest, decoded in held.items():
+                    self.stats.documents += documents.store(session, digest, decoded)
+        except Exception as exc:
+            reason = f"cannot record documents ({type(exc).__name__}: {first_line(exc)})"
+            scan.errors.extend((digest, reason) for digest in held)
+        else:
+            for digest, decoded in held.items():
+                scan.errors.extend((digest, reason) for reason in decoded.errors)
+        finally:
+            for decoded in held.values():
+                decoded.close()
+
+    def _record_or_fail(self, scan: _RepoScan) -> None:
+        """Record the scan; when that fails (content the database refuses, a bug), record the
+        repository's failure instead, so that one repository never stops the crawl. When even
+        that cannot be written, the database is what fails: the crawl stops with it."""
+        try:
+            self._record(scan)
+        except Exception as exc:
+            reason = f"cannot record the repository ({type(exc).__name__}: {first_line(exc)})"
+            try:
+                self._record(_RepoScan(scan.name, errors=[(None, reason)]))
+            except Exception:
+                raise exc from None
+            finally:
+                for decoded in scan.documents.values():
+                    decoded.close()
 
     def _record(self, scan: _RepoScan) -> None:
         with self.sessions.begin() as session:
@@ -286,8 +353,8 @@ class Crawler:
                 session.add(
                     IndexErrorRecord(
                         registry_id=registry.id,
-                        repository=scan.name,
-                        reference=reference,
+                        repository=scan.name[:_REFERENCE_COLUMN],
+                        reference=reference[:_REFERENCE_COLUMN] if reference else None,
                         reason=reason[:4000],
                     )
                 )
@@ -303,6 +370,32 @@ class Crawler:
                 content.mark_tag_gone(session, tag_row)
                 self.stats.tags_gone += 1
                 self.stats.tag_events += 1
+
+
+def _batches(manifests: list[Manifest]) -> list[list[Manifest]]:
+    """Attachments in batches holding at most ``DOCUMENT_BATCH`` bytes (one larger attachment
+    makes a batch alone)."""
+    batches: list[list[Manifest]] = [[]]
+    held = 0
+    for manifest in manifests:
+        size = held_bytes(manifest)
+        if batches[-1] and held + size > DOCUMENT_BATCH:
+            batches.append([])
+            held = 0
+        batches[-1].append(manifest)
+        held += size
+    return batches
+
+
+def _valid_tags(listed: list[str], scan: _RepoScan) -> list[str]:
+    """The listed tags that follow the tag grammar, each once; the others are errors."""
+    valid = []
+    for tag in dict.fromkeys(listed):
+        try:
+            valid.append(validate_tag(tag))
+        except InvalidReference as exc:
+            scan.errors.append((None, f"tag {tag[:_SHOWN]!r} skipped: {first_line(exc)}"))
+    return valid
 
 
 def patterns_are_names(patterns: list[str]) -> bool:

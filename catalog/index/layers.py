@@ -1,8 +1,10 @@
 """Read the documents of an attachment manifest: fetch its layers, run the right decoders.
 
 Layers stream into spooled temporary files, so a large SBOM costs disk, not memory; its
-packages are decoded while they are stored. A layer that cannot be read becomes an error with
-its reason; the other layers are still read.
+packages are decoded while they are stored. Other documents are decoded whole, so they are
+held to a smaller size. A layer that cannot be read or decoded, whatever the decoder raised
+(``FormatError``, or a ``RecursionError``, ``MemoryError``, ``ValueError`` it did not foresee),
+becomes one line of error with its reason; the other layers and the crawl go on.
 """
 
 from __future__ import annotations
@@ -13,22 +15,45 @@ from typing import BinaryIO
 from catalog.errors import FormatError
 from catalog.formats import intoto, slsa
 from catalog.formats.bundle import decode_bundle
-from catalog.formats.classify import classify_manifest
+from catalog.formats.classify import LayerClass, classify_manifest
 from catalog.formats.cosign import decode_cosign_attestation, decode_cosign_signature
+from catalog.formats.failures import decoder_failure
 from catalog.formats.notation import decode_notation_signature
 from catalog.formats.records import SignatureRecord, StatementRecord
+from catalog.oci.boundedjson import first_line
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Descriptor, Manifest
 from catalog.oci.repository import Repository
 from catalog.store.documents import AttestationDoc, DecodedDocuments, SbomDoc, SignatureDoc
 
 LAYER_LIMIT = 512 * 1024 * 1024  # larger documents are refused, not read
-_IN_MEMORY = 8 * 1024 * 1024  # spooled files move to disk past this
+# Documents decoded whole (signatures, envelopes, bundles, statements): held in memory a few
+# times over while they are decoded, so they get a smaller limit than streamed SBOMs.
+WHOLE_DOCUMENT_LIMIT = 64 * 1024 * 1024
+_IN_MEMORY = 1024 * 1024  # spooled files move to disk past this: a crawl holds many at once
 
 
-async def _fetch(repo: Repository, layer: Descriptor) -> BinaryIO:
-    if layer.size > LAYER_LIMIT:
-        raise FormatError(f"{layer.size} bytes is over the {LAYER_LIMIT}-byte document limit")
+def _streamed(layer_class: LayerClass) -> bool:
+    """SBOMs stream from a spooled file; every other document is decoded whole."""
+    return layer_class.decoder == "sbom-json" or (
+        layer_class.decoder == "in-toto-statement" and layer_class.kind == "sbom"
+    )
+
+
+def held_bytes(manifest: Manifest) -> int:
+    """What decoding the attachment keeps in memory until it is recorded, at most: its whole
+    documents, and the in-memory part of each spooled SBOM."""
+    classes = classify_manifest(manifest).layers
+    return sum(
+        min(layer.size, _IN_MEMORY if _streamed(layer_class) else WHOLE_DOCUMENT_LIMIT)
+        for layer, layer_class in zip(manifest.layers, classes, strict=True)
+        if layer_class.decoder is not None
+    )
+
+
+async def _fetch(repo: Repository, layer: Descriptor, limit: int) -> BinaryIO:
+    if layer.size > limit:
+        raise FormatError(f"{layer.size} bytes is over the {limit}-byte document limit")
     spool = tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY)  # noqa: SIM115 (caller closes)
     try:
         async for chunk in repo.blob_chunks(layer.digest, layer.size):
@@ -70,15 +95,14 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
         decoder = layer_class.decoder
         if decoder is None:
             continue
+        streamed = _streamed(layer_class)
         try:
-            source = await _fetch(repo, layer)
+            source = await _fetch(repo, layer, LAYER_LIMIT if streamed else WHOLE_DOCUMENT_LIMIT)
         except (OCIError, FormatError) as exc:
-            docs.errors.append(f"layer {layer.digest}: {exc}")
+            docs.errors.append(f"layer {layer.digest}: {first_line(exc, 1000)}")
             continue
         try:
-            if decoder in ("sbom-json",) or (
-                decoder == "in-toto-statement" and layer_class.kind == "sbom"
-            ):
+            if streamed:
                 wrapped = decoder != "sbom-json"
                 docs.sboms.append(SbomDoc(str(layer.digest), source, wrapped))
                 continue  # the store reads the packages from ``source``, then closes it
@@ -96,7 +120,7 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
                 _signature_doc(docs, layer, data, record)
             elif decoder == "in-toto-statement":
                 _statement_docs(docs, layer, intoto.decode_statement(data), data)
-        except FormatError as exc:
+        except Exception as exc:  # one document's failure, whatever it is, is that document's
             source.close()
-            docs.errors.append(f"layer {layer.digest} ({layer.media_type}): {exc}")
+            docs.errors.append(f"layer {layer.digest} ({layer.media_type}): {decoder_failure(exc)}")
     return docs

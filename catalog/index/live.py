@@ -11,20 +11,23 @@ from catalog.oci.errors import ManifestUnknown
 from catalog.oci.open import client_for
 from catalog.oci.reference import ImageReference
 from catalog.oci.repository import RemoteRepository
+from catalog.oci.secrets import Secrets
 from catalog.store.models import Registry
 
 
-def _client(sessions: sessionmaker[Session], host: str) -> RegistryClient:
+def _client(sessions: sessionmaker[Session], secrets: Secrets, host: str) -> RegistryClient:
     """A client with the registry's configured settings, or plain defaults for a stranger."""
     with sessions() as session:
         row = session.scalar(select(Registry).where(Registry.host == host))
         if row is None:
-            return client_for(host, False, None, None)
-        return client_for(row.host, row.insecure, row.ca_file, row.credentials_ref)
+            return client_for(host, False, None, None, secrets=secrets)
+        return client_for(row.host, row.insecure, row.ca_file, row.credentials_ref, secrets=secrets)
 
 
-async def resolve_live(sessions: sessionmaker[Session], reference: ImageReference) -> str:
-    async with _client(sessions, reference.registry) as client:
+async def resolve_live(
+    sessions: sessionmaker[Session], secrets: Secrets, reference: ImageReference
+) -> str:
+    async with _client(sessions, secrets, reference.registry) as client:
         descriptor = await client.head_manifest(reference.repository, reference.ref)
     if descriptor is None:
         raise ManifestUnknown(f"{reference}: no such manifest in the registry")
@@ -32,7 +35,7 @@ async def resolve_live(sessions: sessionmaker[Session], reference: ImageReferenc
 
 
 async def index_live(
-    sessions: sessionmaker[Session], reference: ImageReference, digest: str
+    sessions: sessionmaker[Session], secrets: Secrets, reference: ImageReference, digest: str
 ) -> int:
-    async with _client(sessions, reference.registry) as client:
+    async with _client(sessions, secrets, reference.registry) as client:
         return await index_digest(sessions, RemoteRepository(client, reference.repository), digest)

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.index.crawler import Crawler
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import LayoutSource, RegistrySource
+from catalog.oci.errors import RegistryUnavailable
 from catalog.oci.open import client_for
+from catalog.oci.secrets import Secrets
 from catalog.store.registries import get_registry
+
+# However well each request is bounded, a registry answering just fast enough everywhere could
+# hold a run open for days: past this, the run stops and is recorded as failed, saying why.
+INDEX_DEADLINE = 6 * 3600.0
 
 
 async def index_registry(
     sessions: sessionmaker[Session],
     name: str,
+    secrets: Secrets,
     on_progress: ProgressCallback | None = None,
     concurrency: int = 8,
+    deadline: float | None = None,
 ) -> IndexStats:
+    """Crawl registry ``name``; a :class:`RegistryUnavailable` once ``deadline`` seconds
+    (``INDEX_DEADLINE`` by default) have passed."""
     with sessions() as session:
         row = get_registry(session, name)
         host, insecure, ca_file, credentials = (
@@ -27,12 +37,23 @@ async def index_registry(
             row.ca_file,
             row.credentials_ref,
         )
-    if host.startswith("oci:"):
-        layout = LayoutSource(Path(host.removeprefix("oci:")))
-        crawler = Crawler(sessions, name, layout, concurrency=1, on_progress=on_progress)
-        return await crawler.run()
-    async with client_for(host, insecure, ca_file, credentials) as client:
-        crawler = Crawler(
-            sessions, name, RegistrySource(client), concurrency=concurrency, on_progress=on_progress
-        )
-        return await crawler.run()
+    deadline = INDEX_DEADLINE if deadline is None else deadline
+    limit = asyncio.timeout(deadline)
+    try:
+        async with limit:
+            if host.startswith("oci:"):
+                layout = LayoutSource(secrets.layout(host))
+                crawler = Crawler(sessions, name, layout, concurrency=1, on_progress=on_progress)
+                return await crawler.run()
+            async with client_for(host, insecure, ca_file, credentials, secrets=secrets) as client:
+                source = RegistrySource(client)
+                crawler = Crawler(
+                    sessions, name, source, concurrency=concurrency, on_progress=on_progress
+                )
+                return await crawler.run()
+    except TimeoutError as exc:
+        if not limit.expired():
+            raise
+        raise RegistryUnavailable(
+            f"{host}: the index run of {name!r} was stopped at its deadline of {deadline:g} s"
+        ) from exc

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
         Credentials,
         CredentialStore,
         DockerConfig,
-        resolve_credentials_ref,
     )
     from catalog.oci.describe import Inspection, inspect, open_reference
     from catalog.oci.digest import Digest, StreamVerifier, is_digest, verify_bytes
@@ -77,6 +76,7 @@ if TYPE_CHECKING:
     )
     from catalog.oci.repository import RemoteRepository, Repository
     from catalog.oci.retry import RetryPolicy
+    from catalog.oci.secrets import NamedCredentials, Secrets
 
 __all__ = [
     "DEFAULT_MANIFEST_LIMIT",
@@ -104,6 +104,7 @@ __all__ = [
     "ManifestTooLarge",
     "ManifestUnknown",
     "NameUnknown",
+    "NamedCredentials",
     "NotInRegistry",
     "OCIError",
     "Platform",
@@ -117,6 +118,7 @@ __all__ = [
     "RemoteRepository",
     "Repository",
     "RetryPolicy",
+    "Secrets",
     "SizeMismatch",
     "StreamVerifier",
     "TooManyRequests",
@@ -137,7 +139,6 @@ __all__ = [
     "parse_layout_reference",
     "parse_manifest",
     "parse_reference",
-    "resolve_credentials_ref",
     "validate_repository",
     "validate_tag",
     "verify_bytes",
@@ -156,7 +157,6 @@ __getattr__ = lazy_exports(
         "Credentials": "credentials",
         "CredentialStore": "credentials",
         "DockerConfig": "credentials",
-        "resolve_credentials_ref": "credentials",
         "Inspection": "describe",
         "inspect": "describe",
         "open_reference": "describe",
@@ -207,5 +207,7 @@ __getattr__ = lazy_exports(
         "RemoteRepository": "repository",
         "Repository": "repository",
         "RetryPolicy": "retry",
+        "NamedCredentials": "secrets",
+        "Secrets": "secrets",
     },
 )

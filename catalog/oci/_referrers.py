@@ -14,9 +14,9 @@ from functools import partial
 from urllib.parse import urlencode
 
 from catalog.oci import mediatypes as mt
-from catalog.oci._transport import Transport, next_link, repository_scopes
+from catalog.oci._transport import Transport, repository_scopes
 from catalog.oci.digest import Digest
-from catalog.oci.errors import InvalidManifest, NotInRegistry
+from catalog.oci.errors import BadResponse, InvalidManifest, NotInRegistry
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
 
 # The client's manifest endpoints, by (repository, tag or digest).
@@ -92,6 +92,7 @@ class ReferrersEndpoint:
         url: str | None = f"/v2/{repository}/referrers/{digest}{query}"
         descriptors: list[Descriptor] = []
         applied = True
+        seen: set[str] = set()
         while url:
             scopes = repository_scopes(repository, "pull")
             async with transport.send("GET", url, scopes=scopes) as r:
@@ -101,9 +102,16 @@ class ReferrersEndpoint:
                     return None
                 await transport.expect(r, 200)
                 self.has_api = True
-                index = parse_manifest(await r.read(), mt.OCI_INDEX)
+                raw = await transport.read(r, "referrers index")
+                try:
+                    index = parse_manifest(raw, mt.OCI_INDEX)
+                except InvalidManifest as exc:  # an API answer, not a document of the image
+                    raise BadResponse(
+                        f"{transport.host}: the referrers index is unusable: {exc}",
+                        url=str(r.url),
+                    ) from exc
                 applied = applied and "artifactType" in r.headers.get("OCI-Filters-Applied", "")
-                url = next_link(r.headers.get("Link"), str(r.url))
+                url = transport.next_page(r, seen, "referrers index")
             descriptors.extend(index.manifests)
         if artifact_type and not applied:
             descriptors = [d for d in descriptors if d.artifact_type == artifact_type]

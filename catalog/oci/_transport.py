@@ -7,15 +7,18 @@ what an answer means is for the endpoint that asked.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ipaddress
 import json
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from typing import Any
 from urllib.parse import urlencode, urljoin
 
 import aiohttp
 import aiohttp.payload
+import yarl
 from aiohttp.abc import AbstractStreamWriter
 
 from catalog.oci.auth import (
@@ -24,16 +27,29 @@ from catalog.oci.auth import (
     Challenge,
     basic_header,
     parse_challenge,
+    realm_allowed,
 )
 from catalog.oci.credentials import Credentials, CredentialStore
-from catalog.oci.errors import AuthError, RegistryUnavailable, error_for
-from catalog.oci.options import RegistryOptions
+from catalog.oci.digest import Digest
+from catalog.oci.errors import (
+    AuthError,
+    BadResponse,
+    InvalidDigest,
+    OCIError,
+    RegistryUnavailable,
+    error_for,
+)
+from catalog.oci.options import TOKEN_LIMIT, RegistryOptions
 from catalog.oci.retry import RETRY_STATUSES, parse_retry_after
 
 READ_CHUNK = 4 * 1024 * 1024
 CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 _WRITE_SLICE = 1024 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
+# A token answer may carry the token twice (``token`` and ``access_token``).
+_TOKEN_BODY_LIMIT = 2 * TOKEN_LIMIT + 4096
+# What a registry's error body may add to a message: one line, this long at most.
+_MESSAGE_LIMIT = 300
 
 
 def is_loopback(host: str) -> bool:
@@ -61,6 +77,45 @@ def next_link(header: str | None, base: str) -> str | None:
 
 def repository_scopes(repository: str | None, actions: str) -> list[str]:
     return [f"repository:{repository}:{actions}"] if repository else []
+
+
+class Trickle(TimeoutError):
+    """A body arriving slower than the throughput floor: dropped like a timed-out read."""
+
+
+def describe(exc: BaseException) -> str:
+    """A transport failure in a few words (a bare timeout has no message of its own)."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientResponseError):  # its str repeats the URL
+        return f"{exc.__class__.__name__}: {exc.message}"
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+def one_line(text: str, secrets: list[str] | None = None) -> str:
+    """``text`` on one line, cut short, with every secret in ``secrets`` blanked out."""
+    for secret in secrets or []:
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    text = " ".join(text.split())
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def sent_secrets(headers: Mapping[str, str]) -> list[str]:
+    """What an ``Authorization`` header gave away: the token, or the user's password."""
+    scheme, _, value = headers.get("Authorization", "").partition(" ")
+    if not value:
+        return []
+    if scheme.lower() != "basic":
+        return [value]
+    with contextlib.suppress(ValueError):
+        return [value, base64.b64decode(value).decode(errors="replace").partition(":")[2]]
+    return [value]
+
+
+def _whole_request_timed_out(exc: BaseException) -> bool:
+    """A deadline on the whole request, not aiohttp's on a connect or a read."""
+    return isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ServerTimeoutError)
 
 
 class Transport:
@@ -118,6 +173,15 @@ class Transport:
     ) -> tuple[str, float]:
         if not challenge.realm:
             raise AuthError(f"{self.host}: bearer challenge without a realm")
+        if creds is not None and not realm_allowed(
+            challenge.realm, self.base_url, self.options.token_realms
+        ):
+            # Checked here, where the request is made: nothing reaches a realm it names.
+            raise AuthError(
+                f"{self.host}: its token server {challenge.realm[:200]!r} is not on the "
+                "registry's host, so its credentials are not sent there (list the token "
+                "server in the credentials' token_realms if it is the registry's own)"
+            )
         query: list[tuple[str, str]] = []
         if "service" in challenge.params:
             query.append(("service", challenge.params["service"]))
@@ -126,21 +190,50 @@ class Transport:
         headers = {}
         if creds is not None:
             headers["Authorization"] = basic_header(creds)
+        server = one_line(challenge.realm)
         async with self.send("GET", url, headers=headers, authenticate=False) as resp:
             if resp.status in (401, 403):
                 raise AuthError(
-                    f"{self.host}: the token server at {challenge.realm} refused the credentials"
+                    f"{self.host}: the token server at {server} refused the credentials"
                     f" (HTTP {resp.status})"
                 )
             if resp.status != 200:
-                await self.raise_for(resp)
-            try:
-                answer = json.loads(await resp.read())
-            except json.JSONDecodeError:
-                raise AuthError(f"{self.host}: the token server answered non-JSON") from None
+                # Typed like any answer, but without its body: a realm may be any URL the
+                # registry chose, and its answer must not come back through error messages.
+                raise error_for(
+                    resp.status, None, f"the token server answered HTTP {resp.status}", url[:200]
+                )
+            raw = await self.read(
+                resp,
+                f"token server's answer ({server})",
+                _TOKEN_BODY_LIMIT,
+                lambda limit: AuthError(
+                    f"{self.host}: the token server at {server} answered more than {limit}"
+                    " bytes; refused"
+                ),
+            )
+        # Neither the answer nor the token is ever quoted: it is a secret however malformed.
+        try:
+            answer = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise AuthError(
+                f"{self.host}: the token server at {server} answered non-JSON"
+            ) from None
+        if not isinstance(answer, dict):
+            raise AuthError(f"{self.host}: the token server at {server} answered without a token")
         token = answer.get("token") or answer.get("access_token")
         if not isinstance(token, str) or not token:
-            raise AuthError(f"{self.host}: the token server answered without a token")
+            raise AuthError(f"{self.host}: the token server at {server} answered without a token")
+        if len(token) > TOKEN_LIMIT:
+            raise AuthError(
+                f"{self.host}: the token server at {server} answered a token of {len(token)}"
+                f" characters, over the {TOKEN_LIMIT} limit; refused"
+            )
+        if not (token.isascii() and token.isprintable()) or " " in token:
+            raise AuthError(
+                f"{self.host}: the token server at {server} answered a token that cannot be"
+                " sent in a header; refused"
+            )
         lifetime = answer.get("expires_in")
         if not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = DEFAULT_TOKEN_LIFETIME
@@ -158,16 +251,25 @@ class Transport:
         stream: AsyncIterable[bytes] | None = None,
         authenticate: bool = True,
         retry: bool = True,
+        long_answer: bool = False,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send one request with auth, retries and the concurrency limit; yield the final answer.
 
         Answers with a retryable status are retried; any other status is the caller's to judge.
-        A streamed body cannot be replayed, so such requests are sent once.
+        A streamed body cannot be replayed, so such requests are sent once. Every transport
+        failure ends as a :class:`~catalog.oci.errors.RegistryUnavailable`.
+
+        The whole exchange, body included, has ``request_timeout`` (plus time for the bytes of
+        an upload); a ``long_answer`` (a blob) only until its headers, its body being held to
+        the throughput floor by :meth:`chunks` instead.
         """
         if not url.startswith(("http://", "https://")):
             url = self.base_url + url
         policy = self.options.retry
         retry = retry and stream is None
+        timeout = self._timeout(body, unbounded=long_answer or stream is not None)
+        # Until the headers: what the whole exchange may take, or, for a blob, the plain limit.
+        until_headers = timeout.total or (None if stream else self.options.request_timeout)
         attempt = 0
         reauthenticated = False
         async with self._semaphore:
@@ -182,9 +284,10 @@ class Transport:
                 if body is not None and len(body) > _WRITE_SLICE:
                     data = _SlicedBytes(body)  # a fresh one per attempt: a payload is read once
                 try:
-                    resp = await self.session.request(
-                        method, url, headers=request_headers, data=data
-                    )
+                    async with asyncio.timeout(until_headers):
+                        resp = await self.session.request(
+                            method, url, headers=request_headers, data=data, timeout=timeout
+                        )
                 except aiohttp.ClientConnectorCertificateError as exc:
                     raise RegistryUnavailable(
                         f"{self.host}: TLS certificate verification failed"
@@ -192,14 +295,30 @@ class Transport:
                         url=url,
                     ) from exc
                 except CONNECTION_ERRORS as exc:
+                    if _whole_request_timed_out(exc):
+                        # The registry answers, too slowly: another attempt would only wait
+                        # as long again. (A silent socket is a read timeout, and retried.)
+                        raise RegistryUnavailable(
+                            f"{self.host}: no answer within {until_headers:g} s", url=url
+                        ) from exc
                     if not retry or attempt >= policy.attempts:
                         raise RegistryUnavailable(
                             f"{self.host} unreachable after {attempt} attempt(s): "
-                            f"{exc.__class__.__name__}: {exc}",
+                            + one_line(describe(exc)),
                             url=url,
                         ) from exc
                     await asyncio.sleep(policy.backoff(attempt))
                     continue
+                except aiohttp.TooManyRedirects as exc:
+                    raise BadResponse(
+                        f"{self.host}: redirected {len(exc.history)} times without an answer"
+                        " (a redirect loop?)",
+                        url=url,
+                    ) from exc
+                except aiohttp.ClientError as exc:  # a malformed answer, an invalid redirect…
+                    raise BadResponse(
+                        f"{self.host}: unusable answer: {one_line(describe(exc))}", url=url
+                    ) from exc
                 if resp.status == 401 and authenticate and not reauthenticated and stream is None:
                     challenge = parse_challenge(resp.headers.get("WWW-Authenticate"))
                     if challenge is not None:
@@ -221,8 +340,153 @@ class Transport:
                     resp.release()
                 return
 
+    def _timeout(self, body: bytes | None, *, unbounded: bool) -> aiohttp.ClientTimeout:
+        total: float | None = None
+        if not unbounded:
+            total = self.options.request_timeout
+            if body:
+                total += len(body) / self.options.min_throughput
+        return aiohttp.ClientTimeout(
+            total=total,
+            sock_connect=self.options.connect_timeout,
+            sock_read=self.options.read_timeout,
+        )
+
+    def announced_digest(self, resp: aiohttp.ClientResponse) -> Digest | None:
+        """The ``Docker-Content-Digest`` of ``resp``; one that does not parse is the
+        registry's fault (a :class:`BadResponse`), not the caller's."""
+        header = resp.headers.get("Docker-Content-Digest")
+        if not header:
+            return None
+        try:
+            return Digest.parse(header)
+        except InvalidDigest:
+            raise BadResponse(
+                f"{self.host}: Docker-Content-Digest {one_line(header)[:100]!r} is not a digest",
+                url=str(resp.url),
+            ) from None
+
+    def next_page(self, resp: aiohttp.ClientResponse, seen: set[str], what: str) -> str | None:
+        """The URL of the page after ``resp`` (its ``Link`` header), None after the last.
+
+        ``seen`` holds the pages read so far: a link back to one of them (a loop), or more than
+        ``max_pages`` pages, is a :class:`BadResponse` rather than a listing without end.
+        """
+        here = str(resp.url)
+        seen.add(here)
+        link = next_link(resp.headers.get("Link"), here)
+        if link is None:
+            return None
+        link = str(yarl.URL(link))
+        if link in seen:
+            raise BadResponse(
+                f"{self.host}: the {what} pages loop (Link points back at a page already read)",
+                url=link,
+            )
+        if len(seen) >= self.options.max_pages:
+            raise BadResponse(
+                f"{self.host}: the {what} goes on past {self.options.max_pages} pages; refused",
+                url=link,
+            )
+        return link
+
+    async def read(
+        self,
+        resp: aiohttp.ClientResponse,
+        what: str,
+        limit: int | None = None,
+        too_large: Callable[[int], OCIError] | None = None,
+    ) -> bytes:
+        """The body of ``resp``, read as a stream and refused past ``limit`` bytes (the
+        ``json_limit`` by default) with ``too_large(limit)`` or a :class:`BadResponse`."""
+        limit = self.options.json_limit if limit is None else limit
+
+        def refuse() -> OCIError:
+            if too_large is not None:
+                return too_large(limit)
+            return BadResponse(
+                f"{self.host}: the {what} is larger than the {limit}-byte limit",
+                url=str(resp.url),
+            )
+
+        if resp.content_length is not None and resp.content_length > limit:
+            raise refuse()
+        pieces: list[bytes] = []
+        held = 0
+        try:
+            while piece := await resp.content.read(min(limit + 1 - held, READ_CHUNK)):
+                pieces.append(piece)
+                held += len(piece)
+                if held > limit:
+                    raise refuse()
+        except CONNECTION_ERRORS as exc:
+            raise RegistryUnavailable(
+                f"{self.host}: the {what} broke off after {held} bytes: " + one_line(describe(exc)),
+                url=str(resp.url),
+            ) from exc
+        return b"".join(pieces)
+
+    async def read_json(self, resp: aiohttp.ClientResponse, what: str) -> Any:
+        """The JSON body of ``resp``, under the ``json_limit`` (see :meth:`read`); one that
+        does not decode is a :class:`BadResponse`, however it fails (bad UTF-8, nesting too
+        deep…)."""
+        raw = await self.read(resp, what)
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise BadResponse(
+                f"{self.host}: the {what} is not JSON ({exc.__class__.__name__})",
+                url=str(resp.url),
+            ) from None
+
+    async def chunks(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        """A long body in pieces of about ``READ_CHUNK`` bytes, dropped with :class:`Trickle`
+        once it arrives slower than ``min_throughput`` over a ``throughput_window``.
+
+        Only the time spent waiting for bytes counts: a consumer slow to ask for the next piece
+        does not make the registry look slow.
+        """
+        floor, window = self.options.min_throughput, self.options.throughput_window
+        loop = asyncio.get_running_loop()
+        waited, received = 0.0, 0
+        pieces: list[bytes] = []
+        held = 0
+        while True:
+            began = loop.time()
+            deadline = asyncio.timeout(window - waited)
+            piece: bytes | None = None
+            try:
+                async with deadline:
+                    piece = await resp.content.readany()
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+            waited += loop.time() - began
+            received += len(piece or b"")
+            if waited >= window:
+                if received < floor * window:
+                    raise Trickle(
+                        f"{received} bytes in {window:g} s, under the floor of {floor} bytes/s"
+                    )
+                waited, received = 0.0, 0
+            if piece is None:
+                continue
+            if not piece:
+                break
+            pieces.append(piece)
+            held += len(piece)
+            if held >= READ_CHUNK:
+                yield b"".join(pieces)
+                pieces, held = [], 0
+        if pieces:
+            yield b"".join(pieces)
+
     async def raise_for(self, resp: aiohttp.ClientResponse) -> None:
-        """Raise the typed error a failed answer stands for."""
+        """Raise the typed error a failed answer stands for.
+
+        The registry's message is quoted on one line, cut short, and without whatever secret
+        the request carried (a hostile registry may echo the Authorization header).
+        """
         body = b""
         with contextlib.suppress(*CONNECTION_ERRORS):
             body = await resp.content.read(_ERROR_BODY_LIMIT)
@@ -233,8 +497,11 @@ class Transport:
             if errors and isinstance(errors[0], dict):
                 code = errors[0].get("code")
                 message = errors[0].get("message") or message
-        except (json.JSONDecodeError, AttributeError):
+        except (ValueError, RecursionError, AttributeError):
             pass
+        secrets = sent_secrets(resp.request_info.headers)
+        code = one_line(code, secrets) if isinstance(code, str) else None
+        message = one_line(str(message), secrets)
         raise error_for(resp.status, code, message, str(resp.url))
 
     async def expect(self, resp: aiohttp.ClientResponse, *statuses: int) -> None:

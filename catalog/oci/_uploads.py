@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urljoin
 
 from catalog.oci._transport import CONNECTION_ERRORS, Transport, repository_scopes
 from catalog.oci.digest import Digest, verify_bytes
-from catalog.oci.errors import OCIError, RegistryError, RegistryUnavailable
+from catalog.oci.errors import BadResponse, OCIError, RegistryError, RegistryUnavailable
 
 
 async def push_blob(
@@ -124,7 +124,13 @@ async def _status(transport: Transport, repository: str, location: str) -> tuple
         await transport.expect(r, 204, 202)
         # Distribution answers "0-0" for an empty session as well as for one byte: read it
         # as empty (no chunk is one byte long), or the resumed upload would skip a byte.
-        end = int((r.headers.get("Range") or "0--1").split("-")[-1])
+        answer = r.headers.get("Range") or "0--1"
+        try:
+            end = int(answer.split("-")[-1])
+        except ValueError:
+            raise BadResponse(
+                f"upload status with a Range that is not one: {answer[:100]!r}", url=location
+            ) from None
         received = end + 1 if end > 0 else 0
         return received, urljoin(location, r.headers.get("Location", location))
 

@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass
 
 from catalog.oci import mediatypes as mt
-from catalog.oci.digest import Digest
+from catalog.oci.digest import Digest, is_digest
 from catalog.oci.manifest import Descriptor, Manifest
 from catalog.oci.repository import Repository
 
@@ -52,7 +52,7 @@ def in_index_attestations(index: Manifest) -> list[Attachment]:
         if d.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) != mt.BUILDKIT_ATTESTATION:
             continue
         target = d.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
-        if target:
+        if target and is_digest(target):  # one that names no image is attached to none
             found.append(
                 Attachment(Digest.parse(target), d, "in-index", "application/vnd.in-toto+json")
             )

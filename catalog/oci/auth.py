@@ -1,12 +1,28 @@
-"""Registry authentication: challenges, the Docker token flow, and a token cache per scope."""
+"""Registry authentication: challenges, the Docker token flow, and a token cache per scope.
+
+The realm rule: a bearer challenge names the token server (its ``realm``) the client should
+ask, and the client's credentials go with that request. A registry could name any server, so
+credentials are sent to a realm only when it is
+
+- on the registry's own host and port (``https://ghcr.io/token`` for ``ghcr.io``), or
+- listed with the credentials (``token_realms:`` of a named credential in the server's
+  ``secrets``, as ``host[:port]``), or
+- Docker Hub's token server ``auth.docker.io`` for Docker Hub's hosts;
+
+and never over plain HTTP when the registry itself is reached over HTTPS. Any other realm is
+refused with an :class:`AuthError` before a request is made; without credentials there is
+nothing to leak and the token is asked for anonymously.
+"""
 
 from __future__ import annotations
 
 import base64
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from catalog.claims import Claims
 from catalog.oci.credentials import Credentials
@@ -41,6 +57,46 @@ def parse_challenge(header: str | None) -> Challenge | None:
         for m in _PARAM.finditer(rest)
     }
     return Challenge(scheme.lower(), params)
+
+
+_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_HUB_REALMS = frozenset({"auth.docker.io:443"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _authority(host: str, scheme: str) -> str | None:
+    """``host:port`` with the scheme's default port filled in; None when not parseable."""
+    try:
+        parts = urlsplit(f"{scheme}://{host}")
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except (ValueError, KeyError):
+        return None
+    if not parts.hostname or parts.username is not None or parts.password is not None:
+        return None
+    return f"{parts.hostname}:{port}"
+
+
+def realm_allowed(realm: str, registry_url: str, listed: Collection[str] = ()) -> bool:
+    """Whether credentials for the registry at ``registry_url`` (``scheme://host[:port]``) may be
+    sent to the token server ``realm`` (see the module's realm rule)."""
+    try:
+        target = urlsplit(realm)
+        registry = urlsplit(registry_url)
+    except ValueError:
+        return False
+    if target.scheme not in _DEFAULT_PORTS or registry.scheme not in _DEFAULT_PORTS:
+        return False
+    if target.scheme == "http" and registry.scheme == "https":
+        return False  # a downgrade: the password would cross the network in the clear
+    where = _authority(target.netloc, target.scheme)
+    own = _authority(registry.netloc, registry.scheme)
+    if where is None or own is None:
+        return False
+    if where == own:
+        return True
+    if where in {_authority(h, target.scheme) for h in listed}:
+        return True
+    return registry.hostname in _HUB_HOSTS and where in _HUB_REALMS
 
 
 def basic_header(credentials: Credentials) -> str:

@@ -18,16 +18,16 @@ from urllib.parse import urlencode
 from catalog.oci import _uploads
 from catalog.oci import mediatypes as mt
 from catalog.oci._referrers import Referrers, ReferrersEndpoint, fallback_index
-from catalog.oci._transport import (
-    CONNECTION_ERRORS,
-    READ_CHUNK,
-    Transport,
-    next_link,
-    repository_scopes,
-)
+from catalog.oci._transport import CONNECTION_ERRORS, Transport, describe, repository_scopes
 from catalog.oci.credentials import CredentialStore
 from catalog.oci.digest import Digest, StreamVerifier
-from catalog.oci.errors import DigestMismatch, ManifestTooLarge, NotInRegistry, RegistryUnavailable
+from catalog.oci.errors import (
+    BadResponse,
+    DigestMismatch,
+    ManifestTooLarge,
+    NotInRegistry,
+    RegistryUnavailable,
+)
 from catalog.oci.manifest import Descriptor, Manifest, parse_manifest
 from catalog.oci.options import RegistryOptions
 
@@ -76,13 +76,22 @@ class RegistryClient:
     async def _pages(
         self, path: str, key: str, scopes: list[str], page_size: int
     ) -> AsyncIterator[str]:
+        what = "repository list" if key == "repositories" else "tag list"
         url: str | None = f"{path}?n={page_size}"
+        seen: set[str] = set()
         while url:
             async with self._transport.send("GET", url, scopes=scopes) as resp:
                 await self._transport.expect(resp, 200)
-                doc = await resp.json(content_type=None)
-                url = next_link(resp.headers.get("Link"), str(resp.url))
-            for item in doc.get(key) or []:
+                doc = await self._transport.read_json(resp, what)
+                items = doc.get(key) if isinstance(doc, dict) else ()
+                if not isinstance(items, list | None) or not all(
+                    isinstance(item, str) for item in items or ()
+                ):
+                    raise BadResponse(
+                        f"{self.host}: the {what} is not {{{key!r}: [names]}}", url=str(resp.url)
+                    )
+                url = self._transport.next_page(resp, seen, what)
+            for item in items or ():
                 yield item
 
     def catalog(self, page_size: int = 100) -> AsyncIterator[str]:
@@ -109,16 +118,16 @@ class RegistryClient:
             if r.status == 404:
                 return None
             await self._transport.expect(r, 200)
-            digest = r.headers.get("Docker-Content-Digest")
+            digest = self._transport.announced_digest(r)
             media_type = (r.headers.get("Content-Type") or "").split(";")[0]
             length = r.headers.get("Content-Length")
-        if not digest or not length or media_type not in mt.MANIFESTS:
+        if not digest or not length or not length.isdigit() or media_type not in mt.MANIFESTS:
             # Some registries omit headers on HEAD: the GET tells the whole truth.
             try:
                 return (await self.get_manifest(repository, ref)).descriptor()
             except NotInRegistry:
                 return None
-        return Descriptor(media_type, Digest.parse(digest), int(length))
+        return Descriptor(media_type, digest, int(length))
 
     async def get_manifest(self, repository: str, ref: str) -> Manifest:
         """Fetch, size-limit, verify and parse a manifest by tag or digest."""
@@ -128,19 +137,15 @@ class RegistryClient:
         scopes = repository_scopes(repository, "pull")
         async with self._transport.send("GET", url, scopes=scopes, headers=headers) as r:
             await self._transport.expect(r, 200)
-            if r.content_length is not None and r.content_length > limit:
-                raise ManifestTooLarge(limit)
-            raw = await r.content.read(limit + 1)
-            while not r.content.at_eof() and len(raw) <= limit:
-                raw += await r.content.read(limit + 1 - len(raw))
-            if len(raw) > limit:
-                raise ManifestTooLarge(limit)
-            announced = r.headers.get("Docker-Content-Digest")
+            raw = await self._transport.read(r, "manifest", limit, ManifestTooLarge)
             content_type = r.headers.get("Content-Type")
-        expected = ref if ref.startswith(("sha256:", "sha512:")) else announced
+            wanted = (
+                Digest.parse(ref)
+                if ref.startswith(("sha256:", "sha512:"))
+                else self._transport.announced_digest(r)
+            )
         digest = Digest.of(raw)
-        if expected:
-            wanted = Digest.parse(expected)
+        if wanted:
             actual = digest if wanted.algorithm == "sha256" else Digest.of(raw, wanted.algorithm)
             if actual != wanted:
                 raise DigestMismatch(str(wanted), str(actual), "manifest")
@@ -229,10 +234,12 @@ class RegistryClient:
             offset = verifier.received
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             try:
-                async with self._transport.send("GET", url, scopes=scopes, headers=headers) as r:
+                async with self._transport.send(
+                    "GET", url, scopes=scopes, headers=headers, long_answer=True
+                ) as r:
                     await self._transport.expect(r, 200, 206)
                     skip = offset if r.status == 200 else 0
-                    async for chunk in r.content.iter_chunked(READ_CHUNK):
+                    async for chunk in self._transport.chunks(r):
                         if skip:
                             drop = min(skip, len(chunk))
                             chunk, skip = chunk[drop:], skip - drop
@@ -246,7 +253,8 @@ class RegistryClient:
                 failures += 1
                 if failures >= self.options.retry.attempts:
                     raise RegistryUnavailable(
-                        f"{self.host}: blob {digest} download broke {failures} times: {exc}",
+                        f"{self.host}: blob {digest} download broke {failures} times:"
+                        f" {describe(exc)}",
                         url=url,
                     ) from exc
                 await asyncio.sleep(self.options.retry.backoff(failures))

@@ -1,4 +1,6 @@
-"""Where registry credentials come from: explicit configuration and docker's ``config.json``.
+"""Registry credentials: the value type, docker's ``config.json`` and its credential helpers.
+
+Named credentials (the only kind a registry refers to) are in :mod:`catalog.oci.secrets`.
 
 Docker's order is kept: a ``credHelpers`` entry for the host, then ``auths``, then ``credsStore``.
 Helpers are run as docker runs them: ``docker-credential-<name> get`` with the server on stdin.
@@ -124,49 +126,20 @@ class DockerConfig:
 
 
 class CredentialStore:
-    """Explicit per-host credentials first, then the docker config."""
+    """Explicit per-host credentials first, then the docker config (unless ``ambient`` is off:
+    a server sends only the credentials its configuration names)."""
 
     def __init__(
         self,
         explicit: dict[str, Credentials] | None = None,
         docker_config: DockerConfig | None = None,
+        *,
+        ambient: bool = True,
     ) -> None:
         self.explicit = dict(explicit or {})
-        self.docker_config = docker_config if docker_config is not None else DockerConfig()
+        self.docker_config = docker_config or (DockerConfig() if ambient else None)
 
     def lookup(self, host: str) -> Credentials | None:
         if host in self.explicit:
             return self.explicit[host]
-        return self.docker_config.lookup(host)
-
-
-def resolve_credentials_ref(
-    ref: str | None, store: CredentialStore, host: str
-) -> Credentials | None:
-    """Credentials named by a reference, as configured for a registry (never the secret itself).
-
-    ``env:USER_VAR:PASSWORD_VAR`` reads two environment variables; ``file:/path`` reads
-    ``USER:PASSWORD`` from a file; ``docker-config`` or nothing looks the host up in docker's
-    ``config.json``.
-    """
-    if not ref or ref == "docker-config":
-        return store.lookup(host)
-    kind, _, rest = ref.partition(":")
-    if kind == "env":
-        user_var, _, password_var = rest.partition(":")
-        if not user_var or not password_var:
-            raise AuthError(f"credentials {ref!r}: use env:USER_VAR:PASSWORD_VAR")
-        user, password = os.environ.get(user_var), os.environ.get(password_var)
-        if user is None or password is None:
-            raise AuthError(f"credentials {ref!r}: ${user_var} or ${password_var} is not set")
-        return Credentials(user, password)
-    if kind == "file":
-        try:
-            text = Path(rest).read_text().strip()
-        except OSError as exc:
-            raise AuthError(f"credentials {ref!r}: {exc.strerror}") from None
-        user, sep, password = text.partition(":")
-        if not sep:
-            raise AuthError(f"credentials file {rest} must hold USER:PASSWORD")
-        return Credentials(user, password)
-    raise AuthError(f"unknown credentials reference {ref!r}: use env:…, file:… or docker-config")
+        return self.docker_config.lookup(host) if self.docker_config is not None else None

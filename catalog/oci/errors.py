@@ -122,6 +122,14 @@ class RegistryUnavailable(RegistryError):
     default_code = "UNAVAILABLE"
 
 
+class BadResponse(RegistryUnavailable):
+    """The registry answered what the client refuses: a body over its cap, one that is not JSON,
+    a redirect or pagination loop, a trickle, a broken body. A registry misbehaving is, for
+    whoever called, a registry not available."""
+
+    default_code = "BAD_RESPONSE"
+
+
 class Rejected(RegistryError):
     """The registry refused what we pushed (invalid manifest, missing blobs, bad digest)."""
 

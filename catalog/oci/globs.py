@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from catalog.regex import LinearRegex, compile_linear
+
+# A class with no character in it: RE2 has no ``(?!)``.
+_NOTHING = r"[^\x00-\x{10FFFF}]"
 # Repository names (lower-case letters, digits, . _ - /) and the wildcards.
 _REPOSITORY_GLOB = re.compile(r"[a-z0-9._/*?-]+")
 
@@ -53,7 +57,9 @@ def check_repository_glob(text: str) -> str:
     return text
 
 
-def matcher(globs: Iterable[str]) -> re.Pattern[str]:
-    """One pattern whose ``fullmatch`` is what any of ``globs`` matches (none: nothing)."""
+def matcher(globs: Iterable[str]) -> LinearRegex:
+    """One pattern whose ``fullmatch`` is what any of ``globs`` matches (none: nothing).
+
+    RE2, not ``re``: ``a*a*a*a*a*a*a*a*a*a*a*a*b`` against 40 ``a`` backtracks for minutes."""
     alternatives = [f"(?:{translate(g)})" for g in globs]
-    return re.compile("|".join(alternatives) if alternatives else "(?!)")
+    return compile_linear("|".join(alternatives) or _NOTHING, max_length=None)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
@@ -44,16 +45,53 @@ _COSIGN_SUFFIX = {
 }
 _READ_CHUNK = 1024 * 1024
 _LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+# index.json lists every tag and referrer of the layout (~300 bytes each): 16 MiB is some
+# 50,000 entries. A larger one is refused before it is read, not parsed into a gigabyte.
+DEFAULT_INDEX_LIMIT = 16 * 1024 * 1024
+_MARKER_LIMIT = 4096  # oci-layout holds one short JSON object
+
+
+def _read_capped(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, refused when over ``limit`` (checked before reading, and again
+    while reading, since the file may grow). A FIFO or device is refused without blocking.
+
+    Raises FileNotFoundError, :class:`_TooLarge` (with the size) or OSError.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        if status.st_size > limit:
+            raise _TooLarge(status.st_size)
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise _TooLarge(len(raw))
+    return raw
+
+
+class _TooLarge(Exception):
+    """A layout file over its cap; the caller says which file and which error it is."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
 
 
 class LayoutRepository:
     """An OCI image-layout directory as a source or a destination."""
 
     def __init__(
-        self, path: Path, *, create: bool = False, manifest_limit: int = DEFAULT_MANIFEST_LIMIT
+        self,
+        path: Path,
+        *,
+        create: bool = False,
+        manifest_limit: int = DEFAULT_MANIFEST_LIMIT,
+        index_limit: int = DEFAULT_INDEX_LIMIT,
     ) -> None:
         self.root = path.resolve()
         self.manifest_limit = manifest_limit
+        self.index_limit = index_limit
         marker = self.root / "oci-layout"
         if create and not marker.exists():
             if self.root.exists() and any(self.root.iterdir()):
@@ -64,8 +102,8 @@ class LayoutRepository:
         if not self.root.is_dir():
             raise LayoutError(f"{path}: no such directory")
         try:
-            version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
-        except (OSError, json.JSONDecodeError, AttributeError):
+            version = json.loads(_read_capped(marker, _MARKER_LIMIT)).get("imageLayoutVersion")
+        except (OSError, _TooLarge, ValueError, AttributeError, RecursionError):
             raise LayoutError(
                 f"{path} is not an OCI image layout (no valid oci-layout file)"
             ) from None
@@ -91,13 +129,21 @@ class LayoutRepository:
 
     def _index(self) -> Manifest:
         try:
-            raw = (self.root / "index.json").read_bytes()
+            raw = _read_capped(self.root / "index.json", self.index_limit)
         except OSError as exc:
             raise LayoutError(f"{self.root}: cannot read index.json: {exc}") from None
+        except _TooLarge as exc:
+            # Content refused (exit 6), as a registry's oversized manifest is.
+            raise InvalidManifest(
+                f"{self.root}/index.json is {exc.size} bytes, over the "
+                f"{self.index_limit}-byte limit"
+            ) from None
         try:
             return parse_manifest(raw, mt.OCI_INDEX)
         except InvalidManifest as exc:
             raise LayoutError(f"{self.root}/index.json: {exc}") from None
+        except RecursionError:  # nesting deeper than json can parse
+            raise LayoutError(f"{self.root}/index.json: nested too deeply") from None
 
     def _write_index(self, descriptors: list[Descriptor], annotations: dict[str, str]) -> None:
         raw = build_index(descriptors, annotations or None)
@@ -155,12 +201,13 @@ class LayoutRepository:
         digest = descriptor.digest if descriptor else Digest.parse(ref)
         path = self.blob_path(digest)
         try:
-            size = path.stat().st_size
+            raw = _read_capped(path, self.manifest_limit)
         except FileNotFoundError:
             raise ManifestUnknown(f"{self.root}: no manifest {digest}") from None
-        if size > self.manifest_limit:
-            raise ManifestTooLarge(self.manifest_limit)
-        raw = path.read_bytes()
+        except _TooLarge:
+            raise ManifestTooLarge(self.manifest_limit) from None
+        except OSError as exc:
+            raise LayoutError(f"{self.root}: cannot read manifest {digest}: {exc}") from None
         verifier = Verifier(digest, descriptor.size if descriptor else None, "manifest")
         verifier.update(raw)
         verifier.verify()
@@ -225,11 +272,14 @@ class LayoutRepository:
 
     async def blob_chunks(self, digest: Digest, size: int | None = None) -> AsyncIterator[bytes]:
         verifier = Verifier(digest, size)
+        path = self.blob_path(digest)
         try:
-            f = self.blob_path(digest).open("rb")
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise LayoutError(f"{self.root}: blob {digest} is missing") from None
-        with f:
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LayoutError(f"{self.root}: blob {digest} is not a regular file")
             while chunk := await asyncio.to_thread(f.read, _READ_CHUNK):
                 verifier.update(chunk)
                 yield chunk

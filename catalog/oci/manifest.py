@@ -7,10 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.oci import mediatypes as mt
+from catalog.oci.boundedjson import JSONRefused, loads
 from catalog.oci.digest import Digest
 from catalog.oci.errors import InvalidDigest, InvalidManifest, UnsupportedMediaType
 
 DEFAULT_MANIFEST_LIMIT = 4 * 1024 * 1024
+# Bounds on what a manifest may be, beyond its size: a real one nests five or six levels and a
+# 4 MiB index of descriptors holds some 200,000 values; strings go into columns of these sizes.
+MAX_DEPTH = 64
+MAX_VALUES = 500_000
+MAX_MEDIA_TYPE = 255
+MAX_PLATFORM_FIELD = 64
+MAX_ANNOTATION = 64 * 1024
+_MAX_SIZE = 2**63  # sizes are int64 everywhere (distribution, the database)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +127,32 @@ def _require(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def _text(value: str, where: str, max_len: int) -> str:
+    """A string the catalog keeps: bounded, no NUL, valid UTF-8 (no lone surrogate)."""
+    if len(value) > max_len:
+        raise InvalidManifest(f"{where}: {len(value)} characters, over the limit of {max_len}")
+    if "\x00" in value:
+        raise InvalidManifest(f"{where}: contains NUL")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidManifest(f"{where}: contains an unpaired surrogate") from None
+    return value
+
+
+def _string(obj: dict[str, Any], key: str, where: str, max_len: int) -> str:
+    return _text(_require(obj, key, str, where), f"{where}.{key}", max_len)
+
+
+def _optional_string(obj: dict[str, Any], key: str, where: str, max_len: int) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidManifest(f"{where}: {key} must be a string")
+    return _text(value, f"{where}.{key}", max_len)
+
+
 def _annotations(obj: dict[str, Any], where: str) -> dict[str, str]:
     value = obj.get("annotations")
     if value is None:
@@ -126,6 +161,9 @@ def _annotations(obj: dict[str, Any], where: str) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
         raise InvalidManifest(f"{where}: annotations must map strings to strings")
+    for key, text in value.items():
+        _text(key, f"{where}.annotations", MAX_ANNOTATION)
+        _text(text, f"{where}.annotations[{key[:64]!r}]", MAX_ANNOTATION)
     return dict(value)
 
 
@@ -134,28 +172,32 @@ def _platform(obj: Any, where: str) -> Platform | None:
         return None
     if not isinstance(obj, dict):
         raise InvalidManifest(f"{where}: platform must be an object")
+    where = f"{where}.platform"
+    variant, os_version = obj.get("variant"), obj.get("os.version")
     return Platform(
-        os=str(_require(obj, "os", str, f"{where}.platform")),
-        architecture=str(_require(obj, "architecture", str, f"{where}.platform")),
-        variant=obj.get("variant") if isinstance(obj.get("variant"), str) else None,
-        os_version=obj.get("os.version") if isinstance(obj.get("os.version"), str) else None,
+        os=_string(obj, "os", where, MAX_PLATFORM_FIELD),
+        architecture=_string(obj, "architecture", where, MAX_PLATFORM_FIELD),
+        variant=_text(variant, f"{where}.variant", MAX_PLATFORM_FIELD)
+        if isinstance(variant, str)
+        else None,
+        os_version=_text(os_version, f"{where}.os.version", MAX_ANNOTATION)
+        if isinstance(os_version, str)
+        else None,
     )
 
 
 def parse_descriptor(obj: Any, where: str) -> Descriptor:
     if not isinstance(obj, dict):
         raise InvalidManifest(f"{where}: a descriptor must be an object")
-    media_type = _require(obj, "mediaType", str, where)
+    media_type = _string(obj, "mediaType", where, MAX_MEDIA_TYPE)
     size = _require(obj, "size", int, where)
-    if size < 0:
-        raise InvalidManifest(f"{where}: negative size")
+    if not 0 <= size < _MAX_SIZE:
+        raise InvalidManifest(f"{where}: size {str(size)[:40]} is not an int64 byte count")
     try:
-        digest = Digest.parse(_require(obj, "digest", str, where))
+        digest = Digest.parse(_require(obj, "digest", str, where)[:1024])
     except InvalidDigest as exc:
         raise InvalidManifest(f"{where}: {exc}") from None
-    artifact_type = obj.get("artifactType")
-    if artifact_type is not None and not isinstance(artifact_type, str):
-        raise InvalidManifest(f"{where}: artifactType must be a string")
+    artifact_type = _optional_string(obj, "artifactType", where, MAX_MEDIA_TYPE)
     urls = obj.get("urls") or []
     data = obj.get("data")
     return Descriptor(
@@ -165,7 +207,7 @@ def parse_descriptor(obj: Any, where: str) -> Descriptor:
         artifact_type=artifact_type,
         annotations=_annotations(obj, where),
         platform=_platform(obj.get("platform"), where),
-        urls=tuple(u for u in urls if isinstance(u, str)),
+        urls=tuple(u for u in urls if isinstance(u, str)) if isinstance(urls, list) else (),
         data=data if isinstance(data, str) else None,
     )
 
@@ -181,9 +223,7 @@ def _descriptor_list(doc: dict[str, Any], key: str, where: str) -> tuple[Descrip
 
 def detect_media_type(doc: dict[str, Any], declared: str | None) -> str:
     """The manifest's media type: its ``mediaType`` field, the transport's, or by shape."""
-    field_type = doc.get("mediaType")
-    if field_type is not None and not isinstance(field_type, str):
-        raise InvalidManifest("mediaType must be a string")
+    field_type = _optional_string(doc, "mediaType", "manifest", MAX_MEDIA_TYPE)
     if doc.get("schemaVersion") == 1:
         raise UnsupportedMediaType(
             "Docker schema 1 manifests are deprecated and not supported; "
@@ -212,20 +252,22 @@ def detect_media_type(doc: dict[str, Any], declared: str | None) -> str:
 def parse_manifest(
     raw: bytes, declared_media_type: str | None = None, digest: Digest | None = None
 ) -> Manifest:
-    """Parse and validate manifest bytes; ``digest`` skips re-hashing what the caller verified."""
+    """Parse and validate manifest bytes; ``digest`` skips re-hashing what the caller verified.
+
+    Whatever the bytes, the answer is a :class:`Manifest` or :class:`InvalidManifest` (nesting,
+    value count, string lengths and sizes bounded: see the constants above).
+    """
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidManifest(f"manifest is not valid JSON: {exc}") from None
+        doc = loads(raw, max_depth=MAX_DEPTH, max_values=MAX_VALUES)
+    except JSONRefused as exc:
+        raise InvalidManifest(f"manifest refused: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidManifest("manifest must be a JSON object")
     media_type = detect_media_type(doc, declared_media_type)
     if doc.get("schemaVersion") != 2:
         raise InvalidManifest("schemaVersion must be 2")
     where = "index" if media_type in mt.INDEXES else "manifest"
-    artifact_type = doc.get("artifactType")
-    if artifact_type is not None and not isinstance(artifact_type, str):
-        raise InvalidManifest(f"{where}: artifactType must be a string")
+    artifact_type = _optional_string(doc, "artifactType", where, MAX_MEDIA_TYPE)
     subject = parse_descriptor(doc["subject"], f"{where}.subject") if "subject" in doc else None
     common: dict[str, Any] = {
         "raw": raw,

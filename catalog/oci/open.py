@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from catalog.oci.client import RegistryClient
-from catalog.oci.credentials import CredentialStore, resolve_credentials_ref
 from catalog.oci.options import RegistryOptions
+from catalog.oci.secrets import Secrets
 
 
 def client_for(
     host: str,
     insecure: bool,
-    ca_file: str | None,
-    credentials_ref: str | None,
+    ca: str | None,
+    credentials: str | None,
+    *,
+    secrets: Secrets,
     max_concurrency: int = 16,
 ) -> RegistryClient:
-    """A client for ``host`` with its stored TLS settings and credentials reference
-    (see :func:`~catalog.oci.credentials.resolve_credentials_ref`)."""
-    store = CredentialStore()
+    """A client for ``host`` with its stored TLS settings, the CA file and credentials being
+    names resolved through this process's ``secrets``."""
+    found, token_realms = secrets.credentials_for(credentials, host)
     options = RegistryOptions(
         insecure=insecure,
-        ca_file=Path(ca_file) if ca_file else None,
-        credentials=resolve_credentials_ref(credentials_ref, store, host),
+        ca_file=secrets.ca_file(ca),
+        credentials=found,
+        token_realms=token_realms,
         max_concurrency=max_concurrency,
     )
-    return RegistryClient(host, options, store)
+    return RegistryClient(host, options, secrets.credential_store())

@@ -20,8 +20,9 @@ from catalog.oci.errors import InvalidDigest, InvalidReference
 
 DOCKER_HUB = "docker.io"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
-_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+# ASCII only, matched whole (``$`` would let a trailing newline through, ``\w`` any letter).
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = re.compile(
     rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$"
@@ -79,7 +80,7 @@ Reference = ImageReference | LayoutReference
 
 
 def validate_tag(tag: str) -> str:
-    if not _TAG.match(tag):
+    if not _TAG.fullmatch(tag):
         raise InvalidReference(
             f"invalid tag {tag!r}: 1-128 of [A-Za-z0-9_.-], not starting with '.' or '-'"
         )
@@ -92,7 +93,7 @@ def validate_repository(repository: str) -> str:
     if len(repository) > _MAX_NAME:
         raise InvalidReference(f"repository name longer than {_MAX_NAME} characters")
     for component in repository.split("/"):
-        if not _PATH_COMPONENT.match(component):
+        if not _PATH_COMPONENT.fullmatch(component):
             raise InvalidReference(
                 f"invalid path component {component!r} in {repository!r}: use lower-case "
                 "letters and digits, separated by '.', '_', '__' or '-'"

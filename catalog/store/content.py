@@ -10,6 +10,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from catalog.oci import mediatypes as mt
+from catalog.oci.digest import Digest, is_digest
+from catalog.oci.manifest import Descriptor
 from catalog.oci.manifest import Manifest as OciManifest
 from catalog.store.models import (
     Attachment,
@@ -76,9 +78,7 @@ def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
             "os": child.platform.os if child.platform else None,
             "architecture": child.platform.architecture if child.platform else None,
             "variant": child.platform.variant if child.platform else None,
-            "attests_digest": child.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
-            if child.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) == mt.BUILDKIT_ATTESTATION
-            else None,
+            "attests_digest": _attests(child),
         }
         for m in new
         for position, child in enumerate(m.manifests)
@@ -86,6 +86,14 @@ def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
     if children:
         connection.execute(insert(table_of(IndexChild)), children)
     return len(new)
+
+
+def _attests(child: Descriptor) -> str | None:
+    """The image a BuildKit attestation child describes, when its annotation is a digest."""
+    if child.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) != mt.BUILDKIT_ATTESTATION:
+        return None
+    target = child.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
+    return str(Digest.parse(target)) if target is not None and is_digest(target) else None
 
 
 def tags_of(session: Session, repository: Repository) -> dict[str, Tag]:

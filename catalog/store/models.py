@@ -64,8 +64,10 @@ class Registry(Base):
     name: Mapped[str] = mapped_column(String(63), unique=True)
     host: Mapped[str] = mapped_column(String(255))
     insecure: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The names of a CA file and of credentials in the process's secrets (catalog.oci.secrets),
+    # never a path, a variable or the secret itself; rows from before names stay as they were
+    # and are refused when opened.
     ca_file: Mapped[str | None] = mapped_column(String(1024))
-    # A reference to credentials ("env:VAR", "file:/path", "docker-config"), never the secret.
     credentials_ref: Mapped[str | None] = mapped_column(String(1024))
     repositories_filter: Mapped[list[str]] = mapped_column(default=list)
     index_schedule: Mapped[str | None] = mapped_column(String(255))
@@ -345,3 +347,21 @@ class DecisionRecord(Base):
     evidence: Mapped[list[str]] = mapped_column(JSON, default=list)
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
     decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Who asked (``str(catalog.principals.current())`` when asked); None before migration 0005.
+    principal: Mapped[str | None] = mapped_column(String(512))
+
+
+class AuditEvent(Base):
+    """A change someone made (catalog.store.audit): who, when, what kind, to which resource,
+    and the resource's version before and after. Written in the transaction of the change."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    principal: Mapped[str] = mapped_column(String(512), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    resource: Mapped[str] = mapped_column(Text)  # the API's resource name of the target
+    before: Mapped[str | None] = mapped_column(String(255))
+    after: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[str | None] = mapped_column(Text)

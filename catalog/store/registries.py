@@ -10,12 +10,23 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from catalog.errors import AlreadyExists, InvalidArgument, NotFound
+from catalog.errors import AlreadyExists, ConfigError, InvalidArgument, NotFound
+from catalog.oci.errors import InvalidReference
 from catalog.oci.globs import check_repository_glob
+from catalog.oci.reference import DOCKER_HUB, parse_image_reference
+from catalog.oci.secrets import LAYOUT_PREFIX, is_name
+from catalog.schedules import trigger_for
 from catalog.store.models import Registry, Repository, utcnow
 
-_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 INTERRUPTED = "interrupted: the process running it stopped before it ended"
+# Caps on what a caller may store: every registry must still fit a page of ListRegistries
+# (1000 of them in gRPC's 4 MiB), and none of it is echoed back when refused.
+HOST_MAX = 255
+SCHEDULE_MAX = 128
+REPOSITORIES_MAX = 100
+PATTERN_MAX = 255
+ERROR_MAX = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class IndexStatus(StrEnum):
@@ -34,8 +45,8 @@ class RegistrySpec:
     name: str
     host: str
     insecure: bool = False
-    ca_file: str | None = None
-    credentials_ref: str | None = None
+    ca_file: str | None = None  # the name of a CA file in the process's secrets
+    credentials_ref: str | None = None  # the name of a credential in the process's secrets
     repositories: tuple[str, ...] = ()  # catalog.oci.globs; empty means every repository
     index_schedule: str | None = None
 
@@ -43,25 +54,71 @@ class RegistrySpec:
 def validate_name(name: str, what: str = "registry name") -> str:
     """``name`` when it fits the grammar registry, rule and policy names share; ``what`` names
     it in the error."""
-    if not _NAME.fullmatch(name):  # not match: "$" also matches before a final newline
+    if not is_name(name):
+        shown = repr(name) if len(name) <= 63 else f"of {len(name)} characters"
         raise InvalidArgument(
-            f"invalid {what} {name!r}: 1-63 of lower-case letters, digits and '-', "
+            f"invalid {what} {shown}: 1-63 of lower-case letters, digits and '-', "
             "starting with a letter"
         )
     return name
 
 
-def _check_repositories(spec: RegistrySpec) -> None:
+def validate_host(host: str) -> str:
+    """``host`` when it is a registry ``host[:port]`` of the reference grammar, or an image
+    layout ``oci:…`` (whose root the process's secrets check), at most HOST_MAX characters."""
+    if not host:
+        raise InvalidArgument("a registry host is required")
+    if len(host) > HOST_MAX:
+        raise InvalidArgument(f"a registry host has at most {HOST_MAX} characters, not {len(host)}")
+    if _CONTROL.search(host):
+        raise InvalidArgument("a registry host has no control characters")
+    if host.startswith(LAYOUT_PREFIX):
+        if host == LAYOUT_PREFIX:
+            raise InvalidArgument("an oci: registry names its layout: oci:ROOT[/PATH]")
+        return host
+    try:
+        parsed = parse_image_reference(f"{host}/probe", None)
+    except InvalidReference:
+        parsed = None
+    if parsed is None or (parsed.registry != host and host != DOCKER_HUB):
+        raise InvalidArgument(f"{host!r} is not a registry host[:port]")
+    return host
+
+
+def validate_spec(spec: RegistrySpec) -> RegistrySpec:
+    """Refuse what no registry may store (the process's secrets check the names exist)."""
+    validate_name(spec.name)
+    validate_host(spec.host)
+    for what, section, value in (
+        ("credentials", "credentials", spec.credentials_ref),
+        ("ca_file", "ca_files", spec.ca_file),
+    ):
+        if value is not None and not is_name(value):  # never echoed: it may be a secret
+            raise InvalidArgument(
+                f"registry {spec.name!r}: {what} must be the name of an entry of the "
+                f"configuration's secrets.{section} (env:, file: and paths are refused)"
+            )
+    if spec.index_schedule is not None:
+        if len(spec.index_schedule) > SCHEDULE_MAX:
+            raise InvalidArgument(f"an index schedule has at most {SCHEDULE_MAX} characters")
+        try:
+            trigger_for(spec.index_schedule)
+        except ConfigError as exc:
+            raise InvalidArgument(f"registry {spec.name!r}: {exc}") from None
+    if len(spec.repositories) > REPOSITORIES_MAX:
+        raise InvalidArgument(f"a registry has at most {REPOSITORIES_MAX} repository patterns")
     for pattern in spec.repositories:
+        if len(pattern) > PATTERN_MAX:
+            raise InvalidArgument(f"a repository pattern has at most {PATTERN_MAX} characters")
         try:
             check_repository_glob(pattern)
         except ValueError as exc:
             raise InvalidArgument(f"registry {spec.name!r}: {exc}") from None
+    return spec
 
 
 def create_registry(session: Session, spec: RegistrySpec) -> Registry:
-    validate_name(spec.name)
-    _check_repositories(spec)
+    validate_spec(spec)
     if session.scalar(select(Registry).where(Registry.name == spec.name)) is not None:
         raise AlreadyExists(f"registry {spec.name!r} already exists")
     row = Registry(
@@ -83,7 +140,7 @@ def update_registry(session: Session, spec: RegistrySpec) -> Registry:
     row = session.scalar(select(Registry).where(Registry.name == spec.name))
     if row is None:
         return create_registry(session, spec)
-    _check_repositories(spec)
+    validate_spec(spec)
     row.host = spec.host
     row.insecure = spec.insecure
     row.ca_file = spec.ca_file
@@ -159,7 +216,7 @@ def index_ended(
         .values(
             last_index_status=IndexStatus.FAILED if failure else IndexStatus.SUCCEEDED,
             last_index_at=at,
-            last_index_error=failure,
+            last_index_error=failure[:ERROR_MAX] if failure else None,
             last_index_errors=errors,
         )
     )

@@ -139,6 +139,9 @@ async def test_gate_decides_with_evidence_and_follows_new_signatures(
     with served.sessions() as session:
         logged = session.scalar(select(func.count(DecisionRecord.id)))
         assert logged == 6  # every CheckImage, cached or not; what-ifs are not logged
+        # Who asked: nobody authenticated on this development server, so anonymous.
+        askers = session.scalars(select(DecisionRecord.principal).distinct()).all()
+        assert askers == ["anonymous:anonymous"]
 
 
 async def test_slsa_builder_policy_on_the_fixture(

@@ -137,3 +137,31 @@ def make_signing_cert(directory: Path, common_name: str = "xregistry token signe
         .sign(key, hashes.SHA256())
     )
     return _write(directory, "token-signer", cert, key)
+
+
+def make_client_cert(
+    directory: Path,
+    ca: CertKey,
+    common_name: str = "xregistry test client",
+    *,
+    uris: Sequence[str] = (),
+    stem: str = "client",
+) -> CertKey:
+    """A TLS client certificate (mTLS) signed by `ca`, with the given URI subject alt names
+    (SPIFFE IDs and the like)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        _builder(_name(common_name), ca.cert.subject, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+            critical=False,
+        )
+    )
+    if uris:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris]),
+            critical=False,
+        )
+    return _write(directory, stem, builder.sign(ca.key, hashes.SHA256()), key)

@@ -46,6 +46,12 @@ def creds(reg: RunningRegistry) -> Credentials:
     return Credentials(reg.username, reg.password)
 
 
+def realms(reg: RunningRegistry) -> frozenset[str]:
+    """The harness's token server: on another port, so listed with the credentials."""
+    assert reg.token_server is not None
+    return frozenset({f"127.0.0.1:{reg.token_server.port}"})
+
+
 async def test_basic_auth_with_explicit_credentials(
     htpasswd_registry: RunningRegistry, make_client: ClientFactory, rng: random.Random
 ) -> None:
@@ -112,7 +118,9 @@ async def test_token_flow_caches_one_token_per_scope(
 ) -> None:
     server = token_registry.token_server
     assert server is not None
-    client = make_client(token_registry.host, credentials=creds(token_registry))
+    client = make_client(
+        token_registry.host, credentials=creds(token_registry), token_realms=realms(token_registry)
+    )
     await push_built(client, "tok/app", build_image(rng, layers=2), "v1")
     server.clear()
     await asyncio.gather(*(client.get_manifest("tok/app", "v1") for _ in range(20)))
@@ -126,7 +134,9 @@ async def test_token_is_refreshed_when_it_expires(
 ) -> None:
     server = token_registry.token_server
     assert server is not None
-    client = make_client(token_registry.host, credentials=creds(token_registry))
+    client = make_client(
+        token_registry.host, credentials=creds(token_registry), token_realms=realms(token_registry)
+    )
     await push_built(client, "tok/expiry", build_image(rng, layers=1), "v1")
     server.expires_in = 7  # the client refreshes 5 s early: fresh for 2 s
     try:
@@ -144,7 +154,9 @@ async def test_token_is_refreshed_when_it_expires(
 async def test_anonymous_token_pulls_public_but_cannot_push(
     token_registry: RunningRegistry, make_client: ClientFactory, rng: random.Random
 ) -> None:
-    owner = make_client(token_registry.host, credentials=creds(token_registry))
+    owner = make_client(
+        token_registry.host, credentials=creds(token_registry), token_realms=realms(token_registry)
+    )
     image = build_image(rng, layers=1)
     await push_built(owner, "public/app", image, "v1")
     await push_built(owner, "private/app", image, "v1")
@@ -159,7 +171,11 @@ async def test_anonymous_token_pulls_public_but_cannot_push(
 async def test_token_server_refusing_credentials_is_an_auth_error(
     token_registry: RunningRegistry, make_client: ClientFactory
 ) -> None:
-    client = make_client(token_registry.host, credentials=Credentials("alice", "wrong"))
+    client = make_client(
+        token_registry.host,
+        credentials=Credentials("alice", "wrong"),
+        token_realms=realms(token_registry),
+    )
     with pytest.raises(AuthError, match="refused the credentials"):
         await client.get_manifest("tok/app", "v1")
 

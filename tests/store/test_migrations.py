@@ -62,6 +62,15 @@ SEED = {
         " (3, 't', 'localhost:5002', false, '[]', '2026-01-04 00:00:00+00', 'failed',"
         " '2026-01-04 01:00:00+00', '2026-01-04 01:00:01+00', 'connection refused')",
     ],
+    "0005": [
+        "INSERT INTO audit_events (id, occurred_at, principal, kind, resource, before, after)"
+        " VALUES (1, '2026-01-05 00:00:00+00', 'token:ci', 'policy.applied', 'policies/prod',"
+        " NULL, '1')",
+        "INSERT INTO decisions (id, reference, digest, policy_name, policy_version, trust_version,"
+        " allowed, reasons, evidence, cached, decided_at, principal) VALUES (2, 'r/a:v1', 'sha256:"
+        + "a" * 64
+        + "', 'prod', 1, 'abc', true, '[]', '[]', false, '2026-01-05 00:00:00+00', 'oidc:ci')",
+    ],
 }
 
 
@@ -101,6 +110,10 @@ def test_each_revision_upgrades_with_data(database_url: str) -> None:
             ("s", "succeeded", 2, None),  # the sentence, read once
             ("t", "failed", None, "connection refused"),
         ]
+        askers = connection.execute(text("SELECT id, principal FROM decisions ORDER BY id")).all()
+        assert [tuple(row) for row in askers] == [(1, None), (2, "oidc:ci")]  # 0002's: unknown
+        events = connection.execute(text("SELECT principal, resource FROM audit_events")).all()
+        assert [tuple(row) for row in events] == [("token:ci", "policies/prod")]
     command.check(alembic_config(engine))
     engine.dispose()
 

@@ -21,11 +21,14 @@ registries:
   - name: local
     host: localhost:5000
     repositories: ["acme/*"]
-    credentials: env:REG_USER:REG_PASS
+    credentials: robot
     index: {{interval: 15m}}
   - name: layout
-    host: oci:/srv/layout
+    host: oci:layouts/shop
     index: {{cron: "*/5 * * * *"}}
+secrets:
+  credentials: [{{name: robot, env: "REG_USER:REG_PASS", hosts: ["localhost:5000"]}}]
+  layouts: [{{name: layouts, path: /srv/layouts}}]
 trust:
   sigstore: [production, staging]
   trustedRoots: [{{name: pgi, file: {fixtures_dir / "cosign-bundle" / "trusted_root_pgi.json"}}}]
@@ -41,6 +44,8 @@ trust:
         "interval:15m",
         "cron:*/5 * * * *",
     ]
+    assert loaded.registries[0].spec().credentials_ref == "robot"  # the name is stored
+    assert loaded.secrets.build().layout("oci:layouts/shop") == Path("/srv/layouts/shop")
     trust = loaded.trust.build()
     assert trust.root_ids == (
         "sigstore:production",
@@ -88,6 +93,32 @@ trust:
         ("replication: {rules: [{name: m, source: a, destination: b, kinds: all}]}", "kinds"),
         ("replication: {rules: [{name: m, source: a, destination: b, referrers: x}]}", "kinds"),
         ("replication: {lease: forever}", "invalid duration"),
+        # Secrets by name only: a registry names what the secrets section defines, for its host.
+        ("registries: [{name: a, host: x:1, credentials: 'env:U:P'}]", "must be the name"),
+        ("registries: [{name: a, host: x:1, credentials: 'file:/etc/passwd'}]", "must be the"),
+        ("registries: [{name: a, host: x:1, credentials: robot}]", "unknown names are refused"),
+        ("registries: [{name: a, host: x:1, ca_file: /etc/ssl/ca.pem}]", "ca_file must be the"),
+        ("registries: [{name: a, host: oci:/srv/layout}]", "secrets.layouts"),
+        (
+            "secrets: {layouts: [{name: l, path: /srv}]}\n"
+            "registries: [{name: a, host: 'oci:l/../etc'}]",
+            "must stay below the layout root",
+        ),
+        (
+            "secrets: {credentials: [{name: r, env: 'U:P', hosts: ['y:1']}]}\n"
+            "registries: [{name: a, host: 'x:1', credentials: r}]",
+            "are not for host 'x:1'",
+        ),
+        ("secrets: {credentials: [{name: r, env: 'U:P'}]}", "need the hosts they are for"),
+        ("secrets: {credentials: [{name: r, env: U}]}", "USER_VAR:PASSWORD_VAR"),
+        ("secrets: {credentials: [{name: r, hosts: [x.io]}]}", "exactly one of"),
+        ("secrets: {credentials: [{name: r, docker_config: true, hosts: ['a b']}]}", "not a reg"),
+        (
+            "secrets: {credentials: [{name: r, docker_config: true, token_realms: ['http://x']}]}",
+            "is not a host",
+        ),
+        ("secrets: {ca_files: [{name: c, file: /a}, {name: c, file: /b}]}", "must be unique: c"),
+        ("registries: [{name: a, host: " + "h" * 300 + "}]", "at most 255 characters, not 300"),
         ("replication: {workers: 0}", "replication.workers"),
         (
             "replication: {rules: [{name: m, source: a, destination: b},"

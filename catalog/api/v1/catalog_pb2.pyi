@@ -206,19 +206,21 @@ class Registry(_message.Message):
     """
     host: _builtins.str
     """Required. Immutable. Host and optional port of the registry, as in image references:
-    `registry.acme.io`, `127.0.0.1:5000`. ResolveArtifact matches reference hosts against it.
+    `registry.acme.io`, `127.0.0.1:5000` (at most 255 characters). ResolveArtifact matches
+    reference hosts against it. `oci:ROOT` or `oci:ROOT/PATH` is an image layout below the
+    layout root named ROOT in the server's `secrets.layouts`.
     """
     insecure: _builtins.bool
     """Optional. Allow plain HTTP to this host (loopback hosts are always allowed plain HTTP)."""
     ca_file: _builtins.str
-    """Optional. Path, on the server's machine, of a PEM bundle of CA certificates to trust for this
-    registry's TLS certificate (instead of the system's).
+    """Optional. The name of a PEM bundle of CA certificates in the server's `secrets.ca_files`, to
+    trust for this registry's TLS certificate instead of the system's. Never a path.
     """
     credentials_ref: _builtins.str
-    """Optional. Where the server finds the credentials for this registry, never the credentials
-    themselves: `env:VAR` (the environment variable VAR holds `user:password`),
-    `file:/path` (a file holding `user:password`), or `docker-config` (the server's docker
-    `config.json` and its credential helpers). Empty: anonymous access.
+    """Optional. The name of the credentials for this registry in the server's
+    `secrets.credentials`, never the credentials themselves nor where they are (`env:`, `file:`
+    and paths are refused); the named credentials must be for this registry's host. Empty:
+    anonymous access.
     """
     index_schedule: _builtins.str
     """Optional. When the server indexes this registry on its own: `interval:15m` (a duration in

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Literal
 
+from catalog.regex import LinearRegex, compile_linear
 from catalog.trust.policy.facts import ProvenanceFacts
 from catalog.trust.policy.image_globs import directories, glob_regex, literal_directory
 from catalog.trust.policy.model import (
@@ -27,6 +27,14 @@ from catalog.trust.policy.model import (
 )
 from catalog.trust.signatures import Method, VerifiedSignature
 
+# Identities, issuers and provenance values longer than this match no rule: far above any real
+# one (a GitHub workflow identity is ~150 characters), and it bounds the work per signature.
+MAX_MATCHED_LENGTH = 4096
+
+
+def too_long(value: str | None) -> bool:
+    return value is not None and len(value) > MAX_MATCHED_LENGTH
+
 
 @dataclass(frozen=True, slots=True)
 class TextRule:
@@ -34,19 +42,24 @@ class TextRule:
 
     field: str  # as the policy spells it: "subject", "builderId"
     exact: str | None
-    pattern: re.Pattern[str] | None
+    pattern: LinearRegex | None
 
     def matches(self, value: str | None) -> bool:
-        if value is None:
+        if value is None or too_long(value):
             return False
         if self.exact is not None:
             return value == self.exact
         # fullmatch: an unanchored pattern would let "acme" admit "evil-acme-fork".
-        return self.pattern is not None and self.pattern.fullmatch(value) is not None
+        return self.pattern is not None and self.pattern.fullmatches(value)
 
     def mismatch(self, value: str | None) -> str:
         if value is None:
             return f"{self.field} is missing"
+        if too_long(value):
+            return (
+                f"{self.field} is {len(value)} characters long "
+                f"(at most {MAX_MATCHED_LENGTH} are matched)"
+            )
         if self.exact is not None:
             return f"{self.field} {value} does not match {self.exact}"
         pattern = self.pattern.pattern if self.pattern is not None else ""
@@ -56,7 +69,8 @@ class TextRule:
 def _text_rule(field: str, exact: str | None, regex: str | None) -> TextRule | None:
     if exact is None and regex is None:
         return None
-    return TextRule(field, exact, re.compile(regex) if regex is not None else None)
+    pattern = compile_linear(regex) if regex is not None else None
+    return TextRule(field, exact, pattern)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +111,11 @@ class Authority:
         if sig.method != self.method:
             return True, f"signed with method {sig.method}, not {self.method}"
         if self.method == "keyless" and self.issuer is not None and self.subject is not None:
+            # A value over the cap is shortened in the summary: the reason spells out why.
             if not self.issuer.matches(sig.issuer):
-                return True, self.issuer.mismatch(sig.issuer)
+                return not too_long(sig.issuer), self.issuer.mismatch(sig.issuer)
             if not self.subject.matches(sig.identity):
-                return True, self.subject.mismatch(sig.identity)
+                return not too_long(sig.identity), self.subject.mismatch(sig.identity)
             for name, value in self.extensions:
                 actual = sig.extensions.get(name)
                 if actual != value:
@@ -135,7 +150,7 @@ class Policy:
     description: str | None
     mode: Literal["enforce", "warn"]
     globs: tuple[str, ...]  # normalised
-    images: re.Pattern[str]  # all globs in one pattern
+    images: LinearRegex  # all globs in one pattern
     authorities: tuple[Authority, ...]
     threshold: int
     attestations: tuple[AttestationRule, ...]
@@ -144,8 +159,8 @@ class Policy:
     digest: str  # "sha256:<hex>" of ``canonical``
 
     def applies_to(self, candidates: tuple[str, ...]) -> bool:
-        fullmatch = self.images.fullmatch
-        return any(fullmatch(candidate) is not None for candidate in candidates)
+        fullmatches = self.images.fullmatches
+        return any(fullmatches(candidate) for candidate in candidates)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from catalog.trust.policy.compiled import AttestationRule, Authority, Policy, PolicySet
+from catalog.trust.policy.compiled import (
+    AttestationRule,
+    Authority,
+    Policy,
+    PolicySet,
+    too_long,
+)
 from catalog.trust.policy.facts import AttestationFacts, Decision, Evidence, ImageFacts
 from catalog.trust.policy.image_globs import reference_candidates
 from catalog.trust.signatures import VerifiedSignature
+
+_SHOWN = 100  # characters of an over-long identity or issuer kept in a reason
 
 WARNING = "warning: "
 
@@ -190,10 +198,18 @@ def _describe(sig: VerifiedSignature) -> str:
     if sig.method == "key":
         return f"by key {sig.key_fingerprint}"
     if sig.method == "pki":
-        return f"by {sig.identity or 'a certificate'} under {sig.trust_root}"
+        return f"by {_short(sig.identity) or 'a certificate'} under {sig.trust_root}"
     if sig.method == "keyless":
-        return f"by {sig.identity}, issuer {sig.issuer}"
+        return f"by {_short(sig.identity)}, issuer {_short(sig.issuer)}"
     return "by an unknown signer"
+
+
+def _short(value: str | None) -> str | None:
+    """A signer's value as a reason shows it: one over the matching cap is cut, so a decision
+    (stored, listed, logged) does not carry a 10 KB identity."""
+    if value is None or not too_long(value):
+        return value
+    return f"{value[:_SHOWN]}… ({len(value)} characters)"
 
 
 def _hidden_mismatches(sig: VerifiedSignature, authorities: Sequence[Authority]) -> str:

@@ -14,8 +14,9 @@ import re
 from functools import lru_cache
 
 from catalog.oci.errors import InvalidReference
-from catalog.oci.globs import translate
+from catalog.oci.globs import matcher
 from catalog.oci.reference import DOCKER_HUB, parse_image_reference
+from catalog.regex import LinearRegex
 
 # What can appear in a reference (host, port, path, tag, digest) plus the wildcards.
 _ALLOWED = re.compile(r"[A-Za-z0-9._\-/:@*?]")
@@ -60,9 +61,9 @@ def _normalise_hub(glob: str) -> str:
     return f"{DOCKER_HUB}/{glob}"  # ``bitnami/redis``: a Hub user's repository
 
 
-def glob_regex(globs: list[str] | tuple[str, ...]) -> re.Pattern[str]:
+def glob_regex(globs: list[str] | tuple[str, ...]) -> LinearRegex:
     """One compiled pattern that fully matches what any of ``globs`` (normalised) matches."""
-    return re.compile("|".join(f"(?:{translate(g)})" for g in globs))
+    return matcher(globs)
 
 
 def literal_directory(glob: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml.events import Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from catalog.trust.policy.errors import PolicyError, Problem, YamlPath
@@ -45,7 +46,7 @@ def load_located(text: str, source: str) -> LocatedDocument:
     """Parse one YAML document into plain values plus a path → line map."""
     if len(text) > MAX_TEXT:
         raise PolicyError([Problem(source, 1, (), f"larger than {MAX_TEXT} characters")])
-    loader = yaml.SafeLoader(text)
+    loader = _DepthCheckedLoader(text, source)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -64,6 +65,30 @@ def load_located(text: str, source: str) -> LocatedDocument:
         raise PolicyError([Problem(source, 1, (), f"not valid YAML: {exc}")]) from None
     finally:
         loader.dispose()
+
+
+class _DepthCheckedLoader(yaml.SafeLoader):
+    """PyYAML's composer recurses once per nesting level, so ``[[[…]]]`` a few hundred deep
+    raises RecursionError inside it; the depth is checked on each node's start event, before
+    its children are composed. (The parser and scanner underneath do not recurse.)"""
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self._source = source
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:  # the top-level node is depth 0 to the builder
+                event: Event = self.peek_event()  # type: ignore[no-untyped-call]
+                line = event.start_mark.line + 1 if event.start_mark is not None else 1
+                raise PolicyError(
+                    [Problem(self._source, line, (), f"nested deeper than {MAX_DEPTH} levels")]
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 class _Builder:

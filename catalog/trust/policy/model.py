@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from catalog.regex import compile_linear
 from catalog.trust.policy.errors import YamlPath
 from catalog.trust.policy.image_globs import check_glob
 
@@ -67,9 +68,10 @@ _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _regex(value: str) -> str:
+    # RE2, linear in the input: a policy's pattern cannot stall the gate (catalog.regex).
     try:
-        re.compile(value)
-    except re.error as exc:
+        compile_linear(value)
+    except ValueError as exc:
         raise ValueError(f"bad regular expression {value!r}: {exc}") from None
     return value
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.store import policies as store
+from catalog.store.audit import AuditKind, policy_resource, record
 from catalog.store.models import Policy
 from catalog.store.registries import validate_name
 from catalog.trust.policy.loading import load_policy_set
@@ -37,6 +38,16 @@ class Policies:
         policies = load_policy_set(source, source=f"policy {name}", pki_roots=self.pki_roots)
         with self.sessions.begin() as session:
             row, created = store.apply_policy(session, name, source, policies.digest)
+            if created:  # the same content again changes nothing, and records nothing
+                before = str(row.version - 1) if row.version > 1 else None
+                record(
+                    session,
+                    AuditKind.POLICY_APPLIED,
+                    policy_resource(name),
+                    before,
+                    str(row.version),
+                    row.digest,
+                )
             return PolicyView.of(row), created
 
     def list(self, after: str | None = None, limit: int | None = None) -> list[PolicyView]:

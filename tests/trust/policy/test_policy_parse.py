@@ -150,7 +150,8 @@ def test_bad_regular_expressions() -> None:
         """
     ) == [
         "policy.yaml:6: authorities[0].keyless.issuerRegExp: bad regular expression "
-        "'https://(token': missing ), unterminated subpattern at position 8"
+        "'https://(token': missing ): https://(token (RE2 syntax: no backreferences or "
+        "look-around)"
     ]
 
 

@@ -1,0 +1,22 @@
+"""Access control at the API edge: who is calling (static tokens, OIDC JWTs, mTLS certificates),
+what each role may call (one table of every RPC, deny by default), and one interceptor that
+runs each call as its caller. Configured by the serve config's ``auth`` section."""
+
+from typing import TYPE_CHECKING
+
+from catalog.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from catalog.api.access.interceptor import AccessInterceptor
+    from catalog.api.access.permissions import METHODS, ROLE_PERMISSIONS, Permission
+
+__all__ = ["METHODS", "ROLE_PERMISSIONS", "AccessInterceptor", "Permission"]
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "AccessInterceptor": "interceptor",
+        "METHODS": "permissions",
+        "ROLE_PERMISSIONS": "permissions",
+        "Permission": "permissions",
+    },
+)

@@ -1,0 +1,197 @@
+"""``xregistry audit``: who changed what, from the database or a server's AuditService."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+import click
+
+from catalog.cli.errors import reports_errors
+from catalog.cli.output import echo_json, output_option, table, when_text
+from catalog.schedules import parse_duration
+from catalog.store.audit import AuditEventView, AuditFilter, AuditKind
+from catalog.store.queries import Key, Page
+
+if TYPE_CHECKING:
+    from catalog.api.v1 import audit_pb2 as pb
+
+_PAGE = 500  # events fetched per call while printing up to --limit
+
+
+class AuditLog(Protocol):
+    def list_events(
+        self, where: AuditFilter, size: int, after: Key | None = None
+    ) -> Page[AuditEventView]: ...
+
+
+class RemoteAudit:
+    """The audit of a running ``xregistry serve`` (its AuditService)."""
+
+    def __init__(self, server: str) -> None:
+        from catalog.api.v1 import audit_pb2_grpc
+        from catalog.cli.remote import Connection
+
+        self.connection = Connection(server)
+        self.stub = audit_pb2_grpc.AuditServiceStub(self.connection.channel)
+        self._tokens: dict[int, str] = {}  # last event id of a page → the token after it
+
+    def list_events(
+        self, where: AuditFilter, size: int, after: Key | None = None
+    ) -> Page[AuditEventView]:
+        from catalog.api import convert, enums
+        from catalog.api.v1 import audit_pb2 as pb
+
+        request = pb.ListAuditEventsRequest(
+            page_size=size,
+            principal=where.principal or "",
+            kind=enums.AUDIT_KIND.proto(where.kind),
+            start_time=convert.timestamp(where.since),
+            end_time=convert.timestamp(where.until),
+        )
+        if after is not None:
+            request.page_token = self._tokens[int(after[0])]
+        answer = self.connection.call(self.stub.ListAuditEvents, request)
+        views = [view for view in map(_view, answer.audit_events) if view is not None]
+        if not answer.next_page_token or not answer.audit_events:
+            return Page(views, None)
+        last = int(answer.audit_events[-1].name.rpartition("/")[2])
+        self._tokens[last] = answer.next_page_token
+        return Page(views, (last,))
+
+
+def _view(event: pb.AuditEvent) -> AuditEventView | None:
+    """The event as the store's record; None for a kind newer than this client."""
+    from catalog.api import enums
+
+    kind = enums.AUDIT_KIND.domain(event.kind)
+    if kind is None:
+        return None
+    return AuditEventView(
+        id=int(event.name.rpartition("/")[2]),
+        occurred_at=event.event_time.ToDatetime(tzinfo=UTC),
+        principal=event.principal,
+        kind=kind,
+        resource=event.resource,
+        before=event.before_version or None,
+        after=event.after_version or None,
+        detail=event.detail or None,
+    )
+
+
+def open_audit(ctx: click.Context) -> AuditLog:
+    server = ctx.find_root().params.get("server")
+    if server:
+        return RemoteAudit(server)
+    from catalog.app.audit_service import AuditService
+    from catalog.cli.context import database_url
+    from catalog.store.db import make_engine, session_factory, upgrade
+
+    engine = make_engine(database_url(ctx))
+    upgrade(engine)
+    return AuditService(session_factory(engine))
+
+
+def point_in_time(text: str, now: datetime) -> datetime:
+    """RFC 3339 (``2026-12-06T07:00:00Z``; a time without a zone is UTC), or how long ago
+    (``90s``, ``15m``, ``2h``, ``1d``)."""
+    try:
+        return now - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: give an RFC 3339 time (2026-12-06T07:00:00Z) or a duration ago (2h)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def events(log: AuditLog, where: AuditFilter, limit: int) -> Iterator[AuditEventView]:
+    """Up to ``limit`` events, newest first, page after page."""
+    after: Key | None = None
+    while limit > 0:
+        page = log.list_events(where, min(limit, _PAGE), after)
+        yield from page.items[:limit]
+        limit -= len(page.items)
+        if page.next_after is None:
+            return
+        after = page.next_after
+
+
+def event_json(view: AuditEventView) -> dict[str, object]:
+    return {
+        "id": view.id,
+        "time": view.occurred_at,
+        "principal": view.principal,
+        "kind": str(view.kind),
+        "resource": view.resource,
+        "before": view.before,
+        "after": view.after,
+        "detail": view.detail,
+    }
+
+
+def short(version: str | None) -> str | None:
+    """A digest cut for a table (``sha256:`` and 12 hex digits, as docker shows image ids);
+    JSON keeps it whole."""
+    if version is not None and version.startswith("sha256:"):
+        return version[: len("sha256:") + 12]
+    return version
+
+
+@click.command("audit")
+@click.option("--principal", help="Only changes by this principal, e.g. token:ci or local:alice.")
+@click.option(
+    "--kind", type=click.Choice([str(k) for k in AuditKind]), help="Only changes of this kind."
+)
+@click.option("--since", help="From this time on: RFC 3339, or a duration ago (2h, 1d).")
+@click.option("--until", help="Before this time: RFC 3339, or a duration ago.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@output_option
+@reports_errors
+def audit_command(
+    principal: str | None,
+    kind: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    output: str,
+) -> None:
+    """Who changed what: policies applied, registries and rules created, changed and deleted,
+    runs started; newest first.
+
+    \b
+    Examples:
+      xregistry audit --since 1d
+      xregistry audit --principal token:ci --kind policy.applied -o json
+    """
+    now = datetime.now(UTC)
+    where = AuditFilter(
+        principal=principal,
+        kind=AuditKind(kind) if kind else None,
+        since=point_in_time(since, now) if since else None,
+        until=point_in_time(until, now) if until else None,
+    )
+    found = list(events(open_audit(click.get_current_context()), where, limit))
+    if output == "json":
+        echo_json([event_json(v) for v in found])
+        return
+    table(
+        None,
+        ["time", "principal", "kind", "resource", "before", "after", "detail"],
+        [
+            (
+                when_text(v.occurred_at),
+                v.principal,
+                v.kind,
+                v.resource,
+                short(v.before),
+                short(v.after),
+                short(v.detail),
+            )
+            for v in found
+        ],
+    )

@@ -1,0 +1,75 @@
+"""JSON documents decoded under bounds, so that no input can exhaust the stack or the memory.
+
+``json.loads`` recurses in C once per nesting level (a ``RecursionError`` near 1,000 levels,
+wherever the caller's stack stood), and ``[[],[],…]`` costs about twenty bytes of objects per
+input byte. :func:`loads` counts the values first (every comma and bracket: an upper bound, at
+C speed, before anything is built), decodes strict UTF-8 without NaN or Infinity, then checks
+the nesting without recursion. Every failure is one :class:`JSONRefused` line.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+
+class JSONRefused(ValueError):
+    """The document is not JSON, or is over a bound; the message says which, in one line."""
+
+
+def loads(data: bytes | str, *, max_depth: int, max_values: int) -> Any:
+    """Parse a whole document: at most ``max_values`` values, nested ``max_depth`` deep."""
+    containers, values = _counts(data)
+    if values > max_values:
+        raise JSONRefused(
+            f"more than {max_values} JSON values (counting every comma and bracket: {values})"
+        )
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise JSONRefused(f"JSON nested deeper than {max_depth} levels") from None
+    except MemoryError:
+        raise JSONRefused(f"{len(data)} bytes of JSON are too large to decode") from None
+    except ValueError as exc:  # also UnicodeDecodeError and over-long integers
+        raise JSONRefused(f"not valid JSON ({first_line(exc)})") from None
+    if containers > max_depth:  # fewer containers cannot nest deeper
+        check_depth(value, max_depth)
+    return value
+
+
+def _counts(data: bytes | str) -> tuple[int, int]:
+    """Upper bounds on the containers (opening brackets) and on the values (those, the commas,
+    and the top value) of a document; brackets and commas inside strings count too."""
+    if isinstance(data, bytes):
+        containers = data.count(b"[") + data.count(b"{")
+        return containers, containers + data.count(b",") + 1
+    containers = data.count("[") + data.count("{")
+    return containers, containers + data.count(",") + 1
+
+
+def check_depth(value: Any, max_depth: int) -> None:
+    """Level by level, containers only: iterative, so that a document json.loads accepted cannot
+    exhaust the stack here either."""
+    level: list[Any] = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
+        if depth > max_depth:
+            raise JSONRefused(f"JSON nested deeper than {max_depth} levels")
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            below.extend(child for child in children if isinstance(child, dict | list))
+        level = below
+        depth += 1
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line (its type when it has no message)."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[:limit] + "…"
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")

@@ -1,0 +1,431 @@
+"""The registry client against hostile registries: every call ends in seconds, in bounded memory,
+with a typed error on one line, and no secret in it or in the log.
+
+Each fake is a raw HTTP server on 127.0.0.1 (tests/hostile/registry_fakes.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import logging
+import re
+import time
+import tracemalloc
+from collections.abc import AsyncIterator
+
+import pytest
+
+from catalog.oci.client import RegistryClient, RegistryOptions
+from catalog.oci.credentials import Credentials
+from catalog.oci.digest import Digest
+from catalog.oci.errors import (
+    AuthError,
+    BadResponse,
+    OCIError,
+    RegistryUnavailable,
+    Unauthorized,
+)
+from catalog.oci.retry import RetryPolicy
+from tests.hostile.registry_fakes import (
+    MANIFEST,
+    Fake,
+    Handler,
+    Request,
+    endless,
+    head,
+    send,
+    send_json,
+    serve,
+    trickle,
+)
+
+FAST = RetryPolicy(attempts=2, base_delay=0.05, max_delay=0.1)
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+TOKEN_PIECE = "tok3n-"  # what a leaked token would look like in a message
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[RegistryClient]]:
+    made: list[RegistryClient] = []
+    yield made
+    for client in made:
+        await client.close()
+
+
+def make(clients: list[RegistryClient], fake: Fake, **options: object) -> RegistryClient:
+    client = RegistryClient(fake.host, RegistryOptions(retry=FAST, **options))  # type: ignore[arg-type]
+    clients.append(client)
+    return client
+
+
+async def failure(call: object, within: float) -> tuple[OCIError, float]:
+    """The error ``call`` (an awaitable) ends with, and how long it took; it must take less
+    than ``within`` seconds and say what was wrong on one line."""
+    began = time.monotonic()
+    with pytest.raises(OCIError) as caught:
+        await asyncio.wait_for(call, within)  # type: ignore[arg-type]
+    took = time.monotonic() - began
+    assert took < within
+    assert "\n" not in str(caught.value)
+    assert len(str(caught.value)) < 600
+    return caught.value, took
+
+
+async def listing(client: RegistryClient, what: str = "tags") -> list[str]:
+    if what == "catalog":
+        return [name async for name in client.catalog()]
+    return [tag async for tag in client.tags("app")]
+
+
+# -- bodies without end, bombs, broken bodies ------------------------------------------------------
+
+
+async def test_an_endless_catalog_is_cut_at_the_cap(clients: list[RegistryClient]) -> None:
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await endless(writer, b'{"repositories": [', b'"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", ')
+
+    with serve(handle) as fake:
+        tracemalloc.start()
+        try:
+            error, _ = await failure(listing(make(clients, fake), "catalog"), within=10)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    print(f"measured: traced peak {peak / 2**20:.1f} MiB")
+    assert isinstance(error, BadResponse)
+    assert "repository list is larger than the 8388608-byte limit" in str(error)
+    assert peak < 48 * 1024 * 1024  # the 8 MiB cap, a few copies of it, not the stream
+
+
+async def test_a_gzip_bomb_is_never_inflated(clients: list[RegistryClient]) -> None:
+    bomb = gzip.compress(b" " * (256 * 1024 * 1024), compresslevel=9)  # ~250 KB → 256 MiB
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(
+            writer, 200, bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        )
+
+    with serve(handle) as fake:
+        tracemalloc.start()
+        try:
+            error, _ = await failure(listing(make(clients, fake)), within=10)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    print(f"measured: traced peak {peak / 2**20:.1f} MiB")
+    assert isinstance(error, BadResponse)
+    assert "tag list is not JSON" in str(error)
+    assert peak < 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        # Content-Length promises more than comes, then the connection closes.
+        (head(200, {"Content-Type": "application/json"}, 1000) + b'{"tags": ["v1"', "broke off"),
+        # Content-Length promises less: the JSON is cut in the middle (or, when the rest comes
+        # in the same packet, aiohttp refuses the answer whole).
+        (
+            head(200, {"Content-Type": "application/json"}, 10) + b'{"tags": ["v1", "v2"]}',
+            "not JSON|unusable answer: ClientResponseError: Data after",
+        ),
+        # Nested deeper than the decoder goes, well under the byte cap.
+        (head(200, {}, 400_000) + b"[" * 200_000 + b"]" * 200_000, r"not JSON \(RecursionError\)"),
+        (head(200, {}, 5) + b"[1,2]", r"is not \{'tags': \[names\]\}"),
+        (head(200, {}, 24) + b'{"tags": ["v1", {"x":1}]}'[:24], "not JSON"),
+        (head(200, {}, 23) + b'{"tags": ["v1", 12345]}', r"is not \{'tags': \[names\]\}"),
+        (head(200, {}, 4) + b"\xff\xfe\x00[", "not JSON"),
+    ],
+    ids=[
+        "long-content-length",
+        "short-content-length",
+        "deep",
+        "not-a-dict",
+        "cut",
+        "not-str",
+        "utf8",
+    ],
+)
+async def test_a_broken_tag_list_is_a_typed_error(
+    clients: list[RegistryClient], answer: bytes, expected: str
+) -> None:
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer)
+        await writer.drain()
+
+    with serve(handle) as fake:
+        error, _ = await failure(listing(make(clients, fake)), within=5)
+    assert isinstance(error, RegistryUnavailable)
+    assert re.search(expected, str(error))
+
+
+async def test_a_reset_after_the_headers_is_a_typed_error(clients: list[RegistryClient]) -> None:
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(200, {"Content-Type": "application/json"}, 100_000) + b'{"tags": [')
+        await writer.drain()
+        writer.transport.abort()  # RST, not FIN
+
+    with serve(handle) as fake:
+        error, _ = await failure(listing(make(clients, fake)), within=5)
+    assert isinstance(error, RegistryUnavailable)
+    assert "the tag list broke off after" in str(error)
+
+
+# -- time: slow loris, trickles -------------------------------------------------------------------
+
+
+async def test_a_slow_loris_body_meets_the_request_deadline(clients: list[RegistryClient]) -> None:
+    body = b'{"name": "app", "tags": ["v1"]}'
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await trickle(writer, head(200, {}, len(body)), body, every=2.0)
+
+    with serve(handle) as fake:
+        client = make(clients, fake, request_timeout=3.0)
+        error, took = await failure(listing(client), within=6)
+    assert isinstance(error, RegistryUnavailable)
+    assert "timed out" in str(error)
+    assert took >= 3.0
+
+
+async def test_slow_loris_headers_meet_the_request_deadline(clients: list[RegistryClient]) -> None:
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await trickle(writer, b"", head(200, {}, 2) + b"{}", every=2.0)
+
+    with serve(handle) as fake:
+        client = make(clients, fake, request_timeout=2.0)
+        error, took = await failure(client.ping(), within=4)
+    assert isinstance(error, RegistryUnavailable)
+    assert "no answer within 2 s" in str(error)
+    assert took >= 2.0
+    assert len(fake.requests) == 1  # not retried: a second attempt would wait as long again
+
+
+BLOB = b"x" * 1000
+BLOB_DIGEST = Digest.of(BLOB)
+
+
+async def test_a_trickling_blob_is_dropped_under_the_throughput_floor(
+    clients: list[RegistryClient],
+) -> None:
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await trickle(writer, head(200, {}, len(BLOB)), BLOB, every=2.0)
+
+    with serve(handle) as fake:
+        # Neither limit of the plain kind fires: each byte comes well within the read timeout.
+        client = make(clients, fake, min_throughput=1024, throughput_window=3.0)
+        error, took = await failure(client.get_blob("app", BLOB_DIGEST, len(BLOB)), within=12)
+    assert isinstance(error, RegistryUnavailable)
+    assert "download broke 2 times" in str(error)
+    assert "under the floor of 1024 bytes/s" in str(error)
+    assert len(fake.requests) == 2  # dropped, resumed once, dropped again
+    assert took >= 6.0
+
+
+async def test_a_slow_consumer_does_not_trip_the_floor(clients: list[RegistryClient]) -> None:
+    """Only time spent waiting for bytes counts: a reader busy for longer than the window
+    between pieces still gets a fast blob whole."""
+    big = bytes(range(256)) * (48 * 1024)  # 12 MiB: three pieces
+    digest = Digest.of(big)
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, big)
+
+    with serve(handle) as fake:
+        client = make(clients, fake, min_throughput=1024 * 1024, throughput_window=0.5)
+        received = 0
+        async for chunk in client.blob_chunks("app", digest, len(big)):
+            received += len(chunk)
+            await asyncio.sleep(0.8)
+    assert received == len(big)
+    assert len(fake.requests) == 1
+
+
+# -- loops -----------------------------------------------------------------------------------------
+
+
+async def test_a_link_to_itself_stops_after_one_page(clients: list[RegistryClient]) -> None:
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send_json(writer, {"tags": ["v1"]}, {"Link": f'<{req.target}>; rel="next"'})
+
+    with serve(handle) as fake:
+        error, _ = await failure(listing(make(clients, fake)), within=5)
+    assert isinstance(error, BadResponse)
+    assert "tag list pages loop" in str(error)
+    assert len(fake.requests) == 1
+
+
+async def test_a_listing_without_end_stops_at_the_page_cap(clients: list[RegistryClient]) -> None:
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        page = len(fake.requests)
+        link = f'</v2/_catalog?n=100&last=r{page}>; rel="next"'
+        await send_json(writer, {"repositories": [f"r{page}"]}, {"Link": link})
+
+    with serve(handle) as fake:
+        error, _ = await failure(listing(make(clients, fake, max_pages=20), "catalog"), within=10)
+    assert isinstance(error, BadResponse)
+    assert "goes on past 20 pages" in str(error)
+    assert len(fake.requests) == 20
+
+
+async def test_a_redirect_loop_is_a_typed_error(clients: list[RegistryClient]) -> None:
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 302, headers={"Location": req.target})
+
+    with serve(handle) as fake:
+        error, _ = await failure(make(clients, fake).ping(), within=5)
+    assert isinstance(error, BadResponse)
+    assert "redirect loop" in str(error)
+    assert len(fake.requests) <= 11
+
+
+# -- tokens and credentials never leak -------------------------------------------------------------
+
+
+def token_registry(token_answer: Handler, registry_echo: bool = True) -> Handler:
+    """A registry asking for a bearer token from its own ``/token``, and refusing whatever
+    it is given with an error that quotes the Authorization header back."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        if req.path == "/token":
+            await token_answer(req, writer)
+            return
+        host = req.headers["host"]
+        sent = req.headers.get("authorization", "none") if registry_echo else "?"
+        body = f'{{"errors": [{{"code": "UNAUTHORIZED", "message": "refused {sent}"}}]}}'
+        challenge = f'Bearer realm="http://{host}/token",service="fake"'
+        await send(writer, 401, body.encode(), {"WWW-Authenticate": challenge})
+
+    return handle
+
+
+@pytest.fixture
+def log_everything(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+async def test_a_100_mb_token_is_refused_unread(
+    clients: list[RegistryClient], log_everything: pytest.LogCaptureFixture
+) -> None:
+    size = 100 * 1024 * 1024
+    opening, closing = b'{"token": "', b'"}'
+
+    async def answer(req: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(200, {"Content-Type": "application/json"}, len(opening) + size + 2))
+        writer.write(opening)
+        block = TOKEN_PIECE.encode() * (64 * 1024 // len(TOKEN_PIECE))
+        for _ in range(size // len(block)):
+            writer.write(block)
+            await writer.drain()
+        writer.write(closing)
+
+    with serve(token_registry(answer)) as fake:
+        tracemalloc.start()
+        try:
+            error, _ = await failure(make(clients, fake).ping(), within=5)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    print(f"measured: traced peak {peak / 2**20:.1f} MiB")
+    assert isinstance(error, AuthError)
+    assert "answered more than 135168 bytes; refused" in str(error)
+    assert TOKEN_PIECE not in str(error)
+    assert TOKEN_PIECE not in log_everything.text
+    assert peak < 16 * 1024 * 1024
+    # Never sent back: no request carried it.
+    assert [r.path for r in fake.requests] == ["/v2/", "/token"]
+
+
+async def test_a_token_over_64_kib_is_refused(clients: list[RegistryClient]) -> None:
+    async def answer(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send_json(writer, {"token": TOKEN_PIECE * (70 * 1024 // len(TOKEN_PIECE))})
+
+    with serve(token_registry(answer)) as fake:
+        error, _ = await failure(make(clients, fake).ping(), within=5)
+    assert isinstance(error, AuthError)
+    assert "over the 65536 limit; refused" in str(error)
+    assert TOKEN_PIECE not in str(error)
+
+
+async def test_a_rejected_token_never_appears_in_the_error_or_the_log(
+    clients: list[RegistryClient], log_everything: pytest.LogCaptureFixture
+) -> None:
+    secret = TOKEN_PIECE + "0123456789abcdef"
+
+    async def answer(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send_json(writer, {"token": secret, "expires_in": 300})
+
+    with serve(token_registry(answer)) as fake:
+        error, _ = await failure(make(clients, fake).ping(), within=5)
+    assert isinstance(error, Unauthorized)
+    assert "refused Bearer ***" in str(error)  # the registry's echo, blanked
+    assert secret not in str(error)
+    assert TOKEN_PIECE not in log_everything.text
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {secret}"
+    assert [r.path for r in fake.requests] == ["/v2/", "/token", "/v2/"]
+
+
+async def test_a_rejected_password_never_appears_in_the_error(
+    clients: list[RegistryClient],
+) -> None:
+    password = "pa55-" + TOKEN_PIECE
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        sent = req.headers.get("authorization", "")
+        decoded = base64.b64decode(sent.partition(" ")[2] or "").decode()
+        body = f'{{"errors": [{{"code": "UNAUTHORIZED", "message": "no {sent} ({decoded})"}}]}}'
+        await send(writer, 401, body.encode(), {"WWW-Authenticate": 'Basic realm="fake"'})
+
+    with serve(handle) as fake:
+        client = RegistryClient(
+            fake.host, RegistryOptions(retry=FAST, credentials=Credentials("alice", password))
+        )
+        clients.append(client)
+        error, _ = await failure(client.ping(), within=5)
+    assert isinstance(error, Unauthorized)
+    assert password not in str(error)
+    assert "no Basic *** (alice:***)" in str(error)
+
+
+async def test_a_malformed_digest_header_is_the_registrys_fault(
+    clients: list[RegistryClient],
+) -> None:
+    bogus = {"Content-Type": MANIFEST_MEDIA_TYPE, "Docker-Content-Digest": "sha256:nothex\x7f"}
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        if req.method == "HEAD":
+            writer.write(head(200, bogus, len(MANIFEST)))
+        else:
+            await send(writer, 200, MANIFEST, bogus)
+
+    with serve(handle) as fake:
+        client = make(clients, fake)
+        for call in (client.get_manifest("app", "v1"), client.head_manifest("app", "v1")):
+            error, _ = await failure(call, within=5)
+            assert isinstance(error, BadResponse)
+            assert "Docker-Content-Digest 'sha256:nothex\\x7f' is not a digest" in str(error)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"[" * 100_000,
+        b'{"token": "' + TOKEN_PIECE.encode() + b'\\n"}',
+        b"\xff" + TOKEN_PIECE.encode(),
+    ],
+    ids=["deep", "not-a-header-value", "not-json"],
+)
+async def test_a_malformed_token_answer_is_refused_unquoted(
+    clients: list[RegistryClient], answer: bytes
+) -> None:
+    async def token(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, answer, {"Content-Type": "application/json"})
+
+    with serve(token_registry(token)) as fake:
+        error, _ = await failure(make(clients, fake).ping(), within=5)
+    assert isinstance(error, AuthError)
+    assert TOKEN_PIECE not in str(error)
+    assert [r.path for r in fake.requests] == ["/v2/", "/token"]

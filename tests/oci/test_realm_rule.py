@@ -1,0 +1,115 @@
+"""The realm rule: a registry's credentials go to its own host and to the token servers listed
+with them, nowhere else, whatever its challenge or its redirects say."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from catalog.oci.auth import realm_allowed
+from catalog.oci.credentials import Credentials
+from catalog.oci.errors import AuthError, NotInRegistry, RegistryError
+from catalog.oci.retry import RetryPolicy
+from tests.conftest import ClientFactory
+from tests.harness.hostile import hostile_pair
+
+ROBOT = Credentials("robot", "s3cret-password")
+BASIC = "Basic " + base64.b64encode(b"robot:s3cret-password").decode()
+
+
+async def test_a_realm_on_another_server_gets_no_credentials(make_client: ClientFactory) -> None:
+    async with hostile_pair() as (hostile, recorder):
+        client = make_client(hostile.host, credentials=ROBOT)
+        with pytest.raises(AuthError, match="credentials are not sent there"):
+            await client.ping()
+        assert recorder.seen == []  # refused before a request was made
+        assert all(auth is None for _, auth in hostile.seen)
+
+
+async def test_the_same_exchange_delivers_them_where_the_rule_allows(
+    make_client: ClientFactory,
+) -> None:
+    """The control: listed with the credentials, the same realm receives them."""
+    async with hostile_pair() as (hostile, recorder):
+        client = make_client(hostile.host, credentials=ROBOT, token_realms={recorder.host})
+        await client.ping()
+        assert recorder.authorizations() == [BASIC]
+    async with hostile_pair() as (hostile, recorder):
+        hostile.challenge = f'Bearer realm="http://{hostile.host}/token"'  # its own host
+        client = make_client(hostile.host, credentials=ROBOT)
+        await client.ping()
+        assert ("/token", BASIC) in [(p.split("?")[0], a) for p, a in hostile.seen]
+        assert recorder.seen == []
+
+
+async def test_without_credentials_a_token_is_asked_for_anonymously(
+    make_client: ClientFactory,
+) -> None:
+    async with hostile_pair() as (hostile, recorder):
+        client = make_client(hostile.host)
+        await client.ping()
+        assert recorder.seen
+        assert recorder.authorizations() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (404, b"instance-secret-from-a-metadata-service", NotInRegistry),
+        (500, b"instance-secret-from-a-metadata-service", RegistryError),
+        (200, b"instance-secret-from-a-metadata-service", AuthError),
+        (200, b'{"token": "' + b"x" * (2 * 1024 * 1024) + b'"}', AuthError),
+    ],
+)
+async def test_what_a_realm_answers_does_not_come_back_in_errors(
+    make_client: ClientFactory, status: int, body: bytes, error: type[Exception]
+) -> None:
+    """A realm may be any URL the registry chose (a metadata service, say): its answer is
+    read up to 1 MiB and never quoted."""
+    async with hostile_pair() as (hostile, recorder):
+        recorder.answer = (status, body)
+        client = make_client(hostile.host, retry=RetryPolicy(attempts=1))
+        with pytest.raises(error) as caught:
+            await client.ping()
+        assert "instance-secret" not in str(caught.value)
+        assert len(str(caught.value)) < 500
+
+
+async def test_redirects_carry_no_credentials_to_another_server(
+    make_client: ClientFactory,
+) -> None:
+    async with hostile_pair() as (hostile, recorder):
+        # Basic credentials legitimately go to the registry's own host; its redirect elsewhere
+        # must not take them along.
+        hostile.challenge = 'Basic realm="hostile"'
+        hostile.redirect = f"http://{recorder.host}/stolen"
+        client = make_client(hostile.host, credentials=ROBOT)
+        await client.ping()
+        assert ("/v2/", BASIC) in hostile.seen
+        assert recorder.seen == [("/stolen", None)]
+
+
+@pytest.mark.parametrize(
+    ("realm", "registry", "listed", "allowed"),
+    [
+        ("https://ghcr.io/token", "https://ghcr.io", (), True),
+        ("https://GHCR.io:443/token", "https://ghcr.io", (), True),
+        ("https://ghcr.io:8443/token", "https://ghcr.io", (), False),  # another port
+        ("http://ghcr.io/token", "https://ghcr.io", (), False),  # a downgrade
+        ("http://127.0.0.1:5000/token", "http://127.0.0.1:5000", (), True),
+        ("http://127.0.0.1:5001/token", "http://127.0.0.1:5000", (), False),
+        ("http://127.0.0.1:5001/token", "http://127.0.0.1:5000", ("127.0.0.1:5001",), True),
+        ("https://gitlab.com/jwt/auth", "https://registry.gitlab.com", ("gitlab.com",), True),
+        ("https://evil.example/jwt", "https://registry.gitlab.com", ("gitlab.com",), False),
+        ("https://auth.docker.io/token", "https://registry-1.docker.io", (), True),
+        ("https://auth.docker.io/token", "https://ghcr.io", (), False),
+        ("https://user@ghcr.io/token", "https://ghcr.io", (), False),
+        ("https://ghcr.io.evil.example/token", "https://ghcr.io", (), False),
+        ("ftp://ghcr.io/token", "https://ghcr.io", (), False),
+        ("/token", "https://ghcr.io", (), False),
+        ("https://[::1/token", "https://ghcr.io", (), False),
+    ],
+)
+def test_realm_rule(realm: str, registry: str, listed: tuple[str, ...], allowed: bool) -> None:
+    assert realm_allowed(realm, registry, listed) is allowed
