@@ -132,7 +132,7 @@ async def test_fifos_do_not_block_the_reader(tmp_path: Path) -> None:
 async def test_a_deeply_nested_index_or_marker_is_an_error(tmp_path: Path) -> None:
     root = layout(tmp_path / "layout")
     (root / "index.json").write_bytes(b'{"schemaVersion":2,"manifests":' + b"[" * 200_000)
-    with pytest.raises(LayoutError, match=r"index\.json: nested too deeply"):
+    with pytest.raises(LayoutError, match=r"index\.json: .*nested deeper than 64 levels"):
         await LayoutRepository(root).resolve("latest")
     (root / "oci-layout").write_bytes(b"[" * 4000)
     with pytest.raises(LayoutError, match="no valid oci-layout file"):

@@ -69,7 +69,7 @@ def test_inspect_with_a_gzip_bomb_for_referrers(tmp_path: Path) -> None:
 
     with serve(image_then(hostile)) as fake:
         run = inspect(fake.host, tmp_path)
-    one_line_error(run, 4, "the referrers index is unusable: manifest is not valid JSON")
+    one_line_error(run, 4, "the referrers index is unusable: manifest refused: not valid JSON")
 
 
 def test_inspect_with_a_100_mb_token(tmp_path: Path) -> None:
