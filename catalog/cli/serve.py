@@ -25,8 +25,9 @@ from catalog.errors import InvalidArgument
 @click.option("--listen", help="Override the listen address, e.g. 0.0.0.0:50051.")
 @reports_errors
 def serve_command(config_file: Path | None, listen: str | None) -> None:
-    """Run the xregistry gRPC services (CatalogService, GateService, ReplicationService, AuditService,
-    health, reflection), index registries on their schedules, and work on replication runs.
+    """Run the xregistry gRPC services (CatalogService, GateService, ReplicationService,
+    AuditService, health, reflection), index registries on their schedules, and work on
+    replication runs.
 
     Any number of `serve` processes may share one PostgreSQL database: each scheduled
     replication run is created once, and each of its images is copied by one of them.
