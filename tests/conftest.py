@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import os
 import random
+
+# Tests start PostgreSQL, registries and CLIs as child processes while gRPC threads run in this
+# one; grpc's fork handlers then ran in a child between fork and exec and crashed it (postgres
+# exited -11 after "epoll_wait error: Bad file descriptor"). Nothing here forks to keep using
+# gRPC in the child, so the handlers are off; set before anything imports grpc.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
