@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,6 +52,8 @@ _FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
 DOCUMENT_BATCH = 32 * 1024 * 1024  # bytes of documents a repository's crawl holds at once
 _REFERENCE_COLUMN = 255  # index_errors.repository and .reference
 _SHOWN = 80  # characters of a refused name shown in its error
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 
 
 @dataclass(slots=True)
@@ -160,7 +163,7 @@ class Crawler:
         scan.listed = True
         self.stats.tags_seen += len(listed)
         # Read-only (the writer thread owns every write), and off the loop like every read.
-        known = await asyncio.to_thread(self._live_tags, name)
+        known = await self._off_loop(self._live_tags, name)
         await asyncio.gather(
             *(self._resolve_tag(repo, scan, tag, known.get(tag)) for tag in listed)
         )
@@ -200,8 +203,15 @@ class Crawler:
             return
         digest = str(descriptor.digest)
         scan.tags[tag] = digest
-        if digest != known and not await asyncio.to_thread(self._known, {digest}):
+        if digest != known and not await self._off_loop(self._known, {digest}):
             await self._get(repo, scan, digest)
+
+    async def _off_loop(self, read: Callable[[_A], _R], arg: _A) -> _R:
+        """A read on the crawl's one database thread: the crawl adds a single thread to those
+        competing with the event loop (for the GIL) and none to the shared default pool, where
+        the gate's reads would queue behind it."""
+        assert self._writer is not None
+        return await asyncio.get_running_loop().run_in_executor(self._writer, read, arg)
 
     def _live_tags(self, name: str) -> dict[str, str]:
         with self.sessions() as session:
@@ -213,7 +223,7 @@ class Crawler:
 
     async def _missing(self, scan: _RepoScan, digests: Iterable[str]) -> list[str]:
         wanted = {d for d in digests if d not in scan.manifests}
-        return sorted(wanted - await asyncio.to_thread(self._known, wanted))
+        return sorted(wanted - await self._off_loop(self._known, wanted))
 
     async def _fetch_children(self, repo: Repository, scan: _RepoScan) -> None:
         pending = [m for m in scan.manifests.values() if m.manifests]
@@ -291,7 +301,7 @@ class Crawler:
 
     async def _decode(self, repo: Repository, scan: _RepoScan) -> None:
         candidates = {link.attachment for link in scan.links if link.kind != "other"}
-        todo = sorted(candidates - await asyncio.to_thread(self._decoded, candidates))
+        todo = sorted(candidates - await self._off_loop(self._decoded, candidates))
         await asyncio.gather(*(self._get(repo, scan, d) for d in todo if d not in scan.manifests))
         batches = _batches([scan.manifests[d] for d in todo if d in scan.manifests])
 
