@@ -1,6 +1,8 @@
 """``xregistry.v1.CatalogService``: validate, call :class:`CatalogService`, translate.
 
-Domain errors are mapped to status codes once, by the server's interceptor.
+Domain errors are mapped to status codes once, by the server's interceptor. Every call into
+the store runs on a worker thread (``asyncio.to_thread``): a slow query or a database busy with
+an index run must not hold the event loop every other call shares.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         r = request.registry
         if not r.host:
             raise InvalidArgument("registry.host is required")
-        view = self.catalog.add_registry(
+        view = await asyncio.to_thread(
+            self.catalog.add_registry,
             RegistrySpec(
                 name=names.validate_registry_id(request.registry_id),
                 host=r.host,
@@ -46,21 +49,22 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 ca_file=r.ca_file or None,
                 credentials_ref=r.credentials_ref or None,
                 index_schedule=r.index_schedule or None,
-            )
+            ),
         )
         return pb.CreateRegistryResponse(registry=convert.registry(view))
 
     async def GetRegistry(
         self, request: pb.GetRegistryRequest, context: Context
     ) -> pb.GetRegistryResponse:
-        view = self.catalog.get_registry(names.parse_registry_name(request.name))
+        name = names.parse_registry_name(request.name)
+        view = await asyncio.to_thread(self.catalog.get_registry, name)
         return pb.GetRegistryResponse(registry=convert.registry(view))
 
     async def ListRegistries(
         self, request: pb.ListRegistriesRequest, context: Context
     ) -> pb.ListRegistriesResponse:
         size, after = page_size(request.page_size), self.tokens.after(request, str, int)
-        page = self.catalog.list_registries(size, after)
+        page = await asyncio.to_thread(self.catalog.list_registries, size, after)
         return pb.ListRegistriesResponse(
             registries=[convert.registry(v) for v in page.items],
             next_page_token=self.tokens.next(request, page.next_after),
@@ -69,7 +73,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def DeleteRegistry(
         self, request: pb.DeleteRegistryRequest, context: Context
     ) -> pb.DeleteRegistryResponse:
-        self.catalog.remove_registry(names.parse_registry_name(request.name))
+        name = names.parse_registry_name(request.name)
+        await asyncio.to_thread(self.catalog.remove_registry, name)
         return pb.DeleteRegistryResponse()
 
     async def IndexRegistry(
@@ -93,8 +98,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: pb.ListIndexErrorsRequest, context: Context
     ) -> pb.ListIndexErrorsResponse:
         registry = names.parse_registry_name(request.parent)
-        page = self.catalog.list_index_errors(
-            registry, page_size(request.page_size), self.tokens.after(request, int)
+        page = await asyncio.to_thread(
+            self.catalog.list_index_errors,
+            registry,
+            page_size(request.page_size),
+            self.tokens.after(request, int),
         )
         return pb.ListIndexErrorsResponse(
             index_errors=[convert.index_error(registry, e) for e in page.items],
@@ -105,8 +113,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: pb.ListRepositoriesRequest, context: Context
     ) -> pb.ListRepositoriesResponse:
         registry = names.parse_registry_name(request.parent)
-        page = self.catalog.list_repositories(
-            registry, page_size(request.page_size), self.tokens.after(request, str, int)
+        page = await asyncio.to_thread(
+            self.catalog.list_repositories,
+            registry,
+            page_size(request.page_size),
+            self.tokens.after(request, str, int),
         )
         return pb.ListRepositoriesResponse(
             repositories=[convert.repository(registry, r) for r in page.items],
@@ -115,7 +126,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def ListTags(self, request: pb.ListTagsRequest, context: Context) -> pb.ListTagsResponse:
         registry, path = names.parse_repository_name(request.parent)
-        page = self.catalog.list_tags(
+        page = await asyncio.to_thread(
+            self.catalog.list_tags,
             registry,
             path,
             request.show_gone,
@@ -131,8 +143,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: pb.ListTagEventsRequest, context: Context
     ) -> pb.ListTagEventsResponse:
         registry, path, tag = names.parse_tag_name(request.parent)
-        page = self.catalog.tag_events(
-            registry, path, tag, page_size(request.page_size), self.tokens.after(request, int)
+        page = await asyncio.to_thread(
+            self.catalog.tag_events,
+            registry,
+            path,
+            tag,
+            page_size(request.page_size),
+            self.tokens.after(request, int),
         )
         return pb.ListTagEventsResponse(
             tag_events=[
@@ -149,7 +166,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetArtifact(
         self, request: pb.GetArtifactRequest, context: Context
     ) -> pb.GetArtifactResponse:
-        view = self.catalog.artifact(names.parse_artifact_name(request.name))
+        name = names.parse_artifact_name(request.name)
+        view = await asyncio.to_thread(self.catalog.artifact, name)
         return pb.GetArtifactResponse(artifact=convert.artifact(view))
 
     async def ResolveArtifact(
@@ -157,13 +175,14 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> pb.ResolveArtifactResponse:
         if not request.reference:
             raise InvalidArgument("reference is required")
-        view = self.catalog.artifact(request.reference)
+        view = await asyncio.to_thread(self.catalog.artifact, request.reference)
         return pb.ResolveArtifactResponse(artifact=convert.artifact(view))
 
     async def ListReferrers(
         self, request: pb.ListReferrersRequest, context: Context
     ) -> pb.ListReferrersResponse:
-        page = self.catalog.referrers(
+        page = await asyncio.to_thread(
+            self.catalog.referrers,
             names.parse_artifact_name(request.parent),
             request.artifact_type or None,
             page_size(request.page_size),
@@ -177,7 +196,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def SearchArtifactsByPackage(
         self, request: pb.SearchArtifactsByPackageRequest, context: Context
     ) -> pb.SearchArtifactsByPackageResponse:
-        page = self.catalog.find(
+        page = await asyncio.to_thread(
+            self.catalog.find,
             purl=request.purl or None,
             name=request.package_name or None,
             version=request.package_version or None,

@@ -110,39 +110,47 @@ class CatalogService:
 
     async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats:
         """Crawl a registry now; one run per registry at a time in this process (scheduled and
-        requested runs alike)."""
-        self.get_registry(name)
+        requested runs alike). Its reads and writes of the store run on worker threads, never
+        on the event loop the server's calls share."""
+        await asyncio.to_thread(self.get_registry, name)
         if name in self._indexing:
             raise FailedPrecondition(f"registry {name!r} is being indexed already")
         self._indexing.add(name)
         started = datetime.now(UTC)
         try:
-            with self.sessions.begin() as session:
-                before = get_registry(session, name).last_index_status
-                index_started(session, name, started)
-                record(
-                    session,
-                    AuditKind.INDEX_STARTED,
-                    registry_resource(name),
-                    before,
-                    IndexStatus.RUNNING,
-                )
+            await asyncio.to_thread(self._run_started, name, started)
             try:
                 stats = await index_registry(self.sessions, name, self.secrets, on_progress)
             except BaseException as exc:
                 # Cancelled (the server stops) or Ctrl-C: the status must not stay "running".
+                # Recorded here, not on a thread: a cancelled run must not await again.
                 stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
                 failure = INTERRUPTED if stopped else str(exc) or type(exc).__name__
                 with self.sessions.begin() as session:
                     index_ended(session, name, datetime.now(UTC), None, failure)
                 raise
-            with self.sessions.begin() as session:
-                index_ended(session, name, datetime.now(UTC), stats.errors)
+            await asyncio.to_thread(self._run_ended, name, stats.errors)
         finally:
             self._indexing.discard(name)
         if stats.tag_events and self.after_index is not None:
             await asyncio.to_thread(self.after_index, name, started)
         return stats
+
+    def _run_started(self, name: str, started: datetime) -> None:
+        with self.sessions.begin() as session:
+            before = get_registry(session, name).last_index_status
+            index_started(session, name, started)
+            record(
+                session,
+                AuditKind.INDEX_STARTED,
+                registry_resource(name),
+                before,
+                IndexStatus.RUNNING,
+            )
+
+    def _run_ended(self, name: str, errors: int) -> None:
+        with self.sessions.begin() as session:
+            index_ended(session, name, datetime.now(UTC), errors)
 
     def artifact(self, reference: str) -> queries.ArtifactView:
         """By digest (``sha256:…``) or by image reference, resolved through the catalog's tags."""

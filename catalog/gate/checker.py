@@ -7,6 +7,7 @@ signature, a new policy version or a new trust configuration each lead to a fres
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections import OrderedDict
@@ -180,28 +181,21 @@ class Gate:
         offline: bool = False,
         adhoc: LoadedPolicy | None = None,
     ) -> CheckResult:
+        # Every read of the store, every verification and the evaluation run on worker threads:
+        # on the event loop they would hold up every other call the server is answering.
         reference = parse_image_reference(image, "latest")
         live = resolve_live and not offline
-        # One read for the warm path: the tag, the policy version, the attachments marker; on a
-        # bare connection, as the ORM's per-statement work would cost more than the query.
-        with self._engine.connect() as connection:
-            digest, version, marker = verifications.gate_state(
-                connection, reference, None if adhoc else policy, resolve_tag=not live
-            )
-        loaded = adhoc or self._policies.get((policy, version or 0))
-        if loaded is None:
-            with self.sessions() as session:
-                loaded = self._policy(session, policy, version)
+        digest, loaded, marker = await asyncio.to_thread(
+            self._state, reference, policy, live, adhoc
+        )
         if digest is None:
             digest = await self._digest(reference, live, offline)
-            with self.sessions() as session:
-                marker = verifications.attachments_marker(session, digest)
+            marker = await asyncio.to_thread(self._marker, digest)
         if marker[0] == 0 and not offline and self.index_live is not None:
             # Failing that, decide on what the catalog holds: the reasons say what is missing.
             with contextlib.suppress(OCIError):
                 await self.index_live(reference, digest)
-            with self.sessions() as session:
-                marker = verifications.attachments_marker(session, digest)
+            marker = await asyncio.to_thread(self._marker, digest)
         name = policy if adhoc is None else None
         key = (digest, str(reference), name, loaded.version, loaded.trust.version, marker)
         with self._lock:
@@ -209,9 +203,7 @@ class Gate:
             if cached is not None:
                 self._cache.move_to_end(key)
         if cached is None:
-            with self.sessions.begin() as session:
-                facts = self.facts(session, digest, str(reference), loaded.trust)
-                decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
+            decision = await asyncio.to_thread(self._decide, digest, str(reference), loaded)
         else:
             decision = cached
         if adhoc is None:
@@ -222,6 +214,33 @@ class Gate:
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return CheckResult(decision, str(reference), loaded.trust.version, cached is not None)
+
+    def _state(
+        self, reference: ImageReference, policy: str, live: bool, adhoc: LoadedPolicy | None
+    ) -> tuple[str | None, LoadedPolicy, tuple[int, int]]:
+        """The tag's digest (None when the catalog did not resolve it), the policy set to judge
+        with, the attachments marker."""
+        # One read for the warm path: the tag, the policy version, the attachments marker; on a
+        # bare connection, as the ORM's per-statement work would cost more than the query.
+        with self._engine.connect() as connection:
+            digest, version, marker = verifications.gate_state(
+                connection, reference, None if adhoc else policy, resolve_tag=not live
+            )
+        loaded = adhoc or self._policies.get((policy, version or 0))
+        if loaded is None:
+            with self.sessions() as session:
+                loaded = self._policy(session, policy, version)
+        return digest, loaded, marker
+
+    def _marker(self, digest: str) -> tuple[int, int]:
+        with self.sessions() as session:
+            return verifications.attachments_marker(session, digest)
+
+    def _decide(self, digest: str, reference: str, loaded: LoadedPolicy) -> Decision:
+        """Verify what was never verified under this trust version, then evaluate."""
+        with self.sessions.begin() as session:
+            facts = self.facts(session, digest, reference, loaded.trust)
+            return evaluate(loaded.policies, facts, policy_version=loaded.version or None)
 
     def evaluate_catalog(self, loaded: LoadedPolicy) -> list[CheckResult]:
         """What ``loaded`` would decide for every tagged image of the catalog (nothing logged)."""

@@ -4,7 +4,9 @@ Per repository: list tags; HEAD the tags the catalog already knows (a GET only w
 to content the catalog lacks); GET new tags; record index children, attachments found by every
 scheme, and their documents; then mark vanished tags and manifests as gone.
 
-No ``await`` happens inside a session. Writes (and the SBOM package decoding that streams into
+No ``await`` happens inside a session, and no session is opened on the event loop: reads run
+on worker threads (``asyncio.to_thread``), so a busy database never stalls the server's other
+calls. Writes (and the SBOM package decoding that streams into
 them) run on one writer thread, so recording one repository overlaps crawling the next while
 the database still sees a single writer, as SQLite wants. A repository's documents are decoded
 in batches of at most ``DOCUMENT_BATCH`` bytes held; each batch but the last is recorded in a
@@ -19,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +52,8 @@ _FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
 DOCUMENT_BATCH = 32 * 1024 * 1024  # bytes of documents a repository's crawl holds at once
 _REFERENCE_COLUMN = 255  # index_errors.repository and .reference
 _SHOWN = 80  # characters of a refused name shown in its error
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 
 
 @dataclass(slots=True)
@@ -90,9 +95,7 @@ class Crawler:
             self.on_progress(self.stats)
 
     async def run(self) -> IndexStats:
-        with self.sessions() as session:
-            registry = get_registry(session, self.registry_name)
-            patterns = list(registry.repositories_filter)
+        patterns = await asyncio.to_thread(self._patterns)
         self.stats.phase = "listing repositories"
         self._report()
         names = await self._repository_names(patterns)
@@ -112,6 +115,17 @@ class Crawler:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-writer") as writer:
             self._writer = writer
             await asyncio.gather(*(one(n) for n in names))
+        await asyncio.to_thread(self._finish, patterns, names)
+        self.stats.phase = "done"
+        self._report()
+        return self.stats
+
+    def _patterns(self) -> list[str]:
+        with self.sessions() as session:
+            return list(get_registry(session, self.registry_name).repositories_filter)
+
+    def _finish(self, patterns: list[str], names: list[str]) -> None:
+        """Record the refused repository names; mark the repositories no longer listed gone."""
         with self.sessions.begin() as session:
             registry = get_registry(session, self.registry_name)
             for reason in self._refused_names:
@@ -119,9 +133,6 @@ class Crawler:
             self.stats.errors += len(self._refused_names)
             if self.open_repository.can_list and not patterns_are_names(patterns):
                 mark_repositories_gone(session, registry, set(names))
-        self.stats.phase = "done"
-        self._report()
-        return self.stats
 
     async def _repository_names(self, patterns: list[str]) -> list[str]:
         if patterns_are_names(patterns):
@@ -151,8 +162,8 @@ class Crawler:
             return scan
         scan.listed = True
         self.stats.tags_seen += len(listed)
-        with self.sessions() as session:  # read-only: the writer thread owns every write
-            known = content.live_tags(session, self.registry_name, name)
+        # Read-only (the writer thread owns every write), and off the loop like every read.
+        known = await self._off_loop(self._live_tags, name)
         await asyncio.gather(
             *(self._resolve_tag(repo, scan, tag, known.get(tag)) for tag in listed)
         )
@@ -192,24 +203,34 @@ class Crawler:
             return
         digest = str(descriptor.digest)
         scan.tags[tag] = digest
-        if digest != known and not self._have(digest):
+        if digest != known and not await self._off_loop(self._known, {digest}):
             await self._get(repo, scan, digest)
 
-    def _have(self, digest: str) -> bool:
-        with self.sessions() as session:
-            return bool(content.known_manifests(session, [digest]))
+    async def _off_loop(self, read: Callable[[_A], _R], arg: _A) -> _R:
+        """A read on the crawl's one database thread: the crawl adds a single thread to those
+        competing with the event loop (for the GIL) and none to the shared default pool, where
+        the gate's reads would queue behind it."""
+        assert self._writer is not None
+        return await asyncio.get_running_loop().run_in_executor(self._writer, read, arg)
 
-    def _missing(self, scan: _RepoScan, digests: Iterable[str]) -> list[str]:
-        wanted = {d for d in digests if d not in scan.manifests}
+    def _live_tags(self, name: str) -> dict[str, str]:
         with self.sessions() as session:
-            return sorted(wanted - content.known_manifests(session, wanted))
+            return content.live_tags(session, self.registry_name, name)
+
+    def _known(self, digests: set[str]) -> set[str]:
+        with self.sessions() as session:
+            return content.known_manifests(session, digests)
+
+    async def _missing(self, scan: _RepoScan, digests: Iterable[str]) -> list[str]:
+        wanted = {d for d in digests if d not in scan.manifests}
+        return sorted(wanted - await self._off_loop(self._known, wanted))
 
     async def _fetch_children(self, repo: Repository, scan: _RepoScan) -> None:
         pending = [m for m in scan.manifests.values() if m.manifests]
         while pending:
             children = [str(d.digest) for m in pending for d in m.manifests]
             fetched = await asyncio.gather(
-                *(self._get(repo, scan, d) for d in self._missing(scan, children))
+                *(self._get(repo, scan, d) for d in await self._missing(scan, children))
             )
             pending = [m for m in fetched if m is not None and m.manifests]
 
@@ -230,7 +251,8 @@ class Crawler:
         referrers = await self._referrers_api(repo, scan)
         wanted = [str(d.digest) for _, index in fallback for d in index.manifests]
         wanted += [d for _, d, _ in referrers]
-        await asyncio.gather(*(self._get(repo, scan, d) for d in self._missing(scan, wanted)))
+        missing = await self._missing(scan, wanted)
+        await asyncio.gather(*(self._get(repo, scan, d) for d in missing))
         for subject, index in fallback:
             for d in index.manifests:
                 self._link(scan, subject, str(d.digest), "fallback-tag", d.artifact_type)
@@ -279,8 +301,7 @@ class Crawler:
 
     async def _decode(self, repo: Repository, scan: _RepoScan) -> None:
         candidates = {link.attachment for link in scan.links if link.kind != "other"}
-        with self.sessions() as session:
-            todo = sorted(candidates - documents.decoded(session, candidates))
+        todo = sorted(candidates - await self._off_loop(self._decoded, candidates))
         await asyncio.gather(*(self._get(repo, scan, d) for d in todo if d not in scan.manifests))
         batches = _batches([scan.manifests[d] for d in todo if d in scan.manifests])
 
@@ -293,6 +314,10 @@ class Crawler:
                 assert self._writer is not None
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._writer, self._record_documents, scan)
+
+    def _decoded(self, candidates: set[str]) -> set[str]:
+        with self.sessions() as session:
+            return documents.decoded(session, candidates)
 
     # -- database half ---------------------------------------------------------------------
 

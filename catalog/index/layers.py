@@ -4,11 +4,13 @@ Layers stream into spooled temporary files, so a large SBOM costs disk, not memo
 packages are decoded while they are stored. Other documents are decoded whole, so they are
 held to a smaller size. A layer that cannot be read or decoded, whatever the decoder raised
 (``FormatError``, or a ``RecursionError``, ``MemoryError``, ``ValueError`` it did not foresee),
-becomes one line of error with its reason; the other layers and the crawl go on.
+becomes one line of error with its reason; the other layers and the crawl go on. Whole
+documents are decoded on worker threads, off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from typing import BinaryIO
 
@@ -88,6 +90,30 @@ def _signature_doc(
         _statement_docs(docs, layer, record.statement, record.payload)
 
 
+def _decode_whole(
+    docs: DecodedDocuments, manifest: Manifest, layer: Descriptor, decoder: str, source: BinaryIO
+) -> None:
+    """Decode one whole document into ``docs``; whatever fails is that document's error."""
+    try:
+        data = source.read()
+        if decoder == "cosign-signature":
+            _signature_doc(docs, layer, data, decode_cosign_signature(data, layer.annotations))
+        elif decoder == "cosign-attestation":
+            record = decode_cosign_attestation(data, layer.annotations)
+            _signature_doc(docs, layer, data, record)
+        elif decoder == "sigstore-bundle":
+            _signature_doc(docs, layer, data, decode_bundle(data))
+        elif decoder == "notation":
+            record = decode_notation_signature(layer.media_type, data, manifest.annotations)
+            _signature_doc(docs, layer, data, record)
+        elif decoder == "in-toto-statement":
+            _statement_docs(docs, layer, intoto.decode_statement(data), data)
+    except Exception as exc:  # one document's failure, whatever it is, is that document's
+        docs.errors.append(f"layer {layer.digest} ({layer.media_type}): {decoder_failure(exc)}")
+    finally:
+        source.close()
+
+
 async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocuments:
     docs = DecodedDocuments()
     classes = classify_manifest(manifest).layers
@@ -101,26 +127,11 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
         except (OCIError, FormatError) as exc:
             docs.errors.append(f"layer {layer.digest}: {first_line(exc, 1000)}")
             continue
-        try:
-            if streamed:
-                wrapped = decoder != "sbom-json"
-                docs.sboms.append(SbomDoc(str(layer.digest), source, wrapped))
-                continue  # the store reads the packages from ``source``, then closes it
-            data = source.read()
-            source.close()
-            if decoder == "cosign-signature":
-                _signature_doc(docs, layer, data, decode_cosign_signature(data, layer.annotations))
-            elif decoder == "cosign-attestation":
-                record = decode_cosign_attestation(data, layer.annotations)
-                _signature_doc(docs, layer, data, record)
-            elif decoder == "sigstore-bundle":
-                _signature_doc(docs, layer, data, decode_bundle(data))
-            elif decoder == "notation":
-                record = decode_notation_signature(layer.media_type, data, manifest.annotations)
-                _signature_doc(docs, layer, data, record)
-            elif decoder == "in-toto-statement":
-                _statement_docs(docs, layer, intoto.decode_statement(data), data)
-        except Exception as exc:  # one document's failure, whatever it is, is that document's
-            source.close()
-            docs.errors.append(f"layer {layer.digest} ({layer.media_type}): {decoder_failure(exc)}")
+        if streamed:
+            wrapped = decoder != "sbom-json"
+            docs.sboms.append(SbomDoc(str(layer.digest), source, wrapped))
+            continue  # the store reads the packages from ``source`` (its writer thread)
+        # Decoding (up to WHOLE_DOCUMENT_LIMIT bytes of JSON, certificates) runs on a worker
+        # thread: on the event loop it would stall every call the server is answering.
+        await asyncio.to_thread(_decode_whole, docs, manifest, layer, decoder, source)
     return docs

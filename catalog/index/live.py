@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,19 +17,27 @@ from catalog.oci.secrets import Secrets
 from catalog.store.models import Registry
 
 
-def _client(sessions: sessionmaker[Session], secrets: Secrets, host: str) -> RegistryClient:
-    """A client with the registry's configured settings, or plain defaults for a stranger."""
+def _settings(
+    sessions: sessionmaker[Session], host: str
+) -> tuple[str, bool, str | None, str | None]:
+    """The registry's configured settings, or plain defaults for a stranger."""
     with sessions() as session:
         row = session.scalar(select(Registry).where(Registry.host == host))
         if row is None:
-            return client_for(host, False, None, None, secrets=secrets)
-        return client_for(row.host, row.insecure, row.ca_file, row.credentials_ref, secrets=secrets)
+            return host, False, None, None
+        return row.host, row.insecure, row.ca_file, row.credentials_ref
+
+
+async def _client(sessions: sessionmaker[Session], secrets: Secrets, host: str) -> RegistryClient:
+    # The lookup runs on a worker thread: the gate asks from the event loop.
+    settings = await asyncio.to_thread(_settings, sessions, host)
+    return client_for(*settings, secrets=secrets)
 
 
 async def resolve_live(
     sessions: sessionmaker[Session], secrets: Secrets, reference: ImageReference
 ) -> str:
-    async with _client(sessions, secrets, reference.registry) as client:
+    async with await _client(sessions, secrets, reference.registry) as client:
         descriptor = await client.head_manifest(reference.repository, reference.ref)
     if descriptor is None:
         raise ManifestUnknown(f"{reference}: no such manifest in the registry")
@@ -37,5 +47,5 @@ async def resolve_live(
 async def index_live(
     sessions: sessionmaker[Session], secrets: Secrets, reference: ImageReference, digest: str
 ) -> int:
-    async with _client(sessions, secrets, reference.registry) as client:
+    async with await _client(sessions, secrets, reference.registry) as client:
         return await index_digest(sessions, RemoteRepository(client, reference.repository), digest)

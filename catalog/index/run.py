@@ -29,14 +29,7 @@ async def index_registry(
 ) -> IndexStats:
     """Crawl registry ``name``; a :class:`RegistryUnavailable` once ``deadline`` seconds
     (``INDEX_DEADLINE`` by default) have passed."""
-    with sessions() as session:
-        row = get_registry(session, name)
-        host, insecure, ca_file, credentials = (
-            row.host,
-            row.insecure,
-            row.ca_file,
-            row.credentials_ref,
-        )
+    host, insecure, ca_file, credentials = await asyncio.to_thread(_settings, sessions, name)
     deadline = INDEX_DEADLINE if deadline is None else deadline
     limit = asyncio.timeout(deadline)
     try:
@@ -57,3 +50,12 @@ async def index_registry(
         raise RegistryUnavailable(
             f"{host}: the index run of {name!r} was stopped at its deadline of {deadline:g} s"
         ) from exc
+
+
+def _settings(
+    sessions: sessionmaker[Session], name: str
+) -> tuple[str, bool, str | None, str | None]:
+    """The registry's host, TLS and credential settings (read on a worker thread)."""
+    with sessions() as session:
+        row = get_registry(session, name)
+        return row.host, row.insecure, row.ca_file, row.credentials_ref

@@ -41,18 +41,33 @@ async def index_digest(sessions: sessionmaker[Session], repo: Repository, digest
         for a in found
         if str(a.descriptor.digest) in manifests
     ]
-    with sessions() as session:
-        wanted = {link.attachment for link in links if link.kind != "other"}
-        todo = sorted(wanted - documents.decoded(session, wanted))
+    wanted = {link.attachment for link in links if link.kind != "other"}
+    todo = sorted(wanted - await asyncio.to_thread(_decoded, sessions, wanted))
     decoded: dict[str, DecodedDocuments] = {}
     for attached in todo:
         decoded[attached] = await decode_attachment(repo, manifests[attached])
-    with sessions.begin() as session:
-        content.add_manifests(session, manifests.values())
-        new = content.add_attachments(session, links)
-        for attached, docs in decoded.items():
-            try:
+    # Recorded on a worker thread: the gate asks from the event loop.
+    return await asyncio.to_thread(_record, sessions, manifests, links, decoded)
+
+
+def _decoded(sessions: sessionmaker[Session], wanted: set[str]) -> set[str]:
+    with sessions() as session:
+        return documents.decoded(session, wanted)
+
+
+def _record(
+    sessions: sessionmaker[Session],
+    manifests: dict[str, Manifest],
+    links: list[content.Link],
+    decoded: dict[str, DecodedDocuments],
+) -> int:
+    try:
+        with sessions.begin() as session:
+            content.add_manifests(session, manifests.values())
+            new = content.add_attachments(session, links)
+            for attached, docs in decoded.items():
                 documents.store(session, attached, docs)
-            finally:
-                docs.close()
-    return new
+        return new
+    finally:
+        for docs in decoded.values():
+            docs.close()

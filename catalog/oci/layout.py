@@ -184,10 +184,12 @@ class LayoutRepository:
     # -- manifests -------------------------------------------------------------------------
 
     async def resolve(self, ref: str) -> Descriptor | None:
+        # index.json and manifests are read and parsed on worker threads: a large one must not
+        # stall the event loop of a server indexing the layout.
         if not is_digest(ref):
-            return self._tagged().get(ref)
+            return (await asyncio.to_thread(self._tagged)).get(ref)
         digest = Digest.parse(ref)
-        for d in self._index().manifests:
+        for d in (await asyncio.to_thread(self._index)).manifests:
             if d.digest == digest:
                 return d
         if not self.blob_path(digest).exists():
@@ -199,6 +201,9 @@ class LayoutRepository:
         if not is_digest(ref) and descriptor is None:
             raise ManifestUnknown(f"{self.root}: no manifest tagged {ref!r}")
         digest = descriptor.digest if descriptor else Digest.parse(ref)
+        return await asyncio.to_thread(self._read_manifest, digest, descriptor)
+
+    def _read_manifest(self, digest: Digest, descriptor: Descriptor | None) -> Manifest:
         path = self.blob_path(digest)
         try:
             raw = _read_capped(path, self.manifest_limit)
@@ -243,7 +248,7 @@ class LayoutRepository:
         self._write_index([*kept, descriptor], index.annotations)
 
     async def tags(self) -> AsyncIterator[str]:
-        for tag in sorted(self._tagged()):
+        for tag in sorted(await asyncio.to_thread(self._tagged)):
             yield tag
 
     async def referrers(
@@ -251,7 +256,7 @@ class LayoutRepository:
     ) -> Referrers:
         """Manifests listed in index.json whose ``subject`` is ``digest`` (no fallback here)."""
         found = []
-        for d in self._index().manifests:
+        for d in (await asyncio.to_thread(self._index)).manifests:
             if d.media_type not in mt.MANIFESTS or not self.blob_path(d.digest).exists():
                 continue
             manifest = await self.get_manifest(str(d.digest))
