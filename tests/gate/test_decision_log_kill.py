@@ -31,10 +31,9 @@ IN_FLIGHT = 8
 LAST_BATCH = 1.0
 
 
-Catalog = catalog_pb2_grpc.CatalogServiceAsyncStub
-
-
-async def _status(catalog: Catalog, name: str) -> catalog_pb2.Registry:
+async def _status(
+    catalog: catalog_pb2_grpc.CatalogServiceAsyncStub, name: str
+) -> catalog_pb2.Registry:
     request = catalog_pb2.GetRegistryRequest(name=f"registries/{name}")
     return (await catalog.GetRegistry(request)).registry
 
@@ -62,7 +61,8 @@ async def test_kill_9_loses_at_most_the_last_batch_and_marks_the_run_interrupted
     await asyncio.to_thread(serve.start)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{serve.port}") as channel:
-            catalog: Catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
+            catalog: catalog_pb2_grpc.CatalogServiceAsyncStub
+            catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
             gate = gate_pb2_grpc.GateServiceStub(channel)
             request = catalog_pb2.IndexRegistryRequest(name="registries/local")
             async for _ in catalog.IndexRegistry(request):
