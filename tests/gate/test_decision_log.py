@@ -25,8 +25,11 @@ from sqlalchemy.engine import make_url
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc, gate_pb2, gate_pb2_grpc
 from catalog.app.config import RegistryConfig, ServeConfig
 from catalog.daemon import Server
+from catalog.gate.decision_log import DecisionLog
 from catalog.oci.client import RegistryClient
+from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.models import DecisionRecord
+from catalog.trust.policy.facts import Decision
 from tests.api.test_server import NOT_SERVING, SERVING, health_check
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
@@ -156,9 +159,10 @@ async def decide_while_locked(
             await asyncio.sleep(0.2)
         stop.set()
         await watcher
+    down = next((t - locked_at for t, status in seen if status == NOT_SERVING), None)
     print(
         f"measured: {len(answers)} decisions in {locked_for:.0f} s of lock, written "
-        f"{drained:.2f} s after the release; health {[s for _, s in seen][::5]}"
+        f"{drained:.2f} s after the release; NOT_SERVING from {down} s"
     )
     return answers, [(t - locked_at, s) for t, s in seen], before
 
@@ -201,3 +205,22 @@ async def test_a_full_log_denies_and_says_why(
     assert len(refused) == CALLS - 200
     assert all(not d.allowed and len(d.reasons) == 1 for d in refused)
     assert recorded(served) == before + CALLS - len(refused)
+
+
+async def test_stopping_writes_what_waits_through_a_lock(database: str) -> None:
+    """A server stopping while the table is locked keeps trying (up to its drain time)."""
+    engine = make_engine(database)
+    upgrade(engine)
+    log = DecisionLog(session_factory(engine), interval=0.01)
+    log.start()
+    decision = Decision(False, "sha256:" + "a" * 64, "default", 1, "enforce", ("unsigned",))
+    with write_locked(database):
+        for n in range(50):
+            assert log.add(f"registry.test/shop/app:{n}", decision, "t", cached=False)
+        stopping = asyncio.create_task(log.stop(drain=20))
+        await asyncio.sleep(2)
+        assert not stopping.done()
+    await asyncio.wait_for(stopping, 20)
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count(DecisionRecord.id))) == 50
+    engine.dispose()
