@@ -30,7 +30,7 @@ from catalog.oci.client import RegistryClient
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.models import DecisionRecord
 from catalog.trust.policy.facts import Decision
-from tests.api.test_server import NOT_SERVING, SERVING, health_check
+from tests.api.test_server import CATALOG, NOT_SERVING, SERVING, health_check
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
@@ -40,6 +40,7 @@ from tests.store.conftest import empty_database
 LOCKED_FOR = 15.0
 CALLS = 500
 REFUSED = "the decision log cannot be written"
+GATE = "xregistry.v1.GateService"
 
 
 @contextmanager
@@ -150,6 +151,13 @@ async def decide_while_locked(
                 await asyncio.sleep(0.2)
             assert served.gate.audit.waiting > 0, "the lock did not hold the writes back"
             await asyncio.sleep(max(0.0, locked_at + locked_for - time.monotonic()))
+            if locked_for > 6:  # the gate cannot record: it is down, the catalog is not
+                health = health_check(channel)
+                statuses = [
+                    (await health(health_pb2.HealthCheckRequest(service=name))).status
+                    for name in (GATE, CATALOG)
+                ]
+                assert statuses == [NOT_SERVING, SERVING]
         released = time.monotonic()
         assert await _drained(served, 30), f"{served.gate.audit.waiting} rows still waiting"
         drained = time.monotonic() - released
@@ -159,10 +167,10 @@ async def decide_while_locked(
             await asyncio.sleep(0.2)
         stop.set()
         await watcher
-    down = next((t - locked_at for t, status in seen if status == NOT_SERVING), None)
+    down = next((t - locked_at for t, status in seen if status == NOT_SERVING), -1.0)
     print(
         f"measured: {len(answers)} decisions in {locked_for:.0f} s of lock, written "
-        f"{drained:.2f} s after the release; NOT_SERVING from {down} s"
+        f"{drained:.2f} s after the release; NOT_SERVING from {down:.1f} s"
     )
     return answers, [(t - locked_at, s) for t, s in seen], before
 
