@@ -7,9 +7,10 @@ decisions and the batch being written — the price of not putting a database co
 gate request.
 
 A write that fails (database locked, unreachable) keeps its rows and is tried again with
-back-off; the writer never stops. While writes fail, or one has waited ``stalled_after``
-seconds, the log reports a problem (one log line; the server's health turns NOT_SERVING) until a
-write goes in again. At most ``capacity`` rows wait: past that :meth:`DecisionLog.add` refuses
+back-off; the writer never stops. A batch the database refuses for its content is written row
+by row, and a row refused alone is logged (reference, digest, verdict, time) and let go.
+While writes fail, or one has waited ``stalled_after`` seconds, the log reports a problem (one
+log line; the server's health turns NOT_SERVING) until a write goes in again. At most ``capacity`` rows wait: past that :meth:`DecisionLog.add` refuses
 and the gate denies, saying why, rather than answering a decision it cannot record.
 """
 
@@ -24,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.gate.stored_results import decision_row
@@ -90,17 +92,34 @@ class DecisionLog:
     def flush(self) -> int:
         """Write the waiting rows, ``batch`` at a time; a failed write leaves its rows waiting,
         in front. Returns how many were written."""
-        written = 0
+        written = suspect = 0  # suspect: rows of a refused batch, tried one at a time
         with self._writing:
             while True:
                 with self._lock:
-                    rows = self._rows[: self.batch]
+                    rows = self._rows[: 1 if suspect else self.batch]
                 if not rows:
                     return written
-                self._write(rows)
+                try:
+                    self._write(rows)
+                    written += len(rows)
+                except (IntegrityError, DataError) as exc:
+                    if len(rows) > 1:
+                        suspect = len(rows)
+                        continue
+                    # Refused alone, it would be refused forever and hold back every later row.
+                    row = rows[0]
+                    log.error(
+                        "a decision the database refuses is not recorded: %s %s allowed=%s "
+                        "at %s: %s",
+                        row["reference"],
+                        row["digest"],
+                        row["allowed"],
+                        row["decided_at"].isoformat(),
+                        _one_line(exc),
+                    )
                 with self._lock:
                     del self._rows[: len(rows)]  # add() only appends: these are still in front
-                written += len(rows)
+                suspect = max(0, suspect - 1)
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         with self.sessions.begin() as session:

@@ -232,3 +232,34 @@ async def test_stopping_writes_what_waits_through_a_lock(database: str) -> None:
     with engine.connect() as connection:
         assert connection.scalar(select(func.count(DecisionRecord.id))) == 50
     engine.dispose()
+
+
+async def test_a_row_the_database_refuses_is_logged_and_the_rest_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused row (a trigger here) must not hold back the others forever."""
+    database = f"sqlite:///{tmp_path / 'catalog.db'}"
+    engine = make_engine(database)
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON decisions WHEN NEW.reference LIKE '%:bad' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+        )
+    log = DecisionLog(session_factory(engine), interval=0.01)
+    log.start()
+    decision = Decision(False, "sha256:" + "a" * 64, "default", 1, "enforce", ("unsigned",))
+    for tag in ("1", "2", "bad", "3"):
+        log.add(f"registry.test/shop/app:{tag}", decision, "t", cached=False)
+    await asyncio.sleep(0.5)
+    log.add("registry.test/shop/app:4", decision, "t", cached=False)  # still writing after
+    await asyncio.sleep(0.5)
+    with engine.connect() as connection:
+        written = connection.exec_driver_sql("SELECT reference FROM decisions ORDER BY id").all()
+    await log.stop()
+    engine.dispose()
+    assert [r[0].rsplit(":", 1)[1] for r in written] == ["1", "2", "3", "4"]
+    (line,) = [r.getMessage() for r in caplog.records if "refuses" in r.getMessage()]
+    assert "registry.test/shop/app:bad" in line
+    assert "refused by a trigger" in line
+    assert log.problem is None
