@@ -10,8 +10,9 @@ A write that fails (database locked, unreachable) keeps its rows and is tried ag
 back-off; the writer never stops. A batch the database refuses for its content is written row
 by row, and a row refused alone is logged (reference, digest, verdict, time) and let go.
 While writes fail, or one has waited ``stalled_after`` seconds, the log reports a problem (one
-log line; the server's health turns NOT_SERVING) until a write goes in again. At most ``capacity`` rows wait: past that :meth:`DecisionLog.add` refuses
-and the gate denies, saying why, rather than answering a decision it cannot record.
+log line; the server's health turns NOT_SERVING) until a write goes in again. At most
+``capacity`` rows wait: past that :meth:`DecisionLog.add` refuses and the gate denies, saying
+why, rather than answering a decision it cannot record.
 """
 
 from __future__ import annotations
