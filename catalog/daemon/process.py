@@ -151,9 +151,7 @@ class Server:
 
     async def _decision_log_health(self, problem: str | None) -> None:
         """The gate denies what it cannot record: the server and the gate are NOT_SERVING
-        while decisions cannot be written (the log says why)."""
-        if problem is not None:
-            log.error("health NOT_SERVING: decisions cannot be written: %s", problem)
+        while decisions cannot be written (the decision log's own line says why)."""
         await self.server.set_serving(problem is None, [GATE_SERVICE])
 
     async def stop(self) -> None:
