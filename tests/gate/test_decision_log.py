@@ -185,7 +185,7 @@ async def _drained(served: Server, within: float) -> bool:
 
 
 async def test_a_write_locked_database_loses_no_decision(
-    served: Server, database: str, fresh_registry: RunningRegistry
+    served: Server, database: str, fresh_registry: RunningRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
     answers, health, before = await decide_while_locked(
         served, database, f"{fresh_registry.host}/shop/app:v1"
@@ -198,6 +198,10 @@ async def test_a_write_locked_database_loses_no_decision(
     assert down, health
     assert 4 < down[0] < LOCKED_FOR, health
     assert health[-1][1] == SERVING
+    said = [r.getMessage() for r in caplog.records if r.name == "xregistry.gate.decisions"]
+    assert said[0].startswith("decisions cannot be written"), said  # and why:
+    assert "a write has waited more than 5 s" in said[0]
+    assert said[-1].startswith("decisions are written again"), said
 
 
 async def test_a_full_log_denies_and_says_why(
