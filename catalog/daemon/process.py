@@ -40,6 +40,7 @@ from replication.service import ReplicationService
 from replication.worker import Worker
 
 log = logging.getLogger("xregistry.serve")
+GATE_SERVICE = "xregistry.v1.GateService"
 
 
 def page_tokens() -> PageTokens:
@@ -135,6 +136,7 @@ class Server:
                 )
         self.rules.start()
         self.scheduler.start()
+        self.gate.audit.on_health = self._decision_log_health
         self.gate.audit.start()
         self._working = asyncio.create_task(self.worker.run(self._stopping))
         self._working.add_done_callback(partial(_report_end, "the replication worker"))
@@ -146,6 +148,11 @@ class Server:
         tls = self.config.tls
         transport = "plain text" if tls is None else "mTLS" if tls.require_client_cert else "TLS"
         log.info("xregistry serving on port %d (%s)", self.port, transport)
+
+    async def _decision_log_health(self, problem: str | None) -> None:
+        """The gate denies what it cannot record: the server and the gate are NOT_SERVING
+        while decisions cannot be written (the decision log's own line says why)."""
+        await self.server.set_serving(problem is None, [GATE_SERVICE])
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)

@@ -206,14 +206,17 @@ class Gate:
             decision = await asyncio.to_thread(self._decide, digest, str(reference), loaded)
         else:
             decision = cached
-        if adhoc is None:
-            self.audit.add(str(reference), decision, loaded.trust.version, cached is not None)
+        answer = decision
+        if adhoc is None and not self.audit.add(
+            str(reference), decision, loaded.trust.version, cached is not None
+        ):
+            answer = self.audit.refusal(decision)  # fail closed: never an unrecorded decision
         if cached is None and adhoc is None:
             with self._lock:
                 self._cache[key] = decision
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
-        return CheckResult(decision, str(reference), loaded.trust.version, cached is not None)
+        return CheckResult(answer, str(reference), loaded.trust.version, cached is not None)
 
     def _state(
         self, reference: ImageReference, policy: str, live: bool, adhoc: LoadedPolicy | None

@@ -1,61 +1,202 @@
-"""The decisions audit log, written in batches off the request path.
+"""The decisions audit log, written in batches off the request path, never dropped silently.
 
-Every decision is logged. Rows wait at most ``interval`` seconds (or until ``batch`` of them)
-and go in with one INSERT; a stopping server flushes what is left. A crash can lose the rows of
-the last interval: the price of not putting a database commit on every gate request.
+Every decision is logged. Rows wait at most ``interval`` seconds and go in with one INSERT per
+``batch`` rows, each batch its own transaction; a stopping server writes what is left. A
+``kill -9`` loses the rows not yet committed: in normal running the last ``interval`` of
+decisions and the batch being written — the price of not putting a database commit on every
+gate request.
+
+A write that fails (database locked, unreachable) keeps its rows and is tried again with
+back-off; the writer never stops. A batch the database refuses for its content is written row
+by row, and a row refused alone is logged (reference, digest, verdict, time) and let go.
+While writes fail, or one has waited ``stalled_after`` seconds, the log reports a problem (one
+log line; the server's health turns NOT_SERVING) until a write goes in again. At most
+``capacity`` rows wait: past that :meth:`DecisionLog.add` refuses and the gate denies, saying
+why, rather than answering a decision it cannot record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.gate.stored_results import decision_row
 from catalog.store.verifications import record_decisions
 from catalog.trust.policy.facts import Decision
 
+log = logging.getLogger("xregistry.gate.decisions")
+
+# Told of every change of the log's problem (None once writes go in again).
+HealthHook = Callable[[str | None], Awaitable[None]]
+
 
 class DecisionLog:
     def __init__(
-        self, sessions: sessionmaker[Session], *, interval: float = 0.05, batch: int = 500
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        interval: float = 0.05,
+        batch: int = 500,
+        capacity: int = 20_000,
+        stalled_after: float = 5.0,
+        retry_delay: tuple[float, float] = (0.1, 2.0),
+        write_timeout: float = 10.0,
     ) -> None:
         self.sessions = sessions
         self.interval = interval
         self.batch = batch
+        self.capacity = capacity
+        self.stalled_after = stalled_after
+        self.retry_delay = retry_delay
+        self.write_timeout = write_timeout
+        self.on_health: HealthHook | None = None
+        self.problem: str | None = None
         self._rows: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the waiting rows
+        self._writing = threading.Lock()  # one writer at a time: rows leave in order
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, reference: str, decision: Decision, trust_version: str, cached: bool) -> None:
+    @property
+    def waiting(self) -> int:
         with self._lock:
-            self._rows.append(decision_row(reference, decision, trust_version, cached))
-            full = len(self._rows) >= self.batch
-        if full or self._task is None:
-            self.flush()  # no background writer (the CLI), or it is falling behind
+            return len(self._rows)
 
-    def flush(self) -> None:
+    def add(self, reference: str, decision: Decision, trust_version: str, cached: bool) -> bool:
+        """Queue the decision's row; False (nothing queued) when ``capacity`` rows wait."""
+        row = decision_row(reference, decision, trust_version, cached)
         with self._lock:
-            rows, self._rows = self._rows, []
-        if rows:
-            with self.sessions.begin() as session:
-                record_decisions(session, rows)
+            if len(self._rows) >= self.capacity:
+                return False
+            self._rows.append(row)
+        if self._task is None:
+            self.flush()  # no background writer (the CLI): written now, or the command fails
+        return True
+
+    def refusal(self, decision: Decision) -> Decision:
+        """What the gate answers instead of ``decision`` when :meth:`add` refused it."""
+        reason = (
+            f"denied: the decision log cannot be written ({self.problem or 'not keeping up'}; "
+            f"{self.capacity} decisions waiting), and no decision is given unrecorded"
+        )
+        d = decision
+        return Decision(False, d.digest, d.policy, d.policy_version, d.mode, (reason,))
+
+    def flush(self) -> int:
+        """Write the waiting rows, ``batch`` at a time; a failed write leaves its rows waiting,
+        in front. Returns how many were written."""
+        written = suspect = 0  # suspect: rows of a refused batch, tried one at a time
+        with self._writing:
+            while True:
+                with self._lock:
+                    rows = self._rows[: 1 if suspect else self.batch]
+                if not rows:
+                    return written
+                try:
+                    self._write(rows)
+                    written += len(rows)
+                except (IntegrityError, DataError) as exc:
+                    if len(rows) > 1:
+                        suspect = len(rows)
+                        continue
+                    # Refused alone, it would be refused forever and hold back every later row.
+                    row = rows[0]
+                    log.error(
+                        "a decision the database refuses is not recorded: %s %s allowed=%s "
+                        "at %s: %s",
+                        row["reference"],
+                        row["digest"],
+                        row["allowed"],
+                        row["decided_at"].isoformat(),
+                        _one_line(exc),
+                    )
+                with self._lock:
+                    del self._rows[: len(rows)]  # add() only appends: these are still in front
+                suspect = max(0, suspect - 1)
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        with self.sessions.begin() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # A locked table fails the write after a while instead of holding it forever.
+                ms = int(self.write_timeout * 1000)
+                session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
+            record_decisions(session, rows)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        first, most = self.retry_delay
+        delay = first
         while True:
             await asyncio.sleep(self.interval)
-            await asyncio.to_thread(self.flush)
+            if not self.waiting:
+                continue
+            writing = asyncio.ensure_future(asyncio.to_thread(self.flush))
+            try:
+                try:
+                    await asyncio.wait_for(asyncio.shield(writing), self.stalled_after)
+                except TimeoutError:
+                    await self._report(f"a write has waited more than {self.stalled_after:g} s")
+                    await writing
+            except Exception as exc:  # kept, tried again: the writer must not die
+                await self._report(f"cannot write to the database: {_one_line(exc)}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, most)
+                continue
+            delay = first
+            await self._report(None)
 
-    async def stop(self) -> None:
+    async def _report(self, problem: str | None) -> None:
+        if problem == self.problem:
+            return
+        if problem is None:
+            log.warning("decisions are written again (%d waiting)", self.waiting)
+        else:
+            log.error(
+                "decisions cannot be written (%d waiting, %d at most): %s",
+                self.waiting,
+                self.capacity,
+                problem,
+            )
+        self.problem = problem
+        if self.on_health is not None:
+            await self.on_health(problem)
+
+    async def stop(self, drain: float = 10.0) -> None:
+        """Stop the writer and write what waits, trying for up to ``drain`` seconds."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self.flush()
+        deadline = time.monotonic() + drain
+        while True:
+            try:
+                await asyncio.to_thread(self.flush)
+                return
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    log.error(
+                        "stopping with %d decisions unwritten, lost: %s",
+                        self.waiting,
+                        _one_line(exc),
+                    )
+                    return
+                await asyncio.sleep(self.retry_delay[0])
+
+
+def _one_line(exc: BaseException) -> str:
+    # A database error's first line: the rest quotes the statement and its parameters.
+    lines = str(exc).splitlines()
+    words = lines[0].strip() if lines else ""
+    line = f"{type(exc).__name__}: {words}" if words else type(exc).__name__
+    return line[:300]
