@@ -14,7 +14,9 @@ import grpc
 import grpc.aio
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select
 
+from catalog.api.catalog_servicer import INDEX_ERRORS_PAGE_MAX
 from catalog.api.paging import MAX_PAGE_SIZE
 from catalog.api.server import MAX_SEND
 from catalog.api.v1 import (
@@ -29,12 +31,15 @@ from catalog.api.v1 import (
 from catalog.api.v1 import replication_pb2 as rpb
 from catalog.app.config import ServeConfig
 from catalog.daemon import Server
+from catalog.store.models import IndexErrorRecord
+from catalog.store.models import Registry as RegistryRecord
 from catalog.store.registries import HOST_MAX, PATTERN_MAX, SCHEDULE_MAX
 from catalog.trust.policy.stored import POLICIES_PAGE_MAX, SOURCE_BYTES_MAX
 from replication.spec import GLOBS_MAX, PATH_MAX, RULE_BYTES_MAX, RULES_PAGE_MAX, TAG_GLOB_MAX
 from tests.signing import key_policy
 
 WIDE = "\U0001f600"  # four bytes in UTF-8: the most a character costs
+REASON_MAX = 4000  # catalog.index.crawler cuts index error reasons here
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Stubs:
     gate: gate_pb2_grpc.GateServiceAsyncStub
     replication: replication_pb2_grpc.ReplicationServiceAsyncStub
     audit: audit_pb2_grpc.AuditServiceAsyncStub
+    service: Server
 
 
 @pytest.fixture
@@ -60,6 +66,7 @@ async def stubs(tmp_path: Path) -> AsyncIterator[Stubs]:
                 gate_pb2_grpc.GateServiceStub(channel),
                 replication_pb2_grpc.ReplicationServiceStub(channel),
                 audit_pb2_grpc.AuditServiceStub(channel),
+                service,
             )
     finally:
         await service.stop()
@@ -146,6 +153,25 @@ async def test_a_full_page_of_everything_at_its_caps_fits(stubs: Stubs) -> None:
     assert len(policies.policies) == POLICIES_PAGE_MAX
     assert policies.next_page_token
 
+    # Index errors come from registries, not callers: the longest reason the crawler keeps
+    # (4,000 characters), in wide characters, stored one past a full page.
+    with stubs.service.sessions.begin() as session:
+        owner = session.scalars(select(RegistryRecord).limit(1)).one()
+        session.add_all(
+            IndexErrorRecord(
+                registry_id=owner.id,
+                repository="r" * 255,
+                reference="t" * 255,
+                reason=WIDE * REASON_MAX,
+            )
+            for _ in range(INDEX_ERRORS_PAGE_MAX + 1)
+        )
+    index_errors = await stubs.catalog.ListIndexErrors(
+        catalog_pb2.ListIndexErrorsRequest(parent=f"registries/{owner.name}", page_size=1000)
+    )
+    assert len(index_errors.index_errors) == INDEX_ERRORS_PAGE_MAX
+    assert index_errors.next_page_token
+
     events = await stubs.audit.ListAuditEvents(
         audit_pb2.ListAuditEventsRequest(page_size=MAX_PAGE_SIZE)
     )
@@ -156,6 +182,7 @@ async def test_a_full_page_of_everything_at_its_caps_fits(stubs: Stubs) -> None:
         "rules": rules.ByteSize(),
         "policies": policies.ByteSize(),
         "audit events": events.ByteSize(),
+        "index errors": index_errors.ByteSize(),
     }
     print(f"\npages in bytes: {sizes}, one rule {rule_bytes}; {time.monotonic() - started:.1f} s")
     for what, size in sizes.items():
