@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 import grpc
@@ -12,7 +13,9 @@ import grpc.aio
 import pytest
 
 from catalog.api.server import MAX_RECEIVE, MAX_SEND, build_server, catalog_service
-from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
+from catalog.api.v1 import audit_pb2, catalog_pb2, catalog_pb2_grpc, gate_pb2, replication_pb2
+from catalog.app.config import ServeConfig
+from catalog.daemon import Server
 from tests.api.conftest import Serve
 
 GARBAGE = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"  # a varint tag that never ends well
@@ -117,3 +120,42 @@ async def test_a_call_without_a_client_deadline_ends_at_the_server_deadline() ->
     print(f"\nstopped after {took:.2f} s")
     # Measured 0.50-0.52 s; the margin is for a loaded machine.
     assert 0.45 <= took < 5
+
+
+async def status_of(channel: grpc.aio.Channel, path: str, streaming: bool) -> grpc.StatusCode:
+    """The status of one call of ``path`` with :data:`GARBAGE` for its request."""
+    try:
+        if streaming:
+            stream: grpc.aio.UnaryStreamMultiCallable[Any, Any] = channel.unary_stream(path)
+            async for _ in stream(GARBAGE, timeout=10):
+                pass
+        else:
+            unary: grpc.aio.UnaryUnaryMultiCallable[Any, Any] = channel.unary_unary(path)
+            await unary(GARBAGE, timeout=10)
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+async def test_garbage_bytes_to_every_method_of_the_served_api(tmp_path: Path) -> None:
+    """`xregistry serve`'s server: every method of every service answers INVALID_ARGUMENT to
+    bytes that are no message, and a method that does not exist answers UNIMPLEMENTED."""
+    config = ServeConfig(database=f"sqlite:///{tmp_path / 'c.db'}", listen="127.0.0.1:0")
+    service = Server(config)
+    await service.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            codes = {
+                f"/{described.full_name}/{method.name}": await status_of(
+                    channel, f"/{described.full_name}/{method.name}", method.server_streaming
+                )
+                for module in (catalog_pb2, gate_pb2, replication_pb2, audit_pb2)
+                for described in module.DESCRIPTOR.services_by_name.values()
+                for method in described.methods
+            }
+            missing = await status_of(channel, f"{CATALOG}/Nope", False)
+    finally:
+        await service.stop()
+    assert len(codes) == 27  # every method of the four services
+    assert {c for c in codes.values() if c != grpc.StatusCode.INVALID_ARGUMENT} == set(), codes
+    assert missing == grpc.StatusCode.UNIMPLEMENTED
