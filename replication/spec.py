@@ -7,13 +7,14 @@ their hosts, TLS settings and credentials; :meth:`RuleSpec.rule` turns it into t
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_serializer,
@@ -24,7 +25,7 @@ from catalog.errors import CatalogError, InvalidArgument
 from catalog.oci.errors import InvalidReference
 from catalog.oci.reference import validate_repository
 from catalog.schedules import IndexSchedule
-from catalog.store.registries import validate_name
+from catalog.store.registries import PATTERN_MAX, SCHEDULE_MAX, validate_name
 from replication.rules import (
     ConflictPolicy,
     RepositoryFilter,
@@ -34,15 +35,30 @@ from replication.rules import (
     parse_kinds,
 )
 
+# Caps on what a rule may hold: a stored rule is listed back, and a full page of ListRules
+# (RULES_PAGE_MAX of them) must stay under the server's 4 MiB response limit. A rule at every
+# cap is about 24 KiB once serialized, and RULE_BYTES_MAX bounds the whole in UTF-8 (characters
+# outside ASCII take up to 4 bytes); tests/api/test_stored_limits.py lists a full page of them.
+RULE_BYTES_MAX = 32 * 1024
+GLOBS_MAX = 32  # of include, of exclude, of tag globs: each
+TAG_GLOB_MAX = 128  # a tag is at most 128 characters
+PATH_MAX = 255  # prefix, strip, rename replacement: repository paths
+SEMVER_MAX = 255
+RULES_PAGE_MAX = 100
+
+_Glob = Annotated[str, StringConstraints(max_length=PATTERN_MAX)]
+_TagGlob = Annotated[str, StringConstraints(max_length=TAG_GLOB_MAX)]
+_Path = Annotated[str, StringConstraints(max_length=PATH_MAX)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TagSpec(_Strict):
-    globs: list[str] = Field(default_factory=list)
-    regex: str | None = None
-    semver: str | None = None
+    globs: list[_TagGlob] = Field(default_factory=list, max_length=GLOBS_MAX)
+    regex: str | None = None  # catalog.regex caps patterns (MAX_PATTERN_LENGTH)
+    semver: Annotated[str, StringConstraints(max_length=SEMVER_MAX)] | None = None
     newest: int | None = None
     newest_by: Literal["tag", "created"] = "tag"
 
@@ -60,18 +76,18 @@ class RenameSpec(_Strict):
     """Destination names by regular expression: ``pattern`` must match the whole source
     repository name; ``replacement`` uses its groups (``\\1``, ``\\g<name>``)."""
 
-    pattern: str
-    replacement: str
+    pattern: str  # capped as a regex is
+    replacement: _Path
 
 
 class RuleSpec(_Strict):
     name: str
     source: str = Field(description="the source registry's name in the catalog")
     destination: str = Field(description="the destination registry's name in the catalog")
-    include: list[str] = Field(default_factory=lambda: ["**"])
-    exclude: list[str] = Field(default_factory=list)
-    prefix: str = ""
-    strip: str = ""
+    include: list[_Glob] = Field(default_factory=lambda: ["**"], max_length=GLOBS_MAX)
+    exclude: list[_Glob] = Field(default_factory=list, max_length=GLOBS_MAX)
+    prefix: _Path = ""
+    strip: _Path = ""
     rename: RenameSpec | None = Field(
         default=None, description="name destination repositories by pattern (not with prefix/strip)"
     )
@@ -108,8 +124,15 @@ class RuleSpec(_Strict):
                 validate_repository(self.prefix.strip("/"))
             except InvalidReference as exc:
                 raise ValueError(f"prefix {self.prefix!r}: {exc}") from None
+        if self.schedule is not None and len(self.schedule.as_text()) > SCHEDULE_MAX:
+            raise ValueError(f"a schedule has at most {SCHEDULE_MAX} characters")
         if self.source == self.destination and self.rewrite().identity:
             raise ValueError("source and destination are the same: give a prefix, strip or rename")
+        size = len(self.model_dump_json().encode())
+        if size > RULE_BYTES_MAX:
+            raise ValueError(
+                f"the rule is {size} bytes as JSON, over the limit of {RULE_BYTES_MAX}"
+            )
         return self
 
     @model_serializer(mode="wrap")

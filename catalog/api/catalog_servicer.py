@@ -25,6 +25,9 @@ from catalog.store.registries import RegistrySpec
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _PROGRESS_EVERY = 1.0  # seconds between progress messages of IndexRegistry
+# An index error's reason is cut at 4,000 characters (catalog.index.crawler), up to 16 KB in
+# UTF-8 from a hostile registry: 200 of them stay under the server's 4 MiB response limit.
+INDEX_ERRORS_PAGE_MAX = 200
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -101,7 +104,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         page = await asyncio.to_thread(
             self.catalog.list_index_errors,
             registry,
-            page_size(request.page_size),
+            page_size(request.page_size, maximum=INDEX_ERRORS_PAGE_MAX),
             self.tokens.after(request, int),
         )
         return pb.ListIndexErrorsResponse(

@@ -20,6 +20,13 @@ service), so no servicer method can forget the mapping and servicers simply rais
 - Anything else is a bug: INTERNAL with a generic message and an incident id; the traceback is
   logged with that id and never sent.
 
+- A request whose bytes do not decode as its message → INVALID_ARGUMENT: the deserializer is
+  wrapped so that its failure reaches the handler as a :class:`MalformedRequest`, which is refused
+  before the servicer sees it (grpc.aio would answer UNKNOWN "Unexpected DecodeError").
+- A unary call still running after ``server_deadline`` seconds → DEADLINE_EXCEEDED, whether or not
+  the client set a deadline, so no call holds the server's work forever. Server-streaming calls
+  (index runs, run watches, catalog evaluations) are bounded by their own run deadlines instead.
+
 A servicer that wants another code calls ``context.abort()`` itself; that passes through.
 Details are the exception's message (domain messages are written for users and never carry
 secrets), cut to :data:`MAX_DETAILS` characters so that they fit in trailers.
@@ -27,6 +34,7 @@ secrets), cut to :data:`MAX_DETAILS` characters so that they fit in trailers.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import uuid
@@ -43,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 Code = grpc.StatusCode
 MAX_DETAILS = 2000
+SERVER_DEADLINE = 120.0
+"""Seconds a unary call may run on the server by default (a client's shorter deadline wins)."""
 
 # First match wins: subclasses before their bases.
 STATUS_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
@@ -116,15 +126,59 @@ async def _abort(context: Context, exc: Exception, method: str) -> NoReturn:
     await context.abort(code, details)
 
 
-def _unary_response(behavior: Callable[..., Any], method: str) -> Callable[..., Awaitable[Any]]:
-    async def handler(request: Any, context: Context) -> Any:
+class MalformedRequest:
+    """What the wrapped deserializer returns for bytes that are not the request message."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    parse = deserializer
+
+    def deserialize(data: bytes) -> Any:
         try:
-            result = behavior(request, context)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
+            return parse(data)
+        except Exception as exc:  # DecodeError, and whatever else the bytes make the parser raise
+            return MalformedRequest(f"{type(exc).__name__}: {exc}"[:200])
+
+    return deserialize
+
+
+async def _refuse_malformed(request: Any, context: Context) -> None:
+    if isinstance(request, MalformedRequest):
+        await context.abort(
+            Code.INVALID_ARGUMENT, f"the request is not a valid message ({request.reason})"
+        )
+
+
+def _unary_response(
+    behavior: Callable[..., Any], method: str, deadline: float | None
+) -> Callable[..., Awaitable[Any]]:
+    async def call(request: Any, context: Context) -> Any:
+        result = behavior(request, context)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def handler(request: Any, context: Context) -> Any:
+        await _refuse_malformed(request, context)
+        try:
+            if deadline is None:
+                return await call(request, context)
+            async with asyncio.timeout(deadline):
+                return await call(request, context)
         except grpc.aio.AbortError:
             raise
+        except TimeoutError:
+            logger.warning("%s: stopped at the server deadline of %g s", method, deadline)
+            await context.abort(
+                Code.DEADLINE_EXCEEDED, f"the server stopped the call after {deadline:g} s"
+            )
         except Exception as exc:
             await _abort(context, exc, method)
 
@@ -135,6 +189,7 @@ def _stream_response(behavior: Callable[..., Any], method: str) -> Callable[...,
     if inspect.iscoroutinefunction(behavior):
         # A coroutine that writes its responses with ``context.write()``.
         async def writer(request: Any, context: Context) -> None:
+            await _refuse_malformed(request, context)
             try:
                 await behavior(request, context)
             except grpc.aio.AbortError:
@@ -145,6 +200,7 @@ def _stream_response(behavior: Callable[..., Any], method: str) -> Callable[...,
         return writer
 
     async def generator(request: Any, context: Context) -> AsyncIterator[Any]:
+        await _refuse_malformed(request, context)
         try:
             responses = behavior(request, context)
             if hasattr(responses, "__aiter__"):
@@ -163,21 +219,30 @@ def _stream_response(behavior: Callable[..., Any], method: str) -> Callable[...,
 
 
 def wrap_handler(
-    handler: grpc.RpcMethodHandler[Any, Any], method: str
+    handler: grpc.RpcMethodHandler[Any, Any],
+    method: str,
+    server_deadline: float | None = SERVER_DEADLINE,
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    """``handler`` with every exception of its behaviour turned into a status."""
-    deserializer, serializer = handler.request_deserializer, handler.response_serializer
+    """``handler`` with every exception of its behaviour turned into a status, undecodable
+    requests refused, and unary calls stopped after ``server_deadline`` seconds."""
+    deserializer = _tolerant(handler.request_deserializer)
+    serializer = handler.response_serializer
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
-            _unary_response(handler.unary_unary, method), deserializer, serializer
+            _unary_response(handler.unary_unary, method, server_deadline),
+            deserializer,
+            serializer,
         )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
             _stream_response(handler.unary_stream, method), deserializer, serializer
         )
+    # Streamed requests (reflection's): their messages are parsed as grpc does, since a
+    # MalformedRequest inside a request iterator would reach the servicer.
+    deserializer = handler.request_deserializer
     if handler.stream_unary is not None:
         return grpc.stream_unary_rpc_method_handler(
-            _unary_response(handler.stream_unary, method), deserializer, serializer
+            _unary_response(handler.stream_unary, method, None), deserializer, serializer
         )
     if handler.stream_stream is not None:
         return grpc.stream_stream_rpc_method_handler(
@@ -187,7 +252,10 @@ def wrap_handler(
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Applies :func:`status_for` to every method of every service on the server."""
+    """Applies :func:`wrap_handler` to every method of every service on the server."""
+
+    def __init__(self, server_deadline: float | None = SERVER_DEADLINE) -> None:
+        self.server_deadline = server_deadline
 
     async def intercept_service(
         self,
@@ -199,4 +267,4 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        return wrap_handler(handler, handler_call_details.method)
+        return wrap_handler(handler, handler_call_details.method, self.server_deadline)

@@ -16,7 +16,7 @@ from catalog.api.v1 import gate_pb2_grpc
 from catalog.errors import InvalidArgument
 from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate
 from catalog.trust.policy.facts import Decision
-from catalog.trust.policy.stored import Policies, PolicyView
+from catalog.trust.policy.stored import POLICIES_PAGE_MAX, Policies, PolicyView
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -129,7 +129,7 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
     async def ListPolicies(
         self, request: pb.ListPoliciesRequest, context: Context
     ) -> pb.ListPoliciesResponse:
-        size = page_size(request.page_size)
+        size = page_size(request.page_size, default=POLICIES_PAGE_MAX, maximum=POLICIES_PAGE_MAX)
         after = self.tokens.after(request, str)
         views = await asyncio.to_thread(self.policies.list, after[0] if after else None, size + 1)
         page = views[:size]

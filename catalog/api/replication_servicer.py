@@ -20,7 +20,7 @@ from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
 from catalog.errors import InvalidArgument, NotFound
 from replication.service import ReplicationService
-from replication.spec import RuleSpec
+from replication.spec import RULES_PAGE_MAX, RuleSpec
 
 Context = grpc.aio.ServicerContext[Any, Any]
 # The fields of a Rule a client writes (the others are output only).
@@ -92,7 +92,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
     async def ListRules(
         self, request: pb.ListRulesRequest, context: Context
     ) -> pb.ListRulesResponse:
-        size = page_size(request.page_size)
+        size = page_size(request.page_size, maximum=RULES_PAGE_MAX)
         after = self.tokens.after(request, str)
         views = await asyncio.to_thread(
             self.service.list_rules, after[0] if after else None, size + 1

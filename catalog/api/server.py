@@ -12,6 +12,11 @@
   without the protos.
 - :class:`~catalog.api.errors.ErrorMappingInterceptor` is the outermost interceptor, so domain
   exceptions raised by servicers, and by any interceptor passed in, become status codes.
+- Message limits: a request over :data:`MAX_RECEIVE` bytes is refused by grpc with
+  RESOURCE_EXHAUSTED before it is parsed, and no response over :data:`MAX_SEND` bytes is sent
+  (stored fields are capped so that a full page of any list stays under it).
+- Unary calls stop after ``server_deadline`` seconds (DEADLINE_EXCEEDED) even when the client set
+  no deadline; see :mod:`catalog.api.errors`.
 - One server per port: ``SO_REUSEPORT`` is off (grpc turns it on by default, and then a second
   server on the port shares its connections), so a taken port is :class:`CannotListen`.
 """
@@ -31,7 +36,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from catalog.api.errors import ErrorMappingInterceptor
+from catalog.api.errors import SERVER_DEADLINE, ErrorMappingInterceptor
 from catalog.api.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
@@ -44,6 +49,11 @@ from catalog.app.tls_config import split_address
 from catalog.errors import CatalogError
 
 S = TypeVar("S")
+
+MAX_RECEIVE = 4 << 20
+"""Bytes of one request message; grpc's own default, said here so that it is a decision."""
+MAX_SEND = 4 << 20
+"""Bytes of one response message (grpc sends any size by default)."""
 
 
 class CannotListen(CatalogError):
@@ -145,15 +155,22 @@ def build_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     credentials: grpc.ServerCredentials | None = None,
     options: Sequence[tuple[str, Any]] = (),
+    server_deadline: float | None = SERVER_DEADLINE,
 ) -> ApiServer:
     """A server for ``services`` listening on ``address`` (``host:port``; port 0 picks one).
 
-    Plain HTTP/2 unless ``credentials`` (``grpc.ssl_server_credentials(…)``) are given.
+    Plain HTTP/2 unless ``credentials`` (``grpc.ssl_server_credentials(…)``) are given;
+    ``options`` come after the defaults (message limits included), so they can change them.
     """
     ensure_free(address)
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor(), *interceptors],
-        options=[("grpc.so_reuseport", 0), *options],
+        interceptors=[ErrorMappingInterceptor(server_deadline), *interceptors],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", MAX_RECEIVE),
+            ("grpc.max_send_message_length", MAX_SEND),
+            *options,
+        ],
     )
     for service in services:
         service.add_to_server(service.servicer, server)

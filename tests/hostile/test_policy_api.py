@@ -31,7 +31,7 @@ async def channel(tmp_path: Path) -> AsyncIterator[grpc.aio.Channel]:
 
 
 POLICIES = {
-    "deep": ("[" * 500_000, "policy deep:1: nested deeper than 64 levels"),
+    "deep": ("[" * 200_000, "policy deep:1: nested deeper than 64 levels"),
     "lookahead": (
         'name: x\nimages: ["**"]\nauthorities:\n  - name: a\n    keyless:\n      issuer: i\n'
         "      subjectRegExp: '(?=.*@acme\\.com).*'\n",

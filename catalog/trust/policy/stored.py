@@ -7,11 +7,17 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.errors import InvalidArgument
 from catalog.store import policies as store
 from catalog.store.audit import AuditKind, policy_resource, record
 from catalog.store.models import Policy
 from catalog.store.registries import validate_name
 from catalog.trust.policy.loading import load_policy_set
+
+SOURCE_BYTES_MAX = 256 * 1024
+"""A stored policy set's source in UTF-8: a page of ListPolicies (``POLICIES_PAGE_MAX`` of
+them) must stay under the server's 4 MiB response limit, and a hand-written set is far smaller."""
+POLICIES_PAGE_MAX = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,11 @@ class Policies:
     def apply(self, name: str, source: str) -> tuple[PolicyView, bool]:
         """Validate (refusing with line and reason) and store; unchanged content is no version."""
         validate_name(name, "policy name")
+        size = len(source.encode("utf-8", "surrogatepass"))
+        if size > SOURCE_BYTES_MAX:
+            raise InvalidArgument(
+                f"policy {name}: the source is {size} bytes, over the limit of {SOURCE_BYTES_MAX}"
+            )
         policies = load_policy_set(source, source=f"policy {name}", pki_roots=self.pki_roots)
         with self.sessions.begin() as session:
             row, created = store.apply_policy(session, name, source, policies.digest)
