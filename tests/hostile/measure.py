@@ -38,11 +38,12 @@ with open(sys.argv[1], "w") as out:
 """
 
 
-def run_cli(args: list[str], tmp: Path, limit: float) -> Run:
-    """``xregistry ARGS`` in a subprocess of this worktree's code, killed after ``limit`` s."""
+def run_cli(args: list[str], tmp: Path, limit: float, env: dict[str, str] | None = None) -> Run:
+    """``xregistry ARGS`` in a subprocess of this worktree's code, killed after ``limit`` s;
+    its time and peak RSS are printed (``pytest -s`` shows them)."""
     stdout, stderr, report = tmp / "stdout", tmp / "stderr", tmp / "measured.json"
     report.unlink(missing_ok=True)
-    env = os.environ | {"DOCKER_CONFIG": str(tmp), "NO_COLOR": "1", "COLUMNS": "400"}
+    env = os.environ | {"DOCKER_CONFIG": str(tmp), "NO_COLOR": "1", "COLUMNS": "400"} | (env or {})
     command = [sys.executable, "-m", "catalog.cli.main", *args]
     began = time.monotonic()
     with stdout.open("wb") as out, stderr.open("wb") as err:

@@ -12,15 +12,9 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 CHUNK = 64 * 1024
 
@@ -194,66 +188,3 @@ def serve(handler: Handler) -> Iterator[Fake]:
     finally:
         loop.call_soon_threadsafe(stop.set_result, None)
         thread.join(10)
-
-
-# -- the CLI as a child, its time and peak memory measured ----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-    seconds: float
-    peak_rss: int  # bytes, of this child alone
-
-    @property
-    def lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.strip()]
-
-
-# Linux counts into a child's peak RSS the memory of the process that forked it: the CLI is
-# forked by this small waiter, not by the test process, so what is measured is the CLI's own.
-_WAITER = """
-import os, subprocess, sys
-child = subprocess.Popen(sys.argv[2:])
-_, status, usage = os.wait4(child.pid, 0)
-with open(sys.argv[1], "w") as out:
-    out.write(str(usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def run_cli(args: list[str], tmp: Path, limit: float, env: dict[str, str] | None = None) -> Run:
-    """``xregistry ARGS`` in a subprocess of this worktree's code, killed after ``limit`` s;
-    its time and peak RSS are printed (``pytest -s`` shows them)."""
-    stdout, stderr, peak = tmp / "stdout", tmp / "stderr", tmp / "peak-rss"
-    env = os.environ | {"DOCKER_CONFIG": str(tmp), "NO_COLOR": "1"} | (env or {})
-    cli = [sys.executable, "-c", "from catalog.cli.main import main; main()", *args]
-    began = time.monotonic()
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _WAITER, str(peak), *cli],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            env=env,
-            start_new_session=True,
-        )
-        try:
-            proc.wait(limit)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the waiter's own group: it and the CLI
-            proc.wait()
-    run = Run(
-        proc.returncode,
-        stdout.read_text(errors="replace"),
-        stderr.read_text(errors="replace"),
-        time.monotonic() - began,
-        int(peak.read_text() or 0) * 1024 if peak.exists() else 0,  # KiB on Linux
-    )
-    print(
-        f"measured: xregistry {args[0]}: exit {run.code}, {run.seconds:.2f} s, "
-        f"peak RSS {run.peak_rss / 2**20:.0f} MiB"
-    )
-    return run

@@ -11,14 +11,13 @@ import json
 import sqlite3
 from pathlib import Path
 
+from tests.hostile.measure import Run, run_cli
 from tests.hostile.registry_fakes import (
     MANIFEST_DIGEST,
     Request,
-    Run,
     endless,
     head,
     image_then,
-    run_cli,
     send,
     send_json,
     serve,
