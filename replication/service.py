@@ -190,8 +190,16 @@ class ReplicationService:
         with self.sessions() as session:
             rule_id = store.get_rule(session, rule).id if rule else None
             runs = store.list_runs(session, rule_id, size + 1, _run_id(after))
-            names = dict(session.execute(select(ReplicationRule.id, ReplicationRule.name)).all())
-            views = self._run_views(session, runs[:size], names, failures=0)
+            page = runs[:size]
+            shown = {run.rule_id for run in page}
+            names = dict(
+                session.execute(
+                    select(ReplicationRule.id, ReplicationRule.name).where(
+                        ReplicationRule.id.in_(shown)
+                    )
+                ).all()
+            )
+            views = self._run_views(session, page, names, failures=0)
         return Page(views, (views[-1].id,) if len(runs) > size else None)
 
     def get_run(self, run_id: int, rule: str | None = None) -> RunView:

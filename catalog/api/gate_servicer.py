@@ -48,7 +48,6 @@ def _decision_template(result: CheckResult) -> pb.Decision:
     return pb.Decision(
         allowed=d.allowed,
         digest=d.digest,
-        image=result.reference,
         policy=d.policy or "",
         policy_version=d.policy_version or 0,
         mode=enums.POLICY_MODE.proto(d.mode),

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import InvalidArgument
 from catalog.store.audit import AuditEventView, AuditFilter, list_events
-from catalog.store.queries import Key, Page
+from catalog.store.queries import Key, Page, page_size
 
 
 class AuditService:
@@ -21,4 +21,4 @@ class AuditService:
         if where.since is not None and where.until is not None and where.until < where.since:
             raise InvalidArgument("the end of the time range is before its start")
         with self.sessions() as session:
-            return list_events(session, where, size, after)
+            return list_events(session, where, page_size(size), after)

@@ -6,16 +6,17 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import click
 
-from catalog.app.catalog_service import CatalogService
-from catalog.app.config import local_secrets
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.store import queries
-from catalog.store.db import DEFAULT_URL, make_engine, session_factory, upgrade
+from catalog.store.db import DEFAULT_URL
 from catalog.store.registries import RegistrySpec
+
+if TYPE_CHECKING:
+    from catalog.app.catalog_service import CatalogService
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -76,6 +77,11 @@ def open_service(url: str) -> CatalogService:
     """The catalog on a database, its schema brought up to date first. Indexing starts the
     runs of replication rules that follow the registry (a server's worker executes them).
     Registries' secrets are the local user's (:func:`catalog.app.config.local_secrets`)."""
+    # Imported here: with --server no command needs the service, its config or migrations.
+    from catalog.app.catalog_service import CatalogService
+    from catalog.app.config import local_secrets
+    from catalog.store.db import make_engine, session_factory, upgrade
+
     engine = make_engine(url)
     upgrade(engine)
     sessions = session_factory(engine)

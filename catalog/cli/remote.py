@@ -19,7 +19,7 @@ from catalog import errors
 from catalog.api import enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
-from catalog.cli.channel import open_aio_channel, open_channel
+from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
 from catalog.cli.errors import CallerRefused, ServerUnavailable, ServerUnreachable
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
@@ -81,7 +81,8 @@ class Connection:
 
     def __init__(self, server: str) -> None:
         self.server = server
-        self.channel = open_channel(server)  # TLS and credentials: catalog/cli/channel.py
+        self.security = ClientSecurity.from_cli()  # read once: the token file, the TLS options
+        self.channel = open_channel(server, self.security)  # see catalog/cli/channel.py
 
     def call(self, method: Callable[..., T], request: Any) -> T:
         try:
@@ -103,7 +104,7 @@ class Connection:
     @asynccontextmanager
     async def following(self) -> AsyncIterator[grpc.aio.Channel]:
         """An asyncio channel for a stream followed while the command does other things."""
-        async with open_aio_channel(self.server) as channel:
+        async with open_aio_channel(self.server, self.security) as channel:
             try:
                 yield channel
             except grpc.RpcError as exc:

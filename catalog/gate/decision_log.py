@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
@@ -87,8 +88,7 @@ class DecisionLog:
             f"denied: the decision log cannot be written ({self.problem or 'not keeping up'}; "
             f"{self.capacity} decisions waiting), and no decision is given unrecorded"
         )
-        d = decision
-        return Decision(False, d.digest, d.policy, d.policy_version, d.mode, (reason,))
+        return replace(decision, allowed=False, reasons=(reason,), evidence=())
 
     def flush(self) -> int:
         """Write the waiting rows, ``batch`` at a time; a failed write leaves its rows waiting,

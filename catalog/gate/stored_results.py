@@ -36,6 +36,8 @@ def stored_verifications(
     """The results stored for ``signatures`` of ``subject`` under ``trust_version``, by
     signature id, in one query; a signature never verified under it is absent."""
     by_id = {signature.id: signature for signature in signatures}
+    if not by_id:  # an unsigned digest: nothing to ask the database
+        return {}
     rows = session.scalars(
         select(Verification).where(
             Verification.signature_id.in_(list(by_id)),

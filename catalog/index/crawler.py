@@ -207,9 +207,9 @@ class Crawler:
             await self._get(repo, scan, digest)
 
     async def _off_loop(self, read: Callable[[_A], _R], arg: _A) -> _R:
-        """A read on the crawl's one database thread: the crawl adds a single thread to those
-        competing with the event loop (for the GIL) and none to the shared default pool, where
-        the gate's reads would queue behind it."""
+        """A call on the crawl's one database thread (its reads, a batch of documents): the crawl
+        adds a single thread to those competing with the event loop (for the GIL) and none to
+        the shared default pool, where the gate's reads would queue behind it."""
         assert self._writer is not None
         return await asyncio.get_running_loop().run_in_executor(self._writer, read, arg)
 
@@ -311,9 +311,7 @@ class Crawler:
         for number, batch in enumerate(batches, start=1):
             await asyncio.gather(*(one(m) for m in batch))
             if number < len(batches):  # the last batch is recorded with the repository
-                assert self._writer is not None
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._writer, self._record_documents, scan)
+                await self._off_loop(self._record_documents, scan)
 
     def _decoded(self, candidates: set[str]) -> set[str]:
         with self.sessions() as session:

@@ -133,14 +133,7 @@ class ReferrersEndpoint:
             existing = list(index.manifests) if index else []
             if any(d.digest == referrer.digest for d in existing):
                 return
-            entry = Descriptor(
-                referrer.media_type,
-                referrer.digest,
-                referrer.size,
-                artifact_type=referrer.effective_artifact_type,
-                annotations=referrer.annotations,
-            )
-            raw = build_index([*existing, entry])
+            raw = build_index([*existing, referrer.descriptor()])
             await self._put_manifest(
                 repository, parse_manifest(raw, mt.OCI_INDEX), subject.fallback_tag()
             )

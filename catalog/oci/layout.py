@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from catalog.oci import mediatypes as mt
 from catalog.oci.client import Referrers
-from catalog.oci.digest import Digest, Verifier, is_digest
+from catalog.oci.digest import Digest, Verifier, is_digest, verify_bytes
 from catalog.oci.errors import InvalidManifest, LayoutError, ManifestTooLarge, ManifestUnknown
 from catalog.oci.manifest import (
     DEFAULT_MANIFEST_LIMIT,
@@ -142,8 +142,6 @@ class LayoutRepository:
             return parse_manifest(raw, mt.OCI_INDEX)
         except InvalidManifest as exc:
             raise LayoutError(f"{self.root}/index.json: {exc}") from None
-        except RecursionError:  # nesting deeper than json can parse
-            raise LayoutError(f"{self.root}/index.json: nested too deeply") from None
 
     def _write_index(self, descriptors: list[Descriptor], annotations: dict[str, str]) -> None:
         raw = build_index(descriptors, annotations or None)
@@ -213,9 +211,7 @@ class LayoutRepository:
             raise ManifestTooLarge(self.manifest_limit) from None
         except OSError as exc:
             raise LayoutError(f"{self.root}: cannot read manifest {digest}: {exc}") from None
-        verifier = Verifier(digest, descriptor.size if descriptor else None, "manifest")
-        verifier.update(raw)
-        verifier.verify()
+        verify_bytes(raw, digest, descriptor.size if descriptor else None, "manifest")
         return parse_manifest(raw, descriptor.media_type if descriptor else None, digest)
 
     async def put_manifest(
