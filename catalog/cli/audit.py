@@ -81,16 +81,14 @@ def _view(event: pb.AuditEvent) -> AuditEventView | None:
 
 
 def open_audit(ctx: click.Context) -> AuditLog:
-    server = ctx.find_root().params.get("server")
+    from catalog.cli.context import database_url, open_sessions, server_address
+
+    server = server_address(ctx)
     if server:
         return RemoteAudit(server)
     from catalog.app.audit_service import AuditService
-    from catalog.cli.context import database_url
-    from catalog.store.db import make_engine, session_factory, upgrade
 
-    engine = make_engine(database_url(ctx))
-    upgrade(engine)
-    return AuditService(session_factory(engine))
+    return AuditService(open_sessions(database_url(ctx)))
 
 
 def point_in_time(text: str, now: datetime) -> datetime:

@@ -16,6 +16,8 @@ from catalog.store.db import DEFAULT_URL
 from catalog.store.registries import RegistrySpec
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from catalog.app.catalog_service import CatalogService
 
 P = ParamSpec("P")
@@ -73,6 +75,15 @@ def config_path() -> str | None:
     return str(given or os.environ.get("XREGISTRY_CONFIG") or "") or None
 
 
+def open_sessions(url: str) -> sessionmaker[Session]:
+    """Sessions on the database at ``url``, its schema brought up to date first."""
+    from catalog.store.db import make_engine, session_factory, upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    return session_factory(engine)
+
+
 def open_service(url: str) -> CatalogService:
     """The catalog on a database, its schema brought up to date first. Indexing starts the
     runs of replication rules that follow the registry (a server's worker executes them).
@@ -80,11 +91,8 @@ def open_service(url: str) -> CatalogService:
     # Imported here: with --server no command needs the service, its config or migrations.
     from catalog.app.catalog_service import CatalogService
     from catalog.app.config import local_secrets
-    from catalog.store.db import make_engine, session_factory, upgrade
 
-    engine = make_engine(url)
-    upgrade(engine)
-    sessions = session_factory(engine)
+    sessions = open_sessions(url)
 
     def after_index(registry: str, since: datetime) -> None:
         from replication.service import ReplicationService

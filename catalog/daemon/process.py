@@ -44,7 +44,7 @@ GATE_SERVICE = "xregistry.v1.GateService"
 
 
 def page_tokens() -> PageTokens:
-    """Replicas share tokens when they share $XREGISTRY_PAGE_TOKEN_KEY (32+ characters)."""
+    """Replicas share tokens when they share $XREGISTRY_PAGE_TOKEN_KEY (16+ bytes)."""
     key = os.environ.get("XREGISTRY_PAGE_TOKEN_KEY")
     return PageTokens(key.encode()) if key else PageTokens.random()
 

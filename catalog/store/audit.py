@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from catalog.errors import InvalidArgument
 from catalog.principals import Principal, current
 from catalog.store.models import AuditEvent, Registry, utcnow
-from catalog.store.queries import Key, Page
+from catalog.store.queries import Key, Page, keyset_page, views_of
 
 PRINCIPAL_MAX = 512  # the principal columns' width (audit_events, decisions)
 
@@ -65,6 +65,19 @@ class AuditEventView:
     before: str | None
     after: str | None
     detail: str | None
+
+    @classmethod
+    def of(cls, row: AuditEvent) -> AuditEventView:
+        return cls(
+            id=row.id,
+            occurred_at=row.occurred_at,
+            principal=row.principal,
+            kind=AuditKind(row.kind),
+            resource=row.resource,
+            before=row.before,
+            after=row.after,
+            detail=row.detail,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +119,7 @@ def list_events(
 ) -> Page[AuditEventView]:
     """Newest first (by id: the order the changes were recorded); ``after`` is the
     ``next_after`` of the page before: ``(event id,)``."""
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(size + 1)
+    query = select(AuditEvent)
     if where.principal is not None:
         query = query.where(AuditEvent.principal == where.principal)
     if where.kind is not None:
@@ -115,23 +128,9 @@ def list_events(
         query = query.where(AuditEvent.occurred_at >= where.since)
     if where.until is not None:
         query = query.where(AuditEvent.occurred_at < where.until)
-    if after is not None:
-        query = query.where(AuditEvent.id < _event_id(after))
-    rows = session.scalars(query).all()
-    views = [
-        AuditEventView(
-            id=row.id,
-            occurred_at=row.occurred_at,
-            principal=row.principal,
-            kind=AuditKind(row.kind),
-            resource=row.resource,
-            before=row.before,
-            after=row.after,
-            detail=row.detail,
-        )
-        for row in rows[:size]
-    ]
-    return Page(views, (views[-1].id,) if len(rows) > size else None)
+    start = None if after is None else (_event_id(after),)
+    page = keyset_page(session, query, (AuditEvent.id,), size, start, descending=True)
+    return views_of(page, AuditEventView.of)
 
 
 def _event_id(after: Key) -> int:

@@ -310,7 +310,7 @@ def list_referrers(
     query = select(Attachment).where(Attachment.subject_digest == _digest(digest))
     if artifact_type:
         query = query.where(Attachment.artifact_type == artifact_type)
-    found: Page[Attachment] = _page(
+    found: Page[Attachment] = keyset_page(
         session, query, (Attachment.attachment_digest, Attachment.id), size, after
     )
     return Page(_attachment_views(found.items), found.next_after)
@@ -335,7 +335,7 @@ def _keyset(query: Any, columns: tuple[Any, ...], after: Key | None, descending:
     return query.order_by(*(c.desc() if descending else c for c in columns))
 
 
-def _page(
+def keyset_page(
     session: Session,
     query: Any,
     columns: tuple[Any, ...],
@@ -444,7 +444,9 @@ def tag_history(
     if tag_row is None:
         raise NotFound(f"no tag {tag!r} in {registry}/{repository}")
     query = select(TagEvent).where(TagEvent.tag_id == tag_row.id)
-    events: Page[TagEvent] = _page(session, query, (TagEvent.id,), size, after, descending=True)
+    events: Page[TagEvent] = keyset_page(
+        session, query, (TagEvent.id,), size, after, descending=True
+    )
     return Page(
         [TagEventView(tag, e.old_digest, e.new_digest, e.observed_at) for e in events.items],
         events.next_after,
@@ -520,7 +522,7 @@ class IndexErrorView:
         return cls(row.repository, row.reference, row.reason, row.observed_at)
 
 
-def _views(page: Page[Any], view: Callable[[Any], V]) -> Page[V]:
+def views_of(page: Page[Any], view: Callable[[Any], V]) -> Page[V]:
     """A page of ORM rows as records: nothing above the store holds a row."""
     return Page([view(row) for row in page.items], page.next_after)
 
@@ -534,8 +536,8 @@ def registry_for_host(session: Session, host: str) -> RegistryView:
 
 def list_registries(session: Session, size: int, after: Key | None) -> Page[RegistryView]:
     """By name."""
-    page = _page(session, select(Registry), (Registry.name, Registry.id), size, after)
-    return _views(page, RegistryView.of)
+    page = keyset_page(session, select(Registry), (Registry.name, Registry.id), size, after)
+    return views_of(page, RegistryView.of)
 
 
 def list_repositories(
@@ -546,8 +548,8 @@ def list_repositories(
     if owner is None:
         raise NotFound(f"no registry named {registry!r}")
     query = select(Repository).where(Repository.registry_id == owner.id)
-    page = _page(session, query, (Repository.name, Repository.id), size, after)
-    return _views(page, RepositoryView.of)
+    page = keyset_page(session, query, (Repository.name, Repository.id), size, after)
+    return views_of(page, RepositoryView.of)
 
 
 def list_tags(
@@ -558,7 +560,7 @@ def list_tags(
     query = select(Tag).where(Tag.repository_id == repo.id)
     if not show_gone:
         query = query.where(Tag.gone_at.is_(None))
-    return _views(_page(session, query, (Tag.name, Tag.id), size, after), TagView.of)
+    return views_of(keyset_page(session, query, (Tag.name, Tag.id), size, after), TagView.of)
 
 
 def list_index_errors(
@@ -569,5 +571,5 @@ def list_index_errors(
     if owner is None:
         raise NotFound(f"no registry named {registry!r}")
     query = select(IndexErrorRecord).where(IndexErrorRecord.registry_id == owner.id)
-    page = _page(session, query, (IndexErrorRecord.id,), size, after, descending=True)
-    return _views(page, IndexErrorView.of)
+    page = keyset_page(session, query, (IndexErrorRecord.id,), size, after, descending=True)
+    return views_of(page, IndexErrorView.of)
