@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC
 from typing import Any
 
 import grpc
@@ -47,8 +46,8 @@ def audit_filter(request: pb.ListAuditEventsRequest) -> AuditFilter:
     kind = enums.AUDIT_KIND.domain(request.kind)
     if kind is None and request.kind != pb.AUDIT_EVENT_KIND_UNSPECIFIED:
         raise InvalidArgument(f"unknown audit event kind {request.kind}")
-    since = request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None
-    until = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None
+    since = convert.optional_datetime(request, "start_time")
+    until = convert.optional_datetime(request, "end_time")
     return AuditFilter(principal=request.principal or None, kind=kind, since=since, until=until)
 
 

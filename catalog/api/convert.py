@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -10,6 +11,16 @@ from catalog.api import enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.index.progress import IndexStats
 from catalog.store import queries
+
+
+def datetime_of(stamp: Timestamp) -> datetime:
+    """A protobuf time as an aware UTC datetime, as the store's views hold them."""
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def optional_datetime(message: Any, field: str) -> datetime | None:
+    """``message.field`` as :func:`datetime_of`, None when it is unset."""
+    return datetime_of(getattr(message, field)) if message.HasField(field) else None
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:

@@ -6,14 +6,13 @@ commands print the same records whichever backend they talk to. The enum tables 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from catalog.api import enums, names
-from catalog.api.convert import timestamp
+from catalog.api.convert import datetime_of, optional_datetime, timestamp
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.errors import InvalidArgument
 from replication.models import TASK_COUNTERS
@@ -187,14 +186,6 @@ def rule_spec(message: pb.Rule, rule_id: str | None = None) -> RuleSpec:
     return parse_spec(data)
 
 
-def _time(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def _maybe_time(message: Any, field: str) -> datetime | None:
-    return _time(getattr(message, field)) if message.HasField(field) else None
-
-
 def _known(value: Any, what: str, number: int) -> Any:
     if value is None:
         raise InvalidArgument(f"the server sent {what} {number}, unknown to this client")
@@ -216,12 +207,12 @@ def run_view(message: pb.Run) -> RunView:
         id=run,
         rule=rule or "",
         trigger=trigger,
-        scheduled_for=_maybe_time(message, "scheduled_time"),
+        scheduled_for=optional_datetime(message, "scheduled_time"),
         status=status,
         error=message.error or None,
-        created_at=_time(message.create_time),
-        started_at=_maybe_time(message, "start_time"),
-        finished_at=_maybe_time(message, "finish_time"),
+        created_at=datetime_of(message.create_time),
+        started_at=optional_datetime(message, "start_time"),
+        finished_at=optional_datetime(message, "finish_time"),
         tasks_total=message.tasks_total,
         tasks_done=message.tasks_done,
         outcomes={
@@ -246,12 +237,12 @@ def rule_view(message: pb.Rule) -> RuleView:
     return RuleView(
         spec=rule_spec(message),
         origin=_known(enums.RULE_ORIGIN.domain(message.origin), "rule origin", message.origin),
-        created_at=_time(message.create_time),
-        updated_at=_time(message.update_time),
+        created_at=datetime_of(message.create_time),
+        updated_at=datetime_of(message.update_time),
         last_run=run_view(message.last_run) if message.HasField("last_run") else None,
         lag=Lag(
-            synced_at=_maybe_time(lag, "synced_time"),
-            pending_since=_maybe_time(lag, "pending_since_time"),
+            synced_at=optional_datetime(lag, "synced_time"),
+            pending_since=optional_datetime(lag, "pending_since_time"),
             pending_changes=lag.pending_changes,
             seconds=lag.behind.ToTimedelta().total_seconds(),
         ),

@@ -63,14 +63,14 @@ class RemoteAudit:
 
 def _view(event: pb.AuditEvent) -> AuditEventView | None:
     """The event as the store's record; None for a kind newer than this client."""
-    from catalog.api import enums
+    from catalog.api import convert, enums
 
     kind = enums.AUDIT_KIND.domain(event.kind)
     if kind is None:
         return None
     return AuditEventView(
         id=int(event.name.rpartition("/")[2]),
-        occurred_at=event.event_time.ToDatetime(tzinfo=UTC),
+        occurred_at=convert.datetime_of(event.event_time),
         principal=event.principal,
         kind=kind,
         resource=event.resource,

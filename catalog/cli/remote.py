@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from catalog import errors
-from catalog.api import enums, names
+from catalog.api import convert, enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
@@ -112,18 +110,14 @@ class Connection:
                 raise _error(self.server, exc, answers) from None
 
 
-def _time(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
 def _locations(items: Any) -> list[queries.LocationView]:
     return [
         queries.LocationView(
             registry=names.parse_registry_name(loc.registry),
             repository=names.parse_repository_name(loc.repository)[1],
             tags=list(loc.tags),
-            first_seen=_time(loc.first_seen_time),
-            last_seen=_time(loc.last_seen_time),
+            first_seen=convert.datetime_of(loc.first_seen_time),
+            last_seen=convert.datetime_of(loc.last_seen_time),
             gone=loc.gone,
         )
         for loc in items
@@ -205,19 +199,14 @@ def _registry(r: pb.Registry) -> queries.RegistryView:
         credentials_ref=r.credentials_ref or None,
         repositories=[],
         index_schedule=r.index_schedule or None,
-        last_index_at=_optional_time(r, "last_index_time"),
+        last_index_at=convert.optional_datetime(r, "last_index_time"),
         last_index_status=enums.INDEX_STATUS.domain(r.last_index_status),
-        last_index_started_at=_optional_time(r, "last_index_start_time"),
+        last_index_started_at=convert.optional_datetime(r, "last_index_start_time"),
         last_index_error=r.last_index_error or None,
         last_index_errors=int(r.last_index_error_count)
         if r.last_index_status == pb.INDEX_STATUS_SUCCEEDED
         else None,
     )
-
-
-def _optional_time(message: Any, field: str) -> datetime | None:
-    """A timestamp field as aware UTC; None when unset."""
-    return _time(getattr(message, field)) if message.HasField(field) else None
 
 
 class RemoteCatalog:
@@ -289,7 +278,7 @@ class RemoteCatalog:
                     else None,
                     reference=e.reference or None,
                     reason=e.reason,
-                    observed_at=_time(e.observe_time),
+                    observed_at=convert.datetime_of(e.observe_time),
                 )
                 for e in answer.index_errors
             ],
@@ -351,7 +340,10 @@ class RemoteCatalog:
         return queries.Page(
             [
                 queries.TagEventView(
-                    tag, e.old_digest or None, e.new_digest or None, _time(e.observe_time)
+                    tag,
+                    e.old_digest or None,
+                    e.new_digest or None,
+                    convert.datetime_of(e.observe_time),
                 )
                 for e in answer.tag_events
             ],

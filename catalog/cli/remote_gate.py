@@ -5,10 +5,9 @@ gate's records so the commands print them as they print the database's.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Literal, cast
 
-from catalog.api import enums, names
+from catalog.api import convert, enums, names
 from catalog.api.v1 import gate_pb2 as pb
 from catalog.api.v1 import gate_pb2_grpc
 from catalog.cli.gate_backend import PolicySource
@@ -57,7 +56,7 @@ def policy_view(message: pb.Policy) -> PolicyView:
         version=message.version,
         digest=message.digest,
         source=message.source,
-        created_at=message.create_time.ToDatetime(tzinfo=UTC),
+        created_at=convert.datetime_of(message.create_time),
     )
 
 
