@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from catalog.api.catalog_servicer import CatalogServicer
     from catalog.api.errors import ErrorMappingInterceptor, status_code_for
     from catalog.api.gate_servicer import GateServicer
+    from catalog.api.http import HttpListener
     from catalog.api.paging import PageTokens
     from catalog.api.replication_servicer import ReplicationServicer
     from catalog.api.server import (
@@ -28,6 +29,7 @@ __all__ = [
     "CatalogServicer",
     "ErrorMappingInterceptor",
     "GateServicer",
+    "HttpListener",
     "PageTokens",
     "ReplicationServicer",
     "audit_service",
@@ -53,5 +55,6 @@ __getattr__ = lazy_exports(
         "ErrorMappingInterceptor": "errors",
         "status_code_for": "errors",
         "PageTokens": "paging",
+        "HttpListener": "http",
     },
 )

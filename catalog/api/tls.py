@@ -10,11 +10,13 @@ so a connection never meets a broken configuration. Connections already open kee
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
+import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -44,6 +46,28 @@ class _Material:
             [(self.key, self.cert_chain)], root_certificates=self.client_ca
         )
 
+    def ssl_context(self, require_client_cert: bool) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        # load_cert_chain reads files only: hand it the checked bytes through a private
+        # in-memory file, so what is served is what was checked.
+        with _pem_file(self.cert_chain) as chain, _pem_file(self.key) as key:
+            context.load_cert_chain(chain, key)
+        if self.client_ca is not None:
+            context.load_verify_locations(cadata=self.client_ca.decode())
+            context.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+        return context
+
+
+@contextlib.contextmanager
+def _pem_file(data: bytes) -> Iterator[str]:
+    fd = os.memfd_create("xregistry-tls", os.MFD_CLOEXEC)
+    try:
+        os.write(fd, data)
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
 
 class ServerCertificates:
     """The files of a `tls` section, loaded now (a bad file is a :class:`ConfigError` at
@@ -69,6 +93,33 @@ class ServerCertificates:
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
         """A new configuration when the files changed and agree with each other, else None
         (keep the current one). Never raises: it runs inside gRPC's handshake."""
+        material = self.reloaded()
+        return None if material is None else material.configuration()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A server-side :class:`ssl.SSLContext` for HTTPS listeners (aiohttp) that swaps in a
+        fresh context, at the next handshake, whenever the files change and agree."""
+        current = self._material.ssl_context(self.settings.require_client_cert)
+
+        def handshake(socket: ssl.SSLObject | ssl.SSLSocket, _name: str | None, _: object) -> None:
+            nonlocal current
+            material = self.reloaded()
+            if material is not None:
+                try:
+                    current = material.ssl_context(self.settings.require_client_cert)
+                except (ssl.SSLError, ValueError, OSError) as exc:
+                    log.warning("TLS files changed, unusable, keeping the certificate: %s", exc)
+            socket.context = current
+
+        outer = self._material.ssl_context(self.settings.require_client_cert)
+        # Called on every handshake (server_name None without SNI), before the certificate is
+        # chosen: the connection takes the newest context.
+        outer.sni_callback = handshake
+        return outer
+
+    def reloaded(self) -> _Material | None:
+        """The files' material when they changed since the last look and agree with each
+        other, else None. Never raises (it runs inside handshakes)."""
         with self._lock:
             stamp = self._stamp()
             if stamp == self._seen:
@@ -88,7 +139,7 @@ class ServerCertificates:
         log.info(
             "TLS certificate reloaded from %s (valid until %s)", self._files[0], material.not_after
         )
-        return material.configuration()
+        return material
 
     def _stamp(self) -> _Stamp:
         stamps: list[tuple[int, int, int, int] | None] = []
