@@ -7,15 +7,25 @@ from typing import TYPE_CHECKING
 from catalog.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from catalog.api.access.http import access_middleware
     from catalog.api.access.interceptor import AccessInterceptor
-    from catalog.api.access.permissions import METHODS, ROLE_PERMISSIONS, Permission
+    from catalog.api.access.permissions import ENDPOINTS, METHODS, ROLE_PERMISSIONS, Permission
 
-__all__ = ["METHODS", "ROLE_PERMISSIONS", "AccessInterceptor", "Permission"]
+__all__ = [
+    "ENDPOINTS",
+    "METHODS",
+    "ROLE_PERMISSIONS",
+    "AccessInterceptor",
+    "Permission",
+    "access_middleware",
+]
 __getattr__ = lazy_exports(
     __name__,
     {
         "AccessInterceptor": "interceptor",
+        "ENDPOINTS": "permissions",
         "METHODS": "permissions",
+        "access_middleware": "http",
         "ROLE_PERMISSIONS": "permissions",
         "Permission": "permissions",
     },

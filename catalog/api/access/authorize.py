@@ -29,7 +29,10 @@ class Authorizer:
 
     def allows(self, principal: Principal, method: str) -> bool:
         """Deny by default: a method without a table entry is allowed to no one."""
-        needed = METHODS.get(method)
+        return self.grants(principal, METHODS.get(method))
+
+    def grants(self, principal: Principal, needed: Permission | None) -> bool:
+        """Whether ``principal`` holds ``needed`` (None, no table entry: never)."""
         return needed is not None and (
             needed is Permission.OPEN or needed in self.permissions(principal)
         )

@@ -1,4 +1,4 @@
-"""Every RPC the server answers, and the permission it needs: one table, deny by default.
+"""Every RPC and HTTP route the server answers, and the permission it needs: deny by default.
 
 A method missing from :data:`METHODS` is refused to everyone (tests/api/access enumerates the
 services' descriptors and fails on a missing entry, so a new RPC cannot ship open). Roles are
@@ -65,6 +65,13 @@ METHODS: Mapping[str, Permission] = MappingProxyType(
         "/grpc.health.v1.Health/Watch": Permission.OPEN,
         "/grpc.health.v1.Health/List": Permission.OPEN,
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": Permission.READ,
+    }
+)
+
+ENDPOINTS: Mapping[str, Permission] = MappingProxyType(
+    {
+        # The HTTP listeners' routes, as "METHOD /path" (the route's pattern), deny by default
+        # like METHODS: a route without an entry answers 403 to everyone.
     }
 )
 
