@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from catalog.api.access.authenticate import Authenticator, Unauthenticated
 from catalog.api.access.authorize import Authorizer
 from catalog.api.access.permissions import ENDPOINTS, Permission
 from catalog.app.auth_config import AuthSettings
-from catalog.principals import ANONYMOUS, Principal, acting_as
+from catalog.principals import ANONYMOUS, acting_as
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def route_key(request: web.Request) -> str:
@@ -87,7 +86,7 @@ def _certificate_context(request: web.Request) -> Mapping[str, Iterable[bytes]]:
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
         return {}
-    cert = ssl_object.getpeercert()
+    cert: Any = ssl_object.getpeercert()  # typeshed's union of its value shapes is unusable
     if not cert:
         return {}
     names: dict[str, list[bytes]] = {"peer_uri": [], "peer_dns": [], "x509_common_name": []}

@@ -145,4 +145,3 @@ async def test_without_an_auth_section_callers_are_anonymous(pki: Pki) -> None:
     async for client in serving(None, pki.settings(), pki):
         assert await client.call("/who") == (200, "anonymous:anonymous")
         assert (await client.call("/unlisted"))[0] == 403  # deny by default still holds
-
