@@ -50,6 +50,7 @@ class CatalogService:
         # The named credentials, CA files and layout roots registries may use; none by default.
         self.secrets = secrets or Secrets()
         self._indexing: set[str] = set()
+        self._run_locks: dict[str, asyncio.Lock] = {}
 
     def add_registry(self, spec: RegistrySpec) -> queries.RegistryView:
         """Add a registry whose secrets are names this process defines (never paths or
@@ -110,31 +111,51 @@ class CatalogService:
 
     async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats:
         """Crawl a registry now; one run per registry at a time in this process (scheduled and
-        requested runs alike). Its reads and writes of the store run on worker threads, never
-        on the event loop the server's calls share."""
+        requested runs alike; a push-event run in progress finishes first). Its reads and
+        writes of the store run on worker threads, never on the event loop the server's calls
+        share."""
         await asyncio.to_thread(self.get_registry, name)
         if name in self._indexing:
             raise FailedPrecondition(f"registry {name!r} is being indexed already")
         self._indexing.add(name)
-        started = datetime.now(UTC)
         try:
-            await asyncio.to_thread(self._run_started, name, started)
-            try:
-                stats = await index_registry(self.sessions, name, self.secrets, on_progress)
-            except BaseException as exc:
-                # Cancelled (the server stops) or Ctrl-C: the status must not stay "running".
-                # Recorded here, not on a thread: a cancelled run must not await again.
-                stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-                failure = INTERRUPTED if stopped else str(exc) or type(exc).__name__
-                with self.sessions.begin() as session:
-                    index_ended(session, name, datetime.now(UTC), None, failure)
-                raise
-            await asyncio.to_thread(self._run_ended, name, stats.errors)
+            async with self._runs(name):
+                started = datetime.now(UTC)
+                await asyncio.to_thread(self._run_started, name, started)
+                try:
+                    stats = await index_registry(self.sessions, name, self.secrets, on_progress)
+                except BaseException as exc:
+                    # Cancelled (the server stops) or Ctrl-C: the status must not stay
+                    # "running". Recorded here, not on a thread: a cancelled run must not await.
+                    stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+                    failure = INTERRUPTED if stopped else str(exc) or type(exc).__name__
+                    with self.sessions.begin() as session:
+                        index_ended(session, name, datetime.now(UTC), None, failure)
+                    raise
+                await asyncio.to_thread(self._run_ended, name, stats.errors)
         finally:
             self._indexing.discard(name)
+        await self._after(name, started, stats)
+        return stats
+
+    async def index_repositories(self, name: str, repositories: Sequence[str]) -> IndexStats:
+        """Crawl just ``repositories`` of registry ``name`` (push events). Waits for a run of
+        the registry in progress here rather than overlapping it, so no repository is indexed
+        twice at once; the registry's recorded run status is the full runs' alone."""
+        async with self._runs(name):
+            started = datetime.now(UTC)
+            stats = await index_registry(
+                self.sessions, name, self.secrets, repositories=repositories
+            )
+        await self._after(name, started, stats)
+        return stats
+
+    def _runs(self, name: str) -> asyncio.Lock:
+        return self._run_locks.setdefault(name, asyncio.Lock())
+
+    async def _after(self, name: str, started: datetime, stats: IndexStats) -> None:
         if stats.tag_events and self.after_index is not None:
             await asyncio.to_thread(self.after_index, name, started)
-        return stats
 
     def _run_started(self, name: str, started: datetime) -> None:
         with self.sessions.begin() as session:

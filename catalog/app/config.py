@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from catalog.app.auth_config import AuthSettings
+from catalog.app.events_config import EventsSettings
 from catalog.app.secrets_config import SecretsSettings
 from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
 from catalog.errors import ConfigError
@@ -138,6 +139,7 @@ class ServeConfig(_Strict):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     tls: TlsSettings | None = None
     insecure_serve: InsecureServe = None
+    events: EventsSettings | None = None  # registry push notifications
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:
@@ -175,13 +177,21 @@ class ServeConfig(_Strict):
         return auth is not None and bool(auth.tokens or auth.oidc or auth.certificates)
 
     def exposure_warnings(self) -> list[str]:
-        """See :func:`catalog.app.tls_config.exposure_warnings` (raises ConfigError to refuse)."""
-        return exposure_warnings(
-            self.listen,
-            tls=self.tls is not None,
-            authenticated=self.authenticated,
-            insecure_serve=self.insecure_serve,
-        )
+        """See :func:`catalog.app.tls_config.exposure_warnings` (raises ConfigError to refuse),
+        for the API and every other listener."""
+        listeners = [(self.listen, self.tls is not None)]
+        if self.events is not None:
+            listeners.append((self.events.listen, self.events.tls is not None))
+        return [
+            warning
+            for listen, tls in listeners
+            for warning in exposure_warnings(
+                listen,
+                tls=tls,
+                authenticated=self.authenticated,
+                insecure_serve=self.insecure_serve,
+            )
+        ]
 
 
 def _messages(exc: ValidationError) -> list[tuple[str, str]]:

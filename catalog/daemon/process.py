@@ -14,7 +14,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from catalog.api.access import AccessInterceptor
 from catalog.api.audit_servicer import AuditServicer, audit_service
 from catalog.api.catalog_servicer import CatalogServicer
+from catalog.api.events_http import events_app
 from catalog.api.gate_servicer import GateServicer
+from catalog.api.http import HttpListener
 from catalog.api.paging import PageTokens
 from catalog.api.replication_servicer import ReplicationServicer
 from catalog.api.server import (
@@ -28,6 +30,7 @@ from catalog.api.tls import server_credentials
 from catalog.app.audit_service import AuditService
 from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
+from catalog.app.push_events import PushIndexer
 from catalog.gate import build_gate
 from catalog.principals import ANONYMOUS, SERVER, acting_as
 from catalog.schedules import trigger_for
@@ -85,6 +88,14 @@ class Server:
         self.catalog = CatalogService(
             self.sessions, after_index=self.replication.on_indexed, secrets=secrets
         )
+        self.push_events: PushIndexer | None = None
+        self.listeners: list[HttpListener] = []
+        if (events := config.events) is not None:
+            self.push_events = PushIndexer(
+                self.catalog, settle=events.settle, max_pending=events.max_pending
+            )
+            app = events_app(self.push_events, config.auth)
+            self.listeners.append(HttpListener("events", events.listen, app, tls=events.tls))
         tokens = page_tokens()
         self.server = build_server(
             config.listen,
@@ -123,6 +134,8 @@ class Server:
         # as anonymous, not as the user running the server (authentication sets it per call).
         with acting_as(ANONYMOUS):
             await self.server.start()
+        for listener in self.listeners:
+            await listener.start()
         for registry in self.config.registries:
             if registry.index is not None:
                 self.scheduler.add_job(
@@ -161,6 +174,10 @@ class Server:
         await asyncio.gather(
             *(t for t in (self._working, self._listening) if t is not None), return_exceptions=True
         )
+        for listener in self.listeners:
+            await listener.stop()
+        if self.push_events is not None:
+            await self.push_events.stop()
         await self.server.stop(grace=5.0)
         await self.gate.audit.stop()
         self.engine.dispose()

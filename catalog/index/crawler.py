@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -80,8 +80,11 @@ class Crawler:
         *,
         concurrency: int = 8,
         on_progress: ProgressCallback | None = None,
+        only: Sequence[str] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Crawl just these repositories (a push event's), and mark no other repository gone.
+        self.only = None if only is None else sorted(set(only))
         self.registry_name = registry_name
         self.open_repository = open_repository
         self.concurrency = concurrency
@@ -98,7 +101,7 @@ class Crawler:
         patterns = await asyncio.to_thread(self._patterns)
         self.stats.phase = "listing repositories"
         self._report()
-        names = await self._repository_names(patterns)
+        names = self.only if self.only is not None else await self._repository_names(patterns)
         self.stats.repositories_total = len(names)
         self.stats.phase = "indexing"
         self._report()
@@ -131,7 +134,8 @@ class Crawler:
             for reason in self._refused_names:
                 session.add(IndexErrorRecord(registry_id=registry.id, reason=reason[:4000]))
             self.stats.errors += len(self._refused_names)
-            if self.open_repository.can_list and not patterns_are_names(patterns):
+            listed_all = self.only is None and not patterns_are_names(patterns)
+            if self.open_repository.can_list and listed_all:
                 mark_repositories_gone(session, registry, set(names))
 
     async def _repository_names(self, patterns: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,9 +27,11 @@ async def index_registry(
     on_progress: ProgressCallback | None = None,
     concurrency: int = 8,
     deadline: float | None = None,
+    repositories: Sequence[str] | None = None,
 ) -> IndexStats:
-    """Crawl registry ``name``; a :class:`RegistryUnavailable` once ``deadline`` seconds
-    (``INDEX_DEADLINE`` by default) have passed."""
+    """Crawl registry ``name`` (only ``repositories`` when given); a
+    :class:`RegistryUnavailable` once ``deadline`` seconds (``INDEX_DEADLINE`` by default) have
+    passed."""
     host, insecure, ca_file, credentials = await asyncio.to_thread(_settings, sessions, name)
     deadline = INDEX_DEADLINE if deadline is None else deadline
     limit = asyncio.timeout(deadline)
@@ -36,12 +39,24 @@ async def index_registry(
         async with limit:
             if host.startswith("oci:"):
                 layout = LayoutSource(secrets.layout(host))
-                crawler = Crawler(sessions, name, layout, concurrency=1, on_progress=on_progress)
+                crawler = Crawler(
+                    sessions,
+                    name,
+                    layout,
+                    concurrency=1,
+                    on_progress=on_progress,
+                    only=repositories,
+                )
                 return await crawler.run()
             async with client_for(host, insecure, ca_file, credentials, secrets=secrets) as client:
                 source = RegistrySource(client)
                 crawler = Crawler(
-                    sessions, name, source, concurrency=concurrency, on_progress=on_progress
+                    sessions,
+                    name,
+                    source,
+                    concurrency=concurrency,
+                    on_progress=on_progress,
+                    only=repositories,
                 )
                 return await crawler.run()
     except TimeoutError as exc:

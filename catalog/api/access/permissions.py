@@ -20,6 +20,7 @@ class Permission(StrEnum):
     CHECK = "check"  # ask the gate about one image
     OPERATE = "operate"  # start work on what is configured: index, run a rule, evaluate
     ADMINISTER = "administer"  # change what is configured: policies, registries, rules
+    NOTIFY = "notify"  # tell of pushes to a registry (they start index runs of those repositories)
 
 
 _CATALOG = "/xregistry.v1.CatalogService/"
@@ -72,6 +73,7 @@ ENDPOINTS: Mapping[str, Permission] = MappingProxyType(
     {
         # The HTTP listeners' routes, as "METHOD /path" (the route's pattern), deny by default
         # like METHODS: a route without an entry answers 403 to everyone.
+        "POST /events/distribution/{registry}": Permission.NOTIFY,
     }
 )
 
@@ -80,6 +82,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
         Role.VIEWER: frozenset({Permission.READ}),
         Role.GATE: frozenset({Permission.CHECK}),
         Role.OPERATOR: frozenset({Permission.READ, Permission.OPERATE}),
+        Role.NOTIFIER: frozenset({Permission.NOTIFY}),
         Role.ADMIN: frozenset(Permission),
     }
 )
