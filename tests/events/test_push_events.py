@@ -23,7 +23,7 @@ from catalog.app.auth_config import AuthSettings, Binding, Role, StaticToken
 from catalog.app.config import RegistryConfig, ReplicationSettings, ServeConfig
 from catalog.app.events_config import EventsSettings
 from catalog.daemon import Server
-from catalog.errors import NotFound
+from catalog.errors import ConfigError, NotFound
 from replication.spec import RuleSpec
 from tests.harness.images import build_image
 from tests.harness.ports import free_port
@@ -332,3 +332,11 @@ async def test_hostile_and_irrelevant_deliveries(tmp_path: Path) -> None:
             assert (await post(port, b" " * (2 << 20)))[0] == 413
             assert (await post(port, ok, content_type="text/plain"))[0] == 415
             assert (await post(port, ok, path="/events/other"))[0] == 404
+
+
+def test_the_events_listener_obeys_the_exposure_rule(tmp_path: Path) -> None:
+    exposed = serve_config(tmp_path, 8088, "127.0.0.1:5000").model_copy(
+        update={"events": EventsSettings(listen="0.0.0.0:8088")}
+    )
+    with pytest.raises(ConfigError, match=r"refusing to listen on 0\.0\.0\.0:8088"):
+        exposed.exposure_warnings()
