@@ -75,7 +75,9 @@ def test_each_port_is_open_to_its_callers_only(rendered: Rendered) -> None:
     ]
 
 
-def test_the_server_reaches_dns_postgres_and_https_only(rendered: Rendered) -> None:
+def test_the_server_reaches_dns_postgres_https_and_the_kubernetes_api_only(
+    rendered: Rendered,
+) -> None:
     labels = server(rendered)["spec"]["template"]["metadata"]["labels"]
     out: set[tuple[str, int]] = set()
     for rule in _allowed(rendered, labels, "egress"):
@@ -90,7 +92,7 @@ def test_the_server_reaches_dns_postgres_and_https_only(rendered: Rendered) -> N
                 }
             ]
         out |= ports
-    assert out == {("UDP", 53), ("TCP", 53), ("TCP", 5432), ("TCP", 443)}
+    assert out == {("UDP", 53), ("TCP", 53), ("TCP", 5432), ("TCP", 443), ("TCP", 6443)}
 
 
 def test_other_pods_take_connections_from_the_server_only(rendered: Rendered) -> None:
