@@ -12,19 +12,20 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from pydantic import BaseModel
 
-from catalog.app.config import ServeConfig, load_config
+from catalog.app.config import load_config
 from catalog.app.tls_config import exposure_warnings, split_address
 from tests.deploy.conftest import (
     CONFIG_PATH,
     DATA_DIR,
+    PENDING,
     TLS_DIR,
     UID,
     Object,
     Rendered,
     config_text,
     containers,
+    known_to_this_version,
     mount,
     pod_specs,
     render,
@@ -40,13 +41,6 @@ KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 # cert-manager's kinds are CRDs, absent from the Kubernetes schemas (and their schemas are not
 # vendored here): test_manifests_admission.py checks the fields the webhooks depend on instead.
 NO_SCHEMA = {("cert-manager.io/v1", "Issuer"), ("cert-manager.io/v1", "Certificate")}
-
-# Sections (and keys) other parts add in this same round: admission (catalog/app/
-# admission_config.py), metrics and log (catalog/app/ops_config.py), health (the image part's
-# catalog/app/health_config.py) and in it `listen`, the plain-text health-only gRPC listener the
-# kubelet's probes need (docs/deploy.md, "Probes"). Each is removed before load_config only while
-# this version's ServeConfig does not know it; to be emptied once they are all merged.
-PENDING = {"admission", "metrics", "log", "health", "health.listen"}
 
 # Environment variables whose value is a credential: only ever from a Secret.
 _SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|_KEY$|DATABASE_URL|CREDENTIAL")
@@ -109,28 +103,9 @@ def _config(rendered: Rendered) -> dict[str, Any]:
     return raw
 
 
-def _known_to_this_version(raw: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    """``raw`` less the PENDING keys ServeConfig does not know yet, and the keys removed."""
-    known = copy.deepcopy(raw)
-    removed = set()
-    for key, value in raw.items():
-        field = ServeConfig.model_fields.get(key)
-        if field is None:
-            removed.add(key)
-            del known[key]
-            continue
-        model = field.annotation
-        if isinstance(value, dict) and isinstance(model, type) and issubclass(model, BaseModel):
-            for sub in value:
-                if sub not in model.model_fields:
-                    removed.add(f"{key}.{sub}")
-                    del known[key][sub]
-    return known, removed
-
-
 def test_the_config_loads_with_the_server_loader(rendered: Rendered, tmp_path: Path) -> None:
     raw = _config(rendered)
-    known, removed = _known_to_this_version(raw)
+    known, removed = known_to_this_version(raw)
     assert removed <= PENDING, f"not serve config keys: {sorted(removed - PENDING)}"
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(known))
