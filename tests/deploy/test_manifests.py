@@ -231,9 +231,25 @@ def test_no_secret_is_shipped_or_written_in_plain_text(rendered: Rendered) -> No
     assert not _URL_WITH_PASSWORD.search(config_text(rendered))
 
 
-def test_no_pod_mounts_the_host(rendered: Rendered) -> None:
+# The volume types the `restricted` Pod Security Standard (the namespace's label) allows.
+_RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+def test_pods_use_only_the_volume_types_the_namespace_allows(rendered: Rendered) -> None:
+    namespace = rendered.one("Namespace", "xregistry")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     for where, pod in pod_specs(rendered):
-        assert all("hostPath" not in v for v in pod.get("volumes", [])), where
+        for v in pod.get("volumes", []):
+            assert set(v) - {"name"} <= _RESTRICTED_VOLUMES, f"{where} {v['name']}"
 
 
 def test_the_server_reads_its_database_url_from_a_secret(rendered: Rendered) -> None:
