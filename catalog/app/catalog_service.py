@@ -166,10 +166,11 @@ class CatalogService:
         artifact_type: str | None = None,
         size: int = 0,
         after: queries.Key | None = None,
+        budget: queries.Budget | None = None,
     ) -> queries.Page[queries.AttachmentView]:
         with self.sessions() as session:
             return queries.list_referrers(
-                session, digest, artifact_type, queries.page_size(size), after
+                session, digest, artifact_type, queries.page_size(size), after, budget
             )
 
     def find(
@@ -179,6 +180,7 @@ class CatalogService:
         version: str | None = None,
         size: int = 0,
         after: queries.Key | None = None,
+        budget: queries.Budget | None = None,
     ) -> queries.Page[queries.PackageMatch]:
         with self.sessions() as session:
             return queries.search_packages(
@@ -188,6 +190,7 @@ class CatalogService:
                 version=version,
                 size=queries.page_size(size),
                 after=after,
+                budget=budget,
             )
 
     def tag_events(
