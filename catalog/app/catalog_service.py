@@ -16,6 +16,7 @@ from catalog.errors import FailedPrecondition, InvalidArgument
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.run import index_registry
 from catalog.oci.digest import is_digest
+from catalog.oci.options import RegistryOptions
 from catalog.oci.reference import parse_image_reference
 from catalog.oci.secrets import Secrets
 from catalog.store import queries
@@ -44,11 +45,16 @@ class CatalogService:
         sessions: sessionmaker[Session],
         after_index: AfterIndex | None = None,
         secrets: Secrets | None = None,
+        *,
+        limits: RegistryOptions | None = None,
+        index_deadline: float | None = None,
     ) -> None:
         self.sessions = sessions
         self.after_index = after_index
         # The named credentials, CA files and layout roots registries may use; none by default.
         self.secrets = secrets or Secrets()
+        self.limits = limits  # of registry clients, and of a run (None: the defaults)
+        self.index_deadline = index_deadline
         self._indexing: set[str] = set()
 
     def add_registry(self, spec: RegistrySpec) -> queries.RegistryView:
@@ -120,7 +126,14 @@ class CatalogService:
         try:
             await asyncio.to_thread(self._run_started, name, started)
             try:
-                stats = await index_registry(self.sessions, name, self.secrets, on_progress)
+                stats = await index_registry(
+                    self.sessions,
+                    name,
+                    self.secrets,
+                    on_progress,
+                    deadline=self.index_deadline,
+                    limits=self.limits,
+                )
             except BaseException as exc:
                 # Cancelled (the server stops) or Ctrl-C: the status must not stay "running".
                 # Recorded here, not on a thread: a cancelled run must not await again.

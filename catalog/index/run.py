@@ -11,6 +11,7 @@ from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import LayoutSource, RegistrySource
 from catalog.oci.errors import RegistryUnavailable
 from catalog.oci.open import client_for
+from catalog.oci.options import RegistryOptions
 from catalog.oci.secrets import Secrets
 from catalog.store.registries import get_registry
 
@@ -26,9 +27,10 @@ async def index_registry(
     on_progress: ProgressCallback | None = None,
     concurrency: int = 8,
     deadline: float | None = None,
+    limits: RegistryOptions | None = None,
 ) -> IndexStats:
-    """Crawl registry ``name``; a :class:`RegistryUnavailable` once ``deadline`` seconds
-    (``INDEX_DEADLINE`` by default) have passed."""
+    """Crawl registry ``name`` with a client under ``limits``; a :class:`RegistryUnavailable`
+    once ``deadline`` seconds (``INDEX_DEADLINE`` by default) have passed."""
     host, insecure, ca_file, credentials = await asyncio.to_thread(_settings, sessions, name)
     deadline = INDEX_DEADLINE if deadline is None else deadline
     limit = asyncio.timeout(deadline)
@@ -38,7 +40,10 @@ async def index_registry(
                 layout = LayoutSource(secrets.layout(host))
                 crawler = Crawler(sessions, name, layout, concurrency=1, on_progress=on_progress)
                 return await crawler.run()
-            async with client_for(host, insecure, ca_file, credentials, secrets=secrets) as client:
+            opened = client_for(
+                host, insecure, ca_file, credentials, secrets=secrets, limits=limits
+            )
+            async with opened as client:
                 source = RegistrySource(client)
                 crawler = Crawler(
                     sessions, name, source, concurrency=concurrency, on_progress=on_progress

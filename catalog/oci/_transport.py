@@ -39,15 +39,15 @@ from catalog.oci.errors import (
     RegistryUnavailable,
     error_for,
 )
-from catalog.oci.options import TOKEN_LIMIT, RegistryOptions
+from catalog.oci.options import RegistryOptions
 from catalog.oci.retry import RETRY_STATUSES, parse_retry_after
 
 READ_CHUNK = 4 * 1024 * 1024
 CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 _WRITE_SLICE = 1024 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
-# A token answer may carry the token twice (``token`` and ``access_token``).
-_TOKEN_BODY_LIMIT = 2 * TOKEN_LIMIT + 4096
+# A token answer may carry the token twice (``token`` and ``access_token``), and a little more.
+_TOKEN_BODY_EXTRA = 4096
 # What a registry's error body may add to a message: one line, this long at most.
 _MESSAGE_LIMIT = 300
 # Bounds of every JSON answer (lists, referrers, tokens, errors): json.loads alone spends ~20
@@ -228,7 +228,7 @@ class Transport:
             raw = await self.read(
                 resp,
                 f"token server's answer ({server})",
-                _TOKEN_BODY_LIMIT,
+                2 * self.options.token_limit + _TOKEN_BODY_EXTRA,
                 lambda limit: AuthError(
                     f"{self.host}: the token server at {server} answered more than {limit}"
                     " bytes; refused"
@@ -246,10 +246,10 @@ class Transport:
         token = answer.get("token") or answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthError(f"{self.host}: the token server at {server} answered without a token")
-        if len(token) > TOKEN_LIMIT:
+        if len(token) > self.options.token_limit:
             raise AuthError(
                 f"{self.host}: the token server at {server} answered a token of {len(token)}"
-                f" characters, over the {TOKEN_LIMIT} limit; refused"
+                f" characters, over the {self.options.token_limit} limit; refused"
             )
         if not (token.isascii() and token.isprintable()) or " " in token:
             raise AuthError(
