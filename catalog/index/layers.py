@@ -126,6 +126,7 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
             source = await _fetch(repo, layer, LAYER_LIMIT if streamed else WHOLE_DOCUMENT_LIMIT)
         except (OCIError, FormatError) as exc:
             docs.errors.append(f"layer {layer.digest}: {first_line(exc, 1000)}")
+            docs.unfetched |= isinstance(exc, OCIError)  # the registry's failure, maybe passing
             continue
         if streamed:
             wrapped = decoder != "sbom-json"
