@@ -135,12 +135,16 @@ class CatalogService:
                     limits=self.limits,
                 )
             except BaseException as exc:
-                # Cancelled (the server stops) or Ctrl-C: the status must not stay "running".
-                # Recorded here, not on a thread: a cancelled run must not await again.
+                # Failed, cancelled (the server stops) or Ctrl-C: the status must not stay
+                # "running". Written on a thread, shielded: a second cancellation cannot stop
+                # the write, and the loop is not held by it. Ctrl-C stops the loop itself, so
+                # that one is written here.
                 stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
                 failure = INTERRUPTED if stopped else str(exc) or type(exc).__name__
-                with self.sessions.begin() as session:
-                    index_ended(session, name, datetime.now(UTC), None, failure)
+                if isinstance(exc, KeyboardInterrupt):
+                    self._run_failed(name, failure)
+                else:
+                    await asyncio.shield(asyncio.to_thread(self._run_failed, name, failure))
                 raise
             await asyncio.to_thread(self._run_ended, name, stats.errors)
         finally:
@@ -160,6 +164,10 @@ class CatalogService:
                 before,
                 IndexStatus.RUNNING,
             )
+
+    def _run_failed(self, name: str, failure: str) -> None:
+        with self.sessions.begin() as session:
+            index_ended(session, name, datetime.now(UTC), None, failure)
 
     def _run_ended(self, name: str, errors: int) -> None:
         with self.sessions.begin() as session:
