@@ -15,7 +15,8 @@ from typing import Any
 import grpc
 
 from catalog.api import convert, names
-from catalog.api.paging import CUT_METADATA, PageTokens, budget, cut_note, cut_to_fit, page_size
+from catalog.api.fitting import CUT_METADATA, cut_note, cut_to_fit
+from catalog.api.paging import PageTokens, budget, page_size
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.app.catalog_service import CatalogService

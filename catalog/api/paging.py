@@ -17,8 +17,8 @@ hands back the key of a page's last row (``Page.next_after``) for the token to c
 
 Lists whose items a registry's content sizes (``SearchArtifactsByPackage``, ``ListReferrers``)
 are also bounded by bytes: a page ends before the item that would take it past
-:data:`PAGE_BYTES`, well under the server's 4 MiB send limit, and an item too large alone, like
-an artifact of ``GetArtifact``, is cut by :func:`cut_to_fit`'s rule.
+:data:`PAGE_BYTES`, well under the server's 4 MiB send limit (an item too large alone, like an
+artifact of ``GetArtifact``, is cut by :func:`catalog.api.fitting.cut_to_fit`'s rule).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from catalog.errors import InvalidArgument
@@ -46,8 +45,6 @@ from catalog.store.queries import page_size as page_size
 # What the items of a byte-bounded answer may take: a page token (4 KiB at most) and the
 # framing fit in the rest of the server's 4 MiB (catalog.api.server.MAX_SEND).
 PAGE_BYTES = 3 * 1024 * 1024
-CUT_METADATA = "xregistry-cut"  # trailing metadata: what cut_to_fit dropped from an answer
-_CUT_SHOWN = 8  # lists named in that metadata, at most
 
 _VERSION = 1
 _MAC_LEN = 16
@@ -69,85 +66,19 @@ class Cursor:
     after: tuple[KeyPart, ...] = ()
 
 
-def _varint_size(value: int) -> int:
+def varint_size(value: int) -> int:
     return max(1, (value.bit_length() + 6) // 7)
 
 
 def encoded_size(message: Message) -> int:
     """What ``message`` adds to a repeated field of the answer: its bytes, tag and length."""
     size = message.ByteSize()
-    return size + 2 + _varint_size(size)
+    return size + 2 + varint_size(size)
 
 
 def budget(convert: Callable[[Any], Message], limit: int = PAGE_BYTES) -> Budget:
     """A page budget of ``limit`` bytes, each item weighed as ``convert`` encodes it."""
     return Budget(limit, lambda item: encoded_size(convert(item)))
-
-
-def _element_size(field: FieldDescriptor, value: Any) -> int:
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return encoded_size(value)
-    if isinstance(value, str | bytes):
-        size = len(value.encode() if isinstance(value, str) else value)
-        return size + 2 + _varint_size(size)
-    return 11  # a scalar: its tag and at most a ten-byte varint
-
-
-def _lists(
-    message: Message, path: str, found: list[tuple[int, Message, FieldDescriptor, str]]
-) -> None:
-    """Every non-empty repeated field (maps too) in ``message`` and below, with its bytes."""
-    for field, value in message.ListFields():
-        where = f"{path}{field.name}"
-        if not field.is_repeated:
-            if field.type == FieldDescriptor.TYPE_MESSAGE:
-                _lists(value, f"{where}.", found)
-            continue
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            size = sum(len(str(k)) + len(str(v)) + 8 for k, v in value.items())
-        else:
-            size = sum(_element_size(field, item) for item in value)
-            if field.type == FieldDescriptor.TYPE_MESSAGE:
-                for number, item in enumerate(value):
-                    _lists(item, f"{where}[{number}].", found)
-        found.append((size, message, field, where))
-
-
-def cut_to_fit(message: Message, limit: int = PAGE_BYTES) -> list[str]:
-    """Cut ``message`` until it encodes in ``limit`` bytes, by one rule: the list (repeated
-    field or map, at any depth) that takes the most bytes loses items from its end (a map its
-    last keys in sorted order), again while the message is over. Returns what was cut, as
-    ``"PATH: N of M kept"`` lines; empty when it fitted already."""
-    totals: dict[str, tuple[int, int]] = {}
-    while (excess := message.ByteSize() - limit) > 0:
-        found: list[tuple[int, Message, FieldDescriptor, str]] = []
-        _lists(message, "", found)
-        if not found:
-            break  # nothing left to cut: only fields bounded where they are stored
-        _, owner, field, where = max(found, key=lambda entry: entry[0])
-        items = getattr(owner, field.name)
-        before = len(items)
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            for key in sorted(items)[::-1]:
-                excess -= len(str(key)) + len(str(items[key])) + 8
-                del items[key]
-                if excess <= 0:
-                    break
-        else:
-            keep = before
-            while keep and excess > 0:
-                keep -= 1
-                excess -= _element_size(field, items[keep])
-            del items[keep:]
-        total = totals[where][1] if where in totals else before
-        totals[where] = (len(items), total)
-    return [f"{where}: {kept} of {total} kept" for where, (kept, total) in totals.items()]
-
-
-def cut_note(cuts: list[str]) -> str:
-    """The ``xregistry-cut`` metadata value for ``cuts`` (one line, ASCII, short)."""
-    shown = "; ".join(cuts[:_CUT_SHOWN])
-    return shown + (f"; {len(cuts) - _CUT_SHOWN} more" if len(cuts) > _CUT_SHOWN else "")
 
 
 def request_fingerprint(request: Message) -> bytes:

@@ -1,6 +1,6 @@
 """Answers whose size a registry's content decides fit the server's 4 MiB send limit: a page
 of SearchArtifactsByPackage or ListReferrers ends early by bytes (with a page token), and an item
-too large alone (one package, one artifact) is cut by paging.cut_to_fit's rule and says so in
+too large alone (one package, one artifact) is cut by fitting.cut_to_fit's rule and says so in
 ``xregistry-cut`` trailing metadata. Before: RESOURCE_EXHAUSTED, and nothing could be read.
 
 Rows are stored the way the indexer stores them (SBOM packages of up to 64 KiB strings each),
@@ -19,7 +19,8 @@ import grpc
 import grpc.aio
 import pytest
 
-from catalog.api.paging import CUT_METADATA, PAGE_BYTES, cut_to_fit
+from catalog.api.fitting import CUT_METADATA, cut_to_fit
+from catalog.api.paging import PAGE_BYTES
 from catalog.api.server import MAX_SEND
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
