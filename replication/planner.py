@@ -8,13 +8,13 @@ kept so the copier knows which of them exist without asking for each.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from catalog.errors import CatalogError
+from catalog.oci import boundedjson
 from catalog.oci import mediatypes as mt
 from catalog.oci.client import RegistryClient
 from catalog.oci.errors import OCIError
@@ -27,6 +27,7 @@ ATTACHMENT_TAG = re.compile(r"^[a-z0-9]+-[0-9a-f]{64}(?:\.(?:sig|att|sbom))?$")
 CREATED = "org.opencontainers.image.created"
 _CONFIG_LIMIT = 1024 * 1024
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_ON_LOOP_TAGS = 500  # listings longer than this are matched on a worker thread
 
 ErrorSink = Callable[[str, str], None]  # (source repository, reason)
 
@@ -51,8 +52,7 @@ async def plan(client: RegistryClient, rule: Rule, on_error: ErrorSink) -> list[
     async def one(name: str, destination: str) -> RepositoryPlan | None:
         try:
             listing = [tag async for tag in client.tags(name)]
-            images = [t for t in listing if not ATTACHMENT_TAG.match(t)]
-            tags = await select_tags(RemoteRepository(client, name), images, rule.tags)
+            tags = await select_tags(RemoteRepository(client, name), listing, rule.tags)
         except (OCIError, CatalogError) as exc:
             on_error(name, str(exc))
             return None
@@ -87,16 +87,28 @@ def _destinations(names: list[str], rule: Rule, on_error: ErrorSink) -> dict[str
     return renamed
 
 
-async def select_tags(repo: Repository, tags: list[str], rule: TagFilter) -> list[str]:
-    admitted = sorted(t for t in tags if rule.admits(t))
-    if rule.newest is None or len(admitted) <= rule.newest:
+def _admitted(listing: list[str], rule: TagFilter) -> list[str]:
+    """The image tags of ``listing`` the rule admits, sorted; the newest by version when the
+    rule keeps the newest by tag."""
+    admitted = sorted(t for t in listing if not ATTACHMENT_TAG.match(t) and rule.admits(t))
+    if rule.newest is None or len(admitted) <= rule.newest or rule.newest_by != "tag":
         return admitted
-    if rule.newest_by == "tag":
-        ordered = sorted(admitted, key=_version_order)
+    return sorted(sorted(admitted, key=_version_order)[-rule.newest :])
+
+
+async def select_tags(repo: Repository, listing: list[str], rule: TagFilter) -> list[str]:
+    """The tags of ``listing`` the rule copies. Matching a registry's listing (any number of
+    tags, regexes, versions) runs on a worker thread when it is long: on the event loop it
+    would hold up every call the server answers."""
+    if len(listing) > _ON_LOOP_TAGS:
+        admitted = await asyncio.to_thread(_admitted, listing, rule)
     else:
-        stamps = await asyncio.gather(*(created(repo, t) for t in admitted))
-        by_time = dict(zip(admitted, stamps, strict=True))
-        ordered = sorted(admitted, key=lambda t: (_timestamp(by_time[t]), _version_order(t)))
+        admitted = _admitted(listing, rule)
+    if rule.newest is None or len(admitted) <= rule.newest or rule.newest_by == "tag":
+        return admitted
+    stamps = await asyncio.gather(*(created(repo, t) for t in admitted))
+    by_time = dict(zip(admitted, stamps, strict=True))
+    ordered = sorted(admitted, key=lambda t: (_timestamp(by_time[t]), _version_order(t)))
     return sorted(ordered[-rule.newest :])
 
 
@@ -122,9 +134,9 @@ async def created(repo: Repository, tag: str) -> datetime | None:
     if CREATED in image.annotations:
         return _parse_time(image.annotations[CREATED])
     raw = b"".join([c async for c in repo.blob_chunks(image.config.digest, image.config.size)])
-    try:
-        stamp = json.loads(raw).get("created")
-    except (json.JSONDecodeError, AttributeError):
+    try:  # bounded: a config nested a million deep must not stop the plan (RecursionError)
+        stamp = boundedjson.loads(raw, max_depth=64, max_values=100_000).get("created")
+    except (boundedjson.JSONRefused, AttributeError):
         return None
     return _parse_time(stamp) if isinstance(stamp, str) else None
 

@@ -27,6 +27,7 @@ from catalog.oci.client import RegistryClient
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError, RegistryUnavailable
 from catalog.oci.open import client_for
+from catalog.oci.options import RegistryOptions
 from catalog.oci.secrets import Secrets
 from catalog.store.models import Registry
 from catalog.store.registries import get_registry
@@ -76,6 +77,7 @@ class Worker:
         gate: Callable[[], Gate] | None = None,
         secrets: Secrets | None = None,
         task_deadline: float = TASK_DEADLINE,
+        limits: RegistryOptions | None = None,
     ) -> None:
         if parallel < 1:
             raise ValueError("a worker needs at least one task slot")
@@ -85,6 +87,7 @@ class Worker:
         self.lease = lease
         self.poll = poll
         self.task_deadline = task_deadline
+        self.limits = limits  # of the registry clients it opens (the defaults when None)
         self._gate_factory = gate
         self._gate: Gate | None = None
         self.secrets = secrets or Secrets()  # what registries' credential names resolve to
@@ -311,6 +314,7 @@ class Worker:
                 credentials,
                 secrets=self.secrets,
                 max_concurrency=2 * self.parallel,
+                limits=self.limits,
             )
             client = await self._stack.enter_async_context(opened)
             self._clients[settings] = client

@@ -15,12 +15,14 @@ from typing import Any
 import grpc
 
 from catalog.api import convert, names
-from catalog.api.paging import PageTokens, page_size
+from catalog.api.fitting import CUT_METADATA, cut_note, cut_to_fit
+from catalog.api.paging import PageTokens, budget, page_size
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.app.catalog_service import CatalogService
 from catalog.errors import InvalidArgument
 from catalog.index.progress import IndexStats
+from catalog.store.queries import Key
 from catalog.store.registries import RegistrySpec
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -170,16 +172,26 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: pb.GetArtifactRequest, context: Context
     ) -> pb.GetArtifactResponse:
         name = names.parse_artifact_name(request.name)
-        view = await asyncio.to_thread(self.catalog.artifact, name)
-        return pb.GetArtifactResponse(artifact=convert.artifact(view))
+        return pb.GetArtifactResponse(artifact=await self._artifact(name, context))
 
     async def ResolveArtifact(
         self, request: pb.ResolveArtifactRequest, context: Context
     ) -> pb.ResolveArtifactResponse:
         if not request.reference:
             raise InvalidArgument("reference is required")
-        view = await asyncio.to_thread(self.catalog.artifact, request.reference)
-        return pb.ResolveArtifactResponse(artifact=convert.artifact(view))
+        return pb.ResolveArtifactResponse(artifact=await self._artifact(request.reference, context))
+
+    async def _artifact(self, reference: str, context: Context) -> pb.Artifact:
+        """The artifact, cut to fit an answer when a registry attached more than one can carry
+        (converting and measuring thousands of items is work for a thread too)."""
+
+        def build() -> tuple[pb.Artifact, list[str]]:
+            artifact = convert.artifact(self.catalog.artifact(reference))
+            return artifact, cut_to_fit(artifact)
+
+        artifact, cuts = await asyncio.to_thread(build)
+        _say_cut(context, cuts)
+        return artifact
 
     async def ListReferrers(
         self, request: pb.ListReferrersRequest, context: Context
@@ -190,6 +202,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             request.artifact_type or None,
             page_size(request.page_size),
             self.tokens.after(request, str, int),
+            budget(convert.attachment),
         )
         return pb.ListReferrersResponse(
             referrers=[convert.attachment(a) for a in page.items],
@@ -199,15 +212,30 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def SearchArtifactsByPackage(
         self, request: pb.SearchArtifactsByPackageRequest, context: Context
     ) -> pb.SearchArtifactsByPackageResponse:
-        page = await asyncio.to_thread(
-            self.catalog.find,
-            purl=request.purl or None,
-            name=request.package_name or None,
-            version=request.package_version or None,
-            size=page_size(request.page_size),
-            after=self.tokens.after(request, str, int),
-        )
+        after = self.tokens.after(request, str, int)
+
+        def search() -> tuple[list[pb.PackageMatch], Key | None, list[str]]:
+            page = self.catalog.find(
+                purl=request.purl or None,
+                name=request.package_name or None,
+                version=request.package_version or None,
+                size=page_size(request.page_size),
+                after=after,
+                budget=budget(convert.package_match),
+            )
+            matches = [convert.package_match(m) for m in page.items]
+            # Only a match alone on its page can be over the budget: it is cut, not refused.
+            cuts = [f"matches[0].{cut}" for cut in cut_to_fit(matches[0])] if matches else []
+            return matches, page.next_after, cuts
+
+        matches, next_after, cuts = await asyncio.to_thread(search)
+        _say_cut(context, cuts)
         return pb.SearchArtifactsByPackageResponse(
-            matches=[convert.package_match(m) for m in page.items],
-            next_page_token=self.tokens.next(request, page.next_after),
+            matches=matches, next_page_token=self.tokens.next(request, next_after)
         )
+
+
+def _say_cut(context: Context, cuts: list[str]) -> None:
+    """Tell the caller, in trailing metadata, what an answer too large to send lost."""
+    if cuts:
+        context.set_trailing_metadata(((CUT_METADATA, cut_note(cuts)),))

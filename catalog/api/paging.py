@@ -14,6 +14,11 @@ is refused by another; a refused token only makes the client start listing again
 
 Lists page by keyset: the query layer orders by a sort key and the row id as tie-breaker, and
 hands back the key of a page's last row (``Page.next_after``) for the token to carry.
+
+Lists whose items a registry's content sizes (``SearchArtifactsByPackage``, ``ListReferrers``)
+are also bounded by bytes: a page ends before the item that would take it past
+:data:`PAGE_BYTES`, well under the server's 4 MiB send limit (an item too large alone, like an
+artifact of ``GetArtifact``, is cut by :func:`catalog.api.fitting.cut_to_fit`'s rule).
 """
 
 from __future__ import annotations
@@ -25,15 +30,21 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import Message
 
 from catalog.errors import InvalidArgument
+from catalog.store.queries import DEFAULT_PAGE_SIZE as DEFAULT_PAGE_SIZE
+from catalog.store.queries import MAX_PAGE_SIZE as MAX_PAGE_SIZE
+from catalog.store.queries import Budget
+from catalog.store.queries import page_size as page_size
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
+# What the items of a byte-bounded answer may take: a page token (4 KiB at most) and the
+# framing fit in the rest of the server's 4 MiB (catalog.api.server.MAX_SEND).
+PAGE_BYTES = 3 * 1024 * 1024
 
 _VERSION = 1
 _MAC_LEN = 16
@@ -55,15 +66,19 @@ class Cursor:
     after: tuple[KeyPart, ...] = ()
 
 
-def page_size(
-    requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
-) -> int:
-    """The page size to use: ``default`` for 0, at most ``maximum``; negative is an error."""
-    if requested < 0:
-        raise InvalidArgument(f"page_size must not be negative (got {requested})")
-    if requested == 0:
-        return default
-    return min(requested, maximum)
+def varint_size(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)
+
+
+def encoded_size(message: Message) -> int:
+    """What ``message`` adds to a repeated field of the answer: its bytes, tag and length."""
+    size = message.ByteSize()
+    return size + 2 + varint_size(size)
+
+
+def budget(convert: Callable[[Any], Message], limit: int = PAGE_BYTES) -> Budget:
+    """A page budget of ``limit`` bytes, each item weighed as ``convert`` encodes it."""
+    return Budget(limit, lambda item: encoded_size(convert(item)))
 
 
 def request_fingerprint(request: Message) -> bytes:

@@ -16,6 +16,7 @@ from catalog.errors import FailedPrecondition, InvalidArgument
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.run import index_registry
 from catalog.oci.digest import is_digest
+from catalog.oci.options import RegistryOptions
 from catalog.oci.reference import parse_image_reference
 from catalog.oci.secrets import Secrets
 from catalog.store import queries
@@ -44,11 +45,16 @@ class CatalogService:
         sessions: sessionmaker[Session],
         after_index: AfterIndex | None = None,
         secrets: Secrets | None = None,
+        *,
+        limits: RegistryOptions | None = None,
+        index_deadline: float | None = None,
     ) -> None:
         self.sessions = sessions
         self.after_index = after_index
         # The named credentials, CA files and layout roots registries may use; none by default.
         self.secrets = secrets or Secrets()
+        self.limits = limits  # of registry clients, and of a run (None: the defaults)
+        self.index_deadline = index_deadline
         self._indexing: set[str] = set()
         self._run_locks: dict[str, asyncio.Lock] = {}
 
@@ -123,14 +129,25 @@ class CatalogService:
                 started = datetime.now(UTC)
                 await asyncio.to_thread(self._run_started, name, started)
                 try:
-                    stats = await index_registry(self.sessions, name, self.secrets, on_progress)
+                    stats = await index_registry(
+                        self.sessions,
+                        name,
+                        self.secrets,
+                        on_progress,
+                        deadline=self.index_deadline,
+                        limits=self.limits,
+                    )
                 except BaseException as exc:
-                    # Cancelled (the server stops) or Ctrl-C: the status must not stay
-                    # "running". Recorded here, not on a thread: a cancelled run must not await.
+                    # Failed, cancelled (the server stops) or Ctrl-C: the status must not stay
+                    # "running". Written on a thread, shielded: a second cancellation cannot
+                    # stop the write, and the loop is not held by it. Ctrl-C stops the loop
+                    # itself, so that one is written here.
                     stopped = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
                     failure = INTERRUPTED if stopped else str(exc) or type(exc).__name__
-                    with self.sessions.begin() as session:
-                        index_ended(session, name, datetime.now(UTC), None, failure)
+                    if isinstance(exc, KeyboardInterrupt):
+                        self._run_failed(name, failure)
+                    else:
+                        await asyncio.shield(asyncio.to_thread(self._run_failed, name, failure))
                     raise
                 await asyncio.to_thread(self._run_ended, name, stats.errors)
         finally:
@@ -145,7 +162,12 @@ class CatalogService:
         async with self._runs(name):
             started = datetime.now(UTC)
             stats = await index_registry(
-                self.sessions, name, self.secrets, repositories=repositories
+                self.sessions,
+                name,
+                self.secrets,
+                deadline=self.index_deadline,
+                limits=self.limits,
+                repositories=repositories,
             )
         await self._after(name, started, stats)
         return stats
@@ -169,6 +191,10 @@ class CatalogService:
                 IndexStatus.RUNNING,
             )
 
+    def _run_failed(self, name: str, failure: str) -> None:
+        with self.sessions.begin() as session:
+            index_ended(session, name, datetime.now(UTC), None, failure)
+
     def _run_ended(self, name: str, errors: int) -> None:
         with self.sessions.begin() as session:
             index_ended(session, name, datetime.now(UTC), errors)
@@ -187,10 +213,11 @@ class CatalogService:
         artifact_type: str | None = None,
         size: int = 0,
         after: queries.Key | None = None,
+        budget: queries.Budget | None = None,
     ) -> queries.Page[queries.AttachmentView]:
         with self.sessions() as session:
             return queries.list_referrers(
-                session, digest, artifact_type, queries.page_size(size), after
+                session, digest, artifact_type, queries.page_size(size), after, budget
             )
 
     def find(
@@ -200,6 +227,7 @@ class CatalogService:
         version: str | None = None,
         size: int = 0,
         after: queries.Key | None = None,
+        budget: queries.Budget | None = None,
     ) -> queries.Page[queries.PackageMatch]:
         with self.sessions() as session:
             return queries.search_packages(
@@ -209,6 +237,7 @@ class CatalogService:
                 version=version,
                 size=queries.page_size(size),
                 after=after,
+                budget=budget,
             )
 
     def tag_events(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from catalog.app.auth_config import AuthSettings
 from catalog.app.events_config import EventsSettings
+from catalog.app.limits_config import LimitsSettings
 from catalog.app.secrets_config import SecretsSettings
 from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
 from catalog.errors import ConfigError
@@ -140,6 +141,7 @@ class ServeConfig(_Strict):
     tls: TlsSettings | None = None
     insecure_serve: InsecureServe = None
     events: EventsSettings | None = None  # registry push notifications
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:

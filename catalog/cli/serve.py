@@ -61,6 +61,11 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
             referrers: all                    # or none, or signatures,attestations,sboms
             policy: prod                      # copy only what this gate policy allows
             schedule: {cron: "*/15 * * * *"}  # and/or on_index: true
+      limits:                                 # defaults; see docs/limits.md
+        registry: {json_limit: 8MiB, token_limit: 64KiB, request_timeout: 120s,
+                   min_throughput: 16KiB, throughput_window: 30s, max_pages: 10000}
+        index_run: 6h                         # one index run; replication_task: 2h
+        decision_log: {capacity: 20000, batch: 500, stalled_after: 5s}
     """
     root = click.get_current_context().find_root()
     if root.get_parameter_source("server") is ParameterSource.COMMANDLINE:

@@ -31,7 +31,7 @@ from catalog.app.audit_service import AuditService
 from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
 from catalog.app.push_events import PushIndexer
-from catalog.gate import build_gate
+from catalog.gate import DecisionLog, build_gate
 from catalog.principals import ANONYMOUS, SERVER, acting_as
 from catalog.schedules import trigger_for
 from catalog.store.db import exclusive, make_engine, session_factory, upgrade
@@ -40,7 +40,7 @@ from catalog.trust.policy.stored import Policies
 from replication.notify import listen
 from replication.scheduling import RuleScheduler
 from replication.service import ReplicationService
-from replication.worker import Worker
+from replication.worker import TASK_DEADLINE, Worker
 
 log = logging.getLogger("xregistry.serve")
 GATE_SERVICE = "xregistry.v1.GateService"
@@ -72,7 +72,14 @@ class Server:
             for name in interrupt_index_runs(session, datetime.now(UTC)):
                 log.warning("the last index run of %s was interrupted", name)
         secrets = config.secrets.build()  # what registries may name: nothing else is read
-        self.gate = build_gate(self.sessions, config.trust.build(), secrets)
+        limits, registry_limits = config.limits, config.limits.registry.options()
+        self.gate = build_gate(
+            self.sessions,
+            config.trust.build(),
+            secrets,
+            limits=registry_limits,
+            audit=DecisionLog(self.sessions, **limits.decision_log.options()),
+        )
         settings = config.replication
         self.worker = Worker(
             self.sessions,
@@ -81,12 +88,18 @@ class Server:
             poll=settings.poll_seconds,
             gate=lambda: self.gate,
             secrets=secrets,
+            limits=registry_limits,
+            task_deadline=limits.replication_task or TASK_DEADLINE,
         )
         self.replication = ReplicationService(self.sessions, wake=self.worker.wake)
         with acting_as(SERVER):  # the configuration's changes are the server's
             self.replication.apply_config_rules(settings.rules)
         self.catalog = CatalogService(
-            self.sessions, after_index=self.replication.on_indexed, secrets=secrets
+            self.sessions,
+            after_index=self.replication.on_indexed,
+            secrets=secrets,
+            limits=registry_limits,
+            index_deadline=limits.index_run,
         )
         self.push_events: PushIndexer | None = None
         self.listeners: list[HttpListener] = []

@@ -23,6 +23,7 @@ from catalog.gate import stored_results
 from catalog.gate.decision_log import DecisionLog
 from catalog.index.live import index_live, resolve_live
 from catalog.oci.errors import OCIError
+from catalog.oci.options import RegistryOptions
 from catalog.oci.reference import ImageReference, parse_image_reference
 from catalog.oci.secrets import Secrets
 from catalog.store import queries, verifications
@@ -81,6 +82,7 @@ class Gate:
         resolve_live: LiveResolve | None = None,
         index_live: LiveIndex | None = None,
         cache_size: int = 10_000,
+        audit: DecisionLog | None = None,
     ) -> None:
         self.sessions = sessions
         self.trust = trust
@@ -90,7 +92,7 @@ class Gate:
         self._cache_size = cache_size
         self._policies: dict[tuple[str, int], LoadedPolicy] = {}
         self._lock = threading.Lock()
-        self.audit = DecisionLog(sessions)
+        self.audit = audit or DecisionLog(sessions)
         self._engine: Engine = sessions.kw["bind"]
 
     # -- policies --------------------------------------------------------------------------
@@ -261,14 +263,20 @@ class Gate:
 
 
 def build_gate(
-    sessions: sessionmaker[Session], trust: TrustConfig, secrets: Secrets | None = None
+    sessions: sessionmaker[Session],
+    trust: TrustConfig,
+    secrets: Secrets | None = None,
+    *,
+    limits: RegistryOptions | None = None,
+    audit: DecisionLog | None = None,
 ) -> Gate:
     """The gate, asking registries live for what the catalog has not seen (with the named
-    ``secrets`` their registries refer to; none by default)."""
+    ``secrets`` their registries refer to, none by default, and clients under ``limits``)."""
     secrets = secrets or Secrets()
     return Gate(
         sessions,
         trust,
-        resolve_live=partial(resolve_live, sessions, secrets),
-        index_live=partial(index_live, sessions, secrets),
+        resolve_live=partial(resolve_live, sessions, secrets, limits=limits),
+        index_live=partial(index_live, sessions, secrets, limits=limits),
+        audit=audit,
     )

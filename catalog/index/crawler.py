@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.classify import COSIGN_SUFFIX_KIND, manifest_kind
@@ -43,7 +44,7 @@ from catalog.oci.reference import validate_repository, validate_tag
 from catalog.oci.repository import Repository
 from catalog.store import content, documents
 from catalog.store.documents import DecodedDocuments
-from catalog.store.models import IndexErrorRecord, utcnow
+from catalog.store.models import IndexErrorRecord, UndecodableDocument, utcnow
 from catalog.store.models import Repository as RepositoryRow
 from catalog.store.registries import get_registry, mark_repositories_gone, repository
 
@@ -51,6 +52,7 @@ _COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|a
 _FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
 DOCUMENT_BATCH = 32 * 1024 * 1024  # bytes of documents a repository's crawl holds at once
 _REFERENCE_COLUMN = 255  # index_errors.repository and .reference
+_REASON = 4000  # characters of an index error's reason kept
 _SHOWN = 80  # characters of a refused name shown in its error
 _A = TypeVar("_A")
 _R = TypeVar("_R")
@@ -132,7 +134,7 @@ class Crawler:
         with self.sessions.begin() as session:
             registry = get_registry(session, self.registry_name)
             for reason in self._refused_names:
-                session.add(IndexErrorRecord(registry_id=registry.id, reason=reason[:4000]))
+                session.add(IndexErrorRecord(registry_id=registry.id, reason=reason[:_REASON]))
             self.stats.errors += len(self._refused_names)
             listed_all = self.only is None and not patterns_are_names(patterns)
             if self.open_repository.can_list and listed_all:
@@ -305,7 +307,10 @@ class Crawler:
 
     async def _decode(self, repo: Repository, scan: _RepoScan) -> None:
         candidates = {link.attachment for link in scan.links if link.kind != "other"}
-        todo = sorted(candidates - await self._off_loop(self._decoded, candidates))
+        done, refused = await self._off_loop(self._decoded, candidates)
+        for digest, reason in sorted(refused.items()):
+            scan.errors.append((digest, f"{reason} (as when first read; not fetched again)"))
+        todo = sorted(candidates - done - refused.keys())
         await asyncio.gather(*(self._get(repo, scan, d) for d in todo if d not in scan.manifests))
         batches = _batches([scan.manifests[d] for d in todo if d in scan.manifests])
 
@@ -317,9 +322,19 @@ class Crawler:
             if number < len(batches):  # the last batch is recorded with the repository
                 await self._off_loop(self._record_documents, scan)
 
-    def _decoded(self, candidates: set[str]) -> set[str]:
+    def _decoded(self, candidates: set[str]) -> tuple[set[str], dict[str, str]]:
+        """Those of ``candidates`` whose documents are recorded, and those refused before
+        (digest → why): neither is fetched again."""
+        wanted = sorted(candidates)
+        refused: dict[str, str] = {}
         with self.sessions() as session:
-            return documents.decoded(session, candidates)
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found = select(UndecodableDocument.digest, UndecodableDocument.reason).where(
+                    UndecodableDocument.digest.in_(chunk)
+                )
+                refused.update((digest, reason) for digest, reason in session.execute(found))
+            return documents.decoded(session, candidates), refused
 
     # -- database half ---------------------------------------------------------------------
 
@@ -330,7 +345,7 @@ class Crawler:
         try:
             with self.sessions.begin() as session:
                 for digest, decoded in held.items():
-                    self.stats.documents += documents.store(session, digest, decoded)
+                    self._store(session, digest, decoded)
         except Exception as exc:
             reason = f"cannot record documents ({type(exc).__name__}: {first_line(exc)})"
             scan.errors.extend((digest, reason) for digest in held)
@@ -340,6 +355,15 @@ class Crawler:
         finally:
             for decoded in held.values():
                 decoded.close()
+
+    def _store(self, session: Session, digest: str, decoded: DecodedDocuments) -> None:
+        """Record an attachment's documents; one none of whose documents could be decoded is
+        recorded as undecodable (unless a layer could not even be fetched: that may pass)."""
+        stored = documents.store(session, digest, decoded)
+        self.stats.documents += stored
+        if not stored and decoded.errors and not decoded.unfetched:
+            reason = "; ".join(decoded.errors)[:_REASON]
+            session.merge(UndecodableDocument(digest=digest, reason=reason))
 
     def _record_or_fail(self, scan: _RepoScan) -> None:
         """Record the scan; when that fails (content the database refuses, a bug), record the
@@ -367,7 +391,7 @@ class Crawler:
             self.stats.attachments_new += content.add_attachments(session, scan.links)
             for digest, decoded in scan.documents.items():
                 try:
-                    self.stats.documents += documents.store(session, digest, decoded)
+                    self._store(session, digest, decoded)
                 finally:
                     decoded.close()
                 scan.errors.extend((digest, reason) for reason in decoded.errors)
@@ -382,7 +406,7 @@ class Crawler:
                         registry_id=registry.id,
                         repository=scan.name[:_REFERENCE_COLUMN],
                         reference=reference[:_REFERENCE_COLUMN] if reference else None,
-                        reason=reason[:4000],
+                        reason=reason[:_REASON],
                     )
                 )
             self.stats.errors += len(scan.errors)

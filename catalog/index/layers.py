@@ -57,9 +57,16 @@ async def _fetch(repo: Repository, layer: Descriptor, limit: int) -> BinaryIO:
     if layer.size > limit:
         raise FormatError(f"{layer.size} bytes is over the {limit}-byte document limit")
     spool = tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY)  # noqa: SIM115 (caller closes)
+    held = 0
     try:
         async for chunk in repo.blob_chunks(layer.digest, layer.size):
-            spool.write(chunk)
+            held += len(chunk)
+            if held > _IN_MEMORY:
+                # To disk (the first time, with all it held): file I/O of up to a 4 MiB chunk
+                # goes to a worker thread, not the event loop.
+                await asyncio.to_thread(spool.write, chunk)
+            else:
+                spool.write(chunk)
     except BaseException:
         spool.close()
         raise
@@ -126,6 +133,7 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
             source = await _fetch(repo, layer, LAYER_LIMIT if streamed else WHOLE_DOCUMENT_LIMIT)
         except (OCIError, FormatError) as exc:
             docs.errors.append(f"layer {layer.digest}: {first_line(exc, 1000)}")
+            docs.unfetched |= isinstance(exc, OCIError)  # the registry's failure, maybe passing
             continue
         if streamed:
             wrapped = decoder != "sbom-json"

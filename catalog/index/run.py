@@ -12,6 +12,7 @@ from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import LayoutSource, RegistrySource
 from catalog.oci.errors import RegistryUnavailable
 from catalog.oci.open import client_for
+from catalog.oci.options import RegistryOptions
 from catalog.oci.secrets import Secrets
 from catalog.store.registries import get_registry
 
@@ -27,11 +28,12 @@ async def index_registry(
     on_progress: ProgressCallback | None = None,
     concurrency: int = 8,
     deadline: float | None = None,
+    limits: RegistryOptions | None = None,
     repositories: Sequence[str] | None = None,
 ) -> IndexStats:
-    """Crawl registry ``name`` (only ``repositories`` when given); a
-    :class:`RegistryUnavailable` once ``deadline`` seconds (``INDEX_DEADLINE`` by default) have
-    passed."""
+    """Crawl registry ``name`` (only ``repositories`` when given) with a client under
+    ``limits``; a :class:`RegistryUnavailable` once ``deadline`` seconds (``INDEX_DEADLINE`` by
+    default) have passed."""
     host, insecure, ca_file, credentials = await asyncio.to_thread(_settings, sessions, name)
     deadline = INDEX_DEADLINE if deadline is None else deadline
     limit = asyncio.timeout(deadline)
@@ -48,7 +50,10 @@ async def index_registry(
                     only=repositories,
                 )
                 return await crawler.run()
-            async with client_for(host, insecure, ca_file, credentials, secrets=secrets) as client:
+            opened = client_for(
+                host, insecure, ca_file, credentials, secrets=secrets, limits=limits
+            )
+            async with opened as client:
                 source = RegistrySource(client)
                 crawler = Crawler(
                     sessions,

@@ -14,7 +14,7 @@ from functools import partial
 from urllib.parse import urlencode
 
 from catalog.oci import mediatypes as mt
-from catalog.oci._transport import Transport, repository_scopes
+from catalog.oci._transport import Transport, off_loop, repository_scopes
 from catalog.oci.digest import Digest
 from catalog.oci.errors import BadResponse, InvalidManifest, NotInRegistry
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
@@ -104,7 +104,7 @@ class ReferrersEndpoint:
                 self.has_api = True
                 raw = await transport.read(r, "referrers index")
                 try:
-                    index = parse_manifest(raw, mt.OCI_INDEX)
+                    index = await off_loop(len(raw), parse_manifest, raw, mt.OCI_INDEX)
                 except InvalidManifest as exc:  # an API answer, not a document of the image
                     raise BadResponse(
                         f"{transport.host}: the referrers index is unusable: {exc}",

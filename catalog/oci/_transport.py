@@ -10,10 +10,9 @@ import asyncio
 import base64
 import contextlib
 import ipaddress
-import json
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urljoin
 
 import aiohttp
@@ -21,6 +20,7 @@ import aiohttp.payload
 import yarl
 from aiohttp.abc import AbstractStreamWriter
 
+from catalog.oci import boundedjson
 from catalog.oci.auth import (
     DEFAULT_TOKEN_LIFETIME,
     Authenticator,
@@ -39,17 +39,39 @@ from catalog.oci.errors import (
     RegistryUnavailable,
     error_for,
 )
-from catalog.oci.options import TOKEN_LIMIT, RegistryOptions
+from catalog.oci.options import RegistryOptions
 from catalog.oci.retry import RETRY_STATUSES, parse_retry_after
 
 READ_CHUNK = 4 * 1024 * 1024
 CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 _WRITE_SLICE = 1024 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
-# A token answer may carry the token twice (``token`` and ``access_token``).
-_TOKEN_BODY_LIMIT = 2 * TOKEN_LIMIT + 4096
+# A token answer may carry the token twice (``token`` and ``access_token``), and a little more.
+_TOKEN_BODY_EXTRA = 4096
 # What a registry's error body may add to a message: one line, this long at most.
 _MESSAGE_LIMIT = 300
+# Bounds of every JSON answer (lists, referrers, tokens, errors): json.loads alone spends ~20
+# bytes of objects per input byte on ``[],[],…`` (181 MiB and 1.6 s for 8 MiB) and recurses
+# once per level. A real page of 1,000 tags is ~1,000 values.
+JSON_DEPTH = 64
+JSON_VALUES = 1_000_000
+# Work on more bytes than this (decoding, hashing) runs on a worker thread: a few ms of C on
+# the event loop would hold up every call the process answers; below it, the hop costs more.
+OFF_LOOP = 256 * 1024
+_R = TypeVar("_R")
+
+
+def decode_json(raw: bytes) -> Any:
+    """A registry's JSON answer, under :data:`JSON_DEPTH` and :data:`JSON_VALUES`; a
+    :class:`~catalog.oci.boundedjson.JSONRefused` line otherwise."""
+    return boundedjson.loads(raw, max_depth=JSON_DEPTH, max_values=JSON_VALUES)
+
+
+async def off_loop(size: int, work: Callable[..., _R], *args: Any) -> _R:
+    """``work(*args)``, on a worker thread when it handles more than :data:`OFF_LOOP` bytes."""
+    if size > OFF_LOOP:
+        return await asyncio.to_thread(work, *args)
+    return work(*args)
 
 
 def is_loopback(host: str) -> bool:
@@ -206,7 +228,7 @@ class Transport:
             raw = await self.read(
                 resp,
                 f"token server's answer ({server})",
-                _TOKEN_BODY_LIMIT,
+                2 * self.options.token_limit + _TOKEN_BODY_EXTRA,
                 lambda limit: AuthError(
                     f"{self.host}: the token server at {server} answered more than {limit}"
                     " bytes; refused"
@@ -214,8 +236,8 @@ class Transport:
             )
         # Neither the answer nor the token is ever quoted: it is a secret however malformed.
         try:
-            answer = json.loads(raw)
-        except (ValueError, RecursionError):
+            answer = decode_json(raw)
+        except boundedjson.JSONRefused:
             raise AuthError(
                 f"{self.host}: the token server at {server} answered non-JSON"
             ) from None
@@ -224,10 +246,10 @@ class Transport:
         token = answer.get("token") or answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthError(f"{self.host}: the token server at {server} answered without a token")
-        if len(token) > TOKEN_LIMIT:
+        if len(token) > self.options.token_limit:
             raise AuthError(
                 f"{self.host}: the token server at {server} answered a token of {len(token)}"
-                f" characters, over the {TOKEN_LIMIT} limit; refused"
+                f" characters, over the {self.options.token_limit} limit; refused"
             )
         if not (token.isascii() and token.isprintable()) or " " in token:
             raise AuthError(
@@ -432,11 +454,10 @@ class Transport:
         deep…)."""
         raw = await self.read(resp, what)
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError) as exc:
+            return await off_loop(len(raw), decode_json, raw)
+        except boundedjson.JSONRefused as exc:
             raise BadResponse(
-                f"{self.host}: the {what} is not JSON ({exc.__class__.__name__})",
-                url=str(resp.url),
+                f"{self.host}: the {what} is refused: {exc}", url=str(resp.url)
             ) from None
 
     async def chunks(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
@@ -493,11 +514,11 @@ class Transport:
         code: str | None = None
         message = body.decode(errors="replace").strip() or resp.reason or "no message"
         try:
-            errors = json.loads(body).get("errors") or []
-            if errors and isinstance(errors[0], dict):
+            errors = decode_json(body).get("errors")
+            if isinstance(errors, list) and errors and isinstance(errors[0], dict):
                 code = errors[0].get("code")
                 message = errors[0].get("message") or message
-        except (ValueError, RecursionError, AttributeError):
+        except (boundedjson.JSONRefused, AttributeError):
             pass
         secrets = sent_secrets(resp.request_info.headers)
         code = one_line(code, secrets) if isinstance(code, str) else None

@@ -18,7 +18,13 @@ from urllib.parse import urlencode
 from catalog.oci import _uploads
 from catalog.oci import mediatypes as mt
 from catalog.oci._referrers import Referrers, ReferrersEndpoint, fallback_index
-from catalog.oci._transport import CONNECTION_ERRORS, Transport, describe, repository_scopes
+from catalog.oci._transport import (
+    CONNECTION_ERRORS,
+    Transport,
+    describe,
+    off_loop,
+    repository_scopes,
+)
 from catalog.oci.credentials import CredentialStore
 from catalog.oci.digest import Digest, StreamVerifier
 from catalog.oci.errors import (
@@ -144,13 +150,8 @@ class RegistryClient:
                 if ref.startswith(("sha256:", "sha512:"))
                 else self._transport.announced_digest(r)
             )
-        digest = Digest.of(raw)
-        if wanted:
-            actual = digest if wanted.algorithm == "sha256" else Digest.of(raw, wanted.algorithm)
-            if actual != wanted:
-                raise DigestMismatch(str(wanted), str(actual), "manifest")
-            digest = wanted
-        return parse_manifest(raw, content_type, digest)
+        # Hashing and decoding up to manifest_limit (4 MiB) bytes: on a thread when large.
+        return await off_loop(len(raw), _verified_manifest, raw, content_type, wanted)
 
     async def put_manifest(
         self,
@@ -299,3 +300,14 @@ class RegistryClient:
         await _uploads.push_blob(
             self._transport, repository, digest, content, size, verified=verified
         )
+
+
+def _verified_manifest(raw: bytes, content_type: str | None, wanted: Digest | None) -> Manifest:
+    """The manifest in ``raw``, which must have the digest ``wanted`` (when known)."""
+    digest = Digest.of(raw)
+    if wanted:
+        actual = digest if wanted.algorithm == "sha256" else Digest.of(raw, wanted.algorithm)
+        if actual != wanted:
+            raise DigestMismatch(str(wanted), str(actual), "manifest")
+        digest = wanted
+    return parse_manifest(raw, content_type, digest)

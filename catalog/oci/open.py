@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from catalog.oci.client import RegistryClient
 from catalog.oci.options import RegistryOptions
 from catalog.oci.secrets import Secrets
@@ -15,11 +17,14 @@ def client_for(
     *,
     secrets: Secrets,
     max_concurrency: int = 16,
+    limits: RegistryOptions | None = None,
 ) -> RegistryClient:
     """A client for ``host`` with its stored TLS settings, the CA file and credentials being
-    names resolved through this process's ``secrets``."""
+    names resolved through this process's ``secrets``, under the process's ``limits`` (caps,
+    timeouts, retries: the server's ``limits.registry``; the defaults otherwise)."""
     found, token_realms = secrets.credentials_for(credentials, host)
-    options = RegistryOptions(
+    options = replace(
+        limits or RegistryOptions(),
         insecure=insecure,
         ca_file=secrets.ca_file(ca),
         credentials=found,

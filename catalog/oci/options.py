@@ -19,7 +19,8 @@ class RegistryOptions:
 
     Every answer is bounded: ``read_timeout`` between two reads, ``request_timeout`` for a whole
     request (answer and JSON body; an upload gets one second more per ``min_throughput`` bytes
-    it sends), ``json_limit`` bytes for a catalog, tag list, referrers or error body, and a blob
+    it sends), ``json_limit`` bytes for a catalog, tag list, referrers or error body,
+    ``token_limit`` characters for a token (its answer: twice that and 4 KiB), and a blob
     download slower than ``min_throughput`` bytes/s over ``throughput_window`` seconds is
     dropped and resumed. Pagination stops with an error after ``max_pages`` pages or on a page
     already read.
@@ -38,6 +39,7 @@ class RegistryOptions:
     min_throughput: int = 16 * 1024
     throughput_window: float = 30.0
     json_limit: int = DEFAULT_JSON_LIMIT
+    token_limit: int = TOKEN_LIMIT  # characters of a token server's token
     max_pages: int = 10_000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     manifest_limit: int = DEFAULT_MANIFEST_LIMIT

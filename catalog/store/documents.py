@@ -73,6 +73,8 @@ class DecodedDocuments:
     attestations: list[AttestationDoc] = field(default_factory=list)
     sboms: list[SbomDoc] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # A layer could not be fetched (the registry, not the document): the next crawl tries again.
+    unfetched: bool = False
 
     def close(self) -> None:
         for sbom in self.sboms:

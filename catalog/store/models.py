@@ -284,6 +284,18 @@ class IndexErrorRecord(Base):
     observed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class UndecodableDocument(Base):
+    """An attachment manifest none of whose documents could be decoded, and why. A digest names
+    the same bytes forever, so a later crawl neither fetches nor decodes it again (it reports
+    the reason again); a changed document is a new digest, and is tried."""
+
+    __tablename__ = "undecodable_documents"
+
+    digest: Mapped[str] = mapped_column(DIGEST, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    observed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Verification(Base):
     """A signature checked for one subject under one trust configuration (verify once, keep it).
 

@@ -8,13 +8,13 @@ while the indexer writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from catalog.errors import InvalidArgument, NotFound
 from catalog.oci.digest import Digest
@@ -39,7 +39,9 @@ from catalog.store.models import (
 from catalog.store.purls import parse_purl, purl_base
 from catalog.store.registries import IndexStatus
 
-MAX_PAGE = 1000
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+_CHUNK = 64  # rows read at a time by lists whose items registries size (byte-bounded pages)
 
 
 T = TypeVar("T")
@@ -55,10 +57,64 @@ class Page(Generic[T]):
     next_after: Key | None  # pass back as ``after`` for the next page; None at the end
 
 
-def page_size(requested: int, default: int = 100) -> int:
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The bytes a page may take, by the caller's measure of one item (its encoded size): a
+    page ends before the item that would pass ``limit``; an item over it alone is a page."""
+
+    limit: int
+    weigh: Callable[[Any], int]
+
+
+def page_size(
+    requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
+) -> int:
+    """The page size to use: ``default`` for 0, at most ``maximum``; negative is an error. The
+    one rule of every list, the API's and the CLI's alike."""
     if requested < 0:
-        raise InvalidArgument("page_size must not be negative")
-    return min(requested or default, MAX_PAGE)
+        raise InvalidArgument(f"page_size must not be negative (got {requested})")
+    if requested == 0:
+        return default
+    return min(requested, maximum)
+
+
+def bounded_page(items: Iterable[tuple[T, Key]], size: int, budget: Budget | None) -> Page[T]:
+    """At most ``size`` of ``items`` (each with its page key), and under ``budget``: the page
+    ends early when the next item would pass it (AIP-158 lets a page hold fewer items than
+    asked); the first item is always taken, so that paging moves on."""
+    page: list[T] = []
+    used, last = 0, None
+    for item, key in items:
+        if len(page) == size:
+            return Page(page, last)
+        if budget is not None:
+            weight = budget.weigh(item)
+            if page and used + weight > budget.limit:
+                return Page(page, last)
+            used += weight
+        page.append(item)
+        last = key
+    return Page(page, None)
+
+
+def _chunks(
+    session: Session,
+    query: Any,
+    columns: tuple[Any, ...],
+    after: Key | None,
+    key_of: Callable[[Any], Key],
+    size: int,
+) -> Iterator[Sequence[Any]]:
+    """The rows of ``query`` in keyset order, a few at a time: a byte-bounded page of ``size``
+    items reads only as many rows as it may take, whatever they hold."""
+    chunk = min(size + 1, _CHUNK)
+    while True:
+        rows = session.execute(_keyset(query, columns, after, False).limit(chunk)).all()
+        if rows:
+            yield rows
+        if len(rows) < chunk:
+            return
+        after = key_of(rows[-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +263,16 @@ def get_artifact(session: Session, digest: str) -> ArtifactView:
         )
     )
     attached = [a.attachment_digest for a in attachments]
+    # The documents themselves (up to 64 MiB each) are not part of the view: never loaded.
     signatures = session.scalars(
-        select(Signature).where(Signature.attachment_digest.in_(attached)).order_by(Signature.id)
+        select(Signature)
+        .options(defer(Signature.layer), defer(Signature.annotations))
+        .where(Signature.attachment_digest.in_(attached))
+        .order_by(Signature.id)
     ).all()
     attestations = session.scalars(
         select(Attestation)
+        .options(defer(Attestation.statement))
         .where(Attestation.attachment_digest.in_(attached))
         .order_by(Attestation.id)
     ).all()
@@ -304,16 +365,28 @@ def resolve_reference(session: Session, reference: ImageReference) -> str:
 
 
 def list_referrers(
-    session: Session, digest: str, artifact_type: str | None, size: int, after: Key | None
+    session: Session,
+    digest: str,
+    artifact_type: str | None,
+    size: int,
+    after: Key | None,
+    budget: Budget | None = None,
 ) -> Page[AttachmentView]:
     """By attachment digest."""
     query = select(Attachment).where(Attachment.subject_digest == _digest(digest))
     if artifact_type:
         query = query.where(Attachment.artifact_type == artifact_type)
-    found: Page[Attachment] = keyset_page(
-        session, query, (Attachment.attachment_digest, Attachment.id), size, after
+    order = (Attachment.attachment_digest, Attachment.id)
+
+    def key(row: Any) -> Key:
+        return (row[0].attachment_digest, row[0].id)
+
+    views = (
+        (view, key(row))
+        for rows in _chunks(session, query, order, after, key, size)
+        for row, view in zip(rows, _attachment_views([r[0] for r in rows]), strict=True)
     )
-    return Page(_attachment_views(found.items), found.next_after)
+    return bounded_page(views, size, budget)
 
 
 def _beyond(columns: tuple[Any, ...], key: Key, descending: bool) -> ColumnElement[bool]:
@@ -378,11 +451,12 @@ def search_packages(
     purl: str | None = None,
     name: str | None = None,
     version: str | None = None,
-    size: int = 100,
+    size: int = DEFAULT_PAGE_SIZE,
     after: Key | None = None,
+    budget: Budget | None = None,
 ) -> Page[PackageMatch]:
     """Artifacts whose SBOMs list a package: by purl (with or without version) or name+version,
-    ordered by artifact digest."""
+    ordered by artifact digest, then package (a page's key: both)."""
     query = (
         select(SbomPackage, Sbom, Attachment)
         .join(Sbom, SbomPackage.sbom_id == Sbom.id)
@@ -400,20 +474,26 @@ def search_packages(
     else:
         raise InvalidArgument("give a package URL, or a package name (and optionally a version)")
     order = (Attachment.subject_digest, SbomPackage.id)
-    rows = session.execute(_keyset(query, order, after, False).limit(size + 1)).all()
-    more = len(rows) > size
-    rows = rows[:size]
-    where = locations_of(session, [attachment.subject_digest for _, _, attachment in rows])
-    matches = [
-        PackageMatch(
-            PackageView(p.purl, p.type, p.namespace, p.name, p.version, list(p.licenses)),
-            attachment.subject_digest,
-            where[attachment.subject_digest],
-        )
-        for p, _sbom, attachment in rows
-    ]
-    last = rows[-1] if more and rows else None
-    return Page(matches, None if last is None else (last[2].subject_digest, last[0].id))
+
+    def key(row: Any) -> Key:
+        return (row[2].subject_digest, row[0].id)
+
+    def matches(rows: Sequence[Any]) -> Iterator[tuple[PackageMatch, Key]]:
+        where = locations_of(session, [attachment.subject_digest for _, _, attachment in rows])
+        for row in rows:
+            p, attachment = row[0], row[2]
+            package = PackageView(p.purl, p.type, p.namespace, p.name, p.version, list(p.licenses))
+            yield (
+                PackageMatch(package, attachment.subject_digest, where[attachment.subject_digest]),
+                key(row),
+            )
+
+    found = (
+        match
+        for rows in _chunks(session, query, order, after, key, size)
+        for match in matches(rows)
+    )
+    return bounded_page(found, size, budget)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,11 @@ SEED = {
         + "a" * 64
         + "', 'prod', 1, 'abc', true, '[]', '[]', false, '2026-01-05 00:00:00+00', 'oidc:ci')",
     ],
+    "0006": [
+        "INSERT INTO undecodable_documents (digest, reason, observed_at) VALUES ('sha256:"
+        + "c" * 64
+        + "', 'layer x: JSON nested deeper than 64 levels', '2026-01-06 00:00:00+00')",
+    ],
 }
 
 
@@ -114,6 +119,8 @@ def test_each_revision_upgrades_with_data(database_url: str) -> None:
         assert [tuple(row) for row in askers] == [(1, None), (2, "oidc:ci")]  # 0002's: unknown
         events = connection.execute(text("SELECT principal, resource FROM audit_events")).all()
         assert [tuple(row) for row in events] == [("token:ci", "policies/prod")]
+        refused = connection.execute(text("SELECT digest FROM undecodable_documents")).all()
+        assert [tuple(row) for row in refused] == [("sha256:" + "c" * 64,)]
     command.check(alembic_config(engine))
     engine.dispose()
 
