@@ -21,6 +21,7 @@ class Role(StrEnum):
     GATE = "gate"  # CheckImage only: CI and admission callers
     OPERATOR = "operator"  # viewer, plus indexing, rule runs, catalog evaluation
     ADMIN = "admin"  # everything: policies, registries, rules
+    METRICS = "metrics"  # GET /metrics only: a Prometheus scraper
 
 
 # Principal kinds a binding may name (the ones authentication produces).

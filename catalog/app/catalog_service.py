@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog import metrics
 from catalog.errors import FailedPrecondition, InvalidArgument
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.run import index_registry
@@ -128,8 +129,10 @@ class CatalogService:
                 failure = INTERRUPTED if stopped else str(exc) or type(exc).__name__
                 with self.sessions.begin() as session:
                     index_ended(session, name, datetime.now(UTC), None, failure)
+                metrics.index_ran(name, "interrupted" if stopped else "failed", started)
                 raise
             await asyncio.to_thread(self._run_ended, name, stats.errors)
+            metrics.index_ran(name, "errors" if stats.errors else "succeeded", started, stats)
         finally:
             self._indexing.discard(name)
         if stats.tag_events and self.after_index is not None:

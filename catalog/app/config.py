@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from catalog.app.auth_config import AuthSettings
+from catalog.app.ops_config import LogSettings, MetricsSettings
 from catalog.app.secrets_config import SecretsSettings
 from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
 from catalog.errors import ConfigError
@@ -138,6 +139,8 @@ class ServeConfig(_Strict):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     tls: TlsSettings | None = None
     insecure_serve: InsecureServe = None
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:

@@ -20,6 +20,7 @@ class Permission(StrEnum):
     CHECK = "check"  # ask the gate about one image
     OPERATE = "operate"  # start work on what is configured: index, run a rule, evaluate
     ADMINISTER = "administer"  # change what is configured: policies, registries, rules
+    METRICS = "metrics"  # scrape /metrics: counts and names of what viewers may read
 
 
 _CATALOG = "/xregistry.v1.CatalogService/"
@@ -72,14 +73,16 @@ ENDPOINTS: Mapping[str, Permission] = MappingProxyType(
     {
         # The HTTP listeners' routes, as "METHOD /path" (the route's pattern), deny by default
         # like METHODS: a route without an entry answers 403 to everyone.
+        "GET /metrics": Permission.METRICS,
     }
 )
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
     {
-        Role.VIEWER: frozenset({Permission.READ}),
+        Role.VIEWER: frozenset({Permission.READ, Permission.METRICS}),
         Role.GATE: frozenset({Permission.CHECK}),
-        Role.OPERATOR: frozenset({Permission.READ, Permission.OPERATE}),
+        Role.OPERATOR: frozenset({Permission.READ, Permission.OPERATE, Permission.METRICS}),
+        Role.METRICS: frozenset({Permission.METRICS}),
         Role.ADMIN: frozenset(Permission),
     }
 )
