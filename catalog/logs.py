@@ -57,7 +57,7 @@ _request_id: ContextVar[str | None] = ContextVar("xregistry_request_id", default
 @contextmanager
 def context(**values: Any) -> Iterator[None]:
     """Every line logged inside (also on threads and tasks started inside) carries ``values``
-    (keys from :data:`CONTEXT_KEYS`)."""
+    (keys from :data:`CONTEXT_KEYS`; None takes a key away)."""
     token = _context.set(_merged(values))
     try:
         yield
@@ -113,8 +113,10 @@ def _text(value: Any) -> str:
 
 _SECRETS = re.compile(
     r"(?P<scheme>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{6,}"
-    r"|(?P<key>\b(?:authorization|(?:access_|refresh_|id_)?token|password|passwd|secret"
-    r"|client_secret|api_?key)\b[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED)(?:(?:bearer|basic)\s+)?"
+    r"|(?P<key>\b(?:authorization|(?<!bearer )(?:access_|refresh_|id_)?token|password|passwd|secret"
+    # "token:ci" is a principal, not a secret: a colon counts after a quote or before a space
+    r"|client_secret|api_?key)\b(?:\s*=\s*|[\"']\s*:\s*|\s*:\s+)[\"']?)"
+    r"(?!\[REDACTED)(?:(?:bearer|basic)\s+)?"
     r"[^\s\"',;&}]+"
     r"|(?P<userinfo>://[^/\s:@]+:)[^/\s@]+(?=@)"
     r"|\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",  # a JWT, wherever it is
@@ -170,7 +172,7 @@ def _extra_keys(record: logging.LogRecord) -> list[str]:
 
 def _known(record: logging.LogRecord) -> dict[str, Any]:
     """The context keys known where the line was written, then the record's extra values."""
-    found: dict[str, Any] = dict(_context.get())
+    found: dict[str, Any] = {k: v for k, v in _context.get().items() if v is not None}
     principal = principals.current()
     if principal is not principals.LOCAL:  # LOCAL: nobody in particular asked
         found["principal"] = str(principal)

@@ -405,7 +405,7 @@ def _report_ended(session: Session, closed: list[int]) -> None:
         run = store.get_run(session, run_id)
         rule = str(run.spec.get("name", ""))
         outcomes = logs.fields(totals.outcomes)
-        with logs.context(rule=rule, run=run_id):
+        with logs.context(rule=rule, run=run_id, repository=None):  # not the last task's
             if run.status != RunStatus.FAILED:
                 log.info("replication run %d of %s %s", run_id, rule, run.status, extra=outcomes)
                 continue

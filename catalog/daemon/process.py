@@ -116,10 +116,10 @@ class Server:
 
     async def index(self, name: str) -> None:
         """Index ``name`` on its schedule (runs of rules that follow it start after)."""
-        with logs.context(registry=name):
+        # The runs this starts are the server's doing, and its lines say so.
+        with logs.context(registry=name), acting_as(SERVER):
             try:
-                with acting_as(SERVER):  # the runs this starts are the server's doing
-                    stats = await self.catalog.index(name)
+                stats = await self.catalog.index(name)
             except (CatalogError, OCIError) as exc:
                 log.error("scheduled index of %s failed: %s", name, exc)
                 return
