@@ -23,7 +23,6 @@ from catalog import logs, metrics
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_NOTHING: BaseException | None = None  # typed, for "nothing raised (yet)"
 _KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
 
@@ -40,8 +39,8 @@ def _code(context: Context, raised: BaseException | None) -> str:
         return code.name
     if raised is None:
         return "OK"
-    if isinstance(raised, asyncio.CancelledError):
-        return "CANCELLED"  # the caller went away or the deadline passed
+    if isinstance(raised, asyncio.CancelledError | GeneratorExit):
+        return "CANCELLED"  # the caller went away, or stopped reading a stream
     return "UNKNOWN"  # grpc's answer to an exception nobody mapped
 
 
@@ -49,7 +48,8 @@ def _observed(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
     if inspect.isasyncgenfunction(behavior):
 
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            started, raised = time.monotonic(), _NOTHING
+            started = time.monotonic()
+            raised: BaseException | None = None
             with logs.request(request_id(context)):
                 try:
                     async for response in behavior(request, context):
@@ -63,7 +63,8 @@ def _observed(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         return stream
 
     async def call(request: Any, context: Context) -> Any:
-        started, raised = time.monotonic(), _NOTHING
+        started = time.monotonic()
+        raised: BaseException | None = None
         with logs.request(request_id(context)):
             try:
                 result = behavior(request, context)

@@ -3,11 +3,16 @@ listener stays on loopback unless TLS and auth are configured or the insecure wo
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
+import grpc
+import grpc.aio
 import pytest
 
+from catalog.api.observe import request_id
+from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog.app.auth_config import AuthSettings, Binding, Role, StaticToken
 from catalog.app.config import ServeConfig, load_config
 from catalog.app.ops_config import MetricsSettings
@@ -17,7 +22,7 @@ from catalog.daemon.observability import MetricsExport
 from catalog.errors import ConfigError
 from tests.api.access.conftest import sha256
 from tests.api.peer import make_pki
-from tests.ops.scraping import get, scrape
+from tests.ops.scraping import get, moved, scrape
 
 TOKENS = {"scraper": "scrape-token-1", "ci": "gate-token-2", "viewer": "viewer-token-3"}
 
@@ -56,6 +61,16 @@ async def test_scraping_needs_a_token_with_the_metrics_permission(tmp_path: Path
         for who in ("scraper", "viewer"):
             samples = await scrape(port, TOKENS[who])
             assert ("xregistry_decision_log_write_failures_total", frozenset()) in samples
+        # A gRPC call refused by authentication is counted with the code its caller got.
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.ListRegistries(catalog_pb2.ListRegistriesRequest())
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        after = await scrape(port, TOKENS["scraper"])
+        method = "/xregistry.v1.CatalogService/ListRegistries"
+        handled = "xregistry_grpc_handled_total"
+        assert moved(samples, after, handled, method=method, code="UNAUTHENTICATED") == 1
     finally:
         await service.stop()
 
@@ -103,3 +118,22 @@ def test_bad_ops_settings_are_refused_in_one_line(tmp_path: Path, section: str, 
 
 def test_the_replica_label_defaults_to_the_host_name() -> None:
     assert MetricsSettings().replica == socket.gethostname()
+
+
+class Metadata:
+    """What request_id reads of a call: its invocation metadata."""
+
+    def __init__(self, *pairs: tuple[str, str]) -> None:
+        self.pairs = pairs
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self.pairs
+
+
+def test_a_request_id_is_the_callers_only_when_it_is_a_short_token() -> None:
+    assert request_id(Metadata(("x-request-id", "ci-run-17.step:3"))) == "ci-run-17.step:3"  # type: ignore[arg-type]
+    for hostile in ("a b", "x" * 65, "", "id;drop", "é"):
+        chosen = request_id(Metadata(("x-request-id", hostile)))  # type: ignore[arg-type]
+        assert chosen != hostile
+        assert re.fullmatch(r"[0-9a-f]{16}", chosen)
+    assert request_id(Metadata()) != request_id(Metadata())  # type: ignore[arg-type]
