@@ -235,6 +235,7 @@ def configure(level: str = "INFO", format: Format = "text", stream: TextIO | Non
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)  # Python warnings as lines of the format, not raw stderr
     quiet = logging.NOTSET if level == "DEBUG" else logging.WARNING
     for name in THIRD_PARTY:
         logging.getLogger(name).setLevel(quiet)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -34,6 +35,7 @@ def restore_logging() -> Iterator[None]:
         root.setLevel(level)
         for name, was in quiet.items():
             logging.getLogger(name).setLevel(was)
+        logging.captureWarnings(False)
 
 
 @pytest.fixture
@@ -138,6 +140,16 @@ def test_text_lines_end_with_key_values_not_reprs() -> None:
     assert line.endswith(' INFO    xregistry.test: run 3 done rule=to-eu copied=2 reason="a b"')
     assert line[:24].endswith("Z")
     assert "{" not in line
+
+
+def test_python_warnings_become_lines_of_the_format() -> None:
+    output = io.StringIO()
+    # Here, not in a fixture: pytest puts its own warning handler back between test phases.
+    logs.configure("INFO", "json", output)
+    warnings.warn("an old option", DeprecationWarning, stacklevel=1)
+    (line,) = lines(output)
+    assert line["logger"] == "py.warnings"
+    assert "DeprecationWarning: an old option" in str(line["event"])
 
 
 def test_third_party_loggers_stay_at_warning_unless_debug() -> None:
