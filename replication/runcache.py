@@ -18,6 +18,7 @@ class RunContext:
     """What the tasks of one run share inside this worker."""
 
     state: RunState
+    rule: str  # the rule's name (metrics and log lines say it)
     # One tag listing per repository and run, whichever task asks first; a failed one fails
     # the tasks waiting for it, and the next task tries again.
     listings: Claims[str, frozenset[str]] = field(default_factory=Claims)

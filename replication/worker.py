@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog import logs, metrics
 from catalog.errors import CatalogError, FailedPrecondition
 from catalog.oci.client import RegistryClient
 from catalog.oci.digest import Digest
@@ -38,7 +39,7 @@ from replication.planner import RepositoryPlan, plan
 from replication.report import RunReport
 from replication.runcache import RunCache, RunContext
 from replication.spec import RuleSpec, parse_spec
-from replication.statuses import OPEN_RUN, TaskStatus
+from replication.statuses import FAILED_TASK, OPEN_RUN, RunStatus, TaskStatus
 
 if TYPE_CHECKING:
     from catalog.gate.checker import Gate
@@ -299,7 +300,7 @@ class Worker:
             await self._client(destination),
             self._admit(spec.policy, source[0]) if spec.policy else None,
         )
-        return RunContext(state)
+        return RunContext(state, spec.name)
 
     async def _client(self, settings: tuple[Any, ...]) -> RegistryClient:
         client = self._clients.get(settings)
@@ -338,8 +339,12 @@ class Worker:
     async def _execute(self, task: store.ClaimedTask) -> None:
         report = RunReport("", "")
         digest: Digest | None = None
+        rule = ""  # unknown until the run's context is built
+        logs.bind(run=task.run_id, repository=task.source_repository)
         try:
             context = await self._contexts.get(task.run_id)
+            rule = context.rule
+            logs.bind(rule=rule)
             report = RunReport(context.state.rule.source, context.state.rule.destination)
             listing = await context.listing(task.source_repository)
             repo = RepositoryPlan(
@@ -364,6 +369,11 @@ class Worker:
             log.exception("replication task %d", task.id)
             status, reason = TaskStatus.FAILED, f"{type(exc).__name__}: {exc}"
         self._copied(task.id)
+        metrics.replicated(rule, status, report.counts)
+        if status in FAILED_TASK:
+            log.warning(
+                "replication of %s:%s %s: %s", task.source_repository, task.tag, status, reason
+            )
         record = partial(
             store.finish_task,
             task_id=task.id,
@@ -389,9 +399,28 @@ class Worker:
         with self.sessions.begin() as session:
             results = [record(session) for record, _ in outcomes]
         with self.sessions.begin() as session:
-            for closed in store.finish_runs(session, {run for _, run in outcomes}):
-                log.info("replication run %d finished", closed)
+            _report_ended(session, store.finish_runs(session, {run for _, run in outcomes}))
         return results
+
+
+def _report_ended(session: Session, closed: list[int]) -> None:
+    """A line for each run closed: a failed one as a failure, with its first task's reason."""
+    for run_id, totals in store.run_totals(session, closed).items():
+        run = store.get_run(session, run_id)
+        rule = str(run.spec.get("name", ""))
+        outcomes = logs.fields(totals.outcomes)
+        with logs.context(rule=rule, run=run_id, repository=None):  # not the last task's
+            if run.status != RunStatus.FAILED:
+                log.info("replication run %d of %s %s", run_id, rule, run.status, extra=outcomes)
+                continue
+            failed = sum(totals.outcomes.get(status, 0) for status in FAILED_TASK)
+            first = store.failed_tasks(session, run_id, 1)
+            why = f"{first[0].source_repository}:{first[0].tag}: {first[0].reason}" if first else ""
+            log.warning(
+                "replication run %d of %s failed: %d of %d tasks not copied; first %s",
+                *(run_id, rule, failed, totals.tasks, why),
+                extra=outcomes,
+            )
 
 
 def _renew(

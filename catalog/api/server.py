@@ -10,8 +10,9 @@
   server and some services NOT_SERVING while they cannot work (the decision log unwritable).
 - Reflection (``grpc.reflection.v1alpha``): ``grpcurl`` and ``buf curl`` list and call the services
   without the protos.
-- :class:`~catalog.api.errors.ErrorMappingInterceptor` is the outermost interceptor, so domain
-  exceptions raised by servicers, and by any interceptor passed in, become status codes.
+- :class:`~catalog.api.errors.ErrorMappingInterceptor` comes first (after
+  :class:`~catalog.api.observe.ObservingInterceptor`, which counts every call's final code), so
+  domain exceptions raised by servicers, and by any interceptor passed in, become status codes.
 - Message limits: a request over :data:`MAX_RECEIVE` bytes is refused by grpc with
   RESOURCE_EXHAUSTED before it is parsed, and no response over :data:`MAX_SEND` bytes is sent
   (stored fields are capped so that a full page of any list stays under it).
@@ -37,6 +38,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from catalog.api.errors import SERVER_DEADLINE, ErrorMappingInterceptor
+from catalog.api.observe import ObservingInterceptor
 from catalog.api.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
@@ -164,7 +166,11 @@ def build_server(
     """
     ensure_free(address)
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor(server_deadline), *interceptors],
+        interceptors=[
+            ObservingInterceptor(),
+            ErrorMappingInterceptor(server_deadline),
+            *interceptors,
+        ],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", MAX_RECEIVE),

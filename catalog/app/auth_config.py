@@ -22,6 +22,7 @@ class Role(StrEnum):
     OPERATOR = "operator"  # viewer, plus indexing, rule runs, catalog evaluation
     ADMIN = "admin"  # everything: policies, registries, rules
     NOTIFIER = "notifier"  # registries' push notifications only
+    METRICS = "metrics"  # GET /metrics only: a Prometheus scraper
 
 
 # Principal kinds a binding may name (the ones authentication produces).

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog import metrics
 from catalog.errors import FailedPrecondition, InvalidArgument
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.run import index_registry
@@ -148,8 +149,10 @@ class CatalogService:
                         self._run_failed(name, failure)
                     else:
                         await asyncio.shield(asyncio.to_thread(self._run_failed, name, failure))
+                    metrics.index_ran(name, "interrupted" if stopped else "failed", started)
                     raise
                 await asyncio.to_thread(self._run_ended, name, stats.errors)
+                metrics.index_ran(name, "errors" if stats.errors else "succeeded", started, stats)
         finally:
             self._indexing.discard(name)
         await self._after(name, started, stats)

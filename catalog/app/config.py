@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from catalog.app.auth_config import AuthSettings
 from catalog.app.events_config import EventsSettings
 from catalog.app.limits_config import LimitsSettings
+from catalog.app.ops_config import LogSettings, MetricsSettings
 from catalog.app.secrets_config import SecretsSettings
 from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
 from catalog.errors import ConfigError
@@ -142,6 +143,8 @@ class ServeConfig(_Strict):
     insecure_serve: InsecureServe = None
     events: EventsSettings | None = None  # registry push notifications
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:

@@ -7,6 +7,7 @@ import importlib
 import click
 
 from catalog import __version__
+from catalog.cli.log_options import log_options
 
 # Command name → "module:attribute". A command's module is imported only when it runs (or for
 # --help), so `xregistry replicate once` does not pay for the catalog's, gRPC's or sigstore's
@@ -84,6 +85,7 @@ class LazyGroup(click.Group):
     type=click.Path(dir_okay=False),
     help="With --server: send the token in this file (or $XREGISTRY_TOKEN) as a bearer token.",
 )
+@log_options
 def main(
     database: str | None, server: str | None, config: str | None, **_channel: str | None
 ) -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
+from catalog import logs
 from catalog.app.config import ServeConfig, load_config
 from catalog.cli.errors import reports_errors
+from catalog.cli.log_options import given_log_options
 from catalog.errors import InvalidArgument
 
 
@@ -37,6 +38,8 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
       database: sqlite:///xregistry.db        # or postgresql://user@host/db
       listen: 127.0.0.1:50051                 # off loopback only with tls and auth
       tls: {cert_file: tls.crt, key_file: tls.key}   # re-read when they change
+      metrics: {listen: 127.0.0.1:9102}       # GET /metrics (also tls:, replica:)
+      log: {level: INFO, format: json}        # or --log-level, --log-format
       registries:
         - name: local
           host: localhost:5000
@@ -76,5 +79,6 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
     config = load_config(config_file) if config_file else ServeConfig()
     if listen:
         config = config.model_copy(update={"listen": listen})
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    level, form = given_log_options(click.get_current_context())
+    logs.configure(level or config.log.level, form or config.log.format)
     asyncio.run(serve(config))

@@ -11,6 +11,7 @@ from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from catalog import logs
 from catalog.api.access import AccessInterceptor
 from catalog.api.audit_servicer import AuditServicer, audit_service
 from catalog.api.catalog_servicer import CatalogServicer
@@ -31,7 +32,10 @@ from catalog.app.audit_service import AuditService
 from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
 from catalog.app.push_events import PushIndexer
+from catalog.daemon.observability import MetricsExport
+from catalog.errors import CatalogError
 from catalog.gate import DecisionLog, build_gate
+from catalog.oci.errors import OCIError
 from catalog.principals import ANONYMOUS, SERVER, acting_as
 from catalog.schedules import trigger_for
 from catalog.store.db import exclusive, make_engine, session_factory, upgrade
@@ -63,6 +67,7 @@ class Server:
             log.warning("%s", warning)
         credentials = server_credentials(config.tls)
         ensure_free(config.listen)
+        self.metrics = MetricsExport(config)
         self.engine = make_engine(config.database)
         upgrade(self.engine)
         self.sessions = session_factory(self.engine)
@@ -135,12 +140,19 @@ class Server:
 
     async def index(self, name: str) -> None:
         """Index ``name`` on its schedule (runs of rules that follow it start after)."""
-        try:
-            with acting_as(SERVER):  # the runs this starts are the server's doing
+        # The runs this starts are the server's doing, and its lines say so.
+        with logs.context(registry=name), acting_as(SERVER):
+            try:
                 stats = await self.catalog.index(name)
-            log.info("indexed %s: %s", name, stats.as_dict())
-        except Exception:
-            log.exception("scheduled index of %s failed", name)
+            except (CatalogError, OCIError) as exc:
+                log.error("scheduled index of %s failed: %s", name, exc)
+                return
+            except Exception:
+                log.exception("scheduled index of %s failed", name)
+                return
+            done = f"with {stats.errors} errors" if stats.errors else "without errors"
+            level = logging.WARNING if stats.errors else logging.INFO
+            log.log(level, "indexed %s %s", name, done, extra=logs.fields(stats.as_dict()))
 
     async def start(self) -> None:
         # The calls' context is copied from here: a call that no authentication identified acts
@@ -164,6 +176,7 @@ class Server:
         self.scheduler.start()
         self.gate.audit.on_health = self._decision_log_health
         self.gate.audit.start()
+        await self.metrics.start(self.engine, lambda: self.gate.audit.waiting, self.replication)
         self._working = asyncio.create_task(self.worker.run(self._stopping))
         self._working.add_done_callback(partial(_report_end, "the replication worker"))
         if self.engine.dialect.name == "postgresql":
@@ -192,6 +205,7 @@ class Server:
         if self.push_events is not None:
             await self.push_events.stop()
         await self.server.stop(grace=5.0)
+        await self.metrics.stop()
         await self.gate.audit.stop()
         self.engine.dispose()
 

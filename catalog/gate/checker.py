@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from functools import partial
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog import metrics
 from catalog.errors import NotFound
 from catalog.gate import stored_results
 from catalog.gate.decision_log import DecisionLog
@@ -145,6 +147,7 @@ class Gate:
                     layer_digest=signature.layer_digest,
                 )
                 stored_results.save_verification(session, signature, digest, result)
+                metrics.verified(result.method, result.verified)
             if attestation is None:
                 signatures.append(result)
                 continue
@@ -185,6 +188,7 @@ class Gate:
     ) -> CheckResult:
         # Every read of the store, every verification and the evaluation run on worker threads:
         # on the event loop they would hold up every other call the server is answering.
+        started = time.monotonic()
         reference = parse_image_reference(image, "latest")
         live = resolve_live and not offline
         digest, loaded, marker = await asyncio.to_thread(
@@ -218,6 +222,7 @@ class Gate:
                 self._cache[key] = decision
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
+        metrics.gate_decided(name, answer.allowed, time.monotonic() - started, cached is not None)
         return CheckResult(answer, str(reference), loaded.trust.version, cached is not None)
 
     def _state(

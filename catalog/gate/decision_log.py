@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog import metrics
 from catalog.gate.stored_results import decision_row
 from catalog.store.verifications import record_decisions
 from catalog.trust.policy.facts import Decision
@@ -109,6 +110,7 @@ class DecisionLog:
                         continue
                     # Refused alone, it would be refused forever and hold back every later row.
                     row = rows[0]
+                    metrics.decision_log_failed()
                     log.error(
                         "a decision the database refuses is not recorded: %s %s allowed=%s "
                         "at %s: %s",
@@ -148,6 +150,7 @@ class DecisionLog:
                     await self._report(f"a write has waited more than {self.stalled_after:g} s")
                     await writing
             except Exception as exc:  # kept, tried again: the writer must not die
+                metrics.decision_log_failed()
                 await self._report(f"cannot write to the database: {_one_line(exc)}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, most)

@@ -101,7 +101,7 @@ async def test_a_run_lists_a_repository_once_whatever_the_tasks(
         RegistryClient(pair.destination.host) as destination,
     ):
         rule = Rule(pair.source_proxy.host, pair.destination.host)
-        context = RunContext(RunState(rule, source, destination))
+        context = RunContext(RunState(rule, source, destination), "test")
         listings = await asyncio.gather(*(context.listing("app") for _ in range(4)))
         context.known("planned", frozenset({"x"}))  # listed by the planner: not asked again
         assert await context.listing("planned") == {"x"}

@@ -21,6 +21,7 @@ class Permission(StrEnum):
     OPERATE = "operate"  # start work on what is configured: index, run a rule, evaluate
     ADMINISTER = "administer"  # change what is configured: policies, registries, rules
     NOTIFY = "notify"  # tell of pushes to a registry (they start index runs of those repositories)
+    METRICS = "metrics"  # scrape /metrics: counts and names of what viewers may read
 
 
 _CATALOG = "/xregistry.v1.CatalogService/"
@@ -74,15 +75,17 @@ ENDPOINTS: Mapping[str, Permission] = MappingProxyType(
         # The HTTP listeners' routes, as "METHOD /path" (the route's pattern), deny by default
         # like METHODS: a route without an entry answers 403 to everyone.
         "POST /events/distribution/{registry}": Permission.NOTIFY,
+        "GET /metrics": Permission.METRICS,
     }
 )
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
     {
-        Role.VIEWER: frozenset({Permission.READ}),
+        Role.VIEWER: frozenset({Permission.READ, Permission.METRICS}),
         Role.GATE: frozenset({Permission.CHECK}),
-        Role.OPERATOR: frozenset({Permission.READ, Permission.OPERATE}),
+        Role.OPERATOR: frozenset({Permission.READ, Permission.OPERATE, Permission.METRICS}),
         Role.NOTIFIER: frozenset({Permission.NOTIFY}),
+        Role.METRICS: frozenset({Permission.METRICS}),
         Role.ADMIN: frozenset(Permission),
     }
 )

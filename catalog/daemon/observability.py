@@ -1,0 +1,96 @@
+"""The metrics side of ``serve``: the ``GET /metrics`` listener when ``metrics.listen`` is set,
+what the replica's gauges read, and the per-rule lag refreshed from the store in the background
+(a scrape never queries the database)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+from sqlalchemy.pool import QueuePool
+
+from catalog import metrics
+from catalog.api.http import HttpListener
+from catalog.api.metrics_http import metrics_app
+from catalog.app.config import ServeConfig
+from catalog.app.tls_config import exposure_warnings
+from replication.service import ReplicationService
+
+log = logging.getLogger("xregistry.metrics")
+
+MAX_RULES = 1000
+"""Rules whose lag is exported; past that the rest are left out (and a line says so)."""
+_PAGE = 100
+
+
+class MetricsExport:
+    def __init__(self, config: ServeConfig) -> None:
+        settings = config.metrics
+        self.refresh = float(settings.refresh_seconds)
+        self.listener: HttpListener | None = None
+        self._refreshing: asyncio.Task[None] | None = None
+        if settings.listen is None:
+            return
+        # Refused like the gRPC listener: off loopback only with TLS and auth, or the words.
+        for warning in exposure_warnings(
+            settings.listen,
+            tls=settings.tls is not None,
+            authenticated=config.authenticated,
+            insecure_serve=config.insecure_serve,
+        ):
+            log.warning("metrics: %s", warning)
+        metrics.enable(settings.replica)
+        self.listener = HttpListener(
+            "metrics", settings.listen, metrics_app(config.auth), tls=settings.tls
+        )
+
+    async def start(
+        self, engine: Engine, queued_decisions: Callable[[], int], rules: ReplicationService
+    ) -> None:
+        if self.listener is None:
+            return
+        metrics.watch(queued_decisions=queued_decisions, pool=_pool_use(engine))
+        await self.listener.start()
+        self._refreshing = asyncio.create_task(self._refresh_lag(rules))
+
+    async def stop(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refreshing
+        if self.listener is not None:
+            await self.listener.stop()
+            metrics.watch(queued_decisions=None, pool=None)
+
+    async def _refresh_lag(self, rules: ReplicationService) -> None:
+        while True:
+            try:
+                metrics.rule_lag(await asyncio.to_thread(rule_lag, rules))
+            except Exception as exc:  # the store away: the gauges keep their last values
+                log.warning("reading the replication lag for the metrics failed: %s", exc)
+            await asyncio.sleep(self.refresh)
+
+
+def rule_lag(rules: ReplicationService) -> dict[str, tuple[float, int]]:
+    """Each rule's lag: rule → (seconds behind, pending changes), for up to MAX_RULES rules."""
+    found: dict[str, tuple[float, int]] = {}
+    after: str | None = None
+    while len(found) < MAX_RULES:
+        page = rules.list_rules(after, _PAGE)
+        for view in page:
+            found[view.spec.name] = (view.lag.seconds, view.lag.pending_changes)
+        if len(page) < _PAGE:
+            return found
+        after = page[-1].spec.name
+    log.warning("replication lag exported for the first %d rules only", MAX_RULES)
+    return found
+
+
+def _pool_use(engine: Engine) -> Callable[[], tuple[int, int]] | None:
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):  # SQLite in memory: one connection, nothing to watch
+        return None
+    return lambda: (pool.checkedout(), pool.size())

@@ -1,0 +1,188 @@
+"""A short real ``xregistry serve`` (a subprocess) and every line it writes: JSON with the stable
+keys, an index and a failing replication said as they happened (the failure as a failure, with
+its reason), a call's request id, no third-party chatter; and the text format's lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+import yaml
+
+from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
+from tests.harness.images import build_image
+from tests.harness.ports import free_port
+from tests.harness.registry import RunningRegistry, run_registry
+from tests.replication.conftest import push_to
+
+KEYS = {"time", "level", "logger", "event"}
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+class Serve:
+    """``xregistry [FLAGS] serve --config FILE`` with its stderr in a file."""
+
+    def __init__(self, tmp_path: Path, config: dict[str, Any], *flags: str) -> None:
+        self.port = free_port()
+        self.stderr = tmp_path / "serve.stderr"
+        self.stdout = tmp_path / "serve.stdout"
+        path = tmp_path / "serve.yaml"
+        path.write_text(yaml.safe_dump(config))
+        command = [sys.executable, "-m", "catalog.cli.main", *flags, "serve", "--config", str(path)]
+        command += ["--listen", f"127.0.0.1:{self.port}"]
+        with self.stderr.open("wb") as err, self.stdout.open("wb") as out:
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            )
+
+    def text(self) -> str:
+        return self.stderr.read_text()
+
+    def wait_for(self, found: Callable[[str], bool], seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if found(self.text()):
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited: {self.text()[-3000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"no {what} within {seconds} s: {self.text()[-3000:]}")
+
+    def listening(self) -> None:
+        self.wait_for(lambda text: "xregistry serving on port" in text, 30, "start")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return self.process.returncode
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Iterator[RunningRegistry]:
+    with run_registry(tmp_path) as registry:
+        yield registry
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, never listened, so connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_every_json_line_has_the_stable_keys_and_failures_are_failures(
+    source: RunningRegistry, tmp_path: Path, rng: random.Random
+) -> None:
+    await push_to(source.host, "shop/api", build_image(rng, layers=1), "1.0")
+    nowhere = f"127.0.0.1:{closed_port()}"
+    config = {
+        "database": f"sqlite:///{tmp_path / 'catalog.db'}",
+        "registries": [
+            {"name": "src", "host": source.host, "insecure": True, "index": {"interval": "1h"}},
+            {"name": "dst", "host": nowhere, "insecure": True},
+        ],
+        "replication": {
+            "poll": "1s",
+            "rules": [
+                {"name": "to-nowhere", "source": "src", "destination": "dst", "on_index": True}
+            ],
+        },
+        "metrics": {"listen": f"127.0.0.1:{free_port()}"},
+        "log": {"format": "text", "level": "WARNING"},  # the flags override both
+    }
+    serve = Serve(tmp_path, config, "--log-format", "json", "--log-level", "info")
+    try:
+        serve.listening()
+        # the index at start moves a tag: the rule follows, and its run fails on the destination
+        serve.wait_for(lambda text: "replication run" in text and "failed" in text, 60, "failure")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{serve.port}") as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            call = stub.IndexRegistry(
+                catalog_pb2.IndexRegistryRequest(name="registries/dst"),
+                metadata=(("x-request-id", "req-42"), ("authorization", "Bearer s3cret-0123")),
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                async for _ in call:
+                    pass
+            assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+        serve.wait_for(lambda text: "req-42" in text, 10, "the call's line")
+    finally:
+        assert serve.stop() == 0
+    assert serve.stdout.read_text() == ""
+    text = serve.text()
+    assert "s3cret-0123" not in text
+    lines = [json.loads(line) for line in text.splitlines()]  # every line, or this fails
+    for line in lines:
+        assert set(line) >= KEYS, line
+        assert TIME.fullmatch(line["time"]), line
+        assert line["level"] in ("INFO", "WARNING", "ERROR"), line
+        assert not line["logger"].startswith(("apscheduler", "aiohttp", "alembic")), line
+
+    def where(**wanted: Any) -> list[dict[str, Any]]:
+        return [line for line in lines if wanted.items() <= line.items()]
+
+    (indexed,) = where(logger="xregistry.serve", registry="src", principal="server:xregistry")
+    assert indexed["level"] == "INFO"
+    assert indexed["event"] == "indexed src without errors"
+    assert (indexed["manifestsNew"], indexed["tagsSeen"], indexed["errors"]) == (1, 1, 0)
+    (run,) = where(logger="xregistry.replication", rule="to-nowhere", event=run_failed(lines))
+    assert run["level"] == "WARNING"
+    assert isinstance(run["run"], int)
+    assert nowhere in run["event"]  # the reason: the destination could not be reached
+    assert run["failed"] == 1
+    assert "repository" not in run  # a run's line is not about its last task's repository
+    task = where(logger="xregistry.replication", repository="shop/api", level="WARNING")
+    assert any(line.get("rule") == "to-nowhere" and nowhere in line["event"] for line in task)
+    assert not [line for line in lines if "finished" in line["event"] and "run" in line]
+    (answered,) = where(requestId="req-42")
+    assert answered["level"] == "WARNING"
+    assert "UNAVAILABLE" in answered["event"]
+    assert answered["principal"] == "anonymous:anonymous"
+    assert where(event="shutting down")
+
+
+def run_failed(lines: list[dict[str, Any]]) -> str:
+    """The event of the line saying the run failed (its words are checked by the caller)."""
+    found = [
+        str(line["event"]) for line in lines if str(line["event"]).startswith("replication run")
+    ]
+    failed = [event for event in found if " failed: " in event]
+    assert len(failed) == 1, found
+    return failed[0]
+
+
+def test_text_lines_start_with_time_level_and_logger(tmp_path: Path) -> None:
+    config = {"database": f"sqlite:///{tmp_path / 'catalog.db'}", "log": {"format": "text"}}
+    serve = Serve(tmp_path, config)
+    try:
+        serve.listening()
+    finally:
+        assert serve.stop() == 0
+    lines = serve.text().splitlines()
+    assert len(lines) >= 3
+    start = re.compile(rf"{TIME.pattern} (INFO|WARNING) +[\w.]+: \S")
+    for line in lines:
+        assert start.match(line), line
+    assert any(
+        re.search(r"INFO +xregistry\.serve: xregistry serving on port \d+ \(plain text\)", line)
+        for line in lines
+    )
