@@ -30,7 +30,7 @@ from catalog.app.config import ServeConfig
 from catalog.daemon import Server
 from tests.api.access.conftest import bearer, sha256
 
-ROLES = ("viewer", "gate", "operator", "notifier", "admin")
+ROLES = ("viewer", "gate", "operator", "notifier", "metrics", "admin")
 
 
 def served_services() -> Iterator[Any]:  # the upb descriptors' stubs differ from the API's
@@ -72,6 +72,7 @@ def expected(role: str | None, path: str) -> bool:
         "gate": name == "CheckImage",
         "operator": reader or name in ("IndexRegistry", "RunRule", "EvaluateCatalog"),
         "notifier": False,  # registries' push notifications: an HTTP route, no RPC
+        "metrics": False,  # Prometheus scrapers: GET /metrics, no RPC
         "admin": True,
     }[role]
 
