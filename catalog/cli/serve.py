@@ -40,6 +40,7 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
       tls: {cert_file: tls.crt, key_file: tls.key}   # re-read when they change
       metrics: {listen: 127.0.0.1:9102}       # GET /metrics (also tls:, replica:)
       log: {level: INFO, format: json}        # or --log-level, --log-format
+      events: {listen: 127.0.0.1:8088}        # registry push notifications (docs/push-events.md)
       registries:
         - name: local
           host: localhost:5000
