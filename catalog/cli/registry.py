@@ -41,7 +41,7 @@ def registry_group() -> None:
     help="Only these repositories (glob: * one path segment, ** any depth; repeat). "
     "Plain names need no _catalog access.",
 )
-@click.option("--interval", help="Index every so often: 90s, 15m, 2h, 1d.")
+@click.option("--interval", help="Index every so often: 90s, 15m, 1h30m, 1d.")
 @click.option("--cron", help="Index on a cron schedule, e.g. '*/15 * * * *'.")
 @output_option
 @reports_errors

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ipaddress
 import json
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
@@ -39,7 +38,7 @@ from catalog.oci.errors import (
     RegistryUnavailable,
     error_for,
 )
-from catalog.oci.options import TOKEN_LIMIT, RegistryOptions
+from catalog.oci.options import TOKEN_LIMIT, RegistryOptions, is_loopback
 from catalog.oci.retry import RETRY_STATUSES, parse_retry_after
 
 READ_CHUNK = 4 * 1024 * 1024
@@ -50,18 +49,6 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _TOKEN_BODY_LIMIT = 2 * TOKEN_LIMIT + 4096
 # What a registry's error body may add to a message: one line, this long at most.
 _MESSAGE_LIMIT = 300
-
-
-def is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    if host.startswith("["):
-        name = host[1 : host.index("]")]
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def next_link(header: str | None, base: str) -> str | None:
