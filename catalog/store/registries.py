@@ -108,13 +108,16 @@ def _split_url(text: str) -> tuple[str, str | None]:
     scheme, separator, rest = text.partition("://")
     if not separator:
         return _check_host(text), None
+    # A URL is not echoed when refused: its user part, path or query may hold a secret.
     if scheme.lower() not in ("http", "https"):
-        raise InvalidArgument(f"{text!r}: a registry URL is http:// or https://")
+        raise InvalidArgument("a registry URL is http://HOST[:PORT] or https://HOST[:PORT]")
     host = rest.removesuffix("/")
-    if "@" in host or "/" in host or "?" in host or "#" in host:
+    if "@" in host:
+        raise InvalidArgument("a registry URL carries no credentials: name them with --credentials")
+    if "/" in host or "?" in host or "#" in host:
         raise InvalidArgument(
-            f"{text!r}: give the registry's address alone (http(s)://HOST[:PORT]), without a "
-            "path, query or credentials; repositories are chosen with --repository"
+            "a registry URL is the registry's address alone, http(s)://HOST[:PORT], without a "
+            "path or query; repositories are chosen with --repository"
         )
     return _check_host(host), scheme.lower()
 
