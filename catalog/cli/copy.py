@@ -18,7 +18,7 @@ import click
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import echo_json, output_option
-from catalog.cli.platforms import platform_option
+from catalog.cli.platforms import platform_images, platform_option
 from catalog.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -53,9 +53,7 @@ async def _attachments(src: Repository, dst: Repository, image: Manifest, stats:
     from catalog.oci.attachments import find_attachments
     from catalog.oci.copy import copy_manifest
 
-    subjects = [image] + [
-        await src.get_manifest(str(d.digest)) for d in image.manifests if d.platform is not None
-    ]
+    subjects = [image] + [await src.get_manifest(str(d.digest)) for d in platform_images(image)]
     count = 0
     for subject in subjects:
         for attachment in await find_attachments(src, subject):

@@ -73,14 +73,19 @@ def _label(d: Descriptor) -> str:
     return str(d.platform)
 
 
-def choose(index: Manifest, platform: PlatformChoice) -> Descriptor:
-    """The entry of ``index`` for ``platform``."""
-    images = [
+def platform_images(index: Manifest) -> list[Descriptor]:
+    """The entries of ``index`` that are images for a platform (not BuildKit's attestations)."""
+    return [
         d
         for d in index.manifests
         if d.platform is not None
         and d.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) != mt.BUILDKIT_ATTESTATION
     ]
+
+
+def choose(index: Manifest, platform: PlatformChoice) -> Descriptor:
+    """The entry of ``index`` for ``platform``."""
+    images = platform_images(index)
     found = [
         d
         for d in images

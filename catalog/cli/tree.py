@@ -15,9 +15,8 @@ import click
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import console, echo_json, output_option
-from catalog.cli.platforms import platform_option
+from catalog.cli.platforms import platform_images, platform_option
 from catalog.errors import CatalogError
-from catalog.oci import mediatypes as mt
 
 if TYPE_CHECKING:
     from catalog.oci.attachments import Attachment
@@ -82,11 +81,7 @@ class _Walk:
         by_subject: dict[str, list[Attachment]] = defaultdict(list)
         for attachment in found:
             by_subject[str(attachment.subject)].append(attachment)
-        for d in manifest.manifests:
-            if d.platform is None or (
-                d.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) == mt.BUILDKIT_ATTESTATION
-            ):
-                continue
+        for d in platform_images(manifest):
             child = await self.repo.get_manifest(str(d.digest))
             # BuildKit's attestations sit in the index but are about one platform's image.
             sub = await self.image(child, depth + 1, by_subject.pop(str(d.digest), []))

@@ -9,6 +9,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from catalog.cli.tree import DEPTH_MAX
 from catalog.oci.client import RegistryClient
 from tests.cli.test_catalog_cli import ok, run
@@ -180,3 +182,17 @@ async def test_copy_between_layouts_and_registries(
     absent = run("copy", f"oci:{tmp_path / 'absent'}", f"oci:{tmp_path / 'out'}")
     assert absent.returncode == 3
     assert not (tmp_path / "out").exists()  # nothing made for a source that is not there
+
+
+async def test_a_tree_is_bounded_in_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past NODES_MAX manifests the walk stops with an error instead of following on."""
+    from catalog.cli import tree
+    from catalog.oci.layout import LayoutRepository
+
+    layout = LayoutRepository(EXAMPLES / "slsa-container")
+    index = await layout.get_manifest(layout.default_ref())
+    whole = await tree._Walk(layout).image(index)  # index, image, two attestations
+    assert len(whole.manifests) + len(whole.referrers) + len(whole.manifests[0].referrers) == 3
+    monkeypatch.setattr(tree, "NODES_MAX", 3)
+    with pytest.raises(tree.TreeTooLarge, match="more than 3 manifests"):
+        await tree._Walk(layout).image(index)
