@@ -15,7 +15,12 @@ from catalog.errors import ConfigError
 from catalog.oci.secrets import Secrets
 from catalog.schedules import IndexSchedule, parse_duration
 from catalog.store.db import DEFAULT_URL
-from catalog.store.registries import RegistrySpec, registry_address, validate_name
+from catalog.store.registries import (
+    RegistrySpec,
+    registry_address,
+    validate_host,
+    validate_name,
+)
 from replication.spec import RuleSpec
 
 if TYPE_CHECKING:
@@ -44,6 +49,12 @@ class RegistryConfig(_Strict):
             return validate_name(value)
         except ValueError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        validate_host(value)  # its grammar, reported at the field; the scheme is split below
+        return value
 
     @model_validator(mode="after")
     def _address(self) -> RegistryConfig:

@@ -117,7 +117,7 @@ def _split_url(text: str) -> tuple[str, str | None]:
     if "/" in host or "?" in host or "#" in host:
         raise InvalidArgument(
             "a registry URL is the registry's address alone, http(s)://HOST[:PORT], without a "
-            "path or query; repositories are chosen with --repository"
+            "path or query (repositories are chosen apart: --repository, repositories:)"
         )
     return _check_host(host), scheme.lower()
 
