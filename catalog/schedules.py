@@ -19,16 +19,26 @@ if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Units largest first, each at most once, as Go's time.ParseDuration and systemd write them:
+# 1h30m, 2d12h, 90s. Digits are bounded so that no input makes a huge integer.
+_DURATION = re.compile("".join(f"(?:([0-9]{{1,6}}){unit})?" for unit in "dhms"))
+_UNITS = (86400, 3600, 60, 1)
+# Ten years: longer is a mistake (and past what a schedule's epoch arithmetic needs).
+DURATION_MAX = 3660 * 86400
 
 
 def parse_duration(text: str) -> int:
-    """``90s``, ``15m``, ``2h``, ``1d`` → seconds."""
-    m = _DURATION.match(text.strip())
-    if not m or int(m.group(1)) == 0:
-        raise ValueError(f"invalid duration {text!r}: use a number and s, m, h or d (e.g. 15m)")
-    return int(m.group(1)) * _SECONDS[m.group(2)]
+    """``90s``, ``15m``, ``1h30m``, ``2d12h`` → seconds, from 1 s to ten years."""
+    shown = repr(text) if len(text) <= 40 else f"of {len(text)} characters"
+    m = _DURATION.fullmatch(text.strip())
+    if not text.strip() or m is None:
+        raise ValueError(
+            f"invalid duration {shown}: numbers with d, h, m, s, largest first (e.g. 15m, 1h30m)"
+        )
+    seconds = sum(int(n) * unit for n, unit in zip(m.groups(), _UNITS, strict=True) if n)
+    if not 1 <= seconds <= DURATION_MAX:
+        raise ValueError(f"invalid duration {shown}: between 1s and 3660d")
+    return seconds
 
 
 class IndexSchedule(BaseModel):

@@ -5,16 +5,21 @@ cosign SLSA attestation and a BuildKit attestation) byte for byte, attaches an S
 OCI referrer, indexes the registry into an SQLite catalog (``xregistry-demo.db``), replicates it
 by a stored rule to a second registry (digests and attachments intact) and indexes that too,
 then asks the questions users ask: what is this image, who built it from what, which images
-contain a package and where they are replicated. Without ``docker-registry`` the example layout
-is indexed directly.
+contain a package and where they are replicated; and whether it may run: a policy set
+(``examples/policy.yaml``: SLSA provenance signed by the SLSA GitHub generator, and an SBOM) is
+applied and the image verified with Sigstore, offline. Without ``docker-registry`` the example
+layout is indexed directly.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import shlex
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -46,6 +51,7 @@ EXAMPLES = Path(__file__).resolve().parent
 LAYOUT = EXAMPLES / "slsa-container"
 SBOM = EXAMPLES / "sbom" / "syft-image.spdx-2.3.json"
 DATABASE = Path("xregistry-demo.db")
+POLICY = EXAMPLES / "policy.yaml"
 PURL = "pkg:deb/debian/package-2@2.0.1"
 _CONFIG = """version: 0.1
 log: {{level: error}}
@@ -165,7 +171,30 @@ def _ask(console: Console, catalog: CatalogService, reference: str) -> None:
     )
 
 
+def _command() -> list[str]:
+    """How to run ``xregistry`` from here: the script beside this Python (``.venv/bin``), which
+    works as printed from any directory, else the module."""
+    script = Path(sys.executable).with_name("xregistry")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "catalog.cli.main"]
+
+
+def _verify(console: Console, reference: str) -> None:
+    """The gate, as users run it: the CLI on the demo's catalog."""
+    database = ["--database", f"sqlite:///{DATABASE.resolve()}"]
+    for args in (["policy", "apply", str(POLICY), "--name", "default"], ["verify", reference]):
+        console.rule(f"xregistry {' '.join(args)}")
+        sys.stdout.flush()
+        done = subprocess.run([*_command(), *database, *args], check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"xregistry {args[0]} failed (exit {done.returncode})")
+
+
 def main() -> None:
+    argparse.ArgumentParser(
+        prog="scripts/demo",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        epilog=f"It writes {DATABASE} in the working directory (replaced on every run).",
+    ).parse_args()
     console = Console()
     DATABASE.unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{DATABASE}")
@@ -196,13 +225,19 @@ def main() -> None:
             _replicate(console, catalog)
             _index(console, catalog, "mirror")
             _ask(console, catalog, f"{host}/demo/slsa-container:v1")
+            _verify(console, f"{host}/demo/slsa-container:v1")
         finally:
             for registry in (process, mirror):
                 registry.terminate()
                 registry.wait(timeout=10)
+    hint = shlex.join(
+        [*_command(), "--database", f"sqlite:///{DATABASE.resolve()}", "artifact", "show", digest]
+    )
     console.print(
-        f"\nThe catalog is in {DATABASE.resolve()}; ask it more with: xregistry --database "
-        f"sqlite:///{DATABASE.resolve()} artifact show {digest}"
+        f"\nThe catalog is in {DATABASE.resolve()}; ask it more with:\n{hint}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
 
 

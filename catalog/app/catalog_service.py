@@ -62,7 +62,7 @@ class CatalogService:
     def add_registry(self, spec: RegistrySpec) -> queries.RegistryView:
         """Add a registry whose secrets are names this process defines (never paths or
         variables: the caller may be anyone the server lets create registries)."""
-        validate_spec(spec)
+        spec = validate_spec(spec)  # a URL's scheme becomes `insecure`
         self.secrets.check_registry(spec.host, spec.credentials_ref, spec.ca_file)
         with self.sessions.begin() as session:
             row = create_registry(session, spec)

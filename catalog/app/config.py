@@ -18,7 +18,12 @@ from catalog.errors import ConfigError
 from catalog.oci.secrets import Secrets
 from catalog.schedules import IndexSchedule, parse_duration
 from catalog.store.db import DEFAULT_URL
-from catalog.store.registries import RegistrySpec, validate_host, validate_name
+from catalog.store.registries import (
+    RegistrySpec,
+    registry_address,
+    validate_host,
+    validate_name,
+)
 from replication.spec import RuleSpec
 
 if TYPE_CHECKING:
@@ -51,7 +56,16 @@ class RegistryConfig(_Strict):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        return validate_host(value)  # or oci:ROOT[/PATH], an image layout under a named root
+        validate_host(value)  # its grammar, reported at the field; the scheme is split below
+        return value
+
+    @model_validator(mode="after")
+    def _address(self) -> RegistryConfig:
+        # host[:port], http(s)://HOST[:PORT] (the scheme sets insecure) or oci:ROOT[/PATH]
+        host, insecure = registry_address(self.host, self.insecure, self.ca_file)
+        if (host, insecure) == (self.host, self.insecure):
+            return self
+        return self.model_copy(update={"host": host, "insecure": insecure})
 
     def spec(self) -> RegistrySpec:
         return RegistrySpec(

@@ -7,8 +7,9 @@ from rich.table import Table
 
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
+from catalog.cli.hosts import by_catalog_host
 from catalog.cli.output import console, echo_json, output_option, table
-from catalog.store.queries import ArtifactView
+from catalog.store.queries import ArtifactView, RegistryView
 
 
 def render_artifact(view: ArtifactView) -> None:
@@ -85,6 +86,10 @@ def artifact_group() -> None:
     """Artifacts in the catalog."""
 
 
+def _registries(catalog: Catalog) -> list[RegistryView]:
+    return catalog.list_registries(size=1000).items
+
+
 @artifact_group.command("show")
 @click.argument("reference")
 @output_option
@@ -93,7 +98,7 @@ def artifact_group() -> None:
 def show(catalog: Catalog, reference: str, output: str) -> None:
     """Everything the catalog knows of REFERENCE (HOST/REPO:TAG, or a digest sha256:…):
     platforms, where it lives, signatures, attestations with provenance, SBOMs."""
-    view = catalog.artifact(reference)
+    view = by_catalog_host(catalog.artifact, lambda: _registries(catalog), reference)
     if output == "json":
         echo_json(view)
     else:
@@ -159,7 +164,9 @@ def tag_group() -> None:
 @with_catalog
 def history(catalog: Catalog, reference: str, output: str) -> None:
     """What tag REFERENCE (HOST/REPO:TAG) pointed to over time, as the indexer observed it."""
-    page = catalog.tag_history(reference, size=1000)
+    page = by_catalog_host(
+        lambda ref: catalog.tag_history(ref, size=1000), lambda: _registries(catalog), reference
+    )
     if output == "json":
         echo_json(page.items)
         return

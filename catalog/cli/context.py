@@ -41,6 +41,15 @@ class Catalog(Protocol):
         self, registry: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.IndexErrorView]: ...
 
+    def list_tags(
+        self,
+        registry: str,
+        repository: str,
+        show_gone: bool = False,
+        size: int = 0,
+        after: queries.Key | None = None,
+    ) -> queries.Page[queries.TagView]: ...
+
     def artifact(self, reference: str) -> queries.ArtifactView: ...
 
     def find(
@@ -109,15 +118,16 @@ def with_catalog(
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        ctx = click.get_current_context()
-        server = server_address(ctx)
-        catalog: Catalog
-        if server:
-            from catalog.cli.remote import RemoteCatalog
-
-            catalog = RemoteCatalog(server)
-        else:
-            catalog = open_service(database_url(ctx))
-        return func(catalog, *args, **kwargs)
+        return func(open_catalog(click.get_current_context()), *args, **kwargs)
 
     return wrapper
+
+
+def open_catalog(ctx: click.Context) -> Catalog:
+    """The command's catalog: the server's when --server is set, else the database's."""
+    server = server_address(ctx)
+    if server:
+        from catalog.cli.remote import RemoteCatalog
+
+        return RemoteCatalog(server)
+    return open_service(database_url(ctx))

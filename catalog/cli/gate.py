@@ -143,6 +143,11 @@ def policy_group() -> None:
 @reports_errors
 def apply(file: Path, name: str, output: str) -> None:
     """Validate FILE and store it as the newest version of policy set NAME."""
+    from catalog.trust.policy.loading import load_policy_file
+
+    # Checked here first, so that a mistake cites FILE and its line in either mode (the store,
+    # or a server, only knows the text); the PKI root names are then checked where they are.
+    load_policy_file(file)
     view, created = open_gate().apply_policy(name, file.read_text())
     if output == "json":
         echo_json({**_policy_json(view), "created": created})

@@ -13,8 +13,11 @@ from rich.table import Table
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import console
+from catalog.cli.platforms import platform_option, resolved
+from catalog.oci.attachments import find_attachments
 from catalog.oci.describe import Inspection, inspect
-from catalog.oci.reference import parse_reference
+from catalog.oci.options import RegistryOptions
+from catalog.oci.reference import Reference, parse_reference
 
 
 def render(result: Inspection, console: Console) -> None:
@@ -44,16 +47,23 @@ def render(result: Inspection, console: Console) -> None:
         console.print("no referrers found")
 
 
+async def _inspect_platform(ref: Reference, options: RegistryOptions, platform: str) -> Inspection:
+    async with resolved(ref, options, platform) as (repo, manifest):
+        return Inspection(str(ref), manifest, await find_attachments(repo, manifest))
+
+
 @click.command("inspect")
 @click.argument("reference")
 @click.option(
     "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
+@platform_option
 @registry_options
 @reports_errors
 def inspect_command(
     reference: str,
     output: str,
+    platform: str | None,
     insecure: bool,
     ca_file: Path | None,
     username: str | None,
@@ -71,10 +81,12 @@ def inspect_command(
     Examples:
       xregistry inspect localhost:5000/shop/api:1.4
       xregistry inspect oci:./my-layout --output json
+      xregistry inspect localhost:5000/shop/api:1.4 --platform linux/arm64
     """
     ref = parse_reference(reference)
+    options = build_registry_options(insecure, ca_file, username, token_realms)
     result = asyncio.run(
-        inspect(ref, build_registry_options(insecure, ca_file, username, token_realms))
+        inspect(ref, options) if platform is None else _inspect_platform(ref, options, platform)
     )
     if output == "json":
         click.echo(json.dumps(result.to_json(), indent=2))

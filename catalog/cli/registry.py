@@ -41,7 +41,7 @@ def registry_group() -> None:
     help="Only these repositories (glob: * one path segment, ** any depth; repeat). "
     "Plain names need no _catalog access.",
 )
-@click.option("--interval", help="Index every so often: 90s, 15m, 2h, 1d.")
+@click.option("--interval", help="Index every so often: 90s, 15m, 1h30m, 1d.")
 @click.option("--cron", help="Index on a cron schedule, e.g. '*/15 * * * *'.")
 @output_option
 @reports_errors
@@ -60,9 +60,13 @@ def add(
 ) -> None:
     """Add registry NAME at HOST[:PORT], or an image layout at oci:ROOT[/PATH].
 
+    HOST may be a URL: http://HOST[:PORT] is plain HTTP (as --insecure), https://HOST[:PORT]
+    TLS; a URL with a path or query is refused.
+
     \b
     Example:
       xregistry registry add local localhost:5000 --interval 15m
+      xregistry registry add lab http://10.0.0.5:5000 --interval 1h30m
       xregistry registry add acme registry.acme.io --credentials robot --ca corp
     """
     schedule = schedule_text(interval, cron) if interval or cron else None

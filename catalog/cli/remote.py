@@ -323,6 +323,33 @@ class RemoteCatalog:
             None,
         )
 
+    def list_tags(
+        self,
+        registry: str,
+        repository: str,
+        show_gone: bool = False,
+        size: int = 0,
+        after: queries.Key | None = None,
+    ) -> queries.Page[queries.TagView]:
+        """Every page (``size`` and ``after`` are the local store's: the server pages itself)."""
+        found: list[queries.TagView] = []
+        parent = names.repository_name(registry, repository)
+        request = pb.ListTagsRequest(parent=parent, show_gone=show_gone, page_size=1000)
+        while True:
+            answer = self._call(self.stub.ListTags, request)
+            found += [
+                queries.TagView(
+                    t.tag,
+                    t.digest,
+                    convert.datetime_of(t.update_time),
+                    convert.datetime_of(t.update_time) if t.gone else None,
+                )
+                for t in answer.tags
+            ]
+            if not answer.next_page_token:
+                return queries.Page(found, None)
+            request.page_token = answer.next_page_token
+
     def tag_history(
         self, reference: str, size: int = 0, after: queries.Key | None = None
     ) -> queries.Page[queries.TagEventView]:

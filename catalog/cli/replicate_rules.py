@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from catalog.cli.errors import EXIT_ERROR, reports_errors
+from catalog.cli.hosts import registered_name_hint
 from catalog.cli.output import echo_json, output_option, plain, progress_bar, table, when_text
 from catalog.cli.replicate_options import (
     Selection,
@@ -52,10 +53,7 @@ def rule_group() -> None:
 def _registry_part(text: str, what: str) -> tuple[str, str]:
     name, path = split_location(text, what)
     if ":" in name or "." in name:
-        raise InvalidArgument(
-            f"{what} {text!r}: name a registry of the catalog (see `xregistry registry list`), "
-            f"not a host; add it first with `xregistry registry add NAME {name}`"
-        )
+        raise InvalidArgument(f"{what} {text!r}: {registered_name_hint(name, path)}")
     return name, path
 
 

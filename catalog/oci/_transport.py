@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ipaddress
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
@@ -39,7 +38,7 @@ from catalog.oci.errors import (
     RegistryUnavailable,
     error_for,
 )
-from catalog.oci.options import RegistryOptions
+from catalog.oci.options import RegistryOptions, is_loopback
 from catalog.oci.retry import RETRY_STATUSES, parse_retry_after
 
 READ_CHUNK = 4 * 1024 * 1024
@@ -72,18 +71,6 @@ async def off_loop(size: int, work: Callable[..., _R], *args: Any) -> _R:
     if size > OFF_LOOP:
         return await asyncio.to_thread(work, *args)
     return work(*args)
-
-
-def is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    if host.startswith("["):
-        name = host[1 : host.index("]")]
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def next_link(header: str | None, base: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,3 +45,16 @@ class RegistryOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     manifest_limit: int = DEFAULT_MANIFEST_LIMIT
     chunk_size: int = 16 * 1024 * 1024  # blobs larger than this are uploaded in chunks
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host[:port]`` is this machine: spoken to in plain HTTP unless a CA is given."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if host.startswith("["):
+        name = host[1 : host.index("]")]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

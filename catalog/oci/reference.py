@@ -6,7 +6,7 @@ Grammar (distribution/reference)::
     name       := [domain "/"] path-component ["/" path-component]*
     domain     := host [":" port]
     path-component := [a-z0-9]+ (separator [a-z0-9]+)*    separator := [_.] | "__" | "-"+
-    tag        := [\\w][\\w.-]{0,127}
+    tag        := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}   (ASCII only: OCI distribution spec)
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from catalog.errors import AlreadyExists, ConfigError, InvalidArgument, NotFound
 from catalog.oci.errors import InvalidReference
 from catalog.oci.globs import check_repository_glob
+from catalog.oci.options import is_loopback
 from catalog.oci.reference import DOCKER_HUB, parse_image_reference
 from catalog.oci.secrets import LAYOUT_PREFIX, is_name
 from catalog.schedules import trigger_for
@@ -63,32 +64,80 @@ def validate_name(name: str, what: str = "registry name") -> str:
     return name
 
 
-def validate_host(host: str) -> str:
-    """``host`` when it is a registry ``host[:port]`` of the reference grammar, or an image
-    layout ``oci:…`` (whose root the process's secrets check), at most HOST_MAX characters."""
-    if not host:
+def validate_host(text: str) -> str:
+    """The registry ``host[:port]`` of ``text`` (the reference grammar), or an image layout
+    ``oci:…`` (whose root the process's secrets check), at most HOST_MAX characters. A URL
+    ``http(s)://host[:port][/]`` gives its host (:func:`registry_address` keeps its scheme);
+    one with a path, query or credentials is refused rather than stored half understood."""
+    return _split_url(text)[0]
+
+
+def registry_address(text: str, insecure: bool, ca_file: str | None) -> tuple[str, bool]:
+    """``(host, insecure)`` for what a user wrote as a registry's host: ``http://`` is plain
+    HTTP (insecure), ``https://`` TLS; a scheme that contradicts ``insecure`` or ``ca_file`` is
+    refused, and so is ``https://`` to a loopback host without a CA (loopback is spoken in plain
+    HTTP unless a CA is given, and nothing else could store the wish for TLS)."""
+    host, scheme = _split_url(text)
+    if scheme == "http":
+        if ca_file is not None:
+            raise InvalidArgument(f"{text!r} is plain HTTP, but a CA file asks for TLS")
+        return host, True
+    if scheme == "https":
+        if insecure:
+            raise InvalidArgument(f"{text!r} is HTTPS, but insecure asks for plain HTTP")
+        if ca_file is None and is_loopback(host):
+            raise InvalidArgument(
+                f"{text!r}: a loopback registry is reached over plain HTTP unless a CA file is "
+                f"given (--ca NAME); write {host} for plain HTTP"
+            )
+    return host, insecure
+
+
+def _split_url(text: str) -> tuple[str, str | None]:
+    """``(host, scheme)``; scheme None when ``text`` is no URL."""
+    if not text:
         raise InvalidArgument("a registry host is required")
-    if len(host) > HOST_MAX:
-        raise InvalidArgument(f"a registry host has at most {HOST_MAX} characters, not {len(host)}")
-    if _CONTROL.search(host):
+    if len(text) > HOST_MAX:
+        raise InvalidArgument(f"a registry host has at most {HOST_MAX} characters, not {len(text)}")
+    if _CONTROL.search(text):
         raise InvalidArgument("a registry host has no control characters")
-    if host.startswith(LAYOUT_PREFIX):
-        if host == LAYOUT_PREFIX:
+    if text.startswith(LAYOUT_PREFIX):
+        if text == LAYOUT_PREFIX:
             raise InvalidArgument("an oci: registry names its layout: oci:ROOT[/PATH]")
-        return host
+        return text, None
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        return _check_host(text), None
+    # A URL is not echoed when refused: its user part, path or query may hold a secret.
+    if scheme.lower() not in ("http", "https"):
+        raise InvalidArgument("a registry URL is http://HOST[:PORT] or https://HOST[:PORT]")
+    host = rest.removesuffix("/")
+    if "@" in host:
+        raise InvalidArgument("a registry URL carries no credentials: name them with --credentials")
+    if "/" in host or "?" in host or "#" in host:
+        raise InvalidArgument(
+            "a registry URL is the registry's address alone, http(s)://HOST[:PORT], without a "
+            "path or query (repositories are chosen apart: --repository, repositories:)"
+        )
+    return _check_host(host), scheme.lower()
+
+
+def _check_host(host: str) -> str:
     try:
         parsed = parse_image_reference(f"{host}/probe", None)
     except InvalidReference:
         parsed = None
     if parsed is None or (parsed.registry != host and host != DOCKER_HUB):
-        raise InvalidArgument(f"{host!r} is not a registry host[:port]")
+        raise InvalidArgument(f"{host!r} is not a registry host[:port] or http(s)://HOST[:PORT]")
     return host
 
 
 def validate_spec(spec: RegistrySpec) -> RegistrySpec:
-    """Refuse what no registry may store (the process's secrets check the names exist)."""
+    """``spec`` as stored (a URL host split into host and ``insecure``), or refused when no
+    registry may store it (the process's secrets check the names exist)."""
     validate_name(spec.name)
-    validate_host(spec.host)
+    host, insecure = registry_address(spec.host, spec.insecure, spec.ca_file)
+    spec = replace(spec, host=host, insecure=insecure)
     for what, section, value in (
         ("credentials", "credentials", spec.credentials_ref),
         ("ca_file", "ca_files", spec.ca_file),
@@ -118,7 +167,7 @@ def validate_spec(spec: RegistrySpec) -> RegistrySpec:
 
 
 def create_registry(session: Session, spec: RegistrySpec) -> Registry:
-    validate_spec(spec)
+    spec = validate_spec(spec)
     if session.scalar(select(Registry).where(Registry.name == spec.name)) is not None:
         raise AlreadyExists(f"registry {spec.name!r} already exists")
     row = Registry(
@@ -140,7 +189,7 @@ def update_registry(session: Session, spec: RegistrySpec) -> Registry:
     row = session.scalar(select(Registry).where(Registry.name == spec.name))
     if row is None:
         return create_registry(session, spec)
-    validate_spec(spec)
+    spec = validate_spec(spec)
     row.host = spec.host
     row.insecure = spec.insecure
     row.ca_file = spec.ca_file

@@ -58,6 +58,6 @@ def test_the_cli_says_one_line_and_exits_2(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - started
     assert (done.returncode, done.stderr.strip()) == (
         2,
-        f"xregistry: error: policy default:1: nested deeper than {MAX_DEPTH} levels",
+        f"xregistry: error: {deep}:1: nested deeper than {MAX_DEPTH} levels",
     ), done.stderr
     assert elapsed < 15, f"took {elapsed:.1f} s"  # mostly interpreter start-up

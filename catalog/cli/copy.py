@@ -1,0 +1,170 @@
+"""``xregistry copy SRC DST``: one image, byte for byte, with what is attached to it, between
+registries and image layouts (``crane copy``, ``oras cp --from-oci-layout``, ``skopeo copy``).
+
+This is how the example layout gets into a registry: ``xregistry copy
+oci:examples/slsa-container localhost:5000/demo/app:v1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from catalog.cli.errors import reports_errors
+from catalog.cli.options import build_registry_options, registry_options
+from catalog.cli.output import echo_json, output_option
+from catalog.cli.platforms import platform_images, platform_option
+from catalog.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from catalog.oci.copy import CopyStats
+    from catalog.oci.manifest import Manifest
+    from catalog.oci.options import RegistryOptions
+    from catalog.oci.reference import Reference
+    from catalog.oci.repository import Repository
+
+
+@contextlib.asynccontextmanager
+async def _destination(
+    reference: Reference, options: RegistryOptions
+) -> AsyncIterator[tuple[Repository, str | None]]:
+    """The repository to copy into (a layout is created when missing) and the tag to set."""
+    from catalog.oci.client import RegistryClient
+    from catalog.oci.layout import LayoutRepository
+    from catalog.oci.reference import LayoutReference
+    from catalog.oci.repository import RemoteRepository
+
+    if isinstance(reference, LayoutReference):
+        yield LayoutRepository(reference.path, create=True), reference.tag
+        return
+    async with RegistryClient(reference.registry, options) as client:
+        yield RemoteRepository(client, reference.repository), reference.tag
+
+
+async def _attachments(src: Repository, dst: Repository, image: Manifest, stats: CopyStats) -> int:
+    """Copy what is attached to ``image`` and to an index's images (cosign tags keep their tag;
+    referrers go by digest, and a registry without the referrers API gets the fallback index).
+    BuildKit attestations inside an index came with it. Returns how many were copied."""
+    from catalog.oci.attachments import find_attachments
+    from catalog.oci.copy import copy_manifest
+
+    subjects = [image] + [await src.get_manifest(str(d.digest)) for d in platform_images(image)]
+    count = 0
+    for subject in subjects:
+        for attachment in await find_attachments(src, subject):
+            if attachment.scheme == "in-index":
+                continue
+            attached = await src.get_manifest(str(attachment.descriptor.digest))
+            tag = None
+            if attachment.scheme == "cosign-tag":
+                tag = await _cosign_tag(src, subject, attached)
+            await copy_manifest(src, dst, attached, tag, stats)
+            count += 1
+    return count
+
+
+async def _cosign_tag(src: Repository, subject: Manifest, attached: Manifest) -> str | None:
+    """The ``sha256-<hex>.sig|.att|.sbom`` tag ``attached`` was found under."""
+    from catalog.oci.attachments import COSIGN_SUFFIXES, cosign_tag
+
+    for suffix in COSIGN_SUFFIXES:
+        tag = cosign_tag(subject.digest, suffix)
+        found = await src.resolve(tag)
+        if found is not None and found.digest == attached.digest:
+            return tag
+    return None
+
+
+def _stats_json(stats: CopyStats) -> dict[str, int]:
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(part.title() for part in rest)
+
+    return {camel(k): v for k, v in stats.as_dict().items()}
+
+
+@click.command("copy")
+@click.argument("source")
+@click.argument("destination")
+@click.option(
+    "--referrers/--no-referrers",
+    default=True,
+    show_default=True,
+    help="Copy signatures, attestations and SBOMs attached to the image (and to an index's "
+    "images) too.",
+)
+@platform_option
+@output_option
+@registry_options
+@reports_errors
+def copy_command(
+    source: str,
+    destination: str,
+    referrers: bool,
+    platform: str | None,
+    output: str,
+    insecure: bool,
+    ca_file: Path | None,
+    username: str | None,
+    token_realms: tuple[str, ...],
+) -> None:
+    """Copy the image SOURCE to DESTINATION, digests unchanged.
+
+    Either side is a registry (HOST/REPO:TAG, HOST/REPO@sha256:…) or an image layout
+    (oci:PATH[:TAG|@sha256:…]; a destination layout is created). SOURCE oci:PATH alone is the
+    layout's only image. DESTINATION gets SOURCE's tag when it names none. Blobs are checked
+    against their digests before anything lands; what the destination has is skipped. The
+    registry options apply to both registries. No catalog is used (and --server is ignored).
+
+    \b
+    Examples:
+      xregistry copy oci:examples/slsa-container localhost:5000/demo/app:v1
+      xregistry copy localhost:5000/shop/api:1.4 oci:./backup
+      xregistry copy reg-a:5000/shop/api:1.4 reg-b:5000/shop/api --platform linux/amd64
+    """
+    from catalog.cli.platforms import resolved
+    from catalog.oci.copy import CopyStats, copy_manifest
+    from catalog.oci.reference import parse_reference
+
+    src_ref = parse_reference(source, default_tag=None)
+    dst_ref = parse_reference(destination, default_tag=None)
+    if dst_ref.digest is not None and dst_ref.tag is None:
+        raise InvalidArgument(
+            f"{destination!r}: a destination names a tag (or nothing), not a digest"
+        )
+    options = build_registry_options(insecure, ca_file, username, token_realms)
+    stats = CopyStats()
+
+    async def run() -> tuple[str, int]:
+        async with (
+            resolved(src_ref, options, platform) as (src, manifest),
+            _destination(dst_ref, options) as (dst, tag),
+        ):
+            tag = tag or src_ref.tag
+            copied = await _attachments(src, dst, manifest, stats) if referrers else 0
+            # The image last: whoever watches the tag sees it with its attachments in place.
+            await copy_manifest(src, dst, manifest, tag, stats)
+            return str(manifest.digest), copied
+
+    digest, attached = asyncio.run(run())
+    summary: dict[str, Any] = {
+        "source": source,
+        "destination": destination,
+        "digest": digest,
+        "referrers": attached,
+        **_stats_json(stats),
+    }
+    if output == "json":
+        echo_json(summary)
+    else:
+        click.echo(
+            f"copied {source} → {destination} ({digest}): {stats.manifests_copied} manifests "
+            f"and {stats.blobs_copied} blobs ({stats.bytes_copied} bytes) sent, "
+            f"{stats.manifests_skipped + stats.blobs_skipped} already there; "
+            f"{attached} attachments"
+        )
