@@ -132,7 +132,9 @@ _SELECTION = (
     ),
     click.option("--tag-regex", metavar="REGEX", help="Tags to copy: the whole tag must match."),
     click.option(
-        "--semver", metavar="RANGE", help="Version tags in RANGE: `^1.2`, `>=1.2 <2`, `1.x`."
+        "--semver",
+        metavar="RANGE",
+        help="SemVer tags in an npm RANGE: `^1.2`, `~1.2.3`, `>=1.0.0 <2.0.0`, `1.x || 2.x`.",
     ),
     click.option(
         "--newest", type=click.IntRange(min=1), metavar="N", help="Then keep the newest N."
