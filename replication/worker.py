@@ -38,6 +38,7 @@ from replication.report import RunReport
 from replication.runcache import RunCache, RunContext
 from replication.spec import RuleSpec, parse_spec
 from replication.statuses import OPEN_RUN, TaskStatus
+from replication.stores import RegistryStore
 
 if TYPE_CHECKING:
     from catalog.gate.checker import Gate
@@ -292,8 +293,8 @@ class Worker:
         spec, source, destination = await self._db(lambda s: _run_settings(s, run_id))
         state = RunState(
             spec.rule(source[0], destination[0]),
-            await self._client(source),
-            await self._client(destination),
+            RegistryStore(await self._client(source)),
+            RegistryStore(await self._client(destination)),
             self._admit(spec.policy, source[0]) if spec.policy else None,
         )
         return RunContext(state)

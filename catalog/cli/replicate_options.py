@@ -18,7 +18,10 @@ from replication.rules import (
 
 
 def split_location(text: str, what: str) -> tuple[str, str]:
-    """``REGISTRY[/PATH]`` → (registry, path); the path may be empty."""
+    """``REGISTRY[/PATH]`` → (registry, path); the path may be empty. ``oci:DIR`` (image
+    layouts, see replication.stores) is one location with no path: all of it is the directory."""
+    if text.startswith("oci:"):
+        return text, ""
     host, _, path = text.strip().partition("/")
     if not host or "://" in text or " " in text:
         raise InvalidArgument(f"{what} {text!r}: give REGISTRY[/PATH], e.g. registry.example:5000")
