@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from catalog.oci.credentials import Credentials, CredentialStore, DockerConfig
-from catalog.oci.errors import AuthError, Denied, Unauthorized
+from catalog.oci.errors import AuthError, Denied, OCIError, Unauthorized
 from tests.conftest import ClientFactory
+from tests.harness.hostile import hostile_pair
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry, run_registry
 from tests.harness.tokenserver import TokenServer
@@ -157,3 +158,21 @@ def test_a_helper_token_user_means_an_identity_token(tmp_path: Path) -> None:
     config.write_text(json.dumps({"auths": {"h.example": {"identitytoken": "rt-1"}}}))
     assert DockerConfig(config).lookup("h.example") == Credentials("", "", identity_token="rt-1")
     assert "rt-1" not in repr(Credentials("", "", identity_token="rt-1"))
+
+
+async def test_a_redirected_token_post_is_not_followed(make_client: ClientFactory) -> None:
+    """A token server answering the refresh-token POST with a 307 elsewhere: a client following
+    it would resend the form, refresh token included, to wherever the redirect points."""
+    secret = "rt-redirected-" + "y" * 20
+    async with hostile_pair() as (hostile, recorder):
+        hostile.challenge = f'Bearer realm="http://{hostile.host}/token",service="hostile"'
+        hostile.token_redirect = f"http://{recorder.host}/stolen"
+        client = make_client(hostile.host, credentials=Credentials("", "", identity_token=secret))
+        with pytest.raises(OCIError) as caught:
+            await client.ping()
+        assert "307" in str(caught.value)
+        assert secret not in str(caught.value)
+        assert recorder.seen == []
+        # The POST itself carried the token in its body only: never in a URL or a header.
+        assert ("POST", "/token") in [(m, p) for m, p, _ in hostile.requests]
+        assert all(secret not in p and secret not in (a or "") for _, p, a in hostile.requests)
