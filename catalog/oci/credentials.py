@@ -151,11 +151,11 @@ class DockerConfig:
     def lookup(self, host: str) -> Credentials | None:
         doc = self._load()
         keys = _host_keys(host)
-        helpers = doc.get("credHelpers") or {}
+        helpers = self._section(doc, "credHelpers")
         for key in keys:
             if key in helpers:
                 return run_credential_helper(str(helpers[key]), key)
-        auths = doc.get("auths") or {}
+        auths = self._section(doc, "auths")
         for key in keys:
             entry = auths.get(key)
             if isinstance(entry, dict):
@@ -166,6 +166,12 @@ class DockerConfig:
         if store:
             return run_credential_helper(str(store), keys[0])
         return None
+
+    def _section(self, doc: dict[str, Any], key: str) -> dict[str, Any]:
+        section = doc.get(key) or {}
+        if not isinstance(section, dict):
+            raise AuthError(f"login file {self.path}: {key!r} is not a JSON object")
+        return section
 
 
 class AuthFiles:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from catalog.oci.credentials import AuthFiles, Credentials, CredentialStore, ambient_auth_files
-from catalog.oci.errors import Unauthorized
+from catalog.oci.errors import AuthError, Unauthorized
 from catalog.oci.secrets import Secrets
 from tests.conftest import ClientFactory
 from tests.harness.images import build_image
@@ -117,3 +117,26 @@ async def test_a_podman_login_reaches_a_real_registry(
     auth_json(home / "podman-auth.json", {htpasswd_registry.host: wrong})
     with pytest.raises(Unauthorized):
         await make_client(htpasswd_registry.host, store=CredentialStore()).ping()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"auths": ["x"]}',
+        '{"credHelpers": "x"}',
+        json.dumps({"auths": {HOST: {"auth": "***"}}}),
+        json.dumps({"auths": {HOST: {"identitytoken": 7}}}),
+        "[1]",
+        "not json",
+    ],
+)
+def test_a_malformed_login_file_is_one_line_naming_the_file(home: Path, content: str) -> None:
+    path = home / "run" / "containers" / "auth.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    with pytest.raises(AuthError) as caught:
+        AuthFiles().lookup(HOST)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "\n" not in message
+    assert "***" not in message  # what was in the file is not quoted
