@@ -103,6 +103,7 @@ def once_command(
     """
     src_host, pattern = split_location(source, "--from")
     dst_host, prefix = split_location(destination, "--to")
+    src_host, dst_host = _layout_path(src_host), _layout_path(dst_host)
     renamed = parse_rename(rename, prefix)
     rewrite = (
         Rewrite(pattern=renamed[0], replacement=renamed[1])
@@ -135,6 +136,17 @@ def once_command(
         (dry_run_summary if dry_run else summary)(report)
     if not report.ok:
         click.get_current_context().exit(EXIT_ERROR)
+
+
+def _layout_path(location: str) -> str:
+    """``oci:ROOT[/PATH]`` through the config file's named layout roots (``secrets.layouts``);
+    any other ``oci:PATH`` is the user's own directory. Registries are kept as they are."""
+    if not location.startswith("oci:"):
+        return location
+    from catalog.app.config import local_secrets  # the config file's loader: only when needed
+    from catalog.cli.context import config_path
+
+    return f"oci:{local_secrets(config_path()).layout(location)}"
 
 
 def _with_progress(

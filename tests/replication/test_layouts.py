@@ -3,6 +3,7 @@ and regsync's `ocidir://`): a registry into layouts and back, digests and referr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from pathlib import Path
@@ -152,3 +153,29 @@ def test_a_destination_stays_inside_its_directory(tmp_path: Path, name: str) -> 
         store.repository(name)
     assert not (tmp_path / "escape").exists()
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+async def test_a_named_layout_root_of_the_config_file(
+    pair: Pair, rng: random.Random, tmp_path: Path
+) -> None:
+    from tests.harness.images import build_image
+    from tests.replication.conftest import push_to
+
+    image = build_image(rng, layers=1)
+    await push_to(pair.source.host, "team/app", image, "1.0.0")
+    backups = tmp_path / "srv" / "backups"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"secrets:\n  layouts: [{{name: backups, path: {backups}}}]\n")
+    runner = CliRunner(env={"XREGISTRY_SERVER": None, "XREGISTRY_DATABASE": None})
+    args = ["--config", str(config), "replicate", "once", "--from", pair.source_proxy.host]
+    done = await asyncio.to_thread(runner.invoke, main, [*args, "--to", "oci:backups/nightly"])
+    assert done.exit_code == 0, done.output
+    copied = LayoutRepository(backups / "nightly" / "team" / "app")
+    found = await copied.resolve("1.0.0")
+    assert found is not None
+    assert str(found.digest) == image.digest
+    # Below the root only: a path that climbs out is refused before anything is written.
+    out = await asyncio.to_thread(runner.invoke, main, [*args, "--to", "oci:backups/../x"])
+    assert out.exit_code == 2, out.output
+    assert "below the layout root" in out.stderr
+    assert not (tmp_path / "srv" / "x").exists()
