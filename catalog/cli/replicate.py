@@ -149,9 +149,7 @@ def _layout_path(location: str) -> str:
     return f"oci:{local_secrets(config_path()).layout(location)}"
 
 
-def _with_progress(
-    rule: Rule, options: RegistryOptions, parallel: int, dry_run: bool
-) -> RunReport:
+def _with_progress(rule: Rule, options: RegistryOptions, parallel: int, dry_run: bool) -> RunReport:
     with progress_bar(f"{rule.source} → {rule.destination}") as show:
         return asyncio.run(
             replicate(
