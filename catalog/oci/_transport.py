@@ -213,7 +213,8 @@ class Transport:
         async with self.send(
             method, url, headers=headers, body=form, authenticate=False, redirects=form is None
         ) as resp:
-            if resp.status in (401, 403):
+            # OAuth2 (RFC 6749 5.2) refuses a grant with 400 invalid_grant.
+            if resp.status in (401, 403) or (form is not None and resp.status == 400):
                 raise AuthError(
                     f"{self.host}: the token server at {server} refused the credentials"
                     f" (HTTP {resp.status})"

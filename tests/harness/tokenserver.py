@@ -94,6 +94,7 @@ class TokenServer:
     key_header: KeyHeader = "x5c"
     port: int = 0
     oauth: bool = True  # answer the OAuth2 POST (off: 404, as a server without it)
+    refusal_status: int = 401  # how a refused grant is answered (OAuth2 itself says 400)
     _refresh_tokens: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _signer: CertKey | None = field(default=None, init=False, repr=False)
     _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
@@ -310,10 +311,11 @@ def _handler_for(ts: TokenServer) -> type[BaseHTTPRequestHandler]:
                     user = name
             if user is None or not client_id:
                 ts._record(
-                    TokenRequest(user, service, tuple(scopes), (), 401, time.time(), "POST",
-                                 grant, client_id)
+                    TokenRequest(user, service, tuple(scopes), (), ts.refusal_status, time.time(),
+                                 "POST", grant, client_id)
                 )  # fmt: skip
-                self._send(401, {"error": "invalid_grant"})
+                # RFC 6749 5.2 says 400; Docker's token servers answer 401: both are seen.
+                self._send(ts.refusal_status, {"error": "invalid_grant"})
                 return
             granted = ts.grant(user, scopes)
             token = ts.mint(granted, subject=user)

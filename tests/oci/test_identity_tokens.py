@@ -34,6 +34,7 @@ def server(token_registry: RunningRegistry) -> Iterator[TokenServer]:
     token_registry.token_server.clear()
     yield token_registry.token_server
     token_registry.token_server.oauth = True
+    token_registry.token_server.refusal_status = 401
 
 
 def realms(server: TokenServer) -> frozenset[str]:
@@ -117,13 +118,16 @@ async def test_a_token_server_without_oauth2_gets_the_get_without_the_token(
     assert (await both.get_manifest("private/idt", "v1")).raw == image.raw
 
 
+@pytest.mark.parametrize("refusal", [401, 400])
 async def test_a_refused_refresh_token_is_never_repeated(
     token_registry: RunningRegistry,
     server: TokenServer,
     make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
+    refusal: int,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    server.refusal_status = refusal
     secret = "rt-never-issued-" + "x" * 20
     client = make_client(
         token_registry.host,
@@ -137,7 +141,7 @@ async def test_a_refused_refresh_token_is_never_repeated(
     assert secret not in repr(caught.value)
     assert secret not in caplog.text
     assert [(r.method, r.grant_type, r.status) for r in server.requests] == [
-        ("POST", "refresh_token", 401)
+        ("POST", "refresh_token", refusal)
     ]
 
 
