@@ -179,7 +179,11 @@ class Authenticator:
     def learn(self, challenge: Challenge) -> None:
         if challenge.scheme not in ("bearer", "basic"):
             raise AuthError(f"unsupported authentication scheme {challenge.scheme!r}")
-        if challenge.scheme == "basic" and self.credentials is None:
+        creds = self.credentials
+        if challenge.scheme == "basic" and (
+            creds is None or not (creds.username or creds.password)
+        ):
+            # An identity token alone is for a token server, never a Basic password.
             raise AuthError("the registry requires a username and password; none are configured")
         self.challenge = challenge
 

@@ -180,3 +180,13 @@ async def test_a_redirected_token_post_is_not_followed(make_client: ClientFactor
         # The POST itself carried the token in its body only: never in a URL or a header.
         assert ("POST", "/token") in [(m, p) for m, p, _ in hostile.requests]
         assert all(secret not in p and secret not in (a or "") for _, p, a in hostile.requests)
+
+
+async def test_an_identity_token_is_no_basic_password(make_client: ClientFactory) -> None:
+    secret = "rt-basic-" + "z" * 20
+    async with hostile_pair() as (hostile, _):
+        hostile.challenge = 'Basic realm="hostile"'
+        client = make_client(hostile.host, credentials=Credentials("", "", identity_token=secret))
+        with pytest.raises(AuthError, match="username and password"):
+            await client.ping()
+        assert [auth for _, _, auth in hostile.requests] == [None]
