@@ -19,9 +19,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import grpc
 import oras.client
 import oras.oci
 
+from catalog.api.v1 import catalog_pb2 as pb
+from catalog.api.v1 import catalog_pb2_grpc
+from catalog.app.config import ServeConfig
+from catalog.daemon import Server
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
 from tests.index.conftest import SPDX_PURL
@@ -106,6 +111,22 @@ async def test_an_oras_sbom_with_a_subject_is_a_referrer(
     )  # fmt: skip
     # Its packages are the image's: `find` by a purl from the SBOM answers the image.
     assert image.digest in ok(run("find", SPDX_PURL, "-o", "json", db=db))
+
+    # Through the API as well: ListReferrers names the scheme it was found by.
+    config = ServeConfig(database=f"sqlite:///{db}", listen="127.0.0.1:0")
+    server = Server(config)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            answer = await stub.ListReferrers(
+                pb.ListReferrersRequest(parent=f"artifacts/{image.digest}")
+            )
+    finally:
+        await server.stop()
+    assert [(r.digest, r.scheme, r.kind) for r in answer.referrers] == [
+        (sbom_digest, pb.ATTACHMENT_SCHEME_SUBJECT_FIELD, pb.ATTACHMENT_KIND_SBOM)
+    ]
 
     # The gate sees it: a policy requiring an SBOM allows the image (and denies one without).
     policy = tmp_path / "sbom.yaml"
