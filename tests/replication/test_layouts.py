@@ -179,3 +179,38 @@ async def test_a_named_layout_root_of_the_config_file(
     assert out.exit_code == 2, out.output
     assert "below the layout root" in out.stderr
     assert not (tmp_path / "srv" / "x").exists()
+
+
+async def test_a_stored_rule_into_and_out_of_a_layout_root(
+    pair: Pair, rng: random.Random, tmp_path: Path
+) -> None:
+    """Stored rules name registries; an `oci:ROOT[/PATH]` registry is a layout directory below
+    a root of the configuration's secrets.layouts (so a caller never names a path)."""
+    from tests.harness.images import build_image
+    from tests.replication.conftest import push_to
+
+    image = build_image(rng, layers=1)
+    await push_to(pair.source.host, "team/app", image, "1.0.0")
+    backups = tmp_path / "backups"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"secrets:\n  layouts: [{{name: backups, path: {backups}}}]\n")
+    runner = CliRunner(env={"XREGISTRY_SERVER": None, "XREGISTRY_DATABASE": None})
+    root = ["--config", str(config), "--database", f"sqlite:///{tmp_path / 'cli.db'}"]
+
+    async def ok(*args: str) -> str:
+        done = await asyncio.to_thread(runner.invoke, main, [*root, *args])
+        assert done.exit_code == 0, (args, done.output)
+        return done.stdout
+
+    await ok("registry", "add", "src", pair.source_proxy.host)
+    await ok("registry", "add", "dst", pair.destination_proxy.host)
+    await ok("registry", "add", "nightly", "oci:backups/nightly")
+    await ok("replicate", "rule", "add", "out", "--from", "src/team/**", "--to", "nightly")
+    await ok("replicate", "run", "out", "--wait")
+    written = await LayoutRepository(backups / "nightly" / "team" / "app").resolve("1.0.0")
+    assert written is not None
+    assert str(written.digest) == image.digest
+
+    await ok("replicate", "rule", "add", "back", "--from", "nightly", "--to", "dst/restored")
+    await ok("replicate", "run", "back", "--wait")
+    assert await digest_of(pair.destination.host, "restored/team/app", "1.0.0") == image.digest
