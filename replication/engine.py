@@ -9,15 +9,18 @@ waiting for its upload never holds a request slot the upload needs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 
 from catalog.errors import InvalidArgument
 from catalog.oci.client import RegistryClient, RegistryOptions
+from replication.dryrun import DryRunStore
 from replication.image import RunState, replicate_image
 from replication.planner import RepositoryPlan, plan
 from replication.report import ImageError, ProgressCallback, RunReport
 from replication.rules import Rewrite, Rule
+from replication.stores import LayoutStore, RegistryStore, Store, is_layout
 
 DEFAULT_PARALLEL = 8
 
@@ -29,19 +32,33 @@ async def replicate(
     destination_options: RegistryOptions | None = None,
     parallel: int = DEFAULT_PARALLEL,
     on_progress: ProgressCallback | None = None,
+    dry_run: bool = False,
 ) -> RunReport:
     """Run ``rule`` once. Per-image failures are in the report; an unreachable source or a
-    refused repository listing raises."""
+    refused repository listing raises. Either side may be ``oci:PATH`` (image layouts, see
+    :mod:`replication.stores`). A ``dry_run`` reads both sides and writes nothing: the report
+    lists what would be copied (:mod:`replication.dryrun`)."""
     if rule.source == rule.destination and rule.rewrite == Rewrite():
         raise InvalidArgument("source and destination are the same repositories")
     if parallel < 1:
         raise InvalidArgument("parallel needs at least 1")
     started = time.monotonic()
-    report = RunReport(rule.source, rule.destination)
-    async with (
-        RegistryClient(rule.source, _sized(source_options, parallel)) as source,
-        RegistryClient(rule.destination, _sized(destination_options, parallel)) as destination,
-    ):
+    report = RunReport(rule.source, rule.destination, planned=[] if dry_run else None)
+    async with contextlib.AsyncExitStack() as stack:
+        source: Store
+        destination: Store
+        if is_layout(rule.source):
+            source = LayoutStore(rule.source)
+        else:
+            source = await _registry(stack, rule.source, _sized(source_options, parallel))
+        if is_layout(rule.destination):
+            # Created as needed; a dry run's need not exist (a real run would create them).
+            destination = LayoutStore(rule.destination, create=not dry_run, must_exist=False)
+        else:
+            options = _sized(destination_options, parallel)
+            destination = await _registry(stack, rule.destination, options)
+        if dry_run:
+            destination = DryRunStore(destination)
 
         def unlisted(repository: str, reason: str) -> None:
             report.errors.append(ImageError(repository, "", reason))
@@ -49,7 +66,7 @@ async def replicate(
         plans = await plan(source, rule, unlisted)
         report.images_total = sum(len(p.tags) for p in plans)
         _notify(on_progress, report)
-        state = RunState(rule, source, destination)
+        state = RunState(rule, source, destination, dry_run=dry_run)
         limit = asyncio.Semaphore(parallel)
 
         async def one(repository: RepositoryPlan, tag: str) -> None:
@@ -60,6 +77,12 @@ async def replicate(
         await asyncio.gather(*(one(p, tag) for p in plans for tag in p.tags))
     report.seconds = time.monotonic() - started
     return report
+
+
+async def _registry(
+    stack: contextlib.AsyncExitStack, host: str, options: RegistryOptions
+) -> RegistryStore:
+    return RegistryStore(await stack.enter_async_context(RegistryClient(host, options)))
 
 
 def _sized(options: RegistryOptions | None, parallel: int) -> RegistryOptions:

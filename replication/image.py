@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 
 from catalog.errors import CatalogError
 from catalog.oci import mediatypes as mt
-from catalog.oci.client import RegistryClient
 from catalog.oci.copy import Copier, CopyLedger, CopyStats, gather_all
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Manifest
-from catalog.oci.repository import RemoteRepository, Repository
+from catalog.oci.repository import Repository
 from replication.planner import RepositoryPlan
 from replication.referrers import ReferrerCopier, SubjectClaims, subject_claims
-from replication.report import ImageError, RunReport, TagConflict
+from replication.report import Action, ImageError, PlannedCopy, RunReport, TagConflict
 from replication.rules import ConflictPolicy, Rule
+from replication.stores import Store
 from replication.tags import needs_tag
 
 # (source repository, tag, digest) → why the image may not be copied, or None when it may.
@@ -28,9 +28,10 @@ class RunState:
     """What every image of one run shares."""
 
     rule: Rule
-    source: RegistryClient
-    destination: RegistryClient
+    source: Store
+    destination: Store
     admit: Admit | None = None
+    dry_run: bool = False  # the destination is a DryRunStore: count, never transfer
     ledger: CopyLedger = field(default_factory=CopyLedger)
     subjects: SubjectClaims = field(default_factory=subject_claims)
 
@@ -42,22 +43,26 @@ async def replicate_image(
     (None when it could not be read). Never raises, so one failing image leaves the others be."""
     digest: Digest | None = None
     stats = CopyStats()
-    src = RemoteRepository(state.source, plan.source)
-    dst = RemoteRepository(state.destination, plan.destination)
+    src = state.source.repository(plan.source)
+    dst = state.destination.repository(plan.destination)
     copier = Copier(
         src,
         dst,
         stats=stats,
         ledger=state.ledger,
         fallback_index=False,  # the referrers step writes each index once, as the source has it
-        buffer_limit=state.destination.options.chunk_size,  # larger blobs go up in chunks anyway
+        buffer_limit=state.destination.buffer_limit,
+        transfer=not state.dry_run,
     )
+    action: Action = "failed"
+    reason = ""
     try:
         manifest = await src.get_manifest(tag)
         digest = manifest.digest
         if state.admit is not None:
             denied = await state.admit(plan.source, tag, digest)
             if denied is not None:
+                action, reason = "denied", denied
                 report.images_denied += 1
                 report.errors.append(ImageError(plan.source, tag, denied, outcome="denied"))
                 return digest
@@ -72,21 +77,41 @@ async def replicate_image(
             )
             await gather_all(referrers.copy(s) for s in await subjects(src, manifest))
     except TagConflict as exc:
+        action, reason = "conflict", str(exc)
         report.images.failed += 1
-        report.errors.append(ImageError(plan.source, tag, str(exc), outcome="conflict"))
+        report.errors.append(ImageError(plan.source, tag, reason, outcome="conflict"))
     except (OCIError, CatalogError) as exc:
+        reason = str(exc)
         report.images.failed += 1
-        report.errors.append(ImageError(plan.source, tag, str(exc)))
+        report.errors.append(ImageError(plan.source, tag, reason))
     except Exception as exc:  # a bug or an unforeseen failure must not take the run down
+        reason = f"{type(exc).__name__}: {exc}"
         report.images.failed += 1
-        report.errors.append(ImageError(plan.source, tag, f"{type(exc).__name__}: {exc}"))
+        report.errors.append(ImageError(plan.source, tag, reason))
     else:
         if moved or stats.manifests_copied or stats.blobs_copied or stats.referrers_copied:
+            action = "copy"
             report.images.copied += 1
         else:
+            action = "skip"
             report.images.skipped += 1
     finally:
         report.counts.add(stats)
+        if report.planned is not None:
+            report.planned.append(
+                PlannedCopy(
+                    plan.source,
+                    tag,
+                    plan.destination,
+                    str(digest) if digest is not None else None,
+                    action,
+                    manifests=stats.manifests_copied,
+                    blobs=stats.blobs_copied,
+                    bytes=stats.bytes_copied,
+                    referrers=stats.referrers_copied,
+                    reason=reason,
+                )
+            )
     return digest
 
 

@@ -16,11 +16,11 @@ from datetime import datetime
 from catalog.errors import CatalogError
 from catalog.oci import boundedjson
 from catalog.oci import mediatypes as mt
-from catalog.oci.client import RegistryClient
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Manifest
-from catalog.oci.repository import RemoteRepository, Repository
+from catalog.oci.repository import Repository
 from replication.rules import Rule, TagFilter
+from replication.stores import Store
 from replication.versions import tag_version
 
 ATTACHMENT_TAG = re.compile(r"^[a-z0-9]+-[0-9a-f]{64}(?:\.(?:sig|att|sbom))?$")
@@ -40,19 +40,19 @@ class RepositoryPlan:
     listing: frozenset[str]  # every tag the source repository had, attachments included
 
 
-async def plan(client: RegistryClient, rule: Rule, on_error: ErrorSink) -> list[RepositoryPlan]:
+async def plan(source: Store, rule: Rule, on_error: ErrorSink) -> list[RepositoryPlan]:
     """Every selected repository with its selected tags. A repository that cannot be listed or
     renamed, or whose destination name another selected repository's is too, is reported
     through ``on_error`` and left out."""
     names = rule.repositories.named()
     if names is None:
-        names = [name async for name in client.catalog() if rule.repositories.matches(name)]
+        names = [name async for name in source.repositories() if rule.repositories.matches(name)]
     destinations = _destinations(sorted(set(names)), rule, on_error)
 
     async def one(name: str, destination: str) -> RepositoryPlan | None:
         try:
-            listing = [tag async for tag in client.tags(name)]
-            tags = await select_tags(RemoteRepository(client, name), listing, rule.tags)
+            listing = [tag async for tag in source.tags(name)]
+            tags = await select_tags(source.repository(name), listing, rule.tags)
         except (OCIError, CatalogError) as exc:
             on_error(name, str(exc))
             return None

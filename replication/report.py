@@ -35,6 +35,39 @@ class ImageError:
     outcome: Outcome = "failed"  # denied: the rule's policy does not allow the image
 
 
+Action = Literal["copy", "skip", "failed", "conflict", "denied"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCopy:
+    """One image of a dry run: what its copy would do (counts of what the destination lacks)."""
+
+    repository: str  # at the source
+    tag: str
+    destination: str  # repository at the destination
+    digest: str | None  # None when the source could not be read
+    action: Action
+    manifests: int = 0
+    blobs: int = 0
+    bytes: int = 0  # the blobs' sizes, from their descriptors
+    referrers: int = 0
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "tag": self.tag,
+            "destination": self.destination,
+            "digest": self.digest,
+            "action": self.action,
+            "manifests": self.manifests,
+            "blobs": self.blobs,
+            "bytes": self.bytes,
+            "referrers": self.referrers,
+            "reason": self.reason,
+        }
+
+
 @dataclass(slots=True)
 class RunReport:
     source: str
@@ -45,6 +78,7 @@ class RunReport:
     counts: CopyStats = field(default_factory=CopyStats)  # the images' copies, summed
     errors: list[ImageError] = field(default_factory=list)
     seconds: float = 0.0
+    planned: list[PlannedCopy] | None = None  # a dry run's images (None: a real run)
 
     @property
     def images_done(self) -> int:
@@ -60,7 +94,16 @@ class RunReport:
         def tally(what: str) -> dict[str, int]:
             return {outcome: counts[f"{what}_{outcome}"] for outcome in TALLIED}
 
+        planned = (
+            {}
+            if self.planned is None
+            else {
+                "dryRun": True,
+                "planned": [p.as_dict() for p in sorted(self.planned, key=_order)],
+            }
+        )
         return {
+            **planned,
             "source": self.source,
             "destination": self.destination,
             "seconds": round(self.seconds, 3),
@@ -85,6 +128,10 @@ class RunReport:
                 for e in self.errors
             ],
         }
+
+
+def _order(planned: PlannedCopy) -> tuple[str, str]:
+    return planned.repository, planned.tag
 
 
 ProgressCallback = Callable[[RunReport], None]

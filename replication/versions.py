@@ -1,99 +1,89 @@
-"""Tags read as versions, and semver ranges over them (the npm/cargo grammar people write).
+"""Tags read as SemVer 2.0 versions, and npm-style ranges over them.
 
-``packaging`` does the version arithmetic; this module only translates the range grammar:
-``^1.2``, ``~1.2.3``, ``1.x``, ``>=1.2 <2``, ``1.2.3``, alternatives joined by ``||``.
+The library ``node-semver`` (PyPI; a port of npm's own ``semver`` package) parses versions and
+ranges, so the grammar is exactly npm's (and regsync's): ``^1.2``, ``~1.2.3``, ``~>1.2``,
+``>=1.0.0 <2.0.0``, ``1.x``/``1.*``/``1``, ``1.2.3 - 2.3.4``, alternatives joined by ``||``.
+Strict mode: ``01.2.3`` (a leading zero) and ``1.2.3.4`` are not versions. A pre-release
+(``1.2.3-rc.1``, ``2.0.0-SNAPSHOT``) matches only a comparator that names a pre-release of the
+same ``MAJOR.MINOR.PATCH`` (npm's rule), so ``>=1.0.0`` never pulls in ``1.5.0-rc.1``.
+
+A tag is a version when it is one exactly, optionally after a ``v``: ``v1.2.3``, ``1.2.3-rc.1``.
+Partial tags such as ``1.2`` or ``3`` are the moving aliases images carry beside their full
+versions; they are not versions (as in npm) and no range admits them.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+import nodesemver
 
 from catalog.errors import InvalidArgument
 
-_COMPARATOR = re.compile(
-    r"^(?P<op>\^|~|>=|<=|>|<|==|=|!=)?\s*"
-    r"(?P<parts>\d+(?:\.(?:\d+|[xX*])){0,2}|[xX*])(?P<pre>[-+][0-9A-Za-z.+-]+)?$"
+# A SemVer 2.0 version with an optional "v": checked before the library sees the text, which
+# would also accept surrounding blanks and "=" prefixes.
+_TAG = re.compile(
+    r"[vV]?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?"
 )
+# Version components above this are not versions anyone tags (and npm refuses past 2^53).
+_MAX_COMPONENT = 2**53 - 1
 
 
-def tag_version(tag: str) -> Version | None:
-    """The version a tag names (``v1.2.3``, ``1.2``, ``2.0.0-rc.1``); None for ``latest``."""
-    text = tag[1:] if tag[:1] in ("v", "V") and tag[1:2].isdigit() else tag
+@functools.total_ordering
+@dataclass(frozen=True, slots=True, eq=False)
+class TagVersion:
+    """A SemVer 2.0 version, ordered by SemVer precedence (build metadata ignored)."""
+
+    text: str
+    parsed: Any  # nodesemver.SemVer (the library has no type hints)
+
+    def __str__(self) -> str:
+        return str(self.parsed.format())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TagVersion):
+            return NotImplemented
+        return bool(self.parsed.compare(other.parsed) == 0)
+
+    def __lt__(self, other: TagVersion) -> bool:
+        return bool(self.parsed.compare(other.parsed) < 0)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+def tag_version(tag: str) -> TagVersion | None:
+    """The version a tag names (``v1.2.3``, ``2.0.0-rc.1``); None for ``latest``, ``1.2``."""
+    match = _TAG.fullmatch(tag)
+    if match is None or any(int(match[i]) > _MAX_COMPONENT for i in (1, 2, 3)):
+        return None
     try:
-        return Version(text)
-    except InvalidVersion:
+        return TagVersion(tag, nodesemver.make_semver(tag, loose=False))
+    except ValueError:
         return None
 
 
 @dataclass(frozen=True, slots=True)
 class VersionRange:
-    """A semver range: any of ``alternatives`` (each a conjunction of comparators) matches."""
+    """An npm range: ``||`` alternatives, each a set of comparators that must all hold."""
 
     text: str
-    alternatives: tuple[SpecifierSet, ...]
+    parsed: Any  # nodesemver.Range
 
     @classmethod
     def parse(cls, text: str) -> VersionRange:
-        alternatives = []
-        for alternative in text.split("||"):
-            comparators = [c for c in re.split(r"[\s,]+", _glue_operators(alternative)) if c]
-            if not comparators:
-                raise InvalidArgument(f"semver range {text!r}: empty alternative")
-            specifiers = [spec for c in comparators for spec in _translate(c, text)]
-            try:
-                alternatives.append(SpecifierSet(",".join(specifiers)))
-            except InvalidSpecifier as exc:
-                raise InvalidArgument(f"semver range {text!r}: {exc}") from None
-        return cls(text, tuple(alternatives))
+        if not text.strip():
+            # npm reads "" as "*"; on a command line it is more likely a mistake.
+            raise InvalidArgument("semver range is empty (use '*' for any version)")
+        try:
+            parsed = nodesemver.make_range(text, loose=False)
+        except (ValueError, TypeError) as exc:
+            reason = str(exc).splitlines()[0][:200] if str(exc) else "not a range"
+            raise InvalidArgument(f"semver range {text!r}: {reason}") from None
+        return cls(text, parsed)
 
-    def __contains__(self, version: Version) -> bool:
-        # As in npm, a pre-release matches only a range that names pre-releases itself.
-        return any(
-            spec.contains(version, prereleases=bool(spec.prereleases)) for spec in self.alternatives
-        )
-
-
-def _glue_operators(text: str) -> str:
-    """``>= 1.2`` → ``>=1.2``, so that splitting on spaces keeps each comparator whole."""
-    return re.sub(r"(\^|~|>=|<=|>|<|==|=|!=)\s+", r"\1", text.strip())
-
-
-def _translate(comparator: str, whole: str) -> list[str]:
-    """One comparator as PEP 440 specifiers."""
-    match = _COMPARATOR.match(comparator)
-    if match is None:
-        raise InvalidArgument(f"semver range {whole!r}: cannot read {comparator!r}")
-    op, pre = match["op"] or "", match["pre"] or ""
-    given = [p for p in match["parts"].split(".") if p not in ("x", "X", "*")]
-    numbers = [int(p) for p in given]
-    if len(given) < len(match["parts"].split(".")) and op in (">", "<", ">=", "<=", "!="):
-        raise InvalidArgument(f"semver range {whole!r}: wildcards need no operator")
-    if not numbers:
-        return []  # "*": any version
-    low = ".".join(str(n) for n in [*numbers, 0, 0][:3]) + pre
-    if op == "^":
-        # The first non-zero component is the one that must not change.
-        first = next((i for i, n in enumerate(numbers) if n), len(numbers) - 1)
-        return [f">={low}", f"<{_bump(numbers, min(first, len(numbers) - 1))}"]
-    if op == "~":
-        return [f">={low}", f"<{_bump(numbers, min(1, len(numbers) - 1))}"]
-    partial = len(numbers) < 3
-    if op in ("", "=", "=="):
-        if partial:
-            return [f">={low}", f"<{_bump(numbers, len(numbers) - 1)}"]
-        return [f"=={low}"]
-    if op == ">" and partial:
-        return [f">={_bump(numbers, len(numbers) - 1)}"]
-    if op == "<=" and partial:
-        return [f"<{_bump(numbers, len(numbers) - 1)}"]
-    return [f"{op}{low}"]
-
-
-def _bump(numbers: list[int], position: int) -> str:
-    """The smallest version above every version that starts with ``numbers[:position + 1]``."""
-    bumped = [*numbers[:position], numbers[position] + 1]
-    return ".".join(str(n) for n in [*bumped, 0, 0][:3])
+    def __contains__(self, version: TagVersion) -> bool:
+        return bool(self.parsed.test(version.parsed))

@@ -40,6 +40,7 @@ from replication.report import RunReport
 from replication.runcache import RunCache, RunContext
 from replication.spec import RuleSpec, parse_spec
 from replication.statuses import FAILED_TASK, OPEN_RUN, RunStatus, TaskStatus
+from replication.stores import LayoutStore, RegistryStore, Store, is_layout
 
 if TYPE_CHECKING:
     from catalog.gate.checker import Gate
@@ -296,18 +297,23 @@ class Worker:
         spec, source, destination = await self._db(lambda s: _run_settings(s, run_id))
         state = RunState(
             spec.rule(source[0], destination[0]),
-            await self._client(source),
-            await self._client(destination),
+            await self._store(source, create=False),
+            await self._store(destination, create=True),
             self._admit(spec.policy, source[0]) if spec.policy else None,
         )
         return RunContext(state, spec.name)
+
+    async def _store(self, settings: tuple[Any, ...], *, create: bool) -> Store:
+        host = settings[0]
+        if is_layout(host):
+            # Below a root the configuration names (secrets.layouts), never a caller's path.
+            return LayoutStore(f"oci:{self.secrets.layout(host)}", create=create)
+        return RegistryStore(await self._client(settings))
 
     async def _client(self, settings: tuple[Any, ...]) -> RegistryClient:
         client = self._clients.get(settings)
         if client is None:
             host, insecure, ca_file, credentials = settings
-            if host.startswith("oci:"):
-                raise FailedPrecondition(f"{host}: replication copies between registries only")
             opened = client_for(
                 host,
                 insecure,

@@ -62,6 +62,7 @@ ATTACHMENT_SCHEME = EnumTable(
         "cosign-tag": catalog_pb2.ATTACHMENT_SCHEME_COSIGN_TAG,
         "in-index": catalog_pb2.ATTACHMENT_SCHEME_IN_INDEX,
         "layout-index": catalog_pb2.ATTACHMENT_SCHEME_LAYOUT_INDEX,
+        "subject-field": catalog_pb2.ATTACHMENT_SCHEME_SUBJECT_FIELD,
     },
     catalog_pb2.ATTACHMENT_SCHEME_UNSPECIFIED,
 )

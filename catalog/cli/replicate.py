@@ -26,7 +26,7 @@ from catalog.cli.replicate_options import (
     split_location,
 )
 from catalog.cli.replicate_rules import rule_group, run_command, status_command
-from catalog.cli.replicate_views import progress_detail, summary
+from catalog.cli.replicate_views import dry_run_summary, progress_detail, summary
 from catalog.oci.client import RegistryOptions
 from replication.engine import replicate
 from replication.report import RunReport
@@ -57,10 +57,16 @@ def replicate_group() -> None:
 
 
 @replicate_group.command("once")
-@endpoints("HOST[:PORT]")
+@endpoints("HOST[:PORT], or oci:DIR for image layouts")
 @rename_option
 @selection_options
 @parallel_option
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read both sides and print what would be copied (images, tags, referrers, bytes); "
+    "write nothing.",
+)
 @registry_options
 @output_option
 @reports_errors
@@ -70,6 +76,7 @@ def once_command(
     rename: str | None,
     selection: Selection,
     parallel: int,
+    dry_run: bool,
     insecure: bool,
     ca_file: Path | None,
     username: str | None,
@@ -81,15 +88,22 @@ def once_command(
     Manifests are copied byte for byte, so every digest is the same at the destination.
     What the destination has is skipped; referrers (referrers API or fallback index), cosign
     .sig/.att/.sbom tags and in-index attestations come along. Exits 1 when any image failed
-    or, with --conflict report, met a conflicting tag.
+    or, with --conflict report, met a conflicting tag (with --dry-run: would fail).
+
+    Either side may be oci:DIR, a directory of OCI image layouts, one per repository at
+    DIR/<repository> (written as needed); a DIR that is itself a layout is one repository named
+    after its last path component.
 
     \b
       xregistry replicate once --from registry-a:5000/acme/** --to registry-b:5000/mirror
       xregistry replicate once --from registry-a:5000/acme/** --to registry-b:5000 \\
           --rename 'acme/(?P<team>[^/]+)/(.*)=mirror/\\g<team>-\\2'
+      xregistry replicate once --from registry-a:5000/acme/** --to oci:backup --dry-run
+      xregistry replicate once --from oci:backup --to registry-b:5000
     """
     src_host, pattern = split_location(source, "--from")
     dst_host, prefix = split_location(destination, "--to")
+    src_host, dst_host = _layout_path(src_host), _layout_path(dst_host)
     renamed = parse_rename(rename, prefix)
     rewrite = (
         Rewrite(pattern=renamed[0], replacement=renamed[1])
@@ -108,17 +122,34 @@ def once_command(
     options = build_registry_options(insecure, ca_file, username, token_realms)
     if output == "json":
         report = asyncio.run(
-            replicate(rule, source_options=options, destination_options=options, parallel=parallel)
+            replicate(
+                rule,
+                source_options=options,
+                destination_options=options,
+                parallel=parallel,
+                dry_run=dry_run,
+            )
         )
         echo_json(report.as_dict())
     else:
-        report = _with_progress(rule, options, parallel)
-        summary(report)
+        report = _with_progress(rule, options, parallel, dry_run)
+        (dry_run_summary if dry_run else summary)(report)
     if not report.ok:
         click.get_current_context().exit(EXIT_ERROR)
 
 
-def _with_progress(rule: Rule, options: RegistryOptions, parallel: int) -> RunReport:
+def _layout_path(location: str) -> str:
+    """``oci:ROOT[/PATH]`` through the config file's named layout roots (``secrets.layouts``);
+    any other ``oci:PATH`` is the user's own directory. Registries are kept as they are."""
+    if not location.startswith("oci:"):
+        return location
+    from catalog.app.config import local_secrets  # the config file's loader: only when needed
+    from catalog.cli.context import config_path
+
+    return f"oci:{local_secrets(config_path()).layout(location)}"
+
+
+def _with_progress(rule: Rule, options: RegistryOptions, parallel: int, dry_run: bool) -> RunReport:
     with progress_bar(f"{rule.source} → {rule.destination}") as show:
         return asyncio.run(
             replicate(
@@ -126,6 +157,7 @@ def _with_progress(rule: Rule, options: RegistryOptions, parallel: int) -> RunRe
                 source_options=options,
                 destination_options=options,
                 parallel=parallel,
+                dry_run=dry_run,
                 on_progress=lambda r: show(
                     r.images_total,
                     r.images_done,

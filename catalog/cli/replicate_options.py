@@ -18,7 +18,10 @@ from replication.rules import (
 
 
 def split_location(text: str, what: str) -> tuple[str, str]:
-    """``REGISTRY[/PATH]`` → (registry, path); the path may be empty."""
+    """``REGISTRY[/PATH]`` → (registry, path); the path may be empty. ``oci:DIR`` (image
+    layouts, see replication.stores) is one location with no path: all of it is the directory."""
+    if text.startswith("oci:"):
+        return text, ""
     host, _, path = text.strip().partition("/")
     if not host or "://" in text or " " in text:
         raise InvalidArgument(f"{what} {text!r}: give REGISTRY[/PATH], e.g. registry.example:5000")
@@ -132,7 +135,9 @@ _SELECTION = (
     ),
     click.option("--tag-regex", metavar="REGEX", help="Tags to copy: the whole tag must match."),
     click.option(
-        "--semver", metavar="RANGE", help="Version tags in RANGE: `^1.2`, `>=1.2 <2`, `1.x`."
+        "--semver",
+        metavar="RANGE",
+        help="SemVer tags in an npm RANGE: `^1.2`, `~1.2.3`, `>=1.0.0 <2.0.0`, `1.x || 2.x`.",
     ),
     click.option(
         "--newest", type=click.IntRange(min=1), metavar="N", help="Then keep the newest N."

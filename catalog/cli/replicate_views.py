@@ -77,6 +77,27 @@ def summary(report: RunReport) -> None:
     )
 
 
+def dry_run_summary(report: RunReport) -> None:
+    """What a dry run found: each image with what its copy would send, then the totals."""
+    planned = sorted(report.planned or [], key=lambda p: (p.repository, p.tag))
+    table(
+        f"dry run: {report.source} → {report.destination} (nothing written)",
+        ["repository", "tag", "destination", "digest", "action", "manifests", "blobs", "bytes",
+         "referrers", "reason"],
+        [
+            (p.repository, p.tag, p.destination, p.digest or "", p.action, p.manifests, p.blobs,
+             size_text(p.bytes), p.referrers, p.reason)
+            for p in planned
+        ],
+    )  # fmt: skip
+    images = report.images
+    click.echo(
+        f"would copy {images.copied} image(s) ({size_text(report.counts.bytes_copied)} in "
+        f"{report.counts.blobs_copied} blob(s), {report.counts.referrers_copied} referrer(s)); "
+        f"{images.skipped} up to date, {images.failed} failing"
+    )
+
+
 def size_text(count: int) -> str:
     if count < 1024:
         return f"{count} B"

@@ -2,7 +2,8 @@
 
 Per repository: list tags; HEAD the tags the catalog already knows (a GET only when a tag moved
 to content the catalog lacks); GET new tags; record index children, attachments found by every
-scheme, and their documents; then mark vanished tags and manifests as gone.
+scheme (a tagged manifest's own ``subject`` among them), and their documents; then mark vanished
+tags and manifests as gone.
 
 No ``await`` happens inside a session, and no session is opened on the event loop: reads run
 on worker threads (``asyncio.to_thread``), so a busy database never stalls the server's other
@@ -277,6 +278,20 @@ class Crawler:
                     else:
                         reason = f"attestation {d.digest} names no digest: {target[:_SHOWN]!r}"
                         scan.errors.append((str(manifest.digest), reason))
+        self._subject_links(scan)
+
+    def _subject_links(self, scan: _RepoScan) -> None:
+        """A tagged manifest with a ``subject`` is that subject's referrer, even where no
+        referrers API or fallback tag lists it (``oras attach`` to Distribution 2.8 without
+        ``--distribution-spec`` tagging, a copy that dropped the fallback index)."""
+        linked = {(link.subject, link.attachment) for link in scan.links}
+        for digest in sorted(set(scan.tags.values())):
+            manifest = scan.manifests.get(digest)
+            if manifest is None or manifest.subject is None:
+                continue
+            subject = str(manifest.subject.digest)
+            if (subject, digest) not in linked:
+                self._link(scan, subject, digest, "subject-field", None)
 
     def _link(
         self, scan: _RepoScan, subject: str, digest: str, scheme: str, artifact_type: str | None

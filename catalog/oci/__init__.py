@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from catalog.oci.client import Referrers, RegistryClient, fallback_index
     from catalog.oci.copy import Copier, copy_manifest, copy_tag
     from catalog.oci.credentials import (
+        AuthFiles,
         Credentials,
         CredentialStore,
         DockerConfig,
@@ -83,6 +84,7 @@ __all__ = [
     "DOCKER_HUB",
     "Attachment",
     "AuthError",
+    "AuthFiles",
     "BlobUnknown",
     "Copier",
     "CredentialStore",
@@ -154,6 +156,7 @@ __getattr__ = lazy_exports(
         "Copier": "copy",
         "copy_manifest": "copy",
         "copy_tag": "copy",
+        "AuthFiles": "credentials",
         "Credentials": "credentials",
         "CredentialStore": "credentials",
         "DockerConfig": "credentials",

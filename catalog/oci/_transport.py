@@ -12,7 +12,7 @@ import contextlib
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urljoin
 
 import aiohttp
 import aiohttp.payload
@@ -24,9 +24,12 @@ from catalog.oci.auth import (
     DEFAULT_TOKEN_LIFETIME,
     Authenticator,
     Challenge,
+    TokenAnswer,
     basic_header,
+    oauth_refresh_form,
     parse_challenge,
     realm_allowed,
+    token_query_url,
 )
 from catalog.oci.credentials import Credentials, CredentialStore
 from catalog.oci.digest import Digest
@@ -34,6 +37,7 @@ from catalog.oci.errors import (
     AuthError,
     BadResponse,
     InvalidDigest,
+    NotInRegistry,
     OCIError,
     RegistryUnavailable,
     error_for,
@@ -179,7 +183,7 @@ class Transport:
 
     async def _fetch_token(
         self, challenge: Challenge, scopes: list[str], creds: Credentials | None
-    ) -> tuple[str, float]:
+    ) -> TokenAnswer:
         if not challenge.realm:
             raise AuthError(f"{self.host}: bearer challenge without a realm")
         if creds is not None and not realm_allowed(
@@ -191,17 +195,35 @@ class Transport:
                 "registry's host, so its credentials are not sent there (list the token "
                 "server in the credentials' token_realms if it is the registry's own)"
             )
-        query: list[tuple[str, str]] = []
-        if "service" in challenge.params:
-            query.append(("service", challenge.params["service"]))
-        query.extend(("scope", s) for s in scopes)
-        url = challenge.realm + ("&" if "?" in challenge.realm else "?") + urlencode(query)
+        if creds is not None and creds.identity_token:
+            form = oauth_refresh_form(challenge, scopes, creds.identity_token)
+            try:
+                return await self._exchange_token(challenge, "POST", challenge.realm, form, {})
+            except NotInRegistry:
+                pass  # no OAuth2 at this token server: its GET, without the refresh token
         headers = {}
-        if creds is not None:
+        if creds is not None and (creds.username or creds.password):
             headers["Authorization"] = basic_header(creds)
+        url = token_query_url(challenge, scopes)
+        return await self._exchange_token(challenge, "GET", url, None, headers)
+
+    async def _exchange_token(
+        self,
+        challenge: Challenge,
+        method: str,
+        url: str,
+        form: bytes | None,
+        headers: dict[str, str],
+    ) -> TokenAnswer:
         server = one_line(challenge.realm)
-        async with self.send("GET", url, headers=headers, authenticate=False) as resp:
-            if resp.status in (401, 403):
+        if form is not None:
+            headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        # A redirect would carry the form (and its refresh token) to wherever it points.
+        async with self.send(
+            method, url, headers=headers, body=form, authenticate=False, redirects=form is None
+        ) as resp:
+            # OAuth2 (RFC 6749 5.2) refuses a grant with 400 invalid_grant.
+            if resp.status in (401, 403) or (form is not None and resp.status == 400):
                 raise AuthError(
                     f"{self.host}: the token server at {server} refused the credentials"
                     f" (HTTP {resp.status})"
@@ -246,7 +268,10 @@ class Transport:
         lifetime = answer.get("expires_in")
         if not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = DEFAULT_TOKEN_LIFETIME
-        return token, float(lifetime)
+        refresh = answer.get("refresh_token") if form is not None else None
+        if not isinstance(refresh, str) or not refresh or len(refresh) > self.options.token_limit:
+            refresh = None  # keep the one held
+        return TokenAnswer(token, float(lifetime), refresh)
 
     @contextlib.asynccontextmanager
     async def send(
@@ -261,6 +286,7 @@ class Transport:
         authenticate: bool = True,
         retry: bool = True,
         long_answer: bool = False,
+        redirects: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send one request with auth, retries and the concurrency limit; yield the final answer.
 
@@ -295,7 +321,12 @@ class Transport:
                 try:
                     async with asyncio.timeout(until_headers):
                         resp = await self.session.request(
-                            method, url, headers=request_headers, data=data, timeout=timeout
+                            method,
+                            url,
+                            headers=request_headers,
+                            data=data,
+                            timeout=timeout,
+                            allow_redirects=redirects,
                         )
                 except aiohttp.ClientConnectorCertificateError as exc:
                     raise RegistryUnavailable(

@@ -4,7 +4,8 @@
 - ``fallback-tag``: the ``<alg>-<hex>`` tag index that stands in for it;
 - ``cosign-tag``: cosign's ``sha256-<hex>.sig|.att|.sbom`` tags;
 - ``in-index``: BuildKit attestation manifests inside an image index;
-- ``layout-index``: referrers listed in an image layout's ``index.json``.
+- ``layout-index``: referrers listed in an image layout's ``index.json``;
+- ``subject-field``: a tagged manifest's own ``subject`` (found by the crawler, catalog.index).
 """
 
 from __future__ import annotations

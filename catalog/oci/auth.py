@@ -12,17 +12,26 @@ credentials are sent to a realm only when it is
 and never over plain HTTP when the registry itself is reached over HTTPS. Any other realm is
 refused with an :class:`AuthError` before a request is made; without credentials there is
 nothing to leak and the token is asked for anonymously.
+
+Identity tokens (docker's ``identitytoken``, a helper's ``<token>`` user) are OAuth2 refresh
+tokens: exchanged by ``POST realm`` with the form ``grant_type=refresh_token``, ``service``,
+``scope``, ``client_id`` and ``refresh_token``, as docker and go-containerregistry do. A token
+server without OAuth2 answers that POST with 404, and then, as go-containerregistry does, the GET
+exchange is used with the user name and password only: the refresh token is never sent as Basic.
+A refresh token in the answer replaces the one held (in memory only).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import re
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from catalog.claims import Claims
 from catalog.oci.credentials import Credentials
@@ -99,6 +108,39 @@ def realm_allowed(realm: str, registry_url: str, listed: Collection[str] = ()) -
     return registry.hostname in _HUB_HOSTS and where in _HUB_REALMS
 
 
+# Who asks, in the OAuth2 form (docker sends "docker", go-containerregistry its name).
+CLIENT_ID = "xregistry"
+
+
+def oauth_refresh_form(challenge: Challenge, scopes: list[str], refresh_token: str) -> bytes:
+    """The ``application/x-www-form-urlencoded`` body of the refresh-token POST."""
+    form = [("grant_type", "refresh_token")]
+    if "service" in challenge.params:
+        form.append(("service", challenge.params["service"]))
+    form += [("scope", " ".join(scopes)), ("client_id", CLIENT_ID)]
+    form.append(("refresh_token", refresh_token))
+    return urlencode(form).encode()
+
+
+def token_query_url(challenge: Challenge, scopes: list[str]) -> str:
+    """The GET exchange: ``realm?service=…&scope=…`` (one ``scope`` per scope)."""
+    query: list[tuple[str, str]] = []
+    if "service" in challenge.params:
+        query.append(("service", challenge.params["service"]))
+    query.extend(("scope", s) for s in scopes)
+    return challenge.realm + ("&" if "?" in challenge.realm else "?") + urlencode(query)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenAnswer:
+    value: str
+    lifetime: float
+    refresh_token: str | None = None  # a new one from the OAuth2 exchange
+
+    def __repr__(self) -> str:
+        return f"TokenAnswer(value=***, lifetime={self.lifetime})"
+
+
 def basic_header(credentials: Credentials) -> str:
     token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
     return f"Basic {token}"
@@ -122,9 +164,7 @@ class Authenticator:
     def __init__(
         self,
         credentials: Credentials | None,
-        fetch_token: Callable[
-            [Challenge, list[str], Credentials | None], Awaitable[tuple[str, float]]
-        ],
+        fetch_token: Callable[[Challenge, list[str], Credentials | None], Awaitable[TokenAnswer]],
     ) -> None:
         self.credentials = credentials
         self._fetch = fetch_token
@@ -132,13 +172,31 @@ class Authenticator:
         # One token request per scope, however many requests wait for it; a failed request is
         # tried again by the next one waiting.
         self._tokens: Claims[str, Token] = Claims(failures="retry")
+        # A token server may rotate refresh tokens (each used once): exchanges that spend one
+        # go one at a time, each with the token the previous answer gave.
+        self._refreshing = asyncio.Lock()
 
     def learn(self, challenge: Challenge) -> None:
         if challenge.scheme not in ("bearer", "basic"):
             raise AuthError(f"unsupported authentication scheme {challenge.scheme!r}")
-        if challenge.scheme == "basic" and self.credentials is None:
+        creds = self.credentials
+        if challenge.scheme == "basic" and (
+            creds is None or not (creds.username or creds.password)
+        ):
+            # An identity token alone is for a token server, never a Basic password.
             raise AuthError("the registry requires a username and password; none are configured")
         self.challenge = challenge
+
+    async def _exchange(self, challenge: Challenge, scopes: list[str]) -> TokenAnswer:
+        if self.credentials is None or not self.credentials.identity_token:
+            return await self._fetch(challenge, scopes, self.credentials)
+        async with self._refreshing:
+            answer = await self._fetch(challenge, scopes, self.credentials)
+            if answer.refresh_token:
+                self.credentials = dataclasses.replace(
+                    self.credentials, identity_token=answer.refresh_token
+                )
+            return answer
 
     def invalidate(self, scope: str) -> None:
         self._tokens.forget(scope)
@@ -155,8 +213,8 @@ class Authenticator:
         while True:
             async with self._tokens.hold(key) as held:
                 if held.owner:
-                    value, lifetime = await self._fetch(challenge, scopes, self.credentials)
-                    held.set(Token(value, time.monotonic() + lifetime))
+                    answer = await self._exchange(challenge, scopes)
+                    held.set(Token(answer.value, time.monotonic() + answer.lifetime))
                     return f"Bearer {held.value.value}"
                 token = held.value
             if token.fresh():

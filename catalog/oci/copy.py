@@ -132,6 +132,7 @@ class Copier:
         fallback_index: bool = True,
         transfers: int | None = None,
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
+        transfer: bool = True,
     ) -> None:
         self.src = src
         self.dst = dst
@@ -139,6 +140,7 @@ class Copier:
         self.ledger = ledger if ledger is not None else CopyLedger()
         self.fallback_index = fallback_index
         self.buffer_limit = buffer_limit
+        self.transfer = transfer  # False: blobs are counted, never read (a dry run)
         self._transfers = asyncio.Semaphore(transfers) if transfers else None
 
     # -- manifests -------------------------------------------------------------------------
@@ -234,6 +236,8 @@ class Copier:
             return False  # only a shortcut: the transfer that follows tells the real story
 
     async def _transfer(self, blob: Descriptor) -> None:
+        if not self.transfer:
+            return
         chunks = self.src.blob_chunks(blob.digest, blob.size)
         if blob.size <= self.buffer_limit:
             # The comprehension ends only after the stream verified size and digest.

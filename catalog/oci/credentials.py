@@ -1,9 +1,12 @@
-"""Registry credentials: the value type, docker's ``config.json`` and its credential helpers.
+"""Registry credentials: the value type, the login files of docker and of podman, skopeo and
+buildah (containers-auth.json), and docker's credential helpers.
 
-Named credentials (the only kind a registry refers to) are in :mod:`catalog.oci.secrets`.
+Named credentials (the only kind a registry refers to) are in :mod:`catalog.oci.secrets`; the
+login files are read only by the local CLI (:func:`ambient_auth_files`), never by a server.
 
-Docker's order is kept: a ``credHelpers`` entry for the host, then ``auths``, then ``credsStore``.
-Helpers are run as docker runs them: ``docker-credential-<name> get`` with the server on stdin.
+In one file docker's order is kept: a ``credHelpers`` entry for the host, then ``auths``, then
+``credsStore``. Helpers are run as docker runs them: ``docker-credential-<name> get`` with the
+server on stdin; a helper answering the user name ``<token>`` gives an identity token.
 """
 
 from __future__ import annotations
@@ -22,18 +25,51 @@ from catalog.oci.errors import AuthError
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 
 
+# Docker's marker for "the secret is an identity token" (docker/cli credentials, helpers).
+TOKEN_USERNAME = "<token>"
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     username: str
     password: str
+    # An OAuth2 refresh token (docker's ``identitytoken``): exchanged at the token server by the
+    # refresh-token POST, never sent as Basic (see catalog.oci.auth).
+    identity_token: str | None = None
 
     def __repr__(self) -> str:  # never leak secrets into logs or tracebacks
-        return f"Credentials(username={self.username!r}, password=***)"
+        token = ", identity_token=***" if self.identity_token else ""
+        return f"Credentials(username={self.username!r}, password=***{token})"
 
 
 def default_docker_config() -> Path:
     base = os.environ.get("DOCKER_CONFIG")
     return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
+
+
+def ambient_auth_files() -> list[Path]:
+    """The login files of the user, in the order containers-auth.json(5) reads them.
+
+    1. ``$REGISTRY_AUTH_FILE`` when set (podman's, skopeo's and buildah's override), else the
+       primary file ``${XDG_RUNTIME_DIR}/containers/auth.json`` (where ``podman login`` writes);
+    2. ``${XDG_CONFIG_HOME:-~/.config}/containers/auth.json``;
+    3. docker's ``${DOCKER_CONFIG:-~/.docker}/config.json``.
+
+    The first file with an entry for the host wins. (The legacy ``~/.dockercfg`` is not read.)
+    """
+    first = os.environ.get("REGISTRY_AUTH_FILE")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    config_home = os.environ.get("XDG_CONFIG_HOME")
+    paths = []
+    if first:
+        paths.append(Path(first))
+    elif runtime:
+        paths.append(Path(runtime) / "containers" / "auth.json")
+    paths.append(
+        (Path(config_home) if config_home else Path.home() / ".config") / "containers" / "auth.json"
+    )
+    paths.append(default_docker_config())
+    return paths
 
 
 def _host_keys(host: str) -> list[str]:
@@ -43,6 +79,7 @@ def _host_keys(host: str) -> list[str]:
 
 
 def _decode_auth(entry: dict[str, Any], where: str) -> Credentials | None:
+    user = password = ""
     if entry.get("auth"):
         try:
             decoded = base64.b64decode(entry["auth"], validate=True).decode()
@@ -51,13 +88,15 @@ def _decode_auth(entry: dict[str, Any], where: str) -> Credentials | None:
         user, sep, password = decoded.partition(":")
         if not sep:
             raise AuthError(f"{where}: 'auth' must decode to USER:PASSWORD")
-        return Credentials(user, password)
-    if entry.get("username") and entry.get("password"):
-        return Credentials(str(entry["username"]), str(entry["password"]))
-    if entry.get("identitytoken"):
-        # Docker sends identity tokens as the password of the token exchange.
-        return Credentials("<token>", str(entry["identitytoken"]))
-    return None
+    elif entry.get("username") and entry.get("password"):
+        user, password = str(entry["username"]), str(entry["password"])
+    token = entry.get("identitytoken")
+    if token:
+        # Docker writes the user beside the token (``auth`` of "USER:"), the token is the secret.
+        if not isinstance(token, str):
+            raise AuthError(f"{where}: 'identitytoken' must be a string")
+        return Credentials(user, password, identity_token=token)
+    return Credentials(user, password) if user or password else None
 
 
 def run_credential_helper(helper: str, host: str) -> Credentials | None:
@@ -78,15 +117,19 @@ def run_credential_helper(helper: str, host: str) -> Credentials | None:
         raise AuthError(f"credential helper {program!r} failed: {message}")
     try:
         answer = json.loads(done.stdout)
-        return Credentials(str(answer["Username"]), str(answer["Secret"]))
+        username, secret = str(answer["Username"]), str(answer["Secret"])
     except (json.JSONDecodeError, KeyError, TypeError):
         raise AuthError(
             f"credential helper {program!r} answered something that is not JSON"
         ) from None
+    if username == TOKEN_USERNAME:
+        return Credentials("", "", identity_token=secret)
+    return Credentials(username, secret)
 
 
 class DockerConfig:
-    """Credentials from a docker ``config.json`` file (missing file: no credentials)."""
+    """Credentials from a docker ``config.json`` or a containers ``auth.json`` file (the same
+    format; a missing file has no credentials)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_docker_config()
@@ -99,20 +142,20 @@ class DockerConfig:
             except FileNotFoundError:
                 doc = {}
             except (OSError, json.JSONDecodeError) as exc:
-                raise AuthError(f"cannot read docker config {self.path}: {exc}") from None
+                raise AuthError(f"cannot read login file {self.path}: {exc}") from None
             if not isinstance(doc, dict):
-                raise AuthError(f"docker config {self.path} is not a JSON object")
+                raise AuthError(f"login file {self.path} is not a JSON object")
             self._doc = doc
         return self._doc
 
     def lookup(self, host: str) -> Credentials | None:
         doc = self._load()
         keys = _host_keys(host)
-        helpers = doc.get("credHelpers") or {}
+        helpers = self._section(doc, "credHelpers")
         for key in keys:
             if key in helpers:
                 return run_credential_helper(str(helpers[key]), key)
-        auths = doc.get("auths") or {}
+        auths = self._section(doc, "auths")
         for key in keys:
             entry = auths.get(key)
             if isinstance(entry, dict):
@@ -124,20 +167,40 @@ class DockerConfig:
             return run_credential_helper(str(store), keys[0])
         return None
 
+    def _section(self, doc: dict[str, Any], key: str) -> dict[str, Any]:
+        section = doc.get(key) or {}
+        if not isinstance(section, dict):
+            raise AuthError(f"login file {self.path}: {key!r} is not a JSON object")
+        return section
+
+
+class AuthFiles:
+    """Several login files read in order; the first with credentials for the host wins."""
+
+    def __init__(self, paths: list[Path] | None = None) -> None:
+        self.files = [DockerConfig(p) for p in (ambient_auth_files() if paths is None else paths)]
+
+    def lookup(self, host: str) -> Credentials | None:
+        for file in self.files:
+            found = file.lookup(host)
+            if found is not None:
+                return found
+        return None
+
 
 class CredentialStore:
-    """Explicit per-host credentials first, then the docker config (unless ``ambient`` is off:
-    a server sends only the credentials its configuration names)."""
+    """Explicit per-host credentials first, then the user's login files (unless ``ambient`` is
+    off: a server sends only the credentials its configuration names)."""
 
     def __init__(
         self,
         explicit: dict[str, Credentials] | None = None,
-        docker_config: DockerConfig | None = None,
+        docker_config: DockerConfig | AuthFiles | None = None,
         *,
         ambient: bool = True,
     ) -> None:
         self.explicit = dict(explicit or {})
-        self.docker_config = docker_config or (DockerConfig() if ambient else None)
+        self.docker_config = docker_config or (AuthFiles() if ambient else None)
 
     def lookup(self, host: str) -> Credentials | None:
         if host in self.explicit:

@@ -43,8 +43,10 @@ class HostileRegistry:
 
     challenge: str = ""
     redirect: str | None = None
+    token_redirect: str | None = None  # where its own token server sends a request (307)
     port: int = 0
     seen: list[tuple[str, str | None]] = field(default_factory=list)
+    requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # with the method
 
     @property
     def host(self) -> str:
@@ -53,7 +55,10 @@ class HostileRegistry:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         auth = request.headers.get("Authorization")
         self.seen.append((request.path_qs, auth))
+        self.requests.append((request.method, request.path_qs, auth))
         if request.path == "/token":  # its own token server, on its own host and port
+            if self.token_redirect is not None:  # 307: a client following it resends the body
+                raise web.HTTPTemporaryRedirect(self.token_redirect)
             return web.json_response({"token": "own", "expires_in": 300})
         if auth is None:
             return web.Response(status=401, headers={"WWW-Authenticate": self.challenge})

@@ -1,7 +1,12 @@
-"""A Docker token-auth server (distribution docs/spec/auth/token.md and jwt.md) for tests.
+"""A Docker token-auth server (distribution docs/spec/auth/token.md, jwt.md, oauth.md) for tests.
 
 Runs a ThreadingHTTPServer on a loopback port in a daemon thread. Known users get every action
 they ask for; anonymous callers get only `pull` on repositories under `public_prefix`.
+
+Besides the GET exchange it answers the OAuth2 POST of oauth.md (unless `oauth` is off, when a
+POST gets 404 as from a server without it): `grant_type=password` (with `access_type=offline` it
+issues a refresh token) and `grant_type=refresh_token` with a token from `issue_refresh_token`.
+Each refresh grant rotates the token: the one used stops working, the answer carries the next.
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ class TokenRequest:
     granted: tuple[Access, ...]
     status: int  # 200 issued, 401 bad credentials
     time: float  # time.time() when answered
+    method: str = "GET"
+    grant_type: str | None = None  # the OAuth2 POST's
+    client_id: str | None = None
 
 
 def parse_scope(scope: str) -> tuple[str, str, tuple[str, ...]] | None:
@@ -85,6 +93,9 @@ class TokenServer:
     issuer: str = "xregistry-test-issuer"
     key_header: KeyHeader = "x5c"
     port: int = 0
+    oauth: bool = True  # answer the OAuth2 POST (off: 404, as a server without it)
+    refusal_status: int = 401  # how a refused grant is answered (OAuth2 itself says 400)
+    _refresh_tokens: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _signer: CertKey | None = field(default=None, init=False, repr=False)
     _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
@@ -145,6 +156,17 @@ class TokenServer:
     def clear(self) -> None:
         with self._lock:
             self._requests.clear()
+
+    def issue_refresh_token(self, user: str) -> str:
+        """A refresh token for `user` (what `docker login` stores as `identitytoken`)."""
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._refresh_tokens[token] = user
+        return token
+
+    def _redeem(self, token: str) -> str | None:
+        with self._lock:
+            return self._refresh_tokens.pop(token, None)
 
     def _record(self, entry: TokenRequest) -> None:
         with self._lock:
@@ -260,6 +282,54 @@ def _handler_for(ts: TokenServer) -> type[BaseHTTPRequestHandler]:
                 "expires_in": ts.expires_in,
                 "issued_at": stamp,
             }
+            self._send(200, body)
+
+        def do_POST(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            # Read the body first even when refusing: left unread, it would be taken as the
+            # next request on this keep-alive connection.
+            length = int(self.headers.get("Content-Length") or 0)
+            form = urllib.parse.parse_qs(self.rfile.read(min(length, 65536)).decode())
+            if url.path != "/token" or not ts.oauth:
+                self._send(404, {"errors": [{"code": "NOT_FOUND", "message": url.path}]})
+                return
+
+            def one(key: str) -> str | None:
+                return form.get(key, [None])[0]
+
+            grant, service, client_id = one("grant_type"), one("service"), one("client_id")
+            scopes = [s for s in (one("scope") or "").split(" ") if s]
+            user: str | None = None
+            offline = one("access_type") == "offline"
+            if grant == "refresh_token":
+                user = ts._redeem(one("refresh_token") or "")
+                offline = True  # the next refresh needs the next token
+            elif grant == "password":
+                name, password = one("username") or "", one("password") or ""
+                expected = ts.users.get(name)
+                if expected is not None and secrets.compare_digest(expected, password):
+                    user = name
+            if user is None or not client_id:
+                ts._record(
+                    TokenRequest(user, service, tuple(scopes), (), ts.refusal_status, time.time(),
+                                 "POST", grant, client_id)
+                )  # fmt: skip
+                # RFC 6749 5.2 says 400; Docker's token servers answer 401: both are seen.
+                self._send(ts.refusal_status, {"error": "invalid_grant"})
+                return
+            granted = ts.grant(user, scopes)
+            token = ts.mint(granted, subject=user)
+            ts._record(
+                TokenRequest(user, service, tuple(scopes), tuple(granted), 200, time.time(),
+                             "POST", grant, client_id)
+            )  # fmt: skip
+            body: dict[str, Any] = {
+                "access_token": token,
+                "scope": " ".join(scopes),
+                "expires_in": ts.expires_in,
+            }
+            if offline:
+                body["refresh_token"] = ts.issue_refresh_token(user)
             self._send(200, body)
 
         def _credentials(self) -> tuple[str | None, bool]:

@@ -50,7 +50,7 @@ def database(tmp_path: Path, registries: Registries) -> Xregistry:
 
 async def seed(registries: Registries, rng: random.Random) -> dict[str, str]:
     digests = {}
-    for repository, tag in (("shop/api", "1.0"), ("shop/api", "dev"), ("shop/web", "1.1")):
+    for repository, tag in (("shop/api", "1.0.0"), ("shop/api", "dev"), ("shop/web", "1.1.0")):
         image = build_image(rng, layers=1, layer_size=30_000)
         await push_to(registries.source.host, repository, image, tag)
         digests[f"{repository}:{tag}"] = image.digest
@@ -84,7 +84,7 @@ async def test_rules_and_runs_on_the_database(
     assert waited.exit_code == 0, waited.output
     assert "of rule mirror (manual): succeeded" in waited.stdout
     assert "copied" in waited.stdout
-    for name in ("shop/api:1.0", "shop/web:1.1"):
+    for name in ("shop/api:1.0.0", "shop/web:1.1.0"):
         repository, tag = name.split(":")
         assert (
             await digest_of(registries.destination.host, f"m/{repository}", tag) == (digests[name])
@@ -281,8 +281,8 @@ async def test_commands_against_a_server(served: Served, rng: random.Random) -> 
     assert done["status"] == "succeeded"
     assert done["outcomes"] == {"copied": 1}
     assert (
-        await digest_of(served.registries.destination.host, "far/shop/api", "1.0")
-        == (digests["shop/api:1.0"])
+        await digest_of(served.registries.destination.host, "far/shop/api", "1.0.0")
+        == (digests["shop/api:1.0.0"])
     )
     again = await xregistry.ok("replicate", "run", "remote", "--wait")
     assert "succeeded" in again

@@ -97,20 +97,20 @@ def test_referrer_kinds() -> None:
 @pytest.mark.parametrize(
     ("text", "inside", "outside"),
     [
-        ("^1.2", ["1.2.0", "v1.9.9", "1.10"], ["1.1.9", "2.0.0", "1.3.0-rc.1"]),
+        ("^1.2", ["1.2.0", "v1.9.9", "1.10.0"], ["1.1.9", "2.0.0", "1.3.0-rc.1", "1.10"]),
         ("^0.2.3", ["0.2.3", "0.2.9"], ["0.3.0", "0.2.2"]),
         ("^0.0.3", ["0.0.3"], ["0.0.4"]),
         ("~1.2.3", ["1.2.3", "1.2.10"], ["1.3.0", "1.2.2"]),
-        ("~1", ["1.0.0", "1.9"], ["2.0"]),
-        ("1.x", ["1.0", "1.99.1"], ["2.0", "0.9"]),
+        ("~1", ["1.0.0", "1.9.0"], ["2.0.0"]),
+        ("1.x", ["1.0.0", "1.99.1"], ["2.0.0", "0.9.0"]),
         ("1.2", ["1.2.0", "1.2.7"], ["1.3.0"]),
         ("1.2.3", ["1.2.3", "v1.2.3"], ["1.2.4"]),
-        (">=1.2 <2", ["1.2", "1.9.9"], ["2.0", "1.1"]),
-        (">= 1.2, < 2 || 3.x", ["1.5", "3.1"], ["2.1", "4.0"]),
+        (">=1.2 <2", ["1.2.0", "1.9.9"], ["2.0.0", "1.1.0"]),
+        (">= 1.2 < 2 || 3.x", ["1.5.0", "3.1.0"], ["2.1.0", "4.0.0"]),
         (">1.2", ["1.3.0"], ["1.2.9"]),
         ("<=1.2", ["1.2.9"], ["1.3.0"]),
-        (">=2.0.0-rc.1", ["2.0.0-rc.1", "2.0.0", "2.1.0-rc.1"], ["1.9"]),
-        ("*", ["0.1", "10"], []),
+        (">=2.0.0-rc.1", ["2.0.0-rc.1", "2.0.0"], ["1.9.0", "2.1.0-rc.1"]),
+        ("*", ["0.1.0", "10.0.0"], ["10", "latest"]),
     ],
 )
 def test_semver_ranges(text: str, inside: list[str], outside: list[str]) -> None:
@@ -125,15 +125,15 @@ def test_semver_ranges(text: str, inside: list[str], outside: list[str]) -> None
 
 def test_tag_filters() -> None:
     assert tag_version("latest") is None
-    assert str(tag_version("v2.0.0-rc.1")) == "2.0.0rc1"
+    assert str(tag_version("v2.0.0-rc.1")) == "2.0.0-rc.1"
     both = TagFilter(globs=("v*", "1.*"), semver="^1")
-    assert [t for t in ["v1.2", "1.3", "2.0", "v2.1", "latest"] if both.admits(t)] == [
-        "v1.2",
-        "1.3",
+    assert [t for t in ["v1.2.0", "1.3.0", "2.0.0", "v2.1.0", "latest"] if both.admits(t)] == [
+        "v1.2.0",
+        "1.3.0",
     ]
     assert TagFilter(regex=r"release-\d+").admits("release-12")
     assert not TagFilter(regex=r"release-\d+").admits("release-12-hotfix")
-    for bad in ({"regex": "("}, {"semver": "^^1"}, {"semver": ">=1.x"}, {"newest": 0}):
+    for bad in ({"regex": "("}, {"semver": "^^1"}, {"semver": ">=1.2.3.4"}, {"newest": 0}):
         with pytest.raises(InvalidArgument):
             TagFilter(**bad)
 

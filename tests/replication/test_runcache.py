@@ -12,6 +12,7 @@ from catalog.oci.client import RegistryClient
 from replication.image import RunState
 from replication.rules import Rule
 from replication.runcache import RunCache, RunContext
+from replication.stores import RegistryStore
 from tests.harness.images import build_image
 from tests.replication.conftest import Pair, push_to
 
@@ -101,7 +102,9 @@ async def test_a_run_lists_a_repository_once_whatever_the_tasks(
         RegistryClient(pair.destination.host) as destination,
     ):
         rule = Rule(pair.source_proxy.host, pair.destination.host)
-        context = RunContext(RunState(rule, source, destination), "test")
+        context = RunContext(
+            RunState(rule, RegistryStore(source), RegistryStore(destination)), "test"
+        )
         listings = await asyncio.gather(*(context.listing("app") for _ in range(4)))
         context.known("planned", frozenset({"x"}))  # listed by the planner: not asked again
         assert await context.listing("planned") == {"x"}

@@ -136,6 +136,10 @@ class _AttachmentSchemeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Atta
     """A manifest inside the subject's index that refers to a sibling (BuildKit attestations)."""
     ATTACHMENT_SCHEME_LAYOUT_INDEX: _AttachmentScheme.ValueType  # 5
     """The `index.json` of an OCI image-layout directory."""
+    ATTACHMENT_SCHEME_SUBJECT_FIELD: _AttachmentScheme.ValueType  # 6
+    """A tagged manifest's own `subject` field (pushed where neither the referrers API nor a
+    fallback tag lists it).
+    """
 
 class AttachmentScheme(_AttachmentScheme, metaclass=_AttachmentSchemeEnumTypeWrapper):
     """How the catalog found an attachment."""
@@ -152,6 +156,10 @@ ATTACHMENT_SCHEME_IN_INDEX: AttachmentScheme.ValueType  # 4
 """A manifest inside the subject's index that refers to a sibling (BuildKit attestations)."""
 ATTACHMENT_SCHEME_LAYOUT_INDEX: AttachmentScheme.ValueType  # 5
 """The `index.json` of an OCI image-layout directory."""
+ATTACHMENT_SCHEME_SUBJECT_FIELD: AttachmentScheme.ValueType  # 6
+"""A tagged manifest's own `subject` field (pushed where neither the referrers API nor a
+fallback tag lists it).
+"""
 Global___AttachmentScheme: _TypeAlias = AttachmentScheme  # noqa: Y015
 
 class _IndexPhase:
