@@ -116,9 +116,13 @@ def index_status(view: RegistryView) -> str | None:
 
 @registry_group.command("remove")
 @click.argument("name")
+@output_option
 @reports_errors
 @with_catalog
-def remove(catalog: Catalog, name: str) -> None:
+def remove(catalog: Catalog, name: str, output: str) -> None:
     """Remove registry NAME and what the catalog recorded of it."""
     catalog.remove_registry(name)
-    click.echo(f"removed registry {name}")
+    if output == "json":
+        echo_json({"name": name, "removed": True})
+    else:
+        click.echo(f"removed registry {name}")

@@ -15,10 +15,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from catalog import errors
 from catalog.api import convert, enums, names
+from catalog.api.errors import KIND_KEY
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
-from catalog.cli.errors import CallerRefused, ServerUnavailable, ServerUnreachable
+from catalog.cli.errors import CallerRefused, ServerUnavailable, ServerUnreachable, relayed
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
@@ -71,7 +72,13 @@ def _error(server: str, exc: grpc.RpcError, answers: bool) -> Exception:
     if code in _UNREACHED and not answers:
         reason = " ".join(details.split()) or code.name
         return ServerUnreachable(f"cannot reach the xregistry server at {server}: {reason}")
-    return _ERRORS.get(code, errors.CatalogError)(details)
+    error = _ERRORS.get(code, errors.CatalogError)(details)
+    metadata: Any = exc.trailing_metadata() or ()
+    # grpc.aio's is a mapping, the blocking API's a tuple of (key, value) pairs.
+    for key, value in metadata.items() if hasattr(metadata, "items") else metadata:
+        if key == KIND_KEY and isinstance(value, str):
+            return relayed(error, value)
+    return error
 
 
 class Connection:
