@@ -8,7 +8,7 @@ import click
 
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
-from catalog.cli.output import camel, echo_json, output_option, progress_bar, table
+from catalog.cli.output import camel, count_text, echo_json, output_option, progress_bar, table
 from catalog.index.progress import IndexStats
 
 
@@ -34,8 +34,9 @@ def index_command(catalog: Catalog, name: str, output: str) -> None:
             show(
                 stats.repositories_total or None,
                 stats.repositories_done,
-                f"{stats.manifests_new} new manifests, {stats.attachments_new} attachments, "
-                f"{stats.errors} errors",
+                f"{count_text(stats.manifests_new, 'new manifest')}, "
+                f"{count_text(stats.attachments_new, 'attachment')}, "
+                f"{count_text(stats.errors, 'error')}",
             )
 
         stats = asyncio.run(catalog.index(name, progress))

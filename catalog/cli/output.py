@@ -109,6 +109,11 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(to_json(value), indent=2))
 
 
+def count_text(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 error``, ``2 errors``, ``0 errors``."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 # -- tables ------------------------------------------------------------------------------------
 
 

@@ -204,7 +204,7 @@ def _registry(r: pb.Registry) -> queries.RegistryView:
         insecure=r.insecure,
         ca_file=r.ca_file or None,
         credentials_ref=r.credentials_ref or None,
-        repositories=[],
+        repositories=list(r.repositories),
         index_schedule=r.index_schedule or None,
         last_index_at=convert.optional_datetime(r, "last_index_time"),
         last_index_status=enums.INDEX_STATUS.domain(r.last_index_status),
@@ -228,6 +228,7 @@ class RemoteCatalog:
             insecure=spec.insecure,
             ca_file=spec.ca_file or "",
             credentials_ref=spec.credentials_ref or "",
+            repositories=spec.repositories,
             index_schedule=spec.index_schedule or "",
         )
         request = pb.CreateRegistryRequest(registry_id=spec.name, registry=registry)
@@ -267,6 +268,9 @@ class RemoteCatalog:
                 if p.done:
                     stats.tag_events = int(p.stats.tags_changed)
                     stats.tags_gone = int(p.stats.tags_gone)
+                    stats.manifests_new = int(p.stats.manifests_new)
+                    stats.documents = int(p.stats.documents)
+                    stats.locations_gone = int(p.stats.locations_gone)
                     stats.phase = "done"
                 if on_progress is not None:
                     on_progress(stats)
@@ -336,11 +340,12 @@ class RemoteCatalog:
         ref = parse_image_reference(reference, "latest")
         if ref.digest is not None:
             raise errors.InvalidArgument("tag history needs a tag, not a digest")
-        hosts = {r.host: r.name for r in self.list_registries().items}
-        if ref.registry not in hosts:
+        # The first registry with that host (by name): two names may share a host.
+        named = [r.name for r in self.list_registries().items if r.host == ref.registry]
+        if not named:
             raise errors.NotFound(f"no registry with host {ref.registry!r} in the catalog")
         tag = ref.tag or "latest"
-        parent = names.tag_name(hosts[ref.registry], ref.repository, tag)
+        parent = names.tag_name(named[0], ref.repository, tag)
         answer = self._call(
             self.stub.ListTagEvents, pb.ListTagEventsRequest(parent=parent, page_size=size)
         )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.output import record, table, when_text
+from catalog.cli.output import count_text, record, table, when_text
 from replication.report import RunReport
 from replication.statuses import FAILED_TASK, TaskStatus
 
@@ -54,7 +54,7 @@ def _counts_table(
         ],
     )
     if denied:
-        click.echo(f"{denied} image(s) denied by the rule's policy, not copied")
+        click.echo(f"{count_text(denied, 'image')} denied by the rule's policy, not copied")
     if failures:
         table("failed images", ["repository", "tag", "reason"], failures)
 
