@@ -74,8 +74,7 @@ def _error(server: str, exc: grpc.RpcError, answers: bool) -> Exception:
         return ServerUnreachable(f"cannot reach the xregistry server at {server}: {reason}")
     error = _ERRORS.get(code, errors.CatalogError)(details)
     metadata: Any = exc.trailing_metadata() or ()
-    # grpc.aio's is a mapping, the blocking API's a tuple of (key, value) pairs.
-    for key, value in metadata.items() if hasattr(metadata, "items") else metadata:
+    for key, value in metadata:  # (key, value) pairs, in grpc.aio's Metadata too
         if key == KIND_KEY and isinstance(value, str):
             return relayed(error, value)
     return error

@@ -110,6 +110,10 @@ def cases(catalog: Catalog) -> list[tuple[str, Case]]:
         ("artifact show", Case((absent,), 3)),
         ("artifact show", Case(("Not A Reference!",), 2)),
         ("index", Case(("absent",), 3)),
+        # A layout root of the secrets (both read the same file) whose layout is missing: not
+        # found, which the server answers with FAILED_PRECONDITION and names as a LayoutError.
+        ("registry add", Case(("gone", "oci:layouts/absent"))),
+        ("index", Case(("gone",), 3)),
         ("find", Case((), 2)),
         ("find", Case(("--limit", "many"), 2)),
         ("registry list", Case(("--no-such-option",), 2)),
@@ -219,7 +223,11 @@ def xregistry(
 ) -> tuple[int, str, str]:
     """``xregistry ARGS`` in this process (the machine is shared: a process each would take
     minutes): exit code, stdout, stderr. Stdout is not a terminal, as in a pipe."""
-    root = ["--server", server] if server else ["--database", f"sqlite:///{db}"]
+    if server:
+        root = ["--server", server]
+    else:
+        assert db is not None
+        root = ["--database", f"sqlite:///{db}", "--config", str(secrets_file(db.parent.parent))]
     runner = CliRunner(env={"XREGISTRY_SERVER": None, "XREGISTRY_DATABASE": None})
     result = runner.invoke(main, [*root, *args], prog_name="xregistry")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -235,12 +243,24 @@ def serve_process(config: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def secrets_file(folder: Path) -> Path:
+    """The secrets the server and the local command line share: a layout root."""
+    path = folder / "secrets.yaml"
+    if not path.exists():
+        (folder / "layouts").mkdir()
+        path.write_text(f"secrets:\n  layouts: [{{name: layouts, path: {folder / 'layouts'}}}]\n")
+    return path
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     """An empty catalog behind ``xregistry serve`` on a loopback port."""
     port = free_port()
     config = tmp_path / "serve.yaml"
-    config.write_text(f"database: sqlite:///{tmp_path / 'served.db'}\nlisten: 127.0.0.1:{port}\n")
+    config.write_text(
+        f"database: sqlite:///{tmp_path / 'served.db'}\nlisten: 127.0.0.1:{port}\n"
+        + secrets_file(tmp_path).read_text()
+    )
     process = serve_process(config)
     address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 30
