@@ -10,6 +10,7 @@ import click
 
 from catalog import __version__
 from catalog.cli.errors import EXIT_USAGE
+from catalog.cli.output import FORMATS
 
 # Command name → "module:attribute". A command's module is imported only when it runs (or for
 # --help), so `xregistry replicate once` does not pay for the catalog's, gRPC's or sigstore's
@@ -88,7 +89,7 @@ class LazyGroup(click.Group):
 @click.option(
     "--output",
     "-o",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(FORMATS),
     help="table or json for every command; a command's own --output wins [default: table].",
 )
 @click.option(
