@@ -443,3 +443,20 @@ def test_one_serializer_for_every_record() -> None:
         "started": "2026-12-06T05:26:08Z",
     }
     assert when_text(naive) == "2026-12-06T05:26:08Z"
+
+
+def test_a_database_that_cannot_be_opened_is_an_unreachable_catalog(tmp_path: Path) -> None:
+    """Exit 7 and one line, as for a server nobody answers; never a traceback, nor the
+    password of the URL."""
+    port = free_port()  # nothing listens there
+    for url in (
+        f"sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}",
+        f"postgresql://bob:s3cret-word@127.0.0.1:{port}/catalog",
+    ):
+        for words in (["registry", "list"], ["audit"], ["policy", "list"], ["replicate", "status"]):
+            result = CliRunner().invoke(main, ["--database", url, *words], prog_name="xregistry")
+            assert result.exit_code == 7, (url, words, result.output, result.exception)
+            assert result.stderr.startswith("xregistry: error: cannot open the database ")
+            assert result.stderr.count("\n") == 1
+            assert result.stdout == ""
+            assert "s3cret-word" not in result.stderr
