@@ -53,6 +53,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 insecure=r.insecure,
                 ca_file=r.ca_file or None,
                 credentials_ref=r.credentials_ref or None,
+                repositories=tuple(r.repositories),
                 index_schedule=r.index_schedule or None,
             ),
         )

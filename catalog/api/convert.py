@@ -44,6 +44,7 @@ def registry(view: queries.RegistryView) -> pb.Registry:
         last_index_error=view.last_index_error or "",
         last_index_start_time=timestamp(view.last_index_started_at),
         last_index_error_count=view.last_index_errors or 0,
+        repositories=view.repositories,
     )
 
 
@@ -215,6 +216,9 @@ def progress(stats: IndexStats, started: datetime, done: bool) -> pb.IndexProgre
                 manifests_fetched=stats.manifest_gets,
                 attachments=stats.attachments_new,
                 errors=stats.errors,
+                manifests_new=stats.manifests_new,
+                documents=stats.documents,
+                locations_gone=stats.locations_gone,
             )
         )
     return message

@@ -115,6 +115,21 @@ def status_for(exc: BaseException, method: str = "") -> tuple[grpc.StatusCode, s
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
+KIND_KEY = "xregistry-error-kind"
+"""Trailing metadata naming the domain exception (``oci.DigestMismatch``), so that a client can
+tell failures one status code covers apart, as the command line's exit codes do."""
+_KIND_MODULES = {domain.__name__: "catalog", oci.__name__: "oci"}
+
+
+def error_kind(exc: BaseException) -> tuple[tuple[str, str], ...]:
+    """The :data:`KIND_KEY` metadata of ``exc``: its nearest class in ``catalog.errors`` or
+    ``catalog.oci.errors``; nothing for anything else."""
+    for cls in type(exc).__mro__:
+        module = _KIND_MODULES.get(cls.__module__)
+        if module is not None:
+            return ((KIND_KEY, f"{module}.{cls.__name__}"),)
+    return ()
+
 
 async def _abort(context: Context, exc: Exception, method: str) -> NoReturn:
     set_code = context.code()
@@ -123,7 +138,9 @@ async def _abort(context: Context, exc: Exception, method: str) -> NoReturn:
         # unimplemented methods): keep its code and details, like grpc does.
         await context.abort(set_code, context.details() or "")
     code, details = status_for(exc, method)
-    await context.abort(code, details)
+    await context.abort(
+        code, details, trailing_metadata=error_kind(exc) if code != Code.INTERNAL else ()
+    )
 
 
 class MalformedRequest:

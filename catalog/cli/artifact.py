@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
 from catalog.cli.hosts import by_catalog_host
-from catalog.cli.output import console, echo_json, output_option, table
+from catalog.cli.output import echo_json, fields, output_option, table
 from catalog.store.queries import ArtifactView, RegistryView
 
 
 def render_artifact(view: ArtifactView) -> None:
-    out = console()
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(no_wrap=True)
-    summary.add_column(overflow="fold")
-    summary.add_row("[bold]digest", view.digest)
-    summary.add_row("[bold]mediaType", view.media_type)
+    summary: list[tuple[str, object]] = [("digest", view.digest), ("mediaType", view.media_type)]
     if view.artifact_type:
-        summary.add_row("[bold]artifactType", view.artifact_type)
-    summary.add_row("[bold]size", str(view.size))
+        summary.append(("artifactType", view.artifact_type))
+    summary.append(("size", view.size))
     if view.platform:
         p = view.platform
-        summary.add_row(
-            "[bold]platform", "/".join(x for x in (p.os, p.architecture, p.variant) if x)
-        )
-    out.print(summary)
+        summary.append(("platform", "/".join(x for x in (p.os, p.architecture, p.variant) if x)))
+    fields(summary)
     if view.children:
         table(
             "platforms",
@@ -38,7 +30,7 @@ def render_artifact(view: ArtifactView) -> None:
         "locations",
         ["registry", "repository", "tags", "last seen", "gone"],
         [
-            (loc.registry, loc.repository, ", ".join(loc.tags), loc.last_seen, loc.gone or "")
+            (loc.registry, loc.repository, ",".join(loc.tags), loc.last_seen, loc.gone)
             for loc in view.locations
         ],
     )

@@ -132,14 +132,6 @@ def event_json(view: AuditEventView) -> dict[str, object]:
     }
 
 
-def short(version: str | None) -> str | None:
-    """A digest cut for a table (``sha256:`` and 12 hex digits, as docker shows image ids);
-    JSON keeps it whole."""
-    if version is not None and version.startswith("sha256:"):
-        return version[: len("sha256:") + 12]
-    return version
-
-
 @click.command("audit")
 @click.option("--principal", help="Only changes by this principal, e.g. token:ci or local:alice.")
 @click.option(
@@ -186,9 +178,9 @@ def audit_command(
                 v.principal,
                 v.kind,
                 v.resource,
-                short(v.before),
-                short(v.after),
-                short(v.detail),
+                v.before,
+                v.after,
+                v.detail,
             )
             for v in found
         ],

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import click
 
+from catalog.cli.errors import CatalogUnreachable
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.store import queries
 from catalog.store.db import DEFAULT_URL
@@ -86,10 +87,18 @@ def config_path() -> str | None:
 
 def open_sessions(url: str) -> sessionmaker[Session]:
     """Sessions on the database at ``url``, its schema brought up to date first."""
+    from sqlalchemy.exc import OperationalError
+
     from catalog.store.db import make_engine, session_factory, upgrade
 
     engine = make_engine(url)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except OperationalError as exc:
+        # Like a server nobody answers: one line (never the password), not a traceback.
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise CatalogUnreachable(f"cannot open the database {where}: {reason}") from None
     return session_factory(engine)
 
 

@@ -19,11 +19,17 @@ EXIT_UNAVAILABLE = 4
 EXIT_AUTH = 5
 EXIT_INVALID_CONTENT = 6
 EXIT_SERVER_UNREACHABLE = 7
+EXIT_CONFLICT = 8
 EXIT_ERROR = 1
 
 
 class ServerUnreachable(domain.CatalogError):
     """``--server`` could not be reached (nothing listening, refused, TLS failed, timed out)."""
+
+
+class CatalogUnreachable(domain.CatalogError):
+    """The database (``--database``) could not be opened: the catalog cannot be reached, as
+    with a server that does not answer."""
 
 
 class ServerUnavailable(domain.CatalogError):
@@ -37,11 +43,13 @@ class CallerRefused(domain.CatalogError):
 # First match wins: subclasses before their bases.
 _EXIT_CODES: list[tuple[type[Exception], int]] = [
     (ServerUnreachable, EXIT_SERVER_UNREACHABLE),
+    (CatalogUnreachable, EXIT_SERVER_UNREACHABLE),
     (ServerUnavailable, EXIT_UNAVAILABLE),
     (CallerRefused, EXIT_AUTH),
     (domain.InvalidArgument, EXIT_USAGE),
     (domain.ConfigError, EXIT_USAGE),
     (domain.NotFound, EXIT_NOT_FOUND),
+    (domain.AlreadyExists, EXIT_CONFLICT),
     (domain.CatalogError, EXIT_ERROR),
     (oci.InvalidReference, EXIT_USAGE),
     (oci.InvalidDigest, EXIT_USAGE),
@@ -59,10 +67,23 @@ _EXIT_CODES: list[tuple[type[Exception], int]] = [
 ]
 
 
+def relayed(error: Exception, kind: str) -> Exception:
+    """``error`` (made from a server's status code) judged as the domain exception the server
+    named (``oci.DigestMismatch``, see catalog.api.errors.error_kind), so that it exits as the
+    same failure on the database would. An unknown name changes nothing."""
+    module, _, name = kind.partition(".")
+    source = {"catalog": domain, "oci": oci}.get(module)
+    cls = getattr(source, name, None) if source is not None and name.isidentifier() else None
+    if isinstance(cls, type) and issubclass(cls, domain.CatalogError | oci.OCIError):
+        error.relayed_kind = cls  # type: ignore[attr-defined]
+    return error
+
+
 def exit_code(exc: Exception, otherwise: int = EXIT_ERROR) -> int:
     """The exit code of ``exc``; ``otherwise`` for an error of no more precise kind."""
+    kind = getattr(exc, "relayed_kind", type(exc))
     for cls, code in _EXIT_CODES:
-        if isinstance(exc, cls):
+        if issubclass(kind, cls):
             return otherwise if code == EXIT_ERROR else code
     return otherwise
 

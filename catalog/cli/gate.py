@@ -10,7 +10,7 @@ import click
 
 from catalog.cli.errors import EXIT_USAGE, reports_errors, reports_errors_as
 from catalog.cli.gate_backend import PolicySource, open_gate
-from catalog.cli.output import echo_json, output_option, plain, table, when_text
+from catalog.cli.output import echo_json, output_option, record, table, when_text
 from catalog.gate.checker import DEFAULT_POLICY, CheckResult
 from catalog.trust.policy.stored import PolicyView
 
@@ -31,39 +31,22 @@ def _source(file: Path) -> PolicySource:
 
 
 def _result_json(result: CheckResult) -> dict[str, Any]:
-    d = result.decision
-    return {
-        "allowed": d.allowed,
-        "digest": d.digest,
-        "image": result.reference,
-        "policy": d.policy,
-        "policyVersion": d.policy_version,
-        "mode": d.mode,
-        "reasons": list(d.reasons),
-        "evidence": [
-            {
-                "rule": e.rule,
-                "attachmentDigest": e.attachment_digest,
-                "method": e.method,
-                "identity": e.identity,
-                "issuer": e.issuer,
-                "keyFingerprint": e.key_fingerprint,
-                "logIndex": e.log_index,
-                "integratedTime": e.integrated_time,
-            }
-            for e in d.evidence
-        ],
-        "trustVersion": result.trust_version,
-        "cached": result.cached,
-    }
+    """The decision's fields, with the image, trust version and cache flag beside them."""
+    return record(
+        result.decision,
+        image=result.reference,
+        trust_version=result.trust_version,
+        cached=result.cached,
+    )
 
 
 def _policy_json(view: PolicyView) -> dict[str, Any]:
+    """A policy set without its source text (`policy list` is a summary)."""
     return {
         "name": view.name,
         "version": view.version,
         "digest": view.digest,
-        "createdAt": plain(view.created_at),
+        "created_at": view.created_at,
     }
 
 

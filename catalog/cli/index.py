@@ -8,7 +8,7 @@ import click
 
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
-from catalog.cli.output import echo_json, output_option, progress_bar, table
+from catalog.cli.output import camel, count_text, echo_json, output_option, progress_bar, table
 from catalog.index.progress import IndexStats
 
 
@@ -26,7 +26,7 @@ def index_command(catalog: Catalog, name: str, output: str) -> None:
     """
     if output == "json":
         stats = asyncio.run(catalog.index(name))
-        echo_json(stats.as_dict())
+        echo_json(stats)
         return
     with progress_bar(f"indexing {name}") as show:
 
@@ -34,12 +34,18 @@ def index_command(catalog: Catalog, name: str, output: str) -> None:
             show(
                 stats.repositories_total or None,
                 stats.repositories_done,
-                f"{stats.manifests_new} new manifests, {stats.attachments_new} attachments, "
-                f"{stats.errors} errors",
+                f"{count_text(stats.manifests_new, 'new manifest')}, "
+                f"{count_text(stats.attachments_new, 'attachment')}, "
+                f"{count_text(stats.errors, 'error')}",
             )
 
         stats = asyncio.run(catalog.index(name, progress))
-    table(None, ["counter", "value"], [(k, v) for k, v in stats.as_dict().items() if k != "phase"])
+    # The counters by their JSON names, so that people and scripts speak of the same things.
+    table(
+        None,
+        ["counter", "value"],
+        [(camel(k), v) for k, v in stats.as_dict().items() if k != "phase"],
+    )
     if stats.errors:
         errors = catalog.list_index_errors(name, size=20).items
         table(

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
-from catalog.cli.output import console
+from catalog.cli.output import echo_json, fields, output_option, table
 from catalog.cli.platforms import platform_option, resolved
 from catalog.oci.attachments import find_attachments
 from catalog.oci.describe import Inspection, inspect
@@ -20,31 +17,24 @@ from catalog.oci.options import RegistryOptions
 from catalog.oci.reference import Reference, parse_reference
 
 
-def render(result: Inspection, console: Console) -> None:
+def render(result: Inspection) -> None:
     doc = result.to_json()
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(no_wrap=True)
-    summary.add_column(overflow="fold")
-    for key in ("reference", "digest", "mediaType", "size", "artifactType"):
-        if doc[key] is not None:
-            summary.add_row(f"[bold]{key}[/]", str(doc[key]))
-    console.print(summary)
+    keys = ("reference", "digest", "mediaType", "size", "artifactType")
+    fields([(key, doc[key]) for key in keys if doc[key] is not None])
     if doc["platforms"]:
-        table = Table(title="platforms", title_justify="left")
-        for column in ("os", "architecture", "variant", "digest"):
-            table.add_column(column, overflow="fold")
-        for p in doc["platforms"]:
-            table.add_row(p["os"], p["architecture"], p["variant"] or "", p["digest"])
-        console.print(table)
+        table(
+            "platforms",
+            ["os", "architecture", "variant", "digest"],
+            [(p["os"], p["architecture"], p["variant"], p["digest"]) for p in doc["platforms"]],
+        )
     if doc["referrers"]:
-        table = Table(title="referrers", title_justify="left")
-        for column in ("scheme", "artifactType", "digest", "subject"):
-            table.add_column(column, overflow="fold")
-        for r in doc["referrers"]:
-            table.add_row(r["scheme"], r["artifactType"] or "", r["digest"], r["subject"])
-        console.print(table)
+        table(
+            "referrers",
+            ["scheme", "artifactType", "digest", "subject"],
+            [(r["scheme"], r["artifactType"], r["digest"], r["subject"]) for r in doc["referrers"]],
+        )
     else:
-        console.print("no referrers found")
+        click.echo("no referrers found")
 
 
 async def _inspect_platform(ref: Reference, options: RegistryOptions, platform: str) -> Inspection:
@@ -54,9 +44,7 @@ async def _inspect_platform(ref: Reference, options: RegistryOptions, platform: 
 
 @click.command("inspect")
 @click.argument("reference")
-@click.option(
-    "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@output_option
 @platform_option
 @registry_options
 @reports_errors
@@ -89,6 +77,6 @@ def inspect_command(
         inspect(ref, options) if platform is None else _inspect_platform(ref, options, platform)
     )
     if output == "json":
-        click.echo(json.dumps(result.to_json(), indent=2))
+        echo_json(result.to_json())
     else:
-        render(result, console())
+        render(result)

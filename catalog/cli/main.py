@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import IO, Any
 
 import click
 
 from catalog import __version__
+from catalog.cli.errors import EXIT_USAGE
 from catalog.cli.log_options import log_options
+from catalog.cli.output import FORMATS
 
 # Command name → "module:attribute". A command's module is imported only when it runs (or for
 # --help), so `xregistry replicate once` does not pay for the catalog's, gRPC's or sigstore's
@@ -33,7 +37,47 @@ COMMANDS = {
 }
 
 
+class UsageFailure(click.ClickException):
+    """A usage error of click's, told in the one line every failure gets: bad input, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, error: click.ClickException) -> None:
+        message = " ".join(error.format_message().split()).rstrip(".")
+        if message[:2].istitle():  # "Missing argument …" → "missing argument …"; not "URL …"
+            message = message[0].lower() + message[1:]
+        ctx = getattr(error, "ctx", None)
+        if ctx is not None:
+            message = f"{message} (see {ctx.command_path} --help)"
+        super().__init__(message)
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        print(f"xregistry: error: {self.message}", file=file or sys.stderr)
+
+
 class LazyGroup(click.Group):
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # the help text, as asked for
+        except click.ClickException as exc:
+            raise UsageFailure(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.NoArgsIsHelpError, UsageFailure):
+            raise
+        except click.ClickException as exc:
+            raise UsageFailure(exc) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -48,6 +92,12 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="xregistry")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(FORMATS),
+    help="table or json for every command; a command's own --output wins [default: table].",
+)
 @click.option(
     "--database",
     envvar="XREGISTRY_DATABASE",
@@ -92,7 +142,11 @@ class LazyGroup(click.Group):
 )
 @log_options
 def main(
-    database: str | None, server: str | None, config: str | None, **_channel: str | None
+    output: str | None,
+    database: str | None,
+    server: str | None,
+    config: str | None,
+    **_channel: str | None,
 ) -> None:
     """xregistry: catalog, verify and replicate what lives in OCI registries.
 
@@ -106,4 +160,4 @@ def main(
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="xregistry")  # as the console script names itself in usage and errors

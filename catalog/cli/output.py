@@ -1,69 +1,194 @@
-"""Human tables by default, JSON for scripts."""
+"""How every command prints: tables for people, JSON for scripts, one convention for both.
+
+- JSON keys are lowerCamelCase at every depth (as the OCI specs and protobuf's JSON mapping
+  write them); records are written with their field names and :func:`to_json` converts them
+  once, here, so no command renames keys of its own.
+- Every point in time is RFC 3339 in UTC with ``Z`` (:func:`rfc3339`), in JSON and tables.
+- Tables go to stdout; when it is not a terminal they are plain lines, one per row, as wide as
+  their cells (a digest is never cut or folded). Progress bars go to stderr, only to a terminal.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
-from collections.abc import Callable, Iterator, Sequence
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+
+FORMATS = ("table", "json")
+
+
+def _chosen_format(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """A command's ``--output``, else the one given before the command (``xregistry -o json
+    registry list``), else table."""
+    if value is not None:
+        return value
+    root = ctx.find_root()
+    return str(root.params.get("output") or "table") if root is not ctx else "table"
+
 
 output_option = click.option(
     "--output",
     "-o",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table for people, json for scripts",
+    type=click.Choice(FORMATS),
+    default=None,
+    callback=_chosen_format,
+    help="table for people, json for scripts [default: table, or the top-level --output]",
 )
+
+# -- points in time ----------------------------------------------------------------------------
+
+
+def rfc3339(value: datetime, *, to_second: bool = False) -> str:
+    """``2026-12-06T05:26:08.674637Z``; ``to_second`` for tables: ``2026-12-06T05:26:08Z``.
+    A time without a zone is UTC: the store writes UTC."""
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if to_second:
+        moment = moment.replace(microsecond=0)
+    return moment.replace(tzinfo=None).isoformat() + "Z"
 
 
 def when_text(value: datetime | None) -> str:
-    """A point in time for people: UTC, to the second."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else ""
+    """A point in time for a table: RFC 3339, UTC, to the second; empty for none."""
+    return rfc3339(value, to_second=True) if value is not None else ""
 
 
-def plain(value: Any) -> Any:
-    """Dataclasses, datetimes and containers as JSON-ready values."""
+# Fields that hold a point in time as Unix seconds (Rekor's integrated time): written as RFC
+# 3339 like every other time.
+_UNIX_SECONDS = frozenset({"integrated_time"})
+_SNAKE = re.compile(r"_([a-z0-9])")
+
+
+def camel(name: str) -> str:
+    """``last_index_at`` → ``lastIndexAt``; a name without underscores stays as it is."""
+    return _SNAKE.sub(lambda m: m.group(1).upper(), name)
+
+
+def to_json(value: Any) -> Any:
+    """Records (dataclasses, pydantic models), enums, times and containers as JSON values with
+    lowerCamelCase keys and RFC 3339 times."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return _object((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
+    if hasattr(value, "model_dump"):  # a pydantic model (not imported: start-up time)
+        return to_json(value.model_dump(mode="json"))
     if isinstance(value, datetime):
-        # RFC 3339 in UTC with ``Z``, as every JSON timestamp: 2026-11-27T10:15:00.250000Z
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
+        return rfc3339(value)
+    if isinstance(value, enum.Enum):
+        return to_json(value.value)
+    if isinstance(value, Mapping):
+        return _object(value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_json(v) for v in value]
     return value
 
 
+def record(value: Any, **extra: Any) -> dict[str, Any]:
+    """A dataclass's fields with ``extra`` fields beside them, for :func:`echo_json`."""
+    return {**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, **extra}
+
+
+def _object(items: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in items:
+        name = str(key.value if isinstance(key, enum.Enum) else key)
+        if name in _UNIX_SECONDS and isinstance(item, int) and not isinstance(item, bool):
+            item = datetime.fromtimestamp(item, UTC)
+        out[camel(name)] = to_json(item)
+    return out
+
+
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(plain(value), indent=2))
+    """``value`` as the command's JSON result on stdout (and nothing else goes there)."""
+    click.echo(json.dumps(to_json(value), indent=2))
 
 
-# Wider than any row: rich lays tables out to the console's width and folds what does not fit.
-_UNBOUNDED = 1_000_000
+def count_text(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 error``, ``2 errors``, ``0 errors``."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
-def console() -> Console:
-    """Where tables go (stdout). Not a terminal, as wide as the rows: a script or a pipe reading
-    the table gets every digest whole, never folded over two lines."""
-    out = Console()
-    return out if out.is_terminal else Console(width=_UNBOUNDED)
+# -- tables ------------------------------------------------------------------------------------
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def cell_text(value: Any) -> str:
+    """A table cell: times as RFC 3339 to the second, booleans as yes/no, none as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return rfc3339(value, to_second=True)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return " ".join(str(value).split("\n"))
+
+
+def _plain(columns: Sequence[str] | None, rows: list[list[str]]) -> None:
+    """Aligned plain lines, two spaces between columns, no trailing blanks; an empty cell is
+    ``-`` so that every row has as many words-separated columns as the header."""
+    lines = ([list(columns)] if columns else []) + [[c or "-" for c in row] for row in rows]
+    if not lines:
+        return
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    for line in lines:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Rows under a header; ``title`` above them."""
+    cells = [[cell_text(v) for v in row] for row in rows]
+    if not is_terminal():
+        if title:
+            click.echo(f"{title}:")
+        _plain(columns, cells)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table(title=title, title_justify="left")
     for column in columns:
         grid.add_column(column, overflow="fold")
-    for row in rows:
-        grid.add_row(*["" if v is None else str(v) for v in row])
+    for row in cells:
+        grid.add_row(*map(Text, row))  # Text: a cell's brackets are not rich markup
     console().print(grid)
+
+
+def fields(rows: Sequence[tuple[str, Any]]) -> None:
+    """A record as ``name  value`` lines (bold names on a terminal)."""
+    cells = [[name, cell_text(value)] for name, value in rows]
+    if not is_terminal():
+        _plain(None, cells)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold")
+    for name, value in cells:
+        grid.add_row(Text(name), Text(value))
+    console().print(grid)
+
+
+def console() -> Any:
+    """Where drawn output goes (stdout, a terminal)."""
+    from rich.console import Console
+
+    return Console()
+
+
+# -- progress ----------------------------------------------------------------------------------
 
 
 @contextmanager
@@ -71,6 +196,8 @@ def progress_bar(description: str) -> Iterator[Callable[[int | None, int, str], 
     """A bar counting M of N (N unknown until given) with a line of detail: the callback is
     ``show(total, done, detail)``. On stderr, and only when it is a terminal: progress is for
     people watching, stdout is the result and a log wants no bar."""
+    from rich.console import Console
+
     err = Console(stderr=True)
     if not err.is_terminal:
         yield lambda total, done, detail: None

@@ -7,7 +7,7 @@ import click
 from catalog.app.config import schedule_text
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
-from catalog.cli.output import echo_json, output_option, table, when_text
+from catalog.cli.output import count_text, echo_json, output_option, table, when_text
 from catalog.store.queries import RegistryView
 from catalog.store.registries import IndexStatus, RegistrySpec
 
@@ -114,15 +114,19 @@ def index_status(view: RegistryView) -> str | None:
     if status == IndexStatus.FAILED:
         return f"{status}: {view.last_index_error}"
     if status == IndexStatus.SUCCEEDED and view.last_index_errors:
-        return f"{status}, {view.last_index_errors} errors"
+        return f"{status}, {count_text(view.last_index_errors, 'error')}"
     return status
 
 
 @registry_group.command("remove")
 @click.argument("name")
+@output_option
 @reports_errors
 @with_catalog
-def remove(catalog: Catalog, name: str) -> None:
+def remove(catalog: Catalog, name: str, output: str) -> None:
     """Remove registry NAME and what the catalog recorded of it."""
     catalog.remove_registry(name)
-    click.echo(f"removed registry {name}")
+    if output == "json":
+        echo_json({"name": name, "removed": True})
+    else:
+        click.echo(f"removed registry {name}")

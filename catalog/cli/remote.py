@@ -15,10 +15,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from catalog import errors
 from catalog.api import convert, enums, names
+from catalog.api.errors import KIND_KEY
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
-from catalog.cli.errors import CallerRefused, ServerUnavailable, ServerUnreachable
+from catalog.cli.errors import CallerRefused, ServerUnavailable, ServerUnreachable, relayed
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
@@ -71,7 +72,12 @@ def _error(server: str, exc: grpc.RpcError, answers: bool) -> Exception:
     if code in _UNREACHED and not answers:
         reason = " ".join(details.split()) or code.name
         return ServerUnreachable(f"cannot reach the xregistry server at {server}: {reason}")
-    return _ERRORS.get(code, errors.CatalogError)(details)
+    error = _ERRORS.get(code, errors.CatalogError)(details)
+    metadata: Any = exc.trailing_metadata() or ()
+    for key, value in metadata:  # (key, value) pairs, in grpc.aio's Metadata too
+        if key == KIND_KEY and isinstance(value, str):
+            return relayed(error, value)
+    return error
 
 
 class Connection:
@@ -197,7 +203,7 @@ def _registry(r: pb.Registry) -> queries.RegistryView:
         insecure=r.insecure,
         ca_file=r.ca_file or None,
         credentials_ref=r.credentials_ref or None,
-        repositories=[],
+        repositories=list(r.repositories),
         index_schedule=r.index_schedule or None,
         last_index_at=convert.optional_datetime(r, "last_index_time"),
         last_index_status=enums.INDEX_STATUS.domain(r.last_index_status),
@@ -221,6 +227,7 @@ class RemoteCatalog:
             insecure=spec.insecure,
             ca_file=spec.ca_file or "",
             credentials_ref=spec.credentials_ref or "",
+            repositories=spec.repositories,
             index_schedule=spec.index_schedule or "",
         )
         request = pb.CreateRegistryRequest(registry_id=spec.name, registry=registry)
@@ -260,6 +267,9 @@ class RemoteCatalog:
                 if p.done:
                     stats.tag_events = int(p.stats.tags_changed)
                     stats.tags_gone = int(p.stats.tags_gone)
+                    stats.manifests_new = int(p.stats.manifests_new)
+                    stats.documents = int(p.stats.documents)
+                    stats.locations_gone = int(p.stats.locations_gone)
                     stats.phase = "done"
                 if on_progress is not None:
                     on_progress(stats)
@@ -356,11 +366,12 @@ class RemoteCatalog:
         ref = parse_image_reference(reference, "latest")
         if ref.digest is not None:
             raise errors.InvalidArgument("tag history needs a tag, not a digest")
-        hosts = {r.host: r.name for r in self.list_registries().items}
-        if ref.registry not in hosts:
+        # The first registry with that host (by name): two names may share a host.
+        named = [r.name for r in self.list_registries().items if r.host == ref.registry]
+        if not named:
             raise errors.NotFound(f"no registry with host {ref.registry!r} in the catalog")
         tag = ref.tag or "latest"
-        parent = names.tag_name(hosts[ref.registry], ref.repository, tag)
+        parent = names.tag_name(named[0], ref.repository, tag)
         answer = self._call(
             self.stub.ListTagEvents, pb.ListTagEventsRequest(parent=parent, page_size=size)
         )

@@ -12,7 +12,7 @@ import click
 
 from catalog.cli.errors import EXIT_ERROR, reports_errors
 from catalog.cli.hosts import registered_name_hint
-from catalog.cli.output import echo_json, output_option, plain, progress_bar, table, when_text
+from catalog.cli.output import echo_json, output_option, progress_bar, table, when_text
 from catalog.cli.replicate_options import (
     Selection,
     endpoints,
@@ -103,7 +103,7 @@ def rule_add(
 
     Schedules (--interval or --cron) and --on-index are kept by `xregistry serve`; without
     them the rule runs when asked (`xregistry replicate run NAME`). Exit 2 for a malformed
-    rule, 3 for an unknown registry, 1 when NAME exists (give --replace).
+    rule, 3 for an unknown registry, 8 when NAME exists (give --replace).
 
     \b
     Examples:
@@ -179,13 +179,17 @@ def rule_list(output: str) -> None:
 
 @rule_group.command("remove")
 @click.argument("name")
+@output_option
 @reports_errors
-def rule_remove(name: str) -> None:
+def rule_remove(name: str, output: str) -> None:
     """Remove rule NAME and the record of its runs (copied images stay)."""
     from catalog.cli.replication_backend import open_replication
 
     open_replication().delete_rule(name)
-    click.echo(f"removed rule {name}")
+    if output == "json":
+        echo_json({"name": name, "removed": True})
+    else:
+        click.echo(f"removed rule {name}")
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -299,9 +303,9 @@ def status_command(
     runs = backend.list_runs(rule, size=count).items if count else []
     if output == "json":
         if rule is not None:
-            echo_json({**rule_json(views[0]), "runs": plain(runs)})
+            echo_json({**rule_json(views[0]), "runs": runs})
         elif run_count is not None:
-            echo_json({"rules": [rule_json(v) for v in views], "runs": plain(runs)})
+            echo_json({"rules": [rule_json(v) for v in views], "runs": runs})
         else:
             echo_json([rule_json(v) for v in views])
         return

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from catalog.cli.output import plain, table, when_text
+from catalog.cli.output import count_text, record, table, when_text
 from replication.report import RunReport
 from replication.statuses import FAILED_TASK, TaskStatus
 
@@ -54,7 +54,7 @@ def _counts_table(
         ],
     )
     if denied:
-        click.echo(f"{denied} image(s) denied by the rule's policy, not copied")
+        click.echo(f"{count_text(denied, 'image')} denied by the rule's policy, not copied")
     if failures:
         table("failed images", ["repository", "tag", "reason"], failures)
 
@@ -113,13 +113,14 @@ def size_text(count: int) -> str:
 
 
 def rule_json(view: RuleView) -> dict[str, Any]:
+    """The rule's spec with what the catalog keeps of it, for :func:`echo_json`."""
     return {
         **view.spec.model_dump(mode="json"),
         "origin": view.origin,
-        "created_at": plain(view.created_at),
-        "updated_at": plain(view.updated_at),
-        "last_run": plain(view.last_run),
-        "lag": {**plain(view.lag), "in_sync": view.lag.in_sync},
+        "created_at": view.created_at,
+        "updated_at": view.updated_at,
+        "last_run": view.last_run,
+        "lag": record(view.lag, in_sync=view.lag.in_sync),
     }
 
 

@@ -14,7 +14,7 @@ import click
 
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
-from catalog.cli.output import console, echo_json, output_option
+from catalog.cli.output import console, echo_json, is_terminal, output_option
 from catalog.cli.platforms import platform_images, platform_option
 from catalog.errors import CatalogError
 
@@ -122,7 +122,23 @@ def _label(node: Node) -> str:
     return f"[bold]{node.kind}[/] {node.digest} [dim]{kind} ({node.scheme})[/]"
 
 
+def _plain_label(node: Node) -> str:
+    if node.kind in ("index", "image"):
+        return f"{node.platform or node.kind} {node.digest}"
+    return f"{node.kind} {node.digest} {node.artifact_type or node.media_type} ({node.scheme})"
+
+
 def _render(node: Node, title: str) -> None:
+    if not is_terminal():
+        # Piped: indented plain lines (two spaces a level), every digest whole on its line.
+        def lines(child: Node, depth: int) -> None:
+            click.echo("  " * depth + _plain_label(child))
+            for n in (*child.manifests, *child.referrers):
+                lines(n, depth + 1)
+
+        click.echo(title)
+        lines(node, 1)
+        return
     from rich.markup import escape
     from rich.tree import Tree
 

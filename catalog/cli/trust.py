@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from catalog.cli.errors import reports_errors
+from catalog.cli.output import echo_json, output_option
 from catalog.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def trust_group() -> None:
 )
 @click.option("--staging", is_flag=True, help="Verify against the public-good staging root.")
 @click.argument("artifact")
+@output_option
 @reports_errors
 def verify_bundle_command(
     bundle_path: Path,
@@ -75,10 +77,12 @@ def verify_bundle_command(
     trusted_root: Path | None,
     staging: bool,
     artifact: str,
+    output: str,
 ) -> None:
     """Verify that BUNDLE signs ARTIFACT (a FILE, or sha256:HEX).
 
-    Exit status 0 means verified; otherwise the reason is on stderr. Everything is offline: the
+    Exit status 0 means verified (with -o json, what verified it on stdout); otherwise the
+    reason is on stderr. Everything is offline: the
     Sigstore roots are those shipped with the installed sigstore package.
 
     \b
@@ -95,7 +99,10 @@ def verify_bundle_command(
     if problem is not None:
         print(f"xregistry: not verified: {problem}", file=sys.stderr)
         raise SystemExit(EXIT_NOT_VERIFIED)
-    click.echo(result.reason)
+    if output == "json":
+        echo_json(result)
+    else:
+        click.echo(result.reason)
 
 
 def verify_bundle_file(

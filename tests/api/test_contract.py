@@ -222,9 +222,9 @@ async def test_a_registry_that_cannot_be_indexed_says_failed(
     # `registry list` says the same, in the same words, on the database and through the server.
     local, remote = await listed_words(served)
     assert local == remote
-    statuses = {r["name"]: r["last_index_status"] for r in local}
+    statuses = {r["name"]: r["lastIndexStatus"] for r in local}
     assert statuses == {"fine": "succeeded", "gone": "failed", "locked": "failed", "never": None}
-    errors = {r["name"]: r["last_index_error"] for r in local}
+    errors = {r["name"]: r["lastIndexError"] for r in local}
     assert errors["gone"] == (await registry_status(served, "gone")).last_index_error
 
     def table(**where: Any) -> list[str]:

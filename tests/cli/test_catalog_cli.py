@@ -55,30 +55,30 @@ async def test_registry_index_and_questions_on_the_database(
     db = tmp_path / "catalog.db"
     ok(run("registry", "add", "local", registry.host, "--interval", "15m", db=db))
     listed = json.loads(ok(run("registry", "list", "-o", "json", db=db)))
-    assert [(r["name"], r["host"], r["index_schedule"]) for r in listed] == [
+    assert [(r["name"], r["host"], r["indexSchedule"]) for r in listed] == [
         ("local", registry.host, "interval:15m")
     ]
     table = ok(run("index", "local", db=db))
-    assert "manifests_new" in table
+    assert "manifestsNew" in table
     (indexed,) = json.loads(ok(run("registry", "list", "-o", "json", db=db)))
-    assert_recent_utc(indexed["last_index_at"])
+    assert_recent_utc(indexed["lastIndexAt"])
     shown = json.loads(
         ok(run("artifact", "show", f"{registry.host}/slsa/app:v1", "-o", "json", db=db))
     )
     assert shown["digest"] == corpus.slsa_index
-    builders = [a["provenance"]["builder_id"] for a in shown["attestations"] if a["provenance"]]
+    builders = [a["provenance"]["builderId"] for a in shown["attestations"] if a["provenance"]]
     assert builders == [SLSA_BUILDER]
     human = ok(run("artifact", "show", f"{registry.host}/slsa/app:v1", db=db))
     assert "builder id" in human
     found = json.loads(ok(run("find", SPDX_PURL, "-o", "json", db=db)))
-    assert [m["artifact_digest"] for m in found] == [corpus.images["shop/api:1.0"]]
+    assert [m["artifactDigest"] for m in found] == [corpus.images["shop/api:1.0"]]
     history = json.loads(
         ok(run("tag", "history", f"{registry.host}/shop/api:1.1", "-o", "json", db=db))
     )
-    assert [(e["old_digest"], e["new_digest"]) for e in history] == [
+    assert [(e["oldDigest"], e["newDigest"]) for e in history] == [
         (None, corpus.images["shop/api:1.1"])
     ]
-    assert_recent_utc(history[0]["observed_at"])
+    assert_recent_utc(history[0]["observedAt"])
     ok(run("registry", "remove", "local", db=db))
     assert json.loads(ok(run("registry", "list", "-o", "json", db=db))) == []
 
@@ -117,19 +117,19 @@ async def test_cli_against_a_running_server(
     stats = json.loads(ok(run("index", "local", "-o", "json", server=server)))
     assert stats["errors"] == 0
     (indexed,) = json.loads(ok(run("registry", "list", "-o", "json", server=server)))
-    assert_recent_utc(indexed["last_index_at"])
+    assert_recent_utc(indexed["lastIndexAt"])
     shown = json.loads(
         ok(run("artifact", "show", f"{registry.host}/slsa/app:v1", "-o", "json", server=server))
     )
     assert shown["digest"] == corpus.slsa_index
-    assert [a["provenance"]["builder_id"] for a in shown["attestations"]] == [SLSA_BUILDER]
+    assert [a["provenance"]["builderId"] for a in shown["attestations"]] == [SLSA_BUILDER]
     found = json.loads(ok(run("find", SPDX_PURL, "-o", "json", server=server)))
-    assert [m["artifact_digest"] for m in found] == [corpus.images["shop/api:1.0"]]
+    assert [m["artifactDigest"] for m in found] == [corpus.images["shop/api:1.0"]]
     history = json.loads(
         ok(run("tag", "history", f"{registry.host}/shop/api:1.0", "-o", "json", server=server))
     )
-    assert history[0]["new_digest"] == corpus.images["shop/api:1.0"]
-    assert_recent_utc(history[0]["observed_at"])
+    assert history[0]["newDigest"] == corpus.images["shop/api:1.0"]
+    assert_recent_utc(history[0]["observedAt"])
     missing = run("artifact", "show", "sha256:" + "1" * 64, server=server)
     assert missing.returncode == 3
     down = run("registry", "list", server=f"127.0.0.1:{free_port()}")
@@ -144,4 +144,4 @@ def test_index_an_image_layout(fixtures_dir: Path, tmp_path: Path) -> None:
     ok(run("index", "layout", db=db))
     digest = (layout.parent / "container_workflow_dispatch.digest").read_text().strip()
     shown = json.loads(ok(run("artifact", "show", digest, "-o", "json", db=db)))
-    assert [a["provenance"]["builder_id"] for a in shown["attestations"] if a["provenance"]]
+    assert [a["provenance"]["builderId"] for a in shown["attestations"] if a["provenance"]]

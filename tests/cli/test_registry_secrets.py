@@ -54,10 +54,10 @@ async def test_local_names_come_from_the_config_file(
         db = tmp_path / "catalog.db"
         ok(run("registry", "add", "private", reg.host, "--credentials", "robot", db=db))
         (listed,) = json.loads(ok(run("registry", "list", "-o", "json", db=db)))
-        assert listed["credentials_ref"] == "robot"
+        assert listed["credentialsRef"] == "robot"
         ok(run("index", "private", db=db))
         (listed,) = json.loads(ok(run("registry", "list", "-o", "json", db=db)))
-        assert listed["last_index_status"] == "succeeded"
+        assert listed["lastIndexStatus"] == "succeeded"
         # The name is bound to its host here too.
         done = run("registry", "add", "other", "other.test:5000", "--credentials", "robot", db=db)
         assert done.returncode == 2

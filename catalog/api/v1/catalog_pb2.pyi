@@ -208,6 +208,7 @@ class Registry(_message.Message):
     LAST_INDEX_ERROR_FIELD_NUMBER: _builtins.int
     LAST_INDEX_START_TIME_FIELD_NUMBER: _builtins.int
     LAST_INDEX_ERROR_COUNT_FIELD_NUMBER: _builtins.int
+    REPOSITORIES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Identifier. The resource name, `registries/{registry}`. Set by the server from
     CreateRegistryRequest.registry_id.
@@ -253,6 +254,13 @@ class Registry(_message.Message):
     def last_index_start_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When the last index run started."""
 
+    @_builtins.property
+    def repositories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Optional. Immutable. Index only these repositories: names, or globs where `*` is one path
+        segment and `**` any depth (at most 100). Plain names need no `_catalog` access. Empty:
+        every repository the registry lists.
+        """
+
     def __init__(
         self,
         *,
@@ -268,10 +276,11 @@ class Registry(_message.Message):
         last_index_error: _builtins.str = ...,
         last_index_start_time: _timestamp_pb2.Timestamp | None = ...,
         last_index_error_count: _builtins.int = ...,
+        repositories: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_index_start_time", b"last_index_start_time", "last_index_time", b"last_index_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_file", b"ca_file", "create_time", b"create_time", "credentials_ref", b"credentials_ref", "host", b"host", "index_schedule", b"index_schedule", "insecure", b"insecure", "last_index_error", b"last_index_error", "last_index_error_count", b"last_index_error_count", "last_index_start_time", b"last_index_start_time", "last_index_status", b"last_index_status", "last_index_time", b"last_index_time", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_file", b"ca_file", "create_time", b"create_time", "credentials_ref", b"credentials_ref", "host", b"host", "index_schedule", b"index_schedule", "insecure", b"insecure", "last_index_error", b"last_index_error", "last_index_error_count", b"last_index_error_count", "last_index_start_time", b"last_index_start_time", "last_index_status", b"last_index_status", "last_index_time", b"last_index_time", "name", b"name", "repositories", b"repositories"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1073,6 +1082,9 @@ class IndexStats(_message.Message):
     MANIFESTS_FETCHED_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     ERRORS_FIELD_NUMBER: _builtins.int
+    MANIFESTS_NEW_FIELD_NUMBER: _builtins.int
+    DOCUMENTS_FIELD_NUMBER: _builtins.int
+    LOCATIONS_GONE_FIELD_NUMBER: _builtins.int
     status: Global___IndexStatus.ValueType
     """Output only. The run's outcome."""
     repositories: _builtins.int
@@ -1091,6 +1103,12 @@ class IndexStats(_message.Message):
     """Output only. Attachments found."""
     errors: _builtins.int
     """Output only. Errors recorded."""
+    manifests_new: _builtins.int
+    """Output only. Manifests the catalog did not have, stored by this run."""
+    documents: _builtins.int
+    """Output only. Signature, attestation and SBOM documents read."""
+    locations_gone: _builtins.int
+    """Output only. Locations (a manifest in a repository) found gone since the previous run."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When the run started."""
@@ -1113,10 +1131,13 @@ class IndexStats(_message.Message):
         manifests_fetched: _builtins.int = ...,
         attachments: _builtins.int = ...,
         errors: _builtins.int = ...,
+        manifests_new: _builtins.int = ...,
+        documents: _builtins.int = ...,
+        locations_gone: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "end_time", b"end_time", "errors", b"errors", "manifests_fetched", b"manifests_fetched", "manifests_seen", b"manifests_seen", "repositories", b"repositories", "start_time", b"start_time", "status", b"status", "tags", b"tags", "tags_changed", b"tags_changed", "tags_gone", b"tags_gone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "documents", b"documents", "end_time", b"end_time", "errors", b"errors", "locations_gone", b"locations_gone", "manifests_fetched", b"manifests_fetched", "manifests_new", b"manifests_new", "manifests_seen", b"manifests_seen", "repositories", b"repositories", "start_time", b"start_time", "status", b"status", "tags", b"tags", "tags_changed", b"tags_changed", "tags_gone", b"tags_gone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
