@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.errors import NotFound
+from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import stored_results
-from catalog.gate.decision_log import DecisionLog
+from catalog.gate.decision_log import Asked, DecisionLog
 from catalog.index.live import index_live, resolve_live
 from catalog.oci.errors import OCIError
 from catalog.oci.reference import ImageReference, parse_image_reference
@@ -28,12 +30,14 @@ from catalog.oci.secrets import Secrets
 from catalog.store import queries, verifications
 from catalog.store.policies import current_policy, current_policy_version
 from catalog.trust.policy.evaluation import evaluate
-from catalog.trust.policy.facts import AttestationFacts, Decision, ImageFacts
+from catalog.trust.policy.facts import AttestationFacts, Decision, ImageFacts, Namespace
+from catalog.trust.policy.image_globs import reference_candidates
 from catalog.trust.policy.loading import PolicySet, load_policy_set
 from catalog.trust.roots import TrustConfig, public_key
 from catalog.trust.signatures import VerifiedSignature
 from catalog.trust.verify import verify_layer
 
+T = TypeVar("T")
 DEFAULT_POLICY = "default"
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
@@ -163,14 +167,16 @@ class Gate:
 
     # -- decisions -------------------------------------------------------------------------
 
-    async def _digest(self, reference: ImageReference, live: bool, offline: bool) -> str:
+    async def _digest(
+        self, reference: ImageReference, live: bool, offline: bool, deadline: float | None
+    ) -> str:
         """The digest of a tag the catalog did not resolve (or was told not to): live, when
         that is allowed and configured."""
         if not live and (offline or self.resolve_live is None):
             raise NotFound(f"the catalog has no tag {reference}")
         if self.resolve_live is None:
             raise NotFound(f"{reference}: resolving tags live is not configured")
-        return await self.resolve_live(reference)
+        return await _within(deadline, self.resolve_live(reference), f"resolving {reference}")
 
     async def check(
         self,
@@ -180,7 +186,15 @@ class Gate:
         resolve_live: bool = False,
         offline: bool = False,
         adhoc: LoadedPolicy | None = None,
+        namespace: Namespace | None = None,
+        deadline: float | None = None,
+        asked: Asked | None = None,
     ) -> CheckResult:
+        """The decision on ``image``. ``namespace`` chooses the policies that select it (None:
+        all). With a ``deadline`` (the event loop's clock) the catalog comes first, as in
+        admission: a cached decision, or a policy that needs no evidence, is answered without
+        asking a registry, and live work stops at the deadline (:class:`DeadlineExceeded`).
+        ``asked`` is recorded with the decision."""
         # Every read of the store, every verification and the evaluation run on worker threads:
         # on the event loop they would hold up every other call the server is answering.
         reference = parse_image_reference(image, "latest")
@@ -188,35 +202,53 @@ class Gate:
         digest, loaded, marker = await asyncio.to_thread(
             self._state, reference, policy, live, adhoc
         )
+        # A policy needing no evidence is judged without asking a registry anything.
+        needs_evidence = loaded.policies.needs_evidence(
+            reference_candidates(str(reference), ""), namespace
+        )
+        if digest is None and deadline is not None and not needs_evidence:
+            digest, marker = "", (0, 0)  # decided on the name alone: nothing to pin
         if digest is None:
-            digest = await self._digest(reference, live, offline)
-            marker = await asyncio.to_thread(self._marker, digest)
-        if marker[0] == 0 and not offline and self.index_live is not None:
-            # Failing that, decide on what the catalog holds: the reasons say what is missing.
-            with contextlib.suppress(OCIError):
-                await self.index_live(reference, digest)
+            digest = await self._digest(reference, live, offline, deadline)
             marker = await asyncio.to_thread(self._marker, digest)
         name = policy if adhoc is None else None
-        key = (digest, str(reference), name, loaded.version, loaded.trust.version, marker)
-        with self._lock:
-            cached = self._cache.get(key) if adhoc is None else None
-            if cached is not None:
-                self._cache.move_to_end(key)
+        selection = loaded.policies.selection(namespace)
+        key = (digest, str(reference), name, loaded.version, loaded.trust.version, selection)
+        cached = self._cached((*key, marker)) if adhoc is None else None
+        catalog_first = deadline is not None and cached is not None
+        if marker[0] == 0 and needs_evidence and not offline and not catalog_first:
+            if self.index_live is not None:
+                # Failing that, decide on what the catalog holds: the reasons say what is missing.
+                with contextlib.suppress(OCIError):
+                    await _within(
+                        deadline, self.index_live(reference, digest), f"fetching {reference}"
+                    )
+                marker = await asyncio.to_thread(self._marker, digest)
+                cached = self._cached((*key, marker)) if adhoc is None else None
         if cached is None:
-            decision = await asyncio.to_thread(self._decide, digest, str(reference), loaded)
+            decision = await asyncio.to_thread(
+                self._decide, digest, str(reference), loaded, namespace
+            )
         else:
             decision = cached
         answer = decision
         if adhoc is None and not self.audit.add(
-            str(reference), decision, loaded.trust.version, cached is not None
+            str(reference), decision, loaded.trust.version, cached is not None, asked
         ):
             answer = self.audit.refusal(decision)  # fail closed: never an unrecorded decision
         if cached is None and adhoc is None:
             with self._lock:
-                self._cache[key] = decision
+                self._cache[(*key, marker)] = decision
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return CheckResult(answer, str(reference), loaded.trust.version, cached is not None)
+
+    def _cached(self, key: tuple[object, ...]) -> Decision | None:
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+        return cached
 
     def _state(
         self, reference: ImageReference, policy: str, live: bool, adhoc: LoadedPolicy | None
@@ -239,11 +271,15 @@ class Gate:
         with self.sessions() as session:
             return verifications.attachments_marker(session, digest)
 
-    def _decide(self, digest: str, reference: str, loaded: LoadedPolicy) -> Decision:
+    def _decide(
+        self, digest: str, reference: str, loaded: LoadedPolicy, namespace: Namespace | None
+    ) -> Decision:
         """Verify what was never verified under this trust version, then evaluate."""
         with self.sessions.begin() as session:
             facts = self.facts(session, digest, reference, loaded.trust)
-            return evaluate(loaded.policies, facts, policy_version=loaded.version or None)
+            return evaluate(
+                loaded.policies, facts, policy_version=loaded.version or None, namespace=namespace
+            )
 
     def evaluate_catalog(self, loaded: LoadedPolicy) -> list[CheckResult]:
         """What ``loaded`` would decide for every tagged image of the catalog (nothing logged)."""
@@ -258,6 +294,21 @@ class Gate:
                 decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
                 results.append(CheckResult(decision, reference, loaded.trust.version, False))
         return results
+
+
+async def _within(deadline: float | None, work: Awaitable[T], what: str) -> T:
+    """``work``'s result, or :class:`DeadlineExceeded` once ``deadline`` passes."""
+    if deadline is None:
+        return await work
+    remaining = deadline - asyncio.get_running_loop().time()
+    try:
+        if remaining <= 0:
+            raise TimeoutError
+        return await asyncio.wait_for(work, remaining)
+    except TimeoutError:
+        if inspect.iscoroutine(work):
+            work.close()  # never started: no "never awaited" warning
+        raise DeadlineExceeded(f"could not verify in time ({what})") from None
 
 
 def build_gate(
