@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from catalog.app.admission_config import AdmissionSettings
 from catalog.app.auth_config import AuthSettings
 from catalog.app.secrets_config import SecretsSettings
 from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
@@ -138,6 +139,7 @@ class ServeConfig(_Strict):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     tls: TlsSettings | None = None
     insecure_serve: InsecureServe = None
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:
@@ -160,10 +162,12 @@ class ServeConfig(_Strict):
         """grpc asks for a client certificate only when it requires one: principals from
         certificates need `tls.client_ca_file` with `require_client_cert: true`."""
         if self.auth is not None and self.auth.certificates:
-            tls = self.tls
-            if tls is None or tls.client_ca_file is None or not tls.require_client_cert:
+            # The admission listener's own client CA is enough: the API server's certificate.
+            listeners = (self.tls, self.admission.tls)
+            if not any(t is not None and t.require_client_cert for t in listeners):
                 raise ValueError(
-                    "auth.certificates needs tls.client_ca_file and tls.require_client_cert: true"
+                    "auth.certificates needs tls.client_ca_file and tls.require_client_cert: true "
+                    "(or the same in admission.tls)"
                 )
         return self
 
@@ -176,12 +180,24 @@ class ServeConfig(_Strict):
 
     def exposure_warnings(self) -> list[str]:
         """See :func:`catalog.app.tls_config.exposure_warnings` (raises ConfigError to refuse)."""
-        return exposure_warnings(
+        warnings = exposure_warnings(
             self.listen,
             tls=self.tls is not None,
             authenticated=self.authenticated,
             insecure_serve=self.insecure_serve,
         )
+        admission = self.admission
+        if admission.listen is not None:  # the same rule; allow_anonymous is explicit consent
+            warnings += [
+                f"admission: {warning}"
+                for warning in exposure_warnings(
+                    admission.listen,
+                    tls=admission.tls is not None,
+                    authenticated=self.authenticated or admission.allow_anonymous,
+                    insecure_serve=self.insecure_serve,
+                )
+            ]
+        return warnings
 
 
 def _messages(exc: ValidationError) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from catalog import __version__
 # --help), so `xregistry replicate once` does not pay for the catalog's, gRPC's or sigstore's
 # imports.
 COMMANDS = {
+    "admission": "catalog.cli.admission:admission_group",
     "artifact": "catalog.cli.artifact:artifact_group",
     "audit": "catalog.cli.audit:audit_command",
     "find": "catalog.cli.artifact:find_command",

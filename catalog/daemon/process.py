@@ -12,6 +12,7 @@ from functools import partial
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from catalog.api.access import AccessInterceptor
+from catalog.api.admission import admission_listener
 from catalog.api.audit_servicer import AuditServicer, audit_service
 from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.gate_servicer import GateServicer
@@ -99,6 +100,8 @@ class Server:
             interceptors=[AccessInterceptor(config.auth)],
             credentials=credentials,
         )
+        # The Kubernetes admission webhook (HTTPS), when admission.listen is set.
+        self.admission = admission_listener(config, self.gate)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.rules = RuleScheduler(self.scheduler, self.replication)
         self._stopping = asyncio.Event()
@@ -123,6 +126,8 @@ class Server:
         # as anonymous, not as the user running the server (authentication sets it per call).
         with acting_as(ANONYMOUS):
             await self.server.start()
+            if self.admission is not None:
+                await self.admission.start()
         for registry in self.config.registries:
             if registry.index is not None:
                 self.scheduler.add_job(
@@ -162,6 +167,8 @@ class Server:
             *(t for t in (self._working, self._listening) if t is not None), return_exceptions=True
         )
         await self.server.stop(grace=5.0)
+        if self.admission is not None:
+            await self.admission.stop()
         await self.gate.audit.stop()
         self.engine.dispose()
 

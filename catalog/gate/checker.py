@@ -213,18 +213,26 @@ class Gate:
             marker = await asyncio.to_thread(self._marker, digest)
         name = policy if adhoc is None else None
         selection = loaded.policies.selection(namespace)
-        key = (digest, str(reference), name, loaded.version, loaded.trust.version, selection)
+        # By name, tag and digest: ``api:1.4`` and ``api:1.4@sha256:…`` (its pinned spelling, as
+        # admission writes it into a template's Pods) offer the policies the same strings.
+        key = (
+            digest,
+            reference.name,
+            reference.tag,
+            name,
+            loaded.version,
+            loaded.trust.version,
+            selection,
+        )
         cached = self._cached((*key, marker)) if adhoc is None else None
         catalog_first = deadline is not None and cached is not None
-        if marker[0] == 0 and needs_evidence and not offline and not catalog_first:
-            if self.index_live is not None:
-                # Failing that, decide on what the catalog holds: the reasons say what is missing.
-                with contextlib.suppress(OCIError):
-                    await _within(
-                        deadline, self.index_live(reference, digest), f"fetching {reference}"
-                    )
-                marker = await asyncio.to_thread(self._marker, digest)
-                cached = self._cached((*key, marker)) if adhoc is None else None
+        fetch = marker[0] == 0 and needs_evidence and not offline and not catalog_first
+        if fetch and self.index_live is not None:
+            # Failing that, decide on what the catalog holds: the reasons say what is missing.
+            with contextlib.suppress(OCIError):
+                await _within(deadline, self.index_live(reference, digest), f"fetching {reference}")
+            marker = await asyncio.to_thread(self._marker, digest)
+            cached = self._cached((*key, marker)) if adhoc is None else None
         if cached is None:
             decision = await asyncio.to_thread(
                 self._decide, digest, str(reference), loaded, namespace

@@ -75,7 +75,8 @@ SEED = {
         "INSERT INTO decisions (id, reference, digest, policy_name, policy_version, trust_version,"
         " allowed, reasons, evidence, cached, decided_at, principal, namespace, object_ref,"
         " operation, requester, dry_run) VALUES (3, 'r/a:v1', 'sha256:"
-        + "a" * 64
+        + "a"
+        * 64
         + "', 'prod', 1, 'abc', true, '[]', '[]', false, '2026-01-06 00:00:00+00',"
         " 'cert:kube-apiserver', 'shop', 'Deployment/web', 'CREATE', 'alice', true)",
     ],

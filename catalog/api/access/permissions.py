@@ -72,6 +72,9 @@ ENDPOINTS: Mapping[str, Permission] = MappingProxyType(
     {
         # The HTTP listeners' routes, as "METHOD /path" (the route's pattern), deny by default
         # like METHODS: a route without an entry answers 403 to everyone.
+        # Kubernetes admission: the API server asks about images, as the gate role does.
+        "POST /admission/validate": Permission.CHECK,
+        "POST /admission/mutate": Permission.CHECK,
     }
 )
 

@@ -163,9 +163,7 @@ def _namespace_selector(spec: NamespacesSpec | None) -> NamespaceSelector | None
     names = None
     if spec.names is not None:
         # Names are [a-z0-9-]: a glob's * and ? are the only non-literal characters.
-        parts = [
-            glob.replace("*", "[a-z0-9-]*").replace("?", "[a-z0-9-]") for glob in spec.names
-        ]
+        parts = [glob.replace("*", "[a-z0-9-]*").replace("?", "[a-z0-9-]") for glob in spec.names]
         names = compile_linear("|".join(f"(?:{part})" for part in parts))
     return NamespaceSelector(names, tuple(sorted((spec.match_labels or {}).items())))
 
