@@ -91,7 +91,7 @@ class Webhook:
         body: dict[str, Any] | bytes,
         path: str = "/admission/validate",
         *,
-        timeout: str | None = "10s",
+        budget: str | None = "10s",
         token: str | None = TOKEN,
     ) -> tuple[int, Any]:
         """(status, the AdmissionReview answered, or the error text)."""
@@ -100,7 +100,7 @@ class Webhook:
         headers = {"Content-Type": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        query = f"?timeout={timeout}" if timeout else ""
+        query = f"?timeout={budget}" if budget else ""
         async with (
             aiohttp.ClientSession() as session,
             session.post(self.url + path + query, data=data, headers=headers, ssl=context) as r,
