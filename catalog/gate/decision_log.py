@@ -157,7 +157,10 @@ class DecisionLog:
     async def _run(self) -> None:
         first, most = self.retry_delay
         delay = first
-        while True:
+        me = asyncio.current_task()
+        # Not `while True`: Python 3.11's wait_for can swallow a cancellation that arrives as
+        # the write finishes, and stop() would then wait for this loop forever.
+        while me is None or not me.cancelling():
             await asyncio.sleep(self.interval)
             if not self.waiting:
                 continue
