@@ -53,9 +53,14 @@ def admission_app(
     admission: Admission,
     config: ServeConfig,
     observe: ReviewObserver | None = None,
+    *,
+    endpoints: Mapping[str, Permission] | None = None,
 ) -> web.Application:
+    """The two routes behind access control; ``endpoints`` replaces the permission table (a
+    benchmark adds a route of its own beside them)."""
     settings = config.admission
-    endpoints = ANONYMOUS_ENDPOINTS if settings.allow_anonymous else ENDPOINTS
+    if endpoints is None:
+        endpoints = ANONYMOUS_ENDPOINTS if settings.allow_anonymous else ENDPOINTS
 
     async def handle(request: web.Request, mutate: bool) -> web.Response:
         started = time.perf_counter()
