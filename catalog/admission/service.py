@@ -20,7 +20,7 @@ from catalog.admission.namespaces import KnownLabels, LabelSource
 from catalog.admission.review import Request, parse_review, response
 from catalog.app.admission_config import DEFAULT_TIMEOUT, MAX_TIMEOUT, AdmissionSettings
 from catalog.errors import DeadlineExceeded, NotFound
-from catalog.gate import Asked, Gate, LoadedPolicy
+from catalog.gate import Asked, Gate, LoadedPolicy, State
 from catalog.oci.errors import InvalidReference, NotInRegistry, OCIError
 from catalog.oci.reference import parse_image_reference
 from catalog.trust.policy import WARNING, Decision, Namespace
@@ -96,8 +96,19 @@ class Admission:
             dry_run=request.dry_run,
         )
         images = list(dict.fromkeys(site.image for site in sites))
+        judging = [image for image in images if not self._exempt(image)]
+        # One read of the catalog for every image (the warm path), then each judged at once.
+        states = dict(
+            zip(
+                judging,
+                await asyncio.to_thread(
+                    self.gate.states, judging, self.settings.policy, self.adhoc
+                ),
+                strict=True,
+            )
+        )
         judged = await asyncio.gather(
-            *(self._judge(image, namespace, deadline, asked) for image in images)
+            *(self._judge(image, namespace, deadline, asked, states) for image in images)
         )
         by_image = dict(zip(images, judged, strict=True))
         if mutate:
@@ -110,9 +121,14 @@ class Admission:
         return any(self._exempt_images.fullmatches(c) for c in reference_candidates(image, ""))
 
     async def _judge(
-        self, image: str, namespace: Namespace | None, deadline: float, asked: Asked
+        self,
+        image: str,
+        namespace: Namespace | None,
+        deadline: float,
+        asked: Asked,
+        states: Mapping[str, State | None],
     ) -> Judged:
-        if self._exempt(image):
+        if image not in states:
             return Judged(image, True, "", exempt=True)
         loop = asyncio.get_running_loop()
         try:
@@ -127,6 +143,7 @@ class Admission:
                     namespace=namespace,
                     deadline=deadline,
                     asked=asked,
+                    state=states[image],
                 ),
                 max(deadline - loop.time(), 0.0),
             )

@@ -7,7 +7,14 @@ evidence, logged, cached::
     result.decision.allowed, result.decision.evidence
 """
 
-from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate, LoadedPolicy, build_gate
+from catalog.gate.checker import (
+    DEFAULT_POLICY,
+    CheckResult,
+    Gate,
+    LoadedPolicy,
+    State,
+    build_gate,
+)
 from catalog.gate.decision_log import Asked, DecisionLog
 
 __all__ = [
@@ -17,5 +24,6 @@ __all__ = [
     "DecisionLog",
     "Gate",
     "LoadedPolicy",
+    "State",
     "build_gate",
 ]

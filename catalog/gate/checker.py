@@ -12,7 +12,7 @@ import contextlib
 import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TypeVar
@@ -38,6 +38,9 @@ from catalog.trust.signatures import VerifiedSignature
 from catalog.trust.verify import verify_layer
 
 T = TypeVar("T")
+# What the warm path reads of an image: its digest (None: the catalog has no such tag), the
+# policy set to judge with, and the attachments marker (count, newest id).
+State = tuple[str | None, "LoadedPolicy", tuple[int, int]]
 DEFAULT_POLICY = "default"
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
@@ -189,19 +192,21 @@ class Gate:
         namespace: Namespace | None = None,
         deadline: float | None = None,
         asked: Asked | None = None,
+        state: State | None = None,
     ) -> CheckResult:
         """The decision on ``image``. ``namespace`` chooses the policies that select it (None:
         all). With a ``deadline`` (the event loop's clock) the catalog comes first, as in
         admission: a cached decision, or a policy that needs no evidence, is answered without
         asking a registry, and live work stops at the deadline (:class:`DeadlineExceeded`).
-        ``asked`` is recorded with the decision."""
+        ``asked`` is recorded with the decision; ``state`` is what :meth:`states` read for it
+        (several images in one read)."""
         # Every read of the store, every verification and the evaluation run on worker threads:
         # on the event loop they would hold up every other call the server is answering.
         reference = parse_image_reference(image, "latest")
         live = resolve_live and not offline
-        digest, loaded, marker = await asyncio.to_thread(
-            self._state, reference, policy, live, adhoc
-        )
+        if state is None:
+            [state] = await asyncio.to_thread(self._states, [reference], policy, live, adhoc)
+        digest, loaded, marker = state
         # A policy needing no evidence is judged without asking a registry anything.
         needs_evidence = loaded.policies.needs_evidence(
             reference_candidates(str(reference), ""), namespace
@@ -258,22 +263,47 @@ class Gate:
                 self._cache.move_to_end(key)
         return cached
 
-    def _state(
-        self, reference: ImageReference, policy: str, live: bool, adhoc: LoadedPolicy | None
-    ) -> tuple[str | None, LoadedPolicy, tuple[int, int]]:
-        """The tag's digest (None when the catalog did not resolve it), the policy set to judge
-        with, the attachments marker."""
-        # One read for the warm path: the tag, the policy version, the attachments marker; on a
-        # bare connection, as the ORM's per-statement work would cost more than the query.
+    def states(
+        self, images: Sequence[str], policy: str = DEFAULT_POLICY, adhoc: LoadedPolicy | None = None
+    ) -> list[State | None]:
+        """What :meth:`check` reads first, for several images in one connection (a Pod's
+        containers): pass each to ``check(state=…)``. None for what is not an image reference
+        (``check`` then says why)."""
+        parsed: list[ImageReference | None] = []
+        for image in images:
+            try:
+                parsed.append(parse_image_reference(image, "latest"))
+            except OCIError:
+                parsed.append(None)
+        found = iter(self._states([r for r in parsed if r is not None], policy, False, adhoc))
+        return [None if r is None else next(found) for r in parsed]
+
+    def _states(
+        self,
+        references: Sequence[ImageReference],
+        policy: str,
+        live: bool,
+        adhoc: LoadedPolicy | None,
+    ) -> list[State]:
+        """Each tag's digest (None when the catalog did not resolve it), the policy set to
+        judge with, the attachments marker."""
+        # One read per image for the warm path: the tag, the policy version, the attachments
+        # marker; on a bare connection, as the ORM's per-statement work would cost more.
         with self._engine.connect() as connection:
-            digest, version, marker = verifications.gate_state(
-                connection, reference, None if adhoc else policy, resolve_tag=not live
-            )
-        loaded = adhoc or self._policies.get((policy, version or 0))
-        if loaded is None:
-            with self.sessions() as session:
-                loaded = self._policy(session, policy, version)
-        return digest, loaded, marker
+            rows = [
+                verifications.gate_state(
+                    connection, reference, None if adhoc else policy, resolve_tag=not live
+                )
+                for reference in references
+            ]
+        states: list[State] = []
+        for digest, version, marker in rows:
+            loaded = adhoc or self._policies.get((policy, version or 0))
+            if loaded is None:
+                with self.sessions() as session:
+                    loaded = self._policy(session, policy, version)
+            states.append((digest, loaded, marker))
+        return states
 
     def _marker(self, digest: str) -> tuple[int, int]:
         with self.sessions() as session:

@@ -70,6 +70,4 @@ def test_review_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
     assert remote.stderr.startswith("xregistry: error: admission review judges on the local")
     labels = run("admission", "review", str(bad), "--namespace-label", "novalue", db=db)
     assert labels.returncode == 2
-    assert labels.stderr == (
-        "xregistry: error: --namespace-label 'novalue': expected KEY=VALUE\n"
-    )
+    assert labels.stderr == ("xregistry: error: --namespace-label 'novalue': expected KEY=VALUE\n")
