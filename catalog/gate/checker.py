@@ -287,15 +287,12 @@ class Gate:
     ) -> list[State]:
         """Each tag's digest (None when the catalog did not resolve it), the policy set to
         judge with, the attachments marker."""
-        # One read per image for the warm path: the tag, the policy version, the attachments
-        # marker; on a bare connection, as the ORM's per-statement work would cost more.
+        # One read for the warm path: each tag, the policy version, the attachments markers;
+        # on a bare connection, as the ORM's per-statement work would cost more.
         with self._engine.connect() as connection:
-            rows = [
-                verifications.gate_state(
-                    connection, reference, None if adhoc else policy, resolve_tag=not live
-                )
-                for reference in references
-            ]
+            rows = verifications.gate_states(
+                connection, references, None if adhoc else policy, resolve_tag=not live
+            )
         states: list[State] = []
         for digest, version, marker in rows:
             loaded = adhoc or self._policies.get((policy, version or 0))
