@@ -20,7 +20,7 @@ from catalog.admission.namespaces import KnownLabels, LabelSource
 from catalog.admission.review import Request, parse_review, response
 from catalog.app.admission_config import DEFAULT_TIMEOUT, MAX_TIMEOUT, AdmissionSettings
 from catalog.errors import DeadlineExceeded, NotFound
-from catalog.gate import Asked, Gate, LoadedPolicy, State
+from catalog.gate import Asked, CheckResult, Gate, LoadedPolicy
 from catalog.oci.errors import InvalidReference, NotInRegistry, OCIError
 from catalog.oci.reference import parse_image_reference
 from catalog.trust.policy import WARNING, Decision, Namespace
@@ -97,20 +97,38 @@ class Admission:
         )
         images = list(dict.fromkeys(site.image for site in sites))
         judging = [image for image in images if not self._exempt(image)]
-        # One read of the catalog for every image (the warm path), then each judged at once.
-        states = dict(
-            zip(
-                judging,
-                await asyncio.to_thread(
-                    self.gate.states, judging, self.settings.policy, self.adhoc
-                ),
-                strict=True,
+        # One read of the catalog for every image (the warm path), then all judged at once.
+        states = await asyncio.to_thread(
+            self.gate.states, judging, self.settings.policy, self.adhoc
+        )
+        checks = {
+            image: asyncio.ensure_future(
+                self.gate.check(
+                    image,
+                    self.settings.policy,
+                    offline=self.offline,
+                    adhoc=self.adhoc,
+                    namespace=namespace,
+                    deadline=deadline,
+                    asked=asked,
+                    state=state,
+                )
             )
-        )
-        judged = await asyncio.gather(
-            *(self._judge(image, namespace, deadline, asked, states) for image in images)
-        )
-        by_image = dict(zip(images, judged, strict=True))
+            for image, state in zip(judging, states, strict=True)
+        }
+        late: set[asyncio.Future[CheckResult]] = set()
+        if checks:
+            # The gate stops live work at the deadline; this also bounds verification, which
+            # runs on a thread (its result is stored and cached for the next review).
+            _, late = await asyncio.wait(checks.values(), timeout=deadline - loop.time())
+            for check in late:
+                check.cancel()
+        by_image = {
+            image: self._outcome(image, checks[image], asked, checks[image] in late)
+            if image in checks
+            else Judged(image, True, "", exempt=True)
+            for image in images
+        }
         if mutate:
             return _mutation(request, sites, by_image)
         return _validation(request, sites, by_image)
@@ -120,43 +138,27 @@ class Admission:
             return False
         return any(self._exempt_images.fullmatches(c) for c in reference_candidates(image, ""))
 
-    async def _judge(
-        self,
-        image: str,
-        namespace: Namespace | None,
-        deadline: float,
-        asked: Asked,
-        states: Mapping[str, State | None],
+    def _outcome(
+        self, image: str, check: asyncio.Future[CheckResult], asked: Asked, late: bool
     ) -> Judged:
-        if image not in states:
-            return Judged(image, True, "", exempt=True)
-        loop = asyncio.get_running_loop()
-        try:
-            # The gate stops live work at the deadline; this also bounds verification, which
-            # runs on a thread (its result is stored and cached for the next review).
-            result = await asyncio.wait_for(
-                self.gate.check(
-                    image,
-                    self.settings.policy,
-                    offline=self.offline,
-                    adhoc=self.adhoc,
-                    namespace=namespace,
-                    deadline=deadline,
-                    asked=asked,
-                    state=states[image],
-                ),
-                max(deadline - loop.time(), 0.0),
-            )
-        except InvalidReference as exc:
+        if late:
+            return self._failure(image, asked, "could not verify in time")
+        exc = check.exception()
+        if exc is None:
+            return _from_decision(image, check.result().decision)
+        if isinstance(exc, InvalidReference):
             return self._record(image, asked, False, f"not an image reference: {exc}")
-        except (NotFound, NotInRegistry) as exc:
+        if isinstance(exc, NotFound | NotInRegistry):
             return self._record(image, asked, False, str(exc))
-        except (TimeoutError, DeadlineExceeded, OCIError) as exc:
-            why = "could not verify in time" if isinstance(exc, TimeoutError) else str(exc)
-            if self.settings.failure == "allow":
-                return self._record(image, asked, True, f"{why}; allowed by failure mode allow")
-            return self._record(image, asked, False, why)
-        return _from_decision(image, result.decision)
+        if isinstance(exc, DeadlineExceeded | OCIError):
+            return self._failure(image, asked, str(exc))
+        raise exc
+
+    def _failure(self, image: str, asked: Asked, why: str) -> Judged:
+        """Not verified in time, or the registry failing: as ``failure`` says."""
+        if self.settings.failure == "allow":
+            return self._record(image, asked, True, f"{why}; allowed by failure mode allow")
+        return self._record(image, asked, False, why)
 
     def _record(self, image: str, asked: Asked, allowed: bool, reason: str) -> Judged:
         """An outcome the gate did not decide, logged as a decision all the same."""
