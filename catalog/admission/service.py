@@ -10,6 +10,7 @@ One code path for the HTTPS webhook and ``xregistry admission review``::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -86,7 +87,10 @@ class Admission:
             return response(request.uid, allowed=True)
         namespace = None
         if request.namespace:
-            labels = await self.labels.labels(request.namespace)
+            labels: Mapping[str, str] | None = None  # unknown when not read in time
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    labels = await self.labels.labels(request.namespace)
             namespace = Namespace(request.namespace, labels)
         asked = Asked(
             namespace=request.namespace or None,
