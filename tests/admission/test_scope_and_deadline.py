@@ -181,3 +181,33 @@ async def test_cached_decisions_and_evidence_free_policies_ask_no_registry(
     assert answer["response"]["allowed"] is True
     assert time.monotonic() - started < 1.0
     assert json.dumps(answer).count("could not verify") == 0
+
+
+async def test_a_kubernetes_api_that_never_answers_costs_its_timeout_and_fails_closed(
+    serve: ServeFactory, blackhole: str, tmp_path: Path
+) -> None:
+    token = tmp_path / "sa-token"
+    token.write_text("t")
+    ca = make_ca(tmp_path / "unused-ca")
+    settings = NamespaceLabels(
+        source="kubernetes",
+        api_server=f"https://{blackhole}",
+        token_file=token,
+        ca_file=ca.cert_file,
+        timeout_seconds=0.5,
+    )
+    webhook: Webhook = await serve(namespace_labels=settings)
+    webhook.apply(
+        policy_source(
+            webhook.host, webhook.key, namespaces="namespaces: {matchLabels: {env: prod}}\n"
+        )
+    )
+    obj = workload("Deployment", "web", "anywhere", pod_spec([webhook.image("unsigned")]))
+    started = time.monotonic()
+    status, answer = await webhook.post(review(obj), budget="5s")
+    assert time.monotonic() - started < 2.5
+    assert status == 200
+    # Labels unknown after 0.5 s: the selector matches, and the policy judges the image.
+    response = answer["response"]
+    assert response["allowed"] is False
+    assert "no verified signature from authority release-key" in response["status"]["message"]
