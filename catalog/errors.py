@@ -27,6 +27,10 @@ class FailedPrecondition(CatalogError):
     """The request is valid but the catalog's state does not allow it now."""
 
 
+class DeadlineExceeded(CatalogError):
+    """Work given a deadline (an admission review's) that could not finish before it."""
+
+
 class ConfigError(CatalogError):
     """A configuration file that is missing, malformed or inconsistent."""
 

@@ -61,6 +61,7 @@ STATUS_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (domain.AlreadyExists, Code.ALREADY_EXISTS),
     (domain.InvalidArgument, Code.INVALID_ARGUMENT),
     (domain.FailedPrecondition, Code.FAILED_PRECONDITION),
+    (domain.DeadlineExceeded, Code.DEADLINE_EXCEEDED),
     (domain.ConfigError, Code.FAILED_PRECONDITION),
     (domain.FormatError, Code.FAILED_PRECONDITION),
     # catalog.oci.errors: the request

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from catalog.app.admission_config import AdmissionSettings
 from catalog.app.auth_config import AuthSettings
 from catalog.app.events_config import EventsSettings
 from catalog.app.limits_config import LimitsSettings
@@ -159,6 +160,7 @@ class ServeConfig(_Strict):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:
@@ -181,10 +183,12 @@ class ServeConfig(_Strict):
         """grpc asks for a client certificate only when it requires one: principals from
         certificates need `tls.client_ca_file` with `require_client_cert: true`."""
         if self.auth is not None and self.auth.certificates:
-            tls = self.tls
-            if tls is None or tls.client_ca_file is None or not tls.require_client_cert:
+            # The admission listener's own client CA is enough: the API server's certificate.
+            listeners = (self.tls, self.admission.tls)
+            if not any(t is not None and t.require_client_cert for t in listeners):
                 raise ValueError(
-                    "auth.certificates needs tls.client_ca_file and tls.require_client_cert: true"
+                    "auth.certificates needs tls.client_ca_file and tls.require_client_cert: true "
+                    "(or the same in admission.tls)"
                 )
         return self
 
@@ -198,16 +202,27 @@ class ServeConfig(_Strict):
     def exposure_warnings(self) -> list[str]:
         """See :func:`catalog.app.tls_config.exposure_warnings` (raises ConfigError to refuse),
         for the API and every other listener."""
-        listeners = [(self.listen, self.tls is not None)]
+        # (prefix, address, TLS, anonymous callers consented to)
+        listeners = [("", self.listen, self.tls is not None, False)]
         if self.events is not None:
-            listeners.append((self.events.listen, self.events.tls is not None))
+            listeners.append(("events: ", self.events.listen, self.events.tls is not None, False))
+        admission = self.admission
+        if admission.listen is not None:  # allow_anonymous is explicit consent
+            listeners.append(
+                (
+                    "admission: ",
+                    admission.listen,
+                    admission.tls is not None,
+                    admission.allow_anonymous,
+                )
+            )
         return [
-            warning
-            for listen, tls in listeners
+            f"{prefix}{warning}"
+            for prefix, listen, tls, anonymous in listeners
             for warning in exposure_warnings(
                 listen,
                 tls=tls,
-                authenticated=self.authenticated,
+                authenticated=self.authenticated or anonymous,
                 insecure_serve=self.insecure_serve,
             )
         ]

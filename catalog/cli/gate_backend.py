@@ -60,7 +60,8 @@ class LocalGate:
         self.staging = staging
         self.secrets = secrets  # what registries' names resolve to when asked live
 
-    def _gate(self) -> Gate:
+    def gate(self) -> Gate:
+        """The gate itself, for commands that drive it directly (`admission review`)."""
         from catalog.app.config import TrustSettings
         from catalog.gate import build_gate
 
@@ -72,14 +73,14 @@ class LocalGate:
     def check(
         self, image: str, policy: str, *, live: bool, offline: bool, adhoc: PolicySource | None
     ) -> CheckResult:
-        gate = self._gate()
+        gate = self.gate()
         loaded = gate.adhoc(adhoc.text, adhoc.origin) if adhoc is not None else None
         return asyncio.run(
             gate.check(image, policy, resolve_live=live, offline=offline, adhoc=loaded)
         )
 
     def evaluate(self, adhoc: PolicySource) -> list[CheckResult]:
-        gate = self._gate()
+        gate = self.gate()
         return gate.evaluate_catalog(gate.adhoc(adhoc.text, adhoc.origin))
 
     def apply_policy(self, name: str, source: str) -> tuple[PolicyView, bool]:

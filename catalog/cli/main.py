@@ -17,6 +17,7 @@ from catalog.cli.output import FORMATS
 # --help), so `xregistry replicate once` does not pay for the catalog's, gRPC's or sigstore's
 # imports.
 COMMANDS = {
+    "admission": "catalog.cli.admission:admission_group",
     "artifact": "catalog.cli.artifact:artifact_group",
     "audit": "catalog.cli.audit:audit_command",
     "copy": "catalog.cli.copy:copy_command",

@@ -11,8 +11,9 @@ from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from catalog import logs
+from catalog import logs, metrics
 from catalog.api.access import AccessInterceptor
+from catalog.api.admission import admission_listener
 from catalog.api.audit_servicer import AuditServicer, audit_service
 from catalog.api.catalog_servicer import CatalogServicer
 from catalog.api.events_http import events_app
@@ -128,6 +129,10 @@ class Server:
             interceptors=[AccessInterceptor(config.auth)],
             credentials=credentials,
         )
+        # The Kubernetes admission webhook (HTTPS), when admission.listen is set.
+        self.admission = admission_listener(config, self.gate, observe=_observe_admission)
+        if self.admission is not None:
+            self.listeners.append(self.admission)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.rules = RuleScheduler(self.scheduler, self.replication)
         self._stopping = asyncio.Event()
@@ -159,8 +164,8 @@ class Server:
         # as anonymous, not as the user running the server (authentication sets it per call).
         with acting_as(ANONYMOUS):
             await self.server.start()
-        for listener in self.listeners:
-            await listener.start()
+            for listener in self.listeners:
+                await listener.start()
         for registry in self.config.registries:
             if registry.index is not None:
                 self.scheduler.add_job(
@@ -208,6 +213,10 @@ class Server:
         await self.metrics.stop()
         await self.gate.audit.stop()
         self.engine.dispose()
+
+
+def _observe_admission(_route: str, seconds: float, allowed: bool) -> None:
+    metrics.observe_admission(seconds, "allowed" if allowed else "denied")
 
 
 def _report_end(what: str, task: asyncio.Task[None]) -> None:

@@ -7,7 +7,23 @@ evidence, logged, cached::
     result.decision.allowed, result.decision.evidence
 """
 
-from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate, LoadedPolicy, build_gate
-from catalog.gate.decision_log import DecisionLog
+from catalog.gate.checker import (
+    DEFAULT_POLICY,
+    CheckResult,
+    Gate,
+    LoadedPolicy,
+    State,
+    build_gate,
+)
+from catalog.gate.decision_log import Asked, DecisionLog
 
-__all__ = ["DEFAULT_POLICY", "CheckResult", "DecisionLog", "Gate", "LoadedPolicy", "build_gate"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "Asked",
+    "CheckResult",
+    "DecisionLog",
+    "Gate",
+    "LoadedPolicy",
+    "State",
+    "build_gate",
+]

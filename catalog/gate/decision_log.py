@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import text
@@ -39,6 +39,18 @@ log = logging.getLogger("xregistry.gate.decisions")
 
 # Told of every change of the log's problem (None once writes go in again).
 HealthHook = Callable[[str | None], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """Where a decision was asked for, kept with it: a Kubernetes admission review's object
+    (``Deployment/web``), namespace, operation, requesting user, and whether it was a dry run."""
+
+    namespace: str | None
+    object: str | None
+    operation: str | None
+    user: str | None
+    dry_run: bool = False
 
 
 class DecisionLog:
@@ -72,9 +84,18 @@ class DecisionLog:
         with self._lock:
             return len(self._rows)
 
-    def add(self, reference: str, decision: Decision, trust_version: str, cached: bool) -> bool:
+    def add(
+        self,
+        reference: str,
+        decision: Decision,
+        trust_version: str,
+        cached: bool,
+        asked: Asked | None = None,
+    ) -> bool:
         """Queue the decision's row; False (nothing queued) when ``capacity`` rows wait."""
         row = decision_row(reference, decision, trust_version, cached)
+        if asked is not None:
+            row.update(asked_columns(asked))
         with self._lock:
             if len(self._rows) >= self.capacity:
                 return False
@@ -138,7 +159,10 @@ class DecisionLog:
     async def _run(self) -> None:
         first, most = self.retry_delay
         delay = first
-        while True:
+        me = asyncio.current_task()
+        # Not `while True`: Python 3.11's wait_for can swallow a cancellation that arrives as
+        # the write finishes, and stop() would then wait for this loop forever.
+        while me is None or not me.cancelling():
             await asyncio.sleep(self.interval)
             if not self.waiting:
                 continue
@@ -195,6 +219,24 @@ class DecisionLog:
                     )
                     return
                 await asyncio.sleep(self.retry_delay[0])
+
+
+# The columns' widths (migration 0006): a longer value is cut, never refused with its batch.
+_WIDTHS = {"namespace": 253, "object_ref": 512, "operation": 16, "requester": 512}
+
+
+def asked_columns(asked: Asked) -> dict[str, Any]:
+    values = {
+        "namespace": asked.namespace,
+        "object_ref": asked.object,
+        "operation": asked.operation,
+        "requester": asked.user,
+    }
+    row: dict[str, Any] = {
+        key: None if value is None else value[: _WIDTHS[key]] for key, value in values.items()
+    }
+    row["dry_run"] = asked.dry_run
+    return row
 
 
 def _one_line(exc: BaseException) -> str:

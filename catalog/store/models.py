@@ -361,6 +361,12 @@ class DecisionRecord(Base):
     decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # Who asked (``str(catalog.principals.current())`` when asked); None before migration 0005.
     principal: Mapped[str | None] = mapped_column(String(512))
+    # Set when a Kubernetes admission review asked (migration 0006); None otherwise.
+    namespace: Mapped[str | None] = mapped_column(String(253))
+    object_ref: Mapped[str | None] = mapped_column(String(512))  # "Deployment/web"
+    operation: Mapped[str | None] = mapped_column(String(16))  # CREATE, UPDATE
+    requester: Mapped[str | None] = mapped_column(String(512))  # the review's userInfo.username
+    dry_run: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class AuditEvent(Base):

@@ -37,6 +37,9 @@ WITHOUT_CATALOG = {
     "replicate once": ("--from", "127.0.0.1:9/a", "--to", "127.0.0.1:9/b", "-o", "json"),
     "trust verify-bundle": ("--bundle", "input.yaml", "sha256:" + "0" * 64),
     "serve": (),
+    # The webhook's code on the local catalog; a server's webhook is its admission listener,
+    # so --server is refused (exit 2) like serve's.
+    "admission review": ("input.yaml",),
 }
 # Arguments of commands whose generated ones would be refused before any server is asked.
 ARGUMENTS = {

@@ -76,6 +76,15 @@ SEED = {
         + "c" * 64
         + "', 'layer x: JSON nested deeper than 64 levels', '2026-01-06 00:00:00+00')",
     ],
+    "0007": [
+        "INSERT INTO decisions (id, reference, digest, policy_name, policy_version, trust_version,"
+        " allowed, reasons, evidence, cached, decided_at, principal, namespace, object_ref,"
+        " operation, requester, dry_run) VALUES (3, 'r/a:v1', 'sha256:"
+        + "a"
+        * 64
+        + "', 'prod', 1, 'abc', true, '[]', '[]', false, '2026-01-07 00:00:00+00',"
+        " 'cert:kube-apiserver', 'shop', 'Deployment/web', 'CREATE', 'alice', true)",
+    ],
 }
 
 
@@ -116,7 +125,22 @@ def test_each_revision_upgrades_with_data(database_url: str) -> None:
             ("t", "failed", None, "connection refused"),
         ]
         askers = connection.execute(text("SELECT id, principal FROM decisions ORDER BY id")).all()
-        assert [tuple(row) for row in askers] == [(1, None), (2, "oidc:ci")]  # 0002's: unknown
+        assert [tuple(row) for row in askers] == [
+            (1, None),  # 0002's: unknown
+            (2, "oidc:ci"),
+            (3, "cert:kube-apiserver"),
+        ]
+        admitted = connection.execute(
+            text(
+                "SELECT id, namespace, object_ref, operation, requester, dry_run"
+                " FROM decisions ORDER BY id"
+            )
+        ).all()
+        assert [tuple(row) for row in admitted] == [
+            (1, None, None, None, None, None),  # asked before admission existed
+            (2, None, None, None, None, None),
+            (3, "shop", "Deployment/web", "CREATE", "alice", True),
+        ]
         events = connection.execute(text("SELECT principal, resource FROM audit_events")).all()
         assert [tuple(row) for row in events] == [("token:ci", "policies/prod")]
         refused = connection.execute(text("SELECT digest FROM undecodable_documents")).all()

@@ -76,6 +76,9 @@ ENDPOINTS: Mapping[str, Permission] = MappingProxyType(
         # like METHODS: a route without an entry answers 403 to everyone.
         "POST /events/distribution/{registry}": Permission.NOTIFY,
         "GET /metrics": Permission.METRICS,
+        # Kubernetes admission: the API server asks about images, as the gate role does.
+        "POST /admission/validate": Permission.CHECK,
+        "POST /admission/mutate": Permission.CHECK,
     }
 )
 

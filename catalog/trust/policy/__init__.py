@@ -11,6 +11,7 @@ from catalog.trust.policy.facts import (
     Decision,
     Evidence,
     ImageFacts,
+    Namespace,
     ProvenanceFacts,
 )
 from catalog.trust.policy.loading import (
@@ -31,6 +32,7 @@ __all__ = [
     "Decision",
     "Evidence",
     "ImageFacts",
+    "Namespace",
     "Policies",
     "Policy",
     "PolicyError",

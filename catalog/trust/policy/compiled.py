@@ -14,13 +14,14 @@ from operator import attrgetter
 from typing import Any, Literal
 
 from catalog.regex import LinearRegex, compile_linear
-from catalog.trust.policy.facts import ProvenanceFacts
+from catalog.trust.policy.facts import Namespace, ProvenanceFacts
 from catalog.trust.policy.image_globs import directories, glob_regex, literal_directory
 from catalog.trust.policy.model import (
     CONDITION_FIELDS,
     AttestationSpec,
     AuthoritySpec,
     ConditionsSpec,
+    NamespacesSpec,
     PolicySetSpec,
     PolicySpec,
     pem_fingerprint,
@@ -145,12 +146,36 @@ class AttestationRule:
 
 
 @dataclass(frozen=True, slots=True)
+class NamespaceSelector:
+    names: LinearRegex | None  # every name glob in one pattern
+    labels: tuple[tuple[str, str], ...]
+
+    def selects(self, namespace: Namespace) -> bool:
+        if self.names is not None and not self.names.fullmatches(namespace.name):
+            return False
+        known = namespace.labels
+        return known is None or all(known.get(key) == value for key, value in self.labels)
+
+
+def _namespace_selector(spec: NamespacesSpec | None) -> NamespaceSelector | None:
+    if spec is None:
+        return None
+    names = None
+    if spec.names is not None:
+        # Names are [a-z0-9-]: a glob's * and ? are the only non-literal characters.
+        parts = [glob.replace("*", "[a-z0-9-]*").replace("?", "[a-z0-9-]") for glob in spec.names]
+        names = compile_linear("|".join(f"(?:{part})" for part in parts))
+    return NamespaceSelector(names, tuple(sorted((spec.match_labels or {}).items())))
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     name: str
     description: str | None
     mode: Literal["enforce", "warn"]
     globs: tuple[str, ...]  # normalised
     images: LinearRegex  # all globs in one pattern
+    namespaces: NamespaceSelector | None  # None: everywhere
     authorities: tuple[Authority, ...]
     threshold: int
     attestations: tuple[AttestationRule, ...]
@@ -161,6 +186,10 @@ class Policy:
     def applies_to(self, candidates: tuple[str, ...]) -> bool:
         fullmatches = self.images.fullmatches
         return any(fullmatches(candidate) for candidate in candidates)
+
+    def selects(self, namespace: Namespace | None) -> bool:
+        """Whether the policy applies in ``namespace`` (None: outside Kubernetes, everywhere)."""
+        return namespace is None or self.namespaces is None or self.namespaces.selects(namespace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,14 +203,38 @@ class PolicySet:
     # policies, a reference is tried only against those that can possibly match it.
     by_directory: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
-    def applicable(self, candidates: tuple[str, ...]) -> list[Policy]:
-        """The policies whose images match, in the set's order."""
+    def applicable(
+        self, candidates: tuple[str, ...], namespace: Namespace | None = None
+    ) -> list[Policy]:
+        """The policies whose images match (and that select ``namespace``), in the set's order."""
         index = self.by_directory
         maybe: set[int] = set()
         for directory in directories(candidates):
             maybe.update(index.get(directory, ()))
         policies = self.policies
-        return [policies[i] for i in sorted(maybe) if policies[i].applies_to(candidates)]
+        return [
+            policies[i]
+            for i in sorted(maybe)
+            if policies[i].applies_to(candidates) and policies[i].selects(namespace)
+        ]
+
+    def selection(self, namespace: Namespace | None) -> tuple[bool, ...]:
+        """Which policies ``namespace`` selects: decisions in namespaces with the same selection
+        are the same (an empty tuple when no policy selects namespaces)."""
+        if namespace is None or all(p.namespaces is None for p in self.policies):
+            return ()
+        return tuple(p.selects(namespace) for p in self.policies)
+
+    def needs_evidence(self, candidates: tuple[str, ...], namespace: Namespace | None) -> bool:
+        """Whether judging a reference offering ``candidates`` (without its digest) could need
+        signatures, attestations or SBOMs: False when every policy that applies asks for none
+        and no glob names a digest (which could bring in another policy)."""
+        if any("@" in glob for policy in self.policies for glob in policy.globs):
+            return True
+        return any(
+            policy.threshold or policy.attestations or policy.require_sbom
+            for policy in self.applicable(candidates, namespace)
+        )
 
 
 def canonical_json(value: Any) -> str:
@@ -227,6 +280,7 @@ def compile_policy(spec: PolicySpec) -> Policy:
         mode=spec.mode,
         globs=tuple(spec.images),
         images=glob_regex(spec.images),
+        namespaces=_namespace_selector(spec.namespaces),
         authorities=authorities,
         threshold=spec.effective_threshold,
         attestations=tuple(_attestation(a, authorities, by_name) for a in spec.attestations),

@@ -17,7 +17,13 @@ from catalog.trust.policy.compiled import (
     PolicySet,
     too_long,
 )
-from catalog.trust.policy.facts import AttestationFacts, Decision, Evidence, ImageFacts
+from catalog.trust.policy.facts import (
+    AttestationFacts,
+    Decision,
+    Evidence,
+    ImageFacts,
+    Namespace,
+)
 from catalog.trust.policy.image_globs import reference_candidates
 from catalog.trust.signatures import VerifiedSignature
 
@@ -33,16 +39,21 @@ class _Outcome:
 
 
 def evaluate(
-    policy_set: PolicySet, facts: ImageFacts, *, policy_version: int | None = None
+    policy_set: PolicySet,
+    facts: ImageFacts,
+    *,
+    policy_version: int | None = None,
+    namespace: Namespace | None = None,
 ) -> Decision:
-    """May the image described by ``facts`` run? Every policy whose images match must allow it.
+    """May the image described by ``facts`` run? Every policy whose images match (and, in
+    Kubernetes, that selects ``namespace``) must allow it.
 
     ``reasons`` holds denials (which make ``allowed`` false) followed by warnings, which start
     with ``"warning: "`` and never block: the denials of warn-mode policies, and the note that
     no policy applied when the set's ``noMatch`` is ``allow``.
     """
     candidates = reference_candidates(facts.reference, facts.digest)
-    matched = policy_set.applicable(candidates)
+    matched = policy_set.applicable(candidates, namespace)
     if not matched:
         return _no_match(policy_set, facts, policy_version)
     usable = tuple(s for s in facts.signatures if _usable(s, facts.digest))

@@ -7,6 +7,7 @@ records, so each step is testable on its own and results can be stored and re-ev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,6 +34,16 @@ class ImageFacts:
     signatures: tuple[VerifiedSignature, ...] = ()  # plain signatures (not attestations)
     attestations: tuple[AttestationFacts, ...] = ()
     sbom_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """Where in Kubernetes the image is to run: policies with ``namespaces`` select on it.
+    ``labels`` is None when they could not be read (a label selector then counts as matching:
+    an unreadable namespace must not escape a policy)."""
+
+    name: str
+    labels: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,11 +224,55 @@ class AttestationSpec(_Spec):
     conditions: ConditionsSpec | None = None
 
 
+_NAMESPACE_GLOB = re.compile(r"^[a-z0-9*?-]{1,63}$")
+_LABEL_NAME = r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = re.compile(rf"^([a-z0-9]([a-z0-9.-]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$")
+_LABEL_VALUE = re.compile(rf"^({_LABEL_NAME})?$")
+
+
+def _namespace_glob(value: str) -> str:
+    if not _NAMESPACE_GLOB.match(value):
+        raise ValueError(
+            f"bad namespace glob {value!r}: a namespace name (a-z, 0-9, '-') with * or ?"
+        )
+    return value
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, label in value.items():
+        if not _LABEL_KEY.match(key):
+            raise ValueError(f"bad label key {key!r}: [prefix/]name as Kubernetes spells them")
+        if not _LABEL_VALUE.match(label):
+            raise ValueError(
+                f"bad label value {label!r} of {key!r}: at most 63 of A-Z a-z 0-9 . _ -"
+            )
+    return value
+
+
+class NamespacesSpec(_Spec):
+    """Where in Kubernetes the policy applies: namespaces whose name matches one of ``names``
+    (when given) and whose labels include every ``matchLabels`` pair (when given)."""
+
+    names: list[Annotated[str, AfterValidator(_namespace_glob)]] | None = Field(
+        default=None, min_length=1
+    )
+    match_labels: Annotated[dict[str, str], AfterValidator(_labels)] | None = Field(
+        default=None, min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> NamespacesSpec:
+        if self.names is None and self.match_labels is None:
+            raise ValueError("give names, matchLabels or both")
+        return self
+
+
 class PolicySpec(_Spec):
     name: Name
     description: str | None = None
     mode: Literal["enforce", "warn"] = "enforce"
     images: list[Glob] = Field(min_length=1)
+    namespaces: NamespacesSpec | None = None  # None: every namespace, and outside Kubernetes
     authorities: list[AuthoritySpec] = Field(default_factory=list)
     # None: 1 when there are authorities, else 0 (resolved by cross_checks' caller).
     threshold: int | None = Field(default=None, ge=0)
