@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -9,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from catalog.app.auth_config import AuthSettings
+from catalog.app.health_config import HealthSettings
 from catalog.app.secrets_config import SecretsSettings
 from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
 from catalog.errors import ConfigError
@@ -138,6 +140,7 @@ class ServeConfig(_Strict):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     tls: TlsSettings | None = None
     insecure_serve: InsecureServe = None
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:
@@ -210,6 +213,25 @@ def local_secrets(path: str | None) -> Secrets:
     if not path:
         return Secrets(local=True)
     return load_config(Path(path)).secrets.build(local=True)
+
+
+DATABASE_ENV = "XREGISTRY_DATABASE_URL"
+
+
+def with_database_from(environ: Mapping[str, str], config: ServeConfig) -> ServeConfig:
+    """``$XREGISTRY_DATABASE_URL``, when set, overrides ``database:`` (a Secret's URL stays
+    out of the config file). Set but empty is refused: the image sets it so, and a container
+    runs on PostgreSQL unless told otherwise; SQLite only when a URL asks for it."""
+    url = environ.get(DATABASE_ENV)
+    if url is None:
+        return config
+    if not url.strip():
+        raise ConfigError(
+            f"${DATABASE_ENV} is empty: set it to the PostgreSQL URL "
+            "(postgresql://USER:PASSWORD@HOST:5432/DB), or to sqlite:///PATH for one replica on "
+            "SQLite"
+        )
+    return config.model_copy(update={"database": url.strip()})
 
 
 def load_config(path: Path) -> ServeConfig:

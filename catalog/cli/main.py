@@ -15,6 +15,7 @@ COMMANDS = {
     "artifact": "catalog.cli.artifact:artifact_group",
     "audit": "catalog.cli.audit:audit_command",
     "find": "catalog.cli.artifact:find_command",
+    "health": "catalog.cli.health:health_command",
     "index": "catalog.cli.index:index_command",
     "inspect": "catalog.cli.inspect:inspect_command",
     "policy": "catalog.cli.gate:policy_group",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
-from catalog.app.config import ServeConfig, load_config
+from catalog.app.config import ServeConfig, load_config, with_database_from
 from catalog.cli.errors import reports_errors
 from catalog.errors import InvalidArgument
 
@@ -69,6 +70,7 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
     from catalog.daemon import serve
 
     config = load_config(config_file) if config_file else ServeConfig()
+    config = with_database_from(os.environ, config)
     if listen:
         config = config.model_copy(update={"listen": listen})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import OperationalError
 
 from catalog.api.access import AccessInterceptor
 from catalog.api.audit_servicer import AuditServicer, audit_service
@@ -28,6 +29,8 @@ from catalog.api.tls import server_credentials
 from catalog.app.audit_service import AuditService
 from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
+from catalog.daemon.readiness import Conditions, DatabaseProbe, database_problem
+from catalog.errors import CatalogError
 from catalog.gate import build_gate
 from catalog.principals import ANONYMOUS, SERVER, acting_as
 from catalog.schedules import trigger_for
@@ -61,7 +64,10 @@ class Server:
         credentials = server_credentials(config.tls)
         ensure_free(config.listen)
         self.engine = make_engine(config.database)
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except OperationalError as exc:  # one line, not a driver's traceback
+            raise CatalogError(database_problem(exc)) from None
         self.sessions = session_factory(self.engine)
         with self.sessions.begin() as session, acting_as(SERVER):
             exclusive(session.connection())  # replicas starting together apply them in turn
@@ -104,6 +110,14 @@ class Server:
         self._stopping = asyncio.Event()
         self._working: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
+        self.conditions = Conditions(self.server)
+        self.database_probe = DatabaseProbe(
+            self.engine,
+            interval=config.health.interval_seconds,
+            timeout=config.health.timeout_seconds,
+            on_change=partial(self.conditions.report, "database"),
+        )
+        self._probing: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -138,6 +152,8 @@ class Server:
         self.scheduler.start()
         self.gate.audit.on_health = self._decision_log_health
         self.gate.audit.start()
+        self._probing = asyncio.create_task(self.database_probe.run(self._stopping))
+        self._probing.add_done_callback(partial(_report_end, "the database probe"))
         self._working = asyncio.create_task(self.worker.run(self._stopping))
         self._working.add_done_callback(partial(_report_end, "the replication worker"))
         if self.engine.dialect.name == "postgresql":
@@ -152,14 +168,15 @@ class Server:
     async def _decision_log_health(self, problem: str | None) -> None:
         """The gate denies what it cannot record: the server and the gate are NOT_SERVING
         while decisions cannot be written (the decision log's own line says why)."""
-        await self.server.set_serving(problem is None, [GATE_SERVICE])
+        await self.conditions.report("decision log", problem, [GATE_SERVICE])
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
         self._stopping.set()
         # The worker hands unfinished tasks back to the other replicas; errors were logged.
         await asyncio.gather(
-            *(t for t in (self._working, self._listening) if t is not None), return_exceptions=True
+            *(t for t in (self._working, self._listening, self._probing) if t is not None),
+            return_exceptions=True,
         )
         await self.server.stop(grace=5.0)
         await self.gate.audit.stop()
