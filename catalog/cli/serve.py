@@ -35,7 +35,7 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
 
     \b
     Configuration (all keys optional):
-      database: sqlite:///xregistry.db        # or postgresql://user@host/db
+      database: sqlite:///xregistry.db        # or postgresql://…; $XREGISTRY_DATABASE_URL wins
       listen: 127.0.0.1:50051                 # off loopback only with tls and auth
       tls: {cert_file: tls.crt, key_file: tls.key}   # re-read when they change
       registries:
@@ -62,6 +62,7 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
             referrers: all                    # or none, or signatures,attestations,sboms
             policy: prod                      # copy only what this gate policy allows
             schedule: {cron: "*/15 * * * *"}  # and/or on_index: true
+      health: {interval: 5s, timeout: 2s}     # NOT_SERVING while the database is down
     """
     root = click.get_current_context().find_root()
     if root.get_parameter_source("server") is ParameterSource.COMMANDLINE:

@@ -176,3 +176,32 @@ async def test_health_cli_unknown_service_and_nothing_listening(running: Server)
     code, _, err = await health_cli("--server", f"127.0.0.1:{free_port()}", "--timeout", "2")
     assert code == 7
     assert err.startswith("xregistry: error: cannot reach"), err
+
+
+@pytest.mark.parametrize("answer", [b"", b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"])
+async def test_health_cli_against_a_peer_that_is_no_grpc_server(answer: bytes) -> None:
+    """Silent, or HTTP/1: no answer within --timeout is unreachable (7), one line, promptly."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # kept open: a silent peer never closes
+        if answer:
+            writer.write(answer)
+            await writer.drain()
+
+    peer = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = peer.sockets[0].getsockname()[1]
+    try:
+        start = time.monotonic()
+        code, out, err = await health_cli("--server", f"127.0.0.1:{port}", "--timeout", "1")
+        took = time.monotonic() - start
+    finally:
+        for writer in held:
+            writer.close()
+        peer.close()
+        await peer.wait_closed()
+    assert code == 7, err
+    assert out == ""
+    assert err.startswith("xregistry: error: cannot reach the xregistry server at 127.0.0.1:")
+    assert err.count("\n") == 1
+    assert took < 15, took  # 1 s for the call; the rest is the interpreter starting
