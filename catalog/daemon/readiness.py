@@ -134,8 +134,8 @@ def _bounded(engine: Engine, timeout: float) -> dict[str, Any]:
 
 
 def database_problem(exc: SQLAlchemyError) -> str:
-    """ "the database cannot be reached: " and the driver's own words (no URL, no SQL: no
-    password), first line, bounded."""
+    """One line saying the database cannot be reached, in the driver's own words (its first
+    line, bounded: no URL, no SQL, so no password)."""
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     lines = str(cause).strip().splitlines()
     reason = (lines[0] if lines else type(cause).__name__)[:_REASON_CHARS]
