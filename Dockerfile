@@ -1,22 +1,72 @@
-# The xregistry service image: `docker build -t xregistry .`, then
-# `docker run -p 50051:50051 -v $PWD/xregistry.yaml:/etc/xregistry/xregistry.yaml:ro \
-#    -v $PWD/tls:/etc/xregistry/tls:ro xregistry`
-# The config decides where and how it listens; for a container that is
-#   listen: 0.0.0.0:50051
-#   tls: {cert_file: /etc/xregistry/tls/tls.crt, key_file: /etc/xregistry/tls/tls.key}
-#   auth: {...}                               # tokens, OIDC issuers or client certificates
-# `serve` refuses a non-loopback address without TLS and authentication (README, "Where it
-# listens"), so the image never offers an open API by default; without a config it does not start.
-FROM python:3.11-slim
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY catalog ./catalog
-COPY replication ./replication
-COPY migrations ./migrations
-RUN pip install --no-cache-dir . && useradd --system --uid 65532 xregistry \
-    && mkdir -p /var/lib/xregistry && chown 65532 /var/lib/xregistry
-USER 65532:65532
+# syntax=docker/dockerfile:1
+# The xregistry service image: the locked wheels installed into a virtual environment in a build
+# stage, then only that environment on a slim runtime (no compiler, no pip, no source tree).
+#
+#   docker build -t xregistry --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
+#   docker run -v $PWD/config.yaml:/etc/xregistry/config.yaml:ro -v $PWD/tls:/etc/xregistry/tls:ro \
+#     -e XREGISTRY_DATABASE_URL=postgresql://xregistry:PASSWORD@db:5432/xregistry \
+#     -v xregistry-data:/var/lib/xregistry --read-only -p 50051:50051 xregistry
+#
+# Secure by default: `serve` refuses an address off loopback without TLS and authentication, so
+# the config must give `listen: 0.0.0.0:50051`, `tls:` (/etc/xregistry/tls/tls.crt, tls.key) and
+# `auth:` (README, "Where it listens"); the database is PostgreSQL from $XREGISTRY_DATABASE_URL
+# (empty here: the container refuses to start without it; sqlite:////var/lib/xregistry/x.db
+# asks for SQLite). scripts/test-image builds this file with buildah and runs it.
+
+# The base, pinned by digest (multi-architecture index of the tag beside it). BASE lets
+# scripts/test-image build from a local stand-in (Debian bookworm's own python3.11).
+ARG BASE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
+
+FROM ${BASE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# python3, not python: the stand-in has /usr/bin/python3 only, the upstream image both.
+RUN python3 -m venv /opt/venv
+COPY requirements.txt /src/
+# Wheels only, each checked against the lock's hashes: nothing is compiled. The download cache
+# is the builder's (a cache mount), never a layer.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    /opt/venv/bin/pip install --require-hashes --only-binary :all: --no-deps -r /src/requirements.txt
+COPY pyproject.toml README.md /src/
+COPY catalog /src/catalog
+COPY replication /src/replication
+COPY migrations /src/migrations
+# The project itself, with the locked setuptools (no build isolation: nothing unpinned fetched);
+# then the installers go, and bytecode is compiled now: the runtime's root is read-only.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation /src \
+    && /opt/venv/bin/pip uninstall -y -q setuptools pip \
+    && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib
+
+FROM ${BASE}
+ARG VERSION=0.0.0
+ARG REVISION=unknown
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="xregistry" \
+      org.opencontainers.image.description="Supply-chain artifact catalog and replication service for OCI registries" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}"
+# A numeric user (Kubernetes' runAsNonRoot checks the number) owning only the data volume.
+RUN groupadd --system --gid 10001 xregistry \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/xregistry --no-create-home \
+       --shell /usr/sbin/nologin xregistry \
+    && mkdir -p /var/lib/xregistry /etc/xregistry/tls \
+    && chown 10001:10001 /var/lib/xregistry && chmod 0750 /var/lib/xregistry
+COPY --from=build /opt/venv /opt/venv
+# HOME and TMPDIR on the volume: the only place the read-only root lets it write.
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/var/lib/xregistry \
+    TMPDIR=/var/lib/xregistry \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    XREGISTRY_DATABASE_URL=""
+VOLUME ["/var/lib/xregistry"]
 WORKDIR /var/lib/xregistry
-EXPOSE 50051
+USER 10001:10001
+EXPOSE 50051 50052
+# Readiness: SERVING only while the database answers and is migrated, asked on the plain-text
+# health-only listener (config `health: {listen: 0.0.0.0:50052}`), which needs no CA or token.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["xregistry", "health", "--server", "localhost:50052", "--timeout", "5"]
 ENTRYPOINT ["xregistry"]
-CMD ["serve", "--config", "/etc/xregistry/xregistry.yaml"]
+CMD ["serve", "--config", "/etc/xregistry/config.yaml"]

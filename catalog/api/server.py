@@ -116,6 +116,7 @@ class ApiServer:
         self.port = port
         self.health = health_servicer
         self.service_names = tuple(service_names)
+        self._probes: grpc.aio.Server | None = None
 
     async def start(self) -> None:
         await self.server.start()
@@ -129,10 +130,29 @@ class ApiServer:
         for name in ("", *services):
             await self.health.set(name, status.SERVING if serving else status.NOT_SERVING)
 
+    async def serve_health_on(self, address: str) -> int:
+        """Also answer the health service (only it) in plain text on ``address`` — for probes
+        that speak no TLS, such as Kubernetes' ``grpc`` probes. The same statuses as the main
+        port; nothing else is reachable there. Returns the port."""
+        ensure_free(address)
+        probes = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, probes)
+        try:
+            port = probes.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            raise CannotListen(f"health: cannot listen on {address}")
+        await probes.start()
+        self._probes = probes
+        return port
+
     async def stop(self, grace: float | None = 5.0) -> None:
         """Report NOT_SERVING, then let running calls finish for up to ``grace`` seconds."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self._probes is not None:
+            await self._probes.stop(grace)
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()

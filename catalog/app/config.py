@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from catalog.app.admission_config import AdmissionSettings
 from catalog.app.auth_config import AuthSettings
 from catalog.app.events_config import EventsSettings
+from catalog.app.health_config import HealthSettings
 from catalog.app.limits_config import LimitsSettings
 from catalog.app.ops_config import LogSettings, MetricsSettings
 from catalog.app.secrets_config import SecretsSettings
@@ -161,6 +163,7 @@ class ServeConfig(_Strict):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
     @model_validator(mode="after")
     def unique_names(self) -> ServeConfig:
@@ -254,6 +257,25 @@ def local_secrets(path: str | None) -> Secrets:
     if not path:
         return Secrets(local=True)
     return load_config(Path(path)).secrets.build(local=True)
+
+
+DATABASE_ENV = "XREGISTRY_DATABASE_URL"
+
+
+def with_database_from(environ: Mapping[str, str], config: ServeConfig) -> ServeConfig:
+    """``$XREGISTRY_DATABASE_URL``, when set, overrides ``database:`` (a Secret's URL stays
+    out of the config file). Set but empty is refused: the image sets it so, and a container
+    runs on PostgreSQL unless told otherwise; SQLite only when a URL asks for it."""
+    url = environ.get(DATABASE_ENV)
+    if url is None:
+        return config
+    if not url.strip():
+        raise ConfigError(
+            f"${DATABASE_ENV} is empty: set it to the PostgreSQL URL "
+            "(postgresql://USER:PASSWORD@HOST:5432/DB), or to sqlite:///PATH for one replica on "
+            "SQLite"
+        )
+    return config.model_copy(update={"database": url.strip()})
 
 
 def load_config(path: Path) -> ServeConfig:

@@ -23,6 +23,7 @@ COMMANDS = {
     "copy": "catalog.cli.copy:copy_command",
     "digest": "catalog.cli.digest:digest_command",
     "find": "catalog.cli.artifact:find_command",
+    "health": "catalog.cli.health:health_command",
     "index": "catalog.cli.index:index_command",
     "inspect": "catalog.cli.inspect:inspect_command",
     "manifest": "catalog.cli.manifest:manifest_command",

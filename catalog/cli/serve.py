@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
 from catalog import logs
-from catalog.app.config import ServeConfig, load_config
+from catalog.app.config import ServeConfig, load_config, with_database_from
 from catalog.cli.errors import reports_errors
 from catalog.cli.log_options import given_log_options
 from catalog.errors import InvalidArgument
@@ -35,7 +36,7 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
 
     \b
     Configuration (all keys optional):
-      database: sqlite:///xregistry.db        # or postgresql://user@host/db
+      database: sqlite:///xregistry.db        # or postgresql://…; $XREGISTRY_DATABASE_URL wins
       listen: 127.0.0.1:50051                 # off loopback only with tls and auth
       tls: {cert_file: tls.crt, key_file: tls.key}   # re-read when they change
       metrics: {listen: 127.0.0.1:9102}       # GET /metrics (also tls:, replica:)
@@ -70,6 +71,7 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
                    min_throughput: 16KiB, throughput_window: 30s, max_pages: 10000}
         index_run: 6h                         # one index run; replication_task: 2h
         decision_log: {capacity: 20000, batch: 500, stalled_after: 5s}
+      health: {interval: 5s, timeout: 2s}     # NOT_SERVING while the database is down
     """
     root = click.get_current_context().find_root()
     if root.get_parameter_source("server") is ParameterSource.COMMANDLINE:
@@ -78,6 +80,7 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
     from catalog.daemon import serve
 
     config = load_config(config_file) if config_file else ServeConfig()
+    config = with_database_from(os.environ, config)
     if listen:
         config = config.model_copy(update={"listen": listen})
     level, form = given_log_options(click.get_current_context())

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import OperationalError
 
 from catalog import logs, metrics
 from catalog.api.access import AccessInterceptor
@@ -34,6 +35,7 @@ from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
 from catalog.app.push_events import PushIndexer
 from catalog.daemon.observability import MetricsExport
+from catalog.daemon.readiness import Conditions, DatabaseProbe, database_problem
 from catalog.errors import CatalogError
 from catalog.gate import DecisionLog, build_gate
 from catalog.oci.errors import OCIError
@@ -70,7 +72,10 @@ class Server:
         ensure_free(config.listen)
         self.metrics = MetricsExport(config)
         self.engine = make_engine(config.database)
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except OperationalError as exc:  # one line, not a driver's traceback
+            raise CatalogError(database_problem(exc)) from None
         self.sessions = session_factory(self.engine)
         with self.sessions.begin() as session, acting_as(SERVER):
             exclusive(session.connection())  # replicas starting together apply them in turn
@@ -136,8 +141,17 @@ class Server:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.rules = RuleScheduler(self.scheduler, self.replication)
         self._stopping = asyncio.Event()
+        self.health_port: int | None = None  # the plain-text health listener's, when set
         self._working: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
+        self.conditions = Conditions(self.server)
+        self.database_probe = DatabaseProbe(
+            self.engine,
+            interval=config.health.interval_seconds,
+            timeout=config.health.timeout_seconds,
+            on_change=partial(self.conditions.report, "database"),
+        )
+        self._probing: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -164,6 +178,8 @@ class Server:
         # as anonymous, not as the user running the server (authentication sets it per call).
         with acting_as(ANONYMOUS):
             await self.server.start()
+            if self.config.health.listen is not None:
+                self.health_port = await self.server.serve_health_on(self.config.health.listen)
             for listener in self.listeners:
                 await listener.start()
         for registry in self.config.registries:
@@ -182,6 +198,8 @@ class Server:
         self.gate.audit.on_health = self._decision_log_health
         self.gate.audit.start()
         await self.metrics.start(self.engine, lambda: self.gate.audit.waiting, self.replication)
+        self._probing = asyncio.create_task(self.database_probe.run(self._stopping))
+        self._probing.add_done_callback(partial(_report_end, "the database probe"))
         self._working = asyncio.create_task(self.worker.run(self._stopping))
         self._working.add_done_callback(partial(_report_end, "the replication worker"))
         if self.engine.dialect.name == "postgresql":
@@ -196,14 +214,15 @@ class Server:
     async def _decision_log_health(self, problem: str | None) -> None:
         """The gate denies what it cannot record: the server and the gate are NOT_SERVING
         while decisions cannot be written (the decision log's own line says why)."""
-        await self.server.set_serving(problem is None, [GATE_SERVICE])
+        await self.conditions.report("decision log", problem, [GATE_SERVICE])
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
         self._stopping.set()
         # The worker hands unfinished tasks back to the other replicas; errors were logged.
         await asyncio.gather(
-            *(t for t in (self._working, self._listening) if t is not None), return_exceptions=True
+            *(t for t in (self._working, self._listening, self._probing) if t is not None),
+            return_exceptions=True,
         )
         for listener in self.listeners:
             await listener.stop()

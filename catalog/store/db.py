@@ -24,8 +24,11 @@ def normalise_url(url: str) -> str:
     """Accept ``postgresql://…`` as users write it and pick the psycopg 3 driver."""
     try:
         parsed = make_url(url)
-    except Exception as exc:
-        raise ConfigError(f"invalid database URL {url!r}: {exc}") from None
+    except Exception:
+        # Neither the URL nor the parser's message (which quotes it): it may hold a password.
+        raise ConfigError(
+            "invalid database URL: expected sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif parsed.drivername not in ("sqlite", "postgresql+psycopg"):

@@ -3,7 +3,6 @@ kustomize — `kubectl kustomize` — for the base and every overlay."""
 
 from __future__ import annotations
 
-import copy
 import re
 import shutil
 import subprocess
@@ -15,9 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
-
-from catalog.app.config import ServeConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE_ROOT = ROOT / "deploy" / "kubernetes"
@@ -164,30 +160,3 @@ CONFIG_PATH = "/etc/xregistry/config.yaml"
 TLS_DIR = "/etc/xregistry/tls"
 DATA_DIR = "/var/lib/xregistry"
 UID = 10001
-
-
-# Sections (and keys) other parts add in this same round: admission (catalog/app/
-# admission_config.py), metrics and log (catalog/app/ops_config.py), health (the image part's
-# catalog/app/health_config.py) and in it `listen`, the plain-text health-only gRPC listener the
-# kubelet's probes need (docs/deploy.md, "Probes"). Each is removed before load_config only while
-# this version's ServeConfig does not know it; to be emptied once they are all merged.
-PENDING = {"admission", "metrics", "log", "health", "health.listen"}
-
-
-def known_to_this_version(raw: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    """``raw`` less the PENDING keys ServeConfig does not know yet, and the keys removed."""
-    known = copy.deepcopy(raw)
-    removed = set()
-    for key, value in raw.items():
-        field = ServeConfig.model_fields.get(key)
-        if field is None:
-            removed.add(key)
-            del known[key]
-            continue
-        model = field.annotation
-        if isinstance(value, dict) and isinstance(model, type) and issubclass(model, BaseModel):
-            for sub in value:
-                if sub not in model.model_fields:
-                    removed.add(f"{key}.{sub}")
-                    del known[key][sub]
-    return known, removed
