@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from catalog.oci import mediatypes as mt
-from catalog.oci.digest import Digest
 from catalog.oci.client import RegistryClient
+from catalog.oci.digest import Digest
 from catalog.oci.errors import DigestMismatch
 from tests.conftest import ClientFactory
 
