@@ -2,12 +2,15 @@
 
 1. A local registry with R repositories x T tags; every image has a cosign signature (``.sig``
    tag) and an SPDX SBOM of P packages (referrer, fallback tag). Full index, then a no-change
-   re-index, through ``CatalogService.index`` on SQLite; beside it, the registry's raw manifest
-   GET rate (a bare aiohttp loop over the same tags).
+   re-index, through ``CatalogService.index`` on SQLite (``--database postgresql``: on
+   PostgreSQL); beside them, the registry's raw manifest GET rate and HEAD rate (bare aiohttp
+   loops over the same tags): the full index's ceiling is the GET rate over the ~6 requests an
+   image needs, the re-index's floor one HEAD per tag at the HEAD rate.
 2. 1,000,000 SBOM package rows on SQLite and on PostgreSQL: purl look-up latency (p50/p99)
    through ``queries.search_packages`` beside the same look-up as raw SQL.
 
-Run: ``.venv/bin/python -m bench.index [--repos 200] [--tags 10] [--packages 200] [--rows 1000000]``
+Run: ``.venv/bin/python -m bench.index [--repos 200] [--tags 10] [--packages 200] [--rows 1000000]
+[--database sqlite|postgresql]``
 Needs Debian's ``docker-registry`` and ``postgresql``.
 """
 
@@ -133,13 +136,29 @@ async def seed(host: str, repos: int, tags: int, packages: int) -> list[tuple[st
     return refs
 
 
-async def raw_manifest_rate(url: str, refs: list[tuple[str, str]]) -> float:
+REQUESTS_PER_IMAGE = 6  # image, signature manifest + blob, fallback index, SBOM manifest + blob
+
+
+async def all_tags(url: str, refs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Every tag of the repositories of ``refs`` (signature and fallback tags too)."""
+    async with aiohttp.ClientSession() as session:
+
+        async def one(repo: str) -> list[tuple[str, str]]:
+            async with session.get(f"{url}/v2/{repo}/tags/list?n=10000") as r:
+                return [(repo, tag) for tag in (await r.json())["tags"]]
+
+        listed = await asyncio.gather(*(one(repo) for repo in sorted({r for r, _ in refs})))
+    return [ref for tags in listed for ref in tags]
+
+
+async def raw_manifest_rate(url: str, refs: list[tuple[str, str]], method: str = "GET") -> float:
     limit = asyncio.Semaphore(16)
     headers = {"Accept": mt.MANIFEST_ACCEPT}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
 
         async def one(repo: str, tag: str) -> None:
-            async with limit, session.get(f"{url}/v2/{repo}/manifests/{tag}", headers=headers) as r:
+            address = f"{url}/v2/{repo}/manifests/{tag}"
+            async with limit, session.request(method, address, headers=headers) as r:
                 await r.read()
 
         started = time.perf_counter()
@@ -244,31 +263,47 @@ def lookup_bench(label: str, url: str, rows: int) -> None:
 async def index_bench(args: argparse.Namespace, workdir: Path) -> None:
     with run_registry(workdir, extra={"log": {"level": "error"}}) as reg:
         refs = await seed(reg.host, args.repos, args.tags, args.packages)
-        engine = make_engine(f"sqlite:///{workdir / 'catalog.db'}")
-        upgrade(engine)
-        catalog = CatalogService(session_factory(engine))
-        catalog.add_registry(RegistrySpec("bench", reg.host))
-        started = time.perf_counter()
-        stats = await catalog.index("bench")
-        full = time.perf_counter() - started
-        assert stats.errors == 0, catalog.list_index_errors("bench").items[:3]
-        started = time.perf_counter()
-        again = await catalog.index("bench")
-        reindex = time.perf_counter() - started
-        raw = max([await raw_manifest_rate(reg.url, refs) for _ in range(3)])
-        images = len(refs)
-        print(
-            f"full index: {full:.1f} s for {images} images = {images / full:.0f} images/s"
-            f" ({stats.manifests_new} manifests, {stats.documents} documents)"
-        )
-        print(
-            f"no-change re-index: {reindex:.2f} s for {images} tags"
-            f" ({again.manifest_gets} manifest GETs)"
-        )
-        print(
-            f"registry raw manifest GETs: {raw:.0f}/s  (a full index needs ~6 requests per image)"
-        )
-        engine.dispose()
+        if args.database == "postgresql":
+            with run_postgres(workdir) as pg:
+                await index_runs(reg.url, reg.host, refs, pg.create_database("bench"))
+        else:
+            await index_runs(reg.url, reg.host, refs, f"sqlite:///{workdir / 'catalog.db'}")
+
+
+async def index_runs(url: str, host: str, refs: list[tuple[str, str]], database: str) -> None:
+    engine = make_engine(database)
+    upgrade(engine)
+    catalog = CatalogService(session_factory(engine))
+    catalog.add_registry(RegistrySpec("bench", host))
+    started = time.perf_counter()
+    stats = await catalog.index("bench")
+    full = time.perf_counter() - started
+    assert stats.errors == 0, catalog.list_index_errors("bench").items[:3]
+    started = time.perf_counter()
+    again = await catalog.index("bench")
+    reindex = time.perf_counter() - started
+    tags = await all_tags(url, refs)
+    get_rate = max([await raw_manifest_rate(url, refs) for _ in range(3)])
+    head_rate = max([await raw_manifest_rate(url, tags, "HEAD") for _ in range(3)])
+    images = len(refs)
+    ceiling = get_rate / REQUESTS_PER_IMAGE
+    floor = len(tags) / head_rate
+    print(f"database: {engine.dialect.name}")
+    print(
+        f"registry raw manifest GETs: {get_rate:.0f}/s, HEADs: {head_rate:.0f}/s"
+        f"  (a full index needs ~{REQUESTS_PER_IMAGE} requests per image)"
+    )
+    print(
+        f"full index: {full:.1f} s for {images} images = {images / full:.0f} images/s"
+        f" ({stats.manifests_new} manifests, {stats.documents} documents)"
+        f"  ceiling {ceiling:.0f} images/s  ratio {images / full / ceiling:.2f}"
+    )
+    print(
+        f"no-change re-index: {reindex:.2f} s for {again.tags_seen} tags"
+        f" ({again.manifest_gets} manifest GETs)"
+        f"  floor {floor:.2f} s (one HEAD per tag)  ratio {reindex / floor:.2f}"
+    )
+    engine.dispose()
 
 
 def main() -> None:
@@ -277,6 +312,7 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=10)
     parser.add_argument("--packages", type=int, default=200)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--skip-index", action="store_true")
     parser.add_argument("--skip-lookup", action="store_true")
     args = parser.parse_args()

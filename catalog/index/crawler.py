@@ -1,9 +1,10 @@
 """Crawl one registry (or image layout) into the catalog, incrementally.
 
 Per repository: list tags; HEAD the tags the catalog already knows (a GET only when a tag moved
-to content the catalog lacks); GET new tags; record index children, attachments found by every
-scheme (a tagged manifest's own ``subject`` among them), and their documents; then mark vanished
-tags and manifests as gone.
+to content the catalog lacks), or, where the registry's ETag is the digest, GET them with
+``If-None-Match`` (``304`` while a tag stays put, the manifest in the same request when it moved);
+GET new tags; record index children, attachments found by every scheme (a tagged manifest's own
+``subject`` among them), and their documents; then mark vanished tags and manifests as gone.
 
 No ``await`` happens inside a session, and no session is opened on the event loop: reads run
 on worker threads (``asyncio.to_thread``), so a busy database never stalls the server's other
@@ -42,7 +43,7 @@ from catalog.oci.errors import InvalidReference, NotInRegistry, OCIError
 from catalog.oci.globs import is_glob, matcher
 from catalog.oci.manifest import Manifest
 from catalog.oci.reference import validate_repository, validate_tag
-from catalog.oci.repository import Repository
+from catalog.oci.repository import RemoteRepository, Repository
 from catalog.store import content, documents
 from catalog.store.documents import DecodedDocuments
 from catalog.store.models import IndexErrorRecord, UndecodableDocument, utcnow
@@ -171,6 +172,12 @@ class Crawler:
         self.stats.tags_seen += len(listed)
         # Read-only (the writer thread owns every write), and off the loop like every read.
         known = await self._off_loop(self._live_tags, name)
+        if isinstance(repo, RemoteRepository) and repo.client.etag_is_digest is None:
+            # One known tag first: its answer tells whether the others may go conditional.
+            first = next((tag for tag in listed if tag in known), None)
+            if first is not None:
+                await self._resolve_tag(repo, scan, first, known[first])
+                listed = [tag for tag in listed if tag != first]
         await asyncio.gather(
             *(self._resolve_tag(repo, scan, tag, known.get(tag)) for tag in listed)
         )
@@ -200,6 +207,9 @@ class Crawler:
             if manifest is not None:
                 scan.tags[tag] = str(manifest.digest)
             return
+        if isinstance(repo, RemoteRepository) and repo.client.etag_is_digest:
+            await self._get_unless(repo, scan, tag, known)
+            return
         try:
             descriptor = await repo.resolve(tag)
         except OCIError as exc:
@@ -212,6 +222,27 @@ class Crawler:
         scan.tags[tag] = digest
         if digest != known and not await self._off_loop(self._known, {digest}):
             await self._get(repo, scan, digest)
+
+    async def _get_unless(
+        self, repo: RemoteRepository, scan: _RepoScan, tag: str, known: str
+    ) -> None:
+        """A known tag on a registry whose ETag is the digest: one conditional GET, answered
+        ``304`` while the tag stays put (as cheap as a HEAD) and with the manifest when it
+        moved (where a HEAD would need a GET after it)."""
+        try:
+            manifest = await repo.get_manifest_unless(tag, Digest.parse(known))
+        except NotInRegistry:
+            return
+        except OCIError as exc:
+            scan.errors.append((tag, str(exc)))
+            scan.tags[tag] = known  # unknown now is not gone: keep what we had
+            return
+        if manifest is None:
+            scan.tags[tag] = known
+            return
+        self.stats.manifest_gets += 1
+        scan.manifests[str(manifest.digest)] = manifest
+        scan.tags[tag] = str(manifest.digest)
 
     async def _off_loop(self, read: Callable[[_A], _R], arg: _A) -> _R:
         """A call on the crawl's one database thread (its reads, a batch of documents): the crawl
@@ -428,9 +459,7 @@ class Crawler:
 
     def _record_tags(self, session: Session, row: RepositoryRow, scan: _RepoScan) -> None:
         existing = content.tags_of(session, row)
-        for tag, digest in scan.tags.items():
-            if content.set_tag(session, row, existing.get(tag), tag, digest):
-                self.stats.tag_events += 1
+        self.stats.tag_events += len(content.set_tags(session, row, existing, scan.tags))
         for name, tag_row in existing.items():
             if name not in scan.tags and tag_row.gone_at is None:
                 content.mark_tag_gone(session, tag_row)

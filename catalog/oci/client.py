@@ -53,6 +53,10 @@ class RegistryClient:
         self.options = options or RegistryOptions()
         self._transport = Transport(host, self.options, credential_store)
         self._referrers = ReferrersEndpoint(self._transport, self.get_manifest, self.put_manifest)
+        # Whether the registry's manifest ETag is the quoted digest (Distribution's is): then
+        # ``get_manifest_unless`` may ask with ``If-None-Match``. Learned from its answers (None
+        # until one has told).
+        self.etag_is_digest: bool | None = None
 
     @property
     def base_url(self) -> str:
@@ -125,6 +129,7 @@ class RegistryClient:
                 return None
             await self._transport.expect(r, 200)
             digest = self._transport.announced_digest(r)
+            self._learn_etag(r.headers.get("ETag"), digest)
             media_type = (r.headers.get("Content-Type") or "").split(";")[0]
             length = r.headers.get("Content-Length")
         if not digest or not length or not length.isdigit() or media_type not in mt.MANIFESTS:
@@ -137,21 +142,43 @@ class RegistryClient:
 
     async def get_manifest(self, repository: str, ref: str) -> Manifest:
         """Fetch, size-limit, verify and parse a manifest by tag or digest."""
+        manifest = await self._get_manifest(repository, ref, None)
+        assert manifest is not None  # only a conditional request is answered "not modified"
+        return manifest
+
+    async def get_manifest_unless(
+        self, repository: str, ref: str, digest: Digest
+    ) -> Manifest | None:
+        """The manifest ``ref`` names, or None when that is still ``digest`` (the registry
+        answered ``304 Not Modified`` to ``If-None-Match``): one request whether or not a tag
+        moved, where a HEAD and then a GET take two when it did. Meant for registries whose
+        ETag is the quoted digest (``etag_is_digest``); elsewhere it is a plain GET."""
+        return await self._get_manifest(repository, ref, digest)
+
+    async def _get_manifest(
+        self, repository: str, ref: str, unless: Digest | None
+    ) -> Manifest | None:
         limit = self.options.manifest_limit
         url = f"/v2/{repository}/manifests/{ref}"
         headers = {"Accept": mt.MANIFEST_ACCEPT}
+        if unless is not None:
+            headers["If-None-Match"] = f'"{unless}"'
         scopes = repository_scopes(repository, "pull")
         async with self._transport.send("GET", url, scopes=scopes, headers=headers) as r:
+            if unless is not None and r.status == 304:
+                return None
             await self._transport.expect(r, 200)
             raw = await self._transport.read(r, "manifest", limit, ManifestTooLarge)
             content_type = r.headers.get("Content-Type")
-            wanted = (
-                Digest.parse(ref)
-                if ref.startswith(("sha256:", "sha512:"))
-                else self._transport.announced_digest(r)
-            )
+            announced = self._transport.announced_digest(r)
+            self._learn_etag(r.headers.get("ETag"), announced)
+            wanted = Digest.parse(ref) if ref.startswith(("sha256:", "sha512:")) else announced
         # Hashing and decoding up to manifest_limit (4 MiB) bytes: on a thread when large.
         return await off_loop(len(raw), _verified_manifest, raw, content_type, wanted)
+
+    def _learn_etag(self, etag: str | None, digest: Digest | None) -> None:
+        if etag is not None and digest is not None:
+            self.etag_is_digest = etag == f'"{digest}"'
 
     async def put_manifest(
         self,

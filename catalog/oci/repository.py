@@ -68,6 +68,10 @@ class RemoteRepository:
     async def get_manifest(self, ref: str) -> Manifest:
         return await self.client.get_manifest(self.repository, ref)
 
+    async def get_manifest_unless(self, ref: str, digest: Digest) -> Manifest | None:
+        """See :meth:`RegistryClient.get_manifest_unless`."""
+        return await self.client.get_manifest_unless(self.repository, ref, digest)
+
     async def put_manifest(
         self, manifest: Manifest, tag: str | None = None, *, fallback_index: bool = True
     ) -> None:

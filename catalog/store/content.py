@@ -46,7 +46,8 @@ def known_manifests(session: Session, digests: Iterable[str]) -> set[str]:
 def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
     """Record manifests (and indexes' children) the catalog lacks; returns how many were new."""
     by_digest = {str(m.digest): m for m in manifests}
-    new = [m for d, m in by_digest.items() if d not in known_manifests(session, by_digest)]
+    known = known_manifests(session, by_digest)  # once: per manifest it made the crawl quadratic
+    new = [m for d, m in by_digest.items() if d not in known]
     if not new:
         return 0
     now = utcnow()
@@ -123,19 +124,35 @@ def set_tag(
     session: Session, repository: Repository, existing: Tag | None, name: str, digest: str
 ) -> TagChange | None:
     """Point a tag at ``digest``; an event is written when that is news."""
+    changes = set_tags(session, repository, {name: existing} if existing else {}, {name: digest})
+    return changes[0] if changes else None
+
+
+def set_tags(
+    session: Session, repository: Repository, existing: dict[str, Tag], wanted: dict[str, str]
+) -> list[TagChange]:
+    """Point each tag of ``wanted`` (name → digest) at its digest, ``existing`` holding the
+    repository's rows by name; an event is written for each change. New tags are flushed
+    together (one flush per tag cost the indexer more than the rows)."""
     now = utcnow()
-    if existing is None:
-        existing = Tag(repository_id=repository.id, name=name, digest=digest, updated_at=now)
-        session.add(existing)
-        session.flush()
-        old = None
-    elif existing.digest == digest and existing.gone_at is None:
-        return None
-    else:
-        old = None if existing.gone_at is not None else existing.digest
-        existing.digest, existing.updated_at, existing.gone_at = digest, now, None
-    session.add(TagEvent(tag_id=existing.id, old_digest=old, new_digest=digest, observed_at=now))
-    return TagChange(name, old, digest)
+    changed: list[tuple[Tag, TagChange]] = []
+    for name, digest in wanted.items():
+        row = existing.get(name)
+        if row is None:
+            row = Tag(repository_id=repository.id, name=name, digest=digest, updated_at=now)
+            session.add(row)
+            changed.append((row, TagChange(name, None, digest)))
+        elif row.digest != digest or row.gone_at is not None:
+            old = None if row.gone_at is not None else row.digest
+            row.digest, row.updated_at, row.gone_at = digest, now, None
+            changed.append((row, TagChange(name, old, digest)))
+    if changed:
+        session.flush()  # the new tags' ids, for their events
+        session.add_all(
+            TagEvent(tag_id=row.id, old_digest=c.old, new_digest=c.new, observed_at=now)
+            for row, c in changed
+        )
+    return [c for _, c in changed]
 
 
 def mark_tag_gone(session: Session, tag: Tag) -> TagChange:
