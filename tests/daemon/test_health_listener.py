@@ -8,13 +8,14 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog.app.config import ServeConfig
 from catalog.app.health_config import HealthSettings
 from catalog.daemon import Server
 from tests.api.peer import make_pki
+from tests.api.test_server import health_check
 
 
 async def test_health_answers_in_plain_text_and_nothing_else_does(tmp_path: Path) -> None:
@@ -30,8 +31,9 @@ async def test_health_answers_in_plain_text_and_nothing_else_does(tmp_path: Path
     try:
         assert service.health_port
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.health_port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            answer = await health_check(channel)(
+                health_pb2.HealthCheckRequest(service=""), timeout=5
+            )
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
             catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -40,15 +42,11 @@ async def test_health_answers_in_plain_text_and_nothing_else_does(tmp_path: Path
         # The API port itself still speaks TLS only.
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as plain:
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await health_pb2_grpc.HealthStub(plain).Check(
-                    health_pb2.HealthCheckRequest(service=""), timeout=5
-                )
+                await health_check(plain)(health_pb2.HealthCheckRequest(service=""), timeout=5)
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await service.stop()
     # Stopping the server drains the probes' listener too.
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.health_port}") as channel:
         with pytest.raises(grpc.aio.AioRpcError):
-            await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=2
-            )
+            await health_check(channel)(health_pb2.HealthCheckRequest(service=""), timeout=2)
