@@ -101,10 +101,13 @@ class Admission:
         )
         images = list(dict.fromkeys(site.image for site in sites))
         judging = [image for image in images if not self._exempt(image)]
-        # One read of the catalog for every image (the warm path), then all judged at once.
-        states = await asyncio.to_thread(
-            self.gate.states, judging, self.settings.policy, self.adhoc
-        )
+        # The gate's read model (warm: no database, no thread), else one read of the catalog
+        # for every image; then all judged at once.
+        states = self.gate.known_states(judging, self.settings.policy, self.adhoc)
+        if states is None:
+            states = await asyncio.to_thread(
+                self.gate.states, judging, self.settings.policy, self.adhoc
+            )
         checks = {
             image: asyncio.ensure_future(
                 self.gate.check(

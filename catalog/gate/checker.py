@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import lru_cache, partial
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog import metrics
 from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import stored_results
+from catalog.gate._state_cache import Key, StateCache
 from catalog.gate.decision_log import Asked, DecisionLog
 from catalog.index.live import index_live, resolve_live
 from catalog.oci.errors import OCIError
@@ -45,6 +46,9 @@ T = TypeVar("T")
 # policy set to judge with, and the attachments marker (count, newest id).
 State = tuple[str | None, "LoadedPolicy", tuple[int, int]]
 DEFAULT_POLICY = "default"
+# How long another process's change to a tag, a policy or an image's attachments may go unseen
+# by the warm path (this process's own writes are seen at once): see _state_cache.
+STATE_TTL = 0.5
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
 LiveIndex = Callable[[ImageReference, str], Awaitable[int]]
@@ -92,6 +96,7 @@ class Gate:
         index_live: LiveIndex | None = None,
         cache_size: int = 10_000,
         audit: DecisionLog | None = None,
+        state_ttl: float = STATE_TTL,
     ) -> None:
         self.sessions = sessions
         self.trust = trust
@@ -100,9 +105,11 @@ class Gate:
         self._cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
         self._cache_size = cache_size
         self._policies: dict[tuple[str, int], LoadedPolicy] = {}
+        self._evidence_needs: dict[tuple[str, str, tuple[bool, ...]], bool] = {}
         self._lock = threading.Lock()
         self.audit = audit or DecisionLog(sessions)
         self._engine: Engine = sessions.kw["bind"]
+        self._state_cache = StateCache(self._engine, state_ttl)
 
     # -- policies --------------------------------------------------------------------------
 
@@ -208,22 +215,24 @@ class Gate:
         # Every read of the store, every verification and the evaluation run on worker threads:
         # on the event loop they would hold up every other call the server is answering.
         started = time.monotonic()
-        reference = parse_image_reference(image, "latest")
+        reference = _reference(image)
         live = resolve_live and not offline
         if state is None:
-            [state] = await asyncio.to_thread(self._states, [reference], policy, live, adhoc)
+            # The read model first: a warm check then needs neither the database nor a thread.
+            known = self._known([reference], policy, live, adhoc)
+            if known is None:
+                known = await asyncio.to_thread(self._states, [reference], policy, live, adhoc)
+            [state] = known
         digest, loaded, marker = state
         # A policy needing no evidence is judged without asking a registry anything.
-        needs_evidence = loaded.policies.needs_evidence(
-            reference_candidates(str(reference), ""), namespace
-        )
+        selection = loaded.policies.selection(namespace)
+        needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
         if digest is None and deadline is not None and not needs_evidence:
             digest, marker = "", (0, 0)  # decided on the name alone: nothing to pin
         if digest is None:
             digest = await self._digest(reference, live, offline, deadline)
             marker = await asyncio.to_thread(self._marker, digest)
         name = policy if adhoc is None else None
-        selection = loaded.policies.selection(namespace)
         # By name, tag and digest: ``api:1.4`` and ``api:1.4@sha256:…`` (its pinned spelling, as
         # admission writes it into a template's Pods) offer the policies the same strings.
         key = (
@@ -263,6 +272,24 @@ class Gate:
         metrics.gate_decided(name, answer.allowed, time.monotonic() - started, cached is not None)
         return CheckResult(answer, str(reference), loaded.trust.version, cached is not None)
 
+    def _needs_evidence(
+        self,
+        policies: PolicySet,
+        reference: ImageReference,
+        namespace: Namespace | None,
+        selection: tuple[bool, ...],
+    ) -> bool:
+        """``policies.needs_evidence`` for ``reference``, kept: matching its globs is most of
+        a warm check's work. The namespace counts only through which policies select it."""
+        key = (policies.digest, str(reference), selection)
+        needs = self._evidence_needs.get(key)
+        if needs is None:
+            needs = policies.needs_evidence(reference_candidates(str(reference), ""), namespace)
+            if len(self._evidence_needs) >= self._cache_size:
+                self._evidence_needs.clear()
+            self._evidence_needs[key] = needs
+        return needs
+
     def _cached(self, key: tuple[object, ...]) -> Decision | None:
         with self._lock:
             cached = self._cache.get(key)
@@ -276,14 +303,43 @@ class Gate:
         """What :meth:`check` reads first, for several images in one connection (a Pod's
         containers): pass each to ``check(state=…)``. None for what is not an image reference
         (``check`` then says why)."""
-        parsed: list[ImageReference | None] = []
-        for image in images:
-            try:
-                parsed.append(parse_image_reference(image, "latest"))
-            except OCIError:
-                parsed.append(None)
+        parsed = _parsed(images)
         found = iter(self._states([r for r in parsed if r is not None], policy, False, adhoc))
         return [None if r is None else next(found) for r in parsed]
+
+    def known_states(
+        self, images: Sequence[str], policy: str = DEFAULT_POLICY, adhoc: LoadedPolicy | None = None
+    ) -> list[State | None] | None:
+        """:meth:`states` when the read model holds them all (no I/O: callable on the event
+        loop), else None."""
+        parsed = _parsed(images)
+        found = self._known([r for r in parsed if r is not None], policy, False, adhoc)
+        if found is None:
+            return None
+        states = iter(found)
+        return [None if r is None else next(states) for r in parsed]
+
+    def _known(
+        self,
+        references: Sequence[ImageReference],
+        policy: str,
+        live: bool,
+        adhoc: LoadedPolicy | None,
+    ) -> list[State] | None:
+        """The states of ``references`` from the read model and the loaded policies, or None
+        when anything would need the database."""
+        named = None if adhoc else policy
+        states: list[State] = []
+        for reference in references:
+            row = self._state_cache.get((str(reference), named, not live))
+            if row is None:
+                return None
+            digest, version, marker = row
+            loaded = adhoc or self._policies.get((policy, version or 0))
+            if loaded is None:
+                return None
+            states.append((digest, loaded, marker))
+        return states
 
     def _states(
         self,
@@ -293,15 +349,27 @@ class Gate:
         adhoc: LoadedPolicy | None,
     ) -> list[State]:
         """Each tag's digest (None when the catalog did not resolve it), the policy set to
-        judge with, the attachments marker."""
-        # One read for the warm path: each tag, the policy version, the attachments markers;
-        # on a bare connection, as the ORM's per-statement work would cost more.
-        with self._engine.connect() as connection:
-            rows = verifications.gate_states(
-                connection, references, None if adhoc else policy, resolve_tag=not live
-            )
+        judge with, the attachments marker: from the read model, else in one read."""
+        named = None if adhoc else policy
+        keys: list[Key] = [(str(r), named, not live) for r in references]
+        rows = [self._state_cache.get(key) for key in keys]
+        missing = [i for i, row in enumerate(rows) if row is None]
+        if missing:
+            generation = self._state_cache.generation
+            # One read for what the model lacks: each tag, the policy version, the attachments
+            # markers; on a bare connection, as the ORM's per-statement work would cost more.
+            with self._engine.connect() as connection:
+                read = verifications.gate_states(
+                    connection, [references[i] for i in missing], named, resolve_tag=not live
+                )
+            fresh = [(keys[i], row) for i, row in zip(missing, read, strict=True)]
+            self._state_cache.put(generation, fresh)
+            for i, row in zip(missing, read, strict=True):
+                rows[i] = row
         states: list[State] = []
-        for digest, version, marker in rows:
+        for found in rows:
+            assert found is not None  # every miss was read above
+            digest, version, marker = found
             loaded = adhoc or self._policies.get((policy, version or 0))
             if loaded is None:
                 with self.sessions() as session:
@@ -336,6 +404,22 @@ class Gate:
                 decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
                 results.append(CheckResult(decision, reference, loaded.trust.version, False))
         return results
+
+
+@lru_cache(maxsize=4096)
+def _reference(image: str) -> ImageReference:
+    """``image`` parsed (kept: a gate sees the same images again and again)."""
+    return parse_image_reference(image, "latest")
+
+
+def _parsed(images: Sequence[str]) -> list[ImageReference | None]:
+    parsed: list[ImageReference | None] = []
+    for image in images:
+        try:
+            parsed.append(_reference(image))
+        except OCIError:
+            parsed.append(None)
+    return parsed
 
 
 async def _within(deadline: float | None, work: Awaitable[T], what: str) -> T:
