@@ -3,10 +3,11 @@ version, a digest's attachments marker), so a warm check is answered without a d
 or a hop to a worker thread.
 
 Correctness, bounded:
-- Any write committed through this process's engine to a table the state depends on (tags,
-  policies, attachments, …: everything but the gate's own verifications and decisions) bumps a
-  generation and empties the model at once: a tag moved by the indexer in the serve process, a
-  policy applied through its API, a signature indexed live are seen by the next check.
+- Any write committed through this process's engine to a table the state is read from
+  (registries, repositories, tags, policies, attachments; any other SQL but a read, to be
+  safe) bumps a generation and empties the model at once: a tag moved by the indexer in the
+  serve process, a policy applied through its API, a signature indexed live are seen by the
+  next check.
 - A write by another process (a CLI against the same database, another replica) is seen at most
   ``ttl`` seconds later: entries live that long.
 - An entry read while a write was committing is never kept: it carries the generation taken
@@ -23,9 +24,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
-# The gate's own writes: they change no tag, policy or attachment.
-_OWN_TABLES = frozenset({"decisions", "verifications"})
-# Statements that write nothing (SQL the dialects send outside SQLAlchemy's compiler).
+# The tables the state is read from (catalog.store.verifications.gate_states): a write to
+# any other (manifests, signatures, the gate's own decisions…) changes no state.
+_STATE_TABLES = frozenset({"registries", "repositories", "tags", "policies", "attachments"})
+# Statements that write nothing.
 _READS = ("SELECT", "PRAGMA", "SET ", "SHOW", "SAVEPOINT", "RELEASE", "ROLLBACK TO")
 
 Row = tuple[str | None, int | None, tuple[int, int]]
@@ -33,12 +35,11 @@ Key = tuple[str, str | None, bool]  # (reference, policy, tag resolved through t
 
 
 def _writes_state(context: Any, statement: str) -> bool:
-    compiled = getattr(context, "compiled", None)
-    if compiled is not None and not getattr(context, "isddl", False):
-        if not (context.isinsert or context.isupdate or context.isdelete):
-            return False
-        table = getattr(compiled.statement, "table", None)
-        return getattr(table, "name", None) not in _OWN_TABLES
+    if getattr(context, "isinsert", False) or context.isupdate or context.isdelete:
+        table = getattr(getattr(context.compiled, "statement", None), "table", None)
+        name = getattr(table, "name", None)
+        return name is None or name in _STATE_TABLES
+    # Anything else but a read (text SQL, DDL): counted as a write, to be safe.
     return not statement.lstrip().upper().startswith(_READS)
 
 
