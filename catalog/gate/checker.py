@@ -223,8 +223,10 @@ class Gate:
             if known is None:
                 known = await asyncio.to_thread(self._states, [reference], policy, live, adhoc)
             [state] = known
+        at_hand = self._at_hand(reference, policy, state, offline, adhoc, namespace, deadline)
+        if at_hand is not None:
+            return self._answer(reference, policy, adhoc, state[1], at_hand, None, asked, started)
         digest, loaded, marker = state
-        # A policy needing no evidence is judged without asking a registry anything.
         selection = loaded.policies.selection(namespace)
         needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
         if digest is None and deadline is not None and not needs_evidence:
@@ -232,45 +234,146 @@ class Gate:
         if digest is None:
             digest = await self._digest(reference, live, offline, deadline)
             marker = await asyncio.to_thread(self._marker, digest)
-        name = policy if adhoc is None else None
-        # By name, tag and digest: ``api:1.4`` and ``api:1.4@sha256:…`` (its pinned spelling, as
-        # admission writes it into a template's Pods) offer the policies the same strings.
-        key = (
-            digest,
-            reference.name,
-            reference.tag,
-            name,
-            loaded.version,
-            loaded.trust.version,
-            selection,
-        )
+        key = self._key(digest, reference, policy, adhoc, loaded, selection)
         cached = self._cached((*key, marker)) if adhoc is None else None
-        catalog_first = deadline is not None and cached is not None
-        fetch = marker[0] == 0 and needs_evidence and not offline and not catalog_first
-        if fetch and self.index_live is not None:
+        if self._fetches(marker, needs_evidence, offline, deadline, cached):
             # Failing that, decide on what the catalog holds: the reasons say what is missing.
+            assert self.index_live is not None
             with contextlib.suppress(OCIError):
                 await _within(deadline, self.index_live(reference, digest), f"fetching {reference}")
             marker = await asyncio.to_thread(self._marker, digest)
             cached = self._cached((*key, marker)) if adhoc is None else None
-        if cached is None:
-            decision = await asyncio.to_thread(
-                self._decide, digest, str(reference), loaded, namespace
-            )
-        else:
-            decision = cached
+        if cached is not None:
+            return self._answer(reference, policy, adhoc, loaded, cached, None, asked, started)
+        decision = await asyncio.to_thread(self._decide, digest, str(reference), loaded, namespace)
+        new = (*key, marker)
+        return self._answer(reference, policy, adhoc, loaded, decision, new, asked, started)
+
+    def known_check(
+        self,
+        image: str,
+        policy: str = DEFAULT_POLICY,
+        *,
+        offline: bool = False,
+        adhoc: LoadedPolicy | None = None,
+        namespace: Namespace | None = None,
+        deadline: float | None = None,
+        asked: Asked | None = None,
+        state: State | None = None,
+    ) -> CheckResult | None:
+        """:meth:`check`'s answer when it is at hand (the state given or in the read model, the
+        decision cached, nothing to fetch): no I/O, no task, callable on the event loop. None
+        when ``check`` has work to do."""
+        started = time.monotonic()
+        try:
+            reference = _reference(image)
+        except OCIError:
+            return None  # check() says why
+        if state is None:
+            known = self._known([reference], policy, False, adhoc)
+            if known is None:
+                return None
+            [state] = known
+        at_hand = self._at_hand(reference, policy, state, offline, adhoc, namespace, deadline)
+        if at_hand is None:
+            return None
+        return self._answer(reference, policy, adhoc, state[1], at_hand, None, asked, started)
+
+    def _at_hand(
+        self,
+        reference: ImageReference,
+        policy: str,
+        state: State,
+        offline: bool,
+        adhoc: LoadedPolicy | None,
+        namespace: Namespace | None,
+        deadline: float | None,
+    ) -> Decision | None:
+        """The cached decision when judging needs nothing more from the store or a registry."""
+        digest, loaded, marker = state
+        if adhoc is not None:
+            return None  # ad hoc policy sets are never cached
+        selection = loaded.policies.selection(namespace)
+        needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
+        if digest is None:
+            if deadline is None or needs_evidence:
+                return None
+            digest, marker = "", (0, 0)  # as check() decides on the name alone
+        key = self._key(digest, reference, policy, adhoc, loaded, selection)
+        cached = self._cached((*key, marker))
+        if cached is None or self._fetches(marker, needs_evidence, offline, deadline, cached):
+            return None
+        return cached
+
+    @staticmethod
+    def _key(
+        digest: str,
+        reference: ImageReference,
+        policy: str,
+        adhoc: LoadedPolicy | None,
+        loaded: LoadedPolicy,
+        selection: tuple[bool, ...],
+    ) -> tuple[object, ...]:
+        """The decision cache's key, but for the attachments marker."""
+        # By name, tag and digest: ``api:1.4`` and ``api:1.4@sha256:…`` (its pinned spelling, as
+        # admission writes it into a template's Pods) offer the policies the same strings.
+        return (
+            digest,
+            reference.name,
+            reference.tag,
+            policy if adhoc is None else None,
+            loaded.version,
+            loaded.trust.version,
+            selection,
+        )
+
+    def _fetches(
+        self,
+        marker: tuple[int, int],
+        needs_evidence: bool,
+        offline: bool,
+        deadline: float | None,
+        cached: Decision | None,
+    ) -> bool:
+        """Whether to fetch a digest's attachments live first: the catalog has none, the policy
+        needs evidence, and it is allowed (not offline; with a deadline, only when no decision
+        is cached: the catalog comes first)."""
+        catalog_first = deadline is not None and cached is not None
+        return (
+            self.index_live is not None
+            and marker[0] == 0
+            and needs_evidence
+            and not offline
+            and not catalog_first
+        )
+
+    def _answer(
+        self,
+        reference: ImageReference,
+        policy: str,
+        adhoc: LoadedPolicy | None,
+        loaded: LoadedPolicy,
+        decision: Decision,
+        new: tuple[object, ...] | None,
+        asked: Asked | None,
+        started: float,
+    ) -> CheckResult:
+        """``decision`` logged (refused when it cannot be: fail closed), cached under ``new``
+        when it was just decided, counted."""
+        name = policy if adhoc is None else None
+        cached = new is None
         answer = decision
         if adhoc is None and not self.audit.add(
-            str(reference), decision, loaded.trust.version, cached is not None, asked
+            str(reference), decision, loaded.trust.version, cached, asked
         ):
             answer = self.audit.refusal(decision)  # fail closed: never an unrecorded decision
-        if cached is None and adhoc is None:
+        if new is not None and adhoc is None:
             with self._lock:
-                self._cache[(*key, marker)] = decision
+                self._cache[new] = decision
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
-        metrics.gate_decided(name, answer.allowed, time.monotonic() - started, cached is not None)
-        return CheckResult(answer, str(reference), loaded.trust.version, cached is not None)
+        metrics.gate_decided(name, answer.allowed, time.monotonic() - started, cached)
+        return CheckResult(answer, str(reference), loaded.trust.version, cached)
 
     def _needs_evidence(
         self,
