@@ -88,9 +88,12 @@ class Admission:
         namespace = None
         if request.namespace:
             labels: Mapping[str, str] | None = None  # unknown when not read in time
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(deadline):
-                    labels = await self.labels.labels(request.namespace)
+            if isinstance(self.labels, KnownLabels):  # no I/O: no timer to set
+                labels = await self.labels.labels(request.namespace)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(deadline):
+                        labels = await self.labels.labels(request.namespace)
             namespace = Namespace(request.namespace, labels)
         asked = Asked(
             namespace=request.namespace or None,

@@ -106,6 +106,7 @@ class Gate:
         self._cache_size = cache_size
         self._policies: dict[tuple[str, int], LoadedPolicy] = {}
         self._evidence_needs: dict[tuple[str, str, tuple[bool, ...]], bool] = {}
+        self._scoped: dict[str, bool] = {}  # policy set digest → whether it selects namespaces
         self._lock = threading.Lock()
         self.audit = audit or DecisionLog(sessions)
         self._engine: Engine = sessions.kw["bind"]
@@ -227,7 +228,7 @@ class Gate:
         if at_hand is not None:
             return self._answer(reference, policy, adhoc, state[1], at_hand, None, asked, started)
         digest, loaded, marker = state
-        selection = loaded.policies.selection(namespace)
+        selection = self._selection(loaded.policies, namespace)
         needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
         if digest is None and deadline is not None and not needs_evidence:
             digest, marker = "", (0, 0)  # decided on the name alone: nothing to pin
@@ -293,7 +294,7 @@ class Gate:
         digest, loaded, marker = state
         if adhoc is not None:
             return None  # ad hoc policy sets are never cached
-        selection = loaded.policies.selection(namespace)
+        selection = self._selection(loaded.policies, namespace)
         needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
         if digest is None:
             if deadline is None or needs_evidence:
@@ -374,6 +375,19 @@ class Gate:
                     self._cache.popitem(last=False)
         metrics.gate_decided(name, answer.allowed, time.monotonic() - started, cached)
         return CheckResult(answer, str(reference), loaded.trust.version, cached)
+
+    def _selection(self, policies: PolicySet, namespace: Namespace | None) -> tuple[bool, ...]:
+        """``policies.selection(namespace)``, without asking each policy in turn when none of
+        them selects namespaces (most sets): whether one does is kept per set."""
+        if namespace is None:
+            return ()
+        scoped = self._scoped.get(policies.digest)
+        if scoped is None:
+            scoped = any(policy.namespaces is not None for policy in policies.policies)
+            if len(self._scoped) >= self._cache_size:
+                self._scoped.clear()
+            self._scoped[policies.digest] = scoped
+        return policies.selection(namespace) if scoped else ()
 
     def _needs_evidence(
         self,
