@@ -220,6 +220,34 @@ class _Metrics:
         )
         self.replica = _Sources(replica)
         r.register(_ReplicaGauges(self.replica))
+        # The series of the per-call metrics by label values, kept: ``labels()`` costs more
+        # than the increment itself, on every gRPC call and gate check.
+        self._grpc: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._gate: dict[tuple[str, str, str], tuple[Counter, Counter, Histogram]] = {}
+
+    def grpc_series(self, method: str, code: str) -> tuple[Counter, Histogram]:
+        series = self._grpc.get((method, code))
+        if series is None:
+            series = (
+                self.grpc_handled.labels(method, code),
+                self.grpc_seconds.labels(method, code),
+            )
+            self._grpc[(method, code)] = series
+        return series
+
+    def gate_series(
+        self, policy: str, outcome: str, cache: str
+    ) -> tuple[Counter, Counter, Histogram]:
+        key = (policy, outcome, cache)
+        series = self._gate.get(key)
+        if series is None:
+            series = (
+                self.gate_decisions.labels(policy, outcome),
+                self.gate_cache.labels(cache),
+                self.gate_seconds.labels(cache),
+            )
+            self._gate[key] = series
+        return series
 
 
 _active: _Metrics | None = None
@@ -268,10 +296,12 @@ def rule_lag(lag: Mapping[str, tuple[float, int]]) -> None:
 def gate_decided(policy: str | None, allowed: bool, seconds: float, cached: bool) -> None:
     """A gate answer (``policy`` None: an ad hoc policy set, not a stored one)."""
     if (m := _active) is not None:
-        m.gate_decisions.labels(policy or "(adhoc)", "allowed" if allowed else "denied").inc()
-        cache = "hit" if cached else "miss"
-        m.gate_cache.labels(cache).inc()
-        m.gate_seconds.labels(cache).observe(seconds)
+        decisions, lookups, took = m.gate_series(
+            policy or "(adhoc)", "allowed" if allowed else "denied", "hit" if cached else "miss"
+        )
+        decisions.inc()
+        lookups.inc()
+        took.observe(seconds)
 
 
 def verified(method: str | None, ok: bool) -> None:
@@ -315,5 +345,6 @@ def decision_log_failed() -> None:
 
 def grpc_handled(method: str, code: str, seconds: float) -> None:
     if (m := _active) is not None:
-        m.grpc_handled.labels(method, code).inc()
-        m.grpc_seconds.labels(method, code).observe(seconds)
+        handled, took = m.grpc_series(method, code)
+        handled.inc()
+        took.observe(seconds)

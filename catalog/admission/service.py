@@ -88,9 +88,12 @@ class Admission:
         namespace = None
         if request.namespace:
             labels: Mapping[str, str] | None = None  # unknown when not read in time
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(deadline):
-                    labels = await self.labels.labels(request.namespace)
+            if isinstance(self.labels, KnownLabels):  # no I/O: no timer to set
+                labels = await self.labels.labels(request.namespace)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(deadline):
+                        labels = await self.labels.labels(request.namespace)
             namespace = Namespace(request.namespace, labels)
         asked = Asked(
             namespace=request.namespace or None,
@@ -101,25 +104,31 @@ class Admission:
         )
         images = list(dict.fromkeys(site.image for site in sites))
         judging = [image for image in images if not self._exempt(image)]
-        # One read of the catalog for every image (the warm path), then all judged at once.
-        states = await asyncio.to_thread(
-            self.gate.states, judging, self.settings.policy, self.adhoc
-        )
-        checks = {
-            image: asyncio.ensure_future(
-                self.gate.check(
-                    image,
-                    self.settings.policy,
-                    offline=self.offline,
-                    adhoc=self.adhoc,
-                    namespace=namespace,
-                    deadline=deadline,
-                    asked=asked,
-                    state=state,
-                )
+        # The gate's read model (warm: no database, no thread), else one read of the catalog
+        # for every image; then all judged at once.
+        states = self.gate.known_states(judging, self.settings.policy, self.adhoc)
+        if states is None:
+            states = await asyncio.to_thread(
+                self.gate.states, judging, self.settings.policy, self.adhoc
             )
-            for image, state in zip(judging, states, strict=True)
+        # A warm image is answered at once (no task); the rest are judged concurrently.
+        judging_with: dict[str, Any] = {
+            "offline": self.offline,
+            "adhoc": self.adhoc,
+            "namespace": namespace,
+            "deadline": deadline,
+            "asked": asked,
         }
+        judged: dict[str, Judged] = {}
+        checks: dict[str, asyncio.Future[CheckResult]] = {}
+        for image, state in zip(judging, states, strict=True):
+            policy = self.settings.policy
+            at_hand = self.gate.known_check(image, policy, state=state, **judging_with)
+            if at_hand is not None:
+                judged[image] = _from_decision(image, at_hand.decision)
+            else:
+                work = self.gate.check(image, policy, state=state, **judging_with)
+                checks[image] = asyncio.ensure_future(work)
         late: set[asyncio.Future[CheckResult]] = set()
         if checks:
             # The gate stops live work at the deadline; this also bounds verification, which
@@ -127,10 +136,10 @@ class Admission:
             _, late = await asyncio.wait(checks.values(), timeout=deadline - loop.time())
             for check in late:
                 check.cancel()
+        for image, check in checks.items():
+            judged[image] = self._outcome(image, check, asked, check in late)
         by_image = {
-            image: self._outcome(image, checks[image], asked, checks[image] in late)
-            if image in checks
-            else Judged(image, True, "", exempt=True)
+            image: judged[image] if image in judged else Judged(image, True, "", exempt=True)
             for image in images
         }
         if mutate:

@@ -45,6 +45,7 @@ import grpc
 import grpc.aio
 
 from catalog import errors as domain
+from catalog.api.handler_cache import HandlerCache
 from catalog.oci import errors as oci
 
 logger = logging.getLogger(__name__)
@@ -274,6 +275,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, server_deadline: float | None = SERVER_DEADLINE) -> None:
         self.server_deadline = server_deadline
+        self._handlers = HandlerCache()
 
     async def intercept_service(
         self,
@@ -285,4 +287,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        return wrap_handler(handler, handler_call_details.method, self.server_deadline)
+        method = handler_call_details.method
+        return self._handlers.wrapped(
+            method, handler, lambda: wrap_handler(handler, method, self.server_deadline)
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +35,10 @@ def decision_message(result: CheckResult) -> pb.Decision:
     message.image = result.reference
     message.trust_version = result.trust_version
     message.cached = result.cached
-    message.decide_time.GetCurrentTime()
+    # Not GetCurrentTime(): it goes through a datetime, a tenth of the whole call.
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    message.decide_time.seconds = seconds
+    message.decide_time.nanos = nanos
     return message
 
 

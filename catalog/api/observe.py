@@ -21,6 +21,7 @@ import grpc
 import grpc.aio
 
 from catalog import logs, metrics
+from catalog.api.handler_cache import HandlerCache
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -85,6 +86,9 @@ def _observed(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
 
 
 class ObservingInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        self._handlers = HandlerCache()
+
     async def intercept_service(
         self,
         continuation: Callable[
@@ -95,12 +99,18 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        for kind in _KINDS:  # grpc's handlers are named tuples: one behaviour is set
-            behavior = getattr(handler, kind)
-            if behavior is not None:
-                method = handler_call_details.method
-                replaced: grpc.RpcMethodHandler[Any, Any] = handler._replace(  # type: ignore[attr-defined]
-                    **{kind: _observed(behavior, method)}
-                )
-                return replaced
-        return handler
+        method = handler_call_details.method
+        return self._handlers.wrapped(method, handler, lambda: _observing(handler, method))
+
+
+def _observing(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    for kind in _KINDS:  # grpc's handlers are named tuples: one behaviour is set
+        behavior = getattr(handler, kind)
+        if behavior is not None:
+            replaced: grpc.RpcMethodHandler[Any, Any] = handler._replace(  # type: ignore[attr-defined]
+                **{kind: _observed(behavior, method)}
+            )
+            return replaced
+    return handler

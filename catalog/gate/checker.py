@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import lru_cache, partial
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog import metrics
 from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import stored_results
+from catalog.gate._state_cache import Key, StateCache
 from catalog.gate.decision_log import Asked, DecisionLog
 from catalog.index.live import index_live, resolve_live
 from catalog.oci.errors import OCIError
@@ -45,6 +46,9 @@ T = TypeVar("T")
 # policy set to judge with, and the attachments marker (count, newest id).
 State = tuple[str | None, "LoadedPolicy", tuple[int, int]]
 DEFAULT_POLICY = "default"
+# How long another process's change to a tag, a policy or an image's attachments may go unseen
+# by the warm path (this process's own writes are seen at once): see _state_cache.
+STATE_TTL = 0.5
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
 LiveIndex = Callable[[ImageReference, str], Awaitable[int]]
@@ -92,6 +96,7 @@ class Gate:
         index_live: LiveIndex | None = None,
         cache_size: int = 10_000,
         audit: DecisionLog | None = None,
+        state_ttl: float = STATE_TTL,
     ) -> None:
         self.sessions = sessions
         self.trust = trust
@@ -100,9 +105,12 @@ class Gate:
         self._cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
         self._cache_size = cache_size
         self._policies: dict[tuple[str, int], LoadedPolicy] = {}
+        self._evidence_needs: dict[tuple[str, str, tuple[bool, ...]], bool] = {}
+        self._scoped: dict[str, bool] = {}  # policy set digest → whether it selects namespaces
         self._lock = threading.Lock()
         self.audit = audit or DecisionLog(sessions)
         self._engine: Engine = sessions.kw["bind"]
+        self._state_cache = StateCache(self._engine, state_ttl)
 
     # -- policies --------------------------------------------------------------------------
 
@@ -208,60 +216,196 @@ class Gate:
         # Every read of the store, every verification and the evaluation run on worker threads:
         # on the event loop they would hold up every other call the server is answering.
         started = time.monotonic()
-        reference = parse_image_reference(image, "latest")
+        reference = _reference(image)
         live = resolve_live and not offline
         if state is None:
-            [state] = await asyncio.to_thread(self._states, [reference], policy, live, adhoc)
+            # The read model first: a warm check then needs neither the database nor a thread.
+            known = self._known([reference], policy, live, adhoc)
+            if known is None:
+                known = await asyncio.to_thread(self._states, [reference], policy, live, adhoc)
+            [state] = known
+        at_hand = self._at_hand(reference, policy, state, offline, adhoc, namespace, deadline)
+        if at_hand is not None:
+            return self._answer(reference, policy, adhoc, state[1], at_hand, None, asked, started)
         digest, loaded, marker = state
-        # A policy needing no evidence is judged without asking a registry anything.
-        needs_evidence = loaded.policies.needs_evidence(
-            reference_candidates(str(reference), ""), namespace
-        )
+        selection = self._selection(loaded.policies, namespace)
+        needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
         if digest is None and deadline is not None and not needs_evidence:
             digest, marker = "", (0, 0)  # decided on the name alone: nothing to pin
         if digest is None:
             digest = await self._digest(reference, live, offline, deadline)
             marker = await asyncio.to_thread(self._marker, digest)
-        name = policy if adhoc is None else None
-        selection = loaded.policies.selection(namespace)
-        # By name, tag and digest: ``api:1.4`` and ``api:1.4@sha256:…`` (its pinned spelling, as
-        # admission writes it into a template's Pods) offer the policies the same strings.
-        key = (
-            digest,
-            reference.name,
-            reference.tag,
-            name,
-            loaded.version,
-            loaded.trust.version,
-            selection,
-        )
+        key = self._key(digest, reference, policy, adhoc, loaded, selection)
         cached = self._cached((*key, marker)) if adhoc is None else None
-        catalog_first = deadline is not None and cached is not None
-        fetch = marker[0] == 0 and needs_evidence and not offline and not catalog_first
-        if fetch and self.index_live is not None:
+        if self._fetches(marker, needs_evidence, offline, deadline, cached):
             # Failing that, decide on what the catalog holds: the reasons say what is missing.
+            assert self.index_live is not None
             with contextlib.suppress(OCIError):
                 await _within(deadline, self.index_live(reference, digest), f"fetching {reference}")
             marker = await asyncio.to_thread(self._marker, digest)
             cached = self._cached((*key, marker)) if adhoc is None else None
-        if cached is None:
-            decision = await asyncio.to_thread(
-                self._decide, digest, str(reference), loaded, namespace
-            )
-        else:
-            decision = cached
+        if cached is not None:
+            return self._answer(reference, policy, adhoc, loaded, cached, None, asked, started)
+        decision = await asyncio.to_thread(self._decide, digest, str(reference), loaded, namespace)
+        new = (*key, marker)
+        return self._answer(reference, policy, adhoc, loaded, decision, new, asked, started)
+
+    def known_check(
+        self,
+        image: str,
+        policy: str = DEFAULT_POLICY,
+        *,
+        offline: bool = False,
+        adhoc: LoadedPolicy | None = None,
+        namespace: Namespace | None = None,
+        deadline: float | None = None,
+        asked: Asked | None = None,
+        state: State | None = None,
+    ) -> CheckResult | None:
+        """:meth:`check`'s answer when it is at hand (the state given or in the read model, the
+        decision cached, nothing to fetch): no I/O, no task, callable on the event loop. None
+        when ``check`` has work to do."""
+        started = time.monotonic()
+        try:
+            reference = _reference(image)
+        except OCIError:
+            return None  # check() says why
+        if state is None:
+            known = self._known([reference], policy, False, adhoc)
+            if known is None:
+                return None
+            [state] = known
+        at_hand = self._at_hand(reference, policy, state, offline, adhoc, namespace, deadline)
+        if at_hand is None:
+            return None
+        return self._answer(reference, policy, adhoc, state[1], at_hand, None, asked, started)
+
+    def _at_hand(
+        self,
+        reference: ImageReference,
+        policy: str,
+        state: State,
+        offline: bool,
+        adhoc: LoadedPolicy | None,
+        namespace: Namespace | None,
+        deadline: float | None,
+    ) -> Decision | None:
+        """The cached decision when judging needs nothing more from the store or a registry."""
+        digest, loaded, marker = state
+        if adhoc is not None:
+            return None  # ad hoc policy sets are never cached
+        selection = self._selection(loaded.policies, namespace)
+        needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
+        if digest is None:
+            if deadline is None or needs_evidence:
+                return None
+            digest, marker = "", (0, 0)  # as check() decides on the name alone
+        key = self._key(digest, reference, policy, adhoc, loaded, selection)
+        cached = self._cached((*key, marker))
+        if cached is None or self._fetches(marker, needs_evidence, offline, deadline, cached):
+            return None
+        return cached
+
+    @staticmethod
+    def _key(
+        digest: str,
+        reference: ImageReference,
+        policy: str,
+        adhoc: LoadedPolicy | None,
+        loaded: LoadedPolicy,
+        selection: tuple[bool, ...],
+    ) -> tuple[object, ...]:
+        """The decision cache's key, but for the attachments marker."""
+        # By name, tag and digest: ``api:1.4`` and ``api:1.4@sha256:…`` (its pinned spelling, as
+        # admission writes it into a template's Pods) offer the policies the same strings.
+        return (
+            digest,
+            reference.name,
+            reference.tag,
+            policy if adhoc is None else None,
+            loaded.version,
+            loaded.trust.version,
+            selection,
+        )
+
+    def _fetches(
+        self,
+        marker: tuple[int, int],
+        needs_evidence: bool,
+        offline: bool,
+        deadline: float | None,
+        cached: Decision | None,
+    ) -> bool:
+        """Whether to fetch a digest's attachments live first: the catalog has none, the policy
+        needs evidence, and it is allowed (not offline; with a deadline, only when no decision
+        is cached: the catalog comes first)."""
+        catalog_first = deadline is not None and cached is not None
+        return (
+            self.index_live is not None
+            and marker[0] == 0
+            and needs_evidence
+            and not offline
+            and not catalog_first
+        )
+
+    def _answer(
+        self,
+        reference: ImageReference,
+        policy: str,
+        adhoc: LoadedPolicy | None,
+        loaded: LoadedPolicy,
+        decision: Decision,
+        new: tuple[object, ...] | None,
+        asked: Asked | None,
+        started: float,
+    ) -> CheckResult:
+        """``decision`` logged (refused when it cannot be: fail closed), cached under ``new``
+        when it was just decided, counted."""
+        name = policy if adhoc is None else None
+        cached = new is None
         answer = decision
         if adhoc is None and not self.audit.add(
-            str(reference), decision, loaded.trust.version, cached is not None, asked
+            str(reference), decision, loaded.trust.version, cached, asked
         ):
             answer = self.audit.refusal(decision)  # fail closed: never an unrecorded decision
-        if cached is None and adhoc is None:
+        if new is not None and adhoc is None:
             with self._lock:
-                self._cache[(*key, marker)] = decision
+                self._cache[new] = decision
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
-        metrics.gate_decided(name, answer.allowed, time.monotonic() - started, cached is not None)
-        return CheckResult(answer, str(reference), loaded.trust.version, cached is not None)
+        metrics.gate_decided(name, answer.allowed, time.monotonic() - started, cached)
+        return CheckResult(answer, str(reference), loaded.trust.version, cached)
+
+    def _selection(self, policies: PolicySet, namespace: Namespace | None) -> tuple[bool, ...]:
+        """``policies.selection(namespace)``, without asking each policy in turn when none of
+        them selects namespaces (most sets): whether one does is kept per set."""
+        if namespace is None:
+            return ()
+        scoped = self._scoped.get(policies.digest)
+        if scoped is None:
+            scoped = any(policy.namespaces is not None for policy in policies.policies)
+            if len(self._scoped) >= self._cache_size:
+                self._scoped.clear()
+            self._scoped[policies.digest] = scoped
+        return policies.selection(namespace) if scoped else ()
+
+    def _needs_evidence(
+        self,
+        policies: PolicySet,
+        reference: ImageReference,
+        namespace: Namespace | None,
+        selection: tuple[bool, ...],
+    ) -> bool:
+        """``policies.needs_evidence`` for ``reference``, kept: matching its globs is most of
+        a warm check's work. The namespace counts only through which policies select it."""
+        key = (policies.digest, str(reference), selection)
+        needs = self._evidence_needs.get(key)
+        if needs is None:
+            needs = policies.needs_evidence(reference_candidates(str(reference), ""), namespace)
+            if len(self._evidence_needs) >= self._cache_size:
+                self._evidence_needs.clear()
+            self._evidence_needs[key] = needs
+        return needs
 
     def _cached(self, key: tuple[object, ...]) -> Decision | None:
         with self._lock:
@@ -276,14 +420,43 @@ class Gate:
         """What :meth:`check` reads first, for several images in one connection (a Pod's
         containers): pass each to ``check(state=…)``. None for what is not an image reference
         (``check`` then says why)."""
-        parsed: list[ImageReference | None] = []
-        for image in images:
-            try:
-                parsed.append(parse_image_reference(image, "latest"))
-            except OCIError:
-                parsed.append(None)
+        parsed = _parsed(images)
         found = iter(self._states([r for r in parsed if r is not None], policy, False, adhoc))
         return [None if r is None else next(found) for r in parsed]
+
+    def known_states(
+        self, images: Sequence[str], policy: str = DEFAULT_POLICY, adhoc: LoadedPolicy | None = None
+    ) -> list[State | None] | None:
+        """:meth:`states` when the read model holds them all (no I/O: callable on the event
+        loop), else None."""
+        parsed = _parsed(images)
+        found = self._known([r for r in parsed if r is not None], policy, False, adhoc)
+        if found is None:
+            return None
+        states = iter(found)
+        return [None if r is None else next(states) for r in parsed]
+
+    def _known(
+        self,
+        references: Sequence[ImageReference],
+        policy: str,
+        live: bool,
+        adhoc: LoadedPolicy | None,
+    ) -> list[State] | None:
+        """The states of ``references`` from the read model and the loaded policies, or None
+        when anything would need the database."""
+        named = None if adhoc else policy
+        states: list[State] = []
+        for reference in references:
+            row = self._state_cache.get((str(reference), named, not live))
+            if row is None:
+                return None
+            digest, version, marker = row
+            loaded = adhoc or self._policies.get((policy, version or 0))
+            if loaded is None:
+                return None
+            states.append((digest, loaded, marker))
+        return states
 
     def _states(
         self,
@@ -293,15 +466,27 @@ class Gate:
         adhoc: LoadedPolicy | None,
     ) -> list[State]:
         """Each tag's digest (None when the catalog did not resolve it), the policy set to
-        judge with, the attachments marker."""
-        # One read for the warm path: each tag, the policy version, the attachments markers;
-        # on a bare connection, as the ORM's per-statement work would cost more.
-        with self._engine.connect() as connection:
-            rows = verifications.gate_states(
-                connection, references, None if adhoc else policy, resolve_tag=not live
-            )
+        judge with, the attachments marker: from the read model, else in one read."""
+        named = None if adhoc else policy
+        keys: list[Key] = [(str(r), named, not live) for r in references]
+        rows = [self._state_cache.get(key) for key in keys]
+        missing = [i for i, row in enumerate(rows) if row is None]
+        if missing:
+            generation = self._state_cache.generation
+            # One read for what the model lacks: each tag, the policy version, the attachments
+            # markers; on a bare connection, as the ORM's per-statement work would cost more.
+            with self._engine.connect() as connection:
+                read = verifications.gate_states(
+                    connection, [references[i] for i in missing], named, resolve_tag=not live
+                )
+            fresh = [(keys[i], row) for i, row in zip(missing, read, strict=True)]
+            self._state_cache.put(generation, fresh)
+            for i, row in zip(missing, read, strict=True):
+                rows[i] = row
         states: list[State] = []
-        for digest, version, marker in rows:
+        for found in rows:
+            assert found is not None  # every miss was read above
+            digest, version, marker = found
             loaded = adhoc or self._policies.get((policy, version or 0))
             if loaded is None:
                 with self.sessions() as session:
@@ -336,6 +521,22 @@ class Gate:
                 decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
                 results.append(CheckResult(decision, reference, loaded.trust.version, False))
         return results
+
+
+@lru_cache(maxsize=4096)
+def _reference(image: str) -> ImageReference:
+    """``image`` parsed (kept: a gate sees the same images again and again)."""
+    return parse_image_reference(image, "latest")
+
+
+def _parsed(images: Sequence[str]) -> list[ImageReference | None]:
+    parsed: list[ImageReference | None] = []
+    for image in images:
+        try:
+            parsed.append(_reference(image))
+        except OCIError:
+            parsed.append(None)
+    return parsed
 
 
 async def _within(deadline: float | None, work: Awaitable[T], what: str) -> T:

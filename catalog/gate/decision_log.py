@@ -94,8 +94,8 @@ class DecisionLog:
     ) -> bool:
         """Queue the decision's row; False (nothing queued) when ``capacity`` rows wait."""
         row = decision_row(reference, decision, trust_version, cached)
-        if asked is not None:
-            row.update(asked_columns(asked))
+        # Every row with the same columns: one batch is one executemany of one statement.
+        row.update(_NOT_ASKED if asked is None else asked_columns(asked))
         with self._lock:
             if len(self._rows) >= self.capacity:
                 return False
@@ -223,6 +223,9 @@ class DecisionLog:
 
 # The columns' widths (migration 0006): a longer value is cut, never refused with its batch.
 _WIDTHS = {"namespace": 253, "object_ref": 512, "operation": 16, "requester": 512}
+
+
+_NOT_ASKED: dict[str, Any] = {key: None for key in (*_WIDTHS, "dry_run")}
 
 
 def asked_columns(asked: Asked) -> dict[str, Any]:

@@ -74,12 +74,30 @@ def save_verification(
 
 
 _EVIDENCE = fields(Evidence)
+# A decision's reasons and evidence as the row keeps them, by the decision object: cached
+# decisions are the same object again and again (by id with an identity check, since hashing
+# a decision walks all its evidence). Rows only read them.
+_COLUMNS: dict[int, tuple[Decision, list[str], list[dict[str, Any]]]] = {}
+_COLUMNS_MOST = 10_000
+
+
+def _decision_columns(decision: Decision) -> tuple[list[str], list[dict[str, Any]]]:
+    kept = _COLUMNS.get(id(decision))
+    if kept is not None and kept[0] is decision:
+        return kept[1], kept[2]
+    reasons = list(decision.reasons)
+    evidence = [{f.name: getattr(e, f.name) for f in _EVIDENCE} for e in decision.evidence]
+    if len(_COLUMNS) >= _COLUMNS_MOST:
+        _COLUMNS.clear()
+    _COLUMNS[id(decision)] = (decision, reasons, evidence)
+    return reasons, evidence
 
 
 def decision_row(
     reference: str, decision: Decision, trust_version: str, cached: bool
 ) -> dict[str, Any]:
     """A decisions-table row, for :func:`record_decisions`."""
+    reasons, evidence = _decision_columns(decision)
     return {
         "reference": reference,
         "digest": decision.digest,
@@ -88,8 +106,8 @@ def decision_row(
         "trust_version": trust_version,
         "allowed": decision.allowed,
         "mode": decision.mode,
-        "reasons": list(decision.reasons),
-        "evidence": [{f.name: getattr(e, f.name) for f in _EVIDENCE} for e in decision.evidence],
+        "reasons": reasons,
+        "evidence": evidence,
         "cached": cached,
         "decided_at": utcnow(),
         # Read now, in the call that asked: the row is written later, by the log's flusher.

@@ -19,6 +19,7 @@ import grpc.aio
 from catalog.api.access.authenticate import Authenticator, Unauthenticated
 from catalog.api.access.authorize import Authorizer
 from catalog.api.access.permissions import METHODS, Permission
+from catalog.api.handler_cache import HandlerCache
 from catalog.app.auth_config import AuthSettings
 from catalog.principals import ANONYMOUS, Principal, acting_as
 
@@ -38,6 +39,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, settings: AuthSettings | None) -> None:
         self.authenticator = Authenticator(settings) if settings is not None else None
         self._authorizer = Authorizer(settings.bindings) if settings is not None else None
+        self._handlers = HandlerCache()
         if settings is not None:
             log.info(
                 "authentication: %d static tokens, OIDC issuers [%s], client certificates %s;"
@@ -59,6 +61,11 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
+        return self._handlers.wrapped(method, handler, lambda: self._guarded(handler, method))
+
+    def _guarded(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         if (
             self.authenticator is None
             or self._authorizer is None

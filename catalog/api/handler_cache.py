@@ -1,0 +1,36 @@
+"""Wrapped method handlers kept per method, for the server interceptors.
+
+grpc asks each interceptor for a method's handler on every call; wrapping it anew each time
+(inspecting the behaviour, building closures and a handler tuple) was a fixed cost on every
+call. A wrapper depends only on the method and the handler it wraps, so it is kept and reused
+while the handler below is the same object (it is, for the servicers' handlers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+if TYPE_CHECKING:  # generic only in the stubs
+    Handler = grpc.RpcMethodHandler[Any, Any]
+# Methods are the registered ones (an unknown method has no handler to wrap): this bounds
+# the cache all the same, whatever names callers send.
+_MOST = 1024
+
+
+class HandlerCache:
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[Handler, Handler]] = {}
+
+    def wrapped(self, method: str, handler: Handler, wrap: Callable[[], Handler]) -> Handler:
+        """``wrap()``'s handler for ``handler`` of ``method``, built once while ``handler``
+        stays the same."""
+        kept = self._kept.get(method)
+        if kept is not None and kept[0] is handler:
+            return kept[1]
+        wrapped = wrap()
+        if len(self._kept) < _MOST or method in self._kept:
+            self._kept[method] = (handler, wrapped)
+        return wrapped

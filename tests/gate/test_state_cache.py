@@ -1,0 +1,84 @@
+"""The gate's warm-path read model: this process's writes are seen at once, another process's
+within the documented bound, and a warm check reads nothing from the database."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import event
+
+from catalog.app.catalog_service import CatalogService
+from catalog.gate.checker import Gate
+from catalog.oci.client import RegistryClient
+from catalog.principals import SERVER, acting_as
+from catalog.store.db import make_engine, session_factory, upgrade
+from catalog.store.registries import RegistrySpec
+from catalog.trust.policy.stored import Policies
+from catalog.trust.roots import TrustConfig
+from tests.harness.images import build_image
+from tests.harness.registry import RunningRegistry
+from tests.pushing import push_built
+from tests.signing import key_policy, push_signature
+
+TTL = 0.3
+
+
+async def test_moves_policies_and_signatures_are_seen(
+    fresh_registry: RunningRegistry, tmp_path: Path, rng: random.Random
+) -> None:
+    host = fresh_registry.host
+    key = ec.generate_private_key(ec.SECP256R1())
+    signed, unsigned = build_image(rng, layers=1), build_image(rng, layers=1)
+    async with RegistryClient(host) as client:
+        await push_built(client, "shop/app", signed, "1.0")
+        await push_signature(client, "shop/app", signed.digest, key)
+        await push_built(client, "shop/app", unsigned, "2.0")
+    database = f"sqlite:///{tmp_path / 'catalog.db'}"
+    engine = make_engine(database)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    catalog = CatalogService(sessions)
+    with acting_as(SERVER):
+        catalog.add_registry(RegistrySpec("local", host))
+        await catalog.index("local")
+        Policies(sessions, set()).apply("default", key_policy(host, key))
+    gate = Gate(sessions, TrustConfig(), state_ttl=TTL)
+    reference = f"{host}/shop/app:1.0"
+
+    async def decided() -> tuple[bool, str, int | None]:
+        decision = (await gate.check(reference, offline=True)).decision
+        return decision.allowed, decision.digest, decision.policy_version
+
+    assert await decided() == (True, signed.digest, 1)
+    # Warm: neither the read model nor the decision cache asks the database (the decision is
+    # still logged: written at once here, with no background writer).
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    assert await decided() == (True, signed.digest, 1)
+    assert [s.split()[0] for s in statements] == ["INSERT"]
+    assert "decisions" in statements[0]
+
+    # This process's writes, seen by the next check: a new policy version...
+    with acting_as(SERVER):
+        Policies(sessions, set()).apply("default", key_policy(host, key).replace("shop/**", "**"))
+    assert await decided() == (True, signed.digest, 2)
+    # ...and a tag moved by the indexer.
+    async with RegistryClient(host) as client:
+        await push_built(client, "shop/app", unsigned, "1.0")
+    with acting_as(SERVER):
+        await catalog.index("local")
+    assert await decided() == (False, unsigned.digest, 2)
+
+    # Another process's write (its own engine on the same database): seen within the TTL.
+    other = make_engine(database)
+    async with RegistryClient(host) as client:
+        await push_built(client, "shop/app", signed, "1.0")
+    with acting_as(SERVER):
+        await CatalogService(session_factory(other)).index("local")
+    other.dispose()
+    await asyncio.sleep(TTL)
+    assert await decided() == (True, signed.digest, 2)
+    engine.dispose()
