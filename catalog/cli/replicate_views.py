@@ -92,8 +92,10 @@ def dry_run_summary(report: RunReport) -> None:
     )  # fmt: skip
     images = report.images
     click.echo(
-        f"would copy {images.copied} image(s) ({size_text(report.counts.bytes_copied)} in "
-        f"{report.counts.blobs_copied} blob(s), {report.counts.referrers_copied} referrer(s)); "
+        f"would copy {count_text(images.copied, 'image')} "
+        f"({size_text(report.counts.bytes_copied)} in "
+        f"{count_text(report.counts.blobs_copied, 'blob')}, "
+        f"{count_text(report.counts.referrers_copied, 'referrer')}); "
         f"{images.skipped} up to date, {images.failed} failing"
     )
 

@@ -55,7 +55,7 @@ async def test_a_dry_run_says_what_the_run_then_does(
 
     assert planned["dryRun"] is True
     images = {(p["repository"], p["tag"]): p for p in planned["planned"]}
-    assert len(images) == planned["images_total"] == 7
+    assert len(images) == planned["imagesTotal"] == 7
     api = images[("shop/api", "1.0")]
     assert (api["destination"], api["digest"], api["action"]) == (
         "mirror/shop/api", corpus.images["shop/api:1.0"], "copy"
@@ -70,7 +70,7 @@ async def test_a_dry_run_says_what_the_run_then_does(
     assert "nothing written" in table.stdout
     for digest in corpus.images.values():
         assert digest in table.stdout
-    assert "would copy 7 image(s)" in table.stdout
+    assert "would copy 7 images" in table.stdout
 
     # The real run copies exactly what the dry run announced.
     real = await once("--from", src, "--to", dst, "-o", "json")

@@ -139,7 +139,7 @@ def test_the_command_line_takes_oci_locations(pair: Pair, tmp_path: Path) -> Non
                pair.destination_proxy.host, "-o", "json"]
     )  # fmt: skip
     assert done.exit_code == 0, done.output
-    assert json.loads(done.stdout)["images_total"] == 0
+    assert json.loads(done.stdout)["imagesTotal"] == 0
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/../../b", "link/x"])
