@@ -18,7 +18,6 @@ from catalog.app.ops_config import LogSettings, MetricsSettings
 from catalog.app.secrets_config import SecretsSettings
 from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
 from catalog.errors import ConfigError
-from catalog.oci.secrets import Secrets
 from catalog.schedules import IndexSchedule, parse_duration
 from catalog.store.db import DEFAULT_URL
 from catalog.store.registries import (
@@ -248,15 +247,6 @@ def _where(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
-
-
-def local_secrets(path: str | None) -> Secrets:
-    """The local CLI's secrets (no server: the user's own machine): the ``secrets`` section of
-    the config file at ``path`` (``--config``/``$XREGISTRY_CONFIG``) if given, with docker's
-    config.json and ``oci:PATH`` layouts anywhere besides."""
-    if not path:
-        return Secrets(local=True)
-    return load_config(Path(path)).secrets.build(local=True)
 
 
 DATABASE_ENV = "XREGISTRY_DATABASE_URL"
