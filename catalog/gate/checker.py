@@ -32,6 +32,7 @@ from catalog.oci.reference import ImageReference, parse_image_reference
 from catalog.oci.secrets import Secrets
 from catalog.store import queries, verifications
 from catalog.store.policies import current_policy, current_policy_version
+from catalog.store.views import DEFAULT_POLICY as DEFAULT_POLICY
 from catalog.trust.policy.evaluation import evaluate
 from catalog.trust.policy.facts import AttestationFacts, Decision, ImageFacts, Namespace
 from catalog.trust.policy.image_globs import reference_candidates
@@ -44,7 +45,6 @@ T = TypeVar("T")
 # What the warm path reads of an image: its digest (None: the catalog has no such tag), the
 # policy set to judge with, and the attachments marker (count, newest id).
 State = tuple[str | None, "LoadedPolicy", tuple[int, int]]
-DEFAULT_POLICY = "default"
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
 LiveIndex = Callable[[ImageReference, str], Awaitable[int]]

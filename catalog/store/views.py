@@ -13,9 +13,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from catalog.store.models import IndexErrorRecord, Registry, Repository, Tag
+    from catalog.store.models import IndexErrorRecord, Policy, Registry, Repository, Tag
 
 T = TypeVar("T")
+
+DEFAULT_POLICY = "default"
+"""The policy set the gate decides with when none is named."""
 
 
 class AuditKind(StrEnum):
@@ -235,3 +238,16 @@ class IndexErrorView:
 class Page(Generic[T]):
     items: list[T]
     next_after: Key | None  # pass back as ``after`` for the next page; None at the end
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    name: str
+    version: int
+    digest: str
+    source: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Policy) -> PolicyView:
+        return cls(row.name, row.version, row.digest, row.source, row.created_at)
