@@ -78,7 +78,7 @@ class LocalReplication(ReplicationService):
 
     def _gate(self) -> Gate:
         # Only rules with a policy ask for it; verification is heavy to set up.
-        from catalog.app.config import TrustSettings
+        from catalog.app.trust_config import TrustSettings
         from catalog.gate import build_gate
 
         return build_gate(self.sessions, TrustSettings().build(), self.secrets)
