@@ -14,7 +14,7 @@ from catalog.cli.output import echo_json, output_option, record, table, when_tex
 from catalog.store.views import DEFAULT_POLICY, PolicyView
 
 if TYPE_CHECKING:
-    from catalog.gate.checker import CheckResult
+    from catalog.gate.result import CheckResult
 
 EXIT_DENIED = 1
 

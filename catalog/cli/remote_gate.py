@@ -5,7 +5,7 @@ gate's records so the commands print them as they print the database's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, cast
+from typing import Literal, cast
 
 from catalog.api import convert, enums, names
 from catalog.api.v1 import gate_pb2 as pb
@@ -13,20 +13,16 @@ from catalog.api.v1 import gate_pb2_grpc
 from catalog.cli.gate_backend import PolicySource
 from catalog.cli.remote import Connection
 from catalog.errors import InvalidArgument
+from catalog.gate.result import CheckResult
 from catalog.store.views import PolicyView
 from catalog.trust.policy.facts import Decision, Evidence
 from catalog.trust.signatures import Method
-
-if TYPE_CHECKING:
-    from catalog.gate.checker import CheckResult
 
 Mode = Literal["enforce", "warn"] | None
 
 
 def check_result(message: pb.Decision) -> CheckResult:
     """A ``Decision`` message as the gate's result (unset numbers and strings are None)."""
-    from catalog.gate.checker import CheckResult  # only `verify` and `policy test` need it
-
     decision = Decision(
         allowed=message.allowed,
         digest=message.digest,

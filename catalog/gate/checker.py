@@ -25,6 +25,7 @@ from catalog import metrics
 from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import stored_results
 from catalog.gate.decision_log import Asked, DecisionLog
+from catalog.gate.result import CheckResult as CheckResult
 from catalog.index.live import index_live, resolve_live
 from catalog.oci.errors import OCIError
 from catalog.oci.options import RegistryOptions
@@ -48,14 +49,6 @@ State = tuple[str | None, "LoadedPolicy", tuple[int, int]]
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
 LiveIndex = Callable[[ImageReference, str], Awaitable[int]]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    decision: Decision
-    reference: str
-    trust_version: str
-    cached: bool
 
 
 def with_policy_keys(base: TrustConfig, policies: PolicySet) -> TrustConfig:

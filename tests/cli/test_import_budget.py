@@ -35,7 +35,7 @@ NEVER = (
     "catalog.index.crawler",
     "catalog.index.run",
     "catalog.oci.client",
-    "catalog.gate",  # the gate decides; a query or a policy list does not
+    "catalog.gate.checker",  # the gate decides; a query or a policy list does not
     "catalog.trust.verify",
     "catalog.trust.roots",
     "catalog.trust._internal",
@@ -101,7 +101,9 @@ def test_server_catalog_commands_import_no_sql(
     server: str, fresh_registry: RunningRegistry, tmp_path: Path
 ) -> None:
     env = _env(XREGISTRY_SERVER=server)
-    for name, args in commands(fresh_registry.host).items():
+    # A server decides: `verify` through it needs no gate here.
+    verify = {"verify": ["verify", f"{fresh_registry.host}/shop/api:1.0"]}
+    for name, args in {**commands(fresh_registry.host), **verify}.items():
         modules = imported(tmp_path, args, env)
         assert "grpc" in modules, name  # it asked the server
         assert forbidden(modules, REMOTE_NEVER) == [], name
