@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from catalog.api import enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.index.progress import IndexStats
-from catalog.store import queries
+from catalog.store import views
 
 
 def datetime_of(stamp: Timestamp) -> datetime:
@@ -31,7 +31,7 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     return stamp
 
 
-def registry(view: queries.RegistryView) -> pb.Registry:
+def registry(view: views.RegistryView) -> pb.Registry:
     return pb.Registry(
         name=names.registry_name(view.name),
         host=view.host,
@@ -48,7 +48,7 @@ def registry(view: queries.RegistryView) -> pb.Registry:
     )
 
 
-def repository(registry_id: str, view: queries.RepositoryView) -> pb.Repository:
+def repository(registry_id: str, view: views.RepositoryView) -> pb.Repository:
     return pb.Repository(
         name=names.repository_name(registry_id, view.name),
         path=view.name,
@@ -56,7 +56,7 @@ def repository(registry_id: str, view: queries.RepositoryView) -> pb.Repository:
     )
 
 
-def tag(registry_id: str, path: str, view: queries.TagView) -> pb.Tag:
+def tag(registry_id: str, path: str, view: views.TagView) -> pb.Tag:
     return pb.Tag(
         name=names.tag_name(registry_id, path, view.name),
         tag=view.name,
@@ -66,7 +66,7 @@ def tag(registry_id: str, path: str, view: queries.TagView) -> pb.Tag:
     )
 
 
-def location(view: queries.LocationView) -> pb.Location:
+def location(view: views.LocationView) -> pb.Location:
     return pb.Location(
         registry=names.registry_name(view.registry),
         repository=names.repository_name(view.registry, view.repository),
@@ -77,7 +77,7 @@ def location(view: queries.LocationView) -> pb.Location:
     )
 
 
-def attachment(view: queries.AttachmentView) -> pb.Attachment:
+def attachment(view: views.AttachmentView) -> pb.Attachment:
     return pb.Attachment(
         digest=view.digest,
         kind=enums.ATTACHMENT_KIND.proto(view.kind),
@@ -87,13 +87,13 @@ def attachment(view: queries.AttachmentView) -> pb.Attachment:
     )
 
 
-def _platform(view: queries.PlatformView) -> pb.Platform:
+def _platform(view: views.PlatformView) -> pb.Platform:
     return pb.Platform(
         os=view.os or "", architecture=view.architecture or "", variant=view.variant or ""
     )
 
 
-def artifact(view: queries.ArtifactView) -> pb.Artifact:
+def artifact(view: views.ArtifactView) -> pb.Artifact:
     return pb.Artifact(
         name=names.artifact_name(view.digest),
         digest=view.digest,
@@ -158,7 +158,7 @@ def artifact(view: queries.ArtifactView) -> pb.Artifact:
     )
 
 
-def package_match(view: queries.PackageMatch) -> pb.PackageMatch:
+def package_match(view: views.PackageMatch) -> pb.PackageMatch:
     p = view.package
     return pb.PackageMatch(
         package=pb.Package(
@@ -174,7 +174,7 @@ def package_match(view: queries.PackageMatch) -> pb.PackageMatch:
     )
 
 
-def index_error(registry_id: str, view: queries.IndexErrorView) -> pb.IndexError:
+def index_error(registry_id: str, view: views.IndexErrorView) -> pb.IndexError:
     return pb.IndexError(
         registry=names.registry_name(registry_id),
         repository=names.repository_name(registry_id, view.repository) if view.repository else "",

@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from typing import Generic, TypeVar
 
 from catalog.api.v1 import audit_pb2, catalog_pb2, gate_pb2, replication_pb2
-from catalog.store.audit import AuditKind
-from catalog.store.registries import IndexStatus
+from catalog.store.views import AuditKind, IndexStatus
 from replication.statuses import RuleOrigin, RunStatus, TaskStatus, Trigger
 
 K = TypeVar("K", bound=str)

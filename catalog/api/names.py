@@ -21,7 +21,7 @@ from catalog.errors import InvalidArgument
 from catalog.oci.digest import Digest
 from catalog.oci.errors import InvalidDigest, InvalidReference
 from catalog.oci.reference import validate_repository, validate_tag
-from catalog.store.registries import validate_name
+from catalog.store.names import validate_name
 
 _REGISTRY = "registries/{registry}"
 _REPOSITORY = "registries/{registry}/repositories/{repository}"

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog import metrics
 from catalog.errors import FailedPrecondition, InvalidArgument
 from catalog.index.progress import IndexStats, ProgressCallback
-from catalog.index.run import index_registry
 from catalog.oci.digest import is_digest
 from catalog.oci.options import RegistryOptions
 from catalog.oci.reference import parse_image_reference
@@ -124,6 +123,9 @@ class CatalogService:
         await asyncio.to_thread(self.get_registry, name)
         if name in self._indexing:
             raise FailedPrecondition(f"registry {name!r} is being indexed already")
+        # Imported here: the crawler and its HTTP client are for indexing, not for a query.
+        from catalog.index.run import index_registry
+
         self._indexing.add(name)
         try:
             async with self._runs(name):
@@ -162,6 +164,8 @@ class CatalogService:
         """Crawl just ``repositories`` of registry ``name`` (push events). Waits for a run of
         the registry in progress here rather than overlapping it, so no repository is indexed
         twice at once; the registry's recorded run status is the full runs' alone."""
+        from catalog.index.run import index_registry
+
         async with self._runs(name):
             started = datetime.now(UTC)
             stats = await index_registry(

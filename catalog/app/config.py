@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -17,8 +17,8 @@ from catalog.app.limits_config import LimitsSettings
 from catalog.app.ops_config import LogSettings, MetricsSettings
 from catalog.app.secrets_config import SecretsSettings
 from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
+from catalog.app.trust_config import TrustSettings
 from catalog.errors import ConfigError
-from catalog.oci.secrets import Secrets
 from catalog.schedules import IndexSchedule, parse_duration
 from catalog.store.db import DEFAULT_URL
 from catalog.store.registries import (
@@ -28,9 +28,6 @@ from catalog.store.registries import (
     validate_name,
 )
 from replication.spec import RuleSpec
-
-if TYPE_CHECKING:
-    from catalog.trust.roots import TrustConfig
 
 
 class _Strict(BaseModel):
@@ -79,38 +76,6 @@ class RegistryConfig(_Strict):
             credentials_ref=self.credentials,
             repositories=tuple(self.repositories),
             index_schedule=self.index.as_text() if self.index else None,
-        )
-
-
-class NamedFile(_Strict):
-    name: str
-    file: Path
-
-
-class PkiFiles(_Strict):
-    name: str
-    roots: Path
-    intermediates: Path | None = None
-
-
-class TrustSettings(_Strict):
-    """What signatures are verified against (see the README's trust section)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    sigstore: tuple[Literal["production", "staging"], ...] = ("production",)
-    trusted_roots: list[NamedFile] = Field(default_factory=list, alias="trustedRoots")
-    keys: list[NamedFile] = Field(default_factory=list)
-    pki: list[PkiFiles] = Field(default_factory=list)
-
-    def build(self) -> TrustConfig:
-        from catalog.trust.roots import load
-
-        return load(
-            instances=self.sigstore,
-            trusted_roots=[(r.name, r.file) for r in self.trusted_roots],
-            key_files=[(k.name, k.file) for k in self.keys],
-            pki_files=[(p.name, p.roots, p.intermediates) for p in self.pki],
         )
 
 
@@ -248,15 +213,6 @@ def _where(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
-
-
-def local_secrets(path: str | None) -> Secrets:
-    """The local CLI's secrets (no server: the user's own machine): the ``secrets`` section of
-    the config file at ``path`` (``--config``/``$XREGISTRY_CONFIG``) if given, with docker's
-    config.json and ``oci:PATH`` layouts anywhere besides."""
-    if not path:
-        return Secrets(local=True)
-    return load_config(Path(path)).secrets.build(local=True)
 
 
 DATABASE_ENV = "XREGISTRY_DATABASE_URL"

@@ -8,21 +8,18 @@ says so in its log.
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import socket
-import stat
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
+from catalog.app.addresses import MAX_CREDENTIAL_FILE as MAX_CREDENTIAL_FILE
+from catalog.app.addresses import is_loopback as is_loopback
+from catalog.app.addresses import read_credential_file as read_credential_file
+from catalog.app.addresses import split_address as split_address
 from catalog.errors import ConfigError
 
 INSECURE_SERVE_WORDS = "I accept an unauthenticated, unencrypted API on this network"
-
-# Certificates, keys and tokens are small; anything larger is not one (or is hostile).
-MAX_CREDENTIAL_FILE = 1 << 20
 
 
 class TlsSettings(BaseModel):
@@ -60,40 +57,6 @@ def _exact_words(value: str | None) -> str | None:
 InsecureServe = Annotated[str | None, AfterValidator(_exact_words)]
 
 
-def split_address(address: str) -> tuple[str, int | None]:
-    """``host:port`` or ``[v6]:port`` → (host without brackets, port); no port → None."""
-    host, colon, port = address.rpartition(":")
-    if not colon or "]" in port or (host.count(":") and not host.startswith("[")):
-        return address.strip("[]"), None  # a bare host or IPv6 literal
-    return host.strip("[]"), int(port) if port.isdigit() else None
-
-
-def is_loopback(address: str) -> bool:
-    """Whether ``address`` (a listen address or a client target) reaches this machine only: a
-    loopback IP, a name that resolves only to loopback IPs, or a Unix socket path."""
-    if address.startswith("unix:") and not address.startswith("unix-abstract:"):
-        return True  # a path: the filesystem's permissions guard it
-    host, _ = split_address(address.removeprefix("dns:///").removeprefix("ipv4:"))
-    if not host:
-        return False  # ":50051" is every interface
-    try:
-        return _loopback_ip(host)
-    except ValueError:
-        pass
-    try:
-        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return False
-    return bool(found) and all(_loopback_ip(str(info[4][0])) for info in found)
-
-
-def _loopback_ip(host: str) -> bool:
-    ip = ipaddress.ip_address(host.partition("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
-
-
 def exposure_warnings(
     listen: str, *, tls: bool, authenticated: bool, insecure_serve: str | None
 ) -> list[str]:
@@ -116,20 +79,3 @@ def exposure_warnings(
             f'"{INSECURE_SERVE_WORDS}"'
         )
     return [f"listening on {listen} without {' or '.join(missing)}, as insecure_serve accepts"]
-
-
-def read_credential_file(path: Path, what: str) -> bytes:
-    """A certificate, key or token file's bytes, bounded; a FIFO, device or directory is
-    refused rather than read (a read that never ends would hang every TLS handshake)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{what} {path}: not a regular file")
-        data = file.read(MAX_CREDENTIAL_FILE + 1)
-    if len(data) > MAX_CREDENTIAL_FILE:
-        raise ConfigError(f"{what} {path}: larger than {MAX_CREDENTIAL_FILE} bytes")
-    return data

@@ -8,7 +8,7 @@ from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
 from catalog.cli.hosts import by_catalog_host
 from catalog.cli.output import echo_json, fields, output_option, table
-from catalog.store.queries import ArtifactView, RegistryView
+from catalog.store.views import ArtifactView, RegistryView
 
 
 def render_artifact(view: ArtifactView) -> None:

@@ -24,7 +24,7 @@ import click
 import grpc
 import grpc.aio
 
-from catalog.app.tls_config import is_loopback, read_credential_file
+from catalog.app.addresses import is_loopback, read_credential_file
 from catalog.errors import ConfigError
 
 # The global options of `xregistry` (catalog/cli/main.py) → their environment variables.

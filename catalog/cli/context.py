@@ -6,20 +6,21 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import click
 
 from catalog.cli.errors import CatalogUnreachable
 from catalog.index.progress import IndexStats, ProgressCallback
-from catalog.store import queries
-from catalog.store.db import DEFAULT_URL
-from catalog.store.registries import RegistrySpec
+from catalog.store import views
+from catalog.store.views import RegistrySpec
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from catalog.app.catalog_service import CatalogService
+    from catalog.oci.secrets import Secrets
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,19 +29,19 @@ R = TypeVar("R")
 class Catalog(Protocol):
     """What commands need of the catalog: the database's, or a server's."""
 
-    def add_registry(self, spec: RegistrySpec) -> queries.RegistryView: ...
+    def add_registry(self, spec: RegistrySpec) -> views.RegistryView: ...
 
     def list_registries(
-        self, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.RegistryView]: ...
+        self, size: int = 0, after: views.Key | None = None
+    ) -> views.Page[views.RegistryView]: ...
 
     def remove_registry(self, name: str) -> None: ...
 
     async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats: ...
 
     def list_index_errors(
-        self, registry: str, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.IndexErrorView]: ...
+        self, registry: str, size: int = 0, after: views.Key | None = None
+    ) -> views.Page[views.IndexErrorView]: ...
 
     def list_tags(
         self,
@@ -48,10 +49,10 @@ class Catalog(Protocol):
         repository: str,
         show_gone: bool = False,
         size: int = 0,
-        after: queries.Key | None = None,
-    ) -> queries.Page[queries.TagView]: ...
+        after: views.Key | None = None,
+    ) -> views.Page[views.TagView]: ...
 
-    def artifact(self, reference: str) -> queries.ArtifactView: ...
+    def artifact(self, reference: str) -> views.ArtifactView: ...
 
     def find(
         self,
@@ -59,12 +60,12 @@ class Catalog(Protocol):
         name: str | None = None,
         version: str | None = None,
         size: int = 0,
-        after: queries.Key | None = None,
-    ) -> queries.Page[queries.PackageMatch]: ...
+        after: views.Key | None = None,
+    ) -> views.Page[views.PackageMatch]: ...
 
     def tag_history(
-        self, reference: str, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.TagEventView]: ...
+        self, reference: str, size: int = 0, after: views.Key | None = None
+    ) -> views.Page[views.TagEventView]: ...
 
 
 def server_address(ctx: click.Context) -> str | None:
@@ -74,6 +75,8 @@ def server_address(ctx: click.Context) -> str | None:
 
 
 def database_url(ctx: click.Context) -> str:
+    from catalog.store.db import DEFAULT_URL
+
     url = ctx.find_root().params.get("database") or os.environ.get("XREGISTRY_DATABASE")
     return str(url or DEFAULT_URL)
 
@@ -105,10 +108,9 @@ def open_sessions(url: str) -> sessionmaker[Session]:
 def open_service(url: str) -> CatalogService:
     """The catalog on a database, its schema brought up to date first. Indexing starts the
     runs of replication rules that follow the registry (a server's worker executes them).
-    Registries' secrets are the local user's (:func:`catalog.app.config.local_secrets`)."""
+    Registries' secrets are the local user's (:func:`local_secrets`)."""
     # Imported here: with --server no command needs the service, its config or migrations.
     from catalog.app.catalog_service import CatalogService
-    from catalog.app.config import local_secrets
 
     sessions = open_sessions(url)
 
@@ -117,7 +119,22 @@ def open_service(url: str) -> CatalogService:
 
         ReplicationService(sessions).on_indexed(registry, since)
 
-    return CatalogService(sessions, after_index=after_index, secrets=local_secrets(config_path()))
+    return CatalogService(sessions, after_index=after_index, secrets=local_secrets())
+
+
+def local_secrets() -> Secrets:
+    """The local CLI's secrets (no server: the user's own machine): the ``secrets`` section of
+    the config file of --config/$XREGISTRY_CONFIG if given, with docker's config.json and
+    ``oci:PATH`` layouts anywhere besides. The config's loader (pydantic, every section) is
+    imported only when a file is given."""
+    from catalog.oci.secrets import Secrets
+
+    path = config_path()
+    if not path:
+        return Secrets(local=True)
+    from catalog.app.config import load_config
+
+    return load_config(Path(path)).secrets.build(local=True)
 
 
 def with_catalog(

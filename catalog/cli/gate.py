@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from catalog.cli.errors import EXIT_USAGE, reports_errors, reports_errors_as
 from catalog.cli.gate_backend import PolicySource, open_gate
 from catalog.cli.output import echo_json, output_option, record, table, when_text
-from catalog.gate.checker import DEFAULT_POLICY, CheckResult
-from catalog.trust.policy.stored import PolicyView
+from catalog.store.views import DEFAULT_POLICY, PolicyView
+
+if TYPE_CHECKING:
+    from catalog.gate.result import CheckResult
 
 EXIT_DENIED = 1
 

@@ -62,7 +62,7 @@ class LocalGate:
 
     def gate(self) -> Gate:
         """The gate itself, for commands that drive it directly (`admission review`)."""
-        from catalog.app.config import TrustSettings
+        from catalog.app.trust_config import TrustSettings
         from catalog.gate import build_gate
 
         settings = TrustSettings(

@@ -16,7 +16,7 @@ from catalog.oci.errors import InvalidReference
 from catalog.oci.reference import ImageReference, parse_image_reference
 
 if TYPE_CHECKING:
-    from catalog.store.queries import RegistryView
+    from catalog.store.views import RegistryView
 
 T = TypeVar("T")
 _ADDRESS_LIMIT = 16  # addresses looked at per name: enough for any real host

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import click
 
-from catalog.app.config import schedule_text
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
 from catalog.cli.output import count_text, echo_json, output_option, table, when_text
-from catalog.store.queries import RegistryView
-from catalog.store.registries import IndexStatus, RegistrySpec
+from catalog.store.views import IndexStatus, RegistrySpec, RegistryView
 
 
 @click.group("registry")
@@ -69,6 +67,8 @@ def add(
       xregistry registry add lab http://10.0.0.5:5000 --interval 1h30m
       xregistry registry add acme registry.acme.io --credentials robot --ca corp
     """
+    from catalog.app.config import schedule_text  # pydantic: only `add` needs it
+
     schedule = schedule_text(interval, cron) if interval or cron else None
     view = catalog.add_registry(
         RegistrySpec(

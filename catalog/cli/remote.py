@@ -23,8 +23,8 @@ from catalog.cli.errors import CallerRefused, ServerUnavailable, ServerUnreachab
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
-from catalog.store import queries
-from catalog.store.registries import RegistrySpec
+from catalog.store import views
+from catalog.store.views import RegistrySpec
 
 T = TypeVar("T")
 _TIMEOUT = 60.0
@@ -116,9 +116,9 @@ class Connection:
                 raise _error(self.server, exc, answers) from None
 
 
-def _locations(items: Any) -> list[queries.LocationView]:
+def _locations(items: Any) -> list[views.LocationView]:
     return [
-        queries.LocationView(
+        views.LocationView(
             registry=names.parse_registry_name(loc.registry),
             repository=names.parse_repository_name(loc.repository)[1],
             tags=list(loc.tags),
@@ -130,11 +130,11 @@ def _locations(items: Any) -> list[queries.LocationView]:
     ]
 
 
-def _artifact(a: pb.Artifact) -> queries.ArtifactView:
-    def platform(digest: str, p: pb.Platform) -> queries.PlatformView:
-        return queries.PlatformView(digest, p.os or None, p.architecture or None, p.variant or None)
+def _artifact(a: pb.Artifact) -> views.ArtifactView:
+    def platform(digest: str, p: pb.Platform) -> views.PlatformView:
+        return views.PlatformView(digest, p.os or None, p.architecture or None, p.variant or None)
 
-    return queries.ArtifactView(
+    return views.ArtifactView(
         digest=a.digest,
         media_type=a.media_type,
         artifact_type=a.artifact_type or None,
@@ -143,7 +143,7 @@ def _artifact(a: pb.Artifact) -> queries.ArtifactView:
         children=[platform(c.digest, c.platform) for c in a.platform_manifests],
         locations=_locations(a.locations),
         attachments=[
-            queries.AttachmentView(
+            views.AttachmentView(
                 x.digest,
                 x.subject_digest,
                 enums.ATTACHMENT_KIND.domain(x.kind) or "other",
@@ -153,7 +153,7 @@ def _artifact(a: pb.Artifact) -> queries.ArtifactView:
             for x in a.attachments
         ],
         signatures=[
-            queries.SignatureView(
+            views.SignatureView(
                 s.attachment_digest,
                 s.format,
                 s.identity or None,
@@ -167,10 +167,10 @@ def _artifact(a: pb.Artifact) -> queries.ArtifactView:
             for s in a.signatures
         ],
         attestations=[
-            queries.AttestationView(
+            views.AttestationView(
                 t.attachment_digest,
                 t.predicate_type,
-                queries.ProvenanceView(
+                views.ProvenanceView(
                     t.provenance.builder_id or None,
                     t.provenance.build_type or None,
                     t.provenance.source_uri or None,
@@ -184,7 +184,7 @@ def _artifact(a: pb.Artifact) -> queries.ArtifactView:
             for t in a.attestations
         ],
         sboms=[
-            queries.SbomView(
+            views.SbomView(
                 s.attachment_digest,
                 s.format,
                 s.spec_version or None,
@@ -196,8 +196,8 @@ def _artifact(a: pb.Artifact) -> queries.ArtifactView:
     )
 
 
-def _registry(r: pb.Registry) -> queries.RegistryView:
-    return queries.RegistryView(
+def _registry(r: pb.Registry) -> views.RegistryView:
+    return views.RegistryView(
         name=names.parse_registry_name(r.name),
         host=r.host,
         insecure=r.insecure,
@@ -221,7 +221,7 @@ class RemoteCatalog:
         self.stub = catalog_pb2_grpc.CatalogServiceStub(self.connection.channel)
         self._call = self.connection.call
 
-    def add_registry(self, spec: RegistrySpec) -> queries.RegistryView:
+    def add_registry(self, spec: RegistrySpec) -> views.RegistryView:
         registry = pb.Registry(
             host=spec.host,
             insecure=spec.insecure,
@@ -234,15 +234,15 @@ class RemoteCatalog:
         return _registry(self._call(self.stub.CreateRegistry, request).registry)
 
     def list_registries(
-        self, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.RegistryView]:
-        found: list[queries.RegistryView] = []
+        self, size: int = 0, after: views.Key | None = None
+    ) -> views.Page[views.RegistryView]:
+        found: list[views.RegistryView] = []
         request = pb.ListRegistriesRequest(page_size=1000)
         while True:
             answer = self._call(self.stub.ListRegistries, request)
             found += [_registry(r) for r in answer.registries]
             if not answer.next_page_token:
-                return queries.Page(found, None)
+                return views.Page(found, None)
             request.page_token = answer.next_page_token
 
     def remove_registry(self, name: str) -> None:
@@ -276,13 +276,13 @@ class RemoteCatalog:
         return stats
 
     def list_index_errors(
-        self, registry: str, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.IndexErrorView]:
+        self, registry: str, size: int = 0, after: views.Key | None = None
+    ) -> views.Page[views.IndexErrorView]:
         request = pb.ListIndexErrorsRequest(parent=names.registry_name(registry), page_size=size)
         answer = self._call(self.stub.ListIndexErrors, request)
-        return queries.Page(
+        return views.Page(
             [
-                queries.IndexErrorView(
+                views.IndexErrorView(
                     repository=names.parse_repository_name(e.repository)[1]
                     if e.repository
                     else None,
@@ -295,7 +295,7 @@ class RemoteCatalog:
             None,
         )
 
-    def artifact(self, reference: str) -> queries.ArtifactView:
+    def artifact(self, reference: str) -> views.ArtifactView:
         if is_digest(reference):
             request = pb.GetArtifactRequest(name=names.artifact_name(reference))
             return _artifact(self._call(self.stub.GetArtifact, request).artifact)
@@ -308,16 +308,16 @@ class RemoteCatalog:
         name: str | None = None,
         version: str | None = None,
         size: int = 0,
-        after: queries.Key | None = None,
-    ) -> queries.Page[queries.PackageMatch]:
+        after: views.Key | None = None,
+    ) -> views.Page[views.PackageMatch]:
         request = pb.SearchArtifactsByPackageRequest(
             purl=purl or "", package_name=name or "", package_version=version or "", page_size=size
         )
         answer = self._call(self.stub.SearchArtifactsByPackage, request)
-        return queries.Page(
+        return views.Page(
             [
-                queries.PackageMatch(
-                    queries.PackageView(
+                views.PackageMatch(
+                    views.PackageView(
                         m.package.purl or None,
                         m.package.type or None,
                         m.package.namespace or None,
@@ -339,16 +339,16 @@ class RemoteCatalog:
         repository: str,
         show_gone: bool = False,
         size: int = 0,
-        after: queries.Key | None = None,
-    ) -> queries.Page[queries.TagView]:
+        after: views.Key | None = None,
+    ) -> views.Page[views.TagView]:
         """Every page (``size`` and ``after`` are the local store's: the server pages itself)."""
-        found: list[queries.TagView] = []
+        found: list[views.TagView] = []
         parent = names.repository_name(registry, repository)
         request = pb.ListTagsRequest(parent=parent, show_gone=show_gone, page_size=1000)
         while True:
             answer = self._call(self.stub.ListTags, request)
             found += [
-                queries.TagView(
+                views.TagView(
                     t.tag,
                     t.digest,
                     convert.datetime_of(t.update_time),
@@ -357,12 +357,12 @@ class RemoteCatalog:
                 for t in answer.tags
             ]
             if not answer.next_page_token:
-                return queries.Page(found, None)
+                return views.Page(found, None)
             request.page_token = answer.next_page_token
 
     def tag_history(
-        self, reference: str, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.TagEventView]:
+        self, reference: str, size: int = 0, after: views.Key | None = None
+    ) -> views.Page[views.TagEventView]:
         ref = parse_image_reference(reference, "latest")
         if ref.digest is not None:
             raise errors.InvalidArgument("tag history needs a tag, not a digest")
@@ -375,9 +375,9 @@ class RemoteCatalog:
         answer = self._call(
             self.stub.ListTagEvents, pb.ListTagEventsRequest(parent=parent, page_size=size)
         )
-        return queries.Page(
+        return views.Page(
             [
-                queries.TagEventView(
+                views.TagEventView(
                     tag,
                     e.old_digest or None,
                     e.new_digest or None,

@@ -13,9 +13,9 @@ from catalog.api.v1 import gate_pb2_grpc
 from catalog.cli.gate_backend import PolicySource
 from catalog.cli.remote import Connection
 from catalog.errors import InvalidArgument
-from catalog.gate.checker import CheckResult
+from catalog.gate.result import CheckResult
+from catalog.store.views import PolicyView
 from catalog.trust.policy.facts import Decision, Evidence
-from catalog.trust.policy.stored import PolicyView
 from catalog.trust.signatures import Method
 
 Mode = Literal["enforce", "warn"] | None

@@ -143,10 +143,9 @@ def _layout_path(location: str) -> str:
     any other ``oci:PATH`` is the user's own directory. Registries are kept as they are."""
     if not location.startswith("oci:"):
         return location
-    from catalog.app.config import local_secrets  # the config file's loader: only when needed
-    from catalog.cli.context import config_path
+    from catalog.cli.context import local_secrets
 
-    return f"oci:{local_secrets(config_path()).layout(location)}"
+    return f"oci:{local_secrets().layout(location)}"
 
 
 def _with_progress(rule: Rule, options: RegistryOptions, parallel: int, dry_run: bool) -> RunReport:

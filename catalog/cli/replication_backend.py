@@ -74,11 +74,11 @@ class LocalReplication(ReplicationService):
 
     def __init__(self, catalog: CatalogService) -> None:
         super().__init__(catalog.sessions)
-        self.secrets = catalog.secrets  # the local user's (catalog.app.config.local_secrets)
+        self.secrets = catalog.secrets  # the local user's (catalog.cli.context.local_secrets)
 
     def _gate(self) -> Gate:
         # Only rules with a policy ask for it; verification is heavy to set up.
-        from catalog.app.config import TrustSettings
+        from catalog.app.trust_config import TrustSettings
         from catalog.gate import build_gate
 
         return build_gate(self.sessions, TrustSettings().build(), self.secrets)

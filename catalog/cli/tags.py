@@ -18,7 +18,7 @@ from catalog.oci.reference import ImageReference, Reference, parse_reference
 if TYPE_CHECKING:
     from catalog.cli.context import Catalog
     from catalog.oci.options import RegistryOptions
-    from catalog.store.queries import TagView
+    from catalog.store.views import TagView
 
 # A repository listing is streamed from the registry page by page; past this many tags the
 # command stops with an error rather than hold an unbounded list.

@@ -7,15 +7,14 @@ evidence, logged, cached::
     result.decision.allowed, result.decision.evidence
 """
 
-from catalog.gate.checker import (
-    DEFAULT_POLICY,
-    CheckResult,
-    Gate,
-    LoadedPolicy,
-    State,
-    build_gate,
-)
-from catalog.gate.decision_log import Asked, DecisionLog
+from typing import TYPE_CHECKING
+
+from catalog.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from catalog.gate.checker import DEFAULT_POLICY, Gate, LoadedPolicy, State, build_gate
+    from catalog.gate.decision_log import Asked, DecisionLog
+    from catalog.gate.result import CheckResult
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -27,3 +26,16 @@ __all__ = [
     "State",
     "build_gate",
 ]
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "DEFAULT_POLICY": "checker",
+        "Gate": "checker",
+        "LoadedPolicy": "checker",
+        "State": "checker",
+        "build_gate": "checker",
+        "Asked": "decision_log",
+        "DecisionLog": "decision_log",
+        "CheckResult": "result",
+    },
+)

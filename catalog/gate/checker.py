@@ -26,6 +26,7 @@ from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import stored_results
 from catalog.gate._state_cache import Key, StateCache
 from catalog.gate.decision_log import Asked, DecisionLog
+from catalog.gate.result import CheckResult as CheckResult
 from catalog.index.live import index_live, resolve_live
 from catalog.oci.errors import OCIError
 from catalog.oci.options import RegistryOptions
@@ -33,6 +34,7 @@ from catalog.oci.reference import ImageReference, parse_image_reference
 from catalog.oci.secrets import Secrets
 from catalog.store import queries, verifications
 from catalog.store.policies import current_policy, current_policy_version
+from catalog.store.views import DEFAULT_POLICY as DEFAULT_POLICY
 from catalog.trust.policy.evaluation import evaluate
 from catalog.trust.policy.facts import AttestationFacts, Decision, ImageFacts, Namespace
 from catalog.trust.policy.image_globs import reference_candidates
@@ -45,21 +47,12 @@ T = TypeVar("T")
 # What the warm path reads of an image: its digest (None: the catalog has no such tag), the
 # policy set to judge with, and the attachments marker (count, newest id).
 State = tuple[str | None, "LoadedPolicy", tuple[int, int]]
-DEFAULT_POLICY = "default"
 # How long another process's change to a tag, a policy or an image's attachments may go unseen
 # by the warm path (this process's own writes are seen at once): see _state_cache.
 STATE_TTL = 0.5
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
 LiveIndex = Callable[[ImageReference, str], Awaitable[int]]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    decision: Decision
-    reference: str
-    trust_version: str
-    cached: bool
 
 
 def with_policy_keys(base: TrustConfig, policies: PolicySet) -> TrustConfig:

@@ -21,7 +21,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -32,6 +31,9 @@ from catalog.principals import Principal, current
 from catalog.store.models import AuditEvent, Registry, utcnow
 from catalog.store.queries import Key, Page, keyset_page, views_of
 
+# Re-exported: the kind lives apart from SQL (catalog/store/views.py) for light importers.
+from catalog.store.views import AuditKind as AuditKind
+
 PRINCIPAL_MAX = 512  # the principal columns' width (audit_events, decisions)
 
 
@@ -41,18 +43,6 @@ def principal_text(principal: Principal | None = None) -> str:
     the row would fail the change, or lose a whole batch of the decision log."""
     text = str(principal or current())
     return text if len(text) <= PRINCIPAL_MAX else text[: PRINCIPAL_MAX - 1] + "…"
-
-
-class AuditKind(StrEnum):
-    POLICY_APPLIED = "policy.applied"
-    REGISTRY_CREATED = "registry.created"
-    REGISTRY_UPDATED = "registry.updated"  # the serve configuration changed it
-    REGISTRY_DELETED = "registry.deleted"
-    RULE_CREATED = "rule.created"
-    RULE_UPDATED = "rule.updated"
-    RULE_DELETED = "rule.deleted"
-    RUN_TRIGGERED = "run.triggered"
-    INDEX_STARTED = "index.started"  # a registry's crawl: what it fetches, and from where
 
 
 @dataclass(frozen=True, slots=True)

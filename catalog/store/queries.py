@@ -9,9 +9,8 @@ while the indexer writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.orm import Session, defer
@@ -37,7 +36,25 @@ from catalog.store.models import (
     TagEvent,
 )
 from catalog.store.purls import parse_purl, purl_base
-from catalog.store.registries import IndexStatus
+
+# Re-exported: the records live apart from SQL (catalog/store/views.py) for light importers.
+from catalog.store.views import ArtifactView as ArtifactView
+from catalog.store.views import AttachmentView as AttachmentView
+from catalog.store.views import AttestationView as AttestationView
+from catalog.store.views import IndexErrorView as IndexErrorView
+from catalog.store.views import Key as Key
+from catalog.store.views import LocationView as LocationView
+from catalog.store.views import PackageMatch as PackageMatch
+from catalog.store.views import PackageView as PackageView
+from catalog.store.views import Page as Page
+from catalog.store.views import PlatformView as PlatformView
+from catalog.store.views import ProvenanceView as ProvenanceView
+from catalog.store.views import RegistryView as RegistryView
+from catalog.store.views import RepositoryView as RepositoryView
+from catalog.store.views import SbomView as SbomView
+from catalog.store.views import SignatureView as SignatureView
+from catalog.store.views import TagEventView as TagEventView
+from catalog.store.views import TagView as TagView
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -46,15 +63,6 @@ _CHUNK = 64  # rows read at a time by lists whose items registries size (byte-bo
 
 T = TypeVar("T")
 V = TypeVar("V")
-
-Key = tuple[str | int, ...]
-"""Where a page ended: the sort key of its last row, then the row id (or the id alone)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_after: Key | None  # pass back as ``after`` for the next page; None at the end
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,87 +123,6 @@ def _chunks(
         if len(rows) < chunk:
             return
         after = key_of(rows[-1])
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformView:
-    digest: str
-    os: str | None
-    architecture: str | None
-    variant: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class LocationView:
-    registry: str
-    repository: str
-    tags: list[str]
-    first_seen: datetime
-    last_seen: datetime
-    gone: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AttachmentView:
-    digest: str
-    subject: str
-    kind: str
-    scheme: str
-    artifact_type: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class SignatureView:
-    attachment_digest: str
-    format: str
-    identity: str | None
-    issuer: str | None
-    extensions: dict[str, Any]
-    key_id: str | None
-    log_index: int | None
-    integrated_time: int | None
-    signed_digests: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class ProvenanceView:
-    builder_id: str | None
-    build_type: str | None
-    source_uri: str | None
-    source_digest: str | None
-    source_ref: str | None
-    entry_point: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AttestationView:
-    attachment_digest: str
-    predicate_type: str
-    provenance: ProvenanceView | None
-
-
-@dataclass(frozen=True, slots=True)
-class SbomView:
-    attachment_digest: str
-    format: str
-    spec_version: str | None
-    tool: str | None
-    package_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactView:
-    digest: str
-    media_type: str
-    artifact_type: str | None
-    size: int
-    platform: PlatformView | None
-    children: list[PlatformView] = field(default_factory=list)
-    locations: list[LocationView] = field(default_factory=list)
-    attachments: list[AttachmentView] = field(default_factory=list)
-    signatures: list[SignatureView] = field(default_factory=list)
-    attestations: list[AttestationView] = field(default_factory=list)
-    sboms: list[SbomView] = field(default_factory=list)
 
 
 def _digest(text: str) -> str:
@@ -428,23 +355,6 @@ def keyset_page(
     return Page(rows, None if last is None else tuple(getattr(last, c.key) for c in columns))
 
 
-@dataclass(frozen=True, slots=True)
-class PackageView:
-    purl: str | None
-    type: str | None
-    namespace: str | None
-    name: str
-    version: str | None
-    licenses: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class PackageMatch:
-    package: PackageView
-    artifact_digest: str
-    locations: list[LocationView]
-
-
 def search_packages(
     session: Session,
     *,
@@ -496,14 +406,6 @@ def search_packages(
     return bounded_page(found, size, budget)
 
 
-@dataclass(frozen=True, slots=True)
-class TagEventView:
-    tag: str
-    old_digest: str | None
-    new_digest: str | None
-    observed_at: datetime
-
-
 def _repository(session: Session, registry: str, repository: str) -> Repository:
     row = session.scalar(
         select(Repository)
@@ -531,75 +433,6 @@ def tag_history(
         [TagEventView(tag, e.old_digest, e.new_digest, e.observed_at) for e in events.items],
         events.next_after,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryView:
-    name: str
-    host: str
-    insecure: bool
-    ca_file: str | None
-    credentials_ref: str | None
-    repositories: list[str]
-    index_schedule: str | None
-    last_index_at: datetime | None  # when the last run ended
-    last_index_status: IndexStatus | None  # None: never indexed
-    last_index_started_at: datetime | None = None
-    last_index_error: str | None = None  # why the last run failed
-    last_index_errors: int | None = None  # index errors the last run recorded
-
-    @classmethod
-    def of(cls, row: Registry) -> RegistryView:
-        return cls(
-            row.name,
-            row.host,
-            row.insecure,
-            row.ca_file,
-            row.credentials_ref,
-            list(row.repositories_filter),
-            row.index_schedule,
-            row.last_index_at,
-            IndexStatus(row.last_index_status) if row.last_index_status else None,
-            row.last_index_started_at,
-            row.last_index_error,
-            row.last_index_errors,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class RepositoryView:
-    name: str
-    first_seen: datetime
-    last_indexed_at: datetime | None
-    gone_at: datetime | None
-
-    @classmethod
-    def of(cls, row: Repository) -> RepositoryView:
-        return cls(row.name, row.first_seen, row.last_indexed_at, row.gone_at)
-
-
-@dataclass(frozen=True, slots=True)
-class TagView:
-    name: str
-    digest: str
-    updated_at: datetime
-    gone_at: datetime | None
-
-    @classmethod
-    def of(cls, row: Tag) -> TagView:
-        return cls(row.name, row.digest, row.updated_at, row.gone_at)
-
-
-@dataclass(frozen=True, slots=True)
-class IndexErrorView:
-    repository: str | None
-    reference: str | None
-    reason: str
-    observed_at: datetime
-
-    @classmethod
-    def of(cls, row: IndexErrorRecord) -> IndexErrorView:
-        return cls(row.repository, row.reference, row.reason, row.observed_at)
 
 
 def views_of(page: Page[Any], view: Callable[[Any], V]) -> Page[V]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -16,8 +15,12 @@ from catalog.oci.globs import check_repository_glob
 from catalog.oci.options import is_loopback
 from catalog.oci.reference import DOCKER_HUB, parse_image_reference
 from catalog.oci.secrets import LAYOUT_PREFIX, is_name
-from catalog.schedules import trigger_for
 from catalog.store.models import Registry, Repository, utcnow
+
+# Re-exported: the records live apart from SQL (catalog/store/views.py) for light importers.
+from catalog.store.names import validate_name as validate_name
+from catalog.store.views import IndexStatus as IndexStatus
+from catalog.store.views import RegistrySpec as RegistrySpec
 
 INTERRUPTED = "interrupted: the process running it stopped before it ended"
 # Caps on what a caller may store: every registry must still fit a page of ListRegistries
@@ -28,40 +31,6 @@ REPOSITORIES_MAX = 100
 PATTERN_MAX = 255
 ERROR_MAX = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class IndexStatus(StrEnum):
-    """Where a registry's last index run is (``registries.last_index_status``); None: never
-    indexed."""
-
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"  # the run got to the end (per-repository errors are counted apart)
-    FAILED = "failed"  # the run stopped early: unreachable, refused, interrupted
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrySpec:
-    """What a user says about a registry (config file, CLI, API)."""
-
-    name: str
-    host: str
-    insecure: bool = False
-    ca_file: str | None = None  # the name of a CA file in the process's secrets
-    credentials_ref: str | None = None  # the name of a credential in the process's secrets
-    repositories: tuple[str, ...] = ()  # catalog.oci.globs; empty means every repository
-    index_schedule: str | None = None
-
-
-def validate_name(name: str, what: str = "registry name") -> str:
-    """``name`` when it fits the grammar registry, rule and policy names share; ``what`` names
-    it in the error."""
-    if not is_name(name):
-        shown = repr(name) if len(name) <= 63 else f"of {len(name)} characters"
-        raise InvalidArgument(
-            f"invalid {what} {shown}: 1-63 of lower-case letters, digits and '-', "
-            "starting with a letter"
-        )
-    return name
 
 
 def validate_host(text: str) -> str:
@@ -150,6 +119,8 @@ def validate_spec(spec: RegistrySpec) -> RegistrySpec:
     if spec.index_schedule is not None:
         if len(spec.index_schedule) > SCHEDULE_MAX:
             raise InvalidArgument(f"an index schedule has at most {SCHEDULE_MAX} characters")
+        from catalog.schedules import trigger_for  # pydantic: only a schedule to check needs it
+
         try:
             trigger_for(spec.index_schedule)
         except ConfigError as exc:

@@ -11,10 +11,22 @@ The steps (certificate chains, transparency-log proofs, SCTs, timestamps, DSSE) 
 ``catalog.trust._internal``. Policies over the results are ``catalog.trust.policy``.
 """
 
-from catalog.trust.errors import TrustRootError
-from catalog.trust.roots import NamedKey, PkiRoot, TrustConfig, load, public_key, sigstore_instance
-from catalog.trust.signatures import Method, VerifiedSignature
-from catalog.trust.verify import verify_bundle, verify_layer
+from typing import TYPE_CHECKING
+
+from catalog.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from catalog.trust.errors import TrustRootError
+    from catalog.trust.roots import (
+        NamedKey,
+        PkiRoot,
+        TrustConfig,
+        load,
+        public_key,
+        sigstore_instance,
+    )
+    from catalog.trust.signatures import Method, VerifiedSignature
+    from catalog.trust.verify import verify_bundle, verify_layer
 
 __all__ = [
     "Method",
@@ -29,3 +41,19 @@ __all__ = [
     "verify_bundle",
     "verify_layer",
 ]
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "TrustRootError": "errors",
+        "NamedKey": "roots",
+        "PkiRoot": "roots",
+        "TrustConfig": "roots",
+        "load": "roots",
+        "public_key": "roots",
+        "sigstore_instance": "roots",
+        "Method": "signatures",
+        "VerifiedSignature": "signatures",
+        "verify_bundle": "verify",
+        "verify_layer": "verify",
+    },
+)

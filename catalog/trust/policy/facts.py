@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from catalog.store.queries import ProvenanceView
+from catalog.store.views import ProvenanceView
 from catalog.trust.signatures import Method, VerifiedSignature
 
 # What SLSA provenance says, as the catalog stores it: one record for queries and policies.

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import InvalidArgument
 from catalog.store import policies as store
 from catalog.store.audit import AuditKind, policy_resource, record
-from catalog.store.models import Policy
-from catalog.store.registries import validate_name
-from catalog.trust.policy.loading import load_policy_set
+from catalog.store.names import validate_name
+
+# Re-exported: the record lives apart from SQL (catalog/store/views.py) for light importers.
+from catalog.store.views import PolicyView as PolicyView
 
 SOURCE_BYTES_MAX = 256 * 1024
 """A stored policy set's source in UTF-8: a page of ListPolicies (``POLICIES_PAGE_MAX`` of
 them) must stay under the server's 4 MiB response limit, and a hand-written set is far smaller."""
 POLICIES_PAGE_MAX = 12
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyView:
-    name: str
-    version: int
-    digest: str
-    source: str
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: Policy) -> PolicyView:
-        return cls(row.name, row.version, row.digest, row.source, row.created_at)
 
 
 class Policies:
@@ -46,6 +31,8 @@ class Policies:
             raise InvalidArgument(
                 f"policy {name}: the source is {size} bytes, over the limit of {SOURCE_BYTES_MAX}"
             )
+        from catalog.trust.policy.loading import load_policy_set  # pydantic: to apply, not list
+
         policies = load_policy_set(source, source=f"policy {name}", pki_roots=self.pki_roots)
         with self.sessions.begin() as session:
             row, created = store.apply_policy(session, name, source, policies.digest)

@@ -1,0 +1,66 @@
+"""Addresses and credential files as the server and its clients read them, without the config
+models (pydantic): the CLI's ``--server`` channel needs only these."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import stat
+from pathlib import Path
+
+from catalog.errors import ConfigError
+
+# Certificates, keys and tokens are small; anything larger is not one (or is hostile).
+MAX_CREDENTIAL_FILE = 1 << 20
+
+
+def split_address(address: str) -> tuple[str, int | None]:
+    """``host:port`` or ``[v6]:port`` → (host without brackets, port); no port → None."""
+    host, colon, port = address.rpartition(":")
+    if not colon or "]" in port or (host.count(":") and not host.startswith("[")):
+        return address.strip("[]"), None  # a bare host or IPv6 literal
+    return host.strip("[]"), int(port) if port.isdigit() else None
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (a listen address or a client target) reaches this machine only: a
+    loopback IP, a name that resolves only to loopback IPs, or a Unix socket path."""
+    if address.startswith("unix:") and not address.startswith("unix-abstract:"):
+        return True  # a path: the filesystem's permissions guard it
+    host, _ = split_address(address.removeprefix("dns:///").removeprefix("ipv4:"))
+    if not host:
+        return False  # ":50051" is every interface
+    try:
+        return _loopback_ip(host)
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return bool(found) and all(_loopback_ip(str(info[4][0])) for info in found)
+
+
+def _loopback_ip(host: str) -> bool:
+    ip = ipaddress.ip_address(host.partition("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+def read_credential_file(path: Path, what: str) -> bytes:
+    """A certificate, key or token file's bytes, bounded; a FIFO, device or directory is
+    refused rather than read (a read that never ends would hang every TLS handshake)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{what} {path}: not a regular file")
+        data = file.read(MAX_CREDENTIAL_FILE + 1)
+    if len(data) > MAX_CREDENTIAL_FILE:
+        raise ConfigError(f"{what} {path}: larger than {MAX_CREDENTIAL_FILE} bytes")
+    return data
