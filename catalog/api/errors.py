@@ -45,7 +45,7 @@ import grpc
 import grpc.aio
 
 from catalog import errors as domain
-from catalog.api.handler_cache import HandlerCache
+from catalog.api.handler_cache import WrappingInterceptor
 from catalog.oci import errors as oci
 
 logger = logging.getLogger(__name__)
@@ -270,24 +270,14 @@ def wrap_handler(
     return handler
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+class ErrorMappingInterceptor(WrappingInterceptor):
     """Applies :func:`wrap_handler` to every method of every service on the server."""
 
     def __init__(self, server_deadline: float | None = SERVER_DEADLINE) -> None:
+        super().__init__()
         self.server_deadline = server_deadline
-        self._handlers = HandlerCache()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        return self._handlers.wrapped(
-            method, handler, lambda: wrap_handler(handler, method, self.server_deadline)
-        )
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        return wrap_handler(handler, method, self.server_deadline)

@@ -8,10 +8,11 @@ while the handler below is the same object (it is, for the servicers' handlers).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import grpc.aio
 
 if TYPE_CHECKING:  # generic only in the stubs
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -34,3 +35,25 @@ class HandlerCache:
         if len(self._kept) < _MOST or method in self._kept:
             self._kept[method] = (handler, wrapped)
         return wrapped
+
+
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """A server interceptor that wraps each method's handler (:meth:`wrap`), the wrapper kept
+    per method by a :class:`HandlerCache`."""
+
+    def __init__(self) -> None:
+        self._handlers = HandlerCache()
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        raise NotImplementedError
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        return self._handlers.wrapped(method, handler, lambda: self.wrap(handler, method))

@@ -14,14 +14,14 @@ import itertools
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 import grpc.aio
 
 from catalog import logs, metrics
-from catalog.api.handler_cache import HandlerCache
+from catalog.api.handler_cache import WrappingInterceptor
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -85,22 +85,11 @@ def _observed(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
     return call
 
 
-class ObservingInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
-        self._handlers = HandlerCache()
-
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        return self._handlers.wrapped(method, handler, lambda: _observing(handler, method))
+class ObservingInterceptor(WrappingInterceptor):
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        return _observing(handler, method)
 
 
 def _observing(

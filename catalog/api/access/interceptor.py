@@ -19,7 +19,7 @@ import grpc.aio
 from catalog.api.access.authenticate import Authenticator, Unauthenticated
 from catalog.api.access.authorize import Authorizer
 from catalog.api.access.permissions import METHODS, Permission
-from catalog.api.handler_cache import HandlerCache
+from catalog.api.handler_cache import WrappingInterceptor
 from catalog.app.auth_config import AuthSettings
 from catalog.principals import ANONYMOUS, Principal, acting_as
 
@@ -33,13 +33,13 @@ async def _anonymous(context: Context) -> Principal:
     return ANONYMOUS
 
 
-class AccessInterceptor(grpc.aio.ServerInterceptor):
+class AccessInterceptor(WrappingInterceptor):
     """With ``settings`` None (no ``auth`` section) every call runs as the anonymous principal."""
 
     def __init__(self, settings: AuthSettings | None) -> None:
         self.authenticator = Authenticator(settings) if settings is not None else None
         self._authorizer = Authorizer(settings.bindings) if settings is not None else None
-        self._handlers = HandlerCache()
+        super().__init__()
         if settings is not None:
             log.info(
                 "authentication: %d static tokens, OIDC issuers [%s], client certificates %s;"
@@ -50,20 +50,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
                 len(settings.bindings),
             )
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        return self._handlers.wrapped(method, handler, lambda: self._guarded(handler, method))
-
-    def _guarded(
+    def wrap(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str
     ) -> grpc.RpcMethodHandler[Any, Any]:
         if (
