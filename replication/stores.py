@@ -10,6 +10,7 @@ copied to a registry give back the same repositories, tags, digests and referrer
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -87,6 +88,7 @@ class LayoutStore:
         self.root = Path(text).resolve()
         self.create = create
         self.single = (self.root / LAYOUT_MARKER).is_file()
+        self._opened: dict[str, Repository] = {}
         if must_exist and not create and not self.root.is_dir():
             raise LayoutError(f"{text}: no such directory")
 
@@ -102,7 +104,7 @@ class LayoutStore:
         if self.single:
             yield self.root.name
             return
-        for name in self._walk():
+        for name in await asyncio.to_thread(self._walk):
             yield name
 
     def _walk(self) -> list[str]:
@@ -126,6 +128,13 @@ class LayoutStore:
         return sorted(found)
 
     def repository(self, name: str) -> Repository:
+        """The layout of ``name``, opened (and, for a destination, created) once."""
+        opened = self._opened.get(name)
+        if opened is None:
+            opened = self._opened[name] = self._open(name)
+        return opened
+
+    def _open(self, name: str) -> Repository:
         if self.single:
             if name != self.root.name:
                 raise LayoutError(f"{self.location} is one layout, {self.root.name!r}")

@@ -80,14 +80,6 @@ async def _cosign_tag(src: Repository, subject: Manifest, attached: Manifest) ->
     return None
 
 
-def _stats_json(stats: CopyStats) -> dict[str, int]:
-    def camel(name: str) -> str:
-        head, *rest = name.split("_")
-        return head + "".join(part.title() for part in rest)
-
-    return {camel(k): v for k, v in stats.as_dict().items()}
-
-
 @click.command("copy")
 @click.argument("source")
 @click.argument("destination")
@@ -157,7 +149,7 @@ def copy_command(
         "destination": destination,
         "digest": digest,
         "referrers": attached,
-        **_stats_json(stats),
+        **stats.as_dict(),
     }
     if output == "json":
         echo_json(summary)

@@ -7,6 +7,7 @@ resolved addresses and port), for the commands that look a reference up in the c
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
@@ -30,6 +31,7 @@ def _split(host: str) -> tuple[str, str]:
     return name, port
 
 
+@functools.cache  # one lookup per name per command, however many registries are compared
 def _addresses(name: str) -> frozenset[str]:
     try:
         found = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)

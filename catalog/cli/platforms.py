@@ -10,7 +10,6 @@ its config must match.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalog.errors import InvalidArgument, NotFound
+from catalog.oci import boundedjson
 from catalog.oci import mediatypes as mt
 
 if TYPE_CHECKING:
@@ -109,8 +109,8 @@ async def _config_platform(repo: Repository, manifest: Manifest) -> tuple[str | 
         return (None, None, None)
     data = b"".join([chunk async for chunk in repo.blob_chunks(config.digest, config.size)])
     try:
-        doc = json.loads(data)
-    except ValueError:
+        doc = boundedjson.loads(data, max_depth=64, max_values=100_000)
+    except ValueError:  # boundedjson.JSONRefused too: nested, too many values, not JSON
         return (None, None, None)
     if not isinstance(doc, dict):
         return (None, None, None)

@@ -115,11 +115,12 @@ class _Walk:
 
 
 def _label(node: Node) -> str:
-    if node.kind in ("index", "image"):
-        what = node.platform or node.kind
-        return f"[bold]{what}[/] {node.digest}"
-    kind = node.artifact_type or node.media_type
-    return f"[bold]{node.kind}[/] {node.digest} [dim]{kind} ({node.scheme})[/]"
+    """:func:`_plain_label` for rich: a registry's text (artifact and media types) escaped, so
+    it is never read as markup."""
+    from rich.markup import escape
+
+    head, _, rest = _plain_label(node).partition(" ")
+    return f"[bold]{escape(head)}[/] {escape(rest)}"
 
 
 def _plain_label(node: Node) -> str:

@@ -220,7 +220,7 @@ class Crawler:
             return
         digest = str(descriptor.digest)
         scan.tags[tag] = digest
-        if digest != known and not await self._off_loop(self._known, {digest}):
+        if digest != known and await self._missing(scan, [digest]):
             await self._get(repo, scan, digest)
 
     async def _get_unless(
