@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.errors import InvalidArgument
+from catalog.oci import boundedjson
 
 API_VERSION = "admission.k8s.io/v1"
 # What the API server shows of one warning, and of all of them (k8s.io/apiserver warnings).
@@ -63,8 +64,9 @@ def _mapping(value: object, field: str) -> Mapping[str, Any]:
 def parse_review(body: bytes) -> Request:
     """The review's request; ReviewError (one line) when it is not one."""
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):  # the parser's own depth guard: RecursionError
+        # Depth and values counted before anything is built (JSONRefused is a ValueError).
+        document = boundedjson.loads(body, max_depth=64, max_values=2_000_000)
+    except ValueError:
         raise ReviewError("the body is not JSON") from None
     review = _mapping(document, "the review")
     if review.get("apiVersion") != API_VERSION or review.get("kind") != "AdmissionReview":

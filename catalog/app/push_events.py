@@ -130,12 +130,13 @@ class PushIndexer:
             return accepted
         wanted = await asyncio.to_thread(self._filter, registry)
         pending = self._pending.setdefault(registry, set())
+        waiting = sum(len(p) for p in self._pending.values())
         for event in fresh:
             if wanted is None or not wanted(event.repository):
                 accepted.ignored += 1
             elif event.repository in pending:
                 accepted.queued += 1  # coalesced with an event already waiting
-            elif sum(len(p) for p in self._pending.values()) >= self.max_pending:
+            elif waiting >= self.max_pending:
                 # Dropped, said once per event: the next scheduled index catches up.
                 log.warning(
                     "push event for %s/%s dropped: %d repositories already wait",
@@ -146,6 +147,7 @@ class PushIndexer:
                 accepted.ignored += 1
             else:
                 pending.add(event.repository)
+                waiting += 1
                 accepted.queued += 1
         if accepted.queued:
             self._wake(registry)
