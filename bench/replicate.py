@@ -16,6 +16,10 @@ source tag is compared with each destination: how many digests changed on the wa
 Last, throughput: one large blob copied by the replication engine, beside curl downloading and
 uploading the same bytes (``curl GET | curl PUT``, streamed, and GET to memory then PUT).
 
+``--resync-only`` measures just the no-change re-sync as processes, ours beside skopeo, ``--rounds``
+times (after one first sync each), and with ``--baseline DIR`` also ours from another source tree
+(e.g. a ``git worktree add --detach`` of the base commit), so a change is compared in one run.
+
 Run: ``.venv/bin/python -m bench.replicate [--scale 0.1] [--corpus S,L] [--latency 0.04]``
 (``--scale`` multiplies the number of images; their sizes stay). Needs ``docker-registry``,
 ``skopeo`` and ``curl``.
@@ -59,9 +63,8 @@ from tests.signing import push_signature
 MiB = 1024 * 1024
 LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 PREFIX = "mirror"
-# Ours as a process, like skopeo: the replicate group alone (`xregistry` also imports the rest
-# of the CLI at start-up, see the note printed at the end).
-OURS = "from catalog.cli.replicate import replicate_group; replicate_group()"
+# Ours as a process, like skopeo: the `xregistry` entry point, as the console script runs it.
+OURS = "from catalog.cli.main import main; main(prog_name='xregistry')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +192,15 @@ async def seed(host: str, spec: CorpusSpec, layers: LayerSource) -> int:
     return total
 
 
-def run_ours(source: str, destination: str) -> float:
+def run_ours(source: str, destination: str, tree: Path | None = None) -> float:
+    """``xregistry replicate once``; from source ``tree`` when given (else this one's)."""
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
     return timed(
         [
             sys.executable,
             "-c",
             OURS,
+            "replicate",
             "once",
             "--from",
             source,
@@ -204,6 +210,7 @@ def run_ours(source: str, destination: str) -> float:
             "json",
         ],
         check_json=True,
+        env=env,
     )
 
 
@@ -224,9 +231,9 @@ def run_skopeo(config: Path, destination: str) -> float:
     )
 
 
-def timed(command: list[str], check_json: bool = False) -> float:
+def timed(command: list[str], check_json: bool = False, env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         output = f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
@@ -317,6 +324,48 @@ def corpus_bench(spec: CorpusSpec, workdir: Path, layers: LayerSource, latency: 
                         f"skopeo {their_changed}/{n}",
                         flush=True,
                     )
+
+
+def resync_bench(
+    spec: CorpusSpec, workdir: Path, layers: LayerSource, rounds: int, baseline: Path | None
+) -> None:
+    """The no-change re-sync alone, as processes: ours (and the baseline tree's) beside skopeo,
+    ``rounds`` times after one first sync each, every round's figures and the medians."""
+    with run_registry(workdir) as source:
+        asyncio.run(seed(source.host, spec, layers))
+        config = skopeo_config(workdir, source.host, spec)
+        with (
+            run_registry(workdir) as ours_dst,
+            run_registry(workdir) as their_dst,
+            run_registry(workdir) as base_dst,
+        ):
+            run_ours(source.host, ours_dst.host)
+            run_skopeo(config, their_dst.host)
+            if baseline is not None:
+                run_ours(source.host, base_dst.host, baseline)
+            figures: dict[str, list[float]] = {"ours": [], "skopeo": [], "baseline": []}
+            for n in range(rounds):
+                figures["ours"].append(run_ours(source.host, ours_dst.host))
+                figures["skopeo"].append(run_skopeo(config, their_dst.host))
+                if baseline is not None:
+                    figures["baseline"].append(run_ours(source.host, base_dst.host, baseline))
+                print(f"{spec.name} re-sync round {n + 1}: {_ratios(figures, -1)}", flush=True)
+            load = os.getloadavg()[0]
+            median = {k: sorted(v)[len(v) // 2] for k, v in figures.items() if v}
+            print(
+                f"{spec.name} no-change re-sync, median of {rounds} ({spec.images} images, "
+                f"load {load:.2f}): {_ratios({k: [v] for k, v in median.items()}, 0)}",
+                flush=True,
+            )
+
+
+def _ratios(figures: dict[str, list[float]], at: int) -> str:
+    skopeo = figures["skopeo"][at]
+    return "  ".join(
+        f"{name} {values[at]:5.3f} s ({values[at] / skopeo:.2f} of skopeo)"
+        for name, values in figures.items()
+        if values
+    )
 
 
 class StoredRule:
@@ -454,6 +503,18 @@ def main() -> None:
         default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
         help="where the registries store blobs [default: /dev/shm: disk write-back is noise]",
     )
+    parser.add_argument(
+        "--resync-only",
+        action="store_true",
+        help="only the no-change re-sync as processes, ours beside skopeo (no engine, stored "
+        "rule, latency or throughput runs)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="re-syncs with --resync-only")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="with --resync-only: also run ours from this source tree (PYTHONPATH), in the run",
+    )
     args = parser.parse_args()
     missing = [p for p in ("docker-registry", "skopeo", "curl") if shutil.which(p) is None]
     if missing:
@@ -466,10 +527,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="xregistry-bench-", dir=args.workdir) as tmp:
         workdir = Path(tmp)
         for name in args.corpus.split(","):
-            corpus_bench(
-                CORPORA[name.strip().upper()].scaled(args.scale), workdir, layers, args.latency
-            )
-        throughput_bench(workdir, layers, args.blob_mb * MiB)
+            spec = CORPORA[name.strip().upper()].scaled(args.scale)
+            if args.resync_only:
+                resync_bench(spec, workdir, layers, args.rounds, args.baseline)
+            else:
+                corpus_bench(spec, workdir, layers, args.latency)
+        if not args.resync_only:
+            throughput_bench(workdir, layers, args.blob_mb * MiB)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import time
 
 from catalog.errors import InvalidArgument
 from catalog.oci.client import RegistryClient, RegistryOptions
-from replication.dryrun import DryRunStore
 from replication.image import RunState, replicate_image
 from replication.planner import RepositoryPlan, plan
 from replication.report import ImageError, ProgressCallback, RunReport
@@ -58,6 +57,8 @@ async def replicate(
             options = _sized(destination_options, parallel)
             destination = await _registry(stack, rule.destination, options)
         if dry_run:
+            from replication.dryrun import DryRunStore  # only dry runs pay for its import
+
             destination = DryRunStore(destination)
 
         def unlisted(repository: str, reason: str) -> None:

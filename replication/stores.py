@@ -19,7 +19,6 @@ from typing import Protocol
 from catalog.errors import InvalidArgument
 from catalog.oci.client import RegistryClient
 from catalog.oci.errors import LayoutError
-from catalog.oci.layout import LayoutRepository
 from catalog.oci.repository import RemoteRepository, Repository
 from catalog.oci.secrets import LAYOUT_PREFIX
 
@@ -135,6 +134,9 @@ class LayoutStore:
         return opened
 
     def _open(self, name: str) -> Repository:
+        # Imported here: a run between registries never loads the layout code.
+        from catalog.oci.layout import LayoutRepository
+
         if self.single:
             if name != self.root.name:
                 raise LayoutError(f"{self.location} is one layout, {self.root.name!r}")

@@ -19,8 +19,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import nodesemver
-
 from catalog.errors import InvalidArgument
 
 # A SemVer 2.0 version with an optional "v": checked before the library sees the text, which
@@ -55,13 +53,21 @@ class TagVersion:
         return hash(str(self))
 
 
+def _semver() -> Any:
+    """The library, imported on first use: it costs start-up time every ``replicate once`` would
+    pay, and only version rules and orders need it."""
+    import nodesemver
+
+    return nodesemver
+
+
 def tag_version(tag: str) -> TagVersion | None:
     """The version a tag names (``v1.2.3``, ``2.0.0-rc.1``); None for ``latest``, ``1.2``."""
     match = _TAG.fullmatch(tag)
     if match is None or any(int(match[i]) > _MAX_COMPONENT for i in (1, 2, 3)):
         return None
     try:
-        return TagVersion(tag, nodesemver.make_semver(tag, loose=False))
+        return TagVersion(tag, _semver().make_semver(tag, loose=False))
     except ValueError:
         return None
 
@@ -79,7 +85,7 @@ class VersionRange:
             # npm reads "" as "*"; on a command line it is more likely a mistake.
             raise InvalidArgument("semver range is empty (use '*' for any version)")
         try:
-            parsed = nodesemver.make_range(text, loose=False)
+            parsed = _semver().make_range(text, loose=False)
         except (ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0][:200] if str(exc) else "not a range"
             raise InvalidArgument(f"semver range {text!r}: {reason}") from None

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.oci.client import RegistryClient
+from tests.cli.test_import_budget import forbidden, imported
 from tests.harness.images import build_artifact, build_image
 from tests.replication.conftest import Pair, assert_mirrored, push_to
 from tests.signing import push_signature
@@ -129,3 +132,44 @@ async def test_replicate_once_renames_by_pattern(pair: Pair, rng: random.Random)
     )
     assert both.returncode == 2
     assert "give it or a PREFIX in --to, not both" in both.stderr
+
+
+# What a copy between registries has no use for (issue 16: `replicate once` starts in a blink):
+# the catalog's database, signatures' verification, configs, gRPC; and, on a run between
+# registries with every referrer kind and no version rule, the layout, dry-run, classification
+# and SemVer code.
+ONCE_NEVER = (
+    "sqlalchemy",
+    "alembic",
+    "sigstore",
+    "pydantic",
+    "yaml",
+    "grpc",
+    "catalog.store",
+    "catalog.index",
+    "catalog.gate",
+    "catalog.trust",
+    "catalog.app",
+    "catalog.formats",
+    "catalog.oci.layout",
+    "replication.dryrun",
+    "replication.service",
+    "replication.worker",
+    "nodesemver",
+)
+
+
+async def test_replicate_once_imports_only_what_a_copy_needs(
+    pair: Pair, rng: random.Random, tmp_path: Path
+) -> None:
+    await seed(pair, rng)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XREGISTRY_")}
+    args = ["replicate", "once", "--from", pair.source_proxy.host]
+    args += ["--to", f"{pair.destination_proxy.host}/mirror", "--output", "json"]
+
+    modules = await asyncio.to_thread(imported, tmp_path, args, env)
+
+    assert "replication.engine" in modules  # it ran
+    assert forbidden(modules, ONCE_NEVER) == []
+    async with RegistryClient(pair.destination.host) as dst:  # and copied
+        assert "mirror/shop/api" in [r async for r in dst.catalog()]
