@@ -19,6 +19,8 @@ uploading the same bytes (``curl GET | curl PUT``, streamed, and GET to memory t
 ``--resync-only`` measures just the no-change re-sync as processes, ours beside skopeo, ``--rounds``
 times (after one first sync each), and with ``--baseline DIR`` also ours from another source tree
 (e.g. a ``git worktree add --detach`` of the base commit), so a change is compared in one run.
+Our processes run with their bytecode cached (``PYTHONPYCACHEPREFIX``, warmed first), as an
+installed package has it, even where ``PYTHONDONTWRITEBYTECODE`` is set.
 
 Run: ``.venv/bin/python -m bench.replicate [--scale 0.1] [--corpus S,L] [--latency 0.04]``
 (``--scale`` multiplies the number of images; their sizes stay). Needs ``docker-registry``,
@@ -32,6 +34,7 @@ import asyncio
 import gzip
 import json
 import os
+import resource
 import shlex
 import shutil
 import subprocess
@@ -42,6 +45,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -65,6 +69,7 @@ LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 PREFIX = "mirror"
 # Ours as a process, like skopeo: the `xregistry` entry point, as the console script runs it.
 OURS = "from catalog.cli.main import main; main(prog_name='xregistry')"
+BYTECODE = Path(tempfile.gettempdir()) / "xregistry-bench-bytecode"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,9 +197,25 @@ async def seed(host: str, spec: CorpusSpec, layers: LayerSource) -> int:
     return total
 
 
-def run_ours(source: str, destination: str, tree: Path | None = None) -> float:
+def ours_env(tree: Path | None = None) -> dict[str, str]:
+    """Our processes' environment: bytecode cached (an installed package has it; without it
+    every run compiles each module again, ~40 ms here), from ``tree`` when given."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(BYTECODE)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    return env
+
+
+def warm(tree: Path | None = None) -> None:
+    """Compile what `replicate once` imports, before anything is timed."""
+    warming = [sys.executable, "-c", "import catalog.cli.main, catalog.cli.replicate"]
+    subprocess.run(warming, env=ours_env(tree), check=True)
+
+
+def run_ours(source: str, destination: str, tree: Path | None = None) -> Timing:
     """``xregistry replicate once``; from source ``tree`` when given (else this one's)."""
-    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
+    env = ours_env(tree)
     return timed(
         [
             sys.executable,
@@ -214,7 +235,7 @@ def run_ours(source: str, destination: str, tree: Path | None = None) -> float:
     )
 
 
-def run_skopeo(config: Path, destination: str) -> float:
+def run_skopeo(config: Path, destination: str) -> Timing:
     return timed(
         [
             "skopeo",
@@ -231,8 +252,23 @@ def run_skopeo(config: Path, destination: str) -> float:
     )
 
 
-def timed(command: list[str], check_json: bool = False, env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
+class Timing(NamedTuple):
+    """A process's wall time, and its CPU time (user + system): on a machine shared with
+    others' work the CPU time says more about the work each side does."""
+
+    wall: float
+    cpu: float
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(
+    command: list[str], check_json: bool = False, env: dict[str, str] | None = None
+) -> Timing:
+    started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -242,7 +278,7 @@ def timed(command: list[str], check_json: bool = False, env: dict[str, str] | No
         report = json.loads(done.stdout)
         if report["errors"]:
             sys.exit(f"replication reported errors: {report['errors'][:3]}")
-    return seconds
+    return Timing(seconds, _children_cpu() - cpu)
 
 
 def skopeo_config(workdir: Path, source: str, spec: CorpusSpec) -> Path:
@@ -309,7 +345,8 @@ def corpus_bench(spec: CorpusSpec, workdir: Path, layers: LayerSource, latency: 
             ):
                 stored = StoredRule(workdir, source.host, stored_dst)
                 for step in (f"first sync{where}", f"no-change re-sync{where}"):
-                    ours, skopeo = run_ours(source.host, ours_dst), run_skopeo(config, their_dst)
+                    ours = run_ours(source.host, ours_dst).wall
+                    skopeo = run_skopeo(config, their_dst).wall
                     engine = run_engine(source.host, engine_dst)
                     row(spec.name, step, ours, skopeo, engine, stored.run())
                 if not delay:
@@ -343,29 +380,37 @@ def resync_bench(
             run_skopeo(config, their_dst.host)
             if baseline is not None:
                 run_ours(source.host, base_dst.host, baseline)
-            figures: dict[str, list[float]] = {"ours": [], "skopeo": [], "baseline": []}
+            figures: dict[str, list[Timing]] = {"ours": [], "skopeo": [], "baseline": []}
             for n in range(rounds):
+                load = os.getloadavg()[0]
                 figures["ours"].append(run_ours(source.host, ours_dst.host))
                 figures["skopeo"].append(run_skopeo(config, their_dst.host))
                 if baseline is not None:
                     figures["baseline"].append(run_ours(source.host, base_dst.host, baseline))
-                print(f"{spec.name} re-sync round {n + 1}: {_ratios(figures, -1)}", flush=True)
-            load = os.getloadavg()[0]
-            median = {k: sorted(v)[len(v) // 2] for k, v in figures.items() if v}
+                round_figures = {k: v[-1] for k, v in figures.items() if v}
+                print(f"{spec.name} round {n + 1} (load {load:.2f}):", flush=True)
+                _print_ratios(round_figures)
+            medians = {
+                k: Timing(*(sorted(getattr(t, f) for t in v)[len(v) // 2] for f in Timing._fields))
+                for k, v in figures.items()
+                if v
+            }
             print(
-                f"{spec.name} no-change re-sync, median of {rounds} ({spec.images} images, "
-                f"load {load:.2f}): {_ratios({k: [v] for k, v in median.items()}, 0)}",
+                f"{spec.name} no-change re-sync, {spec.images} images, median of {rounds} "
+                f"(load {os.getloadavg()[0]:.2f} at the end):",
                 flush=True,
             )
+            _print_ratios(medians)
 
 
-def _ratios(figures: dict[str, list[float]], at: int) -> str:
-    skopeo = figures["skopeo"][at]
-    return "  ".join(
-        f"{name} {values[at]:5.3f} s ({values[at] / skopeo:.2f} of skopeo)"
-        for name, values in figures.items()
-        if values
-    )
+def _print_ratios(timings: dict[str, Timing]) -> None:
+    skopeo = timings["skopeo"]
+    for name, t in timings.items():
+        print(
+            f"    {name:<9} wall {t.wall:6.3f} s ({t.wall / skopeo.wall:4.2f} of skopeo's)  "
+            f"cpu {t.cpu:6.3f} s ({t.cpu / skopeo.cpu:4.2f} of skopeo's)",
+            flush=True,
+        )
 
 
 class StoredRule:
@@ -526,6 +571,9 @@ def main() -> None:
     layers = LayerSource()
     with tempfile.TemporaryDirectory(prefix="xregistry-bench-", dir=args.workdir) as tmp:
         workdir = Path(tmp)
+        warm()
+        if args.baseline is not None:
+            warm(args.baseline)
         for name in args.corpus.split(","):
             spec = CORPORA[name.strip().upper()].scaled(args.scale)
             if args.resync_only:

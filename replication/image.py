@@ -6,12 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from catalog.errors import CatalogError
-from catalog.oci import mediatypes as mt
-from catalog.oci.copy import Copier, CopyLedger, CopyStats, gather_all
+from catalog.oci.copy import Copier, CopyLedger, CopyStats
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Manifest
-from catalog.oci.repository import Repository
 from replication.planner import RepositoryPlan
 from replication.referrers import ReferrerCopier, SubjectClaims, subject_claims
 from replication.report import Action, ImageError, PlannedCopy, RunReport, TagConflict
@@ -75,7 +73,7 @@ async def replicate_image(
                 conflict=state.rule.conflict,
                 subjects=state.subjects,
             )
-            await gather_all(referrers.copy(s) for s in await subjects(src, manifest))
+            await referrers.copy_all(manifest)
     except TagConflict as exc:
         action, reason = "conflict", str(exc)
         report.images.failed += 1
@@ -122,14 +120,3 @@ async def _copy_tag(copier: Copier, manifest: Manifest, tag: str, policy: Confli
         return False
     await copier.copy(manifest, tag)
     return True
-
-
-async def subjects(src: Repository, manifest: Manifest) -> list[Digest]:
-    """The manifest and every manifest under it: each may have attachments of its own."""
-    found = [manifest.digest]
-    for child in manifest.manifests:
-        if child.media_type in mt.INDEXES:
-            found += await subjects(src, await src.get_manifest(str(child.digest)))
-        else:
-            found.append(child.digest)
-    return found

@@ -10,7 +10,9 @@
 
 Referrers of referrers (a signature on an SBOM) follow, to any depth. What the destination
 lists already is not fetched again, so referrers added at the source since the last run are
-exactly what the next run copies.
+exactly what the next run copies. Replication runs and ``xregistry copy`` both copy attachments
+here: a run knows the source repository's tags from its listing, a single copy asks for each
+attachment tag instead.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class ReferrerCopier:
         self,
         copier: Copier,
         *,
-        listing: frozenset[str],
+        listing: frozenset[str] | None,
         kinds: frozenset[AttachmentKind],
         conflict: ConflictPolicy,
         subjects: SubjectClaims,
@@ -56,11 +58,17 @@ class ReferrerCopier:
         self.copier = copier
         self.src: Repository = copier.src
         self.dst: Repository = copier.dst
-        self.listing = listing  # the source repository's tags: which attachment tags exist
+        # The source repository's tags: which attachment tags exist (None: not listed, each is
+        # asked for; a missing one costs a request).
+        self.listing = listing
         self.kinds = kinds
         self.conflict = conflict
         self.subjects = subjects  # shared by a run: one copy per subject however many tags
         self.stats = copier.stats  # referrers_* here; their manifests and blobs, the copier's
+
+    async def copy_all(self, manifest: Manifest) -> None:
+        """The attachments of ``manifest`` and of every manifest under it."""
+        await gather_all(self.copy(s) for s in await subjects(self.src, manifest))
 
     async def copy(self, subject: Digest) -> None:
         found: list[Digest] = []
@@ -103,10 +111,14 @@ class ReferrerCopier:
         api = await self.src.referrers(subject, fallback=False)
         if api.scheme != "none":
             return api.descriptors, None
-        if subject.fallback_tag() not in self.listing:
+        if not self._listed(subject.fallback_tag()):
             return [], None
         index = await fallback_index(self.src.get_manifest, subject)
         return (list(index.manifests), index) if index is not None else ([], None)
+
+    def _listed(self, tag: str) -> bool:
+        """False when the listing says the source has no ``tag`` (without one: maybe it has)."""
+        return self.listing is None or tag in self.listing
 
     async def _wanted(self, descriptor: Descriptor) -> bool:
         if self.kinds == ALL_KINDS:
@@ -165,7 +177,7 @@ class ReferrerCopier:
 
     async def _cosign(self, subject: Digest, suffix: str, found: list[Digest]) -> None:
         tag = cosign_tag(subject, suffix)
-        if tag not in self.listing:
+        if not self._listed(tag):
             return
         try:
             manifest = await self.src.get_manifest(tag)
@@ -183,3 +195,14 @@ class ReferrerCopier:
             self.stats.referrers_failed += 1
             raise
         self.stats.referrers_copied += 1
+
+
+async def subjects(src: Repository, manifest: Manifest) -> list[Digest]:
+    """The manifest and every manifest under it: each may have attachments of its own."""
+    found = [manifest.digest]
+    for child in manifest.manifests:
+        if child.media_type in mt.INDEXES:
+            found += await subjects(src, await src.get_manifest(str(child.digest)))
+        else:
+            found.append(child.digest)
+    return found

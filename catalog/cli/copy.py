@@ -18,8 +18,11 @@ import click
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import echo_json, output_option
-from catalog.cli.platforms import platform_images, platform_option
+from catalog.cli.platforms import platform_option
 from catalog.errors import InvalidArgument
+
+# Blobs sent at once per manifest.
+_TRANSFERS = 4
 
 if TYPE_CHECKING:
     from catalog.oci.copy import CopyStats
@@ -47,37 +50,25 @@ async def _destination(
 
 
 async def _attachments(src: Repository, dst: Repository, image: Manifest, stats: CopyStats) -> int:
-    """Copy what is attached to ``image`` and to an index's images (cosign tags keep their tag;
-    referrers go by digest, and a registry without the referrers API gets the fallback index).
-    BuildKit attestations inside an index came with it. Returns how many were copied."""
-    from catalog.oci.attachments import find_attachments
-    from catalog.oci.copy import copy_manifest
+    """Copy what is attached to ``image`` and to every manifest under it, and what is attached
+    to those attachments, as replication does (cosign tags keep their tag; referrers go by
+    digest, and a registry without the referrers API gets the fallback index). BuildKit
+    attestations inside an index came with it. Returns how many attachments were handled."""
+    from catalog.oci.copy import Copier
+    from replication.referrers import ReferrerCopier, subject_claims
+    from replication.rules import ALL_KINDS, ConflictPolicy
 
-    subjects = [image] + [await src.get_manifest(str(d.digest)) for d in platform_images(image)]
-    count = 0
-    for subject in subjects:
-        for attachment in await find_attachments(src, subject):
-            if attachment.scheme == "in-index":
-                continue
-            attached = await src.get_manifest(str(attachment.descriptor.digest))
-            tag = None
-            if attachment.scheme == "cosign-tag":
-                tag = await _cosign_tag(src, subject, attached)
-            await copy_manifest(src, dst, attached, tag, stats)
-            count += 1
-    return count
-
-
-async def _cosign_tag(src: Repository, subject: Manifest, attached: Manifest) -> str | None:
-    """The ``sha256-<hex>.sig|.att|.sbom`` tag ``attached`` was found under."""
-    from catalog.oci.attachments import COSIGN_SUFFIXES, cosign_tag
-
-    for suffix in COSIGN_SUFFIXES:
-        tag = cosign_tag(subject.digest, suffix)
-        found = await src.resolve(tag)
-        if found is not None and found.digest == attached.digest:
-            return tag
-    return None
+    # The referrers step writes each fallback index once, as the source has it.
+    copier = Copier(src, dst, stats=stats, fallback_index=False, transfers=_TRANSFERS)
+    referrers = ReferrerCopier(
+        copier,
+        listing=None,  # one image: each attachment tag is asked for, not the whole repository
+        kinds=ALL_KINDS,
+        conflict=ConflictPolicy.OVERWRITE,  # like the image's own tag
+        subjects=subject_claims(),
+    )
+    await referrers.copy_all(image)
+    return stats.referrers_copied + stats.referrers_skipped
 
 
 @click.command("copy")
@@ -140,7 +131,7 @@ def copy_command(
             tag = tag or src_ref.tag
             copied = await _attachments(src, dst, manifest, stats) if referrers else 0
             # The image last: whoever watches the tag sees it with its attachments in place.
-            await copy_manifest(src, dst, manifest, tag, stats)
+            await copy_manifest(src, dst, manifest, tag, stats, parallel=_TRANSFERS)
             return str(manifest.digest), copied
 
     digest, attached = asyncio.run(run())
