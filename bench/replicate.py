@@ -17,10 +17,11 @@ Last, throughput: one large blob copied by the replication engine, beside curl d
 uploading the same bytes (``curl GET | curl PUT``, streamed, and GET to memory then PUT).
 
 ``--resync-only`` measures just the no-change re-sync as processes, ours beside skopeo, ``--rounds``
-times (after one first sync each), and with ``--baseline DIR`` also ours from another source tree
-(e.g. a ``git worktree add --detach`` of the base commit), so a change is compared in one run.
-Our processes run with their bytecode cached (``PYTHONPYCACHEPREFIX``, warmed first), as an
-installed package has it, even where ``PYTHONDONTWRITEBYTECODE`` is set.
+times (after one first sync each; then again ``--latency`` away unless it is 0), wall and CPU
+time, and with ``--baseline DIR`` also ours from another source tree (e.g. a ``git worktree add
+--detach`` of the base commit), so a change is compared in one run. Our processes run with their
+bytecode cached (``PYTHONPYCACHEPREFIX``, warmed first), as an installed package has it, even
+where ``PYTHONDONTWRITEBYTECODE`` is set.
 
 Run: ``.venv/bin/python -m bench.replicate [--scale 0.1] [--corpus S,L] [--latency 0.04]``
 (``--scale`` multiplies the number of images; their sizes stay). Needs ``docker-registry``,
@@ -364,43 +365,51 @@ def corpus_bench(spec: CorpusSpec, workdir: Path, layers: LayerSource, latency: 
 
 
 def resync_bench(
-    spec: CorpusSpec, workdir: Path, layers: LayerSource, rounds: int, baseline: Path | None
+    spec: CorpusSpec,
+    workdir: Path,
+    layers: LayerSource,
+    rounds: int,
+    baseline: Path | None,
+    latency: float,
 ) -> None:
     """The no-change re-sync alone, as processes: ours (and the baseline tree's) beside skopeo,
-    ``rounds`` times after one first sync each, every round's figures and the medians."""
+    ``rounds`` times after one first sync each, every round's figures and the medians; then
+    again into destinations ``latency`` seconds away (when not 0)."""
     with run_registry(workdir) as source:
         asyncio.run(seed(source.host, spec, layers))
         config = skopeo_config(workdir, source.host, spec)
-        with (
-            run_registry(workdir) as ours_dst,
-            run_registry(workdir) as their_dst,
-            run_registry(workdir) as base_dst,
-        ):
-            run_ours(source.host, ours_dst.host)
-            run_skopeo(config, their_dst.host)
-            if baseline is not None:
-                run_ours(source.host, base_dst.host, baseline)
-            figures: dict[str, list[Timing]] = {"ours": [], "skopeo": [], "baseline": []}
-            for n in range(rounds):
-                load = os.getloadavg()[0]
-                figures["ours"].append(run_ours(source.host, ours_dst.host))
-                figures["skopeo"].append(run_skopeo(config, their_dst.host))
+        for delay in (0.0, latency) if latency else (0.0,):
+            where = f" +{delay * 1000:.0f} ms" if delay else ""
+            with (
+                destination(workdir, delay) as ours_dst,
+                destination(workdir, delay) as their_dst,
+                destination(workdir, delay) as base_dst,
+            ):
+                run_ours(source.host, ours_dst)
+                run_skopeo(config, their_dst)
                 if baseline is not None:
-                    figures["baseline"].append(run_ours(source.host, base_dst.host, baseline))
-                round_figures = {k: v[-1] for k, v in figures.items() if v}
-                print(f"{spec.name} round {n + 1} (load {load:.2f}):", flush=True)
-                _print_ratios(round_figures)
-            medians = {
-                k: Timing(*(sorted(getattr(t, f) for t in v)[len(v) // 2] for f in Timing._fields))
-                for k, v in figures.items()
-                if v
-            }
-            print(
-                f"{spec.name} no-change re-sync, {spec.images} images, median of {rounds} "
-                f"(load {os.getloadavg()[0]:.2f} at the end):",
-                flush=True,
-            )
-            _print_ratios(medians)
+                    run_ours(source.host, base_dst, baseline)
+                figures: dict[str, list[Timing]] = {"ours": [], "skopeo": [], "baseline": []}
+                for n in range(rounds):
+                    load = os.getloadavg()[0]
+                    figures["ours"].append(run_ours(source.host, ours_dst))
+                    figures["skopeo"].append(run_skopeo(config, their_dst))
+                    if baseline is not None:
+                        figures["baseline"].append(run_ours(source.host, base_dst, baseline))
+                    print(f"{spec.name}{where} round {n + 1} (load {load:.2f}):", flush=True)
+                    _print_ratios({k: v[-1] for k, v in figures.items() if v})
+                print(
+                    f"{spec.name} no-change re-sync{where}, {spec.images} images, median of "
+                    f"{rounds} (load {os.getloadavg()[0]:.2f} at the end):",
+                    flush=True,
+                )
+                _print_ratios({k: _median(v) for k, v in figures.items() if v})
+
+
+def _median(timings: list[Timing]) -> Timing:
+    """Wall and CPU time each the median of its own."""
+    middle = len(timings) // 2
+    return Timing(*(sorted(getattr(t, f) for t in timings)[middle] for f in Timing._fields))
 
 
 def _print_ratios(timings: dict[str, Timing]) -> None:
@@ -577,7 +586,7 @@ def main() -> None:
         for name in args.corpus.split(","):
             spec = CORPORA[name.strip().upper()].scaled(args.scale)
             if args.resync_only:
-                resync_bench(spec, workdir, layers, args.rounds, args.baseline)
+                resync_bench(spec, workdir, layers, args.rounds, args.baseline, args.latency)
             else:
                 corpus_bench(spec, workdir, layers, args.latency)
         if not args.resync_only:
