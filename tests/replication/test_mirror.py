@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tests.harness.images import build_artifact, referrers_tag
+from tests.harness.images import build_artifact, build_image, referrers_tag
 from tests.index.conftest import Corpus, populate
 from tests.replication.conftest import (
     Pair,
@@ -88,6 +88,34 @@ async def test_second_run_of_an_unchanged_source_copies_nothing(
     # A handful of look-ups per image, whatever its size: tag, referrers, cosign tags.
     looked_up = len(pair.source_proxy.events) + len(pair.destination_proxy.events)
     assert looked_up <= 6 * again.images_total, looked_up
+
+
+async def test_an_unchanged_image_costs_a_get_at_the_source_and_a_head_at_the_destination(
+    pair: Pair, rng: random.Random
+) -> None:
+    """The floor of a no-change re-sync: each source tag read once, each destination tag asked
+    for once (its digest is the answer), nothing else at the destination; beside that only the
+    listings and one probe for the referrers API."""
+    for repository, tag in (("shop/api", "1.0"), ("shop/api", "1.1"), ("shop/web", "2.0")):
+        await push_to(pair.source.host, repository, build_image(rng, layers=1), tag)
+    assert (await pair.run()).errors == []
+    pair.source_proxy.reset_counters()
+    pair.destination_proxy.reset_counters()
+
+    again = await pair.run()
+
+    assert (again.images.copied, again.images.skipped) == (0, 3)
+    at_destination = sorted(pair.destination_proxy.requests)
+    assert at_destination == [
+        ("HEAD", "/v2/shop/api/manifests/1.0"),
+        ("HEAD", "/v2/shop/api/manifests/1.1"),
+        ("HEAD", "/v2/shop/web/manifests/2.0"),
+    ]
+    assert pair.source_proxy.count("GET", "/manifests/") == 3
+    assert pair.source_proxy.count("GET", "/referrers/") == 1  # the registry has no API: once
+    assert pair.source_proxy.count("GET", "/tags/list") == 2
+    assert pair.source_proxy.count("GET", "^/v2/_catalog") == 1
+    assert len(pair.source_proxy.events) == 3 + 1 + 2 + 1
 
 
 async def test_referrers_added_after_a_run_arrive_with_the_next(
