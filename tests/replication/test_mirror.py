@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from catalog.oci.client import RegistryClient
 from tests.harness.images import build_artifact, build_image, referrers_tag
 from tests.index.conftest import Corpus, populate
 from tests.replication.conftest import (
@@ -15,6 +18,7 @@ from tests.replication.conftest import (
     push_to,
     subject,
 )
+from tests.signing import push_signature, signature_tag
 
 SLSA = Path("slsa-container") / "v1.10.0"
 WRITES = r"^/v2/.+/(manifests|blobs)/"
@@ -141,3 +145,28 @@ async def test_referrers_added_after_a_run_arrive_with_the_next(
     await assert_mirrored(pair.source.host, pair.destination.host)
     for digest in late:
         assert await digest_of(pair.destination.host, "shop/api", digest) == digest
+
+
+async def test_a_new_signature_on_an_unchanged_image_arrives_with_the_next_run(
+    pair: Pair, rng: random.Random
+) -> None:
+    """The image's tag has not moved, its cosign .sig tag has (signed again): a re-sync that
+    looked only at image tags would keep the old signature."""
+    image = build_image(rng, layers=1)
+    await push_to(pair.source.host, "shop/api", image, "1.0")
+    async with RegistryClient(pair.source.host) as client:
+        await push_signature(
+            client, "shop/api", image.digest, ec.generate_private_key(ec.SECP256R1())
+        )
+    assert (await pair.run()).errors == []
+    async with RegistryClient(pair.source.host) as client:
+        again = await push_signature(
+            client, "shop/api", image.digest, ec.generate_private_key(ec.SECP256R1())
+        )
+
+    report = await pair.run()
+
+    assert report.errors == []
+    assert (report.counts.referrers_copied, report.counts.manifests_copied) == (1, 1)
+    tag = signature_tag(image.digest)
+    assert await digest_of(pair.destination.host, "shop/api", tag) == again.digest
