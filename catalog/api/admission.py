@@ -2,7 +2,7 @@
 thin like the servicers (bound the body, read ``?timeout=``, call :class:`Admission`, map a bad
 review to 400), behind the same access control as every HTTP route.
 
-    listener = admission_listener(config, gate)   # None when admission.listen is not set
+    listener = admission_listener(config, gate, access)   # None when admission.listen is not set
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from types import MappingProxyType
 from aiohttp import web
 
 from catalog.admission import Admission, KnownLabels, KubernetesLabels, LabelSource, ReviewError
+from catalog.api.access.control import Access
 from catalog.api.access.http import access_middleware
 from catalog.api.access.permissions import ENDPOINTS, Permission
 from catalog.api.http import HttpListener
@@ -52,6 +53,7 @@ def request_timeout(query: Mapping[str, str]) -> float | None:
 def admission_app(
     admission: Admission,
     config: ServeConfig,
+    access: Access,
     observe: ReviewObserver | None = None,
     *,
     endpoints: Mapping[str, Permission] | None = None,
@@ -84,7 +86,7 @@ def admission_app(
         return await handle(request, mutate=True)
 
     app = web.Application(
-        middlewares=[access_middleware(config.auth, endpoints)],
+        middlewares=[access_middleware(access, endpoints)],
         client_max_size=settings.max_body_bytes,
     )
     app.router.add_post(VALIDATE, validate)
@@ -99,7 +101,7 @@ def label_source(settings: AdmissionSettings) -> LabelSource:
 
 
 def admission_listener(
-    config: ServeConfig, gate: Gate, observe: ReviewObserver | None = None
+    config: ServeConfig, gate: Gate, access: Access, observe: ReviewObserver | None = None
 ) -> HttpListener | None:
     """The webhook's listener when ``admission.listen`` is set (its exposure was checked with
     the server's, in :meth:`ServeConfig.exposure_warnings`)."""
@@ -113,7 +115,7 @@ def admission_listener(
             settings.listen,
         )
     labels = label_source(settings)
-    app = admission_app(Admission(gate, settings, labels), config, observe)
+    app = admission_app(Admission(gate, settings, labels), config, access, observe)
 
     async def close(_: web.Application) -> None:
         if isinstance(labels, KubernetesLabels):

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 
 from catalog import metrics
+from catalog.api.access import Access
 from catalog.api.http import HttpListener
 from catalog.api.metrics_http import metrics_app
 from catalog.app.config import ServeConfig
@@ -27,7 +28,7 @@ _PAGE = 100
 
 
 class MetricsExport:
-    def __init__(self, config: ServeConfig) -> None:
+    def __init__(self, config: ServeConfig, access: Access) -> None:
         settings = config.metrics
         self.refresh = float(settings.refresh_seconds)
         self.listener: HttpListener | None = None
@@ -44,7 +45,7 @@ class MetricsExport:
             log.warning("metrics: %s", warning)
         metrics.enable(settings.replica)
         self.listener = HttpListener(
-            "metrics", settings.listen, metrics_app(config.auth), tls=settings.tls
+            "metrics", settings.listen, metrics_app(access), tls=settings.tls
         )
 
     async def start(
