@@ -17,7 +17,6 @@ from catalog.api.access import Access
 from catalog.api.http import HttpListener
 from catalog.api.metrics_http import metrics_app
 from catalog.app.config import ServeConfig
-from catalog.app.tls_config import exposure_warnings
 from replication.service import ReplicationService
 
 log = logging.getLogger("xregistry.metrics")
@@ -35,14 +34,7 @@ class MetricsExport:
         self._refreshing: asyncio.Task[None] | None = None
         if settings.listen is None:
             return
-        # Refused like the gRPC listener: off loopback only with TLS and auth, or the words.
-        for warning in exposure_warnings(
-            settings.listen,
-            tls=settings.tls is not None,
-            authenticated=config.authenticated,
-            insecure_serve=config.insecure_serve,
-        ):
-            log.warning("metrics: %s", warning)
+        # Its exposure was checked with the other listeners' (ServeConfig.exposure_warnings).
         metrics.enable(settings.replica)
         self.listener = HttpListener(
             "metrics", settings.listen, metrics_app(access), tls=settings.tls

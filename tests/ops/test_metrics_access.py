@@ -86,20 +86,21 @@ def exposed(tmp_path: Path, **fields: object) -> ServeConfig:
     )
 
 
-def export(config: ServeConfig) -> MetricsExport:
-    return MetricsExport(config, Access(config.auth))
-
-
 def test_off_loopback_needs_tls_and_auth_or_the_words(tmp_path: Path) -> None:
+    # Checked with the other listeners, before the server touches anything.
     with pytest.raises(ConfigError, match=r"refusing to listen on 0\.0\.0\.0:0 .*TLS and auth"):
-        export(exposed(tmp_path))
+        Server(exposed(tmp_path))
     # The NetworkPolicy-only mode: said in words, and logged as such.
-    assert export(exposed(tmp_path, insecure_serve=INSECURE_SERVE_WORDS)).listener
+    consented = exposed(tmp_path, insecure_serve=INSECURE_SERVE_WORDS)
+    assert "metrics: listening on 0.0.0.0:0 without TLS or authentication, as insecure_serve" in (
+        " ".join(consented.exposure_warnings())
+    )
+    assert MetricsExport(consented, Access(consented.auth)).listener
     # TLS alone is not enough without auth.
     pki = make_pki(tmp_path)
     tls = {"cert_file": str(pki.server.cert_file), "key_file": str(pki.server.key_file)}
     with pytest.raises(ConfigError, match="without authentication"):
-        export(exposed(tmp_path, metrics={"listen": "0.0.0.0:0", "tls": tls}))
+        exposed(tmp_path, metrics={"listen": "0.0.0.0:0", "tls": tls}).exposure_warnings()
 
 
 @pytest.mark.parametrize(
