@@ -8,7 +8,6 @@ review to 400), behind the same access control as every HTTP route.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -22,6 +21,7 @@ from catalog.api.access.permissions import ENDPOINTS, Permission
 from catalog.api.http import HttpListener
 from catalog.app.admission_config import AdmissionSettings
 from catalog.app.config import ServeConfig
+from catalog.durations import GO_TIMEOUT
 from catalog.gate import Gate
 
 log = logging.getLogger("xregistry.admission")
@@ -35,8 +35,6 @@ ANONYMOUS_ENDPOINTS: Mapping[str, Permission] = MappingProxyType(
 # Told of every review answered: (route, seconds, allowed). The metrics hook
 # (xregistry_admission_* in catalog.metrics) is wired here by the server.
 ReviewObserver = Callable[[str, float, bool], None]
-_DURATION = re.compile(r"^(\d{1,6}(?:\.\d{1,9})?)(ms|s|m)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
 
 def request_timeout(query: Mapping[str, str]) -> float | None:
@@ -44,10 +42,10 @@ def request_timeout(query: Mapping[str, str]) -> float | None:
     text = query.get("timeout")
     if text is None:
         return None
-    found = _DURATION.match(text)
-    if found is None:
+    seconds = GO_TIMEOUT.seconds(text)
+    if seconds is None:
         raise ReviewError(f"bad timeout {text[:40]!r}: expected a duration such as 10s")
-    return float(found[1]) * _UNITS[found[2]]
+    return seconds
 
 
 def admission_app(
