@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -16,12 +17,13 @@ import grpc
 import pytest
 from alembic import command
 from grpc_health.v1 import health_pb2
+from sqlalchemy.exc import OperationalError
 
 from catalog.api.server import build_server
 from catalog.app.config import ServeConfig
 from catalog.app.health_config import HealthSettings
 from catalog.daemon import Server
-from catalog.daemon.readiness import Conditions
+from catalog.daemon.readiness import Conditions, database_problem
 from catalog.store.db import alembic_config, make_engine
 from tests.api.test_server import NOT_SERVING, SERVING, health_check
 from tests.harness.ports import free_port
@@ -205,3 +207,17 @@ async def test_health_cli_against_a_peer_that_is_no_grpc_server(answer: bytes) -
     assert err.startswith("xregistry: error: cannot reach the xregistry server at 127.0.0.1:")
     assert err.count("\n") == 1
     assert took < 15, took  # 1 s for the call; the rest is the interpreter starting
+
+
+def test_a_database_problem_is_one_bounded_line_of_the_drivers_words() -> None:
+    driver = sqlite3.OperationalError("could not connect: " + "x" * 1000 + "\nDETAIL: the rest")
+    wrapped = OperationalError("SELECT 1", {}, driver)
+    problem = database_problem(wrapped)
+    assert problem.startswith("the database cannot be reached: could not connect: xxx")
+    assert "\n" not in problem
+    assert "SELECT" not in problem
+    assert problem.endswith("…")
+    assert len(problem) < 400
+    assert database_problem(OperationalError("", {}, sqlite3.OperationalError())).endswith(
+        ": OperationalError"
+    )
