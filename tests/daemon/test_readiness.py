@@ -12,13 +12,15 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from alembic import command
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.exc import OperationalError
 
+from catalog.api.errors import KIND_KEY
 from catalog.api.server import build_server
 from catalog.app.config import ServeConfig
 from catalog.app.health_config import HealthSettings
@@ -221,3 +223,40 @@ def test_a_database_problem_is_one_bounded_line_of_the_drivers_words() -> None:
     assert database_problem(OperationalError("", {}, sqlite3.OperationalError())).endswith(
         ": OperationalError"
     )
+
+
+class _Refusing(health_pb2_grpc.HealthServicer):
+    """A health service that refuses every check with a status and an error kind."""
+
+    def __init__(self, code: grpc.StatusCode, kind: str | None) -> None:
+        self.code, self.kind = code, kind
+
+    async def Check(self, request: Any, context: Any) -> Any:
+        if self.kind is not None:
+            context.set_trailing_metadata(((KIND_KEY, self.kind),))
+        await context.abort(self.code, "refused\nhere")
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "exit_code"),
+    [
+        (grpc.StatusCode.INVALID_ARGUMENT, None, 2),
+        (grpc.StatusCode.FAILED_PRECONDITION, "oci.DigestMismatch", 6),
+        (grpc.StatusCode.PERMISSION_DENIED, None, 5),
+        (grpc.StatusCode.INTERNAL, None, 1),
+    ],
+)
+async def test_health_cli_exits_as_every_server_command_does(
+    code: grpc.StatusCode, kind: str | None, exit_code: int
+) -> None:
+    """The status and relayed error kind mapped as for any --server call (README's table)."""
+    peer = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(_Refusing(code, kind), peer)
+    port = peer.add_insecure_port("127.0.0.1:0")
+    await peer.start()
+    try:
+        got, out, err = await health_cli("--server", f"127.0.0.1:{port}")
+    finally:
+        await peer.stop(grace=None)
+    assert (got, out) == (exit_code, ""), err
+    assert err == "xregistry: error: refused here\n"
