@@ -129,7 +129,7 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
         await push_signed(reg.host, key, ["never-seen"], 2)  # after indexing: live only
         admission = Admission(service.gate, config.admission)
         endpoints = {**ENDPOINTS, "POST /bench/empty": Permission.CHECK}
-        app = admission_app(admission, config, endpoints=endpoints)
+        app = admission_app(admission, config, service.access, endpoints=endpoints)
         app.router.add_post("/bench/empty", empty)
         listener = HttpListener("admission", "127.0.0.1:0", app, tls=pki.settings())
         await listener.start()

@@ -31,7 +31,7 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from catalog.api.access import AccessInterceptor
+from catalog.api.access import Access, AccessInterceptor
 from catalog.api.gate_servicer import GateServicer
 from catalog.api.paging import PageTokens
 from catalog.api.server import ApiServer, build_server, gate_service
@@ -162,7 +162,7 @@ def authenticated_server(
     servicer = GateServicer(
         service.gate, Policies(service.sessions, service.gate.pki_names), PageTokens.random()
     )
-    access = AccessInterceptor(settings)
+    access = AccessInterceptor(Access(settings))
     server = build_server(
         "127.0.0.1:0",
         [gate_service(servicer)],

@@ -7,22 +7,18 @@ cron fires on the clock, and intervals count from a fixed epoch rather than from
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from catalog.durations import SCHEDULE
 from catalog.errors import ConfigError
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-# Units largest first, each at most once, as Go's time.ParseDuration and systemd write them:
-# 1h30m, 2d12h, 90s. Digits are bounded so that no input makes a huge integer.
-_DURATION = re.compile("".join(f"(?:([0-9]{{1,6}}){unit})?" for unit in "dhms"))
-_UNITS = (86400, 3600, 60, 1)
 # Ten years: longer is a mistake (and past what a schedule's epoch arithmetic needs).
 DURATION_MAX = 3660 * 86400
 
@@ -30,12 +26,12 @@ DURATION_MAX = 3660 * 86400
 def parse_duration(text: str) -> int:
     """``90s``, ``15m``, ``1h30m``, ``2d12h`` → seconds, from 1 s to ten years."""
     shown = repr(text) if len(text) <= 40 else f"of {len(text)} characters"
-    m = _DURATION.fullmatch(text.strip())
-    if not text.strip() or m is None:
+    found = SCHEDULE.seconds(text.strip())
+    if found is None:
         raise ValueError(
             f"invalid duration {shown}: numbers with d, h, m, s, largest first (e.g. 15m, 1h30m)"
         )
-    seconds = sum(int(n) * unit for n, unit in zip(m.groups(), _UNITS, strict=True) if n)
+    seconds = int(found)  # whole numbers of at most six digits: exact in a float
     if not 1 <= seconds <= DURATION_MAX:
         raise ValueError(f"invalid duration {shown}: between 1s and 3660d")
     return seconds

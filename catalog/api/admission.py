@@ -2,13 +2,12 @@
 thin like the servicers (bound the body, read ``?timeout=``, call :class:`Admission`, map a bad
 review to 400), behind the same access control as every HTTP route.
 
-    listener = admission_listener(config, gate)   # None when admission.listen is not set
+    listener = admission_listener(config, gate, access)   # None when admission.listen is not set
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -16,11 +15,13 @@ from types import MappingProxyType
 from aiohttp import web
 
 from catalog.admission import Admission, KnownLabels, KubernetesLabels, LabelSource, ReviewError
+from catalog.api.access.control import Access
 from catalog.api.access.http import access_middleware
 from catalog.api.access.permissions import ENDPOINTS, Permission
 from catalog.api.http import HttpListener
 from catalog.app.admission_config import AdmissionSettings
 from catalog.app.config import ServeConfig
+from catalog.durations import GO_TIMEOUT
 from catalog.gate import Gate
 
 log = logging.getLogger("xregistry.admission")
@@ -34,8 +35,6 @@ ANONYMOUS_ENDPOINTS: Mapping[str, Permission] = MappingProxyType(
 # Told of every review answered: (route, seconds, allowed). The metrics hook
 # (xregistry_admission_* in catalog.metrics) is wired here by the server.
 ReviewObserver = Callable[[str, float, bool], None]
-_DURATION = re.compile(r"^(\d{1,6}(?:\.\d{1,9})?)(ms|s|m)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
 
 def request_timeout(query: Mapping[str, str]) -> float | None:
@@ -43,15 +42,16 @@ def request_timeout(query: Mapping[str, str]) -> float | None:
     text = query.get("timeout")
     if text is None:
         return None
-    found = _DURATION.match(text)
-    if found is None:
+    seconds = GO_TIMEOUT.seconds(text)
+    if seconds is None:
         raise ReviewError(f"bad timeout {text[:40]!r}: expected a duration such as 10s")
-    return float(found[1]) * _UNITS[found[2]]
+    return seconds
 
 
 def admission_app(
     admission: Admission,
     config: ServeConfig,
+    access: Access,
     observe: ReviewObserver | None = None,
     *,
     endpoints: Mapping[str, Permission] | None = None,
@@ -84,7 +84,7 @@ def admission_app(
         return await handle(request, mutate=True)
 
     app = web.Application(
-        middlewares=[access_middleware(config.auth, endpoints)],
+        middlewares=[access_middleware(access, endpoints)],
         client_max_size=settings.max_body_bytes,
     )
     app.router.add_post(VALIDATE, validate)
@@ -99,7 +99,7 @@ def label_source(settings: AdmissionSettings) -> LabelSource:
 
 
 def admission_listener(
-    config: ServeConfig, gate: Gate, observe: ReviewObserver | None = None
+    config: ServeConfig, gate: Gate, access: Access, observe: ReviewObserver | None = None
 ) -> HttpListener | None:
     """The webhook's listener when ``admission.listen`` is set (its exposure was checked with
     the server's, in :meth:`ServeConfig.exposure_warnings`)."""
@@ -113,7 +113,7 @@ def admission_listener(
             settings.listen,
         )
     labels = label_source(settings)
-    app = admission_app(Admission(gate, settings, labels), config, observe)
+    app = admission_app(Admission(gate, settings, labels), config, access, observe)
 
     async def close(_: web.Application) -> None:
         if isinstance(labels, KubernetesLabels):

@@ -16,13 +16,12 @@ import grpc
 
 from catalog.api import convert, names
 from catalog.api.fitting import CUT_METADATA, cut_note, cut_to_fit
-from catalog.api.paging import PageTokens, budget, page_size
+from catalog.api.paging import PageTokens, Weigher, page_size
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.app.catalog_service import CatalogService
 from catalog.errors import InvalidArgument
 from catalog.index.progress import IndexStats
-from catalog.store.queries import Key
 from catalog.store.registries import RegistrySpec
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -197,43 +196,52 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListReferrers(
         self, request: pb.ListReferrersRequest, context: Context
     ) -> pb.ListReferrersResponse:
-        page = await asyncio.to_thread(
-            self.catalog.referrers,
-            names.parse_artifact_name(request.parent),
-            request.artifact_type or None,
-            page_size(request.page_size),
-            self.tokens.after(request, str, int),
-            budget(convert.attachment),
-        )
-        return pb.ListReferrersResponse(
-            referrers=[convert.attachment(a) for a in page.items],
-            next_page_token=self.tokens.next(request, page.next_after),
-        )
+        parent = names.parse_artifact_name(request.parent)
+        after = self.tokens.after(request, str, int)
+
+        def referrers() -> pb.ListReferrersResponse:
+            # On a thread: up to 1,000 attachments converted, and copied into the answer.
+            weigher = Weigher(convert.attachment)
+            page = self.catalog.referrers(
+                parent,
+                request.artifact_type or None,
+                page_size(request.page_size),
+                after,
+                weigher.budget,
+            )
+            return pb.ListReferrersResponse(
+                referrers=weigher.messages(page.items),
+                next_page_token=self.tokens.next(request, page.next_after),
+            )
+
+        return await asyncio.to_thread(referrers)
 
     async def SearchArtifactsByPackage(
         self, request: pb.SearchArtifactsByPackageRequest, context: Context
     ) -> pb.SearchArtifactsByPackageResponse:
         after = self.tokens.after(request, str, int)
 
-        def search() -> tuple[list[pb.PackageMatch], Key | None, list[str]]:
+        def search() -> tuple[pb.SearchArtifactsByPackageResponse, list[str]]:
+            weigher = Weigher(convert.package_match)
             page = self.catalog.find(
                 purl=request.purl or None,
                 name=request.package_name or None,
                 version=request.package_version or None,
                 size=page_size(request.page_size),
                 after=after,
-                budget=budget(convert.package_match),
+                budget=weigher.budget,
             )
-            matches = [convert.package_match(m) for m in page.items]
+            matches = weigher.messages(page.items)
             # Only a match alone on its page can be over the budget: it is cut, not refused.
             cuts = [f"matches[0].{cut}" for cut in cut_to_fit(matches[0])] if matches else []
-            return matches, page.next_after, cuts
+            answer = pb.SearchArtifactsByPackageResponse(
+                matches=matches, next_page_token=self.tokens.next(request, page.next_after)
+            )
+            return answer, cuts
 
-        matches, next_after, cuts = await asyncio.to_thread(search)
+        answer, cuts = await asyncio.to_thread(search)
         _say_cut(context, cuts)
-        return pb.SearchArtifactsByPackageResponse(
-            matches=matches, next_page_token=self.tokens.next(request, next_after)
-        )
+        return answer
 
 
 def _say_cut(context: Context, cuts: list[str]) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from catalog.api.access.control import Access
 from catalog.api.access.http import access_middleware
-from catalog.app.auth_config import AuthSettings
 from catalog.app.push_events import DISTRIBUTION_EVENTS, PushIndexer, distribution_events
 from catalog.errors import InvalidArgument
 
@@ -22,7 +22,7 @@ MAX_BODY = 1 << 20
 _TYPES = frozenset({DISTRIBUTION_EVENTS, "application/json"})
 
 
-def events_app(indexer: PushIndexer, auth: AuthSettings | None) -> web.Application:
+def events_app(indexer: PushIndexer, access: Access) -> web.Application:
     async def distribution(request: web.Request) -> web.Response:
         if request.content_type not in _TYPES:
             raise web.HTTPUnsupportedMediaType(text=f"expected {DISTRIBUTION_EVENTS}\n")
@@ -34,6 +34,6 @@ def events_app(indexer: PushIndexer, auth: AuthSettings | None) -> web.Applicati
         accepted = await indexer.accept(request.match_info["registry"], events)
         return web.json_response(accepted.as_json())
 
-    app = web.Application(middlewares=[access_middleware(auth)], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[access_middleware(access)], client_max_size=MAX_BODY)
     app.router.add_post("/events/distribution/{registry}", distribution)
     return app

@@ -1,6 +1,6 @@
 """``GET /metrics``: this process's Prometheus metrics, behind the HTTP access control.
 
-    listener = HttpListener("metrics", "0.0.0.0:9102", metrics_app(config.auth), tls=…)
+    listener = HttpListener("metrics", "0.0.0.0:9102", metrics_app(access), tls=…)
 
 The route needs the ``metrics`` permission (roles ``metrics``, ``viewer``, ``operator``,
 ``admin``); without an ``auth`` section it is open, which the listener's exposure rule keeps to
@@ -14,8 +14,7 @@ import asyncio
 from aiohttp import web
 
 from catalog import metrics
-from catalog.api.access import access_middleware
-from catalog.app.auth_config import AuthSettings
+from catalog.api.access import Access, access_middleware
 
 
 async def _scrape(_: web.Request) -> web.Response:
@@ -24,7 +23,7 @@ async def _scrape(_: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
-def metrics_app(auth: AuthSettings | None) -> web.Application:
-    app = web.Application(middlewares=[access_middleware(auth)], client_max_size=4096)
+def metrics_app(access: Access) -> web.Application:
+    app = web.Application(middlewares=[access_middleware(access)], client_max_size=4096)
     app.router.add_get("/metrics", _scrape, allow_head=False)
     return app

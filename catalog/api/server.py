@@ -6,8 +6,10 @@
 
 - Health (``grpc.health.v1.Health``): SERVING for the whole server (``""``) and for each service
   once started; NOT_SERVING for all of them as soon as :meth:`ApiServer.stop` begins, so load
-  balancers drain the replica during the grace period; :meth:`ApiServer.set_serving` turns the
-  server and some services NOT_SERVING while they cannot work (the decision log unwritable).
+  balancers drain the replica during the grace period; the daemon's readiness conditions
+  (:class:`catalog.daemon.readiness.Conditions`, through :attr:`ApiServer.health`) turn the
+  server and some services NOT_SERVING while they cannot work (the database away, the decision
+  log unwritable).
 - Reflection (``grpc.reflection.v1alpha``): ``grpcurl`` and ``buf curl`` list and call the services
   without the protos.
 - :class:`~catalog.api.errors.ErrorMappingInterceptor` comes first (after
@@ -122,13 +124,6 @@ class ApiServer:
         await self.server.start()
         for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-
-    async def set_serving(self, serving: bool, services: Sequence[str]) -> None:
-        """Report the whole server (``""``) and ``services`` SERVING or NOT_SERVING (from
-        :meth:`stop` on, NOT_SERVING stays)."""
-        status = health_pb2.HealthCheckResponse
-        for name in ("", *services):
-            await self.health.set(name, status.SERVING if serving else status.NOT_SERVING)
 
     async def serve_health_on(self, address: str) -> int:
         """Also answer the health service (only it) in plain text on ``address`` — for probes

@@ -184,6 +184,9 @@ class ServeConfig(_Strict):
                     admission.allow_anonymous,
                 )
             )
+        metrics = self.metrics
+        if metrics.listen is not None:
+            listeners.append(("metrics: ", metrics.listen, metrics.tls is not None, False))
         return [
             f"{prefix}{warning}"
             for prefix, listen, tls, anonymous in listeners

@@ -32,12 +32,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from catalog.durations import LIMIT
 from catalog.oci.options import RegistryOptions
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?\s*")
 _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
-_DURATION_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 
 
@@ -79,12 +78,11 @@ def _duration(low: float, high: float) -> BeforeValidator:
         text = (
             str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
         )
-        match = _DURATION.fullmatch(text) if isinstance(text, str) else None
-        if match is None:
+        seconds = LIMIT.seconds(text) if isinstance(text, str) else None
+        if seconds is None:
             raise ValueError(
                 f"{value!r} is not a duration: use seconds, or a number with ms, s, m, h or d"
             )
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         if not low <= seconds <= high:
             raise ValueError(f"{_seconds(seconds)} is outside {_seconds(low)} to {_seconds(high)}")
         return seconds

@@ -6,9 +6,9 @@ import click
 
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
-from catalog.cli.hosts import by_catalog_host
+from catalog.cli.hosts import all_registries, by_catalog_host
 from catalog.cli.output import echo_json, fields, output_option, table
-from catalog.store.views import ArtifactView, RegistryView
+from catalog.store.views import ArtifactView
 
 
 def render_artifact(view: ArtifactView) -> None:
@@ -78,10 +78,6 @@ def artifact_group() -> None:
     """Artifacts in the catalog."""
 
 
-def _registries(catalog: Catalog) -> list[RegistryView]:
-    return catalog.list_registries(size=1000).items
-
-
 @artifact_group.command("show")
 @click.argument("reference")
 @output_option
@@ -90,7 +86,7 @@ def _registries(catalog: Catalog) -> list[RegistryView]:
 def show(catalog: Catalog, reference: str, output: str) -> None:
     """Everything the catalog knows of REFERENCE (HOST/REPO:TAG, or a digest sha256:…):
     platforms, where it lives, signatures, attestations with provenance, SBOMs."""
-    view = by_catalog_host(catalog.artifact, lambda: _registries(catalog), reference)
+    view = by_catalog_host(catalog.artifact, lambda: all_registries(catalog), reference)
     if output == "json":
         echo_json(view)
     else:
@@ -157,7 +153,7 @@ def tag_group() -> None:
 def history(catalog: Catalog, reference: str, output: str) -> None:
     """What tag REFERENCE (HOST/REPO:TAG) pointed to over time, as the indexer observed it."""
     page = by_catalog_host(
-        lambda ref: catalog.tag_history(ref, size=1000), lambda: _registries(catalog), reference
+        lambda ref: catalog.tag_history(ref, size=1000), lambda: all_registries(catalog), reference
     )
     if output == "json":
         echo_json(page.items)

@@ -20,6 +20,7 @@ from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import echo_json, output_option
 from catalog.cli.platforms import platform_option
 from catalog.errors import InvalidArgument
+from catalog.oci.platforms import platform_images
 
 # Blobs sent at once per manifest.
 _TRANSFERS = 4
@@ -110,8 +111,8 @@ def copy_command(
       xregistry copy localhost:5000/shop/api:1.4 oci:./backup
       xregistry copy reg-a:5000/shop/api:1.4 reg-b:5000/shop/api --platform linux/amd64
     """
-    from catalog.cli.platforms import resolved
     from catalog.oci.copy import CopyStats, copy_manifest
+    from catalog.oci.platforms import resolved
     from catalog.oci.reference import parse_reference
 
     src_ref = parse_reference(source, default_tag=None)

@@ -41,8 +41,8 @@ def digest_command(
       xregistry digest localhost:5000/shop/api:1.4 --platform linux/amd64
       xregistry digest oci:examples/slsa-container
     """
-    from catalog.cli.platforms import resolved
     from catalog.oci.describe import open_reference
+    from catalog.oci.platforms import resolved
 
     ref = parse_reference(reference)
     options = build_registry_options(insecure, ca_file, username, token_realms)

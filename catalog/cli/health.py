@@ -62,28 +62,19 @@ def _check(server: str, service: str, timeout: float) -> str:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     from catalog import errors
+    from catalog.cli.call_errors import call_error
     from catalog.cli.channel import open_channel
-    from catalog.cli.errors import CallerRefused, ServerUnreachable
 
     with open_channel(server) as channel:
         stub: Any = health_pb2_grpc.HealthStub(channel)  # its type stubs lack the methods
         try:
             answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as exc:
-            code, details = exc.code(), " ".join((exc.details() or "").split())
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                reason = details or code.name
-                raise ServerUnreachable(
-                    f"cannot reach the xregistry server at {server}: {reason}"
-                ) from None
-            if code == grpc.StatusCode.NOT_FOUND:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:  # the health service's: no words
                 raise errors.NotFound(
                     f"the server at {server} has no service {service!r}"
                 ) from None
-            if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                raise CallerRefused(details or code.name) from None
-            raise errors.CatalogError(
-                f"health check failed: {code.name} {details}".strip()
-            ) from None
+            # This call is the probe: no answer in time is unreachable, as with other commands.
+            raise call_error(server, exc, answers=False) from None
     name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
     return name

@@ -17,10 +17,24 @@ from catalog.oci.errors import InvalidReference
 from catalog.oci.reference import ImageReference, parse_image_reference
 
 if TYPE_CHECKING:
+    from catalog.cli.context import Catalog
     from catalog.store.views import RegistryView
 
 T = TypeVar("T")
 _ADDRESS_LIMIT = 16  # addresses looked at per name: enough for any real host
+_PAGE = 1000  # registries a page holds at most (catalog.store.queries.MAX_PAGE_SIZE)
+
+
+def all_registries(catalog: Catalog, page: int = _PAGE) -> list[RegistryView]:
+    """Every registry of the catalog, page after page (one page would miss the 1,001st)."""
+    found: list[RegistryView] = []
+    after = None
+    while True:
+        got = catalog.list_registries(page, after)
+        found += got.items
+        if got.next_after is None:
+            return found
+        after = got.next_after
 
 
 def _split(host: str) -> tuple[str, str]:
@@ -96,7 +110,7 @@ def registered_name_hint(host: str, path: str) -> str:
     from catalog.cli.context import open_catalog
 
     catalog = open_catalog(click.get_current_context())
-    view = registry_of_host(catalog.list_registries(size=1000).items, host)
+    view = registry_of_host(all_registries(catalog), host)
     if view is not None:
         rest = f"/{path}" if path else ""
         return f"{host} is registry {view.name!r} of the catalog: write {view.name}{rest}"

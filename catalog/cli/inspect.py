@@ -10,10 +10,11 @@ import click
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import echo_json, fields, output_option, table
-from catalog.cli.platforms import platform_option, resolved
+from catalog.cli.platforms import platform_option
 from catalog.oci.attachments import find_attachments
 from catalog.oci.describe import Inspection, inspect
 from catalog.oci.options import RegistryOptions
+from catalog.oci.platforms import resolved
 from catalog.oci.reference import Reference, parse_reference
 
 

@@ -11,7 +11,8 @@ import click
 
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
-from catalog.cli.platforms import platform_option, resolved
+from catalog.cli.platforms import platform_option
+from catalog.oci.platforms import resolved
 from catalog.oci.reference import parse_reference
 
 

@@ -6,6 +6,7 @@ import click
 
 from catalog.cli.context import Catalog, with_catalog
 from catalog.cli.errors import reports_errors
+from catalog.cli.hosts import all_registries
 from catalog.cli.output import count_text, echo_json, output_option, table, when_text
 from catalog.store.views import IndexStatus, RegistrySpec, RegistryView
 
@@ -93,7 +94,7 @@ def add(
 @with_catalog
 def list_(catalog: Catalog, output: str) -> None:
     """List the registries the catalog knows."""
-    views = catalog.list_registries(size=1000).items
+    views = all_registries(catalog)
     if output == "json":
         echo_json(views)
         return

@@ -15,11 +15,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from catalog import errors
 from catalog.api import convert, enums, names
-from catalog.api.errors import KIND_KEY
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
+from catalog.cli.call_errors import UNREACHED, call_error
 from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
-from catalog.cli.errors import CallerRefused, ServerUnavailable, ServerUnreachable, relayed
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
@@ -28,20 +27,8 @@ from catalog.store.views import RegistrySpec
 
 T = TypeVar("T")
 _TIMEOUT = 60.0
-_ERRORS: dict[grpc.StatusCode, Callable[[str], Exception]] = {
-    grpc.StatusCode.NOT_FOUND: errors.NotFound,
-    grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
-    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
-    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
-    grpc.StatusCode.UNAUTHENTICATED: CallerRefused,
-    grpc.StatusCode.PERMISSION_DENIED: CallerRefused,
-    grpc.StatusCode.UNAVAILABLE: ServerUnavailable,
-}
-
-
 # How long the health probe that tells "unreachable" from "a registry behind it is down" waits.
 _PROBE_TIMEOUT = 5.0
-_UNREACHED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def _answers(channel: grpc.Channel) -> bool:
@@ -51,7 +38,7 @@ def _answers(channel: grpc.Channel) -> bool:
     try:
         health.Check(health_pb2.HealthCheckRequest(), timeout=_PROBE_TIMEOUT)
     except grpc.RpcError as exc:
-        return exc.code() not in _UNREACHED
+        return exc.code() not in UNREACHED
     return True
 
 
@@ -60,24 +47,8 @@ async def _answers_aio(channel: grpc.aio.Channel) -> bool:
     try:
         await health.Check(health_pb2.HealthCheckRequest(), timeout=_PROBE_TIMEOUT)
     except grpc.RpcError as exc:
-        return exc.code() not in _UNREACHED
+        return exc.code() not in UNREACHED
     return True
-
-
-def _error(server: str, exc: grpc.RpcError, answers: bool) -> Exception:
-    """The CLI's error for a failed call. UNAVAILABLE is two things: a server that cannot be
-    reached, and a server that answered that a registry behind it is down; only the first is
-    :class:`ServerUnreachable` (``answers``: whether a server answers a probe now)."""
-    code, details = exc.code(), exc.details() or ""
-    if code in _UNREACHED and not answers:
-        reason = " ".join(details.split()) or code.name
-        return ServerUnreachable(f"cannot reach the xregistry server at {server}: {reason}")
-    error = _ERRORS.get(code, errors.CatalogError)(details)
-    metadata: Any = exc.trailing_metadata() or ()
-    for key, value in metadata:  # (key, value) pairs, in grpc.aio's Metadata too
-        if key == KIND_KEY and isinstance(value, str):
-            return relayed(error, value)
-    return error
 
 
 class Connection:
@@ -102,8 +73,8 @@ class Connection:
             raise self._error(exc) from None
 
     def _error(self, exc: grpc.RpcError) -> Exception:
-        answers = exc.code() not in _UNREACHED or _answers(self.channel)
-        return _error(self.server, exc, answers)
+        answers = exc.code() not in UNREACHED or _answers(self.channel)
+        return call_error(self.server, exc, answers)
 
     @asynccontextmanager
     async def following(self) -> AsyncIterator[grpc.aio.Channel]:
@@ -112,8 +83,8 @@ class Connection:
             try:
                 yield channel
             except grpc.RpcError as exc:
-                answers = exc.code() not in _UNREACHED or await _answers_aio(channel)
-                raise _error(self.server, exc, answers) from None
+                answers = exc.code() not in UNREACHED or await _answers_aio(channel)
+                raise call_error(self.server, exc, answers) from None
 
 
 def _locations(items: Any) -> list[views.LocationView]:

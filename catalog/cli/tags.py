@@ -45,9 +45,9 @@ async def _live(ref: Reference, options: RegistryOptions) -> list[str]:
 
 
 def _recorded(catalog: Catalog, ref: ImageReference, gone: bool) -> list[TagView]:
-    from catalog.cli.hosts import registry_of_host
+    from catalog.cli.hosts import all_registries, registry_of_host
 
-    view = registry_of_host(catalog.list_registries(size=1000).items, ref.registry)
+    view = registry_of_host(all_registries(catalog), ref.registry)
     if view is None:
         raise NotFound(
             f"no registry with host {ref.registry} in the catalog (see `xregistry registry list`)"

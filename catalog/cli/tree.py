@@ -15,8 +15,9 @@ import click
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import console, echo_json, is_terminal, output_option
-from catalog.cli.platforms import platform_images, platform_option
+from catalog.cli.platforms import platform_option
 from catalog.errors import CatalogError
+from catalog.oci.platforms import platform_images
 
 if TYPE_CHECKING:
     from catalog.oci.attachments import Attachment
@@ -181,7 +182,7 @@ def tree_command(
       xregistry tree localhost:5000/shop/api:1.4
       xregistry tree localhost:5000/shop/api:1.4 --platform linux/amd64 -o json
     """
-    from catalog.cli.platforms import resolved
+    from catalog.oci.platforms import resolved
     from catalog.oci.reference import parse_reference
 
     ref = parse_reference(reference)

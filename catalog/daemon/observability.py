@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 
 from catalog import metrics
+from catalog.api.access import Access
 from catalog.api.http import HttpListener
 from catalog.api.metrics_http import metrics_app
 from catalog.app.config import ServeConfig
-from catalog.app.tls_config import exposure_warnings
 from replication.service import ReplicationService
 
 log = logging.getLogger("xregistry.metrics")
@@ -27,24 +27,17 @@ _PAGE = 100
 
 
 class MetricsExport:
-    def __init__(self, config: ServeConfig) -> None:
+    def __init__(self, config: ServeConfig, access: Access) -> None:
         settings = config.metrics
         self.refresh = float(settings.refresh_seconds)
         self.listener: HttpListener | None = None
         self._refreshing: asyncio.Task[None] | None = None
         if settings.listen is None:
             return
-        # Refused like the gRPC listener: off loopback only with TLS and auth, or the words.
-        for warning in exposure_warnings(
-            settings.listen,
-            tls=settings.tls is not None,
-            authenticated=config.authenticated,
-            insecure_serve=config.insecure_serve,
-        ):
-            log.warning("metrics: %s", warning)
+        # Its exposure was checked with the other listeners' (ServeConfig.exposure_warnings).
         metrics.enable(settings.replica)
         self.listener = HttpListener(
-            "metrics", settings.listen, metrics_app(config.auth), tls=settings.tls
+            "metrics", settings.listen, metrics_app(access), tls=settings.tls
         )
 
     async def start(

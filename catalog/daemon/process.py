@@ -13,7 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import OperationalError
 
 from catalog import logs, metrics
-from catalog.api.access import AccessInterceptor
+from catalog.api.access import Access, AccessInterceptor
 from catalog.api.admission import admission_listener
 from catalog.api.audit_servicer import AuditServicer, audit_service
 from catalog.api.catalog_servicer import CatalogServicer
@@ -70,7 +70,9 @@ class Server:
             log.warning("%s", warning)
         credentials = server_credentials(config.tls)
         ensure_free(config.listen)
-        self.metrics = MetricsExport(config)
+        # One per process: the listeners share its OIDC keys and verified tokens.
+        self.access = Access(config.auth)
+        self.metrics = MetricsExport(config, self.access)
         self.engine = make_engine(config.database)
         try:
             upgrade(self.engine)
@@ -118,7 +120,7 @@ class Server:
             self.push_events = PushIndexer(
                 self.catalog, settle=events.settle, max_pending=events.max_pending
             )
-            app = events_app(self.push_events, config.auth)
+            app = events_app(self.push_events, self.access)
             self.listeners.append(HttpListener("events", events.listen, app, tls=events.tls))
         tokens = page_tokens()
         self.server = build_server(
@@ -131,11 +133,13 @@ class Server:
                 replication_service(ReplicationServicer(self.replication, tokens)),
                 audit_service(AuditServicer(AuditService(self.sessions), tokens)),
             ],
-            interceptors=[AccessInterceptor(config.auth)],
+            interceptors=[AccessInterceptor(self.access)],
             credentials=credentials,
         )
         # The Kubernetes admission webhook (HTTPS), when admission.listen is set.
-        self.admission = admission_listener(config, self.gate, observe=_observe_admission)
+        self.admission = admission_listener(
+            config, self.gate, self.access, observe=_observe_admission
+        )
         if self.admission is not None:
             self.listeners.append(self.admission)
         self.scheduler = AsyncIOScheduler(timezone=UTC)

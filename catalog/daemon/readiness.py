@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from catalog.api.server import ApiServer
+from catalog.oci.boundedjson import first_line
 from catalog.store.db import alembic_config
 
 log = logging.getLogger("xregistry.serve")
@@ -137,6 +138,4 @@ def database_problem(exc: SQLAlchemyError) -> str:
     """One line saying the database cannot be reached, in the driver's own words (its first
     line, bounded: no URL, no SQL, so no password)."""
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    lines = str(cause).strip().splitlines()
-    reason = (lines[0] if lines else type(cause).__name__)[:_REASON_CHARS]
-    return f"the database cannot be reached: {reason}"
+    return f"the database cannot be reached: {first_line(cause, _REASON_CHARS)}"

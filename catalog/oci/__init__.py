@@ -9,6 +9,7 @@ What another program imports is named here; the modules, one job each:
 - ``open``: a client from the settings the catalog stores for a registry;
 - ``layout``: OCI image-layout directories; ``repository``: one interface over both;
 - ``attachments``, ``describe``: what is attached to a manifest, what a reference resolves to;
+- ``platforms``: an index's images, and the one for a platform (``--platform``);
 - ``copy``: digest-preserving copies between repositories; ``globs``: repository patterns;
 - ``errors``: everything raised here derives from :class:`OCIError`.
 """
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     )
     from catalog.oci.open import client_for
     from catalog.oci.options import RegistryOptions
+    from catalog.oci.platforms import PlatformChoice, platform_images
     from catalog.oci.reference import (
         DOCKER_HUB,
         ImageReference,
@@ -110,6 +112,7 @@ __all__ = [
     "NotInRegistry",
     "OCIError",
     "Platform",
+    "PlatformChoice",
     "Reference",
     "Referrers",
     "RegistryClient",
@@ -141,6 +144,7 @@ __all__ = [
     "parse_layout_reference",
     "parse_manifest",
     "parse_reference",
+    "platform_images",
     "validate_repository",
     "validate_tag",
     "verify_bytes",
@@ -197,6 +201,8 @@ __getattr__ = lazy_exports(
         "parse_descriptor": "manifest",
         "parse_manifest": "manifest",
         "client_for": "open",
+        "PlatformChoice": "platforms",
+        "platform_images": "platforms",
         "RegistryOptions": "options",
         "DOCKER_HUB": "reference",
         "ImageReference": "reference",

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.oci import mediatypes as mt
 from catalog.oci.attachments import Attachment, find_attachments
 from catalog.oci.client import RegistryClient, RegistryOptions
 from catalog.oci.layout import LayoutRepository
 from catalog.oci.manifest import Manifest
+from catalog.oci.platforms import platform_images
 from catalog.oci.reference import ImageReference, LayoutReference, Reference
 from catalog.oci.repository import RemoteRepository, Repository
 
@@ -37,9 +37,8 @@ class Inspection:
                     "variant": d.platform.variant,
                     "digest": str(d.digest),
                 }
-                for d in m.manifests
+                for d in platform_images(m)
                 if d.platform is not None
-                and d.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) != mt.BUILDKIT_ATTESTATION
             ],
             "referrers": [
                 {

@@ -16,10 +16,13 @@ from catalog.api.paging import (
     MAX_PAGE_SIZE,
     Cursor,
     PageTokens,
+    Weigher,
+    encoded_size,
     page_size,
 )
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog.errors import InvalidArgument
+from catalog.store.queries import bounded_page
 from tests.api.conftest import Serve
 
 REPO = names.repository_name("acme", "shop/api")
@@ -201,3 +204,24 @@ def test_keys_are_checked_part_by_part() -> None:
         tokens.after(request, int)
     assert tokens.next(request, None) == ""
     assert tokens.after(list_tags(), str, int) is None
+
+
+def test_a_weighed_page_is_converted_once() -> None:
+    """The messages weighed for the byte budget are the answer's: each item converted once (the
+    item weighed and left for the next page aside), and an item not weighed still converted."""
+    converted: list[str] = []
+
+    def convert(name: str) -> catalog_pb2.Tag:
+        converted.append(name)
+        return catalog_pb2.Tag(name=name)
+
+    names_ = [f"tag-{n}" for n in range(5)]
+    weigher = Weigher(convert, limit=3 * encoded_size(catalog_pb2.Tag(name="tag-0")))
+    page = bounded_page(((name, (name,)) for name in names_), 10, weigher.budget)
+    assert page.items == names_[:3]
+    assert page.next_after == ("tag-2",)
+    assert converted == names_[:4]  # three taken, the fourth weighed and left
+    messages = weigher.messages(page.items)
+    assert [m.name for m in messages] == names_[:3]
+    assert converted == names_[:4]
+    assert [m.name for m in weigher.messages(["other"])] == ["other"]

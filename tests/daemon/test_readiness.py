@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from alembic import command
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy.exc import OperationalError
 
+from catalog.api.errors import KIND_KEY
 from catalog.api.server import build_server
 from catalog.app.config import ServeConfig
 from catalog.app.health_config import HealthSettings
 from catalog.daemon import Server
-from catalog.daemon.readiness import Conditions
+from catalog.daemon.readiness import Conditions, database_problem
 from catalog.store.db import alembic_config, make_engine
 from tests.api.test_server import NOT_SERVING, SERVING, health_check
 from tests.harness.ports import free_port
@@ -205,3 +209,54 @@ async def test_health_cli_against_a_peer_that_is_no_grpc_server(answer: bytes) -
     assert err.startswith("xregistry: error: cannot reach the xregistry server at 127.0.0.1:")
     assert err.count("\n") == 1
     assert took < 15, took  # 1 s for the call; the rest is the interpreter starting
+
+
+def test_a_database_problem_is_one_bounded_line_of_the_drivers_words() -> None:
+    driver = sqlite3.OperationalError("could not connect: " + "x" * 1000 + "\nDETAIL: the rest")
+    wrapped = OperationalError("SELECT 1", {}, driver)
+    problem = database_problem(wrapped)
+    assert problem.startswith("the database cannot be reached: could not connect: xxx")
+    assert "\n" not in problem
+    assert "SELECT" not in problem
+    assert problem.endswith("…")
+    assert len(problem) < 400
+    assert database_problem(OperationalError("", {}, sqlite3.OperationalError())).endswith(
+        ": OperationalError"
+    )
+
+
+class _Refusing(health_pb2_grpc.HealthServicer):
+    """A health service that refuses every check with a status and an error kind."""
+
+    def __init__(self, code: grpc.StatusCode, kind: str | None) -> None:
+        self.code, self.kind = code, kind
+
+    async def Check(self, request: Any, context: Any) -> Any:
+        if self.kind is not None:
+            context.set_trailing_metadata(((KIND_KEY, self.kind),))
+        await context.abort(self.code, "refused\nhere")
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "exit_code"),
+    [
+        (grpc.StatusCode.INVALID_ARGUMENT, None, 2),
+        (grpc.StatusCode.FAILED_PRECONDITION, "oci.DigestMismatch", 6),
+        (grpc.StatusCode.PERMISSION_DENIED, None, 5),
+        (grpc.StatusCode.INTERNAL, None, 1),
+    ],
+)
+async def test_health_cli_exits_as_every_server_command_does(
+    code: grpc.StatusCode, kind: str | None, exit_code: int
+) -> None:
+    """The status and relayed error kind mapped as for any --server call (README's table)."""
+    peer = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(_Refusing(code, kind), peer)
+    port = peer.add_insecure_port("127.0.0.1:0")
+    await peer.start()
+    try:
+        got, out, err = await health_cli("--server", f"127.0.0.1:{port}")
+    finally:
+        await peer.stop(grace=None)
+    assert (got, out) == (exit_code, ""), err
+    assert err == "xregistry: error: refused here\n"

@@ -11,6 +11,7 @@ import grpc
 import grpc.aio
 import pytest
 
+from catalog.api.access import Access
 from catalog.api.observe import request_id
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog.app.auth_config import AuthSettings, Binding, Role, StaticToken
@@ -86,15 +87,20 @@ def exposed(tmp_path: Path, **fields: object) -> ServeConfig:
 
 
 def test_off_loopback_needs_tls_and_auth_or_the_words(tmp_path: Path) -> None:
+    # Checked with the other listeners, before the server touches anything.
     with pytest.raises(ConfigError, match=r"refusing to listen on 0\.0\.0\.0:0 .*TLS and auth"):
-        MetricsExport(exposed(tmp_path))
+        Server(exposed(tmp_path))
     # The NetworkPolicy-only mode: said in words, and logged as such.
-    assert MetricsExport(exposed(tmp_path, insecure_serve=INSECURE_SERVE_WORDS)).listener
+    consented = exposed(tmp_path, insecure_serve=INSECURE_SERVE_WORDS)
+    assert "metrics: listening on 0.0.0.0:0 without TLS or authentication, as insecure_serve" in (
+        " ".join(consented.exposure_warnings())
+    )
+    assert MetricsExport(consented, Access(consented.auth)).listener
     # TLS alone is not enough without auth.
     pki = make_pki(tmp_path)
     tls = {"cert_file": str(pki.server.cert_file), "key_file": str(pki.server.key_file)}
     with pytest.raises(ConfigError, match="without authentication"):
-        MetricsExport(exposed(tmp_path, metrics={"listen": "0.0.0.0:0", "tls": tls}))
+        exposed(tmp_path, metrics={"listen": "0.0.0.0:0", "tls": tls}).exposure_warnings()
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.cli.platforms import PlatformChoice, choose
 from catalog.errors import InvalidArgument, NotFound
 from catalog.oci.manifest import parse_manifest
+from catalog.oci.platforms import PlatformChoice, choose
 from catalog.schedules import parse_duration
 from catalog.store.registries import RegistrySpec, registry_address, validate_host, validate_spec
 

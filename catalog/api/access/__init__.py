@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from catalog.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from catalog.api.access.control import Access
     from catalog.api.access.http import access_middleware
     from catalog.api.access.interceptor import AccessInterceptor
     from catalog.api.access.permissions import ENDPOINTS, METHODS, ROLE_PERMISSIONS, Permission
@@ -15,6 +16,7 @@ __all__ = [
     "ENDPOINTS",
     "METHODS",
     "ROLE_PERMISSIONS",
+    "Access",
     "AccessInterceptor",
     "Permission",
     "access_middleware",
@@ -22,6 +24,7 @@ __all__ = [
 __getattr__ = lazy_exports(
     __name__,
     {
+        "Access": "control",
         "AccessInterceptor": "interceptor",
         "ENDPOINTS": "permissions",
         "METHODS": "permissions",

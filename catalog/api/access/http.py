@@ -3,7 +3,7 @@
 :data:`~catalog.api.access.permissions.ENDPOINTS` (deny by default), the handler run as the
 caller.
 
-    app = web.Application(middlewares=[access_middleware(config.auth)])
+    app = web.Application(middlewares=[access_middleware(access)])  # access: Access(config.auth)
 
 With no ``auth`` section every request runs as the anonymous principal (the listener's own
 exposure rule keeps that to loopback). Answers: 401 (with ``WWW-Authenticate: Bearer``) for
@@ -21,10 +21,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from catalog.api.access.authenticate import Authenticator, Unauthenticated
-from catalog.api.access.authorize import Authorizer
+from catalog.api.access.authenticate import Unauthenticated
+from catalog.api.access.control import Access
 from catalog.api.access.permissions import ENDPOINTS, Permission
-from catalog.app.auth_config import AuthSettings
 from catalog.principals import ANONYMOUS, acting_as
 
 log = logging.getLogger(__name__)
@@ -39,10 +38,9 @@ def route_key(request: web.Request) -> str:
 
 
 def access_middleware(
-    settings: AuthSettings | None, endpoints: Mapping[str, Permission] = ENDPOINTS
+    access: Access, endpoints: Mapping[str, Permission] = ENDPOINTS
 ) -> Middleware:
-    authenticator = Authenticator(settings) if settings is not None else None
-    authorizer = Authorizer(settings.bindings) if settings is not None else None
+    authenticator, authorizer = access.authenticator, access.authorizer
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

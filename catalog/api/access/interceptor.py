@@ -18,9 +18,9 @@ import grpc.aio
 
 from catalog.api.access.authenticate import Authenticator, Unauthenticated
 from catalog.api.access.authorize import Authorizer
+from catalog.api.access.control import Access
 from catalog.api.access.permissions import METHODS, Permission
 from catalog.api.handler_cache import WrappingInterceptor
-from catalog.app.auth_config import AuthSettings
 from catalog.principals import ANONYMOUS, Principal, acting_as
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,13 @@ async def _anonymous(context: Context) -> Principal:
 
 
 class AccessInterceptor(WrappingInterceptor):
-    """With ``settings`` None (no ``auth`` section) every call runs as the anonymous principal."""
+    """Without an ``auth`` section every call runs as the anonymous principal."""
 
-    def __init__(self, settings: AuthSettings | None) -> None:
-        self.authenticator = Authenticator(settings) if settings is not None else None
-        self._authorizer = Authorizer(settings.bindings) if settings is not None else None
+    def __init__(self, access: Access) -> None:
+        self.authenticator = access.authenticator
+        self._authorizer = access.authorizer
         super().__init__()
+        settings = access.settings
         if settings is not None:
             log.info(
                 "authentication: %d static tokens, OIDC issuers [%s], client certificates %s;"

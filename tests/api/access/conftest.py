@@ -13,7 +13,7 @@ import grpc
 import grpc.aio
 import pytest
 
-from catalog.api.access import AccessInterceptor
+from catalog.api.access import Access, AccessInterceptor
 from catalog.api.server import ApiServer, build_server, catalog_service
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog.app.auth_config import AuthSettings
@@ -76,7 +76,7 @@ class Api:
 async def serving_access(
     settings: AuthSettings | None, credentials: grpc.ServerCredentials | None = None
 ) -> AsyncIterator[Api]:
-    access = AccessInterceptor(settings)
+    access = AccessInterceptor(Access(settings))
     # The generated base declares every method abstract; the others answer UNIMPLEMENTED.
     servicer_class: type[Any] = WhoAmI
     servicer: WhoAmI = servicer_class()

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from catalog.api.access import Permission, access_middleware
+from catalog.api.access import Access, Permission, access_middleware
 from catalog.api.http import HttpListener
 from catalog.app.auth_config import AuthSettings, Binding, OidcIssuer, Role, StaticToken
 from catalog.app.tls_config import TlsSettings
@@ -34,7 +34,7 @@ async def who(_: web.Request) -> web.Response:
 
 
 def application(settings: AuthSettings | None) -> web.Application:
-    app = web.Application(middlewares=[access_middleware(settings, ROUTES)])
+    app = web.Application(middlewares=[access_middleware(Access(settings), ROUTES)])
     app.router.add_get("/who", who)
     app.router.add_post("/work/{name}", who)
     app.router.add_get("/healthz", who)
