@@ -20,7 +20,6 @@ from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import echo_json, output_option
 from catalog.cli.platforms import platform_option
 from catalog.errors import InvalidArgument
-from catalog.oci.platforms import platform_images
 
 # Blobs sent at once per manifest.
 _TRANSFERS = 4
