@@ -93,9 +93,9 @@ def registered_name_hint(host: str, path: str) -> str:
     stored rule's ends): that name, when the catalog knows the host, or how to add it."""
     import click
 
-    from catalog.cli.context import open_catalog
+    from catalog.cli.context import open_reader
 
-    catalog = open_catalog(click.get_current_context())
+    catalog = open_reader(click.get_current_context())
     view = registry_of_host(catalog.list_registries(size=1000).items, host)
     if view is not None:
         rest = f"/{path}" if path else ""
