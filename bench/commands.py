@@ -5,8 +5,10 @@ a stored policy set, one verification done) is asked by each catalog command ``-
 a process, first on the database, then through ``--server`` (an ``xregistry serve`` process on
 the same database). Beside them, in the same run: ``python -c pass`` (the floor no Python
 command beats) and ``xregistry --version``. Printed: the median and best wall time of each, its
-ratio to the 0.3 s budget, and, per command, the modules whose import costs most (``-X
-importtime``, cumulative, top 5) — where the time goes.
+ratio to the 0.3 s budget, the median CPU time (user + system) of the process — on a shared
+machine wall time is mostly waiting for a core, CPU time the command's own work — and, per
+command, the modules whose import costs most (``-X importtime``, cumulative, top 5) — where
+the time goes.
 
 Run: ``.venv/bin/python -m bench.commands [--runs 10]``. Needs ``docker-registry``.
 """
@@ -18,6 +20,7 @@ import asyncio
 import os
 import random
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -71,12 +74,20 @@ async def populate(host: str) -> str:
 
 
 def run(args: list[str], env: dict[str, str], *, check: bool = True) -> float:
+    return timed(args, env, check=check)[0]
+
+
+def timed(args: list[str], env: dict[str, str], *, check: bool = True) -> tuple[float, float]:
+    """The command's wall time and CPU time (user + system), as a process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(args, env=env, capture_output=True, check=False)
     took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if check and done.returncode != 0:
         raise SystemExit(f"{' '.join(args)}: exit {done.returncode}: {done.stderr.decode()[-500:]}")
-    return took
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return took, cpu
 
 
 def imports(args: list[str], env: dict[str, str]) -> list[tuple[float, str]]:
@@ -91,9 +102,11 @@ def imports(args: list[str], env: dict[str, str]) -> list[tuple[float, str]]:
     return sorted(found, reverse=True)[:5]
 
 
-def report(name: str, times: list[float]) -> None:
+def report(name: str, runs: list[tuple[float, float]]) -> None:
+    times = [wall for wall, _ in runs]
     median, best = statistics.median(times), min(times)
-    print(f"{name:<28} {median:>7.3f} {best:>7.3f} {median / BUDGET:>9.2f}")
+    cpu = statistics.median(cpu for _, cpu in runs)
+    print(f"{name:<28} {median:>7.3f} {best:>7.3f} {median / BUDGET:>9.2f} {cpu:>7.3f}")
 
 
 def main() -> None:
@@ -133,20 +146,23 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         raise SystemExit("serve did not answer within 30 s")
                     time.sleep(0.2)
-                print(f"{options.runs} runs each; seconds of wall time")
-                print(f"{'command':<28} {'median':>7} {'best':>7} {'÷ 0.3 s':>9}")
-                floor = [run([sys.executable, "-c", "pass"], env) for _ in range(options.runs)]
+                load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+                print(f"{options.runs} runs each; seconds of wall time; load average {load}")
+                print(f"{'command':<28} {'median':>7} {'best':>7} {'÷ 0.3 s':>9} {'cpu':>7}")
+                floor = [timed([sys.executable, "-c", "pass"], env) for _ in range(options.runs)]
                 report("python -c pass", floor)
                 report(
                     "xregistry --version",
-                    [run([*XREGISTRY, "--version"], env) for _ in range(options.runs)],
+                    [timed([*XREGISTRY, "--version"], env) for _ in range(options.runs)],
                 )
                 profiles = {}
                 for where, where_env in (("", env), (" --server", remote)):
                     for name, args in commands(registry.host).items():
-                        times = [run([*XREGISTRY, *args], where_env) for _ in range(options.runs)]
-                        report(name + where, times)
+                        runs = [timed([*XREGISTRY, *args], where_env) for _ in range(options.runs)]
+                        report(name + where, runs)
                         profiles[name + where] = imports([*XREGISTRY, *args], where_env)
+                load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+                print(f"load average after: {load}")
                 print("\nwhere the time goes: the costliest top-level imports (cumulative s)")
                 for name, found in profiles.items():
                     print(f"{name}: " + ", ".join(f"{m} {s:.3f}" for s, m in found))

@@ -13,11 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import metrics
-from catalog.errors import FailedPrecondition, InvalidArgument
+from catalog.app.catalog_reads import CatalogReads
+from catalog.errors import FailedPrecondition
 from catalog.index.progress import IndexStats, ProgressCallback
-from catalog.oci.digest import is_digest
 from catalog.oci.options import RegistryOptions
-from catalog.oci.reference import parse_image_reference
 from catalog.oci.secrets import Secrets
 from catalog.store import queries
 from catalog.store.audit import AuditKind, record, registry_resource, registry_version
@@ -39,7 +38,10 @@ from catalog.store.registries import (
 AfterIndex = Callable[[str, datetime], object]
 
 
-class CatalogService:
+class CatalogService(CatalogReads):
+    """The catalog's reads (:class:`CatalogReads`, on ORM sessions here), its changes and
+    indexing."""
+
     def __init__(
         self,
         sessions: sessionmaker[Session],
@@ -49,6 +51,7 @@ class CatalogService:
         limits: RegistryOptions | None = None,
         index_deadline: float | None = None,
     ) -> None:
+        super().__init__(sessions)
         self.sessions = sessions
         self.after_index = after_index
         # The named credentials, CA files and layout roots registries may use; none by default.
@@ -78,42 +81,11 @@ class CatalogService:
         with self.sessions() as session:
             return queries.RegistryView.of(get_registry(session, name))
 
-    def list_registries(
-        self, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.RegistryView]:
-        with self.sessions() as session:
-            return queries.list_registries(session, queries.page_size(size), after)
-
     def remove_registry(self, name: str) -> None:
         with self.sessions.begin() as session:
             before = registry_version(get_registry(session, name))
             delete_registry(session, name)
             record(session, AuditKind.REGISTRY_DELETED, registry_resource(name), before, None)
-
-    def list_repositories(
-        self, registry: str, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.RepositoryView]:
-        with self.sessions() as session:
-            return queries.list_repositories(session, registry, queries.page_size(size), after)
-
-    def list_tags(
-        self,
-        registry: str,
-        repository: str,
-        show_gone: bool = False,
-        size: int = 0,
-        after: queries.Key | None = None,
-    ) -> queries.Page[queries.TagView]:
-        with self.sessions() as session:
-            return queries.list_tags(
-                session, registry, repository, show_gone, queries.page_size(size), after
-            )
-
-    def list_index_errors(
-        self, registry: str, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.IndexErrorView]:
-        with self.sessions() as session:
-            return queries.list_index_errors(session, registry, queries.page_size(size), after)
 
     async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats:
         """Crawl a registry now; one run per registry at a time in this process (scheduled and
@@ -205,71 +177,6 @@ class CatalogService:
     def _run_ended(self, name: str, errors: int) -> None:
         with self.sessions.begin() as session:
             index_ended(session, name, datetime.now(UTC), errors)
-
-    def artifact(self, reference: str) -> queries.ArtifactView:
-        """By digest (``sha256:…``) or by image reference, resolved through the catalog's tags."""
-        with self.sessions() as session:
-            if is_digest(reference):
-                return queries.get_artifact(session, reference)
-            digest = queries.resolve_reference(session, parse_image_reference(reference, "latest"))
-            return queries.get_artifact(session, digest)
-
-    def referrers(
-        self,
-        digest: str,
-        artifact_type: str | None = None,
-        size: int = 0,
-        after: queries.Key | None = None,
-        budget: queries.Budget | None = None,
-    ) -> queries.Page[queries.AttachmentView]:
-        with self.sessions() as session:
-            return queries.list_referrers(
-                session, digest, artifact_type, queries.page_size(size), after, budget
-            )
-
-    def find(
-        self,
-        purl: str | None = None,
-        name: str | None = None,
-        version: str | None = None,
-        size: int = 0,
-        after: queries.Key | None = None,
-        budget: queries.Budget | None = None,
-    ) -> queries.Page[queries.PackageMatch]:
-        with self.sessions() as session:
-            return queries.search_packages(
-                session,
-                purl=purl,
-                name=name,
-                version=version,
-                size=queries.page_size(size),
-                after=after,
-                budget=budget,
-            )
-
-    def tag_events(
-        self,
-        registry: str,
-        repository: str,
-        tag: str,
-        size: int = 0,
-        after: queries.Key | None = None,
-    ) -> queries.Page[queries.TagEventView]:
-        with self.sessions() as session:
-            return queries.tag_history(
-                session, registry, repository, tag, queries.page_size(size), after
-            )
-
-    def tag_history(
-        self, reference: str, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.TagEventView]:
-        """The history of HOST/REPO:TAG, the host naming a configured registry."""
-        ref = parse_image_reference(reference, "latest")
-        if ref.digest is not None:
-            raise InvalidArgument("tag history needs a tag, not a digest")
-        with self.sessions() as session:
-            registry = queries.registry_for_host(session, ref.registry).name
-        return self.tag_events(registry, ref.repository, ref.tag or "latest", size, after)
 
 
 def apply_config_registries(session: Session, specs: Sequence[RegistrySpec]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from catalog.cli.context import Catalog, with_catalog
+from catalog.cli.context import Reader, with_reader
 from catalog.cli.errors import reports_errors
 from catalog.cli.hosts import all_registries, by_catalog_host
 from catalog.cli.output import echo_json, fields, output_option, table
@@ -82,8 +82,8 @@ def artifact_group() -> None:
 @click.argument("reference")
 @output_option
 @reports_errors
-@with_catalog
-def show(catalog: Catalog, reference: str, output: str) -> None:
+@with_reader
+def show(catalog: Reader, reference: str, output: str) -> None:
     """Everything the catalog knows of REFERENCE (HOST/REPO:TAG, or a digest sha256:…):
     platforms, where it lives, signatures, attestations with provenance, SBOMs."""
     view = by_catalog_host(catalog.artifact, lambda: all_registries(catalog), reference)
@@ -100,9 +100,9 @@ def show(catalog: Catalog, reference: str, output: str) -> None:
 @click.option("--limit", default=100, show_default=True, help="At most this many matches.")
 @output_option
 @reports_errors
-@with_catalog
+@with_reader
 def find_command(
-    catalog: Catalog,
+    catalog: Reader,
     purl: str | None,
     name: str | None,
     version: str | None,
@@ -149,8 +149,8 @@ def tag_group() -> None:
 @click.argument("reference")
 @output_option
 @reports_errors
-@with_catalog
-def history(catalog: Catalog, reference: str, output: str) -> None:
+@with_reader
+def history(catalog: Reader, reference: str, output: str) -> None:
     """What tag REFERENCE (HOST/REPO:TAG) pointed to over time, as the indexer observed it."""
     page = by_catalog_host(
         lambda ref: catalog.tag_history(ref, size=1000), lambda: all_registries(catalog), reference

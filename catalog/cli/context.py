@@ -17,6 +17,7 @@ from catalog.store import views
 from catalog.store.views import RegistrySpec
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from catalog.app.catalog_service import CatalogService
@@ -26,18 +27,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Catalog(Protocol):
-    """What commands need of the catalog: the database's, or a server's."""
-
-    def add_registry(self, spec: RegistrySpec) -> views.RegistryView: ...
+class Reader(Protocol):
+    """What commands that only read need of the catalog: the database's, or a server's."""
 
     def list_registries(
         self, size: int = 0, after: views.Key | None = None
     ) -> views.Page[views.RegistryView]: ...
-
-    def remove_registry(self, name: str) -> None: ...
-
-    async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats: ...
 
     def list_index_errors(
         self, registry: str, size: int = 0, after: views.Key | None = None
@@ -68,6 +63,16 @@ class Catalog(Protocol):
     ) -> views.Page[views.TagEventView]: ...
 
 
+class Catalog(Reader, Protocol):
+    """What commands that change the catalog (or index) need of it besides."""
+
+    def add_registry(self, spec: RegistrySpec) -> views.RegistryView: ...
+
+    def remove_registry(self, name: str) -> None: ...
+
+    async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats: ...
+
+
 def server_address(ctx: click.Context) -> str | None:
     """``--server`` (or ``$XREGISTRY_SERVER``): a command given one opens no database."""
     server = ctx.find_root().params.get("server")
@@ -90,9 +95,16 @@ def config_path() -> str | None:
 
 def open_sessions(url: str) -> sessionmaker[Session]:
     """Sessions on the database at ``url``, its schema brought up to date first."""
+    from catalog.store.db import session_factory
+
+    return session_factory(open_engine(url))
+
+
+def open_engine(url: str) -> Engine:
+    """The database at ``url``, its schema brought up to date first."""
     from sqlalchemy.exc import OperationalError
 
-    from catalog.store.db import make_engine, session_factory, upgrade
+    from catalog.store.db import make_engine, upgrade
 
     engine = make_engine(url)
     try:
@@ -102,7 +114,7 @@ def open_sessions(url: str) -> sessionmaker[Session]:
         where = engine.url.render_as_string(hide_password=True)
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise CatalogUnreachable(f"cannot open the database {where}: {reason}") from None
-    return session_factory(engine)
+    return engine
 
 
 def open_service(url: str) -> CatalogService:
@@ -137,16 +149,34 @@ def local_secrets() -> Secrets:
     return load_config(Path(path)).secrets.build(local=True)
 
 
-def with_catalog(
-    func: Callable[Concatenate[Any, P], R],
-) -> Callable[P, R]:
+def with_catalog(func: Callable[Concatenate[Any, P], R]) -> Callable[P, R]:
     """Give the command its catalog as first argument: the server's when --server is set."""
+    return _given(open_catalog, func)
 
+
+def with_reader(func: Callable[Concatenate[Any, P], R]) -> Callable[P, R]:
+    """:func:`with_catalog` for a command that only reads: :func:`open_reader`'s catalog."""
+    return _given(open_reader, func)
+
+
+def _given(
+    opener: Callable[[click.Context], object], func: Callable[Concatenate[Any, P], R]
+) -> Callable[P, R]:
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        return func(open_catalog(click.get_current_context()), *args, **kwargs)
+        return func(opener(click.get_current_context()), *args, **kwargs)
 
     return wrapper
+
+
+def open_reader(ctx: click.Context) -> Reader:
+    """The catalog of a command that only reads: the server's when --server is set, else the
+    database's queries on a plain connection (no ORM, no service, no secrets to load)."""
+    if server_address(ctx):
+        return open_catalog(ctx)
+    from catalog.app.catalog_reads import CatalogReads
+
+    return CatalogReads(open_engine(database_url(ctx)).connect)
 
 
 def open_catalog(ctx: click.Context) -> Catalog:

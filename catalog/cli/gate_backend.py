@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 import click
 
-from catalog.cli.context import database_url, open_service, server_address
+from catalog.cli.context import database_url, local_secrets, open_engine, server_address
 from catalog.errors import InvalidArgument
-from catalog.oci.secrets import Secrets
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from catalog.gate.checker import CheckResult, Gate
+    from catalog.oci.secrets import Secrets
     from catalog.trust.policy.stored import Policies, PolicyView
 
 
@@ -51,24 +53,33 @@ class GateBackend(Protocol):
 
 
 class LocalGate:
-    """The gate on the database, verifying with Sigstore's production instance (and staging)."""
+    """The gate on the database, verifying with Sigstore's production instance (and staging).
+    The ORM sessions, the gate and the user's secrets are made when first needed: listing the
+    policy sets needs none of them."""
 
-    def __init__(
-        self, sessions: sessionmaker[Session], staging: bool, secrets: Secrets | None = None
-    ) -> None:
-        self.sessions = sessions
+    def __init__(self, engine: Engine, staging: bool) -> None:
+        self.engine = engine
         self.staging = staging
-        self.secrets = secrets  # what registries' names resolve to when asked live
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        from catalog.store.db import session_factory
+
+        return session_factory(self.engine)
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        """What registries' names resolve to when asked live: the local user's."""
+        return local_secrets()
 
     def gate(self) -> Gate:
         """The gate itself, for commands that drive it directly (`admission review`)."""
-        from catalog.app.trust_config import TrustSettings
         from catalog.gate import build_gate
+        from catalog.trust import load
 
-        settings = TrustSettings(
-            sigstore=("production", "staging") if self.staging else ("production",)
-        )
-        return build_gate(self.sessions, settings.build(), self.secrets or Secrets())
+        # What TrustSettings(sigstore=…).build() gives, without its pydantic models.
+        trust = load(instances=("production", "staging") if self.staging else ("production",))
+        return build_gate(self.sessions, trust, self.secrets)
 
     def check(
         self, image: str, policy: str, *, live: bool, offline: bool, adhoc: PolicySource | None
@@ -87,7 +98,11 @@ class LocalGate:
         return self._policies().apply(name, source)
 
     def list_policies(self) -> list[PolicyView]:
-        return self._policies().list()
+        from catalog.store.policies import current_policies
+
+        # Policies.list's query on a plain connection: no ORM session to import and set up.
+        with self.engine.connect() as connection:
+            return current_policies(connection)
 
     def _policies(self) -> Policies:
         # Storing and listing need no gate: the command line configures no PKI roots to check
@@ -110,5 +125,9 @@ def open_gate(staging: bool = False, ctx: click.Context | None = None) -> GateBa
         from catalog.cli.remote_gate import RemoteGate
 
         return RemoteGate(server)
-    service = open_service(database_url(ctx))
-    return LocalGate(service.sessions, staging, service.secrets)
+    return local_gate(staging, ctx)
+
+
+def local_gate(staging: bool, ctx: click.Context) -> LocalGate:
+    """The gate on the database (schema upgraded), whatever --server says."""
+    return LocalGate(open_engine(database_url(ctx)), staging)

@@ -17,7 +17,7 @@ from catalog.oci.errors import InvalidReference
 from catalog.oci.reference import ImageReference, parse_image_reference
 
 if TYPE_CHECKING:
-    from catalog.cli.context import Catalog
+    from catalog.cli.context import Reader
     from catalog.store.views import RegistryView
 
 T = TypeVar("T")
@@ -25,7 +25,7 @@ _ADDRESS_LIMIT = 16  # addresses looked at per name: enough for any real host
 _PAGE = 1000  # registries a page holds at most (catalog.store.queries.MAX_PAGE_SIZE)
 
 
-def all_registries(catalog: Catalog, page: int = _PAGE) -> list[RegistryView]:
+def all_registries(catalog: Reader, page: int = _PAGE) -> list[RegistryView]:
     """Every registry of the catalog, page after page (one page would miss the 1,001st)."""
     found: list[RegistryView] = []
     after = None
@@ -107,9 +107,9 @@ def registered_name_hint(host: str, path: str) -> str:
     stored rule's ends): that name, when the catalog knows the host, or how to add it."""
     import click
 
-    from catalog.cli.context import open_catalog
+    from catalog.cli.context import open_reader
 
-    catalog = open_catalog(click.get_current_context())
+    catalog = open_reader(click.get_current_context())
     view = registry_of_host(all_registries(catalog), host)
     if view is not None:
         rest = f"/{path}" if path else ""

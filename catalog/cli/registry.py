@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from catalog.cli.context import Catalog, with_catalog
+from catalog.cli.context import Catalog, Reader, with_catalog, with_reader
 from catalog.cli.errors import reports_errors
 from catalog.cli.hosts import all_registries
 from catalog.cli.output import count_text, echo_json, output_option, table, when_text
@@ -91,8 +91,8 @@ def add(
 @registry_group.command("list")
 @output_option
 @reports_errors
-@with_catalog
-def list_(catalog: Catalog, output: str) -> None:
+@with_reader
+def list_(catalog: Reader, output: str) -> None:
     """List the registries the catalog knows."""
     views = all_registries(catalog)
     if output == "json":

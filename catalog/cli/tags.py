@@ -16,7 +16,7 @@ from catalog.errors import InvalidArgument, NotFound
 from catalog.oci.reference import ImageReference, Reference, parse_reference
 
 if TYPE_CHECKING:
-    from catalog.cli.context import Catalog
+    from catalog.cli.context import Reader
     from catalog.oci.options import RegistryOptions
     from catalog.store.views import TagView
 
@@ -44,7 +44,7 @@ async def _live(ref: Reference, options: RegistryOptions) -> list[str]:
     return sorted(found)
 
 
-def _recorded(catalog: Catalog, ref: ImageReference, gone: bool) -> list[TagView]:
+def _recorded(catalog: Reader, ref: ImageReference, gone: bool) -> list[TagView]:
     from catalog.cli.hosts import all_registries, registry_of_host
 
     view = registry_of_host(all_registries(catalog), ref.registry)
@@ -121,9 +121,9 @@ def tags_command(
         return
     if not isinstance(ref, ImageReference):
         raise InvalidArgument("--catalog looks a registry's repository up: give HOST/REPO")
-    from catalog.cli.context import open_catalog
+    from catalog.cli.context import open_reader
 
-    views = _recorded(open_catalog(click.get_current_context()), ref, gone)
+    views = _recorded(open_reader(click.get_current_context()), ref, gone)
     if output == "json":
         echo_json([_tag_json(v) for v in views])
         return

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -27,7 +27,6 @@ from catalog.gate import stored_results
 from catalog.gate._state_cache import Key, StateCache
 from catalog.gate.decision_log import Asked, DecisionLog
 from catalog.gate.result import CheckResult as CheckResult
-from catalog.index.live import index_live, resolve_live
 from catalog.oci.errors import OCIError
 from catalog.oci.options import RegistryOptions
 from catalog.oci.reference import ImageReference, parse_image_reference
@@ -41,7 +40,6 @@ from catalog.trust.policy.image_globs import reference_candidates
 from catalog.trust.policy.loading import PolicySet, load_policy_set
 from catalog.trust.roots import TrustConfig, public_key
 from catalog.trust.signatures import VerifiedSignature
-from catalog.trust.verify import verify_layer
 
 T = TypeVar("T")
 # What the warm path reads of an image: its digest (None: the catalog has no such tag), the
@@ -145,6 +143,8 @@ class Gate:
         for signature, attestation, provenance in found:
             result = stored.get(signature.id)
             if result is None:
+                from catalog.trust.verify import verify_layer  # sigstore: for a new signature
+
                 result = verify_layer(
                     signature.layer_media_type,
                     signature.layer,
@@ -558,10 +558,16 @@ def build_gate(
     """The gate, asking registries live for what the catalog has not seen (with the named
     ``secrets`` their registries refer to, none by default, and clients under ``limits``)."""
     secrets = secrets or Secrets()
-    return Gate(
-        sessions,
-        trust,
-        resolve_live=partial(resolve_live, sessions, secrets, limits=limits),
-        index_live=partial(index_live, sessions, secrets, limits=limits),
-        audit=audit,
-    )
+
+    # The indexer (and aiohttp) imported only when a registry is asked: a warm check never is.
+    async def resolve(reference: ImageReference) -> str:
+        from catalog.index.live import resolve_live
+
+        return await resolve_live(sessions, secrets, reference, limits=limits)
+
+    async def fetch(reference: ImageReference, digest: str) -> int:
+        from catalog.index.live import index_live
+
+        return await index_live(sessions, secrets, reference, digest, limits=limits)
+
+    return Gate(sessions, trust, resolve_live=resolve, index_live=fetch, audit=audit)

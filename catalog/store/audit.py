@@ -21,18 +21,22 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
 
 from catalog.errors import InvalidArgument
 from catalog.principals import Principal, current
-from catalog.store.models import AuditEvent, Registry, utcnow
-from catalog.store.queries import Key, Page, keyset_page, views_of
+from catalog.store.queries import Key, Page, Reads, keyset_page, views_of
+from catalog.store.schema import audit_events, utcnow
 
 # Re-exported: the kind lives apart from SQL (catalog/store/views.py) for light importers.
 from catalog.store.views import AuditKind as AuditKind
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+
+    from catalog.store.models import Registry
 
 PRINCIPAL_MAX = 512  # the principal columns' width (audit_events, decisions)
 
@@ -57,7 +61,7 @@ class AuditEventView:
     detail: str | None
 
     @classmethod
-    def of(cls, row: AuditEvent) -> AuditEventView:
+    def of(cls, row: Row[Any]) -> AuditEventView:
         return cls(
             id=row.id,
             occurred_at=row.occurred_at,
@@ -82,7 +86,7 @@ class AuditFilter:
 
 
 def record(
-    session: Session,
+    session: Reads,
     kind: AuditKind,
     resource: str,
     before: str | None,
@@ -92,7 +96,7 @@ def record(
 ) -> None:
     """Add the event to ``session``'s transaction: it commits or rolls back with the change."""
     session.execute(
-        insert(AuditEvent).values(
+        insert(audit_events).values(
             occurred_at=utcnow(),
             principal=principal_text(principal),
             kind=kind,
@@ -105,21 +109,22 @@ def record(
 
 
 def list_events(
-    session: Session, where: AuditFilter, size: int, after: Key | None = None
+    session: Reads, where: AuditFilter, size: int, after: Key | None = None
 ) -> Page[AuditEventView]:
     """Newest first (by id: the order the changes were recorded); ``after`` is the
     ``next_after`` of the page before: ``(event id,)``."""
-    query = select(AuditEvent)
+    event = audit_events.c
+    query = select(audit_events)
     if where.principal is not None:
-        query = query.where(AuditEvent.principal == where.principal)
+        query = query.where(event.principal == where.principal)
     if where.kind is not None:
-        query = query.where(AuditEvent.kind == where.kind)
+        query = query.where(event.kind == where.kind)
     if where.since is not None:
-        query = query.where(AuditEvent.occurred_at >= where.since)
+        query = query.where(event.occurred_at >= where.since)
     if where.until is not None:
-        query = query.where(AuditEvent.occurred_at < where.until)
+        query = query.where(event.occurred_at < where.until)
     start = None if after is None else (_event_id(after),)
-    page = keyset_page(session, query, (AuditEvent.id,), size, start, descending=True)
+    page = keyset_page(session, query, (event.id,), size, start, descending=True)
     return views_of(page, AuditEventView.of)
 
 

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from catalog.errors import ConfigError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///xregistry.db"
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
@@ -106,4 +106,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    # The ORM imported here: a command that only reads runs Core on a connection without it.
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(engine, expire_on_commit=False)

@@ -1,50 +1,27 @@
-"""SQLAlchemy 2 models of the catalog.
+"""SQLAlchemy 2 ORM classes of the catalog, for the writers.
 
-Content-addressed at the core: a manifest is one row per digest wherever it lives; where it lives
-is ``manifest_locations``. Attachment documents (signatures, attestations, SBOMs) hang off the
-digest of the attachment manifest, so the same signature found in two registries is decoded once.
-Schema changes go through Alembic migrations in ``migrations/`` only.
+Each class is mapped onto its table in catalog.store.schema (the one schema definition, in
+Core, which the read side uses without the ORM); the annotations here type the attributes, the
+columns are the table's. Schema changes go through Alembic migrations in ``migrations/`` only.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Table
+from sqlalchemy.orm import DeclarativeBase, Mapped, relationship
 
+from catalog.store import schema
+from catalog.store.schema import DIGEST as DIGEST
+from catalog.store.schema import utcnow as utcnow
 from catalog.store.timestamps import UTCDateTime
-
-DIGEST = String(160)  # "sha512:" + 128 hex fits
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(
-        naming_convention={
-            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
+    metadata = schema.metadata
+    # For the classes declared with mapped_column on this Base (replication.models).
     type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
         datetime: UTCDateTime,
         dict[str, Any]: JSON,
@@ -54,30 +31,31 @@ class Base(DeclarativeBase):
 
 def table_of(model: type[Base]) -> Table:
     """The model's table, for Core statements on hot paths."""
-    return Base.metadata.tables[model.__tablename__]
+    table: Table = model.__table__  # type: ignore[assignment]
+    return table
 
 
 class Registry(Base):
-    __tablename__ = "registries"
+    __table__ = schema.registries
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), unique=True)
-    host: Mapped[str] = mapped_column(String(255))
-    insecure: Mapped[bool] = mapped_column(Boolean, default=False)
+    id: Mapped[int]
+    name: Mapped[str]
+    host: Mapped[str]
+    insecure: Mapped[bool]
     # The names of a CA file and of credentials in the process's secrets (catalog.oci.secrets),
     # never a path, a variable or the secret itself; rows from before names stay as they were
     # and are refused when opened.
-    ca_file: Mapped[str | None] = mapped_column(String(1024))
-    credentials_ref: Mapped[str | None] = mapped_column(String(1024))
-    repositories_filter: Mapped[list[str]] = mapped_column(default=list)
-    index_schedule: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ca_file: Mapped[str | None]
+    credentials_ref: Mapped[str | None]
+    repositories_filter: Mapped[list[str]]
+    index_schedule: Mapped[str | None]
+    created_at: Mapped[datetime]
     # The last index run (or the one under way): an IndexStatus (catalog.store.registries),
     # when it started and ended, why it failed, and how many index errors it recorded.
-    last_index_status: Mapped[str | None] = mapped_column(Text)
+    last_index_status: Mapped[str | None]
     last_index_started_at: Mapped[datetime | None]
     last_index_at: Mapped[datetime | None]
-    last_index_error: Mapped[str | None] = mapped_column(Text)
+    last_index_error: Mapped[str | None]
     last_index_errors: Mapped[int | None]
 
     repositories: Mapped[list[Repository]] = relationship(
@@ -86,13 +64,12 @@ class Registry(Base):
 
 
 class Repository(Base):
-    __tablename__ = "repositories"
-    __table_args__ = (UniqueConstraint("registry_id", "name"),)
+    __table__ = schema.repositories
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    registry_id: Mapped[int] = mapped_column(ForeignKey("registries.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(255))
-    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[int]
+    registry_id: Mapped[int]
+    name: Mapped[str]
+    first_seen: Mapped[datetime]
     last_indexed_at: Mapped[datetime | None]
     gone_at: Mapped[datetime | None]
 
@@ -101,118 +78,109 @@ class Repository(Base):
 
 
 class Manifest(Base):
-    __tablename__ = "manifests"
+    __table__ = schema.manifests
 
-    digest: Mapped[str] = mapped_column(DIGEST, primary_key=True)
-    media_type: Mapped[str] = mapped_column(String(255))
-    artifact_type: Mapped[str | None] = mapped_column(String(255))
-    size: Mapped[int] = mapped_column(BigInteger)
-    subject_digest: Mapped[str | None] = mapped_column(DIGEST, index=True)
-    config_digest: Mapped[str | None] = mapped_column(DIGEST)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
-    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    digest: Mapped[str]
+    media_type: Mapped[str]
+    artifact_type: Mapped[str | None]
+    size: Mapped[int]
+    subject_digest: Mapped[str | None]
+    config_digest: Mapped[str | None]
+    raw: Mapped[bytes]
+    first_seen: Mapped[datetime]
 
 
 class ManifestLocation(Base):
-    __tablename__ = "manifest_locations"
-    __table_args__ = (UniqueConstraint("repository_id", "digest"),)
+    __table__ = schema.manifest_locations
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    repository_id: Mapped[int] = mapped_column(
-        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
-    )
-    digest: Mapped[str] = mapped_column(DIGEST, ForeignKey("manifests.digest"), index=True)
-    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
-    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[int]
+    repository_id: Mapped[int]
+    digest: Mapped[str]
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
     gone_at: Mapped[datetime | None]
 
 
 class Tag(Base):
-    __tablename__ = "tags"
-    __table_args__ = (UniqueConstraint("repository_id", "name"),)
+    __table__ = schema.tags
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(128))
-    digest: Mapped[str] = mapped_column(DIGEST, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[int]
+    repository_id: Mapped[int]
+    name: Mapped[str]
+    digest: Mapped[str]
+    updated_at: Mapped[datetime]
     gone_at: Mapped[datetime | None]
 
 
 class TagEvent(Base):
     """A tag observed pointing somewhere new: created (old None), moved, or gone (new None)."""
 
-    __tablename__ = "tag_events"
+    __table__ = schema.tag_events
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
-    old_digest: Mapped[str | None] = mapped_column(DIGEST)
-    new_digest: Mapped[str | None] = mapped_column(DIGEST)
-    observed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[int]
+    tag_id: Mapped[int]
+    old_digest: Mapped[str | None]
+    new_digest: Mapped[str | None]
+    observed_at: Mapped[datetime]
 
 
 class IndexChild(Base):
-    __tablename__ = "index_children"
+    __table__ = schema.index_children
 
-    parent_digest: Mapped[str] = mapped_column(
-        DIGEST, ForeignKey("manifests.digest"), primary_key=True
-    )
-    child_digest: Mapped[str] = mapped_column(DIGEST, primary_key=True, index=True)
-    position: Mapped[int] = mapped_column(Integer)
-    media_type: Mapped[str] = mapped_column(String(255))
-    os: Mapped[str | None] = mapped_column(String(64))
-    architecture: Mapped[str | None] = mapped_column(String(64))
-    variant: Mapped[str | None] = mapped_column(String(64))
+    parent_digest: Mapped[str]
+    child_digest: Mapped[str]
+    position: Mapped[int]
+    media_type: Mapped[str]
+    os: Mapped[str | None]
+    architecture: Mapped[str | None]
+    variant: Mapped[str | None]
     # BuildKit attestation manifests are children too; this says which image one describes.
-    attests_digest: Mapped[str | None] = mapped_column(DIGEST)
+    attests_digest: Mapped[str | None]
 
 
 class Attachment(Base):
     """``attachment_digest`` is attached to ``subject_digest``, found by ``scheme``."""
 
-    __tablename__ = "attachments"
-    __table_args__ = (UniqueConstraint("subject_digest", "attachment_digest"),)
+    __table__ = schema.attachments
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    subject_digest: Mapped[str] = mapped_column(DIGEST, index=True)
-    attachment_digest: Mapped[str] = mapped_column(DIGEST, index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # signature | attestation | sbom | other
-    scheme: Mapped[str] = mapped_column(String(32))
-    artifact_type: Mapped[str | None] = mapped_column(String(255))
-    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[int]
+    subject_digest: Mapped[str]
+    attachment_digest: Mapped[str]
+    kind: Mapped[str]
+    scheme: Mapped[str]
+    artifact_type: Mapped[str | None]
+    first_seen: Mapped[datetime]
 
 
 class Signature(Base):
-    __tablename__ = "signatures"
-    __table_args__ = (UniqueConstraint("attachment_digest", "layer_digest"),)
+    __table__ = schema.signatures
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    attachment_digest: Mapped[str] = mapped_column(DIGEST, index=True)
-    layer_digest: Mapped[str] = mapped_column(DIGEST)
-    format: Mapped[str] = mapped_column(String(32))
-    identity: Mapped[str | None] = mapped_column(Text)
-    issuer: Mapped[str | None] = mapped_column(Text)
-    extensions: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    key_id: Mapped[str | None] = mapped_column(String(255))
-    log_index: Mapped[int | None] = mapped_column(BigInteger)
-    integrated_time: Mapped[int | None] = mapped_column(BigInteger)
-    signed_digests: Mapped[list[str]] = mapped_column(default=list)
+    id: Mapped[int]
+    attachment_digest: Mapped[str]
+    layer_digest: Mapped[str]
+    format: Mapped[str]
+    identity: Mapped[str | None]
+    issuer: Mapped[str | None]
+    extensions: Mapped[dict[str, Any]]
+    key_id: Mapped[str | None]
+    log_index: Mapped[int | None]
+    integrated_time: Mapped[int | None]
+    signed_digests: Mapped[list[str]]
     # What verification needs later: the layer blob and its annotations, exactly as found.
-    layer_media_type: Mapped[str] = mapped_column(String(255))
-    layer: Mapped[bytes] = mapped_column(LargeBinary)
-    annotations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    layer_media_type: Mapped[str]
+    layer: Mapped[bytes]
+    annotations: Mapped[dict[str, Any]]
 
 
 class Attestation(Base):
-    __tablename__ = "attestations"
-    __table_args__ = (UniqueConstraint("attachment_digest", "layer_digest"),)
+    __table__ = schema.attestations
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    attachment_digest: Mapped[str] = mapped_column(DIGEST, index=True)
-    layer_digest: Mapped[str] = mapped_column(DIGEST)
-    predicate_type: Mapped[str] = mapped_column(String(255), index=True)
-    subject_digests: Mapped[list[str]] = mapped_column(default=list)
-    statement: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    id: Mapped[int]
+    attachment_digest: Mapped[str]
+    layer_digest: Mapped[str]
+    predicate_type: Mapped[str]
+    subject_digests: Mapped[list[str]]
+    statement: Mapped[dict[str, Any]]
 
     provenance: Mapped[Provenance | None] = relationship(
         back_populates="attestation", cascade="all, delete-orphan", passive_deletes=True
@@ -220,68 +188,59 @@ class Attestation(Base):
 
 
 class Provenance(Base):
-    __tablename__ = "provenance"
+    __table__ = schema.provenance
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    attestation_id: Mapped[int] = mapped_column(
-        ForeignKey("attestations.id", ondelete="CASCADE"), unique=True
-    )
-    builder_id: Mapped[str | None] = mapped_column(Text, index=True)
-    build_type: Mapped[str | None] = mapped_column(Text)
-    source_uri: Mapped[str | None] = mapped_column(Text)
-    source_digest: Mapped[str | None] = mapped_column(String(255))
-    source_ref: Mapped[str | None] = mapped_column(Text)
-    entry_point: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[int]
+    attestation_id: Mapped[int]
+    builder_id: Mapped[str | None]
+    build_type: Mapped[str | None]
+    source_uri: Mapped[str | None]
+    source_digest: Mapped[str | None]
+    source_ref: Mapped[str | None]
+    entry_point: Mapped[str | None]
 
     attestation: Mapped[Attestation] = relationship(back_populates="provenance")
 
 
 class Sbom(Base):
-    __tablename__ = "sboms"
-    __table_args__ = (UniqueConstraint("attachment_digest", "layer_digest"),)
+    __table__ = schema.sboms
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    attachment_digest: Mapped[str] = mapped_column(DIGEST, index=True)
-    layer_digest: Mapped[str] = mapped_column(DIGEST)
-    format: Mapped[str] = mapped_column(String(16))
-    spec_version: Mapped[str | None] = mapped_column(String(16))
-    tool: Mapped[str | None] = mapped_column(Text)
-    name: Mapped[str | None] = mapped_column(Text)
-    package_count: Mapped[int] = mapped_column(Integer, default=0)
+    id: Mapped[int]
+    attachment_digest: Mapped[str]
+    layer_digest: Mapped[str]
+    format: Mapped[str]
+    spec_version: Mapped[str | None]
+    tool: Mapped[str | None]
+    name: Mapped[str | None]
+    package_count: Mapped[int]
 
 
 class SbomPackage(Base):
-    __tablename__ = "sbom_packages"
-    __table_args__ = (
-        Index("ix_sbom_packages_purl_base_version", "purl_base", "version"),
-        Index("ix_sbom_packages_name_version", "name", "version"),
-    )
+    __table__ = schema.sbom_packages
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    sbom_id: Mapped[int] = mapped_column(ForeignKey("sboms.id", ondelete="CASCADE"), index=True)
-    purl: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[int]
+    sbom_id: Mapped[int]
+    purl: Mapped[str | None]
     # The purl without version, qualifiers and subpath: what a version-less look-up matches.
-    purl_base: Mapped[str | None] = mapped_column(String(512))
-    type: Mapped[str | None] = mapped_column(String(64))
-    namespace: Mapped[str | None] = mapped_column(String(512))
-    name: Mapped[str] = mapped_column(String(512))
-    version: Mapped[str | None] = mapped_column(String(255))
-    licenses: Mapped[list[str]] = mapped_column(default=list)
+    purl_base: Mapped[str | None]
+    type: Mapped[str | None]
+    namespace: Mapped[str | None]
+    name: Mapped[str]
+    version: Mapped[str | None]
+    licenses: Mapped[list[str]]
 
 
 class IndexErrorRecord(Base):
     """A document or manifest the indexer could not take in, and why."""
 
-    __tablename__ = "index_errors"
+    __table__ = schema.index_errors
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    registry_id: Mapped[int] = mapped_column(
-        ForeignKey("registries.id", ondelete="CASCADE"), index=True
-    )
-    repository: Mapped[str | None] = mapped_column(String(255))
-    reference: Mapped[str | None] = mapped_column(String(255))
-    reason: Mapped[str] = mapped_column(Text)
-    observed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[int]
+    registry_id: Mapped[int]
+    repository: Mapped[str | None]
+    reference: Mapped[str | None]
+    reason: Mapped[str]
+    observed_at: Mapped[datetime]
 
 
 class UndecodableDocument(Base):
@@ -289,11 +248,11 @@ class UndecodableDocument(Base):
     the same bytes forever, so a later crawl neither fetches nor decodes it again (it reports
     the reason again); a changed document is a new digest, and is tried."""
 
-    __tablename__ = "undecodable_documents"
+    __table__ = schema.undecodable_documents
 
-    digest: Mapped[str] = mapped_column(DIGEST, primary_key=True)
-    reason: Mapped[str] = mapped_column(Text)
-    observed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    digest: Mapped[str]
+    reason: Mapped[str]
+    observed_at: Mapped[datetime]
 
 
 class Verification(Base):
@@ -303,83 +262,79 @@ class Verification(Base):
     configuration re-verifies what it affects.
     """
 
-    __tablename__ = "verifications"
-    __table_args__ = (UniqueConstraint("signature_id", "subject_digest", "trust_version"),)
+    __table__ = schema.verifications
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    signature_id: Mapped[int] = mapped_column(
-        ForeignKey("signatures.id", ondelete="CASCADE"), index=True
-    )
-    subject_digest: Mapped[str] = mapped_column(DIGEST, index=True)
-    trust_version: Mapped[str] = mapped_column(String(64))
-    verified: Mapped[bool] = mapped_column(Boolean)
-    reason: Mapped[str] = mapped_column(Text)
-    method: Mapped[str | None] = mapped_column(String(16))
-    trust_root: Mapped[str | None] = mapped_column(String(255))
-    identity: Mapped[str | None] = mapped_column(Text)
-    issuer: Mapped[str | None] = mapped_column(Text)
-    extensions: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    key_fingerprint: Mapped[str | None] = mapped_column(String(64))
-    log_index: Mapped[int | None] = mapped_column(BigInteger)
-    log_id: Mapped[str | None] = mapped_column(String(128))
-    integrated_time: Mapped[int | None] = mapped_column(BigInteger)
-    predicate_type: Mapped[str | None] = mapped_column(String(255))
-    signed_digests: Mapped[list[str]] = mapped_column(default=list)
-    verified_at: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[int]
+    signature_id: Mapped[int]
+    subject_digest: Mapped[str]
+    trust_version: Mapped[str]
+    verified: Mapped[bool]
+    reason: Mapped[str]
+    method: Mapped[str | None]
+    trust_root: Mapped[str | None]
+    identity: Mapped[str | None]
+    issuer: Mapped[str | None]
+    extensions: Mapped[dict[str, Any]]
+    key_fingerprint: Mapped[str | None]
+    log_index: Mapped[int | None]
+    log_id: Mapped[str | None]
+    integrated_time: Mapped[int | None]
+    predicate_type: Mapped[str | None]
+    signed_digests: Mapped[list[str]]
+    verified_at: Mapped[datetime]
 
 
 class Policy(Base):
     """A policy set, versioned: applying changed content adds a version; the newest is in force."""
 
-    __tablename__ = "policies"
-    __table_args__ = (UniqueConstraint("name", "version"),)
+    __table__ = schema.policies
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    digest: Mapped[str] = mapped_column(String(80))
-    source: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[int]
+    name: Mapped[str]
+    version: Mapped[int]
+    digest: Mapped[str]
+    source: Mapped[str]
+    created_at: Mapped[datetime]
 
 
 class DecisionRecord(Base):
     """The audit log: every gate decision, with its reasons and evidence."""
 
-    __tablename__ = "decisions"
+    __table__ = schema.decisions
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    reference: Mapped[str] = mapped_column(Text)
-    digest: Mapped[str] = mapped_column(DIGEST, index=True)
-    policy_name: Mapped[str | None] = mapped_column(String(63))
-    policy_version: Mapped[int | None] = mapped_column(Integer)
-    trust_version: Mapped[str] = mapped_column(String(64))
-    allowed: Mapped[bool] = mapped_column(Boolean)
-    mode: Mapped[str | None] = mapped_column(String(16))
-    reasons: Mapped[list[str]] = mapped_column(default=list)
-    evidence: Mapped[list[str]] = mapped_column(JSON, default=list)
-    cached: Mapped[bool] = mapped_column(Boolean, default=False)
-    decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    id: Mapped[int]
+    reference: Mapped[str]
+    digest: Mapped[str]
+    policy_name: Mapped[str | None]
+    policy_version: Mapped[int | None]
+    trust_version: Mapped[str]
+    allowed: Mapped[bool]
+    mode: Mapped[str | None]
+    reasons: Mapped[list[str]]
+    evidence: Mapped[list[str]]
+    cached: Mapped[bool]
+    decided_at: Mapped[datetime]
     # Who asked (``str(catalog.principals.current())`` when asked); None before migration 0005.
-    principal: Mapped[str | None] = mapped_column(String(512))
+    principal: Mapped[str | None]
     # Set when a Kubernetes admission review asked (migration 0006); None otherwise.
-    namespace: Mapped[str | None] = mapped_column(String(253))
-    object_ref: Mapped[str | None] = mapped_column(String(512))  # "Deployment/web"
-    operation: Mapped[str | None] = mapped_column(String(16))  # CREATE, UPDATE
-    requester: Mapped[str | None] = mapped_column(String(512))  # the review's userInfo.username
-    dry_run: Mapped[bool | None] = mapped_column(Boolean)
+    namespace: Mapped[str | None]
+    object_ref: Mapped[str | None]
+    operation: Mapped[str | None]
+    requester: Mapped[str | None]
+    dry_run: Mapped[bool | None]
 
 
 class AuditEvent(Base):
     """A change someone made (catalog.store.audit): who, when, what kind, to which resource,
     and the resource's version before and after. Written in the transaction of the change."""
 
-    __tablename__ = "audit_events"
+    __table__ = schema.audit_events
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    principal: Mapped[str] = mapped_column(String(512), index=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
-    resource: Mapped[str] = mapped_column(Text)  # the API's resource name of the target
-    before: Mapped[str | None] = mapped_column(String(255))
-    after: Mapped[str | None] = mapped_column(String(255))
-    detail: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[int]
+    occurred_at: Mapped[datetime]
+    principal: Mapped[str]
+    kind: Mapped[str]
+    resource: Mapped[str]
+    before: Mapped[str | None]
+    after: Mapped[str | None]
+    detail: Mapped[str | None]

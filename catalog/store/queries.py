@@ -10,32 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select
-from sqlalchemy.orm import Session, defer
 
 from catalog.errors import InvalidArgument, NotFound
 from catalog.oci.digest import Digest
 from catalog.oci.errors import InvalidDigest
 from catalog.oci.reference import ImageReference
-from catalog.store.models import (
-    Attachment,
-    Attestation,
-    IndexChild,
-    IndexErrorRecord,
-    Manifest,
-    ManifestLocation,
-    Provenance,
-    Registry,
-    Repository,
-    Sbom,
-    SbomPackage,
-    Signature,
-    Tag,
-    TagEvent,
-)
 from catalog.store.purls import parse_purl, purl_base
+from catalog.store.schema import (
+    attachments,
+    attestations,
+    index_children,
+    index_errors,
+    manifest_locations,
+    manifests,
+    provenance,
+    registries,
+    repositories,
+    sbom_packages,
+    sboms,
+    signatures,
+    tag_events,
+    tags,
+)
 
 # Re-exported: the records live apart from SQL (catalog/store/views.py) for light importers.
 from catalog.store.views import ArtifactView as ArtifactView
@@ -55,6 +54,17 @@ from catalog.store.views import SbomView as SbomView
 from catalog.store.views import SignatureView as SignatureView
 from catalog.store.views import TagEventView as TagEventView
 from catalog.store.views import TagView as TagView
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Row
+    from sqlalchemy.orm import Session
+
+    from catalog.store.models import Provenance
+
+# Every query here is Core on catalog.store.schema's tables, and runs on an ORM session (the
+# API, the writers) or a plain connection (a command that only reads: no ORM imported).
+Reads: TypeAlias = "Session | Connection"
+AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -106,7 +116,7 @@ def bounded_page(items: Iterable[tuple[T, Key]], size: int, budget: Budget | Non
 
 
 def _chunks(
-    session: Session,
+    session: Reads,
     query: Any,
     columns: tuple[Any, ...],
     after: Key | None,
@@ -132,89 +142,114 @@ def _digest(text: str) -> str:
         raise InvalidArgument(str(exc)) from None
 
 
-def locations_of(session: Session, digests: Collection[str]) -> dict[str, list[LocationView]]:
+def locations_of(session: Reads, digests: Collection[str]) -> dict[str, list[LocationView]]:
     """Where each digest lives, with its live tags there: two queries for any number of them."""
     wanted = sorted(set(digests))
     if not wanted:
         return {}
+    location, repo = manifest_locations.c, repositories.c
     rows = session.execute(
-        select(ManifestLocation, Repository, Registry)
-        .join(Repository, ManifestLocation.repository_id == Repository.id)
-        .join(Registry, Repository.registry_id == Registry.id)
-        .where(ManifestLocation.digest.in_(wanted))
-        .order_by(Registry.name, Repository.name)
+        select(
+            location.digest,
+            location.repository_id,
+            location.first_seen,
+            location.last_seen,
+            location.gone_at,
+            repo.name,
+            registries.c.name.label("registry"),
+        )
+        .join(repositories, location.repository_id == repo.id)
+        .join(registries, repo.registry_id == registries.c.id)
+        .where(location.digest.in_(wanted))
+        .order_by(registries.c.name, repo.name)
     ).all()
-    tags: dict[tuple[int, str], list[str]] = {}
+    live: dict[tuple[int, str], list[str]] = {}
     for repository_id, digest, name in session.execute(
-        select(Tag.repository_id, Tag.digest, Tag.name)
-        .where(Tag.digest.in_(wanted), Tag.gone_at.is_(None))
-        .order_by(Tag.name)
+        select(tags.c.repository_id, tags.c.digest, tags.c.name)
+        .where(tags.c.digest.in_(wanted), tags.c.gone_at.is_(None))
+        .order_by(tags.c.name)
     ):
-        tags.setdefault((repository_id, digest), []).append(name)
+        live.setdefault((repository_id, digest), []).append(name)
     found: dict[str, list[LocationView]] = {d: [] for d in wanted}
-    for location, repo, registry in rows:
-        found[location.digest].append(
+    for row in rows:
+        found[row.digest].append(
             LocationView(
-                registry=registry.name,
-                repository=repo.name,
-                tags=tags.get((repo.id, location.digest), []),
-                first_seen=location.first_seen,
-                last_seen=location.last_seen,
-                gone=location.gone_at is not None,
+                registry=row.registry,
+                repository=row.name,
+                tags=live.get((row.repository_id, row.digest), []),
+                first_seen=row.first_seen,
+                last_seen=row.last_seen,
+                gone=row.gone_at is not None,
             )
         )
     return found
 
 
-def _attachment_views(rows: list[Attachment]) -> list[AttachmentView]:
+def _attachment_views(rows: Sequence[AnyRow]) -> list[AttachmentView]:
     return [
         AttachmentView(a.attachment_digest, a.subject_digest, a.kind, a.scheme, a.artifact_type)
         for a in rows
     ]
 
 
-def get_artifact(session: Session, digest: str) -> ArtifactView:
+def get_artifact(session: Reads, digest: str) -> ArtifactView:
     digest = _digest(digest)
-    manifest = session.get(Manifest, digest)
+    m = manifests.c
+    manifest = session.execute(
+        select(m.media_type, m.artifact_type, m.size).where(m.digest == digest)
+    ).first()
     if manifest is None:
         raise NotFound(f"the catalog has no artifact {digest}")
-    as_child = session.scalars(
-        select(IndexChild).where(IndexChild.child_digest == digest).limit(1)
-    ).first()
-    children = session.scalars(
-        select(IndexChild).where(IndexChild.parent_digest == digest).order_by(IndexChild.position)
+    child = index_children.c
+    as_child = session.execute(select(index_children).where(child.child_digest == digest).limit(1))
+    children = session.execute(
+        select(index_children).where(child.parent_digest == digest).order_by(child.position)
     ).all()
-    attachments = list(
-        session.scalars(
-            select(Attachment).where(Attachment.subject_digest == digest).order_by(Attachment.id)
-        )
-    )
-    attached = [a.attachment_digest for a in attachments]
+    attached_rows = session.execute(
+        select(attachments).where(attachments.c.subject_digest == digest).order_by(attachments.c.id)
+    ).all()
+    attached = [a.attachment_digest for a in attached_rows]
     # The documents themselves (up to 64 MiB each) are not part of the view: never loaded.
-    signatures = session.scalars(
-        select(Signature)
-        .options(defer(Signature.layer), defer(Signature.annotations))
-        .where(Signature.attachment_digest.in_(attached))
-        .order_by(Signature.id)
+    sig = signatures.c
+    signature_rows = session.execute(
+        select(
+            sig.attachment_digest,
+            sig.format,
+            sig.identity,
+            sig.issuer,
+            sig.extensions,
+            sig.key_id,
+            sig.log_index,
+            sig.integrated_time,
+            sig.signed_digests,
+        )
+        .where(sig.attachment_digest.in_(attached))
+        .order_by(sig.id)
     ).all()
-    attestations = session.scalars(
-        select(Attestation)
-        .options(defer(Attestation.statement))
-        .where(Attestation.attachment_digest.in_(attached))
-        .order_by(Attestation.id)
+    attestation_rows = session.execute(
+        select(
+            attestations.c.attachment_digest,
+            attestations.c.predicate_type,
+            provenance.c.id.label("provenance_id"),
+            *_PROVENANCE,
+        )
+        .outerjoin(provenance, provenance.c.attestation_id == attestations.c.id)
+        .where(attestations.c.attachment_digest.in_(attached))
+        .order_by(attestations.c.id)
     ).all()
-    sboms = session.scalars(
-        select(Sbom).where(Sbom.attachment_digest.in_(attached)).order_by(Sbom.id)
+    sbom_rows = session.execute(
+        select(sboms).where(sboms.c.attachment_digest.in_(attached)).order_by(sboms.c.id)
     ).all()
+    first_parent = as_child.first()
     return ArtifactView(
         digest=digest,
         media_type=manifest.media_type,
         artifact_type=manifest.artifact_type,
         size=manifest.size,
-        platform=_platform(as_child) if as_child else None,
+        platform=_platform(first_parent) if first_parent else None,
         children=[_platform(c) for c in children if c.attests_digest is None],
         locations=locations_of(session, [digest])[digest],
-        attachments=_attachment_views(attachments),
+        attachments=_attachment_views(attached_rows),
         signatures=[
             SignatureView(
                 s.attachment_digest,
@@ -227,24 +262,39 @@ def get_artifact(session: Session, digest: str) -> ArtifactView:
                 s.integrated_time,
                 list(s.signed_digests),
             )
-            for s in signatures
+            for s in signature_rows
         ],
         attestations=[
-            AttestationView(a.attachment_digest, a.predicate_type, provenance_view(a.provenance))
-            for a in attestations
+            AttestationView(
+                a.attachment_digest,
+                a.predicate_type,
+                None if a.provenance_id is None else provenance_view(a),
+            )
+            for a in attestation_rows
         ],
         sboms=[
             SbomView(s.attachment_digest, s.format, s.spec_version, s.tool, s.package_count)
-            for s in sboms
+            for s in sbom_rows
         ],
     )
 
 
-def _platform(child: IndexChild) -> PlatformView:
+# The columns of a provenance record, in ProvenanceView's order.
+_PROVENANCE = (
+    provenance.c.builder_id,
+    provenance.c.build_type,
+    provenance.c.source_uri,
+    provenance.c.source_digest,
+    provenance.c.source_ref,
+    provenance.c.entry_point,
+)
+
+
+def _platform(child: AnyRow) -> PlatformView:
     return PlatformView(child.child_digest, child.os, child.architecture, child.variant)
 
 
-def provenance_view(row: Provenance | None) -> ProvenanceView | None:
+def provenance_view(row: Provenance | AnyRow | None) -> ProvenanceView | None:
     if row is None:
         return None
     return ProvenanceView(
@@ -260,14 +310,14 @@ def provenance_view(row: Provenance | None) -> ProvenanceView | None:
 # A tag's current digest; parameters host, repository, tag. Built once: the gate's warm path
 # runs it (as a subquery) on every request.
 TAG_DIGEST = (
-    select(Tag.digest)
-    .join(Repository, Tag.repository_id == Repository.id)
-    .join(Registry, Repository.registry_id == Registry.id)
+    select(tags.c.digest)
+    .join(repositories, tags.c.repository_id == repositories.c.id)
+    .join(registries, repositories.c.registry_id == registries.c.id)
     .where(
-        Registry.host == bindparam("host"),
-        Repository.name == bindparam("repository"),
-        Tag.name == bindparam("tag"),
-        Tag.gone_at.is_(None),
+        registries.c.host == bindparam("host"),
+        repositories.c.name == bindparam("repository"),
+        tags.c.name == bindparam("tag"),
+        tags.c.gone_at.is_(None),
     )
 )
 
@@ -281,18 +331,18 @@ def tag_params(reference: ImageReference) -> dict[str, str]:
     }
 
 
-def resolve_reference(session: Session, reference: ImageReference) -> str:
+def resolve_reference(session: Reads, reference: ImageReference) -> str:
     """The digest a reference names, by the catalog's tags (a digest is taken as it is)."""
     if reference.digest is not None:
         return str(reference.digest)
-    digest = session.scalar(TAG_DIGEST, tag_params(reference))
+    digest: str | None = session.scalar(TAG_DIGEST, tag_params(reference))
     if digest is None:
         raise NotFound(f"the catalog has no tag {reference}")
     return digest
 
 
 def list_referrers(
-    session: Session,
+    session: Reads,
     digest: str,
     artifact_type: str | None,
     size: int,
@@ -300,18 +350,18 @@ def list_referrers(
     budget: Budget | None = None,
 ) -> Page[AttachmentView]:
     """By attachment digest."""
-    query = select(Attachment).where(Attachment.subject_digest == _digest(digest))
+    query = select(attachments).where(attachments.c.subject_digest == _digest(digest))
     if artifact_type:
-        query = query.where(Attachment.artifact_type == artifact_type)
-    order = (Attachment.attachment_digest, Attachment.id)
+        query = query.where(attachments.c.artifact_type == artifact_type)
+    order = (attachments.c.attachment_digest, attachments.c.id)
 
     def key(row: Any) -> Key:
-        return (row[0].attachment_digest, row[0].id)
+        return (row.attachment_digest, row.id)
 
     views = (
         (view, key(row))
         for rows in _chunks(session, query, order, after, key, size)
-        for row, view in zip(rows, _attachment_views([r[0] for r in rows]), strict=True)
+        for row, view in zip(rows, _attachment_views(rows), strict=True)
     )
     return bounded_page(views, size, budget)
 
@@ -336,7 +386,7 @@ def _keyset(query: Any, columns: tuple[Any, ...], after: Key | None, descending:
 
 
 def keyset_page(
-    session: Session,
+    session: Reads,
     query: Any,
     columns: tuple[Any, ...],
     size: int,
@@ -344,10 +394,10 @@ def keyset_page(
     *,
     descending: bool = False,
 ) -> Page[Any]:
-    """One page of the ORM rows ``query`` selects, ordered by ``columns`` (attributes of the
-    rows: their values are the next page's key)."""
+    """One page of the rows ``query`` selects (a table's), ordered by ``columns`` (columns of
+    the rows: their values are the next page's key)."""
     rows: list[Any] = list(
-        session.scalars(_keyset(query, columns, after, descending).limit(size + 1))
+        session.execute(_keyset(query, columns, after, descending).limit(size + 1))
     )
     more = len(rows) > size
     rows = rows[:size]
@@ -356,7 +406,7 @@ def keyset_page(
 
 
 def search_packages(
-    session: Session,
+    session: Reads,
     *,
     purl: str | None = None,
     name: str | None = None,
@@ -367,36 +417,44 @@ def search_packages(
 ) -> Page[PackageMatch]:
     """Artifacts whose SBOMs list a package: by purl (with or without version) or name+version,
     ordered by artifact digest, then package (a page's key: both)."""
+    p = sbom_packages.c
     query = (
-        select(SbomPackage, Sbom, Attachment)
-        .join(Sbom, SbomPackage.sbom_id == Sbom.id)
-        .join(Attachment, Attachment.attachment_digest == Sbom.attachment_digest)
+        select(
+            p.id,
+            p.purl,
+            p.type,
+            p.namespace,
+            p.name,
+            p.version,
+            p.licenses,
+            attachments.c.subject_digest,
+        )
+        .join(sboms, p.sbom_id == sboms.c.id)
+        .join(attachments, attachments.c.attachment_digest == sboms.c.attachment_digest)
     )
     if purl:
         parsed = parse_purl(purl)
-        query = query.where(SbomPackage.purl_base == purl_base(parsed))
+        query = query.where(p.purl_base == purl_base(parsed))
         if parsed.version:
-            query = query.where(SbomPackage.version == parsed.version)
+            query = query.where(p.version == parsed.version)
     elif name:
-        query = query.where(SbomPackage.name == name)
+        query = query.where(p.name == name)
         if version:
-            query = query.where(SbomPackage.version == version)
+            query = query.where(p.version == version)
     else:
         raise InvalidArgument("give a package URL, or a package name (and optionally a version)")
-    order = (Attachment.subject_digest, SbomPackage.id)
+    order = (attachments.c.subject_digest, p.id)
 
     def key(row: Any) -> Key:
-        return (row[2].subject_digest, row[0].id)
+        return (row.subject_digest, row.id)
 
     def matches(rows: Sequence[Any]) -> Iterator[tuple[PackageMatch, Key]]:
-        where = locations_of(session, [attachment.subject_digest for _, _, attachment in rows])
+        where = locations_of(session, [row.subject_digest for row in rows])
         for row in rows:
-            p, attachment = row[0], row[2]
-            package = PackageView(p.purl, p.type, p.namespace, p.name, p.version, list(p.licenses))
-            yield (
-                PackageMatch(package, attachment.subject_digest, where[attachment.subject_digest]),
-                key(row),
+            package = PackageView(
+                row.purl, row.type, row.namespace, row.name, row.version, list(row.licenses)
             )
+            yield PackageMatch(package, row.subject_digest, where[row.subject_digest]), key(row)
 
     found = (
         match
@@ -406,29 +464,30 @@ def search_packages(
     return bounded_page(found, size, budget)
 
 
-def _repository(session: Session, registry: str, repository: str) -> Repository:
-    row = session.scalar(
-        select(Repository)
-        .join(Registry, Repository.registry_id == Registry.id)
-        .where(Registry.name == registry, Repository.name == repository)
+def _repository(session: Reads, registry: str, repository: str) -> int:
+    """The repository's id."""
+    found: int | None = session.scalar(
+        select(repositories.c.id)
+        .join(registries, repositories.c.registry_id == registries.c.id)
+        .where(registries.c.name == registry, repositories.c.name == repository)
     )
-    if row is None:
+    if found is None:
         raise NotFound(f"no repository {repository!r} in registry {registry!r}")
-    return row
+    return found
 
 
 def tag_history(
-    session: Session, registry: str, repository: str, tag: str, size: int, after: Key | None
+    session: Reads, registry: str, repository: str, tag: str, size: int, after: Key | None
 ) -> Page[TagEventView]:
     """Newest first."""
     repo = _repository(session, registry, repository)
-    tag_row = session.scalar(select(Tag).where(Tag.repository_id == repo.id, Tag.name == tag))
-    if tag_row is None:
-        raise NotFound(f"no tag {tag!r} in {registry}/{repository}")
-    query = select(TagEvent).where(TagEvent.tag_id == tag_row.id)
-    events: Page[TagEvent] = keyset_page(
-        session, query, (TagEvent.id,), size, after, descending=True
+    tag_id = session.scalar(
+        select(tags.c.id).where(tags.c.repository_id == repo, tags.c.name == tag)
     )
+    if tag_id is None:
+        raise NotFound(f"no tag {tag!r} in {registry}/{repository}")
+    query = select(tag_events).where(tag_events.c.tag_id == tag_id)
+    events = keyset_page(session, query, (tag_events.c.id,), size, after, descending=True)
     return Page(
         [TagEventView(tag, e.old_digest, e.new_digest, e.observed_at) for e in events.items],
         events.next_after,
@@ -436,53 +495,59 @@ def tag_history(
 
 
 def views_of(page: Page[Any], view: Callable[[Any], V]) -> Page[V]:
-    """A page of ORM rows as records: nothing above the store holds a row."""
+    """A page of rows as records: nothing above the store holds a row."""
     return Page([view(row) for row in page.items], page.next_after)
 
 
-def registry_for_host(session: Session, host: str) -> RegistryView:
-    row = session.scalar(select(Registry).where(Registry.host == host))
+def registry_for_host(session: Reads, host: str) -> RegistryView:
+    row = session.execute(select(registries).where(registries.c.host == host)).first()
     if row is None:
         raise NotFound(f"no registry with host {host!r} in the catalog")
     return RegistryView.of(row)
 
 
-def list_registries(session: Session, size: int, after: Key | None) -> Page[RegistryView]:
+def list_registries(session: Reads, size: int, after: Key | None) -> Page[RegistryView]:
     """By name."""
-    page = keyset_page(session, select(Registry), (Registry.name, Registry.id), size, after)
+    order = (registries.c.name, registries.c.id)
+    page = keyset_page(session, select(registries), order, size, after)
     return views_of(page, RegistryView.of)
 
 
 def list_repositories(
-    session: Session, registry: str, size: int, after: Key | None
+    session: Reads, registry: str, size: int, after: Key | None
 ) -> Page[RepositoryView]:
     """By path."""
-    owner = session.scalar(select(Registry).where(Registry.name == registry))
-    if owner is None:
-        raise NotFound(f"no registry named {registry!r}")
-    query = select(Repository).where(Repository.registry_id == owner.id)
-    page = keyset_page(session, query, (Repository.name, Repository.id), size, after)
+    owner = _registry_id(session, registry)
+    query = select(repositories).where(repositories.c.registry_id == owner)
+    order = (repositories.c.name, repositories.c.id)
+    page = keyset_page(session, query, order, size, after)
     return views_of(page, RepositoryView.of)
 
 
 def list_tags(
-    session: Session, registry: str, repository: str, show_gone: bool, size: int, after: Key | None
+    session: Reads, registry: str, repository: str, show_gone: bool, size: int, after: Key | None
 ) -> Page[TagView]:
     """By tag."""
     repo = _repository(session, registry, repository)
-    query = select(Tag).where(Tag.repository_id == repo.id)
+    query = select(tags).where(tags.c.repository_id == repo)
     if not show_gone:
-        query = query.where(Tag.gone_at.is_(None))
-    return views_of(keyset_page(session, query, (Tag.name, Tag.id), size, after), TagView.of)
+        query = query.where(tags.c.gone_at.is_(None))
+    order = (tags.c.name, tags.c.id)
+    return views_of(keyset_page(session, query, order, size, after), TagView.of)
 
 
 def list_index_errors(
-    session: Session, registry: str, size: int, after: Key | None
+    session: Reads, registry: str, size: int, after: Key | None
 ) -> Page[IndexErrorView]:
     """Newest first."""
-    owner = session.scalar(select(Registry).where(Registry.name == registry))
-    if owner is None:
-        raise NotFound(f"no registry named {registry!r}")
-    query = select(IndexErrorRecord).where(IndexErrorRecord.registry_id == owner.id)
-    page = keyset_page(session, query, (IndexErrorRecord.id,), size, after, descending=True)
+    owner = _registry_id(session, registry)
+    query = select(index_errors).where(index_errors.c.registry_id == owner)
+    page = keyset_page(session, query, (index_errors.c.id,), size, after, descending=True)
     return views_of(page, IndexErrorView.of)
+
+
+def _registry_id(session: Reads, name: str) -> int:
+    found: int | None = session.scalar(select(registries.c.id).where(registries.c.name == name))
+    if found is None:
+        raise NotFound(f"no registry named {name!r}")
+    return found

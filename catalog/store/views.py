@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from sqlalchemy import Row
+
     from catalog.store.models import IndexErrorRecord, Policy, Registry, Repository, Tag
 
 T = TypeVar("T")
@@ -181,7 +183,7 @@ class RegistryView:
     last_index_errors: int | None = None  # index errors the last run recorded
 
     @classmethod
-    def of(cls, row: Registry) -> RegistryView:
+    def of(cls, row: Registry | Row[Any]) -> RegistryView:
         return cls(
             row.name,
             row.host,
@@ -206,7 +208,7 @@ class RepositoryView:
     gone_at: datetime | None
 
     @classmethod
-    def of(cls, row: Repository) -> RepositoryView:
+    def of(cls, row: Repository | Row[Any]) -> RepositoryView:
         return cls(row.name, row.first_seen, row.last_indexed_at, row.gone_at)
 
 
@@ -218,7 +220,7 @@ class TagView:
     gone_at: datetime | None
 
     @classmethod
-    def of(cls, row: Tag) -> TagView:
+    def of(cls, row: Tag | Row[Any]) -> TagView:
         return cls(row.name, row.digest, row.updated_at, row.gone_at)
 
 
@@ -230,7 +232,7 @@ class IndexErrorView:
     observed_at: datetime
 
     @classmethod
-    def of(cls, row: IndexErrorRecord) -> IndexErrorView:
+    def of(cls, row: IndexErrorRecord | Row[Any]) -> IndexErrorView:
         return cls(row.repository, row.reference, row.reason, row.observed_at)
 
 
@@ -249,5 +251,5 @@ class PolicyView:
     created_at: datetime
 
     @classmethod
-    def of(cls, row: Policy) -> PolicyView:
+    def of(cls, row: Policy | Row[Any]) -> PolicyView:
         return cls(row.name, row.version, row.digest, row.source, row.created_at)

@@ -2,19 +2,29 @@
 
 Each command runs as a process, as users run it, and writes the modules it imported when it
 exits; a command that pulls in what only another path needs (the indexer and its HTTP client,
-Sigstore, Alembic on a current schema, the config models; with ``--server`` SQL as well) fails
-here, naming the module, before anyone feels it in a pipeline.
+Sigstore, Alembic on a current schema, the config models; the ORM for a command that only
+reads; with ``--server`` SQL as well) fails here, naming the module, before anyone feels it in
+a pipeline.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from catalog.oci.client import RegistryClient
 from catalog.store.db import HEAD_REVISION, alembic_config, make_engine
+from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
+from tests.pushing import push_built
+from tests.signing import key_policy, push_signature
 
 # Runs the CLI and writes sys.modules at exit (after the command, its output and its errors).
 _PROBE = """
@@ -43,6 +53,26 @@ NEVER = (
     "catalog.app.config",
     "replication.service",
 )
+# A command that only reads runs Core queries on a connection: no ORM, no mappers to configure.
+READ_NEVER = (
+    *NEVER,
+    "sqlalchemy.orm",
+    "catalog.store.models",
+    "catalog.store.registries",
+    "catalog.app.catalog_service",
+    "catalog.gate",
+)
+# A verify the catalog can answer asks no registry: neither the indexer nor an HTTP client.
+WARM_VERIFY_NEVER = (
+    "aiohttp",
+    "alembic",
+    "catalog.index.live",
+    "catalog.index.crawler",
+    "catalog.oci.client",
+    "catalog.app.config",
+    "catalog.app.trust_config",
+    "replication.service",
+)
 # With --server nothing of the database either.
 REMOTE_NEVER = (*NEVER, "sqlalchemy", "catalog.store.queries", "catalog.store.models")
 
@@ -57,16 +87,24 @@ def commands(host: str) -> dict[str, list[str]]:
     }
 
 
-def imported(tmp_path: Path, args: list[str], env: dict[str, str]) -> set[str]:
+def probe(
+    tmp_path: Path, args: list[str], env: dict[str, str]
+) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """The modules the command imported, and how it ended."""
     out = tmp_path / "modules.txt"
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", _PROBE, str(out), *args],
         env=env,
         capture_output=True,
+        text=True,
         check=False,
         timeout=60,
     )
-    return set(out.read_text().split())
+    return set(out.read_text().split()), done
+
+
+def imported(tmp_path: Path, args: list[str], env: dict[str, str]) -> set[str]:
+    return probe(tmp_path, args, env)[0]
 
 
 def forbidden(modules: set[str], never: tuple[str, ...]) -> list[str]:
@@ -88,7 +126,44 @@ def test_local_catalog_commands_import_no_indexer_alembic_or_config(
         modules = imported(tmp_path, args, env)
         assert "catalog.cli.output" in modules, name  # the command ran
         assert "sqlalchemy" in modules, name  # it opened the database
-        assert forbidden(modules, NEVER) == [], name
+        assert forbidden(modules, READ_NEVER) == [], name
+
+
+def test_a_warm_verify_asks_no_registry_and_decides_as_a_cold_one(
+    fresh_registry: RunningRegistry, tmp_path: Path
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+
+    async def push() -> str:
+        async with RegistryClient(fresh_registry.host) as client:
+            image = build_image(random.Random(16), layers=1)
+            await push_built(client, "shop/api", image, "1.0")
+            await push_signature(client, "shop/api", image.digest, key)
+            return image.digest
+
+    image = f"{fresh_registry.host}/shop/api@{asyncio.run(push())}"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(key_policy(fresh_registry.host, key))
+    env = _env(XREGISTRY_DATABASE=f"sqlite:///{tmp_path / 'catalog.db'}")
+    for setup in (
+        ["registry", "add", "local", fresh_registry.host, "--insecure"],
+        ["policy", "apply", str(policy), "--name", "default"],
+    ):
+        subprocess.run([sys.executable, "-m", "catalog.cli.main", *setup], env=env, check=True)
+    verify = ["verify", image, "--output", "json"]
+    # Cold: the catalog has never seen the image; its signature is fetched from the registry.
+    cold_modules, cold = probe(tmp_path, verify, env)
+    assert cold.returncode == 0, cold.stderr
+    assert "catalog.index.live" in cold_modules
+    assert "aiohttp" in cold_modules
+    # Warm: the same decision from what the catalog now holds, no registry asked.
+    warm_modules, warm = probe(tmp_path, verify, env)
+    assert warm.returncode == 0, warm.stderr
+    assert forbidden(warm_modules, WARM_VERIFY_NEVER) == []
+    decided = json.loads(warm.stdout)
+    assert decided == json.loads(cold.stdout)
+    assert decided["allowed"]
+    assert decided["evidence"][0]["method"] == "key"
 
 
 def test_a_new_database_is_migrated_with_alembic(tmp_path: Path) -> None:

@@ -51,4 +51,4 @@ class Policies:
     def list(self, after: str | None = None, limit: int | None = None) -> list[PolicyView]:
         """The policy sets in force by name: those after ``after``, at most ``limit``."""
         with self.sessions() as session:
-            return [PolicyView.of(row) for row in store.current_policies(session, after, limit)]
+            return store.current_policies(session, after, limit)
