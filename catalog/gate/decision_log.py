@@ -26,13 +26,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import metrics
-from catalog.gate.stored_results import decision_row
-from catalog.store.verifications import record_decisions
+from catalog.gate.stored_results import decision_row, record_decisions
 from catalog.trust.policy.facts import Decision
 
 log = logging.getLogger("xregistry.gate.decisions")
@@ -66,6 +65,7 @@ class DecisionLog:
         write_timeout: float = 10.0,
     ) -> None:
         self.sessions = sessions
+        self._engine: Engine = sessions.kw["bind"]
         self.interval = interval
         self.batch = batch
         self.capacity = capacity
@@ -146,12 +146,12 @@ class DecisionLog:
                 suspect = max(0, suspect - 1)
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        with self.sessions.begin() as session:
-            if session.get_bind().dialect.name == "postgresql":
+        with self._engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
                 # A locked table fails the write after a while instead of holding it forever.
                 ms = int(self.write_timeout * 1000)
-                session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
-            record_decisions(session, rows)
+                connection.execute(text(f"SET LOCAL statement_timeout = {ms}"))
+            record_decisions(connection, rows)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
