@@ -21,10 +21,8 @@ import hashlib
 import json
 import random
 import ssl
-import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,8 @@ import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench import _load
+from bench._load import load
 from catalog.admission import Admission
 from catalog.api.access.permissions import ENDPOINTS, Permission
 from catalog.api.admission import admission_app
@@ -54,29 +54,8 @@ TOKEN = "bench-kube-apiserver"
 BUDGET = 10.0  # seconds: the API server's default webhook timeout, policy-controller's too
 
 
-async def load(
-    call: Callable[[], Awaitable[object]], total: int, conc: int
-) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    queue = iter(range(total))
-
-    async def worker() -> None:
-        for _ in queue:
-            started = time.perf_counter()
-            await call()
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(conc)))
-    return total / (time.perf_counter() - started), sorted(latencies)
-
-
 def describe(label: str, rps: float, lat: list[float]) -> str:
-    p99 = lat[int(len(lat) * 0.99) - 1]
-    return (
-        f"{label:<26} {rps:8.0f} reviews/s   p50 {statistics.median(lat):6.2f} ms"
-        f"   p99 {p99:6.2f} ms"
-    )
+    return _load.describe(label, rps, lat, unit="reviews/s", width=26)
 
 
 async def empty(request: web.Request) -> web.Response:
