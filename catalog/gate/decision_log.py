@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -228,7 +229,10 @@ _WIDTHS = {"namespace": 253, "object_ref": 512, "operation": 16, "requester": 51
 _NOT_ASKED: dict[str, Any] = {key: None for key in (*_WIDTHS, "dry_run")}
 
 
+@lru_cache(maxsize=256)
 def asked_columns(asked: Asked) -> dict[str, Any]:
+    """The row's columns for ``asked`` (kept: a review asks for each of its images; callers
+    only read the dict)."""
     values = {
         "namespace": asked.namespace,
         "object_ref": asked.object,
