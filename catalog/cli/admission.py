@@ -90,8 +90,8 @@ def review(
     from catalog.admission import Admission, KnownLabels
     from catalog.app.admission_config import AdmissionSettings
     from catalog.app.config import load_config
-    from catalog.cli.context import config_path, database_url, open_service, server_address
-    from catalog.cli.gate_backend import LocalGate
+    from catalog.cli.context import config_path, server_address
+    from catalog.cli.gate_backend import open_local_gate
 
     ctx = click.get_current_context()
     if server_address(ctx):
@@ -106,8 +106,7 @@ def review(
     body = file.read(settings.max_body_bytes + 1)
     if len(body) > settings.max_body_bytes:
         raise InvalidArgument(f"the review is larger than {settings.max_body_bytes} bytes")
-    service = open_service(database_url(ctx))
-    gate = LocalGate(service.sessions, staging, service.secrets).gate()
+    gate = open_local_gate(staging, ctx).gate()
     adhoc = gate.adhoc(policy_file.read_text(), str(policy_file)) if policy_file else None
     admission = Admission(
         gate, settings, KnownLabels(_labels(namespace_labels)), adhoc=adhoc, offline=offline

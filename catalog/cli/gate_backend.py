@@ -110,5 +110,10 @@ def open_gate(staging: bool = False, ctx: click.Context | None = None) -> GateBa
         from catalog.cli.remote_gate import RemoteGate
 
         return RemoteGate(server)
-    service = open_service(database_url(ctx))
+    return open_local_gate(staging, ctx)
+
+
+def open_local_gate(staging: bool = False, ctx: click.Context | None = None) -> LocalGate:
+    """The gate of the database (schema upgraded), whatever ``--server`` says."""
+    service = open_service(database_url(ctx or click.get_current_context()))
     return LocalGate(service.sessions, staging, service.secrets)
