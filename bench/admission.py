@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import json
 import random
@@ -57,6 +58,20 @@ BUDGET = 10.0  # seconds: the API server's default webhook timeout, policy-contr
 
 def describe(label: str, rps: float, lat: list[float]) -> str:
     return _load.describe(label, rps, lat, unit="reviews/s", width=26)
+
+
+class GcPauses:
+    """The collector's pauses (ms), from ``gc.callbacks``: every call in flight waits them out."""
+
+    def __init__(self) -> None:
+        self.ms: list[float] = []
+        self._started = 0.0
+
+    def seen(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.ms.append((time.perf_counter() - self._started) * 1000)
 
 
 async def empty(request: web.Request) -> web.Response:
@@ -137,6 +152,8 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
                 rounds = 5
                 lat_e, lat_v = [], []
                 took_e = took_v = cpu_e = cpu_v = 0.0
+                pauses = GcPauses()
+                gc.callbacks.append(pauses.seen)
                 for _ in range(rounds):
                     cpu = time.process_time()
                     rps, lat = await load(
@@ -156,6 +173,7 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
                     cpu_v += time.process_time() - cpu
                     took_v += len(lat) / rps
                     lat_v += lat
+                gc.callbacks.remove(pauses.seen)
                 rps_e, rps_v = len(lat_e) / took_e, len(lat_v) / took_v
                 lat_e.sort()
                 lat_v.sort()
@@ -166,6 +184,11 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
                 print(describe("empty handler", rps_e, lat_e))
                 print(describe("validate (warm)", rps_v, lat_v))
                 print(f"validate / empty handler throughput ratio: {rps_v / rps_e:.2f}")
+                longest = max(pauses.ms, default=0.0)
+                print(
+                    f"garbage collector pauses during the rounds: {len(pauses.ms)}, "
+                    f"{sum(pauses.ms):.0f} ms in all, the longest {longest:.1f} ms"
+                )
                 # CPU time (this process: server, client, the log's writer) per request: what a
                 # loaded machine disturbs least.
                 per_e, per_v = cpu_e / len(lat_e) * 1e6, cpu_v / len(lat_v) * 1e6
