@@ -5,6 +5,7 @@
    body, answers a constant AdmissionReview) on the same listener, behind the same TLS and
    access control, from the same client at the same concurrency: reviews/s, p50/p99 latency
    and the ratio. Aim: p99 <= 10 ms and >= 0.5 of the empty handler's throughput.
+   Also the review alone, called in process (no HTTP): the part of the above that is ours.
 2. Cold reviews against the 10 s budget policy-controller works under: a Pod whose image the
    catalog has indexed but never verified, and one the catalog has never seen (tag resolved,
    signature fetched and verified live, within the review's deadline).
@@ -17,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import json
 import random
 import ssl
-import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench import _load
+from bench._load import load
 from catalog.admission import Admission
 from catalog.api.access.permissions import ENDPOINTS, Permission
 from catalog.api.admission import admission_app
@@ -54,29 +56,22 @@ TOKEN = "bench-kube-apiserver"
 BUDGET = 10.0  # seconds: the API server's default webhook timeout, policy-controller's too
 
 
-async def load(
-    call: Callable[[], Awaitable[object]], total: int, conc: int
-) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    queue = iter(range(total))
-
-    async def worker() -> None:
-        for _ in queue:
-            started = time.perf_counter()
-            await call()
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(conc)))
-    return total / (time.perf_counter() - started), sorted(latencies)
-
-
 def describe(label: str, rps: float, lat: list[float]) -> str:
-    p99 = lat[int(len(lat) * 0.99) - 1]
-    return (
-        f"{label:<26} {rps:8.0f} reviews/s   p50 {statistics.median(lat):6.2f} ms"
-        f"   p99 {p99:6.2f} ms"
-    )
+    return _load.describe(label, rps, lat, unit="reviews/s", width=26)
+
+
+class GcPauses:
+    """The collector's pauses (ms), from ``gc.callbacks``: every call in flight waits them out."""
+
+    def __init__(self) -> None:
+        self.ms: list[float] = []
+        self._started = 0.0
+
+    def seen(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.ms.append((time.perf_counter() - self._started) * 1000)
 
 
 async def empty(request: web.Request) -> web.Response:
@@ -156,22 +151,29 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
                 # Rounds alternate, so a load change on the machine hits both alike.
                 rounds = 5
                 lat_e, lat_v = [], []
-                took_e = took_v = 0.0
+                took_e = took_v = cpu_e = cpu_v = 0.0
+                pauses = GcPauses()
+                gc.callbacks.append(pauses.seen)
                 for _ in range(rounds):
+                    cpu = time.process_time()
                     rps, lat = await load(
                         lambda: post("/bench/empty", body),
                         args.requests // rounds,
                         args.concurrency,
                     )
+                    cpu_e += time.process_time() - cpu
                     took_e += len(lat) / rps
                     lat_e += lat
+                    cpu = time.process_time()
                     rps, lat = await load(
                         lambda: post("/admission/validate", body),
                         args.requests // rounds,
                         args.concurrency,
                     )
+                    cpu_v += time.process_time() - cpu
                     took_v += len(lat) / rps
                     lat_v += lat
+                gc.callbacks.remove(pauses.seen)
                 rps_e, rps_v = len(lat_e) / took_e, len(lat_v) / took_v
                 lat_e.sort()
                 lat_v.sort()
@@ -182,6 +184,18 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
                 print(describe("empty handler", rps_e, lat_e))
                 print(describe("validate (warm)", rps_v, lat_v))
                 print(f"validate / empty handler throughput ratio: {rps_v / rps_e:.2f}")
+                longest = max(pauses.ms, default=0.0)
+                print(
+                    f"garbage collector pauses during the rounds: {len(pauses.ms)}, "
+                    f"{sum(pauses.ms):.0f} ms in all, the longest {longest:.1f} ms"
+                )
+                # CPU time (this process: server, client, the log's writer) per request: what a
+                # loaded machine disturbs least.
+                per_e, per_v = cpu_e / len(lat_e) * 1e6, cpu_v / len(lat_v) * 1e6
+                print(
+                    f"CPU per request: empty handler {per_e:.0f} us, validate {per_v:.0f} us, "
+                    f"ratio {per_e / per_v:.2f}"
+                )
                 one_e = await load(lambda: post("/bench/empty", body), 1000, 1)
                 one_v = await load(lambda: post("/admission/validate", body), 1000, 1)
                 one_m = await load(lambda: post("/admission/mutate", body), 1000, 1)
@@ -189,6 +203,26 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
                 print(describe("empty handler", *one_e))
                 print(describe("validate (warm)", *one_v))
                 print(describe("mutate (warm)", *one_m))
+                # The review alone, in process (no HTTP, TLS or client): what is ours of the
+                # above, beside what one empty HTTPS request costs the same process.
+                calls = 1000  # 5,000 decision rows a round: well within the log's capacity
+                wall, cpu_time = [], []
+                for _ in range(5):
+                    started, cpu = time.perf_counter(), time.thread_time()
+                    for n in range(calls):
+                        answer = await admission.review(body, budget=BUDGET, mutate=False)
+                        if n % 50 == 0:
+                            await asyncio.sleep(0)  # the decision log's writer runs, as in serving
+                    cpu_time.append((time.thread_time() - cpu) / calls * 1e6)
+                    wall.append((time.perf_counter() - started) / calls * 1e6)
+                    assert answer["response"]["allowed"], answer
+                    await asyncio.sleep(0.3)  # the log drains between rounds
+                print(
+                    f"validate alone (in process, no HTTP), best of 5 x {calls}: "
+                    f"{min(wall):.0f} us per review, {min(cpu_time):.0f} us of the event loop "
+                    f"thread's CPU; an empty HTTPS request at concurrency 1: "
+                    f"{1e6 / one_e[0]:.0f} us"
+                )
 
                 print(f"cold reviews, against the {BUDGET:g} s budget:")
                 for tag, what in (

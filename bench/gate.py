@@ -8,9 +8,13 @@
    rounds alternating: requests/s of both and the ratio (goal: at least 0.85).
 3. Cold verification of 1,000 stored bundles through xregistry's verifier, beside sigstore's own
    ``Verifier.verify_artifact`` on the same bundle, the same number of times.
+4. The decision log's write rate on SQLite (``--log-rows``; the gate logs one row per decision):
+   rows/s of :class:`DecisionLog` alone, and beside an event loop kept busy with Python work (as
+   a serving one is: its writer thread then competes for the GIL), beside the database's own
+   rate for the same rows (one ``sqlite3`` executemany, quiet), and the ratios.
 
-Run: ``.venv/bin/python -m bench.gate [--requests 5000] [--concurrency 16] [--bundles 1000]``
-Needs Debian's ``docker-registry``.
+Run: ``.venv/bin/python -m bench.gate [--requests 5000] [--concurrency 16] [--bundles 1000]
+[--log-rows 20000]`` (a count of 0 skips that part). Needs Debian's ``docker-registry``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import random
-import statistics
+import sqlite3
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench._load import describe, load
 from catalog.api.access import Access, AccessInterceptor
 from catalog.api.gate_servicer import GateServicer
 from catalog.api.paging import PageTokens
@@ -39,8 +46,12 @@ from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc, gate_pb2, gate_pb2_grp
 from catalog.app.auth_config import AuthSettings, Binding, OidcIssuer, Role, StaticToken
 from catalog.app.config import RegistryConfig, ServeConfig
 from catalog.daemon import Server
+from catalog.gate.decision_log import Asked, DecisionLog, asked_columns
+from catalog.gate.stored_results import DECISION_COLUMNS, decision_row
 from catalog.oci.client import RegistryClient
+from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.trust import roots
+from catalog.trust.policy.facts import Decision
 from catalog.trust.policy.stored import Policies
 from catalog.trust.verify import verify_bundle
 from tests.api.access.certs import Pki
@@ -54,30 +65,6 @@ FIXTURES = Path(
     os.environ.get("XREGISTRY_FIXTURES")
     or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 )
-
-
-async def load(
-    call: Callable[[], Awaitable[object]], total: int, conc: int
-) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    queue = iter(range(total))
-
-    async def worker() -> None:
-        for _ in queue:
-            started = time.perf_counter()
-            await call()
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(conc)))
-    return total / (time.perf_counter() - started), sorted(latencies)
-
-
-def describe(label: str, rps: float, lat: list[float]) -> str:
-    p99 = lat[int(len(lat) * 0.99) - 1]
-    return (
-        f"{label:<22} {rps:8.0f} req/s   p50 {statistics.median(lat):6.2f} ms   p99 {p99:6.2f} ms"
-    )
 
 
 async def gate_bench(args: argparse.Namespace, workdir: Path) -> None:
@@ -250,15 +237,95 @@ def verification_bench(count: int) -> None:
     )
 
 
+async def decision_log_bench(count: int, workdir: Path) -> None:
+    engine = make_engine(f"sqlite:///{workdir / 'log.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    decision = Decision(True, "sha256:" + "a" * 64, "default", 1, "enforce", ("signed by ci",))
+    asked = Asked("shop", "Pod/web", "CREATE", "system:serviceaccount:kube-system:job-controller")
+
+    def queue(log: DecisionLog) -> None:
+        for n in range(count):
+            assert log.add(f"registry.test/shop/app:{n % 50}", decision, "t", True, asked)
+
+    # The database's own rate: rows as the log makes them, one executemany on a plain sqlite3
+    # connection, quiet.
+    rows = [
+        tuple(_plain(row[c]) for c in DECISION_COLUMNS)
+        for row in (
+            decision_row(f"registry.test/shop/app:{n % 50}", decision, "t", True)
+            | asked_columns(asked)
+            for n in range(count)
+        )
+    ]
+    plain = sqlite3.connect(workdir / "log.db")
+    plain.execute("PRAGMA journal_mode=WAL")
+    plain.execute("PRAGMA synchronous=NORMAL")
+    marks = ", ".join("?" * len(DECISION_COLUMNS))
+    started, cpu = time.perf_counter(), time.thread_time()
+    with plain:
+        plain.executemany(
+            f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) VALUES ({marks})", rows
+        )
+    floor = count / (time.perf_counter() - started)
+    floor_cpu = (time.thread_time() - cpu) / count * 1e6
+    plain.close()
+
+    # Quiet: the rows queued (a writer that sleeps for an hour), then one flush.
+    log = DecisionLog(sessions, capacity=count, interval=3600)
+    log.start()
+    queue(log)
+    started, cpu = time.perf_counter(), time.thread_time()
+    assert log.flush() == count
+    alone = count / (time.perf_counter() - started)
+    alone_cpu = (time.thread_time() - cpu) / count * 1e6
+    await log.stop()
+
+    # Beside a busy event loop: the log's own writer, as it runs in the server.
+    log = DecisionLog(sessions, capacity=count)
+    log.start()
+    queue(log)  # no await: the writer starts once this is done
+    body = json.dumps({"spec": {"containers": [{"name": f"c{n}"} for n in range(50)]}})
+    started = time.perf_counter()
+    while log.waiting:
+        for _ in range(20):  # a serving loop's work: Python, a millisecond or so at a time
+            json.loads(body)
+        await asyncio.sleep(0)
+    busy = count / (time.perf_counter() - started)
+    await log.stop()
+    engine.dispose()
+    print(f"decision log on SQLite, {count} rows:")
+    print(f"  sqlite3 executemany (quiet)     {floor:8.0f} rows/s   {floor_cpu:5.1f} us CPU a row")
+    print(
+        f"  DecisionLog, quiet              {alone:8.0f} rows/s   {alone_cpu:5.1f} us CPU a row"
+        f"   ratio {alone / floor:.2f}"
+    )
+    print(f"  DecisionLog, busy event loop    {busy:8.0f} rows/s   ratio {busy / floor:.2f}")
+
+
+def _plain(value: object) -> object:
+    """A row's value as sqlite3 takes it (the JSON columns as text, the time as ISO text)."""
+    if isinstance(value, list):
+        return json.dumps(value)
+    if isinstance(value, datetime):
+        return value.isoformat(" ")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--bundles", type=int, default=1000)
+    parser.add_argument("--log-rows", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="xregistry-bench-") as tmp:
-        asyncio.run(gate_bench(args, Path(tmp)))
-    verification_bench(args.bundles)
+        if args.requests:
+            asyncio.run(gate_bench(args, Path(tmp)))
+        if args.log_rows:
+            asyncio.run(decision_log_bench(args.log_rows, Path(tmp)))
+    if args.bundles:
+        verification_bench(args.bundles)
 
 
 if __name__ == "__main__":

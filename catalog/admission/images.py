@@ -48,10 +48,10 @@ def image_sites(request: Request, max_containers: int) -> list[ImageSite]:
         return []
     spec: Any = request.object
     for key in path:
-        spec = spec.get(key) if isinstance(spec, Mapping) else None
+        spec = spec.get(key) if isinstance(spec, dict) else None  # JSON's objects are dicts
     if spec is None:
         return []
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, dict):
         raise ReviewError(f"{pointer(path)} must be an object")
     lists = ("ephemeralContainers",) if request.sub_resource == "ephemeralcontainers" else None
     sites: list[ImageSite] = []
@@ -59,22 +59,23 @@ def image_sites(request: Request, max_containers: int) -> list[ImageSite]:
         containers = spec.get(field)
         if containers is None:
             continue
+        where = pointer((*path, field))
         if not isinstance(containers, list):
-            raise ReviewError(f"{pointer((*path, field))} must be a list")
+            raise ReviewError(f"{where} must be a list")
         if len(sites) + len(containers) > max_containers:
             raise ReviewError(f"the object has more than {max_containers} containers")
         for index, container in enumerate(containers):
-            if not isinstance(container, Mapping):
-                raise ReviewError(f"{pointer((*path, field, index))} must be an object")
+            if not isinstance(container, dict):
+                raise ReviewError(f"{where}/{index} must be an object")
             image = container.get("image")
             if image is None:
                 continue  # the API server's own validation refuses it
             if not isinstance(image, str) or not image or len(image) > MAX_IMAGE:
                 raise ReviewError(
-                    f"{pointer((*path, field, index, 'image'))} must be an image reference "
+                    f"{where}/{index}/image must be an image reference "
                     f"of at most {MAX_IMAGE} characters"
                 )
             name = container.get("name")
             label = f"{field}[{name if isinstance(name, str) else index}]"
-            sites.append(ImageSite(pointer((*path, field, index, "image")), image, label))
+            sites.append(ImageSite(f"{where}/{index}/image", image, label))
     return sites

@@ -55,8 +55,8 @@ def _text(value: object, field: str, *, required: bool = False, limit: int = 512
     return value
 
 
-def _mapping(value: object, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+def _mapping(value: object, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):  # what JSON decodes to (a dict check costs less)
         raise ReviewError(f"{field} must be an object")
     return value
 
@@ -75,16 +75,14 @@ def parse_review(body: bytes) -> Request:
     kind = _mapping(request.get("kind"), "request.kind")
     user = request.get("userInfo")
     obj = request.get("object")
-    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
     name = request.get("name") or (
-        metadata.get("name") or metadata.get("generateName")
-        if isinstance(metadata, Mapping)
-        else None
+        metadata.get("name") or metadata.get("generateName") if isinstance(metadata, dict) else None
     )
     dry_run = request.get("dryRun", False)
     if not isinstance(dry_run, bool):
         raise ReviewError("request.dryRun must be true or false")
-    if obj is not None and not isinstance(obj, Mapping):
+    if obj is not None and not isinstance(obj, dict):
         raise ReviewError("request.object must be an object")
     return Request(
         uid=_text(request.get("uid"), "uid", required=True, limit=128),
@@ -93,7 +91,7 @@ def parse_review(body: bytes) -> Request:
         name=_text(name, "name", limit=253),
         namespace=_text(request.get("namespace"), "namespace", limit=253),
         operation=_text(request.get("operation"), "operation", required=True, limit=16),
-        user=_text(user.get("username") if isinstance(user, Mapping) else None, "userInfo"),
+        user=_text(user.get("username") if isinstance(user, dict) else None, "userInfo"),
         dry_run=dry_run,
         object=obj,
     )

@@ -77,6 +77,18 @@ class LoadedPolicy:
     trust: TrustConfig
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What :meth:`Gate._plan` found for one image (see there)."""
+
+    digest: str | None  # None: the tag must be resolved live first
+    marker: tuple[int, int]
+    loaded: LoadedPolicy
+    selection: tuple[bool, ...]
+    needs_evidence: bool
+    cached: Decision | None
+
+
 class Gate:
     def __init__(
         self,
@@ -217,20 +229,19 @@ class Gate:
             if known is None:
                 known = await asyncio.to_thread(self._states, [reference], policy, live, adhoc)
             [state] = known
-        at_hand = self._at_hand(reference, policy, state, offline, adhoc, namespace, deadline)
+        plan = self._plan(reference, policy, state, adhoc, namespace, deadline)
+        loaded = plan.loaded
+        at_hand = self._at_hand(plan, offline, deadline)
         if at_hand is not None:
-            return self._answer(reference, policy, adhoc, state[1], at_hand, None, asked, started)
-        digest, loaded, marker = state
-        selection = self._selection(loaded.policies, namespace)
-        needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
-        if digest is None and deadline is not None and not needs_evidence:
-            digest, marker = "", (0, 0)  # decided on the name alone: nothing to pin
+            return self._answer(reference, policy, adhoc, loaded, at_hand, None, asked, started)
+        digest, marker, cached = plan.digest, plan.marker, plan.cached
         if digest is None:
             digest = await self._digest(reference, live, offline, deadline)
             marker = await asyncio.to_thread(self._marker, digest)
-        key = self._key(digest, reference, policy, adhoc, loaded, selection)
-        cached = self._cached((*key, marker)) if adhoc is None else None
-        if self._fetches(marker, needs_evidence, offline, deadline, cached):
+        key = self._key(digest, reference, policy, adhoc, loaded, plan.selection)
+        if plan.digest is None and adhoc is None:
+            cached = self._cached((*key, marker))
+        if self._fetches(marker, plan.needs_evidence, offline, deadline, cached):
             # Failing that, decide on what the catalog holds: the reasons say what is missing.
             assert self.index_live is not None
             with contextlib.suppress(OCIError):
@@ -268,36 +279,42 @@ class Gate:
             if known is None:
                 return None
             [state] = known
-        at_hand = self._at_hand(reference, policy, state, offline, adhoc, namespace, deadline)
+        plan = self._plan(reference, policy, state, adhoc, namespace, deadline)
+        at_hand = self._at_hand(plan, offline, deadline)
         if at_hand is None:
             return None
-        return self._answer(reference, policy, adhoc, state[1], at_hand, None, asked, started)
+        return self._answer(reference, policy, adhoc, plan.loaded, at_hand, None, asked, started)
 
-    def _at_hand(
+    def _plan(
         self,
         reference: ImageReference,
         policy: str,
         state: State,
-        offline: bool,
         adhoc: LoadedPolicy | None,
         namespace: Namespace | None,
         deadline: float | None,
-    ) -> Decision | None:
-        """The cached decision when judging needs nothing more from the store or a registry."""
+    ) -> _Plan:
+        """What judging ``reference`` takes, from its state: which policies select the
+        namespace, whether they need evidence, and the cached decision when the digest is known
+        (never for an ad hoc policy set)."""
         digest, loaded, marker = state
-        if adhoc is not None:
-            return None  # ad hoc policy sets are never cached
         selection = self._selection(loaded.policies, namespace)
         needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
-        if digest is None:
-            if deadline is None or needs_evidence:
-                return None
-            digest, marker = "", (0, 0)  # as check() decides on the name alone
-        key = self._key(digest, reference, policy, adhoc, loaded, selection)
-        cached = self._cached((*key, marker))
-        if cached is None or self._fetches(marker, needs_evidence, offline, deadline, cached):
+        if digest is None and deadline is not None and not needs_evidence:
+            digest, marker = "", (0, 0)  # decided on the name alone: nothing to pin
+        cached = None
+        if digest is not None and adhoc is None:
+            key = self._key(digest, reference, policy, adhoc, loaded, selection)
+            cached = self._cached((*key, marker))
+        return _Plan(digest, marker, loaded, selection, needs_evidence, cached)
+
+    def _at_hand(self, plan: _Plan, offline: bool, deadline: float | None) -> Decision | None:
+        """The cached decision when judging needs nothing more from the store or a registry."""
+        if plan.cached is None:
             return None
-        return cached
+        if self._fetches(plan.marker, plan.needs_evidence, offline, deadline, plan.cached):
+            return None
+        return plan.cached
 
     @staticmethod
     def _key(
@@ -438,18 +455,7 @@ class Gate:
     ) -> list[State] | None:
         """The states of ``references`` from the read model and the loaded policies, or None
         when anything would need the database."""
-        named = None if adhoc else policy
-        states: list[State] = []
-        for reference in references:
-            row = self._state_cache.get((str(reference), named, not live))
-            if row is None:
-                return None
-            digest, version, marker = row
-            loaded = adhoc or self._policies.get((policy, version or 0))
-            if loaded is None:
-                return None
-            states.append((digest, loaded, marker))
-        return states
+        return self._load_states(references, policy, live, adhoc, read=False)
 
     def _states(
         self,
@@ -460,28 +466,48 @@ class Gate:
     ) -> list[State]:
         """Each tag's digest (None when the catalog did not resolve it), the policy set to
         judge with, the attachments marker: from the read model, else in one read."""
+        states = self._load_states(references, policy, live, adhoc, read=True)
+        assert states is not None  # read=True: every miss is read
+        return states
+
+    def _load_states(
+        self,
+        references: Sequence[ImageReference],
+        policy: str,
+        live: bool,
+        adhoc: LoadedPolicy | None,
+        *,
+        read: bool,
+    ) -> list[State] | None:
+        """:meth:`_states`; with ``read`` False, None at the first thing the read model or the
+        loaded policies lack (no I/O: callable on the event loop)."""
         named = None if adhoc else policy
         keys: list[Key] = [(str(r), named, not live) for r in references]
         rows = [self._state_cache.get(key) for key in keys]
         missing = [i for i, row in enumerate(rows) if row is None]
         if missing:
+            if not read:
+                return None
             generation = self._state_cache.generation
             # One read for what the model lacks: each tag, the policy version, the attachments
             # markers; on a bare connection, as the ORM's per-statement work would cost more.
             with self._engine.connect() as connection:
-                read = verifications.gate_states(
+                found = verifications.gate_states(
                     connection, [references[i] for i in missing], named, resolve_tag=not live
                 )
-            fresh = [(keys[i], row) for i, row in zip(missing, read, strict=True)]
-            self._state_cache.put(generation, fresh)
-            for i, row in zip(missing, read, strict=True):
-                rows[i] = row
+            self._state_cache.put(
+                generation, [(keys[i], r) for i, r in zip(missing, found, strict=True)]
+            )
+            for i, read_row in zip(missing, found, strict=True):
+                rows[i] = read_row
         states: list[State] = []
-        for found in rows:
-            assert found is not None  # every miss was read above
-            digest, version, marker = found
+        for row in rows:
+            assert row is not None  # every miss was read above
+            digest, version, marker = row
             loaded = adhoc or self._policies.get((policy, version or 0))
             if loaded is None:
+                if not read:
+                    return None
                 with self.sessions() as session:
                     loaded = self._policy(session, policy, version)
             states.append((digest, loaded, marker))

@@ -24,15 +24,15 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import metrics
-from catalog.gate.stored_results import decision_row
-from catalog.store.verifications import record_decisions
+from catalog.gate.stored_results import decision_row, record_decisions
 from catalog.trust.policy.facts import Decision
 
 log = logging.getLogger("xregistry.gate.decisions")
@@ -66,6 +66,7 @@ class DecisionLog:
         write_timeout: float = 10.0,
     ) -> None:
         self.sessions = sessions
+        self._engine: Engine = sessions.kw["bind"]
         self.interval = interval
         self.batch = batch
         self.capacity = capacity
@@ -146,12 +147,12 @@ class DecisionLog:
                 suspect = max(0, suspect - 1)
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        with self.sessions.begin() as session:
-            if session.get_bind().dialect.name == "postgresql":
+        with self._engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
                 # A locked table fails the write after a while instead of holding it forever.
                 ms = int(self.write_timeout * 1000)
-                session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
-            record_decisions(session, rows)
+                connection.execute(text(f"SET LOCAL statement_timeout = {ms}"))
+            record_decisions(connection, rows)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -228,7 +229,10 @@ _WIDTHS = {"namespace": 253, "object_ref": 512, "operation": 16, "requester": 51
 _NOT_ASKED: dict[str, Any] = {key: None for key in (*_WIDTHS, "dry_run")}
 
 
+@lru_cache(maxsize=256)
 def asked_columns(asked: Asked) -> dict[str, Any]:
+    """The row's columns for ``asked`` (kept: a review asks for each of its images; callers
+    only read the dict)."""
     values = {
         "namespace": asked.namespace,
         "object_ref": asked.object,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import fields
+from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, Connection, Dialect, insert, select
 from sqlalchemy.orm import Session
 
 from catalog.store.audit import principal_text
-from catalog.store.models import Signature, Verification, utcnow
+from catalog.store.models import DecisionRecord, Signature, Verification, table_of, utcnow
 from catalog.trust import Method, VerifiedSignature
 from catalog.trust.policy import Decision, Evidence
 
@@ -113,3 +115,90 @@ def decision_row(
         # Read now, in the call that asked: the row is written later, by the log's flusher.
         "principal": principal_text(),
     }
+
+
+_DECISIONS = table_of(DecisionRecord)
+# A row's columns, in the order of a multi-row VALUES list (every row has them all).
+DECISION_COLUMNS = (
+    "reference",
+    "digest",
+    "policy_name",
+    "policy_version",
+    "trust_version",
+    "allowed",
+    "mode",
+    "reasons",
+    "evidence",
+    "cached",
+    "decided_at",
+    "principal",
+    "namespace",
+    "object_ref",
+    "operation",
+    "requester",
+    "dry_run",
+)
+_ROW = itemgetter(*DECISION_COLUMNS)
+_JSON_COLUMNS = frozenset({"reasons", "evidence"})
+# (column index, SQLAlchemy's bind processor, whether it is a JSON column) of each column
+# whose value SQLite cannot take as it is, by dialect name.
+_Processing = tuple[tuple[int, Callable[[Any], Any], bool], ...]
+_PROCESSING: dict[str, _Processing] = {}
+
+
+def _processing(dialect: Dialect) -> _Processing:
+    """The bind processors SQLAlchemy would apply (JSON text, SQLite's timestamp text), for the
+    multi-row statement written past its compiler. Booleans are left to ``sqlite3``, which
+    binds ``True`` as 1 as SQLAlchemy's processor does."""
+    found = _PROCESSING.get(dialect.name)
+    if found is None:
+        processing = []
+        for index, name in enumerate(DECISION_COLUMNS):
+            kind = _DECISIONS.c[name].type
+            process = kind.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None and not isinstance(kind, Boolean):
+                processing.append((index, process, name in _JSON_COLUMNS))
+        found = _PROCESSING[dialect.name] = tuple(processing)
+    return found
+
+
+def record_decisions(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert decision rows (:func:`decision_row` plus the asked columns), in one transaction
+    that the caller holds.
+
+    On SQLite, as few multi-row INSERT statements as its bound-parameter limit allows: an
+    executemany steps the statement once per row, and ``sqlite3`` releases the GIL around each
+    step, so a writer thread beside a busy event loop waited for the GIL once per row (up to
+    the 5 ms switch interval each). PostgreSQL keeps the executemany, which psycopg sends as
+    one pipeline."""
+    if connection.dialect.name != "sqlite":
+        connection.execute(insert(_DECISIONS), list(rows))
+        return
+    processing = _processing(connection.dialect)
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    width = len(DECISION_COLUMNS)
+    per_statement = max(1, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    # The same reasons and evidence lists recur (cached decisions): serialised once per write.
+    serialised: dict[int, tuple[object, Any]] = {}
+    values: list[Any] = []
+    for row in rows:
+        got = list(_ROW(row))
+        for index, process, memo in processing:
+            value = got[index]
+            if memo:
+                kept = serialised.get(id(value))
+                if kept is None or kept[0] is not value:
+                    kept = serialised[id(value)] = (value, process(value))
+                got[index] = kept[1]
+            else:
+                got[index] = process(value)
+        values.extend(got)
+    one = "(" + ", ".join("?" * width) + ")"
+    head = f"INSERT INTO {_DECISIONS.name} ({', '.join(DECISION_COLUMNS)}) VALUES "
+    for start in range(0, len(rows), per_statement):
+        count = min(per_statement, len(rows) - start)
+        connection.exec_driver_sql(
+            head + ", ".join([one] * count),
+            tuple(values[start * width : (start + count) * width]),
+        )

@@ -26,7 +26,7 @@ def loads(data: bytes | str, *, max_depth: int, max_values: int) -> Any:
         )
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise JSONRefused(f"JSON nested deeper than {max_depth} levels") from None
     except MemoryError:
@@ -73,3 +73,8 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
+
+
+# One decoder for every call: json.loads builds a new one (and its C scanner) per call when
+# given options.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, func, insert, literal, select, union_all
+from sqlalchemy import Connection, String, bindparam, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from catalog.oci.reference import ImageReference
@@ -15,7 +15,6 @@ from catalog.store import queries
 from catalog.store.models import (
     Attachment,
     Attestation,
-    DecisionRecord,
     Policy,
     Provenance,
     Registry,
@@ -23,7 +22,6 @@ from catalog.store.models import (
     Sbom,
     Signature,
     Tag,
-    table_of,
 )
 
 
@@ -151,15 +149,6 @@ def sbom_count(session: Session, digest: str) -> int:
     return int(
         session.scalar(select(func.count(Sbom.id)).where(Sbom.attachment_digest.in_(attached))) or 0
     )
-
-
-_DECISIONS = table_of(DecisionRecord)
-
-
-def record_decisions(session: Session, rows: list[dict[str, Any]]) -> None:
-    # A Core insert: the ORM's bulk path costs about as much again per row, on the GIL the
-    # serving event loop needs.
-    session.execute(insert(_DECISIONS), rows)
 
 
 def tagged_images(session: Session) -> list[tuple[str, str, str, str]]:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -19,17 +20,17 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc, gate_pb2, gate_pb2_grpc
 from catalog.app.config import RegistryConfig, ServeConfig
 from catalog.daemon import Server
-from catalog.gate.decision_log import DecisionLog
+from catalog.gate.decision_log import Asked, DecisionLog
 from catalog.oci.client import RegistryClient
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.models import DecisionRecord
-from catalog.trust.policy.facts import Decision
+from catalog.trust.policy.facts import Decision, Evidence
 from tests.api.test_server import CATALOG, NOT_SERVING, SERVING, health_check
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
@@ -267,3 +268,75 @@ async def test_a_row_the_database_refuses_is_logged_and_the_rest_written(
     assert "registry.test/shop/app:bad" in line
     assert "refused by a trigger" in line
     assert log.problem is None
+
+
+def test_rows_read_back_as_they_were_decided(database: str) -> None:
+    """Every column round-trips through the log's insert (on SQLite written past SQLAlchemy's
+    compiler, with its bind processors), read back through the ORM."""
+    engine = make_engine(database)
+    upgrade(engine)
+    log = DecisionLog(session_factory(engine))
+    evidence = Evidence("authority ci", "sha256:" + "b" * 64, "key", None, None, "ab12", 7, 1700)
+    decision = Decision(True, "sha256:" + "a" * 64, "default", 3, "warn", ('q "é"',), (evidence,))
+    asked = Asked("shop", "Pod/web", "CREATE", "system:serviceaccount:kube-system:job", True)
+    before = datetime.now(UTC)
+    assert log.add("registry.test/shop/app:1", decision, "t1", True, asked)
+    assert log.add("registry.test/shop/app:2", decision, "t1", False)
+    with session_factory(engine)() as session:
+        first, second = session.scalars(select(DecisionRecord).order_by(DecisionRecord.id))
+    engine.dispose()
+    assert (first.reference, first.digest, first.policy_name, first.policy_version) == (
+        "registry.test/shop/app:1",
+        decision.digest,
+        "default",
+        3,
+    )
+    assert (first.trust_version, first.allowed, first.mode) == ("t1", True, "warn")
+    assert first.cached
+    assert first.reasons == ['q "é"']
+    evidence_column: object = first.evidence  # the model types it list[str]
+    assert evidence_column == [
+        {
+            "rule": "authority ci",
+            "attachment_digest": "sha256:" + "b" * 64,
+            "method": "key",
+            "identity": None,
+            "issuer": None,
+            "key_fingerprint": "ab12",
+            "log_index": 7,
+            "integrated_time": 1700,
+        }
+    ]
+    assert before <= first.decided_at <= datetime.now(UTC)
+    assert (first.namespace, first.object_ref, first.operation, first.dry_run) == (
+        "shop",
+        "Pod/web",
+        "CREATE",
+        True,
+    )
+    assert first.requester == "system:serviceaccount:kube-system:job"
+    assert (second.cached, second.namespace, second.dry_run) == (False, None, None)
+
+
+async def test_a_batch_over_sqlites_parameter_limit_goes_in_whole(tmp_path: Path) -> None:
+    """The multi-row insert splits a batch at SQLite's bound-parameter limit (lowered here to two
+    rows' worth), in order."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    upgrade(engine)
+    event.listen(
+        engine,
+        "connect",
+        lambda connection, _: connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40),
+    )
+    engine.dispose()  # connections made from now on have the lower limit
+    log = DecisionLog(session_factory(engine), batch=5, interval=3600)
+    log.start()  # a writer that sleeps: add() only queues
+    decision = Decision(False, "sha256:" + "a" * 64, "default", 1, "enforce", ("unsigned",))
+    for n in range(7):
+        assert log.add(f"registry.test/shop/app:{n}", decision, "t", cached=False)
+    assert log.flush() == 7
+    await log.stop()
+    with engine.connect() as connection:
+        written = connection.exec_driver_sql("SELECT reference FROM decisions ORDER BY id").all()
+    engine.dispose()
+    assert [r[0].rsplit(":", 1)[1] for r in written] == [str(n) for n in range(7)]
