@@ -19,6 +19,9 @@ ARG BASE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa
 
 FROM ${BASE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# binutils for strip (scripts/prune-venv): this stage only, never the runtime.
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binutils >/dev/null
 # python3, not python: the stand-in has /usr/bin/python3 only, the upstream image both.
 RUN python3 -m venv /opt/venv
 COPY requirements.txt /src/
@@ -30,11 +33,14 @@ COPY pyproject.toml README.md /src/
 COPY catalog /src/catalog
 COPY replication /src/replication
 COPY migrations /src/migrations
-# The project itself, with the locked setuptools (no build isolation: nothing unpinned fetched);
-# then the installers go, and bytecode is compiled now: the runtime's root is read-only.
+COPY scripts/prune-venv /src/scripts/
+# The project itself, with the locked setuptools (no build isolation: nothing unpinned fetched).
+# Then scripts/prune-venv trims the venv to what runs (its docstring gives each cut and why):
+# the installers and the distributions nothing imports go, debug symbols are stripped, the
+# dependencies are kept as bytecode only (ours keep their sources) and everything is compiled
+# now: the runtime's root is read-only.
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation /src \
-    && /opt/venv/bin/pip uninstall -y -q setuptools pip \
-    && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib
+    && /opt/venv/bin/python /src/scripts/prune-venv
 
 FROM ${BASE}
 ARG VERSION=0.0.0
@@ -46,8 +52,17 @@ LABEL org.opencontainers.image.title="xregistry" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.version="${VERSION}"
+# libpq for psycopg (pure Python: it loads the system's libpq, updated with the base's Debian
+# packages rather than bundled in a wheel), installed the slim way and the apt state dropped;
+# the upstream base's own pip removed (the stand-in has none): no installer in the runtime.
 # A numeric user (Kubernetes' runAsNonRoot checks the number) owning only the data volume.
-RUN groupadd --system --gid 10001 xregistry \
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpq5 >/dev/null \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+       /var/cache/debconf/*-old \
+       /usr/local/bin/pip /usr/local/bin/pip3* /usr/local/lib/python3.*/site-packages/pip \
+       /usr/local/lib/python3.*/site-packages/pip-*.dist-info \
+    && groupadd --system --gid 10001 xregistry \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/xregistry --no-create-home \
        --shell /usr/sbin/nologin xregistry \
     && mkdir -p /var/lib/xregistry /etc/xregistry/tls \

@@ -29,6 +29,7 @@ import pytest
 
 from catalog.oci.client import RegistryClient
 from catalog.oci.manifest import Manifest
+from tests.deploy._prune import excluded_modules, prune_venv
 from tests.harness.images import build_image
 from tests.harness.pki import make_ca, make_server_cert
 from tests.harness.ports import free_port
@@ -152,12 +153,61 @@ def test_no_compiler_no_installer_no_source_tree(container: Container) -> None:
         [
             "/bin/sh",
             "-c",
-            "for f in /src /app /opt/venv/bin/pip /usr/bin/gcc /usr/bin/cc; do "
-            "test -e $f && echo $f; done; id -u",
+            "for f in /src /app /opt/venv/bin/pip /usr/local/bin/pip /usr/bin/gcc /usr/bin/cc "
+            "/usr/bin/ld /usr/bin/strip; do test -e $f && echo $f; done; "
+            "python3 -m pip --version >/dev/null 2>&1 && echo pip; id -u",
         ]
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(UID)]
+
+
+# Runs in the image's venv: what scripts/prune-venv left is what the service runs on.
+TRIMMED = """
+import importlib, json, pathlib, pkgutil, sys, sysconfig
+import catalog, replication
+modules = 0
+for package in (catalog, replication):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(info.name)
+        modules += 1
+present = []
+for name in json.loads(sys.argv[1]):
+    try:
+        importlib.import_module(name)
+        present.append(name)
+    except ImportError:
+        pass
+import psycopg
+site = pathlib.Path(sysconfig.get_path("purelib"))
+own = json.loads(sys.argv[2])
+sources = sorted({p.relative_to(site).parts[0] for p in site.rglob("*.py")})
+print(json.dumps({"modules": modules, "present": present, "sources": sources,
+                  "psycopg": psycopg.pq.__impl__, "libpq": psycopg.pq.version()}))
+"""
+
+
+def test_runs_on_the_trimmed_venv(container: Container) -> None:
+    """Every module of the project imports; the distributions left out are absent; the
+    dependencies are bytecode only while the project keeps its sources; psycopg is its Python
+    implementation on the libpq the runtime stage installed."""
+    own = list(prune_venv().OWN)
+    done = container.run(
+        [
+            "/opt/venv/bin/python",
+            "-c",
+            TRIMMED,
+            json.dumps(sorted(excluded_modules())),
+            json.dumps(own),
+        ]
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["modules"] > 100
+    assert found["present"] == []
+    assert found["sources"] == sorted(own)
+    assert found["psycopg"] == "python"
+    assert found["libpq"] >= 150000
 
 
 def test_no_database_url_no_start(container: Container, tmp_path: Path) -> None:
