@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # The xregistry service image: the locked wheels installed into a virtual environment in a build
-# stage, then only that environment on a slim runtime (no compiler, no pip, no source tree).
+# stage and trimmed to what runs (scripts/prune-venv), then only that environment and libpq on a
+# slim runtime (no compiler, no pip, no source tree). Its weight, and what each cut saved:
+# docs/deploy.md, "The image".
 #
 #   docker build -t xregistry --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
 #   docker run -v $PWD/config.yaml:/etc/xregistry/config.yaml:ro -v $PWD/tls:/etc/xregistry/tls:ro \
@@ -13,8 +15,11 @@
 # (empty here: the container refuses to start without it; sqlite:////var/lib/xregistry/x.db
 # asks for SQLite). scripts/test-image builds this file with buildah and runs it.
 
-# The base, pinned by digest (multi-architecture index of the tag beside it). BASE lets
-# scripts/test-image build from a local stand-in (Debian bookworm's own python3.11).
+# The base, pinned by digest (multi-architecture index of the tag beside it). The digest was
+# found in public repositories, not checked against Docker Hub (unreachable where this was
+# written): `skopeo inspect --raw docker://python:3.11.14-slim-bookworm | sha256sum` must print
+# it. BASE lets scripts/test-image build from a local stand-in (Debian bookworm's own python3.11,
+# slimmed as this image is).
 ARG BASE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 FROM ${BASE} AS build
