@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # The xregistry service image: the locked wheels installed into a virtual environment in a build
-# stage and trimmed to what runs (scripts/prune-venv), then only that environment and libpq on a
-# slim runtime (no compiler, no pip, no source tree). Its weight, and what each cut saved:
-# docs/deploy.md, "The image".
+# stage and trimmed to what runs (scripts/prune-venv), then only that environment, Debian's
+# python3.11 and libpq on a slim runtime (no compiler, no pip, no source tree). Its weight, and
+# what each cut saved: docs/deploy.md, "The image".
 #
 #   docker build -t xregistry --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
 #   docker run -v $PWD/config.yaml:/etc/xregistry/config.yaml:ro -v $PWD/tls:/etc/xregistry/tls:ro \
