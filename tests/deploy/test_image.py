@@ -29,6 +29,7 @@ import pytest
 
 from catalog.oci.client import RegistryClient
 from catalog.oci.manifest import Manifest
+from tests.deploy._prune import excluded_modules, prune_venv
 from tests.harness.images import build_image
 from tests.harness.pki import make_ca, make_server_cert
 from tests.harness.ports import free_port
@@ -103,7 +104,7 @@ def container(tmp_path: Path) -> Iterator[Container]:
         buildah("rm", name)
 
 
-def write_config(etc: Path, port: int, registry: RunningRegistry) -> None:
+def write_config(etc: Path, port: int, health_port: int, registry: RunningRegistry) -> None:
     """TLS (a certificate naming localhost, its CA beside it) and a token: what `serve` needs
     off loopback, given here on loopback as well."""
     tls = etc / "tls"
@@ -119,7 +120,7 @@ auth:
   bindings: [{{role: admin, principals: ["token:ci"]}}]
 registries:
   - {{name: local, host: "{registry.host}", insecure: true}}
-health: {{interval: 1s, listen: "127.0.0.1:50052"}}
+health: {{interval: 1s, listen: "127.0.0.1:{health_port}"}}
 """
     )
     # Images no policy matches are allowed (with a warning); this image matches none.
@@ -152,12 +153,100 @@ def test_no_compiler_no_installer_no_source_tree(container: Container) -> None:
         [
             "/bin/sh",
             "-c",
-            "for f in /src /app /opt/venv/bin/pip /usr/bin/gcc /usr/bin/cc; do "
-            "test -e $f && echo $f; done; id -u",
+            "for f in /src /app /opt/venv/bin/pip /usr/local/bin/pip /usr/bin/gcc /usr/bin/cc "
+            "/usr/bin/ld /usr/bin/strip; do test -e $f && echo $f; done; "
+            "python3 -m pip --version >/dev/null 2>&1 && echo pip; id -u",
         ]
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(UID)]
+
+
+# Runs in the image's venv: what scripts/prune-venv left is what the service runs on.
+TRIMMED = """
+import importlib, json, pathlib, pkgutil, sys, sysconfig
+import catalog, replication
+modules = 0
+for package in (catalog, replication):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(info.name)
+        modules += 1
+present = []
+for name in json.loads(sys.argv[1]):
+    try:
+        importlib.import_module(name)
+        present.append(name)
+    except ImportError:
+        pass
+import psycopg
+site = pathlib.Path(sysconfig.get_path("purelib"))
+own = json.loads(sys.argv[2])
+sources = sorted({p.relative_to(site).parts[0] for p in site.rglob("*.py")})
+print(json.dumps({"modules": modules, "present": present, "sources": sources,
+                  "psycopg": psycopg.pq.__impl__, "libpq": psycopg.pq.version()}))
+"""
+
+
+def test_runs_on_the_trimmed_venv(container: Container) -> None:
+    """Every module of the project imports; the distributions left out are absent; the
+    dependencies are bytecode only while the project keeps its sources; psycopg is its Python
+    implementation on the libpq the runtime stage installed."""
+    own = list(prune_venv().OWN)
+    done = container.run(
+        [
+            "/opt/venv/bin/python",
+            "-c",
+            TRIMMED,
+            json.dumps(sorted(excluded_modules())),
+            json.dumps(own),
+        ]
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["modules"] > 100
+    assert found["present"] == []
+    assert found["sources"] == sorted(own)
+    assert found["psycopg"] == "python"
+    assert found["libpq"] >= 150000
+
+
+def test_trusts_the_public_cas(container: Container) -> None:
+    """Registries' TLS without --ca-file: OpenSSL finds the CA bundle the image carries."""
+    stats = "import json, ssl; print(json.dumps(ssl.create_default_context().cert_store_stats()))"
+    done = container.run(["python3", "-c", stats])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["x509_ca"] > 100
+
+
+# Runs `xregistry health --help` in the image, then looks at the standard library it loaded.
+STDLIB_BYTECODE = """
+import contextlib, importlib.util, json, os, pathlib, sys, sysconfig
+from catalog.cli.main import main
+sys.argv = ["xregistry", "health", "--help"]
+with contextlib.suppress(SystemExit):
+    main()
+stdlib = pathlib.Path(sysconfig.get_path("stdlib"))
+# Frozen modules (os, site, codecs, …) are in the interpreter itself: never compiled.
+loaded = sorted({m.__file__ for m in list(sys.modules.values())
+                 if str(getattr(m, "__file__", None)).startswith(f"{stdlib}/")
+                 and m.__file__.endswith(".py") and m.__spec__.origin != "frozen"})
+missing = [f for f in loaded if not os.access(importlib.util.cache_from_source(f), os.R_OK)]
+print(json.dumps({"loaded": len(loaded), "missing": missing,
+                  "sources": sum(1 for _ in stdlib.rglob("*.py")),
+                  "compiled": sum(1 for _ in stdlib.rglob("*.pyc"))}))
+"""
+
+
+def test_stdlib_bytecode_for_what_runs_only(container: Container) -> None:
+    """The standard library modules a command loads have bytecode the runtime user can read
+    (the root is read-only: without it every process compiles them again), and most of the
+    standard library has none (the Dockerfile compiles only what the CLI and service import)."""
+    done = container.run(["/opt/venv/bin/python", "-c", STDLIB_BYTECODE])
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])  # after the help
+    assert found["loaded"] > 40
+    assert found["missing"] == []
+    assert found["compiled"] < found["sources"] / 2
 
 
 def test_no_database_url_no_start(container: Container, tmp_path: Path) -> None:
@@ -177,8 +266,8 @@ def test_serves_indexes_and_answers_a_check(
     container: Container, tmp_path: Path, fresh_registry: RunningRegistry
 ) -> None:
     pushed = asyncio.run(push_one(fresh_registry.host))
-    port = free_port()
-    write_config(tmp_path / "etc", port, fresh_registry)
+    port, health_port = free_port(), free_port()
+    write_config(tmp_path / "etc", port, health_port, fresh_registry)
     password = secrets.token_urlsafe(12)
     with run_postgres(tmp_path, password=password) as pg:
         database = pg.create_database("xregistry").replace("postgresql+psycopg://", "postgresql://")
@@ -209,7 +298,13 @@ def test_serves_indexes_and_answers_a_check(
                 time.sleep(1)
             assert health.stdout == "SERVING\n"
             # The image's own HEALTHCHECK asks the plain-text health listener: no CA, no token.
-            probe = container.run(config["Healthcheck"]["Test"][1:])
+            # Its port (50052) is the one picked here: the container shares the host's network.
+            probe = container.run(
+                [
+                    arg.replace(":50052", f":{health_port}")
+                    for arg in config["Healthcheck"]["Test"][1:]
+                ]
+            )
             assert probe.returncode == 0, probe.stderr
             assert probe.stdout == "SERVING\n"
 
