@@ -8,7 +8,7 @@ GET new tags; record index children, attachments found by every scheme (a tagged
 
 No ``await`` happens inside a session, and no session is opened on the event loop: reads run
 on worker threads (``asyncio.to_thread``), so a busy database never stalls the server's other
-calls. Writes (and the SBOM package decoding that streams into
+calls. Writes (and the package decoding of SBOMs too large to decode ahead, which streams into
 them) run on one writer thread, so recording one repository overlaps crawling the next while
 the database still sees a single writer, as SQLite wants. A repository's documents are decoded
 in batches of at most ``DOCUMENT_BATCH`` bytes held; each batch but the last is recorded in a
@@ -390,8 +390,7 @@ class Crawler:
         held, scan.documents = scan.documents, {}
         try:
             with self.sessions.begin() as session:
-                for digest, decoded in held.items():
-                    self._store(session, digest, decoded)
+                self._store(session, held)
         except Exception as exc:
             reason = f"cannot record documents ({type(exc).__name__}: {first_line(exc)})"
             scan.errors.extend((digest, reason) for digest in held)
@@ -402,14 +401,15 @@ class Crawler:
             for decoded in held.values():
                 decoded.close()
 
-    def _store(self, session: Session, digest: str, decoded: DecodedDocuments) -> None:
-        """Record an attachment's documents; one none of whose documents could be decoded is
+    def _store(self, session: Session, held: dict[str, DecodedDocuments]) -> None:
+        """Record attachments' documents; one none of whose documents could be decoded is
         recorded as undecodable (unless a layer could not even be fetched: that may pass)."""
-        stored = documents.store(session, digest, decoded)
-        self.stats.documents += stored
-        if not stored and decoded.errors and not decoded.unfetched:
-            reason = "; ".join(decoded.errors)[:_REASON]
-            session.merge(UndecodableDocument(digest=digest, reason=reason))
+        for digest, stored in documents.store_all(session, held).items():
+            self.stats.documents += stored
+            decoded = held[digest]
+            if not stored and decoded.errors and not decoded.unfetched:
+                reason = "; ".join(decoded.errors)[:_REASON]
+                session.merge(UndecodableDocument(digest=digest, reason=reason))
 
     def _record_or_fail(self, scan: _RepoScan) -> None:
         """Record the scan; when that fails (content the database refuses, a bug), record the
@@ -435,11 +435,12 @@ class Crawler:
             if scan.listed:
                 self._record_tags(session, row, scan)
             self.stats.attachments_new += content.add_attachments(session, scan.links)
-            for digest, decoded in scan.documents.items():
-                try:
-                    self._store(session, digest, decoded)
-                finally:
+            try:
+                self._store(session, scan.documents)
+            finally:
+                for decoded in scan.documents.values():
                     decoded.close()
+            for digest, decoded in scan.documents.items():
                 scan.errors.extend((digest, reason) for reason in decoded.errors)
             if scan.listed:
                 live = {d for t, d in scan.tags.items()}
