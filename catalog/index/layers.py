@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from concurrent.futures import Executor
 from typing import BinaryIO
 
 from catalog.errors import FormatError
@@ -136,8 +137,13 @@ def _decode_whole(
         source.close()
 
 
-async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocuments:
+async def decode_attachment(
+    repo: Repository, manifest: Manifest, threads: Executor | None = None
+) -> DecodedDocuments:
+    """Fetch and decode the attachment's documents; decoding runs on ``threads`` (the shared
+    default pool when ``None``), never on the event loop."""
     docs = DecodedDocuments()
+    loop = asyncio.get_running_loop()
     classes = classify_manifest(manifest).layers
     for layer, layer_class in zip(manifest.layers, classes, strict=True):
         decoder = layer_class.decoder
@@ -154,12 +160,12 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
             doc = SbomDoc(str(layer.digest), source, wrapped=decoder != "sbom-json")
             docs.sboms.append(doc)
             if layer.size <= _PREPARE_UP_TO:
-                await asyncio.to_thread(doc.prepare, _ROWS_PER_BYTE * layer.size)
+                await loop.run_in_executor(threads, doc.prepare, _ROWS_PER_BYTE * layer.size)
                 if doc.prepared is not None:
                     source.close()  # its rows are what is held now
                     doc.source = b""
             continue  # else the store streams the packages from ``source`` (its writer thread)
         # Decoding (up to WHOLE_DOCUMENT_LIMIT bytes of JSON, certificates) runs on a worker
         # thread: on the event loop it would stall every call the server is answering.
-        await asyncio.to_thread(_decode_whole, docs, manifest, layer, decoder, source)
+        await loop.run_in_executor(threads, _decode_whole, docs, manifest, layer, decoder, source)
     return docs
