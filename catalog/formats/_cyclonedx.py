@@ -7,7 +7,7 @@ from typing import Any
 
 from catalog.formats import _json as j
 from catalog.formats._limits import SbomLimits
-from catalog.formats._stream import Event, EventReader
+from catalog.formats._reader import Event, Reader
 from catalog.formats.packages import package
 from catalog.formats.records import PackageRecord
 
@@ -16,7 +16,7 @@ _WANTED = _TEXT_FIELDS | {"licenses", "supplier", "components"}
 
 
 def metadata(
-    reader: EventReader, event: Event, path: str, limits: SbomLimits
+    reader: Reader, event: Event, path: str, limits: SbomLimits
 ) -> tuple[tuple[str, ...], str | None]:
     """(tools, the described component's name) from ``metadata``."""
     reader.expect_object(event, path)
@@ -34,7 +34,7 @@ def metadata(
 
 
 def components(
-    reader: EventReader, path: str, limits: SbomLimits, nesting: int = 1
+    reader: Reader, path: str, limits: SbomLimits, nesting: int = 1
 ) -> Iterator[PackageRecord]:
     """Every component of the ``components`` array just opened, nested ones included.
 
@@ -94,7 +94,7 @@ def _licenses(value: Any, path: str, limits: SbomLimits) -> tuple[str, ...]:
     return tuple(dict.fromkeys(x for x in found if x))
 
 
-def _tools(reader: EventReader, event: Event, path: str, limits: SbomLimits) -> tuple[str, ...]:
+def _tools(reader: Reader, event: Event, path: str, limits: SbomLimits) -> tuple[str, ...]:
     # 1.4 writes an array of tools; 1.5+ an object of "components" and "services" arrays.
     if event[0] == "start_array":
         arrays: Iterator[tuple[Event, str]] = iter([(event, path)])
@@ -115,7 +115,7 @@ def _tools(reader: EventReader, event: Event, path: str, limits: SbomLimits) -> 
     return tuple(found)
 
 
-def _tool_arrays(reader: EventReader, path: str) -> Iterator[tuple[Event, str]]:
+def _tool_arrays(reader: Reader, path: str) -> Iterator[tuple[Event, str]]:
     for key, value in reader.fields(path):
         key_path = f"{path}.{key}"
         if key in ("components", "services") and value[0] != "null":
@@ -124,7 +124,7 @@ def _tool_arrays(reader: EventReader, path: str) -> Iterator[tuple[Event, str]]:
             reader.skip(value, key_path)
 
 
-def _component_name(reader: EventReader, event: Event, path: str, limits: SbomLimits) -> str | None:
+def _component_name(reader: Reader, event: Event, path: str, limits: SbomLimits) -> str | None:
     reader.expect_object(event, path)
     name = None
     for key, value in reader.fields(path):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from catalog.formats import _json as j
 from catalog.formats._limits import SbomLimits
-from catalog.formats._stream import Event, EventReader
+from catalog.formats._reader import Event, Reader
 from catalog.formats.packages import NOT_A_VALUE, package
 from catalog.formats.records import PackageRecord
 
@@ -23,7 +23,7 @@ _TEXT_FIELDS = frozenset(
 _TOOL = "Tool:"
 
 
-def tools(reader: EventReader, event: Event, path: str, limits: SbomLimits) -> tuple[str, ...]:
+def tools(reader: Reader, event: Event, path: str, limits: SbomLimits) -> tuple[str, ...]:
     """``creationInfo.creators`` entries ``"Tool: name-version"``, without the prefix."""
     reader.expect_object(event, path)
     found: list[str] = []
@@ -42,14 +42,14 @@ def tools(reader: EventReader, event: Event, path: str, limits: SbomLimits) -> t
     return tuple(found)
 
 
-def packages(reader: EventReader, path: str, limits: SbomLimits) -> Iterator[PackageRecord]:
+def packages(reader: Reader, path: str, limits: SbomLimits) -> Iterator[PackageRecord]:
     """The packages of the ``packages`` array just opened, one at a time."""
     for event, item_path in reader.elements(path):
         reader.expect_object(event, item_path)
         yield _package(reader, item_path, limits)
 
 
-def _package(reader: EventReader, path: str, limits: SbomLimits) -> PackageRecord:
+def _package(reader: Reader, path: str, limits: SbomLimits) -> PackageRecord:
     text: dict[str, str | None] = {}
     purl = None
     for key, event in reader.fields(path):
@@ -72,7 +72,7 @@ def _package(reader: EventReader, path: str, limits: SbomLimits) -> PackageRecor
     )
 
 
-def _purl(reader: EventReader, event: Event, path: str, limits: SbomLimits) -> str | None:
+def _purl(reader: Reader, event: Event, path: str, limits: SbomLimits) -> str | None:
     """The first ``externalRefs`` entry of type ``purl`` (SPDX 2.2 and 2.3 spell the category
     differently; the type is the same)."""
     reader.expect_array(event, path)

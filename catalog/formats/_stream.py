@@ -8,40 +8,25 @@ uses ``basic_parse``, which has no prefixes, and stops at ``max_depth``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO
 
 import ijson
 
-from catalog.formats._json import MAX_TEXT, fail
+from catalog.formats._reader import CLOSE, OPEN, Event, Reader
 
-Event = tuple[str, Any]
-
-_OPEN = frozenset({"start_map", "start_array"})
-_CLOSE = frozenset({"end_map", "end_array"})
-_KIND = {
-    "start_map": "an object",
-    "start_array": "an array",
-    "string": "a string",
-    "number": "a number",
-    "boolean": "a boolean",
-    "null": "null",
-}
 # What ijson's C backend raises for bad input; SystemError wraps an over-long integer.
 _PARSE_ERRORS = (ijson.JSONError, ValueError, SystemError, OverflowError)
 _BUFFER = 64 * 1024
 
 
-class EventReader:
+class EventReader(Reader):
     """Pulls events one at a time; every read names its JSON path when it fails."""
 
     def __init__(self, source: BinaryIO, what: str, *, max_depth: int) -> None:
+        super().__init__(what)
         self._events: Iterator[Event] = ijson.basic_parse(source, use_float=True, buf_size=_BUFFER)
-        self._what = what
         self._max_depth = max_depth
         self._depth = 0
-
-    def fail(self, path: str, problem: str) -> NoReturn:
-        fail(f"{self._what} {path}", problem)
 
     def next(self, path: str) -> Event:
         try:
@@ -50,9 +35,9 @@ class EventReader:
             self.fail(path, "unexpected end of JSON")
         except _PARSE_ERRORS as exc:
             self.fail(path, f"not valid JSON ({_first_line(exc)})")
-        if event[0] in _OPEN:
+        if event[0] in OPEN:
             self._enter(path)
-        elif event[0] in _CLOSE:
+        elif event[0] in CLOSE:
             self._depth -= 1
         return event
 
@@ -88,14 +73,14 @@ class EventReader:
 
     def skip(self, event: Event, path: str) -> None:
         """Discard the value that ``event`` starts, cheaply: this loop is the hot path."""
-        if event[0] not in _OPEN:
+        if event[0] not in OPEN:
             return
         outer = self._depth - 1
         try:
             for kind, _ in self._events:
-                if kind in _OPEN:
+                if kind in OPEN:
                     self._enter(path)
-                elif kind in _CLOSE:
+                elif kind in CLOSE:
                     self._depth -= 1
                     if self._depth == outer:
                         return
@@ -114,28 +99,6 @@ class EventReader:
         if kind == "start_array":
             return [self.value(item, item_path) for item, item_path in self.elements(path)]
         return value
-
-    def expect_object(self, event: Event, path: str) -> None:
-        if event[0] != "start_map":
-            self.fail(path, f"expected an object, got {_KIND.get(event[0], event[0])}")
-
-    def expect_array(self, event: Event, path: str) -> None:
-        if event[0] != "start_array":
-            self.fail(path, f"expected an array, got {_KIND.get(event[0], event[0])}")
-
-    def text(self, event: Event, path: str, *, max_len: int = MAX_TEXT) -> str | None:
-        """A string field (``None`` for null); anything else is an error."""
-        kind, value = event
-        if kind == "null":
-            return None
-        if kind != "string":
-            self.fail(path, f"expected a string, got {_KIND.get(kind, kind)}")
-        # No surrogate check: ijson turns a lone high surrogate into "?" and refuses a low one.
-        if len(value) > max_len:
-            self.fail(path, f"string of {len(value)} characters is over the limit of {max_len}")
-        if "\x00" in value:
-            self.fail(path, "string contains NUL")
-        return str(value)
 
     def _enter(self, path: str) -> None:
         self._depth += 1

@@ -1,11 +1,14 @@
 """SBOMs (SPDX 2.x and CycloneDX JSON, bare or as an in-toto predicate), decoded in bounded memory.
 
-Two streaming passes over the source. The first reads the header (format, version, name, tools)
+Two passes over the source. The first reads the header (format, version, name, tools)
 and checks the whole document's syntax and nesting; object keys may come in any order, so the
 header is only known once the document has been read. ``SbomRecord.packages`` is the second pass:
 each iteration re-reads the source from where it started and yields one package at a time, so
 memory stays flat whatever the number of packages. The source must therefore be bytes or a
 seekable binary stream, and it must stay open (and not be read elsewhere) while packages are read.
+A document of at most ``SbomLimits.max_whole`` bytes is parsed whole once (C speed, under the
+same depth limit) and both passes walk the parsed tree: the same decoders, the same errors (one
+the whole parse refuses is streamed, to be refused where and as the stream refuses it).
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from catalog.formats import _cyclonedx, _spdx, intoto
+from catalog.formats import _cyclonedx, _spdx, _tree, intoto
 from catalog.formats import _json as j
 from catalog.formats._limits import SbomLimits
-from catalog.formats._stream import Event, EventReader
+from catalog.formats._reader import Event, Reader
+from catalog.formats._stream import EventReader
 from catalog.formats.records import PackageRecord, SbomFormat, SbomRecord, Subject
 
 __all__ = ["SbomLimits", "decode_sbom", "decode_sbom_statement"]
@@ -27,6 +31,7 @@ _WHAT = "SBOM"
 _PACKAGES_KEY: dict[SbomFormat, str] = {"spdx": "packages", "cyclonedx": "components"}
 _SPDX_PREFIX = "SPDX-"
 _CYCLONEDX = "CycloneDX"
+_UNPARSED = object()
 
 
 def decode_sbom(source: bytes | BinaryIO, *, limits: SbomLimits | None = None) -> SbomRecord:
@@ -42,7 +47,8 @@ def decode_sbom_statement(
 
 
 class _Source:
-    """Bytes, or a seekable stream rewound to where it stood, for each pass."""
+    """Bytes, or a seekable stream rewound to where it stood, for each pass; a document of at
+    most ``SbomLimits.max_whole`` bytes is parsed once, whole, and both passes walk the tree."""
 
     def __init__(self, source: bytes | BinaryIO) -> None:
         self._data = source if isinstance(source, bytes) else None
@@ -50,14 +56,33 @@ class _Source:
         if self._stream is not None and not self._stream.seekable():
             raise ValueError("an SBOM stream must be seekable: it is read once per pass")
         self._start = 0 if self._stream is None else self._stream.tell()
+        self._tree: Any = _UNPARSED
 
-    def open(self, limits: SbomLimits) -> EventReader:
+    def open(self, limits: SbomLimits) -> Reader:
+        if self._tree is _UNPARSED:
+            small = self._size() <= limits.max_whole
+            self._tree = _tree.parse(self._read(), max_depth=limits.max_depth) if small else None
+        if self._tree is not None and self._tree is not _tree.REFUSED:
+            return _tree.TreeReader(self._tree, _WHAT)
         if self._stream is None:
             stream: BinaryIO = io.BytesIO(self._data or b"")
         else:
             stream = self._stream
             stream.seek(self._start)
         return EventReader(stream, _WHAT, max_depth=limits.max_depth)
+
+    def _size(self) -> int:
+        if self._stream is None:
+            return len(self._data or b"")
+        end = self._stream.seek(0, io.SEEK_END)
+        self._stream.seek(self._start)
+        return end - self._start
+
+    def _read(self) -> bytes:
+        if self._stream is None:
+            return self._data or b""
+        self._stream.seek(self._start)
+        return self._stream.read()
 
 
 @dataclass(slots=True)
@@ -98,7 +123,7 @@ def _decode(source: _Source, limits: SbomLimits, *, statement: bool) -> SbomReco
 
 
 def _statement_header(
-    reader: EventReader, event: Event, limits: SbomLimits
+    reader: Reader, event: Event, limits: SbomLimits
 ) -> tuple[_Header, dict[str, Any]]:
     reader.expect_object(event, "$")
     fields: dict[str, Any] = {}
@@ -116,7 +141,7 @@ def _statement_header(
     return header, fields
 
 
-def _document_header(reader: EventReader, event: Event, path: str, limits: SbomLimits) -> _Header:
+def _document_header(reader: Reader, event: Event, path: str, limits: SbomLimits) -> _Header:
     reader.expect_object(event, path)
     header = _Header()
     for key, value in reader.fields(path):
@@ -191,7 +216,7 @@ class _Packages:
             yield from _cyclonedx.components(reader, f"{path}.{key}", self._limits)
 
 
-def _seek(reader: EventReader, path: str, wanted: str) -> Event | None:
+def _seek(reader: Reader, path: str, wanted: str) -> Event | None:
     """Skip the object's fields up to ``wanted`` and return its value's first event."""
     for key, event in reader.fields(path):
         if key == wanted:

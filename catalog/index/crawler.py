@@ -8,7 +8,7 @@ GET new tags; record index children, attachments found by every scheme (a tagged
 
 No ``await`` happens inside a session, and no session is opened on the event loop: reads run
 on worker threads (``asyncio.to_thread``), so a busy database never stalls the server's other
-calls. Writes (and the SBOM package decoding that streams into
+calls. Writes (and the package decoding of SBOMs too large to decode ahead, which streams into
 them) run on one writer thread, so recording one repository overlaps crawling the next while
 the database still sees a single writer, as SQLite wants. A repository's documents are decoded
 in batches of at most ``DOCUMENT_BATCH`` bytes held; each batch but the last is recorded in a
@@ -96,6 +96,7 @@ class Crawler:
         self.stats = IndexStats()
         self._refused_names: list[str] = []  # repository names off the grammar, as errors
         self._writer: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None  # the crawl's reads and decoding
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -119,8 +120,11 @@ class Crawler:
             self.stats.repositories_done += 1
             self._report()
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-writer") as writer:
-            self._writer = writer
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-writer") as writer,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-reader") as reader,
+        ):
+            self._writer, self._reader = writer, reader
             await asyncio.gather(*(one(n) for n in names))
         await asyncio.to_thread(self._finish, patterns, names)
         self.stats.phase = "done"
@@ -244,12 +248,14 @@ class Crawler:
         scan.manifests[str(manifest.digest)] = manifest
         scan.tags[tag] = str(manifest.digest)
 
-    async def _off_loop(self, read: Callable[[_A], _R], arg: _A) -> _R:
-        """A call on the crawl's one database thread (its reads, a batch of documents): the crawl
-        adds a single thread to those competing with the event loop (for the GIL) and none to
-        the shared default pool, where the gate's reads would queue behind it."""
-        assert self._writer is not None
-        return await asyncio.get_running_loop().run_in_executor(self._writer, read, arg)
+    async def _off_loop(self, call: Callable[[_A], _R], arg: _A, *, write: bool = False) -> _R:
+        """A call on the crawl's reader thread (its reads, and its decoding), or with ``write``
+        on its writer thread: the crawl adds two threads to those competing with the event loop
+        (for the GIL) and none to the shared default pool, where the gate's reads would queue
+        behind it. Reads do not wait behind other repositories' writes."""
+        executor = self._writer if write else self._reader
+        assert executor is not None
+        return await asyncio.get_running_loop().run_in_executor(executor, call, arg)
 
     def _live_tags(self, name: str) -> dict[str, str]:
         with self.sessions() as session:
@@ -361,12 +367,13 @@ class Crawler:
         batches = _batches([scan.manifests[d] for d in todo if d in scan.manifests])
 
         async def one(manifest: Manifest) -> None:
-            scan.documents[str(manifest.digest)] = await decode_attachment(repo, manifest)
+            decoded = await decode_attachment(repo, manifest, self._reader)
+            scan.documents[str(manifest.digest)] = decoded
 
         for number, batch in enumerate(batches, start=1):
             await asyncio.gather(*(one(m) for m in batch))
             if number < len(batches):  # the last batch is recorded with the repository
-                await self._off_loop(self._record_documents, scan)
+                await self._off_loop(self._record_documents, scan, write=True)
 
     def _decoded(self, candidates: set[str]) -> tuple[set[str], dict[str, str]]:
         """Those of ``candidates`` whose documents are recorded, and those refused before
@@ -390,8 +397,7 @@ class Crawler:
         held, scan.documents = scan.documents, {}
         try:
             with self.sessions.begin() as session:
-                for digest, decoded in held.items():
-                    self._store(session, digest, decoded)
+                self._store(session, held)
         except Exception as exc:
             reason = f"cannot record documents ({type(exc).__name__}: {first_line(exc)})"
             scan.errors.extend((digest, reason) for digest in held)
@@ -402,14 +408,15 @@ class Crawler:
             for decoded in held.values():
                 decoded.close()
 
-    def _store(self, session: Session, digest: str, decoded: DecodedDocuments) -> None:
-        """Record an attachment's documents; one none of whose documents could be decoded is
+    def _store(self, session: Session, held: dict[str, DecodedDocuments]) -> None:
+        """Record attachments' documents; one none of whose documents could be decoded is
         recorded as undecodable (unless a layer could not even be fetched: that may pass)."""
-        stored = documents.store(session, digest, decoded)
-        self.stats.documents += stored
-        if not stored and decoded.errors and not decoded.unfetched:
-            reason = "; ".join(decoded.errors)[:_REASON]
-            session.merge(UndecodableDocument(digest=digest, reason=reason))
+        for digest, stored in documents.store_all(session, held).items():
+            self.stats.documents += stored
+            decoded = held[digest]
+            if not stored and decoded.errors and not decoded.unfetched:
+                reason = "; ".join(decoded.errors)[:_REASON]
+                session.merge(UndecodableDocument(digest=digest, reason=reason))
 
     def _record_or_fail(self, scan: _RepoScan) -> None:
         """Record the scan; when that fails (content the database refuses, a bug), record the
@@ -435,11 +442,12 @@ class Crawler:
             if scan.listed:
                 self._record_tags(session, row, scan)
             self.stats.attachments_new += content.add_attachments(session, scan.links)
-            for digest, decoded in scan.documents.items():
-                try:
-                    self._store(session, digest, decoded)
-                finally:
+            try:
+                self._store(session, scan.documents)
+            finally:
+                for decoded in scan.documents.values():
                     decoded.close()
+            for digest, decoded in scan.documents.items():
                 scan.errors.extend((digest, reason) for reason in decoded.errors)
             if scan.listed:
                 live = {d for t, d in scan.tags.items()}

@@ -1,17 +1,20 @@
 """Read the documents of an attachment manifest: fetch its layers, run the right decoders.
 
 Layers stream into spooled temporary files, so a large SBOM costs disk, not memory; its
-packages are decoded while they are stored. Other documents are decoded whole, so they are
-held to a smaller size. A layer that cannot be read or decoded, whatever the decoder raised
-(``FormatError``, or a ``RecursionError``, ``MemoryError``, ``ValueError`` it did not foresee),
-becomes one line of error with its reason; the other layers and the crawl go on. Whole
-documents are decoded on worker threads, off the event loop.
+packages are decoded while they are stored. An SBOM of at most ``SbomLimits.max_whole`` bytes
+is decoded here instead, package rows and all, on a worker thread: the single writer then only
+writes. Other documents are decoded whole, so they are held to a smaller size. A layer that
+cannot be read or decoded, whatever the decoder raised (``FormatError``, or a
+``RecursionError``, ``MemoryError``, ``ValueError`` it did not foresee), becomes one line of
+error with its reason; the other layers and the crawl go on. Whole documents are decoded on
+worker threads, off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
+from concurrent.futures import Executor
 from typing import BinaryIO
 
 from catalog.errors import FormatError
@@ -22,6 +25,7 @@ from catalog.formats.cosign import decode_cosign_attestation, decode_cosign_sign
 from catalog.formats.failures import decoder_failure
 from catalog.formats.notation import decode_notation_signature
 from catalog.formats.records import SignatureRecord, StatementRecord
+from catalog.formats.sbom import SbomLimits
 from catalog.oci.boundedjson import first_line
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Descriptor, Manifest
@@ -33,6 +37,10 @@ LAYER_LIMIT = 512 * 1024 * 1024  # larger documents are refused, not read
 # times over while they are decoded, so they get a smaller limit than streamed SBOMs.
 WHOLE_DOCUMENT_LIMIT = 64 * 1024 * 1024
 _IN_MEMORY = 1024 * 1024  # spooled files move to disk past this: a crawl holds many at once
+_PREPARE_UP_TO = SbomLimits().max_whole  # SBOMs decoded here (parsed whole), not on the writer
+# The package rows of a prepared SBOM may take this many times its size (a few hundred bytes
+# of JSON a package, about a kilobyte a row); past that the writer streams it instead.
+_ROWS_PER_BYTE = 8
 
 
 def _streamed(layer_class: LayerClass) -> bool:
@@ -42,12 +50,20 @@ def _streamed(layer_class: LayerClass) -> bool:
     )
 
 
+def _held(layer: Descriptor, layer_class: LayerClass) -> int:
+    if not _streamed(layer_class):
+        return min(layer.size, WHOLE_DOCUMENT_LIMIT)
+    if layer.size <= _PREPARE_UP_TO:
+        return _ROWS_PER_BYTE * layer.size  # its package rows, or the spool when they are more
+    return _IN_MEMORY
+
+
 def held_bytes(manifest: Manifest) -> int:
     """What decoding the attachment keeps in memory until it is recorded, at most: its whole
-    documents, and the in-memory part of each spooled SBOM."""
+    documents, the package rows of small SBOMs, the in-memory part of large ones' spools."""
     classes = classify_manifest(manifest).layers
     return sum(
-        min(layer.size, _IN_MEMORY if _streamed(layer_class) else WHOLE_DOCUMENT_LIMIT)
+        _held(layer, layer_class)
         for layer, layer_class in zip(manifest.layers, classes, strict=True)
         if layer_class.decoder is not None
     )
@@ -121,8 +137,13 @@ def _decode_whole(
         source.close()
 
 
-async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocuments:
+async def decode_attachment(
+    repo: Repository, manifest: Manifest, threads: Executor | None = None
+) -> DecodedDocuments:
+    """Fetch and decode the attachment's documents; decoding runs on ``threads`` (the shared
+    default pool when ``None``), never on the event loop."""
     docs = DecodedDocuments()
+    loop = asyncio.get_running_loop()
     classes = classify_manifest(manifest).layers
     for layer, layer_class in zip(manifest.layers, classes, strict=True):
         decoder = layer_class.decoder
@@ -136,10 +157,15 @@ async def decode_attachment(repo: Repository, manifest: Manifest) -> DecodedDocu
             docs.unfetched |= isinstance(exc, OCIError)  # the registry's failure, maybe passing
             continue
         if streamed:
-            wrapped = decoder != "sbom-json"
-            docs.sboms.append(SbomDoc(str(layer.digest), source, wrapped))
-            continue  # the store reads the packages from ``source`` (its writer thread)
+            doc = SbomDoc(str(layer.digest), source, wrapped=decoder != "sbom-json")
+            docs.sboms.append(doc)
+            if layer.size <= _PREPARE_UP_TO:
+                await loop.run_in_executor(threads, doc.prepare, _ROWS_PER_BYTE * layer.size)
+                if doc.prepared is not None:
+                    source.close()  # its rows are what is held now
+                    doc.source = b""
+            continue  # else the store streams the packages from ``source`` (its writer thread)
         # Decoding (up to WHOLE_DOCUMENT_LIMIT bytes of JSON, certificates) runs on a worker
         # thread: on the event loop it would stall every call the server is answering.
-        await asyncio.to_thread(_decode_whole, docs, manifest, layer, decoder, source)
+        await loop.run_in_executor(threads, _decode_whole, docs, manifest, layer, decoder, source)
     return docs

@@ -1,7 +1,12 @@
-"""SBOMs: syft and trivy fixtures, statement-wrapped SBOMs, streams, and hostile documents."""
+"""SBOMs: syft and trivy fixtures, statement-wrapped SBOMs, streams, and hostile documents.
+
+Every test runs twice: small documents parsed whole (the default), and streamed (``max_whole``
+0), so both readers give the same records and refuse the same documents with the same words.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from typing import Any
@@ -12,6 +17,14 @@ from catalog.errors import FormatError
 from catalog.formats import dsse, sbom
 from catalog.formats.records import PackageRecord, Subject
 from tests.formats.fixtures import SBOMS
+
+
+@pytest.fixture(autouse=True, params=["whole", "streamed"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "streamed":
+        monkeypatch.setattr(sbom, "SbomLimits", functools.partial(sbom.SbomLimits, max_whole=0))
+    return str(request.param)
+
 
 SYFT_PACKAGES = [
     PackageRecord(
@@ -370,3 +383,35 @@ def test_limits_are_adjustable() -> None:
     data = json.dumps(cdx([{"name": "a" * 11}])).encode()
     with pytest.raises(FormatError, match="over the limit of 10"):
         list(sbom.decode_sbom(data, limits=limits).packages)
+
+
+class _CountingReads(io.BytesIO):
+    reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        return super().read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        self.reads += 1
+        return super().readinto(buffer)
+
+
+def test_a_small_document_is_read_once_and_a_large_one_streamed(reader: str) -> None:
+    data = (SBOMS / "trivy-centos-7.cdx-1.5.json").read_bytes()
+    stream = _CountingReads(data)
+    record = sbom.decode_sbom(stream)
+    assert [p.name for p in record.packages] == ["bash", "openssl-libs", "centos"]
+    assert [p.name for p in record.packages] == ["bash", "openssl-libs", "centos"]
+    # Whole: one read for both passes; streamed: each pass reads till the end (at least twice).
+    assert stream.reads == 1 if reader == "whole" else stream.reads >= 4
+
+
+def test_an_unpaired_surrogate_in_a_recorded_string(reader: str) -> None:
+    data = json.dumps(cdx([{"name": "a\ud800b"}])).encode()
+    record = sbom.decode_sbom(data)
+    if reader == "streamed":  # ijson's C backend makes it "?" (and refuses a lone low one)
+        assert [p.name for p in record.packages] == ["a?b"]
+        return
+    with pytest.raises(FormatError, match=r"components\[0\].name: string contains an unpaired"):
+        list(record.packages)

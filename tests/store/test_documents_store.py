@@ -1,0 +1,95 @@
+"""SBOMs recorded three ways give the same rows: decoded ahead (``SbomDoc.prepare``, package
+rows built on the crawl's thread), left to the writer by the budget, or too large to parse
+whole and streamed into the database; a package that cannot be read ends its list the same way."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.oci.digest import Digest
+from catalog.store import documents
+from catalog.store.documents import DecodedDocuments, SbomDoc
+from catalog.store.models import Sbom, SbomPackage
+
+
+def _spdx(count: int, *, bad_at: int | None = None, padding: int = 0) -> bytes:
+    packages: list[dict[str, Any]] = [
+        {
+            "name": f"lib{i}",
+            "versionInfo": f"1.{i}",
+            "licenseConcluded": "MIT",
+            "externalRefs": [
+                {"referenceType": "purl", "referenceLocator": f"pkg:npm/lib{i}@1.{i}"}
+            ],
+            "description": "x" * padding,
+        }
+        for i in range(count)
+    ]
+    if bad_at is not None:
+        packages[bad_at]["versionInfo"] = 1
+    return json.dumps({"spdxVersion": "SPDX-2.3", "name": "doc", "packages": packages}).encode()
+
+
+def _rows(session: Session, attachment: str) -> tuple[int, list[tuple[Any, ...]]]:
+    sbom = session.scalars(select(Sbom).where(Sbom.attachment_digest == attachment)).one()
+    packages = session.execute(
+        select(SbomPackage.purl, SbomPackage.purl_base, SbomPackage.name, SbomPackage.version)
+        .where(SbomPackage.sbom_id == sbom.id)
+        .order_by(SbomPackage.id)
+    ).all()
+    return sbom.package_count, [tuple(row) for row in packages]
+
+
+def test_prepared_budgeted_and_streamed_sboms_record_the_same_rows(
+    sessions: sessionmaker[Session],
+) -> None:
+    small = _spdx(50, bad_at=40)
+    large = _spdx(50, bad_at=40, padding=25_000)  # over 1 MiB: streamed, never parsed whole
+    assert len(small) < 100_000 < 1024 * 1024 < len(large)
+    prepared = SbomDoc("sha256:" + "1" * 64, io.BytesIO(small))
+    prepared.prepare(budget=1024 * 1024)
+    budgeted = SbomDoc("sha256:" + "2" * 64, io.BytesIO(small))
+    budgeted.prepare(budget=10_000)  # a few rows' worth: the writer streams it
+    streamed = SbomDoc("sha256:" + "3" * 64, io.BytesIO(large))
+    assert prepared.prepared is not None
+    assert len(prepared.prepared.packages) == 40
+    assert budgeted.prepared is None
+    assert streamed.prepared is None
+
+    held = {
+        str(Digest.of(b"a%d" % n)): DecodedDocuments(sboms=[doc])
+        for n, doc in enumerate([prepared, budgeted, streamed])
+    }
+    with sessions.begin() as session:
+        counts = documents.store_all(session, held)
+    assert list(counts.values()) == [1, 1, 1]
+    for docs in held.values():
+        (error,) = docs.errors
+        assert "packages after #40: " in error
+        assert "packages[40].versionInfo" in error
+
+    with sessions() as session:
+        first, second, third = (_rows(session, digest) for digest in held)
+    assert first == second == third
+    count, rows = first
+    assert count == 40
+    assert rows[0] == ("pkg:npm/lib0@1.0", "pkg:npm/lib0", "lib0", "1.0")
+
+
+def test_an_sbom_that_cannot_be_read_is_an_error_and_no_row(
+    sessions: sessionmaker[Session],
+) -> None:
+    doc = SbomDoc("sha256:" + "4" * 64, b'{"spdxVersion": 2}')
+    doc.prepare(budget=1024 * 1024)
+    held = {str(Digest.of(b"b")): DecodedDocuments(sboms=[doc])}
+    with sessions.begin() as session:
+        assert documents.store_all(session, held) == {str(Digest.of(b"b")): 0}
+    (error,) = held[str(Digest.of(b"b"))].errors
+    assert error.startswith(f"layer {doc.layer_digest}: SBOM $.spdxVersion: expected a string")
+    with sessions() as session:
+        assert session.scalars(select(Sbom)).all() == []
