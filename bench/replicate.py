@@ -50,6 +50,7 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench._bytecode import installed_env
 from catalog.oci import mediatypes as mt
 from catalog.oci.client import RegistryClient
 from catalog.store.db import make_engine, session_factory, upgrade
@@ -70,7 +71,6 @@ LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 PREFIX = "mirror"
 # Ours as a process, like skopeo: the `xregistry` entry point, as the console script runs it.
 OURS = "from catalog.cli.main import main; main(prog_name='xregistry')"
-BYTECODE = Path(tempfile.gettempdir()) / "xregistry-bench-bytecode"
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +199,8 @@ async def seed(host: str, spec: CorpusSpec, layers: LayerSource) -> int:
 
 
 def ours_env(tree: Path | None = None) -> dict[str, str]:
-    """Our processes' environment: bytecode cached (an installed package has it; without it
-    every run compiles each module again, ~40 ms here), from ``tree`` when given."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(BYTECODE)
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
-    return env
+    """Our processes' environment: bytecode cached (see bench._bytecode), from ``tree``."""
+    return installed_env(tree=tree)
 
 
 def warm(tree: Path | None = None) -> None:
