@@ -49,12 +49,16 @@ class Digest:
         return f"{self.algorithm[:32]}-{self.hex[:64]}"
 
 
-def is_digest(text: str) -> bool:
+def as_digest(text: str) -> Digest | None:
+    """``text`` as a :class:`Digest`, or None when it is not one (a tag, say)."""
     try:
-        Digest.parse(text)
+        return Digest.parse(text)
     except InvalidDigest:
-        return False
-    return True
+        return None
+
+
+def is_digest(text: str) -> bool:
+    return as_digest(text) is not None
 
 
 class Verifier:
