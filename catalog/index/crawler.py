@@ -482,6 +482,8 @@ class Crawler:
             self.stats.errors += len(scan.errors)
 
     def _record_tags(self, session: Session, row: RepositoryRow, scan: _RepoScan) -> None:
+        if scan.tags == content.live_tags(session, self.registry_name, scan.name):
+            return  # no tag moved, came or went: plain rows told, no ORM row need be loaded
         existing = content.tags_of(session, row)
         self.stats.tag_events += len(content.set_tags(session, row, existing, scan.tags))
         for name, tag_row in existing.items():
