@@ -191,7 +191,8 @@ class Crawler:
             return scan
         scan.listed = True
         self.stats.tags_seen += len(listed)
-        # Only this repository's own recording writes what this reads, and that comes after.
+        # Not behind the writer: this repository's tags are written only by its own recording,
+        # which comes after, and documents found recorded or refused stay so.
         assert self._reader is not None
         loop = asyncio.get_running_loop()
         before = await loop.run_in_executor(self._reader, self._before, name)
@@ -269,9 +270,10 @@ class Crawler:
         scan.tags[tag] = str(manifest.digest)
 
     async def _off_loop(self, read: Callable[[_A], _R], arg: _A) -> _R:
-        """A call on the crawl's one database thread (its reads, a batch of documents): the crawl
-        adds a single thread to those competing with the event loop (for the GIL) and none to
-        the shared default pool, where the gate's reads would queue behind it."""
+        """A call on the crawl's writer thread (a read that must see its writes, a batch of
+        documents): the crawl adds two threads of its own (writer and reader) to those competing
+        with the event loop for the GIL, and none to the shared default pool, where the gate's
+        reads would queue behind it."""
         assert self._writer is not None
         return await asyncio.get_running_loop().run_in_executor(self._writer, read, arg)
 
