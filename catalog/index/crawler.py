@@ -7,12 +7,19 @@ GET new tags; record index children, attachments found by every scheme (a tagged
 ``subject`` among them), and their documents; then mark vanished tags and manifests as gone.
 
 No ``await`` happens inside a session, and no session is opened on the event loop: reads run
-on worker threads (``asyncio.to_thread``), so a busy database never stalls the server's other
-calls. Writes (and the package decoding of SBOMs too large to decode ahead, which streams into
-them) run on one writer thread, so recording one repository overlaps crawling the next while
-the database still sees a single writer, as SQLite wants. A repository's documents are decoded
-in batches of at most ``DOCUMENT_BATCH`` bytes held; each batch but the last is recorded in a
-transaction of its own, so memory stays bounded whatever a repository holds.
+on worker threads, so a busy database never stalls the server's other calls. Writes (and the
+package decoding of SBOMs too large to decode ahead, which streams into them) run on one writer
+thread, so recording one repository overlaps crawling the next while the database still sees a
+single writer, as SQLite wants. A repository's state before its crawl (its live tags, and which
+of their manifests' documents are recorded) is read once, on a reader thread of its own, where
+SBOMs small enough are also decoded ahead: the requests of a repository start without waiting
+behind the recording of others. Reads that must see the crawl's own writes (is this manifest
+known now? are these documents recorded now?) queue on the writer thread, behind them, and are
+not made when nothing needs asking.
+
+A repository's documents are decoded in batches of at most ``DOCUMENT_BATCH`` bytes held; each
+batch but the last is recorded in a transaction of its own, so memory stays bounded whatever a
+repository holds.
 
 What a registry says is checked before it is kept: a repository or tag name off the grammar, a
 manifest that cannot be parsed, a document that cannot be decoded is an index error (one line)
@@ -60,6 +67,17 @@ _A = TypeVar("_A")
 _R = TypeVar("_R")
 
 
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """A repository's state before this crawl: its live tags (tag → digest), and which of their
+    digests have their documents recorded (``decoded``) or were found undecodable (``refused``,
+    digest → why). What is recorded or refused stays so: the crawl trusts these to the end."""
+
+    tags: dict[str, str]
+    decoded: set[str]
+    refused: dict[str, str]
+
+
 @dataclass(slots=True)
 class _RepoScan:
     """What the network half of a repository crawl found, for the database half to record."""
@@ -96,7 +114,7 @@ class Crawler:
         self.stats = IndexStats()
         self._refused_names: list[str] = []  # repository names off the grammar, as errors
         self._writer: ThreadPoolExecutor | None = None
-        self._reader: ThreadPoolExecutor | None = None  # the crawl's reads and decoding
+        self._reader: ThreadPoolExecutor | None = None  # state before a crawl; decoding
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -174,8 +192,12 @@ class Crawler:
             return scan
         scan.listed = True
         self.stats.tags_seen += len(listed)
-        # Read-only (the writer thread owns every write), and off the loop like every read.
-        known = await self._off_loop(self._live_tags, name)
+        # Not behind the writer: this repository's tags are written only by its own recording,
+        # which comes after, and documents found recorded or refused stay so.
+        assert self._reader is not None
+        loop = asyncio.get_running_loop()
+        before = await loop.run_in_executor(self._reader, self._before, name)
+        known = before.tags
         if isinstance(repo, RemoteRepository) and repo.client.etag_is_digest is None:
             # One known tag first: its answer tells whether the others may go conditional.
             first = next((tag for tag in listed if tag in known), None)
@@ -187,7 +209,7 @@ class Crawler:
         )
         await self._fetch_children(repo, scan)
         await self._find_links(repo, scan)
-        await self._decode(repo, scan)
+        await self._decode(repo, scan, before)
         return scan
 
     async def _get(self, repo: Repository, scan: _RepoScan, ref: str) -> Manifest | None:
@@ -248,18 +270,19 @@ class Crawler:
         scan.manifests[str(manifest.digest)] = manifest
         scan.tags[tag] = str(manifest.digest)
 
-    async def _off_loop(self, call: Callable[[_A], _R], arg: _A, *, write: bool = False) -> _R:
-        """A call on the crawl's reader thread (its reads, and its decoding), or with ``write``
-        on its writer thread: the crawl adds two threads to those competing with the event loop
-        (for the GIL) and none to the shared default pool, where the gate's reads would queue
-        behind it. Reads do not wait behind other repositories' writes."""
-        executor = self._writer if write else self._reader
-        assert executor is not None
-        return await asyncio.get_running_loop().run_in_executor(executor, call, arg)
+    async def _off_loop(self, read: Callable[[_A], _R], arg: _A) -> _R:
+        """A call on the crawl's writer thread (a read that must see its writes, a batch of
+        documents): the crawl adds two threads of its own (writer and reader) to those competing
+        with the event loop for the GIL, and none to the shared default pool, where the gate's
+        reads would queue behind it."""
+        assert self._writer is not None
+        return await asyncio.get_running_loop().run_in_executor(self._writer, read, arg)
 
-    def _live_tags(self, name: str) -> dict[str, str]:
+    def _before(self, name: str) -> _Before:
         with self.sessions() as session:
-            return content.live_tags(session, self.registry_name, name)
+            tags = content.live_tags(session, self.registry_name, name)
+            decoded, refused = _documents_state(session, set(tags.values()))
+        return _Before(tags, decoded, refused)
 
     def _known(self, digests: set[str]) -> set[str]:
         with self.sessions() as session:
@@ -267,6 +290,8 @@ class Crawler:
 
     async def _missing(self, scan: _RepoScan, digests: Iterable[str]) -> list[str]:
         wanted = {d for d in digests if d not in scan.manifests}
+        if not wanted:
+            return []
         return sorted(wanted - await self._off_loop(self._known, wanted))
 
     async def _fetch_children(self, repo: Repository, scan: _RepoScan) -> None:
@@ -357,9 +382,15 @@ class Crawler:
             found += [(subject, str(d.digest), d.artifact_type) for d in result.descriptors]
         return found
 
-    async def _decode(self, repo: Repository, scan: _RepoScan) -> None:
+    async def _decode(self, repo: Repository, scan: _RepoScan, before: _Before) -> None:
         candidates = {link.attachment for link in scan.links if link.kind != "other"}
-        done, refused = await self._off_loop(self._decoded, candidates)
+        done = candidates & before.decoded
+        refused = {d: why for d, why in before.refused.items() if d in candidates}
+        # Those the repository's tags did not lead to before: asked behind the crawl's writes.
+        if unsettled := candidates - done - refused.keys():
+            now_done, now_refused = await self._off_loop(self._decoded, unsettled)
+            done |= now_done
+            refused |= now_refused
         for digest, reason in sorted(refused.items()):
             scan.errors.append((digest, f"{reason} (as when first read; not fetched again)"))
         todo = sorted(candidates - done - refused.keys())
@@ -373,21 +404,11 @@ class Crawler:
         for number, batch in enumerate(batches, start=1):
             await asyncio.gather(*(one(m) for m in batch))
             if number < len(batches):  # the last batch is recorded with the repository
-                await self._off_loop(self._record_documents, scan, write=True)
+                await self._off_loop(self._record_documents, scan)
 
     def _decoded(self, candidates: set[str]) -> tuple[set[str], dict[str, str]]:
-        """Those of ``candidates`` whose documents are recorded, and those refused before
-        (digest → why): neither is fetched again."""
-        wanted = sorted(candidates)
-        refused: dict[str, str] = {}
         with self.sessions() as session:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                found = select(UndecodableDocument.digest, UndecodableDocument.reason).where(
-                    UndecodableDocument.digest.in_(chunk)
-                )
-                refused.update((digest, reason) for digest, reason in session.execute(found))
-            return documents.decoded(session, candidates), refused
+            return _documents_state(session, candidates)
 
     # -- database half ---------------------------------------------------------------------
 
@@ -466,6 +487,8 @@ class Crawler:
             self.stats.errors += len(scan.errors)
 
     def _record_tags(self, session: Session, row: RepositoryRow, scan: _RepoScan) -> None:
+        if scan.tags == content.live_tags(session, self.registry_name, scan.name):
+            return  # no tag moved, came or went: plain rows told, no ORM row need be loaded
         existing = content.tags_of(session, row)
         self.stats.tag_events += len(content.set_tags(session, row, existing, scan.tags))
         for name, tag_row in existing.items():
@@ -473,6 +496,20 @@ class Crawler:
                 content.mark_tag_gone(session, tag_row)
                 self.stats.tags_gone += 1
                 self.stats.tag_events += 1
+
+
+def _documents_state(session: Session, digests: set[str]) -> tuple[set[str], dict[str, str]]:
+    """Those of ``digests`` whose documents are recorded, and those refused before (digest →
+    why): neither is fetched again."""
+    wanted = sorted(digests)
+    refused: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found = select(UndecodableDocument.digest, UndecodableDocument.reason).where(
+            UndecodableDocument.digest.in_(chunk)
+        )
+        refused.update((digest, reason) for digest, reason in session.execute(found))
+    return documents.decoded(session, digests), refused
 
 
 def _batches(manifests: list[Manifest]) -> list[list[Manifest]]:

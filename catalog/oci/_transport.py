@@ -150,6 +150,10 @@ class Transport:
         self.base_url = f"{'https' if secure else 'http'}://{host}"
         self._semaphore = asyncio.Semaphore(options.max_concurrency)
         self._session: aiohttp.ClientSession | None = None
+        # The timeouts of body-less requests, made once: thousands of such requests a second
+        # are what an index run sends.
+        self._bounded = self._client_timeout(options.request_timeout)
+        self._unbounded = self._client_timeout(None)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -167,15 +171,10 @@ class Transport:
             connector = aiohttp.TCPConnector(
                 limit=self.options.max_concurrency * 2, ssl=self._ssl(), ttl_dns_cache=300
             )
-            timeout = aiohttp.ClientTimeout(
-                total=None,
-                sock_connect=self.options.connect_timeout,
-                sock_read=self.options.read_timeout,
-            )
             # Raw bytes only: a transparently decompressed body would not match its digest.
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=timeout,
+                timeout=self._unbounded,
                 auto_decompress=False,
                 read_bufsize=READ_CHUNK,
             )
@@ -318,8 +317,13 @@ class Transport:
                 data: AsyncIterable[bytes] | bytes | _SlicedBytes | None = stream or body
                 if body is not None and len(body) > _WRITE_SLICE:
                     data = _SlicedBytes(body)  # a fresh one per attempt: a payload is read once
+                # aiohttp's own total deadline bounds a bounded exchange, headers included; only
+                # a long answer's wait for its headers needs a deadline of ours.
+                deadline = (
+                    contextlib.nullcontext() if timeout.total else asyncio.timeout(until_headers)
+                )
                 try:
-                    async with asyncio.timeout(until_headers):
+                    async with deadline:
                         resp = await self.session.request(
                             method,
                             url,
@@ -381,11 +385,14 @@ class Transport:
                 return
 
     def _timeout(self, body: bytes | None, *, unbounded: bool) -> aiohttp.ClientTimeout:
-        total: float | None = None
-        if not unbounded:
-            total = self.options.request_timeout
-            if body:
-                total += len(body) / self.options.min_throughput
+        if unbounded:
+            return self._unbounded
+        if not body:
+            return self._bounded
+        total = self.options.request_timeout + len(body) / self.options.min_throughput
+        return self._client_timeout(total)
+
+    def _client_timeout(self, total: float | None) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(
             total=total,
             sock_connect=self.options.connect_timeout,

@@ -26,7 +26,7 @@ from catalog.oci._transport import (
     repository_scopes,
 )
 from catalog.oci.credentials import CredentialStore
-from catalog.oci.digest import Digest, StreamVerifier
+from catalog.oci.digest import Digest, StreamVerifier, as_digest
 from catalog.oci.errors import (
     BadResponse,
     DigestMismatch,
@@ -159,6 +159,8 @@ class RegistryClient:
         self, repository: str, ref: str, unless: Digest | None
     ) -> Manifest | None:
         limit = self.options.manifest_limit
+        # By digest, the answer must have that digest, whatever the registry announces.
+        asked = as_digest(ref)
         url = f"/v2/{repository}/manifests/{ref}"
         headers = {"Accept": mt.MANIFEST_ACCEPT}
         if unless is not None:
@@ -172,9 +174,8 @@ class RegistryClient:
             content_type = r.headers.get("Content-Type")
             announced = self._transport.announced_digest(r)
             self._learn_etag(r.headers.get("ETag"), announced)
-            wanted = Digest.parse(ref) if ref.startswith(("sha256:", "sha512:")) else announced
         # Hashing and decoding up to manifest_limit (4 MiB) bytes: on a thread when large.
-        return await off_loop(len(raw), _verified_manifest, raw, content_type, wanted)
+        return await off_loop(len(raw), _verified_manifest, raw, content_type, asked or announced)
 
     def _learn_etag(self, etag: str | None, digest: Digest | None) -> None:
         if etag is not None and digest is not None:
@@ -203,10 +204,10 @@ class RegistryClient:
             "PUT", url, scopes=scopes, headers=headers, body=manifest.raw
         ) as r:
             await self._transport.expect(r, 201, 200)
-            stored = r.headers.get("Docker-Content-Digest")
+            stored = self._transport.announced_digest(r)
             oci_subject = r.headers.get("OCI-Subject")
-        if stored and stored != str(manifest.digest):
-            raise DigestMismatch(str(manifest.digest), stored, "pushed manifest")
+        if stored is not None and stored != _digest_in(manifest, stored.algorithm):
+            raise DigestMismatch(str(manifest.digest), str(stored), "pushed manifest")
         if manifest.subject is not None and not oci_subject and fallback_index:
             await self._referrers.add_to_fallback_index(
                 repository, manifest.subject.digest, manifest
@@ -327,6 +328,14 @@ class RegistryClient:
         await _uploads.push_blob(
             self._transport, repository, digest, content, size, verified=verified
         )
+
+
+def _digest_in(manifest: Manifest, algorithm: str) -> Digest:
+    """The manifest's digest computed with ``algorithm`` (a registry may announce sha256 for a
+    manifest pushed by its sha512 digest)."""
+    if manifest.digest.algorithm == algorithm:
+        return manifest.digest
+    return Digest.of(manifest.raw, algorithm)
 
 
 def _verified_manifest(raw: bytes, content_type: str | None, wanted: Digest | None) -> Manifest:

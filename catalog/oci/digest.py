@@ -11,6 +11,7 @@ from catalog.oci.errors import DigestMismatch, InvalidDigest, SizeMismatch
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
 _DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ class Digest:
             raise InvalidDigest(
                 f"unsupported digest algorithm {algorithm!r} in {text!r} (sha256, sha512)"
             )
-        if len(hexpart) != _HEX_LEN[algorithm] or not re.fullmatch(r"[0-9a-f]+", hexpart):
+        if len(hexpart) != _HEX_LEN[algorithm] or not _LOWER_HEX.fullmatch(hexpart):
             raise InvalidDigest(
                 f"invalid {algorithm} digest {text!r}: "
                 f"expected {_HEX_LEN[algorithm]} lower-case hex characters"
@@ -49,12 +50,18 @@ class Digest:
         return f"{self.algorithm[:32]}-{self.hex[:64]}"
 
 
-def is_digest(text: str) -> bool:
+def as_digest(text: str) -> Digest | None:
+    """``text`` as a :class:`Digest`, or None when it is not one (a tag, say)."""
+    if ":" not in text:  # a tag, asked about per request: without an exception's cost
+        return None
     try:
-        Digest.parse(text)
+        return Digest.parse(text)
     except InvalidDigest:
-        return False
-    return True
+        return None
+
+
+def is_digest(text: str) -> bool:
+    return as_digest(text) is not None
 
 
 class Verifier:

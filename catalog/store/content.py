@@ -209,17 +209,21 @@ def reachable(session: Session, roots: set[str]) -> set[str]:
     """Digests reachable from ``roots`` through index children and attachments."""
     seen = set(roots)
     frontier = sorted(roots)
+    # Table columns, not ORM attributes: every re-index of every repository asks this.
+    children, attachments = table_of(IndexChild).c, table_of(Attachment).c
     while frontier:
         found: set[str] = set()
         for chunk in _chunks(frontier):
             found.update(
                 session.scalars(
-                    select(IndexChild.child_digest).where(IndexChild.parent_digest.in_(chunk))
+                    select(children.child_digest).where(children.parent_digest.in_(chunk))
                 )
             )
             found.update(
                 session.scalars(
-                    select(Attachment.attachment_digest).where(Attachment.subject_digest.in_(chunk))
+                    select(attachments.attachment_digest).where(
+                        attachments.subject_digest.in_(chunk)
+                    )
                 )
             )
         frontier = sorted(found - seen)
@@ -233,25 +237,26 @@ def sync_locations(session: Session, repository: Repository, present: set[str]) 
     Only digests the catalog holds a manifest for get a location.
     """
     now = utcnow()
+    # Plain rows and table updates: every re-index of every repository passes here, and ORM
+    # objects (and the ORM's syncing of them after an update) cost more than the rows.
+    locations = table_of(ManifestLocation)
     rows = {
-        row.digest: row
-        for row in session.scalars(
-            select(ManifestLocation).where(ManifestLocation.repository_id == repository.id)
+        digest: (row_id, gone_at)
+        for row_id, digest, gone_at in session.execute(
+            select(locations.c.id, locations.c.digest, locations.c.gone_at).where(
+                locations.c.repository_id == repository.id
+            )
         )
     }
     missing = known_manifests(session, present - rows.keys())
     for digest in sorted(missing):
         session.add(ManifestLocation(repository_id=repository.id, digest=digest))
-    gone = [r.id for d, r in rows.items() if d not in present and r.gone_at is None]
-    back = [r.id for d, r in rows.items() if d in present]
+    gone = [i for d, (i, gone_at) in rows.items() if d not in present and gone_at is None]
+    back = [i for d, (i, _) in rows.items() if d in present]
     for chunk in _chunks(gone):
-        session.execute(
-            update(ManifestLocation).where(ManifestLocation.id.in_(chunk)).values(gone_at=now)
-        )
+        session.execute(update(locations).where(locations.c.id.in_(chunk)).values(gone_at=now))
     for chunk in _chunks(back):
         session.execute(
-            update(ManifestLocation)
-            .where(ManifestLocation.id.in_(chunk))
-            .values(last_seen=now, gone_at=None)
+            update(locations).where(locations.c.id.in_(chunk)).values(last_seen=now, gone_at=None)
         )
     return len(missing), len(gone)

@@ -23,13 +23,16 @@ from catalog.oci.digest import Digest
 from catalog.oci.errors import (
     AuthError,
     BadResponse,
+    DigestMismatch,
     OCIError,
     RegistryUnavailable,
     Unauthorized,
 )
+from catalog.oci.manifest import parse_manifest
 from catalog.oci.retry import RetryPolicy
 from tests.hostile.registry_fakes import (
     MANIFEST,
+    MANIFEST_DIGEST,
     Fake,
     Handler,
     Request,
@@ -425,15 +428,48 @@ async def test_a_malformed_digest_header_is_the_registrys_fault(
     async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
         if req.method == "HEAD":
             writer.write(head(200, bogus, len(MANIFEST)))
+        elif req.method == "PUT":
+            await send(writer, 201, b"", bogus)
         else:
             await send(writer, 200, MANIFEST, bogus)
 
     with serve(handle) as fake:
         client = make(clients, fake)
-        for call in (client.get_manifest("app", "v1"), client.head_manifest("app", "v1")):
+        pushed = parse_manifest(MANIFEST)
+        for call in (
+            client.get_manifest("app", "v1"),
+            client.head_manifest("app", "v1"),
+            client.put_manifest("app", pushed, "v1"),
+        ):
             error, _ = await failure(call, within=5)
             assert isinstance(error, BadResponse)
             assert "Docker-Content-Digest 'sha256:nothex\\x7f' is not a digest" in str(error)
+
+
+async def test_a_digest_asked_for_is_the_digest_checked_whatever_is_announced(
+    clients: list[RegistryClient],
+) -> None:
+    # The registry serves (and announces, consistently) another manifest than the one asked
+    # for by digest, and acknowledges a push with another manifest's digest.
+    other = Digest.of(b"another manifest")
+    answer = {"Content-Type": MANIFEST_MEDIA_TYPE, "Docker-Content-Digest": MANIFEST_DIGEST}
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        if req.method == "PUT":
+            await send(writer, 201, b"", {"Docker-Content-Digest": str(other)})
+        else:
+            await send(writer, 200, MANIFEST, answer)
+
+    with serve(handle) as fake:
+        client = make(clients, fake)
+        with pytest.raises(DigestMismatch):
+            await client.get_manifest("app", str(other))
+        with pytest.raises(DigestMismatch):
+            await client.put_manifest("app", parse_manifest(MANIFEST), "v1")
+        # The controls: by its own digest, in either algorithm, and by tag.
+        sha512 = Digest.of(MANIFEST, "sha512")
+        assert (await client.get_manifest("app", str(sha512))).digest == sha512
+        assert str((await client.get_manifest("app", "v1")).digest) == MANIFEST_DIGEST
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
@@ -21,6 +22,7 @@ from tests.harness.images import BuiltManifest, build_artifact, build_image
 from tests.harness.registry import RunningRegistry
 from tests.index.conftest import CDX_PURL, SLSA_BUILDER, SLSA_SOURCE, SPDX_PURL, Corpus, populate
 from tests.pushing import push_built
+from tests.signing import push_signature
 
 if TYPE_CHECKING:
     Stub = catalog_pb2_grpc.CatalogServiceAsyncStub
@@ -146,6 +148,8 @@ async def test_reindex_is_incremental_and_records_changes(
     assert all(e.method == "HEAD" or e.status == 304 for e in manifests), manifests
     assert any(e.status == 304 for e in manifests)
     assert again.stats.tags_changed == 0
+    # Every document was recorded the first time: none is fetched again.
+    assert not [e for e in proxy.events if "/blobs/" in e.path]
 
     # Retag 1.0 to 1.1's image: one tag event; delete 1.2's image: its tags are gone.
     async with RegistryClient(registry.host) as client:
@@ -206,6 +210,37 @@ async def test_attachments_added_later_are_picked_up(
     artifact = (await stub.GetArtifact(pb.GetArtifactRequest(name=f"artifacts/{image}"))).artifact
     assert [s.format for s in artifact.sboms] == ["cyclonedx"]
     assert late.digest in {a.digest for a in artifact.attachments}
+
+
+async def test_a_new_signature_of_an_unchanged_image_is_picked_up(
+    source: tuple[RunningRegistry, FaultProxy],
+    served: tuple[Stub, Server],
+    fixtures_dir: Path,
+    rng: random.Random,
+) -> None:
+    # The image's tag does not move; only its cosign .sig tag does (a new key signed it).
+    _, proxy = source
+    stub, _ = served
+    corpus = await populate(proxy.host, fixtures_dir, rng)
+    await index(stub)
+    image = corpus.images["shop/api:1.1"]
+    async with RegistryClient(proxy.host) as client:
+        signature = await push_signature(
+            client, "shop/api", image, ec.generate_private_key(ec.SECP256R1())
+        )
+    proxy.reset_counters()
+    again = await index(stub)
+    assert again.stats.errors == 0
+    [moved] = [
+        e for e in proxy.events if "/manifests/" in e.path and (e.method, e.status) == ("GET", 200)
+    ]
+    assert moved.path.endswith(".sig")
+    artifact = (await stub.GetArtifact(pb.GetArtifactRequest(name=f"artifacts/{image}"))).artifact
+    found = {a.digest: a.kind for a in artifact.attachments}
+    assert signature.digest != corpus.signatures[image]
+    assert found[signature.digest] == pb.ATTACHMENT_KIND_SIGNATURE
+    # Its document is new: read (the payload blob), where the unchanged ones are not.
+    assert [e for e in proxy.events if "/blobs/" in e.path]
 
 
 async def test_one_bad_document_does_not_stop_the_crawl(
