@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 import click
 
 from catalog.cli.errors import CatalogUnreachable
+from catalog.errors import FailedPrecondition
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.store import views
 from catalog.store.views import RegistrySpec
@@ -106,7 +107,10 @@ def open_engine(url: str) -> Engine:
 
     from catalog.store.db import make_engine, upgrade
 
-    engine = make_engine(url)
+    try:
+        engine = make_engine(url)
+    except FailedPrecondition as exc:  # the driver cannot be loaded: the database cannot open
+        raise CatalogUnreachable(str(exc)) from None
     try:
         upgrade(engine)
     except OperationalError as exc:

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 import migrations
-from catalog.errors import ConfigError
+from catalog.errors import ConfigError, FailedPrecondition
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -55,7 +55,14 @@ def make_engine(url: str = DEFAULT_URL) -> Engine:
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    try:
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    except ImportError:
+        # psycopg without its binary wheel loads the system's libpq when first imported.
+        raise FailedPrecondition(
+            "PostgreSQL needs libpq: install it (Debian: apt install libpq5) or the binary "
+            "driver (pip install 'psycopg[binary]')"
+        ) from None
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import os
 import random
 import re
 import signal
@@ -462,3 +463,23 @@ def test_a_database_that_cannot_be_opened_is_an_unreachable_catalog(tmp_path: Pa
             assert result.stderr.count("\n") == 1
             assert result.stdout == ""
             assert "s3cret-word" not in result.stderr
+
+
+def test_a_postgresql_driver_that_cannot_load_is_an_unreachable_catalog(tmp_path: Path) -> None:
+    """psycopg without its binary wheel needs the system's libpq: where it cannot load, exit 7
+    with one line saying what to install, not an ImportError's traceback (PSYCOPG_IMPL=c asks
+    for an implementation that is not installed, as a missing libpq would fail)."""
+    env = dict(os.environ, PSYCOPG_IMPL="c", HOME=str(tmp_path))
+    url = f"postgresql://bob:s3cret-word@127.0.0.1:{free_port()}/catalog"
+    done = subprocess.run(
+        [sys.executable, "-m", "catalog.cli.main", "--database", url, "registry", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 7, done.stderr
+    assert done.stderr.startswith("xregistry: error: PostgreSQL needs libpq: install it")
+    assert done.stderr.count("\n") == 1
+    assert "s3cret-word" not in done.stderr
+    assert done.stdout == ""
