@@ -40,6 +40,16 @@ log = logging.getLogger("xregistry.gate.decisions")
 # Told of every change of the log's problem (None once writes go in again).
 HealthHook = Callable[[str | None], Awaitable[None]]
 
+# CPython's GIL: a thread waiting for it asks the holder to let go only after a switch interval
+# passed with no switch at all, and an event loop that releases and retakes the GIL at every
+# select() resets that clock. Beside a saturated loop the writer thread, which releases the GIL
+# in every database call, got it back only by chance: 350-425 rows/s on a quiet 2-core machine
+# (`python -m bench.gate --requests 0 --bundles 0 --log-rows 20000`), and the gate failed
+# closed at peak load. While a write runs, the loop thread blocks for a moment every few
+# milliseconds, long enough for the writer thread to wake and take the GIL.
+_MAKE_WAY = 0.0002  # s the loop thread sleeps: a thread's wake-up, with room
+_MAKE_WAY_EVERY = 0.002  # s between those, while a write runs: at most ~10% of the loop
+
 
 @dataclass(frozen=True, slots=True)
 class Asked:
@@ -79,6 +89,7 @@ class DecisionLog:
         self._lock = threading.Lock()  # the waiting rows
         self._writing = threading.Lock()  # one writer at a time: rows leave in order
         self._task: asyncio.Task[None] | None = None
+        self._making_way: asyncio.Future[None] | None = None  # held: the loop keeps weak refs
 
     @property
     def waiting(self) -> int:
@@ -168,6 +179,7 @@ class DecisionLog:
             if not self.waiting:
                 continue
             writing = asyncio.ensure_future(asyncio.to_thread(self.flush))
+            self._making_way = asyncio.ensure_future(_make_way(writing))
             try:
                 try:
                     await asyncio.wait_for(asyncio.shield(writing), self.stalled_after)
@@ -220,6 +232,14 @@ class DecisionLog:
                     )
                     return
                 await asyncio.sleep(self.retry_delay[0])
+
+
+async def _make_way(writing: asyncio.Future[Any]) -> None:
+    """Let the writer thread have the GIL now and then until ``writing`` is done (see
+    ``_MAKE_WAY``): a real sleep of the loop thread, not an await."""
+    while not writing.done():
+        time.sleep(_MAKE_WAY)  # noqa: ASYNC251 -- blocking on purpose: that is the point
+        await asyncio.sleep(_MAKE_WAY_EVERY)
 
 
 # The columns' widths (migration 0006): a longer value is cut, never refused with its batch.
