@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 import ijson
 
 from catalog.formats._reader import CLOSE, OPEN, Event, Reader
+from catalog.oci.boundedjson import first_line
 
 # What ijson's C backend raises for bad input; SystemError wraps an over-long integer.
 _PARSE_ERRORS = (ijson.JSONError, ValueError, SystemError, OverflowError)
@@ -34,7 +35,7 @@ class EventReader(Reader):
         except StopIteration:
             self.fail(path, "unexpected end of JSON")
         except _PARSE_ERRORS as exc:
-            self.fail(path, f"not valid JSON ({_first_line(exc)})")
+            self.fail(path, f"not valid JSON ({first_line(exc)})")
         if event[0] in OPEN:
             self._enter(path)
         elif event[0] in CLOSE:
@@ -48,7 +49,7 @@ class EventReader(Reader):
         except StopIteration:
             return
         except _PARSE_ERRORS as exc:
-            self.fail("$", f"not valid JSON ({_first_line(exc)})")
+            self.fail("$", f"not valid JSON ({first_line(exc)})")
         self.fail("$", "data after the end of the JSON document")
 
     def fields(self, path: str) -> Iterator[tuple[str, Event]]:
@@ -85,7 +86,7 @@ class EventReader(Reader):
                     if self._depth == outer:
                         return
         except _PARSE_ERRORS as exc:
-            self.fail(path, f"not valid JSON ({_first_line(exc)})")
+            self.fail(path, f"not valid JSON ({first_line(exc)})")
         self.fail(path, "unexpected end of JSON")
 
     def value(self, event: Event, path: str) -> Any:
@@ -104,8 +105,3 @@ class EventReader(Reader):
         self._depth += 1
         if self._depth > self._max_depth:
             self.fail(path, f"JSON nested deeper than {self._max_depth} levels")
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

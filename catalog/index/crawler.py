@@ -35,7 +35,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.classify import COSIGN_SUFFIX_KIND, manifest_kind
@@ -281,7 +280,7 @@ class Crawler:
     def _before(self, name: str) -> _Before:
         with self.sessions() as session:
             tags = content.live_tags(session, self.registry_name, name)
-            decoded, refused = _documents_state(session, set(tags.values()))
+            decoded, refused = documents.recorded_or_refused(session, set(tags.values()))
         return _Before(tags, decoded, refused)
 
     def _known(self, digests: set[str]) -> set[str]:
@@ -408,7 +407,7 @@ class Crawler:
 
     def _decoded(self, candidates: set[str]) -> tuple[set[str], dict[str, str]]:
         with self.sessions() as session:
-            return _documents_state(session, candidates)
+            return documents.recorded_or_refused(session, candidates)
 
     # -- database half ---------------------------------------------------------------------
 
@@ -471,7 +470,7 @@ class Crawler:
             for digest, decoded in scan.documents.items():
                 scan.errors.extend((digest, reason) for reason in decoded.errors)
             if scan.listed:
-                live = {d for t, d in scan.tags.items()}
+                live = set(scan.tags.values())
                 _, gone = content.sync_locations(session, row, content.reachable(session, live))
                 self.stats.locations_gone += gone
                 row.last_indexed_at = utcnow()
@@ -496,20 +495,6 @@ class Crawler:
                 content.mark_tag_gone(session, tag_row)
                 self.stats.tags_gone += 1
                 self.stats.tag_events += 1
-
-
-def _documents_state(session: Session, digests: set[str]) -> tuple[set[str], dict[str, str]]:
-    """Those of ``digests`` whose documents are recorded, and those refused before (digest →
-    why): neither is fetched again."""
-    wanted = sorted(digests)
-    refused: dict[str, str] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        found = select(UndecodableDocument.digest, UndecodableDocument.reason).where(
-            UndecodableDocument.digest.in_(chunk)
-        )
-        refused.update((digest, reason) for digest, reason in session.execute(found))
-    return documents.decoded(session, digests), refused
 
 
 def _batches(manifests: list[Manifest]) -> list[list[Manifest]]:

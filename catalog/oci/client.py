@@ -340,10 +340,7 @@ def _digest_in(manifest: Manifest, algorithm: str) -> Digest:
 
 def _verified_manifest(raw: bytes, content_type: str | None, wanted: Digest | None) -> Manifest:
     """The manifest in ``raw``, which must have the digest ``wanted`` (when known)."""
-    digest = Digest.of(raw)
-    if wanted:
-        actual = digest if wanted.algorithm == "sha256" else Digest.of(raw, wanted.algorithm)
-        if actual != wanted:
-            raise DigestMismatch(str(wanted), str(actual), "manifest")
-        digest = wanted
+    digest = Digest.of(raw, wanted.algorithm) if wanted else Digest.of(raw)
+    if wanted and digest != wanted:
+        raise DigestMismatch(str(wanted), str(digest), "manifest")
     return parse_manifest(raw, content_type, digest)

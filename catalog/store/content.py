@@ -30,7 +30,8 @@ _CHUNK = 500  # keeps IN (…) lists inside every database's parameter limit
 T = TypeVar("T")
 
 
-def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
+def chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
+    """``items`` in slices an ``IN (…)`` list of every supported database takes."""
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
 
@@ -38,7 +39,7 @@ def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
 def known_manifests(session: Session, digests: Iterable[str]) -> set[str]:
     wanted = sorted(set(digests))
     found: set[str] = set()
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         found.update(session.scalars(select(Manifest.digest).where(Manifest.digest.in_(chunk))))
     return found
 
@@ -178,7 +179,7 @@ def add_attachments(session: Session, links: Iterable[Link]) -> int:
     wanted = {(link.subject, link.attachment): link for link in links}
     subjects = sorted({subject for subject, _ in wanted})
     known: set[tuple[str, str]] = set()
-    for chunk in _chunks(subjects):
+    for chunk in chunks(subjects):
         rows = session.execute(
             select(Attachment.subject_digest, Attachment.attachment_digest).where(
                 Attachment.subject_digest.in_(chunk)
@@ -213,7 +214,7 @@ def reachable(session: Session, roots: set[str]) -> set[str]:
     children, attachments = table_of(IndexChild).c, table_of(Attachment).c
     while frontier:
         found: set[str] = set()
-        for chunk in _chunks(frontier):
+        for chunk in chunks(frontier):
             found.update(
                 session.scalars(
                     select(children.child_digest).where(children.parent_digest.in_(chunk))
@@ -253,9 +254,9 @@ def sync_locations(session: Session, repository: Repository, present: set[str]) 
         session.add(ManifestLocation(repository_id=repository.id, digest=digest))
     gone = [i for d, (i, gone_at) in rows.items() if d not in present and gone_at is None]
     back = [i for d, (i, _) in rows.items() if d in present]
-    for chunk in _chunks(gone):
+    for chunk in chunks(gone):
         session.execute(update(locations).where(locations.c.id.in_(chunk)).values(gone_at=now))
-    for chunk in _chunks(back):
+    for chunk in chunks(back):
         session.execute(
             update(locations).where(locations.c.id.in_(chunk)).values(last_seen=now, gone_at=None)
         )

@@ -20,6 +20,7 @@ from catalog.formats.records import (
     StatementRecord,
 )
 from catalog.formats.sbom import decode_sbom, decode_sbom_statement
+from catalog.store.content import chunks
 from catalog.store.models import (
     Attestation,
     Base,
@@ -27,6 +28,7 @@ from catalog.store.models import (
     Sbom,
     SbomPackage,
     Signature,
+    UndecodableDocument,
     table_of,
 )
 from catalog.store.purls import base_of
@@ -128,10 +130,8 @@ class DecodedDocuments:
 
 def decoded(session: Session, attachment_digests: Collection[str]) -> set[str]:
     """Those of the attachment manifests whose documents are already recorded."""
-    wanted = sorted(set(attachment_digests))
     found: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in chunks(sorted(set(attachment_digests))):
         for table in (Signature, Attestation, Sbom):
             found.update(
                 session.scalars(
@@ -139,6 +139,20 @@ def decoded(session: Session, attachment_digests: Collection[str]) -> set[str]:
                 )
             )
     return found
+
+
+def recorded_or_refused(
+    session: Session, attachment_digests: Collection[str]
+) -> tuple[set[str], dict[str, str]]:
+    """Those of the attachment manifests whose documents are recorded (:func:`decoded`), and
+    those refused before (digest → why): a crawl fetches neither again."""
+    refused: dict[str, str] = {}
+    for chunk in chunks(sorted(set(attachment_digests))):
+        found = select(UndecodableDocument.digest, UndecodableDocument.reason).where(
+            UndecodableDocument.digest.in_(chunk)
+        )
+        refused.update((digest, reason) for digest, reason in session.execute(found))
+    return decoded(session, attachment_digests), refused
 
 
 def _statement_json(statement: StatementRecord) -> dict[str, Any]:
