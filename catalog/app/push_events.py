@@ -129,10 +129,13 @@ class PushIndexer:
         if not fresh:
             return accepted
         wanted = await asyncio.to_thread(self._filter, registry)
+        if wanted is None:  # no queue for a name the catalog does not know: callers choose it
+            accepted.ignored = len(fresh)
+            return accepted
         pending = self._pending.setdefault(registry, set())
         waiting = sum(len(p) for p in self._pending.values())
         for event in fresh:
-            if wanted is None or not wanted(event.repository):
+            if not wanted(event.repository):
                 accepted.ignored += 1
             elif event.repository in pending:
                 accepted.queued += 1  # coalesced with an event already waiting

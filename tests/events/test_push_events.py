@@ -312,6 +312,11 @@ async def test_hostile_and_irrelevant_deliveries(tmp_path: Path) -> None:
                 port, envelope(push_event("e4", "shop/api")), path="/events/distribution/nope"
             )
             assert json.loads(unknown[1])["ignored"] == 1
+            # Names the catalog does not know leave nothing behind (the caller chooses them).
+            for n in range(20):
+                path = f"/events/distribution/made-up-{n}"
+                await post(port, envelope(push_event(f"u{n}", "shop/api")), path=path)
+            assert not [r for r in service.push_events._pending if r.startswith(("nope", "made"))]
             # Blob pushes, pulls and invalid names are not manifest events: nothing queued.
             blob = push_event("e5", "shop/api") | {
                 "target": {"mediaType": "application/octet-stream", "repository": "shop/api"}
