@@ -9,12 +9,13 @@ caller's ``x-request-id`` when it is a short token, a fresh one otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -51,36 +52,36 @@ def _code(context: Context, raised: BaseException | None) -> str:
     return "UNKNOWN"  # grpc's answer to an exception nobody mapped
 
 
+@contextlib.contextmanager
+def _observing_call(method: str, context: Context) -> Iterator[None]:
+    """One call, unary or streaming: its request id in the logs, its code and duration in the
+    metrics (whatever it raised)."""
+    started = time.monotonic()
+    raised: BaseException | None = None
+    with logs.request(request_id(context)):
+        try:
+            yield
+        except BaseException as exc:
+            raised = exc
+            raise
+        finally:
+            metrics.grpc_handled(method, _code(context, raised), time.monotonic() - started)
+
+
 def _observed(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
     if inspect.isasyncgenfunction(behavior):
 
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            started = time.monotonic()
-            raised: BaseException | None = None
-            with logs.request(request_id(context)):
-                try:
-                    async for response in behavior(request, context):
-                        yield response
-                except BaseException as exc:
-                    raised = exc
-                    raise
-                finally:
-                    metrics.grpc_handled(method, _code(context, raised), time.monotonic() - started)
+            with _observing_call(method, context):
+                async for response in behavior(request, context):
+                    yield response
 
         return stream
 
     async def call(request: Any, context: Context) -> Any:
-        started = time.monotonic()
-        raised: BaseException | None = None
-        with logs.request(request_id(context)):
-            try:
-                result = behavior(request, context)
-                return (await result) if inspect.isawaitable(result) else result
-            except BaseException as exc:
-                raised = exc
-                raise
-            finally:
-                metrics.grpc_handled(method, _code(context, raised), time.monotonic() - started)
+        with _observing_call(method, context):
+            result = behavior(request, context)
+            return (await result) if inspect.isawaitable(result) else result
 
     return call
 
