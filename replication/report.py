@@ -99,7 +99,7 @@ class RunReport:
             if self.planned is None
             else {
                 "dryRun": True,
-                "planned": [p.as_dict() for p in sorted(self.planned, key=_order)],
+                "planned": [p.as_dict() for p in sorted(self.planned, key=planned_order)],
             }
         )
         return {
@@ -130,7 +130,8 @@ class RunReport:
         }
 
 
-def _order(planned: PlannedCopy) -> tuple[str, str]:
+def planned_order(planned: PlannedCopy) -> tuple[str, str]:
+    """The order planned copies are shown in, as a table or as JSON."""
     return planned.repository, planned.tag
 
 

@@ -29,7 +29,7 @@ from catalog.cli.replicate_rules import rule_group, run_command, status_command
 from catalog.cli.replicate_views import dry_run_summary, progress_detail, summary
 from catalog.oci.client import RegistryOptions
 from replication.engine import replicate
-from replication.report import RunReport
+from replication.report import ProgressCallback, RunReport
 from replication.rules import (
     ConflictPolicy,
     RepositoryFilter,
@@ -120,19 +120,10 @@ def once_command(
         conflict=ConflictPolicy(selection.conflict),
     )
     options = build_registry_options(insecure, ca_file, username, token_realms)
+    report = _run(rule, options, parallel, dry_run, progress=output != "json")
     if output == "json":
-        report = asyncio.run(
-            replicate(
-                rule,
-                source_options=options,
-                destination_options=options,
-                parallel=parallel,
-                dry_run=dry_run,
-            )
-        )
         echo_json(report.as_dict())
     else:
-        report = _with_progress(rule, options, parallel, dry_run)
         (dry_run_summary if dry_run else summary)(report)
     if not report.ok:
         click.get_current_context().exit(EXIT_ERROR)
@@ -148,8 +139,10 @@ def _layout_path(location: str) -> str:
     return f"oci:{local_secrets().layout(location)}"
 
 
-def _with_progress(rule: Rule, options: RegistryOptions, parallel: int, dry_run: bool) -> RunReport:
-    with progress_bar(f"{rule.source} → {rule.destination}") as show:
+def _run(
+    rule: Rule, options: RegistryOptions, parallel: int, dry_run: bool, *, progress: bool
+) -> RunReport:
+    def run(on_progress: ProgressCallback | None = None) -> RunReport:
         return asyncio.run(
             replicate(
                 rule,
@@ -157,11 +150,18 @@ def _with_progress(rule: Rule, options: RegistryOptions, parallel: int, dry_run:
                 destination_options=options,
                 parallel=parallel,
                 dry_run=dry_run,
-                on_progress=lambda r: show(
-                    r.images_total,
-                    r.images_done,
-                    progress_detail(r.counts.bytes_copied, r.images.failed),
-                ),
+                on_progress=on_progress,
+            )
+        )
+
+    if not progress:
+        return run()
+    with progress_bar(f"{rule.source} → {rule.destination}") as show:
+        return run(
+            lambda r: show(
+                r.images_total,
+                r.images_done,
+                progress_detail(r.counts.bytes_copied, r.images.failed),
             )
         )
 

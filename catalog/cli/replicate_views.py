@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalog.cli.output import count_text, record, table, when_text
-from replication.report import RunReport
+from replication.report import RunReport, planned_order
 from replication.statuses import FAILED_TASK, TaskStatus
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def summary(report: RunReport) -> None:
 
 def dry_run_summary(report: RunReport) -> None:
     """What a dry run found: each image with what its copy would send, then the totals."""
-    planned = sorted(report.planned or [], key=lambda p: (p.repository, p.tag))
+    planned = sorted(report.planned or [], key=planned_order)
     table(
         f"dry run: {report.source} → {report.destination} (nothing written)",
         ["repository", "tag", "destination", "digest", "action", "manifests", "blobs", "bytes",
