@@ -11,11 +11,8 @@ from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import echo_json, fields, output_option, table
 from catalog.cli.platforms import platform_option
-from catalog.oci.attachments import find_attachments
 from catalog.oci.describe import Inspection, inspect
-from catalog.oci.options import RegistryOptions
-from catalog.oci.platforms import resolved
-from catalog.oci.reference import Reference, parse_reference
+from catalog.oci.reference import parse_reference
 
 
 def render(result: Inspection) -> None:
@@ -36,11 +33,6 @@ def render(result: Inspection) -> None:
         )
     else:
         click.echo("no referrers found")
-
-
-async def _inspect_platform(ref: Reference, options: RegistryOptions, platform: str) -> Inspection:
-    async with resolved(ref, options, platform) as (repo, manifest):
-        return Inspection(str(ref), manifest, await find_attachments(repo, manifest))
 
 
 @click.command("inspect")
@@ -74,9 +66,7 @@ def inspect_command(
     """
     ref = parse_reference(reference)
     options = build_registry_options(insecure, ca_file, username, token_realms)
-    result = asyncio.run(
-        inspect(ref, options) if platform is None else _inspect_platform(ref, options, platform)
-    )
+    result = asyncio.run(inspect(ref, options, platform))
     if output == "json":
         echo_json(result.to_json())
     else:

@@ -11,7 +11,7 @@ from catalog.oci.attachments import Attachment, find_attachments
 from catalog.oci.client import RegistryClient, RegistryOptions
 from catalog.oci.layout import LayoutRepository
 from catalog.oci.manifest import Manifest
-from catalog.oci.platforms import platform_images
+from catalog.oci.platforms import platform_images, resolved
 from catalog.oci.reference import ImageReference, LayoutReference, Reference
 from catalog.oci.repository import RemoteRepository, Repository
 
@@ -68,8 +68,11 @@ async def open_reference(
         yield RemoteRepository(client, reference.repository), reference.ref
 
 
-async def inspect(reference: Reference, options: RegistryOptions | None = None) -> Inspection:
-    async with open_reference(reference, options) as (repo, ref):
-        manifest = await repo.get_manifest(ref)
+async def inspect(
+    reference: Reference, options: RegistryOptions | None = None, platform: str | None = None
+) -> Inspection:
+    """The manifest ``reference`` names (the ``platform``'s image of an index when given) and
+    what is attached to it."""
+    async with resolved(reference, options, platform) as (repo, manifest):
         attachments = await find_attachments(repo, manifest)
     return Inspection(str(reference), manifest, attachments)

@@ -125,7 +125,7 @@ async def select(repo: Repository, manifest: Manifest, platform: PlatformChoice)
 
 @contextlib.asynccontextmanager
 async def resolved(
-    reference: Reference, options: RegistryOptions, platform: str | None
+    reference: Reference, options: RegistryOptions | None, platform: str | None
 ) -> AsyncIterator[tuple[Repository, Manifest]]:
     """The repository ``reference`` lives in and its manifest (the ``platform``'s image of an
     index when given), verified against its digest."""
