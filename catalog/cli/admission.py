@@ -92,6 +92,7 @@ def review(
     from catalog.app.config import load_config
     from catalog.cli.context import config_path, server_address
     from catalog.cli.gate_backend import local_gate
+    from catalog.trust.policy.source import read_source
 
     ctx = click.get_current_context()
     if server_address(ctx):
@@ -107,7 +108,7 @@ def review(
     if len(body) > settings.max_body_bytes:
         raise InvalidArgument(f"the review is larger than {settings.max_body_bytes} bytes")
     gate = local_gate(staging, ctx).gate()
-    adhoc = gate.adhoc(policy_file.read_text(), str(policy_file)) if policy_file else None
+    adhoc = gate.adhoc(read_source(policy_file), str(policy_file)) if policy_file else None
     admission = Admission(
         gate, settings, KnownLabels(_labels(namespace_labels)), adhoc=adhoc, offline=offline
     )

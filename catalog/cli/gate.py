@@ -29,7 +29,9 @@ def _trust_option(func: Any) -> Any:
 
 
 def _source(file: Path) -> PolicySource:
-    return PolicySource(file.read_text(), str(file))
+    from catalog.trust.policy.source import read_source
+
+    return PolicySource(read_source(file), str(file))
 
 
 def _result_json(result: CheckResult) -> dict[str, Any]:
@@ -128,12 +130,14 @@ def policy_group() -> None:
 @reports_errors
 def apply(file: Path, name: str, output: str) -> None:
     """Validate FILE and store it as the newest version of policy set NAME."""
-    from catalog.trust.policy.loading import load_policy_file
+    from catalog.trust.policy.loading import load_policy_set
+    from catalog.trust.policy.source import read_source
 
     # Checked here first, so that a mistake cites FILE and its line in either mode (the store,
     # or a server, only knows the text); the PKI root names are then checked where they are.
-    load_policy_file(file)
-    view, created = open_gate().apply_policy(name, file.read_text())
+    text = read_source(file)
+    load_policy_set(text, source=str(file))
+    view, created = open_gate().apply_policy(name, text)
     if output == "json":
         echo_json({**_policy_json(view), "created": created})
     else:

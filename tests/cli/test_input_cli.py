@@ -158,3 +158,19 @@ def test_tags_outside_the_oci_grammar_are_bad_input(tmp_path: Path) -> None:
         done = run(*args, db=db)
         assert done.returncode == 2, (args, done.returncode, done.stderr)
         assert done.stderr.startswith("xregistry: error: invalid "), (args, done.stderr)
+
+
+def test_a_policy_file_is_read_within_bounds(tmp_path: Path) -> None:
+    """A policy file is user input: past 256 KiB it is refused in one line, never read whole
+    (`verify --policy`, `policy apply`, `admission review --policy`)."""
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * (300 * 1024) + b"\n")
+    review = tmp_path / "review.json"
+    review.write_text("{}")
+    db = tmp_path / "catalog.db"
+    for args in (
+        ("verify", "localhost:1/shop/api:1.0", "--policy", str(big)),
+        ("policy", "apply", str(big)),
+        ("admission", "review", str(review), "--policy", str(big)),
+    ):
+        _refused(run(*args, db=db), f"{big}:1: larger than 262144 bytes: not a policy set")

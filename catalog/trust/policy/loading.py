@@ -26,6 +26,7 @@ from catalog.trust.policy.errors import PolicyError, Problem, YamlPath
 from catalog.trust.policy.evaluation import WARNING, evaluate
 from catalog.trust.policy.located_yaml import LocatedDocument, load_located
 from catalog.trust.policy.model import PolicySetSpec, PolicySpec, cross_checks
+from catalog.trust.policy.source import read_source
 
 __all__ = [
     "WARNING",
@@ -73,13 +74,7 @@ def load_policy_set(
 
 
 def load_policy_file(path: Path, *, pki_roots: Collection[str] | None = None) -> PolicySet:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError([Problem(str(path), 1, (), f"cannot read: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise PolicyError([Problem(str(path), 1, (), "not UTF-8 text")]) from None
-    return load_policy_set(text, source=str(path), pki_roots=pki_roots)
+    return load_policy_set(read_source(path), source=str(path), pki_roots=pki_roots)
 
 
 def canonical_policy(policy: PolicySet | Policy) -> str:

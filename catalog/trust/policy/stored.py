@@ -11,10 +11,8 @@ from catalog.store.names import validate_name
 
 # Re-exported: the record lives apart from SQL (catalog/store/views.py) for light importers.
 from catalog.store.views import PolicyView as PolicyView
+from catalog.trust.policy.source import SOURCE_BYTES_MAX as SOURCE_BYTES_MAX
 
-SOURCE_BYTES_MAX = 256 * 1024
-"""A stored policy set's source in UTF-8: a page of ListPolicies (``POLICIES_PAGE_MAX`` of
-them) must stay under the server's 4 MiB response limit, and a hand-written set is far smaller."""
 POLICIES_PAGE_MAX = 12
 
 
