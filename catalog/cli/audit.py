@@ -10,6 +10,7 @@ import click
 
 from catalog.cli.errors import reports_errors
 from catalog.cli.output import echo_json, output_option, table, when_text
+from catalog.cli.pages import PageTokens, items
 from catalog.schedules import parse_duration
 from catalog.store.audit import AuditEventView, AuditFilter, AuditKind
 from catalog.store.queries import Key, Page
@@ -35,7 +36,7 @@ class RemoteAudit:
 
         self.connection = Connection(server)
         self.stub = audit_pb2_grpc.AuditServiceStub(self.connection.channel)
-        self._tokens: dict[int, str] = {}  # last event id of a page → the token after it
+        self._pages = PageTokens()
 
     def list_events(
         self, where: AuditFilter, size: int, after: Key | None = None
@@ -50,15 +51,19 @@ class RemoteAudit:
             start_time=convert.timestamp(where.since),
             end_time=convert.timestamp(where.until),
         )
-        if after is not None:
-            request.page_token = self._tokens[int(after[0])]
+        request.page_token = self._pages.token(where, after)
         answer = self.connection.call(self.stub.ListAuditEvents, request)
-        views = [view for view in map(_view, answer.audit_events) if view is not None]
-        if not answer.next_page_token or not answer.audit_events:
-            return Page(views, None)
-        last = int(answer.audit_events[-1].name.rpartition("/")[2])
-        self._tokens[last] = answer.next_page_token
-        return Page(views, (last,))
+        # The key comes from the last event listed, even one of a kind this client skips.
+        raw = self._pages.page(where, answer.audit_events, _event_key, answer.next_page_token)
+        return Page([view for view in map(_view, raw.items) if view is not None], raw.next_after)
+
+
+def _event_id(event: pb.AuditEvent) -> int:
+    return int(event.name.rpartition("/")[2])
+
+
+def _event_key(event: pb.AuditEvent) -> Key:
+    return (_event_id(event),)
 
 
 def _view(event: pb.AuditEvent) -> AuditEventView | None:
@@ -69,7 +74,7 @@ def _view(event: pb.AuditEvent) -> AuditEventView | None:
     if kind is None:
         return None
     return AuditEventView(
-        id=int(event.name.rpartition("/")[2]),
+        id=_event_id(event),
         occurred_at=convert.datetime_of(event.event_time),
         principal=event.principal,
         kind=kind,
@@ -109,14 +114,7 @@ def point_in_time(text: str, now: datetime) -> datetime:
 
 def events(log: AuditLog, where: AuditFilter, limit: int) -> Iterator[AuditEventView]:
     """Up to ``limit`` events, newest first, page after page."""
-    after: Key | None = None
-    while limit > 0:
-        page = log.list_events(where, min(limit, _PAGE), after)
-        yield from page.items[:limit]
-        limit -= len(page.items)
-        if page.next_after is None:
-            return
-        after = page.next_after
+    return items(lambda size, after: log.list_events(where, size, after), limit, _PAGE)
 
 
 def event_json(view: AuditEventView) -> dict[str, object]:

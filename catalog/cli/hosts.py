@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
+from catalog.cli.pages import PAGE_MAX, items
 from catalog.errors import NotFound
 from catalog.oci.errors import InvalidReference
 from catalog.oci.reference import ImageReference, parse_image_reference
@@ -22,19 +23,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _ADDRESS_LIMIT = 16  # addresses looked at per name: enough for any real host
-_PAGE = 1000  # registries a page holds at most (catalog.store.queries.MAX_PAGE_SIZE)
 
 
-def all_registries(catalog: Reader, page: int = _PAGE) -> list[RegistryView]:
+def all_registries(catalog: Reader, page: int = PAGE_MAX) -> list[RegistryView]:
     """Every registry of the catalog, page after page (one page would miss the 1,001st)."""
-    found: list[RegistryView] = []
-    after = None
-    while True:
-        got = catalog.list_registries(page, after)
-        found += got.items
-        if got.next_after is None:
-            return found
-        after = got.next_after
+    return list(items(catalog.list_registries, page=page))
 
 
 def _split(host: str) -> tuple[str, str]:

@@ -19,6 +19,8 @@ from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.cli.call_errors import UNREACHED, call_error
 from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
+from catalog.cli.hosts import all_registries
+from catalog.cli.pages import PageTokens
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
@@ -186,11 +188,16 @@ def _registry(r: pb.Registry) -> views.RegistryView:
     )
 
 
+def _by_name(view: views.RegistryView | views.TagView) -> views.Key:
+    return (view.name,)
+
+
 class RemoteCatalog:
     def __init__(self, server: str) -> None:
         self.connection = Connection(server)
         self.stub = catalog_pb2_grpc.CatalogServiceStub(self.connection.channel)
         self._call = self.connection.call
+        self._pages = PageTokens()
 
     def add_registry(self, spec: RegistrySpec) -> views.RegistryView:
         registry = pb.Registry(
@@ -207,14 +214,13 @@ class RemoteCatalog:
     def list_registries(
         self, size: int = 0, after: views.Key | None = None
     ) -> views.Page[views.RegistryView]:
-        found: list[views.RegistryView] = []
-        request = pb.ListRegistriesRequest(page_size=1000)
-        while True:
-            answer = self._call(self.stub.ListRegistries, request)
-            found += [_registry(r) for r in answer.registries]
-            if not answer.next_page_token:
-                return views.Page(found, None)
-            request.page_token = answer.next_page_token
+        """A page of registries by name, paged as on the database: ``after`` is the
+        ``next_after`` (``(name,)``) of a page before."""
+        token = self._pages.token("registries", after)
+        request = pb.ListRegistriesRequest(page_size=size, page_token=token)
+        answer = self._call(self.stub.ListRegistries, request)
+        found = [_registry(r) for r in answer.registries]
+        return self._pages.page("registries", found, _by_name, answer.next_page_token)
 
     def remove_registry(self, name: str) -> None:
         self._call(
@@ -312,24 +318,23 @@ class RemoteCatalog:
         size: int = 0,
         after: views.Key | None = None,
     ) -> views.Page[views.TagView]:
-        """Every page (``size`` and ``after`` are the local store's: the server pages itself)."""
-        found: list[views.TagView] = []
+        """A page of tags by name, paged as on the database (``after`` as for registries)."""
         parent = names.repository_name(registry, repository)
-        request = pb.ListTagsRequest(parent=parent, show_gone=show_gone, page_size=1000)
-        while True:
-            answer = self._call(self.stub.ListTags, request)
-            found += [
-                views.TagView(
-                    t.tag,
-                    t.digest,
-                    convert.datetime_of(t.update_time),
-                    convert.datetime_of(t.update_time) if t.gone else None,
-                )
-                for t in answer.tags
-            ]
-            if not answer.next_page_token:
-                return views.Page(found, None)
-            request.page_token = answer.next_page_token
+        token = self._pages.token((parent, show_gone), after)
+        request = pb.ListTagsRequest(
+            parent=parent, show_gone=show_gone, page_size=size, page_token=token
+        )
+        answer = self._call(self.stub.ListTags, request)
+        found = [
+            views.TagView(
+                t.tag,
+                t.digest,
+                convert.datetime_of(t.update_time),
+                convert.datetime_of(t.update_time) if t.gone else None,
+            )
+            for t in answer.tags
+        ]
+        return self._pages.page((parent, show_gone), found, _by_name, answer.next_page_token)
 
     def tag_history(
         self, reference: str, size: int = 0, after: views.Key | None = None
@@ -338,7 +343,7 @@ class RemoteCatalog:
         if ref.digest is not None:
             raise errors.InvalidArgument("tag history needs a tag, not a digest")
         # The first registry with that host (by name): two names may share a host.
-        named = [r.name for r in self.list_registries().items if r.host == ref.registry]
+        named = [r.name for r in all_registries(self) if r.host == ref.registry]
         if not named:
             raise errors.NotFound(f"no registry with host {ref.registry!r} in the catalog")
         tag = ref.tag or "latest"

@@ -1,0 +1,61 @@
+"""Lists read page after page, on the database or through a server, the same way.
+
+:func:`items` is the one loop over the pages of a list; :class:`PageTokens` lets a server's
+list answer pages as the store does (a page ends with a key to continue after), though the
+server continues only from the opaque token it gave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+from catalog.errors import InvalidArgument
+from catalog.store.views import Key, Page
+
+T = TypeVar("T")
+PAGE_MAX = 1000  # items a page holds at most (catalog.store.queries.MAX_PAGE_SIZE)
+
+
+def items(
+    fetch: Callable[[int, Key | None], Page[T]], limit: int | None = None, page: int = PAGE_MAX
+) -> Iterator[T]:
+    """The items of every page in order (``fetch(size, after)`` reads one), up to ``limit``."""
+    after: Key | None = None
+    left = limit
+    while left is None or left > 0:
+        got = fetch(page if left is None else min(page, left), after)
+        yield from got.items[:left]
+        if left is not None:
+            left -= len(got.items)
+        if got.next_after is None:
+            return
+        after = got.next_after
+
+
+class PageTokens:
+    """The server's page tokens are opaque: the token that continues after each page read here,
+    by the key of that page's last item (in a ``scope``: one list and its filters)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[object, Key], str] = {}
+
+    def token(self, scope: object, after: Key | None) -> str:
+        """The token for the page after ``after`` ("" for the first page)."""
+        if after is None:
+            return ""
+        token = self._tokens.get((scope, after))
+        if token is None:
+            raise InvalidArgument("a server's list continues only after a page read before")
+        return token
+
+    def page(
+        self, scope: object, found: Sequence[T], key: Callable[[T], Key], next_token: str
+    ) -> Page[T]:
+        """``found`` as a page ending at its last item's ``key`` when ``next_token`` says more
+        follow."""
+        if not next_token or not found:
+            return Page(list(found), None)
+        last = key(found[-1])
+        self._tokens[(scope, last)] = next_token
+        return Page(list(found), last)
