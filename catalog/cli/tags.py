@@ -20,9 +20,13 @@ if TYPE_CHECKING:
     from catalog.oci.options import RegistryOptions
     from catalog.store.views import TagView
 
-# A repository listing is streamed from the registry page by page; past this many tags the
-# command stops with an error rather than hold an unbounded list.
+# A repository listing is read page by page, from the registry or the catalog; past this many
+# tags the command stops with an error rather than hold an unbounded list.
 TAGS_MAX = 100_000
+
+
+def _too_many() -> InvalidArgument:
+    return InvalidArgument(f"the repository has more than {TAGS_MAX} tags")
 
 
 def _repository(text: str) -> Reference:
@@ -39,28 +43,29 @@ async def _live(ref: Reference, options: RegistryOptions) -> list[str]:
     async with open_reference(ref, options) as (repo, _):
         async for tag in repo.tags():
             if len(found) == TAGS_MAX:
-                raise InvalidArgument(f"the repository has more than {TAGS_MAX} tags")
+                raise _too_many()
             found.append(tag)
     return sorted(found)
 
 
 def _recorded(catalog: Reader, ref: ImageReference, gone: bool) -> list[TagView]:
     from catalog.cli.hosts import all_registries, registry_of_host
+    from catalog.cli.pages import items
 
     view = registry_of_host(all_registries(catalog), ref.registry)
     if view is None:
         raise NotFound(
             f"no registry with host {ref.registry} in the catalog (see `xregistry registry list`)"
         )
-    found: list[TagView] = []
-    after = None
-    while len(found) < TAGS_MAX:
-        page = catalog.list_tags(view.name, ref.repository, gone, 1000, after)
-        found += page.items
-        if page.next_after is None:
-            break
-        after = page.next_after
-    return found[:TAGS_MAX]
+    found = list(
+        items(
+            lambda size, after: catalog.list_tags(view.name, ref.repository, gone, size, after),
+            limit=TAGS_MAX + 1,  # one more tells "more than TAGS_MAX" from "exactly"
+        )
+    )
+    if len(found) > TAGS_MAX:
+        raise _too_many()
+    return found
 
 
 def _tag_json(v: TagView) -> dict[str, Any]:

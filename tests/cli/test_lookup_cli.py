@@ -11,8 +11,16 @@ from typing import Any
 
 import pytest
 
+from catalog.app.catalog_reads import CatalogReads
+from catalog.cli import tags
+from catalog.cli.context import Reader
+from catalog.cli.remote import RemoteCatalog
 from catalog.cli.tree import DEPTH_MAX
+from catalog.errors import InvalidArgument
 from catalog.oci.client import RegistryClient
+from catalog.oci.options import RegistryOptions
+from catalog.oci.reference import parse_image_reference, parse_reference
+from catalog.store.db import make_engine, session_factory
 from tests.cli.test_catalog_cli import ok, run
 from tests.harness.images import build_artifact, build_image
 from tests.harness.registry import RunningRegistry
@@ -105,6 +113,7 @@ async def test_tags_live_and_from_the_catalog(
     fixtures_dir: Path,
     rng: random.Random,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     corpus = await populate(fresh_registry.host, fixtures_dir, rng)
     repo = f"{fresh_registry.host}/shop/api"
@@ -130,6 +139,21 @@ async def test_tags_live_and_from_the_catalog(
     ]
     table = ok(run("tags", repo, "--catalog", db=db))
     assert corpus.images["shop/api:1.0"] in table  # whole, never folded
+    # Past TAGS_MAX the catalog's list is refused as the live one is, on either backend (it was
+    # cut silently on the database, and read whole from a server before being cut).
+    monkeypatch.setattr(tags, "TAGS_MAX", len(live) - 1)
+    ref = parse_image_reference(repo)
+    readers: list[Reader] = [
+        CatalogReads(session_factory(make_engine(f"sqlite:///{db}"))),
+        RemoteCatalog(server),
+    ]
+    for reader in readers:
+        with pytest.raises(InvalidArgument, match=f"more than {len(live) - 1} tags"):
+            tags._recorded(reader, ref, True)
+    with pytest.raises(InvalidArgument, match=f"more than {len(live) - 1} tags"):
+        await tags._live(parse_reference(repo, default_tag=None), RegistryOptions())
+    monkeypatch.setattr(tags, "TAGS_MAX", len(live))
+    assert [v.name for v in tags._recorded(readers[1], ref, True)] == live
     for args, code in [
         (("tags", f"{repo}:1.0"), 2),
         (("tags", repo, "--all"), 2),
