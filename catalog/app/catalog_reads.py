@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from catalog.errors import InvalidArgument
 from catalog.oci.digest import is_digest
 from catalog.oci.reference import parse_image_reference
 from catalog.store import queries
@@ -108,14 +107,3 @@ class CatalogReads:
             return queries.tag_history(
                 session, registry, repository, tag, queries.page_size(size), after
             )
-
-    def tag_history(
-        self, reference: str, size: int = 0, after: queries.Key | None = None
-    ) -> queries.Page[queries.TagEventView]:
-        """The history of HOST/REPO:TAG, the host naming a configured registry."""
-        ref = parse_image_reference(reference, "latest")
-        if ref.digest is not None:
-            raise InvalidArgument("tag history needs a tag, not a digest")
-        with self.reads() as session:
-            registry = queries.registry_for_host(session, ref.registry).name
-        return self.tag_events(registry, ref.repository, ref.tag or "latest", size, after)

@@ -6,8 +6,10 @@ import click
 
 from catalog.cli.context import Reader, with_reader
 from catalog.cli.errors import reports_errors
-from catalog.cli.hosts import all_registries, by_catalog_host
+from catalog.cli.hosts import all_registries, by_catalog_host, catalog_registry
 from catalog.cli.output import echo_json, fields, output_option, table
+from catalog.errors import InvalidArgument
+from catalog.oci.reference import parse_image_reference
 from catalog.store.views import ArtifactView
 
 
@@ -152,9 +154,12 @@ def tag_group() -> None:
 @with_reader
 def history(catalog: Reader, reference: str, output: str) -> None:
     """What tag REFERENCE (HOST/REPO:TAG) pointed to over time, as the indexer observed it."""
-    page = by_catalog_host(
-        lambda ref: catalog.tag_history(ref, size=1000), lambda: all_registries(catalog), reference
-    )
+    ref = parse_image_reference(reference, "latest")
+    if ref.digest is not None:
+        raise InvalidArgument("tag history needs a tag, not a digest")
+    # The registry found as `tags --catalog` finds it, on the database and through a server.
+    view = catalog_registry(catalog, ref.registry)
+    page = catalog.tag_events(view.name, ref.repository, ref.tag or "latest", size=1000)
     if output == "json":
         echo_json(page.items)
         return

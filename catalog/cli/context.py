@@ -59,8 +59,13 @@ class Reader(Protocol):
         after: views.Key | None = None,
     ) -> views.Page[views.PackageMatch]: ...
 
-    def tag_history(
-        self, reference: str, size: int = 0, after: views.Key | None = None
+    def tag_events(
+        self,
+        registry: str,
+        repository: str,
+        tag: str,
+        size: int = 0,
+        after: views.Key | None = None,
     ) -> views.Page[views.TagEventView]: ...
 
 

@@ -68,6 +68,16 @@ def registry_of_host(registries: Iterable[RegistryView], host: str) -> RegistryV
     return next((v for v in views if same_host(v.host, host)), None)
 
 
+def catalog_registry(catalog: Reader, host: str) -> RegistryView:
+    """The registry of ``catalog`` that ``host`` means (:func:`registry_of_host`)."""
+    view = registry_of_host(all_registries(catalog), host)
+    if view is None:
+        raise NotFound(
+            f"no registry with host {host} in the catalog (see `xregistry registry list`)"
+        )
+    return view
+
+
 def respelled(registries: Iterable[RegistryView], reference: str) -> str | None:
     """``reference`` with its host as the catalog stores it, when the catalog knows that host
     under another spelling; None when it does not (or the reference names no registry host)."""

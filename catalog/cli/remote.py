@@ -13,17 +13,14 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from catalog import errors
 from catalog.api import convert, enums, names
 from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.cli.call_errors import UNREACHED, call_error
 from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
-from catalog.cli.hosts import all_registries
 from catalog.cli.pages import PageTokens
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
-from catalog.oci.reference import parse_image_reference
 from catalog.store import views
 from catalog.store.views import RegistrySpec
 
@@ -336,18 +333,16 @@ class RemoteCatalog:
         ]
         return self._pages.page((parent, show_gone), found, _by_name, answer.next_page_token)
 
-    def tag_history(
-        self, reference: str, size: int = 0, after: views.Key | None = None
+    def tag_events(
+        self,
+        registry: str,
+        repository: str,
+        tag: str,
+        size: int = 0,
+        after: views.Key | None = None,
     ) -> views.Page[views.TagEventView]:
-        ref = parse_image_reference(reference, "latest")
-        if ref.digest is not None:
-            raise errors.InvalidArgument("tag history needs a tag, not a digest")
-        # The first registry with that host (by name): two names may share a host.
-        named = [r.name for r in all_registries(self) if r.host == ref.registry]
-        if not named:
-            raise errors.NotFound(f"no registry with host {ref.registry!r} in the catalog")
-        tag = ref.tag or "latest"
-        parent = names.tag_name(named[0], ref.repository, tag)
+        """The newest page of a tag's history (a server's events carry no key to go on from)."""
+        parent = names.tag_name(registry, repository, tag)
         answer = self._call(
             self.stub.ListTagEvents, pb.ListTagEventsRequest(parent=parent, page_size=size)
         )

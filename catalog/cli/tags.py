@@ -12,7 +12,7 @@ import click
 from catalog.cli.errors import reports_errors
 from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import echo_json, output_option, table, when_text
-from catalog.errors import InvalidArgument, NotFound
+from catalog.errors import InvalidArgument
 from catalog.oci.reference import ImageReference, Reference, parse_reference
 
 if TYPE_CHECKING:
@@ -49,14 +49,10 @@ async def _live(ref: Reference, options: RegistryOptions) -> list[str]:
 
 
 def _recorded(catalog: Reader, ref: ImageReference, gone: bool) -> list[TagView]:
-    from catalog.cli.hosts import all_registries, registry_of_host
+    from catalog.cli.hosts import catalog_registry
     from catalog.cli.pages import items
 
-    view = registry_of_host(all_registries(catalog), ref.registry)
-    if view is None:
-        raise NotFound(
-            f"no registry with host {ref.registry} in the catalog (see `xregistry registry list`)"
-        )
+    view = catalog_registry(catalog, ref.registry)
     found = list(
         items(
             lambda size, after: catalog.list_tags(view.name, ref.repository, gone, size, after),

@@ -139,6 +139,32 @@ async def test_a_host_spelled_another_way(
     _refused(done, "add it first with `xregistry registry add NAME reg.invalid:5000`")
 
 
+async def test_two_registries_of_one_host_answer_alike(
+    server: str,
+    fresh_registry: RunningRegistry,
+    fixtures_dir: Path,
+    rng: random.Random,
+    tmp_path: Path,
+) -> None:
+    """Two names may share a host: ``tag history`` takes the first by name, as ``tags
+    --catalog`` does, on the database as through a server (the database took whichever row
+    came first: here the one added first, never indexed)."""
+    await populate(fresh_registry.host, fixtures_dir, rng)
+    db = tmp_path / "catalog.db"
+    ok(run("registry", "add", "zz", fresh_registry.host, db=db))  # added first, not indexed
+    ok(run("registry", "add", "aa", fresh_registry.host, db=db))
+    ok(run("registry", "add", "aa", fresh_registry.host, server=server))  # beside "local"
+    for on_db, on_server in [(db, None), (None, server)]:
+        ok(run("index", "aa", db=on_db, server=on_server))
+    reference = f"{fresh_registry.host}/shop/api:1.0"
+    answers = [
+        json.loads(ok(run("tag", "history", reference, "-o", "json", db=db))),
+        json.loads(ok(run("tag", "history", reference, "-o", "json", server=server))),
+    ]
+    assert [len(a) for a in answers] == [1, 1]
+    assert answers[0][0]["newDigest"] == answers[1][0]["newDigest"]
+
+
 def test_tags_outside_the_oci_grammar_are_bad_input(tmp_path: Path) -> None:
     db = tmp_path / "catalog.db"
     for args in [
