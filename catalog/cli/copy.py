@@ -8,8 +8,6 @@ oci:examples/slsa-container localhost:5000/demo/app:v1``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,26 +25,7 @@ _TRANSFERS = 4
 if TYPE_CHECKING:
     from catalog.oci.copy import CopyStats
     from catalog.oci.manifest import Manifest
-    from catalog.oci.options import RegistryOptions
-    from catalog.oci.reference import Reference
     from catalog.oci.repository import Repository
-
-
-@contextlib.asynccontextmanager
-async def _destination(
-    reference: Reference, options: RegistryOptions
-) -> AsyncIterator[tuple[Repository, str | None]]:
-    """The repository to copy into (a layout is created when missing) and the tag to set."""
-    from catalog.oci.client import RegistryClient
-    from catalog.oci.layout import LayoutRepository
-    from catalog.oci.reference import LayoutReference
-    from catalog.oci.repository import RemoteRepository
-
-    if isinstance(reference, LayoutReference):
-        yield LayoutRepository(reference.path, create=True), reference.tag
-        return
-    async with RegistryClient(reference.registry, options) as client:
-        yield RemoteRepository(client, reference.repository), reference.tag
 
 
 async def _attachments(src: Repository, dst: Repository, image: Manifest, stats: CopyStats) -> int:
@@ -111,6 +90,7 @@ def copy_command(
       xregistry copy reg-a:5000/shop/api:1.4 reg-b:5000/shop/api --platform linux/amd64
     """
     from catalog.oci.copy import CopyStats, copy_manifest
+    from catalog.oci.describe import open_reference
     from catalog.oci.platforms import resolved
     from catalog.oci.reference import parse_reference
 
@@ -126,9 +106,9 @@ def copy_command(
     async def run() -> tuple[str, int]:
         async with (
             resolved(src_ref, options, platform) as (src, manifest),
-            _destination(dst_ref, options) as (dst, tag),
+            open_reference(dst_ref, options, create=True) as (dst, _),
         ):
-            tag = tag or src_ref.tag
+            tag = dst_ref.tag or src_ref.tag
             copied = await _attachments(src, dst, manifest, stats) if referrers else 0
             # The image last: whoever watches the tag sees it with its attachments in place.
             await copy_manifest(src, dst, manifest, tag, stats, parallel=_TRANSFERS)

@@ -55,13 +55,14 @@ class Inspection:
 
 @contextlib.asynccontextmanager
 async def open_reference(
-    reference: Reference, options: RegistryOptions | None = None
+    reference: Reference, options: RegistryOptions | None = None, *, create: bool = False
 ) -> AsyncIterator[tuple[Repository, str]]:
-    """The repository a reference lives in, and the tag or digest to ask it for."""
+    """The repository a reference lives in, and the tag or digest to ask it for. ``create``
+    (to write into) makes a missing layout, and ``oci:PATH`` alone then asks for "" (nothing)."""
     if isinstance(reference, LayoutReference):
-        layout = LayoutRepository(reference.path)
+        layout = LayoutRepository(reference.path, create=create)
         ref = str(reference.digest) if reference.digest else reference.tag
-        yield layout, ref or layout.default_ref()
+        yield layout, ref or ("" if create else layout.default_ref())
         return
     assert isinstance(reference, ImageReference)
     async with RegistryClient(reference.registry, options) as client:
