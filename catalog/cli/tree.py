@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 # with an error past this many nodes: a hostile registry cannot make the walk endless.
 DEPTH_MAX = 4
 NODES_MAX = 2000
+# The repository's tags are listed once for the walk's cosign-tag lookups; past this many the
+# walk asks for each cosign tag instead of holding the list.
+LISTED_TAGS_MAX = 10_000
 
 
 class TreeTooLarge(CatalogError):
@@ -58,9 +61,25 @@ class Node:
         }
 
 
+async def listed_tags(repo: Repository) -> set[str] | None:
+    """The repository's tags, when it lists them and they are not too many; else None."""
+    from catalog.oci.errors import RegistryError
+
+    found: set[str] = set()
+    try:
+        async for tag in repo.tags():
+            if len(found) == LISTED_TAGS_MAX:
+                return None
+            found.add(tag)
+    except RegistryError:  # a registry refusing the list still answers for each tag
+        return None
+    return found
+
+
 class _Walk:
-    def __init__(self, repo: Repository) -> None:
+    def __init__(self, repo: Repository, tags: set[str] | None) -> None:
         self.repo = repo
+        self.tags = tags  # None: each cosign tag is asked for
         self.nodes = 0
 
     def _count(self) -> None:
@@ -78,7 +97,10 @@ class _Walk:
         node = Node(
             str(manifest.digest), manifest.media_type, "index" if manifest.is_index else "image"
         )
-        found = [*(inherited or []), *await find_attachments(self.repo, manifest)]
+        found = [
+            *(inherited or []),
+            *await find_attachments(self.repo, manifest, self.tags),
+        ]
         by_subject: dict[str, list[Attachment]] = defaultdict(list)
         for attachment in found:
             by_subject[str(attachment.subject)].append(attachment)
@@ -109,7 +131,7 @@ class _Walk:
         if depth < DEPTH_MAX:
             node.referrers = [
                 await self.attachment(a, depth + 1)
-                for a in await find_attachments(self.repo, manifest)
+                for a in await find_attachments(self.repo, manifest, self.tags)
                 if a.subject == manifest.digest
             ]
         return node
@@ -190,7 +212,7 @@ def tree_command(
 
     async def walk() -> Node:
         async with resolved(ref, options, platform) as (repo, manifest):
-            return await _Walk(repo).image(manifest)
+            return await _Walk(repo, await listed_tags(repo)).image(manifest)
 
     node = asyncio.run(walk())
     if output == "json":

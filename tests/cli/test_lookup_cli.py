@@ -215,8 +215,14 @@ async def test_a_tree_is_bounded_in_nodes(monkeypatch: pytest.MonkeyPatch) -> No
 
     layout = LayoutRepository(EXAMPLES / "slsa-container")
     index = await layout.get_manifest(layout.default_ref())
-    whole = await tree._Walk(layout).image(index)  # index, image, two attestations
+    tags = await tree.listed_tags(layout)
+    assert tags  # the cosign tags among them
+    whole = await tree._Walk(layout, tags).image(index)  # index, image, two attestations
     assert len(whole.manifests) + len(whole.referrers) + len(whole.manifests[0].referrers) == 3
+    # The tags listed once find what asking for each cosign tag finds.
+    assert whole == await tree._Walk(layout, None).image(index)
     monkeypatch.setattr(tree, "NODES_MAX", 3)
     with pytest.raises(tree.TreeTooLarge, match="more than 3 manifests"):
-        await tree._Walk(layout).image(index)
+        await tree._Walk(layout, tags).image(index)
+    monkeypatch.setattr(tree, "LISTED_TAGS_MAX", len(tags) - 1)
+    assert await tree.listed_tags(layout) is None  # too many to hold: asked for one by one
