@@ -8,9 +8,14 @@ index runs of just those repositories, then the rules that follow index events r
 - Bursts coalesce: a registry's events gather for ``settle`` seconds, then one run crawls every
   repository they named; events arriving during a run make the next one. So a registry never has
   more than one event run at a time in this process, and 100 pushes cost a handful of runs.
-- An event already seen (its id) is acknowledged and ignored: registries retry deliveries.
+- An event already queued for that registry (its id) is acknowledged and ignored: registries
+  retry deliveries. Ids of events not queued are not kept: delivered again, they are judged
+  again (one dropped while the queue was full is queued once there is room).
 - An event for an unknown registry, an image layout, or a repository outside the registry's
-  filters is acknowledged and ignored.
+  filters is acknowledged and ignored. A registry's filters are read once per
+  :data:`FILTER_TTL` seconds, not per delivery (a change made by another process — the CLI on
+  the same database, a replica — cannot be heard here), and again by each run, which indexes
+  only the repositories they still admit.
 - Nothing here is needed for correctness: a lost event (the server was down, the queue full)
   costs only freshness, since scheduled indexing walks every repository anyway.
 """
@@ -20,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +45,9 @@ log = logging.getLogger("xregistry.events")
 DISTRIBUTION_EVENTS = "application/vnd.docker.distribution.events.v1+json"
 MAX_EVENTS = 1000  # per envelope; Distribution sends up to its `threshold` at once
 _ACTIONS = frozenset({"push", "delete"})
+FILTER_TTL = 5.0  # seconds a registry's filters are used before being read again
+
+Wanted = Callable[[str], bool]  # whether a repository of the registry is indexed
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +119,16 @@ class PushIndexer:
         settle: float = 0.1,
         max_pending: int = 10_000,
         remember: int = 10_000,
+        filter_ttl: float = FILTER_TTL,
     ) -> None:
         self.catalog = catalog
         self.settle = settle
         self.max_pending = max_pending
+        self.filter_ttl = filter_ttl
         self._remember = remember
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()  # (registry, event id)
+        # Known registries only (bounded by the catalog): an unknown name is read each time.
+        self._filters: dict[str, tuple[float, Wanted]] = {}
         self._pending: dict[str, set[str]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -124,23 +137,26 @@ class PushIndexer:
     async def accept(self, registry: str, events: Sequence[PushEvent]) -> Accepted:
         """Queue ``events`` for ``registry``; returns at once (the runs happen after)."""
         accepted = Accepted()
-        fresh = [e for e in events if not self._already_seen(e.id)]
+        fresh = [e for e in events if not self._already_seen(registry, e.id)]
         accepted.duplicates = len(events) - len(fresh)
         if not fresh:
             return accepted
-        wanted = await asyncio.to_thread(self._filter, registry)
+        wanted = await self._wanted(registry)
         if wanted is None:  # no queue for a name the catalog does not know: callers choose it
             accepted.ignored = len(fresh)
             return accepted
         pending = self._pending.setdefault(registry, set())
         waiting = sum(len(p) for p in self._pending.values())
         for event in fresh:
-            if not wanted(event.repository):
+            if self._already_seen(registry, event.id):  # twice in this envelope
+                accepted.duplicates += 1
+            elif not wanted(event.repository):
                 accepted.ignored += 1
             elif event.repository in pending:
+                self._saw(registry, event.id)
                 accepted.queued += 1  # coalesced with an event already waiting
             elif waiting >= self.max_pending:
-                # Dropped, said once per event: the next scheduled index catches up.
+                # Dropped, said once per delivery: the next scheduled index catches up.
                 log.warning(
                     "push event for %s/%s dropped: %d repositories already wait",
                     registry,
@@ -149,6 +165,7 @@ class PushIndexer:
                 )
                 accepted.ignored += 1
             else:
+                self._saw(registry, event.id)
                 pending.add(event.repository)
                 waiting += 1
                 accepted.queued += 1
@@ -156,16 +173,31 @@ class PushIndexer:
             self._wake(registry)
         return accepted
 
-    def _already_seen(self, event_id: str) -> bool:
-        if event_id in self._seen:
-            self._seen.move_to_end(event_id)
+    def _already_seen(self, registry: str, event_id: str) -> bool:
+        key = (registry, event_id)
+        if key in self._seen:
+            self._seen.move_to_end(key)
             return True
-        self._seen[event_id] = None
-        if len(self._seen) > self._remember:
-            self._seen.popitem(last=False)
         return False
 
-    def _filter(self, registry: str) -> Any:
+    def _saw(self, registry: str, event_id: str) -> None:
+        self._seen[(registry, event_id)] = None
+        if len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+
+    async def _wanted(self, registry: str, *, fresh: bool = False) -> Wanted | None:
+        """The registry's filter, read again when older than ``filter_ttl`` (or ``fresh``)."""
+        cached = self._filters.get(registry)
+        if not fresh and cached is not None and time.monotonic() - cached[0] < self.filter_ttl:
+            return cached[1]
+        wanted = await asyncio.to_thread(self._filter, registry)
+        if wanted is None:
+            self._filters.pop(registry, None)
+        else:
+            self._filters[registry] = (time.monotonic(), wanted)
+        return wanted
+
+    def _filter(self, registry: str) -> Wanted | None:
         """A predicate for the repositories of ``registry`` to index, or None when events for
         it are ignored (unknown, or an image layout)."""
         try:
@@ -194,7 +226,7 @@ class PushIndexer:
             await wakeup.wait()
             await asyncio.sleep(self.settle)  # let the rest of a burst arrive
             wakeup.clear()
-            repositories = sorted(self._pending.pop(registry, set()))
+            repositories = await self._still_wanted(registry, self._pending.pop(registry, set()))
             if not repositories:
                 continue
             try:
@@ -217,6 +249,18 @@ class PushIndexer:
                 )
             finally:
                 self.runs += 1
+
+    async def _still_wanted(self, registry: str, queued: set[str]) -> list[str]:
+        """The queued repositories the registry's filters admit now: read afresh, since they
+        may have changed after the events were queued (see :data:`FILTER_TTL`)."""
+        if not queued:
+            return []
+        try:
+            wanted = await self._wanted(registry, fresh=True)
+        except Exception as exc:  # as a failed run: logged, left to the schedule
+            log.warning("push events for %s dropped: its filters were not read: %s", registry, exc)
+            return []
+        return sorted(r for r in queued if wanted is not None and wanted(r))
 
     async def stop(self) -> None:
         workers = list(self._workers.values())
