@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 
 from catalog.api import convert, enums, names
-from catalog.api.paging import PageTokens, page_size
+from catalog.api.paging import PageTokens
 from catalog.api.server import ServiceBinding
 from catalog.api.v1 import audit_pb2 as pb
 from catalog.api.v1 import audit_pb2_grpc
@@ -60,7 +60,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: pb.ListAuditEventsRequest, context: Context
     ) -> pb.ListAuditEventsResponse:
         where = audit_filter(request)
-        size, after = page_size(request.page_size), self.tokens.after(request, int)
+        size, after = request.page_size, self.tokens.after(request, int)
         page = await asyncio.to_thread(self.audit.list_events, where, size, after)
         return pb.ListAuditEventsResponse(
             audit_events=[event_message(v) for v in page.items],

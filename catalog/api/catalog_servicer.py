@@ -68,7 +68,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListRegistries(
         self, request: pb.ListRegistriesRequest, context: Context
     ) -> pb.ListRegistriesResponse:
-        size, after = page_size(request.page_size), self.tokens.after(request, str, int)
+        size, after = request.page_size, self.tokens.after(request, str, int)
         page = await asyncio.to_thread(self.catalog.list_registries, size, after)
         return pb.ListRegistriesResponse(
             registries=[convert.registry(v) for v in page.items],
@@ -121,7 +121,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         page = await asyncio.to_thread(
             self.catalog.list_repositories,
             registry,
-            page_size(request.page_size),
+            request.page_size,
             self.tokens.after(request, str, int),
         )
         return pb.ListRepositoriesResponse(
@@ -136,7 +136,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             registry,
             path,
             request.show_gone,
-            page_size(request.page_size),
+            request.page_size,
             self.tokens.after(request, str, int),
         )
         return pb.ListTagsResponse(
@@ -153,7 +153,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             registry,
             path,
             tag,
-            page_size(request.page_size),
+            request.page_size,
             self.tokens.after(request, int),
         )
         return pb.ListTagEventsResponse(
@@ -205,7 +205,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             page = self.catalog.referrers(
                 parent,
                 request.artifact_type or None,
-                page_size(request.page_size),
+                request.page_size,
                 after,
                 weigher.budget,
             )
@@ -227,7 +227,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 purl=request.purl or None,
                 name=request.package_name or None,
                 version=request.package_version or None,
-                size=page_size(request.page_size),
+                size=request.page_size,
                 after=after,
                 budget=weigher.budget,
             )

@@ -12,6 +12,10 @@ Layout: base64url (unpadded) of ``version (1 byte) || HMAC-SHA256(key)[:16] || J
 Every replica of a server must use the same key (configure it), or a token issued by one replica
 is refused by another; a refused token only makes the client start listing again.
 
+Page sizes are clamped once (:func:`page_size`), by the app's reads, which the CLI calls too: a
+servicer passes the request's size on and clamps only a list whose maximum is its own (index
+errors, rules, policies).
+
 Lists page by keyset: the query layer orders by a sort key and the row id as tie-breaker, and
 hands back the key of a page's last row (``Page.next_after``) for the token to carry.
 

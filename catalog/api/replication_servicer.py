@@ -115,9 +115,8 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
 
     async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:
         rule = names.parse_runs_parent(request.parent)
-        size = page_size(request.page_size)
         after = self.tokens.after(request, int)
-        page = await asyncio.to_thread(self.service.list_runs, rule, size, after)
+        page = await asyncio.to_thread(self.service.list_runs, rule, request.page_size, after)
         return pb.ListRunsResponse(
             runs=[run_message(v) for v in page.items],
             next_page_token=self.tokens.next(request, page.next_after),
