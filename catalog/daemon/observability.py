@@ -40,13 +40,14 @@ class MetricsExport:
             "metrics", settings.listen, metrics_app(access), tls=settings.tls
         )
 
-    async def start(
+    def start(
         self, engine: Engine, queued_decisions: Callable[[], int], rules: ReplicationService
     ) -> None:
+        """What the gauges read, and the lag's refresh (the listener starts and stops with the
+        server's other listeners)."""
         if self.listener is None:
             return
         metrics.watch(queued_decisions=queued_decisions, pool=_pool_use(engine))
-        await self.listener.start()
         self._refreshing = asyncio.create_task(self._refresh_lag(rules))
 
     async def stop(self) -> None:
@@ -55,7 +56,6 @@ class MetricsExport:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refreshing
         if self.listener is not None:
-            await self.listener.stop()
             metrics.watch(queued_decisions=None, pool=None)
 
     async def _refresh_lag(self, rules: ReplicationService) -> None:

@@ -116,6 +116,8 @@ class Server:
         )
         self.push_events: PushIndexer | None = None
         self.listeners: list[HttpListener] = []
+        if self.metrics.listener is not None:
+            self.listeners.append(self.metrics.listener)
         if (events := config.events) is not None:
             self.push_events = PushIndexer(
                 self.catalog, settle=events.settle, max_pending=events.max_pending
@@ -201,7 +203,8 @@ class Server:
         self.scheduler.start()
         self.gate.audit.on_health = self._decision_log_health
         self.gate.audit.start()
-        await self.metrics.start(self.engine, lambda: self.gate.audit.waiting, self.replication)
+        # What the gauges read (the metrics listener is one of self.listeners, started above).
+        self.metrics.start(self.engine, lambda: self.gate.audit.waiting, self.replication)
         self._probing = asyncio.create_task(self.database_probe.run(self._stopping))
         self._probing.add_done_callback(partial(_report_end, "the database probe"))
         self._working = asyncio.create_task(self.worker.run(self._stopping))
