@@ -4,9 +4,10 @@ run's latencies are printed."""
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import Awaitable, Callable
+
+from bench._stats import p50_p99
 
 
 async def load(
@@ -30,8 +31,5 @@ async def load(
 def describe(
     label: str, rate: float, lat: list[float], unit: str = "req/s", width: int = 22
 ) -> str:
-    p99 = lat[int(len(lat) * 0.99) - 1]
-    return (
-        f"{label:<{width}} {rate:8.0f} {unit}   p50 {statistics.median(lat):6.2f} ms"
-        f"   p99 {p99:6.2f} ms"
-    )
+    p50, p99 = p50_p99(lat)
+    return f"{label:<{width}} {rate:8.0f} {unit}   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms"

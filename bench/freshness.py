@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import hashlib
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench._stats import p50_p99
 from catalog.app.auth_config import AuthSettings, Binding, Role, StaticToken
 from catalog.app.config import RegistryConfig, ReplicationSettings, ServeConfig
 from catalog.app.events_config import EventsSettings
@@ -149,11 +149,6 @@ async def measure(mode: str, images: int, rng: random.Random) -> tuple[list[floa
     return to_index, to_copy
 
 
-def quantiles(values: list[float]) -> tuple[float, float]:
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return statistics.median(values), cuts[98]
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=50)
@@ -163,11 +158,11 @@ async def main() -> None:
     print(f"{args.images} images pushed one by one; seconds after each push (p50 / p99)")
     print(f"{'mode':<10} {'indexed p50':>12} {'p99':>7} {'replicated p50':>15} {'p99':>7}")
     for mode, (to_index, to_copy) in results.items():
-        (i50, i99), (c50, c99) = quantiles(to_index), quantiles(to_copy)
+        (i50, i99), (c50, c99) = p50_p99(to_index), p50_p99(to_copy)
         print(f"{mode:<10} {i50:>12.3f} {i99:>7.3f} {c50:>15.3f} {c99:>7.3f}")
     (_, events_copy), (_, schedule_copy) = results["events"], results["schedule"]
-    e50, e99 = quantiles(events_copy)
-    s50, s99 = quantiles(schedule_copy)
+    e50, e99 = p50_p99(events_copy)
+    s50, s99 = p50_p99(schedule_copy)
     print(f"push→replicated, schedule / events: p50 {s50 / e50:.1f}x, p99 {s99 / e99:.1f}x")
     print(
         f"aim (events): p50 ≤ 2 s: {'met' if e50 <= 2 else 'MISSED'}; p99 ≤ 5 s: "
