@@ -10,7 +10,7 @@ import click
 
 from catalog.cli.errors import reports_errors
 from catalog.cli.output import echo_json, output_option, table, when_text
-from catalog.cli.pages import PageTokens, items
+from catalog.cli.pages import TokensByKey, items
 from catalog.schedules import parse_duration
 from catalog.store.audit import AuditEventView, AuditFilter, AuditKind
 from catalog.store.queries import Key, Page
@@ -36,7 +36,7 @@ class RemoteAudit:
 
         self.connection = Connection(server)
         self.stub = audit_pb2_grpc.AuditServiceStub(self.connection.channel)
-        self._pages = PageTokens()
+        self._pages = TokensByKey()
 
     def list_events(
         self, where: AuditFilter, size: int, after: Key | None = None

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 from catalog.cli.pages import PAGE_MAX, items
-from catalog.errors import NotFound
+from catalog.errors import InvalidArgument, NotFound
 from catalog.oci.errors import InvalidReference
 from catalog.oci.reference import ImageReference, parse_image_reference
 
@@ -23,11 +23,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _ADDRESS_LIMIT = 16  # addresses looked at per name: enough for any real host
+REGISTRIES_MAX = 100_000  # registries a command holds at most
 
 
 def all_registries(catalog: Reader, page: int = PAGE_MAX) -> list[RegistryView]:
-    """Every registry of the catalog, page after page (one page would miss the 1,001st)."""
-    return list(items(catalog.list_registries, page=page))
+    """Every registry of the catalog, page after page (one page would miss the 1,001st); past
+    REGISTRIES_MAX (a server that never stops paging) an error."""
+    found = list(items(catalog.list_registries, REGISTRIES_MAX + 1, page))
+    if len(found) > REGISTRIES_MAX:
+        raise InvalidArgument(f"the catalog has more than {REGISTRIES_MAX} registries")
+    return found
 
 
 def _split(host: str) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """Lists read page after page, on the database or through a server, the same way.
 
-:func:`items` is the one loop over the pages of a list; :class:`PageTokens` lets a server's
+:func:`items` is the one loop over the pages of a list; :class:`TokensByKey` lets a server's
 list answer pages as the store does (a page ends with a key to continue after), though the
 server continues only from the opaque token it gave.
 """
@@ -33,7 +33,7 @@ def items(
         after = got.next_after
 
 
-class PageTokens:
+class TokensByKey:
     """The server's page tokens are opaque: the token that continues after each page read here,
     by the key of that page's last item (in a ``scope``: one list and its filters)."""
 

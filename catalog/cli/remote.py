@@ -18,7 +18,7 @@ from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.cli.call_errors import UNREACHED, call_error
 from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
-from catalog.cli.pages import PageTokens
+from catalog.cli.pages import TokensByKey
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.store import views
@@ -194,7 +194,7 @@ class RemoteCatalog:
         self.connection = Connection(server)
         self.stub = catalog_pb2_grpc.CatalogServiceStub(self.connection.channel)
         self._call = self.connection.call
-        self._pages = PageTokens()
+        self._pages = TokensByKey()
 
     def add_registry(self, spec: RegistrySpec) -> views.RegistryView:
         registry = pb.Registry(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from catalog.cli import hosts
 from catalog.cli.hosts import all_registries
 from catalog.cli.pages import items
 from catalog.cli.remote import RemoteCatalog
@@ -28,6 +29,17 @@ def test_items_reads_pages_up_to_a_limit(tmp_path: Path) -> None:
     assert names == [f"r{n:04d}" for n in range(5)]
     assert sizes == [3, 2]  # the last page asks only for what the limit leaves
     assert len(list(items(catalog.list_registries, page=3))) == 7
+
+
+def test_a_catalog_past_registries_max_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = catalog_of(tmp_path / "catalog.db", 4)
+    monkeypatch.setattr(hosts, "REGISTRIES_MAX", 4)
+    assert len(all_registries(catalog, page=3)) == 4
+    monkeypatch.setattr(hosts, "REGISTRIES_MAX", 3)  # a server paging on and on is cut off
+    with pytest.raises(InvalidArgument, match="more than 3 registries"):
+        all_registries(catalog, page=3)
 
 
 def test_a_servers_registries_come_a_page_at_a_time(server: str) -> None:
