@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from catalog.admission.images import ImageSite, image_sites
 from catalog.admission.namespaces import KnownLabels, LabelSource
@@ -31,15 +30,14 @@ log = logging.getLogger("xregistry.admission")
 ANNOTATION_IMAGES = 5  # images named in an audit annotation before "and N more"
 
 
-@dataclass(slots=True)
-class Judged:
+class Judged(NamedTuple):
     """One image's outcome: the gate's decision, or what the failure mode made of an error."""
 
     image: str
     allowed: bool
     digest: str  # "" when none was judged (nothing to pin)
-    denials: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    denials: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
     exempt: bool = False
 
 
@@ -183,14 +181,28 @@ class Admission:
             decision = self.gate.audit.refusal(decision)
             allowed, reason = False, decision.reasons[0]
         if allowed:
-            return Judged(image, True, "", warnings=[reason])
-        return Judged(image, False, "", denials=[reason])
+            return Judged(image, True, "", warnings=(reason,))
+        return Judged(image, False, "", denials=(reason,))
+
+
+# What a decision makes of an image, kept: the gate answers warm reviews with the same cached
+# decision objects again and again (by id with an identity check, as hashing a decision walks
+# its evidence). A Judged is immutable.
+_JUDGED: dict[int, tuple[Decision, Judged]] = {}
+_JUDGED_MOST = 10_000
 
 
 def _from_decision(image: str, decision: Decision) -> Judged:
-    denials = [r for r in decision.reasons if not r.startswith(WARNING)]
-    warnings = [r.removeprefix(WARNING) for r in decision.reasons if r.startswith(WARNING)]
-    return Judged(image, decision.allowed, decision.digest, denials, warnings)
+    kept = _JUDGED.get(id(decision))
+    if kept is not None and kept[0] is decision and kept[1].image == image:
+        return kept[1]
+    denials = tuple(r for r in decision.reasons if not r.startswith(WARNING))
+    warnings = tuple(r.removeprefix(WARNING) for r in decision.reasons if r.startswith(WARNING))
+    judged = Judged(image, decision.allowed, decision.digest, denials, warnings)
+    if len(_JUDGED) >= _JUDGED_MOST:
+        _JUDGED.clear()
+    _JUDGED[id(decision)] = (decision, judged)
+    return judged
 
 
 def _names(values: list[str]) -> str:

@@ -77,7 +77,7 @@ class LoadedPolicy:
     trust: TrustConfig
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every image of every check, and only read
 class _Plan:
     """What :meth:`Gate._plan` found for one image (see there)."""
 
@@ -374,9 +374,8 @@ class Gate:
         name = policy if adhoc is None else None
         cached = new is None
         answer = decision
-        if adhoc is None and not self.audit.add(
-            str(reference), decision, loaded.trust.version, cached, asked
-        ):
+        text = str(reference)
+        if adhoc is None and not self.audit.add(text, decision, loaded.trust.version, cached, asked):
             answer = self.audit.refusal(decision)  # fail closed: never an unrecorded decision
         if new is not None and adhoc is None:
             with self._lock:
@@ -384,7 +383,7 @@ class Gate:
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         metrics.gate_decided(name, answer.allowed, time.monotonic() - started, cached)
-        return CheckResult(answer, str(reference), loaded.trust.version, cached)
+        return CheckResult(answer, text, loaded.trust.version, cached)
 
     def _selection(self, policies: PolicySet, namespace: Namespace | None) -> tuple[bool, ...]:
         """``policies.selection(namespace)``, without asking each policy in turn when none of
