@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from catalog.admission.images import ImageSite, image_sites
@@ -41,6 +42,7 @@ class Judged(NamedTuple):
     exempt: bool = False
 
 
+@lru_cache(maxsize=4096)  # a template's images, pinned again for every review of it
 def pinned(image: str, digest: str) -> str | None:
     """``image`` pinned to ``digest`` as written plus ``@digest`` (``api:1.4@sha256:…``; a bare
     name gets its implied ``:latest``, so tag globs still apply), or None when it needs none."""
@@ -86,8 +88,8 @@ class Admission:
         namespace = None
         if request.namespace:
             labels: Mapping[str, str] | None = None  # unknown when not read in time
-            if isinstance(self.labels, KnownLabels):  # no I/O: no timer to set
-                labels = await self.labels.labels(request.namespace)
+            if isinstance(self.labels, KnownLabels):  # no I/O: no timer, no await
+                labels = self.labels.given
             else:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout_at(deadline):
@@ -101,7 +103,9 @@ class Admission:
             dry_run=request.dry_run,
         )
         images = list(dict.fromkeys(site.image for site in sites))
-        judging = [image for image in images if not self._exempt(image)]
+        judging = images
+        if self._exempt_images is not None:
+            judging = [image for image in images if not self._exempt(image)]
         # The gate's read model (warm: no database, no thread), else one read of the catalog
         # for every image; then all judged at once.
         states = self.gate.known_states(judging, self.settings.policy, self.adhoc)
@@ -145,8 +149,7 @@ class Admission:
         return _validation(request, sites, by_image)
 
     def _exempt(self, image: str) -> bool:
-        if self._exempt_images is None:
-            return False
+        assert self._exempt_images is not None
         return any(self._exempt_images.fullmatches(c) for c in reference_candidates(image, ""))
 
     def _outcome(

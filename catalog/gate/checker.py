@@ -375,7 +375,8 @@ class Gate:
         cached = new is None
         answer = decision
         text = str(reference)
-        if adhoc is None and not self.audit.add(text, decision, loaded.trust.version, cached, asked):
+        trust = loaded.trust.version
+        if adhoc is None and not self.audit.add(text, decision, trust, cached, asked):
             answer = self.audit.refusal(decision)  # fail closed: never an unrecorded decision
         if new is not None and adhoc is None:
             with self._lock:
@@ -383,7 +384,7 @@ class Gate:
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         metrics.gate_decided(name, answer.allowed, time.monotonic() - started, cached)
-        return CheckResult(answer, text, loaded.trust.version, cached)
+        return CheckResult(answer, text, trust, cached)
 
     def _selection(self, policies: PolicySet, namespace: Namespace | None) -> tuple[bool, ...]:
         """``policies.selection(namespace)``, without asking each policy in turn when none of
@@ -482,7 +483,7 @@ class Gate:
         loaded policies lack (no I/O: callable on the event loop)."""
         named = None if adhoc else policy
         keys: list[Key] = [(str(r), named, not live) for r in references]
-        rows = [self._state_cache.get(key) for key in keys]
+        rows = self._state_cache.get(keys)
         missing = [i for i, row in enumerate(rows) if row is None]
         if missing:
             if not read:
