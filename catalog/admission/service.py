@@ -140,10 +140,12 @@ class Admission:
                 check.cancel()
         for image, check in checks.items():
             judged[image] = self._outcome(image, check, asked, check in late)
-        by_image = {
-            image: judged[image] if image in judged else Judged(image, True, "", exempt=True)
-            for image in images
-        }
+        by_image = judged  # all answered warm, in the object's order
+        if checks or judging is not images:
+            by_image = {
+                image: judged[image] if image in judged else Judged(image, True, "", exempt=True)
+                for image in images
+            }
         if mutate:
             return _mutation(request, sites, by_image)
         return _validation(request, sites, by_image)
