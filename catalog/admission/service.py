@@ -123,9 +123,11 @@ class Admission:
         }
         judged: dict[str, Judged] = {}
         checks: dict[str, asyncio.Future[CheckResult]] = {}
-        for image, state in zip(judging, states, strict=True):
-            policy = self.settings.policy
-            at_hand = self.gate.known_check(image, policy, state=state, **judging_with)
+        policy = self.settings.policy
+        known = self.gate.known_checks(
+            judging, policy, states, self.offline, self.adhoc, namespace, deadline, asked
+        )
+        for image, state, at_hand in zip(judging, states, known, strict=True):
             if at_hand is not None:
                 judged[image] = _from_decision(image, at_hand.decision)
             else:
