@@ -29,7 +29,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ from catalog.app.auth_config import AuthSettings, Binding, OidcIssuer, Role, Sta
 from catalog.app.config import RegistryConfig, ServeConfig
 from catalog.daemon import Server
 from catalog.gate.decision_log import Asked, DecisionLog, asked_columns
-from catalog.gate.stored_results import DECISION_COLUMNS, decision_row
+from catalog.gate.stored_results import DECISION_COLUMNS, decision_parameters
 from catalog.oci.client import RegistryClient
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.trust import roots
@@ -250,14 +250,13 @@ async def decision_log_bench(count: int, workdir: Path) -> None:
 
     # The database's own rate: rows as the log makes them, one executemany on a plain sqlite3
     # connection, quiet.
-    rows = [
-        tuple(_plain(row[c]) for c in DECISION_COLUMNS)
-        for row in (
-            decision_row(f"registry.test/shop/app:{n % 50}", decision, "t", True)
-            | asked_columns(asked)
-            for n in range(count)
-        )
+    shared = (datetime.now(UTC), "local:bench", asked_columns(asked))
+    queued = [
+        (f"registry.test/shop/app:{n % 50}", decision, "t", True, shared) for n in range(count)
     ]
+    values = decision_parameters(queued, engine.dialect)
+    width = len(DECISION_COLUMNS)
+    rows = [tuple(values[start : start + width]) for start in range(0, len(values), width)]
     plain = sqlite3.connect(workdir / "log.db")
     plain.execute("PRAGMA journal_mode=WAL")
     plain.execute("PRAGMA synchronous=NORMAL")
@@ -301,15 +300,6 @@ async def decision_log_bench(count: int, workdir: Path) -> None:
         f"   ratio {alone / floor:.2f}"
     )
     print(f"  DecisionLog, busy event loop    {busy:8.0f} rows/s   ratio {busy / floor:.2f}")
-
-
-def _plain(value: object) -> object:
-    """A row's value as sqlite3 takes it (the JSON columns as text, the time as ISO text)."""
-    if isinstance(value, list):
-        return json.dumps(value)
-    if isinstance(value, datetime):
-        return value.isoformat(" ")
-    return value
 
 
 def main() -> None:

@@ -37,10 +37,10 @@ class KnownLabels:
     """Labels given up front (``xregistry admission review --namespace-label``)."""
 
     def __init__(self, labels: Mapping[str, str] | None) -> None:
-        self._labels = labels
+        self.given = labels  # read directly by Admission: no await for what is at hand
 
     async def labels(self, namespace: str) -> Mapping[str, str] | None:
-        return self._labels
+        return self.given
 
 
 class KubernetesLabels:

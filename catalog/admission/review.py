@@ -9,8 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from catalog.errors import InvalidArgument
 from catalog.oci import boundedjson
@@ -26,8 +25,7 @@ class ReviewError(InvalidArgument):
     """A body that is not an AdmissionReview request this webhook can answer."""
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):  # a tuple: built for every review, cheaply
     uid: str
     kind: str  # the object's kind: Pod, Deployment, CronJob…
     sub_resource: str  # "ephemeralcontainers" for pods/ephemeralcontainers, else ""

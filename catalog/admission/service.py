@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from catalog.admission.images import ImageSite, image_sites
 from catalog.admission.namespaces import KnownLabels, LabelSource
@@ -31,18 +31,18 @@ log = logging.getLogger("xregistry.admission")
 ANNOTATION_IMAGES = 5  # images named in an audit annotation before "and N more"
 
 
-@dataclass(slots=True)
-class Judged:
+class Judged(NamedTuple):
     """One image's outcome: the gate's decision, or what the failure mode made of an error."""
 
     image: str
     allowed: bool
     digest: str  # "" when none was judged (nothing to pin)
-    denials: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    denials: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
     exempt: bool = False
 
 
+@lru_cache(maxsize=4096)  # a template's images, pinned again for every review of it
 def pinned(image: str, digest: str) -> str | None:
     """``image`` pinned to ``digest`` as written plus ``@digest`` (``api:1.4@sha256:…``; a bare
     name gets its implied ``:latest``, so tag globs still apply), or None when it needs none."""
@@ -88,8 +88,8 @@ class Admission:
         namespace = None
         if request.namespace:
             labels: Mapping[str, str] | None = None  # unknown when not read in time
-            if isinstance(self.labels, KnownLabels):  # no I/O: no timer to set
-                labels = await self.labels.labels(request.namespace)
+            if isinstance(self.labels, KnownLabels):  # no I/O: no timer, no await
+                labels = self.labels.given
             else:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout_at(deadline):
@@ -103,7 +103,9 @@ class Admission:
             dry_run=request.dry_run,
         )
         images = list(dict.fromkeys(site.image for site in sites))
-        judging = [image for image in images if not self._exempt(image)]
+        judging = images
+        if self._exempt_images is not None:
+            judging = [image for image in images if not self._exempt(image)]
         # The gate's read model (warm: no database, no thread), else one read of the catalog
         # for every image; then all judged at once.
         states = self.gate.known_states(judging, self.settings.policy, self.adhoc)
@@ -121,9 +123,11 @@ class Admission:
         }
         judged: dict[str, Judged] = {}
         checks: dict[str, asyncio.Future[CheckResult]] = {}
-        for image, state in zip(judging, states, strict=True):
-            policy = self.settings.policy
-            at_hand = self.gate.known_check(image, policy, state=state, **judging_with)
+        policy = self.settings.policy
+        known = self.gate.known_checks(
+            judging, policy, states, self.offline, self.adhoc, namespace, deadline, asked
+        )
+        for image, state, at_hand in zip(judging, states, known, strict=True):
             if at_hand is not None:
                 judged[image] = _from_decision(image, at_hand.decision)
             else:
@@ -138,17 +142,18 @@ class Admission:
                 check.cancel()
         for image, check in checks.items():
             judged[image] = self._outcome(image, check, asked, check in late)
-        by_image = {
-            image: judged[image] if image in judged else Judged(image, True, "", exempt=True)
-            for image in images
-        }
+        by_image = judged  # all answered warm, in the object's order
+        if checks or judging is not images:
+            by_image = {
+                image: judged[image] if image in judged else Judged(image, True, "", exempt=True)
+                for image in images
+            }
         if mutate:
             return _mutation(request, sites, by_image)
         return _validation(request, sites, by_image)
 
     def _exempt(self, image: str) -> bool:
-        if self._exempt_images is None:
-            return False
+        assert self._exempt_images is not None
         return any(self._exempt_images.fullmatches(c) for c in reference_candidates(image, ""))
 
     def _outcome(
@@ -183,14 +188,28 @@ class Admission:
             decision = self.gate.audit.refusal(decision)
             allowed, reason = False, decision.reasons[0]
         if allowed:
-            return Judged(image, True, "", warnings=[reason])
-        return Judged(image, False, "", denials=[reason])
+            return Judged(image, True, "", warnings=(reason,))
+        return Judged(image, False, "", denials=(reason,))
+
+
+# What a decision makes of an image, kept: the gate answers warm reviews with the same cached
+# decision objects again and again (by id with an identity check, as hashing a decision walks
+# its evidence). A Judged is immutable.
+_JUDGED: dict[int, tuple[Decision, Judged]] = {}
+_JUDGED_MOST = 10_000
 
 
 def _from_decision(image: str, decision: Decision) -> Judged:
-    denials = [r for r in decision.reasons if not r.startswith(WARNING)]
-    warnings = [r.removeprefix(WARNING) for r in decision.reasons if r.startswith(WARNING)]
-    return Judged(image, decision.allowed, decision.digest, denials, warnings)
+    kept = _JUDGED.get(id(decision))
+    if kept is not None and kept[0] is decision and kept[1].image == image:
+        return kept[1]
+    denials = tuple(r for r in decision.reasons if not r.startswith(WARNING))
+    warnings = tuple(r.removeprefix(WARNING) for r in decision.reasons if r.startswith(WARNING))
+    judged = Judged(image, decision.allowed, decision.digest, denials, warnings)
+    if len(_JUDGED) >= _JUDGED_MOST:
+        _JUDGED.clear()
+    _JUDGED[id(decision)] = (decision, judged)
+    return judged
 
 
 def _names(values: list[str]) -> str:

@@ -89,18 +89,21 @@ class StateCache:
             self.generation += 1
             self._entries.clear()
 
-    def get(self, key: Key) -> Row | None:
+    def get(self, keys: list[Key]) -> list[Row | None]:
+        """Each key's row, None where it is missing or expired (one lock for them all: a
+        review asks for all its images at once)."""
         if self.ttl <= 0:
-            return None
+            return [None] * len(keys)
         now = time.monotonic()
+        rows: list[Row | None] = []
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= now:
-                del self._entries[key]
-                return None
-            return entry[1]
+            for key in keys:
+                entry = self._entries.get(key)
+                if entry is not None and entry[0] <= now:
+                    del self._entries[key]
+                    entry = None
+                rows.append(None if entry is None else entry[1])
+        return rows
 
     def put(self, generation: int, items: list[tuple[Key, Row]]) -> None:
         """Keep ``items``, read after :attr:`generation` was ``generation``."""

@@ -77,7 +77,7 @@ class LoadedPolicy:
     trust: TrustConfig
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every image of every check, and only read
 class _Plan:
     """What :meth:`Gate._plan` found for one image (see there)."""
 
@@ -269,7 +269,58 @@ class Gate:
         """:meth:`check`'s answer when it is at hand (the state given or in the read model, the
         decision cached, nothing to fetch): no I/O, no task, callable on the event loop. None
         when ``check`` has work to do."""
+        [answer] = self.known_checks(
+            [image], policy, [state], offline, adhoc, namespace, deadline, asked
+        )
+        return answer
+
+    def known_checks(
+        self,
+        images: Sequence[str],
+        policy: str,
+        states: Sequence[State | None],
+        offline: bool,
+        adhoc: LoadedPolicy | None,
+        namespace: Namespace | None,
+        deadline: float | None,
+        asked: Asked | None,
+    ) -> list[CheckResult | None]:
+        """:meth:`known_check` for each image with its state (a Pod's containers), the answers
+        at hand logged in one call."""
         started = time.monotonic()
+        answers: list[CheckResult | None] = []
+        for image, state in zip(images, states, strict=True):
+            answers.append(
+                self._known_answer(image, policy, state, offline, adhoc, namespace, deadline)
+            )
+        if adhoc is None:
+            rows = [
+                (a.reference, a.decision, a.trust_version, True) for a in answers if a is not None
+            ]
+            if rows and not self.audit.add_many(rows, asked):
+                # Fail closed: never an unrecorded decision.
+                answers = [
+                    None if a is None else replace(a, decision=self.audit.refusal(a.decision))
+                    for a in answers
+                ]
+        name = policy if adhoc is None else None
+        answered = [a for a in answers if a is not None]
+        took = (time.monotonic() - started) / max(len(answered), 1)  # each answer's share
+        for answer in answered:
+            metrics.gate_decided(name, answer.decision.allowed, took, True)
+        return answers
+
+    def _known_answer(
+        self,
+        image: str,
+        policy: str,
+        state: State | None,
+        offline: bool,
+        adhoc: LoadedPolicy | None,
+        namespace: Namespace | None,
+        deadline: float | None,
+    ) -> CheckResult | None:
+        """The cached decision on ``image`` when it is at hand, not yet logged."""
         try:
             reference = _reference(image)
         except OCIError:
@@ -283,7 +334,7 @@ class Gate:
         at_hand = self._at_hand(plan, offline, deadline)
         if at_hand is None:
             return None
-        return self._answer(reference, policy, adhoc, plan.loaded, at_hand, None, asked, started)
+        return CheckResult(at_hand, str(reference), plan.loaded.trust.version, True)
 
     def _plan(
         self,
@@ -374,9 +425,9 @@ class Gate:
         name = policy if adhoc is None else None
         cached = new is None
         answer = decision
-        if adhoc is None and not self.audit.add(
-            str(reference), decision, loaded.trust.version, cached, asked
-        ):
+        text = str(reference)
+        trust = loaded.trust.version
+        if adhoc is None and not self.audit.add(text, decision, trust, cached, asked):
             answer = self.audit.refusal(decision)  # fail closed: never an unrecorded decision
         if new is not None and adhoc is None:
             with self._lock:
@@ -384,7 +435,7 @@ class Gate:
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         metrics.gate_decided(name, answer.allowed, time.monotonic() - started, cached)
-        return CheckResult(answer, str(reference), loaded.trust.version, cached)
+        return CheckResult(answer, text, trust, cached)
 
     def _selection(self, policies: PolicySet, namespace: Namespace | None) -> tuple[bool, ...]:
         """``policies.selection(namespace)``, without asking each policy in turn when none of
@@ -483,7 +534,7 @@ class Gate:
         loaded policies lack (no I/O: callable on the event loop)."""
         named = None if adhoc else policy
         keys: list[Key] = [(str(r), named, not live) for r in references]
-        rows = [self._state_cache.get(key) for key in keys]
+        rows = self._state_cache.get(keys)
         missing = [i for i, row in enumerate(rows) if row is None]
         if missing:
             if not read:

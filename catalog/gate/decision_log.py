@@ -22,9 +22,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -32,7 +31,9 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import metrics
-from catalog.gate.stored_results import decision_row, record_decisions
+from catalog.gate.stored_results import AskedColumns, Queued, record_decisions
+from catalog.store.audit import principal_text
+from catalog.store.schema import utcnow
 from catalog.trust.policy.facts import Decision
 
 log = logging.getLogger("xregistry.gate.decisions")
@@ -85,7 +86,7 @@ class DecisionLog:
         self.write_timeout = write_timeout
         self.on_health: HealthHook | None = None
         self.problem: str | None = None
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[Queued] = []
         self._lock = threading.Lock()  # the waiting rows
         self._writing = threading.Lock()  # one writer at a time: rows leave in order
         self._task: asyncio.Task[None] | None = None
@@ -105,13 +106,22 @@ class DecisionLog:
         asked: Asked | None = None,
     ) -> bool:
         """Queue the decision's row; False (nothing queued) when ``capacity`` rows wait."""
-        row = decision_row(reference, decision, trust_version, cached)
-        # Every row with the same columns: one batch is one executemany of one statement.
-        row.update(_NOT_ASKED if asked is None else asked_columns(asked))
+        return self.add_many(((reference, decision, trust_version, cached),), asked)
+
+    def add_many(
+        self, decisions: Sequence[tuple[str, Decision, str, bool]], asked: Asked | None = None
+    ) -> bool:
+        """Queue the rows of decisions asked for together, as (reference, decision, trust
+        version, cached): one time and one principal for them all. False (none queued) when
+        they would take the log past ``capacity``."""
+        # Read now, in the call that asked: the rows are written later, by the log's flusher.
+        shared = (utcnow(), principal_text(), _NOT_ASKED if asked is None else asked_columns(asked))
+        # Concatenated: building ``(*decision, shared)`` costs several times more.
+        rows = [decision + (shared,) for decision in decisions]  # noqa: RUF005
         with self._lock:
-            if len(self._rows) >= self.capacity:
+            if len(self._rows) + len(rows) > self.capacity:
                 return False
-            self._rows.append(row)
+            self._rows.extend(rows)
         if self._task is None:
             self.flush()  # no background writer (the CLI): written now, or the command fails
         return True
@@ -142,22 +152,22 @@ class DecisionLog:
                         suspect = len(rows)
                         continue
                     # Refused alone, it would be refused forever and hold back every later row.
-                    row = rows[0]
+                    reference, decision, _, _, (decided_at, _, _) = rows[0]
                     metrics.decision_log_failed()
                     log.error(
                         "a decision the database refuses is not recorded: %s %s allowed=%s "
                         "at %s: %s",
-                        row["reference"],
-                        row["digest"],
-                        row["allowed"],
-                        row["decided_at"].isoformat(),
+                        reference,
+                        decision.digest,
+                        decision.allowed,
+                        decided_at.isoformat(),
                         _one_line(exc),
                     )
                 with self._lock:
                     del self._rows[: len(rows)]  # add() only appends: these are still in front
                 suspect = max(0, suspect - 1)
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
+    def _write(self, rows: list[Queued]) -> None:
         with self._engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # A locked table fails the write after a while instead of holding it forever.
@@ -246,24 +256,22 @@ async def _make_way(writing: asyncio.Future[Any]) -> None:
 _WIDTHS = {"namespace": 253, "object_ref": 512, "operation": 16, "requester": 512}
 
 
-_NOT_ASKED: dict[str, Any] = {key: None for key in (*_WIDTHS, "dry_run")}
+_NOT_ASKED: AskedColumns = (None, None, None, None, None)
 
 
-@lru_cache(maxsize=256)
-def asked_columns(asked: Asked) -> dict[str, Any]:
-    """The row's columns for ``asked`` (kept: a review asks for each of its images; callers
-    only read the dict)."""
-    values = {
-        "namespace": asked.namespace,
-        "object_ref": asked.object,
-        "operation": asked.operation,
-        "requester": asked.user,
-    }
-    row: dict[str, Any] = {
-        key: None if value is None else value[: _WIDTHS[key]] for key, value in values.items()
-    }
-    row["dry_run"] = asked.dry_run
-    return row
+def asked_columns(asked: Asked) -> AskedColumns:
+    """The row's namespace, object_ref, operation, requester and dry_run for ``asked``."""
+    return (
+        _cut(asked.namespace, _WIDTHS["namespace"]),
+        _cut(asked.object, _WIDTHS["object_ref"]),
+        _cut(asked.operation, _WIDTHS["operation"]),
+        _cut(asked.user, _WIDTHS["requester"]),
+        asked.dry_run,
+    )
+
+
+def _cut(value: str | None, width: int) -> str | None:
+    return None if value is None else value[:width]
 
 
 def _one_line(exc: BaseException) -> str:

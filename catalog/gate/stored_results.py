@@ -5,14 +5,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from operator import itemgetter
+from datetime import datetime
+from functools import lru_cache, partial
 from typing import Any, cast
 
 from sqlalchemy import Boolean, Connection, Dialect, insert, select
 from sqlalchemy.orm import Session
 
-from catalog.store.audit import principal_text
-from catalog.store.models import DecisionRecord, Signature, Verification, table_of, utcnow
+from catalog.store.models import DecisionRecord, Signature, Verification, table_of
+from catalog.store.timestamps import UTCDateTime
 from catalog.trust import Method, VerifiedSignature
 from catalog.trust.policy import Decision, Evidence
 
@@ -76,60 +77,26 @@ def save_verification(
 
 
 _EVIDENCE = fields(Evidence)
-# A decision's reasons and evidence as the row keeps them, by the decision object: cached
-# decisions are the same object again and again (by id with an identity check, since hashing
-# a decision walks all its evidence). Rows only read them.
-_COLUMNS: dict[int, tuple[Decision, list[str], list[dict[str, Any]]]] = {}
-_COLUMNS_MOST = 10_000
 
+# What the rows of one call to the log share: when and by whom they were asked, and the asked
+# columns (namespace, object_ref, operation, requester, dry_run).
+AskedColumns = tuple[str | None, str | None, str | None, str | None, bool | None]
+Shared = tuple[datetime, str, AskedColumns]
+# A decision as the log queues it: reference, decision, trust version, cached, what it shares.
+Queued = tuple[str, Decision, str, bool, Shared]
 
-def _decision_columns(decision: Decision) -> tuple[list[str], list[dict[str, Any]]]:
-    kept = _COLUMNS.get(id(decision))
-    if kept is not None and kept[0] is decision:
-        return kept[1], kept[2]
-    reasons = list(decision.reasons)
-    evidence = [{f.name: getattr(e, f.name) for f in _EVIDENCE} for e in decision.evidence]
-    if len(_COLUMNS) >= _COLUMNS_MOST:
-        _COLUMNS.clear()
-    _COLUMNS[id(decision)] = (decision, reasons, evidence)
-    return reasons, evidence
-
-
-def decision_row(
-    reference: str, decision: Decision, trust_version: str, cached: bool
-) -> dict[str, Any]:
-    """A decisions-table row, for :func:`record_decisions`."""
-    reasons, evidence = _decision_columns(decision)
-    return {
-        "reference": reference,
-        "digest": decision.digest,
-        "policy_name": decision.policy,
-        "policy_version": decision.policy_version,
-        "trust_version": trust_version,
-        "allowed": decision.allowed,
-        "mode": decision.mode,
-        "reasons": reasons,
-        "evidence": evidence,
-        "cached": cached,
-        "decided_at": utcnow(),
-        # Read now, in the call that asked: the row is written later, by the log's flusher.
-        "principal": principal_text(),
-    }
-
-
-_DECISIONS = table_of(DecisionRecord)
-# A row's columns, in the order of a multi-row VALUES list (every row has them all).
-DECISION_COLUMNS = (
-    "reference",
+# A row's columns, in the order of its parameters: the row's own, the decision's, the shared.
+_OWN = ("reference", "trust_version", "cached")
+_OF_DECISION = (
     "digest",
     "policy_name",
     "policy_version",
-    "trust_version",
     "allowed",
     "mode",
     "reasons",
     "evidence",
-    "cached",
+)
+_SHARED = (
     "decided_at",
     "principal",
     "namespace",
@@ -138,62 +105,120 @@ DECISION_COLUMNS = (
     "requester",
     "dry_run",
 )
-_ROW = itemgetter(*DECISION_COLUMNS)
-_JSON_COLUMNS = frozenset({"reasons", "evidence"})
-# (column index, SQLAlchemy's bind processor, whether it is a JSON column) of each column
-# whose value SQLite cannot take as it is, by dialect name.
-_Processing = tuple[tuple[int, Callable[[Any], Any], bool], ...]
-_PROCESSING: dict[str, _Processing] = {}
+DECISION_COLUMNS = (*_OWN, *_OF_DECISION, *_SHARED)
+_DECISIONS = table_of(DecisionRecord)
+
+# A column part's bind processors, as (index in the part, processor), by dialect and part.
+_Processing = tuple[tuple[int, Callable[[Any], Any]], ...]
+_PROCESSING: dict[tuple[str, tuple[str, ...]], _Processing] = {}
+# A decision's columns as bound, by the decision object: cached decisions are the same object
+# again and again (by id with an identity check, since hashing a decision walks all its
+# evidence), so each is serialised once, not once per row.
+_BOUND: dict[int, tuple[Decision, str, tuple[Any, ...]]] = {}
+_BOUND_MOST = 10_000
 
 
-def _processing(dialect: Dialect) -> _Processing:
-    """The bind processors SQLAlchemy would apply (JSON text, SQLite's timestamp text), for the
-    multi-row statement written past its compiler. Booleans are left to ``sqlite3``, which
-    binds ``True`` as 1 as SQLAlchemy's processor does."""
-    found = _PROCESSING.get(dialect.name)
+def _processing(dialect: Dialect, names: tuple[str, ...]) -> _Processing:
+    """The bind processors SQLAlchemy would apply to ``names`` (JSON text, the timestamp as the
+    column stores it), for rows written past its compiler. Booleans are left to the driver,
+    which binds ``True`` as SQLAlchemy's processor does (1 on SQLite)."""
+    found = _PROCESSING.get((dialect.name, names))
     if found is None:
         processing = []
-        for index, name in enumerate(DECISION_COLUMNS):
+        for index, name in enumerate(names):
             kind = _DECISIONS.c[name].type
             process = kind.dialect_impl(dialect).bind_processor(dialect)
+            if isinstance(kind, UTCDateTime) and dialect.name == "sqlite":
+                process = partial(_sqlite_time, kind, dialect)
             if process is not None and not isinstance(kind, Boolean):
-                processing.append((index, process, name in _JSON_COLUMNS))
-        found = _PROCESSING[dialect.name] = tuple(processing)
+                processing.append((index, process))
+        found = _PROCESSING[(dialect.name, names)] = tuple(processing)
     return found
 
 
-def record_decisions(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert decision rows (:func:`decision_row` plus the asked columns), in one transaction
-    that the caller holds.
+def _sqlite_time(kind: UTCDateTime, dialect: Dialect, value: datetime | None) -> str | None:
+    """What SQLAlchemy's SQLite DATETIME stores for ``value`` (the UTC digits, always with
+    microseconds), a quarter of the CPU of its processor, which formats through a dict."""
+    utc = kind.process_bind_param(value, dialect)  # UTC; a naive datetime is refused
+    return None if utc is None else utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _bound(values: tuple[Any, ...], processing: _Processing) -> tuple[Any, ...]:
+    if not processing:
+        return values
+    bound = list(values)
+    for index, process in processing:
+        bound[index] = process(bound[index])
+    return tuple(bound)
+
+
+def _decision_part(decision: Decision, dialect: Dialect) -> tuple[Any, ...]:
+    kept = _BOUND.get(id(decision))
+    if kept is not None and kept[0] is decision and kept[1] == dialect.name:
+        return kept[2]
+    values = (
+        decision.digest,
+        decision.policy,
+        decision.policy_version,
+        decision.allowed,
+        decision.mode,
+        list(decision.reasons),
+        [{f.name: getattr(e, f.name) for f in _EVIDENCE} for e in decision.evidence],
+    )
+    part = _bound(values, _processing(dialect, _OF_DECISION))
+    if len(_BOUND) >= _BOUND_MOST:
+        _BOUND.clear()
+    _BOUND[id(decision)] = (decision, dialect.name, part)
+    return part
+
+
+def decision_parameters(rows: Sequence[Queued], dialect: Dialect) -> list[Any]:
+    """The rows' parameters for ``dialect``'s driver, one row after another in
+    :data:`DECISION_COLUMNS` order, each value as SQLAlchemy would bind it."""
+    own = _processing(dialect, _OWN)
+    shared_processing = _processing(dialect, _SHARED)
+    # The rows of one call share one part: bound once per write.
+    shared_parts: dict[int, tuple[Shared, tuple[Any, ...]]] = {}
+    values: list[Any] = []
+    for reference, decision, trust_version, cached, shared in rows:
+        mine = (reference, trust_version, cached)
+        values.extend(_bound(mine, own) if own else mine)
+        values.extend(_decision_part(decision, dialect))
+        kept = shared_parts.get(id(shared))
+        if kept is None or kept[0] is not shared:
+            decided_at, principal, asked = shared
+            part = _bound((decided_at, principal, *asked), shared_processing)
+            kept = shared_parts[id(shared)] = (shared, part)
+        values.extend(kept[1])
+    return values
+
+
+def record_decisions(connection: Connection, rows: Sequence[Queued]) -> None:
+    """Insert queued decisions, in one transaction that the caller holds, through the driver
+    with the values SQLAlchemy's insert would bind (its statement, per-row overhead and
+    timestamp conversion cost more than SQLite's own insert of the row).
 
     On SQLite, as few multi-row INSERT statements as its bound-parameter limit allows: an
     executemany steps the statement once per row, and ``sqlite3`` releases the GIL around each
     step, so a writer thread beside a busy event loop waited for the GIL once per row (up to
-    the 5 ms switch interval each). PostgreSQL keeps the executemany, which psycopg sends as
-    one pipeline."""
-    if connection.dialect.name != "sqlite":
-        connection.execute(insert(_DECISIONS), list(rows))
+    the 5 ms switch interval each). PostgreSQL gets SQLAlchemy's compiled statement (its bind
+    casts) as one executemany, which psycopg sends as one pipeline."""
+    dialect = connection.dialect
+    values = decision_parameters(rows, dialect)
+    width = len(DECISION_COLUMNS)
+    if dialect.name != "sqlite":
+        statement = _statement(dialect)
+        connection.exec_driver_sql(
+            statement,
+            [
+                dict(zip(DECISION_COLUMNS, values[start : start + width], strict=True))
+                for start in range(0, len(values), width)
+            ],
+        )
         return
-    processing = _processing(connection.dialect)
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
-    width = len(DECISION_COLUMNS)
     per_statement = max(1, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
-    # The same reasons and evidence lists recur (cached decisions): serialised once per write.
-    serialised: dict[int, tuple[object, Any]] = {}
-    values: list[Any] = []
-    for row in rows:
-        got = list(_ROW(row))
-        for index, process, memo in processing:
-            value = got[index]
-            if memo:
-                kept = serialised.get(id(value))
-                if kept is None or kept[0] is not value:
-                    kept = serialised[id(value)] = (value, process(value))
-                got[index] = kept[1]
-            else:
-                got[index] = process(value)
-        values.extend(got)
     one = "(" + ", ".join("?" * width) + ")"
     head = f"INSERT INTO {_DECISIONS.name} ({', '.join(DECISION_COLUMNS)}) VALUES "
     for start in range(0, len(rows), per_statement):
@@ -202,3 +227,9 @@ def record_decisions(connection: Connection, rows: Sequence[dict[str, Any]]) -> 
             head + ", ".join([one] * count),
             tuple(values[start * width : (start + count) * width]),
         )
+
+
+@lru_cache(maxsize=4)
+def _statement(dialect: Dialect) -> str:
+    """SQLAlchemy's INSERT of every column for ``dialect``, with named parameters."""
+    return str(insert(_DECISIONS).compile(dialect=dialect, column_keys=list(DECISION_COLUMNS)))

@@ -3,11 +3,16 @@ signed, unsigned, tag-only, digest-pinned and mixed; pins applied with a JSON-Pa
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+import asyncio
 
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import func, select
+
+from catalog.oci.client import RegistryClient
+from catalog.principals import SERVER, acting_as
 from catalog.store.models import DecisionRecord
-from tests.admission.conftest import Webhook, patched
+from tests.admission.conftest import Webhook, patched, policy_source
 from tests.admission.reviews import (
     KINDS,
     fixture,
@@ -17,6 +22,7 @@ from tests.admission.reviews import (
     spec_of,
     workload,
 )
+from tests.signing import push_signature
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -141,3 +147,68 @@ async def test_dry_run_is_decided_and_recorded_as_such(webhook: Webhook) -> None
         (r.namespace, r.operation, r.requester, r.dry_run, r.allowed, r.principal) for r in rows
     ] == [("shop", "CREATE", "alice@acme.io", True, False, "token:kube-apiserver")]
     assert rows[0].reference == webhook.image("unsigned")
+
+
+async def test_warm_answers_follow_a_policy_change_and_a_new_signature(webhook: Webhook) -> None:
+    """A warm review reuses what it made of the gate's cached decision: a new policy version,
+    then a newly indexed signature, must each change the answer at the next review."""
+    pod = workload("Pod", "web", "shop", pod_spec([webhook.image("signed")]))
+    for _ in range(3):  # the first decides, the others are answered warm
+        assert (await webhook.answer(review(pod)))["allowed"] is True
+
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    webhook.apply(policy_source(webhook.host, other_key))  # only another key is trusted now
+    for _ in range(2):
+        denied = await webhook.answer(review(pod))
+        assert denied["allowed"] is False, denied
+        assert webhook.image("signed") in denied["status"]["message"]
+
+    async with RegistryClient(webhook.host) as client:
+        await push_signature(client, "shop/app", webhook.digests["signed"], other_key)
+    with acting_as(SERVER):
+        await webhook.server.catalog.index("local")
+    for _ in range(2):
+        assert (await webhook.answer(review(pod)))["allowed"] is True
+
+
+async def test_a_warm_reviews_decisions_are_logged_together_or_refused_together(
+    webhook: Webhook,
+) -> None:
+    """A warm review queues its images' rows in one call (one time, one principal); when they
+    do not all fit in the log, every image is denied saying why and none is recorded."""
+    images = [webhook.image("signed"), webhook.image("unsigned"), webhook.image("signed2")]
+    pod = workload("Pod", "log", "shop", pod_spec(images))
+    await webhook.answer(review(pod))  # decided, then cached
+    audit = webhook.server.gate.audit
+    assert await _written(webhook)
+    assert (await webhook.answer(review(pod)))["allowed"] is False  # warm: unsigned is denied
+    assert await _written(webhook)
+    with webhook.server.sessions() as session:
+        rows = session.scalars(
+            select(DecisionRecord)
+            .where(DecisionRecord.object_ref == "Pod/log")
+            .order_by(DecisionRecord.id)
+        ).all()
+    warm = rows[len(images) :]
+    assert [(r.reference, r.cached) for r in warm] == [(image, True) for image in images]
+    assert len({(r.decided_at, r.principal) for r in warm}) == 1
+    assert warm[0].principal == "token:kube-apiserver"
+
+    audit.capacity = len(images) - 1
+    refused = await webhook.answer(review(pod))
+    assert refused["allowed"] is False
+    assert refused["status"]["message"].count("the decision log cannot be written") == len(images)
+    assert audit.waiting == 0
+    with webhook.server.sessions() as session:
+        count = session.scalar(
+            select(func.count(DecisionRecord.id)).where(DecisionRecord.object_ref == "Pod/log")
+        )
+    assert count == len(rows)
+
+
+async def _written(webhook: Webhook) -> bool:
+    for _ in range(100):
+        if not webhook.server.gate.audit.waiting:
+            return True
+        await asyncio.sleep(0.05)
+    return False

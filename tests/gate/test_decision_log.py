@@ -6,27 +6,30 @@ while it cannot write."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2
-from sqlalchemy import event, func, select
+from sqlalchemy import Connection, event, func, insert, select
 from sqlalchemy.engine import make_url
 
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc, gate_pb2, gate_pb2_grpc
 from catalog.app.config import RegistryConfig, ServeConfig
 from catalog.daemon import Server
-from catalog.gate.decision_log import Asked, DecisionLog
+from catalog.gate.decision_log import Asked, DecisionLog, asked_columns
+from catalog.gate.stored_results import record_decisions
 from catalog.oci.client import RegistryClient
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.models import DecisionRecord
@@ -340,3 +343,75 @@ async def test_a_batch_over_sqlites_parameter_limit_goes_in_whole(tmp_path: Path
         written = connection.exec_driver_sql("SELECT reference FROM decisions ORDER BY id").all()
     engine.dispose()
     assert [r[0].rsplit(":", 1)[1] for r in written] == [str(n) for n in range(7)]
+
+
+def test_rows_stored_as_sqlalchemys_insert_stores_them(database: str) -> None:
+    """The log's insert, written through the driver, stores what SQLAlchemy's own insert of the
+    same decisions stores: every column, compared as the database holds it (SQLite: the value
+    and its storage class; PostgreSQL: its text)."""
+    engine = make_engine(database)
+    upgrade(engine)
+    evidence = Evidence("authority ci", "sha256:" + "b" * 64, "key", None, None, "ab12", 7, 1700)
+    signed = Decision(True, "sha256:" + "a" * 64, "default", 3, "warn", ('q "é"',), (evidence,))
+    unsigned = Decision(False, "sha256:" + "c" * 64, None, None, None, ("unsigned", "\u2603"))
+    asked = asked_columns(Asked("shop", "Pod/web", "CREATE", "system:serviceaccount:x:y", True))
+    times = (
+        datetime(2026, 12, 6, 15, 4, 5, 120034, tzinfo=UTC),
+        datetime(2026, 12, 6, 17, 4, 5, tzinfo=timezone(timedelta(hours=2))),  # microsecond 0
+    )
+    shared = [(times[0], "token:ci", asked), (times[1], "local:me", (None,) * 5)]
+    queued = [
+        ("registry.test/shop/app:1", signed, "t1", True, shared[0]),
+        ("registry.test/shop/app:2", unsigned, "t1", False, shared[0]),
+        ("registry.test/shop/app@sha256:" + "c" * 64, unsigned, "t2", True, shared[1]),
+    ]
+    columns = [c for c in DecisionRecord.__table__.columns if c.name != "id"]
+    sqlite = database.startswith("sqlite")
+    shown = ", ".join(
+        f"typeof({c.name}), {c.name}" if sqlite else f"{c.name}::text" for c in columns
+    )
+
+    def stored(write: Callable[[Connection], None]) -> list[tuple[Any, ...]]:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DELETE FROM decisions")
+            write(connection)
+        with engine.connect() as connection:
+            return [
+                tuple(row)
+                for row in connection.exec_driver_sql(f"SELECT {shown} FROM decisions ORDER BY id")
+            ]
+
+    def by_sqlalchemy(connection: Connection) -> None:
+        connection.execute(
+            insert(DecisionRecord.__table__),
+            [
+                {
+                    "reference": reference,
+                    "digest": decision.digest,
+                    "policy_name": decision.policy,
+                    "policy_version": decision.policy_version,
+                    "trust_version": trust,
+                    "allowed": decision.allowed,
+                    "mode": decision.mode,
+                    "reasons": list(decision.reasons),
+                    "evidence": [dataclasses.asdict(e) for e in decision.evidence],
+                    "cached": cached,
+                    "decided_at": decided_at,
+                    "principal": principal,
+                    **dict(
+                        zip(
+                            ("namespace", "object_ref", "operation", "requester", "dry_run"),
+                            on,
+                            strict=True,
+                        )
+                    ),
+                }
+                for reference, decision, trust, cached, (decided_at, principal, on) in queued
+            ],
+        )
+
+    expected = stored(by_sqlalchemy)
+    got = stored(lambda connection: record_decisions(connection, queued))
+    engine.dispose()
+    assert len(expected) == 3
+    assert got == expected
