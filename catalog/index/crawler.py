@@ -52,7 +52,7 @@ from catalog.oci.reference import validate_repository, validate_tag
 from catalog.oci.repository import RemoteRepository, Repository
 from catalog.store import content, documents
 from catalog.store.documents import DecodedDocuments
-from catalog.store.models import IndexErrorRecord, UndecodableDocument, utcnow
+from catalog.store.models import IndexErrorRecord, UndecodableDocument
 from catalog.store.models import Repository as RepositoryRow
 from catalog.store.registries import get_registry, mark_repositories_gone, repository
 
@@ -114,13 +114,14 @@ class Crawler:
         self._refused_names: list[str] = []  # repository names off the grammar, as errors
         self._writer: ThreadPoolExecutor | None = None
         self._reader: ThreadPoolExecutor | None = None  # state before a crawl; decoding
+        self._registry_id = 0  # read with the patterns, before any repository is recorded
 
     def _report(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.stats)
 
     async def run(self) -> IndexStats:
-        patterns = await asyncio.to_thread(self._patterns)
+        self._registry_id, patterns = await asyncio.to_thread(self._registry)
         self.stats.phase = "listing repositories"
         self._report()
         names = self.only if self.only is not None else await self._repository_names(patterns)
@@ -148,9 +149,11 @@ class Crawler:
         self._report()
         return self.stats
 
-    def _patterns(self) -> list[str]:
+    def _registry(self) -> tuple[int, list[str]]:
+        """The registry's id (for the recording of each repository) and repository filter."""
         with self.sessions() as session:
-            return list(get_registry(session, self.registry_name).repositories_filter)
+            registry = get_registry(session, self.registry_name)
+            return registry.id, list(registry.repositories_filter)
 
     def _finish(self, patterns: list[str], names: list[str]) -> None:
         """Record the refused repository names; mark the repositories no longer listed gone."""
@@ -456,8 +459,7 @@ class Crawler:
 
     def _record(self, scan: _RepoScan) -> None:
         with self.sessions.begin() as session:
-            registry = get_registry(session, self.registry_name)
-            row = repository(session, registry, scan.name)
+            row = repository(session, self._registry_id, scan.name)
             self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
             if scan.listed:
                 self._record_tags(session, row, scan)
@@ -473,11 +475,11 @@ class Crawler:
                 live = set(scan.tags.values())
                 _, gone = content.sync_locations(session, row, content.reachable(session, live))
                 self.stats.locations_gone += gone
-                row.last_indexed_at = utcnow()
+                content.mark_indexed(session, row)
             for reference, reason in scan.errors:
                 session.add(
                     IndexErrorRecord(
-                        registry_id=registry.id,
+                        registry_id=self._registry_id,
                         repository=scan.name[:_REFERENCE_COLUMN],
                         reference=reference[:_REFERENCE_COLUMN] if reference else None,
                         reason=reason[:_REASON],
