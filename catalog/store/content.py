@@ -103,21 +103,28 @@ def tags_of(session: Session, repository: Repository) -> dict[str, Tag]:
     return {row.name: row for row in rows}
 
 
-def live_tags(session: Session, registry: str, repository: str) -> dict[str, str]:
-    """Tag → digest of a repository's tags that are not gone (empty for an unknown repository)."""
-    # Table columns, not ORM attributes: every repository of every re-index asks this twice.
-    tags, repositories, registries = table_of(Tag), table_of(Repository), table_of(Registry)
-    rows = session.execute(
-        select(tags.c.name, tags.c.digest)
-        .join(repositories, tags.c.repository_id == repositories.c.id)
-        .join(registries, repositories.c.registry_id == registries.c.id)
-        .where(
-            registries.c.name == registry,
-            repositories.c.name == repository,
-            tags.c.gone_at.is_(None),
+def live_tags(
+    session: Session, registry: str, repositories: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """Repository → (tag → digest) of the repositories' tags that are not gone (a repository
+    without any, or unknown, is left out)."""
+    # Table columns, not ORM attributes: every re-index asks this for every repository.
+    tags, repos, registries = table_of(Tag), table_of(Repository), table_of(Registry)
+    found: dict[str, dict[str, str]] = {}
+    for chunk in chunks(sorted(set(repositories))):
+        rows = session.execute(
+            select(repos.c.name, tags.c.name, tags.c.digest)
+            .join(repos, tags.c.repository_id == repos.c.id)
+            .join(registries, repos.c.registry_id == registries.c.id)
+            .where(
+                registries.c.name == registry,
+                repos.c.name.in_(chunk),
+                tags.c.gone_at.is_(None),
+            )
         )
-    )
-    return {name: digest for name, digest in rows}
+        for repository, tag, digest in rows:
+            found.setdefault(repository, {})[tag] = digest
+    return found
 
 
 @dataclass(frozen=True, slots=True)
