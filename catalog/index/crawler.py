@@ -13,9 +13,9 @@ thread, so recording one repository overlaps crawling the next while the databas
 single writer, as SQLite wants. A repository's state before its crawl (its live tags, and which
 of their manifests' documents are recorded) is read once, with that of the next repositories in
 line, on a reader thread of its own, where SBOMs small enough are also decoded ahead: the
-requests of a repository start without waiting behind the recording of others. Reads that must see the crawl's own writes (is this manifest
-known now? are these documents recorded now?) queue on the writer thread, behind them, and are
-not made when nothing needs asking.
+requests of a repository start without waiting behind the recording of others. Reads that must
+see the crawl's own writes (is this manifest known now? are these documents recorded now?) queue
+on the writer thread, behind them, and are not made when nothing needs asking.
 
 A repository's documents are decoded in batches of at most ``DOCUMENT_BATCH`` bytes held; each
 batch but the last is recorded in a transaction of its own, so memory stays bounded whatever a
@@ -60,7 +60,7 @@ _COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|a
 _FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
 DOCUMENT_BATCH = 32 * 1024 * 1024  # bytes of documents a repository's crawl holds at once
 # Repositories whose state before the crawl is read together: a few statements for many
-# repositories; small, as that state is held from the read until each repository's crawl.
+# repositories; small, as that state (two batches at most) is held until each one's crawl.
 BEFORE_BATCH = 16
 _REFERENCE_COLUMN = 255  # index_errors.repository and .reference
 _REASON = 4000  # characters of an index error's reason kept
@@ -286,19 +286,18 @@ class Crawler:
 
     async def _state_before(self, name: str) -> _Before:
         """The state of ``name`` before this crawl, read with that of the next repositories
-        (``BEFORE_BATCH`` in one go, on the reader thread): a few statements for many
-        repositories, and no wait for most. Not behind the writer: a repository's tags are
-        written only by its own recording, which comes after, and documents found recorded or
-        refused stay so."""
+        (``BEFORE_BATCH`` in one go, on the reader thread, the batch after it read ahead): a
+        few statements for many repositories, and no wait for most. Not behind the writer: a
+        repository's tags are written only by its own recording, which comes after, and
+        documents found recorded or refused stay so."""
         number = self._positions[name] // BEFORE_BATCH
-        batch = self._befores.get(number)
-        if batch is None:
-            assert self._reader is not None
-            names = self._names[number * BEFORE_BATCH : (number + 1) * BEFORE_BATCH]
-            loop = asyncio.get_running_loop()
-            batch = loop.run_in_executor(self._reader, self._before, names)
-            self._befores[number] = batch
-        return (await batch).pop(name)
+        for ahead in (number, number + 1):
+            names = self._names[ahead * BEFORE_BATCH : (ahead + 1) * BEFORE_BATCH]
+            if ahead not in self._befores and names:
+                assert self._reader is not None
+                loop = asyncio.get_running_loop()
+                self._befores[ahead] = loop.run_in_executor(self._reader, self._before, names)
+        return (await self._befores[number]).pop(name)
 
     def _before(self, names: list[str]) -> dict[str, _Before]:
         with self.sessions() as session:
