@@ -11,11 +11,11 @@ on worker threads, so a busy database never stalls the server's other calls. Wri
 package decoding of SBOMs too large to decode ahead, which streams into them) run on one writer
 thread, so recording one repository overlaps crawling the next while the database still sees a
 single writer, as SQLite wants. A repository's state before its crawl (its live tags, and which
-of their manifests' documents are recorded) is read once, on a reader thread of its own, where
-SBOMs small enough are also decoded ahead: the requests of a repository start without waiting
-behind the recording of others. Reads that must see the crawl's own writes (is this manifest
-known now? are these documents recorded now?) queue on the writer thread, behind them, and are
-not made when nothing needs asking.
+of their manifests' documents are recorded) is read once, with that of the next repositories in
+line, on a reader thread of its own, where SBOMs small enough are also decoded ahead: the
+requests of a repository start without waiting behind the recording of others. Reads that must
+see the crawl's own writes (is this manifest known now? are these documents recorded now?) queue
+on the writer thread, behind them, and are not made when nothing needs asking.
 
 A repository's documents are decoded in batches of at most ``DOCUMENT_BATCH`` bytes held; each
 batch but the last is recorded in a transaction of its own, so memory stays bounded whatever a
@@ -52,13 +52,16 @@ from catalog.oci.reference import validate_repository, validate_tag
 from catalog.oci.repository import RemoteRepository, Repository
 from catalog.store import content, documents
 from catalog.store.documents import DecodedDocuments
-from catalog.store.models import IndexErrorRecord, UndecodableDocument, utcnow
+from catalog.store.models import IndexErrorRecord, UndecodableDocument
 from catalog.store.models import Repository as RepositoryRow
 from catalog.store.registries import get_registry, mark_repositories_gone, repository
 
 _COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|att|sbom)$")
 _FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
 DOCUMENT_BATCH = 32 * 1024 * 1024  # bytes of documents a repository's crawl holds at once
+# Repositories whose state before the crawl is read together: a few statements for many
+# repositories; small, as that state (two batches at most) is held until each one's crawl.
+BEFORE_BATCH = 16
 _REFERENCE_COLUMN = 255  # index_errors.repository and .reference
 _REASON = 4000  # characters of an index error's reason kept
 _SHOWN = 80  # characters of a refused name shown in its error
@@ -114,19 +117,25 @@ class Crawler:
         self._refused_names: list[str] = []  # repository names off the grammar, as errors
         self._writer: ThreadPoolExecutor | None = None
         self._reader: ThreadPoolExecutor | None = None  # state before a crawl; decoding
+        self._registry_id = 0  # read with the patterns, before any repository is recorded
+        # The repositories of the run, in order, and their states before it by batch.
+        self._names: list[str] = []
+        self._positions: dict[str, int] = {}
+        self._befores: dict[int, asyncio.Future[dict[str, _Before]]] = {}
 
     def _report(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.stats)
 
     async def run(self) -> IndexStats:
-        patterns = await asyncio.to_thread(self._patterns)
+        self._registry_id, patterns = await asyncio.to_thread(self._registry)
         self.stats.phase = "listing repositories"
         self._report()
         names = self.only if self.only is not None else await self._repository_names(patterns)
         self.stats.repositories_total = len(names)
         self.stats.phase = "indexing"
         self._report()
+        self._names, self._positions = names, {name: n for n, name in enumerate(names)}
         limit = asyncio.Semaphore(self.concurrency)
         loop = asyncio.get_running_loop()
 
@@ -148,9 +157,11 @@ class Crawler:
         self._report()
         return self.stats
 
-    def _patterns(self) -> list[str]:
+    def _registry(self) -> tuple[int, list[str]]:
+        """The registry's id (for the recording of each repository) and repository filter."""
         with self.sessions() as session:
-            return list(get_registry(session, self.registry_name).repositories_filter)
+            registry = get_registry(session, self.registry_name)
+            return registry.id, list(registry.repositories_filter)
 
     def _finish(self, patterns: list[str], names: list[str]) -> None:
         """Record the refused repository names; mark the repositories no longer listed gone."""
@@ -191,11 +202,7 @@ class Crawler:
             return scan
         scan.listed = True
         self.stats.tags_seen += len(listed)
-        # Not behind the writer: this repository's tags are written only by its own recording,
-        # which comes after, and documents found recorded or refused stay so.
-        assert self._reader is not None
-        loop = asyncio.get_running_loop()
-        before = await loop.run_in_executor(self._reader, self._before, name)
+        before = await self._state_before(name)
         known = before.tags
         if isinstance(repo, RemoteRepository) and repo.client.etag_is_digest is None:
             # One known tag first: its answer tells whether the others may go conditional.
@@ -277,11 +284,36 @@ class Crawler:
         assert self._writer is not None
         return await asyncio.get_running_loop().run_in_executor(self._writer, read, arg)
 
-    def _before(self, name: str) -> _Before:
+    async def _state_before(self, name: str) -> _Before:
+        """The state of ``name`` before this crawl, read with that of the next repositories
+        (``BEFORE_BATCH`` in one go, on the reader thread, the batch after it read ahead): a
+        few statements for many repositories, and no wait for most. Not behind the writer: a
+        repository's tags are written only by its own recording, which comes after, and
+        documents found recorded or refused stay so."""
+        number = self._positions[name] // BEFORE_BATCH
+        for ahead in (number, number + 1):
+            names = self._names[ahead * BEFORE_BATCH : (ahead + 1) * BEFORE_BATCH]
+            if ahead not in self._befores and names:
+                assert self._reader is not None
+                loop = asyncio.get_running_loop()
+                self._befores[ahead] = loop.run_in_executor(self._reader, self._before, names)
+        return (await self._befores[number]).pop(name)
+
+    def _before(self, names: list[str]) -> dict[str, _Before]:
         with self.sessions() as session:
-            tags = content.live_tags(session, self.registry_name, name)
-            decoded, refused = documents.recorded_or_refused(session, set(tags.values()))
-        return _Before(tags, decoded, refused)
+            tags = content.live_tags(session, self.registry_name, names)
+            digests = {digest for of_one in tags.values() for digest in of_one.values()}
+            decoded, refused = documents.recorded_or_refused(session, digests)
+        befores = {}
+        for name in names:
+            of_one = tags.get(name, {})
+            digests = set(of_one.values())
+            befores[name] = _Before(
+                of_one,
+                decoded & digests,
+                {d: why for d, why in refused.items() if d in digests},
+            )
+        return befores
 
     def _known(self, digests: set[str]) -> set[str]:
         with self.sessions() as session:
@@ -456,8 +488,7 @@ class Crawler:
 
     def _record(self, scan: _RepoScan) -> None:
         with self.sessions.begin() as session:
-            registry = get_registry(session, self.registry_name)
-            row = repository(session, registry, scan.name)
+            row = repository(session, self._registry_id, scan.name)
             self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
             if scan.listed:
                 self._record_tags(session, row, scan)
@@ -473,11 +504,11 @@ class Crawler:
                 live = set(scan.tags.values())
                 _, gone = content.sync_locations(session, row, content.reachable(session, live))
                 self.stats.locations_gone += gone
-                row.last_indexed_at = utcnow()
+                content.mark_indexed(session, row)
             for reference, reason in scan.errors:
                 session.add(
                     IndexErrorRecord(
-                        registry_id=registry.id,
+                        registry_id=self._registry_id,
                         repository=scan.name[:_REFERENCE_COLUMN],
                         reference=reference[:_REFERENCE_COLUMN] if reference else None,
                         reason=reason[:_REASON],
@@ -486,7 +517,9 @@ class Crawler:
             self.stats.errors += len(scan.errors)
 
     def _record_tags(self, session: Session, row: RepositoryRow, scan: _RepoScan) -> None:
-        if scan.tags == content.live_tags(session, self.registry_name, scan.name):
+        if scan.tags == content.live_tags(session, self.registry_name, [scan.name]).get(
+            scan.name, {}
+        ):
             return  # no tag moved, came or went: plain rows told, no ORM row need be loaded
         existing = content.tags_of(session, row)
         self.stats.tag_events += len(content.set_tags(session, row, existing, scan.tags))

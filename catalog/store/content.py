@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from catalog.oci import mediatypes as mt
@@ -103,15 +103,28 @@ def tags_of(session: Session, repository: Repository) -> dict[str, Tag]:
     return {row.name: row for row in rows}
 
 
-def live_tags(session: Session, registry: str, repository: str) -> dict[str, str]:
-    """Tag → digest of a repository's tags that are not gone (empty for an unknown repository)."""
-    rows = session.execute(
-        select(Tag.name, Tag.digest)
-        .join(Repository, Tag.repository_id == Repository.id)
-        .join(Registry, Repository.registry_id == Registry.id)
-        .where(Registry.name == registry, Repository.name == repository, Tag.gone_at.is_(None))
-    )
-    return {name: digest for name, digest in rows}
+def live_tags(
+    session: Session, registry: str, repositories: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """Repository → (tag → digest) of the repositories' tags that are not gone (a repository
+    without any, or unknown, is left out)."""
+    # Table columns, not ORM attributes: every re-index asks this for every repository.
+    tags, repos, registries = table_of(Tag), table_of(Repository), table_of(Registry)
+    found: dict[str, dict[str, str]] = {}
+    for chunk in chunks(sorted(set(repositories))):
+        rows = session.execute(
+            select(repos.c.name, tags.c.name, tags.c.digest)
+            .join(repos, tags.c.repository_id == repos.c.id)
+            .join(registries, repos.c.registry_id == registries.c.id)
+            .where(
+                registries.c.name == registry,
+                repos.c.name.in_(chunk),
+                tags.c.gone_at.is_(None),
+            )
+        )
+        for repository, tag, digest in rows:
+            found.setdefault(repository, {})[tag] = digest
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +192,11 @@ def add_attachments(session: Session, links: Iterable[Link]) -> int:
     wanted = {(link.subject, link.attachment): link for link in links}
     subjects = sorted({subject for subject, _ in wanted})
     known: set[tuple[str, str]] = set()
+    attachments = table_of(Attachment).c
     for chunk in chunks(subjects):
         rows = session.execute(
-            select(Attachment.subject_digest, Attachment.attachment_digest).where(
-                Attachment.subject_digest.in_(chunk)
+            select(attachments.subject_digest, attachments.attachment_digest).where(
+                attachments.subject_digest.in_(chunk)
             )
         )
         known.update((subject, attachment) for subject, attachment in rows)
@@ -217,13 +231,11 @@ def reachable(session: Session, roots: set[str]) -> set[str]:
         for chunk in chunks(frontier):
             found.update(
                 session.scalars(
-                    select(children.child_digest).where(children.parent_digest.in_(chunk))
-                )
-            )
-            found.update(
-                session.scalars(
-                    select(attachments.attachment_digest).where(
-                        attachments.subject_digest.in_(chunk)
+                    union_all(
+                        select(children.child_digest).where(children.parent_digest.in_(chunk)),
+                        select(attachments.attachment_digest).where(
+                            attachments.subject_digest.in_(chunk)
+                        ),
                     )
                 )
             )
@@ -261,3 +273,14 @@ def sync_locations(session: Session, repository: Repository, present: set[str]) 
             update(locations).where(locations.c.id.in_(chunk)).values(last_seen=now, gone_at=None)
         )
     return len(missing), len(gone)
+
+
+def mark_indexed(session: Session, repository: Repository) -> None:
+    """Stamp the repository as indexed now: a plain UPDATE, where setting the attribute would
+    cost an ORM flush for every repository of every re-index."""
+    repositories = table_of(Repository)
+    session.execute(
+        update(repositories)
+        .where(repositories.c.id == repository.id)
+        .values(last_indexed_at=utcnow())
+    )

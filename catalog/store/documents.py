@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
-from sqlalchemy import String, Table, insert, select
+from sqlalchemy import String, Table, insert, null, select, union_all
 from sqlalchemy.orm import Session
 
 from catalog.errors import FormatError
@@ -130,15 +130,7 @@ class DecodedDocuments:
 
 def decoded(session: Session, attachment_digests: Collection[str]) -> set[str]:
     """Those of the attachment manifests whose documents are already recorded."""
-    found: set[str] = set()
-    for chunk in chunks(sorted(set(attachment_digests))):
-        for table in (Signature, Attestation, Sbom):
-            found.update(
-                session.scalars(
-                    select(table.attachment_digest).where(table.attachment_digest.in_(chunk))
-                )
-            )
-    return found
+    return recorded_or_refused(session, attachment_digests)[0]
 
 
 def recorded_or_refused(
@@ -146,13 +138,27 @@ def recorded_or_refused(
 ) -> tuple[set[str], dict[str, str]]:
     """Those of the attachment manifests whose documents are recorded (:func:`decoded`), and
     those refused before (digest → why): a crawl fetches neither again."""
+    recorded: set[str] = set()
     refused: dict[str, str] = {}
+    # One statement over table columns: every repository of every re-index asks this, and four
+    # ORM statements cost more than the rows they return.
+    undecodable = table_of(UndecodableDocument).c
     for chunk in chunks(sorted(set(attachment_digests))):
-        found = select(UndecodableDocument.digest, UndecodableDocument.reason).where(
-            UndecodableDocument.digest.in_(chunk)
+        asked = [
+            select(column, null().label("reason")).where(column.in_(chunk))
+            for column in (
+                table_of(table).c.attachment_digest for table in (Signature, Attestation, Sbom)
+            )
+        ]
+        asked.append(
+            select(undecodable.digest, undecodable.reason).where(undecodable.digest.in_(chunk))
         )
-        refused.update((digest, reason) for digest, reason in session.execute(found))
-    return decoded(session, attachment_digests), refused
+        for digest, reason in session.execute(union_all(*asked)):
+            if reason is None:
+                recorded.add(digest)
+            else:
+                refused[digest] = reason
+    return recorded, refused
 
 
 def _statement_json(statement: StatementRecord) -> dict[str, Any]:

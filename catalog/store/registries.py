@@ -181,13 +181,15 @@ def delete_registry(session: Session, name: str) -> None:
     session.delete(get_registry(session, name))
 
 
-def repository(session: Session, registry: Registry, name: str) -> Repository:
-    """The repository row, created on first sight; a repository seen again is no longer gone."""
+def repository(session: Session, registry_id: int, name: str) -> Repository:
+    """The repository row of the registry whose id is ``registry_id`` (an indexer asks for each
+    of its repositories, so not by name: no registry row to load each time), created on first
+    sight; a repository seen again is no longer gone."""
     row = session.scalar(
-        select(Repository).where(Repository.registry_id == registry.id, Repository.name == name)
+        select(Repository).where(Repository.registry_id == registry_id, Repository.name == name)
     )
     if row is None:
-        row = Repository(registry_id=registry.id, name=name)
+        row = Repository(registry_id=registry_id, name=name)
         session.add(row)
         session.flush()
     elif row.gone_at is not None:

@@ -100,7 +100,7 @@ async def test_repositories_tags_and_index_errors_in_the_documented_order(served
     with served.service.sessions.begin() as session:
         registry = get_registry(session, "local")
         for path in ("zeta", "alpha/b", "mid"):
-            repository(session, registry, path)
+            repository(session, registry.id, path)
         for n in range(3):
             session.add(IndexErrorRecord(registry_id=registry.id, repository=None, reason=f"e{n}"))
     repositories = await pages(

@@ -15,6 +15,7 @@ from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.app.config import RegistryConfig, ServeConfig
 from catalog.daemon import Server
+from catalog.index import crawler
 from catalog.oci.client import RegistryClient
 from catalog.oci.digest import Digest
 from tests.harness.faultproxy import FaultProxy
@@ -128,12 +129,17 @@ async def test_index_and_answer_provenance_questions(
     assert [a.predicate_type for a in web.attestations] == ["https://slsa.dev/provenance/v0.2"]
 
 
+# One repository per batch too: each repository's state before must be its own.
+@pytest.mark.parametrize("before_batch", [1, crawler.BEFORE_BATCH])
 async def test_reindex_is_incremental_and_records_changes(
     source: tuple[RunningRegistry, FaultProxy],
     served: tuple[Stub, Server],
     fixtures_dir: Path,
     rng: random.Random,
+    monkeypatch: pytest.MonkeyPatch,
+    before_batch: int,
 ) -> None:
+    monkeypatch.setattr(crawler, "BEFORE_BATCH", before_batch)
     registry, proxy = source
     stub, _ = served
     corpus = await populate(proxy.host, fixtures_dir, rng)

@@ -75,7 +75,7 @@ def test_tags_locations_history_and_artifact_view(sessions: sessionmaker[Session
     sbom = image(3, subject=idx)
     with sessions.begin() as s:
         reg = create_registry(s, RegistrySpec("local", "localhost:5000"))
-        repo = repository(s, reg, "acme/api")
+        repo = repository(s, reg.id, "acme/api")
         assert content.add_manifests(s, [a, b, idx, sbom, a]) == 4
         assert content.add_manifests(s, [a]) == 0
         link = content.Link(
@@ -108,7 +108,7 @@ def test_tags_locations_history_and_artifact_view(sessions: sessionmaker[Session
     # Retag v1 to another image, then remove it: two events, and the index's locations go.
     with sessions.begin() as s:
         reg = get_registry(s, "local")
-        repo = repository(s, reg, "acme/api")
+        repo = repository(s, reg.id, "acme/api")
         tags = content.tags_of(s, repo)
         change = content.set_tag(s, repo, tags["v1"], "v1", str(a.digest))
         assert change == content.TagChange("v1", str(idx.digest), str(a.digest))
@@ -140,7 +140,7 @@ def test_search_by_purl_and_name(sessions: sessionmaker[Session]) -> None:
     subject = image(10)
     with sessions.begin() as s:
         reg = create_registry(s, RegistrySpec("local", "localhost:5000"))
-        repo = repository(s, reg, "shop/api")
+        repo = repository(s, reg.id, "shop/api")
         content.add_manifests(s, [subject])
         content.set_tag(s, repo, None, "1.4", str(subject.digest))
         content.sync_locations(s, repo, {str(subject.digest)})
@@ -209,7 +209,7 @@ def test_lists_are_in_the_documented_order_across_pages(sessions: sessionmaker[S
     sboms = [image(10 + n, subject=s) for n, s in enumerate(subjects)]
     extra = [image(20 + n, subject=subjects[0]) for n in range(3)]
     with sessions.begin() as s:
-        repo = repository(s, create_registry(s, RegistrySpec("local", "localhost:5000")), "a")
+        repo = repository(s, create_registry(s, RegistrySpec("local", "localhost:5000")).id, "a")
         content.add_manifests(s, [*subjects, *sboms, *extra])
         for tag, subject in zip(("zeta", "alpha", "mid"), subjects, strict=True):
             content.set_tag(s, repo, None, tag, str(subject.digest))

@@ -38,7 +38,7 @@ def test_the_cli_protocol_names_no_model() -> None:
 def test_lists_answer_with_views(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         reg = create_registry(s, RegistrySpec("local", "localhost:5000", repositories=("a/*",)))
-        repo = repository(s, reg, "acme/api")
+        repo = repository(s, reg.id, "acme/api")
         content.set_tag(s, repo, None, "v1", DIGEST)
         s.add(IndexErrorRecord(registry_id=reg.id, repository="acme/api", reason="broken"))
     service = CatalogService(sessions)
