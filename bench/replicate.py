@@ -211,24 +211,35 @@ def warm(tree: Path | None = None) -> None:
 
 def run_ours(source: str, destination: str, tree: Path | None = None) -> Timing:
     """``xregistry replicate once``; from source ``tree`` when given (else this one's)."""
-    env = ours_env(tree)
-    return timed(
-        [
-            sys.executable,
-            "-c",
-            OURS,
-            "replicate",
-            "once",
-            "--from",
-            source,
-            "--to",
-            f"{destination}/{PREFIX}",
-            "--output",
-            "json",
-        ],
-        check_json=True,
+    return timed(ours_command(source, destination), check_json=True, env=ours_env(tree))
+
+
+def ours_command(source: str, destination: str) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        OURS,
+        "replicate",
+        "once",
+        "--from",
+        source,
+        "--to",
+        f"{destination}/{PREFIX}",
+        "--output",
+        "json",
+    ]
+
+
+def instructions(command: list[str], env: dict[str, str] | None = None) -> int:
+    """Instructions ``command`` executes (callgrind): what the load of others does not change."""
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        capture_output=True,
+        text=True,
+        check=True,
         env=env,
     )
+    return int(out.stderr.rsplit("Collected : ", 1)[1].split()[0])
 
 
 def run_skopeo(config: Path, destination: str) -> Timing:
@@ -366,10 +377,13 @@ def resync_bench(
     rounds: int,
     baseline: Path | None,
     latency: float,
+    count_instructions: bool = False,
 ) -> None:
     """The no-change re-sync alone, as processes: ours (and the baseline tree's) beside skopeo,
     ``rounds`` times after one first sync each, every round's figures and the medians; then
-    again into destinations ``latency`` seconds away (when not 0)."""
+    again into destinations ``latency`` seconds away (when not 0). With
+    ``count_instructions``, one more re-sync of ours (and the baseline's) under callgrind,
+    beside ``python -c pass``."""
     with run_registry(workdir) as source:
         asyncio.run(seed(source.host, spec, layers))
         config = skopeo_config(workdir, source.host, spec)
@@ -399,6 +413,16 @@ def resync_bench(
                     flush=True,
                 )
                 _print_ratios({k: _median(v) for k, v in figures.items() if v})
+                if count_instructions and not delay:
+                    trees = {"ours": None, "baseline": baseline} if baseline else {"ours": None}
+                    counts = {"python -c pass": instructions([sys.executable, "-c", "pass"])}
+                    for name, tree in trees.items():
+                        dst = base_dst if tree is not None else ours_dst
+                        command = ours_command(source.host, dst)
+                        counts[name] = instructions(command, ours_env(tree))
+                    print(f"{spec.name} no-change re-sync, instructions (callgrind):", flush=True)
+                    for name, count in counts.items():
+                        print(f"    {name:<15} {count / 1e6:8.1f} M", flush=True)
 
 
 def _median(timings: list[Timing]) -> Timing:
@@ -560,12 +584,18 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=5, help="re-syncs with --resync-only")
     parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="with --resync-only: also count the instructions of one re-sync (needs valgrind)",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         help="with --resync-only: also run ours from this source tree (PYTHONPATH), in the run",
     )
     args = parser.parse_args()
-    missing = [p for p in ("docker-registry", "skopeo", "curl") if shutil.which(p) is None]
+    needed = ("docker-registry", "skopeo", "curl", *(("valgrind",) if args.instructions else ()))
+    missing = [p for p in needed if shutil.which(p) is None]
     if missing:
         sys.exit(f"bench needs {', '.join(missing)}")
     version = subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout
@@ -581,7 +611,15 @@ def main() -> None:
         for name in args.corpus.split(","):
             spec = CORPORA[name.strip().upper()].scaled(args.scale)
             if args.resync_only:
-                resync_bench(spec, workdir, layers, args.rounds, args.baseline, args.latency)
+                resync_bench(
+                    spec,
+                    workdir,
+                    layers,
+                    args.rounds,
+                    args.baseline,
+                    args.latency,
+                    args.instructions,
+                )
             else:
                 corpus_bench(spec, workdir, layers, args.latency)
         if not args.resync_only:
