@@ -206,12 +206,13 @@ def ours_env(tree: Path | None = None) -> dict[str, str]:
 def warm(tree: Path | None = None) -> None:
     """Compile what `replicate once` imports, before anything is timed."""
     warming = [sys.executable, "-c", "import catalog.cli.main, catalog.cli.replicate"]
-    subprocess.run(warming, env=ours_env(tree), check=True)
+    subprocess.run(warming, env=ours_env(tree), check=True, cwd=tree)
 
 
 def run_ours(source: str, destination: str, tree: Path | None = None) -> Timing:
     """``xregistry replicate once``; from source ``tree`` when given (else this one's)."""
-    return timed(ours_command(source, destination), check_json=True, env=ours_env(tree))
+    command = ours_command(source, destination)
+    return timed(command, check_json=True, env=ours_env(tree), cwd=tree)
 
 
 def ours_command(source: str, destination: str) -> list[str]:
@@ -230,7 +231,9 @@ def ours_command(source: str, destination: str) -> list[str]:
     ]
 
 
-def instructions(command: list[str], env: dict[str, str] | None = None) -> int:
+def instructions(
+    command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> int:
     """Instructions ``command`` executes (callgrind): what the load of others does not change."""
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
@@ -238,6 +241,7 @@ def instructions(command: list[str], env: dict[str, str] | None = None) -> int:
         text=True,
         check=True,
         env=env,
+        cwd=cwd,
     )
     return int(out.stderr.rsplit("Collected : ", 1)[1].split()[0])
 
@@ -273,10 +277,15 @@ def _children_cpu() -> float:
 
 
 def timed(
-    command: list[str], check_json: bool = False, env: dict[str, str] | None = None
+    command: list[str],
+    check_json: bool = False,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Timing:
+    """``command``'s wall and CPU time; run in ``cwd`` when given (``python -c`` puts its
+    working directory first on ``sys.path``: a baseline tree's code only runs from inside it)."""
     started, cpu = time.perf_counter(), _children_cpu()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env, cwd=cwd)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         output = f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
@@ -419,7 +428,7 @@ def resync_bench(
                     for name, tree in trees.items():
                         dst = base_dst if tree is not None else ours_dst
                         command = ours_command(source.host, dst)
-                        counts[name] = instructions(command, ours_env(tree))
+                        counts[name] = instructions(command, ours_env(tree), tree)
                     print(f"{spec.name} no-change re-sync, instructions (callgrind):", flush=True)
                     for name, count in counts.items():
                         print(f"    {name:<15} {count / 1e6:8.1f} M", flush=True)
