@@ -19,7 +19,10 @@ uploading the same bytes (``curl GET | curl PUT``, streamed, and GET to memory t
 ``--resync-only`` measures just the no-change re-sync as processes, ours beside skopeo, ``--rounds``
 times (after one first sync each; then again ``--latency`` away unless it is 0), wall and CPU
 time, and with ``--baseline DIR`` also ours from another source tree (e.g. a ``git worktree add
---detach`` of the base commit), so a change is compared in one run. Our processes run with their
+--detach`` of the base commit), so a change is compared in one run. Beside them, the floor: a
+process that only imports what ours cannot start without (the interpreter, click, asyncio, the
+standard library's HTTP and TLS). ``--instructions`` adds each one's instruction count
+(callgrind), which the machine's load does not change. Our processes run with their
 bytecode cached (``PYTHONPYCACHEPREFIX``, warmed first), as an installed package has it, even
 where ``PYTHONDONTWRITEBYTECODE`` is set.
 
@@ -71,6 +74,9 @@ LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 PREFIX = "mirror"
 # Ours as a process, like skopeo: the `xregistry` entry point, as the console script runs it.
 OURS = "from catalog.cli.main import main; main(prog_name='xregistry')"
+# The floor of any process of ours: the interpreter and what the CLI cannot start without (click,
+# asyncio for the engine, the standard library's HTTP and TLS, the thread pool), nothing of ours.
+FLOOR = [sys.executable, "-c", "import asyncio, click, http.client, ssl, concurrent.futures"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,11 +413,17 @@ def resync_bench(
                 run_skopeo(config, their_dst)
                 if baseline is not None:
                     run_ours(source.host, base_dst, baseline)
-                figures: dict[str, list[Timing]] = {"ours": [], "skopeo": [], "baseline": []}
+                figures: dict[str, list[Timing]] = {
+                    "ours": [],
+                    "skopeo": [],
+                    "baseline": [],
+                    "floor": [],
+                }
                 for n in range(rounds):
                     load = os.getloadavg()[0]
                     figures["ours"].append(run_ours(source.host, ours_dst))
                     figures["skopeo"].append(run_skopeo(config, their_dst))
+                    figures["floor"].append(timed(FLOOR, env=ours_env()))
                     if baseline is not None:
                         figures["baseline"].append(run_ours(source.host, base_dst, baseline))
                     print(f"{spec.name}{where} round {n + 1} (load {load:.2f}):", flush=True)
@@ -424,7 +436,10 @@ def resync_bench(
                 _print_ratios({k: _median(v) for k, v in figures.items() if v})
                 if count_instructions and not delay:
                     trees = {"ours": None, "baseline": baseline} if baseline else {"ours": None}
-                    counts = {"python -c pass": instructions([sys.executable, "-c", "pass"])}
+                    counts = {
+                        "python -c pass": instructions([sys.executable, "-c", "pass"]),
+                        "floor": instructions(FLOOR, ours_env()),
+                    }
                     for name, tree in trees.items():
                         dst = base_dst if tree is not None else ours_dst
                         command = ours_command(source.host, dst)

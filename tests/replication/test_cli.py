@@ -161,6 +161,8 @@ ONCE_NEVER = (
     "replication.service",
     "replication.worker",
     "nodesemver",
+    "replication.versions",
+    "catalog.oci.secrets",
 )
 
 
