@@ -59,11 +59,12 @@ class _Connection:
         giving up (a deadline of its own) leaves the step running, and the next call awaits it.
         """
         if self._pending is None:
+            if within is not None and within <= 0:
+                self.abort()
+                raise _Deadline
             self._pending = asyncio.get_running_loop().run_in_executor(self.pool, work)
         pending = self._pending
         try:
-            if within is not None and within <= 0:
-                raise _Deadline
             try:
                 result: _R = await asyncio.wait_for(asyncio.shield(pending), within)
             except TimeoutError:
@@ -159,6 +160,7 @@ class _Answer:
         self.request_info = _Sent(sent)
         self.content = _Body(self)
         self._deadline = deadline
+        self._released = False
 
     @property
     def content_length(self) -> int | None:
@@ -171,7 +173,9 @@ class _Answer:
         return self._deadline - asyncio.get_running_loop().time()
 
     def release(self) -> None:
-        self._transport._check_in(self.connection, self.raw)
+        if not self._released:  # once: a connection handed back twice would serve two at once
+            self._released = True
+            self._transport._check_in(self.connection, self.raw)
 
 
 class StdlibTransport(HTTPTransport):
