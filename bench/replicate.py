@@ -19,7 +19,10 @@ uploading the same bytes (``curl GET | curl PUT``, streamed, and GET to memory t
 ``--resync-only`` measures just the no-change re-sync as processes, ours beside skopeo, ``--rounds``
 times (after one first sync each; then again ``--latency`` away unless it is 0), wall and CPU
 time, and with ``--baseline DIR`` also ours from another source tree (e.g. a ``git worktree add
---detach`` of the base commit), so a change is compared in one run. Our processes run with their
+--detach`` of the base commit), so a change is compared in one run. Beside them, the floor: a
+process that only imports what ours cannot start without (the interpreter, click, asyncio, the
+standard library's HTTP and TLS). ``--instructions`` adds each one's instruction count
+(callgrind), which the machine's load does not change. Our processes run with their
 bytecode cached (``PYTHONPYCACHEPREFIX``, warmed first), as an installed package has it, even
 where ``PYTHONDONTWRITEBYTECODE`` is set.
 
@@ -71,6 +74,9 @@ LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 PREFIX = "mirror"
 # Ours as a process, like skopeo: the `xregistry` entry point, as the console script runs it.
 OURS = "from catalog.cli.main import main; main(prog_name='xregistry')"
+# The floor of any process of ours: the interpreter and what the CLI cannot start without (click,
+# asyncio for the engine, the standard library's HTTP and TLS, the thread pool), nothing of ours.
+FLOOR = [sys.executable, "-c", "import asyncio, click, http.client, ssl, concurrent.futures"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,29 +212,44 @@ def ours_env(tree: Path | None = None) -> dict[str, str]:
 def warm(tree: Path | None = None) -> None:
     """Compile what `replicate once` imports, before anything is timed."""
     warming = [sys.executable, "-c", "import catalog.cli.main, catalog.cli.replicate"]
-    subprocess.run(warming, env=ours_env(tree), check=True)
+    subprocess.run(warming, env=ours_env(tree), check=True, cwd=tree)
 
 
 def run_ours(source: str, destination: str, tree: Path | None = None) -> Timing:
     """``xregistry replicate once``; from source ``tree`` when given (else this one's)."""
-    env = ours_env(tree)
-    return timed(
-        [
-            sys.executable,
-            "-c",
-            OURS,
-            "replicate",
-            "once",
-            "--from",
-            source,
-            "--to",
-            f"{destination}/{PREFIX}",
-            "--output",
-            "json",
-        ],
-        check_json=True,
+    command = ours_command(source, destination)
+    return timed(command, check_json=True, env=ours_env(tree), cwd=tree)
+
+
+def ours_command(source: str, destination: str) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        OURS,
+        "replicate",
+        "once",
+        "--from",
+        source,
+        "--to",
+        f"{destination}/{PREFIX}",
+        "--output",
+        "json",
+    ]
+
+
+def instructions(
+    command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> int:
+    """Instructions ``command`` executes (callgrind): what the load of others does not change."""
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        capture_output=True,
+        text=True,
+        check=True,
         env=env,
+        cwd=cwd,
     )
+    return int(out.stderr.rsplit("Collected : ", 1)[1].split()[0])
 
 
 def run_skopeo(config: Path, destination: str) -> Timing:
@@ -262,10 +283,15 @@ def _children_cpu() -> float:
 
 
 def timed(
-    command: list[str], check_json: bool = False, env: dict[str, str] | None = None
+    command: list[str],
+    check_json: bool = False,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Timing:
+    """``command``'s wall and CPU time; run in ``cwd`` when given (``python -c`` puts its
+    working directory first on ``sys.path``: a baseline tree's code only runs from inside it)."""
     started, cpu = time.perf_counter(), _children_cpu()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env, cwd=cwd)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         output = f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
@@ -366,10 +392,13 @@ def resync_bench(
     rounds: int,
     baseline: Path | None,
     latency: float,
+    count_instructions: bool = False,
 ) -> None:
     """The no-change re-sync alone, as processes: ours (and the baseline tree's) beside skopeo,
     ``rounds`` times after one first sync each, every round's figures and the medians; then
-    again into destinations ``latency`` seconds away (when not 0)."""
+    again into destinations ``latency`` seconds away (when not 0). With
+    ``count_instructions``, one more re-sync of ours (and the baseline's) under callgrind,
+    beside ``python -c pass``."""
     with run_registry(workdir) as source:
         asyncio.run(seed(source.host, spec, layers))
         config = skopeo_config(workdir, source.host, spec)
@@ -384,11 +413,17 @@ def resync_bench(
                 run_skopeo(config, their_dst)
                 if baseline is not None:
                     run_ours(source.host, base_dst, baseline)
-                figures: dict[str, list[Timing]] = {"ours": [], "skopeo": [], "baseline": []}
+                figures: dict[str, list[Timing]] = {
+                    "ours": [],
+                    "skopeo": [],
+                    "baseline": [],
+                    "floor": [],
+                }
                 for n in range(rounds):
                     load = os.getloadavg()[0]
                     figures["ours"].append(run_ours(source.host, ours_dst))
                     figures["skopeo"].append(run_skopeo(config, their_dst))
+                    figures["floor"].append(timed(FLOOR, env=ours_env()))
                     if baseline is not None:
                         figures["baseline"].append(run_ours(source.host, base_dst, baseline))
                     print(f"{spec.name}{where} round {n + 1} (load {load:.2f}):", flush=True)
@@ -399,6 +434,19 @@ def resync_bench(
                     flush=True,
                 )
                 _print_ratios({k: _median(v) for k, v in figures.items() if v})
+                if count_instructions and not delay:
+                    trees = {"ours": None, "baseline": baseline} if baseline else {"ours": None}
+                    counts = {
+                        "python -c pass": instructions([sys.executable, "-c", "pass"]),
+                        "floor": instructions(FLOOR, ours_env()),
+                    }
+                    for name, tree in trees.items():
+                        dst = base_dst if tree is not None else ours_dst
+                        command = ours_command(source.host, dst)
+                        counts[name] = instructions(command, ours_env(tree), tree)
+                    print(f"{spec.name} no-change re-sync, instructions (callgrind):", flush=True)
+                    for name, count in counts.items():
+                        print(f"    {name:<15} {count / 1e6:8.1f} M", flush=True)
 
 
 def _median(timings: list[Timing]) -> Timing:
@@ -560,12 +608,18 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=5, help="re-syncs with --resync-only")
     parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="with --resync-only: also count the instructions of one re-sync (needs valgrind)",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         help="with --resync-only: also run ours from this source tree (PYTHONPATH), in the run",
     )
     args = parser.parse_args()
-    missing = [p for p in ("docker-registry", "skopeo", "curl") if shutil.which(p) is None]
+    needed = ("docker-registry", "skopeo", "curl", *(("valgrind",) if args.instructions else ()))
+    missing = [p for p in needed if shutil.which(p) is None]
     if missing:
         sys.exit(f"bench needs {', '.join(missing)}")
     version = subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout
@@ -581,7 +635,15 @@ def main() -> None:
         for name in args.corpus.split(","):
             spec = CORPORA[name.strip().upper()].scaled(args.scale)
             if args.resync_only:
-                resync_bench(spec, workdir, layers, args.rounds, args.baseline, args.latency)
+                resync_bench(
+                    spec,
+                    workdir,
+                    layers,
+                    args.rounds,
+                    args.baseline,
+                    args.latency,
+                    args.instructions,
+                )
             else:
                 corpus_bench(spec, workdir, layers, args.latency)
         if not args.resync_only:

@@ -21,7 +21,6 @@ from catalog.oci.manifest import Manifest
 from catalog.oci.repository import Repository
 from replication.rules import Rule, TagFilter
 from replication.stores import Store
-from replication.versions import tag_version
 
 ATTACHMENT_TAG = re.compile(r"^[a-z0-9]+-[0-9a-f]{64}(?:\.(?:sig|att|sbom))?$")
 CREATED = "org.opencontainers.image.created"
@@ -114,6 +113,8 @@ async def select_tags(repo: Repository, listing: list[str], rule: TagFilter) -> 
 
 def _version_order(tag: str) -> tuple[int, object]:
     # Tags that are versions sort by version, after those that are not (by name).
+    from replication.versions import tag_version  # only rules keeping the newest N need it
+
     version = tag_version(tag)
     return (1, version) if version is not None else (0, tag)
 

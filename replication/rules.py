@@ -17,10 +17,10 @@ from catalog.oci.errors import InvalidReference
 from catalog.oci.globs import check_repository_glob, is_glob, matcher
 from catalog.oci.reference import validate_repository
 from catalog.regex import LinearRegex, Template, compile_linear, template
-from replication.versions import VersionRange, tag_version
 
 if TYPE_CHECKING:
     from catalog.formats.classify import AttachmentKind
+    from replication.versions import VersionRange
 
 ALL_KINDS: frozenset[AttachmentKind] = frozenset({"signature", "attestation", "sbom", "other"})
 _KIND_NAMES: dict[str, AttachmentKind] = {
@@ -191,7 +191,12 @@ class TagFilter:
         except ValueError as exc:
             raise InvalidArgument(f"tag regex {self.regex!r}: {exc}") from None
         object.__setattr__(self, "_regex", compiled)
-        parsed = VersionRange.parse(self.semver) if self.semver is not None else None
+        parsed = None
+        if self.semver is not None:
+            # Imported by the rules that use versions only (node-semver, its ranges).
+            from replication.versions import VersionRange
+
+            parsed = VersionRange.parse(self.semver)
         object.__setattr__(self, "_range", parsed)
         if self.newest is not None and self.newest < 1:
             raise InvalidArgument("newest N needs N >= 1")
@@ -206,6 +211,8 @@ class TagFilter:
         if self._regex is not None and not self._regex.fullmatches(tag):
             return False
         if self._range is not None:
+            from replication.versions import tag_version
+
             version = tag_version(tag)
             return version is not None and version in self._range
         return True

@@ -19,8 +19,8 @@ from typing import Protocol
 from catalog.errors import InvalidArgument
 from catalog.oci.client import RegistryClient
 from catalog.oci.errors import LayoutError
+from catalog.oci.reference import LAYOUT_PREFIX
 from catalog.oci.repository import RemoteRepository, Repository
-from catalog.oci.secrets import LAYOUT_PREFIX
 
 LAYOUT_MARKER = "oci-layout"
 # A source tree is walked this deep and this wide at most (the walk is the layouts' _catalog).

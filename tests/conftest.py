@@ -77,7 +77,13 @@ ClientFactory = Callable[..., RegistryClient]
 
 
 @pytest.fixture
-async def make_client(tmp_path: Path) -> AsyncIterator[ClientFactory]:
+def registry_transport() -> str:
+    """What carries the bytes of ``make_client``'s clients (tests/oci runs both)."""
+    return "aiohttp"
+
+
+@pytest.fixture
+async def make_client(tmp_path: Path, registry_transport: str) -> AsyncIterator[ClientFactory]:
     made: list[RegistryClient] = []
 
     def make(
@@ -88,6 +94,7 @@ async def make_client(tmp_path: Path) -> AsyncIterator[ClientFactory]:
         **options: object,
     ) -> RegistryClient:
         options.setdefault("retry", FAST_RETRY)
+        options.setdefault("transport", registry_transport)
         client = RegistryClient(
             host,
             RegistryOptions(credentials=credentials, **options),  # type: ignore[arg-type]

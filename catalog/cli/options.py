@@ -56,4 +56,7 @@ def build_registry_options(
         ca_file=ca_file,
         credentials=credentials,
         token_realms=frozenset(token_realms),
+        # A command runs once and exits: the standard library's HTTP starts in a fraction of
+        # aiohttp's import (servers keep aiohttp).
+        transport="stdlib",
     )

@@ -4,8 +4,11 @@ What another program imports is named here; the modules, one job each:
 
 - ``reference``, ``digest``, ``mediatypes``, ``manifest``: the vocabulary, parsed and checked;
 - ``client`` (with ``options``, ``credentials``, ``auth``, ``retry``): one registry host's
-  distribution API; its private parts are ``_transport`` (auth, retries, the concurrency limit),
-  ``_uploads`` (chunked blob uploads) and ``_referrers`` (the referrers API and its fallback tag);
+  distribution API; its private parts are ``_http`` (auth, retries, the concurrency limit, the
+  bounds on answers) with one of two transports carrying the bytes (``_transport``: aiohttp, for
+  servers; ``_stdlib``: http.client, for one-shot commands, which then never import aiohttp;
+  ``RegistryOptions.transport`` chooses), ``_uploads`` (chunked blob uploads) and ``_referrers``
+  (the referrers API and its fallback tag);
 - ``open``: a client from the settings the catalog stores for a registry;
 - ``layout``: OCI image-layout directories; ``repository``: one interface over both;
 - ``attachments``, ``describe``: what is attached to a manifest, what a reference resolves to;

@@ -14,7 +14,7 @@ from functools import partial
 from urllib.parse import urlencode
 
 from catalog.oci import mediatypes as mt
-from catalog.oci._transport import Transport, off_loop, repository_scopes
+from catalog.oci._http import HTTPTransport, off_loop, repository_scopes
 from catalog.oci.digest import Digest
 from catalog.oci.errors import BadResponse, InvalidManifest, NotInRegistry
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
@@ -48,7 +48,7 @@ class ReferrersEndpoint:
     """The referrers API of one registry host, and the fallback tag index standing in for it."""
 
     def __init__(
-        self, transport: Transport, get_manifest: GetManifest, put_manifest: PutManifest
+        self, transport: HTTPTransport, get_manifest: GetManifest, put_manifest: PutManifest
     ) -> None:
         self._transport = transport
         self._get_manifest = get_manifest

@@ -11,13 +11,13 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from urllib.parse import urlencode, urljoin
 
-from catalog.oci._transport import CONNECTION_ERRORS, Transport, repository_scopes
+from catalog.oci._http import HTTPTransport, repository_scopes
 from catalog.oci.digest import Digest, verify_bytes
 from catalog.oci.errors import BadResponse, OCIError, RegistryError, RegistryUnavailable
 
 
 async def push_blob(
-    transport: Transport,
+    transport: HTTPTransport,
     repository: str,
     digest: Digest,
     content: bytes | AsyncIterable[bytes],
@@ -36,18 +36,18 @@ async def push_blob(
         location = await _upload_chunks(transport, repository, location, content)
         await _finish(transport, repository, location, digest, b"")
     except BaseException:
-        with contextlib.suppress(OCIError, *CONNECTION_ERRORS):
+        with contextlib.suppress(OCIError, *transport.broken):
             await cancel_upload(transport, repository, location)
         raise
 
 
-async def cancel_upload(transport: Transport, repository: str, location: str) -> None:
+async def cancel_upload(transport: HTTPTransport, repository: str, location: str) -> None:
     scopes = repository_scopes(repository, "pull,push")
     async with transport.send("DELETE", location, scopes=scopes):
         pass
 
 
-async def _start(transport: Transport, repository: str) -> str:
+async def _start(transport: HTTPTransport, repository: str) -> str:
     url = f"/v2/{repository}/blobs/uploads/"
     scopes = repository_scopes(repository, "pull,push")
     async with transport.send("POST", url, scopes=scopes) as r:
@@ -59,7 +59,7 @@ async def _start(transport: Transport, repository: str) -> str:
 
 
 async def _finish(
-    transport: Transport, repository: str, location: str, digest: Digest, body: bytes
+    transport: HTTPTransport, repository: str, location: str, digest: Digest, body: bytes
 ) -> None:
     url = location + ("&" if "?" in location else "?") + urlencode({"digest": str(digest)})
     headers = {"Content-Type": "application/octet-stream"}
@@ -69,7 +69,7 @@ async def _finish(
 
 
 async def _upload_chunks(
-    transport: Transport,
+    transport: HTTPTransport,
     repository: str,
     location: str,
     content: bytes | AsyncIterable[bytes],
@@ -118,7 +118,7 @@ async def _upload_chunks(
     return location
 
 
-async def _status(transport: Transport, repository: str, location: str) -> tuple[int, str]:
+async def _status(transport: HTTPTransport, repository: str, location: str) -> tuple[int, str]:
     scopes = repository_scopes(repository, "pull,push")
     async with transport.send("GET", location, scopes=scopes) as r:
         await transport.expect(r, 204, 202)

@@ -17,14 +17,8 @@ from urllib.parse import urlencode
 
 from catalog.oci import _uploads
 from catalog.oci import mediatypes as mt
+from catalog.oci._http import HTTPTransport, describe, off_loop, repository_scopes
 from catalog.oci._referrers import Referrers, ReferrersEndpoint, fallback_index
-from catalog.oci._transport import (
-    CONNECTION_ERRORS,
-    Transport,
-    describe,
-    off_loop,
-    repository_scopes,
-)
 from catalog.oci.credentials import CredentialStore
 from catalog.oci.digest import Digest, StreamVerifier, as_digest
 from catalog.oci.errors import (
@@ -51,7 +45,7 @@ class RegistryClient:
     ) -> None:
         self.host = host
         self.options = options or RegistryOptions()
-        self._transport = Transport(host, self.options, credential_store)
+        self._transport = _transport_for(host, self.options, credential_store)
         self._referrers = ReferrersEndpoint(self._transport, self.get_manifest, self.put_manifest)
         # Whether the registry's manifest ETag is the quoted digest (Distribution's is): then
         # ``get_manifest_unless`` may ask with ``If-None-Match``. Learned from its answers (None
@@ -278,7 +272,7 @@ class RegistryClient:
                         yield chunk
                 await verifier.verify()
                 return
-            except CONNECTION_ERRORS as exc:
+            except self._transport.broken as exc:
                 failures += 1
                 if failures >= self.options.retry.attempts:
                     raise RegistryUnavailable(
@@ -328,6 +322,20 @@ class RegistryClient:
         await _uploads.push_blob(
             self._transport, repository, digest, content, size, verified=verified
         )
+
+
+def _transport_for(
+    host: str, options: RegistryOptions, credential_store: CredentialStore | None
+) -> HTTPTransport:
+    """The transport ``options.transport`` names, its module imported only then: aiohttp's
+    import alone is most of a one-shot command's start-up."""
+    if options.transport == "stdlib":
+        from catalog.oci._stdlib import StdlibTransport
+
+        return StdlibTransport(host, options, credential_store)
+    from catalog.oci._transport import Transport
+
+    return Transport(host, options, credential_store)
 
 
 def _digest_in(manifest: Manifest, algorithm: str) -> Digest:

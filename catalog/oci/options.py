@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from catalog.oci.credentials import Credentials
 from catalog.oci.manifest import DEFAULT_MANIFEST_LIMIT
@@ -45,6 +46,9 @@ class RegistryOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     manifest_limit: int = DEFAULT_MANIFEST_LIMIT
     chunk_size: int = 16 * 1024 * 1024  # blobs larger than this are uploaded in chunks
+    # What carries the bytes: aiohttp (servers, long runs), or the standard library for a
+    # one-shot command, which then starts without aiohttp's import (same bounds, same errors).
+    transport: Literal["aiohttp", "stdlib"] = "aiohttp"
 
 
 def is_loopback(host: str) -> bool:

@@ -19,6 +19,8 @@ from catalog.oci.digest import Digest
 from catalog.oci.errors import InvalidDigest, InvalidReference
 
 DOCKER_HUB = "docker.io"
+# Where a location names a directory of image layouts rather than a registry: ``oci:PATH``.
+LAYOUT_PREFIX = "oci:"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 # ASCII only, matched whole (``$`` would let a trailing newline through, ``\w`` any letter).
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")

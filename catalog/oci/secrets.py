@@ -22,10 +22,10 @@ from pathlib import Path
 from catalog.errors import ConfigError, InvalidArgument
 from catalog.oci.credentials import Credentials, CredentialStore, DockerConfig
 from catalog.oci.errors import AuthError
+from catalog.oci.reference import LAYOUT_PREFIX
 
 # The grammar every name shares: registries, rules, policies and secrets.
 _NAME = re.compile(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
-LAYOUT_PREFIX = "oci:"
 
 
 def is_name(text: str) -> bool:

@@ -13,8 +13,8 @@ from catalog.errors import AlreadyExists, ConfigError, InvalidArgument, NotFound
 from catalog.oci.errors import InvalidReference
 from catalog.oci.globs import check_repository_glob
 from catalog.oci.options import is_loopback
-from catalog.oci.reference import DOCKER_HUB, parse_image_reference
-from catalog.oci.secrets import LAYOUT_PREFIX, is_name
+from catalog.oci.reference import DOCKER_HUB, LAYOUT_PREFIX, parse_image_reference
+from catalog.oci.secrets import is_name
 from catalog.store.models import Registry, Repository, utcnow
 
 # Re-exported: the records live apart from SQL (catalog/store/views.py) for light importers.

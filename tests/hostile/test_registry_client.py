@@ -49,16 +49,28 @@ MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 TOKEN_PIECE = "tok3n-"  # what a leaked token would look like in a message
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[list[RegistryClient]]:
-    made: list[RegistryClient] = []
+class Clients(list[RegistryClient]):
+    """The clients a test made, each on the transport the test runs with."""
+
+    def __init__(self, transport: str) -> None:
+        super().__init__()
+        self.transport = transport
+
+
+# Every test against both transports: the standard library's keeps every bound aiohttp's has.
+@pytest.fixture(params=["aiohttp", "stdlib"])
+async def clients(request: pytest.FixtureRequest) -> AsyncIterator[Clients]:
+    made = Clients(request.param)
     yield made
     for client in made:
         await client.close()
 
 
 def make(clients: list[RegistryClient], fake: Fake, **options: object) -> RegistryClient:
-    client = RegistryClient(fake.host, RegistryOptions(retry=FAST, **options))  # type: ignore[arg-type]
+    assert isinstance(clients, Clients)
+    options.setdefault("retry", FAST)
+    options["transport"] = clients.transport
+    client = RegistryClient(fake.host, RegistryOptions(**options))  # type: ignore[arg-type]
     clients.append(client)
     return client
 
@@ -410,10 +422,7 @@ async def test_a_rejected_password_never_appears_in_the_error(
         await send(writer, 401, body.encode(), {"WWW-Authenticate": 'Basic realm="fake"'})
 
     with serve(handle) as fake:
-        client = RegistryClient(
-            fake.host, RegistryOptions(retry=FAST, credentials=Credentials("alice", password))
-        )
-        clients.append(client)
+        client = make(clients, fake, credentials=Credentials("alice", password))
         error, _ = await failure(client.ping(), within=5)
     assert isinstance(error, Unauthorized)
     assert password not in str(error)
@@ -492,3 +501,56 @@ async def test_a_malformed_token_answer_is_refused_unquoted(
     assert isinstance(error, AuthError)
     assert TOKEN_PIECE not in str(error)
     assert [r.path for r in fake.requests] == ["/v2/", "/token"]
+
+
+# -- redirects -------------------------------------------------------------------------------------
+
+
+async def test_a_blob_redirected_elsewhere_gets_no_credentials(
+    clients: list[RegistryClient],
+) -> None:
+    """A registry sends blob downloads to its storage (another host): the blob comes from
+    there, verified, and the registry's credentials stay with the registry."""
+    password = "pa55-" + TOKEN_PIECE
+
+    async def storage(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, BLOB)
+
+    with serve(storage) as store:
+
+        async def registry(req: Request, writer: asyncio.StreamWriter) -> None:
+            if "authorization" not in req.headers:
+                await send(writer, 401, b"", {"WWW-Authenticate": 'Basic realm="fake"'})
+                return
+            url = f"http://{store.host}/blobs/{BLOB_DIGEST}?signed=1"
+            await send(writer, 307, b"", {"Location": url})
+
+        with serve(registry) as fake:
+            client = make(clients, fake, credentials=Credentials("alice", password))
+            assert await client.get_blob("app", BLOB_DIGEST, len(BLOB)) == BLOB
+    assert fake.requests[-1].headers["authorization"].startswith("Basic ")
+    assert [r.target for r in store.requests] == [f"/blobs/{BLOB_DIGEST}?signed=1"]
+    assert "authorization" not in store.requests[0].headers
+
+
+async def test_a_redirect_out_of_http_is_a_typed_error(clients: list[RegistryClient]) -> None:
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 302, headers={"Location": "file:///etc/passwd"})
+
+    with serve(handle) as fake:
+        error, _ = await failure(make(clients, fake).get_blob("app", BLOB_DIGEST), within=5)
+    assert isinstance(error, BadResponse)
+    assert "unusable answer" in str(error)
+    assert len(fake.requests) == 1
+
+
+async def test_an_oversized_header_is_a_typed_error(clients: list[RegistryClient]) -> None:
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Filler: " + b"a" * 200_000 + b"\r\n\r\n")
+        await writer.drain()
+
+    with serve(handle) as fake:
+        error, _ = await failure(make(clients, fake).ping(), within=5)
+    assert isinstance(error, BadResponse)
+    assert "unusable answer" in str(error)
+    assert len(fake.requests) == 1  # not retried: it would only come again

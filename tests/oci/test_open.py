@@ -13,6 +13,7 @@ import pytest
 from catalog.errors import ConfigError
 from catalog.oci.errors import AuthError, Unauthorized
 from catalog.oci.open import client_for
+from catalog.oci.options import RegistryOptions
 from catalog.oci.secrets import NamedCredentials, Secrets
 from tests.harness.registry import RunningRegistry, run_registry
 
@@ -32,31 +33,38 @@ def _secrets(reg: RunningRegistry) -> Secrets:
 
 
 async def test_stored_names_of_a_ca_file_and_credentials_are_resolved(
-    private_tls_registry: RunningRegistry, monkeypatch: pytest.MonkeyPatch
+    private_tls_registry: RunningRegistry, monkeypatch: pytest.MonkeyPatch, registry_transport: str
 ) -> None:
     reg = private_tls_registry
+    limits = RegistryOptions(transport=registry_transport)  # type: ignore[arg-type]
     assert reg.username
     assert reg.password
     monkeypatch.setenv("STORED_USER", reg.username)
     monkeypatch.setenv("STORED_PASS", reg.password)
     secrets = _secrets(reg)
     async with client_for(
-        reg.host, False, "private-ca", "robot", secrets=secrets, max_concurrency=3
+        reg.host, False, "private-ca", "robot", secrets=secrets, max_concurrency=3, limits=limits
     ) as client:
         assert client.base_url == f"https://{reg.host}"
         assert client.options.max_concurrency == 3
         await client.ping()
     monkeypatch.setenv("STORED_PASS", "wrong")
-    async with client_for(reg.host, False, "private-ca", "robot", secrets=secrets) as client:
+    async with client_for(
+        reg.host, False, "private-ca", "robot", secrets=secrets, limits=limits
+    ) as client:
         with pytest.raises(Unauthorized):
             await client.ping()
 
 
 async def test_a_server_without_named_credentials_is_anonymous(
-    private_tls_registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    private_tls_registry: RunningRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    registry_transport: str,
 ) -> None:
     """No ambient docker config on a server: the registry refuses an anonymous catalog."""
     reg = private_tls_registry
+    limits = RegistryOptions(transport=registry_transport)  # type: ignore[arg-type]
     assert reg.username
     assert reg.password
     assert reg.ca_file
@@ -66,12 +74,16 @@ async def test_a_server_without_named_credentials_is_anonymous(
     (docker / "config.json").write_text(json.dumps({"auths": {reg.host: {"auth": auth}}}))
     monkeypatch.setenv("DOCKER_CONFIG", str(docker))
     server = _secrets(reg)
-    async with client_for(reg.host, False, "private-ca", None, secrets=server) as client:
+    async with client_for(
+        reg.host, False, "private-ca", None, secrets=server, limits=limits
+    ) as client:
         with pytest.raises(AuthError, match="none are configured"):
             await client.ping()
     # The local CLI is the user on the user's machine: docker's config.json is theirs to use.
     local = Secrets.of(ca_files=[("private-ca", reg.ca_file)], local=True)
-    async with client_for(reg.host, False, "private-ca", None, secrets=local) as client:
+    async with client_for(
+        reg.host, False, "private-ca", None, secrets=local, limits=limits
+    ) as client:
         await client.ping()
 
 
