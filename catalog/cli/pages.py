@@ -8,10 +8,12 @@ server continues only from the opaque token it gave.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from catalog.errors import InvalidArgument
-from catalog.store.views import Key, Page
+
+if TYPE_CHECKING:  # replicate once pages through hosts and may not import the store
+    from catalog.store.views import Key, Page
 
 T = TypeVar("T")
 PAGE_MAX = 1000  # items a page holds at most (catalog.store.queries.MAX_PAGE_SIZE)
@@ -54,6 +56,9 @@ class TokensByKey:
     ) -> Page[T]:
         """``found`` as a page ending at its last item's ``key`` when ``next_token`` says more
         follow."""
+        # Imported here: replicate once imports this module and may not import the store.
+        from catalog.store.views import Page
+
         if not next_token or not found:
             return Page(list(found), None)
         last = key(found[-1])
