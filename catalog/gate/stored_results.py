@@ -9,12 +9,12 @@ from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Boolean, Connection, Dialect, insert, select
-from sqlalchemy.orm import Session
 
 from catalog.store.audit import principal_text
-from catalog.store.models import DecisionRecord, Signature, Verification, table_of, utcnow
-from catalog.trust import Method, VerifiedSignature
-from catalog.trust.policy import Decision, Evidence
+from catalog.store.queries import AnyRow, Reads
+from catalog.store.schema import decisions, utcnow, verifications
+from catalog.trust.policy.facts import Decision, Evidence
+from catalog.trust.signatures import Method, VerifiedSignature
 
 # Verification columns that hold a VerifiedSignature field of the same name and meaning.
 _RESULT_FIELDS = (
@@ -33,18 +33,19 @@ _RESULT_FIELDS = (
 
 
 def stored_verifications(
-    session: Session, signatures: Sequence[Signature], subject: str, trust_version: str
+    session: Reads, signatures: Sequence[AnyRow], subject: str, trust_version: str
 ) -> dict[int, VerifiedSignature]:
-    """The results stored for ``signatures`` of ``subject`` under ``trust_version``, by
-    signature id, in one query; a signature never verified under it is absent."""
+    """The results stored for ``signatures`` (rows of the signatures table) of ``subject`` under
+    ``trust_version``, by signature id, in one query; a signature never verified under it is
+    absent."""
     by_id = {signature.id: signature for signature in signatures}
     if not by_id:  # an unsigned digest: nothing to ask the database
         return {}
-    rows = session.scalars(
-        select(Verification).where(
-            Verification.signature_id.in_(list(by_id)),
-            Verification.subject_digest == subject,
-            Verification.trust_version == trust_version,
+    rows = session.execute(
+        select(verifications).where(
+            verifications.c.signature_id.in_(list(by_id)),
+            verifications.c.subject_digest == subject,
+            verifications.c.trust_version == trust_version,
         )
     )
     return {
@@ -61,10 +62,10 @@ def stored_verifications(
 
 
 def save_verification(
-    session: Session, signature: Signature, subject: str, result: VerifiedSignature
+    session: Reads, signature: AnyRow, subject: str, result: VerifiedSignature
 ) -> None:
-    session.add(
-        Verification(
+    session.execute(
+        insert(verifications).values(
             signature_id=signature.id,
             subject_digest=subject,
             method=result.method,
@@ -117,7 +118,6 @@ def decision_row(
     }
 
 
-_DECISIONS = table_of(DecisionRecord)
 # A row's columns, in the order of a multi-row VALUES list (every row has them all).
 DECISION_COLUMNS = (
     "reference",
@@ -154,7 +154,7 @@ def _processing(dialect: Dialect) -> _Processing:
     if found is None:
         processing = []
         for index, name in enumerate(DECISION_COLUMNS):
-            kind = _DECISIONS.c[name].type
+            kind = decisions.c[name].type
             process = kind.dialect_impl(dialect).bind_processor(dialect)
             if process is not None and not isinstance(kind, Boolean):
                 processing.append((index, process, name in _JSON_COLUMNS))
@@ -172,7 +172,7 @@ def record_decisions(connection: Connection, rows: Sequence[dict[str, Any]]) -> 
     the 5 ms switch interval each). PostgreSQL keeps the executemany, which psycopg sends as
     one pipeline."""
     if connection.dialect.name != "sqlite":
-        connection.execute(insert(_DECISIONS), list(rows))
+        connection.execute(insert(decisions), list(rows))
         return
     processing = _processing(connection.dialect)
     driver = connection.connection.driver_connection
@@ -195,7 +195,7 @@ def record_decisions(connection: Connection, rows: Sequence[dict[str, Any]]) -> 
                 got[index] = process(value)
         values.extend(got)
     one = "(" + ", ".join("?" * width) + ")"
-    head = f"INSERT INTO {_DECISIONS.name} ({', '.join(DECISION_COLUMNS)}) VALUES "
+    head = f"INSERT INTO {decisions.name} ({', '.join(DECISION_COLUMNS)}) VALUES "
     for start in range(0, len(rows), per_statement):
         count = min(per_statement, len(rows) - start)
         connection.exec_driver_sql(
