@@ -55,7 +55,7 @@ class GateBackend(Protocol):
 class LocalGate:
     """The gate on the database, verifying with Sigstore's production instance (and staging).
     The ORM sessions, the gate and the user's secrets are made when first needed: listing the
-    policy sets needs none of them."""
+    policy sets needs none of them, a warm check no sessions."""
 
     def __init__(self, engine: Engine, staging: bool) -> None:
         self.engine = engine
@@ -77,9 +77,14 @@ class LocalGate:
         from catalog.gate import build_gate
         from catalog.trust import load
 
-        # What TrustSettings(sigstore=…).build() gives, without its pydantic models.
-        trust = load(instances=("production", "staging") if self.staging else ("production",))
-        return build_gate(self.sessions, trust, self.secrets)
+        # What TrustSettings(sigstore=…).build() gives, without its pydantic models; Sigstore's
+        # roots parsed only if a signature is verified now (a warm catalog has its results).
+        trust = load(
+            instances=("production", "staging") if self.staging else ("production",),
+            parse_sigstore=False,
+        )
+        # On the engine: the ORM's sessions are made only if a registry is asked.
+        return build_gate(self.engine, trust, self.secrets)
 
     def check(
         self, image: str, policy: str, *, live: bool, offline: bool, adhoc: PolicySource | None

@@ -15,31 +15,37 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from typing import TypeVar
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import metrics
 from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import stored_results
 from catalog.gate._state_cache import Key, StateCache
-from catalog.gate.decision_log import Asked, DecisionLog
+from catalog.gate.decision_log import Asked, DecisionLog, bound_engine
 from catalog.gate.result import CheckResult as CheckResult
 from catalog.oci.errors import OCIError
-from catalog.oci.options import RegistryOptions
 from catalog.oci.reference import ImageReference, parse_image_reference
-from catalog.oci.secrets import Secrets
-from catalog.store import queries, verifications
+from catalog.store import verifications
 from catalog.store.policies import current_policy, current_policy_version
+from catalog.store.queries import Reads
 from catalog.store.views import DEFAULT_POLICY as DEFAULT_POLICY
+from catalog.trust.policy.compiled import pem_der
 from catalog.trust.policy.evaluation import evaluate
 from catalog.trust.policy.facts import AttestationFacts, Decision, ImageFacts, Namespace
 from catalog.trust.policy.image_globs import reference_candidates
-from catalog.trust.policy.loading import PolicySet, load_policy_set
-from catalog.trust.roots import TrustConfig, public_key
+from catalog.trust.policy.stored import stored_set
+from catalog.trust.roots import TrustConfig, known_key
 from catalog.trust.signatures import VerifiedSignature
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from catalog.oci.options import RegistryOptions
+    from catalog.oci.secrets import Secrets
+    from catalog.trust.policy.compiled import PolicySet
 
 T = TypeVar("T")
 # What the warm path reads of an image: its digest (None: the catalog has no such tag), the
@@ -61,7 +67,8 @@ def with_policy_keys(base: TrustConfig, policies: PolicySet) -> TrustConfig:
         for authority in policy.authorities:
             fp = authority.fingerprint
             if authority.pem is not None and fp is not None and fp not in known:
-                extra[fp] = public_key(f"policy-{fp[:16]}", authority.pem.encode())
+                # Checked usable when the policy was validated: loaded if a signature needs it.
+                extra[fp] = known_key(f"policy-{fp[:16]}", pem_der(authority.pem))
     if not extra:
         return base
     return TrustConfig(sigstore=base.sigstore, keys=(*base.keys, *extra.values()), pki=base.pki)
@@ -90,9 +97,11 @@ class _Plan:
 
 
 class Gate:
+    """The gate on a database: ``sessions`` (or their engine; the gate reads and writes in Core)."""
+
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: sessionmaker[Session] | Engine,
         trust: TrustConfig,
         *,
         resolve_live: LiveResolve | None = None,
@@ -101,7 +110,6 @@ class Gate:
         audit: DecisionLog | None = None,
         state_ttl: float = STATE_TTL,
     ) -> None:
-        self.sessions = sessions
         self.trust = trust
         self.resolve_live = resolve_live
         self.index_live = index_live
@@ -111,29 +119,32 @@ class Gate:
         self._evidence_needs: dict[tuple[str, str, tuple[bool, ...]], bool] = {}
         self._scoped: dict[str, bool] = {}  # policy set digest → whether it selects namespaces
         self._lock = threading.Lock()
-        self.audit = audit or DecisionLog(sessions)
-        self._engine: Engine = sessions.kw["bind"]
+        self._engine = bound_engine(sessions)
+        self.audit = audit or DecisionLog(self._engine)
         self._state_cache = StateCache(self._engine, state_ttl)
 
     # -- policies --------------------------------------------------------------------------
 
-    def _policy(self, session: Session, name: str, version: int | None = None) -> LoadedPolicy:
+    def _policy(self, session: Reads, name: str, version: int | None = None) -> LoadedPolicy:
         if version is None:
             version = current_policy_version(session, name)
         loaded = self._policies.get((name, version))
         if loaded is None:
             row = current_policy(session, name)
-            policies = load_policy_set(row.source, source=f"policy {name} v{row.version}")
+            origin = f"policy {name} v{row.version}"
+            policies = stored_set(row.source, row.canonical, row.digest, origin)
             loaded = LoadedPolicy(row.version, policies, with_policy_keys(self.trust, policies))
             self._policies[(row.name, row.version)] = loaded
         return loaded
 
     def stored(self, name: str) -> LoadedPolicy:
-        with self.sessions() as session:
-            return self._policy(session, name)
+        with self._engine.connect() as connection:
+            return self._policy(connection, name)
 
     def adhoc(self, source: str, origin: str = "<policy>") -> LoadedPolicy:
         """A policy set that is not stored (``xregistry verify --policy FILE``, what-ifs)."""
+        from catalog.trust.policy.loading import load_policy_set
+
         policies = load_policy_set(source, source=origin, pki_roots=self.pki_names)
         return LoadedPolicy(0, policies, with_policy_keys(self.trust, policies))
 
@@ -144,7 +155,7 @@ class Gate:
     # -- facts -----------------------------------------------------------------------------
 
     def facts(
-        self, session: Session, digest: str, reference: str | None, trust: TrustConfig
+        self, session: Reads, digest: str, reference: str | None, trust: TrustConfig
     ) -> ImageFacts:
         """What the catalog knows of ``digest``, each signature verified under ``trust``."""
         signatures: list[VerifiedSignature] = []
@@ -152,7 +163,7 @@ class Gate:
         found = verifications.signatures_of(session, digest)
         signed = [signature for signature, _, _ in found]
         stored = stored_results.stored_verifications(session, signed, digest, trust.version)
-        for signature, attestation, provenance in found:
+        for signature, predicate_type, provenance in found:
             result = stored.get(signature.id)
             if result is None:
                 from catalog.trust.verify import verify_layer  # sigstore: for a new signature
@@ -168,16 +179,10 @@ class Gate:
                 )
                 stored_results.save_verification(session, signature, digest, result)
                 metrics.verified(result.method, result.verified)
-            if attestation is None:
+            if predicate_type is None:
                 signatures.append(result)
                 continue
-            attestations.append(
-                AttestationFacts(
-                    result,
-                    attestation.predicate_type,
-                    queries.provenance_view(provenance),
-                )
-            )
+            attestations.append(AttestationFacts(result, predicate_type, provenance))
         return ImageFacts(
             digest=digest,
             reference=reference,
@@ -559,21 +564,21 @@ class Gate:
             if loaded is None:
                 if not read:
                     return None
-                with self.sessions() as session:
-                    loaded = self._policy(session, policy, version)
+                with self._engine.connect() as connection:
+                    loaded = self._policy(connection, policy, version)
             states.append((digest, loaded, marker))
         return states
 
     def _marker(self, digest: str) -> tuple[int, int]:
-        with self.sessions() as session:
-            return verifications.attachments_marker(session, digest)
+        with self._engine.connect() as connection:
+            return verifications.attachments_marker(connection, digest)
 
     def _decide(
         self, digest: str, reference: str, loaded: LoadedPolicy, namespace: Namespace | None
     ) -> Decision:
         """Verify what was never verified under this trust version, then evaluate."""
-        with self.sessions.begin() as session:
-            facts = self.facts(session, digest, reference, loaded.trust)
+        with self._engine.begin() as connection:
+            facts = self.facts(connection, digest, reference, loaded.trust)
             return evaluate(
                 loaded.policies, facts, policy_version=loaded.version or None, namespace=namespace
             )
@@ -582,11 +587,11 @@ class Gate:
         """What ``loaded`` would decide for every tagged image of the catalog (nothing logged)."""
         results = []
         known: dict[str, ImageFacts] = {}  # a digest's facts, whichever of its tags asks first
-        with self.sessions.begin() as session:
-            for host, repository, tag, digest in verifications.tagged_images(session):
+        with self._engine.begin() as connection:
+            for host, repository, tag, digest in verifications.tagged_images(connection):
                 reference = f"{host}/{repository}:{tag}"
                 if digest not in known:
-                    known[digest] = self.facts(session, digest, reference, loaded.trust)
+                    known[digest] = self.facts(connection, digest, reference, loaded.trust)
                 facts = replace(known[digest], reference=reference)
                 decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
                 results.append(CheckResult(decision, reference, loaded.trust.version, False))
@@ -625,7 +630,7 @@ async def _within(deadline: float | None, work: Awaitable[T], what: str) -> T:
 
 
 def build_gate(
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session] | Engine,
     trust: TrustConfig,
     secrets: Secrets | None = None,
     *,
@@ -633,18 +638,26 @@ def build_gate(
     audit: DecisionLog | None = None,
 ) -> Gate:
     """The gate, asking registries live for what the catalog has not seen (with the named
-    ``secrets`` their registries refer to, none by default, and clients under ``limits``)."""
-    secrets = secrets or Secrets()
+    ``secrets`` their registries refer to, none by default, and clients under ``limits``).
+    Given an engine, the indexer's ORM sessions are made when a registry is first asked."""
+
+    @cache
+    def indexing() -> tuple[sessionmaker[Session], Secrets]:
+        from catalog.oci.secrets import Secrets
+        from catalog.store.db import session_factory
+
+        made = session_factory(sessions) if isinstance(sessions, Engine) else sessions
+        return made, secrets or Secrets()
 
     # The indexer (and aiohttp) imported only when a registry is asked: a warm check never is.
     async def resolve(reference: ImageReference) -> str:
         from catalog.index.live import resolve_live
 
-        return await resolve_live(sessions, secrets, reference, limits=limits)
+        return await resolve_live(*indexing(), reference, limits=limits)
 
     async def fetch(reference: ImageReference, digest: str) -> int:
         from catalog.index.live import index_live
 
-        return await index_live(sessions, secrets, reference, digest, limits=limits)
+        return await index_live(*indexing(), reference, digest, limits=limits)
 
     return Gate(sessions, trust, resolve_live=resolve, index_live=fetch, audit=audit)

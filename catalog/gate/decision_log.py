@@ -24,17 +24,19 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import metrics
 from catalog.gate.stored_results import AskedColumns, Queued, record_decisions
 from catalog.store.audit import principal_text
 from catalog.store.schema import utcnow
 from catalog.trust.policy.facts import Decision
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("xregistry.gate.decisions")
 
@@ -52,6 +54,12 @@ _MAKE_WAY = 0.0002  # s the loop thread sleeps: a thread's wake-up, with room
 _MAKE_WAY_EVERY = 0.002  # s between those, while a write runs: at most ~10% of the loop
 
 
+def bound_engine(sessions: sessionmaker[Session] | Engine) -> Engine:
+    """The engine ``sessions`` are bound to (or ``sessions``, an engine): the gate and its log
+    write and read with Core, and a command given an engine imports no ORM."""
+    return sessions if isinstance(sessions, Engine) else sessions.kw["bind"]
+
+
 @dataclass(frozen=True, slots=True)
 class Asked:
     """Where a decision was asked for, kept with it: a Kubernetes admission review's object
@@ -67,7 +75,7 @@ class Asked:
 class DecisionLog:
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: sessionmaker[Session] | Engine,
         *,
         interval: float = 0.05,
         batch: int = 500,
@@ -76,8 +84,7 @@ class DecisionLog:
         retry_delay: tuple[float, float] = (0.1, 2.0),
         write_timeout: float = 10.0,
     ) -> None:
-        self.sessions = sessions
-        self._engine: Engine = sessions.kw["bind"]
+        self._engine = bound_engine(sessions)
         self.interval = interval
         self.batch = batch
         self.capacity = capacity

@@ -10,12 +10,12 @@ from functools import lru_cache, partial
 from typing import Any, cast
 
 from sqlalchemy import Boolean, Connection, Dialect, insert, select
-from sqlalchemy.orm import Session
 
-from catalog.store.models import DecisionRecord, Signature, Verification, table_of
+from catalog.store.queries import AnyRow, Reads
+from catalog.store.schema import decisions, verifications
 from catalog.store.timestamps import UTCDateTime
-from catalog.trust import Method, VerifiedSignature
-from catalog.trust.policy import Decision, Evidence
+from catalog.trust.policy.facts import Decision, Evidence
+from catalog.trust.signatures import Method, VerifiedSignature
 
 # Verification columns that hold a VerifiedSignature field of the same name and meaning.
 _RESULT_FIELDS = (
@@ -34,18 +34,19 @@ _RESULT_FIELDS = (
 
 
 def stored_verifications(
-    session: Session, signatures: Sequence[Signature], subject: str, trust_version: str
+    session: Reads, signatures: Sequence[AnyRow], subject: str, trust_version: str
 ) -> dict[int, VerifiedSignature]:
-    """The results stored for ``signatures`` of ``subject`` under ``trust_version``, by
-    signature id, in one query; a signature never verified under it is absent."""
+    """The results stored for ``signatures`` (rows of the signatures table) of ``subject`` under
+    ``trust_version``, by signature id, in one query; a signature never verified under it is
+    absent."""
     by_id = {signature.id: signature for signature in signatures}
     if not by_id:  # an unsigned digest: nothing to ask the database
         return {}
-    rows = session.scalars(
-        select(Verification).where(
-            Verification.signature_id.in_(list(by_id)),
-            Verification.subject_digest == subject,
-            Verification.trust_version == trust_version,
+    rows = session.execute(
+        select(verifications).where(
+            verifications.c.signature_id.in_(list(by_id)),
+            verifications.c.subject_digest == subject,
+            verifications.c.trust_version == trust_version,
         )
     )
     return {
@@ -62,10 +63,10 @@ def stored_verifications(
 
 
 def save_verification(
-    session: Session, signature: Signature, subject: str, result: VerifiedSignature
+    session: Reads, signature: AnyRow, subject: str, result: VerifiedSignature
 ) -> None:
-    session.add(
-        Verification(
+    session.execute(
+        insert(verifications).values(
             signature_id=signature.id,
             subject_digest=subject,
             method=result.method,
@@ -106,7 +107,6 @@ _SHARED = (
     "dry_run",
 )
 DECISION_COLUMNS = (*_OWN, *_OF_DECISION, *_SHARED)
-_DECISIONS = table_of(DecisionRecord)
 
 # A column part's bind processors, as (index in the part, processor), by dialect and part.
 _Processing = tuple[tuple[int, Callable[[Any], Any]], ...]
@@ -126,7 +126,7 @@ def _processing(dialect: Dialect, names: tuple[str, ...]) -> _Processing:
     if found is None:
         processing = []
         for index, name in enumerate(names):
-            kind = _DECISIONS.c[name].type
+            kind = decisions.c[name].type
             process = kind.dialect_impl(dialect).bind_processor(dialect)
             if isinstance(kind, UTCDateTime) and dialect.name == "sqlite":
                 process = partial(_sqlite_time, kind, dialect)
@@ -220,7 +220,7 @@ def record_decisions(connection: Connection, rows: Sequence[Queued]) -> None:
     assert isinstance(driver, sqlite3.Connection)
     per_statement = max(1, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
     one = "(" + ", ".join("?" * width) + ")"
-    head = f"INSERT INTO {_DECISIONS.name} ({', '.join(DECISION_COLUMNS)}) VALUES "
+    head = f"INSERT INTO {decisions.name} ({', '.join(DECISION_COLUMNS)}) VALUES "
     for start in range(0, len(rows), per_statement):
         count = min(per_statement, len(rows) - start)
         connection.exec_driver_sql(
@@ -232,4 +232,4 @@ def record_decisions(connection: Connection, rows: Sequence[Queued]) -> None:
 @lru_cache(maxsize=4)
 def _statement(dialect: Dialect) -> str:
     """SQLAlchemy's INSERT of every column for ``dialect``, with named parameters."""
-    return str(insert(_DECISIONS).compile(dialect=dialect, column_keys=list(DECISION_COLUMNS)))
+    return str(insert(decisions).compile(dialect=dialect, column_keys=list(DECISION_COLUMNS)))

@@ -294,6 +294,7 @@ class Policy(Base):
     version: Mapped[int]
     digest: Mapped[str]
     source: Mapped[str]
+    canonical: Mapped[str | None]
     created_at: Mapped[datetime]
 
 

@@ -3,7 +3,7 @@ ORM)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from catalog.errors import NotFound
 from catalog.store.queries import AnyRow, Reads
@@ -13,15 +13,22 @@ from catalog.store.views import PolicyView
 _NEWEST_FIRST = policies.c.version.desc()
 
 
-def apply_policy(session: Reads, name: str, source: str, digest: str) -> tuple[AnyRow, bool]:
-    """Store a policy set; a new version only when the content changed."""
+def apply_policy(
+    session: Reads, name: str, source: str, digest: str, canonical: str
+) -> tuple[AnyRow, bool]:
+    """Store a policy set (its source, the digest and canonical JSON it validated to); a new
+    version only when the content changed."""
     current = _newest(session, name)
     if current is not None and current.digest == digest:
+        if current.canonical is None:  # applied before the catalog kept it (migration 0008)
+            session.execute(
+                update(policies).where(policies.c.id == current.id).values(canonical=canonical)
+            )
         return current, False
     version = (current.version + 1) if current is not None else 1
     row = session.execute(
         insert(policies)
-        .values(name=name, version=version, digest=digest, source=source)
+        .values(name=name, version=version, digest=digest, source=source, canonical=canonical)
         .returning(policies)
     ).one()
     return row, True

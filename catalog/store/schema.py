@@ -326,6 +326,9 @@ policies = Table(
     Column("version", Integer, nullable=False),
     Column("digest", String(80), nullable=False),
     Column("source", Text, nullable=False),
+    # The canonical JSON the source validated to (sha256: digest): the gate compiles a stored
+    # set from it, without parsing the source again. NULL for sets applied before 0008.
+    Column("canonical", Text),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     UniqueConstraint("name", "version"),
 )

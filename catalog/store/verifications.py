@@ -1,5 +1,6 @@
 """What the gate reads and writes: an image's state in one round trip, its signature layers, the
-decision log."""
+decision log. Core on the schema's tables, on a session or a plain connection: a warm check
+imports no ORM."""
 
 from __future__ import annotations
 
@@ -8,35 +9,40 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, String, bindparam, func, literal, select, union_all
-from sqlalchemy.orm import Session
 
 from catalog.oci.reference import ImageReference
 from catalog.store import queries
-from catalog.store.models import (
-    Attachment,
-    Attestation,
-    Policy,
-    Provenance,
-    Registry,
-    Repository,
-    Sbom,
-    Signature,
-    Tag,
+from catalog.store.queries import AnyRow, Reads
+from catalog.store.schema import (
+    attachments,
+    attestations,
+    policies,
+    provenance,
+    registries,
+    repositories,
+    sboms,
+    signatures,
+    tags,
 )
+from catalog.store.views import ProvenanceView
+
+# A signature layer attached to a digest, the predicate type of the attestation it signs (None:
+# a plain signature) and that attestation's provenance (None: none recorded).
+SignedLayer = tuple[AnyRow, str | None, ProvenanceView | None]
 
 
 def _state_statement(digest: Any, *index: Any) -> Any:
     return select(
         *index,
         digest,
-        select(func.max(Policy.version))
-        .where(Policy.name == bindparam("policy"))
+        select(func.max(policies.c.version))
+        .where(policies.c.name == bindparam("policy"))
         .scalar_subquery(),
-        select(func.count(Attachment.id))
-        .where(Attachment.subject_digest == digest)
+        select(func.count(attachments.c.id))
+        .where(attachments.c.subject_digest == digest)
         .scalar_subquery(),
-        select(func.max(Attachment.id))
-        .where(Attachment.subject_digest == digest)
+        select(func.max(attachments.c.id))
+        .where(attachments.c.subject_digest == digest)
         .scalar_subquery(),
     )
 
@@ -74,14 +80,14 @@ def _states_statement(by_tag: tuple[bool, ...]) -> Any:
     for i, tag in enumerate(by_tag):
         if tag:
             digest = (
-                select(Tag.digest)
-                .join(Repository, Tag.repository_id == Repository.id)
-                .join(Registry, Repository.registry_id == Registry.id)
+                select(tags.c.digest)
+                .join(repositories, tags.c.repository_id == repositories.c.id)
+                .join(registries, repositories.c.registry_id == registries.c.id)
                 .where(
-                    Registry.host == bindparam(f"host_{i}"),
-                    Repository.name == bindparam(f"repository_{i}"),
-                    Tag.name == bindparam(f"tag_{i}"),
-                    Tag.gone_at.is_(None),
+                    registries.c.host == bindparam(f"host_{i}"),
+                    repositories.c.name == bindparam(f"repository_{i}"),
+                    tags.c.name == bindparam(f"tag_{i}"),
+                    tags.c.gone_at.is_(None),
                 )
                 .scalar_subquery()
             )
@@ -115,49 +121,72 @@ def gate_states(
     return [state for state in found if state is not None]
 
 
-def attachments_marker(session: Session, digest: str) -> tuple[int, int]:
+def attachments_marker(session: Reads, digest: str) -> tuple[int, int]:
     """(count, newest id) of a digest's attachments: changes whenever an attachment is added."""
     count, newest = session.execute(
-        select(func.count(Attachment.id), func.max(Attachment.id)).where(
-            Attachment.subject_digest == digest
+        select(func.count(attachments.c.id), func.max(attachments.c.id)).where(
+            attachments.c.subject_digest == digest
         )
     ).one()
     return int(count), int(newest or 0)
 
 
-def signatures_of(
-    session: Session, digest: str
-) -> list[tuple[Signature, Attestation | None, Provenance | None]]:
-    """The signature layers attached to ``digest``, each with its attestation when it signs one."""
-    attached = select(Attachment.attachment_digest).where(Attachment.subject_digest == digest)
-    rows = session.execute(
-        select(Signature, Attestation, Provenance)
-        .outerjoin(
-            Attestation,
-            (Attestation.attachment_digest == Signature.attachment_digest)
-            & (Attestation.layer_digest == Signature.layer_digest),
-        )
-        .outerjoin(Provenance, Provenance.attestation_id == Attestation.id)
-        .where(Signature.attachment_digest.in_(attached))
-        .order_by(Signature.id)
-    ).all()
-    return [(s, a, p) for s, a, p in rows]
+def _attached(digest: str) -> Any:
+    return select(attachments.c.attachment_digest).where(attachments.c.subject_digest == digest)
 
 
-def sbom_count(session: Session, digest: str) -> int:
-    attached = select(Attachment.attachment_digest).where(Attachment.subject_digest == digest)
-    return int(
-        session.scalar(select(func.count(Sbom.id)).where(Sbom.attachment_digest.in_(attached))) or 0
+# A signature's columns, its attestation's id and predicate type, its provenance's id and
+# columns (no name among them is a signature column's).
+_SIGNED_LAYERS = (
+    select(
+        signatures,
+        attestations.c.id.label("attestation_id"),
+        attestations.c.predicate_type,
+        provenance.c.id.label("provenance_id"),
+        *(c for c in provenance.c if c.name not in ("id", "attestation_id")),
     )
+    .outerjoin(
+        attestations,
+        (attestations.c.attachment_digest == signatures.c.attachment_digest)
+        & (attestations.c.layer_digest == signatures.c.layer_digest),
+    )
+    .outerjoin(provenance, provenance.c.attestation_id == attestations.c.id)
+)
 
 
-def tagged_images(session: Session) -> list[tuple[str, str, str, str]]:
+def signatures_of(session: Reads, digest: str) -> list[SignedLayer]:
+    """The signature layers attached to ``digest``, each with its attestation when it signs one."""
+    rows = session.execute(
+        _SIGNED_LAYERS.where(signatures.c.attachment_digest.in_(_attached(digest))).order_by(
+            signatures.c.id
+        )
+    ).all()
+    return [
+        (
+            row,
+            row.predicate_type if row.attestation_id is not None else None,
+            queries.provenance_view(row) if row.provenance_id is not None else None,
+        )
+        for row in rows
+    ]
+
+
+def sbom_count(session: Reads, digest: str) -> int:
+    query = select(func.count(sboms.c.id)).where(sboms.c.attachment_digest.in_(_attached(digest)))
+    return int(session.scalar(query) or 0)
+
+
+def tagged_images(session: Reads) -> list[tuple[str, str, str, str]]:
     """(registry host, repository, tag, digest) of every live tag that is not an attachment tag."""
     rows = session.execute(
-        select(Registry.host, Repository.name, Tag.name, Tag.digest)
-        .join(Repository, Tag.repository_id == Repository.id)
-        .join(Registry, Repository.registry_id == Registry.id)
-        .where(Tag.gone_at.is_(None), ~Tag.name.like("sha256-%"), ~Tag.name.like("sha512-%"))
-        .order_by(Registry.host, Repository.name, Tag.name)
+        select(registries.c.host, repositories.c.name, tags.c.name, tags.c.digest)
+        .join(repositories, tags.c.repository_id == repositories.c.id)
+        .join(registries, repositories.c.registry_id == registries.c.id)
+        .where(
+            tags.c.gone_at.is_(None),
+            ~tags.c.name.like("sha256-%"),
+            ~tags.c.name.like("sha512-%"),
+        )
+        .order_by(registries.c.host, repositories.c.name, tags.c.name)
     ).all()
     return [(h, r, t, d) for h, r, t, d in rows]

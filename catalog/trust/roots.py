@@ -12,14 +12,20 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
-from catalog.trust._internal import keys, sigstore_root
+from catalog.trust._internal import sigstore_root
 from catalog.trust._internal.sigstore_root import Instance, SigstoreRoot
 from catalog.trust.errors import TrustRootError
+
+if TYPE_CHECKING:
+    # cryptography imported where keys or certificates are read: the trust version (the bytes
+    # of roots, the DER of keys) needs none, nor a check answered from stored verifications.
+    from cryptography import x509
+
+    from catalog.trust._internal import keys
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _MAX_PEM = 1024 * 1024
@@ -29,15 +35,23 @@ _VERSION_SCHEME = b"xregistry-trust-v1\n"
 
 @dataclass(frozen=True, eq=False)
 class NamedKey:
-    """A public key signatures may be made with (cosign key pairs, managed-key bundles)."""
+    """A public key signatures may be made with (cosign key pairs, managed-key bundles), loaded
+    from its DER when a signature is first checked with it (checked usable when named: see
+    :func:`public_key`, :func:`known_key`)."""
 
     id: str  # "key:<name>"
-    key: keys.PublicKey
+    der: bytes = field(repr=False)  # the SubjectPublicKeyInfo DER: what the trust version hashes
     fingerprint: str  # SHA-256 hex of the SPKI DER
 
     @property
     def name(self) -> str:
         return self.id.removeprefix("key:")
+
+    @cached_property
+    def key(self) -> keys.PublicKey:
+        from catalog.trust._internal import keys
+
+        return keys.load_der_public_key(self.der, self.id)
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,20 +86,31 @@ class TrustConfig:
         )
 
 
-def sigstore_instance(instance: Instance) -> SigstoreRoot:
-    """The public-good production or staging root, as shipped in the installed sigstore wheel."""
-    return sigstore_root.load_shipped(instance)
+def sigstore_instance(instance: Instance, *, parse: bool = True) -> SigstoreRoot:
+    """The public-good production or staging root, as shipped in the installed sigstore wheel
+    (parsed when first used unless ``parse``)."""
+    return sigstore_root.load_shipped(instance, parse=parse)
 
 
-def trusted_root_file(name: str, path: Path) -> SigstoreRoot:
+def trusted_root_file(name: str, path: Path, *, parse: bool = True) -> SigstoreRoot:
     """Any ``trusted_root.json`` (a private Sigstore deployment, a pinned public-good root)."""
-    return sigstore_root.load_file(f"trusted-root:{_name(name)}", path)
+    return sigstore_root.load_file(f"trusted-root:{_name(name)}", path, parse=parse)
 
 
 def public_key(name: str, pem: bytes) -> NamedKey:
+    """A key from PEM, refused now (:class:`TrustRootError`) unless signatures are checked with
+    keys of its kind and size."""
+    from catalog.trust._internal import keys
+
     key_id = f"key:{_name(name)}"
-    key = keys.load_pem_public_key(_bounded(pem, key_id), key_id)
-    return NamedKey(id=key_id, key=key, fingerprint=keys.fingerprint(key))
+    der = keys.spki_der(keys.load_pem_public_key(_bounded(pem, key_id), key_id))
+    return known_key(name, der)
+
+
+def known_key(name: str, der: bytes) -> NamedKey:
+    """A key from the SPKI DER of a key already checked usable (a stored policy's, checked when
+    the policy was validated): cryptography loads it when a signature is first checked."""
+    return NamedKey(id=f"key:{_name(name)}", der=der, fingerprint=hashlib.sha256(der).hexdigest())
 
 
 def pki_root(name: str, roots_pem: bytes, intermediates_pem: bytes = b"") -> PkiRoot:
@@ -124,6 +149,8 @@ def _bounded(data: bytes, what: str) -> bytes:
 
 
 def _certificates(pem: bytes, what: str) -> tuple[x509.Certificate, ...]:
+    from cryptography import x509
+
     if not pem.strip():
         return ()
     try:
@@ -133,6 +160,8 @@ def _certificates(pem: bytes, what: str) -> tuple[x509.Certificate, ...]:
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
     try:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
@@ -143,7 +172,7 @@ def _version(config: TrustConfig) -> str:
     lines = sorted(
         [
             *((r.id, r.data) for r in config.sigstore),
-            *((k.id, keys.spki_der(k.key)) for k in config.keys),
+            *((k.id, k.der) for k in config.keys),
             *((p.id, _pki_material(p)) for p in config.pki),
         ]
     )
@@ -154,6 +183,8 @@ def _version(config: TrustConfig) -> str:
 
 
 def _pki_material(root: PkiRoot) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     # Roots and intermediates are hashed apart: moving a certificate between them changes trust.
     return b"".join(
         [
@@ -169,12 +200,17 @@ def load(
     trusted_roots: Iterable[tuple[str, Path]] = (),
     key_files: Iterable[tuple[str, Path]] = (),
     pki_files: Iterable[tuple[str, Path, Path | None]] = (),
+    parse_sigstore: bool = True,
 ) -> TrustConfig:
-    """A configuration from files: the usual way a service or the CLI builds one."""
+    """A configuration from files: the usual way a service or the CLI builds one. Without
+    ``parse_sigstore`` the Sigstore roots are parsed when a signature first needs them (a
+    command answering from stored verifications never does; a service finds a bad file at
+    start)."""
+    parse = parse_sigstore
     return TrustConfig(
         sigstore=(
-            *(sigstore_instance(i) for i in instances),
-            *(trusted_root_file(name, path) for name, path in trusted_roots),
+            *(sigstore_instance(i, parse=parse) for i in instances),
+            *(trusted_root_file(name, path, parse=parse) for name, path in trusted_roots),
         ),
         keys=tuple(public_key(name, read(path, f"key:{name}")) for name, path in key_files),
         pki=tuple(

@@ -62,7 +62,9 @@ READ_NEVER = (
     "catalog.app.catalog_service",
     "catalog.gate",
 )
-# A verify the catalog can answer asks no registry: neither the indexer nor an HTTP client.
+# A verify the catalog can answer asks no registry: neither the indexer nor an HTTP client. It
+# verifies nothing either (the results are stored: no Sigstore, no cryptography), compiles the
+# stored policy set from its canonical JSON (no pydantic, no YAML) and reads in Core (no ORM).
 WARM_VERIFY_NEVER = (
     "aiohttp",
     "alembic",
@@ -72,6 +74,17 @@ WARM_VERIFY_NEVER = (
     "catalog.app.config",
     "catalog.app.trust_config",
     "replication.service",
+    "sigstore",
+    "sigstore_models",
+    "cryptography",
+    "pydantic",
+    "yaml",
+    "sqlalchemy.orm",
+    "catalog.store.models",
+    "catalog.trust.verify",
+    "catalog.trust._internal.keys",
+    "catalog.trust.policy.loading",
+    "catalog.trust.policy.model",
 )
 # With --server nothing of the database either.
 REMOTE_NEVER = (*NEVER, "sqlalchemy", "catalog.store.queries", "catalog.store.models")

@@ -85,6 +85,12 @@ SEED = {
         + "', 'prod', 1, 'abc', true, '[]', '[]', false, '2026-01-07 00:00:00+00',"
         " 'cert:kube-apiserver', 'shop', 'Deployment/web', 'CREATE', 'alice', true)",
     ],
+    "0008": [
+        "INSERT INTO policies (id, name, version, digest, source, canonical, created_at)"
+        " VALUES (2, 'prod', 2, 'sha256:"
+        + "d" * 64
+        + "', 'policies: []', '{}', '2026-01-08 00:00:00+00')",
+    ],
 }
 
 
@@ -110,7 +116,9 @@ def test_each_revision_upgrades_with_data(database_url: str) -> None:
         assert connection.execute(text("SELECT name FROM tags")).scalars().all() == ["v1"]
         raw = connection.execute(text("SELECT raw FROM manifests")).scalar_one()
         assert bytes(raw) == b"{}"
-        assert connection.execute(text("SELECT name FROM policies")).scalars().all() == ["prod"]
+        stored = connection.execute(text("SELECT version, canonical FROM policies ORDER BY id"))
+        # A set applied before 0008 has no canonical JSON: the gate parses its source.
+        assert [tuple(row) for row in stored] == [(1, None), (2, "{}")]
         tasks = connection.execute(text("SELECT tag FROM replication_tasks")).scalars().all()
         assert tasks == ["v1"]
         statuses = connection.execute(

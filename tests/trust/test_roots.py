@@ -67,6 +67,41 @@ def test_production_root_contents() -> None:
     assert len(root.timestamp_authorities) == 1
 
 
+def test_a_root_parsed_when_first_used_is_the_same_trust(tmp_path: Path) -> None:
+    """A command answering from stored verifications never parses Sigstore's roots: deferred,
+    the version is the same, the contents the same when first asked for, and a bad file is
+    refused then, as it is at once by default."""
+    parsed = TrustConfig(sigstore=(roots.sigstore_instance("production"),))
+    deferred = TrustConfig(sigstore=(roots.sigstore_instance("production", parse=False),))
+    assert deferred.version == parsed.version
+    assert [log.url for log in deferred.sigstore[0].rekor_logs] == [
+        log.url for log in parsed.sigstore[0].rekor_logs
+    ]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}')
+    later = roots.trusted_root_file("x", bad, parse=False)
+    with pytest.raises(TrustRootError, match=r"bad\.json is not a valid trusted root"):
+        later.fulcio  # noqa: B018 -- the first use parses
+
+
+def test_a_key_known_by_its_der_is_the_same_trust_and_loads_when_used() -> None:
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    loaded = roots.public_key("release", pem)
+    known = roots.known_key("release", loaded.der)
+    assert known.fingerprint == loaded.fingerprint
+    assert TrustConfig(keys=(known,)).version == TrustConfig(keys=(loaded,)).version
+    assert (
+        known.key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        == pem
+    )
+
+
 def test_offline_verification_never_touches_the_sigstore_cache(tmp_path: Path) -> None:
     """In a fresh HOME: a legacy signature verifies without importing sigstore, a bundle through
     sigstore, and nothing is written under ~/.cache/sigstore-python (nor anywhere in HOME)."""

@@ -1,6 +1,8 @@
 """Sigstore trusted roots (``trusted_root.json``): parsed once into the keys and CAs we check with.
 
-The file is read with sigstore's public protobuf models (``sigstore-models``). The production and
+The file is read with sigstore's public protobuf models (``sigstore-models``), when a signature
+first needs its keys (or at once, on request): the trust version hashes the bytes alone, and a
+warm gate answering from stored verifications needs nothing else. The production and
 staging roots come from the copies shipped inside the installed ``sigstore`` wheel, read directly:
 ``sigstore``'s own offline mode would copy them to ``~/.cache/sigstore-python`` and trust that copy
 from then on, and a service must not trust a file any local user can rewrite.
@@ -12,18 +14,20 @@ import hashlib
 import importlib.util
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
-from cryptography import x509
-from pydantic import ValidationError
-from sigstore_models.common.v1 import PublicKey as PublicKeyModel
-from sigstore_models.common.v1 import TimeRange
-from sigstore_models.trustroot import v1
-
-from catalog.trust._internal import keys
 from catalog.trust.errors import TrustRootError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from sigstore_models.common.v1 import PublicKey as PublicKeyModel
+    from sigstore_models.common.v1 import TimeRange
+    from sigstore_models.trustroot import v1
+
+    from catalog.trust._internal import keys
 
 Instance = Literal["production", "staging"]
 # The TUF repositories whose roots the wheel ships, under ``sigstore/_store/<quoted URL>/``.
@@ -69,15 +73,47 @@ class Authority:
     validity: Validity
 
 
-@dataclass(frozen=True, eq=False)
-class SigstoreRoot:
-    id: str  # "sigstore:production", "trusted-root:<name>"
-    path: Path
-    data: bytes = field(repr=False)  # the exact bytes parsed: what the trust version hashes
+@dataclass(frozen=True, slots=True)
+class _Parsed:
     rekor_logs: tuple[LogKey, ...]
     ct_logs: tuple[LogKey, ...]
     fulcio: tuple[Authority, ...]
     timestamp_authorities: tuple[Authority, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class SigstoreRoot:
+    """A trusted root's bytes; its logs and authorities parsed from them when first used
+    (:meth:`parsed` does it at once: a refused file raises :class:`TrustRootError` then)."""
+
+    id: str  # "sigstore:production", "trusted-root:<name>"
+    path: Path
+    data: bytes = field(repr=False)  # the exact bytes parsed: what the trust version hashes
+
+    @cached_property
+    def _parsed(self) -> _Parsed:
+        return _parse(self.id, self.path, self.data)
+
+    def parsed(self) -> SigstoreRoot:
+        """This root, parsed now."""
+        self._parsed  # noqa: B018 -- computed for its errors; kept by cached_property
+        return self
+
+    @property
+    def rekor_logs(self) -> tuple[LogKey, ...]:
+        return self._parsed.rekor_logs
+
+    @property
+    def ct_logs(self) -> tuple[LogKey, ...]:
+        return self._parsed.ct_logs
+
+    @property
+    def fulcio(self) -> tuple[Authority, ...]:
+        return self._parsed.fulcio
+
+    @property
+    def timestamp_authorities(self) -> tuple[Authority, ...]:
+        return self._parsed.timestamp_authorities
 
     @property
     def sha256(self) -> str:
@@ -105,11 +141,12 @@ def shipped_root_path(instance: Instance) -> Path:
     return path
 
 
-def load_shipped(instance: Instance) -> SigstoreRoot:
-    return load_file(f"sigstore:{instance}", shipped_root_path(instance))
+def load_shipped(instance: Instance, *, parse: bool = True) -> SigstoreRoot:
+    return load_file(f"sigstore:{instance}", shipped_root_path(instance), parse=parse)
 
 
-def load_file(root_id: str, path: Path) -> SigstoreRoot:
+def load_file(root_id: str, path: Path, *, parse: bool = True) -> SigstoreRoot:
+    """The root in ``path``, parsed now unless ``parse`` is off (then when first used)."""
     try:
         size = path.stat().st_size
         if size > _MAX_BYTES:
@@ -117,10 +154,15 @@ def load_file(root_id: str, path: Path) -> SigstoreRoot:
         data = path.read_bytes()
     except OSError as exc:
         raise TrustRootError(f"{root_id}: cannot read {path} ({exc.strerror})") from None
-    return parse(root_id, path, data)
+    root = SigstoreRoot(id=root_id, path=path, data=data)
+    return root.parsed() if parse else root
 
 
-def parse(root_id: str, path: Path, data: bytes) -> SigstoreRoot:
+def _parse(root_id: str, path: Path, data: bytes) -> _Parsed:
+    # sigstore's models (pydantic) and cryptography's X.509: imported for the first root parsed.
+    from pydantic import ValidationError
+    from sigstore_models.trustroot import v1
+
     try:
         model = v1.TrustedRoot.from_json(data)
     except (ValidationError, ValueError) as exc:
@@ -133,10 +175,7 @@ def parse(root_id: str, path: Path, data: bytes) -> SigstoreRoot:
     )
     if not fulcio:
         raise TrustRootError(f"{root_id}: {path} has no certificate authority")
-    return SigstoreRoot(
-        id=root_id,
-        path=path,
-        data=data,
+    return _Parsed(
         rekor_logs=_logs(root_id, model.tlogs),
         ct_logs=_logs(root_id, model.ctlogs),
         fulcio=fulcio,
@@ -147,6 +186,8 @@ def parse(root_id: str, path: Path, data: bytes) -> SigstoreRoot:
 
 
 def _logs(root_id: str, logs: list[v1.TransparencyLogInstance]) -> tuple[LogKey, ...]:
+    from catalog.trust._internal import keys
+
     found = []
     for log in logs:
         key = _log_key(root_id, log.base_url, log.public_key)
@@ -165,6 +206,8 @@ def _logs(root_id: str, logs: list[v1.TransparencyLogInstance]) -> tuple[LogKey,
 
 
 def _log_key(root_id: str, url: str, model: PublicKeyModel) -> keys.PublicKey | None:
+    from catalog.trust._internal import keys
+
     if not model.raw_bytes:
         raise TrustRootError(f"{root_id}: log {url} has no public key")
     try:
@@ -176,6 +219,8 @@ def _log_key(root_id: str, url: str, model: PublicKeyModel) -> keys.PublicKey | 
 
 
 def _authority(root_id: str, kind: str, model: v1.CertificateAuthority) -> Authority:
+    from cryptography import x509
+
     where = f"{root_id}: {kind} {model.uri or model.subject.common_name}"
     if not model.cert_chain.certificates:
         raise TrustRootError(f"{where} has an empty certificate chain")

@@ -1,11 +1,14 @@
 """Policies ready to evaluate: regexes and globs compiled once, names resolved, digests computed.
 
-Loading turns the validated schema (``policy_model``) into these frozen records so that a gate
-request only compares strings and runs pre-compiled patterns.
+They are compiled from a set's canonical JSON (what loading makes of the validated schema,
+``model``; what the store keeps beside the source), so that a gate request only compares
+strings and runs pre-compiled patterns, and a stored set is compiled again without pydantic or
+YAML.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -16,17 +19,19 @@ from typing import Any, Literal
 from catalog.regex import LinearRegex, compile_linear
 from catalog.trust.policy.facts import Namespace, ProvenanceFacts
 from catalog.trust.policy.image_globs import directories, glob_regex, literal_directory
-from catalog.trust.policy.model import (
-    CONDITION_FIELDS,
-    AttestationSpec,
-    AuthoritySpec,
-    ConditionsSpec,
-    NamespacesSpec,
-    PolicySetSpec,
-    PolicySpec,
-    pem_fingerprint,
-)
 from catalog.trust.signatures import Method, VerifiedSignature
+
+# Provenance conditions: (policy key, ProvenanceFacts attribute); each may be given as the key
+# (exact) or the key plus ``RegExp``.
+CONDITION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("builderId", "builder_id"),
+    ("buildType", "build_type"),
+    ("sourceRepository", "source_uri"),
+    ("sourceRef", "source_ref"),
+    ("entryPoint", "entry_point"),
+)
+# A policy's canonical JSON, decoded: keys as the policy file spells them, defaults filled in.
+Canonical = Mapping[str, Any]
 
 # Identities, issuers and provenance values longer than this match no rule: far above any real
 # one (a GitHub workflow identity is ~150 characters), and it bounds the work per signature.
@@ -157,15 +162,16 @@ class NamespaceSelector:
         return known is None or all(known.get(key) == value for key, value in self.labels)
 
 
-def _namespace_selector(spec: NamespacesSpec | None) -> NamespaceSelector | None:
+def _namespace_selector(spec: Canonical | None) -> NamespaceSelector | None:
     if spec is None:
         return None
     names = None
-    if spec.names is not None:
+    globs = spec.get("names")
+    if globs is not None:
         # Names are [a-z0-9-]: a glob's * and ? are the only non-literal characters.
-        parts = [glob.replace("*", "[a-z0-9-]*").replace("?", "[a-z0-9-]") for glob in spec.names]
+        parts = [glob.replace("*", "[a-z0-9-]*").replace("?", "[a-z0-9-]") for glob in globs]
         names = compile_linear("|".join(f"(?:{part})" for part in parts))
-    return NamespaceSelector(names, tuple(sorted((spec.match_labels or {}).items())))
+    return NamespaceSelector(names, tuple(sorted((spec.get("matchLabels") or {}).items())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,24 +251,18 @@ def text_digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _canonical_policy(spec: PolicySpec) -> dict[str, Any]:
-    data: dict[str, Any] = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    data["threshold"] = spec.effective_threshold  # omitted and explicit default: one digest
-    return data
-
-
-def compile_set(spec: PolicySetSpec, source: str) -> PolicySet:
-    policies = tuple(compile_policy(p) for p in spec.policies)
-    canonical = canonical_json(
-        {"noMatch": spec.no_match, "policies": [_canonical_policy(p) for p in spec.policies]}
-    )
+def compile_canonical(canonical: str, source: str) -> PolicySet:
+    """The set whose canonical JSON is ``canonical`` (as :func:`canonical_json` wrote it for a
+    validated set: nothing here checks it again). ``source`` names it in messages."""
+    data = json.loads(canonical)
+    policies = tuple(compile_policy(p) for p in data["policies"])
     by_directory: dict[str, list[int]] = {}
     for index, policy in enumerate(policies):
         for directory in {literal_directory(glob) for glob in policy.globs}:
             by_directory.setdefault(directory, []).append(index)
     return PolicySet(
         policies,
-        spec.no_match,
+        data["noMatch"],
         canonical,
         text_digest(canonical),
         source,
@@ -270,64 +270,77 @@ def compile_set(spec: PolicySetSpec, source: str) -> PolicySet:
     )
 
 
-def compile_policy(spec: PolicySpec) -> Policy:
-    authorities = tuple(_authority(a) for a in spec.authorities)
+def compile_policy(spec: Canonical) -> Policy:
+    authorities = tuple(_authority(a) for a in spec["authorities"])
     by_name = {a.name: a for a in authorities}
-    canonical = canonical_json(_canonical_policy(spec))
+    canonical = canonical_json(spec)
     return Policy(
-        name=spec.name,
-        description=spec.description,
-        mode=spec.mode,
-        globs=tuple(spec.images),
-        images=glob_regex(spec.images),
-        namespaces=_namespace_selector(spec.namespaces),
+        name=spec["name"],
+        description=spec.get("description"),
+        mode=spec["mode"],
+        globs=tuple(spec["images"]),
+        images=glob_regex(spec["images"]),
+        namespaces=_namespace_selector(spec.get("namespaces")),
         authorities=authorities,
-        threshold=spec.effective_threshold,
-        attestations=tuple(_attestation(a, authorities, by_name) for a in spec.attestations),
-        require_sbom=spec.require_sbom,
+        threshold=spec["threshold"],
+        attestations=tuple(_attestation(a, authorities, by_name) for a in spec["attestations"]),
+        require_sbom=spec["requireSbom"],
         canonical=canonical,
         digest=text_digest(canonical),
     )
 
 
-def _authority(spec: AuthoritySpec) -> Authority:
-    if spec.key is not None:
-        fingerprint = spec.key.fingerprint
-        if spec.key.pem is not None:
-            fingerprint = pem_fingerprint(spec.key.pem)
-        return Authority(
-            spec.name, "key", spec.require_tlog, fingerprint=fingerprint, pem=spec.key.pem
-        )
-    if spec.pki is not None:
-        return Authority(spec.name, "pki", spec.require_tlog, trust_root=f"pki:{spec.pki.root}")
-    keyless = spec.keyless
+def _authority(spec: Canonical) -> Authority:
+    name, require_tlog = spec["name"], spec["requireTlog"]
+    key = spec.get("key")
+    if key is not None:
+        pem = key.get("pem")
+        fingerprint = key["fingerprint"] if pem is None else pem_fingerprint(pem)
+        return Authority(name, "key", require_tlog, fingerprint=fingerprint, pem=pem)
+    pki = spec.get("pki")
+    if pki is not None:
+        return Authority(name, "pki", require_tlog, trust_root=f"pki:{pki['root']}")
+    keyless = spec.get("keyless")
     if keyless is None:  # the schema guarantees exactly one kind
-        raise AssertionError(f"authority {spec.name} has no kind")
+        raise AssertionError(f"authority {name} has no kind")
     return Authority(
-        spec.name,
+        name,
         "keyless",
-        spec.require_tlog,
-        issuer=_text_rule("issuer", keyless.issuer, keyless.issuer_reg_exp),
-        subject=_text_rule("subject", keyless.subject, keyless.subject_reg_exp),
-        extensions=tuple(sorted(keyless.extensions.items())),
+        require_tlog,
+        issuer=_text_rule("issuer", keyless.get("issuer"), keyless.get("issuerRegExp")),
+        subject=_text_rule("subject", keyless.get("subject"), keyless.get("subjectRegExp")),
+        extensions=tuple(sorted(keyless["extensions"].items())),
     )
+
+
+def pem_der(pem: str) -> bytes:
+    """The SubjectPublicKeyInfo DER of a policy's key, from its PEM as validation wrote it
+    (RFC 7468: the DER in base64 between the two lines): no cryptography to import."""
+    lines = pem.strip().splitlines()
+    return base64.b64decode("".join(lines[1:-1]), validate=True)
+
+
+def pem_fingerprint(pem: str) -> str:
+    """sha256 hex of the SPKI DER, the way the verifier reports ``key_fingerprint``."""
+    return hashlib.sha256(pem_der(pem)).hexdigest()
 
 
 def _attestation(
-    spec: AttestationSpec, every: tuple[Authority, ...], by_name: dict[str, Authority]
+    spec: Canonical, every: tuple[Authority, ...], by_name: dict[str, Authority]
 ) -> AttestationRule:
-    authorities = every if spec.authorities is None else tuple(by_name[n] for n in spec.authorities)
+    named = spec.get("authorities")
+    authorities = every if named is None else tuple(by_name[n] for n in named)
     return AttestationRule(
-        spec.name, spec.predicate_type, authorities, _conditions(spec.conditions)
+        spec["name"], spec["predicateType"], authorities, _conditions(spec.get("conditions"))
     )
 
 
-def _conditions(spec: ConditionsSpec | None) -> tuple[ProvenanceRule, ...]:
+def _conditions(spec: Canonical | None) -> tuple[ProvenanceRule, ...]:
     if spec is None:
         return ()
     rules: list[ProvenanceRule] = []
-    for label, attribute, facts_attribute in CONDITION_FIELDS:
-        rule = _text_rule(label, getattr(spec, attribute), getattr(spec, attribute + "_reg_exp"))
+    for label, facts_attribute in CONDITION_FIELDS:
+        rule = _text_rule(label, spec.get(label), spec.get(label + "RegExp"))
         if rule is not None:
             rules.append(ProvenanceRule(rule, attrgetter(facts_attribute)))
     return tuple(rules)

@@ -21,7 +21,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from catalog.trust.policy.compiled import Policy, PolicySet, compile_set
+from catalog.trust.policy.compiled import (
+    Policy,
+    PolicySet,
+    canonical_json,
+    compile_canonical,
+)
 from catalog.trust.policy.errors import PolicyError, Problem, YamlPath
 from catalog.trust.policy.evaluation import WARNING, evaluate
 from catalog.trust.policy.located_yaml import LocatedDocument, load_located
@@ -70,7 +75,20 @@ def load_policy_set(
     problems = cross_checks(spec, prefixes, pki_roots)
     if problems:
         raise PolicyError(document.problem(path, message) for path, message in problems)
-    return compile_set(spec, source)
+    return compile_canonical(canonical_set(spec), source)
+
+
+def canonical_set(spec: PolicySetSpec) -> str:
+    """The validated set's canonical JSON: what it compiles from, and what the store keeps."""
+    return canonical_json(
+        {"noMatch": spec.no_match, "policies": [_canonical_policy(p) for p in spec.policies]}
+    )
+
+
+def _canonical_policy(spec: PolicySpec) -> dict[str, Any]:
+    data: dict[str, Any] = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["threshold"] = spec.effective_threshold  # omitted and explicit default: one digest
+    return data
 
 
 def load_policy_file(path: Path, *, pki_roots: Collection[str] | None = None) -> PolicySet:

@@ -9,7 +9,6 @@ is not a number and ``123`` is not a subject.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Collection
 from typing import Annotated, Literal
@@ -21,9 +20,12 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from catalog.regex import compile_linear
+from catalog.trust._internal.keys import checked_key
+from catalog.trust.errors import TrustRootError
+from catalog.trust.policy.compiled import CONDITION_FIELDS
 from catalog.trust.policy.errors import YamlPath
 from catalog.trust.policy.image_globs import check_glob
 
@@ -54,14 +56,6 @@ FULCIO_EXTENSIONS = frozenset(
         "source_repository_visibility_at_signing",
         "deployment_environment",
     }
-)
-# Provenance conditions: (YAML key, schema attribute, ProvenanceFacts attribute).
-CONDITION_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("builderId", "builder_id", "builder_id"),
-    ("buildType", "build_type", "build_type"),
-    ("sourceRepository", "source_repository", "source_uri"),
-    ("sourceRef", "source_ref", "source_ref"),
-    ("entryPoint", "entry_point", "entry_point"),
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
@@ -109,16 +103,14 @@ def _pem(value: str) -> str:
         raise ValueError(
             "bad PEM: expected a public key (-----BEGIN PUBLIC KEY----- … -----END PUBLIC KEY-----)"
         ) from None
+    try:
+        checked_key(key, "the key")
+    except TrustRootError as exc:
+        # Refused here, with its line, not at every check: the gate loads a stored policy's keys
+        # only when a signature needs them.
+        raise ValueError(str(exc)) from None
     # Re-serialised, so re-indenting the YAML block does not change the policy's digest.
     return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
-
-
-def pem_fingerprint(pem: str) -> str:
-    """sha256 hex of the SPKI DER, the way the verifier reports ``key_fingerprint``."""
-    der = load_pem_public_key(pem.encode()).public_bytes(
-        Encoding.DER, PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(der).hexdigest()
 
 
 Regex = Annotated[str, AfterValidator(_regex)]
@@ -212,7 +204,8 @@ class ConditionsSpec(_Spec):
 
     @model_validator(mode="after")
     def _exclusive(self) -> ConditionsSpec:
-        for label, attribute, _ in CONDITION_FIELDS:
+        for label, _ in CONDITION_FIELDS:
+            attribute = to_snake(label)
             _at_most_one(getattr(self, attribute), getattr(self, attribute + "_reg_exp"), label)
         return self
 

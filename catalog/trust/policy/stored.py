@@ -1,8 +1,8 @@
-"""Stored policy sets: apply (versioned by content), list."""
+"""Stored policy sets: apply (versioned by content), list, compile a stored version."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING
 
 from catalog.errors import InvalidArgument
 from catalog.store import policies as store
@@ -11,7 +11,11 @@ from catalog.store.names import validate_name
 
 # Re-exported: the record lives apart from SQL (catalog/store/views.py) for light importers.
 from catalog.store.views import PolicyView as PolicyView
+from catalog.trust.policy.compiled import PolicySet, compile_canonical, text_digest
 from catalog.trust.policy.source import SOURCE_BYTES_MAX as SOURCE_BYTES_MAX
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 POLICIES_PAGE_MAX = 12
 
@@ -33,7 +37,9 @@ class Policies:
 
         policies = load_policy_set(source, source=f"policy {name}", pki_roots=self.pki_roots)
         with self.sessions.begin() as session:
-            row, created = store.apply_policy(session, name, source, policies.digest)
+            row, created = store.apply_policy(
+                session, name, source, policies.digest, policies.canonical
+            )
             if created:  # the same content again changes nothing, and records nothing
                 before = str(row.version - 1) if row.version > 1 else None
                 record(
@@ -50,3 +56,14 @@ class Policies:
         """The policy sets in force by name: those after ``after``, at most ``limit``."""
         with self.sessions() as session:
             return store.current_policies(session, after, limit)
+
+
+def stored_set(source: str, canonical: str | None, digest: str, origin: str) -> PolicySet:
+    """A stored version of a set, ready to judge with: compiled from the canonical JSON it was
+    validated to when applied (when that is its digest's), else parsed from its source (a set
+    applied before the catalog kept canonical JSON). ``origin`` names it in messages."""
+    if canonical is not None and text_digest(canonical) == digest:
+        return compile_canonical(canonical, origin)
+    from catalog.trust.policy.loading import load_policy_set  # pydantic and YAML
+
+    return load_policy_set(source, source=origin)

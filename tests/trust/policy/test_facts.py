@@ -9,8 +9,9 @@ below decode the fixtures to prove the hand-written values are what the decoders
 from __future__ import annotations
 
 from catalog.formats import certs, cosign, slsa
+from catalog.trust.policy.compiled import pem_fingerprint
 from catalog.trust.policy.facts import AttestationFacts, ImageFacts, ProvenanceFacts
-from catalog.trust.policy.model import FULCIO_EXTENSIONS, pem_fingerprint
+from catalog.trust.policy.model import FULCIO_EXTENSIONS
 from catalog.trust.signatures import VerifiedSignature
 from tests.formats.fixtures import COSIGN_LEGACY, slsa_image_digest, slsa_layout
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from catalog.errors import ConfigError
 from catalog.trust.policy.loading import (
@@ -210,6 +212,32 @@ def test_bad_pem_and_bad_fingerprint() -> None:
         "policy.yaml:12: authorities[1].key.fingerprint: bad fingerprint 'sha256:c87a79018f': "
         "give the sha256 of the key's SubjectPublicKeyInfo DER as 64 hex digits",
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        (rsa.generate_private_key(65537, 1024), "RSA key of 1024 bits is too small"),
+        (ec.generate_private_key(ec.SECP224R1()), "unsupported elliptic curve secp224r1"),
+    ],
+)
+def test_a_key_signatures_are_never_checked_with_is_refused_with_its_line(
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, why: str
+) -> None:
+    # Refused when the policy is read, not at every check: the gate loads a stored policy's
+    # keys only when a signature needs one.
+    pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    flow = pem.decode().strip().replace("\n", "\\n")
+    lines = refusal(
+        f"""
+        name: legacy
+        images: ["**"]
+        authorities:
+          - name: farm
+            key: {{pem: "{flow}"}}
+        """
+    )
+    assert lines == [f"policy.yaml:5: authorities[0].key.pem: the key: {why}"]
 
 
 def test_a_certificate_is_not_a_public_key() -> None:
