@@ -12,8 +12,9 @@ package decoding of SBOMs too large to decode ahead, which streams into them) ru
 thread, so recording one repository overlaps crawling the next while the database still sees a
 single writer, as SQLite wants. A repository's state before its crawl (its live tags, and which
 of their manifests' documents are recorded) is read once, on a reader thread of its own, where
-SBOMs small enough are also decoded ahead: the requests of a repository start without waiting
-behind the recording of others. Reads that must see the crawl's own writes (is this manifest
+SBOMs small enough are also decoded ahead (in worker processes once the crawl has met enough
+of them, ``_preparer``): the requests of a repository start without waiting behind the
+recording of others. Reads that must see the crawl's own writes (is this manifest
 known now? are these documents recorded now?) queue on the writer thread, behind them, and are
 not made when nothing needs asking.
 
@@ -38,6 +39,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.classify import COSIGN_SUFFIX_KIND, manifest_kind
+from catalog.index._preparer import SbomPreparer
 from catalog.index.layers import decode_attachment, held_bytes
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import RepositoryOpener
@@ -114,6 +116,7 @@ class Crawler:
         self._refused_names: list[str] = []  # repository names off the grammar, as errors
         self._writer: ThreadPoolExecutor | None = None
         self._reader: ThreadPoolExecutor | None = None  # state before a crawl; decoding
+        self._preparer: SbomPreparer | None = None  # small SBOMs: reader or worker processes
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -142,7 +145,11 @@ class Crawler:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-reader") as reader,
         ):
             self._writer, self._reader = writer, reader
-            await asyncio.gather(*(one(n) for n in names))
+            self._preparer = SbomPreparer(reader)
+            try:
+                await asyncio.gather(*(one(n) for n in names))
+            finally:
+                await self._preparer.close()
         await asyncio.to_thread(self._finish, patterns, names)
         self.stats.phase = "done"
         self._report()
@@ -397,7 +404,7 @@ class Crawler:
         batches = _batches([scan.manifests[d] for d in todo if d in scan.manifests])
 
         async def one(manifest: Manifest) -> None:
-            decoded = await decode_attachment(repo, manifest, self._reader)
+            decoded = await decode_attachment(repo, manifest, self._reader, self._preparer)
             scan.documents[str(manifest.digest)] = decoded
 
         for number, batch in enumerate(batches, start=1):

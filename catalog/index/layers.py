@@ -26,6 +26,7 @@ from catalog.formats.failures import decoder_failure
 from catalog.formats.notation import decode_notation_signature
 from catalog.formats.records import SignatureRecord, StatementRecord
 from catalog.formats.sbom import SbomLimits
+from catalog.index._preparer import SbomPreparer
 from catalog.oci.boundedjson import first_line
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Descriptor, Manifest
@@ -138,10 +139,14 @@ def _decode_whole(
 
 
 async def decode_attachment(
-    repo: Repository, manifest: Manifest, threads: Executor | None = None
+    repo: Repository,
+    manifest: Manifest,
+    threads: Executor | None = None,
+    preparer: SbomPreparer | None = None,
 ) -> DecodedDocuments:
     """Fetch and decode the attachment's documents; decoding runs on ``threads`` (the shared
-    default pool when ``None``), never on the event loop."""
+    default pool when ``None``), small SBOMs through ``preparer`` when given (maybe in worker
+    processes), never on the event loop."""
     docs = DecodedDocuments()
     loop = asyncio.get_running_loop()
     classes = classify_manifest(manifest).layers
@@ -160,7 +165,11 @@ async def decode_attachment(
             doc = SbomDoc(str(layer.digest), source, wrapped=decoder != "sbom-json")
             docs.sboms.append(doc)
             if layer.size <= _PREPARE_UP_TO:
-                await loop.run_in_executor(threads, doc.prepare, _ROWS_PER_BYTE * layer.size)
+                budget = _ROWS_PER_BYTE * layer.size
+                if preparer is None:
+                    await loop.run_in_executor(threads, doc.prepare, budget)
+                else:
+                    await preparer.prepare(doc, budget)
                 if doc.prepared is not None:
                     source.close()  # its rows are what is held now
                     doc.source = b""
