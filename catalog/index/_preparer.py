@@ -45,11 +45,11 @@ class SbomPreparer:
     """Prepares SBOMs (``SbomDoc.prepare``'s outcome) on ``thread`` or in worker processes."""
 
     def __init__(
-        self, thread: Executor, *, processes: int | None = None, after: int = PROCESS_AFTER
+        self, thread: Executor, *, processes: int | None = None, after: int | None = None
     ) -> None:
         self._thread = thread
         self._processes = default_processes() if processes is None else processes
-        self._after = after
+        self._after = PROCESS_AFTER if after is None else after
         self._seen = 0
         self._slots = asyncio.Semaphore(_IN_FLIGHT * max(1, self._processes))
         self._starting: asyncio.Task[None] | None = None

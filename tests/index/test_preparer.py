@@ -1,5 +1,6 @@
 """SBOMs prepared in worker processes are the SBOMs prepared on the crawl's thread, and a
-worker that dies loses none of them: those it held and those after are prepared on the thread."""
+worker that dies loses none of them: those it held and those after are prepared on the thread;
+a crawl whose worker is killed records every SBOM with all its packages."""
 
 from __future__ import annotations
 
@@ -7,18 +8,31 @@ import asyncio
 import io
 import json
 import os
+import random
 import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
+from catalog.app.catalog_service import CatalogService
+from catalog.index import _preparer
 from catalog.index._preparer import SbomPreparer
+from catalog.oci.client import RegistryClient
+from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.documents import SbomDoc
+from catalog.store.models import Sbom, SbomPackage
+from catalog.store.registries import RegistrySpec
 from catalog.store.sbom_rows import PreparedSbom
+from tests.harness.images import build_artifact, build_image
+from tests.harness.registry import RunningRegistry
+from tests.pushing import push_built
 
 _BUDGET = 16 * 1024 * 1024
+_SPDX = "application/spdx+json"
 
 
 def _spdx(seed: int, count: int) -> bytes:
@@ -116,3 +130,53 @@ async def test_few_sboms_start_no_process(thread: ThreadPoolExecutor) -> None:
     assert preparer.pids == set()
     assert preparer.in_processes == 0
     assert [doc.prepared for doc, _ in docs] == [expected for _, expected in docs]
+
+
+async def test_a_crawl_whose_worker_dies_records_every_sbom(
+    registry: RunningRegistry, tmp_path: Path, rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = 12
+    async with RegistryClient(registry.host) as client:
+        for n in range(images):
+            image = build_image(rng, layers=1, layer_size=64)
+            await push_built(client, "killed/app", image, f"v{n}")
+            sbom = build_artifact(image, "application/spdx+json", _spdx(n, 300), _SPDX)
+            await push_built(client, "killed/app", sbom)
+    killed: list[int] = []
+    prepare = SbomPreparer.prepare
+
+    async def prepare_then_kill(self: SbomPreparer, doc: SbomDoc, budget: int) -> None:
+        await self.start()  # every SBOM to the worker (none on the thread while it starts)
+        await prepare(self, doc, budget)
+        if self.in_processes and not killed:  # the others are in flight or waiting
+            for pid in self.pids:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    monkeypatch.setattr(_preparer, "PROCESS_AFTER", 0)
+    monkeypatch.setattr(_preparer, "default_processes", lambda: 1)
+    monkeypatch.setattr(SbomPreparer, "prepare", prepare_then_kill)
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    catalog = CatalogService(sessions)
+    catalog.add_registry(RegistrySpec("local", registry.host))
+    async with asyncio.timeout(150):
+        stats = await catalog.index("local")
+    assert killed
+    assert stats.documents == images
+    # The only errors: the SBOMs whose package list ends early, as on the thread.
+    errors = catalog.list_index_errors("local").items
+    assert len(errors) == stats.errors == 2
+    assert all("packages after #150: " in error.reason for error in errors)
+    with sessions() as session:
+        counts = dict(
+            session.execute(
+                select(Sbom.name, func.count(SbomPackage.id))
+                .join(SbomPackage, SbomPackage.sbom_id == Sbom.id)
+                .group_by(Sbom.name)
+            ).all()
+        )
+    # Every SBOM, with its packages up to the one that ends the list early.
+    assert counts == {f"d{n}": 150 if n % 5 == 4 else 300 for n in range(images)}
+    engine.dispose()
