@@ -150,8 +150,6 @@ def set_tags(
             changed.append((row, TagChange(name, old, digest)))
     if not changed:
         return []
-    if repository.id is None:
-        session.flush()  # a repository row just added: its id, for the new tags
     connection = session.connection()
     added = [change for row, change in changed if row is None]
     new_ids = iter(
@@ -274,8 +272,14 @@ def sync_locations(session: Session, repository: Repository, present: set[str]) 
         )
     }
     missing = known_manifests(session, present - rows.keys())
-    for digest in sorted(missing):
-        session.add(ManifestLocation(repository_id=repository.id, digest=digest))
+    if missing:
+        session.connection().execute(
+            insert(locations),
+            [
+                {"repository_id": repository.id, "digest": d, "first_seen": now, "last_seen": now}
+                for d in sorted(missing)
+            ],
+        )
     gone = [i for d, (i, gone_at) in rows.items() if d not in present and gone_at is None]
     back = [i for d, (i, _) in rows.items() if d in present]
     for chunk in chunks(gone):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
@@ -249,7 +250,7 @@ def _insert_packages(connection: Connection, rows: Sequence[tuple[int, *PackageR
     for start in range(0, len(rows), _PACKAGE_BATCH):
         batch = rows[start : start + _PACKAGE_BATCH]
         sql = _insert_packages_sql(connection.dialect.paramstyle, len(batch))
-        connection.exec_driver_sql(sql, tuple(value for row in batch for value in row))
+        connection.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(batch)))
 
 
 def _signature_row(digest: str, sig: SignatureDoc) -> dict[str, Any]:
