@@ -1,10 +1,12 @@
 """SBOMs prepared in worker processes are the SBOMs prepared on the crawl's thread, and a
 worker that dies loses none of them: those it held and those after are prepared on the thread;
-a crawl whose worker is killed records every SBOM with all its packages."""
+a crawl whose worker is killed records every SBOM with all its packages. An SBOM in a cosign
+attestation's envelope is prepared ahead too, with the rows the writer made of it."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import os
@@ -21,13 +23,17 @@ from sqlalchemy import func, select
 from catalog.app.catalog_service import CatalogService
 from catalog.index import _preparer
 from catalog.index._preparer import SbomPreparer
+from catalog.index.layers import decode_attachment, held_bytes
+from catalog.oci import mediatypes as mt
 from catalog.oci.client import RegistryClient
+from catalog.oci.repository import RemoteRepository
+from catalog.store import documents
 from catalog.store.db import make_engine, session_factory, upgrade
-from catalog.store.documents import SbomDoc
+from catalog.store.documents import DecodedDocuments, SbomDoc
 from catalog.store.models import Sbom, SbomPackage
 from catalog.store.registries import RegistrySpec
 from catalog.store.sbom_rows import PreparedSbom
-from tests.harness.images import build_artifact, build_image
+from tests.harness.images import Blob, BuiltManifest, build_artifact, build_image
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
 
@@ -179,4 +185,82 @@ async def test_a_crawl_whose_worker_dies_records_every_sbom(
         )
     # Every SBOM, with its packages up to the one that ends the list early.
     assert counts == {f"d{n}": 150 if n % 5 == 4 else 300 for n in range(images)}
+    engine.dispose()
+
+
+def _cosign_sbom_attestation(subject: BuiltManifest, spdx: bytes) -> BuiltManifest:
+    statement = {
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": "https://spdx.dev/Document",
+        "subject": [{"name": "app", "digest": {"sha256": subject.digest.split(":")[1]}}],
+        "predicate": json.loads(spdx),
+    }
+    envelope = {
+        "payloadType": "application/vnd.in-toto+json",
+        "payload": base64.b64encode(json.dumps(statement).encode()).decode(),
+        "signatures": [{"keyid": "", "sig": base64.b64encode(b"not checked here").decode()}],
+    }
+    config = Blob.of(mt.OCI_CONFIG, b"{}")  # as cosign writes an attestation
+    layer = Blob.of(mt.DSSE_ENVELOPE, json.dumps(envelope).encode())
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": config.descriptor(),
+        "layers": [
+            {**layer.descriptor(), "annotations": {"predicateType": "https://spdx.dev/Document"}}
+        ],
+    }
+    raw = json.dumps(manifest).encode()
+    digest = Blob.of(mt.OCI_MANIFEST, raw).digest
+    return BuiltManifest(mt.OCI_MANIFEST, raw, digest, len(raw), [config, layer], [], None)
+
+
+async def test_an_sbom_in_an_attestation_envelope_is_prepared_ahead_with_the_same_rows(
+    registry: RunningRegistry, tmp_path: Path, rng: random.Random, thread: ThreadPoolExecutor
+) -> None:
+    subject = build_image(rng, layers=1, layer_size=64)
+    spdx = _spdx(4, 100)  # its package list ends at #50
+    attestation = _cosign_sbom_attestation(subject, spdx)
+    async with RegistryClient(registry.host) as client:
+        await push_built(client, "enveloped/app", attestation)
+        repo = RemoteRepository(client, "enveloped/app")
+        manifest = await repo.get_manifest(attestation.digest)
+        decoded = await decode_attachment(repo, manifest, thread)
+    (layer,) = manifest.layers
+    assert held_bytes(manifest) == 9 * layer.size  # the envelope and its SBOM's rows
+    (ahead,) = decoded.sboms
+    assert ahead.prepared is not None
+    assert ahead.source == b""
+    assert len(ahead.prepared.packages) == 50
+    # What the writer made of the same statement before: the payload, decoded as it is stored.
+    (signature,) = decoded.signatures
+    assert signature.record.payload is not None
+    by_writer = SbomDoc(ahead.layer_digest, signature.record.payload, wrapped=True)
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    held = {
+        "sha256:" + "a" * 64: DecodedDocuments(sboms=[ahead]),
+        "sha256:" + "b" * 64: DecodedDocuments(sboms=[by_writer]),
+    }
+    with sessions.begin() as session:
+        assert list(documents.store_all(session, held).values()) == [1, 1]
+    first, second = (docs.errors for docs in held.values())
+    assert first == second
+    assert "packages after #50: " in first[0]
+    with sessions() as session:
+        rows = [
+            session.execute(
+                select(
+                    SbomPackage.purl, SbomPackage.name, SbomPackage.version, SbomPackage.licenses
+                )
+                .join(Sbom, SbomPackage.sbom_id == Sbom.id)
+                .where(Sbom.attachment_digest == digest)
+                .order_by(SbomPackage.id)
+            ).all()
+            for digest in held
+        ]
+    assert rows[0] == rows[1]
+    assert len(rows[0]) == 50
     engine.dispose()
