@@ -241,16 +241,22 @@ def _insert_packages_sql(paramstyle: str, rows: int) -> str:
 
 
 def _insert_packages(connection: Connection, rows: Sequence[tuple[int, *PackageRow]]) -> None:
-    """Package rows (``sbom_id`` first) straight to the driver, many in one statement: per row,
-    SQLAlchemy's parameter work cost more than the database's insert, and an ``executemany``
-    gives up the GIL and waits to take it back at every row (behind the crawl's event loop).
-    The rows are what the driver takes as they are (the licenses already JSON text, as the
-    JSON type writes them); 8 parameters a row keeps a batch inside SQLite's and PostgreSQL's
-    limits on parameters per statement."""
+    """Package rows (``sbom_id`` first) straight to the driver: per row, SQLAlchemy's parameter
+    work cost more than the database's insert. The rows are what the driver takes as they are
+    (the licenses already JSON text, as the JSON type writes them).
+
+    On SQLite, many rows a statement: its ``executemany`` gives up the GIL and waits to take it
+    back at every row (behind the crawl's event loop); 8 parameters a row keeps a batch inside
+    its limit on parameters. psycopg's ``executemany`` (pipelined) costs the least CPU there,
+    less than one statement of many rows, whose placeholders it converts in Python."""
+    paramstyle = connection.dialect.paramstyle
     for start in range(0, len(rows), _PACKAGE_BATCH):
         batch = rows[start : start + _PACKAGE_BATCH]
-        sql = _insert_packages_sql(connection.dialect.paramstyle, len(batch))
-        connection.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(batch)))
+        if paramstyle == "qmark":
+            sql = _insert_packages_sql(paramstyle, len(batch))
+            connection.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(batch)))
+        else:
+            connection.exec_driver_sql(_insert_packages_sql(paramstyle, 1), list(batch))
 
 
 def _signature_row(digest: str, sig: SignatureDoc) -> dict[str, Any]:
