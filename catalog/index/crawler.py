@@ -12,10 +12,11 @@ package decoding of SBOMs too large to decode ahead, which streams into them) ru
 thread, so recording one repository overlaps crawling the next while the database still sees a
 single writer, as SQLite wants. A repository's state before its crawl (its live tags, and which
 of their manifests' documents are recorded) is read once, with that of the next repositories in
-line, on a reader thread of its own, where SBOMs small enough are also decoded ahead: the
-requests of a repository start without waiting behind the recording of others. Reads that must
-see the crawl's own writes (is this manifest known now? are these documents recorded now?) queue
-on the writer thread, behind them, and are not made when nothing needs asking.
+line, on a reader thread of its own, where SBOMs small enough are also decoded ahead (in worker
+processes once the crawl has met enough of them, ``_preparer``): the requests of a repository
+start without waiting behind the recording of others. Reads that must see the crawl's own writes
+(is this manifest known now? are these documents recorded now?) queue on the writer thread,
+behind them, and are not made when nothing needs asking.
 
 A repository's documents are decoded in batches of at most ``DOCUMENT_BATCH`` bytes held; each
 batch but the last is recorded in a transaction of its own, so memory stays bounded whatever a
@@ -38,6 +39,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.classify import COSIGN_SUFFIX_KIND, manifest_kind
+from catalog.index._preparer import SbomPreparer
 from catalog.index.layers import decode_attachment, held_bytes
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import RepositoryOpener
@@ -122,6 +124,7 @@ class Crawler:
         self._names: list[str] = []
         self._positions: dict[str, int] = {}
         self._befores: dict[int, asyncio.Future[dict[str, _Before]]] = {}
+        self._preparer: SbomPreparer | None = None  # small SBOMs: reader or worker processes
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -151,7 +154,11 @@ class Crawler:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-reader") as reader,
         ):
             self._writer, self._reader = writer, reader
-            await asyncio.gather(*(one(n) for n in names))
+            self._preparer = SbomPreparer(reader)
+            try:
+                await asyncio.gather(*(one(n) for n in names))
+            finally:
+                await self._preparer.close()
         await asyncio.to_thread(self._finish, patterns, names)
         self.stats.phase = "done"
         self._report()
@@ -429,7 +436,7 @@ class Crawler:
         batches = _batches([scan.manifests[d] for d in todo if d in scan.manifests])
 
         async def one(manifest: Manifest) -> None:
-            decoded = await decode_attachment(repo, manifest, self._reader)
+            decoded = await decode_attachment(repo, manifest, self._reader, self._preparer)
             scan.documents[str(manifest.digest)] = decoded
 
         for number, batch in enumerate(batches, start=1):

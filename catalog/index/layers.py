@@ -2,10 +2,11 @@
 
 Layers stream into spooled temporary files, so a large SBOM costs disk, not memory; its
 packages are decoded while they are stored. An SBOM of at most ``SbomLimits.max_whole`` bytes
-is decoded here instead, package rows and all, on a worker thread: the single writer then only
-writes. Other documents are decoded whole, so they are held to a smaller size. A layer that
-cannot be read or decoded, whatever the decoder raised (``FormatError``, or a
-``RecursionError``, ``MemoryError``, ``ValueError`` it did not foresee), becomes one line of
+(alone, or in the envelope of an attestation that says it carries one) is decoded here instead,
+package rows and all, on a worker thread or in a worker process (``_preparer``): the single
+writer then only writes. Other documents are decoded whole, so they are held to a smaller
+size. A layer that cannot be read or decoded, whatever the decoder raised (``FormatError``, or
+a ``RecursionError``, ``MemoryError``, ``ValueError`` it did not foresee), becomes one line of
 error with its reason; the other layers and the crawl go on. Whole documents are decoded on
 worker threads, off the event loop.
 """
@@ -26,6 +27,7 @@ from catalog.formats.failures import decoder_failure
 from catalog.formats.notation import decode_notation_signature
 from catalog.formats.records import SignatureRecord, StatementRecord
 from catalog.formats.sbom import SbomLimits
+from catalog.index._preparer import SbomPreparer
 from catalog.oci.boundedjson import first_line
 from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Descriptor, Manifest
@@ -50,7 +52,17 @@ def _streamed(layer_class: LayerClass) -> bool:
     )
 
 
+def _enveloped_sbom(layer: Descriptor, layer_class: LayerClass) -> bool:
+    """A document decoded whole that says it carries an SBOM small enough to prepare ahead
+    (a cosign attestation or a Sigstore bundle with an SBOM predicate)."""
+    return (
+        not _streamed(layer_class) and layer_class.kind == "sbom" and layer.size <= _PREPARE_UP_TO
+    )
+
+
 def _held(layer: Descriptor, layer_class: LayerClass) -> int:
+    if _enveloped_sbom(layer, layer_class):
+        return layer.size + _ROWS_PER_BYTE * layer.size  # the document and its SBOM's rows
     if not _streamed(layer_class):
         return min(layer.size, WHOLE_DOCUMENT_LIMIT)
     if layer.size <= _PREPARE_UP_TO:
@@ -138,10 +150,14 @@ def _decode_whole(
 
 
 async def decode_attachment(
-    repo: Repository, manifest: Manifest, threads: Executor | None = None
+    repo: Repository,
+    manifest: Manifest,
+    threads: Executor | None = None,
+    preparer: SbomPreparer | None = None,
 ) -> DecodedDocuments:
     """Fetch and decode the attachment's documents; decoding runs on ``threads`` (the shared
-    default pool when ``None``), never on the event loop."""
+    default pool when ``None``), small SBOMs through ``preparer`` when given (maybe in worker
+    processes), never on the event loop."""
     docs = DecodedDocuments()
     loop = asyncio.get_running_loop()
     classes = classify_manifest(manifest).layers
@@ -156,16 +172,32 @@ async def decode_attachment(
             docs.errors.append(f"layer {layer.digest}: {first_line(exc, 1000)}")
             docs.unfetched |= isinstance(exc, OCIError)  # the registry's failure, maybe passing
             continue
+        budget = _ROWS_PER_BYTE * layer.size
         if streamed:
             doc = SbomDoc(str(layer.digest), source, wrapped=decoder != "sbom-json")
             docs.sboms.append(doc)
             if layer.size <= _PREPARE_UP_TO:
-                await loop.run_in_executor(threads, doc.prepare, _ROWS_PER_BYTE * layer.size)
-                if doc.prepared is not None:
-                    source.close()  # its rows are what is held now
-                    doc.source = b""
+                await _prepare(doc, budget, threads, preparer)
             continue  # else the store streams the packages from ``source`` (its writer thread)
         # Decoding (up to WHOLE_DOCUMENT_LIMIT bytes of JSON, certificates) runs on a worker
         # thread: on the event loop it would stall every call the server is answering.
+        held = len(docs.sboms)
         await loop.run_in_executor(threads, _decode_whole, docs, manifest, layer, decoder, source)
+        if _enveloped_sbom(layer, layer_class):
+            for doc in docs.sboms[held:]:  # the SBOM its statement carried, as a payload
+                await _prepare(doc, budget, threads, preparer)
     return docs
+
+
+async def _prepare(
+    doc: SbomDoc, budget: int, threads: Executor | None, preparer: SbomPreparer | None
+) -> None:
+    """Decode a small SBOM into its rows ahead of the writer, then let its source go."""
+    if preparer is None:
+        await asyncio.get_running_loop().run_in_executor(threads, doc.prepare, budget)
+    else:
+        await preparer.prepare(doc, budget)
+    if doc.prepared is not None:
+        if not isinstance(doc.source, bytes):
+            doc.source.close()
+        doc.source = b""  # its rows are what is held now

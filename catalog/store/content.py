@@ -27,6 +27,8 @@ from catalog.store.models import (
 )
 
 _CHUNK = 500  # keeps IN (…) lists inside every database's parameter limit
+_TAGS = table_of(Tag)
+_TAG_EVENTS = table_of(TagEvent)
 T = TypeVar("T")
 
 
@@ -146,26 +148,46 @@ def set_tags(
     session: Session, repository: Repository, existing: dict[str, Tag], wanted: dict[str, str]
 ) -> list[TagChange]:
     """Point each tag of ``wanted`` (name → digest) at its digest, ``existing`` holding the
-    repository's rows by name; an event is written for each change. New tags are flushed
-    together (one flush per tag cost the indexer more than the rows)."""
+    repository's rows by name; an event is written for each change. New tags and the events go
+    in as Core inserts, each kind in one statement: a full index records thousands, and the
+    ORM's bookkeeping per row cost more than the rows."""
     now = utcnow()
-    changed: list[tuple[Tag, TagChange]] = []
+    changed: list[tuple[Tag | None, TagChange]] = []  # no row: a new tag
     for name, digest in wanted.items():
         row = existing.get(name)
         if row is None:
-            row = Tag(repository_id=repository.id, name=name, digest=digest, updated_at=now)
-            session.add(row)
-            changed.append((row, TagChange(name, None, digest)))
+            changed.append((None, TagChange(name, None, digest)))
         elif row.digest != digest or row.gone_at is not None:
             old = None if row.gone_at is not None else row.digest
             row.digest, row.updated_at, row.gone_at = digest, now, None
             changed.append((row, TagChange(name, old, digest)))
-    if changed:
-        session.flush()  # the new tags' ids, for their events
-        session.add_all(
-            TagEvent(tag_id=row.id, old_digest=c.old, new_digest=c.new, observed_at=now)
+    if not changed:
+        return []
+    connection = session.connection()
+    added = [change for row, change in changed if row is None]
+    new_ids = iter(
+        connection.execute(
+            insert(_TAGS).returning(_TAGS.c.id, sort_by_parameter_order=True),
+            [
+                {"repository_id": repository.id, "name": c.tag, "digest": c.new, "updated_at": now}
+                for c in added
+            ],
+        ).scalars()
+        if added
+        else ()
+    )
+    connection.execute(
+        insert(_TAG_EVENTS),
+        [
+            {
+                "tag_id": next(new_ids) if row is None else row.id,
+                "old_digest": c.old,
+                "new_digest": c.new,
+                "observed_at": now,
+            }
             for row, c in changed
-        )
+        ],
+    )
     return [c for _, c in changed]
 
 
@@ -262,8 +284,14 @@ def sync_locations(session: Session, repository: Repository, present: set[str]) 
         )
     }
     missing = known_manifests(session, present - rows.keys())
-    for digest in sorted(missing):
-        session.add(ManifestLocation(repository_id=repository.id, digest=digest))
+    if missing:
+        session.connection().execute(
+            insert(locations),
+            [
+                {"repository_id": repository.id, "digest": d, "first_seen": now, "last_seen": now}
+                for d in sorted(missing)
+            ],
+        )
     gone = [i for d, (i, gone_at) in rows.items() if d not in present and gone_at is None]
     back = [i for d, (i, _) in rows.items() if d in present]
     for chunk in chunks(gone):

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Iterator
+import itertools
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
-from sqlalchemy import String, Table, insert, null, select, union_all
+from sqlalchemy import Connection, String, Table, insert, null, select, union_all
 from sqlalchemy.orm import Session
 
 from catalog.errors import FormatError
-from catalog.formats.failures import decoder_failure
-from catalog.formats.records import (
-    PackageRecord,
-    ProvenanceRecord,
-    SbomRecord,
-    SignatureRecord,
-    StatementRecord,
-)
-from catalog.formats.sbom import decode_sbom, decode_sbom_statement
+from catalog.formats.records import ProvenanceRecord, SignatureRecord, StatementRecord
+from catalog.store import sbom_rows
 from catalog.store.content import chunks
 from catalog.store.models import (
     Attestation,
@@ -31,20 +25,46 @@ from catalog.store.models import (
     UndecodableDocument,
     table_of,
 )
-from catalog.store.purls import base_of
+from catalog.store.sbom_rows import (
+    PACKAGE_COLUMNS,
+    Columns,
+    PackageRow,
+    PreparedSbom,
+    check_columns,
+    package_rows,
+    packages_failure,
+    sbom_failure,
+    sbom_row,
+)
 
 M = TypeVar("M", bound=Base)
-_PACKAGE_BATCH = 2000
+_PACKAGE_BATCH = 1000  # package rows per statement
 # Core inserts: the ORM's bookkeeping per row costs more than these many small rows.
 _PACKAGES = table_of(SbomPackage)
 _SBOMS = table_of(Sbom)
-_INSERT_PACKAGE = insert(_PACKAGES)
 _INSERT_SBOM = insert(_SBOMS).returning(_SBOMS.c.id, sort_by_parameter_order=True)
 _INSERT_SIGNATURE = insert(table_of(Signature))
-# What a package row holds beside its strings' characters, at most (a dict of eight entries,
-# its licenses list, the string objects): what a prepared SBOM's budget counts.
-_ROW_COST = 1024
 _STATEMENT_LIMIT = 256 * 1024  # statements kept whole up to this size (JSON text)
+
+
+@functools.cache
+def _lengths(table: Table) -> tuple[tuple[str, int], ...]:
+    return tuple(
+        (c.name, c.type.length)
+        for c in table.columns
+        if isinstance(c.type, String) and c.type.length is not None
+    )
+
+
+# The column limits an SBOM's rows are checked against, as plain data for worker processes.
+COLUMNS = Columns(
+    sbom=_lengths(_SBOMS),
+    package=tuple(
+        (PACKAGE_COLUMNS.index(name), length)
+        for name, length in _lengths(_PACKAGES)
+        if name in PACKAGE_COLUMNS
+    ),
+)
 
 
 @dataclass(slots=True)
@@ -64,53 +84,27 @@ class AttestationDoc:
 
 
 @dataclass(slots=True)
-class PreparedSbom:
-    """An SBOM decoded ahead of the writer: its ``sboms`` row, its package rows (without
-    ``sbom_id``) and why its package list ended early; or why it could not be read at all."""
-
-    row: dict[str, Any] | None = None
-    packages: list[dict[str, Any]] = field(default_factory=list)
-    package_error: str | None = None
-    failure: str | None = None
-
-
-@dataclass(slots=True)
 class SbomDoc:
-    """An SBOM: decoded ahead (``prepare``, on a worker thread) when its package rows fit in
-    memory beside the others; else decoded while it is stored, its packages streaming from
-    ``source`` into the database on the writer's thread."""
+    """An SBOM: decoded ahead (``prepare``, on a worker thread, or ``sbom_rows.prepare`` in a
+    worker process) when its package rows fit in memory beside the others; else decoded while
+    it is stored, its packages streaming from ``source`` into the database on the writer's
+    thread."""
 
     layer_digest: str
     source: BinaryIO | bytes
     wrapped: bool = False  # an in-toto statement around the SBOM
     prepared: PreparedSbom | None = None
 
-    def decode(self) -> SbomRecord:
-        return (decode_sbom_statement if self.wrapped else decode_sbom)(self.source)
-
     def prepare(self, budget: int) -> None:
-        """Decode the SBOM and build its package rows now, unless the rows would take more
+        """Decode the SBOM and build its rows now, unless the package rows would take more
         than ``budget`` bytes: then the writer streams them as before. Either way the
         outcome (rows, errors) is the same."""
         start = None if isinstance(self.source, bytes) else self.source.tell()
-        try:
-            row, record = _sbom_row(self)
-        except Exception as exc:  # the document's failure, whatever the decoder raised
-            self.prepared = PreparedSbom(failure=_sbom_failure(self, exc))
-            return
-        prepared = PreparedSbom(row)
-        cost = 0
-        try:
-            for package in _package_rows(record):
-                cost += _ROW_COST + sum(len(v) for v in package.values() if type(v) is str)
-                if cost > budget:
-                    if start is not None and not isinstance(self.source, bytes):
-                        self.source.seek(start)  # the writer streams this one from the start
-                    return
-                prepared.packages.append(package)
-        except FormatError as exc:
-            prepared.package_error = _packages_failure(self, len(prepared.packages), exc)
-        self.prepared = prepared
+        self.prepared = sbom_rows.prepare(
+            self.layer_digest, self.source, wrapped=self.wrapped, budget=budget, columns=COLUMNS
+        )
+        if self.prepared is None and start is not None and not isinstance(self.source, bytes):
+            self.source.seek(start)  # the writer streams this one from the start
 
 
 @dataclass(slots=True)
@@ -176,95 +170,9 @@ def _subject_digests(statement: StatementRecord) -> list[str]:
     return [f"{alg}:{hex_}" for s in statement.subjects for alg, hex_ in s.digests.items()]
 
 
-@functools.cache
-def _lengths(table: Table) -> tuple[tuple[str, int], ...]:
-    return tuple(
-        (c.name, c.type.length)
-        for c in table.columns
-        if isinstance(c.type, String) and c.type.length is not None
-    )
-
-
-def _check_columns(table: Table, values: dict[str, Any], what: str) -> None:
-    """Refuse (``FormatError``) a string longer than its column: PostgreSQL would fail the whole
-    transaction, and with it every other document of the repository."""
-    for name, length in _lengths(table):
-        value = values.get(name)
-        if isinstance(value, str) and len(value) > length:
-            raise FormatError(
-                f"{what}: {name} of {len(value)} characters is over the limit of {length}"
-            )
-
-
 def _checked(model: type[M], values: dict[str, Any], what: str) -> M:
-    _check_columns(table_of(model), values, what)
+    check_columns(_lengths(table_of(model)), values, what)
     return model(**values)
-
-
-def _read(packages: Iterable[PackageRecord]) -> Iterator[PackageRecord]:
-    """The decoder's packages; whatever it raises reaches the caller as a ``FormatError``, so
-    that a database error (which is not the document's) stays apart from a decoding one."""
-    iterator = iter(packages)
-    while True:
-        try:
-            package = next(iterator)
-        except StopIteration:
-            return
-        except FormatError:
-            raise
-        except Exception as exc:
-            raise FormatError(decoder_failure(exc)) from None
-        yield package
-
-
-def _package_row(package: PackageRecord) -> dict[str, Any] | None:
-    name = package.name
-    if not name:
-        return None
-    base = base_of(package.purl) if package.purl else None
-    return {
-        "purl": package.purl,
-        "purl_base": base,
-        "type": package.type,
-        "namespace": package.namespace,
-        "name": name[:512],
-        "version": package.version[:255] if package.version else None,
-        "licenses": list(package.licenses),
-    }
-
-
-def _package_rows(record: SbomRecord) -> Iterator[dict[str, Any]]:
-    """The SBOM's package rows (without ``sbom_id``) in order; a ``FormatError`` ends them."""
-    count = 0
-    for package in _read(record.packages):
-        row = _package_row(package)
-        if row is None:
-            continue
-        count += 1
-        _check_columns(_PACKAGES, row, f"package #{count}")
-        yield row
-
-
-def _sbom_row(doc: SbomDoc) -> tuple[dict[str, Any], SbomRecord]:
-    """The SBOM's header decoded into its ``sboms`` row (without ``attachment_digest``)."""
-    record = doc.decode()
-    row = {
-        "layer_digest": doc.layer_digest,
-        "format": record.format,
-        "spec_version": record.spec_version,
-        "tool": ", ".join(record.tools)[:1000] or None,
-        "name": record.name,
-    }
-    _check_columns(_SBOMS, row, "SBOM")
-    return row, record
-
-
-def _sbom_failure(doc: SbomDoc, exc: Exception) -> str:
-    return f"layer {doc.layer_digest}: {decoder_failure(exc)}"
-
-
-def _packages_failure(doc: SbomDoc, stored: int, exc: FormatError) -> str:
-    return f"SBOM {doc.layer_digest}: packages after #{stored}: {exc}"
 
 
 def store(session: Session, attachment_digest: str, docs: DecodedDocuments) -> int:
@@ -319,14 +227,42 @@ def store_all(session: Session, held: dict[str, DecodedDocuments]) -> dict[str, 
     if prepared:
         ids = connection.execute(_INSERT_SBOM, [row for row, _ in prepared]).scalars().all()
         packages = [
-            {**package, "sbom_id": sbom_id}
+            (sbom_id, *package)
             for sbom_id, (_, ready) in zip(ids, prepared, strict=True)
             for package in ready.packages
         ]
-        for start in range(0, len(packages), _PACKAGE_BATCH):
-            connection.execute(_INSERT_PACKAGE, packages[start : start + _PACKAGE_BATCH])
+        _insert_packages(connection, packages)
     session.flush()
     return counts
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_packages_sql(paramstyle: str, rows: int) -> str:
+    marker = "?" if paramstyle == "qmark" else "%s"  # SQLite's driver; psycopg's
+    columns = ("sbom_id", *PACKAGE_COLUMNS)
+    values = f"({', '.join(marker for _ in columns)})"
+    return (
+        f"INSERT INTO {_PACKAGES.name} ({', '.join(columns)}) VALUES {', '.join([values] * rows)}"
+    )
+
+
+def _insert_packages(connection: Connection, rows: Sequence[tuple[int, *PackageRow]]) -> None:
+    """Package rows (``sbom_id`` first) straight to the driver: per row, SQLAlchemy's parameter
+    work cost more than the database's insert. The rows are what the driver takes as they are
+    (the licenses already JSON text, as the JSON type writes them).
+
+    On SQLite, many rows a statement: its ``executemany`` gives up the GIL and waits to take it
+    back at every row (behind the crawl's event loop); 8 parameters a row keeps a batch inside
+    its limit on parameters. psycopg's ``executemany`` (pipelined) costs the least CPU there,
+    less than one statement of many rows, whose placeholders it converts in Python."""
+    paramstyle = connection.dialect.paramstyle
+    for start in range(0, len(rows), _PACKAGE_BATCH):
+        batch = rows[start : start + _PACKAGE_BATCH]
+        if paramstyle == "qmark":
+            sql = _insert_packages_sql(paramstyle, len(batch))
+            connection.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(batch)))
+        else:
+            connection.exec_driver_sql(_insert_packages_sql(paramstyle, 1), list(batch))
 
 
 def _signature_row(digest: str, sig: SignatureDoc) -> dict[str, Any]:
@@ -347,7 +283,7 @@ def _signature_row(digest: str, sig: SignatureDoc) -> dict[str, Any]:
         "layer": sig.layer,
         "annotations": dict(sig.annotations),
     }
-    _check_columns(table_of(Signature), row, f"layer {sig.layer_digest}")
+    check_columns(_lengths(table_of(Signature)), row, f"layer {sig.layer_digest}")
     return row
 
 
@@ -384,27 +320,27 @@ def _attestation(digest: str, att: AttestationDoc) -> Attestation:
 def _stream_sbom(session: Session, digest: str, doc: SbomDoc, errors: list[str]) -> int:
     """Decode an SBOM too large to prepare and stream its packages in; 1 when it is recorded."""
     try:
-        row, record = _sbom_row(doc)
+        row, record = sbom_row(doc.layer_digest, doc.source, wrapped=doc.wrapped, columns=COLUMNS)
     except Exception as exc:  # the document's failure, whatever the decoder raised
-        errors.append(_sbom_failure(doc, exc))
+        errors.append(sbom_failure(doc.layer_digest, exc))
         return 0
     sbom = Sbom(attachment_digest=digest, **row)
     session.add(sbom)
     session.flush()
     stored = 0
-    batch: list[dict[str, Any]] = []
+    batch: list[tuple[int, *PackageRow]] = []
     connection = session.connection()
     try:
-        for package in _package_rows(record):
-            batch.append({**package, "sbom_id": sbom.id})
+        for package in package_rows(record, COLUMNS):
+            batch.append((sbom.id, *package))
             if len(batch) >= _PACKAGE_BATCH:
-                connection.execute(_INSERT_PACKAGE, batch)
+                _insert_packages(connection, batch)
                 stored += len(batch)
                 batch = []
     except FormatError as exc:
-        errors.append(_packages_failure(doc, stored + len(batch), exc))
+        errors.append(packages_failure(doc.layer_digest, stored + len(batch), exc))
     if batch:
-        connection.execute(_INSERT_PACKAGE, batch)
+        _insert_packages(connection, batch)
         stored += len(batch)
     sbom.package_count = stored
     return 1

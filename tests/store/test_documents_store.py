@@ -1,20 +1,26 @@
-"""SBOMs recorded three ways give the same rows: decoded ahead (``SbomDoc.prepare``, package
-rows built on the crawl's thread), left to the writer by the budget, or too large to parse
-whole and streamed into the database; a package that cannot be read ends its list the same way."""
+"""SBOMs recorded four ways give the same rows: decoded ahead (``SbomDoc.prepare``, package
+rows built on the crawl's thread, or ``sbom_rows.prepare`` in a worker process), left to the
+writer by the budget, or too large to parse whole and streamed into the database; a package
+that cannot be read ends its list the same way. Package rows written straight to the driver
+are the rows SQLAlchemy's JSON type wrote."""
 
 from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.oci.digest import Digest
-from catalog.store import documents
+from catalog.store import documents, sbom_rows
 from catalog.store.documents import DecodedDocuments, SbomDoc
 from catalog.store.models import Sbom, SbomPackage
+
+_DIGEST = "sha256:" + "9" * 64
 
 
 def _spdx(count: int, *, bad_at: int | None = None, padding: int = 0) -> bytes:
@@ -23,8 +29,9 @@ def _spdx(count: int, *, bad_at: int | None = None, padding: int = 0) -> bytes:
             "name": f"lib{i}",
             "versionInfo": f"1.{i}",
             "licenseConcluded": "MIT",
+            "licenseDeclared": "Apache-2.0 OR Zlib-é",
             "externalRefs": [
-                {"referenceType": "purl", "referenceLocator": f"pkg:npm/lib{i}@1.{i}"}
+                {"referenceType": "purl", "referenceLocator": f"pkg:npm/@scope/lib{i}@1.{i}"}
             ],
             "description": "x" * padding,
         }
@@ -35,17 +42,43 @@ def _spdx(count: int, *, bad_at: int | None = None, padding: int = 0) -> bytes:
     return json.dumps({"spdxVersion": "SPDX-2.3", "name": "doc", "packages": packages}).encode()
 
 
+# Every column but the ids, the licenses as the database holds their text.
+_COLUMNS = (
+    SbomPackage.purl,
+    SbomPackage.purl_base,
+    SbomPackage.type,
+    SbomPackage.namespace,
+    SbomPackage.name,
+    SbomPackage.version,
+    SbomPackage.licenses,
+    cast(SbomPackage.licenses, Text).label("licenses_text"),
+)
+
+
 def _rows(session: Session, attachment: str) -> tuple[int, list[tuple[Any, ...]]]:
     sbom = session.scalars(select(Sbom).where(Sbom.attachment_digest == attachment)).one()
     packages = session.execute(
-        select(SbomPackage.purl, SbomPackage.purl_base, SbomPackage.name, SbomPackage.version)
-        .where(SbomPackage.sbom_id == sbom.id)
-        .order_by(SbomPackage.id)
+        select(*_COLUMNS).where(SbomPackage.sbom_id == sbom.id).order_by(SbomPackage.id)
     ).all()
     return sbom.package_count, [tuple(row) for row in packages]
 
 
-def test_prepared_budgeted_and_streamed_sboms_record_the_same_rows(
+def _in_a_process(digest: str, data: bytes) -> SbomDoc:
+    doc = SbomDoc(digest, b"")
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        doc.prepared = pool.submit(
+            sbom_rows.prepare,
+            digest,
+            data,
+            wrapped=False,
+            budget=1024 * 1024,
+            columns=documents.COLUMNS,
+        ).result(timeout=120)
+    return doc
+
+
+def test_sboms_prepared_on_a_thread_in_a_process_budgeted_and_streamed_record_the_same_rows(
     sessions: sessionmaker[Session],
 ) -> None:
     small = _spdx(50, bad_at=40)
@@ -56,29 +89,50 @@ def test_prepared_budgeted_and_streamed_sboms_record_the_same_rows(
     budgeted = SbomDoc("sha256:" + "2" * 64, io.BytesIO(small))
     budgeted.prepare(budget=10_000)  # a few rows' worth: the writer streams it
     streamed = SbomDoc("sha256:" + "3" * 64, io.BytesIO(large))
+    in_process = _in_a_process("sha256:" + "5" * 64, small)
     assert prepared.prepared is not None
     assert len(prepared.prepared.packages) == 40
+    assert in_process.prepared is not None
+    assert in_process.prepared.packages == prepared.prepared.packages
     assert budgeted.prepared is None
     assert streamed.prepared is None
 
     held = {
         str(Digest.of(b"a%d" % n)): DecodedDocuments(sboms=[doc])
-        for n, doc in enumerate([prepared, budgeted, streamed])
+        for n, doc in enumerate([prepared, budgeted, streamed, in_process])
     }
     with sessions.begin() as session:
         counts = documents.store_all(session, held)
-    assert list(counts.values()) == [1, 1, 1]
+    assert list(counts.values()) == [1, 1, 1, 1]
     for docs in held.values():
         (error,) = docs.errors
         assert "packages after #40: " in error
         assert "packages[40].versionInfo" in error
 
     with sessions() as session:
-        first, second, third = (_rows(session, digest) for digest in held)
-    assert first == second == third
+        first, second, third, fourth = (_rows(session, digest) for digest in held)
+    assert first == second == third == fourth
     count, rows = first
     assert count == 40
-    assert rows[0] == ("pkg:npm/lib0@1.0", "pkg:npm/lib0", "lib0", "1.0")
+    licenses = ["MIT", "Apache-2.0 OR Zlib-é"]
+    assert rows[0][:7] == (
+        "pkg:npm/%40scope/lib0@1.0",
+        "pkg:npm/%40scope/lib0",
+        "npm",
+        "@scope",
+        "lib0",
+        "1.0",
+        licenses,
+    )
+    # The text is what SQLAlchemy's JSON type writes for the same row.
+    with sessions.begin() as session:
+        session.add(Sbom(attachment_digest=_DIGEST, layer_digest=_DIGEST, format="spdx"))
+        session.flush()
+        sbom_id = session.scalars(select(Sbom.id).where(Sbom.attachment_digest == _DIGEST)).one()
+        values = dict(zip(sbom_rows.PACKAGE_COLUMNS, rows[0][:6], strict=False))
+        session.execute(insert(SbomPackage), {**values, "licenses": licenses, "sbom_id": sbom_id})
+    with sessions() as session:
+        assert _rows(session, _DIGEST) == (0, [rows[0]])
 
 
 def test_an_sbom_that_cannot_be_read_is_an_error_and_no_row(
