@@ -25,7 +25,6 @@ import json
 import os
 import random
 import resource
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, insert, text
 
+from bench._stats import p50_p99
 from catalog.app.catalog_service import CatalogService
 from catalog.oci import mediatypes as mt
 from catalog.oci.client import RegistryClient
@@ -238,8 +238,7 @@ def latencies(call: Callable[[], object], n: int = 1000) -> tuple[float, float]:
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+    return p50_p99(samples)
 
 
 def lookup_bench(label: str, url: str, rows: int) -> None:
