@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -9,13 +10,13 @@ from catalog.errors import CatalogError
 from catalog.oci.copy import Copier, CopyLedger, CopyStats
 from catalog.oci.digest import Digest
 from catalog.oci.errors import OCIError
-from catalog.oci.manifest import Manifest
+from catalog.oci.manifest import Descriptor, Manifest
 from replication.planner import RepositoryPlan
 from replication.referrers import ReferrerCopier, SubjectClaims, subject_claims
 from replication.report import Action, ImageError, PlannedCopy, RunReport, TagConflict
 from replication.rules import ConflictPolicy, Rule
 from replication.stores import Store
-from replication.tags import needs_tag
+from replication.tags import tag_outdated
 
 # (source repository, tag, digest) → why the image may not be copied, or None when it may.
 Admit = Callable[[str, str, Digest], Awaitable[str | None]]
@@ -54,6 +55,10 @@ async def replicate_image(
     )
     action: Action = "failed"
     reason = ""
+    # The destination's tag is asked for beside the source's manifest, not after it: both
+    # answers are needed whatever they say, and a no-change image then waits for one round trip
+    # instead of two.
+    resolving = asyncio.ensure_future(dst.resolve(tag))
     try:
         manifest = await src.get_manifest(tag)
         digest = manifest.digest
@@ -64,7 +69,7 @@ async def replicate_image(
                 report.images_denied += 1
                 report.errors.append(ImageError(plan.source, tag, denied, outcome="denied"))
                 return digest
-        moved = await _copy_tag(copier, manifest, tag, state.rule.conflict)
+        moved = await _copy_tag(copier, manifest, tag, state.rule.conflict, resolving)
         if state.rule.referrers:
             referrers = ReferrerCopier(
                 copier,
@@ -94,6 +99,7 @@ async def replicate_image(
             action = "skip"
             report.images.skipped += 1
     finally:
+        await _reap(resolving)
         report.counts.add(stats)
         if report.planned is not None:
             report.planned.append(
@@ -113,10 +119,24 @@ async def replicate_image(
     return digest
 
 
-async def _copy_tag(copier: Copier, manifest: Manifest, tag: str, policy: ConflictPolicy) -> bool:
-    """Put the image at the destination tag; True when the tag was written."""
-    if not await needs_tag(copier.dst, manifest, tag, policy):
+async def _copy_tag(
+    copier: Copier,
+    manifest: Manifest,
+    tag: str,
+    policy: ConflictPolicy,
+    current: Awaitable[Descriptor | None],
+) -> bool:
+    """Put the image at the destination tag (``current``: what it is now); True when the tag
+    was written."""
+    if not tag_outdated(await current, copier.dst, manifest, tag, policy):
         copier.stats.manifests_skipped += 1
         return False
     await copier.copy(manifest, tag)
     return True
+
+
+async def _reap(resolving: asyncio.Future[Descriptor | None]) -> None:
+    """Ends the destination's look-up: cancelled when the image did not need its answer (the
+    source failed, admission denied), its failure retrieved (the image's error is told already)."""
+    resolving.cancel()  # nothing when it is done
+    await asyncio.gather(resolving, return_exceptions=True)

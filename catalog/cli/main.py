@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import gc
-import importlib
-import sys
-from types import ModuleType
-from typing import IO, Any
 
-import click
+# This module's own imports (click's ~20 modules) run with the collector paused too, for _load's
+# reason: ~17 young-generation collections would walk what lives as long as the process and free
+# nothing. Resumed at the end of the module.
+_COLLECTING = gc.isenabled()
+gc.disable()
 
-from catalog import __version__
-from catalog.cli.errors import EXIT_USAGE
-from catalog.cli.log_options import log_options
-from catalog.cli.output import FORMATS
+import importlib  # noqa: E402
+import sys  # noqa: E402
+from types import ModuleType  # noqa: E402
+from typing import IO, Any  # noqa: E402
+
+import click  # noqa: E402
+
+from catalog import __version__  # noqa: E402
+from catalog.cli.errors import EXIT_USAGE  # noqa: E402
+from catalog.cli.log_options import log_options  # noqa: E402
+from catalog.cli.output import FORMATS  # noqa: E402
 
 # Command name → "module:attribute". A command's module is imported only when it runs (or for
 # --help), so `xregistry replicate once` does not pay for the catalog's, gRPC's or sigstore's
@@ -180,6 +187,10 @@ def main(
       xregistry find pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1
     """
 
+
+gc.freeze()  # else the first allocation once resumed walks all of the above
+if _COLLECTING:
+    gc.enable()
 
 if __name__ == "__main__":
     main(prog_name="xregistry")  # as the console script names itself in usage and errors
