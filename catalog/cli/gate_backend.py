@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from catalog.gate.checker import CheckResult, Gate
-    from catalog.oci.secrets import Secrets
     from catalog.trust.policy.stored import Policies, PolicyView
 
 
@@ -55,7 +54,7 @@ class GateBackend(Protocol):
 class LocalGate:
     """The gate on the database, verifying with Sigstore's production instance (and staging).
     The ORM sessions, the gate and the user's secrets are made when first needed: listing the
-    policy sets needs none of them, a warm check no sessions."""
+    policy sets needs none of them, a warm check neither sessions nor secrets."""
 
     def __init__(self, engine: Engine, staging: bool) -> None:
         self.engine = engine
@@ -67,13 +66,9 @@ class LocalGate:
 
         return session_factory(self.engine)
 
-    @cached_property
-    def secrets(self) -> Secrets:
-        """What registries' names resolve to when asked live: the local user's."""
-        return local_secrets()
-
-    def gate(self) -> Gate:
-        """The gate itself, for commands that drive it directly (`admission review`)."""
+    def gate(self, *, inline: bool = False) -> Gate:
+        """The gate itself, for commands that drive it directly (`admission review`); ``inline``
+        when the command asks it once (no worker threads: see :class:`Gate`)."""
         from catalog.gate import build_gate
         from catalog.trust import load
 
@@ -84,12 +79,13 @@ class LocalGate:
             parse_sigstore=False,
         )
         # On the engine: the ORM's sessions are made only if a registry is asked.
-        return build_gate(self.engine, trust, self.secrets)
+        # The local user's secrets (and their config file) read only if a registry is asked.
+        return build_gate(self.engine, trust, local_secrets, inline=inline)
 
     def check(
         self, image: str, policy: str, *, live: bool, offline: bool, adhoc: PolicySource | None
     ) -> CheckResult:
-        gate = self.gate()
+        gate = self.gate(inline=True)
         loaded = gate.adhoc(adhoc.text, adhoc.origin) if adhoc is not None else None
         return asyncio.run(
             gate.check(image, policy, resolve_live=live, offline=offline, adhoc=loaded)

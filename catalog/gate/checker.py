@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from catalog.trust.policy.compiled import PolicySet
 
 T = TypeVar("T")
+P = ParamSpec("P")
 # What the warm path reads of an image: its digest (None: the catalog has no such tag), the
 # policy set to judge with, and the attachments marker (count, newest id).
 State = tuple[str | None, "LoadedPolicy", tuple[int, int]]
@@ -109,8 +110,12 @@ class Gate:
         cache_size: int = 10_000,
         audit: DecisionLog | None = None,
         state_ttl: float = STATE_TTL,
+        inline: bool = False,
     ) -> None:
         self.trust = trust
+        # A process that asks once and has nothing else to answer (the CLI): the store's work
+        # runs on the calling thread, as a worker thread would only add its start to the wait.
+        self._inline = inline
         self.resolve_live = resolve_live
         self.index_live = index_live
         self._cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
@@ -223,8 +228,9 @@ class Gate:
         asking a registry, and live work stops at the deadline (:class:`DeadlineExceeded`).
         ``asked`` is recorded with the decision; ``state`` is what :meth:`states` read for it
         (several images in one read)."""
-        # Every read of the store, every verification and the evaluation run on worker threads:
-        # on the event loop they would hold up every other call the server is answering.
+        # Every read of the store, every verification and the evaluation run on worker threads
+        # (unless inline): on the event loop they would hold up every other call the server is
+        # answering.
         started = time.monotonic()
         reference = _reference(image)
         live = resolve_live and not offline
@@ -232,7 +238,7 @@ class Gate:
             # The read model first: a warm check then needs neither the database nor a thread.
             known = self._known([reference], policy, live, adhoc)
             if known is None:
-                known = await asyncio.to_thread(self._states, [reference], policy, live, adhoc)
+                known = await self._off_loop(self._states, [reference], policy, live, adhoc)
             [state] = known
         plan = self._plan(reference, policy, state, adhoc, namespace, deadline)
         loaded = plan.loaded
@@ -242,7 +248,7 @@ class Gate:
         digest, marker, cached = plan.digest, plan.marker, plan.cached
         if digest is None:
             digest = await self._digest(reference, live, offline, deadline)
-            marker = await asyncio.to_thread(self._marker, digest)
+            marker = await self._off_loop(self._marker, digest)
         key = self._key(digest, reference, policy, adhoc, loaded, plan.selection)
         if plan.digest is None and adhoc is None:
             cached = self._cached((*key, marker))
@@ -251,13 +257,19 @@ class Gate:
             assert self.index_live is not None
             with contextlib.suppress(OCIError):
                 await _within(deadline, self.index_live(reference, digest), f"fetching {reference}")
-            marker = await asyncio.to_thread(self._marker, digest)
+            marker = await self._off_loop(self._marker, digest)
             cached = self._cached((*key, marker)) if adhoc is None else None
         if cached is not None:
             return self._answer(reference, policy, adhoc, loaded, cached, None, asked, started)
-        decision = await asyncio.to_thread(self._decide, digest, str(reference), loaded, namespace)
+        decision = await self._off_loop(self._decide, digest, str(reference), loaded, namespace)
         new = (*key, marker)
         return self._answer(reference, policy, adhoc, loaded, decision, new, asked, started)
+
+    async def _off_loop(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``work(*args, **kwargs)`` on a worker thread, or here when the gate is inline."""
+        if self._inline:
+            return work(*args, **kwargs)
+        return await asyncio.to_thread(work, *args, **kwargs)
 
     def known_check(
         self,
@@ -632,14 +644,17 @@ async def _within(deadline: float | None, work: Awaitable[T], what: str) -> T:
 def build_gate(
     sessions: sessionmaker[Session] | Engine,
     trust: TrustConfig,
-    secrets: Secrets | None = None,
+    secrets: Secrets | Callable[[], Secrets] | None = None,
     *,
     limits: RegistryOptions | None = None,
     audit: DecisionLog | None = None,
+    inline: bool = False,
 ) -> Gate:
     """The gate, asking registries live for what the catalog has not seen (with the named
-    ``secrets`` their registries refer to, none by default, and clients under ``limits``).
-    Given an engine, the indexer's ORM sessions are made when a registry is first asked."""
+    ``secrets`` their registries refer to, none by default — or what makes them, called then —
+    and clients under ``limits``).
+    Given an engine, the indexer's ORM sessions are made when a registry is first asked.
+    ``inline``: for a process that asks once (see :class:`Gate`)."""
 
     @cache
     def indexing() -> tuple[sessionmaker[Session], Secrets]:
@@ -647,7 +662,8 @@ def build_gate(
         from catalog.store.db import session_factory
 
         made = session_factory(sessions) if isinstance(sessions, Engine) else sessions
-        return made, secrets or Secrets()
+        given = secrets() if callable(secrets) else secrets
+        return made, given or Secrets()
 
     # The indexer (and aiohttp) imported only when a registry is asked: a warm check never is.
     async def resolve(reference: ImageReference) -> str:
@@ -660,4 +676,4 @@ def build_gate(
 
         return await index_live(*indexing(), reference, digest, limits=limits)
 
-    return Gate(sessions, trust, resolve_live=resolve, index_live=fetch, audit=audit)
+    return Gate(sessions, trust, resolve_live=resolve, index_live=fetch, audit=audit, inline=inline)

@@ -64,7 +64,8 @@ READ_NEVER = (
 )
 # A verify the catalog can answer asks no registry: neither the indexer nor an HTTP client. It
 # verifies nothing either (the results are stored: no Sigstore, no cryptography), compiles the
-# stored policy set from its canonical JSON (no pydantic, no YAML) and reads in Core (no ORM).
+# stored policy set from its canonical JSON (no pydantic, no YAML) and reads in Core (no ORM),
+# on its own thread (no worker threads), and needs no secrets.
 WARM_VERIFY_NEVER = (
     "aiohttp",
     "alembic",
@@ -85,6 +86,8 @@ WARM_VERIFY_NEVER = (
     "catalog.trust._internal.keys",
     "catalog.trust.policy.loading",
     "catalog.trust.policy.model",
+    "catalog.oci.secrets",  # the user's secrets: read only if a registry is asked
+    "concurrent.futures.thread",  # the store's work inline: the command is its only caller
 )
 # With --server nothing of the database either.
 REMOTE_NEVER = (*NEVER, "sqlalchemy", "catalog.store.queries", "catalog.store.models")
