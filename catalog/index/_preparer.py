@@ -68,14 +68,16 @@ class SbomPreparer:
     async def _start(self) -> None:
         # Spawned, not forked: this process runs threads (the event loop's, the writer's),
         # whose locks a fork would copy held.
-        pool = ProcessPoolExecutor(
-            self._processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=importlib.import_module,
-            initargs=(sbom_rows.__name__,),
-        )
         loop = asyncio.get_running_loop()
+        pool: ProcessPoolExecutor | None = None
         try:
+            # Making the pool can fail too (its queues need POSIX semaphores: no /dev/shm).
+            pool = ProcessPoolExecutor(
+                self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=importlib.import_module,
+                initargs=(sbom_rows.__name__,),
+            )
             # The first submission starts the processes: off the event loop.
             probes = await loop.run_in_executor(
                 self._thread, lambda: [pool.submit(os.getpid) for _ in range(self._processes)]
@@ -84,7 +86,8 @@ class SbomPreparer:
         except Exception as exc:
             log.warning("SBOM worker processes did not start: %s", first_line(exc))
             self.broken = True
-            await loop.run_in_executor(self._thread, pool.shutdown)
+            if pool is not None:
+                await loop.run_in_executor(self._thread, pool.shutdown)
             return
         self._pool = pool
 

@@ -127,6 +127,30 @@ async def test_a_worker_that_dies_loses_no_sbom(thread: ThreadPoolExecutor) -> N
         await preparer.close()
 
 
+async def test_a_pool_that_cannot_be_made_leaves_the_sboms_to_the_thread(
+    thread: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Making the pool fails where its queues cannot get POSIX semaphores (no writable
+    /dev/shm): the crawl goes on, on its thread, and says why once."""
+
+    def no_semaphores(*args: object, **kwargs: object) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(_preparer, "ProcessPoolExecutor", no_semaphores)
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    try:
+        await preparer.start()
+        assert preparer.broken
+        docs = _docs(4, 10)
+        for doc, _ in docs:
+            await preparer.prepare(doc, _BUDGET)
+        assert preparer.in_processes == 0
+        assert [doc.prepared for doc, _ in docs] == [expected for _, expected in docs]
+    finally:
+        await preparer.close()
+    assert "SBOM worker processes did not start" in caplog.text
+
+
 async def test_few_sboms_start_no_process(thread: ThreadPoolExecutor) -> None:
     preparer = SbomPreparer(thread, processes=1, after=5)
     docs = _docs(5, 10)
