@@ -367,11 +367,8 @@ class Crawler:
             self._link(scan, subject, digest, "referrers-api", artifact_type)
         for manifest in list(scan.manifests.values()):
             for d in manifest.manifests:
-                target = d.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
-                if (
-                    d.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) == mt.BUILDKIT_ATTESTATION
-                    and target
-                ):
+                target = d.attests
+                if target:
                     if is_digest(target):
                         subject = str(Digest.parse(target))
                         self._link(scan, subject, str(d.digest), "in-index", None)

@@ -50,9 +50,7 @@ def in_index_attestations(index: Manifest) -> list[Attachment]:
     """BuildKit attestation manifests inside an index, attached to the image they name."""
     found = []
     for d in index.manifests:
-        if d.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) != mt.BUILDKIT_ATTESTATION:
-            continue
-        target = d.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
+        target = d.attests
         if target and is_digest(target):  # one that names no image is attached to none
             found.append(
                 Attachment(Digest.parse(target), d, "in-index", "application/vnd.in-toto+json")

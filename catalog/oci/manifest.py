@@ -53,6 +53,20 @@ class Descriptor:
     urls: tuple[str, ...] = ()
     data: str | None = None
 
+    @property
+    def buildkit_attestation(self) -> bool:
+        """Whether this index entry is one of BuildKit's attestation manifests."""
+        return self.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) == mt.BUILDKIT_ATTESTATION
+
+    @property
+    def attests(self) -> str | None:
+        """What a BuildKit attestation entry names as its image: the annotation's text,
+        unchecked (each caller decides what one that is not a digest means); None for any other
+        entry or one naming nothing."""
+        if not self.buildkit_attestation:
+            return None
+        return self.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "mediaType": self.media_type,

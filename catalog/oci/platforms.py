@@ -64,12 +64,7 @@ def _label(d: Descriptor) -> str:
 
 def platform_images(index: Manifest) -> list[Descriptor]:
     """The entries of ``index`` that are images for a platform (not BuildKit's attestations)."""
-    return [
-        d
-        for d in index.manifests
-        if d.platform is not None
-        and d.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) != mt.BUILDKIT_ATTESTATION
-    ]
+    return [d for d in index.manifests if d.platform is not None and not d.buildkit_attestation]
 
 
 def choose(index: Manifest, platform: PlatformChoice) -> Descriptor:

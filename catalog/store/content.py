@@ -9,7 +9,6 @@ from typing import TypeVar
 from sqlalchemy import insert, select, union_all, update
 from sqlalchemy.orm import Session
 
-from catalog.oci import mediatypes as mt
 from catalog.oci.digest import Digest, is_digest
 from catalog.oci.manifest import Descriptor
 from catalog.oci.manifest import Manifest as OciManifest
@@ -94,9 +93,7 @@ def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
 
 def _attests(child: Descriptor) -> str | None:
     """The image a BuildKit attestation child describes, when its annotation is a digest."""
-    if child.annotations.get(mt.BUILDKIT_REFERENCE_TYPE) != mt.BUILDKIT_ATTESTATION:
-        return None
-    target = child.annotations.get(mt.BUILDKIT_REFERENCE_DIGEST)
+    target = child.attests
     return str(Digest.parse(target)) if target is not None and is_digest(target) else None
 
 
