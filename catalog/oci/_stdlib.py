@@ -31,6 +31,15 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
+def _length(value: str | None) -> int | None:
+    """A Content-Length header's number, or None for any other text: headers arrive as
+    latin-1, where ``isdigit()`` also takes '²', and ``int()`` refuses past 4,300 digits."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 19 else None
+
+
 class _Deadline(TimeoutError):
     """A deadline of the request's (not a socket's read timeout) has passed."""
 
@@ -161,11 +170,7 @@ class _Answer:
         self.content = _Body(self)
         self._deadline = deadline
         self._released = False
-
-    @property
-    def content_length(self) -> int | None:
-        value = self.headers.get("Content-Length")
-        return int(value) if value is not None and value.strip().isdigit() else None
+        self.content_length = _length(raw.msg.get("Content-Length"))
 
     def remaining(self) -> float | None:
         if self._deadline is None:

@@ -455,6 +455,35 @@ async def test_a_malformed_digest_header_is_the_registrys_fault(
             assert "Docker-Content-Digest 'sha256:nothex\\x7f' is not a digest" in str(error)
 
 
+async def test_a_content_length_that_is_no_number_is_no_crash(
+    clients: list[RegistryClient],
+) -> None:
+    # '²' (latin-1, as headers are read) passes str.isdigit(); 5,000 digits pass it too but
+    # not int(). Either transport answers with the manifest or a typed error, never ValueError.
+    for length in ("\xb2".encode("latin-1"), b"9" * 5000):
+
+        async def handle(
+            req: Request, writer: asyncio.StreamWriter, length: bytes = length
+        ) -> None:
+            writer.write(
+                b"HTTP/1.1 200 X\r\nConnection: close\r\nContent-Type: "
+                + MANIFEST_MEDIA_TYPE.encode()
+                + b"\r\nContent-Length: "
+                + length
+                + b"\r\n\r\n"
+                + MANIFEST
+            )
+            await writer.drain()
+
+        with serve(handle) as fake:
+            client = make(clients, fake)
+            try:
+                got: object = (await asyncio.wait_for(client.get_manifest("app", "v1"), 5)).raw
+            except OCIError as error:
+                got = error
+            assert got == MANIFEST or (isinstance(got, OCIError) and "\n" not in str(got))
+
+
 async def test_a_digest_asked_for_is_the_digest_checked_whatever_is_announced(
     clients: list[RegistryClient],
 ) -> None:
