@@ -46,7 +46,7 @@ from catalog.index.sources import RepositoryOpener
 from catalog.oci import mediatypes as mt
 from catalog.oci.attachments import attachment_type
 from catalog.oci.boundedjson import first_line
-from catalog.oci.digest import Digest, is_digest
+from catalog.oci.digest import Digest, as_digest
 from catalog.oci.errors import InvalidReference, NotInRegistry, OCIError
 from catalog.oci.globs import is_glob, matcher
 from catalog.oci.manifest import Manifest
@@ -369,9 +369,8 @@ class Crawler:
             for d in manifest.manifests:
                 target = d.attests
                 if target:
-                    if is_digest(target):
-                        subject = str(Digest.parse(target))
-                        self._link(scan, subject, str(d.digest), "in-index", None)
+                    if (named := as_digest(target)) is not None:
+                        self._link(scan, str(named), str(d.digest), "in-index", None)
                     else:
                         reason = f"attestation {d.digest} names no digest: {target[:_SHOWN]!r}"
                         scan.errors.append((str(manifest.digest), reason))

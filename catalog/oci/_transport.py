@@ -17,43 +17,16 @@ import aiohttp.payload
 import yarl
 from aiohttp.abc import AbstractStreamWriter
 
-# The shared helpers, still importable from here where they lived before ``_http``.
 from catalog.oci._http import (
-    JSON_DEPTH,
-    JSON_VALUES,
-    OFF_LOOP,
     READ_CHUNK,
     Answer,
     HTTPTransport,
-    Trickle,
     Unreachable,
-    decode_json,
-    describe,
-    next_link,
-    off_loop,
-    one_line,
-    repository_scopes,
-    sent_secrets,
 )
 from catalog.oci.credentials import CredentialStore
 from catalog.oci.options import RegistryOptions
 
-__all__ = [
-    "CONNECTION_ERRORS",
-    "JSON_DEPTH",
-    "JSON_VALUES",
-    "OFF_LOOP",
-    "READ_CHUNK",
-    "Transport",
-    "Trickle",
-    "decode_json",
-    "describe",
-    "next_link",
-    "off_loop",
-    "one_line",
-    "repository_scopes",
-    "sent_secrets",
-]
+__all__ = ["CONNECTION_ERRORS", "Transport"]
 
 CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 _WRITE_SLICE = 1024 * 1024

@@ -9,7 +9,7 @@ from typing import TypeVar
 from sqlalchemy import insert, select, union_all, update
 from sqlalchemy.orm import Session
 
-from catalog.oci.digest import Digest, is_digest
+from catalog.oci.digest import as_digest
 from catalog.oci.manifest import Descriptor
 from catalog.oci.manifest import Manifest as OciManifest
 from catalog.store.models import (
@@ -93,8 +93,8 @@ def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
 
 def _attests(child: Descriptor) -> str | None:
     """The image a BuildKit attestation child describes, when its annotation is a digest."""
-    target = child.attests
-    return str(Digest.parse(target)) if target is not None and is_digest(target) else None
+    named = as_digest(child.attests or "")
+    return None if named is None else str(named)
 
 
 def tags_of(session: Session, repository: Repository) -> dict[str, Tag]:
