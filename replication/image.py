@@ -55,10 +55,10 @@ async def replicate_image(
     )
     action: Action = "failed"
     reason = ""
-    # The destination's tag is asked for beside the source's manifest, not after it: both
-    # answers are needed whatever they say, and a no-change image then waits for one round trip
-    # instead of two.
-    resolving = asyncio.ensure_future(dst.resolve(tag))
+    # Without admission the destination's tag is asked for beside the source's manifest, not
+    # after it: both answers are needed whatever they say, and a no-change image then waits for
+    # one round trip instead of two. With admission it is asked only for an admitted image.
+    resolving = asyncio.ensure_future(dst.resolve(tag)) if state.admit is None else None
     try:
         manifest = await src.get_manifest(tag)
         digest = manifest.digest
@@ -69,6 +69,8 @@ async def replicate_image(
                 report.images_denied += 1
                 report.errors.append(ImageError(plan.source, tag, denied, outcome="denied"))
                 return digest
+        if resolving is None:  # admitted
+            resolving = asyncio.ensure_future(dst.resolve(tag))
         moved = await _copy_tag(copier, manifest, tag, state.rule.conflict, resolving)
         if state.rule.referrers:
             referrers = ReferrerCopier(
@@ -135,8 +137,10 @@ async def _copy_tag(
     return True
 
 
-async def _reap(resolving: asyncio.Future[Descriptor | None]) -> None:
-    """Ends the destination's look-up: cancelled when the image did not need its answer (the
-    source failed, admission denied), its failure retrieved (the image's error is told already)."""
+async def _reap(resolving: asyncio.Future[Descriptor | None] | None) -> None:
+    """Ends the destination's look-up, if one was asked: cancelled when the image did not need
+    its answer (the source failed), its failure retrieved (the image's error is told already)."""
+    if resolving is None:
+        return
     resolving.cancel()  # nothing when it is done
     await asyncio.gather(resolving, return_exceptions=True)
