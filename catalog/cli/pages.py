@@ -35,6 +35,27 @@ def items(
         after = got.next_after
 
 
+LISTED_MAX = 100_000  # items a command holds from one of a server's whole lists at most
+
+
+def every_page(
+    fetch: Callable[[str], tuple[Sequence[T], str]], what: str, most: int = LISTED_MAX
+) -> list[T]:
+    """Every item of a server's list, page token after page token (``fetch(token)`` reads a
+    page and the token of the next, "" at the end); a server that never stops paging is cut
+    off past ``most`` items or pages, with an error."""
+    found: list[T] = []
+    token = ""
+    for _ in range(most + 1):
+        got, token = fetch(token)
+        found += got
+        if len(found) > most:
+            break
+        if not token:
+            return found
+    raise InvalidArgument(f"the server lists more than {most} {what}")
+
+
 class TokensByKey:
     """The server's page tokens are opaque: the token that continues after each page read here,
     by the key of that page's last item (in a ``scope``: one list and its filters)."""

@@ -11,6 +11,7 @@ from catalog.api import convert, enums, names
 from catalog.api.v1 import gate_pb2 as pb
 from catalog.api.v1 import gate_pb2_grpc
 from catalog.cli.gate_backend import PolicySource
+from catalog.cli.pages import every_page
 from catalog.cli.remote import Connection
 from catalog.errors import InvalidArgument
 from catalog.gate.result import CheckResult
@@ -96,11 +97,9 @@ class RemoteGate:
         return policy_view(answer.policy), answer.created
 
     def list_policies(self) -> list[PolicyView]:
-        found: list[PolicyView] = []
-        request = pb.ListPoliciesRequest(page_size=1000)
-        while True:
+        def page(token: str) -> tuple[list[PolicyView], str]:
+            request = pb.ListPoliciesRequest(page_size=1000, page_token=token)
             answer = self.connection.call(self.stub.ListPolicies, request)
-            found += [policy_view(p) for p in answer.policies]
-            if not answer.next_page_token:
-                return found
-            request.page_token = answer.next_page_token
+            return [policy_view(p) for p in answer.policies], answer.next_page_token
+
+        return every_page(page, "policies")

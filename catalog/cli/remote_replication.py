@@ -15,6 +15,7 @@ from catalog.api.paging import MAX_PAGE_SIZE, page_size
 from catalog.api.replication_convert import rule_view, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
+from catalog.cli.pages import every_page
 from catalog.cli.remote import Connection
 from catalog.errors import FailedPrecondition
 from catalog.store.queries import Key, Page
@@ -55,14 +56,12 @@ class RemoteReplication:
         return rule_view(self._call(self.stub.GetRule, request).rule)
 
     def list_rules(self) -> list[RuleView]:
-        found: list[RuleView] = []
-        request = pb.ListRulesRequest(page_size=1000)
-        while True:
+        def page(token: str) -> tuple[list[RuleView], str]:
+            request = pb.ListRulesRequest(page_size=MAX_PAGE_SIZE, page_token=token)
             answer = self._call(self.stub.ListRules, request)
-            found += [rule_view(r) for r in answer.rules]
-            if not answer.next_page_token:
-                return found
-            request.page_token = answer.next_page_token
+            return [rule_view(r) for r in answer.rules], answer.next_page_token
+
+        return every_page(page, "rules")
 
     def delete_rule(self, name: str) -> None:
         self._call(self.stub.DeleteRule, pb.DeleteRuleRequest(name=names.rule_name(name)))

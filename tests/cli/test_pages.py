@@ -10,7 +10,7 @@ import pytest
 
 from catalog.cli import hosts
 from catalog.cli.hosts import all_registries
-from catalog.cli.pages import items
+from catalog.cli.pages import every_page, items
 from catalog.cli.remote import RemoteCatalog
 from catalog.errors import InvalidArgument
 from catalog.store.views import Key, Page, RegistrySpec, RegistryView
@@ -61,3 +61,17 @@ def test_a_servers_registries_come_a_page_at_a_time(server: str) -> None:
     # A key no page here ended with cannot become the server's (signed) page token.
     with pytest.raises(InvalidArgument, match="continues only after a page read before"):
         remote.list_registries(2, ("extra-0",))
+
+
+def test_a_server_that_never_stops_paging_is_cut_off() -> None:
+    # Empty pages with a next token, or full ones: either way the loop ends, with an error.
+    def empty(token: str) -> tuple[list[int], str]:
+        return [], "more"
+
+    def full(token: str) -> tuple[list[int], str]:
+        return [1, 2, 3], "more"
+
+    for fetch in (empty, full):
+        with pytest.raises(InvalidArgument, match="more than 10 rules"):
+            every_page(fetch, "rules", most=10)
+    assert every_page(lambda token: ([1, 2], "" if token else "next"), "rules") == [1, 2, 1, 2]
