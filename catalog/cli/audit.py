@@ -114,7 +114,7 @@ def point_in_time(text: str, now: datetime) -> datetime:
 
 def events(log: AuditLog, where: AuditFilter, limit: int) -> Iterator[AuditEventView]:
     """Up to ``limit`` events, newest first, page after page."""
-    return items(lambda size, after: log.list_events(where, size, after), limit, _PAGE)
+    return items(lambda size, after: log.list_events(where, size, after), limit, _PAGE, "events")
 
 
 def event_json(view: AuditEventView) -> dict[str, object]:

@@ -29,7 +29,7 @@ REGISTRIES_MAX = 100_000  # registries a command holds at most
 def all_registries(catalog: Reader, page: int = PAGE_MAX) -> list[RegistryView]:
     """Every registry of the catalog, page after page (one page would miss the 1,001st); past
     REGISTRIES_MAX (a server that never stops paging) an error."""
-    found = list(items(catalog.list_registries, REGISTRIES_MAX + 1, page))
+    found = list(items(catalog.list_registries, REGISTRIES_MAX + 1, page, "registries"))
     if len(found) > REGISTRIES_MAX:
         raise InvalidArgument(f"the catalog has more than {REGISTRIES_MAX} registries")
     return found

@@ -19,13 +19,34 @@ T = TypeVar("T")
 PAGE_MAX = 1000  # items a page holds at most (catalog.store.queries.MAX_PAGE_SIZE)
 
 
+LISTED_MAX = 100_000  # items, or pages, a command reads from one of a server's lists at most
+
+
+def _turns(what: str) -> Iterator[None]:
+    """One turn per page read, LISTED_MAX at most; then an error: a server that never stops
+    paging (pages of items the command drops, empty pages with a token) is cut off."""
+    for _ in range(LISTED_MAX):
+        yield None
+    raise _too_many(what)
+
+
+def _too_many(what: str) -> InvalidArgument:
+    return InvalidArgument(f"the server lists more than {LISTED_MAX} {what}")
+
+
 def items(
-    fetch: Callable[[int, Key | None], Page[T]], limit: int | None = None, page: int = PAGE_MAX
+    fetch: Callable[[int, Key | None], Page[T]],
+    limit: int | None = None,
+    page: int = PAGE_MAX,
+    what: str = "items",
 ) -> Iterator[T]:
-    """The items of every page in order (``fetch(size, after)`` reads one), up to ``limit``."""
+    """The items of every page in order (``fetch(size, after)`` reads one), up to ``limit``;
+    past LISTED_MAX pages, an error naming ``what``."""
     after: Key | None = None
     left = limit
-    while left is None or left > 0:
+    for _ in _turns(what):
+        if left is not None and left <= 0:
+            return
         got = fetch(page if left is None else min(page, left), after)
         yield from got.items[:left]
         if left is not None:
@@ -35,25 +56,19 @@ def items(
         after = got.next_after
 
 
-LISTED_MAX = 100_000  # items a command holds from one of a server's whole lists at most
-
-
-def every_page(
-    fetch: Callable[[str], tuple[Sequence[T], str]], what: str, most: int = LISTED_MAX
-) -> list[T]:
+def every_page(fetch: Callable[[str], tuple[Sequence[T], str]], what: str) -> list[T]:
     """Every item of a server's list, page token after page token (``fetch(token)`` reads a
-    page and the token of the next, "" at the end); a server that never stops paging is cut
-    off past ``most`` items or pages, with an error."""
+    page and the token of the next, "" at the end); past LISTED_MAX items or pages, an error."""
     found: list[T] = []
     token = ""
-    for _ in range(most + 1):
+    for _ in _turns(what):
         got, token = fetch(token)
         found += got
-        if len(found) > most:
-            break
+        if len(found) > LISTED_MAX:
+            raise _too_many(what)
         if not token:
-            return found
-    raise InvalidArgument(f"the server lists more than {most} {what}")
+            break
+    return found
 
 
 class TokensByKey:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.cli import hosts
+from catalog.cli import hosts, pages
 from catalog.cli.hosts import all_registries
 from catalog.cli.pages import every_page, items
 from catalog.cli.remote import RemoteCatalog
@@ -63,8 +63,10 @@ def test_a_servers_registries_come_a_page_at_a_time(server: str) -> None:
         remote.list_registries(2, ("extra-0",))
 
 
-def test_a_server_that_never_stops_paging_is_cut_off() -> None:
+def test_a_server_that_never_stops_paging_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
     # Empty pages with a next token, or full ones: either way the loop ends, with an error.
+    monkeypatch.setattr(pages, "LISTED_MAX", 10)
+
     def empty(token: str) -> tuple[list[int], str]:
         return [], "more"
 
@@ -73,5 +75,19 @@ def test_a_server_that_never_stops_paging_is_cut_off() -> None:
 
     for fetch in (empty, full):
         with pytest.raises(InvalidArgument, match="more than 10 rules"):
-            every_page(fetch, "rules", most=10)
+            every_page(fetch, "rules")
     assert every_page(lambda token: ([1, 2], "" if token else "next"), "rules") == [1, 2, 1, 2]
+
+
+def test_items_stops_after_listed_max_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pages whose items the reader dropped, each with a key to go on after: cut off, not endless.
+    monkeypatch.setattr(pages, "LISTED_MAX", 10)
+    asked: list[Key | None] = []
+
+    def fetch(size: int, after: Key | None) -> Page[int]:
+        asked.append(after)
+        return Page([], (len(asked),))
+
+    with pytest.raises(InvalidArgument, match="more than 10 tags"):
+        list(items(fetch, limit=5, what="tags"))
+    assert len(asked) == 10
