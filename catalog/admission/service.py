@@ -143,7 +143,9 @@ class Admission:
         for image, check in checks.items():
             judged[image] = self._outcome(image, check, asked, check in late)
         by_image = judged  # all answered warm, in the object's order
-        if checks or judging is not images:
+        # Live answers came after the warm ones, and exempt images were never judged: the
+        # object's order again, an exempt image allowed as such.
+        if checks or len(judging) < len(images):
             by_image = {
                 image: judged[image] if image in judged else Judged(image, True, "", exempt=True)
                 for image in images

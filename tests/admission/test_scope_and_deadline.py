@@ -4,6 +4,7 @@ deadline against a registry that never answers, and catalog-first answers."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import ssl
 import time
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from sqlalchemy import select
 
 from catalog.app.admission_config import NamespaceLabels
+from catalog.store.models import DecisionRecord
 from tests.admission.conftest import ServeFactory, Webhook, policy_source
 from tests.admission.reviews import pod_spec, review, workload
 from tests.harness.pki import make_ca, make_server_cert
@@ -211,3 +214,45 @@ async def test_a_kubernetes_api_that_never_answers_costs_its_timeout_and_fails_c
     response = answer["response"]
     assert response["allowed"] is False
     assert "no verified signature from authority release-key" in response["status"]["message"]
+
+
+async def test_an_exempt_image_passes_beside_images_that_are_judged(serve: ServeFactory) -> None:
+    """Only the image the glob names is exempt: the same image pinned by digest (no tag for
+    the glob) is judged and denied beside it, in enforce, dry run and warn mode alike."""
+    webhook: Webhook = await serve(exempt_images=["*/shop/app:unsigned"])
+    exempt, judged = webhook.image("unsigned"), webhook.pinned("unsigned")
+    signed = webhook.image("signed")
+    obj = workload("Deployment", "mixed", "shop", pod_spec([exempt, judged, signed]))
+
+    answer = await webhook.answer(review(obj))
+    assert answer["allowed"] is False
+    assert answer["auditAnnotations"] == {"images": "3", "exempt": "1", "denied": judged}
+    assert answer["status"]["message"].startswith(
+        f"xregistry denied image of Deployment/mixed: {judged} (containers[c1]): "
+    )
+    mutation = await webhook.answer(review(obj), "/admission/mutate")
+    operations = json.loads(base64.b64decode(mutation["patch"]))
+    assert [(o["path"], o["value"]) for o in operations] == [  # the exempt image not pinned
+        ("/spec/template/spec/containers/2/image", f"{signed}@{webhook.digests['signed']}")
+    ]
+
+    dry = await webhook.answer(review(obj, dry_run=True))
+    assert dry["allowed"] is False
+    assert dry["auditAnnotations"]["exempt"] == "1"
+    assert dry["auditAnnotations"]["dryRun"] == "decided, recorded as a dry run"
+    await webhook.server.gate.audit.stop()  # written now
+    with webhook.server.sessions() as session:
+        recorded = session.execute(
+            select(DecisionRecord.reference, DecisionRecord.dry_run).where(
+                DecisionRecord.object_ref == "Deployment/mixed"
+            )
+        ).all()
+    assert exempt not in {reference for reference, _ in recorded}  # never judged
+    assert (judged, True) in recorded
+
+    webhook.apply(policy_source(webhook.host, webhook.key, mode="warn"))
+    warned = await webhook.answer(review(obj))
+    assert warned["allowed"] is True
+    assert warned["auditAnnotations"]["exempt"] == "1"
+    [warning] = warned["warnings"]
+    assert warning.startswith(f"{judged} (containers[c1]): no verified signature")
