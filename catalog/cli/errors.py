@@ -56,6 +56,7 @@ _EXIT_CODES: list[tuple[type[Exception], int]] = [
     (oci.NotInRegistry, EXIT_NOT_FOUND),
     (oci.LayoutError, EXIT_NOT_FOUND),
     (oci.RegistryUnavailable, EXIT_UNAVAILABLE),
+    (oci.TooManyRequests, EXIT_UNAVAILABLE),  # throttled after every retry: UNAVAILABLE too
     (oci.AuthError, EXIT_AUTH),
     (oci.Unauthorized, EXIT_AUTH),
     (oci.Denied, EXIT_AUTH),
