@@ -87,7 +87,14 @@ def artifact_group() -> None:
 @with_reader
 def show(catalog: Reader, reference: str, output: str) -> None:
     """Everything the catalog knows of REFERENCE (HOST/REPO:TAG, or a digest sha256:…):
-    platforms, where it lives, signatures, attestations with provenance, SBOMs."""
+    platforms, where it lives, signatures, attestations with provenance, SBOMs.
+
+    \b
+    Examples:
+      xregistry artifact show localhost:5000/demo/app:v1
+      xregistry artifact show "$(xregistry digest localhost:5000/demo/app:v1)"   # by digest
+      xregistry artifact show localhost:5000/demo/app:v1 -o json | jq '.signatures'
+    """
     view = by_catalog_host(catalog.artifact, lambda: all_registries(catalog), reference)
     if output == "json":
         echo_json(view)
@@ -153,7 +160,12 @@ def tag_group() -> None:
 @reports_errors
 @with_reader
 def history(catalog: Reader, reference: str, output: str) -> None:
-    """What tag REFERENCE (HOST/REPO:TAG) pointed to over time, as the indexer observed it."""
+    """What tag REFERENCE (HOST/REPO:TAG) pointed to over time, as the indexer observed it.
+
+    \b
+    Example:
+      xregistry tag history localhost:5000/demo/app:v1
+    """
     ref = parse_image_reference(reference, "latest")
     if ref.digest is not None:
         raise InvalidArgument("tag history needs a tag, not a digest")

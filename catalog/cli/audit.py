@@ -137,7 +137,13 @@ def event_json(view: AuditEventView) -> dict[str, object]:
 )
 @click.option("--since", help="From this time on: RFC 3339, or a duration ago (2h, 1d).")
 @click.option("--until", help="Before this time: RFC 3339, or a duration ago.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="At most this many events, the newest.",
+)
 @output_option
 @reports_errors
 def audit_command(

@@ -44,7 +44,13 @@ def health_command(server_option: str | None, service: str, timeout: float, outp
     migrated, its decision log writable), or one service's.
 
     Exit 0 only when SERVING; 1 otherwise; 3 for a service the server does not know; 7 when the
-    server cannot be reached (nothing listening, TLS refused, no answer in time)."""
+    server cannot be reached (nothing listening, TLS refused, no answer in time).
+
+    \b
+    Examples:
+      xregistry health --server localhost:50052       # the plain-text health listener
+      xregistry health --service xregistry.v1.GateService -o json
+    """
     root = click.get_current_context().find_root()
     server = server_option or root.params.get("server") or DEFAULT_SERVER
     status = _check(str(server), service, timeout)

@@ -23,6 +23,11 @@ def index_command(catalog: Catalog, name: str, output: str) -> None:
     Incremental: tags the catalog knows are checked with HEAD, so an unchanged registry costs
     no manifest downloads. Documents that cannot be read are recorded as index errors and
     shown at the end; they never stop the crawl.
+
+    \b
+    Examples:
+      xregistry index local
+      xregistry index local -o json      # the run's counters, no progress bar
     """
     if output == "json":
         stats = asyncio.run(catalog.index(name))

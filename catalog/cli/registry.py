@@ -93,7 +93,13 @@ def add(
 @reports_errors
 @with_reader
 def list_(catalog: Reader, output: str) -> None:
-    """List the registries the catalog knows."""
+    """List the registries the catalog knows: host, schedule, the last index run.
+
+    \b
+    Examples:
+      xregistry registry list
+      xregistry --server reg.acme.io:50051 registry list -o json
+    """
     views = all_registries(catalog)
     if output == "json":
         echo_json(views)
@@ -125,7 +131,12 @@ def index_status(view: RegistryView) -> str | None:
 @reports_errors
 @with_catalog
 def remove(catalog: Catalog, name: str, output: str) -> None:
-    """Remove registry NAME and what the catalog recorded of it."""
+    """Remove registry NAME and what the catalog recorded of it.
+
+    \b
+    Example:
+      xregistry registry remove mirror
+    """
     catalog.remove_registry(name)
     if output == "json":
         echo_json({"name": name, "removed": True})
