@@ -9,7 +9,6 @@ the webhook cannot read does not escape an enforcing policy.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import ssl
@@ -22,6 +21,7 @@ import aiohttp
 from catalog.app.admission_config import NamespaceLabels
 from catalog.app.tls_config import read_credential_file
 from catalog.errors import ConfigError
+from catalog.oci import boundedjson
 
 log = logging.getLogger("xregistry.admission")
 MAX_NAMESPACE_BYTES = 256 << 10  # a Namespace object is a few KB; managedFields included
@@ -86,7 +86,8 @@ class KubernetesLabels:
             body = await answer.content.read(MAX_NAMESPACE_BYTES + 1)
         if len(body) > MAX_NAMESPACE_BYTES:
             raise ValueError(f"the namespace is larger than {MAX_NAMESPACE_BYTES} bytes")
-        document = json.loads(body)
+        # Bounded (json.loads raises RecursionError on deep nesting); JSONRefused is a ValueError.
+        document = boundedjson.loads(body, max_depth=64, max_values=100_000)
         metadata = document.get("metadata") if isinstance(document, dict) else None
         labels = (metadata.get("labels") if isinstance(metadata, dict) else None) or {}
         if not isinstance(labels, dict) or not all(

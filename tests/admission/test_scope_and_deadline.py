@@ -71,6 +71,11 @@ async def kubernetes_api(tmp_path: Path) -> AsyncIterator[tuple[NamespaceLabels,
             return web.Response(status=401)
         name = request.match_info["name"]
         asked.append(name)
+        if name == "deep":  # a hostile answer: nested 10,000 deep
+            nested = b"[" * 10_000 + b"]" * 10_000
+            return web.Response(
+                body=b'{"metadata": ' + nested + b"}", content_type="application/json"
+            )
         if name not in labels:
             return web.Response(status=404)
         body = {"kind": "Namespace", "metadata": {"name": name, "labels": labels[name]}}
@@ -112,9 +117,11 @@ async def test_policies_select_namespaces_by_label_read_from_kubernetes(
         answer = await webhook.answer(review(obj))
         assert answer["allowed"] is allowed, (namespace, answer)
     assert asked == ["prod", "dev"]  # the second prod review read the cache
-    # A namespace whose labels cannot be read does not escape the policy.
-    obj = workload("StatefulSet", "db", "unknown", pod_spec([unsigned]))
-    assert (await webhook.answer(review(obj)))["allowed"] is False
+    # A namespace whose labels cannot be read does not escape the policy; nor does one whose
+    # answer is nested past any stack (a review answered, not a server error).
+    for namespace in ("unknown", "deep"):
+        obj = workload("StatefulSet", "db", namespace, pod_spec([unsigned]))
+        assert (await webhook.answer(review(obj)))["allowed"] is False
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ cooldown so that tokens with made-up ``kid`` values cannot make the server hamme
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 import time
@@ -15,6 +14,7 @@ import aiohttp
 import jwt
 
 from catalog.app.auth_config import OidcIssuer, https_url
+from catalog.oci import boundedjson
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ async def _get_json(
             body += chunk
             if len(body) > MAX_DOCUMENT_BYTES:
                 raise ValueError(f"{url}: larger than {MAX_DOCUMENT_BYTES} bytes")
-    document = json.loads(body)
+    # Bounded (json.loads raises RecursionError on deep nesting); JSONRefused is a ValueError.
+    document = boundedjson.loads(bytes(body), max_depth=64, max_values=100_000)
     if not isinstance(document, dict):
         raise ValueError(f"{url}: not a JSON object")
     return document

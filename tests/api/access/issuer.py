@@ -33,6 +33,7 @@ class Issuer:
         self.jwks_fetches = 0
         self.discovery: dict[str, Any] = {}  # overrides of the discovery document's fields
         self.jwks_padding = 0  # extra bytes in the JWKS document (the byte cap)
+        self.jwks_nesting = 0  # a value nested this deep in the JWKS document (a hostile one)
         self.keys: dict[str, rsa.RSAPrivateKey] = {}
         self.current = self.rotate()
 
@@ -109,6 +110,9 @@ class Issuer:
 
     async def _keys(self, request: web.Request) -> web.Response:
         self.jwks_fetches += 1
+        if self.jwks_nesting:
+            deep = "[" * self.jwks_nesting + "]" * self.jwks_nesting
+            return web.json_response(text=json.dumps(self.jwks())[:-1] + f', "deep": {deep}}}')
         return web.json_response({**self.jwks(), "padding": "x" * self.jwks_padding})
 
 

@@ -203,6 +203,7 @@ async def test_a_large_jwks_under_the_cap_is_read_whole(issuer: Issuer) -> None:
         ({"discovery": {"issuer": "https://impostor.example"}}, "names another issuer"),
         ({"discovery": {"jwks_uri": "http://keys.example/jwks"}}, "keys must come over https"),
         ({"jwks_padding": 1 << 20}, "larger than 1048576 bytes"),
+        ({"jwks_nesting": 10_000}, "JSON nested deeper than 64 levels"),
     ],
 )
 async def test_keys_from_a_doubtful_issuer_are_not_used(
