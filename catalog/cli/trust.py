@@ -158,14 +158,13 @@ def _artifact(text: str) -> tuple[str, bytes | None]:
     """(sha256 digest, the bytes when small enough to keep) of ``sha256:HEX`` or a file."""
     if _DIGEST.fullmatch(text):
         return text, None
-    path = Path(text)
     try:
-        size = path.stat().st_size
-        if size <= _MAX_ARTIFACT_IN_MEMORY:
-            data = path.read_bytes()
-            return f"sha256:{hashlib.sha256(data).hexdigest()}", data
-        digest = hashlib.sha256()
-        with path.open("rb") as stream:
+        # Read, not stat: a pipe (`<(…)`), a device or /proc tells size 0 whatever follows.
+        with Path(text).open("rb") as stream:
+            data = stream.read(_MAX_ARTIFACT_IN_MEMORY + 1)
+            digest = hashlib.sha256(data)
+            if len(data) <= _MAX_ARTIFACT_IN_MEMORY:
+                return f"sha256:{digest.hexdigest()}", data
             while chunk := stream.read(1 << 20):
                 digest.update(chunk)
         return f"sha256:{digest.hexdigest()}", None
@@ -175,8 +174,10 @@ def _artifact(text: str) -> tuple[str, bytes | None]:
 
 def _read_bundle(path: Path) -> bytes:
     try:
-        if path.stat().st_size > _MAX_BUNDLE:
-            raise InvalidArgument(f"bundle {path} is over {_MAX_BUNDLE} bytes")
-        return path.read_bytes()
+        with path.open("rb") as stream:
+            data = stream.read(_MAX_BUNDLE + 1)  # read, not stat: see _artifact
     except OSError as exc:
         raise InvalidArgument(f"cannot read bundle {path} ({exc.strerror})") from None
+    if len(data) > _MAX_BUNDLE:
+        raise InvalidArgument(f"bundle {path} is over {_MAX_BUNDLE} bytes")
+    return data

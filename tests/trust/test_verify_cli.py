@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +109,42 @@ def test_missing_artifact_is_a_usage_error(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "cannot read artifact" in result.stderr
+
+
+VERIFY_BUNDLE = (sys.executable, "-m", "catalog.cli.main", "trust", "verify-bundle")
+
+
+def _limited_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # a runaway read stops here
+
+
+def test_a_bundle_without_end_is_refused_at_the_cap() -> None:
+    """A device (size 0 to stat) is read up to the cap, then refused in one line; it was read
+    whole. In a process of its own, with 1 GiB of address space, so that no run can take more."""
+    done = subprocess.run(
+        [*VERIFY_BUNDLE, "--bundle", "/dev/zero", *identity(), str(A_TXT)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limited_memory,
+    )
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr[-2000:]
+    assert done.stderr == "xregistry: error: bundle /dev/zero is over 67108864 bytes\n"
+
+
+def test_an_artifact_from_a_pipe_is_read_whole() -> None:
+    """A pipe's stat says 0 bytes: the artifact is what is read, not what stat tells."""
+    with A_TXT.open("rb") as stdin:
+        done = subprocess.run(
+            [*VERIFY_BUNDLE, "--bundle", str(HAPPY), *identity(), "/dev/stdin"],
+            cwd=REPO,
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
 
 
 def test_the_command_module_imports_no_trust_machinery() -> None:
