@@ -18,7 +18,7 @@ from catalog.store import views
 from catalog.store.views import RegistrySpec
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import URL, Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from catalog.app.catalog_service import CatalogService
@@ -120,10 +120,17 @@ def open_engine(url: str) -> Engine:
         upgrade(engine)
     except OperationalError as exc:
         # Like a server nobody answers: one line (never the password), not a traceback.
-        where = engine.url.render_as_string(hide_password=True)
+        where = _shown(engine.url)
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise CatalogUnreachable(f"cannot open the database {where}: {reason}") from None
     return engine
+
+
+def _shown(url: URL) -> str:
+    """``url`` as an error may show it: no password, neither the user's nor a parameter
+    (libpq's ``password``, ``sslpassword``)."""
+    query = {k: "***" if "password" in k.lower() else v for k, v in url.query.items()}
+    return url.set(query=query).render_as_string(hide_password=True)
 
 
 def open_service(url: str) -> CatalogService:

@@ -455,6 +455,8 @@ def test_a_database_that_cannot_be_opened_is_an_unreachable_catalog(tmp_path: Pa
     for url in (
         f"sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}",
         f"postgresql://bob:s3cret-word@127.0.0.1:{port}/catalog",
+        # libpq takes the password as a parameter too (and a client key's as sslpassword)
+        f"postgresql://bob@127.0.0.1:{port}/catalog?password=s3cret-word&sslpassword=s3cret-word",
     ):
         for words in (["registry", "list"], ["audit"], ["policy", "list"], ["replicate", "status"]):
             result = CliRunner().invoke(main, ["--database", url, *words], prog_name="xregistry")
