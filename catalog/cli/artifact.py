@@ -8,6 +8,7 @@ from catalog.cli.context import Reader, with_reader
 from catalog.cli.errors import reports_errors
 from catalog.cli.hosts import all_registries, by_catalog_host, catalog_registry
 from catalog.cli.output import echo_json, fields, output_option, table
+from catalog.cli.pages import PAGE_MAX
 from catalog.errors import InvalidArgument
 from catalog.oci.reference import parse_image_reference
 from catalog.store.views import ArtifactView
@@ -106,7 +107,13 @@ def show(catalog: Reader, reference: str, output: str) -> None:
 @click.argument("purl", required=False)
 @click.option("--name", help="Package name (instead of a purl).")
 @click.option("--version", "version", help="Package version, with --name.")
-@click.option("--limit", default=100, show_default=True, help="At most this many matches.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=PAGE_MAX),  # one page: more would be cut without a word
+    default=100,
+    show_default=True,
+    help="At most this many matches.",
+)
 @output_option
 @reports_errors
 @with_reader

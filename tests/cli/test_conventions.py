@@ -119,6 +119,8 @@ def cases(catalog: Catalog) -> list[tuple[str, Case]]:
         ("index", Case(("gone",), 3)),
         ("find", Case((), 2)),
         ("find", Case(("--limit", "many"), 2)),
+        ("find", Case((SPDX_PURL, "--limit", "0"), 2)),  # was read as "the default page"
+        ("find", Case((SPDX_PURL, "--limit", "1001"), 2)),  # was cut to one page of 1,000
         ("registry list", Case(("--no-such-option",), 2)),
     ]
 
