@@ -1,9 +1,12 @@
-"""What a replication run did: counters, and the images that failed with their reasons."""
+"""What a replication run did: counters, and the images that failed with their reasons.
+
+Plain slotted classes and named tuples, not dataclasses: a dataclass's generated methods are
+compiled in every process that imports it (~1 ms each at a command's start).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from catalog.errors import CatalogError
@@ -19,8 +22,7 @@ TALLIED = ("copied", "skipped", "failed")  # the outcomes counted of each kind o
 
 
 class Tally:
-    """Images by outcome. (A plain class, as the value types below are named tuples: a
-    dataclass's generated methods are compiled in every process, ~1 ms each at start-up.)"""
+    """Images by outcome."""
 
     __slots__ = ("copied", "failed", "skipped")
 
@@ -69,17 +71,33 @@ class PlannedCopy(NamedTuple):
         }
 
 
-@dataclass(slots=True)
 class RunReport:
-    source: str
-    destination: str
-    images_total: int = 0
-    images: Tally = field(default_factory=Tally)
-    images_denied: int = 0  # by the rule's policy: not copied, and not a failure
-    counts: CopyStats = field(default_factory=CopyStats)  # the images' copies, summed
-    errors: list[ImageError] = field(default_factory=list)
-    seconds: float = 0.0
-    planned: list[PlannedCopy] | None = None  # a dry run's images (None: a real run)
+    """What a run did so far (its images add to it as they end)."""
+
+    __slots__ = (
+        "counts",
+        "destination",
+        "errors",
+        "images",
+        "images_denied",
+        "images_total",
+        "planned",
+        "seconds",
+        "source",
+    )
+
+    def __init__(
+        self, source: str, destination: str, planned: list[PlannedCopy] | None = None
+    ) -> None:
+        self.source = source
+        self.destination = destination
+        self.images_total = 0
+        self.images = Tally()
+        self.images_denied = 0  # by the rule's policy: not copied, and not a failure
+        self.counts = CopyStats()  # the images' copies, summed
+        self.errors: list[ImageError] = []
+        self.seconds = 0.0
+        self.planned = planned  # a dry run's images (None: a real run)
 
     @property
     def images_done(self) -> int:
