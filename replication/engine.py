@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 
 from catalog.errors import InvalidArgument
@@ -91,7 +90,7 @@ def _sized(options: RegistryOptions | None, parallel: int) -> RegistryOptions:
     options = options or RegistryOptions()
     if options.max_concurrency >= 2 * parallel:
         return options
-    return dataclasses.replace(options, max_concurrency=2 * parallel)
+    return options._replace(max_concurrency=2 * parallel)
 
 
 def _notify(callback: ProgressCallback | None, report: RunReport) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from catalog.errors import CatalogError
 from catalog.oci import boundedjson
@@ -31,8 +31,7 @@ _ON_LOOP_TAGS = 500  # listings longer than this are matched on a worker thread
 ErrorSink = Callable[[str, str], None]  # (source repository, reason)
 
 
-@dataclass(frozen=True, slots=True)
-class RepositoryPlan:
+class RepositoryPlan(NamedTuple):
     source: str
     destination: str
     tags: tuple[str, ...]  # image tags to copy

@@ -1,10 +1,13 @@
-"""What a replication run did: counters, and the images that failed with their reasons."""
+"""What a replication run did: counters, and the images that failed with their reasons.
+
+Plain slotted classes and named tuples, not dataclasses: a dataclass's generated methods are
+compiled in every process that imports it (~1 ms each at a command's start).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from catalog.errors import CatalogError
 from catalog.oci.copy import CopyStats
@@ -18,17 +21,18 @@ Outcome = Literal["failed", "conflict", "denied"]
 TALLIED = ("copied", "skipped", "failed")  # the outcomes counted of each kind of thing copied
 
 
-@dataclass(slots=True)
 class Tally:
     """Images by outcome."""
 
-    copied: int = 0
-    skipped: int = 0  # already at the destination
-    failed: int = 0
+    __slots__ = ("copied", "failed", "skipped")
+
+    def __init__(self) -> None:
+        self.copied = 0
+        self.skipped = 0  # already at the destination
+        self.failed = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ImageError:
+class ImageError(NamedTuple):
     repository: str  # at the source
     tag: str  # empty when the whole repository could not be listed
     reason: str
@@ -38,8 +42,7 @@ class ImageError:
 Action = Literal["copy", "skip", "failed", "conflict", "denied"]
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedCopy:
+class PlannedCopy(NamedTuple):
     """One image of a dry run: what its copy would do (counts of what the destination lacks)."""
 
     repository: str  # at the source
@@ -68,17 +71,33 @@ class PlannedCopy:
         }
 
 
-@dataclass(slots=True)
 class RunReport:
-    source: str
-    destination: str
-    images_total: int = 0
-    images: Tally = field(default_factory=Tally)
-    images_denied: int = 0  # by the rule's policy: not copied, and not a failure
-    counts: CopyStats = field(default_factory=CopyStats)  # the images' copies, summed
-    errors: list[ImageError] = field(default_factory=list)
-    seconds: float = 0.0
-    planned: list[PlannedCopy] | None = None  # a dry run's images (None: a real run)
+    """What a run did so far (its images add to it as they end)."""
+
+    __slots__ = (
+        "counts",
+        "destination",
+        "errors",
+        "images",
+        "images_denied",
+        "images_total",
+        "planned",
+        "seconds",
+        "source",
+    )
+
+    def __init__(
+        self, source: str, destination: str, planned: list[PlannedCopy] | None = None
+    ) -> None:
+        self.source = source
+        self.destination = destination
+        self.images_total = 0
+        self.images = Tally()
+        self.images_denied = 0  # by the rule's policy: not copied, and not a failure
+        self.counts = CopyStats()  # the images' copies, summed
+        self.errors: list[ImageError] = []
+        self.seconds = 0.0
+        self.planned = planned  # a dry run's images (None: a real run)
 
     @property
     def images_done(self) -> int:

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import gc
+from catalog.cli._imports import collector_paused
 
-# This module's own imports (click's ~20 modules) run with the collector paused too, for _load's
-# reason: ~17 young-generation collections would walk what lives as long as the process and free
-# nothing. Resumed at the end of the module.
-_COLLECTING = gc.isenabled()
-gc.disable()
+# Start-up imports (click's ~20 modules) with the collector paused, then frozen (see _imports).
+with collector_paused():
+    import sys
+    from typing import IO, Any
 
-import importlib  # noqa: E402
-import sys  # noqa: E402
-from types import ModuleType  # noqa: E402
-from typing import IO, Any  # noqa: E402
+    import click
 
-import click  # noqa: E402
-
-from catalog import __version__  # noqa: E402
-from catalog.cli.errors import EXIT_USAGE  # noqa: E402
-from catalog.cli.log_options import log_options  # noqa: E402
-from catalog.cli.output import FORMATS  # noqa: E402
+    from catalog import __version__
+    from catalog.cli.errors import EXIT_USAGE
+    from catalog.cli.lazy_group import LazyGroup
+    from catalog.cli.log_options import log_options
+    from catalog.cli.output import FORMATS
 
 # Command name → "module:attribute". A command's module is imported only when it runs (or for
 # --help), so `xregistry replicate once` does not pay for the catalog's, gRPC's or sigstore's
@@ -66,7 +61,9 @@ class UsageFailure(click.ClickException):
         print(f"xregistry: error: {self.message}", file=file or sys.stderr)
 
 
-class LazyGroup(click.Group):
+class RootGroup(LazyGroup):
+    """``xregistry``: every usage error of click's told as one line (:class:`UsageFailure`)."""
+
     def make_context(
         self,
         info_name: str | None,
@@ -89,37 +86,8 @@ class LazyGroup(click.Group):
         except click.ClickException as exc:
             raise UsageFailure(exc) from None
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module, _, attribute = target.partition(":")
-        command: click.Command = getattr(_load(module), attribute)
-        return command
-
-
-def _load(name: str) -> ModuleType:
-    """A command's module, imported with the collector paused and what the process holds then
-    frozen (never walked again): start-up makes ~100k objects that live as long as the process,
-    and the collections that would walk them, the exit's last one included, free nothing
-    (7% of a no-change ``replicate once``). Once per module: a process running many commands
-    (tests) freezes a bounded number of times."""
-    if name in sys.modules:
-        return sys.modules[name]
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return importlib.import_module(name)
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RootGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="xregistry")
 @click.option(
     "--output",
@@ -187,10 +155,6 @@ def main(
       xregistry find pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1
     """
 
-
-gc.freeze()  # else the first allocation once resumed walks all of the above
-if _COLLECTING:
-    gc.enable()
 
 if __name__ == "__main__":
     main(prog_name="xregistry")  # as the console script names itself in usage and errors

@@ -82,10 +82,14 @@ class TokensByKey:
         """The token for the page after ``after`` ("" for the first page)."""
         if after is None:
             return ""
-        token = self._tokens.get((scope, after))
+        token = self.known(scope, after)
         if token is None:
             raise InvalidArgument("a server's list continues only after a page read before")
         return token
+
+    def known(self, scope: object, after: Key) -> str | None:
+        """The token for the page after ``after`` when a page read here ended with it."""
+        return self._tokens.get((scope, after))
 
     def page(
         self, scope: object, found: Sequence[T], key: Callable[[T], Key], next_token: str

@@ -15,7 +15,7 @@ from catalog.api.paging import MAX_PAGE_SIZE, page_size
 from catalog.api.replication_convert import rule_view, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
-from catalog.cli.pages import every_page
+from catalog.cli.pages import TokensByKey, every_page
 from catalog.cli.remote import Connection
 from catalog.errors import FailedPrecondition
 from catalog.store.queries import Key, Page
@@ -31,8 +31,8 @@ class RemoteReplication:
         self.connection = Connection(server)
         self.stub = replication_pb2_grpc.ReplicationServiceStub(self.connection.channel)
         self._call = self.connection.call
-        # (runs parent, run id) → the server's token for the page after that run
-        self._run_pages: dict[tuple[str, int], str] = {}
+        # The token for the page after a run, by the runs' parent (the list) and run id.
+        self._run_pages = TokensByKey()
 
     def put_rule(
         self,
@@ -78,18 +78,14 @@ class RemoteReplication:
         parent = names.rule_name(rule) if rule else f"rules/{names.ANY_RULE}"
         request = pb.ListRunsRequest(parent=parent, page_size=size)
         if after is not None:
-            (run_id,) = after
-            token = self._run_pages.get((parent, int(run_id)))
-            if token is None:
-                return self._runs_before(request, int(run_id))
+            run_id = int(after[0])
+            token = self._run_pages.known(parent, (run_id,))
+            if token is None:  # a run id from elsewhere: found by listing from the newest
+                return self._runs_before(request, run_id)
             request.page_token = token
         answer = self._call(self.stub.ListRuns, request)
         runs = [run_view(r) for r in answer.runs]
-        if not answer.next_page_token or not runs:
-            return Page(runs, None)
-        # The server's page tokens are opaque: remember which run id each one continues after.
-        self._run_pages[(parent, runs[-1].id)] = answer.next_page_token
-        return Page(runs, (runs[-1].id,))
+        return self._run_pages.page(parent, runs, lambda run: (run.id,), answer.next_page_token)
 
     def _runs_before(self, request: pb.ListRunsRequest, after: int) -> Page[RunView]:
         """The page after run ``after`` when no page here ended with it (the id came from

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from catalog.cli.errors import EXIT_ERROR, reports_errors
+from catalog.cli.lazy_group import LazyGroup
 from catalog.cli.options import build_registry_options, registry_options
 from catalog.cli.output import echo_json, output_option, progress_bar
 from catalog.cli.replicate_options import (
@@ -25,8 +26,6 @@ from catalog.cli.replicate_options import (
     selection_options,
     split_location,
 )
-from catalog.cli.replicate_rules import rule_group, run_command, status_command
-from catalog.cli.replicate_views import dry_run_summary, progress_detail, summary
 from catalog.oci.client import RegistryOptions
 from replication.engine import replicate
 from replication.report import ProgressCallback, RunReport
@@ -39,7 +38,17 @@ from replication.rules import (
 )
 
 
-@click.group("replicate")
+# The stored rules' commands (with their views and the runs' statuses) are imported when one
+# runs: `once` starts without them.
+@click.group(
+    "replicate",
+    cls=LazyGroup,
+    lazy={
+        "rule": "catalog.cli.replicate_rules:rule_group",
+        "run": "catalog.cli.replicate_rules:run_command",
+        "status": "catalog.cli.replicate_rules:status_command",
+    },
+)
 def replicate_group() -> None:
     """Copy images between registries, digests intact, with signatures, attestations and SBOMs.
 
@@ -124,6 +133,8 @@ def once_command(
     if output == "json":
         echo_json(report.as_dict())
     else:
+        from catalog.cli.replicate_views import dry_run_summary, summary
+
         (dry_run_summary if dry_run else summary)(report)
     if not report.ok:
         click.get_current_context().exit(EXIT_ERROR)
@@ -156,6 +167,8 @@ def _run(
 
     if not progress:
         return run()
+    from catalog.cli.replicate_views import progress_detail  # tables only
+
     with progress_bar(f"{rule.source} → {rule.destination}") as show:
         return run(
             lambda r: show(
@@ -164,8 +177,3 @@ def _run(
                 progress_detail(r.counts.bytes_copied, r.images.failed),
             )
         )
-
-
-replicate_group.add_command(rule_group)
-replicate_group.add_command(run_command)
-replicate_group.add_command(status_command)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
@@ -88,8 +87,7 @@ def parse_rename(text: str | None, prefix: str, strip: str = "") -> tuple[str, s
     return pattern, replacement
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Selection:
+class Selection(NamedTuple):
     """What to copy beyond the repositories, as the shared options give it."""
 
     exclude: tuple[str, ...]
@@ -171,7 +169,7 @@ def selection_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        chosen = {f.name: kwargs.pop(f.name) for f in dataclasses.fields(Selection)}
+        chosen = {name: kwargs.pop(name) for name in Selection._fields}
         return func(*args, selection=Selection(**chosen), **kwargs)
 
     decorated: Callable[..., Any] = wrapper

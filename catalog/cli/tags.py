@@ -38,13 +38,12 @@ def _repository(text: str) -> Reference:
 
 async def _live(ref: Reference, options: RegistryOptions) -> list[str]:
     from catalog.oci.describe import open_reference
+    from catalog.oci.repository import all_tags
 
-    found: list[str] = []
     async with open_reference(ref, options) as (repo, _):
-        async for tag in repo.tags():
-            if len(found) == TAGS_MAX:
-                raise _too_many()
-            found.append(tag)
+        found = await all_tags(repo, TAGS_MAX)
+    if found is None:
+        raise _too_many()
     return sorted(found)
 
 

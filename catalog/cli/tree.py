@@ -30,7 +30,6 @@ DEPTH_MAX = 4
 NODES_MAX = 2000
 # The repository's tags are listed once for the walk's cosign-tag lookups; past this many the
 # walk asks for each cosign tag instead of holding the list.
-LISTED_TAGS_MAX = 10_000
 
 
 class TreeTooLarge(CatalogError):
@@ -59,21 +58,6 @@ class Node:
             "manifests": [n.to_json() for n in self.manifests],
             "referrers": [n.to_json() for n in self.referrers],
         }
-
-
-async def listed_tags(repo: Repository) -> set[str] | None:
-    """The repository's tags, when it lists them and they are not too many; else None."""
-    from catalog.oci.errors import RegistryError
-
-    found: set[str] = set()
-    try:
-        async for tag in repo.tags():
-            if len(found) == LISTED_TAGS_MAX:
-                return None
-            found.add(tag)
-    except RegistryError:  # a registry refusing the list still answers for each tag
-        return None
-    return found
 
 
 class _Walk:
@@ -204,6 +188,7 @@ def tree_command(
       xregistry tree localhost:5000/shop/api:1.4
       xregistry tree localhost:5000/shop/api:1.4 --platform linux/amd64 -o json
     """
+    from catalog.oci.attachments import listed_tags
     from catalog.oci.platforms import resolved
     from catalog.oci.reference import parse_reference
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from catalog.oci import mediatypes as mt
@@ -24,8 +24,7 @@ GetManifest = Callable[[str, str], Awaitable[Manifest]]
 PutManifest = Callable[[str, Manifest, str], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class Referrers:
+class Referrers(NamedTuple):
     """What a subject's referrers lookup found and how."""
 
     descriptors: list[Descriptor]

@@ -75,11 +75,16 @@ class _Connection:
         pending = self._pending
         try:
             try:
-                result: _R = await asyncio.wait_for(asyncio.shield(pending), within)
+                # Not wait_for: Python 3.11's drops a cancellation that arrives as the step ends,
+                # and a caller's deadline (asyncio.timeout) then never fires.
+                async with asyncio.timeout(within):
+                    result: _R = await asyncio.shield(pending)
             except TimeoutError:
                 if not pending.done():
                     raise _Deadline from None
-                raise
+                if pending.cancelled() or pending.exception() is not None:
+                    raise
+                result = pending.result()  # done as the time ran out: the answer stands
         except BaseException:
             if pending.done():
                 self._pending = None

@@ -15,10 +15,16 @@ from dataclasses import dataclass
 
 from catalog.oci import mediatypes as mt
 from catalog.oci.digest import Digest, is_digest
+from catalog.oci.errors import RegistryError
 from catalog.oci.manifest import Descriptor, Manifest
-from catalog.oci.repository import Repository
+from catalog.oci.repository import Repository, all_tags
 
 COSIGN_SUFFIXES = ("sig", "att", "sbom")
+# A listing for find_attachments(tags=) is worth it only while short and quick: a registry paging
+# one tag at a time would have thousands of requests sent before the first attachment is looked
+# for. Past either bound each cosign tag is asked for instead (three requests a manifest).
+LISTED_TAGS_MAX = 10_000
+LISTING_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,20 @@ def in_index_attestations(index: Manifest) -> list[Attachment]:
                 Attachment(Digest.parse(target), d, "in-index", "application/vnd.in-toto+json")
             )
     return found
+
+
+async def listed_tags(
+    repo: Repository, most: int = LISTED_TAGS_MAX, within: float = LISTING_SECONDS
+) -> set[str] | None:
+    """The repository's tags, for :func:`find_attachments`; None when the registry refuses to
+    list them (it still answers for each tag), lists more than ``most`` or takes longer than
+    ``within`` seconds."""
+    try:
+        async with asyncio.timeout(within):
+            found = await all_tags(repo, most)
+    except (RegistryError, TimeoutError):
+        return None
+    return None if found is None else set(found)
 
 
 async def find_attachments(

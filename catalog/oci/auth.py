@@ -29,8 +29,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 from catalog.claims import Claims
@@ -40,16 +39,16 @@ from catalog.oci.errors import AuthError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+# Compiled on first use (re's cache): only a registry that asks for credentials needs it.
+_PARAM = r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))'
 # Refresh a little before the registry would refuse the token.
 _EXPIRY_MARGIN = 5.0
 DEFAULT_TOKEN_LIFETIME = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class Challenge:
+class Challenge(NamedTuple):
     scheme: str  # "bearer" or "basic"
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str]
 
     @property
     def realm(self) -> str:
@@ -63,7 +62,7 @@ def parse_challenge(header: str | None) -> Challenge | None:
     scheme, _, rest = header.strip().partition(" ")
     params = {
         m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-        for m in _PARAM.finditer(rest)
+        for m in re.finditer(_PARAM, rest)
     }
     return Challenge(scheme.lower(), params)
 
@@ -131,8 +130,7 @@ def token_query_url(challenge: Challenge, scopes: list[str]) -> str:
     return challenge.realm + ("&" if "?" in challenge.realm else "?") + urlencode(query)
 
 
-@dataclass(frozen=True, slots=True)
-class TokenAnswer:
+class TokenAnswer(NamedTuple):
     value: str
     lifetime: float
     refresh_token: str | None = None  # a new one from the OAuth2 exchange
@@ -146,8 +144,7 @@ def basic_header(credentials: Credentials) -> str:
     return f"Basic {token}"
 
 
-@dataclass(slots=True)
-class Token:
+class Token(NamedTuple):
     value: str
     expires_at: float
 

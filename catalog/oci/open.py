@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from catalog.oci.client import RegistryClient
 from catalog.oci.options import RegistryOptions
 from catalog.oci.secrets import Secrets
@@ -23,8 +21,7 @@ def client_for(
     names resolved through this process's ``secrets``, under the process's ``limits`` (caps,
     timeouts, retries: the server's ``limits.registry``; the defaults otherwise)."""
     found, token_realms = secrets.credentials_for(credentials, host)
-    options = replace(
-        limits or RegistryOptions(),
+    options = (limits or RegistryOptions())._replace(
         insecure=insecure,
         ca_file=secrets.ca_file(ca),
         credentials=found,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from catalog.oci.credentials import Credentials
 from catalog.oci.manifest import DEFAULT_MANIFEST_LIMIT
@@ -15,8 +14,7 @@ DEFAULT_JSON_LIMIT = 8 * 1024 * 1024
 TOKEN_LIMIT = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryOptions:
+class RegistryOptions(NamedTuple):
     """How to talk to one registry.
 
     Every answer is bounded: ``read_timeout`` between two reads, ``request_timeout`` for a whole
@@ -26,6 +24,9 @@ class RegistryOptions:
     download slower than ``min_throughput`` bytes/s over ``throughput_window`` seconds is
     dropped and resumed. Pagination stops with an error after ``max_pages`` pages or on a page
     already read.
+
+    A named tuple (``_replace`` for a changed copy), not a dataclass: every one-shot command
+    builds one, and a dataclass's generated methods are compiled at each process's start.
     """
 
     insecure: bool = False  # allow plain HTTP for a host that is not loopback
@@ -43,7 +44,7 @@ class RegistryOptions:
     json_limit: int = DEFAULT_JSON_LIMIT
     token_limit: int = TOKEN_LIMIT  # characters of a token server's token
     max_pages: int = 10_000
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = RetryPolicy()
     manifest_limit: int = DEFAULT_MANIFEST_LIMIT
     chunk_size: int = 16 * 1024 * 1024  # blobs larger than this are uploaded in chunks
     # What carries the bytes: aiohttp (servers, long runs), or the standard library for a

@@ -13,6 +13,16 @@ from catalog.oci.digest import Digest
 from catalog.oci.manifest import Descriptor, Manifest
 
 
+async def all_tags(repo: Repository, most: int) -> list[str] | None:
+    """Every tag of ``repo`` as listed; None when it has more than ``most``."""
+    found: list[str] = []
+    async for tag in repo.tags():
+        if len(found) == most:
+            return None
+        found.append(tag)
+    return found
+
+
 class Repository(Protocol):
     """Where manifests and blobs live, addressed by tag or digest."""
 

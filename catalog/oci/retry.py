@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     attempts: int = 5
     base_delay: float = 0.2
     max_delay: float = 30.0

@@ -211,11 +211,12 @@ async def test_copy_between_layouts_and_registries(
 async def test_a_tree_is_bounded_in_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past NODES_MAX manifests the walk stops with an error instead of following on."""
     from catalog.cli import tree
+    from catalog.oci.attachments import listed_tags
     from catalog.oci.layout import LayoutRepository
 
     layout = LayoutRepository(EXAMPLES / "slsa-container")
     index = await layout.get_manifest(layout.default_ref())
-    tags = await tree.listed_tags(layout)
+    tags = await listed_tags(layout)
     assert tags  # the cosign tags among them
     whole = await tree._Walk(layout, tags).image(index)  # index, image, two attestations
     assert len(whole.manifests) + len(whole.referrers) + len(whole.manifests[0].referrers) == 3
@@ -224,5 +225,4 @@ async def test_a_tree_is_bounded_in_nodes(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(tree, "NODES_MAX", 3)
     with pytest.raises(tree.TreeTooLarge, match="more than 3 manifests"):
         await tree._Walk(layout, tags).image(index)
-    monkeypatch.setattr(tree, "LISTED_TAGS_MAX", len(tags) - 1)
-    assert await tree.listed_tags(layout) is None  # too many to hold: asked for one by one
+    assert await listed_tags(layout, most=len(tags) - 1) is None  # too many: asked one by one

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from catalog.oci.attachments import listed_tags
 from catalog.oci.client import RegistryClient, RegistryOptions
 from catalog.oci.credentials import Credentials
 from catalog.oci.digest import Digest
@@ -29,6 +30,7 @@ from catalog.oci.errors import (
     Unauthorized,
 )
 from catalog.oci.manifest import parse_manifest
+from catalog.oci.repository import RemoteRepository
 from catalog.oci.retry import RetryPolicy
 from tests.hostile.registry_fakes import (
     MANIFEST,
@@ -583,3 +585,24 @@ async def test_an_oversized_header_is_a_typed_error(clients: list[RegistryClient
     assert isinstance(error, BadResponse)
     assert "unusable answer" in str(error)
     assert len(fake.requests) == 1  # not retried: it would only come again
+
+
+async def test_a_tag_listing_for_attachments_is_bounded_in_time(
+    clients: list[RegistryClient],
+) -> None:
+    """A registry paging one tag at a time (each page quick, each link new) would have `tree`
+    send thousands of requests before its walk: the listing gives up at its deadline, and the
+    walk asks for each cosign tag instead."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        page = len(fake.requests)
+        link = f'</v2/r/tags/list?n=1000&last=t{page}>; rel="next"'
+        await send_json(writer, {"name": "r", "tags": [f"t{page}"]}, {"Link": link})
+
+    with serve(handle) as fake:
+        client = make(clients, fake)
+        started = time.monotonic()
+        assert await listed_tags(RemoteRepository(client, "r"), within=0.5) is None
+        took = time.monotonic() - started
+    assert took < 3
+    assert 1 < len(fake.requests) < 10_000  # it paged, and stopped long before the page cap

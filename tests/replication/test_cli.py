@@ -163,6 +163,10 @@ ONCE_NEVER = (
     "nodesemver",
     "replication.versions",
     "catalog.oci.secrets",
+    # The stored rules' commands, their views and the runs' statuses: `replicate rule|run|status`.
+    "catalog.cli.replicate_rules",
+    "catalog.cli.replicate_views",
+    "replication.statuses",
 )
 
 

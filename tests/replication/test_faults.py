@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from pathlib import Path
 
 from catalog.oci.client import RegistryClient
@@ -14,7 +13,7 @@ from tests.harness.images import build_image
 from tests.index.conftest import populate
 from tests.replication.conftest import OPTIONS, Pair, assert_mirrored, digest_of, push_to
 
-CHUNKED = replace(OPTIONS, chunk_size=256 * 1024)  # 1 MiB layers upload in four PATCHes
+CHUNKED = OPTIONS._replace(chunk_size=256 * 1024)  # 1 MiB layers upload in four PATCHes
 
 
 async def test_corrupted_source_blob_fails_its_image_and_pushes_nothing_of_it(
