@@ -8,9 +8,8 @@ the server judges with its own policies and trust settings.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import click
 
@@ -25,8 +24,7 @@ if TYPE_CHECKING:
     from catalog.trust.policy.stored import Policies, PolicyView
 
 
-@dataclass(frozen=True, slots=True)
-class PolicySource:
+class PolicySource(NamedTuple):
     """A policy set given as text, judged without being stored; ``origin`` names it in errors."""
 
     text: str

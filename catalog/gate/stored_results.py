@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from datetime import datetime
 from functools import lru_cache, partial
 from typing import Any, cast
@@ -14,7 +13,7 @@ from sqlalchemy import Boolean, Connection, Dialect, insert, select
 from catalog.store.queries import AnyRow, Reads
 from catalog.store.schema import decisions, verifications
 from catalog.store.timestamps import UTCDateTime
-from catalog.trust.policy.facts import Decision, Evidence
+from catalog.trust.policy.facts import Decision
 from catalog.trust.signatures import Method, VerifiedSignature
 
 # Verification columns that hold a VerifiedSignature field of the same name and meaning.
@@ -76,8 +75,6 @@ def save_verification(
         )
     )
 
-
-_EVIDENCE = fields(Evidence)
 
 # What the rows of one call to the log share: when and by whom they were asked, and the asked
 # columns (namespace, object_ref, operation, requester, dry_run).
@@ -163,7 +160,7 @@ def _decision_part(decision: Decision, dialect: Dialect) -> tuple[Any, ...]:
         decision.allowed,
         decision.mode,
         list(decision.reasons),
-        [{f.name: getattr(e, f.name) for f in _EVIDENCE} for e in decision.evidence],
+        [e._asdict() for e in decision.evidence],
     )
     part = _bound(values, _processing(dialect, _OF_DECISION))
     if len(_BOUND) >= _BOUND_MOST:

@@ -6,7 +6,6 @@ while it cannot write."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 import sqlite3
 import threading
@@ -394,7 +393,7 @@ def test_rows_stored_as_sqlalchemys_insert_stores_them(database: str) -> None:
                     "allowed": decision.allowed,
                     "mode": decision.mode,
                     "reasons": list(decision.reasons),
-                    "evidence": [dataclasses.asdict(e) for e in decision.evidence],
+                    "evidence": [e._asdict() for e in decision.evidence],
                     "cached": cached,
                     "decided_at": decided_at,
                     "principal": principal,
