@@ -91,6 +91,7 @@ class _Plan(NamedTuple):  # built for every image of every check: a tuple is che
     loaded: LoadedPolicy
     selection: tuple[bool, ...]
     needs_evidence: bool
+    key: tuple[object, ...] | None  # the decision cache's key but for the marker, once digested
     cached: Decision | None
 
 
@@ -242,13 +243,14 @@ class Gate:
         at_hand = self._at_hand(plan, offline, deadline)
         if at_hand is not None:
             return self._answer(reference, policy, adhoc, loaded, at_hand, None, asked, started)
-        digest, marker, cached = plan.digest, plan.marker, plan.cached
+        digest, marker, key, cached = plan.digest, plan.marker, plan.key, plan.cached
         if digest is None:
             digest = await self._digest(reference, live, offline, deadline)
             marker = await self._off_loop(self._marker, digest)
-        key = self._key(digest, reference, policy, adhoc, loaded, plan.selection)
-        if plan.digest is None and adhoc is None:
-            cached = self._cached((*key, marker))
+        if key is None:  # the plan's, unless the digest was only found now
+            key = self._key(digest, reference, policy, adhoc, loaded, plan.selection)
+            if adhoc is None:
+                cached = self._cached((*key, marker))
         if self._fetches(marker, plan.needs_evidence, offline, deadline, cached):
             # Failing that, decide on what the catalog holds: the reasons say what is missing.
             assert self.index_live is not None
@@ -367,11 +369,12 @@ class Gate:
         needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
         if digest is None and deadline is not None and not needs_evidence:
             digest, marker = "", (0, 0)  # decided on the name alone: nothing to pin
-        cached = None
-        if digest is not None and adhoc is None:
+        key = cached = None
+        if digest is not None:
             key = self._key(digest, reference, policy, adhoc, loaded, selection)
-            cached = self._cached((*key, marker))
-        return _Plan(digest, marker, loaded, selection, needs_evidence, cached)
+            if adhoc is None:
+                cached = self._cached((*key, marker))
+        return _Plan(digest, marker, loaded, selection, needs_evidence, key, cached)
 
     def _at_hand(self, plan: _Plan, offline: bool, deadline: float | None) -> Decision | None:
         """The cached decision when judging needs nothing more from the store or a registry."""
