@@ -72,14 +72,11 @@ class LocalGate:
         when the command asks it once (no worker threads: see :class:`Gate`)."""
         _import_frozen("catalog.gate.checker")
         from catalog.gate import build_gate
-        from catalog.trust import load
+        from catalog.trust.roots import public_good
 
-        # What TrustSettings(sigstore=…).build() gives, without its pydantic models; Sigstore's
-        # roots parsed only if a signature is verified now (a warm catalog has its results).
-        trust = load(
-            instances=("production", "staging") if self.staging else ("production",),
-            parse_sigstore=False,
-        )
+        # Sigstore's roots parsed only if a signature is verified now (a warm catalog has its
+        # results).
+        trust = public_good(staging=self.staging, parse_sigstore=False)
         # On the engine: the ORM's sessions are made only if a registry is asked.
         # The local user's secrets (and their config file) read only if a registry is asked.
         return build_gate(self.engine, trust, local_secrets, inline=inline)

@@ -194,6 +194,13 @@ def _pki_material(root: PkiRoot) -> bytes:
     )
 
 
+def public_good(*, staging: bool = False, parse_sigstore: bool = True) -> TrustConfig:
+    """Sigstore's public-good production root (and staging's): the trust of a command line,
+    which names no key or root file, as the default trust settings build it."""
+    instances: tuple[Instance, ...] = ("production", "staging") if staging else ("production",)
+    return load(instances=instances, parse_sigstore=parse_sigstore)
+
+
 def load(
     *,
     instances: Iterable[Instance] = ("production",),
