@@ -194,13 +194,17 @@ class DecisionLog:
             if not self.waiting:
                 continue
             writing = asyncio.ensure_future(asyncio.to_thread(self.flush))
-            self._making_way = asyncio.ensure_future(_make_way(writing))
+            self._making_way = making_way = asyncio.ensure_future(_make_way(writing))
             try:
                 try:
                     await asyncio.wait_for(asyncio.shield(writing), self.stalled_after)
                 except TimeoutError:
                     await self._report(f"a write has waited more than {self.stalled_after:g} s")
                     await writing
+                finally:
+                    # Stopped (cancelled) with the write still in flight: the loop stops making
+                    # way for it now, not when that write ends.
+                    making_way.cancel()
             except Exception as exc:  # kept, tried again: the writer must not die
                 metrics.decision_log_failed()
                 await self._report(f"cannot write to the database: {_one_line(exc)}")
