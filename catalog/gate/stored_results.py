@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import Boolean, Connection, Dialect, insert, select
 
+from catalog.memo import IdentityMemo
 from catalog.store.queries import AnyRow, Reads
 from catalog.store.schema import decisions, verifications
 from catalog.store.timestamps import UTCDateTime
@@ -108,11 +109,9 @@ DECISION_COLUMNS = (*_OWN, *_OF_DECISION, *_SHARED)
 # A column part's bind processors, as (index in the part, processor), by dialect and part.
 _Processing = tuple[tuple[int, Callable[[Any], Any]], ...]
 _PROCESSING: dict[tuple[str, tuple[str, ...]], _Processing] = {}
-# A decision's columns as bound, by the decision object: cached decisions are the same object
-# again and again (by id with an identity check, since hashing a decision walks all its
-# evidence), so each is serialised once, not once per row.
-_BOUND: dict[int, tuple[Decision, str, tuple[Any, ...]]] = {}
-_BOUND_MOST = 10_000
+# A decision's columns as bound (and the dialect's name), by the decision object: cached
+# decisions are the same object again and again, so each is serialised once, not once per row.
+_BOUND: IdentityMemo[Decision, tuple[str, tuple[Any, ...]]] = IdentityMemo()
 
 
 def _processing(dialect: Dialect, names: tuple[str, ...]) -> _Processing:
@@ -150,9 +149,9 @@ def _bound(values: tuple[Any, ...], processing: _Processing) -> tuple[Any, ...]:
 
 
 def _decision_part(decision: Decision, dialect: Dialect) -> tuple[Any, ...]:
-    kept = _BOUND.get(id(decision))
-    if kept is not None and kept[0] is decision and kept[1] == dialect.name:
-        return kept[2]
+    kept = _BOUND.get(decision)
+    if kept is not None and kept[0] == dialect.name:
+        return kept[1]
     values = (
         decision.digest,
         decision.policy,
@@ -163,9 +162,7 @@ def _decision_part(decision: Decision, dialect: Dialect) -> tuple[Any, ...]:
         [e._asdict() for e in decision.evidence],
     )
     part = _bound(values, _processing(dialect, _OF_DECISION))
-    if len(_BOUND) >= _BOUND_MOST:
-        _BOUND.clear()
-    _BOUND[id(decision)] = (decision, dialect.name, part)
+    _BOUND.put(decision, (dialect.name, part))
     return part
 
 
