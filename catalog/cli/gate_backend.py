@@ -8,9 +8,6 @@ the server judges with its own policies and trust settings.
 from __future__ import annotations
 
 import asyncio
-import gc
-import importlib
-import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -18,6 +15,7 @@ import click
 
 from catalog.cli.context import database_url, local_secrets, open_engine, server_address
 from catalog.errors import InvalidArgument
+from catalog.lazy import import_frozen
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -70,7 +68,8 @@ class LocalGate:
     def gate(self, *, inline: bool = False) -> Gate:
         """The gate itself, for commands that drive it directly (`admission review`); ``inline``
         when the command asks it once (no worker threads: see :class:`Gate`)."""
-        _import_frozen("catalog.gate.checker")
+        # Imported as a command's module is: its objects frozen, never walked by a collection.
+        import_frozen("catalog.gate.checker")
         from catalog.gate import build_gate
         from catalog.trust.roots import public_good
 
@@ -110,23 +109,6 @@ class LocalGate:
         from catalog.trust.policy.stored import Policies
 
         return Policies(self.sessions, set())
-
-
-def _import_frozen(name: str) -> None:
-    """Import ``name`` as ``xregistry`` imports a command's module: with the collector paused,
-    then everything the process holds frozen. The collections its imports would trigger, and
-    the exit's last one, would walk ~100k objects that live as long as the process and free
-    nothing (~60M instructions of a warm verify's 1,300M). Once: later calls find it imported."""
-    if name in sys.modules:
-        return
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        importlib.import_module(name)
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 def open_gate(staging: bool = False, ctx: click.Context | None = None) -> GateBackend:
