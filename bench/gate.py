@@ -47,9 +47,10 @@ from catalog.app.auth_config import AuthSettings, Binding, OidcIssuer, Role, Sta
 from catalog.app.config import RegistryConfig, ServeConfig
 from catalog.daemon import Server
 from catalog.gate.decision_log import Asked, DecisionLog, asked_columns
-from catalog.gate.stored_results import DECISION_COLUMNS, decision_parameters
+from catalog.gate.stored_results import decision_parameters
 from catalog.oci.client import RegistryClient
 from catalog.store.db import make_engine, session_factory, upgrade
+from catalog.store.decision_rows import DECISION_COLUMNS
 from catalog.trust import roots
 from catalog.trust.policy.facts import Decision
 from catalog.trust.policy.stored import Policies

@@ -22,6 +22,7 @@ from catalog.admission.review import Request, parse_review, response
 from catalog.app.admission_config import DEFAULT_TIMEOUT, MAX_TIMEOUT, AdmissionSettings
 from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import Asked, CheckResult, Gate, LoadedPolicy
+from catalog.memo import IdentityMemo
 from catalog.oci.errors import InvalidReference, NotInRegistry, OCIError
 from catalog.oci.reference import parse_image_reference
 from catalog.trust.policy import WARNING, Decision, Namespace
@@ -194,24 +195,20 @@ class Admission:
         return Judged(image, False, "", denials=(reason,))
 
 
-# What a decision makes of an image, kept: the gate answers warm reviews with the same cached
-# decision objects again and again (by id with an identity check, as hashing a decision walks
-# its evidence). A Judged is immutable.
-_JUDGED: dict[int, tuple[Decision, Judged]] = {}
-_JUDGED_MOST = 10_000
+# What a decision makes of an image, kept per decision object: the gate answers warm reviews
+# with the same cached decisions again and again. A Judged is immutable.
+_JUDGED: IdentityMemo[Decision, Judged] = IdentityMemo()
 
 
 def _from_decision(image: str, decision: Decision) -> Judged:
-    kept = _JUDGED.get(id(decision))
-    if kept is not None and kept[0] is decision and kept[1].image == image:
-        return kept[1]
+    kept = _JUDGED.get(decision)
+    if kept is not None and kept.image == image:
+        return kept
     denials = tuple(r for r in decision.reasons if not r.startswith(WARNING))
     warnings = tuple(r.removeprefix(WARNING) for r in decision.reasons if r.startswith(WARNING))
-    judged = Judged(image, decision.allowed, decision.digest, denials, warnings)
-    if len(_JUDGED) >= _JUDGED_MOST:
-        _JUDGED.clear()
-    _JUDGED[id(decision)] = (decision, judged)
-    return judged
+    return _JUDGED.put(
+        decision, Judged(image, decision.allowed, decision.digest, denials, warnings)
+    )
 
 
 def _names(values: list[str]) -> str:

@@ -8,14 +8,14 @@ the server judges with its own policies and trust settings.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import click
 
 from catalog.cli.context import database_url, local_secrets, open_engine, server_address
 from catalog.errors import InvalidArgument
+from catalog.lazy import import_frozen
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from catalog.trust.policy.stored import Policies, PolicyView
 
 
-@dataclass(frozen=True, slots=True)
-class PolicySource:
+class PolicySource(NamedTuple):
     """A policy set given as text, judged without being stored; ``origin`` names it in errors."""
 
     text: str
@@ -69,15 +68,14 @@ class LocalGate:
     def gate(self, *, inline: bool = False) -> Gate:
         """The gate itself, for commands that drive it directly (`admission review`); ``inline``
         when the command asks it once (no worker threads: see :class:`Gate`)."""
+        # Imported as a command's module is: its objects frozen, never walked by a collection.
+        import_frozen("catalog.gate.checker")
         from catalog.gate import build_gate
-        from catalog.trust import load
+        from catalog.trust.roots import public_good
 
-        # What TrustSettings(sigstore=…).build() gives, without its pydantic models; Sigstore's
-        # roots parsed only if a signature is verified now (a warm catalog has its results).
-        trust = load(
-            instances=("production", "staging") if self.staging else ("production",),
-            parse_sigstore=False,
-        )
+        # Sigstore's roots parsed only if a signature is verified now (a warm catalog has its
+        # results).
+        trust = public_good(staging=self.staging, parse_sigstore=False)
         # On the engine: the ORM's sessions are made only if a registry is asked.
         # The local user's secrets (and their config file) read only if a registry is asked.
         return build_gate(self.engine, trust, local_secrets, inline=inline)

@@ -72,10 +72,12 @@ def camel(name: str) -> str:
 
 
 def to_json(value: Any) -> Any:
-    """Records (dataclasses, pydantic models), enums, times and containers as JSON values with
-    lowerCamelCase keys and RFC 3339 times."""
+    """Records (dataclasses, NamedTuples, pydantic models), enums, times and containers as JSON
+    values with lowerCamelCase keys and RFC 3339 times."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _object((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple record
+        return _object(zip(value._fields, value, strict=True))
     if hasattr(value, "model_dump"):  # a pydantic model (not imported: start-up time)
         return to_json(value.model_dump(mode="json"))
     if isinstance(value, datetime):
@@ -90,7 +92,11 @@ def to_json(value: Any) -> Any:
 
 
 def record(value: Any, **extra: Any) -> dict[str, Any]:
-    """A dataclass's fields with ``extra`` fields beside them, for :func:`echo_json`."""
+    """A record's fields (a dataclass's or a NamedTuple's) with ``extra`` fields beside them,
+    for :func:`echo_json`."""
+    names = getattr(value, "_fields", None)  # a NamedTuple's
+    if names is not None:
+        return {**dict(zip(names, value, strict=True)), **extra}
     return {**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, **extra}
 
 

@@ -17,7 +17,6 @@ The trust configuration is not part of the state: it lives in the gate, keyed in
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -25,13 +24,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
+from catalog.store.decision_rows import WRITTEN_TABLE
+
 # The tables the state is read from (catalog.store.verifications.gate_states): a write to
 # any other (manifests, signatures, the gate's own decisions…) changes no state.
 _STATE_TABLES = frozenset({"registries", "repositories", "tags", "policies", "attachments"})
 # Statements that write nothing.
 _READS = ("SELECT", "PRAGMA", "SET ", "SHOW", "SAVEPOINT", "RELEASE", "ROLLBACK TO")
-# A text INSERT's table (the decision log's multi-row insert on SQLite).
-_TEXT_INSERT = re.compile(r'\s*INSERT\s+INTO\s+"?(\w+)"?\s*\(', re.IGNORECASE)
 
 Row = tuple[str | None, int | None, tuple[int, int]]
 Key = tuple[str, str | None, bool]  # (reference, policy, tag resolved through the catalog)
@@ -42,9 +41,9 @@ def _writes_state(context: Any, statement: str) -> bool:
         table = getattr(getattr(context.compiled, "statement", None), "table", None)
         name = getattr(table, "name", None)
         return name is None or name in _STATE_TABLES
-    inserting = _TEXT_INSERT.match(statement)
-    if inserting is not None:
-        return inserting[1].lower() in _STATE_TABLES
+    written = context.execution_options.get(WRITTEN_TABLE)  # a driver-level write says where
+    if written is not None:
+        return written in _STATE_TABLES
     # Anything else but a read (other text SQL, DDL): counted as a write, to be safe.
     return not statement.lstrip().upper().startswith(_READS)
 

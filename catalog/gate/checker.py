@@ -14,9 +14,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 
@@ -75,8 +74,7 @@ def with_policy_keys(base: TrustConfig, policies: PolicySet) -> TrustConfig:
     return TrustConfig(sigstore=base.sigstore, keys=(*base.keys, *extra.values()), pki=base.pki)
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedPolicy:
+class LoadedPolicy(NamedTuple):
     """A policy set ready to judge with: its version (0 when ad hoc) and the trust configuration
     it verifies under (the base one plus the keys the policies give inline)."""
 
@@ -85,8 +83,7 @@ class LoadedPolicy:
     trust: TrustConfig
 
 
-@dataclass(slots=True)  # not frozen: built for every image of every check, and only read
-class _Plan:
+class _Plan(NamedTuple):  # built for every image of every check: a tuple is cheapest
     """What :meth:`Gate._plan` found for one image (see there)."""
 
     digest: str | None  # None: the tag must be resolved live first
@@ -94,6 +91,7 @@ class _Plan:
     loaded: LoadedPolicy
     selection: tuple[bool, ...]
     needs_evidence: bool
+    key: tuple[object, ...] | None  # the decision cache's key but for the marker, once digested
     cached: Decision | None
 
 
@@ -245,13 +243,14 @@ class Gate:
         at_hand = self._at_hand(plan, offline, deadline)
         if at_hand is not None:
             return self._answer(reference, policy, adhoc, loaded, at_hand, None, asked, started)
-        digest, marker, cached = plan.digest, plan.marker, plan.cached
+        digest, marker, key, cached = plan.digest, plan.marker, plan.key, plan.cached
         if digest is None:
             digest = await self._digest(reference, live, offline, deadline)
             marker = await self._off_loop(self._marker, digest)
-        key = self._key(digest, reference, policy, adhoc, loaded, plan.selection)
-        if plan.digest is None and adhoc is None:
-            cached = self._cached((*key, marker))
+        if key is None:  # the plan's, unless the digest was only found now
+            key = self._key(digest, reference, policy, adhoc, loaded, plan.selection)
+            if adhoc is None:
+                cached = self._cached((*key, marker))
         if self._fetches(marker, plan.needs_evidence, offline, deadline, cached):
             # Failing that, decide on what the catalog holds: the reasons say what is missing.
             assert self.index_live is not None
@@ -317,7 +316,7 @@ class Gate:
             if rows and not self.audit.add_many(rows, asked):
                 # Fail closed: never an unrecorded decision.
                 answers = [
-                    None if a is None else replace(a, decision=self.audit.refusal(a.decision))
+                    None if a is None else a._replace(decision=self.audit.refusal(a.decision))
                     for a in answers
                 ]
         name = policy if adhoc is None else None
@@ -370,11 +369,12 @@ class Gate:
         needs_evidence = self._needs_evidence(loaded.policies, reference, namespace, selection)
         if digest is None and deadline is not None and not needs_evidence:
             digest, marker = "", (0, 0)  # decided on the name alone: nothing to pin
-        cached = None
-        if digest is not None and adhoc is None:
+        key = cached = None
+        if digest is not None:
             key = self._key(digest, reference, policy, adhoc, loaded, selection)
-            cached = self._cached((*key, marker))
-        return _Plan(digest, marker, loaded, selection, needs_evidence, cached)
+            if adhoc is None:
+                cached = self._cached((*key, marker))
+        return _Plan(digest, marker, loaded, selection, needs_evidence, key, cached)
 
     def _at_hand(self, plan: _Plan, offline: bool, deadline: float | None) -> Decision | None:
         """The cached decision when judging needs nothing more from the store or a registry."""
@@ -604,7 +604,7 @@ class Gate:
                 reference = f"{host}/{repository}:{tag}"
                 if digest not in known:
                     known[digest] = self.facts(connection, digest, reference, loaded.trust)
-                facts = replace(known[digest], reference=reference)
+                facts = known[digest]._replace(reference=reference)
                 decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
                 results.append(CheckResult(decision, reference, loaded.trust.version, False))
         return results

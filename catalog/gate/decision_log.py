@@ -23,8 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError
@@ -60,8 +59,7 @@ def bound_engine(sessions: sessionmaker[Session] | Engine) -> Engine:
     return sessions if isinstance(sessions, Engine) else sessions.kw["bind"]
 
 
-@dataclass(frozen=True, slots=True)
-class Asked:
+class Asked(NamedTuple):
     """Where a decision was asked for, kept with it: a Kubernetes admission review's object
     (``Deployment/web``), namespace, operation, requesting user, and whether it was a dry run."""
 
@@ -139,7 +137,7 @@ class DecisionLog:
             f"denied: the decision log cannot be written ({self.problem or 'not keeping up'}; "
             f"{self.capacity} decisions waiting), and no decision is given unrecorded"
         )
-        return replace(decision, allowed=False, reasons=(reason,), evidence=())
+        return decision._replace(allowed=False, reasons=(reason,), evidence=())
 
     def flush(self) -> int:
         """Write the waiting rows, ``batch`` at a time; a failed write leaves its rows waiting,
@@ -196,13 +194,17 @@ class DecisionLog:
             if not self.waiting:
                 continue
             writing = asyncio.ensure_future(asyncio.to_thread(self.flush))
-            self._making_way = asyncio.ensure_future(_make_way(writing))
+            self._making_way = making_way = asyncio.ensure_future(_make_way(writing))
             try:
                 try:
                     await asyncio.wait_for(asyncio.shield(writing), self.stalled_after)
                 except TimeoutError:
                     await self._report(f"a write has waited more than {self.stalled_after:g} s")
                     await writing
+                finally:
+                    # Stopped (cancelled) with the write still in flight: the loop stops making
+                    # way for it now, not when that write ends.
+                    making_way.cancel()
             except Exception as exc:  # kept, tried again: the writer must not die
                 metrics.decision_log_failed()
                 await self._report(f"cannot write to the database: {_one_line(exc)}")

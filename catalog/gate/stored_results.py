@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
-from dataclasses import fields
+from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache, partial
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Connection, Dialect, insert, select
+from sqlalchemy import Connection, Dialect, insert, select
 
+from catalog.memo import IdentityMemo
+from catalog.store import decision_rows
 from catalog.store.queries import AnyRow, Reads
-from catalog.store.schema import decisions, verifications
-from catalog.store.timestamps import UTCDateTime
-from catalog.trust.policy.facts import Decision, Evidence
+from catalog.store.schema import verifications
+from catalog.trust.policy.facts import Decision
 from catalog.trust.signatures import Method, VerifiedSignature
 
 # Verification columns that hold a VerifiedSignature field of the same name and meaning.
@@ -77,8 +75,6 @@ def save_verification(
     )
 
 
-_EVIDENCE = fields(Evidence)
-
 # What the rows of one call to the log share: when and by whom they were asked, and the asked
 # columns (namespace, object_ref, operation, requester, dry_run).
 AskedColumns = tuple[str | None, str | None, str | None, str | None, bool | None]
@@ -86,76 +82,15 @@ Shared = tuple[datetime, str, AskedColumns]
 # A decision as the log queues it: reference, decision, trust version, cached, what it shares.
 Queued = tuple[str, Decision, str, bool, Shared]
 
-# A row's columns, in the order of its parameters: the row's own, the decision's, the shared.
-_OWN = ("reference", "trust_version", "cached")
-_OF_DECISION = (
-    "digest",
-    "policy_name",
-    "policy_version",
-    "allowed",
-    "mode",
-    "reasons",
-    "evidence",
-)
-_SHARED = (
-    "decided_at",
-    "principal",
-    "namespace",
-    "object_ref",
-    "operation",
-    "requester",
-    "dry_run",
-)
-DECISION_COLUMNS = (*_OWN, *_OF_DECISION, *_SHARED)
-
-# A column part's bind processors, as (index in the part, processor), by dialect and part.
-_Processing = tuple[tuple[int, Callable[[Any], Any]], ...]
-_PROCESSING: dict[tuple[str, tuple[str, ...]], _Processing] = {}
-# A decision's columns as bound, by the decision object: cached decisions are the same object
-# again and again (by id with an identity check, since hashing a decision walks all its
-# evidence), so each is serialised once, not once per row.
-_BOUND: dict[int, tuple[Decision, str, tuple[Any, ...]]] = {}
-_BOUND_MOST = 10_000
-
-
-def _processing(dialect: Dialect, names: tuple[str, ...]) -> _Processing:
-    """The bind processors SQLAlchemy would apply to ``names`` (JSON text, the timestamp as the
-    column stores it), for rows written past its compiler. Booleans are left to the driver,
-    which binds ``True`` as SQLAlchemy's processor does (1 on SQLite)."""
-    found = _PROCESSING.get((dialect.name, names))
-    if found is None:
-        processing = []
-        for index, name in enumerate(names):
-            kind = decisions.c[name].type
-            process = kind.dialect_impl(dialect).bind_processor(dialect)
-            if isinstance(kind, UTCDateTime) and dialect.name == "sqlite":
-                process = partial(_sqlite_time, kind, dialect)
-            if process is not None and not isinstance(kind, Boolean):
-                processing.append((index, process))
-        found = _PROCESSING[(dialect.name, names)] = tuple(processing)
-    return found
-
-
-def _sqlite_time(kind: UTCDateTime, dialect: Dialect, value: datetime | None) -> str | None:
-    """What SQLAlchemy's SQLite DATETIME stores for ``value`` (the UTC digits, always with
-    microseconds), a quarter of the CPU of its processor, which formats through a dict."""
-    utc = kind.process_bind_param(value, dialect)  # UTC; a naive datetime is refused
-    return None if utc is None else utc.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _bound(values: tuple[Any, ...], processing: _Processing) -> tuple[Any, ...]:
-    if not processing:
-        return values
-    bound = list(values)
-    for index, process in processing:
-        bound[index] = process(bound[index])
-    return tuple(bound)
+# A decision's columns as bound (and the dialect's name), by the decision object: cached
+# decisions are the same object again and again, so each is serialised once, not once per row.
+_BOUND: IdentityMemo[Decision, tuple[str, tuple[Any, ...]]] = IdentityMemo()
 
 
 def _decision_part(decision: Decision, dialect: Dialect) -> tuple[Any, ...]:
-    kept = _BOUND.get(id(decision))
-    if kept is not None and kept[0] is decision and kept[1] == dialect.name:
-        return kept[2]
+    kept = _BOUND.get(decision)
+    if kept is not None and kept[0] == dialect.name:
+        return kept[1]
     values = (
         decision.digest,
         decision.policy,
@@ -163,73 +98,36 @@ def _decision_part(decision: Decision, dialect: Dialect) -> tuple[Any, ...]:
         decision.allowed,
         decision.mode,
         list(decision.reasons),
-        [{f.name: getattr(e, f.name) for f in _EVIDENCE} for e in decision.evidence],
+        [e._asdict() for e in decision.evidence],
     )
-    part = _bound(values, _processing(dialect, _OF_DECISION))
-    if len(_BOUND) >= _BOUND_MOST:
-        _BOUND.clear()
-    _BOUND[id(decision)] = (decision, dialect.name, part)
+    part = decision_rows.bound(values, decision_rows.processing(dialect, decision_rows.OF_DECISION))
+    _BOUND.put(decision, (dialect.name, part))
     return part
 
 
 def decision_parameters(rows: Sequence[Queued], dialect: Dialect) -> list[Any]:
     """The rows' parameters for ``dialect``'s driver, one row after another in
-    :data:`DECISION_COLUMNS` order, each value as SQLAlchemy would bind it."""
-    own = _processing(dialect, _OWN)
-    shared_processing = _processing(dialect, _SHARED)
+    :data:`~catalog.store.decision_rows.DECISION_COLUMNS` order, each value as SQLAlchemy would
+    bind it."""
+    own = decision_rows.processing(dialect, decision_rows.OWN)
+    shared_processing = decision_rows.processing(dialect, decision_rows.SHARED)
     # The rows of one call share one part: bound once per write.
     shared_parts: dict[int, tuple[Shared, tuple[Any, ...]]] = {}
     values: list[Any] = []
     for reference, decision, trust_version, cached, shared in rows:
         mine = (reference, trust_version, cached)
-        values.extend(_bound(mine, own) if own else mine)
+        values.extend(decision_rows.bound(mine, own))
         values.extend(_decision_part(decision, dialect))
         kept = shared_parts.get(id(shared))
         if kept is None or kept[0] is not shared:
             decided_at, principal, asked = shared
-            part = _bound((decided_at, principal, *asked), shared_processing)
+            part = decision_rows.bound((decided_at, principal, *asked), shared_processing)
             kept = shared_parts[id(shared)] = (shared, part)
         values.extend(kept[1])
     return values
 
 
 def record_decisions(connection: Connection, rows: Sequence[Queued]) -> None:
-    """Insert queued decisions, in one transaction that the caller holds, through the driver
-    with the values SQLAlchemy's insert would bind (its statement, per-row overhead and
-    timestamp conversion cost more than SQLite's own insert of the row).
-
-    On SQLite, as few multi-row INSERT statements as its bound-parameter limit allows: an
-    executemany steps the statement once per row, and ``sqlite3`` releases the GIL around each
-    step, so a writer thread beside a busy event loop waited for the GIL once per row (up to
-    the 5 ms switch interval each). PostgreSQL gets SQLAlchemy's compiled statement (its bind
-    casts) as one executemany, which psycopg sends as one pipeline."""
-    dialect = connection.dialect
-    values = decision_parameters(rows, dialect)
-    width = len(DECISION_COLUMNS)
-    if dialect.name != "sqlite":
-        statement = _statement(dialect)
-        connection.exec_driver_sql(
-            statement,
-            [
-                dict(zip(DECISION_COLUMNS, values[start : start + width], strict=True))
-                for start in range(0, len(values), width)
-            ],
-        )
-        return
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
-    per_statement = max(1, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
-    one = "(" + ", ".join("?" * width) + ")"
-    head = f"INSERT INTO {decisions.name} ({', '.join(DECISION_COLUMNS)}) VALUES "
-    for start in range(0, len(rows), per_statement):
-        count = min(per_statement, len(rows) - start)
-        connection.exec_driver_sql(
-            head + ", ".join([one] * count),
-            tuple(values[start * width : (start + count) * width]),
-        )
-
-
-@lru_cache(maxsize=4)
-def _statement(dialect: Dialect) -> str:
-    """SQLAlchemy's INSERT of every column for ``dialect``, with named parameters."""
-    return str(insert(decisions).compile(dialect=dialect, column_keys=list(DECISION_COLUMNS)))
+    """Insert queued decisions, in one transaction that the caller holds (see
+    :func:`catalog.store.decision_rows.insert_rows`)."""
+    decision_rows.insert_rows(connection, decision_parameters(rows, connection.dialect))

@@ -12,9 +12,9 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from catalog.trust._internal import sigstore_root
 from catalog.trust._internal.sigstore_root import Instance, SigstoreRoot
@@ -33,29 +33,36 @@ _MAX_PEM = 1024 * 1024
 _VERSION_SCHEME = b"xregistry-trust-v1\n"
 
 
-@dataclass(frozen=True, eq=False)
-class NamedKey:
+class NamedKey(NamedTuple):
     """A public key signatures may be made with (cosign key pairs, managed-key bundles), loaded
     from its DER when a signature is first checked with it (checked usable when named: see
-    :func:`public_key`, :func:`known_key`)."""
+    :func:`public_key`, :func:`known_key`).
+
+    NamedTuples, this and :class:`PkiRoot`: a command answering from stored verifications makes
+    the classes (a frozen dataclass's generated methods cost ~0.5 ms to create) but no key."""
 
     id: str  # "key:<name>"
-    der: bytes = field(repr=False)  # the SubjectPublicKeyInfo DER: what the trust version hashes
+    der: bytes  # the SubjectPublicKeyInfo DER: what the trust version hashes
     fingerprint: str  # SHA-256 hex of the SPKI DER
 
     @property
     def name(self) -> str:
         return self.id.removeprefix("key:")
 
-    @cached_property
+    @property
     def key(self) -> keys.PublicKey:
-        from catalog.trust._internal import keys
-
-        return keys.load_der_public_key(self.der, self.id)
+        return _loaded_key(self.der, self.id)
 
 
-@dataclass(frozen=True, eq=False)
-class PkiRoot:
+@lru_cache(maxsize=256)
+def _loaded_key(der: bytes, key_id: str) -> keys.PublicKey:
+    """A named key's public key, loaded once (per DER and name) when a signature needs it."""
+    from catalog.trust._internal import keys
+
+    return keys.load_der_public_key(der, key_id)
+
+
+class PkiRoot(NamedTuple):
     """A private PKI: trusted root CAs and the intermediates that may complete a chain."""
 
     id: str  # "pki:<name>"
@@ -192,6 +199,13 @@ def _pki_material(root: PkiRoot) -> bytes:
             *(b"intermediate " + c.public_bytes(Encoding.DER) for c in root.intermediates),
         ]
     )
+
+
+def public_good(*, staging: bool = False, parse_sigstore: bool = True) -> TrustConfig:
+    """Sigstore's public-good production root (and staging's): the trust of a command line,
+    which names no key or root file, as the default trust settings build it."""
+    instances: tuple[Instance, ...] = ("production", "staging") if staging else ("production",)
+    return load(instances=instances, parse_sigstore=parse_sigstore)
 
 
 def load(

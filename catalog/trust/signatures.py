@@ -7,20 +7,22 @@ store keeps them so that a result is computed once per trust configuration.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Literal, NamedTuple
 
 Method = Literal["keyless", "key", "pki"]
+_NO_EXTENSIONS: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedSignature:
+class VerifiedSignature(NamedTuple):
     """One signature (or signed attestation) checked against the trust configuration.
 
     ``verified`` is True only when the cryptography holds (signature over the payload, chain to a
     trusted root at signing time, transparency-log promise where the method needs one) *and* the
     payload names the image digest being judged. ``reason`` says why not, or how it verified.
     Identity matching (issuer, subject, extensions) is the policy's job, on these fields.
+    A NamedTuple: immutable, and made without the generated source a dataclass compiles.
     """
 
     attachment_digest: str
@@ -32,7 +34,7 @@ class VerifiedSignature:
     trust_version: str  # the trust configuration's version this result was computed under
     identity: str | None = None  # certificate SAN (email, URI, otherName)
     issuer: str | None = None  # Fulcio OIDC issuer
-    extensions: dict[str, str] = field(default_factory=dict)  # Fulcio extensions by name
+    extensions: Mapping[str, str] = _NO_EXTENSIONS  # Fulcio extensions by name
     key_fingerprint: str | None = None  # sha256 hex of the public key's SPKI DER (key method)
     log_index: int | None = None
     log_id: str | None = None

@@ -84,6 +84,7 @@ WARM_VERIFY_NEVER = (
     "catalog.store.models",
     "catalog.trust.verify",
     "catalog.trust._internal.keys",
+    "catalog.trust._internal.sigstore_parsed",  # a root's logs and CAs: to verify, not to judge
     "catalog.trust.policy.loading",
     "catalog.trust.policy.model",
     "catalog.oci.secrets",  # the user's secrets: read only if a registry is asked

@@ -6,7 +6,6 @@ while it cannot write."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 import sqlite3
 import threading
@@ -242,6 +241,33 @@ async def test_stopping_writes_what_waits_through_a_lock(database: str) -> None:
     engine.dispose()
 
 
+async def test_stopping_stops_making_way_for_the_write_in_flight(database: str) -> None:
+    """Stopped while a write waits for a lock, the writer no longer pauses the event loop for it
+    (see decision_log._MAKE_WAY): stop's own flush waits for that write all the same."""
+    engine = make_engine(database)
+    upgrade(engine)
+    log = DecisionLog(engine, interval=0.01)
+    log.start()
+    decision = Decision(False, "sha256:" + "a" * 64, "default", 1, "enforce", ("unsigned",))
+    with write_locked(database):
+        assert log.add("registry.test/shop/app:1", decision, "t", cached=False)
+        for _ in range(200):  # the write starts within the interval, then waits for the lock
+            await asyncio.sleep(0.01)
+            if log._making_way is not None:
+                break
+        making_way = log._making_way
+        assert making_way is not None
+        assert not making_way.done()
+        stopping = asyncio.create_task(log.stop(drain=20))
+        await asyncio.sleep(0.5)
+        assert not stopping.done()  # the write in flight still waits for the lock
+        assert making_way.done()
+    await asyncio.wait_for(stopping, 20)
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count(DecisionRecord.id))) == 1
+    engine.dispose()
+
+
 async def test_a_row_the_database_refuses_is_logged_and_the_rest_written(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -394,7 +420,7 @@ def test_rows_stored_as_sqlalchemys_insert_stores_them(database: str) -> None:
                     "allowed": decision.allowed,
                     "mode": decision.mode,
                     "reasons": list(decision.reasons),
-                    "evidence": [dataclasses.asdict(e) for e in decision.evidence],
+                    "evidence": [e._asdict() for e in decision.evidence],
                     "cached": cached,
                     "decided_at": decided_at,
                     "principal": principal,

@@ -273,3 +273,14 @@ def test_load_from_files() -> None:
     )
     with pytest.raises(TrustRootError, match=r"key:k: cannot read"):
         roots.load(key_files=[("k", COSIGN_LEGACY / "nope.pub")])
+
+
+def test_a_command_lines_trust_is_the_default_settings() -> None:
+    # `xregistry verify` builds its trust without the settings' pydantic models: the same trust.
+    from catalog.app.trust_config import TrustSettings
+
+    assert roots.public_good().version == TrustSettings().build().version
+    both = TrustSettings(sigstore=("production", "staging")).build()
+    deferred = roots.public_good(staging=True, parse_sigstore=False)
+    assert deferred.version == both.version
+    assert [r.id for r in deferred.sigstore] == ["sigstore:production", "sigstore:staging"]

@@ -17,7 +17,8 @@ from cryptography import x509
 from catalog.trust._internal import chains, entries, keys, sct, tlog, tsa
 from catalog.trust._internal.outcome import Outcome
 from catalog.trust._internal.signed import Signed, require_signature_by, signatures
-from catalog.trust._internal.sigstore_root import LogKey, SigstoreRoot
+from catalog.trust._internal.sigstore_parsed import LogKey
+from catalog.trust._internal.sigstore_root import SigstoreRoot
 from catalog.trust._internal.timefmt import iso
 from catalog.trust._internal.tlog import LogEntry
 from catalog.trust.errors import VerificationFailed

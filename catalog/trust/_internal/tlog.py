@@ -21,7 +21,8 @@ from sigstore_models.rekor import v1 as rekor_v1
 
 from catalog.formats.records import TlogEntry
 from catalog.trust._internal import keys
-from catalog.trust._internal.sigstore_root import LogKey, SigstoreRoot
+from catalog.trust._internal.sigstore_parsed import LogKey
+from catalog.trust._internal.sigstore_root import SigstoreRoot
 from catalog.trust._internal.timefmt import from_unix, iso
 from catalog.trust.errors import VerificationFailed
 

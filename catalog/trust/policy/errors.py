@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from catalog.errors import ConfigError, InvalidArgument
 
@@ -19,8 +19,7 @@ def render_path(path: YamlPath) -> str:
     return text
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(NamedTuple):  # a tuple: made without generated source (start-up time)
     source: str  # the file name (or another label) the policy came from
     line: int  # 1-based
     path: YamlPath

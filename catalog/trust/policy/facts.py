@@ -1,15 +1,16 @@
 """What a policy judges an image on, and what it decides.
 
 The gate gathers verified signatures (``catalog.trust.VerifiedSignature``) with provenance and
-SBOM facts into :class:`ImageFacts`; a policy turns those into a :class:`Decision`. Plain frozen
-records, so each step is testable on its own and results can be stored and re-evaluated.
+SBOM facts into :class:`ImageFacts`; a policy turns those into a :class:`Decision`. Plain
+immutable records, so each step is testable on its own and results can be stored and
+re-evaluated: NamedTuples, which a one-shot command creates far cheaper than frozen dataclasses
+(no generated source to compile; see ``catalog.trust.policy.compiled``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from catalog.store.views import ProvenanceView
 from catalog.trust.signatures import Method, VerifiedSignature
@@ -18,8 +19,7 @@ from catalog.trust.signatures import Method, VerifiedSignature
 ProvenanceFacts = ProvenanceView
 
 
-@dataclass(frozen=True, slots=True)
-class AttestationFacts:
+class AttestationFacts(NamedTuple):
     """A signed in-toto attestation of the image, with its provenance when it is SLSA."""
 
     signature: VerifiedSignature
@@ -27,8 +27,7 @@ class AttestationFacts:
     provenance: ProvenanceFacts | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ImageFacts:
+class ImageFacts(NamedTuple):
     digest: str
     reference: str | None  # what was asked for (policies match image globs against it)
     signatures: tuple[VerifiedSignature, ...] = ()  # plain signatures (not attestations)
@@ -36,8 +35,7 @@ class ImageFacts:
     sbom_count: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Namespace:
+class Namespace(NamedTuple):
     """Where in Kubernetes the image is to run: policies with ``namespaces`` select on it.
     ``labels`` is None when they could not be read (a label selector then counts as matching:
     an unreadable namespace must not escape a policy)."""
@@ -46,8 +44,7 @@ class Namespace:
     labels: Mapping[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(NamedTuple):
     """Why a rule passed: which signature, identity, log entry and rule."""
 
     rule: str  # e.g. "authority github-actions", "attestation https://slsa.dev/provenance/v0.2"
@@ -60,8 +57,7 @@ class Evidence:
     integrated_time: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     allowed: bool
     digest: str
     policy: str | None  # the policy's name (None when no policy matched)

@@ -62,9 +62,16 @@ class Policies:
 def stored_set(source: str, canonical: str | None, digest: str, origin: str) -> PolicySet:
     """A stored version of a set, ready to judge with: compiled from the canonical JSON it was
     validated to when applied (when that is its digest's), else parsed from its source (a set
-    applied before the catalog kept canonical JSON). ``origin`` names it in messages."""
+    applied before the catalog kept canonical JSON, or whose canonical form this version cannot
+    compile). ``origin`` names it in messages."""
     if canonical is not None and text_digest(canonical) == digest:
-        return compile_canonical(canonical, origin)
+        try:
+            return compile_canonical(canonical, origin)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            # The canonical form carries no format version: one written by another version of
+            # xregistry (a field added or reshaped since) is left to the source, which this
+            # version validates as it would any policy file.
+            pass
     from catalog.trust.policy.loading import load_policy_set  # pydantic and YAML
 
     return load_policy_set(source, source=origin)

@@ -4,13 +4,21 @@ from the source as before."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import select, update
 
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.schema import policies
-from catalog.trust.policy.compiled import Policy, PolicySet, pem_der, pem_fingerprint
+from catalog.trust.policy.compiled import (
+    Policy,
+    PolicySet,
+    canonical_json,
+    pem_der,
+    pem_fingerprint,
+    text_digest,
+)
 from catalog.trust.policy.loading import load_policy_set
 from catalog.trust.policy.stored import Policies, stored_set
 from tests.trust.policy.test_facts import COSIGN_PUB, COSIGN_PUB_FP
@@ -125,6 +133,22 @@ def test_without_canonical_json_or_with_another_digests_the_source_is_parsed() -
     # Canonical JSON that is not the version's (a row changed behind the store's back): the
     # source decides, as it did before the catalog kept canonical JSON.
     assert _shape(stored_set(RICH, other.canonical, loaded.digest, "x")) == _shape(loaded)
+
+
+def test_canonical_json_this_version_cannot_compile_leaves_it_to_the_source() -> None:
+    # The canonical form has no format version: a set stored by another version (a field it
+    # did not write, a value of another shape) is the digest's all the same. It must still
+    # judge: the source decides, as for a set stored before the catalog kept canonical JSON.
+    loaded = load_policy_set(RICH, source="x")
+    data = json.loads(loaded.canonical)
+    del data["policies"][0]["requireSbom"]
+    missing = canonical_json(data)
+    data = json.loads(loaded.canonical)
+    data["policies"][0]["authorities"] = {"ci": data["policies"][0]["authorities"][0]}
+    reshaped = canonical_json(data)
+    for canonical in (missing, reshaped, "[]"):
+        stored = stored_set(RICH, canonical, text_digest(canonical), "x")
+        assert _shape(stored) == _shape(loaded)
 
 
 def test_a_policy_keys_der_and_fingerprint_come_from_its_validated_pem() -> None:
