@@ -14,6 +14,7 @@ import click
 from catalog.cli.errors import CatalogUnreachable
 from catalog.errors import FailedPrecondition
 from catalog.index.progress import IndexStats, ProgressCallback
+from catalog.lazy import collector_paused
 from catalog.store import views
 from catalog.store.views import RegistrySpec
 
@@ -106,8 +107,22 @@ def open_sessions(url: str) -> sessionmaker[Session]:
     return session_factory(open_engine(url))
 
 
+_opened = False  # whether this process opened a database before
+
+
 def open_engine(url: str) -> Engine:
-    """The database at ``url``, its schema brought up to date first."""
+    """The database at ``url``, its schema brought up to date first. The first in a process
+    opens with the collector paused, then frozen (see :func:`collector_paused`: 4% of a
+    ``registry list``); a process running many commands (tests) freezes once."""
+    global _opened
+    if _opened:
+        return _open_engine(url)
+    _opened = True
+    with collector_paused():
+        return _open_engine(url)
+
+
+def _open_engine(url: str) -> Engine:
     from sqlalchemy.exc import OperationalError
 
     from catalog.store.db import make_engine, upgrade

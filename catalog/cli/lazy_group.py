@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from catalog.cli._imports import load
+from catalog.lazy import import_frozen
 
 
 class LazyGroup(click.Group):
@@ -26,5 +26,5 @@ class LazyGroup(click.Group):
         if target is None:
             return super().get_command(ctx, cmd_name)
         module, _, attribute = target.partition(":")
-        command: click.Command = getattr(load(module), attribute)
+        command: click.Command = getattr(import_frozen(module), attribute)
         return command

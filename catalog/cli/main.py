@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from catalog.cli._imports import collector_paused
+from catalog.lazy import collector_paused
 
-# Start-up imports (click's ~20 modules) with the collector paused, then frozen (see _imports).
+# Start-up imports (click's ~20 modules) with the collector paused, then frozen (see there).
 with collector_paused():
     import sys
     from typing import IO, Any
