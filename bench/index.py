@@ -8,7 +8,9 @@
    image needs, the re-index's floor one HEAD per tag at the HEAD rate (printed also with the
    repositories' tag lists added, at their own bare rate: a re-index must read them). The full
    index's CPU seconds per image (the indexer with its worker processes, and the registry) are
-   printed too: on a shared machine they vary much less than its wall time.
+   printed too: on a shared machine they vary much less than its wall time. So is the registry's
+   CPU per raw blob GET beside a manifest GET's: two of a crawl's six requests are blob GETs,
+   which cost Distribution about twice as much, a bound the GET-rate ceiling does not show.
 2. 1,000,000 SBOM package rows on SQLite and on PostgreSQL: purl look-up latency (p50/p99)
    through ``queries.search_packages`` beside the same look-up as raw SQL.
 
@@ -110,20 +112,26 @@ def sbom_referrer(subject: BuiltManifest, payload: bytes) -> BuiltManifest:
     return build_artifact(subject, "application/spdx+json", payload, "application/spdx+json")
 
 
-async def seed(host: str, repos: int, tags: int, packages: int) -> list[tuple[str, str]]:
+async def seed(
+    host: str, repos: int, tags: int, packages: int
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The images pushed, as (repository, tag), and the paths of their SBOM blobs."""
     key = ec.generate_private_key(ec.SECP256R1())
     limit = asyncio.Semaphore(16)
     refs: list[tuple[str, str]] = []
+    blobs: list[str] = []
     async with RegistryClient(host) as client:
 
         async def one(r: int, t: int) -> None:
             repo, tag = f"bench/r{r:03d}", f"v{t}"
             built = image(r * 1000 + t)
+            sbom = sbom_referrer(built, spdx(packages, r * 1000 + t))
             async with limit:
                 await push_built(client, repo, built, tag)
                 await push_signature(client, repo, built.digest, key)
-                await push_built(client, repo, sbom_referrer(built, spdx(packages, r * 1000 + t)))
+                await push_built(client, repo, sbom)
             refs.append((repo, tag))
+            blobs.append(f"/v2/{repo}/blobs/{sbom.blobs[-1].digest}")
 
         # Tags of one repository in sequence: their SBOM pushes share no fallback index, but
         # a repository's first push creates it, and Distribution has no conditional PUT.
@@ -137,7 +145,7 @@ async def seed(host: str, repos: int, tags: int, packages: int) -> list[tuple[st
             f"seeded {len(refs)} images (+signature, +SBOM)"
             f" in {time.perf_counter() - started:.1f} s"
         )
-    return refs
+    return refs, blobs
 
 
 REQUESTS_PER_IMAGE = 6  # image, signature manifest + blob, fallback index, SBOM manifest + blob
@@ -170,18 +178,22 @@ async def raw_tag_list_rate(url: str, repositories: list[str]) -> float:
 
 
 async def raw_manifest_rate(url: str, refs: list[tuple[str, str]], method: str = "GET") -> float:
+    paths = [f"/v2/{repo}/manifests/{tag}" for repo, tag in refs]
+    return await raw_rate(url, paths, method, {"Accept": mt.MANIFEST_ACCEPT})
+
+
+async def raw_rate(url: str, paths: list[str], method: str, headers: dict[str, str]) -> float:
+    """Requests per second, bare aiohttp at 16 in flight, one per path."""
     limit = asyncio.Semaphore(16)
-    headers = {"Accept": mt.MANIFEST_ACCEPT}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
 
-        async def one(repo: str, tag: str) -> None:
-            address = f"{url}/v2/{repo}/manifests/{tag}"
-            async with limit, session.request(method, address, headers=headers) as r:
+        async def one(path: str) -> None:
+            async with limit, session.request(method, url + path, headers=headers) as r:
                 await r.read()
 
         started = time.perf_counter()
-        await asyncio.gather(*(one(*ref) for ref in refs))
-        return len(refs) / (time.perf_counter() - started)
+        await asyncio.gather(*(one(path) for path in paths))
+        return len(paths) / (time.perf_counter() - started)
 
 
 def fill_packages(engine: Engine, rows: int) -> str:
@@ -294,19 +306,24 @@ def process_cpu(pid: int) -> float:
 
 async def index_bench(args: argparse.Namespace, workdir: Path) -> None:
     with run_registry(workdir, extra={"log": {"level": "error"}}) as reg:
-        refs = await seed(reg.host, args.repos, args.tags, args.packages)
+        refs, blobs = await seed(reg.host, args.repos, args.tags, args.packages)
         registry_pid = reg.process.pid
         if args.database == "postgresql":
             with run_postgres(workdir) as pg:
                 database = pg.create_database("bench")
-                await index_runs(reg.url, reg.host, refs, database, registry_pid)
+                await index_runs(reg.url, reg.host, refs, blobs, database, registry_pid)
         else:
             database = f"sqlite:///{workdir / 'catalog.db'}"
-            await index_runs(reg.url, reg.host, refs, database, registry_pid)
+            await index_runs(reg.url, reg.host, refs, blobs, database, registry_pid)
 
 
 async def index_runs(
-    url: str, host: str, refs: list[tuple[str, str]], database: str, registry_pid: int
+    url: str,
+    host: str,
+    refs: list[tuple[str, str]],
+    blobs: list[str],
+    database: str,
+    registry_pid: int,
 ) -> None:
     engine = make_engine(database)
     upgrade(engine)
@@ -328,6 +345,9 @@ async def index_runs(
     raw_cpu = process_cpu(registry_pid)
     get_rate = max([await raw_manifest_rate(url, refs) for _ in range(3)])
     raw_cpu = (process_cpu(registry_pid) - raw_cpu) / (3 * len(refs))
+    blob_cpu = process_cpu(registry_pid)
+    blob_rate = await raw_rate(url, blobs, "GET", {})
+    blob_cpu = (process_cpu(registry_pid) - blob_cpu) / len(blobs)
     head_rate = max([await raw_manifest_rate(url, tags, "HEAD") for _ in range(3)])
     repositories = sorted({repo for repo, _ in refs})
     list_rate = max([await raw_tag_list_rate(url, repositories) for _ in range(3)])
@@ -342,6 +362,16 @@ async def index_runs(
         f"  (a full index needs ~{REQUESTS_PER_IMAGE} requests per image);"
         f" the registry's CPU per raw GET {1000 * raw_cpu:.2f} ms"
     )
+    # A crawl's six requests: four manifest GETs and two blob GETs (signature, SBOM).
+    crawl_cpu = 4 * raw_cpu + 2 * blob_cpu
+    cores = os.cpu_count() or 1
+    print(
+        f"registry raw blob GETs: {blob_rate:.0f}/s, its CPU per raw blob GET"
+        f" {1000 * blob_cpu:.2f} ms; a crawl's 4 manifest + 2 blob GETs cost it"
+        f" {1000 * crawl_cpu:.1f} ms an image: the registry alone on {cores} cores bounds the"
+        f" full index at {cores / crawl_cpu:.0f} images/s ({cores / crawl_cpu / ceiling:.2f} of"
+        " the ceiling)"
+    )
     print(
         f"full index: {full:.1f} s for {images} images = {images / full:.0f} images/s"
         f" ({stats.manifests_new} manifests, {stats.documents} documents)"
@@ -355,7 +385,6 @@ async def index_runs(
     )
     # Both share the machine's cores: however well the indexer overlaps its work, it cannot
     # pass this rate here.
-    cores = os.cpu_count() or 1
     bound = cores * images / (main + workers + registry_cpu)
     print(
         f"CPU bound of indexer + registry on {cores} cores: {bound:.0f} images/s"

@@ -31,7 +31,7 @@ from catalog.oci.auth import (
     token_query_url,
 )
 from catalog.oci.credentials import Credentials, CredentialStore
-from catalog.oci.digest import Digest
+from catalog.oci.digest import OFF_LOOP, Digest
 from catalog.oci.errors import (
     AuthError,
     BadResponse,
@@ -55,9 +55,6 @@ _MESSAGE_LIMIT = 300
 # once per level. A real page of 1,000 tags is ~1,000 values.
 JSON_DEPTH = 64
 JSON_VALUES = 1_000_000
-# Work on more bytes than this (decoding, hashing) runs on a worker thread: a few ms of C on
-# the event loop would hold up every call the process answers; below it, the hop costs more.
-OFF_LOOP = 256 * 1024
 # Redirects followed before an answer is a loop (aiohttp's default, which the other keeps).
 MAX_REDIRECTS = 10
 _R = TypeVar("_R")

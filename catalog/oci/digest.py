@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 from catalog.oci.errors import DigestMismatch, InvalidDigest, SizeMismatch
 
+# Work on more bytes than this (decoding, hashing) runs on a worker thread: a few ms of C on
+# the event loop would hold up every call the process answers; below it, the hop costs more.
+OFF_LOOP = 256 * 1024
+
 _HEX_LEN = {"sha256": 64, "sha512": 128}
 _DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 _LOWER_HEX = re.compile(r"[0-9a-f]+")
@@ -92,10 +96,13 @@ class Verifier:
 
 
 class StreamVerifier:
-    """A :class:`Verifier` whose hashing runs in a worker thread, overlapping the next read.
+    """A :class:`Verifier` whose hashing of large chunks runs in a worker thread, overlapping
+    the next read.
 
     hashlib releases the GIL on large buffers, so a download hashes at the speed of the network
-    rather than of one core. Updates stay in order: one is in flight at a time.
+    rather than of one core. A chunk of at most :data:`OFF_LOOP` bytes (a manifest's documents,
+    a signature) is hashed at once: the hop would cost more. Updates stay in order: one is in
+    flight at a time.
     """
 
     def __init__(self, expected: Digest | str, size: int | None = None, what: str = "blob") -> None:
@@ -107,6 +114,10 @@ class StreamVerifier:
         self.received += len(chunk)
         if self._pending is not None:
             await self._pending
+            self._pending = None
+        if len(chunk) <= OFF_LOOP:
+            self._verifier.update(chunk)
+            return
         self._pending = asyncio.get_running_loop().run_in_executor(
             None, self._verifier.update, chunk
         )

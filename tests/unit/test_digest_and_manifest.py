@@ -3,7 +3,7 @@ import json
 import pytest
 
 from catalog.oci import mediatypes as mt
-from catalog.oci.digest import Digest, Verifier
+from catalog.oci.digest import OFF_LOOP, Digest, StreamVerifier, Verifier
 from catalog.oci.errors import (
     DigestMismatch,
     InvalidDigest,
@@ -43,6 +43,29 @@ def test_verifier_checks_digest_and_size_while_streaming() -> None:
     short.update(data)
     with pytest.raises(SizeMismatch):
         short.verify()
+
+
+async def test_stream_verifier_hashes_small_and_large_chunks_in_order() -> None:
+    # Small chunks are hashed on the loop, large ones on a thread: interleaved, in order.
+    small, large = b"a" * 1000, bytes(range(256)) * (OFF_LOOP // 256 + 1)
+    data = small + large + small + large + small
+    v = StreamVerifier(Digest.of(data), len(data))
+    for chunk in (small, large, small, large, small):
+        await v.feed(chunk)
+    await v.verify()
+    assert v.received == len(data)
+    swapped = StreamVerifier(Digest.of(data), len(data))
+    for chunk in (large, small, small, large, small):
+        await swapped.feed(chunk)
+    with pytest.raises(DigestMismatch):
+        await swapped.verify()
+    too_long = StreamVerifier(Digest.of(small), len(small) - 1)
+    with pytest.raises(SizeMismatch):
+        await too_long.feed(small)  # hashed on the loop: refused at once
+    too_long = StreamVerifier(Digest.of(large), len(large) - 1)
+    await too_long.feed(large)  # on a thread: refused when awaited
+    with pytest.raises(SizeMismatch):
+        await too_long.verify()
 
 
 def _manifest(**extra: object) -> bytes:
