@@ -65,7 +65,7 @@ COLUMNS = Columns(
     package=tuple(
         (PACKAGE_COLUMNS.index(name), length)
         for name, length in _lengths(_PACKAGES)
-        if name in PACKAGE_COLUMNS
+        if name in PACKAGE_COLUMNS and name not in ("name", "version")  # cut, not refused
     ),
 )
 
