@@ -89,6 +89,9 @@ class _RepoScan:
     name: str
     listed: bool = False
     tags: dict[str, str] = field(default_factory=dict)  # tag → digest, for every tag seen now
+    # The live tags before the crawl, as the reader read them: what the recording compares
+    # with (the repository's tags are written only by its own recording, which comes after).
+    before: dict[str, str] = field(default_factory=dict)
     manifests: dict[str, Manifest] = field(default_factory=dict)  # fetched this crawl
     links: list[content.Link] = field(default_factory=list)
     documents: dict[str, DecodedDocuments] = field(default_factory=dict)
@@ -210,7 +213,7 @@ class Crawler:
         scan.listed = True
         self.stats.tags_seen += len(listed)
         before = await self._state_before(name)
-        known = before.tags
+        known = scan.before = before.tags
         if isinstance(repo, RemoteRepository) and repo.client.etag_is_digest is None:
             # One known tag first: its answer tells whether the others may go conditional.
             first = next((tag for tag in listed if tag in known), None)
@@ -520,10 +523,8 @@ class Crawler:
             self.stats.errors += len(scan.errors)
 
     def _record_tags(self, session: Session, row: RepositoryRow, scan: _RepoScan) -> None:
-        if scan.tags == content.live_tags(session, self.registry_name, [scan.name]).get(
-            scan.name, {}
-        ):
-            return  # no tag moved, came or went: plain rows told, no ORM row need be loaded
+        if scan.tags == scan.before:
+            return  # no tag moved, came or went: no ORM row need be loaded
         existing = content.tags_of(session, row)
         self.stats.tag_events += len(content.set_tags(session, row, existing, scan.tags))
         for name, tag_row in existing.items():

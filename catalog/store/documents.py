@@ -127,7 +127,7 @@ class DecodedDocuments:
 
 def decoded(session: Session, attachment_digests: Collection[str]) -> set[str]:
     """Those of the attachment manifests whose documents are already recorded."""
-    return recorded_or_refused(session, attachment_digests)[0]
+    return _recorded(session, attachment_digests, refused=False)[0]
 
 
 def recorded_or_refused(
@@ -135,8 +135,14 @@ def recorded_or_refused(
 ) -> tuple[set[str], dict[str, str]]:
     """Those of the attachment manifests whose documents are recorded (:func:`decoded`), and
     those refused before (digest → why): a crawl fetches neither again."""
+    return _recorded(session, attachment_digests, refused=True)
+
+
+def _recorded(
+    session: Session, attachment_digests: Collection[str], *, refused: bool
+) -> tuple[set[str], dict[str, str]]:
     recorded: set[str] = set()
-    refused: dict[str, str] = {}
+    refusals: dict[str, str] = {}
     # One statement over table columns: every repository of every re-index asks this, and four
     # ORM statements cost more than the rows they return.
     undecodable = table_of(UndecodableDocument).c
@@ -147,15 +153,16 @@ def recorded_or_refused(
                 table_of(table).c.attachment_digest for table in (Signature, Attestation, Sbom)
             )
         ]
-        asked.append(
-            select(undecodable.digest, undecodable.reason).where(undecodable.digest.in_(chunk))
-        )
+        if refused:
+            asked.append(
+                select(undecodable.digest, undecodable.reason).where(undecodable.digest.in_(chunk))
+            )
         for digest, reason in session.execute(union_all(*asked)):
             if reason is None:
                 recorded.add(digest)
             else:
-                refused[digest] = reason
-    return recorded, refused
+                refusals[digest] = reason
+    return recorded, refusals
 
 
 def _statement_json(statement: StatementRecord) -> dict[str, Any]:
