@@ -14,8 +14,8 @@ index runs of just those repositories, then the rules that follow index events r
 - An event for an unknown registry, an image layout, or a repository outside the registry's
   filters is acknowledged and ignored. A registry's filters are read once per
   :data:`FILTER_TTL` seconds, not per delivery (a change made by another process — the CLI on
-  the same database, a replica — cannot be heard here), and again by each run, which indexes
-  only the repositories they still admit.
+  the same database, a replica — cannot be heard here), and again by each run (with the
+  registry's settings), which indexes only the repositories they still admit.
 - Nothing here is needed for correctness: a lost event (the server was down, the queue full)
   costs only freshness, since scheduled indexing walks every repository anyway.
 """
@@ -226,7 +226,8 @@ class PushIndexer:
             await wakeup.wait()
             await asyncio.sleep(self.settle)  # let the rest of a burst arrive
             wakeup.clear()
-            repositories = await self._still_wanted(registry, self._pending.pop(registry, set()))
+            # The run applies the registry's filters as they are now (read with its settings).
+            repositories = sorted(self._pending.pop(registry, set()))
             if not repositories:
                 continue
             try:
@@ -249,18 +250,6 @@ class PushIndexer:
                 )
             finally:
                 self.runs += 1
-
-    async def _still_wanted(self, registry: str, queued: set[str]) -> list[str]:
-        """The queued repositories the registry's filters admit now: read afresh, since they
-        may have changed after the events were queued (see :data:`FILTER_TTL`)."""
-        if not queued:
-            return []
-        try:
-            wanted = await self._wanted(registry, fresh=True)
-        except Exception as exc:  # as a failed run: logged, left to the schedule
-            log.warning("push events for %s dropped: its filters were not read: %s", registry, exc)
-            return []
-        return sorted(r for r in queued if wanted is not None and wanted(r))
 
     async def stop(self) -> None:
         workers = list(self._workers.values())

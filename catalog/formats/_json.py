@@ -71,6 +71,8 @@ def check_text(value: str, path: str, *, max_len: int = MAX_TEXT) -> None:
         fail(path, f"string of {len(value)} characters is over the limit of {max_len}")
     if "\x00" in value:
         fail(path, "string contains NUL")
+    if value.isascii():
+        return  # no surrogate in it: no need to copy it to find out
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from catalog.formats._json import MAX_TEXT
-from catalog.formats._reader import Event, Reader
+from catalog.formats._reader import OPEN, Event, Reader
 from catalog.oci.boundedjson import JSONRefused, loads
 
 REFUSED = object()
@@ -73,16 +73,23 @@ class TreeReader(Reader):
                 self.fail(path, "string contains an unpaired surrogate")
         return value
 
+    # ``_event`` inlined in the two loops below: they run once per value of an SBOM.
     def _fields(self, node: dict[str, Any]) -> Iterator[tuple[str, Event]]:
         for key, value in node.items():
-            yield key, self._event(value)
+            kind = _KINDS[type(value)]
+            if kind in OPEN:
+                self._opened = value
+            yield key, (kind, value)
 
     def _elements(self, node: list[Any], path: str) -> Iterator[tuple[Event, str]]:
         for index, item in enumerate(node):
-            yield self._event(item), f"{path}[{index}]"
+            kind = _KINDS[type(item)]
+            if kind in OPEN:
+                self._opened = item
+            yield (kind, item), f"{path}[{index}]"
 
     def _event(self, value: Any) -> Event:
         kind = _KINDS[type(value)]
-        if kind == "start_map" or kind == "start_array":
+        if kind in OPEN:
             self._opened = value
         return kind, value

@@ -89,6 +89,9 @@ class _RepoScan:
     name: str
     listed: bool = False
     tags: dict[str, str] = field(default_factory=dict)  # tag → digest, for every tag seen now
+    # The live tags before the crawl, as the reader read them: what the recording compares
+    # with (the repository's tags are written only by its own recording, which comes after).
+    before: dict[str, str] = field(default_factory=dict)
     manifests: dict[str, Manifest] = field(default_factory=dict)  # fetched this crawl
     links: list[content.Link] = field(default_factory=list)
     documents: dict[str, DecodedDocuments] = field(default_factory=dict)
@@ -104,13 +107,17 @@ class Crawler:
         registry_name: str,
         open_repository: RepositoryOpener,
         *,
+        registry_id: int,
+        patterns: Sequence[str],
         concurrency: int = 8,
         on_progress: ProgressCallback | None = None,
         only: Sequence[str] | None = None,
     ) -> None:
         self.sessions = sessions
-        # Crawl just these repositories (a push event's), and mark no other repository gone.
+        # Crawl just these repositories (a push event's) that the filter admits, and mark no
+        # other repository gone.
         self.only = None if only is None else sorted(set(only))
+        self.patterns = list(patterns)  # the registry's repository filter
         self.registry_name = registry_name
         self.open_repository = open_repository
         self.concurrency = concurrency
@@ -119,7 +126,7 @@ class Crawler:
         self._refused_names: list[str] = []  # repository names off the grammar, as errors
         self._writer: ThreadPoolExecutor | None = None
         self._reader: ThreadPoolExecutor | None = None  # state before a crawl; decoding
-        self._registry_id = 0  # read with the patterns, before any repository is recorded
+        self._registry_id = registry_id
         # The repositories of the run, in order, and their states before it by batch.
         self._names: list[str] = []
         self._positions: dict[str, int] = {}
@@ -131,10 +138,13 @@ class Crawler:
             self.on_progress(self.stats)
 
     async def run(self) -> IndexStats:
-        self._registry_id, patterns = await asyncio.to_thread(self._registry)
+        patterns = self.patterns
         self.stats.phase = "listing repositories"
         self._report()
-        names = self.only if self.only is not None else await self._repository_names(patterns)
+        if self.only is None:
+            names = await self._repository_names(patterns)
+        else:
+            names = _admitted(self.only, patterns)
         self.stats.repositories_total = len(names)
         self.stats.phase = "indexing"
         self._report()
@@ -164,21 +174,20 @@ class Crawler:
         self._report()
         return self.stats
 
-    def _registry(self) -> tuple[int, list[str]]:
-        """The registry's id (for the recording of each repository) and repository filter."""
-        with self.sessions() as session:
-            registry = get_registry(session, self.registry_name)
-            return registry.id, list(registry.repositories_filter)
-
     def _finish(self, patterns: list[str], names: list[str]) -> None:
         """Record the refused repository names; mark the repositories no longer listed gone."""
+        listed_all = self.only is None and not patterns_are_names(patterns)
+        gone = self.open_repository.can_list and listed_all
+        if not (gone or self._refused_names):
+            return  # a push event's run: nothing to write
         with self.sessions.begin() as session:
-            registry = get_registry(session, self.registry_name)
             for reason in self._refused_names:
-                session.add(IndexErrorRecord(registry_id=registry.id, reason=reason[:_REASON]))
+                session.add(
+                    IndexErrorRecord(registry_id=self._registry_id, reason=reason[:_REASON])
+                )
             self.stats.errors += len(self._refused_names)
-            listed_all = self.only is None and not patterns_are_names(patterns)
-            if self.open_repository.can_list and listed_all:
+            if gone:
+                registry = get_registry(session, self.registry_name)
                 mark_repositories_gone(session, registry, set(names))
 
     async def _repository_names(self, patterns: list[str]) -> list[str]:
@@ -210,7 +219,7 @@ class Crawler:
         scan.listed = True
         self.stats.tags_seen += len(listed)
         before = await self._state_before(name)
-        known = before.tags
+        known = scan.before = before.tags
         if isinstance(repo, RemoteRepository) and repo.client.etag_is_digest is None:
             # One known tag first: its answer tells whether the others may go conditional.
             first = next((tag for tag in listed if tag in known), None)
@@ -520,10 +529,8 @@ class Crawler:
             self.stats.errors += len(scan.errors)
 
     def _record_tags(self, session: Session, row: RepositoryRow, scan: _RepoScan) -> None:
-        if scan.tags == content.live_tags(session, self.registry_name, [scan.name]).get(
-            scan.name, {}
-        ):
-            return  # no tag moved, came or went: plain rows told, no ORM row need be loaded
+        if scan.tags == scan.before:
+            return  # no tag moved, came or went: no ORM row need be loaded
         existing = content.tags_of(session, row)
         self.stats.tag_events += len(content.set_tags(session, row, existing, scan.tags))
         for name, tag_row in existing.items():
@@ -557,6 +564,14 @@ def _valid_tags(listed: list[str], scan: _RepoScan) -> list[str]:
         except InvalidReference as exc:
             scan.errors.append((None, f"tag {tag[:_SHOWN]!r} skipped: {first_line(exc)}"))
     return valid
+
+
+def _admitted(names: list[str], patterns: list[str]) -> list[str]:
+    """Those of ``names`` the registry's filter admits (all of them without a filter)."""
+    if not patterns:
+        return names
+    wanted = matcher(patterns)
+    return [name for name in names if wanted.fullmatch(name)]
 
 
 def patterns_are_names(patterns: list[str]) -> bool:

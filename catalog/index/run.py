@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,24 +35,31 @@ async def index_registry(
     """Crawl registry ``name`` (only ``repositories`` when given) with a client under
     ``limits``; a :class:`RegistryUnavailable` once ``deadline`` seconds (``INDEX_DEADLINE`` by
     default) have passed."""
-    host, insecure, ca_file, credentials = await asyncio.to_thread(_settings, sessions, name)
+    settings = await asyncio.to_thread(_settings, sessions, name)
     deadline = INDEX_DEADLINE if deadline is None else deadline
     limit = asyncio.timeout(deadline)
     try:
         async with limit:
-            if host.startswith("oci:"):
-                layout = LayoutSource(secrets.layout(host))
+            if settings.host.startswith("oci:"):
+                layout = LayoutSource(secrets.layout(settings.host))
                 crawler = Crawler(
                     sessions,
                     name,
                     layout,
+                    registry_id=settings.id,
+                    patterns=settings.patterns,
                     concurrency=1,
                     on_progress=on_progress,
                     only=repositories,
                 )
                 return await crawler.run()
             opened = client_for(
-                host, insecure, ca_file, credentials, secrets=secrets, limits=limits
+                settings.host,
+                settings.insecure,
+                settings.ca_file,
+                settings.credentials,
+                secrets=secrets,
+                limits=limits,
             )
             async with opened as client:
                 source = RegistrySource(client)
@@ -59,6 +67,8 @@ async def index_registry(
                     sessions,
                     name,
                     source,
+                    registry_id=settings.id,
+                    patterns=settings.patterns,
                     concurrency=concurrency,
                     on_progress=on_progress,
                     only=repositories,
@@ -68,14 +78,30 @@ async def index_registry(
         if not limit.expired():
             raise
         raise RegistryUnavailable(
-            f"{host}: the index run of {name!r} was stopped at its deadline of {deadline:g} s"
+            f"{settings.host}: the index run of {name!r} was stopped at its deadline of"
+            f" {deadline:g} s"
         ) from exc
 
 
-def _settings(
-    sessions: sessionmaker[Session], name: str
-) -> tuple[str, bool, str | None, str | None]:
-    """The registry's host, TLS and credential settings (read on a worker thread)."""
+class _Settings(NamedTuple):
+    id: int
+    host: str
+    insecure: bool
+    ca_file: str | None
+    credentials: str | None
+    patterns: list[str]  # the repository filter
+
+
+def _settings(sessions: sessionmaker[Session], name: str) -> _Settings:
+    """The registry's row as a run needs it, read once (on a worker thread): its host, TLS and
+    credential settings for the client, its id and repository filter for the crawl."""
     with sessions() as session:
         row = get_registry(session, name)
-        return row.host, row.insecure, row.ca_file, row.credentials_ref
+        return _Settings(
+            row.id,
+            row.host,
+            row.insecure,
+            row.ca_file,
+            row.credentials_ref,
+            list(row.repositories_filter),
+        )

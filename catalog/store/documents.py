@@ -6,7 +6,7 @@ import functools
 import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, String, Table, insert, null, select, union_all
 from sqlalchemy.orm import Session
@@ -17,7 +17,6 @@ from catalog.store import sbom_rows
 from catalog.store.content import chunks
 from catalog.store.models import (
     Attestation,
-    Base,
     Provenance,
     Sbom,
     SbomPackage,
@@ -37,13 +36,17 @@ from catalog.store.sbom_rows import (
     sbom_row,
 )
 
-M = TypeVar("M", bound=Base)
 _PACKAGE_BATCH = 1000  # package rows per statement
 # Core inserts: the ORM's bookkeeping per row costs more than these many small rows.
 _PACKAGES = table_of(SbomPackage)
 _SBOMS = table_of(Sbom)
 _INSERT_SBOM = insert(_SBOMS).returning(_SBOMS.c.id, sort_by_parameter_order=True)
 _INSERT_SIGNATURE = insert(table_of(Signature))
+_ATTESTATIONS = table_of(Attestation)
+_PROVENANCE = table_of(Provenance)
+_INSERT_ATTESTATION = insert(_ATTESTATIONS).returning(
+    _ATTESTATIONS.c.id, sort_by_parameter_order=True
+)
 _STATEMENT_LIMIT = 256 * 1024  # statements kept whole up to this size (JSON text)
 
 
@@ -62,7 +65,7 @@ COLUMNS = Columns(
     package=tuple(
         (PACKAGE_COLUMNS.index(name), length)
         for name, length in _lengths(_PACKAGES)
-        if name in PACKAGE_COLUMNS
+        if name in PACKAGE_COLUMNS and name not in ("name", "version")  # cut, not refused
     ),
 )
 
@@ -124,7 +127,7 @@ class DecodedDocuments:
 
 def decoded(session: Session, attachment_digests: Collection[str]) -> set[str]:
     """Those of the attachment manifests whose documents are already recorded."""
-    return recorded_or_refused(session, attachment_digests)[0]
+    return _recorded(session, attachment_digests, refused=False)[0]
 
 
 def recorded_or_refused(
@@ -132,8 +135,14 @@ def recorded_or_refused(
 ) -> tuple[set[str], dict[str, str]]:
     """Those of the attachment manifests whose documents are recorded (:func:`decoded`), and
     those refused before (digest → why): a crawl fetches neither again."""
+    return _recorded(session, attachment_digests, refused=True)
+
+
+def _recorded(
+    session: Session, attachment_digests: Collection[str], *, refused: bool
+) -> tuple[set[str], dict[str, str]]:
     recorded: set[str] = set()
-    refused: dict[str, str] = {}
+    refusals: dict[str, str] = {}
     # One statement over table columns: every repository of every re-index asks this, and four
     # ORM statements cost more than the rows they return.
     undecodable = table_of(UndecodableDocument).c
@@ -144,15 +153,16 @@ def recorded_or_refused(
                 table_of(table).c.attachment_digest for table in (Signature, Attestation, Sbom)
             )
         ]
-        asked.append(
-            select(undecodable.digest, undecodable.reason).where(undecodable.digest.in_(chunk))
-        )
+        if refused:
+            asked.append(
+                select(undecodable.digest, undecodable.reason).where(undecodable.digest.in_(chunk))
+            )
         for digest, reason in session.execute(union_all(*asked)):
             if reason is None:
                 recorded.add(digest)
             else:
-                refused[digest] = reason
-    return recorded, refused
+                refusals[digest] = reason
+    return recorded, refusals
 
 
 def _statement_json(statement: StatementRecord) -> dict[str, Any]:
@@ -168,11 +178,6 @@ def _statement_json(statement: StatementRecord) -> dict[str, Any]:
 
 def _subject_digests(statement: StatementRecord) -> list[str]:
     return [f"{alg}:{hex_}" for s in statement.subjects for alg, hex_ in s.digests.items()]
-
-
-def _checked(model: type[M], values: dict[str, Any], what: str) -> M:
-    check_columns(_lengths(table_of(model)), values, what)
-    return model(**values)
 
 
 def store(session: Session, attachment_digest: str, docs: DecodedDocuments) -> int:
@@ -191,6 +196,7 @@ def store_all(session: Session, held: dict[str, DecodedDocuments]) -> dict[str, 
     """
     counts = dict.fromkeys(held, 0)
     signatures: list[dict[str, Any]] = []
+    attestations: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
     for digest, docs in held.items():
         for sig in docs.signatures:
             try:
@@ -201,7 +207,7 @@ def store_all(session: Session, held: dict[str, DecodedDocuments]) -> dict[str, 
             counts[digest] += 1
         for att in docs.attestations:
             try:
-                session.add(_attestation(digest, att))
+                attestations.append(_attestation_rows(digest, att))
             except FormatError as exc:
                 docs.errors.append(str(exc))
                 continue
@@ -209,6 +215,8 @@ def store_all(session: Session, held: dict[str, DecodedDocuments]) -> dict[str, 
     connection = session.connection()
     if signatures:
         connection.execute(_INSERT_SIGNATURE, signatures)
+    if attestations:
+        _insert_attestations(connection, attestations)
     prepared: list[tuple[dict[str, Any], PreparedSbom]] = []
     for digest, docs in held.items():
         for doc in docs.sboms:
@@ -287,34 +295,46 @@ def _signature_row(digest: str, sig: SignatureDoc) -> dict[str, Any]:
     return row
 
 
-def _attestation(digest: str, att: AttestationDoc) -> Attestation:
+def _attestation_rows(
+    digest: str, att: AttestationDoc
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """An attestation's row and its provenance's (without ``attestation_id``), checked."""
     where = f"layer {att.layer_digest}"
-    row = _checked(
-        Attestation,
-        {
-            "attachment_digest": digest,
-            "layer_digest": att.layer_digest,
-            "predicate_type": att.statement.predicate_type,
-            "subject_digests": _subject_digests(att.statement),
-            "statement": _statement_json(att.statement),
-        },
-        where,
-    )
-    if att.provenance is not None:
-        p = att.provenance
-        row.provenance = _checked(
-            Provenance,
-            {
-                "builder_id": p.builder_id,
-                "build_type": p.build_type,
-                "source_uri": p.source_uri,
-                "source_digest": p.source_digest,
-                "source_ref": p.source_ref,
-                "entry_point": p.entry_point,
-            },
-            where,
-        )
-    return row
+    row = {
+        "attachment_digest": digest,
+        "layer_digest": att.layer_digest,
+        "predicate_type": att.statement.predicate_type,
+        "subject_digests": _subject_digests(att.statement),
+        "statement": _statement_json(att.statement),
+    }
+    check_columns(_lengths(_ATTESTATIONS), row, where)
+    if att.provenance is None:
+        return row, None
+    p = att.provenance
+    provenance = {
+        "builder_id": p.builder_id,
+        "build_type": p.build_type,
+        "source_uri": p.source_uri,
+        "source_digest": p.source_digest,
+        "source_ref": p.source_ref,
+        "entry_point": p.entry_point,
+    }
+    check_columns(_lengths(_PROVENANCE), provenance, where)
+    return row, provenance
+
+
+def _insert_attestations(
+    connection: Connection, rows: list[tuple[dict[str, Any], dict[str, Any] | None]]
+) -> None:
+    """Attestations, then the provenance of those that have one, each kind in one statement."""
+    ids = connection.execute(_INSERT_ATTESTATION, [row for row, _ in rows]).scalars().all()
+    provenance = [
+        {**found, "attestation_id": attestation_id}
+        for attestation_id, (_, found) in zip(ids, rows, strict=True)
+        if found is not None
+    ]
+    if provenance:
+        connection.execute(insert(_PROVENANCE), provenance)
 
 
 def _stream_sbom(session: Session, digest: str, doc: SbomDoc, errors: list[str]) -> int:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from functools import lru_cache
+from typing import Any, BinaryIO, NoReturn
 
 from catalog.errors import FormatError
 from catalog.formats.failures import decoder_failure
@@ -23,6 +24,7 @@ from catalog.store.purls import base_of
 # The columns of ``sbom_packages`` a package row fills, in its order (``sbom_id`` comes first
 # when it is written).
 PACKAGE_COLUMNS = ("purl", "purl_base", "type", "namespace", "name", "version", "licenses")
+_NAME, _VERSION = 512, 255  # cut to their columns' lengths, not refused
 PackageRow = tuple[str | None, str | None, str | None, str | None, str, str | None, str]
 # What a package row holds beside its strings' characters, at most (the tuple, the string
 # objects): what a prepared SBOM's budget counts.
@@ -56,9 +58,11 @@ def check_columns(limits: Iterable[tuple[str, int]], values: dict[str, Any], wha
     for name, length in limits:
         value = values.get(name)
         if isinstance(value, str) and len(value) > length:
-            raise FormatError(
-                f"{what}: {name} of {len(value)} characters is over the limit of {length}"
-            )
+            _too_long(what, name, value, length)
+
+
+def _too_long(what: str, name: str, value: str, length: int) -> NoReturn:
+    raise FormatError(f"{what}: {name} of {len(value)} characters is over the limit of {length}")
 
 
 def decode(source: BinaryIO | bytes, *, wrapped: bool) -> SbomRecord:
@@ -110,19 +114,22 @@ def package_rows(record: SbomRecord, columns: Columns) -> Iterator[PackageRow]:
             base_of(package.purl) if package.purl else None,
             package.type,
             package.namespace,
-            name[:512],
-            package.version[:255] if package.version else None,
-            # As SQLAlchemy's JSON type writes it (``json.dumps``), on SQLite and PostgreSQL.
-            json.dumps(list(package.licenses)),
+            name[:_NAME],
+            package.version[:_VERSION] if package.version else None,
+            _licenses_json(package.licenses),
         )
-        for position, length in columns.package:
+        for position, length in columns.package:  # as check_columns, by position: per row
             value = row[position]
             if value is not None and len(value) > length:
-                raise FormatError(
-                    f"package #{count}: {PACKAGE_COLUMNS[position]} of {len(value)} characters"
-                    f" is over the limit of {length}"
-                )
+                _too_long(f"package #{count}", PACKAGE_COLUMNS[position], value, length)
         yield row
+
+
+# As SQLAlchemy's JSON type writes it (``json.dumps``), on SQLite and PostgreSQL. Cached:
+# ``json.dumps`` costs more than the rest of a package row, and packages share few license sets.
+@lru_cache(maxsize=4096)
+def _licenses_json(licenses: tuple[str, ...]) -> str:
+    return json.dumps(list(licenses))
 
 
 def sbom_failure(layer_digest: str, exc: Exception) -> str:
@@ -147,7 +154,7 @@ def prepare(
     cost = 0
     try:
         for package in package_rows(record, columns):
-            cost += ROW_COST + sum(len(v) for v in package if v is not None)
+            cost += ROW_COST + sum(map(len, filter(None, package)))
             if cost > budget:
                 return None
             prepared.packages.append(package)

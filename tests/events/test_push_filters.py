@@ -1,6 +1,6 @@
 """How PushIndexer reads a registry's filters and remembers event ids: the filters once per
-FILTER_TTL (not per delivery) and again by each run, which indexes only what they admit now;
-ids per registry, and only of events queued."""
+FILTER_TTL (not per delivery) and again by each run (the crawl, with the registry's settings),
+which indexes only what they admit now; ids per registry, and only of events queued."""
 
 from __future__ import annotations
 
@@ -75,28 +75,41 @@ async def test_a_run_indexes_only_what_the_filters_admit_now(
     with run_registry(tmp_path) as registry:
         catalog = catalog_at(tmp_path / "catalog.db")
         catalog.add_registry(RegistrySpec("src", registry.host, repositories=("shop/*",)))
-        runs: list[tuple[str, list[str]]] = []
+        runs: list[tuple[str, list[str], int]] = []
         index = catalog.index_repositories
+        reads: list[str] = []
+        read = catalog.get_registry
+
+        def counted(name: str) -> object:
+            reads.append(name)
+            return read(name)
 
         async def recorded(name: str, repositories: Sequence[str]) -> IndexStats:
-            runs.append((name, list(repositories)))
-            return await index(name, repositories)
+            stats = await index(name, repositories)
+            runs.append((name, list(repositories), stats.repositories_total))
+            return stats
 
+        monkeypatch.setattr(catalog, "get_registry", counted)
         monkeypatch.setattr(catalog, "index_repositories", recorded)
-        indexer = PushIndexer(catalog, settle=0.2, filter_ttl=60)
+        indexer = PushIndexer(catalog, settle=0.2, filter_ttl=0.5)
         try:
             assert (await indexer.accept("src", [pushed("e1", "shop/api")])).queued == 1
             refilter(catalog, registry.host, "team/*")  # before the run: shop/api is out now
             deadline = asyncio.get_running_loop().time() + 10
-            while indexer._pending or indexer._filters["src"][1]("shop/api"):
-                assert asyncio.get_running_loop().time() < deadline, "no run read the filters"
-                await asyncio.sleep(0.05)
-            # The run read the filters again and indexed nothing; the new filters now answer.
-            assert (await indexer.accept("src", [pushed("e2", "team/api")])).queued == 1
             while not runs:
+                assert asyncio.get_running_loop().time() < deadline, "no run for shop/api"
+                await asyncio.sleep(0.05)
+            # The run read the filters again (with the registry's settings, not through the
+            # service's view) and indexed nothing.
+            assert runs == [("src", ["shop/api"], 0)]
+            assert reads == ["src"]  # the delivery's; the run read the row once, itself
+            assert catalog.list_repositories("src").items == []
+            await asyncio.sleep(0.6)  # past the TTL the deliveries see the new filters
+            assert (await indexer.accept("src", [pushed("e2", "team/api")])).queued == 1
+            while len(runs) < 2:
                 assert asyncio.get_running_loop().time() < deadline, "no run for team/api"
                 await asyncio.sleep(0.05)
-            assert runs == [("src", ["team/api"])]
+            assert runs[1] == ("src", ["team/api"], 1)
         finally:
             await indexer.stop()
 
