@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from catalog.errors import ConfigError, NotFound
+from catalog.moments import rfc3339
 from catalog.schedules import latest_fire_time, trigger_for
 from catalog.store.models import utcnow
 from replication import store
@@ -97,4 +98,4 @@ class RuleScheduler:
             log.exception("starting the scheduled run of %s failed", rule)
             return
         if run is not None:
-            log.info("replication rule %s: run %d for %s", rule, run.id, scheduled.isoformat())
+            log.info("replication rule %s: run %d for %s", rule, run.id, rfc3339(scheduled))
