@@ -27,11 +27,6 @@ class ServerUnreachable(domain.CatalogError):
     """``--server`` could not be reached (nothing listening, refused, TLS failed, timed out)."""
 
 
-class CatalogUnreachable(domain.CatalogError):
-    """The database (``--database``) could not be opened: the catalog cannot be reached, as
-    with a server that does not answer."""
-
-
 class ServerUnavailable(domain.CatalogError):
     """The server was reached and answered UNAVAILABLE: a registry behind it is down."""
 
@@ -43,7 +38,7 @@ class CallerRefused(domain.CatalogError):
 # First match wins: subclasses before their bases.
 _EXIT_CODES: list[tuple[type[Exception], int]] = [
     (ServerUnreachable, EXIT_SERVER_UNREACHABLE),
-    (CatalogUnreachable, EXIT_SERVER_UNREACHABLE),
+    (domain.CatalogUnreachable, EXIT_SERVER_UNREACHABLE),
     (ServerUnavailable, EXIT_UNAVAILABLE),
     (CallerRefused, EXIT_AUTH),
     (domain.InvalidArgument, EXIT_USAGE),
