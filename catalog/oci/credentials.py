@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catalog.files import read_capped
+from catalog.oci import boundedjson
 from catalog.oci.errors import AuthError
+
+# docker's config.json or containers' auth.json: a few entries per registry; a larger file is
+# not one (docs/limits.md).
+MAX_LOGIN_FILE = 4 * 1024 * 1024
 
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 
@@ -138,11 +144,14 @@ class DockerConfig:
     def _load(self) -> dict[str, Any]:
         if self._doc is None:
             try:
-                doc = json.loads(self.path.read_text())
+                raw = read_capped(self.path, MAX_LOGIN_FILE)
+                doc = boundedjson.loads(raw, max_depth=32, max_values=100_000)
             except FileNotFoundError:
                 doc = {}
-            except (OSError, json.JSONDecodeError) as exc:
-                raise AuthError(f"cannot read login file {self.path}: {exc}") from None
+            except OSError as exc:
+                raise AuthError(f"cannot read login file {self.path}: {exc.strerror}") from None
+            except boundedjson.JSONRefused as exc:
+                raise AuthError(f"login file {self.path}: {exc}") from None
             if not isinstance(doc, dict):
                 raise AuthError(f"login file {self.path} is not a JSON object")
             self._doc = doc
