@@ -28,6 +28,7 @@ from catalog.store.registries import (
     validate_host,
     validate_name,
 )
+from catalog.yamlerrors import yaml_problem
 from replication.spec import RuleSpec
 
 # A serve config lists registries, rules and settings; 4 MiB is thousands of them, and YAML is
@@ -248,7 +249,8 @@ def load_config(path: Path) -> ServeConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        line, reason = yaml_problem(exc)
+        raise ConfigError(f"{path}:{line}: {reason}") from None
     except RecursionError:  # PyYAML composes nested collections recursively
         raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     if raw is None:
