@@ -13,7 +13,7 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from catalog.errors import ConfigError, NotFound
+from catalog.errors import ConfigError, InvalidArgument, NotFound
 from catalog.moments import rfc3339
 from catalog.schedules import latest_fire_time, trigger_for
 from catalog.store.models import utcnow
@@ -51,8 +51,13 @@ class RuleScheduler:
             log.exception("reloading replication rules failed")
 
     def _wanted(self) -> dict[str, str]:
+        specs = []
         with self.service.sessions() as session:
-            specs = [store.rule_spec(row) for row in store.list_rules(session)]
+            for row in store.list_rules(session):
+                try:
+                    specs.append(store.rule_spec(row))
+                except InvalidArgument as exc:  # not scheduled; the others are
+                    log.error("%s; it is not scheduled until it is replaced", exc)
         return {
             JOB_PREFIX + spec.name: spec.schedule_text
             for spec in specs

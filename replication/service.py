@@ -230,7 +230,11 @@ class ReplicationService:
         started = []
         with self.sessions.begin() as session:
             for row in store.list_rules(session, source=registry):
-                spec = store.rule_spec(row)
+                try:
+                    spec = store.rule_spec(row)
+                except InvalidArgument as exc:  # the other rules still follow the index
+                    log.error("%s; index events do not run it", exc)
+                    continue
                 if not spec.on_index:
                     continue
                 if store.has_open_run(session, row.id) or not _changes(session, spec, since, 1):
