@@ -18,7 +18,7 @@ from typing import IO, Any  # noqa: E402
 import click  # noqa: E402
 
 from catalog import __version__  # noqa: E402
-from catalog.cli.errors import EXIT_USAGE  # noqa: E402
+from catalog.cli.errors import EXIT_USAGE, shell_endings  # noqa: E402
 from catalog.cli.log_options import log_options  # noqa: E402
 from catalog.cli.output import FORMATS  # noqa: E402
 
@@ -83,7 +83,8 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with shell_endings():
+                return super().invoke(ctx)
         except (click.exceptions.NoArgsIsHelpError, UsageFailure):
             raise
         except click.ClickException as exc:
