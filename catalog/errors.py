@@ -31,6 +31,11 @@ class DeadlineExceeded(CatalogError):
     """Work given a deadline (an admission review's) that could not finish before it."""
 
 
+class CatalogUnreachable(CatalogError):
+    """The database cannot be opened: the catalog cannot be reached (the CLI's ``--database``
+    as ``serve``'s), as with a server that does not answer."""
+
+
 class ConfigError(CatalogError):
     """A configuration file that is missing, malformed or inconsistent."""
 

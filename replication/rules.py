@@ -7,7 +7,6 @@ to do when a destination tag already points elsewhere.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
@@ -184,8 +183,15 @@ class TagFilter:
     newest_by: NewestBy = "tag"  # version order of the tags, or the image's creation time
     _regex: LinearRegex | None = field(init=False, repr=False, compare=False)
     _range: VersionRange | None = field(init=False, repr=False, compare=False)
+    _globs: LinearRegex | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for glob in self.globs:  # RE2 globs (catalog.oci.globs), as the README says
+            if "[" in glob or "]" in glob:
+                raise InvalidArgument(
+                    f"tag glob {glob!r}: globs have * and ?, no [...] classes (use a tag regex)"
+                )
+        object.__setattr__(self, "_globs", matcher(self.globs) if self.globs else None)
         try:
             compiled = compile_linear(self.regex) if self.regex is not None else None
         except ValueError as exc:
@@ -206,7 +212,7 @@ class TagFilter:
         spec's 128 characters is not a tag and passes none."""
         if len(tag) > MAX_TAG_LENGTH:
             return False
-        if self.globs and not any(fnmatch.fnmatchcase(tag, g) for g in self.globs):
+        if self._globs is not None and not self._globs.fullmatches(tag):
             return False
         if self._regex is not None and not self._regex.fullmatches(tag):
             return False

@@ -13,7 +13,8 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from catalog.errors import ConfigError, NotFound
+from catalog.errors import ConfigError, InvalidArgument, NotFound
+from catalog.moments import rfc3339
 from catalog.schedules import latest_fire_time, trigger_for
 from catalog.store.models import utcnow
 from replication import store
@@ -50,8 +51,13 @@ class RuleScheduler:
             log.exception("reloading replication rules failed")
 
     def _wanted(self) -> dict[str, str]:
+        specs = []
         with self.service.sessions() as session:
-            specs = [store.rule_spec(row) for row in store.list_rules(session)]
+            for row in store.list_rules(session):
+                try:
+                    specs.append(store.rule_spec(row))
+                except InvalidArgument as exc:  # not scheduled; the others are
+                    log.error("%s; it is not scheduled until it is replaced", exc)
         return {
             JOB_PREFIX + spec.name: spec.schedule_text
             for spec in specs
@@ -97,4 +103,4 @@ class RuleScheduler:
             log.exception("starting the scheduled run of %s failed", rule)
             return
         if run is not None:
-            log.info("replication rule %s: run %d for %s", rule, run.id, scheduled.isoformat())
+            log.info("replication rule %s: run %d for %s", rule, run.id, rfc3339(scheduled))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ from replication.spec import RuleSpec
 from replication.statuses import OPEN_RUN, RuleOrigin, RunStatus, TaskStatus, Trigger
 
 log = logging.getLogger("xregistry.replication")
+HEARTBEAT = 15.0  # seconds: a stream's longest silence (clients give up after 60 s of none)
 _FAILURES = 100  # failed tasks a run view lists
 _LAG_EVENTS = 10_000  # matching changes counted per lag estimate
 _SCANNED = 200_000  # tag events read per look (a source busier than that reads as behind)
@@ -212,14 +214,18 @@ class ReplicationService:
                 raise NotFound(f"replication run {run_id} is not a run of rule {rule!r}")
             return self._run_view(session, run, name)
 
-    async def watch_run(self, run_id: int, interval: float = 0.5) -> AsyncIterator[RunView]:
-        """The run each time it changes, ending with it finished."""
+    async def watch_run(
+        self, run_id: int, interval: float = 0.5, heartbeat: float = HEARTBEAT
+    ) -> AsyncIterator[RunView]:
+        """The run each time it changes, and unchanged every ``heartbeat`` seconds (a watcher
+        tells a long copy from a silent server), ending with it finished."""
         last: RunView | None = None
+        sent = 0.0
         while True:
             view = await asyncio.to_thread(self.get_run, run_id)
-            if view != last:
+            if view != last or time.monotonic() - sent >= heartbeat:
                 yield view
-                last = view
+                last, sent = view, time.monotonic()
             if view.finished:
                 return
             await asyncio.sleep(interval)
@@ -230,7 +236,11 @@ class ReplicationService:
         started = []
         with self.sessions.begin() as session:
             for row in store.list_rules(session, source=registry):
-                spec = store.rule_spec(row)
+                try:
+                    spec = store.rule_spec(row)
+                except InvalidArgument as exc:  # the other rules still follow the index
+                    log.error("%s; index events do not run it", exc)
+                    continue
                 if not spec.on_index:
                     continue
                 if store.has_open_run(session, row.id) or not _changes(session, spec, since, 1):

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, delete, exists, func, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from catalog.errors import AlreadyExists, FailedPrecondition, NotFound
+from catalog.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from catalog.store.models import Registry, utcnow
 from replication.models import TASK_COUNTERS, ReplicationRule, ReplicationRun, ReplicationTask
 from replication.notify import announce
@@ -97,7 +97,11 @@ def get_rule(session: Session, name: str) -> ReplicationRule:
 
 
 def rule_spec(row: ReplicationRule) -> RuleSpec:
-    return parse_spec(row.spec)
+    """The stored rule; one stored before a check it now fails is refused naming it."""
+    try:
+        return parse_spec(row.spec)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"stored rule {row.name!r}: {exc}") from None
 
 
 def list_rules(

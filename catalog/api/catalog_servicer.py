@@ -92,10 +92,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         run = asyncio.ensure_future(self.catalog.index(name, latest.append))
         while not run.done():
             await asyncio.wait([run], timeout=_PROGRESS_EVERY)
-            if latest and not run.done():
-                yield pb.IndexRegistryResponse(
-                    progress=convert.progress(latest[-1], started, False)
-                )
+            if not run.done():  # also before the first count: the client's idle deadline
+                now = latest[-1] if latest else IndexStats()
+                yield pb.IndexRegistryResponse(progress=convert.progress(now, started, False))
         stats = run.result()
         yield pb.IndexRegistryResponse(progress=convert.progress(stats, started, True))
 

@@ -63,6 +63,7 @@ STATUS_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (domain.InvalidArgument, Code.INVALID_ARGUMENT),
     (domain.FailedPrecondition, Code.FAILED_PRECONDITION),
     (domain.DeadlineExceeded, Code.DEADLINE_EXCEEDED),
+    (domain.CatalogUnreachable, Code.UNAVAILABLE),  # its database: retry later
     (domain.ConfigError, Code.FAILED_PRECONDITION),
     (domain.FormatError, Code.FAILED_PRECONDITION),
     # catalog.oci.errors: the request

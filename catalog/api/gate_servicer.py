@@ -44,6 +44,7 @@ def decision_message(result: CheckResult) -> pb.Decision:
 
 # Decisions are frozen and shared by the gate's cache: their messages can be shared too.
 _TEMPLATE_CACHE = 10_000
+HEARTBEAT = 15.0  # seconds between messages while judging: clients give up after 60 s of none
 _TEMPLATES: dict[Decision, pb.Decision] = {}
 
 
@@ -118,7 +119,10 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
             loaded = await asyncio.to_thread(self.gate.adhoc, request.source, "<request>")
         else:
             loaded = await asyncio.to_thread(self.gate.stored, _policy(request.policy))
-        for result in await asyncio.to_thread(self.gate.evaluate_catalog, loaded):
+        judging = asyncio.ensure_future(asyncio.to_thread(self.gate.evaluate_catalog, loaded))
+        while not (await asyncio.wait([judging], timeout=HEARTBEAT))[0]:
+            yield pb.EvaluateCatalogResponse()  # no decision: still judging (client deadlines)
+        for result in judging.result():
             yield pb.EvaluateCatalogResponse(decision=decision_message(result))
 
     async def ApplyPolicy(

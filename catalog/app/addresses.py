@@ -4,12 +4,11 @@ models (pydantic): the CLI's ``--server`` channel needs only these."""
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
-import stat
 from pathlib import Path
 
 from catalog.errors import ConfigError
+from catalog.files import read_capped
 
 # Certificates, keys and tokens are small; anything larger is not one (or is hostile).
 MAX_CREDENTIAL_FILE = 1 << 20
@@ -53,14 +52,6 @@ def read_credential_file(path: Path, what: str) -> bytes:
     """A certificate, key or token file's bytes, bounded; a FIFO, device or directory is
     refused rather than read (a read that never ends would hang every TLS handshake)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return read_capped(path, MAX_CREDENTIAL_FILE)
     except OSError as exc:
         raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{what} {path}: not a regular file")
-        data = file.read(MAX_CREDENTIAL_FILE + 1)
-    if len(data) > MAX_CREDENTIAL_FILE:
-        raise ConfigError(f"{what} {path}: larger than {MAX_CREDENTIAL_FILE} bytes")
-    return data

@@ -19,6 +19,7 @@ from catalog.app.secrets_config import SecretsSettings
 from catalog.app.tls_config import InsecureServe, TlsSettings, exposure_warnings
 from catalog.app.trust_config import TrustSettings
 from catalog.errors import ConfigError
+from catalog.files import read_capped
 from catalog.schedules import IndexSchedule, parse_duration
 from catalog.store.db import DEFAULT_URL
 from catalog.store.registries import (
@@ -27,7 +28,12 @@ from catalog.store.registries import (
     validate_host,
     validate_name,
 )
+from catalog.yamlerrors import yaml_problem
 from replication.spec import RuleSpec
+
+# A serve config lists registries, rules and settings; 4 MiB is thousands of them, and YAML is
+# parsed whole in memory (docs/limits.md).
+MAX_CONFIG_FILE = 4 * 1024 * 1024
 
 
 class _Strict(BaseModel):
@@ -239,11 +245,14 @@ def with_database_from(environ: Mapping[str, str], config: ServeConfig) -> Serve
 
 def load_config(path: Path) -> ServeConfig:
     try:
-        raw: Any = yaml.safe_load(path.read_text())
+        raw: Any = yaml.safe_load(read_capped(path, MAX_CONFIG_FILE))
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        line, reason = yaml_problem(exc)
+        raise ConfigError(f"{path}:{line}: {reason}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     if raw is None:
         raw = {}
     try:

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import click
 
-from catalog.cli.errors import CatalogUnreachable
-from catalog.errors import FailedPrecondition
+from catalog.errors import CatalogUnreachable, FailedPrecondition
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.lazy import collector_paused
 from catalog.store import views

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
@@ -21,15 +23,12 @@ EXIT_INVALID_CONTENT = 6
 EXIT_SERVER_UNREACHABLE = 7
 EXIT_CONFLICT = 8
 EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE, as `yes | head -1` ends under `set -o pipefail`
 
 
 class ServerUnreachable(domain.CatalogError):
     """``--server`` could not be reached (nothing listening, refused, TLS failed, timed out)."""
-
-
-class CatalogUnreachable(domain.CatalogError):
-    """The database (``--database``) could not be opened: the catalog cannot be reached, as
-    with a server that does not answer."""
 
 
 class ServerUnavailable(domain.CatalogError):
@@ -43,7 +42,7 @@ class CallerRefused(domain.CatalogError):
 # First match wins: subclasses before their bases.
 _EXIT_CODES: list[tuple[type[Exception], int]] = [
     (ServerUnreachable, EXIT_SERVER_UNREACHABLE),
-    (CatalogUnreachable, EXIT_SERVER_UNREACHABLE),
+    (domain.CatalogUnreachable, EXIT_SERVER_UNREACHABLE),
     (ServerUnavailable, EXIT_UNAVAILABLE),
     (CallerRefused, EXIT_AUTH),
     (domain.InvalidArgument, EXIT_USAGE),
@@ -110,3 +109,22 @@ def reports_errors_as(otherwise: int) -> Callable[[Callable[P, R]], Callable[P, 
         return wrapper
 
     return decorate
+
+
+@contextmanager
+def shell_endings() -> Iterator[None]:
+    """Ctrl-C ends a command with one line and 130, not click's "Aborted!" and 1. A reader
+    that stops reading (``| head -1``) ends it quietly with 141, as coreutils end: the reader
+    has what it wanted, and a ``pipefail`` script sees what ``cat`` would give it."""
+    try:
+        try:
+            yield
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except KeyboardInterrupt:
+        print("xregistry: error: interrupted", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        # What is still buffered can go nowhere: /dev/null, so the exit's flush is quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(EXIT_CLOSED_PIPE) from None

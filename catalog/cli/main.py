@@ -12,7 +12,7 @@ with collector_paused():
     import click
 
     from catalog import __version__
-    from catalog.cli.errors import EXIT_USAGE
+    from catalog.cli.errors import EXIT_USAGE, shell_endings
     from catalog.cli.lazy_group import LazyGroup
     from catalog.cli.log_options import log_options
     from catalog.cli.output import FORMATS
@@ -80,7 +80,8 @@ class RootGroup(LazyGroup):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with shell_endings():
+                return super().invoke(ctx)
         except (click.exceptions.NoArgsIsHelpError, UsageFailure):
             raise
         except click.ClickException as exc:

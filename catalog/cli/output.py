@@ -22,6 +22,8 @@ from typing import Any
 
 import click
 
+from catalog.moments import rfc3339
+
 FORMATS = ("table", "json")
 
 
@@ -44,15 +46,6 @@ output_option = click.option(
 )
 
 # -- points in time ----------------------------------------------------------------------------
-
-
-def rfc3339(value: datetime, *, to_second: bool = False) -> str:
-    """``2026-12-06T05:26:08.674637Z``; ``to_second`` for tables: ``2026-12-06T05:26:08Z``.
-    A time without a zone is UTC: the store writes UTC."""
-    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if to_second:
-        moment = moment.replace(microsecond=0)
-    return moment.replace(tzinfo=None).isoformat() + "Z"
 
 
 def when_text(value: datetime | None) -> str:

@@ -6,7 +6,9 @@ every command prints the same way whichever backend it talks to.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+import asyncio
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ from catalog.api.v1 import catalog_pb2 as pb
 from catalog.api.v1 import catalog_pb2_grpc
 from catalog.cli.call_errors import UNREACHED, call_error
 from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
+from catalog.cli.errors import ServerUnreachable
 from catalog.cli.pages import TokensByKey
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
@@ -26,6 +29,7 @@ from catalog.store.views import RegistrySpec
 
 T = TypeVar("T")
 _TIMEOUT = 60.0
+IDLE = 60.0  # seconds a stream may stay silent: four of the server's heartbeats
 # How long the health probe that tells "unreachable" from "a registry behind it is down" waits.
 _PROBE_TIMEOUT = 5.0
 
@@ -65,11 +69,47 @@ class Connection:
             raise self._error(exc) from None
 
     def stream(self, method: Callable[..., Iterable[T]], request: Any) -> Iterator[T]:
-        """The messages of a server stream (no deadline: the server ends it)."""
+        """The messages of a server stream: no deadline for the whole (the server ends it), but
+        one of :data:`IDLE` seconds between two messages (the server sends one at least every
+        15 s while it works)."""
+        call: Any = method(request)
+        silent = threading.Event()
+
+        def give_up() -> None:
+            silent.set()
+            call.cancel()
+
+        timer = threading.Timer(IDLE, give_up)
+        timer.start()
         try:
-            yield from method(request)
+            for message in call:
+                timer.cancel()
+                yield message
+                timer = threading.Timer(IDLE, give_up)
+                timer.start()
         except grpc.RpcError as exc:
+            if silent.is_set():
+                raise self._silent() from None
             raise self._error(exc) from None
+        finally:
+            timer.cancel()
+
+    def _silent(self) -> ServerUnreachable:
+        return ServerUnreachable(
+            f"the xregistry server at {self.server} sent nothing for {IDLE:.0f} s; giving up"
+        )
+
+    async def idle_bounded(self, messages: AsyncIterable[T]) -> AsyncIterator[T]:
+        """:meth:`stream`'s deadline between messages, for a stream of :meth:`following`."""
+        iterator = aiter(messages)
+        while True:
+            try:
+                message = await asyncio.wait_for(anext(iterator), IDLE)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise self._silent() from None
+            yield message
 
     def _error(self, exc: grpc.RpcError) -> Exception:
         answers = exc.code() not in UNREACHED or _answers(self.channel)
@@ -228,8 +268,8 @@ class RemoteCatalog:
         stats = IndexStats()
         async with self.connection.following() as channel:
             stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-            async for message in stub.IndexRegistry(
-                pb.IndexRegistryRequest(name=names.registry_name(name))
+            async for message in self.connection.idle_bounded(
+                stub.IndexRegistry(pb.IndexRegistryRequest(name=names.registry_name(name)))
             ):
                 p = message.progress
                 stats.repositories_total = p.repositories_total

@@ -87,6 +87,7 @@ class RemoteGate:
         return [
             check_result(m.decision)
             for m in self.connection.stream(self.stub.EvaluateCatalog, request)
+            if m.HasField("decision")  # else the server's heartbeat
         ]
 
     def apply_policy(self, name: str, source: str) -> tuple[PolicyView, bool]:

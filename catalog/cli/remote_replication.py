@@ -113,8 +113,8 @@ class RemoteReplication:
         last: RunView | None = None
         async with self.connection.following() as channel:
             stub = replication_pb2_grpc.ReplicationServiceStub(channel)
-            async for message in stub.WatchRun(
-                pb.WatchRunRequest(name=names.run_name(None, run_id))
+            async for message in self.connection.idle_bounded(
+                stub.WatchRun(pb.WatchRunRequest(name=names.run_name(None, run_id)))
             ):
                 last = run_view(message.run)
                 on_update(last)

@@ -19,6 +19,7 @@ import click
 from catalog.cli.errors import reports_errors
 from catalog.cli.output import echo_json, output_option
 from catalog.errors import InvalidArgument
+from catalog.files import FileTooLarge, read_capped
 
 if TYPE_CHECKING:
     from catalog.trust.signatures import VerifiedSignature
@@ -174,10 +175,8 @@ def _artifact(text: str) -> tuple[str, bytes | None]:
 
 def _read_bundle(path: Path) -> bytes:
     try:
-        with path.open("rb") as stream:
-            data = stream.read(_MAX_BUNDLE + 1)  # read, not stat: see _artifact
+        return read_capped(path, _MAX_BUNDLE, pipes=True)  # read, not stat: see _artifact
+    except FileTooLarge:
+        raise InvalidArgument(f"bundle {path} is over {_MAX_BUNDLE} bytes") from None
     except OSError as exc:
         raise InvalidArgument(f"cannot read bundle {path} ({exc.strerror})") from None
-    if len(data) > _MAX_BUNDLE:
-        raise InvalidArgument(f"bundle {path} is over {_MAX_BUNDLE} bytes")
-    return data

@@ -36,7 +36,7 @@ from catalog.app.config import ServeConfig
 from catalog.app.push_events import PushIndexer
 from catalog.daemon.observability import MetricsExport
 from catalog.daemon.readiness import Conditions, DatabaseProbe, database_problem
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, CatalogUnreachable
 from catalog.gate import DecisionLog, build_gate
 from catalog.oci.errors import OCIError
 from catalog.principals import ANONYMOUS, SERVER, acting_as
@@ -77,7 +77,7 @@ class Server:
         try:
             upgrade(self.engine)
         except OperationalError as exc:  # one line, not a driver's traceback
-            raise CatalogError(database_problem(exc)) from None
+            raise CatalogUnreachable(database_problem(exc)) from None
         self.sessions = session_factory(self.engine)
         with self.sessions.begin() as session, acting_as(SERVER):
             exclusive(session.connection())  # replicas starting together apply them in turn

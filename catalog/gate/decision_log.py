@@ -30,6 +30,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from catalog import metrics
 from catalog.gate.stored_results import AskedColumns, Queued, record_decisions
+from catalog.moments import rfc3339
 from catalog.store.audit import principal_text
 from catalog.store.schema import utcnow
 from catalog.trust.policy.facts import Decision
@@ -165,7 +166,7 @@ class DecisionLog:
                         reference,
                         decision.digest,
                         decision.allowed,
-                        decided_at.isoformat(),
+                        rfc3339(decided_at),
                         _one_line(exc),
                     )
                 with self._lock:

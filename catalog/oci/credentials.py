@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catalog.files import read_capped
+from catalog.oci import boundedjson
+from catalog.oci._bounded_run import OutputTooLarge, run_bounded
 from catalog.oci.errors import AuthError
+
+# docker's config.json or containers' auth.json: a few entries per registry; a larger file is
+# not one (docs/limits.md).
+MAX_LOGIN_FILE = 4 * 1024 * 1024
+_HELPER_OUTPUT = 64 * 1024  # a helper's answer is one small JSON object; its errors one line
 
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 
@@ -99,19 +107,35 @@ def _decode_auth(entry: dict[str, Any], where: str) -> Credentials | None:
     return Credentials(user, password) if user or password else None
 
 
+def _helper_failure(output: bytes) -> str:
+    """What a failed helper said, as one line of at most 300 characters. Its stdout is where it
+    writes the secret when it succeeds: a JSON answer is never quoted, and anything shaped like a
+    credential in its words is redacted."""
+    from catalog.logs import redact  # only on a failure: no command start pays for it
+
+    lines = output.decode(errors="replace").strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    if first.startswith(("{", "[")):
+        return "(its JSON output is not quoted: it may hold the secret)"
+    shown = redact(first)
+    return shown if len(shown) <= 300 else shown[:299] + "…"
+
+
 def run_credential_helper(helper: str, host: str) -> Credentials | None:
     """Ask ``docker-credential-<helper>`` for the host's credentials (None when it has none)."""
     program = f"docker-credential-{helper}"
     try:
-        done = subprocess.run(
-            [program, "get"], input=host.encode(), capture_output=True, timeout=30, check=False
-        )
+        done = run_bounded([program, "get"], host.encode(), cap=_HELPER_OUTPUT, timeout=30)
     except FileNotFoundError:
         raise AuthError(f"credential helper {program!r} is not on PATH") from None
     except subprocess.TimeoutExpired:
         raise AuthError(f"credential helper {program!r} did not answer within 30 s") from None
+    except OutputTooLarge:
+        raise AuthError(
+            f"credential helper {program!r} printed more than {_HELPER_OUTPUT} bytes"
+        ) from None
     if done.returncode != 0:
-        message = (done.stdout or done.stderr).decode(errors="replace").strip()
+        message = _helper_failure(done.stdout or done.stderr)
         if "credentials not found" in message.lower():
             return None
         raise AuthError(f"credential helper {program!r} failed: {message}")
@@ -138,11 +162,14 @@ class DockerConfig:
     def _load(self) -> dict[str, Any]:
         if self._doc is None:
             try:
-                doc = json.loads(self.path.read_text())
+                raw = read_capped(self.path, MAX_LOGIN_FILE)
+                doc = boundedjson.loads(raw, max_depth=32, max_values=100_000)
             except FileNotFoundError:
                 doc = {}
-            except (OSError, json.JSONDecodeError) as exc:
-                raise AuthError(f"cannot read login file {self.path}: {exc}") from None
+            except OSError as exc:
+                raise AuthError(f"cannot read login file {self.path}: {exc.strerror}") from None
+            except boundedjson.JSONRefused as exc:
+                raise AuthError(f"login file {self.path}: {exc}") from None
             if not isinstance(doc, dict):
                 raise AuthError(f"login file {self.path} is not a JSON object")
             self._doc = doc

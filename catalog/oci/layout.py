@@ -20,6 +20,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from catalog.files import FileTooLarge, read_capped
 from catalog.oci import mediatypes as mt
 from catalog.oci.client import Referrers
 from catalog.oci.digest import Digest, Verifier, is_digest, verify_bytes
@@ -51,33 +52,6 @@ DEFAULT_INDEX_LIMIT = 16 * 1024 * 1024
 _MARKER_LIMIT = 4096  # oci-layout holds one short JSON object
 
 
-def _read_capped(path: Path, limit: int) -> bytes:
-    """A regular file's bytes, refused when over ``limit`` (checked before reading, and again
-    while reading, since the file may grow). A FIFO or device is refused without blocking.
-
-    Raises FileNotFoundError, :class:`_TooLarge` (with the size) or OSError.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode):
-            raise OSError(f"{path.name} is not a regular file")
-        if status.st_size > limit:
-            raise _TooLarge(status.st_size)
-        raw = f.read(limit + 1)
-    if len(raw) > limit:
-        raise _TooLarge(len(raw))
-    return raw
-
-
-class _TooLarge(Exception):
-    """A layout file over its cap; the caller says which file and which error it is."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
-
-
 class LayoutRepository:
     """An OCI image-layout directory as a source or a destination."""
 
@@ -102,8 +76,8 @@ class LayoutRepository:
         if not self.root.is_dir():
             raise LayoutError(f"{path}: no such directory")
         try:
-            version = json.loads(_read_capped(marker, _MARKER_LIMIT)).get("imageLayoutVersion")
-        except (OSError, _TooLarge, ValueError, AttributeError, RecursionError):
+            version = json.loads(read_capped(marker, _MARKER_LIMIT)).get("imageLayoutVersion")
+        except (OSError, ValueError, AttributeError, RecursionError):
             raise LayoutError(
                 f"{path} is not an OCI image layout (no valid oci-layout file)"
             ) from None
@@ -129,15 +103,12 @@ class LayoutRepository:
 
     def _index(self) -> Manifest:
         try:
-            raw = _read_capped(self.root / "index.json", self.index_limit)
+            raw = read_capped(self.root / "index.json", self.index_limit)
+        except FileTooLarge as exc:
+            # Content refused (exit 6), as a registry's oversized manifest is.
+            raise InvalidManifest(f"{self.root}/index.json is {exc}") from None
         except OSError as exc:
             raise LayoutError(f"{self.root}: cannot read index.json: {exc}") from None
-        except _TooLarge as exc:
-            # Content refused (exit 6), as a registry's oversized manifest is.
-            raise InvalidManifest(
-                f"{self.root}/index.json is {exc.size} bytes, over the "
-                f"{self.index_limit}-byte limit"
-            ) from None
         try:
             return parse_manifest(raw, mt.OCI_INDEX)
         except InvalidManifest as exc:
@@ -204,10 +175,10 @@ class LayoutRepository:
     def _read_manifest(self, digest: Digest, descriptor: Descriptor | None) -> Manifest:
         path = self.blob_path(digest)
         try:
-            raw = _read_capped(path, self.manifest_limit)
+            raw = read_capped(path, self.manifest_limit)
         except FileNotFoundError:
             raise ManifestUnknown(f"{self.root}: no manifest {digest}") from None
-        except _TooLarge:
+        except FileTooLarge:
             raise ManifestTooLarge(self.manifest_limit) from None
         except OSError as exc:
             raise LayoutError(f"{self.root}: cannot read manifest {digest}: {exc}") from None

@@ -20,9 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog.errors import ConfigError, InvalidArgument
+from catalog.files import read_capped
 from catalog.oci.credentials import Credentials, CredentialStore, DockerConfig
 from catalog.oci.errors import AuthError
 from catalog.oci.reference import LAYOUT_PREFIX
+
+# A USER:PASSWORD file: a token is a few kilobytes; more is not one (docs/limits.md).
+MAX_CREDENTIALS_FILE = 64 * 1024
 
 # The grammar every name shares: registries, rules, policies and secrets.
 _NAME = re.compile(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -56,9 +60,11 @@ class NamedCredentials:
             return Credentials(user, password)
         if self.file is not None:
             try:
-                text = self.file.read_text().strip()
+                text = read_capped(self.file, MAX_CREDENTIALS_FILE).decode().strip()
             except OSError as exc:
                 raise AuthError(f"credentials {self.name!r}: {self.file}: {exc.strerror}") from None
+            except UnicodeDecodeError:  # its message would quote the secret's bytes
+                raise AuthError(f"credentials {self.name!r}: {self.file} is not UTF-8") from None
             user, sep, password = text.partition(":")
             if not sep:
                 raise AuthError(f"credentials {self.name!r}: {self.file} must hold USER:PASSWORD")

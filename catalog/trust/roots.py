@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from catalog.files import read_capped
 from catalog.trust._internal import sigstore_root
 from catalog.trust._internal.sigstore_root import Instance, SigstoreRoot
 from catalog.trust.errors import TrustRootError
@@ -136,7 +137,7 @@ def pki_root(name: str, roots_pem: bytes, intermediates_pem: bytes = b"") -> Pki
 def read(path: Path, what: str) -> bytes:
     """A small trust file (PEM key or bundle), with a clear error when it cannot be read."""
     try:
-        return _bounded(path.read_bytes(), what)
+        return read_capped(path, _MAX_PEM)
     except OSError as exc:
         raise TrustRootError(f"{what}: cannot read {path} ({exc.strerror})") from None
 

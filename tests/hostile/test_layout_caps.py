@@ -113,14 +113,14 @@ async def test_fifos_do_not_block_the_reader(tmp_path: Path) -> None:
     os.mkfifo(root / "blobs" / "sha256" / digest.hex)
     repository = LayoutRepository(root)
     started = time.perf_counter()
-    with pytest.raises(LayoutError, match="is not a regular file"):
+    with pytest.raises(LayoutError, match="not a regular file"):
         await repository.get_manifest(str(digest))
-    with pytest.raises(LayoutError, match="is not a regular file"):
+    with pytest.raises(LayoutError, match="not a regular file"):
         async for _ in repository.blob_chunks(digest):
             pass
     (root / "index.json").unlink()
     os.mkfifo(root / "index.json")
-    with pytest.raises(LayoutError, match=r"cannot read index\.json: index\.json is not a regular"):
+    with pytest.raises(LayoutError, match=r"cannot read index\.json: not a regular file"):
         await repository.resolve("latest")
     (root / "oci-layout").unlink()
     os.mkfifo(root / "oci-layout")

@@ -195,3 +195,20 @@ replication:
     assert spec.rename.replacement == r"mirror/\g<team>-\2"
     rewrite = spec.rule("a.example", "a.example").rewrite
     assert rewrite.apply("acme/web/api") == "mirror/web-api"
+
+
+def test_invalid_yaml_is_one_line_with_its_line_number(tmp_path: Path) -> None:
+    """PyYAML's own text runs over four lines (problem, mark, snippet, caret)."""
+    config = tmp_path / "c.yaml"
+    config.write_text("database: sqlite:///a.db\nlisten: [1, 2\nregistries: []\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(config)
+    assert str(refused.value) == (
+        f"{config}:3: not valid YAML: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence)"
+    )
+    config.write_bytes(b"listen: \xff\xfe\n")  # not UTF-8 text: PyYAML's reader error
+    with pytest.raises(ConfigError) as unreadable:
+        load_config(config)
+    assert "\n" not in str(unreadable.value)
+    assert str(unreadable.value).startswith(f"{config}:1: not valid YAML: ")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from catalog.oci import boundedjson
 from catalog.trust._internal import keys
 from catalog.trust._internal.signed import Artifact, Envelope, Signed
 from catalog.trust._internal.tlog import LogEntry
@@ -36,7 +36,8 @@ def check_body(entry: LogEntry, signed: Signed, signature: bytes, verifier: Veri
     if entry.body is None:
         raise VerificationFailed("the transparency-log entry has no body")
     try:
-        body = json.loads(entry.body)
+        # A Rekor body is one small object; bounded so nesting cannot raise RecursionError.
+        body = boundedjson.loads(entry.body, max_depth=32, max_values=10_000)
         kind = (body.get("kind"), body.get("apiVersion"))
         check = _CHECKS.get(kind)
         if check is None:

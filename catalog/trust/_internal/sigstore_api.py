@@ -17,7 +17,8 @@ from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier
 from sigstore_models.common.v1 import HashAlgorithm
 
-from catalog.trust._internal.sigstore_root import SigstoreRoot
+from catalog.files import read_capped
+from catalog.trust._internal.sigstore_root import _MAX_BYTES, SigstoreRoot
 from catalog.trust.errors import TrustRootError, VerificationFailed
 
 
@@ -63,7 +64,7 @@ def _bundle(data: bytes) -> Bundle:
 def _verifier(root: SigstoreRoot) -> Verifier:
     # TrustedRoot.from_file is the public way in; the bytes it reads must be the ones we hashed.
     try:
-        on_disk = root.path.read_bytes()
+        on_disk = read_capped(root.path, _MAX_BYTES)
     except OSError as exc:
         raise TrustRootError(f"{root.id}: cannot read {root.path} ({exc.strerror})") from None
     if hashlib.sha256(on_disk).hexdigest() != root.sha256:

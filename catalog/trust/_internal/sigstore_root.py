@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
+from catalog.files import read_capped
 from catalog.trust.errors import TrustRootError
 
 if TYPE_CHECKING:
@@ -103,10 +104,7 @@ def load_shipped(instance: Instance, *, parse: bool = True) -> SigstoreRoot:
 def load_file(root_id: str, path: Path, *, parse: bool = True) -> SigstoreRoot:
     """The root in ``path``, parsed now unless ``parse`` is off (then when first used)."""
     try:
-        size = path.stat().st_size
-        if size > _MAX_BYTES:
-            raise TrustRootError(f"{root_id}: {path} is {size} bytes, over {_MAX_BYTES}")
-        data = path.read_bytes()
+        data = read_capped(path, _MAX_BYTES)
     except OSError as exc:
         raise TrustRootError(f"{root_id}: cannot read {path} ({exc.strerror})") from None
     root = SigstoreRoot(id=root_id, path=path, data=data)

@@ -17,6 +17,7 @@ from yaml.events import Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from catalog.trust.policy.errors import PolicyError, Problem, YamlPath
+from catalog.yamlerrors import yaml_problem
 
 MAX_TEXT = 1 << 20  # a policy set is hand-written configuration; 1 MiB is generous
 MAX_NODES = 100_000  # values after alias expansion
@@ -54,15 +55,9 @@ def load_located(text: str, source: str) -> LocatedDocument:
         builder = _Builder(loader, source)
         data = builder.build(node, (), 0)
         return LocatedDocument(data, builder.lines, source)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        reason = exc.problem or exc.context or "malformed"
-        if exc.problem and exc.context:
-            reason = f"{exc.problem} ({exc.context})"
-        raise PolicyError([Problem(source, line, (), f"not valid YAML: {reason}")]) from None
     except yaml.YAMLError as exc:
-        raise PolicyError([Problem(source, 1, (), f"not valid YAML: {exc}")]) from None
+        line, reason = yaml_problem(exc)
+        raise PolicyError([Problem(source, line, (), reason)]) from None
     finally:
         loader.dispose()
 

@@ -1,0 +1,64 @@
+"""Ctrl-C and a closed stdout end a command as shells expect (README's exit codes 130, 141),
+in real processes: one line for an interruption, nothing for a reader that stopped reading."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+XREGISTRY = (sys.executable, "-m", "catalog.cli.main")
+
+
+def _waiting_on_stdin(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text().endswith("pipe_read")  # anon_pipe_read too
+    except OSError:
+        return False
+
+
+def test_ctrl_c_is_one_line_and_130(tmp_path: Path) -> None:
+    """``admission review -`` waits for its review on stdin; SIGINT while it waits."""
+    with subprocess.Popen(
+        [*XREGISTRY, "--database", f"sqlite:///{tmp_path / 'c.db'}", "admission", "review", "-"],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        deadline = time.monotonic() + 60
+        while not _waiting_on_stdin(process.pid):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "never came to read stdin"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    assert (process.returncode, stdout, stderr) == (130, "", "xregistry: error: interrupted\n")
+
+
+def test_a_closed_stdout_ends_quietly_with_141(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'c.db'}"
+    subprocess.run(
+        [*XREGISTRY, "--database", database, "registry", "add", "local", "127.0.0.1:1"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written: `| head -0`
+    with subprocess.Popen(
+        [*XREGISTRY, "--database", database, "registry", "list"],
+        cwd=REPO,
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        os.close(write)
+        _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (141, "")

@@ -1,0 +1,79 @@
+"""A docker credential helper is a program of someone else's: what it prints is bounded, and
+when it fails, one line of it is quoted, never the secret (real helper programs on PATH)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from catalog.oci.credentials import run_credential_helper
+from catalog.oci.errors import AuthError
+
+SECRET = "hunter2-the-secret-value"
+
+
+def helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> str:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    program = bindir / "docker-credential-hostile"
+    program.write_text("#!/bin/sh\nread server\n" + body)
+    program.chmod(program.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    return "hostile"
+
+
+def refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> str:
+    with pytest.raises(AuthError) as refused:
+        run_credential_helper(helper(tmp_path, monkeypatch, body), "registry.example")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert SECRET not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Its answer, then a failure: the JSON that holds the secret is not quoted.
+        f'echo \'{{"ServerURL":"x","Username":"u","Secret":"{SECRET}"}}\'; exit 1\n',
+        f"echo 'could not refresh: password={SECRET}'; exit 1\n",
+        f"echo 'refused: Authorization: Bearer {SECRET}' >&2; exit 1\n",
+    ],
+    ids=["json", "password=", "bearer"],
+)
+def test_a_failing_helper_never_echoes_its_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str
+) -> None:
+    message = refusal(tmp_path, monkeypatch, body)
+    assert message.startswith("credential helper 'docker-credential-hostile' failed: ")
+
+
+def test_a_helper_failure_is_its_first_line_cut_to_300_characters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long_line = "x" * 5000
+    message = refusal(
+        tmp_path, monkeypatch, f"echo 'keychain locked'; echo '{long_line}'; exit 1\n"
+    )
+    assert message == "credential helper 'docker-credential-hostile' failed: keychain locked"
+    message = refusal(tmp_path, monkeypatch, f"echo '{long_line}' >&2; exit 1\n")
+    assert len(message.partition("failed: ")[2]) == 300
+
+
+def test_an_endless_helper_is_cut_at_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``yes`` prints forever: it is killed at 64 KiB of stdout; endless stderr is read and
+    dropped past the cap until the program ends."""
+    started = time.monotonic()
+    message = refusal(tmp_path, monkeypatch, "exec yes\n")
+    assert message == "credential helper 'docker-credential-hostile' printed more than 65536 bytes"
+    message = refusal(
+        tmp_path, monkeypatch, "head -c 50000000 /dev/zero | tr '\\0' x >&2; exit 1\n"
+    )
+    assert message.startswith("credential helper 'docker-credential-hostile' failed: x")
+    assert time.monotonic() - started < 20
