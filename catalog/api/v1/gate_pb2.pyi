@@ -340,7 +340,10 @@ Global___EvaluateCatalogRequest: _TypeAlias = EvaluateCatalogRequest  # noqa: Y0
 
 @_typing.final
 class EvaluateCatalogResponse(_message.Message):
-    """Response for GateService.EvaluateCatalog: one tagged image's decision."""
+    """Response for GateService.EvaluateCatalog: one tagged image's decision. While the catalog
+    is being judged, a message without a decision is sent every 15 seconds (skip it): a client
+    can tell a long evaluation from a server gone silent.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
