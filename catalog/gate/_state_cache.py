@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
-from catalog.store.decision_rows import WRITTEN_TABLE
+from catalog.store.schema import WRITTEN_TABLE
 
 # The tables the state is read from (catalog.store.verifications.gate_states): a write to
 # any other (manifests, signatures, the gate's own decisions…) changes no state.

@@ -4,8 +4,7 @@ timestamp conversion cost more than the database's own insert of the row).
 
 The gate maps a decision to its values (``catalog.gate.stored_results``); this module binds and
 writes them. A statement sent here names the table it writes in the execution option
-:data:`WRITTEN_TABLE`, so that a listener (the gate's state cache) knows what changed without
-reading the SQL text.
+:data:`~catalog.store.schema.WRITTEN_TABLE`.
 """
 
 from __future__ import annotations
@@ -18,11 +17,8 @@ from typing import Any
 
 from sqlalchemy import Boolean, Connection, Dialect, insert
 
-from catalog.store.schema import decisions
+from catalog.store.schema import WRITTEN_TABLE, decisions
 from catalog.store.timestamps import UTCDateTime
-
-# The execution option naming the table a driver-level statement writes.
-WRITTEN_TABLE = "xregistry_written_table"
 
 # A row's columns, in the order of its parameters: the row's own, the decision's, the shared
 # (what the rows of one call to the log share: when, by whom, and where they were asked).

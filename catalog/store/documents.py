@@ -35,6 +35,7 @@ from catalog.store.sbom_rows import (
     sbom_failure,
     sbom_row,
 )
+from catalog.store.schema import WRITTEN_TABLE
 
 _PACKAGE_BATCH = 1000  # package rows per statement
 # Core inserts: the ORM's bookkeeping per row costs more than these many small rows.
@@ -264,13 +265,18 @@ def _insert_packages(connection: Connection, rows: Sequence[tuple[int, *PackageR
     its limit on parameters. psycopg's ``executemany`` (pipelined) costs the least CPU there,
     less than one statement of many rows, whose placeholders it converts in Python."""
     paramstyle = connection.dialect.paramstyle
+    options = {WRITTEN_TABLE: _PACKAGES.name}  # no gate state: its cache stays
     for start in range(0, len(rows), _PACKAGE_BATCH):
         batch = rows[start : start + _PACKAGE_BATCH]
         if paramstyle == "qmark":
             sql = _insert_packages_sql(paramstyle, len(batch))
-            connection.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(batch)))
+            connection.exec_driver_sql(
+                sql, tuple(itertools.chain.from_iterable(batch)), execution_options=options
+            )
         else:
-            connection.exec_driver_sql(_insert_packages_sql(paramstyle, 1), list(batch))
+            connection.exec_driver_sql(
+                _insert_packages_sql(paramstyle, 1), list(batch), execution_options=options
+            )
 
 
 def _signature_row(digest: str, sig: SignatureDoc) -> dict[str, Any]:

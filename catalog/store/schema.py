@@ -36,6 +36,13 @@ DIGEST = String(160)  # "sha512:" + 128 hex fits
 BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
+# The execution option naming the table a driver-level statement (SQL text, past SQLAlchemy's
+# compiler) writes, so that a listener (the gate's state cache) knows what changed without
+# reading the SQL text. Set per statement, never on a connection or engine: every later text
+# statement there would inherit it.
+WRITTEN_TABLE = "xregistry_written_table"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

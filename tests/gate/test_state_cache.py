@@ -82,3 +82,34 @@ async def test_moves_policies_and_signatures_are_seen(
     await asyncio.sleep(TTL)
     assert await decided() == (True, signed.digest, 2)
     engine.dispose()
+
+
+def test_only_writes_to_the_state_tables_clear_it(tmp_path: Path) -> None:
+    """An index's package rows (SQL text sent past the compiler, naming the table it writes)
+    keep the warm state; a write to a state table, or text SQL that names no table, clears it."""
+    from sqlalchemy import insert, update
+
+    from catalog.gate._state_cache import StateCache
+    from catalog.store.documents import _insert_packages
+    from catalog.store.schema import sboms, tags
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    upgrade(engine)
+    cache = StateCache(engine, ttl=60)
+    with engine.begin() as conn:
+        sbom = conn.execute(
+            insert(sboms).values(
+                attachment_digest="sha256:" + "a" * 64,
+                layer_digest="sha256:" + "b" * 64,
+                format="spdx",
+                package_count=1,
+            )
+        ).inserted_primary_key[0]
+        _insert_packages(conn, [(sbom, None, None, "npm", None, "left-pad", "1.3.0", "[]")])
+    assert cache.generation == 0
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE sboms SET name = 'x'")  # names no table: counted
+    assert cache.generation == 1
+    with engine.begin() as conn:
+        conn.execute(update(tags).values(digest="sha256:" + "c" * 64).where(tags.c.id == -1))
+    assert cache.generation == 2
