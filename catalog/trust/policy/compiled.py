@@ -169,7 +169,7 @@ def _namespace_selector(spec: Canonical | None) -> NamespaceSelector | None:
         # Names are [a-z0-9-]: a glob's * and ? are the only non-literal characters.
         parts = [glob.replace("*", "[a-z0-9-]*").replace("?", "[a-z0-9-]") for glob in globs]
         names = compile_linear("|".join(f"(?:{part})" for part in parts))
-    return NamespaceSelector(names, tuple(sorted((spec.get("matchLabels") or {}).items())))
+    return NamespaceSelector(names, tuple(sorted(_data(spec.get("matchLabels") or {}).items())))
 
 
 class Policy(NamedTuple):
@@ -247,16 +247,51 @@ def text_digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def compile_canonical(canonical: str, source: str) -> PolicySet:
+class _Object(dict[str, Any]):
+    """An object of a stored canonical form that remembers which keys the compiler read."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def _data(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``mapping`` read whole: its keys are the policy's data (labels, extensions), not fields."""
+    if isinstance(mapping, _Object):
+        mapping.read.update(mapping)
+    return mapping
+
+
+def compile_canonical(canonical: str, source: str, *, stored: bool = False) -> PolicySet:
     """The set whose canonical JSON is ``canonical`` (as :func:`canonical_json` wrote it for a
-    validated set: nothing here checks it again). ``source`` names it in messages."""
-    data = json.loads(canonical)
+    validated set: nothing here checks it again). ``source`` names it in messages. A
+    ``stored`` form may come from another version of xregistry, and the form has no version:
+    one holding a key this compiler did not read raises ValueError (a field it does not know
+    could restrict what the set admits; judging without it would fail open)."""
+    objects: list[_Object] = []
+
+    def tracked(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        made = _Object(pairs)
+        objects.append(made)
+        return made
+
+    data = json.loads(canonical, object_pairs_hook=tracked if stored else None)
     policies = tuple(compile_policy(p) for p in data["policies"])
     by_directory: dict[str, list[int]] = {}
     for index, policy in enumerate(policies):
         for directory in {literal_directory(glob) for glob in policy.globs}:
             by_directory.setdefault(directory, []).append(index)
-    return PolicySet(
+    compiled = PolicySet(
         policies,
         data["noMatch"],
         canonical,
@@ -264,6 +299,10 @@ def compile_canonical(canonical: str, source: str) -> PolicySet:
         source,
         {directory: tuple(indexes) for directory, indexes in by_directory.items()},
     )
+    unknown = sorted({key for made in objects for key in made.keys() - made.read})
+    if unknown:
+        raise ValueError(f"{source}: fields this version does not know: {', '.join(unknown)}")
+    return compiled
 
 
 def compile_policy(spec: Canonical) -> Policy:
@@ -305,7 +344,7 @@ def _authority(spec: Canonical) -> Authority:
         require_tlog,
         issuer=_text_rule("issuer", keyless.get("issuer"), keyless.get("issuerRegExp")),
         subject=_text_rule("subject", keyless.get("subject"), keyless.get("subjectRegExp")),
-        extensions=tuple(sorted(keyless["extensions"].items())),
+        extensions=tuple(sorted(_data(keyless["extensions"]).items())),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from catalog.errors import InvalidArgument
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 POLICIES_PAGE_MAX = 12
+
+_log = logging.getLogger(__name__)
 
 
 class Policies:
@@ -66,12 +69,16 @@ def stored_set(source: str, canonical: str | None, digest: str, origin: str) -> 
     compile). ``origin`` names it in messages."""
     if canonical is not None and text_digest(canonical) == digest:
         try:
-            return compile_canonical(canonical, origin)
+            return compile_canonical(canonical, origin, stored=True)
         except (KeyError, TypeError, AttributeError, ValueError):
             # The canonical form carries no format version: one written by another version of
-            # xregistry (a field added or reshaped since) is left to the source, which this
-            # version validates as it would any policy file.
-            pass
+            # xregistry (a field added, reshaped or unknown here) is left to the source, which
+            # this version validates as it would any policy file (refusing what it does not
+            # know: the gate then fails closed).
+            _log.warning(
+                "policy set %s: its stored form is not this version's; judged from its source",
+                origin,
+            )
     from catalog.trust.policy.loading import load_policy_set  # pydantic and YAML
 
     return load_policy_set(source, source=origin)

@@ -5,10 +5,14 @@ from the source as before."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
+from catalog.errors import InvalidArgument
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.schema import policies
 from catalog.trust.policy.compiled import (
@@ -184,3 +188,27 @@ def test_applying_unchanged_content_gives_an_older_version_its_canonical_json(
     with engine.connect() as connection:
         assert connection.execute(select(policies.c.canonical)).scalar_one() == row.canonical
     engine.dispose()
+
+
+def test_a_stored_form_with_a_field_this_version_does_not_know_is_judged_from_its_source() -> None:
+    # A newer version may add a field that restricts what a set admits; compiling its stored
+    # form without it would admit what the set denies. The source decides instead, which this
+    # version refuses whole when it does not know a field: the gate fails closed.
+    loaded = load_policy_set(RICH, source="x")
+    places: list[Callable[[Any], Any]] = [
+        lambda d: d,
+        lambda d: d["policies"][0],
+        lambda d: d["policies"][0]["namespaces"],
+        lambda d: d["policies"][0]["authorities"][0],
+        lambda d: d["policies"][0]["authorities"][0]["keyless"],
+        lambda d: d["policies"][0]["authorities"][1]["key"],
+        lambda d: d["policies"][0]["attestations"][0],
+        lambda d: d["policies"][0]["attestations"][0]["conditions"],
+    ]
+    for place in places:
+        data = json.loads(loaded.canonical)
+        place(data)["requireReproducible"] = True
+        canonical = canonical_json(data)
+        unknown = RICH.replace("    requireSbom: true", "    requireSbom: true\n    requireX: 1")
+        with pytest.raises(InvalidArgument, match="requireX"):
+            stored_set(unknown, canonical, text_digest(canonical), "x")
