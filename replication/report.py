@@ -57,18 +57,7 @@ class PlannedCopy(NamedTuple):
     reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "repository": self.repository,
-            "tag": self.tag,
-            "destination": self.destination,
-            "digest": self.digest,
-            "action": self.action,
-            "manifests": self.manifests,
-            "blobs": self.blobs,
-            "bytes": self.bytes,
-            "referrers": self.referrers,
-            "reason": self.reason,
-        }
+        return self._asdict()
 
 
 class RunReport:

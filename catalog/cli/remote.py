@@ -103,8 +103,11 @@ class Connection:
         """:meth:`stream`'s deadline between messages, for a stream of :meth:`following`."""
         iterator = aiter(messages)
         while True:
+            # Not asyncio.wait_for: Python 3.11's drops a cancellation (Ctrl-C) that arrives
+            # as the message does.
             try:
-                message = await asyncio.wait_for(anext(iterator), IDLE)
+                async with asyncio.timeout(IDLE):
+                    message = await anext(iterator)
             except StopAsyncIteration:
                 return
             except TimeoutError:

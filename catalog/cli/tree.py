@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 # with an error past this many nodes: a hostile registry cannot make the walk endless.
 DEPTH_MAX = 4
 NODES_MAX = 2000
-# The repository's tags are listed once for the walk's cosign-tag lookups; past this many the
-# walk asks for each cosign tag instead of holding the list.
 
 
 class TreeTooLarge(CatalogError):

@@ -39,8 +39,12 @@ from catalog.oci.errors import AuthError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-# Compiled on first use (re's cache): only a registry that asks for credentials needs it.
-_PARAM = r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))'
+# Compiled on first use (re's cache): only a registry that asks for credentials needs it. A
+# name is tried only where a word starts: inside a long run of word characters `(\w+)\s*=`
+# failed once per position (quadratic in a header the registry controls).
+_PARAM = r'(?<!\w)(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))'
+# A challenge's parameters (realm, service, scope, error) fit in far less.
+_CHALLENGE_MAX = 4096
 # Refresh a little before the registry would refuse the token.
 _EXPIRY_MARGIN = 5.0
 DEFAULT_TOKEN_LIFETIME = 60.0
@@ -57,8 +61,8 @@ class Challenge(NamedTuple):
 
 def parse_challenge(header: str | None) -> Challenge | None:
     """Parse a ``WWW-Authenticate`` header (the first challenge; registries send one)."""
-    if not header:
-        return None
+    if not header or len(header) > _CHALLENGE_MAX:
+        return None  # none that can be answered: the 401 stands
     scheme, _, rest = header.strip().partition(" ")
     params = {
         m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import subprocess
 from dataclasses import dataclass
@@ -140,9 +139,11 @@ def run_credential_helper(helper: str, host: str) -> Credentials | None:
             return None
         raise AuthError(f"credential helper {program!r} failed: {message}")
     try:
-        answer = json.loads(done.stdout)
+        # Bounded as any JSON from elsewhere: deep nesting raised RecursionError, a 5,000-digit
+        # number ValueError, each a traceback.
+        answer = boundedjson.loads(done.stdout, max_depth=8, max_values=1_000)
         username, secret = str(answer["Username"]), str(answer["Secret"])
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         raise AuthError(
             f"credential helper {program!r} answered something that is not JSON"
         ) from None

@@ -97,14 +97,16 @@ def test_only_writes_to_the_state_tables_clear_it(tmp_path: Path) -> None:
     upgrade(engine)
     cache = StateCache(engine, ttl=60)
     with engine.begin() as conn:
-        sbom = conn.execute(
+        key = conn.execute(
             insert(sboms).values(
                 attachment_digest="sha256:" + "a" * 64,
                 layer_digest="sha256:" + "b" * 64,
                 format="spdx",
                 package_count=1,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert key is not None
+        sbom = key[0]
         _insert_packages(conn, [(sbom, None, None, "npm", None, "left-pad", "1.3.0", "[]")])
     assert cache.generation == 0
     with engine.begin() as conn:

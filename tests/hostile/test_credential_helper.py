@@ -77,3 +77,18 @@ def test_an_endless_helper_is_cut_at_the_cap(
     )
     assert message.startswith("credential helper 'docker-credential-hostile' failed: x")
     assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["$(head -c 60000 /dev/zero | tr '\\0' '[')", "$(head -c 5000 /dev/zero | tr '\\0' 7)"],
+    ids=["deep", "long-number"],
+)
+def test_a_hostile_answer_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    # json.loads raised RecursionError and ValueError (4,300 digits at most): tracebacks.
+    message = refusal(tmp_path, monkeypatch, f'echo "{answer}"\n')
+    assert message == (
+        "credential helper 'docker-credential-hostile' answered something that is not JSON"
+    )

@@ -269,3 +269,20 @@ def test_replacement_template() -> None:
     ):
         with pytest.raises(ValueError, match=why):
             template(bad, pattern)
+
+
+def test_a_registrys_challenge_header_parses_in_linear_time() -> None:
+    """``WWW-Authenticate`` is the registry's: a long run of word characters (or of
+    unterminated quotes) made the parameter pattern fail once per position (0.5 s for 8 KB);
+    a header past 4 KiB is no challenge at all."""
+    from catalog.oci.auth import parse_challenge
+
+    for header in ("Bearer " + "a" * 4000, "Bearer " + 'b="' * 1300, "Bearer " + "a=" * 1999):
+        started = time.process_time()
+        parse_challenge(header)
+        assert time.process_time() - started < BUDGET, header[:20]
+    assert parse_challenge("Bearer " + "a" * TEN_KB) is None
+    assert parse_challenge('Bearer realm="https://auth/token",service="r"') == (
+        "bearer",
+        {"realm": "https://auth/token", "service": "r"},
+    )
