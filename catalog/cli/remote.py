@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -73,26 +74,35 @@ class Connection:
         one of :data:`IDLE` seconds between two messages (the server sends one at least every
         15 s while it works)."""
         call: Any = method(request)
-        silent = threading.Event()
+        silent, ended = threading.Event(), threading.Event()
+        # Since when the stream waits for the server; None while the caller holds a message
+        # (its own time is not the server's silence). One watcher for the whole stream: a
+        # timer per message started a thread per message.
+        waiting: list[float | None] = [time.monotonic()]
 
-        def give_up() -> None:
-            silent.set()
-            call.cancel()
+        def watch() -> None:
+            while True:
+                since = waiting[0]
+                left = IDLE if since is None else since + IDLE - time.monotonic()
+                if left <= 0:
+                    silent.set()
+                    call.cancel()
+                    return
+                if ended.wait(left):
+                    return
 
-        timer = threading.Timer(IDLE, give_up)
-        timer.start()
+        threading.Thread(target=watch, name="xregistry-stream-idle", daemon=True).start()
         try:
             for message in call:
-                timer.cancel()
+                waiting[0] = None
                 yield message
-                timer = threading.Timer(IDLE, give_up)
-                timer.start()
+                waiting[0] = time.monotonic()
         except grpc.RpcError as exc:
             if silent.is_set():
                 raise self._silent() from None
             raise self._error(exc) from None
         finally:
-            timer.cancel()
+            ended.set()
 
     def _silent(self) -> ServerUnreachable:
         return ServerUnreachable(

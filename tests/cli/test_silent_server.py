@@ -73,3 +73,44 @@ def test_a_silent_stream_ends_in_one_line_and_exit_7(
     )
     assert done.stderr.count("xregistry: error:") == 1
     assert took < 20
+
+
+def test_a_long_stream_is_watched_by_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timer per message started a thread per message (100,000 for a large catalog)."""
+    import threading
+
+    from catalog.cli.remote import Connection
+
+    def many(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+        for _ in range(300):
+            yield gate_pb2.EvaluateCatalogResponse().SerializeToString()
+
+    class _Many(grpc.GenericRpcHandler):
+        def service(self, details: grpc.HandlerCallDetails) -> Any:
+            return grpc.unary_stream_rpc_method_handler(many)
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers([_Many()])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def counting(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        real_start(thread)
+
+    try:
+        connection = Connection(f"127.0.0.1:{port}")
+        method = connection.channel.unary_stream(
+            "/xregistry.v1.GateService/EvaluateCatalog",
+            request_serializer=lambda m: m,
+            response_deserializer=gate_pb2.EvaluateCatalogResponse.FromString,
+        )
+        monkeypatch.setattr(threading.Thread, "start", counting)
+        assert sum(1 for _ in connection.stream(method, b"")) == 300
+    finally:
+        monkeypatch.undo()
+        server.stop(grace=None)
+    # The watcher, and what gRPC starts on its own; not one per message.
+    assert len(started) < 10, started[:12]
