@@ -185,10 +185,10 @@ class PushIndexer:
         if len(self._seen) > self._remember:
             self._seen.popitem(last=False)
 
-    async def _wanted(self, registry: str, *, fresh: bool = False) -> Wanted | None:
-        """The registry's filter, read again when older than ``filter_ttl`` (or ``fresh``)."""
+    async def _wanted(self, registry: str) -> Wanted | None:
+        """The registry's filter, read again when older than ``filter_ttl``."""
         cached = self._filters.get(registry)
-        if not fresh and cached is not None and time.monotonic() - cached[0] < self.filter_ttl:
+        if cached is not None and time.monotonic() - cached[0] < self.filter_ttl:
             return cached[1]
         wanted = await asyncio.to_thread(self._filter, registry)
         if wanted is None:

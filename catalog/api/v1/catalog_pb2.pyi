@@ -1360,7 +1360,9 @@ Global___IndexRegistryRequest: _TypeAlias = IndexRegistryRequest  # noqa: Y015
 
 @_typing.final
 class IndexRegistryResponse(_message.Message):
-    """Response message for CatalogService.IndexRegistry: one per progress report."""
+    """Response message for CatalogService.IndexRegistry: one per progress report, the first as
+    the run starts (zero counts), then at least every 15 seconds while it works.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

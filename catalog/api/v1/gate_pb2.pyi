@@ -350,7 +350,7 @@ class EvaluateCatalogResponse(_message.Message):
     DECISION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def decision(self) -> Global___Decision:
-        """Output only. The decision for the image."""
+        """Output only. The decision for the image; absent in a heartbeat."""
 
     def __init__(
         self,
