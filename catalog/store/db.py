@@ -49,9 +49,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # An index's SBOM package rows land at random places in two indexes: with SQLite's default
     # 2 MiB page cache and a checkpoint after every 1,000 WAL pages, a full index of 2,000
     # images spent most of its writer's CPU re-reading index pages and copying each commit's
-    # pages back into the database. Pages are cached as they are read (up to 64 MiB a
-    # connection), and the WAL is checkpointed past ~40 MiB: about a fifth less CPU per row.
-    cursor.execute("PRAGMA cache_size=-65536")
+    # pages back into the database. Pages are cached as they are read (up to 16 MiB a
+    # connection: 64 MiB saved a little more CPU but broke the indexer's memory bound with
+    # large documents, 191 -> 280 MiB), and the WAL is checkpointed past ~40 MiB.
+    cursor.execute("PRAGMA cache_size=-16384")
     cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
