@@ -40,6 +40,9 @@ def test_ctrl_c_is_one_line_and_130(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell starts a background job (CI's, nohup's) with SIGINT ignored, and Python then
+        # leaves it ignored: the signal must reach the command as a terminal's Ctrl-C does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as process:
         deadline = time.monotonic() + 60
         while not _waiting_on_stdin(process.pid):

@@ -113,7 +113,13 @@ async def test_every_json_line_has_the_stable_keys_and_failures_are_failures(
     try:
         serve.listening()
         # the index at start moves a tag: the rule follows, and its run fails on the destination
-        serve.wait_for(lambda text: "replication run" in text and "failed" in text, 60, "failure")
+        serve.wait_for(
+            lambda text: any(
+                "replication run" in line and " failed: " in line for line in text.splitlines()
+            ),
+            60,
+            "failure",
+        )  # the run's own line: a task's "failed" line comes first
         async with grpc.aio.insecure_channel(f"127.0.0.1:{serve.port}") as channel:
             stub = catalog_pb2_grpc.CatalogServiceStub(channel)
             call = stub.IndexRegistry(
