@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from catalog.files import FileRefused, FileTooLarge, read_capped
+from tests.harness.limited import run_limited
 
-REPO = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
-
-
-def _limited_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
 
 def hostile_files(folder: Path) -> dict[str, Path]:
@@ -73,13 +67,8 @@ print(json.dumps(out))
 
 def test_every_reader_refuses_hostile_files_in_one_line(tmp_path: Path) -> None:
     files = hostile_files(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps({k: str(v) for k, v in files.items()})],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_limited_memory,
+    done = run_limited(
+        [sys.executable, "-c", _PROBE, json.dumps({k: str(v) for k, v in files.items()})], 120
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout)
@@ -113,14 +102,8 @@ def test_every_reader_refuses_hostile_files_in_one_line(tmp_path: Path) -> None:
 
 def test_serve_refuses_a_device_as_its_config_in_one_line(tmp_path: Path) -> None:
     for path in ("/dev/zero", str(hostile_files(tmp_path)["fifo"])):
-        done = subprocess.run(
-            [sys.executable, "-m", "catalog.cli.main", "serve", "--config", path],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            preexec_fn=_limited_memory,
-        )
+        serve = [sys.executable, "-m", "catalog.cli.main", "serve", "--config", path]
+        done = run_limited(serve, 60)
         assert (done.returncode, done.stdout) == (2, ""), done.stderr[-2000:]
         assert done.stderr == f"xregistry: error: cannot read {path}: not a regular file\n"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from catalog.cli.trust import trust_group
 from tests.formats.fixtures import CONFORMANCE
+from tests.harness.limited import run_limited
 from tests.trust.verify_support import CONFORMANCE_IDENTITY as DEFAULT_IDENTITY
 from tests.trust.verify_support import CONFORMANCE_ISSUER as DEFAULT_ISSUER
 
@@ -114,21 +114,10 @@ def test_missing_artifact_is_a_usage_error(tmp_path: Path) -> None:
 VERIFY_BUNDLE = (sys.executable, "-m", "catalog.cli.main", "trust", "verify-bundle")
 
 
-def _limited_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # a runaway read stops here
-
-
 def test_a_bundle_without_end_is_refused_at_the_cap() -> None:
     """A device (size 0 to stat) is read up to the cap, then refused in one line; it was read
     whole. In a process of its own, with 1 GiB of address space, so that no run can take more."""
-    done = subprocess.run(
-        [*VERIFY_BUNDLE, "--bundle", "/dev/zero", *identity(), str(A_TXT)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_limited_memory,
-    )
+    done = run_limited([*VERIFY_BUNDLE, "--bundle", "/dev/zero", *identity(), str(A_TXT)], 120)
     assert (done.returncode, done.stdout) == (2, ""), done.stderr[-2000:]
     assert done.stderr == "xregistry: error: bundle /dev/zero is over 67108864 bytes\n"
 
