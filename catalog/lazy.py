@@ -11,14 +11,22 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], object]:
-    """A module ``__getattr__`` resolving each name in ``exports`` from its submodule."""
+def lazy_exports(
+    package: str, exports: dict[str, str], *, module: str | None = None
+) -> Callable[[str], object]:
+    """A module ``__getattr__`` resolving each name in ``exports`` from its submodule of
+    ``package``. ``module``: the module it serves, when not the package itself. A name once
+    resolved is kept in that module, so later uses are plain lookups (a query building a record
+    a row)."""
+    home = module or package
 
     def __getattr__(name: str) -> object:
-        module = exports.get(name)
-        if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{module}"), name)
+        submodule = exports.get(name)
+        if submodule is None:
+            raise AttributeError(f"module {home!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{submodule}"), name)
+        setattr(sys.modules[home], name, value)
+        return value
 
     return __getattr__
 

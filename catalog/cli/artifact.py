@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from catalog.cli.context import Reader, with_reader
@@ -11,7 +13,9 @@ from catalog.cli.output import echo_json, fields, output_option, table
 from catalog.cli.pages import PAGE_MAX
 from catalog.errors import InvalidArgument
 from catalog.oci.reference import parse_image_reference
-from catalog.store.views import ArtifactView
+
+if TYPE_CHECKING:
+    from catalog.store.views import ArtifactView
 
 
 def render_artifact(view: ArtifactView) -> None:

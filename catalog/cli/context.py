@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
@@ -15,7 +16,6 @@ from catalog.errors import CatalogUnreachable, FailedPrecondition
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.lazy import collector_paused
 from catalog.store import views
-from catalog.store.views import RegistrySpec
 
 if TYPE_CHECKING:
     from sqlalchemy import URL, Engine
@@ -72,7 +72,7 @@ class Reader(Protocol):
 class Catalog(Reader, Protocol):
     """What commands that change the catalog (or index) need of it besides."""
 
-    def add_registry(self, spec: RegistrySpec) -> views.RegistryView: ...
+    def add_registry(self, spec: views.RegistrySpec) -> views.RegistryView: ...
 
     def remove_registry(self, name: str) -> None: ...
 
@@ -106,18 +106,27 @@ def open_sessions(url: str) -> sessionmaker[Session]:
     return session_factory(open_engine(url))
 
 
-_opened = False  # whether this process opened a database before
+_opened = False  # whether this process opened a catalog before
+
+
+@contextlib.contextmanager
+def opening() -> Iterator[None]:
+    """The block opening the catalog: its modules' imports (SQLAlchemy's, or gRPC's with
+    --server) and the database's engine. The first in a process runs with the collector paused,
+    then frozen (see :func:`collector_paused`: ~27M instructions of a ``registry list``'s
+    1,130M); a process running many commands (tests) freezes once."""
+    global _opened
+    if _opened:
+        yield
+        return
+    _opened = True
+    with collector_paused():
+        yield
 
 
 def open_engine(url: str) -> Engine:
-    """The database at ``url``, its schema brought up to date first. The first in a process
-    opens with the collector paused, then frozen (see :func:`collector_paused`: 4% of a
-    ``registry list``); a process running many commands (tests) freezes once."""
-    global _opened
-    if _opened:
-        return _open_engine(url)
-    _opened = True
-    with collector_paused():
+    """The database at ``url``, its schema brought up to date first."""
+    with opening():
         return _open_engine(url)
 
 
@@ -204,16 +213,18 @@ def open_reader(ctx: click.Context) -> Reader:
     database's queries on a plain connection (no ORM, no service, no secrets to load)."""
     if server_address(ctx):
         return open_catalog(ctx)
-    from catalog.app.catalog_reads import CatalogReads
+    with opening():
+        from catalog.app.catalog_reads import CatalogReads
 
-    return CatalogReads(open_engine(database_url(ctx)).connect)
+        return CatalogReads(open_engine(database_url(ctx)).connect)
 
 
 def open_catalog(ctx: click.Context) -> Catalog:
     """The command's catalog: the server's when --server is set, else the database's."""
-    server = server_address(ctx)
-    if server:
-        from catalog.cli.remote import RemoteCatalog
+    with opening():
+        server = server_address(ctx)
+        if server:
+            from catalog.cli.remote import RemoteCatalog
 
-        return RemoteCatalog(server)
-    return open_service(database_url(ctx))
+            return RemoteCatalog(server)
+        return open_service(database_url(ctx))

@@ -11,10 +11,11 @@ import click
 from catalog.cli.errors import EXIT_USAGE, reports_errors, reports_errors_as
 from catalog.cli.gate_backend import PolicySource, open_gate
 from catalog.cli.output import echo_json, output_option, record, table, when_text
-from catalog.store.views import DEFAULT_POLICY, PolicyView
+from catalog.store.views import DEFAULT_POLICY
 
 if TYPE_CHECKING:
     from catalog.gate.result import CheckResult
+    from catalog.store.views import PolicyView
 
 EXIT_DENIED = 1
 

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import click
 
-from catalog.cli.context import database_url, local_secrets, open_engine, server_address
+from catalog.cli.context import (
+    database_url,
+    local_secrets,
+    open_engine,
+    opening,
+    server_address,
+)
 from catalog.errors import InvalidArgument
 from catalog.lazy import import_frozen
 
@@ -121,12 +127,14 @@ def open_gate(staging: bool = False, ctx: click.Context | None = None) -> GateBa
                 "--staging chooses the trust of a local check; with --server the server "
                 "verifies with its own trust settings"
             )
-        from catalog.cli.remote_gate import RemoteGate
+        with opening():
+            from catalog.cli.remote_gate import RemoteGate
 
-        return RemoteGate(server)
+            return RemoteGate(server)
     return local_gate(staging, ctx)
 
 
 def local_gate(staging: bool, ctx: click.Context) -> LocalGate:
     """The gate on the database (schema upgraded), whatever --server says."""
-    return LocalGate(open_engine(database_url(ctx)), staging)
+    with opening():
+        return LocalGate(open_engine(database_url(ctx)), staging)

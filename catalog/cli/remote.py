@@ -26,7 +26,6 @@ from catalog.cli.pages import TokensByKey
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.store import views
-from catalog.store.views import RegistrySpec
 
 T = TypeVar("T")
 _TIMEOUT = 60.0
@@ -249,7 +248,7 @@ class RemoteCatalog:
         self._call = self.connection.call
         self._pages = TokensByKey()
 
-    def add_registry(self, spec: RegistrySpec) -> views.RegistryView:
+    def add_registry(self, spec: views.RegistrySpec) -> views.RegistryView:
         registry = pb.Registry(
             host=spec.host,
             insecure=spec.insecure,

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 
 from catalog.errors import InvalidArgument, NotFound
+from catalog.lazy import lazy_exports
 from catalog.oci.digest import Digest
 from catalog.oci.errors import InvalidDigest
 from catalog.oci.reference import ImageReference
-from catalog.store.purls import parse_purl, purl_base
+from catalog.store import views
 from catalog.store.schema import (
     attachments,
     attestations,
@@ -35,31 +36,33 @@ from catalog.store.schema import (
     tag_events,
     tags,
 )
-
-# Re-exported: the records live apart from SQL (catalog/store/views.py) for light importers.
-from catalog.store.views import ArtifactView as ArtifactView
-from catalog.store.views import AttachmentView as AttachmentView
-from catalog.store.views import AttestationView as AttestationView
-from catalog.store.views import IndexErrorView as IndexErrorView
 from catalog.store.views import Key as Key
-from catalog.store.views import LocationView as LocationView
-from catalog.store.views import PackageMatch as PackageMatch
-from catalog.store.views import PackageView as PackageView
 from catalog.store.views import Page as Page
-from catalog.store.views import PlatformView as PlatformView
-from catalog.store.views import ProvenanceView as ProvenanceView
-from catalog.store.views import RegistryView as RegistryView
-from catalog.store.views import RepositoryView as RepositoryView
-from catalog.store.views import SbomView as SbomView
-from catalog.store.views import SignatureView as SignatureView
-from catalog.store.views import TagEventView as TagEventView
-from catalog.store.views import TagView as TagView
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Row
     from sqlalchemy.orm import Session
 
     from catalog.store.models import Provenance
+    from catalog.store.views import ArtifactView as ArtifactView
+    from catalog.store.views import AttachmentView as AttachmentView
+    from catalog.store.views import AttestationView as AttestationView
+    from catalog.store.views import IndexErrorView as IndexErrorView
+    from catalog.store.views import LocationView as LocationView
+    from catalog.store.views import PackageMatch as PackageMatch
+    from catalog.store.views import PackageView as PackageView
+    from catalog.store.views import PlatformView as PlatformView
+    from catalog.store.views import ProvenanceView as ProvenanceView
+    from catalog.store.views import RegistryView as RegistryView
+    from catalog.store.views import RepositoryView as RepositoryView
+    from catalog.store.views import SbomView as SbomView
+    from catalog.store.views import SignatureView as SignatureView
+    from catalog.store.views import TagEventView as TagEventView
+    from catalog.store.views import TagView as TagView
+
+# Re-exported: the records live apart from SQL (catalog/store/views.py) for light importers, and
+# each family is created when first used (see there).
+__getattr__ = lazy_exports("catalog.store", dict.fromkeys(views.__all__, "views"), module=__name__)
 
 # Every query here is Core on catalog.store.schema's tables, and runs on an ORM session (the
 # API, the writers) or a plain connection (a command that only reads: no ORM imported).
@@ -173,7 +176,7 @@ def locations_of(session: Reads, digests: Collection[str]) -> dict[str, list[Loc
     found: dict[str, list[LocationView]] = {d: [] for d in wanted}
     for row in rows:
         found[row.digest].append(
-            LocationView(
+            views.LocationView(
                 registry=row.registry,
                 repository=row.name,
                 tags=live.get((row.repository_id, row.digest), []),
@@ -187,7 +190,9 @@ def locations_of(session: Reads, digests: Collection[str]) -> dict[str, list[Loc
 
 def _attachment_views(rows: Sequence[AnyRow]) -> list[AttachmentView]:
     return [
-        AttachmentView(a.attachment_digest, a.subject_digest, a.kind, a.scheme, a.artifact_type)
+        views.AttachmentView(
+            a.attachment_digest, a.subject_digest, a.kind, a.scheme, a.artifact_type
+        )
         for a in rows
     ]
 
@@ -241,7 +246,7 @@ def get_artifact(session: Reads, digest: str) -> ArtifactView:
         select(sboms).where(sboms.c.attachment_digest.in_(attached)).order_by(sboms.c.id)
     ).all()
     first_parent = as_child.first()
-    return ArtifactView(
+    return views.ArtifactView(
         digest=digest,
         media_type=manifest.media_type,
         artifact_type=manifest.artifact_type,
@@ -251,7 +256,7 @@ def get_artifact(session: Reads, digest: str) -> ArtifactView:
         locations=locations_of(session, [digest])[digest],
         attachments=_attachment_views(attached_rows),
         signatures=[
-            SignatureView(
+            views.SignatureView(
                 s.attachment_digest,
                 s.format,
                 s.identity,
@@ -265,7 +270,7 @@ def get_artifact(session: Reads, digest: str) -> ArtifactView:
             for s in signature_rows
         ],
         attestations=[
-            AttestationView(
+            views.AttestationView(
                 a.attachment_digest,
                 a.predicate_type,
                 None if a.provenance_id is None else provenance_view(a),
@@ -273,7 +278,7 @@ def get_artifact(session: Reads, digest: str) -> ArtifactView:
             for a in attestation_rows
         ],
         sboms=[
-            SbomView(s.attachment_digest, s.format, s.spec_version, s.tool, s.package_count)
+            views.SbomView(s.attachment_digest, s.format, s.spec_version, s.tool, s.package_count)
             for s in sbom_rows
         ],
     )
@@ -291,13 +296,13 @@ _PROVENANCE = (
 
 
 def _platform(child: AnyRow) -> PlatformView:
-    return PlatformView(child.child_digest, child.os, child.architecture, child.variant)
+    return views.PlatformView(child.child_digest, child.os, child.architecture, child.variant)
 
 
 def provenance_view(row: Provenance | AnyRow | None) -> ProvenanceView | None:
     if row is None:
         return None
-    return ProvenanceView(
+    return views.ProvenanceView(
         row.builder_id,
         row.build_type,
         row.source_uri,
@@ -358,12 +363,12 @@ def list_referrers(
     def key(row: Any) -> Key:
         return (row.attachment_digest, row.id)
 
-    views = (
+    found = (
         (view, key(row))
         for rows in _chunks(session, query, order, after, key, size)
         for row, view in zip(rows, _attachment_views(rows), strict=True)
     )
-    return bounded_page(views, size, budget)
+    return bounded_page(found, size, budget)
 
 
 def _beyond(columns: tuple[Any, ...], key: Key, descending: bool) -> ColumnElement[bool]:
@@ -433,6 +438,9 @@ def search_packages(
         .join(attachments, attachments.c.attachment_digest == sboms.c.attachment_digest)
     )
     if purl:
+        # Imported here: packageurl's modules, for the one query that parses a purl.
+        from catalog.store.purls import parse_purl, purl_base
+
         parsed = parse_purl(purl)
         query = query.where(p.purl_base == purl_base(parsed))
         if parsed.version:
@@ -451,10 +459,13 @@ def search_packages(
     def matches(rows: Sequence[Any]) -> Iterator[tuple[PackageMatch, Key]]:
         where = locations_of(session, [row.subject_digest for row in rows])
         for row in rows:
-            package = PackageView(
+            package = views.PackageView(
                 row.purl, row.type, row.namespace, row.name, row.version, list(row.licenses)
             )
-            yield PackageMatch(package, row.subject_digest, where[row.subject_digest]), key(row)
+            yield (
+                views.PackageMatch(package, row.subject_digest, where[row.subject_digest]),
+                key(row),
+            )
 
     found = (
         match
@@ -489,7 +500,7 @@ def tag_history(
     query = select(tag_events).where(tag_events.c.tag_id == tag_id)
     events = keyset_page(session, query, (tag_events.c.id,), size, after, descending=True)
     return Page(
-        [TagEventView(tag, e.old_digest, e.new_digest, e.observed_at) for e in events.items],
+        [views.TagEventView(tag, e.old_digest, e.new_digest, e.observed_at) for e in events.items],
         events.next_after,
     )
 
@@ -503,14 +514,14 @@ def registry_for_host(session: Reads, host: str) -> RegistryView:
     row = session.execute(select(registries).where(registries.c.host == host)).first()
     if row is None:
         raise NotFound(f"no registry with host {host!r} in the catalog")
-    return RegistryView.of(row)
+    return views.RegistryView.of(row)
 
 
 def list_registries(session: Reads, size: int, after: Key | None) -> Page[RegistryView]:
     """By name."""
     order = (registries.c.name, registries.c.id)
     page = keyset_page(session, select(registries), order, size, after)
-    return views_of(page, RegistryView.of)
+    return views_of(page, views.RegistryView.of)
 
 
 def list_repositories(
@@ -521,7 +532,7 @@ def list_repositories(
     query = select(repositories).where(repositories.c.registry_id == owner)
     order = (repositories.c.name, repositories.c.id)
     page = keyset_page(session, query, order, size, after)
-    return views_of(page, RepositoryView.of)
+    return views_of(page, views.RepositoryView.of)
 
 
 def list_tags(
@@ -533,7 +544,7 @@ def list_tags(
     if not show_gone:
         query = query.where(tags.c.gone_at.is_(None))
     order = (tags.c.name, tags.c.id)
-    return views_of(keyset_page(session, query, order, size, after), TagView.of)
+    return views_of(keyset_page(session, query, order, size, after), views.TagView.of)
 
 
 def list_index_errors(
@@ -543,7 +554,7 @@ def list_index_errors(
     owner = _registry_id(session, registry)
     query = select(index_errors).where(index_errors.c.registry_id == owner)
     page = keyset_page(session, query, (index_errors.c.id,), size, after, descending=True)
-    return views_of(page, IndexErrorView.of)
+    return views_of(page, views.IndexErrorView.of)
 
 
 def _registry_id(session: Reads, name: str) -> int:

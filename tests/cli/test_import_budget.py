@@ -94,6 +94,22 @@ WARM_VERIFY_NEVER = (
 REMOTE_NEVER = (*NEVER, "sqlalchemy", "catalog.store.queries", "catalog.store.models")
 
 
+# The record families (catalog/store/views.py) each command may create: only those it shows (a
+# frozen dataclass costs ~4.5M instructions to create at import); none for what it did not find.
+RECORDS = {
+    "registry list": {"_registry_views"},
+    "find": {"_package_views"},
+    # its image's registry, by host, when the catalog does not hold it
+    "artifact show": {"_artifact_views", "_package_views", "_provenance_views", "_registry_views"},
+    "tag history": {"_registry_views", "_tag_views"},  # its image's registry, by host
+    "policy list": {"_policy_views"},
+}
+
+
+def records(modules: set[str]) -> set[str]:
+    return {m.removeprefix("catalog.store.") for m in modules if m.endswith("_views")}
+
+
 def commands(host: str) -> dict[str, list[str]]:
     return {
         "registry list": ["registry", "list"],
@@ -144,6 +160,9 @@ def test_local_catalog_commands_import_no_indexer_alembic_or_config(
         assert "catalog.cli.output" in modules, name  # the command ran
         assert "sqlalchemy" in modules, name  # it opened the database
         assert forbidden(modules, READ_NEVER) == [], name
+        assert records(modules) <= RECORDS[name], name
+        # packageurl parses the purl `find` asks for; the other commands have none.
+        assert ("packageurl" in modules) == (name == "find"), name
 
 
 def test_a_warm_verify_asks_no_registry_and_decides_as_a_cold_one(
@@ -177,6 +196,8 @@ def test_a_warm_verify_asks_no_registry_and_decides_as_a_cold_one(
     warm_modules, warm = probe(tmp_path, verify, env)
     assert warm.returncode == 0, warm.stderr
     assert forbidden(warm_modules, WARM_VERIFY_NEVER) == []
+    # The policy set's record and the provenance facts' (catalog/store/views.py), no other.
+    assert records(warm_modules) == {"_policy_views", "_provenance_views"}
     decided = json.loads(warm.stdout)
     assert decided == json.loads(cold.stdout)
     assert decided["allowed"]

@@ -1,0 +1,32 @@
+"""Tags' records, and their history: loaded by catalog.store.views on first use (see there)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+
+    from catalog.store.models import Tag
+
+
+@dataclass(frozen=True, slots=True)
+class TagView:
+    name: str
+    digest: str
+    updated_at: datetime
+    gone_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Tag | Row[Any]) -> TagView:
+        return cls(row.name, row.digest, row.updated_at, row.gone_at)
+
+
+@dataclass(frozen=True, slots=True)
+class TagEventView:
+    tag: str
+    old_digest: str | None
+    new_digest: str | None
+    observed_at: datetime
