@@ -54,6 +54,17 @@ def current() -> Principal:
     return _current.get()
 
 
+PRINCIPAL_MAX = 512  # the store's principal columns' width (audit_events, decisions)
+
+
+def principal_text(principal: Principal | None = None) -> str:
+    """The principal (``current()`` by default) as the store's columns keep it. A name longer
+    than they hold (a certificate subject, a crafted token claim) is cut and marked with ``…``:
+    refusing the row would fail the change, or lose a whole batch of the decision log."""
+    text = str(principal or current())
+    return text if len(text) <= PRINCIPAL_MAX else text[: PRINCIPAL_MAX - 1] + "…"
+
+
 @contextmanager
 def acting_as(principal: Principal) -> Iterator[Principal]:
     token = _current.set(principal)

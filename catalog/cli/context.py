@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import click
 
+import catalog.index as indexing  # its names resolved on use: get_type_hints, not a command
 from catalog.errors import CatalogUnreachable, FailedPrecondition
-from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.lazy import collector_paused
 from catalog.store import views
 
@@ -76,7 +76,9 @@ class Catalog(Reader, Protocol):
 
     def remove_registry(self, name: str) -> None: ...
 
-    async def index(self, name: str, on_progress: ProgressCallback | None = None) -> IndexStats: ...
+    async def index(
+        self, name: str, on_progress: indexing.ProgressCallback | None = None
+    ) -> indexing.IndexStats: ...
 
 
 def server_address(ctx: click.Context) -> str | None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from catalog.cli.context import Catalog, Reader, with_catalog, with_reader
 from catalog.cli.errors import reports_errors
 from catalog.cli.hosts import all_registries
 from catalog.cli.output import count_text, echo_json, output_option, table, when_text
-from catalog.store.views import IndexStatus, RegistrySpec, RegistryView
+from catalog.store.views import IndexStatus
+
+if TYPE_CHECKING:
+    from catalog.store.views import RegistryView
 
 
 @click.group("registry")
@@ -69,6 +74,7 @@ def add(
       xregistry registry add acme registry.acme.io --credentials robot --ca corp
     """
     from catalog.app.config import schedule_text  # pydantic: only `add` needs it
+    from catalog.store.views import RegistrySpec  # created on first use: only `add` needs it
 
     schedule = schedule_text(interval, cron) if interval or cron else None
     view = catalog.add_registry(

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from catalog import metrics
 from catalog.gate.stored_results import AskedColumns, Queued, record_decisions
 from catalog.moments import rfc3339
-from catalog.store.audit import principal_text
+from catalog.principals import principal_text
 from catalog.store.schema import utcnow
 from catalog.trust.policy.facts import Decision
 

@@ -1,5 +1,5 @@
-"""Registries' records, and what their index runs found: loaded by catalog.store.views on
-first use (see there)."""
+"""A registry's record, with its last index run: loaded by catalog.store.views on first use
+(see there)."""
 
 from __future__ import annotations
 
@@ -12,20 +12,7 @@ from catalog.store.views import IndexStatus
 if TYPE_CHECKING:
     from sqlalchemy import Row
 
-    from catalog.store.models import IndexErrorRecord, Registry, Repository
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrySpec:
-    """What a user says about a registry (config file, CLI, API)."""
-
-    name: str
-    host: str
-    insecure: bool = False
-    ca_file: str | None = None  # the name of a CA file in the process's secrets
-    credentials_ref: str | None = None  # the name of a credential in the process's secrets
-    repositories: tuple[str, ...] = ()  # catalog.oci.globs; empty means every repository
-    index_schedule: str | None = None
+    from catalog.store.models import Registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,27 +46,3 @@ class RegistryView:
             row.last_index_error,
             row.last_index_errors,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class RepositoryView:
-    name: str
-    first_seen: datetime
-    last_indexed_at: datetime | None
-    gone_at: datetime | None
-
-    @classmethod
-    def of(cls, row: Repository | Row[Any]) -> RepositoryView:
-        return cls(row.name, row.first_seen, row.last_indexed_at, row.gone_at)
-
-
-@dataclass(frozen=True, slots=True)
-class IndexErrorView:
-    repository: str | None
-    reference: str | None
-    reason: str
-    observed_at: datetime
-
-    @classmethod
-    def of(cls, row: IndexErrorRecord | Row[Any]) -> IndexErrorView:
-        return cls(row.repository, row.reference, row.reason, row.observed_at)

@@ -1,4 +1,4 @@
-"""Tags' records, and their history: loaded by catalog.store.views on first use (see there)."""
+"""A tag's record: loaded by catalog.store.views on first use (see there)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,3 @@ class TagView:
     @classmethod
     def of(cls, row: Tag | Row[Any]) -> TagView:
         return cls(row.name, row.digest, row.updated_at, row.gone_at)
-
-
-@dataclass(frozen=True, slots=True)
-class TagEventView:
-    tag: str
-    old_digest: str | None
-    new_digest: str | None
-    observed_at: datetime

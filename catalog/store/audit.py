@@ -26,7 +26,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from catalog.errors import InvalidArgument
-from catalog.principals import Principal, current
+
+# Re-exported: defined beside the principal, for the decision log to import without this module.
+from catalog.principals import PRINCIPAL_MAX as PRINCIPAL_MAX
+from catalog.principals import Principal
+from catalog.principals import principal_text as principal_text
 from catalog.store.queries import Key, Page, Reads, keyset_page, views_of
 from catalog.store.schema import audit_events, utcnow
 
@@ -37,16 +41,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Row
 
     from catalog.store.models import Registry
-
-PRINCIPAL_MAX = 512  # the principal columns' width (audit_events, decisions)
-
-
-def principal_text(principal: Principal | None = None) -> str:
-    """The principal (``current()`` by default) as the columns keep it. A name longer than they
-    hold (a certificate subject, a crafted token claim) is cut and marked with ``…``: refusing
-    the row would fail the change, or lose a whole batch of the decision log."""
-    text = str(principal or current())
-    return text if len(text) <= PRINCIPAL_MAX else text[: PRINCIPAL_MAX - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)

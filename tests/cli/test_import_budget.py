@@ -20,6 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.oci.client import RegistryClient
+from catalog.store import views
 from catalog.store.db import HEAD_REVISION, alembic_config, make_engine
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
@@ -88,6 +89,7 @@ WARM_VERIFY_NEVER = (
     "catalog.trust.policy.loading",
     "catalog.trust.policy.model",
     "catalog.oci.secrets",  # the user's secrets: read only if a registry is asked
+    "catalog.store.audit",  # the audit's writers: a policy applied, not a decision
     "concurrent.futures.thread",  # the store's work inline: the command is its only caller
 )
 # With --server nothing of the database either.
@@ -101,13 +103,16 @@ RECORDS = {
     "find": {"_package_views"},
     # its image's registry, by host, when the catalog does not hold it
     "artifact show": {"_artifact_views", "_package_views", "_provenance_views", "_registry_views"},
-    "tag history": {"_registry_views", "_tag_views"},  # its image's registry, by host
+    "tag history": {"_registry_views", "_tag_event_views"},  # its image's registry, by host
     "policy list": {"_policy_views"},
 }
 
 
 def records(modules: set[str]) -> set[str]:
-    return {m.removeprefix("catalog.store.") for m in modules if m.endswith("_views")}
+    """The record modules catalog.store.views loaded among ``modules``."""
+    classes = [getattr(views, name) for name in views.__all__]
+    homes = {c.__module__ for c in classes if isinstance(c, type)} - {views.__name__}
+    return {m.removeprefix("catalog.store.") for m in modules & homes}
 
 
 def commands(host: str) -> dict[str, list[str]]:

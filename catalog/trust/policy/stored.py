@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from catalog.errors import InvalidArgument
 from catalog.store import policies as store
-from catalog.store.audit import AuditKind, policy_resource, record
 
 # Re-exported: the record lives apart from SQL (catalog/store/views.py) for light importers.
 from catalog.store.views import PolicyView as PolicyView
@@ -37,6 +36,7 @@ class Policies:
             raise InvalidArgument(
                 f"policy {name}: the source is {size} bytes, over the limit of {SOURCE_BYTES_MAX}"
             )
+        from catalog.store.audit import AuditKind, policy_resource, record  # not for a check
         from catalog.trust.policy.loading import load_policy_set  # pydantic: to apply, not list
 
         policies = load_policy_set(source, source=f"policy {name}", pki_roots=self.pki_roots)
