@@ -20,8 +20,8 @@ uploading the same bytes (``curl GET | curl PUT``, streamed, and GET to memory t
 times (after one first sync each; then again ``--latency`` away unless it is 0), wall and CPU
 time, and with ``--baseline DIR`` also ours from another source tree (e.g. a ``git worktree add
 --detach`` of the base commit), so a change is compared in one run. Beside them, the floor: a
-process that only imports what ours cannot start without (the interpreter, click, asyncio, the
-standard library's HTTP and TLS). ``--instructions`` adds each one's instruction count
+process that only imports what ours cannot start without (the interpreter, click, asyncio and the
+TLS it brings). ``--instructions`` adds each one's instruction count
 (callgrind), which the machine's load does not change. Our processes run with their
 bytecode cached (``PYTHONPYCACHEPREFIX``, warmed first), as an installed package has it, even
 where ``PYTHONDONTWRITEBYTECODE`` is set.
@@ -75,8 +75,9 @@ PREFIX = "mirror"
 # Ours as a process, like skopeo: the `xregistry` entry point, as the console script runs it.
 OURS = "from catalog.cli.main import main; main(prog_name='xregistry')"
 # The floor of any process of ours: the interpreter and what the CLI cannot start without (click,
-# asyncio for the engine, the standard library's HTTP and TLS, the thread pool), nothing of ours.
-FLOOR = [sys.executable, "-c", "import asyncio, click, http.client, ssl, concurrent.futures"]
+# asyncio for the engine and its HTTP, which brings TLS), nothing of ours. (Until issue 16's
+# fourth session it held http.client and the thread pool too, which `replicate once` then used.)
+FLOOR = [sys.executable, "-c", "import asyncio, click"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,7 @@ See https://github.com/google/re2/wiki/Syntax.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final
-
-import re2
+from typing import Any, Final, NamedTuple
 
 # Long enough for any identity or name pattern written by hand; short enough that a pattern
 # cannot be a way to make the loader or RE2's compiler do unbounded work.
@@ -24,50 +21,55 @@ MAX_PATTERN_LENGTH: Final = 1024
 _MAX_MEMORY: Final = 8 << 20
 # Where a refusal's text usually comes from, said once so every field's message explains it.
 _SYNTAX = "RE2 syntax: no backreferences or look-around"
+# RE2 and its options, loaded with the first pattern: a command whose rules need none (a
+# replication of ``**``) starts without them.
+_RE2: list[Any] = []
 
 
-def _options() -> Any:
-    options = re2.Options()
-    options.max_mem = _MAX_MEMORY
-    options.log_errors = False  # RE2 would print every refused pattern on stderr
-    return options
+def _re2() -> tuple[Any, Any]:
+    """The ``re2`` module and the options every pattern is compiled with."""
+    if not _RE2:
+        import re2
+
+        options = re2.Options()
+        options.max_mem = _MAX_MEMORY
+        options.log_errors = False  # RE2 would print every refused pattern on stderr
+        _RE2.extend((re2, options))
+    return _RE2[0], _RE2[1]
 
 
-_OPTIONS: Final = _options()
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Match:
+# Named tuples, not frozen dataclasses: a dataclass's generated methods are compiled in every
+# process that imports it (~4M instructions each at a command's start).
+class Match(NamedTuple):
     """The groups of one full match."""
 
-    _match: Any
+    found: Any
 
     def group(self, key: int | str) -> str:
-        value = self._match.group(key)
+        value = self.found.group(key)
         return "" if value is None else str(value)
 
 
-@dataclass(frozen=True, slots=True)
-class LinearRegex:
+class LinearRegex(NamedTuple):
     """A compiled pattern; every search is linear in the length of the text."""
 
     pattern: str
-    _compiled: Any
+    compiled: Any
 
     def fullmatch(self, text: str) -> Match | None:
-        found = self._compiled.fullmatch(text)
+        found = self.compiled.fullmatch(text)
         return None if found is None else Match(found)
 
     def fullmatches(self, text: str) -> bool:
-        return self._compiled.fullmatch(text) is not None
+        return self.compiled.fullmatch(text) is not None
 
     @property
     def groups(self) -> int:
-        return int(self._compiled.groups)
+        return int(self.compiled.groups)
 
     @property
     def group_names(self) -> frozenset[str]:
-        return frozenset(self._compiled.groupindex)
+        return frozenset(self.compiled.groupindex)
 
 
 def compile_linear(pattern: str, max_length: int | None = MAX_PATTERN_LENGTH) -> LinearRegex:
@@ -78,8 +80,9 @@ def compile_linear(pattern: str, max_length: int | None = MAX_PATTERN_LENGTH) ->
         raise ValueError(
             f"the regular expression is {len(pattern)} characters long (at most {max_length})"
         )
+    re2, options = _re2()
     try:
-        compiled = re2.compile(pattern, _OPTIONS)
+        compiled = re2.compile(pattern, options)
     except re2.error as exc:
         reason = exc.args[0] if exc.args else ""
         if isinstance(reason, bytes):
@@ -88,19 +91,18 @@ def compile_linear(pattern: str, max_length: int | None = MAX_PATTERN_LENGTH) ->
     return LinearRegex(pattern, compiled)
 
 
-@dataclass(frozen=True, slots=True)
-class Template:
+class Template(NamedTuple):
     """A replacement naming groups of a match: ``\\1``…``\\99``, ``\\g<name>`` or ``\\g<1>``,
     and ``\\\\`` for a backslash; everything else is literal. Parsed once, checked against the
     pattern's groups, so expanding it cannot fail."""
 
     text: str
     # Literal text at even indexes, group keys at odd ones.
-    _pieces: tuple[str | int, ...]
+    pieces: tuple[str | int, ...]
 
     def expand(self, match: Match) -> str:
         return "".join(
-            match.group(piece) if i % 2 else str(piece) for i, piece in enumerate(self._pieces)
+            match.group(piece) if i % 2 else str(piece) for i, piece in enumerate(self.pieces)
         )
 
 

@@ -17,7 +17,8 @@ attachment tag instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from catalog.claims import Claims
 from catalog.oci import mediatypes as mt
@@ -68,21 +69,23 @@ class ReferrerCopier:
 
     async def copy_all(self, manifest: Manifest) -> None:
         """The attachments of ``manifest`` and of every manifest under it."""
-        await gather_all(self.copy(s) for s in await subjects(self.src, manifest))
+        await _together([self.copy(s) for s in await subjects(self.src, manifest)])
 
     async def copy(self, subject: Digest) -> None:
         found: list[Digest] = []
         async with self.subjects.hold((self.dst.name, subject)) as held:
             if not held.owner:
                 return
-            await gather_all(
+            # The cosign tags the listing says the source has not are not even scheduled.
+            cosign = (s for s in COSIGN_SUFFIXES if self._listed(cosign_tag(subject, s)))
+            await _together(
                 [
                     self._by_reference(subject, found),
-                    *(self._cosign(subject, suffix, found) for suffix in COSIGN_SUFFIXES),
+                    *(self._cosign(subject, suffix, found) for suffix in cosign),
                 ]
             )
             held.set(None)
-        await gather_all(self.copy(referrer) for referrer in found)
+        await _together([self.copy(referrer) for referrer in found])
 
     # -- referrers API and fallback index ------------------------------------------------------
 
@@ -176,9 +179,7 @@ class ReferrerCopier:
     # -- cosign tags ---------------------------------------------------------------------------
 
     async def _cosign(self, subject: Digest, suffix: str, found: list[Digest]) -> None:
-        tag = cosign_tag(subject, suffix)
-        if not self._listed(tag):
-            return
+        tag = cosign_tag(subject, suffix)  # listed, or no listing to say (see copy)
         try:
             manifest = await self.src.get_manifest(tag)
         except NotInRegistry:
@@ -195,6 +196,15 @@ class ReferrerCopier:
             self.stats.referrers_failed += 1
             raise
         self.stats.referrers_copied += 1
+
+
+async def _together(aws: list[Coroutine[Any, Any, None]]) -> None:
+    """:func:`gather_all`, without its task group for one or none: most images have one
+    subject and no attachment, and tasks for them were most of a no-change image's work."""
+    if len(aws) > 1:
+        await gather_all(aws)
+    elif aws:
+        await aws[0]
 
 
 async def subjects(src: Repository, manifest: Manifest) -> list[Digest]:

@@ -7,9 +7,8 @@ to do when a destination tag already points elsewhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from catalog.errors import InvalidArgument
 from catalog.oci.errors import InvalidReference
@@ -63,29 +62,76 @@ def parse_kinds(text: str) -> frozenset[AttachmentKind]:
     return frozenset(_KIND_NAMES[w] for w in words)
 
 
-@dataclass(frozen=True, slots=True)
-class RepositoryFilter:
-    include: tuple[str, ...] = ("**",)
-    exclude: tuple[str, ...] = ()
-    _include: LinearRegex = field(init=False, repr=False, compare=False)
-    _exclude: LinearRegex = field(init=False, repr=False, compare=False)
+class _Value:
+    """A value built once and never changed: equality, hash and repr over ``_FIELDS``.
 
-    def __post_init__(self) -> None:
-        if not self.include:
+    Hand-written, not frozen dataclasses: a dataclass's generated methods are compiled in every
+    process that imports it (~4M instructions each at a command's start)."""
+
+    __slots__ = ()
+    _FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"{type(self).__name__}({fields})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _set(self, **values: object) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+
+# Every name RE2's ``.*`` (the glob ``**``) matches: any without a line break.
+_EVERY_NAME = None
+
+
+class RepositoryFilter(_Value):
+    __slots__ = ("_exclude", "_include", "exclude", "include")
+    _FIELDS = ("include", "exclude")
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    _include: LinearRegex | None  # None: ``**`` alone, matched without RE2
+    _exclude: LinearRegex | None  # None: no exclude
+
+    def __init__(self, include: tuple[str, ...] = ("**",), exclude: tuple[str, ...] = ()) -> None:
+        if not include:
             raise InvalidArgument("a rule needs at least one repository include pattern")
-        for pattern in (*self.include, *self.exclude):
+        for pattern in (*include, *exclude):
             try:
                 check_repository_glob(pattern)
             except ValueError as exc:
                 raise InvalidArgument(str(exc)) from None
         try:
-            object.__setattr__(self, "_include", matcher(self.include))
-            object.__setattr__(self, "_exclude", matcher(self.exclude))
+            self._set(
+                include=include,
+                exclude=exclude,
+                # The common rule (``**``, no exclude) needs no pattern: a command copying a
+                # whole registry starts without loading RE2.
+                _include=_EVERY_NAME if include == ("**",) else matcher(include),
+                _exclude=matcher(exclude) if exclude else None,
+            )
         except ValueError as exc:  # so many globs that RE2's memory budget is exceeded
             raise InvalidArgument(f"repository globs: {exc}") from None
 
     def matches(self, repository: str) -> bool:
-        return bool(self._include.fullmatch(repository)) and not self._exclude.fullmatch(repository)
+        if self._include is None:
+            included = "\n" not in repository  # what ``.*`` matches
+        else:
+            included = self._include.fullmatches(repository)
+        return included and not (
+            self._exclude is not None and self._exclude.fullmatches(repository)
+        )
 
     def named(self) -> list[str] | None:
         """The repositories when every include names one outright: no catalog listing needed
@@ -95,8 +141,7 @@ class RepositoryFilter:
         return [r for r in self.include if self.matches(r)]
 
 
-@dataclass(frozen=True, slots=True)
-class Rewrite:
+class Rewrite(_Value):
     """How a source repository is named at the destination: one of two ways.
 
     * ``prefix``/``strip``: ``prefix`` + "/" + the source name without a leading ``strip``
@@ -111,37 +156,47 @@ class Rewrite:
     Either way the result must be a valid repository name.
     """
 
-    prefix: str = ""
-    strip: str = ""
-    pattern: str | None = None
-    replacement: str = ""
-    _pattern: LinearRegex | None = field(init=False, repr=False, compare=False)
-    _replacement: Template | None = field(init=False, repr=False, compare=False)
+    __slots__ = ("_pattern", "_replacement", "pattern", "prefix", "replacement", "strip")
+    _FIELDS = ("prefix", "strip", "pattern", "replacement")
+    prefix: str
+    strip: str
+    pattern: str | None
+    replacement: str
+    _pattern: LinearRegex | None
+    _replacement: Template | None
 
-    def __post_init__(self) -> None:
-        compiled = replacement = None
-        if self.pattern is not None:
-            if not self.pattern:
+    def __init__(
+        self, prefix: str = "", strip: str = "", pattern: str | None = None, replacement: str = ""
+    ) -> None:
+        compiled = expanded = None
+        if pattern is not None:
+            if not pattern:
                 raise InvalidArgument("a rename needs a pattern")
-            if self.prefix or self.strip:
+            if prefix or strip:
                 raise InvalidArgument(
                     "a rename pattern names the whole destination repository: "
                     "give it or prefix/strip, not both"
                 )
-            if not self.replacement:
-                raise InvalidArgument(f"rename pattern {self.pattern!r} needs a replacement")
+            if not replacement:
+                raise InvalidArgument(f"rename pattern {pattern!r} needs a replacement")
             try:
-                compiled = compile_linear(self.pattern)
+                compiled = compile_linear(pattern)
             except ValueError as exc:
-                raise InvalidArgument(f"rename pattern {self.pattern!r}: {exc}") from None
+                raise InvalidArgument(f"rename pattern {pattern!r}: {exc}") from None
             try:
-                replacement = template(self.replacement, compiled)
+                expanded = template(replacement, compiled)
             except ValueError as exc:
-                raise InvalidArgument(f"rename replacement {self.replacement!r}: {exc}") from None
-        elif self.replacement:
+                raise InvalidArgument(f"rename replacement {replacement!r}: {exc}") from None
+        elif replacement:
             raise InvalidArgument("a rename replacement needs a pattern")
-        object.__setattr__(self, "_pattern", compiled)
-        object.__setattr__(self, "_replacement", replacement)
+        self._set(
+            prefix=prefix,
+            strip=strip,
+            pattern=pattern,
+            replacement=replacement,
+            _pattern=compiled,
+            _replacement=expanded,
+        )
 
     @property
     def identity(self) -> bool:
@@ -172,40 +227,55 @@ class Rewrite:
             raise InvalidArgument(f"{repository} rewrites to an invalid name: {exc}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class TagFilter:
+class TagFilter(_Value):
     """Image tags to copy: every given condition must hold (globs: any of them)."""
 
-    globs: tuple[str, ...] = ()
-    regex: str | None = None
-    semver: str | None = None
-    newest: int | None = None  # then keep only the newest N of what passed
-    newest_by: NewestBy = "tag"  # version order of the tags, or the image's creation time
-    _regex: LinearRegex | None = field(init=False, repr=False, compare=False)
-    _range: VersionRange | None = field(init=False, repr=False, compare=False)
-    _globs: LinearRegex | None = field(init=False, repr=False, compare=False)
+    __slots__ = ("_globs", "_range", "_regex", "globs", "newest", "newest_by", "regex", "semver")
+    _FIELDS = ("globs", "regex", "semver", "newest", "newest_by")
+    globs: tuple[str, ...]
+    regex: str | None
+    semver: str | None
+    newest: int | None  # then keep only the newest N of what passed
+    newest_by: NewestBy  # version order of the tags, or the image's creation time
+    _regex: LinearRegex | None
+    _range: VersionRange | None
+    _globs: LinearRegex | None
 
-    def __post_init__(self) -> None:
-        for glob in self.globs:  # RE2 globs (catalog.oci.globs), as the README says
+    def __init__(
+        self,
+        globs: tuple[str, ...] = (),
+        regex: str | None = None,
+        semver: str | None = None,
+        newest: int | None = None,
+        newest_by: NewestBy = "tag",
+    ) -> None:
+        for glob in globs:  # RE2 globs (catalog.oci.globs), as the README says
             if "[" in glob or "]" in glob:
                 raise InvalidArgument(
                     f"tag glob {glob!r}: globs have * and ?, no [...] classes (use a tag regex)"
                 )
-        object.__setattr__(self, "_globs", matcher(self.globs) if self.globs else None)
         try:
-            compiled = compile_linear(self.regex) if self.regex is not None else None
+            compiled = compile_linear(regex) if regex is not None else None
         except ValueError as exc:
-            raise InvalidArgument(f"tag regex {self.regex!r}: {exc}") from None
-        object.__setattr__(self, "_regex", compiled)
+            raise InvalidArgument(f"tag regex {regex!r}: {exc}") from None
         parsed = None
-        if self.semver is not None:
+        if semver is not None:
             # Imported by the rules that use versions only (node-semver, its ranges).
             from replication.versions import VersionRange
 
-            parsed = VersionRange.parse(self.semver)
-        object.__setattr__(self, "_range", parsed)
-        if self.newest is not None and self.newest < 1:
+            parsed = VersionRange.parse(semver)
+        if newest is not None and newest < 1:
             raise InvalidArgument("newest N needs N >= 1")
+        self._set(
+            globs=globs,
+            regex=regex,
+            semver=semver,
+            newest=newest,
+            newest_by=newest_by,
+            _globs=matcher(globs) if globs else None,
+            _regex=compiled,
+            _range=parsed,
+        )
 
     def admits(self, tag: str) -> bool:
         """The per-tag conditions (all but newest N); a tag longer than the distribution
@@ -224,12 +294,11 @@ class TagFilter:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     source: str  # registry host[:port]
     destination: str
-    repositories: RepositoryFilter = field(default_factory=RepositoryFilter)
-    rewrite: Rewrite = field(default_factory=Rewrite)
-    tags: TagFilter = field(default_factory=TagFilter)
+    repositories: RepositoryFilter = RepositoryFilter()
+    rewrite: Rewrite = Rewrite()
+    tags: TagFilter = TagFilter()
     referrers: frozenset[AttachmentKind] = ALL_KINDS
     conflict: ConflictPolicy = ConflictPolicy.OVERWRITE

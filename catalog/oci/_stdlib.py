@@ -1,23 +1,22 @@
-"""HTTP to one registry host on the standard library (``http.client``, ``ssl``), for one-shot
-commands: aiohttp's import alone costs a ``replicate once`` more than its whole run.
+"""HTTP/1.1 to one registry host on asyncio's own streams, for one-shot commands: aiohttp's
+import alone costs a ``replicate once`` more than its whole run.
 
 Same bounds and errors as aiohttp's transport (:class:`~catalog.oci._http.HTTPTransport` holds
-them): each blocking step (connect and send, each read) runs on a small thread pool while the
-event loop keeps the deadlines; a step past its deadline has its socket shut down, so no thread
-is left waiting on a silent peer. Connections are kept alive and reused per host.
+them). Every step runs on the event loop within its deadline (no thread per step, as
+``http.client`` needed, and no e-mail parser per answer). An answer's head is read here, bounded:
+a status or header line at most :data:`MAX_LINE` bytes, at most :data:`MAX_HEADERS` fields, no
+folded lines, no control characters; a body is framed by its ``Content-Length``, its chunks, or
+the connection's end, and a body cut short is a broken connection. Connections are kept alive and
+reused per host.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import http.client
 import socket
 import ssl
-from collections.abc import AsyncIterable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from collections.abc import AsyncIterable, Awaitable
+from typing import TypeVar, overload
 from urllib.parse import urljoin, urlsplit
 
 from catalog.oci._http import MAX_REDIRECTS, READ_CHUNK, Answer, HTTPTransport, Unreachable
@@ -25,10 +24,34 @@ from catalog.oci.credentials import CredentialStore
 from catalog.oci.options import RegistryOptions
 
 _R = TypeVar("_R")
+_D = TypeVar("_D")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-# A reused keep-alive connection the registry has closed meanwhile fails like this before any
-# answer: sent again once on a new connection, as HTTP clients do.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+# http.client's bounds on an answer's head: a line, and the fields.
+MAX_LINE = 64 * 1024
+MAX_HEADERS = 100
+# Interim (1xx) answers skipped before the final one, and the digits of a chunk's size.
+_MAX_INTERIM = 5
+_MAX_CHUNK_DIGITS = 16
+# Checked with bytes and str methods, not regular expressions: compiling a few patterns costs a
+# command more at its start than parsing all its answers.
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# What an answer's field value may not hold: control characters but HTAB (a DEL passes, as the
+# other transport takes it: the value is judged where it is used).
+_CONTROLS = bytes(range(0x20)).replace(b"\t", b"")
+
+
+def _is_token(name: bytes) -> bool:
+    return bool(name) and not name.translate(None, _TCHAR)
+
+
+def _is_clean(value: bytes) -> bool:
+    return len(value.translate(None, _CONTROLS)) == len(value)
+
+
+def _sendable(value: str) -> bool:
+    """Whether ``value`` may go into a request's line or field: printable (no CR or LF to start
+    a field of the peer's choosing, no control character), tabs aside."""
+    return value.replace("\t", " ").isprintable()
 
 
 def _length(value: str | None) -> int | None:
@@ -41,110 +64,218 @@ def _length(value: str | None) -> int | None:
 
 
 class _Deadline(TimeoutError):
-    """A deadline of the request's (not a socket's read timeout) has passed."""
+    """A deadline of the request's (not the per-read timeout) has passed."""
+
+
+class _Malformed(Exception):
+    """An answer that is not HTTP/1.1 (said in one line)."""
+
+
+class _Cut(ConnectionError):
+    """The connection ended, or its framing broke, in the middle of an answer."""
+
+
+class _Stale(_Cut):
+    """A reused connection ended before any answer: the registry closed it while idle."""
+
+
+class _Headers:
+    """An answer's fields by lower-cased name; the first of a repeated name (as
+    ``http.client`` and aiohttp answer ``get``)."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self._fields = fields
+
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+
+    @overload
+    def get(self, key: str, default: _D, /) -> str | _D: ...
+
+    def get(self, key: str, default: object = None, /) -> object:
+        return self._fields.get(key.lower(), default)
+
+
+async def _line(reader: asyncio.StreamReader) -> bytes:
+    """One line without its end (CRLF, or a bare LF as RFC 9112 allows a recipient to take)."""
+    try:
+        line = await reader.readuntil(b"\n")
+    except asyncio.LimitOverrunError:
+        raise _Malformed(f"a line of the answer's head is over {MAX_LINE} bytes") from None
+    except asyncio.IncompleteReadError as exc:
+        raise _Cut("the connection ended in the answer's head") from exc
+    return line[:-2] if line.endswith(b"\r\n") else line[:-1]
+
+
+async def _fields(reader: asyncio.StreamReader) -> dict[str, str]:
+    """A head's (or a chunked body's trailer's) fields, up to the empty line."""
+    fields: dict[str, str] = {}
+    for _ in range(MAX_HEADERS + 1):
+        line = await _line(reader)
+        if not line:
+            return fields
+        if line[0] in b" \t":
+            raise _Malformed("a folded header line (obsolete line folding is refused)")
+        name, colon, value = line.partition(b":")
+        if not colon or not _is_token(name):
+            raise _Malformed(f"a header line without a field name: {line[:60]!r}")
+        value = value.strip(b" \t")
+        if not _is_clean(value):
+            raise _Malformed(f"a control character in header {name[:60].decode()!r}")
+        text = value.decode("latin-1")
+        key = name.decode().lower()
+        if key in fields:
+            if key in ("content-length", "transfer-encoding") and fields[key] != text:
+                raise _Malformed(f"two different {key} headers")
+            continue
+        fields[key] = text
+    raise _Malformed(f"more than {MAX_HEADERS} header lines")
+
+
+class _Head:
+    __slots__ = ("chunked", "fields", "length", "reason", "status", "will_close")
+
+    def __init__(self, status: int, reason: str, fields: dict[str, str], http10: bool) -> None:
+        self.status, self.reason, self.fields = status, reason, fields
+        tokens = {t.strip().lower() for t in fields.get("connection", "").split(",")}
+        self.will_close = "close" in tokens or (http10 and "keep-alive" not in tokens)
+        coding = fields.get("transfer-encoding")
+        self.chunked = coding is not None
+        if coding is not None and coding.strip().lower() != "chunked":
+            raise _Malformed(f"transfer-encoding {coding[:60]!r} is not supported")
+        if self.chunked and "content-length" in fields:
+            self.will_close = True  # both framings (RFC 9112 §6.3): the chunks, then no reuse
+        self.length: int | None = None
+        if not self.chunked and "content-length" in fields:
+            self.length = _length(fields["content-length"])
+            if self.length is None:
+                raise _Malformed(f"content-length {fields['content-length'][:40]!r}")
+
+
+async def _read_head(reader: asyncio.StreamReader, method: str) -> _Head:
+    for _ in range(_MAX_INTERIM + 1):
+        try:
+            line = await _line(reader)
+        except _Cut as exc:
+            raise _Stale("the connection ended before an answer") from exc.__cause__
+        version, _, rest = line.partition(b" ")
+        code, reason = rest[:3], rest[4:]
+        if (
+            version not in (b"HTTP/1.1", b"HTTP/1.0")
+            or not (len(code) == 3 and code.isdigit() and code[0] != 48)  # 48: "0"
+            or rest[3:4] not in (b"", b" ")
+            or not _is_clean(reason)
+        ):
+            raise _Malformed(f"not an HTTP/1.x status line: {line[:60]!r}")
+        status = int(code)
+        fields = await _fields(reader)
+        if status >= 200:
+            head = _Head(status, reason.decode("latin-1"), fields, version == b"HTTP/1.0")
+            if method == "HEAD" or status in (204, 304):
+                head.chunked, head.length = False, 0
+            elif not head.chunked and head.length is None:
+                head.will_close = True  # the body ends with the connection
+            return head
+        if status == 101:
+            raise _Malformed("the registry switched protocols")
+    raise _Malformed(f"more than {_MAX_INTERIM} interim answers")
 
 
 class _Connection:
-    """One keep-alive connection, one request at a time; its blocking steps on the pool."""
+    """One keep-alive connection, one request at a time."""
+
+    __slots__ = ("dead", "key", "reader", "reused", "writer")
 
     def __init__(
-        self, conn: http.client.HTTPConnection, pool: ThreadPoolExecutor, key: tuple[str, str]
+        self, key: tuple[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        self.http = conn
-        self.pool = pool
         self.key = key
+        self.reader = reader
+        self.writer = writer
         self.reused = False
         self.dead = False
-        self._pending: asyncio.Future[Any] | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self._pending is not None
-
-    async def call(self, work: Callable[[], _R], within: float | None, keep: bool = False) -> _R:
-        """``work()`` on the pool, within ``within`` seconds (else :class:`_Deadline`).
-
-        A step that fails or runs out of time kills the connection; with ``keep`` a caller
-        giving up (a deadline of its own) leaves the step running, and the next call awaits it.
-        """
-        if self._pending is None:
-            if within is not None and within <= 0:
-                self.abort()
-                raise _Deadline
-            self._pending = asyncio.get_running_loop().run_in_executor(self.pool, work)
-        pending = self._pending
-        try:
-            try:
-                # Not wait_for: Python 3.11's drops a cancellation that arrives as the step ends,
-                # and a caller's deadline (asyncio.timeout) then never fires.
-                async with asyncio.timeout(within):
-                    result: _R = await asyncio.shield(pending)
-            except TimeoutError:
-                if not pending.done():
-                    raise _Deadline from None
-                if pending.cancelled() or pending.exception() is not None:
-                    raise
-                result = pending.result()  # done as the time ran out: the answer stands
-        except BaseException:
-            if pending.done():
-                self._pending = None
-            if not (keep and not pending.done()):
-                self.abort()
-            raise
-        self._pending = None
-        return result
 
     def abort(self) -> None:
-        """Shut the socket (a step blocked on it returns at once); closed when no step runs."""
-        self.dead = True
-        sock = self.http.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        pending = self._pending
-        if pending is None or pending.done():
-            self.http.close()
-            return
-
-        def closed(step: asyncio.Future[Any]) -> None:
-            if not step.cancelled():
-                step.exception()  # retrieved: the connection is gone anyway
-            self.http.close()
-
-        pending.add_done_callback(closed)
-
-
-def _read_some(resp: http.client.HTTPResponse, n: int) -> bytes:
-    """Up to ``n`` bytes of ``resp`` (``b""`` at its end); a body cut short of its
-    ``Content-Length`` raises :class:`http.client.IncompleteRead` (``read1`` would end quietly).
-    A body read whole leaves the connection free for the next request."""
-    if n < 0:
-        return resp.read()
-    piece = resp.read1(n)
-    if not piece and resp.length:
-        raise http.client.IncompleteRead(b"", resp.length)
-    if resp.length == 0 and not resp.isclosed():
-        resp.read()
-    return piece
+        if not self.dead:
+            self.dead = True
+            self.writer.transport.abort()
 
 
 class _Body:
-    def __init__(self, answer: _Answer) -> None:
+    """An answer's body, read as it is framed; the connection is free once it is read whole."""
+
+    __slots__ = ("_answer", "_chunked", "_done", "_left", "_started")
+
+    def __init__(self, answer: _Answer, head: _Head) -> None:
         self._answer = answer
+        self._chunked = head.chunked
+        self._left = head.length  # of the body, or of the current chunk (0: the next size)
+        self._done = head.length == 0
+        self._started = False  # a chunked body past its first chunk's size
+
+    @property
+    def done(self) -> bool:
+        return self._done
 
     async def read(self, n: int = -1, /) -> bytes:
-        answer = self._answer
-        if answer.raw.isclosed():
+        if self._done or n == 0:  # the end, told without a step
             return b""
-        work = functools.partial(_read_some, answer.raw, n)
-        return await answer.connection.call(work, answer.remaining())
+        if n > 0:
+            return await self._answer.step(self._piece(n))
+        pieces = []
+        while not self.done:  # (a property: re-read after each step)
+            pieces.append(await self._answer.step(self._piece(READ_CHUNK)))
+        return b"".join(pieces)
 
     async def readany(self) -> bytes:
-        answer = self._answer
-        if answer.raw.isclosed():
+        if self._done:
             return b""
-        work = functools.partial(_read_some, answer.raw, READ_CHUNK)
-        return await answer.connection.call(work, answer.remaining(), keep=True)
+        # A caller's own deadline may cancel this (the throughput window): every await below
+        # leaves the stream and this state as they were, so the next call goes on.
+        return await self._answer.step(self._piece(READ_CHUNK), keep=True)
+
+    async def _piece(self, n: int) -> bytes:
+        if self._chunked and not self._left:
+            try:
+                return await self._next_chunk(n)
+            except _Malformed as exc:  # a line too long, a trailer too large
+                raise _Cut(str(exc)) from None
+        return await self._data(n)
+
+    async def _next_chunk(self, n: int) -> bytes:
+        reader = self._answer.connection.reader
+        if self._started and await _line(reader):  # the CRLF ending the chunk before
+            raise _Cut("a chunk longer than its size")
+        size = await _line(reader)
+        digits = size.split(b";", 1)[0].strip()
+        if not digits or len(digits) > _MAX_CHUNK_DIGITS or not digits.isalnum():
+            raise _Cut(f"a bad chunk size {size[:40]!r}")
+        try:
+            left = int(digits, 16)
+        except ValueError:
+            raise _Cut(f"a bad chunk size {size[:40]!r}") from None
+        # Set once the size line is read whole: a cancelled read leaves the state as it was.
+        self._left, self._started = left, True
+        if left == 0:
+            await _fields(reader)  # the trailer, bounded as a head is
+            self._done = True
+            return b""
+        return await self._data(n)
+
+    async def _data(self, n: int) -> bytes:
+        left = self._left
+        piece = await self._answer.connection.reader.read(n if left is None else min(n, left))
+        if left is None:  # until the connection ends
+            self._done = not piece
+            return piece
+        if not piece:
+            raise _Cut(f"the body ended {left} bytes short")
+        self._left = left - len(piece)
+        if not self._left and not self._chunked:
+            self._done = True
+        return piece
 
 
 class _Sent:
@@ -153,45 +284,49 @@ class _Sent:
 
 
 class _Answer:
-    """An answer of ``http.client`` in the shape of :class:`~catalog.oci._http.Answer`."""
+    """An answer in the shape of :class:`~catalog.oci._http.Answer`."""
 
     def __init__(
         self,
         transport: StdlibTransport,
         connection: _Connection,
-        raw: http.client.HTTPResponse,
+        head: _Head,
         url: str,
         sent: dict[str, str],
         deadline: float | None,
     ) -> None:
         self._transport = transport
         self.connection = connection
-        self.raw = raw
-        self.status = raw.status
-        self.reason: str | None = raw.reason
-        self.headers = raw.msg
+        self.status = head.status
+        self.reason: str | None = head.reason
+        self.headers = _Headers(head.fields)
         self.url = url
         self.request_info = _Sent(sent)
-        self.content = _Body(self)
         self._deadline = deadline
+        self._will_close = head.will_close
         self._released = False
-        self.content_length = _length(raw.msg.get("Content-Length"))
+        self.content_length = _length(head.fields.get("content-length"))
+        self.content = _Body(self, head)
 
-    def remaining(self) -> float | None:
-        if self._deadline is None:
-            return None
-        return self._deadline - asyncio.get_running_loop().time()
+    async def step(self, work: Awaitable[_R], keep: bool = False) -> _R:
+        """``work`` within the request's deadline and the per-read timeout; past either, or on
+        any failure, the connection is dropped (unless ``keep`` and a caller gave up)."""
+        return await self._transport._within(self.connection, work, self._deadline, keep)
 
     def release(self) -> None:
         if not self._released:  # once: a connection handed back twice would serve two at once
             self._released = True
-            self._transport._check_in(self.connection, self.raw)
+            connection = self.connection
+            if self.content.done and not self._will_close:
+                self._transport._check_in(connection)
+            else:
+                connection.abort()  # a body left unread, or one the connection's end closes
 
 
 class StdlibTransport(HTTPTransport):
-    """The HTTP side of one registry host on ``http.client``: connections kept per host."""
+    """The HTTP side of one registry host on asyncio's streams: connections kept per host."""
 
-    broken = (OSError, http.client.IncompleteRead)
+    broken = (OSError,)
 
     def __init__(
         self,
@@ -200,9 +335,6 @@ class StdlibTransport(HTTPTransport):
         credential_store: CredentialStore | None = None,
     ) -> None:
         super().__init__(host, options, credential_store)
-        # Each request in flight holds a thread for its blocking step; a few more for steps
-        # left running by a caller that gave up on them (``_Connection.call``'s ``keep``).
-        self._pool = ThreadPoolExecutor(options.max_concurrency + 4, f"registry {host}")
         self._idle: dict[tuple[str, str], list[_Connection]] = {}
         self._tls: ssl.SSLContext | None = None
 
@@ -211,7 +343,6 @@ class StdlibTransport(HTTPTransport):
             for connection in idle:
                 connection.abort()
         self._idle.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _context(self) -> ssl.SSLContext:
         # Made on the first HTTPS request: loading the CA bundle is most of a TLS start-up.
@@ -220,27 +351,63 @@ class StdlibTransport(HTTPTransport):
             self._tls = ssl.create_default_context(cafile=None if ca is None else str(ca))
         return self._tls
 
-    def _check_out(self, scheme: str, netloc: str) -> _Connection:
-        idle = self._idle.get((scheme, netloc))
-        if idle:
-            connection = idle.pop()
-            connection.reused = True
-            return connection
-        timeout = self.options.connect_timeout
-        conn: http.client.HTTPConnection
-        if scheme == "https":
-            conn = http.client.HTTPSConnection(netloc, timeout=timeout, context=self._context())
-        else:
-            conn = http.client.HTTPConnection(netloc, timeout=timeout)
-        return _Connection(conn, self._pool, (scheme, netloc))
+    async def _within(
+        self, connection: _Connection, work: Awaitable[_R], deadline: float | None, keep: bool
+    ) -> _R:
+        """``work`` on ``connection`` until ``deadline`` (loop time; :class:`_Deadline` past
+        it), each step within the read timeout (a ``TimeoutError``, a broken connection)."""
+        loop = asyncio.get_running_loop()
+        limit = self.options.read_timeout
+        left = None if deadline is None else deadline - loop.time()
+        by_deadline = left is not None and left <= limit
+        try:
+            async with asyncio.timeout(left if by_deadline else limit):
+                return await work
+        except TimeoutError:
+            connection.abort()
+            if by_deadline:
+                raise _Deadline from None
+            raise TimeoutError(f"no bytes for {limit:g} s") from None
+        except asyncio.CancelledError:
+            if not keep:
+                connection.abort()
+            raise
+        except BaseException:
+            connection.abort()
+            raise
 
-    def _check_in(self, connection: _Connection, raw: http.client.HTTPResponse) -> None:
-        if connection.dead:
-            return
-        if not raw.isclosed() or connection.busy:
-            connection.abort()  # a body left unread: the connection cannot serve again
-            return
-        self._idle.setdefault(connection.key, []).append(connection)
+    async def _check_out(self, scheme: str, netloc: str, deadline: float | None) -> _Connection:
+        idle = self._idle.get((scheme, netloc))
+        while idle:
+            connection = idle.pop()
+            if not connection.reader.at_eof() and not connection.writer.is_closing():
+                connection.reused = True
+                return connection
+            connection.abort()
+        parts = urlsplit(f"{scheme}://{netloc}")
+        host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
+        tls = self._context() if scheme == "https" else None
+        loop = asyncio.get_running_loop()
+        limit = self.options.connect_timeout
+        left = None if deadline is None else deadline - loop.time()
+        by_deadline = left is not None and left <= limit
+        try:
+            async with asyncio.timeout(left if by_deadline else limit):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=tls, server_hostname=host if tls else None, limit=MAX_LINE
+                )
+        except TimeoutError:
+            if by_deadline:
+                raise _Deadline from None
+            raise TimeoutError(f"no connection within {limit:g} s") from None
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return _Connection((scheme, netloc), reader, writer)
+
+    def _check_in(self, connection: _Connection) -> None:
+        if not connection.dead:
+            self._idle.setdefault(connection.key, []).append(connection)
 
     async def _request(
         self,
@@ -266,8 +433,8 @@ class StdlibTransport(HTTPTransport):
                 raise self._untrusted(exc, url) from exc
             except OSError as exc:
                 raise Unreachable(exc) from exc
-            except http.client.HTTPException as exc:  # a malformed answer, a bad URL…
-                raise self._unusable(f"{exc.__class__.__name__}: {exc}", url) from exc
+            except _Malformed as exc:
+                raise self._unusable(f"a malformed answer: {exc}", url) from exc
             location = answer.headers.get("Location")
             replayable = not isinstance(body, AsyncIterable)
             if not (redirects and replayable and answer.status in _REDIRECTS and location):
@@ -299,84 +466,85 @@ class StdlibTransport(HTTPTransport):
     ) -> _Answer:
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        loop = asyncio.get_running_loop()
-
-        def left() -> float | None:
-            return None if headers_by is None else headers_by - loop.time()
-
+        streamed = isinstance(body, AsyncIterable)
+        head, chunked = _request_head(method, target, parts.netloc, headers, body, streamed)
         while True:
-            connection = self._check_out(parts.scheme, parts.netloc)
+            connection = await self._check_out(parts.scheme, parts.netloc, headers_by)
             try:
-                if isinstance(body, AsyncIterable):
-                    raw = await self._send_stream(connection, method, target, headers, body, left)
-                else:
-                    exchange = functools.partial(
-                        self._exchange, connection.http, method, target, headers, body
-                    )
-                    raw = await connection.call(exchange, left())
-            except _STALE:
-                if connection.reused and not isinstance(body, AsyncIterable):
+                answered = await self._within(
+                    connection,
+                    self._exchange(connection, method, head, body, chunked),
+                    headers_by,
+                    keep=False,
+                )
+            except _Stale:
+                if connection.reused and not streamed:
                     continue  # closed by the registry while idle: once more, on a new one
                 raise
-            return _Answer(self, connection, raw, url, headers, deadline)
+            except (ConnectionResetError, BrokenPipeError):
+                if connection.reused and not streamed:
+                    continue
+                raise
+            return _Answer(self, connection, answered, url, headers, deadline)
 
-    def _connect(self, conn: http.client.HTTPConnection) -> None:
-        if conn.sock is None:
-            conn.connect()  # within connect_timeout; then each read within read_timeout
-            cast(socket.socket, conn.sock).settimeout(self.options.read_timeout)
-
-    def _exchange(
-        self,
-        conn: http.client.HTTPConnection,
-        method: str,
-        target: str,
-        headers: dict[str, str],
-        body: bytes | None,
-    ) -> http.client.HTTPResponse:
-        self._connect(conn)
-        conn.request(method, target, body, headers)
-        return _answered(conn)
-
-    async def _send_stream(
+    async def _exchange(
         self,
         connection: _Connection,
         method: str,
-        target: str,
-        headers: dict[str, str],
-        body: AsyncIterable[bytes],
-        left: Callable[[], float | None],
-    ) -> http.client.HTTPResponse:
-        conn = connection.http
-        chunked = not any(k.lower() == "content-length" for k in headers)
-
-        def start() -> None:
-            self._connect(conn)
-            conn.putrequest(method, target)
-            for name, value in headers.items():
-                conn.putheader(name, value)
+        head: bytes,
+        body: bytes | AsyncIterable[bytes] | None,
+        chunked: bool,
+    ) -> _Head:
+        writer = connection.writer
+        if isinstance(body, AsyncIterable):
+            writer.write(head)
+            async for piece in body:
+                if piece:
+                    writer.write(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
+                    await writer.drain()
             if chunked:
-                conn.putheader("Transfer-Encoding", "chunked")
-            conn.endheaders()
-
-        await connection.call(start, left())
-        async for piece in body:
-            if piece:
-                framed = b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece
-                await connection.call(functools.partial(conn.send, framed), left())
-
-        def finish() -> http.client.HTTPResponse:
-            if chunked:
-                conn.send(b"0\r\n\r\n")
-            return _answered(conn)
-
-        return await connection.call(finish, left())
+                writer.write(b"0\r\n\r\n")
+        else:
+            writer.write(head + body if body else head)
+        await writer.drain()
+        return await _read_head(connection.reader, method)
 
 
-def _answered(conn: http.client.HTTPConnection) -> http.client.HTTPResponse:
-    raw = conn.getresponse()
-    if raw.length == 0:
-        raw.read()  # no body (HEAD, 204, 304…): done, and the connection free again
-    return raw
+def _request_head(
+    method: str,
+    target: str,
+    netloc: str,
+    headers: dict[str, str],
+    body: bytes | AsyncIterable[bytes] | None,
+    streamed: bool,
+) -> tuple[bytes, bool]:
+    """The request line and fields, and whether the body goes in chunks. Refused
+    (:class:`_Malformed`) when a URL or a value from an answer (a ``Location``, a token) would
+    break out of its place."""
+    if not (target.isascii() and target.isprintable() and " " not in target and _sendable(netloc)):
+        raise _Malformed(f"a request target with a space or control character: {target[:200]!r}")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {netloc}"]
+    names = set()
+    for name, value in headers.items():
+        if not (name.isascii() and _is_token(name.encode()) and _sendable(value)):
+            raise _Malformed(f"header {name[:60]!r} has a character it may not hold")
+        lines.append(f"{name}: {value}")
+        names.add(name.lower())
+    if "accept-encoding" not in names:
+        lines.append("Accept-Encoding: identity")
+    chunked = streamed and "content-length" not in names
+    if chunked:
+        lines.append("Transfer-Encoding: chunked")
+    elif (
+        not streamed
+        and "content-length" not in names
+        and (body or method in ("POST", "PUT", "PATCH"))
+    ):
+        lines.append(f"Content-Length: {len(body) if isinstance(body, bytes) else 0}")
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), chunked
+    except UnicodeEncodeError:
+        raise _Malformed("a header value outside latin-1") from None
 
 
 def _origin(url: str) -> tuple[str, str]:

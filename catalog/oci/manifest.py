@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from catalog.oci import mediatypes as mt
 from catalog.oci.boundedjson import JSONRefused, loads
@@ -22,8 +21,13 @@ MAX_ANNOTATION = 64 * 1024
 _MAX_SIZE = 2**63  # sizes are int64 everywhere (distribution, the database)
 
 
-@dataclass(frozen=True, slots=True)
-class Platform:
+# The records are named tuples, not frozen dataclasses: a dataclass's generated methods are
+# compiled in every process that imports it (~4M instructions each at a command's start).
+# Their ``annotations`` default is one shared empty dict: records never mutate it.
+_NO_ANNOTATIONS: dict[str, str] = {}
+
+
+class Platform(NamedTuple):
     os: str
     architecture: str
     variant: str | None = None
@@ -42,13 +46,12 @@ class Platform:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Descriptor:
+class Descriptor(NamedTuple):
     media_type: str
     digest: Digest
     size: int
     artifact_type: str | None = None
-    annotations: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = _NO_ANNOTATIONS
     platform: Platform | None = None
     urls: tuple[str, ...] = ()
     data: str | None = None
@@ -82,8 +85,7 @@ class Descriptor:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
+class Manifest(NamedTuple):
     """A parsed manifest or index with its exact bytes.
 
     ``layers`` is empty for an index; ``manifests`` is empty for an image manifest.
@@ -97,7 +99,7 @@ class Manifest:
     manifests: tuple[Descriptor, ...] = ()
     subject: Descriptor | None = None
     artifact_type: str | None = None
-    annotations: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = _NO_ANNOTATIONS
 
     @property
     def size(self) -> int:

@@ -12,8 +12,8 @@ Grammar (distribution/reference)::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from catalog.oci.digest import Digest
 from catalog.oci.errors import InvalidDigest, InvalidReference
@@ -32,8 +32,9 @@ _HOST = re.compile(
 _MAX_NAME = 255
 
 
-@dataclass(frozen=True, slots=True)
-class ImageReference:
+# Named tuples, not frozen dataclasses: a dataclass's generated methods are compiled in every
+# process that imports it (~4M instructions each at a command's start).
+class ImageReference(NamedTuple):
     """A reference to a manifest in a registry: by tag, by digest, or both."""
 
     registry: str
@@ -61,8 +62,7 @@ class ImageReference:
         return text
 
 
-@dataclass(frozen=True, slots=True)
-class LayoutReference:
+class LayoutReference(NamedTuple):
     """A reference into an OCI image-layout directory (``oci:PATH[:tag|@digest]``)."""
 
     path: Path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -32,6 +31,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if value.isdigit():
         return float(value)
+    from email.utils import parsedate_to_datetime  # an HTTP date is rare: imported for one
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ class Pair:
 
     def rule(self, **fields: object) -> Rule:
         rule = Rule(self.source_proxy.host, self.destination_proxy.host)
-        return replace(rule, **fields)  # type: ignore[arg-type]
+        return rule._replace(**fields)  # type: ignore[arg-type]
 
     async def run(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from catalog.errors import InvalidArgument
+from catalog.oci.globs import matcher
 from replication.planner import ATTACHMENT_TAG
 from replication.rules import ALL_KINDS, RepositoryFilter, Rewrite, TagFilter, parse_kinds
 from replication.versions import VersionRange, tag_version
@@ -38,6 +39,18 @@ def test_repository_filter_excludes_and_names() -> None:
     assert RepositoryFilter(("shop/api", "shop/web"), exclude=("shop/web",)).named() == ["shop/api"]
     with pytest.raises(InvalidArgument):
         RepositoryFilter(())
+
+
+@pytest.mark.parametrize(
+    "name", ["shop/api", "a", "a/b/c/d", "", "x\ny", "\n", "trailing\n", "é/ü", "a\x00b", "\u2028"]
+)
+def test_every_repository_without_a_pattern_is_what_the_glob_matches(name: str) -> None:
+    """``**`` alone is matched without RE2 (the common rule starts without loading it): the
+    same names as its compiled pattern, with and without excludes."""
+    assert RepositoryFilter().matches(name) == matcher(("**",)).fullmatches(name)
+    assert RepositoryFilter(exclude=("shop/*",)).matches(name) == (
+        matcher(("**",)).fullmatches(name) and name != "shop/api"
+    )
 
 
 def test_rewrite() -> None:

@@ -1,0 +1,228 @@
+"""The one-shot commands' HTTP/1.1 client (catalog.oci._stdlib) reads each answer's head and body
+itself: against raw answers no server library would send, every head is bounded (line length,
+field count), folded or control-character lines are refused, a body is framed exactly as it says
+(length, chunks), and nothing from an answer can break into the next request's line.
+
+Each fake is a raw HTTP server on 127.0.0.1 (tests/hostile/registry_fakes.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from catalog.oci._stdlib import MAX_HEADERS, MAX_LINE
+from catalog.oci.client import RegistryClient, RegistryOptions
+from catalog.oci.errors import BadResponse, RegistryUnavailable
+from tests.hostile.registry_fakes import Fake, Request, serve, trickle
+from tests.hostile.test_registry_client import FAST, failure
+
+TAGS = json.dumps({"name": "app", "tags": ["v1", "v2"]}).encode()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[RegistryClient]]:
+    made: list[RegistryClient] = []
+    yield made
+    for client in made:
+        await client.close()
+
+
+def make(clients: list[RegistryClient], fake: Fake, **options: object) -> RegistryClient:
+    options.setdefault("retry", FAST)
+    options["transport"] = "stdlib"
+    client = RegistryClient(fake.host, RegistryOptions(**options))  # type: ignore[arg-type]
+    clients.append(client)
+    return client
+
+
+def answering(raw: bytes) -> contextlib.AbstractContextManager[Fake]:
+    """A registry answering every request with ``raw``, then closing."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(raw)
+        await writer.drain()
+
+    return serve(handle)
+
+
+async def tags(client: RegistryClient) -> list[str]:
+    return [tag async for tag in client.tags("app")]
+
+
+def answer(*fields: bytes, body: bytes = TAGS, end: bytes = b"\r\n") -> bytes:
+    return end.join([b"HTTP/1.1 200 OK", *fields, b"", b""]) + body
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        # one more field than the cap
+        (
+            answer(*[b"X-F%d: v" % i for i in range(MAX_HEADERS + 1)], b"Content-Length: 2"),
+            "more than 100 header lines",
+        ),
+        # a line over the cap, and a head that never ends its first line
+        (b"HTTP/1.1 200 OK\r\nX-F: " + b"a" * (MAX_LINE + 10) + b"\r\n\r\n", "over 65536 bytes"),
+        (b"HTTP/1.1 200 OK" + b" " * (2 * MAX_LINE), "over 65536 bytes"),
+        # obsolete line folding, control characters, a field without a name
+        (answer(b"X-A: a", b" folded", b"Content-Length: 2", body=b"{}"), "folded header line"),
+        (answer(b"X-A: a\x00b", b"Content-Length: 2", body=b"{}"), "control character"),
+        (answer(b"X-A: a\rb", b"Content-Length: 2", body=b"{}"), "control character"),
+        (answer(b"Bad Name: x", b"Content-Length: 2", body=b"{}"), "without a field name"),
+        (answer(b": x", b"Content-Length: 2", body=b"{}"), "without a field name"),
+        # not HTTP/1.x
+        (b"HTTP/2 200 OK\r\nContent-Length: 2\r\n\r\n{}", "not an HTTP/1.x status line"),
+        (b"ICY 200 OK\r\n\r\n{}", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 20 OK\r\n\r\n{}", "not an HTTP/1.x status line"),
+        # framings that disagree, or one not spoken
+        (answer(b"Content-Length: 2", b"Content-Length: 3", body=b"{}"), "two different"),
+        (answer(b"Content-Length: -2", body=b"{}"), "content-length"),
+        (answer(b"Content-Length: \xb2", body=b"{}"), "content-length"),
+        (answer(b"Transfer-Encoding: gzip, chunked", body=b"{}"), "transfer-encoding"),
+        (b"HTTP/1.1 101 Switching\r\nUpgrade: h2c\r\n\r\n", "switched protocols"),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" * 6 + b"HTTP/1.1 200 OK\r\n\r\n", "interim answers"),
+    ],
+)
+async def test_a_malformed_head_is_an_unusable_answer(
+    clients: list[RegistryClient], raw: bytes, why: str
+) -> None:
+    with answering(raw) as fake:
+        error, _ = await failure(tags(make(clients, fake)), within=5)
+    assert isinstance(error, BadResponse)
+    assert "unusable answer" in str(error)
+    assert why in str(error)
+    assert len(fake.requests) == 1  # not retried: it would only come again
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # as many fields as the cap, each line as long as it may be
+        answer(
+            *[b"X-F%d: v" % i for i in range(MAX_HEADERS - 1)],
+            b"Content-Length: %d" % len(TAGS),
+        ),
+        answer(b"X-F: " + b"a" * (MAX_LINE - 10), b"Content-Length: %d" % len(TAGS)),
+        # bare LF line ends (RFC 9112 lets a recipient take them), a repeated equal length
+        answer(b"Content-Length: %d" % len(TAGS), end=b"\n"),
+        answer(b"Content-Length: %d" % len(TAGS), b"content-length: %d" % len(TAGS)),
+        # interim answers first; a body that ends with the connection
+        b"HTTP/1.1 100 Continue\r\nX-A: b\r\n\r\n" + answer(b"Content-Length: %d" % len(TAGS)),
+        answer(b"Connection: close"),
+        # chunks with an extension and a trailer
+        answer(
+            b"Transfer-Encoding: chunked",
+            body=b"5;ext=1\r\n"
+            + TAGS[:5]
+            + b"\r\n%x\r\n" % (len(TAGS) - 5)
+            + TAGS[5:]
+            + b"\r\n0\r\nX-Trailer: t\r\n\r\n",
+        ),
+    ],
+)
+async def test_a_well_formed_answer_at_the_bounds_is_read(
+    clients: list[RegistryClient], raw: bytes
+) -> None:
+    with answering(raw) as fake:
+        assert await tags(make(clients, fake)) == ["v1", "v2"]
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"zz\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b"1" * 17 + b"\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b"2\r\n{}}\r\n0\r\n\r\n", "longer than its size"),
+        (b"ff\r\n{}", "bytes short"),  # the connection ends inside the chunk
+        (b"2\r\n{}\r\n0\r\n" + b"X-T: t\r\n" * (MAX_HEADERS + 1) + b"\r\n", "header lines"),
+    ],
+)
+async def test_a_broken_chunked_body_is_a_broken_connection(
+    clients: list[RegistryClient], body: bytes, why: str
+) -> None:
+    with answering(answer(b"Transfer-Encoding: chunked", body=body)) as fake:
+        error, _ = await failure(tags(make(clients, fake)), within=5)
+    assert isinstance(error, RegistryUnavailable)
+    assert why in str(error) or "broke off" in str(error)
+
+
+async def test_a_body_shorter_than_its_length_is_a_broken_connection(
+    clients: list[RegistryClient],
+) -> None:
+    with answering(answer(b"Content-Length: 1000")) as fake:
+        error, _ = await failure(tags(make(clients, fake)), within=5)
+    assert isinstance(error, RegistryUnavailable)
+
+
+async def test_a_location_cannot_break_into_the_request_line(
+    clients: list[RegistryClient],
+) -> None:
+    """A redirect's target is sent as the next request's line: a space in it would end the
+    target and let the rest pose as the protocol and more fields."""
+    raw = b"HTTP/1.1 307 Go\r\nLocation: /v2/app/tags/list HTTP/1.1 X-Injected: 1\r\n\r\n"
+    with answering(raw) as fake:
+        error, _ = await failure(tags(make(clients, fake)), within=5)
+    assert isinstance(error, BadResponse)
+    assert "a space or control character" in str(error)
+    assert len(fake.requests) == 1  # the redirect was never sent
+
+
+async def test_a_head_trickled_without_a_line_end_meets_the_deadline(
+    clients: list[RegistryClient],
+) -> None:
+    """A byte at a time, each well within the read timeout, never a line end: the request's
+    deadline ends it, not the line cap."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await trickle(writer, b"", b"HTTP/1.1 200 " + b"x" * 100, every=0.2)
+
+    with serve(handle) as fake:
+        client = make(clients, fake, request_timeout=1.5)
+        error, took = await failure(client.ping(), within=4)
+    assert isinstance(error, RegistryUnavailable)
+    assert "no answer within 1.5 s" in str(error)
+    assert took >= 1.5
+
+
+async def test_a_silent_peer_meets_the_read_timeout(clients: list[RegistryClient]) -> None:
+    """Headers sent, then nothing: each read waits the read timeout at most, even when the
+    request's deadline is far (a blob's body has none)."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer(b"Content-Length: 1000", body=b"x"))
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    with serve(handle) as fake:
+        client = make(clients, fake, read_timeout=1.0, request_timeout=20.0)
+        error, took = await failure(tags(client), within=8)
+    assert isinstance(error, RegistryUnavailable)
+    assert took >= 1.0
+
+
+async def test_connections_are_kept_alive_and_reused(clients: list[RegistryClient]) -> None:
+    """One connection serves request after request (the fake closes only when asked)."""
+    opened: list[int] = []
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        opened.append(1)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(answer(b"Content-Length: %d" % len(TAGS)))
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0)
+    async with server:
+        host = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        client = RegistryClient(host, RegistryOptions(transport="stdlib", retry=FAST))
+        clients.append(client)
+        for _ in range(5):
+            assert await tags(client) == ["v1", "v2"]
+        await client.close()
+    assert len(opened) == 1
