@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import lru_cache
 from typing import Any
 
 from catalog.formats import _json as j
@@ -106,10 +105,14 @@ def _record(text: Callable[[str], Any], purl: str | None) -> PackageRecord:
     )
 
 
-@lru_cache(maxsize=4096)  # packages share few license pairs
 def _licenses(concluded: str | None, declared: str | None) -> tuple[str, ...]:
-    pair = (concluded, declared)
-    return tuple(dict.fromkeys(x for x in pair if x is not None and x not in NOT_A_VALUE))
+    """The package's distinct licenses, concluded first. (Not cached: a hostile SBOM's strings
+    of up to ``max_text`` characters would make a cache hold hundreds of megabytes.)"""
+    first = None if concluded in NOT_A_VALUE else concluded
+    second = None if declared in NOT_A_VALUE or declared == first else declared
+    if first is None:
+        return () if second is None else (second,)
+    return (first,) if second is None else (first, second)
 
 
 def _purl(reader: Reader, event: Event, path: str, limits: SbomLimits) -> str | None:

@@ -434,6 +434,8 @@ ODD_SPDX_PACKAGES: list[Any] = [
     {"name": "e", "externalRefs": [], "primaryPackagePurpose": "LIBRARY", "extra": [[{}]]},
     {"versionInfo": "1", "externalRefs": [{"referenceType": "purl", "referenceLocator": "x"}]},
     {"name": "g", "externalRefs": [{"referenceType": "purl", "referenceLocator": "pkg:x/é"}]},
+    {"name": "h", "licenseConcluded": "MIT", "licenseDeclared": "Apache-2.0"},
+    {"name": "i", "licenseConcluded": "NOASSERTION", "licenseDeclared": "BSD-3-Clause"},
 ]
 
 
@@ -443,8 +445,16 @@ def test_parsed_and_streamed_spdx_packages_are_the_same(ascii: bool) -> None:
     whole = list(sbom.decode_sbom(data, limits=sbom.SbomLimits()).packages)
     streamed = list(sbom.decode_sbom(data, limits=sbom.SbomLimits(max_whole=0)).packages)
     assert whole == streamed
-    assert [p.purl for p in whole] == [None] * 3 + ["pkg:npm/d@1", None, None, "pkg:x/%C3%A9"]
-    assert [p.licenses for p in whole][:3] == [("MIT",), ("MIT",), ()]
+    purls = [None] * 3 + ["pkg:npm/d@1", None, None, "pkg:x/%C3%A9", None, None]
+    assert [p.purl for p in whole] == purls
+    licenses = [p.licenses for p in whole]
+    assert licenses[:3] + licenses[-2:] == [
+        ("MIT",),
+        ("MIT",),
+        (),
+        ("MIT", "Apache-2.0"),
+        ("BSD-3-Clause",),
+    ]
 
 
 @pytest.mark.parametrize(
