@@ -61,6 +61,16 @@ class Reader(ABC):
     def fail(self, path: str, problem: str) -> NoReturn:
         fail(f"{self._what} {path}", problem)
 
+    def node(self, event: Event) -> Any:
+        """The parsed value ``event`` starts when the document was parsed whole, for a decoder's
+        fast path; ``None`` when it streams."""
+        return None
+
+    def plain(self) -> bool:
+        """Whether no string of the document can hold a NUL or an unpaired surrogate (a parsed
+        document's bytes tell): then a string needs only its length checked."""
+        return False
+
     def expect_object(self, event: Event, path: str) -> None:
         if event[0] != "start_map":
             self.fail(path, f"expected an object, got {_KIND.get(event[0], event[0])}")

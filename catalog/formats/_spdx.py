@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from catalog.formats import _json as j
 from catalog.formats._limits import SbomLimits
@@ -42,11 +43,15 @@ def tools(reader: Reader, event: Event, path: str, limits: SbomLimits) -> tuple[
     return tuple(found)
 
 
-def packages(reader: Reader, path: str, limits: SbomLimits) -> Iterator[PackageRecord]:
-    """The packages of the ``packages`` array just opened, one at a time."""
-    for event, item_path in reader.elements(path):
-        reader.expect_object(event, item_path)
-        yield _package(reader, item_path, limits)
+def packages(
+    reader: Reader, event: Event, path: str, limits: SbomLimits
+) -> Iterator[PackageRecord]:
+    """The packages of the ``packages`` array ``event`` opened, one at a time."""
+    fast = reader.plain() and reader.node(event) is not None
+    for item, item_path in reader.elements(path):
+        reader.expect_object(item, item_path)
+        record = _parsed_package(reader.node(item), limits.max_text) if fast else None
+        yield _package(reader, item_path, limits) if record is None else record
 
 
 def _package(reader: Reader, path: str, limits: SbomLimits) -> PackageRecord:
@@ -59,17 +64,55 @@ def _package(reader: Reader, path: str, limits: SbomLimits) -> PackageRecord:
             purl = _purl(reader, event, f"{path}.{key}", limits)
         else:
             reader.skip(event, path)  # a syntax error in it is reported at the package
-    licenses = (text.get("licenseConcluded"), text.get("licenseDeclared"))
+    return _record(text.get, purl)
+
+
+def _parsed_package(node: dict[str, Any], max_text: int) -> PackageRecord | None:
+    """What ``_package`` reads from a package of a parsed, plain document (no string with a NUL
+    or a surrogate), with dictionary look-ups; ``None`` when a field is not what ``_package``
+    takes (a non-string, an over-long string, an odd ``externalRefs``), for ``_package`` to
+    refuse it where and as it does. This runs once per package of every small SBOM."""
+    get = node.get
+    for key in _TEXT_FIELDS:
+        value = get(key)
+        if value is not None and (type(value) is not str or len(value) > max_text):
+            return None
+    refs = get("externalRefs")
+    purl = None
+    if refs is not None:
+        if type(refs) is not list:
+            return None
+        for ref in refs:
+            if type(ref) is not dict:
+                return None
+            if purl is None and ref.get("referenceType") == "purl":
+                purl = ref.get("referenceLocator")
+                if type(purl) is not str or len(purl) > max_text:
+                    return None
+    return _record(get, purl)
+
+
+def _record(text: Callable[[str], Any], purl: str | None) -> PackageRecord:
+    """The record of a package whose fields ``text`` gives (each a string or ``None``)."""
+    supplier = text("supplier")
     return package(
         raw_purl=purl,
-        name=text.get("name"),
-        version=text.get("versionInfo"),
-        licenses=tuple(
-            dict.fromkeys(x for x in licenses if x is not None and x not in NOT_A_VALUE)
-        ),
-        supplier=None if text.get("supplier") in NOT_A_VALUE else text.get("supplier"),
-        kind=text.get("primaryPackagePurpose"),
+        name=text("name"),
+        version=text("versionInfo"),
+        licenses=_licenses(text("licenseConcluded"), text("licenseDeclared")),
+        supplier=None if supplier in NOT_A_VALUE else supplier,
+        kind=text("primaryPackagePurpose"),
     )
+
+
+def _licenses(concluded: str | None, declared: str | None) -> tuple[str, ...]:
+    """The package's distinct licenses, concluded first. (Not cached: a hostile SBOM's strings
+    of up to ``max_text`` characters would make a cache hold hundreds of megabytes.)"""
+    first = None if concluded in NOT_A_VALUE else concluded
+    second = None if declared in NOT_A_VALUE or declared == first else declared
+    if first is None:
+        return () if second is None else (second,)
+    return (first,) if second is None else (first, second)
 
 
 def _purl(reader: Reader, event: Event, path: str, limits: SbomLimits) -> str | None:

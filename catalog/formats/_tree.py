@@ -8,6 +8,7 @@ event by event in Python.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,10 @@ _KINDS: dict[type, str] = {
     bool: "boolean",
     type(None): "null",
 }
+# The only ways a string of strict UTF-8 JSON gets a NUL or a surrogate: these escapes (the JSON
+# decoder refuses raw control characters, the UTF-8 decoder encoded surrogates). An escaped
+# backslash before "u0000" matches too: the document is then merely checked string by string.
+_RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD])")
 
 
 def parse(data: bytes, *, max_depth: int) -> Any:
@@ -37,14 +42,21 @@ def parse(data: bytes, *, max_depth: int) -> Any:
         return REFUSED
 
 
+def plain(data: bytes) -> bool:
+    """Whether no string of the (valid JSON) document can hold a NUL or an unpaired surrogate."""
+    return _RISKY_ESCAPE.search(data) is None
+
+
 class TreeReader(Reader):
     """Walks a parsed document. The node a container event opens is the last one handed out:
-    the decoders open (or skip) a value before asking for the next."""
+    the decoders open (or skip) a value before asking for the next. ``plain``: what
+    :func:`plain` said of the document's bytes."""
 
-    def __init__(self, document: Any, what: str) -> None:
+    def __init__(self, document: Any, what: str, *, plain: bool = False) -> None:
         super().__init__(what)
         self._root: Any = document
         self._opened: Any = None
+        self._plain = plain
 
     def next(self, path: str) -> Event:
         return self._event(self._root)
@@ -64,7 +76,15 @@ class TreeReader(Reader):
     def value(self, event: Event, path: str) -> Any:
         return event[1]
 
+    def node(self, event: Event) -> Any:
+        return event[1]
+
+    def plain(self) -> bool:
+        return self._plain
+
     def text(self, event: Event, path: str, *, max_len: int = MAX_TEXT) -> str | None:
+        if self._plain and event[0] == "string" and len(event[1]) <= max_len:
+            return str(event[1])
         value = super().text(event, path, max_len=max_len)
         if value is not None and not value.isascii():
             try:

@@ -57,13 +57,17 @@ class _Source:
             raise ValueError("an SBOM stream must be seekable: it is read once per pass")
         self._start = 0 if self._stream is None else self._stream.tell()
         self._tree: Any = _UNPARSED
+        self._plain = False
 
     def open(self, limits: SbomLimits) -> Reader:
         if self._tree is _UNPARSED:
-            small = self._size() <= limits.max_whole
-            self._tree = _tree.parse(self._read(), max_depth=limits.max_depth) if small else None
+            self._tree = None
+            if self._size() <= limits.max_whole:
+                data = self._read()
+                self._tree = _tree.parse(data, max_depth=limits.max_depth)
+                self._plain = _tree.plain(data)
         if self._tree is not None and self._tree is not _tree.REFUSED:
-            return _tree.TreeReader(self._tree, _WHAT)
+            return _tree.TreeReader(self._tree, _WHAT, plain=self._plain)
         if self._stream is None:
             stream: BinaryIO = io.BytesIO(self._data or b"")
         else:
@@ -211,7 +215,7 @@ class _Packages:
         if event is None or event[0] == "null":
             return
         if self._format == "spdx":
-            yield from _spdx.packages(reader, f"{path}.{key}", self._limits)
+            yield from _spdx.packages(reader, event, f"{path}.{key}", self._limits)
         else:
             yield from _cyclonedx.components(reader, f"{path}.{key}", self._limits)
 

@@ -415,3 +415,90 @@ def test_an_unpaired_surrogate_in_a_recorded_string(reader: str) -> None:
         return
     with pytest.raises(FormatError, match=r"components\[0\].name: string contains an unpaired"):
         list(record.packages)
+
+
+# SPDX packages of a plain parsed document are read by dictionary look-ups, and any package
+# that is not what the generic reads take goes to them: both must give the same records.
+ODD_SPDX_PACKAGES: list[Any] = [
+    {"name": "a", "versionInfo": None, "supplier": "NOASSERTION", "licenseDeclared": "MIT"},
+    {"name": "b", "licenseConcluded": "MIT", "licenseDeclared": "MIT", "externalRefs": None},
+    {"name": "c", "licenseConcluded": "NONE", "licenseDeclared": "", "supplier": "Org: x"},
+    {
+        "name": "d",
+        "externalRefs": [
+            {"referenceType": "cpe23Type", "referenceLocator": "cpe:2.3:a:d"},
+            {"referenceType": "purl", "referenceLocator": "pkg:npm/d@1"},
+            {"referenceType": "purl", "referenceLocator": "pkg:npm/other@2"},
+        ],
+    },
+    {"name": "e", "externalRefs": [], "primaryPackagePurpose": "LIBRARY", "extra": [[{}]]},
+    {"versionInfo": "1", "externalRefs": [{"referenceType": "purl", "referenceLocator": "x"}]},
+    {"name": "g", "externalRefs": [{"referenceType": "purl", "referenceLocator": "pkg:x/é"}]},
+    {"name": "h", "licenseConcluded": "MIT", "licenseDeclared": "Apache-2.0"},
+    {"name": "i", "licenseConcluded": "NOASSERTION", "licenseDeclared": "BSD-3-Clause"},
+]
+
+
+@pytest.mark.parametrize("ascii", [True, False])
+def test_parsed_and_streamed_spdx_packages_are_the_same(ascii: bool) -> None:
+    data = json.dumps(spdx(ODD_SPDX_PACKAGES), ensure_ascii=ascii).encode()
+    whole = list(sbom.decode_sbom(data, limits=sbom.SbomLimits()).packages)
+    streamed = list(sbom.decode_sbom(data, limits=sbom.SbomLimits(max_whole=0)).packages)
+    assert whole == streamed
+    purls = [None] * 3 + ["pkg:npm/d@1", None, None, "pkg:x/%C3%A9", None, None]
+    assert [p.purl for p in whole] == purls
+    licenses = [p.licenses for p in whole]
+    assert licenses[:3] + licenses[-2:] == [
+        ("MIT",),
+        ("MIT",),
+        (),
+        ("MIT", "Apache-2.0"),
+        ("BSD-3-Clause",),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("package", "message"),
+    [
+        ({"name": "a\u0000b"}, r"packages\[1\].name: string contains NUL"),
+        ({"name": "x" * 11}, r"packages\[1\].name: string of 11 characters is over the limit"),
+        ({"licenseDeclared": ["MIT"]}, r"packages\[1\].licenseDeclared: expected a string"),
+        ({"externalRefs": [7]}, r"externalRefs\[0\]: expected an object, got a number"),
+        (
+            {"externalRefs": [{"referenceType": "purl", "referenceLocator": "\u0000"}]},
+            r"externalRefs\[0\].referenceLocator: string contains NUL",
+        ),
+        (
+            {"externalRefs": [{"referenceType": "purl", "referenceLocator": "x" * 11}]},
+            r"externalRefs\[0\].referenceLocator: string of 11 characters",
+        ),
+        (
+            {"externalRefs": [{"referenceType": "purl", "referenceLocator": None}]},
+            r"externalRefs\[0\].referenceLocator: expected a string",
+        ),
+    ],
+)
+def test_hostile_spdx_package_after_a_good_one(package: Any, message: str) -> None:
+    # A good package first: the refusal comes from the second, whichever reader takes it.
+    data = json.dumps(spdx([{"name": "ok"}, package])).encode()
+    record = sbom.decode_sbom(data, limits=sbom.SbomLimits(max_text=10))
+    with pytest.raises(FormatError, match=message):
+        list(record.packages)
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul() -> None:
+    data = json.dumps(spdx([{"name": "a\\u0000", "supplier": "\\ud800"}])).encode()
+    assert b"\\\\u0000" in data  # the document is checked string by string, and is fine
+    assert [(p.name, p.supplier) for p in packages_of(json.loads(data))] == [
+        ("a\\u0000", "\\ud800")
+    ]
+
+
+def test_an_unpaired_surrogate_in_an_spdx_package(reader: str) -> None:
+    data = json.dumps(spdx([{"name": "ok"}, {"supplier": "a\ud800"}])).encode()
+    record = sbom.decode_sbom(data)
+    if reader == "streamed":  # ijson's C backend makes it "?"
+        assert [p.supplier for p in record.packages] == [None, "a?"]
+        return
+    with pytest.raises(FormatError, match=r"packages\[1\].supplier: string contains an unpaired"):
+        list(record.packages)
