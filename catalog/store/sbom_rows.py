@@ -127,8 +127,19 @@ def package_rows(record: SbomRecord, columns: Columns) -> Iterator[PackageRow]:
 
 # As SQLAlchemy's JSON type writes it (``json.dumps``), on SQLite and PostgreSQL. Cached:
 # ``json.dumps`` costs more than the rest of a package row, and packages share few license sets.
-@lru_cache(maxsize=4096)
+# A set of short licence ids is worth remembering (most packages share a few); a hostile SBOM's
+# long strings are not, or the cache could hold 4,096 sets of 256 x 64 KiB in a worker.
+_CACHED_LICENSES = 256  # characters in a set, at most ~1 MiB held in all
+
+
 def _licenses_json(licenses: tuple[str, ...]) -> str:
+    if sum(map(len, licenses)) <= _CACHED_LICENSES:
+        return _cached_licenses_json(licenses)
+    return json.dumps(list(licenses))
+
+
+@lru_cache(maxsize=4096)
+def _cached_licenses_json(licenses: tuple[str, ...]) -> str:
     return json.dumps(list(licenses))
 
 

@@ -1,0 +1,30 @@
+"""Package rows remember the JSON of short licence sets only: a hostile SBOM's long licence
+strings, one set per package, must not pile up in a worker's cache."""
+
+from __future__ import annotations
+
+from catalog.formats.records import PackageRecord, SbomRecord
+from catalog.store import sbom_rows
+from catalog.store.documents import COLUMNS
+
+
+def _sbom(licenses: list[tuple[str, ...]]) -> SbomRecord:
+    packages = [
+        PackageRecord(None, None, None, None, f"p{i}", "1", sets, None, None)
+        for i, sets in enumerate(licenses)
+    ]
+    return SbomRecord("spdx", "SPDX-2.3", "hostile", (), packages)
+
+
+def test_long_licence_sets_are_not_kept() -> None:
+    cache = sbom_rows._cached_licenses_json
+    cache.cache_clear()
+    long_sets = [(f"{i}-" + "L" * 60_000,) for i in range(200)]
+    rows = list(sbom_rows.package_rows(_sbom(long_sets), COLUMNS))
+    assert [row[-1] for row in rows] == [f'["{s[0]}"]' for s in long_sets]
+    assert cache.cache_info().currsize == 0
+
+    short = [("MIT",), ("Apache-2.0", "MIT")] * 100
+    rows = list(sbom_rows.package_rows(_sbom(short), COLUMNS))
+    assert rows[1][-1] == '["Apache-2.0", "MIT"]'
+    assert cache.cache_info().currsize == 2
