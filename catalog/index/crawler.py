@@ -10,17 +10,19 @@ No ``await`` happens inside a session, and no session is opened on the event loo
 on worker threads, so a busy database never stalls the server's other calls. Writes (and the
 package decoding of SBOMs too large to decode ahead, which streams into them) run on one writer
 thread, so recording one repository overlaps crawling the next while the database still sees a
-single writer, as SQLite wants. A repository's state before its crawl (its live tags, and which
-of their manifests' documents are recorded) is read once, with that of the next repositories in
-line, on a reader thread of its own, where SBOMs small enough are also decoded ahead (in worker
-processes once the crawl has met enough of them, ``_preparer``): the requests of a repository
-start without waiting behind the recording of others. Reads that must see the crawl's own writes
-(is this manifest known now? are these documents recorded now?) queue on the writer thread,
-behind them, and are not made when nothing needs asking.
+single writer, as SQLite wants; it records repositories in groups, one transaction for several,
+a savepoint each (``store.grouped``, ``index._writer``). A repository's state before its crawl
+(its live tags, and which of their manifests' documents are recorded) is read once, with that of
+the next repositories in line, on a reader thread of its own, where SBOMs small enough are also
+decoded ahead (in worker processes once the crawl has met enough of them, ``_preparer``): the
+requests of a repository start without waiting behind the recording of others. Reads that must
+see the crawl's own writes (is this manifest known now? are these documents recorded now?) queue
+on the writer thread, behind them, in its open transaction, and are not made when nothing needs
+asking.
 
 A repository's documents are decoded in batches of at most ``DOCUMENT_BATCH`` bytes held; each
-batch but the last is recorded in a transaction of its own, so memory stays bounded whatever a
-repository holds.
+batch but the last is recorded on its own (a savepoint of the writer's transaction), so memory
+stays bounded whatever a repository holds.
 
 What a registry says is checked before it is kept: a repository or tag name off the grammar, a
 manifest that cannot be parsed, a document that cannot be decoded is an index error (one line)
