@@ -28,6 +28,7 @@ import os
 import random
 import resource
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -298,6 +299,53 @@ def own_cpu() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
+class ThreadCpu:
+    """CPU seconds of this process's threads by name (``catalog-writer``, ``catalog-reader``,
+    the event loop ``MainThread``…), sampled from ``/proc/self/task`` every 20 ms while it runs:
+    a crawl's threads end with it, and their ``/proc`` entries with them. py-spy cannot tell
+    this (it misses work done without the GIL, such as SQLite's)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[str, float]] = {}  # thread id -> (name, CPU seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
+
+    def __enter__(self) -> ThreadCpu:
+        self._sample()
+        self._start = {tid: cpu for tid, (_, cpu) in self._seen.items()}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self._sample()
+
+    def _sample(self) -> None:
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+            except OSError:
+                continue  # ended between the listing and the read
+            fields = stat.rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            name = names.get(int(tid)) or self._seen.get(int(tid), ("other", 0.0))[0]
+            self._seen[int(tid)] = (name.split("_")[0], cpu)
+
+    def by_name(self) -> dict[str, float]:
+        """CPU seconds by thread name over the run (threads of one name summed; the sampler's
+        own under ``bench-sampler``)."""
+        totals: dict[str, float] = {}
+        for tid, (name, cpu) in self._seen.items():
+            totals[name] = totals.get(name, 0.0) + cpu - self._start.get(tid, 0.0)
+        return totals
+
+
 def process_cpu(pid: int) -> float:
     """CPU seconds another process has used so far (``/proc``: fields 14 and 15 of ``stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -333,10 +381,13 @@ async def index_runs(
     # image costs the indexer (and the registry, its peer on the same cores) much less so.
     cpu, registry_cpu = own_cpu(), process_cpu(registry_pid)
     started = time.perf_counter()
-    stats = await catalog.index("bench")
+    with ThreadCpu() as threads:
+        stats = await catalog.index("bench")
     full = time.perf_counter() - started
     (main, workers), registry_cpu = own_cpu(), process_cpu(registry_pid) - registry_cpu
-    main, workers = main - cpu[0], workers - cpu[1]
+    by_thread = threads.by_name()
+    # Not the indexer's: the sampler's own CPU.
+    main, workers = main - cpu[0] - by_thread.pop("bench-sampler", 0.0), workers - cpu[1]
     assert stats.errors == 0, catalog.list_index_errors("bench").items[:3]
     started = time.perf_counter()
     again = await catalog.index("bench")
@@ -382,6 +433,15 @@ async def index_runs(
         f" ms per image; its worker processes {workers:.1f} s),"
         f" registry {registry_cpu:.1f} s ({1000 * registry_cpu / images:.1f} ms per image);"
         f" load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        "full index CPU by thread: "
+        + ", ".join(
+            f"{name} {1000 * cpu / images:.1f}"
+            for name, cpu in sorted(by_thread.items(), key=lambda item: -item[1])
+            if cpu > 0
+        )
+        + " ms per image"
     )
     # Both share the machine's cores: however well the indexer overlaps its work, it cannot
     # pass this rate here.

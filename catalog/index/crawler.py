@@ -10,17 +10,19 @@ No ``await`` happens inside a session, and no session is opened on the event loo
 on worker threads, so a busy database never stalls the server's other calls. Writes (and the
 package decoding of SBOMs too large to decode ahead, which streams into them) run on one writer
 thread, so recording one repository overlaps crawling the next while the database still sees a
-single writer, as SQLite wants. A repository's state before its crawl (its live tags, and which
-of their manifests' documents are recorded) is read once, with that of the next repositories in
-line, on a reader thread of its own, where SBOMs small enough are also decoded ahead (in worker
-processes once the crawl has met enough of them, ``_preparer``): the requests of a repository
-start without waiting behind the recording of others. Reads that must see the crawl's own writes
-(is this manifest known now? are these documents recorded now?) queue on the writer thread,
-behind them, and are not made when nothing needs asking.
+single writer, as SQLite wants; it records repositories in groups, one transaction for several,
+a savepoint each (``store.grouped``, ``index._writer``). A repository's state before its crawl
+(its live tags, and which of their manifests' documents are recorded) is read once, with that of
+the next repositories in line, on a reader thread of its own, where SBOMs small enough are also
+decoded ahead (in worker processes once the crawl has met enough of them, ``_preparer``): the
+requests of a repository start without waiting behind the recording of others. Reads that must
+see the crawl's own writes (is this manifest known now? are these documents recorded now?) queue
+on the writer thread, behind them, in its open transaction, and are not made when nothing needs
+asking.
 
 A repository's documents are decoded in batches of at most ``DOCUMENT_BATCH`` bytes held; each
-batch but the last is recorded in a transaction of its own, so memory stays bounded whatever a
-repository holds.
+batch but the last is recorded on its own (a savepoint of the writer's transaction), so memory
+stays bounded whatever a repository holds.
 
 What a registry says is checked before it is kept: a repository or tag name off the grammar, a
 manifest that cannot be parsed, a document that cannot be decoded is an index error (one line)
@@ -40,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.classify import COSIGN_SUFFIX_KIND, manifest_kind
 from catalog.index._preparer import SbomPreparer
+from catalog.index._writer import WriterThread
 from catalog.index.layers import decode_attachment, held_bytes
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.index.sources import RepositoryOpener
@@ -54,6 +57,7 @@ from catalog.oci.reference import validate_repository, validate_tag
 from catalog.oci.repository import RemoteRepository, Repository
 from catalog.store import content, documents
 from catalog.store.documents import DecodedDocuments
+from catalog.store.grouped import GroupTransaction
 from catalog.store.models import IndexErrorRecord, UndecodableDocument
 from catalog.store.models import Repository as RepositoryRow
 from catalog.store.registries import get_registry, mark_repositories_gone, repository
@@ -124,7 +128,7 @@ class Crawler:
         self.on_progress = on_progress
         self.stats = IndexStats()
         self._refused_names: list[str] = []  # repository names off the grammar, as errors
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer: WriterThread | None = None
         self._reader: ThreadPoolExecutor | None = None  # state before a crawl; decoding
         self._registry_id = registry_id
         # The repositories of the run, in order, and their states before it by batch.
@@ -160,7 +164,7 @@ class Crawler:
             self._report()
 
         with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-writer") as writer,
+            WriterThread(GroupTransaction(self.sessions), "catalog-writer") as writer,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-reader") as reader,
         ):
             self._writer, self._reader = writer, reader
@@ -169,6 +173,7 @@ class Crawler:
                 await asyncio.gather(*(one(n) for n in names))
             finally:
                 await self._preparer.close()
+            await loop.run_in_executor(writer, writer.group.commit)  # the last group
         await asyncio.to_thread(self._finish, patterns, names)
         self.stats.phase = "done"
         self._report()
@@ -332,7 +337,8 @@ class Crawler:
         return befores
 
     def _known(self, digests: set[str]) -> set[str]:
-        with self.sessions() as session:
+        assert self._writer is not None
+        with self._writer.group.reading() as session:
             return content.known_manifests(session, digests)
 
     async def _missing(self, scan: _RepoScan, digests: Iterable[str]) -> list[str]:
@@ -450,17 +456,20 @@ class Crawler:
                 await self._off_loop(self._record_documents, scan)
 
     def _decoded(self, candidates: set[str]) -> tuple[set[str], dict[str, str]]:
-        with self.sessions() as session:
+        assert self._writer is not None
+        with self._writer.group.reading() as session:
             return documents.recorded_or_refused(session, candidates)
 
     # -- database half ---------------------------------------------------------------------
 
     def _record_documents(self, scan: _RepoScan) -> None:
-        """Record the documents decoded so far, in a transaction of their own, and let them go;
-        their errors are recorded with the repository."""
+        """Record the documents decoded so far, in a unit of the writer's group of their own,
+        and let them go; their errors are recorded with the repository."""
+        assert self._writer is not None
+        group = self._writer.group
         held, scan.documents = scan.documents, {}
         try:
-            with self.sessions.begin() as session:
+            with group.unit() as session:
                 self._store(session, held)
         except Exception as exc:
             reason = f"cannot record documents ({type(exc).__name__}: {first_line(exc)})"
@@ -471,6 +480,7 @@ class Crawler:
         finally:
             for decoded in held.values():
                 decoded.close()
+        group.commit_if_due()
 
     def _store(self, session: Session, held: dict[str, DecodedDocuments]) -> None:
         """Record attachments' documents; one none of whose documents could be decoded is
@@ -483,50 +493,56 @@ class Crawler:
                 session.merge(UndecodableDocument(digest=digest, reason=reason))
 
     def _record_or_fail(self, scan: _RepoScan) -> None:
-        """Record the scan; when that fails (content the database refuses, a bug), record the
-        repository's failure instead, so that one repository never stops the crawl. When even
-        that cannot be written, the database is what fails: the crawl stops with it."""
+        """Record the scan, as a unit of the writer's group (a savepoint); when that fails
+        (content the database refuses, a bug), the unit is rolled back and the repository's
+        failure recorded instead, so that one repository never stops the crawl. When even that
+        cannot be written, or the group cannot be committed, the database is what fails: the
+        crawl stops with it."""
+        assert self._writer is not None
+        group = self._writer.group
         try:
-            self._record(scan)
+            with group.unit() as session:
+                self._record(session, scan)
         except Exception as exc:
             reason = f"cannot record the repository ({type(exc).__name__}: {first_line(exc)})"
             try:
-                self._record(_RepoScan(scan.name, errors=[(None, reason)]))
+                with group.unit() as session:
+                    self._record(session, _RepoScan(scan.name, errors=[(None, reason)]))
             except Exception:
                 raise exc from None
             finally:
                 for decoded in scan.documents.values():
                     decoded.close()
+        group.commit_if_due()
 
-    def _record(self, scan: _RepoScan) -> None:
-        with self.sessions.begin() as session:
-            row = repository(session, self._registry_id, scan.name)
-            self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
-            if scan.listed:
-                self._record_tags(session, row, scan)
-            self.stats.attachments_new += content.add_attachments(session, scan.links)
-            try:
-                self._store(session, scan.documents)
-            finally:
-                for decoded in scan.documents.values():
-                    decoded.close()
-            for digest, decoded in scan.documents.items():
-                scan.errors.extend((digest, reason) for reason in decoded.errors)
-            if scan.listed:
-                live = set(scan.tags.values())
-                _, gone = content.sync_locations(session, row, content.reachable(session, live))
-                self.stats.locations_gone += gone
-                content.mark_indexed(session, row)
-            for reference, reason in scan.errors:
-                session.add(
-                    IndexErrorRecord(
-                        registry_id=self._registry_id,
-                        repository=scan.name[:_REFERENCE_COLUMN],
-                        reference=reference[:_REFERENCE_COLUMN] if reference else None,
-                        reason=reason[:_REASON],
-                    )
+    def _record(self, session: Session, scan: _RepoScan) -> None:
+        row = repository(session, self._registry_id, scan.name)
+        self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
+        if scan.listed:
+            self._record_tags(session, row, scan)
+        self.stats.attachments_new += content.add_attachments(session, scan.links)
+        try:
+            self._store(session, scan.documents)
+        finally:
+            for decoded in scan.documents.values():
+                decoded.close()
+        for digest, decoded in scan.documents.items():
+            scan.errors.extend((digest, reason) for reason in decoded.errors)
+        if scan.listed:
+            live = set(scan.tags.values())
+            _, gone = content.sync_locations(session, row, content.reachable(session, live))
+            self.stats.locations_gone += gone
+            content.mark_indexed(session, row)
+        for reference, reason in scan.errors:
+            session.add(
+                IndexErrorRecord(
+                    registry_id=self._registry_id,
+                    repository=scan.name[:_REFERENCE_COLUMN],
+                    reference=reference[:_REFERENCE_COLUMN] if reference else None,
+                    reason=reason[:_REASON],
                 )
-            self.stats.errors += len(scan.errors)
+            )
+        self.stats.errors += len(scan.errors)
 
     def _record_tags(self, session: Session, row: RepositoryRow, scan: _RepoScan) -> None:
         if scan.tags == scan.before:

@@ -147,3 +147,26 @@ def test_an_sbom_that_cannot_be_read_is_an_error_and_no_row(
     assert error.startswith(f"layer {doc.layer_digest}: SBOM $.spdxVersion: expected a string")
     with sessions() as session:
         assert session.scalars(select(Sbom)).all() == []
+
+
+def test_package_strings_any_driver_escape_would_touch_are_stored_as_they_are(
+    sessions: sessionmaker[Session],
+) -> None:
+    """PostgreSQL's rows go in by ``COPY``, whose text format has its own escapes (tab, newline,
+    backslash, ``\\N`` for NULL): what a document says is stored as it says it, on both."""
+    odd = ["a\tb", "c\nd", "\\N", "back\\slash", "quote'\"", "é\u2028", "\r"]
+    packages = [
+        {"name": name, "versionInfo": name, "licenseConcluded": "MIT", "licenseDeclared": name}
+        for name in odd
+    ]
+    data = json.dumps({"spdxVersion": "SPDX-2.3", "name": "doc", "packages": packages}).encode()
+    doc = SbomDoc(_DIGEST, io.BytesIO(data))
+    doc.prepare(budget=1024 * 1024)
+    with sessions.begin() as session:
+        documents.store_all(session, {_DIGEST: DecodedDocuments(sboms=[doc])})
+    with sessions() as session:
+        count, rows = _rows(session, _DIGEST)
+    assert count == len(odd)
+    assert [(row[4], row[5], row[6]) for row in rows] == [
+        (name, name, ["MIT", name]) for name in odd
+    ]

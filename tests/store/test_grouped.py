@@ -1,0 +1,116 @@
+"""Group commit (``store.grouped``, and the crawl's writer thread that commits a group when it
+has waited its time), on SQLite and PostgreSQL: a unit that fails is rolled back alone and the
+others' rows are kept; reads in the group see its writes, other connections only once it is
+committed; a group is committed when full, when due, and when the writer waits."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.index._writer import WriterThread
+from catalog.store.grouped import GroupTransaction
+from catalog.store.schema import registries
+
+
+def _add(session: Session, name: str) -> None:
+    session.execute(insert(registries).values(name=name, host=f"{name}.test"))
+
+
+def _names(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(connection.scalars(select(registries.c.name)))
+
+
+def test_a_failing_unit_is_rolled_back_alone(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    group = GroupTransaction(sessions, units=100, seconds=60)
+    with group.unit() as session:
+        _add(session, "one")
+
+    def refused() -> None:
+        with group.unit() as session:
+            _add(session, "two")
+            _add(session, "one")  # the database refuses it: names are unique
+
+    with pytest.raises(IntegrityError):
+        refused()
+    with group.unit() as session:
+        _add(session, "three")
+    with group.reading() as session:  # the group's own writes, before its commit
+        assert set(session.scalars(select(registries.c.name))) == {"one", "three"}
+    group.commit_if_due()  # neither full nor due
+    assert group.due_in() is not None
+    group.commit()
+    assert group.due_in() is None
+    assert _names(engine) == {"one", "three"}
+
+
+def test_a_group_is_committed_when_full_or_due(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    group = GroupTransaction(sessions, units=2, seconds=60)
+    for name in ("a", "b"):
+        with group.unit() as session:
+            _add(session, name)
+        assert _names(engine) == set()  # not before its owner asks
+        group.commit_if_due()
+    assert _names(engine) == {"a", "b"}  # two units: full
+    group = GroupTransaction(sessions, units=100, seconds=0.2)
+    with group.unit() as session:
+        _add(session, "c")
+    group.commit_if_due()
+    assert _names(engine) == {"a", "b"}
+    time.sleep(0.3)
+    group.commit_if_due()
+    assert _names(engine) == {"a", "b", "c"}
+
+
+def test_the_writer_commits_a_group_when_it_has_waited_its_time(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    def unit(name: str) -> None:
+        with writer.group.unit() as session:
+            _add(session, name)
+        writer.group.commit_if_due()
+
+    writer = WriterThread(GroupTransaction(sessions, units=100, seconds=0.3), "test-writer")
+    try:
+        writer.submit(unit, "x").result(timeout=10)
+        writer.submit(unit, "y").result(timeout=10)
+        assert _names(engine) == set()  # in the open group
+        deadline = time.monotonic() + 10
+        while _names(engine) != {"x", "y"}:
+            assert time.monotonic() < deadline, "the waiting writer did not commit its group"
+            time.sleep(0.05)
+        writer.submit(unit, "z").result(timeout=10)
+    finally:
+        writer.shutdown()
+    assert _names(engine) == {"x", "y", "z"}  # committed as the writer stopped
+
+
+def test_a_commit_that_fails_while_waiting_fails_the_later_calls(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    group = GroupTransaction(sessions, units=100, seconds=0.2)
+    writer = WriterThread(group, "test-writer")
+    try:
+
+        def broken_unit() -> None:
+            with group.unit() as session:
+                _add(session, "lost")
+            # The group's session cannot commit any more (its connection is gone).
+            session.connection().invalidate()
+
+        writer.submit(broken_unit).result(timeout=10)
+        time.sleep(0.5)  # the writer commits while it waits, and fails
+        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver raised
+            writer.submit(func.now).result(timeout=10)
+    finally:
+        writer.shutdown()
+    assert _names(engine) == set()
