@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -119,9 +120,18 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
             loaded = await asyncio.to_thread(self.gate.adhoc, request.source, "<request>")
         else:
             loaded = await asyncio.to_thread(self.gate.stored, _policy(request.policy))
-        judging = asyncio.ensure_future(asyncio.to_thread(self.gate.evaluate_catalog, loaded))
-        while not (await asyncio.wait([judging], timeout=HEARTBEAT))[0]:
-            yield pb.EvaluateCatalogResponse()  # no decision: still judging (client deadlines)
+        stop = threading.Event()
+        judging = asyncio.ensure_future(
+            asyncio.to_thread(self.gate.evaluate_catalog, loaded, stop=stop)
+        )
+        try:
+            while not (await asyncio.wait([judging], timeout=HEARTBEAT))[0]:
+                yield pb.EvaluateCatalogResponse()  # no decision: still judging (client deadlines)
+        finally:
+            # The call ended before the judging (the client cancelled or left, its deadline
+            # passed: gRPC cancels this task): the thread stops at its next image and closes its
+            # transaction rather than judge a whole catalog for no one.
+            stop.set()
         for result in judging.result():
             yield pb.EvaluateCatalogResponse(decision=decision_message(result))
 
