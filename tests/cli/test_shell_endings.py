@@ -75,3 +75,39 @@ def test_a_closed_stdout_ends_quietly_with_141(tmp_path: Path) -> None:
         os.close(write)
         _, stderr = process.communicate(timeout=60)
     assert (process.returncode, stderr) == (141, "")
+
+
+# A command that lists, then writes to a connection whose peer is gone (Python ignores SIGPIPE:
+# the write raises BrokenPipeError, as a registry's or a server's socket would).
+_PEER_GONE = """
+import socket
+from catalog.cli.errors import shell_endings
+mine, peer = socket.socketpair()
+peer.close()
+with shell_endings():
+    print("listed")
+    mine.sendall(b"x" * 100_000)
+"""
+
+
+def test_a_broken_pipe_to_a_peer_is_an_error_not_a_quiet_141() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _PEER_GONE], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (1, "listed\n"), done.stderr  # old code: 141, quiet
+    assert done.stderr == "xregistry: error: closed while written to: Broken pipe\n"
+
+
+def test_a_broken_pipe_to_a_peer_with_stdout_closed_too_is_141() -> None:
+    read, write = os.pipe()
+    os.close(read)
+    with subprocess.Popen(
+        [sys.executable, "-c", _PEER_GONE],
+        cwd=REPO,
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        os.close(write)
+        _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (141, "")
