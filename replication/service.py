@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import InvalidArgument, NotFound
+from catalog.heartbeats import HEARTBEAT
 from catalog.principals import SERVER, Principal
 from catalog.store.audit import (
     AuditKind,
@@ -33,7 +34,6 @@ from replication.spec import RuleSpec
 from replication.statuses import OPEN_RUN, RuleOrigin, RunStatus, TaskStatus, Trigger
 
 log = logging.getLogger("xregistry.replication")
-HEARTBEAT = 15.0  # seconds: a stream's longest silence (clients give up after 60 s of none)
 _FAILURES = 100  # failed tasks a run view lists
 _LAG_EVENTS = 10_000  # matching changes counted per lag estimate
 _SCANNED = 200_000  # tag events read per look (a source busier than that reads as behind)

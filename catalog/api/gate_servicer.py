@@ -17,6 +17,7 @@ from catalog.api.v1 import gate_pb2 as pb
 from catalog.api.v1 import gate_pb2_grpc
 from catalog.errors import InvalidArgument
 from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate
+from catalog.heartbeats import HEARTBEAT
 from catalog.trust.policy.facts import Decision
 from catalog.trust.policy.stored import POLICIES_PAGE_MAX, Policies, PolicyView
 
@@ -45,7 +46,6 @@ def decision_message(result: CheckResult) -> pb.Decision:
 
 # Decisions are frozen and shared by the gate's cache: their messages can be shared too.
 _TEMPLATE_CACHE = 10_000
-HEARTBEAT = 15.0  # seconds between messages while judging: clients give up after 60 s of none
 _TEMPLATES: dict[Decision, pb.Decision] = {}
 
 
