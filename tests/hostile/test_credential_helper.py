@@ -57,13 +57,35 @@ def test_a_failing_helper_never_echoes_its_secret(
 def test_a_helper_failure_is_its_first_line_cut_to_300_characters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    long_line = "x" * 5000
+    long_line = "no such key " * 500
     message = refusal(
         tmp_path, monkeypatch, f"echo 'keychain locked'; echo '{long_line}'; exit 1\n"
     )
     assert message == "credential helper 'docker-credential-hostile' failed: keychain locked"
     message = refusal(tmp_path, monkeypatch, f"echo '{long_line}' >&2; exit 1\n")
     assert len(message.partition("failed: ")[2]) == 300
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        SECRET,  # the bare secret: redaction saw no key and no scheme, and quoted it
+        "hunter22",  # a short one, alone on its line
+        f"refused {SECRET} for registry.example",  # a token-like word in a sentence
+        f"'{SECRET}' is not valid",
+    ],
+    ids=["bare", "short-bare", "in-a-sentence", "quoted"],
+)
+def test_a_failure_that_may_be_a_secret_is_not_quoted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str
+) -> None:
+    for stream in ("", " >&2"):
+        message = refusal(tmp_path, monkeypatch, f'echo "{line}"{stream}; exit 1\n')
+        assert "hunter2" not in message
+        assert message == (
+            "credential helper 'docker-credential-hostile' failed: "
+            "(its message is not quoted: it may hold the secret)"
+        )
 
 
 def test_an_endless_helper_is_cut_at_the_cap(
@@ -77,7 +99,10 @@ def test_an_endless_helper_is_cut_at_the_cap(
     message = refusal(
         tmp_path, monkeypatch, "head -c 50000000 /dev/zero | tr '\\0' x >&2; exit 1\n"
     )
-    assert message.startswith("credential helper 'docker-credential-hostile' failed: x")
+    assert message == (
+        "credential helper 'docker-credential-hostile' failed: "
+        "(its message is not quoted: it may hold the secret)"
+    )
     assert time.monotonic() - started < 20
 
 
