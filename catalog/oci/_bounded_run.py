@@ -68,7 +68,7 @@ def run_bounded(argv: list[str], stdin: bytes, *, cap: int, timeout: float) -> F
                     now = time.monotonic()
                     if now >= deadline:
                         raise subprocess.TimeoutExpired(argv, timeout)
-                    if lingering == float("inf") and _ended(process.pid):
+                    if lingering == float("inf") and _ended(process):
                         lingering = now + _LINGER
                     elif now >= lingering:
                         _kill_group(process.pid)  # its pipes end; what they hold is still read
@@ -89,10 +89,14 @@ def run_bounded(argv: list[str], stdin: bytes, *, cap: int, timeout: float) -> F
     return Finished(returncode, bytes(kept[out]), bytes(kept[err]))
 
 
-def _ended(pid: int) -> bool:
-    """Whether the program has ended, without reaping it: its pid, the group's id, stays taken
-    until it is waited for, so that the group killed is never another's."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+def _ended(process: subprocess.Popen[bytes]) -> bool:
+    """Whether the program has ended, without reaping it where the system allows: its pid, the
+    group's id, then stays taken until it is waited for, so that the group killed is never
+    another's. (Python 3.11 has no ``waitid`` on macOS: there ``poll`` reaps it, and the id
+    stays taken while a process of its group lives, the case the kill is for.)"""
+    if hasattr(os, "waitid"):
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    return process.poll() is not None
 
 
 def _kill_group(pid: int) -> None:
