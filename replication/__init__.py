@@ -14,13 +14,21 @@ if TYPE_CHECKING:
     from replication.engine import replicate
     from replication.report import RunReport
     from replication.scheduling import RuleScheduler
-    from replication.service import Lag, ReplicationService, RuleView, RunView, TaskFailure
+    from replication.service import (
+        Lag,
+        RefusedRule,
+        ReplicationService,
+        RuleView,
+        RunView,
+        TaskFailure,
+    )
     from replication.spec import RuleSpec, parse_spec
     from replication.statuses import RuleOrigin, RunStatus, TaskStatus, Trigger
     from replication.worker import Worker
 
 __all__ = [
     "Lag",
+    "RefusedRule",
     "ReplicationService",
     "RuleOrigin",
     "RuleScheduler",
@@ -43,6 +51,7 @@ __getattr__ = lazy_exports(
         "RunReport": "report",
         "RuleScheduler": "scheduling",
         "Lag": "service",
+        "RefusedRule": "service",
         "ReplicationService": "service",
         "RuleView": "service",
         "RunView": "service",

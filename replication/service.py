@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import InvalidArgument, NotFound
+from catalog.heartbeats import HEARTBEAT
 from catalog.principals import SERVER, Principal
 from catalog.store.audit import (
     AuditKind,
@@ -33,7 +34,6 @@ from replication.spec import RuleSpec
 from replication.statuses import OPEN_RUN, RuleOrigin, RunStatus, TaskStatus, Trigger
 
 log = logging.getLogger("xregistry.replication")
-HEARTBEAT = 15.0  # seconds: a stream's longest silence (clients give up after 60 s of none)
 _FAILURES = 100  # failed tasks a run view lists
 _LAG_EVENTS = 10_000  # matching changes counted per lag estimate
 _SCANNED = 200_000  # tag events read per look (a source busier than that reads as behind)
@@ -93,6 +93,22 @@ class RuleView:
     last_run: RunView | None
     lag: Lag
 
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedRule:
+    """A stored rule this version cannot read (a check it now fails, or a newer version's
+    field): listed by name with ``reason``, never run, until it is replaced or deleted."""
+
+    name: str
+    origin: RuleOrigin
+    created_at: datetime
+    updated_at: datetime
+    reason: str  # one line naming the rule
+
 
 class ReplicationService:
     def __init__(
@@ -114,17 +130,30 @@ class ReplicationService:
         """Create the rule (if ``create``) or replace the one of that name (if ``replace``)."""
         with self.sessions.begin() as session:
             row = _put_rule(session, spec, origin, create=create, replace=replace)
-            return self._rule_views(session, [row])[0]
+            return self._rule_views(session, [(row, store.rule_spec(row))])[0]
 
     def get_rule(self, name: str) -> RuleView:
         with self.sessions() as session:
-            return self._rule_views(session, [store.get_rule(session, name)])[0]
+            row = store.get_rule(session, name)
+            return self._rule_views(session, [(row, store.rule_spec(row))])[0]
 
-    def list_rules(self, after: str | None = None, limit: int | None = None) -> list[RuleView]:
-        """Rules by name, those after ``after``; at most ``limit`` of them."""
+    def list_rules(
+        self, after: str | None = None, limit: int | None = None
+    ) -> list[RuleView | RefusedRule]:
+        """Rules by name, those after ``after``; at most ``limit`` of them. One this version
+        cannot read is listed as refused: the others are still listed."""
         with self.sessions() as session:
             rows = store.list_rules(session, after, limit)
-            return self._rule_views(session, rows)
+            readable, refused = [], {}
+            for row in rows:
+                try:
+                    readable.append((row, store.rule_spec(row)))
+                except InvalidArgument as exc:
+                    refused[row.id] = RefusedRule(
+                        row.name, RuleOrigin(row.origin), row.created_at, row.updated_at, str(exc)
+                    )
+            views = iter(self._rule_views(session, readable))
+            return [refused.get(row.id) or next(views) for row in rows]
 
     def delete_rule(self, name: str) -> None:
         with self.sessions.begin() as session:
@@ -297,8 +326,12 @@ class ReplicationService:
             )
         return views
 
-    def _rule_views(self, session: Session, rows: Sequence[ReplicationRule]) -> list[RuleView]:
-        """Views of ``rows``: their newest runs and those runs' totals read for all at once."""
+    def _rule_views(
+        self, session: Session, rules: Sequence[tuple[ReplicationRule, RuleSpec]]
+    ) -> list[RuleView]:
+        """Views of ``rules`` (rows and their specs): their newest runs and those runs' totals
+        read for all at once."""
+        rows = [row for row, _ in rules]
         ids = [row.id for row in rows]
         last = store.latest_runs(session, ids)
         synced = store.latest_runs(session, ids, (RunStatus.SUCCEEDED,))
@@ -306,8 +339,7 @@ class ReplicationService:
         names = {row.id: row.name for row in rows}
         runs = {v.id: v for v in self._run_views(session, list(last.values()), names, _FAILURES)}
         views = []
-        for row in rows:
-            spec = store.rule_spec(row)
+        for row, spec in rules:
             newest = last.get(row.id)
             views.append(
                 RuleView(

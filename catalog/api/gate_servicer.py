@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from catalog.api.v1 import gate_pb2 as pb
 from catalog.api.v1 import gate_pb2_grpc
 from catalog.errors import InvalidArgument
 from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate
+from catalog.heartbeats import HEARTBEAT
 from catalog.trust.policy.facts import Decision
 from catalog.trust.policy.stored import POLICIES_PAGE_MAX, Policies, PolicyView
 
@@ -44,7 +46,6 @@ def decision_message(result: CheckResult) -> pb.Decision:
 
 # Decisions are frozen and shared by the gate's cache: their messages can be shared too.
 _TEMPLATE_CACHE = 10_000
-HEARTBEAT = 15.0  # seconds between messages while judging: clients give up after 60 s of none
 _TEMPLATES: dict[Decision, pb.Decision] = {}
 
 
@@ -119,9 +120,18 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
             loaded = await asyncio.to_thread(self.gate.adhoc, request.source, "<request>")
         else:
             loaded = await asyncio.to_thread(self.gate.stored, _policy(request.policy))
-        judging = asyncio.ensure_future(asyncio.to_thread(self.gate.evaluate_catalog, loaded))
-        while not (await asyncio.wait([judging], timeout=HEARTBEAT))[0]:
-            yield pb.EvaluateCatalogResponse()  # no decision: still judging (client deadlines)
+        stop = threading.Event()
+        judging = asyncio.ensure_future(
+            asyncio.to_thread(self.gate.evaluate_catalog, loaded, stop=stop)
+        )
+        try:
+            while not (await asyncio.wait([judging], timeout=HEARTBEAT))[0]:
+                yield pb.EvaluateCatalogResponse()  # no decision: still judging (client deadlines)
+        finally:
+            # The call ended before the judging (the client cancelled or left, its deadline
+            # passed: gRPC cancels this task): the thread stops at its next image and closes its
+            # transaction rather than judge a whole catalog for no one.
+            stop.set()
         for result in judging.result():
             yield pb.EvaluateCatalogResponse(decision=decision_message(result))
 

@@ -16,7 +16,7 @@ from catalog.api.convert import datetime_of, optional_datetime, timestamp
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.errors import InvalidArgument
 from replication.models import TASK_COUNTERS
-from replication.service import Lag, RuleView, RunView, TaskFailure
+from replication.service import Lag, RefusedRule, RuleView, RunView, TaskFailure
 from replication.spec import RuleSpec, parse_spec
 from replication.statuses import RunStatus, TaskStatus, Trigger
 
@@ -133,6 +133,19 @@ def rule_message(view: RuleView) -> pb.Rule:
     return message
 
 
+def listed_rule_message(view: RuleView | RefusedRule) -> pb.Rule:
+    """A rule of a listing: a refused one by its name, origin, times and why."""
+    if isinstance(view, RuleView):
+        return rule_message(view)
+    return pb.Rule(
+        name=names.rule_name(view.name),
+        origin=enums.RULE_ORIGIN.proto(view.origin),
+        create_time=timestamp(view.created_at),
+        update_time=timestamp(view.updated_at),
+        refused=view.reason,
+    )
+
+
 # -- protobuf → domain -------------------------------------------------------------------------
 
 
@@ -230,6 +243,22 @@ def run_view(message: pb.Run) -> RunView:
 def _task_status(number: int) -> TaskStatus:
     status: TaskStatus = _known(enums.TASK_STATUS.domain(number), "task status", number)
     return status
+
+
+def listed_rule_view(message: pb.Rule) -> RuleView | RefusedRule:
+    """A rule of a listing; one the server cannot read is refused (its reason one line)."""
+    if not message.refused:
+        return rule_view(message)
+    return RefusedRule(
+        name=names.parse_rule_name(message.name),
+        origin=_known(enums.RULE_ORIGIN.domain(message.origin), "rule origin", message.origin),
+        created_at=datetime_of(message.create_time),
+        updated_at=datetime_of(message.update_time),
+        reason=" ".join(message.refused.split())[:_REASON],
+    )
+
+
+_REASON = 1000  # characters of a refused rule's reason shown (the server's text)
 
 
 def rule_view(message: pb.Rule) -> RuleView:

@@ -15,7 +15,13 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from catalog.api import names
 from catalog.api.paging import PageTokens, page_size
-from catalog.api.replication_convert import rule_message, rule_spec, run_message, spec_message
+from catalog.api.replication_convert import (
+    listed_rule_message,
+    rule_message,
+    rule_spec,
+    run_message,
+    spec_message,
+)
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
 from catalog.errors import InvalidArgument, NotFound
@@ -98,9 +104,9 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServiceServicer):
             self.service.list_rules, after[0] if after else None, size + 1
         )
         page = views[:size]
-        next_token = self.tokens.next(request, (page[-1].spec.name,) if len(views) > size else None)
+        next_token = self.tokens.next(request, (page[-1].name,) if len(views) > size else None)
         return pb.ListRulesResponse(
-            rules=[rule_message(v) for v in page], next_page_token=next_token
+            rules=[listed_rule_message(v) for v in page], next_page_token=next_token
         )
 
     async def DeleteRule(

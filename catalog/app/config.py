@@ -28,12 +28,14 @@ from catalog.store.registries import (
     validate_host,
     validate_name,
 )
-from catalog.yamlerrors import yaml_problem
+from catalog.yamlerrors import load_bounded, yaml_problem
 from replication.spec import RuleSpec
 
 # A serve config lists registries, rules and settings; 4 MiB is thousands of them, and YAML is
 # parsed whole in memory (docs/limits.md).
 MAX_CONFIG_FILE = 4 * 1024 * 1024
+# Values once aliases are expanded: a written file of 4 MiB holds fewer; an alias bomb, billions.
+MAX_CONFIG_VALUES = 1_000_000
 
 
 class _Strict(BaseModel):
@@ -245,7 +247,7 @@ def with_database_from(environ: Mapping[str, str], config: ServeConfig) -> Serve
 
 def load_config(path: Path) -> ServeConfig:
     try:
-        raw: Any = yaml.safe_load(read_capped(path, MAX_CONFIG_FILE))
+        raw: Any = load_bounded(read_capped(path, MAX_CONFIG_FILE), cap=MAX_CONFIG_VALUES)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:

@@ -96,7 +96,7 @@ class ClientSecurity:
 # HTTP/2 pings while a call is open: a connection that died without a word (a host gone, a
 # NAT that forgot it) fails the call in 80 s instead of never. One ping a minute stays within
 # a gRPC server's default tolerance (a ping every 5 minutes without data, two strikes; the
-# server's streams send a message at least every 15 s).
+# server's streams send a message at least every catalog.heartbeats.HEARTBEAT, 15 s).
 KEEPALIVE = (("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000))
 
 

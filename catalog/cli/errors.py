@@ -115,7 +115,8 @@ def reports_errors_as(otherwise: int) -> Callable[[Callable[P, R]], Callable[P, 
 def shell_endings() -> Iterator[None]:
     """Ctrl-C ends a command with one line and 130, not click's "Aborted!" and 1. A reader
     that stops reading (``| head -1``) ends it quietly with 141, as coreutils end: the reader
-    has what it wanted, and a ``pipefail`` script sees what ``cat`` would give it."""
+    has what it wanted, and a ``pipefail`` script sees what ``cat`` would give it. A broken
+    pipe that is not stdout's (a connection, another pipe) stays an error: one line, exit 1."""
     try:
         try:
             yield
@@ -124,7 +125,24 @@ def shell_endings() -> Iterator[None]:
     except KeyboardInterrupt:
         print("xregistry: error: interrupted", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
-    except BrokenPipeError:
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # a connection or another pipe: an error as any other
+            print(f"xregistry: error: closed while written to: {exc.strerror}", file=sys.stderr)
+            raise SystemExit(EXIT_ERROR) from None
         # What is still buffered can go nowhere: /dev/null, so the exit's flush is quiet too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(EXIT_CLOSED_PIPE) from None
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout's reader is gone (``poll`` says POLLERR for a pipe or socket whose other
+    end closed), rather than some other pipe or connection the command wrote to."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # not a file: a test's buffer
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from catalog.lazy import collector_paused
+import sys
 
-# Start-up imports (click's ~20 modules) with the collector paused, then frozen (see there).
-with collector_paused():
-    import sys
-    from typing import IO, Any
+try:
+    from catalog.lazy import collector_paused
 
-    import click
+    # Start-up imports (click's ~20 modules) with the collector paused, then frozen (see there).
+    with collector_paused():
+        from typing import IO, Any
 
-    from catalog import __version__
-    from catalog.cli.errors import EXIT_USAGE, shell_endings
-    from catalog.cli.lazy_group import LazyGroup
-    from catalog.cli.log_options import log_options
-    from catalog.cli.output import FORMATS
+        import click
+
+        from catalog import __version__
+        from catalog.cli.errors import EXIT_USAGE, shell_endings
+        from catalog.cli.lazy_group import LazyGroup
+        from catalog.cli.log_options import log_options
+        from catalog.cli.output import FORMATS
+except KeyboardInterrupt:
+    # Ctrl-C while the command starts ends it as at any other time (cli.errors.shell_endings,
+    # whose import may be what was interrupted): one line and 130, not a traceback.
+    print("xregistry: error: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 # Command name → "module:attribute". A command's module is imported only when it runs (or for
 # --help), so `xregistry replicate once` does not pay for the catalog's, gRPC's or sigstore's
@@ -72,7 +79,10 @@ class RootGroup(LazyGroup):
         **extra: Any,
     ) -> click.Context:
         try:
-            return super().make_context(info_name, args, parent, **extra)
+            # Options are parsed here, and --help or --version printed: a Ctrl-C or a closed
+            # stdout ends it as they end a command (click's own ending would be "Aborted!", 1).
+            with shell_endings():
+                return super().make_context(info_name, args, parent, **extra)
         except click.exceptions.NoArgsIsHelpError:
             raise  # the help text, as asked for
         except click.ClickException as exc:

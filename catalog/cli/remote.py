@@ -23,13 +23,14 @@ from catalog.cli.call_errors import UNREACHED, call_error
 from catalog.cli.channel import ClientSecurity, open_aio_channel, open_channel
 from catalog.cli.errors import ServerUnreachable
 from catalog.cli.pages import TokensByKey
+from catalog.heartbeats import CLIENT_IDLE
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.digest import is_digest
 from catalog.store import views
 
 T = TypeVar("T")
 _TIMEOUT = 60.0
-IDLE = 60.0  # seconds a stream may stay silent: four of the server's heartbeats
+IDLE = CLIENT_IDLE  # seconds a stream may stay silent: four of the server's heartbeats
 # How long the health probe that tells "unreachable" from "a registry behind it is down" waits.
 _PROBE_TIMEOUT = 5.0
 
@@ -71,7 +72,7 @@ class Connection:
     def stream(self, method: Callable[..., Iterable[T]], request: Any) -> Iterator[T]:
         """The messages of a server stream: no deadline for the whole (the server ends it), but
         one of :data:`IDLE` seconds between two messages (the server sends one at least every
-        15 s while it works)."""
+        :data:`catalog.heartbeats.HEARTBEAT` seconds while it works)."""
         call: Any = method(request)
         silent, ended = threading.Event(), threading.Event()
         # Since when the stream waits for the server; None while the caller holds a message

@@ -12,14 +12,14 @@ from collections.abc import Callable
 
 from catalog.api import names
 from catalog.api.paging import MAX_PAGE_SIZE, page_size
-from catalog.api.replication_convert import rule_view, run_view, spec_message
+from catalog.api.replication_convert import listed_rule_view, rule_view, run_view, spec_message
 from catalog.api.v1 import replication_pb2 as pb
 from catalog.api.v1 import replication_pb2_grpc
 from catalog.cli.pages import TokensByKey, every_page
 from catalog.cli.remote import Connection
 from catalog.errors import FailedPrecondition
 from catalog.store.queries import Key, Page
-from replication.service import RuleView, RunView
+from replication.service import RefusedRule, RuleView, RunView
 from replication.spec import RuleSpec
 from replication.statuses import RuleOrigin
 
@@ -55,11 +55,11 @@ class RemoteReplication:
         request = pb.GetRuleRequest(name=names.rule_name(name))
         return rule_view(self._call(self.stub.GetRule, request).rule)
 
-    def list_rules(self) -> list[RuleView]:
-        def page(token: str) -> tuple[list[RuleView], str]:
+    def list_rules(self) -> list[RuleView | RefusedRule]:
+        def page(token: str) -> tuple[list[RuleView | RefusedRule], str]:
             request = pb.ListRulesRequest(page_size=MAX_PAGE_SIZE, page_token=token)
             answer = self._call(self.stub.ListRules, request)
-            return [rule_view(r) for r in answer.rules], answer.next_page_token
+            return [listed_rule_view(r) for r in answer.rules], answer.next_page_token
 
         return every_page(page, "rules")
 

@@ -27,7 +27,10 @@ from catalog.cli.replicate_views import (
     failed_count,
     lag_text,
     last_run_text,
+    listed_json,
     progress_detail,
+    refusals,
+    refused_row,
     rule_json,
     run_detail,
     schedule_text,
@@ -155,15 +158,14 @@ def rule_add(
 def rule_list(output: str) -> None:
     """List the rules with their last run and how far each destination is behind."""
     from catalog.cli.replication_backend import open_replication
+    from replication.service import RuleView
 
-    views = open_replication().list_rules()
+    listed = open_replication().list_rules()
     if output == "json":
-        echo_json([rule_json(v) for v in views])
-        return
-    table(
-        None,
-        ["name", "from", "to", "schedule", "last run", "lag"],
-        [
+        echo_json([listed_json(v) for v in listed])
+    else:
+        columns = ["name", "from", "to", "schedule", "last run", "lag"]
+        rows = [
             (
                 v.spec.name,
                 source_text(v),
@@ -172,9 +174,12 @@ def rule_list(output: str) -> None:
                 last_run_text(v.last_run),
                 lag_text(v.lag),
             )
-            for v in views
-        ],
-    )
+            if isinstance(v, RuleView)
+            else refused_row(v, len(columns))
+            for v in listed
+        ]
+        table(None, columns, rows)
+    refusals(listed)  # the others listed: a script still sees the refusal by the exit code
 
 
 @rule_group.command("remove")
@@ -298,20 +303,24 @@ def status_command(
         else:
             run_detail(run)
         return
-    views = [backend.get_rule(rule)] if rule is not None else backend.list_rules()
+    from replication.service import RuleView
+
+    listed = [backend.get_rule(rule)] if rule is not None else backend.list_rules()
     count = run_count if run_count is not None else (10 if rule is not None else 0)
     runs = backend.list_runs(rule, size=count).items if count else []
     if output == "json":
         if rule is not None:
-            echo_json({**rule_json(views[0]), "runs": runs})
+            echo_json({**listed_json(listed[0]), "runs": runs})
         elif run_count is not None:
-            echo_json({"rules": [rule_json(v) for v in views], "runs": runs})
+            echo_json({"rules": [listed_json(v) for v in listed], "runs": runs})
         else:
-            echo_json([rule_json(v) for v in views])
+            echo_json([listed_json(v) for v in listed])
+        refusals(listed)
         return
+    columns = ["rule", "last run", "finished", "lag", "pending changes"]
     table(
         None,
-        ["rule", "last run", "finished", "lag", "pending changes"],
+        columns,
         [
             (
                 v.spec.name,
@@ -320,7 +329,9 @@ def status_command(
                 lag_text(v.lag, since=True),
                 v.lag.pending_changes,
             )
-            for v in views
+            if isinstance(v, RuleView)
+            else refused_row(v, len(columns))
+            for v in listed
         ],
     )
     if runs:
@@ -346,3 +357,4 @@ def status_command(
                 [columns[0], "rule", *columns[1:]],
                 [(row[0], r.rule, *row[1:]) for row, r in zip(rows, runs, strict=True)],
             )
+    refusals(listed)

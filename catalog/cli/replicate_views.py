@@ -12,7 +12,7 @@ from replication.report import RunReport, planned_order
 from replication.statuses import FAILED_TASK, TaskStatus
 
 if TYPE_CHECKING:
-    from replication.service import Lag, RuleView, RunView
+    from replication.service import Lag, RefusedRule, RuleView, RunView
 
 
 def progress_detail(copied: int, failed: int) -> str:
@@ -124,6 +124,37 @@ def rule_json(view: RuleView) -> dict[str, Any]:
         "last_run": view.last_run,
         "lag": record(view.lag, in_sync=view.lag.in_sync),
     }
+
+
+def refused_row(view: RefusedRule, width: int) -> tuple[str, ...]:
+    """A table's row for a rule this version cannot read: its name, ``refused``, blanks."""
+    return (view.name, "refused", *("",) * (width - 2))
+
+
+def listed_json(view: RuleView | RefusedRule) -> dict[str, Any]:
+    """:func:`rule_json`, or a refused rule's name, origin, times and why."""
+    from replication.service import RefusedRule
+
+    if not isinstance(view, RefusedRule):
+        return rule_json(view)
+    return {
+        "name": view.name,
+        "origin": view.origin,
+        "created_at": view.created_at,
+        "updated_at": view.updated_at,
+        "refused": view.reason,
+    }
+
+
+def refusals(listed: Sequence[RuleView | RefusedRule]) -> None:
+    """After a listing has been printed: FailedPrecondition (one line) naming each stored rule
+    this version cannot read, so that a script sees it as the scheduler does (not run)."""
+    from catalog.errors import FailedPrecondition
+    from replication.service import RefusedRule
+
+    reasons = [view.reason for view in listed if isinstance(view, RefusedRule)]
+    if reasons:
+        raise FailedPrecondition("; ".join(reasons) + " (listed as refused; replace or remove it)")
 
 
 def source_text(view: RuleView) -> str:

@@ -17,7 +17,7 @@ import click
 from catalog.cli.context import database_url, open_service, server_address
 from catalog.errors import FailedPrecondition
 from catalog.store.queries import Key, Page
-from replication.service import ReplicationService, RuleView, RunView
+from replication.service import RefusedRule, ReplicationService, RuleView, RunView
 from replication.spec import RuleSpec
 from replication.statuses import RuleOrigin
 
@@ -42,7 +42,7 @@ class Replication(Protocol):
 
     def get_rule(self, name: str) -> RuleView: ...
 
-    def list_rules(self) -> list[RuleView]: ...
+    def list_rules(self) -> list[RuleView | RefusedRule]: ...
 
     def delete_rule(self, name: str) -> None: ...
 

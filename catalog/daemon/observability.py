@@ -17,7 +17,7 @@ from catalog.api.access import Access
 from catalog.api.http import HttpListener
 from catalog.api.metrics_http import metrics_app
 from catalog.app.config import ServeConfig
-from replication.service import ReplicationService
+from replication.service import ReplicationService, RuleView
 
 log = logging.getLogger("xregistry.metrics")
 
@@ -74,10 +74,11 @@ def rule_lag(rules: ReplicationService) -> dict[str, tuple[float, int]]:
     while len(found) < MAX_RULES:
         page = rules.list_rules(after, _PAGE)
         for view in page:
-            found[view.spec.name] = (view.lag.seconds, view.lag.pending_changes)
+            if isinstance(view, RuleView):  # a rule this version refuses has no lag to export
+                found[view.name] = (view.lag.seconds, view.lag.pending_changes)
         if len(page) < _PAGE:
             return found
-        after = page[-1].spec.name
+        after = page[-1].name
     log.warning("replication lag exported for the first %d rules only", MAX_RULES)
     return found
 

@@ -595,12 +595,19 @@ class Gate:
                 loaded.policies, facts, policy_version=loaded.version or None, namespace=namespace
             )
 
-    def evaluate_catalog(self, loaded: LoadedPolicy) -> list[CheckResult]:
-        """What ``loaded`` would decide for every tagged image of the catalog (nothing logged)."""
+    def evaluate_catalog(
+        self, loaded: LoadedPolicy, *, stop: threading.Event | None = None
+    ) -> list[CheckResult]:
+        """What ``loaded`` would decide for every tagged image of the catalog (nothing logged).
+
+        Once ``stop`` is set (whoever asked is gone) it ends at the next image, its transaction
+        closed, and what it returns is partial: only for a caller that will not read it."""
         results = []
         known: dict[str, ImageFacts] = {}  # a digest's facts, whichever of its tags asks first
         with self._engine.begin() as connection:
             for host, repository, tag, digest in verifications.tagged_images(connection):
+                if stop is not None and stop.is_set():
+                    break
                 reference = f"{host}/{repository}:{tag}"
                 if digest not in known:
                     known[digest] = self.facts(connection, digest, reference, loaded.trust)

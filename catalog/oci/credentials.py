@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,16 +107,27 @@ def _decode_auth(entry: dict[str, Any], where: str) -> Credentials | None:
     return Credentials(user, password) if user or password else None
 
 
-def _helper_failure(output: bytes) -> str:
-    """What a failed helper said, as one line of at most 300 characters. Its stdout is where it
-    writes the secret when it succeeds: a JSON answer is never quoted, and anything shaped like a
-    credential in its words is redacted."""
+def _first_line(output: bytes) -> str:
+    lines = output.decode(errors="replace").strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+# A run of characters that tokens, passwords and base64 are written in, long enough to be one.
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9+/=_.~@-]{16,}")
+
+
+def _helper_failure(first: str) -> str:
+    """What a failed helper said (its first line), as one line of at most 300 characters. Its
+    stdout is where it writes the secret when it succeeds, and a helper may echo the secret in
+    its error: a JSON answer, a line of one word (a bare secret, however short) or one with a
+    token-like run of 16 characters or more is not quoted; in what is quoted, anything shaped
+    like a credential (``password=…``, ``Bearer …``) is redacted too."""
     from catalog.logs import redact  # only on a failure: no command start pays for it
 
-    lines = output.decode(errors="replace").strip().splitlines()
-    first = lines[0].strip() if lines else ""
     if first.startswith(("{", "[")):
         return "(its JSON output is not quoted: it may hold the secret)"
+    if len(first.split()) == 1 or _TOKEN_LIKE.search(first):
+        return "(its message is not quoted: it may hold the secret)"
     shown = redact(first)
     return shown if len(shown) <= 300 else shown[:299] + "…"
 
@@ -134,10 +146,10 @@ def run_credential_helper(helper: str, host: str) -> Credentials | None:
             f"credential helper {program!r} printed more than {_HELPER_OUTPUT} bytes"
         ) from None
     if done.returncode != 0:
-        message = _helper_failure(done.stdout or done.stderr)
-        if "credentials not found" in message.lower():
+        first = _first_line(done.stdout or done.stderr)
+        if "credentials not found" in first.lower():
             return None
-        raise AuthError(f"credential helper {program!r} failed: {message}")
+        raise AuthError(f"credential helper {program!r} failed: {_helper_failure(first)}")
     try:
         # Bounded as any JSON from elsewhere: deep nesting raised RecursionError, a 5,000-digit
         # number ValueError, each a traceback.

@@ -75,3 +75,88 @@ def test_a_closed_stdout_ends_quietly_with_141(tmp_path: Path) -> None:
         os.close(write)
         _, stderr = process.communicate(timeout=60)
     assert (process.returncode, stderr) == (141, "")
+
+
+# A command that lists, then writes to a connection whose peer is gone (Python ignores SIGPIPE:
+# the write raises BrokenPipeError, as a registry's or a server's socket would).
+_PEER_GONE = """
+import socket
+from catalog.cli.errors import shell_endings
+mine, peer = socket.socketpair()
+peer.close()
+with shell_endings():
+    print("listed")
+    mine.sendall(b"x" * 100_000)
+"""
+
+
+def test_a_broken_pipe_to_a_peer_is_an_error_not_a_quiet_141() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _PEER_GONE], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (1, "listed\n"), done.stderr  # old code: 141, quiet
+    assert done.stderr == "xregistry: error: closed while written to: Broken pipe\n"
+
+
+def test_a_broken_pipe_to_a_peer_with_stdout_closed_too_is_141() -> None:
+    read, write = os.pipe()
+    os.close(read)
+    with subprocess.Popen(
+        [sys.executable, "-c", _PEER_GONE],
+        cwd=REPO,
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        os.close(write)
+        _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (141, "")
+
+
+def test_help_and_version_into_a_closed_pipe_end_quietly_with_141() -> None:
+    """Printed while the options are parsed, before any command runs (click's ending was 1)."""
+    for words in (("--help",), ("--version",), ("registry", "list", "--help")):
+        read, write = os.pipe()
+        os.close(read)
+        with subprocess.Popen(
+            [*XREGISTRY, *words], cwd=REPO, stdout=write, stderr=subprocess.PIPE, text=True
+        ) as process:
+            os.close(write)
+            _, stderr = process.communicate(timeout=60)
+        assert (process.returncode, stderr) == (141, ""), words
+
+
+# A Ctrl-C is a KeyboardInterrupt raised wherever the interpreter is: here, deterministically,
+# as the start-up imports click (the console script's own import line follows), or as the
+# root's --output is parsed.
+_WHILE_IMPORTING = """
+import sys
+assert "click" not in sys.modules
+class Interrupted:
+    def find_spec(self, name, path=None, target=None):
+        if name == "click":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Interrupted())
+from catalog.cli.main import main
+main(prog_name="xregistry")
+"""
+_WHILE_PARSING = """
+import click
+def interrupted(self, value, param, ctx):
+    raise KeyboardInterrupt
+click.Choice.convert = interrupted
+from catalog.cli.main import main
+main(["-o", "json", "registry", "list"], prog_name="xregistry")
+"""
+
+
+def test_ctrl_c_while_starting_is_one_line_and_130() -> None:
+    for moment in (_WHILE_IMPORTING, _WHILE_PARSING):
+        done = subprocess.run(
+            [sys.executable, "-c", moment], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (
+            130,
+            "",
+            "xregistry: error: interrupted\n",
+        ), moment

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,3 +125,47 @@ def test_the_reader_reads_up_to_its_cap(tmp_path: Path) -> None:
         read_capped("/dev/zero", 4096, pipes=True)
     with pytest.raises(IsADirectoryError):
         read_capped(tmp_path, 4096, pipes=True)
+
+
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    # A writer blocked in open(2) wakes when a reader opens the FIFO: the reader's open is seen.
+    fifo = hostile_files(tmp_path)["fifo"]
+    woke = threading.Event()
+
+    def writer() -> None:
+        fd = os.open(fifo, os.O_WRONLY)
+        woke.set()
+        os.close(fd)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    wchan = Path(f"/proc/self/task/{thread.native_id}/wchan")
+    deadline = time.monotonic() + 10
+    while wchan.read_text() != "wait_for_partner":  # the writer is in its open, waiting
+        assert time.monotonic() < deadline, wchan.read_text()
+        time.sleep(0.01)
+    with pytest.raises(FileRefused, match="not a regular file"):
+        read_capped(fifo, 4096)
+    opened = woke.wait(1.0)
+    os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # let the writer go either way
+    thread.join(5)
+    assert not opened, "the FIFO was opened before it was refused"
+
+
+def test_a_file_replaced_while_opened_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race between the check and the open: the path names another file once opened.
+    checked, other = tmp_path / "checked", tmp_path / "other"
+    checked.write_bytes(b"checked")
+    other.write_bytes(b"other")
+    real_open = os.open
+
+    def swapping_open(path: Any, flags: int, *args: Any) -> int:
+        if Path(path) == checked:
+            os.replace(other, checked)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", swapping_open)
+    with pytest.raises(FileRefused, match="replaced while it was opened"):
+        read_capped(checked, 4096)

@@ -303,3 +303,41 @@ async def test_commands_against_a_server(served: Served, rng: random.Random) -> 
     down = await Xregistry(server=f"127.0.0.1:{free_port()}")("replicate", "rule", "list")
     assert down.exit_code == 7
     assert "cannot reach the xregistry server" in down.stderr
+
+
+async def test_a_stored_rule_this_version_refuses_is_listed_as_refused(
+    served: Served, tmp_path: Path
+) -> None:
+    """A rule row written before the tag-glob check (directly into the database): the listing
+    shows the other rules and marks that one, then exits 1 with one line naming it, on the
+    database and through the server alike (the old code failed the whole listing, exit 2)."""
+    from sqlalchemy import select
+
+    from replication.models import ReplicationRule
+
+    remote = Xregistry(server=served.address)
+    local = Xregistry(database=f"sqlite:///{tmp_path / 'served.db'}")
+    for name in ("bad", "good"):
+        await remote.ok("replicate", "rule", "add", name, "--from", "src", "--to", f"dst/{name}",
+                        "--tags", "v*")  # fmt: skip
+    with served.sessions.begin() as session:
+        row = session.scalars(select(ReplicationRule).where(ReplicationRule.name == "bad")).one()
+        row.spec = {**row.spec, "tags": {**row.spec["tags"], "globs": ["v[0-9]*"]}}
+    for xregistry in (local, remote):
+        for words in (("rule", "list"), ("status",)):
+            listed = await xregistry("replicate", *words)
+            assert listed.exit_code == 1, (words, listed.output, listed.exception)
+            [line] = listed.stderr.splitlines()
+            assert line.startswith("xregistry: error: stored rule 'bad': replication rule: ")
+            assert line.endswith(" (listed as refused; replace or remove it)")
+            names = [row.split()[0] for row in listed.stdout.splitlines()[1:]]
+            assert names == ["bad", "good"], listed.stdout
+            assert listed.stdout.splitlines()[1].split()[1] == "refused"
+            as_json = await xregistry("replicate", *words, "-o", "json")
+            assert (as_json.exit_code, as_json.stderr) == (1, listed.stderr)
+            bad, good = json.loads(as_json.stdout)
+            assert (bad["name"], good["name"]) == ("bad", "good")
+            assert bad["refused"] == line.removeprefix("xregistry: error: ").removesuffix(
+                " (listed as refused; replace or remove it)"
+            )
+            assert good["tags"]["globs"] == ["v*"]

@@ -73,3 +73,17 @@ async def test_a_stored_rule_with_a_class_is_refused_by_name_and_the_others_run(
     with pytest.raises(InvalidArgument, match=r"^stored rule 'bad': "):
         service.get_rule("bad")
     assert service.get_rule("good").spec.tags.globs == ["v*"]
+
+
+def test_the_lag_metrics_skip_a_stored_rule_this_version_refuses(tmp_path: Path) -> None:
+    """The other rules' lag is still exported (the old code failed the whole refresh)."""
+    from catalog.daemon.observability import rule_lag
+
+    sessions = catalog(tmp_path, "127.0.0.1:1", "127.0.0.1:2")
+    service = ReplicationService(sessions)
+    for name in ("bad", "good"):
+        service.put_rule(RuleSpec(name=name, source="src", destination="dst", prefix=name))
+    with sessions.begin() as session:
+        row = session.scalars(select(ReplicationRule).where(ReplicationRule.name == "bad")).one()
+        row.spec = {**row.spec, "tags": {**row.spec["tags"], "globs": ["v[0-9]*"]}}
+    assert list(rule_lag(service)) == ["good"]

@@ -203,4 +203,4 @@ def test_config_rules_are_changed_in_the_file_only(sessions: sessionmaker[Sessio
         service.delete_rule("from-file")
     assert service.get_rule("from-file").origin == "config"
     assert service.apply_config_rules([]) == ["from-file"]  # gone from the file: gone
-    assert [view.spec.name for view in service.list_rules()] == ["mirror"]
+    assert [view.name for view in service.list_rules()] == ["mirror"]

@@ -254,6 +254,7 @@ class Rule(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     LAST_RUN_FIELD_NUMBER: _builtins.int
     LAG_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Identifier. The rule's resource name, `rules/{rule}`."""
     source: _builtins.str
@@ -286,6 +287,12 @@ class Rule(_message.Message):
     """Optional. Run when indexing the source registry sees a matching tag appear or move."""
     origin: Global___RuleOrigin.ValueType
     """Output only. Where the rule came from."""
+    refused: _builtins.str
+    """Output only. Set in a listing when this version of the server cannot read the stored rule
+    (a check it now fails, such as a tag glob with a `[...]` class): one line saying why. Only
+    `name`, `origin`, `create_time` and `update_time` are then set; the rule does not run
+    until it is replaced or deleted.
+    """
     @_builtins.property
     def include(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Optional. Repositories to copy, as globs: `acme/**` (any depth), `acme/*` (one level),
@@ -350,10 +357,11 @@ class Rule(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         last_run: Global___Run | None = ...,
         lag: Global___Lag | None = ...,
+        refused: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "lag", b"lag", "last_run", b"last_run", "rename", b"rename", "schedule", b"schedule", "tags", b"tags", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "create_time", b"create_time", "destination", b"destination", "exclude", b"exclude", "include", b"include", "lag", b"lag", "last_run", b"last_run", "name", b"name", "on_index", b"on_index", "origin", b"origin", "policy", b"policy", "prefix", b"prefix", "referrers", b"referrers", "rename", b"rename", "schedule", b"schedule", "source", b"source", "strip", b"strip", "tags", b"tags", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "create_time", b"create_time", "destination", b"destination", "exclude", b"exclude", "include", b"include", "lag", b"lag", "last_run", b"last_run", "name", b"name", "on_index", b"on_index", "origin", b"origin", "policy", b"policy", "prefix", b"prefix", "referrers", b"referrers", "refused", b"refused", "rename", b"rename", "schedule", b"schedule", "source", b"source", "strip", b"strip", "tags", b"tags", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

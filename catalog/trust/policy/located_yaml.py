@@ -3,8 +3,9 @@
 PyYAML's ``safe_load`` forgets positions; its composed node tree keeps them. We compose with the
 safe loader, build plain Python values ourselves and record, for every mapping key and sequence
 item, the 1-based line it starts on. Duplicate keys are refused (PyYAML would silently keep the
-last one, hiding a half-edited rule), and the size of the expanded document is bounded so an
-alias bomb cannot stall a server that accepts policies over its API.
+last one, hiding a half-edited rule), and the size of the expanded document is bounded before it
+is built (``yamlerrors.check_expansion``) so an alias bomb cannot stall a server that accepts
+policies over its API.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from yaml.events import Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from catalog.trust.policy.errors import PolicyError, Problem, YamlPath
-from catalog.yamlerrors import yaml_problem
+from catalog.yamlerrors import check_expansion, yaml_problem
 
 MAX_TEXT = 1 << 20  # a policy set is hand-written configuration; 1 MiB is generous
-MAX_NODES = 100_000  # values after alias expansion
+MAX_NODES = 100_000  # values and keys after alias expansion
 MAX_DEPTH = 64
 _MERGE = "tag:yaml.org,2002:merge"
 
@@ -52,6 +53,7 @@ def load_located(text: str, source: str) -> LocatedDocument:
         node = loader.get_single_node()
         if node is None:
             raise PolicyError([Problem(source, 1, (), "empty document: expected a policy")])
+        check_expansion(node, MAX_NODES)
         builder = _Builder(loader, source)
         data = builder.build(node, (), 0)
         return LocatedDocument(data, builder.lines, source)
@@ -91,15 +93,11 @@ class _Builder:
         self.loader = loader
         self.source = source
         self.lines: dict[YamlPath, int] = {}
-        self.count = 0
 
     def _fail(self, node: Node, path: YamlPath, message: str) -> PolicyError:
         return PolicyError([Problem(self.source, node.start_mark.line + 1, path, message)])
 
     def build(self, node: Node, path: YamlPath, depth: int) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise self._fail(node, path, f"more than {MAX_NODES} values (aliases expanding?)")
         if depth > MAX_DEPTH:
             raise self._fail(node, path, f"nested deeper than {MAX_DEPTH} levels")
         if path not in self.lines:

@@ -1,0 +1,95 @@
+"""An ``EvaluateCatalog`` whose client leaves stops judging: a real server and registry, a real
+gRPC client that cancels while the first image is judged. On the old code the server's thread
+judged every image to the end, its transaction open, for no one."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from catalog.api.v1 import gate_pb2, gate_pb2_grpc
+from catalog.app.config import RegistryConfig, ServeConfig
+from catalog.daemon import Server
+from catalog.gate.checker import Gate
+from catalog.oci.client import RegistryClient
+from tests.gate.test_gate_e2e import _index
+from tests.harness.images import build_image
+from tests.harness.registry import RunningRegistry
+from tests.pushing import push_built
+from tests.signing import key_policy
+
+IMAGES = 6
+
+
+@pytest.fixture
+async def channel(
+    fresh_registry: RunningRegistry, tmp_path: Path
+) -> AsyncIterator[tuple[grpc.aio.Channel, str]]:
+    rng = random.Random(7)
+    async with RegistryClient(fresh_registry.host) as client:
+        for i in range(IMAGES):
+            image = build_image(rng, layers=1, layer_size=512)
+            await push_built(client, f"shop/app{i}", image, "1")
+    config = ServeConfig(
+        database=f"sqlite:///{tmp_path / 'catalog.db'}",
+        listen="127.0.0.1:0",
+        registries=[RegistryConfig(name="local", host=fresh_registry.host)],
+    )
+    server = Server(config)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as opened:
+            await _index(opened)
+            yield opened, fresh_registry.host
+    finally:
+        await server.stop()
+
+
+async def test_a_cancelled_evaluation_stops_judging(
+    channel: tuple[grpc.aio.Channel, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened, host = channel
+    judged: list[str] = []  # the images whose facts the server's thread gathered
+    first = threading.Event()
+    release = threading.Event()
+    stops: list[threading.Event] = []
+    ended = threading.Event()
+    facts, evaluate_catalog = Gate.facts, Gate.evaluate_catalog
+
+    def counted_facts(self: Gate, session: Any, digest: str, *args: Any) -> Any:
+        judged.append(digest)
+        first.set()
+        release.wait(30)  # the first image is judged until the client has left
+        return facts(self, session, digest, *args)
+
+    def watched(self: Gate, loaded: Any, **options: Any) -> Any:
+        stops.extend(v for v in options.values() if isinstance(v, threading.Event))
+        try:
+            return evaluate_catalog(self, loaded, **options)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(Gate, "facts", counted_facts)
+    monkeypatch.setattr(Gate, "evaluate_catalog", watched)
+    stub = gate_pb2_grpc.GateServiceStub(opened)
+    policy = key_policy(host, ec.generate_private_key(ec.SECP256R1()))
+    call = stub.EvaluateCatalog(gate_pb2.EvaluateCatalogRequest(source=policy))
+    reading = asyncio.ensure_future(call.read())
+    assert await asyncio.to_thread(first.wait, 30)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    # The server hears of it on this event loop: a few seconds at most, even on a busy machine.
+    stop = stops[0] if stops else threading.Event()  # the old code had none to set
+    await asyncio.to_thread(stop.wait, 5)
+    release.set()
+    assert await asyncio.to_thread(ended.wait, 30)
+    assert len(judged) == 1, f"judged {len(judged)} of {IMAGES} images after the client left"
