@@ -15,7 +15,7 @@ import time
 from catalog.errors import InvalidArgument
 from catalog.oci.client import RegistryClient, RegistryOptions
 from replication.image import RunState, replicate_image
-from replication.planner import RepositoryPlan, plan
+from replication.planner import RepositoryPlan, planned
 from replication.report import ImageError, ProgressCallback, RunReport
 from replication.rules import Rewrite, Rule
 from replication.stores import LayoutStore, RegistryStore, Store, is_layout
@@ -63,9 +63,6 @@ async def replicate(
         def unlisted(repository: str, reason: str) -> None:
             report.errors.append(ImageError(repository, "", reason))
 
-        plans = await plan(source, rule, unlisted)
-        report.images_total = sum(len(p.tags) for p in plans)
-        _notify(on_progress, report)
         state = RunState(rule, source, destination, dry_run=dry_run)
         limit = asyncio.Semaphore(parallel)
 
@@ -74,7 +71,21 @@ async def replicate(
                 await replicate_image(state, repository, tag, report)
             _notify(on_progress, report)
 
-        await asyncio.gather(*(one(p, tag) for p in plans for tag in p.tags))
+        # A repository's images start as soon as its tags are listed, not after every
+        # repository's: the destination's look-ups then overlap the source's listings.
+        images: list[asyncio.Future[None]] = []
+        try:
+            async with contextlib.aclosing(planned(source, rule, unlisted)) as repositories:
+                async for repository in repositories:
+                    report.images_total += len(repository.tags)
+                    _notify(on_progress, report)
+                    images += [asyncio.ensure_future(one(repository, t)) for t in repository.tags]
+            _notify(on_progress, report)
+            await asyncio.gather(*images)
+        finally:  # a listing that raised (or a cancelled run) leaves no image running
+            for image in images:
+                image.cancel()
+            await asyncio.gather(*images, return_exceptions=True)
     report.seconds = time.monotonic() - started
     return report
 

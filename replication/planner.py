@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -39,25 +39,53 @@ class RepositoryPlan(NamedTuple):
 
 
 async def plan(source: Store, rule: Rule, on_error: ErrorSink) -> list[RepositoryPlan]:
-    """Every selected repository with its selected tags. A repository that cannot be listed or
-    renamed, or whose destination name another selected repository's is too, is reported
-    through ``on_error`` and left out."""
+    """Every selected repository with its selected tags, in the order of their names. A
+    repository that cannot be listed or renamed, or whose destination name another selected
+    repository's is too, is reported through ``on_error`` and left out."""
+    destinations = await _selected(source, rule, on_error)
+    found = await asyncio.gather(
+        *(_one(source, rule, n, d, on_error) for n, d in destinations.items())
+    )
+    return [p for p in found if p is not None]
+
+
+async def planned(
+    source: Store, rule: Rule, on_error: ErrorSink
+) -> AsyncGenerator[RepositoryPlan, None]:
+    """:func:`plan`'s repositories each as soon as its tags are listed (in no set order): a
+    run can start a repository's images while the others' listings are still on their way."""
+    destinations = await _selected(source, rule, on_error)
+    listings = [
+        asyncio.ensure_future(_one(source, rule, n, d, on_error)) for n, d in destinations.items()
+    ]
+    try:
+        for listed in asyncio.as_completed(listings):
+            found = await listed
+            if found is not None:
+                yield found
+    finally:  # a consumer that stops early (it failed) leaves no listing running
+        for listing in listings:
+            listing.cancel()
+        await asyncio.gather(*listings, return_exceptions=True)
+
+
+async def _selected(source: Store, rule: Rule, on_error: ErrorSink) -> dict[str, str]:
     names = rule.repositories.named()
     if names is None:
         names = [name async for name in source.repositories() if rule.repositories.matches(name)]
-    destinations = _destinations(sorted(set(names)), rule, on_error)
+    return _destinations(sorted(set(names)), rule, on_error)
 
-    async def one(name: str, destination: str) -> RepositoryPlan | None:
-        try:
-            listing = [tag async for tag in source.tags(name)]
-            tags = await select_tags(source.repository(name), listing, rule.tags)
-        except (OCIError, CatalogError) as exc:
-            on_error(name, str(exc))
-            return None
-        return RepositoryPlan(name, destination, tuple(tags), frozenset(listing))
 
-    found = await asyncio.gather(*(one(n, d) for n, d in destinations.items()))
-    return [p for p in found if p is not None]
+async def _one(
+    source: Store, rule: Rule, name: str, destination: str, on_error: ErrorSink
+) -> RepositoryPlan | None:
+    try:
+        listing = [tag async for tag in source.tags(name)]
+        tags = await select_tags(source.repository(name), listing, rule.tags)
+    except (OCIError, CatalogError) as exc:
+        on_error(name, str(exc))
+        return None
+    return RepositoryPlan(name, destination, tuple(tags), frozenset(listing))
 
 
 def _destinations(names: list[str], rule: Rule, on_error: ErrorSink) -> dict[str, str]:

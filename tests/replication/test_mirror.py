@@ -8,9 +8,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.oci.client import RegistryClient
+from replication.engine import replicate
 from tests.harness.images import build_artifact, build_image, referrers_tag
 from tests.index.conftest import Corpus, populate
 from tests.replication.conftest import (
+    OPTIONS,
     Pair,
     assert_mirrored,
     digest_of,
@@ -170,3 +172,26 @@ async def test_a_new_signature_on_an_unchanged_image_arrives_with_the_next_run(
     assert (report.counts.referrers_copied, report.counts.manifests_copied) == (1, 1)
     tag = signature_tag(image.digest)
     assert await digest_of(pair.destination.host, "shop/api", tag) == again.digest
+
+
+async def test_a_repository_is_copied_while_another_is_still_being_listed(
+    pair: Pair, rng: random.Random
+) -> None:
+    """Images start as their repository's tags are listed: a slow listing holds up its own
+    repository's images only, and the run still counts and copies every image."""
+    await push_to(pair.source.host, "shop/api", build_image(rng, layers=1), "1.0")
+    await push_to(pair.source.host, "shop/web", build_image(rng, layers=1), "2.0")
+    pair.source_proxy.hang(1, 1.0, match="^/v2/shop/web/tags/list", method="GET")
+    seen: list[tuple[int, int]] = []
+
+    report = await replicate(
+        pair.rule(),
+        source_options=OPTIONS,
+        destination_options=OPTIONS,
+        on_progress=lambda r: seen.append((r.images_done, r.images_total)),
+    )
+
+    assert pair.source_proxy.pending() == 0
+    assert (1, 1) in seen  # shop/api done while shop/web's listing was held
+    assert (report.images_total, report.images.copied, report.errors) == (2, 2, [])
+    await assert_mirrored(pair.source.host, pair.destination.host)
