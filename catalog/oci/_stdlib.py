@@ -384,8 +384,7 @@ class StdlibTransport(HTTPTransport):
                 connection.reused = True
                 return connection
             connection.abort()
-        parts = urlsplit(f"{scheme}://{netloc}")
-        host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
+        host, port = _address(scheme, netloc)
         tls = self._context() if scheme == "https" else None
         loop = asyncio.get_running_loop()
         limit = self.options.connect_timeout
@@ -420,6 +419,21 @@ class StdlibTransport(HTTPTransport):
         until_headers: float | None,
         redirects: bool,
     ) -> Answer:
+        try:
+            return await self._follow(method, url, headers, body, total, until_headers, redirects)
+        except ValueError as exc:  # a backstop: urllib refusing a URL (a Location) it was handed
+            raise self._unusable("a URL that cannot be parsed", url) from exc
+
+    async def _follow(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | AsyncIterable[bytes] | None,
+        total: float | None,
+        until_headers: float | None,
+        redirects: bool,
+    ) -> Answer:
         now = asyncio.get_running_loop().time()
         deadline = None if total is None else now + total
         headers_by = None if until_headers is None else now + until_headers
@@ -444,8 +458,12 @@ class StdlibTransport(HTTPTransport):
             if redirected >= MAX_REDIRECTS:
                 raise self._redirect_loop(redirected, url)
             target = urljoin(url, location)
-            if urlsplit(target).scheme not in ("http", "https") or not urlsplit(target).hostname:
-                raise self._unusable(f"redirected to {location[:200]!r}, not an HTTP URL", url)
+            try:
+                _address(urlsplit(target).scheme, urlsplit(target).netloc)
+            except _Malformed:
+                raise self._unusable(
+                    f"redirected to {location[:200]!r}, not an HTTP URL", url
+                ) from None
             if _origin(target) != _origin(url):
                 # Credentials stay with the host they were meant for (a blob's storage is not).
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
@@ -545,6 +563,20 @@ def _request_head(
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), chunked
     except UnicodeEncodeError:
         raise _Malformed("a header value outside latin-1") from None
+
+
+def _address(scheme: str, netloc: str) -> tuple[str, int]:
+    """The host and port to connect to; :class:`_Malformed` for a URL (a ``Location`` of the
+    registry's) not HTTP, without a host, or with a port that is no port (``:abc``,
+    ``:99999``: urllib raises ``ValueError``)."""
+    parts = urlsplit(f"{scheme}://{netloc}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise _Malformed("a URL without an HTTP scheme, a host, or a port from 1 to 65535")
+    return parts.hostname, port or (443 if scheme == "https" else 80)
 
 
 def _origin(url: str) -> tuple[str, str]:

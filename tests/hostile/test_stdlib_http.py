@@ -17,8 +17,9 @@ import pytest
 
 from catalog.oci._stdlib import MAX_HEADERS, MAX_LINE
 from catalog.oci.client import RegistryClient, RegistryOptions
+from catalog.oci.digest import Digest
 from catalog.oci.errors import BadResponse, RegistryUnavailable
-from tests.hostile.registry_fakes import Fake, Request, serve, trickle
+from tests.hostile.registry_fakes import Fake, Request, send, serve, trickle
 from tests.hostile.test_registry_client import FAST, failure
 
 TAGS = json.dumps({"name": "app", "tags": ["v1", "v2"]}).encode()
@@ -226,3 +227,31 @@ async def test_connections_are_kept_alive_and_reused(clients: list[RegistryClien
             assert await tags(client) == ["v1", "v2"]
         await client.close()
     assert len(opened) == 1
+
+
+@pytest.mark.parametrize("port", [b"abc", b"99999", b"0"])
+async def test_a_location_with_a_bad_port_is_an_unusable_answer(
+    clients: list[RegistryClient], port: bytes
+) -> None:
+    """urllib raises ValueError for such a port: it must not escape as a traceback."""
+    raw = b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%b/x\r\nContent-Length: 0\r\n\r\n"
+    with answering(raw % port) as fake:
+        error, _ = await failure(tags(make(clients, fake)), within=5)
+    assert isinstance(error, BadResponse)
+    assert "unusable answer" in str(error)
+
+
+async def test_an_upload_location_with_a_bad_port_is_an_unusable_answer(
+    clients: list[RegistryClient],
+) -> None:
+    """An upload session's Location is the next request's URL, not a redirect."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 202, headers={"Location": "http://127.0.0.1:abc/upload"})
+
+    with serve(handle) as fake:
+        client = make(clients, fake)
+        blob = b"x" * 10
+        error, _ = await failure(client.push_blob("app", Digest.of(blob), blob), within=5)
+    assert isinstance(error, BadResponse)
+    assert "unusable answer" in str(error)
