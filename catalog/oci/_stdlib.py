@@ -109,23 +109,27 @@ async def _line(reader: asyncio.StreamReader) -> bytes:
     return line[:-2] if line.endswith(b"\r\n") else line[:-1]
 
 
+def _field(line: bytes) -> tuple[str, str]:
+    """One header (or trailer) line's lower-cased name and value."""
+    if line[0] in b" \t":
+        raise _Malformed("a folded header line (obsolete line folding is refused)")
+    name, colon, value = line.partition(b":")
+    if not colon or not _is_token(name):
+        raise _Malformed(f"a header line without a field name: {line[:60]!r}")
+    value = value.strip(b" \t")
+    if not _is_clean(value):
+        raise _Malformed(f"a control character in header {name[:60].decode()!r}")
+    return name.decode().lower(), value.decode("latin-1")
+
+
 async def _fields(reader: asyncio.StreamReader) -> dict[str, str]:
-    """A head's (or a chunked body's trailer's) fields, up to the empty line."""
+    """A head's fields, up to the empty line."""
     fields: dict[str, str] = {}
     for _ in range(MAX_HEADERS + 1):
         line = await _line(reader)
         if not line:
             return fields
-        if line[0] in b" \t":
-            raise _Malformed("a folded header line (obsolete line folding is refused)")
-        name, colon, value = line.partition(b":")
-        if not colon or not _is_token(name):
-            raise _Malformed(f"a header line without a field name: {line[:60]!r}")
-        value = value.strip(b" \t")
-        if not _is_clean(value):
-            raise _Malformed(f"a control character in header {name[:60].decode()!r}")
-        text = value.decode("latin-1")
-        key = name.decode().lower()
+        key, text = _field(line)
         if key in fields:
             if key in ("content-length", "transfer-encoding") and fields[key] != text:
                 raise _Malformed(f"two different {key} headers")
@@ -203,17 +207,23 @@ class _Connection:
             self.writer.transport.abort()
 
 
+# Where a chunked body stands between chunks' data: its size line next, the CRLF ending a chunk,
+# or a line of its trailer.
+_SIZE, _END, _TRAILER = range(3)
+
+
 class _Body:
     """An answer's body, read as it is framed; the connection is free once it is read whole."""
 
-    __slots__ = ("_answer", "_chunked", "_done", "_left", "_started")
+    __slots__ = ("_answer", "_chunked", "_done", "_left", "_phase", "_trailer")
 
     def __init__(self, answer: _Answer, head: _Head) -> None:
         self._answer = answer
         self._chunked = head.chunked
-        self._left = head.length  # of the body, or of the current chunk (0: the next size)
+        self._left = head.length  # of the body, or of the current chunk (0: see _phase)
         self._done = head.length == 0
-        self._started = False  # a chunked body past its first chunk's size
+        self._phase = _SIZE
+        self._trailer = 0  # trailer lines read
 
     @property
     def done(self) -> bool:
@@ -233,7 +243,8 @@ class _Body:
         if self._done:
             return b""
         # A caller's own deadline may cancel this (the throughput window): every await below
-        # leaves the stream and this state as they were, so the next call goes on.
+        # consumes bytes only when it completes, and the state changes only after it does,
+        # so the next call goes on where this one stopped.
         return await self._answer.step(self._piece(READ_CHUNK), keep=True)
 
     async def _piece(self, n: int) -> bytes:
@@ -246,23 +257,26 @@ class _Body:
 
     async def _next_chunk(self, n: int) -> bytes:
         reader = self._answer.connection.reader
-        if self._started and await _line(reader):  # the CRLF ending the chunk before
-            raise _Cut("a chunk longer than its size")
-        size = await _line(reader)
-        digits = size.split(b";", 1)[0].strip()
-        if not digits or len(digits) > _MAX_CHUNK_DIGITS or not digits.isalnum():
-            raise _Cut(f"a bad chunk size {size[:40]!r}")
-        try:
-            left = int(digits, 16)
-        except ValueError:
-            raise _Cut(f"a bad chunk size {size[:40]!r}") from None
-        # Set once the size line is read whole: a cancelled read leaves the state as it was.
-        self._left, self._started = left, True
-        if left == 0:
-            await _fields(reader)  # the trailer, bounded as a head is
-            self._done = True
-            return b""
-        return await self._data(n)
+        while True:  # one line per turn, its effect recorded before the next read
+            line = await _line(reader)
+            if self._phase == _END:
+                if line:
+                    raise _Cut("a chunk longer than its size")
+                self._phase = _SIZE
+            elif self._phase == _SIZE:
+                left = _chunk_size(line)
+                if left:
+                    self._left, self._phase = left, _END
+                    return await self._data(n)
+                self._phase = _TRAILER
+            elif line:  # a trailer's field, bounded as a head's are
+                _field(line)
+                self._trailer += 1
+                if self._trailer > MAX_HEADERS:
+                    raise _Malformed(f"more than {MAX_HEADERS} header lines")
+            else:
+                self._done = True
+                return b""
 
     async def _data(self, n: int) -> bytes:
         left = self._left
@@ -276,6 +290,16 @@ class _Body:
         if not self._left and not self._chunked:
             self._done = True
         return piece
+
+
+def _chunk_size(line: bytes) -> int:
+    digits = line.split(b";", 1)[0].strip()
+    if not digits or len(digits) > _MAX_CHUNK_DIGITS or not digits.isalnum():
+        raise _Cut(f"a bad chunk size {line[:40]!r}")
+    try:
+        return int(digits, 16)
+    except ValueError:
+        raise _Cut(f"a bad chunk size {line[:40]!r}") from None
 
 
 class _Sent:

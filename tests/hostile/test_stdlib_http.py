@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from catalog.oci._stdlib import MAX_HEADERS, MAX_LINE
+from catalog.oci._stdlib import MAX_HEADERS, MAX_LINE, StdlibTransport
 from catalog.oci.client import RegistryClient, RegistryOptions
 from catalog.oci.digest import Digest
 from catalog.oci.errors import BadResponse, RegistryUnavailable
@@ -255,3 +255,36 @@ async def test_an_upload_location_with_a_bad_port_is_an_unusable_answer(
         error, _ = await failure(client.push_blob("app", Digest.of(blob), blob), within=5)
     assert isinstance(error, BadResponse)
     assert "unusable answer" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (b"5\r\nhello\r\n", b"5\r\nworld\r\n0\r\n\r\n"),  # waiting for the next size line
+        (b"5\r\nhello", b"\r\n5\r\nworld\r\n0\r\n\r\n"),  # for the CRLF ending a chunk
+        (b"5\r\nhello\r\n5\r\nworld\r\n0\r\nX-T: t\r\n", b"X-U: u\r\n\r\n"),  # in the trailer
+    ],
+)
+async def test_a_pause_between_chunks_past_the_throughput_window_loses_no_step(
+    before: bytes, after: bytes
+) -> None:
+    """The throughput window cancels a wait for bytes; the next read goes on where it stood."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer(b"Transfer-Encoding: chunked", body=before))
+        await writer.drain()
+        await asyncio.sleep(0.35)  # longer than the window
+        writer.write(after)
+        await writer.drain()
+
+    options = RegistryOptions(
+        transport="stdlib", retry=FAST, throughput_window=0.25, min_throughput=1
+    )
+    with serve(handle) as fake:
+        transport = StdlibTransport(fake.host, options)
+        try:
+            async with transport.send("GET", "/v2/app/blobs/x", long_answer=True) as resp:
+                got = b"".join([piece async for piece in transport.chunks(resp)])
+        finally:
+            await transport.close()
+    assert got == b"helloworld"
