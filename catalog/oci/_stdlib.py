@@ -26,6 +26,8 @@ from catalog.oci.options import RegistryOptions
 _R = TypeVar("_R")
 _D = TypeVar("_D")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Sent again on a new connection when a reused one proves closed (RFC 9112 §9.3.1), as aiohttp.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # http.client's bounds on an answer's head: a line, and the fields.
 MAX_LINE = 64 * 1024
 MAX_HEADERS = 100
@@ -159,11 +161,14 @@ class _Head:
 
 
 async def _read_head(reader: asyncio.StreamReader, method: str) -> _Head:
-    for _ in range(_MAX_INTERIM + 1):
+    for interim in range(_MAX_INTERIM + 1):
         try:
             line = await _line(reader)
         except _Cut as exc:
-            raise _Stale("the connection ended before an answer") from exc.__cause__
+            cause = exc.__cause__
+            if interim or not isinstance(cause, asyncio.IncompleteReadError) or cause.partial:
+                raise  # a byte of an answer came: the request was taken
+            raise _Stale("the connection ended before an answer") from cause
         version, _, rest = line.partition(b" ")
         code, reason = rest[:3], rest[4:]
         if (
@@ -520,12 +525,8 @@ class StdlibTransport(HTTPTransport):
                     keep=False,
                 )
             except _Stale:
-                if connection.reused and not streamed:
+                if connection.reused and not streamed and method in _IDEMPOTENT:
                     continue  # closed by the registry while idle: once more, on a new one
-                raise
-            except (ConnectionResetError, BrokenPipeError):
-                if connection.reused and not streamed:
-                    continue
                 raise
             return _Answer(self, connection, answered, url, headers, deadline)
 
@@ -538,17 +539,20 @@ class StdlibTransport(HTTPTransport):
         chunked: bool,
     ) -> _Head:
         writer = connection.writer
-        if isinstance(body, AsyncIterable):
-            writer.write(head)
-            async for piece in body:
-                if piece:
-                    writer.write(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
-                    await writer.drain()
-            if chunked:
-                writer.write(b"0\r\n\r\n")
-        else:
-            writer.write(head + body if body else head)
-        await writer.drain()
+        try:
+            if isinstance(body, AsyncIterable):
+                writer.write(head)
+                async for piece in body:
+                    if piece:
+                        writer.write(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
+                        await writer.drain()
+                if chunked:
+                    writer.write(b"0\r\n\r\n")
+            else:
+                writer.write(head + body if body else head)
+            await writer.drain()
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise _Stale("the connection ended before the request was sent") from exc
         return await _read_head(connection.reader, method)
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -288,3 +290,49 @@ async def test_a_pause_between_chunks_past_the_throughput_window_loses_no_step(
         finally:
             await transport.close()
     assert got == b"helloworld"
+
+
+@pytest.mark.parametrize(
+    ("method", "cut", "sent"),
+    [
+        ("GET", b"", 2),  # closed while idle, nothing answered: sent again on a new connection
+        ("PATCH", b"", 1),  # not idempotent: never sent twice
+        ("POST", b"", 1),
+        ("GET", b"HTTP/1.1 20", 1),  # part of an answer came: the request was taken
+        ("GET", b"HTTP/1.1 100 Continue\r\n\r\n", 1),
+    ],
+)
+async def test_a_request_is_replayed_only_when_idempotent_and_unanswered(
+    method: str, cut: bytes, sent: int
+) -> None:
+    """A first request answered on a fresh connection; the second, on that connection kept
+    alive, meets ``cut`` and the connection's end."""
+    received: list[str] = []
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            for n in itertools.count():
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                length = re.search(r"(?i)content-length: *(\d+)", head)
+                await reader.readexactly(int(length[1]) if length else 0)
+                received.append(head.split(" ", 1)[0])
+                if n and head.startswith(method):
+                    writer.write(cut)
+                    break
+                writer.write(answer(b"Content-Length: 2", body=b"{}"))
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0)
+    async with server:
+        host = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        transport = StdlibTransport(host, RegistryOptions(transport="stdlib", retry=FAST))
+        try:
+            async with transport.send("GET", "/v2/") as resp:
+                await transport.read(resp, "ping")
+            with contextlib.suppress(RegistryUnavailable):
+                async with transport.send(method, "/v2/app/x", body=b"DATA", retry=False):
+                    pass
+        finally:
+            await transport.close()
+    assert received.count(method) - (method == "GET") == sent
