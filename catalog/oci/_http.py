@@ -237,8 +237,10 @@ class HTTPTransport(ABC):
             url=url,
         )
 
-    def _unusable(self, why: str, url: str) -> BadResponse:
-        return BadResponse(f"{self.host}: unusable answer: {one_line(why)}", url=url)
+    def _unusable(self, why: str, url: str, sent: Mapping[str, str]) -> BadResponse:
+        """``why`` may quote the answer, which may echo what was ``sent``: its secrets go."""
+        why = one_line(why, sent_secrets(sent))
+        return BadResponse(f"{self.host}: unusable answer: {why}", url=url)
 
     async def _fetch_token(
         self, challenge: Challenge, scopes: list[str], creds: Credentials | None
@@ -491,7 +493,8 @@ class HTTPTransport(ABC):
                     raise refuse()
         except self.broken as exc:
             raise RegistryUnavailable(
-                f"{self.host}: the {what} broke off after {held} bytes: " + one_line(describe(exc)),
+                f"{self.host}: the {what} broke off after {held} bytes: "
+                + one_line(describe(exc), sent_secrets(resp.request_info.headers)),
                 url=str(resp.url),
             ) from exc
         return b"".join(pieces)

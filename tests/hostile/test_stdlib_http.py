@@ -9,16 +9,18 @@ Each fake is a raw HTTP server on 127.0.0.1 (tests/hostile/registry_fakes.py).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from catalog.oci._stdlib import MAX_HEADERS, MAX_LINE, StdlibTransport
 from catalog.oci.client import RegistryClient, RegistryOptions
+from catalog.oci.credentials import Credentials
 from catalog.oci.digest import Digest
 from catalog.oci.errors import BadResponse, RegistryUnavailable
 from tests.hostile.registry_fakes import Fake, Request, send, serve, trickle
@@ -336,3 +338,41 @@ async def test_a_request_is_replayed_only_when_idempotent_and_unanswered(
         finally:
             await transport.close()
     assert received.count(method) - (method == "GET") == sent
+
+
+@pytest.mark.parametrize("kind", ["stdlib", "aiohttp"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda auth: auth + b"\r\n\r\n",  # as the status line
+        lambda auth: b"HTTP/1.1 200 OK\r\n" + auth + b"\r\nContent-Length: 0\r\n\r\n",
+        lambda auth: answer(b"Transfer-Encoding: chunked", body=auth.split()[1] + b"\r\n"),
+    ],
+    ids=["status", "header", "chunk-size"],
+)
+async def test_an_answer_echoing_the_credential_is_not_quoted(
+    kind: str, shape: Callable[[bytes], bytes]
+) -> None:
+    """A malformed answer made of the request's Authorization value: the error names what was
+    wrong without the credential."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        auth = req.headers.get("authorization")
+        if auth is None:
+            writer.write(b'HTTP/1.1 401 U\r\nWWW-Authenticate: Basic realm="r"\r\n')
+            writer.write(b"Content-Length: 0\r\n\r\n")
+        else:
+            writer.write(shape(auth.encode()))
+        await writer.drain()
+
+    secret = Credentials("alice", "hunter2-s3cret")
+    options = RegistryOptions(transport=kind, retry=FAST, credentials=secret)
+    with serve(handle) as fake:
+        client = RegistryClient(fake.host, options)
+        try:
+            error, _ = await failure(tags(client), within=5)
+        finally:
+            await client.close()
+    message = str(error)
+    assert "hunter2" not in message
+    assert base64.b64encode(b"alice:hunter2-s3cret").decode()[:12] not in message
