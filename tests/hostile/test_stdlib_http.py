@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 from collections.abc import AsyncIterator, Callable
+from typing import Literal
 
 import pytest
 
@@ -351,7 +352,7 @@ async def test_a_request_is_replayed_only_when_idempotent_and_unanswered(
     ids=["status", "header", "chunk-size"],
 )
 async def test_an_answer_echoing_the_credential_is_not_quoted(
-    kind: str, shape: Callable[[bytes], bytes]
+    kind: Literal["aiohttp", "stdlib"], shape: Callable[[bytes], bytes]
 ) -> None:
     """A malformed answer made of the request's Authorization value: the error names what was
     wrong without the credential."""
