@@ -483,21 +483,19 @@ class HTTPTransport(ABC):
 
         if resp.content_length is not None and resp.content_length > limit:
             raise refuse()
-        pieces: list[bytes] = []
-        held = 0
+        body = bytearray()  # not a list of pieces: a piece may be a byte or two
         try:
-            while piece := await resp.content.read(min(limit + 1 - held, READ_CHUNK)):
-                pieces.append(piece)
-                held += len(piece)
-                if held > limit:
+            while piece := await resp.content.read(min(limit + 1 - len(body), READ_CHUNK)):
+                body += piece
+                if len(body) > limit:
                     raise refuse()
         except self.broken as exc:
             raise RegistryUnavailable(
-                f"{self.host}: the {what} broke off after {held} bytes: "
+                f"{self.host}: the {what} broke off after {len(body)} bytes: "
                 + one_line(describe(exc), sent_secrets(resp.request_info.headers)),
                 url=str(resp.url),
             ) from exc
-        return b"".join(pieces)
+        return bytes(body)
 
     async def read_json(self, resp: Answer, what: str) -> Any:
         """The JSON body of ``resp``, under the ``json_limit`` (see :meth:`read`); one that
@@ -521,8 +519,7 @@ class HTTPTransport(ABC):
         floor, window = self.options.min_throughput, self.options.throughput_window
         loop = asyncio.get_running_loop()
         waited, received = 0.0, 0
-        pieces: list[bytes] = []
-        held = 0
+        held = bytearray()  # not a list of pieces: a piece may be a byte or two
         while True:
             began = loop.time()
             deadline = asyncio.timeout(window - waited)
@@ -545,13 +542,12 @@ class HTTPTransport(ABC):
                 continue
             if not piece:
                 break
-            pieces.append(piece)
-            held += len(piece)
-            if held >= READ_CHUNK:
-                yield b"".join(pieces)
-                pieces, held = [], 0
-        if pieces:
-            yield b"".join(pieces)
+            held += piece
+            if len(held) >= READ_CHUNK:
+                yield bytes(held)
+                held.clear()
+        if held:
+            yield bytes(held)
 
     async def raise_for(self, resp: Answer) -> None:
         """Raise the typed error a failed answer stands for.

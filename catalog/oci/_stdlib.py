@@ -218,9 +218,14 @@ _SIZE, _END, _TRAILER = range(3)
 
 
 class _Body:
-    """An answer's body, read as it is framed; the connection is free once it is read whole."""
+    """An answer's body, read as it is framed; the connection is free once it is read whole.
 
-    __slots__ = ("_answer", "_chunked", "_done", "_left", "_phase", "_trailer")
+    A chunked body is taken from the stream in blocks and its chunks parsed from them here:
+    a read returns every chunk's data already received, up to its size, not one chunk (a body
+    of tiny chunks would cost a step and an object per chunk).
+    """
+
+    __slots__ = ("_answer", "_buffer", "_chunked", "_done", "_left", "_phase", "_trailer")
 
     def __init__(self, answer: _Answer, head: _Head) -> None:
         self._answer = answer
@@ -229,6 +234,7 @@ class _Body:
         self._done = head.length == 0
         self._phase = _SIZE
         self._trailer = 0  # trailer lines read
+        self._buffer = bytearray()  # of a chunked body: received, not yet parsed
 
     @property
     def done(self) -> bool:
@@ -239,41 +245,64 @@ class _Body:
             return b""
         if n > 0:
             return await self._answer.step(self._piece(n))
-        pieces = []
+        whole = bytearray()
         while not self.done:  # (a property: re-read after each step)
-            pieces.append(await self._answer.step(self._piece(READ_CHUNK)))
-        return b"".join(pieces)
+            whole += await self._answer.step(self._piece(READ_CHUNK))
+        return bytes(whole)
 
     async def readany(self) -> bytes:
         if self._done:
             return b""
-        # A caller's own deadline may cancel this (the throughput window): every await below
-        # consumes bytes only when it completes, and the state changes only after it does,
-        # so the next call goes on where this one stopped.
+        # A caller's own deadline may cancel this (the throughput window): the only await below
+        # is a read of the stream, made with nothing parsed in hand, so the next call goes on.
         return await self._answer.step(self._piece(READ_CHUNK), keep=True)
 
     async def _piece(self, n: int) -> bytes:
-        if self._chunked and not self._left:
+        if not self._chunked:
+            return await self._data(n)
+        reader = self._answer.connection.reader
+        while True:
             try:
-                return await self._next_chunk(n)
+                piece = self._parse(n)
             except _Malformed as exc:  # a line too long, a trailer too large
                 raise _Cut(str(exc)) from None
-        return await self._data(n)
+            if piece or self._done:
+                if self._done and self._buffer:  # bytes past the end: no reuse
+                    self._answer.will_close = True
+                return piece
+            more = await reader.read(READ_CHUNK)
+            if not more:
+                raise _Cut("the connection ended in a chunked body")
+            self._buffer += more
 
-    async def _next_chunk(self, n: int) -> bytes:
-        reader = self._answer.connection.reader
-        while True:  # one line per turn, its effect recorded before the next read
-            line = await _line(reader)
+    def _parse(self, n: int) -> bytes:
+        """The chunks' data in the buffer, up to ``n`` bytes, parsing lines as they come."""
+        buffer, out = self._buffer, bytearray()
+        while len(out) < n and not self._done:
+            if self._left:
+                take = min(self._left, n - len(out), len(buffer))
+                if not take:
+                    break
+                out += buffer[:take]
+                del buffer[:take]  # from the front: cheap for a bytearray
+                self._left -= take
+                continue
+            end = buffer.find(b"\n")
+            if end < 0:
+                if len(buffer) > MAX_LINE:
+                    raise _Malformed(f"a line of the chunked body is over {MAX_LINE} bytes")
+                break
+            if end > MAX_LINE:
+                raise _Malformed(f"a line of the chunked body is over {MAX_LINE} bytes")
+            line = bytes(buffer[: end - 1 if end and buffer[end - 1] == 13 else end])  # 13: CR
+            del buffer[: end + 1]
             if self._phase == _END:
                 if line:
                     raise _Cut("a chunk longer than its size")
                 self._phase = _SIZE
             elif self._phase == _SIZE:
-                left = _chunk_size(line)
-                if left:
-                    self._left, self._phase = left, _END
-                    return await self._data(n)
-                self._phase = _TRAILER
+                self._left = _chunk_size(line)
+                self._phase = _END if self._left else _TRAILER
             elif line:  # a trailer's field, bounded as a head's are
                 _field(line)
                 self._trailer += 1
@@ -281,7 +310,7 @@ class _Body:
                     raise _Malformed(f"more than {MAX_HEADERS} header lines")
             else:
                 self._done = True
-                return b""
+        return bytes(out)
 
     async def _data(self, n: int) -> bytes:
         left = self._left
@@ -292,7 +321,7 @@ class _Body:
         if not piece:
             raise _Cut(f"the body ended {left} bytes short")
         self._left = left - len(piece)
-        if not self._left and not self._chunked:
+        if not self._left:
             self._done = True
         return piece
 
@@ -332,7 +361,7 @@ class _Answer:
         self.url = url
         self.request_info = _Sent(sent)
         self._deadline = deadline
-        self._will_close = head.will_close
+        self.will_close = head.will_close
         self._released = False
         self.content_length = _length(head.fields.get("content-length"))
         self.content = _Body(self, head)
@@ -346,7 +375,7 @@ class _Answer:
         if not self._released:  # once: a connection handed back twice would serve two at once
             self._released = True
             connection = self.connection
-            if self.content.done and not self._will_close:
+            if self.content.done and not self.will_close:
                 self._transport._check_in(connection)
             else:
                 connection.abort()  # a body left unread, or one the connection's end closes
