@@ -34,6 +34,7 @@ MAX_HEADERS = 100
 # Interim (1xx) answers skipped before the final one, and the digits of a chunk's size.
 _MAX_INTERIM = 5
 _MAX_CHUNK_DIGITS = 16
+_HEXDIG = b"0123456789abcdefABCDEF"
 # Checked with bytes and str methods, not regular expressions: compiling a few patterns costs a
 # command more at its start than parsing all its answers.
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -327,13 +328,14 @@ class _Body:
 
 
 def _chunk_size(line: bytes) -> int:
-    digits = line.split(b";", 1)[0].strip()
-    if not digits or len(digits) > _MAX_CHUNK_DIGITS or not digits.isalnum():
+    """A size line's number: 1*HEXDIG, then spaces or tabs only before a ``;`` extension
+    (RFC 9112 §7.1; no sign, no ``0x``, no leading space, as ``int()`` would take)."""
+    digits, semicolon, _ = line.partition(b";")
+    if semicolon:
+        digits = digits.rstrip(b" \t")
+    if not 0 < len(digits) <= _MAX_CHUNK_DIGITS or digits.translate(None, _HEXDIG):
         raise _Cut("a bad chunk size")
-    try:
-        return int(digits, 16)
-    except ValueError:
-        raise _Cut("a bad chunk size") from None
+    return int(digits, 16)
 
 
 class _Sent:

@@ -125,7 +125,7 @@ async def test_a_malformed_head_is_an_unusable_answer(
         # chunks with an extension and a trailer
         answer(
             b"Transfer-Encoding: chunked",
-            body=b"5;ext=1\r\n"
+            body=b"5 \t;ext=1\r\n"
             + TAGS[:5]
             + b"\r\n%x\r\n" % (len(TAGS) - 5)
             + TAGS[5:]
@@ -145,6 +145,13 @@ async def test_a_well_formed_answer_at_the_bounds_is_read(
     [
         (b"zz\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
         (b"1" * 17 + b"\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        # chunk-size = 1*HEXDIG: no 0x, sign, or space but before an extension's ";"
+        (b"0x2\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b"+2\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b" 2\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b"2 \r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b"\x0b2\x0c\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b"2_0\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
         (b"2\r\n{}}\r\n0\r\n\r\n", "longer than its size"),
         (b"ff\r\n{}", "bytes short"),  # the connection ends inside the chunk
         (b"2\r\n{}\r\n0\r\n" + b"X-T: t\r\n" * (MAX_HEADERS + 1) + b"\r\n", "header lines"),
