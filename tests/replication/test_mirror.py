@@ -8,6 +8,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.oci.client import RegistryClient
+from replication.referrers import MAX_DEPTH
 from tests.harness.images import build_artifact, build_image, referrers_tag
 from tests.index.conftest import Corpus, populate
 from tests.replication.conftest import (
@@ -170,3 +171,23 @@ async def test_a_new_signature_on_an_unchanged_image_arrives_with_the_next_run(
     assert (report.counts.referrers_copied, report.counts.manifests_copied) == (1, 1)
     tag = signature_tag(image.digest)
     assert await digest_of(pair.destination.host, "shop/api", tag) == again.digest
+
+
+async def test_a_chain_of_referrers_past_the_depth_cap_fails_that_image(
+    pair: Pair, rng: random.Random
+) -> None:
+    """Each referrer's referrers nest one level of awaits deeper: a hostile chain hundreds deep
+    would raise RecursionError; past MAX_DEPTH the image fails with one line instead."""
+    image = build_image(rng, layers=1)
+    await push_to(pair.source.host, "shop/api", image, "1.0")
+    chain = image
+    for level in range(MAX_DEPTH + 2):
+        chain = build_artifact(chain, "text/plain", b"%d" % level, "text/plain")
+        await push_to(pair.source.host, "shop/api", chain)
+
+    report = await pair.run()
+
+    (error,) = report.errors
+    assert f"nested deeper than {MAX_DEPTH} levels" in error.reason
+    assert "\n" not in error.reason
+    assert report.images.failed == 1
