@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 from catalog.oci._http import MAX_REDIRECTS, READ_CHUNK, Answer, HTTPTransport, Unreachable
 from catalog.oci.credentials import CredentialStore
+from catalog.oci.errors import SizeMismatch
 from catalog.oci.options import RegistryOptions
 
 _R = TypeVar("_R")
@@ -546,18 +547,21 @@ class StdlibTransport(HTTPTransport):
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         streamed = isinstance(body, AsyncIterable)
         head, chunked = _request_head(method, target, parts.netloc, headers, body, streamed)
+        declared = _length(
+            next((v for k, v in headers.items() if k.lower() == "content-length"), None)
+        )
         while True:
             connection = await self._check_out(parts.scheme, parts.netloc, headers_by)
             try:
-                answered = await self._within(
-                    connection,
-                    self._exchange(connection, method, head, body, chunked),
-                    headers_by,
-                    keep=False,
+                answered = await self._exchange(
+                    connection, method, head, body, chunked, headers_by, declared
                 )
             except _Stale:
                 if connection.reused and not streamed and method in _IDEMPOTENT:
                     continue  # closed by the registry while idle: once more, on a new one
+                raise
+            except BaseException:
+                connection.abort()  # a stream of the caller's failed between steps
                 raise
             return _Answer(self, connection, answered, url, headers, deadline)
 
@@ -568,23 +572,39 @@ class StdlibTransport(HTTPTransport):
         head: bytes,
         body: bytes | AsyncIterable[bytes] | None,
         chunked: bool,
+        headers_by: float | None,
+        declared: int | None,
     ) -> _Head:
+        """The request, then the answer's head: each write's drain and the head's read within
+        the read timeout (and ``headers_by``), so a stream's pieces, however long the caller
+        takes to make them, are each held to the timeout, not all of them to one."""
         writer = connection.writer
-        try:
-            if isinstance(body, AsyncIterable):
-                writer.write(head)
-                async for piece in body:
-                    if piece:
-                        writer.write(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
-                        await writer.drain()
-                if chunked:
-                    writer.write(b"0\r\n\r\n")
-            else:
-                writer.write(head + body if body else head)
-            await writer.drain()
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            raise _Stale("the connection ended before the request was sent") from exc
-        return await _read_head(connection.reader, method)
+
+        async def send(data: bytes) -> None:
+            writer.write(data)
+            try:
+                await self._within(connection, writer.drain(), headers_by, keep=False)
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                raise _Stale("the connection ended before the request was sent") from exc
+
+        if not isinstance(body, AsyncIterable):
+            await send(head + body if body else head)
+        else:
+            await send(head)
+            sent = 0
+            async for piece in body:
+                sent += len(piece)
+                if declared is not None and sent > declared:
+                    raise SizeMismatch(declared, sent, "streamed body (its Content-Length)")
+                if piece:
+                    await send(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
+            if declared is not None and sent != declared:
+                raise SizeMismatch(declared, sent, "streamed body (its Content-Length)")
+            if chunked:
+                await send(b"0\r\n\r\n")
+        return await self._within(
+            connection, _read_head(connection.reader, method), headers_by, keep=False
+        )
 
 
 def _request_head(

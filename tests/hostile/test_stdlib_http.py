@@ -25,7 +25,7 @@ from catalog.oci._stdlib import MAX_HEADERS, MAX_LINE, StdlibTransport
 from catalog.oci.client import RegistryClient, RegistryOptions
 from catalog.oci.credentials import Credentials
 from catalog.oci.digest import Digest
-from catalog.oci.errors import BadResponse, RegistryUnavailable
+from catalog.oci.errors import BadResponse, RegistryUnavailable, SizeMismatch
 from tests.hostile.registry_fakes import Fake, Request, send, serve, trickle
 from tests.hostile.test_registry_client import FAST, failure
 
@@ -415,3 +415,54 @@ async def test_a_body_of_tiny_chunks_is_read_in_blocks() -> None:
     assert got == b"xy" * count
     assert calls < 100  # blocks of what arrived, not 1 Mi pieces
     assert took < 5  # CPU seconds (aiohttp: about 1.3 here)
+
+
+async def pieces(count: int, every: float = 0.0) -> AsyncIterator[bytes]:
+    for _ in range(count):
+        await asyncio.sleep(every)
+        yield b"x" * 10
+
+
+async def test_a_slow_stream_is_held_to_the_read_timeout_per_piece() -> None:
+    """Eight pieces a quarter second apart: 2 s in all, each write well within the 1 s read
+    timeout (the caller's pace is not the registry's)."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 201)
+
+    with serve(handle) as fake:
+        options = RegistryOptions(transport="stdlib", retry=FAST, read_timeout=1.0)
+        transport = StdlibTransport(fake.host, options)
+        try:
+            async with transport.send(
+                "PUT",
+                "/v2/app/blobs/uploads/x",
+                headers={"Content-Length": "80"},
+                stream=pieces(8, every=0.25),
+            ) as resp:
+                assert resp.status == 201
+        finally:
+            await transport.close()
+
+
+@pytest.mark.parametrize("count", [7, 9])
+async def test_a_stream_unlike_its_content_length_is_cut(count: int) -> None:
+    """A stream shorter or longer than the Content-Length it was sent with: the request is
+    broken off (the registry would wait for more, or read the rest as the next request)."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 201)
+
+    with serve(handle) as fake:
+        transport = StdlibTransport(fake.host, RegistryOptions(transport="stdlib", retry=FAST))
+        try:
+            with pytest.raises(SizeMismatch):
+                async with transport.send(
+                    "PUT",
+                    "/v2/app/blobs/uploads/x",
+                    headers={"Content-Length": "80"},
+                    stream=pieces(count),
+                ):
+                    pass
+        finally:
+            await transport.close()
