@@ -238,9 +238,11 @@ class HTTPTransport(ABC):
         )
 
     def _unusable(self, why: str, url: str, sent: Mapping[str, str]) -> BadResponse:
-        """``why`` may quote the answer, which may echo what was ``sent``: its secrets go."""
-        why = one_line(why, sent_secrets(sent))
-        return BadResponse(f"{self.host}: unusable answer: {why}", url=url)
+        """``why`` may quote the answer, and ``url`` be a ``Location`` of its, either echoing
+        what was ``sent``: its secrets go."""
+        secrets = sent_secrets(sent)
+        why = one_line(why, secrets)
+        return BadResponse(f"{self.host}: unusable answer: {why}", url=one_line(url, secrets))
 
     async def _fetch_token(
         self, challenge: Challenge, scopes: list[str], creds: Credentials | None

@@ -495,6 +495,7 @@ class StdlibTransport(HTTPTransport):
         until_headers: float | None,
         redirects: bool,
     ) -> Answer:
+        sent = headers  # their secrets blanked out of errors, after a redirect that drops them too
         now = asyncio.get_running_loop().time()
         deadline = None if total is None else now + total
         headers_by = None if until_headers is None else now + until_headers
@@ -509,7 +510,7 @@ class StdlibTransport(HTTPTransport):
             except OSError as exc:
                 raise Unreachable(exc) from exc
             except _Malformed as exc:
-                raise self._unusable(f"a malformed answer: {exc}", url, headers) from exc
+                raise self._unusable(f"a malformed answer: {exc}", url, sent) from exc
             location = answer.headers.get("Location")
             replayable = not isinstance(body, AsyncIterable)
             if not (redirects and replayable and answer.status in _REDIRECTS and location):
@@ -523,7 +524,7 @@ class StdlibTransport(HTTPTransport):
                 _address(urlsplit(target).scheme, urlsplit(target).netloc)
             except _Malformed:
                 raise self._unusable(
-                    f"redirected to {location[:200]!r}, not an HTTP URL", url, headers
+                    f"redirected to {location[:200]!r}, not an HTTP URL", url, sent
                 ) from None
             if _origin(target) != _origin(url):
                 # Credentials stay with the host they were meant for (a blob's storage is not).

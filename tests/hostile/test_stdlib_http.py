@@ -466,3 +466,28 @@ async def test_a_stream_unlike_its_content_length_is_cut(count: int) -> None:
                     pass
         finally:
             await transport.close()
+
+
+async def test_a_location_echoing_the_credential_to_another_host_is_not_quoted() -> None:
+    """The redirect to another host drops the Authorization header; the error about the
+    Location it names (which carries the credential) still blanks it out."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        auth = req.headers.get("authorization")
+        if auth is None:
+            await send(writer, 401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+        else:
+            where = f"http://localhost:{fake.host.rsplit(':', 1)[1]}/v2/x {auth}"
+            await send(writer, 307, headers={"Location": where})
+
+    options = RegistryOptions(
+        transport="stdlib", retry=FAST, credentials=Credentials("alice", "hunter2-s3cret")
+    )
+    with serve(handle) as fake:
+        client = RegistryClient(fake.host, options)
+        try:
+            error, _ = await failure(client.ping(), within=5)
+        finally:
+            await client.close()
+    assert "a space or control character" in str(error)
+    assert base64.b64encode(b"alice:hunter2-s3cret").decode()[:12] not in str(error)
