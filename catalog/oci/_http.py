@@ -544,6 +544,9 @@ class HTTPTransport(ABC):
                 continue
             if not piece:
                 break
+            if not held and len(piece) >= READ_CHUNK:
+                yield piece  # a whole block as it came: no copy
+                continue
             held += piece
             if len(held) >= READ_CHUNK:
                 yield bytes(held)
