@@ -8,11 +8,11 @@
 - cosign ``sha256-<hex>.sig|.att|.sbom`` tags are copied as tags.
 - BuildKit attestations inside an index travel with the index: they are its children.
 
-Referrers of referrers (a signature on an SBOM) follow, to any depth. What the destination
-lists already is not fetched again, so referrers added at the source since the last run are
-exactly what the next run copies. Replication runs and ``xregistry copy`` both copy attachments
-here: a run knows the source repository's tags from its listing, a single copy asks for each
-attachment tag instead.
+Referrers of referrers (a signature on an SBOM) follow, :data:`MAX_DEPTH` levels deep. What
+the destination lists already is not fetched again, so referrers added at the source since the
+last run are exactly what the next run copies. Replication runs and ``xregistry copy`` both copy
+attachments here: a run knows the source repository's tags from its listing, a single copy asks
+for each attachment tag instead.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from catalog.oci.attachments import COSIGN_SUFFIXES, cosign_tag
 from catalog.oci.client import fallback_index
 from catalog.oci.copy import Copier, gather_all
 from catalog.oci.digest import Digest
-from catalog.oci.errors import NotInRegistry
+from catalog.oci.errors import BadResponse, NotInRegistry
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
 from catalog.oci.repository import Repository
 from replication.rules import ALL_KINDS, ConflictPolicy
@@ -35,6 +35,10 @@ from replication.tags import needs_tag
 if TYPE_CHECKING:
     from catalog.formats.classify import AttachmentKind
 
+# Levels of referrers followed below an image (a signature on an SBOM on an image is two):
+# each level nests the next one's awaits, and a hostile chain hundreds deep would exhaust the
+# interpreter's recursion limit; past this the image fails with one line.
+MAX_DEPTH = 16
 # (destination repository, subject): the subjects whose attachments a run copied. A failed
 # copy leaves nothing behind, so the next image with that subject tries again.
 SubjectClaims = Claims[tuple[str, Digest], None]
@@ -71,7 +75,7 @@ class ReferrerCopier:
         """The attachments of ``manifest`` and of every manifest under it."""
         await _together([self.copy(s) for s in await subjects(self.src, manifest)])
 
-    async def copy(self, subject: Digest) -> None:
+    async def copy(self, subject: Digest, depth: int = 0) -> None:
         found: list[Digest] = []
         async with self.subjects.hold((self.dst.name, subject)) as held:
             if not held.owner:
@@ -85,7 +89,12 @@ class ReferrerCopier:
                 ]
             )
             held.set(None)
-        await _together([self.copy(referrer) for referrer in found])
+        if found and depth >= MAX_DEPTH:
+            raise BadResponse(
+                f"{self.src.name}: referrers of {subject} are nested deeper than {MAX_DEPTH}"
+                " levels; not followed"
+            )
+        await _together([self.copy(referrer, depth + 1) for referrer in found])
 
     # -- referrers API and fallback index ------------------------------------------------------
 

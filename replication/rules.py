@@ -87,6 +87,11 @@ class _Value:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
+    def __reduce__(self) -> tuple[type[_Value], tuple[Any, ...]]:
+        # copy, deepcopy and pickle rebuild through the constructor (``_FIELDS`` is in its
+        # order), which checks and compiles: setting slots one by one is refused above.
+        return type(self), self._key()
+
     def _set(self, **values: object) -> None:
         for name, value in values.items():
             object.__setattr__(self, name, value)

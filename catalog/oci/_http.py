@@ -237,8 +237,12 @@ class HTTPTransport(ABC):
             url=url,
         )
 
-    def _unusable(self, why: str, url: str) -> BadResponse:
-        return BadResponse(f"{self.host}: unusable answer: {one_line(why)}", url=url)
+    def _unusable(self, why: str, url: str, sent: Mapping[str, str]) -> BadResponse:
+        """``why`` may quote the answer, and ``url`` be a ``Location`` of its, either echoing
+        what was ``sent``: its secrets go."""
+        secrets = sent_secrets(sent)
+        why = one_line(why, secrets)
+        return BadResponse(f"{self.host}: unusable answer: {why}", url=one_line(url, secrets))
 
     async def _fetch_token(
         self, challenge: Challenge, scopes: list[str], creds: Credentials | None
@@ -481,20 +485,19 @@ class HTTPTransport(ABC):
 
         if resp.content_length is not None and resp.content_length > limit:
             raise refuse()
-        pieces: list[bytes] = []
-        held = 0
+        body = bytearray()  # not a list of pieces: a piece may be a byte or two
         try:
-            while piece := await resp.content.read(min(limit + 1 - held, READ_CHUNK)):
-                pieces.append(piece)
-                held += len(piece)
-                if held > limit:
+            while piece := await resp.content.read(min(limit + 1 - len(body), READ_CHUNK)):
+                body += piece
+                if len(body) > limit:
                     raise refuse()
         except self.broken as exc:
             raise RegistryUnavailable(
-                f"{self.host}: the {what} broke off after {held} bytes: " + one_line(describe(exc)),
+                f"{self.host}: the {what} broke off after {len(body)} bytes: "
+                + one_line(describe(exc), sent_secrets(resp.request_info.headers)),
                 url=str(resp.url),
             ) from exc
-        return b"".join(pieces)
+        return bytes(body)
 
     async def read_json(self, resp: Answer, what: str) -> Any:
         """The JSON body of ``resp``, under the ``json_limit`` (see :meth:`read`); one that
@@ -518,8 +521,7 @@ class HTTPTransport(ABC):
         floor, window = self.options.min_throughput, self.options.throughput_window
         loop = asyncio.get_running_loop()
         waited, received = 0.0, 0
-        pieces: list[bytes] = []
-        held = 0
+        held = bytearray()  # not a list of pieces: a piece may be a byte or two
         while True:
             began = loop.time()
             deadline = asyncio.timeout(window - waited)
@@ -542,13 +544,15 @@ class HTTPTransport(ABC):
                 continue
             if not piece:
                 break
-            pieces.append(piece)
-            held += len(piece)
-            if held >= READ_CHUNK:
-                yield b"".join(pieces)
-                pieces, held = [], 0
-        if pieces:
-            yield b"".join(pieces)
+            if not held and len(piece) >= READ_CHUNK:
+                yield piece  # a whole block as it came: no copy
+                continue
+            held += piece
+            if len(held) >= READ_CHUNK:
+                yield bytes(held)
+                held.clear()
+        if held:
+            yield bytes(held)
 
     async def raise_for(self, resp: Answer) -> None:
         """Raise the typed error a failed answer stands for.

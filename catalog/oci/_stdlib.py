@@ -21,17 +21,21 @@ from urllib.parse import urljoin, urlsplit
 
 from catalog.oci._http import MAX_REDIRECTS, READ_CHUNK, Answer, HTTPTransport, Unreachable
 from catalog.oci.credentials import CredentialStore
+from catalog.oci.errors import SizeMismatch
 from catalog.oci.options import RegistryOptions
 
 _R = TypeVar("_R")
 _D = TypeVar("_D")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Sent again on a new connection when a reused one proves closed (RFC 9112 §9.3.1), as aiohttp.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # http.client's bounds on an answer's head: a line, and the fields.
 MAX_LINE = 64 * 1024
 MAX_HEADERS = 100
 # Interim (1xx) answers skipped before the final one, and the digits of a chunk's size.
 _MAX_INTERIM = 5
 _MAX_CHUNK_DIGITS = 16
+_HEXDIG = b"0123456789abcdefABCDEF"
 # Checked with bytes and str methods, not regular expressions: compiling a few patterns costs a
 # command more at its start than parsing all its answers.
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -109,23 +113,27 @@ async def _line(reader: asyncio.StreamReader) -> bytes:
     return line[:-2] if line.endswith(b"\r\n") else line[:-1]
 
 
+def _field(line: bytes) -> tuple[str, str]:
+    """One header (or trailer) line's lower-cased name and value."""
+    if line[0] in b" \t":
+        raise _Malformed("a folded header line (obsolete line folding is refused)")
+    name, colon, value = line.partition(b":")
+    if not colon or not _is_token(name):
+        raise _Malformed("a header line without a field name")
+    value = value.strip(b" \t")
+    if not _is_clean(value):
+        raise _Malformed("a control character in a header's value")
+    return name.decode().lower(), value.decode("latin-1")
+
+
 async def _fields(reader: asyncio.StreamReader) -> dict[str, str]:
-    """A head's (or a chunked body's trailer's) fields, up to the empty line."""
+    """A head's fields, up to the empty line."""
     fields: dict[str, str] = {}
     for _ in range(MAX_HEADERS + 1):
         line = await _line(reader)
         if not line:
             return fields
-        if line[0] in b" \t":
-            raise _Malformed("a folded header line (obsolete line folding is refused)")
-        name, colon, value = line.partition(b":")
-        if not colon or not _is_token(name):
-            raise _Malformed(f"a header line without a field name: {line[:60]!r}")
-        value = value.strip(b" \t")
-        if not _is_clean(value):
-            raise _Malformed(f"a control character in header {name[:60].decode()!r}")
-        text = value.decode("latin-1")
-        key = name.decode().lower()
+        key, text = _field(line)
         if key in fields:
             if key in ("content-length", "transfer-encoding") and fields[key] != text:
                 raise _Malformed(f"two different {key} headers")
@@ -144,22 +152,25 @@ class _Head:
         coding = fields.get("transfer-encoding")
         self.chunked = coding is not None
         if coding is not None and coding.strip().lower() != "chunked":
-            raise _Malformed(f"transfer-encoding {coding[:60]!r} is not supported")
+            raise _Malformed("a transfer-encoding other than chunked")
         if self.chunked and "content-length" in fields:
             self.will_close = True  # both framings (RFC 9112 §6.3): the chunks, then no reuse
         self.length: int | None = None
         if not self.chunked and "content-length" in fields:
             self.length = _length(fields["content-length"])
             if self.length is None:
-                raise _Malformed(f"content-length {fields['content-length'][:40]!r}")
+                raise _Malformed("a content-length that is not a number")
 
 
 async def _read_head(reader: asyncio.StreamReader, method: str) -> _Head:
-    for _ in range(_MAX_INTERIM + 1):
+    for interim in range(_MAX_INTERIM + 1):
         try:
             line = await _line(reader)
         except _Cut as exc:
-            raise _Stale("the connection ended before an answer") from exc.__cause__
+            cause = exc.__cause__
+            if interim or not isinstance(cause, asyncio.IncompleteReadError) or cause.partial:
+                raise  # a byte of an answer came: the request was taken
+            raise _Stale("the connection ended before an answer") from cause
         version, _, rest = line.partition(b" ")
         code, reason = rest[:3], rest[4:]
         if (
@@ -168,7 +179,7 @@ async def _read_head(reader: asyncio.StreamReader, method: str) -> _Head:
             or rest[3:4] not in (b"", b" ")
             or not _is_clean(reason)
         ):
-            raise _Malformed(f"not an HTTP/1.x status line: {line[:60]!r}")
+            raise _Malformed("not an HTTP/1.x status line")
         status = int(code)
         fields = await _fields(reader)
         if status >= 200:
@@ -203,17 +214,29 @@ class _Connection:
             self.writer.transport.abort()
 
 
-class _Body:
-    """An answer's body, read as it is framed; the connection is free once it is read whole."""
+# Where a chunked body stands between chunks' data: its size line next, the CRLF ending a chunk,
+# or a line of its trailer.
+_SIZE, _END, _TRAILER = range(3)
 
-    __slots__ = ("_answer", "_chunked", "_done", "_left", "_started")
+
+class _Body:
+    """An answer's body, read as it is framed; the connection is free once it is read whole.
+
+    A chunked body is taken from the stream in blocks and its chunks parsed from them here:
+    a read returns every chunk's data already received, up to its size, not one chunk (a body
+    of tiny chunks would cost a step and an object per chunk).
+    """
+
+    __slots__ = ("_answer", "_buffer", "_chunked", "_done", "_left", "_phase", "_trailer")
 
     def __init__(self, answer: _Answer, head: _Head) -> None:
         self._answer = answer
         self._chunked = head.chunked
-        self._left = head.length  # of the body, or of the current chunk (0: the next size)
+        self._left = head.length  # of the body, or of the current chunk (0: see _phase)
         self._done = head.length == 0
-        self._started = False  # a chunked body past its first chunk's size
+        self._phase = _SIZE
+        self._trailer = 0  # trailer lines read
+        self._buffer = bytearray()  # of a chunked body: received, not yet parsed
 
     @property
     def done(self) -> bool:
@@ -224,45 +247,72 @@ class _Body:
             return b""
         if n > 0:
             return await self._answer.step(self._piece(n))
-        pieces = []
+        whole = bytearray()
         while not self.done:  # (a property: re-read after each step)
-            pieces.append(await self._answer.step(self._piece(READ_CHUNK)))
-        return b"".join(pieces)
+            whole += await self._answer.step(self._piece(READ_CHUNK))
+        return bytes(whole)
 
     async def readany(self) -> bytes:
         if self._done:
             return b""
-        # A caller's own deadline may cancel this (the throughput window): every await below
-        # leaves the stream and this state as they were, so the next call goes on.
+        # A caller's own deadline may cancel this (the throughput window): the only await below
+        # is a read of the stream, made with nothing parsed in hand, so the next call goes on.
         return await self._answer.step(self._piece(READ_CHUNK), keep=True)
 
     async def _piece(self, n: int) -> bytes:
-        if self._chunked and not self._left:
+        if not self._chunked:
+            return await self._data(n)
+        reader = self._answer.connection.reader
+        while True:
             try:
-                return await self._next_chunk(n)
+                piece = self._parse(n)
             except _Malformed as exc:  # a line too long, a trailer too large
                 raise _Cut(str(exc)) from None
-        return await self._data(n)
+            if piece or self._done:
+                if self._done and self._buffer:  # bytes past the end: no reuse
+                    self._answer.will_close = True
+                return piece
+            more = await reader.read(READ_CHUNK)
+            if not more:
+                raise _Cut("the connection ended in a chunked body")
+            self._buffer += more
 
-    async def _next_chunk(self, n: int) -> bytes:
-        reader = self._answer.connection.reader
-        if self._started and await _line(reader):  # the CRLF ending the chunk before
-            raise _Cut("a chunk longer than its size")
-        size = await _line(reader)
-        digits = size.split(b";", 1)[0].strip()
-        if not digits or len(digits) > _MAX_CHUNK_DIGITS or not digits.isalnum():
-            raise _Cut(f"a bad chunk size {size[:40]!r}")
-        try:
-            left = int(digits, 16)
-        except ValueError:
-            raise _Cut(f"a bad chunk size {size[:40]!r}") from None
-        # Set once the size line is read whole: a cancelled read leaves the state as it was.
-        self._left, self._started = left, True
-        if left == 0:
-            await _fields(reader)  # the trailer, bounded as a head is
-            self._done = True
-            return b""
-        return await self._data(n)
+    def _parse(self, n: int) -> bytes:
+        """The chunks' data in the buffer, up to ``n`` bytes, parsing lines as they come."""
+        buffer, out = self._buffer, bytearray()
+        while len(out) < n and not self._done:
+            if self._left:
+                take = min(self._left, n - len(out), len(buffer))
+                if not take:
+                    break
+                out += buffer[:take]
+                del buffer[:take]  # from the front: cheap for a bytearray
+                self._left -= take
+                continue
+            end = buffer.find(b"\n")
+            if end < 0:
+                if len(buffer) > MAX_LINE:
+                    raise _Malformed(f"a line of the chunked body is over {MAX_LINE} bytes")
+                break
+            if end > MAX_LINE:
+                raise _Malformed(f"a line of the chunked body is over {MAX_LINE} bytes")
+            line = bytes(buffer[: end - 1 if end and buffer[end - 1] == 13 else end])  # 13: CR
+            del buffer[: end + 1]
+            if self._phase == _END:
+                if line:
+                    raise _Cut("a chunk longer than its size")
+                self._phase = _SIZE
+            elif self._phase == _SIZE:
+                self._left = _chunk_size(line)
+                self._phase = _END if self._left else _TRAILER
+            elif line:  # a trailer's field, bounded as a head's are
+                _field(line)
+                self._trailer += 1
+                if self._trailer > MAX_HEADERS:
+                    raise _Malformed(f"more than {MAX_HEADERS} header lines")
+            else:
+                self._done = True
+        return bytes(out)
 
     async def _data(self, n: int) -> bytes:
         left = self._left
@@ -273,9 +323,20 @@ class _Body:
         if not piece:
             raise _Cut(f"the body ended {left} bytes short")
         self._left = left - len(piece)
-        if not self._left and not self._chunked:
+        if not self._left:
             self._done = True
         return piece
+
+
+def _chunk_size(line: bytes) -> int:
+    """A size line's number: 1*HEXDIG, then spaces or tabs only before a ``;`` extension
+    (RFC 9112 §7.1; no sign, no ``0x``, no leading space, as ``int()`` would take)."""
+    digits, semicolon, _ = line.partition(b";")
+    if semicolon:
+        digits = digits.rstrip(b" \t")
+    if not 0 < len(digits) <= _MAX_CHUNK_DIGITS or digits.translate(None, _HEXDIG):
+        raise _Cut("a bad chunk size")
+    return int(digits, 16)
 
 
 class _Sent:
@@ -303,7 +364,7 @@ class _Answer:
         self.url = url
         self.request_info = _Sent(sent)
         self._deadline = deadline
-        self._will_close = head.will_close
+        self.will_close = head.will_close
         self._released = False
         self.content_length = _length(head.fields.get("content-length"))
         self.content = _Body(self, head)
@@ -317,7 +378,7 @@ class _Answer:
         if not self._released:  # once: a connection handed back twice would serve two at once
             self._released = True
             connection = self.connection
-            if self.content.done and not self._will_close:
+            if self.content.done and not self.will_close:
                 self._transport._check_in(connection)
             else:
                 connection.abort()  # a body left unread, or one the connection's end closes
@@ -384,8 +445,7 @@ class StdlibTransport(HTTPTransport):
                 connection.reused = True
                 return connection
             connection.abort()
-        parts = urlsplit(f"{scheme}://{netloc}")
-        host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
+        host, port = _address(scheme, netloc)
         tls = self._context() if scheme == "https" else None
         loop = asyncio.get_running_loop()
         limit = self.options.connect_timeout
@@ -420,6 +480,22 @@ class StdlibTransport(HTTPTransport):
         until_headers: float | None,
         redirects: bool,
     ) -> Answer:
+        try:
+            return await self._follow(method, url, headers, body, total, until_headers, redirects)
+        except ValueError as exc:  # a backstop: urllib refusing a URL (a Location) it was handed
+            raise self._unusable("a URL that cannot be parsed", url, headers) from exc
+
+    async def _follow(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | AsyncIterable[bytes] | None,
+        total: float | None,
+        until_headers: float | None,
+        redirects: bool,
+    ) -> Answer:
+        sent = headers  # their secrets blanked out of errors, after a redirect that drops them too
         now = asyncio.get_running_loop().time()
         deadline = None if total is None else now + total
         headers_by = None if until_headers is None else now + until_headers
@@ -434,7 +510,7 @@ class StdlibTransport(HTTPTransport):
             except OSError as exc:
                 raise Unreachable(exc) from exc
             except _Malformed as exc:
-                raise self._unusable(f"a malformed answer: {exc}", url) from exc
+                raise self._unusable(f"a malformed answer: {exc}", url, sent) from exc
             location = answer.headers.get("Location")
             replayable = not isinstance(body, AsyncIterable)
             if not (redirects and replayable and answer.status in _REDIRECTS and location):
@@ -444,8 +520,12 @@ class StdlibTransport(HTTPTransport):
             if redirected >= MAX_REDIRECTS:
                 raise self._redirect_loop(redirected, url)
             target = urljoin(url, location)
-            if urlsplit(target).scheme not in ("http", "https") or not urlsplit(target).hostname:
-                raise self._unusable(f"redirected to {location[:200]!r}, not an HTTP URL", url)
+            try:
+                _address(urlsplit(target).scheme, urlsplit(target).netloc)
+            except _Malformed:
+                raise self._unusable(
+                    f"redirected to {location[:200]!r}, not an HTTP URL", url, sent
+                ) from None
             if _origin(target) != _origin(url):
                 # Credentials stay with the host they were meant for (a blob's storage is not).
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
@@ -468,22 +548,21 @@ class StdlibTransport(HTTPTransport):
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         streamed = isinstance(body, AsyncIterable)
         head, chunked = _request_head(method, target, parts.netloc, headers, body, streamed)
+        declared = _length(
+            next((v for k, v in headers.items() if k.lower() == "content-length"), None)
+        )
         while True:
             connection = await self._check_out(parts.scheme, parts.netloc, headers_by)
             try:
-                answered = await self._within(
-                    connection,
-                    self._exchange(connection, method, head, body, chunked),
-                    headers_by,
-                    keep=False,
+                answered = await self._exchange(
+                    connection, method, head, body, chunked, headers_by, declared
                 )
             except _Stale:
-                if connection.reused and not streamed:
+                if connection.reused and not streamed and method in _IDEMPOTENT:
                     continue  # closed by the registry while idle: once more, on a new one
                 raise
-            except (ConnectionResetError, BrokenPipeError):
-                if connection.reused and not streamed:
-                    continue
+            except BaseException:
+                connection.abort()  # a stream of the caller's failed between steps
                 raise
             return _Answer(self, connection, answered, url, headers, deadline)
 
@@ -494,20 +573,39 @@ class StdlibTransport(HTTPTransport):
         head: bytes,
         body: bytes | AsyncIterable[bytes] | None,
         chunked: bool,
+        headers_by: float | None,
+        declared: int | None,
     ) -> _Head:
+        """The request, then the answer's head: each write's drain and the head's read within
+        the read timeout (and ``headers_by``), so a stream's pieces, however long the caller
+        takes to make them, are each held to the timeout, not all of them to one."""
         writer = connection.writer
-        if isinstance(body, AsyncIterable):
-            writer.write(head)
-            async for piece in body:
-                if piece:
-                    writer.write(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
-                    await writer.drain()
-            if chunked:
-                writer.write(b"0\r\n\r\n")
+
+        async def send(data: bytes) -> None:
+            writer.write(data)
+            try:
+                await self._within(connection, writer.drain(), headers_by, keep=False)
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                raise _Stale("the connection ended before the request was sent") from exc
+
+        if not isinstance(body, AsyncIterable):
+            await send(head + body if body else head)
         else:
-            writer.write(head + body if body else head)
-        await writer.drain()
-        return await _read_head(connection.reader, method)
+            await send(head)
+            sent = 0
+            async for piece in body:
+                sent += len(piece)
+                if declared is not None and sent > declared:
+                    raise SizeMismatch(declared, sent, "streamed body (its Content-Length)")
+                if piece:
+                    await send(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
+            if declared is not None and sent != declared:
+                raise SizeMismatch(declared, sent, "streamed body (its Content-Length)")
+            if chunked:
+                await send(b"0\r\n\r\n")
+        return await self._within(
+            connection, _read_head(connection.reader, method), headers_by, keep=False
+        )
 
 
 def _request_head(
@@ -545,6 +643,20 @@ def _request_head(
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), chunked
     except UnicodeEncodeError:
         raise _Malformed("a header value outside latin-1") from None
+
+
+def _address(scheme: str, netloc: str) -> tuple[str, int]:
+    """The host and port to connect to; :class:`_Malformed` for a URL (a ``Location`` of the
+    registry's) not HTTP, without a host, or with a port that is no port (``:abc``,
+    ``:99999``: urllib raises ``ValueError``)."""
+    parts = urlsplit(f"{scheme}://{netloc}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise _Malformed("a URL without an HTTP scheme, a host, or a port from 1 to 65535")
+    return parts.hostname, port or (443 if scheme == "https" else 80)
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -123,7 +123,7 @@ class Transport(HTTPTransport):
         except aiohttp.TooManyRedirects as exc:
             raise self._redirect_loop(len(exc.history), url) from exc
         except aiohttp.ClientError as exc:  # a malformed answer, an invalid redirect…
-            raise self._unusable(_describe(exc), url) from exc
+            raise self._unusable(_describe(exc), url, headers) from exc
 
     def _timeout(self, total: float | None, body: object) -> aiohttp.ClientTimeout:
         if total is None:

@@ -94,6 +94,14 @@ class RegistryClient:
                     raise BadResponse(
                         f"{self.host}: the {what} is not {{{key!r}: [names]}}", url=str(resp.url)
                     )
+                if not _encodable(items or ()):
+                    # A JSON escape may name a lone surrogate, which RE2 (rules, policies)
+                    # and the database cannot take: refused here, once, on one line.
+                    raise BadResponse(
+                        f"{self.host}: the {what} holds an invalid name (a lone surrogate,"
+                        " not Unicode text)",
+                        url=str(resp.url),
+                    )
                 url = self._transport.next_page(resp, seen, what)
             for item in items or ():
                 yield item
@@ -322,6 +330,15 @@ class RegistryClient:
         await _uploads.push_blob(
             self._transport, repository, digest, content, size, verified=verified
         )
+
+
+def _encodable(names: list[str] | tuple[()]) -> bool:
+    """Whether every name is Unicode text (no lone surrogate), checked in one pass."""
+    try:
+        "".join(names).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _transport_for(

@@ -606,3 +606,25 @@ async def test_a_tag_listing_for_attachments_is_bounded_in_time(
         took = time.monotonic() - started
     assert took < 3
     assert 1 < len(fake.requests) < 10_000  # it paged, and stopped long before the page cap
+
+
+@pytest.mark.parametrize(
+    ("what", "body"),
+    [
+        ("catalog", rb'{"repositories": ["app", "\ud800x"]}'),
+        ("tags", rb'{"name": "app", "tags": ["v1", "x\udfff"]}'),
+    ],
+)
+async def test_a_listing_with_a_lone_surrogate_is_refused(
+    clients: list[RegistryClient], what: str, body: bytes
+) -> None:
+    """JSON may escape half a surrogate pair: such a name is no Unicode text, and RE2 (a
+    rule's filter, a policy) would raise UnicodeEncodeError on it, far from the listing."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, body, {"Content-Type": "application/json"})
+
+    with serve(handle) as fake:
+        error, _ = await failure(listing(make(clients, fake), what), within=5)
+    assert isinstance(error, BadResponse)
+    assert "invalid name (a lone surrogate" in str(error)

@@ -9,16 +9,24 @@ Each fake is a raw HTTP server on 127.0.0.1 (tests/hostile/registry_fakes.py).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import itertools
 import json
-from collections.abc import AsyncIterator
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Literal
 
 import pytest
 
-from catalog.oci._stdlib import MAX_HEADERS, MAX_LINE
+from catalog.oci._http import READ_CHUNK
+from catalog.oci._stdlib import MAX_HEADERS, MAX_LINE, StdlibTransport
 from catalog.oci.client import RegistryClient, RegistryOptions
-from catalog.oci.errors import BadResponse, RegistryUnavailable
-from tests.hostile.registry_fakes import Fake, Request, serve, trickle
+from catalog.oci.credentials import Credentials
+from catalog.oci.digest import Digest
+from catalog.oci.errors import BadResponse, RegistryUnavailable, SizeMismatch
+from tests.hostile.registry_fakes import Fake, Request, send, serve, trickle
 from tests.hostile.test_registry_client import FAST, failure
 
 TAGS = json.dumps({"name": "app", "tags": ["v1", "v2"]}).encode()
@@ -117,7 +125,7 @@ async def test_a_malformed_head_is_an_unusable_answer(
         # chunks with an extension and a trailer
         answer(
             b"Transfer-Encoding: chunked",
-            body=b"5;ext=1\r\n"
+            body=b"5 \t;ext=1\r\n"
             + TAGS[:5]
             + b"\r\n%x\r\n" % (len(TAGS) - 5)
             + TAGS[5:]
@@ -137,6 +145,13 @@ async def test_a_well_formed_answer_at_the_bounds_is_read(
     [
         (b"zz\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
         (b"1" * 17 + b"\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        # chunk-size = 1*HEXDIG: no 0x, sign, or space but before an extension's ";"
+        (b"0x2\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b"+2\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b" 2\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b"2 \r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b"\x0b2\x0c\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
+        (b"2_0\r\n{}\r\n0\r\n\r\n", "bad chunk size"),
         (b"2\r\n{}}\r\n0\r\n\r\n", "longer than its size"),
         (b"ff\r\n{}", "bytes short"),  # the connection ends inside the chunk
         (b"2\r\n{}\r\n0\r\n" + b"X-T: t\r\n" * (MAX_HEADERS + 1) + b"\r\n", "header lines"),
@@ -226,3 +241,253 @@ async def test_connections_are_kept_alive_and_reused(clients: list[RegistryClien
             assert await tags(client) == ["v1", "v2"]
         await client.close()
     assert len(opened) == 1
+
+
+@pytest.mark.parametrize("port", [b"abc", b"99999", b"0"])
+async def test_a_location_with_a_bad_port_is_an_unusable_answer(
+    clients: list[RegistryClient], port: bytes
+) -> None:
+    """urllib raises ValueError for such a port: it must not escape as a traceback."""
+    raw = b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%b/x\r\nContent-Length: 0\r\n\r\n"
+    with answering(raw % port) as fake:
+        error, _ = await failure(tags(make(clients, fake)), within=5)
+    assert isinstance(error, BadResponse)
+    assert "unusable answer" in str(error)
+
+
+async def test_an_upload_location_with_a_bad_port_is_an_unusable_answer(
+    clients: list[RegistryClient],
+) -> None:
+    """An upload session's Location is the next request's URL, not a redirect."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 202, headers={"Location": "http://127.0.0.1:abc/upload"})
+
+    with serve(handle) as fake:
+        client = make(clients, fake)
+        blob = b"x" * 10
+        error, _ = await failure(client.push_blob("app", Digest.of(blob), blob), within=5)
+    assert isinstance(error, BadResponse)
+    assert "unusable answer" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (b"5\r\nhello\r\n", b"5\r\nworld\r\n0\r\n\r\n"),  # waiting for the next size line
+        (b"5\r\nhello", b"\r\n5\r\nworld\r\n0\r\n\r\n"),  # for the CRLF ending a chunk
+        (b"5\r\nhello\r\n5\r\nworld\r\n0\r\nX-T: t\r\n", b"X-U: u\r\n\r\n"),  # in the trailer
+    ],
+)
+async def test_a_pause_between_chunks_past_the_throughput_window_loses_no_step(
+    before: bytes, after: bytes
+) -> None:
+    """The throughput window cancels a wait for bytes; the next read goes on where it stood."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer(b"Transfer-Encoding: chunked", body=before))
+        await writer.drain()
+        await asyncio.sleep(0.35)  # longer than the window
+        writer.write(after)
+        await writer.drain()
+
+    options = RegistryOptions(
+        transport="stdlib", retry=FAST, throughput_window=0.25, min_throughput=1
+    )
+    with serve(handle) as fake:
+        transport = StdlibTransport(fake.host, options)
+        try:
+            async with transport.send("GET", "/v2/app/blobs/x", long_answer=True) as resp:
+                got = b"".join([piece async for piece in transport.chunks(resp)])
+        finally:
+            await transport.close()
+    assert got == b"helloworld"
+
+
+@pytest.mark.parametrize(
+    ("method", "cut", "sent"),
+    [
+        ("GET", b"", 2),  # closed while idle, nothing answered: sent again on a new connection
+        ("PATCH", b"", 1),  # not idempotent: never sent twice
+        ("POST", b"", 1),
+        ("GET", b"HTTP/1.1 20", 1),  # part of an answer came: the request was taken
+        ("GET", b"HTTP/1.1 100 Continue\r\n\r\n", 1),
+    ],
+)
+async def test_a_request_is_replayed_only_when_idempotent_and_unanswered(
+    method: str, cut: bytes, sent: int
+) -> None:
+    """A first request answered on a fresh connection; the second, on that connection kept
+    alive, meets ``cut`` and the connection's end."""
+    received: list[str] = []
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            for n in itertools.count():
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                length = re.search(r"(?i)content-length: *(\d+)", head)
+                await reader.readexactly(int(length[1]) if length else 0)
+                received.append(head.split(" ", 1)[0])
+                if n and head.startswith(method):
+                    writer.write(cut)
+                    break
+                writer.write(answer(b"Content-Length: 2", body=b"{}"))
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0)
+    async with server:
+        host = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        transport = StdlibTransport(host, RegistryOptions(transport="stdlib", retry=FAST))
+        try:
+            async with transport.send("GET", "/v2/") as resp:
+                await transport.read(resp, "ping")
+            with contextlib.suppress(RegistryUnavailable):
+                async with transport.send(method, "/v2/app/x", body=b"DATA", retry=False):
+                    pass
+        finally:
+            await transport.close()
+    assert received.count(method) - (method == "GET") == sent
+
+
+@pytest.mark.parametrize("kind", ["stdlib", "aiohttp"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda auth: auth + b"\r\n\r\n",  # as the status line
+        lambda auth: b"HTTP/1.1 200 OK\r\n" + auth + b"\r\nContent-Length: 0\r\n\r\n",
+        lambda auth: answer(b"Transfer-Encoding: chunked", body=auth.split()[1] + b"\r\n"),
+    ],
+    ids=["status", "header", "chunk-size"],
+)
+async def test_an_answer_echoing_the_credential_is_not_quoted(
+    kind: Literal["aiohttp", "stdlib"], shape: Callable[[bytes], bytes]
+) -> None:
+    """A malformed answer made of the request's Authorization value: the error names what was
+    wrong without the credential."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        auth = req.headers.get("authorization")
+        if auth is None:
+            writer.write(b'HTTP/1.1 401 U\r\nWWW-Authenticate: Basic realm="r"\r\n')
+            writer.write(b"Content-Length: 0\r\n\r\n")
+        else:
+            writer.write(shape(auth.encode()))
+        await writer.drain()
+
+    secret = Credentials("alice", "hunter2-s3cret")
+    options = RegistryOptions(transport=kind, retry=FAST, credentials=secret)
+    with serve(handle) as fake:
+        client = RegistryClient(fake.host, options)
+        try:
+            error, _ = await failure(tags(client), within=5)
+        finally:
+            await client.close()
+    message = str(error)
+    assert "hunter2" not in message
+    assert base64.b64encode(b"alice:hunter2-s3cret").decode()[:12] not in message
+
+
+async def test_a_body_of_tiny_chunks_is_read_in_blocks() -> None:
+    """2 MiB as 2-byte chunks: each read returns every chunk already received (not one chunk,
+    an object and a step each), so reading costs about the body in memory and aiohttp's CPU
+    (before: +135 MiB and 8.5 s, one piece per chunk)."""
+    count = 1 << 20
+    body = b"2\r\nxy\r\n" * count + b"0\r\n\r\n"
+    calls = 0
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer(b"Transfer-Encoding: chunked", body=body))
+        await writer.drain()
+
+    with serve(handle) as fake:
+        transport = StdlibTransport(fake.host, RegistryOptions(transport="stdlib", retry=FAST))
+        try:
+            async with transport.send("GET", "/v2/", long_answer=True) as resp:
+                began = time.process_time()
+                got = bytearray()
+                while piece := await resp.content.read(READ_CHUNK):
+                    got += piece
+                    calls += 1
+                took = time.process_time() - began
+        finally:
+            await transport.close()
+    assert got == b"xy" * count
+    assert calls < 100  # blocks of what arrived, not 1 Mi pieces
+    assert took < 5  # CPU seconds (aiohttp: about 1.3 here)
+
+
+async def pieces(count: int, every: float = 0.0) -> AsyncIterator[bytes]:
+    for _ in range(count):
+        await asyncio.sleep(every)
+        yield b"x" * 10
+
+
+async def test_a_slow_stream_is_held_to_the_read_timeout_per_piece() -> None:
+    """Eight pieces a quarter second apart: 2 s in all, each write well within the 1 s read
+    timeout (the caller's pace is not the registry's)."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 201)
+
+    with serve(handle) as fake:
+        options = RegistryOptions(transport="stdlib", retry=FAST, read_timeout=1.0)
+        transport = StdlibTransport(fake.host, options)
+        try:
+            async with transport.send(
+                "PUT",
+                "/v2/app/blobs/uploads/x",
+                headers={"Content-Length": "80"},
+                stream=pieces(8, every=0.25),
+            ) as resp:
+                assert resp.status == 201
+        finally:
+            await transport.close()
+
+
+@pytest.mark.parametrize("count", [7, 9])
+async def test_a_stream_unlike_its_content_length_is_cut(count: int) -> None:
+    """A stream shorter or longer than the Content-Length it was sent with: the request is
+    broken off (the registry would wait for more, or read the rest as the next request)."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 201)
+
+    with serve(handle) as fake:
+        transport = StdlibTransport(fake.host, RegistryOptions(transport="stdlib", retry=FAST))
+        try:
+            with pytest.raises(SizeMismatch):
+                async with transport.send(
+                    "PUT",
+                    "/v2/app/blobs/uploads/x",
+                    headers={"Content-Length": "80"},
+                    stream=pieces(count),
+                ):
+                    pass
+        finally:
+            await transport.close()
+
+
+async def test_a_location_echoing_the_credential_to_another_host_is_not_quoted() -> None:
+    """The redirect to another host drops the Authorization header; the error about the
+    Location it names (which carries the credential) still blanks it out."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        auth = req.headers.get("authorization")
+        if auth is None:
+            await send(writer, 401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+        else:
+            where = f"http://localhost:{fake.host.rsplit(':', 1)[1]}/v2/x {auth}"
+            await send(writer, 307, headers={"Location": where})
+
+    options = RegistryOptions(
+        transport="stdlib", retry=FAST, credentials=Credentials("alice", "hunter2-s3cret")
+    )
+    with serve(handle) as fake:
+        client = RegistryClient(fake.host, options)
+        try:
+            error, _ = await failure(client.ping(), within=5)
+        finally:
+            await client.close()
+    assert "a space or control character" in str(error)
+    assert base64.b64encode(b"alice:hunter2-s3cret").decode()[:12] not in str(error)

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.oci.client import RegistryClient
 from replication.engine import replicate
+from replication.referrers import MAX_DEPTH
 from tests.harness.images import build_artifact, build_image, referrers_tag
 from tests.index.conftest import Corpus, populate
 from tests.replication.conftest import (
@@ -195,3 +196,23 @@ async def test_a_repository_is_copied_while_another_is_still_being_listed(
     assert (1, 1) in seen  # shop/api done while shop/web's listing was held
     assert (report.images_total, report.images.copied, report.errors) == (2, 2, [])
     await assert_mirrored(pair.source.host, pair.destination.host)
+
+
+async def test_a_chain_of_referrers_past_the_depth_cap_fails_that_image(
+    pair: Pair, rng: random.Random
+) -> None:
+    """Each referrer's referrers nest one level of awaits deeper: a hostile chain hundreds deep
+    would raise RecursionError; past MAX_DEPTH the image fails with one line instead."""
+    image = build_image(rng, layers=1)
+    await push_to(pair.source.host, "shop/api", image, "1.0")
+    chain = image
+    for level in range(MAX_DEPTH + 2):
+        chain = build_artifact(chain, "text/plain", b"%d" % level, "text/plain")
+        await push_to(pair.source.host, "shop/api", chain)
+
+    report = await pair.run()
+
+    (error,) = report.errors
+    assert f"nested deeper than {MAX_DEPTH} levels" in error.reason
+    assert "\n" not in error.reason
+    assert report.images.failed == 1

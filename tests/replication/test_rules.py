@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+from collections.abc import Callable
+
 import pytest
 
 from catalog.errors import InvalidArgument
 from catalog.oci.globs import matcher
 from replication.planner import ATTACHMENT_TAG
-from replication.rules import ALL_KINDS, RepositoryFilter, Rewrite, TagFilter, parse_kinds
+from replication.rules import ALL_KINDS, RepositoryFilter, Rewrite, Rule, TagFilter, parse_kinds
 from replication.versions import VersionRange, tag_version
 
 HEX = "0123456789abcdef" * 4
@@ -162,3 +166,26 @@ def test_bracket_classes_are_refused_not_silently_literal() -> None:
     """The shared glob translation has no [...] classes: a rule using one would match nothing."""
     with pytest.raises(InvalidArgument, match=r"globs add \* \*\* and \?"):
         RepositoryFilter(include=("a/[bc]",))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        RepositoryFilter(include=("library/**",), exclude=("library/old",)),
+        Rewrite(prefix="mirror/"),
+        Rewrite(pattern="^a/(.*)$", replacement="b/$1"),
+        TagFilter(globs=("v*",), semver=">=1.0.0", newest=3),
+        Rule("a", "b", tags=TagFilter(globs=("v*",))),
+    ],
+    ids=["filter", "prefix", "rename", "tags", "rule"],
+)
+@pytest.mark.parametrize(
+    "duplicate",
+    [copy.copy, copy.deepcopy, lambda v: pickle.loads(pickle.dumps(v))],
+    ids=["copy", "deepcopy", "pickle"],
+)
+def test_rule_values_copy_and_pickle(value: object, duplicate: Callable[[object], object]) -> None:
+    """Immutable (__setattr__ refuses), yet copied and pickled through the constructor."""
+    again = duplicate(value)
+    assert again == value
+    assert hash(again) == hash(value)
