@@ -20,22 +20,30 @@ class WriterThread(Executor):
     def __init__(self, group: GroupTransaction, name: str) -> None:
         self.group = group
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
-        # A commit made while waiting that failed: the database failed, and every later call
-        # fails with it (the crawl stops, as when a repository's own commit failed).
+        # A commit made while waiting that failed (the group's own failures are its ``failed``):
+        # the database failed, and every later call fails with it (the crawl stops).
         self._failed: Exception | None = None
+        self._shut = False
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._work, name=name)
         self._thread.start()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
-        self._calls.put((future, fn, args, kwargs))
+        with self._lock:  # as a pool: nothing after shutdown, or its future would never end
+            if self._shut:
+                raise RuntimeError("the catalog's writer has stopped")
+            self._calls.put((future, fn, args, kwargs))
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop after the calls given so far. A group still open then is committed: the crawl
         stopped early (it commits its last group itself), and what its units recorded whole
         is kept, as when each repository was committed alone."""
-        self._calls.put(None)
+        with self._lock:
+            if not self._shut:
+                self._shut = True
+                self._calls.put(None)
         if wait:
             self._thread.join()
 
@@ -44,8 +52,9 @@ class WriterThread(Executor):
             future, fn, args, kwargs = call
             if not future.set_running_or_notify_cancel():
                 continue
-            if self._failed is not None:
-                future.set_exception(self._failed)
+            failed = self._failed or self.group.failed
+            if failed is not None:  # each its own traceback, not one growing with every raise
+                future.set_exception(failed.with_traceback(None))
                 continue
             try:
                 result = fn(*args, **kwargs)

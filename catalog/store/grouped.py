@@ -33,17 +33,24 @@ class GroupTransaction:
         self._session: Session | None = None
         self._units = 0
         self._began = 0.0
+        # A commit that failed: the database failed under the group, and its owner takes no
+        # more units (a new group would commit them after the crawl reported its failure).
+        self.failed: Exception | None = None
 
     def _open(self) -> Session:
         if self._session is None:
             session = self._sessions()
-            session.begin()
-            connection = session.connection()
-            if connection.dialect.name == "sqlite":
-                # The write lock now, as one transaction a repository took it at its first
-                # write: reads first on a deferred transaction could not take it later if
-                # another connection wrote in between (SQLite does not wait for that).
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                session.begin()
+                connection = session.connection()
+                if connection.dialect.name == "sqlite":
+                    # The write lock now, as one transaction a repository took it at its first
+                    # write: reads first on a deferred transaction could not take it later if
+                    # another connection wrote in between (SQLite does not wait for that).
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                session.close()  # its connection back to the pool ("database is locked")
+                raise
             self._session, self._units, self._began = session, 0, time.monotonic()
         return self._session
 
@@ -83,6 +90,9 @@ class GroupTransaction:
         if session is not None:
             try:
                 session.commit()
+            except Exception as exc:
+                self.failed = exc
+                raise
             finally:
                 session.close()
 

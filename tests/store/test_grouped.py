@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -114,3 +114,60 @@ def test_a_commit_that_fails_while_waiting_fails_the_later_calls(
     finally:
         writer.shutdown()
     assert _names(engine) == set()
+
+
+def test_a_commit_that_fails_when_due_fails_the_later_calls(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """Not only the waiting writer's commit: a unit's own commit that fails stops the writer
+    too, or the calls after it would open a new group and commit it after the crawl failed."""
+    group = GroupTransaction(sessions, units=1, seconds=60)
+    writer = WriterThread(group, "test-writer")
+    try:
+
+        def broken_unit() -> None:
+            with group.unit() as session:
+                _add(session, "lost")
+            session.connection().invalidate()
+            group.commit_if_due()  # full: commits, and fails
+
+        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver raised
+            writer.submit(broken_unit).result(timeout=10)
+
+        def later_unit() -> None:
+            with group.unit() as session:
+                _add(session, "later")
+
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the failed commit's error
+            writer.submit(later_unit).result(timeout=10)
+    finally:
+        writer.shutdown()
+    assert _names(engine) == set()
+
+
+def test_nothing_is_taken_after_the_writer_stopped(sessions: sessionmaker[Session]) -> None:
+    writer = WriterThread(GroupTransaction(sessions), "test-writer")
+    writer.shutdown()
+    with pytest.raises(RuntimeError, match="stopped"):  # not a future that never ends
+        writer.submit(func.now)
+
+
+def test_a_group_that_cannot_begin_gives_its_connection_back(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's BEGIN IMMEDIATE is what may fail (database is locked)")
+
+    def locked(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("BEGIN IMMEDIATE"):
+            raise RuntimeError("database is locked")
+
+    group = GroupTransaction(sessions)
+    event.listen(engine, "before_cursor_execute", locked)
+    try:
+        for _ in range(3):
+            with pytest.raises(RuntimeError, match="locked"), group.unit():
+                pass
+    finally:
+        event.remove(engine, "before_cursor_execute", locked)
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
