@@ -59,6 +59,8 @@ class StateCache:
             event.listen(engine, "after_cursor_execute", self._executed)
             event.listen(engine, "commit", self._committed)
             event.listen(engine, "rollback", self._rolled_back)
+            event.listen(engine, "begin", self._after_commit)
+            event.listen(engine, "checkin", self._checked_in)
 
     # -- the engine's events: run on whichever thread executes -------------------------------
 
@@ -75,7 +77,19 @@ class StateCache:
             conn.info["xregistry_state_written"] = True
 
     def _committed(self, conn: Connection) -> None:
+        # SQLAlchemy calls this before the database commits: a check reading in between sees
+        # the old state under the new generation. Emptied again once the commit is done (the
+        # connection's next transaction, or its return to the pool, which follows a commit).
         if conn.info.pop("xregistry_state_written", False):
+            conn.info["xregistry_state_committing"] = True
+            self.invalidate()
+
+    def _after_commit(self, conn: Connection) -> None:
+        if conn.info.pop("xregistry_state_committing", False):
+            self.invalidate()
+
+    def _checked_in(self, _dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop("xregistry_state_committing", False):
             self.invalidate()
 
     def _rolled_back(self, conn: Connection) -> None:

@@ -111,7 +111,32 @@ def test_only_writes_to_the_state_tables_clear_it(tmp_path: Path) -> None:
     assert cache.generation == 0
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE sboms SET name = 'x'")  # names no table: counted
-    assert cache.generation == 1
+    assert cache.generation > 0
+    before = cache.generation
     with engine.begin() as conn:
         conn.execute(update(tags).values(digest="sha256:" + "c" * 64).where(tags.c.id == -1))
-    assert cache.generation == 2
+    assert cache.generation > before
+
+
+def test_a_state_read_while_a_write_commits_is_not_kept(tmp_path: Path) -> None:
+    """SQLAlchemy's commit event comes before the database commits: a check that reads in
+    between sees the old state under the new generation, and must not keep it."""
+    from sqlalchemy import update
+
+    from catalog.gate._state_cache import StateCache
+    from catalog.store.schema import tags
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    upgrade(engine)
+    cache = StateCache(engine, ttl=60)
+    key = ("shop/app:1.0", None, True)
+    old_state = ("sha256:" + "a" * 64, None, (0, 0))
+
+    def read_meanwhile(_conn: object) -> None:  # after the cache's own listener, before COMMIT
+        cache.put(cache.generation, [(key, old_state)])
+
+    event.listen(engine, "commit", read_meanwhile)
+    with engine.begin() as conn:
+        conn.execute(update(tags).values(digest="sha256:" + "c" * 64).where(tags.c.id == -1))
+    event.remove(engine, "commit", read_meanwhile)
+    assert cache.get([key]) == [None]
