@@ -145,4 +145,5 @@ def _stdout_closed() -> bool:
         return False
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
-    return any(events & select.POLLERR for _, events in poller.poll(0))
+    # Linux says POLLERR for a pipe whose reader is gone; macOS and the BSDs say POLLHUP.
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
