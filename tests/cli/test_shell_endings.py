@@ -63,18 +63,7 @@ def test_a_closed_stdout_ends_quietly_with_141(tmp_path: Path) -> None:
         capture_output=True,
         timeout=60,
     )
-    read, write = os.pipe()
-    os.close(read)  # the reader is gone before anything is written: `| head -0`
-    with subprocess.Popen(
-        [*XREGISTRY, "--database", database, "registry", "list"],
-        cwd=REPO,
-        stdout=write,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
-        os.close(write)
-        _, stderr = process.communicate(timeout=60)
-    assert (process.returncode, stderr) == (141, "")
+    assert _into_closed_pipe([*XREGISTRY, "--database", database, "registry", "list"]) == (141, "")
 
 
 # A command that lists, then writes to a connection whose peer is gone (Python ignores SIGPIPE:
@@ -99,18 +88,7 @@ def test_a_broken_pipe_to_a_peer_is_an_error_not_a_quiet_141() -> None:
 
 
 def test_a_broken_pipe_to_a_peer_with_stdout_closed_too_is_141() -> None:
-    read, write = os.pipe()
-    os.close(read)
-    with subprocess.Popen(
-        [sys.executable, "-c", _PEER_GONE],
-        cwd=REPO,
-        stdout=write,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
-        os.close(write)
-        _, stderr = process.communicate(timeout=60)
-    assert (process.returncode, stderr) == (141, "")
+    assert _into_closed_pipe([sys.executable, "-c", _PEER_GONE]) == (141, "")
 
 
 def test_help_and_version_into_a_closed_pipe_end_quietly_with_141() -> None:
@@ -160,3 +138,16 @@ def test_ctrl_c_while_starting_is_one_line_and_130() -> None:
             "",
             "xregistry: error: interrupted\n",
         ), moment
+
+
+def _into_closed_pipe(argv: list[str]) -> tuple[int, str]:
+    """``argv``'s exit code and stderr, its stdout a pipe whose reader is gone before anything
+    is written (``| head -0``)."""
+    read, write = os.pipe()
+    os.close(read)
+    with subprocess.Popen(
+        argv, cwd=REPO, stdout=write, stderr=subprocess.PIPE, text=True
+    ) as process:
+        os.close(write)
+        _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr

@@ -26,6 +26,13 @@ def _names(engine: Engine) -> set[str]:
         return set(connection.scalars(select(registries.c.name)))
 
 
+def _lose_connection(group: GroupTransaction) -> None:
+    """A unit recorded, then the group's connection gone: its commit cannot succeed."""
+    with group.unit() as session:
+        _add(session, "lost")
+    session.connection().invalidate()
+
+
 def test_a_failing_unit_is_rolled_back_alone(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
@@ -100,14 +107,7 @@ def test_a_commit_that_fails_while_waiting_fails_the_later_calls(
     group = GroupTransaction(sessions, units=100, seconds=0.2)
     writer = WriterThread(group, "test-writer")
     try:
-
-        def broken_unit() -> None:
-            with group.unit() as session:
-                _add(session, "lost")
-            # The group's session cannot commit any more (its connection is gone).
-            session.connection().invalidate()
-
-        writer.submit(broken_unit).result(timeout=10)
+        writer.submit(_lose_connection, group).result(timeout=10)
         time.sleep(0.5)  # the writer commits while it waits, and fails
         with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver raised
             writer.submit(func.now).result(timeout=10)
@@ -126,9 +126,7 @@ def test_a_commit_that_fails_when_due_fails_the_later_calls(
     try:
 
         def broken_unit() -> None:
-            with group.unit() as session:
-                _add(session, "lost")
-            session.connection().invalidate()
+            _lose_connection(group)
             group.commit_if_due()  # full: commits, and fails
 
         with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver raised
