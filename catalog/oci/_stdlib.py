@@ -32,6 +32,9 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # http.client's bounds on an answer's head: a line, and the fields.
 MAX_LINE = 64 * 1024
 MAX_HEADERS = 100
+# A request body is written in pieces of this size, each held to the read timeout on its own: a
+# reader taking 256 KiB per timeout (60 s by default) is slow, not gone.
+WRITE_PIECE = 256 * 1024
 # Interim (1xx) answers skipped before the final one, and the digits of a chunk's size.
 _MAX_INTERIM = 5
 _MAX_CHUNK_DIGITS = 16
@@ -480,21 +483,6 @@ class StdlibTransport(HTTPTransport):
         until_headers: float | None,
         redirects: bool,
     ) -> Answer:
-        try:
-            return await self._follow(method, url, headers, body, total, until_headers, redirects)
-        except ValueError as exc:  # a backstop: urllib refusing a URL (a Location) it was handed
-            raise self._unusable("a URL that cannot be parsed", url, headers) from exc
-
-    async def _follow(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        body: bytes | AsyncIterable[bytes] | None,
-        total: float | None,
-        until_headers: float | None,
-        redirects: bool,
-    ) -> Answer:
         sent = headers  # their secrets blanked out of errors, after a redirect that drops them too
         now = asyncio.get_running_loop().time()
         deadline = None if total is None else now + total
@@ -503,6 +491,7 @@ class StdlibTransport(HTTPTransport):
         while True:
             try:
                 answer = await self._attempt(method, url, headers, body, deadline, headers_by)
+                target = self._redirect(answer, url, sent, redirects and _replayable(body))
             except _Deadline as exc:
                 raise self._no_answer(until_headers, url) from exc
             except ssl.SSLCertVerificationError as exc:
@@ -511,21 +500,14 @@ class StdlibTransport(HTTPTransport):
                 raise Unreachable(exc) from exc
             except _Malformed as exc:
                 raise self._unusable(f"a malformed answer: {exc}", url, sent) from exc
-            location = answer.headers.get("Location")
-            replayable = not isinstance(body, AsyncIterable)
-            if not (redirects and replayable and answer.status in _REDIRECTS and location):
+            # A backstop: urllib refusing a URL (a Location) it was handed.
+            except ValueError as exc:
+                raise self._unusable("a URL that cannot be parsed", url, sent) from exc
+            if target is None:
                 return answer
-            answer.release()
             redirected += 1
             if redirected >= MAX_REDIRECTS:
                 raise self._redirect_loop(redirected, url)
-            target = urljoin(url, location)
-            try:
-                _address(urlsplit(target).scheme, urlsplit(target).netloc)
-            except _Malformed:
-                raise self._unusable(
-                    f"redirected to {location[:200]!r}, not an HTTP URL", url, sent
-                ) from None
             if _origin(target) != _origin(url):
                 # Credentials stay with the host they were meant for (a blob's storage is not).
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
@@ -534,6 +516,23 @@ class StdlibTransport(HTTPTransport):
             ):
                 method, body = "GET", None
             url = target
+
+    def _redirect(
+        self, answer: _Answer, url: str, sent: dict[str, str], follow: bool
+    ) -> str | None:
+        """Where ``answer`` sends the request next (released), when it is a redirect to follow."""
+        location = answer.headers.get("Location")
+        if not (follow and answer.status in _REDIRECTS and location):
+            return None
+        answer.release()
+        target = urljoin(url, location)
+        try:
+            _address(urlsplit(target).scheme, urlsplit(target).netloc)
+        except _Malformed:
+            raise self._unusable(
+                f"redirected to {location[:200]!r}, not an HTTP URL", url, sent
+            ) from None
+        return target
 
     async def _attempt(
         self,
@@ -576,20 +575,26 @@ class StdlibTransport(HTTPTransport):
         headers_by: float | None,
         declared: int | None,
     ) -> _Head:
-        """The request, then the answer's head: each write's drain and the head's read within
-        the read timeout (and ``headers_by``), so a stream's pieces, however long the caller
-        takes to make them, are each held to the timeout, not all of them to one."""
+        """The request, then the answer's head: the body written in pieces of at most
+        :data:`WRITE_PIECE` bytes, each piece's drain and the head's read within the read
+        timeout (and ``headers_by``): a large body to a slow reader, or a stream however long
+        the caller takes to make its pieces, is held to the timeout per piece, not as a whole."""
         writer = connection.writer
 
-        async def send(data: bytes) -> None:
-            writer.write(data)
-            try:
-                await self._within(connection, writer.drain(), headers_by, keep=False)
-            except (ConnectionResetError, BrokenPipeError) as exc:
-                raise _Stale("the connection ended before the request was sent") from exc
+        async def send(data: bytes | memoryview) -> None:
+            for start in range(0, len(data), WRITE_PIECE):
+                writer.write(data[start : start + WRITE_PIECE])
+                try:
+                    await self._within(connection, writer.drain(), headers_by, keep=False)
+                except (ConnectionResetError, BrokenPipeError) as exc:
+                    raise _Stale("the connection ended before the request was sent") from exc
 
         if not isinstance(body, AsyncIterable):
-            await send(head + body if body else head)
+            if body and len(body) > WRITE_PIECE:
+                await send(head)
+                await send(memoryview(body))  # not copied after the head
+            else:
+                await send(head + body if body else head)
         else:
             await send(head)
             sent = 0
@@ -657,6 +662,11 @@ def _address(scheme: str, netloc: str) -> tuple[str, int]:
     if scheme not in ("http", "https") or not parts.hostname or port == 0:
         raise _Malformed("a URL without an HTTP scheme, a host, or a port from 1 to 65535")
     return parts.hostname, port or (443 if scheme == "https" else 80)
+
+
+def _replayable(body: bytes | AsyncIterable[bytes] | None) -> bool:
+    """Whether a body can be sent again (after a redirect): a stream is sent once."""
+    return not isinstance(body, AsyncIterable)
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -14,8 +14,10 @@ import contextlib
 import itertools
 import json
 import re
+import socket
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Literal
 
 import pytest
@@ -255,6 +257,17 @@ async def test_a_location_with_a_bad_port_is_an_unusable_answer(
     assert "unusable answer" in str(error)
 
 
+async def test_a_location_urllib_cannot_parse_is_an_unusable_answer(
+    clients: list[RegistryClient],
+) -> None:
+    """``urljoin`` raises ValueError for an unclosed IPv6 host: one line, no traceback."""
+    raw = b"HTTP/1.1 302 Found\r\nLocation: http://[::1/x\r\nContent-Length: 0\r\n\r\n"
+    with answering(raw) as fake:
+        error, _ = await failure(tags(make(clients, fake)), within=5)
+    assert isinstance(error, BadResponse)
+    assert "a URL that cannot be parsed" in str(error)
+
+
 async def test_an_upload_location_with_a_bad_port_is_an_unusable_answer(
     clients: list[RegistryClient],
 ) -> None:
@@ -491,3 +504,58 @@ async def test_a_location_echoing_the_credential_to_another_host_is_not_quoted()
             await client.close()
     assert "a space or control character" in str(error)
     assert base64.b64encode(b"alice:hunter2-s3cret").decode()[:12] not in str(error)
+
+
+@contextlib.contextmanager
+def slow_reader(slow: int, piece: int, every: float) -> Iterator[tuple[str, list[int]]]:
+    """A registry on 127.0.0.1 reading the first ``slow`` bytes of one request's body ``piece``
+    bytes every ``every`` seconds (a small receive buffer, so the kernel takes little of it
+    ahead), the rest at once (what the kernels buffered is not waited for), then answering 201;
+    → its host, and the body lengths it received."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # before listen()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    received: list[int] = []
+
+    def run() -> None:
+        connection, _ = listener.accept()
+        with connection, connection.makefile("rb") as stream:
+            length = 0
+            while (line := stream.readline(MAX_LINE)) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            got = 0
+            while got < min(slow, length):
+                time.sleep(every)
+                got += len(stream.read(min(piece, length - got)))
+            got += len(stream.read(length - got))
+            received.append(got)
+            connection.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}", received
+    finally:
+        listener.close()
+        thread.join(10)
+
+
+async def test_a_large_body_to_a_slow_reader_is_held_to_the_read_timeout_per_piece() -> None:
+    """16 MiB, the first 12 taken 64 KiB every 5 ms: about a second, twice the 0.5 s read
+    timeout, while each piece written waits some 20 ms. (Written in one go, the one drain waited
+    for most of the body within one read timeout and failed.)"""
+    body = bytes(16 * 1024 * 1024)
+    with slow_reader(12 * 1024 * 1024, 64 * 1024, every=0.005) as (host, received):
+        options = RegistryOptions(transport="stdlib", retry=FAST, read_timeout=0.5)
+        transport = StdlibTransport(host, options)
+        try:
+            started = time.monotonic()
+            async with transport.send("PUT", "/v2/app/blobs/uploads/x", body=body) as resp:
+                assert resp.status == 201
+            assert time.monotonic() - started > 0.5  # the reader was slower than one timeout
+        finally:
+            await transport.close()
+    assert received == [len(body)]
