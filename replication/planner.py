@@ -25,7 +25,7 @@ from replication.stores import Store
 ATTACHMENT_TAG = re.compile(r"^[a-z0-9]+-[0-9a-f]{64}(?:\.(?:sig|att|sbom))?$")
 CREATED = "org.opencontainers.image.created"
 _CONFIG_LIMIT = 1024 * 1024
-_FRACTION = re.compile(r"(\.\d{6})\d+")
+_FRACTION = r"(\.\d{6})\d+"  # compiled at first use (re caches it): version rules only
 _ON_LOOP_TAGS = 500  # listings longer than this are matched on a worker thread
 
 ErrorSink = Callable[[str, str], None]  # (source repository, reason)
@@ -182,6 +182,6 @@ async def _first_image(repo: Repository, manifest: Manifest) -> Manifest | None:
 
 def _parse_time(text: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(_FRACTION.sub(r"\1", text.strip()))
+        return datetime.fromisoformat(re.sub(_FRACTION, r"\1", text.strip()))
     except ValueError:
         return None

@@ -8,16 +8,17 @@ to do when a destination tag already points elsewhere.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from catalog.errors import InvalidArgument
 from catalog.oci.errors import InvalidReference
 from catalog.oci.globs import check_repository_glob, is_glob, matcher
 from catalog.oci.reference import validate_repository
-from catalog.regex import LinearRegex, Template, compile_linear, template
+from catalog.values import Value
 
 if TYPE_CHECKING:
     from catalog.formats.classify import AttachmentKind
+    from catalog.regex import LinearRegex, Template
     from replication.versions import VersionRange
 
 ALL_KINDS: frozenset[AttachmentKind] = frozenset({"signature", "attestation", "sbom", "other"})
@@ -62,46 +63,11 @@ def parse_kinds(text: str) -> frozenset[AttachmentKind]:
     return frozenset(_KIND_NAMES[w] for w in words)
 
 
-class _Value:
-    """A value built once and never changed: equality, hash and repr over ``_FIELDS``.
-
-    Hand-written, not frozen dataclasses: a dataclass's generated methods are compiled in every
-    process that imports it (~4M instructions each at a command's start)."""
-
-    __slots__ = ()
-    _FIELDS: ClassVar[tuple[str, ...]] = ()
-
-    def _key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
-        return f"{type(self).__name__}({fields})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __reduce__(self) -> tuple[type[_Value], tuple[Any, ...]]:
-        # copy, deepcopy and pickle rebuild through the constructor (``_FIELDS`` is in its
-        # order), which checks and compiles: setting slots one by one is refused above.
-        return type(self), self._key()
-
-    def _set(self, **values: object) -> None:
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
-
-
 # Every name RE2's ``.*`` (the glob ``**``) matches: any without a line break.
 _EVERY_NAME = None
 
 
-class RepositoryFilter(_Value):
+class RepositoryFilter(Value):
     __slots__ = ("_exclude", "_include", "exclude", "include")
     _FIELDS = ("include", "exclude")
     include: tuple[str, ...]
@@ -146,7 +112,7 @@ class RepositoryFilter(_Value):
         return [r for r in self.include if self.matches(r)]
 
 
-class Rewrite(_Value):
+class Rewrite(Value):
     """How a source repository is named at the destination: one of two ways.
 
     * ``prefix``/``strip``: ``prefix`` + "/" + the source name without a leading ``strip``
@@ -184,6 +150,8 @@ class Rewrite(_Value):
                 )
             if not replacement:
                 raise InvalidArgument(f"rename pattern {pattern!r} needs a replacement")
+            from catalog.regex import compile_linear, template  # (a plain prefix needs no RE2)
+
             try:
                 compiled = compile_linear(pattern)
             except ValueError as exc:
@@ -232,7 +200,7 @@ class Rewrite(_Value):
             raise InvalidArgument(f"{repository} rewrites to an invalid name: {exc}") from None
 
 
-class TagFilter(_Value):
+class TagFilter(Value):
     """Image tags to copy: every given condition must hold (globs: any of them)."""
 
     __slots__ = ("_globs", "_range", "_regex", "globs", "newest", "newest_by", "regex", "semver")
@@ -259,10 +227,14 @@ class TagFilter(_Value):
                 raise InvalidArgument(
                     f"tag glob {glob!r}: globs have * and ?, no [...] classes (use a tag regex)"
                 )
-        try:
-            compiled = compile_linear(regex) if regex is not None else None
-        except ValueError as exc:
-            raise InvalidArgument(f"tag regex {regex!r}: {exc}") from None
+        compiled = None
+        if regex is not None:
+            from catalog.regex import compile_linear  # (a rule without a tag regex needs no RE2)
+
+            try:
+                compiled = compile_linear(regex)
+            except ValueError as exc:
+                raise InvalidArgument(f"tag regex {regex!r}: {exc}") from None
         parsed = None
         if semver is not None:
             # Imported by the rules that use versions only (node-semver, its ranges).

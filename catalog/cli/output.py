@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 import re
@@ -67,7 +66,9 @@ def camel(name: str) -> str:
 def to_json(value: Any) -> Any:
     """Records (dataclasses, NamedTuples, pydantic models), enums, times and containers as JSON
     values with lowerCamelCase keys and RFC 3339 times."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if _is_dataclass(value):
+        import dataclasses  # only for a dataclass: `replicate once` starts without the module
+
         return _object((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple record
         return _object(zip(value._fields, value, strict=True))
@@ -90,7 +91,15 @@ def record(value: Any, **extra: Any) -> dict[str, Any]:
     names = getattr(value, "_fields", None)  # a NamedTuple's
     if names is not None:
         return {**dict(zip(names, value, strict=True)), **extra}
+    import dataclasses  # a dataclass
+
     return {**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, **extra}
+
+
+def _is_dataclass(value: Any) -> bool:
+    """``dataclasses.is_dataclass`` for an instance, without importing the module: the mark
+    its decorator leaves on the class."""
+    return hasattr(type(value), "__dataclass_fields__")
 
 
 def _object(items: Any) -> dict[str, Any]:

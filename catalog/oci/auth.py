@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import re
 import time
 from collections.abc import Collection
@@ -194,9 +193,8 @@ class Authenticator:
         async with self._refreshing:
             answer = await self._fetch(challenge, scopes, self.credentials)
             if answer.refresh_token:
-                self.credentials = dataclasses.replace(
-                    self.credentials, identity_token=answer.refresh_token
-                )
+                user, password = self.credentials.username, self.credentials.password
+                self.credentials = Credentials(user, password, answer.refresh_token)
             return answer
 
     def invalidate(self, scope: str) -> None:

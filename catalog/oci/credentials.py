@@ -16,14 +16,13 @@ import binascii
 import os
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from catalog.files import read_capped
 from catalog.oci import boundedjson
-from catalog.oci._bounded_run import OutputTooLarge, run_bounded
 from catalog.oci.errors import AuthError
+from catalog.values import Value
 
 # docker's config.json or containers' auth.json: a few entries per registry; a larger file is
 # not one (docs/limits.md).
@@ -37,13 +36,20 @@ _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "reg
 TOKEN_USERNAME = "<token>"
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
+class Credentials(Value):
+    """A user and password, or an identity token; immutable, compared and hashed by value
+    (:class:`~catalog.values.Value`)."""
+
+    __slots__ = ("identity_token", "password", "username")
+    _FIELDS = ("username", "password", "identity_token")
     username: str
     password: str
     # An OAuth2 refresh token (docker's ``identitytoken``): exchanged at the token server by the
     # refresh-token POST, never sent as Basic (see catalog.oci.auth).
-    identity_token: str | None = None
+    identity_token: str | None
+
+    def __init__(self, username: str, password: str, identity_token: str | None = None) -> None:
+        self._set(username=username, password=password, identity_token=identity_token)
 
     def __repr__(self) -> str:  # never leak secrets into logs or tracebacks
         token = ", identity_token=***" if self.identity_token else ""
@@ -113,7 +119,7 @@ def _first_line(output: bytes) -> str:
 
 
 # A run of characters that tokens, passwords and base64 are written in, long enough to be one.
-_TOKEN_LIKE = re.compile(r"[A-Za-z0-9+/=_.~@-]{16,}")
+_TOKEN_LIKE = r"[A-Za-z0-9+/=_.~@-]{16,}"  # compiled at first use (re caches it): on a failure
 
 
 def _helper_failure(first: str) -> str:
@@ -126,7 +132,7 @@ def _helper_failure(first: str) -> str:
 
     if first.startswith(("{", "[")):
         return "(its JSON output is not quoted: it may hold the secret)"
-    if len(first.split()) == 1 or _TOKEN_LIKE.search(first):
+    if len(first.split()) == 1 or re.search(_TOKEN_LIKE, first):
         return "(its message is not quoted: it may hold the secret)"
     shown = redact(first)
     return shown if len(shown) <= 300 else shown[:299] + "…"
@@ -134,6 +140,8 @@ def _helper_failure(first: str) -> str:
 
 def run_credential_helper(helper: str, host: str) -> Credentials | None:
     """Ask ``docker-credential-<helper>`` for the host's credentials (None when it has none)."""
+    from catalog.oci._bounded_run import OutputTooLarge, run_bounded  # a helper's run only
+
     program = f"docker-credential-{helper}"
     try:
         done = run_bounded([program, "get"], host.encode(), cap=_HELPER_OUTPUT, timeout=30)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from dataclasses import dataclass
 
 from catalog.oci.errors import DigestMismatch, InvalidDigest, SizeMismatch
+from catalog.values import Value
 
 # Work on more bytes than this (decoding, hashing) runs on a worker thread: a few ms of C on
 # the event loop would hold up every call the process answers; below it, the hop costs more.
@@ -18,12 +18,17 @@ _DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 _LOWER_HEX = re.compile(r"[0-9a-f]+")
 
 
-@dataclass(frozen=True, slots=True)
-class Digest:
-    """A validated ``algorithm:hex`` content digest (sha256 or sha512)."""
+class Digest(Value):
+    """A validated ``algorithm:hex`` content digest (sha256 or sha512); immutable, compared and
+    hashed by value (:class:`~catalog.values.Value`)."""
 
+    __slots__ = ("algorithm", "hex")
+    _FIELDS = ("algorithm", "hex")
     algorithm: str
     hex: str
+
+    def __init__(self, algorithm: str, hex: str) -> None:
+        self._set(algorithm=algorithm, hex=hex)
 
     @classmethod
     def parse(cls, text: str) -> Digest:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from catalog.regex import LinearRegex, compile_linear
+if TYPE_CHECKING:
+    from catalog.regex import LinearRegex
 
 # A class with no character in it: RE2 has no ``(?!)``.
 _NOTHING = r"[^\x00-\x{10FFFF}]"
@@ -61,5 +63,7 @@ def matcher(globs: Iterable[str]) -> LinearRegex:
     """One pattern whose ``fullmatch`` is what any of ``globs`` matches (none: nothing).
 
     RE2, not ``re``: ``a*a*a*a*a*a*a*a*a*a*a*a*b`` against 40 ``a`` backtracks for minutes."""
+    from catalog.regex import compile_linear  # with the first pattern: `**` alone needs none
+
     alternatives = [f"(?:{translate(g)})" for g in globs]
     return compile_linear("|".join(alternatives) or _NOTHING, max_length=None)

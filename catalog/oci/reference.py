@@ -24,11 +24,11 @@ LAYOUT_PREFIX = "oci:"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 # ASCII only, matched whole (``$`` would let a trailing newline through, ``\w`` any letter).
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# These two compiled at their first use (re's cache keeps them): a run between registries that
+# parses no reference nor tag starts without compiling them (~3M instructions).
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_HOST = re.compile(
-    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$"
-)
+_HOST = rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$"
 _MAX_NAME = 255
 
 
@@ -82,7 +82,7 @@ Reference = ImageReference | LayoutReference
 
 
 def validate_tag(tag: str) -> str:
-    if not _TAG.fullmatch(tag):
+    if not re.fullmatch(_TAG, tag):
         raise InvalidReference(
             f"invalid tag {tag!r}: 1-128 of [A-Za-z0-9_.-], not starting with '.' or '-'"
         )
@@ -139,7 +139,7 @@ def parse_image_reference(text: str, default_tag: str | None = None) -> ImageRef
     first, slash, remainder = text.partition("/")
     if slash and _is_domain(first):
         registry, path = first, remainder
-        if not _HOST.match(registry):
+        if not re.match(_HOST, registry):
             raise InvalidReference(f"invalid reference {original!r}: bad registry host {first!r}")
     else:
         registry, path = DOCKER_HUB, text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from typing import NamedTuple
 
@@ -20,6 +19,8 @@ class RetryPolicy(NamedTuple):
         """Seconds to wait before attempt ``attempt + 1`` (attempt counts from 1)."""
         if retry_after is not None:
             return min(retry_after, self.max_retry_after)
+        import random  # on a retry only: a run that needs none starts without it (and bisect)
+
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return random.uniform(ceiling / 2, ceiling)
 

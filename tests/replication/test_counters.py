@@ -5,7 +5,6 @@ skipped or failed once; a mounted blob is a skipped one (``blobs_mounted`` is pa
 from __future__ import annotations
 
 import random
-from dataclasses import asdict
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -95,7 +94,7 @@ async def test_task_columns_and_run_counters_mean_the_same(
         assert row.blobs_mounted == row.blobs_skipped
     counters = service.get_run(run.id).counters
     assert {name: counters[name] for name in COUNTERS} == {
-        **asdict(CopyStats()),
+        **CopyStats().as_dict(),
         "manifests_copied": 2,
         "blobs_copied": 5,
         "blobs_skipped": 1,
