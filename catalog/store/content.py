@@ -28,6 +28,7 @@ from catalog.store.models import (
 _CHUNK = 500  # keeps IN (…) lists inside every database's parameter limit
 _TAGS = table_of(Tag)
 _TAG_EVENTS = table_of(TagEvent)
+_INSERT_TAG = insert(_TAGS).returning(_TAGS.c.name, _TAGS.c.id)
 T = TypeVar("T")
 
 
@@ -162,22 +163,20 @@ def set_tags(
         return []
     connection = session.connection()
     added = [change for row, change in changed if row is None]
-    new_ids = iter(
-        connection.execute(
-            insert(_TAGS).returning(_TAGS.c.id, sort_by_parameter_order=True),
-            [
-                {"repository_id": repository.id, "name": c.tag, "digest": c.new, "updated_at": now}
-                for c in added
-            ],
-        ).scalars()
-        if added
-        else ()
-    )
+    # New tags' ids by name (unique in a repository): ids returned in the rows' order would make
+    # SQLAlchemy insert one row a statement on SQLite, whose RETURNING order is unspecified.
+    new_ids: dict[str, int] = {}
+    if added:
+        rows = [
+            {"repository_id": repository.id, "name": c.tag, "digest": c.new, "updated_at": now}
+            for c in added
+        ]
+        new_ids.update((name, tag_id) for name, tag_id in connection.execute(_INSERT_TAG, rows))
     connection.execute(
         insert(_TAG_EVENTS),
         [
             {
-                "tag_id": next(new_ids) if row is None else row.id,
+                "tag_id": new_ids[c.tag] if row is None else row.id,
                 "old_digest": c.old,
                 "new_digest": c.new,
                 "observed_at": now,
