@@ -70,10 +70,12 @@ class GroupTransaction:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A session for a read that must see the group's writes: the open transaction's, else
-        a new one of its own."""
+        """A session for a read that must see the group's writes: the open transaction's (in a
+        savepoint: a read PostgreSQL refuses would otherwise abort the group's transaction, and
+        every later unit with it), else a new one of its own."""
         if self._session is not None:
-            yield self._session
+            with self._session.begin_nested():
+                yield self._session
             return
         with self._sessions() as session:
             yield session
