@@ -70,14 +70,13 @@ def test_sboms_of_one_batch_get_their_own_packages(sessions: sessionmaker[Sessio
         assert documents.store_all(s, held) == dict.fromkeys(held, 2)
     with sessions() as s:
         sboms = s.execute(select(Sbom.id, Sbom.name, Sbom.package_count, Sbom.layer_digest))
-        for sbom_id, name, count, layer in sboms:
-            assert layer == _digest(name)
+        for sbom_id, sbom_name, count, layer_digest in sboms:
+            assert layer_digest == _digest(sbom_name)
             packages = s.scalars(
                 select(SbomPackage.name).where(SbomPackage.sbom_id == sbom_id)
             ).all()
-            assert sorted(packages) == sorted(f"{name}-{i}" for i in range(count))
-            a, layer_number = int(name[1]), int(name[3])
-            assert count == 1 + a + 3 * layer_number
+            assert sorted(packages) == sorted(f"{sbom_name}-{i}" for i in range(count))
+            assert count == 1 + int(sbom_name[1]) + 3 * int(sbom_name[3])
 
 
 def test_attestations_of_one_batch_get_their_own_provenance(
