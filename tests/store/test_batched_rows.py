@@ -71,6 +71,7 @@ def test_sboms_of_one_batch_get_their_own_packages(sessions: sessionmaker[Sessio
     with sessions() as s:
         sboms = s.execute(select(Sbom.id, Sbom.name, Sbom.package_count, Sbom.layer_digest))
         for sbom_id, sbom_name, count, layer_digest in sboms:
+            assert sbom_name is not None
             assert layer_digest == _digest(sbom_name)
             packages = s.scalars(
                 select(SbomPackage.name).where(SbomPackage.sbom_id == sbom_id)
