@@ -59,8 +59,13 @@ from catalog.store import content, documents
 from catalog.store.documents import DecodedDocuments
 from catalog.store.grouped import GroupTransaction
 from catalog.store.models import IndexErrorRecord, UndecodableDocument
-from catalog.store.models import Repository as RepositoryRow
-from catalog.store.registries import get_registry, mark_repositories_gone, repository
+from catalog.store.registries import (
+    RepositoryId,
+    get_registry,
+    live_repository_ids,
+    mark_repositories_gone,
+    repository,
+)
 
 _COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|att|sbom)$")
 _FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
@@ -136,6 +141,9 @@ class Crawler:
         self._positions: dict[str, int] = {}
         self._befores: dict[int, asyncio.Future[dict[str, _Before]]] = {}
         self._preparer: SbomPreparer | None = None  # small SBOMs: reader or worker processes
+        # Row ids of the repositories not gone, read with their states before the crawl: their
+        # recording needs no row loaded (a round trip each on PostgreSQL).
+        self._repository_ids: dict[str, int] = {}
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -325,6 +333,7 @@ class Crawler:
             tags = content.live_tags(session, self.registry_name, names)
             digests = {digest for of_one in tags.values() for digest in of_one.values()}
             decoded, refused = documents.recorded_or_refused(session, digests)
+            self._repository_ids.update(live_repository_ids(session, self._registry_id, names))
         befores = {}
         for name in names:
             of_one = tags.get(name, {})
@@ -516,7 +525,13 @@ class Crawler:
         group.commit_if_due()
 
     def _record(self, session: Session, scan: _RepoScan) -> None:
-        row = repository(session, self._registry_id, scan.name)
+        known = self._repository_ids.pop(scan.name, None)
+        # A repository new, gone, or not read ahead: its row, created or brought back.
+        row: content.RepositoryRow = (
+            repository(session, self._registry_id, scan.name)
+            if known is None
+            else RepositoryId(known)
+        )
         self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
         if scan.listed:
             self._record_tags(session, row, scan)
@@ -544,7 +559,7 @@ class Crawler:
             )
         self.stats.errors += len(scan.errors)
 
-    def _record_tags(self, session: Session, row: RepositoryRow, scan: _RepoScan) -> None:
+    def _record_tags(self, session: Session, row: content.RepositoryRow, scan: _RepoScan) -> None:
         if scan.tags == scan.before:
             return  # no tag moved, came or went: no ORM row need be loaded
         existing = content.tags_of(session, row)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from sqlalchemy import insert, select, union_all, update
+from sqlalchemy import BindParameter, Select, bindparam, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from catalog.oci.digest import as_digest
@@ -30,6 +30,14 @@ _TAGS = table_of(Tag)
 _TAG_EVENTS = table_of(TagEvent)
 _INSERT_TAG = insert(_TAGS).returning(_TAGS.c.name, _TAGS.c.id)
 T = TypeVar("T")
+
+
+class RepositoryRow(Protocol):
+    """All these functions need of a repository: its row's id (a :class:`Repository`, or
+    ``registries.RepositoryId`` where no ORM row was loaded)."""
+
+    @property
+    def id(self) -> int: ...
 
 
 def chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
@@ -98,7 +106,7 @@ def _attests(child: Descriptor) -> str | None:
     return None if named is None else str(named)
 
 
-def tags_of(session: Session, repository: Repository) -> dict[str, Tag]:
+def tags_of(session: Session, repository: RepositoryRow) -> dict[str, Tag]:
     rows = session.scalars(select(Tag).where(Tag.repository_id == repository.id))
     return {row.name: row for row in rows}
 
@@ -135,7 +143,7 @@ class TagChange:
 
 
 def set_tag(
-    session: Session, repository: Repository, existing: Tag | None, name: str, digest: str
+    session: Session, repository: RepositoryRow, existing: Tag | None, name: str, digest: str
 ) -> TagChange | None:
     """Point a tag at ``digest``; an event is written when that is news."""
     changes = set_tags(session, repository, {name: existing} if existing else {}, {name: digest})
@@ -143,7 +151,7 @@ def set_tag(
 
 
 def set_tags(
-    session: Session, repository: Repository, existing: dict[str, Tag], wanted: dict[str, str]
+    session: Session, repository: RepositoryRow, existing: dict[str, Tag], wanted: dict[str, str]
 ) -> list[TagChange]:
     """Point each tag of ``wanted`` (name → digest) at its digest, ``existing`` holding the
     repository's rows by name; an event is written for each change. New tags and the events go
@@ -241,28 +249,43 @@ def add_attachments(session: Session, links: Iterable[Link]) -> int:
 def reachable(session: Session, roots: set[str]) -> set[str]:
     """Digests reachable from ``roots`` through index children and attachments."""
     seen = set(roots)
-    frontier = sorted(roots)
-    # Table columns, not ORM attributes: every re-index of every repository asks this.
-    children, attachments = table_of(IndexChild).c, table_of(Attachment).c
-    while frontier:
-        found: set[str] = set()
-        for chunk in chunks(frontier):
-            found.update(
-                session.scalars(
-                    union_all(
-                        select(children.child_digest).where(children.parent_digest.in_(chunk)),
-                        select(attachments.attachment_digest).where(
-                            attachments.subject_digest.in_(chunk)
-                        ),
-                    )
-                )
-            )
-        frontier = sorted(found - seen)
-        seen.update(frontier)
+    # One recursive statement (UNION drops what was reached before, so a cycle ends): every
+    # re-index of every repository asks this, and a statement a level was a round trip each.
+    statement = _REACHABLE[session.get_bind().dialect.name == "sqlite"]
+    for chunk in chunks(sorted(roots)):
+        seen.update(session.scalars(statement, {"roots": list(chunk)}))
     return seen
 
 
-def sync_locations(session: Session, repository: Repository, present: set[str]) -> tuple[int, int]:
+def _reachable(sqlite: bool) -> Select[tuple[str]]:
+    children, attachments = table_of(IndexChild).c, table_of(Attachment).c
+    roots: BindParameter[list[str]] = bindparam("roots", expanding=True)
+    edges = union_all(
+        select(children.parent_digest.label("parent"), children.child_digest.label("child")),
+        select(attachments.subject_digest, attachments.attachment_digest),
+    ).subquery("edges")
+    found = select(edges.c.child).where(edges.c.parent.in_(roots)).cte("found", recursive=True)
+    if sqlite:
+        # SQLite would read the whole of both tables into the edges of each step (it does not
+        # push the join into a compound subquery); it takes a recursive SELECT a table instead,
+        # which PostgreSQL refuses (there the edges' join is an index look-up a table).
+        found = found.union(
+            select(children.child_digest).join(found, children.parent_digest == found.c.child),
+            select(attachments.attachment_digest).join(
+                found, attachments.subject_digest == found.c.child
+            ),
+        )
+    else:
+        found = found.union(select(edges.c.child).join(found, edges.c.parent == found.c.child))
+    return select(found.c.child)
+
+
+_REACHABLE = (_reachable(False), _reachable(True))
+
+
+def sync_locations(
+    session: Session, repository: RepositoryRow, present: set[str]
+) -> tuple[int, int]:
     """Make the repository's locations match ``present``: (added, gone) counts.
 
     Only digests the catalog holds a manifest for get a location.
@@ -299,7 +322,7 @@ def sync_locations(session: Session, repository: Repository, present: set[str]) 
     return len(missing), len(gone)
 
 
-def mark_indexed(session: Session, repository: Repository) -> None:
+def mark_indexed(session: Session, repository: RepositoryRow) -> None:
     """Stamp the repository as indexed now: a plain UPDATE, where setting the attribute would
     cost an ORM flush for every repository of every re-index."""
     repositories = table_of(Repository)

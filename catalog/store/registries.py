@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -15,7 +16,8 @@ from catalog.oci.globs import check_repository_glob
 from catalog.oci.options import is_loopback
 from catalog.oci.reference import DOCKER_HUB, LAYOUT_PREFIX, parse_image_reference
 from catalog.oci.secrets import is_name
-from catalog.store.models import Registry, Repository, utcnow
+from catalog.store.content import chunks
+from catalog.store.models import Registry, Repository, table_of, utcnow
 
 # Re-exported: the records live apart from SQL (catalog/store/views.py) for light importers.
 from catalog.store.names import validate_name as validate_name
@@ -195,6 +197,31 @@ def repository(session: Session, registry_id: int, name: str) -> Repository:
     elif row.gone_at is not None:
         row.gone_at = None
     return row
+
+
+class RepositoryId(NamedTuple):
+    """A repository's row id: all the indexer's writes need of it (``content.RepositoryRow``)."""
+
+    id: int
+
+
+def live_repository_ids(session: Session, registry_id: int, names: list[str]) -> dict[str, int]:
+    """Name → row id of those of ``names`` the registry's repositories hold and not as gone
+    (read ahead of a crawl's recording: there no ORM row need be loaded for each)."""
+    found: dict[str, int] = {}
+    table = table_of(Repository).c
+    for chunk in chunks(names):
+        found.update(
+            (name, row_id)
+            for name, row_id in session.execute(
+                select(table.name, table.id).where(
+                    table.registry_id == registry_id,
+                    table.name.in_(chunk),
+                    table.gone_at.is_(None),
+                )
+            )
+        )
+    return found
 
 
 def mark_repositories_gone(session: Session, registry: Registry, present: set[str]) -> int:
