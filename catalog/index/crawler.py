@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,7 +62,6 @@ from catalog.store.models import IndexErrorRecord, UndecodableDocument
 from catalog.store.registries import (
     RepositoryId,
     get_registry,
-    live_repository_ids,
     mark_repositories_gone,
     repository,
 )
@@ -89,6 +88,14 @@ class _Before:
     tags: dict[str, str]
     decoded: set[str]
     refused: dict[str, str]
+
+
+class _Ahead(NamedTuple):
+    """What a repository's recording reads ahead, with its state before the crawl: its row
+    (one not gone), and the recorded links (subject, attachment) to its tagged manifests."""
+
+    row: RepositoryId
+    links: set[tuple[str, str]]
 
 
 @dataclass(slots=True)
@@ -141,9 +148,9 @@ class Crawler:
         self._positions: dict[str, int] = {}
         self._befores: dict[int, asyncio.Future[dict[str, _Before]]] = {}
         self._preparer: SbomPreparer | None = None  # small SBOMs: reader or worker processes
-        # Row ids of the repositories not gone, read with their states before the crawl: their
-        # recording needs no row loaded (a round trip each on PostgreSQL).
-        self._repository_ids: dict[str, int] = {}
+        # What the recording of a repository not gone needs, read with its state before the
+        # crawl: no statement of its own for it (each a round trip on PostgreSQL).
+        self._ahead: dict[str, _Ahead] = {}
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -330,19 +337,25 @@ class Crawler:
 
     def _before(self, names: list[str]) -> dict[str, _Before]:
         with self.sessions() as session:
-            tags = content.live_tags(session, self.registry_name, names)
-            digests = {digest for of_one in tags.values() for digest in of_one.values()}
+            states = content.repository_states(session, self._registry_id, names)
+            digests = {digest for state in states.values() for digest in state.tags.values()}
             decoded, refused = documents.recorded_or_refused(session, digests)
-            self._repository_ids.update(live_repository_ids(session, self._registry_id, names))
+            links = content.links_to(session, digests)
         befores = {}
         for name in names:
-            of_one = tags.get(name, {})
+            state = states.get(name)
+            of_one = state.tags if state else {}
             digests = set(of_one.values())
             befores[name] = _Before(
                 of_one,
                 decoded & digests,
                 {d: why for d, why in refused.items() if d in digests},
             )
+            if state is not None and state.id is not None:
+                # The recording's, read ahead: links to the tagged manifests (cosign tags'
+                # among them) are recorded, and links are never removed.
+                mine = {link for link in links if link[1] in digests}
+                self._ahead[name] = _Ahead(RepositoryId(state.id), mine)
         return befores
 
     def _known(self, digests: set[str]) -> set[str]:
@@ -525,17 +538,16 @@ class Crawler:
         group.commit_if_due()
 
     def _record(self, session: Session, scan: _RepoScan) -> None:
-        known = self._repository_ids.pop(scan.name, None)
+        ahead = self._ahead.pop(scan.name, None)
         # A repository new, gone, or not read ahead: its row, created or brought back.
         row: content.RepositoryRow = (
-            repository(session, self._registry_id, scan.name)
-            if known is None
-            else RepositoryId(known)
+            repository(session, self._registry_id, scan.name) if ahead is None else ahead.row
         )
         self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
         if scan.listed:
             self._record_tags(session, row, scan)
-        self.stats.attachments_new += content.add_attachments(session, scan.links)
+        recorded = ahead.links if ahead else frozenset()
+        self.stats.attachments_new += content.add_attachments(session, scan.links, recorded)
         try:
             self._store(session, scan.documents)
         finally:

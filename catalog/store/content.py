@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import BindParameter, Select, bindparam, insert, select, union_all, update
 from sqlalchemy.orm import Session
@@ -17,7 +17,6 @@ from catalog.store.models import (
     IndexChild,
     Manifest,
     ManifestLocation,
-    Registry,
     Repository,
     Tag,
     TagEvent,
@@ -111,27 +110,33 @@ def tags_of(session: Session, repository: RepositoryRow) -> dict[str, Tag]:
     return {row.name: row for row in rows}
 
 
-def live_tags(
-    session: Session, registry: str, repositories: Sequence[str]
-) -> dict[str, dict[str, str]]:
-    """Repository → (tag → digest) of the repositories' tags that are not gone (a repository
-    without any, or unknown, is left out)."""
+class RepositoryState(NamedTuple):
+    """A repository's row id (``None`` when it is gone) and live tags (tag → digest)."""
+
+    id: int | None
+    tags: dict[str, str]
+
+
+def repository_states(
+    session: Session, registry_id: int, repositories: Sequence[str]
+) -> dict[str, RepositoryState]:
+    """The states of those of ``repositories`` the registry holds (an unknown one is left
+    out), in one statement for all of them: a crawl asks this ahead for every repository."""
     # Table columns, not ORM attributes: every re-index asks this for every repository.
-    tags, repos, registries = table_of(Tag), table_of(Repository), table_of(Registry)
-    found: dict[str, dict[str, str]] = {}
+    tags, repos = table_of(Tag), table_of(Repository)
+    found: dict[str, RepositoryState] = {}
     for chunk in chunks(sorted(set(repositories))):
         rows = session.execute(
-            select(repos.c.name, tags.c.name, tags.c.digest)
-            .join(repos, tags.c.repository_id == repos.c.id)
-            .join(registries, repos.c.registry_id == registries.c.id)
-            .where(
-                registries.c.name == registry,
-                repos.c.name.in_(chunk),
-                tags.c.gone_at.is_(None),
-            )
+            select(repos.c.name, repos.c.id, repos.c.gone_at, tags.c.name, tags.c.digest)
+            .outerjoin(tags, (tags.c.repository_id == repos.c.id) & tags.c.gone_at.is_(None))
+            .where(repos.c.registry_id == registry_id, repos.c.name.in_(chunk))
         )
-        for repository, tag, digest in rows:
-            found.setdefault(repository, {})[tag] = digest
+        for repository, row_id, gone_at, tag, digest in rows:
+            state = found.get(repository)
+            if state is None:
+                state = found[repository] = RepositoryState(None if gone_at else row_id, {})
+            if tag is not None:
+                state.tags[tag] = digest
     return found
 
 
@@ -213,11 +218,31 @@ class Link:
     artifact_type: str | None
 
 
-def add_attachments(session: Session, links: Iterable[Link]) -> int:
-    """Record the links the catalog does not know yet; returns how many were new."""
+def links_to(session: Session, attachment_digests: Collection[str]) -> set[tuple[str, str]]:
+    """The recorded links (subject, attachment) to those attachments: read ahead of a crawl's
+    recording (links are never removed), so a re-index's need no statement of their own."""
+    attachments = table_of(Attachment).c
+    found: set[tuple[str, str]] = set()
+    for chunk in chunks(sorted(set(attachment_digests))):
+        rows = session.execute(
+            select(attachments.subject_digest, attachments.attachment_digest).where(
+                attachments.attachment_digest.in_(chunk)
+            )
+        )
+        found.update((subject, attachment) for subject, attachment in rows)
+    return found
+
+
+def add_attachments(
+    session: Session, links: Iterable[Link], recorded: Collection[tuple[str, str]] = ()
+) -> int:
+    """Record the links the catalog does not know yet (``recorded``: links known recorded,
+    not asked again); returns how many were new."""
     wanted = {(link.subject, link.attachment): link for link in links}
-    subjects = sorted({subject for subject, _ in wanted})
-    known: set[tuple[str, str]] = set()
+    subjects = sorted(
+        {subject for subject, attachment in wanted if (subject, attachment) not in recorded}
+    )
+    known: set[tuple[str, str]] = set(recorded)
     attachments = table_of(Attachment).c
     for chunk in chunks(subjects):
         rows = session.execute(

@@ -16,8 +16,7 @@ from catalog.oci.globs import check_repository_glob
 from catalog.oci.options import is_loopback
 from catalog.oci.reference import DOCKER_HUB, LAYOUT_PREFIX, parse_image_reference
 from catalog.oci.secrets import is_name
-from catalog.store.content import chunks
-from catalog.store.models import Registry, Repository, table_of, utcnow
+from catalog.store.models import Registry, Repository, utcnow
 
 # Re-exported: the records live apart from SQL (catalog/store/views.py) for light importers.
 from catalog.store.names import validate_name as validate_name
@@ -203,25 +202,6 @@ class RepositoryId(NamedTuple):
     """A repository's row id: all the indexer's writes need of it (``content.RepositoryRow``)."""
 
     id: int
-
-
-def live_repository_ids(session: Session, registry_id: int, names: list[str]) -> dict[str, int]:
-    """Name → row id of those of ``names`` the registry's repositories hold and not as gone
-    (read ahead of a crawl's recording: there no ORM row need be loaded for each)."""
-    found: dict[str, int] = {}
-    table = table_of(Repository).c
-    for chunk in chunks(names):
-        found.update(
-            (name, row_id)
-            for name, row_id in session.execute(
-                select(table.name, table.id).where(
-                    table.registry_id == registry_id,
-                    table.name.in_(chunk),
-                    table.gone_at.is_(None),
-                )
-            )
-        )
-    return found
 
 
 def mark_repositories_gone(session: Session, registry: Registry, present: set[str]) -> int:

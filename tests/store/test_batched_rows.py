@@ -1,12 +1,13 @@
 """Rows the indexer inserts many to a statement get their own ids: new tags their events,
 SBOMs their packages, attestations their provenance (ids are matched by each row's unique key,
-not by the order a driver returns them in; on both databases)."""
+not by the order a driver returns them in; on both databases); links read ahead are not asked
+again."""
 
 from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.records import ProvenanceRecord, StatementRecord, Subject
@@ -116,3 +117,35 @@ def test_attestations_of_one_batch_get_their_own_provenance(
         for a in range(5)
         for layer in range(2)
     }
+
+
+def test_links_read_ahead_are_not_asked_again(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """``links_to`` reads the links to tagged manifests ahead of a crawl's recording; given to
+    ``add_attachments`` as recorded, they cost it no statement, and the others are asked."""
+    subject, old, new = _digest("subject"), _digest("old"), _digest("new")
+    links = [
+        content.Link(subject, old, "signature", "cosign-tag", None),
+        content.Link(subject, new, "sbom", "referrers-api", None),
+    ]
+    with sessions.begin() as s:
+        assert content.add_attachments(s, links[:1]) == 1
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with sessions.begin() as s:
+        recorded = content.links_to(s, {old, new})
+        assert recorded == {(subject, old)}
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert content.add_attachments(s, links[:1], recorded) == 0
+            assert statements == []
+            assert content.add_attachments(s, links, recorded) == 1
+            assert len(statements) == 2  # the other link asked, then inserted
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    with sessions() as s:
+        assert content.links_to(s, {old, new}) == {(subject, old), (subject, new)}
