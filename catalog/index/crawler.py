@@ -61,6 +61,7 @@ from catalog.store.grouped import GroupTransaction
 from catalog.store.models import IndexErrorRecord, UndecodableDocument
 from catalog.store.registries import (
     RepositoryId,
+    add_repository,
     get_registry,
     mark_repositories_gone,
     repository,
@@ -92,9 +93,10 @@ class _Before:
 
 class _Ahead(NamedTuple):
     """What a repository's recording reads ahead, with its state before the crawl: its row
-    (one not gone), and the recorded links (subject, attachment) to its tagged manifests."""
+    (one not gone) or that it had none, and the recorded links (subject, attachment) to its
+    tagged manifests."""
 
-    row: RepositoryId
+    row: RepositoryId | None  # None: the catalog had no such repository
     links: set[tuple[str, str]]
 
 
@@ -351,7 +353,9 @@ class Crawler:
                 decoded & digests,
                 {d: why for d, why in refused.items() if d in digests},
             )
-            if state is not None and state.id is not None:
+            if state is None:
+                self._ahead[name] = _Ahead(None, set())
+            elif state.id is not None:
                 # The recording's, read ahead: links to the tagged manifests (cosign tags'
                 # among them) are recorded, and links are never removed.
                 mine = {link for link in links if link[1] in digests}
@@ -539,10 +543,11 @@ class Crawler:
 
     def _record(self, session: Session, scan: _RepoScan) -> None:
         ahead = self._ahead.pop(scan.name, None)
-        # A repository new, gone, or not read ahead: its row, created or brought back.
-        row: content.RepositoryRow = (
-            repository(session, self._registry_id, scan.name) if ahead is None else ahead.row
-        )
+        row: content.RepositoryRow | None = None
+        if ahead is not None:
+            row = ahead.row or add_repository(session, self._registry_id, scan.name)
+        if row is None:  # gone, not read ahead, or created since: the ORM's way
+            row = repository(session, self._registry_id, scan.name)
         self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
         if scan.listed:
             self._record_tags(session, row, scan)
@@ -557,7 +562,9 @@ class Crawler:
             scan.errors.extend((digest, reason) for reason in decoded.errors)
         if scan.listed:
             live = set(scan.tags.values())
-            _, gone = content.sync_locations(session, row, content.reachable(session, live))
+            present = content.reachable(session, live)
+            # The scan's manifests are all recorded now (add_manifests): not asked again.
+            _, gone = content.sync_locations(session, row, present, scan.manifests.keys())
             self.stats.locations_gone += gone
             content.mark_indexed(session, row)
         for reference, reason in scan.errors:

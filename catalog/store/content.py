@@ -309,11 +309,12 @@ _REACHABLE = (_reachable(False), _reachable(True))
 
 
 def sync_locations(
-    session: Session, repository: RepositoryRow, present: set[str]
+    session: Session, repository: RepositoryRow, present: set[str], recorded: Collection[str] = ()
 ) -> tuple[int, int]:
     """Make the repository's locations match ``present``: (added, gone) counts.
 
-    Only digests the catalog holds a manifest for get a location.
+    Only digests the catalog holds a manifest for get a location (``recorded``: digests known
+    to have one, not asked again).
     """
     now = utcnow()
     # Plain rows and table updates: every re-index of every repository passes here, and ORM
@@ -327,7 +328,9 @@ def sync_locations(
             )
         )
     }
-    missing = known_manifests(session, present - rows.keys())
+    unlocated = present - rows.keys()
+    held = {digest for digest in unlocated if digest in recorded}
+    missing = held | known_manifests(session, unlocated - held)
     if missing:
         session.connection().execute(
             insert(locations),

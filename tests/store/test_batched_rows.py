@@ -1,13 +1,13 @@
 """Rows the indexer inserts many to a statement get their own ids: new tags their events,
 SBOMs their packages, attestations their provenance (ids are matched by each row's unique key,
-not by the order a driver returns them in; on both databases); links read ahead are not asked
-again."""
+not by the order a driver returns them in; on both databases); what a crawl read ahead or
+recorded itself (links, a repository's absence, its manifests) is not asked again."""
 
 from __future__ import annotations
 
 import json
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.records import ProvenanceRecord, StatementRecord, Subject
@@ -16,13 +16,15 @@ from catalog.store import content, documents
 from catalog.store.documents import AttestationDoc, DecodedDocuments, SbomDoc
 from catalog.store.models import (
     Attestation,
+    Manifest,
     Provenance,
     Sbom,
     SbomPackage,
     Tag,
     TagEvent,
+    utcnow,
 )
-from catalog.store.registries import RegistrySpec, create_registry, repository
+from catalog.store.registries import RegistrySpec, add_repository, create_registry, repository
 
 
 def _digest(text: str) -> str:
@@ -149,3 +151,41 @@ def test_links_read_ahead_are_not_asked_again(
             event.remove(engine, "before_cursor_execute", count)
     with sessions() as s:
         assert content.links_to(s, {old, new}) == {(subject, old), (subject, new)}
+
+
+def test_a_repository_read_absent_is_added_once(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        registry = create_registry(s, RegistrySpec("r", "example.test"))
+        added = add_repository(s, registry.id, "a/b")
+        assert added is not None
+        assert add_repository(s, registry.id, "a/b") is None  # created since: the caller's ORM
+        assert repository(s, registry.id, "a/b").id == added.id
+
+
+def test_locations_of_digests_known_recorded_are_not_asked(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """``sync_locations`` asks which unlocated digests have a manifest, except those the
+    caller knows recorded (a crawl's own manifests): a digest neither recorded nor known
+    gets no location."""
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with sessions.begin() as s:
+        repo = repository(s, create_registry(s, RegistrySpec("r", "example.test")).id, "a/b")
+        image = _digest("image")
+        s.execute(
+            insert(Manifest).values(
+                digest=image, media_type="m", size=1, raw=b"{}", first_seen=utcnow()
+            )
+        )
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert content.sync_locations(s, repo, {image}, {image}) == (1, 0)
+            assert not any("FROM manifests" in statement for statement in statements)
+            assert content.sync_locations(s, repo, {image, _digest("absent")}) == (0, 0)
+            assert any("FROM manifests" in statement for statement in statements)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
