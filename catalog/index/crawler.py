@@ -12,10 +12,11 @@ package decoding of SBOMs too large to decode ahead, which streams into them) ru
 thread, so recording one repository overlaps crawling the next while the database still sees a
 single writer, as SQLite wants; it records repositories in groups, one transaction for several,
 a savepoint each (``store.grouped``, ``index._writer``). A repository's state before its crawl
-(its live tags, and which of their manifests' documents are recorded) is read once, with that of
-the next repositories in line, on a reader thread of its own, where SBOMs small enough are also
-decoded ahead (in worker processes once the crawl has met enough of them, ``_preparer``): the
-requests of a repository start without waiting behind the recording of others. Reads that must
+(its row and live tags, which of their manifests' documents are recorded, the links to them) is
+read once, with that of the next repositories in line, on a reader thread of its own, where
+SBOMs small enough are also decoded ahead (in worker processes once the crawl has met enough of
+them, ``_preparer``): the requests of a repository start without waiting behind the recording
+of others. Reads that must
 see the crawl's own writes (is this manifest known now? are these documents recorded now?) queue
 on the writer thread, behind them, in its open transaction, and are not made when nothing needs
 asking.
