@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, Select, event
 
 from catalog.store.schema import WRITTEN_TABLE
 
@@ -41,6 +41,8 @@ def _writes_state(context: Any, statement: str) -> bool:
         table = getattr(getattr(context.compiled, "statement", None), "table", None)
         name = getattr(table, "name", None)
         return name is None or name in _STATE_TABLES
+    if isinstance(getattr(context.compiled, "statement", None), Select):
+        return False  # a compiled query, also one starting WITH RECURSIVE (content.reachable)
     written = context.execution_options.get(WRITTEN_TABLE)  # a driver-level write says where
     if written is not None:
         return written in _STATE_TABLES

@@ -1,6 +1,6 @@
 """The crawl's writer thread: runs the calls given to it one at a time, in order, as a
 one-thread pool would, and commits its group of repositories (``store.grouped``) once the group
-has waited its time for the next call."""
+has waited its time for the next call, or is found due between calls."""
 
 from __future__ import annotations
 
@@ -67,10 +67,19 @@ class WriterThread(Executor):
 
     def _next(self) -> _Call | None:
         while True:
+            due_in = self.group.due_in()
+            # Due already: calls that end no unit (reads) may keep coming without a pause, and
+            # only a unit's end commits a group that is due (``commit_if_due``).
+            if due_in == 0:
+                self._commit()
+                continue
             try:
-                return self._calls.get(timeout=self.group.due_in())
+                return self._calls.get(timeout=due_in)
             except queue.Empty:
-                try:
-                    self.group.commit()
-                except Exception as exc:
-                    self._failed = exc
+                self._commit()
+
+    def _commit(self) -> None:
+        try:
+            self.group.commit()
+        except Exception as exc:
+            self._failed = exc

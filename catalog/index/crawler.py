@@ -12,10 +12,11 @@ package decoding of SBOMs too large to decode ahead, which streams into them) ru
 thread, so recording one repository overlaps crawling the next while the database still sees a
 single writer, as SQLite wants; it records repositories in groups, one transaction for several,
 a savepoint each (``store.grouped``, ``index._writer``). A repository's state before its crawl
-(its live tags, and which of their manifests' documents are recorded) is read once, with that of
-the next repositories in line, on a reader thread of its own, where SBOMs small enough are also
-decoded ahead (in worker processes once the crawl has met enough of them, ``_preparer``): the
-requests of a repository start without waiting behind the recording of others. Reads that must
+(its row and live tags, which of their manifests' documents are recorded, the links to them) is
+read once, with that of the next repositories in line, on a reader thread of its own, where
+SBOMs small enough are also decoded ahead (in worker processes once the crawl has met enough of
+them, ``_preparer``): the requests of a repository start without waiting behind the recording
+of others. Reads that must
 see the crawl's own writes (is this manifest known now? are these documents recorded now?) queue
 on the writer thread, behind them, in its open transaction, and are not made when nothing needs
 asking.
@@ -36,7 +37,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,8 +60,13 @@ from catalog.store import content, documents
 from catalog.store.documents import DecodedDocuments
 from catalog.store.grouped import GroupTransaction
 from catalog.store.models import IndexErrorRecord, UndecodableDocument
-from catalog.store.models import Repository as RepositoryRow
-from catalog.store.registries import get_registry, mark_repositories_gone, repository
+from catalog.store.registries import (
+    RepositoryId,
+    add_repository,
+    get_registry,
+    mark_repositories_gone,
+    repository,
+)
 
 _COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|att|sbom)$")
 _FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
@@ -84,6 +90,15 @@ class _Before:
     tags: dict[str, str]
     decoded: set[str]
     refused: dict[str, str]
+
+
+class _Ahead(NamedTuple):
+    """What a repository's recording reads ahead, with its state before the crawl: its row
+    (one not gone) or that it had none, and the recorded links (subject, attachment) to its
+    tagged manifests."""
+
+    row: RepositoryId | None  # None: the catalog had no such repository
+    links: set[tuple[str, str]]
 
 
 @dataclass(slots=True)
@@ -136,6 +151,9 @@ class Crawler:
         self._positions: dict[str, int] = {}
         self._befores: dict[int, asyncio.Future[dict[str, _Before]]] = {}
         self._preparer: SbomPreparer | None = None  # small SBOMs: reader or worker processes
+        # What the recording of a repository not gone needs, read with its state before the
+        # crawl: no statement of its own for it (each a round trip on PostgreSQL).
+        self._ahead: dict[str, _Ahead] = {}
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -322,18 +340,27 @@ class Crawler:
 
     def _before(self, names: list[str]) -> dict[str, _Before]:
         with self.sessions() as session:
-            tags = content.live_tags(session, self.registry_name, names)
-            digests = {digest for of_one in tags.values() for digest in of_one.values()}
+            states = content.repository_states(session, self._registry_id, names)
+            digests = {digest for state in states.values() for digest in state.tags.values()}
             decoded, refused = documents.recorded_or_refused(session, digests)
+            links = content.links_to(session, digests)
         befores = {}
         for name in names:
-            of_one = tags.get(name, {})
+            state = states.get(name)
+            of_one = state.tags if state else {}
             digests = set(of_one.values())
             befores[name] = _Before(
                 of_one,
                 decoded & digests,
                 {d: why for d, why in refused.items() if d in digests},
             )
+            if state is None:
+                self._ahead[name] = _Ahead(None, set())
+            elif state.id is not None:
+                # The recording's, read ahead: links to the tagged manifests (cosign tags'
+                # among them) are recorded, and links are never removed.
+                mine = {link for link in links if link[1] in digests}
+                self._ahead[name] = _Ahead(RepositoryId(state.id), mine)
         return befores
 
     def _known(self, digests: set[str]) -> set[str]:
@@ -516,11 +543,17 @@ class Crawler:
         group.commit_if_due()
 
     def _record(self, session: Session, scan: _RepoScan) -> None:
-        row = repository(session, self._registry_id, scan.name)
+        ahead = self._ahead.pop(scan.name, None)
+        row: content.RepositoryRow | None = None
+        if ahead is not None:
+            row = ahead.row or add_repository(session, self._registry_id, scan.name)
+        if row is None:  # gone, not read ahead, or created since: the ORM's way
+            row = repository(session, self._registry_id, scan.name)
         self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
         if scan.listed:
             self._record_tags(session, row, scan)
-        self.stats.attachments_new += content.add_attachments(session, scan.links)
+        recorded = ahead.links if ahead else frozenset()
+        self.stats.attachments_new += content.add_attachments(session, scan.links, recorded)
         try:
             self._store(session, scan.documents)
         finally:
@@ -530,7 +563,9 @@ class Crawler:
             scan.errors.extend((digest, reason) for reason in decoded.errors)
         if scan.listed:
             live = set(scan.tags.values())
-            _, gone = content.sync_locations(session, row, content.reachable(session, live))
+            present = content.reachable(session, live)
+            # The scan's manifests are all recorded now (add_manifests): not asked again.
+            _, gone = content.sync_locations(session, row, present, scan.manifests.keys())
             self.stats.locations_gone += gone
             content.mark_indexed(session, row)
         for reference, reason in scan.errors:
@@ -544,7 +579,7 @@ class Crawler:
             )
         self.stats.errors += len(scan.errors)
 
-    def _record_tags(self, session: Session, row: RepositoryRow, scan: _RepoScan) -> None:
+    def _record_tags(self, session: Session, row: content.RepositoryRow, scan: _RepoScan) -> None:
         if scan.tags == scan.before:
             return  # no tag moved, came or went: no ORM row need be loaded
         existing = content.tags_of(session, row)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import insert, select, union_all, update
+from sqlalchemy import BindParameter, Select, bindparam, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from catalog.oci.digest import as_digest
@@ -17,7 +17,6 @@ from catalog.store.models import (
     IndexChild,
     Manifest,
     ManifestLocation,
-    Registry,
     Repository,
     Tag,
     TagEvent,
@@ -28,7 +27,16 @@ from catalog.store.models import (
 _CHUNK = 500  # keeps IN (…) lists inside every database's parameter limit
 _TAGS = table_of(Tag)
 _TAG_EVENTS = table_of(TagEvent)
+_INSERT_TAG = insert(_TAGS).returning(_TAGS.c.name, _TAGS.c.id)
 T = TypeVar("T")
+
+
+class RepositoryRow(Protocol):
+    """All these functions need of a repository: its row's id (a :class:`Repository`, or
+    ``registries.RepositoryId`` where no ORM row was loaded)."""
+
+    @property
+    def id(self) -> int: ...
 
 
 def chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
@@ -97,32 +105,38 @@ def _attests(child: Descriptor) -> str | None:
     return None if named is None else str(named)
 
 
-def tags_of(session: Session, repository: Repository) -> dict[str, Tag]:
+def tags_of(session: Session, repository: RepositoryRow) -> dict[str, Tag]:
     rows = session.scalars(select(Tag).where(Tag.repository_id == repository.id))
     return {row.name: row for row in rows}
 
 
-def live_tags(
-    session: Session, registry: str, repositories: Sequence[str]
-) -> dict[str, dict[str, str]]:
-    """Repository → (tag → digest) of the repositories' tags that are not gone (a repository
-    without any, or unknown, is left out)."""
+class RepositoryState(NamedTuple):
+    """A repository's row id (``None`` when it is gone) and live tags (tag → digest)."""
+
+    id: int | None
+    tags: dict[str, str]
+
+
+def repository_states(
+    session: Session, registry_id: int, repositories: Sequence[str]
+) -> dict[str, RepositoryState]:
+    """The states of those of ``repositories`` the registry holds (an unknown one is left
+    out), in one statement for all of them: a crawl asks this ahead for every repository."""
     # Table columns, not ORM attributes: every re-index asks this for every repository.
-    tags, repos, registries = table_of(Tag), table_of(Repository), table_of(Registry)
-    found: dict[str, dict[str, str]] = {}
+    tags, repos = table_of(Tag), table_of(Repository)
+    found: dict[str, RepositoryState] = {}
     for chunk in chunks(sorted(set(repositories))):
         rows = session.execute(
-            select(repos.c.name, tags.c.name, tags.c.digest)
-            .join(repos, tags.c.repository_id == repos.c.id)
-            .join(registries, repos.c.registry_id == registries.c.id)
-            .where(
-                registries.c.name == registry,
-                repos.c.name.in_(chunk),
-                tags.c.gone_at.is_(None),
-            )
+            select(repos.c.name, repos.c.id, repos.c.gone_at, tags.c.name, tags.c.digest)
+            .outerjoin(tags, (tags.c.repository_id == repos.c.id) & tags.c.gone_at.is_(None))
+            .where(repos.c.registry_id == registry_id, repos.c.name.in_(chunk))
         )
-        for repository, tag, digest in rows:
-            found.setdefault(repository, {})[tag] = digest
+        for repository, row_id, gone_at, tag, digest in rows:
+            state = found.get(repository)
+            if state is None:
+                state = found[repository] = RepositoryState(None if gone_at else row_id, {})
+            if tag is not None:
+                state.tags[tag] = digest
     return found
 
 
@@ -134,7 +148,7 @@ class TagChange:
 
 
 def set_tag(
-    session: Session, repository: Repository, existing: Tag | None, name: str, digest: str
+    session: Session, repository: RepositoryRow, existing: Tag | None, name: str, digest: str
 ) -> TagChange | None:
     """Point a tag at ``digest``; an event is written when that is news."""
     changes = set_tags(session, repository, {name: existing} if existing else {}, {name: digest})
@@ -142,7 +156,7 @@ def set_tag(
 
 
 def set_tags(
-    session: Session, repository: Repository, existing: dict[str, Tag], wanted: dict[str, str]
+    session: Session, repository: RepositoryRow, existing: dict[str, Tag], wanted: dict[str, str]
 ) -> list[TagChange]:
     """Point each tag of ``wanted`` (name → digest) at its digest, ``existing`` holding the
     repository's rows by name; an event is written for each change. New tags and the events go
@@ -162,22 +176,20 @@ def set_tags(
         return []
     connection = session.connection()
     added = [change for row, change in changed if row is None]
-    new_ids = iter(
-        connection.execute(
-            insert(_TAGS).returning(_TAGS.c.id, sort_by_parameter_order=True),
-            [
-                {"repository_id": repository.id, "name": c.tag, "digest": c.new, "updated_at": now}
-                for c in added
-            ],
-        ).scalars()
-        if added
-        else ()
-    )
+    # New tags' ids by name (unique in a repository): ids returned in the rows' order would make
+    # SQLAlchemy insert one row a statement on SQLite, whose RETURNING order is unspecified.
+    new_ids: dict[str, int] = {}
+    if added:
+        rows = [
+            {"repository_id": repository.id, "name": c.tag, "digest": c.new, "updated_at": now}
+            for c in added
+        ]
+        new_ids.update((name, tag_id) for name, tag_id in connection.execute(_INSERT_TAG, rows))
     connection.execute(
         insert(_TAG_EVENTS),
         [
             {
-                "tag_id": next(new_ids) if row is None else row.id,
+                "tag_id": new_ids[c.tag] if row is None else row.id,
                 "old_digest": c.old,
                 "new_digest": c.new,
                 "observed_at": now,
@@ -206,11 +218,31 @@ class Link:
     artifact_type: str | None
 
 
-def add_attachments(session: Session, links: Iterable[Link]) -> int:
-    """Record the links the catalog does not know yet; returns how many were new."""
+def links_to(session: Session, attachment_digests: Collection[str]) -> set[tuple[str, str]]:
+    """The recorded links (subject, attachment) to those attachments: read ahead of a crawl's
+    recording (links are never removed), so a re-index's need no statement of their own."""
+    attachments = table_of(Attachment).c
+    found: set[tuple[str, str]] = set()
+    for chunk in chunks(sorted(set(attachment_digests))):
+        rows = session.execute(
+            select(attachments.subject_digest, attachments.attachment_digest).where(
+                attachments.attachment_digest.in_(chunk)
+            )
+        )
+        found.update((subject, attachment) for subject, attachment in rows)
+    return found
+
+
+def add_attachments(
+    session: Session, links: Iterable[Link], recorded: Collection[tuple[str, str]] = ()
+) -> int:
+    """Record the links the catalog does not know yet (``recorded``: links known recorded,
+    not asked again); returns how many were new."""
     wanted = {(link.subject, link.attachment): link for link in links}
-    subjects = sorted({subject for subject, _ in wanted})
-    known: set[tuple[str, str]] = set()
+    subjects = sorted(
+        {subject for subject, attachment in wanted if (subject, attachment) not in recorded}
+    )
+    known: set[tuple[str, str]] = set(recorded)
     attachments = table_of(Attachment).c
     for chunk in chunks(subjects):
         rows = session.execute(
@@ -242,31 +274,47 @@ def add_attachments(session: Session, links: Iterable[Link]) -> int:
 def reachable(session: Session, roots: set[str]) -> set[str]:
     """Digests reachable from ``roots`` through index children and attachments."""
     seen = set(roots)
-    frontier = sorted(roots)
-    # Table columns, not ORM attributes: every re-index of every repository asks this.
-    children, attachments = table_of(IndexChild).c, table_of(Attachment).c
-    while frontier:
-        found: set[str] = set()
-        for chunk in chunks(frontier):
-            found.update(
-                session.scalars(
-                    union_all(
-                        select(children.child_digest).where(children.parent_digest.in_(chunk)),
-                        select(attachments.attachment_digest).where(
-                            attachments.subject_digest.in_(chunk)
-                        ),
-                    )
-                )
-            )
-        frontier = sorted(found - seen)
-        seen.update(frontier)
+    # One recursive statement (UNION drops what was reached before, so a cycle ends): every
+    # re-index of every repository asks this, and a statement a level was a round trip each.
+    statement = _REACHABLE[session.get_bind().dialect.name == "sqlite"]
+    for chunk in chunks(sorted(roots)):
+        seen.update(session.scalars(statement, {"roots": list(chunk)}))
     return seen
 
 
-def sync_locations(session: Session, repository: Repository, present: set[str]) -> tuple[int, int]:
+def _reachable(sqlite: bool) -> Select[tuple[str]]:
+    children, attachments = table_of(IndexChild).c, table_of(Attachment).c
+    roots: BindParameter[list[str]] = bindparam("roots", expanding=True)
+    edges = union_all(
+        select(children.parent_digest.label("parent"), children.child_digest.label("child")),
+        select(attachments.subject_digest, attachments.attachment_digest),
+    ).subquery("edges")
+    found = select(edges.c.child).where(edges.c.parent.in_(roots)).cte("found", recursive=True)
+    if sqlite:
+        # SQLite would read the whole of both tables into the edges of each step (it does not
+        # push the join into a compound subquery); it takes a recursive SELECT a table instead,
+        # which PostgreSQL refuses (there the edges' join is an index look-up a table).
+        found = found.union(
+            select(children.child_digest).join(found, children.parent_digest == found.c.child),
+            select(attachments.attachment_digest).join(
+                found, attachments.subject_digest == found.c.child
+            ),
+        )
+    else:
+        found = found.union(select(edges.c.child).join(found, edges.c.parent == found.c.child))
+    return select(found.c.child)
+
+
+_REACHABLE = (_reachable(False), _reachable(True))
+
+
+def sync_locations(
+    session: Session, repository: RepositoryRow, present: set[str], recorded: Collection[str] = ()
+) -> tuple[int, int]:
     """Make the repository's locations match ``present``: (added, gone) counts.
 
-    Only digests the catalog holds a manifest for get a location.
+    Only digests the catalog holds a manifest for get a location (``recorded``: digests known
+    to have one, not asked again).
     """
     now = utcnow()
     # Plain rows and table updates: every re-index of every repository passes here, and ORM
@@ -280,7 +328,9 @@ def sync_locations(session: Session, repository: Repository, present: set[str]) 
             )
         )
     }
-    missing = known_manifests(session, present - rows.keys())
+    unlocated = present - rows.keys()
+    held = {digest for digest in unlocated if digest in recorded}
+    missing = held | known_manifests(session, unlocated - held)
     if missing:
         session.connection().execute(
             insert(locations),
@@ -300,7 +350,7 @@ def sync_locations(session: Session, repository: Repository, present: set[str]) 
     return len(missing), len(gone)
 
 
-def mark_indexed(session: Session, repository: Repository) -> None:
+def mark_indexed(session: Session, repository: RepositoryRow) -> None:
     """Stamp the repository as indexed now: a plain UPDATE, where setting the attribute would
     cost an ORM flush for every repository of every re-index."""
     repositories = table_of(Repository)

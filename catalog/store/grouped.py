@@ -71,12 +71,20 @@ class GroupTransaction:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A session for a read that must see the group's writes: the open transaction's, else
-        a new one of its own."""
-        if self._session is not None:
-            yield self._session
-            return
-        with self._sessions() as session:
+        a new one of its own. In the group's transaction, on PostgreSQL, the read is in a
+        savepoint: there a refused statement aborts the whole transaction, and every later unit
+        with it. Not on SQLite: a refused statement ends only itself there (and the errors
+        that end its transaction end it past any savepoint), and a savepoint is two more
+        statements a read."""
+        session = self._session
+        if session is None:
+            with self._sessions() as own:
+                yield own
+        elif session.get_bind().dialect.name == "sqlite":
             yield session
+        else:
+            with session.begin_nested():
+                yield session
 
     def due_in(self) -> float | None:
         """Seconds until the open group is due for its commit (``None``: none is open)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from catalog.oci.globs import check_repository_glob
 from catalog.oci.options import is_loopback
 from catalog.oci.reference import DOCKER_HUB, LAYOUT_PREFIX, parse_image_reference
 from catalog.oci.secrets import is_name
-from catalog.store.models import Registry, Repository, utcnow
+from catalog.store.models import Registry, Repository, table_of, utcnow
 
 # Re-exported: the records live apart from SQL (catalog/store/views.py) for light importers.
 from catalog.store.names import validate_name as validate_name
@@ -195,6 +196,29 @@ def repository(session: Session, registry_id: int, name: str) -> Repository:
     elif row.gone_at is not None:
         row.gone_at = None
     return row
+
+
+class RepositoryId(NamedTuple):
+    """A repository's row id: all the indexer's writes need of it (``content.RepositoryRow``)."""
+
+    id: int
+
+
+def add_repository(session: Session, registry_id: int, name: str) -> RepositoryId | None:
+    """Create the repository row an indexer read was absent, in one statement and without an
+    ORM row; ``None`` when it exists after all (another writer created it since)."""
+    # The dialects' own INSERT … ON CONFLICT (imported here: only an index run needs them).
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = table_of(Repository)
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    row_id = session.scalar(
+        dialect.insert(table)
+        .values(registry_id=registry_id, name=name)
+        .on_conflict_do_nothing(index_elements=[table.c.registry_id, table.c.name])
+        .returning(table.c.id)
+    )
+    return None if row_id is None else RepositoryId(row_id)
 
 
 def mark_repositories_gone(session: Session, registry: Registry, present: set[str]) -> int:

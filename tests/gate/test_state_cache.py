@@ -118,6 +118,22 @@ def test_only_writes_to_the_state_tables_clear_it(tmp_path: Path) -> None:
     assert cache.generation > before
 
 
+def test_a_recursive_query_keeps_it(tmp_path: Path) -> None:
+    """Every repository an index records asks what its tags reach in one recursive query
+    (``WITH RECURSIVE``): a read, not SQL of unknown effect."""
+    from sqlalchemy.orm import Session
+
+    from catalog.gate._state_cache import StateCache
+    from catalog.store import content
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    upgrade(engine)
+    cache = StateCache(engine, ttl=60)
+    with Session(engine) as session, session.begin():
+        assert content.reachable(session, {"sha256:" + "a" * 64}) == {"sha256:" + "a" * 64}
+    assert cache.generation == 0
+
+
 def test_a_state_read_while_a_write_commits_is_not_kept(tmp_path: Path) -> None:
     """SQLAlchemy's commit event comes before the database commits: a check that reads in
     between sees the old state under the new generation, and must not keep it."""

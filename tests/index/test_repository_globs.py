@@ -40,3 +40,47 @@ async def test_star_is_one_segment_and_double_star_any_depth(
     await service.index("local")
     assert indexed() == ["acme/api", "acme/team/api"]
     engine.dispose()
+
+
+async def test_a_repository_chosen_again_is_back_with_its_row(
+    fresh_registry: RunningRegistry, tmp_path: Path, rng: random.Random
+) -> None:
+    """Left out by the filter, a repository is gone; chosen again, the same row (its first
+    sighting kept) is live again and stamped indexed: its id is read ahead of a crawl only
+    while it is live."""
+    async with RegistryClient(fresh_registry.host) as client:
+        for repository in ("acme/api", "other/api"):
+            await push_built(client, repository, build_image(rng, layers=1), "v1")
+    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    service = CatalogService(sessions)
+
+    def choose(*globs: str) -> None:
+        with sessions.begin() as session:
+            update_registry(session, RegistrySpec("local", fresh_registry.host, repositories=globs))
+
+    def rows() -> dict[str, tuple[object, bool, object]]:
+        return {
+            r.name: (r.first_seen, r.gone_at is None, r.last_indexed_at)
+            for r in service.list_repositories("local").items
+        }
+
+    choose()
+    await service.index("local")
+    first = rows()
+    assert [(name, live) for name, (_, live, _) in sorted(first.items())] == [
+        ("acme/api", True),
+        ("other/api", True),
+    ]
+    choose("acme/*")
+    await service.index("local")
+    assert rows()["other/api"][:2] == (first["other/api"][0], False)
+    choose()
+    await service.index("local")
+    again = rows()
+    assert {name: row[:2] for name, row in again.items()} == {
+        name: (seen, True) for name, (seen, _, _) in first.items()
+    }
+    assert again["other/api"][2] != first["other/api"][2]  # indexed again
+    engine.dispose()

@@ -1,15 +1,16 @@
 """Group commit (``store.grouped``, and the crawl's writer thread that commits a group when it
 has waited its time), on SQLite and PostgreSQL: a unit that fails is rolled back alone and the
 others' rows are kept; reads in the group see its writes, other connections only once it is
-committed; a group is committed when full, when due, and when the writer waits."""
+committed; a read the database refuses leaves the group whole; a group is committed when full,
+when due, when the writer waits, and when it is due between reads."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from sqlalchemy import Engine, event, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, event, func, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.index._writer import WriterThread
@@ -99,6 +100,55 @@ def test_the_writer_commits_a_group_when_it_has_waited_its_time(
     finally:
         writer.shutdown()
     assert _names(engine) == {"x", "y", "z"}  # committed as the writer stopped
+
+
+def test_a_read_the_database_refuses_leaves_the_group_whole(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """PostgreSQL aborts a transaction at its first refused statement: a read in the group
+    outside a savepoint took the group's units with it ("current transaction is aborted")."""
+    group = GroupTransaction(sessions, units=100, seconds=60)
+    with group.unit() as session:
+        _add(session, "before")
+    with pytest.raises(DBAPIError), group.reading() as session:
+        session.execute(text("SELECT name FROM no_such_table"))
+    with group.reading() as session:
+        assert set(session.scalars(select(registries.c.name))) == {"before"}
+    with group.unit() as session:
+        _add(session, "after")
+    group.commit()
+    assert _names(engine) == {"before", "after"}
+
+
+def test_a_group_due_is_committed_between_reads(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """Reads queued without a pause end no unit and give the writer no wait: the group (and
+    SQLite's write lock) stayed open past its time for as long as they came."""
+    group = GroupTransaction(sessions, units=100, seconds=0.2)
+    seen: list[set[str]] = []
+
+    def unit() -> None:
+        with group.unit() as session:
+            _add(session, "unit")
+        group.commit_if_due()
+
+    def read() -> None:
+        with group.reading() as session:
+            session.execute(select(registries.c.name)).all()
+        time.sleep(0.02)
+        seen.append(_names(engine))  # what other connections see
+
+    writer = WriterThread(group, "test-writer")
+    try:
+        writer.submit(unit).result(timeout=10)
+        reads = [writer.submit(read) for _ in range(40)]  # ~0.8 s of calls, queued at once
+        for future in reads:
+            future.result(timeout=10)
+    finally:
+        writer.shutdown()
+    # All 40 were queued before the first ended (~0.02 s each): the writer never waited.
+    assert seen[-1] == {"unit"}, "the group stayed open past its time while reads came"
 
 
 def test_a_commit_that_fails_while_waiting_fails_the_later_calls(

@@ -1,0 +1,191 @@
+"""Rows the indexer inserts many to a statement get their own ids: new tags their events,
+SBOMs their packages, attestations their provenance (ids are matched by each row's unique key,
+not by the order a driver returns them in; on both databases); what a crawl read ahead or
+recorded itself (links, a repository's absence, its manifests) is not asked again."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Engine, event, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.formats.records import ProvenanceRecord, StatementRecord, Subject
+from catalog.oci.digest import Digest
+from catalog.store import content, documents
+from catalog.store.documents import AttestationDoc, DecodedDocuments, SbomDoc
+from catalog.store.models import (
+    Attestation,
+    Manifest,
+    Provenance,
+    Sbom,
+    SbomPackage,
+    Tag,
+    TagEvent,
+    utcnow,
+)
+from catalog.store.registries import RegistrySpec, add_repository, create_registry, repository
+
+
+def _digest(text: str) -> str:
+    return str(Digest.of(text.encode()))
+
+
+def test_new_tags_get_their_own_events(sessions: sessionmaker[Session]) -> None:
+    wanted = {f"t{n}": _digest(f"image {n}") for n in range(40)}
+    with sessions.begin() as s:
+        repo = repository(s, create_registry(s, RegistrySpec("r", "example.test")).id, "a/b")
+        content.set_tags(s, repo, {}, {"t0": wanted["t0"]})
+        existing = content.tags_of(s, repo)
+        moved = {**wanted, "t0": _digest("moved")}
+        changes = content.set_tags(s, repo, existing, moved)
+        assert [c.tag for c in changes] == list(moved)
+    with sessions() as s:
+        events = s.execute(
+            select(Tag.name, Tag.digest, TagEvent.old_digest, TagEvent.new_digest)
+            .join(TagEvent, TagEvent.tag_id == Tag.id)
+            .order_by(TagEvent.id)
+        ).all()
+    assert [tuple(e) for e in events] == [
+        ("t0", moved["t0"], None, wanted["t0"]),
+        ("t0", moved["t0"], wanted["t0"], moved["t0"]),
+    ] + [(name, digest, None, digest) for name, digest in moved.items() if name != "t0"]
+
+
+def _spdx(name: str, count: int) -> bytes:
+    packages = [{"name": f"{name}-{i}", "versionInfo": "1"} for i in range(count)]
+    return json.dumps({"spdxVersion": "SPDX-2.3", "name": name, "packages": packages}).encode()
+
+
+def test_sboms_of_one_batch_get_their_own_packages(sessions: sessionmaker[Session]) -> None:
+    """Several attachments, two SBOM layers each, recorded in one call: each SBOM row holds
+    the count and the packages of its own document."""
+    held: dict[str, DecodedDocuments] = {}
+    for a in range(6):
+        docs = DecodedDocuments()
+        for layer in range(2):
+            name = f"a{a}l{layer}"
+            doc = SbomDoc(_digest(name), _spdx(name, 1 + a + 3 * layer))
+            doc.prepare(1024 * 1024)
+            docs.sboms.append(doc)
+        held[_digest(f"attachment {a}")] = docs
+    with sessions.begin() as s:
+        assert documents.store_all(s, held) == dict.fromkeys(held, 2)
+    with sessions() as s:
+        sboms = s.execute(select(Sbom.id, Sbom.name, Sbom.package_count, Sbom.layer_digest))
+        for sbom_id, sbom_name, count, layer_digest in sboms:
+            assert sbom_name is not None
+            assert layer_digest == _digest(sbom_name)
+            packages = s.scalars(
+                select(SbomPackage.name).where(SbomPackage.sbom_id == sbom_id)
+            ).all()
+            assert sorted(packages) == sorted(f"{sbom_name}-{i}" for i in range(count))
+            assert count == 1 + int(sbom_name[1]) + 3 * int(sbom_name[3])
+
+
+def test_attestations_of_one_batch_get_their_own_provenance(
+    sessions: sessionmaker[Session],
+) -> None:
+    held: dict[str, DecodedDocuments] = {}
+    for a in range(5):
+        docs = DecodedDocuments()
+        for layer in range(2):
+            name = f"a{a}l{layer}"
+            statement = StatementRecord(
+                "https://in-toto.io/Statement/v1",
+                f"https://example.test/{name}",
+                (Subject(None, {"sha256": "0" * 64}),),
+                {},
+            )
+            provenance = None
+            if layer == 1 or a % 2:
+                provenance = ProvenanceRecord(
+                    "https://slsa.dev/provenance/v1", name, None, None, None, None, None, None, ()
+                )
+            docs.attestations.append(AttestationDoc(_digest(name), statement, provenance))
+        held[_digest(f"attachment {a}")] = docs
+    with sessions.begin() as s:
+        documents.store_all(s, held)
+    with sessions() as s:
+        rows = s.execute(
+            select(Attestation.predicate_type, Provenance.builder_id).outerjoin(
+                Provenance, Provenance.attestation_id == Attestation.id
+            )
+        ).all()
+    found = {predicate.rsplit("/", 1)[1]: builder for predicate, builder in rows}
+    assert len(rows) == 10
+    assert found == {
+        f"a{a}l{layer}": f"a{a}l{layer}" if layer == 1 or a % 2 else None
+        for a in range(5)
+        for layer in range(2)
+    }
+
+
+def test_links_read_ahead_are_not_asked_again(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """``links_to`` reads the links to tagged manifests ahead of a crawl's recording; given to
+    ``add_attachments`` as recorded, they cost it no statement, and the others are asked."""
+    subject, old, new = _digest("subject"), _digest("old"), _digest("new")
+    links = [
+        content.Link(subject, old, "signature", "cosign-tag", None),
+        content.Link(subject, new, "sbom", "referrers-api", None),
+    ]
+    with sessions.begin() as s:
+        assert content.add_attachments(s, links[:1]) == 1
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with sessions.begin() as s:
+        recorded = content.links_to(s, {old, new})
+        assert recorded == {(subject, old)}
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert content.add_attachments(s, links[:1], recorded) == 0
+            assert statements == []
+            assert content.add_attachments(s, links, recorded) == 1
+            assert len(statements) == 2  # the other link asked, then inserted
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    with sessions() as s:
+        assert content.links_to(s, {old, new}) == {(subject, old), (subject, new)}
+
+
+def test_a_repository_read_absent_is_added_once(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        registry = create_registry(s, RegistrySpec("r", "example.test"))
+        added = add_repository(s, registry.id, "a/b")
+        assert added is not None
+        assert add_repository(s, registry.id, "a/b") is None  # created since: the caller's ORM
+        assert repository(s, registry.id, "a/b").id == added.id
+
+
+def test_locations_of_digests_known_recorded_are_not_asked(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """``sync_locations`` asks which unlocated digests have a manifest, except those the
+    caller knows recorded (a crawl's own manifests): a digest neither recorded nor known
+    gets no location."""
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with sessions.begin() as s:
+        repo = repository(s, create_registry(s, RegistrySpec("r", "example.test")).id, "a/b")
+        image = _digest("image")
+        s.execute(
+            insert(Manifest).values(
+                digest=image, media_type="m", size=1, raw=b"{}", first_seen=utcnow()
+            )
+        )
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert content.sync_locations(s, repo, {image}, {image}) == (1, 0)
+            assert not any("FROM manifests" in statement for statement in statements)
+            assert content.sync_locations(s, repo, {image, _digest("absent")}) == (0, 0)
+            assert any("FROM manifests" in statement for statement in statements)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)

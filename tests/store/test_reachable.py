@@ -1,0 +1,69 @@
+"""What a repository's tags reach (``content.reachable``, one recursive statement): through
+index children and attachments, at any depth, in either order, around a cycle, and nothing
+beyond."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.store import content
+from catalog.store.models import Attachment, IndexChild, Manifest, utcnow
+
+
+def test_reachable_follows_children_and_attachments_at_any_depth(
+    sessions: sessionmaker[Session],
+) -> None:
+    children = [("index", "image"), ("signed-index", "child-of-signed")]
+    attachments = [
+        ("image", "signature"),
+        ("signature", "signed-index"),  # an index attached: its children follow
+        ("child-of-signed", "cycle-a"),
+        ("cycle-a", "cycle-b"),
+        ("cycle-b", "cycle-a"),
+        ("elsewhere", "not-reached"),
+        ("not-reached", "image"),  # reaches in, not out
+    ]
+    with sessions.begin() as s:
+        s.execute(  # the indexes themselves: children name their parent's row
+            insert(Manifest),
+            [
+                {"digest": p, "media_type": "m", "size": 1, "raw": b"{}", "first_seen": utcnow()}
+                for p, _ in children
+            ],
+        )
+        s.execute(
+            insert(IndexChild),
+            [
+                {"parent_digest": p, "child_digest": c, "position": 0, "media_type": "m"}
+                for p, c in children
+            ],
+        )
+        s.execute(
+            insert(Attachment),
+            [
+                {
+                    "subject_digest": subject,
+                    "attachment_digest": attachment,
+                    "kind": "other",
+                    "scheme": "referrers-api",
+                    "first_seen": utcnow(),
+                }
+                for subject, attachment in attachments
+            ],
+        )
+    with sessions() as s:
+        assert content.reachable(s, {"index", "unknown"}) == {
+            "index",
+            "unknown",
+            "image",
+            "signature",
+            "signed-index",
+            "child-of-signed",
+            "cycle-a",
+            "cycle-b",
+        }
+        assert content.reachable(s, {"cycle-b"}) == {"cycle-a", "cycle-b"}
+        assert content.reachable(s, set()) == set()
+        many = {f"root-{n}" for n in range(1200)} | {"child-of-signed"}  # several chunks
+        assert content.reachable(s, many) == many | {"cycle-a", "cycle-b"}
