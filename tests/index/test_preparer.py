@@ -104,6 +104,56 @@ async def test_sboms_prepared_in_a_worker_process_are_those_of_the_thread(
         await preparer.close()
 
 
+async def test_sboms_go_to_the_workers_in_batches_bounded_in_count_and_bytes(
+    thread: ThreadPoolExecutor,
+) -> None:
+    """A task's hand-off is paid once for several SBOMs; a batch holds at most BATCH_SBOMS of
+    them and BATCH_BYTES (so what is in flight stays bounded as with one SBOM a task)."""
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    try:
+        await preparer.start()
+        small = _docs(2 * _preparer.BATCH_SBOMS, 20)
+        await asyncio.gather(*(preparer.prepare(doc, _BUDGET) for doc, _ in small))
+        assert preparer.batches == 2
+        assert [doc.prepared for doc, _ in small] == [expected for _, expected in small]
+        large = _docs(6, 2500)
+        size = len(_spdx(0, 2500))
+        assert _preparer.BATCH_BYTES // 3 < size <= _preparer.BATCH_BYTES // 2
+        await asyncio.gather(*(preparer.prepare(doc, _BUDGET) for doc, _ in large))
+        assert preparer.batches == 2 + 3  # two a batch
+        assert [doc.prepared for doc, _ in large] == [expected for _, expected in large]
+        assert preparer.in_processes == len(small) + len(large)
+    finally:
+        await preparer.close()
+
+
+async def test_an_sbom_alone_waits_no_longer_than_the_linger(thread: ThreadPoolExecutor) -> None:
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    try:
+        await preparer.start()
+        ((doc, expected),) = _docs(1, 10)
+        async with asyncio.timeout(_preparer.LINGER + 5):
+            await preparer.prepare(doc, _BUDGET)
+        assert doc.prepared == expected
+        assert preparer.batches == 1
+    finally:
+        await preparer.close()
+
+
+async def test_closing_cancels_the_sboms_still_waiting(thread: ThreadPoolExecutor) -> None:
+    """A crawl that fails leaves SBOMs queued or in flight: closing the preparer ends their
+    waits (none hangs on a batch that will never be answered)."""
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    await preparer.start()
+    docs = _docs(40, 1000)  # several batches: some in flight, some waiting for a slot
+    tasks = [asyncio.ensure_future(preparer.prepare(doc, _BUDGET)) for doc, _ in docs]
+    await asyncio.sleep(0)
+    async with asyncio.timeout(60):
+        await preparer.close()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert any(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
+
+
 async def test_a_worker_that_dies_loses_no_sbom(thread: ThreadPoolExecutor) -> None:
     preparer = SbomPreparer(thread, processes=1, after=0)
     try:
