@@ -24,7 +24,9 @@ import importlib
 import logging
 import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
+import sys
+import types
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import NamedTuple
 
 from catalog.index import _batches
@@ -108,10 +110,8 @@ class SbomPreparer:
                 initializer=importlib.import_module,
                 initargs=(_batches.__name__,),
             )
-            # The first submission starts the processes: off the event loop.
-            probes = await loop.run_in_executor(
-                self._thread, lambda: [pool.submit(os.getpid) for _ in range(self._processes)]
-            )
+            # The first submissions start the processes: off the event loop.
+            probes = await loop.run_in_executor(self._thread, _first_tasks, pool, self._processes)
             self.pids.update(await asyncio.gather(*map(asyncio.wrap_future, probes)))
         except Exception as exc:
             log.warning("SBOM worker processes did not start: %s", first_line(exc))
@@ -234,3 +234,16 @@ def _cancelling() -> bool:
 def _cancel(batch: list[_Waiting]) -> None:
     for waiting in batch:
         waiting.outcome.cancel()
+
+
+def _first_tasks(pool: ProcessPoolExecutor, count: int) -> list[Future[int]]:
+    """A task for each of the pool's processes, which starts them all, with no ``__main__`` of
+    this process's to import: a spawned process imports it again (the CLI's command module, a
+    bench's harness…), a cost of its start-up for modules the worker never uses. The stand-in
+    is there only while the processes are spawned (``spawn`` reads it then, to tell them)."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        return [pool.submit(os.getpid) for _ in range(count)]
+    finally:
+        sys.modules["__main__"] = main

@@ -12,6 +12,8 @@ import json
 import os
 import random
 import signal
+import sys
+import types
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -152,6 +154,31 @@ async def test_closing_cancels_the_sboms_still_waiting(thread: ThreadPoolExecuto
         await preparer.close()
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     assert any(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
+
+
+async def test_a_worker_does_not_import_the_crawls_main_module(
+    thread: ThreadPoolExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spawned process runs the parent's ``__main__`` script again (as ``__mp_main__``): the
+    CLI's command module, a bench's harness, imported for nothing in every worker."""
+    marker = tmp_path / "imported"
+    script = tmp_path / "main_script.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    try:
+        await preparer.start()
+        assert preparer.pids
+        assert sys.modules["__main__"] is main
+        ((doc, expected),) = _docs(1, 10)
+        await preparer.prepare(doc, _BUDGET)
+        assert doc.prepared == expected
+        assert preparer.in_processes == 1
+    finally:
+        await preparer.close()
+    assert not marker.exists()
 
 
 async def test_a_worker_that_dies_loses_no_sbom(thread: ThreadPoolExecutor) -> None:
