@@ -15,15 +15,20 @@ are in flight: memory stays bounded by the crawl's batches, as on the thread.
 A worker that dies (killed, out of memory) breaks the pool: the SBOMs it held, and every one
 after, are prepared on the thread instead, with the same rows and errors; nothing is lost and
 nothing waits for a dead process (the pool fails its futures when one of its processes ends).
+A batch not answered within :data:`BATCH_DEADLINE` (a worker stopped, or stuck on a document)
+gets its worker processes killed: its SBOMs are index errors (one line each), the others after
+go to the thread, and the crawl goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import types
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -47,6 +52,9 @@ BATCH_BYTES = 1024 * 1024
 # Seconds an SBOM waits for others to share its batch: a repository's SBOMs arrive within a few
 # milliseconds of each other, and the crawl has other repositories in flight meanwhile.
 LINGER = 0.02
+# Seconds a batch may take once sent (a megabyte of SBOMs takes a worker ~30 ms; it may queue
+# behind another batch in its process).
+BATCH_DEADLINE = 60.0
 
 
 class _Waiting(NamedTuple):
@@ -176,12 +184,23 @@ class SbomPreparer:
             async with self._slots:
                 pool = self._pool
                 items = [(w.doc.layer_digest, w.data, w.doc.wrapped, w.budget) for w in batch]
+                deadline = asyncio.timeout(BATCH_DEADLINE)
                 try:
                     if pool is None:  # broken while this batch waited for a slot
                         raise RuntimeError("the worker processes are gone")
-                    outcomes = await asyncio.wrap_future(
-                        pool.submit(_batches.prepare_batch, items, COLUMNS)
-                    )
+                    sent = pool.submit(_batches.prepare_batch, items, COLUMNS)
+                    async with deadline:
+                        outcomes = await asyncio.wrap_future(sent)
+                except TimeoutError as exc:
+                    if not deadline.expired():
+                        raise
+                    self._break(pool, exc, kill=True)
+                    why = f"the SBOM worker process did not answer within {BATCH_DEADLINE:g} s"
+                    for waiting in batch:
+                        if not waiting.outcome.done():
+                            failure = f"layer {waiting.doc.layer_digest}: {why}"
+                            waiting.outcome.set_result(PreparedSbom(failure=failure))
+                    return
                 except (Exception, asyncio.CancelledError) as exc:
                     # A dead worker (BrokenProcessPool), its pool shut down (its futures
                     # cancelled), or anything else; not this task's own cancellation.
@@ -199,10 +218,17 @@ class SbomPreparer:
         finally:  # cancelled (the preparer closing): nothing may wait for it any longer
             _cancel(batch)
 
-    def _break(self, pool: ProcessPoolExecutor | None, exc: BaseException) -> None:
+    def _break(
+        self, pool: ProcessPoolExecutor | None, exc: BaseException, *, kill: bool = False
+    ) -> None:
+        if kill and pool is not None:  # a hung process would never end on its own
+            for pid in list(pool._processes):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         if self.broken:
             return
-        log.warning("SBOM worker processes stopped (%s): preparing on a thread", first_line(exc))
+        reason = first_line(exc) or type(exc).__name__
+        log.warning("SBOM worker processes stopped (%s): preparing on a thread", reason)
         self.broken = True
         self._pool = None
         if pool is not None:

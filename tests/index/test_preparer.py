@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import os
 import random
 import signal
 import sys
+import time
 import types
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -202,6 +204,50 @@ async def test_a_worker_that_dies_loses_no_sbom(thread: ThreadPoolExecutor) -> N
         assert late.prepared == expected
     finally:
         await preparer.close()
+
+
+async def test_a_worker_that_hangs_is_killed_and_its_sboms_are_errors(
+    thread: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch not answered by its deadline (its worker stopped, or stuck on a document):
+    its SBOMs are errors, the worker is killed, and the SBOMs after go to the thread."""
+    monkeypatch.setattr(_preparer, "BATCH_DEADLINE", 1.0)
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    try:
+        await preparer.start()
+        (pid,) = preparer.pids
+        os.kill(pid, signal.SIGSTOP)
+        docs = _docs(3, 10)
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(preparer.prepare(doc, _BUDGET) for doc, _ in docs))
+        assert preparer.broken
+        for doc, _ in docs:
+            assert doc.prepared is not None
+            assert doc.prepared.failure == (
+                f"layer {doc.layer_digest}: the SBOM worker process did not answer within 1 s"
+            )
+        assert await asyncio.to_thread(_ends, pid, 30)  # killed, not left stopped
+        (late, expected), *_ = _docs(1, 10)
+        await preparer.prepare(late, _BUDGET)
+        assert late.prepared == expected
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        await preparer.close()
+
+
+def _ends(pid: int, within: float) -> bool:
+    """Whether process ``pid`` ends (gone, or a zombie) within ``within`` seconds."""
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rpartition(")")[2].split()[0] in ("Z", "X"):
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 async def test_a_pool_that_cannot_be_made_leaves_the_sboms_to_the_thread(
