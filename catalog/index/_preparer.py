@@ -222,7 +222,7 @@ class SbomPreparer:
         self, pool: ProcessPoolExecutor | None, exc: BaseException, *, kill: bool = False
     ) -> None:
         if kill and pool is not None:  # a hung process would never end on its own
-            for pid in list(pool._processes):
+            for pid in list(pool._processes or ()):  # None once shut down
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         if self.broken:
