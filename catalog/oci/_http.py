@@ -50,6 +50,9 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _TOKEN_BODY_EXTRA = 4096
 # What a registry's error body may add to a message: one line, this long at most.
 _MESSAGE_LIMIT = 300
+# Characters of a secret that a message may not show even as a piece of it (a secret shorter
+# than this is not looked for at all).
+_SECRET_PIECE = 4
 # Bounds of every JSON answer (lists, referrers, tokens, errors): json.loads alone spends ~20
 # bytes of objects per input byte on ``[],[],…`` (181 MiB and 1.6 s for 8 MiB) and recurses
 # once per level. A real page of 1,000 tags is ~1,000 values.
@@ -152,12 +155,33 @@ def describe(exc: BaseException) -> str:
 
 
 def one_line(text: str, secrets: list[str] | None = None) -> str:
-    """``text`` on one line, cut short, with every secret in ``secrets`` blanked out."""
-    for secret in secrets or []:
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
+    """``text`` on one line, cut short, with every secret in ``secrets`` blanked out, and every
+    piece of one: a library's message may quote an answer cut where a read ended, in the middle
+    of a secret it echoed."""
+    if secrets := [secret for secret in secrets or [] if len(secret) >= _SECRET_PIECE]:
+        text = text[: 2 * _MESSAGE_LIMIT]  # only what may be shown is searched
+        for secret in secrets:
+            text = _blank_pieces(text.replace(secret, "***"), secret)
     text = " ".join(text.split())
     return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def _blank_pieces(text: str, secret: str) -> str:
+    """``text`` with every run of at least :data:`_SECRET_PIECE` characters that is a piece
+    of ``secret`` blanked out."""
+    out: list[str] = []
+    start = i = 0
+    while i <= len(text) - _SECRET_PIECE:
+        if text[i : i + _SECRET_PIECE] not in secret:
+            i += 1
+            continue
+        end = i + _SECRET_PIECE
+        while end < len(text) and text[i : end + 1] in secret:
+            end += 1
+        out += (text[start:i], "***")
+        start = i = end
+    out.append(text[start:])
+    return "".join(out)
 
 
 def sent_secrets(headers: Mapping[str, str]) -> list[str]:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import os
 import random
 import signal
+import sys
+import time
+import types
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -104,6 +108,81 @@ async def test_sboms_prepared_in_a_worker_process_are_those_of_the_thread(
         await preparer.close()
 
 
+async def test_sboms_go_to_the_workers_in_batches_bounded_in_count_and_bytes(
+    thread: ThreadPoolExecutor,
+) -> None:
+    """A task's hand-off is paid once for several SBOMs; a batch holds at most BATCH_SBOMS of
+    them and BATCH_BYTES (so what is in flight stays bounded as with one SBOM a task)."""
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    try:
+        await preparer.start()
+        small = _docs(2 * _preparer.BATCH_SBOMS, 20)
+        await asyncio.gather(*(preparer.prepare(doc, _BUDGET) for doc, _ in small))
+        assert preparer.batches == 2
+        assert [doc.prepared for doc, _ in small] == [expected for _, expected in small]
+        large = _docs(6, 2500)
+        size = len(_spdx(0, 2500))
+        assert _preparer.BATCH_BYTES // 3 < size <= _preparer.BATCH_BYTES // 2
+        await asyncio.gather(*(preparer.prepare(doc, _BUDGET) for doc, _ in large))
+        assert preparer.batches == 2 + 3  # two a batch
+        assert [doc.prepared for doc, _ in large] == [expected for _, expected in large]
+        assert preparer.in_processes == len(small) + len(large)
+    finally:
+        await preparer.close()
+
+
+async def test_an_sbom_alone_waits_no_longer_than_the_linger(thread: ThreadPoolExecutor) -> None:
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    try:
+        await preparer.start()
+        ((doc, expected),) = _docs(1, 10)
+        async with asyncio.timeout(_preparer.LINGER + 5):
+            await preparer.prepare(doc, _BUDGET)
+        assert doc.prepared == expected
+        assert preparer.batches == 1
+    finally:
+        await preparer.close()
+
+
+async def test_closing_cancels_the_sboms_still_waiting(thread: ThreadPoolExecutor) -> None:
+    """A crawl that fails leaves SBOMs queued or in flight: closing the preparer ends their
+    waits (none hangs on a batch that will never be answered)."""
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    await preparer.start()
+    docs = _docs(40, 1000)  # several batches: some in flight, some waiting for a slot
+    tasks = [asyncio.ensure_future(preparer.prepare(doc, _BUDGET)) for doc, _ in docs]
+    await asyncio.sleep(0)
+    async with asyncio.timeout(60):
+        await preparer.close()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert any(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
+
+
+async def test_a_worker_does_not_import_the_crawls_main_module(
+    thread: ThreadPoolExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spawned process runs the parent's ``__main__`` script again (as ``__mp_main__``): the
+    CLI's command module, a bench's harness, imported for nothing in every worker."""
+    marker = tmp_path / "imported"
+    script = tmp_path / "main_script.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    try:
+        await preparer.start()
+        assert preparer.pids
+        assert sys.modules["__main__"] is main
+        ((doc, expected),) = _docs(1, 10)
+        await preparer.prepare(doc, _BUDGET)
+        assert doc.prepared == expected
+        assert preparer.in_processes == 1
+    finally:
+        await preparer.close()
+    assert not marker.exists()
+
+
 async def test_a_worker_that_dies_loses_no_sbom(thread: ThreadPoolExecutor) -> None:
     preparer = SbomPreparer(thread, processes=1, after=0)
     try:
@@ -125,6 +204,50 @@ async def test_a_worker_that_dies_loses_no_sbom(thread: ThreadPoolExecutor) -> N
         assert late.prepared == expected
     finally:
         await preparer.close()
+
+
+async def test_a_worker_that_hangs_is_killed_and_its_sboms_are_errors(
+    thread: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch not answered by its deadline (its worker stopped, or stuck on a document):
+    its SBOMs are errors, the worker is killed, and the SBOMs after go to the thread."""
+    monkeypatch.setattr(_preparer, "BATCH_DEADLINE", 1.0)
+    preparer = SbomPreparer(thread, processes=1, after=0)
+    try:
+        await preparer.start()
+        (pid,) = preparer.pids
+        os.kill(pid, signal.SIGSTOP)
+        docs = _docs(3, 10)
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(preparer.prepare(doc, _BUDGET) for doc, _ in docs))
+        assert preparer.broken
+        for doc, _ in docs:
+            assert doc.prepared is not None
+            assert doc.prepared.failure == (
+                f"layer {doc.layer_digest}: the SBOM worker process did not answer within 1 s"
+            )
+        assert await asyncio.to_thread(_ends, pid, 30)  # killed, not left stopped
+        (late, expected), *_ = _docs(1, 10)
+        await preparer.prepare(late, _BUDGET)
+        assert late.prepared == expected
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        await preparer.close()
+
+
+def _ends(pid: int, within: float) -> bool:
+    """Whether process ``pid`` ends (gone, or a zombie) within ``within`` seconds."""
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rpartition(")")[2].split()[0] in ("Z", "X"):
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 async def test_a_pool_that_cannot_be_made_leaves_the_sboms_to_the_thread(
