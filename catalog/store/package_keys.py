@@ -14,41 +14,57 @@ compared with keys computed later. Only hashlib here: a crawl's SBOM worker proc
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 
 _VERSION_BITS = 24
 _VERSION_MASK = (1 << _VERSION_BITS) - 1
-_HEAD_MASK = ((1 << 64) - 1) ^ _VERSION_MASK
-_SIGN = 1 << 63
+_HEAD_MASK = ~_VERSION_MASK  # on signed integers: the sign and the 39 bits after it
 
 
-# Cached: SBOMs share most names and versions. Strings are at most 512 characters (the columns),
-# so the cache holds at most ~8 MiB whatever a hostile SBOM holds.
-@lru_cache(maxsize=4096)
 def text_hash(text: str) -> int:
-    """64 bits of the BLAKE2b hash of the text's UTF-8, unsigned. A lone surrogate (a command
-    line's undecodable byte) is hashed as it is encoded, not refused: the store never holds one
-    (the decoders refuse them), so a look-up with one finds nothing, as before."""
-    return int.from_bytes(
-        hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    )
+    """64 bits of the BLAKE2b hash of the text's UTF-8 as a signed integer: what both databases'
+    BIGINT holds, and masking keeps a key in that range. A lone surrogate (a command line's
+    undecodable byte) is hashed as it would be encoded, not refused."""
+    found = _hashes.get(text)
+    if found is None:
+        found = int.from_bytes(
+            hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+            signed=True,
+        )
+        if len(text) <= _CACHED:
+            if len(_hashes) >= _CACHE_SIZE:
+                _hashes.clear()  # a bound, not a policy: the common strings come back at once
+            _hashes[text] = found
+    return found
 
 
-def _signed(value: int) -> int:
-    """As a signed 64-bit integer, what both databases' BIGINT holds."""
-    return value - (1 << 64) if value & _SIGN else value
+# SBOMs share most names and versions: a hash costs ~1 us, a hit a dictionary look-up (row_keys
+# looks there first, without a call). Short strings only, so that a hostile SBOM's long ones
+# cannot make it hold more than ~6 MiB.
+_CACHED, _CACHE_SIZE = 64, 16384
+_hashes: dict[str, int] = {}
 
 
 def package_key(head: str | None, version: str | None) -> int | None:
     """The key of a package's purl base (or name) and version; ``None`` without a head."""
-    if head is None:
-        return None
-    low = 0 if version is None else text_hash(version) & _VERSION_MASK
-    return _signed(text_hash(head) & _HEAD_MASK | low)
+    return None if head is None else text_hash(head) & _HEAD_MASK | _version_bits(version)
+
+
+def row_keys(purl_base: str | None, name: str, version: str | None) -> tuple[int | None, int]:
+    """A package row's two keys (:func:`package_key` of its purl base and of its name), the
+    version hashed once. Per package row of every SBOM: the cache read in line."""
+    get = _hashes.get
+    low = 0 if version is None else (get(version) or text_hash(version)) & _VERSION_MASK
+    name_key = (get(name) or text_hash(name)) & _HEAD_MASK | low
+    if purl_base is None:
+        return None, name_key
+    return (get(purl_base) or text_hash(purl_base)) & _HEAD_MASK | low, name_key
+
+
+def _version_bits(version: str | None) -> int:
+    return 0 if version is None else text_hash(version) & _VERSION_MASK
 
 
 def key_range(head: str) -> tuple[int, int]:
-    """The lowest and highest key of a head, whatever the version (none included). The range
-    keeps its order as signed integers: its keys share the sign bit."""
+    """The lowest and highest key of a head, whatever the version (none included)."""
     high = text_hash(head) & _HEAD_MASK
-    return _signed(high), _signed(high | _VERSION_MASK)
+    return high, high | _VERSION_MASK

@@ -19,7 +19,7 @@ from catalog.errors import FormatError
 from catalog.formats.failures import decoder_failure
 from catalog.formats.records import PackageRecord, SbomRecord
 from catalog.formats.sbom import decode_sbom, decode_sbom_statement
-from catalog.store.package_keys import package_key
+from catalog.store.package_keys import row_keys
 from catalog.store.purls import base_of
 
 # The columns of ``sbom_packages`` a package row fills, in its order (``sbom_id`` comes first
@@ -125,7 +125,8 @@ def package_rows(record: SbomRecord, columns: Columns) -> Iterator[PackageRow]:
         base = base_of(package.purl) if package.purl else None
         name = name[:_NAME]
         version = package.version[:_VERSION] if package.version else None
-        strings = (
+        purl_key, name_key = row_keys(base, name, version)
+        row: PackageRow = (
             package.purl,
             base,
             package.type,
@@ -133,12 +134,13 @@ def package_rows(record: SbomRecord, columns: Columns) -> Iterator[PackageRow]:
             name,
             version,
             _licenses_json(package.licenses),
+            purl_key,
+            name_key,
         )
         for position, length in columns.package:  # as check_columns, by position: per row
-            value = strings[position]
-            if value is not None and len(value) > length:
+            value = row[position]
+            if isinstance(value, str) and len(value) > length:
                 _too_long(f"package #{count}", PACKAGE_COLUMNS[position], value, length)
-        row: PackageRow = (*strings, package_key(base, version), package_key(name, version))
         yield row
 
 
