@@ -264,7 +264,7 @@ def _insert_packages(connection: Connection, rows: Sequence[tuple[int, *PackageR
     into its ``json`` column as it would the parameter).
 
     On SQLite, many rows a statement: its ``executemany`` gives up the GIL and waits to take it
-    back at every row (behind the crawl's event loop); 8 parameters a row keeps a batch inside
+    back at every row (behind the crawl's event loop); 10 parameters a row keeps a batch inside
     its limit on parameters. On PostgreSQL, ``COPY``: psycopg's ``executemany`` spent ~30 us of
     Python a row (its pipeline's bookkeeping), and the server a statement's execution a row;
     ``COPY`` rows are formatted in psycopg's C code and read by the server in one stream. Both

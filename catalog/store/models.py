@@ -228,6 +228,9 @@ class SbomPackage(Base):
     name: Mapped[str]
     version: Mapped[str | None]
     licenses: Mapped[list[str]]
+    # ``package_keys.package_key`` of purl_base (name) and version: the look-up indexes' keys.
+    purl_key: Mapped[int | None]
+    name_key: Mapped[int | None]
 
 
 class IndexErrorRecord(Base):

@@ -19,6 +19,7 @@ from catalog.oci.digest import Digest
 from catalog.oci.errors import InvalidDigest
 from catalog.oci.reference import ImageReference
 from catalog.store import views
+from catalog.store.package_keys import key_range, package_key
 from catalog.store.schema import (
     attachments,
     attestations,
@@ -408,6 +409,27 @@ def keyset_page(
     return Page(rows, None if last is None else tuple(getattr(last, c.key) for c in columns))
 
 
+def _package_text(text: str) -> None:
+    """Refuse what no package row holds (the decoders refuse it) and a driver would fail on: a
+    NUL (PostgreSQL's text) or an unpaired surrogate (a command line's undecodable byte)."""
+    if "\x00" in text:
+        raise InvalidArgument("a package URL, name or version cannot contain NUL")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(
+            "a package URL, name or version must be valid Unicode (no unpaired surrogate)"
+        ) from None
+
+
+def _keyed(column: Any, head: str, version: str | None) -> ColumnElement[bool]:
+    """Rows whose key is the head's with this version, or with any version."""
+    if version:
+        return column == package_key(head, version)  # type: ignore[no-any-return]
+    low, high = key_range(head)
+    return column.between(low, high)  # type: ignore[no-any-return]
+
+
 def search_packages(
     session: Reads,
     *,
@@ -435,16 +457,24 @@ def search_packages(
         .join(sboms, p.sbom_id == sboms.c.id)
         .join(attachments, attachments.c.attachment_digest == sboms.c.attachment_digest)
     )
+    for text in (purl, name, version):
+        if text:
+            _package_text(text)
+    # Rows found by their key (``package_keys``: one key with a version, a range without),
+    # then the strings compared: different strings may share a key.
     if purl:
         # Imported here: packageurl's modules, for the one query that parses a purl.
         from catalog.store.purls import parse_purl, purl_base
 
         parsed = parse_purl(purl)
-        query = query.where(p.purl_base == purl_base(parsed))
+        if parsed.version:
+            _package_text(parsed.version)  # percent-decoded (the base stays encoded)
+        base = purl_base(parsed)
+        query = query.where(_keyed(p.purl_key, base, parsed.version), p.purl_base == base)
         if parsed.version:
             query = query.where(p.version == parsed.version)
     elif name:
-        query = query.where(p.name == name)
+        query = query.where(_keyed(p.name_key, name, version), p.name == name)
         if version:
             query = query.where(p.version == version)
     else:

@@ -19,13 +19,26 @@ from catalog.errors import FormatError
 from catalog.formats.failures import decoder_failure
 from catalog.formats.records import PackageRecord, SbomRecord
 from catalog.formats.sbom import decode_sbom, decode_sbom_statement
+from catalog.store.package_keys import row_keys
 from catalog.store.purls import base_of
 
 # The columns of ``sbom_packages`` a package row fills, in its order (``sbom_id`` comes first
 # when it is written).
-PACKAGE_COLUMNS = ("purl", "purl_base", "type", "namespace", "name", "version", "licenses")
+PACKAGE_COLUMNS = (
+    "purl",
+    "purl_base",
+    "type",
+    "namespace",
+    "name",
+    "version",
+    "licenses",
+    "purl_key",
+    "name_key",
+)
 _NAME, _VERSION = 512, 255  # cut to their columns' lengths, not refused
-PackageRow = tuple[str | None, str | None, str | None, str | None, str, str | None, str]
+PackageRow = tuple[
+    str | None, str | None, str | None, str | None, str, str | None, str, int | None, int | None
+]
 # What a package row holds beside its strings' characters, at most (the tuple, the string
 # objects): what a prepared SBOM's budget counts.
 ROW_COST = 512
@@ -109,18 +122,24 @@ def package_rows(record: SbomRecord, columns: Columns) -> Iterator[PackageRow]:
         if not name:
             continue
         count += 1
+        base = base_of(package.purl) if package.purl else None
+        name = name[:_NAME]
+        version = package.version[:_VERSION] if package.version else None
+        purl_key, name_key = row_keys(base, name, version)
         row: PackageRow = (
             package.purl,
-            base_of(package.purl) if package.purl else None,
+            base,
             package.type,
             package.namespace,
-            name[:_NAME],
-            package.version[:_VERSION] if package.version else None,
+            name,
+            version,
             _licenses_json(package.licenses),
+            purl_key,
+            name_key,
         )
         for position, length in columns.package:  # as check_columns, by position: per row
             value = row[position]
-            if value is not None and len(value) > length:
+            if isinstance(value, str) and len(value) > length:
                 _too_long(f"package #{count}", PACKAGE_COLUMNS[position], value, length)
         yield row
 
@@ -165,7 +184,7 @@ def prepare(
     cost = 0
     try:
         for package in package_rows(record, columns):
-            cost += ROW_COST + sum(map(len, filter(None, package)))
+            cost += ROW_COST + sum(map(len, filter(None, package[:7])))  # its strings
             if cost > budget:
                 return None
             prepared.packages.append(package)

@@ -11,7 +11,9 @@ once. Schema changes go through Alembic migrations in ``migrations/`` only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -29,7 +31,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from catalog.store.package_keys import package_key
 from catalog.store.timestamps import UTCDateTime
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine.default import DefaultExecutionContext
 
 DIGEST = String(160)  # "sha512:" + 128 hex fits
 # 64-bit keys for the tables that grow without bound; SQLite's rowid is INTEGER.
@@ -248,6 +254,14 @@ sboms = Table(
 )
 
 
+def _key_of(head: str) -> Callable[[DefaultExecutionContext], int | None]:
+    def key(context: DefaultExecutionContext) -> int | None:
+        row: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+        return package_key(row.get(head), row.get("version"))
+
+    return key
+
+
 sbom_packages = Table(
     "sbom_packages",
     metadata,
@@ -262,8 +276,12 @@ sbom_packages = Table(
     Column("name", String(512), nullable=False),
     Column("version", String(255)),
     Column("licenses", JSON, nullable=False, default=list),
-    Index("ix_sbom_packages_purl_base_version", "purl_base", "version"),
-    Index("ix_sbom_packages_name_version", "name", "version"),
+    # What look-ups find rows by (``package_keys``): purl base or name, with the version, in one
+    # integer. Filled from the strings when an insert does not give them.
+    Column("purl_key", BigInteger, default=_key_of("purl_base")),
+    Column("name_key", BigInteger, default=_key_of("name")),
+    Index("ix_sbom_packages_purl_key", "purl_key"),
+    Index("ix_sbom_packages_name_key", "name_key"),
 )
 
 

@@ -107,7 +107,8 @@ def test_only_writes_to_the_state_tables_clear_it(tmp_path: Path) -> None:
         ).inserted_primary_key
         assert key is not None
         sbom = key[0]
-        _insert_packages(conn, [(sbom, None, None, "npm", None, "left-pad", "1.3.0", "[]")])
+        row = (None, None, "npm", None, "left-pad", "1.3.0", "[]", None, None)
+        _insert_packages(conn, [(sbom, *row)])
     assert cache.generation == 0
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE sboms SET name = 'x'")  # names no table: counted

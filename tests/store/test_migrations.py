@@ -10,11 +10,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.orm import Session
 
 import replication.models  # noqa: F401 (its tables join the catalog's on the one Base)
+from catalog.store import queries
 from catalog.store.db import alembic_config, exclusive, make_engine, upgrade
 from catalog.store.models import Base
+from catalog.store.package_keys import package_key
 
 # Rows written at a revision, read back after upgrading to head: one entry per revision.
 SEED = {
@@ -90,7 +93,16 @@ SEED = {
         " VALUES (2, 'prod', 2, 'sha256:"
         + "d" * 64
         + "', 'policies: []', '{}', '2026-01-08 00:00:00+00')",
+        "INSERT INTO attachments (id, subject_digest, attachment_digest, kind, scheme, first_seen)"
+        " VALUES (1, 'sha256:" + "a" * 64 + "', 'sha256:" + "e" * 64 + "', 'sbom',"
+        " 'referrers-api', '2026-01-08 00:00:00+00')",
+        "INSERT INTO sboms (id, attachment_digest, layer_digest, format, package_count)"
+        " VALUES (1, 'sha256:" + "e" * 64 + "', 'sha256:" + "e" * 64 + "', 'spdx', 2)",
+        "INSERT INTO sbom_packages (id, sbom_id, purl, purl_base, type, name, version, licenses)"
+        " VALUES (1, 1, 'pkg:npm/left-pad@1.3.0', 'pkg:npm/left-pad', 'npm', 'left-pad', '1.3.0',"
+        " '[]'), (2, 1, NULL, NULL, NULL, 'bare', NULL, '[]')",
     ],
+    "0009": [],  # keys for 0008's package rows: checked after upgrading
 }
 
 
@@ -153,6 +165,19 @@ def test_each_revision_upgrades_with_data(database_url: str) -> None:
         assert [tuple(row) for row in events] == [("token:ci", "policies/prod")]
         refused = connection.execute(text("SELECT digest FROM undecodable_documents")).all()
         assert [tuple(row) for row in refused] == [("sha256:" + "c" * 64,)]
+        keys = connection.execute(text("SELECT purl_key, name_key FROM sbom_packages ORDER BY id"))
+        assert [tuple(row) for row in keys] == [
+            (package_key("pkg:npm/left-pad", "1.3.0"), package_key("left-pad", "1.3.0")),
+            (None, package_key("bare", None)),
+        ]
+    with Session(engine) as session:
+        found = queries.search_packages(session, purl="pkg:npm/left-pad")
+        assert [(m.package.name, m.artifact_digest) for m in found.items] == [
+            ("left-pad", "sha256:" + "a" * 64)
+        ]
+        assert [m.package.name for m in queries.search_packages(session, name="bare").items] == [
+            "bare"
+        ]
     command.check(alembic_config(engine))
     engine.dispose()
 
@@ -187,3 +212,51 @@ def test_a_current_schema_does_not_wait_for_writers(engine: Engine) -> None:
         assert time.monotonic() - started < 5  # SQLite's busy timeout is 10 s
         writer.rollback()
         opened.dispose()
+
+
+def test_package_keys_fill_a_large_catalog_and_go_back(database_url: str) -> None:
+    """0009 keys rows in batches (more rows than one batch here); downgrading restores the
+    string indexes and keeps the rows."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0008")
+    rows = 25_001  # 0009 reads 10,000 rows a batch
+    with engine.begin() as connection:
+        for statement in SEED["0008"][1:3]:
+            connection.execute(text(statement))
+        connection.execute(
+            text(
+                "INSERT INTO sbom_packages (sbom_id, purl, purl_base, name, version, licenses)"
+                " VALUES (1, :purl, :base, :name, :version, '[]')"
+            ),
+            [
+                {
+                    "purl": f"pkg:pypi/p{n % 500}@{n % 7}",
+                    "base": f"pkg:pypi/p{n % 500}",
+                    "name": f"p{n % 500}",
+                    "version": str(n % 7),
+                }
+                for n in range(rows)
+            ],
+        )
+    upgrade(engine, "head")
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT purl_base, name, version, purl_key, name_key FROM sbom_packages")
+        ).all()
+    assert len(stored) == rows
+    assert all(
+        (r.purl_key, r.name_key)
+        == (package_key(r.purl_base, r.version), package_key(r.name, r.version))
+        for r in stored
+    )
+    with Session(engine) as session:
+        found = queries.search_packages(session, purl="pkg:pypi/p42@0", size=1000)
+        assert len(found.items) == len([n for n in range(rows) if n % 500 == 42 and n % 7 == 0])
+    command.downgrade(alembic_config(engine), "0008")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM sbom_packages")).scalar() == rows
+        indexes = {i["name"] for i in inspect(connection).get_indexes("sbom_packages")}
+    assert {"ix_sbom_packages_purl_base_version", "ix_sbom_packages_name_version"} <= indexes
+    assert not indexes & {"ix_sbom_packages_purl_key", "ix_sbom_packages_name_key"}
+    upgrade(engine, "head")
+    engine.dispose()
