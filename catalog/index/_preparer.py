@@ -15,21 +15,21 @@ are in flight: memory stays bounded by the crawl's batches, as on the thread.
 A worker that dies (killed, out of memory) breaks the pool: the SBOMs it held, and every one
 after, are prepared on the thread instead, with the same rows and errors; nothing is lost and
 nothing waits for a dead process (the pool fails its futures when one of its processes ends).
-A batch not answered within :data:`BATCH_DEADLINE` (a worker stopped, or stuck on a document)
-gets its worker processes killed: its SBOMs are index errors (one line each), the others after
-go to the thread, and the crawl goes on.
+A batch not answered within :data:`BATCH_DEADLINE` (a worker stopped from outside, a machine
+swapping) gets the worker processes killed, and its SBOMs go to the thread like a dead worker's:
+the fault is the process's, not the documents' (whose decoding is bounded in bytes), so none of
+them is recorded as undecodable for good.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import multiprocessing
 import os
-import signal
 import sys
+import threading
 import types
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import NamedTuple
@@ -55,6 +55,7 @@ LINGER = 0.02
 # Seconds a batch may take once sent (a megabyte of SBOMs takes a worker ~30 ms; it may queue
 # behind another batch in its process).
 BATCH_DEADLINE = 60.0
+_SPAWNING = threading.Lock()  # held while ``__main__`` is a stand-in
 
 
 class _Waiting(NamedTuple):
@@ -191,22 +192,16 @@ class SbomPreparer:
                     sent = pool.submit(_batches.prepare_batch, items, COLUMNS)
                     async with deadline:
                         outcomes = await asyncio.wrap_future(sent)
-                except TimeoutError as exc:
-                    if not deadline.expired():
-                        raise
-                    self._break(pool, exc, kill=True)
-                    why = f"the SBOM worker process did not answer within {BATCH_DEADLINE:g} s"
-                    for waiting in batch:
-                        if not waiting.outcome.done():
-                            failure = f"layer {waiting.doc.layer_digest}: {why}"
-                            waiting.outcome.set_result(PreparedSbom(failure=failure))
-                    return
                 except (Exception, asyncio.CancelledError) as exc:
                     # A dead worker (BrokenProcessPool), its pool shut down (its futures
-                    # cancelled), or anything else; not this task's own cancellation.
+                    # cancelled), a hung one, or anything else; not this task's own
+                    # cancellation.
                     if isinstance(exc, asyncio.CancelledError) and _cancelling():
                         raise
-                    self._break(pool, exc)
+                    hung = deadline.expired()
+                    if hung:
+                        exc = TimeoutError(f"a batch not answered within {BATCH_DEADLINE:g} s")
+                    self._break(pool, exc, kill=hung)
                     for waiting in batch:
                         if not waiting.outcome.done():
                             waiting.outcome.set_exception(_Lost())
@@ -222,9 +217,9 @@ class SbomPreparer:
         self, pool: ProcessPoolExecutor | None, exc: BaseException, *, kill: bool = False
     ) -> None:
         if kill and pool is not None:  # a hung process would never end on its own
-            for pid in list(pool._processes or ()):  # None once shut down
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            # None once shut down; ``kill`` skips a process already reaped (its pid reusable).
+            for process in list((pool._processes or {}).values()):
+                process.kill()
         if self.broken:
             return
         reason = first_line(exc) or type(exc).__name__
@@ -267,9 +262,10 @@ def _first_tasks(pool: ProcessPoolExecutor, count: int) -> list[Future[int]]:
     this process's to import: a spawned process imports it again (the CLI's command module, a
     bench's harness…), a cost of its start-up for modules the worker never uses. The stand-in
     is there only while the processes are spawned (``spawn`` reads it then, to tell them)."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        return [pool.submit(os.getpid) for _ in range(count)]
-    finally:
-        sys.modules["__main__"] = main
+    with _SPAWNING:  # two crawls' preparers (``serve``) would restore each other's stand-in
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            return [pool.submit(os.getpid) for _ in range(count)]
+        finally:
+            sys.modules["__main__"] = main
