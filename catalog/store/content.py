@@ -351,11 +351,12 @@ def sync_locations(
 
 
 def mark_indexed(session: Session, repository: RepositoryRow) -> None:
-    """Stamp the repository as indexed now: a plain UPDATE, where setting the attribute would
-    cost an ORM flush for every repository of every re-index."""
+    """Stamp the repository as indexed now, and live (another writer may have marked it gone
+    since its row was read ahead): a plain UPDATE, where setting the attributes would cost an
+    ORM flush for every repository of every re-index."""
     repositories = table_of(Repository)
     session.execute(
         update(repositories)
         .where(repositories.c.id == repository.id)
-        .values(last_indexed_at=utcnow())
+        .values(last_indexed_at=utcnow(), gone_at=None)
     )

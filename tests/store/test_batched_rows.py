@@ -189,3 +189,15 @@ def test_locations_of_digests_known_recorded_are_not_asked(
             assert any("FROM manifests" in statement for statement in statements)
         finally:
             event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_repository_recorded_is_live_again(sessions: sessionmaker[Session]) -> None:
+    """Another writer may mark a repository gone after a crawl read its row ahead: the crawl
+    that found it and recorded it leaves it live (``repository()``, the ORM path, did)."""
+    with sessions.begin() as s:
+        repo = repository(s, create_registry(s, RegistrySpec("r", "example.test")).id, "a/b")
+        repo.gone_at = utcnow()
+    with sessions.begin() as s:
+        content.mark_indexed(s, repo)
+    with sessions() as s:
+        assert s.get(type(repo), repo.id).gone_at is None  # type: ignore[union-attr]
