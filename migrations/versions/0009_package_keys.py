@@ -29,9 +29,10 @@ _BATCH = 10_000
 def upgrade() -> None:
     op.add_column("sbom_packages", sa.Column("purl_key", sa.BigInteger(), nullable=True))
     op.add_column("sbom_packages", sa.Column("name_key", sa.BigInteger(), nullable=True))
-    _fill_keys()
+    # Dropped first: each row's update would write entries into them too (PostgreSQL).
     op.drop_index("ix_sbom_packages_purl_base_version", table_name="sbom_packages")
     op.drop_index("ix_sbom_packages_name_version", table_name="sbom_packages")
+    _fill_keys()
     op.create_index("ix_sbom_packages_purl_key", "sbom_packages", ["purl_key"])
     op.create_index("ix_sbom_packages_name_key", "sbom_packages", ["name_key"])
 
