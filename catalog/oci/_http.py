@@ -14,7 +14,7 @@ import asyncio
 import base64
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar, overload
 from urllib.parse import urljoin
 
@@ -53,6 +53,7 @@ _MESSAGE_LIMIT = 300
 # Characters of a secret that a message may not show even as a piece of it (a secret shorter
 # than this is not looked for at all).
 _SECRET_PIECE = 4
+_INNER_PIECE = 16  # the same, for a piece from inside a secret (cut at both ends)
 # Bounds of every JSON answer (lists, referrers, tokens, errors): json.loads alone spends ~20
 # bytes of objects per input byte on ``[],[],…`` (181 MiB and 1.6 s for 8 MiB) and recurses
 # once per level. A real page of 1,000 tags is ~1,000 values.
@@ -167,21 +168,46 @@ def one_line(text: str, secrets: list[str] | None = None) -> str:
 
 
 def _blank_pieces(text: str, secret: str) -> str:
-    """``text`` with every run of at least :data:`_SECRET_PIECE` characters that is a piece
-    of ``secret`` blanked out."""
+    """``text`` with the pieces of ``secret`` a cut echo shows blanked out: a run of at least
+    :data:`_SECRET_PIECE` characters that begins or ends the secret (an echo cut where a read
+    ended), or of at least :data:`_INNER_PIECE` from inside it (cut at both ends). Shorter
+    inner runs are left: in a long token nearly every 4 characters of a message would match
+    (a digest, a date), and looking for them cost a search of the whole secret a character."""
+    spans = [*_runs_from(text, secret), *_runs_from(text[::-1], secret[::-1], reverse=True)]
+    step = _INNER_PIECE // 2  # a run of _INNER_PIECE holds a whole window of this many
+    for i in range(0, len(text) - step + 1, step):
+        if (at := secret.find(text[i : i + step])) >= 0:
+            start, end = i, i + step
+            while start > 0 and at > 0 and text[start - 1] == secret[at - 1]:
+                start, at = start - 1, at - 1
+            while end < len(text) and at + end - start < len(secret):
+                if text[end] != secret[at + end - start]:
+                    break
+                end += 1
+            if end - start >= _INNER_PIECE:
+                spans.append((start, end))
     out: list[str] = []
-    start = i = 0
-    while i <= len(text) - _SECRET_PIECE:
-        if text[i : i + _SECRET_PIECE] not in secret:
-            i += 1
-            continue
-        end = i + _SECRET_PIECE
-        while end < len(text) and text[i : end + 1] in secret:
-            end += 1
-        out += (text[start:i], "***")
-        start = i = end
-    out.append(text[start:])
+    shown = 0
+    for start, end in sorted(spans):
+        if end > shown:
+            if start > shown or not out:  # else it goes on from the last one blanked
+                out += (text[shown:start], "***")
+            shown = end
+    out.append(text[shown:])
     return "".join(out)
+
+
+def _runs_from(text: str, secret: str, *, reverse: bool = False) -> Iterator[tuple[int, int]]:
+    """Where in ``text`` a run of at least :data:`_SECRET_PIECE` characters begins as
+    ``secret`` does (``reverse``: both given reversed, spans of the unreversed text)."""
+    head = secret[:_SECRET_PIECE]
+    at = text.find(head)
+    while at >= 0:
+        end = at + _SECRET_PIECE
+        while end < len(text) and end - at < len(secret) and text[end] == secret[end - at]:
+            end += 1
+        yield (len(text) - end, len(text) - at) if reverse else (at, end)
+        at = text.find(head, end)
 
 
 def sent_secrets(headers: Mapping[str, str]) -> list[str]:
