@@ -22,7 +22,9 @@ class Value:
         return tuple(getattr(self, name) for name in self._FIELDS)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._key() == other._key()
+        if type(other) is not type(self):
+            return NotImplemented  # the other side may know (``mock.ANY``)
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash(self._key())

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from catalog.moments import rfc3339
+from catalog.values import Value
 
 FORMATS = ("table", "json")
 
@@ -64,12 +65,14 @@ def camel(name: str) -> str:
 
 
 def to_json(value: Any) -> Any:
-    """Records (dataclasses, NamedTuples, pydantic models), enums, times and containers as JSON
-    values with lowerCamelCase keys and RFC 3339 times."""
+    """Records (dataclasses, ``Value`` records, NamedTuples, pydantic models), enums, times
+    and containers as JSON values with lowerCamelCase keys and RFC 3339 times."""
     if _is_dataclass(value):
         import dataclasses  # only for a dataclass: `replicate once` starts without the module
 
         return _object((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, Value):
+        return _object((name, getattr(value, name)) for name in value._FIELDS)
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple record
         return _object(zip(value._fields, value, strict=True))
     if hasattr(value, "model_dump"):  # a pydantic model (not imported: start-up time)

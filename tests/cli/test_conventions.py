@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from click.testing import CliRunner
@@ -35,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from catalog.cli.main import main
 from catalog.cli.output import to_json, when_text
 from catalog.oci.client import RegistryClient
+from catalog.oci.digest import Digest
 from tests.cli.test_server_option import arguments, commands
 from tests.formats.fixtures import CONFORMANCE
 from tests.harness.ports import free_port
@@ -448,6 +450,12 @@ def test_one_serializer_for_every_record() -> None:
         "started": "2026-12-06T05:26:08Z",
     }
     assert when_text(naive) == "2026-12-06T05:26:08Z"
+    # A hand-written Value record (a digest) as its fields, like a dataclass it replaced.
+    digest = Digest("sha256", "b" * 64)
+    assert to_json({"manifest_digest": digest}) == {
+        "manifestDigest": {"algorithm": "sha256", "hex": "b" * 64}
+    }
+    assert digest == mock.ANY  # the other side of == decides a comparison it knows
 
 
 def test_a_database_that_cannot_be_opened_is_an_unreachable_catalog(tmp_path: Path) -> None:
