@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import BindParameter, Select, bindparam, insert, select, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Insert,
+    Select,
+    Table,
+    bindparam,
+    insert,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from catalog.oci.digest import as_digest
@@ -27,7 +39,6 @@ from catalog.store.models import (
 _CHUNK = 500  # keeps IN (…) lists inside every database's parameter limit
 _TAGS = table_of(Tag)
 _TAG_EVENTS = table_of(TagEvent)
-_INSERT_TAG = insert(_TAGS).returning(_TAGS.c.name, _TAGS.c.id)
 T = TypeVar("T")
 
 
@@ -37,6 +48,22 @@ class RepositoryRow(Protocol):
 
     @property
     def id(self) -> int: ...
+
+
+def insert_ids(
+    connection: Connection, table: Table, rows: list[dict[str, Any]], key: tuple[str, ...]
+) -> list[int]:
+    """Insert ``rows`` of ``table`` in one statement; their ids in the rows' order, matched by
+    the ``key`` columns (unique among them). Ids returned in the rows' order instead would make
+    SQLAlchemy insert one row a statement on SQLite, whose RETURNING order is unspecified."""
+    found = connection.execute(_returning(table, key), rows)
+    ids = {tuple(returned[:-1]): returned[-1] for returned in found}
+    return [ids[tuple(row[column] for column in key)] for row in rows]
+
+
+@functools.cache
+def _returning(table: Table, key: tuple[str, ...]) -> Insert:
+    return insert(table).returning(*(table.c[column] for column in key), table.c.id)
 
 
 def chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
@@ -176,15 +203,14 @@ def set_tags(
         return []
     connection = session.connection()
     added = [change for row, change in changed if row is None]
-    # New tags' ids by name (unique in a repository): ids returned in the rows' order would make
-    # SQLAlchemy insert one row a statement on SQLite, whose RETURNING order is unspecified.
     new_ids: dict[str, int] = {}
     if added:
         rows = [
             {"repository_id": repository.id, "name": c.tag, "digest": c.new, "updated_at": now}
             for c in added
         ]
-        new_ids.update((name, tag_id) for name, tag_id in connection.execute(_INSERT_TAG, rows))
+        ids = insert_ids(connection, _TAGS, rows, ("name",))  # unique in a repository
+        new_ids.update(zip((c.tag for c in added), ids, strict=True))
     connection.execute(
         insert(_TAG_EVENTS),
         [
@@ -274,15 +300,38 @@ def add_attachments(
 def reachable(session: Session, roots: set[str]) -> set[str]:
     """Digests reachable from ``roots`` through index children and attachments."""
     seen = set(roots)
-    # One recursive statement (UNION drops what was reached before, so a cycle ends): every
-    # re-index of every repository asks this, and a statement a level was a round trip each.
-    statement = _REACHABLE[session.get_bind().dialect.name == "sqlite"]
-    for chunk in chunks(sorted(roots)):
-        seen.update(session.scalars(statement, {"roots": list(chunk)}))
+    if session.get_bind().dialect.name == "sqlite":
+        # One recursive statement (UNION drops what was reached before, so a cycle ends):
+        # every re-index of every repository asks this.
+        for chunk in chunks(sorted(roots)):
+            seen.update(session.scalars(_REACHABLE, {"roots": list(chunk)}))
+        return seen
+    # PostgreSQL: a statement a level. Its recursive form (the edges a UNION ALL of both
+    # tables) took ~5 ms more a repository than these at 2,000 images (a no-change re-index
+    # 5.4 -> 6.6 s), planned against a worktable it cannot estimate.
+    children, attachments = table_of(IndexChild).c, table_of(Attachment).c
+    frontier = sorted(roots)
+    while frontier:
+        found: set[str] = set()
+        for chunk in chunks(frontier):
+            found.update(
+                session.scalars(
+                    union_all(
+                        select(children.child_digest).where(children.parent_digest.in_(chunk)),
+                        select(attachments.attachment_digest).where(
+                            attachments.subject_digest.in_(chunk)
+                        ),
+                    )
+                )
+            )
+        frontier = sorted(found - seen)
+        seen.update(frontier)
     return seen
 
 
-def _reachable(sqlite: bool) -> Select[tuple[str]]:
+def _reachable() -> Select[tuple[str]]:
+    """SQLite's recursive statement: a recursive SELECT a table (through a compound subquery
+    of both it would read the whole of both tables at each step)."""
     children, attachments = table_of(IndexChild).c, table_of(Attachment).c
     roots: BindParameter[list[str]] = bindparam("roots", expanding=True)
     edges = union_all(
@@ -290,22 +339,16 @@ def _reachable(sqlite: bool) -> Select[tuple[str]]:
         select(attachments.subject_digest, attachments.attachment_digest),
     ).subquery("edges")
     found = select(edges.c.child).where(edges.c.parent.in_(roots)).cte("found", recursive=True)
-    if sqlite:
-        # SQLite would read the whole of both tables into the edges of each step (it does not
-        # push the join into a compound subquery); it takes a recursive SELECT a table instead,
-        # which PostgreSQL refuses (there the edges' join is an index look-up a table).
-        found = found.union(
-            select(children.child_digest).join(found, children.parent_digest == found.c.child),
-            select(attachments.attachment_digest).join(
-                found, attachments.subject_digest == found.c.child
-            ),
-        )
-    else:
-        found = found.union(select(edges.c.child).join(found, edges.c.parent == found.c.child))
+    found = found.union(
+        select(children.child_digest).join(found, children.parent_digest == found.c.child),
+        select(attachments.attachment_digest).join(
+            found, attachments.subject_digest == found.c.child
+        ),
+    )
     return select(found.c.child)
 
 
-_REACHABLE = (_reachable(False), _reachable(True))
+_REACHABLE = _reachable()
 
 
 def sync_locations(

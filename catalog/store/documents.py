@@ -8,13 +8,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from sqlalchemy import Connection, Insert, String, Table, insert, null, select, union_all
+from sqlalchemy import Connection, String, Table, insert, null, select, union_all
 from sqlalchemy.orm import Session
 
 from catalog.errors import FormatError
 from catalog.formats.records import ProvenanceRecord, SignatureRecord, StatementRecord
 from catalog.store import sbom_rows
-from catalog.store.content import chunks
+from catalog.store.content import chunks, insert_ids
 from catalog.store.models import (
     Attestation,
     Provenance,
@@ -47,6 +47,7 @@ _SBOMS = table_of(Sbom)
 _INSERT_SIGNATURE = insert(table_of(Signature))
 _ATTESTATIONS = table_of(Attestation)
 _PROVENANCE = table_of(Provenance)
+_DOCUMENT_KEY = ("attachment_digest", "layer_digest")  # unique in sboms and attestations
 _STATEMENT_LIMIT = 256 * 1024  # statements kept whole up to this size (JSON text)
 
 
@@ -233,7 +234,7 @@ def store_all(session: Session, held: dict[str, DecodedDocuments]) -> dict[str, 
             prepared.append((row, ready))
             counts[digest] += 1
     if prepared:
-        ids = _insert_returning_ids(connection, _SBOMS, [row for row, _ in prepared])
+        ids = insert_ids(connection, _SBOMS, [row for row, _ in prepared], _DOCUMENT_KEY)
         packages = [
             (sbom_id, *package)
             for sbom_id, (_, ready) in zip(ids, prepared, strict=True)
@@ -337,28 +338,11 @@ def _attestation_rows(
     return row, provenance
 
 
-@functools.cache
-def _insert_returning_key(table: Table) -> Insert:
-    c = table.c
-    return insert(table).returning(c.attachment_digest, c.layer_digest, c.id)
-
-
-def _insert_returning_ids(
-    connection: Connection, table: Table, rows: list[dict[str, Any]]
-) -> list[int]:
-    """Insert rows of ``table`` (sboms, attestations) in one statement; their ids, in the rows'
-    order, matched by (attachment digest, layer digest), unique in the table. Ids returned in
-    the rows' order instead would make SQLAlchemy insert one row a statement on SQLite, whose
-    RETURNING order is unspecified."""
-    ids = {(a, layer): i for a, layer, i in connection.execute(_insert_returning_key(table), rows)}
-    return [ids[row["attachment_digest"], row["layer_digest"]] for row in rows]
-
-
 def _insert_attestations(
     connection: Connection, rows: list[tuple[dict[str, Any], dict[str, Any] | None]]
 ) -> None:
     """Attestations, then the provenance of those that have one, each kind in one statement."""
-    ids = _insert_returning_ids(connection, _ATTESTATIONS, [row for row, _ in rows])
+    ids = insert_ids(connection, _ATTESTATIONS, [row for row, _ in rows], _DOCUMENT_KEY)
     provenance = [
         {**found, "attestation_id": attestation_id}
         for attestation_id, (_, found) in zip(ids, rows, strict=True)
