@@ -4,7 +4,10 @@ rules use: ``acme/*`` is the repositories directly under ``acme``, ``acme/**`` a
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from catalog.app.catalog_service import CatalogService
 from catalog.oci.client import RegistryClient
@@ -15,20 +18,30 @@ from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
 
 
-async def test_star_is_one_segment_and_double_star_any_depth(
-    fresh_registry: RunningRegistry, tmp_path: Path, rng: random.Random
-) -> None:
-    async with RegistryClient(fresh_registry.host) as client:
-        for repository in ("acme/api", "acme/team/api", "other/api"):
+async def _catalog(
+    registry: RunningRegistry, tmp_path: Path, rng: random.Random, repositories: tuple[str, ...]
+) -> tuple[Engine, CatalogService, Callable[..., None]]:
+    """An image in each of ``repositories``, a catalog of the registry, and how to choose its
+    globs (``choose(*globs)``)."""
+    async with RegistryClient(registry.host) as client:
+        for repository in repositories:
             await push_built(client, repository, build_image(rng, layers=1), "v1")
     engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
     upgrade(engine)
     sessions = session_factory(engine)
-    service = CatalogService(sessions)
 
     def choose(*globs: str) -> None:
         with sessions.begin() as session:
-            update_registry(session, RegistrySpec("local", fresh_registry.host, repositories=globs))
+            update_registry(session, RegistrySpec("local", registry.host, repositories=globs))
+
+    return engine, CatalogService(sessions), choose
+
+
+async def test_star_is_one_segment_and_double_star_any_depth(
+    fresh_registry: RunningRegistry, tmp_path: Path, rng: random.Random
+) -> None:
+    repositories = ("acme/api", "acme/team/api", "other/api")
+    engine, service, choose = await _catalog(fresh_registry, tmp_path, rng, repositories)
 
     def indexed() -> list[str]:
         return sorted(r.name for r in service.list_repositories("local").items if not r.gone_at)
@@ -48,17 +61,9 @@ async def test_a_repository_chosen_again_is_back_with_its_row(
     """Left out by the filter, a repository is gone; chosen again, the same row (its first
     sighting kept) is live again and stamped indexed: its id is read ahead of a crawl only
     while it is live."""
-    async with RegistryClient(fresh_registry.host) as client:
-        for repository in ("acme/api", "other/api"):
-            await push_built(client, repository, build_image(rng, layers=1), "v1")
-    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
-    upgrade(engine)
-    sessions = session_factory(engine)
-    service = CatalogService(sessions)
-
-    def choose(*globs: str) -> None:
-        with sessions.begin() as session:
-            update_registry(session, RegistrySpec("local", fresh_registry.host, repositories=globs))
+    engine, service, choose = await _catalog(
+        fresh_registry, tmp_path, rng, ("acme/api", "other/api")
+    )
 
     def rows() -> dict[str, tuple[object, bool, object]]:
         return {
