@@ -7,8 +7,8 @@
    loops over the same tags): the full index's ceiling is the GET rate over the ~6 requests an
    image needs, the re-index's floor one HEAD per tag at the HEAD rate (printed also with the
    repositories' tag lists added, at their own bare rate: a re-index must read them). The full
-   index's CPU seconds per image (the indexer with its worker processes, and the registry) are
-   printed too: on a shared machine they vary much less than its wall time. So is the registry's
+   index's CPU seconds per image (the indexer with its worker processes, the registry, and on
+   PostgreSQL the database server, all on the same cores) are printed too: on a shared machine they vary much less than its wall time. So is the registry's
    CPU per raw blob GET beside a manifest GET's: two of a crawl's six requests are blob GETs,
    which cost Distribution about twice as much, a bound the GET-rate ceiling does not show.
 2. 1,000,000 SBOM package rows on SQLite and on PostgreSQL: purl look-up latency (p50/p99)
@@ -355,6 +355,23 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def group_cpu(group: int | None) -> float:
+    """CPU seconds of a process group so far (a PostgreSQL server: its postmaster and
+    backends): each live member's own, and its children's that it reaped (fields 14 to 17 of
+    ``stat``); 0 without a group (SQLite)."""
+    if group is None:
+        return 0.0
+    ticks = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended between the listing and the read
+        if int(fields[2]) == group:
+            ticks += sum(int(field) for field in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def index_bench(args: argparse.Namespace, workdir: Path) -> None:
     with run_registry(workdir, extra={"log": {"level": "error"}}) as reg:
         refs, blobs = await seed(reg.host, args.repos, args.tags, args.packages)
@@ -362,10 +379,13 @@ async def index_bench(args: argparse.Namespace, workdir: Path) -> None:
         if args.database == "postgresql":
             with run_postgres(workdir) as pg:
                 database = pg.create_database("bench")
-                await index_runs(reg.url, reg.host, refs, blobs, database, registry_pid)
+                assert pg.process is not None
+                await index_runs(
+                    reg.url, reg.host, refs, blobs, database, registry_pid, pg.process.pid
+                )
         else:
             database = f"sqlite:///{workdir / 'catalog.db'}"
-            await index_runs(reg.url, reg.host, refs, blobs, database, registry_pid)
+            await index_runs(reg.url, reg.host, refs, blobs, database, registry_pid, None)
 
 
 async def index_runs(
@@ -375,6 +395,7 @@ async def index_runs(
     blobs: list[str],
     database: str,
     registry_pid: int,
+    server_group: int | None,
 ) -> None:
     engine = make_engine(database)
     upgrade(engine)
@@ -382,12 +403,13 @@ async def index_runs(
     catalog.add_registry(RegistrySpec("bench", host))
     # CPU time as well as wall time: on a shared machine the wall time is noisy, the CPU an
     # image costs the indexer (and the registry, its peer on the same cores) much less so.
-    cpu, registry_cpu = own_cpu(), process_cpu(registry_pid)
+    cpu, registry_cpu, server_cpu = own_cpu(), process_cpu(registry_pid), group_cpu(server_group)
     started = time.perf_counter()
     with ThreadCpu() as threads:
         stats = await catalog.index("bench")
     full = time.perf_counter() - started
     (main, workers), registry_cpu = own_cpu(), process_cpu(registry_pid) - registry_cpu
+    server_cpu = group_cpu(server_group) - server_cpu  # the database server's, on our cores
     by_thread = threads.by_name()
     # Not the indexer's: the sampler's own CPU.
     main, workers = main - cpu[0] - by_thread.pop("bench-sampler", 0.0), workers - cpu[1]
@@ -435,7 +457,13 @@ async def index_runs(
         f"full index CPU: indexer {main + workers:.1f} s ({1000 * (main + workers) / images:.1f}"
         f" ms per image; its worker processes {workers:.1f} s),"
         f" registry {registry_cpu:.1f} s ({1000 * registry_cpu / images:.1f} ms per image);"
-        f" load average {os.getloadavg()[0]:.1f}"
+        + (
+            f" PostgreSQL server {server_cpu:.1f} s ({1000 * server_cpu / images:.1f} ms per"
+            " image);"
+            if server_group is not None
+            else ""
+        )
+        + f" load average {os.getloadavg()[0]:.1f}"
     )
     print(
         "full index CPU by thread: "
@@ -448,9 +476,10 @@ async def index_runs(
     )
     # Both share the machine's cores: however well the indexer overlaps its work, it cannot
     # pass this rate here.
-    bound = cores * images / (main + workers + registry_cpu)
+    bound = cores * images / (main + workers + registry_cpu + server_cpu)
     print(
-        f"CPU bound of indexer + registry on {cores} cores: {bound:.0f} images/s"
+        f"CPU bound of indexer + registry{' + database server' if server_group else ''}"
+        f" on {cores} cores: {bound:.0f} images/s"
         f" ({bound / ceiling:.2f} of the ceiling)"
     )
     print(
