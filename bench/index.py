@@ -8,9 +8,10 @@
    image needs, the re-index's floor one HEAD per tag at the HEAD rate (printed also with the
    repositories' tag lists added, at their own bare rate: a re-index must read them). The full
    index's CPU seconds per image (the indexer with its worker processes, the registry, and on
-   PostgreSQL the database server, all on the same cores) are printed too: on a shared machine they vary much less than its wall time. So is the registry's
-   CPU per raw blob GET beside a manifest GET's: two of a crawl's six requests are blob GETs,
-   which cost Distribution about twice as much, a bound the GET-rate ceiling does not show.
+   PostgreSQL the database server, all on the same cores) are printed too: on a shared
+   machine they vary much less than its wall time. So is the registry's CPU per raw blob GET
+   beside a manifest GET's: two of a crawl's six requests are blob GETs, which cost
+   Distribution about twice as much, a bound the GET-rate ceiling does not show.
 2. 1,000,000 SBOM package rows on SQLite and on PostgreSQL: purl look-up latency (p50/p99)
    through ``queries.search_packages`` beside the same look-up as raw SQL.
 
@@ -355,19 +356,19 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def group_cpu(group: int | None) -> float:
-    """CPU seconds of a process group so far (a PostgreSQL server: its postmaster and
-    backends): each live member's own, and its children's that it reaped (fields 14 to 17 of
-    ``stat``); 0 without a group (SQLite)."""
-    if group is None:
+def server_cpu_of(pid: int | None) -> float:
+    """CPU seconds so far of a server process and its children (PostgreSQL's postmaster and
+    backends, each in a session of its own): each one's own, and the children's it reaped
+    (fields 14 to 17 of ``stat``); 0 without a server (SQLite)."""
+    if pid is None:
         return 0.0
     ticks = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for child in filter(str.isdigit, os.listdir("/proc")):
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # ended between the listing and the read
-        if int(fields[2]) == group:
+        if int(child) == pid or int(fields[1]) == pid:
             ticks += sum(int(field) for field in fields[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
 
@@ -395,7 +396,7 @@ async def index_runs(
     blobs: list[str],
     database: str,
     registry_pid: int,
-    server_group: int | None,
+    server_pid: int | None,
 ) -> None:
     engine = make_engine(database)
     upgrade(engine)
@@ -403,13 +404,13 @@ async def index_runs(
     catalog.add_registry(RegistrySpec("bench", host))
     # CPU time as well as wall time: on a shared machine the wall time is noisy, the CPU an
     # image costs the indexer (and the registry, its peer on the same cores) much less so.
-    cpu, registry_cpu, server_cpu = own_cpu(), process_cpu(registry_pid), group_cpu(server_group)
+    cpu, registry_cpu, server_cpu = own_cpu(), process_cpu(registry_pid), server_cpu_of(server_pid)
     started = time.perf_counter()
     with ThreadCpu() as threads:
         stats = await catalog.index("bench")
     full = time.perf_counter() - started
     (main, workers), registry_cpu = own_cpu(), process_cpu(registry_pid) - registry_cpu
-    server_cpu = group_cpu(server_group) - server_cpu  # the database server's, on our cores
+    server_cpu = server_cpu_of(server_pid) - server_cpu  # the database server's, on our cores
     by_thread = threads.by_name()
     # Not the indexer's: the sampler's own CPU.
     main, workers = main - cpu[0] - by_thread.pop("bench-sampler", 0.0), workers - cpu[1]
@@ -460,7 +461,7 @@ async def index_runs(
         + (
             f" PostgreSQL server {server_cpu:.1f} s ({1000 * server_cpu / images:.1f} ms per"
             " image);"
-            if server_group is not None
+            if server_pid is not None
             else ""
         )
         + f" load average {os.getloadavg()[0]:.1f}"
@@ -478,7 +479,7 @@ async def index_runs(
     # pass this rate here.
     bound = cores * images / (main + workers + registry_cpu + server_cpu)
     print(
-        f"CPU bound of indexer + registry{' + database server' if server_group else ''}"
+        f"CPU bound of indexer + registry{' + database server' if server_pid else ''}"
         f" on {cores} cores: {bound:.0f} images/s"
         f" ({bound / ceiling:.2f} of the ceiling)"
     )
