@@ -460,8 +460,6 @@ def search_packages(
     for text in (purl, name, version):
         if text:
             _package_text(text)
-    # Rows found by their key (``package_keys``: one key with a version, a range without),
-    # then the strings compared: different strings may share a key.
     if purl:
         # Imported here: packageurl's modules, for the one query that parses a purl.
         from catalog.store.purls import parse_purl, purl_base
@@ -469,16 +467,16 @@ def search_packages(
         parsed = parse_purl(purl)
         if parsed.version:
             _package_text(parsed.version)  # percent-decoded (the base stays encoded)
-        base = purl_base(parsed)
-        query = query.where(_keyed(p.purl_key, base, parsed.version), p.purl_base == base)
-        if parsed.version:
-            query = query.where(p.version == parsed.version)
+        keys, column, head, version = p.purl_key, p.purl_base, purl_base(parsed), parsed.version
     elif name:
-        query = query.where(_keyed(p.name_key, name, version), p.name == name)
-        if version:
-            query = query.where(p.version == version)
+        keys, column, head = p.name_key, p.name, name
     else:
         raise InvalidArgument("give a package URL, or a package name (and optionally a version)")
+    # Rows found by their key (``package_keys``: one key with a version, a range without),
+    # then the strings compared: different strings may share a key.
+    query = query.where(_keyed(keys, head, version), column == head)
+    if version:
+        query = query.where(p.version == version)
     order = (attachments.c.subject_digest, p.id)
 
     def key(row: Any) -> Key:
