@@ -343,7 +343,9 @@ class Crawler:
             states = content.repository_states(session, self._registry_id, names)
             digests = {digest for state in states.values() for digest in state.tags.values()}
             decoded, refused = documents.recorded_or_refused(session, digests)
-            links = content.links_to(session, digests)
+            links: dict[str, set[tuple[str, str]]] = {}  # by attachment
+            for link in content.links_to(session, digests):
+                links.setdefault(link[1], set()).add(link)
         befores = {}
         for name in names:
             state = states.get(name)
@@ -359,7 +361,7 @@ class Crawler:
             elif state.id is not None:
                 # The recording's, read ahead: links to the tagged manifests (cosign tags'
                 # among them) are recorded, and links are never removed.
-                mine = {link for link in links if link[1] in digests}
+                mine = {link for digest in digests for link in links.get(digest, ())}
                 self._ahead[name] = _Ahead(RepositoryId(state.id), mine)
         return befores
 
