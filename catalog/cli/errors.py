@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 from catalog import errors as domain
 from catalog.oci import errors as oci
@@ -88,6 +88,24 @@ def exit_code(exc: Exception, otherwise: int = EXIT_ERROR) -> int:
     return otherwise
 
 
+# A command line's (or a variable's) byte that is not UTF-8 reaches Python as a lone surrogate,
+# which no database driver nor protobuf encodes: bad input, whichever of them meets it first.
+_UNDECODABLE = (
+    "an argument holds a byte that is not UTF-8 (a file name or text in another encoding?):"
+    " give UTF-8 text"
+)
+
+
+def _undecodable(exc: UnicodeEncodeError) -> bool:
+    return all(0xD800 <= ord(char) <= 0xDFFF for char in exc.object[exc.start : exc.end])
+
+
+def _fail(exc: Exception, otherwise: int = EXIT_ERROR) -> NoReturn:
+    """``xregistry: error: …`` on stderr, and the exit code of ``exc``."""
+    print(f"xregistry: error: {exc}", file=sys.stderr)
+    raise SystemExit(exit_code(exc, otherwise)) from None
+
+
 def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a domain error into ``xregistry: error: …`` on stderr and its exit code."""
     return reports_errors_as(EXIT_ERROR)(func)
@@ -102,9 +120,12 @@ def reports_errors_as(otherwise: int) -> Callable[[Callable[P, R]], Callable[P, 
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return func(*args, **kwargs)
+            except UnicodeEncodeError as exc:
+                if not _undecodable(exc):
+                    raise
+                _fail(domain.InvalidArgument(_UNDECODABLE), otherwise)
             except (oci.OCIError, domain.CatalogError) as exc:
-                print(f"xregistry: error: {exc}", file=sys.stderr)
-                raise SystemExit(exit_code(exc, otherwise)) from None
+                _fail(exc, otherwise)
 
         return wrapper
 

@@ -245,3 +245,52 @@ def test_a_registry_down_behind_the_server_is_not_an_unreachable_server(
         failed = run("index", "down", "-o", "json", **backend)
         assert failed.returncode == 4, (backend, failed.stderr)
         assert "cannot reach the xregistry server" not in failed.stderr
+
+
+def test_every_command_given_an_undecodable_byte_fails_in_one_line(tmp_path: Path) -> None:
+    """A command line's byte that is not UTF-8 (decoded as a lone surrogate) in every argument
+    that is text: refused in one line with an exit code of the README's table, through a server
+    (none listening: refused before, or unreachable) and on the database, never a traceback."""
+    tree = commands(main)
+    server = f"127.0.0.1:{free_port()}"
+    bad = "x\udcff"
+
+    def attempt(item: tuple[int, str]) -> list[tuple[str, subprocess.CompletedProcess[str]]]:
+        index, words = item
+        cwd = tmp_path / words.replace(" ", "-")
+        cwd.mkdir()
+        given = cwd / "input.yaml"
+        given.write_text('name: x\nimages: ["**"]\n')
+        args = [*words.split(), *(bad if a == "x" else a for a in arguments(tree[words], given))]
+        done = [(f"{words} --server", xregistry(args, cwd, server, by_env=index % 2 == 1))]
+        local = dict(os.environ, XREGISTRY_DATABASE=f"sqlite:///{cwd / 'catalog.db'}")
+        done.append(
+            (
+                words,
+                subprocess.run(
+                    [sys.executable, "-m", "catalog.cli.main", *args],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                    env={k: v for k, v in local.items() if k != "XREGISTRY_SERVER"},
+                    cwd=cwd,
+                ),
+            )
+        )
+        return done
+
+    # Not `serve` (it would serve) nor what reads no text argument.
+    chosen = [
+        words
+        for words in sorted(tree)
+        if words != "serve" and "x" in arguments(tree[words], tmp_path / "input.yaml")
+    ]
+    assert {"find", "registry remove", "tag history", "replicate rule add"} <= set(chosen)
+    with ThreadPoolExecutor(4) as pool:
+        results = [one for many in pool.map(attempt, enumerate(chosen)) for one in many]
+    for words, done in results:
+        assert "Traceback" not in done.stderr, (words, done.stderr)
+        assert done.stderr.startswith("xregistry: error: "), (words, done.stderr)
+        assert done.stderr.count("\n") == 1, (words, done.stderr)
+        assert done.returncode in (2, 3, EXIT_UNREACHABLE), (words, done.returncode, done.stderr)
