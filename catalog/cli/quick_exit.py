@@ -36,8 +36,9 @@ def end(code: object) -> None:
         return
     atexit._run_exitfuncs()  # they run once: the interpreter's exit finds none left
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: the process was started without it
+                stream.flush()
     except (OSError, ValueError):
         return
     os._exit(code or 0)

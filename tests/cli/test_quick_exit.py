@@ -42,13 +42,15 @@ main(sys.argv[1:], prog_name="xregistry")
 
 
 def run(
-    tmp_path: Path, args: list[str], thread: bool = False
+    tmp_path: Path, args: list[str], thread: bool = False, stdout: bool = True
 ) -> tuple[set[str], subprocess.CompletedProcess[str]]:
-    """How the command ended, and the marks its process left (see _PROBE)."""
+    """How the command ended, and the marks its process left (see _PROBE). Without ``stdout``
+    the process starts with none (``>&-``)."""
     marks = tmp_path / "marks"
     marks.mkdir()
+    shell = [] if stdout else ["sh", "-c", 'exec "$@" >&-', "sh"]
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(marks), "thread" if thread else "-", *args],
+        [*shell, sys.executable, "-c", _PROBE, str(marks), "thread" if thread else "-", *args],
         capture_output=True,
         text=True,
         check=False,
@@ -96,3 +98,12 @@ def test_a_command_that_does_not_allow_it_exits_as_ever(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     assert marks == {"exit-handlers", "teardown"}
+
+
+def test_a_process_started_without_stdout_ends_without_a_traceback(
+    fresh_registry: RunningRegistry, tmp_path: Path
+) -> None:
+    marks, done = run(tmp_path, once(fresh_registry), stdout=False)
+
+    assert (done.returncode, done.stderr) == (0, "")
+    assert marks == {"exit-handlers"}
