@@ -5,8 +5,6 @@ Tags that hold attachments (``sha256-<hex>`` fallback indexes, cosign ``sha256-<
 kept so the copier knows which of them exist without asking for each.
 """
 
-from __future__ import annotations
-
 import asyncio
 import re
 from collections.abc import AsyncGenerator, Callable

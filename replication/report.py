@@ -4,8 +4,6 @@ Plain slotted classes and named tuples, not dataclasses: a dataclass's generated
 compiled in every process that imports it (~1 ms each at a command's start).
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 

@@ -5,8 +5,6 @@ destination, filters image tags, and says which referrer kinds travel with the i
 to do when a destination tag already points elsewhere.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
@@ -21,8 +19,8 @@ if TYPE_CHECKING:
     from catalog.regex import LinearRegex, Template
     from replication.versions import VersionRange
 
-ALL_KINDS: frozenset[AttachmentKind] = frozenset({"signature", "attestation", "sbom", "other"})
-_KIND_NAMES: dict[str, AttachmentKind] = {
+ALL_KINDS: "frozenset[AttachmentKind]" = frozenset({"signature", "attestation", "sbom", "other"})
+_KIND_NAMES: "dict[str, AttachmentKind]" = {
     "signature": "signature",
     "signatures": "signature",
     "attestation": "attestation",
@@ -47,7 +45,7 @@ class ConflictPolicy(StrEnum):
     REPORT = "report"  # leave the destination tag alone and report the image as a conflict
 
 
-def parse_kinds(text: str) -> frozenset[AttachmentKind]:
+def parse_kinds(text: str) -> "frozenset[AttachmentKind]":
     """``all``, ``none``, or a comma list of signatures, attestations, sboms, other."""
     words = [w.strip().lower() for w in text.split(",") if w.strip()]
     if words == ["all"]:
@@ -72,8 +70,8 @@ class RepositoryFilter(Value):
     _FIELDS = ("include", "exclude")
     include: tuple[str, ...]
     exclude: tuple[str, ...]
-    _include: LinearRegex | None  # None: ``**`` alone, matched without RE2
-    _exclude: LinearRegex | None  # None: no exclude
+    _include: "LinearRegex | None"  # None: ``**`` alone, matched without RE2
+    _exclude: "LinearRegex | None"  # None: no exclude
 
     def __init__(self, include: tuple[str, ...] = ("**",), exclude: tuple[str, ...] = ()) -> None:
         if not include:
@@ -133,8 +131,8 @@ class Rewrite(Value):
     strip: str
     pattern: str | None
     replacement: str
-    _pattern: LinearRegex | None
-    _replacement: Template | None
+    _pattern: "LinearRegex | None"
+    _replacement: "Template | None"
 
     def __init__(
         self, prefix: str = "", strip: str = "", pattern: str | None = None, replacement: str = ""
@@ -210,9 +208,9 @@ class TagFilter(Value):
     semver: str | None
     newest: int | None  # then keep only the newest N of what passed
     newest_by: NewestBy  # version order of the tags, or the image's creation time
-    _regex: LinearRegex | None
-    _range: VersionRange | None
-    _globs: LinearRegex | None
+    _regex: "LinearRegex | None"
+    _range: "VersionRange | None"
+    _globs: "LinearRegex | None"
 
     def __init__(
         self,
@@ -277,5 +275,5 @@ class Rule(NamedTuple):
     repositories: RepositoryFilter = RepositoryFilter()
     rewrite: Rewrite = Rewrite()
     tags: TagFilter = TagFilter()
-    referrers: frozenset[AttachmentKind] = ALL_KINDS
+    referrers: "frozenset[AttachmentKind]" = ALL_KINDS
     conflict: ConflictPolicy = ConflictPolicy.OVERWRITE

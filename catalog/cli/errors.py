@@ -142,7 +142,8 @@ def shell_endings() -> Iterator[None]:
         try:
             yield
         finally:
-            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+            if sys.stdout is not None:  # None: started without one (``>&-``), nothing to show
+                sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except KeyboardInterrupt:
         print("xregistry: error: interrupted", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None

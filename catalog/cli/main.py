@@ -71,6 +71,18 @@ class UsageFailure(click.ClickException):
 class RootGroup(LazyGroup):
     """``xregistry``: every usage error of click's told as one line (:class:`UsageFailure`)."""
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """As the program: the console script and ``python -m`` call the group (``CliRunner``
+        calls :meth:`main`). A command that allows it ends the process without the
+        interpreter's teardown (catalog.cli.quick_exit)."""
+        try:
+            return super().__call__(*args, **kwargs)
+        except SystemExit as exc:
+            from catalog.cli import quick_exit
+
+            quick_exit.end(exc.code)
+            raise
+
     def make_context(
         self,
         info_name: str | None,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from catalog.cli import quick_exit
 from catalog.cli.errors import EXIT_ERROR, reports_errors
 from catalog.cli.lazy_group import LazyGroup
 from catalog.cli.options import build_registry_options, registry_options
@@ -110,6 +111,8 @@ def once_command(
       xregistry replicate once --from registry-a:5000/acme/** --to oci:backup --dry-run
       xregistry replicate once --from oci:backup --to registry-b:5000
     """
+    # Its files are closed and its threads joined when it returns: the process may end at once.
+    quick_exit.allow()
     src_host, pattern = split_location(source, "--from")
     dst_host, prefix = split_location(destination, "--to")
     src_host, dst_host = _layout_path(src_host), _layout_path(dst_host)

@@ -1,7 +1,5 @@
 """Options and arguments shared by ``replicate once`` and ``replicate rule add``."""
 
-from __future__ import annotations
-
 import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple

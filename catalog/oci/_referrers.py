@@ -4,8 +4,6 @@ On a registry without the API, pushing a referrer also updates that index (distr
 asks it of clients).
 """
 
-from __future__ import annotations
-
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable

@@ -8,8 +8,6 @@
 - ``subject-field``: a tagged manifest's own ``subject`` (found by the crawler, catalog.index).
 """
 
-from __future__ import annotations
-
 import asyncio
 from typing import NamedTuple
 

@@ -21,22 +21,17 @@ exchange is used with the user name and password only: the refresh token is neve
 A refresh token in the answer replaces the one held (in memory only).
 """
 
-from __future__ import annotations
-
 import asyncio
 import base64
 import re
 import time
-from collections.abc import Collection
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Awaitable, Callable, Collection
+from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 from catalog.claims import Claims
 from catalog.oci.credentials import Credentials
 from catalog.oci.errors import AuthError
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
 
 # Compiled on first use (re's cache): only a registry that asks for credentials needs it. A
 # name is tried only where a word starts: inside a long run of word characters `(\w+)\s*=`

@@ -1,7 +1,5 @@
 """Manifests: parsing and validation that keeps the raw bytes (the digest is of the raw bytes)."""
 
-from __future__ import annotations
-
 import json
 from typing import Any, NamedTuple
 

@@ -1,7 +1,5 @@
 """How to talk to one registry: TLS, credentials, limits, timeouts, retries, sizes."""
 
-from __future__ import annotations
-
 import ipaddress
 from pathlib import Path
 from typing import Literal, NamedTuple

@@ -9,8 +9,6 @@ Grammar (distribution/reference)::
     tag        := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}   (ASCII only: OCI distribution spec)
 """
 
-from __future__ import annotations
-
 import re
 from pathlib import Path
 from typing import NamedTuple

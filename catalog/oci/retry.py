@@ -1,7 +1,5 @@
 """Retry policy: exponential backoff with full jitter, honouring ``Retry-After``."""
 
-from __future__ import annotations
-
 import time
 from typing import NamedTuple
 
