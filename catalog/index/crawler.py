@@ -16,10 +16,10 @@ a savepoint each (``store.grouped``, ``index._writer``). A repository's state be
 read once, with that of the next repositories in line, on a reader thread of its own, where
 SBOMs small enough are also decoded ahead (in worker processes once the crawl has met enough of
 them, ``_preparer``): the requests of a repository start without waiting behind the recording
-of others. Reads that must
-see the crawl's own writes (is this manifest known now? are these documents recorded now?) queue
-on the writer thread, behind them, in its open transaction, and are not made when nothing needs
-asking.
+of others. Reads that must see the crawl's own writes (is this manifest known now? are these
+documents recorded now?) queue on the writer thread, behind them, and ask what its open group
+recorded (as its units noted it), then what is committed, on a connection of the writer's own
+(``store.grouped``); they are not made when nothing needs asking.
 
 A repository's documents are decoded in batches of at most ``DOCUMENT_BATCH`` bytes held; each
 batch but the last is recorded on its own (a savepoint of the writer's transaction), so memory
@@ -77,6 +77,9 @@ BEFORE_BATCH = 16
 _REFERENCE_COLUMN = 255  # index_errors.repository and .reference
 _REASON = 4000  # characters of an index error's reason kept
 _SHOWN = 80  # characters of a refused name shown in its error
+# What the writer's units note for the reads that must see them (``GroupTransaction.note``):
+# manifests recorded, attachments whose documents are recorded, and those refused (→ why).
+_MANIFESTS, _DECODED, _REFUSED = "manifests", "decoded", "refused"
 _A = TypeVar("_A")
 _R = TypeVar("_R")
 
@@ -367,8 +370,12 @@ class Crawler:
 
     def _known(self, digests: set[str]) -> set[str]:
         assert self._writer is not None
-        with self._writer.group.reading() as session:
-            return content.known_manifests(session, digests)
+        group = self._writer.group
+        known = digests & group.noted(_MANIFESTS).keys()  # recorded in the open group
+        if asked := digests - known:
+            with group.reading() as session:
+                known |= content.known_manifests(session, asked)
+        return known
 
     async def _missing(self, scan: _RepoScan, digests: Iterable[str]) -> list[str]:
         wanted = {d for d in digests if d not in scan.manifests}
@@ -486,8 +493,17 @@ class Crawler:
 
     def _decoded(self, candidates: set[str]) -> tuple[set[str], dict[str, str]]:
         assert self._writer is not None
-        with self._writer.group.reading() as session:
-            return documents.recorded_or_refused(session, candidates)
+        group = self._writer.group
+        # Those the open group recorded or refused, then what is committed.
+        done = candidates & group.noted(_DECODED).keys()
+        noted = group.noted(_REFUSED).items()
+        refused = {d: why for d, why in noted if d in candidates and why is not None}
+        if asked := candidates - done - refused.keys():
+            with group.reading() as session:
+                now_done, now_refused = documents.recorded_or_refused(session, asked)
+            done |= now_done
+            refused |= now_refused
+        return done, refused
 
     # -- database half ---------------------------------------------------------------------
 
@@ -514,12 +530,19 @@ class Crawler:
     def _store(self, session: Session, held: dict[str, DecodedDocuments]) -> None:
         """Record attachments' documents; one none of whose documents could be decoded is
         recorded as undecodable (unless a layer could not even be fetched: that may pass)."""
+        assert self._writer is not None
+        recorded: dict[str, str | None] = {}
+        refused: dict[str, str | None] = {}
         for digest, stored in documents.store_all(session, held).items():
             self.stats.documents += stored
             decoded = held[digest]
-            if not stored and decoded.errors and not decoded.unfetched:
-                reason = "; ".join(decoded.errors)[:_REASON]
+            if stored:
+                recorded[digest] = None
+            elif decoded.errors and not decoded.unfetched:
+                reason = refused[digest] = "; ".join(decoded.errors)[:_REASON]
                 session.merge(UndecodableDocument(digest=digest, reason=reason))
+        self._writer.group.note(_DECODED, recorded)  # for _decoded, before the group's commit
+        self._writer.group.note(_REFUSED, refused)
 
     def _record_or_fail(self, scan: _RepoScan) -> None:
         """Record the scan, as a unit of the writer's group (a savepoint); when that fails
@@ -552,6 +575,8 @@ class Crawler:
         if row is None:  # gone, not read ahead, or created since: the ORM's way
             row = repository(session, self._registry_id, scan.name)
         self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
+        assert self._writer is not None
+        self._writer.group.note(_MANIFESTS, dict.fromkeys(scan.manifests))  # for _known
         if scan.listed:
             self._record_tags(session, row, scan)
         recorded = ahead.links if ahead else frozenset()
