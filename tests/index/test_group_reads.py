@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from catalog.app.catalog_service import CatalogService
 from catalog.index.run import index_registry
-from catalog.oci import mediatypes as mt
 from catalog.oci.client import RegistryClient
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.models import IndexErrorRecord, Sbom, UndecodableDocument

@@ -1,8 +1,9 @@
 """Group commit (``store.grouped``, and the crawl's writer thread that commits a group when it
 has waited its time), on SQLite and PostgreSQL: a unit that fails is rolled back alone and the
-others' rows are kept, and their units' notes with them; reads see what is committed, and
-the open group's writes only as its units noted them; a read the database refuses leaves the group whole; a group is committed when full,
-when due, when the writer waits, and when it is due between reads."""
+others' rows are kept, and their units' notes with them; reads see what is committed, and the
+open group's writes only as its units noted them; a read the database refuses leaves the group
+whole; a group is committed when full, when due, when the writer waits, and when it is due
+between reads."""
 
 from __future__ import annotations
 
@@ -68,10 +69,15 @@ def test_reads_see_what_is_committed_and_the_groups_notes(
     with group.unit() as session:
         _add(session, "one")
         group.note("names", {"one": None})
-    with pytest.raises(IntegrityError), group.unit() as session:
-        group.note("names", {"two": "why"})
-        _add(session, "two")
-        _add(session, "one")  # refused: names are unique
+
+    def refused() -> None:
+        with group.unit() as session:
+            group.note("names", {"two": "why"})
+            _add(session, "two")
+            _add(session, "one")  # the database refuses it: names are unique
+
+    with pytest.raises(IntegrityError):
+        refused()
     with group.unit() as session:
         _add(session, "three")
         group.note("names", {"three": "detail"})
