@@ -97,11 +97,12 @@ class _Before:
 
 class _Ahead(NamedTuple):
     """What a repository's recording reads ahead, with its state before the crawl: its row
-    (one not gone) or that it had none, and the recorded links (subject, attachment) to its
-    tagged manifests."""
+    (one not gone) or that it had none, the recorded links (subject, attachment) to its
+    tagged manifests, and its manifest locations."""
 
     row: RepositoryId | None  # None: the catalog had no such repository
     links: set[tuple[str, str]]
+    located: dict[str, content.Location]
 
 
 @dataclass(slots=True)
@@ -349,6 +350,8 @@ class Crawler:
             links: dict[str, set[tuple[str, str]]] = {}  # by attachment
             for link in content.links_to(session, digests):
                 links.setdefault(link[1], set()).add(link)
+            live = [state.id for state in states.values() if state.id is not None]
+            located = content.locations_of(session, live) if live else {}
         befores = {}
         for name in names:
             state = states.get(name)
@@ -360,12 +363,13 @@ class Crawler:
                 {d: why for d, why in refused.items() if d in digests},
             )
             if state is None:
-                self._ahead[name] = _Ahead(None, set())
+                self._ahead[name] = _Ahead(None, set(), {})
             elif state.id is not None:
                 # The recording's, read ahead: links to the tagged manifests (cosign tags'
-                # among them) are recorded, and links are never removed.
+                # among them) are recorded, and links are never removed; a repository's
+                # locations are written by its own recording alone, which comes after.
                 mine = {link for digest in digests for link in links.get(digest, ())}
-                self._ahead[name] = _Ahead(RepositoryId(state.id), mine)
+                self._ahead[name] = _Ahead(RepositoryId(state.id), mine, located.get(state.id, {}))
         return befores
 
     def _known(self, digests: set[str]) -> set[str]:
@@ -592,7 +596,8 @@ class Crawler:
             live = set(scan.tags.values())
             present = content.reachable(session, live)
             # The scan's manifests are all recorded now (add_manifests): not asked again.
-            _, gone = content.sync_locations(session, row, present, scan.manifests.keys())
+            located = ahead.located if ahead else None
+            _, gone = content.sync_locations(session, row, present, scan.manifests.keys(), located)
             self.stats.locations_gone += gone
             content.mark_indexed(session, row)
         for reference, reason in scan.errors:

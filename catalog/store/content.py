@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import (
@@ -351,27 +352,52 @@ def _reachable() -> Select[tuple[str]]:
 _REACHABLE = _reachable()
 
 
+class Location(NamedTuple):
+    """A manifest location's row: its id, and when it was found gone (``None``: live)."""
+
+    id: int
+    gone_at: datetime | None
+
+
+def locations_of(
+    session: Session, repository_ids: Collection[int]
+) -> dict[int, dict[str, Location]]:
+    """The manifest locations (digest → row) of those repositories that have any, in one
+    statement for many: a crawl reads them ahead of its recording."""
+    # Plain rows: every re-index of every repository asks this.
+    locations = table_of(ManifestLocation).c
+    found: dict[int, dict[str, Location]] = {}
+    for chunk in chunks(sorted(set(repository_ids))):
+        rows = session.execute(
+            select(
+                locations.repository_id, locations.digest, locations.id, locations.gone_at
+            ).where(locations.repository_id.in_(chunk))
+        )
+        for repository_id, digest, row_id, gone_at in rows:
+            found.setdefault(repository_id, {})[digest] = Location(row_id, gone_at)
+    return found
+
+
 def sync_locations(
-    session: Session, repository: RepositoryRow, present: set[str], recorded: Collection[str] = ()
+    session: Session,
+    repository: RepositoryRow,
+    present: set[str],
+    recorded: Collection[str] = (),
+    located: Mapping[str, Location] | None = None,
 ) -> tuple[int, int]:
     """Make the repository's locations match ``present``: (added, gone) counts.
 
     Only digests the catalog holds a manifest for get a location (``recorded``: digests known
-    to have one, not asked again).
+    to have one, not asked again). ``located``: the repository's locations, read ahead (only
+    its own recording writes them); read here when not given.
     """
     now = utcnow()
     # Plain rows and table updates: every re-index of every repository passes here, and ORM
     # objects (and the ORM's syncing of them after an update) cost more than the rows.
     locations = table_of(ManifestLocation)
-    rows = {
-        digest: (row_id, gone_at)
-        for row_id, digest, gone_at in session.execute(
-            select(locations.c.id, locations.c.digest, locations.c.gone_at).where(
-                locations.c.repository_id == repository.id
-            )
-        )
-    }
-    unlocated = present - rows.keys()
+    if located is None:
+        located = locations_of(session, [repository.id]).get(repository.id, {})
+    unlocated = present - located.keys()
     held = {digest for digest in unlocated if digest in recorded}
     missing = held | known_manifests(session, unlocated - held)
     if missing:
@@ -382,8 +408,8 @@ def sync_locations(
                 for d in sorted(missing)
             ],
         )
-    gone = [i for d, (i, gone_at) in rows.items() if d not in present and gone_at is None]
-    back = [i for d, (i, _) in rows.items() if d in present]
+    gone = [i for d, (i, gone_at) in located.items() if d not in present and gone_at is None]
+    back = [i for d, (i, _) in located.items() if d in present]
     for chunk in chunks(gone):
         session.execute(update(locations).where(locations.c.id.in_(chunk)).values(gone_at=now))
     for chunk in chunks(back):

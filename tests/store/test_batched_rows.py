@@ -17,6 +17,7 @@ from catalog.store.documents import AttestationDoc, DecodedDocuments, SbomDoc
 from catalog.store.models import (
     Attestation,
     Manifest,
+    ManifestLocation,
     Provenance,
     Sbom,
     SbomPackage,
@@ -189,6 +190,52 @@ def test_locations_of_digests_known_recorded_are_not_asked(
             assert any("FROM manifests" in statement for statement in statements)
         finally:
             event.remove(engine, "before_cursor_execute", count)
+
+
+def test_locations_read_ahead_are_not_asked_again(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """A crawl reads its repositories' locations ahead, many in one statement
+    (``locations_of``): ``sync_locations`` given them asks none, and syncs as it would have."""
+    images = [_digest(f"image {n}") for n in range(3)]
+    with sessions.begin() as s:
+        registry = create_registry(s, RegistrySpec("r", "example.test"))
+        one, two = repository(s, registry.id, "a/one"), repository(s, registry.id, "a/two")
+        s.execute(
+            insert(Manifest),
+            [
+                {"digest": d, "media_type": "m", "size": 1, "raw": b"{}", "first_seen": utcnow()}
+                for d in images
+            ],
+        )
+        content.sync_locations(s, one, {images[0], images[1]})
+        content.sync_locations(s, two, {images[2]})
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with sessions.begin() as s:
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            ahead = content.locations_of(s, [one.id, two.id, two.id + 1])
+            assert len(statements) == 1  # all three repositories (the last has none)
+            assert {repo: set(rows) for repo, rows in ahead.items()} == {
+                one.id: {images[0], images[1]},
+                two.id: {images[2]},
+            }
+            present, recorded = {images[1], images[2]}, {images[2]}
+            assert content.sync_locations(s, one, present, recorded, ahead[one.id]) == (1, 1)
+            asked = [statement for statement in statements[1:] if "SELECT" in statement]
+            assert asked == []  # neither the locations nor, for a manifest, ``manifests``
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        live = s.execute(
+            select(ManifestLocation.digest).where(
+                ManifestLocation.repository_id == one.id, ManifestLocation.gone_at.is_(None)
+            )
+        )
+        assert set(live.scalars()) == {images[1], images[2]}
 
 
 def test_a_repository_recorded_is_live_again(sessions: sessionmaker[Session]) -> None:
