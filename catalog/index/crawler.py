@@ -574,15 +574,19 @@ class Crawler:
     def _record(self, session: Session, scan: _RepoScan) -> None:
         ahead = self._ahead.pop(scan.name, None)
         row: content.RepositoryRow | None = None
+        added = False  # a row added now: it has no tags yet
         if ahead is not None:
-            row = ahead.row or add_repository(session, self._registry_id, scan.name)
+            row = ahead.row
+            if row is None:
+                row = add_repository(session, self._registry_id, scan.name)
+                added = row is not None
         if row is None:  # gone, not read ahead, or created since: the ORM's way
             row = repository(session, self._registry_id, scan.name)
         self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
         assert self._writer is not None
         self._writer.group.note(_MANIFESTS, dict.fromkeys(scan.manifests))  # for _known
         if scan.listed:
-            self._record_tags(session, row, scan)
+            self._record_tags(session, row, scan, added)
         recorded = ahead.links if ahead else frozenset()
         self.stats.attachments_new += content.add_attachments(session, scan.links, recorded)
         try:
@@ -611,10 +615,12 @@ class Crawler:
             )
         self.stats.errors += len(scan.errors)
 
-    def _record_tags(self, session: Session, row: content.RepositoryRow, scan: _RepoScan) -> None:
+    def _record_tags(
+        self, session: Session, row: content.RepositoryRow, scan: _RepoScan, added: bool
+    ) -> None:
         if scan.tags == scan.before:
             return  # no tag moved, came or went: no ORM row need be loaded
-        existing = content.tags_of(session, row)
+        existing = {} if added else content.tags_of(session, row)
         self.stats.tag_events += len(content.set_tags(session, row, existing, scan.tags))
         for name, tag_row in existing.items():
             if name not in scan.tags and tag_row.gone_at is None:

@@ -63,6 +63,18 @@ def insert_ids(
     return [ids[tuple(row[column] for column in key)] for row in rows]
 
 
+def insert_new(session: Session, table: Table, key: tuple[str, ...]) -> Insert:
+    """The dialect's ``INSERT … ON CONFLICT (key) DO NOTHING``: rows whose ``key`` the table
+    holds already are left as they are."""
+    # Imported here: only an index run needs them.
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    columns = [table.c[column] for column in key]
+    statement: Insert = dialect.insert(table).on_conflict_do_nothing(index_elements=columns)
+    return statement
+
+
 @functools.cache
 def _returning(table: Table, key: tuple[str, ...]) -> Insert:
     return insert(table).returning(*(table.c[column] for column in key), table.c.id)
@@ -85,19 +97,20 @@ def known_manifests(session: Session, digests: Iterable[str]) -> set[str]:
 def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
     """Record manifests (and indexes' children) the catalog lacks; returns how many were new."""
     by_digest = {str(m.digest): m for m in manifests}
-    known = known_manifests(session, by_digest)  # once: per manifest it made the crawl quadratic
-    new = [m for d, m in by_digest.items() if d not in known]
-    if not new:
+    if not by_digest:
         return 0
     now = utcnow()
     # Core inserts: the indexer records thousands of these, and the ORM's bookkeeping per row
-    # costs more than the rows themselves. Parents first: children reference them.
+    # costs more than the rows themselves. Those the catalog holds already are left as they
+    # are, in the same statement (no statement first to ask which). Parents first: children
+    # reference them.
     connection = session.connection()
-    connection.execute(
-        insert(table_of(Manifest)),
+    table = table_of(Manifest)
+    inserted = connection.execute(
+        insert_new(session, table, ("digest",)).returning(table.c.digest),
         [
             {
-                "digest": str(m.digest),
+                "digest": digest,
                 "media_type": m.media_type,
                 "artifact_type": m.effective_artifact_type,
                 "size": m.size,
@@ -106,9 +119,10 @@ def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
                 "raw": m.raw,
                 "first_seen": now,
             }
-            for m in new
+            for digest, m in by_digest.items()
         ],
     )
+    new = [by_digest[digest] for digest in inserted.scalars()]
     children = [
         {
             "parent_digest": str(m.digest),
@@ -265,38 +279,29 @@ def add_attachments(
     session: Session, links: Iterable[Link], recorded: Collection[tuple[str, str]] = ()
 ) -> int:
     """Record the links the catalog does not know yet (``recorded``: links known recorded,
-    not asked again); returns how many were new."""
+    not sent again); returns how many were new."""
     wanted = {(link.subject, link.attachment): link for link in links}
-    subjects = sorted(
-        {subject for subject, attachment in wanted if (subject, attachment) not in recorded}
+    new = [link for key, link in wanted.items() if key not in recorded]
+    if not new:
+        return 0
+    now = utcnow()
+    table = table_of(Attachment)
+    # Links recorded before are left as they are, in the same statement: none asked first.
+    inserted = session.connection().execute(
+        insert_new(session, table, ("subject_digest", "attachment_digest")).returning(table.c.id),
+        [
+            {
+                "subject_digest": link.subject,
+                "attachment_digest": link.attachment,
+                "kind": link.kind,
+                "scheme": link.scheme,
+                "artifact_type": link.artifact_type,
+                "first_seen": now,
+            }
+            for link in new
+        ],
     )
-    known: set[tuple[str, str]] = set(recorded)
-    attachments = table_of(Attachment).c
-    for chunk in chunks(subjects):
-        rows = session.execute(
-            select(attachments.subject_digest, attachments.attachment_digest).where(
-                attachments.subject_digest.in_(chunk)
-            )
-        )
-        known.update((subject, attachment) for subject, attachment in rows)
-    new = [link for key, link in wanted.items() if key not in known]
-    if new:
-        now = utcnow()
-        session.connection().execute(
-            insert(table_of(Attachment)),
-            [
-                {
-                    "subject_digest": link.subject,
-                    "attachment_digest": link.attachment,
-                    "kind": link.kind,
-                    "scheme": link.scheme,
-                    "artifact_type": link.artifact_type,
-                    "first_seen": now,
-                }
-                for link in new
-            ],
-        )
-    return len(new)
+    return len(inserted.all())
 
 
 def reachable(session: Session, roots: set[str]) -> set[str]:
