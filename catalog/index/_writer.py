@@ -64,6 +64,7 @@ class WriterThread(Executor):
                 future.set_result(result)
         with contextlib.suppress(Exception):  # the crawl already failed: its error is reported
             self.group.commit()
+        self.group.close()
 
     def _next(self) -> _Call | None:
         while True:

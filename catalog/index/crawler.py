@@ -16,10 +16,10 @@ a savepoint each (``store.grouped``, ``index._writer``). A repository's state be
 read once, with that of the next repositories in line, on a reader thread of its own, where
 SBOMs small enough are also decoded ahead (in worker processes once the crawl has met enough of
 them, ``_preparer``): the requests of a repository start without waiting behind the recording
-of others. Reads that must
-see the crawl's own writes (is this manifest known now? are these documents recorded now?) queue
-on the writer thread, behind them, in its open transaction, and are not made when nothing needs
-asking.
+of others. Reads that must see the crawl's own writes (is this manifest known now? are these
+documents recorded now?) queue on the writer thread, behind them, and ask what its open group
+recorded (as its units noted it), then what is committed, on a connection of the writer's own
+(``store.grouped``); they are not made when nothing needs asking.
 
 A repository's documents are decoded in batches of at most ``DOCUMENT_BATCH`` bytes held; each
 batch but the last is recorded on its own (a savepoint of the writer's transaction), so memory
@@ -77,6 +77,9 @@ BEFORE_BATCH = 16
 _REFERENCE_COLUMN = 255  # index_errors.repository and .reference
 _REASON = 4000  # characters of an index error's reason kept
 _SHOWN = 80  # characters of a refused name shown in its error
+# What the writer's units note for the reads that must see them (``GroupTransaction.note``):
+# manifests recorded, attachments whose documents are recorded, and those refused (→ why).
+_MANIFESTS, _DECODED, _REFUSED = "manifests", "decoded", "refused"
 _A = TypeVar("_A")
 _R = TypeVar("_R")
 
@@ -94,11 +97,12 @@ class _Before:
 
 class _Ahead(NamedTuple):
     """What a repository's recording reads ahead, with its state before the crawl: its row
-    (one not gone) or that it had none, and the recorded links (subject, attachment) to its
-    tagged manifests."""
+    (one not gone) or that it had none, the recorded links (subject, attachment) to its
+    tagged manifests, and its manifest locations."""
 
     row: RepositoryId | None  # None: the catalog had no such repository
     links: set[tuple[str, str]]
+    located: dict[str, content.Location]
 
 
 @dataclass(slots=True)
@@ -346,6 +350,8 @@ class Crawler:
             links: dict[str, set[tuple[str, str]]] = {}  # by attachment
             for link in content.links_to(session, digests):
                 links.setdefault(link[1], set()).add(link)
+            live = [state.id for state in states.values() if state.id is not None]
+            located = content.locations_of(session, live) if live else {}
         befores = {}
         for name in names:
             state = states.get(name)
@@ -357,18 +363,23 @@ class Crawler:
                 {d: why for d, why in refused.items() if d in digests},
             )
             if state is None:
-                self._ahead[name] = _Ahead(None, set())
+                self._ahead[name] = _Ahead(None, set(), {})
             elif state.id is not None:
                 # The recording's, read ahead: links to the tagged manifests (cosign tags'
-                # among them) are recorded, and links are never removed.
+                # among them) are recorded, and links are never removed; a repository's
+                # locations are written by its own recording alone, which comes after.
                 mine = {link for digest in digests for link in links.get(digest, ())}
-                self._ahead[name] = _Ahead(RepositoryId(state.id), mine)
+                self._ahead[name] = _Ahead(RepositoryId(state.id), mine, located.get(state.id, {}))
         return befores
 
     def _known(self, digests: set[str]) -> set[str]:
         assert self._writer is not None
-        with self._writer.group.reading() as session:
-            return content.known_manifests(session, digests)
+        group = self._writer.group
+        known = digests & group.noted(_MANIFESTS).keys()  # recorded in the open group
+        if asked := digests - known:
+            with group.reading() as session:
+                known |= content.known_manifests(session, asked)
+        return known
 
     async def _missing(self, scan: _RepoScan, digests: Iterable[str]) -> list[str]:
         wanted = {d for d in digests if d not in scan.manifests}
@@ -486,8 +497,17 @@ class Crawler:
 
     def _decoded(self, candidates: set[str]) -> tuple[set[str], dict[str, str]]:
         assert self._writer is not None
-        with self._writer.group.reading() as session:
-            return documents.recorded_or_refused(session, candidates)
+        group = self._writer.group
+        # Those the open group recorded or refused, then what is committed.
+        done = candidates & group.noted(_DECODED).keys()
+        noted = group.noted(_REFUSED).items()
+        refused = {d: why for d, why in noted if d in candidates and why is not None}
+        if asked := candidates - done - refused.keys():
+            with group.reading() as session:
+                now_done, now_refused = documents.recorded_or_refused(session, asked)
+            done |= now_done
+            refused |= now_refused
+        return done, refused
 
     # -- database half ---------------------------------------------------------------------
 
@@ -514,12 +534,19 @@ class Crawler:
     def _store(self, session: Session, held: dict[str, DecodedDocuments]) -> None:
         """Record attachments' documents; one none of whose documents could be decoded is
         recorded as undecodable (unless a layer could not even be fetched: that may pass)."""
+        assert self._writer is not None
+        recorded: dict[str, str | None] = {}
+        refused: dict[str, str | None] = {}
         for digest, stored in documents.store_all(session, held).items():
             self.stats.documents += stored
             decoded = held[digest]
-            if not stored and decoded.errors and not decoded.unfetched:
-                reason = "; ".join(decoded.errors)[:_REASON]
+            if stored:
+                recorded[digest] = None
+            elif decoded.errors and not decoded.unfetched:
+                reason = refused[digest] = "; ".join(decoded.errors)[:_REASON]
                 session.merge(UndecodableDocument(digest=digest, reason=reason))
+        self._writer.group.note(_DECODED, recorded)  # for _decoded, before the group's commit
+        self._writer.group.note(_REFUSED, refused)
 
     def _record_or_fail(self, scan: _RepoScan) -> None:
         """Record the scan, as a unit of the writer's group (a savepoint); when that fails
@@ -547,13 +574,19 @@ class Crawler:
     def _record(self, session: Session, scan: _RepoScan) -> None:
         ahead = self._ahead.pop(scan.name, None)
         row: content.RepositoryRow | None = None
+        added = False  # a row added now: it has no tags yet
         if ahead is not None:
-            row = ahead.row or add_repository(session, self._registry_id, scan.name)
+            row = ahead.row
+            if row is None:
+                row = add_repository(session, self._registry_id, scan.name)
+                added = row is not None
         if row is None:  # gone, not read ahead, or created since: the ORM's way
             row = repository(session, self._registry_id, scan.name)
         self.stats.manifests_new += content.add_manifests(session, scan.manifests.values())
+        assert self._writer is not None
+        self._writer.group.note(_MANIFESTS, dict.fromkeys(scan.manifests))  # for _known
         if scan.listed:
-            self._record_tags(session, row, scan)
+            self._record_tags(session, row, scan, added)
         recorded = ahead.links if ahead else frozenset()
         self.stats.attachments_new += content.add_attachments(session, scan.links, recorded)
         try:
@@ -567,7 +600,8 @@ class Crawler:
             live = set(scan.tags.values())
             present = content.reachable(session, live)
             # The scan's manifests are all recorded now (add_manifests): not asked again.
-            _, gone = content.sync_locations(session, row, present, scan.manifests.keys())
+            located = ahead.located if ahead else None
+            _, gone = content.sync_locations(session, row, present, scan.manifests.keys(), located)
             self.stats.locations_gone += gone
             content.mark_indexed(session, row)
         for reference, reason in scan.errors:
@@ -581,10 +615,12 @@ class Crawler:
             )
         self.stats.errors += len(scan.errors)
 
-    def _record_tags(self, session: Session, row: content.RepositoryRow, scan: _RepoScan) -> None:
+    def _record_tags(
+        self, session: Session, row: content.RepositoryRow, scan: _RepoScan, added: bool
+    ) -> None:
         if scan.tags == scan.before:
             return  # no tag moved, came or went: no ORM row need be loaded
-        existing = content.tags_of(session, row)
+        existing = {} if added else content.tags_of(session, row)
         self.stats.tag_events += len(content.set_tags(session, row, existing, scan.tags))
         for name, tag_row in existing.items():
             if name not in scan.tags and tag_row.gone_at is None:

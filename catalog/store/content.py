@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import (
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     insert,
+    literal,
     select,
     union_all,
     update,
@@ -61,6 +63,18 @@ def insert_ids(
     return [ids[tuple(row[column] for column in key)] for row in rows]
 
 
+def insert_new(session: Session, table: Table, key: tuple[str, ...]) -> Insert:
+    """The dialect's ``INSERT … ON CONFLICT (key) DO NOTHING``: rows whose ``key`` the table
+    holds already are left as they are."""
+    # Imported here: only an index run needs them.
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    columns = [table.c[column] for column in key]
+    statement: Insert = dialect.insert(table).on_conflict_do_nothing(index_elements=columns)
+    return statement
+
+
 @functools.cache
 def _returning(table: Table, key: tuple[str, ...]) -> Insert:
     return insert(table).returning(*(table.c[column] for column in key), table.c.id)
@@ -83,19 +97,20 @@ def known_manifests(session: Session, digests: Iterable[str]) -> set[str]:
 def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
     """Record manifests (and indexes' children) the catalog lacks; returns how many were new."""
     by_digest = {str(m.digest): m for m in manifests}
-    known = known_manifests(session, by_digest)  # once: per manifest it made the crawl quadratic
-    new = [m for d, m in by_digest.items() if d not in known]
-    if not new:
+    if not by_digest:
         return 0
     now = utcnow()
     # Core inserts: the indexer records thousands of these, and the ORM's bookkeeping per row
-    # costs more than the rows themselves. Parents first: children reference them.
+    # costs more than the rows themselves. Those the catalog holds already are left as they
+    # are, in the same statement (no statement first to ask which). Parents first: children
+    # reference them.
     connection = session.connection()
-    connection.execute(
-        insert(table_of(Manifest)),
+    table = table_of(Manifest)
+    inserted = connection.execute(
+        insert_new(session, table, ("digest",)).returning(table.c.digest),
         [
             {
-                "digest": str(m.digest),
+                "digest": digest,
                 "media_type": m.media_type,
                 "artifact_type": m.effective_artifact_type,
                 "size": m.size,
@@ -104,9 +119,10 @@ def add_manifests(session: Session, manifests: Iterable[OciManifest]) -> int:
                 "raw": m.raw,
                 "first_seen": now,
             }
-            for m in new
+            for digest, m in by_digest.items()
         ],
     )
+    new = [by_digest[digest] for digest in inserted.scalars()]
     children = [
         {
             "parent_digest": str(m.digest),
@@ -263,38 +279,29 @@ def add_attachments(
     session: Session, links: Iterable[Link], recorded: Collection[tuple[str, str]] = ()
 ) -> int:
     """Record the links the catalog does not know yet (``recorded``: links known recorded,
-    not asked again); returns how many were new."""
+    not sent again); returns how many were new."""
     wanted = {(link.subject, link.attachment): link for link in links}
-    subjects = sorted(
-        {subject for subject, attachment in wanted if (subject, attachment) not in recorded}
+    new = [link for key, link in wanted.items() if key not in recorded]
+    if not new:
+        return 0
+    now = utcnow()
+    table = table_of(Attachment)
+    # Links recorded before are left as they are, in the same statement: none asked first.
+    inserted = session.connection().execute(
+        insert_new(session, table, ("subject_digest", "attachment_digest")).returning(table.c.id),
+        [
+            {
+                "subject_digest": link.subject,
+                "attachment_digest": link.attachment,
+                "kind": link.kind,
+                "scheme": link.scheme,
+                "artifact_type": link.artifact_type,
+                "first_seen": now,
+            }
+            for link in new
+        ],
     )
-    known: set[tuple[str, str]] = set(recorded)
-    attachments = table_of(Attachment).c
-    for chunk in chunks(subjects):
-        rows = session.execute(
-            select(attachments.subject_digest, attachments.attachment_digest).where(
-                attachments.subject_digest.in_(chunk)
-            )
-        )
-        known.update((subject, attachment) for subject, attachment in rows)
-    new = [link for key, link in wanted.items() if key not in known]
-    if new:
-        now = utcnow()
-        session.connection().execute(
-            insert(table_of(Attachment)),
-            [
-                {
-                    "subject_digest": link.subject,
-                    "attachment_digest": link.attachment,
-                    "kind": link.kind,
-                    "scheme": link.scheme,
-                    "artifact_type": link.artifact_type,
-                    "first_seen": now,
-                }
-                for link in new
-            ],
-        )
-    return len(new)
+    return len(inserted.all())
 
 
 def reachable(session: Session, roots: set[str]) -> set[str]:
@@ -306,27 +313,44 @@ def reachable(session: Session, roots: set[str]) -> set[str]:
         for chunk in chunks(sorted(roots)):
             seen.update(session.scalars(_REACHABLE, {"roots": list(chunk)}))
         return seen
-    # PostgreSQL: a statement a level. Its recursive form (the edges a UNION ALL of both
-    # tables) took ~5 ms more a repository than these at 2,000 images (a no-change re-index
-    # 5.4 -> 6.6 s), planned against a worktable it cannot estimate.
-    children, attachments = table_of(IndexChild).c, table_of(Attachment).c
+    # PostgreSQL: a statement for two levels. Its recursive form (the edges a UNION ALL of both
+    # tables) took ~5 ms more a repository than a statement a level at 2,000 images (a
+    # no-change re-index 5.4 -> 6.6 s), planned against a worktable it cannot estimate; two
+    # levels a statement end most repositories in one (an image, its signatures and SBOMs).
     frontier = sorted(roots)
     while frontier:
-        found: set[str] = set()
+        first: set[str] = set()  # expanded in the same statement
+        second: set[str] = set()
         for chunk in chunks(frontier):
-            found.update(
-                session.scalars(
-                    union_all(
-                        select(children.child_digest).where(children.parent_digest.in_(chunk)),
-                        select(attachments.attachment_digest).where(
-                            attachments.subject_digest.in_(chunk)
-                        ),
-                    )
-                )
-            )
-        frontier = sorted(found - seen)
+            for digest, depth in session.execute(_TWO_LEVELS, {"frontier": list(chunk)}):
+                (first if depth == 1 else second).add(digest)
+        seen |= first
+        frontier = sorted(second - seen)
         seen.update(frontier)
     return seen
+
+
+def _two_levels() -> Select[str, int]:
+    """PostgreSQL's: the digests one step from ``frontier`` (depth 1) and two steps (2)."""
+    children, attachments = table_of(IndexChild).c, table_of(Attachment).c
+    frontier: BindParameter[list[str]] = bindparam("frontier", expanding=True)
+    first = union_all(
+        select(children.child_digest.label("digest")).where(children.parent_digest.in_(frontier)),
+        select(attachments.attachment_digest).where(attachments.subject_digest.in_(frontier)),
+    ).cte("first")
+    both = union_all(
+        select(first.c.digest, literal(1).label("depth")),
+        select(children.child_digest, literal(2)).join(
+            first, children.parent_digest == first.c.digest
+        ),
+        select(attachments.attachment_digest, literal(2)).join(
+            first, attachments.subject_digest == first.c.digest
+        ),
+    ).subquery("both")
+    return select(both.c.digest, both.c.depth)  # a Select: a read (gate._state_cache)
+
+
+_TWO_LEVELS = _two_levels()
 
 
 def _reachable() -> Select[tuple[str]]:
@@ -351,27 +375,52 @@ def _reachable() -> Select[tuple[str]]:
 _REACHABLE = _reachable()
 
 
+class Location(NamedTuple):
+    """A manifest location's row: its id, and when it was found gone (``None``: live)."""
+
+    id: int
+    gone_at: datetime | None
+
+
+def locations_of(
+    session: Session, repository_ids: Collection[int]
+) -> dict[int, dict[str, Location]]:
+    """The manifest locations (digest → row) of those repositories that have any, in one
+    statement for many: a crawl reads them ahead of its recording."""
+    # Plain rows: every re-index of every repository asks this.
+    locations = table_of(ManifestLocation).c
+    found: dict[int, dict[str, Location]] = {}
+    for chunk in chunks(sorted(set(repository_ids))):
+        rows = session.execute(
+            select(
+                locations.repository_id, locations.digest, locations.id, locations.gone_at
+            ).where(locations.repository_id.in_(chunk))
+        )
+        for repository_id, digest, row_id, gone_at in rows:
+            found.setdefault(repository_id, {})[digest] = Location(row_id, gone_at)
+    return found
+
+
 def sync_locations(
-    session: Session, repository: RepositoryRow, present: set[str], recorded: Collection[str] = ()
+    session: Session,
+    repository: RepositoryRow,
+    present: set[str],
+    recorded: Collection[str] = (),
+    located: Mapping[str, Location] | None = None,
 ) -> tuple[int, int]:
     """Make the repository's locations match ``present``: (added, gone) counts.
 
     Only digests the catalog holds a manifest for get a location (``recorded``: digests known
-    to have one, not asked again).
+    to have one, not asked again). ``located``: the repository's locations, read ahead (only
+    its own recording writes them); read here when not given.
     """
     now = utcnow()
     # Plain rows and table updates: every re-index of every repository passes here, and ORM
     # objects (and the ORM's syncing of them after an update) cost more than the rows.
     locations = table_of(ManifestLocation)
-    rows = {
-        digest: (row_id, gone_at)
-        for row_id, digest, gone_at in session.execute(
-            select(locations.c.id, locations.c.digest, locations.c.gone_at).where(
-                locations.c.repository_id == repository.id
-            )
-        )
-    }
-    unlocated = present - rows.keys()
+    if located is None:
+        located = locations_of(session, [repository.id]).get(repository.id, {})
+    unlocated = present - located.keys()
     held = {digest for digest in unlocated if digest in recorded}
     missing = held | known_manifests(session, unlocated - held)
     if missing:
@@ -382,8 +431,8 @@ def sync_locations(
                 for d in sorted(missing)
             ],
         )
-    gone = [i for d, (i, gone_at) in rows.items() if d not in present and gone_at is None]
-    back = [i for d, (i, _) in rows.items() if d in present]
+    gone = [i for d, (i, gone_at) in located.items() if d not in present and gone_at is None]
+    back = [i for d, (i, _) in located.items() if d in present]
     for chunk in chunks(gone):
         session.execute(update(locations).where(locations.c.id.in_(chunk)).values(gone_at=now))
     for chunk in chunks(back):

@@ -9,13 +9,19 @@ it has waited that long for the next unit, :meth:`GroupTransaction.due_in`): a c
 most that much, which the next crawl records again, and another writer waits at most that long
 for SQLite's write lock.
 
+Reads go to a connection of their own in autocommit (:meth:`GroupTransaction.reading`): one
+statement each, where a read in the group's transaction on PostgreSQL took a savepoint around
+it (three round trips), and one outside a group a transaction of its own (four, with the pool's
+ping). They see what is committed; what the open group wrote that they must see too, its units
+note (:meth:`GroupTransaction.note`), and a unit rolled back takes its notes with it.
+
 Used on one thread only (a crawl's writer).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +39,10 @@ class GroupTransaction:
         self._session: Session | None = None
         self._units = 0
         self._began = 0.0
+        self._reader: Session | None = None  # autocommit: reads of what is committed
+        # What the open group's units noted (kind → key → detail), and the current unit's.
+        self._notes: dict[str, dict[str, str | None]] = {}
+        self._unit_notes: dict[str, dict[str, str | None]] | None = None
         # A commit that failed: the database failed under the group, and its owner takes no
         # more units (a new group would commit them after the crawl reported its failure).
         self.failed: Exception | None = None
@@ -60,9 +70,26 @@ class GroupTransaction:
         raises (and the exception goes on). Its owner calls :meth:`commit_if_due` after it,
         outside of what it makes of a unit's failure: a failed commit is the database's."""
         session = self._open()
-        with session.begin_nested():
-            yield session
+        notes: dict[str, dict[str, str | None]] = {}
+        self._unit_notes = notes
+        try:
+            with session.begin_nested():
+                yield session
+        finally:
+            self._unit_notes = None
+        for kind, written in notes.items():
+            self._notes.setdefault(kind, {}).update(written)
         self._units += 1
+
+    def note(self, kind: str, written: Mapping[str, str | None]) -> None:
+        """Note, in a unit, what it wrote that later reads must see before the group's commit
+        (``kind`` of thing, key → detail): kept once the unit ends whole, dropped with it."""
+        assert self._unit_notes is not None, "a note is of a unit"
+        self._unit_notes.setdefault(kind, {}).update(written)
+
+    def noted(self, kind: str) -> Mapping[str, str | None]:
+        """What the open group's units noted of ``kind``: what :meth:`reading` does not see."""
+        return self._notes.get(kind, {})
 
     def commit_if_due(self) -> None:
         if self._units >= self._max_units or self.due_in() == 0:
@@ -70,21 +97,28 @@ class GroupTransaction:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A session for a read that must see the group's writes: the open transaction's, else
-        a new one of its own. In the group's transaction, on PostgreSQL, the read is in a
-        savepoint: there a refused statement aborts the whole transaction, and every later unit
-        with it. Not on SQLite: a refused statement ends only itself there (and the errors
-        that end its transaction end it past any savepoint), and a savepoint is two more
-        statements a read."""
-        session = self._session
-        if session is None:
-            with self._sessions() as own:
-                yield own
-        elif session.get_bind().dialect.name == "sqlite":
-            yield session
-        else:
-            with session.begin_nested():
-                yield session
+        """A session for a read of what is committed (not the open group's writes: those its
+        units noted are in :meth:`noted`), on a connection of its own, kept for the next read:
+        in autocommit, a read is one statement, and one the database refuses aborts nothing."""
+        if self._reader is None:
+            reader = self._sessions()
+            try:
+                reader.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            except BaseException:
+                reader.close()
+                raise
+            self._reader = reader
+        try:
+            yield self._reader
+        except BaseException:
+            self.close()  # a lost connection is not kept; the next read takes another
+            raise
+
+    def close(self) -> None:
+        """Give the readers' connection back (the group itself: :meth:`commit`)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
 
     def due_in(self) -> float | None:
         """Seconds until the open group is due for its commit (``None``: none is open)."""
@@ -95,6 +129,7 @@ class GroupTransaction:
     def commit(self) -> None:
         """Commit the open group, if any (when that fails, it is rolled back and closed)."""
         session, self._session = self._session, None
+        self._notes = {}  # committed, the readers see it; failed, it is gone
         if session is not None:
             try:
                 session.commit()
@@ -107,5 +142,6 @@ class GroupTransaction:
     def rollback(self) -> None:
         """Drop the open group, if any: the database failed under it."""
         session, self._session = self._session, None
+        self._notes = {}
         if session is not None:
             session.close()

@@ -207,15 +207,13 @@ class RepositoryId(NamedTuple):
 def add_repository(session: Session, registry_id: int, name: str) -> RepositoryId | None:
     """Create the repository row an indexer read was absent, in one statement and without an
     ORM row; ``None`` when it exists after all (another writer created it since)."""
-    # The dialects' own INSERT … ON CONFLICT (imported here: only an index run needs them).
-    from sqlalchemy.dialects import postgresql, sqlite
+    # Imported here: only an index run needs it (and the dialects' inserts it imports).
+    from catalog.store.content import insert_new
 
     table = table_of(Repository)
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
     row_id = session.scalar(
-        dialect.insert(table)
+        insert_new(session, table, ("registry_id", "name"))
         .values(registry_id=registry_id, name=name)
-        .on_conflict_do_nothing(index_elements=[table.c.registry_id, table.c.name])
         .returning(table.c.id)
     )
     return None if row_id is None else RepositoryId(row_id)

@@ -11,12 +11,17 @@ from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.records import ProvenanceRecord, StatementRecord, Subject
+from catalog.oci import mediatypes as mt
 from catalog.oci.digest import Digest
+from catalog.oci.manifest import Manifest as OciManifest
+from catalog.oci.manifest import parse_manifest
 from catalog.store import content, documents
 from catalog.store.documents import AttestationDoc, DecodedDocuments, SbomDoc
 from catalog.store.models import (
     Attestation,
+    IndexChild,
     Manifest,
+    ManifestLocation,
     Provenance,
     Sbom,
     SbomPackage,
@@ -125,7 +130,8 @@ def test_links_read_ahead_are_not_asked_again(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     """``links_to`` reads the links to tagged manifests ahead of a crawl's recording; given to
-    ``add_attachments`` as recorded, they cost it no statement, and the others are asked."""
+    ``add_attachments`` as recorded, they cost it no statement, and the others are inserted
+    in one, those recorded before left as they are."""
     subject, old, new = _digest("subject"), _digest("old"), _digest("new")
     links = [
         content.Link(subject, old, "signature", "cosign-tag", None),
@@ -146,11 +152,78 @@ def test_links_read_ahead_are_not_asked_again(
             assert content.add_attachments(s, links[:1], recorded) == 0
             assert statements == []
             assert content.add_attachments(s, links, recorded) == 1
-            assert len(statements) == 2  # the other link asked, then inserted
+            assert len(statements) == 1  # the other link inserted, none asked first
+            assert content.add_attachments(s, links) == 0  # recorded: left as they are
+            assert len(statements) == 2
         finally:
             event.remove(engine, "before_cursor_execute", count)
     with sessions() as s:
         assert content.links_to(s, {old, new}) == {(subject, old), (subject, new)}
+
+
+def test_manifests_recorded_before_are_left_in_the_inserts_statement(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """``add_manifests`` asks nothing first: one insert leaves out the manifests recorded
+    before, and only a new index's children follow it (a recorded index's are not added
+    again)."""
+    first, second = _manifest({"n": 1}), _manifest({"n": 2})
+    recorded_index = _index(first)
+    with sessions.begin() as s:
+        assert content.add_manifests(s, [first, recorded_index]) == 2
+    new_index = _index(first, second)
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with sessions.begin() as s:
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert content.add_manifests(s, [first, recorded_index, new_index, second]) == 2
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert [statement.split()[2] for statement in statements] == [
+            "manifests",
+            "index_children",
+        ]
+        children = s.execute(select(IndexChild.parent_digest, IndexChild.child_digest))
+        assert sorted(children.all()) == sorted(
+            [
+                (str(recorded_index.digest), str(first.digest)),
+                (str(new_index.digest), str(first.digest)),
+                (str(new_index.digest), str(second.digest)),
+            ]
+        )
+
+
+def _manifest(annotations: dict[str, object]) -> OciManifest:
+    return parse_manifest(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.OCI_MANIFEST,
+                "config": {"mediaType": mt.OCI_CONFIG, "digest": _digest("config"), "size": 1},
+                "layers": [],
+                "annotations": {key: str(value) for key, value in annotations.items()},
+            }
+        ).encode()
+    )
+
+
+def _index(*children: OciManifest) -> OciManifest:
+    return parse_manifest(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": mt.OCI_INDEX,
+                "manifests": [
+                    {"mediaType": c.media_type, "digest": str(c.digest), "size": c.size}
+                    for c in children
+                ],
+            }
+        ).encode()
+    )
 
 
 def test_a_repository_read_absent_is_added_once(sessions: sessionmaker[Session]) -> None:
@@ -189,6 +262,52 @@ def test_locations_of_digests_known_recorded_are_not_asked(
             assert any("FROM manifests" in statement for statement in statements)
         finally:
             event.remove(engine, "before_cursor_execute", count)
+
+
+def test_locations_read_ahead_are_not_asked_again(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """A crawl reads its repositories' locations ahead, many in one statement
+    (``locations_of``): ``sync_locations`` given them asks none, and syncs as it would have."""
+    images = [_digest(f"image {n}") for n in range(3)]
+    with sessions.begin() as s:
+        registry = create_registry(s, RegistrySpec("r", "example.test"))
+        one, two = repository(s, registry.id, "a/one"), repository(s, registry.id, "a/two")
+        s.execute(
+            insert(Manifest),
+            [
+                {"digest": d, "media_type": "m", "size": 1, "raw": b"{}", "first_seen": utcnow()}
+                for d in images
+            ],
+        )
+        content.sync_locations(s, one, {images[0], images[1]})
+        content.sync_locations(s, two, {images[2]})
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with sessions.begin() as s:
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            ahead = content.locations_of(s, [one.id, two.id, two.id + 1])
+            assert len(statements) == 1  # all three repositories (the last has none)
+            assert {repo: set(rows) for repo, rows in ahead.items()} == {
+                one.id: {images[0], images[1]},
+                two.id: {images[2]},
+            }
+            present, recorded = {images[1], images[2]}, {images[2]}
+            assert content.sync_locations(s, one, present, recorded, ahead[one.id]) == (1, 1)
+            asked = [statement for statement in statements[1:] if "SELECT" in statement]
+            assert asked == []  # neither the locations nor, for a manifest, ``manifests``
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        live = s.execute(
+            select(ManifestLocation.digest).where(
+                ManifestLocation.repository_id == one.id, ManifestLocation.gone_at.is_(None)
+            )
+        )
+        assert set(live.scalars()) == {images[1], images[2]}
 
 
 def test_a_repository_recorded_is_live_again(sessions: sessionmaker[Session]) -> None:

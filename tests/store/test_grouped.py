@@ -1,8 +1,9 @@
 """Group commit (``store.grouped``, and the crawl's writer thread that commits a group when it
 has waited its time), on SQLite and PostgreSQL: a unit that fails is rolled back alone and the
-others' rows are kept; reads in the group see its writes, other connections only once it is
-committed; a read the database refuses leaves the group whole; a group is committed when full,
-when due, when the writer waits, and when it is due between reads."""
+others' rows are kept, and their units' notes with them; reads see what is committed, and the
+open group's writes only as its units noted them; a read the database refuses leaves the group
+whole; a group is committed when full, when due, when the writer waits, and when it is due
+between reads."""
 
 from __future__ import annotations
 
@@ -50,13 +51,55 @@ def test_a_failing_unit_is_rolled_back_alone(
         refused()
     with group.unit() as session:
         _add(session, "three")
-    with group.reading() as session:  # the group's own writes, before its commit
-        assert set(session.scalars(select(registries.c.name))) == {"one", "three"}
     group.commit_if_due()  # neither full nor due
     assert group.due_in() is not None
+    assert _names(engine) == set()
     group.commit()
     assert group.due_in() is None
     assert _names(engine) == {"one", "three"}
+
+
+def test_reads_see_what_is_committed_and_the_groups_notes(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """A read takes one statement on a connection of its own (no savepoint in the group's
+    transaction): it sees the group's writes once committed, and before that what its units
+    noted; a unit rolled back takes its notes with it, and a commit ends them."""
+    group = GroupTransaction(sessions, units=100, seconds=60)
+    with group.unit() as session:
+        _add(session, "one")
+        group.note("names", {"one": None})
+
+    def refused() -> None:
+        with group.unit() as session:
+            group.note("names", {"two": "why"})
+            _add(session, "two")
+            _add(session, "one")  # the database refuses it: names are unique
+
+    with pytest.raises(IntegrityError):
+        refused()
+    with group.unit() as session:
+        _add(session, "three")
+        group.note("names", {"three": "detail"})
+    assert group.noted("names") == {"one": None, "three": "detail"}
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with group.reading() as session:
+            assert set(session.scalars(select(registries.c.name))) == set()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1, statements  # the read alone: no SAVEPOINT, no RELEASE
+    group.commit()
+    assert group.noted("names") == {}
+    with group.reading() as session:
+        assert set(session.scalars(select(registries.c.name))) == {"one", "three"}
+    group.close()
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 def test_a_group_is_committed_when_full_or_due(
@@ -113,7 +156,7 @@ def test_a_read_the_database_refuses_leaves_the_group_whole(
     with pytest.raises(DBAPIError), group.reading() as session:
         session.execute(text("SELECT name FROM no_such_table"))
     with group.reading() as session:
-        assert set(session.scalars(select(registries.c.name))) == {"before"}
+        assert set(session.scalars(select(registries.c.name))) == set()  # not committed yet
     with group.unit() as session:
         _add(session, "after")
     group.commit()

@@ -1,10 +1,10 @@
-"""What a repository's tags reach (``content.reachable``, one recursive statement): through
-index children and attachments, at any depth, in either order, around a cycle, and nothing
-beyond."""
+"""What a repository's tags reach (``content.reachable``: one recursive statement on SQLite, one
+for two levels on PostgreSQL): through index children and attachments, at any depth, in either
+order, around a cycle, and nothing beyond."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, event, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.store import content
@@ -67,3 +67,36 @@ def test_reachable_follows_children_and_attachments_at_any_depth(
         assert content.reachable(s, set()) == set()
         many = {f"root-{n}" for n in range(1200)} | {"child-of-signed"}  # several chunks
         assert content.reachable(s, many) == many | {"cycle-a", "cycle-b"}
+
+
+def test_an_image_its_signature_and_sbom_take_one_statement(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """Every repository of every re-index asks this: an image's attachments are one step from
+    it, and the step after them finds none. PostgreSQL took a statement a level (two)."""
+    with sessions.begin() as s:
+        s.execute(
+            insert(Attachment),
+            [
+                {
+                    "subject_digest": "image",
+                    "attachment_digest": attachment,
+                    "kind": "other",
+                    "scheme": "referrers-api",
+                    "first_seen": utcnow(),
+                }
+                for attachment in ("signature", "sbom")
+            ],
+        )
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with sessions() as s:
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert content.reachable(s, {"image", "signature"}) == {"image", "signature", "sbom"}
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1
