@@ -411,8 +411,8 @@ def sync_locations(
     """Make the repository's locations match ``present``: (added, gone) counts.
 
     Only digests the catalog holds a manifest for get a location (``recorded``: digests known
-    to have one, not asked again). ``located``: the repository's locations, read ahead (only
-    its own recording writes them); read here when not given.
+    to have one, not asked again). ``located``: the repository's locations, read ahead (a
+    crawl of it in another process may add one since); read here when not given.
     """
     now = utcnow()
     # Plain rows and table updates: every re-index of every repository passes here, and ORM
@@ -424,8 +424,10 @@ def sync_locations(
     held = {digest for digest in unlocated if digest in recorded}
     missing = held | known_manifests(session, unlocated - held)
     if missing:
+        # Read ahead, outside this transaction: another process's crawl of the repository may
+        # have recorded one since, which is no conflict to fail the repository with.
         session.connection().execute(
-            insert(locations),
+            insert_new(session, locations, ("repository_id", "digest")),
             [
                 {"repository_id": repository.id, "digest": d, "first_seen": now, "last_seen": now}
                 for d in sorted(missing)

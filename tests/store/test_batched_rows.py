@@ -320,3 +320,29 @@ def test_a_repository_recorded_is_live_again(sessions: sessionmaker[Session]) ->
         content.mark_indexed(s, repo)
     with sessions() as s:
         assert s.get(type(repo), repo.id).gone_at is None  # type: ignore[union-attr]
+
+
+def test_a_location_another_crawl_recorded_since_the_read_ahead_is_no_failure(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Locations are read ahead outside the writer's transaction: another process's crawl of
+    the same repository (a second server replica, a live index) may record one in between.
+    Recording it again is no conflict that fails the repository; it stays one row."""
+    image = _digest("image")
+    with sessions.begin() as s:
+        repo = repository(s, create_registry(s, RegistrySpec("r", "example.test")).id, "a/b")
+        s.execute(
+            insert(Manifest).values(
+                digest=image, media_type="m", size=1, raw=b"{}", first_seen=utcnow()
+            )
+        )
+    with sessions() as s:
+        ahead = content.locations_of(s, [repo.id]).get(repo.id, {})
+    assert ahead == {}
+    with sessions.begin() as other:  # the other crawl, committed after the read-ahead
+        assert content.sync_locations(other, repo, {image}, {image}) == (1, 0)
+    with sessions.begin() as s:
+        content.sync_locations(s, repo, {image}, {image}, ahead)
+    with sessions() as s:
+        rows = s.execute(select(ManifestLocation.digest, ManifestLocation.gone_at)).all()
+        assert [tuple(row) for row in rows] == [(image, None)]
