@@ -428,7 +428,8 @@ class HTTPTransport(ABC):
             while True:
                 attempt += 1
                 request_headers = dict(headers or {})
-                if authenticate:
+                # Anonymous until a 401 teaches a challenge: no token step per request till then.
+                if authenticate and self._auth.challenge is not None:
                     auth = await self._auth.header(scopes or [])
                     if auth:
                         request_headers["Authorization"] = auth

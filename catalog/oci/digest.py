@@ -32,6 +32,9 @@ class Digest(Value):
 
     @classmethod
     def parse(cls, text: str) -> Digest:
+        algorithm, _, hexpart = text.partition(":")
+        if len(hexpart) == _HEX_LEN.get(algorithm) and _LOWER_HEX.fullmatch(hexpart):
+            return cls(algorithm, hexpart)  # the common case, without the grammar's match
         m = _DIGEST_RE.match(text)
         if not m:
             raise InvalidDigest(f"invalid digest {text!r}: expected ALGORITHM:HEX")
