@@ -584,6 +584,8 @@ class StdlibTransport(HTTPTransport):
         async def send(data: bytes | memoryview) -> None:
             for start in range(0, len(data), WRITE_PIECE):
                 writer.write(data[start : start + WRITE_PIECE])
+                if not (writer.transport.get_write_buffer_size() or writer.is_closing()):
+                    continue  # all in the socket (a request's head): no wait, and no timer
                 try:
                     await self._within(connection, writer.drain(), headers_by, keep=False)
                 except (ConnectionResetError, BrokenPipeError) as exc:
