@@ -143,7 +143,8 @@ class _HeadLines:
 
     def done(self) -> None:
         """The head is read: what came after it is the body's."""
-        self._connection.early = bytes(self._buffer[self._at :])
+        with memoryview(self._buffer) as view:  # one copy (a bytearray's slice is one more)
+            self._connection.early = bytes(view[self._at :])
 
 
 def _field(line: bytes) -> tuple[str, str]:
