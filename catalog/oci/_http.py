@@ -428,7 +428,8 @@ class HTTPTransport(ABC):
             while True:
                 attempt += 1
                 request_headers = dict(headers or {})
-                if authenticate:
+                # Anonymous until a 401 teaches a challenge: no token step per request till then.
+                if authenticate and self._auth.challenge is not None:
                     auth = await self._auth.header(scopes or [])
                     if auth:
                         request_headers["Authorization"] = auth
@@ -572,6 +573,7 @@ class HTTPTransport(ABC):
         loop = asyncio.get_running_loop()
         waited, received = 0.0, 0
         held = bytearray()  # not a list of pieces: a piece may be a byte or two
+        first: bytes | None = None
         while True:
             began = loop.time()
             deadline = asyncio.timeout(window - waited)
@@ -594,14 +596,22 @@ class HTTPTransport(ABC):
                 continue
             if not piece:
                 break
-            if not held and len(piece) >= READ_CHUNK:
-                yield piece  # a whole block as it came: no copy
+            if first is None and not held:
+                if len(piece) >= READ_CHUNK:
+                    yield piece  # a whole block as it came: no copy
+                else:
+                    first = piece  # kept as it came: a body in one small piece is not copied
                 continue
+            if first is not None:
+                held += first
+                first = None
             held += piece
             if len(held) >= READ_CHUNK:
                 yield bytes(held)
                 held.clear()
-        if held:
+        if first is not None:
+            yield first
+        elif held:
             yield bytes(held)
 
     async def raise_for(self, resp: Answer) -> None:

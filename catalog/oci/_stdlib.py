@@ -105,15 +105,46 @@ class _Headers:
         return self._fields.get(key.lower(), default)
 
 
-async def _line(reader: asyncio.StreamReader) -> bytes:
-    """One line without its end (CRLF, or a bare LF as RFC 9112 allows a recipient to take)."""
-    try:
-        line = await reader.readuntil(b"\n")
-    except asyncio.LimitOverrunError:
-        raise _Malformed(f"a line of the answer's head is over {MAX_LINE} bytes") from None
-    except asyncio.IncompleteReadError as exc:
-        raise _Cut("the connection ended in the answer's head") from exc
-    return line[:-2] if line.endswith(b"\r\n") else line[:-1]
+class _HeadLines:
+    """The lines of an answer's head, cut from blocks read off the connection: one read for a
+    whole head as it usually arrives (its body often with it), not a step per line. What is
+    read past the head stays with the connection (``early``) for the body."""
+
+    __slots__ = ("_at", "_buffer", "_connection", "_scanned", "received")
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+        self._buffer = bytearray(connection.early)
+        connection.early = b""
+        self._at = self._scanned = 0  # where the next line starts; how far it was searched
+        self.received = bool(self._buffer)  # whether any byte of an answer came
+
+    async def line(self) -> bytes:
+        """One line without its end (CRLF, or a bare LF as RFC 9112 allows a recipient to
+        take), of at most :data:`MAX_LINE` bytes before its end."""
+        buffer = self._buffer
+        while True:
+            end = buffer.find(b"\n", max(self._at, self._scanned))
+            if end - self._at > MAX_LINE or (end < 0 and len(buffer) - self._at > MAX_LINE):
+                raise _Malformed(f"a line of the answer's head is over {MAX_LINE} bytes")
+            if end >= 0:
+                line = bytes(buffer[self._at : end])
+                self._at = end + 1
+                return line[:-1] if line.endswith(b"\r") else line
+            self._scanned = len(buffer)  # a trickled line is searched once, not per byte
+            more = await self._connection.reader.read(MAX_LINE)  # what has come, at least a byte
+            if not more:
+                raise _Cut("the connection ended in the answer's head")
+            self.received = True
+            del buffer[: self._at]  # the lines taken; an unfinished one stays
+            self._scanned -= self._at
+            self._at = 0
+            buffer += more
+
+    def done(self) -> None:
+        """The head is read: what came after it is the body's."""
+        with memoryview(self._buffer) as view:  # one copy (a bytearray's slice is one more)
+            self._connection.early = bytes(view[self._at :])
 
 
 def _field(line: bytes) -> tuple[str, str]:
@@ -129,11 +160,11 @@ def _field(line: bytes) -> tuple[str, str]:
     return name.decode().lower(), value.decode("latin-1")
 
 
-async def _fields(reader: asyncio.StreamReader) -> dict[str, str]:
+async def _fields(lines: _HeadLines) -> dict[str, str]:
     """A head's fields, up to the empty line."""
     fields: dict[str, str] = {}
     for _ in range(MAX_HEADERS + 1):
-        line = await _line(reader)
+        line = await lines.line()
         if not line:
             return fields
         key, text = _field(line)
@@ -165,15 +196,15 @@ class _Head:
                 raise _Malformed("a content-length that is not a number")
 
 
-async def _read_head(reader: asyncio.StreamReader, method: str) -> _Head:
-    for interim in range(_MAX_INTERIM + 1):
+async def _read_head(connection: _Connection, method: str) -> _Head:
+    lines = _HeadLines(connection)
+    for _ in range(_MAX_INTERIM + 1):
         try:
-            line = await _line(reader)
-        except _Cut as exc:
-            cause = exc.__cause__
-            if interim or not isinstance(cause, asyncio.IncompleteReadError) or cause.partial:
+            line = await lines.line()
+        except _Cut:
+            if lines.received:
                 raise  # a byte of an answer came: the request was taken
-            raise _Stale("the connection ended before an answer") from cause
+            raise _Stale("the connection ended before an answer") from None
         version, _, rest = line.partition(b" ")
         code, reason = rest[:3], rest[4:]
         if (
@@ -184,8 +215,9 @@ async def _read_head(reader: asyncio.StreamReader, method: str) -> _Head:
         ):
             raise _Malformed("not an HTTP/1.x status line")
         status = int(code)
-        fields = await _fields(reader)
+        fields = await _fields(lines)
         if status >= 200:
+            lines.done()
             head = _Head(status, reason.decode("latin-1"), fields, version == b"HTTP/1.0")
             if method == "HEAD" or status in (204, 304):
                 head.chunked, head.length = False, 0
@@ -200,7 +232,7 @@ async def _read_head(reader: asyncio.StreamReader, method: str) -> _Head:
 class _Connection:
     """One keep-alive connection, one request at a time."""
 
-    __slots__ = ("dead", "key", "reader", "reused", "writer")
+    __slots__ = ("dead", "early", "key", "reader", "reused", "writer")
 
     def __init__(
         self, key: tuple[str, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -210,6 +242,7 @@ class _Connection:
         self.writer = writer
         self.reused = False
         self.dead = False
+        self.early = b""  # bytes received past an answer's head, its body's (or beyond it)
 
     def abort(self) -> None:
         if not self.dead:
@@ -240,6 +273,10 @@ class _Body:
         self._phase = _SIZE
         self._trailer = 0  # trailer lines read
         self._buffer = bytearray()  # of a chunked body: received, not yet parsed
+        if self._chunked:  # what came with the head is its first bytes
+            connection = answer.connection
+            self._buffer += connection.early
+            connection.early = b""
 
     @property
     def done(self) -> bool:
@@ -249,6 +286,8 @@ class _Body:
         if self._done or n == 0:  # the end, told without a step
             return b""
         if n > 0:
+            if self._answer.connection.early and not self._chunked:
+                return self._early(n)  # received with the head: no step, no timer
             return await self._answer.step(self._piece(n))
         whole = bytearray()
         while not self.done:  # (a property: re-read after each step)
@@ -258,6 +297,8 @@ class _Body:
     async def readany(self) -> bytes:
         if self._done:
             return b""
+        if self._answer.connection.early and not self._chunked:
+            return self._early(READ_CHUNK)
         # A caller's own deadline may cancel this (the throughput window): the only await below
         # is a read of the stream, made with nothing parsed in hand, so the next call goes on.
         return await self._answer.step(self._piece(READ_CHUNK), keep=True)
@@ -317,7 +358,21 @@ class _Body:
                 self._done = True
         return bytes(out)
 
+    def _early(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the body received with the head (past its end: left there, so
+        that the connection is not reused)."""
+        connection, left = self._answer.connection, self._left
+        early = connection.early
+        take = min(n, len(early)) if left is None else min(n, len(early), left)
+        piece, connection.early = early[:take], early[take:]
+        if left is not None:
+            self._left = left - take
+            self._done = not self._left
+        return piece
+
     async def _data(self, n: int) -> bytes:
+        if self._answer.connection.early:
+            return self._early(n)
         left = self._left
         piece = await self._answer.connection.reader.read(n if left is None else min(n, left))
         if left is None:  # until the connection ends
@@ -381,7 +436,8 @@ class _Answer:
         if not self._released:  # once: a connection handed back twice would serve two at once
             self._released = True
             connection = self.connection
-            if self.content.done and not self.will_close:
+            # Bytes past the answer's end (``early`` left over): not an answer to the next.
+            if self.content.done and not self.will_close and not connection.early:
                 self._transport._check_in(connection)
             else:
                 connection.abort()  # a body left unread, or one the connection's end closes
@@ -584,6 +640,8 @@ class StdlibTransport(HTTPTransport):
         async def send(data: bytes | memoryview) -> None:
             for start in range(0, len(data), WRITE_PIECE):
                 writer.write(data[start : start + WRITE_PIECE])
+                if not (writer.transport.get_write_buffer_size() or writer.is_closing()):
+                    continue  # all in the socket (a request's head): no wait, and no timer
                 try:
                     await self._within(connection, writer.drain(), headers_by, keep=False)
                 except (ConnectionResetError, BrokenPipeError) as exc:
@@ -609,7 +667,7 @@ class StdlibTransport(HTTPTransport):
             if chunked:
                 await send(b"0\r\n\r\n")
         return await self._within(
-            connection, _read_head(connection.reader, method), headers_by, keep=False
+            connection, _read_head(connection, method), headers_by, keep=False
         )
 
 

@@ -14,6 +14,7 @@ from catalog.values import Value
 OFF_LOOP = 256 * 1024
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
+_setattr = object.__setattr__  # past Value's refusal: a digest is set once, in __init__
 _DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 _LOWER_HEX = re.compile(r"[0-9a-f]+")
 
@@ -22,16 +23,32 @@ class Digest(Value):
     """A validated ``algorithm:hex`` content digest (sha256 or sha512); immutable, compared and
     hashed by value (:class:`~catalog.values.Value`)."""
 
-    __slots__ = ("algorithm", "hex")
+    __slots__ = ("_text", "algorithm", "hex")
     _FIELDS = ("algorithm", "hex")
     algorithm: str
     hex: str
+    _text: str
 
+    # A crawl makes, compares and prints a few dozen digests an image: set, compared and
+    # printed here directly, not through the generic record's loops (same semantics).
     def __init__(self, algorithm: str, hex: str) -> None:
-        self._set(algorithm=algorithm, hex=hex)
+        _setattr(self, "algorithm", algorithm)
+        _setattr(self, "hex", hex)
+        _setattr(self, "_text", f"{algorithm}:{hex}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Digest:
+            return NotImplemented
+        return self.hex == other.hex and self.algorithm == other.algorithm
+
+    def __hash__(self) -> int:
+        return hash((self.algorithm, self.hex))
 
     @classmethod
     def parse(cls, text: str) -> Digest:
+        algorithm, _, hexpart = text.partition(":")
+        if len(hexpart) == _HEX_LEN.get(algorithm) and _LOWER_HEX.fullmatch(hexpart):
+            return cls(algorithm, hexpart)  # the common case, without the grammar's match
         m = _DIGEST_RE.match(text)
         if not m:
             raise InvalidDigest(f"invalid digest {text!r}: expected ALGORITHM:HEX")
@@ -52,7 +69,7 @@ class Digest(Value):
         return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
 
     def __str__(self) -> str:
-        return f"{self.algorithm}:{self.hex}"
+        return self._text
 
     def fallback_tag(self) -> str:
         """The referrers fallback tag, ``<alg>-<hex>`` (distribution-spec 1.1)."""
