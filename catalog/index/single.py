@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,28 +44,50 @@ async def index_digest(sessions: sessionmaker[Session], repo: Repository, digest
         if str(a.descriptor.digest) in manifests
     ]
     wanted = {link.attachment for link in links if link.kind != "other"}
-    todo = sorted(wanted - await asyncio.to_thread(_decoded, sessions, wanted))
+    known = await asyncio.to_thread(_known, sessions, manifests.keys(), links, wanted)
     decoded: dict[str, DecodedDocuments] = {}
-    for attached in todo:
+    for attached in sorted(wanted - known.decoded):
         decoded[attached] = await decode_attachment(repo, manifests[attached])
+    new_manifests = [m for digest, m in manifests.items() if digest not in known.manifests]
+    new_links = [link for link in links if (link.subject, link.attachment) not in known.links]
+    if not (new_manifests or new_links or decoded):
+        # Nothing to write, so no write: the gate asks this for images the catalog holds, and
+        # a write would wait on the database's write lock (SQLite's is the whole file).
+        return 0
     # Recorded on a worker thread: the gate asks from the event loop.
-    return await asyncio.to_thread(_record, sessions, manifests, links, decoded)
+    return await asyncio.to_thread(_record, sessions, new_manifests, new_links, decoded)
 
 
-def _decoded(sessions: sessionmaker[Session], wanted: set[str]) -> set[str]:
+class _Known(NamedTuple):
+    manifests: set[str]
+    links: set[tuple[str, str]]
+    decoded: set[str]
+
+
+def _known(
+    sessions: sessionmaker[Session],
+    digests: Iterable[str],
+    links: list[content.Link],
+    wanted: set[str],
+) -> _Known:
+    """What the catalog holds already of what was found, in one read transaction."""
     with sessions() as session:
-        return documents.decoded(session, wanted)
+        return _Known(
+            content.known_manifests(session, digests),
+            content.links_to(session, {link.attachment for link in links}),
+            documents.decoded(session, wanted),
+        )
 
 
 def _record(
     sessions: sessionmaker[Session],
-    manifests: dict[str, Manifest],
+    manifests: list[Manifest],
     links: list[content.Link],
     decoded: dict[str, DecodedDocuments],
 ) -> int:
     try:
         with sessions.begin() as session:
-            content.add_manifests(session, manifests.values())
+            content.add_manifests(session, manifests)
             new = content.add_attachments(session, links)
             for attached, docs in decoded.items():
                 documents.store(session, attached, docs)
