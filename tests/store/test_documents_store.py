@@ -12,7 +12,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from sqlalchemy import Text, cast, insert, select
+from sqlalchemy import Text, cast, event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.oci.digest import Digest
@@ -170,3 +170,36 @@ def test_package_strings_any_driver_escape_would_touch_are_stored_as_they_are(
     assert [(row[4], row[5], row[6]) for row in rows] == [
         (name, name, ["MIT", name]) for name in odd
     ]
+
+
+def test_package_rows_go_in_statements_of_a_few_fixed_sizes_in_order(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Whatever an SBOM's package count, SQLite's statements are of a dozen sizes at most
+    (each compiled once per connection, then reused), and the rows keep their order."""
+    counts = (1100, 37)
+    docs = [SbomDoc("sha256:" + str(n) * 64, _spdx(count)) for n, count in enumerate(counts)]
+    for doc in docs:
+        doc.prepare(budget=1024 * 1024 * 1024)
+    held = {str(Digest.of(b"s%d" % n)): DecodedDocuments(sboms=[d]) for n, d in enumerate(docs)}
+    sizes: list[int] = []
+
+    def executed(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.startswith("INSERT INTO sbom_packages"):
+            sizes.append(len(parameters) // (1 + len(sbom_rows.PACKAGE_COLUMNS)))
+
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", executed)
+    try:
+        with sessions.begin() as session:
+            documents.store_all(session, held)
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)
+    if engine.dialect.name == "sqlite":
+        assert sum(sizes) == sum(counts)
+        assert all(size & (size - 1) == 0 and size <= 1024 for size in sizes), sizes
+    with sessions() as session:
+        for digest, count in zip(held, counts, strict=True):
+            stored, rows = _rows(session, digest)
+            assert stored == count
+            assert [row[4] for row in rows] == [f"lib{i}" for i in range(count)]
