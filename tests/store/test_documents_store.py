@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import multiprocessing
+import sqlite3
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -203,3 +204,32 @@ def test_package_rows_go_in_statements_of_a_few_fixed_sizes_in_order(
             stored, rows = _rows(session, digest)
             assert stored == count
             assert [row[4] for row in rows] == [f"lib{i}" for i in range(count)]
+
+
+def test_a_package_rows_nones_are_stored_as_null_through_the_cheap_adapter(
+    sessions: sessionmaker[Session],
+) -> None:
+    """On SQLite, None goes through the adapter the engine registers (the driver's own way costs
+    ~2,000 more instructions a value); stored as NULL on both databases."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name == "sqlite":
+        assert (type(None), sqlite3.PrepareProtocol) in sqlite3.adapters
+    doc = SbomDoc(
+        "sha256:" + "7" * 64,
+        json.dumps({"spdxVersion": "SPDX-2.3", "packages": [{"name": "bare"}]}).encode(),
+    )
+    doc.prepare(budget=1024 * 1024)
+    digest = str(Digest.of(b"bare"))
+    with sessions.begin() as session:
+        documents.store_all(session, {digest: DecodedDocuments(sboms=[doc])})
+    with sessions() as session:
+        nulls = session.execute(
+            select(
+                SbomPackage.purl.is_(None),
+                SbomPackage.type.is_(None),
+                SbomPackage.namespace.is_(None),
+                SbomPackage.version.is_(None),
+                SbomPackage.purl_key.is_(None),
+            ).where(SbomPackage.name == "bare")
+        ).one()
+    assert all(nulls)
