@@ -367,7 +367,9 @@ class Crawler:
             elif state.id is not None:
                 # The recording's, read ahead: links to the tagged manifests (cosign tags'
                 # among them) are recorded, and links are never removed; a repository's
-                # locations are written by its own recording alone, which comes after.
+                # locations are written by its recordings, this crawl's after this read (one
+                # of another process's crawl in between: inserts conflict-free, and a location
+                # it added that this crawl finds gone is marked so by the next re-index).
                 mine = {link for digest in digests for link in links.get(digest, ())}
                 self._ahead[name] = _Ahead(RepositoryId(state.id), mine, located.get(state.id, {}))
         return befores
@@ -600,7 +602,9 @@ class Crawler:
             live = set(scan.tags.values())
             present = content.reachable(session, live)
             # The scan's manifests are all recorded now (add_manifests): not asked again.
-            located = ahead.located if ahead else None
+            # Read ahead only for a row read ahead, or added now (none yet): a row another
+            # crawl created since has its locations read here.
+            located = ahead.located if ahead and (ahead.row is not None or added) else None
             _, gone = content.sync_locations(session, row, present, scan.manifests.keys(), located)
             self.stats.locations_gone += gone
             content.mark_indexed(session, row)

@@ -66,7 +66,7 @@ def insert_ids(
 def insert_new(session: Session, table: Table, key: tuple[str, ...]) -> Insert:
     """The dialect's ``INSERT … ON CONFLICT (key) DO NOTHING``: rows whose ``key`` the table
     holds already are left as they are."""
-    # Imported here: only an index run needs them.
+    # Imported here: only what records an index (a crawl, the gate's live look-up) needs them.
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
@@ -408,7 +408,8 @@ def sync_locations(
     recorded: Collection[str] = (),
     located: Mapping[str, Location] | None = None,
 ) -> tuple[int, int]:
-    """Make the repository's locations match ``present``: (added, gone) counts.
+    """Make the repository's locations match ``present``: (added, gone) counts (added: at most,
+    one another crawl recorded since ``located`` was read is not added again).
 
     Only digests the catalog holds a manifest for get a location (``recorded``: digests known
     to have one, not asked again). ``located``: the repository's locations, read ahead (a
