@@ -62,9 +62,11 @@ class WriterThread(Executor):
                 future.set_exception(exc)
             else:
                 future.set_result(result)
-        with contextlib.suppress(Exception):  # the crawl already failed: its error is reported
-            self.group.commit()
-        self.group.close()
+        try:
+            with contextlib.suppress(Exception):  # the crawl already failed: its error is reported
+                self.group.commit()
+        finally:
+            self.group.close()
 
     def _next(self) -> _Call | None:
         while True:

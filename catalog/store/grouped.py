@@ -13,7 +13,9 @@ Reads go to a connection of their own in autocommit (:meth:`GroupTransaction.rea
 statement each, where a read in the group's transaction on PostgreSQL took a savepoint around
 it (three round trips), and one outside a group a transaction of its own (four, with the pool's
 ping). They see what is committed; what the open group wrote that they must see too, its units
-note (:meth:`GroupTransaction.note`), and a unit rolled back takes its notes with it.
+note (:meth:`GroupTransaction.note`), and a unit rolled back takes its notes with it. (So
+the pool must give the reads a connection of their own: not an in-memory SQLite database's,
+one connection a thread, which the catalog never uses.)
 
 Used on one thread only (a crawl's writer).
 """
