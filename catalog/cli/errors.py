@@ -91,8 +91,8 @@ def exit_code(exc: Exception, otherwise: int = EXIT_ERROR) -> int:
 # A command line's (or a variable's) byte that is not UTF-8 reaches Python as a lone surrogate,
 # which no database driver nor protobuf encodes: bad input, whichever of them meets it first.
 _UNDECODABLE = (
-    "an argument holds a byte that is not UTF-8 (a file name or text in another encoding?):"
-    " give UTF-8 text"
+    "text holds a byte that is not UTF-8 (an argument, a variable or a file name in another"
+    " encoding?): give UTF-8 text"
 )
 
 

@@ -57,6 +57,6 @@ def build_registry_options(
         credentials=credentials,
         token_realms=frozenset(token_realms),
         # A command runs once and exits: the standard library's HTTP starts in a fraction of
-        # aiohttp's import (servers keep aiohttp).
+        # aiohttp's import (the server's gate and replication keep aiohttp).
         transport="stdlib",
     )

@@ -33,8 +33,9 @@ async def index_registry(
     repositories: Sequence[str] | None = None,
 ) -> IndexStats:
     """Crawl registry ``name`` (only ``repositories`` when given) with a client under
-    ``limits``; a :class:`RegistryUnavailable` once ``deadline`` seconds (``INDEX_DEADLINE`` by
-    default) have passed."""
+    ``limits`` (always over the standard library's transport, whatever ``limits`` names); a
+    :class:`RegistryUnavailable` once ``deadline`` seconds (``INDEX_DEADLINE`` by default) have
+    passed."""
     settings = await asyncio.to_thread(_settings, sessions, name)
     deadline = INDEX_DEADLINE if deadline is None else deadline
     limit = asyncio.timeout(deadline)

@@ -45,8 +45,10 @@ class RegistryOptions(NamedTuple):
     retry: RetryPolicy = RetryPolicy()
     manifest_limit: int = DEFAULT_MANIFEST_LIMIT
     chunk_size: int = 16 * 1024 * 1024  # blobs larger than this are uploaded in chunks
-    # What carries the bytes: aiohttp (servers, long runs), or the standard library for a
-    # one-shot command, which then starts without aiohttp's import (same bounds, same errors).
+    # What carries the bytes: aiohttp (the server's gate and replication), or the standard
+    # library for a one-shot command, which then starts without aiohttp's import, and for every
+    # index run, whose many small requests cost the event loop less there (same bounds, same
+    # errors).
     transport: Literal["aiohttp", "stdlib"] = "aiohttp"
 
 
