@@ -64,6 +64,13 @@ def proxy(registry: RunningRegistry) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
+def proxied(fresh_registry: RunningRegistry) -> Iterator[FaultProxy]:
+    """A fault proxy before a registry of the test's own (its requests counted from none)."""
+    with run_proxy(fresh_registry.url) as p:
+        yield p
+
+
+@pytest.fixture
 def rng(request: pytest.FixtureRequest) -> random.Random:
     return random.Random(request.node.name)
 

@@ -222,15 +222,16 @@ async def test_a_silent_peer_meets_the_read_timeout(clients: list[RegistryClient
     assert took >= 1.0
 
 
-async def test_connections_are_kept_alive_and_reused(clients: list[RegistryClient]) -> None:
-    """One connection serves request after request (the fake closes only when asked)."""
+async def connections_for(clients: list[RegistryClient], reply: bytes, requests: int) -> int:
+    """How many connections a client opens for ``requests`` tag lists from a fake that answers
+    each request it reads with ``reply`` and closes only when asked."""
     opened: list[int] = []
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         opened.append(1)
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while await reader.readuntil(b"\r\n\r\n"):
-                writer.write(answer(b"Content-Length: %d" % len(TAGS)))
+                writer.write(reply)
                 await writer.drain()
         writer.close()
 
@@ -239,36 +240,25 @@ async def test_connections_are_kept_alive_and_reused(clients: list[RegistryClien
         host = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
         client = RegistryClient(host, RegistryOptions(transport="stdlib", retry=FAST))
         clients.append(client)
-        for _ in range(5):
+        for _ in range(requests):
             assert await tags(client) == ["v1", "v2"]
         await client.close()
-    assert len(opened) == 1
+    return len(opened)
+
+
+async def test_connections_are_kept_alive_and_reused(clients: list[RegistryClient]) -> None:
+    """One connection serves request after request (the fake closes only when asked)."""
+    opened = await connections_for(clients, answer(b"Content-Length: %d" % len(TAGS)), 5)
+    assert opened == 1
 
 
 async def test_bytes_past_an_answer_are_not_the_next_answer(clients: list[RegistryClient]) -> None:
     """An answer followed, in the same write, by bytes past its end (a second answer nobody
     asked for): its connection is not reused, so the next request gets its own answer, not
     those bytes."""
-    opened: list[int] = []
     extra = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
-
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        opened.append(1)
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            while await reader.readuntil(b"\r\n\r\n"):
-                writer.write(answer(b"Content-Length: %d" % len(TAGS)) + extra)
-                await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(connection, "127.0.0.1", 0)
-    async with server:
-        host = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        client = RegistryClient(host, RegistryOptions(transport="stdlib", retry=FAST))
-        clients.append(client)
-        for _ in range(3):
-            assert await tags(client) == ["v1", "v2"]
-        await client.close()
-    assert len(opened) == 3
+    opened = await connections_for(clients, answer(b"Content-Length: %d" % len(TAGS)) + extra, 3)
+    assert opened == 3
 
 
 @pytest.mark.parametrize("port", [b"abc", b"99999", b"0"])

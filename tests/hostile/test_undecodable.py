@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from catalog.app.catalog_service import CatalogService
@@ -21,21 +19,14 @@ from catalog.oci.client import RegistryClient
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.models import IndexErrorRecord, Sbom, UndecodableDocument
 from catalog.store.registries import RegistrySpec
-from tests.harness.faultproxy import FaultProxy, run_proxy
+from tests.harness.faultproxy import FaultProxy
 from tests.harness.images import BuiltManifest, build_artifact, build_image
-from tests.harness.registry import run_registry
 from tests.hostile.test_documents import _cosign_sig
 from tests.pushing import push_built
 from tests.signing import signature_tag
 
 NESTED = b"[" * 200_000 + b"]" * 200_000
 SPDX = b'{"spdxVersion": "SPDX-2.3", "name": "x", "packages": []}'
-
-
-@pytest.fixture
-def proxied(tmp_path: Path) -> Iterator[FaultProxy]:
-    with run_registry(tmp_path) as registry, run_proxy(registry.url) as proxy:
-        yield proxy
 
 
 def gets_of(proxy: FaultProxy, built: BuiltManifest) -> int:

@@ -7,7 +7,6 @@ own, and see them only as the group's units noted them): nothing is fetched twic
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,26 +19,12 @@ from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.grouped import GroupTransaction
 from catalog.store.models import IndexErrorRecord, Sbom, UndecodableDocument
 from catalog.store.registries import RegistrySpec
-from tests.harness.faultproxy import FaultProxy, run_proxy
-from tests.harness.images import BuiltManifest, build_artifact, build_image
-from tests.harness.registry import run_registry
+from tests.harness.faultproxy import FaultProxy
+from tests.harness.images import build_artifact, build_image
 from tests.hostile.test_documents import _cosign_sig
+from tests.hostile.test_undecodable import NESTED, SPDX, gets_of
 from tests.pushing import push_built
 from tests.signing import signature_tag
-
-SPDX = b'{"spdxVersion": "SPDX-2.3", "name": "x", "packages": []}'
-NESTED = b"[" * 200_000 + b"]" * 200_000  # refused: nested too deep
-
-
-@pytest.fixture
-def proxied(tmp_path: Path) -> Iterator[FaultProxy]:
-    with run_registry(tmp_path) as registry, run_proxy(registry.url) as proxy:
-        yield proxy
-
-
-def gets_of(proxy: FaultProxy, built: BuiltManifest) -> int:
-    digests = [built.digest, *(blob.digest for blob in built.layers)]
-    return sum(proxy.count("GET", f"/(manifests|blobs)/{d}$") for d in digests)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

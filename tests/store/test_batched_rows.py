@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Engine, event, insert, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.records import ProvenanceRecord, StatementRecord, Subject
@@ -30,6 +30,7 @@ from catalog.store.models import (
     utcnow,
 )
 from catalog.store.registries import RegistrySpec, add_repository, create_registry, repository
+from tests.harness.statements import recorded_statements
 
 
 def _digest(text: str) -> str:
@@ -139,24 +140,16 @@ def test_links_read_ahead_are_not_asked_again(
     ]
     with sessions.begin() as s:
         assert content.add_attachments(s, links[:1]) == 1
-    statements: list[str] = []
-
-    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
     with sessions.begin() as s:
         recorded = content.links_to(s, {old, new})
         assert recorded == {(subject, old)}
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with recorded_statements(engine) as statements:
             assert content.add_attachments(s, links[:1], recorded) == 0
             assert statements == []
             assert content.add_attachments(s, links, recorded) == 1
             assert len(statements) == 1  # the other link inserted, none asked first
             assert content.add_attachments(s, links) == 0  # recorded: left as they are
             assert len(statements) == 2
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
     with sessions() as s:
         assert content.links_to(s, {old, new}) == {(subject, old), (subject, new)}
 
@@ -172,17 +165,9 @@ def test_manifests_recorded_before_are_left_in_the_inserts_statement(
     with sessions.begin() as s:
         assert content.add_manifests(s, [first, recorded_index]) == 2
     new_index = _index(first, second)
-    statements: list[str] = []
-
-    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
     with sessions.begin() as s:
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with recorded_statements(engine) as statements:
             assert content.add_manifests(s, [first, recorded_index, new_index, second]) == 2
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         assert [statement.split()[2] for statement in statements] == [
             "manifests",
             "index_children",
@@ -241,11 +226,6 @@ def test_locations_of_digests_known_recorded_are_not_asked(
     """``sync_locations`` asks which unlocated digests have a manifest, except those the
     caller knows recorded (a crawl's own manifests): a digest neither recorded nor known
     gets no location."""
-    statements: list[str] = []
-
-    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
     with sessions.begin() as s:
         repo = repository(s, create_registry(s, RegistrySpec("r", "example.test")).id, "a/b")
         image = _digest("image")
@@ -254,14 +234,11 @@ def test_locations_of_digests_known_recorded_are_not_asked(
                 digest=image, media_type="m", size=1, raw=b"{}", first_seen=utcnow()
             )
         )
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with recorded_statements(engine) as statements:
             assert content.sync_locations(s, repo, {image}, {image}) == (1, 0)
             assert not any("FROM manifests" in statement for statement in statements)
             assert content.sync_locations(s, repo, {image, _digest("absent")}) == (0, 0)
             assert any("FROM manifests" in statement for statement in statements)
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
 
 
 def test_locations_read_ahead_are_not_asked_again(
@@ -282,14 +259,8 @@ def test_locations_read_ahead_are_not_asked_again(
         )
         content.sync_locations(s, one, {images[0], images[1]})
         content.sync_locations(s, two, {images[2]})
-    statements: list[str] = []
-
-    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
     with sessions.begin() as s:
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with recorded_statements(engine) as statements:
             ahead = content.locations_of(s, [one.id, two.id, two.id + 1])
             assert len(statements) == 1  # all three repositories (the last has none)
             assert {repo: set(rows) for repo, rows in ahead.items()} == {
@@ -300,8 +271,6 @@ def test_locations_read_ahead_are_not_asked_again(
             assert content.sync_locations(s, one, present, recorded, ahead[one.id]) == (1, 1)
             asked = [statement for statement in statements[1:] if "SELECT" in statement]
             assert asked == []  # neither the locations nor, for a manifest, ``manifests``
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         live = s.execute(
             select(ManifestLocation.digest).where(
                 ManifestLocation.repository_id == one.id, ManifestLocation.gone_at.is_(None)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.index._writer import WriterThread
 from catalog.store.grouped import GroupTransaction
 from catalog.store.schema import registries
+from tests.harness.statements import recorded_statements
 
 
 def _add(session: Session, name: str) -> None:
@@ -82,17 +83,8 @@ def test_reads_see_what_is_committed_and_the_groups_notes(
         _add(session, "three")
         group.note("names", {"three": "detail"})
     assert group.noted("names") == {"one": None, "three": "detail"}
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        with group.reading() as session:
-            assert set(session.scalars(select(registries.c.name))) == set()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    with recorded_statements(engine) as statements, group.reading() as session:
+        assert set(session.scalars(select(registries.c.name))) == set()
     assert len(statements) == 1, statements  # the read alone: no SAVEPOINT, no RELEASE
     group.commit()
     assert group.noted("names") == {}

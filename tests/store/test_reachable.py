@@ -4,11 +4,12 @@ order, around a cycle, and nothing beyond."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.store import content
 from catalog.store.models import Attachment, IndexChild, Manifest, utcnow
+from tests.harness.statements import recorded_statements
 
 
 def test_reachable_follows_children_and_attachments_at_any_depth(
@@ -88,15 +89,6 @@ def test_an_image_its_signature_and_sbom_take_one_statement(
                 for attachment in ("signature", "sbom")
             ],
         )
-    statements: list[str] = []
-
-    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    with sessions() as s:
-        event.listen(engine, "before_cursor_execute", count)
-        try:
-            assert content.reachable(s, {"image", "signature"}) == {"image", "signature", "sbom"}
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
+    with sessions() as s, recorded_statements(engine) as statements:
+        assert content.reachable(s, {"image", "signature"}) == {"image", "signature", "sbom"}
     assert len(statements) == 1
