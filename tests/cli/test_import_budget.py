@@ -232,3 +232,19 @@ def test_head_revision_is_alembics(tmp_path: Path) -> None:
 
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     assert ScriptDirectory.from_config(alembic_config(engine)).get_heads() == [HEAD_REVISION]
+
+
+def test_the_interpreter_starts_without_the_projects_import_hook() -> None:
+    # scripts/bootstrap installs the project editable as a plain path: setuptools' default
+    # editable finder imports pathlib, re and urllib into every process before its first line
+    # (~10 ms on each command). Run from a venv made otherwise, this names what to re-make.
+    started = subprocess.run(
+        [sys.executable, "-c", "import sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.split()
+    hooks = [m for m in started if m.startswith("__editable__")]
+    assert hooks == [], f"{hooks}: re-make the venv with scripts/bootstrap"
+    assert "pathlib" not in started
