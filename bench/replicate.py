@@ -18,8 +18,10 @@ uploading the same bytes (``curl GET | curl PUT``, streamed, and GET to memory t
 
 ``--resync-only`` measures just the no-change re-sync as processes, ours beside skopeo, ``--rounds``
 times (after one first sync each; then again ``--latency`` away unless it is 0), wall and CPU
-time, and with ``--baseline DIR`` also ours from another source tree (e.g. a ``git worktree add
---detach`` of the base commit), so a change is compared in one run. Beside them, the floor: a
+time (and the CPU time the source and destination registries spend serving each: on a 2-core
+machine theirs and ours share the cores), and with ``--baseline DIR`` also ours from another
+source tree (e.g. a ``git worktree add --detach`` of the base commit), so a change is compared in
+one run. Beside them, the floor: a
 process that only imports what ours cannot start without (the interpreter, click, asyncio and the
 TLS it brings). ``--instructions`` adds each one's instruction count
 (callgrind), which the machine's load does not change. Our processes run with their
@@ -219,7 +221,9 @@ def warm(tree: Path | None = None) -> None:
 def run_ours(source: str, destination: str, tree: Path | None = None) -> Timing:
     """``xregistry replicate once``; from source ``tree`` when given (else this one's)."""
     command = ours_command(source, destination)
-    return timed(command, check_json=True, env=ours_env(tree), cwd=tree)
+    return timed(
+        command, check_json=True, env=ours_env(tree), cwd=tree, hosts=(source, destination)
+    )
 
 
 def ours_command(source: str, destination: str) -> list[str]:
@@ -267,15 +271,29 @@ def run_skopeo(config: Path, destination: str) -> Timing:
             str(config),
             f"{destination}/{PREFIX}",
         ],
+        hosts=(_source_host(config), destination),
     )
+
+
+def _source_host(config: Path) -> str:
+    """The source registry a ``skopeo sync`` configuration (:func:`skopeo_config`) names."""
+    return config.read_text().split(":\n", 1)[0]
 
 
 class Timing(NamedTuple):
     """A process's wall time, and its CPU time (user + system): on a machine shared with
-    others' work the CPU time says more about the work each side does."""
+    others' work the CPU time says more about the work each side does. ``registries``: the
+    CPU time the source and destination registries spent meanwhile (serving it): on a
+    2-core machine their work and ours share the cores, and a no-change re-sync asks them
+    as much as it computes itself."""
 
     wall: float
     cpu: float
+    registries: float = 0.0
+
+
+# Host as the runs name it → the pid of the registry process serving it (proxied or not).
+REGISTRY_PIDS: dict[str, int] = {}
 
 
 def _children_cpu() -> float:
@@ -283,17 +301,32 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _registries_cpu(hosts: tuple[str, ...]) -> float:
+    """CPU seconds (user + system) the registries serving ``hosts`` have spent so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for host in hosts:
+        pid = REGISTRY_PIDS.get(host)
+        if pid is not None:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def timed(
     command: list[str],
     check_json: bool = False,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    hosts: tuple[str, ...] = (),
 ) -> Timing:
-    """``command``'s wall and CPU time; run in ``cwd`` when given (``python -c`` puts its
-    working directory first on ``sys.path``: a baseline tree's code only runs from inside it)."""
-    started, cpu = time.perf_counter(), _children_cpu()
+    """``command``'s wall and CPU time, and that of the registries serving ``hosts``; run in
+    ``cwd`` when given (``python -c`` puts its working directory first on ``sys.path``: a
+    baseline tree's code only runs from inside it)."""
+    started, cpu, served = time.perf_counter(), _children_cpu(), _registries_cpu(hosts)
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env, cwd=cwd)
     seconds = time.perf_counter() - started
+    served = _registries_cpu(hosts) - served
     if done.returncode != 0:
         output = f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         sys.exit(f"{command[0]} failed ({done.returncode}):\n{output}")
@@ -301,7 +334,7 @@ def timed(
         report = json.loads(done.stdout)
         if report["errors"]:
             sys.exit(f"replication reported errors: {report['errors'][:3]}")
-    return Timing(seconds, _children_cpu() - cpu)
+    return Timing(seconds, _children_cpu() - cpu, served)
 
 
 def skopeo_config(workdir: Path, source: str, spec: CorpusSpec) -> Path:
@@ -333,11 +366,13 @@ def destination(workdir: Path, latency: float) -> Iterator[str]:
     """A fresh registry; behind a delaying proxy when ``latency`` is set."""
     with ExitStack() as stack:
         registry = stack.enter_context(run_registry(workdir))
+        REGISTRY_PIDS[registry.host] = registry.process.pid
         if not latency:
             yield registry.host
             return
         proxy = stack.enter_context(run_proxy(registry.url))
         proxy.latency = latency
+        REGISTRY_PIDS[proxy.host] = registry.process.pid
         yield proxy.host
 
 
@@ -401,6 +436,7 @@ def resync_bench(
     ``count_instructions``, one more re-sync of ours (and the baseline's) under callgrind,
     beside ``python -c pass``."""
     with run_registry(workdir) as source:
+        REGISTRY_PIDS[source.host] = source.process.pid
         asyncio.run(seed(source.host, spec, layers))
         config = skopeo_config(workdir, source.host, spec)
         for delay in (0.0, latency) if latency else (0.0,):
@@ -459,9 +495,10 @@ def _median(timings: list[Timing]) -> Timing:
 def _print_ratios(timings: dict[str, Timing]) -> None:
     skopeo = timings["skopeo"]
     for name, t in timings.items():
+        served = f"  registries' cpu {t.registries:6.3f} s" if name != "floor" else ""
         print(
             f"    {name:<9} wall {t.wall:6.3f} s ({t.wall / skopeo.wall:4.2f} of skopeo's)  "
-            f"cpu {t.cpu:6.3f} s ({t.cpu / skopeo.cpu:4.2f} of skopeo's)",
+            f"cpu {t.cpu:6.3f} s ({t.cpu / skopeo.cpu:4.2f} of skopeo's){served}",
             flush=True,
         )
 

@@ -15,7 +15,6 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from urllib.parse import urlencode
 
-from catalog.oci import _uploads
 from catalog.oci import mediatypes as mt
 from catalog.oci._http import HTTPTransport, describe, off_loop, repository_scopes
 from catalog.oci._referrers import Referrers, ReferrersEndpoint, fallback_index
@@ -308,6 +307,8 @@ class RegistryClient:
             await self._transport.expect(r, 202)
             location = r.headers.get("Location")
         if location:  # not mounted: the registry opened an upload session we do not need
+            from catalog.oci import _uploads  # see push_blob
+
             await _uploads.cancel_upload(self._transport, repository, location)
         return False
 
@@ -327,6 +328,10 @@ class RegistryClient:
         ``verified`` bytes were checked by the caller (a stream it read to the end): hashing
         them again would only cost time.
         """
+        # Imported by the first upload: a command that writes nothing (a no-change
+        # re-sync, a read) starts without it.
+        from catalog.oci import _uploads
+
         await _uploads.push_blob(
             self._transport, repository, digest, content, size, verified=verified
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.oci.client import RegistryClient
-from tests.cli.test_import_budget import forbidden, imported
+from tests.cli.test_import_budget import forbidden, imported, probe
 from tests.harness.images import build_artifact, build_image
 from tests.replication.conftest import Pair, assert_mirrored, push_to
 from tests.signing import push_signature
@@ -196,6 +196,29 @@ async def test_replicate_once_imports_only_what_a_copy_needs(
     assert forbidden(modules, ONCE_NEVER) == []
     async with RegistryClient(pair.destination.host) as dst:  # and copied
         assert "mirror/shop/api" in [r async for r in dst.catalog()]
+
+
+async def test_a_no_change_resync_imports_no_upload_code(
+    pair: Pair, rng: random.Random, tmp_path: Path
+) -> None:
+    """Blob uploads are imported by the first one: a re-sync that writes nothing goes without."""
+    await seed(pair, rng)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XREGISTRY_")}
+    args = ["replicate", "once", "--from", pair.source_proxy.host]
+    args += ["--to", f"{pair.destination_proxy.host}/mirror", "--output", "json"]
+
+    copying = await asyncio.to_thread(imported, tmp_path, args, env)
+    unchanged, done = await asyncio.to_thread(probe, tmp_path, args, env)
+
+    assert "catalog.oci._uploads" in copying  # the probe sees it where it is used
+    assert json.loads(done.stdout)["images"] == {
+        "copied": 0,
+        "skipped": 3,
+        "failed": 0,
+        "denied": 0,
+    }
+    assert "replication.engine" in unchanged
+    assert "catalog.oci._uploads" not in unchanged
 
 
 # A NamedTuple's field type written as a string (``from __future__ import annotations``) is

@@ -10,7 +10,7 @@ import pytest
 
 from catalog.errors import InvalidArgument
 from catalog.oci.globs import matcher
-from replication.planner import ATTACHMENT_TAG
+from replication.planner import is_attachment_tag
 from replication.rules import ALL_KINDS, RepositoryFilter, Rewrite, Rule, TagFilter, parse_kinds
 from replication.versions import VersionRange, tag_version
 
@@ -157,9 +157,23 @@ def test_tag_filters() -> None:
 
 def test_attachment_tags_are_not_images() -> None:
     for tag in (f"sha256-{HEX}", f"sha256-{HEX}.sig", f"sha256-{HEX}.att", f"sha256-{HEX}.sbom"):
-        assert ATTACHMENT_TAG.match(tag)
+        assert is_attachment_tag(tag)
+    assert is_attachment_tag(f"sha512x9-{HEX}")  # any algorithm of [a-z0-9]
     for tag in ("latest", f"sha256-{HEX}.bak", f"sha256-{HEX[:10]}", "sha256-abc.sig"):
-        assert not ATTACHMENT_TAG.match(tag)
+        assert not is_attachment_tag(tag)
+    # An upper-case or missing algorithm, digits past 64, a suffix without its dot, another
+    # dash: image tags. A trailing line end is no attachment either (the pattern's ``$`` took it).
+    for tag in (
+        f"SHA256-{HEX}",
+        f"-{HEX}",
+        f"sha256-{HEX}0",
+        f"sha256-{HEX}sig",
+        f"sha256-{HEX.upper()}",
+        f"sha-256-{HEX}",
+        f"sha256-{HEX}.sig.sig",
+        f"sha256-{HEX}\n",
+    ):
+        assert not is_attachment_tag(tag), tag
 
 
 def test_bracket_classes_are_refused_not_silently_literal() -> None:
