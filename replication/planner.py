@@ -20,9 +20,7 @@ from catalog.oci.repository import Repository
 from replication.rules import Rule, TagFilter
 from replication.stores import Store
 
-_ALGORITHM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
-_HEX = frozenset("0123456789abcdef")
-_ATTACHMENT_SUFFIXES = ("", ".sig", ".att", ".sbom")
+_ATTACHMENT_TAG = re.compile(r"[a-z0-9]+-[0-9a-f]{64}(?:\.(?:sig|att|sbom))?")
 CREATED = "org.opencontainers.image.created"
 _CONFIG_LIMIT = 1024 * 1024
 _FRACTION = r"(\.\d{6})\d+"  # compiled at first use (re caches it): version rules only
@@ -115,16 +113,8 @@ def _destinations(names: list[str], rule: Rule, on_error: ErrorSink) -> dict[str
 
 def is_attachment_tag(tag: str) -> bool:
     """Whether ``tag`` is ``<alg>-<64 hex digits>``, a fallback index's, or that with
-    ``.sig``, ``.att`` or ``.sbom``, cosign's. (Tested with string methods: compiling the
-    pattern cost every run ~1.3M instructions, a third of a millisecond, at its start.)"""
-    algorithm, dash, rest = tag.partition("-")
-    return (
-        bool(dash and algorithm)
-        and _ALGORITHM.issuperset(algorithm)
-        and len(rest) >= 64
-        and _HEX.issuperset(rest[:64])
-        and rest[64:] in _ATTACHMENT_SUFFIXES
-    )
+    ``.sig``, ``.att`` or ``.sbom``, cosign's (the whole tag: not one ending in a line end)."""
+    return _ATTACHMENT_TAG.fullmatch(tag) is not None
 
 
 def _admitted(listing: list[str], rule: TagFilter) -> list[str]:
