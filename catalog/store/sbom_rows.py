@@ -119,8 +119,8 @@ def package_rows(record: SbomRecord, columns: Columns) -> Iterator[PackageRow]:
             continue
         count += 1
         base = base_of(purl) if purl else None
-        name = name[:_NAME]
-        version = version[:_VERSION] if version else None
+        name = _shared(name[:_NAME])
+        version = _shared(version[:_VERSION]) if version else None
         purl_key, name_key = row_keys(base, name, version)
         row: PackageRow = (
             purl,
@@ -138,6 +138,25 @@ def package_rows(record: SbomRecord, columns: Columns) -> Iterator[PackageRow]:
             if isinstance(value, str) and len(value) > length:
                 _too_long(f"package #{count}", PACKAGE_COLUMNS[position], value, length)
         yield row
+
+
+def _shared(text: str) -> str:
+    """One string object for each short name or version a worker meets: the rows of a batch
+    then share them, and a batch's pickle writes each once and refers to it after (the crawl's
+    process, which reads it back, builds each once). SBOMs repeat most names and versions.
+    Short strings only, and a bound, so that a hostile SBOM cannot make it hold much."""
+    if len(text) > _SHARED_LENGTH:
+        return text
+    found = _strings.get(text)
+    if found is None:
+        if len(_strings) >= _SHARED_STRINGS:
+            _strings.clear()  # a bound, not a policy: the common strings come back at once
+        _strings[text] = found = text
+    return found
+
+
+_SHARED_LENGTH, _SHARED_STRINGS = 64, 16384  # ~2 MiB at most
+_strings: dict[str, str] = {}
 
 
 # As SQLAlchemy's JSON type writes it (``json.dumps``), on SQLite and PostgreSQL. Cached:
