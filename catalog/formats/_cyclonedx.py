@@ -64,14 +64,9 @@ def components(
             else:
                 reader.expect_array(value, key_path)
                 yield from components(reader, key_path, limits, nesting + 1)
+        get = text.get
         yield package(
-            raw_purl=text.get("purl"),
-            name=text.get("name"),
-            version=text.get("version"),
-            licenses=licenses,
-            supplier=supplier,
-            kind=text.get("type"),
-            group=text.get("group"),
+            get("purl"), get("name"), get("version"), licenses, supplier, get("type"), get("group")
         )
 
 

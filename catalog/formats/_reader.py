@@ -66,6 +66,12 @@ class Reader(ABC):
         fast path; ``None`` when it streams."""
         return None
 
+    def event(self, value: Any) -> Event:
+        """The first event of a value :meth:`node` handed out, opened as the value to read
+        next: a decoder's fast path giving a value back to the reads (to refuse it where and as
+        they do). Only a reader that hands out values has it."""
+        raise NotImplementedError("a streaming reader hands out no values")
+
     def plain(self) -> bool:
         """Whether no string of the document can hold a NUL or an unpaired surrogate (a parsed
         document's bytes tell): then a string needs only its length checked."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from catalog.formats import _json as j
@@ -47,11 +47,22 @@ def packages(
     reader: Reader, event: Event, path: str, limits: SbomLimits
 ) -> Iterator[PackageRecord]:
     """The packages of the ``packages`` array ``event`` opened, one at a time."""
-    fast = reader.plain() and reader.node(event) is not None
-    for item, item_path in reader.elements(path):
-        reader.expect_object(item, item_path)
-        record = _parsed_package(reader.node(item), limits.max_text) if fast else None
-        yield _package(reader, item_path, limits) if record is None else record
+    nodes = reader.node(event) if reader.plain() else None
+    if nodes is None:
+        for item, item_path in reader.elements(path):
+            reader.expect_object(item, item_path)
+            yield _package(reader, item_path, limits)
+        return
+    # A parsed, plain document: each package read straight from its node, with no event or
+    # path made for it unless it is not what the fast read takes.
+    max_text = limits.max_text
+    for index, node in enumerate(nodes):
+        record = _parsed_package(node, max_text) if type(node) is dict else None
+        if record is None:
+            item_path = f"{path}[{index}]"
+            reader.expect_object(reader.event(node), item_path)
+            record = _package(reader, item_path, limits)
+        yield record
 
 
 def _package(reader: Reader, path: str, limits: SbomLimits) -> PackageRecord:
@@ -64,17 +75,32 @@ def _package(reader: Reader, path: str, limits: SbomLimits) -> PackageRecord:
             purl = _purl(reader, event, f"{path}.{key}", limits)
         else:
             reader.skip(event, path)  # a syntax error in it is reported at the package
-    return _record(text.get, purl)
+    get = text.get
+    return _record(
+        purl,
+        get("name"),
+        get("versionInfo"),
+        get("supplier"),
+        get("primaryPackagePurpose"),
+        get("licenseConcluded"),
+        get("licenseDeclared"),
+    )
 
 
 def _parsed_package(node: dict[str, Any], max_text: int) -> PackageRecord | None:
     """What ``_package`` reads from a package of a parsed, plain document (no string with a NUL
     or a surrogate), with dictionary look-ups; ``None`` when a field is not what ``_package``
     takes (a non-string, an over-long string, an odd ``externalRefs``), for ``_package`` to
-    refuse it where and as it does. This runs once per package of every small SBOM."""
+    refuse it where and as it does. This runs once per package of every small SBOM: each field
+    is read once, and checked in line."""
     get = node.get
-    for key in _TEXT_FIELDS:
-        value = get(key)
+    name = get("name")
+    version = get("versionInfo")
+    supplier = get("supplier")
+    purpose = get("primaryPackagePurpose")
+    concluded = get("licenseConcluded")
+    declared = get("licenseDeclared")
+    for value in (name, version, supplier, purpose, concluded, declared):  # _TEXT_FIELDS
         if value is not None and (type(value) is not str or len(value) > max_text):
             return None
     refs = get("externalRefs")
@@ -89,19 +115,26 @@ def _parsed_package(node: dict[str, Any], max_text: int) -> PackageRecord | None
                 purl = ref.get("referenceLocator")
                 if type(purl) is not str or len(purl) > max_text:
                     return None
-    return _record(get, purl)
+    return _record(purl, name, version, supplier, purpose, concluded, declared)
 
 
-def _record(text: Callable[[str], Any], purl: str | None) -> PackageRecord:
-    """The record of a package whose fields ``text`` gives (each a string or ``None``)."""
-    supplier = text("supplier")
+def _record(
+    purl: str | None,
+    name: str | None,
+    version: str | None,
+    supplier: str | None,
+    purpose: str | None,
+    concluded: str | None,
+    declared: str | None,
+) -> PackageRecord:
+    """The record of a package with these fields (each a string or ``None``)."""
     return package(
-        raw_purl=purl,
-        name=text("name"),
-        version=text("versionInfo"),
-        licenses=_licenses(text("licenseConcluded"), text("licenseDeclared")),
-        supplier=None if supplier in NOT_A_VALUE else supplier,
-        kind=text("primaryPackagePurpose"),
+        purl,
+        name,
+        version,
+        _licenses(concluded, declared),
+        None if supplier in NOT_A_VALUE else supplier,
+        purpose,
     )
 
 

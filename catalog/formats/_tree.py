@@ -59,7 +59,7 @@ class TreeReader(Reader):
         self._plain = plain
 
     def next(self, path: str) -> Event:
-        return self._event(self._root)
+        return self.event(self._root)
 
     def finish(self) -> None:
         return  # the parse checked the whole document
@@ -93,7 +93,7 @@ class TreeReader(Reader):
                 self.fail(path, "string contains an unpaired surrogate")
         return value
 
-    # ``_event`` inlined in the two loops below: they run once per value of an SBOM.
+    # ``event`` inlined in the two loops below: they run once per value of an SBOM.
     def _fields(self, node: dict[str, Any]) -> Iterator[tuple[str, Event]]:
         for key, value in node.items():
             kind = _KINDS[type(value)]
@@ -108,7 +108,7 @@ class TreeReader(Reader):
                 self._opened = item
             yield (kind, item), f"{path}[{index}]"
 
-    def _event(self, value: Any) -> Event:
+    def event(self, value: Any) -> Event:
         kind = _KINDS[type(value)]
         if kind in OPEN:
             self._opened = value

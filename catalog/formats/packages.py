@@ -13,7 +13,6 @@ NOT_A_VALUE = frozenset({"NOASSERTION", "NONE", ""})
 
 
 def package(
-    *,
     raw_purl: str | None,
     name: str | None,
     version: str | None,
@@ -22,45 +21,34 @@ def package(
     kind: str | None,
     group: str | None = None,
 ) -> PackageRecord:
-    parsed = _parse(raw_purl)
+    """The record of a package the document describes so. Positional: it runs once per package
+    of every SBOM, where keywords cost a fifth of it."""
+    parsed = _parsed(raw_purl) if raw_purl else None
     if parsed is None:
-        return PackageRecord(
-            purl=None,
-            raw_purl=raw_purl,
-            type=None,
-            namespace=group,
-            name=name,
-            version=version,
-            licenses=licenses,
-            supplier=supplier,
-            kind=kind,
-        )
-    purl, canonical = parsed
+        return PackageRecord(None, raw_purl, None, group, name, version, licenses, supplier, kind)
+    canonical, kind_of, namespace, purl_name, purl_version = parsed
     return PackageRecord(
-        purl=canonical,
-        raw_purl=raw_purl,
-        type=purl.type,
-        namespace=purl.namespace or group,
-        name=name or purl.name,
-        version=version or purl.version,
-        licenses=licenses,
-        supplier=supplier,
-        kind=kind,
+        canonical,
+        raw_purl,
+        kind_of,
+        namespace or group,
+        name or purl_name,
+        version or purl_version,
+        licenses,
+        supplier,
+        kind,
     )
-
-
-def _parse(text: str | None) -> tuple[PackageURL, str] | None:
-    """The parsed purl and its canonical text, or ``None`` when the document's text is no purl."""
-    if not text:
-        return None
-    return _parse_cached(text)
 
 
 # Parsing is most of an SBOM's decoding cost, and images share most of their packages.
 @lru_cache(maxsize=65536)
-def _parse_cached(text: str) -> tuple[PackageURL, str] | None:
+def _parsed(
+    text: str,
+) -> tuple[str, str | None, str | None, str | None, str | None] | None:
+    """A purl's canonical text, type, namespace, name and version; ``None`` when the document's
+    text is no purl."""
     try:
         purl = PackageURL.from_string(text)
-        return purl, str(purl.to_string())
     except ValueError:  # e.g. syft's test snapshots write "a-purl-1"
         return None
+    return str(purl.to_string()), purl.type, purl.namespace, purl.name, purl.version

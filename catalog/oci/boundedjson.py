@@ -3,8 +3,9 @@
 ``json.loads`` recurses in C once per nesting level (a ``RecursionError`` near 1,000 levels,
 wherever the caller's stack stood), and ``[[],[],…]`` costs about twenty bytes of objects per
 input byte. :func:`loads` counts the values first (every comma and bracket: an upper bound, at
-C speed, before anything is built), decodes strict UTF-8 without NaN or Infinity, then checks
-the nesting without recursion, on the document's brackets outside strings (a scan at C speed).
+C speed, before anything is built; unless the document is too short to exceed the bound),
+decodes strict UTF-8 without NaN or Infinity, then checks the nesting without recursion, on the
+document's brackets outside strings (a scan at C speed).
 Every failure is one :class:`JSONRefused` line.
 """
 
@@ -22,11 +23,14 @@ class JSONRefused(ValueError):
 
 def loads(data: bytes | str, *, max_depth: int, max_values: int) -> Any:
     """Parse a whole document: at most ``max_values`` values, nested ``max_depth`` deep."""
-    containers, values = _counts(data)
-    if values > max_values:
-        raise JSONRefused(
-            f"more than {max_values} JSON values (counting every comma and bracket: {values})"
-        )
+    # Each value counted is a comma, a bracket or the top value: a document of fewer characters
+    # than the bound cannot exceed it, and is not counted (SBOMs parsed whole: bounded by size).
+    if len(data) >= max_values:
+        values = _values(data)
+        if values > max_values:
+            raise JSONRefused(
+                f"more than {max_values} JSON values (counting every comma and bracket: {values})"
+            )
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         value = _DECODER.decode(text)
@@ -36,21 +40,31 @@ def loads(data: bytes | str, *, max_depth: int, max_values: int) -> Any:
         raise JSONRefused(f"{len(data)} bytes of JSON are too large to decode") from None
     except ValueError as exc:  # also UnicodeDecodeError and over-long integers
         raise JSONRefused(f"not valid JSON ({first_line(exc)})") from None
-    if containers > max_depth:  # fewer containers cannot nest deeper
+    if _more_containers(data, max_depth):  # fewer containers cannot nest deeper
         raw = data if isinstance(data, bytes) else text.encode("utf-8", "surrogatepass")
         if _nesting(raw) > max_depth:
             raise JSONRefused(f"JSON nested deeper than {max_depth} levels")
     return value
 
 
-def _counts(data: bytes | str) -> tuple[int, int]:
-    """Upper bounds on the containers (opening brackets) and on the values (those, the commas,
-    and the top value) of a document; brackets and commas inside strings count too."""
+def _values(data: bytes | str) -> int:
+    """An upper bound on the values of a document: its opening brackets, its commas and the
+    top value (brackets and commas inside strings count too)."""
     if isinstance(data, bytes):
-        containers = data.count(b"[") + data.count(b"{")
-        return containers, containers + data.count(b",") + 1
-    containers = data.count("[") + data.count("{")
-    return containers, containers + data.count(",") + 1
+        return data.count(b"[") + data.count(b"{") + data.count(b",") + 1
+    return data.count("[") + data.count("{") + data.count(",") + 1
+
+
+def _more_containers(data: bytes | str, bound: int) -> bool:
+    """Whether the document has more than ``bound`` opening brackets (inside strings too),
+    counting the second kind only when the first is not enough."""
+    if len(data) <= bound:
+        return False
+    if isinstance(data, bytes):
+        found = data.count(b"{")
+        return found > bound or found + data.count(b"[") > bound
+    found = data.count("{")
+    return found > bound or found + data.count("[") > bound
 
 
 def _nesting(data: bytes) -> int:

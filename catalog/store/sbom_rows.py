@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, NoReturn
 
 from catalog.errors import FormatError
 from catalog.formats.failures import decoder_failure
-from catalog.formats.records import PackageRecord, SbomRecord
+from catalog.formats.records import SbomRecord
 from catalog.formats.sbom import decode_sbom, decode_sbom_statement
 from catalog.store.package_keys import row_keys
 from catalog.store.purls import base_of
@@ -98,50 +98,65 @@ def sbom_row(
     return row, record
 
 
-def _read(packages: Iterable[PackageRecord]) -> Iterator[PackageRecord]:
-    """The decoder's packages; whatever it raises reaches the caller as a ``FormatError``, so
-    that a database error (which is not the document's) stays apart from a decoding one."""
-    iterator = iter(packages)
+def package_rows(record: SbomRecord, columns: Columns) -> Iterator[PackageRow]:
+    """The SBOM's package rows in order; a ``FormatError`` ends them. Whatever the decoder
+    raises reaches the caller as a ``FormatError``, so that a database error (which is not the
+    document's) stays apart from a decoding one. One loop from the decoder's packages to
+    checked rows: it runs once per package of every SBOM."""
+    checked = columns.package
+    packages = iter(record.packages)
+    count = 0
     while True:
         try:
-            package = next(iterator)
+            purl, _, kind, namespace, name, version, licenses, _, _ = next(packages)
         except StopIteration:
             return
         except FormatError:
             raise
         except Exception as exc:
             raise FormatError(decoder_failure(exc)) from None
-        yield package
-
-
-def package_rows(record: SbomRecord, columns: Columns) -> Iterator[PackageRow]:
-    """The SBOM's package rows in order; a ``FormatError`` ends them."""
-    count = 0
-    for package in _read(record.packages):
-        name = package.name
         if not name:
             continue
         count += 1
-        base = base_of(package.purl) if package.purl else None
-        name = name[:_NAME]
-        version = package.version[:_VERSION] if package.version else None
+        base = base_of(purl) if purl else None
+        name = _shared(name[:_NAME])
+        version = _shared(version[:_VERSION]) if version else None
         purl_key, name_key = row_keys(base, name, version)
         row: PackageRow = (
-            package.purl,
+            purl,
             base,
-            package.type,
-            package.namespace,
+            kind,
+            namespace,
             name,
             version,
-            _licenses_json(package.licenses),
+            _licenses_json(licenses),
             purl_key,
             name_key,
         )
-        for position, length in columns.package:  # as check_columns, by position: per row
+        for position, length in checked:  # as check_columns, by position: per row
             value = row[position]
             if isinstance(value, str) and len(value) > length:
                 _too_long(f"package #{count}", PACKAGE_COLUMNS[position], value, length)
         yield row
+
+
+def _shared(text: str) -> str:
+    """One string object for each short name or version a worker meets: the rows of a batch
+    then share them, and a batch's pickle writes each once and refers to it after (the crawl's
+    process, which reads it back, builds each once). SBOMs repeat most names and versions.
+    Short strings only, and a bound, so that a hostile SBOM cannot make it hold much."""
+    if len(text) > _SHARED_LENGTH:
+        return text
+    found = _strings.get(text)
+    if found is None:
+        if len(_strings) >= _SHARED_STRINGS:
+            _strings.clear()  # a bound, not a policy: the common strings come back at once
+        _strings[text] = found = text
+    return found
+
+
+_SHARED_LENGTH, _SHARED_STRINGS = 64, 16384  # ~2 MiB at most
+_strings: dict[str, str] = {}
 
 
 # As SQLAlchemy's JSON type writes it (``json.dumps``), on SQLite and PostgreSQL. Cached:

@@ -68,3 +68,16 @@ def test_brackets_in_strings_hide_no_depth(data: bytes) -> None:
 )
 def test_brackets_in_strings_add_no_depth(data: bytes) -> None:
     assert loads(data, max_depth=1, max_values=100)
+
+
+@pytest.mark.parametrize("text", ["[]", "[[],[]]", "[1,2,3,4,5]", '{"a":[1,{},","]}'])
+def test_the_value_bound_counts_every_comma_and_bracket_up_to_the_documents_size(
+    text: str,
+) -> None:
+    """Counted or not (a document shorter than the bound cannot exceed it), the bound is the
+    same: every opening bracket, every comma (in strings too) and the top value."""
+    values = text.count("[") + text.count("{") + text.count(",") + 1
+    for data in (text, text.encode()):
+        assert loads(data, max_depth=8, max_values=values) == json.loads(text)
+        with pytest.raises(JSONRefused, match=f"more than {values - 1} JSON values"):
+            loads(data, max_depth=8, max_values=values - 1)

@@ -28,3 +28,20 @@ def test_long_licence_sets_are_not_kept() -> None:
     rows = list(sbom_rows.package_rows(_sbom(short), COLUMNS))
     assert rows[1][6] == '["Apache-2.0", "MIT"]'
     assert cache.cache_info().currsize == 2
+
+
+def test_long_names_and_versions_are_not_kept() -> None:
+    """Rows share one object for each short name and version (a batch's pickle writes it
+    once); a hostile SBOM's long ones are not remembered."""
+    sbom_rows._strings.clear()
+    packages = [
+        PackageRecord(None, None, None, None, f"{i}-" + "N" * 500, "V" * 200, (), None, None)
+        for i in range(200)
+    ]
+    rows = list(sbom_rows.package_rows(SbomRecord("spdx", "2.3", "h", (), packages), COLUMNS))
+    assert [row[4] for row in rows] == [p.name for p in packages]
+    assert not sbom_rows._strings
+
+    first = list(sbom_rows.package_rows(_sbom([("MIT",)] * 3), COLUMNS))
+    again = list(sbom_rows.package_rows(_sbom([("MIT",)] * 3), COLUMNS))
+    assert all(a[4] is b[4] and a[5] is b[5] for a, b in zip(first, again, strict=True))
