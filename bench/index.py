@@ -356,6 +356,16 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wal_position(engine: Engine) -> int:
+    """Bytes PostgreSQL has written to its WAL so far (0 on SQLite): what a crawl's writes
+    cost the server beside its CPU (every row and index entry, and on a production server's
+    settings the full pages after each checkpoint)."""
+    if engine.dialect.name != "postgresql":
+        return 0
+    with engine.connect() as connection:
+        return int(connection.scalar(text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")))
+
+
 def server_cpu_of(pid: int | None) -> float:
     """CPU seconds so far of a server process and its children (PostgreSQL's postmaster and
     backends, each in a session of its own): each one's own, and the children's it reaped
@@ -405,12 +415,14 @@ async def index_runs(
     # CPU time as well as wall time: on a shared machine the wall time is noisy, the CPU an
     # image costs the indexer (and the registry, its peer on the same cores) much less so.
     cpu, registry_cpu, server_cpu = own_cpu(), process_cpu(registry_pid), server_cpu_of(server_pid)
+    wal = wal_position(engine)
     started = time.perf_counter()
     with ThreadCpu() as threads:
         stats = await catalog.index("bench")
     full = time.perf_counter() - started
     (main, workers), registry_cpu = own_cpu(), process_cpu(registry_pid) - registry_cpu
     server_cpu = server_cpu_of(server_pid) - server_cpu  # the database server's, on our cores
+    wal = wal_position(engine) - wal
     by_thread = threads.by_name()
     # Not the indexer's: the sampler's own CPU.
     main, workers = main - cpu[0] - by_thread.pop("bench-sampler", 0.0), workers - cpu[1]
@@ -460,7 +472,7 @@ async def index_runs(
         f" registry {registry_cpu:.1f} s ({1000 * registry_cpu / images:.1f} ms per image);"
         + (
             f" PostgreSQL server {server_cpu:.1f} s ({1000 * server_cpu / images:.1f} ms per"
-            " image);"
+            f" image, WAL {wal / images / 1024:.0f} KiB per image);"
             if server_pid is not None
             else ""
         )

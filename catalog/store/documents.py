@@ -8,7 +8,18 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from sqlalchemy import Connection, String, Table, insert, null, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Table,
+    insert,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from catalog.errors import FormatError
@@ -246,7 +257,22 @@ def store_all(session: Session, held: dict[str, DecodedDocuments]) -> dict[str, 
 
 
 _PACKAGE_COLUMNS = ("sbom_id", *PACKAGE_COLUMNS)
-_COPY_PACKAGES = f"COPY {_PACKAGES.name} ({', '.join(_PACKAGE_COLUMNS)}) FROM STDIN"
+_COPY_PACKAGES = f"COPY {_PACKAGES.name} ({', '.join(_PACKAGE_COLUMNS)}) FROM STDIN (FORMAT binary)"
+
+
+def _copy_type(column: Column[Any]) -> str:
+    """The PostgreSQL type a package column's values go to a binary ``COPY`` as: an integer as
+    its column's width (binary integers are not converted), any string as ``text``, the
+    licenses' JSON text too (``json``'s binary form is its text, validated as ``json_in``
+    validates it)."""
+    if isinstance(column.type, BigInteger):
+        return "int8"
+    if isinstance(column.type, Integer):
+        return "int4"
+    return "text"
+
+
+_COPY_TYPES = tuple(_copy_type(_PACKAGES.c[name]) for name in _PACKAGE_COLUMNS)
 
 
 @functools.lru_cache(maxsize=16)
@@ -273,10 +299,7 @@ def _insert_packages(connection: Connection, rows: Sequence[tuple[int, *PackageR
     gate's state cache stays (``WRITTEN_TABLE`` for SQLite's statement; ``COPY`` goes past
     SQLAlchemy's events)."""
     if connection.dialect.paramstyle != "qmark":
-        driver = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
-        with driver.cursor() as cursor, cursor.copy(_COPY_PACKAGES) as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy_packages(connection, rows)
         return
     options = {WRITTEN_TABLE: _PACKAGES.name}
     start = 0
@@ -287,6 +310,19 @@ def _insert_packages(connection: Connection, rows: Sequence[tuple[int, *PackageR
             execution_options=options,
         )
         start += size
+
+
+def _copy_packages(connection: Connection, rows: Sequence[tuple[int, *PackageRow]]) -> None:
+    """PostgreSQL: the rows by one ``COPY`` in binary. psycopg (its pure-Python build, the one
+    installed) formats a row in ~3.4 us instead of the text format's ~8.6 (a regex a field
+    for the escapes): ~1 ms of the writer thread an SBOM of 200 packages. The server's side
+    costs about the same either way (~1% fewer instructions: the foreign key's check and the
+    index entries are most of a row's cost)."""
+    driver = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
+    with driver.cursor() as cursor, cursor.copy(_COPY_PACKAGES) as copy:
+        copy.set_types(_COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
 
 
 def _statement_sizes(rows: int) -> list[int]:

@@ -266,9 +266,8 @@ sbom_packages = Table(
     "sbom_packages",
     metadata,
     Column("id", BIG_ID, primary_key=True),
-    Column(
-        "sbom_id", Integer, ForeignKey("sboms.id", ondelete="CASCADE"), nullable=False, index=True
-    ),
+    # Not a foreign key, not indexed: its check cost a PostgreSQL query a row (migration 0010).
+    Column("sbom_id", Integer, nullable=False),
     Column("purl", Text),
     Column("purl_base", String(512)),
     Column("type", String(64)),

@@ -233,3 +233,26 @@ def test_a_package_rows_nones_are_stored_as_null_through_the_cheap_adapter(
             ).where(SbomPackage.name == "bare")
         ).one()
     assert all(nulls)
+
+
+def test_package_keys_anywhere_in_64_bits_are_stored_as_computed(
+    sessions: sessionmaker[Session],
+) -> None:
+    """PostgreSQL's rows go in by a binary ``COPY``, whose integers are sent at the column's
+    width: keys at both ends of the signed 64-bit range (a hash's sign bit set or not) and
+    none are stored as the rows hold them."""
+    low, high = -(2**63), 2**63 - 1
+    row = {"layer_digest": _DIGEST, "format": "spdx", "spec_version": None, "tool": None}
+    keys = [(low, high), (high, low), (None, 0)]
+    packages: list[sbom_rows.PackageRow] = [
+        ("pkg:npm/a@1", "pkg:npm/a", "npm", None, f"a{n}", "1", "[]", purl_key, name_key)
+        for n, (purl_key, name_key) in enumerate(keys)
+    ]
+    doc = SbomDoc(_DIGEST, b"", prepared=sbom_rows.PreparedSbom({**row, "name": None}, packages))
+    with sessions.begin() as session:
+        documents.store_all(session, {_DIGEST: DecodedDocuments(sboms=[doc])})
+    with sessions() as session:
+        stored = session.execute(
+            select(SbomPackage.purl_key, SbomPackage.name_key).order_by(SbomPackage.id)
+        ).all()
+    assert [tuple(key) for key in stored] == keys

@@ -103,6 +103,7 @@ SEED = {
         " '[]'), (2, 1, NULL, NULL, NULL, 'bare', NULL, '[]')",
     ],
     "0009": [],  # keys for 0008's package rows: checked after upgrading
+    "0010": [],  # 0008's package rows, no longer referencing their SBOM: found after upgrading
 }
 
 
@@ -170,6 +171,10 @@ def test_each_revision_upgrades_with_data(database_url: str) -> None:
             (package_key("pkg:npm/left-pad", "1.3.0"), package_key("left-pad", "1.3.0")),
             (None, package_key("bare", None)),
         ]
+        # 0010: a package row's SBOM is neither checked nor indexed.
+        assert inspect(connection).get_foreign_keys("sbom_packages") == []
+        indexes = {i["name"] for i in inspect(connection).get_indexes("sbom_packages")}
+        assert "ix_sbom_packages_sbom_id" not in indexes
     with Session(engine) as session:
         found = queries.search_packages(session, purl="pkg:npm/left-pad")
         assert [(m.package.name, m.artifact_digest) for m in found.items] == [
@@ -216,7 +221,7 @@ def test_a_current_schema_does_not_wait_for_writers(engine: Engine) -> None:
 
 def test_package_keys_fill_a_large_catalog_and_go_back(database_url: str) -> None:
     """0009 keys rows in batches (more rows than one batch here); downgrading restores the
-    string indexes and keeps the rows."""
+    string indexes (and 0010's, the SBOM's foreign key and index) and keeps the rows."""
     engine = make_engine(database_url)
     upgrade(engine, "0008")
     rows = 25_001  # 0009 reads 10,000 rows a batch
@@ -256,7 +261,13 @@ def test_package_keys_fill_a_large_catalog_and_go_back(database_url: str) -> Non
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM sbom_packages")).scalar() == rows
         indexes = {i["name"] for i in inspect(connection).get_indexes("sbom_packages")}
+        foreign_keys = inspect(connection).get_foreign_keys("sbom_packages")
     assert {"ix_sbom_packages_purl_base_version", "ix_sbom_packages_name_version"} <= indexes
     assert not indexes & {"ix_sbom_packages_purl_key", "ix_sbom_packages_name_key"}
+    # 0010's downgrade: the SBOM referenced and indexed again, over the rows already there.
+    assert "ix_sbom_packages_sbom_id" in indexes
+    assert [(k["referred_table"], k["options"].get("ondelete")) for k in foreign_keys] == [
+        ("sboms", "CASCADE")
+    ]
     upgrade(engine, "head")
     engine.dispose()
