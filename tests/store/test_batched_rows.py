@@ -286,7 +286,7 @@ def test_a_repository_recorded_is_live_again(sessions: sessionmaker[Session]) ->
         repo = repository(s, create_registry(s, RegistrySpec("r", "example.test")).id, "a/b")
         repo.gone_at = utcnow()
     with sessions.begin() as s:
-        content.mark_indexed(s, repo)
+        content.mark_indexed(s, [repo.id])
     with sessions() as s:
         assert s.get(type(repo), repo.id).gone_at is None  # type: ignore[union-attr]
 
