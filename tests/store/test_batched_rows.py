@@ -339,6 +339,7 @@ def test_the_read_aheads_statements_do_not_grow_with_what_they_ask(
             assert set(content.repository_states(s, registry.id, names)) == {"a/b"}
             assert content.links_to(s, digests) == set()
             assert content.locations_of(s, [row_id, row_id + 1 + count]) == {}
+            assert documents.recorded_or_refused(s, digests) == (set(), {})
         texts.append(statements)
     if engine.dialect.name == "postgresql":
         assert texts[0] == texts[1]
