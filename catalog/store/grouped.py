@@ -42,10 +42,10 @@ class GroupTransaction:
         self._units = 0
         self._began = 0.0
         self._reader: Session | None = None  # autocommit: reads of what is committed
+        self._at_commit: dict[Callable[[Session], None], None] = {}  # in order, each once
         # What the open group's units noted (kind → key → detail), and the current unit's.
         self._notes: dict[str, dict[str, str | None]] = {}
         self._unit_notes: dict[str, dict[str, str | None]] | None = None
-        self._at_commit: dict[Callable[[Session], None], None] = {}  # in order, each once
         # A commit that failed: the database failed under the group, and its owner takes no
         # more units (a new group would commit them after the crawl reported its failure).
         self.failed: Exception | None = None
