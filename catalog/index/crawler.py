@@ -6,20 +6,22 @@ to content the catalog lacks), or, where the registry's ETag is the digest, GET 
 GET new tags; record index children, attachments found by every scheme (a tagged manifest's own
 ``subject`` among them), and their documents; then mark vanished tags and manifests as gone.
 
-No ``await`` happens inside a session, and no session is opened on the event loop: reads run
-on worker threads, so a busy database never stalls the server's other calls. Writes (and the
+No ``await`` happens inside a session, and no session is opened on the event loop: reads run on
+worker threads, so a busy database never stalls the server's other calls. Writes (and the
 package decoding of SBOMs too large to decode ahead, which streams into them) run on one writer
 thread, so recording one repository overlaps crawling the next while the database still sees a
 single writer, as SQLite wants; it records repositories in groups, one transaction for several,
-a savepoint each (``store.grouped``, ``index._writer``). A repository's state before its crawl
-(its row and live tags, which of their manifests' documents are recorded, the links to them) is
-read once, with that of the next repositories in line, on a reader thread of its own, where
-SBOMs small enough are also decoded ahead (in worker processes once the crawl has met enough of
-them, ``_preparer``): the requests of a repository start without waiting behind the recording
-of others. Reads that must see the crawl's own writes (is this manifest known now? are these
-documents recorded now?) queue on the writer thread, behind them, and ask what its open group
-recorded (as its units noted it), then what is committed, on a connection of the writer's own
-(``store.grouped``); they are not made when nothing needs asking.
+a savepoint each (``store.grouped``, ``index._writer``); one found as recorded takes none: what
+its re-index records (its locations seen now, its row stamped) is written with that of the other
+unchanged ones at the group's commit, a statement of a kind for all. A repository's state before
+its crawl (its row and live tags, which of their manifests' documents are recorded, the links to
+them) is read once, with that of the next repositories in line, on a reader thread of its own,
+where SBOMs small enough are also decoded ahead (in worker processes once the crawl has met
+enough of them, ``_preparer``): the requests of a repository start without waiting behind the
+recording of others. Reads that must see the crawl's own writes (is this manifest known now? are
+these documents recorded now?) queue on the writer thread, behind them, and ask what its open
+group recorded (as its units noted it), then what is committed, on a connection of the writer's
+own (``store.grouped``); they are not made when nothing needs asking.
 
 A repository's documents are decoded in batches of at most ``DOCUMENT_BATCH`` bytes held; each
 batch but the last is recorded on its own (a savepoint of the writer's transaction), so memory
@@ -74,6 +76,9 @@ DOCUMENT_BATCH = 32 * 1024 * 1024  # bytes of documents a repository's crawl hol
 # Repositories whose state before the crawl is read together: a few statements for many
 # repositories; small, as that state (two batches at most) is held until each one's crawl.
 BEFORE_BATCH = 16
+# Unchanged repositories recorded together at most (their group is committed then, if not
+# before): what a re-index of each needs done, a statement of a kind for all of them.
+UNCHANGED_BATCH = 256
 _REFERENCE_COLUMN = 255  # index_errors.repository and .reference
 _REASON = 4000  # characters of an index error's reason kept
 _SHOWN = 80  # characters of a refused name shown in its error
@@ -158,6 +163,8 @@ class Crawler:
         # What the recording of a repository not gone needs, read with its state before the
         # crawl: no statement of its own for it (each a round trip on PostgreSQL).
         self._ahead: dict[str, _Ahead] = {}
+        # Unchanged repositories crawled, recorded at their group's commit (``_record_unchanged``).
+        self._unchanged: list[tuple[RepositoryId, set[str], dict[str, content.Location]]] = []
 
     def _report(self) -> None:
         if self.on_progress is not None:
@@ -181,7 +188,7 @@ class Crawler:
         async def one(name: str) -> None:
             async with limit:
                 scan = await self._scan(name)
-            await loop.run_in_executor(writer, self._record_or_fail, scan)
+            await loop.run_in_executor(writer, self._record_scan, scan)
             self.stats.repositories_done += 1
             self._report()
 
@@ -573,6 +580,38 @@ class Crawler:
                     decoded.close()
         group.commit_if_due()
 
+    def _record_scan(self, scan: _RepoScan) -> None:
+        """Record the scan: an unchanged repository's with the others of its group, at its
+        commit; any other in a unit of its own (``_record_or_fail``)."""
+        ahead = self._ahead.get(scan.name)
+        if ahead is None or ahead.row is None or not _unchanged(scan, ahead):
+            self._record_or_fail(scan)
+            return
+        del self._ahead[scan.name]
+        assert self._writer is not None
+        group = self._writer.group
+        self._unchanged.append((ahead.row, set(scan.tags.values()), ahead.located))
+        group.at_commit(self._record_unchanged)
+        if len(self._unchanged) >= UNCHANGED_BATCH:
+            group.commit()
+        else:
+            group.commit_if_due()
+
+    def _record_unchanged(self, session: Session) -> None:
+        """Record the unchanged repositories crawled since the last commit, as ``_record``
+        would each (their locations as reachable now, stamped indexed): no savepoint, and a
+        statement of a kind for all. Their tags, manifests, links and documents are recorded
+        already, and they had no errors."""
+        held, self._unchanged = self._unchanged, []
+        by_root = content.reachable_by_root(session, {d for _, live, _ in held for d in live})
+        wanted = [
+            content.LocationsWanted(row, set().union(*(by_root[d] for d in live)), (), located)
+            for row, live, located in held
+        ]
+        for _, gone in content.sync_locations_of(session, wanted):
+            self.stats.locations_gone += gone
+        content.mark_indexed(session, [row.id for row, _, _ in held])
+
     def _record(self, session: Session, scan: _RepoScan) -> None:
         ahead = self._ahead.pop(scan.name, None)
         row: content.RepositoryRow | None = None
@@ -607,7 +646,7 @@ class Crawler:
             located = ahead.located if ahead and (ahead.row is not None or added) else None
             _, gone = content.sync_locations(session, row, present, scan.manifests.keys(), located)
             self.stats.locations_gone += gone
-            content.mark_indexed(session, row)
+            content.mark_indexed(session, [row.id])
         for reference, reason in scan.errors:
             session.add(
                 IndexErrorRecord(
@@ -631,6 +670,17 @@ class Crawler:
                 content.mark_tag_gone(session, tag_row)
                 self.stats.tags_gone += 1
                 self.stats.tag_events += 1
+
+
+def _unchanged(scan: _RepoScan, ahead: _Ahead) -> bool:
+    """Whether the scan found the repository as recorded: its tags listed and where they were,
+    nothing fetched, no link new, no error."""
+    return (
+        scan.listed
+        and scan.tags == scan.before
+        and not (scan.manifests or scan.documents or scan.errors)
+        and all((link.subject, link.attachment) in ahead.links for link in scan.links)
+    )
 
 
 def _batches(manifests: list[Manifest]) -> list[list[Manifest]]:

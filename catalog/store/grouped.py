@@ -23,7 +23,7 @@ Used on one thread only (a crawl's writer).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +42,7 @@ class GroupTransaction:
         self._units = 0
         self._began = 0.0
         self._reader: Session | None = None  # autocommit: reads of what is committed
+        self._at_commit: dict[Callable[[Session], None], None] = {}  # in order, each once
         # What the open group's units noted (kind → key → detail), and the current unit's.
         self._notes: dict[str, dict[str, str | None]] = {}
         self._unit_notes: dict[str, dict[str, str | None]] | None = None
@@ -93,6 +94,13 @@ class GroupTransaction:
         """What the open group's units noted of ``kind``: what :meth:`reading` does not see."""
         return self._notes.get(kind, {})
 
+    def at_commit(self, write: Callable[[Session], None]) -> None:
+        """Have ``write`` run in the group's transaction at its commit, once however often it
+        is given (a group is opened for it): writes many units would each make, in one
+        statement for the group and no savepoint. Its failure is the commit's."""
+        self._open()
+        self._at_commit[write] = None
+
     def commit_if_due(self) -> None:
         if self._units >= self._max_units or self.due_in() == 0:
             self.commit()
@@ -132,8 +140,11 @@ class GroupTransaction:
         """Commit the open group, if any (when that fails, it is rolled back and closed)."""
         session, self._session = self._session, None
         self._notes = {}  # committed, the readers see it; failed, it is gone
+        writes, self._at_commit = self._at_commit, {}
         if session is not None:
             try:
+                for write in writes:
+                    write(session)
                 session.commit()
             except Exception as exc:
                 self.failed = exc
@@ -144,6 +155,6 @@ class GroupTransaction:
     def rollback(self) -> None:
         """Drop the open group, if any: the database failed under it."""
         session, self._session = self._session, None
-        self._notes = {}
+        self._notes, self._at_commit = {}, {}
         if session is not None:
             session.close()

@@ -286,7 +286,7 @@ def test_a_repository_recorded_is_live_again(sessions: sessionmaker[Session]) ->
         repo = repository(s, create_registry(s, RegistrySpec("r", "example.test")).id, "a/b")
         repo.gone_at = utcnow()
     with sessions.begin() as s:
-        content.mark_indexed(s, repo)
+        content.mark_indexed(s, [repo.id])
     with sessions() as s:
         assert s.get(type(repo), repo.id).gone_at is None  # type: ignore[union-attr]
 
@@ -315,3 +315,33 @@ def test_a_location_another_crawl_recorded_since_the_read_ahead_is_no_failure(
     with sessions() as s:
         rows = s.execute(select(ManifestLocation.digest, ManifestLocation.gone_at)).all()
         assert [tuple(row) for row in rows] == [(image, None)]
+
+
+def test_the_read_aheads_statements_do_not_grow_with_what_they_ask(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """A crawl reads ahead the state of 16 repositories at a time (hundreds of digests): on
+    PostgreSQL each read is one statement whose text is the same however many it asks (one
+    array parameter; an ``IN`` list cost the client a parameter a value, and psycopg a parse of
+    a new text), and answers as before on both databases."""
+    with sessions.begin() as s:
+        registry = create_registry(s, RegistrySpec("r", "example.test"))
+        row = repository(s, registry.id, "a/b")
+        known = _manifest({"n": "known"})
+        content.add_manifests(s, [known])
+        row_id = row.id
+    texts: list[list[str]] = []
+    for count in (1, 3):
+        digests = [_digest(f"asked-{n}") for n in range(count)] + [str(known.digest)]
+        names = [f"a/{n}" for n in range(count)] + ["a/b"]
+        with sessions() as s, recorded_statements(engine) as statements:
+            assert content.known_manifests(s, digests) == {str(known.digest)}
+            assert set(content.repository_states(s, registry.id, names)) == {"a/b"}
+            assert content.links_to(s, digests) == set()
+            assert content.locations_of(s, [row_id, row_id + 1 + count]) == {}
+            assert documents.recorded_or_refused(s, digests) == (set(), {})
+        texts.append(statements)
+    if engine.dialect.name == "postgresql":
+        assert texts[0] == texts[1]
+    else:  # SQLite: an IN list, a parameter a value
+        assert texts[0] != texts[1]

@@ -1,6 +1,7 @@
 """What a repository's tags reach (``content.reachable``: one recursive statement on SQLite, one
 for two levels on PostgreSQL): through index children and attachments, at any depth, in either
-order, around a cycle, and nothing beyond."""
+order, around a cycle, and nothing beyond; and each root's alone, for many roots at once
+(``content.reachable_by_root``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from catalog.store.models import Attachment, IndexChild, Manifest, utcnow
 from tests.harness.statements import recorded_statements
 
 
-def test_reachable_follows_children_and_attachments_at_any_depth(
-    sessions: sessionmaker[Session],
-) -> None:
+def _graph(sessions: sessionmaker[Session]) -> None:
     children = [("index", "image"), ("signed-index", "child-of-signed")]
     attachments = [
         ("image", "signature"),
@@ -53,6 +52,12 @@ def test_reachable_follows_children_and_attachments_at_any_depth(
                 for subject, attachment in attachments
             ],
         )
+
+
+def test_reachable_follows_children_and_attachments_at_any_depth(
+    sessions: sessionmaker[Session],
+) -> None:
+    _graph(sessions)
     with sessions() as s:
         assert content.reachable(s, {"index", "unknown"}) == {
             "index",
@@ -68,6 +73,26 @@ def test_reachable_follows_children_and_attachments_at_any_depth(
         assert content.reachable(s, set()) == set()
         many = {f"root-{n}" for n in range(1200)} | {"child-of-signed"}  # several chunks
         assert content.reachable(s, many) == many | {"cycle-a", "cycle-b"}
+
+
+def test_each_root_reaches_its_own(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    """A crawl asks this once for the unchanged repositories of a group: each root's digests
+    alone (one another root reaches is not its), in one pass for all."""
+    _graph(sessions)
+    roots = {"elsewhere", "signature", "cycle-b", "unknown"}
+    with sessions() as s, recorded_statements(engine) as statements:
+        found = content.reachable_by_root(s, roots)
+    beyond_image = {"signature", "signed-index", "child-of-signed", "cycle-a", "cycle-b"}
+    assert found == {
+        "elsewhere": {"elsewhere", "not-reached", "image"} | beyond_image,
+        "signature": beyond_image,
+        "cycle-b": {"cycle-a", "cycle-b"},
+        "unknown": {"unknown"},
+    }
+    # SQLite: one recursive statement; PostgreSQL: one for two levels, eight deep here.
+    assert len(statements) == (1 if engine.dialect.name == "sqlite" else 4)
+    with sessions() as s:
+        assert content.reachable_by_root(s, set()) == {}
 
 
 def test_an_image_its_signature_and_sbom_take_one_statement(
