@@ -252,10 +252,10 @@ def store_all(
             for sbom_id, (_, ready) in zip(ids, prepared, strict=True)
             for package in ready.packages
         ]
-        if after_unit is not None and connection.dialect.name == "sqlite":
-            after_unit(functools.partial(_insert_packages_after, rows=packages))
-        else:
+        if after_unit is None or connection.dialect.name != "sqlite":
             _insert_packages(connection, packages)
+        elif packages:
+            after_unit(functools.partial(_insert_packages_after, rows=packages))
     session.flush()
     return counts
 
