@@ -543,9 +543,8 @@ class Crawler:
         refused: dict[str, str | None] = {}
         group = self._writer.group
         # Prepared SBOMs' package rows once the unit has ended whole, outside its savepoint.
-        for digest, stored in documents.store_all(
-            session, held, after_unit=group.after_unit
-        ).items():
+        counts = documents.store_all(session, held, after_unit=group.after_unit)
+        for digest, stored in counts.items():
             self.stats.documents += stored
             decoded = held[digest]
             if stored:
