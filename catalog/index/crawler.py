@@ -60,7 +60,7 @@ from catalog.oci.reference import validate_repository, validate_tag
 from catalog.oci.repository import RemoteRepository, Repository
 from catalog.store import content, documents
 from catalog.store.documents import DecodedDocuments
-from catalog.store.grouped import GroupTransaction
+from catalog.store.grouped import GroupFailed, GroupTransaction
 from catalog.store.models import IndexErrorRecord, UndecodableDocument
 from catalog.store.registries import (
     RepositoryId,
@@ -529,6 +529,8 @@ class Crawler:
         try:
             with group.unit() as session:
                 self._store(session, held)
+        except GroupFailed:
+            raise  # the database's failure, not the documents': the crawl stops
         except Exception as exc:
             reason = f"cannot record documents ({type(exc).__name__}: {first_line(exc)})"
             scan.errors.extend((digest, reason) for digest in held)
@@ -546,7 +548,10 @@ class Crawler:
         assert self._writer is not None
         recorded: dict[str, str | None] = {}
         refused: dict[str, str | None] = {}
-        for digest, stored in documents.store_all(session, held).items():
+        group = self._writer.group
+        # Prepared SBOMs' package rows once the unit has ended whole, outside its savepoint.
+        counts = documents.store_all(session, held, after_unit=group.after_unit)
+        for digest, stored in counts.items():
             self.stats.documents += stored
             decoded = held[digest]
             if stored:
@@ -554,20 +559,23 @@ class Crawler:
             elif decoded.errors and not decoded.unfetched:
                 reason = refused[digest] = "; ".join(decoded.errors)[:_REASON]
                 session.merge(UndecodableDocument(digest=digest, reason=reason))
-        self._writer.group.note(_DECODED, recorded)  # for _decoded, before the group's commit
-        self._writer.group.note(_REFUSED, refused)
+        group.note(_DECODED, recorded)  # for _decoded, before the group's commit
+        group.note(_REFUSED, refused)
 
     def _record_or_fail(self, scan: _RepoScan) -> None:
         """Record the scan, as a unit of the writer's group (a savepoint); when that fails
         (content the database refuses, a bug), the unit is rolled back and the repository's
         failure recorded instead, so that one repository never stops the crawl. When even that
-        cannot be written, or the group cannot be committed, the database is what fails: the
-        crawl stops with it."""
+        cannot be written, or the group cannot write what its units left for after them
+        (``GroupFailed``) or be committed, the database is what fails: the crawl stops with
+        it."""
         assert self._writer is not None
         group = self._writer.group
         try:
             with group.unit() as session:
                 self._record(session, scan)
+        except GroupFailed:
+            raise
         except Exception as exc:
             reason = f"cannot record the repository ({type(exc).__name__}: {first_line(exc)})"
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -26,6 +26,7 @@ from catalog.errors import FormatError
 from catalog.formats.records import ProvenanceRecord, SignatureRecord, StatementRecord
 from catalog.store import content, sbom_rows
 from catalog.store.content import chunks, insert_ids
+from catalog.store.grouped import AfterUnit
 from catalog.store.models import (
     Attestation,
     Provenance,
@@ -199,7 +200,12 @@ def store(session: Session, attachment_digest: str, docs: DecodedDocuments) -> i
     return store_all(session, {attachment_digest: docs})[attachment_digest]
 
 
-def store_all(session: Session, held: dict[str, DecodedDocuments]) -> dict[str, int]:
+def store_all(
+    session: Session,
+    held: dict[str, DecodedDocuments],
+    *,
+    after_unit: Callable[[AfterUnit], None] | None = None,
+) -> dict[str, int]:
     """Record what was decoded from attachment manifests (digest → documents); returns how many
     documents each had recorded.
 
@@ -207,6 +213,12 @@ def store_all(session: Session, held: dict[str, DecodedDocuments]) -> dict[str, 
     too); an SBOM left to stream is decoded now, its packages streaming into the database in
     batches. A package the decoder cannot read ends that SBOM's package list with an error
     (kept in the attachment's ``errors``), not the whole crawl.
+
+    Given ``after_unit`` (a group's, ``store.grouped``), on SQLite the prepared SBOMs' package
+    rows are handed to it, to be written once the unit has ended whole, outside its savepoint
+    (see :func:`_insert_packages_after`): the bulk of a crawl's writes, and what cost SQLite
+    most in journal writes. They were checked when prepared, and their ``sbom_id`` is the row
+    just written: only the database itself can fail them.
     """
     counts = dict.fromkeys(held, 0)
     signatures: list[dict[str, Any]] = []
@@ -253,7 +265,10 @@ def store_all(session: Session, held: dict[str, DecodedDocuments]) -> dict[str, 
             for sbom_id, (_, ready) in zip(ids, prepared, strict=True)
             for package in ready.packages
         ]
-        _insert_packages(connection, packages)
+        if after_unit is None or connection.dialect.name != "sqlite":
+            _insert_packages(connection, packages)
+        elif packages:
+            after_unit(functools.partial(_insert_packages_after, rows=packages))
     session.flush()
     return counts
 
@@ -325,6 +340,23 @@ def _copy_packages(connection: Connection, rows: Sequence[tuple[int, *PackageRow
         copy.set_types(_COPY_TYPES)
         for row in rows:
             copy.write_row(row)
+
+
+_INSERT_PACKAGE = (
+    f"INSERT INTO {_PACKAGES.name} ({', '.join(_PACKAGE_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in _PACKAGE_COLUMNS)})"
+)
+
+
+def _insert_packages_after(connection: Connection, rows: Sequence[tuple[int, *PackageRow]]) -> None:
+    """SQLite's package rows written after their unit, outside any savepoint: a row a
+    statement, which SQLite knows cannot abort midway, so that it keeps no statement journal
+    either. (A multi-row INSERT may abort midway on its immediate foreign key, ``OR FAIL`` or
+    not, so each of them copied every page it first changed to a temporary file: ~1.8 pages,
+    3.5 ``pwrite`` calls, a row.) The rows are numbered in the order given."""
+    connection.exec_driver_sql(
+        _INSERT_PACKAGE, list(rows), execution_options={WRITTEN_TABLE: _PACKAGES.name}
+    )
 
 
 def _statement_sizes(rows: int) -> list[int]:

@@ -17,6 +17,14 @@ note (:meth:`GroupTransaction.note`), and a unit rolled back takes its notes wit
 the pool must give the reads a connection of their own: not an in-memory SQLite database's,
 one connection a thread, which the catalog never uses.)
 
+A unit may also hand the group writes to make once it has ended whole, in the group's
+transaction outside any savepoint (:meth:`GroupTransaction.after_unit`): on SQLite, a savepoint
+(and a statement that may abort midway, which takes one of its own) copies every page it first
+changes to a journal of its own, and an SBOM's package rows change pages of two indexes at
+random, more than a page a row. Those writes can no longer be rolled back alone: when one
+fails, the database failed, as when a commit fails, and the whole group with it
+(:class:`GroupFailed`).
+
 Used on one thread only (a crawl's writer).
 """
 
@@ -26,10 +34,22 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.errors import CatalogError
+from catalog.oci.boundedjson import first_line
 
 UNITS = 64
 SECONDS = 1.0
+
+AfterUnit = Callable[[Connection], None]  # a write made once its unit has ended whole
+
+
+class GroupFailed(CatalogError):
+    """A write the group made after a unit failed: the database failed, and the group's units
+    since its last commit are lost with it (what was committed stays; the next crawl records
+    the rest again)."""
 
 
 class GroupTransaction:
@@ -46,11 +66,15 @@ class GroupTransaction:
         # What the open group's units noted (kind → key → detail), and the current unit's.
         self._notes: dict[str, dict[str, str | None]] = {}
         self._unit_notes: dict[str, dict[str, str | None]] | None = None
-        # A commit that failed: the database failed under the group, and its owner takes no
-        # more units (a new group would commit them after the crawl reported its failure).
+        self._unit_after: list[AfterUnit] | None = None  # the current unit's (after_unit)
+        # A commit, or a write after a unit, that failed: the database failed under the group,
+        # which takes no more units (a new group would commit them after the crawl reported
+        # its failure).
         self.failed: Exception | None = None
 
     def _open(self) -> Session:
+        if self.failed is not None:  # a new group would commit units after the failure
+            raise self.failed.with_traceback(None)
         if self._session is None:
             session = self._sessions()
             try:
@@ -70,19 +94,50 @@ class GroupTransaction:
     @contextmanager
     def unit(self) -> Iterator[Session]:
         """A unit of work in a savepoint of the group's transaction: rolled back alone when it
-        raises (and the exception goes on). Its owner calls :meth:`commit_if_due` after it,
-        outside of what it makes of a unit's failure: a failed commit is the database's."""
+        raises (and the exception goes on). Once it has ended whole, the writes it handed to
+        :meth:`after_unit` are made; if one fails, the group is rolled back and
+        :class:`GroupFailed` raised. Its owner calls :meth:`commit_if_due` after it, outside of
+        what it makes of a unit's failure: a failed commit is the database's, as is
+        :class:`GroupFailed`."""
         session = self._open()
         notes: dict[str, dict[str, str | None]] = {}
-        self._unit_notes = notes
+        after: list[AfterUnit] = []
+        self._unit_notes, self._unit_after = notes, after
         try:
             with session.begin_nested():
                 yield session
         finally:
-            self._unit_notes = None
+            self._unit_notes = self._unit_after = None
+        if after:
+            self._write_after(session, after)
         for kind, written in notes.items():
             self._notes.setdefault(kind, {}).update(written)
         self._units += 1
+
+    def after_unit(self, write: AfterUnit) -> None:
+        """Have ``write`` run on the group's connection once the current unit has ended whole
+        (dropped if it is rolled back), in no savepoint. Only for writes the database has no
+        reason to refuse (rows checked already, keys made here): a failure is taken for the
+        database's (:class:`GroupFailed`)."""
+        assert self._unit_after is not None, "a write after a unit is handed by a unit"
+        self._unit_after.append(write)
+
+    def _write_after(self, session: Session, writes: list[AfterUnit]) -> None:
+        try:
+            connection = session.connection()
+            for write in writes:
+                write(connection)
+        except BaseException as exc:  # half of them written: never committed
+            units = self._units + 1
+            self.rollback()
+            self.failed = GroupFailed(
+                f"the catalog's database failed under a group of {units} units not yet"
+                f" committed, which are lost (the next index records them again):"
+                f" {type(exc).__name__}: {first_line(exc)}"
+            )
+            if not isinstance(exc, Exception):
+                raise
+            raise self.failed from exc
 
     def note(self, kind: str, written: Mapping[str, str | None]) -> None:
         """Note, in a unit, what it wrote that later reads must see before the group's commit

@@ -3,19 +3,20 @@ has waited its time), on SQLite and PostgreSQL: a unit that fails is rolled back
 others' rows are kept, and their units' notes with them; reads see what is committed, and the
 open group's writes only as its units noted them; a read the database refuses leaves the group
 whole; a group is committed when full, when due, when the writer waits, and when it is due
-between reads."""
+between reads. Writes a unit hands the group are made after it, outside its savepoint, only
+when it ends whole; when one fails, the group fails and what was committed stays."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from sqlalchemy import Engine, event, func, insert, select, text
+from sqlalchemy import Connection, Engine, event, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.index._writer import WriterThread
-from catalog.store.grouped import GroupTransaction
+from catalog.store.grouped import AfterUnit, GroupFailed, GroupTransaction
 from catalog.store.schema import registries
 from tests.harness.statements import recorded_statements
 
@@ -58,6 +59,86 @@ def test_a_failing_unit_is_rolled_back_alone(
     group.commit()
     assert group.due_in() is None
     assert _names(engine) == {"one", "three"}
+
+
+def _add_after(name: str) -> AfterUnit:
+    def write(connection: Connection) -> None:
+        connection.execute(insert(registries).values(name=name, host=f"{name}.test"))
+
+    return write
+
+
+def test_writes_after_a_unit_are_made_outside_its_savepoint_once_it_ends_whole(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    group = GroupTransaction(sessions, units=100, seconds=60)
+    with recorded_statements(engine) as statements, group.unit() as session:
+        group.after_unit(_add_after("one after"))
+        _add(session, "one")
+    *_, release, written = statements
+    assert release.startswith("RELEASE SAVEPOINT"), statements
+    assert written.startswith("INSERT INTO registries"), statements
+
+    def refused() -> None:
+        with group.unit() as session:
+            group.after_unit(_add_after("two after"))
+            _add(session, "one")  # the database refuses it: names are unique
+
+    with pytest.raises(IntegrityError):
+        refused()
+    group.commit()
+    assert _names(engine) == {"one", "one after"}
+
+
+def test_a_write_after_a_unit_that_fails_fails_the_group_and_keeps_what_was_committed(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """Rows written after a unit cannot be rolled back alone: their failure is the database's,
+    as a failed commit is. The group's units since its last commit are lost (a later crawl
+    records them again), the group takes no unit after it, and nothing committed is lost."""
+    group = GroupTransaction(sessions, units=100, seconds=60)
+    with group.unit() as session:
+        _add(session, "committed")
+    group.commit()
+    with group.unit() as session:
+        _add(session, "lost")
+
+    def failing() -> None:
+        with group.unit() as session:
+            _add(session, "lost too")
+            group.after_unit(_add_after("committed"))  # refused: names are unique
+
+    with pytest.raises(GroupFailed, match="group of 2 units") as failed:
+        failing()
+    assert "UNIQUE" in str(failed.value) or "unique" in str(failed.value)
+    assert "INSERT" not in str(failed.value)  # the driver's first line, not the statement
+    assert group.failed is failed.value
+
+    def later() -> None:
+        with group.unit() as session:
+            _add(session, "later")
+
+    with pytest.raises(GroupFailed):  # no new group after it
+        later()
+    group.commit()  # none open
+    assert _names(engine) == {"committed"}
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+    writer = WriterThread(GroupTransaction(sessions, units=100, seconds=60), "test-writer")
+    try:
+
+        def failing_unit() -> None:
+            with writer.group.unit() as session:
+                writer.group.after_unit(_add_after("committed"))
+                _add(session, "lost in the writer")
+
+        with pytest.raises(GroupFailed):
+            writer.submit(failing_unit).result(timeout=10)
+        with pytest.raises(GroupFailed):  # the writer takes no more calls
+            writer.submit(func.now).result(timeout=10)
+    finally:
+        writer.shutdown()
+    assert _names(engine) == {"committed"}
 
 
 def test_reads_see_what_is_committed_and_the_groups_notes(
