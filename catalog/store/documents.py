@@ -216,7 +216,7 @@ def store_all(
 
     Given ``after_unit`` (a group's, ``store.grouped``), on SQLite the prepared SBOMs' package
     rows are handed to it, to be written once the unit has ended whole, outside its savepoint
-    (see :func:`_insert_packages_after`): the bulk of a crawl's writes, and what cost SQLite
+    (see :func:`_insert_packages`): the bulk of a crawl's writes, and what cost SQLite
     most in journal writes. They were checked when prepared, and their ``sbom_id`` is the row
     just written: only the database itself can fail them.
     """
@@ -268,7 +268,7 @@ def store_all(
         if after_unit is None or connection.dialect.name != "sqlite":
             _insert_packages(connection, packages)
         elif packages:
-            after_unit(functools.partial(_insert_packages_after, rows=packages))
+            after_unit(functools.partial(_insert_packages, rows=packages))
     session.flush()
     return counts
 
@@ -296,9 +296,8 @@ _COPY_TYPES = tuple(_copy_type(_PACKAGES.c[name]) for name in _PACKAGE_COLUMNS)
 def _insert_packages_sql(rows: int) -> str:
     """SQLite's statement for ``rows`` package rows (one of :func:`_statement_sizes`')."""
     values = f"({', '.join('?' for _ in _PACKAGE_COLUMNS)})"
-    return f"INSERT INTO {_PACKAGES.name} ({', '.join(_PACKAGE_COLUMNS)}) VALUES " + ", ".join(
-        [values] * rows
-    )
+    columns = ", ".join(_PACKAGE_COLUMNS)
+    return f"INSERT OR FAIL INTO {_PACKAGES.name} ({columns}) VALUES " + ", ".join([values] * rows)
 
 
 def _insert_packages(connection: Connection, rows: Sequence[tuple[int, *PackageRow]]) -> None:
@@ -309,9 +308,12 @@ def _insert_packages(connection: Connection, rows: Sequence[tuple[int, *PackageR
 
     On SQLite, many rows a statement: its ``executemany`` gives up the GIL and waits to take it
     back at every row (behind the crawl's event loop); 10 parameters a row keeps a batch inside
-    its limit on parameters. On PostgreSQL, ``COPY``: psycopg's ``executemany`` spent ~30 us of
-    Python a row (its pipeline's bookkeeping), and the server a statement's execution a row;
-    ``COPY`` rows are formatted in psycopg's C code and read by the server in one stream. Both
+    its limit on parameters. ``OR FAIL``, and no foreign key (migration 0010): nothing lets the
+    statement abort midway, so SQLite keeps no statement journal for it, and written after its
+    unit (outside any savepoint) nothing copies the index pages it changes to a temporary file
+    first (~3.5 ``pwrite`` calls a row before). On PostgreSQL, ``COPY`` (:func:`_copy_packages`):
+    psycopg's ``executemany`` spent ~30 us of Python a row (its pipeline's bookkeeping), and the
+    server a statement's execution a row; ``COPY`` rows are read by the server in one stream. Both
     number the rows in the order given, as the inserts did. Neither writes gate state: the
     gate's state cache stays (``WRITTEN_TABLE`` for SQLite's statement; ``COPY`` goes past
     SQLAlchemy's events)."""
@@ -340,23 +342,6 @@ def _copy_packages(connection: Connection, rows: Sequence[tuple[int, *PackageRow
         copy.set_types(_COPY_TYPES)
         for row in rows:
             copy.write_row(row)
-
-
-_INSERT_PACKAGE = (
-    f"INSERT INTO {_PACKAGES.name} ({', '.join(_PACKAGE_COLUMNS)})"
-    f" VALUES ({', '.join('?' for _ in _PACKAGE_COLUMNS)})"
-)
-
-
-def _insert_packages_after(connection: Connection, rows: Sequence[tuple[int, *PackageRow]]) -> None:
-    """SQLite's package rows written after their unit, outside any savepoint: a row a
-    statement, which SQLite knows cannot abort midway, so that it keeps no statement journal
-    either. (A multi-row INSERT may abort midway on its immediate foreign key, ``OR FAIL`` or
-    not, so each of them copied every page it first changed to a temporary file: ~1.8 pages,
-    3.5 ``pwrite`` calls, a row.) The rows are numbered in the order given."""
-    connection.exec_driver_sql(
-        _INSERT_PACKAGE, list(rows), execution_options={WRITTEN_TABLE: _PACKAGES.name}
-    )
 
 
 def _statement_sizes(rows: int) -> list[int]:

@@ -190,7 +190,7 @@ def test_package_rows_go_in_statements_of_a_few_fixed_sizes_in_order(
     sizes: list[int] = []
 
     def executed(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        if statement.startswith("INSERT INTO sbom_packages"):
+        if statement.startswith("INSERT OR FAIL INTO sbom_packages"):
             sizes.append(len(parameters) // (1 + len(sbom_rows.PACKAGE_COLUMNS)))
 
     engine = sessions.kw["bind"]
@@ -272,7 +272,8 @@ def test_a_groups_prepared_package_rows_go_in_after_the_unit_without_a_journal(
     sessions: sessionmaker[Session],
 ) -> None:
     """In a group's unit, prepared SBOMs' package rows are written once the unit has ended
-    whole, outside its savepoint, and on SQLite a row a statement: no statement journal, so
+    whole, outside its savepoint, and on SQLite as statements that cannot abort midway: no
+    statement journal, so
     none of the pages they change is copied to a temporary file first (a multi-row INSERT in
     the unit's savepoint wrote ~3.5 times a row there). The rows are the same on both
     databases; a rolled-back unit leaves none."""
@@ -306,11 +307,10 @@ def test_a_groups_prepared_package_rows_go_in_after_the_unit_without_a_journal(
     group.commit()
 
     releases = [n for n, s in enumerate(statements) if s.startswith("RELEASE SAVEPOINT")]
-    packages = [n for n, s in enumerate(statements) if s.startswith("INSERT INTO sbom_packages")]
+    packages = [n for n, s in enumerate(statements) if "INTO sbom_packages" in s]
     if engine.dialect.name == "sqlite":
         assert journal_writes == 0
         assert min(packages) > max(releases), statements
-        assert all(statements[n].count("?") == 1 + len(sbom_rows.PACKAGE_COLUMNS) for n in packages)
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(SbomPackage)) == 4 * 1500
         for digest, expected in zip(written, (1500, 0, 1500), strict=True):
