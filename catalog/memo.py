@@ -1,14 +1,17 @@
-"""A bounded memo keyed by an object's identity, for what is derived from immutable objects that
-recur as the very same object (the gate answers warm checks with the same cached decision again
-and again) and whose hash would cost more than the work saved (a decision's walks all its
-evidence)."""
+"""Bounded memos: one keyed by an object's identity, for what is derived from immutable objects
+that recur as the very same object (the gate answers warm checks with the same cached decision
+again and again) and whose hash would cost more than the work saved (a decision's walks all its
+evidence); one for what is derived from a document's text, which keeps only short keys."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
+S = TypeVar("S", str, tuple[str, ...])  # a document's text: hashable, with a length
 
 
 class IdentityMemo(Generic[K, V]):
@@ -33,3 +36,29 @@ class IdentityMemo(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class ShortKeyCache(Generic[S, V]):
+    """``function`` of a document's text, with its results kept (least recently used, ``most``
+    of them) for keys of at most ``longest`` (characters by ``size``): documents repeat their
+    short strings (a purl, a set of licence ids), and a hostile one's long strings are worked
+    out each time, not kept (65,536 entries of 64 KiB each would be gigabytes)."""
+
+    def __init__(
+        self,
+        function: Callable[[S], V],
+        *,
+        most: int,
+        longest: int,
+        size: Callable[[S], int] = len,
+    ) -> None:
+        self._function: Callable[[S], V] = function
+        self._longest = longest
+        self._size: Callable[[S], int] = size
+        self.cached = lru_cache(maxsize=most)(function)
+
+    def __call__(self, key: S) -> V:
+        if self._size(key) > self._longest:
+            return self._function(key)
+        found: V = self.cached(key)
+        return found

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from packageurl import PackageURL
 
 from catalog.formats.records import PackageRecord
+from catalog.memo import ShortKeyCache
 
 # SPDX writes these where a value is unknown or absent; they are not licenses or suppliers.
 NOT_A_VALUE = frozenset({"NOASSERTION", "NONE", ""})
@@ -40,11 +39,7 @@ def package(
     )
 
 
-# Parsing is most of an SBOM's decoding cost, and images share most of their packages.
-@lru_cache(maxsize=65536)
-def _parsed(
-    text: str,
-) -> tuple[str, str | None, str | None, str | None, str | None] | None:
+def _parse(text: str) -> tuple[str, str | None, str | None, str | None, str | None] | None:
     """A purl's canonical text, type, namespace, name and version; ``None`` when the document's
     text is no purl."""
     try:
@@ -52,3 +47,7 @@ def _parsed(
     except ValueError:  # e.g. syft's test snapshots write "a-purl-1"
         return None
     return str(purl.to_string()), purl.type, purl.namespace, purl.name, purl.version
+
+
+# Parsing is most of an SBOM's decoding cost, and images share most of their packages.
+_parsed = ShortKeyCache(_parse, most=65536, longest=256)

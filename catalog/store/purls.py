@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from packageurl import PackageURL
 
 from catalog.errors import InvalidArgument
+from catalog.memo import ShortKeyCache
 
 
 def parse_purl(text: str) -> PackageURL:
@@ -21,13 +20,6 @@ def purl_base(purl: PackageURL) -> str:
     return str(PackageURL(type=purl.type, namespace=purl.namespace, name=purl.name).to_string())
 
 
-def base_of(purl: str) -> str | None:
-    """The base of a purl string, None when it does not parse (cached: images share packages;
-    not a purl longer than :data:`_CACHED_PURL`, or a hostile SBOM's 64 KiB purls would fill
-    the cache's 65,536 entries with gigabytes)."""
-    return _base_of(purl) if len(purl) > _CACHED_PURL else _cached_base_of(purl)
-
-
 def _base_of(purl: str) -> str | None:
     try:
         return purl_base(PackageURL.from_string(purl))
@@ -35,5 +27,5 @@ def _base_of(purl: str) -> str | None:
         return None
 
 
-_CACHED_PURL = 1024  # characters
-_cached_base_of = lru_cache(maxsize=65536)(_base_of)
+# The base of a purl string, None when it does not parse (cached: images share packages).
+base_of = ShortKeyCache(_base_of, most=65536, longest=256)

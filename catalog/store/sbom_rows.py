@@ -10,15 +10,16 @@ to send between processes and what the database driver takes as they are.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, BinaryIO, NoReturn
 
 from catalog.errors import FormatError
 from catalog.formats.failures import decoder_failure
 from catalog.formats.records import SbomRecord
 from catalog.formats.sbom import decode_sbom, decode_sbom_statement
+from catalog.memo import ShortKeyCache
 from catalog.store.package_keys import row_keys
 from catalog.store.purls import base_of
 
@@ -141,40 +142,26 @@ def package_rows(record: SbomRecord, columns: Columns) -> Iterator[PackageRow]:
 
 
 def _shared(text: str) -> str:
-    """One string object for each short name or version a worker meets: the rows of a batch
-    then share them, and a batch's pickle writes each once and refers to it after (the crawl's
-    process, which reads it back, builds each once). SBOMs repeat most names and versions.
-    Short strings only, and a bound, so that a hostile SBOM cannot make it hold much."""
-    if len(text) > _SHARED_LENGTH:
-        return text
-    found = _strings.get(text)
-    if found is None:
-        if len(_strings) >= _SHARED_STRINGS:
-            _strings.clear()  # a bound, not a policy: the common strings come back at once
-        _strings[text] = found = text
-    return found
+    """One string object for each short name or version (interned, as long as a row holds it):
+    the rows of a batch then share them, and a batch's pickle writes each once and refers to it
+    after (the crawl's process, which reads it back, builds each once). SBOMs repeat most names
+    and versions; a hostile SBOM's long ones are not interned."""
+    return sys.intern(text) if len(text) <= _SHARED_LENGTH else text
 
 
-_SHARED_LENGTH, _SHARED_STRINGS = 64, 16384  # ~2 MiB at most
-_strings: dict[str, str] = {}
+_SHARED_LENGTH = 64
+
+
+def _json_list(licenses: tuple[str, ...]) -> str:
+    return json.dumps(list(licenses))
 
 
 # As SQLAlchemy's JSON type writes it (``json.dumps``), on SQLite and PostgreSQL. Cached:
-# ``json.dumps`` costs more than the rest of a package row, and packages share few license sets.
-# A set of short licence ids is worth remembering (most packages share a few); a hostile SBOM's
-# long strings are not, or the cache could hold 4,096 sets of 256 x 64 KiB in a worker.
-_CACHED_LICENSES = 256  # characters in a set, at most ~1 MiB held in all
-
-
-def _licenses_json(licenses: tuple[str, ...]) -> str:
-    if sum(map(len, licenses)) <= _CACHED_LICENSES:
-        return _cached_licenses_json(licenses)
-    return json.dumps(list(licenses))
-
-
-@lru_cache(maxsize=4096)
-def _cached_licenses_json(licenses: tuple[str, ...]) -> str:
-    return json.dumps(list(licenses))
+# ``json.dumps`` costs more than the rest of a package row, and packages share few license sets
+# (sets of at most 256 characters: ~1 MiB held in all).
+_licenses_json = ShortKeyCache(
+    _json_list, most=4096, longest=256, size=lambda licenses: sum(map(len, licenses))
+)
 
 
 def sbom_failure(layer_digest: str, exc: Exception) -> str:
