@@ -26,7 +26,7 @@ from catalog.errors import FormatError
 from catalog.formats.records import ProvenanceRecord, SignatureRecord, StatementRecord
 from catalog.store import content, sbom_rows
 from catalog.store.content import chunks, insert_ids
-from catalog.store.grouped import AfterUnit
+from catalog.store.grouped import GroupWrite
 from catalog.store.models import (
     Attestation,
     Provenance,
@@ -204,7 +204,7 @@ def store_all(
     session: Session,
     held: dict[str, DecodedDocuments],
     *,
-    after_unit: Callable[[AfterUnit], None] | None = None,
+    after_unit: Callable[[GroupWrite], None] | None = None,
 ) -> dict[str, int]:
     """Record what was decoded from attachment manifests (digest → documents); returns how many
     documents each had recorded.
@@ -268,7 +268,7 @@ def store_all(
         if after_unit is None or connection.dialect.name != "sqlite":
             _insert_packages(connection, packages)
         elif packages:
-            after_unit(functools.partial(_insert_packages, rows=packages))
+            after_unit(lambda group: _insert_packages(group.connection(), packages))
     session.flush()
     return counts
 

@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import CatalogError
@@ -43,7 +42,7 @@ from catalog.oci.boundedjson import first_line
 UNITS = 64
 SECONDS = 1.0
 
-AfterUnit = Callable[[Connection], None]  # a write made once its unit has ended whole
+GroupWrite = Callable[[Session], None]  # a write made after a unit, or at the commit
 
 
 class GroupFailed(CatalogError):
@@ -62,11 +61,11 @@ class GroupTransaction:
         self._units = 0
         self._began = 0.0
         self._reader: Session | None = None  # autocommit: reads of what is committed
-        self._at_commit: dict[Callable[[Session], None], None] = {}  # in order, each once
+        self._at_commit: dict[GroupWrite, None] = {}  # in order, each once
         # What the open group's units noted (kind → key → detail), and the current unit's.
         self._notes: dict[str, dict[str, str | None]] = {}
         self._unit_notes: dict[str, dict[str, str | None]] | None = None
-        self._unit_after: list[AfterUnit] | None = None  # the current unit's (after_unit)
+        self._unit_after: list[GroupWrite] | None = None  # the current unit's (after_unit)
         # A commit, or a write after a unit, that failed: the database failed under the group,
         # which takes no more units (a new group would commit them after the crawl reported
         # its failure).
@@ -101,7 +100,7 @@ class GroupTransaction:
         :class:`GroupFailed`."""
         session = self._open()
         notes: dict[str, dict[str, str | None]] = {}
-        after: list[AfterUnit] = []
+        after: list[GroupWrite] = []
         self._unit_notes, self._unit_after = notes, after
         try:
             with session.begin_nested():
@@ -114,7 +113,7 @@ class GroupTransaction:
             self._notes.setdefault(kind, {}).update(written)
         self._units += 1
 
-    def after_unit(self, write: AfterUnit) -> None:
+    def after_unit(self, write: GroupWrite) -> None:
         """Have ``write`` run on the group's connection once the current unit has ended whole
         (dropped if it is rolled back), in no savepoint. Only for writes the database has no
         reason to refuse (rows checked already, keys made here): a failure is taken for the
@@ -122,11 +121,10 @@ class GroupTransaction:
         assert self._unit_after is not None, "a write after a unit is handed by a unit"
         self._unit_after.append(write)
 
-    def _write_after(self, session: Session, writes: list[AfterUnit]) -> None:
+    def _write_after(self, session: Session, writes: list[GroupWrite]) -> None:
         try:
-            connection = session.connection()
             for write in writes:
-                write(connection)
+                write(session)
         except BaseException as exc:  # half of them written: never committed
             units = self._units + 1
             self.rollback()
@@ -149,7 +147,7 @@ class GroupTransaction:
         """What the open group's units noted of ``kind``: what :meth:`reading` does not see."""
         return self._notes.get(kind, {})
 
-    def at_commit(self, write: Callable[[Session], None]) -> None:
+    def at_commit(self, write: GroupWrite) -> None:
         """Have ``write`` run in the group's transaction at its commit, once however often it
         is given (a group is opened for it): writes many units would each make, in one
         statement for the group and no savepoint. Its failure is the commit's."""

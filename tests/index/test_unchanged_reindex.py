@@ -9,6 +9,7 @@ import itertools
 import random
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -86,6 +87,21 @@ async def _index(sessions: sessionmaker[Session]) -> None:
     assert stats.errors == 0
 
 
+class _Indexed(NamedTuple):
+    images: dict[str, str]  # repository → its image
+    engine: Engine
+    sessions: sessionmaker[Session]
+    before: dict[str, datetime | None]  # repository → indexed at
+
+
+async def _indexed_once(host: str, rng: random.Random, engine: Engine) -> _Indexed:
+    """The repositories pushed to ``host`` and indexed once into ``engine``'s catalog."""
+    images = await _push(host, rng)
+    sessions = session_factory(engine)
+    await _index(sessions)
+    return _Indexed(images, engine, sessions, _indexed(sessions))
+
+
 @pytest.fixture
 def one_group(monkeypatch: pytest.MonkeyPatch) -> None:
     """The crawl's repositories in one group (a slow machine would commit between them)."""
@@ -103,11 +119,9 @@ async def test_unchanged_repositories_take_a_statement_of_a_kind_together(
     request: pytest.FixtureRequest,
     rng: random.Random,
 ) -> None:
-    images = await _push(fresh_registry.host, rng)
-    engine = _catalog(kind, tmp_path, request, fresh_registry.host)
-    sessions = session_factory(engine)
-    await _index(sessions)
-    before = _indexed(sessions)
+    images, engine, sessions, before = await _indexed_once(
+        fresh_registry.host, rng, _catalog(kind, tmp_path, request, fresh_registry.host)
+    )
     seen = {repository: _seen(sessions, images[repository]) for repository in REPOSITORIES}
 
     with recorded_statements(engine) as statements:
@@ -141,11 +155,9 @@ async def test_a_tag_moved_among_unchanged_repositories_is_recorded(
     request: pytest.FixtureRequest,
     rng: random.Random,
 ) -> None:
-    images = await _push(fresh_registry.host, rng)
-    engine = _catalog(kind, tmp_path, request, fresh_registry.host)
-    sessions = session_factory(engine)
-    await _index(sessions)
-    before = _indexed(sessions)
+    images, engine, sessions, before = await _indexed_once(
+        fresh_registry.host, rng, _catalog(kind, tmp_path, request, fresh_registry.host)
+    )
     moved = build_image(rng, layers=1, layer_size=512)
     async with RegistryClient(fresh_registry.host) as client:
         await push_built(client, "b/app", moved, "v1")

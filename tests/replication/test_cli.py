@@ -182,13 +182,18 @@ ONCE_NEVER = (
 )
 
 
+def _once(pair: Pair) -> tuple[dict[str, str], list[str]]:
+    """``replicate once`` from the pair's source to its destination: environment, arguments."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XREGISTRY_")}
+    args = ["replicate", "once", "--from", pair.source_proxy.host]
+    return env, [*args, "--to", f"{pair.destination_proxy.host}/mirror", "--output", "json"]
+
+
 async def test_replicate_once_imports_only_what_a_copy_needs(
     pair: Pair, rng: random.Random, tmp_path: Path
 ) -> None:
     await seed(pair, rng)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XREGISTRY_")}
-    args = ["replicate", "once", "--from", pair.source_proxy.host]
-    args += ["--to", f"{pair.destination_proxy.host}/mirror", "--output", "json"]
+    env, args = _once(pair)
 
     modules = await asyncio.to_thread(imported, tmp_path, args, env)
 
@@ -203,9 +208,7 @@ async def test_a_no_change_resync_imports_no_upload_code(
 ) -> None:
     """Blob uploads are imported by the first one: a re-sync that writes nothing goes without."""
     await seed(pair, rng)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XREGISTRY_")}
-    args = ["replicate", "once", "--from", pair.source_proxy.host]
-    args += ["--to", f"{pair.destination_proxy.host}/mirror", "--output", "json"]
+    env, args = _once(pair)
 
     copying = await asyncio.to_thread(imported, tmp_path, args, env)
     unchanged, done = await asyncio.to_thread(probe, tmp_path, args, env)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import Connection, Engine, event, func, insert, select, text
+from sqlalchemy import Engine, event, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.index._writer import WriterThread
-from catalog.store.grouped import AfterUnit, GroupFailed, GroupTransaction
+from catalog.store.grouped import GroupFailed, GroupTransaction, GroupWrite
 from catalog.store.schema import registries
 from tests.harness.statements import recorded_statements
 
@@ -61,9 +61,9 @@ def test_a_failing_unit_is_rolled_back_alone(
     assert _names(engine) == {"one", "three"}
 
 
-def _add_after(name: str) -> AfterUnit:
-    def write(connection: Connection) -> None:
-        connection.execute(insert(registries).values(name=name, host=f"{name}.test"))
+def _add_after(name: str) -> GroupWrite:
+    def write(session: Session) -> None:
+        session.execute(insert(registries).values(name=name, host=f"{name}.test"))
 
     return write
 
