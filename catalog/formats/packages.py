@@ -5,7 +5,7 @@ from __future__ import annotations
 from packageurl import PackageURL
 
 from catalog.formats.records import PackageRecord
-from catalog.memo import ShortKeyCache
+from catalog.memo import short_key_cache
 
 # SPDX writes these where a value is unknown or absent; they are not licenses or suppliers.
 NOT_A_VALUE = frozenset({"NOASSERTION", "NONE", ""})
@@ -50,4 +50,4 @@ def _parse(text: str) -> tuple[str, str | None, str | None, str | None, str | No
 
 
 # Parsing is most of an SBOM's decoding cost, and images share most of their packages.
-_parsed = ShortKeyCache(_parse, most=65536, longest=256)
+_parsed, _parsed_cache = short_key_cache(_parse, most=65536, longest=256)

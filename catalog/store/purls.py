@@ -5,7 +5,7 @@ from __future__ import annotations
 from packageurl import PackageURL
 
 from catalog.errors import InvalidArgument
-from catalog.memo import ShortKeyCache
+from catalog.memo import short_key_cache
 
 
 def parse_purl(text: str) -> PackageURL:
@@ -28,4 +28,4 @@ def _base_of(purl: str) -> str | None:
 
 
 # The base of a purl string, None when it does not parse (cached: images share packages).
-base_of = ShortKeyCache(_base_of, most=65536, longest=256)
+base_of, base_cache = short_key_cache(_base_of, most=65536, longest=256)

@@ -19,7 +19,7 @@ from catalog.errors import FormatError
 from catalog.formats.failures import decoder_failure
 from catalog.formats.records import SbomRecord
 from catalog.formats.sbom import decode_sbom, decode_sbom_statement
-from catalog.memo import ShortKeyCache
+from catalog.memo import short_key_cache
 from catalog.store.package_keys import row_keys
 from catalog.store.purls import base_of
 
@@ -159,7 +159,7 @@ def _json_list(licenses: tuple[str, ...]) -> str:
 # As SQLAlchemy's JSON type writes it (``json.dumps``), on SQLite and PostgreSQL. Cached:
 # ``json.dumps`` costs more than the rest of a package row, and packages share few license sets
 # (sets of at most 256 characters: ~1 MiB held in all).
-_licenses_json = ShortKeyCache(
+_licenses_json, _licenses_cache = short_key_cache(
     _json_list, most=4096, longest=256, size=lambda licenses: sum(map(len, licenses))
 )
 

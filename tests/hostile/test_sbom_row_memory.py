@@ -19,7 +19,7 @@ def _sbom(licenses: list[tuple[str, ...]]) -> SbomRecord:
 
 
 def test_long_licence_sets_are_not_kept() -> None:
-    cache = sbom_rows._licenses_json.cached
+    cache = sbom_rows._licenses_cache
     cache.cache_clear()
     long_sets: list[tuple[str, ...]] = [(f"{i}-" + "L" * 60_000,) for i in range(200)]
     rows = list(sbom_rows.package_rows(_sbom(long_sets), COLUMNS))

@@ -1,10 +1,10 @@
-"""catalog.memo: IdentityMemo kept per object, never per equal value, and bounded; ShortKeyCache
+"""catalog.memo: IdentityMemo kept per object, never per equal value, and bounded; short_key_cache
 keeping short keys only, the SBOM decoder's purls among them."""
 
 from __future__ import annotations
 
 from catalog.formats import packages
-from catalog.memo import IdentityMemo, ShortKeyCache
+from catalog.memo import IdentityMemo, short_key_cache
 from catalog.trust.policy.facts import Decision
 
 
@@ -45,18 +45,18 @@ def test_a_short_key_cache_keeps_short_keys_only() -> None:
         calls.append(key)
         return "+".join(key)
 
-    cache = ShortKeyCache(joined, most=8, longest=6, size=lambda key: sum(map(len, key)))
+    cache, kept = short_key_cache(joined, most=8, longest=6, size=lambda key: sum(map(len, key)))
     assert cache(("ab", "cd")) == cache(("ab", "cd")) == "ab+cd"  # 4 characters: kept
     assert cache(("abcd", "efg")) == cache(("abcd", "efg")) == "abcd+efg"  # 7: worked out twice
     assert calls == [("ab", "cd"), ("abcd", "efg"), ("abcd", "efg")]
-    assert cache.cached.cache_info().currsize == 1
+    assert kept.cache_info().currsize == 1
 
 
 def test_the_sbom_decoders_purls_are_parsed_whatever_their_length_and_kept_when_short() -> None:
     long = "pkg:npm/" + "a" * 70_000 + "@1.0.0"
-    before = packages._parsed.cached.cache_info().currsize
+    before = packages._parsed_cache.cache_info().currsize
     assert packages.package(long, None, None, (), None, None).name == "a" * 70_000
-    assert packages._parsed.cached.cache_info().currsize == before
+    assert packages._parsed_cache.cache_info().currsize == before
     short = "pkg:npm/test-memo-short-purl@2.0.0"  # in no other test
     assert packages.package(short, None, None, (), None, None).version == "2.0.0"
-    assert packages._parsed.cached.cache_info().currsize == before + 1
+    assert packages._parsed_cache.cache_info().currsize == before + 1
