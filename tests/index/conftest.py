@@ -14,6 +14,7 @@ from catalog.oci.client import RegistryClient
 from catalog.oci.copy import copy_manifest, copy_tag
 from catalog.oci.layout import LayoutRepository
 from catalog.oci.repository import RemoteRepository
+from catalog.store.grouped import GroupTransaction
 from tests.harness.faultproxy import FaultProxy, run_proxy
 from tests.harness.images import build_artifact, build_image
 from tests.harness.registry import RunningRegistry, run_registry
@@ -27,6 +28,15 @@ SLSA_BUILDER = (
 SLSA_SOURCE = "https://github.com/slsa-framework/example-package"
 SPDX_PURL = "pkg:deb/debian/package-2@2.0.1"
 CDX_PURL = "pkg:rpm/centos/openssl-libs@1.0.2k-16.el7?arch=x86_64&epoch=1&distro=centos-7.6.1810"
+
+
+@pytest.fixture
+def one_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crawl's repositories recorded in one group, committed at its end: a slow machine
+    would otherwise commit between two of them (a group is due after a second)."""
+    monkeypatch.setattr(
+        GroupTransaction.__init__, "__kwdefaults__", {"units": 64, "seconds": 3600.0}
+    )
 
 
 @dataclass

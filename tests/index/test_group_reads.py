@@ -16,7 +16,6 @@ from catalog.app.catalog_service import CatalogService
 from catalog.index.run import index_registry
 from catalog.oci.client import RegistryClient
 from catalog.store.db import make_engine, session_factory, upgrade
-from catalog.store.grouped import GroupTransaction
 from catalog.store.models import IndexErrorRecord, Sbom, UndecodableDocument
 from catalog.store.registries import RegistrySpec
 from tests.harness.faultproxy import FaultProxy
@@ -28,12 +27,9 @@ from tests.signing import signature_tag
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+@pytest.mark.usefixtures("one_group")
 async def test_a_repository_sees_what_the_one_before_recorded_in_the_open_group(
-    proxied: FaultProxy,
-    tmp_path: Path,
-    kind: str,
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
+    proxied: FaultProxy, tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
     rng = random.Random("group-reads")
     subject = build_image(rng, layers=1, layer_size=512)
@@ -55,11 +51,7 @@ async def test_a_repository_sees_what_the_one_before_recorded_in_the_open_group(
     catalog.add_registry(RegistrySpec("r", proxied.host))
 
     # One repository at a time: the second's reads queue behind the first's recording, in
-    # the writer's group, not committed before the crawl's end (a slow machine could pass a
-    # second between them, and the second repository would read the first's committed).
-    monkeypatch.setattr(
-        GroupTransaction.__init__, "__kwdefaults__", {"units": 64, "seconds": 3600.0}
-    )
+    # the writer's group, not committed before the crawl's end (``one_group``).
     stats = await index_registry(sessions, "r", catalog.secrets, concurrency=1)
 
     assert gets_of(proxied, sbom) == 2  # its manifest and its layer, for "a/app" alone

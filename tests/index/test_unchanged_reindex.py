@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -21,7 +22,6 @@ from catalog.index.run import index_registry
 from catalog.oci.client import RegistryClient
 from catalog.store import queries
 from catalog.store.db import make_engine, session_factory, upgrade
-from catalog.store.grouped import GroupTransaction
 from catalog.store.models import Repository
 from catalog.store.registries import RegistrySpec
 from tests.harness.images import build_artifact, build_image
@@ -88,40 +88,36 @@ async def _index(sessions: sessionmaker[Session]) -> None:
 
 
 class _Indexed(NamedTuple):
+    host: str  # the registry's
     images: dict[str, str]  # repository → its image
     engine: Engine
     sessions: sessionmaker[Session]
     before: dict[str, datetime | None]  # repository → indexed at
 
 
-async def _indexed_once(host: str, rng: random.Random, engine: Engine) -> _Indexed:
-    """The repositories pushed to ``host`` and indexed once into ``engine``'s catalog."""
-    images = await _push(host, rng)
-    sessions = session_factory(engine)
-    await _index(sessions)
-    return _Indexed(images, engine, sessions, _indexed(sessions))
-
-
-@pytest.fixture
-def one_group(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The crawl's repositories in one group (a slow machine would commit between them)."""
-    monkeypatch.setattr(
-        GroupTransaction.__init__, "__kwdefaults__", {"units": 64, "seconds": 3600.0}
-    )
-
-
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-@pytest.mark.usefixtures("one_group")
-async def test_unchanged_repositories_take_a_statement_of_a_kind_together(
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def indexed(
     fresh_registry: RunningRegistry,
     tmp_path: Path,
-    kind: str,
     request: pytest.FixtureRequest,
     rng: random.Random,
+) -> AsyncIterator[_Indexed]:
+    """The repositories pushed to a registry of the test's own and indexed once, in a catalog
+    on each database."""
+    host = fresh_registry.host
+    images = await _push(host, rng)
+    engine = _catalog(request.param, tmp_path, request, host)
+    sessions = session_factory(engine)
+    await _index(sessions)
+    yield _Indexed(host, images, engine, sessions, _indexed(sessions))
+    engine.dispose()
+
+
+@pytest.mark.usefixtures("one_group")
+async def test_unchanged_repositories_take_a_statement_of_a_kind_together(
+    indexed: _Indexed,
 ) -> None:
-    images, engine, sessions, before = await _indexed_once(
-        fresh_registry.host, rng, _catalog(kind, tmp_path, request, fresh_registry.host)
-    )
+    _, images, engine, sessions, before = indexed
     seen = {repository: _seen(sessions, images[repository]) for repository in REPOSITORIES}
 
     with recorded_statements(engine) as statements:
@@ -135,7 +131,7 @@ async def test_unchanged_repositories_take_a_statement_of_a_kind_together(
     assert count("SAVEPOINT") == 0
     assert count("UPDATE repositories") == 1
     assert count("UPDATE manifest_locations") == 1
-    reachable = "WITH RECURSIVE found" if kind == "sqlite" else "WITH first"
+    reachable = "WITH RECURSIVE found" if engine.dialect.name == "sqlite" else "WITH first"
     assert count(reachable) == 1
     # And what they record is as before: every repository indexed now, its image seen now.
     _indexed_since(sessions, before)
@@ -143,23 +139,15 @@ async def test_unchanged_repositories_take_a_statement_of_a_kind_together(
         last_seen, gone = _seen(sessions, images[repository])[repository]
         assert last_seen > seen[repository][repository][0]
         assert not gone
-    engine.dispose()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 @pytest.mark.usefixtures("one_group")
 async def test_a_tag_moved_among_unchanged_repositories_is_recorded(
-    fresh_registry: RunningRegistry,
-    tmp_path: Path,
-    kind: str,
-    request: pytest.FixtureRequest,
-    rng: random.Random,
+    indexed: _Indexed, rng: random.Random
 ) -> None:
-    images, engine, sessions, before = await _indexed_once(
-        fresh_registry.host, rng, _catalog(kind, tmp_path, request, fresh_registry.host)
-    )
+    host, images, engine, sessions, before = indexed
     moved = build_image(rng, layers=1, layer_size=512)
-    async with RegistryClient(fresh_registry.host) as client:
+    async with RegistryClient(host) as client:
         await push_built(client, "b/app", moved, "v1")
 
     with recorded_statements(engine) as statements:
@@ -181,4 +169,3 @@ async def test_a_tag_moved_among_unchanged_repositories_is_recorded(
     _indexed_since(sessions, before)
     for repository in ("a/app", "c/app"):
         assert _seen(sessions, images[repository])[repository][1] is False
-    engine.dispose()
