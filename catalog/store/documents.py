@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from catalog.errors import FormatError
 from catalog.formats.records import ProvenanceRecord, SignatureRecord, StatementRecord
-from catalog.store import content, sbom_rows
-from catalog.store.content import chunks, insert_ids
+from catalog.store import sbom_rows
+from catalog.store.content import among, chunks, insert_ids
 from catalog.store.grouped import GroupWrite
 from catalog.store.models import (
     Attestation,
@@ -161,7 +161,7 @@ def _recorded(
     undecodable = table_of(UndecodableDocument).c
     for chunk in chunks(sorted(set(attachment_digests))):
         asked = [
-            select(column, null().label("reason")).where(content.among(session, column, chunk))
+            select(column, null().label("reason")).where(among(session, column, chunk))
             for column in (
                 table_of(table).c.attachment_digest for table in (Signature, Attestation, Sbom)
             )
@@ -169,7 +169,7 @@ def _recorded(
         if refused:
             asked.append(
                 select(undecodable.digest, undecodable.reason).where(
-                    content.among(session, undecodable.digest, chunk)
+                    among(session, undecodable.digest, chunk)
                 )
             )
         for digest, reason in session.execute(union_all(*asked)):
