@@ -243,7 +243,7 @@ def _ends(pid: int, within: float) -> bool:
         try:
             if stat.read_text().rpartition(")")[2].split()[0] in ("Z", "X"):
                 return True
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped between open and read
             return True
         time.sleep(0.05)
     return False
