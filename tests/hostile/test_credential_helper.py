@@ -14,6 +14,7 @@ import pytest
 from catalog.oci._bounded_run import run_bounded
 from catalog.oci.credentials import run_credential_helper
 from catalog.oci.errors import AuthError
+from tests.harness.processes import ended
 
 SECRET = "hunter2-the-secret-value"
 
@@ -121,19 +122,11 @@ def test_a_hostile_answer_is_refused_in_one_line(
     )
 
 
-def _ended(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in ("Z", "X")  # ended, not yet reaped by whoever adopted it
-
-
 def _left_behind(pidfile: Path) -> int:
     """The pid of the process the helper started; ended within 5 s (it was killed) or 0."""
     pid = int(pidfile.read_text())
     deadline = time.monotonic() + 5
-    while not _ended(pid):
+    while not ended(pid):
         if time.monotonic() > deadline:
             os.kill(pid, 9)  # the test's own cleaning up
             return pid

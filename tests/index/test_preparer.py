@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import sys
-import time
 import types
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from catalog.store.models import Sbom, SbomPackage
 from catalog.store.registries import RegistrySpec
 from catalog.store.sbom_rows import PreparedSbom
 from tests.harness.images import Blob, BuiltManifest, build_artifact, build_image
+from tests.harness.processes import ends_within
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
 
@@ -225,7 +225,7 @@ async def test_a_worker_that_hangs_is_killed_and_its_sboms_go_to_the_thread(
         assert preparer.in_processes == 0
         for doc, expected in docs:
             assert doc.prepared == expected
-        assert await asyncio.to_thread(_ends, pid, 30)  # killed, not left stopped
+        assert await asyncio.to_thread(ends_within, pid, 30)  # killed, not left stopped
         (late, expected), *_ = _docs(1, 10)
         await preparer.prepare(late, _BUDGET)
         assert late.prepared == expected
@@ -233,20 +233,6 @@ async def test_a_worker_that_hangs_is_killed_and_its_sboms_go_to_the_thread(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         await preparer.close()
-
-
-def _ends(pid: int, within: float) -> bool:
-    """Whether process ``pid`` ends (gone, or a zombie) within ``within`` seconds."""
-    stat = Path(f"/proc/{pid}/stat")
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if stat.read_text().rpartition(")")[2].split()[0] in ("Z", "X"):
-                return True
-        except (FileNotFoundError, ProcessLookupError):  # reaped between open and read
-            return True
-        time.sleep(0.05)
-    return False
 
 
 async def test_a_pool_that_cannot_be_made_leaves_the_sboms_to_the_thread(
