@@ -445,7 +445,12 @@ async def index_runs(
     floor = len(tags) / head_rate
     # What any re-index must also read: each repository's tag list.
     floor_lists = floor + len(repositories) / list_rate
-    print(f"database: {engine.dialect.name}")
+    driver = ""
+    if server_pid is not None:  # psycopg's C implementation halves the writer's CPU
+        import psycopg
+
+        driver = f" (psycopg's {psycopg.pq.__impl__} implementation)"
+    print(f"database: {engine.dialect.name}{driver}")
     print(
         f"registry raw manifest GETs: {get_rate:.0f}/s, HEADs: {head_rate:.0f}/s"
         f"  (a full index needs ~{REQUESTS_PER_IMAGE} requests per image);"
