@@ -13,6 +13,7 @@ from catalog import logs
 from catalog.app.config import ServeConfig, load_config, with_database_from
 from catalog.cli.errors import reports_errors
 from catalog.cli.log_options import given_log_options
+from catalog.cli.output import echo_json, output_option
 from catalog.errors import InvalidArgument
 
 
@@ -25,14 +26,26 @@ from catalog.errors import InvalidArgument
     "schedules, trust, replication rules.",
 )
 @click.option("--listen", help="Override the listen address, e.g. 0.0.0.0:50051.")
+@click.option(
+    "--migrate-only",
+    is_flag=True,
+    help="Bring the database's schema up to date (what serve does at start), print the "
+    "revisions it was at and is at, and exit: before a rollout, in an init container, which no "
+    "probe stops however long a migration takes (docs/deploy.md).",
+)
+@output_option
 @reports_errors
-def serve_command(config_file: Path | None, listen: str | None) -> None:
+def serve_command(
+    config_file: Path | None, listen: str | None, migrate_only: bool, output: str
+) -> None:
     """Run the xregistry gRPC services (CatalogService, GateService, ReplicationService,
     AuditService, health, reflection), index registries on their schedules, and work on
     replication runs.
 
     Any number of `serve` processes may share one PostgreSQL database: each scheduled
-    replication run is created once, and each of its images is copied by one of them.
+    replication run is created once, and each of its images is copied by one of them. At
+    start each brings the schema up to date (they take turns); `--migrate-only` does that
+    alone, on the same database (the file's, or $XREGISTRY_DATABASE_URL), and exits.
 
     \b
     Configuration (all keys optional):
@@ -77,6 +90,12 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
     if root.get_parameter_source("server") is ParameterSource.COMMANDLINE:
         # $XREGISTRY_SERVER is a client's setting and may well be in a server's environment.
         raise InvalidArgument("serve is the server: --server names one to talk to (see --listen)")
+    if root.get_parameter_source("database") is ParameterSource.COMMANDLINE:
+        # Ignored, it would have left serve (and a migration) on another database unsaid.
+        raise InvalidArgument(
+            "serve takes its database from --config's `database:` or $XREGISTRY_DATABASE_URL,"
+            " not --database"
+        )
     from catalog.daemon import serve
 
     config = load_config(config_file) if config_file else ServeConfig()
@@ -85,4 +104,20 @@ def serve_command(config_file: Path | None, listen: str | None) -> None:
         config = config.model_copy(update={"listen": listen})
     level, form = given_log_options(click.get_current_context())
     logs.configure(level or config.log.level, form or config.log.format)
+    if migrate_only:
+        _migrate(config, output)
+        return
     asyncio.run(serve(config))
+
+
+def _migrate(config: ServeConfig, output: str) -> None:
+    from catalog.daemon import migrate
+    from catalog.store.db import HEAD_REVISION
+
+    before = sorted(migrate(config))
+    if output == "json":
+        echo_json({"schema": HEAD_REVISION, "was": before})
+    elif before == [HEAD_REVISION]:
+        click.echo(f"database schema {HEAD_REVISION}: up to date")
+    else:
+        click.echo(f"database schema {HEAD_REVISION}: migrated from {', '.join(before) or 'none'}")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from catalog import logs, metrics
@@ -59,6 +60,26 @@ def page_tokens() -> PageTokens:
     return PageTokens(key.encode()) if key else PageTokens.random()
 
 
+def open_database(database: str) -> tuple[Engine, set[str]]:
+    """The server's database, its schema brought up to date first (replicas starting together
+    take turns), and the revisions it was at; one line, not a driver's traceback, when it
+    cannot be reached."""
+    engine = make_engine(database)
+    try:
+        return engine, upgrade(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        raise CatalogUnreachable(database_problem(exc)) from None
+
+
+def migrate(config: ServeConfig) -> set[str]:
+    """``serve --migrate-only``: what the server does to its database at start, alone; returns
+    the revisions the schema was at."""
+    engine, before = open_database(config.database)
+    engine.dispose()
+    return before
+
+
 class Server:
     """Everything ``serve`` runs, startable and stoppable from tests as from the CLI."""
 
@@ -73,11 +94,7 @@ class Server:
         # One per process: the listeners share its OIDC keys and verified tokens.
         self.access = Access(config.auth)
         self.metrics = MetricsExport(config, self.access)
-        self.engine = make_engine(config.database)
-        try:
-            upgrade(self.engine)
-        except OperationalError as exc:  # one line, not a driver's traceback
-            raise CatalogUnreachable(database_problem(exc)) from None
+        self.engine, _ = open_database(config.database)
         self.sessions = session_factory(self.engine)
         with self.sessions.begin() as session, acting_as(SERVER):
             exclusive(session.connection())  # replicas starting together apply them in turn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ from catalog.errors import ConfigError, FailedPrecondition
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///xregistry.db"
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
@@ -115,20 +118,32 @@ def current_revisions(connection: Connection) -> set[str]:
     return {row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (the only way the schema changes). The writer lock is
-    taken only when there is something to do: a command must not wait on a long write."""
+def upgrade(engine: Engine, revision: str = "head") -> set[str]:
+    """Bring the schema to ``revision`` (the only way the schema changes); returns the
+    revisions it was at (empty: a new database). The writer lock is taken only when there is
+    something to do: a command must not wait on a long write."""
     if revision == "head":
         with engine.connect() as connection:  # read-only: no writer lock
-            if current_revisions(connection) == {HEAD_REVISION}:
-                return
+            found = current_revisions(connection)
+            if found == {HEAD_REVISION}:
+                return found
     from alembic import command
 
     config = alembic_config(engine)
     with engine.begin() as connection:
         exclusive(connection)
+        found = current_revisions(connection)  # another replica may have migrated meanwhile
+        target = HEAD_REVISION if revision == "head" else revision
+        if found != {target}:
+            # Said before it starts: a migration of a large catalog takes minutes.
+            log.info("migrating the database schema from %s to %s", _shown(found), target)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+    return found
+
+
+def _shown(revisions: set[str]) -> str:
+    return ", ".join(sorted(revisions)) or "none (a new database)"
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -3,36 +3,16 @@ Secret); set but empty is refused; the URL's password never reaches an error lin
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from catalog.app.config import ServeConfig, load_config, with_database_from
 from catalog.errors import ConfigError
+from tests.daemon.serving import serve
 
 PASSWORD = "s3cret-Pw-for-the-test"
-
-
-def serve(tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
-    config = tmp_path / "xregistry.yaml"
-    config.write_text(f"database: sqlite:///{tmp_path / 'from-config.db'}\nlisten: 127.0.0.1:0\n")
-    env = {**os.environ, "XREGISTRY_DATABASE_URL": url}
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "catalog.cli.main", "serve", "--config", str(config)],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"serve did not stop: {exc.stderr!r}")
 
 
 def test_the_variable_overrides_the_file(tmp_path: Path) -> None:
