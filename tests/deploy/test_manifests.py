@@ -268,6 +268,19 @@ def test_the_server_runs_the_image_entrypoint_with_the_mounted_config(rendered: 
     assert pod["securityContext"]["fsGroup"] == UID
 
 
+def test_an_init_container_migrates_the_servers_database_first(rendered: Rendered) -> None:
+    """No probe stops a long migration there (docs/deploy.md, "Upgrades")."""
+    pod = server(rendered)["spec"]["template"]["spec"]
+    container = server_container(rendered)
+    [init] = pod["initContainers"]
+    assert init["image"] == container["image"]
+    assert init["args"] == [*container["args"], "--migrate-only"]
+    database = {e["name"]: e for e in init["env"]}["XREGISTRY_DATABASE_URL"]
+    assert database == {e["name"]: e for e in container["env"]}["XREGISTRY_DATABASE_URL"]
+    [config] = [m for m in init["volumeMounts"] if m["mountPath"] == CONFIG_PATH]
+    assert config == mount(rendered, CONFIG_PATH)
+
+
 def test_the_server_writes_only_to_scratch_volumes(rendered: Rendered) -> None:
     for path in (DATA_DIR, "/tmp"):
         found = mount(rendered, path)
