@@ -16,7 +16,7 @@
    through ``queries.search_packages`` beside the same look-up as raw SQL.
 
 Run: ``.venv/bin/python -m bench.index [--repos 200] [--tags 10] [--packages 200] [--rows 1000000]
-[--database sqlite|postgresql]``
+[--database sqlite|postgresql] [--sbom spdx|cyclonedx]``
 Needs Debian's ``docker-registry`` and ``postgresql``.
 """
 
@@ -58,8 +58,21 @@ from tests.signing import push_signature
 LAYER = os.urandom(4096)
 
 
-def spdx(packages: int, seed: int) -> bytes:
+def _packages(packages: int, seed: int) -> list[tuple[str, str, str]]:
+    """(name, version, purl) of an image's packages: random names and versions, purls shared
+    by every image (as an ecosystem's packages repeat across images)."""
     rng = random.Random(seed)
+    return [
+        (
+            f"lib{rng.randrange(5000)}",
+            f"1.{rng.randrange(30)}.{rng.randrange(10)}",
+            f"pkg:npm/lib{i % 5000}@1.{i % 30}.{i % 10}",
+        )
+        for i in range(packages)
+    ]
+
+
+def spdx(packages: int, seed: int) -> bytes:
     doc = {
         "spdxVersion": "SPDX-2.3",
         "SPDXID": "SPDXRef-DOCUMENT",
@@ -68,21 +81,52 @@ def spdx(packages: int, seed: int) -> bytes:
         "packages": [
             {
                 "SPDXID": f"SPDXRef-Package-{i}",
-                "name": f"lib{rng.randrange(5000)}",
-                "versionInfo": f"1.{rng.randrange(30)}.{rng.randrange(10)}",
+                "name": name,
+                "versionInfo": version,
                 "licenseConcluded": "MIT",
                 "externalRefs": [
                     {
                         "referenceCategory": "PACKAGE-MANAGER",
                         "referenceType": "purl",
-                        "referenceLocator": f"pkg:npm/lib{i % 5000}@1.{i % 30}.{i % 10}",
+                        "referenceLocator": purl,
                     }
                 ],
             }
-            for i in range(packages)
+            for i, (name, version, purl) in enumerate(_packages(packages, seed))
         ],
     }
     return json.dumps(doc).encode()
+
+
+def cyclonedx(packages: int, seed: int) -> bytes:
+    """The same packages as :func:`spdx`'s, as CycloneDX 1.5 components."""
+    doc = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "version": 1,
+        "metadata": {
+            "tools": {"components": [{"type": "application", "name": "bench", "version": "1"}]},
+            "component": {"type": "container", "name": f"image-{seed}"},
+        },
+        "components": [
+            {
+                "bom-ref": purl,
+                "type": "library",
+                "name": name,
+                "version": version,
+                "licenses": [{"license": {"id": "MIT"}}],
+                "purl": purl,
+            }
+            for name, version, purl in _packages(packages, seed)
+        ],
+    }
+    return json.dumps(doc).encode()
+
+
+SBOMS = {
+    "spdx": (spdx, "application/spdx+json"),
+    "cyclonedx": (cyclonedx, "application/vnd.cyclonedx+json"),
+}
 
 
 def image(n: int) -> BuiltManifest:
@@ -109,14 +153,14 @@ def image(n: int) -> BuiltManifest:
     )
 
 
-def sbom_referrer(subject: BuiltManifest, payload: bytes) -> BuiltManifest:
+def sbom_referrer(subject: BuiltManifest, payload: bytes, media_type: str) -> BuiltManifest:
     from tests.harness.images import build_artifact
 
-    return build_artifact(subject, "application/spdx+json", payload, "application/spdx+json")
+    return build_artifact(subject, media_type, payload, media_type)
 
 
 async def seed(
-    host: str, repos: int, tags: int, packages: int
+    host: str, repos: int, tags: int, packages: int, sbom_format: str = "spdx"
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """The images pushed, as (repository, tag), and the paths of their SBOM blobs."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -128,7 +172,8 @@ async def seed(
         async def one(r: int, t: int) -> None:
             repo, tag = f"bench/r{r:03d}", f"v{t}"
             built = image(r * 1000 + t)
-            sbom = sbom_referrer(built, spdx(packages, r * 1000 + t))
+            make, media_type = SBOMS[sbom_format]
+            sbom = sbom_referrer(built, make(packages, r * 1000 + t), media_type)
             async with limit:
                 await push_built(client, repo, built, tag)
                 await push_signature(client, repo, built.digest, key)
@@ -385,7 +430,7 @@ def server_cpu_of(pid: int | None) -> float:
 
 async def index_bench(args: argparse.Namespace, workdir: Path) -> None:
     with run_registry(workdir, extra={"log": {"level": "error"}}) as reg:
-        refs, blobs = await seed(reg.host, args.repos, args.tags, args.packages)
+        refs, blobs = await seed(reg.host, args.repos, args.tags, args.packages, args.sbom)
         registry_pid = reg.process.pid
         if args.database == "postgresql":
             with run_postgres(workdir) as pg:
@@ -518,6 +563,7 @@ def main() -> None:
     parser.add_argument("--repos", type=int, default=200)
     parser.add_argument("--tags", type=int, default=10)
     parser.add_argument("--packages", type=int, default=200)
+    parser.add_argument("--sbom", choices=sorted(SBOMS), default="spdx", help="the SBOMs' format")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--skip-index", action="store_true")

@@ -34,40 +34,130 @@ def metadata(
 
 
 def components(
-    reader: Reader, path: str, limits: SbomLimits, nesting: int = 1
+    reader: Reader, event: Event, path: str, limits: SbomLimits
 ) -> Iterator[PackageRecord]:
-    """Every component of the ``components`` array just opened, nested ones included.
+    """Every component of the ``components`` array ``event`` opened, nested ones included.
 
     A component is yielded after its children: its own fields may follow its ``components``.
     """
+    nodes = reader.node(event) if reader.plain() else None
+    if nodes is None:
+        yield from _elements(reader, path, limits, 1)
+        return
+    # A parsed, plain document: each top-level component, its nested ones with it, read straight
+    # from its node; one that is not what the reads take goes to them (to be refused where and
+    # as they do). ~45% of a 200-component SBOM's decoding, as SPDX's packages.
+    for index, node in enumerate(nodes):
+        found: list[PackageRecord] = []
+        if _parsed(found, node, limits, 1):
+            yield from found
+        else:
+            yield from _component(reader, reader.event(node), f"{path}[{index}]", limits, 1)
+
+
+def _elements(
+    reader: Reader, path: str, limits: SbomLimits, nesting: int
+) -> Iterator[PackageRecord]:
     for event, item_path in reader.elements(path):
-        if nesting > limits.max_component_nesting:
-            reader.fail(item_path, f"components nested deeper than {limits.max_component_nesting}")
-        reader.expect_object(event, item_path)
-        text: dict[str, str | None] = {}
-        licenses: tuple[str, ...] = ()
-        supplier = None
-        for key, value in reader.fields(item_path):
-            if key not in _WANTED or value[0] == "null":
-                # The hot path: most of a component is skipped; a syntax error in it is
-                # reported at the component, which is close enough.
-                reader.skip(value, item_path)
+        yield from _component(reader, event, item_path, limits, nesting)
+
+
+def _component(
+    reader: Reader, event: Event, item_path: str, limits: SbomLimits, nesting: int
+) -> Iterator[PackageRecord]:
+    if nesting > limits.max_component_nesting:
+        reader.fail(item_path, f"components nested deeper than {limits.max_component_nesting}")
+    reader.expect_object(event, item_path)
+    text: dict[str, str | None] = {}
+    licenses: tuple[str, ...] = ()
+    supplier = None
+    for key, value in reader.fields(item_path):
+        if key not in _WANTED or value[0] == "null":
+            # The hot path: most of a component is skipped; a syntax error in it is reported
+            # at the component, which is close enough.
+            reader.skip(value, item_path)
+            continue
+        key_path = f"{item_path}.{key}"
+        if key in _TEXT_FIELDS:
+            text[key] = reader.text(value, key_path, max_len=limits.max_text)
+        elif key == "licenses":
+            licenses = _licenses(reader.value(value, key_path), key_path, limits)
+        elif key == "supplier":
+            entity = j.as_object(reader.value(value, key_path), key_path)
+            supplier = j.opt_str(entity, "name", key_path, max_len=limits.max_text)
+        else:
+            reader.expect_array(value, key_path)
+            yield from _elements(reader, key_path, limits, nesting + 1)
+    get = text.get
+    yield package(
+        get("purl"), get("name"), get("version"), licenses, supplier, get("type"), get("group")
+    )
+
+
+def _parsed(found: list[PackageRecord], node: Any, limits: SbomLimits, nesting: int) -> bool:
+    """What ``_component`` yields for a component of a parsed, plain document (no string with a
+    NUL or a surrogate), added to ``found``, children first; ``False`` when anything in it is
+    not what ``_component`` takes (a non-string, an over-long string, an odd licence, too deep),
+    for ``_component`` to refuse it. Runs once per component of every small CycloneDX SBOM."""
+    if nesting > limits.max_component_nesting or type(node) is not dict:
+        return False
+    get, max_text = node.get, limits.max_text
+    purl, name, version, kind, group = (
+        get("purl"),
+        get("name"),
+        get("version"),
+        get("type"),
+        get("group"),
+    )
+    for value in (purl, name, version, kind, group):  # _TEXT_FIELDS
+        if value is not None and (type(value) is not str or len(value) > max_text):
+            return False
+    licenses: tuple[str, ...] = ()
+    if (listed := get("licenses")) is not None:
+        if (read := _parsed_licenses(listed, limits)) is None:
+            return False
+        licenses = read
+    supplier = get("supplier")
+    if supplier is not None:
+        if type(supplier) is not dict:
+            return False
+        supplier = supplier.get("name")
+        if supplier is not None and (type(supplier) is not str or len(supplier) > max_text):
+            return False
+    if (children := get("components")) is not None:
+        if type(children) is not list:
+            return False
+        for child in children:
+            if not _parsed(found, child, limits, nesting + 1):
+                return False
+    found.append(package(purl, name, version, licenses, supplier, kind, group))
+    return True
+
+
+def _parsed_licenses(items: Any, limits: SbomLimits) -> tuple[str, ...] | None:
+    """What :func:`_licenses` gives for a parsed, plain value, or ``None`` where it would refuse
+    it: its checks in line, as lazy as it is (an ``expression`` leaves the ids unread)."""
+    if type(items) is not list or len(items) > limits.max_licenses:
+        return None
+    max_text = limits.max_text
+    found = []
+    for choice in items:
+        if type(choice) is not dict:
+            return None
+        license_ = choice.get("license")
+        if license_ is None:
+            license_ = {}
+        elif type(license_) is not dict:
+            return None
+        for value in (choice.get("expression"), license_.get("id"), license_.get("name")):
+            if value is None:
                 continue
-            key_path = f"{item_path}.{key}"
-            if key in _TEXT_FIELDS:
-                text[key] = reader.text(value, key_path, max_len=limits.max_text)
-            elif key == "licenses":
-                licenses = _licenses(reader.value(value, key_path), key_path, limits)
-            elif key == "supplier":
-                entity = j.as_object(reader.value(value, key_path), key_path)
-                supplier = j.opt_str(entity, "name", key_path, max_len=limits.max_text)
-            else:
-                reader.expect_array(value, key_path)
-                yield from components(reader, key_path, limits, nesting + 1)
-        get = text.get
-        yield package(
-            get("purl"), get("name"), get("version"), licenses, supplier, get("type"), get("group")
-        )
+            if type(value) is not str or len(value) > max_text:
+                return None
+            if value:
+                found.append(value)
+                break
+    return tuple(dict.fromkeys(found))
 
 
 def _licenses(value: Any, path: str, limits: SbomLimits) -> tuple[str, ...]:

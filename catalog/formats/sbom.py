@@ -217,7 +217,7 @@ class _Packages:
         if self._format == "spdx":
             yield from _spdx.packages(reader, event, f"{path}.{key}", self._limits)
         else:
-            yield from _cyclonedx.components(reader, f"{path}.{key}", self._limits)
+            yield from _cyclonedx.components(reader, event, f"{path}.{key}", self._limits)
 
 
 def _seek(reader: Reader, path: str, wanted: str) -> Event | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import random
 from typing import Any
 
 import pytest
@@ -502,3 +503,105 @@ def test_an_unpaired_surrogate_in_an_spdx_package(reader: str) -> None:
         return
     with pytest.raises(FormatError, match=r"packages\[1\].supplier: string contains an unpaired"):
         list(record.packages)
+
+
+# CycloneDX components of a plain parsed document are read by dictionary look-ups too, nested
+# ones with them; any component that is not what the generic reads take goes to them.
+ODD_CDX_COMPONENTS: list[Any] = [
+    {"name": "a", "version": None, "purl": None, "type": "library", "group": "g", "x": [[{}]]},
+    {"name": "b", "licenses": [{"license": {"id": "MIT"}}, {"license": {"id": "MIT"}}]},
+    {"name": "c", "licenses": [{"expression": "MIT OR Apache-2.0"}, {"license": {"name": "X"}}]},
+    # An expression leaves the licence unread, whatever it holds: as the reads.
+    {"name": "d", "licenses": [{"expression": "MIT", "license": {"id": 7}}]},
+    {"name": "d2", "licenses": [{"expression": "MIT", "license": {"id": "Apache-2.0"}}]},
+    {"name": "e", "licenses": [{"expression": "", "license": {"id": "", "name": "Custom"}}]},
+    {"name": "f", "licenses": [{"license": None}, {"license": {}}, {}], "supplier": None},
+    {"name": "g", "supplier": {"name": "Acme", "url": ["x"]}, "components": []},
+    {"name": "h", "supplier": {"name": None}, "components": None, "licenses": None},
+    {"name": "é", "purl": "pkg:npm/%C3%A9@1", "components": [{"name": "i", "components": [{}]}]},
+    {"version": "1", "purl": "pkg:npm/j@1"},
+]
+REAL_LIMITS = sbom.SbomLimits  # the class itself, not the streamed fixture's stand-in
+
+
+def _outcome(data: bytes, limits: sbom.SbomLimits) -> list[PackageRecord] | str:
+    try:
+        return list(sbom.decode_sbom(data, limits=limits).packages)
+    except FormatError as exc:
+        return f"refused: {exc}"
+
+
+@pytest.mark.parametrize("ascii", [True, False])
+def test_parsed_and_streamed_cyclonedx_components_are_the_same(ascii: bool) -> None:
+    data = json.dumps(cdx(ODD_CDX_COMPONENTS), ensure_ascii=ascii).encode()
+    whole = _outcome(data, REAL_LIMITS())
+    assert whole == _outcome(data, REAL_LIMITS(max_whole=0))
+    assert isinstance(whole, list)
+    assert [p.name for p in whole] == [*"abcd", "d2", *"efgh", None, "i", "é", "j"]
+    assert [p.licenses for p in whole[1:7]] == [
+        ("MIT",),
+        ("MIT OR Apache-2.0", "X"),
+        ("MIT",),
+        ("MIT",),
+        ("Custom",),
+        (),
+    ]
+    assert [p.supplier for p in whole[6:9]] == [None, "Acme", None]
+
+
+# Values each field of a component may hold, good then bad: random components built from them
+# are read the same, or refused with the same words, whichever reader takes them.
+_VALUES: dict[str, tuple[list[Any], list[Any]]] = {
+    "name": (["a", None, ""], [1, "x" * 11]),
+    "version": (["1.0", None, ""], [[]]),
+    "purl": (["pkg:npm/a@1", None, "not a purl"], [{}, "pkg:x/" + "y" * 20]),
+    "type": (["library", None], [True]),
+    "group": (["org", None], [2.5]),
+    "licenses": (
+        [
+            None,
+            [],
+            [{"license": {"id": "MIT"}}],
+            [{"expression": "MIT", "license": {"id": 1}}],
+            [{"expression": "MIT", "license": {"id": "BSD"}}],
+            [{"license": {"name": "X", "id": None}}],
+            [{"license": {"id": "MIT"}}, {"expression": "MIT"}],
+        ],
+        [
+            [{"expression": 1}],
+            [{"license": []}],
+            ["MIT"],
+            {"license": {}},
+            [{"license": {"id": "MIT"}}] * 3,
+            [{"license": {"id": "x" * 11}}],
+        ],
+    ),
+    "supplier": ([None, {"name": "Acme"}, {}], [{"name": 3}, "Acme", {"name": "x" * 11}]),
+}
+
+
+def _random_component(rng: random.Random, depth: int) -> Any:
+    if rng.random() < 0.02:
+        return rng.choice([1, "x", None, []])
+    component = {
+        key: rng.choice(bad if rng.random() < 0.03 else good)
+        for key, (good, bad) in _VALUES.items()
+        if rng.random() < 0.6
+    }
+    if depth < 5 and rng.random() < 0.45:
+        kids = [_random_component(rng, depth + 1) for _ in range(rng.randrange(3))]
+        component["components"] = kids if rng.random() < 0.95 else rng.choice([None, {}])
+    return component
+
+
+def test_random_components_read_the_same_by_either_reader() -> None:
+    rng = random.Random(20261207)
+    limits = {"max_text": 10, "max_licenses": 2, "max_component_nesting": 3}
+    refused = 0
+    for _ in range(1000):
+        doc = cdx([_random_component(rng, 1) for _ in range(rng.randrange(1, 4))])
+        data = json.dumps(doc).encode()
+        whole = _outcome(data, REAL_LIMITS(**limits))
+        assert whole == _outcome(data, REAL_LIMITS(max_whole=0, **limits)), doc
+        refused += isinstance(whole, str)
+    assert 100 < refused < 900  # both kinds of outcome were compared, many times
