@@ -35,6 +35,7 @@ and the crawl goes on; a repository whose recording fails is rolled back and rec
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,7 @@ from catalog.oci.manifest import Manifest
 from catalog.oci.reference import validate_repository, validate_tag
 from catalog.oci.repository import RemoteRepository, Repository
 from catalog.store import content, documents
+from catalog.store.db import lost_a_lock_conflict
 from catalog.store.documents import DecodedDocuments
 from catalog.store.grouped import GroupFailed, GroupTransaction
 from catalog.store.models import IndexErrorRecord, UndecodableDocument
@@ -70,12 +72,25 @@ from catalog.store.registries import (
     repository,
 )
 
+log = logging.getLogger(__name__)
+
 _COSIGN_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})\.(sig|att|sbom)$")
 _FALLBACK_TAG = re.compile(r"^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$")
 DOCUMENT_BATCH = 32 * 1024 * 1024  # bytes of documents a repository's crawl holds at once
 # Repositories whose state before the crawl is read together: a few statements for many
 # repositories; small, as that state (two batches at most) is held until each one's crawl.
 BEFORE_BATCH = 16
+# The counters a repository's recording adds to (on the writer thread): put back when the
+# recording is undone, to be done again.
+_RECORDING_COUNTERS = (
+    "manifests_new",
+    "attachments_new",
+    "documents",
+    "tag_events",
+    "tags_gone",
+    "locations_gone",
+    "errors",
+)
 # Unchanged repositories recorded together at most (their group is committed then, if not
 # before): what a re-index of each needs done, a statement of a kind for all of them.
 UNCHANGED_BATCH = 256
@@ -188,7 +203,10 @@ class Crawler:
         async def one(name: str) -> None:
             async with limit:
                 scan = await self._scan(name)
-            await loop.run_in_executor(writer, self._record_scan, scan)
+            if not await loop.run_in_executor(writer, self._record_scan, scan, True):
+                async with limit:  # its recording undone (a lock conflict): crawled again
+                    scan = await self._scan(name, again=True)
+                await loop.run_in_executor(writer, self._record_scan, scan, False)
             self.stats.repositories_done += 1
             self._report()
 
@@ -242,7 +260,9 @@ class Crawler:
 
     # -- network half ----------------------------------------------------------------------
 
-    async def _scan(self, name: str) -> _RepoScan:
+    async def _scan(self, name: str, again: bool = False) -> _RepoScan:
+        """The repository as the registry has it now (``again``: after its recording was
+        undone; its state before is then read anew, and its tags are not counted twice)."""
         scan = _RepoScan(name)
         repo = self.open_repository(name)
         try:
@@ -251,8 +271,9 @@ class Crawler:
             scan.errors.append((None, f"cannot list tags: {exc}"))
             return scan
         scan.listed = True
-        self.stats.tags_seen += len(listed)
-        before = await self._state_before(name)
+        if not again:
+            self.stats.tags_seen += len(listed)
+        before = await (self._state_now(name) if again else self._state_before(name))
         known = scan.before = before.tags
         if isinstance(repo, RemoteRepository) and repo.client.etag_is_digest is None:
             # One known tag first: its answer tells whether the others may go conditional.
@@ -348,6 +369,12 @@ class Crawler:
                 loop = asyncio.get_running_loop()
                 self._befores[ahead] = loop.run_in_executor(self._reader, self._before, names)
         return (await self._befores[number]).pop(name)
+
+    async def _state_now(self, name: str) -> _Before:
+        """The state of ``name`` as committed now, alone (``_state_before`` reads it once)."""
+        assert self._reader is not None
+        loop = asyncio.get_running_loop()
+        return (await loop.run_in_executor(self._reader, self._before, [name]))[name]
 
     def _before(self, names: list[str]) -> dict[str, _Before]:
         with self.sessions() as session:
@@ -562,21 +589,37 @@ class Crawler:
         group.note(_DECODED, recorded)  # for _decoded, before the group's commit
         group.note(_REFUSED, refused)
 
-    def _record_or_fail(self, scan: _RepoScan) -> None:
+    def _record_or_fail(self, scan: _RepoScan, undo: bool) -> bool:
         """Record the scan, as a unit of the writer's group (a savepoint); when that fails
         (content the database refuses, a bug), the unit is rolled back and the repository's
         failure recorded instead, so that one repository never stops the crawl. When even that
         cannot be written, or the group cannot write what its units left for after them
         (``GroupFailed``) or be committed, the database is what fails: the crawl stops with
-        it."""
+        it.
+
+        With ``undo``, a unit the database ended in a lock conflict is only undone: the group
+        is committed and ``False`` returned, for the repository to be crawled and recorded
+        again. Two crawls of one PostgreSQL database recording the same new rows each wait for
+        the other's group (a deadlock); the commit ends the other's wait, and the rows it
+        waited for are there when the repository is recorded again."""
         assert self._writer is not None
         group = self._writer.group
+        counted = [getattr(self.stats, name) for name in _RECORDING_COUNTERS]
         try:
             with group.unit() as session:
                 self._record(session, scan)
         except GroupFailed:
             raise
         except Exception as exc:
+            if undo and lost_a_lock_conflict(exc):
+                for name, value in zip(_RECORDING_COUNTERS, counted, strict=True):
+                    setattr(self.stats, name, value)  # what the undone unit counted
+                for decoded in scan.documents.values():
+                    decoded.close()
+                group.commit()
+                why = first_line(getattr(exc, "orig", None) or exc)  # the database's words
+                log.info("%s: recorded again after a lock conflict: %s", scan.name, why)
+                return False
             reason = f"cannot record the repository ({type(exc).__name__}: {first_line(exc)})"
             try:
                 with group.unit() as session:
@@ -587,14 +630,15 @@ class Crawler:
                 for decoded in scan.documents.values():
                     decoded.close()
         group.commit_if_due()
+        return True
 
-    def _record_scan(self, scan: _RepoScan) -> None:
+    def _record_scan(self, scan: _RepoScan, undo: bool) -> bool:
         """Record the scan: an unchanged repository's with the others of its group, at its
-        commit; any other in a unit of its own (``_record_or_fail``)."""
+        commit; any other in a unit of its own (``_record_or_fail``, which may only undo it:
+        ``False``)."""
         ahead = self._ahead.get(scan.name)
         if ahead is None or ahead.row is None or not _unchanged(scan, ahead):
-            self._record_or_fail(scan)
-            return
+            return self._record_or_fail(scan, undo)
         del self._ahead[scan.name]
         assert self._writer is not None
         group = self._writer.group
@@ -604,6 +648,7 @@ class Crawler:
             group.commit()
         else:
             group.commit_if_due()
+        return True
 
     def _record_unchanged(self, session: Session) -> None:
         """Record the unchanged repositories crawled since the last commit, as ``_record``

@@ -146,6 +146,18 @@ def _shown(revisions: set[str]) -> str:
     return ", ".join(sorted(revisions)) or "none (a new database)"
 
 
+# PostgreSQL's SQLSTATEs for a wait between transactions the database ended: deadlock_detected,
+# serialization_failure.
+_LOCK_CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def lost_a_lock_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database ending a transaction's wait for another's rows (a
+    deadlock): nothing was wrong with what it wrote, and written again once the other has
+    committed, it goes through."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _LOCK_CONFLICTS
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     # The ORM imported here: a command that only reads runs Core on a connection without it.
     from sqlalchemy.orm import sessionmaker
