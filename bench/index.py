@@ -190,7 +190,7 @@ async def seed(
         started = time.perf_counter()
         await asyncio.gather(*(repo(r) for r in range(repos)))
         print(
-            f"seeded {len(refs)} images (+signature, +SBOM)"
+            f"seeded {len(refs)} images (+signature, +{sbom_format} SBOM)"
             f" in {time.perf_counter() - started:.1f} s"
         )
     return refs, blobs
@@ -491,7 +491,7 @@ async def index_runs(
     # What any re-index must also read: each repository's tag list.
     floor_lists = floor + len(repositories) / list_rate
     driver = ""
-    if server_pid is not None:  # psycopg's C implementation halves the writer's CPU
+    if engine.dialect.name == "postgresql":  # psycopg's C implementation halves the writer's CPU
         import psycopg
 
         driver = f" (psycopg's {psycopg.pq.__impl__} implementation)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from catalog.cli.errors import reports_errors
 from catalog.cli.log_options import given_log_options
 from catalog.cli.output import echo_json, output_option
 from catalog.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
 
 
 @click.command("serve")
@@ -104,6 +107,11 @@ def serve_command(
         config = config.model_copy(update={"listen": listen})
     level, form = given_log_options(click.get_current_context())
     logs.configure(level or config.log.level, form or config.log.format)
+    if root.get_parameter_source("database") is ParameterSource.ENVIRONMENT:
+        log.warning(
+            "$XREGISTRY_DATABASE names the other commands' database, not serve's: serve opens"
+            " --config's `database:` or $XREGISTRY_DATABASE_URL"
+        )
     if migrate_only:
         _migrate(config, output)
         return

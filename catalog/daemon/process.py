@@ -67,9 +67,11 @@ def open_database(database: str) -> tuple[Engine, set[str]]:
     engine = make_engine(database)
     try:
         return engine, upgrade(engine)
-    except OperationalError as exc:
+    except BaseException as exc:
         engine.dispose()
-        raise CatalogUnreachable(database_problem(exc)) from None
+        if isinstance(exc, OperationalError):
+            raise CatalogUnreachable(database_problem(exc)) from None
+        raise
 
 
 def migrate(config: ServeConfig) -> set[str]:

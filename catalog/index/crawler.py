@@ -30,6 +30,8 @@ stays bounded whatever a repository holds.
 What a registry says is checked before it is kept: a repository or tag name off the grammar, a
 manifest that cannot be parsed, a document that cannot be decoded is an index error (one line)
 and the crawl goes on; a repository whose recording fails is rolled back and recorded as one.
+One the database ends in a lock conflict (another crawl waiting for it, and it for the other) is
+crawled and recorded again, once, after its group's commit.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 import migrations
-from catalog.errors import ConfigError, FailedPrecondition
+from catalog.errors import CatalogUnreachable, ConfigError, FailedPrecondition
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -128,11 +128,21 @@ def upgrade(engine: Engine, revision: str = "head") -> set[str]:
             if found == {HEAD_REVISION}:
                 return found
     from alembic import command
+    from alembic.script import ScriptDirectory
 
     config = alembic_config(engine)
     with engine.begin() as connection:
         exclusive(connection)
         found = current_revisions(connection)  # another replica may have migrated meanwhile
+        known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+        if newer := found - known:
+            # A newer xregistry migrated it (and this one was rolled back to): Alembic would
+            # fail with a traceback.
+            raise CatalogUnreachable(
+                f"the database's schema is at {_shown(newer)}, newer than this version of"
+                f" xregistry knows (its newest is {HEAD_REVISION}): run the version that"
+                " migrated it, or restore the backup taken before that upgrade"
+            )
         target = HEAD_REVISION if revision == "head" else revision
         if found != {target}:
             # Said before it starts: a migration of a large catalog takes minutes.

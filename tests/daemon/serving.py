@@ -6,19 +6,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 
 def serve(
-    tmp_path: Path, url: str, *args: str, listen: str = "127.0.0.1:0", before: Sequence[str] = ()
+    tmp_path: Path,
+    url: str,
+    *args: str,
+    listen: str = "127.0.0.1:0",
+    before: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``xregistry [BEFORE…] serve --config FILE [ARGS…]``, ended by itself within a minute."""
     config = tmp_path / "xregistry.yaml"
     config.write_text(f"database: sqlite:///{tmp_path / 'from-config.db'}\nlisten: {listen}\n")
-    env = {**os.environ, "XREGISTRY_DATABASE_URL": url}
+    env = {**os.environ, **(environ or {}), "XREGISTRY_DATABASE_URL": url}
     main = [sys.executable, "-m", "catalog.cli.main", *before]
     command = [*main, "serve", "--config", str(config), *args]
     try:

@@ -24,8 +24,9 @@ def test_a_catalog_of_the_previous_revision_is_migrated_with_its_rows(
 ) -> None:
     url = postgres.create_database("migrate_only")
     engine = make_engine(url)
+    previous = max(revision for revision in SEED if revision < HEAD_REVISION)
     for revision in sorted(SEED):
-        if revision == HEAD_REVISION:
+        if revision > previous:
             break
         upgrade(engine, revision)
         with engine.begin() as connection:
@@ -37,8 +38,8 @@ def test_a_catalog_of_the_previous_revision_is_migrated_with_its_rows(
         listen = f"127.0.0.1:{taken.getsockname()[1]}"
         done = serve(tmp_path, url, "--migrate-only", "-o", "json", listen=listen)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"schema": HEAD_REVISION, "was": ["0009"]}
-    assert "migrating the database schema from 0009 to " + HEAD_REVISION in done.stderr
+    assert json.loads(done.stdout) == {"schema": HEAD_REVISION, "was": [previous]}
+    assert f"migrating the database schema from {previous} to {HEAD_REVISION}" in done.stderr
     with engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
         assert version.all() == [HEAD_REVISION]
@@ -89,3 +90,31 @@ def test_database_on_the_command_line_is_refused(tmp_path: Path) -> None:
         " $XREGISTRY_DATABASE_URL, not --database\n"
     )
     assert not list(tmp_path.glob("*.db"))
+
+
+def test_a_schema_newer_than_this_version_is_one_line_and_exit_7(tmp_path: Path) -> None:
+    """The image rolled back after a newer one migrated (docs/deploy.md, Upgrades)."""
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+    engine.dispose()
+    done = serve(tmp_path, url, "--migrate-only")
+    assert done.returncode == 7, done.stderr
+    assert done.stderr == (
+        "xregistry: error: the database's schema is at 0999, newer than this version of"
+        f" xregistry knows (its newest is {HEAD_REVISION}): run the version that migrated it,"
+        " or restore the backup taken before that upgrade\n"
+    )
+
+
+def test_the_other_commands_database_variable_is_named_as_ignored(tmp_path: Path) -> None:
+    """$XREGISTRY_DATABASE (the CLI's) left exported where serve runs: said, not followed."""
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    done = serve(tmp_path, url, "--migrate-only", environ={"XREGISTRY_DATABASE": other})
+    assert done.returncode == 0, done.stderr
+    assert "$XREGISTRY_DATABASE names the other commands' database, not serve's" in done.stderr
+    assert (tmp_path / "served.db").exists()
+    assert not (tmp_path / "other.db").exists()

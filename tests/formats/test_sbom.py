@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from catalog.errors import FormatError
-from catalog.formats import dsse, sbom
+from catalog.formats import _cyclonedx, dsse, sbom
 from catalog.formats.records import PackageRecord, Subject
 from tests.formats.fixtures import SBOMS
 
@@ -605,3 +605,19 @@ def test_random_components_read_the_same_by_either_reader() -> None:
         assert whole == _outcome(data, REAL_LIMITS(max_whole=0, **limits)), doc
         refused += isinstance(whole, str)
     assert 100 < refused < 900  # both kinds of outcome were compared, many times
+
+
+def test_good_components_of_a_plain_document_are_read_from_their_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast path is taken (a fast path that always gave up would pass the tests above)."""
+
+    def generic(*args: object) -> None:
+        raise AssertionError("read by the generic reads")
+
+    monkeypatch.setattr(_cyclonedx, "_component", generic)
+    doc = cdx(
+        [{"name": "a", "licenses": [{"license": {"id": "MIT"}}], "components": [{"name": "b"}]}]
+    )
+    found = list(sbom.decode_sbom(json.dumps(doc).encode(), limits=REAL_LIMITS()).packages)
+    assert [(p.name, p.licenses) for p in found] == [("b", ()), ("a", ("MIT",))]

@@ -3,6 +3,7 @@ when it fails, one line of it is quoted, never the secret (real helper programs 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
@@ -128,7 +129,8 @@ def _left_behind(pidfile: Path) -> int:
     deadline = time.monotonic() + 5
     while not ended(pid):
         if time.monotonic() > deadline:
-            os.kill(pid, 9)  # the test's own cleaning up
+            with contextlib.suppress(ProcessLookupError):  # it may end meanwhile
+                os.kill(pid, 9)  # the test's own cleaning up
             return pid
         time.sleep(0.05)
     return 0

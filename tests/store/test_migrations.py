@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -14,8 +15,9 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import Session
 
 import replication.models  # noqa: F401 (its tables join the catalog's on the one Base)
+from catalog.errors import CatalogUnreachable
 from catalog.store import queries
-from catalog.store.db import alembic_config, exclusive, make_engine, upgrade
+from catalog.store.db import HEAD_REVISION, alembic_config, exclusive, make_engine, upgrade
 from catalog.store.models import Base
 from catalog.store.package_keys import package_key
 
@@ -271,3 +273,16 @@ def test_package_keys_fill_a_large_catalog_and_go_back(database_url: str) -> Non
     ]
     upgrade(engine, "head")
     engine.dispose()
+
+
+def test_a_schema_newer_than_this_version_is_refused_in_one_line(engine: Engine) -> None:
+    """A rollback to an older image after a migration: said in words, not Alembic's traceback."""
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+    with pytest.raises(CatalogUnreachable) as refused:
+        upgrade(engine)
+    assert str(refused.value) == (
+        f"the database's schema is at 0999, newer than this version of xregistry knows (its"
+        f" newest is {HEAD_REVISION}): run the version that migrated it, or restore the backup"
+        " taken before that upgrade"
+    )
