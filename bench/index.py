@@ -51,6 +51,7 @@ from catalog.store.package_keys import key_range
 from catalog.store.registries import RegistrySpec
 from tests.harness.images import Blob, BuiltManifest, serialize
 from tests.harness.postgres import run_postgres
+from tests.harness.processes import process_cpu, stat_fields
 from tests.harness.registry import run_registry
 from tests.pushing import push_built
 from tests.signing import push_signature
@@ -395,12 +396,6 @@ class ThreadCpu:
         return totals
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds another process has used so far (``/proc``: fields 14 and 15 of ``stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wal_position(engine: Engine) -> int:
     """Bytes PostgreSQL has written to its WAL so far (0 on SQLite): what a crawl's writes
     cost the server beside its CPU (every row and index entry, and on a production server's
@@ -420,7 +415,7 @@ def server_cpu_of(pid: int | None) -> float:
     ticks = 0
     for child in filter(str.isdigit, os.listdir("/proc")):
         try:
-            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = stat_fields(int(child))
         except OSError:
             continue  # ended between the listing and the read
         if int(child) == pid or int(fields[1]) == pid:

@@ -67,6 +67,7 @@ from replication.spec import RuleSpec
 from replication.worker import Worker
 from tests.harness.faultproxy import run_proxy
 from tests.harness.images import Blob, BuiltManifest, build_artifact, build_index, serialize
+from tests.harness.processes import process_cpu
 from tests.harness.registry import run_registry
 from tests.pushing import push_built
 from tests.signing import push_signature
@@ -303,14 +304,7 @@ def _children_cpu() -> float:
 
 def _registries_cpu(hosts: tuple[str, ...]) -> float:
     """CPU seconds (user + system) the registries serving ``hosts`` have spent so far."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for host in hosts:
-        pid = REGISTRY_PIDS.get(host)
-        if pid is not None:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+    return sum(process_cpu(REGISTRY_PIDS[host]) for host in hosts if host in REGISTRY_PIDS)
 
 
 def timed(

@@ -567,8 +567,7 @@ class Crawler:
             for digest, decoded in held.items():
                 scan.errors.extend((digest, reason) for reason in decoded.errors)
         finally:
-            for decoded in held.values():
-                decoded.close()
+            _close(held)
         group.commit_if_due()
 
     def _store(self, session: Session, held: dict[str, DecodedDocuments]) -> None:
@@ -616,8 +615,7 @@ class Crawler:
             if undo and lost_a_lock_conflict(exc):
                 for name, value in zip(_RECORDING_COUNTERS, counted, strict=True):
                     setattr(self.stats, name, value)  # what the undone unit counted
-                for decoded in scan.documents.values():
-                    decoded.close()
+                _close(scan.documents)
                 group.commit()
                 why = first_line(getattr(exc, "orig", None) or exc)  # the database's words
                 log.info("%s: recorded again after a lock conflict: %s", scan.name, why)
@@ -629,8 +627,7 @@ class Crawler:
             except Exception:
                 raise exc from None
             finally:
-                for decoded in scan.documents.values():
-                    decoded.close()
+                _close(scan.documents)
         group.commit_if_due()
         return True
 
@@ -688,8 +685,7 @@ class Crawler:
         try:
             self._store(session, scan.documents)
         finally:
-            for decoded in scan.documents.values():
-                decoded.close()
+            _close(scan.documents)
         for digest, decoded in scan.documents.items():
             scan.errors.extend((digest, reason) for reason in decoded.errors)
         if scan.listed:
@@ -725,6 +721,12 @@ class Crawler:
                 content.mark_tag_gone(session, tag_row)
                 self.stats.tags_gone += 1
                 self.stats.tag_events += 1
+
+
+def _close(held: dict[str, DecodedDocuments]) -> None:
+    """Let go of documents' streamed sources (recorded, refused or undone)."""
+    for decoded in held.values():
+        decoded.close()
 
 
 def _unchanged(scan: _RepoScan, ahead: _Ahead) -> bool:

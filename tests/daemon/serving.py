@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+PASSWORD = "s3cret-Pw-for-the-test"  # in the URLs the tests give: it must never be shown
+
 
 def serve(
     tmp_path: Path,

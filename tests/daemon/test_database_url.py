@@ -10,9 +10,7 @@ import pytest
 
 from catalog.app.config import ServeConfig, load_config, with_database_from
 from catalog.errors import ConfigError
-from tests.daemon.serving import serve
-
-PASSWORD = "s3cret-Pw-for-the-test"
+from tests.daemon.serving import PASSWORD, serve
 
 
 def test_the_variable_overrides_the_file(tmp_path: Path) -> None:

@@ -12,11 +12,9 @@ from sqlalchemy.orm import Session
 
 from catalog.store import queries
 from catalog.store.db import HEAD_REVISION, make_engine, upgrade
-from tests.daemon.serving import serve
+from tests.daemon.serving import PASSWORD, serve
 from tests.harness.postgres import RunningPostgres
-from tests.store.test_migrations import SEED
-
-PASSWORD = "s3cret-Pw-for-the-test"
+from tests.store.test_migrations import SEED, seed_through
 
 
 def test_a_catalog_of_the_previous_revision_is_migrated_with_its_rows(
@@ -25,13 +23,7 @@ def test_a_catalog_of_the_previous_revision_is_migrated_with_its_rows(
     url = postgres.create_database("migrate_only")
     engine = make_engine(url)
     previous = max(revision for revision in SEED if revision < HEAD_REVISION)
-    for revision in sorted(SEED):
-        if revision > previous:
-            break
-        upgrade(engine, revision)
-        with engine.begin() as connection:
-            for statement in SEED[revision]:
-                connection.execute(text(statement), {"raw": b"{}"})
+    seed_through(engine, previous)
     # Its port held, bound and never listening: serve itself would refuse to start.
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
