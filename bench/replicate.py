@@ -23,7 +23,9 @@ machine theirs and ours share the cores), and with ``--baseline DIR`` also ours 
 source tree (e.g. a ``git worktree add --detach`` of the base commit), so a change is compared in
 one run. Beside them, the floor: a
 process that only imports what ours cannot start without (the interpreter, click, asyncio and the
-TLS it brings). ``--instructions`` adds each one's instruction count
+TLS it brings); and the limit: a process that starts as the floor does, then makes ours' requests
+and nothing else (``bench/_resync_limit.py``), what the registries' answers cost on this machine.
+``--instructions`` adds each one's instruction count
 (callgrind), which the machine's load does not change. Our processes run with their
 bytecode cached (``PYTHONPYCACHEPREFIX``, warmed first), as an installed package has it, even
 where ``PYTHONDONTWRITEBYTECODE`` is set.
@@ -81,6 +83,8 @@ OURS = "from catalog.cli.main import main; main(prog_name='xregistry')"
 # asyncio for the engine and its HTTP, which brings TLS), nothing of ours. (Until issue 16's
 # fourth session it held http.client and the thread pool too, which `replicate once` then used.)
 FLOOR = [sys.executable, "-c", "import asyncio, click"]
+# The limit of a no-change re-sync: the floor, then ours' requests and nothing else.
+LIMIT = [sys.executable, str(Path(__file__).with_name("_resync_limit.py"))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +229,13 @@ def run_ours(source: str, destination: str, tree: Path | None = None) -> Timing:
     return timed(
         command, check_json=True, env=ours_env(tree), cwd=tree, hosts=(source, destination)
     )
+
+
+def run_limit(source: str, destination: str) -> Timing:
+    """What the registries' answers to ours' requests take, asked by a process that only asks
+    (``bench/_resync_limit.py``): no client of ours can re-sync faster on this machine."""
+    command = [*LIMIT, source, f"{destination}/{PREFIX}", str(DEFAULT_PARALLEL)]
+    return timed(command, env=ours_env(), hosts=(source, destination))
 
 
 def ours_command(source: str, destination: str) -> list[str]:
@@ -449,12 +460,14 @@ def resync_bench(
                     "skopeo": [],
                     "baseline": [],
                     "floor": [],
+                    "limit": [],
                 }
                 for n in range(rounds):
                     load = os.getloadavg()[0]
                     figures["ours"].append(run_ours(source.host, ours_dst))
                     figures["skopeo"].append(run_skopeo(config, their_dst))
                     figures["floor"].append(timed(FLOOR, env=ours_env()))
+                    figures["limit"].append(run_limit(source.host, ours_dst))
                     if baseline is not None:
                         figures["baseline"].append(run_ours(source.host, base_dst, baseline))
                     print(f"{spec.name}{where} round {n + 1} (load {load:.2f}):", flush=True)
