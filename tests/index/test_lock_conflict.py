@@ -1,7 +1,8 @@
 """Two transactions on one PostgreSQL database, each waiting for rows the other wrote (two
 crawls recording the same new manifests in opposite orders): PostgreSQL ends one's wait. When
 that is the crawl's, the repository it was recording is recorded again once its group has
-committed (which ends the other's wait), not recorded as failed."""
+committed (which ends the other's wait), not recorded as failed; what the undone recording had
+counted is counted once."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from catalog.app.catalog_service import CatalogService
@@ -25,10 +27,17 @@ from tests.harness.images import BuiltManifest, build_image
 from tests.harness.postgres import RunningPostgres
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
+from tests.signing import push_signature
 
 _INSERT = (
     "INSERT INTO manifests (digest, media_type, size, raw, first_seen)"
     " VALUES (%s, %s, %s, %s, now()) ON CONFLICT DO NOTHING"
+)
+
+
+_LINK = (
+    "INSERT INTO attachments (subject_digest, attachment_digest, kind, scheme, first_seen)"
+    " VALUES (%s, %s, 'signature', 'tag', now()) ON CONFLICT DO NOTHING"
 )
 
 
@@ -49,12 +58,20 @@ def _waits_for_a_lock(postgres: RunningPostgres, database: str, pid: int) -> boo
     return False
 
 
+# Which row of the second repository the other transaction holds: its image's manifest (the
+# crawl's recording waits at its first statement, nothing counted yet), or its signature's link
+# (the recording waits after counting two new manifests and two tag events, to be put back).
+HELD = {"manifest": (1, 2), "link": (3, 3)}  # → manifests new, tag events (and tags seen)
+
+
+@pytest.mark.parametrize("held", HELD)
 async def test_a_repository_caught_in_a_deadlock_is_recorded_again(
     postgres: RunningPostgres,
     fresh_registry: RunningRegistry,
     one_group: None,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    held: str,
 ) -> None:
     caplog.set_level(logging.INFO, logger="catalog.index.crawler")
     rng = random.Random(40)
@@ -62,7 +79,10 @@ async def test_a_repository_caught_in_a_deadlock_is_recorded_again(
     async with RegistryClient(fresh_registry.host) as client:
         await push_built(client, "deadlock/a", first, "v1")
         await push_built(client, "deadlock/b", second, "v1")
-    database = "deadlock"
+        if held == "link":
+            key = ec.generate_private_key(ec.SECP256R1())
+            signature = await push_signature(client, "deadlock/b", second.digest, key)
+    database = f"deadlock_{held}"
     engine = make_engine(postgres.create_database(database))
     upgrade(engine)
     sessions = session_factory(engine)
@@ -73,7 +93,10 @@ async def test_a_repository_caught_in_a_deadlock_is_recorded_again(
     # its own deadlock check waits a minute, so that PostgreSQL ends the crawl's wait.
     other = postgres.connect(database, autocommit=False)
     other.execute("SET deadlock_timeout = '60s'")
-    _insert(other, second)
+    if held == "link":
+        other.execute(_LINK, (second.digest, signature.digest))
+    else:
+        _insert(other, second)
     behind: list[BaseException] = []
 
     def write_the_first_then_commit() -> None:
@@ -103,8 +126,11 @@ async def test_a_repository_caught_in_a_deadlock_is_recorded_again(
         other.close()
     assert behind == []
     assert stats.errors == 0
-    assert stats.manifests_new == 1  # the other transaction wrote the second image's row
-    assert (stats.tags_seen, stats.tag_events) == (2, 2)  # each once, the undone unit's not
+    # Each once, the undone unit's not; the other transaction wrote the row it held.
+    manifests_new, tag_events = HELD[held]
+    assert stats.manifests_new == manifests_new
+    assert (stats.tags_seen, stats.tag_events) == (tag_events, tag_events)
+    assert stats.attachments_new == 0
     assert "deadlock/b: recorded again after a lock conflict: deadlock detected" in caplog.text
     with sessions() as session:
         assert list(session.scalars(select(IndexErrorRecord.reason))) == []
@@ -112,5 +138,8 @@ async def test_a_repository_caught_in_a_deadlock_is_recorded_again(
             Repository, Tag.repository_id == Repository.id
         )
         tagged = {tuple(row) for row in session.execute(names)}
-    assert tagged == {("deadlock/a", first.digest), ("deadlock/b", second.digest)}
+    expected = {("deadlock/a", first.digest), ("deadlock/b", second.digest)}
+    if held == "link":
+        expected.add(("deadlock/b", signature.digest))
+    assert tagged == expected
     engine.dispose()
