@@ -30,8 +30,9 @@ stays bounded whatever a repository holds.
 What a registry says is checked before it is kept: a repository or tag name off the grammar, a
 manifest that cannot be parsed, a document that cannot be decoded is an index error (one line)
 and the crawl goes on; a repository whose recording fails is rolled back and recorded as one.
-One the database ends in a lock conflict (another crawl waiting for it, and it for the other) is
-crawled and recorded again, once, after its group's commit.
+One the database ends in a lock conflict (another crawl waiting for it, and it for the other),
+in its own recording or in one of its batches of documents, is crawled and recorded again, once,
+after its group's commit.
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ class _RepoScan:
     links: list[content.Link] = field(default_factory=list)
     documents: dict[str, DecodedDocuments] = field(default_factory=dict)
     errors: list[tuple[str | None, str]] = field(default_factory=list)
+    again: bool = False  # crawled again, its recording undone: a second conflict is an error
+    undone: bool = False  # a batch of its documents was undone: it is crawled again
 
 
 class Crawler:
@@ -205,10 +208,10 @@ class Crawler:
         async def one(name: str) -> None:
             async with limit:
                 scan = await self._scan(name)
-            if not await loop.run_in_executor(writer, self._record_scan, scan, True):
+            if not await loop.run_in_executor(writer, self._record_scan, scan):
                 async with limit:  # its recording undone (a lock conflict): crawled again
                     scan = await self._scan(name, again=True)
-                await loop.run_in_executor(writer, self._record_scan, scan, False)
+                await loop.run_in_executor(writer, self._record_scan, scan)
             self.stats.repositories_done += 1
             self._report()
 
@@ -265,7 +268,7 @@ class Crawler:
     async def _scan(self, name: str, again: bool = False) -> _RepoScan:
         """The repository as the registry has it now (``again``: after its recording was
         undone; its state before is then read anew, and its tags are not counted twice)."""
-        scan = _RepoScan(name)
+        scan = _RepoScan(name, again=again)
         repo = self.open_repository(name)
         try:
             listed = _valid_tags([t async for t in repo.tags()], scan)
@@ -551,16 +554,22 @@ class Crawler:
 
     def _record_documents(self, scan: _RepoScan) -> None:
         """Record the documents decoded so far, in a unit of the writer's group of their own,
-        and let them go; their errors are recorded with the repository."""
+        and let them go; their errors are recorded with the repository. One the database ends
+        in a lock conflict is undone (``_undo``) for the repository to be crawled again, which
+        fetches them again (they are not recorded)."""
         assert self._writer is not None
         group = self._writer.group
         held, scan.documents = scan.documents, {}
+        counted = self._counted()
         try:
             with group.unit() as session:
                 self._store(session, held)
         except GroupFailed:
             raise  # the database's failure, not the documents': the crawl stops
         except Exception as exc:
+            if not scan.again and lost_a_lock_conflict(exc):
+                self._undo(scan, counted, exc)
+                return
             reason = f"cannot record documents ({type(exc).__name__}: {first_line(exc)})"
             scan.errors.extend((digest, reason) for digest in held)
         else:
@@ -590,7 +599,23 @@ class Crawler:
         group.note(_DECODED, recorded)  # for _decoded, before the group's commit
         group.note(_REFUSED, refused)
 
-    def _record_or_fail(self, scan: _RepoScan, undo: bool) -> bool:
+    def _counted(self) -> list[int]:
+        """What a recording adds to, as it is before one (``_undo`` puts it back)."""
+        return [getattr(self.stats, name) for name in _RECORDING_COUNTERS]
+
+    def _undo(self, scan: _RepoScan, counted: list[int], exc: Exception) -> None:
+        """After a unit of the scan's the database ended in a lock conflict (rolled back): what
+        it counted put back and its group committed, which ends the other transaction's wait;
+        the repository is to be crawled again."""
+        assert self._writer is not None
+        for name, value in zip(_RECORDING_COUNTERS, counted, strict=True):
+            setattr(self.stats, name, value)
+        self._writer.group.commit()
+        scan.undone = True
+        why = first_line(getattr(exc, "orig", None) or exc)  # the database's words
+        log.info("%s: recorded again after a lock conflict: %s", scan.name, why)
+
+    def _record_or_fail(self, scan: _RepoScan) -> bool:
         """Record the scan, as a unit of the writer's group (a savepoint); when that fails
         (content the database refuses, a bug), the unit is rolled back and the repository's
         failure recorded instead, so that one repository never stops the crawl. When even that
@@ -598,27 +623,27 @@ class Crawler:
         (``GroupFailed``) or be committed, the database is what fails: the crawl stops with
         it.
 
-        With ``undo``, a unit the database ended in a lock conflict is only undone: the group
-        is committed and ``False`` returned, for the repository to be crawled and recorded
-        again. Two crawls of one PostgreSQL database recording the same new rows each wait for
-        the other's group (a deadlock); the commit ends the other's wait, and the rows it
-        waited for are there when the repository is recorded again."""
+        Unless the repository is crawled ``again``, a unit the database ended in a lock
+        conflict (or one of its batches of documents, ``undone``) is only undone: the group is
+        committed and ``False`` returned, for the repository to be crawled and recorded again.
+        Two crawls of one PostgreSQL database recording the same new rows each wait for the
+        other's group (a deadlock); the commit ends the other's wait, and the rows it waited
+        for are there when the repository is recorded again."""
         assert self._writer is not None
         group = self._writer.group
-        counted = [getattr(self.stats, name) for name in _RECORDING_COUNTERS]
+        if scan.undone:
+            _close(scan.documents)
+            return False
+        counted = self._counted()
         try:
             with group.unit() as session:
                 self._record(session, scan)
         except GroupFailed:
             raise
         except Exception as exc:
-            if undo and lost_a_lock_conflict(exc):
-                for name, value in zip(_RECORDING_COUNTERS, counted, strict=True):
-                    setattr(self.stats, name, value)  # what the undone unit counted
+            if not scan.again and lost_a_lock_conflict(exc):
                 _close(scan.documents)
-                group.commit()
-                why = first_line(getattr(exc, "orig", None) or exc)  # the database's words
-                log.info("%s: recorded again after a lock conflict: %s", scan.name, why)
+                self._undo(scan, counted, exc)
                 return False
             reason = f"cannot record the repository ({type(exc).__name__}: {first_line(exc)})"
             try:
@@ -631,13 +656,13 @@ class Crawler:
         group.commit_if_due()
         return True
 
-    def _record_scan(self, scan: _RepoScan, undo: bool) -> bool:
+    def _record_scan(self, scan: _RepoScan) -> bool:
         """Record the scan: an unchanged repository's with the others of its group, at its
         commit; any other in a unit of its own (``_record_or_fail``, which may only undo it:
         ``False``)."""
         ahead = self._ahead.get(scan.name)
         if ahead is None or ahead.row is None or not _unchanged(scan, ahead):
-            return self._record_or_fail(scan, undo)
+            return self._record_or_fail(scan)
         del self._ahead[scan.name]
         assert self._writer is not None
         group = self._writer.group
