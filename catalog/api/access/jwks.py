@@ -1,6 +1,8 @@
 """An OIDC issuer's signing keys: fetched (discovery or a configured JWKS URL) with a byte cap and
 a deadline, kept, refreshed when old, and re-fetched for an unknown key id at most once per
-cooldown so that tokens with made-up ``kid`` values cannot make the server hammer the issuer."""
+cooldown so that tokens with made-up ``kid`` values cannot make the server hammer the issuer;
+nor, while none could be fetched yet, tried again within the cooldown of a failed fetch (each
+try may take the whole deadline, and every token of the issuer waits behind it)."""
 
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ ASYMMETRIC = frozenset(
 
 
 class KeysUnavailable(Exception):
-    """The issuer's keys could not be fetched (and none are known)."""
+    """The issuer's keys could not be fetched (and none are known): why, for the server's log
+    (it names the issuer's hosts; a caller is only told that the keys are unavailable)."""
 
 
 class Jwks:
@@ -37,6 +40,7 @@ class Jwks:
         self.fetches = 0  # how often the keys were fetched (tests watch the cooldown with it)
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
+        self._failed: tuple[float, str] | None = None  # when a fetch last failed without keys, why
         self._lock = asyncio.Lock()
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
@@ -52,16 +56,24 @@ class Jwks:
         async with self._lock:
             if self._fetched_at != seen:
                 return  # another call refreshed while this one waited
+            if self._failed is not None:
+                failed_at, why = self._failed
+                if time.monotonic() - failed_at < self.issuer.jwks_cooldown:
+                    raise KeysUnavailable(why)  # tried within the cooldown: not again yet
             try:
                 keys = await self._fetch()
-            except (aiohttp.ClientError, TimeoutError, ValueError, jwt.PyJWTError) as exc:
+            except (aiohttp.ClientError, OSError, ValueError, jwt.PyJWTError) as exc:
                 if not self._keys:
-                    raise KeysUnavailable(f"{self.issuer.issuer}: {exc}") from None
+                    why = f"{self.issuer.issuer}: {exc}"
+                    self._failed = (time.monotonic(), why)
+                    log.warning("cannot fetch the keys of %s", why)
+                    raise KeysUnavailable(why) from None
                 # Keep the keys we have; an outage of the issuer must not lock everyone out.
                 log.warning("keeping the old keys of %s: %s", self.issuer.issuer, exc)
                 keys = self._keys
             self._keys = keys
             self._fetched_at = time.monotonic()
+            self._failed = None
 
     async def _fetch(self) -> dict[str, jwt.PyJWK]:
         self.fetches += 1
@@ -119,8 +131,10 @@ def _usable_keys(document: dict[str, Any]) -> dict[str, jwt.PyJWK]:
             continue  # encryption keys and shared secrets never verify a token
         try:
             key = jwt.PyJWK(entry)
-        except jwt.PyJWTError:
-            continue  # a key type this PyJWT cannot use; the others still work
+        except (jwt.PyJWTError, TypeError):
+            # A key type this PyJWT cannot use, or a malformed entry (an ``alg`` that is a list
+            # or an object: a TypeError, not PyJWT's own error): the others still work.
+            continue
         if key.algorithm_name in ASYMMETRIC:
             keys[entry["kid"]] = key
     return keys

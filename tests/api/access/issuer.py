@@ -34,6 +34,7 @@ class Issuer:
         self.discovery: dict[str, Any] = {}  # overrides of the discovery document's fields
         self.jwks_padding = 0  # extra bytes in the JWKS document (the byte cap)
         self.jwks_nesting = 0  # a value nested this deep in the JWKS document (a hostile one)
+        self.extra_keys: list[Any] = []  # published beside the signing keys (hostile ones)
         self.keys: dict[str, rsa.RSAPrivateKey] = {}
         self.current = self.rotate()
 
@@ -49,7 +50,7 @@ class Issuer:
         for kid, key in self.keys.items():
             jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
             keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
-        return {"keys": keys}
+        return {"keys": [*self.extra_keys, *keys]}
 
     def public_pem(self) -> bytes:
         return (

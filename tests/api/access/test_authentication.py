@@ -183,18 +183,50 @@ async def test_a_configured_jwks_url_skips_discovery(issuer: Issuer) -> None:
         assert await api.whoami(channel, issuer.token(SUBJECT)) == f"oidc:cluster-a:{SUBJECT}"
 
 
-async def test_an_unreachable_issuer_is_unauthenticated_not_an_error(issuer: Issuer) -> None:
+async def test_an_unreachable_issuer_is_unauthenticated_not_an_error(
+    issuer: Issuer, caplog: pytest.LogCaptureFixture
+) -> None:
     config = settings(issuer, jwks_url="http://127.0.0.1:9/keys")
     async with serving_access(config) as api, api.channel() as channel:
-        error = await refused(api.whoami(channel, issuer.token(SUBJECT)))
-        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-        assert "keys are unavailable" in (error.details() or "")
+        assert api.access.authenticator is not None
+        jwks = api.access.authenticator.oidc.jwks(issuer.url)
+        for n in range(5):  # tokens anyone can make: a fetch each would hammer the issuer
+            token = issuer.token(SUBJECT, kid=f"made-up-{n}", key=issuer.keys[issuer.current])
+            error = await refused(api.whoami(channel, token))
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+            # Why is the server's to know: it names the issuer's hosts.
+            assert error.details() == "invalid bearer token: the issuer's keys are unavailable"
+        assert jwks.fetches == 1  # not tried again within the cooldown of the failed fetch
+    assert "cannot fetch the keys of" in caplog.text
+    assert "127.0.0.1:9" in caplog.text
 
 
 async def test_a_large_jwks_under_the_cap_is_read_whole(issuer: Issuer) -> None:
     issuer.jwks_padding = 900_000  # many network reads
     async with serving_access(settings(issuer)) as api, api.channel() as channel:
         assert await api.whoami(channel, issuer.token(SUBJECT)) == f"oidc:{SUBJECT}"
+
+
+async def test_a_malformed_key_in_the_jwks_is_skipped_and_the_others_used(issuer: Issuer) -> None:
+    """One hostile entry must not cost the issuer's other keys (PyJWT raises ``TypeError``,
+    not its own error, for an ``alg`` that is a list or an object)."""
+    good = issuer.jwks()["keys"][0]
+    issuer.extra_keys = [
+        {**good, "kid": "alg-list", "alg": ["RS256"]},
+        {**good, "kid": "alg-object", "alg": {"RS256": True}},
+        {**good, "kid": "n-number", "n": 5},
+        {**good, "kid": "kty-list", "kty": ["RSA"]},
+        {**good, "kid": 7},
+        "not an object",
+    ]
+    async with serving_access(settings(issuer)) as api, api.channel() as channel:
+        assert await api.whoami(channel, issuer.token(SUBJECT)) == f"oidc:{SUBJECT}"
+        for kid in ("alg-list", "alg-object", "n-number", "kty-list"):
+            token = issuer.token(SUBJECT, kid=kid, key=issuer.keys[issuer.current])
+            error = await refused(api.whoami(channel, token))
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "unknown key id" in (error.details() or "")
+        assert issuer.jwks_fetches == 1
 
 
 @pytest.mark.parametrize(
@@ -207,15 +239,15 @@ async def test_a_large_jwks_under_the_cap_is_read_whole(issuer: Issuer) -> None:
     ],
 )
 async def test_keys_from_a_doubtful_issuer_are_not_used(
-    issuer: Issuer, change: dict[str, Any], reason: str
+    issuer: Issuer, change: dict[str, Any], reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     for name, value in change.items():
         setattr(issuer, name, value)
     async with serving_access(settings(issuer)) as api, api.channel() as channel:
         error = await refused(api.whoami(channel, issuer.token(SUBJECT)))
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-        assert "keys are unavailable" in (error.details() or "")
-        assert reason in (error.details() or "")
+        assert error.details() == "invalid bearer token: the issuer's keys are unavailable"
+    assert reason in caplog.text
 
 
 async def test_client_certificates_name_the_caller(tmp_path: Any) -> None:
