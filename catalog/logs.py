@@ -119,7 +119,9 @@ _SECRETS = re.compile(
     r"(?!\[REDACTED)(?:(?:bearer|basic)\s+)?"
     r"[^\s\"',;&}]+"
     r"|(?P<userinfo>://[^/\s:@]+:)[^/\s@]+(?=@)"
-    r"|\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",  # a JWT, wherever it is
+    # A JWT, wherever it is: starting only where a run of its characters starts (``\b`` would
+    # let one start after each "-" of a run, and every start scan the run's rest: quadratic).
+    r"|(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
     re.IGNORECASE,
 )
 
