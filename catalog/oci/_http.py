@@ -24,6 +24,7 @@ from catalog.oci.auth import (
     Authenticator,
     Challenge,
     TokenAnswer,
+    anonymous_realm_allowed,
     basic_header,
     oauth_refresh_form,
     parse_challenge,
@@ -299,6 +300,11 @@ class HTTPTransport(ABC):
     ) -> TokenAnswer:
         if not challenge.realm:
             raise AuthError(f"{self.host}: bearer challenge without a realm")
+        if creds is None and not anonymous_realm_allowed(challenge.realm, self.base_url):
+            raise AuthError(
+                f"{self.host}: its token server {challenge.realm[:200]!r} is not an http(s) URL,"
+                " or is on an internal address the registry is not on: not asked"
+            )
         if creds is not None and not realm_allowed(
             challenge.realm, self.base_url, self.options.token_realms
         ):

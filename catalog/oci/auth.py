@@ -10,8 +10,12 @@ credentials are sent to a realm only when it is
 - Docker Hub's token server ``auth.docker.io`` for Docker Hub's hosts;
 
 and never over plain HTTP when the registry itself is reached over HTTPS. Any other realm is
-refused with an :class:`AuthError` before a request is made; without credentials there is
-nothing to leak and the token is asked for anonymously.
+refused with an :class:`AuthError` before a request is made. Without credentials there is
+nothing to leak and the token is asked for anonymously, of any realm that is an http(s) URL,
+but not of one on an internal address (loopback, private, link-local: a metadata service, a
+cluster's own endpoints) unless the registry is on one too: a registry must not make this server
+ask its own network for it, and get the answer back as the token of its next request. (Only
+addresses as written: a name is not resolved.)
 
 Identity tokens (docker's ``identitytoken``, a helper's ``<token>`` user) are OAuth2 refresh
 tokens: exchanged by ``POST realm`` with the form ``grant_type=refresh_token``, ``service``,
@@ -23,7 +27,9 @@ A refresh token in the answer replaces the one held (in memory only).
 
 import asyncio
 import base64
+import ipaddress
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import NamedTuple
@@ -103,6 +109,36 @@ def realm_allowed(realm: str, registry_url: str, listed: Collection[str] = ()) -
     if where in {_authority(h, target.scheme) for h in listed}:
         return True
     return registry.hostname in _HUB_HOSTS and where in _HUB_REALMS
+
+
+def anonymous_realm_allowed(realm: str, registry_url: str) -> bool:
+    """Whether the token server ``realm`` may be asked for a token without credentials by the
+    client of the registry at ``registry_url`` (see the module's realm rule)."""
+    try:
+        target = urlsplit(realm)
+        registry = urlsplit(registry_url)
+    except ValueError:
+        return False
+    if target.scheme not in _DEFAULT_PORTS or _authority(target.netloc, target.scheme) is None:
+        return False  # "/token", "@host/x": not a URL of its own (the client would join it)
+    return not _internal(target.hostname) or _internal(registry.hostname)
+
+
+def _internal(host: str | None) -> bool:
+    """A loopback, private, link-local or otherwise non-public address, as written."""
+    if not host:
+        return True
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # "127.1", "2130706433", "0x7f.1": IPv4 as the resolver also reads it
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return False  # a name: not resolved here
+    return not address.is_global
 
 
 # Who asks, in the OAuth2 form (docker sends "docker", go-containerregistry its name).

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from catalog.oci.auth import realm_allowed
+from catalog.oci.auth import anonymous_realm_allowed, realm_allowed
 from catalog.oci.credentials import Credentials
 from catalog.oci.errors import AuthError, NotInRegistry, RegistryError
 from catalog.oci.retry import RetryPolicy
@@ -51,6 +51,50 @@ async def test_without_credentials_a_token_is_asked_for_anonymously(
         await client.ping()
         assert recorder.seen
         assert recorder.authorizations() == []
+
+
+async def test_a_realm_that_is_not_a_url_of_its_own_is_not_asked(
+    make_client: ClientFactory,
+) -> None:
+    """The client would join a realm without a scheme to the registry's URL: ``@host/x`` would
+    become ``http://registry@host/x``, a request to ``host``."""
+    async with hostile_pair() as (hostile, recorder):
+        hostile.challenge = f'Bearer realm="@{recorder.host}/token"'
+        client = make_client(hostile.host)
+        with pytest.raises(AuthError, match="not asked"):
+            await client.ping()
+        assert recorder.seen == []
+
+
+@pytest.mark.parametrize(
+    ("realm", "registry", "allowed"),
+    [
+        ("https://auth.example/token", "https://registry.example", True),
+        ("https://gitlab.com/jwt/auth", "https://registry.gitlab.com", True),  # another host
+        ("http://169.254.169.254/latest/meta-data", "https://registry.example", False),
+        ("http://127.0.0.1:8080/token", "https://registry.example", False),
+        ("http://10.0.0.5/token", "https://registry.example", False),
+        ("http://[::1]/token", "https://registry.example", False),
+        ("http://[fe80::1]/token", "https://registry.example", False),
+        ("http://[::ffff:127.0.0.1]/token", "https://registry.example", False),
+        ("http://2130706433/token", "https://registry.example", False),  # 127.0.0.1
+        ("http://127.1/token", "https://registry.example", False),
+        ("http://0x7f.1/token", "https://registry.example", False),
+        ("http://localhost/token", "https://registry.example", False),
+        ("http://api.localhost./token", "https://registry.example", False),
+        ("http://10.0.0.5/token", "http://10.0.0.7:5000", True),  # the registry is inside too
+        ("http://127.0.0.1:5001/token", "http://127.0.0.1:5000", True),
+        ("/token", "https://registry.example", False),
+        ("@evil.example/token", "https://registry.example", False),
+        ("ftp://auth.example/token", "https://registry.example", False),
+        ("https://user@auth.example/token", "https://registry.example", False),
+        ("https://[::1/token", "https://registry.example", False),
+    ],
+)
+def test_anonymous_realm_rule(realm: str, registry: str, allowed: bool) -> None:
+    """Without credentials, any realm that is a URL of its own, but not one inside this
+    server's network (a metadata service) when the registry is not there too."""
+    assert anonymous_realm_allowed(realm, registry) is allowed
 
 
 @pytest.mark.parametrize(
