@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import InvalidArgument
-from catalog.store.audit import AuditEventView, AuditFilter, list_events
+from catalog.store.audit import PRINCIPAL_MAX, AuditEventView, AuditFilter, list_events
 from catalog.store.queries import Key, Page, page_size
 
 
@@ -18,6 +18,8 @@ class AuditService:
     ) -> Page[AuditEventView]:
         """Events matching ``where``, newest first, ``size`` at most; ``after`` is the
         ``next_after`` of the page before."""
+        if where.principal is not None and len(where.principal) > PRINCIPAL_MAX:  # none so long
+            raise InvalidArgument(f"principal is longer than {PRINCIPAL_MAX} characters")
         if where.since is not None and where.until is not None and where.until < where.since:
             raise InvalidArgument("the end of the time range is before its start")
         with self.sessions() as session:

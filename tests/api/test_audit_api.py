@@ -129,6 +129,7 @@ async def test_changes_over_grpc_are_listed_with_who_made_them(served: Served) -
         pb.ListAuditEventsRequest(page_size=1, page_token=first.next_page_token),
         pb.ListAuditEventsRequest(kind=99),  # type: ignore[arg-type]
         pb.ListAuditEventsRequest(start_time=later, end_time=applied.event_time),
+        pb.ListAuditEventsRequest(principal="token:" + "a" * 600),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await served.audit.ListAuditEvents(bad)

@@ -48,6 +48,7 @@ def test_bad_filters_are_usage_errors(tmp_path: Path) -> None:
         ("--since", "yesterday"),
         ("--kind", "policy.deleted"),
         ("--since", "1h", "--until", "2h"),  # the range ends before it starts
+        ("--principal", "token:" + "a" * 600),  # longer than any stored (as with --server)
     ):
         done = run("audit", *args, db=db)
         assert done.returncode == 2, (args, done.stderr)
