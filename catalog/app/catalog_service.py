@@ -18,6 +18,7 @@ from catalog.errors import FailedPrecondition
 from catalog.index.progress import IndexStats, ProgressCallback
 from catalog.oci.options import RegistryOptions
 from catalog.oci.secrets import Secrets
+from catalog.principals import Principal
 from catalog.store import queries
 from catalog.store.audit import AuditKind, record, registry_resource, registry_version
 from catalog.store.models import Registry
@@ -132,14 +133,18 @@ class CatalogService(CatalogReads):
         await self._after(name, started, stats)
         return stats
 
-    async def index_repositories(self, name: str, repositories: Sequence[str]) -> IndexStats:
+    async def index_repositories(
+        self, name: str, repositories: Sequence[str], notifiers: Sequence[Principal] = ()
+    ) -> IndexStats:
         """Crawl just ``repositories`` of registry ``name`` (push events). Waits for a run of
         the registry in progress here rather than overlapping it, so no repository is indexed
-        twice at once; the registry's recorded run status is the full runs' alone."""
+        twice at once; the registry's recorded run status is the full runs' alone. The run is
+        recorded in the audit as each of ``notifiers``' doing (who sent the events)."""
         from catalog.index.run import index_registry
 
         async with self._runs(name):
             started = datetime.now(UTC)
+            await asyncio.to_thread(self._push_run_started, name, len(repositories), notifiers)
             stats = await index_registry(
                 self.sessions,
                 name,
@@ -169,6 +174,15 @@ class CatalogService(CatalogReads):
                 before,
                 IndexStatus.RUNNING,
             )
+
+    def _push_run_started(
+        self, name: str, repositories: int, notifiers: Sequence[Principal]
+    ) -> None:
+        detail = f"push events: {repositories} repositor{'y' if repositories == 1 else 'ies'}"
+        resource = registry_resource(name)
+        with self.sessions.begin() as session:
+            for notifier in notifiers:
+                record(session, AuditKind.INDEX_STARTED, resource, None, None, detail, notifier)
 
     def _run_failed(self, name: str, failure: str) -> None:
         with self.sessions.begin() as session:

@@ -38,7 +38,7 @@ from catalog.oci.boundedjson import JSONRefused, loads
 from catalog.oci.errors import InvalidReference
 from catalog.oci.globs import matcher
 from catalog.oci.reference import validate_repository, validate_tag
-from catalog.principals import SERVER, acting_as
+from catalog.principals import SERVER, Principal, acting_as, current
 
 log = logging.getLogger("xregistry.events")
 
@@ -46,6 +46,7 @@ DISTRIBUTION_EVENTS = "application/vnd.docker.distribution.events.v1+json"
 MAX_EVENTS = 1000  # per envelope; Distribution sends up to its `threshold` at once
 _ACTIONS = frozenset({"push", "delete"})
 FILTER_TTL = 5.0  # seconds a registry's filters are used before being read again
+NOTIFIERS = 16  # principals recorded as the senders of the events one run answers, at most
 
 Wanted = Callable[[str], bool]  # whether a repository of the registry is indexed
 
@@ -130,6 +131,9 @@ class PushIndexer:
         # Known registries only (bounded by the catalog): an unknown name is read each time.
         self._filters: dict[str, tuple[float, Wanted]] = {}
         self._pending: dict[str, set[str]] = {}
+        # Who sent the events waiting, per registry: the audit records the runs as theirs. At
+        # most NOTIFIERS each (principals a binding grants notify, e.g. a group, may be many).
+        self._notifiers: dict[str, set[Principal]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self.runs = 0  # event runs finished (or failed): how bursts coalesced
@@ -170,6 +174,9 @@ class PushIndexer:
                 waiting += 1
                 accepted.queued += 1
         if accepted.queued:
+            notifiers = self._notifiers.setdefault(registry, set())
+            if len(notifiers) < NOTIFIERS:
+                notifiers.add(current())
             self._wake(registry)
         return accepted
 
@@ -228,11 +235,12 @@ class PushIndexer:
             wakeup.clear()
             # The run applies the registry's filters as they are now (read with its settings).
             repositories = sorted(self._pending.pop(registry, set()))
+            notifiers = sorted(self._notifiers.pop(registry, set()))
             if not repositories:
                 continue
             try:
-                with acting_as(SERVER):  # the runs it starts are the server's doing
-                    stats = await self.catalog.index_repositories(registry, repositories)
+                with acting_as(SERVER):  # the crawl is the server's doing, on their notice
+                    stats = await self.catalog.index_repositories(registry, repositories, notifiers)
             except Exception as exc:  # logged and left to the schedule: events are best effort
                 log.warning(
                     "index of %s after push events failed (%d repositories): %s",

@@ -19,11 +19,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from catalog.app.audit_service import AuditService
 from catalog.app.auth_config import AuthSettings, Binding, Role, StaticToken
 from catalog.app.config import RegistryConfig, ReplicationSettings, ServeConfig
 from catalog.app.events_config import EventsSettings
 from catalog.daemon import Server
 from catalog.errors import ConfigError, NotFound
+from catalog.store.audit import AuditFilter, AuditKind
 from replication.spec import RuleSpec
 from tests.harness.images import build_image
 from tests.harness.ports import free_port
@@ -154,6 +156,12 @@ async def test_a_push_is_indexed_and_replicated_without_a_schedule(
             await eventually(replicated, 15, "push → replicated")
             (run,) = service.replication.list_runs("follow").items
             assert run.trigger == "index"
+            # Who did what: the crawl is recorded as the doing of the events' sender.
+            audit = AuditService(service.sessions)
+            started = audit.list_events(AuditFilter(kind=AuditKind.INDEX_STARTED), 10).items
+            assert [(e.principal, e.resource, e.detail) for e in started] == [
+                ("token:registry", "registries/src", "push events: 1 repository")
+            ]
 
 
 async def test_a_burst_coalesces_into_few_runs_one_at_a_time(
@@ -166,12 +174,12 @@ async def test_a_burst_coalesces_into_few_runs_one_at_a_time(
             in_flight, most = 0, 0
             original = service.catalog.index_repositories
 
-            async def counted(name: str, repositories: Any) -> Any:
+            async def counted(name: str, repositories: Any, notifiers: Any = ()) -> Any:
                 nonlocal in_flight, most
                 in_flight += 1
                 most = max(most, in_flight)
                 try:
-                    return await original(name, repositories)
+                    return await original(name, repositories, notifiers)
                 finally:
                     in_flight -= 1
 

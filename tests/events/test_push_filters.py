@@ -13,6 +13,7 @@ import pytest
 from catalog.app.catalog_service import CatalogService
 from catalog.app.push_events import PushEvent, PushIndexer
 from catalog.index.progress import IndexStats
+from catalog.principals import Principal
 from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.views import RegistrySpec
 from tests.harness.registry import run_registry
@@ -84,8 +85,10 @@ async def test_a_run_indexes_only_what_the_filters_admit_now(
             reads.append(name)
             return read(name)
 
-        async def recorded(name: str, repositories: Sequence[str]) -> IndexStats:
-            stats = await index(name, repositories)
+        async def recorded(
+            name: str, repositories: Sequence[str], notifiers: Sequence[Principal] = ()
+        ) -> IndexStats:
+            stats = await index(name, repositories, notifiers)
             runs.append((name, list(repositories), stats.repositories_total))
             return stats
 
