@@ -86,9 +86,9 @@ class ClientSecurity:
             transport = grpc.local_channel_credentials(kind)
         else:
             transport = grpc.ssl_channel_credentials(
-                root_certificates=_read(self.ca_file, "--ca-file"),
-                private_key=_read(self.key, "--key"),
-                certificate_chain=_read(self.cert, "--cert"),
+                root_certificates=_pem(self.ca_file, "--ca-file", key=False),
+                private_key=_pem(self.key, "--key", key=True),
+                certificate_chain=_pem(self.cert, "--cert", key=False),
             )
         return transport if calls is None else grpc.composite_channel_credentials(transport, calls)
 
@@ -116,8 +116,26 @@ def open_aio_channel(server: str, security: ClientSecurity | None = None) -> grp
     return grpc.aio.secure_channel(server, credentials, options=KEEPALIVE)
 
 
-def _read(path: Path | None, what: str) -> bytes | None:
-    return None if path is None else read_credential_file(path, what)
+def _pem(path: Path | None, what: str, *, key: bool) -> bytes | None:
+    """The file's PEM certificates (or private key), checked here: gRPC takes any bytes, then
+    fails every call with "cannot reach the server" and logs its own lines to stderr."""
+    if path is None:
+        return None
+    data = read_credential_file(path, what)
+    # Imported here: only commands that talk TLS to a server need them.
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        if key:
+            serialization.load_pem_private_key(data, password=None)
+        else:
+            x509.load_pem_x509_certificates(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # TypeError: it is encrypted
+        kind = "an unencrypted PEM private key" if key else "PEM certificates"
+        raise ConfigError(f"{what} {path}: not {kind}") from None
+    return data
 
 
 def _token(raw: bytes, where: str) -> str:

@@ -310,6 +310,32 @@ def test_the_cli_reaches_an_mtls_server_with_its_options(
     assert not (tmp_path / "xregistry.db").exists()
 
 
+def test_files_that_are_not_pem_are_bad_input_in_one_line(tmp_path: Path) -> None:
+    """gRPC takes any bytes as a certificate or key, then fails every call as a server out of
+    reach and logs its own lines: the CLI reads them first."""
+    pki = make_pki(tmp_path)
+    text = tmp_path / "hostname"
+    text.write_text("not a certificate\n")
+    good = (pki.ca.cert_file, pki.client.cert_file, pki.client.key_file)
+    for n, (what, says) in enumerate(
+        (
+            ("--ca-file", "not PEM certificates"),
+            ("--cert", "not PEM certificates"),
+            ("--key", "not an unencrypted PEM private key"),
+        )
+    ):
+        files = [str(path) for path in good]
+        files[n] = str(text)
+        ca, cert, key = files
+        done = xregistry(
+            *("--server", "127.0.0.1:1", "--ca-file", ca, "--cert", cert, "--key", key),
+            *("registry", "list"),
+            cwd=tmp_path,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.splitlines() == [f"xregistry: error: {what} {text}: {says}"]
+
+
 def test_the_image_starts_only_from_a_mounted_config(tmp_path: Path) -> None:
     """The Dockerfile's command names no address of its own: without the config it stops."""
     dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
