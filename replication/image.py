@@ -17,6 +17,8 @@ from replication.rules import ConflictPolicy, Rule
 from replication.stores import Store
 from replication.tags import tag_outdated
 
+TRANSFERS = 8  # blobs a run moves at once (see RunState.transfers)
+
 # (source repository, tag, digest) → why the image may not be copied, or None when it may.
 Admit = Callable[[str, str, Digest], Awaitable[str | None]]
 
@@ -25,7 +27,16 @@ class RunState:
     """What every image of one run shares. (A plain class: a dataclass's generated methods
     are compiled in every process that imports it, ~1 ms at a command's start-up.)"""
 
-    __slots__ = ("admit", "destination", "dry_run", "ledger", "rule", "source", "subjects")
+    __slots__ = (
+        "admit",
+        "destination",
+        "dry_run",
+        "ledger",
+        "rule",
+        "source",
+        "subjects",
+        "transfers",
+    )
 
     def __init__(
         self,
@@ -42,6 +53,9 @@ class RunState:
         self.dry_run = dry_run
         self.ledger = CopyLedger()
         self.subjects: SubjectClaims = subject_claims()
+        # Blobs the run's images move at once, together: each may hold the destination's
+        # buffer_limit bytes, whatever a source's images hold.
+        self.transfers = asyncio.Semaphore(TRANSFERS)
 
 
 async def replicate_image(
@@ -59,6 +73,7 @@ async def replicate_image(
         stats=stats,
         ledger=state.ledger,
         fallback_index=False,  # the referrers step writes each index once, as the source has it
+        transfers=state.transfers,
         buffer_limit=state.destination.buffer_limit,
         transfer=not state.dry_run,
     )

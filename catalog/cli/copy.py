@@ -38,7 +38,8 @@ async def _attachments(src: Repository, dst: Repository, image: Manifest, stats:
     from replication.rules import ALL_KINDS, ConflictPolicy
 
     # The referrers step writes each fallback index once, as the source has it.
-    copier = Copier(src, dst, stats=stats, fallback_index=False, transfers=_TRANSFERS)
+    transfers = asyncio.Semaphore(_TRANSFERS)
+    copier = Copier(src, dst, stats=stats, fallback_index=False, transfers=transfers)
     referrers = ReferrerCopier(
         copier,
         listing=None,  # one image: each attachment tag is asked for, not the whole repository

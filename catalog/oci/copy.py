@@ -24,6 +24,7 @@ from catalog.oci.manifest import Descriptor, Manifest
 from catalog.oci.repository import Repository
 
 DEFAULT_BUFFER_LIMIT = 16 * 1024 * 1024
+DEFAULT_TRANSFERS = 4  # blobs a copier moves at once unless given its caller's bound
 _READ_AHEAD = 4  # source chunks (of up to 4 MiB) buffered while the previous ones upload
 
 
@@ -162,7 +163,7 @@ class Copier:
         stats: CopyStats | None = None,
         ledger: CopyLedger | None = None,
         fallback_index: bool = True,
-        transfers: int | None = None,
+        transfers: asyncio.Semaphore | None = None,
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
         transfer: bool = True,
     ) -> None:
@@ -173,7 +174,10 @@ class Copier:
         self.fallback_index = fallback_index
         self.buffer_limit = buffer_limit
         self.transfer = transfer  # False: blobs are counted, never read (a dry run)
-        self._transfers = asyncio.Semaphore(transfers) if transfers else None
+        # Blobs moved at once (a run's copiers share one): each may hold buffer_limit bytes,
+        # and without a bound every blob of every image in flight would wait, downloaded,
+        # for the destination to take it.
+        self._transfers = transfers or asyncio.Semaphore(DEFAULT_TRANSFERS)
 
     # -- manifests -------------------------------------------------------------------------
 
@@ -249,11 +253,8 @@ class Copier:
             self.stats.bytes_skipped += blob.size
             return
         try:
-            if self._transfers is None:
+            async with self._transfers:
                 await self._transfer(blob)
-            else:
-                async with self._transfers:
-                    await self._transfer(blob)
         except Exception:
             self.stats.blobs_failed += 1
             self.stats.bytes_failed += blob.size
@@ -331,7 +332,8 @@ async def copy_manifest(
     stats = stats if stats is not None else CopyStats()
     existing = await dst.resolve(str(manifest.digest))
     if existing is None:
-        await Copier(src, dst, stats=stats, transfers=parallel).copy(manifest, tag)
+        transfers = asyncio.Semaphore(parallel)
+        await Copier(src, dst, stats=stats, transfers=transfers).copy(manifest, tag)
         return stats
     stats.manifests_skipped += 1
     if tag is not None:
