@@ -114,7 +114,10 @@ def _time(protected: dict[str, Any], key: str) -> datetime | None:
         j.fail(f"$.protected.{key}", f"not an RFC 3339 time: {text!r}")
     if value.tzinfo is None:
         j.fail(f"$.protected.{key}", f"time without a time zone: {text!r}")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00:00+05:00" is before year 1 in UTC
+        j.fail(f"$.protected.{key}", f"a time out of range: {text!r}")
 
 
 def _thumbprints(annotation: str | None) -> tuple[str, ...]:

@@ -194,6 +194,16 @@ def replace_in(data: bytes, key: str, value: Any) -> bytes:
             {},
             "not an RFC 3339 time",
         ),
+        *(
+            (
+                lambda d, t=text: replace_in(
+                    d, "protected", b64url(b'{"io.cncf.notary.expiry": "%s"}' % t)
+                ),
+                {},
+                "a time out of range",
+            )
+            for text in (b"0001-01-01T00:00:00+05:00", b"9999-12-31T23:59:59-05:00")
+        ),
         (lambda d: replace_in(d, "payload", b64url(b"{}")), {}, "missing 'targetArtifact'"),
         (
             lambda d: replace_in(d, "payload", b64url(b'{"targetArtifact": {"digest": "md5:x"}}')),
