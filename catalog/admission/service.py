@@ -111,9 +111,13 @@ class Admission:
         # for every image; then all judged at once.
         states = self.gate.known_states(judging, self.settings.policy, self.adhoc)
         if states is None:
-            states = await asyncio.to_thread(
-                self.gate.states, judging, self.settings.policy, self.adhoc
-            )
+            # By the deadline too: a database that stalls (locked, a failover) must not hold
+            # the review past the API server's timeout, where its failurePolicy answers.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    states = await asyncio.to_thread(
+                        self.gate.states, judging, self.settings.policy, self.adhoc
+                    )
         # A warm image is answered at once (no task); the rest are judged concurrently.
         judging_with: dict[str, Any] = {
             "offline": self.offline,
@@ -125,15 +129,19 @@ class Admission:
         judged: dict[str, Judged] = {}
         checks: dict[str, asyncio.Future[CheckResult]] = {}
         policy = self.settings.policy
-        known = self.gate.known_checks(
-            judging, policy, states, self.offline, self.adhoc, namespace, deadline, asked
-        )
-        for image, state, at_hand in zip(judging, states, known, strict=True):
-            if at_hand is not None:
-                judged[image] = _from_decision(image, at_hand.decision)
-            else:
-                work = self.gate.check(image, policy, state=state, **judging_with)
-                checks[image] = asyncio.ensure_future(work)
+        if states is None:  # the catalog did not answer in time
+            why = "could not read the catalog in time"
+            judged = {image: self._failure(image, asked, why) for image in judging}
+        else:
+            known = self.gate.known_checks(
+                judging, policy, states, self.offline, self.adhoc, namespace, deadline, asked
+            )
+            for image, state, at_hand in zip(judging, states, known, strict=True):
+                if at_hand is not None:
+                    judged[image] = _from_decision(image, at_hand.decision)
+                else:
+                    work = self.gate.check(image, policy, state=state, **judging_with)
+                    checks[image] = asyncio.ensure_future(work)
         late: set[asyncio.Future[CheckResult]] = set()
         if checks:
             # The gate stops live work at the deadline; this also bounds verification, which

@@ -7,9 +7,11 @@ import asyncio
 import base64
 import json
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -167,6 +169,42 @@ async def test_an_unreachable_registry_is_answered_in_time_by_the_failure_mode(
         [warning] = response["warnings"]
         assert warning.startswith(f"{stuck} (containers[c0]): could not verify in time")
         assert warning.endswith("; allowed by failure mode allow")
+
+
+@pytest.mark.parametrize("failure", ["deny", "allow"])
+async def test_a_catalog_that_does_not_answer_is_answered_in_time_by_the_failure_mode(
+    serve: ServeFactory, failure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog's database stalls (locked, failing over): the review is answered before
+    the API server's deadline, as the failure mode says, not left to hang."""
+    webhook: Webhook = await serve(failure=failure, margin_seconds=0.5)
+    gate = webhook.server.gate
+    read = gate.states
+    stalled = threading.Event()
+
+    def stalls(*args: Any, **kwargs: Any) -> Any:
+        stalled.wait(5)  # the read's thread waits, as it would for a lock
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(gate, "states", stalls)
+    image = webhook.image("signed")  # never judged yet: its state is read from the catalog
+    obj = workload("Deployment", "web", "shop", pod_spec([image]))
+    started = time.monotonic()
+    try:
+        status, answer = await webhook.post(review(obj), budget="2s")
+    finally:
+        stalled.set()
+    took = time.monotonic() - started
+    assert status == 200, answer
+    assert took < 2.0, took
+    response = answer["response"]
+    why = f"{image} (containers[c0]): could not read the catalog in time"
+    if failure == "deny":
+        assert response["allowed"] is False
+        assert why in response["status"]["message"]
+    else:
+        assert response["allowed"] is True
+        assert response["warnings"][0].startswith(why)
 
 
 async def test_cached_decisions_and_evidence_free_policies_ask_no_registry(
