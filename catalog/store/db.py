@@ -78,13 +78,19 @@ def make_engine(url: str = DEFAULT_URL) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     except ImportError:
         # psycopg without its binary wheel loads the system's libpq when first imported.
         raise FailedPrecondition(
             "PostgreSQL needs libpq: install it (Debian: apt install libpq5) or the binary "
             "driver (pip install 'psycopg[binary]')"
         ) from None
+    # Many rows of an INSERT without RETURNING (a crawl's tag events, locations, index children)
+    # in one multi-row statement, as those with RETURNING go: psycopg's executemany sends each
+    # row as a statement of its own (bench.index on PostgreSQL: the writer thread's CPU 3.5 ->
+    # 3.4 ms an image, ~7 statements an image fewer).
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 def alembic_config(engine: Engine) -> Config:
