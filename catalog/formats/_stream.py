@@ -18,6 +18,11 @@ from catalog.oci.boundedjson import first_line
 # What ijson's C backend raises for bad input; SystemError wraps an over-long integer.
 _PARSE_ERRORS = (ijson.JSONError, ValueError, SystemError, OverflowError)
 _BUFFER = 64 * 1024
+# What one whole value read from a stream (a component's licenses, a statement's subjects) may
+# hold: it is built in memory, where the rest of a stream is read a value at a time. A decoder's
+# own limits (licenses, subjects, tools) are checked on what it builds, which must fit first.
+VALUE_ITEMS = 100_000  # scalars and containers (10,000 subjects are ~50,000)
+VALUE_CHARACTERS = 16 * 1024 * 1024  # of its keys and strings
 
 
 class EventReader(Reader):
@@ -90,15 +95,29 @@ class EventReader(Reader):
         self.fail(path, "unexpected end of JSON")
 
     def value(self, event: Event, path: str) -> Any:
-        """Build the whole value that ``event`` starts."""
+        """Build the whole value that ``event`` starts, of at most ``VALUE_ITEMS`` items and
+        ``VALUE_CHARACTERS`` characters."""
+        return self._value(event, path, [VALUE_ITEMS, VALUE_CHARACTERS])
+
+    def _value(self, event: Event, path: str, left: list[int]) -> Any:
         kind, value = event
+        left[0] -= 1
+        if isinstance(value, str):
+            left[1] -= len(value)
+        if left[0] < 0 or left[1] < 0:
+            self.fail(
+                path,
+                f"a value larger than {VALUE_ITEMS} items or {VALUE_CHARACTERS}"
+                " characters: not read whole",
+            )
         if kind == "start_map":
             result: dict[str, Any] = {}
             for key, event in self.fields(path):
-                result[key] = self.value(event, f"{path}.{key}")
+                left[1] -= len(key)
+                result[key] = self._value(event, f"{path}.{key}", left)
             return result
         if kind == "start_array":
-            return [self.value(item, item_path) for item, item_path in self.elements(path)]
+            return [self._value(item, item_path, left) for item, item_path in self.elements(path)]
         return value
 
     def _enter(self, path: str) -> None:

@@ -6,6 +6,7 @@ Every test runs twice: small documents parsed whole (the default), and streamed 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from catalog.errors import FormatError
-from catalog.formats import _cyclonedx, dsse, sbom
+from catalog.formats import _cyclonedx, _stream, dsse, sbom
 from catalog.formats.records import PackageRecord, Subject
 from tests.formats.fixtures import SBOMS
 
@@ -320,6 +321,30 @@ def test_hostile_packages_fail_while_streaming(doc: Any, message: str) -> None:
     record = sbom.decode_sbom(json.dumps(doc).encode())  # the header is fine
     with pytest.raises(FormatError, match=message):
         list(record.packages)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        cdx([{"name": "a", "licenses": [{}] * (_stream.VALUE_ITEMS + 1)}]),
+        cdx([{"name": "a", "supplier": {"name": "x", "url": ["u"] * _stream.VALUE_ITEMS}}]),
+        spdx([{"externalRefs": [{"referenceType": "purl", "x": [0] * _stream.VALUE_ITEMS}]}]),
+    ],
+)
+def test_a_value_read_whole_from_a_stream_is_bounded(doc: Any, reader: str) -> None:
+    """What a decoder reads whole (a component's licenses or supplier, an external reference)
+    is built in memory before its own limits are checked: a stream bounds it first (30 MB of
+    ``{}`` as licenses held 724 MB). Parsed whole, a document is small already."""
+    data = json.dumps(doc).encode()
+    record = sbom.decode_sbom(data)
+    if reader == "whole" and len(data) > sbom.SbomLimits().max_whole:
+        reader = "streamed"  # too large to be parsed whole: it streams anyway
+    if reader == "streamed":
+        with pytest.raises(FormatError, match="not read whole"):
+            list(record.packages)
+    else:
+        with contextlib.suppress(FormatError):
+            list(record.packages)
 
 
 @pytest.mark.parametrize(
