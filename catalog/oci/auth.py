@@ -33,7 +33,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import NamedTuple
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import SplitResult, urlencode, urlsplit
 
 from catalog.claims import Claims
 from catalog.oci.credentials import Credentials
@@ -88,14 +88,20 @@ def _authority(host: str, scheme: str) -> str | None:
     return f"{parts.hostname}:{port}"
 
 
+def _split(realm: str, registry_url: str) -> tuple[SplitResult, SplitResult] | None:
+    try:
+        return urlsplit(realm), urlsplit(registry_url)
+    except ValueError:  # "https://[::1/token"
+        return None
+
+
 def realm_allowed(realm: str, registry_url: str, listed: Collection[str] = ()) -> bool:
     """Whether credentials for the registry at ``registry_url`` (``scheme://host[:port]``) may be
     sent to the token server ``realm`` (see the module's realm rule)."""
-    try:
-        target = urlsplit(realm)
-        registry = urlsplit(registry_url)
-    except ValueError:
+    split = _split(realm, registry_url)
+    if split is None:
         return False
+    target, registry = split
     if target.scheme not in _DEFAULT_PORTS or registry.scheme not in _DEFAULT_PORTS:
         return False
     if target.scheme == "http" and registry.scheme == "https":
@@ -114,11 +120,10 @@ def realm_allowed(realm: str, registry_url: str, listed: Collection[str] = ()) -
 def anonymous_realm_allowed(realm: str, registry_url: str) -> bool:
     """Whether the token server ``realm`` may be asked for a token without credentials by the
     client of the registry at ``registry_url`` (see the module's realm rule)."""
-    try:
-        target = urlsplit(realm)
-        registry = urlsplit(registry_url)
-    except ValueError:
+    split = _split(realm, registry_url)
+    if split is None:
         return False
+    target, registry = split
     if target.scheme not in _DEFAULT_PORTS or _authority(target.netloc, target.scheme) is None:
         return False  # "/token", "@host/x": not a URL of its own (the client would join it)
     return not _internal(target.hostname) or _internal(registry.hostname)
