@@ -17,6 +17,11 @@ from catalog.oci.digest import Digest
 from catalog.oci.errors import BadResponse, InvalidManifest, NotInRegistry
 from catalog.oci.manifest import Descriptor, Manifest, build_index, parse_manifest
 
+# A subject's referrers across the pages of the API, at most: each page is capped in bytes, but
+# a registry may page on and on (one page of 4 MiB lists ~26,000 and holds ~16 MB parsed). As
+# many as a fallback index within the manifest limit can list, whichever way they are found.
+MAX_REFERRERS = 30_000
+
 # The client's manifest endpoints, by (repository, tag or digest).
 GetManifest = Callable[[str, str], Awaitable[Manifest]]
 PutManifest = Callable[[str, Manifest, str], Awaitable[None]]
@@ -110,6 +115,11 @@ class ReferrersEndpoint:
                 applied = applied and "artifactType" in r.headers.get("OCI-Filters-Applied", "")
                 url = transport.next_page(r, seen, "referrers index")
             descriptors.extend(index.manifests)
+            if len(descriptors) > MAX_REFERRERS:
+                raise BadResponse(
+                    f"{transport.host}: more than {MAX_REFERRERS} referrers of {digest}; refused",
+                    url=str(r.url),
+                )
         if artifact_type and not applied:
             descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
         return Referrers(descriptors, "referrers-api")

@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
+from catalog.oci import _referrers
 from catalog.oci import mediatypes as mt
 from catalog.oci.digest import Digest
+from catalog.oci.errors import BadResponse
 from tests.conftest import ClientFactory
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.images import build_image
@@ -77,6 +81,31 @@ async def test_referrers_api_pages_and_filters(
     assert proxy.pending() == 0
     queries = [e.query for e in proxy.events if "/referrers/" in e.path]
     assert queries == ["", "page=2", "artifactType=application/a", "artifactType=application/b"]
+
+
+async def test_referrers_across_pages_are_bounded(
+    proxy: FaultProxy,
+    make_client: ClientFactory,
+    rng: random.Random,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each page is capped in bytes, but a registry may page on: what they list together is
+    capped too, not only the number of pages."""
+    monkeypatch.setattr(_referrers, "MAX_REFERRERS", 5)
+    client = make_client(proxy.host)
+    subject = await push_built(client, "api/app", build_image(rng, layers=1), "v1")
+    path = f"/v2/api/app/referrers/{subject.digest}"
+    for page in range(10):  # pages that never end
+        proxy.fail(
+            1,
+            200,
+            headers={"Content-Type": mt.OCI_INDEX, "Link": f'<{path}?page={page + 2}>; rel="next"'},
+            body=index(descriptor(2 * page, "application/a"), descriptor(2 * page + 1, "b/b")),
+            match="/referrers/",
+        )
+    with pytest.raises(BadResponse, match="more than 5 referrers of"):
+        await client.referrers("api/app", subject.digest)
+    assert len([e for e in proxy.events if "/referrers/" in e.path]) == 3  # 6 listed: refused
 
 
 async def test_a_404_referrers_endpoint_falls_back_once_then_sticks(
