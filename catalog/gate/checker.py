@@ -600,20 +600,25 @@ class Gate:
     ) -> list[CheckResult]:
         """What ``loaded`` would decide for every tagged image of the catalog (nothing logged).
 
-        Once ``stop`` is set (whoever asked is gone) it ends at the next image, its transaction
-        closed, and what it returns is partial: only for a caller that will not read it."""
+        Once ``stop`` is set (whoever asked is gone) it ends at the next image, and what it
+        returns is partial: only for a caller that will not read it. Each image's facts are
+        gathered (their verifications stored) in a transaction of their own: one for the whole
+        walk held the database's write lock from the first verification on (SQLite's is the
+        database's), and the decision log, crawls and every other writer waited it out."""
         results = []
         known: dict[str, ImageFacts] = {}  # a digest's facts, whichever of its tags asks first
-        with self._engine.begin() as connection:
-            for host, repository, tag, digest in verifications.tagged_images(connection):
-                if stop is not None and stop.is_set():
-                    break
-                reference = f"{host}/{repository}:{tag}"
-                if digest not in known:
+        with self._engine.connect() as connection:
+            images = verifications.tagged_images(connection)
+        for host, repository, tag, digest in images:
+            if stop is not None and stop.is_set():
+                break
+            reference = f"{host}/{repository}:{tag}"
+            if digest not in known:
+                with self._engine.begin() as connection:
                     known[digest] = self.facts(connection, digest, reference, loaded.trust)
-                facts = known[digest]._replace(reference=reference)
-                decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
-                results.append(CheckResult(decision, reference, loaded.trust.version, False))
+            facts = known[digest]._replace(reference=reference)
+            decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
+            results.append(CheckResult(decision, reference, loaded.trust.version, False))
         return results
 
 

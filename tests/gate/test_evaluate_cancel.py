@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from tests.gate.test_gate_e2e import _index
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
-from tests.signing import key_policy
+from tests.signing import key_policy, push_signature
 
 IMAGES = 6
 
@@ -93,3 +94,53 @@ async def test_a_cancelled_evaluation_stops_judging(
     release.set()
     assert await asyncio.to_thread(ended.wait, 30)
     assert len(judged) == 1, f"judged {len(judged)} of {IMAGES} images after the client left"
+
+
+async def test_an_evaluation_holds_no_write_lock_between_images(
+    fresh_registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ad hoc policy with a key of its own verifies (and stores) every signature again: each
+    image's in a transaction of its own, so the decision log and crawls write in between."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    rng = random.Random(8)
+    async with RegistryClient(fresh_registry.host) as client:
+        for i in range(3):
+            image = await push_built(
+                client, f"shop/app{i}", build_image(rng, layers=1, layer_size=512), "1"
+            )
+            await push_signature(client, f"shop/app{i}", str(image.digest), key)
+    database = tmp_path / "catalog.db"
+    config = ServeConfig(
+        database=f"sqlite:///{database}",
+        listen="127.0.0.1:0",
+        registries=[RegistryConfig(name="local", host=fresh_registry.host)],
+    )
+    server = Server(config)
+    await server.start()
+    writes: list[str] = []  # what another writer got, between the images' facts
+    facts = Gate.facts
+
+    def writing_between(self: Gate, session: Any, digest: str, *args: Any) -> Any:
+        other = sqlite3.connect(database, timeout=0)  # no waiting: a held lock fails it
+        try:
+            other.execute("DELETE FROM audit_events WHERE id < 0")
+            other.commit()
+            writes.append("written")
+        except sqlite3.OperationalError as exc:
+            writes.append(str(exc))
+        finally:
+            other.close()
+        return facts(self, session, digest, *args)
+
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as opened:
+            await _index(opened)
+            monkeypatch.setattr(Gate, "facts", writing_between)
+            stub = gate_pb2_grpc.GateServiceStub(opened)
+            policy = key_policy(fresh_registry.host, key)  # a key of its own: all verified anew
+            call = stub.EvaluateCatalog(gate_pb2.EvaluateCatalogRequest(source=policy))
+            decisions = [r.decision for r in [r async for r in call] if r.HasField("decision")]
+    finally:
+        await server.stop()
+    assert [d.allowed for d in decisions] == [True, True, True]  # each signature verified
+    assert writes == ["written"] * 3
