@@ -137,7 +137,10 @@ class Gate:
             origin = f"policy {name} v{row.version}"
             policies = stored_set(row.source, row.canonical, row.digest, origin)
             loaded = LoadedPolicy(row.version, policies, with_policy_keys(self.trust, policies))
-            self._policies[(row.name, row.version)] = loaded
+            with self._lock:  # the name's older versions go: a server's life applies many
+                for key in [key for key in self._policies if key[0] == row.name]:
+                    del self._policies[key]
+                self._policies[(row.name, row.version)] = loaded
         return loaded
 
     def stored(self, name: str) -> LoadedPolicy:

@@ -65,6 +65,7 @@ async def test_moves_policies_and_signatures_are_seen(
     with acting_as(SERVER):
         Policies(sessions, set()).apply("default", key_policy(host, key).replace("shop/**", "**"))
     assert await decided() == (True, signed.digest, 2)
+    assert list(gate._policies) == [("default", 2)]  # version 1 let go: a server applies many
     # ...and a tag moved by the indexer.
     async with RegistryClient(host) as client:
         await push_built(client, "shop/app", unsigned, "1.0")
