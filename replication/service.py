@@ -35,6 +35,7 @@ from replication.statuses import OPEN_RUN, RuleOrigin, RunStatus, TaskStatus, Tr
 
 log = logging.getLogger("xregistry.replication")
 _FAILURES = 100  # failed tasks a run view lists
+_WATCHED_RUNS = 1024  # runs whose latest read their watchers share, at most
 _LAG_EVENTS = 10_000  # matching changes counted per lag estimate
 _SCANNED = 200_000  # tag events read per look (a source busier than that reads as behind)
 _CONFIGURATION = "configuration"  # the audit's detail of changes the serve configuration made
@@ -116,6 +117,9 @@ class ReplicationService:
     ) -> None:
         self.sessions = sessions
         self._wake = wake
+        # A run's latest read for its watchers (when it was asked, and the read): however many
+        # watch one run, the database is asked for it once an interval.
+        self._watched: dict[int, tuple[float, asyncio.Future[RunView]]] = {}
 
     # -- rules -------------------------------------------------------------------------------
 
@@ -251,13 +255,30 @@ class ReplicationService:
         last: RunView | None = None
         sent = 0.0
         while True:
-            view = await asyncio.to_thread(self.get_run, run_id)
+            view = await self._watched_view(run_id, interval)
             if view != last or time.monotonic() - sent >= heartbeat:
                 yield view
                 last, sent = view, time.monotonic()
             if view.finished:
                 return
             await asyncio.sleep(interval)
+
+    async def _watched_view(self, run_id: int, interval: float) -> RunView:
+        """The run as read at most ``interval`` seconds ago, for every watcher of it alike."""
+        now, loop = time.monotonic(), asyncio.get_running_loop()
+        held = self._watched.get(run_id)
+        if held is None or now - held[0] >= interval or held[1].get_loop() is not loop:
+            if len(self._watched) >= _WATCHED_RUNS:  # the oldest read goes
+                del self._watched[min(self._watched, key=lambda run: self._watched[run][0])]
+            held = now, asyncio.ensure_future(asyncio.to_thread(self.get_run, run_id))
+            self._watched[run_id] = held
+        reading = held[1]
+        try:
+            return await asyncio.shield(reading)  # one watcher leaving ends no other's read
+        except Exception:
+            if self._watched.get(run_id, (0.0, None))[1] is reading:
+                del self._watched[run_id]  # a failed read is not kept for the next ones
+            raise
 
     def on_indexed(self, registry: str, since: datetime) -> list[RunView]:
         """Runs for the rules that follow index events on ``registry`` and match a tag the
