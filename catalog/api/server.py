@@ -58,10 +58,6 @@ MAX_RECEIVE = 4 << 20
 """Bytes of one request message; grpc's own default, said here so that it is a decision."""
 MAX_SEND = 4 << 20
 """Bytes of one response message (grpc sends any size by default)."""
-MAX_CONCURRENT_RPCS = 128
-"""Calls served at once, streams included (grpc's default: no limit); past it a call is refused
-at once with RESOURCE_EXHAUSTED, not queued: each may hold a request of MAX_RECEIVE bytes and
-a thread of the shared pool."""
 
 
 class CannotListen(CatalogError):
@@ -185,7 +181,6 @@ def build_server(
     """
     ensure_free(address)
     server = grpc.aio.server(
-        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         interceptors=[
             ObservingInterceptor(),
             ErrorMappingInterceptor(server_deadline),
