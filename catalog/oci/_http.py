@@ -317,14 +317,19 @@ class HTTPTransport(ABC):
         if creds is not None and creds.identity_token:
             form = oauth_refresh_form(challenge, scopes, creds.identity_token)
             try:
-                return await self._exchange_token(challenge, "POST", challenge.realm, form, {})
+                return await self._exchange_token(
+                    challenge, "POST", challenge.realm, form, {}, redirects=False
+                )
             except NotInRegistry:
                 pass  # no OAuth2 at this token server: its GET, without the refresh token
         headers = {}
         if creds is not None and (creds.username or creds.password):
             headers["Authorization"] = basic_header(creds)
         url = token_query_url(challenge, scopes)
-        return await self._exchange_token(challenge, "GET", url, None, headers)
+        # Anonymously, not redirected: the realm rule holds for the URL the registry named,
+        # not for wherever that points next (a metadata service).
+        redirects = creds is not None
+        return await self._exchange_token(challenge, "GET", url, None, headers, redirects=redirects)
 
     async def _exchange_token(
         self,
@@ -333,13 +338,15 @@ class HTTPTransport(ABC):
         url: str,
         form: bytes | None,
         headers: dict[str, str],
+        *,
+        redirects: bool,
     ) -> TokenAnswer:
         server = one_line(challenge.realm)
         if form is not None:
             headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
         # A redirect would carry the form (and its refresh token) to wherever it points.
         async with self.send(
-            method, url, headers=headers, body=form, authenticate=False, redirects=form is None
+            method, url, headers=headers, body=form, authenticate=False, redirects=redirects
         ) as resp:
             # OAuth2 (RFC 6749 5.2) refuses a grant with 400 invalid_grant.
             if resp.status in (401, 403) or (form is not None and resp.status == 400):

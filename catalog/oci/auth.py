@@ -11,11 +11,11 @@ credentials are sent to a realm only when it is
 
 and never over plain HTTP when the registry itself is reached over HTTPS. Any other realm is
 refused with an :class:`AuthError` before a request is made. Without credentials there is
-nothing to leak and the token is asked for anonymously, of any realm that is an http(s) URL,
-but not of one on an internal address (loopback, private, link-local: a metadata service, a
-cluster's own endpoints) unless the registry is on one too: a registry must not make this server
-ask its own network for it, and get the answer back as the token of its next request. (Only
-addresses as written: a name is not resolved.)
+nothing to leak and the token is asked for anonymously, not redirected, of a realm that is an
+http(s) URL on a public address or name, or on the registry's kind of network (private,
+loopback, link-local: see :func:`_network`): a registry must not make this server ask its own
+network for it (a metadata service), and get the answer back as the token of its next request.
+(Hosts as the client sends them, not resolved.)
 
 Identity tokens (docker's ``identitytoken``, a helper's ``<token>`` user) are OAuth2 refresh
 tokens: exchanged by ``POST realm`` with the form ``grant_type=refresh_token``, ``service``,
@@ -126,24 +126,39 @@ def anonymous_realm_allowed(realm: str, registry_url: str) -> bool:
     target, registry = split
     if target.scheme not in _DEFAULT_PORTS or _authority(target.netloc, target.scheme) is None:
         return False  # "/token", "@host/x": not a URL of its own (the client would join it)
-    return not _internal(target.hostname) or _internal(registry.hostname)
+    where = _network(target.hostname)
+    return where == "public" or where == _network(registry.hostname)
 
 
-def _internal(host: str | None) -> bool:
-    """A loopback, private, link-local or otherwise non-public address, as written."""
+# Names only a machine's own network resolves (a cluster's services, a cloud's metadata).
+_INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".svc", ".lan", ".home.arpa")
+
+
+def _network(host: str | None) -> str:
+    """Which network ``host`` (as written, not resolved) is on: "public", "private" (private
+    ranges, and names only an internal resolver knows: one label, ``.internal``, ``.svc``…),
+    "loopback", "link-local" (a cloud's metadata service) or "other" (unusable)."""
     if not host:
-        return True
-    host = host.lower().rstrip(".")
+        return "other"
+    try:  # as the client will send it: full-width digits are digits, and so on
+        host = host.encode("idna").decode("ascii").lower().rstrip(".")
+    except UnicodeError:
+        return "other"
     if host == "localhost" or host.endswith(".localhost"):
-        return True
+        return "loopback"
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         try:  # "127.1", "2130706433", "0x7f.1": IPv4 as the resolver also reads it
             address = ipaddress.ip_address(socket.inet_aton(host))
-        except OSError:
-            return False  # a name: not resolved here
-    return not address.is_global
+        except (OSError, ValueError):  # a name (ValueError: one with a NUL)
+            internal = "." not in host or host.endswith(_INTERNAL_SUFFIXES)
+            return "private" if internal else "public"
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    return "public" if address.is_global else "private"
 
 
 # Who asks, in the OAuth2 form (docker sends "docker", go-containerregistry its name).

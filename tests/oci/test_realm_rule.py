@@ -66,6 +66,18 @@ async def test_a_realm_that_is_not_a_url_of_its_own_is_not_asked(
         assert recorder.seen == []
 
 
+async def test_an_anonymous_token_request_is_not_redirected(make_client: ClientFactory) -> None:
+    """The rule holds for the realm the registry named, not for wherever that points next (a
+    metadata service): anonymously, a token server's redirect is an error, never followed."""
+    async with hostile_pair() as (hostile, recorder):
+        hostile.challenge = f'Bearer realm="http://{hostile.host}/token"'
+        hostile.token_redirect = f"http://{recorder.host}/latest/meta-data"
+        client = make_client(hostile.host, retry=RetryPolicy(attempts=1))
+        with pytest.raises(RegistryError, match="HTTP 307"):
+            await client.ping()
+        assert recorder.seen == []
+
+
 @pytest.mark.parametrize(
     ("realm", "registry", "allowed"),
     [
@@ -84,6 +96,16 @@ async def test_a_realm_that_is_not_a_url_of_its_own_is_not_asked(
         ("http://api.localhost./token", "https://registry.example", False),
         ("http://10.0.0.5/token", "http://10.0.0.7:5000", True),  # the registry is inside too
         ("http://127.0.0.1:5001/token", "http://127.0.0.1:5000", True),
+        ("http://auth.svc/token", "http://registry.svc:5000", True),
+        # Inside, but not where the registry is: a private registry's realm on its host's
+        # loopback or on the metadata service.
+        ("http://127.0.0.1:8080/token", "http://10.0.0.7:5000", False),
+        ("http://169.254.169.254/latest", "http://10.0.0.7:5000", False),
+        ("https://\uff11\uff12\uff17.0.0.1/token", "https://registry.example", False),  # "１２７"
+        ("http://metadata.google.internal/x", "https://registry.example", False),
+        ("http://kubernetes.default.svc/x", "https://registry.example", False),
+        ("http://metadata/x", "https://registry.example", False),  # one label: an internal name
+        ("http://a\x00b/token", "https://registry.example", False),
         ("/token", "https://registry.example", False),
         ("@evil.example/token", "https://registry.example", False),
         ("ftp://auth.example/token", "https://registry.example", False),
