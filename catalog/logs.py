@@ -118,12 +118,15 @@ _SECRETS = re.compile(
     r"|client_secret|api_?key)\b(?:\s*=\s*|[\"']\s*:\s*|\s*:\s+)[\"']?)"
     r"(?!\[REDACTED)(?:(?:bearer|basic)\s+)?"
     r"[^\s\"',;&}]+"
-    r"|(?P<userinfo>://[^/\s:@]+:)[^/\s@]+(?=@)"
-    # A JWT, wherever it is: starting only where a run of its characters starts (``\b`` would
-    # let one start after each "-" of a run, and every start scan the run's rest: quadratic).
-    r"|(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
+    r"|(?P<userinfo>://[^/\s:@]+:)[^/\s@]+(?=@)",
     re.IGNORECASE,
 )
+# A JWT, wherever it is (``x-eyJ…`` too), found in a second pass: three dot-separated runs,
+# matched only where a run starts (a pattern starting at "eyJ" starts again after every "-" of
+# a run, each start rescanning the rest: quadratic), the token's start then looked for in the
+# first (:func:`_jwt`). A pass of its own: a match here consumes a dotted name ("a.b.token"),
+# which must stay for the key patterns above.
+_DOTTED = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
 def redact(text: str) -> str:
@@ -133,7 +136,20 @@ def redact(text: str) -> str:
         kept = match.group("scheme") or match.group("key") or match.group("userinfo") or ""
         return kept + REDACTED
 
-    return _SECRETS.sub(replace, text)
+    return _DOTTED.sub(_jwt, _SECRETS.sub(replace, text))
+
+
+def _jwt(match: re.Match[str]) -> str:
+    """The dotted run with the JWT in it redacted: one whose header starts the run or follows
+    a "-" or "_" in it, with 4 characters at least after its ``eyJ``."""
+    run = match.group()
+    head = run.partition(".")[0].lower()
+    start = head.find("eyj")
+    while start != -1:
+        if (start == 0 or head[start - 1] in "-_") and len(head) - start >= 7:
+            return run[:start] + REDACTED
+        start = head.find("eyj", start + 1)
+    return run
 
 
 def _redacted(value: Any) -> Any:

@@ -61,6 +61,8 @@ def lines(stream: io.StringIO) -> list[dict[str, object]]:
         "client_secret: 'zzz-secret-zzz'",
         "postgresql://xreg:db-pass-123@db.example:5432/catalog",
         f"a JWT alone {JWT}",
+        f"glued after a dash: x-{JWT} and --{JWT}",
+        "a dotted key: config.auth.token=abcdef123456",
         "refresh_token=rt-998877 access_token=at-112233",
     ],
 )
@@ -91,7 +93,9 @@ def test_redaction_leaves_digests_names_and_sentences_alone() -> None:
     assert logs.redact(why) == why
 
 
-@pytest.mark.parametrize("run", ["-eyjaaaa", "eyJaaaa-", "-bearer x", "token token "])
+@pytest.mark.parametrize(
+    "run", ["-eyjaaaa", "eyJaaaa-", "-eyjaaaa.", "a.", "-a.aaaa", "-bearer x", "token token "]
+)
 def test_redaction_takes_linear_time_whatever_the_text(run: str) -> None:
     """Text a registry or a document chose reaches log lines (an exception's message, a
     traceback): 160 kB of a run that made each of its positions rescan the rest took 39 s."""
