@@ -1,8 +1,9 @@
 """The limit of a no-change re-sync as a process: the requests ``replicate once`` makes, and
 nothing else.
 
-It starts as the floor does (the interpreter, asyncio, click), then asks what ours asks: the
-source's catalog and each repository's tags, one referrers probe, and for each tag the source's
+It starts as the floor does (the interpreter, asyncio, click), then asks what ours asks of a
+corpus without attachments (S): the source's catalog and each repository's tags (one page
+each), one referrers probe, and for each tag the source's
 manifest (GET) beside the destination's tag (HEAD), ``parallel`` images at a time over kept-alive
 connections. It verifies nothing, decodes no manifest and keeps no report: what it takes is what
 the registries' answers cost on this machine, which no client of ours can undercut. Exits 1 when

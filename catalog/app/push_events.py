@@ -133,7 +133,7 @@ class PushIndexer:
         self._pending: dict[str, set[str]] = {}
         # Who sent the events waiting, per registry: the audit records the runs as theirs. At
         # most NOTIFIERS each (principals a binding grants notify, e.g. a group, may be many).
-        self._notifiers: dict[str, set[Principal]] = {}
+        self._notifiers: dict[str, dict[str, Principal]] = {}  # by name: groups may differ
         self._wakeups: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self.runs = 0  # event runs finished (or failed): how bursts coalesced
@@ -174,9 +174,10 @@ class PushIndexer:
                 waiting += 1
                 accepted.queued += 1
         if accepted.queued:
-            notifiers = self._notifiers.setdefault(registry, set())
+            notifiers = self._notifiers.setdefault(registry, {})
             if len(notifiers) < NOTIFIERS:
-                notifiers.add(current())
+                notifier = current()
+                notifiers.setdefault(str(notifier), notifier)
             self._wake(registry)
         return accepted
 
@@ -235,7 +236,7 @@ class PushIndexer:
             wakeup.clear()
             # The run applies the registry's filters as they are now (read with its settings).
             repositories = sorted(self._pending.pop(registry, set()))
-            notifiers = sorted(self._notifiers.pop(registry, set()))
+            notifiers = sorted(self._notifiers.pop(registry, {}).values())
             if not repositories:
                 continue
             try:

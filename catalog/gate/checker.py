@@ -54,6 +54,9 @@ State = tuple[str | None, "LoadedPolicy", tuple[int, int]]
 # How long another process's change to a tag, a policy or an image's attachments may go unseen
 # by the warm path (this process's own writes are seen at once): see _state_cache.
 STATE_TTL = 0.5
+# Versions of one stored policy kept loaded: a check may still ask for the one before the
+# newest (its state read before the newest was applied), and a read may finish late.
+_POLICY_VERSIONS = 4
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
 LiveIndex = Callable[[ImageReference, str], Awaitable[int]]
@@ -137,10 +140,11 @@ class Gate:
             origin = f"policy {name} v{row.version}"
             policies = stored_set(row.source, row.canonical, row.digest, origin)
             loaded = LoadedPolicy(row.version, policies, with_policy_keys(self.trust, policies))
-            with self._lock:  # the name's older versions go: a server's life applies many
-                for key in [key for key in self._policies if key[0] == row.name]:
-                    del self._policies[key]
+            with self._lock:  # a server's life applies many: the name's newest few are kept
                 self._policies[(row.name, row.version)] = loaded
+                versions = sorted(key for key in self._policies if key[0] == row.name)
+                for key in versions[:-_POLICY_VERSIONS]:
+                    del self._policies[key]
         return loaded
 
     def stored(self, name: str) -> LoadedPolicy:

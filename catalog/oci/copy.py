@@ -332,7 +332,7 @@ async def copy_manifest(
     stats = stats if stats is not None else CopyStats()
     existing = await dst.resolve(str(manifest.digest))
     if existing is None:
-        transfers = asyncio.Semaphore(parallel)
+        transfers = asyncio.Semaphore(max(parallel, 1))
         await Copier(src, dst, stats=stats, transfers=transfers).copy(manifest, tag)
         return stats
     stats.manifests_skipped += 1

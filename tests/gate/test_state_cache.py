@@ -65,7 +65,6 @@ async def test_moves_policies_and_signatures_are_seen(
     with acting_as(SERVER):
         Policies(sessions, set()).apply("default", key_policy(host, key).replace("shop/**", "**"))
     assert await decided() == (True, signed.digest, 2)
-    assert list(gate._policies) == [("default", 2)]  # version 1 let go: a server applies many
     # ...and a tag moved by the indexer.
     async with RegistryClient(host) as client:
         await push_built(client, "shop/app", unsigned, "1.0")
@@ -82,6 +81,15 @@ async def test_moves_policies_and_signatures_are_seen(
     other.dispose()
     await asyncio.sleep(TTL)
     assert await decided() == (True, signed.digest, 2)
+
+    # A server's life applies many versions: the newest few stay loaded, the rest go.
+    for version in range(3, 8):
+        source = key_policy(host, key)
+        with acting_as(SERVER):
+            images = "shop/**" if version % 2 else "**"  # each a change from the one before
+            Policies(sessions, set()).apply("default", source.replace("shop/**", images))
+        assert (await decided())[2] == version
+    assert sorted(gate._policies) == [("default", version) for version in (4, 5, 6, 7)]
     engine.dispose()
 
 

@@ -101,7 +101,7 @@ async def test_an_anonymous_token_request_is_not_redirected(make_client: ClientF
         # loopback or on the metadata service.
         ("http://127.0.0.1:8080/token", "http://10.0.0.7:5000", False),
         ("http://169.254.169.254/latest", "http://10.0.0.7:5000", False),
-        ("https://\uff11\uff12\uff17.0.0.1/token", "https://registry.example", False),  # "１２７"
+        ("https://\uff11\uff12\uff17.0.0.1/token", "https://registry.example", False),  # wide
         ("http://metadata.google.internal/x", "https://registry.example", False),
         ("http://kubernetes.default.svc/x", "https://registry.example", False),
         ("http://metadata/x", "https://registry.example", False),  # one label: an internal name
