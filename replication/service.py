@@ -270,10 +270,10 @@ class ReplicationService:
         if held is None or now - held[0] >= interval or held[1].get_loop() is not loop:
             if len(self._watched) >= _WATCHED_RUNS:  # the oldest read goes
                 del self._watched[min(self._watched, key=lambda run: self._watched[run][0])]
-            reading = asyncio.ensure_future(asyncio.to_thread(self.get_run, run_id))
+            read = asyncio.ensure_future(asyncio.to_thread(self.get_run, run_id))
             # Its failure is retrieved even when every watcher that awaited it has left.
-            reading.add_done_callback(lambda done: done.cancelled() or done.exception())
-            held = now, reading
+            read.add_done_callback(lambda done: done.cancelled() or done.exception())
+            held = now, read
             self._watched[run_id] = held
         reading = held[1]
         try:
