@@ -9,6 +9,7 @@ import random
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +40,26 @@ async def channel(
         for i in range(IMAGES):
             image = build_image(rng, layers=1, layer_size=512)
             await push_built(client, f"shop/app{i}", image, "1")
+    async with indexed_server(fresh_registry, tmp_path / "catalog.db") as opened:
+        yield opened, fresh_registry.host
+
+
+@asynccontextmanager
+async def indexed_server(
+    registry: RunningRegistry, database: Path
+) -> AsyncIterator[grpc.aio.Channel]:
+    """A server on ``database`` with ``registry`` indexed, and a channel to it."""
     config = ServeConfig(
-        database=f"sqlite:///{tmp_path / 'catalog.db'}",
+        database=f"sqlite:///{database}",
         listen="127.0.0.1:0",
-        registries=[RegistryConfig(name="local", host=fresh_registry.host)],
+        registries=[RegistryConfig(name="local", host=registry.host)],
     )
     server = Server(config)
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as opened:
             await _index(opened)
-            yield opened, fresh_registry.host
+            yield opened
     finally:
         await server.stop()
 
@@ -110,13 +120,6 @@ async def test_an_evaluation_holds_no_write_lock_between_images(
             )
             await push_signature(client, f"shop/app{i}", str(image.digest), key)
     database = tmp_path / "catalog.db"
-    config = ServeConfig(
-        database=f"sqlite:///{database}",
-        listen="127.0.0.1:0",
-        registries=[RegistryConfig(name="local", host=fresh_registry.host)],
-    )
-    server = Server(config)
-    await server.start()
     writes: list[str] = []  # what another writer got, between the images' facts
     facts = Gate.facts
 
@@ -132,15 +135,11 @@ async def test_an_evaluation_holds_no_write_lock_between_images(
             other.close()
         return facts(self, session, digest, *args)
 
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as opened:
-            await _index(opened)
-            monkeypatch.setattr(Gate, "facts", writing_between)
-            stub = gate_pb2_grpc.GateServiceStub(opened)
-            policy = key_policy(fresh_registry.host, key)  # a key of its own: all verified anew
-            call = stub.EvaluateCatalog(gate_pb2.EvaluateCatalogRequest(source=policy))
-            decisions = [r.decision for r in [r async for r in call] if r.HasField("decision")]
-    finally:
-        await server.stop()
+    async with indexed_server(fresh_registry, database) as opened:
+        monkeypatch.setattr(Gate, "facts", writing_between)
+        stub = gate_pb2_grpc.GateServiceStub(opened)
+        policy = key_policy(fresh_registry.host, key)  # a key of its own: all verified anew
+        call = stub.EvaluateCatalog(gate_pb2.EvaluateCatalogRequest(source=policy))
+        decisions = [r.decision for r in [r async for r in call] if r.HasField("decision")]
     assert [d.allowed for d in decisions] == [True, True, True]  # each signature verified
     assert writes == ["written"] * 3
