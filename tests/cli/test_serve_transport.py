@@ -96,7 +96,10 @@ def refused_listen_addresses() -> list[str]:
     return addresses + ([f"{lan}:{port}"] if lan else [])
 
 
-@pytest.mark.parametrize("address", refused_listen_addresses())
+# Named without the port, which is picked at collection: pytest-xdist's workers must collect alike.
+@pytest.mark.parametrize(
+    "address", refused_listen_addresses(), ids=lambda address: address.rsplit(":", 1)[0] or "none"
+)
 def test_serve_refuses_a_network_address_without_tls_and_auth(tmp_path: Path, address: str) -> None:
     done = xregistry("serve", "--listen", address, cwd=tmp_path)
     assert done.returncode == 2, done.stderr

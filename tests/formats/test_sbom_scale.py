@@ -15,6 +15,8 @@ import pytest
 
 from catalog.formats import cosign, intoto, sbom
 
+pytestmark = pytest.mark.timing
+
 PACKAGES = 100_000
 MEMORY_BOUND = 64 * 1024 * 1024
 TIME_BOUND = 20.0  # seconds; about 6 on the 2-core reference machine, two thirds of it purl parsing

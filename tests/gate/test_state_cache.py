@@ -7,6 +7,7 @@ import asyncio
 import random
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import event
 
@@ -22,6 +23,8 @@ from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
 from tests.signing import key_policy, push_signature
+
+pytestmark = pytest.mark.timing
 
 TTL = 0.3
 

@@ -33,6 +33,8 @@ from tests.harness.registry import run_registry
 from tests.pushing import push_built
 from tests.signing import buildkit_attestation, index_with_attestation, key_policy, push_signature
 
+pytestmark = pytest.mark.timing
+
 IMAGES = 24  # signed images, each verified cold once
 STATEMENT_BYTES = 6 * 1024 * 1024  # a large provenance document (under the 8 MiB inline limit)
 HEALTH_P99_MS = 50.0

@@ -33,6 +33,8 @@ from tests.trust.policy.test_facts import (
     slsa_attestation,
 )
 
+pytestmark = pytest.mark.timing
+
 # "Milliseconds", with room for a loaded two-core machine; the backtracking cases take seconds
 # to minutes on the same inputs.
 BUDGET = 0.05
