@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from catalog import metrics
 from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import stored_results
+from catalog.gate._live_work import LiveWork
 from catalog.gate._state_cache import Key, StateCache
 from catalog.gate.decision_log import Asked, DecisionLog, bound_engine
 from catalog.gate.result import CheckResult as CheckResult
@@ -671,7 +672,7 @@ def build_gate(
 ) -> Gate:
     """The gate, asking registries live for what the catalog has not seen (with the named
     ``secrets`` their registries refer to, none by default — or what makes them, called then —
-    and clients under ``limits``).
+    and clients under ``limits``), at most 8 images at a time (see :mod:`catalog.gate._live_work`).
     Given an engine, the indexer's ORM sessions are made when a registry is first asked.
     ``inline``: for a process that asks once (see :class:`Gate`)."""
 
@@ -684,15 +685,23 @@ def build_gate(
         given = secrets() if callable(secrets) else secrets
         return made, given or Secrets()
 
+    live = LiveWork()
+
     # The indexer (and aiohttp) imported only when a registry is asked: a warm check never is.
     async def resolve(reference: ImageReference) -> str:
         from catalog.index.live import resolve_live
 
-        return await resolve_live(*indexing(), reference, limits=limits)
+        return await live.run(
+            ("resolve", str(reference)),
+            lambda: resolve_live(*indexing(), reference, limits=limits),
+        )
 
     async def fetch(reference: ImageReference, digest: str) -> int:
         from catalog.index.live import index_live
 
-        return await index_live(*indexing(), reference, digest, limits=limits)
+        return await live.run(
+            ("fetch", reference.registry, reference.repository, digest),
+            lambda: index_live(*indexing(), reference, digest, limits=limits),
+        )
 
     return Gate(sessions, trust, resolve_live=resolve, index_live=fetch, audit=audit, inline=inline)

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.formats.classify import manifest_kind
@@ -20,8 +21,14 @@ from catalog.store import content, documents
 from catalog.store.documents import DecodedDocuments
 
 
-async def index_digest(sessions: sessionmaker[Session], repo: Repository, digest: str) -> int:
-    """Fetch and record ``digest``'s attachments from ``repo``; returns how many were new."""
+async def index_digest(
+    sessions: sessionmaker[Session], repo: Repository, digest: str, *, again: bool = True
+) -> int:
+    """Fetch and record ``digest``'s attachments from ``repo``; returns how many were new.
+
+    Another recording of the same content may commit between what this one read and what it
+    writes (a crawl, a check of the same image in another repository, another server): its
+    rows then fail this one's unique keys, and ``again`` asks once more for what is left."""
     subject = await repo.get_manifest(digest)
     found = await find_attachments(repo, subject)
     manifests: dict[str, Manifest] = {digest: subject}
@@ -54,8 +61,13 @@ async def index_digest(sessions: sessionmaker[Session], repo: Repository, digest
         # Nothing to write, so no write: the gate asks this for images the catalog holds, and
         # a write would wait on the database's write lock (SQLite's is the whole file).
         return 0
-    # Recorded on a worker thread: the gate asks from the event loop.
-    return await asyncio.to_thread(_record, sessions, new_manifests, new_links, decoded)
+    try:
+        # Recorded on a worker thread: the gate asks from the event loop.
+        return await asyncio.to_thread(_record, sessions, new_manifests, new_links, decoded)
+    except IntegrityError:
+        if not again:
+            raise
+    return await index_digest(sessions, repo, digest, again=False)
 
 
 class _Known(NamedTuple):

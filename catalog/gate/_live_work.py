@@ -1,0 +1,72 @@
+"""The registry work the gate starts for images the catalog has not seen, bounded.
+
+Anyone who may check an image chooses which image: without a bound, a burst of checks of new
+images (or of one new image, on every node of a rollout) starts as many crawls at once, each
+holding connections and documents in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Registry calls the gate makes at once; a check past them waits for a slot (within its
+# deadline, when it has one).
+LIVE_AT_ONCE = 8
+
+
+class LiveWork:
+    """At most ``at_once`` calls running at a time; calls for one key at once share one run,
+    which is cancelled when every caller waiting for it has left."""
+
+    def __init__(self, at_once: int = LIVE_AT_ONCE) -> None:
+        if at_once < 1:
+            raise ValueError("at_once must be at least 1")
+        self._at_once = at_once
+        # Made for the loop that first asks (see run).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots = asyncio.Semaphore(at_once)
+        self._runs: dict[Hashable, tuple[asyncio.Task[Any], list[int]]] = {}
+
+    @property
+    def running(self) -> int:
+        """Calls running or waiting for a slot (one per key)."""
+        return len(self._runs)
+
+    async def run(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a gate used on a new loop (the CLI's): nothing carries over
+            self._loop, self._slots, self._runs = loop, asyncio.Semaphore(self._at_once), {}
+        held = self._runs.get(key)
+        if held is None:
+            task: asyncio.Task[T] = loop.create_task(self._bounded(work))
+            held = task, [0]
+            self._runs[key] = held
+            task.add_done_callback(lambda done: self._finished(key, done))
+        task, waiters = held
+        waiters[0] += 1
+        try:
+            return await asyncio.shield(task)  # one caller leaving ends no other's call
+        finally:
+            waiters[0] -= 1
+            if not waiters[0] and not task.done():
+                # No caller left to answer: free the slot (or never take it). Forgotten now, so
+                # a caller arriving before the cancellation lands starts a run of its own.
+                self._forget(key, task)
+                task.cancel()
+
+    async def _bounded(self, work: Callable[[], Awaitable[T]]) -> T:
+        async with self._slots:
+            return await work()
+
+    def _finished(self, key: Hashable, done: asyncio.Task[Any]) -> None:
+        self._forget(key, done)
+        if not done.cancelled():
+            done.exception()  # retrieved even when every caller has left
+
+    def _forget(self, key: Hashable, task: asyncio.Task[Any]) -> None:
+        if self._runs.get(key, (None,))[0] is task:
+            del self._runs[key]

@@ -1,0 +1,178 @@
+"""The gate's live path is bounded: checks of images the catalog has not seen start at most
+``LIVE_AT_ONCE`` registry crawls at once, and checks of one image at once share one crawl."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.gate._live_work import LIVE_AT_ONCE, LiveWork
+from catalog.gate.checker import Gate, build_gate
+from catalog.oci.client import RegistryClient
+from catalog.principals import SERVER, acting_as
+from catalog.store.db import make_engine, session_factory, upgrade
+from catalog.store.schema import verifications
+from catalog.trust.policy.stored import Policies
+from catalog.trust.roots import TrustConfig
+from tests.harness.faultproxy import FaultProxy
+from tests.harness.images import build_image
+from tests.pushing import push_built
+from tests.signing import key_policy, push_signature
+from tests.store.conftest import empty_database
+
+IMAGES = 2 * LIVE_AT_ONCE
+
+
+async def _signed_images(
+    proxied: FaultProxy, rng: random.Random, key: ec.EllipticCurvePrivateKey, count: int
+) -> list[str]:
+    """``count`` signed images, one a repository, pushed through the proxy (as checked)."""
+    references = []
+    async with RegistryClient(proxied.host) as client:
+        for i in range(count):
+            image = build_image(rng, layers=1, layer_size=512)
+            await push_built(client, f"shop/app{i}", image, "1.0")
+            await push_signature(client, f"shop/app{i}", image.digest, key)
+            references.append(f"{proxied.host}/shop/app{i}@{image.digest}")
+    return references
+
+
+def _gate(url: str, host: str, key: ec.EllipticCurvePrivateKey) -> tuple[Gate, Engine]:
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions: sessionmaker[Session] = session_factory(engine)
+    with acting_as(SERVER):
+        Policies(sessions, set()).apply("default", key_policy(host, key))
+    return build_gate(sessions, TrustConfig()), engine
+
+
+async def _most_in_flight(proxied: FaultProxy, work: Awaitable[object]) -> int:
+    """The most repositories with a request in flight at the proxy at once while ``work`` ran."""
+    most = 0
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        in_flight = {e.path.split("/")[3] for e in proxied.events if e.status is None}
+        most = max(most, len(in_flight))
+        await asyncio.sleep(0.005)
+    await task
+    return most
+
+
+async def test_checks_of_new_images_crawl_at_most_live_at_once_registries_at_a_time(
+    proxied: FaultProxy, tmp_path: Path, rng: random.Random
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    references = await _signed_images(proxied, rng, key, IMAGES)
+    gate, _ = _gate(f"sqlite:///{tmp_path / 'catalog.db'}", proxied.host, key)
+    proxied.reset_counters()
+    proxied.latency = 0.1  # each request long enough for the crawls to overlap
+
+    checks = asyncio.gather(*(gate.check(reference) for reference in references))
+    most = await _most_in_flight(proxied, checks)
+
+    assert [result.decision.allowed for result in await checks] == [True] * IMAGES
+    # Without the bound, all 16 crawled at once (the figure seen: 16).
+    assert 2 <= most <= LIVE_AT_ONCE
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_checks_of_one_new_image_at_once_share_one_crawl_and_one_verification(
+    proxied: FaultProxy,
+    tmp_path: Path,
+    rng: random.Random,
+    database: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    first, second = await _signed_images(proxied, rng, key, 2)
+    gate, engine = _gate(empty_database(database, tmp_path, request), proxied.host, key)
+    proxied.reset_counters()
+    proxied.latency = 0.05
+
+    assert (await gate.check(first)).decision.allowed
+    alone = len(proxied.requests)
+    proxied.reset_counters()
+    results = await asyncio.gather(*(gate.check(second) for _ in range(10)))
+    assert all(result.decision.allowed for result in results)
+    assert len(proxied.requests) == alone  # one crawl's requests, not ten
+    # Each check verified the new signature at the same time; one result is stored (the others
+    # failed on the unique key before: an internal error for all but one caller).
+    with engine.connect() as connection:
+        stored = connection.scalar(select(func.count()).select_from(verifications))
+    assert stored == 2  # one for each image
+
+
+def _counting(
+    started: list[int], release: asyncio.Event, value: int
+) -> Callable[[], Awaitable[int]]:
+    """Work that says it started, then waits for ``release``."""
+
+    async def work() -> int:
+        started.append(value)
+        await release.wait()
+        return value
+
+    return work
+
+
+async def test_a_call_every_caller_left_is_cancelled_and_frees_its_slot() -> None:
+    live = LiveWork(at_once=1)
+    release = asyncio.Event()
+    started: list[int] = []
+    first = asyncio.ensure_future(live.run("a", _counting(started, release, 1)))
+    await asyncio.sleep(0.01)
+    waiting = asyncio.ensure_future(live.run("b", _counting(started, release, 2)))
+    await asyncio.sleep(0.01)
+    assert started == [1]  # "b" waits for the only slot
+
+    first.cancel()  # its only caller leaves: "a" is cancelled, and "b" takes the slot
+    await asyncio.sleep(0.01)
+    assert started == [1, 2]
+    assert live.running == 1
+    release.set()
+    assert await waiting == 2
+    assert live.running == 0
+
+
+async def test_one_caller_leaving_ends_no_other_callers_call() -> None:
+    live = LiveWork(at_once=1)
+    release = asyncio.Event()
+    started: list[int] = []
+    work = _counting(started, release, 7)
+    leaving = asyncio.ensure_future(live.run("a", work))
+    staying = asyncio.ensure_future(live.run("a", work))
+    await asyncio.sleep(0.01)
+    leaving.cancel()
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await staying == 7
+    assert started == [7]  # one run for both callers
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+
+
+async def test_a_failure_reaches_every_caller_and_is_not_kept() -> None:
+    live = LiveWork()
+    calls = 0
+
+    async def failing() -> int:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        raise ValueError("the registry said no")
+
+    results = await asyncio.gather(
+        live.run("a", failing), live.run("a", failing), return_exceptions=True
+    )
+    assert [str(result) for result in results] == ["the registry said no"] * 2
+    assert calls == 1
+    with pytest.raises(ValueError, match="said no"):
+        await live.run("a", failing)  # asked again: a new run
+    assert calls == 2
