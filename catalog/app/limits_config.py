@@ -9,6 +9,7 @@ limits:                     # every key is optional: these are the defaults
     min_throughput: 16KiB   # bytes/s a blob download must keep up ...
     throughput_window: 30s  # ... over this window, or it is dropped and resumed
     max_pages: 10000        # pages of one listing
+  calls_at_once: 64         # gRPC calls one caller may have running; past it RESOURCE_EXHAUSTED
   index_run: 6h             # one index run of a registry
   replication_task: 2h      # one image copied
   decision_log:
@@ -139,6 +140,8 @@ class DecisionLogLimits(_Strict):
 
 class LimitsSettings(_Strict):
     registry: RegistryLimits = Field(default_factory=RegistryLimits)
+    # None: the default of catalog.api.access.interceptor.CALLS_AT_ONCE
+    calls_at_once: int | None = Field(default=None, ge=4, le=100_000)
     # None: the defaults of catalog.index.run.INDEX_DEADLINE and replication.worker.TASK_DEADLINE
     index_run: Annotated[float | None, _duration(60, 7 * 86400)] = None
     replication_task: Annotated[float | None, _duration(60, 7 * 86400)] = None

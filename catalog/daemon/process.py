@@ -144,6 +144,7 @@ class Server:
             app = events_app(self.push_events, self.access)
             self.listeners.append(HttpListener("events", events.listen, app, tls=events.tls))
         tokens = page_tokens()
+        self.access_interceptor = AccessInterceptor(self.access, limits.calls_at_once)
         self.server = build_server(
             config.listen,
             [
@@ -154,7 +155,7 @@ class Server:
                 replication_service(ReplicationServicer(self.replication, tokens)),
                 audit_service(AuditServicer(AuditService(self.sessions), tokens)),
             ],
-            interceptors=[AccessInterceptor(self.access)],
+            interceptors=[self.access_interceptor],
             credentials=credentials,
         )
         # The Kubernetes admission webhook (HTTPS), when admission.listen is set.

@@ -39,6 +39,7 @@ limits:
     min_throughput: 1.5KiB
     throughput_window: 1m
     max_pages: 50
+  calls_at_once: 16
   index_run: 2h
   replication_task: 1800
   decision_log: {capacity: 500, batch: 50, stalled_after: 2s, retry_first: 50ms, retry_most: 1s}
@@ -54,6 +55,7 @@ limits:
     )
     assert options.read_timeout == RegistryOptions().read_timeout  # not set: the default
     assert (limits.index_run, limits.replication_task) == (7200.0, 1800.0)
+    assert limits.calls_at_once == 16
     assert limits.decision_log.options() == {
         "capacity": 500,
         "batch": 50,
@@ -68,6 +70,7 @@ def test_no_limits_section_keeps_every_default() -> None:
     assert limits.decision_log.options() == {}
     assert limits.index_run is None
     assert limits.replication_task is None
+    assert limits.calls_at_once is None
 
 
 @pytest.mark.parametrize(
@@ -96,6 +99,7 @@ def test_no_limits_section_keeps_every_default() -> None:
         ),
         ("registry: {read_limit: 1}", "limits.registry.read_limit: Extra inputs are not permitted"),
         ("index_run: 10s", "limits.index_run: 10 s is outside 60 s to 604800 s"),
+        ("calls_at_once: 2", "limits.calls_at_once: Input should be greater than or equal to 4"),
         ("replication_task: soon", "limits.replication_task: 'soon' is not a duration"),
         (
             "decision_log: {capacity: 10}",
@@ -133,6 +137,7 @@ limits:
   registry: {{json_limit: 64KiB}}
   index_run: 90s
   replication_task: 5m
+  calls_at_once: 12
   decision_log: {{capacity: 300, batch: 20, stalled_after: 1s, retry_first: 10ms, retry_most: 20ms}}
 """,
     )
@@ -145,6 +150,7 @@ limits:
                 await server.catalog.index("hostile")
         assert "larger than the 65536-byte limit" in str(caught.value)
         assert server.catalog.index_deadline == 90.0
+        assert server.access_interceptor.slots.at_once == 12
         assert server.worker.task_deadline == 300.0
         assert server.worker.limits is not None
         assert server.worker.limits.json_limit == 65536
@@ -162,5 +168,6 @@ limits:
     assert plain.catalog.index_deadline is None  # INDEX_DEADLINE, in index_registry
     assert plain.worker.task_deadline == TASK_DEADLINE
     assert plain.gate.audit.capacity == 20_000
+    assert plain.access_interceptor.slots.at_once == 64
     assert INDEX_DEADLINE == 6 * 3600
     plain.engine.dispose()

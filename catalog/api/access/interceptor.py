@@ -8,8 +8,10 @@ set inside the call (also while a streaming method yields) for everything below 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -28,17 +30,60 @@ log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
 Admit = Callable[[Context], Awaitable[Principal]]
 
+# Calls one principal may have running at once (limits.calls_at_once).
+CALLS_AT_ONCE = 64
+
+
+class CallSlots:
+    """Calls running at once, by principal: past ``at_once`` a principal's call is refused at
+    once, so one caller's flood holds at most that many handlers (and their requests) and
+    leaves every other caller's calls alone. Counted once the caller is authenticated: gRPC's
+    own limit counted calls before that, open to anyone who could connect."""
+
+    def __init__(self, at_once: int = CALLS_AT_ONCE) -> None:
+        self.at_once = at_once
+        self._running: dict[str, int] = {}  # by kind:name (not groups); the event loop's: no lock
+
+    def running(self, caller: str) -> int:
+        """Calls of ``caller`` (``kind:name``) running now."""
+        return self._running.get(caller, 0)
+
+    @contextlib.asynccontextmanager
+    async def held(self, principal: Principal, context: Context) -> AsyncIterator[None]:
+        caller = str(principal)
+        running = self._running.get(caller, 0)
+        if running >= self.at_once:
+            log.info("%s refused a call: %d calls running", principal, running)
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{principal} has {running} calls running, the most allowed at once;"
+                " retry when one has ended",
+            )
+        self._running[caller] = running + 1
+        try:
+            yield
+        finally:
+            left = self._running[caller] - 1
+            if left:
+                self._running[caller] = left
+            else:
+                del self._running[caller]  # the map holds callers with calls running only
+
 
 async def _anonymous(context: Context) -> Principal:
     return ANONYMOUS
 
 
+_UNCOUNTED = CallSlots(sys.maxsize)
+
+
 class AccessInterceptor(WrappingInterceptor):
     """Without an ``auth`` section every call runs as the anonymous principal."""
 
-    def __init__(self, access: Access) -> None:
+    def __init__(self, access: Access, calls_at_once: int | None = None) -> None:
         self.authenticator = access.authenticator
         self._authorizer = access.authorizer
+        self.slots = CallSlots(calls_at_once or CALLS_AT_ONCE)
         super().__init__()
         settings = access.settings
         if settings is not None:
@@ -54,13 +99,13 @@ class AccessInterceptor(WrappingInterceptor):
     def wrap(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        if (
-            self.authenticator is None
-            or self._authorizer is None
-            or METHODS.get(method) is Permission.OPEN
-        ):
-            return _wrap(handler, _anonymous)
-        return _wrap(handler, _admission(method, self.authenticator, self._authorizer))
+        if METHODS.get(method) is Permission.OPEN:
+            # Health: never refused for load, or anyone holding open calls could fail the
+            # orchestrator's probes.
+            return _wrap(handler, _anonymous, _UNCOUNTED)
+        if self.authenticator is None or self._authorizer is None:
+            return _wrap(handler, _anonymous, self.slots)
+        return _wrap(handler, _admission(method, self.authenticator, self._authorizer), self.slots)
 
 
 def _admission(method: str, authenticator: Authenticator, authorizer: Authorizer) -> Admit:
@@ -82,58 +127,68 @@ def _admission(method: str, authenticator: Authenticator, authorizer: Authorizer
     return admit
 
 
-def _unary_response(behavior: Callable[..., Any], admit: Admit) -> Callable[..., Awaitable[Any]]:
+def _unary_response(
+    behavior: Callable[..., Any], admit: Admit, slots: CallSlots
+) -> Callable[..., Awaitable[Any]]:
     async def handler(request: Any, context: Context) -> Any:
-        with acting_as(await admit(context)):
-            result = behavior(request, context)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
+        principal = await admit(context)
+        async with slots.held(principal, context):
+            with acting_as(principal):
+                result = behavior(request, context)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
 
     return handler
 
 
-def _stream_response(behavior: Callable[..., Any], admit: Admit) -> Callable[..., Any]:
+def _stream_response(
+    behavior: Callable[..., Any], admit: Admit, slots: CallSlots
+) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(behavior):
         # A coroutine that writes its responses with ``context.write()``.
         async def writer(request: Any, context: Context) -> None:
-            with acting_as(await admit(context)):
-                await behavior(request, context)
+            principal = await admit(context)
+            async with slots.held(principal, context):
+                with acting_as(principal):
+                    await behavior(request, context)
 
         return writer
 
     async def generator(request: Any, context: Context) -> AsyncIterator[Any]:
-        with acting_as(await admit(context)):
-            responses = behavior(request, context)
-            if hasattr(responses, "__aiter__"):
-                async for response in responses:
-                    yield response
-            else:
-                sync_responses: Iterable[Any] = responses
-                for response in sync_responses:
-                    yield response
+        principal = await admit(context)
+        async with slots.held(principal, context):
+            with acting_as(principal):
+                responses = behavior(request, context)
+                if hasattr(responses, "__aiter__"):
+                    async for response in responses:
+                        yield response
+                else:
+                    sync_responses: Iterable[Any] = responses
+                    for response in sync_responses:
+                        yield response
 
     return generator
 
 
 def _wrap(
-    handler: grpc.RpcMethodHandler[Any, Any], admit: Admit
+    handler: grpc.RpcMethodHandler[Any, Any], admit: Admit, slots: CallSlots
 ) -> grpc.RpcMethodHandler[Any, Any]:
     deserializer, serializer = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
-            _unary_response(handler.unary_unary, admit), deserializer, serializer
+            _unary_response(handler.unary_unary, admit, slots), deserializer, serializer
         )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
-            _stream_response(handler.unary_stream, admit), deserializer, serializer
+            _stream_response(handler.unary_stream, admit, slots), deserializer, serializer
         )
     if handler.stream_unary is not None:
         return grpc.stream_unary_rpc_method_handler(
-            _unary_response(handler.stream_unary, admit), deserializer, serializer
+            _unary_response(handler.stream_unary, admit, slots), deserializer, serializer
         )
     if handler.stream_stream is not None:
         return grpc.stream_stream_rpc_method_handler(
-            _stream_response(handler.stream_stream, admit), deserializer, serializer
+            _stream_response(handler.stream_stream, admit, slots), deserializer, serializer
         )
     return handler

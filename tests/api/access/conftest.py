@@ -74,11 +74,14 @@ class Api:
 
 @contextlib.asynccontextmanager
 async def serving_access(
-    settings: AuthSettings | None, credentials: grpc.ServerCredentials | None = None
+    settings: AuthSettings | None,
+    credentials: grpc.ServerCredentials | None = None,
+    *,
+    servicer_class: type[Any] = WhoAmI,
+    calls_at_once: int | None = None,
 ) -> AsyncIterator[Api]:
-    access = AccessInterceptor(Access(settings))
+    access = AccessInterceptor(Access(settings), calls_at_once)
     # The generated base declares every method abstract; the others answer UNIMPLEMENTED.
-    servicer_class: type[Any] = WhoAmI
     servicer: WhoAmI = servicer_class()
     server = build_server(
         "127.0.0.1:0", [catalog_service(servicer)], interceptors=[access], credentials=credentials
