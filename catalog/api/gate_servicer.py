@@ -117,7 +117,11 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
     ) -> AsyncIterator[pb.EvaluateCatalogResponse]:
         # Off the event loop: verifying a catalog's signatures would stall every other call.
         if request.source:
-            loaded = await asyncio.to_thread(self.gate.adhoc, request.source, "<request>")
+            # A caller's what-if: nothing stored for keys it brings (any caller could grow the
+            # verifications table with a new key each call).
+            loaded = await asyncio.to_thread(
+                self.gate.adhoc, request.source, "<request>", keep=False
+            )
         else:
             loaded = await asyncio.to_thread(self.gate.stored, _policy(request.policy))
         stop = threading.Event()

@@ -79,12 +79,14 @@ def with_policy_keys(base: TrustConfig, policies: PolicySet) -> TrustConfig:
 
 
 class LoadedPolicy(NamedTuple):
-    """A policy set ready to judge with: its version (0 when ad hoc) and the trust configuration
-    it verifies under (the base one plus the keys the policies give inline)."""
+    """A policy set ready to judge with: its version (0 when ad hoc), the trust configuration
+    it verifies under (the base one plus the keys the policies give inline), and whether the
+    verifications made under it are stored."""
 
     version: int
     policies: PolicySet
     trust: TrustConfig
+    keeps_verifications: bool = True
 
 
 class _Plan(NamedTuple):  # built for every image of every check: a tuple is cheapest
@@ -152,12 +154,15 @@ class Gate:
         with self._engine.connect() as connection:
             return self._policy(connection, name)
 
-    def adhoc(self, source: str, origin: str = "<policy>") -> LoadedPolicy:
-        """A policy set that is not stored (``xregistry verify --policy FILE``, what-ifs)."""
+    def adhoc(self, source: str, origin: str = "<policy>", *, keep: bool = True) -> LoadedPolicy:
+        """A policy set that is not stored (``xregistry verify --policy FILE``, what-ifs).
+        Unless ``keep``, what is verified under keys it gives inline is not stored: a caller's
+        what-if with a new key each time would otherwise grow the table without end."""
         from catalog.trust.policy.loading import load_policy_set
 
         policies = load_policy_set(source, source=origin, pki_roots=self.pki_names)
-        return LoadedPolicy(0, policies, with_policy_keys(self.trust, policies))
+        trust = with_policy_keys(self.trust, policies)
+        return LoadedPolicy(0, policies, trust, keep or trust is self.trust)
 
     @property
     def pki_names(self) -> set[str]:
@@ -166,9 +171,15 @@ class Gate:
     # -- facts -----------------------------------------------------------------------------
 
     def facts(
-        self, session: Reads, digest: str, reference: str | None, trust: TrustConfig
+        self,
+        session: Reads,
+        digest: str,
+        reference: str | None,
+        trust: TrustConfig,
+        keep: bool = True,
     ) -> ImageFacts:
-        """What the catalog knows of ``digest``, each signature verified under ``trust``."""
+        """What the catalog knows of ``digest``, each signature verified under ``trust`` (and
+        what was verified now stored, when ``keep``)."""
         signatures: list[VerifiedSignature] = []
         attestations: list[AttestationFacts] = []
         found = verifications.signatures_of(session, digest)
@@ -188,7 +199,8 @@ class Gate:
                     attachment_digest=signature.attachment_digest,
                     layer_digest=signature.layer_digest,
                 )
-                stored_results.save_verification(session, signature, digest, result)
+                if keep:
+                    stored_results.save_verification(session, signature, digest, result)
                 metrics.verified(result.method, result.verified)
             if predicate_type is None:
                 signatures.append(result)
@@ -598,7 +610,9 @@ class Gate:
     ) -> Decision:
         """Verify what was never verified under this trust version, then evaluate."""
         with self._engine.begin() as connection:
-            facts = self.facts(connection, digest, reference, loaded.trust)
+            facts = self.facts(
+                connection, digest, reference, loaded.trust, loaded.keeps_verifications
+            )
             return evaluate(
                 loaded.policies, facts, policy_version=loaded.version or None, namespace=namespace
             )
@@ -623,7 +637,9 @@ class Gate:
             reference = f"{host}/{repository}:{tag}"
             if digest not in known:
                 with self._engine.begin() as connection:
-                    known[digest] = self.facts(connection, digest, reference, loaded.trust)
+                    known[digest] = self.facts(
+                        connection, digest, reference, loaded.trust, loaded.keeps_verifications
+                    )
             facts = known[digest]._replace(reference=reference)
             decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
             results.append(CheckResult(decision, reference, loaded.trust.version, False))

@@ -9,7 +9,7 @@ import random
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +109,9 @@ async def test_a_cancelled_evaluation_stops_judging(
 async def test_an_evaluation_holds_no_write_lock_between_images(
     fresh_registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An ad hoc policy with a key of its own verifies (and stores) every signature again: each
-    image's in a transaction of its own, so the decision log and crawls write in between."""
+    """A stored policy with a key of its own verifies (and stores) every signature when first
+    evaluated: each image's in a transaction of its own, so the decision log and crawls write
+    in between."""
     key = ec.generate_private_key(ec.SECP256R1())
     rng = random.Random(8)
     async with RegistryClient(fresh_registry.host) as client:
@@ -139,7 +140,41 @@ async def test_an_evaluation_holds_no_write_lock_between_images(
         monkeypatch.setattr(Gate, "facts", writing_between)
         stub = gate_pb2_grpc.GateServiceStub(opened)
         policy = key_policy(fresh_registry.host, key)  # a key of its own: all verified anew
-        call = stub.EvaluateCatalog(gate_pb2.EvaluateCatalogRequest(source=policy))
+        await stub.ApplyPolicy(
+            gate_pb2.ApplyPolicyRequest(policy=gate_pb2.Policy(name="policies/k", source=policy))
+        )
+        call = stub.EvaluateCatalog(gate_pb2.EvaluateCatalogRequest(policy="policies/k"))
         decisions = [r.decision for r in [r async for r in call] if r.HasField("decision")]
     assert [d.allowed for d in decisions] == [True, True, True]  # each signature verified
     assert writes == ["written"] * 3
+    assert _verifications(database) == 3  # stored: the policy is the server's own
+
+
+async def test_a_callers_what_if_with_keys_of_its_own_stores_nothing(
+    fresh_registry: RunningRegistry, tmp_path: Path
+) -> None:
+    """Any caller who may evaluate brings the policy: with a new key each call, every stored
+    result would be a new row of a trust version no one asks again."""
+    rng = random.Random(9)
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(3)]
+    async with RegistryClient(fresh_registry.host) as client:
+        image = await push_built(
+            client, "shop/app", build_image(rng, layers=1, layer_size=512), "1"
+        )
+        await push_signature(client, "shop/app", str(image.digest), keys[0])
+    database = tmp_path / "catalog.db"
+    async with indexed_server(fresh_registry, database) as opened:
+        stub = gate_pb2_grpc.GateServiceStub(opened)
+        allowed = []
+        for key in keys:
+            source = key_policy(fresh_registry.host, key)
+            call = stub.EvaluateCatalog(gate_pb2.EvaluateCatalogRequest(source=source))
+            allowed += [r.decision.allowed async for r in call if r.HasField("decision")]
+    assert allowed == [True, False, False]  # each verified under its own key
+    assert _verifications(database) == 0
+
+
+def _verifications(database: Path) -> int:
+    with closing(sqlite3.connect(database)) as connection:
+        (count,) = connection.execute("SELECT count(*) FROM verifications").fetchone()
+    return int(count)
