@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from catalog.files import FileTooLarge, read_capped
 from catalog.trust.policy.errors import PolicyError, Problem
 
 SOURCE_BYTES_MAX = 256 * 1024
@@ -15,13 +16,13 @@ def read_source(path: Path) -> str:
     """The text of the policy file ``path`` (UTF-8, newlines as ``read_text`` gives them),
     refused past ``SOURCE_BYTES_MAX`` bytes: never read whole, whatever the path names."""
     try:
-        with path.open("rb") as file:
-            data = file.read(SOURCE_BYTES_MAX + 1)
+        # A pipe too (``--policy <(…)``): the command's own argument.
+        data = read_capped(path, SOURCE_BYTES_MAX, pipes=True)
+    except FileTooLarge:
+        message = f"larger than {SOURCE_BYTES_MAX} bytes: not a policy set"
+        raise PolicyError([Problem(str(path), 1, (), message)]) from None
     except OSError as exc:
         raise PolicyError([Problem(str(path), 1, (), f"cannot read: {exc.strerror}")]) from None
-    if len(data) > SOURCE_BYTES_MAX:
-        message = f"larger than {SOURCE_BYTES_MAX} bytes: not a policy set"
-        raise PolicyError([Problem(str(path), 1, (), message)])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
