@@ -108,7 +108,11 @@ class ReferrerCopier:
         # manifests): only the rest is fetched, and the listing is written once at the end.
         api = await self.dst.referrers(subject, fallback=False)
         has_api = api.scheme != "none"
-        index = None if has_api else await fallback_index(self.dst.get_manifest, subject)
+        index = (
+            None
+            if has_api
+            else await fallback_index(self.dst.get_manifest, subject, to_update=True)
+        )
         listed = api.descriptors if has_api else list(index.manifests) if index else []
         missing = [d for d in selected if d.digest not in {e.digest for e in listed}]
         self.stats.referrers_skipped += len(selected) - len(missing)

@@ -35,15 +35,36 @@ class Referrers(NamedTuple):
 
 
 async def fallback_index(
-    get_manifest: Callable[[str], Awaitable[Manifest]], subject: Digest
+    get_manifest: Callable[[str], Awaitable[Manifest]],
+    subject: Digest,
+    *,
+    to_update: bool = False,
 ) -> Manifest | None:
     """The ``<alg>-<hex>`` referrers index of ``subject``, read with ``get_manifest``; a missing
-    tag, or one that is not an index, means no referrers (spec)."""
+    tag, or one that is not an index, means no referrers (spec).
+
+    ``to_update``: the caller writes a new index over the tag, so only a missing tag is none.
+    A tag holding what this cannot read, or a manifest that is not an index, is refused
+    (:class:`InvalidManifest`) rather than taken for none and written over: what it held, and
+    whatever its index listed, would be lost."""
+    tag = subject.fallback_tag()
     try:
-        index = await get_manifest(subject.fallback_tag())
-    except (NotInRegistry, InvalidManifest):
+        index = await get_manifest(tag)
+    except NotInRegistry:
         return None
-    return index if index.media_type == mt.OCI_INDEX else None
+    except InvalidManifest as exc:
+        if to_update:
+            raise InvalidManifest(
+                f"the tag {tag} holds a manifest that cannot be read ({exc}); not written over"
+            ) from None
+        return None
+    if index.media_type == mt.OCI_INDEX:
+        return index
+    if to_update:
+        raise InvalidManifest(
+            f"the tag {tag} holds a {index.media_type}, not a referrers index; not written over"
+        )
+    return None
 
 
 class ReferrersEndpoint:
@@ -124,8 +145,12 @@ class ReferrersEndpoint:
             descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
         return Referrers(descriptors, "referrers-api")
 
-    async def _fallback_index(self, repository: str, digest: Digest) -> Manifest | None:
-        return await fallback_index(partial(self._get_manifest, repository), digest)
+    async def _fallback_index(
+        self, repository: str, digest: Digest, *, to_update: bool = False
+    ) -> Manifest | None:
+        return await fallback_index(
+            partial(self._get_manifest, repository), digest, to_update=to_update
+        )
 
     async def add_to_fallback_index(
         self, repository: str, subject: Digest, referrer: Manifest
@@ -136,7 +161,7 @@ class ReferrersEndpoint:
         if lock is None:
             lock = self._subject_locks[key] = asyncio.Lock()
         async with lock:
-            index = await self._fallback_index(repository, subject)
+            index = await self._fallback_index(repository, subject, to_update=True)
             existing = list(index.manifests) if index else []
             if any(d.digest == referrer.digest for d in existing):
                 return

@@ -13,6 +13,7 @@ from catalog.oci.digest import Digest
 from catalog.oci.errors import (
     BlobUnknown,
     DigestMismatch,
+    InvalidManifest,
     ManifestTooLarge,
     ManifestUnknown,
     NameUnknown,
@@ -189,6 +190,29 @@ async def test_fallback_referrers_round_trip_merges_never_clobbers(
     assert [str(d.digest) for d in only.descriptors] == [sig.digest]
     none = await client.referrers(repo, Digest.of(b"no such subject"))
     assert none.descriptors == []
+
+
+async def test_a_fallback_tag_holding_something_else_is_not_written_over(
+    registry: RunningRegistry, make_client: ClientFactory, rng: random.Random
+) -> None:
+    client = make_client(registry.host)
+    repo = "refs/taken"
+    subject = await push_built(client, repo, build_image(rng, layers=1), "v1")
+    # Someone tagged an image with the subject's fallback tag: a referrer's push must not
+    # replace it with an index (the spec's reader takes such a tag for "no referrers").
+    squatter = await push_built(client, repo, build_image(rng, layers=1))
+    tag = subject.digest.fallback_tag()
+    await client.put_manifest(repo, squatter, tag)
+
+    built_subject = build_image(rng, layers=1)
+    built_subject.raw, built_subject.digest = subject.raw, str(subject.digest)
+    sbom = build_artifact(built_subject, "application/spdx+json", b"{}", "application/spdx+json")
+    with pytest.raises(InvalidManifest, match=f"the tag {tag} holds a .*not written over"):
+        await push_built(client, repo, sbom)
+
+    assert (await client.get_manifest(repo, tag)).digest == squatter.digest
+    found = await client.referrers(repo, subject.digest)  # read as the spec says: none
+    assert (found.scheme, found.descriptors) == ("fallback-tag", [])
 
 
 async def test_retries_429_honouring_retry_after(

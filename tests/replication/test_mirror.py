@@ -216,3 +216,26 @@ async def test_a_chain_of_referrers_past_the_depth_cap_fails_that_image(
     assert f"nested deeper than {MAX_DEPTH} levels" in error.reason
     assert "\n" not in error.reason
     assert report.images.failed == 1
+
+
+async def test_a_destination_tag_in_the_fallback_index_s_place_is_not_written_over(
+    pair: Pair, rng: random.Random
+) -> None:
+    """The destination's ``sha256-<hex>`` tag holds an image, not a referrers index: the image
+    fails with one line, and that tag keeps what it held (it was taken for no referrers and
+    replaced by an index, losing it)."""
+    image = build_image(rng, layers=1)
+    await push_to(pair.source.host, "shop/api", image, "1.0")
+    sbom = build_artifact(image, "application/spdx+json", b"{}", "application/spdx+json")
+    await push_to(pair.source.host, "shop/api", sbom)  # listed in the source's fallback index
+    squatter = build_image(rng, layers=1)
+    tag = referrers_tag(image.digest)
+    await push_to(pair.destination.host, "shop/api", squatter, tag)
+
+    report = await pair.run()
+
+    (error,) = report.errors
+    assert f"the tag {tag} holds a " in error.reason
+    assert "not a referrers index; not written over" in error.reason
+    assert report.images.failed == 1
+    assert await digest_of(pair.destination.host, "shop/api", tag) == squatter.digest
