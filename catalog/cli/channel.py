@@ -16,6 +16,7 @@ The token is never printed, logged or put in an error message.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,23 +98,45 @@ class ClientSecurity:
 # NAT that forgot it) fails the call in 80 s instead of never. One ping a minute stays within
 # a gRPC server's default tolerance (a ping every 5 minutes without data, two strikes; the
 # server's streams send a message at least every catalog.heartbeats.HEARTBEAT, 15 s).
-KEEPALIVE = (("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000))
+#
+# A call the server refused because this caller has too many running (RESOURCE_EXHAUSTED, the
+# server's limits.calls_at_once: many CI jobs on one token) is tried again, up to 5 times
+# within about 3 s: the server refuses it before its handler runs, so a retry does nothing twice.
+_RETRIED = {
+    "methodConfig": [
+        {
+            "name": [{}],
+            "retryPolicy": {
+                "maxAttempts": 5,
+                "initialBackoff": "0.2s",
+                "maxBackoff": "1.6s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["RESOURCE_EXHAUSTED"],
+            },
+        }
+    ]
+}
+CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.service_config", json.dumps(_RETRIED)),
+)
 
 
 def open_channel(server: str, security: ClientSecurity | None = None) -> grpc.Channel:
     """A blocking channel to ``server`` (HOST:PORT) with the command's TLS and credentials."""
     credentials = (security or ClientSecurity.from_cli()).credentials(server)
     if credentials is None:
-        return grpc.insecure_channel(server, options=KEEPALIVE)
-    return grpc.secure_channel(server, credentials, options=KEEPALIVE)
+        return grpc.insecure_channel(server, options=CHANNEL_OPTIONS)
+    return grpc.secure_channel(server, credentials, options=CHANNEL_OPTIONS)
 
 
 def open_aio_channel(server: str, security: ClientSecurity | None = None) -> grpc.aio.Channel:
     """The asyncio twin of :func:`open_channel`, for streamed calls."""
     credentials = (security or ClientSecurity.from_cli()).credentials(server)
     if credentials is None:
-        return grpc.aio.insecure_channel(server, options=KEEPALIVE)
-    return grpc.aio.secure_channel(server, credentials, options=KEEPALIVE)
+        return grpc.aio.insecure_channel(server, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(server, credentials, options=CHANNEL_OPTIONS)
 
 
 def _pem(path: Path | None, what: str, *, key: bool) -> bytes | None:

@@ -24,6 +24,7 @@ from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import stored_results
 from catalog.gate._live_work import LiveWork
 from catalog.gate._state_cache import Key, StateCache
+from catalog.gate._threads import OwnThreads
 from catalog.gate.decision_log import Asked, DecisionLog, bound_engine
 from catalog.gate.result import CheckResult as CheckResult
 from catalog.oci.errors import OCIError
@@ -58,6 +59,8 @@ STATE_TTL = 0.5
 # Versions of one stored policy kept loaded: a check may still ask for the one before the
 # newest (its state read before the newest was applied), and a read may finish late.
 _POLICY_VERSIONS = 4
+# Threads of the gate's own for the store's work and verification (see Gate._off_loop).
+_THREADS = 4
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
 LiveIndex = Callable[[ImageReference, str], Awaitable[int]]
@@ -120,6 +123,7 @@ class Gate:
         # A process that asks once and has nothing else to answer (the CLI): the store's work
         # runs on the calling thread, as a worker thread would only add its start to the wait.
         self._inline = inline
+        self._threads = OwnThreads(_THREADS, "gate")
         self.resolve_live = resolve_live
         self.index_live = index_live
         self._cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
@@ -285,10 +289,17 @@ class Gate:
         return self._answer(reference, policy, adhoc, loaded, decision, new, asked, started)
 
     async def _off_loop(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``work(*args, **kwargs)`` on a worker thread, or here when the gate is inline."""
+        """``work(*args, **kwargs)`` on one of the gate's own threads (see
+        :mod:`catalog.gate._threads`), or here when the gate is inline."""
         if self._inline:
             return work(*args, **kwargs)
-        return await asyncio.to_thread(work, *args, **kwargs)
+        return await self._threads.run(work, *args, **kwargs)
+
+    async def read_states(
+        self, images: Sequence[str], policy: str, adhoc: LoadedPolicy | None
+    ) -> list[State | None]:
+        """:meth:`states`, read on the gate's threads."""
+        return await self._off_loop(self.states, images, policy, adhoc)
 
     def known_check(
         self,

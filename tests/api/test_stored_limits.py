@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,10 +85,11 @@ def registry_id(index: int) -> str:
     return f"r{index:04d}-" + "x" * (63 - 6)
 
 
-async def in_batches(calls: Sequence[Awaitable[object]]) -> None:
-    # Calls start when awaited: 50 in flight at a time.
-    for start in range(0, len(calls), 50):
-        await asyncio.gather(*calls[start : start + 50])
+async def in_batches(call: Callable[[int], Awaitable[object]], count: int) -> None:
+    """``call(i)`` for each ``i`` below ``count``, 50 in flight at a time: a gRPC call starts
+    when it is made (the server refuses a caller's 65th at once)."""
+    for start in range(0, count, 50):
+        await asyncio.gather(*(call(i) for i in range(start, min(start + 50, count))))
 
 
 async def test_a_full_page_of_everything_at_its_caps_fits(stubs: Stubs) -> None:
@@ -97,15 +98,13 @@ async def test_a_full_page_of_everything_at_its_caps_fits(stubs: Stubs) -> None:
     schedule = "cron:" + "0" + " " * (SCHEDULE_MAX - len("cron:0 * * * *")) + " * * * *"
     assert len(schedule) == SCHEDULE_MAX
     await in_batches(
-        [
-            stubs.catalog.CreateRegistry(
-                catalog_pb2.CreateRegistryRequest(
-                    registry_id=registry_id(i),
-                    registry=catalog_pb2.Registry(host=longest_host(i), index_schedule=schedule),
-                )
+        lambda i: stubs.catalog.CreateRegistry(
+            catalog_pb2.CreateRegistryRequest(
+                registry_id=registry_id(i),
+                registry=catalog_pb2.Registry(host=longest_host(i), index_schedule=schedule),
             )
-            for i in range(MAX_PAGE_SIZE)
-        ]
+        ),
+        MAX_PAGE_SIZE,
     )
     registries = await stubs.catalog.ListRegistries(
         catalog_pb2.ListRegistriesRequest(page_size=MAX_PAGE_SIZE)
@@ -126,12 +125,10 @@ async def test_a_full_page_of_everything_at_its_caps_fits(stubs: Stubs) -> None:
         schedule=rpb.Schedule(interval="1h"),
     )
     await in_batches(
-        [
-            stubs.replication.CreateRule(
-                rpb.CreateRuleRequest(rule_id=f"rule{i:03d}-" + "z" * 55, rule=rule)
-            )
-            for i in range(RULES_PAGE_MAX)
-        ]
+        lambda i: stubs.replication.CreateRule(
+            rpb.CreateRuleRequest(rule_id=f"rule{i:03d}-" + "z" * 55, rule=rule)
+        ),
+        RULES_PAGE_MAX,
     )
     rules = await stubs.replication.ListRules(rpb.ListRulesRequest(page_size=MAX_PAGE_SIZE))
     assert len(rules.rules) == RULES_PAGE_MAX

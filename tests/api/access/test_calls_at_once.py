@@ -5,6 +5,7 @@ go on. Counted after authentication: a caller without valid credentials holds no
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import grpc
@@ -14,6 +15,7 @@ from grpc_health.v1 import health_pb2
 
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog.app.auth_config import AuthSettings, Binding, Role, StaticToken
+from catalog.cli.channel import ClientSecurity, open_aio_channel
 from catalog.principals import current
 from tests.api.access.conftest import Api, WhoAmI, bearer, serving_access, sha256
 from tests.api.test_server import health_check
@@ -137,3 +139,26 @@ async def test_a_refused_or_failed_call_gives_its_slot_back() -> None:
         Held.release.set()
         assert (await _ask(channel, FLOODER)).registry.name == "token:flood"
         assert api.access.slots.running("token:flood") == 0
+
+
+async def test_the_clis_channel_tries_a_refused_call_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Many CI jobs on one token: a job refused for the others' calls waits its turn."""
+    caplog.set_level(logging.INFO, logger="catalog.api.access.interceptor")
+    async with (
+        serving_access(settings(), servicer_class=Held, calls_at_once=AT_ONCE) as api,
+        api.channel() as channel,
+    ):
+        running = await _held(api, channel, FLOODER)
+        server = f"127.0.0.1:{api.server.port}"
+        async with open_aio_channel(server, ClientSecurity(token=FLOODER)) as cli:
+            asked = asyncio.ensure_future(_ask(cli, None))  # the channel sends the token
+            for _ in range(500):
+                if "token:flood refused a call" in caplog.text:
+                    break
+                await asyncio.sleep(0.01)
+            Held.release.set()  # the others end: a slot is free for the next try
+            assert (await asked).registry.name == "token:flood"
+        for call in running:
+            await call
