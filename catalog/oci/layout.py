@@ -18,7 +18,7 @@ import stat
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from catalog.files import FileTooLarge, read_capped
 from catalog.oci import mediatypes as mt
@@ -117,9 +117,15 @@ class LayoutRepository:
     def _write_index(self, descriptors: list[Descriptor], annotations: dict[str, str]) -> None:
         raw = build_index(descriptors, annotations or None)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index.json.")
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.replace(tmp, self.root / "index.json")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
+                _on_disk(f)
+            _renamed(tmp, self.root / "index.json")
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     def _tagged(self) -> dict[str, Descriptor]:
         entries = self._index().manifests
@@ -284,9 +290,28 @@ class LayoutRepository:
                     async for chunk in content:
                         verifier.update(chunk)
                         await asyncio.to_thread(f.write, chunk)
-            verifier.verify()
-            os.replace(tmp, target)
+                verifier.verify()
+                await asyncio.to_thread(_on_disk, f)
+            await asyncio.to_thread(_renamed, tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+def _on_disk(file: BinaryIO) -> None:
+    """``file``'s bytes on the disk before it is renamed into place: a rename may reach the disk
+    before the data, and a crash then leaves an empty blob or ``index.json`` under its name."""
+    file.flush()
+    os.fsync(file.fileno())
+
+
+def _renamed(tmp: str, target: Path) -> None:
+    """``tmp`` renamed to ``target``, the rename itself on the disk (its folder synced): the
+    ``index.json`` written next must not name a blob a crash could take back."""
+    os.replace(tmp, target)
+    folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

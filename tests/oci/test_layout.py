@@ -16,6 +16,7 @@ from catalog.oci.describe import inspect
 from catalog.oci.digest import Digest
 from catalog.oci.errors import DigestMismatch, LayoutError, ManifestUnknown
 from catalog.oci.layout import LayoutRepository
+from catalog.oci.manifest import parse_manifest
 from catalog.oci.reference import parse_reference
 from catalog.oci.repository import RemoteRepository
 from tests.conftest import ClientFactory
@@ -120,3 +121,49 @@ async def test_layout_errors_are_clear(tmp_path: Path, fixtures_dir: Path) -> No
     (copy / "blobs" / "sha256" / target).write_bytes(b"{}")
     with pytest.raises(DigestMismatch):
         await layout.get_manifest(layout.default_ref())
+
+
+async def test_what_a_layout_writes_is_on_disk_before_it_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each blob and index.json reach the disk before their rename, and each rename before the
+    next write: a crash cannot leave index.json naming an empty blob, or itself empty."""
+    layout = LayoutRepository(tmp_path / "dst", create=True)
+    done: list[tuple[str, str]] = []
+    fsync, replace = os.fsync, os.replace
+
+    def synced(fd: int) -> None:
+        done.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    def renamed(src: str, dst: str | Path) -> None:
+        done.append(("rename", f"{src} -> {dst}"))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", synced)
+    monkeypatch.setattr(os, "replace", renamed)
+    config = b"{}"
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": str(Digest.of(config)),
+                "size": len(config),
+            },
+            "layers": [],
+        }
+    ).encode()
+    await layout.push_blob(Digest.of(config), config)
+    await layout.put_manifest(parse_manifest(manifest), "v1")
+
+    blobs = tmp_path / "dst" / "blobs" / "sha256"
+    kinds = [kind for kind, _ in done]
+    assert kinds == ["fsync", "rename", "fsync"] * 3  # config, manifest, index.json
+    for (_, written), (_, rename), (_, folder) in zip(*[iter(done)] * 3, strict=True):
+        source, target = rename.split(" -> ")
+        assert written == source  # the file synced is the one renamed
+        assert folder == str(Path(target).parent)  # then its folder
+    assert done[1][1].endswith(f"-> {blobs / Digest.of(config).hex}")
+    assert done[-2][1].endswith(f"-> {tmp_path / 'dst' / 'index.json'}")
