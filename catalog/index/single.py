@@ -18,6 +18,7 @@ from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Manifest
 from catalog.oci.repository import Repository
 from catalog.store import content, documents
+from catalog.store.db import lost_a_race_to_insert
 from catalog.store.documents import DecodedDocuments
 
 
@@ -64,8 +65,8 @@ async def index_digest(
     try:
         # Recorded on a worker thread: the gate asks from the event loop.
         return await asyncio.to_thread(_record, sessions, new_manifests, new_links, decoded)
-    except IntegrityError:
-        if not again:
+    except IntegrityError as exc:
+        if not again or not lost_a_race_to_insert(exc):
             raise
     return await index_digest(sessions, repo, digest, again=False)
 

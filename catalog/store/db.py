@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +173,16 @@ def lost_a_lock_conflict(exc: BaseException) -> bool:
     deadlock): nothing was wrong with what it wrote, and written again once the other has
     committed, it goes through."""
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _LOCK_CONFLICTS
+
+
+def lost_a_race_to_insert(exc: BaseException) -> bool:
+    """Whether ``exc`` is a unique key refusing a row another transaction committed first
+    (PostgreSQL's unique_violation; SQLite's "UNIQUE constraint failed"), not a row that is
+    wrong in itself."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) == "23505" or (
+        isinstance(orig, sqlite3.IntegrityError) and str(orig).startswith("UNIQUE constraint")
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
