@@ -140,7 +140,7 @@ class DecisionLogLimits(_Strict):
 
 class LimitsSettings(_Strict):
     registry: RegistryLimits = Field(default_factory=RegistryLimits)
-    # None: the default of catalog.api.access.interceptor.CALLS_AT_ONCE
+    # None: the default of catalog.call_limits.CALLS_AT_ONCE
     calls_at_once: int | None = Field(default=None, ge=4, le=100_000)
     # None: the defaults of catalog.index.run.INDEX_DEADLINE and replication.worker.TASK_DEADLINE
     index_run: Annotated[float | None, _duration(60, 7 * 86400)] = None

@@ -16,16 +16,19 @@ The token is never printed, logged or put in an error message.
 
 from __future__ import annotations
 
-import json
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 import grpc
 import grpc.aio
 
 from catalog.app.addresses import is_loopback, read_credential_file
+from catalog.call_limits import REFUSED_TRAILER
 from catalog.errors import ConfigError
 
 # The global options of `xregistry` (catalog/cli/main.py) → their environment variables.
@@ -98,41 +101,48 @@ class ClientSecurity:
 # NAT that forgot it) fails the call in 80 s instead of never. One ping a minute stays within
 # a gRPC server's default tolerance (a ping every 5 minutes without data, two strikes; the
 # server's streams send a message at least every catalog.heartbeats.HEARTBEAT, 15 s).
-#
-# A call the server refused because this caller has too many running (RESOURCE_EXHAUSTED, the
-# server's limits.calls_at_once: many CI jobs on one token) is tried again, up to 5 times
-# within about 3 s: the server refuses it before its handler runs, so a retry does nothing twice.
-_RETRIED = {
-    "methodConfig": [
-        {
-            "name": [{}],
-            "retryPolicy": {
-                "maxAttempts": 5,
-                "initialBackoff": "0.2s",
-                "maxBackoff": "1.6s",
-                "backoffMultiplier": 2,
-                "retryableStatusCodes": ["RESOURCE_EXHAUSTED"],
-            },
-        }
-    ]
-}
-CHANNEL_OPTIONS = (
-    ("grpc.keepalive_time_ms", 60_000),
-    ("grpc.keepalive_timeout_ms", 20_000),
-    ("grpc.service_config", json.dumps(_RETRIED)),
-)
+CHANNEL_OPTIONS = (("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000))
+# A call the server refused because this caller has too many running (its trailer says so; the
+# server's limits.calls_at_once: many CI jobs on one token) is tried again after these pauses:
+# it was refused before its handler ran. Nothing else is tried again (a response over the
+# size limit is refused after the handler ran, with the same status code).
+RETRY_PAUSES = (0.2, 0.4, 0.8, 1.6)
+
+
+class _TryRefusedAgain(grpc.UnaryUnaryClientInterceptor):
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], Any],
+        details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        for pause in RETRY_PAUSES:
+            outcome = continuation(details, request)
+            if not _refused_for_load(outcome):
+                return outcome
+            time.sleep(pause)
+        return continuation(details, request)
+
+
+def _refused_for_load(outcome: Any) -> bool:
+    if outcome.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return False
+    return REFUSED_TRAILER in tuple(outcome.trailing_metadata() or ())
 
 
 def open_channel(server: str, security: ClientSecurity | None = None) -> grpc.Channel:
     """A blocking channel to ``server`` (HOST:PORT) with the command's TLS and credentials."""
     credentials = (security or ClientSecurity.from_cli()).credentials(server)
     if credentials is None:
-        return grpc.insecure_channel(server, options=CHANNEL_OPTIONS)
-    return grpc.secure_channel(server, credentials, options=CHANNEL_OPTIONS)
+        channel = grpc.insecure_channel(server, options=CHANNEL_OPTIONS)
+    else:
+        channel = grpc.secure_channel(server, credentials, options=CHANNEL_OPTIONS)
+    return grpc.intercept_channel(channel, _TryRefusedAgain())
 
 
 def open_aio_channel(server: str, security: ClientSecurity | None = None) -> grpc.aio.Channel:
-    """The asyncio twin of :func:`open_channel`, for streamed calls."""
+    """The asyncio twin of :func:`open_channel`, for streamed calls (a refused one is not
+    tried again: the command says so in one line)."""
     credentials = (security or ClientSecurity.from_cli()).credentials(server)
     if credentials is None:
         return grpc.aio.insecure_channel(server, options=CHANNEL_OPTIONS)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -23,6 +22,7 @@ from catalog.api.access.authorize import Authorizer
 from catalog.api.access.control import Access
 from catalog.api.access.permissions import METHODS, Permission
 from catalog.api.handler_cache import WrappingInterceptor
+from catalog.call_limits import CALLS_AT_ONCE, REFUSED_TRAILER
 from catalog.principals import ANONYMOUS, Principal, acting_as
 
 log = logging.getLogger(__name__)
@@ -30,15 +30,13 @@ log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
 Admit = Callable[[Context], Awaitable[Principal]]
 
-# Calls one principal may have running at once (limits.calls_at_once).
-CALLS_AT_ONCE = 64
-
 
 class CallSlots:
     """Calls running at once, by principal: past ``at_once`` a principal's call is refused at
     once, so one caller's flood holds at most that many handlers (and their requests) and
     leaves every other caller's calls alone. Counted once the caller is authenticated: gRPC's
-    own limit counted calls before that, open to anyone who could connect."""
+    own limit counted calls before that, open to anyone who could connect. Streamed calls
+    count too (an EvaluateCatalog holds a thread for the whole walk)."""
 
     def __init__(self, at_once: int = CALLS_AT_ONCE) -> None:
         self.at_once = at_once
@@ -58,6 +56,7 @@ class CallSlots:
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"{principal} has {running} calls running, the most allowed at once;"
                 " retry when one has ended",
+                trailing_metadata=(REFUSED_TRAILER,),
             )
         self._running[caller] = running + 1
         try:
@@ -72,9 +71,6 @@ class CallSlots:
 
 async def _anonymous(context: Context) -> Principal:
     return ANONYMOUS
-
-
-_UNCOUNTED = CallSlots(sys.maxsize)
 
 
 class AccessInterceptor(WrappingInterceptor):
@@ -99,12 +95,16 @@ class AccessInterceptor(WrappingInterceptor):
     def wrap(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        if METHODS.get(method) is Permission.OPEN:
-            # Health: never refused for load, or anyone holding open calls could fail the
-            # orchestrator's probes.
-            return _wrap(handler, _anonymous, _UNCOUNTED)
-        if self.authenticator is None or self._authorizer is None:
-            return _wrap(handler, _anonymous, self.slots)
+        if (
+            self.authenticator is None
+            or self._authorizer is None
+            or METHODS.get(method) is Permission.OPEN
+        ):
+            # Not counted. Health: never refused for load, or anyone holding calls open could
+            # fail the orchestrator's probes. Without authentication (a development server on
+            # loopback), every caller is the one anonymous principal: a limit would be the
+            # whole server's, one client's calls refusing every other's.
+            return _wrap(handler, _anonymous, None)
         return _wrap(handler, _admission(method, self.authenticator, self._authorizer), self.slots)
 
 
@@ -128,11 +128,11 @@ def _admission(method: str, authenticator: Authenticator, authorizer: Authorizer
 
 
 def _unary_response(
-    behavior: Callable[..., Any], admit: Admit, slots: CallSlots
+    behavior: Callable[..., Any], admit: Admit, slots: CallSlots | None
 ) -> Callable[..., Awaitable[Any]]:
     async def handler(request: Any, context: Context) -> Any:
         principal = await admit(context)
-        async with slots.held(principal, context):
+        async with _held(slots, principal, context):
             with acting_as(principal):
                 result = behavior(request, context)
                 if inspect.isawaitable(result):
@@ -143,13 +143,13 @@ def _unary_response(
 
 
 def _stream_response(
-    behavior: Callable[..., Any], admit: Admit, slots: CallSlots
+    behavior: Callable[..., Any], admit: Admit, slots: CallSlots | None
 ) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(behavior):
         # A coroutine that writes its responses with ``context.write()``.
         async def writer(request: Any, context: Context) -> None:
             principal = await admit(context)
-            async with slots.held(principal, context):
+            async with _held(slots, principal, context):
                 with acting_as(principal):
                     await behavior(request, context)
 
@@ -157,7 +157,7 @@ def _stream_response(
 
     async def generator(request: Any, context: Context) -> AsyncIterator[Any]:
         principal = await admit(context)
-        async with slots.held(principal, context):
+        async with _held(slots, principal, context):
             with acting_as(principal):
                 responses = behavior(request, context)
                 if hasattr(responses, "__aiter__"):
@@ -171,8 +171,14 @@ def _stream_response(
     return generator
 
 
+def _held(
+    slots: CallSlots | None, principal: Principal, context: Context
+) -> contextlib.AbstractAsyncContextManager[None]:
+    return contextlib.nullcontext() if slots is None else slots.held(principal, context)
+
+
 def _wrap(
-    handler: grpc.RpcMethodHandler[Any, Any], admit: Admit, slots: CallSlots
+    handler: grpc.RpcMethodHandler[Any, Any], admit: Admit, slots: CallSlots | None
 ) -> grpc.RpcMethodHandler[Any, Any]:
     deserializer, serializer = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary is not None:

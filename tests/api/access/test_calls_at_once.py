@@ -1,6 +1,8 @@
 """One caller's flood of calls: past ``calls_at_once`` running calls its next call is refused
 at once (RESOURCE_EXHAUSTED, naming the caller, never its token), and every other caller's calls
-go on. Counted after authentication: a caller without valid credentials holds no slot."""
+go on. Counted after authentication: a caller without valid credentials holds no slot, and a
+server without authentication counts nothing; health is never counted. The CLI tries a call
+refused for this again, and no other."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from grpc_health.v1 import health_pb2
 
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
 from catalog.app.auth_config import AuthSettings, Binding, Role, StaticToken
-from catalog.cli.channel import ClientSecurity, open_aio_channel
+from catalog.cli.channel import ClientSecurity, open_channel
 from catalog.principals import current
 from tests.api.access.conftest import Api, WhoAmI, bearer, serving_access, sha256
 from tests.api.test_server import health_check
@@ -102,24 +104,47 @@ async def test_a_callers_call_past_its_limit_is_refused_at_once_and_others_go_on
         assert (await _ask(channel, FLOODER)).registry.name == "token:flood"
 
 
-async def test_without_authentication_every_caller_is_the_anonymous_one() -> None:
+async def test_without_authentication_nothing_is_counted() -> None:
+    """A development server's callers are all the anonymous principal: a limit would be the
+    whole server's, one client's calls refusing every other's."""
     async with (
         serving_access(None, servicer_class=Held, calls_at_once=AT_ONCE) as api,
         api.channel() as channel,
     ):
         running = await _held(api, channel, None)
-        error = await refused(_ask(channel, None, timeout=5))
-        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        # Health is never refused for load: probes must not fail because callers wait.
-        health = health_check(channel)
-        checks = [health(health_pb2.HealthCheckRequest(), timeout=5) for _ in range(8)]
-        assert {(await check).status for check in checks} == {
-            health_pb2.HealthCheckResponse.SERVING
-        }
+        more = [_ask(channel, None) for _ in range(2 * AT_ONCE)]
+        for _ in range(500):  # every one of them reaches the servicer, none refused
+            if Held.entered == 3 * AT_ONCE:
+                break
+            await asyncio.sleep(0.01)
+        assert Held.entered == 3 * AT_ONCE
         Held.release.set()
-        for call in running:
-            await call
-        assert api.access.slots.running("anonymous:anonymous") == 0
+        for call in running + more:
+            assert (await call).registry.name == "anonymous:anonymous"
+
+
+async def test_health_is_never_counted() -> None:
+    """Probes must not fail because callers hold calls open: health watches past the limit."""
+    async with (
+        serving_access(settings(), calls_at_once=AT_ONCE) as api,
+        api.channel() as channel,
+    ):
+        watch = channel.unary_stream(
+            "/grpc.health.v1.Health/Watch",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        watches = [watch(health_pb2.HealthCheckRequest(), timeout=10) for _ in range(2 * AT_ONCE)]
+        for open_watch in watches:  # each is running: it has sent the status
+            first = await open_watch.read()
+            assert isinstance(first, health_pb2.HealthCheckResponse)
+            assert first.status == health_pb2.HealthCheckResponse.SERVING
+        check = health_check(channel)
+        assert (await check(health_pb2.HealthCheckRequest(), timeout=5)).status == (
+            health_pb2.HealthCheckResponse.SERVING
+        )
+        for open_watch in watches:
+            open_watch.cancel()
 
 
 async def test_a_refused_or_failed_call_gives_its_slot_back() -> None:
@@ -141,24 +166,61 @@ async def test_a_refused_or_failed_call_gives_its_slot_back() -> None:
         assert api.access.slots.running("token:flood") == 0
 
 
-async def test_the_clis_channel_tries_a_refused_call_again(
+def test_the_clis_channel_tries_a_call_refused_for_load_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Many CI jobs on one token: a job refused for the others' calls waits its turn."""
     caplog.set_level(logging.INFO, logger="catalog.api.access.interceptor")
-    async with (
-        serving_access(settings(), servicer_class=Held, calls_at_once=AT_ONCE) as api,
-        api.channel() as channel,
-    ):
-        running = await _held(api, channel, FLOODER)
-        server = f"127.0.0.1:{api.server.port}"
-        async with open_aio_channel(server, ClientSecurity(token=FLOODER)) as cli:
-            asked = asyncio.ensure_future(_ask(cli, None))  # the channel sends the token
-            for _ in range(500):
-                if "token:flood refused a call" in caplog.text:
-                    break
-                await asyncio.sleep(0.01)
-            Held.release.set()  # the others end: a slot is free for the next try
-            assert (await asked).registry.name == "token:flood"
-        for call in running:
-            await call
+
+    async def scenario() -> None:
+        async with (
+            serving_access(settings(), servicer_class=Held, calls_at_once=AT_ONCE) as api,
+            api.channel() as channel,
+        ):
+            running = await _held(api, channel, FLOODER)
+            server = f"127.0.0.1:{api.server.port}"
+            with open_channel(server, ClientSecurity(token=FLOODER)) as cli:
+                stub = catalog_pb2_grpc.CatalogServiceStub(cli)
+                request = catalog_pb2.GetRegistryRequest(name="registries/x")
+                asked = asyncio.ensure_future(asyncio.to_thread(stub.GetRegistry, request))
+                for _ in range(500):
+                    if "token:flood refused a call" in caplog.text:
+                        break
+                    await asyncio.sleep(0.01)
+                Held.release.set()  # the others end: a slot is free for a next try
+                assert (await asked).registry.name == "token:flood"
+            for call in running:
+                await call
+
+    asyncio.run(scenario())
+
+
+class Huge(WhoAmI):
+    """GetRegistry answers more than the server may send, and counts how often it ran."""
+
+    ran = 0
+
+    async def GetRegistry(
+        self, request: catalog_pb2.GetRegistryRequest, context: Any
+    ) -> catalog_pb2.GetRegistryResponse:
+        Huge.ran += 1
+        return catalog_pb2.GetRegistryResponse(registry=catalog_pb2.Registry(name="x" * 5_000_000))
+
+
+def test_a_response_over_the_size_limit_is_not_asked_again() -> None:
+    """Also RESOURCE_EXHAUSTED, but after the handler ran: tried again, a write would run again
+    (gRPC's own retry policy on that status code ran this handler five times)."""
+
+    async def scenario() -> grpc.StatusCode:
+        async with serving_access(settings(), servicer_class=Huge) as api:
+            server = f"127.0.0.1:{api.server.port}"
+            with open_channel(server, ClientSecurity(token=FLOODER)) as cli:
+                stub = catalog_pb2_grpc.CatalogServiceStub(cli)
+                request = catalog_pb2.GetRegistryRequest(name="registries/x")
+                with pytest.raises(grpc.RpcError) as caught:
+                    await asyncio.to_thread(stub.GetRegistry, request)
+        return caught.value.code()
+
+    Huge.ran = 0
+    assert asyncio.run(scenario()) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert Huge.ran == 1
