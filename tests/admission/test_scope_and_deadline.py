@@ -141,6 +141,7 @@ async def blackhole() -> AsyncIterator[str]:
     server.close()
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("failure", ["deny", "allow"])
 async def test_an_unreachable_registry_is_answered_in_time_by_the_failure_mode(
     serve: ServeFactory, blackhole: str, failure: str
@@ -171,6 +172,7 @@ async def test_an_unreachable_registry_is_answered_in_time_by_the_failure_mode(
         assert warning.endswith("; allowed by failure mode allow")
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("failure", ["deny", "allow"])
 async def test_a_catalog_that_does_not_answer_is_answered_in_time_by_the_failure_mode(
     serve: ServeFactory, failure: str, monkeypatch: pytest.MonkeyPatch
@@ -231,6 +233,7 @@ async def test_cached_decisions_and_evidence_free_policies_ask_no_registry(
     assert json.dumps(answer).count("could not verify") == 0
 
 
+@pytest.mark.timing
 async def test_a_kubernetes_api_that_never_answers_costs_its_timeout_and_fails_closed(
     serve: ServeFactory, blackhole: str, tmp_path: Path
 ) -> None:

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import socket
+
+# Tries of a server on a port of free_port's: each can lose the port to another process's bind,
+# or to an outgoing connection's (a busy machine's connects sweep the same port range).
+START_ATTEMPTS = 5
 
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago.
 
     There is a small race between closing this socket and the caller binding the port; callers
-    that start external processes retry on "address already in use".
+    that start external processes retry on "address already in use". The port is even: Linux
+    gives outgoing connections odd ports first (and bind(0) even ones), so a busy process's
+    connects do not take it meanwhile (given odd ones, registries on two workers lost their
+    port at least 8 times in a minute). Under pytest-xdist each worker takes only its own share
+    of the even ports, so a port one worker picked and has not bound yet (a server starts in
+    about a second) is never another's pick, and neither adopts the other's server.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    mine = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")) % workers
+    held: list[socket.socket] = []  # kept bound while looking, so no port comes back twice
+    try:
+        while True:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.append(sock)
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            if port % 2 == 0 and port // 2 % workers == mine:
+                return port
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def lan_address() -> str | None:

@@ -43,7 +43,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from .ports import free_port
+from .ports import START_ATTEMPTS, free_port
 
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -337,7 +337,7 @@ def run_postgres(
     try:
         _initdb(bin_dir, root, datadir, run_as, password)
         options = {**DEFAULT_SETTINGS, "unix_socket_directories": str(root), **(settings or {})}
-        for attempt in range(3):
+        for attempt in range(START_ATTEMPTS):
             port = free_port()
             command = [str(bin_dir / "postgres"), "-D", str(datadir)]
             for name, value in {**options, "port": str(port)}.items():
@@ -361,7 +361,10 @@ def run_postgres(
                 break
             except PostgresStartError as exc:
                 # The port we picked may have been taken in the meantime: try another.
-                if not re.search(r"address already in use", str(exc), re.I) or attempt == 2:
+                if (
+                    not re.search(r"address already in use", str(exc), re.I)
+                    or attempt == START_ATTEMPTS - 1
+                ):
                     raise
                 _LIVE.discard(pg)
         assert pg is not None

@@ -22,7 +22,7 @@ import bcrypt
 import yaml
 
 from .pki import make_ca, make_server_cert
-from .ports import free_port
+from .ports import START_ATTEMPTS, free_port
 from .tokenserver import TokenServer, run_token_server
 
 AuthMode = Literal["none", "htpasswd", "token"]
@@ -239,7 +239,7 @@ def run_registry(
         context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
         scheme = "https" if tls else "http"
 
-        for attempt in range(3):
+        for attempt in range(START_ATTEMPTS):
             port = free_port()
             config = _base_config(port, storage)
             if auth_config is not None:
@@ -256,7 +256,7 @@ def run_registry(
                 break
             except RegistryStartError as exc:
                 # The port we picked may have been taken in the meantime: try another.
-                if "address already in use" not in str(exc) or attempt == 2:
+                if "address already in use" not in str(exc) or attempt == START_ATTEMPTS - 1:
                     raise
             except BaseException:
                 _terminate(proc)

@@ -41,6 +41,7 @@ POLICIES = {
 }
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(("source", "reason"), POLICIES.values(), ids=list(POLICIES))
 async def test_hostile_policies_are_invalid_arguments(
     channel: grpc.aio.Channel, source: str, reason: str

@@ -21,6 +21,7 @@ DEEP = {
 }
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("text", DEEP.values(), ids=list(DEEP))
 def test_deep_nesting_is_refused_before_composing(text: str) -> None:
     started = time.perf_counter()

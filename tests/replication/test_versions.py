@@ -163,6 +163,7 @@ def test_bad_ranges_are_refused_in_one_line(text: str) -> None:
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.timing
 def test_hostile_ranges_stay_fast() -> None:
     for text in [
         "<" * 255,
