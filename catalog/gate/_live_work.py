@@ -14,35 +14,43 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 # Registry calls the gate makes at once; a check past them waits for a slot (within its
-# deadline, when it has one).
+# deadline, when it has one). One registry host has at most half of them: a registry that
+# answers slowly (its own, or a hostile one a broad policy selects) cannot hold every slot and
+# stall the checks of every other registry.
 LIVE_AT_ONCE = 8
 
 
 class LiveWork:
-    """At most ``at_once`` calls running at a time; calls for one key at once share one run,
-    which is cancelled when every caller waiting for it has left."""
+    """At most ``at_once`` calls running at a time, at most half of them (one at least) for
+    one host; calls for one key at once share one run, which is cancelled when every caller
+    waiting for it has left."""
 
     def __init__(self, at_once: int = LIVE_AT_ONCE) -> None:
         if at_once < 1:
             raise ValueError("at_once must be at least 1")
         self._at_once = at_once
+        self._per_host = max(1, at_once // 2)
         # Made for the loop that first asks (see run).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = asyncio.Semaphore(at_once)
         self._runs: dict[Hashable, tuple[asyncio.Task[Any], list[int]]] = {}
+        # A host's slots and how many runs use them (dropped when none does).
+        self._hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
 
     @property
     def running(self) -> int:
         """Calls running or waiting for a slot (one per key)."""
         return len(self._runs)
 
-    async def run(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
+    async def run(self, host: str, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
+        """``work()``'s result, a call to registry ``host``; ``key`` names what it asks."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a gate used on a new loop (the CLI's): nothing carries over
-            self._loop, self._slots, self._runs = loop, asyncio.Semaphore(self._at_once), {}
+            self._loop, self._slots = loop, asyncio.Semaphore(self._at_once)
+            self._runs, self._hosts = {}, {}
         held = self._runs.get(key)
         if held is None:
-            task: asyncio.Task[T] = loop.create_task(self._bounded(work))
+            task: asyncio.Task[T] = loop.create_task(self._bounded(host, work))
             held = task, [0]
             self._runs[key] = held
             task.add_done_callback(lambda done: self._finished(key, done))
@@ -58,9 +66,18 @@ class LiveWork:
                 self._forget(key, task)
                 task.cancel()
 
-    async def _bounded(self, work: Callable[[], Awaitable[T]]) -> T:
-        async with self._slots:
-            return await work()
+    async def _bounded(self, host: str, work: Callable[[], Awaitable[T]]) -> T:
+        entry = self._hosts.get(host)
+        if entry is None:
+            entry = self._hosts[host] = asyncio.Semaphore(self._per_host), [0]
+        entry[1][0] += 1
+        try:
+            async with entry[0], self._slots:  # the host's slot first: waiting, it holds none
+                return await work()
+        finally:
+            entry[1][0] -= 1
+            if not entry[1][0] and self._hosts.get(host) is entry:
+                del self._hosts[host]
 
     def _finished(self, key: Hashable, done: asyncio.Task[Any]) -> None:
         self._forget(key, done)

@@ -719,6 +719,7 @@ def build_gate(
         from catalog.index.live import resolve_live
 
         return await live.run(
+            reference.registry,
             ("resolve", str(reference)),
             lambda: resolve_live(*indexing(), reference, limits=limits),
         )
@@ -727,6 +728,7 @@ def build_gate(
         from catalog.index.live import index_live
 
         return await live.run(
+            reference.registry,
             ("fetch", reference.registry, reference.repository, digest),
             lambda: index_live(*indexing(), reference, digest, limits=limits),
         )

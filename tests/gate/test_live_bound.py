@@ -21,8 +21,9 @@ from catalog.store.db import make_engine, session_factory, upgrade
 from catalog.store.schema import verifications
 from catalog.trust.policy.stored import Policies
 from catalog.trust.roots import TrustConfig
-from tests.harness.faultproxy import FaultProxy
+from tests.harness.faultproxy import FaultProxy, run_proxy
 from tests.harness.images import build_image
+from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
 from tests.signing import key_policy, push_signature
 from tests.store.conftest import empty_database
@@ -31,55 +32,92 @@ IMAGES = 2 * LIVE_AT_ONCE
 
 
 async def _signed_images(
-    proxied: FaultProxy, rng: random.Random, key: ec.EllipticCurvePrivateKey, count: int
+    proxied: FaultProxy,
+    rng: random.Random,
+    key: ec.EllipticCurvePrivateKey,
+    count: int,
+    prefix: str = "",
 ) -> list[str]:
     """``count`` signed images, one a repository, pushed through the proxy (as checked)."""
     references = []
     async with RegistryClient(proxied.host) as client:
         for i in range(count):
             image = build_image(rng, layers=1, layer_size=512)
-            await push_built(client, f"shop/app{i}", image, "1.0")
-            await push_signature(client, f"shop/app{i}", image.digest, key)
-            references.append(f"{proxied.host}/shop/app{i}@{image.digest}")
+            repository = f"shop/{prefix}app{i}"
+            await push_built(client, repository, image, "1.0")
+            await push_signature(client, repository, image.digest, key)
+            references.append(f"{proxied.host}/{repository}@{image.digest}")
     return references
 
 
 def _gate(url: str, host: str, key: ec.EllipticCurvePrivateKey) -> tuple[Gate, Engine]:
+    """A gate whose policy takes ``key``'s signatures on any image (``host`` named in it)."""
     engine = make_engine(url)
     upgrade(engine)
     sessions: sessionmaker[Session] = session_factory(engine)
     with acting_as(SERVER):
-        Policies(sessions, set()).apply("default", key_policy(host, key))
+        source = key_policy(host, key).replace(f"{host}/shop/**", "**")
+        Policies(sessions, set()).apply("default", source)
     return build_gate(sessions, TrustConfig()), engine
 
 
-async def _most_in_flight(proxied: FaultProxy, work: Awaitable[object]) -> int:
-    """The most repositories with a request in flight at the proxy at once while ``work`` ran."""
-    most = 0
+async def _most_in_flight(proxies: list[FaultProxy], work: Awaitable[object]) -> list[int]:
+    """The most repositories with a request in flight at once while ``work`` ran: at all the
+    ``proxies`` together, then at each."""
+    most = [0] * (len(proxies) + 1)
     task = asyncio.ensure_future(work)
     while not task.done():
-        in_flight = {e.path.split("/")[3] for e in proxied.events if e.status is None}
-        most = max(most, len(in_flight))
+        each = [{e.path.split("/")[3] for e in p.events if e.status is None} for p in proxies]
+        for i, count in enumerate([sum(map(len, each)), *map(len, each)]):
+            most[i] = max(most[i], count)
         await asyncio.sleep(0.005)
     await task
     return most
 
 
-async def test_checks_of_new_images_crawl_at_most_live_at_once_registries_at_a_time(
-    proxied: FaultProxy, tmp_path: Path, rng: random.Random
+async def test_checks_of_new_images_crawl_at_most_live_at_once_at_a_time_half_a_host(
+    fresh_registry: RunningRegistry, proxied: FaultProxy, tmp_path: Path, rng: random.Random
 ) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    references = await _signed_images(proxied, rng, key, IMAGES)
-    gate, _ = _gate(f"sqlite:///{tmp_path / 'catalog.db'}", proxied.host, key)
-    proxied.reset_counters()
-    proxied.latency = 0.1  # each request long enough for the crawls to overlap
+    with run_proxy(fresh_registry.url) as other:  # a second host: the same registry's images
+        references = [
+            *await _signed_images(proxied, rng, key, IMAGES, "a"),
+            *await _signed_images(other, rng, key, IMAGES, "b"),
+        ]
+        gate, _ = _gate(f"sqlite:///{tmp_path / 'catalog.db'}", proxied.host, key)
+        for proxy in (proxied, other):
+            proxy.reset_counters()
+            proxy.latency = 0.1  # each request long enough for the crawls to overlap
 
-    checks = asyncio.gather(*(gate.check(reference) for reference in references))
-    most = await _most_in_flight(proxied, checks)
+        checks = asyncio.gather(*(gate.check(reference) for reference in references))
+        together, at_one, at_other = await _most_in_flight([proxied, other], checks)
 
-    assert [result.decision.allowed for result in await checks] == [True] * IMAGES
-    # Without the bound, all 16 crawled at once (the figure seen: 16).
-    assert 2 <= most <= LIVE_AT_ONCE
+    assert [result.decision.allowed for result in await checks] == [True] * 2 * IMAGES
+    # Without the bounds, all 32 crawled at once, 16 at each host (the figures seen).
+    assert 2 <= together <= LIVE_AT_ONCE
+    assert 1 <= at_one <= LIVE_AT_ONCE // 2
+    assert 1 <= at_other <= LIVE_AT_ONCE // 2
+
+
+async def test_a_registry_that_stalls_leaves_slots_for_the_others(
+    fresh_registry: RunningRegistry, proxied: FaultProxy, tmp_path: Path, rng: random.Random
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    with run_proxy(fresh_registry.url) as other:
+        stalled = await _signed_images(proxied, rng, key, IMAGES, "a")
+        (answering,) = await _signed_images(other, rng, key, 1, "b")
+        gate, _ = _gate(f"sqlite:///{tmp_path / 'catalog.db'}", proxied.host, key)
+        proxied.hang(1000, 30)  # every request: a registry that answers in its own time
+        waiting = [asyncio.ensure_future(gate.check(reference)) for reference in stalled]
+        await asyncio.sleep(0.5)  # they take the stalled host's slots
+        try:
+            async with asyncio.timeout(10):  # without the host's share: every slot held 30 s
+                assert (await gate.check(answering)).decision.allowed
+        finally:
+            for check in waiting:
+                check.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+            proxied.clear()
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -126,9 +164,9 @@ async def test_a_call_every_caller_left_is_cancelled_and_frees_its_slot() -> Non
     live = LiveWork(at_once=1)
     release = asyncio.Event()
     started: list[int] = []
-    first = asyncio.ensure_future(live.run("a", _counting(started, release, 1)))
+    first = asyncio.ensure_future(live.run("h", "a", _counting(started, release, 1)))
     await asyncio.sleep(0.01)
-    waiting = asyncio.ensure_future(live.run("b", _counting(started, release, 2)))
+    waiting = asyncio.ensure_future(live.run("h", "b", _counting(started, release, 2)))
     await asyncio.sleep(0.01)
     assert started == [1]  # "b" waits for the only slot
 
@@ -146,8 +184,8 @@ async def test_one_caller_leaving_ends_no_other_callers_call() -> None:
     release = asyncio.Event()
     started: list[int] = []
     work = _counting(started, release, 7)
-    leaving = asyncio.ensure_future(live.run("a", work))
-    staying = asyncio.ensure_future(live.run("a", work))
+    leaving = asyncio.ensure_future(live.run("h", "a", work))
+    staying = asyncio.ensure_future(live.run("h", "a", work))
     await asyncio.sleep(0.01)
     leaving.cancel()
     await asyncio.sleep(0.01)
@@ -169,10 +207,10 @@ async def test_a_failure_reaches_every_caller_and_is_not_kept() -> None:
         raise ValueError("the registry said no")
 
     results = await asyncio.gather(
-        live.run("a", failing), live.run("a", failing), return_exceptions=True
+        live.run("h", "a", failing), live.run("h", "a", failing), return_exceptions=True
     )
     assert [str(result) for result in results] == ["the registry said no"] * 2
     assert calls == 1
     with pytest.raises(ValueError, match="said no"):
-        await live.run("a", failing)  # asked again: a new run
+        await live.run("h", "a", failing)  # asked again: a new run
     assert calls == 2
