@@ -38,14 +38,14 @@ import asyncio
 import inspect
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn
 
 import grpc
 import grpc.aio
 
 from catalog import errors as domain
-from catalog.api.handler_cache import WrappingInterceptor
+from catalog.api.handler_cache import WrappingInterceptor, each_response
 from catalog.oci import errors as oci
 
 logger = logging.getLogger(__name__)
@@ -222,14 +222,8 @@ def _stream_response(behavior: Callable[..., Any], method: str) -> Callable[...,
     async def generator(request: Any, context: Context) -> AsyncIterator[Any]:
         await _refuse_malformed(request, context)
         try:
-            responses = behavior(request, context)
-            if hasattr(responses, "__aiter__"):
-                async for response in responses:
-                    yield response
-            else:
-                sync_responses: Iterable[Any] = responses
-                for response in sync_responses:
-                    yield response
+            async for response in each_response(behavior(request, context)):
+                yield response
         except grpc.aio.AbortError:
             raise
         except Exception as exc:

@@ -8,7 +8,7 @@ while the handler below is the same object (it is, for the servicers' handlers).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -57,3 +57,15 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
             return None
         method = handler_call_details.method
         return self._handlers.wrapped(method, handler, lambda: self.wrap(handler, method))
+
+
+async def each_response(responses: Any) -> AsyncIterator[Any]:
+    """A streaming behaviour's responses, whether it is an async generator or returns an
+    iterable: what the interceptors' wrappers yield on."""
+    if hasattr(responses, "__aiter__"):
+        async for response in responses:
+            yield response
+    else:
+        sync_responses: Iterable[Any] = responses
+        for response in sync_responses:
+            yield response

@@ -18,6 +18,7 @@ from catalog.app.config import RegistryConfig, ServeConfig
 from catalog.daemon import Server
 from catalog.oci.client import RegistryClient
 from catalog.store.models import DecisionRecord
+from tests.gate.catalogs import signed_image_indexed
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
 from tests.index.conftest import SLSA_BUILDER, populate
@@ -196,25 +197,12 @@ async def test_a_new_trust_configuration_re_verifies(
     key the configuration drops no longer counts."""
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from catalog.app.catalog_service import CatalogService
     from catalog.gate.checker import Gate
-    from catalog.store.db import make_engine, session_factory, upgrade
     from catalog.store.models import Verification
-    from catalog.store.registries import RegistrySpec
     from catalog.trust.roots import TrustConfig, public_key, sigstore_instance
 
     host = fresh_registry.host
-    key = ec.generate_private_key(ec.SECP256R1())
-    image = build_image(rng, layers=1)
-    async with RegistryClient(host) as client:
-        await push_built(client, "shop/app", image, "1.0")
-        await push_signature(client, "shop/app", image.digest, key)
-    engine = make_engine(f"sqlite:///{tmp_path / 'trust.db'}")
-    upgrade(engine)
-    sessions = session_factory(engine)
-    catalog = CatalogService(sessions)
-    catalog.add_registry(RegistrySpec("local", host))
-    await catalog.index("local")
+    engine, sessions, _, key = await signed_image_indexed(host, rng, tmp_path / "trust.db")
     fingerprint_policy = textwrap.dedent(
         f"""\
         name: by-fingerprint

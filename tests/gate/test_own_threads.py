@@ -9,20 +9,13 @@ import random
 import threading
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from catalog.app.catalog_service import CatalogService
 from catalog.gate.checker import Gate
-from catalog.oci.client import RegistryClient
 from catalog.principals import SERVER, acting_as
-from catalog.store.db import make_engine, session_factory, upgrade
-from catalog.store.registries import RegistrySpec
 from catalog.trust.policy.stored import Policies
 from catalog.trust.roots import TrustConfig
-from tests.harness.images import build_image
+from tests.gate.catalogs import signed_image_indexed
 from tests.harness.registry import RunningRegistry
-from tests.pushing import push_built
-from tests.signing import key_policy, push_signature
+from tests.signing import key_policy
 
 SHARED_POOL_MOST = 32  # min(32, cores + 4): more than any machine's shared pool holds
 
@@ -31,17 +24,8 @@ async def test_a_cold_check_and_its_log_go_on_while_the_shared_pool_is_taken(
     fresh_registry: RunningRegistry, tmp_path: Path, rng: random.Random
 ) -> None:
     host = fresh_registry.host
-    key = ec.generate_private_key(ec.SECP256R1())
-    image = build_image(rng, layers=1)
-    async with RegistryClient(host) as client:
-        await push_built(client, "shop/app", image, "1.0")
-        await push_signature(client, "shop/app", image.digest, key)
-    engine = make_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
-    upgrade(engine)
-    sessions = session_factory(engine)
+    engine, sessions, _, key = await signed_image_indexed(host, rng, tmp_path / "catalog.db")
     with acting_as(SERVER):
-        CatalogService(sessions).add_registry(RegistrySpec("local", host))
-        await CatalogService(sessions).index("local")
         Policies(sessions, set()).apply("default", key_policy(host, key))
     gate = Gate(sessions, TrustConfig())
     gate.audit.start()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -21,7 +21,7 @@ from catalog.api.access.authenticate import Authenticator, Unauthenticated
 from catalog.api.access.authorize import Authorizer
 from catalog.api.access.control import Access
 from catalog.api.access.permissions import METHODS, Permission
-from catalog.api.handler_cache import WrappingInterceptor
+from catalog.api.handler_cache import WrappingInterceptor, each_response
 from catalog.call_limits import CALLS_AT_ONCE, REFUSED_TRAILER
 from catalog.principals import ANONYMOUS, Principal, acting_as
 
@@ -159,14 +159,8 @@ def _stream_response(
         principal = await admit(context)
         async with _held(slots, principal, context):
             with acting_as(principal):
-                responses = behavior(request, context)
-                if hasattr(responses, "__aiter__"):
-                    async for response in responses:
-                        yield response
-                else:
-                    sync_responses: Iterable[Any] = responses
-                    for response in sync_responses:
-                        yield response
+                async for response in each_response(behavior(request, context)):
+                    yield response
 
     return generator
 
