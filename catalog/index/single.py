@@ -54,8 +54,13 @@ async def index_digest(
     wanted = {link.attachment for link in links if link.kind != "other"}
     known = await asyncio.to_thread(_known, sessions, manifests.keys(), links, wanted)
     decoded: dict[str, DecodedDocuments] = {}
-    for attached in sorted(wanted - known.decoded):
-        decoded[attached] = await decode_attachment(repo, manifests[attached])
+    try:
+        for attached in sorted(wanted - known.decoded):
+            decoded[attached] = await decode_attachment(repo, manifests[attached])
+    except BaseException:  # cancelled (every check waiting has left) or failed: none recorded
+        for docs in decoded.values():
+            docs.close()  # an SBOM left to stream holds a temporary file
+        raise
     new_manifests = [m for digest, m in manifests.items() if digest not in known.manifests]
     new_links = [link for link in links if (link.subject, link.attachment) not in known.links]
     if not (new_manifests or new_links or decoded):
