@@ -70,23 +70,29 @@ def _free_port() -> int:
 
 
 def _start_registry(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    config = workdir / "config.yml"
-    config.write_text(_CONFIG.format(root=workdir / "storage", port=port))
-    process = subprocess.Popen(
-        ["docker-registry", "serve", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
-            return process, f"127.0.0.1:{port}"
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("docker-registry did not start within 10 s")
+    # The port was free a moment ago; another process may take it before the registry binds
+    # it (the registry then exits at once): another port, a few times.
+    for _ in range(5):
+        port = _free_port()
+        config = workdir / "config.yml"
+        config.write_text(_CONFIG.format(root=workdir / "storage", port=port))
+        process = subprocess.Popen(
+            ["docker-registry", "serve", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
+                if process.poll() is None:  # ours answered, not whoever took the port
+                    return process, f"127.0.0.1:{port}"
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.05)
+        if process.poll() is None:
+            process.kill()
+            raise SystemExit("docker-registry did not start within 10 s")
+    raise SystemExit("docker-registry could not listen: 5 ports were taken")
 
 
 async def _push_example(host: str) -> str:
