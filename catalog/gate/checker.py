@@ -60,7 +60,7 @@ STATE_TTL = 0.5
 # newest (its state read before the newest was applied), and a read may finish late.
 _POLICY_VERSIONS = 4
 # Threads of the gate's own for the store's work and verification (see Gate._off_loop).
-_THREADS = 4
+_THREADS = 2
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
 LiveIndex = Callable[[ImageReference, str], Awaitable[int]]
