@@ -115,7 +115,9 @@ class Admission:
             # the review past the API server's timeout, where its failurePolicy answers.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(deadline):
-                    states = await self.gate.read_states(judging, self.settings.policy, self.adhoc)
+                    states = await asyncio.to_thread(
+                        self.gate.states, judging, self.settings.policy, self.adhoc
+                    )
         # A warm image is answered at once (no task); the rest are judged concurrently.
         judging_with: dict[str, Any] = {
             "offline": self.offline,

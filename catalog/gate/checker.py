@@ -18,18 +18,19 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING, NamedTuple, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from catalog import metrics
 from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import stored_results
 from catalog.gate._live_work import LiveWork
 from catalog.gate._state_cache import Key, StateCache
-from catalog.gate._threads import OwnThreads
 from catalog.gate.decision_log import Asked, DecisionLog, bound_engine
 from catalog.gate.result import CheckResult as CheckResult
 from catalog.oci.errors import OCIError
 from catalog.oci.reference import ImageReference, parse_image_reference
 from catalog.store import verifications
+from catalog.store.db import lost_a_race_to_insert
 from catalog.store.policies import current_policy, current_policy_version
 from catalog.store.queries import Reads
 from catalog.store.views import DEFAULT_POLICY as DEFAULT_POLICY
@@ -59,8 +60,6 @@ STATE_TTL = 0.5
 # Versions of one stored policy kept loaded: a check may still ask for the one before the
 # newest (its state read before the newest was applied), and a read may finish late.
 _POLICY_VERSIONS = 4
-# Threads of the gate's own for the store's work and verification (see Gate._off_loop).
-_THREADS = 2
 # Asked when the catalog lacks something: resolve a tag, or fetch a digest's attachments.
 LiveResolve = Callable[[ImageReference], Awaitable[str]]
 LiveIndex = Callable[[ImageReference, str], Awaitable[int]]
@@ -123,7 +122,6 @@ class Gate:
         # A process that asks once and has nothing else to answer (the CLI): the store's work
         # runs on the calling thread, as a worker thread would only add its start to the wait.
         self._inline = inline
-        self._threads = OwnThreads(_THREADS, "gate")
         self.resolve_live = resolve_live
         self.index_live = index_live
         self._cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
@@ -289,17 +287,10 @@ class Gate:
         return self._answer(reference, policy, adhoc, loaded, decision, new, asked, started)
 
     async def _off_loop(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``work(*args, **kwargs)`` on one of the gate's own threads (see
-        :mod:`catalog.gate._threads`), or here when the gate is inline."""
+        """``work(*args, **kwargs)`` on a worker thread, or here when the gate is inline."""
         if self._inline:
             return work(*args, **kwargs)
-        return await self._threads.run(work, *args, **kwargs)
-
-    async def read_states(
-        self, images: Sequence[str], policy: str, adhoc: LoadedPolicy | None
-    ) -> list[State | None]:
-        """:meth:`states`, read on the gate's threads."""
-        return await self._off_loop(self.states, images, policy, adhoc)
+        return await asyncio.to_thread(work, *args, **kwargs)
 
     def known_check(
         self,
@@ -620,13 +611,28 @@ class Gate:
         self, digest: str, reference: str, loaded: LoadedPolicy, namespace: Namespace | None
     ) -> Decision:
         """Verify what was never verified under this trust version, then evaluate."""
-        with self._engine.begin() as connection:
-            facts = self.facts(
-                connection, digest, reference, loaded.trust, loaded.keeps_verifications
-            )
-            return evaluate(
-                loaded.policies, facts, policy_version=loaded.version or None, namespace=namespace
-            )
+        facts = self._stored_facts(digest, reference, loaded)
+        return evaluate(
+            loaded.policies, facts, policy_version=loaded.version or None, namespace=namespace
+        )
+
+    def _stored_facts(self, digest: str, reference: str, loaded: LoadedPolicy) -> ImageFacts:
+        """:meth:`facts` in a transaction of their own, what was verified stored. A check that
+        verified the same new signature at the same time may store its result first: this one's
+        then fails on the unique key, and is read again with that result (the same inputs, the
+        same result)."""
+
+        def gathered() -> ImageFacts:
+            with self._engine.begin() as connection:
+                keep = loaded.keeps_verifications
+                return self.facts(connection, digest, reference, loaded.trust, keep)
+
+        try:
+            return gathered()
+        except IntegrityError as exc:
+            if not lost_a_race_to_insert(exc):
+                raise
+        return gathered()
 
     def evaluate_catalog(
         self, loaded: LoadedPolicy, *, stop: threading.Event | None = None
@@ -647,10 +653,7 @@ class Gate:
                 break
             reference = f"{host}/{repository}:{tag}"
             if digest not in known:
-                with self._engine.begin() as connection:
-                    known[digest] = self.facts(
-                        connection, digest, reference, loaded.trust, loaded.keeps_verifications
-                    )
+                known[digest] = self._stored_facts(digest, reference, loaded)
             facts = known[digest]._replace(reference=reference)
             decision = evaluate(loaded.policies, facts, policy_version=loaded.version or None)
             results.append(CheckResult(decision, reference, loaded.trust.version, False))

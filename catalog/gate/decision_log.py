@@ -29,7 +29,6 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from catalog import metrics
-from catalog.gate._threads import OwnThreads
 from catalog.gate.stored_results import AskedColumns, Queued, record_decisions
 from catalog.moments import rfc3339
 from catalog.principals import principal_text
@@ -94,8 +93,6 @@ class DecisionLog:
         self.on_health: HealthHook | None = None
         self.problem: str | None = None
         self._rows: list[Queued] = []
-        # Its own thread (see catalog.gate._threads): one write at a time, never behind others.
-        self._writer = OwnThreads(1, "decision-log")
         self._lock = threading.Lock()  # the waiting rows
         self._writing = threading.Lock()  # one writer at a time: rows leave in order
         self._task: asyncio.Task[None] | None = None
@@ -197,7 +194,7 @@ class DecisionLog:
             await asyncio.sleep(self.interval)
             if not self.waiting:
                 continue
-            writing = asyncio.ensure_future(self._writer.run(self.flush))
+            writing = asyncio.ensure_future(asyncio.to_thread(self.flush))
             self._making_way = making_way = asyncio.ensure_future(_make_way(writing))
             try:
                 try:
@@ -244,7 +241,7 @@ class DecisionLog:
         deadline = time.monotonic() + drain
         while True:
             try:
-                await self._writer.run(self.flush)
+                await asyncio.to_thread(self.flush)
                 return
             except Exception as exc:
                 if time.monotonic() >= deadline:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Dialect, select
+from sqlalchemy import Connection, Dialect, insert, select
 
 from catalog.memo import IdentityMemo
 from catalog.store import decision_rows
@@ -63,13 +63,8 @@ def stored_verifications(
 def save_verification(
     session: Reads, signature: AnyRow, subject: str, result: VerifiedSignature
 ) -> None:
-    """Store ``result``, unless a check verifying the same signature at the same time stored
-    its own first (the same inputs: the same result)."""
-    from catalog.store.content import insert_new  # a cold verification's: not the warm path's
-
-    key = ("signature_id", "subject_digest", "trust_version")
     session.execute(
-        insert_new(session, verifications, key).values(
+        insert(verifications).values(
             signature_id=signature.id,
             subject_digest=subject,
             method=result.method,

@@ -67,15 +67,13 @@ def insert_ids(
     return [ids[tuple(row[column] for column in key)] for row in rows]
 
 
-def insert_new(session: Session | Connection, table: Table, key: tuple[str, ...]) -> Insert:
+def insert_new(session: Session, table: Table, key: tuple[str, ...]) -> Insert:
     """The dialect's ``INSERT … ON CONFLICT (key) DO NOTHING``: rows whose ``key`` the table
     holds already are left as they are."""
-    # Imported here: only what records an index (a crawl, the gate's live look-up) or a new
-    # verification needs them.
+    # Imported here: only what records an index (a crawl, the gate's live look-up) needs them.
     from sqlalchemy.dialects import postgresql, sqlite
 
-    bind = session.get_bind() if isinstance(session, Session) else session
-    dialect = sqlite if bind.dialect.name == "sqlite" else postgresql
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
     columns = [table.c[column] for column in key]
     statement: Insert = dialect.insert(table).on_conflict_do_nothing(index_elements=columns)
     return statement
