@@ -121,7 +121,13 @@ class LayoutRepository:
             with os.fdopen(fd, "wb") as f:
                 f.write(raw)
                 _on_disk(f)
-            _renamed(tmp, self.root / "index.json")
+            # The blobs' renames first (one sync of their folders, not one a blob): index.json
+            # must not name a blob a crash could take back.
+            for folder in (self.root / "blobs").iterdir():
+                if folder.is_dir():
+                    _folder_on_disk(folder)
+            os.replace(tmp, self.root / "index.json")
+            _folder_on_disk(self.root)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -292,7 +298,7 @@ class LayoutRepository:
                         await asyncio.to_thread(f.write, chunk)
                 verifier.verify()
                 await asyncio.to_thread(_on_disk, f)
-            await asyncio.to_thread(_renamed, tmp, target)
+            os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -306,12 +312,10 @@ def _on_disk(file: BinaryIO) -> None:
     os.fsync(file.fileno())
 
 
-def _renamed(tmp: str, target: Path) -> None:
-    """``tmp`` renamed to ``target``, the rename itself on the disk (its folder synced): the
-    ``index.json`` written next must not name a blob a crash could take back."""
-    os.replace(tmp, target)
-    folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+def _folder_on_disk(folder: Path) -> None:
+    """The renames into ``folder`` on the disk (a rename may reach it before the data)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fsync(folder)
+        os.fsync(fd)
     finally:
-        os.close(folder)
+        os.close(fd)

@@ -158,12 +158,17 @@ async def test_what_a_layout_writes_is_on_disk_before_it_is_named(
     await layout.push_blob(Digest.of(config), config)
     await layout.put_manifest(parse_manifest(manifest), "v1")
 
-    blobs = tmp_path / "dst" / "blobs" / "sha256"
+    root = tmp_path / "dst"
+    blobs = root / "blobs" / "sha256"
+    config_blob, manifest_blob = blobs / Digest.of(config).hex, blobs / Digest.of(manifest).hex
     kinds = [kind for kind, _ in done]
-    assert kinds == ["fsync", "rename", "fsync"] * 3  # config, manifest, index.json
-    for (_, written), (_, rename), (_, folder) in zip(*[iter(done)] * 3, strict=True):
-        source, target = rename.split(" -> ")
-        assert written == source  # the file synced is the one renamed
-        assert folder == str(Path(target).parent)  # then its folder
-    assert done[1][1].endswith(f"-> {blobs / Digest.of(config).hex}")
-    assert done[-2][1].endswith(f"-> {tmp_path / 'dst' / 'index.json'}")
+    # config and manifest: synced, renamed; index.json: synced, the blobs' folder synced (their
+    # renames), renamed, its folder synced.
+    assert kinds == ["fsync", "rename"] * 2 + ["fsync", "fsync", "rename", "fsync"]
+    for (_, written), (_, rename) in [(done[0], done[1]), (done[2], done[3]), (done[4], done[6])]:
+        assert rename.startswith(f"{written} -> ")  # the file synced is the one renamed
+    assert done[1][1].endswith(f"-> {config_blob}")
+    assert done[3][1].endswith(f"-> {manifest_blob}")
+    assert done[5][1] == str(blobs)
+    assert done[6][1].endswith(f"-> {root / 'index.json'}")
+    assert done[7][1] == str(root)
