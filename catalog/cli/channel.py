@@ -101,7 +101,7 @@ class ClientSecurity:
 # NAT that forgot it) fails the call in 80 s instead of never. One ping a minute stays within
 # a gRPC server's default tolerance (a ping every 5 minutes without data, two strikes; the
 # server's streams send a message at least every catalog.heartbeats.HEARTBEAT, 15 s).
-CHANNEL_OPTIONS = (("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000))
+KEEPALIVE = (("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000))
 # A call the server refused because this caller has too many running (its trailer says so; the
 # server's limits.calls_at_once: many CI jobs on one token) is tried again after these pauses:
 # it was refused before its handler ran. Nothing else is tried again (a response over the
@@ -134,9 +134,9 @@ def open_channel(server: str, security: ClientSecurity | None = None) -> grpc.Ch
     """A blocking channel to ``server`` (HOST:PORT) with the command's TLS and credentials."""
     credentials = (security or ClientSecurity.from_cli()).credentials(server)
     if credentials is None:
-        channel = grpc.insecure_channel(server, options=CHANNEL_OPTIONS)
+        channel = grpc.insecure_channel(server, options=KEEPALIVE)
     else:
-        channel = grpc.secure_channel(server, credentials, options=CHANNEL_OPTIONS)
+        channel = grpc.secure_channel(server, credentials, options=KEEPALIVE)
     return grpc.intercept_channel(channel, _TryRefusedAgain())
 
 
@@ -145,8 +145,8 @@ def open_aio_channel(server: str, security: ClientSecurity | None = None) -> grp
     tried again: the command says so in one line)."""
     credentials = (security or ClientSecurity.from_cli()).credentials(server)
     if credentials is None:
-        return grpc.aio.insecure_channel(server, options=CHANNEL_OPTIONS)
-    return grpc.aio.secure_channel(server, credentials, options=CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(server, options=KEEPALIVE)
+    return grpc.aio.secure_channel(server, credentials, options=KEEPALIVE)
 
 
 def _pem(path: Path | None, what: str, *, key: bool) -> bytes | None:

@@ -702,7 +702,8 @@ def build_gate(
 ) -> Gate:
     """The gate, asking registries live for what the catalog has not seen (with the named
     ``secrets`` their registries refer to, none by default — or what makes them, called then —
-    and clients under ``limits``), at most 8 images at a time (see :mod:`catalog.gate._live_work`).
+    and clients under ``limits``), at most 8 images at a time and 4 at one registry (see
+    :mod:`catalog.gate._live_work`).
     Given an engine, the indexer's ORM sessions are made when a registry is first asked.
     ``inline``: for a process that asks once (see :class:`Gate`)."""
 

@@ -27,6 +27,20 @@ class SignedCatalog(NamedTuple):
     key: ec.EllipticCurvePrivateKey  # its signature's
 
 
+async def indexed_catalog(
+    host: str, database: Path
+) -> tuple[Engine, sessionmaker[Session], CatalogService]:
+    """The SQLite catalog ``database`` with ``host`` indexed as registry ``local``."""
+    engine = make_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    catalog = CatalogService(sessions)
+    with acting_as(SERVER):
+        catalog.add_registry(RegistrySpec("local", host))
+        await catalog.index("local")
+    return engine, sessions, catalog
+
+
 async def signed_image_indexed(host: str, rng: random.Random, database: Path) -> SignedCatalog:
     """``{host}/shop/app:1.0`` signed with a new key, indexed into the SQLite ``database`` as
     registry ``local``."""
@@ -35,11 +49,5 @@ async def signed_image_indexed(host: str, rng: random.Random, database: Path) ->
     async with RegistryClient(host) as client:
         await push_built(client, "shop/app", image, "1.0")
         await push_signature(client, "shop/app", image.digest, key)
-    engine = make_engine(f"sqlite:///{database}")
-    upgrade(engine)
-    sessions = session_factory(engine)
-    catalog = CatalogService(sessions)
-    with acting_as(SERVER):
-        catalog.add_registry(RegistrySpec("local", host))
-        await catalog.index("local")
+    engine, sessions, _ = await indexed_catalog(host, database)
     return SignedCatalog(engine, sessions, image, key)

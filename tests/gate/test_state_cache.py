@@ -16,9 +16,9 @@ from catalog.gate.checker import Gate
 from catalog.oci.client import RegistryClient
 from catalog.principals import SERVER, acting_as
 from catalog.store.db import make_engine, session_factory, upgrade
-from catalog.store.registries import RegistrySpec
 from catalog.trust.policy.stored import Policies
 from catalog.trust.roots import TrustConfig
+from tests.gate.catalogs import indexed_catalog
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
@@ -40,13 +40,8 @@ async def test_moves_policies_and_signatures_are_seen(
         await push_signature(client, "shop/app", signed.digest, key)
         await push_built(client, "shop/app", unsigned, "2.0")
     database = f"sqlite:///{tmp_path / 'catalog.db'}"
-    engine = make_engine(database)
-    upgrade(engine)
-    sessions = session_factory(engine)
-    catalog = CatalogService(sessions)
+    engine, sessions, catalog = await indexed_catalog(host, tmp_path / "catalog.db")
     with acting_as(SERVER):
-        catalog.add_registry(RegistrySpec("local", host))
-        await catalog.index("local")
         Policies(sessions, set()).apply("default", key_policy(host, key))
     gate = Gate(sessions, TrustConfig(), state_ttl=TTL)
     reference = f"{host}/shop/app:1.0"

@@ -38,7 +38,7 @@ class CallSlots:
     own limit counted calls before that, open to anyone who could connect. Streamed calls
     count too (an EvaluateCatalog holds a thread for the whole walk)."""
 
-    def __init__(self, at_once: int = CALLS_AT_ONCE) -> None:
+    def __init__(self, at_once: int) -> None:
         self.at_once = at_once
         self._running: dict[str, int] = {}  # by kind:name (not groups); the event loop's: no lock
 
