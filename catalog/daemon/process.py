@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import signal
@@ -52,6 +53,10 @@ from replication.worker import TASK_DEADLINE, Worker
 
 log = logging.getLogger("xregistry.serve")
 GATE_SERVICE = "xregistry.v1.GateService"
+# What a server's first index run, look-up and verification import. The CLI imports them on
+# first use, for its start-up; a server imports them before it serves, because the first run
+# would import them on the event loop and hold it (~70 ms here) while health and the gate wait.
+_FIRST_USE = ("catalog.index.run", "catalog.index.live", "catalog.trust.verify")
 
 
 def page_tokens() -> PageTokens:
@@ -93,6 +98,8 @@ class Server:
             log.warning("%s", warning)
         credentials = server_credentials(config.tls)
         ensure_free(config.listen)
+        for module in _FIRST_USE:
+            importlib.import_module(module)
         # One per process: the listeners share its OIDC keys and verified tokens.
         self.access = Access(config.auth)
         self.metrics = MetricsExport(config, self.access)

@@ -36,6 +36,7 @@ def decode_statement(payload: bytes, *, inline_limit: int = INLINE_LIMIT) -> Sta
         statement.get("predicateType"),
         statement.get("subject"),
         {} if predicate is None else j.as_object(predicate, "$.predicate"),
+        len(payload),
     )
 
 
@@ -64,7 +65,11 @@ def header_from_json(statement_type: Any, predicate_type: Any) -> tuple[str, str
 
 
 def _record(
-    statement_type: Any, predicate_type: Any, subjects: Any, predicate: dict[str, Any] | None
+    statement_type: Any,
+    predicate_type: Any,
+    subjects: Any,
+    predicate: dict[str, Any] | None,
+    size: int,
 ) -> StatementRecord:
     kind, predicate_kind = header_from_json(statement_type, predicate_type)
     return StatementRecord(
@@ -72,6 +77,7 @@ def _record(
         predicate_type=predicate_kind,
         subjects=subjects_from_json(subjects, "$.subject"),
         predicate=predicate,
+        size=size,
     )
 
 
@@ -95,4 +101,6 @@ def _decode_large(payload: bytes) -> StatementRecord:
         else:
             reader.skip(event, path)
     reader.finish()
-    return _record(header.get("_type"), header.get("predicateType"), header.get("subject"), None)
+    return _record(
+        header.get("_type"), header.get("predicateType"), header.get("subject"), None, len(payload)
+    )

@@ -44,12 +44,14 @@ class StatementRecord:
 
     ``predicate`` is ``None`` when the statement was too large to hold in memory (an SBOM
     predicate, usually): decode such a payload with ``sbom.decode_sbom_statement``, which streams.
+    ``size``: the statement's bytes (its JSON), which tell whether it is small enough to keep.
     """
 
     statement_type: str
     predicate_type: str
     subjects: tuple[Subject, ...]
     predicate: dict[str, Any] | None
+    size: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,10 @@ _INSERT_SIGNATURE = insert(table_of(Signature))
 _ATTESTATIONS = table_of(Attestation)
 _PROVENANCE = table_of(Provenance)
 _DOCUMENT_KEY = ("attachment_digest", "layer_digest")  # unique in sboms and attestations
-_STATEMENT_LIMIT = 256 * 1024  # statements kept whole up to this size (JSON text)
+# Statements kept whole (predicate included) up to this size, in bytes of their JSON. Told from
+# the statement's size, not by measuring the predicate: a repr or a dump of a multi-megabyte
+# predicate holds the GIL, and with it the event loop, for tens of milliseconds.
+_STATEMENT_LIMIT = 256 * 1024
 
 
 @functools.cache
@@ -186,7 +189,7 @@ def _statement_json(statement: StatementRecord) -> dict[str, Any]:
         "predicateType": statement.predicate_type,
         "subject": [{"name": s.name, "digest": s.digests} for s in statement.subjects],
     }
-    if statement.predicate is not None and len(repr(statement.predicate)) <= _STATEMENT_LIMIT:
+    if statement.predicate is not None and statement.size <= _STATEMENT_LIMIT:
         doc["predicate"] = statement.predicate
     return doc
 

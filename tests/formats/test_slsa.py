@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -133,18 +134,20 @@ def test_v1_minimal_predicate() -> None:
 
 
 def v1(external: dict[str, Any], dependencies: list[Any] | None = None) -> StatementRecord:
+    predicate = {
+        "buildDefinition": {
+            "buildType": "https://example.com/build/v1",
+            "externalParameters": external,
+            "resolvedDependencies": dependencies or [],
+        },
+        "runDetails": {"builder": {"id": "https://example.com/builder"}},
+    }
     return StatementRecord(
         statement_type="https://in-toto.io/Statement/v1",
         predicate_type=slsa.PROVENANCE_V1,
         subjects=(),
-        predicate={
-            "buildDefinition": {
-                "buildType": "https://example.com/build/v1",
-                "externalParameters": external,
-                "resolvedDependencies": dependencies or [],
-            },
-            "runDetails": {"builder": {"id": "https://example.com/builder"}},
-        },
+        predicate=predicate,
+        size=len(json.dumps(predicate)),
     )
 
 
@@ -185,16 +188,20 @@ def test_v1_generic_source_descriptor_and_uri() -> None:
         (v1({}, ["x"]), r"resolvedDependencies\[0\]: expected an object"),
         (v1({}, [{}] * 10_001), "more than 10000 materials"),
         (
-            StatementRecord("https://in-toto.io/Statement/v1", "https://example.com/other", (), {}),
+            StatementRecord(
+                "https://in-toto.io/Statement/v1", "https://example.com/other", (), {}, 2
+            ),
             "not SLSA provenance",
         ),
         (
-            StatementRecord("https://in-toto.io/Statement/v1", slsa.PROVENANCE_V1, (), None),
+            StatementRecord(
+                "https://in-toto.io/Statement/v1", slsa.PROVENANCE_V1, (), None, 9 << 20
+            ),
             "too large",
         ),
         (
             StatementRecord(
-                "https://in-toto.io/Statement/v0.1", slsa.PROVENANCE_V02, (), {"builder": []}
+                "https://in-toto.io/Statement/v0.1", slsa.PROVENANCE_V02, (), {"builder": []}, 15
             ),
             r"\$.predicate.builder: expected an object",
         ),

@@ -102,6 +102,7 @@ def test_attestations_of_one_batch_get_their_own_provenance(
                 f"https://example.test/{name}",
                 (Subject(None, {"sha256": "0" * 64}),),
                 {},
+                200,
             )
             provenance = None
             if layer == 1 or a % 2:

@@ -18,11 +18,12 @@ from sqlalchemy import Text, cast, event, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.errors import FormatError
+from catalog.formats import intoto
 from catalog.oci.digest import Digest
 from catalog.store import documents, sbom_rows
-from catalog.store.documents import DecodedDocuments, SbomDoc
+from catalog.store.documents import AttestationDoc, DecodedDocuments, SbomDoc
 from catalog.store.grouped import GroupTransaction
-from catalog.store.models import Sbom, SbomPackage
+from catalog.store.models import Attestation, Sbom, SbomPackage
 from tests.harness.statements import recorded_statements
 
 _DIGEST = "sha256:" + "9" * 64
@@ -317,3 +318,35 @@ def test_a_groups_prepared_package_rows_go_in_after_the_unit_without_a_journal(
             count, rows = _rows(session, digest)
             assert count == len(rows) == expected
             assert [row[4] for row in rows] == [f"lib{i}" for i in range(expected)]
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_a_statement_keeps_its_predicate_up_to_256_kib_of_statement(
+    sessions: sessionmaker[Session], over: int
+) -> None:
+    """The limit is the statement's size: the store never measures a predicate (a repr or dump
+    of megabytes holds the GIL, and the event loop with it)."""
+
+    def encoded(padding: int) -> bytes:
+        return json.dumps(
+            {
+                "_type": "https://in-toto.io/Statement/v1",
+                "subject": [{"name": "x", "digest": {"sha256": "0" * 64}}],
+                "predicateType": "https://example.test/p",
+                "predicate": {"pad": "y" * padding},
+            }
+        ).encode()
+
+    limit = 256 * 1024
+    payload = encoded(limit - len(encoded(0)) + over)
+    assert len(payload) == limit + over
+    docs = DecodedDocuments()
+    docs.attestations.append(
+        AttestationDoc(str(Digest.of(payload)), intoto.decode_statement(payload), None)
+    )
+    with sessions.begin() as s:
+        documents.store(s, _DIGEST, docs)
+    with sessions() as s:
+        kept = s.scalars(select(Attestation.statement)).one()
+    assert kept["predicateType"] == "https://example.test/p"
+    assert ("predicate" in kept) is (not over)
