@@ -7,7 +7,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from replication.models import ReplicationTask
 from tests.harness.faultproxy import FaultProxy
-from tests.harness.ports import free_port
+from tests.harness.ports import announced_port
 from tests.replication.conftest import Pair
 
 
@@ -51,7 +50,8 @@ def mirror_config(
 class ServeProcess:
     def __init__(self, config: Path, log: Path) -> None:
         self.config, self.log = config, log
-        self.port = free_port()
+        self.port = 0  # the kernel's pick, known once it listens
+        self._since = 0  # where this launch's output starts in the log
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
@@ -59,6 +59,7 @@ class ServeProcess:
         self.wait_listening(timeout)
 
     def launch(self) -> None:
+        self._since = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [
@@ -69,7 +70,7 @@ class ServeProcess:
                     "--config",
                     str(self.config),
                     "--listen",
-                    f"127.0.0.1:{self.port}",
+                    "127.0.0.1:0",
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -78,16 +79,7 @@ class ServeProcess:
 
     def wait_listening(self, timeout: float = 30.0) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited: {self.log.read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"serve did not listen: {self.log.read_text()[-2000:]}")
+        self.port = announced_port(self.log, self.process, since=self._since, timeout=timeout)
 
     def kill(self) -> None:
         """kill -9: no clean-up of any kind."""
