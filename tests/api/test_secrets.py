@@ -25,7 +25,7 @@ from catalog.store.queries import RegistryView
 from catalog.store.registries import ERROR_MAX, HOST_MAX, SCHEDULE_MAX, IndexStatus
 from tests.cli.test_catalog_cli import run
 from tests.harness.hostile import HostileRegistry, Recorder, hostile_pair
-from tests.replication.serving import ServeProcess
+from tests.harness.serve_process import ServeProcess
 
 PASSWORD = "env-secret-password-1"
 FILE_PASSWORD = "file-secret-password-2"

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness.ports import announced_port
 from tests.harness.registry import RunningRegistry
+from tests.harness.serve_process import ServeProcess
 
 
 @pytest.fixture
@@ -19,20 +16,12 @@ def server(fresh_registry: RunningRegistry, tmp_path: Path) -> Iterator[str]:
     config = tmp_path / "serve.yaml"
     config.write_text(
         f"database: sqlite:///{tmp_path / 'served.db'}\n"
-        "listen: 127.0.0.1:0\n"
         f"registries:\n  - name: local\n    host: {fresh_registry.host}\n"
     )
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "catalog.cli.main", "serve", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    address = f"127.0.0.1:{announced_port(log, process, timeout=20)}"
-    yield address
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=20)
-    output = log.read_text()
-    assert process.returncode == 0, output  # graceful: SIGTERM is a clean stop
-    assert "shutting down" in output
+    serve = ServeProcess(config, tmp_path / "serve.log")
+    serve.start(timeout=20)
+    yield f"127.0.0.1:{serve.port}"
+    serve.stop()
+    assert serve.process is not None
+    assert serve.process.returncode == 0, serve.output()  # graceful: SIGTERM is a clean stop
+    assert "shutting down" in serve.output()

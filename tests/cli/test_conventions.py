@@ -18,7 +18,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -38,8 +37,9 @@ from catalog.oci.client import RegistryClient
 from catalog.oci.digest import Digest
 from tests.cli.test_server_option import arguments, commands
 from tests.formats.fixtures import CONFORMANCE
-from tests.harness.ports import announced_port, free_port
+from tests.harness.ports import free_port
 from tests.harness.registry import RunningRegistry
+from tests.harness.serve_process import ServeProcess
 from tests.index.conftest import SPDX_PURL, Corpus, populate
 from tests.signing import key_policy, push_signature
 from tests.trust.verify_support import CONFORMANCE_IDENTITY, CONFORMANCE_ISSUER
@@ -255,21 +255,14 @@ def served(tmp_path: Path) -> Iterator[str]:
     """An empty catalog behind ``xregistry serve`` on a loopback port."""
     config = tmp_path / "serve.yaml"
     config.write_text(
-        f"database: sqlite:///{tmp_path / 'served.db'}\nlisten: 127.0.0.1:0\n"
-        + secrets_file(tmp_path).read_text()
+        f"database: sqlite:///{tmp_path / 'served.db'}\n" + secrets_file(tmp_path).read_text()
     )
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "catalog.cli.main", "serve", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    serve = ServeProcess(config, tmp_path / "serve.log")
+    serve.start()
     try:
-        yield f"127.0.0.1:{announced_port(log, process)}"
+        yield f"127.0.0.1:{serve.port}"
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        serve.stop()
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from catalog.store.registries import INTERRUPTED
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
+from tests.harness.serve_process import ServeProcess
 from tests.pushing import push_built
-from tests.replication.serving import ServeProcess
 from tests.signing import key_policy
 
 DECIDING_FOR = 3.0

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
-import subprocess
-import time
-from pathlib import Path
-from typing import Any
 
 # Tries of a server on a port of free_port's: each can lose the port to another process's bind,
 # or to an outgoing connection's (a busy machine's connects sweep the same port range).
 START_ATTEMPTS = 5
-_SERVING = re.compile(r"xregistry serving on port (\d+)")
 
 
 def free_port() -> int:
@@ -52,21 +46,3 @@ def lan_address() -> str | None:
             return None
         address: str = sock.getsockname()[0]
     return None if address.startswith("127.") else address
-
-
-def announced_port(
-    log: Path, process: subprocess.Popen[Any], *, since: int = 0, timeout: float = 30.0
-) -> int:
-    """The port ``xregistry serve`` (told ``listen: 127.0.0.1:0``) says it serves on, read from
-    the output it writes to ``log`` past byte ``since``. Its line comes once it listens. A port
-    picked for a child ahead of its bind can be taken meanwhile; the kernel's own pick cannot."""
-    deadline = time.monotonic() + timeout
-    while True:
-        output = log.read_bytes()[since:].decode(errors="replace") if log.exists() else ""
-        if found := _SERVING.search(output):
-            return int(found[1])
-        if process.poll() is not None:
-            raise AssertionError(f"xregistry serve exited: {output[-2000:]}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"xregistry serve did not listen in {timeout} s: {output[-2000:]}")
-        time.sleep(0.05)

@@ -1,14 +1,10 @@
-"""``xregistry serve`` as a real process, for tests that kill it or run two of it, and what they
-read back: the tasks of a run, the writes a destination accepted."""
+"""What the replication tests give ``xregistry serve`` (tests/harness/serve_process.py) and read
+back: a mirroring configuration, the tasks of a run, the writes a destination accepted."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from replication.models import ReplicationTask
 from tests.harness.faultproxy import FaultProxy
-from tests.harness.ports import announced_port
 from tests.replication.conftest import Pair
 
 
@@ -45,56 +40,6 @@ def mirror_config(
     )
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-class ServeProcess:
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log = config, log
-        self.port = 0  # the kernel's pick, known once it listens
-        self._since = 0  # where this launch's output starts in the log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.launch()
-        self.wait_listening(timeout)
-
-    def launch(self) -> None:
-        self._since = self.log.stat().st_size if self.log.exists() else 0
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "catalog.cli.main",
-                    "serve",
-                    "--config",
-                    str(self.config),
-                    "--listen",
-                    "127.0.0.1:0",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    def wait_listening(self, timeout: float = 30.0) -> None:
-        assert self.process is not None
-        self.port = announced_port(self.log, self.process, since=self._since, timeout=timeout)
-
-    def kill(self) -> None:
-        """kill -9: no clean-up of any kind."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
 
 
 UPLOAD_DONE = re.compile(r"^/v2/(.+)/blobs/uploads/")

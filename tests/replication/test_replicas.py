@@ -18,8 +18,9 @@ from catalog.store.db import make_engine, session_factory
 from replication.models import ReplicationRun, ReplicationTask
 from tests.harness.images import build_image
 from tests.harness.postgres import RunningPostgres
+from tests.harness.serve_process import ServeProcess
 from tests.replication.conftest import Pair, assert_mirrored, push_to
-from tests.replication.serving import ServeProcess, landed_writes, mirror_config, tasks
+from tests.replication.serving import landed_writes, mirror_config, tasks
 
 PERIOD = 3  # seconds between scheduled runs
 IMAGES = 16

@@ -12,8 +12,9 @@ from replication import store
 from replication.service import ReplicationService
 from replication.statuses import OPEN_RUN
 from tests.harness.images import build_image
+from tests.harness.serve_process import ServeProcess
 from tests.replication.conftest import Pair, assert_mirrored, push_to
-from tests.replication.serving import ServeProcess, landed_writes, mirror_config, tasks, wait_for
+from tests.replication.serving import landed_writes, mirror_config, tasks, wait_for
 
 
 async def test_kill_9_mid_run_then_restart_finishes_without_recopying(
