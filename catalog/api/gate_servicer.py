@@ -16,12 +16,17 @@ from catalog.api.paging import PageTokens, page_size
 from catalog.api.v1 import gate_pb2 as pb
 from catalog.api.v1 import gate_pb2_grpc
 from catalog.errors import InvalidArgument
-from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate
+from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate, LoadedPolicy
 from catalog.heartbeats import HEARTBEAT
 from catalog.trust.policy.facts import Decision
 from catalog.trust.policy.stored import POLICIES_PAGE_MAX, Policies, PolicyView
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# Evaluations walking the catalog at once, server-wide. Each holds a thread of the event loop's
+# shared pool for its whole walk (6 threads on 2 cores): unbounded, a few callers' what-ifs
+# held them all, and every check (admission's within its deadline) waited for a walk to end.
+# The others wait their turn, their calls kept alive by heartbeats.
+WALKS_AT_ONCE = 2
 
 
 def decision_message(result: CheckResult) -> pb.Decision:
@@ -97,6 +102,7 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
     def __init__(self, gate: Gate, policies: Policies, tokens: PageTokens) -> None:
         self.gate = gate
         self.policies = policies
+        self._walks = asyncio.Semaphore(WALKS_AT_ONCE)
         self.tokens = tokens
 
     async def CheckImage(
@@ -125,9 +131,7 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
         else:
             loaded = await asyncio.to_thread(self.gate.stored, _policy(request.policy))
         stop = threading.Event()
-        judging = asyncio.ensure_future(
-            asyncio.to_thread(self.gate.evaluate_catalog, loaded, stop=stop)
-        )
+        judging = asyncio.ensure_future(self._walk(loaded, stop))
         try:
             while not (await asyncio.wait([judging], timeout=HEARTBEAT))[0]:
                 yield pb.EvaluateCatalogResponse()  # no decision: still judging (client deadlines)
@@ -138,6 +142,15 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
             stop.set()
         for result in judging.result():
             yield pb.EvaluateCatalogResponse(decision=decision_message(result))
+
+    async def _walk(self, loaded: LoadedPolicy, stop: threading.Event) -> list[CheckResult]:
+        """The catalog judged on a thread, once one of the walks' turns is free. Not cancelled
+        with its call (``stop`` ends it at its next image): its turn is given back only when
+        its thread is done, so no more than ``WALKS_AT_ONCE`` threads ever walk."""
+        async with self._walks:
+            if stop.is_set():
+                return []  # its caller left while it waited
+            return await asyncio.to_thread(self.gate.evaluate_catalog, loaded, stop=stop)
 
     async def ApplyPolicy(
         self, request: pb.ApplyPolicyRequest, context: Context

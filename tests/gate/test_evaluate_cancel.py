@@ -1,13 +1,16 @@
-"""An ``EvaluateCatalog`` whose client leaves stops judging: a real server and registry, a real
-gRPC client that cancels while the first image is judged. On the old code the server's thread
-judged every image to the end, its transaction open, for no one."""
+"""``EvaluateCatalog`` on a real server and registry with real gRPC clients: one whose client
+leaves stops judging (on the old code the server's thread judged every image to the end, its
+transaction open, for no one); what-ifs store nothing under a caller's keys; evaluations leave
+threads for checks."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
@@ -17,6 +20,7 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from catalog.api.gate_servicer import WALKS_AT_ONCE
 from catalog.api.v1 import gate_pb2, gate_pb2_grpc
 from catalog.app.config import RegistryConfig, ServeConfig
 from catalog.daemon import Server
@@ -178,3 +182,80 @@ def _verifications(database: Path) -> int:
     with closing(sqlite3.connect(database)) as connection:
         (count,) = connection.execute("SELECT count(*) FROM verifications").fetchone()
     return int(count)
+
+
+class _Walks:
+    """Walks of the catalog on the server's threads, each image's facts read slowly (a slow
+    database: the thread is held, not busy): how many walked, and at most at once."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.walking = self.most = self.started = 0
+        counting = threading.Lock()
+        facts, evaluate_catalog = Gate.facts, Gate.evaluate_catalog
+
+        def slow_facts(gate: Gate, session: Any, digest: str, *args: Any) -> Any:
+            time.sleep(0.3)
+            return facts(gate, session, digest, *args)
+
+        def counted(gate: Gate, loaded: Any, **options: Any) -> Any:
+            with counting:
+                self.started += 1
+                self.walking += 1
+                self.most = max(self.most, self.walking)
+            try:
+                return evaluate_catalog(gate, loaded, **options)
+            finally:
+                with counting:
+                    self.walking -= 1
+
+        monkeypatch.setattr(Gate, "facts", slow_facts)
+        monkeypatch.setattr(Gate, "evaluate_catalog", counted)
+
+
+async def test_evaluations_leave_threads_for_checks(
+    channel: tuple[grpc.aio.Channel, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluation holds a thread for its whole walk. Enough of them at once held every thread
+    of the shared pool (``min(32, cores + 4)``), and a deploy's check waited for a walk to end.
+    At most ``WALKS_AT_ONCE`` walk at once; the others wait their turn, their calls kept alive,
+    and end all the same."""
+    opened, host = channel
+    walks = _Walks(monkeypatch)
+    stub = gate_pb2_grpc.GateServiceStub(opened)
+    policy = key_policy(host, ec.generate_private_key(ec.SECP256R1()))
+    default = gate_pb2.Policy(name="policies/default", source=policy)
+    await stub.ApplyPolicy(gate_pb2.ApplyPolicyRequest(policy=default))
+
+    async def decisions() -> int:
+        call = stub.EvaluateCatalog(gate_pb2.EvaluateCatalogRequest(source=policy), timeout=60)
+        return len([r async for r in call if r.HasField("decision")])
+
+    evaluating = [asyncio.ensure_future(decisions()) for _ in range(_POOL)]
+    await asyncio.sleep(0.5)  # the walks under way, each ~1.8 s
+    started = time.monotonic()
+    request = gate_pb2.CheckImageRequest(image=f"{host}/shop/app0:1")
+    await stub.CheckImage(request, timeout=30)
+    waited = time.monotonic() - started
+    assert await asyncio.gather(*evaluating) == [IMAGES] * _POOL
+    assert walks.most == WALKS_AT_ONCE
+    assert waited < 1.0, f"the check waited {waited:.2f} s for a thread"
+
+
+async def test_an_evaluation_whose_caller_left_while_it_waited_never_walks(
+    channel: tuple[grpc.aio.Channel, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened, host = channel
+    walks = _Walks(monkeypatch)
+    stub = gate_pb2_grpc.GateServiceStub(opened)
+    policy = key_policy(host, ec.generate_private_key(ec.SECP256R1()))
+    request = gate_pb2.EvaluateCatalogRequest(source=policy)
+    calls = [stub.EvaluateCatalog(request) for _ in range(_POOL)]
+    await asyncio.sleep(0.5)
+    for call in calls:
+        call.cancel()
+    await asyncio.sleep(3)  # the walks under way end at their next image; nothing else starts
+    assert walks.started == WALKS_AT_ONCE
+    assert walks.walking == 0
+
+
+_POOL = min(32, (os.cpu_count() or 1) + 4)  # asyncio's shared pool
