@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -22,11 +23,17 @@ from catalog.trust.policy.facts import Decision
 from catalog.trust.policy.stored import POLICIES_PAGE_MAX, Policies, PolicyView
 
 Context = grpc.aio.ServicerContext[Any, Any]
+log = logging.getLogger(__name__)
 # Evaluations walking the catalog at once, server-wide. Each holds a thread of the event loop's
 # shared pool for its whole walk (6 threads on 2 cores): unbounded, a few callers' what-ifs
 # held them all, and every check (admission's within its deadline) waited for a walk to end.
-# The others wait their turn, their calls kept alive by heartbeats.
+# The others wait their turn (their calls open, heartbeats sent as during a walk).
 WALKS_AT_ONCE = 2
+
+
+def _report_failure(walk: asyncio.Future[list[CheckResult]]) -> None:
+    if not walk.cancelled() and walk.exception() is not None:
+        log.error("an evaluation whose caller had left failed", exc_info=walk.exception())
 
 
 def decision_message(result: CheckResult) -> pb.Decision:
@@ -140,6 +147,8 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
             # passed: gRPC cancels this task): the thread stops at its next image and closes its
             # transaction rather than judge a whole catalog for no one.
             stop.set()
+            if not judging.done():  # no one will read its outcome: a failure is logged
+                judging.add_done_callback(_report_failure)
         for result in judging.result():
             yield pb.EvaluateCatalogResponse(decision=decision_message(result))
 

@@ -56,8 +56,9 @@ log = logging.getLogger("xregistry.serve")
 GATE_SERVICE = "xregistry.v1.GateService"
 # What a server's first index run, look-up and verification import. The CLI imports them on
 # first use, for its start-up; a server imports them before it serves, because the first run
-# would import them on the event loop and hold it (~70 ms here) while health and the gate wait.
+# would import them on the event loop and hold it (~75 ms here) while health and the gate wait.
 _FIRST_USE = ("catalog.index.run", "catalog.index.live", "catalog.trust.verify")
+_serving = 0  # servers of this process started and not stopped (tests run several at once)
 
 
 def page_tokens() -> PageTokens:
@@ -186,6 +187,7 @@ class Server:
             on_change=partial(self.conditions.report, "database"),
         )
         self._probing: asyncio.Task[None] | None = None
+        self._frozen = False  # counted in _serving
 
     @property
     def port(self) -> int:
@@ -242,10 +244,8 @@ class Server:
                 listen(self.engine.url, self.worker.wake, self._stopping)
             )
             self._listening.add_done_callback(partial(_report_end, "the replication listener"))
-        # What start-up built (modules, tables, descriptors: ~150,000 objects) lives as long as
-        # the process; frozen, no full collection walks it again. One took 50-100 ms, on the
-        # event loop when its allocations set it off, holding every call meanwhile.
-        gc.freeze()
+        _freeze_start_up()
+        self._frozen = True
         tls = self.config.tls
         transport = "plain text" if tls is None else "mTLS" if tls.require_client_cert else "TLS"
         log.info("xregistry serving on port %d (%s)", self.port, transport)
@@ -256,6 +256,14 @@ class Server:
         await self.conditions.report("decision log", problem, [GATE_SERVICE])
 
     async def stop(self) -> None:
+        try:
+            await self._stop()
+        finally:
+            if self._frozen:
+                self._frozen = False
+                _thaw()
+
+    async def _stop(self) -> None:
         self.scheduler.shutdown(wait=False)
         self._stopping.set()
         # The worker hands unfinished tasks back to the other replicas; errors were logged.
@@ -271,7 +279,25 @@ class Server:
         await self.metrics.stop()
         await self.gate.audit.stop()
         self.engine.dispose()
-        gc.unfreeze()  # collectable again: a process may go on without this server (tests do)
+
+
+def _freeze_start_up() -> None:
+    """What start-up built (modules, tables, descriptors: ~150,000 objects) lives as long as the
+    process: frozen, no full collection walks it again. One took 50-100 ms, on the event loop
+    when its allocations set it off, holding every call meanwhile. Not collected first (~100 ms
+    a start; tests start hundreds): start-up's cyclic garbage, if any, stays until the last
+    server of the process stops."""
+    global _serving
+    _serving += 1
+    gc.freeze()
+
+
+def _thaw() -> None:
+    """Collectable again once no server runs: a process may go on without one (tests do)."""
+    global _serving
+    _serving -= 1
+    if _serving == 0:
+        gc.unfreeze()
 
 
 def _observe_admission(_route: str, seconds: float, allowed: bool) -> None:

@@ -20,8 +20,10 @@ def server(fresh_registry: RunningRegistry, tmp_path: Path) -> Iterator[str]:
     )
     serve = ServeProcess(config, tmp_path / "serve.log")
     serve.start(timeout=20)
-    yield f"127.0.0.1:{serve.port}"
-    serve.stop()
+    try:
+        yield f"127.0.0.1:{serve.port}"
+    finally:
+        serve.stop()
     assert serve.process is not None
     assert serve.process.returncode == 0, serve.output()  # graceful: SIGTERM is a clean stop
     assert "shutting down" in serve.output()

@@ -11,7 +11,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
@@ -186,15 +186,18 @@ def _verifications(database: Path) -> int:
 
 class _Walks:
     """Walks of the catalog on the server's threads, each image's facts read slowly (a slow
-    database: the thread is held, not busy): how many walked, and at most at once."""
+    database: the thread is held, not busy; checks read at full speed): how many walked, how
+    many at most at once, and how many evaluations got as far as waiting for a turn."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.walking = self.most = self.started = 0
+        self.walking = self.most = self.started = self.loaded = 0
         counting = threading.Lock()
-        facts, evaluate_catalog = Gate.facts, Gate.evaluate_catalog
+        walker = threading.local()
+        facts, evaluate_catalog, adhoc = Gate.facts, Gate.evaluate_catalog, Gate.adhoc
 
         def slow_facts(gate: Gate, session: Any, digest: str, *args: Any) -> Any:
-            time.sleep(0.3)
+            if getattr(walker, "walking", False):
+                time.sleep(0.3)
             return facts(gate, session, digest, *args)
 
         def counted(gate: Gate, loaded: Any, **options: Any) -> Any:
@@ -202,14 +205,24 @@ class _Walks:
                 self.started += 1
                 self.walking += 1
                 self.most = max(self.most, self.walking)
+            walker.walking = True
             try:
                 return evaluate_catalog(gate, loaded, **options)
             finally:
+                walker.walking = False
                 with counting:
                     self.walking -= 1
 
+        def loading(gate: Gate, *args: Any, **options: Any) -> Any:
+            try:
+                return adhoc(gate, *args, **options)
+            finally:
+                with counting:
+                    self.loaded += 1  # its walk is asked for next, on the event loop
+
         monkeypatch.setattr(Gate, "facts", slow_facts)
         monkeypatch.setattr(Gate, "evaluate_catalog", counted)
+        monkeypatch.setattr(Gate, "adhoc", loading)
 
 
 async def test_evaluations_leave_threads_for_checks(
@@ -217,8 +230,7 @@ async def test_evaluations_leave_threads_for_checks(
 ) -> None:
     """An evaluation holds a thread for its whole walk. Enough of them at once held every thread
     of the shared pool (``min(32, cores + 4)``), and a deploy's check waited for a walk to end.
-    At most ``WALKS_AT_ONCE`` walk at once; the others wait their turn, their calls kept alive,
-    and end all the same."""
+    At most ``WALKS_AT_ONCE`` walk at once; the others wait their turn and end all the same."""
     opened, host = channel
     walks = _Walks(monkeypatch)
     stub = gate_pb2_grpc.GateServiceStub(opened)
@@ -231,7 +243,7 @@ async def test_evaluations_leave_threads_for_checks(
         return len([r async for r in call if r.HasField("decision")])
 
     evaluating = [asyncio.ensure_future(decisions()) for _ in range(_POOL)]
-    await asyncio.sleep(0.5)  # the walks under way, each ~1.8 s
+    await _until(lambda: walks.loaded == _POOL and walks.started >= WALKS_AT_ONCE)
     started = time.monotonic()
     request = gate_pb2.CheckImageRequest(image=f"{host}/shop/app0:1")
     await stub.CheckImage(request, timeout=30)
@@ -250,12 +262,21 @@ async def test_an_evaluation_whose_caller_left_while_it_waited_never_walks(
     policy = key_policy(host, ec.generate_private_key(ec.SECP256R1()))
     request = gate_pb2.EvaluateCatalogRequest(source=policy)
     calls = [stub.EvaluateCatalog(request) for _ in range(_POOL)]
-    await asyncio.sleep(0.5)
+    # Every call's policy loaded (its walk asked for), the first walks under way.
+    await _until(lambda: walks.loaded == _POOL and walks.started == WALKS_AT_ONCE)
+    await asyncio.sleep(0.1)  # the loop takes the last walks' requests
     for call in calls:
         call.cancel()
-    await asyncio.sleep(3)  # the walks under way end at their next image; nothing else starts
+    await _until(lambda: walks.walking == 0)  # each ends at its next image
+    await asyncio.sleep(0.5)  # nothing else starts
     assert walks.started == WALKS_AT_ONCE
-    assert walks.walking == 0
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, "the server's threads did not get there"
+        await asyncio.sleep(0.02)
 
 
 _POOL = min(32, (os.cpu_count() or 1) + 4)  # asyncio's shared pool

@@ -16,7 +16,8 @@ _SERVING = re.compile(r"xregistry serving on port (\d+)")
 
 class ServeProcess:
     """``xregistry serve --config CONFIG`` on a port of the kernel's choosing, its output to
-    ``log`` (appended: a test may start it again after a kill)."""
+    ``log`` (appended: a test may start it again after a kill). The port is read from its INFO
+    line: a config that logs only warnings never says it."""
 
     def __init__(self, config: Path, log: Path) -> None:
         self.config, self.log = config, log
