@@ -16,18 +16,18 @@ from catalog.api import convert, enums, names
 from catalog.api.paging import PageTokens, page_size
 from catalog.api.v1 import gate_pb2 as pb
 from catalog.api.v1 import gate_pb2_grpc
+from catalog.api.walk_turns import WalkTurns
 from catalog.errors import InvalidArgument
 from catalog.gate.checker import DEFAULT_POLICY, CheckResult, Gate, LoadedPolicy
 from catalog.heartbeats import HEARTBEAT
+from catalog.principals import current
 from catalog.trust.policy.facts import Decision
 from catalog.trust.policy.stored import POLICIES_PAGE_MAX, Policies, PolicyView
 
 Context = grpc.aio.ServicerContext[Any, Any]
 log = logging.getLogger(__name__)
-# Evaluations walking the catalog at once, server-wide. Each holds a thread of the event loop's
-# shared pool for its whole walk (6 threads on 2 cores): unbounded, a few callers' what-ifs
-# held them all, and every check (admission's within its deadline) waited for a walk to end.
-# The others wait their turn (their calls open, heartbeats sent as during a walk).
+# Evaluations walking the catalog at once, server-wide, one per caller (see walk_turns). The
+# others wait their turn (their calls open, heartbeats sent as during a walk).
 WALKS_AT_ONCE = 2
 
 
@@ -109,7 +109,7 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
     def __init__(self, gate: Gate, policies: Policies, tokens: PageTokens) -> None:
         self.gate = gate
         self.policies = policies
-        self._walks = asyncio.Semaphore(WALKS_AT_ONCE)
+        self._walks = WalkTurns(WALKS_AT_ONCE)
         self.tokens = tokens
 
     async def CheckImage(
@@ -153,10 +153,11 @@ class GateServicer(gate_pb2_grpc.GateServiceServicer):
             yield pb.EvaluateCatalogResponse(decision=decision_message(result))
 
     async def _walk(self, loaded: LoadedPolicy, stop: threading.Event) -> list[CheckResult]:
-        """The catalog judged on a thread, once one of the walks' turns is free. Not cancelled
-        with its call (``stop`` ends it at its next image): its turn is given back only when
-        its thread is done, so no more than ``WALKS_AT_ONCE`` threads ever walk."""
-        async with self._walks:
+        """The catalog judged on a thread, once its caller's turn and one of the server's are
+        free. Not cancelled with its call (``stop`` ends it at its next image): its turns are
+        given back only when its thread is done, so no more than ``WALKS_AT_ONCE`` threads
+        ever walk."""
+        async with self._walks.held(current()):
             if stop.is_set():
                 return []  # its caller left while it waited
             return await asyncio.to_thread(self.gate.evaluate_catalog, loaded, stop=stop)

@@ -22,11 +22,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from catalog.api.gate_servicer import WALKS_AT_ONCE
 from catalog.api.v1 import gate_pb2, gate_pb2_grpc
+from catalog.app.auth_config import AuthSettings, Binding, Role, StaticToken
 from catalog.app.config import RegistryConfig, ServeConfig
 from catalog.daemon import Server
 from catalog.gate.checker import Gate
 from catalog.oci.client import RegistryClient
-from tests.gate.test_gate_e2e import _index
+from catalog.principals import current
+from tests.api.access.conftest import bearer, sha256
 from tests.harness.images import build_image
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
@@ -39,30 +41,36 @@ IMAGES = 6
 async def channel(
     fresh_registry: RunningRegistry, tmp_path: Path
 ) -> AsyncIterator[tuple[grpc.aio.Channel, str]]:
-    rng = random.Random(7)
-    async with RegistryClient(fresh_registry.host) as client:
-        for i in range(IMAGES):
-            image = build_image(rng, layers=1, layer_size=512)
-            await push_built(client, f"shop/app{i}", image, "1")
+    await _push_images(fresh_registry)
     async with indexed_server(fresh_registry, tmp_path / "catalog.db") as opened:
         yield opened, fresh_registry.host
 
 
+async def _push_images(registry: RunningRegistry) -> None:
+    """``IMAGES`` unsigned images, ``shop/app{i}:1``."""
+    rng = random.Random(7)
+    async with RegistryClient(registry.host) as client:
+        for i in range(IMAGES):
+            image = build_image(rng, layers=1, layer_size=512)
+            await push_built(client, f"shop/app{i}", image, "1")
+
+
 @asynccontextmanager
 async def indexed_server(
-    registry: RunningRegistry, database: Path
+    registry: RunningRegistry, database: Path, auth: AuthSettings | None = None
 ) -> AsyncIterator[grpc.aio.Channel]:
     """A server on ``database`` with ``registry`` indexed, and a channel to it."""
     config = ServeConfig(
         database=f"sqlite:///{database}",
         listen="127.0.0.1:0",
         registries=[RegistryConfig(name="local", host=registry.host)],
+        auth=auth,
     )
     server = Server(config)
     await server.start()
     try:
+        await server.catalog.index("local")
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as opened:
-            await _index(opened)
             yield opened
     finally:
         await server.stop()
@@ -191,6 +199,7 @@ class _Walks:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.walking = self.most = self.started = self.loaded = 0
+        self.callers: list[str] = []  # whose walks started, in order
         counting = threading.Lock()
         walker = threading.local()
         facts, evaluate_catalog, adhoc = Gate.facts, Gate.evaluate_catalog, Gate.adhoc
@@ -202,6 +211,7 @@ class _Walks:
 
         def counted(gate: Gate, loaded: Any, **options: Any) -> Any:
             with counting:
+                self.callers.append(str(current()))
                 self.started += 1
                 self.walking += 1
                 self.most = max(self.most, self.walking)
@@ -270,6 +280,33 @@ async def test_an_evaluation_whose_caller_left_while_it_waited_never_walks(
     await _until(lambda: walks.walking == 0)  # each ends at its next image
     await asyncio.sleep(0.5)  # nothing else starts
     assert walks.started == WALKS_AT_ONCE
+
+
+async def test_one_callers_evaluations_take_one_turn_and_anothers_walk_beside(
+    fresh_registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _push_images(fresh_registry)
+    tokens = {name: f"xr_walker_{name}_{'0123456789abcdef' * 2}" for name in ("a", "b")}
+    auth = AuthSettings(
+        tokens=[StaticToken(name=name, sha256=sha256(token)) for name, token in tokens.items()],
+        bindings=[Binding(role=Role.OPERATOR, principals=["token:a", "token:b"])],
+    )
+    walks = _Walks(monkeypatch)
+    policy = key_policy(fresh_registry.host, ec.generate_private_key(ec.SECP256R1()))
+    async with indexed_server(fresh_registry, tmp_path / "catalog.db", auth) as opened:
+        stub = gate_pb2_grpc.GateServiceStub(opened)
+
+        async def decisions(caller: str) -> int:
+            request = gate_pb2.EvaluateCatalogRequest(source=policy)
+            call = stub.EvaluateCatalog(request, metadata=bearer(tokens[caller]), timeout=60)
+            return len([r async for r in call if r.HasField("decision")])
+
+        evaluating = [asyncio.ensure_future(decisions("a")) for _ in range(4)]
+        await _until(lambda: walks.loaded == 4 and walks.started >= 1)
+        evaluating.append(asyncio.ensure_future(decisions("b")))
+        assert await asyncio.gather(*evaluating) == [IMAGES] * 5
+    assert walks.callers[:2] == ["token:a", "token:b"]  # b's beside a's first, not after
+    assert walks.most == WALKS_AT_ONCE
 
 
 async def _until(condition: Callable[[], bool]) -> None:
