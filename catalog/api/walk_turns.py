@@ -11,10 +11,9 @@ per call here, or a development server would walk one evaluation at a time.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
+from catalog.keyed_slots import KeyedSlots
 from catalog.principals import Principal, PrincipalKind
 
 
@@ -22,30 +21,12 @@ class WalkTurns:
     """At most ``at_once`` walks in the server, and one per caller at a time."""
 
     def __init__(self, at_once: int) -> None:
-        self._server = asyncio.Semaphore(at_once)
-        # A caller's turn and how many of its walks run or wait for it; the map holds only
-        # callers with walks running or waiting (any number of callers: no growth past them).
-        self._callers: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._turns = KeyedSlots(at_once, per_key=1)
 
     def callers(self) -> int:
         """Callers with a walk running or waiting."""
-        return len(self._callers)
+        return len(self._turns)
 
-    @contextlib.asynccontextmanager
-    async def held(self, principal: Principal) -> AsyncIterator[None]:
-        if principal.kind is PrincipalKind.ANONYMOUS:
-            async with self._server:
-                yield
-            return
-        caller = str(principal)
-        turn, walks = self._callers.get(caller, (asyncio.Lock(), 0))
-        self._callers[caller] = (turn, walks + 1)
-        try:
-            async with turn, self._server:
-                yield
-        finally:
-            turn, walks = self._callers[caller]
-            if walks > 1:
-                self._callers[caller] = (turn, walks - 1)
-            else:
-                del self._callers[caller]
+    def held(self, principal: Principal) -> contextlib.AbstractAsyncContextManager[None]:
+        anonymous = principal.kind is PrincipalKind.ANONYMOUS
+        return self._turns.held(None if anonymous else str(principal))

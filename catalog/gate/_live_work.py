@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from catalog.keyed_slots import KeyedSlots
+
 T = TypeVar("T")
 
 # Registry calls the gate makes at once; a check past them waits for a slot (within its
@@ -29,13 +31,10 @@ class LiveWork:
         if at_once < 1:
             raise ValueError("at_once must be at least 1")
         self._at_once = at_once
-        self._per_host = max(1, at_once // 2)
         # Made for the loop that first asks (see run).
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._slots = asyncio.Semaphore(at_once)
+        self._slots = self._new_slots()
         self._runs: dict[Hashable, tuple[asyncio.Task[Any], list[int]]] = {}
-        # A host's slots and how many runs use them (dropped when none does).
-        self._hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
 
     @property
     def running(self) -> int:
@@ -46,8 +45,7 @@ class LiveWork:
         """``work()``'s result, a call to registry ``host``; ``key`` names what it asks."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a gate used on a new loop (the CLI's): nothing carries over
-            self._loop, self._slots = loop, asyncio.Semaphore(self._at_once)
-            self._runs, self._hosts = {}, {}
+            self._loop, self._slots, self._runs = loop, self._new_slots(), {}
         held = self._runs.get(key)
         if held is None:
             task: asyncio.Task[T] = loop.create_task(self._bounded(host, work))
@@ -66,18 +64,12 @@ class LiveWork:
                 self._forget(key, task)
                 task.cancel()
 
+    def _new_slots(self) -> KeyedSlots:
+        return KeyedSlots(self._at_once, max(1, self._at_once // 2))  # half of them a host
+
     async def _bounded(self, host: str, work: Callable[[], Awaitable[T]]) -> T:
-        entry = self._hosts.get(host)
-        if entry is None:
-            entry = self._hosts[host] = asyncio.Semaphore(self._per_host), [0]
-        entry[1][0] += 1
-        try:
-            async with entry[0], self._slots:  # the host's slot first: waiting, it holds none
-                return await work()
-        finally:
-            entry[1][0] -= 1
-            if not entry[1][0] and self._hosts.get(host) is entry:
-                del self._hosts[host]
+        async with self._slots.held(host):
+            return await work()
 
     def _finished(self, key: Hashable, done: asyncio.Task[Any]) -> None:
         self._forget(key, done)

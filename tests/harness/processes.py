@@ -1,10 +1,14 @@
-"""Other processes as /proc tells them: whether one has ended, the CPU time it has used."""
+"""Other processes as /proc tells them (whether one has ended, the CPU time it has used), and
+a child's graceful stop."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 def stat_fields(pid: int) -> list[str]:
@@ -36,3 +40,16 @@ def ends_within(pid: int, seconds: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def stop_gracefully(process: subprocess.Popen[Any], grace: float) -> int:
+    """SIGTERM to ``process`` if it runs, SIGKILL if it has not ended within ``grace`` seconds;
+    its exit status (negative: the signal that ended it)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    return process.returncode

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.harness.processes import stop_gracefully
+
 _SERVING = re.compile(r"xregistry serving on port (\d+)")
 
 
@@ -74,10 +76,5 @@ class ServeProcess:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        if self.process is not None:
+            stop_gracefully(self.process, 20)

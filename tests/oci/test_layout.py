@@ -21,6 +21,7 @@ from catalog.oci.reference import parse_reference
 from catalog.oci.repository import RemoteRepository
 from tests.conftest import ClientFactory
 from tests.harness.registry import RunningRegistry
+from tests.hostile.registry_fakes import CONFIG, MANIFEST
 
 LAYOUTS = ["v1.10.0", "v2.0.0"]
 
@@ -142,19 +143,7 @@ async def test_what_a_layout_writes_is_on_disk_before_it_is_named(
 
     monkeypatch.setattr(os, "fsync", synced)
     monkeypatch.setattr(os, "replace", renamed)
-    config = b"{}"
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": str(Digest.of(config)),
-                "size": len(config),
-            },
-            "layers": [],
-        }
-    ).encode()
+    config, manifest = CONFIG, MANIFEST  # an image of no layers
     await layout.push_blob(Digest.of(config), config)
     await layout.put_manifest(parse_manifest(manifest), "v1")
 

@@ -8,7 +8,6 @@ import json
 import os
 import random
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import yaml
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.harness.images import build_image
 from tests.harness.ports import free_port
+from tests.harness.processes import stop_gracefully
 from tests.harness.registry import RunningRegistry, run_registry
 from tests.replication.conftest import push_to
 
@@ -65,14 +65,7 @@ class Serve:
         self.wait_for(lambda text: "xregistry serving on port" in text, 30, "start")
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
+        return stop_gracefully(self.process, 30)
 
 
 @pytest.fixture
