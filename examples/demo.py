@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,45 +54,44 @@ DATABASE = Path("xregistry-demo.db")
 POLICY = EXAMPLES / "policy.yaml"
 PURL = "pkg:deb/debian/package-2@2.0.1"
 _CONFIG = """version: 0.1
-log: {{level: error}}
+log: {{level: info, accesslog: {{disabled: true}}}}
 storage:
   filesystem: {{rootdirectory: {root}}}
   delete: {{enabled: true}}
-http: {{addr: 127.0.0.1:{port}}}
+http: {{addr: "127.0.0.1:0"}}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+# Distribution logs the address it bound at level info; port 0 lets the kernel pick, so no other
+# process can take the port between a pick and the registry's bind.
+_LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
 
 
 def _start_registry(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    # The port was free a moment ago; another process may take it before the registry binds
-    # it (the registry then exits at once): another port, a few times.
-    for _ in range(5):
-        port = _free_port()
-        config = workdir / "config.yml"
-        config.write_text(_CONFIG.format(root=workdir / "storage", port=port))
+    config = workdir / "config.yml"
+    config.write_text(_CONFIG.format(root=workdir / "storage"))
+    log = workdir / "registry.log"
+    with log.open("wb") as out:
         process = subprocess.Popen(
             ["docker-registry", "serve", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process.poll() is None:
+        found = _LISTENING.search(log.read_bytes())
+        if found:
+            host = f"127.0.0.1:{int(found[1])}"
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
-                if process.poll() is None:  # ours answered, not whoever took the port
-                    return process, f"127.0.0.1:{port}"
+                urllib.request.urlopen(f"http://{host}/v2/", timeout=1).close()
+                return process, host
             except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.05)
-        if process.poll() is None:
-            process.kill()
-            raise SystemExit("docker-registry did not start within 10 s")
-    raise SystemExit("docker-registry could not listen: 5 ports were taken")
+                pass
+        time.sleep(0.05)
+    if process.poll() is None:
+        process.kill()
+        raise SystemExit("docker-registry did not start within 10 s")
+    last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+    raise SystemExit(f"docker-registry exited with {process.returncode}: {last[0]}")
 
 
 async def _push_example(host: str) -> str:
