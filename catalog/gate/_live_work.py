@@ -2,16 +2,21 @@
 
 Anyone who may check an image chooses which image: without a bound, a burst of checks of new
 images (or of one new image, on every node of a rollout) starts as many crawls at once, each
-holding connections and documents in memory.
+holding connections and documents in memory. Their blocking work (decoding, the catalog's
+reads and writes) runs on threads of their own (:data:`LIVE_THREADS`), not the event loop's
+shared pool: a write waits for SQLite's write lock while an index run holds it, and eight
+waiting there held every shared thread, so every other call's reads waited too.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from catalog.keyed_slots import KeyedSlots
+from catalog.threads import running_on
 
 T = TypeVar("T")
 
@@ -20,6 +25,9 @@ T = TypeVar("T")
 # answers slowly (its own, or a hostile one a broad policy selects) cannot hold every slot and
 # stall the checks of every other registry.
 LIVE_AT_ONCE = 8
+# Threads for the blocking work of all of them: decoding holds the GIL anyway, and SQLite takes
+# one writer at a time.
+LIVE_THREADS = 2
 
 
 class LiveWork:
@@ -35,6 +43,8 @@ class LiveWork:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = self._new_slots()
         self._runs: dict[Hashable, tuple[asyncio.Task[Any], list[int]]] = {}
+        # Started when first used; idle ones end with the gate.
+        self._threads = ThreadPoolExecutor(LIVE_THREADS, thread_name_prefix="gate-live")
 
     @property
     def running(self) -> int:
@@ -69,7 +79,8 @@ class LiveWork:
 
     async def _bounded(self, host: str, work: Callable[[], Awaitable[T]]) -> T:
         async with self._slots.held(host):
-            return await work()
+            with running_on(self._threads):
+                return await work()
 
     def _finished(self, key: Hashable, done: asyncio.Task[Any]) -> None:
         self._forget(key, done)

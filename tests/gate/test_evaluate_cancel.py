@@ -11,7 +11,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from catalog.oci.client import RegistryClient
 from catalog.principals import current
 from tests.api.access.conftest import bearer, sha256
 from tests.harness.images import build_image
+from tests.harness.polling import until
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
 from tests.signing import key_policy, push_signature
@@ -253,7 +254,7 @@ async def test_evaluations_leave_threads_for_checks(
         return len([r async for r in call if r.HasField("decision")])
 
     evaluating = [asyncio.ensure_future(decisions()) for _ in range(_POOL)]
-    await _until(lambda: walks.loaded == _POOL and walks.started >= WALKS_AT_ONCE)
+    await until(lambda: walks.loaded == _POOL and walks.started >= WALKS_AT_ONCE, "the walks")
     started = time.monotonic()
     request = gate_pb2.CheckImageRequest(image=f"{host}/shop/app0:1")
     await stub.CheckImage(request, timeout=30)
@@ -273,11 +274,11 @@ async def test_an_evaluation_whose_caller_left_while_it_waited_never_walks(
     request = gate_pb2.EvaluateCatalogRequest(source=policy)
     calls = [stub.EvaluateCatalog(request) for _ in range(_POOL)]
     # Every call's policy loaded (its walk asked for), the first walks under way.
-    await _until(lambda: walks.loaded == _POOL and walks.started == WALKS_AT_ONCE)
+    await until(lambda: walks.loaded == _POOL and walks.started == WALKS_AT_ONCE, "the walks")
     await asyncio.sleep(0.1)  # the loop takes the last walks' requests
     for call in calls:
         call.cancel()
-    await _until(lambda: walks.walking == 0)  # each ends at its next image
+    await until(lambda: walks.walking == 0, "the walks")  # each ends at its next image
     await asyncio.sleep(0.5)  # nothing else starts
     assert walks.started == WALKS_AT_ONCE
 
@@ -302,18 +303,11 @@ async def test_one_callers_evaluations_take_one_turn_and_anothers_walk_beside(
             return len([r async for r in call if r.HasField("decision")])
 
         evaluating = [asyncio.ensure_future(decisions("a")) for _ in range(4)]
-        await _until(lambda: walks.loaded == 4 and walks.started >= 1)
+        await until(lambda: walks.loaded == 4 and walks.started >= 1, "the walks")
         evaluating.append(asyncio.ensure_future(decisions("b")))
         assert await asyncio.gather(*evaluating) == [IMAGES] * 5
     assert walks.callers[:2] == ["token:a", "token:b"]  # b's beside a's first, not after
     assert walks.most == WALKS_AT_ONCE
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 20
-    while not condition():
-        assert time.monotonic() < deadline, "the server's threads did not get there"
-        await asyncio.sleep(0.02)
 
 
 _POOL = min(32, (os.cpu_count() or 1) + 4)  # asyncio's shared pool

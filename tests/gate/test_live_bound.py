@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
+import sys
+import threading
+import time
+import traceback
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,8 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.gate._live_work import LIVE_AT_ONCE, LiveWork
+from catalog.gate._live_work import LIVE_AT_ONCE, LIVE_THREADS, LiveWork
 from catalog.gate.checker import Gate, build_gate
+from catalog.index import single
 from catalog.oci.client import RegistryClient
 from catalog.principals import SERVER, acting_as
 from catalog.store.db import make_engine, session_factory, upgrade
@@ -23,6 +30,7 @@ from catalog.trust.policy.stored import Policies
 from catalog.trust.roots import TrustConfig
 from tests.harness.faultproxy import FaultProxy, run_proxy
 from tests.harness.images import build_image
+from tests.harness.polling import until
 from tests.harness.registry import RunningRegistry
 from tests.pushing import push_built
 from tests.signing import key_policy, push_signature
@@ -118,6 +126,67 @@ async def test_a_registry_that_stalls_leaves_slots_for_the_others(
                 check.cancel()
             await asyncio.gather(*waiting, return_exceptions=True)
             proxied.clear()
+
+
+def _recording() -> list[str]:
+    """The threads now inside the live path's write of what it found."""
+    return [
+        thread.name
+        for thread in threading.enumerate()
+        if thread.ident is not None
+        and any(
+            frame.f_code is single._record.__code__
+            for frame, _ in traceback.walk_stack(sys._current_frames().get(thread.ident))
+        )
+    ]
+
+
+async def test_live_writes_waiting_for_the_write_lock_leave_the_shared_threads_to_checks(
+    fresh_registry: RunningRegistry, proxied: FaultProxy, tmp_path: Path, rng: random.Random
+) -> None:
+    # The shared pool a server on 2 cores has (``min(32, cores + 4)``), whatever runs the test.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(6))
+    key = ec.generate_private_key(ec.SECP256R1())
+    with run_proxy(fresh_registry.url) as other:  # two hosts: every live slot taken
+        new = [
+            *await _signed_images(proxied, rng, key, LIVE_AT_ONCE // 2, "a"),
+            *await _signed_images(other, rng, key, LIVE_AT_ONCE // 2, "b"),
+        ]
+        (unseen,) = await _signed_images(other, rng, key, 1, "c")
+        database = tmp_path / "catalog.db"
+        gate, _ = _gate(f"sqlite:///{database}", proxied.host, key)
+        gate.audit.start()  # decisions written in the background, as a server's are
+        # An index run's write transaction, as long as the test needs it.
+        locker = sqlite3.connect(database, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")
+        checks = [asyncio.ensure_future(gate.check(reference)) for reference in new]
+        try:
+            # Found, and waiting to write it.
+            await until(lambda: len(_recording()) >= LIVE_THREADS, "live writes")
+            await asyncio.sleep(0.3)  # the others: at their write too, or waiting for a thread
+            recording = _recording()
+            started = time.monotonic()
+            # A check that reads the catalog on a shared thread (offline: asks no registry).
+            try:
+                async with asyncio.timeout(5):
+                    decided = await gate.check(unseen, offline=True)
+            except TimeoutError:
+                pytest.fail("the check waited 5 s for a thread")
+            waited = time.monotonic() - started
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        results = await asyncio.gather(*checks)
+        await gate.audit.stop()
+
+    # Live writes waited on threads of their own (on the shared pool, six of them held all six
+    # threads: the check waited for the lock's end).
+    assert 1 <= len(recording) <= LIVE_THREADS, recording
+    assert all(name.startswith("gate-live") for name in recording), recording
+    assert waited < 1.0
+    assert not decided.decision.allowed  # nothing known of it, and not asked
+    # Nothing lost: once the lock was gone every write went through.
+    assert [result.decision.allowed for result in results] == [True] * LIVE_AT_ONCE
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
