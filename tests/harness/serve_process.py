@@ -3,15 +3,20 @@ users start it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from tests.harness.processes import stop_gracefully
+
+T = TypeVar("T")
 
 _SERVING = re.compile(r"xregistry serving on port (\d+)")
 
@@ -21,8 +26,13 @@ class ServeProcess:
     ``log`` (appended: a test may start it again after a kill). The port is read from its INFO
     line: a config that logs only warnings never says it."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(
+        self, config: Path, log: Path, *, flags: Sequence[str] = (), stdout: Path | None = None
+    ) -> None:
+        """``flags`` go before ``serve`` (the CLI's own); ``stdout`` keeps that stream apart
+        (the log then holds stderr alone)."""
         self.config, self.log = config, log
+        self.flags, self.stdout = tuple(flags), stdout
         self.port = 0  # the kernel's pick, known once it listens
         self._since = 0  # where this launch's output starts in the log
         self.process: subprocess.Popen[bytes] | None = None
@@ -33,12 +43,15 @@ class ServeProcess:
 
     def launch(self) -> None:
         self._since = self.log.stat().st_size if self.log.exists() else 0
-        with self.log.open("ab") as out:
+        with contextlib.ExitStack() as files:
+            err = files.enter_context(self.log.open("ab"))
+            out = files.enter_context(self.stdout.open("ab")) if self.stdout else err
             self.process = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
                     "catalog.cli.main",
+                    *self.flags,
                     "serve",
                     "--config",
                     str(self.config),
@@ -46,24 +59,27 @@ class ServeProcess:
                     "127.0.0.1:0",
                 ],
                 stdout=out,
-                stderr=subprocess.STDOUT,
+                stderr=err,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
 
     def wait_listening(self, timeout: float = 30.0) -> None:
         """Until it says it listens, and on which port. A port picked for a child ahead of its
         bind can be taken meanwhile; the kernel's own pick cannot."""
+        self.port = int(self.wait_for(_SERVING.search, timeout, "listening")[1])
+
+    def wait_for(self, found: Callable[[str], T | None], seconds: float, what: str) -> T:
+        """What ``found`` makes of this launch's output once it finds something; fails when the
+        process exits first or ``seconds`` pass."""
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while not (found := _SERVING.search(output := self.output())):
+        deadline = time.monotonic() + seconds
+        while not (result := found(output := self.output())):
             if self.process.poll() is not None:
-                raise AssertionError(f"xregistry serve exited: {output[-2000:]}")
+                raise AssertionError(f"xregistry serve exited: {output[-3000:]}")
             if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"xregistry serve did not listen in {timeout} s: {output[-2000:]}"
-                )
+                raise AssertionError(f"no {what} within {seconds} s: {output[-3000:]}")
             time.sleep(0.05)
-        self.port = int(found[1])
+        return result
 
     def output(self) -> str:
         """What this launch has written."""
@@ -75,6 +91,6 @@ class ServeProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_gracefully(self.process, 20)
+    def stop(self) -> int | None:
+        """SIGTERM, SIGKILL after 20 s; its exit status (None: never launched)."""
+        return None if self.process is None else stop_gracefully(self.process, 20)

@@ -5,14 +5,10 @@ its reason), a call's request id, no third-party chatter; and the text format's 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,48 +20,23 @@ import yaml
 from catalog.api.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.harness.images import build_image
 from tests.harness.ports import free_port
-from tests.harness.processes import stop_gracefully
 from tests.harness.registry import RunningRegistry, run_registry
+from tests.harness.serve_process import ServeProcess
 from tests.replication.conftest import push_to
 
 KEYS = {"time", "level", "logger", "event"}
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
-class Serve:
-    """``xregistry [FLAGS] serve --config FILE`` with its stderr in a file."""
-
-    def __init__(self, tmp_path: Path, config: dict[str, Any], *flags: str) -> None:
-        self.port = free_port()
-        self.stderr = tmp_path / "serve.stderr"
-        self.stdout = tmp_path / "serve.stdout"
-        path = tmp_path / "serve.yaml"
-        path.write_text(yaml.safe_dump(config))
-        command = [sys.executable, "-m", "catalog.cli.main", *flags, "serve", "--config", str(path)]
-        command += ["--listen", f"127.0.0.1:{self.port}"]
-        with self.stderr.open("wb") as err, self.stdout.open("wb") as out:
-            self.process = subprocess.Popen(
-                command, stdout=out, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-            )
-
-    def text(self) -> str:
-        return self.stderr.read_text()
-
-    def wait_for(self, found: Callable[[str], bool], seconds: float, what: str) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if found(self.text()):
-                return
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited: {self.text()[-3000:]}")
-            time.sleep(0.1)
-        raise AssertionError(f"no {what} within {seconds} s: {self.text()[-3000:]}")
-
-    def listening(self) -> None:
-        self.wait_for(lambda text: "xregistry serving on port" in text, 30, "start")
-
-    def stop(self) -> int:
-        return stop_gracefully(self.process, 30)
+def _serve(tmp_path: Path, config: dict[str, Any], *flags: str) -> ServeProcess:
+    """``xregistry [FLAGS] serve`` on ``config``, its stderr and stdout in files of their own."""
+    path = tmp_path / "serve.yaml"
+    path.write_text(yaml.safe_dump(config))
+    serve = ServeProcess(
+        path, tmp_path / "serve.stderr", flags=flags, stdout=tmp_path / "serve.stdout"
+    )
+    serve.launch()
+    return serve
 
 
 @pytest.fixture
@@ -102,9 +73,9 @@ async def test_every_json_line_has_the_stable_keys_and_failures_are_failures(
         "metrics": {"listen": f"127.0.0.1:{free_port()}"},
         "log": {"format": "text", "level": "WARNING"},  # the flags override both
     }
-    serve = Serve(tmp_path, config, "--log-format", "json", "--log-level", "info")
+    serve = _serve(tmp_path, config, "--log-format", "json", "--log-level", "info")
     try:
-        serve.listening()
+        serve.wait_listening()
         # the index at start moves a tag: the rule follows, and its run fails on the destination
         serve.wait_for(
             lambda text: any(
@@ -126,8 +97,8 @@ async def test_every_json_line_has_the_stable_keys_and_failures_are_failures(
         serve.wait_for(lambda text: "req-42" in text, 10, "the call's line")
     finally:
         assert serve.stop() == 0
-    assert serve.stdout.read_text() == ""
-    text = serve.text()
+    assert (tmp_path / "serve.stdout").read_text() == ""
+    text = serve.output()
     assert "s3cret-0123" not in text
     lines = [json.loads(line) for line in text.splitlines()]  # every line, or this fails
     for line in lines:
@@ -171,12 +142,12 @@ def run_failed(lines: list[dict[str, Any]]) -> str:
 
 def test_text_lines_start_with_time_level_and_logger(tmp_path: Path) -> None:
     config = {"database": f"sqlite:///{tmp_path / 'catalog.db'}", "log": {"format": "text"}}
-    serve = Serve(tmp_path, config)
+    serve = _serve(tmp_path, config)
     try:
-        serve.listening()
+        serve.wait_listening()
     finally:
         assert serve.stop() == 0
-    lines = serve.text().splitlines()
+    lines = serve.output().splitlines()
     assert len(lines) >= 3
     start = re.compile(rf"{TIME.pattern} (INFO|WARNING) +[\w.]+: \S")
     for line in lines:
