@@ -11,8 +11,9 @@ waiting there held every shared thread, so every other call's reads waited too.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from catalog.keyed_slots import KeyedSlots
@@ -43,8 +44,6 @@ class LiveWork:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = self._new_slots()
         self._runs: dict[Hashable, tuple[asyncio.Task[Any], list[int]]] = {}
-        # Started when first used; idle ones end with the gate.
-        self._threads = ThreadPoolExecutor(LIVE_THREADS, thread_name_prefix="gate-live")
 
     @property
     def running(self) -> int:
@@ -73,6 +72,13 @@ class LiveWork:
                 # a caller arriving before the cancellation lands starts a run of its own.
                 self._forget(key, task)
                 task.cancel()
+
+    @functools.cached_property
+    def _threads(self) -> Executor:
+        """Made when a registry is first asked: a warm check's process never starts a pool."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        return ThreadPoolExecutor(LIVE_THREADS, thread_name_prefix="gate-live")
 
     def _new_slots(self) -> KeyedSlots:
         return KeyedSlots(self._at_once, max(1, self._at_once // 2))  # half of them a host
