@@ -1,26 +1,24 @@
-"""Which threads a coroutine's blocking work runs on: the event loop's shared pool, unless the
-work it belongs to brought threads of its own (:func:`running_on`).
+"""Which threads blocking work runs on: those the work it belongs to brought
+(:func:`running_on`), else the event loop's shared pool.
 
 The gate's live look-ups bring their own (:mod:`catalog.gate._live_work`): their writes wait
-for SQLite's write lock (up to its busy timeout, 10 s) during an index run, and on the shared
-pool (``min(32, cores + 4)``: 6 threads on 2 cores) eight of them held every thread the
-server's other calls read on.
+for SQLite's write lock (up to its busy timeout, 10 s) while an index run holds it, and a name
+that resolves slowly holds a thread in ``getaddrinfo``; on the shared pool
+(``min(32, cores + 4)``: 6 threads on 2 cores) six of them held every thread the server's
+other calls read on. A server's loop asks :func:`brought` where work handed to it goes
+(:class:`catalog.daemon.shared_pool.SharedPool`), so every way of getting there counts the
+same: ``asyncio.to_thread``, ``run_in_executor(None, …)``, and the loop's own ``getaddrinfo``.
+Here nothing starts a thread: a command that never asks a registry imports no pool.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Executor
-from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["run_in", "running_on", "to_thread"]
-
-P = ParamSpec("P")
-T = TypeVar("T")
+__all__ = ["brought", "running_on"]
 
 _OWN: contextvars.ContextVar[Executor | None] = contextvars.ContextVar(
     "catalog_threads", default=None
@@ -29,7 +27,8 @@ _OWN: contextvars.ContextVar[Executor | None] = contextvars.ContextVar(
 
 @contextlib.contextmanager
 def running_on(threads: Executor) -> Iterator[None]:
-    """Within the block, and in the tasks started in it, blocking work runs on ``threads``."""
+    """Within the block, and in the tasks started in it, work handed to a server's loop runs on
+    ``threads``."""
     token = _OWN.set(threads)
     try:
         yield
@@ -37,13 +36,6 @@ def running_on(threads: Executor) -> Iterator[None]:
         _OWN.reset(token)
 
 
-def run_in(threads: Executor | None, work: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """``work(*args)`` on ``threads``; with None, on the current work's own threads, else on the
-    event loop's shared pool."""
-    return asyncio.get_running_loop().run_in_executor(threads or _OWN.get(), work, *args)
-
-
-async def to_thread(work: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """:func:`asyncio.to_thread` on the current work's threads (see :func:`run_in`)."""
-    call = functools.partial(contextvars.copy_context().run, work, *args, **kwargs)
-    return await run_in(None, call)
+def brought() -> Executor | None:
+    """The threads the current work brought (None: it brought none)."""
+    return _OWN.get()

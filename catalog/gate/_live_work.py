@@ -2,10 +2,11 @@
 
 Anyone who may check an image chooses which image: without a bound, a burst of checks of new
 images (or of one new image, on every node of a rollout) starts as many crawls at once, each
-holding connections and documents in memory. Their blocking work (decoding, the catalog's
-reads and writes) runs on threads of their own (:data:`LIVE_THREADS`), not the event loop's
-shared pool: a write waits for SQLite's write lock while an index run holds it, and eight
-waiting there held every shared thread, so every other call's reads waited too.
+holding connections and documents in memory. Their blocking work (resolving names, decoding,
+the catalog's reads and writes) runs on threads of their own (:data:`LIVE_THREADS`), not the
+event loop's shared pool (:mod:`catalog.threads`): a write waits for SQLite's write lock while
+an index run holds it, and six waiting there held every shared thread, so every other call's
+reads waited too.
 """
 
 from __future__ import annotations

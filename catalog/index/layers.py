@@ -13,6 +13,7 @@ worker threads, off the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from concurrent.futures import Executor
 from typing import BinaryIO
@@ -32,7 +33,6 @@ from catalog.oci.errors import OCIError
 from catalog.oci.manifest import Descriptor, Manifest
 from catalog.oci.repository import Repository
 from catalog.store.documents import AttestationDoc, DecodedDocuments, SbomDoc, SignatureDoc
-from catalog.threads import run_in, to_thread
 
 LAYER_LIMIT = 512 * 1024 * 1024  # larger documents are refused, not read
 # Documents decoded whole (signatures, envelopes, bundles, statements): held in memory a few
@@ -92,7 +92,7 @@ async def _fetch(repo: Repository, layer: Descriptor, limit: int) -> BinaryIO:
             if held > _IN_MEMORY:
                 # To disk (the first time, with all it held): file I/O of up to a 4 MiB chunk
                 # goes to a worker thread, not the event loop.
-                await to_thread(spool.write, chunk)
+                await asyncio.to_thread(spool.write, chunk)
             else:
                 spool.write(chunk)
     except BaseException:
@@ -159,6 +159,7 @@ async def decode_attachment(
     default pool when ``None``), small SBOMs through ``preparer`` when given (maybe in worker
     processes), never on the event loop."""
     docs = DecodedDocuments()
+    loop = asyncio.get_running_loop()
     classes = classify_manifest(manifest).layers
     for layer, layer_class in zip(manifest.layers, classes, strict=True):
         decoder = layer_class.decoder
@@ -181,7 +182,7 @@ async def decode_attachment(
         # Decoding (up to WHOLE_DOCUMENT_LIMIT bytes of JSON, certificates) runs on a worker
         # thread: on the event loop it would stall every call the server is answering.
         held = len(docs.sboms)
-        await run_in(threads, _decode_whole, docs, manifest, layer, decoder, source)
+        await loop.run_in_executor(threads, _decode_whole, docs, manifest, layer, decoder, source)
         if _enveloped_sbom(layer, layer_class):
             for doc in docs.sboms[held:]:  # the SBOM its statement carried, as a payload
                 await _prepare(doc, budget, threads, preparer)
@@ -193,7 +194,7 @@ async def _prepare(
 ) -> None:
     """Decode a small SBOM into its rows ahead of the writer, then let its source go."""
     if preparer is None:
-        await run_in(threads, doc.prepare, budget)
+        await asyncio.get_running_loop().run_in_executor(threads, doc.prepare, budget)
     else:
         await preparer.prepare(doc, budget)
     if doc.prepared is not None:

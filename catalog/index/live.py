@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,7 +16,6 @@ from catalog.oci.reference import ImageReference
 from catalog.oci.repository import RemoteRepository
 from catalog.oci.secrets import Secrets
 from catalog.store.models import Registry
-from catalog.threads import to_thread
 
 
 def _settings(
@@ -32,7 +33,7 @@ async def _client(
     sessions: sessionmaker[Session], secrets: Secrets, host: str, limits: RegistryOptions | None
 ) -> RegistryClient:
     # The lookup runs on a worker thread: the gate asks from the event loop.
-    settings = await to_thread(_settings, sessions, host)
+    settings = await asyncio.to_thread(_settings, sessions, host)
     return client_for(*settings, secrets=secrets, limits=limits)
 
 

@@ -20,7 +20,6 @@ from catalog.oci.repository import Repository
 from catalog.store import content, documents
 from catalog.store.db import lost_a_race_to_insert
 from catalog.store.documents import DecodedDocuments
-from catalog.threads import to_thread
 
 
 async def index_digest(
@@ -53,7 +52,7 @@ async def index_digest(
         if str(a.descriptor.digest) in manifests
     ]
     wanted = {link.attachment for link in links if link.kind != "other"}
-    known = await to_thread(_known, sessions, manifests.keys(), links, wanted)
+    known = await asyncio.to_thread(_known, sessions, manifests.keys(), links, wanted)
     decoded: dict[str, DecodedDocuments] = {}
     try:
         for attached in sorted(wanted - known.decoded):
@@ -70,7 +69,7 @@ async def index_digest(
         return 0
     try:
         # Recorded on a worker thread: the gate asks from the event loop.
-        return await to_thread(_record, sessions, new_manifests, new_links, decoded)
+        return await asyncio.to_thread(_record, sessions, new_manifests, new_links, decoded)
     except IntegrityError as exc:
         if not again or not lost_a_race_to_insert(exc):
             raise

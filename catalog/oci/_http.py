@@ -44,7 +44,6 @@ from catalog.oci.errors import (
 )
 from catalog.oci.options import RegistryOptions, is_loopback
 from catalog.oci.retry import RETRY_STATUSES, parse_retry_after
-from catalog.threads import to_thread
 
 READ_CHUNK = 4 * 1024 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -127,7 +126,7 @@ def decode_json(raw: bytes) -> Any:
 async def off_loop(size: int, work: Callable[..., _R], *args: Any) -> _R:
     """``work(*args)``, on a worker thread when it handles more than :data:`OFF_LOOP` bytes."""
     if size > OFF_LOOP:
-        return await to_thread(work, *args)
+        return await asyncio.to_thread(work, *args)
     return work(*args)
 
 

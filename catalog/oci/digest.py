@@ -7,7 +7,6 @@ import hashlib
 import re
 
 from catalog.oci.errors import DigestMismatch, InvalidDigest, SizeMismatch
-from catalog.threads import run_in
 from catalog.values import Value
 
 # Work on more bytes than this (decoding, hashing) runs on a worker thread: a few ms of C on
@@ -141,7 +140,9 @@ class StreamVerifier:
         if len(chunk) <= OFF_LOOP:
             self._verifier.update(chunk)
             return
-        self._pending = run_in(None, self._verifier.update, chunk)
+        self._pending = asyncio.get_running_loop().run_in_executor(
+            None, self._verifier.update, chunk
+        )
 
     async def verify(self) -> None:
         if self._pending is not None:

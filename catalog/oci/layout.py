@@ -10,6 +10,7 @@ index like their registry counterparts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -31,7 +32,6 @@ from catalog.oci.manifest import (
     build_index,
     parse_manifest,
 )
-from catalog.threads import to_thread
 
 if TYPE_CHECKING:
     from catalog.oci.repository import Repository
@@ -168,9 +168,9 @@ class LayoutRepository:
         # index.json and manifests are read and parsed on worker threads: a large one must not
         # stall the event loop of a server indexing the layout.
         if not is_digest(ref):
-            return (await to_thread(self._tagged)).get(ref)
+            return (await asyncio.to_thread(self._tagged)).get(ref)
         digest = Digest.parse(ref)
-        for d in (await to_thread(self._index)).manifests:
+        for d in (await asyncio.to_thread(self._index)).manifests:
             if d.digest == digest:
                 return d
         if not self.blob_path(digest).exists():
@@ -182,7 +182,7 @@ class LayoutRepository:
         if not is_digest(ref) and descriptor is None:
             raise ManifestUnknown(f"{self.root}: no manifest tagged {ref!r}")
         digest = descriptor.digest if descriptor else Digest.parse(ref)
-        return await to_thread(self._read_manifest, digest, descriptor)
+        return await asyncio.to_thread(self._read_manifest, digest, descriptor)
 
     def _read_manifest(self, digest: Digest, descriptor: Descriptor | None) -> Manifest:
         path = self.blob_path(digest)
@@ -227,7 +227,7 @@ class LayoutRepository:
         self._write_index([*kept, descriptor], index.annotations)
 
     async def tags(self) -> AsyncIterator[str]:
-        for tag in sorted(await to_thread(self._tagged)):
+        for tag in sorted(await asyncio.to_thread(self._tagged)):
             yield tag
 
     async def referrers(
@@ -235,7 +235,7 @@ class LayoutRepository:
     ) -> Referrers:
         """Manifests listed in index.json whose ``subject`` is ``digest`` (no fallback here)."""
         found = []
-        for d in (await to_thread(self._index)).manifests:
+        for d in (await asyncio.to_thread(self._index)).manifests:
             if d.media_type not in mt.MANIFESTS or not self.blob_path(d.digest).exists():
                 continue
             manifest = await self.get_manifest(str(d.digest))
@@ -264,7 +264,7 @@ class LayoutRepository:
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise LayoutError(f"{self.root}: blob {digest} is not a regular file")
-            while chunk := await to_thread(f.read, _READ_CHUNK):
+            while chunk := await asyncio.to_thread(f.read, _READ_CHUNK):
                 verifier.update(chunk)
                 yield chunk
         verifier.verify()
@@ -295,9 +295,9 @@ class LayoutRepository:
                 else:
                     async for chunk in content:
                         verifier.update(chunk)
-                        await to_thread(f.write, chunk)
+                        await asyncio.to_thread(f.write, chunk)
                 verifier.verify()
-                await to_thread(_on_disk, f)
+                await asyncio.to_thread(_on_disk, f)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

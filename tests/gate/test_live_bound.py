@@ -11,7 +11,6 @@ import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.daemon.shared_pool import SharedPool
 from catalog.gate._live_work import LIVE_AT_ONCE, LIVE_THREADS, LiveWork
 from catalog.gate.checker import Gate, build_gate
 from catalog.index import single
@@ -145,7 +145,7 @@ async def test_live_writes_waiting_for_the_write_lock_leave_the_shared_threads_t
     fresh_registry: RunningRegistry, proxied: FaultProxy, tmp_path: Path, rng: random.Random
 ) -> None:
     # The shared pool a server on 2 cores has (``min(32, cores + 4)``), whatever runs the test.
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(6))
+    asyncio.get_running_loop().set_default_executor(SharedPool(6))
     key = ec.generate_private_key(ec.SECP256R1())
     with run_proxy(fresh_registry.url) as other:  # two hosts: every live slot taken
         new = [

@@ -1,0 +1,26 @@
+"""A server's event loop's default executor: work handed to it runs on the threads of the work
+it belongs to, when that work brought some (:mod:`catalog.threads`), else here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from catalog.threads import brought
+
+T = TypeVar("T")
+
+
+class SharedPool(ThreadPoolExecutor):
+    """asyncio takes only a ``ThreadPoolExecutor`` as a loop's default. ``submit`` runs in the
+    caller's context, the task's, which says whose work it is."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        super().__init__(max_workers, thread_name_prefix="asyncio")
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        own = brought()
+        if own is not None and own is not self:
+            return own.submit(fn, *args, **kwargs)
+        return super().submit(fn, *args, **kwargs)
