@@ -3,23 +3,16 @@ models (pydantic): the CLI's ``--server`` channel needs only these."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from pathlib import Path
 
 from catalog.errors import ConfigError
 from catalog.files import read_capped
+from catalog.hostport import ip_literal
+from catalog.hostport import split_address as split_address
 
 # Certificates, keys and tokens are small; anything larger is not one (or is hostile).
 MAX_CREDENTIAL_FILE = 1 << 20
-
-
-def split_address(address: str) -> tuple[str, int | None]:
-    """``host:port`` or ``[v6]:port`` → (host without brackets, port); no port → None."""
-    host, colon, port = address.rpartition(":")
-    if not colon or "]" in port or (host.count(":") and not host.startswith("[")):
-        return address.strip("[]"), None  # a bare host or IPv6 literal
-    return host.strip("[]"), int(port) if port.isdigit() else None
 
 
 def is_loopback(address: str) -> bool:
@@ -30,22 +23,19 @@ def is_loopback(address: str) -> bool:
     host, _ = split_address(address.removeprefix("dns:///").removeprefix("ipv4:"))
     if not host:
         return False  # ":50051" is every interface
-    try:
-        return _loopback_ip(host)
-    except ValueError:
-        pass
+    ip = ip_literal(host)
+    if ip is not None:
+        return ip.is_loopback
     try:
         found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError:
         return False
-    return bool(found) and all(_loopback_ip(str(info[4][0])) for info in found)
+    return bool(found) and all(_loopback(str(info[4][0])) for info in found)
 
 
-def _loopback_ip(host: str) -> bool:
-    ip = ipaddress.ip_address(host.partition("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
+def _loopback(address: str) -> bool:
+    ip = ip_literal(address)
+    return ip is not None and ip.is_loopback
 
 
 def read_credential_file(path: Path, what: str) -> bytes:

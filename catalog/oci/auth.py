@@ -36,6 +36,7 @@ from typing import NamedTuple
 from urllib.parse import SplitResult, urlencode, urlsplit
 
 from catalog.claims import Claims
+from catalog.hostport import ip_literal
 from catalog.oci.credentials import Credentials
 from catalog.oci.errors import AuthError
 
@@ -146,9 +147,8 @@ def _network(host: str | None) -> str:
         return "other"
     if host == "localhost" or host.endswith(".localhost"):
         return "loopback"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = ip_literal(host)
+    if address is None:
         try:  # "127.1", "2130706433", "0x7f.1": IPv4 as the resolver also reads it
             address = ipaddress.ip_address(socket.inet_aton(host))
         except (OSError, ValueError):  # a name (ValueError: one with a NUL)

@@ -1,9 +1,9 @@
 """How to talk to one registry: TLS, credentials, limits, timeouts, retries, sizes."""
 
-import ipaddress
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from catalog.hostport import ip_literal, split_address
 from catalog.oci.credentials import Credentials
 from catalog.oci.manifest import DEFAULT_MANIFEST_LIMIT
 from catalog.oci.retry import RetryPolicy
@@ -53,13 +53,8 @@ class RegistryOptions(NamedTuple):
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host[:port]`` is this machine: spoken to in plain HTTP unless a CA is given."""
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    if host.startswith("["):
-        name = host[1 : host.index("]")]
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    """Whether ``host[:port]`` is this machine by its text alone (``localhost`` or a loopback
+    address; never resolved): spoken to in plain HTTP unless a CA is given."""
+    name, _ = split_address(host)
+    ip = ip_literal(name)
+    return name == "localhost" if ip is None else ip.is_loopback

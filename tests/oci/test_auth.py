@@ -199,6 +199,30 @@ async def test_tls_without_the_ca_fails_at_once_with_a_hint(
         await client.ping()
 
 
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost:5000", True),
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.0.0.2:80", True),
+        ("[::1]:5000", True),
+        ("::1", True),
+        ("[::ffff:127.0.0.1]:5000", True),  # where a dual-stack socket connects
+        ("[::ffff:10.0.0.1]:5000", False),
+        ("localhost.example:5000", False),
+        ("ip6-localhost:5000", False),  # a name: never resolved to decide
+        ("0.0.0.0:5000", False),
+        ("10.0.0.1:5000", False),
+        ("registry.example", False),
+    ],
+)
+def test_which_registry_hosts_are_this_machine(host: str, loopback: bool) -> None:
+    from catalog.oci.options import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
 def test_plain_http_only_for_loopback_or_when_insecure() -> None:
     from catalog.oci.client import RegistryClient, RegistryOptions
 

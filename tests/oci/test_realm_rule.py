@@ -101,6 +101,11 @@ async def test_an_anonymous_token_request_is_not_redirected(make_client: ClientF
         # loopback or on the metadata service.
         ("http://127.0.0.1:8080/token", "http://10.0.0.7:5000", False),
         ("http://169.254.169.254/latest", "http://10.0.0.7:5000", False),
+        # The same written as IPv4-mapped IPv6, where a dual-stack socket connects.
+        ("http://[::ffff:169.254.169.254]/latest", "http://10.0.0.7:5000", False),
+        ("http://[::ffff:a9fe:a9fe]/latest", "http://10.0.0.7:5000", False),
+        ("http://[::ffff:127.0.0.1]:8080/token", "http://10.0.0.7:5000", False),
+        ("http://[::ffff:127.0.0.1]:5001/token", "http://127.0.0.1:5000", True),
         ("https://\uff11\uff12\uff17.0.0.1/token", "https://registry.example", False),  # wide
         ("http://metadata.google.internal/x", "https://registry.example", False),
         ("http://kubernetes.default.svc/x", "https://registry.example", False),

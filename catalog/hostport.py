@@ -1,0 +1,33 @@
+"""Hosts and ports as users write them: an address split into its host and port, and the IP
+address a host writes. One reading for every rule that classifies a host: a registry spoken to
+in plain HTTP (``oci.options``), a token realm's network (``oci.auth``), a listen address's
+exposure (``app.addresses``)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+__all__ = ["IPAddress", "ip_literal", "split_address"]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def split_address(address: str) -> tuple[str, int | None]:
+    """``host:port`` or ``[v6]:port`` → (host without brackets, port); no port → None."""
+    host, colon, port = address.rpartition(":")
+    if not colon or "]" in port or (host.count(":") and not host.startswith("[")):
+        return address.strip("[]"), None  # a bare host or IPv6 literal
+    return host.strip("[]"), int(port) if port.isdigit() else None
+
+
+def ip_literal(host: str) -> IPAddress | None:
+    """The address ``host`` (no brackets, no port) writes; None for a name. An IPv4-mapped IPv6
+    address is its IPv4 address, where a dual-stack socket connects (``::ffff:169.254.169.254``
+    is the metadata service); a zone (``%eth0``) is dropped."""
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
