@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["IPAddress", "ip_literal", "split_address"]
+__all__ = ["IPAddress", "ip_literal", "is_loopback_host", "split_address"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -31,3 +31,12 @@ def ip_literal(host: str) -> IPAddress | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (``name``, ``name:port``, ``[v6]:port``) is this machine by its text
+    alone: ``localhost`` or a loopback address. Never resolved: where this decides (plain HTTP to
+    a registry, keys fetched over http), a name's resolution is not to be trusted."""
+    name, _ = split_address(host)
+    ip = ip_literal(name)
+    return name == "localhost" if ip is None else ip.is_loopback

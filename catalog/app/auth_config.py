@@ -7,13 +7,14 @@ hashes; OIDC issuers other than loopback ones must use https; bindings name prin
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from catalog.hostport import is_loopback_host
 
 
 class Role(StrEnum):
@@ -48,21 +49,12 @@ class StaticToken(_Section):
         return value
 
 
-def _loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def https_url(value: str) -> str:
     """``value`` if it is an https URL (or http on loopback); ValueError otherwise."""
     parts = urlsplit(value)
     if not parts.hostname or parts.scheme not in ("https", "http"):
         raise ValueError(f"{value!r} is not an http(s) URL")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ValueError(f"{value!r}: keys must come over https (http only on loopback)")
     return value
 

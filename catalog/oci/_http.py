@@ -18,6 +18,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Ma
 from typing import Any, Protocol, TypeVar, overload
 from urllib.parse import urljoin
 
+from catalog.hostport import is_loopback_host
 from catalog.oci import boundedjson
 from catalog.oci.auth import (
     DEFAULT_TOKEN_LIFETIME,
@@ -42,7 +43,7 @@ from catalog.oci.errors import (
     RegistryUnavailable,
     error_for,
 )
-from catalog.oci.options import RegistryOptions, is_loopback
+from catalog.oci.options import RegistryOptions
 from catalog.oci.retry import RETRY_STATUSES, parse_retry_after
 
 READ_CHUNK = 4 * 1024 * 1024
@@ -242,7 +243,7 @@ class HTTPTransport(ABC):
         if creds is None:
             creds = (credential_store or CredentialStore()).lookup(host)
         self._auth = Authenticator(creds, self._fetch_token)
-        secure = options.ca_file is not None or not (is_loopback(host) or options.insecure)
+        secure = options.ca_file is not None or not (is_loopback_host(host) or options.insecure)
         self.base_url = f"{'https' if secure else 'http'}://{host}"
         self._semaphore = asyncio.Semaphore(options.max_concurrency)
 

@@ -3,7 +3,6 @@
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from catalog.hostport import ip_literal, split_address
 from catalog.oci.credentials import Credentials
 from catalog.oci.manifest import DEFAULT_MANIFEST_LIMIT
 from catalog.oci.retry import RetryPolicy
@@ -50,11 +49,3 @@ class RegistryOptions(NamedTuple):
     # index run, whose many small requests cost the event loop less there (same bounds, same
     # errors).
     transport: Literal["aiohttp", "stdlib"] = "aiohttp"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host[:port]`` is this machine by its text alone (``localhost`` or a loopback
-    address; never resolved): spoken to in plain HTTP unless a CA is given."""
-    name, _ = split_address(host)
-    ip = ip_literal(name)
-    return name == "localhost" if ip is None else ip.is_loopback

@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from catalog.errors import AlreadyExists, ConfigError, InvalidArgument, NotFound
+from catalog.hostport import is_loopback_host
 from catalog.oci.errors import InvalidReference
 from catalog.oci.globs import check_repository_glob
-from catalog.oci.options import is_loopback
 from catalog.oci.reference import DOCKER_HUB, LAYOUT_PREFIX, parse_image_reference
 from catalog.oci.secrets import is_name
 from catalog.store.models import Registry, Repository, table_of, utcnow
@@ -55,7 +55,7 @@ def registry_address(text: str, insecure: bool, ca_file: str | None) -> tuple[st
     if scheme == "https":
         if insecure:
             raise InvalidArgument(f"{text!r} is HTTPS, but insecure asks for plain HTTP")
-        if ca_file is None and is_loopback(host):
+        if ca_file is None and is_loopback_host(host):
             raise InvalidArgument(
                 f"{text!r}: a loopback registry is reached over plain HTTP unless a CA file is "
                 f"given (--ca NAME); write {host} for plain HTTP"

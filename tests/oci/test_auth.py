@@ -218,9 +218,9 @@ async def test_tls_without_the_ca_fails_at_once_with_a_hint(
     ],
 )
 def test_which_registry_hosts_are_this_machine(host: str, loopback: bool) -> None:
-    from catalog.oci.options import is_loopback
+    from catalog.hostport import is_loopback_host
 
-    assert is_loopback(host) is loopback
+    assert is_loopback_host(host) is loopback
 
 
 def test_plain_http_only_for_loopback_or_when_insecure() -> None:
