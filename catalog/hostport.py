@@ -1,7 +1,7 @@
 """Hosts and ports as users write them: an address split into its host and port, and the IP
 address a host writes. One reading for every rule that classifies a host: a registry spoken to
-in plain HTTP (``oci.options``), a token realm's network (``oci.auth``), a listen address's
-exposure (``app.addresses``)."""
+in plain HTTP (``oci._http``), an OIDC issuer's keys over http (``app.auth_config``), a token
+realm's network (``oci.auth``), a listen address's exposure (``app.addresses``)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from catalog.errors import ConfigError
 from catalog.files import read_capped
-from catalog.hostport import ip_literal
+from catalog.hostport import ip_literal, is_loopback_host
 from catalog.hostport import split_address as split_address
 
 # Certificates, keys and tokens are small; anything larger is not one (or is hostile).
@@ -30,12 +30,7 @@ def is_loopback(address: str) -> bool:
         found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError:
         return False
-    return bool(found) and all(_loopback(str(info[4][0])) for info in found)
-
-
-def _loopback(address: str) -> bool:
-    ip = ip_literal(address)
-    return ip is not None and ip.is_loopback
+    return bool(found) and all(is_loopback_host(str(info[4][0])) for info in found)
 
 
 def read_credential_file(path: Path, what: str) -> bytes:
