@@ -1,7 +1,8 @@
 """Hosts and ports as users write them: an address split into its host and port, and the IP
-address a host writes. One reading for every rule that classifies a host: a registry spoken to
-in plain HTTP (``oci._http``), an OIDC issuer's keys over http (``app.auth_config``), a token
-realm's network (``oci.auth``), a listen address's exposure (``app.addresses``)."""
+address a host writes. The reading every rule that classifies a host starts from: a registry
+spoken to in plain HTTP (``oci._http``), an OIDC issuer's keys over http (``app.auth_config``),
+a token realm's network (``oci.auth``, which also reads IPv4 as a resolver does: ``127.1``), a
+listen address's exposure (``app.addresses``, which also resolves names)."""
 
 from __future__ import annotations
 

@@ -37,9 +37,9 @@ from catalog.app.audit_service import AuditService
 from catalog.app.catalog_service import CatalogService, apply_config_registries
 from catalog.app.config import ServeConfig
 from catalog.app.push_events import PushIndexer
+from catalog.daemon import shared_pool
 from catalog.daemon.observability import MetricsExport
 from catalog.daemon.readiness import Conditions, DatabaseProbe, database_problem
-from catalog.daemon.shared_pool import SharedPool
 from catalog.errors import CatalogError, CatalogUnreachable
 from catalog.gate import DecisionLog, build_gate
 from catalog.oci.errors import OCIError
@@ -213,7 +213,7 @@ class Server:
     async def start(self) -> None:
         # Blocking work on the threads of whose work it is: the gate's live look-ups on their
         # own, everything else on the loop's shared pool (catalog.threads).
-        asyncio.get_running_loop().set_default_executor(SharedPool())
+        shared_pool.install(asyncio.get_running_loop())
         # The calls' context is copied from here: a call that no authentication identified acts
         # as anonymous, not as the user running the server (authentication sets it per call).
         with acting_as(ANONYMOUS):

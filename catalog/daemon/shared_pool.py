@@ -3,6 +3,8 @@ it belongs to, when that work brought some (:mod:`catalog.threads`), else here."
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -24,3 +26,15 @@ class SharedPool(ThreadPoolExecutor):
         if own is not None and own is not self:
             return own.submit(fn, *args, **kwargs)
         return super().submit(fn, *args, **kwargs)
+
+
+# Loops given a pool: a second server on one loop (tests run two) keeps the first's, which the
+# loop's own shutdown then waits for.
+_GIVEN: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def install(loop: asyncio.AbstractEventLoop) -> None:
+    """Make a :class:`SharedPool` ``loop``'s default executor, once."""
+    if loop not in _GIVEN:
+        loop.set_default_executor(SharedPool())
+        _GIVEN.add(loop)

@@ -2,11 +2,11 @@
 
 Anyone who may check an image chooses which image: without a bound, a burst of checks of new
 images (or of one new image, on every node of a rollout) starts as many crawls at once, each
-holding connections and documents in memory. Their blocking work (resolving names, decoding,
-the catalog's reads and writes) runs on threads of their own (:data:`LIVE_THREADS`), not the
-event loop's shared pool (:mod:`catalog.threads`): a write waits for SQLite's write lock while
-an index run holds it, and six waiting there held every shared thread, so every other call's
-reads waited too.
+holding connections and documents in memory. On a server's loop their blocking work (resolving
+names, decoding, the catalog's reads and writes) runs on threads of their own
+(:data:`LIVE_THREADS`), not the loop's shared pool (:mod:`catalog.threads`): a write waits for
+SQLite's write lock while an index run holds it, and six waiting there held every shared
+thread, so every other call's reads waited too.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ T = TypeVar("T")
 # answers slowly (its own, or a hostile one a broad policy selects) cannot hold every slot and
 # stall the checks of every other registry.
 LIVE_AT_ONCE = 8
-# Threads for the blocking work of all of them: decoding holds the GIL anyway, and SQLite takes
-# one writer at a time.
-LIVE_THREADS = 2
+# Threads for their blocking work, one a slot: a host's share of the slots is its share of the
+# threads. (Work a look-up left behind, a name resolving past its connect timeout, keeps its
+# thread until it ends.)
+LIVE_THREADS = LIVE_AT_ONCE
 
 
 class LiveWork:

@@ -133,6 +133,13 @@ def anonymous_realm_allowed(realm: str, registry_url: str) -> bool:
 
 # Names only a machine's own network resolves (a cluster's services, a cloud's metadata).
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".svc", ".lan", ".home.arpa")
+# Clouds' metadata services outside the link-local range, by name and address: reached only by
+# a registry on the link-local network, as 169.254.169.254 is.
+_METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog"})
+_METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("fd00:ec2::254", "100.100.100.200")  # AWS v6, Alibaba
+)
 
 
 def _network(host: str | None) -> str:
@@ -147,6 +154,8 @@ def _network(host: str | None) -> str:
         return "other"
     if host == "localhost" or host.endswith(".localhost"):
         return "loopback"
+    if host in _METADATA_NAMES:
+        return "link-local"
     address = ip_literal(host)
     if address is None:
         try:  # "127.1", "2130706433", "0x7f.1": IPv4 as the resolver also reads it
@@ -154,9 +163,9 @@ def _network(host: str | None) -> str:
         except (OSError, ValueError):  # a name (ValueError: one with a NUL)
             internal = "." not in host or host.endswith(_INTERNAL_SUFFIXES)
             return "private" if internal else "public"
-    if address.is_loopback:
+    if address.is_loopback or address.is_unspecified:  # a connect to 0.0.0.0 or :: is local
         return "loopback"
-    if address.is_link_local:
+    if address.is_link_local or address in _METADATA_ADDRESSES:
         return "link-local"
     return "public" if address.is_global else "private"
 

@@ -92,5 +92,5 @@ class ServeProcess:
         self.process.wait(10)
 
     def stop(self) -> int | None:
-        """SIGTERM, SIGKILL after 20 s; its exit status (None: never launched)."""
-        return None if self.process is None else stop_gracefully(self.process, 20)
+        """SIGTERM, SIGKILL after 30 s; its exit status (None: never launched)."""
+        return None if self.process is None else stop_gracefully(self.process, 30)

@@ -106,6 +106,16 @@ async def test_an_anonymous_token_request_is_not_redirected(make_client: ClientF
         ("http://[::ffff:a9fe:a9fe]/latest", "http://10.0.0.7:5000", False),
         ("http://[::ffff:127.0.0.1]:8080/token", "http://10.0.0.7:5000", False),
         ("http://[::ffff:127.0.0.1]:5001/token", "http://127.0.0.1:5000", True),
+        # A connect to the unspecified address is local; metadata services outside 169.254/16.
+        ("http://0.0.0.0:8080/token", "http://10.0.0.7:5000", False),
+        ("http://0/token", "http://10.0.0.7:5000", False),
+        ("http://[::]:8080/token", "http://10.0.0.7:5000", False),
+        ("http://[fd00:ec2::254]/latest", "http://10.0.0.7:5000", False),
+        ("http://100.100.100.200/latest", "http://10.0.0.7:5000", False),
+        ("http://metadata.google.internal/x", "http://10.0.0.7:5000", False),
+        ("http://metadata/x", "http://10.0.0.7:5000", False),
+        ("http://metadata.goog/x", "https://registry.example", False),
+        ("http://auth.internal/token", "http://10.0.0.7:5000", True),  # still a private realm
         ("https://\uff11\uff12\uff17.0.0.1/token", "https://registry.example", False),  # wide
         ("http://metadata.google.internal/x", "https://registry.example", False),
         ("http://kubernetes.default.svc/x", "https://registry.example", False),
