@@ -4,7 +4,7 @@ Anyone who may check an image chooses which image: without a bound, a burst of c
 images (or of one new image, on every node of a rollout) starts as many crawls at once, each
 holding connections and documents in memory. On a server's loop their blocking work (resolving
 names, decoding, the catalog's reads and writes) runs on threads of their own
-(:data:`LIVE_THREADS`), not the loop's shared pool (:mod:`catalog.threads`): a write waits for
+(one a slot), not the loop's shared pool (:mod:`catalog.threads`): a write waits for
 SQLite's write lock while an index run holds it, and six waiting there held every shared
 thread, so every other call's reads waited too.
 """
@@ -27,16 +27,14 @@ T = TypeVar("T")
 # answers slowly (its own, or a hostile one a broad policy selects) cannot hold every slot and
 # stall the checks of every other registry.
 LIVE_AT_ONCE = 8
-# Threads for their blocking work, one a slot: a host's share of the slots is its share of the
-# threads. (Work a look-up left behind, a name resolving past its connect timeout, keeps its
-# thread until it ends.)
-LIVE_THREADS = LIVE_AT_ONCE
 
 
 class LiveWork:
     """At most ``at_once`` calls running at a time, at most half of them (one at least) for
     one host; calls for one key at once share one run, which is cancelled when every caller
-    waiting for it has left."""
+    waiting for it has left. Their blocking work has ``at_once`` threads, one a slot: a host's
+    share of the slots is its share of the threads. (Work a call left behind, a name resolving
+    past its connect timeout, keeps its thread until it ends.)"""
 
     def __init__(self, at_once: int = LIVE_AT_ONCE) -> None:
         if at_once < 1:
@@ -80,7 +78,7 @@ class LiveWork:
         """Made when a registry is first asked: a warm check's process never starts a pool."""
         from concurrent.futures import ThreadPoolExecutor
 
-        return ThreadPoolExecutor(LIVE_THREADS, thread_name_prefix="gate-live")
+        return ThreadPoolExecutor(self._at_once, thread_name_prefix="gate-live")
 
     def _new_slots(self) -> KeyedSlots:
         return KeyedSlots(self._at_once, max(1, self._at_once // 2))  # half of them a host
