@@ -4,11 +4,14 @@ A warm catalog (a real ``docker-registry`` with signed images and an SBOM, index
 a stored policy set, one verification done) is asked by each catalog command ``--runs`` times as
 a process, first on the database, then through ``--server`` (an ``xregistry serve`` process on
 the same database). Beside them, in the same run: ``python -c pass`` (the floor no Python
-command beats) and ``xregistry --version``. Printed: the median and best wall time of each, its
-ratio to the 0.3 s budget, the median CPU time (user + system) of the process — on a shared
-machine wall time is mostly waiting for a core, CPU time the command's own work — and, per
-command, the modules whose import costs most (``-X importtime``, cumulative, top 5) — where
-the time goes.
+command beats), ``xregistry --version``, and the stack's floor: a process that imports what
+every local catalog command cannot start without (SQLAlchemy with the SQLite driver, and click;
+the collector paused, as the CLI pauses it) and does nothing, which no local command beats.
+Printed: the median and best wall time of each, its ratio to the 0.3 s budget (and a local
+command's to the stack's floor, run just before each of its runs), the median CPU time (user +
+system) of the process — on a shared machine wall time is mostly waiting for a core, CPU time the
+command's own work — and, per command, the modules whose import costs most (``-X importtime``,
+cumulative, top 5) — where the time goes.
 
 Each runs with its bytecode cached, as an installed package has it (see ``bench._bytecode``).
 
@@ -42,6 +45,8 @@ from tests.signing import key_policy, push_signature
 
 BUDGET = 0.3
 XREGISTRY = [sys.executable, "-m", "catalog.cli.main"]
+# What a local catalog command cannot start without, and nothing of ours (see the docstring).
+STACK_FLOOR = [sys.executable, "-c", "import gc; gc.disable(); import sqlalchemy, sqlite3, click"]
 
 
 def commands(host: str) -> dict[str, list[str]]:
@@ -105,11 +110,13 @@ def imports(args: list[str], env: dict[str, str]) -> list[tuple[float, str]]:
     return sorted(found, reverse=True)[:5]
 
 
-def report(name: str, runs: list[tuple[float, float]]) -> None:
+def report(name: str, runs: list[tuple[float, float]], floor: float | None = None) -> None:
+    """Prints a row; with ``floor``, the median's ratio to it too."""
     times = [wall for wall, _ in runs]
     median, best = statistics.median(times), min(times)
     cpu = statistics.median(cpu for _, cpu in runs)
-    print(f"{name:<28} {median:>7.3f} {best:>7.3f} {median / BUDGET:>9.2f} {cpu:>7.3f}")
+    over = f"{median / floor:>9.2f}" if floor else f"{'':>9}"
+    print(f"{name:<28} {median:>7.3f} {best:>7.3f} {median / BUDGET:>9.2f} {over} {cpu:>7.3f}")
 
 
 def main() -> None:
@@ -153,19 +160,33 @@ def main() -> None:
                     time.sleep(0.2)
                 load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
                 print(f"{options.runs} runs each; seconds of wall time; load average {load}")
-                print(f"{'command':<28} {'median':>7} {'best':>7} {'÷ 0.3 s':>9} {'cpu':>7}")
+                print(
+                    f"{'command':<28} {'median':>7} {'best':>7} {'÷ 0.3 s':>9} {'÷ stack':>9}"
+                    f" {'cpu':>7}"
+                )
                 floor = [timed([sys.executable, "-c", "pass"], env) for _ in range(options.runs)]
                 report("python -c pass", floor)
                 report(
                     "xregistry --version",
                     [timed([*XREGISTRY, "--version"], env) for _ in range(options.runs)],
                 )
+                stacks: list[tuple[float, float]] = []  # every local command's own floor runs
+                rows: list[tuple[str, list[tuple[float, float]], float | None]] = []
                 profiles = {}
                 for where, where_env in (("", env), (" --server", remote)):
                     for name, args in commands(registry.host).items():
-                        runs = [timed([*XREGISTRY, *args], where_env) for _ in range(options.runs)]
-                        report(name + where, runs)
+                        runs, floors = [], []
+                        for _ in range(options.runs):
+                            if not where:  # each run beside a floor run: the same load
+                                floors.append(timed(STACK_FLOOR, env))
+                            runs.append(timed([*XREGISTRY, *args], where_env))
+                        stacks += floors
+                        floor = statistics.median(w for w, _ in floors) if floors else None
+                        rows.append((name + where, runs, floor))
                         profiles[name + where] = imports([*XREGISTRY, *args], where_env)
+                report("sqlalchemy + click", stacks)
+                for row in rows:
+                    report(*row)
                 load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
                 print(f"load average after: {load}")
                 print("\nwhere the time goes: the costliest top-level imports (cumulative s)")
