@@ -1,8 +1,9 @@
 """Hosts and ports as users write them: an address split into its host and port, and the IP
 address a host writes. The reading every rule that classifies a host starts from: a registry
 spoken to in plain HTTP (``oci._http``), an OIDC issuer's keys over http (``app.auth_config``),
-a token realm's network (``oci.auth``, which also reads IPv4 as a resolver does: ``127.1``), a
-listen address's exposure (``app.addresses``, which also resolves names)."""
+a token realm's network (``oci.auth``, which also reads IPv4 as a resolver does, ``127.1``, and
+the IPv4 address a NAT64 or 6to4 address carries), a listen address's exposure
+(``app.addresses``, which also resolves names)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ from typing import NamedTuple
 from urllib.parse import SplitResult, urlencode, urlsplit
 
 from catalog.claims import Claims
-from catalog.hostport import ip_literal
+from catalog.hostport import IPAddress, ip_literal
 from catalog.oci.credentials import Credentials
 from catalog.oci.errors import AuthError
 
@@ -140,6 +140,14 @@ _METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
     for a in ("fd00:ec2::254", "100.100.100.200")  # AWS v6, Alibaba
 )
+# IPv6 addresses carrying an IPv4 address, which a translator or tunnel on the way delivers to:
+# 6to4 (``ipaddress``'s ``sixtofour``), and in the last 32 bits NAT64's well-known prefix (an
+# IPv6-only cluster's route to IPv4), its local-use prefix (as a /96, the common length) and
+# IPv4-compatible addresses. ``ipaddress`` calls them all global: ``[64:ff9b::a9fe:a9fe]`` was a
+# public realm.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 def _network(host: str | None) -> str:
@@ -163,11 +171,30 @@ def _network(host: str | None) -> str:
         except (OSError, ValueError):  # a name (ValueError: one with a NUL)
             internal = "." not in host or host.endswith(_INTERNAL_SUFFIXES)
             return "private" if internal else "public"
+    carried = _carried_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
+    if carried is None:
+        return _address_network(address)
+    inner = _address_network(carried)  # only inside, when the prefix is a local one
+    return "private" if inner == "public" and address in _NAT64_LOCAL else inner
+
+
+def _address_network(address: IPAddress) -> str:
     if address.is_loopback or address.is_unspecified:  # a connect to 0.0.0.0 or :: is local
         return "loopback"
     if address.is_link_local or address in _METADATA_ADDRESSES:
         return "link-local"
     return "public" if address.is_global else "private"
+
+
+def _carried_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a 6to4, NAT64 or IPv4-compatible address delivers to."""
+    if address.sixtofour is not None:
+        return address.sixtofour
+    carriers = (_NAT64, _NAT64_LOCAL, _V4_COMPATIBLE)
+    # :: and ::1 are themselves, not IPv4-compatible.
+    if int(address) > 1 and any(address in prefix for prefix in carriers):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 # Who asks, in the OAuth2 form (docker sends "docker", go-containerregistry its name).

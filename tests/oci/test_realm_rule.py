@@ -106,6 +106,23 @@ async def test_an_anonymous_token_request_is_not_redirected(make_client: ClientF
         ("http://[::ffff:a9fe:a9fe]/latest", "http://10.0.0.7:5000", False),
         ("http://[::ffff:127.0.0.1]:8080/token", "http://10.0.0.7:5000", False),
         ("http://[::ffff:127.0.0.1]:5001/token", "http://127.0.0.1:5000", True),
+        # IPv4 carried in IPv6, where a translator or tunnel delivers it: NAT64 (well-known and
+        # local-use prefixes), 6to4, IPv4-compatible. Read as the IPv4 address's network.
+        ("http://[64:ff9b::a9fe:a9fe]/latest", "http://10.0.0.7:5000", False),
+        ("http://[64:ff9b::169.254.169.254]/latest", "https://registry.example", False),
+        ("http://[64:ff9b::7f00:1]:8080/token", "http://10.0.0.7:5000", False),
+        ("http://[64:ff9b:1::a9fe:a9fe]/latest", "http://10.0.0.7:5000", False),
+        ("http://[2002:a9fe:a9fe::1]/latest", "http://10.0.0.7:5000", False),
+        ("http://[2002:7f00:1::1]:8080/token", "https://registry.example", False),
+        ("http://[::a9fe:a9fe]/latest", "http://10.0.0.7:5000", False),
+        ("http://[::127.0.0.1]:8080/token", "https://registry.example", False),
+        ("http://[64:ff9b::a00:5]/token", "https://registry.example", False),  # 10.0.0.5
+        ("http://[64:ff9b::a00:5]/token", "http://10.0.0.7:5000", True),  # inside too
+        ("https://[64:ff9b::808:808]/token", "https://registry.example", True),  # 8.8.8.8
+        ("https://[2002:808:808::1]/token", "https://registry.example", True),
+        # A local-use prefix is this network's own translator: inside, whatever it carries.
+        ("https://[64:ff9b:1::808:808]/token", "https://registry.example", False),
+        ("https://[64:ff9b:1::808:808]/token", "http://10.0.0.7:5000", True),
         # A connect to the unspecified address is local; metadata services outside 169.254/16.
         ("http://0.0.0.0:8080/token", "http://10.0.0.7:5000", False),
         ("http://0/token", "http://10.0.0.7:5000", False),
