@@ -30,6 +30,7 @@ from catalog.oci.auth import (
     oauth_refresh_form,
     parse_challenge,
     realm_allowed,
+    redirect_allowed,
     token_query_url,
 )
 from catalog.oci.credentials import Credentials, CredentialStore
@@ -288,6 +289,18 @@ class HTTPTransport(ABC):
             f"{self.host}: redirected {redirects} times without an answer (a redirect loop?)",
             url=url,
         )
+
+    def _check_redirect(self, target: str, url: str, sent: Mapping[str, str]) -> None:
+        """Refuse (:class:`BadResponse`) to follow the answer to ``url`` to ``target`` where the
+        redirect rule forbids it (:func:`~catalog.oci.auth.redirect_allowed`), before any
+        request is made there."""
+        if not redirect_allowed(target, self.base_url):
+            raise self._unusable(
+                f"redirected to {target[:200]!r}: refused, as a registry may send a request on"
+                " only to a public host or within its own network, and never from https to http",
+                url,
+                sent,
+            )
 
     def _unusable(self, why: str, url: str, sent: Mapping[str, str]) -> BadResponse:
         """``why`` may quote the answer, and ``url`` be a ``Location`` of its, either echoing

@@ -588,6 +588,7 @@ class StdlibTransport(HTTPTransport):
             raise self._unusable(
                 f"redirected to {location[:200]!r}, not an HTTP URL", url, sent
             ) from None
+        self._check_redirect(target, url, sent)
         return target
 
     async def _attempt(

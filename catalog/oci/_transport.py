@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Mapping
+from types import SimpleNamespace
+from urllib.parse import urljoin
 
 import aiohttp
 import aiohttp.payload
@@ -77,14 +79,37 @@ class Transport(HTTPTransport):
             connector = aiohttp.TCPConnector(
                 limit=self.options.max_concurrency * 2, ssl=self._ssl(), ttl_dns_cache=300
             )
+            # Each redirect is checked before it is followed (the redirect rule).
+            redirects = aiohttp.TraceConfig()
+            redirects.on_request_redirect.append(self._on_redirect)
             # Raw bytes only: a transparently decompressed body would not match its digest.
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._unbounded,
                 auto_decompress=False,
                 read_bufsize=READ_CHUNK,
+                trace_configs=[redirects],
             )
         return self._session
+
+    async def _on_redirect(
+        self,
+        _session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestRedirectParams,
+    ) -> None:
+        """Raises (through aiohttp, which closes the answer) where the redirect rule refuses
+        the target; ``context.trace_request_ctx``: the headers first sent, whose secrets an
+        error must not quote."""
+        location = params.response.headers.get("Location")
+        if location:  # without one, aiohttp returns the redirect's answer itself
+            url = str(params.url)
+            sent: Mapping[str, str] = context.trace_request_ctx
+            try:
+                target = urljoin(url, location)
+            except ValueError:  # "http://[::1": refused as it is, no URL of its own
+                target = location
+            self._check_redirect(target, url, sent)
 
     async def _request(
         self,
@@ -113,6 +138,7 @@ class Transport(HTTPTransport):
                     data=data,
                     timeout=timeout,
                     allow_redirects=redirects,
+                    trace_request_ctx=headers,
                 )
         except aiohttp.ClientConnectorCertificateError as exc:
             raise self._untrusted(exc.certificate_error, url) from exc

@@ -15,7 +15,9 @@ nothing to leak and the token is asked for anonymously, not redirected, of a rea
 http(s) URL on a public address or name, or on the registry's kind of network (private,
 loopback, link-local: see :func:`_network`): a registry must not make this server ask its own
 network for it (a metadata service), and get the answer back as the token of its next request.
-(Hosts as the client sends them, not resolved.)
+(Hosts as the client sends them, not resolved.) A redirect is followed under the same rule
+(:func:`redirect_allowed`), and never from HTTPS to plain HTTP: a registry's answer must not send
+the server's next request into its network either.
 
 Identity tokens (docker's ``identitytoken``, a helper's ``<token>`` user) are OAuth2 refresh
 tokens: exchanged by ``POST realm`` with the form ``grant_type=refresh_token``, ``service``,
@@ -129,6 +131,17 @@ def anonymous_realm_allowed(realm: str, registry_url: str) -> bool:
         return False  # "/token", "@host/x": not a URL of its own (the client would join it)
     where = _network(target.hostname)
     return where == "public" or where == _network(registry.hostname)
+
+
+def redirect_allowed(target: str, registry_url: str) -> bool:
+    """Whether a redirect of the registry at ``registry_url`` (or of a host it sent the request
+    to) may be followed to ``target``, an absolute URL: where an anonymous realm may be (a
+    registry must not send this server into its own network: a metadata service, this machine's
+    ports), and never from HTTPS to plain HTTP."""
+    split = _split(target, registry_url)
+    if split is None or (split[0].scheme == "http" and split[1].scheme == "https"):
+        return False
+    return anonymous_realm_allowed(target, registry_url)
 
 
 # Names only a machine's own network resolves (a cluster's services, a cloud's metadata).

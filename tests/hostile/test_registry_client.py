@@ -594,6 +594,53 @@ async def test_a_blob_redirected_elsewhere_gets_no_credentials(
     assert "authorization" not in store.requests[0].headers
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",  # metadata service
+        "http://[64:ff9b::a9fe:a9fe]/latest/",  # the same through NAT64
+        "http://10.0.0.9:8080/admin",  # a private network the registry (loopback) is not on
+    ],
+)
+async def test_a_redirect_into_another_network_is_refused_unsent(
+    clients: list[RegistryClient], target: str
+) -> None:
+    """A registry must not send the client's next request into a network it is not on: the
+    redirect is refused before anything is sent there (these addresses would take the
+    connect timeout, or answer)."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 307, headers={"Location": target})
+
+    with serve(handle) as fake:
+        client = make(clients, fake, connect_timeout=30.0)
+        error, took = await failure(client.get_blob("app", BLOB_DIGEST), within=5)
+    assert isinstance(error, BadResponse)
+    assert "refused, as a registry may send a request on only to a public host" in str(error)
+    assert len(fake.requests) == 1  # not retried
+    assert took < 2
+
+
+async def test_a_redirect_within_the_registrys_network_is_followed(
+    clients: list[RegistryClient],
+) -> None:
+    """Loopback to loopback (another port, plain HTTP from plain HTTP) is the registry's own
+    network: followed."""
+
+    async def storage(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 200, BLOB)
+
+    with serve(storage) as store:
+
+        async def registry(req: Request, writer: asyncio.StreamWriter) -> None:
+            location = f"http://localhost:{store.host.rsplit(':', 1)[1]}/blob"
+            await send(writer, 302, headers={"Location": location})
+
+        with serve(registry) as fake:
+            assert await make(clients, fake).get_blob("app", BLOB_DIGEST, len(BLOB)) == BLOB
+    assert [r.target for r in store.requests] == ["/blob"]
+
+
 async def test_a_redirect_out_of_http_is_a_typed_error(clients: list[RegistryClient]) -> None:
     async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
         await send(writer, 302, headers={"Location": "file:///etc/passwd"})

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from catalog.oci.auth import anonymous_realm_allowed, realm_allowed
+from catalog.oci.auth import anonymous_realm_allowed, realm_allowed, redirect_allowed
 from catalog.oci.credentials import Credentials
 from catalog.oci.errors import AuthError, NotInRegistry, RegistryError
 from catalog.oci.retry import RetryPolicy
@@ -149,6 +149,35 @@ def test_anonymous_realm_rule(realm: str, registry: str, allowed: bool) -> None:
     """Without credentials, any realm that is a URL of its own, but not one inside this
     server's network (a metadata service) when the registry is not there too."""
     assert anonymous_realm_allowed(realm, registry) is allowed
+
+
+@pytest.mark.parametrize(
+    ("target", "registry", "allowed"),
+    [
+        ("https://storage.example/blobs/x?sig=1", "https://registry.example", True),
+        ("https://registry.example/v2/other", "https://registry.example", True),
+        ("http://storage.example/blobs/x", "http://127.0.0.1:5000", True),  # public, from http
+        ("http://10.0.0.5:9000/bucket/x", "http://10.0.0.7:5000", True),  # its own network
+        ("http://localhost:9000/x", "http://127.0.0.1:5000", True),
+        # Never from HTTPS to plain HTTP, even on the registry's own host.
+        ("http://storage.example/blobs/x", "https://registry.example", False),
+        ("http://registry.example/v2/x", "https://registry.example", False),
+        ("http://10.0.0.5/x", "https://10.0.0.7:5000", False),
+        # Into a network the registry is not on: this machine, a metadata service, inside.
+        ("https://127.0.0.1:8443/x", "https://registry.example", False),
+        ("https://169.254.169.254/latest", "https://registry.example", False),
+        ("http://169.254.169.254/latest", "http://10.0.0.7:5000", False),
+        ("https://[64:ff9b::a9fe:a9fe]/latest", "https://registry.example", False),
+        ("https://10.0.0.5/x", "https://registry.example", False),
+        ("https://minio.svc/x", "https://registry.example", False),
+        ("http://127.0.0.1:6379/", "http://10.0.0.7:5000", False),
+        ("file:///etc/passwd", "http://127.0.0.1:5000", False),
+        ("https://[::1/x", "https://registry.example", False),
+    ],
+)
+def test_redirect_rule(target: str, registry: str, allowed: bool) -> None:
+    """A redirect goes where an anonymous realm may, and never from HTTPS to plain HTTP."""
+    assert redirect_allowed(target, registry) is allowed
 
 
 @pytest.mark.parametrize(
