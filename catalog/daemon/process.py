@@ -121,6 +121,7 @@ class Server:
             secrets,
             limits=registry_limits,
             audit=DecisionLog(self.sessions, **limits.decision_log.options()),
+            public_strangers=True,
         )
         settings = config.replication
         self.worker = Worker(

@@ -699,13 +699,16 @@ def build_gate(
     limits: RegistryOptions | None = None,
     audit: DecisionLog | None = None,
     inline: bool = False,
+    public_strangers: bool = False,
 ) -> Gate:
     """The gate, asking registries live for what the catalog has not seen (with the named
     ``secrets`` their registries refer to, none by default — or what makes them, called then —
     and clients under ``limits``), at most 8 images at a time and 4 at one registry (see
     :mod:`catalog.gate._live_work`).
     Given an engine, the indexer's ORM sessions are made when a registry is first asked.
-    ``inline``: for a process that asks once (see :class:`Gate`)."""
+    ``inline``: for a process that asks once (see :class:`Gate`). ``public_strangers``: a
+    registry the catalog does not store is asked only on a public network (a server's, whose
+    callers name the hosts: :func:`catalog.index.live.resolve_live`)."""
 
     @cache
     def indexing() -> tuple[sessionmaker[Session], Secrets]:
@@ -725,7 +728,9 @@ def build_gate(
         return await live.run(
             reference.registry,
             ("resolve", str(reference)),
-            lambda: resolve_live(*indexing(), reference, limits=limits),
+            lambda: resolve_live(
+                *indexing(), reference, limits=limits, public_strangers=public_strangers
+            ),
         )
 
     async def fetch(reference: ImageReference, digest: str) -> int:
@@ -734,7 +739,9 @@ def build_gate(
         return await live.run(
             reference.registry,
             ("fetch", reference.registry, reference.repository, digest),
-            lambda: index_live(*indexing(), reference, digest, limits=limits),
+            lambda: index_live(
+                *indexing(), reference, digest, limits=limits, public_strangers=public_strangers
+            ),
         )
 
     return Gate(sessions, trust, resolve_live=resolve, index_live=fetch, audit=audit, inline=inline)

@@ -7,9 +7,11 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.hostport import split_address
 from catalog.index.single import index_digest
+from catalog.oci.auth import network_of
 from catalog.oci.client import RegistryClient
-from catalog.oci.errors import ManifestUnknown
+from catalog.oci.errors import AuthError, ManifestUnknown
 from catalog.oci.open import client_for
 from catalog.oci.options import RegistryOptions
 from catalog.oci.reference import ImageReference
@@ -19,21 +21,32 @@ from catalog.store.models import Registry
 
 
 def _settings(
-    sessions: sessionmaker[Session], host: str
+    sessions: sessionmaker[Session], host: str, public_strangers: bool
 ) -> tuple[str, bool, str | None, str | None]:
-    """The registry's configured settings, or plain defaults for a stranger."""
+    """The registry's configured settings, or plain defaults for a stranger (only one on a
+    public network, when ``public_strangers``)."""
     with sessions() as session:
         row = session.scalar(select(Registry).where(Registry.host == host))
-        if row is None:
-            return host, False, None, None
+    if row is not None:
         return row.host, row.insecure, row.ca_file, row.credentials_ref
+    if public_strangers and network_of(split_address(host)[0]) != "public":
+        raise AuthError(
+            f"{host} is not a registry of the catalog, and not on a public network: the server"
+            " asks only the registries it stores, or public ones (add it with `xregistry"
+            " registry add`)"
+        )
+    return host, False, None, None
 
 
 async def _client(
-    sessions: sessionmaker[Session], secrets: Secrets, host: str, limits: RegistryOptions | None
+    sessions: sessionmaker[Session],
+    secrets: Secrets,
+    host: str,
+    limits: RegistryOptions | None,
+    public_strangers: bool,
 ) -> RegistryClient:
     # The lookup runs on a worker thread: the gate asks from the event loop.
-    settings = await asyncio.to_thread(_settings, sessions, host)
+    settings = await asyncio.to_thread(_settings, sessions, host, public_strangers)
     return client_for(*settings, secrets=secrets, limits=limits)
 
 
@@ -43,8 +56,13 @@ async def resolve_live(
     reference: ImageReference,
     *,
     limits: RegistryOptions | None = None,
+    public_strangers: bool = False,
 ) -> str:
-    async with await _client(sessions, secrets, reference.registry, limits) as client:
+    """The digest ``reference`` names now. ``public_strangers``: a registry the catalog does not
+    store is asked only on a public network (a server's callers choose the host: they must not
+    make it probe its own network, or speak plain HTTP to this machine's ports)."""
+    registry = reference.registry
+    async with await _client(sessions, secrets, registry, limits, public_strangers) as client:
         descriptor = await client.head_manifest(reference.repository, reference.ref)
     if descriptor is None:
         raise ManifestUnknown(f"{reference}: no such manifest in the registry")
@@ -58,6 +76,10 @@ async def index_live(
     digest: str,
     *,
     limits: RegistryOptions | None = None,
+    public_strangers: bool = False,
 ) -> int:
-    async with await _client(sessions, secrets, reference.registry, limits) as client:
+    """``digest`` of ``reference``'s repository indexed (``public_strangers``: see
+    :func:`resolve_live`)."""
+    registry = reference.registry
+    async with await _client(sessions, secrets, registry, limits, public_strangers) as client:
         return await index_digest(sessions, RemoteRepository(client, reference.repository), digest)

@@ -13,7 +13,7 @@ and never over plain HTTP when the registry itself is reached over HTTPS. Any ot
 refused with an :class:`AuthError` before a request is made. Without credentials there is
 nothing to leak and the token is asked for anonymously, not redirected, of a realm that is an
 http(s) URL on a public address or name, or on the registry's kind of network (private,
-loopback, link-local: see :func:`_network`): a registry must not make this server ask its own
+loopback, link-local: see :func:`network_of`): a registry must not make this server ask its own
 network for it (a metadata service), and get the answer back as the token of its next request.
 (Hosts as the client sends them, not resolved.) A redirect is followed under the same rule
 (:func:`redirect_allowed`), and never from HTTPS to plain HTTP: a registry's answer must not send
@@ -129,8 +129,8 @@ def anonymous_realm_allowed(realm: str, registry_url: str) -> bool:
     target, registry = split
     if target.scheme not in _DEFAULT_PORTS or _authority(target.netloc, target.scheme) is None:
         return False  # "/token", "@host/x": not a URL of its own (the client would join it)
-    where = _network(target.hostname)
-    return where == "public" or where == _network(registry.hostname)
+    where = network_of(target.hostname)
+    return where == "public" or where == network_of(registry.hostname)
 
 
 def redirect_allowed(target: str, registry_url: str) -> bool:
@@ -163,7 +163,7 @@ _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _V4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
-def _network(host: str | None) -> str:
+def network_of(host: str | None) -> str:
     """Which network ``host`` (as written, not resolved) is on: "public", "private" (private
     ranges, and names only an internal resolver knows: one label, ``.internal``, ``.svc``…),
     "loopback", "link-local" (a cloud's metadata service) or "other" (unusable)."""
