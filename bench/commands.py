@@ -168,8 +168,8 @@ def main() -> None:
                     f"{'command':<28} {'median':>7} {'best':>7} {'÷ 0.3 s':>9} {'÷ stack':>9}"
                     f" {'cpu':>7}"
                 )
-                floor = [timed([sys.executable, "-c", "pass"], env) for _ in range(options.runs)]
-                report("python -c pass", floor)
+                bare = [timed([sys.executable, "-c", "pass"], env) for _ in range(options.runs)]
+                report("python -c pass", bare)
                 report(
                     "xregistry --version",
                     [timed([*XREGISTRY, "--version"], env) for _ in range(options.runs)],
@@ -185,8 +185,8 @@ def main() -> None:
                                 floors.append(timed(STACK_FLOOR, env))
                             runs.append(timed([*XREGISTRY, *args], where_env))
                         stacks += floors
-                        floor = statistics.median(w for w, _ in floors) if floors else None
-                        rows.append((name + where, runs, floor))
+                        stack = statistics.median(w for w, _ in floors) if floors else None
+                        rows.append((name + where, runs, stack))
                         profiles[name + where] = imports([*XREGISTRY, *args], where_env)
                 report("sqlalchemy + click", stacks)
                 for row in rows:

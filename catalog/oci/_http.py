@@ -294,10 +294,12 @@ class HTTPTransport(ABC):
         """Refuse (:class:`BadResponse`) to follow the answer to ``url`` to ``target`` where the
         redirect rule forbids it (:func:`~catalog.oci.auth.redirect_allowed`), before any
         request is made there."""
+        if not target.lower().startswith(("http://", "https://")):
+            raise self._unusable(f"redirected to {target[:200]!r}, not an HTTP URL", url, sent)
         if not redirect_allowed(target, self.base_url):
             raise self._unusable(
-                f"redirected to {target[:200]!r}: refused, as a registry may send a request on"
-                " only to a public host or within its own network, and never from https to http",
+                f"redirected to {target[:200]!r}: refused, a redirect may go only to a public"
+                " host or within the registry's own kind of network, never from https to http",
                 url,
                 sent,
             )

@@ -101,8 +101,10 @@ class Transport(HTTPTransport):
         """Raises (through aiohttp, which closes the answer) where the redirect rule refuses
         the target; ``context.trace_request_ctx``: the headers first sent, whose secrets an
         error must not quote."""
-        location = params.response.headers.get("Location")
-        if location:  # without one, aiohttp returns the redirect's answer itself
+        answer = params.response.headers
+        # aiohttp follows a URI header where Location is missing or empty (RFC 2616's).
+        location = answer.get("Location") or answer.get("URI")
+        if location:  # without either, aiohttp returns the redirect's answer itself
             url = str(params.url)
             sent: Mapping[str, str] = context.trace_request_ctx
             try:

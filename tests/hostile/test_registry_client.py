@@ -616,8 +616,30 @@ async def test_a_redirect_into_another_network_is_refused_unsent(
         client = make(clients, fake, connect_timeout=30.0)
         error, took = await failure(client.get_blob("app", BLOB_DIGEST), within=5)
     assert isinstance(error, BadResponse)
-    assert "refused, as a registry may send a request on only to a public host" in str(error)
+    assert "refused, a redirect may go only to a public host" in str(error)
     assert len(fake.requests) == 1  # not retried
+    assert took < 2
+
+
+async def test_a_redirect_by_a_uri_header_is_not_followed_unchecked(
+    clients: list[RegistryClient],
+) -> None:
+    """aiohttp follows ``URI`` where ``Location`` is missing: checked as a Location is (the
+    standard library's transport follows Location only: the 302 is the answer)."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 302, headers={"URI": "http://169.254.169.254/latest/"})
+
+    with serve(handle) as fake:
+        client = make(clients, fake, connect_timeout=30.0)
+        error, took = await failure(client.get_blob("app", BLOB_DIGEST), within=5)
+    assert isinstance(clients, Clients)
+    if clients.transport == "aiohttp":
+        assert isinstance(error, BadResponse)
+        assert "refused, a redirect may go only to a public host" in str(error)
+    else:
+        assert "HTTP 302" in str(error)
+    assert len(fake.requests) == 1
     assert took < 2
 
 
