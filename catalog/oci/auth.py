@@ -155,12 +155,15 @@ _METADATA_ADDRESSES = frozenset(
 )
 # IPv6 addresses carrying an IPv4 address, which a translator or tunnel on the way delivers to:
 # 6to4 (``ipaddress``'s ``sixtofour``), and in the last 32 bits NAT64's well-known prefix (an
-# IPv6-only cluster's route to IPv4), its local-use prefix (as a /96, the common length) and
-# IPv4-compatible addresses. ``ipaddress`` calls them all global: ``[64:ff9b::a9fe:a9fe]`` was a
-# public realm.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6-only cluster's route to IPv4), a /96 of its local-use prefix (the common length),
+# IPv4-translated (SIIT) and IPv4-compatible addresses. ``ipaddress`` calls them all global:
+# ``[64:ff9b::a9fe:a9fe]`` was a public realm. The rest of the local-use /48 (IPv4 spread over
+# other bits) is private, whatever it carries: this network's own translator.
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
-_V4_COMPATIBLE = ipaddress.ip_network("::/96")
+_CARRY_LAST_32 = tuple(
+    ipaddress.ip_network(prefix)
+    for prefix in ("64:ff9b::/96", "64:ff9b:1::/96", "::ffff:0:0:0/96", "::/96")
+)
 
 
 def network_of(host: str | None) -> str:
@@ -186,7 +189,7 @@ def network_of(host: str | None) -> str:
             return "private" if internal else "public"
     carried = _carried_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
     if carried is None:
-        return _address_network(address)
+        return "private" if address in _NAT64_LOCAL else _address_network(address)
     inner = _address_network(carried)  # only inside, when the prefix is a local one
     return "private" if inner == "public" and address in _NAT64_LOCAL else inner
 
@@ -200,12 +203,12 @@ def _address_network(address: IPAddress) -> str:
 
 
 def _carried_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address a 6to4, NAT64 or IPv4-compatible address delivers to."""
+    """The IPv4 address a 6to4, NAT64, IPv4-translated or IPv4-compatible address delivers
+    to."""
     if address.sixtofour is not None:
         return address.sixtofour
-    carriers = (_NAT64, _NAT64_LOCAL, _V4_COMPATIBLE)
     # :: and ::1 are themselves, not IPv4-compatible.
-    if int(address) > 1 and any(address in prefix for prefix in carriers):
+    if int(address) > 1 and any(address in prefix for prefix in _CARRY_LAST_32):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 

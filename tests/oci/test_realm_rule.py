@@ -123,6 +123,9 @@ async def test_an_anonymous_token_request_is_not_redirected(make_client: ClientF
         # A local-use prefix is this network's own translator: inside, whatever it carries.
         ("https://[64:ff9b:1::808:808]/token", "https://registry.example", False),
         ("https://[64:ff9b:1::808:808]/token", "http://10.0.0.7:5000", True),
+        ("https://[64:ff9b:1:a9fe:a9:fe00::]/token", "http://10.0.0.7:5000", True),  # a /48
+        ("https://[64:ff9b:1:a9fe:a9:fe00::]/token", "https://registry.example", False),
+        ("http://[::ffff:0:a9fe:a9fe]/latest", "http://10.0.0.7:5000", False),  # SIIT
         # A connect to the unspecified address is local; metadata services outside 169.254/16.
         ("http://0.0.0.0:8080/token", "http://10.0.0.7:5000", False),
         ("http://0/token", "http://10.0.0.7:5000", False),
