@@ -23,7 +23,7 @@ from catalog.app.admission_config import DEFAULT_TIMEOUT, MAX_TIMEOUT, Admission
 from catalog.errors import DeadlineExceeded, NotFound
 from catalog.gate import Asked, CheckResult, Gate, LoadedPolicy
 from catalog.memo import IdentityMemo
-from catalog.oci.errors import InvalidReference, NotInRegistry, OCIError
+from catalog.oci.errors import InvalidReference, NotAsked, NotInRegistry, OCIError
 from catalog.oci.reference import parse_image_reference
 from catalog.trust.policy import WARNING, Decision, Namespace
 from catalog.trust.policy.image_globs import glob_regex, reference_candidates
@@ -177,7 +177,7 @@ class Admission:
             return _from_decision(image, check.result().decision)
         if isinstance(exc, InvalidReference):
             return self._record(image, asked, False, f"not an image reference: {exc}")
-        if isinstance(exc, NotFound | NotInRegistry):
+        if isinstance(exc, NotFound | NotInRegistry | NotAsked):
             return self._record(image, asked, False, str(exc))
         if isinstance(exc, DeadlineExceeded | OCIError):
             return self._failure(image, asked, str(exc))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.hostport import split_address
 from catalog.index.single import index_digest
 from catalog.oci.auth import network_of
 from catalog.oci.client import RegistryClient
-from catalog.oci.errors import AuthError, ManifestUnknown
+from catalog.oci.errors import ManifestUnknown, NotAsked
 from catalog.oci.open import client_for
 from catalog.oci.options import RegistryOptions
 from catalog.oci.reference import ImageReference
@@ -26,14 +26,15 @@ def _settings(
     """The registry's configured settings, or plain defaults for a stranger (only one on a
     public network, when ``public_strangers``)."""
     with sessions() as session:
-        row = session.scalar(select(Registry).where(Registry.host == host))
+        stored = select(Registry).where(func.lower(Registry.host) == host.lower())
+        row = session.scalar(stored)
     if row is not None:
         return row.host, row.insecure, row.ca_file, row.credentials_ref
     if public_strangers and network_of(split_address(host)[0]) != "public":
-        raise AuthError(
-            f"{host} is not a registry of the catalog, and not on a public network: the server"
-            " asks only the registries it stores, or public ones (add it with `xregistry"
-            " registry add`)"
+        raise NotAsked(
+            f"{host} is not a registry of the catalog (as it spells the host), and not on a"
+            " public network: the server asks only the registries it stores, or public ones"
+            " (add it with `xregistry registry add`)"
         )
     return host, False, None, None
 

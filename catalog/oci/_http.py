@@ -16,7 +16,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar, overload
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from catalog.hostport import is_loopback_host
 from catalog.oci import boundedjson
@@ -290,15 +290,31 @@ class HTTPTransport(ABC):
             url=url,
         )
 
+    def located(self, url: str, location: str) -> str:
+        """Where an upload goes on: ``location`` (an answer's ``Location``) joined to ``url``,
+        as the redirect rule allows (the next request carries the registry's credentials and
+        the blob's bytes), as a next page's ``Link`` is."""
+        try:
+            target = urljoin(url, location)
+        except ValueError:  # "http://[::1": refused as it is
+            target = location
+        self._check_redirect(target, url, {})
+        return target
+
     def _check_redirect(self, target: str, url: str, sent: Mapping[str, str]) -> None:
         """Refuse (:class:`BadResponse`) to follow the answer to ``url`` to ``target`` where the
         redirect rule forbids it (:func:`~catalog.oci.auth.redirect_allowed`), before any
-        request is made there."""
+        request is made there. Only the target's host is named: the rest of a URL of the
+        registry's making may echo what it was sent."""
         if not target.lower().startswith(("http://", "https://")):
             raise self._unusable(f"redirected to {target[:200]!r}, not an HTTP URL", url, sent)
         if not redirect_allowed(target, self.base_url):
+            try:
+                where = urlsplit(target).netloc
+            except ValueError:
+                where = "a URL that cannot be parsed"
             raise self._unusable(
-                f"redirected to {target[:200]!r}: refused, a redirect may go only to a public"
+                f"redirected to {where[:200]!r}: refused, a redirect may go only to a public"
                 " host or within the registry's own kind of network, never from https to http",
                 url,
                 sent,
@@ -531,6 +547,7 @@ class HTTPTransport(ABC):
         link = next_link(resp.headers.get("Link"), here)
         if link is None:
             return None
+        self._check_redirect(link, here, {})  # the next page is asked with the credentials
         link = self._canonical(link)
         if link in seen:
             raise BadResponse(

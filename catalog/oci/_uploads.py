@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode
 
 from catalog.oci._http import HTTPTransport, repository_scopes
 from catalog.oci.digest import Digest, verify_bytes
@@ -55,7 +55,7 @@ async def _start(transport: HTTPTransport, repository: str) -> str:
         location = r.headers.get("Location")
     if not location:
         raise RegistryError("upload started without a Location", url=url)
-    return urljoin(transport.base_url + "/", location)
+    return transport.located(transport.base_url + url, location)
 
 
 async def _finish(
@@ -96,7 +96,7 @@ async def _upload_chunks(
                     retry=False,
                 ) as r:
                     await transport.expect(r, 202)
-                    location = urljoin(location, r.headers.get("Location", location))
+                    location = transport.located(location, r.headers.get("Location", location))
                 start = offset + len(chunk)
             except (RegistryUnavailable, RegistryError) as exc:
                 failures += 1
@@ -132,7 +132,7 @@ async def _status(transport: HTTPTransport, repository: str, location: str) -> t
                 f"upload status with a Range that is not one: {answer[:100]!r}", url=location
             ) from None
         received = end + 1 if end > 0 else 0
-        return received, urljoin(location, r.headers.get("Location", location))
+        return received, transport.located(location, r.headers.get("Location", location))
 
 
 async def _rechunk(content: bytes | AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:

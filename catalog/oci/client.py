@@ -309,7 +309,8 @@ class RegistryClient:
         if location:  # not mounted: the registry opened an upload session we do not need
             from catalog.oci import _uploads  # see push_blob
 
-            await _uploads.cancel_upload(self._transport, repository, location)
+            located = self._transport.located(self._transport.base_url + url, location)
+            await _uploads.cancel_upload(self._transport, repository, located)
         return False
 
     async def push_blob(

@@ -61,6 +61,11 @@ class AuthError(OCIError):
     """Credentials could not be found, loaded, or exchanged for a token."""
 
 
+class NotAsked(AuthError):
+    """A registry the server may not ask: the catalog does not store it, and it is not on a
+    public network (a caller named it). A denial, not a registry's failure."""
+
+
 class RegistryError(OCIError):
     """A registry answered with an error.
 

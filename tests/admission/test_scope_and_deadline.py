@@ -18,11 +18,15 @@ from aiohttp import web
 from sqlalchemy import select
 
 from catalog.app.admission_config import NamespaceLabels
+from catalog.principals import SERVER, acting_as
 from catalog.store.models import DecisionRecord
+from catalog.store.registries import RegistrySpec
 from tests.admission.conftest import ServeFactory, Webhook, policy_source
 from tests.admission.reviews import pod_spec, review, workload
 from tests.harness.pki import make_ca, make_server_cert
 from tests.harness.registry import RunningRegistry
+from tests.hostile.registry_fakes import Request, send
+from tests.hostile.registry_fakes import serve as serve_fake
 
 
 async def test_policies_select_namespaces_by_name(webhook: Webhook) -> None:
@@ -147,6 +151,8 @@ async def test_an_unreachable_registry_is_answered_in_time_by_the_failure_mode(
     serve: ServeFactory, blackhole: str, failure: str
 ) -> None:
     webhook: Webhook = await serve(failure=failure, margin_seconds=0.5)
+    with acting_as(SERVER):  # stored: a loopback registry the catalog does not store is not asked
+        webhook.server.catalog.add_registry(RegistrySpec("stuck", blackhole))
     source = policy_source(webhook.host, webhook.key).replace(
         f'images: ["{webhook.host}/shop/**"]',
         f'images: ["{webhook.host}/shop/**", "{blackhole}/**"]',
@@ -304,3 +310,34 @@ async def test_an_exempt_image_passes_beside_images_that_are_judged(serve: Serve
     assert warned["auditAnnotations"]["exempt"] == "1"
     [warning] = warned["warnings"]
     assert warning.startswith(f"{judged} (containers[c1]): no verified signature")
+
+
+@pytest.mark.parametrize("failure", ["deny", "allow"])
+async def test_an_inside_registry_the_catalog_does_not_store_is_denied_unasked(
+    serve: ServeFactory, failure: str
+) -> None:
+    """A pod's creator names the registry: one inside (here loopback) that the catalog does not
+    store is never asked, and its image is denied whatever the failure mode (a refusal, not a
+    registry failing)."""
+
+    async def record(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 404)
+
+    webhook: Webhook = await serve(failure=failure)
+    with serve_fake(record) as fake:
+        source = policy_source(webhook.host, webhook.key).replace(
+            f'images: ["{webhook.host}/shop/**"]',
+            f'images: ["{webhook.host}/shop/**", "{fake.host}/**"]',
+        )
+        webhook.apply(source)
+        stranger = f"{fake.host}/shop/app:1.0"
+        obj = workload("Deployment", "web", "shop", pod_spec([stranger]))
+        status, answer = await webhook.post(review(obj))
+    assert status == 200, answer
+    response = answer["response"]
+    assert response["allowed"] is False
+    assert (
+        f"{stranger} (containers[c0]): {fake.host} is not a registry of the catalog"
+        in (response["status"]["message"])
+    )
+    assert fake.requests == []

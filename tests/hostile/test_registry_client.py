@@ -643,6 +643,47 @@ async def test_a_redirect_by_a_uri_header_is_not_followed_unchecked(
     assert took < 2
 
 
+METADATA = "http://169.254.169.254/latest/meta-data/"
+
+
+async def test_a_next_page_in_another_network_is_refused_unasked(
+    clients: list[RegistryClient],
+) -> None:
+    """The next page is asked with the registry's credentials: its Link is a redirect."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send_json(writer, {"tags": ["v1"]}, {"Link": f'<{METADATA}>; rel="next"'})
+
+    with serve(handle) as fake:
+        error, _ = await failure(listing(make(clients, fake)), within=5)
+    assert isinstance(error, BadResponse)
+    assert "redirected to '169.254.169.254': refused" in str(error)
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("mount", [False, True])
+async def test_an_upload_location_in_another_network_is_refused_unsent(
+    clients: list[RegistryClient], mount: bool
+) -> None:
+    """An upload session's Location is where the bytes and the credentials go next (a mount
+    that opens a session instead is cancelled there): refused in another network."""
+
+    async def handle(req: Request, writer: asyncio.StreamWriter) -> None:
+        await send(writer, 202, headers={"Location": METADATA + "upload?state=1"})
+
+    with serve(handle) as fake:
+        client = make(clients, fake)
+        call = (
+            client.mount_blob("app", BLOB_DIGEST, "other")
+            if mount
+            else client.push_blob("app", BLOB_DIGEST, BLOB)
+        )
+        error, _ = await failure(call, within=5)
+    assert isinstance(error, BadResponse)
+    assert "redirected to '169.254.169.254': refused" in str(error)
+    assert [r.method for r in fake.requests] == ["POST"]
+
+
 async def test_a_redirect_within_the_registrys_network_is_followed(
     clients: list[RegistryClient],
 ) -> None:
