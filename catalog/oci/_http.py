@@ -290,15 +290,16 @@ class HTTPTransport(ABC):
             url=url,
         )
 
-    def located(self, url: str, location: str) -> str:
-        """Where an upload goes on: ``location`` (an answer's ``Location``) joined to ``url``,
-        as the redirect rule allows (the next request carries the registry's credentials and
-        the blob's bytes), as a next page's ``Link`` is."""
+    def located(self, url: str, location: str, sent: Mapping[str, str] | None = None) -> str:
+        """``location`` (the answer to ``url`` names it: a redirect, where an upload goes on)
+        joined to ``url``, where the redirect rule allows it: the next request carries the
+        credentials, and an upload's bytes. ``sent``: the headers whose secrets an error must
+        not quote."""
         try:
             target = urljoin(url, location)
         except ValueError:  # "http://[::1": refused as it is
             target = location
-        self._check_redirect(target, url, {})
+        self._check_redirect(target, url, sent or {})
         return target
 
     def _check_redirect(self, target: str, url: str, sent: Mapping[str, str]) -> None:

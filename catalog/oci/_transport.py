@@ -12,7 +12,6 @@ import contextlib
 import ssl
 from collections.abc import AsyncIterable, Mapping
 from types import SimpleNamespace
-from urllib.parse import urljoin
 
 import aiohttp
 import aiohttp.payload
@@ -105,13 +104,8 @@ class Transport(HTTPTransport):
         # aiohttp follows a URI header where Location is missing or empty (RFC 2616's).
         location = answer.get("Location") or answer.get("URI")
         if location:  # without either, aiohttp returns the redirect's answer itself
-            url = str(params.url)
             sent: Mapping[str, str] = context.trace_request_ctx
-            try:
-                target = urljoin(url, location)
-            except ValueError:  # "http://[::1": refused as it is, no URL of its own
-                target = location
-            self._check_redirect(target, url, sent)
+            self.located(str(params.url), location, sent)
 
     async def _request(
         self,
