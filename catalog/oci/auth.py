@@ -190,7 +190,8 @@ def network_of(host: str | None) -> str:
     carried = _carried_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
     if carried is None:
         return "private" if address in _NAT64_LOCAL else _address_network(address)
-    inner = _address_network(carried)  # only inside, when the prefix is a local one
+    inner = _address_network(carried)
+    # A local-use prefix is this network's own translator: inside, whatever it carries.
     return "private" if inner == "public" and address in _NAT64_LOCAL else inner
 
 
