@@ -281,6 +281,7 @@ class Server:
         if self.push_events is not None:
             await self.push_events.stop()
         await self.server.stop(grace=5.0)
+        self.gate.close()  # no call left to answer: the live look-ups' threads end
         await self.metrics.stop()
         await self.gate.audit.stop()
         self.engine.dispose()

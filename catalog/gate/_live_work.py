@@ -73,6 +73,13 @@ class LiveWork:
                 self._forget(key, task)
                 task.cancel()
 
+    def close(self) -> None:
+        """No more work: the threads end, each once the work it holds (if any) ends, without
+        waiting here (a write may wait out SQLite's busy timeout)."""
+        threads = self.__dict__.get("_threads")  # never made: nothing to end
+        if threads is not None:
+            threads.shutdown(wait=False, cancel_futures=True)
+
     @functools.cached_property
     def _threads(self) -> Executor:
         """Made when a registry is first asked: a warm check's process never starts a pool."""

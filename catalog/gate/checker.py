@@ -117,8 +117,10 @@ class Gate:
         audit: DecisionLog | None = None,
         state_ttl: float = STATE_TTL,
         inline: bool = False,
+        live: LiveWork | None = None,
     ) -> None:
         self.trust = trust
+        self._live = live  # what resolve_live and index_live run under, closed with the gate
         # A process that asks once and has nothing else to answer (the CLI): the store's work
         # runs on the calling thread, as a worker thread would only add its start to the wait.
         self._inline = inline
@@ -285,6 +287,12 @@ class Gate:
         decision = await self._off_loop(self._decide, digest, str(reference), loaded, namespace)
         new = (*key, marker)
         return self._answer(reference, policy, adhoc, loaded, decision, new, asked, started)
+
+    def close(self) -> None:
+        """Once no check is answered any more (a server stopping): the live look-ups' threads
+        end, each after the work it holds, if any; nothing waits for them here."""
+        if self._live is not None:
+            self._live.close()
 
     async def _off_loop(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``work(*args, **kwargs)`` on a worker thread, or here when the gate is inline."""
@@ -744,4 +752,12 @@ def build_gate(
             ),
         )
 
-    return Gate(sessions, trust, resolve_live=resolve, index_live=fetch, audit=audit, inline=inline)
+    return Gate(
+        sessions,
+        trust,
+        resolve_live=resolve,
+        index_live=fetch,
+        audit=audit,
+        inline=inline,
+        live=live,
+    )
