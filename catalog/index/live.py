@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.hostport import split_address
@@ -17,7 +16,7 @@ from catalog.oci.options import RegistryOptions
 from catalog.oci.reference import ImageReference
 from catalog.oci.repository import RemoteRepository
 from catalog.oci.secrets import Secrets
-from catalog.store.models import Registry
+from catalog.store import queries
 
 
 def _settings(
@@ -26,8 +25,7 @@ def _settings(
     """The registry's configured settings, or plain defaults for a stranger (only one on a
     public network, when ``public_strangers``)."""
     with sessions() as session:
-        stored = select(Registry).where(func.lower(Registry.host) == host.lower())
-        row = session.scalar(stored)
+        row = queries.registry_for_host(session, host)
     if row is not None:
         return row.host, row.insecure, row.ca_file, row.credentials_ref
     if public_strangers and network_of(split_address(host)[0]) != "public":

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, TypeVar
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
 
 from catalog.errors import InvalidArgument, NotFound
 from catalog.lazy import lazy_exports
@@ -536,11 +536,11 @@ def views_of(page: Page[Any], view: Callable[[Any], V]) -> Page[V]:
     return Page([view(row) for row in page.items], page.next_after)
 
 
-def registry_for_host(session: Reads, host: str) -> RegistryView:
-    row = session.execute(select(registries).where(registries.c.host == host)).first()
-    if row is None:
-        raise NotFound(f"no registry with host {host!r} in the catalog")
-    return views.RegistryView.of(row)
+def registry_for_host(session: Reads, host: str) -> RegistryView | None:
+    """The registry stored under ``host`` (letter case aside), or None."""
+    stored = select(registries).where(func.lower(registries.c.host) == host.lower())
+    row = session.execute(stored).first()
+    return None if row is None else views.RegistryView.of(row)
 
 
 def list_registries(session: Reads, size: int, after: Key | None) -> Page[RegistryView]:

@@ -1,13 +1,16 @@
-"""The server's callers name the registries a live look-up asks: one the catalog does not store
-is asked only on a public network. Else a caller allowed to check (or anyone creating a pod,
-through admission) would make the server probe its own network, and speak plain HTTP to this
-machine's ports (a loopback stranger is this machine: plain HTTP by default)."""
+"""The server's live look-ups. Its callers name the registries one asks: one the catalog does
+not store is asked only on a public network. Else a caller allowed to check (or anyone creating
+a pod, through admission) would make the server probe its own network, and speak plain HTTP to
+this machine's ports (a loopback stranger is this machine: plain HTTP by default). And a stopped
+server leaves none of their threads behind (a process starting and stopping servers, a test run
+or an embedding, would keep each one's idle threads)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import re
+import threading
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
@@ -24,6 +27,7 @@ from catalog.oci.errors import NotAsked
 from catalog.oci.reference import parse_image_reference
 from catalog.oci.secrets import Secrets
 from catalog.store.db import make_engine, session_factory, upgrade
+from tests.harness.polling import until
 from tests.hostile.registry_fakes import Fake, Request, send, serve
 from tests.signing import key_policy
 
@@ -103,6 +107,30 @@ async def test_a_stored_loopback_registry_is_asked(
         await server.stop()
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     assert [r.target for r in fake.requests] == ["/v2/shop/app/manifests/1.0"]
+
+
+async def test_a_stopped_server_ends_its_live_look_ups_threads(
+    fake: Fake, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    before = _live_threads()  # other gates' in this process (a CLI's is never closed)
+    server = await _served(tmp_path_factory, fake.host)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            gate = await _gate(channel, fake.host)
+            with pytest.raises(grpc.aio.AioRpcError) as unknown_tag:
+                await gate.CheckImage(
+                    gate_pb2.CheckImageRequest(image=f"{fake.host}/shop/app:1.0", resolve_live=True)
+                )
+        assert unknown_tag.value.code() == grpc.StatusCode.NOT_FOUND
+        made = _live_threads() - before
+        assert made  # the look-up ran on the gate's own threads
+    finally:
+        await server.stop()
+    await until(lambda: not any(t.is_alive() for t in made), "the live threads to end", 5)
+
+
+def _live_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("gate-live")}
 
 
 @pytest.mark.parametrize(
